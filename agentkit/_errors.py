@@ -1,0 +1,264 @@
+"""Every exception agentkit raises, in one tree.
+
+```
+AgentkitError
+├── APIError                    the API or the network failed us (remote)
+│   ├── APIConnectionError      no HTTP response: refused, reset, DNS, TLS
+│   │   ├── APITimeoutError
+│   │   └── IncompleteStreamError   the SSE stream ended before message_stop
+│   ├── APIStreamError          an `error` event arrived mid-stream (HTTP was already 200)
+│   └── APIStatusError          a non-2xx response
+│       ├── BadRequestError 400, AuthenticationError 401, BillingError 402,
+│       ├── PermissionDeniedError 403, NotFoundError 404, ConflictError 409,
+│       ├── RequestTooLargeError 413, UnprocessableEntityError 422,
+│       ├── RateLimitError 429, InternalServerError 5xx, OverloadedError 529
+├── ConversationError           we were about to send an invalid conversation (local)
+├── ModelBehaviorError          the model sent something unusable (unknown tool, bad JSON)
+│   └── MalformedStreamError    an SSE event or a block's JSON could not be parsed
+├── RunError                    a run ended abnormally; carries the conversation and usage
+│   └── LimitExceeded           a configured limit (turns, tokens, cost, time) was hit
+└── UsageError                  a developer mistake, raised at definition time
+```
+
+Cancellation is never wrapped in any of these. Rules: constructors have no side effects; messages say what was wrong and what to do;
+no exception ever holds an API key or token (the client redacts headers before raising).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APIStreamError",
+    "APITimeoutError",
+    "AgentkitError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BillingError",
+    "ConflictError",
+    "ConversationError",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "LimitExceeded",
+    "MalformedStreamError",
+    "ModelBehaviorError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "RunError",
+    "UnprocessableEntityError",
+    "UsageError",
+]
+
+
+class AgentkitError(Exception):
+    """Base class of every error agentkit raises."""
+
+
+# -- remote ------------------------------------------------------------------------------------
+
+
+class APIError(AgentkitError):
+    """The Messages API (or the network on the way to it) failed.
+
+    `body` is the decoded error body when there was one; `request_id` is the `request-id`
+    response header (or the body's `request_id`), worth quoting to Anthropic support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: Any = None,
+        request_id: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.body = body
+        self.request_id = request_id
+        self.error_type = error_type
+
+    def __str__(self) -> str:
+        suffix = f" (request-id: {self.request_id})" if self.request_id else ""
+        return f"{self.message}{suffix}"
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP response arrived: connection refused or reset, DNS or TLS failure."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out (connect or read). Retried like any connection error."""
+
+
+class IncompleteStreamError(APIConnectionError):
+    """The SSE stream ended before `message_stop`.
+
+    `partial` is the `Message` assembled from what had arrived (or None before
+    `message_start`); it must not be appended to a conversation as if it were complete.
+    """
+
+    def __init__(self, message: str, *, partial: Any = None, request_id: str | None = None):
+        super().__init__(message, request_id=request_id)
+        self.partial = partial
+
+
+class APIStreamError(APIError):
+    """An `error` event arrived in the middle of a stream whose HTTP status was 200.
+
+    `error_type` is the event's `error.type` (e.g. `overloaded_error`); `partial` is the
+    `Message` assembled before the error, kept so nothing that arrived is lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str | None,
+        body: Any = None,
+        partial: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, body=body, request_id=request_id, error_type=error_type)
+        self.partial = partial
+
+    @property
+    def retryable(self) -> bool:
+        """Whether re-issuing the whole request may succeed (transient server-side errors)."""
+        return self.error_type in {"overloaded_error", "api_error", "timeout_error", None}
+
+
+class APIStatusError(APIError):
+    """The API answered with a non-2xx status. `status_code` and `error_type` say which."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any = None,
+        request_id: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message, body=body, request_id=request_id, error_type=error_type)
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status_code}: {super().__str__()}"
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed; fix it rather than retrying."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key or token was missing or wrong."""
+
+
+class BillingError(APIStatusError):
+    """402: a billing problem on the account."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this resource or model."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model id or path (check `base_url` and the model name)."""
+
+
+class ConflictError(APIStatusError):
+    """409: a conflicting concurrent request; retried."""
+
+
+class RequestTooLargeError(APIStatusError):
+    """413: the request body is over the API's size limit (32 MB for Messages)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but could not be processed."""
+
+
+class RateLimitError(APIStatusError):
+    """429: rate limited; retried after `retry-after` when the server gives one."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: a server-side failure; retried."""
+
+
+class OverloadedError(InternalServerError):
+    """529: the API is overloaded (not your quota); retried with backoff."""
+
+
+# -- local -------------------------------------------------------------------------------------
+
+
+class ConversationError(AgentkitError):
+    """The conversation about to be sent breaks a Messages API rule.
+
+    Raised before anything is sent, so the API never answers with a 400 caused by us.
+    `index` is the offending message's position in `messages` (None for request-level
+    rules) and `rule` a short stable name of the rule (e.g. `"alternation"`).
+    """
+
+    def __init__(self, message: str, *, index: int | None = None, rule: str) -> None:
+        where = f"messages[{index}]: " if index is not None else ""
+        super().__init__(f"{where}{message} [rule: {rule}]")
+        self.index = index
+        self.rule = rule
+
+
+class ModelBehaviorError(AgentkitError):
+    """The model sent something the run cannot use (an unknown tool, unparsable JSON, …)."""
+
+
+class MalformedStreamError(ModelBehaviorError):
+    """An SSE event, or the accumulated JSON of one block, could not be parsed.
+
+    `index` is the content block's index when the fault is in one block.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None, partial: Any = None):
+        super().__init__(message)
+        self.index = index
+        self.partial = partial
+
+
+class RunError(AgentkitError):
+    """A run ended abnormally. Nothing is lost: `messages` is the conversation so far (valid,
+    continuable wire form) and `usage` what the run consumed; `result` is the `RunResult`
+    that a later `agent.run(..., history=...)` can continue from, when one could be built.
+    """
+
+    def __init__(self, message: str, *, messages: Any = None, usage: Any = None, result: Any = None):
+        super().__init__(message)
+        self.messages = messages
+        self.usage = usage
+        self.result = result
+
+
+class LimitExceeded(RunError):
+    """A configured limit was reached (`limit` names it: `"max_turns"`, `"max_cost"`, …)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        messages: Any = None,
+        usage: Any = None,
+        result: Any = None,
+    ) -> None:
+        super().__init__(message, messages=messages, usage=usage, result=result)
+        self.limit = limit
+
+
+class UsageError(AgentkitError):
+    """agentkit was used wrongly (raised at definition time, naming the function or argument)."""
