@@ -1,0 +1,500 @@
+"""Pydantic models of the Messages API, spelled as the API spells them.
+
+Rules this module keeps:
+- **Nothing is dropped.** Every model allows extra fields (gateways add their own) and keeps
+  them; an unknown content-block, delta or event type parses into an `Unknown*` model that
+  holds the whole object verbatim.
+- **Round-trip exact.** `to_wire()` dumps only what was set (`exclude_unset`), so a parsed
+  object serializes back to the JSON it came from, and a constructed one sends no `null`s the
+  API would reject.
+- Stop reasons, error types and other enumerations are plain strings: known values are listed
+  as constants, unknown ones are kept as received.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+
+__all__ = [
+    "KNOWN_STOP_REASONS",
+    "CacheControl",
+    "Citation",
+    "ContentBlock",
+    "ContentBlockDeltaEvent",
+    "ContentBlockStartEvent",
+    "ContentBlockStopEvent",
+    "CountTokensResult",
+    "Delta",
+    "DocumentBlock",
+    "ErrorBody",
+    "ErrorDetail",
+    "ErrorEvent",
+    "ImageBlock",
+    "Message",
+    "MessageCreateParams",
+    "MessageDeltaEvent",
+    "MessageParam",
+    "MessageStartEvent",
+    "MessageStopEvent",
+    "ModelInfo",
+    "PingEvent",
+    "RedactedThinkingBlock",
+    "ServerToolUseBlock",
+    "StreamEvent",
+    "TextBlock",
+    "ThinkingBlock",
+    "ToolParam",
+    "ToolResultBlock",
+    "ToolUseBlock",
+    "UnknownBlock",
+    "UnknownDelta",
+    "UnknownEvent",
+    "Usage",
+    "WebSearchToolResultBlock",
+    "WireModel",
+    "parse_block",
+    "parse_event",
+]
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: extra fields kept, dumps only what was set."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict to send: every field that came in or was set, nothing else."""
+        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Self:
+        """Parse a JSON-decoded dict (alias of `model_validate`, named for symmetry)."""
+        return cls.model_validate(data)
+
+
+# -- small shared shapes --------------------------------------------------------------------
+
+
+class CacheControl(WireModel):
+    """`{"type": "ephemeral", "ttl"?: "5m" | "1h"}`: a prompt-caching breakpoint."""
+
+    type: str = "ephemeral"
+    ttl: str | None = None
+
+
+class Citation(WireModel):
+    """One citation on a text block (`char_location`, `web_search_result_location`, …).
+
+    Kept open: every citation type's fields are preserved as extras.
+    """
+
+    type: str
+
+
+# -- content blocks -------------------------------------------------------------------------
+
+
+class TextBlock(WireModel):
+    type: Literal["text"] = "text"
+    text: str
+    citations: list[Citation] | None = None
+    cache_control: CacheControl | None = None
+
+
+class ImageBlock(WireModel):
+    """`source` is `{type: base64, media_type, data}` or `{type: url, url}`."""
+
+    type: Literal["image"] = "image"
+    source: dict[str, Any]
+    cache_control: CacheControl | None = None
+
+
+class DocumentBlock(WireModel):
+    """`source` is base64 PDF, plain text, a URL or nested content; see the contract §3."""
+
+    type: Literal["document"] = "document"
+    source: dict[str, Any]
+    title: str | None = None
+    context: str | None = None
+    citations: dict[str, Any] | None = None
+    cache_control: CacheControl | None = None
+
+
+class ToolUseBlock(WireModel):
+    """A client tool call. `input` is always an object (an empty stream input means `{}`)."""
+
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    cache_control: CacheControl | None = None
+
+
+class ToolResultBlock(WireModel):
+    """The answer to one `tool_use`; `content` is a string or text/image/document blocks."""
+
+    type: Literal["tool_result"] = "tool_result"
+    tool_use_id: str
+    content: str | list[ContentBlock] | None = None
+    is_error: bool | None = None
+    cache_control: CacheControl | None = None
+
+
+class ThinkingBlock(WireModel):
+    """Extended thinking. Must be sent back byte-for-byte, signature included."""
+
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str
+
+
+class RedactedThinkingBlock(WireModel):
+    """Encrypted thinking: opaque `data` that must be sent back unchanged."""
+
+    type: Literal["redacted_thinking"] = "redacted_thinking"
+    data: str
+
+
+class ServerToolUseBlock(WireModel):
+    """A server-side tool call (web search, …) run by the API itself."""
+
+    type: Literal["server_tool_use"] = "server_tool_use"
+    id: str
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class WebSearchToolResultBlock(WireModel):
+    """Web search results (a list), or `{type: web_search_tool_result_error, error_code}`."""
+
+    type: Literal["web_search_tool_result"] = "web_search_tool_result"
+    tool_use_id: str
+    content: list[dict[str, Any]] | dict[str, Any]
+
+
+class UnknownBlock(WireModel):
+    """A block type this version does not know; every field is kept and sent back as is."""
+
+    type: str
+
+
+_BLOCK_TYPES: dict[str, type[WireModel]] = {
+    "text": TextBlock,
+    "image": ImageBlock,
+    "document": DocumentBlock,
+    "tool_use": ToolUseBlock,
+    "tool_result": ToolResultBlock,
+    "thinking": ThinkingBlock,
+    "redacted_thinking": RedactedThinkingBlock,
+    "server_tool_use": ServerToolUseBlock,
+    "web_search_tool_result": WebSearchToolResultBlock,
+}
+
+
+def _tag(known: dict[str, Any]) -> Any:
+    def tag(value: Any) -> str:
+        kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+        return kind if kind in known else "unknown"
+
+    return tag
+
+
+ContentBlock = Annotated[
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[ToolUseBlock, Tag("tool_use")]
+    | Annotated[ToolResultBlock, Tag("tool_result")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
+    | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
+    | Annotated[ServerToolUseBlock, Tag("server_tool_use")]
+    | Annotated[WebSearchToolResultBlock, Tag("web_search_tool_result")]
+    | Annotated[UnknownBlock, Tag("unknown")],
+    Discriminator(_tag(_BLOCK_TYPES)),
+]
+"""Any content block, in either direction; unknown types become `UnknownBlock`."""
+
+ToolResultBlock.model_rebuild()
+
+_block_adapter: TypeAdapter[Any] = TypeAdapter(ContentBlock)
+
+
+def parse_block(data: dict[str, Any]) -> Any:
+    """Parse one content-block dict into its typed model (`UnknownBlock` if unknown)."""
+    return _block_adapter.validate_python(data)
+
+
+# -- messages, usage ------------------------------------------------------------------------
+
+KNOWN_STOP_REASONS = frozenset(
+    {
+        "end_turn",
+        "tool_use",
+        "max_tokens",
+        "stop_sequence",
+        "pause_turn",
+        "refusal",
+        "model_context_window_exceeded",
+    }
+)
+"""Stop reasons this version knows. Any other string is kept and reported as received."""
+
+
+class ServerToolUsage(WireModel):
+    web_search_requests: int | None = None
+
+
+class Usage(WireModel):
+    """Token counts of one response. `input_tokens` excludes cache reads and writes."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation: dict[str, Any] | None = None
+    server_tool_use: ServerToolUsage | None = None
+    service_tier: str | None = None
+
+
+class MessageParam(WireModel):
+    """One turn of `messages`: a role and a string or a list of blocks."""
+
+    role: Literal["user", "assistant"]
+    content: str | list[ContentBlock]
+
+
+class Message(WireModel):
+    """A complete assistant reply (`type: "message"`)."""
+
+    id: str
+    type: Literal["message"] = "message"
+    role: Literal["assistant"] = "assistant"
+    model: str
+    content: list[ContentBlock]
+    stop_reason: str | None = None
+    stop_sequence: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+    @property
+    def text(self) -> str:
+        """The text blocks joined (thinking and tool calls excluded)."""
+        return "".join(b.text for b in self.content if isinstance(b, TextBlock))
+
+    @property
+    def tool_uses(self) -> list[ToolUseBlock]:
+        """The client tool calls of this reply, in order."""
+        return [b for b in self.content if isinstance(b, ToolUseBlock)]
+
+    def to_param(self) -> dict[str, Any]:
+        """This reply as a `messages` entry, every block exactly as received."""
+        return {"role": "assistant", "content": [_dump(b) for b in self.content]}
+
+
+def _dump(block: WireModel) -> dict[str, Any]:
+    return block.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+# -- request --------------------------------------------------------------------------------
+
+
+class ToolParam(WireModel):
+    """A tool definition: a client tool (`input_schema`) or a versioned server tool (`type`)."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    type: str | None = None
+    cache_control: CacheControl | None = None
+    strict: bool | None = None
+
+
+class MessageCreateParams(WireModel):
+    """The body of `POST /v1/messages`. Unknown fields are passed through, not rejected."""
+
+    model: str
+    max_tokens: int = Field(ge=1)
+    messages: list[MessageParam]
+    system: str | list[TextBlock] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop_sequences: list[str] | None = None
+    stream: bool | None = None
+    tools: list[ToolParam] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    cache_control: CacheControl | None = None
+    service_tier: str | None = None
+
+
+class CountTokensResult(WireModel):
+    input_tokens: int
+
+
+class ModelInfo(WireModel):
+    """One entry of `GET /v1/models`."""
+
+    id: str
+    type: str = "model"
+    display_name: str | None = None
+    created_at: str | None = None
+    max_input_tokens: int | None = None
+    max_tokens: int | None = None
+    capabilities: dict[str, Any] | None = None
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(WireModel):
+    type: str
+    message: str = ""
+
+
+class ErrorBody(WireModel):
+    """`{"type": "error", "error": {"type", "message"}, "request_id"?}`."""
+
+    type: str = "error"
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+# -- streaming events -----------------------------------------------------------------------
+
+
+class TextDelta(WireModel):
+    type: Literal["text_delta"] = "text_delta"
+    text: str
+
+
+class InputJSONDelta(WireModel):
+    type: Literal["input_json_delta"] = "input_json_delta"
+    partial_json: str
+
+
+class ThinkingDelta(WireModel):
+    type: Literal["thinking_delta"] = "thinking_delta"
+    thinking: str
+
+
+class SignatureDelta(WireModel):
+    type: Literal["signature_delta"] = "signature_delta"
+    signature: str
+
+
+class CitationsDelta(WireModel):
+    type: Literal["citations_delta"] = "citations_delta"
+    citation: Citation
+
+
+class UnknownDelta(WireModel):
+    type: str
+
+
+_DELTA_TYPES = {
+    "text_delta": TextDelta,
+    "input_json_delta": InputJSONDelta,
+    "thinking_delta": ThinkingDelta,
+    "signature_delta": SignatureDelta,
+    "citations_delta": CitationsDelta,
+}
+
+Delta = Annotated[
+    Annotated[TextDelta, Tag("text_delta")]
+    | Annotated[InputJSONDelta, Tag("input_json_delta")]
+    | Annotated[ThinkingDelta, Tag("thinking_delta")]
+    | Annotated[SignatureDelta, Tag("signature_delta")]
+    | Annotated[CitationsDelta, Tag("citations_delta")]
+    | Annotated[UnknownDelta, Tag("unknown")],
+    Discriminator(_tag(_DELTA_TYPES)),
+]
+
+
+class MessageStartEvent(WireModel):
+    type: Literal["message_start"] = "message_start"
+    message: Message
+
+
+class ContentBlockStartEvent(WireModel):
+    type: Literal["content_block_start"] = "content_block_start"
+    index: int
+    content_block: ContentBlock
+
+
+class ContentBlockDeltaEvent(WireModel):
+    type: Literal["content_block_delta"] = "content_block_delta"
+    index: int
+    delta: Delta
+
+
+class ContentBlockStopEvent(WireModel):
+    type: Literal["content_block_stop"] = "content_block_stop"
+    index: int
+
+
+class MessageDeltaBody(WireModel):
+    stop_reason: str | None = None
+    stop_sequence: str | None = None
+
+
+class MessageDeltaEvent(WireModel):
+    """Top-level changes; `usage` counts are cumulative."""
+
+    type: Literal["message_delta"] = "message_delta"
+    delta: MessageDeltaBody
+    usage: dict[str, Any] | None = None
+
+
+class MessageStopEvent(WireModel):
+    type: Literal["message_stop"] = "message_stop"
+
+
+class PingEvent(WireModel):
+    type: Literal["ping"] = "ping"
+
+
+class ErrorEvent(WireModel):
+    type: Literal["error"] = "error"
+    error: ErrorDetail
+
+
+class UnknownEvent(WireModel):
+    """An event type this version does not know: ignored by the reducer, kept for the user."""
+
+    type: str
+
+
+_EVENT_TYPES = {
+    "message_start": MessageStartEvent,
+    "content_block_start": ContentBlockStartEvent,
+    "content_block_delta": ContentBlockDeltaEvent,
+    "content_block_stop": ContentBlockStopEvent,
+    "message_delta": MessageDeltaEvent,
+    "message_stop": MessageStopEvent,
+    "ping": PingEvent,
+    "error": ErrorEvent,
+}
+
+StreamEvent = Annotated[
+    Annotated[MessageStartEvent, Tag("message_start")]
+    | Annotated[ContentBlockStartEvent, Tag("content_block_start")]
+    | Annotated[ContentBlockDeltaEvent, Tag("content_block_delta")]
+    | Annotated[ContentBlockStopEvent, Tag("content_block_stop")]
+    | Annotated[MessageDeltaEvent, Tag("message_delta")]
+    | Annotated[MessageStopEvent, Tag("message_stop")]
+    | Annotated[PingEvent, Tag("ping")]
+    | Annotated[ErrorEvent, Tag("error")]
+    | Annotated[UnknownEvent, Tag("unknown")],
+    Discriminator(_tag(_EVENT_TYPES)),
+]
+"""Any SSE event; unknown types become `UnknownEvent`."""
+
+_event_adapter: TypeAdapter[Any] = TypeAdapter(StreamEvent)
+
+
+def parse_event(data: dict[str, Any]) -> Any:
+    """Parse one decoded SSE `data` object into its typed event model."""
+    return _event_adapter.validate_python(data)
