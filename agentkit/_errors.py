@@ -15,6 +15,7 @@ AgentkitError
 ├── ConversationError           we were about to send an invalid conversation (local)
 ├── ModelBehaviorError          the model sent something unusable (unknown tool, bad JSON)
 │   └── MalformedStreamError    an SSE event or a block's JSON could not be parsed
+├── ToolError                   raised by tool code: becomes an `is_error` tool_result, run goes on
 ├── RunError                    a run ended abnormally; carries the conversation and usage
 │   └── LimitExceeded           a configured limit (turns, tokens, cost, time) was hit
 └── UsageError                  a developer mistake, raised at definition time
@@ -51,6 +52,7 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "RunError",
+    "ToolError",
     "UnprocessableEntityError",
     "UsageError",
 ]
@@ -229,6 +231,19 @@ class MalformedStreamError(ModelBehaviorError):
         super().__init__(message)
         self.index = index
         self.partial = partial
+
+
+class ToolError(AgentkitError):
+    """Raised by tool code to tell the model the call failed; the run goes on.
+
+    The tool's `tool_result` gets `is_error: true` and `content` as its content: a string, or a
+    list of content-block dicts (text, image, document). Use it for failures the model can act
+    on ("no such city; try a nearby one"); any other exception is reported as `Type: message`.
+    """
+
+    def __init__(self, content: str | list[dict[str, Any]]) -> None:
+        super().__init__(content if isinstance(content, str) else "tool error (content blocks)")
+        self.content = content
 
 
 class RunError(AgentkitError):
