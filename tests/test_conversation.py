@@ -1,0 +1,500 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentkit._conversation import (
+    ConversationValidator,
+    append_user_content,
+    close_dangling_tool_uses,
+    pending_tool_uses,
+    user_turn,
+    validate_conversation,
+)
+from agentkit._errors import ConversationError
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "real"
+
+Msg = dict[str, Any]
+
+
+def user(*blocks: Any) -> Msg:
+    return {"role": "user", "content": list(blocks)}
+
+
+def assistant(*blocks: Any) -> Msg:
+    return {"role": "assistant", "content": list(blocks)}
+
+
+def text(t: str = "hi") -> Msg:
+    return {"type": "text", "text": t}
+
+
+def call(id: str, name: str = "f") -> Msg:
+    return {"type": "tool_use", "id": id, "name": name, "input": {}}
+
+
+def result(id: str, content: str = "ok") -> Msg:
+    return {"type": "tool_result", "tool_use_id": id, "content": content}
+
+
+def think(sig: str = "sig") -> Msg:
+    return {"type": "thinking", "thinking": "hmm", "signature": sig}
+
+
+REDACTED = {"type": "redacted_thinking", "data": "opaque"}
+
+
+def outcome(validate: Any, messages: list[Any], thinking: bool) -> tuple[str, int | None] | None:
+    try:
+        validate(messages, thinking=thinking)
+    except ConversationError as exc:
+        return (exc.rule, exc.index)
+    return None
+
+
+def incremental(messages: list[Any], thinking: bool) -> tuple[str, int | None] | None:
+    """Feed `messages` one at a time; each prefix must get the full validator's verdict."""
+    validator = ConversationValidator()
+    grown: list[Any] = []
+    verdict = None
+    for message in messages:
+        grown.append(message)
+        verdict = outcome(validator.validate, grown, thinking)
+        assert verdict == outcome(validate_conversation, grown, thinking), len(grown)
+    return verdict
+
+
+def fails(messages: list[Any], rule: str, index: int | None, *, thinking: bool = False) -> None:
+    with pytest.raises(ConversationError) as info:
+        validate_conversation(messages, thinking=thinking)
+    assert (info.value.rule, info.value.index) == (rule, index), str(info.value)
+    assert f"[rule: {rule}]" in str(info.value)
+    assert incremental(messages, thinking) == (rule, index)
+
+
+def passes(messages: list[Any], *, thinking: bool = False) -> None:
+    validate_conversation(messages, thinking=thinking)
+    assert incremental(messages, thinking) is None
+
+
+LOOP = [
+    user(text("go")),
+    assistant(text("let me"), call("a"), call("b")),
+    user(result("a"), result("b")),
+]
+
+
+# -- shape and roles ---------------------------------------------------------------------------
+
+
+def test_plain_and_tool_loop_conversations_pass() -> None:
+    passes([{"role": "user", "content": "hello"}])
+    passes([*LOOP, assistant(text("done")), user(text("thanks"))])
+
+
+def test_empty_conversation() -> None:
+    with pytest.raises(ConversationError) as info:
+        validate_conversation([])
+    assert info.value.rule == "empty_conversation" and info.value.index is None
+
+
+def test_message_shape() -> None:
+    fails([user(text()), "assistant: hi"], "message_shape", 1)
+    fails([{"role": "user", "content": {"text": "hi"}}], "message_shape", 0)
+    fails([{"role": "user"}], "message_shape", 0)
+
+
+def test_block_shape() -> None:
+    fails([user("hi")], "block_shape", 0)
+    fails([user({"text": "no type"})], "block_shape", 0)
+    fails(
+        [user(text()), assistant({"type": "tool_use", "name": "f", "input": {}})], "block_shape", 1
+    )
+    fails([user(text()), assistant(call("a")), user({"type": "tool_result"})], "block_shape", 2)
+
+
+def test_roles() -> None:
+    fails([{"role": "system", "content": "be nice"}], "role", 0)
+    fails([user(text()), {"role": "tool", "content": "x"}], "role", 1)
+
+
+def test_first_message_must_be_user() -> None:
+    fails([assistant(text())], "first_message_user", 0)
+    passes([user(text()), assistant(text())])
+
+
+def test_alternation() -> None:
+    fails([user(text()), user(text())], "alternation", 1)
+    fails([user(text()), assistant(text()), assistant(text())], "alternation", 2)
+
+
+# -- emptiness ---------------------------------------------------------------------------------
+
+
+def test_empty_content() -> None:
+    fails([{"role": "user", "content": ""}], "empty_content", 0)
+    fails([user()], "empty_content", 0)
+    fails([user(text()), assistant(), user(text())], "empty_content", 1)
+    fails([{"role": "user", "content": "  \n"}], "empty_content", 0)
+
+
+def test_final_assistant_may_be_empty_or_a_prefill() -> None:
+    passes([user(text()), assistant()])
+    passes([user(text()), {"role": "assistant", "content": "The answer is"}])
+
+
+def test_empty_text_blocks() -> None:
+    fails([user(text(""))], "empty_text", 0)
+    fails([user(text()), assistant(call("a")), user(result("a"), text(" "))], "empty_text", 2)
+    # Assistant blocks go back as received; the API itself sends " " text blocks.
+    passes([user(text()), assistant(text("a"), text(" "), text("b")), user(text())])
+
+
+def test_prefill_trailing_whitespace() -> None:
+    fails(
+        [user(text()), {"role": "assistant", "content": "The answer is "}],
+        "prefill_trailing_whitespace",
+        1,
+    )
+    fails([user(text()), assistant(text("The answer:\n"))], "prefill_trailing_whitespace", 1)
+    passes([user(text()), assistant(text("The answer:"))])
+
+
+# -- blocks in the wrong role ------------------------------------------------------------------
+
+
+def test_tool_use_in_user() -> None:
+    fails([user(call("a"))], "tool_use_in_user", 0)
+    fails(
+        [user({"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}})],
+        "tool_use_in_user",
+        0,
+    )
+
+
+def test_tool_result_in_assistant() -> None:
+    fails([user(text()), assistant(result("a"))], "tool_result_in_assistant", 1)
+
+
+def test_thinking_in_user() -> None:
+    fails([user(think())], "thinking_in_user", 0)
+    fails([user(text(), REDACTED)], "thinking_in_user", 0)
+
+
+# -- pairing -----------------------------------------------------------------------------------
+
+
+def test_duplicate_tool_use_id() -> None:
+    fails([user(text()), assistant(call("a"), call("a"))], "duplicate_tool_use_id", 1)
+
+
+def test_missing_tool_result() -> None:
+    fails(
+        [user(text()), assistant(call("a"), call("b")), user(result("a"))], "missing_tool_result", 2
+    )
+    fails([user(text()), assistant(call("a")), user(text("what?"))], "missing_tool_result", 2)
+    fails(
+        [user(text()), assistant(call("a")), {"role": "user", "content": "what?"}],
+        "missing_tool_result",
+        2,
+    )
+
+
+def test_orphan_tool_result() -> None:
+    fails([user(result("a"))], "orphan_tool_result", 0)
+    fails(
+        [user(text()), assistant(call("a")), user(result("a"), result("zzz"))],
+        "orphan_tool_result",
+        2,
+    )
+    fails([user(text()), assistant(text()), user(result("a"))], "orphan_tool_result", 2)
+
+
+def test_duplicate_tool_result() -> None:
+    fails(
+        [user(text()), assistant(call("a")), user(result("a"), result("a"))],
+        "duplicate_tool_result",
+        2,
+    )
+
+
+def test_tool_results_first() -> None:
+    fails(
+        [user(text()), assistant(call("a")), user(text("note"), result("a"))],
+        "tool_result_first",
+        2,
+    )
+    fails(
+        [user(text()), assistant(call("a"), call("b")), user(result("a"), text("x"), result("b"))],
+        "tool_result_first",
+        2,
+    )
+    passes([user(text()), assistant(call("a")), user(result("a"), text("and also this"))])
+
+
+def test_results_answer_only_the_previous_message() -> None:
+    # A result for an older call (two assistant messages back) is an orphan.
+    fails([*LOOP, assistant(call("c")), user(result("c"), result("a"))], "orphan_tool_result", 4)
+
+
+def test_unanswered_tool_use_at_end() -> None:
+    fails([user(text()), assistant(text("x"), call("a"))], "unanswered_tool_use", 1)
+
+
+def test_server_tool_use_needs_no_client_result() -> None:
+    paused = assistant(
+        think(),
+        {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {"query": "q"}},
+    )
+    passes([user(text()), paused], thinking=True)
+    passes([user(text()), paused, user(text("more"))])
+
+
+# -- thinking ----------------------------------------------------------------------------------
+
+
+def test_thinking_block_fields() -> None:
+    fails(
+        [user(text()), assistant({"type": "thinking", "thinking": "x"}, text())],
+        "thinking_signature",
+        1,
+    )
+    fails(
+        [user(text()), assistant({"type": "thinking", "signature": "s"}, text())],
+        "thinking_signature",
+        1,
+    )
+    fails(
+        [user(text()), assistant({"type": "redacted_thinking"}, text())],
+        "redacted_thinking_data",
+        1,
+    )
+    passes([user(text()), assistant(think(""), text())])  # display: omitted keeps an empty text
+
+
+def test_expected_thinking_in_open_tool_loop() -> None:
+    fails(LOOP, "expected_thinking", 1, thinking=True)
+    passes(LOOP)  # without thinking the same loop is fine
+    passes([user(text()), assistant(think(), call("a")), user(result("a"))], thinking=True)
+    passes([user(text()), assistant(REDACTED, call("a")), user(result("a"))], thinking=True)
+
+
+def test_expected_thinking_looks_at_first_assistant_message_of_the_turn() -> None:
+    # Without interleaving only the turn's first assistant message thinks.
+    loop = [
+        user(text()),
+        assistant(think(), call("a")),
+        user(result("a")),
+        assistant(call("b")),
+        user(result("b")),
+    ]
+    passes(loop, thinking=True)
+    turned_on_mid_loop = [
+        user(text()),
+        assistant(call("a")),
+        user(result("a")),
+        assistant(think(), call("b")),
+        user(result("b")),
+    ]
+    fails(turned_on_mid_loop, "expected_thinking", 1, thinking=True)
+
+
+def test_closed_turns_need_no_thinking() -> None:
+    passes([*LOOP, assistant(text("done")), user(text("next question"))], thinking=True)
+
+
+def test_prefill_with_thinking() -> None:
+    fails(
+        [user(text()), {"role": "assistant", "content": "Sure"}],
+        "prefill_with_thinking",
+        1,
+        thinking=True,
+    )
+    fails([user(text()), assistant()], "prefill_with_thinking", 1, thinking=True)
+    passes([user(text()), assistant(think(), text("paused here"))], thinking=True)
+
+
+def test_final_assistant_mid_loop_with_thinking() -> None:
+    loop = [user(text()), assistant(call("a")), user(result("a")), assistant(text("partial"))]
+    fails(loop, "expected_thinking", 1, thinking=True)
+
+
+# -- real recordings ---------------------------------------------------------------------------
+
+
+def _recorded_requests() -> list[tuple[str, dict[str, Any]]]:
+    if not REAL.is_dir():
+        return []
+    found: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(REAL.glob("*.json")):
+        if path.name.startswith("error_"):
+            continue
+        body = json.loads(path.read_text(encoding="utf-8"))["request"].get("body")
+        if isinstance(body, dict) and "messages" in body:
+            found.append((path.stem, body))
+    return found
+
+
+@pytest.mark.parametrize(("name", "body"), _recorded_requests())
+def test_every_recorded_request_is_valid(name: str, body: dict[str, Any]) -> None:
+    thinking = (body.get("thinking") or {}).get("type") == "enabled"
+    validate_conversation(body["messages"], thinking=thinking)
+
+
+def test_recordings_were_found() -> None:
+    if not REAL.is_dir():
+        pytest.skip("shared recordings not available")
+    assert len(_recorded_requests()) > 30
+
+
+# -- the incremental validator -----------------------------------------------------------------
+
+
+def test_incremental_validator_checks_only_the_suffix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agentkit._conversation as conversation
+
+    seen: list[int] = []
+    original = conversation._check
+
+    def spy(message: Any, i: int, final: bool, st: Any) -> None:
+        seen.append(i)
+        original(message, i, final, st)
+
+    monkeypatch.setattr(conversation, "_check", spy)
+    messages: list[Msg] = [user(text())]
+    validator = ConversationValidator()
+    validator.validate(messages)
+    for turn in range(50):
+        messages.append(assistant(call(f"t{turn}")))
+        messages.append(user(result(f"t{turn}")))
+        seen.clear()
+        validator.validate(messages)
+        assert seen == [len(messages) - 3, len(messages) - 2, len(messages) - 1]
+
+
+def test_incremental_validator_rechecks_old_final_message() -> None:
+    messages: list[Msg] = [user(text()), assistant()]
+    validator = ConversationValidator()
+    validator.validate(messages)  # an empty final assistant message is fine...
+    messages.append(user(text()))
+    with pytest.raises(ConversationError) as info:
+        validator.validate(messages)  # ...until something follows it
+    assert (info.value.rule, info.value.index) == ("empty_content", 1)
+
+
+def test_incremental_validator_sees_merges_into_last_message() -> None:
+    messages: list[Msg] = [user(text()), assistant(call("a")), user(result("a"))]
+    validator = ConversationValidator()
+    validator.validate(messages)
+    messages[-1] = user(text("oops"), result("a"))
+    with pytest.raises(ConversationError) as info:
+        validator.validate(messages)
+    assert info.value.rule == "tool_result_first"
+
+
+def test_incremental_validator_restarts_on_a_different_history() -> None:
+    validator = ConversationValidator()
+    validator.validate([user(text()), assistant(text()), user(text())])
+    with pytest.raises(ConversationError) as info:
+        validator.validate([assistant(text()), user(text()), assistant(text())])
+    assert info.value.rule == "first_message_user"
+    shorter = [user(text())]
+    validator.validate(shorter)
+
+
+def test_incremental_validator_accepts_shallow_copies() -> None:
+    messages: list[Msg] = [*LOOP]
+    validator = ConversationValidator()
+    validator.validate(messages)
+    copy = [*messages, assistant(text("done"))]
+    validator.validate(copy)
+    validator.validate([*copy, user(text("next"))])
+
+
+def test_failed_validation_leaves_validator_usable() -> None:
+    messages: list[Msg] = [user(text()), assistant(call("a"))]
+    validator = ConversationValidator()
+    with pytest.raises(ConversationError):
+        validator.validate(messages)
+    messages.append(user(result("a")))
+    validator.validate(messages)
+
+
+def test_thinking_argument_overrides_default() -> None:
+    validator = ConversationValidator(thinking=True)
+    validator.validate(LOOP, thinking=False)
+    with pytest.raises(ConversationError):
+        validator.validate(LOOP)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def test_user_turn() -> None:
+    assert user_turn("hi") == {"role": "user", "content": "hi"}
+    blocks = [text("a")]
+    turn = user_turn(blocks)
+    assert turn == {"role": "user", "content": [text("a")]}
+    assert turn["content"] is not blocks
+
+
+def test_append_user_content_appends_a_turn_after_assistant() -> None:
+    messages: list[Msg] = [user(text()), assistant(text())]
+    append_user_content(messages, "next")
+    assert messages[-1] == {"role": "user", "content": "next"}
+
+
+def test_append_user_content_merges_results_first() -> None:
+    original = user(result("a"))
+    messages: list[Msg] = [user(text()), assistant(call("a"), call("b")), original]
+    append_user_content(messages, "please continue")
+    append_user_content(messages, [result("b")])
+    assert messages[-1]["content"] == [result("a"), result("b"), text("please continue")]
+    assert original["content"] == [result("a")]  # the caller's dict is not edited
+    validate_conversation(messages)
+
+
+def test_append_user_content_merges_string_content_and_ignores_empty() -> None:
+    messages: list[Msg] = [{"role": "user", "content": "first"}]
+    append_user_content(messages, [])
+    assert messages == [{"role": "user", "content": "first"}]
+    append_user_content(messages, "second")
+    assert messages == [user(text("first"), text("second"))]
+
+
+def test_pending_tool_uses() -> None:
+    assert pending_tool_uses([]) == []
+    assert pending_tool_uses([user(text())]) == []
+    conv: list[Msg] = [user(text()), assistant(text(), call("a"), call("b"))]
+    assert [b["id"] for b in pending_tool_uses(conv)] == ["a", "b"]
+    conv.append(user(result("a")))
+    assert [b["id"] for b in pending_tool_uses(conv)] == ["b"]
+    conv[-1] = user(result("a"), result("b"))
+    assert pending_tool_uses(conv) == []
+
+
+def test_close_dangling_tool_uses_after_cancel() -> None:
+    conv: list[Msg] = [user(text()), assistant(think(), call("a", "search"), call("b", "fetch"))]
+    close_dangling_tool_uses(conv, {"a": result("a", "found it")})
+    validate_conversation(conv, thinking=True)
+    first, second = conv[-1]["content"]
+    assert first == result("a", "found it")
+    assert second["tool_use_id"] == "b" and second["is_error"] is True
+    assert "fetch" in second["content"] and "cancelled" in second["content"]
+
+
+def test_close_dangling_tool_uses_completes_partial_results() -> None:
+    conv: list[Msg] = [user(text()), assistant(call("a"), call("b")), user(result("a"), text("hm"))]
+    close_dangling_tool_uses(conv, reason="timed out")
+    validate_conversation(conv)
+    kinds = [(b["type"], b.get("tool_use_id")) for b in conv[-1]["content"]]
+    assert kinds == [("tool_result", "a"), ("tool_result", "b"), ("text", None)]
+    assert "timed out" in conv[-1]["content"][1]["content"]
+
+
+def test_close_dangling_tool_uses_is_a_no_op_when_nothing_is_pending() -> None:
+    conv: list[Msg] = [*LOOP]
+    close_dangling_tool_uses(conv, {"zzz": result("zzz")})
+    assert conv == LOOP
