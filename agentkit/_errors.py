@@ -18,7 +18,8 @@ AgentkitError
 ├── ToolError                   raised by tool code: becomes an `is_error` tool_result, run goes on
 ├── RunError                    a run ended abnormally; carries the conversation and usage
 │   └── LimitExceeded           a configured limit (turns, tokens, cost, time) was hit
-└── UsageError                  a developer mistake, raised at definition time
+├── UsageError                  a developer mistake, raised at definition time
+└── ScriptError                 a test fake's script did not match the requests (a test failure)
 ```
 
 Cancellation is never wrapped in any of these. Rules: constructors have no side effects; messages say what was wrong and what to do;
@@ -52,6 +53,7 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "RunError",
+    "ScriptError",
     "ToolError",
     "UnprocessableEntityError",
     "UsageError",
@@ -277,3 +279,9 @@ class LimitExceeded(RunError):
 
 class UsageError(AgentkitError):
     """agentkit was used wrongly (raised at definition time, naming the function or argument)."""
+
+
+class ScriptError(AgentkitError, AssertionError):
+    """An `agentkit.testing` fake got a request its script had no answer for, a step function
+    raised, or steps were left unrequested. A test failure, so it is also an `AssertionError`.
+    """
