@@ -1,0 +1,520 @@
+"""SSE bytes → event dicts → one `Message`, as a pure reducer with no I/O.
+
+This module owns three steps of a streamed reply:
+
+- `SSEDecoder` turns raw `text/event-stream` bytes, cut anywhere, into `(event, data)` pairs.
+- `iter_sse_events` / `aiter_sse_events` add `json.loads` on top (the client's read loop).
+- `MessageAccumulator` folds decoded event dicts into the final `Message`.
+
+Rules it keeps:
+- **Hot path on plain dicts.** No pydantic per event: deltas are appended to string lists and
+  joined once per block; pydantic validates once, at `message_stop`.
+- **The result equals the non-streamed reply.** Every field of `message_start`, of each
+  `content_block_start` and of each `message_delta` (`stop_details`, gateway extras) is kept.
+- **Forward compatible.** Unknown event types are ignored; an unknown delta type is not applied
+  to its block (we cannot know its meaning) but kept verbatim in `unknown_deltas`.
+- **Failures are typed.** An `error` event raises `APIStreamError`, a stream cut before
+  `message_stop` raises `IncompleteStreamError`, unparsable data or tool-input JSON raises
+  `MalformedStreamError`; each carries the partial `Message` built so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from ._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
+from ._wire import Message
+
+__all__ = [
+    "MessageAccumulator",
+    "SSEDecoder",
+    "accumulate",
+    "aiter_sse_events",
+    "iter_sse_events",
+    "message_from_sse",
+]
+
+_BOM = "\ufeff"
+_EVENT_BLOCK = re.compile(r"^event: ([^\n]*)\ndata: ([^\n]*)$", re.MULTILINE)
+
+
+class SSEDecoder:
+    """Incremental `text/event-stream` decoder: bytes in, `(event_name, data)` pairs out.
+
+    Follows the WHATWG SSE parsing rules: `\\n`, `\\r\\n` and `\\r` line endings, `:` comment
+    lines, multi-line `data:` joined with `\\n`, one optional space after the colon, default
+    event name `"message"`, events without data not dispatched, a leading BOM skipped.
+
+    Chunks may split anywhere, even inside a UTF-8 character: bytes are decoded only up to
+    the last blank line (an event boundary), which never falls inside a character. Speed
+    comes from working per event, not per byte or line: the buffer is split on blank lines
+    with bytes/str methods, and the usual `event: X\\ndata: Y` block takes one fast path.
+    """
+
+    __slots__ = ("_after_cr", "_pending", "_started", "last_event_id")
+
+    def __init__(self) -> None:
+        # Undecoded bytes after the last event boundary; line ends already normalized to LF.
+        self._pending: list[bytes] = []
+        self._after_cr = False
+        self._started = False
+        self.last_event_id = ""
+        """The last `id:` field seen (SSE reconnection id; the Messages API sends none)."""
+
+    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        """Consume one chunk; return the events it completed (often none, sometimes many)."""
+        if self._after_cr:
+            # The last chunk ended in CR, already taken as a line end: its LF is not another.
+            self._after_cr = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            self._after_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        pending = self._pending
+        if b"\n\n" not in chunk and not (
+            chunk.startswith(b"\n") and pending and pending[-1].endswith(b"\n")
+        ):
+            # No event ends in this chunk: park it and join once later, so an event that
+            # arrives in many small chunks costs O(n), not O(n²).
+            if chunk:
+                pending.append(chunk)
+            return []
+        if pending:
+            pending.append(chunk)
+            buf = b"".join(pending)
+            pending.clear()
+        else:
+            buf = chunk
+        end = buf.rfind(b"\n\n")
+        if end + 2 < len(buf):
+            pending.append(buf[end + 2 :])
+        return self._events(buf[:end].decode("utf-8", "replace"))
+
+    def flush(self) -> list[tuple[str, str]]:
+        """End of stream: dispatch the last event even if its blank line never came.
+
+        Lenient by design (the SSE spec would drop it): some recorded streams end right
+        after `data: {"type":"message_stop"}`. The event may thus be truncated;
+        `iter_sse_events` drops such a tail when its JSON does not parse.
+        """
+        self._after_cr = False
+        if not self._pending:
+            return []
+        tail = b"".join(self._pending).strip(b"\n")
+        self._pending.clear()
+        return self._events(tail.decode("utf-8", "replace")) if tail else []
+
+    def _events(self, text: str) -> list[tuple[str, str]]:
+        """Parse complete events (`text` is blank-line separated, without a final one)."""
+        if not self._started:
+            self._started = True
+            if text.startswith(_BOM):
+                text = text[1:]
+        # Fast path, in C: the Messages API only ever sends `event: X\ndata: Y` blocks. The
+        # counts prove the text is exactly n such blocks split by single blank lines: its
+        # other n-1 lines must all be lone blank lines (anything else lowers the `\n\n` count).
+        fast = _EVENT_BLOCK.findall(text)
+        n = len(fast)
+        if n and text.count("\n") == 3 * n - 2 and text.count("\n\n") == n - 1:
+            return fast
+        events: list[tuple[str, str]] = []
+        for block in text.split("\n\n"):
+            if block.startswith("event: "):
+                # The Messages API shape, `event: X\ndata: Y`, in a few str operations.
+                nl = block.find("\n", 7)
+                if nl > 0 and block.startswith("data: ", nl + 1) and block.find("\n", nl + 1) < 0:
+                    events.append((block[7:nl], block[nl + 7 :]))
+                    continue
+            elif block.startswith("data: ") and "\n" not in block:
+                events.append(("message", block[6:]))
+                continue
+            if block:
+                event = self._parse_lines(block)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def _parse_lines(self, block: str) -> tuple[str, str] | None:
+        """The general SSE line rules, for one event's lines (comments, `id:`, many `data:`)."""
+        name = ""
+        data: list[str] = []
+        # str.split, not splitlines: JSON may legally hold raw U+2028 and friends.
+        for line in block.split("\n"):
+            if not line or line[0] == ":":
+                continue  # stray blank line (from 3+ newlines) or a comment (": keep-alive")
+            field, colon, value = line.partition(":")
+            if colon and value.startswith(" "):
+                value = value[1:]
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                name = value
+            elif field == "id" and "\0" not in value:
+                self.last_event_id = value
+        if not data:
+            return None
+        return (name or "message", "\n".join(data))
+
+
+def _loads(event: str, data: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise MalformedStreamError(
+            f"SSE event {event!r} carries data that is not JSON ({exc}): {_snippet(data)!r}. "
+            "The server (or a proxy in between) is not speaking the Messages API stream "
+            "format; check base_url."
+        ) from None
+    if not isinstance(obj, dict):
+        raise MalformedStreamError(
+            f"SSE event {event!r} carries JSON that is not an object: {_snippet(data)!r}. "
+            "Check base_url: the server is not speaking the Messages API stream format."
+        )
+    return obj
+
+
+def iter_sse_events(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """Decode SSE byte chunks into event dicts (`json.loads` of each `data`).
+
+    Raises `MalformedStreamError` for data that is not a JSON object.
+    """
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        for event, data in decoder.feed(chunk):
+            yield _loads(event, data)
+    yield from _tail(decoder)
+
+
+async def aiter_sse_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]]:
+    """Async twin of `iter_sse_events`, for an HTTP response's byte stream."""
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        for event, data in decoder.feed(chunk):
+            yield _loads(event, data)
+    for event in _tail(decoder):
+        yield event
+
+
+def _tail(decoder: SSEDecoder) -> list[dict[str, Any]]:
+    """Events left at end of stream. One whose JSON is cut off is dropped, not reported as
+    malformed: the stream was truncated, which the reducer reports (`IncompleteStreamError`).
+    """
+    events: list[dict[str, Any]] = []
+    for event, data in decoder.flush():
+        try:
+            events.append(_loads(event, data))
+        except MalformedStreamError:
+            break
+    return events
+
+
+# -- the reducer --------------------------------------------------------------------------------
+
+_STRING_DELTAS = {
+    "text_delta": ("text", "text"),
+    "thinking_delta": ("thinking", "thinking"),
+    "signature_delta": ("signature", "signature"),
+}
+"""delta type → (field of the delta, field of the block it appends to)."""
+
+
+class MessageAccumulator:
+    """Fold decoded SSE event dicts into one `Message` (pure: no I/O, no clock).
+
+    Feed every event to `apply`; after `message_stop`, `done` is true and `message()`
+    returns the reply. Text, thinking and signature deltas are collected as string parts
+    and joined once per block; `input_json_delta` parts are joined and parsed at
+    `content_block_stop` (an empty input means `{}`). `citations_delta` appends to the
+    block's `citations`. Unknown delta types are not applied (their meaning is unknown) but
+    kept verbatim, with their block index, in `unknown_deltas`. `ping` and unknown event
+    types are ignored, as the API asks.
+    """
+
+    __slots__ = (
+        "_blocks",
+        "_done",
+        "_final",
+        "_msg",
+        "_parts",
+        "request_id",
+        "unknown_deltas",
+    )
+
+    def __init__(self, *, request_id: str | None = None) -> None:
+        self._msg: dict[str, Any] | None = None
+        self._blocks: list[dict[str, Any] | None] = []
+        # index → {block field: string parts not yet joined into the block}
+        self._parts: dict[int, dict[str, list[str]]] = {}
+        self._done = False
+        self._final: Message | None = None
+        self.request_id = request_id
+        """Quoted in the errors raised (the client sets it from the `request-id` header)."""
+        self.unknown_deltas: list[tuple[int, dict[str, Any]]] = []
+        """`(index, delta)` for every delta type this version does not know, as received."""
+
+    @property
+    def done(self) -> bool:
+        """Whether `message_stop` has arrived."""
+        return self._done
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Fold one decoded event (`json.loads` of an SSE `data`) into the message.
+
+        Raises `APIStreamError` for an `error` event and `MalformedStreamError` for events
+        out of order or a tool input that is not valid JSON; both carry `partial`.
+        """
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event["delta"]
+            dtype = delta.get("type")
+            index = event["index"]
+            fields = self._parts.get(index)
+            if fields is None:
+                fields = self._open_parts(index, kind)
+            if dtype == "input_json_delta":
+                field, value = "input", delta["partial_json"]
+            elif dtype in _STRING_DELTAS:
+                key, field = _STRING_DELTAS[dtype]
+                value = delta[key]
+            elif dtype == "citations_delta":
+                self._add_citation(index, delta["citation"])
+                return
+            else:
+                self.unknown_deltas.append((index, delta))
+                return
+            parts = fields.get(field)
+            if parts is None:
+                fields[field] = [value]
+            else:
+                parts.append(value)
+        elif kind == "content_block_start":
+            self._start_block(event["index"], event["content_block"])
+        elif kind == "content_block_stop":
+            index = event["index"]
+            self._require_block(index, kind)
+            self._close_block(index)
+        elif kind == "message_delta":
+            msg = self._require_message(kind)
+            msg.update(event.get("delta") or {})
+            usage = event.get("usage")
+            if usage:
+                # Counts are cumulative and may repeat input/cache counts: newest wins, but a
+                # null never erases a count we already have.
+                msg_usage = msg["usage"]
+                for key, value in usage.items():
+                    if value is not None:
+                        msg_usage[key] = value
+        elif kind == "message_start":
+            self._start_message(event["message"])
+        elif kind == "message_stop":
+            self._finish()
+        elif kind == "error":
+            self._raise_error(event)
+        # ping and event types added after this version: ignored, as the API asks.
+
+    def message(self) -> Message:
+        """The complete reply. Raises `IncompleteStreamError` if `message_stop` never came."""
+        if self._final is None:
+            started = "before message_start" if self._msg is None else "before message_stop"
+            raise IncompleteStreamError(
+                f"the SSE stream ended {started}: the reply is incomplete. Re-issue the "
+                "request; `partial` holds what arrived (do not append it to a conversation).",
+                partial=self.partial(),
+                request_id=self.request_id,
+            )
+        return self._final
+
+    def partial(self) -> Message | None:
+        """What has arrived so far as a `Message` (None before `message_start`).
+
+        Blocks still streaming get their text joined; a tool input whose JSON is not yet
+        complete keeps its starting value (`{}`). Never execute tools from a partial reply.
+        """
+        if self._final is not None:
+            return self._final
+        snapshot = self.snapshot_dict()
+        if snapshot is None:
+            return None
+        return Message.model_validate(snapshot)
+
+    def snapshot_dict(self) -> dict[str, Any] | None:
+        """The message so far as a plain dict (None before `message_start`), not validated.
+
+        Cheap enough for progress displays; the accumulator's own state is not changed.
+        """
+        if self._msg is None:
+            return None
+        content: list[dict[str, Any]] = []
+        for index, block in enumerate(self._blocks):
+            if block is None:
+                continue
+            fields = self._parts.get(index)
+            if fields:
+                block = dict(block)
+                for field, parts in fields.items():
+                    if field == "input":
+                        with contextlib.suppress(ValueError):  # incomplete JSON: keep start
+                            block["input"] = _parse_input("".join(parts))
+                    else:
+                        block[field] = (block.get(field) or "") + "".join(parts)
+            content.append(block)
+        return {**self._msg, "usage": dict(self._msg["usage"]), "content": content}
+
+    # -- event handlers ---------------------------------------------------------------------
+
+    def _start_message(self, message: dict[str, Any]) -> None:
+        # Shallow copies: the caller's event dicts (maybe also parsed into typed events)
+        # are never mutated by the reducer.
+        msg = dict(message)
+        msg["usage"] = dict(message.get("usage") or {})
+        self._blocks = [dict(b) for b in message.get("content") or ()]
+        msg["content"] = self._blocks
+        self._msg = msg
+
+    def _start_block(self, index: int, block: dict[str, Any]) -> None:
+        self._require_message("content_block_start")
+        block = dict(block)
+        citations = block.get("citations")
+        if isinstance(citations, list):
+            block["citations"] = list(citations)
+        blocks = self._blocks
+        if index == len(blocks):
+            blocks.append(block)
+        elif index > len(blocks):
+            blocks.extend([None] * (index - len(blocks)))
+            blocks.append(block)
+        else:
+            blocks[index] = block
+
+    def _add_citation(self, index: int, citation: dict[str, Any]) -> None:
+        block = self._blocks[index]
+        if block is None:  # _open_parts already checked the index exists
+            return
+        citations = block.get("citations")
+        if isinstance(citations, list):
+            citations.append(citation)
+        else:
+            block["citations"] = [citation]
+
+    def _close_block(self, index: int) -> None:
+        fields = self._parts.pop(index, None)
+        if not fields:
+            return
+        block = self._blocks[index]
+        if block is None:
+            return
+        for field, parts in fields.items():
+            joined = "".join(parts)
+            if field != "input":
+                block[field] = (block.get(field) or "") + joined
+                continue
+            try:
+                block["input"] = _parse_input(joined)
+            except ValueError as exc:
+                self._blocks[index] = {**block, "input": {}}
+                name = block.get("name")
+                raise MalformedStreamError(
+                    f"content block {index} ({block.get('type')} {name!r}): the streamed tool "
+                    f"input is not a JSON object ({exc}): {_snippet(joined)!r}. The model "
+                    "produced an unusable call; re-issue the request.",
+                    index=index,
+                    partial=self.partial(),
+                ) from None
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        msg = self._require_message("message_stop")
+        for index in list(self._parts):
+            self._close_block(index)
+        missing = [i for i, b in enumerate(self._blocks) if b is None]
+        if missing:
+            raise MalformedStreamError(
+                f"the stream skipped content_block_start for index {missing}; the reply "
+                "cannot be assembled. Re-issue the request.",
+                index=missing[0],
+                partial=self.partial(),
+            )
+        self._final = Message.model_validate(msg)
+        self._done = True
+
+    def _raise_error(self, event: dict[str, Any]) -> None:
+        error = event.get("error") or {}
+        error_type = error.get("type") if isinstance(error, dict) else None
+        detail = error.get("message", "") if isinstance(error, dict) else str(error)
+        raise APIStreamError(
+            f"the API sent an error event mid-stream: {error_type}: {detail}. The partial "
+            "reply is in `partial`; re-issue the whole request if `retryable`.",
+            error_type=error_type,
+            body=event,
+            partial=self.partial(),
+            request_id=event.get("request_id") or self.request_id,
+        )
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def _require_message(self, kind: str) -> dict[str, Any]:
+        if self._msg is None:
+            raise MalformedStreamError(
+                f"{kind} arrived before message_start; the stream is not a Messages API "
+                "reply (check base_url) or was cut at the start."
+            )
+        return self._msg
+
+    def _require_block(self, index: int, kind: str) -> dict[str, Any]:
+        self._require_message(kind)
+        block = self._blocks[index] if 0 <= index < len(self._blocks) else None
+        if block is None:
+            raise MalformedStreamError(
+                f"{kind} for content block {index} arrived before its content_block_start; "
+                "the stream is out of order. Re-issue the request.",
+                index=index,
+                partial=self.partial(),
+            )
+        return block
+
+    def _open_parts(self, index: int, kind: str) -> dict[str, list[str]]:
+        self._require_block(index, kind)
+        fields: dict[str, list[str]] = {}
+        self._parts[index] = fields
+        return fields
+
+
+def _parse_input(text: str) -> dict[str, Any]:
+    """A streamed tool input: empty (or blank) means `{}`; otherwise a JSON object."""
+    if not text.strip():
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"got JSON {type(value).__name__}, expected an object")
+    return value
+
+
+def _snippet(text: str, limit: int = 120) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}…{text[-half:]}"
+
+
+def accumulate(events: Iterable[dict[str, Any]]) -> Message:
+    """Reduce a whole sequence of event dicts to the final `Message`.
+
+    Raises what `MessageAccumulator.apply` raises, and `IncompleteStreamError` if the
+    events end before `message_stop`.
+    """
+    acc = MessageAccumulator()
+    for event in events:
+        acc.apply(event)
+    return acc.message()
+
+
+def message_from_sse(body: bytes | str) -> Message:
+    """Parse a complete recorded `text/event-stream` body into its `Message`."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    return accumulate(iter_sse_events((raw,)))

@@ -1,0 +1,550 @@
+"""Tests of `agentkit._streaming`: the SSE decoder and the pure message reducer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from agentkit._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
+from agentkit._streaming import (
+    MessageAccumulator,
+    SSEDecoder,
+    accumulate,
+    aiter_sse_events,
+    iter_sse_events,
+    message_from_sse,
+)
+from agentkit._wire import (
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    WebSearchToolResultBlock,
+)
+
+Loader = Callable[[str], dict[str, Any]]
+
+
+def decode_all(chunks: list[bytes]) -> list[tuple[str, str]]:
+    decoder = SSEDecoder()
+    events: list[tuple[str, str]] = []
+    for chunk in chunks:
+        events += decoder.feed(chunk)
+    return events + decoder.flush()
+
+
+def sse_bytes(exchange: dict[str, Any]) -> bytes:
+    return exchange["response"]["sse"].encode("utf-8")
+
+
+# -- SSEDecoder -----------------------------------------------------------------------------
+
+
+def test_decoder_reads_event_name_and_data() -> None:
+    body = b'event: ping\ndata: {"type": "ping"}\n\nevent: message_stop\ndata: {}\n\n'
+    assert decode_all([body]) == [("ping", '{"type": "ping"}'), ("message_stop", "{}")]
+
+
+def test_decoder_every_two_way_split_gives_the_same_events(load_real: Loader) -> None:
+    # Has multi-byte UTF-8 ("Olá", curly quotes), so some splits fall inside a character.
+    body = sse_bytes(load_real("stream_text_system_blocks"))
+    expected = decode_all([body])
+    assert len(expected) > 5
+    assert any(ord(ch) > 127 for _, data in expected for ch in data)
+    for cut in range(len(body) + 1):
+        assert decode_all([body[:cut], body[cut:]]) == expected, f"split at byte {cut}"
+
+
+def test_decoder_byte_by_byte_and_three_way_splits(load_real: Loader) -> None:
+    body = sse_bytes(load_real("vendor_fixtures/stream_tool_use_sdk_fixture"))
+    expected = decode_all([body])
+    assert expected[-1] == ("message_stop", '{"type":"message_stop"}')
+    assert decode_all([body[i : i + 1] for i in range(len(body))]) == expected
+    for first in range(0, len(body), 37):
+        for second in range(first, len(body), 53):
+            chunks = [body[:first], body[first:second], body[second:]]
+            assert decode_all(chunks) == expected, f"split at {first}, {second}"
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+def test_decoder_handles_crlf_and_cr_at_every_split(newline: bytes, load_real: Loader) -> None:
+    body = sse_bytes(load_real("stream_tool_use"))
+    expected = decode_all([body])
+    converted = body.replace(b"\n", newline)
+    for cut in range(len(converted) + 1):
+        chunks = [converted[:cut], converted[cut:]]
+        assert decode_all(chunks) == expected, f"split at byte {cut}"
+
+
+def test_decoder_crlf_split_between_cr_and_lf_is_one_line_end() -> None:
+    # Were the CR taken as a line end on its own, the LF would make a blank line and
+    # dispatch the event early, without its data.
+    chunks = [b"event: a\r", b"\ndata: 1\r", b"\n\r", b"\n"]
+    assert decode_all(chunks) == [("a", "1")]
+
+
+def test_decoder_skips_comments_and_joins_multiline_data() -> None:
+    body = b": keep-alive\n\nevent: x\n: note\ndata: line1\ndata:line2\ndata\n\n"
+    assert decode_all([body]) == [("x", "line1\nline2\n")]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"event: a\ndata: 1\ndata: 2\n\n", [("a", "1\n2")]),
+        (b"event: a\ndata: 1\nevent: b\ndata: 2\n\n", [("b", "1\n2")]),
+        (b"data: x\n\nevent: a\ndata: 1\n\n", [("message", "x"), ("a", "1")]),
+        (b"event: a\ndata: 1\nid: 7\n\nevent: b\ndata: 2\n\n", [("a", "1"), ("b", "2")]),
+        # As many newlines as three regular events, but one gap has 1 and another 3.
+        (
+            b"event: a\ndata: 1\nevent: b\ndata: 2\n\n\nevent: c\ndata: 3\n\n",
+            [("b", "1\n2"), ("c", "3")],
+        ),
+    ],
+    ids=["two-data-lines", "two-event-lines", "no-event-line", "id-line", "uneven-gaps"],
+)
+def test_decoder_irregular_events_follow_the_general_rules(
+    body: bytes, expected: list[tuple[str, str]]
+) -> None:
+    # Each body also contains `event: X\ndata: Y` pairs, so a too-trusting fast path would
+    # return those pairs and get the events wrong.
+    assert decode_all([body]) == expected
+
+
+def test_decoder_defaults_event_name_to_message_and_tracks_id() -> None:
+    decoder = SSEDecoder()
+    events = decoder.feed(b"id: 42\ndata: {}\n\n") + decoder.flush()
+    assert events == [("message", "{}")]
+    assert decoder.last_event_id == "42"
+
+
+def test_decoder_does_not_dispatch_events_without_data() -> None:
+    assert decode_all([b"event: lonely\n\nretry: 10\n\n"]) == []
+
+
+def test_decoder_strips_one_space_only_and_keeps_field_value_spaces() -> None:
+    assert decode_all([b"event:  spaced\ndata:   x \n\n"]) == [(" spaced", "  x ")]
+
+
+def test_decoder_skips_a_leading_bom_split_across_chunks() -> None:
+    body = "\ufeffevent: a\ndata: é\n\n".encode()
+    assert decode_all([body[:2], body[2:]]) == [("a", "é")]
+
+
+def test_decoder_extra_blank_lines_separate_nothing() -> None:
+    body = b"event: a\ndata: 1\n\n\n\nevent: b\ndata: 2\n\n"
+    assert decode_all([body]) == [("a", "1"), ("b", "2")]
+
+
+def test_decoder_flush_dispatches_a_final_event_without_blank_line() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'event: message_stop\ndata: {"type":"message_stop"}') == []
+    assert decoder.flush() == [("message_stop", '{"type":"message_stop"}')]
+    assert decoder.flush() == []
+
+
+def test_decoder_multiple_events_in_one_chunk_and_none_in_another() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: c\nda") == [
+        ("a", "1"),
+        ("b", "2"),
+    ]
+    assert decoder.feed(b"ta: 3") == []
+    assert decoder.feed(b"\n") == []
+    assert decoder.feed(b"\n") == [("c", "3")]
+
+
+def test_iter_sse_events_parses_json_data(load_real: Loader) -> None:
+    events = list(iter_sse_events([sse_bytes(load_real("stream_text_padded"))]))
+    assert [e["type"] for e in events][:2] == ["message_start", "content_block_start"]
+    assert events[-1] == {"type": "message_stop"}
+
+
+def test_iter_sse_events_rejects_non_json_data_naming_the_event() -> None:
+    with pytest.raises(MalformedStreamError, match=r"'content_block_delta'.*not JSON"):
+        list(iter_sse_events([b"event: content_block_delta\ndata: {oops\n\n"]))
+
+
+def test_iter_sse_events_rejects_json_that_is_not_an_object() -> None:
+    with pytest.raises(MalformedStreamError, match="not an object"):
+        list(iter_sse_events([b"data: [1, 2]\n\n"]))
+
+
+@pytest.mark.asyncio
+async def test_aiter_sse_events_matches_the_sync_version(load_real: Loader) -> None:
+    body = sse_bytes(load_real("stream_thinking"))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 100):
+            yield body[i : i + 100]
+
+    got = [event async for event in aiter_sse_events(chunks())]
+    assert got == list(iter_sse_events([body]))
+
+
+# -- MessageAccumulator: building blocks ----------------------------------------------------
+
+
+def start(**usage: Any) -> dict[str, Any]:
+    return {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-test",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage or {"input_tokens": 10, "output_tokens": 1},
+        },
+    }
+
+
+def block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def delta(index: int, **fields: Any) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": index, "delta": fields}
+
+
+def stop(index: int) -> dict[str, Any]:
+    return {"type": "content_block_stop", "index": index}
+
+
+def message_delta(stop_reason: str = "end_turn", **usage: Any) -> dict[str, Any]:
+    return {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+        "usage": usage or {"output_tokens": 7},
+    }
+
+
+END = {"type": "message_stop"}
+
+
+def tool_events(*parts: str) -> list[dict[str, Any]]:
+    return [
+        start(),
+        block_start(0, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}),
+        *(delta(0, type="input_json_delta", partial_json=p) for p in parts),
+        stop(0),
+        message_delta("tool_use"),
+        END,
+    ]
+
+
+def test_text_deltas_are_joined() -> None:
+    msg = accumulate(
+        [
+            start(),
+            block_start(0, {"type": "text", "text": ""}),
+            {"type": "ping"},
+            delta(0, type="text_delta", text="Hel"),
+            delta(0, type="text_delta", text="lo"),
+            stop(0),
+            message_delta(),
+            END,
+        ]
+    )
+    assert msg.content == [TextBlock(text="Hello")]
+    assert msg.stop_reason == "end_turn"
+    assert msg.usage.input_tokens == 10
+    assert msg.usage.output_tokens == 7
+
+
+def test_tool_input_json_is_accumulated_and_parsed_at_block_stop() -> None:
+    msg = accumulate(tool_events("", '{"city": "Par', 'is", "days"', ": 3}"))
+    (call,) = msg.tool_uses
+    assert call.input == {"city": "Paris", "days": 3}
+    assert call.name == "get_weather"
+    assert msg.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize("parts", [("",), (), (" ", "")], ids=["empty", "no-deltas", "blank"])
+def test_empty_tool_input_means_empty_object(parts: tuple[str, ...]) -> None:
+    msg = accumulate(tool_events(*parts))
+    assert msg.tool_uses[0].input == {}
+
+
+def test_malformed_tool_input_names_the_block_tool_and_json() -> None:
+    acc = MessageAccumulator()
+    events = tool_events('{"city": "Par', "is")
+    with pytest.raises(MalformedStreamError) as info:
+        for event in events:
+            acc.apply(event)
+    err = info.value
+    assert err.index == 0
+    assert "content block 0" in str(err)
+    assert "'get_weather'" in str(err)
+    assert '{"city": "Paris' in str(err)
+    assert err.partial is not None
+    assert err.partial.id == "msg_1"
+
+
+def test_tool_input_that_is_not_an_object_is_malformed() -> None:
+    with pytest.raises(MalformedStreamError, match="expected an object"):
+        accumulate(tool_events("[1, 2]"))
+
+
+def test_long_malformed_json_is_shown_as_a_snippet() -> None:
+    junk = "x" * 5000
+    with pytest.raises(MalformedStreamError) as info:
+        accumulate(tool_events(junk))
+    assert len(str(info.value)) < 600
+
+
+def test_thinking_with_empty_delta_and_signature() -> None:
+    msg = accumulate(
+        [
+            start(),
+            block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
+            delta(0, type="thinking_delta", thinking="Let me "),
+            delta(0, type="thinking_delta", thinking="think."),
+            delta(0, type="thinking_delta", thinking=""),
+            delta(0, type="signature_delta", signature="EqSig=="),
+            stop(0),
+            block_start(1, {"type": "text", "text": ""}),
+            delta(1, type="text_delta", text="Done."),
+            stop(1),
+            message_delta(),
+            END,
+        ]
+    )
+    assert msg.content == [
+        ThinkingBlock(thinking="Let me think.", signature="EqSig=="),
+        TextBlock(text="Done."),
+    ]
+
+
+def test_blocks_arriving_whole_are_kept_as_is() -> None:
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgB..."}
+    result = {
+        "type": "web_search_tool_result",
+        "tool_use_id": "srvtoolu_1",
+        "content": [{"type": "web_search_result", "url": "https://x", "title": "X"}],
+    }
+    msg = accumulate(
+        [start(), block_start(0, redacted), stop(0), block_start(1, result), stop(1), END]
+    )
+    assert isinstance(msg.content[0], RedactedThinkingBlock)
+    assert isinstance(msg.content[1], WebSearchToolResultBlock)
+    assert msg.to_param()["content"] == [redacted, result]
+
+
+def test_citations_deltas_append_to_the_block() -> None:
+    first = {"type": "web_search_result_location", "url": "https://a", "cited_text": "a"}
+    second = {"type": "web_search_result_location", "url": "https://b", "cited_text": "b"}
+    msg = accumulate(
+        [
+            start(),
+            block_start(0, {"type": "text", "text": "", "citations": []}),
+            delta(0, type="citations_delta", citation=first),
+            delta(0, type="text_delta", text="cited"),
+            delta(0, type="citations_delta", citation=second),
+            stop(0),
+            block_start(1, {"type": "text", "text": ""}),
+            delta(1, type="citations_delta", citation=first),
+            stop(1),
+            END,
+        ]
+    )
+    blocks = msg.to_param()["content"]
+    assert blocks[0] == {"type": "text", "text": "cited", "citations": [first, second]}
+    assert blocks[1] == {"type": "text", "text": "", "citations": [first]}
+
+
+def test_unknown_delta_is_kept_aside_and_the_block_is_untouched() -> None:
+    acc = MessageAccumulator()
+    odd = {"type": "sparkle_delta", "sparkle": "✨"}
+    for event in [
+        start(),
+        block_start(0, {"type": "text", "text": ""}),
+        delta(0, type="text_delta", text="hi"),
+        delta(0, **odd),
+        stop(0),
+        END,
+    ]:
+        acc.apply(event)
+    assert acc.unknown_deltas == [(0, odd)]
+    assert acc.message().to_param()["content"] == [{"type": "text", "text": "hi"}]
+
+
+def test_unknown_block_and_unknown_events_pass_through() -> None:
+    block = {"type": "future_block", "payload": {"a": [1, None]}, "note": "kept"}
+    msg = accumulate(
+        [start(), {"type": "future_event", "x": 1}, block_start(0, block), stop(0), END]
+    )
+    assert msg.to_param()["content"] == [block]
+
+
+def test_message_delta_merges_usage_and_keeps_extra_fields() -> None:
+    msg = accumulate(
+        [
+            start(
+                input_tokens=20,
+                output_tokens=1,
+                cache_read_input_tokens=0,
+                service_tier="standard",
+            ),
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": "refusal",
+                    "stop_sequence": None,
+                    "stop_details": {"type": "refusal", "category": "cyber"},
+                },
+                "usage": {
+                    "input_tokens": 25,
+                    "cache_read_input_tokens": None,
+                    "output_tokens": 9,
+                    "gateway_cost": 0.5,
+                },
+            },
+            END,
+        ]
+    )
+    assert msg.stop_reason == "refusal"
+    wire = msg.to_wire()
+    assert wire["stop_details"] == {"type": "refusal", "category": "cyber"}
+    assert wire["usage"] == {
+        "input_tokens": 25,
+        "output_tokens": 9,
+        "cache_read_input_tokens": 0,
+        "service_tier": "standard",
+        "gateway_cost": 0.5,
+    }
+
+
+def test_later_message_delta_wins() -> None:
+    msg = accumulate(
+        [start(), message_delta("max_tokens", output_tokens=3), message_delta(output_tokens=8), END]
+    )
+    assert msg.stop_reason == "end_turn"
+    assert msg.usage.output_tokens == 8
+
+
+def test_error_event_raises_with_the_partial_message() -> None:
+    acc = MessageAccumulator(request_id="req_1")
+    for event in [
+        start(),
+        block_start(0, {"type": "text", "text": ""}),
+        delta(0, type="text_delta", text="so far"),
+    ]:
+        acc.apply(event)
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    with pytest.raises(APIStreamError) as info:
+        acc.apply(error)
+    err = info.value
+    assert err.error_type == "overloaded_error"
+    assert err.retryable
+    assert err.body == error
+    assert err.request_id == "req_1"
+    assert "Overloaded" in str(err)
+    assert err.partial is not None
+    assert err.partial.text == "so far"
+    assert not acc.done
+
+
+def test_stream_cut_before_message_stop_raises_incomplete_with_partial() -> None:
+    acc = MessageAccumulator()
+    for event in tool_events('{"city": "Par')[:3]:
+        acc.apply(event)
+    assert not acc.done
+    with pytest.raises(IncompleteStreamError, match="before message_stop") as info:
+        acc.message()
+    partial = info.value.partial
+    assert partial is not None
+    # Incomplete tool input keeps its starting value rather than half-parsed JSON.
+    assert partial.tool_uses[0].input == {}
+
+
+def test_stream_with_nothing_raises_incomplete_without_partial() -> None:
+    with pytest.raises(IncompleteStreamError, match="before message_start") as info:
+        accumulate([])
+    assert info.value.partial is None
+
+
+def test_events_before_message_start_are_malformed() -> None:
+    with pytest.raises(MalformedStreamError, match="before message_start"):
+        accumulate([block_start(0, {"type": "text", "text": ""})])
+
+
+def test_delta_for_a_block_never_started_is_malformed() -> None:
+    with pytest.raises(MalformedStreamError, match="content block 2") as info:
+        accumulate([start(), delta(2, type="text_delta", text="x")])
+    assert info.value.index == 2
+
+
+def test_missing_block_index_is_reported_at_message_stop() -> None:
+    with pytest.raises(MalformedStreamError, match=r"index \[0\]"):
+        accumulate([start(), block_start(1, {"type": "text", "text": "x"}), stop(1), END])
+
+
+def test_partial_and_snapshot_show_progress_without_changing_state() -> None:
+    acc = MessageAccumulator()
+    assert acc.partial() is None
+    assert acc.snapshot_dict() is None
+    for event in [start(), block_start(0, {"type": "text", "text": ""})]:
+        acc.apply(event)
+    acc.apply(delta(0, type="text_delta", text="one "))
+    snapshot = acc.snapshot_dict()
+    assert snapshot is not None
+    assert snapshot["content"] == [{"type": "text", "text": "one "}]
+    acc.apply(delta(0, type="text_delta", text="two"))
+    partial = acc.partial()
+    assert partial is not None
+    assert partial.text == "one two"
+    for event in [stop(0), END]:
+        acc.apply(event)
+    assert acc.done
+    assert acc.message().text == "one two"
+    assert acc.partial() is acc.message()
+
+
+def test_reducer_does_not_mutate_the_event_dicts() -> None:
+    events = tool_events('{"a": 1}')
+    events.insert(2, block_start(1, {"type": "text", "text": "", "citations": []}))
+    events.insert(3, delta(1, type="citations_delta", citation={"type": "x"}))
+    events.insert(4, stop(1))
+    snapshot = json.loads(json.dumps(events))
+    accumulate(events)
+    assert events == snapshot
+
+
+def test_padded_real_stream_reduces(load_real: Loader) -> None:
+    msg = message_from_sse(load_real("stream_text_padded")["response"]["sse"])
+    assert msg.text == "2"
+    assert msg.usage.output_tokens == 5
+    assert msg.to_wire()["usage"]["inference_geo"] == "not_available"
+
+
+def test_real_tool_stream_with_chunked_input(load_real: Loader) -> None:
+    msg = message_from_sse(sse_bytes(load_real("vendor_fixtures/stream_tool_use_sdk_fixture")))
+    (call,) = msg.tool_uses
+    assert isinstance(call, ToolUseBlock)
+    assert call.input == {"location": "Paris"}
+    assert call.to_wire()["caller"] == {"type": "direct"}
+
+
+def test_a_stream_cut_anywhere_is_incomplete_never_malformed(load_real: Loader) -> None:
+    body = sse_bytes(load_real("vendor_fixtures/stream_tool_use_sdk_fixture"))
+    complete = message_from_sse(body)
+    last_brace = body.rindex(b"}") + 1
+    for cut in range(len(body)):
+        if cut >= last_brace:
+            assert message_from_sse(body[:cut]) == complete
+            continue
+        with pytest.raises(IncompleteStreamError):
+            message_from_sse(body[:cut])
+
+
+def test_a_cut_final_event_is_dropped_but_earlier_bad_json_is_not() -> None:
+    body = b"event: a\ndata: {bad\n\nevent: b\ndata: {}\n\n"
+    with pytest.raises(MalformedStreamError):
+        list(iter_sse_events([body]))
+    assert list(iter_sse_events([b'event: a\ndata: {}\n\nevent: b\ndata: {"ty'])) == [{}]
