@@ -1,0 +1,265 @@
+"""files_toolset: confinement to the root, caps, binary files, and each operation's behaviour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from agentkit_tools.files import files_toolset
+from toolkit_helpers import get_tool, ok, refused, tools_of
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    base = tmp_path / "root"
+    base.mkdir()
+    (base / "notes.txt").write_text("alpha\nbeta\ngamma\ndelta\n")
+    (base / "src").mkdir()
+    (base / "src" / "app.py").write_text("def main():\n    return 1\n")
+    (tmp_path / "secret.txt").write_text("TOP SECRET\n")
+    return base
+
+
+# -- confinement -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["../secret.txt", "src/../../secret.txt", "..", "../root/../secret.txt"]
+)
+@pytest.mark.asyncio
+async def test_read_refuses_dotdot_escapes(root: Path, path: str) -> None:
+    message = await refused(get_tool(files_toolset(root), "read_file"), path=path)
+    assert "outside the allowed root" in message
+    assert "SECRET" not in message
+
+
+@pytest.mark.asyncio
+async def test_read_refuses_absolute_path_outside_root(root: Path) -> None:
+    outside = str(root.parent / "secret.txt")
+    message = await refused(get_tool(files_toolset(root), "read_file"), path=outside)
+    assert "outside the allowed root" in message
+
+
+@pytest.mark.asyncio
+async def test_absolute_path_inside_root_is_allowed(root: Path) -> None:
+    text = await ok(get_tool(files_toolset(root), "read_file"), path=str(root / "notes.txt"))
+    assert "alpha" in text
+
+
+@pytest.mark.asyncio
+async def test_read_refuses_symlink_leading_out(root: Path) -> None:
+    (root / "link.txt").symlink_to(root.parent / "secret.txt")
+    (root / "linkdir").symlink_to(root.parent)
+    read = get_tool(files_toolset(root), "read_file")
+    assert "outside the allowed root" in await refused(read, path="link.txt")
+    assert "outside the allowed root" in await refused(read, path="linkdir/secret.txt")
+
+
+@pytest.mark.asyncio
+async def test_symlink_inside_root_is_followed(root: Path) -> None:
+    (root / "alias.txt").symlink_to(root / "notes.txt")
+    assert "beta" in await ok(get_tool(files_toolset(root), "read_file"), path="alias.txt")
+
+
+@pytest.mark.asyncio
+async def test_write_refuses_escapes_and_writes_nothing(root: Path) -> None:
+    write = get_tool(files_toolset(root), "write_file")
+    (root / "out").symlink_to(root.parent)
+    for path in ["../evil.txt", str(root.parent / "evil.txt"), "out/evil.txt"]:
+        assert "outside the allowed root" in await refused(write, path=path, content="x")
+    assert not (root.parent / "evil.txt").exists()
+
+
+@pytest.mark.asyncio
+async def test_write_refuses_overwriting_through_symlink_out(root: Path) -> None:
+    (root / "victim").symlink_to(root.parent / "secret.txt")
+    write = get_tool(files_toolset(root), "write_file")
+    await refused(write, path="victim", content="pwned")
+    assert (root.parent / "secret.txt").read_text() == "TOP SECRET\n"
+
+
+@pytest.mark.asyncio
+async def test_edit_refuses_escape(root: Path) -> None:
+    edit = get_tool(files_toolset(root), "edit_file")
+    await refused(edit, path="../secret.txt", old="TOP", new="NOT")
+    assert (root.parent / "secret.txt").read_text() == "TOP SECRET\n"
+
+
+@pytest.mark.asyncio
+async def test_list_glob_grep_refuse_escapes(root: Path) -> None:
+    toolset = files_toolset(root)
+    await refused(get_tool(toolset, "list_dir"), path="..")
+    await refused(get_tool(toolset, "glob"), pattern="../*")
+    await refused(get_tool(toolset, "glob"), pattern="*", path="..")
+    await refused(get_tool(toolset, "grep"), pattern="SECRET", path="..")
+
+
+@pytest.mark.asyncio
+async def test_glob_and_grep_skip_symlinks_leading_out(root: Path) -> None:
+    (root / "escape").symlink_to(root.parent)
+    toolset = files_toolset(root)
+    assert "secret" not in await ok(get_tool(toolset, "glob"), pattern="**/*")
+    assert "secret" not in await ok(get_tool(toolset, "glob"), pattern="escape/*")
+    assert await ok(get_tool(toolset, "grep"), pattern="SECRET") == "no matches"
+
+
+def test_root_must_exist(tmp_path: Path) -> None:
+    from agentkit_tools._api import UsageError
+
+    with pytest.raises(UsageError, match="not an existing directory"):
+        files_toolset(tmp_path / "missing")
+
+
+def test_read_only_toolset_has_no_write_tools(root: Path) -> None:
+    assert set(tools_of(files_toolset(root, writable=False))) == {
+        "read_file",
+        "list_dir",
+        "glob",
+        "grep",
+    }
+    assert {"write_file", "edit_file"} <= set(tools_of(files_toolset(root)))
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_read_numbers_lines_and_honours_ranges(root: Path) -> None:
+    read = get_tool(files_toolset(root), "read_file")
+    assert (
+        await ok(read, path="notes.txt")
+        == "     1\talpha\n     2\tbeta\n     3\tgamma\n     4\tdelta"
+    )
+    assert (
+        await ok(read, path="notes.txt", start_line=2, end_line=3) == "     2\tbeta\n     3\tgamma"
+    )
+    assert "past the end" in await refused(read, path="notes.txt", start_line=9)
+    await refused(read, path="notes.txt", start_line=0)
+    await refused(read, path="notes.txt", start_line=3, end_line=2)
+
+
+@pytest.mark.asyncio
+async def test_read_caps_output_and_says_where_to_continue(root: Path) -> None:
+    (root / "big.txt").write_text("".join(f"line {i}\n" for i in range(1, 10_001)))
+    read = get_tool(files_toolset(root, max_read_bytes=1000), "read_file")
+    text = await ok(read, path="big.txt")
+    assert len(text) < 1200
+    assert "output cap of 1000 bytes" in text
+    last_shown = int(text.splitlines()[-2].split("\t")[0])
+    assert f"start_line={last_shown + 1}" in text
+
+
+@pytest.mark.asyncio
+async def test_read_refuses_binary_files(root: Path) -> None:
+    (root / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    message = await refused(get_tool(files_toolset(root), "read_file"), path="image.png")
+    assert "binary file" in message
+    assert "PNG" not in message
+
+
+@pytest.mark.asyncio
+async def test_read_missing_file_and_directory(root: Path) -> None:
+    read = get_tool(files_toolset(root), "read_file")
+    assert "does not exist" in await refused(read, path="nope.txt")
+    assert "is a directory" in await refused(read, path="src")
+
+
+@pytest.mark.asyncio
+async def test_read_bad_input_is_reported_not_raised(root: Path) -> None:
+    read = get_tool(files_toolset(root), "read_file")
+    await refused(read, path="notes.txt", start_line="two")
+    await refused(read)
+
+
+# -- writing and editing ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_write_creates_parents_and_caps_size(root: Path) -> None:
+    write = get_tool(files_toolset(root, max_write_bytes=100), "write_file")
+    assert await ok(write, path="a/b/c.txt", content="hello") == "wrote 5 bytes to a/b/c.txt"
+    assert (root / "a/b/c.txt").read_text() == "hello"
+    assert "over the 100-byte limit" in await refused(write, path="big.txt", content="x" * 101)
+    assert not (root / "big.txt").exists()
+    assert "is a directory" in await refused(write, path="src", content="x")
+
+
+@pytest.mark.asyncio
+async def test_edit_replaces_exactly_one_occurrence(root: Path) -> None:
+    edit = get_tool(files_toolset(root), "edit_file")
+    await ok(edit, path="src/app.py", old="return 1", new="return 2")
+    assert (root / "src/app.py").read_text() == "def main():\n    return 2\n"
+
+
+@pytest.mark.asyncio
+async def test_edit_refuses_missing_or_ambiguous_text(root: Path) -> None:
+    (root / "dup.txt").write_text("x = 1\nx = 1\n")
+    edit = get_tool(files_toolset(root), "edit_file")
+    assert "not found" in await refused(edit, path="dup.txt", old="y = 1", new="y = 2")
+    assert "occurs 2 times" in await refused(edit, path="dup.txt", old="x = 1", new="x = 2")
+    assert (root / "dup.txt").read_text() == "x = 1\nx = 1\n"
+    assert "2 occurrences" in await ok(
+        edit, path="dup.txt", old="x = 1", new="x = 2", replace_all=True
+    )
+    assert (root / "dup.txt").read_text() == "x = 2\nx = 2\n"
+
+
+@pytest.mark.asyncio
+async def test_edit_refuses_binary_files(root: Path) -> None:
+    (root / "blob.bin").write_bytes(b"abc\x00def")
+    edit = get_tool(files_toolset(root), "edit_file")
+    assert "binary file" in await refused(edit, path="blob.bin", old="abc", new="xyz")
+    assert (root / "blob.bin").read_bytes() == b"abc\x00def"
+
+
+# -- listing and searching -------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_list_dir_marks_kinds_and_caps_entries(root: Path) -> None:
+    (root / "alias").symlink_to(root / "notes.txt")
+    listing = await ok(get_tool(files_toolset(root), "list_dir"))
+    assert listing.splitlines() == ["alias@", "notes.txt  (23 bytes)", "src/"]
+    for i in range(5):
+        (root / f"f{i}").write_text("")
+    capped = await ok(get_tool(files_toolset(root, max_results=3), "list_dir"))
+    assert capped.splitlines()[-1] == "[5 more entries not shown]"
+
+
+@pytest.mark.asyncio
+async def test_glob_returns_root_relative_paths(root: Path) -> None:
+    glob = get_tool(files_toolset(root), "glob")
+    assert await ok(glob, pattern="**/*.py") == "src/app.py"
+    assert await ok(glob, pattern="*.py", path="src") == "src/app.py"
+    assert await ok(glob, pattern="*.rs") == "no matches"
+
+
+@pytest.mark.asyncio
+async def test_grep_finds_lines_with_numbers_and_filters(root: Path) -> None:
+    (root / "blob.bin").write_bytes(b"gamma\x00")
+    grep = get_tool(files_toolset(root), "grep")
+    assert await ok(grep, pattern="^gam") == "notes.txt:3: gamma"
+    assert await ok(grep, pattern="GAMMA", ignore_case=True) == "notes.txt:3: gamma"
+    assert await ok(grep, pattern="return", include="*.py") == "src/app.py:2:     return 1"
+    assert await ok(grep, pattern="gamma", include="*.py") == "no matches"
+    assert "invalid regular expression" in await refused(grep, pattern="(")
+
+
+@pytest.mark.asyncio
+async def test_grep_caps_matches(root: Path) -> None:
+    (root / "many.txt").write_text("hit\n" * 50)
+    text = await ok(get_tool(files_toolset(root, max_results=10), "grep"), pattern="hit")
+    lines = text.splitlines()
+    assert len(lines) == 11
+    assert "stopped at 10 matches" in lines[-1]
+
+
+def test_writes_never_follow_a_final_symlink(root: Path) -> None:
+    # Guards the window between the path check and the open: a symlink swapped in is refused.
+    from agentkit_tools._api import ToolError
+    from agentkit_tools.files import FileSandbox
+
+    (root / "victim").symlink_to(root.parent / "secret.txt")
+    with pytest.raises(ToolError, match="cannot write"):
+        FileSandbox(root)._write_bytes(root / "victim", b"pwned")
+    assert (root.parent / "secret.txt").read_text() == "TOP SECRET\n"
