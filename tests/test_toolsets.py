@@ -1,0 +1,152 @@
+"""Toolsets: construction, duplicate names, prefix/filter/combine, and per-turn preparation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentkit._context import RunContext
+from agentkit._errors import UsageError
+from agentkit._tools import Tool, tool
+from agentkit._toolsets import Toolset, ToolSource
+
+
+@tool
+def search(query: str) -> str:
+    """Search the web."""
+    return query
+
+
+@tool
+def fetch(url: str) -> str:
+    """Fetch a page."""
+    return url
+
+
+def plain(x: int) -> int:
+    """A plain function, wrapped on the way in."""
+    return x
+
+
+def ctx(turn: int = 0, deps: Any = None) -> RunContext[Any]:
+    return RunContext(deps=deps, turn=turn)
+
+
+def test_build_from_tools_functions_and_toolsets() -> None:
+    inner = Toolset([fetch])
+    ts = Toolset([search, plain, inner])
+    assert ts.names == ["search", "plain", "fetch"]
+    assert len(ts) == 3 and "plain" in ts and "nope" not in ts
+    assert isinstance(ts.get("plain"), Tool)
+    assert ts.get("search") is search and ts.get("nope") is None
+    assert list(ts) == [search, ts.get("plain"), fetch]
+    assert isinstance(ts, ToolSource)
+
+
+def test_duplicate_names_are_refused_naming_both_functions() -> None:
+    @tool(name="search")
+    def search_again(query: str) -> str:
+        """Another search."""
+        return query
+
+    with pytest.raises(UsageError) as info:
+        Toolset([search, search_again])
+    message = str(info.value)
+    assert "Two tools are named `search`" in message
+    assert "`search`" in message and "search_again`" in message
+    assert ".prefixed(" in message
+    with pytest.raises(UsageError, match="Two tools are named `search`"):
+        Toolset([search]) + Toolset([search_again])
+
+
+def test_non_tools_are_refused() -> None:
+    with pytest.raises(UsageError, match="must be tools, toolsets or functions; got 42"):
+        Toolset([42])  # type: ignore[list-item]
+
+
+def test_prefixed_renames_a_copy() -> None:
+    base = Toolset([search, fetch])
+    web = base.prefixed("web")
+    assert web.names == ["web_search", "web_fetch"]
+    assert base.names == ["search", "fetch"] and search.name == "search"
+    assert web.get("web_search") is not None
+    assert web.get("web_search").input_schema is search.input_schema  # type: ignore[union-attr]
+    assert base.prefixed("gh", sep="-").names == ["gh-search", "gh-fetch"]
+    with pytest.raises(UsageError, match="must match"):
+        base.prefixed("x" * 60)
+
+
+def test_prefixing_resolves_clashes() -> None:
+    combined = Toolset([search]).prefixed("a") + Toolset([search]).prefixed("b")
+    assert combined.names == ["a_search", "b_search"]
+
+
+def test_filtered() -> None:
+    ts = Toolset([search, fetch]).filtered(lambda t: t.name != "fetch")
+    assert ts.names == ["search"]
+
+
+def test_combine_and_add_keep_order() -> None:
+    assert Toolset.combine(Toolset([fetch]), search).names == ["fetch", "search"]
+    assert (Toolset([search]) + fetch).names == ["search", "fetch"]
+    with pytest.raises(TypeError):
+        Toolset([search]) + 3  # type: ignore[operator]
+
+
+@pytest.mark.asyncio
+async def test_tools_for_without_hooks_is_the_static_list() -> None:
+    assert await Toolset([search, fetch]).tools_for(ctx()) == [search, fetch]
+
+
+@pytest.mark.asyncio
+async def test_tool_level_prepare_hides_or_redescribes_per_turn() -> None:
+    def only_after_first_turn(c: RunContext[Any], t: Tool) -> Tool | None:
+        return t if c.turn > 0 else None
+
+    @tool(prepare=only_after_first_turn)
+    def summarize(text: str) -> str:
+        """Summarize."""
+        return text
+
+    ts = Toolset([search, summarize])
+    assert [t.name for t in await ts.tools_for(ctx(turn=0))] == ["search"]
+    assert [t.name for t in await ts.tools_for(ctx(turn=1))] == ["search", "summarize"]
+
+
+@pytest.mark.asyncio
+async def test_toolset_hooks_may_be_async_and_run_inner_to_outer() -> None:
+    order: list[str] = []
+
+    def inner(c: RunContext[Any], t: Tool) -> Tool:
+        order.append(f"inner:{t.name}")
+        return t.replace(description=f"{t.description} (for {c.deps})")
+
+    async def outer(c: RunContext[Any], t: Tool) -> Tool | None:
+        order.append(f"outer:{t.name}")
+        return None if t.name == "fetch" else t
+
+    ts = Toolset([search, fetch], prepare=inner).with_prepare(outer)
+    offered = await ts.tools_for(ctx(deps="ada"))
+    assert [(t.name, t.description) for t in offered] == [("search", "Search the web. (for ada)")]
+    assert order == ["inner:search", "outer:search", "inner:fetch", "outer:fetch"]
+    assert ts.get("search") is search  # get() returns the tool as defined
+    assert search.description == "Search the web."
+
+
+@pytest.mark.asyncio
+async def test_hooks_survive_prefixing_and_combining() -> None:
+    def hide(c: RunContext[Any], t: Tool) -> Tool | None:
+        return None
+
+    ts = Toolset([search], prepare=hide).prefixed("web") + Toolset([fetch])
+    assert [t.name for t in await ts.tools_for(ctx())] == ["fetch"]
+
+
+@pytest.mark.asyncio
+async def test_hooks_that_rename_into_a_clash_are_refused() -> None:
+    def rename(c: RunContext[Any], t: Tool) -> Tool:
+        return t.replace(name="same")
+
+    with pytest.raises(UsageError, match="Two tools are named `same`"):
+        await Toolset([search, fetch], prepare=rename).tools_for(ctx())
