@@ -26,15 +26,15 @@ true, `tool_choice_with_thinking` modes allowing any+tool→`forced_tool_choice_
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["ModelCaps", "PriceTier", "Prices", "model_caps", "table_facts"]
 
-_DATA = Path(__file__).with_name("_data") / "models.json"
+_DATA = os.path.join(os.path.dirname(__file__), "_data", "models.json")  # no pathlib: import time
 
 ThinkingDefault = Literal["off", "on", "always_on"]
 Sampling = Literal["defaults_only", "restricted_with_thinking"]
@@ -168,7 +168,8 @@ _facts: dict[str, str] = {}
 def _load() -> dict[str, ModelCaps]:
     global _table
     if _table is None:
-        raw = json.loads(_DATA.read_text(encoding="utf-8"))
+        with open(_DATA, encoding="utf-8") as file:
+            raw = json.load(file)
         table: dict[str, ModelCaps] = {}
         for row in raw["models"]:
             caps = _caps(row)
