@@ -1,0 +1,709 @@
+"""`Client` and `AsyncClient`: HTTP to the Messages API, and nothing else.
+
+Owns the I/O: sending each `Call` built by `_http.ClientConfig`, sleeping between retries,
+reading streams, closing pools. It is the only module that imports httpx. Every decision
+(headers, retry or not, which exception) is made in `_http.py`, so the two clients share
+the logic and differ only by `await`.
+
+Rules:
+- The key or token never appears in a repr, a str, a log line or an exception: errors are
+  raised outside `except` blocks, so none chains an httpx exception (whose request holds
+  the headers), and error bodies are redacted before they are parsed.
+- A stream is retried only until its first event is read, inside `with`/`async with`;
+  once the caller can see an event, failures are raised, never retried.
+- Hot path: bodies are plain dicts serialized once; pydantic runs once, on the reply; a
+  stream builds typed events only for callers that iterate them.
+- The default async transport is aiohttp under httpx (`httpx-aiohttp`): measured in
+  `benchmarks/transport.py`, httpx's own async pool costs many times more CPU per request.
+  Any httpx transport can be passed instead (tests use `httpx.MockTransport`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStreamError,
+    APITimeoutError,
+    IncompleteStreamError,
+    UsageError,
+)
+from ._http import (
+    DEFAULT_ANTHROPIC_VERSION,
+    Call,
+    ClientConfig,
+    error_from_response,
+    message_body,
+)
+from ._streaming import MessageAccumulator, aiter_sse_events, iter_sse_events
+from ._wire import CountTokensResult, Message, ModelInfo, WireModel, parse_event
+
+__all__ = ["AsyncClient", "AsyncMessageStream", "Client", "MessageStream"]
+
+_M = TypeVar("_M", bound=WireModel)
+_MESSAGE_KEYS = ("model", "max_tokens", "messages")
+_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30)
+
+
+def _connection_error(exc: httpx.TransportError, url: str, during: str) -> APIConnectionError:
+    """Our error for an httpx transport failure: its text, but not the request it holds."""
+    # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too) to
+    # ConnectTimeout; only a real timeout underneath is reported as one.
+    cause = exc.__cause__
+    timed_out = isinstance(exc, httpx.TimeoutException) and (
+        cause is None or isinstance(cause, TimeoutError)
+    )
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if timed_out:
+        return APITimeoutError(
+            f"timed out {during} {url} ({detail}); raise read_timeout, or stream long replies"
+        )
+    return APIConnectionError(
+        f"connection failed {during} {url} ({detail}); check base_url and the network"
+    )
+
+
+def _parse(cls: type[_M], response: httpx.Response) -> _M:
+    """Validate a 2xx JSON reply as `cls`, or say the server is not speaking our API."""
+    try:
+        return cls.model_validate_json(response.content)
+    except ValueError as exc:
+        detail = str(exc).splitlines()[0]
+    raise APIError(
+        f"the HTTP {response.status_code} reply is not a valid {cls.__name__} ({detail}); is "
+        "base_url an Anthropic-compatible API?",
+        request_id=response.headers.get("request-id"),
+    )
+
+
+def _models_page(response: httpx.Response) -> tuple[list[ModelInfo], str | None]:
+    """One `GET /v1/models` page, and the `after_id` of the next (None after the last)."""
+    page = json.loads(response.content)
+    models = [ModelInfo.model_validate(item) for item in page.get("data") or ()]
+    return models, (page.get("last_id") if page.get("has_more") else None) or None
+
+
+class _ClientBase(ClientConfig):
+    """The request side of every method, shared by both clients."""
+
+    def _message_call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        kwargs: dict[str, Any],
+        betas: Iterable[str] | None,
+        extra_headers: Mapping[str, str] | None,
+        timeout: float | None,
+        *,
+        stream: bool = False,
+    ) -> Call:
+        if method == "count_tokens":
+            body = message_body(params, kwargs, method, ("model", "messages"))
+            path = "/v1/messages/count_tokens"
+        else:
+            body = message_body(params, kwargs, method, _MESSAGE_KEYS, stream=stream)
+            path = "/v1/messages"
+        return self.call(
+            "POST", path, body, betas=betas, extra_headers=extra_headers, timeout=timeout
+        )
+
+    def _models_call(
+        self,
+        model_id: str | None,
+        after_id: str | None,
+        limit: int | None,
+        betas: Iterable[str] | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Call:
+        if model_id is not None:
+            path = f"/v1/models/{quote(model_id, safe='')}"
+            return self.call("GET", path, betas=betas, extra_headers=extra_headers)
+        query: dict[str, Any] = {}
+        if limit is not None:
+            query["limit"] = limit
+        if after_id is not None:
+            query["after_id"] = after_id
+        return self.call(
+            "GET", "/v1/models", params=query or None, betas=betas, extra_headers=extra_headers
+        )
+
+    def _timeout(self, call: Call) -> httpx.Timeout:
+        if call.read_timeout is None:
+            return self._default_timeout
+        return httpx.Timeout(call.read_timeout, connect=self.connect_timeout)
+
+    def _status_error(self, response: httpx.Response) -> APIError:
+        return error_from_response(
+            response.status_code, response.headers, self.redact(response.content)
+        )
+
+    _default_timeout: httpx.Timeout
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+class _StreamState:
+    """One streamed reply's reducer and response, and how its failures are reported."""
+
+    __slots__ = ("acc", "events", "response", "url")
+
+    def __init__(self, response: httpx.Response, url: str, events: Any) -> None:
+        self.response = response
+        self.url = url
+        self.events = events
+        """The decoded-event iterator over the body (sync or async), shared by every reader."""
+        self.acc = MessageAccumulator(request_id=response.headers.get("request-id"))
+
+    def broken(self, exc: httpx.TransportError) -> APIConnectionError:
+        """The error for a connection lost mid-stream: a timeout, or the partial reply."""
+        error = _connection_error(exc, self.url, "while streaming from")
+        error.request_id = self.acc.request_id
+        if isinstance(error, APITimeoutError):
+            return error
+        return IncompleteStreamError(
+            f"{error.message}; re-issue the request (.partial holds what arrived)",
+            partial=self.acc.partial(),
+            request_id=self.acc.request_id,
+        )
+
+
+class _StreamBase:
+    """What both stream flavours expose once entered."""
+
+    _state: _StreamState | None = None
+    _first: dict[str, Any] | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        """The `request-id` response header (None before entering, or if the server sent none)."""
+        return self._state.acc.request_id if self._state else None
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        """The HTTP response headers: rate limits, `request-id`, gateway extras."""
+        return self._entered().response.headers
+
+    def current_message(self) -> Message | None:
+        """The reply assembled so far (None before `message_start`). Never run its tools."""
+        return self._entered().acc.partial()
+
+    def _entered(self) -> _StreamState:
+        if self._state is None:
+            raise UsageError("enter the stream first: `with client.stream(...) as stream:`")
+        return self._state
+
+    def _accept(self, state: _StreamState, first: dict[str, Any]) -> None:
+        self._state, self._first = state, first
+
+
+class AsyncMessageStream(_StreamBase):
+    """A streamed reply: `async with client.stream(...) as s:`, then `async for event in s`
+    (typed events) and/or `await s.get_final_message()`.
+
+    Entering sends the request, retrying (per the client's policy) until the first event
+    arrives: a 5xx, a dropped connection, an empty body or a retryable `error` event as the
+    first event. Nothing is retried after that.
+    """
+
+    def __init__(self, client: AsyncClient, call: Call) -> None:
+        self._client = client
+        self._call = call
+        self._events = self._decoded()
+
+    async def __aenter__(self) -> Self:
+        call, client = self._call, self._client
+        while True:
+            response = await client._send(call, stream=True)
+            events = aiter_sse_events(response.aiter_bytes())
+            state = _StreamState(response, call.url, events)
+            error: APIError | None = None
+            try:
+                first = await anext(events)
+                state.acc.apply(first)
+            except StopAsyncIteration:
+                error = _empty(state)
+            except httpx.TransportError as exc:
+                error = state.broken(exc)
+            except APIStreamError as exc:
+                error = exc
+            if error is None:
+                self._accept(state, first)
+                return self
+            await response.aclose()
+            delay = call.next_delay(error)
+            if delay is None:
+                raise error
+            await client._sleep(delay)
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._events.aclose()
+        if self._state is not None:
+            await self._state.response.aclose()
+
+    async def _decoded(self) -> AsyncIterator[dict[str, Any]]:
+        """Event dicts, each applied to the reducer first (the fast path: no typed events)."""
+        state = self._entered()
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        apply = state.acc.apply
+        error: APIConnectionError | None = None
+        try:
+            async for data in state.events:
+                apply(data)
+                yield data
+        except httpx.TransportError as exc:
+            error = state.broken(exc)
+        if error is not None:
+            raise error
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        """Typed events (`_wire.parse_event`), `message_start` first, unknown ones included."""
+        async for data in self._events:
+            yield parse_event(data)
+
+    async def text_stream(self) -> AsyncIterator[str]:
+        """Only the text deltas, as they arrive: `async for text in s.text_stream()`."""
+        async for data in self._events:
+            if data.get("type") == "content_block_delta" and data["delta"].get("text"):
+                yield data["delta"]["text"]
+
+    async def get_final_message(self) -> Message:
+        """Read the rest of the stream; return the complete `Message`.
+
+        Raises `IncompleteStreamError` if the stream ends (or the connection drops) before
+        `message_stop`, `APIStreamError` on an `error` event, `MalformedStreamError` on bad
+        JSON, `APITimeoutError` when no data arrives within `read_timeout`.
+        """
+        async for _ in self._events:
+            pass
+        return self._entered().acc.message()
+
+
+class MessageStream(_StreamBase):
+    """The sync twin of `AsyncMessageStream`: `with client.stream(...) as s:`."""
+
+    def __init__(self, client: Client, call: Call) -> None:
+        self._client = client
+        self._call = call
+        self._events = self._decoded()
+
+    def __enter__(self) -> Self:
+        call, client = self._call, self._client
+        while True:
+            response = client._send(call, stream=True)
+            events = iter_sse_events(response.iter_bytes())
+            state = _StreamState(response, call.url, events)
+            error: APIError | None = None
+            try:
+                first = next(events)
+                state.acc.apply(first)
+            except StopIteration:
+                error = _empty(state)
+            except httpx.TransportError as exc:
+                error = state.broken(exc)
+            except APIStreamError as exc:
+                error = exc
+            if error is None:
+                self._accept(state, first)
+                return self
+            response.close()
+            delay = call.next_delay(error)
+            if delay is None:
+                raise error
+            client._sleep(delay)
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._events.close()
+        if self._state is not None:
+            self._state.response.close()
+
+    def _decoded(self) -> Iterator[dict[str, Any]]:
+        state = self._entered()
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        apply = state.acc.apply
+        error: APIConnectionError | None = None
+        try:
+            for data in state.events:
+                apply(data)
+                yield data
+        except httpx.TransportError as exc:
+            error = state.broken(exc)
+        if error is not None:
+            raise error
+
+    def __iter__(self) -> Iterator[Any]:
+        """Typed events, `message_start` first."""
+        for data in self._events:
+            yield parse_event(data)
+
+    def text_stream(self) -> Iterator[str]:
+        """Only the text deltas, as they arrive."""
+        for data in self._events:
+            if data.get("type") == "content_block_delta" and data["delta"].get("text"):
+                yield data["delta"]["text"]
+
+    def get_final_message(self) -> Message:
+        """Read the rest of the stream; return the complete `Message` (raises as the async one)."""
+        for _ in self._events:
+            pass
+        return self._entered().acc.message()
+
+
+def _empty(state: _StreamState) -> IncompleteStreamError:
+    return IncompleteStreamError(
+        f"the stream from {state.url} ended before its first event; re-issue the request",
+        request_id=state.acc.request_id,
+    )
+
+
+# -- the clients --------------------------------------------------------------------------------
+
+
+class AsyncClient(_ClientBase):
+    """The async client: `create`, `stream`, `count_tokens`, `list_models`, `get_model`.
+
+    Configuration (all keyword-only): `api_key` or `auth_token` (else `ANTHROPIC_API_KEY` /
+    `ANTHROPIC_AUTH_TOKEN`); `base_url` (else `ANTHROPIC_BASE_URL`, else api.anthropic.com;
+    a gateway's path prefix is kept); `auth_scheme` for `api_key` (`"x-api-key"` or
+    `"bearer"`); `anthropic_version`; default `betas`; `default_headers`; `connect_timeout`
+    and `read_timeout` in seconds; `max_retries`. `transport` takes any httpx async
+    transport, `http_client` a ready `httpx.AsyncClient` (not closed by `aclose`).
+    Per call: `betas` (added to the defaults), `extra_headers`, `timeout` (read, seconds).
+
+    Raises `UsageError` for bad configuration, e.g. no credentials for a non-loopback URL.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        auth_token: str | None = None,
+        base_url: str | None = None,
+        auth_scheme: Literal["x-api-key", "bearer"] = "x-api-key",
+        anthropic_version: str = DEFAULT_ANTHROPIC_VERSION,
+        betas: Sequence[str] = (),
+        default_headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 600.0,
+        max_retries: int = 2,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key, auth_token=auth_token, base_url=base_url, auth_scheme=auth_scheme,
+            anthropic_version=anthropic_version, betas=betas, default_headers=default_headers,
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
+        )
+        if http_client is not None and transport is not None:
+            raise UsageError("pass transport= or http_client=, not both")
+        self._default_timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._owns_http = http_client is None
+        if http_client is None:
+            if transport is None:
+                from httpx_aiohttp import AiohttpTransport
+
+                transport = AiohttpTransport(limits=_LIMITS)
+            http_client = httpx.AsyncClient(transport=transport, timeout=self._default_timeout)
+        self._http = http_client
+        self._sleep: Callable[[float], Any] = asyncio.sleep
+
+    async def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
+        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
+        http = self._http
+        while True:
+            request = http.build_request(
+                call.method, call.url, headers=call.headers, content=call.content,
+                params=call.params, timeout=self._timeout(call),
+            )
+            headers: httpx.Headers | None = None
+            try:
+                response = await http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                error: APIError = _connection_error(exc, call.url, "calling")
+            else:
+                if response.is_success:
+                    return response
+                if stream:
+                    await response.aread()
+                    await response.aclose()
+                error, headers = self._status_error(response), response.headers
+            delay = call.next_delay(error, headers)
+            if delay is None:
+                raise error
+            await self._sleep(delay)
+
+    async def create(
+        self,
+        params: Mapping[str, Any] | None = None,
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Message:
+        """`POST /v1/messages`: a request dict and/or keyword params in, the `Message` out.
+
+        Raises an `APIStatusError` subclass for an error reply and `APIConnectionError`
+        (or `APITimeoutError`) when none came, once the retries are spent; `UsageError` if
+        `model`, `max_tokens` or `messages` is missing.
+        """
+        call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
+        return _parse(Message, await self._send(call))
+
+    async def create_raw(
+        self,
+        params: Mapping[str, Any],
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Like `create`, but return the decoded JSON reply without building a `Message`."""
+        call = self._message_call("create_raw", params, {}, betas, extra_headers, timeout)
+        return json.loads((await self._send(call)).content)
+
+    def stream(
+        self,
+        params: Mapping[str, Any] | None = None,
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> AsyncMessageStream:
+        """`POST /v1/messages` with `stream: true`, as `async with client.stream(...) as s`."""
+        call = self._message_call(
+            "stream", params, kwargs, betas, extra_headers, timeout, stream=True
+        )
+        return AsyncMessageStream(self, call)
+
+    async def count_tokens(
+        self,
+        params: Mapping[str, Any] | None = None,
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> CountTokensResult:
+        """`POST /v1/messages/count_tokens`: the input tokens of this request (an estimate)."""
+        call = self._message_call("count_tokens", params, kwargs, betas, extra_headers, None)
+        return _parse(CountTokensResult, await self._send(call))
+
+    async def list_models(
+        self,
+        *,
+        limit: int | None = None,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[ModelInfo]:
+        """Every model (`GET /v1/models`), fetching `limit`-sized pages while `has_more`."""
+        after_id: str | None = None
+        while True:
+            call = self._models_call(None, after_id, limit, betas, extra_headers)
+            models, after_id = _models_page(await self._send(call))
+            for model in models:
+                yield model
+            if after_id is None:
+                return
+
+    async def get_model(
+        self,
+        model_id: str,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ModelInfo:
+        """`GET /v1/models/{model_id}`; an alias resolves to the dated model."""
+        call = self._models_call(model_id, None, None, betas, extra_headers)
+        return _parse(ModelInfo, await self._send(call))
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it came from `http_client=`)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class Client(_ClientBase):
+    """The sync client: the same configuration and methods as `AsyncClient`, without
+    `await` (`transport` takes a sync httpx transport, `http_client` an `httpx.Client`)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        auth_token: str | None = None,
+        base_url: str | None = None,
+        auth_scheme: Literal["x-api-key", "bearer"] = "x-api-key",
+        anthropic_version: str = DEFAULT_ANTHROPIC_VERSION,
+        betas: Sequence[str] = (),
+        default_headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 600.0,
+        max_retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key, auth_token=auth_token, base_url=base_url, auth_scheme=auth_scheme,
+            anthropic_version=anthropic_version, betas=betas, default_headers=default_headers,
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
+        )
+        if http_client is not None and transport is not None:
+            raise UsageError("pass transport= or http_client=, not both")
+        self._default_timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            transport=transport, timeout=self._default_timeout, limits=_LIMITS
+        )
+        self._sleep: Callable[[float], Any] = time.sleep
+
+    def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
+        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
+        http = self._http
+        while True:
+            request = http.build_request(
+                call.method, call.url, headers=call.headers, content=call.content,
+                params=call.params, timeout=self._timeout(call),
+            )
+            headers: httpx.Headers | None = None
+            try:
+                response = http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                error: APIError = _connection_error(exc, call.url, "calling")
+            else:
+                if response.is_success:
+                    return response
+                if stream:
+                    response.read()
+                    response.close()
+                error, headers = self._status_error(response), response.headers
+            delay = call.next_delay(error, headers)
+            if delay is None:
+                raise error
+            self._sleep(delay)
+
+    def create(
+        self,
+        params: Mapping[str, Any] | None = None,
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Message:
+        """`POST /v1/messages` (raises as `AsyncClient.create`)."""
+        call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
+        return _parse(Message, self._send(call))
+
+    def create_raw(
+        self,
+        params: Mapping[str, Any],
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Like `create`, but return the decoded JSON reply without building a `Message`."""
+        call = self._message_call("create_raw", params, {}, betas, extra_headers, timeout)
+        return json.loads(self._send(call).content)
+
+    def stream(
+        self,
+        params: Mapping[str, Any] | None = None,
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> MessageStream:
+        """`POST /v1/messages` with `stream: true`, as `with client.stream(...) as s`."""
+        call = self._message_call(
+            "stream", params, kwargs, betas, extra_headers, timeout, stream=True
+        )
+        return MessageStream(self, call)
+
+    def count_tokens(
+        self,
+        params: Mapping[str, Any] | None = None,
+        /,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> CountTokensResult:
+        """`POST /v1/messages/count_tokens`: the input tokens of this request (an estimate)."""
+        call = self._message_call("count_tokens", params, kwargs, betas, extra_headers, None)
+        return _parse(CountTokensResult, self._send(call))
+
+    def list_models(
+        self,
+        *,
+        limit: int | None = None,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Iterator[ModelInfo]:
+        """Every model (`GET /v1/models`), fetching `limit`-sized pages while `has_more`."""
+        after_id: str | None = None
+        while True:
+            call = self._models_call(None, after_id, limit, betas, extra_headers)
+            models, after_id = _models_page(self._send(call))
+            yield from models
+            if after_id is None:
+                return
+
+    def get_model(
+        self,
+        model_id: str,
+        *,
+        betas: Iterable[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ModelInfo:
+        """`GET /v1/models/{model_id}`; an alias resolves to the dated model."""
+        call = self._models_call(model_id, None, None, betas, extra_headers)
+        return _parse(ModelInfo, self._send(call))
+
+    def close(self) -> None:
+        """Close the connection pool (unless it came from `http_client=`)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
