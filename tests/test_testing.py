@@ -1,0 +1,645 @@
+"""Tests of the public fakes: builders, SSE rendering, request checks, transport, server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import anyio
+import httpx
+import pytest
+
+from agentkit._fake_server import check_request, message_dict
+from agentkit._wire import Message, RedactedThinkingBlock, TextBlock, UnknownBlock
+from agentkit.testing import (
+    FakeServer,
+    Fault,
+    FunctionModel,
+    ScriptedTransport,
+    ScriptError,
+    echo_model,
+    encode_sse,
+    last_user_text,
+    load_script,
+    message_to_events,
+    message_to_sse,
+    reply,
+    text_reply,
+    tool_reply,
+    tool_results,
+)
+
+HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "sk-ant-secret"}
+REAL_BASE = "https://api.anthropic.com"
+
+
+def body(*messages: dict[str, Any], stream: bool = False, **extra: Any) -> dict[str, Any]:
+    turns = list(messages) or [{"role": "user", "content": "Hello"}]
+    return {
+        "model": "claude-test-1",
+        "max_tokens": 1024,
+        "messages": turns,
+        "stream": stream,
+        **extra,
+    }
+
+
+def split_sse(raw: bytes) -> list[dict[str, Any]]:
+    """A tiny, strict SSE splitter: every event is exactly `event: X` + `data: {type: X}`."""
+    events = []
+    for block in raw.decode().split("\n\n"):
+        if not block:
+            continue
+        name, data = block.split("\n")
+        event = json.loads(data.removeprefix("data: "))
+        if name.removeprefix("event: ") != event["type"]:
+            raise ValueError(f"event name and type differ in {block!r}")
+        events.append(event)
+    return events
+
+
+def reduce_events(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fold SSE events into the message dict they describe (independent of `_streaming`)."""
+    msg: dict[str, Any] = {}
+    json_parts: dict[int, list[str]] = {}
+    for event in events:
+        kind = event["type"]
+        if kind == "message_start":
+            msg = {**event["message"], "content": []}
+        elif kind == "content_block_start":
+            msg["content"].append(dict(event["content_block"]))
+        elif kind == "content_block_delta":
+            block, delta = msg["content"][event["index"]], event["delta"]
+            if delta["type"] == "text_delta":
+                block["text"] += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+            elif delta["type"] == "citations_delta":
+                block["citations"].append(delta["citation"])
+            elif delta["type"] == "input_json_delta":
+                json_parts.setdefault(event["index"], []).append(delta["partial_json"])
+        elif kind == "content_block_stop" and event["index"] in json_parts:
+            text = "".join(json_parts[event["index"]])
+            msg["content"][event["index"]]["input"] = json.loads(text) if text else {}
+        elif kind == "message_delta":
+            msg.update(event["delta"])
+            msg["usage"] = {**msg["usage"], **event["usage"]}
+    return msg
+
+
+# -- builders ------------------------------------------------------------------------------
+
+
+def test_reply_orders_blocks_and_makes_realistic_ids() -> None:
+    msg = reply("Let me check.", tool_calls=[("get_weather", {"city": "Paris"})], thinking="hmm")
+    assert [b.type for b in msg.content] == ["thinking", "text", "tool_use"]
+    assert msg.id.startswith("msg_01") and len(msg.id) == len("msg_") + 24
+    assert msg.tool_uses[0].id.startswith("toolu_01")
+    assert msg.content[0].signature  # a thinking block always carries a signature
+    assert msg.stop_reason == "tool_use"
+    assert msg.usage.output_tokens > 1
+
+
+def test_text_and_tool_reply_defaults() -> None:
+    assert text_reply("hi").stop_reason == "end_turn"
+    call = tool_reply("lookup", {"q": "x"})
+    assert (call.stop_reason, call.tool_uses[0].name, call.tool_uses[0].input) == (
+        "tool_use",
+        "lookup",
+        {"q": "x"},
+    )
+    assert reply(tool_calls=[("f", {}, "toolu_fixed")]).tool_uses[0].id == "toolu_fixed"
+
+
+def test_message_dict_puts_type_on_constructed_blocks() -> None:
+    msg = Message(id="msg_1", model="m", content=[TextBlock(text="hi")])
+    data = message_dict(msg)
+    assert data["content"] == [{"type": "text", "text": "hi"}]
+    assert (data["type"], data["role"], data["stop_reason"]) == ("message", "assistant", None)
+
+
+# -- SSE rendering -------------------------------------------------------------------------
+
+
+def test_sse_reduces_back_to_the_same_message() -> None:
+    msg = reply(
+        "The weather in Paris is sunny and warm today.",
+        tool_calls=[("get_weather", {"city": "Paris", "units": "metric"}), ("noop", {})],
+        thinking="I should call the weather tool for Paris, then answer.",
+    )
+    assert reduce_events(split_sse(message_to_sse(msg, chunk_size=8))) == message_dict(msg)
+
+
+def test_sse_has_the_shape_of_real_streams() -> None:
+    msg = reply("Hello there, world", tool_calls=[("f", {"city": "Paris"})], thinking="think")
+    events = message_to_events(msg, chunk_size=5)
+    start = events[0]["message"]
+    assert (start["content"], start["stop_reason"], start["usage"]["output_tokens"]) == (
+        [],
+        None,
+        1,
+    )
+    assert events[1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert events[2] == {"type": "ping"}
+    thinking = [e["delta"]["type"] for e in events if e.get("index") == 0 and "delta" in e]
+    assert thinking[-1] == "signature_delta" and thinking.count("signature_delta") == 1
+    texts = [e["delta"]["text"] for e in events if e.get("delta", {}).get("type") == "text_delta"]
+    assert len(texts) > 2
+    tool_start = next(e for e in events if e.get("content_block", {}).get("type") == "tool_use")
+    assert tool_start["content_block"]["input"] == {}
+    parts = [e["delta"]["partial_json"] for e in events if "partial_json" in e.get("delta", {})]
+    assert parts[0] == "" and len(parts) > 2
+    assert not any(_is_json(p) for p in parts[1:])  # split mid-token, not at value boundaries
+    assert [e["type"] for e in events[-2:]] == ["message_delta", "message_stop"]
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_opaque_and_unknown_blocks_arrive_whole_in_block_start() -> None:
+    unknown = UnknownBlock.model_validate({"type": "future_block", "payload": [1, 2]})
+    msg = reply("x")
+    msg.content[:0] = [RedactedThinkingBlock(type="redacted_thinking", data="Enc=="), unknown]
+    events = message_to_events(msg)
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert starts[:2] == [
+        {"type": "redacted_thinking", "data": "Enc=="},
+        {"type": "future_block", "payload": [1, 2]},
+    ]
+    assert not [e for e in events if e["type"] == "content_block_delta" and e["index"] < 2]
+
+
+def test_citations_come_as_deltas_before_text() -> None:
+    cite = {"type": "char_location", "cited_text": "sky", "document_index": 0}
+    msg = Message.model_validate(
+        {
+            "id": "msg_1",
+            "model": "m",
+            "content": [{"type": "text", "text": "Blue.", "citations": [cite]}],
+        }
+    )
+    events = message_to_events(msg)
+    assert events[1]["content_block"] == {"type": "text", "text": "", "citations": []}
+    assert events[3]["delta"] == {"type": "citations_delta", "citation": cite}
+    assert reduce_events(events) == message_dict(msg)
+
+
+def test_rendering_a_real_stream_gives_the_real_event_sequence(
+    load_real: Callable[..., Any],
+) -> None:
+    real = split_sse(load_real("stream_thinking_tool_use")["response"]["sse"].encode())
+    ours = message_to_events(reduce_events(real))
+
+    def shape(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for e in events:
+            item = (e["type"], e.get("delta", {}).get("type", ""))
+            if not out or out[-1] != item:  # runs of deltas differ in length only
+                out.append(item)
+        return out
+
+    assert shape(ours) == shape(real)
+    assert reduce_events(ours) == reduce_events(real)
+
+
+def test_agentkit_streaming_reducer_reads_our_sse() -> None:
+    streaming = pytest.importorskip("agentkit._streaming")
+    msg = reply("Sure: here you go.", tool_calls=[("f", {"a": [1, 2, 3]})], thinking="ok")
+    parsed = streaming.message_from_sse(message_to_sse(msg, chunk_size=3))
+    assert parsed.to_wire()["content"] == message_dict(msg)["content"]
+    assert parsed.stop_reason == "tool_use"
+
+
+# -- request checks ------------------------------------------------------------------------
+
+USE = {
+    "role": "assistant",
+    "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}],
+}
+
+
+def result(tool_use_id: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": "ok"}
+
+
+def check(*messages: dict[str, Any], headers: dict[str, str] = HEADERS, **extra: Any) -> str | None:
+    return check_request(body(*messages, **extra), headers)
+
+
+def test_check_accepts_a_valid_tool_loop() -> None:
+    user = {"role": "user", "content": "hi"}
+    assert check(user, USE, {"role": "user", "content": [result("toolu_1")]}) is None
+
+
+def test_check_rejects_a_foreign_tool_result_id_with_the_api_wording() -> None:
+    problem = check(
+        {"role": "user", "content": "hi"}, USE, {"role": "user", "content": [result("toolu_x")]}
+    )
+    assert problem == (
+        "messages.2.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_x. "
+        "Each `tool_result` block must have a corresponding `tool_use` block in the previous "
+        "message."
+    )
+
+
+def test_check_rejects_text_before_results_and_unanswered_calls() -> None:
+    first = {"role": "user", "content": "hi"}
+    text_first = {"role": "user", "content": [{"type": "text", "text": "?"}, result("toolu_1")]}
+    assert "Did not find 1 `tool_result`" in (check(first, USE, text_first) or "")
+    assert "without `tool_result`" in (check(first, USE, {"role": "user", "content": "go"}) or "")
+    assert "without `tool_result`" in (check(first, USE) or "")  # a dangling call at the end
+
+
+def test_check_rejects_other_shape_errors() -> None:
+    user = {"role": "user", "content": "hi"}
+    assert check(user, headers={}) == "anthropic-version: header is required"
+    assert check(user, user) is not None and "alternate" in (check(user, user) or "")
+    assert check({"role": "system", "content": "x"}) is not None
+    empty = {"role": "user", "content": []}
+    assert "non-empty content" in (check(empty, {"role": "assistant", "content": "x"}) or "")
+    thinking = {"type": "enabled", "budget_tokens": 2000}
+    assert "max_tokens" in (check(user, thinking=thinking) or "")  # 2000 >= max_tokens 1024
+    no_model = {k: v for k, v in body().items() if k != "model"}
+    assert check_request(no_model, HEADERS) == "model: Field required"
+
+
+def test_check_accepts_every_real_successful_request(load_real: Callable[..., Any]) -> None:
+    from pathlib import Path
+
+    real_dir = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "real"
+    checked = 0
+    for path in sorted(real_dir.glob("*.json")):
+        exchange = load_real(path.stem)
+        request = exchange.get("request") or {}
+        if not request.get("path", "").split("?")[0].endswith("/v1/messages"):
+            continue
+        if exchange["response"]["status"] != 200:
+            continue
+        headers = {**HEADERS, **{k.lower(): v for k, v in request.get("headers", {}).items()}}
+        assert check_request(request["body"], headers) is None, path.name
+        checked += 1
+    assert checked > 40
+
+
+# -- ScriptedTransport ---------------------------------------------------------------------
+
+
+def client(transport: ScriptedTransport, **kwargs: Any) -> httpx.Client:
+    return httpx.Client(transport=transport, base_url=REAL_BASE, headers=HEADERS, **kwargs)
+
+
+def test_transport_serves_json_with_model_and_usage_from_the_request() -> None:
+    transport = ScriptedTransport([text_reply("Hi!")])
+    response = client(transport).post("/v1/messages", json=body())
+    data = response.json()
+    assert response.status_code == 200 and response.headers["request-id"].startswith("req_")
+    assert (data["model"], data["content"]) == ("claude-test-1", [{"type": "text", "text": "Hi!"}])
+    assert data["usage"]["input_tokens"] > 0
+    transport.assert_consumed()
+
+
+def test_transport_serves_sse_in_several_chunks_when_asked_to_stream() -> None:
+    msg = text_reply("A reply long enough to need several text deltas.")
+    transport = ScriptedTransport([msg])
+    with client(transport).stream("POST", "/v1/messages", json=body(stream=True)) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        chunks = list(response.iter_raw())
+    assert len(chunks) > 5
+    assert reduce_events(split_sse(b"".join(chunks)))["content"] == message_dict(msg)["content"]
+
+
+def test_transport_records_requests_with_credentials_redacted() -> None:
+    transport = ScriptedTransport(["one", "two"])
+    http = client(transport)
+    http.post("/v1/messages", json=body())
+    http.post("/v1/messages", json=body(), headers={"authorization": "Bearer tok-secret"})
+    first, second = transport.requests
+    assert (first.method, first.path, first.step, first.body) == ("POST", "/v1/messages", 0, body())
+    assert first.headers["x-api-key"] == "<redacted>"
+    assert second.headers["authorization"] == "Bearer <redacted>"
+    assert "secret" not in repr(transport.requests)
+
+
+def test_transport_tolerates_beta_query_and_gateway_prefix() -> None:
+    transport = ScriptedTransport(["a", "b"])
+    http = client(transport)
+    assert http.post("/v1/messages?beta=true", json=body()).status_code == 200
+    assert http.post("/anthropic/v1/messages", json=body()).status_code == 200
+    assert transport.requests[0].query == "beta=true"
+
+
+def test_count_tokens_and_models_do_not_consume_steps() -> None:
+    transport = ScriptedTransport([])
+    http = client(transport)
+    assert http.post("/v1/messages/count_tokens", json=body()).json()["input_tokens"] > 0
+    models = http.get("/v1/models").json()
+    assert models["data"][0]["type"] == "model" and models["has_more"] is False
+    assert http.get("/v1/models/claude-sonnet-4-5").json()["id"].startswith("claude-sonnet-4-5")
+    assert http.post("/v1/nothing", json={}).status_code == 404
+    transport.assert_consumed()
+
+
+def test_a_function_step_sees_the_request_and_plays_the_model() -> None:
+    def model(request: dict[str, Any]) -> Message:
+        results = tool_results(request)
+        if not results:
+            return tool_reply("get_weather", {"city": last_user_text(request)})
+        return text_reply(f"It is {results[0]['content']}.")
+
+    transport = ScriptedTransport(FunctionModel(model))
+    http = client(transport)
+    call = http.post("/v1/messages", json=body({"role": "user", "content": "Paris"})).json()
+    assert call["content"][0]["input"] == {"city": "Paris"}
+    followup = body(
+        {"role": "user", "content": "Paris"},
+        {"role": "assistant", "content": call["content"]},
+        {"role": "user", "content": [{**result(call["content"][0]["id"]), "content": "sunny"}]},
+    )
+    assert http.post("/v1/messages", json=followup).json()["content"][0]["text"] == "It is sunny."
+    transport.assert_consumed()  # a function model never runs out
+
+
+def test_echo_model_and_callable_steps_returning_text() -> None:
+    transport = ScriptedTransport([echo_model, lambda request: "plain text"])
+    http = client(transport)
+    assert http.post("/v1/messages", json=body()).json()["content"][0]["text"] == "echo: Hello"
+    assert http.post("/v1/messages", json=body()).json()["content"][0]["text"] == "plain text"
+
+
+def test_a_request_with_no_step_left_fails_loudly() -> None:
+    transport = ScriptedTransport(["only"])
+    http = client(transport)
+    http.post("/v1/messages", json=body())
+    with pytest.raises(ScriptError, match="request 2 to POST /v1/messages has no scripted step"):
+        http.post("/v1/messages", json=body())
+    with pytest.raises(ScriptError):
+        transport.assert_consumed()  # the failure is also kept for the end of the test
+
+
+def test_a_step_function_that_raises_is_reported_with_its_name() -> None:
+    def broken(request: dict[str, Any]) -> str:
+        raise KeyError("tools")
+
+    with pytest.raises(ScriptError, match=r"step 0 \(function broken\) raised KeyError"):
+        client(ScriptedTransport([broken])).post("/v1/messages", json=body())
+
+
+def test_unconsumed_steps_fail_on_assert_and_on_leaving_the_with_block() -> None:
+    transport = ScriptedTransport(["used", tool_reply("search"), Fault.overloaded()])
+    client(transport).post("/v1/messages", json=body())
+    with pytest.raises(
+        ScriptError, match=r"step 1 \(reply calling search\); step 2 \(Fault.http_529\)"
+    ):
+        transport.assert_consumed()
+    with pytest.raises(ScriptError, match="2 scripted step"), transport:
+        pass
+
+
+def test_a_client_closing_inside_the_test_block_does_not_check_early() -> None:
+    with ScriptedTransport(["a", "b"]) as transport:
+        with client(transport) as http:  # enters and exits the transport too
+            http.post("/v1/messages", json=body())
+        with client(transport) as http:
+            http.post("/v1/messages", json=body())
+
+
+@pytest.mark.asyncio
+async def test_transport_works_with_an_async_client() -> None:
+    transport = ScriptedTransport([text_reply("async hi"), "second"])
+    async with httpx.AsyncClient(transport=transport, base_url=REAL_BASE, headers=HEADERS) as http:
+        assert (await http.post("/v1/messages", json=body())).json()["content"][0][
+            "text"
+        ] == "async hi"
+        async with http.stream("POST", "/v1/messages", json=body(stream=True)) as response:
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    assert reduce_events(split_sse(raw))["content"][0]["text"] == "second"
+
+
+# -- faults through the transport ----------------------------------------------------------
+
+
+def test_status_faults_carry_the_api_error_body_and_headers() -> None:
+    transport = ScriptedTransport(
+        [Fault.rate_limit(retry_after=2), Fault.overloaded(), Fault.error(400, should_retry=False)]
+    )
+    http = client(transport)
+    limited = http.post("/v1/messages", json=body())
+    assert (limited.status_code, limited.headers["retry-after"]) == (429, "2")
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert limited.json()["request_id"] == limited.headers["request-id"]
+    overloaded = http.post("/v1/messages", json=body())
+    assert (overloaded.status_code, overloaded.json()["error"]["type"]) == (529, "overloaded_error")
+    assert http.post("/v1/messages", json=body()).headers["x-should-retry"] == "false"
+
+
+def test_reset_raises_a_transport_error_before_any_response() -> None:
+    with pytest.raises(httpx.ReadError):
+        client(ScriptedTransport([Fault.reset()])).post("/v1/messages", json=body())
+
+
+def test_cut_stream_ends_mid_block_with_a_protocol_error() -> None:
+    transport = ScriptedTransport([Fault.cut(text_reply("one two three four five six seven"))])
+    received = bytearray()
+    with pytest.raises(httpx.RemoteProtocolError):  # noqa: SIM117 (the error comes mid-body)
+        with client(transport).stream("POST", "/v1/messages", json=body(stream=True)) as response:
+            for chunk in response.iter_raw():
+                received += chunk
+    events = split_sse(bytes(received))
+    assert events[-1]["type"] == "content_block_delta"
+    assert "message_stop" not in [e["type"] for e in events]
+
+
+def test_cut_json_body_is_incomplete() -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        client(ScriptedTransport([Fault.cut()])).post("/v1/messages", json=body())
+
+
+def test_stream_error_event_arrives_mid_stream_after_a_200() -> None:
+    transport = ScriptedTransport([Fault.stream_error(), Fault.stream_error()])
+    http = client(transport)
+    response = http.post("/v1/messages", json=body(stream=True))
+    events = split_sse(response.content)
+    assert response.status_code == 200
+    assert events[-1] == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
+    assert events[-2]["type"] == "content_block_delta"
+    assert http.post("/v1/messages", json=body()).status_code == 529  # not streaming: a status
+
+
+def test_slow_reply_past_the_read_timeout_times_out_without_waiting() -> None:
+    transport = ScriptedTransport([Fault.slow(3600)])
+    with pytest.raises(httpx.ReadTimeout):
+        client(transport, timeout=1.0).post("/v1/messages", json=body())
+
+
+def test_malformed_and_raw_replies_are_served_verbatim() -> None:
+    unknown_delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta"}}
+    events = message_to_events(text_reply("hi"))
+    events.insert(3, unknown_delta)
+    sse = encode_sse(events)
+    transport = ScriptedTransport(
+        [Fault.malformed(), Fault.raw(sse, content_type="text/event-stream"), Fault.malformed()]
+    )
+    http = client(transport)
+    with pytest.raises(json.JSONDecodeError):
+        http.post("/v1/messages", json=body()).json()
+    assert unknown_delta in split_sse(http.post("/v1/messages", json=body(stream=True)).content)
+    with pytest.raises(ValueError):
+        split_sse(http.post("/v1/messages", json=body(stream=True)).content)
+
+
+def test_strict_mode_answers_a_bad_pairing_with_the_real_400() -> None:
+    transport = ScriptedTransport(["kept for the next valid request"])
+    bad = body(
+        {"role": "user", "content": "hi"}, USE, {"role": "user", "content": [result("toolu_x")]}
+    )
+    response = client(transport).post("/v1/messages", json=bad)
+    error = response.json()
+    assert response.status_code == 400 and response.headers["x-should-retry"] == "false"
+    assert set(error) == {"type", "error", "request_id"}
+    assert error["error"]["type"] == "invalid_request_error"
+    assert error["error"]["message"].startswith("messages.2.content.0: unexpected `tool_use_id`")
+    assert transport.requests[0].step is None and len(transport.script.remaining) == 1
+    lenient = ScriptedTransport(["ok"], strict=False)
+    assert client(lenient).post("/v1/messages", json=bad).status_code == 200
+
+
+# -- FakeServer ----------------------------------------------------------------------------
+
+
+def post(server: FakeServer, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
+    with httpx.Client(base_url=server.base_url, headers=HEADERS, **kwargs) as http:
+        return http.post("/v1/messages", json=payload)
+
+
+def test_server_round_trips_json_over_real_http() -> None:
+    with FakeServer([text_reply("over the wire")]) as server:
+        assert server.base_url.startswith("http://127.0.0.1:")
+        response = post(server, body())
+    assert response.json()["content"] == [{"type": "text", "text": "over the wire"}]
+    assert response.headers["request-id"].startswith("req_")
+    assert server.requests[0].headers["x-api-key"] == "<redacted>"
+
+
+def test_server_streams_sse_in_separate_chunks() -> None:
+    msg = reply("Streaming over a real socket, in pieces.", tool_calls=[("f", {"k": "value"})])
+    with FakeServer([msg], chunk_delay=0.001) as server, httpx.Client(headers=HEADERS) as http:
+        url = server.base_url + "/v1/messages?beta=true"
+        with http.stream("POST", url, json=body(stream=True)) as response:
+            chunks = list(response.iter_raw())
+    assert len(chunks) > 5
+    assert reduce_events(split_sse(b"".join(chunks)))["content"] == message_dict(msg)["content"]
+
+
+@pytest.mark.asyncio
+async def test_server_serves_aiohttp_clients_and_concurrent_requests() -> None:
+    with FakeServer(echo_model, latency=0.01) as server:
+        async with aiohttp.ClientSession(headers=HEADERS) as session:
+
+            async def ask(n: int) -> str:
+                payload = body({"role": "user", "content": f"n{n}"})
+                async with session.post(server.base_url + "/v1/messages", json=payload) as resp:
+                    return (await resp.json())["content"][0]["text"]
+
+            answers: list[str] = [""] * 50
+            async with anyio.create_task_group() as group:
+                for n in range(50):
+
+                    async def one(n: int = n) -> None:
+                        answers[n] = await ask(n)
+
+                    group.start_soon(one)
+    assert answers == [f"echo: n{n}" for n in range(50)]
+    assert len(server.requests) == 50
+
+
+def test_server_faults_reset_cut_status_and_malformed() -> None:
+    steps = [Fault.reset(), Fault.cut(), Fault.rate_limit(retry_after=7), Fault.malformed()]
+    with FakeServer(steps) as server:
+        with pytest.raises(httpx.TransportError):
+            post(server, body())
+        url = server.base_url + "/v1/messages"
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            httpx.Client(headers=HEADERS) as http,
+            http.stream("POST", url, json=body(stream=True)) as cut,
+        ):
+            for _ in cut.iter_raw():
+                pass
+        limited = post(server, body())
+        assert (limited.status_code, limited.headers["retry-after"]) == (429, "7")
+        assert limited.json()["error"]["type"] == "rate_limit_error"
+        with pytest.raises(json.JSONDecodeError):
+            post(server, body()).json()
+
+
+def test_server_slow_reply_trips_a_client_timeout_and_stop_cancels_it() -> None:
+    with FakeServer([Fault.slow(30)]) as server, pytest.raises(httpx.ReadTimeout):
+        post(server, body(), timeout=0.05)
+
+
+def test_server_rejects_a_bad_pairing_with_a_realistic_400() -> None:
+    bad = body(
+        {"role": "user", "content": "hi"}, USE, {"role": "user", "content": [result("toolu_x")]}
+    )
+    with FakeServer(["unused"]) as server:
+        response = post(server, bad)
+        server.push()  # nothing added: the step stays for a valid request
+        post(server, body())
+    assert response.status_code == 400
+    assert "unexpected `tool_use_id`" in response.json()["error"]["message"]
+
+
+def test_server_answers_an_unscripted_request_with_400_and_fails_on_exit() -> None:
+    server = FakeServer([]).start()
+    try:
+        response = post(server, body())
+    finally:
+        server.stop()
+    assert (response.status_code, response.headers["x-should-retry"]) == (400, "false")
+    assert "has no scripted step" in response.json()["error"]["message"]
+    with pytest.raises(ScriptError, match="has no scripted step"):
+        server.assert_consumed()
+    with pytest.raises(ScriptError, match="never requested"), FakeServer(["left over"]):
+        pass
+
+
+def test_stop_leaves_no_thread_or_listening_socket() -> None:
+    before = threading.active_count()
+    server = FakeServer(["x"]).start()
+    post(server, body())  # leaves a keep-alive connection open until stop()
+    port = server.port
+    server.stop()
+    server.stop()  # idempotent
+    assert threading.active_count() == before
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass
+
+
+def test_load_script_reads_texts_faults_and_messages() -> None:
+    lines = [
+        '"plain text"',
+        "",
+        '{"fault": "rate_limit", "retry_after": 3}',
+        '{"content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn"}',
+    ]
+    text, fault, msg = load_script(lines)
+    assert text == "plain text"
+    assert fault == Fault.rate_limit(retry_after=3)
+    assert isinstance(msg, Message) and msg.text == "hi" and msg.id.startswith("msg_")
+    with pytest.raises(ValueError, match="script line 1"):
+        load_script(['{"fault": "no_such_fault"}'])
