@@ -24,12 +24,14 @@ error is a `ConversationError` naming the message index and one of these rule na
   assistant message whose calls are unanswered (use `close_dangling_tool_uses`).
 - `thinking_signature` / `redacted_thinking_data`: a `thinking` block has string `thinking` and
   `signature`; a `redacted_thinking` block has string `data` (both go back byte-for-byte).
-- With `thinking=True` (pass it for manual `enabled` thinking; adaptive thinking may skip
-  thinking on a turn, so the API does not demand it there): `expected_thinking`: in an open
-  tool loop the first assistant message of the current turn must start with a `thinking` or
-  `redacted_thinking` block (the API's "Expected `thinking`" 400, pitfalls §1.1);
-  `prefill_with_thinking`: a final assistant message that is not such a continuation is a
-  prefill, which cannot be combined with thinking.
+- Thinking rules. `thinking` is the request's thinking `type` (`"enabled"`, `"adaptive"`, …)
+  or a bool (`True` means `"enabled"`). With manual `enabled` thinking:
+  `expected_thinking`: while a tool loop is open (or a paused turn is resent), the first
+  assistant message of the current turn must start with a `thinking` or `redacted_thinking`
+  block (the API's "Expected `thinking`" 400, pitfalls §1.1). With any thinking on:
+  `prefill_with_thinking`: a final assistant message of text only that starts a turn is a
+  prefill, which cannot be combined with thinking. Adaptive thinking may skip thinking on a
+  turn, so `expected_thinking` does not apply to it.
 
 A *turn* starts at a user message without tool results; the tool loop inside it is the chain
 assistant(`tool_use`) → user(`tool_result`) → assistant … . `ConversationValidator` checks only
@@ -88,7 +90,7 @@ def _blank(text: Any) -> bool:
 
 def _kind(block: Any, i: int, j: int) -> str:
     if isinstance(block, dict):
-        kind = block.get("type")  # pyright: ignore[reportUnknownMemberType]
+        kind = block.get("type")
         if isinstance(kind, str):
             return kind
     raise ConversationError(
@@ -234,7 +236,7 @@ def _check(message: Any, i: int, final: bool, st: _State) -> None:
             index=i,
             rule="message_shape",
         )
-    role = message.get("role")  # pyright: ignore[reportUnknownMemberType]
+    role = message.get("role")
     if role != "user" and role != "assistant":
         raise ConversationError(
             f"role {role!r} is not allowed; messages hold only 'user' and 'assistant' turns "
@@ -255,12 +257,12 @@ def _check(message: Any, i: int, final: bool, st: _State) -> None:
             index=i,
             rule="alternation",
         )
-    content = message.get("content")  # pyright: ignore[reportUnknownMemberType]
+    content = message.get("content")
     if isinstance(content, str):
         blocks: list[Any] = []
         empty = _blank(content)
     elif isinstance(content, list):
-        blocks = content  # pyright: ignore[reportUnknownVariableType]
+        blocks = content
         empty = not blocks
     else:
         raise ConversationError(
@@ -278,7 +280,7 @@ def _check(message: Any, i: int, final: bool, st: _State) -> None:
     st.role = role
     if role == "user":
         if blocks:
-            has_results = _check_user(blocks, i, st)  # pyright: ignore[reportUnknownArgumentType]
+            has_results = _check_user(blocks, i, st)
         elif st.pending:
             has_results = _check_user([], i, st)
         else:
@@ -287,13 +289,13 @@ def _check(message: Any, i: int, final: bool, st: _State) -> None:
         if not has_results:
             st.turn_first = None
         return
-    st.pending = _check_assistant(blocks, i) if blocks else ()  # pyright: ignore[reportUnknownArgumentType]
+    st.pending = _check_assistant(blocks, i) if blocks else ()
     if st.turn_first is None:
         st.turn_first = i
         st.turn_first_thinks = bool(blocks) and blocks[0].get("type") in _THINKING_TYPES
 
 
-def _check_end(messages: Sequence[Any], st: _State, thinking: bool) -> None:
+def _check_end(messages: Sequence[Any], st: _State, thinking: bool | str | None) -> None:
     """The rules about how a conversation may end (`st` is the state after the last message)."""
     i = len(messages) - 1
     last = messages[i]
@@ -316,16 +318,22 @@ def _check_end(messages: Sequence[Any], st: _State, thinking: bool) -> None:
                 index=i,
                 rule="prefill_trailing_whitespace",
             )
-    if not thinking or st.turn_first is None:
+    if st.turn_first is None or thinking is False or thinking is None or thinking == "disabled":
         return
-    if st.role == "assistant" and st.turn_first == i and not st.turn_first_thinks:
-        raise ConversationError(
-            "the conversation ends with an assistant prefill, which cannot be combined with "
-            "thinking; drop the final assistant message or turn thinking off.",
-            index=i,
-            rule="prefill_with_thinking",
-        )
-    if not st.turn_first_thinks:
+    manual = thinking is True or thinking == "enabled"
+    if st.turn_first_thinks:
+        return
+    if st.role == "assistant" and st.turn_first == i:
+        content = last["content"]
+        text_only = isinstance(content, str) or all(b.get("type") == "text" for b in content)
+        if text_only:
+            raise ConversationError(
+                "the conversation ends with an assistant prefill, which cannot be combined "
+                "with thinking; drop the final assistant message or turn thinking off.",
+                index=i,
+                rule="prefill_with_thinking",
+            )
+    if manual:
         raise ConversationError(
             "thinking is on and a tool loop is open, so this assistant message (the first of "
             "the turn) must start with its thinking or redacted_thinking block; echo assistant "
@@ -349,9 +357,9 @@ class ConversationValidator:
 
     __slots__ = ("_anchor", "_first", "_settled", "_state", "thinking")
 
-    def __init__(self, *, thinking: bool = False) -> None:
+    def __init__(self, *, thinking: bool | str = False) -> None:
         self.thinking = thinking
-        """Default for `validate(thinking=)`: apply the rules of manual thinking."""
+        """Default for `validate(thinking=)`: the thinking type in force (True = enabled)."""
         self._first: Any = None
         self._settled = 0
         self._anchor: Any = None
@@ -364,7 +372,7 @@ class ConversationValidator:
         self._anchor = None
         self._state = _State()
 
-    def validate(self, messages: Sequence[Any], *, thinking: bool | None = None) -> None:
+    def validate(self, messages: Sequence[Any], *, thinking: bool | str | None = None) -> None:
         """Check `messages` against every rule in this module's docstring.
 
         Raises:
@@ -399,10 +407,11 @@ class ConversationValidator:
         self._state = settled
 
 
-def validate_conversation(messages: Sequence[Any], *, thinking: bool = False) -> None:
+def validate_conversation(messages: Sequence[Any], *, thinking: bool | str = False) -> None:
     """Check a whole conversation before it is sent (see the module docstring for the rules).
 
-    Pass `thinking=True` when the request uses manual (`enabled`) thinking.
+    Pass `thinking` as the request's thinking type (`"enabled"`, `"adaptive"`, …; `True`
+    means `"enabled"`) so the thinking rules apply.
 
     Raises:
         ConversationError: naming the offending message index and rule.
@@ -453,7 +462,7 @@ def _tool_uses(message: Mapping[str, Any]) -> list[Block]:
     content = message.get("content")
     if not isinstance(content, list):
         return []
-    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]  # pyright: ignore[reportUnknownVariableType]
+    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
 
 
 def pending_tool_uses(messages: Sequence[Message]) -> list[Block]:
@@ -467,7 +476,7 @@ def pending_tool_uses(messages: Sequence[Message]) -> list[Block]:
         return []
     content = last.get("content")
     answered = (
-        {b.get("tool_use_id") for b in content if isinstance(b, dict)}  # pyright: ignore[reportUnknownVariableType]
+        {b.get("tool_use_id") for b in content if isinstance(b, dict)}
         if isinstance(content, list)
         else set()
     )

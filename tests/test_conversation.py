@@ -46,7 +46,7 @@ def think(sig: str = "sig") -> Msg:
 REDACTED = {"type": "redacted_thinking", "data": "opaque"}
 
 
-def outcome(validate: Any, messages: list[Any], thinking: bool) -> tuple[str, int | None] | None:
+def outcome(validate: Any, messages: list[Any], thinking: Any) -> tuple[str, int | None] | None:
     try:
         validate(messages, thinking=thinking)
     except ConversationError as exc:
@@ -54,7 +54,7 @@ def outcome(validate: Any, messages: list[Any], thinking: bool) -> tuple[str, in
     return None
 
 
-def incremental(messages: list[Any], thinking: bool) -> tuple[str, int | None] | None:
+def incremental(messages: list[Any], thinking: Any) -> tuple[str, int | None] | None:
     """Feed `messages` one at a time; each prefix must get the full validator's verdict."""
     validator = ConversationValidator()
     grown: list[Any] = []
@@ -66,7 +66,7 @@ def incremental(messages: list[Any], thinking: bool) -> tuple[str, int | None] |
     return verdict
 
 
-def fails(messages: list[Any], rule: str, index: int | None, *, thinking: bool = False) -> None:
+def fails(messages: list[Any], rule: str, index: int | None, *, thinking: Any = False) -> None:
     with pytest.raises(ConversationError) as info:
         validate_conversation(messages, thinking=thinking)
     assert (info.value.rule, info.value.index) == (rule, index), str(info.value)
@@ -74,7 +74,7 @@ def fails(messages: list[Any], rule: str, index: int | None, *, thinking: bool =
     assert incremental(messages, thinking) == (rule, index)
 
 
-def passes(messages: list[Any], *, thinking: bool = False) -> None:
+def passes(messages: list[Any], *, thinking: Any = False) -> None:
     validate_conversation(messages, thinking=thinking)
     assert incremental(messages, thinking) is None
 
@@ -339,8 +339,9 @@ def _recorded_requests() -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize(("name", "body"), _recorded_requests())
 def test_every_recorded_request_is_valid(name: str, body: dict[str, Any]) -> None:
-    thinking = (body.get("thinking") or {}).get("type") == "enabled"
-    validate_conversation(body["messages"], thinking=thinking)
+    validate_conversation(
+        body["messages"], thinking=(body.get("thinking") or {}).get("type", False)
+    )
 
 
 def test_recordings_were_found() -> None:
@@ -498,3 +499,19 @@ def test_close_dangling_tool_uses_is_a_no_op_when_nothing_is_pending() -> None:
     conv: list[Msg] = [*LOOP]
     close_dangling_tool_uses(conv, {"zzz": result("zzz")})
     assert conv == LOOP
+
+
+def test_adaptive_thinking_may_skip_thinking_in_a_tool_loop() -> None:
+    passes(LOOP, thinking="adaptive")
+    fails(LOOP, "expected_thinking", 1, thinking="enabled")
+    passes(LOOP, thinking="disabled")
+
+
+def test_adaptive_paused_turn_without_thinking_is_not_a_prefill() -> None:
+    paused = assistant(
+        text("Searching."),
+        {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {"query": "q"}},
+    )
+    passes([user(text()), paused], thinking="adaptive")
+    fails([user(text()), paused], "expected_thinking", 1, thinking="enabled")
+    fails([user(text()), assistant(text("Sure"))], "prefill_with_thinking", 1, thinking="adaptive")
