@@ -11,7 +11,7 @@ from typing import Any
 try:
     from agentkit import RunContext, Tool, Toolset
 except ImportError:  # until agentkit/__init__.py exports its public names
-    from agentkit._context import RunContext  # noqa: I001
+    from agentkit._context import RunContext
     from agentkit._tools import Tool
     from agentkit._toolsets import Toolset
 

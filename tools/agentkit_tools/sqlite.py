@@ -76,7 +76,7 @@ class ReadOnlyDatabase:
             columns = [column[0] for column in cursor.description or []]
         except sqlite3.DatabaseError as exc:
             message = str(exc)
-            if "not authorized" in message or "readonly" in message:
+            if any(word in message for word in ("not authorized", "authorization", "readonly")):
                 raise ToolError(
                     f"refused: {message}. This database is read-only; only SELECT queries "
                     "(and PRAGMA table_info and the like) are allowed"

@@ -1,0 +1,79 @@
+"""calculator: exact arithmetic via an AST whitelist; names, attributes, huge numbers refused."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from agentkit_tools._api import ToolError
+from agentkit_tools.calculator import calculator, evaluate
+from toolkit_helpers import ok, refused
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("2 + 3 * 4", 14),
+        ("(1 + 2) / 4", 0.75),
+        ("7 // 2", 3),
+        ("-7 % 3", 2),
+        ("2 ** 10", 1024),
+        ("2 ** -1", 0.5),
+        ("sqrt(16)", 4.0),
+        ("log(8, 2)", 3.0),
+        ("factorial(20)", 2432902008176640000),
+        ("comb(10, 3)", 120),
+        ("max(1, 5, 3)", 5),
+        ("round(2.567, 2)", 2.57),
+        ("pi", math.pi),
+        ("+-+1", -1),
+        ("10 ** 300", 10**300),
+    ],
+)
+def test_evaluates_arithmetic(expression: str, expected: float) -> None:
+    assert evaluate(expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("__import__('os').system('true')", "unknown function"),
+        ("open('/etc/passwd')", "unknown function"),
+        ("x + 1", "unknown name 'x'"),
+        ("(1).__class__", "Attribute is not allowed"),
+        ("math.sqrt(4)", "unknown function"),
+        ("[1, 2][0]", "Subscript is not allowed"),
+        ("[1, 2]", "List is not allowed"),
+        ("(lambda: 1)()", "unknown function"),
+        ("'a' * 3", "only numbers"),
+        ("True + 1", "only numbers"),
+        ("1 < 2", "Compare is not allowed"),
+        ("1 << 100", "BinOp is not allowed"),
+        ("round(2.5, ndigits=1)", "keyword arguments"),
+        ("max(*[1, 2])", "Starred is not allowed"),
+        ("9 ** 9 ** 9", "too large"),
+        ("10 ** 100000", "too large"),
+        ("(10 ** 2000) * (10 ** 2000)", "too large"),
+        ("factorial(100000)", "factorial takes an integer"),
+        ("comb(10 ** 9, 5)", "comb takes arguments up to"),
+        ("10.0 ** 400", "overflows"),
+        ("1 / 0", "division by zero"),
+        ("sqrt(-1)", "cannot compute"),
+        ("(-8) ** 0.5", "unsupported result type complex"),
+        ("2 +", "cannot parse"),
+        ("1; 2", "cannot parse"),
+        ("1 + " * 1000 + "1", "longer than"),
+        ("-" * 1500 + "1", "nested too deeply"),
+    ],
+)
+def test_refuses_everything_outside_the_whitelist(expression: str, reason: str) -> None:
+    with pytest.raises(ToolError, match=re.escape(reason)):
+        evaluate(expression)
+
+
+@pytest.mark.asyncio
+async def test_tool_returns_the_exact_result_or_an_error() -> None:
+    assert await ok(calculator, expression="0.1 + 0.2") == "0.30000000000000004"
+    assert await ok(calculator, expression="2 ** 100") == str(2**100)
+    assert "unknown name" in await refused(calculator, expression="os")

@@ -1,0 +1,81 @@
+"""python_toolset: separate interpreter, scratch directory, timeout, memory limit, clean env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from agentkit_tools._api import UsageError
+from agentkit_tools.python import python_toolset
+from toolkit_helpers import Tool, get_tool, ok, refused
+
+
+def run_python(**options: float | int | bool) -> Tool:
+    return get_tool(python_toolset(**options), "run_python")  # type: ignore[arg-type]
+
+
+def test_python_needs_approval_by_default() -> None:
+    assert run_python().requires_approval is True
+    assert run_python(requires_approval=False).requires_approval is False
+
+
+def test_limits_are_validated_and_described() -> None:
+    with pytest.raises(UsageError):
+        python_toolset(timeout=0)
+    assert "7 s of wall time, 64 MiB of memory" in run_python(timeout=7, memory_mb=64).description
+
+
+@pytest.mark.asyncio
+async def test_runs_code_and_reports_exit_code() -> None:
+    tool = run_python()
+    assert await ok(tool, code="print(6 * 7)") == "[exit code 0]\n42\n"
+    failed = await ok(tool, code="raise SystemExit(4)")
+    assert failed.startswith("[exit code 4]")
+    crashed = await ok(tool, code="1 / 0")
+    assert crashed.startswith("[exit code 1]")
+    assert "ZeroDivisionError" in crashed
+
+
+@pytest.mark.asyncio
+async def test_runs_in_a_fresh_scratch_directory_that_is_removed() -> None:
+    tool = run_python()
+    first = await ok(tool, code="import os; open('x', 'w').write('1'); print(os.getcwd())")
+    scratch = Path(first.splitlines()[1])
+    assert not scratch.exists()
+    second = await ok(tool, code="import os; print(os.listdir('.'))")
+    assert second == "[exit code 0]\n['main.py']\n"
+
+
+@pytest.mark.asyncio
+async def test_child_never_sees_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake-123")
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-fake")
+    monkeypatch.setenv("PYTHONPATH", "/nonexistent-injected")
+    output = await ok(run_python(), code="import os, sys; print(dict(os.environ)); print(sys.path)")
+    for leaked in ("sk-ant-fake-123", "ANTHROPIC_API_KEY", "tok-fake", "nonexistent-injected"):
+        assert leaked not in output
+
+
+@pytest.mark.asyncio
+async def test_timeout_kills_the_program() -> None:
+    message = await refused(
+        run_python(timeout=0.5), code="print('begun', flush=True)\nwhile True: pass"
+    )
+    assert "timed out after 0.5 s" in message
+    assert "begun" in message
+
+
+@pytest.mark.asyncio
+async def test_memory_limit_stops_large_allocations() -> None:
+    code = "data = bytearray(1024 * 1024 * 1024)\nprint('allocated')"
+    output = await ok(run_python(memory_mb=200), code=code)
+    assert "MemoryError" in output
+    assert "allocated" not in output
+    assert not output.startswith("[exit code 0]")
+
+
+@pytest.mark.asyncio
+async def test_output_is_capped() -> None:
+    output = await ok(run_python(max_output=500), code="print('x' * 100_000)")
+    assert output.endswith("[output truncated at the cap]")
+    assert len(output) < 600
