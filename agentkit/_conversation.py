@@ -9,13 +9,11 @@ error is a `ConversationError` naming the message index and one of these rule na
   list of dicts with a string `type`); `role`: only `user` and `assistant`;
   `first_message_user`; `alternation`: roles strictly alternate (the API would silently merge
   same-role turns, gluing tool results to unrelated text); `empty_conversation`.
-- `empty_content`: no empty (or whitespace-only) content, except that a *final* assistant
-  message may be empty; `empty_text`: no empty text blocks in user messages (assistant blocks
-  are echoed as received: the API itself sends and accepts `" "` text blocks). A final
-  assistant message may be empty: a final assistant message is a prefill (the
-  reply continues it) or a paused turn resent as-is after `pause_turn`, and the API accepts an
-  empty one. `prefill_trailing_whitespace`: a final assistant message may not end in
-  whitespace.
+- `empty_content`: no empty (or whitespace-only) content, except in a *final* assistant
+  message (a prefill the reply continues, or a paused turn resent after `pause_turn`), which
+  the API accepts empty; `prefill_trailing_whitespace`: a final assistant message may not end
+  in whitespace; `empty_text`: no empty text blocks in user messages (assistant blocks are
+  echoed as received: the API itself sends, and accepts back, `" "` text blocks).
 - `tool_use_in_user`, `tool_result_in_assistant`, `thinking_in_user`: blocks in the wrong role.
 - `duplicate_tool_use_id`; `missing_tool_result`: every `tool_use` of an assistant message is
   answered in the *next* user message by a `tool_result` with its id; `orphan_tool_result`: no
@@ -311,7 +309,7 @@ def _check_end(messages: Sequence[Any], st: _State, thinking: bool | str | None)
         tail = content if isinstance(content, str) else None
         if content and not isinstance(content, str) and content[-1].get("type") == "text":
             tail = content[-1].get("text")
-        if tail and tail[-1].isspace():
+        if isinstance(tail, str) and tail and tail[-1].isspace():
             raise ConversationError(
                 "the final assistant message ends in whitespace, which the API rejects for a "
                 "prefill; strip the trailing whitespace.",
