@@ -42,6 +42,7 @@ __all__ = [
     "clean_schema",
     "format_field_errors",
     "function_schema",
+    "strict_schema",
 ]
 
 _PREVIEW_CHARS = 200
@@ -57,7 +58,10 @@ _SCHEMA_ONE = frozenset({"items", "additionalProperties", "unevaluatedProperties
 _SCHEMA_LIST = frozenset({"anyOf", "allOf", "oneOf", "prefixItems"})
 # `title` is noise to the model; `discriminator` is OpenAPI, not JSON Schema, and its mapping
 # points at `$defs` entries we may have inlined.
-_DROPPED = frozenset({"title", "discriminator"})
+_DROPPED = frozenset({"title", "discriminator", "$defs"})
+# Constraints strict tool use cannot enforce (its grammar rejects them); `minItems` above 1 too.
+_STRICT_MOVED = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+                 "minLength", "maxLength", "maxItems", "uniqueItems", "minItems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,25 +132,53 @@ def clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 merged = dict(walk(defs[name]))
                 merged.update(walk({k: v for k, v in node.items() if k != "$ref"}))
                 return merged
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if key in _DROPPED or key == "$defs":
-                continue
-            if key in _SCHEMA_MAPS and isinstance(value, dict):
-                out[key] = {k: walk(v) for k, v in value.items()}
-            elif key in _SCHEMA_ONE:
-                out[key] = walk(value)
-            elif key in _SCHEMA_LIST and isinstance(value, list):
-                out[key] = [walk(v) for v in value]
-            else:
-                out[key] = value
-        return out
+        return _map_subschemas({k: v for k, v in node.items() if k not in _DROPPED}, walk)
 
     cleaned: dict[str, Any] = walk(schema)
     kept = {name: walk(defs[name]) for name in defs if name in recursive}
     if kept:
         cleaned["$defs"] = kept
     return cleaned
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Return `schema` shaped for a `strict: true` tool definition.
+
+    Every object gets `additionalProperties: false`, and constraints strict mode cannot
+    enforce move into the description (as the official SDKs do); agentkit still validates
+    them before the call, so nothing is lost.
+    """
+
+    def walk(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        moved = {k: node[k] for k in _STRICT_MOVED if k in node
+                 and not (k == "minItems" and node[k] in (0, 1))}
+        out = _map_subschemas({k: v for k, v in node.items() if k not in moved}, walk)
+        if out.get("type") == "object" and "properties" in out:
+            out.setdefault("additionalProperties", False)
+        if moved:
+            note = "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in moved.items()) + "}"
+            description = out.get("description")
+            out["description"] = f"{description}\n\n{note}" if description else note
+        return out
+
+    return walk(schema)
+
+
+def _map_subschemas(node: dict[str, Any], fn: Callable[[Any], Any]) -> dict[str, Any]:
+    """Copy one schema object, applying `fn` to each direct subschema (keyword-aware)."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {k: fn(v) for k, v in value.items()}
+        elif key in _SCHEMA_ONE:
+            out[key] = fn(value)
+        elif key in _SCHEMA_LIST and isinstance(value, list):
+            out[key] = [fn(v) for v in value]
+        else:
+            out[key] = value
+    return out
 
 
 def _refs(node: Any) -> Iterator[str]:

@@ -32,7 +32,13 @@ from pydantic import BaseModel
 
 from ._context import RunContext
 from ._errors import ToolError, UsageError
-from ._schema import FieldError, JsonSchemaValidator, format_field_errors, function_schema
+from ._schema import (
+    FieldError,
+    JsonSchemaValidator,
+    format_field_errors,
+    function_schema,
+    strict_schema,
+)
 
 __all__ = ["DEFAULT_MAX_RESULT_CHARS", "Prepare", "Tool", "ToolError", "to_content", "tool"]
 
@@ -86,7 +92,8 @@ class Tool:
     requires_approval: bool
     """If true, the run asks for approval before calling it."""
     strict: bool | None
-    """Sent as the definition's `strict` flag when set (strict schema adherence)."""
+    """Sent as the definition's `strict` flag when set. When true, `input_schema` is reshaped for
+    strict mode (objects closed, unenforceable constraints moved into descriptions)."""
     raise_errors: bool | None
     """True re-raises ordinary exceptions, False reports them; None defers to the run."""
     max_result_chars: int | None
@@ -126,7 +133,9 @@ class Tool:
             )
         self.name = name
         self.description = description
-        self.input_schema = validator.input_schema
+        # Strict mode gets its own shape of the schema; validation keeps the full one.
+        schema = validator.input_schema
+        self.input_schema = strict_schema(schema) if strict else schema
         self.function = function
         self.sequential = sequential
         self.timeout = timeout
@@ -218,6 +227,9 @@ class Tool:
         new = copy.copy(self)
         for key, value in changes.items():
             setattr(new, key, value)
+        if "strict" in changes:
+            schema = self._validator.input_schema
+            new.input_schema = strict_schema(schema) if new.strict else schema
         _check_options(new.name, self.name, new.timeout, new.max_result_chars)
         return new
 

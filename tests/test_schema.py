@@ -24,6 +24,7 @@ from agentkit._schema import (
     clean_schema,
     format_field_errors,
     function_schema,
+    strict_schema,
 )
 
 # -- types used by the snapshot matrix -------------------------------------------------------------
@@ -715,6 +716,25 @@ def test_clean_schema_keeps_mutually_recursive_defs() -> None:
     assert set(cleaned["$defs"]) == {"A", "B"}
     assert cleaned["properties"]["l"] == {"type": "integer"}
     Draft202012Validator.check_schema(cleaned)
+
+
+def test_strict_schema_closes_objects_and_moves_constraints_to_descriptions() -> None:
+    def f(
+        days: Annotated[int, Field(ge=1, le=14, description="Days.")],
+        tags: Annotated[list[str], Field(min_length=1, max_length=3)],
+        box: Box,
+    ) -> None:
+        """Strict."""
+
+    schema = strict_schema(function_schema(f).input_schema)
+    assert schema["properties"] == {
+        "days": {"type": "integer", "description": 'Days.\n\n{minimum: 1, maximum: 14}'},
+        "tags": {"type": "array", "items": STR, "minItems": 1, "description": "{maxItems: 3}"},
+        "box": {**function_schema(dataclass_param).input_schema["properties"]["box"]},
+    }
+    assert strict_schema({"type": "object", "properties": {"p": POINT}})["properties"]["p"][
+        "additionalProperties"] is False
+    Draft202012Validator.check_schema(schema)
 
 
 # -- JSON Schema tools ----------------------------------------------------------------------------

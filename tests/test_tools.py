@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agentkit._context import RunContext
 from agentkit._errors import ToolError, UsageError
@@ -61,6 +61,31 @@ def test_options_are_kept_and_strict_and_cache_control_sent_only_when_set() -> N
     assert param["description"] == "Search the docs."
     assert param["strict"] is True and param["cache_control"] == {"type": "ephemeral"}
     assert set(add.to_param()) == {"name", "description", "input_schema"}
+
+
+def test_strict_tools_get_a_strict_shaped_schema_but_full_validation() -> None:
+    @tool(strict=True)
+    def pick(n: Annotated[int, Field(ge=1, le=3)]) -> int:
+        """Pick."""
+        return n
+
+    assert pick.input_schema["properties"]["n"] == {
+        "type": "integer", "description": "{minimum: 1, maximum: 3}"}
+    relaxed = pick.replace(strict=None)
+    assert relaxed.input_schema["properties"]["n"] == {
+        "type": "integer", "minimum": 1, "maximum": 3}
+    assert "strict" not in relaxed.to_param()
+
+
+@pytest.mark.asyncio
+async def test_strict_tools_still_enforce_moved_constraints() -> None:
+    @tool(strict=True)
+    def pick(n: Annotated[int, Field(ge=1, le=3)]) -> int:
+        """Pick."""
+        return n
+
+    result = await pick.run({"n": 9}, CTX)
+    assert result["is_error"] is True and "less than or equal to 3" in result["content"]
 
 
 def test_to_param_returns_a_fresh_dict() -> None:
