@@ -515,3 +515,35 @@ def test_adaptive_paused_turn_without_thinking_is_not_a_prefill() -> None:
     passes([user(text()), paused], thinking="adaptive")
     fails([user(text()), paused], "expected_thinking", 1, thinking="enabled")
     fails([user(text()), assistant(text("Sure"))], "prefill_with_thinking", 1, thinking="adaptive")
+
+
+def _random_history(rng: Any) -> list[Msg]:
+    """A mostly valid tool-loop history with an occasional broken message."""
+    messages: list[Msg] = [user(text("go"))]
+    for turn in range(rng.randint(1, 15)):
+        ids = [f"t{turn}_{k}" for k in range(rng.randint(0, 3))]
+        head = [think()] if rng.random() < 0.7 else []
+        messages.append(assistant(*head, text("step"), *[call(i) for i in ids]))
+        if ids:
+            results = [result(i) for i in ids]
+            roll = rng.random()
+            if roll < 0.05:
+                results.pop()
+            elif roll < 0.1:
+                results.insert(0, text("first"))
+            elif roll < 0.15:
+                results.append(result("stray"))
+            messages.append(user(*results))
+        elif rng.random() < 0.9:
+            messages.append(user(text("next")))
+    return messages
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_incremental_agrees_with_full_on_random_histories(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(5):
+        # `incremental` compares the two validators' verdicts on every prefix.
+        incremental(_random_history(rng), rng.choice([False, "enabled", "adaptive"]))
