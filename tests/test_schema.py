@@ -432,6 +432,23 @@ def sphinx_doc(city: str, days: int = 1) -> None:
     """
 
 
+@snapshot({
+    "properties": {
+        "model_config": STR,
+        "json": INT,
+        "_private": {"type": "boolean", "default": False},
+    },
+    "required": ["model_config", "json"],
+})
+def awkward_names(model_config: str, json: int, _private: bool = False) -> None:
+    """Names that would clash with pydantic (BaseModel attributes, underscores) still work."""
+
+
+def test_awkward_names_validate_to_the_right_parameters() -> None:
+    kwargs, _ = function_schema(awkward_names).validate({"model_config": "a", "json": 1})
+    assert kwargs == {"model_config": "a", "json": 1, "_private": False}
+
+
 def test_matrix_is_large_enough() -> None:
     assert len(CASES) >= 25
 
