@@ -677,6 +677,7 @@ class Script:
         strict: bool = True,
         latency: float = 0.0,
         chunk_size: int = 16,
+        record: bool = True,
     ) -> None:
         self._model = steps if isinstance(steps, FunctionModel) else None
         self._steps: list[Any] = [] if isinstance(steps, FunctionModel) else list(steps)
@@ -689,8 +690,10 @@ class Script:
         """Seconds added before every answer (for benchmarks)."""
         self.chunk_size = chunk_size
         """Characters per text/thinking/JSON delta in SSE replies."""
+        self.record = record
+        """Keep every request in `requests` (off for a long-running server)."""
         self.requests: list[RecordedRequest] = []
-        """Every request received, in order."""
+        """Every request received, in order (when `record`)."""
         self.errors: list[ScriptError] = []
         """Failures of the script itself (no step left, a step function raised)."""
 
@@ -728,7 +731,8 @@ class Script:
                 body = None
         lower = {k.lower(): v for k, v in headers.items()}
         record = RecordedRequest(method.upper(), path, query, redact(lower), body, None)
-        self.requests.append(record)
+        if self.record:
+            self.requests.append(record)
         plan = self._route(record, lower, raw)
         plan.delay += self.latency
         return plan

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import socket
 import struct
 import sys
@@ -359,8 +360,11 @@ class FakeServer:
         chunk_delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        record: bool = True,
     ) -> None:
-        self.script = Script(steps, strict=strict, latency=latency, chunk_size=chunk_size)
+        self.script = Script(
+            steps, strict=strict, latency=latency, chunk_size=chunk_size, record=record
+        )
         self.chunk_delay = chunk_delay
         self.host = host
         self.port = port
@@ -499,8 +503,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.script, encoding="utf-8") as file:
             steps = load_script(file)
     server = FakeServer(
-        steps, latency=args.latency, chunk_delay=args.chunk_delay, port=args.port
+        steps, latency=args.latency, chunk_delay=args.chunk_delay, port=args.port, record=False
     ).start()
+    # SIGTERM (a supervisor, a test's terminate()) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"agentkit fake Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         threading.Event().wait()

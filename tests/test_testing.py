@@ -643,3 +643,61 @@ def test_load_script_reads_texts_faults_and_messages() -> None:
     assert isinstance(msg, Message) and msg.text == "hi" and msg.id.startswith("msg_")
     with pytest.raises(ValueError, match="script line 1"):
         load_script(['{"fault": "no_such_fault"}'])
+
+
+def test_serve_command_serves_a_jsonl_script(tmp_path: Any) -> None:
+    import re
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.jsonl"
+    script.write_text('"from the file"\n{"fault": "overloaded"}\n', encoding="utf-8")
+    command = [sys.executable, "-m", "agentkit.testing", "serve", "--script", str(script)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            url = re.search(r"http://\S+", process.stdout.readline())
+            assert url is not None
+            with httpx.Client(base_url=url.group(0), headers=HEADERS) as http:
+                first = http.post("/v1/messages", json=body())
+                second = http.post("/v1/messages", json=body())
+        finally:
+            process.terminate()
+        assert process.wait(timeout=10) == 0  # SIGTERM stops it cleanly
+    assert first.json()["content"][0]["text"] == "from the file"
+    assert second.status_code == 529
+
+
+# -- with agentkit's own client ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("front", ["transport", "server"])
+async def test_agentkit_client_understands_served_replies_and_faults(front: str) -> None:
+    client_module = pytest.importorskip("agentkit._client")
+    from agentkit._errors import APIStreamError, IncompleteStreamError
+
+    steps = [Fault.overloaded(), text_reply("after a retry"), Fault.cut(), Fault.stream_error()]
+    transport = ScriptedTransport(steps)
+    server = FakeServer(steps)
+    with transport if front == "transport" else server:
+        api = client_module.AsyncClient(
+            api_key="k",
+            base_url=server.base_url if front == "server" else REAL_BASE,
+            transport=transport if front == "transport" else None,
+            max_retries=1,
+        )
+
+        async def no_sleep(delay: float) -> None:
+            pass
+
+        api._sleep = no_sleep  # the 529 is retried at once
+        params = {k: v for k, v in body().items() if k != "stream"}
+        assert (await api.create(params)).text == "after a retry"
+        with pytest.raises(IncompleteStreamError):
+            async with api.stream(params) as stream:
+                await stream.get_final_message()
+        with pytest.raises(APIStreamError):
+            async with api.stream(params) as stream:
+                await stream.get_final_message()
+        await api.aclose()
