@@ -22,8 +22,9 @@ AgentkitError
 └── ScriptError                 a test fake's script did not match the requests (a test failure)
 ```
 
-Cancellation is never wrapped in any of these. Rules: constructors have no side effects; messages say what was wrong and what to do;
-no exception ever holds an API key or token (the client redacts headers before raising).
+Cancellation is never wrapped in any of these. Rules: constructors have no side effects;
+messages say what was wrong and what to do; no exception ever holds an API key or token
+(the client redacts headers before raising).
 """
 
 from __future__ import annotations
@@ -254,7 +255,9 @@ class RunError(AgentkitError):
     that a later `agent.run(..., history=...)` can continue from, when one could be built.
     """
 
-    def __init__(self, message: str, *, messages: Any = None, usage: Any = None, result: Any = None):
+    def __init__(
+        self, message: str, *, messages: Any = None, usage: Any = None, result: Any = None
+    ):
         super().__init__(message)
         self.messages = messages
         self.usage = usage

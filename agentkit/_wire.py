@@ -13,7 +13,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
@@ -60,9 +60,29 @@ __all__ = [
 
 
 class WireModel(BaseModel):
-    """Base of every wire model: extra fields kept, dumps only what was set."""
+    """Base of every wire model: extra fields kept, dumps only what was set.
+
+    Fields typed as a single `Literal` (`type`, `role`) are always sent: a model built in
+    Python counts them as set even when left to their default. Parsing does not go through
+    `__init__`, so this costs nothing on the hot path.
+    """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+    _constants: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._constants = {
+            name: info.default
+            for name, info in cls.model_fields.items()
+            if get_origin(info.annotation) is Literal and isinstance(info.default, str)
+        }
+
+    def __init__(self, **data: Any) -> None:
+        for name, value in self._constants.items():
+            data.setdefault(name, value)
+        super().__init__(**data)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict to send: every field that came in or was set, nothing else."""

@@ -1,0 +1,101 @@
+"""agentkit: autonomous agents on the Anthropic Messages API.
+
+Decorate functions with `@tool`, hand them to an `Agent`, and `await agent.run(prompt)`.
+Fakes for tests and offline runs live in `agentkit.testing`.
+"""
+
+import contextlib
+
+from ._client import AsyncClient, Client
+from ._context import RunContext
+from ._conversation import validate_conversation
+from ._engine import RunState
+from ._errors import (
+    AgentkitError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APIStreamError,
+    APITimeoutError,
+    ConversationError,
+    LimitExceeded,
+    ModelBehaviorError,
+    OverloadedError,
+    RateLimitError,
+    RunError,
+    ToolError,
+    UsageError,
+)
+from ._events import (
+    AgentEvent,
+    ModelRequest,
+    RunFinished,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolInputChunk,
+    TurnFinished,
+)
+from ._run import Agent, AgentRun, Deny, Hooks, RunResult
+from ._stop import Limits
+from ._thinking import FixedBudget, PlanningBudget, ThinkingBudget
+from ._tools import Tool, tool
+from ._toolsets import Toolset
+from ._usage import RunUsage, TurnUsage
+from ._wire import Message
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APIStreamError",
+    "APITimeoutError",
+    "Agent",
+    "AgentEvent",
+    "AgentRun",
+    "AgentkitError",
+    "AsyncClient",
+    "Client",
+    "ConversationError",
+    "Deny",
+    "FixedBudget",
+    "Hooks",
+    "LimitExceeded",
+    "Limits",
+    "Message",
+    "ModelBehaviorError",
+    "ModelRequest",
+    "OverloadedError",
+    "PlanningBudget",
+    "RateLimitError",
+    "RunContext",
+    "RunError",
+    "RunFinished",
+    "RunResult",
+    "RunState",
+    "RunUsage",
+    "TextChunk",
+    "ThinkingBudget",
+    "ThinkingChunk",
+    "Tool",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "ToolError",
+    "ToolInputChunk",
+    "Toolset",
+    "TurnFinished",
+    "TurnUsage",
+    "UsageError",
+    "tool",
+    "validate_conversation",
+]
+
+__version__ = "0.1.0"
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("agentkit._"):
+        with contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = "agentkit"
+del _name, _obj

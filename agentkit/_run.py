@@ -1,0 +1,601 @@
+"""`Agent`: the public face of a run, and the one async driver of the engine.
+
+The driver only does I/O: it sends the requests the engine builds, runs the tool calls it
+asks for (concurrently, in an anyio task group), and reports back. `run_sync` is the same
+driver under `anyio.run`, so the loop exists once. Rules it keeps:
+- a tool result is recorded the moment it exists, so a cancelled or failed run keeps it;
+- on cancellation every open `tool_use` is answered ("cancelled") and the cancellation
+  re-raised, never swallowed; on any other failure the raised `RunError` carries the
+  conversation and usage so far, and the `RunState` can be resumed;
+- a mid-stream error or a cut stream is retried by re-issuing the whole request (bounded):
+  a partial reply is never appended to the conversation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import ObjectSendStream
+
+from ._client import AsyncClient
+from ._context import RunContext
+from ._conversation import append_user_content
+from ._engine import CallModel, Engine, EngineConfig, Finished, NeedApproval, RunState, RunTools
+from ._errors import (
+    APIError,
+    APIStreamError,
+    IncompleteStreamError,
+    LimitExceeded,
+    MalformedStreamError,
+    RunError,
+    UsageError,
+)
+from ._events import (
+    AgentEvent,
+    ModelRequest,
+    RunFinished,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolInputChunk,
+    TurnFinished,
+)
+from ._output import OutputSpec
+from ._stop import Limits
+from ._thinking import ThinkingPlan, plan_thinking
+from ._tools import Tool
+from ._toolsets import Toolset
+from ._usage import RunUsage
+from ._wire import Message
+
+__all__ = ["Agent", "AgentRun", "Deny", "Hooks", "RunResult"]
+
+OutputT = TypeVar("OutputT")
+MaybeAwaitable = Any  # a value, or an awaitable of it: hooks may be sync or async
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Returned by a `before_tool` hook (or an approval callback) to refuse a call.
+
+    The model receives an `is_error` result carrying `reason`, and the run goes on.
+    """
+
+    reason: str = "the call was denied"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hooks:
+    """Callbacks around each model request and each tool call; each may be sync or async.
+
+    - `before_model(ctx, params) -> dict | None`: inspect or replace the request body.
+    - `after_model(ctx, message) -> None`: inspect each reply.
+    - `before_tool(ctx, call) -> dict | Deny | None`: replace the input, deny, or let be.
+    - `after_tool(ctx, call, result) -> dict | None`: replace the `tool_result` block.
+    """
+
+    before_model: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
+    after_model: Callable[[RunContext[Any], Message], MaybeAwaitable] | None = None
+    before_tool: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
+    after_tool: (
+        Callable[[RunContext[Any], dict[str, Any], dict[str, Any]], MaybeAwaitable] | None
+    ) = None
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+@dataclass(slots=True)
+class RunResult(Generic[OutputT]):
+    """What a run produced. A view over its `RunState`, which can continue or resume it."""
+
+    state: RunState
+    output: OutputT
+    """The structured output (with `output_type`), the stop-after tool's input, or the text."""
+
+    @property
+    def text(self) -> str:
+        """The final answer's text."""
+        return self.state.answer
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The whole conversation in wire form; pass it as `history=` to continue it."""
+        return self.state.messages
+
+    @property
+    def usage(self) -> RunUsage:
+        return self.state.usage
+
+    @property
+    def stop_reason(self) -> str | None:
+        """The model's stop reason, or the framework's (`approval_required`, a limit, …)."""
+        return self.state.stop_reason
+
+    @property
+    def stop_sequence(self) -> str | None:
+        return self.state.stop_sequence
+
+    @property
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        """The `tool_use` blocks waiting for a decision when the run paused for approval."""
+        if self.state.stop_reason != "approval_required":
+            return []
+        return [c for c in self.state.pending if c["id"] not in self.state.results]
+
+
+@dataclass(slots=True)
+class AgentRun:
+    """A run in progress: iterate its events; `result` is set when it finishes.
+
+    `state` is always valid, even after cancellation: that is what to save or resume from.
+    """
+
+    state: RunState
+    _events: Any = None
+    result: RunResult[Any] | None = None
+
+    def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        return self._events.__aiter__()
+
+
+@dataclass(slots=True)
+class _Turn:
+    """Per-run wiring the driver needs (not state: nothing here is saved)."""
+
+    client: AsyncClient
+    deps: Any
+    emit: Callable[[AgentEvent], Any] | None
+    decisions: Mapping[str, bool | str] = field(default_factory=dict[str, bool | str])
+
+
+class Agent(Generic[OutputT]):
+    """A model, tools and instructions; `run` drives them until a stop condition holds."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
+        system: str | list[dict[str, Any]] | None = None,
+        max_tokens: int = 1024,
+        thinking: Any = None,
+        stream: bool = False,
+        client: AsyncClient | None = None,
+        output_type: type[OutputT] | None = None,
+        limits: Limits | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop_sequences: Sequence[str] | None = None,
+        tool_choice: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+        betas: Sequence[str] = (),
+        cache: bool = False,
+        hooks: Hooks | None = None,
+        approve: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None,
+        stop_after_tools: Iterable[str] = (),
+        stop_when: Callable[[RunState], bool] | None = None,
+        max_concurrency: int = 16,
+        max_continuations: int = 0,
+        output_retries: int = 2,
+        model_retries: int = 2,
+        raise_tool_errors: bool = False,
+        max_result_chars: int | None = None,
+        interleaved_thinking: bool = False,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        if max_tokens < 1:
+            raise UsageError(f"max_tokens must be at least 1, got {max_tokens}")
+        if max_concurrency < 1:
+            raise UsageError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.model = model
+        self.name = name
+        self.description = description
+        self.stream = stream
+        self.hooks = hooks or Hooks()
+        self.approve = approve
+        self.max_concurrency = max_concurrency
+        self.model_retries = model_retries
+        self.raise_tool_errors = raise_tool_errors
+        self.max_result_chars = max_result_chars
+        self.toolset = Toolset(tools)
+        self._client = client
+        self._output = OutputSpec.build(output_type) if output_type is not None else None
+        params: dict[str, Any] = dict(extra_params or {})
+        for key, value in (
+            ("temperature", temperature),
+            ("top_p", top_p),
+            ("top_k", top_k),
+            ("stop_sequences", list(stop_sequences) if stop_sequences else None),
+            ("tool_choice", tool_choice),
+            ("metadata", metadata),
+        ):
+            if value is not None:
+                params[key] = value
+        plan: ThinkingPlan | None = plan_thinking(
+            thinking, max_tokens=max_tokens, interleaved=interleaved_thinking
+        )
+        self.config = EngineConfig(
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            thinking=plan,
+            params=params,
+            betas=tuple(betas),
+            limits=limits or Limits(),
+            max_continuations=max_continuations,
+            stop_after_tools=frozenset(stop_after_tools),
+            output_tool=self._output.tool_param if self._output else None,
+            parse_output=self._output.parse if self._output else None,
+            output_retries=output_retries,
+            cache=cache,
+            stop_when=stop_when,
+        )
+
+    def __repr__(self) -> str:
+        return f"Agent(model={self.model!r}, tools={self.toolset.names})"
+
+    # -- public entry points -------------------------------------------------------------
+
+    async def run(
+        self,
+        prompt: str | list[dict[str, Any]] | None = None,
+        *,
+        history: Sequence[dict[str, Any]] | None = None,
+        state: RunState | None = None,
+        deps: Any = None,
+        decisions: Mapping[str, bool | str] | None = None,
+        on_event: Callable[[AgentEvent], Any] | None = None,
+    ) -> RunResult[OutputT]:
+        """Run until a stop condition holds and return the result.
+
+        `prompt` is appended as a user turn (merged after tool results if the conversation
+        ends with them). `history` continues a finished conversation (`result.messages`);
+        `state` resumes an unfinished run (paused for approval, saved mid-run) or, when
+        finished, continues its conversation. A `RunState` passed in is updated in place at
+        every step, so it stays valid even if the run is cancelled. `decisions` answers
+        pending approvals by `tool_use` id: True, or False / a reason to deny.
+
+        Raises:
+            LimitExceeded: a limit was hit; `.result` holds the conversation and usage.
+            RunError: the model call failed for good; the cause is chained, nothing is lost.
+            UsageError: invalid arguments (e.g. both `history` and `state`).
+        """
+        run_state = self._start(prompt, history, state)
+        return await self._drive(run_state, deps, decisions or {}, on_event)
+
+    def run_sync(self, prompt: str | list[dict[str, Any]] | None = None, **kwargs: Any) -> Any:
+        """`run` for synchronous code (starts an event loop; not for use inside one)."""
+        try:
+            anyio.get_current_task()
+        except RuntimeError:
+            pass
+        else:
+            raise UsageError("run_sync() was called inside an event loop; use `await agent.run()`")
+
+        async def main() -> RunResult[OutputT]:
+            if self._client is not None:
+                return await self.run(prompt, **kwargs)
+            # A client is bound to the event loop it was made in: make one for this loop.
+            async with AsyncClient() as client:
+                saved, self._client = self._client, client
+                try:
+                    return await self.run(prompt, **kwargs)
+                finally:
+                    self._client = saved
+
+        return anyio.run(main)
+
+    @asynccontextmanager
+    async def iter(
+        self,
+        prompt: str | list[dict[str, Any]] | None = None,
+        *,
+        history: Sequence[dict[str, Any]] | None = None,
+        state: RunState | None = None,
+        deps: Any = None,
+        decisions: Mapping[str, bool | str] | None = None,
+    ) -> AsyncIterator[AgentRun]:
+        """Run in the background and iterate its events: `async with agent.iter(p) as run:`."""
+        run_state = self._start(prompt, history, state)
+        send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
+        handle = AgentRun(run_state, receive)
+
+        async def drive(send: ObjectSendStream[AgentEvent]) -> None:
+            async with send:
+                handle.result = await self._drive(
+                    run_state, deps, decisions or {}, send.send_nowait
+                )
+
+        async with anyio.create_task_group() as tg, receive:
+            tg.start_soon(drive, send)
+            yield handle
+
+    def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
+        """This agent as a tool another agent can call; its usage counts in the caller's."""
+        tool_name = name or self.name
+        text = description or self.description
+        if not tool_name or not text:
+            raise UsageError(
+                "as_tool() needs a name and a description (pass them or set them on the Agent)"
+            )
+
+        async def handler(input: dict[str, Any], ctx: RunContext[Any]) -> str:
+            result = await self.run(input["task"], deps=ctx.deps)
+            if isinstance(ctx.usage, RunUsage):
+                ctx.usage.merge(result.usage)
+            return result.text
+
+        return Tool.from_schema(
+            name=tool_name,
+            description=text,
+            input_schema={
+                "type": "object",
+                "properties": {"task": {"type": "string", "description": "What to do, in full."}},
+                "required": ["task"],
+            },
+            handler=handler,
+        )
+
+    # -- the driver ----------------------------------------------------------------------
+
+    def _start(
+        self,
+        prompt: str | list[dict[str, Any]] | None,
+        history: Sequence[dict[str, Any]] | None,
+        state: RunState | None,
+    ) -> RunState:
+        if history is not None and state is not None:
+            raise UsageError("pass history= (a conversation) or state= (a run), not both")
+        if state is None:
+            state = RunState(messages=list(history or ()))
+        elif state.done and prompt is not None:
+            state = RunState(messages=list(state.messages))
+        elif state.done:
+            raise UsageError("this run has finished; pass a prompt to continue its conversation")
+        if prompt is not None:
+            if state.pending:
+                raise UsageError(
+                    "the run is waiting for tool results or approvals; resume it "
+                    "with decisions= before adding a prompt"
+                )
+            content = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
+            append_user_content(state.messages, content)
+            state.stop_reason = None
+        if not state.messages:
+            raise UsageError("nothing to send: pass a prompt")
+        return state
+
+    async def _drive(
+        self,
+        state: RunState,
+        deps: Any,
+        decisions: Mapping[str, bool | str],
+        emit: Callable[[AgentEvent], Any] | None,
+    ) -> RunResult[OutputT]:
+        engine = Engine(self.config, state)
+        if decisions:
+            engine.on_decisions(decisions)
+        client = self._client or self._default_client()
+        turn = _Turn(client, deps, emit)
+        timeout = self.config.limits.timeout
+        try:
+            with anyio.move_on_after(timeout if timeout is not None else math.inf) as scope:
+                result = await self._loop(engine, turn)
+            if scope.cancelled_caught:
+                engine.abort("Not run: the run hit its timeout limit.", limit="timeout")
+                result = self._result(state)
+        except anyio.get_cancelled_exc_class():
+            engine.abort("Not run: the run was cancelled.")
+            raise
+        except APIError as exc:
+            raise RunError(
+                f"the model request failed: {exc}. The conversation so far is kept "
+                "(.messages, .result.state); resume with agent.run(state=...).",
+                messages=state.messages,
+                usage=state.usage,
+                result=self._result(state),
+            ) from exc
+        if emit is not None:
+            emit(RunFinished(result))
+        if state.limit is not None and state.stop_reason not in ("approval_required",):
+            raise LimitExceeded(
+                f"the run stopped at its {state.limit} limit; the conversation and usage so far "
+                "are in .result",
+                limit=state.limit,
+                messages=state.messages,
+                usage=state.usage,
+                result=result,
+            )
+        return result
+
+    async def _loop(self, engine: Engine, turn: _Turn) -> RunResult[OutputT]:
+        state = engine.state
+        while True:
+            ctx = self._context(turn, state)
+            tools = await self.toolset.tools_for(ctx)
+            step = engine.next_step(tools)
+            if isinstance(step, CallModel):
+                message = await self._call_model(step, ctx, turn)
+                usage = engine.on_reply(message)
+                if turn.emit is not None:
+                    turn.emit(TurnFinished(state.turns, message, usage))
+            elif isinstance(step, RunTools):
+                await self._run_tools(step.calls, {t.name: t for t in tools}, engine, turn)
+            elif isinstance(step, NeedApproval):
+                decided = await self._approve(step.calls, ctx)
+                if decided is None:
+                    state.stop_reason = "approval_required"
+                    return self._result(state)
+                engine.on_decisions(decided)
+            elif isinstance(step, Finished):
+                return self._result(state)
+
+    async def _call_model(self, step: CallModel, ctx: RunContext[Any], turn: _Turn) -> Message:
+        params = step.params
+        if self.hooks.before_model is not None:
+            params = await _maybe_await(self.hooks.before_model(ctx, params)) or params
+        if turn.emit is not None:
+            turn.emit(ModelRequest(ctx.turn + 1, params))
+        attempt = 0
+        while True:
+            try:
+                if self.stream:
+                    message = await self._stream_once(params, step.betas, ctx.turn + 1, turn)
+                else:
+                    message = await turn.client.create(params, betas=step.betas)
+                    if turn.emit is not None:
+                        _emit_blocks(message, ctx.turn + 1, turn.emit)
+                break
+            except (APIStreamError, IncompleteStreamError, MalformedStreamError) as exc:
+                # The partial reply is dropped: the whole request is re-issued.
+                retryable = not isinstance(exc, APIStreamError) or exc.retryable
+                if not retryable or attempt >= self.model_retries:
+                    if isinstance(exc, MalformedStreamError):
+                        raise APIStreamError(str(exc), error_type="malformed_stream") from exc
+                    raise
+                attempt += 1
+        if self.hooks.after_model is not None:
+            await _maybe_await(self.hooks.after_model(ctx, message))
+        return message
+
+    async def _stream_once(
+        self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
+    ) -> Message:
+        emit = turn.emit
+        async with turn.client.stream(params, betas=betas) as stream:
+            if emit is None:
+                return await stream.get_final_message()
+            names: dict[int, tuple[str, str]] = {}
+            async for event in stream:
+                kind = event.type
+                if kind == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta":
+                        emit(TextChunk(n, delta.text))
+                    elif delta.type == "thinking_delta":
+                        emit(ThinkingChunk(n, delta.thinking))
+                    elif delta.type == "input_json_delta" and event.index in names:
+                        emit(ToolInputChunk(n, names[event.index][0], delta.partial_json))
+                elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                    block = event.content_block
+                    names[event.index] = (block.id, block.name)
+                    emit(ToolCallStarted(n, block.id, block.name, None))
+            return await stream.get_final_message()
+
+    async def _run_tools(
+        self,
+        calls: Sequence[dict[str, Any]],
+        by_name: Mapping[str, Tool],
+        engine: Engine,
+        turn: _Turn,
+    ) -> None:
+        limiter = anyio.CapacityLimiter(self.max_concurrency)
+
+        async def one(call: dict[str, Any]) -> None:
+            async with limiter:
+                ctx = self._context(turn, engine.state, call)
+                block = await self._call_tool(by_name[call["name"]], call, ctx)
+            engine.on_result(block)
+            if turn.emit is not None:
+                turn.emit(
+                    ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
+                )
+
+        # Calls flagged sequential run alone, in order; the others run concurrently.
+        batch: list[dict[str, Any]] = []
+        for call in [*calls, None]:
+            if call is not None and not by_name[call["name"]].sequential:
+                batch.append(call)
+                continue
+            if len(batch) == 1:
+                await one(batch[0])
+            elif batch:
+                async with anyio.create_task_group() as tg:
+                    for queued in batch:
+                        tg.start_soon(one, queued)
+            batch = []
+            if call is not None:
+                await one(call)
+
+    async def _call_tool(
+        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any]
+    ) -> dict[str, Any]:
+        args = call["input"]
+        if self.hooks.before_tool is not None:
+            verdict = await _maybe_await(self.hooks.before_tool(ctx, call))
+            if isinstance(verdict, Deny):
+                return _denied(call, verdict.reason)
+            if isinstance(verdict, dict):
+                args = verdict
+        block = await t.run(
+            args, ctx, raise_errors=self.raise_tool_errors, max_result_chars=self.max_result_chars
+        )
+        if self.hooks.after_tool is not None:
+            block = await _maybe_await(self.hooks.after_tool(ctx, call, block)) or block
+        return block
+
+    async def _approve(
+        self, calls: Sequence[dict[str, Any]], ctx: RunContext[Any]
+    ) -> dict[str, bool | str] | None:
+        if self.approve is None:
+            return None
+        decided: dict[str, bool | str] = {}
+        for call in calls:
+            verdict = await _maybe_await(
+                self.approve(replace(ctx, tool_use_id=call["id"], tool_name=call["name"]), call)
+            )
+            decided[call["id"]] = verdict.reason if isinstance(verdict, Deny) else verdict
+        return decided
+
+    def _context(
+        self, turn: _Turn, state: RunState, call: dict[str, Any] | None = None
+    ) -> RunContext[Any]:
+        return RunContext(
+            deps=turn.deps,
+            messages=state.messages,
+            usage=state.usage,
+            model=self.model,
+            turn=state.turns,
+            tool_use_id=call["id"] if call else None,
+            tool_name=call["name"] if call else None,
+        )
+
+    def _result(self, state: RunState) -> RunResult[OutputT]:
+        output = state.output if state.output is not None else state.answer
+        return RunResult(state, output)
+
+    def _default_client(self) -> AsyncClient:
+        self._client = AsyncClient()
+        return self._client
+
+
+def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    return {
+        "type": "tool_result",
+        "tool_use_id": call["id"],
+        "content": f"Not run: {reason}.",
+        "is_error": True,
+    }
+
+
+def _emit_blocks(message: Message, n: int, emit: Callable[[AgentEvent], Any]) -> None:
+    for block in message.content:
+        kind = block.type
+        if kind == "text":
+            emit(TextChunk(n, block.text))  # type: ignore[union-attr]
+        elif kind == "thinking":
+            emit(ThinkingChunk(n, block.thinking))  # type: ignore[union-attr]
+        elif kind == "tool_use":
+            emit(ToolCallStarted(n, block.id, block.name, block.input))  # type: ignore[union-attr]
