@@ -428,12 +428,21 @@ def plan_reply(msg: dict[str, Any], stream: bool, *, chunk_size: int = 16) -> Pl
 def plan_fault(
     fault: Fault, msg: dict[str, Any] | None, stream: bool, *, chunk_size: int = 16
 ) -> Plan:
-    """What `fault` does to a request; `msg` is its reply already filled in for the request."""
+    """What `fault` does to a request; `msg` is its reply already filled in for the request.
+
+    Any fault may carry a `delay` (e.g. `dataclasses.replace(Fault.overloaded(), delay=2)`).
+    """
+    plan = _fault_plan(fault, msg, stream, chunk_size)
+    plan.delay = fault.delay
+    return plan
+
+
+def _fault_plan(fault: Fault, msg: dict[str, Any] | None, stream: bool, chunk_size: int) -> Plan:
     if fault.no_response:
-        return Plan(0, [], [], reset=True, delay=fault.delay)
+        return Plan(0, [], [], reset=True)
     if fault.body is not None:
         head = [("content-type", fault.content_type), *fault.headers]
-        return Plan(fault.status, head, list(fault.body), stream=stream, delay=fault.delay)
+        return Plan(fault.status, head, list(fault.body), stream=stream)
     if fault.kind == "malformed":
         if stream:
             broken = b'event: message_start\ndata: {"type":"message_start","message":{"id":\n\n'
@@ -441,30 +450,27 @@ def plan_fault(
             return Plan(200, head, [broken], stream=True)
         return Plan(200, [("content-type", "application/json")], [b'{"type":"message","id":"msg_'])
     if fault.status >= 400:
-        return error_plan(
-            fault.status, fault.error_type or "api_error", fault.message or "", fault.headers
-        )
+        error_type = fault.error_type or "api_error"
+        return error_plan(fault.status, error_type, fault.message or "", fault.headers)
     if fault.kind == "stream_error" and not stream:
         status = next((s for s, (t, _) in ERROR_TYPES.items() if t == fault.error_type), 500)
         return error_plan(status, fault.error_type or "api_error", fault.message or "")
     if msg is None:
         msg = message_dict(text_reply(_CUT_TEXT))
     plan = plan_reply(msg, stream, chunk_size=chunk_size)
-    plan.delay = fault.delay
-    if fault.kind == "cut":
-        plan.cut = True
-        if stream:
-            events = message_to_events(msg, chunk_size=chunk_size)
-            after = fault.cut_after if fault.cut_after is not None else _first_delta(events)
-            plan.chunks = plan.chunks[:after]
+    if fault.kind == "cut" and not stream:
+        body = plan.chunks[0]
+        plan.cut, plan.length, plan.chunks = True, len(body), [body[: len(body) // 2]]
+    elif fault.kind in ("cut", "stream_error"):
+        limit = fault.cut_after if fault.kind == "cut" else fault.error_after
+        if limit is None:
+            limit = _first_delta(message_to_events(msg, chunk_size=chunk_size))
+        plan.chunks = plan.chunks[:limit]
+        if fault.kind == "cut":
+            plan.cut = True
         else:
-            body = plan.chunks[0]
-            plan.length, plan.chunks = len(body), [body[: len(body) // 2]]
-    elif fault.kind == "stream_error":
-        events = message_to_events(msg, chunk_size=chunk_size)
-        after = fault.error_after if fault.error_after is not None else _first_delta(events)
-        error = {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}
-        plan.chunks = [*plan.chunks[:after], *encode_sse([error])]
+            error = {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}
+            plan.chunks += encode_sse([error])
     return plan
 
 

@@ -235,7 +235,7 @@ class _Connection(asyncio.Protocol):
         self._writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # a TCP server's transports are
+        self._transport = cast(asyncio.Transport, transport)  # create_server gives TCP ones
         self._server._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -272,10 +272,12 @@ class _Connection(asyncio.Protocol):
         for line in lines[1:]:
             key, _, value = line.partition(":")
             headers[key.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0") or 0)
-        if len(parts) != 3 or "chunked" in headers.get("transfer-encoding", ""):
+        size = headers.get("content-length", "0")
+        chunked = "chunked" in headers.get("transfer-encoding", "")
+        if len(parts) != 3 or chunked or not size.isdigit():
             self.abort()  # only what httpx and aiohttp send: a request line, a sized body
             return
+        length = int(size)
         if len(self._buffer) < end + 4 + length:
             return
         body = bytes(self._buffer[end + 4 : end + 4 + length])
@@ -286,6 +288,15 @@ class _Connection(asyncio.Protocol):
             self._task = loop.create_task(self._handle(parts[0], parts[1], headers, body, keep))
 
     async def _handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, keep: bool
+    ) -> None:
+        try:
+            await self._respond(method, target, headers, body, keep)
+        except Exception as exc:  # a bug here must fail the test, not hang the client
+            self._server.script.errors.append(ScriptError(f"FakeServer failed: {exc!r}"))
+            self.abort()
+
+    async def _respond(
         self, method: str, target: str, headers: dict[str, str], body: bytes, keep: bool
     ) -> None:
         try:
@@ -346,8 +357,9 @@ class FakeServer:
 
     Serves a script like `ScriptedTransport` (same steps, faults and checks) to any client;
     point it at `base_url`. `latency` delays every answer (benchmarks), `chunk_delay` spaces
-    SSE events (to watch a stream). One event loop serves thousands of connections.
-    Use as a context manager, or `start()`/`stop()`.
+    SSE events (to watch a stream), `record=False` keeps no requests (long runs). One
+    event loop serves thousands of connections. Use as a context manager (leaving it checks
+    the script like `assert_consumed()`), or `start()`/`stop()`.
     """
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -481,9 +482,11 @@ def test_stream_error_event_arrives_mid_stream_after_a_200() -> None:
 
 
 def test_slow_reply_past_the_read_timeout_times_out_without_waiting() -> None:
-    transport = ScriptedTransport([Fault.slow(3600)])
-    with pytest.raises(httpx.ReadTimeout):
-        client(transport, timeout=1.0).post("/v1/messages", json=body())
+    late_error = dataclasses.replace(Fault.overloaded(), delay=3600)
+    http = client(ScriptedTransport([Fault.slow(3600), late_error]), timeout=1.0)
+    for _ in range(2):
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/v1/messages", json=body())
 
 
 def test_malformed_and_raw_replies_are_served_verbatim() -> None:
@@ -619,13 +622,13 @@ def test_server_answers_an_unscripted_request_with_400_and_fails_on_exit() -> No
 
 
 def test_stop_leaves_no_thread_or_listening_socket() -> None:
-    before = threading.active_count()
     server = FakeServer(["x"]).start()
+    assert "agentkit-fake-server" in [t.name for t in threading.enumerate()]
     post(server, body())  # leaves a keep-alive connection open until stop()
     port = server.port
     server.stop()
     server.stop()  # idempotent
-    assert threading.active_count() == before
+    assert "agentkit-fake-server" not in [t.name for t in threading.enumerate()]
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
         pass
 
