@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +105,14 @@ async def test_timeout_kills_the_whole_process_group(root: Path) -> None:
     message = await refused(tool, command=command)
     assert "timed out after 0.5 s" in message
     assert "started" in message
-    assert not _alive(int((root / "bg.pid").read_text()))
+    assert _dies(int((root / "bg.pid").read_text()))
 
 
 @pytest.mark.asyncio
 async def test_background_child_is_killed_when_the_command_ends(root: Path) -> None:
     tool = run_command(root, timeout=30)
     assert await ok(tool, command="sleep 60 & echo $! > bg.pid") == "[exit code 0]\n"
-    assert not _alive(int((root / "bg.pid").read_text()))
+    assert _dies(int((root / "bg.pid").read_text()))
 
 
 @pytest.mark.asyncio
@@ -126,6 +127,15 @@ async def test_output_is_capped(root: Path) -> None:
 async def test_missing_program_is_reported(root: Path) -> None:
     tool = run_command(root, allow=["definitely-not-a-program-xyz"])
     assert "cannot start" in await refused(tool, command="definitely-not-a-program-xyz")
+
+
+def _dies(pid: int) -> bool:
+    """Whether `pid` is dead, or dies within a few seconds (SIGKILL is delivered asynchronously)."""
+    for _ in range(500):
+        if not _alive(pid):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def _alive(pid: int) -> bool:

@@ -179,7 +179,8 @@ def html_to_text(html: bytes | str) -> str:
         tag.decompose()
     text = MarkdownConverter(heading_style="ATX", strip=["img"]).convert_soup(soup)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return f"# {title}\n\n{text}" if title and not text.startswith("#") else text
+    first_line = text.split("\n", 1)[0]
+    return f"# {title}\n\n{text}" if title and title not in first_line else text
 
 
 def _render(result: FetchResult, max_chars: int) -> str:
