@@ -23,7 +23,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -66,7 +66,9 @@ __all__ = [
     "message_to_sse",
     "new_id",
     "reply",
+    "schema_example",
     "text_reply",
+    "tool_model",
     "tool_reply",
     "tool_results",
 ]
@@ -87,18 +89,64 @@ def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def last_user_text(body: dict[str, Any]) -> str:
-    """The text of the request's last user message (its text blocks joined)."""
+    """The text of the last user turn that has any (turns of only tool results skipped)."""
     for turn in reversed(body.get("messages") or []):
         if turn.get("role") == "user":
             content = turn.get("content")
             if isinstance(content, str):
                 return content
-            return "".join(b.get("text", "") for b in content if b.get("type") == "text")
+            text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+            if text:
+                return text
     return ""
 
 
+def schema_example(schema: Mapping[str, Any]) -> Any:
+    """A value fitting a JSON Schema: its default, example or first enum value, else by type
+    (objects get their required properties). For models that must call tools plausibly."""
+    for key in ("default", "const"):
+        if key in schema:
+            return schema[key]
+    for key in ("examples", "enum", "anyOf", "oneOf"):
+        if schema.get(key):
+            first = schema[key][0]
+            return schema_example(first) if key in ("anyOf", "oneOf") else first
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: schema_example(props.get(name, {})) for name in schema.get("required", [])}
+    if kind == "array":
+        return [schema_example(schema.get("items") or {})]
+    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind or "", "example")
+
+
+def _result_text(result: dict[str, Any]) -> str:
+    content = result.get("content")
+    if isinstance(content, list):
+        content = " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return f"error: {content}" if result.get("is_error") else str(content or "")
+
+
+def _play_tools(body: dict[str, Any]) -> Message | str:
+    results = tool_results(body)
+    if results:
+        return "Tool results: " + "; ".join(_result_text(r) for r in results)
+    text = last_user_text(body)
+    tools = [t for t in body.get("tools") or () if "input_schema" in t and t["name"] in text]
+    if not tools:
+        return f"echo: {text}"
+    return reply(tool_calls=[(t["name"], schema_example(t["input_schema"])) for t in tools])
+
+
 echo_model = FunctionModel(lambda body: f"echo: {last_user_text(body)}")
-"""A model that answers every request with `echo: <last user text>` (the CLI's default)."""
+"""A model that answers every request with `echo: <last user text>`."""
+
+tool_model = FunctionModel(_play_tools)
+"""A model for offline demos: calls (in parallel) every client tool named in the user's
+last text, with arguments made from its schema; after tool results, answers
+`Tool results: …` quoting them; otherwise echoes like `echo_model`."""
 
 
 # -- the httpx transport --------------------------------------------------------------------
@@ -506,11 +554,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the fake Messages API on 127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="port (default: any free one)")
-    serve.add_argument("--script", help="JSONL of replies and faults (default: echo every turn)")
+    serve.add_argument("--script", help="JSONL of replies and faults (default: tool_model)")
     serve.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     serve.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between events")
     args = parser.parse_args(argv)
-    steps: Iterable[Step] | FunctionModel = echo_model
+    steps: Iterable[Step] | FunctionModel = tool_model
     if args.script:
         with open(args.script, encoding="utf-8") as file:
             steps = load_script(file)

@@ -29,7 +29,9 @@ from agentkit.testing import (
     message_to_events,
     message_to_sse,
     reply,
+    schema_example,
     text_reply,
+    tool_model,
     tool_reply,
     tool_results,
 )
@@ -370,6 +372,44 @@ def test_a_function_step_sees_the_request_and_plays_the_model() -> None:
     )
     assert http.post("/v1/messages", json=followup).json()["content"][0]["text"] == "It is sunny."
     transport.assert_consumed()  # a function model never runs out
+
+
+def test_schema_example_fits_the_schema() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "days": {"type": "integer", "default": 3},
+            "unit": {"enum": ["c", "f"]},
+            "tags": {"type": "array", "items": {"type": ["null", "number"]}},
+            "note": {"type": "string"},
+        },
+        "required": ["city", "days", "unit", "tags"],
+    }
+    assert schema_example(schema) == {"city": "example", "days": 3, "unit": "c", "tags": [1.5]}
+
+
+def test_tool_model_calls_the_tools_named_in_the_prompt_then_quotes_results() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    tools = [
+        {"name": "get_weather", "input_schema": schema},
+        {"name": "get_time", "input_schema": {"type": "object"}},
+        {"name": "unused", "input_schema": {"type": "object"}},
+    ]
+    http = client(ScriptedTransport(tool_model))
+    prompt = {"role": "user", "content": "Use get_weather and get_time."}
+    first = http.post("/v1/messages", json=body(prompt, tools=tools)).json()
+    calls = [(b["name"], b["input"]) for b in first["content"]]
+    assert calls == [("get_weather", {"city": "example"}), ("get_time", {})]
+    results = [
+        {**result(first["content"][0]["id"]), "content": "sunny"},
+        {**result(first["content"][1]["id"]), "content": [{"type": "text", "text": "noon"}]},
+    ]
+    turns = [prompt, {"role": "assistant", "content": first["content"]}]
+    second = http.post("/v1/messages", json=body(*turns, {"role": "user", "content": results}))
+    assert second.json()["content"][0]["text"] == "Tool results: sunny; noon"
+    no_tool = http.post("/v1/messages", json=body(tools=tools)).json()
+    assert no_tool["content"][0]["text"] == "echo: Hello"
 
 
 def test_echo_model_and_callable_steps_returning_text() -> None:
