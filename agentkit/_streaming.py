@@ -26,6 +26,8 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
+from pydantic import ValidationError
+
 from ._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
 from ._wire import Message
 
@@ -213,13 +215,6 @@ def _tail(decoder: SSEDecoder) -> list[dict[str, Any]]:
 
 # -- the reducer --------------------------------------------------------------------------------
 
-_STRING_DELTAS = {
-    "text_delta": ("text", "text"),
-    "thinking_delta": ("thinking", "thinking"),
-    "signature_delta": ("signature", "signature"),
-}
-"""delta type → (field of the delta, field of the block it appends to)."""
-
 
 class MessageAccumulator:
     """Fold decoded SSE event dicts into one `Message` (pure: no I/O, no clock).
@@ -267,52 +262,56 @@ class MessageAccumulator:
         out of order or a tool input that is not valid JSON; both carry `partial`.
         """
         kind = event.get("type")
-        if kind == "content_block_delta":
-            delta = event["delta"]
-            dtype = delta.get("type")
-            index = event["index"]
-            fields = self._parts.get(index)
-            if fields is None:
-                fields = self._open_parts(index, kind)
-            if dtype == "input_json_delta":
-                field, value = "input", delta["partial_json"]
-            elif dtype in _STRING_DELTAS:
-                key, field = _STRING_DELTAS[dtype]
-                value = delta[key]
-            elif dtype == "citations_delta":
-                self._add_citation(index, delta["citation"])
-                return
-            else:
-                self.unknown_deltas.append((index, delta))
-                return
-            parts = fields.get(field)
-            if parts is None:
-                fields[field] = [value]
-            else:
-                parts.append(value)
-        elif kind == "content_block_start":
-            self._start_block(event["index"], event["content_block"])
-        elif kind == "content_block_stop":
-            index = event["index"]
-            self._require_block(index, kind)
-            self._close_block(index)
-        elif kind == "message_delta":
-            msg = self._require_message(kind)
-            msg.update(event.get("delta") or {})
-            usage = event.get("usage")
-            if usage:
-                # Counts are cumulative and may repeat input/cache counts: newest wins, but a
-                # null never erases a count we already have.
-                msg_usage = msg["usage"]
-                for key, value in usage.items():
-                    if value is not None:
-                        msg_usage[key] = value
-        elif kind == "message_start":
-            self._start_message(event["message"])
-        elif kind == "message_stop":
-            self._finish()
-        elif kind == "error":
-            self._raise_error(event)
+        try:
+            if kind == "content_block_delta":
+                delta = event["delta"]
+                dtype = delta.get("type")
+                index = event["index"]
+                fields = self._parts.get(index)
+                if fields is None:
+                    fields = self._open_parts(index, kind)
+                if dtype == "text_delta":
+                    field, value = "text", delta["text"]
+                elif dtype == "input_json_delta":
+                    field, value = "input", delta["partial_json"]
+                elif dtype == "thinking_delta":
+                    field, value = "thinking", delta["thinking"]
+                elif dtype == "signature_delta":
+                    field, value = "signature", delta["signature"]
+                elif dtype == "citations_delta":
+                    self._add_citation(index, delta["citation"])
+                    return
+                else:
+                    self.unknown_deltas.append((index, delta))
+                    return
+                parts = fields.get(field)
+                if parts is None:
+                    fields[field] = [value]
+                else:
+                    parts.append(value)
+            elif kind == "content_block_start":
+                self._start_block(event["index"], event["content_block"])
+            elif kind == "content_block_stop":
+                index = event["index"]
+                self._require_block(index, kind)
+                self._close_block(index)
+            elif kind == "message_delta":
+                self._merge_delta(event)
+            elif kind == "message_start":
+                self._start_message(event["message"])
+            elif kind == "message_stop":
+                self._finish()
+            elif kind == "error":
+                self._raise_error(event)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # A known event type missing a field or holding the wrong kind of value.
+            raise MalformedStreamError(
+                f"SSE event {kind!r} is malformed ({type(exc).__name__}: {exc}): "
+                f"{_snippet(repr(event))}. The server is not speaking the Messages API "
+                "stream format; check base_url or re-issue the request.",
+                index=event.get("index") if isinstance(event.get("index"), int) else None,
+                partial=self.partial(),
+            ) from None
         # ping and event types added after this version: ignored, as the API asks.
 
     def message(self) -> Message:
@@ -328,7 +327,8 @@ class MessageAccumulator:
         return self._final
 
     def partial(self) -> Message | None:
-        """What has arrived so far as a `Message` (None before `message_start`).
+        """What has arrived so far as a `Message`; None before `message_start` (or if what
+        arrived does not form a valid `Message`, e.g. a broken `message_start`).
 
         Blocks still streaming get their text joined; a tool input whose JSON is not yet
         complete keeps its starting value (`{}`). Never execute tools from a partial reply.
@@ -338,7 +338,10 @@ class MessageAccumulator:
         snapshot = self.snapshot_dict()
         if snapshot is None:
             return None
-        return Message.model_validate(snapshot)
+        try:
+            return Message.model_validate(snapshot)
+        except ValidationError:
+            return None
 
     def snapshot_dict(self) -> dict[str, Any] | None:
         """The message so far as a plain dict (None before `message_start`), not validated.
@@ -364,6 +367,18 @@ class MessageAccumulator:
         return {**self._msg, "usage": dict(self._msg["usage"]), "content": content}
 
     # -- event handlers ---------------------------------------------------------------------
+
+    def _merge_delta(self, event: dict[str, Any]) -> None:
+        msg = self._require_message("message_delta")
+        msg.update(event.get("delta") or {})
+        usage = event.get("usage")
+        if usage:
+            # Counts are cumulative and may repeat input/cache counts: newest wins, but a
+            # null never erases a count we already have.
+            msg_usage = msg["usage"]
+            for key, value in usage.items():
+                if value is not None:
+                    msg_usage[key] = value
 
     def _start_message(self, message: dict[str, Any]) -> None:
         # Shallow copies: the caller's event dicts (maybe also parsed into typed events)
@@ -438,7 +453,13 @@ class MessageAccumulator:
                 index=missing[0],
                 partial=self.partial(),
             )
-        self._final = Message.model_validate(msg)
+        try:
+            self._final = Message.model_validate(msg)
+        except ValidationError as exc:
+            raise MalformedStreamError(
+                f"the streamed reply does not form a valid Message: {exc}. Check base_url: "
+                "the server is not speaking the Messages API stream format.",
+            ) from None
         self._done = True
 
     def _raise_error(self, event: dict[str, Any]) -> None:

@@ -548,3 +548,32 @@ def test_a_cut_final_event_is_dropped_but_earlier_bad_json_is_not() -> None:
     with pytest.raises(MalformedStreamError):
         list(iter_sse_events([body]))
     assert list(iter_sse_events([b'event: a\ndata: {}\n\nevent: b\ndata: {"ty'])) == [{}]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "content_block_delta", "index": 0},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}},
+        {"type": "content_block_start", "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_stop", "index": "0"},
+        {"type": "message_delta", "delta": "end_turn"},
+    ],
+    ids=["no-delta", "no-text", "no-index", "str-index", "str-delta"],
+)
+def test_known_event_with_missing_or_wrong_fields_is_malformed(event: dict[str, Any]) -> None:
+    acc = MessageAccumulator()
+    for first in [start(), block_start(0, {"type": "text", "text": "kept"})]:
+        acc.apply(first)
+    with pytest.raises(MalformedStreamError, match=repr(event["type"])) as info:
+        acc.apply(event)
+    assert info.value.partial is not None
+    assert info.value.partial.text == "kept"
+
+
+def test_a_message_start_that_is_not_a_message_is_malformed_at_message_stop() -> None:
+    acc = MessageAccumulator()
+    acc.apply({"type": "message_start", "message": {"content": [], "usage": {}}})
+    assert acc.partial() is None
+    with pytest.raises(MalformedStreamError, match="not form a valid Message"):
+        acc.apply(END)
