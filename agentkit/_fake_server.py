@@ -45,7 +45,7 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def new_id(prefix: str) -> str:
-    """A fresh id shaped like the API's (`msg_01…`, `toolu_01…`, `req_011C…`): 24 random chars."""
+    """A fresh id shaped like the API's: `<prefix>_01` and 22 random base62 characters."""
     raw = os.urandom(22)
     return f"{prefix}_01" + "".join(_ALPHABET[b % 62] for b in raw)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import signal
 import socket
@@ -23,7 +24,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -38,6 +39,7 @@ from ._fake_server import (
     RecordedRequest,
     Script,
     Step,
+    check_request,
     encode_sse,
     error_plan,
     message_to_events,
@@ -58,6 +60,7 @@ __all__ = [
     "ScriptError",
     "ScriptedTransport",
     "Step",
+    "check_request",
     "echo_model",
     "encode_sse",
     "last_user_text",
@@ -71,6 +74,7 @@ __all__ = [
     "tool_model",
     "tool_reply",
     "tool_results",
+    "with_faults",
 ]
 
 
@@ -147,6 +151,24 @@ tool_model = FunctionModel(_play_tools)
 """A model for offline demos: calls (in parallel) every client tool named in the user's
 last text, with arguments made from its schema; after tool results, answers
 `Tool results: …` quoting them; otherwise echoes like `echo_model`."""
+
+
+def with_faults(
+    model: Callable[[dict[str, Any]], Message | Fault | str],
+    faults: Mapping[int, Fault] | Callable[[int, dict[str, Any]], Fault | None],
+) -> FunctionModel:
+    """`model`, except that the n-th request it sees (0-based, retries included) gets a fault:
+    `faults[n]`, or `faults(n, body)` when that is not None. For fault suites and load tests,
+    e.g. `with_faults(tool_model, lambda n, body: Fault.overloaded() if n % 10 == 3 else None)`.
+    """
+    counter = itertools.count()
+
+    def answer(body: dict[str, Any]) -> Message | Fault | str:
+        n = next(counter)  # atomic under the GIL, so threads never share a number
+        fault = faults(n, body) if callable(faults) else faults.get(n)
+        return fault if fault is not None else model(body)
+
+    return FunctionModel(answer)
 
 
 # -- the httpx transport --------------------------------------------------------------------

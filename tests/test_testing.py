@@ -34,6 +34,7 @@ from agentkit.testing import (
     tool_model,
     tool_reply,
     tool_results,
+    with_faults,
 )
 
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "sk-ant-secret"}
@@ -410,6 +411,18 @@ def test_tool_model_calls_the_tools_named_in_the_prompt_then_quotes_results() ->
     assert second.json()["content"][0]["text"] == "Tool results: sunny; noon"
     no_tool = http.post("/v1/messages", json=body(tools=tools)).json()
     assert no_tool["content"][0]["text"] == "echo: Hello"
+
+
+def test_with_faults_injects_faults_by_request_number() -> None:
+    by_number = with_faults(echo_model, {1: Fault.overloaded()})
+    every_other = with_faults(echo_model, lambda n, body: Fault.reset() if n % 2 else None)
+    http = client(ScriptedTransport(by_number))
+    statuses = [http.post("/v1/messages", json=body()).status_code for _ in range(3)]
+    assert statuses == [200, 529, 200]
+    http = client(ScriptedTransport(every_other))
+    assert http.post("/v1/messages", json=body()).status_code == 200
+    with pytest.raises(httpx.ReadError):
+        http.post("/v1/messages", json=body())
 
 
 def test_echo_model_and_callable_steps_returning_text() -> None:
