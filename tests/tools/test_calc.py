@@ -6,9 +6,8 @@ import math
 import re
 
 import pytest
-from agentkit_tools._api import ToolError
 from agentkit_tools.calculator import calculator, evaluate
-from toolkit_helpers import ok, refused
+from toolkit_helpers import ToolError, ok, refused
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from agentkit_tools._api import ToolError
 from agentkit_tools.clock import current_datetime, now_text
-from toolkit_helpers import ok, refused
+from toolkit_helpers import ToolError, ok, refused
 
 MOMENT = datetime(2026, 1, 15, 12, 0, 5, tzinfo=UTC)
 

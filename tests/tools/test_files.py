@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from agentkit_tools.files import files_toolset
-from toolkit_helpers import get_tool, ok, refused, tools_of
+from toolkit_helpers import ToolError, UsageError, get_tool, ok, refused, tools_of
 
 
 @pytest.fixture
@@ -104,7 +104,6 @@ async def test_glob_and_grep_skip_symlinks_leading_out(root: Path) -> None:
 
 
 def test_root_must_exist(tmp_path: Path) -> None:
-    from agentkit_tools._api import UsageError
 
     with pytest.raises(UsageError, match="not an existing directory"):
         files_toolset(tmp_path / "missing")
@@ -256,7 +255,6 @@ async def test_grep_caps_matches(root: Path) -> None:
 
 def test_writes_never_follow_a_final_symlink(root: Path) -> None:
     # Guards the window between the path check and the open: a symlink swapped in is refused.
-    from agentkit_tools._api import ToolError
     from agentkit_tools.files import FileSandbox
 
     (root / "victim").symlink_to(root.parent / "secret.txt")

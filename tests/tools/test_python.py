@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agentkit_tools._api import UsageError
 from agentkit_tools.python import python_toolset
-from toolkit_helpers import Tool, get_tool, ok, refused
+from toolkit_helpers import Tool, UsageError, get_tool, ok, refused
 
 
 def run_python(**options: float | int | bool) -> Tool:

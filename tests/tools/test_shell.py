@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentkit_tools._api import UsageError
 from agentkit_tools._process import is_secret_name, scrub_env
 from agentkit_tools.shell import shell_toolset
-from toolkit_helpers import Tool, get_tool, ok, refused
+from toolkit_helpers import Tool, UsageError, get_tool, ok, refused
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from agentkit_tools._api import UsageError
 from agentkit_tools.sqlite import sqlite_toolset
-from toolkit_helpers import Tool, get_tool, ok, refused
+from toolkit_helpers import Tool, UsageError, get_tool, ok, refused
 
 
 @pytest.fixture

@@ -9,11 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 try:
-    from agentkit import RunContext, Tool, Toolset
+    from agentkit import RunContext, Tool, ToolError, Toolset, UsageError
 except ImportError:  # until agentkit/__init__.py exports its public names
     from agentkit._context import RunContext
+    from agentkit._errors import ToolError, UsageError
     from agentkit._tools import Tool
     from agentkit._toolsets import Toolset
+
+
+__all__ = [
+    "Tool",
+    "ToolError",
+    "Toolset",
+    "UsageError",
+    "call",
+    "get_tool",
+    "ok",
+    "refused",
+    "tools_of",
+]
 
 
 def tools_of(toolset: Toolset) -> dict[str, Tool]:
