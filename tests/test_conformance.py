@@ -5,13 +5,18 @@ What each recording must do here:
 - an SSE reply reduces to a `Message` equal to one folded independently (naively) from the
   same events, and every event parses typed and round-trips;
 - a request body validates against `MessageCreateParams` and round-trips;
-- an error reply parses as `ErrorBody` and maps to the exception class of its status.
+- an error reply parses as `ErrorBody` and maps to the exception class of its status;
+- replayed through `httpx.MockTransport` into `AsyncClient`/`Client`, each exchange gives
+  the same `Message` (streams: also the same typed events), result or exception, and the
+  client sends the recorded request body unchanged.
 
 Case counts (corpus as of this writing; `test_corpus_is_all_there` guards against shrinkage):
 69 exchanges (65 live recordings + 4 vendor fixtures) and 2 raw vendor bodies, giving
-  46 JSON replies (43 messages, 3 count_tokens), 17 SSE streams (x2 tests),
-  65 request bodies (61 /v1/messages, 4 count_tokens), 6 error replies (x2 tests),
-  plus the 2 raw bodies: 159 tests in all.
+  46 JSON replies (43 messages, 3 count_tokens), 6 error replies x2 (ErrorBody, class),
+  52 JSON exchanges (replies and errors) through the async client,
+  17 SSE streams x4 (reduce, typed events, async client, sync client),
+  65 request bodies (61 /v1/messages, 4 count_tokens),
+  plus the corpus and raw-body checks: 245 tests in all.
 The corpus is found at `../shared` next to the repository root; without it every test here
 is skipped, saying so.
 """
@@ -266,3 +271,116 @@ def test_raw_vendor_bodies_parse_and_round_trip() -> None:
             parsed = Message.model_validate(copy.deepcopy(body))
             assert parsed.stop_reason == "refusal"
         assert parsed.to_wire() == body, name
+
+
+# -- replayed through the client ------------------------------------------------------------
+
+
+def replay_handler(
+    case: dict[str, Any], sent: list[dict[str, Any]], *, chunk: int, is_async: bool
+) -> Any:
+    """An httpx MockTransport handler serving the recorded stream in `chunk`-byte pieces
+    (odd sizes, so pieces end mid-line and mid-character), recording each request body."""
+    import httpx
+
+    body = case["response"]["sse"].encode("utf-8")
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+
+    async def agen() -> Any:
+        for piece in pieces:
+            yield piece
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        headers = {"content-type": "text/event-stream", "request-id": "req_replay"}
+        stream = agen() if is_async else iter(pieces)
+        return httpx.Response(200, headers=headers, content=stream)
+
+    return handler
+
+
+def replay_request(case: dict[str, Any]) -> dict[str, Any]:
+    recorded = (case.get("request") or {}).get("body")
+    if isinstance(recorded, dict):
+        return copy.deepcopy(recorded)
+    return {
+        "model": "claude-test",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", params(is_sse))
+async def test_sse_stream_replayed_through_the_async_client(case: dict[str, Any]) -> None:
+    import httpx
+
+    from agentkit._client import AsyncClient
+
+    sent: list[dict[str, Any]] = []
+    transport = httpx.MockTransport(replay_handler(case, sent, chunk=101, is_async=True))
+    request = replay_request(case)
+    async with (
+        AsyncClient(api_key="sk-test", transport=transport, max_retries=0) as client,
+        client.stream(request) as stream,
+    ):
+        events = [event async for event in stream]
+        message = await stream.get_final_message()
+        assert stream.request_id == "req_replay"
+    expected_events = naive_events(case["response"]["sse"])
+    assert [event.to_wire() for event in events] == expected_events
+    assert message.to_wire() == naive_fold(expected_events)
+    assert sent == [{**request, "stream": True}]
+
+
+@pytest.mark.parametrize("case", params(is_sse))
+def test_sse_stream_replayed_through_the_sync_client(case: dict[str, Any]) -> None:
+    import httpx
+
+    from agentkit._client import Client
+
+    sent: list[dict[str, Any]] = []
+    transport = httpx.MockTransport(replay_handler(case, sent, chunk=61, is_async=False))
+    with (
+        Client(api_key="sk-test", transport=transport, max_retries=0) as client,
+        client.stream(replay_request(case)) as stream,
+    ):
+        message = stream.get_final_message()
+    assert message.to_wire() == naive_fold(naive_events(case["response"]["sse"]))
+    assert sent == [{**replay_request(case), "stream": True}]
+
+
+def json_handler(case: dict[str, Any], sent: list[Any]) -> Any:
+    """An httpx MockTransport handler answering with the recorded status and JSON body."""
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.path, json.loads(request.content)))
+        return httpx.Response(status(case), json=case["response"]["body"])
+
+    return handler
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", params(lambda c: "body" in c["response"]))
+async def test_json_exchange_replayed_through_the_async_client(case: dict[str, Any]) -> None:
+    import httpx
+
+    from agentkit._client import AsyncClient
+
+    sent: list[Any] = []
+    transport = httpx.MockTransport(json_handler(case, sent))
+    request = replay_request(case)
+    body = case["response"]["body"]
+    async with AsyncClient(api_key="sk-test", transport=transport, max_retries=0) as client:
+        call = client.count_tokens if is_count_tokens(case) else client.create
+        if is_error(case):
+            with pytest.raises(APIStatusError) as info:
+                await call(request)
+            assert type(info.value) is ERROR_CLASSES[status(case)]
+            assert info.value.error_type == body["error"]["type"]
+        else:
+            reply = await call(request)
+            assert reply.to_wire() == body
+    path = "/v1/messages/count_tokens" if is_count_tokens(case) else "/v1/messages"
+    assert sent == [(path, request)]
