@@ -261,3 +261,20 @@ def test_writes_never_follow_a_final_symlink(root: Path) -> None:
     with pytest.raises(ToolError, match="cannot write"):
         FileSandbox(root)._write_bytes(root / "victim", b"pwned")
     assert (root.parent / "secret.txt").read_text() == "TOP SECRET\n"
+
+
+@pytest.mark.asyncio
+async def test_gigantic_lines_are_cut_without_losing_line_numbers(root: Path) -> None:
+    (root / "min.js").write_text("x" * 1_000_000 + "\nsecond\n")
+    toolset = files_toolset(root)
+    text = await ok(get_tool(toolset, "read_file"), path="min.js")
+    first, second = text.splitlines()
+    assert first == "     1\t" + "x" * 2000 + " [line truncated]"
+    assert second == "     2\tsecond"
+    assert await ok(get_tool(toolset, "grep"), pattern="sec") == "min.js:2: second"
+
+
+@pytest.mark.asyncio
+async def test_tilde_is_an_ordinary_name_inside_the_root(root: Path) -> None:
+    await ok(get_tool(files_toolset(root), "write_file"), path="~/note.txt", content="hi")
+    assert (root / "~" / "note.txt").read_text() == "hi"

@@ -39,7 +39,8 @@ class Root:
         """
         if not user_path or "\x00" in user_path:
             raise ToolError("path must be a non-empty string without NUL bytes")
-        candidate = Path(user_path).expanduser()
+        # No expanduser: "~" is an ordinary name here, so "~/x" stays inside the root.
+        candidate = Path(user_path)
         if not candidate.is_absolute():
             candidate = self.path / candidate
         try:

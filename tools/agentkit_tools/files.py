@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ._api import ToolError, Toolset, tool
 from ._paths import Root
@@ -22,7 +23,25 @@ __all__ = ["FileSandbox", "files_toolset"]
 
 _SNIFF_BYTES = 8192
 _MAX_LINE_CHARS = 2000
+_MAX_LINE_BYTES = 4 * _MAX_LINE_CHARS  # enough bytes for 2000 characters of UTF-8
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"})
+
+
+def _lines(handle: BinaryIO) -> Iterator[str]:
+    """Decoded lines without their line ending, each cut at `_MAX_LINE_CHARS`.
+
+    Reads at most a bounded chunk at a time, so a file with a gigantic line (minified code, a
+    data dump) never has to fit in memory; the rest of an over-long line is skipped.
+    """
+    while raw := handle.readline(_MAX_LINE_BYTES):
+        cut = not raw.endswith(b"\n") and len(raw) == _MAX_LINE_BYTES
+        if cut:
+            while (rest := handle.readline(_MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if cut or len(line) > _MAX_LINE_CHARS:
+            line = line[:_MAX_LINE_CHARS] + " [line truncated]"
+        yield line
 
 
 def _is_binary(head: bytes) -> bool:
@@ -116,14 +135,11 @@ class FileSandbox:
             used = 0
             number = 0
             last = start_line - 1
-            for number, raw in enumerate(handle, start=1):
+            for number, line in enumerate(_lines(handle), start=1):
                 if number < start_line:
                     continue
                 if end_line is not None and number > end_line:
                     break
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if len(line) > _MAX_LINE_CHARS:
-                    line = line[:_MAX_LINE_CHARS] + " [line truncated]"
                 entry = f"{number:6}\t{line}"
                 used += len(entry) + 1
                 if used > self.max_read_bytes and out:
@@ -261,10 +277,9 @@ class FileSandbox:
                 handle.seek(0)
                 rel = self.root.relative(file)
                 hits: list[str] = []
-                for number, raw in enumerate(handle, start=1):
-                    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                for number, line in enumerate(_lines(handle), start=1):
                     if regex.search(line):
-                        hits.append(f"{rel}:{number}: {line[:_MAX_LINE_CHARS]}")
+                        hits.append(f"{rel}:{number}: {line}")
                         if len(hits) > self.max_results:
                             break
                 return hits

@@ -28,7 +28,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "head")
-_USER_AGENT = "agentkit-fetch/0.1 (+https://github.com/anthropics)"
+_USER_AGENT = "agentkit-fetch/0.1"
 
 
 def is_public_address(address: str) -> bool:

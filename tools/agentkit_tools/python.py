@@ -76,7 +76,9 @@ def python_toolset(
         Args:
             code: The complete program, e.g. "import math\\nprint(math.factorial(20))".
         """
-        with tempfile.TemporaryDirectory(prefix="agentkit-python-") as scratch:
+        with tempfile.TemporaryDirectory(
+            prefix="agentkit-python-", ignore_cleanup_errors=True
+        ) as scratch:
             script = os.path.join(scratch, "main.py")
             with open(script, "w", encoding="utf-8") as handle:
                 handle.write(code)
