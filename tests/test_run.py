@@ -1,0 +1,404 @@
+"""`Agent` end to end over `agentkit.testing` fakes, both as JSON and as SSE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+import pytest
+import pytest_asyncio
+from pydantic import BaseModel
+
+from agentkit import (
+    Agent,
+    AsyncClient,
+    Deny,
+    Hooks,
+    LimitExceeded,
+    Limits,
+    RunContext,
+    RunError,
+    RunState,
+    TextChunk,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+    tool,
+    validate_conversation,
+)
+from agentkit.testing import Fault, ScriptedTransport, reply, text_reply, tool_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+@pytest.fixture(params=[False, True], ids=["json", "sse"])
+def stream(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+class Harness:
+    def __init__(self, steps: Sequence[Any], stream: bool) -> None:
+        self.transport = ScriptedTransport(list(steps))
+        self.client = AsyncClient(api_key="sk-test-secret", transport=self.transport, max_retries=0)
+        self.stream = stream
+
+    def agent(self, **kwargs: Any) -> Agent[Any]:
+        kwargs.setdefault("tools", [get_weather])
+        return Agent(MODEL, client=self.client, stream=self.stream, **kwargs)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.transport.requests]
+
+
+@pytest_asyncio.fixture
+async def make(stream: bool) -> AsyncIterator[Any]:
+    made: list[Harness] = []
+
+    def factory(*steps: Any) -> Harness:
+        made.append(Harness(steps, stream))
+        return made[-1]
+
+    yield factory
+    for h in made:
+        await h.client.aclose()
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather in a city.
+
+    Args:
+        city: The city name.
+    """
+    return f"Sunny in {city}"
+
+
+@pytest.mark.asyncio
+async def test_a_tool_loop_ends_with_the_answer_and_a_valid_conversation(make: Any) -> None:
+    h = make(tool_reply("get_weather", {"city": "Paris"}), text_reply("It is sunny."))
+    result = await h.agent().run("Weather in Paris?")
+    assert result.text == "It is sunny." and result.stop_reason == "end_turn"
+    assert result.usage.requests == 2 and result.usage.tool_calls == 1
+    assert [m["role"] for m in result.messages] == ["user", "assistant", "user", "assistant"]
+    assert result.messages[2]["content"][0]["content"] == "Sunny in Paris"
+    validate_conversation(result.messages)
+    json.dumps(result.messages)  # wire form, JSON-ready
+    h.transport.assert_consumed()
+
+
+@pytest.mark.asyncio
+async def test_thinking_signatures_survive_several_tool_rounds_byte_for_byte(make: Any) -> None:
+    h = make(
+        reply(thinking="Plan: check Paris.", tool_calls=[("get_weather", {"city": "Paris"})]),
+        reply(thinking="Now Oslo.", tool_calls=[("get_weather", {"city": "Oslo"})]),
+        reply("Both sunny.", thinking="Done."),
+    )
+    result = await h.agent(thinking=2048, max_tokens=4096).run("Paris and Oslo?")
+    assert result.text == "Both sunny."
+    third = h.bodies[2]
+    assert third["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    sent = [m["content"][0] for m in third["messages"] if m["role"] == "assistant"]
+    got = [m["content"][0] for m in result.messages if m["role"] == "assistant"][:2]
+    assert [b["type"] for b in sent] == ["thinking", "thinking"]
+    assert json.dumps(sent) == json.dumps(got)
+    assert all(b["signature"] for b in sent)
+
+
+@pytest.mark.asyncio
+async def test_parallel_calls_run_concurrently_and_answer_in_one_turn(make: Any) -> None:
+    arrived = {"a": anyio.Event(), "b": anyio.Event()}
+
+    @tool
+    async def meet(name: str, other: str) -> str:
+        """Wait until the other call has started too.
+
+        Args:
+            name: This call's name.
+            other: The other call's name.
+        """
+        arrived[name].set()
+        with anyio.fail_after(2):  # run one by one, this would never return
+            await arrived[other].wait()
+        return f"{name} met {other}"
+
+    h = make(
+        reply(
+            tool_calls=[
+                ("meet", {"name": "a", "other": "b"}),
+                ("meet", {"name": "b", "other": "a"}),
+            ]
+        ),
+        text_reply("ok"),
+    )
+    result = await h.agent(tools=[meet]).run("go")
+    results = h.bodies[1]["messages"][-1]["content"]
+    assert [r["content"] for r in results] == ["a met b", "b met a"]
+    assert result.usage.tool_calls == 2
+
+
+@pytest.mark.asyncio
+async def test_sequential_tools_never_overlap(make: Any) -> None:
+    running: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+
+    @tool(sequential=True)
+    async def write(key: str) -> str:
+        """Write a key.
+
+        Args:
+            key: The key.
+        """
+        running.append(key)
+        overlaps.append(tuple(running))
+        await anyio.sleep(0.01)
+        running.remove(key)
+        return key
+
+    h = make(reply(tool_calls=[("write", {"key": "x"}), ("write", {"key": "y"})]), text_reply("ok"))
+    await h.agent(tools=[write]).run("go")
+    assert overlaps == [("x",), ("y",)]
+
+
+@pytest.mark.asyncio
+async def test_a_raising_tool_becomes_an_error_result_and_the_run_goes_on(make: Any) -> None:
+    @tool
+    def broken(x: int) -> int:
+        """Always fails.
+
+        Args:
+            x: Anything.
+        """
+        raise RuntimeError("disk on fire")
+
+    h = make(reply(tool_calls=[("broken", {"x": 1}), ("broken", {"x": "nope"})]), text_reply("ok"))
+    result = await h.agent(tools=[broken]).run("go")
+    first, second = h.bodies[1]["messages"][-1]["content"]
+    assert (
+        first["is_error"]
+        and "RuntimeError" in first["content"]
+        and "disk on fire" in first["content"]
+    )
+    assert second["is_error"] and "x" in second["content"]  # validation names the field
+    assert result.text == "ok"
+
+
+@pytest.mark.asyncio
+async def test_refusal_runs_none_of_that_turns_calls(make: Any) -> None:
+    calls: list[str] = []
+
+    @tool
+    def act(x: str) -> str:
+        """Act.
+
+        Args:
+            x: What.
+        """
+        calls.append(x)
+        return x
+
+    h = make(
+        reply("I can't help with that.", tool_calls=[("act", {"x": "1"})], stop_reason="refusal")
+    )
+    result = await h.agent(tools=[act]).run("do it")
+    assert calls == [] and result.stop_reason == "refusal"
+    validate_conversation(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_prompt_after_a_finished_run_continues_the_conversation(make: Any) -> None:
+    h = make(text_reply("Hi!"), text_reply("Still here."))
+    agent = h.agent()
+    first = await agent.run("Hello")
+    second = await agent.run("Are you there?", history=first.messages)
+    assert [m["role"] for m in h.bodies[1]["messages"]] == ["user", "assistant", "user"]
+    assert second.text == "Still here." and len(second.messages) == 4
+
+
+@pytest.mark.asyncio
+async def test_events_arrive_in_order_while_the_run_works(make: Any) -> None:
+    h = make(tool_reply("get_weather", {"city": "Rome"}, text="Checking."), text_reply("Sunny."))
+    events: list[Any] = []
+    async with h.agent().iter("Rome?") as run:
+        async for event in run:
+            events.append(event)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "ModelRequest" and kinds[-1] == "RunFinished"
+    started = next(e for e in events if isinstance(e, ToolCallStarted))
+    finished = next(e for e in events if isinstance(e, ToolCallFinished))
+    assert started.name == finished.name == "get_weather"
+    assert finished.result["content"] == "Sunny in Rome"
+    assert kinds.index("ToolCallStarted") < kinds.index("ToolCallFinished")
+    text = "".join(e.text for e in events if isinstance(e, TextChunk))
+    assert text == "Checking.Sunny."
+    assert sum(isinstance(e, TurnFinished) for e in events) == 2
+    assert run.result is not None and run.result.text == "Sunny."
+
+
+@pytest.mark.asyncio
+async def test_hooks_can_modify_the_request_and_deny_a_call(make: Any) -> None:
+    def before_model(ctx: RunContext[Any], params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "metadata": {"user_id": "u-1"}}
+
+    async def before_tool(ctx: RunContext[Any], call: dict[str, Any]) -> Deny | None:
+        return Deny("Paris is off limits") if call["input"]["city"] == "Paris" else None
+
+    h = make(
+        reply(tool_calls=[("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})]),
+        text_reply("ok"),
+    )
+    await h.agent(hooks=Hooks(before_model=before_model, before_tool=before_tool)).run("go")
+    assert h.bodies[0]["metadata"] == {"user_id": "u-1"}
+    denied, allowed = h.bodies[1]["messages"][-1]["content"]
+    assert denied["is_error"] and "off limits" in denied["content"]
+    assert allowed["content"] == "Sunny in Oslo"
+
+
+@tool(requires_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file.
+
+    Args:
+        path: The file.
+    """
+    return f"deleted {path}"
+
+
+@pytest.mark.asyncio
+async def test_approval_pauses_and_resumes_from_saved_state(make: Any) -> None:
+    h = make(tool_reply("delete_file", {"path": "a.txt"}), text_reply("Done."))
+    agent = h.agent(tools=[delete_file])
+    paused = await agent.run("delete a.txt")
+    assert paused.stop_reason == "approval_required"
+    assert [c["input"] for c in paused.pending_approvals] == [{"path": "a.txt"}]
+    saved = json.dumps(paused.state.to_dict())
+    state = RunState.from_dict(json.loads(saved))
+    pending_id = paused.pending_approvals[0]["id"]
+    resumed = await agent.run(state=state, decisions={pending_id: True})
+    assert resumed.text == "Done."
+    assert h.bodies[1]["messages"][-1]["content"][0]["content"] == "deleted a.txt"
+    assert len(h.bodies) == 2  # the finished model call was not repeated
+
+
+@pytest.mark.asyncio
+async def test_approval_callback_can_deny(make: Any) -> None:
+    h = make(tool_reply("delete_file", {"path": "a.txt"}), text_reply("Not deleted."))
+    agent = h.agent(tools=[delete_file], approve=lambda ctx, call: Deny("not today"))
+    result = await agent.run("delete a.txt")
+    block = h.bodies[1]["messages"][-1]["content"][0]
+    assert block["is_error"] and "not today" in block["content"]
+    assert result.text == "Not deleted."
+
+
+@pytest.mark.asyncio
+async def test_cancellation_leaves_a_valid_history_and_propagates(make: Any) -> None:
+    started = anyio.Event()
+
+    @tool
+    async def slow(x: str) -> str:
+        """Takes forever.
+
+        Args:
+            x: Anything.
+        """
+        started.set()
+        await anyio.sleep_forever()
+        return x
+
+    h = make(reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("slow", {"x": "1"})]))
+    state = RunState()
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: h.agent(tools=[get_weather, slow]).run("go", state=state))
+            await started.wait()
+            await anyio.sleep(0.01)
+            scope.cancel()
+    assert scope.cancelled_caught
+    validate_conversation(state.messages)
+    done, cancelled = state.messages[-1]["content"]
+    assert done["content"] == "Sunny in Oslo"
+    assert cancelled["is_error"] and "cancelled" in cancelled["content"]
+    assert state.stop_reason and "cancelled" in state.stop_reason
+
+
+@pytest.mark.asyncio
+async def test_limits_end_the_run_with_everything_kept(make: Any) -> None:
+    h = make(tool_reply("get_weather", {"city": "Oslo"}))
+    with pytest.raises(LimitExceeded) as info:
+        await h.agent(limits=Limits(max_turns=1)).run("go")
+    err = info.value
+    assert err.limit == "max_turns" and err.usage.requests == 1
+    validate_conversation(err.messages)
+    assert err.result.state.stop_reason == "max_turns"
+
+
+@pytest.mark.asyncio
+async def test_wall_clock_timeout_cancels_tools_and_keeps_the_conversation(make: Any) -> None:
+    @tool
+    async def hang() -> str:
+        """Never returns."""
+        await anyio.sleep_forever()
+        return ""
+
+    h = make(tool_reply("hang", {}))
+    with pytest.raises(LimitExceeded) as info:
+        await h.agent(tools=[hang], limits=Limits(timeout=0.05)).run("go")
+    assert info.value.limit == "timeout"
+    validate_conversation(info.value.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_model_call_raises_run_error_carrying_the_conversation(make: Any) -> None:
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), Fault.server_error(500))
+    with pytest.raises(RunError) as info:
+        await h.agent().run("go")
+    err = info.value
+    assert err.__cause__ is not None and err.usage.requests == 1
+    validate_conversation(err.messages)
+    assert err.messages[-1]["content"][0]["content"] == "Sunny in Oslo"
+    # It can be resumed: the next request goes out with the same conversation.
+    h.transport.push(text_reply("Recovered."))
+    resumed = await h.agent().run(state=err.result.state)
+    assert resumed.text == "Recovered."
+
+
+class Forecast(BaseModel):
+    city: str
+    celsius: float
+
+
+@pytest.mark.asyncio
+async def test_structured_output_with_thinking_uses_auto_tool_choice(make: Any) -> None:
+    h = make(
+        reply(
+            thinking="Answer.", tool_calls=[("final_result", {"city": "Oslo", "celsius": "cold"})]
+        ),
+        reply(thinking="Fix it.", tool_calls=[("final_result", {"city": "Oslo", "celsius": -3})]),
+    )
+    result = await h.agent(output_type=Forecast, thinking=1024, max_tokens=2048).run("Oslo?")
+    assert result.output == Forecast(city="Oslo", celsius=-3)
+    assert h.bodies[0]["tool_choice"] == {"type": "auto"}
+    retry = h.bodies[1]["messages"][-1]["content"][0]
+    assert retry["is_error"] and "celsius" in retry["content"]
+
+
+@pytest.mark.asyncio
+async def test_sub_agent_usage_counts_in_the_parent(make: Any) -> None:
+    h = make(
+        tool_reply("researcher", {"task": "find facts"}),
+        text_reply("Fact: water is wet."),  # the sub-agent's reply
+        text_reply("Done."),
+    )
+    sub = h.agent(tools=[], name="researcher", description="Finds facts.")
+    parent = h.agent(tools=[sub.as_tool()])
+    result = await parent.run("research")
+    assert h.bodies[2]["messages"][-1]["content"][0]["content"] == "Fact: water is wet."
+    assert result.usage.requests == 3
+
+
+def test_run_sync_drives_the_same_loop() -> None:
+    transport = ScriptedTransport([text_reply("sync ok")])
+    agent = Agent(MODEL, client=AsyncClient(api_key="k", transport=transport))
+    assert agent.run_sync("hi").text == "sync ok"
