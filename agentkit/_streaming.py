@@ -228,22 +228,13 @@ class MessageAccumulator:
     types are ignored, as the API asks.
     """
 
-    __slots__ = (
-        "_blocks",
-        "_done",
-        "_final",
-        "_msg",
-        "_parts",
-        "request_id",
-        "unknown_deltas",
-    )
+    __slots__ = ("_blocks", "_final", "_msg", "_parts", "request_id", "unknown_deltas")
 
     def __init__(self, *, request_id: str | None = None) -> None:
         self._msg: dict[str, Any] | None = None
         self._blocks: list[dict[str, Any] | None] = []
         # index → {block field: string parts not yet joined into the block}
         self._parts: dict[int, dict[str, list[str]]] = {}
-        self._done = False
         self._final: Message | None = None
         self.request_id = request_id
         """Quoted in the errors raised (the client sets it from the `request-id` header)."""
@@ -253,7 +244,7 @@ class MessageAccumulator:
     @property
     def done(self) -> bool:
         """Whether `message_stop` has arrived."""
-        return self._done
+        return self._final is not None
 
     def apply(self, event: dict[str, Any]) -> None:
         """Fold one decoded event (`json.loads` of an SSE `data`) into the message.
@@ -269,7 +260,8 @@ class MessageAccumulator:
                 index = event["index"]
                 fields = self._parts.get(index)
                 if fields is None:
-                    fields = self._open_parts(index, kind)
+                    self._require_block(index, kind)
+                    fields = self._parts[index] = {}
                 if dtype == "text_delta":
                     field, value = "text", delta["text"]
                 elif dtype == "input_json_delta":
@@ -406,7 +398,7 @@ class MessageAccumulator:
 
     def _add_citation(self, index: int, citation: dict[str, Any]) -> None:
         block = self._blocks[index]
-        if block is None:  # _open_parts already checked the index exists
+        if block is None:  # apply() already checked that the block exists
             return
         citations = block.get("citations")
         if isinstance(citations, list):
@@ -440,7 +432,7 @@ class MessageAccumulator:
                 ) from None
 
     def _finish(self) -> None:
-        if self._done:
+        if self._final is not None:
             return
         msg = self._require_message("message_stop")
         for index in list(self._parts):
@@ -460,7 +452,6 @@ class MessageAccumulator:
                 f"the streamed reply does not form a valid Message: {exc}. Check base_url: "
                 "the server is not speaking the Messages API stream format.",
             ) from None
-        self._done = True
 
     def _raise_error(self, event: dict[str, Any]) -> None:
         error = event.get("error") or {}
@@ -496,12 +487,6 @@ class MessageAccumulator:
                 partial=self.partial(),
             )
         return block
-
-    def _open_parts(self, index: int, kind: str) -> dict[str, list[str]]:
-        self._require_block(index, kind)
-        fields: dict[str, list[str]] = {}
-        self._parts[index] = fields
-        return fields
 
 
 def _parse_input(text: str) -> dict[str, Any]:
