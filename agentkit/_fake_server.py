@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from pydantic_core import to_json
+
 from ._errors import ScriptError
 from ._wire import Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 
@@ -213,8 +215,8 @@ def message_to_events(
 
 def encode_sse(events: Iterable[Mapping[str, Any]]) -> list[bytes]:
     """Each event as its SSE bytes (`event: <type>\\ndata: <json>\\n\\n`), one item per event."""
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    return [f"event: {e['type']}\ndata: {dumps(e)}\n\n".encode() for e in events]
+    # pydantic_core's encoder is ~4x faster than json's, and rendering is the server's hot path.
+    return [b"event: %s\ndata: %s\n\n" % (e["type"].encode(), to_json(e)) for e in events]
 
 
 def message_to_sse(
@@ -386,7 +388,7 @@ class Plan:
 
 
 def _json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return to_json(data)
 
 
 def error_plan(
