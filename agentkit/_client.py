@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -43,6 +45,7 @@ from ._http import (
     Call,
     ClientConfig,
     error_from_response,
+    logger,
     message_body,
 )
 from ._streaming import MessageAccumulator, aiter_sse_events, iter_sse_events
@@ -93,6 +96,12 @@ def _models_page(response: httpx.Response) -> tuple[list[ModelInfo], str | None]
     return models, (page.get("last_id") if page.get("has_more") else None) or None
 
 
+def _env_proxies() -> bool:
+    """Whether HTTP(S)_PROXY/ALL_PROXY is set: then requests go through an httpx client."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
 class _ClientBase(ClientConfig):
     """The request side of every method, shared by both clients."""
 
@@ -141,6 +150,33 @@ class _ClientBase(ClientConfig):
         if call.read_timeout is None:
             return self._default_timeout
         return httpx.Timeout(call.read_timeout, connect=self.connect_timeout)
+
+    def _request(self, call: Call) -> httpx.Request:
+        """The httpx request for `call`, for a transport called directly (no client merges)."""
+        url = self._urls.get(call.url)
+        if url is None:
+            url = httpx.URL(call.url)
+            if len(self._urls) < 64:
+                self._urls[call.url] = url
+        timeout = self._timeout(call).as_dict()
+        return httpx.Request(
+            call.method, url, params=call.params, headers=call.headers, content=call.content,
+            extensions={"timeout": timeout},
+        )
+
+    def _setup(self, http_client: object, transport: object) -> None:
+        if http_client is not None and transport is not None:
+            raise UsageError("pass transport= or http_client=, not both")
+        self._default_timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _succeeded(self, call: Call, response: httpx.Response) -> httpx.Response:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d (request-id %s)", call.method, call.url, response.status_code,
+                response.headers.get("request-id"),
+            )
+        return response
 
     def _status_error(self, response: httpx.Response) -> APIError:
         return error_from_response(
@@ -412,35 +448,50 @@ class AsyncClient(_ClientBase):
             anthropic_version=anthropic_version, betas=betas, default_headers=default_headers,
             connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
         )
-        if http_client is not None and transport is not None:
-            raise UsageError("pass transport= or http_client=, not both")
-        self._default_timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        self._owns_http = http_client is None
-        if http_client is None:
-            if transport is None:
-                from httpx_aiohttp import AiohttpTransport
+        self._setup(http_client, transport)
+        self._owns_http = False
+        if transport is None and http_client is None:
+            from httpx_aiohttp import AiohttpTransport
 
-                transport = AiohttpTransport(limits=_LIMITS)
-            http_client = httpx.AsyncClient(transport=transport, timeout=self._default_timeout)
+            transport = AiohttpTransport(limits=_LIMITS)
+            if _env_proxies():  # httpx mounts proxy transports; calling ours directly would not
+                http_client = httpx.AsyncClient(transport=transport, timeout=self._default_timeout)
+                transport, self._owns_http = None, True
         self._http = http_client
+        """Set when requests go through an httpx client (yours, or for proxies)."""
+        self._transport = transport
+        """Set when requests go straight to the transport: the fast path, no client merges."""
         self._sleep: Callable[[float], Any] = asyncio.sleep
 
-    async def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
-        http = self._http
-        while True:
+    async def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
+        if self._transport is None:
+            http = cast(httpx.AsyncClient, self._http)
             request = http.build_request(
                 call.method, call.url, headers=call.headers, content=call.content,
                 params=call.params, timeout=self._timeout(call),
             )
+            return await http.send(request, stream=stream)
+        request = self._request(call)
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
+    async def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
+        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
+        while True:
             headers: httpx.Headers | None = None
             try:
-                response = await http.send(request, stream=stream)
+                response = await self._roundtrip(call, stream)
             except httpx.TransportError as exc:
                 error: APIError = _connection_error(exc, call.url, "calling")
             else:
                 if response.is_success:
-                    return response
+                    return self._succeeded(call, response)
                 if stream:
                     await response.aread()
                     await response.aclose()
@@ -541,7 +592,9 @@ class AsyncClient(_ClientBase):
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""
-        if self._owns_http:
+        if self._transport is not None:
+            await self._transport.aclose()
+        elif self._owns_http and self._http is not None:
             await self._http.aclose()
 
     async def __aenter__(self) -> Self:
@@ -578,31 +631,47 @@ class Client(_ClientBase):
             anthropic_version=anthropic_version, betas=betas, default_headers=default_headers,
             connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
         )
-        if http_client is not None and transport is not None:
-            raise UsageError("pass transport= or http_client=, not both")
-        self._default_timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            transport=transport, timeout=self._default_timeout, limits=_LIMITS
-        )
+        self._setup(http_client, transport)
+        self._owns_http = False
+        if transport is None and http_client is None:
+            if _env_proxies():
+                http_client = httpx.Client(timeout=self._default_timeout, limits=_LIMITS)
+                self._owns_http = True
+            else:
+                transport = httpx.HTTPTransport(limits=_LIMITS)
+        self._http = http_client
+        self._transport = transport
         self._sleep: Callable[[float], Any] = time.sleep
 
-    def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
-        http = self._http
-        while True:
+    def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
+        if self._transport is None:
+            http = cast(httpx.Client, self._http)
             request = http.build_request(
                 call.method, call.url, headers=call.headers, content=call.content,
                 params=call.params, timeout=self._timeout(call),
             )
+            return http.send(request, stream=stream)
+        request = self._request(call)
+        response = self._transport.handle_request(request)
+        response.request = request
+        if not stream:
+            try:
+                response.read()
+            finally:
+                response.close()
+        return response
+
+    def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
+        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
+        while True:
             headers: httpx.Headers | None = None
             try:
-                response = http.send(request, stream=stream)
+                response = self._roundtrip(call, stream)
             except httpx.TransportError as exc:
                 error: APIError = _connection_error(exc, call.url, "calling")
             else:
                 if response.is_success:
-                    return response
+                    return self._succeeded(call, response)
                 if stream:
                     response.read()
                     response.close()
@@ -697,7 +766,9 @@ class Client(_ClientBase):
 
     def close(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""
-        if self._owns_http:
+        if self._transport is not None:
+            self._transport.close()
+        elif self._owns_http and self._http is not None:
             self._http.close()
 
     def __enter__(self) -> Self:

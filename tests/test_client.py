@@ -1,7 +1,9 @@
 """Client and AsyncClient over `httpx.MockTransport`: requests, retries, errors, streams."""
 
+import asyncio
 import json
 import logging
+import socket
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from agentkit._client import AsyncClient, Client
 from agentkit._errors import (
@@ -576,3 +579,102 @@ def test_a_passed_http_client_is_used_and_not_closed() -> None:
         assert not http.is_closed
     assert len(server.requests) == 1
 
+
+
+# -- the default transport (aiohttp) against a loopback server ----------------------------------
+
+
+class Loopback:
+    """A real HTTP server on 127.0.0.1 (aiohttp), for the default transport's behaviour."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.hits = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.hits += 1
+        body = await request.json()
+        mode = request.headers.get("x-mode", "")
+        if mode == "hang":
+            await self.release.wait()
+        if mode == "cut":
+            response = web.StreamResponse(headers=SSE_HEADERS)
+            await response.prepare(request)
+            await response.write(sse(START, BLOCK, DELTA))
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        if body.get("stream"):
+            return web.Response(body=FULL, headers=SSE_HEADERS)
+        return web.json_response(message_json(), headers={"request-id": "req_l"})
+
+    async def __aenter__(self) -> str:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self.handle)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        await self.runner.cleanup()
+
+
+def _loopback_client(url: str, delays: list[float], **kwargs: Any) -> AsyncClient:
+    client = AsyncClient(base_url=url, **kwargs)
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+
+    client._sleep = sleep
+    return client
+
+
+@pytest.mark.asyncio
+async def test_default_transport_create_and_stream() -> None:
+    async with Loopback() as url, _loopback_client(url, []) as client:
+        message = await client.create(PARAMS)
+        async with client.stream(PARAMS) as stream:
+            kinds = [event.type async for event in stream]
+            final = await stream.get_final_message()
+    assert message.text == "Hello!"
+    assert kinds[0] == "message_start" and final.text == "Yo"
+
+
+@pytest.mark.asyncio
+async def test_default_transport_read_timeout_is_an_api_timeout_error() -> None:
+    delays: list[float] = []
+    server = Loopback()
+    async with server as url, _loopback_client(url, delays, read_timeout=0.05) as client:
+        with pytest.raises(APITimeoutError):
+            await client.create(PARAMS, extra_headers={"x-mode": "hang"})
+    assert server.hits == 3 and len(delays) == 2
+
+
+@pytest.mark.asyncio
+async def test_default_transport_refused_connection_is_a_connection_error() -> None:
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    delays: list[float] = []
+    async with _loopback_client(f"http://127.0.0.1:{port}", delays) as client:
+        with pytest.raises(APIConnectionError) as caught:
+            await client.create(PARAMS)
+    assert not isinstance(caught.value, APITimeoutError)
+    assert len(delays) == 2
+
+
+@pytest.mark.asyncio
+async def test_default_transport_server_cut_mid_stream_is_incomplete_not_timeout() -> None:
+    server = Loopback()
+    async with (
+        server as url,
+        _loopback_client(url, []) as client,
+        client.stream(PARAMS, extra_headers={"x-mode": "cut"}) as stream,
+    ):
+        with pytest.raises(IncompleteStreamError) as caught:
+            await stream.get_final_message()
+    assert caught.value.partial.text == "Yo"
+    assert server.hits == 1
