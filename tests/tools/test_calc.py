@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Awaitable, Callable
 
 import pytest
 from agentkit_tools.calculator import calculator, evaluate
-from toolkit_helpers import ToolError, ok, refused
+
+from agentkit import ToolError
+
+Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +76,7 @@ def test_refuses_everything_outside_the_whitelist(expression: str, reason: str) 
 
 
 @pytest.mark.asyncio
-async def test_tool_returns_the_exact_result_or_an_error() -> None:
+async def test_tool_returns_the_exact_result_or_an_error(ok: Call, refused: Call) -> None:
     assert await ok(calculator, expression="0.1 + 0.2") == "0.30000000000000004"
     assert await ok(calculator, expression="2 ** 100") == str(2**100)
     assert "unknown name" in await refused(calculator, expression="os")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
 from agentkit_tools.clock import current_datetime, now_text
-from toolkit_helpers import ToolError, ok, refused
+
+from agentkit import ToolError
+
+Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
 MOMENT = datetime(2026, 1, 15, 12, 0, 5, tzinfo=UTC)
 
@@ -28,7 +32,7 @@ def test_unknown_zone_is_refused(zone: str) -> None:
 
 
 @pytest.mark.asyncio
-async def test_tool_returns_the_current_time() -> None:
+async def test_tool_returns_the_current_time(ok: Call, refused: Call) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
     text = await ok(current_datetime)
     after = datetime.now(UTC)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from agentkit_tools.files import files_toolset
-from toolkit_helpers import ToolError, UsageError, get_tool, ok, refused, tools_of
+
+from agentkit import ToolError, UsageError
+
+Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
 
 @pytest.fixture
@@ -27,43 +31,43 @@ def root(tmp_path: Path) -> Path:
     "path", ["../secret.txt", "src/../../secret.txt", "..", "../root/../secret.txt"]
 )
 @pytest.mark.asyncio
-async def test_read_refuses_dotdot_escapes(root: Path, path: str) -> None:
-    message = await refused(get_tool(files_toolset(root), "read_file"), path=path)
+async def test_read_refuses_dotdot_escapes(root: Path, path: str, refused: Call) -> None:
+    message = await refused(files_toolset(root).get("read_file"), path=path)
     assert "outside the allowed root" in message
     assert "SECRET" not in message
 
 
 @pytest.mark.asyncio
-async def test_read_refuses_absolute_path_outside_root(root: Path) -> None:
+async def test_read_refuses_absolute_path_outside_root(root: Path, refused: Call) -> None:
     outside = str(root.parent / "secret.txt")
-    message = await refused(get_tool(files_toolset(root), "read_file"), path=outside)
+    message = await refused(files_toolset(root).get("read_file"), path=outside)
     assert "outside the allowed root" in message
 
 
 @pytest.mark.asyncio
-async def test_absolute_path_inside_root_is_allowed(root: Path) -> None:
-    text = await ok(get_tool(files_toolset(root), "read_file"), path=str(root / "notes.txt"))
+async def test_absolute_path_inside_root_is_allowed(root: Path, ok: Call) -> None:
+    text = await ok(files_toolset(root).get("read_file"), path=str(root / "notes.txt"))
     assert "alpha" in text
 
 
 @pytest.mark.asyncio
-async def test_read_refuses_symlink_leading_out(root: Path) -> None:
+async def test_read_refuses_symlink_leading_out(root: Path, refused: Call) -> None:
     (root / "link.txt").symlink_to(root.parent / "secret.txt")
     (root / "linkdir").symlink_to(root.parent)
-    read = get_tool(files_toolset(root), "read_file")
+    read = files_toolset(root).get("read_file")
     assert "outside the allowed root" in await refused(read, path="link.txt")
     assert "outside the allowed root" in await refused(read, path="linkdir/secret.txt")
 
 
 @pytest.mark.asyncio
-async def test_symlink_inside_root_is_followed(root: Path) -> None:
+async def test_symlink_inside_root_is_followed(root: Path, ok: Call) -> None:
     (root / "alias.txt").symlink_to(root / "notes.txt")
-    assert "beta" in await ok(get_tool(files_toolset(root), "read_file"), path="alias.txt")
+    assert "beta" in await ok(files_toolset(root).get("read_file"), path="alias.txt")
 
 
 @pytest.mark.asyncio
-async def test_write_refuses_escapes_and_writes_nothing(root: Path) -> None:
-    write = get_tool(files_toolset(root), "write_file")
+async def test_write_refuses_escapes_and_writes_nothing(root: Path, refused: Call) -> None:
+    write = files_toolset(root).get("write_file")
     (root / "out").symlink_to(root.parent)
     for path in ["../evil.txt", str(root.parent / "evil.txt"), "out/evil.txt"]:
         assert "outside the allowed root" in await refused(write, path=path, content="x")
@@ -71,36 +75,36 @@ async def test_write_refuses_escapes_and_writes_nothing(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_write_refuses_overwriting_through_symlink_out(root: Path) -> None:
+async def test_write_refuses_overwriting_through_symlink_out(root: Path, refused: Call) -> None:
     (root / "victim").symlink_to(root.parent / "secret.txt")
-    write = get_tool(files_toolset(root), "write_file")
+    write = files_toolset(root).get("write_file")
     await refused(write, path="victim", content="pwned")
     assert (root.parent / "secret.txt").read_text() == "TOP SECRET\n"
 
 
 @pytest.mark.asyncio
-async def test_edit_refuses_escape(root: Path) -> None:
-    edit = get_tool(files_toolset(root), "edit_file")
+async def test_edit_refuses_escape(root: Path, refused: Call) -> None:
+    edit = files_toolset(root).get("edit_file")
     await refused(edit, path="../secret.txt", old="TOP", new="NOT")
     assert (root.parent / "secret.txt").read_text() == "TOP SECRET\n"
 
 
 @pytest.mark.asyncio
-async def test_list_glob_grep_refuse_escapes(root: Path) -> None:
+async def test_list_glob_grep_refuse_escapes(root: Path, refused: Call) -> None:
     toolset = files_toolset(root)
-    await refused(get_tool(toolset, "list_dir"), path="..")
-    await refused(get_tool(toolset, "glob"), pattern="../*")
-    await refused(get_tool(toolset, "glob"), pattern="*", path="..")
-    await refused(get_tool(toolset, "grep"), pattern="SECRET", path="..")
+    await refused(toolset.get("list_dir"), path="..")
+    await refused(toolset.get("glob"), pattern="../*")
+    await refused(toolset.get("glob"), pattern="*", path="..")
+    await refused(toolset.get("grep"), pattern="SECRET", path="..")
 
 
 @pytest.mark.asyncio
-async def test_glob_and_grep_skip_symlinks_leading_out(root: Path) -> None:
+async def test_glob_and_grep_skip_symlinks_leading_out(root: Path, ok: Call) -> None:
     (root / "escape").symlink_to(root.parent)
     toolset = files_toolset(root)
-    assert "secret" not in await ok(get_tool(toolset, "glob"), pattern="**/*")
-    assert "secret" not in await ok(get_tool(toolset, "glob"), pattern="escape/*")
-    assert await ok(get_tool(toolset, "grep"), pattern="SECRET") == "no matches"
+    assert "secret" not in await ok(toolset.get("glob"), pattern="**/*")
+    assert "secret" not in await ok(toolset.get("glob"), pattern="escape/*")
+    assert await ok(toolset.get("grep"), pattern="SECRET") == "no matches"
 
 
 def test_root_must_exist(tmp_path: Path) -> None:
@@ -110,21 +114,21 @@ def test_root_must_exist(tmp_path: Path) -> None:
 
 
 def test_read_only_toolset_has_no_write_tools(root: Path) -> None:
-    assert set(tools_of(files_toolset(root, writable=False))) == {
+    assert set(files_toolset(root, writable=False).names) == {
         "read_file",
         "list_dir",
         "glob",
         "grep",
     }
-    assert {"write_file", "edit_file"} <= set(tools_of(files_toolset(root)))
+    assert {"write_file", "edit_file"} <= set(files_toolset(root).names)
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_read_numbers_lines_and_honours_ranges(root: Path) -> None:
-    read = get_tool(files_toolset(root), "read_file")
+async def test_read_numbers_lines_and_honours_ranges(root: Path, ok: Call, refused: Call) -> None:
+    read = files_toolset(root).get("read_file")
     assert (
         await ok(read, path="notes.txt")
         == "     1\talpha\n     2\tbeta\n     3\tgamma\n     4\tdelta"
@@ -138,9 +142,9 @@ async def test_read_numbers_lines_and_honours_ranges(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_read_caps_output_and_says_where_to_continue(root: Path) -> None:
+async def test_read_caps_output_and_says_where_to_continue(root: Path, ok: Call) -> None:
     (root / "big.txt").write_text("".join(f"line {i}\n" for i in range(1, 10_001)))
-    read = get_tool(files_toolset(root, max_read_bytes=1000), "read_file")
+    read = files_toolset(root, max_read_bytes=1000).get("read_file")
     text = await ok(read, path="big.txt")
     assert len(text) < 1200
     assert "output cap of 1000 bytes" in text
@@ -149,23 +153,23 @@ async def test_read_caps_output_and_says_where_to_continue(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_read_refuses_binary_files(root: Path) -> None:
+async def test_read_refuses_binary_files(root: Path, refused: Call) -> None:
     (root / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
-    message = await refused(get_tool(files_toolset(root), "read_file"), path="image.png")
+    message = await refused(files_toolset(root).get("read_file"), path="image.png")
     assert "binary file" in message
     assert "PNG" not in message
 
 
 @pytest.mark.asyncio
-async def test_read_missing_file_and_directory(root: Path) -> None:
-    read = get_tool(files_toolset(root), "read_file")
+async def test_read_missing_file_and_directory(root: Path, refused: Call) -> None:
+    read = files_toolset(root).get("read_file")
     assert "does not exist" in await refused(read, path="nope.txt")
     assert "is a directory" in await refused(read, path="src")
 
 
 @pytest.mark.asyncio
-async def test_read_bad_input_is_reported_not_raised(root: Path) -> None:
-    read = get_tool(files_toolset(root), "read_file")
+async def test_read_bad_input_is_reported_not_raised(root: Path, refused: Call) -> None:
+    read = files_toolset(root).get("read_file")
     await refused(read, path="notes.txt", start_line="two")
     await refused(read)
 
@@ -174,8 +178,8 @@ async def test_read_bad_input_is_reported_not_raised(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_write_creates_parents_and_caps_size(root: Path) -> None:
-    write = get_tool(files_toolset(root, max_write_bytes=100), "write_file")
+async def test_write_creates_parents_and_caps_size(root: Path, ok: Call, refused: Call) -> None:
+    write = files_toolset(root, max_write_bytes=100).get("write_file")
     assert await ok(write, path="a/b/c.txt", content="hello") == "wrote 5 bytes to a/b/c.txt"
     assert (root / "a/b/c.txt").read_text() == "hello"
     assert "over the 100-byte limit" in await refused(write, path="big.txt", content="x" * 101)
@@ -184,16 +188,16 @@ async def test_write_creates_parents_and_caps_size(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_edit_replaces_exactly_one_occurrence(root: Path) -> None:
-    edit = get_tool(files_toolset(root), "edit_file")
+async def test_edit_replaces_exactly_one_occurrence(root: Path, ok: Call) -> None:
+    edit = files_toolset(root).get("edit_file")
     await ok(edit, path="src/app.py", old="return 1", new="return 2")
     assert (root / "src/app.py").read_text() == "def main():\n    return 2\n"
 
 
 @pytest.mark.asyncio
-async def test_edit_refuses_missing_or_ambiguous_text(root: Path) -> None:
+async def test_edit_refuses_missing_or_ambiguous_text(root: Path, ok: Call, refused: Call) -> None:
     (root / "dup.txt").write_text("x = 1\nx = 1\n")
-    edit = get_tool(files_toolset(root), "edit_file")
+    edit = files_toolset(root).get("edit_file")
     assert "not found" in await refused(edit, path="dup.txt", old="y = 1", new="y = 2")
     assert "occurs 2 times" in await refused(edit, path="dup.txt", old="x = 1", new="x = 2")
     assert (root / "dup.txt").read_text() == "x = 1\nx = 1\n"
@@ -204,9 +208,9 @@ async def test_edit_refuses_missing_or_ambiguous_text(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_edit_refuses_binary_files(root: Path) -> None:
+async def test_edit_refuses_binary_files(root: Path, refused: Call) -> None:
     (root / "blob.bin").write_bytes(b"abc\x00def")
-    edit = get_tool(files_toolset(root), "edit_file")
+    edit = files_toolset(root).get("edit_file")
     assert "binary file" in await refused(edit, path="blob.bin", old="abc", new="xyz")
     assert (root / "blob.bin").read_bytes() == b"abc\x00def"
 
@@ -215,28 +219,30 @@ async def test_edit_refuses_binary_files(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_list_dir_marks_kinds_and_caps_entries(root: Path) -> None:
+async def test_list_dir_marks_kinds_and_caps_entries(root: Path, ok: Call) -> None:
     (root / "alias").symlink_to(root / "notes.txt")
-    listing = await ok(get_tool(files_toolset(root), "list_dir"))
+    listing = await ok(files_toolset(root).get("list_dir"))
     assert listing.splitlines() == ["alias@", "notes.txt  (23 bytes)", "src/"]
     for i in range(5):
         (root / f"f{i}").write_text("")
-    capped = await ok(get_tool(files_toolset(root, max_results=3), "list_dir"))
+    capped = await ok(files_toolset(root, max_results=3).get("list_dir"))
     assert capped.splitlines()[-1] == "[5 more entries not shown]"
 
 
 @pytest.mark.asyncio
-async def test_glob_returns_root_relative_paths(root: Path) -> None:
-    glob = get_tool(files_toolset(root), "glob")
+async def test_glob_returns_root_relative_paths(root: Path, ok: Call) -> None:
+    glob = files_toolset(root).get("glob")
     assert await ok(glob, pattern="**/*.py") == "src/app.py"
     assert await ok(glob, pattern="*.py", path="src") == "src/app.py"
     assert await ok(glob, pattern="*.rs") == "no matches"
 
 
 @pytest.mark.asyncio
-async def test_grep_finds_lines_with_numbers_and_filters(root: Path) -> None:
+async def test_grep_finds_lines_with_numbers_and_filters(
+    root: Path, ok: Call, refused: Call
+) -> None:
     (root / "blob.bin").write_bytes(b"gamma\x00")
-    grep = get_tool(files_toolset(root), "grep")
+    grep = files_toolset(root).get("grep")
     assert await ok(grep, pattern="^gam") == "notes.txt:3: gamma"
     assert await ok(grep, pattern="GAMMA", ignore_case=True) == "notes.txt:3: gamma"
     assert await ok(grep, pattern="return", include="*.py") == "src/app.py:2:     return 1"
@@ -245,9 +251,9 @@ async def test_grep_finds_lines_with_numbers_and_filters(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_grep_caps_matches(root: Path) -> None:
+async def test_grep_caps_matches(root: Path, ok: Call) -> None:
     (root / "many.txt").write_text("hit\n" * 50)
-    text = await ok(get_tool(files_toolset(root, max_results=10), "grep"), pattern="hit")
+    text = await ok(files_toolset(root, max_results=10).get("grep"), pattern="hit")
     lines = text.splitlines()
     assert len(lines) == 11
     assert "stopped at 10 matches" in lines[-1]
@@ -264,17 +270,17 @@ def test_writes_never_follow_a_final_symlink(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_gigantic_lines_are_cut_without_losing_line_numbers(root: Path) -> None:
+async def test_gigantic_lines_are_cut_without_losing_line_numbers(root: Path, ok: Call) -> None:
     (root / "min.js").write_text("x" * 1_000_000 + "\nsecond\n")
     toolset = files_toolset(root)
-    text = await ok(get_tool(toolset, "read_file"), path="min.js")
+    text = await ok(toolset.get("read_file"), path="min.js")
     first, second = text.splitlines()
     assert first == "     1\t" + "x" * 2000 + " [line truncated]"
     assert second == "     2\tsecond"
-    assert await ok(get_tool(toolset, "grep"), pattern="sec") == "min.js:2: second"
+    assert await ok(toolset.get("grep"), pattern="sec") == "min.js:2: second"
 
 
 @pytest.mark.asyncio
-async def test_tilde_is_an_ordinary_name_inside_the_root(root: Path) -> None:
-    await ok(get_tool(files_toolset(root), "write_file"), path="~/note.txt", content="hi")
+async def test_tilde_is_an_ordinary_name_inside_the_root(root: Path, ok: Call) -> None:
+    await ok(files_toolset(root).get("write_file"), path="~/note.txt", content="hi")
     assert (root / "~" / "note.txt").read_text() == "hi"

@@ -7,7 +7,7 @@ use `httpx.MockTransport` with a patched resolver, so no packet leaves the machi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -16,7 +16,10 @@ from agentkit_tools import http as http_module
 from agentkit_tools.http import html_to_text, http_toolset, is_public_address
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from toolkit_helpers import Tool, get_tool, ok, refused
+
+from agentkit import Tool
+
+Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
 SEEN = web.AppKey("seen", list[str])
 """The paths the loopback server was asked for, in order."""
@@ -27,8 +30,8 @@ PAGE = b"""<!doctype html><html><head><title>Hello page</title>
 <ul><li>one</li><li>two</li></ul><noscript>enable js</noscript></body></html>"""
 
 
-def fetch_tool(**options: object) -> Tool:
-    return get_tool(http_toolset(**options), "fetch_url")  # type: ignore[arg-type]
+def fetch_tool(**options: object) -> Tool | None:
+    return http_toolset(**options).get("fetch_url")  # type: ignore[arg-type]
 
 
 # -- the address policy ------------------------------------------------------------------------
@@ -87,7 +90,7 @@ def _never_called() -> httpx.MockTransport:
         "http://[::ffff:127.0.0.1]/",
     ],
 )
-async def test_private_addresses_are_refused_by_default(url: str) -> None:
+async def test_private_addresses_are_refused_by_default(url: str, refused: Call) -> None:
     message = await refused(fetch_tool(transport=_never_called()), url=url)
     assert "non-public address" in message
 
@@ -96,13 +99,15 @@ async def test_private_addresses_are_refused_by_default(url: str) -> None:
 @pytest.mark.parametrize(
     "url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "nope"]
 )
-async def test_other_schemes_are_refused(url: str) -> None:
+async def test_other_schemes_are_refused(url: str, refused: Call) -> None:
     message = await refused(fetch_tool(transport=_never_called()), url=url)
     assert "only http and https" in message or "invalid URL" in message
 
 
 @pytest.mark.asyncio
-async def test_local_server_is_refused_by_default_and_never_contacted(server: TestServer) -> None:
+async def test_local_server_is_refused_by_default_and_never_contacted(
+    server: TestServer, refused: Call
+) -> None:
     seen_before = len(server.app[SEEN])
     message = await refused(fetch_tool(), url=str(server.make_url("/page")))
     assert "non-public address" in message
@@ -151,7 +156,9 @@ def _redirecting(location: str, seen: list[httpx.Request]) -> httpx.MockTranspor
         "http://169.254.169.254/latest/meta-data/",
     ],
 )
-async def test_redirect_to_private_address_is_refused(fake_dns: None, location: str) -> None:
+async def test_redirect_to_private_address_is_refused(
+    fake_dns: None, location: str, refused: Call
+) -> None:
     seen: list[httpx.Request] = []
     tool = fetch_tool(transport=_redirecting(location, seen))
     message = await refused(tool, url="http://public.example/start")
@@ -160,7 +167,7 @@ async def test_redirect_to_private_address_is_refused(fake_dns: None, location: 
 
 
 @pytest.mark.asyncio
-async def test_redirect_to_public_address_is_followed(fake_dns: None) -> None:
+async def test_redirect_to_public_address_is_followed(fake_dns: None, ok: Call) -> None:
     seen: list[httpx.Request] = []
     tool = fetch_tool(transport=_redirecting("https://other.example/end", seen))
     text = await ok(tool, url="http://public.example/start")
@@ -169,13 +176,15 @@ async def test_redirect_to_public_address_is_followed(fake_dns: None) -> None:
 
 
 @pytest.mark.asyncio
-async def test_host_resolving_to_any_private_address_is_refused(fake_dns: None) -> None:
+async def test_host_resolving_to_any_private_address_is_refused(
+    fake_dns: None, refused: Call
+) -> None:
     message = await refused(fetch_tool(transport=_never_called()), url="http://mixed.example/")
     assert "127.0.0.1" in message
 
 
 @pytest.mark.asyncio
-async def test_connection_is_pinned_to_the_checked_address(fake_dns: None) -> None:
+async def test_connection_is_pinned_to_the_checked_address(fake_dns: None, ok: Call) -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -192,7 +201,7 @@ async def test_connection_is_pinned_to_the_checked_address(fake_dns: None) -> No
 
 
 @pytest.mark.asyncio
-async def test_redirect_loops_stop(fake_dns: None) -> None:
+async def test_redirect_loops_stop(fake_dns: None, refused: Call) -> None:
     seen: list[httpx.Request] = []
     tool = fetch_tool(transport=_redirecting("http://public.example/again", seen), max_redirects=3)
     assert "more than 3 redirects" in await refused(tool, url="http://public.example/")
@@ -244,7 +253,7 @@ async def server() -> AsyncIterator[TestServer]:
 
 
 @pytest.mark.asyncio
-async def test_html_becomes_readable_text(server: TestServer) -> None:
+async def test_html_becomes_readable_text(server: TestServer, ok: Call) -> None:
     text = await ok(fetch_tool(allow_private=True), url=str(server.make_url("/page")))
     assert text.startswith(
         f"URL: {server.make_url('/page')}\nStatus: 200 OK\nContent-Type: text/html\n"
@@ -259,20 +268,20 @@ async def test_html_becomes_readable_text(server: TestServer) -> None:
 
 
 @pytest.mark.asyncio
-async def test_redirect_on_loopback_is_followed_when_allowed(server: TestServer) -> None:
+async def test_redirect_on_loopback_is_followed_when_allowed(server: TestServer, ok: Call) -> None:
     text = await ok(fetch_tool(allow_private=True), url=str(server.make_url("/hop")))
     assert text.startswith(f"URL: {server.make_url('/page')}\n")
     assert server.app[SEEN][-2:] == ["/hop", "/page"]
 
 
 @pytest.mark.asyncio
-async def test_json_comes_back_as_is(server: TestServer) -> None:
+async def test_json_comes_back_as_is(server: TestServer, ok: Call) -> None:
     text = await ok(fetch_tool(allow_private=True), url=str(server.make_url("/data")))
     assert text.endswith('{"answer": 42}')
 
 
 @pytest.mark.asyncio
-async def test_body_is_capped(server: TestServer) -> None:
+async def test_body_is_capped(server: TestServer, ok: Call) -> None:
     tool = fetch_tool(allow_private=True, max_bytes=1000)
     text = await ok(tool, url=str(server.make_url("/big")))
     assert "a" * 1000 in text and "a" * 1001 not in text
@@ -284,7 +293,7 @@ async def test_body_is_capped(server: TestServer) -> None:
 
 
 @pytest.mark.asyncio
-async def test_binary_and_error_statuses_are_errors(server: TestServer) -> None:
+async def test_binary_and_error_statuses_are_errors(server: TestServer, refused: Call) -> None:
     tool = fetch_tool(allow_private=True)
     assert "binary content (image/png" in await refused(tool, url=str(server.make_url("/binary")))
     missing = await refused(tool, url=str(server.make_url("/missing")))
@@ -293,7 +302,7 @@ async def test_binary_and_error_statuses_are_errors(server: TestServer) -> None:
 
 
 @pytest.mark.asyncio
-async def test_closed_port_is_reported(server: TestServer) -> None:
+async def test_closed_port_is_reported(server: TestServer, refused: Call) -> None:
     url = f"http://127.0.0.1:{server.port}/page"
     await server.close()
     assert "failed" in await refused(fetch_tool(allow_private=True), url=url)

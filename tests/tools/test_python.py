@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from agentkit_tools.python import python_toolset
-from toolkit_helpers import Tool, UsageError, get_tool, ok, refused
+
+from agentkit import Tool, UsageError
+
+Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
 
-def run_python(**options: float | int | bool) -> Tool:
-    return get_tool(python_toolset(**options), "run_python")  # type: ignore[arg-type]
+def run_python(**options: float | int | bool) -> Tool | None:
+    return python_toolset(**options).get("run_python")  # type: ignore[arg-type]
 
 
 def test_python_needs_approval_by_default() -> None:
@@ -25,7 +29,7 @@ def test_limits_are_validated_and_described() -> None:
 
 
 @pytest.mark.asyncio
-async def test_runs_code_and_reports_exit_code() -> None:
+async def test_runs_code_and_reports_exit_code(ok: Call) -> None:
     tool = run_python()
     assert await ok(tool, code="print(6 * 7)") == "[exit code 0]\n42\n"
     failed = await ok(tool, code="raise SystemExit(4)")
@@ -36,7 +40,7 @@ async def test_runs_code_and_reports_exit_code() -> None:
 
 
 @pytest.mark.asyncio
-async def test_runs_in_a_fresh_scratch_directory_that_is_removed() -> None:
+async def test_runs_in_a_fresh_scratch_directory_that_is_removed(ok: Call) -> None:
     tool = run_python()
     first = await ok(tool, code="import os; open('x', 'w').write('1'); print(os.getcwd())")
     scratch = Path(first.splitlines()[1])
@@ -46,7 +50,7 @@ async def test_runs_in_a_fresh_scratch_directory_that_is_removed() -> None:
 
 
 @pytest.mark.asyncio
-async def test_child_never_sees_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_child_never_sees_credentials(monkeypatch: pytest.MonkeyPatch, ok: Call) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake-123")
     monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-fake")
     monkeypatch.setenv("PYTHONPATH", "/nonexistent-injected")
@@ -56,7 +60,7 @@ async def test_child_never_sees_credentials(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.asyncio
-async def test_timeout_kills_the_program() -> None:
+async def test_timeout_kills_the_program(refused: Call) -> None:
     message = await refused(
         run_python(timeout=0.5), code="print('begun', flush=True)\nwhile True: pass"
     )
@@ -65,7 +69,7 @@ async def test_timeout_kills_the_program() -> None:
 
 
 @pytest.mark.asyncio
-async def test_memory_limit_stops_large_allocations() -> None:
+async def test_memory_limit_stops_large_allocations(ok: Call) -> None:
     code = "data = bytearray(1024 * 1024 * 1024)\nprint('allocated')"
     output = await ok(run_python(memory_mb=200), code=code)
     assert "MemoryError" in output
@@ -74,7 +78,7 @@ async def test_memory_limit_stops_large_allocations() -> None:
 
 
 @pytest.mark.asyncio
-async def test_output_is_capped() -> None:
+async def test_output_is_capped(ok: Call) -> None:
     output = await ok(run_python(max_output=500), code="print('x' * 100_000)")
     assert output.endswith("[output truncated at the cap]")
     assert len(output) < 600

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agentkit_tools._process import is_secret_name, scrub_env
 from agentkit_tools.shell import shell_toolset
-from toolkit_helpers import Tool, UsageError, get_tool, ok, refused
+
+from agentkit import Tool, UsageError
+
+Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
 
 @pytest.fixture
@@ -20,8 +24,8 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_command(root: Path, **options: Any) -> Tool:
-    return get_tool(shell_toolset(root, enabled=True, **options), "run_command")
+def run_command(root: Path, **options: Any) -> Tool | None:
+    return shell_toolset(root, enabled=True, **options).get("run_command")
 
 
 @pytest.mark.parametrize("enabled", [False, "yes", 1])
@@ -43,7 +47,7 @@ def test_empty_allowlist_is_a_usage_error(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_runs_in_the_root_and_reports_exit_code(root: Path) -> None:
+async def test_runs_in_the_root_and_reports_exit_code(root: Path, ok: Call) -> None:
     tool = run_command(root)
     assert await ok(tool, command="pwd") == f"[exit code 0]\n{root.resolve()}\n"
     assert await ok(tool, command="pwd", cwd="sub") == f"[exit code 0]\n{root.resolve() / 'sub'}\n"
@@ -51,7 +55,7 @@ async def test_runs_in_the_root_and_reports_exit_code(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_cwd_must_stay_inside_the_root(root: Path) -> None:
+async def test_cwd_must_stay_inside_the_root(root: Path, refused: Call) -> None:
     tool = run_command(root / "sub")
     assert "outside the allowed root" in await refused(tool, command="pwd", cwd="..")
     assert "outside the allowed root" in await refused(tool, command="pwd", cwd="/")
@@ -59,7 +63,9 @@ async def test_cwd_must_stay_inside_the_root(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_child_never_sees_credentials(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_child_never_sees_credentials(
+    root: Path, monkeypatch: pytest.MonkeyPatch, ok: Call
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake-123")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://example.invalid")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_fake")
@@ -80,7 +86,7 @@ def test_scrub_env_rules() -> None:
 
 
 @pytest.mark.asyncio
-async def test_allowlist_refuses_other_programs(root: Path) -> None:
+async def test_allowlist_refuses_other_programs(root: Path, ok: Call, refused: Call) -> None:
     tool = run_command(root, allow=["echo", "cat"])
     assert "not allowed" in await refused(tool, command="rm keep.txt")
     assert "not allowed" in await refused(tool, command="/bin/echo hi")
@@ -89,7 +95,7 @@ async def test_allowlist_refuses_other_programs(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_allowlist_runs_without_a_shell(root: Path) -> None:
+async def test_allowlist_runs_without_a_shell(root: Path, ok: Call, refused: Call) -> None:
     tool = run_command(root, allow=["echo"])
     output = await ok(tool, command="echo hi; rm keep.txt $(rm keep.txt) && rm keep.txt")
     assert output == "[exit code 0]\nhi; rm keep.txt $(rm keep.txt) && rm keep.txt\n"
@@ -98,7 +104,7 @@ async def test_allowlist_runs_without_a_shell(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_timeout_kills_the_whole_process_group(root: Path) -> None:
+async def test_timeout_kills_the_whole_process_group(root: Path, refused: Call) -> None:
     tool = run_command(root, timeout=0.5)
     command = "sleep 60 & echo $! > bg.pid; echo started; sleep 60"
     message = await refused(tool, command=command)
@@ -108,14 +114,14 @@ async def test_timeout_kills_the_whole_process_group(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_background_child_is_killed_when_the_command_ends(root: Path) -> None:
+async def test_background_child_is_killed_when_the_command_ends(root: Path, ok: Call) -> None:
     tool = run_command(root, timeout=30)
     assert await ok(tool, command="sleep 60 & echo $! > bg.pid") == "[exit code 0]\n"
     assert _dies(int((root / "bg.pid").read_text()))
 
 
 @pytest.mark.asyncio
-async def test_output_is_capped(root: Path) -> None:
+async def test_output_is_capped(root: Path, ok: Call) -> None:
     tool = run_command(root, max_output=1000)
     output = await ok(tool, command="yes 0123456789 | head -c 200000")
     assert output.endswith("[output truncated at the cap]")
@@ -123,7 +129,7 @@ async def test_output_is_capped(root: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_missing_program_is_reported(root: Path) -> None:
+async def test_missing_program_is_reported(root: Path, refused: Call) -> None:
     tool = run_command(root, allow=["definitely-not-a-program-xyz"])
     assert "cannot start" in await refused(tool, command="definitely-not-a-program-xyz")
 

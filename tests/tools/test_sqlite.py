@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from agentkit_tools.sqlite import sqlite_toolset
-from toolkit_helpers import Tool, UsageError, get_tool, ok, refused
+
+from agentkit import Tool, UsageError
+
+Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
 
 @pytest.fixture
@@ -24,12 +28,12 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def query_tool(db: Path, **options: float) -> Tool:
-    return get_tool(sqlite_toolset(db, **options), "sqlite_query")  # type: ignore[arg-type]
+def query_tool(db: Path, **options: float) -> Tool | None:
+    return sqlite_toolset(db, **options).get("sqlite_query")  # type: ignore[arg-type]
 
 
 @pytest.mark.asyncio
-async def test_select_returns_a_table(db: Path) -> None:
+async def test_select_returns_a_table(db: Path, ok: Call) -> None:
     text = await ok(query_tool(db), sql="SELECT id, name, price FROM items WHERE id <= 2")
     assert text == "id | name | price\n1 | item1 | 1.5\n2 | item2 | 3.0\n(2 rows)"
     with_params = await ok(
@@ -39,7 +43,7 @@ async def test_select_returns_a_table(db: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_rows_are_capped(db: Path) -> None:
+async def test_rows_are_capped(db: Path, ok: Call) -> None:
     text = await ok(query_tool(db, max_rows=3), sql="SELECT id FROM items ORDER BY id")
     assert text.splitlines() == [
         "id",
@@ -69,7 +73,7 @@ async def test_rows_are_capped(db: Path) -> None:
         "REPLACE INTO items (id, name) VALUES (1, 'x')",
     ],
 )
-async def test_writes_are_refused(db: Path, sql: str) -> None:
+async def test_writes_are_refused(db: Path, sql: str, refused: Call) -> None:
     before = db.read_bytes()
     message = await refused(query_tool(db), sql=sql)
     assert "read-only" in message or "not authorized" in message
@@ -78,34 +82,36 @@ async def test_writes_are_refused(db: Path, sql: str) -> None:
 
 
 @pytest.mark.asyncio
-async def test_writes_hidden_in_a_second_statement_are_refused(db: Path) -> None:
+async def test_writes_hidden_in_a_second_statement_are_refused(
+    db: Path, ok: Call, refused: Call
+) -> None:
     message = await refused(query_tool(db), sql="SELECT 1; DELETE FROM items")
     assert "one statement" in message
     assert "11" in await ok(query_tool(db), sql="SELECT count(*) FROM items")
 
 
 @pytest.mark.asyncio
-async def test_introspection_pragmas_are_allowed(db: Path) -> None:
+async def test_introspection_pragmas_are_allowed(db: Path, ok: Call) -> None:
     text = await ok(query_tool(db), sql="PRAGMA table_info(items)")
     assert "name" in text.splitlines()[0]
     assert "price" in text
 
 
 @pytest.mark.asyncio
-async def test_runaway_query_is_stopped(db: Path) -> None:
+async def test_runaway_query_is_stopped(db: Path, refused: Call) -> None:
     sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
     assert "was stopped" in await refused(query_tool(db, timeout=0.2), sql=sql)
 
 
 @pytest.mark.asyncio
-async def test_sql_errors_are_reported(db: Path) -> None:
+async def test_sql_errors_are_reported(db: Path, refused: Call) -> None:
     assert "no such table" in await refused(query_tool(db), sql="SELECT * FROM nope")
     assert "syntax error" in await refused(query_tool(db), sql="SELEC 1")
 
 
 @pytest.mark.asyncio
-async def test_schema_lists_create_statements(db: Path) -> None:
-    text = await ok(get_tool(sqlite_toolset(db), "sqlite_schema"))
+async def test_schema_lists_create_statements(db: Path, ok: Call) -> None:
+    text = await ok(sqlite_toolset(db).get("sqlite_schema"))
     assert text.startswith("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL);")
     assert "CREATE INDEX items_name ON items (name);" in text
 
@@ -117,7 +123,9 @@ def test_missing_database_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_path_with_uri_characters_is_opened_read_only(tmp_path: Path, db: Path) -> None:
+async def test_path_with_uri_characters_is_opened_read_only(
+    tmp_path: Path, db: Path, ok: Call, refused: Call
+) -> None:
     odd = tmp_path / "we?ird#name&mode=rw.sqlite3"
     odd.write_bytes(db.read_bytes())
     assert "(11 rows)" in await ok(query_tool(odd), sql="SELECT id FROM items")

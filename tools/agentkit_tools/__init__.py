@@ -16,7 +16,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._api import Toolset
+from agentkit import Toolset
+
 from .calculator import calculator
 from .clock import current_datetime
 from .files import files_toolset

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._api import ToolError, UsageError
+from agentkit import ToolError, UsageError
 
 __all__ = ["Root"]
 

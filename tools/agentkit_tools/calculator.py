@@ -14,7 +14,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from ._api import ToolError, tool
+from agentkit import ToolError, tool
 
 __all__ = ["calculator", "evaluate"]
 

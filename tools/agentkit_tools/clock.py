@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ._api import ToolError, tool
+from agentkit import ToolError, tool
 
 __all__ = ["current_datetime", "now_text"]
 

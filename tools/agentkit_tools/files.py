@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ._api import ToolError, Toolset, tool
+from agentkit import ToolError, Toolset, tool
+
 from ._paths import Root
 
 __all__ = ["FileSandbox", "files_toolset"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
-from ._api import ToolError, Toolset, UsageError, tool
+from agentkit import ToolError, Toolset, UsageError, tool
 
 __all__ = ["FetchResult", "fetch", "html_to_text", "http_toolset", "is_public_address"]
 

@@ -14,7 +14,8 @@ import os
 import sys
 import tempfile
 
-from ._api import ToolError, Toolset, UsageError, tool
+from agentkit import ToolError, Toolset, UsageError, tool
+
 from ._process import run_process
 
 __all__ = ["python_toolset"]

@@ -14,7 +14,8 @@ import os
 import shlex
 from collections.abc import Iterable
 
-from ._api import ToolError, Toolset, UsageError, tool
+from agentkit import ToolError, Toolset, UsageError, tool
+
 from ._paths import Root
 from ._process import run_process, scrub_env
 

@@ -17,7 +17,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from ._api import ToolError, Toolset, UsageError, tool
+from agentkit import ToolError, Toolset, UsageError, tool
 
 __all__ = ["sqlite_toolset"]
 
