@@ -62,27 +62,32 @@ __all__ = [
 class WireModel(BaseModel):
     """Base of every wire model: extra fields kept, dumps only what was set.
 
-    Fields typed as a single `Literal` (`type`, `role`) are always sent: a model built in
-    Python counts them as set even when left to their default. Parsing does not go through
+    A model built in Python always sends the fields the API requires even when they are left
+    to their default: every single-`Literal` field (`type`, `role`) and the names listed in
+    `_send_defaults` (e.g. a `tool_use` block's `input`). Parsing does not go through
     `__init__`, so this costs nothing on the hot path.
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-    _constants: ClassVar[dict[str, Any]] = {}
+    _send_defaults: ClassVar[tuple[str, ...]] = ()
+    _required_defaults: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        cls._constants = {
-            name: info.default
-            for name, info in cls.model_fields.items()
-            if get_origin(info.annotation) is Literal and isinstance(info.default, str)
-        }
+        fields = cls.model_fields
+        cls._required_defaults = tuple(
+            name
+            for name, info in fields.items()
+            if name in cls._send_defaults
+            or (get_origin(info.annotation) is Literal and isinstance(info.default, str))
+        )
 
     def __init__(self, **data: Any) -> None:
-        for name, value in self._constants.items():
-            data.setdefault(name, value)
         super().__init__(**data)
+        missing = [n for n in self._required_defaults if n not in self.model_fields_set]
+        if missing:
+            self.model_fields_set.update(missing)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict to send: every field that came in or was set, nothing else."""
@@ -99,6 +104,8 @@ class WireModel(BaseModel):
 
 class CacheControl(WireModel):
     """`{"type": "ephemeral", "ttl"?: "5m" | "1h"}`: a prompt-caching breakpoint."""
+
+    _send_defaults = ("type",)
 
     type: str = "ephemeral"
     ttl: str | None = None
@@ -145,6 +152,8 @@ class DocumentBlock(WireModel):
 class ToolUseBlock(WireModel):
     """A client tool call. `input` is always an object (an empty stream input means `{}`)."""
 
+    _send_defaults = ("input",)
+
     type: Literal["tool_use"] = "tool_use"
     id: str
     name: str
@@ -179,6 +188,8 @@ class RedactedThinkingBlock(WireModel):
 
 class ServerToolUseBlock(WireModel):
     """A server-side tool call (web search, …) run by the API itself."""
+
+    _send_defaults = ("input",)
 
     type: Literal["server_tool_use"] = "server_tool_use"
     id: str

@@ -223,11 +223,6 @@ def test_constructed_blocks_send_no_null() -> None:
     assert "tools" not in wire
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in _wire: to_wire() uses exclude_unset, so a constructed block's defaulted "
-    "`type` (and CacheControl's `type: ephemeral`) is dropped; the API rejects such blocks",
-)
 def test_constructed_blocks_carry_their_type() -> None:
     assert TextBlock(text="hi").to_wire() == {"type": "text", "text": "hi"}
     assert ToolUseBlock(id="toolu_1", name="f").to_wire() == {
