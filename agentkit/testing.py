@@ -299,6 +299,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, server: FakeServer) -> None:
         self._server = server
         self._buffer = bytearray()
+        self._need = 0
         self._task: asyncio.Task[None] | None = None
         self._transport: asyncio.Transport | None = None
         self._writable = asyncio.Event()
@@ -323,7 +324,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if self._task is None:
+        if self._task is None and len(self._buffer) >= self._need:
             self._next_request()
 
     def abort(self) -> None:
@@ -349,7 +350,9 @@ class _Connection(asyncio.Protocol):
             return
         length = int(size)
         if len(self._buffer) < end + 4 + length:
+            self._need = end + 4 + length  # don't rescan a large body on every packet
             return
+        self._need = 0
         body = bytes(self._buffer[end + 4 : end + 4 + length])
         del self._buffer[: end + 4 + length]
         keep = headers.get("connection", "").lower() != "close"

@@ -674,6 +674,12 @@ def test_server_answers_an_unscripted_request_with_400_and_fails_on_exit() -> No
         pass
 
 
+def test_server_reads_a_large_request_body() -> None:
+    big = body({"role": "user", "content": "x" * 3_000_000})
+    with FakeServer([lambda request: f"{len(last_user_text(request))} chars"]) as server:
+        assert post(server, big).json()["content"][0]["text"] == "3000000 chars"
+
+
 def test_stop_leaves_no_thread_or_listening_socket() -> None:
     server = FakeServer(["x"]).start()
     assert "agentkit-fake-server" in [t.name for t in threading.enumerate()]
