@@ -105,10 +105,10 @@ async def test_allowlist_runs_without_a_shell(root: Path, ok: Call, refused: Cal
 
 @pytest.mark.asyncio
 async def test_timeout_kills_the_whole_process_group(root: Path, refused: Call) -> None:
-    tool = run_command(root, timeout=0.5)
+    tool = run_command(root, timeout=1.5)
     command = "sleep 60 & echo $! > bg.pid; echo started; sleep 60"
     message = await refused(tool, command=command)
-    assert "timed out after 0.5 s" in message
+    assert "timed out after 1.5 s" in message
     assert "started" in message
     assert _dies(int((root / "bg.pid").read_text()))
 
@@ -154,3 +154,13 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_call_kills_the_process_group(root: Path, refused: Call) -> None:
+    # The run's own tool timeout cancels the call; the children must not outlive it.
+    tool = run_command(root, timeout=60)
+    assert tool is not None
+    command = "sleep 60 & echo $! > bg.pid; sleep 60"
+    assert "timed out" in await refused(tool.replace(timeout=1.5), command=command)
+    assert _dies(int((root / "bg.pid").read_text()))

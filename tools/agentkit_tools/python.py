@@ -98,9 +98,7 @@ def python_toolset(
         note = "\n[output truncated at the cap]" if result.truncated else ""
         return f"[exit code {result.returncode}]\n{result.output}{note}"
 
-    limits = (
-        f" Limits: {timeout:g} s of wall time, {memory_mb} MiB of memory, {max_output} bytes of"
-        " output."
-    )
+    memory = f"{memory_mb} MiB of memory" if memory_mb else "no memory limit"
+    limits = f" Limits: {timeout:g} s of wall time, {memory}, {max_output} bytes of output."
     run_python.__doc__ = (run_python.__doc__ or "").replace("{limits}", limits)
     return Toolset([tool(requires_approval=requires_approval)(run_python)])
