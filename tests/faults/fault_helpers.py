@@ -1,0 +1,108 @@
+"""Shared pieces of the fault suite: clients over the fakes, and the outcome checks.
+
+Imported by the test modules beside it (`from fault_helpers import ...`); pytest puts this
+folder on `sys.path` because `tests/` has no `__init__.py`.
+
+Every fault case ends in one of two exact outcomes, checked here so each test says which:
+- `retried(...)`: the run succeeded and the fake saw exactly the expected requests;
+- `failed_but_continuable(...)`: a typed `RunError` whose cause is the expected error, whose
+  conversation is valid and whose usage counts the turns that completed, and which a fresh
+  script can continue, both from `.result.state` and from `.messages` as `history=`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from agentkit import Agent, AsyncClient, RunError, RunResult, tool, validate_conversation
+from agentkit.testing import ScriptedTransport, Step, text_reply
+
+__all__ = [
+    "KEY",
+    "MODEL",
+    "Sleeps",
+    "add",
+    "agent_for",
+    "continue_both_ways",
+    "failed_but_continuable",
+    "scripted_client",
+]
+
+MODEL = "claude-sonnet-4-5"
+KEY = "sk-ant-api03-FAULTSUITE-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+"""A key shaped like a real one; the secrets tests look for it everywhere."""
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers.
+
+    Args:
+        a: The first number.
+        b: The second number.
+    """
+    return a + b
+
+
+class Sleeps:
+    """The client's retry sleep, recorded instead of slept, so retry tests take no time."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def scripted_client(
+    steps: Iterable[Step], **options: Any
+) -> tuple[AsyncClient, ScriptedTransport, Sleeps]:
+    """An `AsyncClient` over a `ScriptedTransport`, with a recorded (not real) retry sleep."""
+    transport = ScriptedTransport(steps)
+    client = AsyncClient(
+        api_key=KEY, base_url="http://127.0.0.1:9", transport=transport, **options
+    )
+    sleeps = Sleeps()
+    client._sleep = sleeps  # the client's documented seam for its retry sleep
+    return client, transport, sleeps
+
+
+def agent_for(client: AsyncClient, *, stream: bool, **options: Any) -> Agent[Any]:
+    """The agent every case uses: one `add` tool unless `tools=` says otherwise."""
+    options.setdefault("tools", [add])
+    return Agent(MODEL, client=client, stream=stream, **options)
+
+
+async def continue_both_ways(error: RunError, *, stream: bool, **options: Any) -> None:
+    """A failed run's state resumes, and its messages continue as history, on fresh scripts."""
+    state_client, state_transport, _ = scripted_client([text_reply("resumed")])
+    resumed = await agent_for(state_client, stream=stream, **options).run(
+        state=error.result.state
+    )
+    assert resumed.text == "resumed"
+    validate_conversation(resumed.messages)
+    state_transport.assert_consumed()
+
+    history_client, history_transport, _ = scripted_client([text_reply("continued")])
+    continued = await agent_for(history_client, stream=stream, **options).run(
+        "go on", history=error.messages
+    )
+    assert continued.text == "continued"
+    validate_conversation(continued.messages)
+    sent = history_transport.requests[0].messages
+    assert sent[: len(error.messages) - 1] == error.messages[:-1]
+
+
+def failed_but_continuable(
+    error: RunError, cause: type[BaseException], *, turns: int
+) -> RunResult[Any]:
+    """Check a failed run: the cause is chained, nothing is lost, the history is valid."""
+    assert isinstance(error.__cause__, cause), repr(error.__cause__)
+    assert error.result is not None and error.messages is error.result.messages
+    validate_conversation(error.messages)
+    assert error.usage is error.result.usage
+    assert error.usage.requests == turns
+    assert error.result.state.turns == turns
+    assert "resume" in str(error)
+    return error.result

@@ -1,0 +1,356 @@
+"""Fault suite, network and API: every fault ends retried-and-succeeded or in a typed error.
+
+A typed error is a `RunError` chaining the API error, whose conversation is valid and whose
+usage counts the turns that completed; a fresh script then continues it. Each fault strikes
+on the second model request, after a tool turn, so "the conversation so far" is not empty.
+Retry sleeps are recorded, not slept (`fault_helpers.Sleeps`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fault_helpers import (
+    add,
+    agent_for,
+    continue_both_ways,
+    failed_but_continuable,
+    scripted_client,
+)
+
+from agentkit import (
+    APIConnectionError,
+    APIError,
+    APIStreamError,
+    APITimeoutError,
+    AsyncClient,
+    OverloadedError,
+    RateLimitError,
+    RunError,
+    validate_conversation,
+)
+from agentkit._errors import IncompleteStreamError, InternalServerError
+from agentkit._fake_server import message_dict
+from agentkit.testing import (
+    FakeServer,
+    Fault,
+    encode_sse,
+    message_to_events,
+    text_reply,
+    tool_reply,
+)
+
+BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+
+
+def first_turn() -> Any:
+    return tool_reply("add", {"a": 2, "b": 3})
+
+
+def assert_tool_turn_kept(messages: list[dict[str, Any]]) -> None:
+    """The first turn (a call to `add` and its result 5) is in the conversation."""
+    assert messages[1]["content"][0]["name"] == "add"
+    assert messages[2]["content"][0]["content"] == "5"
+
+
+# -- HTTP status faults ----------------------------------------------------------------------
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_429_waits_exactly_the_retry_after_it_was_given(stream: bool) -> None:
+    client, transport, sleeps = scripted_client(
+        [first_turn(), Fault.rate_limit(retry_after=0.25), text_reply("done")]
+    )
+    result = await agent_for(client, stream=stream).run("add 2 and 3")
+    assert result.text == "done"
+    assert sleeps.delays == [0.25]
+    assert len(transport.requests) == 3
+    assert transport.requests[1].body == transport.requests[2].body
+    assert result.usage.requests == 2
+    validate_conversation(result.messages)
+    transport.assert_consumed()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.overloaded(), Fault.server_error(500), Fault.server_error(503)],
+    ids=["529", "500", "503"],
+)
+@BOTH
+@pytest.mark.asyncio
+async def test_transient_statuses_are_retried_with_jittered_backoff(
+    fault: Fault, stream: bool
+) -> None:
+    client, transport, sleeps = scripted_client([first_turn(), fault, fault, text_reply("done")])
+    result = await agent_for(client, stream=stream).run("add 2 and 3")
+    assert result.text == "done"
+    assert len(transport.requests) == 4
+    assert len(sleeps.delays) == 2
+    assert 0.375 <= sleeps.delays[0] <= 0.5 and 0.75 <= sleeps.delays[1] <= 1.0
+    assert_tool_turn_kept(result.messages)
+    transport.assert_consumed()
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        (Fault.rate_limit(retry_after=0.01), RateLimitError),
+        (Fault.overloaded(), OverloadedError),
+        (Fault.server_error(503), InternalServerError),
+    ],
+    ids=["429", "529", "503"],
+)
+@BOTH
+@pytest.mark.asyncio
+async def test_spent_retries_end_in_a_run_error_that_can_be_continued(
+    fault: Fault, cause: type[Exception], stream: bool
+) -> None:
+    client, transport, sleeps = scripted_client([first_turn(), fault, fault, fault])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=stream).run("add 2 and 3")
+    result = failed_but_continuable(caught.value, cause, turns=1)
+    assert len(transport.requests) == 4 and len(sleeps.delays) == 2
+    assert result.usage.tool_calls == 1
+    assert_tool_turn_kept(caught.value.messages)
+    await continue_both_ways(caught.value, stream=stream)
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_x_should_retry_false_is_obeyed_even_on_a_5xx(stream: bool) -> None:
+    fault = Fault.error(500, should_retry=False)
+    client, transport, sleeps = scripted_client([first_turn(), fault])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=stream).run("add 2 and 3")
+    failed_but_continuable(caught.value, InternalServerError, turns=1)
+    assert len(transport.requests) == 2 and sleeps.delays == []
+    await continue_both_ways(caught.value, stream=stream)
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_x_should_retry_true_retries_even_a_400(stream: bool) -> None:
+    fault = Fault.error(400, should_retry=True)
+    client, transport, sleeps = scripted_client([fault, text_reply("done")])
+    result = await agent_for(client, stream=stream).run("hi")
+    assert result.text == "done" and len(transport.requests) == 2 and len(sleeps.delays) == 1
+
+
+# -- connection faults -----------------------------------------------------------------------
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_connection_reset_before_the_response_is_retried(stream: bool) -> None:
+    client, transport, sleeps = scripted_client([first_turn(), Fault.reset(), text_reply("ok")])
+    result = await agent_for(client, stream=stream).run("add 2 and 3")
+    assert result.text == "ok" and len(transport.requests) == 3 and len(sleeps.delays) == 1
+    transport.assert_consumed()
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_resets_past_the_retries_end_in_a_connection_error(stream: bool) -> None:
+    client, transport, _ = scripted_client([first_turn(), *[Fault.reset()] * 3])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=stream).run("add 2 and 3")
+    failed_but_continuable(caught.value, APIConnectionError, turns=1)
+    assert len(transport.requests) == 4
+    assert not isinstance(caught.value.__cause__, APITimeoutError)
+    await continue_both_ways(caught.value, stream=stream)
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_a_reply_slower_than_the_read_timeout_is_retried(stream: bool) -> None:
+    client, transport, sleeps = scripted_client(
+        [first_turn(), Fault.slow(30), text_reply("ok")], read_timeout=5
+    )
+    result = await agent_for(client, stream=stream).run("add 2 and 3")
+    assert result.text == "ok" and len(transport.requests) == 3 and len(sleeps.delays) == 1
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_replies_always_slower_than_the_timeout_end_in_a_timeout_error(
+    stream: bool,
+) -> None:
+    client, _, _ = scripted_client([first_turn(), *[Fault.slow(30)] * 3], read_timeout=5)
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=stream).run("add 2 and 3")
+    failed_but_continuable(caught.value, APITimeoutError, turns=1)
+    await continue_both_ways(caught.value, stream=stream)
+
+
+# -- broken bodies and streams ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_an_error_event_mid_stream_re_issues_the_request() -> None:
+    client, transport, _ = scripted_client(
+        [first_turn(), Fault.stream_error(text_reply("lost")), text_reply("kept")]
+    )
+    result = await agent_for(client, stream=True).run("add 2 and 3")
+    assert result.text == "kept" and len(transport.requests) == 3
+    assert "lost" not in json.dumps(result.messages)  # the partial reply was dropped
+    assert transport.requests[1].body == transport.requests[2].body
+
+
+@pytest.mark.asyncio
+async def test_an_error_event_on_a_json_request_is_the_matching_status_and_retried() -> None:
+    client, transport, sleeps = scripted_client(
+        [first_turn(), Fault.stream_error(), text_reply("kept")]
+    )
+    result = await agent_for(client, stream=False).run("add 2 and 3")
+    assert result.text == "kept" and len(transport.requests) == 3 and len(sleeps.delays) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_non_retryable_error_event_is_not_re_issued() -> None:
+    fault = Fault.stream_error(error_type="invalid_request_error", message="bad")
+    client, transport, _ = scripted_client([first_turn(), fault])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=True).run("add 2 and 3")
+    failed_but_continuable(caught.value, APIStreamError, turns=1)
+    assert caught.value.__cause__.error_type == "invalid_request_error"
+    assert len(transport.requests) == 2
+    await continue_both_ways(caught.value, stream=True)
+
+
+@pytest.mark.asyncio
+async def test_error_events_past_the_model_retries_end_in_a_stream_error() -> None:
+    client, transport, _ = scripted_client([first_turn(), *[Fault.stream_error()] * 3])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=True, model_retries=2).run("add 2 and 3")
+    failed_but_continuable(caught.value, APIStreamError, turns=1)
+    assert caught.value.__cause__.partial is not None  # what arrived is not lost
+    assert len(transport.requests) == 4
+    await continue_both_ways(caught.value, stream=True)
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_a_reply_cut_mid_block_is_re_issued_and_never_appended(stream: bool) -> None:
+    client, transport, _ = scripted_client(
+        [first_turn(), Fault.cut(text_reply("half of this is lost")), text_reply("whole")]
+    )
+    result = await agent_for(client, stream=stream).run("add 2 and 3")
+    assert result.text == "whole" and len(transport.requests) == 3
+    assert "half of this" not in json.dumps(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_streams_always_cut_end_in_an_incomplete_stream_error() -> None:
+    client, _, _ = scripted_client([first_turn(), *[Fault.cut()] * 3])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=True, model_retries=2).run("add 2 and 3")
+    failed_but_continuable(caught.value, IncompleteStreamError, turns=1)
+    await continue_both_ways(caught.value, stream=True)
+
+
+@pytest.mark.asyncio
+async def test_a_malformed_json_body_fails_at_once_with_an_api_error() -> None:
+    # A complete 200 body that is not JSON is not a transient fault: it is not retried.
+    client, transport, sleeps = scripted_client([first_turn(), Fault.malformed()])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=False).run("add 2 and 3")
+    failed_but_continuable(caught.value, APIError, turns=1)
+    assert "not a valid Message" in str(caught.value.__cause__)
+    assert len(transport.requests) == 2 and sleeps.delays == []
+    await continue_both_ways(caught.value, stream=False)
+
+
+@pytest.mark.asyncio
+async def test_a_malformed_sse_event_re_issues_the_request() -> None:
+    client, transport, _ = scripted_client([first_turn(), Fault.malformed(), text_reply("ok")])
+    result = await agent_for(client, stream=True).run("add 2 and 3")
+    assert result.text == "ok" and len(transport.requests) == 3
+
+
+@pytest.mark.asyncio
+async def test_malformed_sse_past_the_model_retries_ends_in_a_typed_error() -> None:
+    client, _, _ = scripted_client([first_turn(), *[Fault.malformed()] * 2])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=True, model_retries=1).run("add 2 and 3")
+    failed_but_continuable(caught.value, APIStreamError, turns=1)
+    assert caught.value.__cause__.error_type == "malformed_stream"
+    await continue_both_ways(caught.value, stream=True)
+
+
+# -- unknown types ---------------------------------------------------------------------------
+
+
+def _with_unknown_block() -> dict[str, Any]:
+    msg = message_dict(tool_reply("add", {"a": 2, "b": 3}))
+    msg["model"] = "claude-sonnet-4-5"
+    msg["usage"]["input_tokens"] = 10
+    msg["content"].insert(0, {"type": "future_block", "payload": {"x": [1, 2]}})
+    return msg
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_block_type_is_kept_verbatim_and_sent_back() -> None:
+    msg = _with_unknown_block()
+    client, transport, _ = scripted_client(
+        [Fault.raw(json.dumps(msg).encode()), text_reply("done")]
+    )
+    result = await agent_for(client, stream=False).run("add 2 and 3")
+    assert result.text == "done"
+    assert transport.requests[1].messages[1]["content"] == msg["content"]
+    assert result.messages[2]["content"][0]["content"] == "5"
+
+
+@pytest.mark.asyncio
+async def test_unknown_block_delta_and_event_types_in_a_stream_are_survived() -> None:
+    msg = _with_unknown_block()
+    events = message_to_events(msg)
+    events.insert(2, {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta"}})
+    events.insert(2, {"type": "future_event", "data": 1})
+    body = encode_sse(events)
+    client, transport, _ = scripted_client(
+        [Fault.raw(body, content_type="text/event-stream"), text_reply("done")]
+    )
+    result = await agent_for(client, stream=True).run("add 2 and 3")
+    assert result.text == "done"
+    assert transport.requests[1].messages[1]["content"] == msg["content"]
+
+
+# -- the same faults over a real socket ------------------------------------------------------
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_over_a_real_socket_reset_cut_and_slow_replies_are_retried(stream: bool) -> None:
+    steps = [
+        first_turn(),
+        Fault.reset(),
+        Fault.cut(text_reply("half")),
+        Fault.slow(1.0),
+        text_reply("done"),
+    ]
+    with FakeServer(steps) as server:
+        async with AsyncClient(
+            api_key="sk-test", base_url=server.base_url, read_timeout=0.2, max_retries=3
+        ) as client:
+            client._sleep = _no_sleep
+            result = await agent_for(client, stream=stream, tools=[add]).run("add 2 and 3")
+    assert result.text == "done"
+    assert len(server.requests) == 5
+    validate_conversation(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_over_a_real_socket_a_reset_is_a_connection_error_not_a_timeout() -> None:
+    with FakeServer([Fault.reset()]) as server:
+        async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
+            with pytest.raises(RunError) as caught:
+                await agent_for(client, stream=False).run("hi")
+    failed_but_continuable(caught.value, APIConnectionError, turns=0)
+    assert not isinstance(caught.value.__cause__, APITimeoutError)
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
