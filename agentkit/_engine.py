@@ -301,12 +301,13 @@ class Engine:
     def on_decisions(self, decisions: Mapping[str, bool | str]) -> None:
         self.state.decisions.update(decisions)
 
-    def abort(self, reason: str, *, limit: str | None = None) -> None:
-        """End the run now (cancelled, timed out): answer every open call, keep everything."""
+    def abort(self, stop_reason: str, message: str, *, limit: str | None = None) -> None:
+        """End the run now: answer every open call with `message` (results that exist are
+        kept), record `stop_reason`, and keep everything else."""
         s = self.state
-        close_dangling_tool_uses(s.messages, s.results, reason=reason)
+        close_dangling_tool_uses(s.messages, s.results, reason=message)
         s.pending, s.results, s.decisions = [], {}, {}
-        s.stop_reason, s.limit, s.done = (limit or reason), limit, True
+        s.stop_reason, s.limit, s.done = stop_reason, limit, True
 
     # -- internals -----------------------------------------------------------------------
 
@@ -380,7 +381,7 @@ class Engine:
         return False
 
     def _finish_limit(self, limit: str) -> Finished:
-        self.abort(f"Not run: the run hit its {limit} limit.", limit=limit)
+        self.abort(limit, f"Not run: the run hit its {limit} limit.", limit=limit)
         return Finished(self.state)
 
 

@@ -321,6 +321,9 @@ class Agent(Generic[OutputT]):
         async with anyio.create_task_group() as tg, receive:
             tg.start_soon(drive, send)
             yield handle
+            # Leaving the block before the run finished (a break, an exception) ends it;
+            # the driver then closes the conversation as for any cancellation.
+            tg.cancel_scope.cancel()
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
         """This agent as a tool another agent can call; its usage counts in the caller's."""
@@ -394,10 +397,10 @@ class Agent(Generic[OutputT]):
             with anyio.move_on_after(timeout if timeout is not None else math.inf) as scope:
                 result = await self._loop(engine, turn)
             if scope.cancelled_caught:
-                engine.abort("Not run: the run hit its timeout limit.", limit="timeout")
+                engine.abort("timeout", "Not run: the run hit its timeout limit.", limit="timeout")
                 result = self._result(state)
         except anyio.get_cancelled_exc_class():
-            engine.abort("Not run: the run was cancelled.")
+            engine.abort("cancelled", "Not run: the run was cancelled before this call finished.")
             raise
         except APIError as exc:
             raise RunError(
@@ -407,6 +410,11 @@ class Agent(Generic[OutputT]):
                 usage=state.usage,
                 result=self._result(state),
             ) from exc
+        except BaseException as exc:
+            # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
+            # must still be valid to continue from.
+            engine.abort("failed", f"Not run: the run failed ({type(exc).__name__}).")
+            raise
         if emit is not None:
             emit(RunFinished(result))
         if state.limit is not None and state.stop_reason not in ("approval_required",):
