@@ -31,7 +31,7 @@ from typing import Any, Self, cast
 import anyio
 import httpx
 
-from ._errors import ScriptError
+from ._errors import ScriptError, UsageError
 from ._fake_server import (
     Fault,
     FunctionModel,
@@ -228,7 +228,7 @@ class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """Raise `ScriptError` if a step was never requested or the script failed."""
         self.script.assert_consumed()
 
-    def _plan(self, request: httpx.Request, raw: bytes) -> tuple[Plan, float]:
+    def _plan(self, request: httpx.Request, raw: bytes) -> Plan:
         plan = self.script.respond(
             request.method, request.url.raw_path.decode(), request.headers, raw
         )
@@ -237,7 +237,7 @@ class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(
                 f"scripted delay {plan.delay:g}s > read timeout", request=request
             )
-        return plan, plan.delay
+        return plan
 
     @staticmethod
     def _response(plan: Plan, request: httpx.Request) -> httpx.Response:
@@ -250,15 +250,15 @@ class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return httpx.Response(plan.status, headers=headers, stream=stream, request=request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        plan, delay = self._plan(request, request.read())
-        if delay:
-            time.sleep(delay)
+        plan = self._plan(request, request.read())
+        if plan.delay:
+            time.sleep(plan.delay)
         return self._response(plan, request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        plan, delay = self._plan(request, await request.aread())
-        if delay:
-            await anyio.sleep(delay)
+        plan = self._plan(request, await request.aread())
+        if plan.delay:
+            await anyio.sleep(plan.delay)
         return self._response(plan, request)
 
     def __enter__(self) -> Self:
@@ -478,9 +478,10 @@ class FakeServer:
         self.script.assert_consumed()
 
     def start(self) -> Self:
-        """Start listening; returns once the port is bound. Raises `OSError` if it can't bind."""
+        """Start listening; returns once the port is bound. Raises `OSError` if it can't bind,
+        `UsageError` if already started."""
         if self._thread is not None:
-            raise ScriptError("FakeServer.start() called twice; stop() it first")
+            raise UsageError("FakeServer.start() called twice; call stop() first")
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
@@ -507,11 +508,15 @@ class FakeServer:
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._serve(ready))
-        except BaseException as exc:  # reported to start(), which re-raises in the test
-            failure.append(exc)
-            ready.set()
+        except BaseException as exc:  # a bind error goes to start(); a later crash to the test
+            if ready.is_set():
+                self.script.errors.append(ScriptError(f"FakeServer crashed: {exc!r}"))
+            else:
+                failure.append(exc)
+                ready.set()
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _serve(self, ready: threading.Event) -> None:

@@ -14,6 +14,7 @@ import anyio
 import httpx
 import pytest
 
+from agentkit._errors import UsageError
 from agentkit._fake_server import check_request, message_dict
 from agentkit._wire import Message, RedactedThinkingBlock, TextBlock, UnknownBlock
 from agentkit.testing import (
@@ -678,6 +679,14 @@ def test_server_reads_a_large_request_body() -> None:
     big = body({"role": "user", "content": "x" * 3_000_000})
     with FakeServer([lambda request: f"{len(last_user_text(request))} chars"]) as server:
         assert post(server, big).json()["content"][0]["text"] == "3000000 chars"
+
+
+def test_start_reports_a_busy_port_and_a_double_start() -> None:
+    with FakeServer([]) as server:
+        with pytest.raises(OSError):
+            FakeServer(port=server.port).start()
+        with pytest.raises(UsageError, match="called twice"):
+            server.start()
 
 
 def test_stop_leaves_no_thread_or_listening_socket() -> None:
