@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -284,3 +285,15 @@ async def test_gigantic_lines_are_cut_without_losing_line_numbers(root: Path, ok
 async def test_tilde_is_an_ordinary_name_inside_the_root(root: Path, ok: Call) -> None:
     await ok(files_toolset(root).get("write_file"), path="~/note.txt", content="hi")
     assert (root / "~" / "note.txt").read_text() == "hi"
+
+
+@pytest.mark.asyncio
+async def test_fifos_are_refused_without_hanging(root: Path, ok: Call, refused: Call) -> None:
+    os.mkfifo(root / "pipe")
+    toolset = files_toolset(root)
+    assert "not a regular file" in await refused(toolset.get("read_file"), path="pipe")
+    assert "not a regular file" in await refused(
+        toolset.get("edit_file"), path="pipe", old="a", new="b"
+    )
+    assert "cannot write" in await refused(toolset.get("write_file"), path="pipe", content="x")
+    assert await ok(toolset.get("grep"), pattern="alpha") == "notes.txt:1: alpha"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,7 @@ __all__ = ["FileSandbox", "files_toolset"]
 _SNIFF_BYTES = 8192
 _MAX_LINE_CHARS = 2000
 _MAX_LINE_BYTES = 4 * _MAX_LINE_CHARS  # enough bytes for 2000 characters of UTF-8
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # refuse a symlink swapped in after the path check
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"})
 
 
@@ -86,11 +88,15 @@ class FileSandbox:
         if target.is_dir():
             raise ToolError(f"{path!r} is a directory; use list_dir to see its contents")
         try:
-            fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            # O_NONBLOCK: opening a FIFO must not hang the tool waiting for a writer.
+            fd = os.open(target, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             raise ToolError(f"{path!r} does not exist; use list_dir or glob to find it") from None
         except OSError as exc:
             raise ToolError(f"cannot open {path!r}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ToolError(f"{path!r} is not a regular file (a device, FIFO or socket)")
         return target, fd
 
     def _read_text(self, path: str) -> tuple[Path, str]:
@@ -108,12 +114,15 @@ class FileSandbox:
         if target.is_dir():
             raise ToolError(f"{self.root.relative(target)!r} is a directory; give a file path")
         target.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        rel = self.root.relative(target)
         try:
-            fd = os.open(target, flags, 0o644)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | _NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as exc:
-            rel = self.root.relative(target)
             raise ToolError(f"cannot write {rel!r}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ToolError(f"cannot write {rel!r}: not a regular file")
+        os.ftruncate(fd, 0)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
 
@@ -270,7 +279,8 @@ class FileSandbox:
         if file.is_symlink() or not self.root.contains(file):
             return []
         try:
-            if file.stat().st_size > self.max_file_bytes:
+            info = file.stat()
+            if not stat.S_ISREG(info.st_mode) or info.st_size > self.max_file_bytes:
                 return []
             with open(file, "rb") as handle:
                 if _is_binary(handle.read(_SNIFF_BYTES)):
