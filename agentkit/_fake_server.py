@@ -685,6 +685,7 @@ class Script:
         strict: bool = True,
         latency: float = 0.0,
         chunk_size: int = 16,
+        wire_chunk: int | None = None,
         record: bool = True,
     ) -> None:
         self._model = steps if isinstance(steps, FunctionModel) else None
@@ -698,6 +699,9 @@ class Script:
         """Seconds added before every answer (for benchmarks)."""
         self.chunk_size = chunk_size
         """Characters per text/thinking/JSON delta in SSE replies."""
+        self.wire_chunk = wire_chunk
+        """Re-cut SSE bodies into pieces of this many bytes, splitting events (and UTF-8
+        characters) as TCP may; None sends one piece per event."""
         self.record = record
         """Keep every request in `requests` (off for a long-running server)."""
         self.requests: list[RecordedRequest] = []
@@ -812,16 +816,25 @@ class Script:
             answer = text_reply(answer)
         stream = body.get("stream") is True
         if isinstance(answer, Message):
-            return plan_reply(self._fill(answer, body), stream, chunk_size=self.chunk_size)
+            return self._recut(
+                plan_reply(self._fill(answer, body), stream, chunk_size=self.chunk_size)
+            )
         if isinstance(answer, Fault):
             msg = self._fill(answer.reply, body) if answer.reply is not None else None
-            return plan_fault(answer, msg, stream, chunk_size=self.chunk_size)
+            return self._recut(plan_fault(answer, msg, stream, chunk_size=self.chunk_size))
         error = ScriptError(
             f"step {index} ({describe(step)}) gave {type(answer).__name__}; a step must be or "
             "return a Message, a str or a Fault"
         )
         self.errors.append(error)
         raise error
+
+    def _recut(self, plan: Plan) -> Plan:
+        size = self.wire_chunk
+        if size and plan.stream:
+            data = b"".join(plan.chunks)
+            plan.chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        return plan
 
     @staticmethod
     def _fill(message: Message, body: dict[str, Any]) -> dict[str, Any]:

@@ -199,20 +199,23 @@ class _Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
 class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An httpx transport (sync and async) answering from a script, recording every request.
 
-    Hand it to a client as `transport=`. `steps` is a list of steps (see `Step`) or a
-    `FunctionModel`. A request with no step left raises `ScriptError`; leaving the outermost
-    `with` block (also entered by an httpx client using it) checks that every step was used.
+    Hand it to a client as `transport=`. `steps` is a list of steps (see `Step`), a
+    `FunctionModel`, or a ready `Script` (then the other arguments are ignored). A request
+    with no step left raises `ScriptError`; leaving the outermost `with` block (also entered
+    by an httpx client using it) checks that every step was used.
     """
 
     def __init__(
         self,
-        steps: Iterable[Step] | FunctionModel = (),
+        steps: Iterable[Step] | FunctionModel | Script = (),
         *,
         strict: bool = True,
         latency: float = 0.0,
         chunk_size: int = 16,
     ) -> None:
-        self.script = Script(steps, strict=strict, latency=latency, chunk_size=chunk_size)
+        if not isinstance(steps, Script):
+            steps = Script(steps, strict=strict, latency=latency, chunk_size=chunk_size)
+        self.script = steps
         self._depth = 0
 
     @property
@@ -428,7 +431,8 @@ class _Connection(asyncio.Protocol):
 class FakeServer:
     """The fake Messages API over real HTTP/1.1 and SSE on 127.0.0.1, in a background thread.
 
-    Serves a script like `ScriptedTransport` (same steps, faults and checks) to any client;
+    Serves a script like `ScriptedTransport` (same steps, faults and checks; a ready
+    `Script` is used as is) to any client;
     point it at `base_url`. `latency` delays every answer (benchmarks), `chunk_delay` spaces
     SSE events (to watch a stream), `record=False` keeps no requests (long runs). One
     event loop serves thousands of connections. Use as a context manager (leaving it checks
@@ -437,7 +441,7 @@ class FakeServer:
 
     def __init__(
         self,
-        steps: Iterable[Step] | FunctionModel = (),
+        steps: Iterable[Step] | FunctionModel | Script = (),
         *,
         strict: bool = True,
         latency: float = 0.0,
@@ -447,9 +451,11 @@ class FakeServer:
         port: int = 0,
         record: bool = True,
     ) -> None:
-        self.script = Script(
-            steps, strict=strict, latency=latency, chunk_size=chunk_size, record=record
-        )
+        if not isinstance(steps, Script):
+            steps = Script(
+                steps, strict=strict, latency=latency, chunk_size=chunk_size, record=record
+            )
+        self.script = steps
         self.chunk_delay = chunk_delay
         self.host = host
         self.port = port
