@@ -198,6 +198,7 @@ async def test_connection_is_pinned_to_the_checked_address(fake_dns: None, ok: C
     assert str(request.url) == "https://93.184.216.34:8443/a?b=1"
     assert request.headers["host"] == "public.example:8443"
     assert request.extensions["sni_hostname"] == "public.example"
+    assert request.headers["accept-encoding"] == "identity"  # the byte cap bounds memory
 
 
 @pytest.mark.asyncio

@@ -116,7 +116,7 @@ def _eval(node: ast.AST) -> Number:
             return _power(left, right)
         return _check_size(_BINARY[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand))
+        return _check_size(_UNARY[type(node.op)](_eval(node.operand)))
     if isinstance(node, ast.Name):
         if node.id in _CONSTANTS:
             return _CONSTANTS[node.id]

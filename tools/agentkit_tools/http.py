@@ -123,6 +123,8 @@ async def fetch(
                             "Host": current.netloc.decode("ascii"),
                             "User-Agent": _USER_AGENT,
                             "Accept": "text/html, text/plain;q=0.9, */*;q=0.5",
+                            # Uncompressed, so the byte cap bounds memory (no gzip bombs).
+                            "Accept-Encoding": "identity",
                         },
                         extensions={"sni_hostname": current.host},
                     )
