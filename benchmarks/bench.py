@@ -1,0 +1,656 @@
+"""agentkit against a raw aiohttp agent loop: the five figures of issue 6, in one table.
+
+Why: the loop is I/O bound, so every millisecond of client CPU per model turn caps how many
+runs one process can drive. Each figure is measured in the same run as a reference, the
+minimal hand-written loop (`raw_run`: POST JSON, parse the reply, run the tools, append,
+repeat), against the same server. It is a script, not a test:
+
+    .venv/bin/python benchmarks/bench.py [--quick] [--only 1,2,3,4,5]
+
+The server is agentkit's own `FakeServer` playing the model with a `FunctionModel` (2
+parallel tool calls per round, then a final text), in a child process, so its CPU is not
+counted: client CPU is `time.process_time()` of this process. Figures:
+
+1. CPU per model turn, 20 rounds of 2 parallel calls, JSON and SSE (target <= 2x raw).
+2. 200 concurrent runs x 5 rounds x 2 calls at 100 ms latency: wall over ideal (6 requests x
+   100 ms; target <= 2x) and peak memory, defined as the RSS high-water mark (`ru_maxrss`)
+   minus the RSS just before the runs start, in a fresh child process (target <= 60 MB).
+3. Growth with history: CPU per turn around turn 100 over around turn 5 (target <= 1.5x).
+4. Cold start: CPU (user + sys, `RUSAGE_CHILDREN`) of a fresh `python -c` that imports
+   agentkit and finishes one run, interpreter start-up included (target <= 0.35 s).
+5. SSE throughput of the streaming reducer (decoder + `MessageAccumulator`), MB/s of CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import itertools
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agentkit import Agent, AsyncClient, Hooks, Limits, tool  # noqa: E402
+from agentkit._fake_server import message_to_sse, reply  # noqa: E402
+from agentkit._streaming import MessageAccumulator, iter_sse_events  # noqa: E402
+from agentkit.testing import FakeServer, FunctionModel  # noqa: E402
+
+MODEL = "claude-sonnet-4-5"
+MAX_TOKENS = 1024
+HEADERS = {
+    "content-type": "application/json",
+    "anthropic-version": "2023-06-01",
+    "x-api-key": "offline",
+}
+
+# -- the model (runs in the server process) -----------------------------------------------------
+
+
+def play(body: dict[str, Any]) -> Any:
+    """The model: `rounds N` in the first user text asks for N rounds of 2 parallel calls."""
+    messages = body["messages"]
+    first = messages[0]["content"]
+    text = first if isinstance(first, str) else first[0]["text"]
+    rounds = int(text.split("rounds ", 1)[1].split()[0])
+    done = sum(1 for m in messages if m["role"] == "assistant")
+    if done < rounds:
+        return reply(
+            "Let me compute both.",
+            tool_calls=[("add", {"a": done, "b": 1}), ("multiply", {"a": done, "b": 2})],
+        )
+    return f"The answer after {done} rounds is {done * 3}."
+
+
+def _serve(pipe: Any, latency: float) -> None:
+    server = FakeServer(FunctionModel(play), latency=latency, record=False, strict=False)
+    server.start()
+    pipe.send(server.base_url)
+    try:
+        while pipe.recv() == "cpu":  # anything else (or the parent dying) means stop
+            pipe.send(time.process_time())
+    except EOFError:
+        pass
+    server.stop()
+
+
+class Server:
+    """A `FakeServer` in a child process (spawned: its CPU and GIL are not ours)."""
+
+    def __init__(self, latency: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._pipe, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, latency), daemon=True)
+        self._proc.start()
+        self.url: str = self._pipe.recv()
+
+    def cpu(self) -> float:
+        """The server process's CPU seconds so far."""
+        self._pipe.send("cpu")
+        return float(self._pipe.recv())
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._pipe.send("stop")
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()
+
+
+# -- the tools ----------------------------------------------------------------------------------
+
+
+async def add_fn(a: int, b: int) -> int:
+    return a + b
+
+
+async def multiply_fn(a: int, b: int) -> int:
+    return a * b
+
+
+RAW_TOOLS: dict[str, Callable[..., Awaitable[Any]]] = {"add": add_fn, "multiply": multiply_fn}
+TOOL_PARAMS = [
+    {
+        "name": name,
+        "description": f"{name.capitalize()} two integers.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    }
+    for name in RAW_TOOLS
+]
+
+
+@tool
+async def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tool
+async def multiply(a: int, b: int) -> int:
+    """Multiply two integers."""
+    return a * b
+
+
+# -- the raw loop (the reference) ---------------------------------------------------------------
+
+
+async def _raw_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    return json.loads(await response.read())
+
+
+async def _raw_sse(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    """A minimal SSE reader: split on blank lines, fold the few event types we need."""
+    msg: dict[str, Any] = {}
+    blocks: list[dict[str, Any]] = []
+    parts: list[list[str]] = []
+    buf = b""
+    async for chunk in response.content.iter_any():
+        buf += chunk
+        *events, buf = buf.split(b"\n\n")
+        for raw in events:
+            event = json.loads(raw[raw.index(b"data: ") + 6 :])
+            kind = event["type"]
+            if kind == "content_block_delta":
+                delta = event["delta"]
+                parts[event["index"]].append(delta.get("text") or delta.get("partial_json", ""))
+            elif kind == "content_block_start":
+                blocks.append(event["content_block"])
+                parts.append([])
+            elif kind == "content_block_stop":
+                i = event["index"]
+                block, text = blocks[i], "".join(parts[i])
+                if block["type"] == "tool_use":
+                    block["input"] = json.loads(text) if text else {}
+                else:
+                    block["text"] = text
+            elif kind == "message_start":
+                msg = event["message"]
+            elif kind == "message_delta":
+                msg.update(event["delta"])
+    msg["content"] = blocks
+    return msg
+
+
+async def raw_run(
+    session: aiohttp.ClientSession,
+    url: str,
+    prompt: str,
+    stream: bool,
+    marks: list[float] | None = None,
+) -> str:
+    """The minimal agent loop, by hand: what every figure is compared with."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    read = _raw_sse if stream else _raw_json
+    while True:
+        if marks is not None:
+            marks.append(time.process_time())
+        body: dict[str, Any] = {"model": MODEL, "max_tokens": MAX_TOKENS, "tools": TOOL_PARAMS}
+        if stream:
+            body["stream"] = True
+        body["messages"] = messages
+        async with session.post(url, data=json.dumps(body), headers=HEADERS) as response:
+            response.raise_for_status()
+            msg = await read(response)
+        content = msg["content"]
+        messages.append({"role": "assistant", "content": content})
+        calls = [b for b in content if b["type"] == "tool_use"]
+        if not calls:
+            return "".join(b["text"] for b in content if b["type"] == "text")
+        values = await asyncio.gather(*(RAW_TOOLS[c["name"]](**c["input"]) for c in calls))
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": c["id"], "content": json.dumps(v)}
+                    for c, v in zip(calls, values, strict=True)
+                ],
+            }
+        )
+
+
+# -- drivers: one way to make a run of each kind ------------------------------------------------
+
+RunFn = Callable[[str], Awaitable[Any]]
+
+
+class Drivers:
+    """A raw loop and an agentkit agent on one server, JSON or SSE."""
+
+    def __init__(self, base_url: str, stream: bool) -> None:
+        self.stream = stream
+        self.url = base_url + "/v1/messages"
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
+        self.client = AsyncClient(api_key="offline", base_url=base_url)
+        self.marks: list[float] = []
+
+        def mark(ctx: Any, params: Any) -> None:
+            self.marks.append(time.process_time())
+
+        limits = Limits(max_turns=1000)
+        self.agent = Agent(
+            MODEL, tools=[add, multiply], client=self.client, stream=stream, limits=limits
+        )
+        self.marked = Agent(
+            MODEL,
+            tools=[add, multiply],
+            client=self.client,
+            stream=stream,
+            limits=limits,
+            hooks=Hooks(before_model=mark),
+        )
+
+    def run_fn(self, kind: str, marked: bool = False) -> RunFn:
+        if kind == "raw":
+            marks = self.marks if marked else None
+            return lambda prompt: raw_run(self.session, self.url, prompt, self.stream, marks)
+        agent = self.marked if marked else self.agent
+        return lambda prompt: agent.run(prompt)
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.client.aclose()
+
+
+async def _cpu_per_turn(drivers: Drivers, kind: str, rounds: int, runs: int, reps: int) -> float:
+    """Best-of-`reps` client CPU ms per model request, over `runs` sequential runs."""
+    run = drivers.run_fn(kind)
+    prompt = f"rounds {rounds}"
+    await run(prompt)  # warm up: connection, caches
+    best = float("inf")
+    for _ in range(reps):
+        gc.collect()
+        start = time.process_time()
+        for _ in range(runs):
+            await run(prompt)
+        best = min(best, time.process_time() - start)
+    return best * 1000 / (runs * (rounds + 1))
+
+
+async def fig_cpu(url: str, stream: bool, rounds: int, runs: int, reps: int) -> dict[str, float]:
+    drivers = Drivers(url, stream)
+    try:
+        out: dict[str, float] = {}
+        # Interleave the two, so drift (thermal, other load) hits both alike.
+        for _ in range(2):
+            for kind in ("raw", "agentkit"):
+                value = await _cpu_per_turn(drivers, kind, rounds, runs, reps)
+                out[kind] = min(out.get(kind, float("inf")), value)
+        return out
+    finally:
+        await drivers.close()
+
+
+async def fig_growth(url: str, rounds: int, reps: int) -> dict[str, tuple[float, float]]:
+    """CPU ms per turn around turn 5 and around turn `rounds` (mean of 5 turns, best rep)."""
+    drivers = Drivers(url, stream=False)
+    prompt = f"rounds {rounds + 5}"
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        for kind in ("raw", "agentkit"):
+            run = drivers.run_fn(kind, marked=True)
+            early, late = float("inf"), float("inf")
+            for _ in range(reps + 1):  # the first is a warm-up, but counts if it is best
+                drivers.marks.clear()
+                gc.collect()
+                await run(prompt)
+                m = drivers.marks
+                steps = [b - a for a, b in itertools.pairwise(m)]
+                early = min(early, statistics.fmean(steps[2:7]))
+                late = min(late, statistics.fmean(steps[rounds - 3 : rounds + 2]))
+            out[kind] = (early * 1000, late * 1000)
+    finally:
+        await drivers.close()
+    return out
+
+
+# -- figure 2: load, in a fresh child process ----------------------------------------------------
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _load_child(url: str, kind: str, runs: int, rounds: int, pipe: Any) -> None:
+    async def main() -> tuple[float, float, int]:
+        drivers = Drivers(url, stream=False)
+        run = drivers.run_fn(kind)
+        prompt = f"rounds {rounds}"
+        await asyncio.gather(*(run("rounds 0") for _ in range(4)))  # warm the code paths
+        gc.collect()
+        base = _rss_kb()
+        cpu, wall = time.process_time(), time.perf_counter()
+        results = await asyncio.gather(*(run(prompt) for _ in range(runs)))
+        wall = time.perf_counter() - wall
+        cpu = time.process_time() - cpu
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        await drivers.close()
+        if len(results) != runs:
+            raise RuntimeError("lost runs")
+        return wall, cpu, max(0, peak - base)
+
+    pipe.send(asyncio.run(main()))
+
+
+def fig_load(url: str, kind: str, runs: int, rounds: int) -> tuple[float, float, float]:
+    """Wall s, CPU s and peak RSS growth MB of `runs` concurrent runs, in a fresh process."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_load_child, args=(url, kind, runs, rounds, child))
+    proc.start()
+    wall, cpu, kb = parent.recv()
+    proc.join()
+    return wall, cpu, kb / 1024
+
+
+# -- figure 4: cold start -------------------------------------------------------------------------
+
+COLD_AGENTKIT = """
+import asyncio
+import sys
+sys.path.insert(0, {root!r})
+from agentkit import Agent, AsyncClient, tool
+
+@tool
+async def add(a: int, b: int) -> int:
+    "Add two integers."
+    return a + b
+
+@tool
+async def multiply(a: int, b: int) -> int:
+    "Multiply two integers."
+    return a * b
+
+async def main():
+    async with AsyncClient(api_key="offline", base_url={url!r}) as client:
+        agent = Agent("claude-sonnet-4-5", tools=[add, multiply], client=client)
+        print((await agent.run("rounds 1")).text)
+
+asyncio.run(main())
+"""
+
+COLD_RAW = """
+import asyncio, json
+import aiohttp
+
+async def main():
+    messages = [{{"role": "user", "content": "rounds 1"}}]
+    async with aiohttp.ClientSession() as session:
+        while True:
+            body = {{"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": messages}}
+            async with session.post({url!r} + "/v1/messages", data=json.dumps(body),
+                                    headers={{"content-type": "application/json"}}) as r:
+                msg = json.loads(await r.read())
+            messages.append({{"role": "assistant", "content": msg["content"]}})
+            calls = [b for b in msg["content"] if b["type"] == "tool_use"]
+            if not calls:
+                return
+            messages.append({{"role": "user", "content": [
+                {{"type": "tool_result", "tool_use_id": c["id"], "content": "1"}} for c in calls]}})
+asyncio.run(main())
+"""
+
+
+def _child_cpu(code: str, reps: int) -> float:
+    """Best-of-`reps` CPU seconds (user + sys) of `python -c code`, start-up included."""
+    best = float("inf")
+    for _ in range(reps):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL, cwd=ROOT
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best = min(best, cpu)
+    return best
+
+
+def fig_cold(url: str, reps: int) -> dict[str, float]:
+    return {
+        "python": _child_cpu("pass", reps),
+        "raw": _child_cpu(COLD_RAW.format(url=url), reps),
+        "agentkit": _child_cpu(COLD_AGENTKIT.format(root=str(ROOT), url=url), reps),
+    }
+
+
+# -- figure 5: SSE reducer throughput ----------------------------------------------------------
+
+
+def _sse_body() -> bytes:
+    """A long, realistic streamed reply: thinking, text and two tool calls, 16-char deltas."""
+    words = "the quick brown fox jumps over the lazy dog while agents call tools " * 400
+    message = reply(
+        words,
+        thinking=words[:8000],
+        tool_calls=[
+            ("write_file", {"path": "/tmp/notes.md", "content": words[:6000]}),
+            ("add", {"a": 1, "b": 2}),
+        ],
+        model=MODEL,
+    )
+    return message_to_sse(message, chunk_size=16)
+
+
+def _raw_sse_bytes(chunks: Sequence[bytes]) -> dict[str, Any]:
+    """The raw loop's SSE reader, on bytes (see `_raw_sse`)."""
+    msg: dict[str, Any] = {}
+    blocks: list[dict[str, Any]] = []
+    parts: list[list[str]] = []
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        *events, buf = buf.split(b"\n\n")
+        for raw in events:
+            event = json.loads(raw[raw.index(b"data: ") + 6 :])
+            kind = event["type"]
+            if kind == "content_block_delta":
+                d = event["delta"]
+                parts[event["index"]].append(
+                    d.get("text") or d.get("partial_json") or d.get("thinking") or ""
+                )
+            elif kind == "content_block_start":
+                blocks.append(event["content_block"])
+                parts.append([])
+            elif kind == "content_block_stop":
+                i = event["index"]
+                text = "".join(parts[i])
+                if blocks[i]["type"] == "tool_use":
+                    blocks[i]["input"] = json.loads(text) if text else {}
+                else:
+                    blocks[i][blocks[i]["type"]] = text
+            elif kind == "message_start":
+                msg = event["message"]
+    msg["content"] = blocks
+    return msg
+
+
+def _agentkit_sse_bytes(chunks: Sequence[bytes]) -> Any:
+    acc = MessageAccumulator()
+    for event in iter_sse_events(chunks):
+        acc.apply(event)
+    return acc.message()
+
+
+def fig_sse(reps: int, chunk: int = 4096) -> dict[str, float]:
+    """MB/s of CPU for each reader, the body fed in `chunk`-byte pieces (as a socket gives)."""
+    body = _sse_body()
+    chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    out: dict[str, float] = {"bytes": float(len(body))}
+    for name, fn in (("raw", _raw_sse_bytes), ("agentkit", _agentkit_sse_bytes)):
+        fn(chunks)
+        best = float("inf")
+        for _ in range(reps):
+            start = time.process_time()
+            for _ in range(10):
+                fn(chunks)
+            best = min(best, (time.process_time() - start) / 10)
+        out[name] = len(body) / best / 1e6
+    return out
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}"
+    )
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str]] = []
+        self.notes: list[str] = []
+
+    def row(self, figure: str, agentkit: str, raw: str, ratio: str, target: str) -> None:
+        self.rows.append((figure, agentkit, raw, ratio, target))
+        print(f"  {figure:<44} {agentkit:>12} {raw:>12} {ratio:>10}  {target}", flush=True)
+
+    @staticmethod
+    def header() -> None:
+        print(f"  {'figure':<44} {'agentkit':>12} {'raw loop':>12} {'ratio':>10}  target")
+        print("  " + "-" * 106)
+
+
+def _verdict(value: float, limit: float) -> str:
+    if value <= limit:
+        return "met"
+    return f"MISSED by {value / limit:.2f}x"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (~1 minute)")
+    parser.add_argument("--only", default="1,2,3,4,5", help="figures to run, e.g. 1,3")
+    args = parser.parse_args()
+    only = {int(x) for x in args.only.split(",")}
+    quick = args.quick
+    reps = 2 if quick else 5
+
+    print(f"machine: {_machine()}")
+    print("client CPU = time.process_time() of the client process; the FakeServer runs in a")
+    print("separate process. Ratios are agentkit / raw aiohttp loop, measured in this run.\n")
+    table = Table()
+    Table.header()
+    fast = Server(latency=0.0)
+    try:
+        if 1 in only:
+            for stream in (False, True):
+                label = "SSE" if stream else "JSON"
+                cpu = asyncio.run(fig_cpu(fast.url, stream, 20, 3 if quick else 10, reps))
+                ratio = cpu["agentkit"] / cpu["raw"]
+                table.row(
+                    f"1. CPU per model turn, {label} (ms)",
+                    f"{cpu['agentkit']:.3f}",
+                    f"{cpu['raw']:.3f}",
+                    f"{ratio:.2f}x",
+                    f"<= 2x raw: {_verdict(ratio, 2)}",
+                )
+        if 2 in only:
+            runs, rounds, latency = 200, 5, 0.1
+            slow = Server(latency=latency)
+            try:
+                ideal = (rounds + 1) * latency
+                raw = fig_load(slow.url, "raw", runs, rounds)
+                ours = fig_load(slow.url, "agentkit", runs, rounds)
+            finally:
+                slow.close()
+            table.row(
+                f"2. {runs} runs x {rounds} rounds @100ms: wall (s)",
+                f"{ours[0]:.2f}",
+                f"{raw[0]:.2f}",
+                f"{ours[0] / ideal:.2f}x ideal",
+                f"<= 2x ideal ({ideal:.1f} s): {_verdict(ours[0] / ideal, 2)}"
+                f"; raw {raw[0] / ideal:.2f}x ideal",
+            )
+            table.row(
+                "   client CPU for all runs (s)",
+                f"{ours[1]:.2f}",
+                f"{raw[1]:.2f}",
+                f"{ours[1] / raw[1]:.2f}x",
+                "(information)",
+            )
+            table.row(
+                "   peak RSS growth (MB)",
+                f"{ours[2]:.1f}",
+                f"{raw[2]:.1f}",
+                f"{ours[2] / max(raw[2], 0.1):.2f}x",
+                f"<= 60 MB: {_verdict(ours[2], 60)}",
+            )
+        if 3 in only:
+            turns = 100
+            growth = asyncio.run(fig_growth(fast.url, turns, 2 if quick else 4))
+            ak_early, ak_late = growth["agentkit"]
+            raw_early, raw_late = growth["raw"]
+            table.row(
+                f"3. CPU/turn at turn {turns} / turn 5",
+                f"{ak_late / ak_early:.2f}x",
+                f"{raw_late / raw_early:.2f}x",
+                f"{ak_late / raw_late:.2f}x",
+                f"<= 1.5x: {_verdict(ak_late / ak_early, 1.5)}",
+            )
+            table.row(
+                f"   CPU/turn at turn 5 / at turn {turns} (ms)",
+                f"{ak_early:.2f}/{ak_late:.2f}",
+                f"{raw_early:.2f}/{raw_late:.2f}",
+                "",
+                "(information; ratio column: agentkit/raw at the late turn)",
+            )
+        if 4 in only:
+            cold = fig_cold(fast.url, 3 if quick else 5)
+            table.row(
+                "4. cold start: import + one run (CPU s)",
+                f"{cold['agentkit']:.3f}",
+                f"{cold['raw']:.3f}",
+                f"{cold['agentkit'] / cold['raw']:.2f}x",
+                f"<= 0.35 s: {_verdict(cold['agentkit'], 0.35)}"
+                f" (bare interpreter {cold['python']:.3f} s)",
+            )
+    finally:
+        fast.close()
+    if 5 in only:
+        sse = fig_sse(3 if quick else 7)
+        table.row(
+            f"5. SSE reducer throughput (MB/s, {sse['bytes'] / 1e3:.0f} kB)",
+            f"{sse['agentkit']:.1f}",
+            f"{sse['raw']:.1f}",
+            f"{sse['agentkit'] / sse['raw']:.2f}x",
+            "(no target; higher is better)",
+        )
+
+
+if __name__ == "__main__":
+    main()
