@@ -123,31 +123,18 @@ def tool_reply(
 # -- rendering ------------------------------------------------------------------------------
 
 
-def _block_dict(block: Any) -> dict[str, Any]:
-    # Constructed blocks leave `type` unset and `to_wire()` drops unset fields; the wire needs it.
-    data: dict[str, Any] = block.to_wire()
-    return data if "type" in data else {"type": block.type, **data}
-
-
 def message_dict(message: Message) -> dict[str, Any]:
     """`message` as the API's JSON object, with every key the API always sends."""
-    out: dict[str, Any] = {
-        "id": message.id,
-        "type": "message",
-        "role": "assistant",
-        "model": message.model,
-        "content": [_block_dict(b) for b in message.content],
-        "stop_reason": message.stop_reason,
-        "stop_sequence": message.stop_sequence,
+    data = message.to_wire()
+    data.setdefault("stop_reason", message.stop_reason)
+    data.setdefault("stop_sequence", message.stop_sequence)
+    usage = message.usage
+    data["usage"] = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        **data.get("usage", {}),
     }
-    for key, value in message.to_wire().items():
-        out.setdefault(key, value)
-    out["usage"] = {
-        "input_tokens": message.usage.input_tokens,
-        "output_tokens": message.usage.output_tokens,
-        **message.usage.to_wire(),
-    }
-    return out
+    return data
 
 
 def _pieces(text: str, size: int) -> list[str]:
