@@ -37,6 +37,7 @@ from ._events import (
     ToolInputChunk,
     TurnFinished,
 )
+from ._recipe import Recipe, RecipeContext, RecipeResult, recipes, run_recipe
 from ._run import Agent, AgentRun, Deny, Hooks, RunResult
 from ._stop import Limits
 from ._thinking import FixedBudget, PlanningBudget, ThinkingBudget
@@ -44,6 +45,7 @@ from ._tools import Tool, tool
 from ._toolsets import Toolset
 from ._usage import RunUsage, TurnUsage
 from ._wire import Message
+from ._workflow import Refinement, Vote, chain, parallel_map, refine, vote
 
 __all__ = [
     "APIConnectionError",
@@ -69,6 +71,10 @@ __all__ = [
     "OverloadedError",
     "PlanningBudget",
     "RateLimitError",
+    "Recipe",
+    "RecipeContext",
+    "RecipeResult",
+    "Refinement",
     "RunContext",
     "RunError",
     "RunFinished",
@@ -87,8 +93,15 @@ __all__ = [
     "TurnFinished",
     "TurnUsage",
     "UsageError",
+    "Vote",
+    "chain",
+    "parallel_map",
+    "recipes",
+    "refine",
+    "run_recipe",
     "tool",
     "validate_conversation",
+    "vote",
 ]
 
 __version__ = "0.1.0"
