@@ -24,7 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ._capabilities import ModelCaps, model_caps
-from ._conversation import ConversationValidator, append_user_content, close_dangling_tool_uses
+from ._conversation import (
+    ConversationValidator,
+    append_user_content,
+    close_dangling_tool_uses,
+    pending_tool_uses,
+)
 from ._stop import Limits
 from ._thinking import ThinkingPlan, shape_request
 from ._usage import RunUsage, TurnUsage
@@ -305,7 +310,11 @@ class Engine:
         """End the run now: answer every open call with `message` (results that exist are
         kept), record `stop_reason`, and keep everything else."""
         s = self.state
-        close_dangling_tool_uses(s.messages, s.results, reason=message)
+        # `message` is the whole text the model reads for a call that never finished.
+        results = dict(s.results)
+        for call in pending_tool_uses(s.messages):
+            results.setdefault(call["id"], _error(call, message))
+        close_dangling_tool_uses(s.messages, results)
         s.pending, s.results, s.decisions = [], {}, {}
         s.stop_reason, s.limit, s.done = stop_reason, limit, True
 
