@@ -475,10 +475,11 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
 def check_request(body: Any, headers: Mapping[str, str]) -> str | None:
     """Why the real API would answer this `POST /v1/messages` with a 400, or None.
 
-    Lightweight, not exhaustive: the header, required fields, roles, empty turns, the
-    thinking budget, and `tool_use`/`tool_result` pairing (ids and placement), with the
-    API's own wording. Stricter than the API in one place: consecutive same-role turns are
-    rejected, because the API silently merges them (STYLE: a loop must keep alternation).
+    Lightweight, not exhaustive: the header, required fields, roles, empty turns, manual
+    thinking (budget, forced tool use, temperature), and `tool_use`/`tool_result` pairing
+    (ids and placement), with the API's own wording. Stricter than the API in one place:
+    consecutive same-role turns are rejected, because the API silently merges them (STYLE:
+    a loop must keep alternation).
     """
     if "anthropic-version" not in headers:
         return "anthropic-version: header is required"
@@ -501,6 +502,11 @@ def check_request(body: Any, headers: Mapping[str, str]) -> str | None:
         interleaved = "interleaved-thinking" in headers.get("anthropic-beta", "")
         if budget >= max_tokens and not interleaved:
             return "`max_tokens` must be greater than `thinking.budget_tokens`."
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+            return "Thinking may not be enabled when tool_choice forces tool use."
+        if body.get("temperature", 1) != 1:
+            return "`temperature` may only be set to 1 when thinking is enabled."
     pending: list[str] = []
     previous = None
     for i, turn in enumerate(messages):

@@ -277,6 +277,11 @@ def test_check_rejects_other_shape_errors() -> None:
     assert "non-empty content" in (check(empty, {"role": "assistant", "content": "x"}) or "")
     thinking = {"type": "enabled", "budget_tokens": 2000}
     assert "max_tokens" in (check(user, thinking=thinking) or "")  # 2000 >= max_tokens 1024
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    forced = check(user, thinking=thinking, max_tokens=4096, tool_choice={"type": "any"})
+    assert forced == "Thinking may not be enabled when tool_choice forces tool use."
+    assert "temperature" in (check(user, thinking=thinking, max_tokens=4096, temperature=0) or "")
+    assert check(user, thinking=thinking, max_tokens=4096, tool_choice={"type": "auto"}) is None
     no_model = {k: v for k, v in body().items() if k != "model"}
     assert check_request(no_model, HEADERS) == "model: Field required"
 
