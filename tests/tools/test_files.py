@@ -297,3 +297,8 @@ async def test_fifos_are_refused_without_hanging(root: Path, ok: Call, refused: 
     )
     assert "cannot write" in await refused(toolset.get("write_file"), path="pipe", content="x")
     assert await ok(toolset.get("grep"), pattern="alpha") == "notes.txt:1: alpha"
+
+
+def test_searches_are_bounded_by_a_timeout(root: Path) -> None:
+    toolset = files_toolset(root, search_timeout=5)
+    assert [toolset.get(name).timeout for name in ("glob", "grep")] == [5, 5]  # type: ignore[union-attr]

@@ -305,9 +305,14 @@ def files_toolset(
     max_read_bytes: int = 256_000,
     max_write_bytes: int = 1_000_000,
     max_results: int = 500,
+    search_timeout: float = 60.0,
 ) -> Toolset:
     """File tools confined to `root`: read_file, list_dir, glob, grep, plus write_file and
     edit_file when `writable`.
+
+    `search_timeout` bounds glob and grep (a huge tree, or a regular expression that
+    backtracks catastrophically): the run gets an error result and goes on, though Python
+    cannot stop the worker thread, which finishes in the background.
 
     Raises:
         UsageError: `root` is not an existing directory.
@@ -342,7 +347,7 @@ def files_toolset(
         """
         return box.list_dir(path)
 
-    @tool
+    @tool(timeout=search_timeout)
     def glob(pattern: str, path: str = ".") -> str:
         """Find files and directories by glob pattern, returning root-relative paths, one a line.
 
@@ -352,7 +357,7 @@ def files_toolset(
         """
         return box.glob(pattern, path)
 
-    @tool
+    @tool(timeout=search_timeout)
     def grep(
         pattern: str, path: str = ".", include: str | None = None, ignore_case: bool = False
     ) -> str:

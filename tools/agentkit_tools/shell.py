@@ -42,7 +42,9 @@ def shell_toolset(
         root: Directory the commands run in (and the only place `cwd` may point).
         enabled: Must be True: the shell is off unless explicitly enabled.
         allow: Program names allowed (e.g. `["ls", "git"]`); if given, commands run without a
-            shell and any other program is refused.
+            shell and any other program is refused. This limits which program starts, not
+            what it can do (`find -exec`, `git -c core.pager=...`): allow only programs
+            whose every option you accept.
         timeout: Seconds before the command and everything it started are killed.
         max_output: Bytes of combined stdout/stderr kept; the rest is discarded.
         requires_approval: Ask the user before each command (the default).
