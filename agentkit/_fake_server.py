@@ -629,13 +629,6 @@ def describe(step: Any) -> str:
     return f"function {getattr(step, '__name__', type(step).__name__)}"
 
 
-def _estimate_tokens(body: Any) -> int:
-    if not isinstance(body, dict):
-        return 1
-    size = len(json.dumps([body.get(k) for k in ("system", "messages", "tools")]))
-    return _tokens(size)
-
-
 _MODELS = [
     ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z", 64000),
     ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-01T00:00:00Z", 64000),
@@ -745,7 +738,7 @@ class Script:
     def _route(self, record: RecordedRequest, headers: Mapping[str, str], raw: bytes) -> Plan:
         path, method = record.path.rstrip("/"), record.method
         if method == "POST" and path.endswith("/v1/messages/count_tokens"):
-            tokens = {"input_tokens": _estimate_tokens(record.body)}
+            tokens = {"input_tokens": _tokens(len(raw))}
             return Plan(200, [("content-type", "application/json")], [_json(tokens)])
         if method == "GET" and path.endswith("/v1/models"):
             data = [_model_info(m[0]) for m in _MODELS]
@@ -774,7 +767,7 @@ class Script:
                 return error_plan(
                     400, "invalid_request_error", problem, [("x-should-retry", "false")]
                 )
-        return self._serve_step(record)
+        return self._serve_step(record, _tokens(len(raw)))
 
     def _take(self) -> tuple[int, Any]:
         with self._lock:
@@ -793,10 +786,10 @@ class Script:
             self._next += 1
             return index, self._steps[index]
 
-    def _serve_step(self, record: RecordedRequest) -> Plan:
+    def _serve_step(self, record: RecordedRequest, input_tokens: int) -> Plan:
         index, step = self._take()
         record.step = index
-        body: dict[str, Any] = record.body
+        body: dict[str, Any] = record.body if isinstance(record.body, dict) else {}
         answer = step
         if callable(step) and not isinstance(step, (Message, Fault, str)):
             try:
@@ -810,10 +803,12 @@ class Script:
         stream = body.get("stream") is True
         if isinstance(answer, Message):
             return self._recut(
-                plan_reply(self._fill(answer, body), stream, chunk_size=self.chunk_size)
+                plan_reply(
+                    self._fill(answer, body, input_tokens), stream, chunk_size=self.chunk_size
+                )
             )
         if isinstance(answer, Fault):
-            msg = self._fill(answer.reply, body) if answer.reply is not None else None
+            msg = self._fill(answer.reply, body, input_tokens) if answer.reply is not None else None
             return self._recut(plan_fault(answer, msg, stream, chunk_size=self.chunk_size))
         error = ScriptError(
             f"step {index} ({describe(step)}) gave {type(answer).__name__}; a step must be or "
@@ -830,10 +825,10 @@ class Script:
         return plan
 
     @staticmethod
-    def _fill(message: Message, body: dict[str, Any]) -> dict[str, Any]:
+    def _fill(message: Message, body: dict[str, Any], input_tokens: int) -> dict[str, Any]:
         msg = message_dict(message)
         if not msg["model"]:
             msg["model"] = body.get("model", "")
         if not msg["usage"].get("input_tokens"):
-            msg["usage"]["input_tokens"] = _estimate_tokens(body)
+            msg["usage"]["input_tokens"] = input_tokens
         return msg
