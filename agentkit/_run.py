@@ -30,6 +30,7 @@ from ._engine import CallModel, Engine, EngineConfig, Finished, NeedApproval, Ru
 from ._errors import (
     APIError,
     APIStreamError,
+    ConversationError,
     IncompleteStreamError,
     LimitExceeded,
     MalformedStreamError,
@@ -413,7 +414,19 @@ class Agent(Generic[OutputT]):
         except BaseException as exc:
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
-            engine.abort("failed", f"Not run: the run failed ({type(exc).__name__}).")
+            cause = _sole(exc)
+            engine.abort("failed", f"Not run: the run failed ({type(cause).__name__}).")
+            local = isinstance(cause, UsageError | ConversationError)
+            if isinstance(cause, Exception) and not local:
+                # Raised by user code in the run; a task group may have wrapped it.
+                raise RunError(
+                    f"the run failed: {type(cause).__name__}: {cause}. The conversation so far "
+                    "is kept (.messages, .result); continue it with agent.run(prompt, "
+                    "history=...).",
+                    messages=state.messages,
+                    usage=state.usage,
+                    result=self._result(state),
+                ) from cause
             raise
         if emit is not None:
             emit(RunFinished(result))
@@ -587,6 +600,13 @@ class Agent(Generic[OutputT]):
     def _default_client(self) -> AsyncClient:
         self._client = AsyncClient()
         return self._client
+
+
+def _sole(exc: BaseException) -> BaseException:
+    """The exception inside (nested) one-member groups: what a task group wrapped."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:
