@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
 from urllib.parse import quote
 
+import anyio
 import httpx
 
 from ._errors import (
@@ -273,6 +274,9 @@ class AsyncMessageStream(_StreamBase):
                 error = state.broken(exc)
             except APIStreamError as exc:
                 error = exc
+            except BaseException:
+                await response.aclose()
+                raise
             if error is None:
                 self._accept(state, first)
                 return self
@@ -310,6 +314,11 @@ class AsyncMessageStream(_StreamBase):
         """Typed events (`_wire.parse_event`), `message_start` first, unknown ones included."""
         async for data in self._events:
             yield parse_event(data)
+
+    def raw_events(self) -> AsyncIterator[dict[str, Any]]:
+        """The decoded event dicts, each already folded into the final message: the cheap
+        way to watch a stream (no pydantic per event). Read them; don't mutate them."""
+        return self._events
 
     async def text_stream(self) -> AsyncIterator[str]:
         """Only the text deltas, as they arrive: `async for text in s.text_stream()`."""
@@ -353,6 +362,9 @@ class MessageStream(_StreamBase):
                 error = state.broken(exc)
             except APIStreamError as exc:
                 error = exc
+            except BaseException:
+                response.close()
+                raise
             if error is None:
                 self._accept(state, first)
                 return self
@@ -389,6 +401,10 @@ class MessageStream(_StreamBase):
         """Typed events, `message_start` first."""
         for data in self._events:
             yield parse_event(data)
+
+    def raw_events(self) -> Iterator[dict[str, Any]]:
+        """The decoded event dicts, already folded into the final message (see the async one)."""
+        return self._events
 
     def text_stream(self) -> Iterator[str]:
         """Only the text deltas, as they arrive."""
@@ -450,7 +466,8 @@ class AsyncClient(_ClientBase):
         )
         self._setup(http_client, transport)
         self._owns_http = False
-        if transport is None and http_client is None:
+        default = transport is None and http_client is None
+        if default:
             from httpx_aiohttp import AiohttpTransport
 
             transport = AiohttpTransport(limits=_LIMITS)
@@ -461,9 +478,31 @@ class AsyncClient(_ClientBase):
         """Set when requests go through an httpx client (yours, or for proxies)."""
         self._transport = transport
         """Set when requests go straight to the transport: the fast path, no client merges."""
-        self._sleep: Callable[[float], Any] = asyncio.sleep
+        self._sleep: Callable[[float], Any] = anyio.sleep
+        self._loop: object = None
+        self._loop_bound = default
+        """Whether the transport is our aiohttp one, bound to the first loop that uses it."""
+
+    def _check_loop(self) -> None:
+        """aiohttp's pool belongs to the asyncio loop that first used it: say so clearly."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise UsageError(
+                "the default transport (aiohttp) needs asyncio; under trio pass "
+                "transport=httpx.AsyncHTTPTransport()"
+            ) from None
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise UsageError(
+                "this AsyncClient was first used in another event loop, and its connection "
+                "pool belongs to that loop: make one AsyncClient per asyncio.run()/anyio.run()"
+            )
 
     async def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
+        if self._loop_bound:
+            self._check_loop()
         if self._transport is None:
             http = cast(httpx.AsyncClient, self._http)
             request = http.build_request(

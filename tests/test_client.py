@@ -23,6 +23,7 @@ from agentkit._errors import (
     BadRequestError,
     IncompleteStreamError,
     InternalServerError,
+    MalformedStreamError,
     NotFoundError,
     OverloadedError,
     RateLimitError,
@@ -126,6 +127,13 @@ class Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
 
     def __init__(self, *parts: bytes, fail: Exception | None = None) -> None:
         self.parts, self.fail = parts, fail
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     def __iter__(self) -> Iterator[bytes]:
         yield from self.parts
@@ -474,6 +482,27 @@ async def test_stream_used_without_entering_is_a_usage_error() -> None:
             await client.stream(PARAMS).get_final_message()
 
 
+@pytest.mark.asyncio
+async def test_raw_events_are_dicts_folded_into_the_final_message() -> None:
+    server = Server(streamed(FULL))
+    async with make_async(server) as client, client.stream(PARAMS) as stream:
+        kinds = [data["type"] async for data in stream.raw_events()]
+        final = await stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert final.text == "Yo"
+
+
+@pytest.mark.asyncio
+async def test_a_bad_first_event_closes_the_response() -> None:
+    body = Chunks(b"event: message_start\ndata: {not json\n\n")
+    server = Server(httpx.Response(200, headers=SSE_HEADERS, stream=body))
+    async with make_async(server) as client:
+        with pytest.raises(MalformedStreamError):
+            async with client.stream(PARAMS):
+                pass
+    assert body.closed and len(server.requests) == 1
+
+
 # -- count_tokens and models --------------------------------------------------------------------
 
 
@@ -678,3 +707,22 @@ async def test_default_transport_server_cut_mid_stream_is_incomplete_not_timeout
             await stream.get_final_message()
     assert caught.value.partial.text == "Yo"
     assert server.hits == 1
+
+
+def test_default_transport_is_bound_to_its_first_event_loop() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = AsyncClient(base_url=f"http://127.0.0.1:{port}", max_retries=0)
+
+    async def call() -> None:
+        await client.create(PARAMS)
+
+    async def close() -> None:
+        await client.aclose()
+
+    with pytest.raises(APIConnectionError):
+        asyncio.run(call())
+    with pytest.raises(UsageError, match="one AsyncClient per"):
+        asyncio.run(call())
+    asyncio.run(close())
