@@ -1,0 +1,685 @@
+"""The `agentkit` command line: run recipes, chat, list models and ready tools, run batches.
+
+Owns argument parsing, choosing online or offline, the chat loop, batches, and exit codes;
+how things look is `_display`'s. Rules: argparse over public names only (recipes and ready
+tools are imported lazily, so `--help` stays fast); offline is the default without
+credentials, and offline means the loopback `FakeServer` of `agentkit.testing`, so every
+command works end to end with no key; an expected failure is one message on stderr saying
+what to do, with an exit code from `EXIT_CODES`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from agentkit import (
+    Agent,
+    AgentkitError,
+    AsyncClient,
+    Deny,
+    LimitExceeded,
+    RunError,
+    RunUsage,
+    Toolset,
+    UsageError,
+    __version__,
+    validate_conversation,
+)
+
+from ._display import Display, make_console, models_table, preview, tool_listing
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    the run failed (API or network error, model misbehaviour); batch: an item failed
+  2    bad usage: unknown recipe or option, bad input file, --online without credentials
+  3    a limit (turns, tokens, cost, time) stopped the run; the usage so far is printed
+  130  interrupted (Ctrl-C)"""
+
+CREDENTIALS = (
+    "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN for a bearer token; add "
+    "ANTHROPIC_BASE_URL to go through a gateway)"
+)
+DEFAULT_MODEL = "claude-sonnet-4-5"
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+# -- shared -------------------------------------------------------------------------------------
+
+
+def has_credentials() -> bool:
+    """Whether the environment lets `AsyncClient()` call the API (a key, or a loopback URL)."""
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        return True
+    return urlsplit(os.environ.get("ANTHROPIC_BASE_URL", "")).hostname in _LOOPBACK
+
+
+def fail(message: str) -> None:
+    """Print an error on stderr."""
+    make_console(stderr=True).print(f"error: {message}", style="red", markup=False)
+
+
+def choose_online(args: argparse.Namespace, display: Display) -> bool | None:
+    """Online or offline for this command; None (after saying why) when --online can't be."""
+    if args.online and not has_credentials():
+        fail(f"--online needs credentials: {CREDENTIALS}. Or drop --online to run offline.")
+        return None
+    online = bool(args.online or (not args.offline and has_credentials()))
+    if not online:
+        reason = "--offline" if args.offline else "no ANTHROPIC_API_KEY set"
+        display.note(f"offline ({reason}): a scripted model answers, not Claude")
+    return online
+
+
+def client_source(online: bool) -> tuple[AbstractContextManager[Any], Callable[[], AsyncClient]]:
+    """A context serving the offline model (nothing when online) and a client factory.
+
+    The factory is called inside each event loop: a client is bound to the loop it runs in.
+    """
+    if online:
+        return nullcontext(), AsyncClient
+    from agentkit.testing import FakeServer, tool_model
+
+    server = FakeServer(tool_model, record=False)
+    return server, lambda: AsyncClient(api_key="offline", base_url=server.base_url)
+
+
+def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
+    """Run `action`; turn the errors a run ends in into a message and an exit code."""
+    try:
+        return 0, action()
+    except KeyboardInterrupt:
+        display.end_line()
+        fail("interrupted")
+        return 130, None
+    except LimitExceeded as exc:
+        display.end_line()
+        fail(str(exc))
+        if exc.usage is not None:
+            display.usage(exc.usage, prefix="so far: ")
+        return 3, None
+    except UsageError as exc:
+        display.end_line()
+        fail(str(exc))
+        return 2, None
+    except AgentkitError as exc:
+        display.end_line()
+        fail(str(exc))
+        return 1, None
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON data: pydantic models dumped, dataclasses as dicts, the rest as is."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+def recipe_api() -> tuple[Callable[[], dict[str, Any]], Callable[..., Any]]:
+    """`(recipes, run_recipe)`: a seam, so tests can add recipes of their own."""
+    from agentkit import recipes, run_recipe
+
+    return recipes, run_recipe
+
+
+def find_recipe(name: str) -> tuple[Any, Callable[..., Any]] | None:
+    """The recipe called `name` and `run_recipe`; None (after listing the recipes) if none."""
+    recipes, run_recipe = recipe_api()
+    table = recipes()
+    if name not in table:
+        fail(f"no recipe named {name!r}; the recipes are: {', '.join(sorted(table))}")
+        return None
+    return table[name], run_recipe
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """Parse `--input key=value`."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), value
+
+
+def check_inputs(recipe: Any, inputs: dict[str, Any]) -> str | None:
+    """An error message if `inputs` names an input the recipe does not take."""
+    known = dict(recipe.inputs or {})
+    unknown = sorted(set(inputs) - set(known))
+    if not unknown:
+        return None
+    takes = ", ".join(sorted(known)) or "no inputs"
+    names = ", ".join(map(repr, unknown))
+    return f"recipe {recipe.name!r} has no input {names}; it takes: {takes}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    display = Display()
+    if args.recipe is None:
+        recipes, _ = recipe_api()
+        for name, recipe in sorted(recipes().items()):
+            defaults = ", ".join(f"{k}={v!r}" for k, v in (recipe.inputs or {}).items())
+            display.line(f"{name:<18} {recipe.description}" + (f"  [{defaults}]" * bool(defaults)))
+        return 0
+    found = find_recipe(args.recipe)
+    if found is None:
+        return 2
+    recipe, run_recipe = found
+    inputs = dict(args.input or ())
+    problem = check_inputs(recipe, inputs)
+    if problem:
+        fail(problem)
+        return 2
+    online = choose_online(args, display)
+    if online is None:
+        return 2
+    call = partial(run_recipe, recipe, inputs, online=online, model=args.model, on_event=display)
+    code, result = guarded(display, lambda: anyio.run(call))
+    if result is None:
+        return code
+    output = result.output
+    if isinstance(output, str):
+        if not display.text_seen:  # not streamed as it was made: show it now
+            display.line(output)
+    elif output is not None:
+        display.line(json.dumps(jsonable(output), indent=2, ensure_ascii=False, default=str))
+    display.usage(result.usage)
+    return 0
+
+
+# -- models, tools ------------------------------------------------------------------------------
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    display = Display()
+    online = choose_online(args, display)
+    if online is None:
+        return 2
+    serving, new_client = client_source(online)
+
+    async def fetch() -> list[Any]:
+        async with new_client() as client:
+            return [model async for model in client.list_models()]
+
+    with serving:
+        code, models = guarded(display, lambda: anyio.run(fetch))
+    if models is None:
+        return code
+    if args.json:
+        display.line(json.dumps([m.model_dump(mode="json") for m in models], indent=2))
+    else:
+        models_table(display.console, models)
+    return 0
+
+
+def tool_families() -> list[Any]:
+    """The ready tool families (`agentkit_tools.catalog()`)."""
+    import agentkit_tools
+
+    return list(agentkit_tools.catalog())
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    display = Display()
+    families = tool_families()
+    names = [f.name for f in families]
+    unknown = [n for n in args.family if n not in names]
+    if unknown:
+        listed = ", ".join(map(repr, unknown))
+        fail(f"no tool family {listed}; the families are: {', '.join(names)}")
+        return 2
+    chosen = [f for f in families if not args.family or f.name in args.family]
+    if not args.json:
+        tool_listing(display.console, chosen)
+        return 0
+    data = [
+        {"family": f.name, "summary": f.summary, "usage": f.usage,
+         "tools": [t.to_param() for t in f.example()]}
+        for f in chosen
+    ]
+    display.line(json.dumps(data, indent=2, ensure_ascii=False))
+    return 0
+
+
+# -- chat ---------------------------------------------------------------------------------------
+
+CHAT_COMMANDS = """\
+  /reset        start a new conversation
+  /save FILE    save the conversation as JSON
+  /load FILE    continue a conversation saved with /save
+  /usage        tokens and cost so far
+  /help         this list
+  /exit         leave (Ctrl-D too)"""
+
+SAFE_FAMILIES = ("files", "http", "calculator", "clock")
+"""What `--tools all` means: shell and python must be named to be enabled."""
+
+
+def read_line(prompt: str) -> str | None:
+    """One line from stdin (with the prompt and line editing on a terminal); None at EOF."""
+    if sys.stdin.isatty():
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+    line = sys.stdin.readline()
+    return None if not line else line.rstrip("\r\n")
+
+
+def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
+    """The toolsets named in `--tools` (comma-separated families, or `all`).
+
+    Raises:
+        UsageError: an unknown family, or sqlite without --db.
+    """
+    import agentkit_tools as kit
+
+    builders: dict[str, Callable[[], Toolset]] = {
+        "files": lambda: kit.files_toolset(root),
+        "shell": lambda: kit.shell_toolset(root, enabled=True),
+        "http": kit.http_toolset,
+        "python": kit.python_toolset,
+        "sqlite": lambda: kit.sqlite_toolset(db) if db else _needs_db(),
+        "calculator": lambda: Toolset([kit.calculator]),
+        "clock": lambda: Toolset([kit.current_datetime]),
+    }
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if "all" in names:
+        names = [n for n in names if n != "all"] + [n for n in SAFE_FAMILIES if n not in names]
+    unknown = [n for n in names if n not in builders]
+    if unknown:
+        raise UsageError(
+            f"no tool family {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(builders)} or all (run `agentkit tools` to see them)"
+        )
+    return [builders[n]() for n in names]
+
+
+def _needs_db() -> Toolset:
+    raise UsageError("the sqlite tools need a database: pass --db FILE")
+
+
+def ask_approval(display: Display) -> Callable[[Any, dict[str, Any]], bool | Deny]:
+    """An `approve=` callback asking y/N on the terminal (or the next piped line)."""
+
+    def approve(ctx: Any, call: dict[str, Any]) -> bool | Deny:
+        display.line(f"? {call['name']} wants to run {preview(call['input'], 300)}",
+                     style="yellow")
+        answer = read_line("allow? [y/N] ")
+        if answer is not None and answer.strip().lower() in ("y", "yes"):
+            return True
+        return Deny("the user refused this call")
+
+    return approve
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    display = Display()
+    try:
+        tools = chat_tools(args.tools, args.root, args.db) if args.tools else []
+    except UsageError as exc:
+        fail(str(exc))
+        return 2
+    online = choose_online(args, display)
+    if online is None:
+        return 2
+    thinking: Any = args.thinking
+    if thinking is not None and thinking != "adaptive":
+        thinking = int(thinking) if thinking.isdigit() else thinking
+    serving, new_client = client_source(online)
+    history: list[dict[str, Any]] = []
+    total = RunUsage()
+    approve = ask_approval(display)
+    tty = sys.stdin.isatty()
+    if tty:
+        display.note("type a message, or /help for commands")
+
+    async def turn(prompt: str) -> Any:
+        async with new_client() as client:
+            agent = Agent(
+                args.model, tools=tools, system=args.system, max_tokens=args.max_tokens,
+                thinking=thinking, stream=True, client=client, approve=approve,
+            )
+            return await agent.run(prompt, history=history, on_event=display)
+
+    with serving:
+        while True:
+            try:
+                line = read_line("you> ")
+            except KeyboardInterrupt:
+                display.end_line()
+                break
+            if line is None or line.strip() in ("/exit", "/quit"):
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("/"):
+                history = chat_command(text, history, total, display, args.model)
+                continue
+            code, result = guarded(display, lambda text=text: anyio.run(turn, text))
+            if result is None:
+                if code == 2:
+                    return 2
+                display.note("that turn was not kept; the conversation is as it was before it")
+                continue
+            history = result.messages
+            total.merge(result.usage)
+            display.usage(result.usage)
+    if total.requests:
+        display.usage(total, prefix="session: ")
+    return 0
+
+
+def chat_command(
+    text: str, history: list[dict[str, Any]], total: RunUsage, display: Display, model: str
+) -> list[dict[str, Any]]:
+    """Carry out one slash command; returns the conversation to go on with."""
+    command, _, arg = text.partition(" ")
+    arg = arg.strip()
+    if command == "/reset":
+        display.note("new conversation")
+        return []
+    if command == "/usage":
+        display.usage(total, prefix="session: ")
+    elif command == "/save" and arg:
+        try:
+            with open(arg, "w", encoding="utf-8") as file:
+                json.dump({"model": model, "messages": history}, file, indent=2)
+        except OSError as exc:
+            fail(f"could not save to {arg}: {exc.strerror or exc}")
+        else:
+            display.note(f"saved {len(history)} messages to {arg}")
+    elif command == "/load" and arg:
+        try:
+            with open(arg, encoding="utf-8") as file:
+                data = json.load(file)
+            messages = data.get("messages") if isinstance(data, dict) else data
+            if not isinstance(messages, list):
+                raise ValueError("expected a JSON list of messages or {\"messages\": [...]}")
+            validate_conversation(messages)
+        except (OSError, ValueError, AgentkitError) as exc:
+            fail(f"could not load {arg}: {exc}")
+        else:
+            display.note(f"loaded {len(messages)} messages from {arg}")
+            return messages
+    elif command == "/help":
+        display.line(CHAT_COMMANDS)
+    else:
+        display.note(f"unknown command or missing FILE: {text}\n{CHAT_COMMANDS}")
+    return history
+
+
+# -- batch --------------------------------------------------------------------------------------
+
+
+def read_items(path: str) -> list[tuple[Any, dict[str, Any]]]:
+    """`(id, inputs)` per JSONL line; the id is the line's `id`, else its line number.
+
+    Raises:
+        ValueError: naming the line that is not a JSON object, or a repeated id.
+    """
+    items: list[tuple[Any, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path} line {number} is not JSON: {exc}") from exc
+            if not isinstance(data, dict):
+                raise ValueError(f"{path} line {number} is not a JSON object of inputs")
+            item_id = data.pop("id", number)
+            if str(item_id) in seen:
+                raise ValueError(
+                    f"{path} line {number} repeats id {item_id!r} of line {seen[str(item_id)]}; "
+                    "ids must be unique so a rerun can skip finished items"
+                )
+            seen[str(item_id)] = number
+            inputs = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+            items.append((item_id, inputs))
+    return items
+
+
+def finished_ids(path: str) -> set[str]:
+    """The ids recorded with `ok: true` in an existing results file (empty if none)."""
+    done: set[str] = set()
+    if not os.path.exists(path):
+        return done
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash: that item runs again
+            if isinstance(record, dict) and record.get("ok") is True:
+                done.add(str(record.get("id")))
+    return done
+
+
+def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
+    """A run's usage totals for a results line (without the per-turn list)."""
+    if usage is None:
+        return None
+    data = usage.to_dict()
+    del data["turns"]
+    return data
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    display = Display()
+    found = find_recipe(args.recipe)
+    if found is None:
+        return 2
+    recipe, run_recipe = found
+    try:
+        items = read_items(args.inputs)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+        return 2
+    for _, inputs in items:
+        problem = check_inputs(recipe, inputs)
+        if problem:
+            fail(problem)
+            return 2
+    online = choose_online(args, display)
+    if online is None:
+        return 2
+    done = finished_ids(args.out)
+    todo = [(i, inputs) for i, inputs in items if str(i) not in done]
+    if len(todo) < len(items):
+        display.note(f"skipping {len(items) - len(todo)} items already done in {args.out}")
+    total = RunUsage()
+    failed: list[Any] = []
+    from rich.progress import Progress
+
+    async def batch(out: Any, progress: Progress) -> None:
+        task = progress.add_task(recipe.name, total=len(todo))
+        limiter = anyio.CapacityLimiter(args.concurrency)
+        client = AsyncClient() if online else None
+
+        async def one(item_id: Any, inputs: dict[str, Any]) -> None:
+            record: dict[str, Any] = {"id": item_id}
+            async with limiter:
+                try:
+                    result = await run_recipe(recipe, inputs, online=online, model=args.model,
+                                              client=client)
+                except Exception as exc:  # one bad item must not stop the rest
+                    usage = exc.usage if isinstance(exc, RunError) else None
+                    record.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+                    failed.append(item_id)
+                    display.line(f"item {item_id} failed: {exc}", style="red")
+                else:
+                    usage = result.usage
+                    record.update(ok=True, output=jsonable(result.output))
+            if usage is not None:
+                total.merge(usage)
+            record.update(usage=usage_record(usage), cost_usd=usage and usage.cost_usd)
+            out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            out.flush()  # written as it finishes, so a rerun after a crash resumes here
+            progress.advance(task)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for item_id, inputs in todo:
+                    tg.start_soon(one, item_id, inputs)
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    with (
+        open(args.out, "a", encoding="utf-8") as out,
+        Progress(console=display.console, disable=not display.console.is_terminal) as progress,
+    ):
+        code, _ = guarded(display, lambda: anyio.run(batch, out, progress))
+    if code == 130:
+        display.note("rerun the same command to resume where it stopped")
+    display.line(
+        f"{len(todo) - len(failed)} done, {len(failed)} failed, "
+        f"{len(items) - len(todo)} skipped; results in {args.out}"
+    )
+    display.usage(total, prefix="total: ")
+    return code or (1 if failed else 0)
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples and the exit-code table in epilogs as written."""
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _command(
+    sub: Any, name: str, summary: str, description: str, examples: Sequence[str],
+    handler: Callable[[argparse.Namespace], int], *, modes: bool = True,
+) -> argparse.ArgumentParser:
+    epilog = "examples:\n" + "".join(f"  {e}\n" for e in examples) + "\n" + EXIT_CODES
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=description, epilog=epilog, formatter_class=_Formatter
+    )
+    parser.set_defaults(handler=handler)
+    if modes:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--online", action="store_true",
+                           help="call the API (needs ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN)")
+        group.add_argument("--offline", action="store_true",
+                           help="use the scripted offline model even when a key is set")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `agentkit` argument parser: every subcommand with its help and examples."""
+    parser = argparse.ArgumentParser(
+        prog="agentkit",
+        description="Autonomous agents on the Anthropic Messages API. Without an API key, "
+        "every command runs offline against a scripted model.",
+        epilog="examples:\n  agentkit run\n  agentkit chat --tools calculator,clock\n"
+        "  agentkit models --online\n\n" + EXIT_CODES,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = _command(
+        sub, "run", "run a recipe, showing what the agent does as it happens",
+        "Run a recipe: stream its text, thinking (dimmed) and tool calls, then usage and cost. "
+        "Without RECIPE, list the recipes and their inputs.",
+        ["agentkit run", "agentkit run RECIPE --input topic=tides",
+         "agentkit run RECIPE --online --model claude-haiku-4-5"], cmd_run,
+    )
+    run.add_argument("recipe", nargs="?", metavar="RECIPE", help="recipe name (omit to list)")
+    run.add_argument("--input", "-i", action="append", type=key_value, metavar="KEY=VALUE",
+                     help="a recipe input (repeatable)")
+    run.add_argument("--model", "-m", help="model to use instead of the recipe's")
+
+    chat = _command(
+        sub, "chat", "talk with an agent, with tools if you like",
+        "An interactive session with the run display. Reads lines from stdin (a pipe works). "
+        "Commands:\n" + CHAT_COMMANDS + "\nshell and python ask y/N before every call.",
+        ["agentkit chat", "agentkit chat --tools files,calculator --root ./notes",
+         "agentkit chat --tools shell --system 'You are a careful sysadmin.' --online",
+         "printf 'hello\\n/save chat.json\\n' | agentkit chat"], cmd_chat,
+    )
+    chat.add_argument("--tools", "-t", metavar="FAMILIES",
+                      help="comma-separated: files, shell, http, python, sqlite, calculator, "
+                      "clock, or all (all but shell, python and sqlite)")
+    chat.add_argument("--system", "-s", help="system prompt")
+    chat.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"default: {DEFAULT_MODEL}")
+    chat.add_argument("--max-tokens", type=_positive, default=4096, help="default: 4096")
+    chat.add_argument("--thinking", metavar="BUDGET|adaptive", help="turn on extended thinking")
+    chat.add_argument("--root", default=".", help="directory for files and shell (default: .)")
+    chat.add_argument("--db", help="SQLite database for the sqlite tools")
+
+    models = _command(
+        sub, "models", "list the models (GET /v1/models)",
+        "List the models: id, display name, creation date, input and output token limits.",
+        ["agentkit models", "agentkit models --online --json"], cmd_models,
+    )
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    tools = _command(
+        sub, "tools", "list the ready tools and their input schemas",
+        "List the ready tool families (agentkit_tools): each tool's name, description and "
+        "the input schema the model sees.",
+        ["agentkit tools", "agentkit tools files calculator", "agentkit tools --json"],
+        cmd_tools, modes=False,
+    )
+    tools.add_argument("family", nargs="*", help="families to show (default: all)")
+    tools.add_argument("--json", action="store_true", help="print the tool definitions as JSON")
+
+    batch = _command(
+        sub, "batch", "run a recipe over many inputs (JSONL in, JSONL out)",
+        "Run RECIPE once per line of INPUTS (a JSON object of inputs, optionally with an "
+        "`id`). Each result is appended to --out as it finishes: id, ok, output or error, "
+        "usage, cost_usd. A failed item is recorded and the rest go on; rerunning the same "
+        "command skips the ids already recorded with ok=true.",
+        ["agentkit batch RECIPE inputs.jsonl --out results.jsonl",
+         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --concurrency 16 --online"],
+        cmd_batch,
+    )
+    batch.add_argument("recipe", metavar="RECIPE", help="recipe name")
+    batch.add_argument("inputs", metavar="INPUTS", help="JSONL file, one object per line")
+    batch.add_argument("--out", "-o", required=True, help="JSONL results file (appended to)")
+    batch.add_argument("--concurrency", "-c", type=_positive, default=4,
+                       help="items run at once (default: 4)")
+    batch.add_argument("--model", "-m", help="model to use instead of the recipe's")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `agentkit` command line; returns the exit code (see `EXIT_CODES`)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse reported
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return handler(args)
