@@ -522,12 +522,20 @@ class Agent(Generic[OutputT]):
         engine: Engine,
         turn: _Turn,
     ) -> None:
-        limiter = anyio.CapacityLimiter(self.max_concurrency)
+        # A limiter costs a checkpoint per call: make one only when it can limit anything.
+        limiter = (
+            anyio.CapacityLimiter(self.max_concurrency)
+            if len(calls) > self.max_concurrency
+            else None
+        )
 
         async def one(call: dict[str, Any]) -> None:
-            async with limiter:
-                ctx = self._context(turn, engine.state, call)
+            ctx = self._context(turn, engine.state, call)
+            if limiter is None:
                 block = await self._call_tool(by_name[call["name"]], call, ctx)
+            else:
+                async with limiter:
+                    block = await self._call_tool(by_name[call["name"]], call, ctx)
             engine.on_result(block)
             if turn.emit is not None:
                 turn.emit(
