@@ -319,12 +319,22 @@ class Agent(Generic[OutputT]):
                     run_state, deps, decisions or {}, send.send_nowait
                 )
 
-        async with anyio.create_task_group() as tg, receive:
-            tg.start_soon(drive, send)
-            yield handle
-            # Leaving the block before the run finished (a break, an exception) ends it;
-            # the driver then closes the conversation as for any cancellation.
-            tg.cancel_scope.cancel()
+        error: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as tg, receive:
+                tg.start_soon(drive, send)
+                yield handle
+                # Leaving the block before the run finished (a break, an exception) ends it;
+                # the driver then closes the conversation as for any cancellation.
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The task group wraps what the run (or the block) raised: give callers the
+            # RunError itself, as `run()` does.
+            error = _sole(group)
+            if error is group:
+                raise
+        if error is not None:
+            raise error
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
         """This agent as a tool another agent can call; its usage counts in the caller's."""

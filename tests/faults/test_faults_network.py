@@ -354,3 +354,30 @@ async def test_over_a_real_socket_a_reset_is_a_connection_error_not_a_timeout() 
 
 async def _no_sleep(seconds: float) -> None:
     return None
+
+
+# -- iterated runs fail the same way ---------------------------------------------------------
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_an_iterated_run_that_fails_raises_the_run_error_itself(stream: bool) -> None:
+    client, _, _ = scripted_client([first_turn(), Fault.error(500, should_retry=False)])
+    seen: list[str] = []
+    with pytest.raises(RunError) as caught:
+        async with agent_for(client, stream=stream).iter("add 2 and 3") as run:
+            async for event in run:
+                seen.append(type(event).__name__)
+    failed_but_continuable(caught.value, InternalServerError, turns=1)
+    assert "ToolCallFinished" in seen and run.result is None
+
+
+@pytest.mark.asyncio
+async def test_an_error_raised_in_the_iter_block_comes_out_as_itself() -> None:
+    client, _, _ = scripted_client([first_turn(), text_reply("never read")])
+    with pytest.raises(KeyError, match="mine"):
+        async with agent_for(client, stream=True).iter("add 2 and 3") as run:
+            async for _ in run:
+                raise KeyError("mine")
+    assert run.state.stop_reason == "cancelled"
+    validate_conversation(run.state.messages)
