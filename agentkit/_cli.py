@@ -292,7 +292,7 @@ def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
     import agentkit_tools as kit
 
     builders: dict[str, Callable[[], Toolset]] = {
-        "files": lambda: kit.files_toolset(root),
+        "files": lambda: _ask_before_writing(kit.files_toolset(root)),
         "shell": lambda: kit.shell_toolset(root, enabled=True),
         "http": kit.http_toolset,
         "python": kit.python_toolset,
@@ -310,6 +310,12 @@ def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
             f"{', '.join(builders)} or all (run `agentkit tools` to see them)"
         )
     return [builders[n]() for n in names]
+
+
+def _ask_before_writing(files: Toolset) -> Toolset:
+    # In a chat the model edits the user's own directory: each write is shown and asked first.
+    writes = ("write_file", "edit_file")
+    return Toolset([t.replace(requires_approval=True) if t.name in writes else t for t in files])
 
 
 def _needs_db() -> Toolset:

@@ -237,6 +237,17 @@ def test_chat_tools_run_and_shell_asks_first(
     assert "← run_command error: Not run: the user refused this call." in out
 
 
+def test_chat_file_writes_ask_first_and_run_when_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _stdin(monkeypatch, "use write_file", "y", "use read_file")
+    assert main(["chat", "--tools", "files", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "? write_file wants to run" in out and "? read_file" not in out
+    assert (tmp_path / "example").read_text() == "example"
+    assert "← read_file result: 1 example" in out
+
+
 def test_chat_unknown_tool_family_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chat", "--tools", "files,teleport"]) == 2
     assert "'teleport'" in capsys.readouterr().err
