@@ -26,6 +26,7 @@ import logging
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
 from urllib.parse import quote
@@ -49,8 +50,9 @@ from ._http import (
     logger,
     message_body,
 )
+from ._message_stream import AsyncMessageStream, MessageStream, OpenStream
 from ._streaming import MessageAccumulator, aiter_sse_events, iter_sse_events
-from ._wire import CountTokensResult, Message, ModelInfo, WireModel, parse_event
+from ._wire import CountTokensResult, Message, ModelInfo, WireModel
 
 __all__ = ["AsyncClient", "AsyncMessageStream", "Client", "MessageStream"]
 
@@ -187,243 +189,54 @@ class _ClientBase(ClientConfig):
     _default_timeout: httpx.Timeout
 
 
-# -- streams ------------------------------------------------------------------------------------
+# -- streams: the I/O half (the caller's half is `_message_stream.py`) -------------------------
 
 
-class _StreamState:
-    """One streamed reply's reducer and response, and how its failures are reported."""
-
-    __slots__ = ("acc", "events", "response", "url")
-
-    def __init__(self, response: httpx.Response, url: str, events: Any) -> None:
-        self.response = response
-        self.url = url
-        self.events = events
-        """The decoded-event iterator over the body (sync or async), shared by every reader."""
-        self.acc = MessageAccumulator(request_id=response.headers.get("request-id"))
-
-    def broken(self, exc: httpx.TransportError) -> APIConnectionError:
-        """The error for a connection lost mid-stream: a timeout, or the partial reply."""
-        error = _connection_error(exc, self.url, "while streaming from")
-        error.request_id = self.acc.request_id
-        if isinstance(error, APITimeoutError):
-            return error
-        return IncompleteStreamError(
-            f"{error.message}; re-issue the request (.partial holds what arrived)",
-            partial=self.acc.partial(),
-            request_id=self.acc.request_id,
-        )
-
-
-class _StreamBase:
-    """What both stream flavours expose once entered."""
-
-    _state: _StreamState | None = None
-    _first: dict[str, Any] | None = None
-
-    @property
-    def request_id(self) -> str | None:
-        """The `request-id` response header (None before entering, or if the server sent none)."""
-        return self._state.acc.request_id if self._state else None
-
-    @property
-    def response_headers(self) -> Mapping[str, str]:
-        """The HTTP response headers: rate limits, `request-id`, gateway extras."""
-        return self._entered().response.headers
-
-    def current_message(self) -> Message | None:
-        """The reply assembled so far (None before `message_start`). Never run its tools."""
-        return self._entered().acc.partial()
-
-    def _entered(self) -> _StreamState:
-        if self._state is None:
-            raise UsageError("enter the stream first: `with client.stream(...) as stream:`")
-        return self._state
-
-    def _accept(self, state: _StreamState, first: dict[str, Any]) -> None:
-        self._state, self._first = state, first
-
-
-class AsyncMessageStream(_StreamBase):
-    """A streamed reply: `async with client.stream(...) as s:`, then `async for event in s`
-    (typed events) and/or `await s.get_final_message()`.
-
-    Entering sends the request, retrying (per the client's policy) until the first event
-    arrives: a 5xx, a dropped connection, an empty body or a retryable `error` event as the
-    first event. Nothing is retried after that.
-    """
-
-    def __init__(self, client: AsyncClient, call: Call) -> None:
-        self._client = client
-        self._call = call
-        self._events = self._decoded()
-
-    async def __aenter__(self) -> Self:
-        call, client = self._call, self._client
-        while True:
-            response = await client._send(call, stream=True)
-            events = aiter_sse_events(response.aiter_bytes())
-            state = _StreamState(response, call.url, events)
-            error: APIError | None = None
-            try:
-                first = await anext(events)
-                state.acc.apply(first)
-            except StopAsyncIteration:
-                error = _empty(state)
-            except httpx.TransportError as exc:
-                error = state.broken(exc)
-            except APIStreamError as exc:
-                error = exc
-            except BaseException:
-                await response.aclose()
-                raise
-            if error is None:
-                self._accept(state, first)
-                return self
-            await response.aclose()
-            delay = call.next_delay(error)
-            if delay is None:
-                raise error
-            await client._sleep(delay)
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._events.aclose()
-        if self._state is not None:
-            await self._state.response.aclose()
-
-    async def _decoded(self) -> AsyncIterator[dict[str, Any]]:
-        """Event dicts, each applied to the reducer first (the fast path: no typed events)."""
-        state = self._entered()
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        apply = state.acc.apply
-        error: APIConnectionError | None = None
-        try:
-            async for data in state.events:
-                apply(data)
-                yield data
-        except httpx.TransportError as exc:
-            error = state.broken(exc)
-        if error is not None:
-            raise error
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        """Typed events (`_wire.parse_event`), `message_start` first, unknown ones included."""
-        async for data in self._events:
-            yield parse_event(data)
-
-    def raw_events(self) -> AsyncIterator[dict[str, Any]]:
-        """The decoded event dicts, each already folded into the final message: the cheap
-        way to watch a stream (no pydantic per event). Read them; don't mutate them."""
-        return self._events
-
-    async def text_stream(self) -> AsyncIterator[str]:
-        """Only the text deltas, as they arrive: `async for text in s.text_stream()`."""
-        async for data in self._events:
-            if data.get("type") == "content_block_delta" and data["delta"].get("text"):
-                yield data["delta"]["text"]
-
-    async def get_final_message(self) -> Message:
-        """Read the rest of the stream; return the complete `Message`.
-
-        Raises `IncompleteStreamError` if the stream ends (or the connection drops) before
-        `message_stop`, `APIStreamError` on an `error` event, `MalformedStreamError` on bad
-        JSON, `APITimeoutError` when no data arrives within `read_timeout`.
-        """
-        async for _ in self._events:
-            pass
-        return self._entered().acc.message()
-
-
-class MessageStream(_StreamBase):
-    """The sync twin of `AsyncMessageStream`: `with client.stream(...) as s:`."""
-
-    def __init__(self, client: Client, call: Call) -> None:
-        self._client = client
-        self._call = call
-        self._events = self._decoded()
-
-    def __enter__(self) -> Self:
-        call, client = self._call, self._client
-        while True:
-            response = client._send(call, stream=True)
-            events = iter_sse_events(response.iter_bytes())
-            state = _StreamState(response, call.url, events)
-            error: APIError | None = None
-            try:
-                first = next(events)
-                state.acc.apply(first)
-            except StopIteration:
-                error = _empty(state)
-            except httpx.TransportError as exc:
-                error = state.broken(exc)
-            except APIStreamError as exc:
-                error = exc
-            except BaseException:
-                response.close()
-                raise
-            if error is None:
-                self._accept(state, first)
-                return self
-            response.close()
-            delay = call.next_delay(error)
-            if delay is None:
-                raise error
-            client._sleep(delay)
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._events.close()
-        if self._state is not None:
-            self._state.response.close()
-
-    def _decoded(self) -> Iterator[dict[str, Any]]:
-        state = self._entered()
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        apply = state.acc.apply
-        error: APIConnectionError | None = None
-        try:
-            for data in state.events:
-                apply(data)
-                yield data
-        except httpx.TransportError as exc:
-            error = state.broken(exc)
-        if error is not None:
-            raise error
-
-    def __iter__(self) -> Iterator[Any]:
-        """Typed events, `message_start` first."""
-        for data in self._events:
-            yield parse_event(data)
-
-    def raw_events(self) -> Iterator[dict[str, Any]]:
-        """The decoded event dicts, already folded into the final message (see the async one)."""
-        return self._events
-
-    def text_stream(self) -> Iterator[str]:
-        """Only the text deltas, as they arrive."""
-        for data in self._events:
-            if data.get("type") == "content_block_delta" and data["delta"].get("text"):
-                yield data["delta"]["text"]
-
-    def get_final_message(self) -> Message:
-        """Read the rest of the stream; return the complete `Message` (raises as the async one)."""
-        for _ in self._events:
-            pass
-        return self._entered().acc.message()
-
-
-def _empty(state: _StreamState) -> IncompleteStreamError:
+def _broken(exc: httpx.TransportError, acc: MessageAccumulator, url: str) -> APIConnectionError:
+    """The error for a connection lost mid-stream: a timeout, or the partial reply."""
+    error = _connection_error(exc, url, "while streaming from")
+    if isinstance(error, APITimeoutError):
+        error.request_id = acc.request_id
+        return error
     return IncompleteStreamError(
-        f"the stream from {state.url} ended before its first event; re-issue the request",
-        request_id=state.acc.request_id,
+        f"{error.message}; re-issue the request (.partial holds what arrived)",
+        partial=acc.partial(),
+        request_id=acc.request_id,
     )
+
+
+def _empty(acc: MessageAccumulator, url: str) -> IncompleteStreamError:
+    return IncompleteStreamError(
+        f"the stream from {url} ended before its first event; re-issue the request",
+        request_id=acc.request_id,
+    )
+
+
+async def _aguard(
+    events: AsyncIterator[dict[str, Any]], acc: MessageAccumulator, url: str
+) -> AsyncIterator[dict[str, Any]]:
+    """`events`, with transport failures raised as our errors (outside the except block,
+    so they do not chain the httpx exception)."""
+    error: APIConnectionError | None = None
+    try:
+        async for data in events:
+            yield data
+    except httpx.TransportError as exc:
+        error = _broken(exc, acc, url)
+    if error is not None:
+        raise error
+
+
+def _guard(
+    events: Iterator[dict[str, Any]], acc: MessageAccumulator, url: str
+) -> Iterator[dict[str, Any]]:
+    error: APIConnectionError | None = None
+    try:
+        yield from events
+    except httpx.TransportError as exc:
+        error = _broken(exc, acc, url)
+    if error is not None:
+        raise error
 
 
 # -- the clients --------------------------------------------------------------------------------
@@ -586,7 +399,32 @@ class AsyncClient(_ClientBase):
         call = self._message_call(
             "stream", params, kwargs, betas, extra_headers, timeout, stream=True
         )
-        return AsyncMessageStream(self, call)
+        return AsyncMessageStream(partial(self._open_stream, call))
+
+    async def _open_stream(self, call: Call) -> OpenStream:
+        """Send a streamed call and read its first event, retrying until one arrives."""
+        while True:
+            response = await self._send(call, stream=True)
+            acc = MessageAccumulator(request_id=response.headers.get("request-id"))
+            events = _aguard(aiter_sse_events(response.aiter_bytes()), acc, call.url)
+            error: APIError | None = None
+            try:
+                first = await anext(events)
+                acc.apply(first)
+            except StopAsyncIteration:
+                error = _empty(acc, call.url)
+            except (APIConnectionError, APIStreamError) as exc:
+                error = exc
+            except BaseException:
+                await response.aclose()
+                raise
+            if error is None:
+                return OpenStream(acc, response.headers, first, events, response.aclose)
+            await response.aclose()
+            delay = call.next_delay(error)
+            if delay is None:
+                raise error
+            await self._sleep(delay)
 
     async def count_tokens(
         self,
@@ -761,7 +599,32 @@ class Client(_ClientBase):
         call = self._message_call(
             "stream", params, kwargs, betas, extra_headers, timeout, stream=True
         )
-        return MessageStream(self, call)
+        return MessageStream(partial(self._open_stream, call))
+
+    def _open_stream(self, call: Call) -> OpenStream:
+        """Send a streamed call and read its first event, retrying until one arrives."""
+        while True:
+            response = self._send(call, stream=True)
+            acc = MessageAccumulator(request_id=response.headers.get("request-id"))
+            events = _guard(iter_sse_events(response.iter_bytes()), acc, call.url)
+            error: APIError | None = None
+            try:
+                first = next(events)
+                acc.apply(first)
+            except StopIteration:
+                error = _empty(acc, call.url)
+            except (APIConnectionError, APIStreamError) as exc:
+                error = exc
+            except BaseException:
+                response.close()
+                raise
+            if error is None:
+                return OpenStream(acc, response.headers, first, events, response.close)
+            response.close()
+            delay = call.next_delay(error)
+            if delay is None:
+                raise error
+            self._sleep(delay)
 
     def count_tokens(
         self,

@@ -385,7 +385,7 @@ async def test_secrets_never_reach_reprs_exceptions_or_logs(
     rendered = [str(error), repr(error), json.dumps(error.body)]
     rendered += traceback.format_exception(error)
     assert not [text for text in rendered if KEY in text]
-    assert KEY not in repr(stream) and KEY not in repr(stream._call)
+    assert KEY not in repr(stream) and KEY not in repr(stream._opener)  # holds the Call
     messages = [record.getMessage() for record in caplog.records]
     assert any("retry 1 of 2" in m for m in messages)  # retries are logged ...
     assert not [m for m in messages if KEY in m]  # ... without the key
