@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -36,7 +36,10 @@ from agentkit import (
     validate_conversation,
 )
 
-from ._display import Display, make_console, models_table, preview, tool_listing
+from ._display import Display, make_console, models_table, preview, progress_bar, tool_listing
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -175,8 +178,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.recipe is None:
         recipes, _ = recipe_api()
         for name, recipe in sorted(recipes().items()):
-            defaults = ", ".join(f"{k}={v!r}" for k, v in (recipe.inputs or {}).items())
-            display.line(f"{name:<18} {recipe.description}" + (f"  [{defaults}]" * bool(defaults)))
+            display.line(f"{name:<22} {recipe.description}", style="bold")
+            for key, default in (recipe.inputs or {}).items():
+                display.line(f"{'':<22} --input {key}=…  (default: {preview(default, 50)})",
+                             style="dim")
         return 0
     found = find_recipe(args.recipe)
     if found is None:
@@ -516,7 +521,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
         display.note(f"skipping {len(items) - len(todo)} items already done in {args.out}")
     total = RunUsage()
     failed: list[Any] = []
-    from rich.progress import Progress
 
     async def batch(out: Any, progress: Progress) -> None:
         task = progress.add_task(recipe.name, total=len(todo))
@@ -554,7 +558,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     with (
         open(args.out, "a", encoding="utf-8") as out,
-        Progress(console=display.console, disable=not display.console.is_terminal) as progress,
+        progress_bar(display.console) as progress,
     ):
         code, _ = guarded(display, lambda: anyio.run(batch, out, progress))
     if code == 130:

@@ -26,8 +26,17 @@ from agentkit import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
-__all__ = ["Display", "make_console", "models_table", "preview", "tool_listing", "usage_line"]
+__all__ = [
+    "Display",
+    "make_console",
+    "models_table",
+    "preview",
+    "progress_bar",
+    "tool_listing",
+    "usage_line",
+]
 
 PREVIEW_CHARS = 100
 """Characters of a tool input or result shown on its line."""
@@ -214,3 +223,25 @@ def tool_listing(console: Console, families: list[Any]) -> None:
             console.print(t.name, style="bold", markup=False)
             console.print(t.description, markup=False)
             console.print(JSON.from_data(t.input_schema, indent=2))
+
+
+def progress_bar(console: Console) -> Progress:
+    """A progress bar (items done of total, elapsed, remaining); silent off a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )

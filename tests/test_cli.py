@@ -108,7 +108,7 @@ def test_run_without_recipe_lists_them(
     assert main(["run"]) == 0
     out = capsys.readouterr().out
     assert "shout" in out and "Shouts about a topic with a tool." in out
-    assert "topic='tides'" in out
+    assert "--input topic=…  (default: tides)" in out
 
 
 def test_unknown_recipe_exits_2_listing_the_recipes(
@@ -358,3 +358,18 @@ def test_python_dash_m_agentkit_runs() -> None:
         capture_output=True, text=True, env=env, cwd=ROOT, check=False,
     )
     assert done.returncode == 2 and "ANTHROPIC_API_KEY" in done.stderr
+
+
+def test_console_script_runs_a_recipe_offline() -> None:
+    script = Path(sys.executable).with_name("agentkit")
+    installed = sorted(recipes())
+    if not script.exists() or not installed:
+        pytest.skip("the agentkit console script or the recipes are not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    done = subprocess.run(
+        [str(script), "run", installed[0]], capture_output=True, text=True, env=env,
+        cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("offline") and " requests · input " in lines[-1]
