@@ -278,6 +278,21 @@ def message_body(
     return body
 
 
+def _credential(name: str, value: str | None, variable: str) -> str | None:
+    """The argument, else the environment variable, trimmed of surrounding whitespace.
+
+    A line break inside would make the HTTP library reject the header with an error that
+    quotes it, so such a value is refused here, without repeating it.
+    """
+    value = (value or os.environ.get(variable) or "").strip()
+    if not value.isprintable():
+        raise UsageError(
+            f"{name} (or {variable}) contains a line break or control character; "
+            "check how the key was copied or read"
+        )
+    return value or None
+
+
 # -- configuration ------------------------------------------------------------------------------
 
 
@@ -304,8 +319,8 @@ class ClientConfig:
         read_timeout: float = 600.0,
         max_retries: int = 2,
     ) -> None:
-        api_key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
-        auth_token = auth_token or os.environ.get("ANTHROPIC_AUTH_TOKEN") or None
+        api_key = _credential("api_key", api_key, "ANTHROPIC_API_KEY")
+        auth_token = _credential("auth_token", auth_token, "ANTHROPIC_AUTH_TOKEN")
         url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         host = urlsplit(url)
         if host.scheme not in ("http", "https") or not host.hostname:

@@ -326,3 +326,13 @@ def test_message_body_stream_flag() -> None:
     assert "stream" not in _PARAMS
     with pytest.raises(UsageError, match="stream"):
         message_body(_PARAMS, {"stream": True}, "create", _KEYS)
+
+
+def test_credentials_are_trimmed_and_control_characters_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", f"  {KEY}\n")
+    assert ClientConfig().call("GET", "/v1/models").headers["x-api-key"] == KEY
+    with pytest.raises(UsageError, match="line break") as caught:
+        ClientConfig(auth_token="tok\nSECRET")
+    assert "SECRET" not in str(caught.value)
