@@ -63,12 +63,12 @@ _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, kee
 
 def _connection_error(exc: httpx.TransportError, url: str, during: str) -> APIConnectionError:
     """Our error for an httpx transport failure: its text, but not the request it holds."""
-    # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too) to
-    # ConnectTimeout; only a real timeout underneath is reported as one.
+    timed_out = isinstance(exc, httpx.TimeoutException)
     cause = exc.__cause__
-    timed_out = isinstance(exc, httpx.TimeoutException) and (
-        cause is None or isinstance(cause, TimeoutError)
-    )
+    if timed_out and cause is not None and type(cause).__module__.startswith("aiohttp"):
+        # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too)
+        # to ConnectTimeout; only a real timeout underneath is reported as one.
+        timed_out = isinstance(cause, TimeoutError)
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if timed_out:
         return APITimeoutError(
@@ -161,7 +161,7 @@ class _ClientBase(ClientConfig):
             url = httpx.URL(call.url)
             if len(self._urls) < 64:
                 self._urls[call.url] = url
-        timeout = self._timeout(call).as_dict()
+        timeout = self._timeout_ext if call.read_timeout is None else self._timeout(call).as_dict()
         return httpx.Request(
             call.method, url, params=call.params, headers=call.headers, content=call.content,
             extensions={"timeout": timeout},
@@ -171,6 +171,7 @@ class _ClientBase(ClientConfig):
         if http_client is not None and transport is not None:
             raise UsageError("pass transport= or http_client=, not both")
         self._default_timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+        self._timeout_ext = self._default_timeout.as_dict()
         self._urls: dict[str, httpx.URL] = {}
 
     def _succeeded(self, call: Call, response: httpx.Response) -> httpx.Response:
@@ -185,8 +186,6 @@ class _ClientBase(ClientConfig):
         return error_from_response(
             response.status_code, response.headers, self.redact(response.content)
         )
-
-    _default_timeout: httpx.Timeout
 
 
 # -- streams: the I/O half (the caller's half is `_message_stream.py`) -------------------------

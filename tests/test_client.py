@@ -726,3 +726,15 @@ def test_default_transport_is_bound_to_its_first_event_loop() -> None:
     with pytest.raises(UsageError, match="one AsyncClient per"):
         asyncio.run(call())
     asyncio.run(close())
+
+
+def test_sync_read_timeout_from_httpx_own_transport_is_an_api_timeout_error() -> None:
+    with socket.socket() as server:  # accepts the connection, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        with (
+            Client(base_url=url, read_timeout=0.05, max_retries=0) as client,
+            pytest.raises(APITimeoutError, match="read_timeout"),
+        ):
+            client.create(PARAMS)
