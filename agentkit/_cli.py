@@ -25,6 +25,7 @@ import anyio
 from agentkit import (
     Agent,
     AgentkitError,
+    APIStatusError,
     AsyncClient,
     Deny,
     LimitExceeded,
@@ -119,8 +120,17 @@ def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
         return 2, None
     except AgentkitError as exc:
         display.end_line()
-        fail(str(exc))
+        fail(describe(exc))
         return 1, None
+
+
+def describe(exc: AgentkitError) -> str:
+    """What went wrong, for a person: a failed run is told by its cause (the API's error)."""
+    cause = exc.__cause__ if isinstance(exc, RunError) and exc.__cause__ is not None else exc
+    text = str(cause) if cause is exc else f"the run failed: {cause}"
+    if isinstance(cause, APIStatusError) and cause.status_code in (401, 403):
+        text += f". Check the credentials: {CREDENTIALS}"
+    return text
 
 
 def jsonable(value: Any) -> Any:

@@ -161,8 +161,20 @@ def test_api_error_exits_1_with_the_request_id(
 ) -> None:
     assert main(["run", "shout", "-i", "topic=fail"]) == 1
     err = capsys.readouterr().err
+    assert err.startswith("error: the run failed: HTTP 400: ")
     assert "the topic 'fail' is refused" in err
-    assert "request-id: req_" in err
+    assert "(request-id: req_" in err
+
+
+def test_a_rejected_key_names_the_variables(
+    shout_recipe: Recipe, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeServer([Fault.error(401)]) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-wrong")
+        assert main(["run", "shout"]) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 401" in err and "ANTHROPIC_API_KEY" in err and "sk-wrong" not in err
 
 
 def test_limit_exits_3_with_the_usage_so_far(
