@@ -23,7 +23,6 @@ from agentkit.testing import FakeServer, Fault, text_reply, tool_reply
 TOKEN = "sk-ant-oat01-FAULTSUITE-bearer-token-abcdefghijklmnopqrstuvwxyz012345"
 
 
-
 def echoing(secret: str) -> Fault:
     """A gateway's 401 that quotes the credential it was sent."""
     error = {"type": "authentication_error", "message": f"invalid credential: {secret}"}

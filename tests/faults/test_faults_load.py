@@ -1,0 +1,67 @@
+"""Fault suite, load: 100 concurrent runs with 5% of requests faulted; nothing lost.
+
+The same code as `benchmarks/load.py` (the 1,000-run version), run small: every run ends
+with the correct result or a typed `RunError`, none hangs, none is lost, every history is
+valid and belongs to its run. Retry sleeps are skipped; the slow fault really waits for the
+client's 0.2 s read timeout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import anyio
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
+
+
+def load_benchmark() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("agentkit_load_benchmark", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+load = load_benchmark()
+
+
+@pytest.mark.parametrize(("runs", "fault_rate"), [(100, 0.05), (40, 0.4)], ids=["5%", "40%"])
+@pytest.mark.asyncio
+async def test_concurrent_runs_under_faults_all_end_typed_and_valid(
+    runs: int, fault_rate: float
+) -> None:
+    with anyio.fail_after(60):
+        report = await load.run_load(
+            runs=runs, fault_rate=fault_rate, rounds=3, read_timeout=0.2, bound=20, sleep=False
+        )
+    assert report.ok, report.summary()
+    assert report.ended == runs and report.hung == 0 and report.lost == 0
+    assert report.results + sum(report.typed_errors.values()) == runs
+    assert sum(report.injected.values()) > 0
+    assert report.requests >= runs * 4  # 3 tool rounds and a final answer each, at least
+    assert report.results > 0
+
+
+def test_the_report_counts_what_went_wrong() -> None:
+    report = load.LoadReport(runs=5, results=2, hung=1)
+    report.wrong.append("run 3: 'done run-4 9'")
+    assert report.lost == 1 and not report.ok
+    assert "hung                  1" in report.summary()
+    assert "lost                  1" in report.summary()
+    assert load.expected_checksum(3) == 3 + 5 + 7
+
+
+def test_the_benchmark_prints_a_summary_and_exits_zero() -> None:
+    lines: list[str] = []
+    status = load.main(
+        ["--runs", "20", "--no-sleep", "--read-timeout", "0.2", "--rounds", "1"],
+        out=lines.append,
+    )
+    assert status == 0, lines
+    assert "verdict               OK" in lines[0]
