@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 import anyio
@@ -481,20 +481,29 @@ def read_items(path: str) -> list[tuple[Any, dict[str, Any]]]:
     return items
 
 
-def finished_ids(path: str) -> set[str]:
-    """The ids recorded with `ok: true` in an existing results file (empty if none)."""
+def open_results(path: str) -> tuple[set[str], TextIO]:
+    """The ids recorded with `ok: true` in the results file, and the file open to append.
+
+    A last line cut short by a crash is ended first, so the next record starts on its own
+    line; the cut item has no record and runs again.
+
+    Raises:
+        OSError: the file cannot be read or written.
+    """
     done: set[str] = set()
-    if not os.path.exists(path):
-        return done
-    with open(path, encoding="utf-8") as file:
-        for line in file:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash: that item runs again
-            if isinstance(record, dict) and record.get("ok") is True:
-                done.add(str(record.get("id")))
-    return done
+    out = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
+    out.seek(0)
+    line = ""
+    for line in out:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("ok") is True:
+            done.add(str(record.get("id")))
+    if line and not line.endswith("\n"):
+        out.write("\n")
+    return done, out
 
 
 def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
@@ -525,7 +534,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     online = choose_online(args, display)
     if online is None:
         return 2
-    done = finished_ids(args.out)
+    try:
+        done, out = open_results(args.out)
+    except OSError as exc:
+        fail(f"cannot use {args.out} for results: {exc.strerror or exc}")
+        return 2
     todo = [(i, inputs) for i, inputs in items if str(i) not in done]
     if len(todo) < len(items):
         display.note(f"skipping {len(items) - len(todo)} items already done in {args.out}")
@@ -566,10 +579,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             if client is not None:
                 await client.aclose()
 
-    with (
-        open(args.out, "a", encoding="utf-8") as out,
-        progress_bar(display.console) as progress,
-    ):
+    with out, progress_bar(display.console) as progress:
         code, _ = guarded(display, lambda: anyio.run(batch, out, progress))
     if code == 130:
         display.note("rerun the same command to resume where it stopped")

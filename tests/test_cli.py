@@ -322,6 +322,19 @@ def test_batch_records_failures_and_resumes(
     assert len(lines) == 4 and json.loads(lines[-1])["id"] == 3
 
 
+def test_batch_reruns_an_item_whose_record_a_crash_cut(
+    shout_recipe: Recipe, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inputs.write_text('{"id": "a"}\n{"id": "b"}\n')
+    out.write_text('{"id": "a", "ok": true}\n{"id": "b", "ok": tr')
+    assert main(["batch", "shout", str(inputs), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[1] == '{"id": "b", "ok": tr'
+    assert json.loads(lines[2])["id"] == "b" and len(lines) == 3
+    assert "1 done, 0 failed, 1 skipped" in capsys.readouterr().out
+
+
 def test_batch_rejects_bad_input_files(
     shout_recipe: Recipe, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -339,6 +352,9 @@ def test_batch_rejects_bad_input_files(
     assert not os.path.exists(out)
     assert main(["batch", "shout", str(tmp_path / "none.jsonl"), "--out", out]) == 2
     assert main(["batch", "shout", str(path), "--out", out, "--concurrency", "0"]) == 2
+    path.write_text('{"topic": "a"}\n')
+    assert main(["batch", "shout", str(path), "--out", str(tmp_path / "no" / "out")]) == 2
+    assert "cannot use" in capsys.readouterr().err
 
 
 # -- help, and the real process ------------------------------------------------------------------
