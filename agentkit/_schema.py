@@ -23,17 +23,17 @@ import json
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 import docstring_parser
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.errors import PydanticUserError
 
 from ._context import RunContext
 from ._errors import UsageError
+
+if TYPE_CHECKING:
+    import jsonschema.exceptions
 
 __all__ = [
     "FieldError",
@@ -486,6 +486,12 @@ class JsonSchemaValidator:
                 f"The input_schema of tool `{label}` must be a JSON Schema object with "
                 f'"type": "object" (the Messages API requires it); got {_preview(input_schema)}.'
             )
+        # Imported here: jsonschema (with attrs, referencing, rpds) costs ~60 ms of start-up,
+        # and only tools defined from a JSON Schema need it.
+        import jsonschema
+        import jsonschema.exceptions
+        import jsonschema.validators
+
         cls = jsonschema.validators.validator_for(input_schema, jsonschema.Draft202012Validator)
         try:
             cls.check_schema(input_schema)
