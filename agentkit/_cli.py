@@ -543,6 +543,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if len(todo) < len(items):
         display.note(f"skipping {len(items) - len(todo)} items already done in {args.out}")
     total = RunUsage()
+    succeeded: list[Any] = []
     failed: list[Any] = []
 
     async def batch(out: Any, progress: Progress) -> None:
@@ -560,13 +561,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     usage = exc.usage if isinstance(exc, RunError) else None
                     record.update(ok=False, error=f"{type(exc).__name__}: {exc}")
                     failed.append(item_id)
-                    display.line(f"item {item_id} failed: {exc}", style="red")
+                    told = describe(exc) if isinstance(exc, AgentkitError) else record["error"]
+                    display.line(f"item {item_id} failed: {told}", style="red")
                 else:
                     usage = result.usage
+                    succeeded.append(item_id)
                     record.update(ok=True, output=jsonable(result.output))
             if usage is not None:
                 total.merge(usage)
-            record.update(usage=usage_record(usage), cost_usd=usage and usage.cost_usd)
+            cost = usage.cost_usd if usage is not None else None
+            record.update(usage=usage_record(usage), cost_usd=cost)
             out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             out.flush()  # written as it finishes, so a rerun after a crash resumes here
             progress.advance(task)
@@ -581,12 +585,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     with out, progress_bar(display.console) as progress:
         code, _ = guarded(display, lambda: anyio.run(batch, out, progress))
-    if code == 130:
-        display.note("rerun the same command to resume where it stopped")
+    left = len(todo) - len(succeeded) - len(failed)
     display.line(
-        f"{len(todo) - len(failed)} done, {len(failed)} failed, "
-        f"{len(items) - len(todo)} skipped; results in {args.out}"
+        f"{len(succeeded)} done, {len(failed)} failed, {len(items) - len(todo)} skipped"
+        + (f", {left} not run" if left else "")
+        + f"; results in {args.out}"
     )
+    if left or failed:
+        display.note("rerun the same command to run the failed and unfinished items")
     display.usage(total, prefix="total: ")
     return code or (1 if failed else 0)
 

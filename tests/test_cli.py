@@ -311,7 +311,9 @@ def test_batch_records_failures_and_resumes(
     assert records[3]["ok"] is False and "the topic 'fail' is refused" in records[3]["error"]
     assert records["a"]["usage"]["requests"] == 2 and records["a"]["cost_usd"] > 0
     first = capsys.readouterr().out
-    assert "2 done, 1 failed, 0 skipped" in first
+    assert "2 done, 1 failed, 0 skipped; results in" in first
+    assert "item 3 failed: the run failed: HTTP 400: " in first
+    assert "rerun the same command to run the failed" in first
     assert first.splitlines()[-1].startswith("total: 4 requests")
 
     assert main(args) == 1
