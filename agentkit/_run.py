@@ -48,6 +48,7 @@ from ._events import (
     ToolInputChunk,
     TurnFinished,
 )
+from ._http import retry_delay
 from ._output import OutputSpec
 from ._stop import Limits
 from ._thinking import ThinkingPlan, plan_thinking
@@ -496,6 +497,9 @@ class Agent(Generic[OutputT]):
                     if isinstance(exc, MalformedStreamError):
                         raise APIStreamError(str(exc), error_type="malformed_stream") from exc
                     raise
+                # Back off as the client does between its own retries: an API that just
+                # sent `overloaded_error` must not be asked again at once.
+                await turn.client._sleep(retry_delay(attempt, self.model_retries) or 0.0)
                 attempt += 1
         if self.hooks.after_model is not None:
             await _maybe_await(self.hooks.after_model(ctx, message))

@@ -190,11 +190,12 @@ async def test_replies_always_slower_than_the_timeout_end_in_a_timeout_error(
 
 @pytest.mark.asyncio
 async def test_an_error_event_mid_stream_re_issues_the_request() -> None:
-    client, transport, _ = scripted_client(
+    client, transport, sleeps = scripted_client(
         [first_turn(), Fault.stream_error(text_reply("lost")), text_reply("kept")]
     )
     result = await agent_for(client, stream=True).run("add 2 and 3")
     assert result.text == "kept" and len(transport.requests) == 3
+    assert len(sleeps.delays) == 1 and 0.375 <= sleeps.delays[0] <= 0.5  # backed off
     assert "lost" not in json.dumps(result.messages)  # the partial reply was dropped
     assert transport.requests[1].body == transport.requests[2].body
 
@@ -222,23 +223,24 @@ async def test_a_non_retryable_error_event_is_not_re_issued() -> None:
 
 @pytest.mark.asyncio
 async def test_error_events_past_the_model_retries_end_in_a_stream_error() -> None:
-    client, transport, _ = scripted_client([first_turn(), *[Fault.stream_error()] * 3])
+    client, transport, sleeps = scripted_client([first_turn(), *[Fault.stream_error()] * 3])
     with pytest.raises(RunError) as caught:
         await agent_for(client, stream=True, model_retries=2).run("add 2 and 3")
     failed_but_continuable(caught.value, APIStreamError, turns=1)
     assert caught.value.__cause__.partial is not None  # what arrived is not lost
     assert len(transport.requests) == 4
+    assert len(sleeps.delays) == 2 and 0.75 <= sleeps.delays[1] <= 1.0
     await continue_both_ways(caught.value, stream=True)
 
 
 @BOTH
 @pytest.mark.asyncio
 async def test_a_reply_cut_mid_block_is_re_issued_and_never_appended(stream: bool) -> None:
-    client, transport, _ = scripted_client(
+    client, transport, sleeps = scripted_client(
         [first_turn(), Fault.cut(text_reply("half of this is lost")), text_reply("whole")]
     )
     result = await agent_for(client, stream=stream).run("add 2 and 3")
-    assert result.text == "whole" and len(transport.requests) == 3
+    assert result.text == "whole" and len(transport.requests) == 3 and len(sleeps.delays) == 1
     assert "half of this" not in json.dumps(result.messages)
 
 
