@@ -212,26 +212,25 @@ def _empty(acc: MessageAccumulator, url: str) -> IncompleteStreamError:
 
 
 async def _aguard(
-    events: AsyncIterator[dict[str, Any]], acc: MessageAccumulator, url: str
-) -> AsyncIterator[dict[str, Any]]:
-    """`events`, with transport failures raised as our errors (outside the except block,
-    so they do not chain the httpx exception)."""
+    chunks: AsyncIterator[bytes], acc: MessageAccumulator, url: str
+) -> AsyncIterator[bytes]:
+    """The body's `chunks`, with transport failures raised as our errors (outside the except
+    block, so they do not chain the httpx exception). Wraps bytes, not events: one
+    generator hop per network read rather than per event."""
     error: APIConnectionError | None = None
     try:
-        async for data in events:
-            yield data
+        async for chunk in chunks:
+            yield chunk
     except httpx.TransportError as exc:
         error = _broken(exc, acc, url)
     if error is not None:
         raise error
 
 
-def _guard(
-    events: Iterator[dict[str, Any]], acc: MessageAccumulator, url: str
-) -> Iterator[dict[str, Any]]:
+def _guard(chunks: Iterator[bytes], acc: MessageAccumulator, url: str) -> Iterator[bytes]:
     error: APIConnectionError | None = None
     try:
-        yield from events
+        yield from chunks
     except httpx.TransportError as exc:
         error = _broken(exc, acc, url)
     if error is not None:
@@ -405,7 +404,7 @@ class AsyncClient(_ClientBase):
         while True:
             response = await self._send(call, stream=True)
             acc = MessageAccumulator(request_id=response.headers.get("request-id"))
-            events = _aguard(aiter_sse_events(response.aiter_bytes()), acc, call.url)
+            events = aiter_sse_events(_aguard(response.aiter_bytes(), acc, call.url))
             error: APIError | None = None
             try:
                 first = await anext(events)
@@ -605,7 +604,7 @@ class Client(_ClientBase):
         while True:
             response = self._send(call, stream=True)
             acc = MessageAccumulator(request_id=response.headers.get("request-id"))
-            events = _guard(iter_sse_events(response.iter_bytes()), acc, call.url)
+            events = iter_sse_events(_guard(response.iter_bytes(), acc, call.url))
             error: APIError | None = None
             try:
                 first = next(events)

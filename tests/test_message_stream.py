@@ -89,7 +89,9 @@ def test_current_message_grows() -> None:
         for _ in range(3):
             next(events)
         partial = stream.current_message()
+        final = stream.get_final_message()  # picks up where the reader stopped
     assert partial is not None and partial.text == "Hel"
+    assert final.text == "Hello" and final.stop_reason == "end_turn"
 
 
 def test_truncated_and_errored_streams_raise() -> None:
