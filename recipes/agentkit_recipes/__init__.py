@@ -29,6 +29,11 @@ MODULES = (
     "prompt_chaining",
     "routing",
     "parallelization",
+    "orchestrator_workers",
+    "evaluator_optimizer",
+    "codebase_qa",
+    "data_analyst",
+    "web_researcher",
 )
 """The recipe modules, in the order they are best read."""
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import agentkit_recipes
 import pytest
+from agentkit_recipes.data_analyst import build_sample_db
+from agentkit_recipes.evaluator_optimizer import WRITER
 
+import agentkit
 from agentkit import (
     AgentEvent,
     ModelRequest,
@@ -120,3 +125,141 @@ async def test_parallelization_passes_safe_code_unanimously() -> None:
     assert result.output.safe_to_merge is True
     assert result.output.votes == "3 of 3 voted safe"
     assert result.output.sections["security"] == "No issues."
+
+
+# -- orchestrator-workers --------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_orchestrator_plans_the_workers_and_each_uses_the_context_facts() -> None:
+    result, events = await _run("orchestrator-workers")
+    drafts = result.output.drafts
+    assert [d.style for d in drafts] == ["formal", "conversational", "audience"]
+    for draft in drafts:
+        assert "plastic-free" in draft.text and "24 hours" in draft.text
+    assert "formal" in result.output.recommendation
+    assert len(_requests(events)) == 1 + 3 + 1
+
+    fewer, _ = await _run("orchestrator-workers", {"context": "Key features: light, cheap."})
+    assert [d.style for d in fewer.output.drafts] == ["formal", "conversational"]
+    assert "light and cheap" in fewer.output.drafts[0].text
+
+
+# -- evaluator-optimizer ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_evaluator_optimizer_revises_until_the_code_passes_and_the_code_works() -> None:
+    result, events = await _run("evaluator-optimizer")
+    solution = result.output
+    assert (solution.accepted, solution.rounds) == (True, 2)
+    assert "O(n)" in solution.feedback[0] and "IndexError" in solution.feedback[0]
+    # The writer revised its own version: its second request carries the first exchange.
+    first, second = [r["messages"] for r in _requests(events) if r["system"] == WRITER]
+    assert second[:2] == first[:2]
+    assert second[2]["content"][0]["text"].startswith("Feedback on your last version:")
+    namespace: dict[str, Any] = {}
+    exec(solution.code, namespace)  # the accepted code really meets the task
+    stack = namespace["MinStack"]()
+    for value in (5, 2, 7, 1):
+        stack.push(value)
+    assert stack.get_min() == 1
+    stack.pop()
+    assert stack.get_min() == 2
+    for _ in range(3):
+        stack.pop()
+    with pytest.raises(IndexError, match="empty"):
+        stack.get_min()
+
+
+@pytest.mark.asyncio
+async def test_evaluator_optimizer_stops_when_the_rounds_run_out() -> None:
+    result, _ = await _run("evaluator-optimizer", {"max_rounds": "1"})
+    assert (result.output.accepted, result.output.rounds) == (False, 1)
+    assert "min(self.items)" in result.output.code
+
+
+# -- codebase-qa -----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_codebase_qa_greps_reads_and_cites_a_line_that_really_exists() -> None:
+    result, events = await _run("codebase-qa")
+    calls = _tool_calls(events)
+    assert [c.name for c in calls] == ["grep", "read_file"]
+    assert not any(c.is_error for c in calls)
+    match = re.search(r"`(\w+)` at ([\w/.]+):(\d+)", result.output)
+    assert match is not None, result.output
+    name, path, line = match.group(1), match.group(2), int(match.group(3))
+    root = Path(agentkit.__file__).parent
+    assert f"def {name}(" in (root / path).read_text().splitlines()[line - 1]
+    assert "408/409/429/5xx" in result.output  # quoted from the file read
+
+
+@pytest.mark.asyncio
+async def test_codebase_qa_explores_any_directory_given(tmp_path: Path) -> None:
+    (tmp_path / "pay.py").write_text(
+        'def refund_payment(order):\n    """Refunds go back to the original card."""\n'
+    )
+    result, _ = await _run(
+        "codebase-qa", {"path": str(tmp_path), "question": "How is a payment refund made?"}
+    )
+    assert result.output.startswith("See `refund_payment` at pay.py:1.")
+    assert "original card" in result.output
+
+
+# -- data analyst ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_data_analyst_queries_and_computes_the_right_numbers(tmp_path: Path) -> None:
+    db = tmp_path / "sales.sqlite"
+    build_sample_db(str(db))
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT p.category, o.quantity * p.unit_price, o.order_date FROM orders o "
+            "JOIN products p ON p.id = o.product_id"
+        ).fetchall()
+    conn.close()
+    revenue: dict[str, float] = {}
+    for category, amount, _ in rows:
+        revenue[category] = revenue.get(category, 0) + amount
+    top = max(revenue, key=revenue.__getitem__)
+    months: dict[str, float] = {}
+    for category, amount, date in rows:
+        if category == top:
+            months[date[:7]] = months.get(date[:7], 0) + amount
+    best = max(months, key=months.__getitem__)
+
+    result, events = await _run("data-analyst", {"db": str(db)})
+    names = [c.name for c in _tool_calls(events)]
+    assert names == ["sqlite_schema", "sqlite_query", "sqlite_query", "run_python"]
+    assert not any(c.is_error for c in _tool_calls(events))
+    assert result.output.startswith(f"{top.capitalize()} brought in the most revenue")
+    assert f"{revenue[top]:.1f}" in result.output
+    assert f"best month: {best} ({months[best]:.2f})" in result.output  # printed by Python
+
+
+@pytest.mark.asyncio
+async def test_data_analyst_says_so_when_the_database_cannot_answer(tmp_path: Path) -> None:
+    db = tmp_path / "other.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE birds (name TEXT)")
+    conn.close()
+    result, _ = await _run("data-analyst", {"db": str(db)})
+    assert "no orders, products" in result.output
+
+
+# -- web researcher --------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_web_researcher_fetches_local_pages_follows_a_link_and_cites_them() -> None:
+    result, events = await _run("web-researcher")
+    calls = _tool_calls(events)
+    urls = [c.input["url"] for c in calls]
+    assert [u.rsplit("/", 1)[-1] for u in urls] == ["mcp", "transports"]
+    assert all(u.startswith("http://127.0.0.1:") for u in urls)
+    assert all("Status: 200" in str(c.result["content"]) for c in calls)
+    assert "stdio" in result.output and "Streamable HTTP" in result.output
+    assert f"1. {urls[0]}" in result.output and f"2. {urls[1]}" in result.output
