@@ -738,3 +738,28 @@ def test_sync_read_timeout_from_httpx_own_transport_is_an_api_timeout_error() ->
             pytest.raises(APITimeoutError, match="read_timeout"),
         ):
             client.create(PARAMS)
+
+
+@pytest.mark.asyncio
+async def test_a_passed_async_http_client_streams_and_keeps_its_settings() -> None:
+    server = Server(streamed(FULL))
+    http = httpx.AsyncClient(transport=httpx.MockTransport(server), headers={"x-team": "a"})
+    async with http:
+        async with (
+            AsyncClient(api_key=KEY, http_client=http) as client,
+            client.stream(PARAMS) as stream,
+        ):
+            assert (await stream.get_final_message()).text == "Yo"
+        assert not http.is_closed
+    assert server.requests[0].headers["x-team"] == "a"  # the client's own defaults apply
+
+
+@pytest.mark.asyncio
+async def test_proxy_environment_routes_through_an_httpx_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    client = AsyncClient(api_key=KEY)
+    assert isinstance(client._http, httpx.AsyncClient) and client._transport is None
+    await client.aclose()
+    assert client._http.is_closed
