@@ -603,6 +603,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples and the exit-code table in epilogs as written."""
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # Descriptions are prose: wrap them. Epilogs are laid out by hand: keep them.
+        if text.startswith(("commands:", "examples:")):
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, min(width, 88), indent)
+
 
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
@@ -612,9 +618,11 @@ def _positive(text: str) -> int:
 
 def _command(
     sub: Any, name: str, summary: str, description: str, examples: Sequence[str],
-    handler: Callable[[argparse.Namespace], int], *, modes: bool = True,
+    handler: Callable[[argparse.Namespace], int], *, modes: bool = True, notes: str = "",
 ) -> argparse.ArgumentParser:
     epilog = "examples:\n" + "".join(f"  {e}\n" for e in examples) + "\n" + EXIT_CODES
+    if notes:
+        epilog = f"{notes}\n\n{epilog}"
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=summary, description=description, epilog=epilog, formatter_class=_Formatter
     )
@@ -651,25 +659,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("recipe", nargs="?", metavar="RECIPE", help="recipe name (omit to list)")
     run.add_argument("--input", "-i", action="append", type=key_value, metavar="KEY=VALUE",
                      help="a recipe input (repeatable)")
-    run.add_argument("--model", "-m", help="model to use instead of the recipe's")
+    run.add_argument("--model", "-m", metavar="MODEL", help="model to use instead of the recipe's")
 
     chat = _command(
         sub, "chat", "talk with an agent, with tools if you like",
-        "An interactive session with the run display. Reads lines from stdin (a pipe works). "
-        "Commands:\n" + CHAT_COMMANDS + "\nshell and python ask y/N before every call.",
+        "An interactive session with the run display, reading lines from stdin (a pipe works). "
+        "shell, python and file writes ask y/N before each call. Offline, the scripted model "
+        "echoes you, and calls the tools your message names.",
         ["agentkit chat", "agentkit chat --tools files,calculator --root ./notes",
          "agentkit chat --tools shell --system 'You are a careful sysadmin.' --online",
          "printf 'hello\\n/save chat.json\\n' | agentkit chat"], cmd_chat,
+        notes="commands:\n" + CHAT_COMMANDS,
     )
     chat.add_argument("--tools", "-t", metavar="FAMILIES",
                       help="comma-separated: files, shell, http, python, sqlite, calculator, "
                       "clock, or all (all but shell, python and sqlite)")
-    chat.add_argument("--system", "-s", help="system prompt")
-    chat.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"default: {DEFAULT_MODEL}")
-    chat.add_argument("--max-tokens", type=_positive, default=4096, help="default: 4096")
+    chat.add_argument("--system", "-s", metavar="TEXT", help="system prompt")
+    chat.add_argument("--model", "-m", default=DEFAULT_MODEL, metavar="MODEL",
+                      help=f"default: {DEFAULT_MODEL}")
+    chat.add_argument("--max-tokens", type=_positive, default=4096, metavar="N",
+                      help="default: 4096")
     chat.add_argument("--thinking", metavar="BUDGET|adaptive", help="turn on extended thinking")
-    chat.add_argument("--root", default=".", help="directory for files and shell (default: .)")
-    chat.add_argument("--db", help="SQLite database for the sqlite tools")
+    chat.add_argument("--root", default=".", metavar="DIR",
+                      help="directory for files and shell (default: .)")
+    chat.add_argument("--db", metavar="FILE", help="SQLite database for the sqlite tools")
 
     models = _command(
         sub, "models", "list the models (GET /v1/models)",
@@ -700,8 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("recipe", metavar="RECIPE", help="recipe name")
     batch.add_argument("inputs", metavar="INPUTS", help="JSONL file, one object per line")
-    batch.add_argument("--out", "-o", required=True, help="JSONL results file (appended to)")
-    batch.add_argument("--concurrency", "-c", type=_positive, default=4,
+    batch.add_argument("--out", "-o", required=True, metavar="FILE",
+                       help="JSONL results file (appended to)")
+    batch.add_argument("--concurrency", "-c", type=_positive, default=4, metavar="N",
                        help="items run at once (default: 4)")
     batch.add_argument("--model", "-m", help="model to use instead of the recipe's")
     return parser

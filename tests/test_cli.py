@@ -368,6 +368,8 @@ def test_help_everywhere(command: list[str], capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "examples:" in out and "exit codes:" in out
     assert out.startswith(f"usage: agentkit {' '.join(command)}".rstrip())
+    if command == ["chat"]:
+        assert "/save FILE" in out and "/load FILE" in out and "/reset" in out
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
