@@ -89,6 +89,11 @@ class WireModel(BaseModel):
         if missing:
             self.model_fields_set.update(missing)
 
+    # pydantic's own marker (see `RootModel.__init__`): this `__init__` only adds to the base
+    # one, so validation may build instances without calling it. Without it, parsing a reply
+    # calls `__init__` for every block, which validates each one a second time.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict to send: every field that came in or was set, nothing else."""
         return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
