@@ -10,8 +10,8 @@ built with `requires_approval=False`: the code still runs in a separate interpre
 empty scratch directory, with no credentials in its environment, but it can read what you
 can. Keep approval on (pass `approve=` to the agent) for anything less trusted.
 
-With no `db` given, a small sales database (products, orders of 2024) is generated in a
-temporary directory for the run.
+With `db=sample` (the default), a small sales database (products, and orders of 2024) is
+generated in a temporary directory for the run.
 
 Run it (offline unless a key is set):
 
@@ -21,7 +21,7 @@ Run it (offline unless a key is set):
 
 Inputs:
     question: what to find out (default: the best-selling category of 2024 and its trend).
-    db: path to a SQLite database (default: empty, meaning the generated sample).
+    db: path to a SQLite database, or "sample" for the generated one (default: sample).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import random
 import re
 import sqlite3
 import tempfile
+from contextlib import closing
 from typing import Any
 
 from agentkit_tools import python_toolset, sqlite_toolset
@@ -66,7 +67,7 @@ _PRODUCTS = [
 def build_sample_db(path: str) -> None:
     """Write the sample sales database to `path`: seeded, so every run has the same data."""
     rng = random.Random(2024)
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:  # commit, then close
         db.execute(
             "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
             "category TEXT NOT NULL, unit_price REAL NOT NULL)"
@@ -89,14 +90,13 @@ def build_sample_db(path: str) -> None:
         db.executemany(
             "INSERT INTO orders (product_id, quantity, order_date) VALUES (?, ?, ?)", orders
         )
-    db.close()
 
 
 async def run(ctx: RecipeContext) -> str:
     """Let the analyst work on the database until it can answer."""
     with tempfile.TemporaryDirectory(prefix="agentkit-data-analyst-") as scratch:
         db = ctx.inputs["db"]
-        if not db:
+        if db == "sample":
             db = os.path.join(scratch, "sales.sqlite")
             build_sample_db(db)
         agent = ctx.agent(
@@ -182,7 +182,7 @@ RECIPE = Recipe(
     description="Answer a question about a SQLite database with SQL queries and Python.",
     run=run,
     offline_model=offline_model,
-    inputs={"question": QUESTION, "db": ""},
+    inputs={"question": QUESTION, "db": "sample"},
 )
 
 if __name__ == "__main__":
