@@ -12,10 +12,19 @@ Every fault case ends in one of two exact outcomes, checked here so each test sa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
-from agentkit import Agent, AsyncClient, RunError, RunResult, tool, validate_conversation
+from agentkit import (
+    Agent,
+    AsyncClient,
+    RunError,
+    RunResult,
+    RunState,
+    tool,
+    validate_conversation,
+)
 from agentkit.testing import ScriptedTransport, Step, text_reply
 
 __all__ = [
@@ -75,12 +84,14 @@ def agent_for(client: AsyncClient, *, stream: bool, **options: Any) -> Agent[Any
 
 
 async def continue_both_ways(error: RunError, *, stream: bool, **options: Any) -> None:
-    """A failed run's state resumes, and its messages continue as history, on fresh scripts."""
+    """A failed run's state resumes (saved as JSON and loaded back, as a real resume would),
+    and its messages continue as history, on fresh scripts."""
+    saved = json.dumps(error.result.state.to_dict())
+    state = RunState.from_dict(json.loads(saved))
     state_client, state_transport, _ = scripted_client([text_reply("resumed")])
-    resumed = await agent_for(state_client, stream=stream, **options).run(
-        state=error.result.state
-    )
+    resumed = await agent_for(state_client, stream=stream, **options).run(state=state)
     assert resumed.text == "resumed"
+    assert state_transport.requests[0].messages == error.messages
     validate_conversation(resumed.messages)
     state_transport.assert_consumed()
 

@@ -31,7 +31,7 @@ from agentkit import (
     RunError,
     validate_conversation,
 )
-from agentkit._errors import IncompleteStreamError, InternalServerError
+from agentkit._errors import IncompleteStreamError, InternalServerError, RequestTooLargeError
 from agentkit._fake_server import message_dict
 from agentkit.testing import (
     FakeServer,
@@ -137,6 +137,38 @@ async def test_x_should_retry_true_retries_even_a_400(stream: bool) -> None:
     client, transport, sleeps = scripted_client([fault, text_reply("done")])
     result = await agent_for(client, stream=stream).run("hi")
     assert result.text == "done" and len(transport.requests) == 2 and len(sleeps.delays) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "low", "high"),
+    [
+        (Fault.rate_limit(retry_after=120), 0.375, 0.5),  # over 60 s: ignored, backoff used
+        (Fault.rate_limit(retry_after=None), 0.375, 0.5),  # a spend cap names no delay
+        (Fault.error(429, headers={"retry-after-ms": "30"}), 0.03, 0.03),
+        (Fault.error(408), 0.375, 0.5),
+        (Fault.server_error(504), 0.375, 0.5),
+    ],
+    ids=["retry-after-120", "no-retry-after", "retry-after-ms", "408", "504"],
+)
+@pytest.mark.asyncio
+async def test_retry_delays_follow_the_headers_within_bounds(
+    fault: Fault, low: float, high: float
+) -> None:
+    client, transport, sleeps = scripted_client([fault, text_reply("done")])
+    result = await agent_for(client, stream=False).run("hi")
+    assert result.text == "done" and len(transport.requests) == 2
+    assert len(sleeps.delays) == 1 and low <= sleeps.delays[0] <= high
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_a_413_is_not_retried(stream: bool) -> None:
+    client, transport, sleeps = scripted_client([first_turn(), Fault.error(413)])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=stream).run("add 2 and 3")
+    failed_but_continuable(caught.value, RequestTooLargeError, turns=1)
+    assert "32 MB" in str(caught.value) and sleeps.delays == []
+    assert len(transport.requests) == 2
 
 
 # -- connection faults -----------------------------------------------------------------------
@@ -280,6 +312,50 @@ async def test_malformed_sse_past_the_model_retries_ends_in_a_typed_error() -> N
     failed_but_continuable(caught.value, APIStreamError, turns=1)
     assert caught.value.__cause__.error_type == "malformed_stream"
     await continue_both_ways(caught.value, stream=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<html>502 Bad Gateway</html>"],
+    ids=["empty", "html"],
+)
+@pytest.mark.asyncio
+async def test_a_200_json_body_that_is_no_message_fails_at_once(body: bytes) -> None:
+    fault = Fault.raw(body, content_type="text/html")
+    client, transport, sleeps = scripted_client([first_turn(), fault])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=False).run("add 2 and 3")
+    failed_but_continuable(caught.value, APIError, turns=1)
+    assert "Anthropic-compatible" in str(caught.value) and sleeps.delays == []
+    assert len(transport.requests) == 2
+
+
+def _sse(*events: dict[str, Any]) -> Fault:
+    return Fault.raw(encode_sse(events), content_type="text/event-stream")
+
+
+def _events_of(text: str) -> list[dict[str, Any]]:
+    msg = message_dict(text_reply(text))
+    msg["model"] = "claude-sonnet-4-5"
+    return message_to_events(msg)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.raw(b"", content_type="text/event-stream"),
+        Fault.raw(b"<html>502 Bad Gateway</html>", content_type="text/html"),
+        _sse(*_events_of("no message_stop")[:-1]),
+        Fault.stream_error(after=0),
+    ],
+    ids=["empty", "html", "no-message-stop", "error-first"],
+)
+@pytest.mark.asyncio
+async def test_a_stream_with_no_usable_reply_is_re_issued(fault: Fault) -> None:
+    client, transport, sleeps = scripted_client([first_turn(), fault, text_reply("ok")])
+    result = await agent_for(client, stream=True).run("add 2 and 3")
+    assert result.text == "ok" and len(transport.requests) == 3 and len(sleeps.delays) == 1
+    assert "no message_stop" not in json.dumps(result.messages)
 
 
 # -- unknown types ---------------------------------------------------------------------------
