@@ -372,13 +372,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if tty:
         display.note("type a message, or /help for commands")
 
+    def agent(client: AsyncClient | None) -> Agent[Any]:
+        return Agent(
+            args.model, tools=tools, system=args.system, max_tokens=args.max_tokens,
+            thinking=thinking, stream=True, client=client, approve=approve,
+        )
+
+    try:
+        agent(None)  # a bad setting (e.g. --thinking) fails now, not at the first message
+    except UsageError as exc:
+        fail(str(exc))
+        return 2
+
     async def turn(prompt: str) -> Any:
         async with new_client() as client:
-            agent = Agent(
-                args.model, tools=tools, system=args.system, max_tokens=args.max_tokens,
-                thinking=thinking, stream=True, client=client, approve=approve,
-            )
-            return await agent.run(prompt, history=history, on_event=display)
+            return await agent(client).run(prompt, history=history, on_event=display)
 
     with serving:
         while True:

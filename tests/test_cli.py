@@ -260,11 +260,13 @@ def test_chat_file_writes_ask_first_and_run_when_allowed(
     assert "← read_file result: 1 example" in out
 
 
-def test_chat_unknown_tool_family_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_chat_bad_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chat", "--tools", "files,teleport"]) == 2
     assert "'teleport'" in capsys.readouterr().err
     assert main(["chat", "--tools", "sqlite"]) == 2
     assert "--db" in capsys.readouterr().err
+    assert main(["chat", "--thinking", "lots"]) == 2  # before reading any input
+    assert "thinking='lots' is not a thinking setting" in capsys.readouterr().err
 
 
 # -- models, tools ------------------------------------------------------------------------------
