@@ -9,6 +9,7 @@ from typing import Any
 
 import agentkit_recipes
 import pytest
+from agentkit_recipes._main import main as script_main
 from agentkit_recipes.data_analyst import build_sample_db
 from agentkit_recipes.evaluator_optimizer import WRITER
 
@@ -263,3 +264,20 @@ async def test_web_researcher_fetches_local_pages_follows_a_link_and_cites_them(
     assert all("Status: 200" in str(c.result["content"]) for c in calls)
     assert "stdio" in result.output and "Streamable HTTP" in result.output
     assert f"1. {urls[0]}" in result.output and f"2. {urls[1]}" in result.output
+
+
+# -- python -m agentkit_recipes.<module> -----------------------------------------------------
+
+
+def test_a_recipe_module_runs_as_a_script_with_name_value_inputs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    recipe = recipes()["routing"]
+    assert script_main(recipe, ["ticket=Please refund the double charge."]) == 0
+    out, err = capsys.readouterr()
+    assert '"team": "billing"' in out
+    assert err.startswith("[offline: 2 requests,")
+    assert script_main(recipe, ["tickt=x"]) == 1
+    assert "no input named 'tickt'; its inputs are: ticket" in capsys.readouterr().err
