@@ -55,8 +55,11 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
     if isinstance(value, list) and all(isinstance(b, Mapping) for b in value):
         value = " ".join(_block_text(b) for b in value)
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    # Only the start is shown: don't normalise the whitespace of a 100K-character result.
+    head = " ".join(text[: limit * 4].split())
+    if len(head) <= limit and len(text) <= limit * 4:
+        return head
+    return head[: limit - 1] + "…"
 
 
 def _block_text(block: Mapping[str, Any]) -> str:
@@ -66,15 +69,19 @@ def _block_text(block: Mapping[str, Any]) -> str:
 
 
 def usage_line(usage: RunUsage) -> str:
-    """`requests · input (cache read/write) · output · cost`, for the end of a run."""
+    """`requests · input (of it cached) · output · cost`, for the end of a run.
+
+    Input is the whole prompt, cache reads and writes included (the API's `input_tokens` is
+    only the uncached rest), so the numbers add up.
+    """
     cost = usage.cost_usd
     price = f"${cost:.4f}" if cost is not None else "unknown price"
     if cost is None and usage.known_cost_usd:
         price += f" (${usage.known_cost_usd:.4f} for the priced part)"
     return (
         f"{usage.requests} request{'s' if usage.requests != 1 else ''} · "
-        f"input {usage.input_tokens:,} tokens (cache read {usage.cache_read_input_tokens:,}, "
-        f"write {usage.cache_creation_input_tokens:,}) · "
+        f"input {usage.total_input_tokens:,} tokens ({usage.cache_read_input_tokens:,} cache "
+        f"read, {usage.cache_creation_input_tokens:,} cache write) · "
         f"output {usage.output_tokens:,} tokens · {price}"
     )
 

@@ -32,6 +32,9 @@ def test_preview_is_one_line_cut_to_the_limit() -> None:
     assert preview([{"type": "text", "text": "hi"}, {"type": "image"}]) == "hi [image]"
     cut = preview("x" * 200, limit=10)
     assert cut == "x" * 9 + "…" and len(cut) == 10
+    # Whitespace squeezed below the limit still shows the text was cut.
+    assert preview("a" + " " * 100 + "b", limit=10) == "a…"
+    assert preview("a" + " " * 30 + "b", limit=10) == "a b"
 
 
 def test_usage_line_shows_cost_or_unknown_price() -> None:
@@ -39,7 +42,7 @@ def test_usage_line_shows_cost_or_unknown_price() -> None:
     usage.add_turn({"input_tokens": 1000, "output_tokens": 10, "cache_read_input_tokens": 5},
                    "claude-sonnet-4-5")
     line = usage_line(usage)
-    assert line.startswith("1 request · input 1,000 tokens (cache read 5, write 0)")
+    assert line.startswith("1 request · input 1,005 tokens (5 cache read, 0 cache write)")
     assert "output 10 tokens" in line and "$0.0032" in line
     usage.add_turn({"input_tokens": 1, "output_tokens": 1}, "no-such-model")
     assert usage_line(usage).endswith("unknown price ($0.0032 for the priced part)")
