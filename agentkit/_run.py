@@ -347,7 +347,13 @@ class Agent(Generic[OutputT]):
             )
 
         async def handler(input: dict[str, Any], ctx: RunContext[Any]) -> str:
-            result = await self.run(input["task"], deps=ctx.deps)
+            try:
+                result = await self.run(input["task"], deps=ctx.deps)
+            except RunError as exc:
+                # A sub-run that failed still spent tokens: count them, then report it.
+                if isinstance(ctx.usage, RunUsage) and isinstance(exc.usage, RunUsage):
+                    ctx.usage.merge(exc.usage)
+                raise
             if isinstance(ctx.usage, RunUsage):
                 ctx.usage.merge(result.usage)
             return result.text

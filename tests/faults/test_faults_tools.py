@@ -17,7 +17,15 @@ import anyio
 import pytest
 from fault_helpers import agent_for, scripted_client
 
-from agentkit import LimitExceeded, Limits, RunError, RunState, tool, validate_conversation
+from agentkit import (
+    Hooks,
+    LimitExceeded,
+    Limits,
+    RunError,
+    RunState,
+    tool,
+    validate_conversation,
+)
 from agentkit.testing import Fault, reply
 
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
@@ -271,3 +279,47 @@ async def test_an_iterated_run_cancelled_mid_tools_keeps_its_state_valid() -> No
     assert "ToolCallFinished" in kinds
     validate_conversation(run.state.messages)
     assert run.state.stop_reason == "cancelled" and run.result is None
+
+
+# -- sub-agents and hooks ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_failing_sub_agent_is_an_error_result_and_its_spend_is_counted() -> None:
+    sub_client, _, _ = scripted_client(
+        [reply(tool_calls=[("ok", {"x": 7})]), Fault.error(500, should_retry=False)]
+    )
+    helper = agent_for(sub_client, stream=False, tools=[ok], name="helper", description="Helps.")
+    client, transport, _ = scripted_client([reply(tool_calls=[("helper", {"task": "t"})]), "ok"])
+    result = await agent_for(client, stream=False, tools=[helper.as_tool()]).run("go")
+    assert result.text == "ok"
+    block = transport.requests[1].messages[-1]["content"][0]
+    assert block["is_error"] is True and block["content"].startswith("RunError: ")
+    # The parent's 2 requests and the sub-run's 1 completed one; its tool call and the parent's.
+    assert result.usage.requests == 3 and result.usage.tool_calls == 2
+    validate_conversation(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_raising_hook_ends_the_run_in_a_run_error() -> None:
+    def refuse(ctx: Any, params: dict[str, Any]) -> None:
+        raise KeyError("hook broke")
+
+    client, transport, _ = scripted_client([two_calls("ok", "ok")])
+    agent = agent_for(client, stream=False, tools=[ok], hooks=Hooks(before_model=_nth(2, refuse)))
+    with pytest.raises(RunError) as caught:
+        await agent.run("go")
+    assert isinstance(caught.value.__cause__, KeyError)
+    validate_conversation(caught.value.messages)
+    assert caught.value.usage.tool_calls == 2 and len(transport.requests) == 1
+
+
+def _nth(n: int, hook: Any) -> Any:
+    """`hook` from its n-th call on (earlier calls pass)."""
+    calls = [0]
+
+    def wrapped(*args: Any) -> Any:
+        calls[0] += 1
+        return hook(*args) if calls[0] >= n else None
+
+    return wrapped
