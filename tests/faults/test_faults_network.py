@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 from fault_helpers import (
     add,
@@ -26,9 +27,12 @@ from agentkit import (
     APIStreamError,
     APITimeoutError,
     AsyncClient,
+    LimitExceeded,
+    Limits,
     OverloadedError,
     RateLimitError,
     RunError,
+    RunState,
     validate_conversation,
 )
 from agentkit._errors import IncompleteStreamError, InternalServerError, RequestTooLargeError
@@ -459,3 +463,39 @@ async def test_an_error_raised_in_the_iter_block_comes_out_as_itself() -> None:
                 raise KeyError("mine")
     assert run.state.stop_reason == "cancelled"
     validate_conversation(run.state.messages)
+
+
+# -- the run's own clock and cancellation during a request -----------------------------------
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_the_run_timeout_during_a_slow_request_ends_in_limit_exceeded(stream: bool) -> None:
+    client, transport, _ = scripted_client([first_turn(), Fault.slow(30)])
+    agent = agent_for(client, stream=stream, limits=Limits(timeout=0.1))
+    with pytest.raises(LimitExceeded) as caught:
+        await agent.run("add 2 and 3")
+    assert caught.value.limit == "timeout" and caught.value.result.stop_reason == "timeout"
+    assert caught.value.usage.requests == 1 and len(transport.requests) == 2
+    assert_tool_turn_kept(caught.value.messages)
+    validate_conversation(caught.value.messages)
+
+
+@pytest.mark.asyncio
+async def test_cancelling_mid_stream_over_a_socket_appends_nothing() -> None:
+    events: list[Any] = []
+    state = RunState(messages=[{"role": "user", "content": "hi"}])
+    with FakeServer([text_reply("a long reply " * 40)], chunk_delay=0.01) as server:
+        async with AsyncClient(base_url=server.base_url) as client:
+            agent = agent_for(client, stream=True)
+            with anyio.CancelScope() as scope:
+
+                def on_event(event: Any) -> None:
+                    events.append(event)
+                    if len(events) == 4:  # the request and a few text chunks are out
+                        scope.cancel()
+
+                await agent.run(state=state, on_event=on_event)
+    assert scope.cancelled_caught and len(events) >= 4
+    assert state.messages == [{"role": "user", "content": "hi"}]
+    assert state.stop_reason == "cancelled" and state.usage.requests == 0
