@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from agentkit import Limits, Recipe, RecipeContext, recipes, tool
@@ -225,6 +226,21 @@ def test_chat_keeps_the_conversation_and_saves_and_loads_it(
     assert out.splitlines()[-1].startswith("session: 3 requests")
 
 
+def test_chat_online_streams_from_the_configured_api(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _stdin(monkeypatch, "first", "second")
+    with FakeServer(echo_model) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        assert main(["chat", "--model", "claude-haiku-4-5", "--system", "Be brief."]) == 0
+        bodies = [r.body for r in server.requests]
+    assert [b["stream"] for b in bodies] == [True, True]
+    assert bodies[1]["system"] == "Be brief." and bodies[1]["model"] == "claude-haiku-4-5"
+    assert len(bodies[1]["messages"]) == 3  # the first exchange, then the new message
+    out = capsys.readouterr().out
+    assert "offline" not in out and "echo: second" in out
+
+
 def test_chat_load_rejects_a_broken_conversation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -326,6 +342,40 @@ def test_batch_records_failures_and_resumes(
     assert len(lines) == 4 and json.loads(lines[-1])["id"] == 3
 
 
+def test_batch_online_shares_one_client_and_honours_concurrency(
+    shout_recipe: Recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentkit import _cli
+
+    found, run_recipe = _cli.recipe_api()
+    clients: set[int] = set()
+    active = peak = 0
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal active, peak
+        clients.add(id(kwargs["client"]))
+        active += 1
+        peak = max(peak, active)
+        for _ in range(5):  # yield, so the other items get their chance to start
+            await anyio.sleep(0)
+        try:
+            return await run_recipe(*args, **kwargs)
+        finally:
+            active -= 1
+
+    monkeypatch.setattr(_cli, "recipe_api", lambda: (found, counting))
+    inputs, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inputs.write_text("{}\n" * 5)
+    with FakeServer(_shout_model({"topic": "online"})) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        assert main(["batch", "shout", str(inputs), "--out", str(out), "-c", "2"]) == 0
+        assert len(server.requests) == 10
+    assert peak == 2 and len(clients) == 1 and None not in clients
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == [1, 2, 3, 4, 5]
+    assert {r["output"] for r in records} == {"Claude heard: ONLINE!"}
+
+
 def test_batch_reruns_an_item_whose_record_a_crash_cut(
     shout_recipe: Recipe, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -387,11 +437,6 @@ def test_python_dash_m_agentkit_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "usage: agentkit" in done.stdout
-    done = subprocess.run(
-        [sys.executable, "-m", "agentkit", "models", "--online"],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False,
-    )
-    assert done.returncode == 2 and "ANTHROPIC_API_KEY" in done.stderr
 
 
 def test_console_script_runs_a_recipe_offline() -> None:
