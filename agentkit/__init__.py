@@ -25,6 +25,7 @@ from ._errors import (
     RunError,
     ToolError,
     UsageError,
+    WorkflowError,
 )
 from ._events import (
     AgentEvent,
@@ -94,6 +95,7 @@ __all__ = [
     "TurnUsage",
     "UsageError",
     "Vote",
+    "WorkflowError",
     "chain",
     "parallel_map",
     "recipes",

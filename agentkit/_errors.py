@@ -19,6 +19,7 @@ AgentkitError
 ├── RunError                    a run ended abnormally; carries the conversation and usage
 │   └── LimitExceeded           a configured limit (turns, tokens, cost, time) was hit
 ├── UsageError                  a developer mistake, raised at definition time
+├── WorkflowError               raised by workflow code: a step or gate stopped the workflow
 └── ScriptError                 a test fake's script did not match the requests (a test failure)
 ```
 
@@ -58,6 +59,7 @@ __all__ = [
     "ToolError",
     "UnprocessableEntityError",
     "UsageError",
+    "WorkflowError",
 ]
 
 
@@ -282,6 +284,14 @@ class LimitExceeded(RunError):
 
 class UsageError(AgentkitError):
     """agentkit was used wrongly (raised at definition time, naming the function or argument)."""
+
+
+class WorkflowError(AgentkitError):
+    """Raised by workflow code to stop a workflow: a gate found an intermediate result unusable.
+
+    Say what was wrong with it and what to change (the input, the prompt), so whoever ran the
+    workflow can act; `agentkit run` prints the message instead of a traceback.
+    """
 
 
 class ScriptError(AgentkitError, AssertionError):

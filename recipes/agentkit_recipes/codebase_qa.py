@@ -93,6 +93,8 @@ def offline_model(inputs: dict[str, str]) -> FunctionModel:
     def play(body: dict[str, Any]) -> Any:
         keywords = _keywords(last_user_text(body))
         done = tool_texts(body)
+        if not keywords:
+            return "Ask about something in the code: a feature, a behaviour or a function's name."
         if not done:
             pattern = rf"def \w*(?:{'|'.join(keywords)})\w*\("
             return reply(

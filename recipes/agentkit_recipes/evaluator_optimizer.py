@@ -108,6 +108,7 @@ async def run(ctx: RecipeContext) -> Solution:
 
 
 # -- offline: an evaluator that really checks the code, a writer that applies feedback -------
+# The scripted writer knows only the default task (MinStack): other tasks need the real model.
 
 _NAIVE = """\
 class MinStack:

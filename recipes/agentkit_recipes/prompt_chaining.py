@@ -7,7 +7,7 @@ the chain early when it is unusable, before paying for the next calls.
 Here a performance report becomes a sorted markdown table in four calls: extract the metrics,
 convert them to percentages, sort them, format the table. After the first call a gate keeps
 only well-formed `value: metric` lines and stops if there are none. `agentkit.chain` passes each
-step's output to the next.
+step's output to the next; the gate raises `WorkflowError` to stop it.
 
 Run it (offline unless a key is set):
 
@@ -25,7 +25,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agentkit import Recipe, RecipeContext, chain
+from agentkit import Recipe, RecipeContext, WorkflowError, chain
 from agentkit.testing import FunctionModel, last_user_text
 
 REPORT = (
@@ -57,7 +57,10 @@ def require_metrics(text: str) -> str:
     """Gate: keep the well-formed `value: metric` lines; stop the chain if there are none."""
     lines = [line.strip() for line in text.splitlines() if _LINE.match(line)]
     if not lines:
-        raise ValueError(f"no 'value: metric' lines were extracted; got {text[:200]!r}")
+        raise WorkflowError(
+            f"no 'value: metric' lines were extracted from the report (got {text[:200]!r}); "
+            "give a report that states some figures"
+        )
     return "\n".join(lines)
 
 

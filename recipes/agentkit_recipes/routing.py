@@ -128,7 +128,8 @@ def offline_model(inputs: dict[str, str]) -> FunctionModel:
             scores = {
                 team: sum(lowered.count(w) for w in words) for team, words in _KEYWORDS.items()
             }
-            team = max(scores, key=scores.__getitem__)
+            # Nothing recognisable: a general question, for product support.
+            team = max(scores, key=scores.__getitem__) if any(scores.values()) else "product"
             hits = [w for w in _KEYWORDS[team] if w in lowered]
             reason = f"The ticket mentions {', '.join(hits) or 'nothing specific'}."
             return answer_with(body, {"team": team, "reasoning": reason})

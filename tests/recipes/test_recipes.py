@@ -20,6 +20,7 @@ from agentkit import (
     Recipe,
     RecipeResult,
     ToolCallFinished,
+    WorkflowError,
     recipes,
     run_recipe,
 )
@@ -84,8 +85,15 @@ async def test_prompt_chaining_runs_four_steps_and_sorts_the_metrics() -> None:
 
 @pytest.mark.asyncio
 async def test_prompt_chaining_gate_stops_before_paying_for_more_steps() -> None:
-    with pytest.raises(ValueError, match="no 'value: metric' lines"):
-        await _run("prompt-chaining", {"report": "Nothing measurable happened this quarter."})
+    events: list[AgentEvent] = []
+    with pytest.raises(WorkflowError, match="no 'value: metric' lines"):
+        await run_recipe(
+            recipes()["prompt-chaining"],
+            {"report": "Nothing measurable happened this quarter."},
+            online=False,
+            on_event=events.append,
+        )
+    assert len(_requests(events)) == 1  # the extraction only
 
 
 # -- routing ---------------------------------------------------------------------------------
@@ -101,6 +109,8 @@ async def test_routing_sends_each_ticket_to_its_specialist() -> None:
 
     billing, _ = await _run("routing", {"ticket": "I was charged twice; please refund me."})
     assert billing.output.team == "billing"
+    general, _ = await _run("routing", {"ticket": "Hello there."})
+    assert general.output.team == "product"
 
 
 # -- parallelization -------------------------------------------------------------------------
