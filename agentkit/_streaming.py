@@ -15,7 +15,9 @@ Rules it keeps:
   to its block (we cannot know its meaning) but kept verbatim in `unknown_deltas`.
 - **Failures are typed.** An `error` event raises `APIStreamError`, a stream cut before
   `message_stop` raises `IncompleteStreamError`, unparsable data or tool-input JSON raises
-  `MalformedStreamError`; each carries the partial `Message` built so far.
+  `MalformedStreamError`; each carries the partial `Message` built so far. Tool-input JSON
+  is judged at `message_stop`: after a `max_tokens` stop it may be cut, is never run, and
+  becomes `{}`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 _BOM = b"\xef\xbb\xbf"
+_CUT_SHORT = frozenset({"max_tokens", "model_context_window_exceeded"})
+"""Stop reasons after which the last tool input may be truncated JSON (never run)."""
 _EVENT_BLOCK = re.compile(rb"event: ([^\n]*)\ndata: ([^\n]*)\n\n")
 """One event as the Messages API sends it; 16 bytes besides the two groups."""
 
@@ -228,7 +232,9 @@ class MessageAccumulator:
     types are ignored, as the API asks.
     """
 
-    __slots__ = ("_blocks", "_final", "_msg", "_parts", "request_id", "unknown_deltas")
+    __slots__ = (
+        "_bad_input", "_blocks", "_final", "_msg", "_parts", "request_id", "unknown_deltas"
+    )
 
     def __init__(self, *, request_id: str | None = None) -> None:
         self._msg: dict[str, Any] | None = None
@@ -236,6 +242,9 @@ class MessageAccumulator:
         # index → {block field: string parts not yet joined into the block}
         self._parts: dict[int, dict[str, list[str]]] = {}
         self._final: Message | None = None
+        # A tool input that did not parse, raised at message_stop unless the reply was cut
+        # by the output limit (then the call is never run, and `{}` stands in for it).
+        self._bad_input: MalformedStreamError | None = None
         self.request_id = request_id
         """Quoted in the errors raised (the client sets it from the `request-id` header)."""
         self.unknown_deltas: list[tuple[int, dict[str, Any]]] = []
@@ -250,7 +259,8 @@ class MessageAccumulator:
         """Fold one decoded event (`json.loads` of an SSE `data`) into the message.
 
         Raises `APIStreamError` for an `error` event and `MalformedStreamError` for events
-        out of order or a tool input that is not valid JSON; both carry `partial`.
+        out of order or (at `message_stop`, unless the reply stopped at `max_tokens`) a tool
+        input that is not valid JSON; both carry `partial`.
         """
         kind = event.get("type")
         try:
@@ -423,13 +433,13 @@ class MessageAccumulator:
             except ValueError as exc:
                 self._blocks[index] = {**block, "input": {}}
                 name = block.get("name")
-                raise MalformedStreamError(
+                self._bad_input = self._bad_input or MalformedStreamError(
                     f"content block {index} ({block.get('type')} {name!r}): the streamed tool "
                     f"input is not a JSON object ({exc}): {_snippet(joined)!r}. The model "
                     "produced an unusable call; re-issue the request.",
                     index=index,
                     partial=self.partial(),
-                ) from None
+                )
 
     def _finish(self) -> None:
         if self._final is not None:
@@ -437,6 +447,8 @@ class MessageAccumulator:
         msg = self._require_message("message_stop")
         for index in list(self._parts):
             self._close_block(index)
+        if self._bad_input is not None and msg.get("stop_reason") not in _CUT_SHORT:
+            raise self._bad_input
         missing = [i for i, b in enumerate(self._blocks) if b is None]
         if missing:
             raise MalformedStreamError(

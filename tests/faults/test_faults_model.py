@@ -27,7 +27,9 @@ from agentkit import (
     tool,
     validate_conversation,
 )
+from agentkit._errors import MalformedStreamError
 from agentkit._fake_server import message_dict
+from agentkit._streaming import accumulate
 from agentkit.testing import Fault, encode_sse, message_to_events, reply, tool_reply
 
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
@@ -173,3 +175,51 @@ async def test_a_model_that_never_stops_calling_tools_hits_max_turns(stream: boo
     assert caught.value.limit == "max_turns" and len(transport.requests) == 3
     validate_conversation(caught.value.messages)
     assert caught.value.usage.tool_calls == 3
+
+
+# -- output limit in the middle of a tool input ------------------------------------------------
+
+
+def _cut_by_max_tokens(stop_reason: str = "max_tokens") -> list[dict[str, Any]]:
+    """A streamed text + `add` call whose input JSON stops short, as at the output limit."""
+    msg = message_dict(tool_reply("add", {"a": 1, "b": 2}, text="Let me add."))
+    msg["model"], msg["stop_reason"] = "claude-sonnet-4-5", stop_reason
+    events = message_to_events(msg, chunk_size=5)
+    last = max(
+        i for i, e in enumerate(events) if e.get("delta", {}).get("type") == "input_json_delta"
+    )
+    del events[last]
+    return events
+
+
+@pytest.mark.parametrize("stop", ["max_tokens", "model_context_window_exceeded"])
+def test_the_reducer_keeps_a_tool_call_cut_by_the_output_limit(stop: str) -> None:
+    message = accumulate(_cut_by_max_tokens(stop))
+    assert message.stop_reason == stop and message.text == "Let me add."
+    assert message.tool_uses[0].input == {}
+
+
+def test_the_reducer_still_rejects_broken_tool_json_when_the_reply_was_not_cut() -> None:
+    with pytest.raises(MalformedStreamError, match="not a JSON object") as caught:
+        accumulate(_cut_by_max_tokens("tool_use"))
+    assert caught.value.index == 1 and caught.value.partial is not None
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_tool_call_cut_by_max_tokens_is_answered_not_run_nor_retried() -> None:
+    ran: list[Any] = []
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        ran.append((a, b))
+        return a + b
+
+    cut = Fault.raw(encode_sse(_cut_by_max_tokens()), content_type="text/event-stream")
+    client, transport, sleeps = scripted_client([cut])
+    result = await agent_for(client, stream=True, tools=[add]).run("1 + 2?")
+    assert len(transport.requests) == 1 and sleeps.delays == [] and ran == []
+    assert result.stop_reason == "max_tokens" and result.text == "Let me add."
+    answer = result.messages[-1]["content"][0]
+    assert answer["is_error"] is True and "cut off (stop_reason max_tokens)" in answer["content"]
+    validate_conversation(result.messages)
