@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -171,11 +172,14 @@ async def test_refine_loops_until_the_evaluation_is_accepted() -> None:
 
 @pytest.mark.asyncio
 async def test_refine_gives_back_the_last_candidate_when_rounds_run_out() -> None:
+    def generate(history: Sequence[tuple[str, str]]) -> str:
+        return f"draft {len(history)}"
+
     async def evaluate(text: str) -> str:
         return "FAIL"
 
     result = await refine(
-        lambda history: f"draft {len(history)}",
+        generate,
         evaluate,
         accept=lambda v: v == "PASS",
         max_rounds=2,

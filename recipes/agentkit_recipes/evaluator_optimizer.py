@@ -22,7 +22,7 @@ Inputs:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -94,7 +94,8 @@ async def run(ctx: RecipeContext) -> Solution:
 
     async def evaluate(code: str) -> Evaluation:
         prompt = f"Task:\n{task}\n\nImplementation:\n```python\n{code}\n```"
-        return (await ctx.run(evaluator, prompt)).output
+        evaluation: Evaluation = (await ctx.run(evaluator, prompt)).output
+        return evaluation
 
     loop = await refine(
         generate, evaluate, accept=lambda e: e.verdict == "PASS", max_rounds=int(rounds)
@@ -145,7 +146,7 @@ class MinStack:
 
 _CHECK = '        if not self.items:\n            raise IndexError("MinStack is empty")\n'
 
-_PROBLEMS = (
+_PROBLEMS: tuple[tuple[Callable[[str], bool], str], ...] = (
     (
         lambda code: "min(self.items)" in code,
         "get_min() scans the stack with min(), which is O(n): keep a second stack of running "

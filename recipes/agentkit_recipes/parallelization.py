@@ -98,7 +98,8 @@ async def run(ctx: RecipeContext) -> Review:
 
     async def ballot(lens: str) -> Verdict:
         agent = ctx.agent(system=_voter_prompt(lens), output_type=Verdict, max_tokens=512)
-        return (await ctx.run(agent, task)).output
+        verdict: Verdict = (await ctx.run(agent, task)).output
+        return verdict
 
     findings = await parallel_map(review, list(SECTIONS))
     lenses = [LENSES[i % len(LENSES)] for i in range(voters)]

@@ -75,7 +75,7 @@ async def run(ctx: RecipeContext) -> str:
 
         return call
 
-    return await chain(
+    table: str = await chain(
         ctx.inputs["report"],
         step(EXTRACT),
         require_metrics,
@@ -83,6 +83,7 @@ async def run(ctx: RecipeContext) -> str:
         step(SORT),
         step(TABLE),
     )
+    return table
 
 
 # -- offline: a scripted model that really does each step ------------------------------------
