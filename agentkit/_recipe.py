@@ -18,7 +18,7 @@ import pkgutil
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._client import AsyncClient
 from ._errors import RunError, UsageError
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ._fake_server import FunctionModel
 
 __all__ = ["Recipe", "RecipeContext", "RecipeResult", "recipes", "run_recipe"]
+
+OutputT = TypeVar("OutputT")
 
 RECIPES_PACKAGE = "agentkit_recipes"
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -78,13 +80,24 @@ class RecipeContext:
     """Whether requests go to the real API (False: the offline fake). Recipes whose tools
     reach out (fetching web pages) use it to stay on the machine offline."""
 
+    @overload
+    def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
+
+    @overload
+    def agent(self, **kwargs: Any) -> Agent[str]: ...
+
     def agent(self, **kwargs: Any) -> Agent[Any]:
-        """An `Agent` on the recipe's model and client; `kwargs` are `Agent`'s (`model=` too)."""
+        """An `Agent` on the recipe's model and client; `kwargs` are `Agent`'s (`model=` too).
+
+        Typed: with `output_type=T` its runs' `output` is a `T`, else the answer's text.
+        """
         model = kwargs.pop("model", self.model)
         kwargs.setdefault("client", self.client)
         return Agent(model, **kwargs)
 
-    async def run(self, agent: Agent[Any], prompt: Any = None, **kwargs: Any) -> RunResult[Any]:
+    async def run(
+        self, agent: Agent[OutputT], prompt: Any = None, **kwargs: Any
+    ) -> RunResult[OutputT]:
         """`agent.run(prompt, **kwargs)` with the recipe's `on_event`, its usage merged in.
 
         A failed run's usage is merged too before its `RunError` propagates.

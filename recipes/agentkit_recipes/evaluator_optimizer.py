@@ -94,8 +94,7 @@ async def run(ctx: RecipeContext) -> Solution:
 
     async def evaluate(code: str) -> Evaluation:
         prompt = f"Task:\n{task}\n\nImplementation:\n```python\n{code}\n```"
-        evaluation: Evaluation = (await ctx.run(evaluator, prompt)).output
-        return evaluation
+        return (await ctx.run(evaluator, prompt)).output
 
     loop = await refine(
         generate, evaluate, accept=lambda e: e.verdict == "PASS", max_rounds=int(rounds)

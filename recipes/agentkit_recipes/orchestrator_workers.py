@@ -83,7 +83,7 @@ async def run(ctx: RecipeContext) -> Drafts:
     """Plan the approaches, draft them in parallel, and pick one."""
     brief = f"Task: {ctx.inputs['task']}\nContext: {ctx.inputs['context']}"
     orchestrator = ctx.agent(system=ORCHESTRATOR, output_type=Plan, max_tokens=1024)
-    plan: Plan = (await ctx.run(orchestrator, brief)).output
+    plan = (await ctx.run(orchestrator, brief)).output
 
     async def write(approach: Approach) -> Draft:
         worker = ctx.agent(system=WORKER, max_tokens=1024)

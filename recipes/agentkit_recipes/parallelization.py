@@ -98,8 +98,7 @@ async def run(ctx: RecipeContext) -> Review:
 
     async def ballot(lens: str) -> Verdict:
         agent = ctx.agent(system=_voter_prompt(lens), output_type=Verdict, max_tokens=512)
-        verdict: Verdict = (await ctx.run(agent, task)).output
-        return verdict
+        return (await ctx.run(agent, task)).output
 
     findings = await parallel_map(review, list(SECTIONS))
     lenses = [LENSES[i % len(LENSES)] for i in range(voters)]

@@ -86,7 +86,7 @@ async def run(ctx: RecipeContext) -> TicketReply:
     """Route the ticket, then let that team's specialist answer it."""
     ticket = ctx.inputs["ticket"]
     router = ctx.agent(system=ROUTER, output_type=Route, max_tokens=512)
-    route: Route = (await ctx.run(router, ticket)).output
+    route = (await ctx.run(router, ticket)).output
     specialist = ctx.agent(system=SPECIALISTS[route.team], max_tokens=1024)
     answer = await ctx.run(specialist, f"Reply to this support ticket:\n\n{ticket}")
     return TicketReply(team=route.team, reasoning=route.reasoning, reply=answer.text)
