@@ -16,6 +16,7 @@ from agentkit_recipes.evaluator_optimizer import WRITER
 import agentkit
 from agentkit import (
     AgentEvent,
+    AsyncClient,
     ModelRequest,
     Recipe,
     RecipeResult,
@@ -24,6 +25,7 @@ from agentkit import (
     recipes,
     run_recipe,
 )
+from agentkit.testing import Fault, FunctionModel, ScriptedTransport
 
 
 async def _run(
@@ -291,3 +293,20 @@ def test_a_recipe_module_runs_as_a_script_with_name_value_inputs(
     assert err.startswith("[offline: 2 requests,")
     assert script_main(recipe, ["tickt=x"]) == 1
     assert "no input named 'tickt'; its inputs are: ticket" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_parallelization_a_failed_voter_abstains_instead_of_sinking_the_vote() -> None:
+    recipe = recipes()["parallelization"]
+    scripted = recipe.offline_model(dict(recipe.inputs))
+
+    def maintainer_fails(body: dict[str, Any]) -> Any:
+        if "maintainer" in str(body.get("system")):
+            return Fault.error(400, message="scripted failure of one voter")
+        return scripted(body)
+
+    transport = ScriptedTransport(FunctionModel(maintainer_fails))
+    async with AsyncClient(api_key="offline", transport=transport) as client:
+        result = await run_recipe(recipe, online=False, client=client)
+    assert result.output.votes == "1 of 2 voted not safe"
+    assert len(result.output.reasons) == 2
