@@ -443,7 +443,9 @@ class AsyncClient(_ClientBase):
         """Send a streamed call and read its first event, retrying until one arrives."""
         while True:
             response = await self._send(call, stream=True)
-            acc = MessageAccumulator(request_id=response.headers.get("request-id"))
+            acc = MessageAccumulator(
+                request_id=response.headers.get("request-id"), redact=self.redact
+            )
             events = aiter_sse_events(_aguard(response.aiter_bytes(), acc, call.url))
             error: APIError | None = None
             try:
@@ -643,7 +645,9 @@ class Client(_ClientBase):
         """Send a streamed call and read its first event, retrying until one arrives."""
         while True:
             response = self._send(call, stream=True)
-            acc = MessageAccumulator(request_id=response.headers.get("request-id"))
+            acc = MessageAccumulator(
+                request_id=response.headers.get("request-id"), redact=self.redact
+            )
             events = iter_sse_events(_guard(response.iter_bytes(), acc, call.url))
             error: APIError | None = None
             try:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -229,14 +229,21 @@ class MessageAccumulator:
     `content_block_stop` (an empty input means `{}`). `citations_delta` appends to the
     block's `citations`. Unknown delta types are not applied (their meaning is unknown) but
     kept verbatim, with their block index, in `unknown_deltas`. `ping` and unknown event
-    types are ignored, as the API asks.
+    types are ignored, as the API asks. `redact` (bytes → bytes) scrubs an `error` event
+    before its text is quoted in `APIStreamError`; the client passes its credential filter.
     """
 
     __slots__ = (
-        "_bad_input", "_blocks", "_final", "_msg", "_parts", "request_id", "unknown_deltas"
+        "_bad_input", "_blocks", "_final", "_msg", "_parts", "_redact", "request_id",
+        "unknown_deltas",
     )
 
-    def __init__(self, *, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        request_id: str | None = None,
+        redact: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self._msg: dict[str, Any] | None = None
         self._blocks: list[dict[str, Any] | None] = []
         # index → {block field: string parts not yet joined into the block}
@@ -247,6 +254,8 @@ class MessageAccumulator:
         self._bad_input: MalformedStreamError | None = None
         self.request_id = request_id
         """Quoted in the errors raised (the client sets it from the `request-id` header)."""
+        # Scrubs an `error` event (its JSON) before it is quoted: a gateway may echo the key.
+        self._redact = redact
         self.unknown_deltas: list[tuple[int, dict[str, Any]]] = []
         """`(index, delta)` for every delta type this version does not know, as received."""
 
@@ -466,6 +475,8 @@ class MessageAccumulator:
             ) from None
 
     def _raise_error(self, event: dict[str, Any]) -> None:
+        if self._redact is not None:
+            event = json.loads(self._redact(json.dumps(event, ensure_ascii=False).encode()))
         error = event.get("error") or {}
         error_type = error.get("type") if isinstance(error, dict) else None
         detail = error.get("message", "") if isinstance(error, dict) else str(error)

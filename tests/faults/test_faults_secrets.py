@@ -18,7 +18,15 @@ import pytest
 from fault_helpers import KEY, add, agent_for, scripted_client
 
 from agentkit import AsyncClient, RunError
-from agentkit.testing import FakeServer, Fault, text_reply, tool_reply
+from agentkit._fake_server import message_dict
+from agentkit.testing import (
+    FakeServer,
+    Fault,
+    encode_sse,
+    message_to_events,
+    text_reply,
+    tool_reply,
+)
 
 TOKEN = "sk-ant-oat01-FAULTSUITE-bearer-token-abcdefghijklmnopqrstuvwxyz012345"
 
@@ -133,3 +141,24 @@ async def test_over_a_real_socket_no_debug_log_line_holds_the_key_or_token(
 
 async def _no_sleep(seconds: float) -> None:
     return None
+
+
+def _error_event_echoing_the_key(after: int) -> Fault:
+    msg = message_dict(text_reply("hello there, this is a reply"))
+    msg["model"] = "claude-sonnet-4-5"
+    error = {"type": "error", "error": {"type": "invalid_request_error",
+                                         "message": f"bad credential {KEY}"}}
+    return Fault.raw(
+        encode_sse([*message_to_events(msg)[:after], error]), content_type="text/event-stream"
+    )
+
+
+@pytest.mark.parametrize("after", [0, 3], ids=["first-event", "mid-stream"])
+@pytest.mark.asyncio
+async def test_an_sse_error_event_echoing_the_key_is_redacted(after: int) -> None:
+    client, _, _ = scripted_client([_error_event_echoing_the_key(after)])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=True, model_retries=0).run("hi")
+    assert "bad credential <redacted>" in str(caught.value)
+    assert_no_secret(everything_shown(caught.value))
+    assert_saved_state_clean(caught.value)
