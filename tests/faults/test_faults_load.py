@@ -65,3 +65,18 @@ def test_the_benchmark_prints_a_summary_and_exits_zero() -> None:
     )
     assert status == 0, lines
     assert "verdict               OK" in lines[0]
+
+
+@pytest.mark.asyncio
+async def test_a_run_error_caused_by_a_bug_is_not_counted_as_typed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(load.Agent, "run", _raising_run)
+    report = await load.run_load(runs=3, fault_rate=0.0, rounds=1, sleep=False)
+    assert len(report.untyped) == 3 and not report.typed_errors and not report.ok
+
+
+async def _raising_run(self: object, prompt: str) -> None:
+    raise load.RunError("failed", messages=[{"role": "user", "content": prompt}]) from NameError(
+        "a bug"
+    )
