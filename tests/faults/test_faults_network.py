@@ -499,3 +499,19 @@ async def test_cancelling_mid_stream_over_a_socket_appends_nothing() -> None:
     assert scope.cancelled_caught and len(events) >= 4
     assert state.messages == [{"role": "user", "content": "hi"}]
     assert state.stop_reason == "cancelled" and state.usage.requests == 0
+
+
+@BOTH
+@pytest.mark.asyncio
+async def test_thinking_blocks_survive_retries_byte_for_byte(stream: bool) -> None:
+    thought = tool_reply("add", {"a": 2, "b": 3}, thinking="I should add these.")
+    client, transport, _ = scripted_client(
+        [thought, Fault.overloaded(), Fault.cut(), text_reply("5", thinking="done")]
+    )
+    agent = agent_for(client, stream=stream, thinking=2048, max_tokens=4096)
+    result = await agent.run("add 2 and 3")
+    assert result.text == "5" and len(transport.requests) == 4
+    sent = message_dict(thought)["content"][0]
+    for request in transport.requests[1:]:
+        assert request.messages[1]["content"][0] == sent  # signature included
+    validate_conversation(result.messages, thinking="enabled")
