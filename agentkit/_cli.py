@@ -184,6 +184,7 @@ def check_inputs(recipe: Any, inputs: dict[str, Any]) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """`agentkit run [RECIPE]`: run one recipe with the live display, or list them."""
     display = Display()
     if args.recipe is None:
         recipes, _ = recipe_api()
@@ -223,6 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """`agentkit models`: `GET /v1/models` as a table (or JSON)."""
     display = Display()
     online = choose_online(args, display)
     if online is None:
@@ -252,6 +254,7 @@ def tool_families() -> list[Any]:
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
+    """`agentkit tools [FAMILY ...]`: the ready tools, their descriptions and schemas."""
     display = Display()
     families = tool_families()
     names = [f.name for f in families]
@@ -352,6 +355,7 @@ def ask_approval(display: Display) -> Callable[[Any, dict[str, Any]], bool | Den
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    """`agentkit chat`: one conversation over many turns, kept until /reset or exit."""
     display = Display()
     try:
         tools = chat_tools(args.tools, args.root, args.db) if args.tools else []
@@ -524,6 +528,7 @@ def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    """`agentkit batch`: a recipe over a JSONL file, resumable, item failures recorded."""
     display = Display()
     found = find_recipe(args.recipe)
     if found is None:
@@ -619,6 +624,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return int(text)
@@ -628,6 +634,7 @@ def _command(
     sub: Any, name: str, summary: str, description: str, examples: Sequence[str],
     handler: Callable[[argparse.Namespace], int], *, modes: bool = True, notes: str = "",
 ) -> argparse.ArgumentParser:
+    """Add one subcommand with its examples, the exit codes and (by default) --online/--offline."""
     epilog = "examples:\n" + "".join(f"  {e}\n" for e in examples) + "\n" + EXIT_CODES
     if notes:
         epilog = f"{notes}\n\n{epilog}"
