@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -439,14 +440,16 @@ def test_python_dash_m_agentkit_runs() -> None:
     assert "usage: agentkit" in done.stdout
 
 
-def test_console_script_runs_a_recipe_offline() -> None:
+def test_the_readmes_first_command_runs_offline() -> None:
+    """The README opens with `agentkit run <recipe>`: through the console script, no key."""
     script = Path(sys.executable).with_name("agentkit")
-    installed = sorted(recipes())
-    if not script.exists() or not installed:
-        pytest.skip("the agentkit console script or the recipes are not installed")
+    readme = ROOT / "README.md"
+    found = re.search(r"agentkit run ([\w-]+)", readme.read_text()) if readme.exists() else None
+    if not script.exists() or found is None:
+        pytest.skip("no agentkit console script, or no `agentkit run` in README.md")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     done = subprocess.run(
-        [str(script), "run", installed[0]], capture_output=True, text=True, env=env,
+        [str(script), "run", found[1]], capture_output=True, text=True, env=env,
         cwd=ROOT, check=False,
     )
     assert done.returncode == 0, done.stderr
