@@ -19,13 +19,14 @@ from typing import Any
 from agentkit import (
     Agent,
     AsyncClient,
+    Message,
     RunError,
     RunResult,
     RunState,
     tool,
     validate_conversation,
 )
-from agentkit.testing import ScriptedTransport, Step, text_reply
+from agentkit.testing import ScriptedTransport, Step, text_reply, tool_reply
 
 __all__ = [
     "KEY",
@@ -33,8 +34,10 @@ __all__ = [
     "Sleeps",
     "add",
     "agent_for",
+    "assert_tool_turn_kept",
     "continue_both_ways",
     "failed_but_continuable",
+    "first_turn",
     "scripted_client",
 ]
 
@@ -103,6 +106,17 @@ async def continue_both_ways(error: RunError, *, stream: bool, **options: Any) -
     validate_conversation(continued.messages)
     sent = history_transport.requests[0].messages
     assert sent[: len(error.messages) - 1] == error.messages[:-1]
+
+
+def first_turn() -> Message:
+    """The turn each fault follows: a call to `add(2, 3)`, so the history is not empty."""
+    return tool_reply("add", {"a": 2, "b": 3})
+
+
+def assert_tool_turn_kept(messages: list[dict[str, Any]]) -> None:
+    """The first turn (a call to `add` and its result 5) is in the conversation."""
+    assert messages[1]["content"][0]["name"] == "add"
+    assert messages[2]["content"][0]["content"] == "5"
 
 
 def failed_but_continuable(
