@@ -305,3 +305,14 @@ async def test_cancelling_mid_stream_over_a_socket_appends_nothing() -> None:
     assert scope.cancelled_caught and len(events) >= 4
     assert state.messages == [{"role": "user", "content": "hi"}]
     assert state.stop_reason == "cancelled" and state.usage.requests == 0
+
+
+def test_run_sync_retries_and_fails_the_same_way() -> None:
+    client, transport, sleeps = scripted_client([Fault.overloaded(), text_reply("ok")])
+    assert agent_for(client, stream=True).run_sync("hi").text == "ok"
+    assert len(transport.requests) == 2 and len(sleeps.delays) == 1
+
+    client, _, _ = scripted_client([first_turn(), Fault.error(500, should_retry=False)])
+    with pytest.raises(RunError) as caught:
+        agent_for(client, stream=False).run_sync("add 2 and 3")
+    failed_but_continuable(caught.value, InternalServerError, turns=1)
