@@ -272,11 +272,11 @@ async def test_an_iterated_run_cancelled_mid_tools_keeps_its_state_valid() -> No
     client, _, _ = scripted_client([two_calls("ok", "hangs")])
     agent = agent_for(client, stream=True, tools=[ok, hangs])
     kinds: list[str] = []
-    with anyio.move_on_after(0.1):
+    with anyio.move_on_after(0.1) as scope:
         async with agent.iter("go") as run:
             async for event in run:
                 kinds.append(type(event).__name__)
-    assert "ToolCallFinished" in kinds
+    assert scope.cancelled_caught and "ToolCallFinished" in kinds
     validate_conversation(run.state.messages)
     assert run.state.stop_reason == "cancelled" and run.result is None
 
