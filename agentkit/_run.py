@@ -30,6 +30,7 @@ from ._engine import CallModel, Engine, EngineConfig, Finished, NeedApproval, Ru
 from ._errors import (
     APIError,
     APIStreamError,
+    APITimeoutError,
     ConversationError,
     IncompleteStreamError,
     LimitExceeded,
@@ -49,6 +50,7 @@ from ._events import (
     TurnFinished,
 )
 from ._http import retry_delay
+from ._message_stream import AsyncMessageStream
 from ._output import OutputSpec
 from ._stop import Limits
 from ._thinking import ThinkingPlan, plan_thinking
@@ -514,26 +516,38 @@ class Agent(Generic[OutputT]):
     async def _stream_once(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
     ) -> Message:
-        emit = turn.emit
         async with turn.client.stream(params, betas=betas) as stream:
-            if emit is None:
-                return await stream.get_final_message()
-            names: dict[int, tuple[str, str]] = {}
-            async for event in stream:
-                kind = event.type
-                if kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        emit(TextChunk(n, delta.text))
-                    elif delta.type == "thinking_delta":
-                        emit(ThinkingChunk(n, delta.thinking))
-                    elif delta.type == "input_json_delta" and event.index in names:
-                        emit(ToolInputChunk(n, names[event.index][0], delta.partial_json))
-                elif kind == "content_block_start" and event.content_block.type == "tool_use":
-                    block = event.content_block
-                    names[event.index] = (block.id, block.name)
-                    emit(ToolCallStarted(n, block.id, block.name, None))
+            try:
+                return await self._read_stream(stream, n, turn.emit)
+            except APITimeoutError as exc:
+                # The reply began, then stalled: as incomplete as a cut stream, so re-issued.
+                raise IncompleteStreamError(
+                    f"{exc.message}; the reply stalled after it began",
+                    partial=stream.current_message(),
+                    request_id=exc.request_id,
+                ) from exc
+
+    async def _read_stream(
+        self, stream: AsyncMessageStream, n: int, emit: Callable[[AgentEvent], Any] | None
+    ) -> Message:
+        if emit is None:
             return await stream.get_final_message()
+        names: dict[int, tuple[str, str]] = {}
+        async for event in stream:
+            kind = event.type
+            if kind == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":
+                    emit(TextChunk(n, delta.text))
+                elif delta.type == "thinking_delta":
+                    emit(ThinkingChunk(n, delta.thinking))
+                elif delta.type == "input_json_delta" and event.index in names:
+                    emit(ToolInputChunk(n, names[event.index][0], delta.partial_json))
+            elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                block = event.content_block
+                names[event.index] = (block.id, block.name)
+                emit(ToolCallStarted(n, block.id, block.name, None))
+        return await stream.get_final_message()
 
     async def _run_tools(
         self,
@@ -572,9 +586,8 @@ class Agent(Generic[OutputT]):
                 await one(batch[0])
             elif batch:
                 async with anyio.create_task_group() as tg:
-                    for queued in batch[1:]:
+                    for queued in batch:
                         tg.start_soon(one, queued)
-                    await one(batch[0])  # in this task: one spawn fewer (~20 us a batch)
             batch = []
             if call is not None:
                 await one(call)

@@ -8,10 +8,13 @@ at once; unknown block, delta and event types are survived, and unknown blocks k
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from fault_helpers import (
+    Sleeps,
     agent_for,
     continue_both_ways,
     failed_but_continuable,
@@ -19,11 +22,19 @@ from fault_helpers import (
     scripted_client,
 )
 
-from agentkit import APIError, APIStreamError, RunError, validate_conversation
+from agentkit import (
+    APIError,
+    APIStreamError,
+    APITimeoutError,
+    AsyncClient,
+    RunError,
+    validate_conversation,
+)
 from agentkit._errors import IncompleteStreamError
 from agentkit._fake_server import message_dict
 from agentkit.testing import (
     Fault,
+    ScriptedTransport,
     encode_sse,
     message_to_events,
     text_reply,
@@ -225,3 +236,65 @@ async def test_thinking_blocks_survive_retries_byte_for_byte(stream: bool) -> No
     for request in transport.requests[1:]:
         assert request.messages[1]["content"][0] == sent  # signature included
     validate_conversation(result.messages, thinking="enabled")
+
+
+class _StallingTransport(httpx.AsyncBaseTransport):
+    """Serves a script; the first reply streams its first `events`, then stalls (read timeout)."""
+
+    def __init__(self, inner: ScriptedTransport, events: int) -> None:
+        self.inner, self.events, self.stalled = inner, events, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.stalled:
+            return response
+        self.stalled = True
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+        head = b"".join(part + b"\n\n" for part in body.split(b"\n\n")[: self.events])
+        return httpx.Response(
+            200, headers=response.headers, stream=_Stall(head, request), request=request
+        )
+
+
+class _Stall(httpx.AsyncByteStream):
+    def __init__(self, head: bytes, request: httpx.Request) -> None:
+        self.head, self.request = head, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.head
+        raise httpx.ReadTimeout("no data within the read timeout", request=self.request)
+
+
+@pytest.mark.parametrize("events", [1, 4], ids=["after-message-start", "mid-block"])
+@pytest.mark.asyncio
+async def test_a_stream_that_stalls_after_it_began_is_re_issued(events: int) -> None:
+    steps = [text_reply("this reply stalls part of the way"), text_reply("whole")]
+    inner = ScriptedTransport(steps)
+    stalling = _StallingTransport(inner, events)
+    client = AsyncClient(api_key="sk-test", base_url="http://127.0.0.1:9", transport=stalling)
+    sleeps = Sleeps()
+    client._sleep = sleeps
+    seen: list[Any] = []
+    result = await agent_for(client, stream=True).run("hi", on_event=seen.append)
+    assert result.text == "whole" and len(inner.requests) == 2 and len(sleeps.delays) == 1
+    assert "stalls" not in json.dumps(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_streams_that_always_stall_end_in_an_incomplete_stream_error() -> None:
+    inner = ScriptedTransport([text_reply("stall")] * 2)
+
+    class AlwaysStalling(_StallingTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.stalled = False
+            return await super().handle_async_request(request)
+
+    client = AsyncClient(
+        api_key="sk-test", base_url="http://127.0.0.1:9", transport=AlwaysStalling(inner, 4)
+    )
+    client._sleep = Sleeps()
+    with pytest.raises(RunError) as caught:
+        await agent_for(client, stream=True, model_retries=1).run("hi")
+    failed_but_continuable(caught.value, IncompleteStreamError, turns=0)
+    assert isinstance(caught.value.__cause__.__cause__, APITimeoutError)
+    assert "stalled" in str(caught.value)
