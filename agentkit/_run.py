@@ -586,8 +586,9 @@ class Agent(Generic[OutputT]):
                 await one(batch[0])
             elif batch:
                 async with anyio.create_task_group() as tg:
-                    for queued in batch:
+                    for queued in batch[1:]:
                         tg.start_soon(one, queued)
+                    await one(batch[0])  # in this task: one spawn fewer (~20 us a batch)
             batch = []
             if call is not None:
                 await one(call)
