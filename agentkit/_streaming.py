@@ -28,6 +28,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
@@ -167,19 +168,28 @@ class SSEDecoder:
 
 def _loads(event: str, data: str) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        raise MalformedStreamError(
-            f"SSE event {event!r} carries data that is not JSON ({exc}): {_snippet(data)!r}. "
-            "The server (or a proxy in between) is not speaking the Messages API stream "
-            "format; check base_url."
-        ) from None
+        obj = orjson.loads(data)  # ~4x the stdlib on small events; most of a reducer's time
+    except ValueError:
+        obj = _stdlib_loads(event, data)
     if not isinstance(obj, dict):
         raise MalformedStreamError(
             f"SSE event {event!r} carries JSON that is not an object: {_snippet(data)!r}. "
             "Check base_url: the server is not speaking the Messages API stream format."
         )
     return obj
+
+
+def _stdlib_loads(event: str, data: str) -> Any:
+    # orjson refuses a few things the stdlib accepts (NaN, lone surrogates, ints beyond 64
+    # bits): the stdlib has the last word, so nothing that parsed before fails now.
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise MalformedStreamError(
+            f"SSE event {event!r} carries data that is not JSON ({exc}): {_snippet(data)!r}. "
+            "The server (or a proxy in between) is not speaking the Messages API stream "
+            "format; check base_url."
+        ) from None
 
 
 def iter_sse_events(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
