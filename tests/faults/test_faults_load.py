@@ -9,12 +9,17 @@ client's 0.2 s read timeout.
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
 import anyio
 import pytest
+
+from agentkit import Agent, AsyncClient, RunError, RunState, tool, validate_conversation
+from agentkit.testing import FakeServer, FunctionModel
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
 
@@ -80,3 +85,49 @@ async def _raising_run(self: object, prompt: str) -> None:
     raise load.RunError("failed", messages=[{"role": "user", "content": prompt}]) from NameError(
         "a bug"
     )
+
+
+@pytest.mark.asyncio
+async def test_runs_cancelled_at_any_moment_under_load_leave_valid_states() -> None:
+    rng = random.Random(7)
+
+    @tool
+    async def add(a: int, b: int) -> int:
+        """Add two integers, slowly enough to be cancelled mid-call."""
+        await anyio.sleep(rng.uniform(0, 0.01))
+        return a + b
+
+    model = load.LoadModel(rounds=3, fault_rate=0.05, faults=load.fault_kinds(0.4), seed=7)
+    outcomes: Counter[str] = Counter()
+    states: list[RunState] = []
+    with FakeServer(FunctionModel(model), record=False) as server:
+        async with AsyncClient(base_url=server.base_url, read_timeout=0.2) as client:
+            client._sleep = _no_sleep
+            agent = Agent("claude-sonnet-4-5", tools=[add], client=client, stream=True)
+
+            async def one(i: int) -> None:
+                state = RunState(messages=[{"role": "user", "content": f"run-{i}"}])
+                states.append(state)
+                with anyio.move_on_after(rng.uniform(0, 0.6)) as scope:
+                    try:
+                        await agent.run(state=state)
+                    except RunError:
+                        outcomes["failed"] += 1
+                        return
+                outcomes["cancelled" if scope.cancelled_caught else "finished"] += 1
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    for i in range(100):
+                        tg.start_soon(one, i)
+        server.script.errors.clear()
+    assert sum(outcomes.values()) == 100 and outcomes["cancelled"] > 0
+    for state in states:
+        validate_conversation(state.messages)
+        assert state.stop_reason in ("end_turn", "cancelled") or not state.done, state.stop_reason
+        if state.stop_reason == "cancelled":
+            assert state.done and state.pending == [] and state.results == {}
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
