@@ -1,13 +1,15 @@
 """Shared pieces of the fault suite: clients over the fakes, and the outcome checks.
 
-Imported by the test modules beside it (`from fault_helpers import ...`); pytest puts this
-folder on `sys.path` because `tests/` has no `__init__.py`.
+Imported by the test modules beside it (`from fault_helpers import ...`); this folder's
+`conftest.py` puts it on `sys.path` (pytest runs in importlib mode).
 
-Every fault case ends in one of two exact outcomes, checked here so each test says which:
-- `retried(...)`: the run succeeded and the fake saw exactly the expected requests;
-- `failed_but_continuable(...)`: a typed `RunError` whose cause is the expected error, whose
-  conversation is valid and whose usage counts the turns that completed, and which a fresh
-  script can continue, both from `.result.state` and from `.messages` as `history=`.
+Every fault case ends in one of two exact outcomes:
+- retried and succeeded: the test asserts the result, the requests the fake saw and the
+  retry delays recorded by `Sleeps`;
+- a typed error, checked by `failed_but_continuable`: a `RunError` whose cause is the
+  expected error, whose conversation is valid and whose usage counts the turns that
+  completed; `continue_both_ways` then continues it on fresh scripts, from `.result.state`
+  (saved as JSON and loaded back) and from `.messages` as `history=`.
 """
 
 from __future__ import annotations
