@@ -83,6 +83,21 @@ async def test_a_raising_tool_becomes_an_error_result_and_the_run_goes_on(stream
 async def test_an_escalated_tool_error_is_a_run_error_with_a_valid_history(
     calls: tuple[str, ...],
 ) -> None:
+    done = anyio.Event()
+
+    @tool
+    async def ok(x: int) -> str:
+        """Return a fixed answer."""
+        done.set()
+        return f"ok {x}"
+
+    @tool
+    async def broken(x: int) -> str:
+        """Fail, once `ok` (when called) has finished: the order is then certain."""
+        if "ok" in calls:
+            await done.wait()
+        raise ValueError(f"kaput {x}")
+
     step = reply(tool_calls=[(name, {"x": i}) for i, name in enumerate(calls)])
     client, _, _ = scripted_client([step])
     agent = agent_for(client, stream=False, tools=[ok, broken], raise_tool_errors=True)
