@@ -305,6 +305,9 @@ class Engine:
 
     def on_decisions(self, decisions: Mapping[str, bool | str]) -> None:
         self.state.decisions.update(decisions)
+        if self.state.stop_reason == "approval_required":
+            # The pause is over: a run that fails from here must not look paused still.
+            self.state.stop_reason = None
 
     def abort(self, stop_reason: str, message: str, *, limit: str | None = None) -> None:
         """End the run now: answer every open call with `message` (results that exist are

@@ -338,3 +338,34 @@ def _nth(n: int, hook: Any) -> Any:
         return hook(*args) if calls[0] >= n else None
 
     return wrapped
+
+
+# -- approvals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_fault_after_approving_a_call_keeps_its_result_and_no_stale_pause() -> None:
+    @tool(requires_approval=True)
+    def delete(path: str) -> str:
+        """Delete a file."""
+        return f"deleted {path}"
+
+    client, _, _ = scripted_client([reply(tool_calls=[("delete", {"path": "/tmp/x"})])])
+    paused = await agent_for(client, stream=False, tools=[delete]).run("clean up")
+    assert paused.stop_reason == "approval_required"
+    call_id = paused.pending_approvals[0]["id"]
+
+    client2, _, _ = scripted_client([Fault.error(500, should_retry=False)])
+    with pytest.raises(RunError) as caught:
+        await agent_for(client2, stream=False, tools=[delete]).run(
+            state=paused.state, decisions={call_id: True}
+        )
+    error = caught.value
+    validate_conversation(error.messages)
+    assert error.messages[-1]["content"][0]["content"] == "deleted /tmp/x"
+    assert error.result.stop_reason != "approval_required" and error.result.pending_approvals == []
+    before = list(error.messages)  # the state is resumed in place
+    client3, transport3, _ = scripted_client(["all clean"])
+    done = await agent_for(client3, stream=False, tools=[delete]).run(state=error.result.state)
+    assert done.text == "all clean" and done.usage.tool_calls == 1  # not run a second time
+    assert transport3.requests[0].messages == before
