@@ -2,7 +2,7 @@
 
 Why: the loop is I/O bound, so every millisecond of client CPU per model turn caps how many
 runs one process can drive. Each figure is measured in the same run as a reference, the
-minimal hand-written loop (`raw_run`: POST JSON, parse the reply, run the tools, append,
+minimal hand-written loop (`_loops.raw_run`: POST JSON, parse the reply, run the tools, append,
 repeat), against the same server. It is a script, not a test:
 
     .venv/bin/python benchmarks/bench.py [--quick] [--only 1,2,3,4,5]
@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import itertools
-import json
 import multiprocessing
 import os
 import platform
@@ -42,7 +40,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,229 +49,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agentkit import Agent, AsyncClient, Hooks, Limits, tool  # noqa: E402
-from agentkit._fake_server import message_to_sse, reply  # noqa: E402
+from _loops import MODEL, Drivers, Server, raw_fold  # noqa: E402
+
 from agentkit._streaming import MessageAccumulator, iter_sse_events  # noqa: E402
-from agentkit.testing import FakeServer, FunctionModel  # noqa: E402
-
-MODEL = "claude-sonnet-4-5"
-MAX_TOKENS = 1024
-HEADERS = {
-    "content-type": "application/json",
-    "anthropic-version": "2023-06-01",
-    "x-api-key": "offline",
-}
-
-# -- the model (runs in the server process) -----------------------------------------------------
-
-
-def play(body: dict[str, Any]) -> Any:
-    """The model: `rounds N` in the first user text asks for N rounds of 2 parallel calls."""
-    messages = body["messages"]
-    first = messages[0]["content"]
-    text = first if isinstance(first, str) else first[0]["text"]
-    rounds = int(text.split("rounds ", 1)[1].split()[0])
-    done = sum(1 for m in messages if m["role"] == "assistant")
-    if done < rounds:
-        return reply(
-            "Let me compute both.",
-            tool_calls=[("add", {"a": done, "b": 1}), ("multiply", {"a": done, "b": 2})],
-        )
-    return f"The answer after {done} rounds is {done * 3}."
-
-
-def _serve(pipe: Any, latency: float) -> None:
-    server = FakeServer(FunctionModel(play), latency=latency, record=False, strict=False)
-    server.start()
-    pipe.send(server.base_url)
-    try:
-        while pipe.recv() == "cpu":  # anything else (or the parent dying) means stop
-            pipe.send(time.process_time())
-    except EOFError:
-        pass
-    server.stop()
-
-
-class Server:
-    """A `FakeServer` in a child process (spawned: its CPU and GIL are not ours)."""
-
-    def __init__(self, latency: float) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._pipe, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, latency), daemon=True)
-        self._proc.start()
-        self.url: str = self._pipe.recv()
-
-    def cpu(self) -> float:
-        """The server process's CPU seconds so far."""
-        self._pipe.send("cpu")
-        return float(self._pipe.recv())
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._pipe.send("stop")
-        self._proc.join(5)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join()
-
-
-# -- the tools ----------------------------------------------------------------------------------
-
-
-async def add_fn(a: int, b: int) -> int:
-    return a + b
-
-
-async def multiply_fn(a: int, b: int) -> int:
-    return a * b
-
-
-RAW_TOOLS: dict[str, Callable[..., Awaitable[Any]]] = {"add": add_fn, "multiply": multiply_fn}
-TOOL_PARAMS = [
-    {
-        "name": name,
-        "description": f"{name.capitalize()} two integers.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-            "required": ["a", "b"],
-        },
-    }
-    for name in RAW_TOOLS
-]
-
-
-@tool
-async def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@tool
-async def multiply(a: int, b: int) -> int:
-    """Multiply two integers."""
-    return a * b
-
-
-# -- the raw loop (the reference) ---------------------------------------------------------------
-
-
-async def _raw_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    return json.loads(await response.read())
-
-
-async def _raw_sse(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    """A minimal SSE reader: split on blank lines, fold the few event types we need."""
-    msg: dict[str, Any] = {}
-    blocks: list[dict[str, Any]] = []
-    parts: list[list[str]] = []
-    buf = b""
-    async for chunk in response.content.iter_any():
-        buf += chunk
-        *events, buf = buf.split(b"\n\n")
-        for raw in events:
-            event = json.loads(raw[raw.index(b"data: ") + 6 :])
-            kind = event["type"]
-            if kind == "content_block_delta":
-                delta = event["delta"]
-                parts[event["index"]].append(delta.get("text") or delta.get("partial_json", ""))
-            elif kind == "content_block_start":
-                blocks.append(event["content_block"])
-                parts.append([])
-            elif kind == "content_block_stop":
-                i = event["index"]
-                block, text = blocks[i], "".join(parts[i])
-                if block["type"] == "tool_use":
-                    block["input"] = json.loads(text) if text else {}
-                else:
-                    block["text"] = text
-            elif kind == "message_start":
-                msg = event["message"]
-            elif kind == "message_delta":
-                msg.update(event["delta"])
-    msg["content"] = blocks
-    return msg
-
-
-async def raw_run(
-    session: aiohttp.ClientSession,
-    url: str,
-    prompt: str,
-    stream: bool,
-    marks: list[float] | None = None,
-) -> str:
-    """The minimal agent loop, by hand: what every figure is compared with."""
-    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    read = _raw_sse if stream else _raw_json
-    while True:
-        if marks is not None:
-            marks.append(time.process_time())
-        body: dict[str, Any] = {"model": MODEL, "max_tokens": MAX_TOKENS, "tools": TOOL_PARAMS}
-        if stream:
-            body["stream"] = True
-        body["messages"] = messages
-        async with session.post(url, data=json.dumps(body), headers=HEADERS) as response:
-            response.raise_for_status()
-            msg = await read(response)
-        content = msg["content"]
-        messages.append({"role": "assistant", "content": content})
-        calls = [b for b in content if b["type"] == "tool_use"]
-        if not calls:
-            return "".join(b["text"] for b in content if b["type"] == "text")
-        values = await asyncio.gather(*(RAW_TOOLS[c["name"]](**c["input"]) for c in calls))
-        messages.append(
-            {
-                "role": "user",
-                "content": [
-                    {"type": "tool_result", "tool_use_id": c["id"], "content": json.dumps(v)}
-                    for c, v in zip(calls, values, strict=True)
-                ],
-            }
-        )
-
-
-# -- drivers: one way to make a run of each kind ------------------------------------------------
-
-RunFn = Callable[[str], Awaitable[Any]]
-
-
-class Drivers:
-    """A raw loop and an agentkit agent on one server, JSON or SSE."""
-
-    def __init__(self, base_url: str, stream: bool) -> None:
-        self.stream = stream
-        self.url = base_url + "/v1/messages"
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
-        self.client = AsyncClient(api_key="offline", base_url=base_url)
-        self.marks: list[float] = []
-
-        def mark(ctx: Any, params: Any) -> None:
-            self.marks.append(time.process_time())
-
-        limits = Limits(max_turns=1000)
-        self.agent = Agent(
-            MODEL, tools=[add, multiply], client=self.client, stream=stream, limits=limits
-        )
-        self.marked = Agent(
-            MODEL,
-            tools=[add, multiply],
-            client=self.client,
-            stream=stream,
-            limits=limits,
-            hooks=Hooks(before_model=mark),
-        )
-
-    def run_fn(self, kind: str, marked: bool = False) -> RunFn:
-        if kind == "raw":
-            marks = self.marks if marked else None
-            return lambda prompt: raw_run(self.session, self.url, prompt, self.stream, marks)
-        agent = self.marked if marked else self.agent
-        return lambda prompt: agent.run(prompt)
-
-    async def close(self) -> None:
-        await self.session.close()
-        await self.client.aclose()
+from agentkit.testing import message_to_sse, reply  # noqa: E402
 
 
 async def _cpu_per_turn(drivers: Drivers, kind: str, rounds: int, runs: int, reps: int) -> float:
@@ -469,39 +248,6 @@ def _sse_body() -> bytes:
     return message_to_sse(message, chunk_size=16)
 
 
-def _raw_sse_bytes(chunks: Sequence[bytes]) -> dict[str, Any]:
-    """The raw loop's SSE reader, on bytes (see `_raw_sse`)."""
-    msg: dict[str, Any] = {}
-    blocks: list[dict[str, Any]] = []
-    parts: list[list[str]] = []
-    buf = b""
-    for chunk in chunks:
-        buf += chunk
-        *events, buf = buf.split(b"\n\n")
-        for raw in events:
-            event = json.loads(raw[raw.index(b"data: ") + 6 :])
-            kind = event["type"]
-            if kind == "content_block_delta":
-                d = event["delta"]
-                parts[event["index"]].append(
-                    d.get("text") or d.get("partial_json") or d.get("thinking") or ""
-                )
-            elif kind == "content_block_start":
-                blocks.append(event["content_block"])
-                parts.append([])
-            elif kind == "content_block_stop":
-                i = event["index"]
-                text = "".join(parts[i])
-                if blocks[i]["type"] == "tool_use":
-                    blocks[i]["input"] = json.loads(text) if text else {}
-                else:
-                    blocks[i][blocks[i]["type"]] = text
-            elif kind == "message_start":
-                msg = event["message"]
-    msg["content"] = blocks
-    return msg
-
-
 def _agentkit_sse_bytes(chunks: Sequence[bytes]) -> Any:
     acc = MessageAccumulator()
     for event in iter_sse_events(chunks):
@@ -514,7 +260,7 @@ def fig_sse(reps: int, chunk: int = 4096) -> dict[str, float]:
     body = _sse_body()
     chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)]
     out: dict[str, float] = {"bytes": float(len(body))}
-    for name, fn in (("raw", _raw_sse_bytes), ("agentkit", _agentkit_sse_bytes)):
+    for name, fn in (("raw", raw_fold), ("agentkit", _agentkit_sse_bytes)):
         fn(chunks)
         best = float("inf")
         for _ in range(reps):
