@@ -173,6 +173,22 @@ def test_iter_sse_events_rejects_json_that_is_not_an_object() -> None:
         list(iter_sse_events([b"data: [1, 2]\n\n"]))
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"n": 18446744073709551617, "s": "x"}',  # an int beyond 64 bits
+        '{"t": "\\ud83d lone surrogate"}',
+        '{"v": NaN}',
+    ],
+    ids=["huge-int", "lone-surrogate", "nan"],
+)
+def test_iter_sse_events_parses_what_the_stdlib_parses(data: str) -> None:
+    # The fast decoder refuses these; the stdlib's answer is kept, so nothing that parsed
+    # before fails now.
+    (event,) = iter_sse_events([f"event: x\ndata: {data}\n\n".encode()])
+    assert json.dumps(event) == json.dumps(json.loads(data))
+
+
 @pytest.mark.asyncio
 async def test_aiter_sse_events_matches_the_sync_version(load_real: Loader) -> None:
     body = sse_bytes(load_real("stream_thinking"))
