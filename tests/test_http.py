@@ -288,6 +288,21 @@ def test_body_is_compact_utf8_json() -> None:
     assert call.content == '{"text":"héllo","n":1}'.encode()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"text": "héllo ✓ \U0001f600", "f": 0.1, "e": 1e-07, "big": 2**63 - 1, "l": [None, True]},
+        {"keys": {1: "int key"}},  # orjson refuses non-str keys: the stdlib encodes them
+        {"huge": 2**70},  # beyond 64 bits: the stdlib again
+    ],
+    ids=["orjson", "int-keys", "huge-int"],
+)
+def test_body_encodes_like_the_stdlib(body: dict[str, Any]) -> None:
+    call = ClientConfig(api_key=KEY).call("POST", "/v1/messages", body)
+    assert call.content is not None
+    assert json.loads(call.content) == json.loads(json.dumps(body))
+
+
 def test_repr_and_str_redact_credentials() -> None:
     config = ClientConfig(api_key=KEY, auth_token="tok-SECRET")
     for text in (repr(config), str(config)):
