@@ -163,6 +163,33 @@ async def test_sequential_tools_never_overlap(make: Any) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(("limit", "peak"), [(2, 2), (1, 1), (3, 3), (16, 3)])
+async def test_max_concurrency_caps_a_batch_of_calls(make: Any, limit: int, peak: int) -> None:
+    running: list[int] = []
+    seen: list[int] = []
+
+    @tool
+    async def work(n: int) -> int:
+        """Do some work.
+
+        Args:
+            n: Which piece.
+        """
+        running.append(n)
+        seen.append(len(running))
+        for _ in range(5):  # yield, so every call that may run gets to start
+            await anyio.sleep(0)
+        running.remove(n)
+        return n
+
+    h = make(reply(tool_calls=[("work", {"n": n}) for n in range(3)]), text_reply("ok"))
+    result = await h.agent(tools=[work], max_concurrency=limit).run("go")
+    assert max(seen) == peak
+    assert [b["content"] for b in h.bodies[1]["messages"][-1]["content"]] == ["0", "1", "2"]
+    assert result.usage.tool_calls == 3
+
+
+@pytest.mark.asyncio
 async def test_a_raising_tool_becomes_an_error_result_and_the_run_goes_on(make: Any) -> None:
     @tool
     def broken(x: int) -> int:
