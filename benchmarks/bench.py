@@ -74,10 +74,10 @@ async def fig_cpu(url: str, stream: bool, rounds: int, runs: int, reps: int) -> 
     drivers = Drivers(url, stream)
     try:
         out: dict[str, float] = {}
-        # Interleave the two, so drift (thermal, other load) hits both alike.
-        for _ in range(2):
+        # Take turns block by block, so a burst of other load hits both alike.
+        for _ in range(2 * reps):
             for kind in ("raw", "agentkit"):
-                value = await _cpu_per_turn(drivers, kind, rounds, runs, reps)
+                value = await _cpu_per_turn(drivers, kind, rounds, runs, 1)
                 out[kind] = min(out.get(kind, float("inf")), value)
         return out
     finally:
