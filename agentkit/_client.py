@@ -15,7 +15,9 @@ Rules:
   stream builds typed events only for callers that iterate them.
 - The default async transport is aiohttp under httpx (`httpx-aiohttp`): measured in
   `benchmarks/transport.py`, httpx's own async pool costs many times more CPU per request.
-  Any httpx transport can be passed instead (tests use `httpx.MockTransport`).
+  That transport's aiohttp session is driven directly (no `httpx.Request` per call; replies
+  still come back as `httpx.Response`). Any httpx transport can be passed instead (tests use
+  `httpx.MockTransport`).
 """
 
 from __future__ import annotations
