@@ -339,7 +339,7 @@ def _said(value: float, limit: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="fewer repetitions (~15 s instead of ~30 s)"
+        "--quick", action="store_true", help="fewer repetitions (~15 s instead of ~40 s)"
     )
     parser.add_argument("--only", default="1,2,3,4,5", help="figures to run, e.g. 1,3")
     args = parser.parse_args()
