@@ -30,6 +30,7 @@ from ._errors import (
 from ._events import (
     AgentEvent,
     ModelRequest,
+    ModelRetry,
     RunFinished,
     TextChunk,
     ThinkingChunk,
@@ -38,8 +39,10 @@ from ._events import (
     ToolInputChunk,
     TurnFinished,
 )
+from ._hooks import Deny, Hooks
 from ._recipe import Recipe, RecipeContext, RecipeResult, recipes, run_recipe
-from ._run import Agent, AgentRun, Deny, Hooks, RunResult
+from ._result import AgentRun, RunResult
+from ._run import Agent
 from ._stop import Limits
 from ._thinking import FixedBudget, PlanningBudget, ThinkingBudget
 from ._tools import Tool, tool
@@ -69,6 +72,7 @@ __all__ = [
     "Message",
     "ModelBehaviorError",
     "ModelRequest",
+    "ModelRetry",
     "OverloadedError",
     "PlanningBudget",
     "RateLimitError",

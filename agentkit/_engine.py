@@ -175,6 +175,9 @@ class Engine:
         self.caps: ModelCaps | None = model_caps(config.model)
         self._validator = ConversationValidator()
         self._tools: dict[str, ToolInfo] = {}
+        self.resolved: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        """(call, result) pairs the engine answered itself (unknown tool, denied, output
+        tool, not run), for the driver to report; it clears the list after reading."""
 
     # -- asking --------------------------------------------------------------------------
 
@@ -204,10 +207,10 @@ class Engine:
             tool = self._tools.get(call["name"])
             decision = s.decisions.get(call["id"])
             if tool is None:
-                s.results[call["id"]] = _error(call, _unknown_tool(call["name"], self._tools))
+                self._resolve(call, _error(call, _unknown_tool(call["name"], self._tools)))
             elif decision is not None and decision is not True:
                 reason = decision if isinstance(decision, str) else "the user denied this call"
-                s.results[call["id"]] = _error(call, f"Not run: {reason}.")
+                self._resolve(call, _error(call, f"Not run: {reason}."))
             elif tool.requires_approval and decision is None:
                 undecided.append(call)
             else:
@@ -323,6 +326,10 @@ class Engine:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _resolve(self, call: dict[str, Any], block: dict[str, Any]) -> None:
+        self.state.results[call["id"]] = block
+        self.resolved.append((call, block))
+
     def _claim_engine_calls(self) -> None:
         """Answer the calls the engine handles itself: stop-after tools and the output tool."""
         s, cfg = self.state, self.config
@@ -333,15 +340,15 @@ class Engine:
                     s.output = cfg.parse_output(call["input"])
                 except ValueError as exc:
                     s.output_retries += 1
-                    s.results[call["id"]] = _error(call, f"Invalid output: {exc}")
+                    self._resolve(call, _error(call, f"Invalid output: {exc}"))
                     if s.output_retries > cfg.output_retries:
                         s.stop_reason = "output_invalid"
                 else:
-                    s.results[call["id"]] = _ok(call, "Final answer recorded.")
+                    self._resolve(call, _ok(call, "Final answer recorded."))
                     s.stop_reason = "output"
             elif call["name"] in cfg.stop_after_tools and s.output is None:
                 s.output = call["input"]
-                s.results[call["id"]] = _ok(call, "Recorded; the run ends here.")
+                self._resolve(call, _ok(call, "Recorded; the run ends here."))
                 s.stop_reason = "stop_after_tool"
         if s.stop_reason in ("output", "stop_after_tool", "output_invalid"):
             self._end(s.pending, f"Not run: the run ended ({s.stop_reason}).")
@@ -357,7 +364,8 @@ class Engine:
     def _end(self, calls: Sequence[dict[str, Any]], reason: str) -> None:
         s = self.state
         for call in calls:
-            s.results.setdefault(call["id"], _error(call, reason))
+            if call["id"] not in s.results:
+                self._resolve(call, _error(call, reason))
         s.pending = list(calls)
         self._answer_pending()
         s.done = True

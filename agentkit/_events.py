@@ -2,8 +2,9 @@
 
 Per model turn: `ModelRequest`, then `TextChunk`/`ThinkingChunk`/`ToolCallStarted`/
 `ToolInputChunk` as content arrives (many with `stream=True`; one per block otherwise), then
-`TurnFinished`; per tool call `ToolCallFinished`; finally `RunFinished`. Events are plain
-frozen dataclasses: cheap to make, and safe to hand to user code.
+`TurnFinished`; `ModelRetry` when a failed reply is re-issued. Per tool call
+`ToolCallFinished`; finally `RunFinished`. Events are plain frozen dataclasses: cheap to make,
+and safe to hand to user code.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._run import RunResult
+    from ._result import RunResult
     from ._usage import TurnUsage
     from ._wire import Message
 
 __all__ = [
     "AgentEvent",
     "ModelRequest",
+    "ModelRetry",
     "RunFinished",
     "TextChunk",
     "ThinkingChunk",
@@ -35,6 +37,19 @@ class ModelRequest:
 
     turn: int
     params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRetry:
+    """The reply to `turn` failed mid-way (`error`) and the request is re-issued.
+
+    Chunks already emitted for that turn belong to the dropped attempt: a display should
+    discard them.
+    """
+
+    turn: int
+    attempt: int
+    error: Exception
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +120,7 @@ class RunFinished:
 
 AgentEvent = (
     ModelRequest
+    | ModelRetry
     | TextChunk
     | ThinkingChunk
     | ToolCallStarted

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from ._client import AsyncClient
 from ._errors import RunError, UsageError
 from ._events import AgentEvent
-from ._run import Agent, RunResult
+from ._result import RunResult
+from ._run import Agent
 from ._usage import RunUsage
 
 if TYPE_CHECKING:

@@ -13,12 +13,11 @@ driver under `anyio.run`, so the loop exists once. Rules it keeps:
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Generic
 
 import anyio
 from anyio.abc import ObjectSendStream
@@ -41,6 +40,7 @@ from ._errors import (
 from ._events import (
     AgentEvent,
     ModelRequest,
+    ModelRetry,
     RunFinished,
     TextChunk,
     ThinkingChunk,
@@ -49,9 +49,11 @@ from ._events import (
     ToolInputChunk,
     TurnFinished,
 )
+from ._hooks import Deny, Hooks, MaybeAwaitable, maybe_await
 from ._http import retry_delay
 from ._message_stream import AsyncMessageStream
 from ._output import OutputSpec
+from ._result import AgentRun, OutputT, RunResult
 from ._stop import Limits
 from ._thinking import ThinkingPlan, plan_thinking
 from ._tools import Tool
@@ -59,97 +61,7 @@ from ._toolsets import Toolset
 from ._usage import RunUsage
 from ._wire import Message
 
-__all__ = ["Agent", "AgentRun", "Deny", "Hooks", "RunResult"]
-
-OutputT = TypeVar("OutputT")
-MaybeAwaitable = Any  # a value, or an awaitable of it: hooks may be sync or async
-
-
-@dataclass(frozen=True, slots=True)
-class Deny:
-    """Returned by a `before_tool` hook (or an approval callback) to refuse a call.
-
-    The model receives an `is_error` result carrying `reason`, and the run goes on.
-    """
-
-    reason: str = "the call was denied"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Hooks:
-    """Callbacks around each model request and each tool call; each may be sync or async.
-
-    - `before_model(ctx, params) -> dict | None`: inspect or replace the request body.
-    - `after_model(ctx, message) -> None`: inspect each reply.
-    - `before_tool(ctx, call) -> dict | Deny | None`: replace the input, deny, or let be.
-    - `after_tool(ctx, call, result) -> dict | None`: replace the `tool_result` block.
-    """
-
-    before_model: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
-    after_model: Callable[[RunContext[Any], Message], MaybeAwaitable] | None = None
-    before_tool: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
-    after_tool: (
-        Callable[[RunContext[Any], dict[str, Any], dict[str, Any]], MaybeAwaitable] | None
-    ) = None
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
-@dataclass(slots=True)
-class RunResult(Generic[OutputT]):
-    """What a run produced. A view over its `RunState`, which can continue or resume it."""
-
-    state: RunState
-    output: OutputT
-    """The structured output (with `output_type`), the stop-after tool's input, or the text."""
-
-    @property
-    def text(self) -> str:
-        """The final answer's text."""
-        return self.state.answer
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """The whole conversation in wire form; pass it as `history=` to continue it."""
-        return self.state.messages
-
-    @property
-    def usage(self) -> RunUsage:
-        return self.state.usage
-
-    @property
-    def stop_reason(self) -> str | None:
-        """The model's stop reason, or the framework's (`approval_required`, a limit, …)."""
-        return self.state.stop_reason
-
-    @property
-    def stop_sequence(self) -> str | None:
-        return self.state.stop_sequence
-
-    @property
-    def pending_approvals(self) -> list[dict[str, Any]]:
-        """The `tool_use` blocks waiting for a decision when the run paused for approval."""
-        if self.state.stop_reason != "approval_required":
-            return []
-        return [c for c in self.state.pending if c["id"] not in self.state.results]
-
-
-@dataclass(slots=True)
-class AgentRun:
-    """A run in progress: iterate its events; `result` is set when it finishes.
-
-    `state` is always valid, even after cancellation: that is what to save or resume from.
-    """
-
-    state: RunState
-    _events: Any = None
-    result: RunResult[Any] | None = None
-
-    def __aiter__(self) -> AsyncIterator[AgentEvent]:
-        return self._events.__aiter__()
-
+__all__ = ["Agent"]
 
 @dataclass(slots=True)
 class _Turn:
@@ -158,7 +70,6 @@ class _Turn:
     client: AsyncClient
     deps: Any
     emit: Callable[[AgentEvent], Any] | None
-    decisions: Mapping[str, bool | str] = field(default_factory=dict[str, bool | str])
 
 
 class Agent(Generic[OutputT]):
@@ -466,11 +377,15 @@ class Agent(Generic[OutputT]):
             ctx = self._context(turn, state)
             tools = await self.toolset.tools_for(ctx)
             step = engine.next_step(tools)
+            if engine.resolved:
+                self._report_resolved(engine, turn)
             if isinstance(step, CallModel):
                 message = await self._call_model(step, ctx, turn)
                 usage = engine.on_reply(message)
                 if turn.emit is not None:
                     turn.emit(TurnFinished(state.turns, message, usage))
+                if engine.resolved:
+                    self._report_resolved(engine, turn)
             elif isinstance(step, RunTools):
                 await self._run_tools(step.calls, {t.name: t for t in tools}, engine, turn)
             elif isinstance(step, NeedApproval):
@@ -485,7 +400,7 @@ class Agent(Generic[OutputT]):
     async def _call_model(self, step: CallModel, ctx: RunContext[Any], turn: _Turn) -> Message:
         params = step.params
         if self.hooks.before_model is not None:
-            params = await _maybe_await(self.hooks.before_model(ctx, params)) or params
+            params = await maybe_await(self.hooks.before_model(ctx, params)) or params
         if turn.emit is not None:
             turn.emit(ModelRequest(ctx.turn + 1, params))
         attempt = 0
@@ -509,8 +424,10 @@ class Agent(Generic[OutputT]):
                 # sent `overloaded_error` must not be asked again at once.
                 await turn.client._sleep(retry_delay(attempt, self.model_retries) or 0.0)
                 attempt += 1
+                if turn.emit is not None:
+                    turn.emit(ModelRetry(ctx.turn + 1, attempt, exc))
         if self.hooks.after_model is not None:
-            await _maybe_await(self.hooks.after_model(ctx, message))
+            await maybe_await(self.hooks.after_model(ctx, message))
         return message
 
     async def _stream_once(
@@ -598,7 +515,7 @@ class Agent(Generic[OutputT]):
     ) -> dict[str, Any]:
         args = call["input"]
         if self.hooks.before_tool is not None:
-            verdict = await _maybe_await(self.hooks.before_tool(ctx, call))
+            verdict = await maybe_await(self.hooks.before_tool(ctx, call))
             if isinstance(verdict, Deny):
                 return _denied(call, verdict.reason)
             if isinstance(verdict, dict):
@@ -607,7 +524,7 @@ class Agent(Generic[OutputT]):
             args, ctx, raise_errors=self.raise_tool_errors, max_result_chars=self.max_result_chars
         )
         if self.hooks.after_tool is not None:
-            block = await _maybe_await(self.hooks.after_tool(ctx, call, block)) or block
+            block = await maybe_await(self.hooks.after_tool(ctx, call, block)) or block
         return block
 
     async def _approve(
@@ -617,11 +534,22 @@ class Agent(Generic[OutputT]):
             return None
         decided: dict[str, bool | str] = {}
         for call in calls:
-            verdict = await _maybe_await(
+            verdict = await maybe_await(
                 self.approve(replace(ctx, tool_use_id=call["id"], tool_name=call["name"]), call)
             )
             decided[call["id"]] = verdict.reason if isinstance(verdict, Deny) else verdict
         return decided
+
+    def _report_resolved(self, engine: Engine, turn: _Turn) -> None:
+        """Calls the engine answered itself get the same `ToolCallFinished` as run ones."""
+        if turn.emit is not None:
+            for call, block in engine.resolved:
+                turn.emit(
+                    ToolCallFinished(
+                        engine.state.turns, call["id"], call["name"], call["input"], block
+                    )
+                )
+        engine.resolved.clear()
 
     def _context(
         self, turn: _Turn, state: RunState, call: dict[str, Any] | None = None

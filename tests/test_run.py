@@ -46,7 +46,8 @@ class Harness:
 
     def agent(self, **kwargs: Any) -> Agent[Any]:
         kwargs.setdefault("tools", [get_weather])
-        return Agent(MODEL, client=self.client, stream=self.stream, **kwargs)
+        kwargs.setdefault("stream", self.stream)
+        return Agent(MODEL, client=self.client, **kwargs)
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
@@ -429,3 +430,37 @@ def test_run_sync_drives_the_same_loop() -> None:
     transport = ScriptedTransport([text_reply("sync ok")])
     agent = Agent(MODEL, client=AsyncClient(api_key="k", transport=transport))
     assert agent.run_sync("hi").text == "sync ok"
+
+
+@pytest.mark.asyncio
+async def test_calls_the_engine_answers_itself_are_reported_as_finished(make: Any) -> None:
+    h = make(
+        reply(tool_calls=[("delete_file", {"path": "a"}), ("no_such_tool", {})]),
+        text_reply("ok"),
+    )
+    events: list[Any] = []
+    agent = h.agent(tools=[delete_file], approve=lambda ctx, call: Deny("no"))
+    await agent.run("go", on_event=events.append)
+    finished = {e.name: e for e in events if isinstance(e, ToolCallFinished)}
+    assert set(finished) == {"delete_file", "no_such_tool"}
+    assert all(e.is_error for e in finished.values())
+    assert "no" in finished["delete_file"].result["content"]
+
+
+@pytest.mark.asyncio
+async def test_a_reissued_stream_is_announced_by_model_retry(make: Any) -> None:
+    from agentkit import ModelRetry
+
+    h = make(
+        Fault.stream_error(text_reply("lost"), error_type="overloaded_error"), text_reply("ok")
+    )
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    h.client._sleep = no_wait
+    events: list[Any] = []
+    result = await h.agent(stream=True).run("go", on_event=events.append)
+    retries = [e for e in events if isinstance(e, ModelRetry)]
+    assert result.text == "ok" and len(h.bodies) == 2
+    assert [(e.turn, e.attempt) for e in retries] == [(1, 1)]
