@@ -4,7 +4,7 @@ Decorate functions with `@tool`, hand them to an `Agent`, and `await agent.run(p
 Fakes for tests and offline runs live in `agentkit.testing`.
 """
 
-import contextlib
+import contextlib as _contextlib
 
 from ._client import AsyncClient, Client
 from ._context import RunContext
@@ -17,9 +17,15 @@ from ._errors import (
     APIStatusError,
     APIStreamError,
     APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
     ConversationError,
+    IncompleteStreamError,
+    InternalServerError,
     LimitExceeded,
+    MalformedStreamError,
     ModelBehaviorError,
+    NotFoundError,
     OverloadedError,
     RateLimitError,
     RunError,
@@ -62,17 +68,23 @@ __all__ = [
     "AgentRun",
     "AgentkitError",
     "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
     "Client",
     "ConversationError",
     "Deny",
     "FixedBudget",
     "Hooks",
+    "IncompleteStreamError",
+    "InternalServerError",
     "LimitExceeded",
     "Limits",
+    "MalformedStreamError",
     "Message",
     "ModelBehaviorError",
     "ModelRequest",
     "ModelRetry",
+    "NotFoundError",
     "OverloadedError",
     "PlanningBudget",
     "RateLimitError",
@@ -115,6 +127,6 @@ __version__ = "0.1.0"
 for _name in __all__:
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("agentkit._"):
-        with contextlib.suppress(AttributeError, TypeError):
+        with _contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = "agentkit"
 del _name, _obj
