@@ -464,3 +464,38 @@ async def test_a_reissued_stream_is_announced_by_model_retry(make: Any) -> None:
     retries = [e for e in events if isinstance(e, ModelRetry)]
     assert result.text == "ok" and len(h.bodies) == 2
     assert [(e.turn, e.attempt) for e in retries] == [(1, 1)]
+
+
+@pytest.mark.asyncio
+async def test_pause_turn_is_continued_with_the_paused_content_unchanged(make: Any) -> None:
+    paused = reply("Searching…", stop_reason="pause_turn")
+    h = make(paused, text_reply("Found it."))
+    result = await h.agent(tools=[]).run("search")
+    assert result.text == "Found it." and result.usage.requests == 2
+    assert h.bodies[1]["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Searching…"}],
+    }
+
+
+@pytest.mark.asyncio
+async def test_max_tokens_text_is_continued_then_stops(make: Any) -> None:
+    h = make(
+        reply("Part one, ", stop_reason="max_tokens"), reply("part two.", stop_reason="max_tokens")
+    )
+    result = await h.agent(tools=[], max_continuations=1).run("write")
+    assert result.text == "Part one, part two." and result.stop_reason == "max_tokens"
+    validate_conversation(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_stop_sequence_and_unknown_stop_reasons_are_reported(make: Any) -> None:
+    hit = reply("1, 2, 3, ", stop_reason="stop_sequence")
+    hit.stop_sequence = "4"
+    h = make(hit, reply("?", stop_reason="a_future_reason"))
+    agent = h.agent(tools=[], stop_sequences=["4"])
+    first = await agent.run("count")
+    assert (first.stop_reason, first.stop_sequence) == ("stop_sequence", "4")
+    assert h.bodies[0]["stop_sequences"] == ["4"]
+    second = await agent.run("again", history=first.messages)
+    assert second.stop_reason == "a_future_reason" and second.text == "?"
