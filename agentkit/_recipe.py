@@ -28,7 +28,7 @@ from ._run import Agent
 from ._usage import RunUsage
 
 if TYPE_CHECKING:
-    from ._fake_server import FunctionModel
+    from ._fake_api import FunctionModel
 
 __all__ = ["Recipe", "RecipeContext", "RecipeResult", "recipes", "run_recipe"]
 

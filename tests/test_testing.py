@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from agentkit._errors import UsageError
-from agentkit._fake_server import check_request, message_dict
+from agentkit._fake_api import check_request
+from agentkit._fake_replies import message_dict
 from agentkit._wire import Message, RedactedThinkingBlock, TextBlock, UnknownBlock
 from agentkit.testing import (
     FakeServer,

@@ -28,7 +28,7 @@ from agentkit import (
     validate_conversation,
 )
 from agentkit._errors import MalformedStreamError
-from agentkit._fake_server import message_dict
+from agentkit._fake_replies import message_dict
 from agentkit._streaming import accumulate
 from agentkit.testing import Fault, encode_sse, message_to_events, reply, tool_reply
 

@@ -18,7 +18,7 @@ import pytest
 from fault_helpers import KEY, add, agent_for, scripted_client
 
 from agentkit import AsyncClient, RunError
-from agentkit._fake_server import message_dict
+from agentkit._fake_replies import message_dict
 from agentkit.testing import (
     FakeServer,
     Fault,

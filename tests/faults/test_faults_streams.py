@@ -31,7 +31,7 @@ from agentkit import (
     validate_conversation,
 )
 from agentkit._errors import IncompleteStreamError
-from agentkit._fake_server import message_dict
+from agentkit._fake_replies import message_dict
 from agentkit.testing import (
     Fault,
     ScriptedTransport,
