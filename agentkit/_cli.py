@@ -1,46 +1,39 @@
 """The `agentkit` command line: run recipes, chat, list models and ready tools, run batches.
 
-Owns argument parsing, choosing online or offline, the chat loop, batches, and exit codes;
-how things look is `_display`'s. Rules: argparse over public names only (recipes and ready
-tools are imported lazily, so `--help` stays fast); offline is the default without
-credentials, and offline means the loopback `FakeServer` of `agentkit.testing`, so every
-command works end to end with no key; an expected failure is one message on stderr saying
-what to do, with an exit code from `EXIT_CODES`, never a traceback.
+Owns argument parsing, `main`, the run, models and tools commands, the helpers every command
+shares (choosing online or offline, the offline server, errors to exit codes), and exit codes;
+the chat command is `_cli_chat`'s, the batch command `_cli_batch`'s, and how things look is
+`_display`'s. Rules: argparse over public names only (recipes and ready tools are imported
+lazily, so `--help` stays fast); offline is the default without credentials, and offline means
+the loopback `FakeServer` of `agentkit.testing`, so every command works end to end with no
+key; an expected failure is one message on stderr saying what to do, with an exit code from
+`EXIT_CODES`, never a traceback. The command modules import their shared helpers from here,
+so this module imports them only inside `build_parser`, never at import time.
 """
-
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 
 from agentkit import (
-    Agent,
     AgentkitError,
     APIStatusError,
     AsyncClient,
-    Deny,
     LimitExceeded,
     RunError,
-    RunUsage,
-    Toolset,
     UsageError,
     __version__,
-    validate_conversation,
 )
 
-from ._display import Display, make_console, models_table, preview, progress_bar, tool_listing
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
+from ._display import Display, make_console, models_table, preview, tool_listing
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -276,340 +269,6 @@ def cmd_tools(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- chat ---------------------------------------------------------------------------------------
-
-CHAT_COMMANDS = """\
-  /reset        start a new conversation
-  /save FILE    save the conversation as JSON
-  /load FILE    continue a conversation saved with /save
-  /usage        tokens and cost so far
-  /help         this list
-  /exit         leave (Ctrl-D too)"""
-
-SAFE_FAMILIES = ("files", "http", "calculator", "clock")
-"""What `--tools all` means: shell and python must be named to be enabled."""
-
-
-def read_line(prompt: str) -> str | None:
-    """One line from stdin (with the prompt and line editing on a terminal); None at EOF."""
-    if sys.stdin.isatty():
-        try:
-            return input(prompt)
-        except EOFError:
-            return None
-    line = sys.stdin.readline()
-    return None if not line else line.rstrip("\r\n")
-
-
-def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
-    """The toolsets named in `--tools` (comma-separated families, or `all`).
-
-    Raises:
-        UsageError: an unknown family, or sqlite without --db.
-    """
-    import agentkit_tools as kit
-
-    builders: dict[str, Callable[[], Toolset]] = {
-        "files": lambda: _ask_before_writing(kit.files_toolset(root)),
-        "shell": lambda: kit.shell_toolset(root, enabled=True),
-        "http": kit.http_toolset,
-        "python": kit.python_toolset,
-        "sqlite": lambda: kit.sqlite_toolset(db) if db else _needs_db(),
-        "calculator": lambda: Toolset([kit.calculator]),
-        "clock": lambda: Toolset([kit.current_datetime]),
-    }
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    if "all" in names:
-        names = [n for n in names if n != "all"] + [n for n in SAFE_FAMILIES if n not in names]
-    unknown = [n for n in names if n not in builders]
-    if unknown:
-        raise UsageError(
-            f"no tool family {', '.join(map(repr, unknown))}; choose from "
-            f"{', '.join(builders)} or all (run `agentkit tools` to see them)"
-        )
-    return [builders[n]() for n in names]
-
-
-def _ask_before_writing(files: Toolset) -> Toolset:
-    # In a chat the model edits the user's own directory: each write is shown and asked first.
-    writes = ("write_file", "edit_file")
-    return Toolset([t.replace(requires_approval=True) if t.name in writes else t for t in files])
-
-
-def _needs_db() -> Toolset:
-    raise UsageError("the sqlite tools need a database: pass --db FILE")
-
-
-def ask_approval(display: Display) -> Callable[[Any, dict[str, Any]], bool | Deny]:
-    """An `approve=` callback asking y/N on the terminal (or the next piped line)."""
-
-    def approve(ctx: Any, call: dict[str, Any]) -> bool | Deny:
-        display.line(f"? {call['name']} wants to run {preview(call['input'], 300)}",
-                     style="yellow")
-        answer = read_line("allow? [y/N] ")
-        if answer is not None and answer.strip().lower() in ("y", "yes"):
-            return True
-        return Deny("the user refused this call")
-
-    return approve
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    """`agentkit chat`: one conversation over many turns, kept until /reset or exit."""
-    display = Display()
-    try:
-        tools = chat_tools(args.tools, args.root, args.db) if args.tools else []
-    except UsageError as exc:
-        fail(str(exc))
-        return 2
-    online = choose_online(args, display)
-    if online is None:
-        return 2
-    thinking: Any = args.thinking
-    if thinking is not None and thinking != "adaptive":
-        thinking = int(thinking) if thinking.isdigit() else thinking
-    serving, new_client = client_source(online)
-    history: list[dict[str, Any]] = []
-    total = RunUsage()
-    approve = ask_approval(display)
-    tty = sys.stdin.isatty()
-    if tty:
-        display.note("type a message, or /help for commands")
-
-    def agent(client: AsyncClient | None) -> Agent[Any]:
-        return Agent(
-            args.model, tools=tools, system=args.system, max_tokens=args.max_tokens,
-            thinking=thinking, stream=True, client=client, approve=approve,
-        )
-
-    try:
-        agent(None)  # a bad setting (e.g. --thinking) fails now, not at the first message
-    except UsageError as exc:
-        fail(str(exc))
-        return 2
-
-    async def turn(prompt: str) -> Any:
-        async with new_client() as client:
-            return await agent(client).run(prompt, history=history, on_event=display)
-
-    with serving:
-        while True:
-            try:
-                line = read_line("you> ")
-            except KeyboardInterrupt:
-                display.end_line()
-                break
-            if line is None or line.strip() in ("/exit", "/quit"):
-                break
-            text = line.strip()
-            if not text:
-                continue
-            if text.startswith("/"):
-                history = chat_command(text, history, total, display, args.model)
-                continue
-            code, result = guarded(display, lambda text=text: anyio.run(turn, text))
-            if result is None:
-                if code == 2:
-                    return 2
-                display.note("that turn was not kept; the conversation is as it was before it")
-                continue
-            history = result.messages
-            total.merge(result.usage)
-            display.usage(result.usage)
-    if total.requests:
-        display.usage(total, prefix="session: ")
-    return 0
-
-
-def chat_command(
-    text: str, history: list[dict[str, Any]], total: RunUsage, display: Display, model: str
-) -> list[dict[str, Any]]:
-    """Carry out one slash command; returns the conversation to go on with."""
-    command, _, arg = text.partition(" ")
-    arg = arg.strip()
-    if command == "/reset":
-        display.note("new conversation")
-        return []
-    if command == "/usage":
-        display.usage(total, prefix="session: ")
-    elif command == "/save" and arg:
-        try:
-            with open(arg, "w", encoding="utf-8") as file:
-                json.dump({"model": model, "messages": history}, file, indent=2)
-        except OSError as exc:
-            fail(f"could not save to {arg}: {exc.strerror or exc}")
-        else:
-            display.note(f"saved {len(history)} messages to {arg}")
-    elif command == "/load" and arg:
-        try:
-            with open(arg, encoding="utf-8") as file:
-                data = json.load(file)
-            messages = data.get("messages") if isinstance(data, dict) else data
-            if not isinstance(messages, list):
-                raise ValueError("expected a JSON list of messages or {\"messages\": [...]}")
-            validate_conversation(messages)
-        except (OSError, ValueError, AgentkitError) as exc:
-            fail(f"could not load {arg}: {exc}")
-        else:
-            display.note(f"loaded {len(messages)} messages from {arg}")
-            return messages
-    elif command == "/help":
-        display.line(CHAT_COMMANDS)
-    else:
-        display.note(f"unknown command or missing FILE: {text}\n{CHAT_COMMANDS}")
-    return history
-
-
-# -- batch --------------------------------------------------------------------------------------
-
-
-def read_items(path: str) -> list[tuple[Any, dict[str, Any]]]:
-    """`(id, inputs)` per JSONL line; the id is the line's `id`, else its line number.
-
-    Raises:
-        ValueError: naming the line that is not a JSON object, or a repeated id.
-    """
-    items: list[tuple[Any, dict[str, Any]]] = []
-    seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"{path} line {number} is not JSON: {exc}") from exc
-            if not isinstance(data, dict):
-                raise ValueError(f"{path} line {number} is not a JSON object of inputs")
-            item_id = data.pop("id", number)
-            if str(item_id) in seen:
-                raise ValueError(
-                    f"{path} line {number} repeats id {item_id!r} of line {seen[str(item_id)]}; "
-                    "ids must be unique so a rerun can skip finished items"
-                )
-            seen[str(item_id)] = number
-            inputs = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-            items.append((item_id, inputs))
-    return items
-
-
-def open_results(path: str) -> tuple[set[str], TextIO]:
-    """The ids recorded with `ok: true` in the results file, and the file open to append.
-
-    A last line cut short by a crash is ended first, so the next record starts on its own
-    line; the cut item has no record and runs again.
-
-    Raises:
-        OSError: the file cannot be read or written.
-    """
-    done: set[str] = set()
-    out = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
-    out.seek(0)
-    line = ""
-    for line in out:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("ok") is True:
-            done.add(str(record.get("id")))
-    if line and not line.endswith("\n"):
-        out.write("\n")
-    return done, out
-
-
-def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
-    """A run's usage totals for a results line (without the per-turn list)."""
-    if usage is None:
-        return None
-    data = usage.to_dict()
-    del data["turns"]
-    return data
-
-
-def cmd_batch(args: argparse.Namespace) -> int:
-    """`agentkit batch`: a recipe over a JSONL file, resumable, item failures recorded."""
-    display = Display()
-    found = find_recipe(args.recipe)
-    if found is None:
-        return 2
-    recipe, run_recipe = found
-    try:
-        items = read_items(args.inputs)
-    except (OSError, ValueError) as exc:
-        fail(str(exc))
-        return 2
-    for _, inputs in items:
-        problem = check_inputs(recipe, inputs)
-        if problem:
-            fail(problem)
-            return 2
-    online = choose_online(args, display)
-    if online is None:
-        return 2
-    try:
-        done, out = open_results(args.out)
-    except OSError as exc:
-        fail(f"cannot use {args.out} for results: {exc.strerror or exc}")
-        return 2
-    todo = [(i, inputs) for i, inputs in items if str(i) not in done]
-    if len(todo) < len(items):
-        display.note(f"skipping {len(items) - len(todo)} items already done in {args.out}")
-    total = RunUsage()
-    succeeded: list[Any] = []
-    failed: list[Any] = []
-
-    async def batch(out: Any, progress: Progress) -> None:
-        task = progress.add_task(recipe.name, total=len(todo))
-        limiter = anyio.CapacityLimiter(args.concurrency)
-        client = AsyncClient() if online else None
-
-        async def one(item_id: Any, inputs: dict[str, Any]) -> None:
-            record: dict[str, Any] = {"id": item_id}
-            async with limiter:
-                try:
-                    result = await run_recipe(recipe, inputs, online=online, model=args.model,
-                                              client=client)
-                except Exception as exc:  # one bad item must not stop the rest
-                    usage = exc.usage if isinstance(exc, RunError) else None
-                    record.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-                    failed.append(item_id)
-                    told = describe(exc) if isinstance(exc, AgentkitError) else record["error"]
-                    display.line(f"item {item_id} failed: {told}", style="red")
-                else:
-                    usage = result.usage
-                    succeeded.append(item_id)
-                    record.update(ok=True, output=jsonable(result.output))
-            if usage is not None:
-                total.merge(usage)
-            cost = usage.cost_usd if usage is not None else None
-            record.update(usage=usage_record(usage), cost_usd=cost)
-            out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-            out.flush()  # written as it finishes, so a rerun after a crash resumes here
-            progress.advance(task)
-
-        try:
-            async with anyio.create_task_group() as tg:
-                for item_id, inputs in todo:
-                    tg.start_soon(one, item_id, inputs)
-        finally:
-            if client is not None:
-                await client.aclose()
-
-    with out, progress_bar(display.console) as progress:
-        code, _ = guarded(display, lambda: anyio.run(batch, out, progress))
-    left = len(todo) - len(succeeded) - len(failed)
-    display.line(
-        f"{len(succeeded)} done, {len(failed)} failed, {len(items) - len(todo)} skipped"
-        + (f", {left} not run" if left else "")
-        + f"; results in {args.out}"
-    )
-    if left or failed:
-        display.note("rerun the same command to run the failed and unfinished items")
-    display.usage(total, prefix="total: ")
-    return code or (1 if failed else 0)
-
-
 # -- the parser ---------------------------------------------------------------------------------
 
 
@@ -653,6 +312,10 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The `agentkit` argument parser: every subcommand with its help and examples."""
+    # Imported here, not at the top: these modules import the shared helpers from this one.
+    from ._cli_batch import cmd_batch
+    from ._cli_chat import CHAT_COMMANDS, cmd_chat
+
     parser = argparse.ArgumentParser(
         prog="agentkit",
         description="Autonomous agents on the Anthropic Messages API. Without an API key, "
