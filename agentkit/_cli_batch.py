@@ -16,7 +16,7 @@ import anyio
 
 from agentkit import AgentkitError, AsyncClient, RunError, RunUsage
 
-from ._cli import check_inputs, choose_online, describe, fail, find_recipe, guarded, jsonable
+from ._cli_common import check_inputs, choose_online, describe, fail, find_recipe, guarded, jsonable
 from ._display import Display, progress_bar
 
 if TYPE_CHECKING:

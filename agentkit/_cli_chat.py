@@ -27,7 +27,7 @@ from agentkit import (
     validate_conversation,
 )
 
-from ._cli import choose_online, client_source, fail, guarded
+from ._cli_common import choose_online, client_source, fail, guarded
 from ._display import Display, preview
 
 __all__ = ["CHAT_COMMANDS", "cmd_chat"]

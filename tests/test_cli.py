@@ -68,14 +68,14 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def shout_recipe(monkeypatch: pytest.MonkeyPatch) -> Recipe:
     """The CLI sees our recipe next to the installed ones."""
-    from agentkit import _cli
+    from agentkit import _cli_common
 
     def recipe_api() -> tuple[Any, Any]:
         found, run = _cli_api()
         return (lambda: {**found(), "shout": SHOUT}), run
 
-    _cli_api = _cli.recipe_api
-    monkeypatch.setattr(_cli, "recipe_api", recipe_api)
+    _cli_api = _cli_common.recipe_api
+    monkeypatch.setattr(_cli_common, "recipe_api", recipe_api)
     return SHOUT
 
 
@@ -346,9 +346,9 @@ def test_batch_records_failures_and_resumes(
 def test_batch_online_shares_one_client_and_honours_concurrency(
     shout_recipe: Recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentkit import _cli
+    from agentkit import _cli_common
 
-    found, run_recipe = _cli.recipe_api()
+    found, run_recipe = _cli_common.recipe_api()
     clients: set[int] = set()
     active = peak = 0
 
@@ -364,7 +364,7 @@ def test_batch_online_shares_one_client_and_honours_concurrency(
         finally:
             active -= 1
 
-    monkeypatch.setattr(_cli, "recipe_api", lambda: (found, counting))
+    monkeypatch.setattr(_cli_common, "recipe_api", lambda: (found, counting))
     inputs, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inputs.write_text("{}\n" * 5)
     with FakeServer(_shout_model({"topic": "online"})) as server:
