@@ -48,7 +48,7 @@ def new_id(prefix: str) -> str:
 
 
 def estimate_tokens(n_chars: int) -> int:
-    # About four characters a token: good enough for usage that looks plausible.
+    """A plausible token count for `n_chars` characters: about four a token, as usage needs."""
     return max(1, n_chars // 4)
 
 
