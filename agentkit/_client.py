@@ -1,7 +1,8 @@
 """`Client` and `AsyncClient`: HTTP to the Messages API, and nothing else.
 
 Owns the I/O: sending each `Call` built by `_http.ClientConfig`, sleeping between retries,
-reading streams, closing pools. It is the only module that imports httpx. Every decision
+reading streams, closing pools. With `_transport.py` (the plumbing both clients share, and
+the default aiohttp transport) it is the only code that imports httpx. Every decision
 (headers, retry or not, which exception) is made in `_http.py`, so the two clients share
 the logic and differ only by `await`.
 
@@ -15,234 +16,45 @@ Rules:
   stream builds typed events only for callers that iterate them.
 - The default async transport is aiohttp under httpx (`httpx-aiohttp`): measured in
   `benchmarks/transport.py`, httpx's own async pool costs many times more CPU per request.
-  That transport's aiohttp session is driven directly (no `httpx.Request` per call; replies
-  still come back as `httpx.Response`). Any httpx transport can be passed instead (tests use
-  `httpx.MockTransport`).
+  That transport's aiohttp session is driven directly (`_transport.AiohttpDriver`: no
+  `httpx.Request` per call; replies still come back as `httpx.Response`). Any httpx
+  transport can be passed instead (tests use `httpx.MockTransport`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, cast
-from urllib.parse import quote
+from typing import Any, Literal, Self, cast
 
 import anyio
 import httpx
 
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APIStreamError,
-    APITimeoutError,
-    IncompleteStreamError,
-    UsageError,
-)
-from ._http import (
-    DEFAULT_ANTHROPIC_VERSION,
-    Call,
-    ClientConfig,
-    error_from_response,
-    logger,
-    message_body,
-)
+from ._errors import APIConnectionError, APIError, APIStreamError
+from ._http import DEFAULT_ANTHROPIC_VERSION, Call
 from ._message_stream import AsyncMessageStream, MessageStream, OpenStream
 from ._streaming import MessageAccumulator, aiter_sse_events, iter_sse_events
-from ._wire import CountTokensResult, Message, ModelInfo, WireModel
+from ._transport import (
+    LIMITS,
+    AiohttpDriver,
+    ClientBase,
+    aguard,
+    connection_error,
+    empty_stream_error,
+    env_proxies,
+    guard,
+    models_page,
+    parse_reply,
+)
+from ._wire import CountTokensResult, Message, ModelInfo
 
 __all__ = ["AsyncClient", "AsyncMessageStream", "Client", "MessageStream"]
 
-_M = TypeVar("_M", bound=WireModel)
-_MESSAGE_KEYS = ("model", "max_tokens", "messages")
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30)
 
-
-def _connection_error(exc: httpx.TransportError, url: str, during: str) -> APIConnectionError:
-    """Our error for an httpx transport failure: its text, but not the request it holds."""
-    timed_out = isinstance(exc, httpx.TimeoutException)
-    cause = exc.__cause__
-    if timed_out and cause is not None and type(cause).__module__.startswith("aiohttp"):
-        # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too)
-        # to ConnectTimeout; only a real timeout underneath is reported as one.
-        timed_out = isinstance(cause, TimeoutError)
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if timed_out:
-        return APITimeoutError(
-            f"timed out {during} {url} ({detail}); raise read_timeout, or stream long replies"
-        )
-    return APIConnectionError(
-        f"connection failed {during} {url} ({detail}); check base_url and the network"
-    )
-
-
-def _parse(cls: type[_M], response: httpx.Response) -> _M:
-    """Validate a 2xx JSON reply as `cls`, or say the server is not speaking our API."""
-    try:
-        return cls.model_validate_json(response.content)
-    except ValueError as exc:
-        detail = str(exc).splitlines()[0]
-    raise APIError(
-        f"the HTTP {response.status_code} reply is not a valid {cls.__name__} ({detail}); is "
-        "base_url an Anthropic-compatible API?",
-        request_id=response.headers.get("request-id"),
-    )
-
-
-def _models_page(response: httpx.Response) -> tuple[list[ModelInfo], str | None]:
-    """One `GET /v1/models` page, and the `after_id` of the next (None after the last)."""
-    page = json.loads(response.content)
-    models = [ModelInfo.model_validate(item) for item in page.get("data") or ()]
-    return models, (page.get("last_id") if page.get("has_more") else None) or None
-
-
-def _env_proxies() -> bool:
-    """Whether HTTP(S)_PROXY/ALL_PROXY is set: then requests go through an httpx client."""
-    proxies = urllib.request.getproxies()
-    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
-
-
-class _ClientBase(ClientConfig):
-    """The request side of every method, shared by both clients."""
-
-    def _message_call(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None,
-        kwargs: dict[str, Any],
-        betas: Iterable[str] | None,
-        extra_headers: Mapping[str, str] | None,
-        timeout: float | None,
-        *,
-        stream: bool = False,
-    ) -> Call:
-        if method == "count_tokens":
-            body = message_body(params, kwargs, method, ("model", "messages"))
-            path = "/v1/messages/count_tokens"
-        else:
-            body = message_body(params, kwargs, method, _MESSAGE_KEYS, stream=stream)
-            path = "/v1/messages"
-        return self.call(
-            "POST", path, body, betas=betas, extra_headers=extra_headers, timeout=timeout
-        )
-
-    def _models_call(
-        self,
-        model_id: str | None,
-        after_id: str | None,
-        limit: int | None,
-        betas: Iterable[str] | None,
-        extra_headers: Mapping[str, str] | None,
-    ) -> Call:
-        if model_id is not None:
-            path = f"/v1/models/{quote(model_id, safe='')}"
-            return self.call("GET", path, betas=betas, extra_headers=extra_headers)
-        query: dict[str, Any] = {}
-        if limit is not None:
-            query["limit"] = limit
-        if after_id is not None:
-            query["after_id"] = after_id
-        return self.call(
-            "GET", "/v1/models", params=query or None, betas=betas, extra_headers=extra_headers
-        )
-
-    def _timeout(self, call: Call) -> httpx.Timeout:
-        if call.read_timeout is None:
-            return self._default_timeout
-        return httpx.Timeout(call.read_timeout, connect=self.connect_timeout)
-
-    def _request(self, call: Call) -> httpx.Request:
-        """The httpx request for `call`, for a transport called directly (no client merges)."""
-        url = self._urls.get(call.url)
-        if url is None:
-            url = httpx.URL(call.url)
-            if len(self._urls) < 64:
-                self._urls[call.url] = url
-        timeout = self._timeout_ext if call.read_timeout is None else self._timeout(call).as_dict()
-        return httpx.Request(
-            call.method, url, params=call.params, headers=call.headers, content=call.content,
-            extensions={"timeout": timeout},
-        )
-
-    def _setup(self, http_client: object, transport: object) -> None:
-        if http_client is not None and transport is not None:
-            raise UsageError("pass transport= or http_client=, not both")
-        self._default_timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
-        self._timeout_ext = self._default_timeout.as_dict()
-        self._urls: dict[str, httpx.URL] = {}
-
-    def _succeeded(self, call: Call, response: httpx.Response) -> httpx.Response:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %d (request-id %s)", call.method, call.url, response.status_code,
-                response.headers.get("request-id"),
-            )
-        return response
-
-    def _status_error(self, response: httpx.Response) -> APIError:
-        return error_from_response(
-            response.status_code, response.headers, self.redact(response.content)
-        )
-
-
-# -- streams: the I/O half (the caller's half is `_message_stream.py`) -------------------------
-
-
-def _broken(exc: httpx.TransportError, acc: MessageAccumulator, url: str) -> APIConnectionError:
-    """The error for a connection lost mid-stream: a timeout, or the partial reply."""
-    error = _connection_error(exc, url, "while streaming from")
-    if isinstance(error, APITimeoutError):
-        error.request_id = acc.request_id
-        return error
-    return IncompleteStreamError(
-        f"{error.message}; re-issue the request (.partial holds what arrived)",
-        partial=acc.partial(),
-        request_id=acc.request_id,
-    )
-
-
-def _empty(acc: MessageAccumulator, url: str) -> IncompleteStreamError:
-    return IncompleteStreamError(
-        f"the stream from {url} ended before its first event; re-issue the request",
-        request_id=acc.request_id,
-    )
-
-
-async def _aguard(
-    chunks: AsyncIterator[bytes], acc: MessageAccumulator, url: str
-) -> AsyncIterator[bytes]:
-    """The body's `chunks`, with transport failures raised as our errors (outside the except
-    block, so they do not chain the httpx exception). Wraps bytes, not events: one
-    generator hop per network read rather than per event."""
-    error: APIConnectionError | None = None
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except httpx.TransportError as exc:
-        error = _broken(exc, acc, url)
-    if error is not None:
-        raise error
-
-
-def _guard(chunks: Iterator[bytes], acc: MessageAccumulator, url: str) -> Iterator[bytes]:
-    error: APIConnectionError | None = None
-    try:
-        yield from chunks
-    except httpx.TransportError as exc:
-        error = _broken(exc, acc, url)
-    if error is not None:
-        raise error
-
-
-# -- the clients --------------------------------------------------------------------------------
-
-
-class AsyncClient(_ClientBase):
+class AsyncClient(ClientBase):
     """The async client: `create`, `stream`, `count_tokens`, `list_models`, `get_model`.
 
     Configuration (all keyword-only): `api_key` or `auth_token` (else `ANTHROPIC_API_KEY` /
@@ -279,12 +91,14 @@ class AsyncClient(_ClientBase):
         )
         self._setup(http_client, transport)
         self._owns_http = False
-        default = transport is None and http_client is None
-        if default:
+        self._aiohttp: AiohttpDriver | None = None
+        """Set when the transport is our aiohttp one, bound to the first loop that uses it."""
+        if transport is None and http_client is None:
             from httpx_aiohttp import AiohttpTransport
 
-            transport = AiohttpTransport(limits=_LIMITS)
-            if _env_proxies():  # httpx mounts proxy transports; calling ours directly would not
+            transport = AiohttpTransport(limits=LIMITS)
+            self._aiohttp = AiohttpDriver(transport, self._timeout)
+            if env_proxies():  # httpx mounts proxy transports; calling ours directly would not
                 http_client = httpx.AsyncClient(transport=transport, timeout=self._default_timeout)
                 transport, self._owns_http = None, True
         self._http = http_client
@@ -292,31 +106,11 @@ class AsyncClient(_ClientBase):
         self._transport = transport
         """Set when requests go straight to the transport: the fast path, no client merges."""
         self._sleep: Callable[[float], Any] = anyio.sleep
-        self._loop: object = None
-        self._loop_bound = default
-        """Whether the transport is our aiohttp one, bound to the first loop that uses it."""
-        self._aiohttp_timeouts: dict[float | None, Any] = {}
-
-    def _check_loop(self) -> None:
-        """aiohttp's pool belongs to the asyncio loop that first used it: say so clearly."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise UsageError(
-                "the default transport (aiohttp) needs asyncio; under trio pass "
-                "transport=httpx.AsyncHTTPTransport()"
-            ) from None
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise UsageError(
-                "this AsyncClient was first used in another event loop, and its connection "
-                "pool belongs to that loop: make one AsyncClient per asyncio.run()/anyio.run()"
-            )
 
     async def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
-        if self._loop_bound:
-            self._check_loop()
+        aiohttp = self._aiohttp
+        if aiohttp is not None:
+            aiohttp.check_loop()
         if self._transport is None:
             http = cast(httpx.AsyncClient, self._http)
             request = http.build_request(
@@ -324,8 +118,8 @@ class AsyncClient(_ClientBase):
                 params=call.params, timeout=self._timeout(call),
             )
             return await http.send(request, stream=stream)
-        if self._loop_bound:
-            return await self._aiohttp_roundtrip(call, stream)
+        if aiohttp is not None:
+            return await aiohttp.roundtrip(call, stream)
         request = self._request(call)
         response = await self._transport.handle_async_request(request)
         response.request = request
@@ -336,43 +130,6 @@ class AsyncClient(_ClientBase):
                 await response.aclose()
         return response
 
-    async def _aiohttp_roundtrip(self, call: Call, stream: bool) -> httpx.Response:
-        """What our `AiohttpTransport` does, minus the `httpx.Request` it would need and the
-        async byte iteration of a whole body: ~0.1 ms of CPU per request, a fifth of an
-        agent turn (`benchmarks/bench.py`). Same session, timeouts and error mapping."""
-        from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
-
-        transport = cast(Any, self._transport)
-        session = transport.client
-        if session is None or callable(session):
-            session = transport.client = transport.get_client()
-        timeout = self._aiohttp_timeouts.get(call.read_timeout)
-        if timeout is None:
-            from aiohttp import ClientTimeout
-
-            limits = self._timeout(call)
-            timeout = ClientTimeout(
-                sock_connect=limits.connect, sock_read=limits.read, connect=limits.pool
-            )
-            if len(self._aiohttp_timeouts) < 16:
-                self._aiohttp_timeouts[call.read_timeout] = timeout
-        with map_aiohttp_exceptions():
-            response = await session.request(
-                call.method, call.url, params=call.params, headers=call.headers,
-                data=call.content or None, allow_redirects=False, auto_decompress=False,
-                compress=False, timeout=timeout,
-            )
-            if stream:
-                return httpx.Response(
-                    response.status, headers=response.raw_headers,
-                    stream=AiohttpResponseStream(response),
-                )
-            try:
-                content = await response.read()
-            finally:
-                response.release()
-        return httpx.Response(response.status, headers=response.raw_headers, content=content)
-
     async def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
         """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
         while True:
@@ -380,7 +137,7 @@ class AsyncClient(_ClientBase):
             try:
                 response = await self._roundtrip(call, stream)
             except httpx.TransportError as exc:
-                error: APIError = _connection_error(exc, call.url, "calling")
+                error: APIError = connection_error(exc, call.url, "calling")
             else:
                 if response.is_success:
                     return self._succeeded(call, response)
@@ -410,7 +167,7 @@ class AsyncClient(_ClientBase):
         `model`, `max_tokens` or `messages` is missing.
         """
         call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
-        return _parse(Message, await self._send(call))
+        return parse_reply(Message, await self._send(call))
 
     async def create_raw(
         self,
@@ -448,13 +205,13 @@ class AsyncClient(_ClientBase):
             acc = MessageAccumulator(
                 request_id=response.headers.get("request-id"), redact=self.redact
             )
-            events = aiter_sse_events(_aguard(response.aiter_bytes(), acc, call.url))
+            events = aiter_sse_events(aguard(response.aiter_bytes(), acc, call.url))
             error: APIError | None = None
             try:
                 first = await anext(events)
                 acc.apply(first)
             except StopAsyncIteration:
-                error = _empty(acc, call.url)
+                error = empty_stream_error(acc, call.url)
             except (APIConnectionError, APIStreamError) as exc:
                 error = exc
             except BaseException:
@@ -479,7 +236,7 @@ class AsyncClient(_ClientBase):
     ) -> CountTokensResult:
         """`POST /v1/messages/count_tokens`: the input tokens of this request (an estimate)."""
         call = self._message_call("count_tokens", params, kwargs, betas, extra_headers, None)
-        return _parse(CountTokensResult, await self._send(call))
+        return parse_reply(CountTokensResult, await self._send(call))
 
     async def list_models(
         self,
@@ -492,7 +249,7 @@ class AsyncClient(_ClientBase):
         after_id: str | None = None
         while True:
             call = self._models_call(None, after_id, limit, betas, extra_headers)
-            models, after_id = _models_page(await self._send(call))
+            models, after_id = models_page(await self._send(call))
             for model in models:
                 yield model
             if after_id is None:
@@ -507,7 +264,7 @@ class AsyncClient(_ClientBase):
     ) -> ModelInfo:
         """`GET /v1/models/{model_id}`; an alias resolves to the dated model."""
         call = self._models_call(model_id, None, None, betas, extra_headers)
-        return _parse(ModelInfo, await self._send(call))
+        return parse_reply(ModelInfo, await self._send(call))
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""
@@ -525,7 +282,7 @@ class AsyncClient(_ClientBase):
         await self.aclose()
 
 
-class Client(_ClientBase):
+class Client(ClientBase):
     """The sync client: the same configuration and methods as `AsyncClient`, without
     `await` (`transport` takes a sync httpx transport, `http_client` an `httpx.Client`)."""
 
@@ -553,11 +310,11 @@ class Client(_ClientBase):
         self._setup(http_client, transport)
         self._owns_http = False
         if transport is None and http_client is None:
-            if _env_proxies():
-                http_client = httpx.Client(timeout=self._default_timeout, limits=_LIMITS)
+            if env_proxies():
+                http_client = httpx.Client(timeout=self._default_timeout, limits=LIMITS)
                 self._owns_http = True
             else:
-                transport = httpx.HTTPTransport(limits=_LIMITS)
+                transport = httpx.HTTPTransport(limits=LIMITS)
         self._http = http_client
         self._transport = transport
         self._sleep: Callable[[float], Any] = time.sleep
@@ -587,7 +344,7 @@ class Client(_ClientBase):
             try:
                 response = self._roundtrip(call, stream)
             except httpx.TransportError as exc:
-                error: APIError = _connection_error(exc, call.url, "calling")
+                error: APIError = connection_error(exc, call.url, "calling")
             else:
                 if response.is_success:
                     return self._succeeded(call, response)
@@ -612,7 +369,7 @@ class Client(_ClientBase):
     ) -> Message:
         """`POST /v1/messages` (raises as `AsyncClient.create`)."""
         call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
-        return _parse(Message, self._send(call))
+        return parse_reply(Message, self._send(call))
 
     def create_raw(
         self,
@@ -650,13 +407,13 @@ class Client(_ClientBase):
             acc = MessageAccumulator(
                 request_id=response.headers.get("request-id"), redact=self.redact
             )
-            events = iter_sse_events(_guard(response.iter_bytes(), acc, call.url))
+            events = iter_sse_events(guard(response.iter_bytes(), acc, call.url))
             error: APIError | None = None
             try:
                 first = next(events)
                 acc.apply(first)
             except StopIteration:
-                error = _empty(acc, call.url)
+                error = empty_stream_error(acc, call.url)
             except (APIConnectionError, APIStreamError) as exc:
                 error = exc
             except BaseException:
@@ -681,7 +438,7 @@ class Client(_ClientBase):
     ) -> CountTokensResult:
         """`POST /v1/messages/count_tokens`: the input tokens of this request (an estimate)."""
         call = self._message_call("count_tokens", params, kwargs, betas, extra_headers, None)
-        return _parse(CountTokensResult, self._send(call))
+        return parse_reply(CountTokensResult, self._send(call))
 
     def list_models(
         self,
@@ -694,7 +451,7 @@ class Client(_ClientBase):
         after_id: str | None = None
         while True:
             call = self._models_call(None, after_id, limit, betas, extra_headers)
-            models, after_id = _models_page(self._send(call))
+            models, after_id = models_page(self._send(call))
             yield from models
             if after_id is None:
                 return
@@ -708,7 +465,7 @@ class Client(_ClientBase):
     ) -> ModelInfo:
         """`GET /v1/models/{model_id}`; an alias resolves to the dated model."""
         call = self._models_call(model_id, None, None, betas, extra_headers)
-        return _parse(ModelInfo, self._send(call))
+        return parse_reply(ModelInfo, self._send(call))
 
     def close(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""
