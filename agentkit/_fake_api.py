@@ -39,6 +39,7 @@ __all__ = [
     "FunctionModel",
     "RecordedRequest",
     "Script",
+    "ScriptFront",
     "Step",
     "check_request",
 ]
@@ -414,3 +415,22 @@ class Script:
         if not msg["usage"].get("input_tokens"):
             msg["usage"]["input_tokens"] = input_tokens
         return msg
+
+
+class ScriptFront:
+    """What every front end serving a `Script` offers: its requests, more steps, the check."""
+
+    script: Script
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, in order."""
+        return self.script.requests
+
+    def push(self, *steps: Step) -> None:
+        """Append steps to the script (safe while serving)."""
+        self.script.push(*steps)
+
+    def assert_consumed(self) -> None:
+        """Raise `ScriptError` if a step was never requested or the script failed."""
+        self.script.assert_consumed()

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Self, cast
 
 from ._errors import ScriptError, UsageError
-from ._fake_api import FunctionModel, RecordedRequest, Script, Step
+from ._fake_api import FunctionModel, Script, ScriptFront, Step
 from ._fake_replies import error_plan
 
 __all__ = ["FakeServer"]
@@ -163,7 +163,7 @@ class _Connection(asyncio.Protocol):
             self._next_request()
 
 
-class FakeServer:
+class FakeServer(ScriptFront):
     """The fake Messages API over real HTTP/1.1 and SSE on 127.0.0.1, in a background thread.
 
     Serves a script like `ScriptedTransport` (same steps, faults and checks; a ready
@@ -204,19 +204,6 @@ class FakeServer:
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>`: give it to a client as `base_url`."""
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, in order."""
-        return self.script.requests
-
-    def push(self, *steps: Step) -> None:
-        """Append steps to the script (safe while serving)."""
-        self.script.push(*steps)
-
-    def assert_consumed(self) -> None:
-        """Raise `ScriptError` if a step was never requested or the script failed."""
-        self.script.assert_consumed()
 
     def start(self) -> Self:
         """Start listening; returns once the port is bound. Raises `OSError` if it can't bind,

@@ -31,7 +31,7 @@ import anyio
 import httpx
 
 from ._errors import ScriptError
-from ._fake_api import FunctionModel, RecordedRequest, Script, Step, check_request
+from ._fake_api import FunctionModel, RecordedRequest, Script, ScriptFront, Step, check_request
 from ._fake_replies import (
     Fault,
     Plan,
@@ -191,7 +191,7 @@ class _Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
             raise self._broken()
 
 
-class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class ScriptedTransport(ScriptFront, httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An httpx transport (sync and async) answering from a script, recording every request.
 
     Hand it to a client as `transport=`. `steps` is a list of steps (see `Step`), a
@@ -212,19 +212,6 @@ class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             steps = Script(steps, strict=strict, latency=latency, chunk_size=chunk_size)
         self.script = steps
         self._depth = 0
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, in order."""
-        return self.script.requests
-
-    def push(self, *steps: Step) -> None:
-        """Append steps to the script."""
-        self.script.push(*steps)
-
-    def assert_consumed(self) -> None:
-        """Raise `ScriptError` if a step was never requested or the script failed."""
-        self.script.assert_consumed()
 
     def _plan(self, request: httpx.Request, raw: bytes) -> Plan:
         plan = self.script.respond(
