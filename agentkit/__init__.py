@@ -1,132 +1,144 @@
 """agentkit: autonomous agents on the Anthropic Messages API.
 
 Decorate functions with `@tool`, hand them to an `Agent`, and `await agent.run(prompt)`.
-Fakes for tests and offline runs live in `agentkit.testing`.
+The names an agent needs are here; the rest live in public modules named for what they hold:
+`agentkit.errors` (every exception), `agentkit.events` (what a run emits),
+`agentkit.workflows` (recipes and helpers) and `agentkit.testing` (fakes for tests and
+offline runs). Every error class and event stays importable from here too.
 """
 
-import contextlib as _contextlib
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-from ._client import AsyncClient, Client
-from ._context import RunContext
-from ._conversation import validate_conversation
-from ._engine import RunState
+from ._api.client import AsyncClient, Client
+from ._api.wire import Message
 from ._errors import (
     AgentkitError,
-    APIConnectionError,
     APIError,
-    APIStatusError,
-    APIStreamError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
     ConversationError,
-    IncompleteStreamError,
-    InternalServerError,
     LimitExceeded,
-    MalformedStreamError,
     ModelBehaviorError,
-    NotFoundError,
-    OverloadedError,
-    RateLimitError,
     RunError,
     ToolError,
     UsageError,
-    WorkflowError,
 )
-from ._events import (
-    AgentEvent,
-    ModelRequest,
-    ModelRetry,
-    RunFinished,
-    TextChunk,
-    ThinkingChunk,
-    ToolCallFinished,
-    ToolCallStarted,
-    ToolInputChunk,
-    TurnFinished,
-)
-from ._hooks import Deny, Hooks
-from ._recipe import Recipe, RecipeContext, RecipeResult, recipes, run_recipe
-from ._result import AgentRun, RunResult
-from ._run import Agent
-from ._stop import Limits
-from ._thinking import FixedBudget, PlanningBudget, ThinkingBudget
-from ._tools import Tool, tool
-from ._toolsets import Toolset
-from ._usage import RunUsage, TurnUsage
-from ._wire import Message
-from ._workflow import Refinement, Vote, chain, parallel_map, refine, vote
+from ._loop.conversation import validate_conversation
+from ._loop.engine import RunState
+from ._loop.limits import Limits
+from ._loop.thinking import FixedBudget, PlanningBudget, ThinkingBudget
+from ._loop.usage import RunUsage, TurnUsage
+from ._public import present_as as _present_as
+from ._run.agent import Agent
+from ._run.events import AgentEvent
+from ._run.handle import AgentRun
+from ._run.hooks import Deny, Hooks
+from ._run.result import RunResult
+from ._tools.context import RunContext
+from ._tools.tool import Tool, tool
+from ._tools.toolset import Toolset, ToolSource
+
+if _TYPE_CHECKING:  # what `__getattr__` below serves, spelled out for type checkers
+    from .errors import APIConnectionError as APIConnectionError
+    from .errors import APIStatusError as APIStatusError
+    from .errors import APIStreamError as APIStreamError
+    from .errors import APITimeoutError as APITimeoutError
+    from .errors import AuthenticationError as AuthenticationError
+    from .errors import BadRequestError as BadRequestError
+    from .errors import BillingError as BillingError
+    from .errors import ConflictError as ConflictError
+    from .errors import IncompleteStreamError as IncompleteStreamError
+    from .errors import InternalServerError as InternalServerError
+    from .errors import MalformedStreamError as MalformedStreamError
+    from .errors import NotFoundError as NotFoundError
+    from .errors import OverloadedError as OverloadedError
+    from .errors import PermissionDeniedError as PermissionDeniedError
+    from .errors import RateLimitError as RateLimitError
+    from .errors import RequestTooLargeError as RequestTooLargeError
+    from .errors import UnprocessableEntityError as UnprocessableEntityError
+    from .errors import WorkflowError as WorkflowError
+    from .events import ModelRequest as ModelRequest
+    from .events import ModelRetry as ModelRetry
+    from .events import RunFinished as RunFinished
+    from .events import TextChunk as TextChunk
+    from .events import ThinkingChunk as ThinkingChunk
+    from .events import ToolCallFinished as ToolCallFinished
+    from .events import ToolCallStarted as ToolCallStarted
+    from .events import ToolInputChunk as ToolInputChunk
+    from .events import TurnFinished as TurnFinished
+    from .workflows import Recipe as Recipe
+    from .workflows import RecipeContext as RecipeContext
+    from .workflows import RecipeResult as RecipeResult
+    from .workflows import Refinement as Refinement
+    from .workflows import Vote as Vote
+    from .workflows import chain as chain
+    from .workflows import parallel_map as parallel_map
+    from .workflows import recipes as recipes
+    from .workflows import refine as refine
+    from .workflows import run_recipe as run_recipe
+    from .workflows import vote as vote
 
 __all__ = [
-    "APIConnectionError",
     "APIError",
-    "APIStatusError",
-    "APIStreamError",
-    "APITimeoutError",
     "Agent",
     "AgentEvent",
     "AgentRun",
     "AgentkitError",
     "AsyncClient",
-    "AuthenticationError",
-    "BadRequestError",
     "Client",
     "ConversationError",
     "Deny",
     "FixedBudget",
     "Hooks",
-    "IncompleteStreamError",
-    "InternalServerError",
     "LimitExceeded",
     "Limits",
-    "MalformedStreamError",
     "Message",
     "ModelBehaviorError",
-    "ModelRequest",
-    "ModelRetry",
-    "NotFoundError",
-    "OverloadedError",
     "PlanningBudget",
-    "RateLimitError",
-    "Recipe",
-    "RecipeContext",
-    "RecipeResult",
-    "Refinement",
     "RunContext",
     "RunError",
-    "RunFinished",
     "RunResult",
     "RunState",
     "RunUsage",
-    "TextChunk",
     "ThinkingBudget",
-    "ThinkingChunk",
     "Tool",
-    "ToolCallFinished",
-    "ToolCallStarted",
     "ToolError",
-    "ToolInputChunk",
+    "ToolSource",
     "Toolset",
-    "TurnFinished",
     "TurnUsage",
     "UsageError",
-    "Vote",
-    "WorkflowError",
-    "chain",
-    "parallel_map",
-    "recipes",
-    "refine",
-    "run_recipe",
     "tool",
     "validate_conversation",
-    "vote",
 ]
 
 __version__ = "0.1.0"
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("agentkit._"):
-        with _contextlib.suppress(AttributeError, TypeError):
-            _obj.__module__ = "agentkit"
-del _name, _obj
+# Names that moved to a public submodule stay importable from here (users' code imports
+# them); they are loaded on first use, so `import agentkit` does not pay for workflows.
+_MOVED = {
+    "errors": (
+        "APIConnectionError APIStatusError APIStreamError APITimeoutError AuthenticationError "
+        "BadRequestError BillingError ConflictError IncompleteStreamError InternalServerError "
+        "MalformedStreamError NotFoundError OverloadedError PermissionDeniedError "
+        "RateLimitError RequestTooLargeError UnprocessableEntityError WorkflowError"
+    ),
+    "events": (
+        "ModelRequest ModelRetry RunFinished TextChunk ThinkingChunk ToolCallFinished "
+        "ToolCallStarted ToolInputChunk TurnFinished"
+    ),
+    "workflows": (
+        "Recipe RecipeContext RecipeResult Refinement Vote chain parallel_map recipes refine "
+        "run_recipe vote"
+    ),
+}
+_HOME = {name: module for module, names in _MOVED.items() for name in names.split()}
+
+
+def __getattr__(name: str) -> _Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+    return getattr(_importlib.import_module(f"agentkit.{home}"), name)
+
+
+_present_as(__name__, __all__, globals())

@@ -33,7 +33,7 @@ from httpx_aiohttp import AiohttpTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agentkit._client import AsyncClient
+from agentkit._api.client import AsyncClient
 
 MESSAGE = {
     "id": "msg_01XFDUDYJgAACzvnptvVoYEL",

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit._capabilities import ModelCaps, Prices, model_caps, table_facts
+from agentkit._loop.capabilities import ModelCaps, Prices, model_caps, table_facts
 
 DATA = Path(__file__).resolve().parents[1] / "agentkit" / "_data" / "models.json"
 

@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from agentkit import Limits, Recipe, RecipeContext, recipes, tool
-from agentkit._cli import main
+from agentkit.cli.main import main
 from agentkit.testing import FakeServer, Fault, FunctionModel, echo_model, reply, tool_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def shout_recipe(monkeypatch: pytest.MonkeyPatch) -> Recipe:
     """The CLI sees our recipe next to the installed ones."""
-    from agentkit import _cli_common
+    from agentkit.cli import common as _cli_common
 
     def recipe_api() -> tuple[Any, Any]:
         found, run = _cli_api()
@@ -346,7 +346,7 @@ def test_batch_records_failures_and_resumes(
 def test_batch_online_shares_one_client_and_honours_concurrency(
     shout_recipe: Recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentkit import _cli_common
+    from agentkit.cli import common as _cli_common
 
     found, run_recipe = _cli_common.recipe_api()
     clients: set[int] = set()

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from agentkit._client import AsyncClient, Client
+from agentkit._api.client import AsyncClient, Client
+from agentkit._api.wire import Message, TextBlock
 from agentkit._errors import (
     APIConnectionError,
     APIError,
@@ -29,7 +30,6 @@ from agentkit._errors import (
     RateLimitError,
     UsageError,
 )
-from agentkit._wire import Message, TextBlock
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "real"
 KEY = "sk-ant-test-SECRET-0123456789"

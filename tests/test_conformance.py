@@ -31,14 +31,8 @@ from typing import Any
 
 import pytest
 
-from agentkit._errors import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    NotFoundError,
-)
-from agentkit._streaming import iter_sse_events, message_from_sse
-from agentkit._wire import (
+from agentkit._api.streaming import iter_sse_events, message_from_sse
+from agentkit._api.wire import (
     CountTokensResult,
     ErrorBody,
     Message,
@@ -47,6 +41,12 @@ from agentkit._wire import (
     UnknownDelta,
     UnknownEvent,
     parse_event,
+)
+from agentkit._errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
 )
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "real"
@@ -248,7 +248,7 @@ def test_error_reply_parses_as_error_body(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", params(is_error))
 def test_error_reply_maps_to_its_exception_class(case: dict[str, Any]) -> None:
-    from agentkit._http import error_from_response
+    from agentkit._api.sansio import error_from_response
 
     body = case["response"]["body"]
     exc = error_from_response(status(case), case["response"]["headers"], copy.deepcopy(body))
@@ -315,7 +315,7 @@ def replay_request(case: dict[str, Any]) -> dict[str, Any]:
 async def test_sse_stream_replayed_through_the_async_client(case: dict[str, Any]) -> None:
     import httpx
 
-    from agentkit._client import AsyncClient
+    from agentkit._api.client import AsyncClient
 
     sent: list[dict[str, Any]] = []
     transport = httpx.MockTransport(replay_handler(case, sent, chunk=101, is_async=True))
@@ -337,7 +337,7 @@ async def test_sse_stream_replayed_through_the_async_client(case: dict[str, Any]
 def test_sse_stream_replayed_through_the_sync_client(case: dict[str, Any]) -> None:
     import httpx
 
-    from agentkit._client import Client
+    from agentkit._api.client import Client
 
     sent: list[dict[str, Any]] = []
     transport = httpx.MockTransport(replay_handler(case, sent, chunk=61, is_async=False))
@@ -366,7 +366,7 @@ def json_handler(case: dict[str, Any], sent: list[Any]) -> Any:
 async def test_json_exchange_replayed_through_the_async_client(case: dict[str, Any]) -> None:
     import httpx
 
-    from agentkit._client import AsyncClient
+    from agentkit._api.client import AsyncClient
 
     sent: list[Any] = []
     transport = httpx.MockTransport(json_handler(case, sent))

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from agentkit._conversation import (
+from agentkit._errors import ConversationError
+from agentkit._loop.conversation import (
     ConversationValidator,
     append_user_content,
     close_dangling_tool_uses,
@@ -12,7 +13,6 @@ from agentkit._conversation import (
     user_turn,
     validate_conversation,
 )
-from agentkit._errors import ConversationError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "real"
 
@@ -354,7 +354,7 @@ def test_recordings_were_found() -> None:
 
 
 def test_incremental_validator_checks_only_the_suffix(monkeypatch: pytest.MonkeyPatch) -> None:
-    import agentkit._conversation as conversation
+    import agentkit._loop.conversation as conversation
 
     seen: list[int] = []
     original = conversation._check

@@ -15,7 +15,7 @@ from agentkit import (
     ToolCallStarted,
     TurnFinished,
 )
-from agentkit._display import Display, preview, usage_line
+from agentkit.cli.display import Display, preview, usage_line
 from agentkit.testing import reply
 
 

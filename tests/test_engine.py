@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from agentkit._conversation import validate_conversation
-from agentkit._engine import (
+from agentkit._api.wire import Message
+from agentkit._loop.conversation import validate_conversation
+from agentkit._loop.engine import (
     CallModel,
     Engine,
     EngineConfig,
@@ -19,9 +20,8 @@ from agentkit._engine import (
     RunState,
     RunTools,
 )
-from agentkit._output import OutputSpec
-from agentkit._stop import Limits
-from agentkit._wire import Message
+from agentkit._loop.limits import Limits
+from agentkit._tools.output import OutputSpec
 
 MODEL = "claude-sonnet-4-5"
 

@@ -1,27 +1,98 @@
-"""The public surface: `agentkit.__all__` is sorted, complete and presented as `agentkit.X`."""
+"""The public surface, pinned: every public module's `__all__`, sorted, complete, presented
+as the module users import from, and the names kept importable from `agentkit` for old code."""
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
+import pytest
+
 import agentkit
 
+SURFACE: dict[str, list[str]] = {
+    "agentkit": [
+        "APIError", "Agent", "AgentEvent", "AgentRun", "AgentkitError", "AsyncClient", "Client",
+        "ConversationError", "Deny", "FixedBudget", "Hooks", "LimitExceeded", "Limits",
+        "Message", "ModelBehaviorError", "PlanningBudget", "RunContext", "RunError",
+        "RunResult", "RunState", "RunUsage", "ThinkingBudget", "Tool", "ToolError",
+        "ToolSource", "Toolset", "TurnUsage", "UsageError", "tool", "validate_conversation",
+    ],
+    "agentkit.errors": [
+        "APIConnectionError", "APIError", "APIStatusError", "APIStreamError", "APITimeoutError",
+        "AgentkitError", "AuthenticationError", "BadRequestError", "BillingError",
+        "ConflictError", "ConversationError", "IncompleteStreamError", "InternalServerError",
+        "LimitExceeded", "MalformedStreamError", "ModelBehaviorError", "NotFoundError",
+        "OverloadedError", "PermissionDeniedError", "RateLimitError", "RequestTooLargeError",
+        "RunError", "ToolError", "UnprocessableEntityError", "UsageError", "WorkflowError",
+    ],
+    "agentkit.events": [
+        "AgentEvent", "ModelRequest", "ModelRetry", "RunFinished", "TextChunk",
+        "ThinkingChunk", "ToolCallFinished", "ToolCallStarted", "ToolInputChunk",
+        "TurnFinished",
+    ],
+    "agentkit.workflows": [
+        "Recipe", "RecipeContext", "RecipeResult", "Refinement", "Vote", "WorkflowError",
+        "chain", "parallel_map", "recipes", "refine", "run_recipe", "vote",
+    ],
+    "agentkit.testing": [
+        "FakeServer", "Fault", "FunctionModel", "RecordedRequest", "ScriptError",
+        "ScriptedTransport", "Step", "echo_model", "last_user_text", "message_to_sse", "reply",
+        "text_reply", "tool_model", "tool_reply", "tool_results", "with_faults",
+    ],
+    "agentkit.cli": ["main"],
+}
 
-def test_all_is_sorted_and_every_name_exists() -> None:
-    assert agentkit.__all__ == sorted(agentkit.__all__)
-    missing = [name for name in agentkit.__all__ if not hasattr(agentkit, name)]
-    assert missing == []
+# Importable from `agentkit` as before the public modules existed (users' code relies on it).
+KEPT_AT_TOP = [
+    *SURFACE["agentkit.errors"],
+    *SURFACE["agentkit.events"],
+    *[n for n in SURFACE["agentkit.workflows"] if n != "WorkflowError"],
+]
 
 
-def test_public_classes_and_functions_present_themselves_as_agentkit() -> None:
-    wrong = [
-        name
-        for name in agentkit.__all__
-        if hasattr(getattr(agentkit, name), "__module__")
-        and isinstance(getattr(agentkit, name), type | type(agentkit.tool))
-        and getattr(agentkit, name).__module__ != "agentkit"
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE))
+def test_each_public_module_exports_exactly_its_pinned_names(name: str) -> None:
+    module = _module(name)
+    assert module.__all__ == sorted(module.__all__)
+    assert module.__all__ == sorted(SURFACE[name])
+    assert [n for n in module.__all__ if not hasattr(module, n)] == []
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE))
+def test_public_classes_and_functions_present_themselves_as_a_public_module(name: str) -> None:
+    module = _module(name)
+    private = [
+        f"{n}: {getattr(module, n).__module__}"
+        for n in module.__all__
+        if isinstance(getattr(module, n), type | type(agentkit.tool))
+        and getattr(module, n).__module__.split(".")[-1].startswith("_")
     ]
-    assert wrong == []
+    assert private == []
 
 
-def test_no_private_module_name_leaks_into_the_namespace_as_public() -> None:
+def test_the_top_level_is_small_and_shows_only_its_names_and_public_modules() -> None:
+    assert len(agentkit.__all__) <= 30
     public = {n for n in dir(agentkit) if not n.startswith("_")}
-    assert public - set(agentkit.__all__) - {"testing"} == set()
+    modules = {"cli", "errors", "events", "testing", "workflows"}
+    assert public - set(agentkit.__all__) - modules == set()
+
+
+@pytest.mark.parametrize("name", KEPT_AT_TOP)
+def test_names_that_moved_to_a_public_module_still_import_from_agentkit(name: str) -> None:
+    home = next(m for m in ("errors", "events", "workflows") if name in SURFACE[f"agentkit.{m}"])
+    assert getattr(agentkit, name) is getattr(_module(f"agentkit.{home}"), name)
+
+
+def test_an_unknown_name_is_an_attribute_error_naming_it() -> None:
+    with pytest.raises(AttributeError, match="'NoSuchThing'"):
+        agentkit.NoSuchThing  # noqa: B018
+
+
+def test_runcontext_is_constructible_as_users_build_it_in_tests() -> None:
+    ctx = agentkit.RunContext(deps={"user": "ada"}, tool_use_id="toolu_1")
+    assert ctx.deps == {"user": "ada"} and ctx.tool_use_id == "toolu_1"

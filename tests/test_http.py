@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from agentkit._api.sansio import Call, ClientConfig, error_from_response, message_body, retry_delay
 from agentkit._errors import (
     APIConnectionError,
     APIStatusError,
@@ -25,7 +26,6 @@ from agentkit._errors import (
     UnprocessableEntityError,
     UsageError,
 )
-from agentkit._http import Call, ClientConfig, error_from_response, message_body, retry_delay
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "real"
 KEY = "sk-ant-test-SECRET-0123456789"

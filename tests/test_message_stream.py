@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from agentkit._api.message_stream import AsyncMessageStream, MessageStream, OpenStream
+from agentkit._api.streaming import MessageAccumulator
+from agentkit._api.wire import MessageStartEvent
 from agentkit._errors import APIStreamError, IncompleteStreamError, UsageError
-from agentkit._message_stream import AsyncMessageStream, MessageStream, OpenStream
-from agentkit._streaming import MessageAccumulator
-from agentkit._wire import MessageStartEvent
 
 START = {
     "type": "message_start",

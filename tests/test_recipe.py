@@ -21,8 +21,8 @@ from agentkit import (
     UsageError,
     run_recipe,
 )
-from agentkit._recipe import discover, resolve_inputs
 from agentkit.testing import FunctionModel, ScriptedTransport, last_user_text, tool_reply
+from agentkit.workflows.recipe import discover, resolve_inputs
 
 
 async def _shout(ctx: RecipeContext) -> str:

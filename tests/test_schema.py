@@ -16,9 +16,9 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from agentkit._context import RunContext
 from agentkit._errors import UsageError
-from agentkit._schema import (
+from agentkit._tools.context import RunContext
+from agentkit._tools.schema import (
     FieldError,
     JsonSchemaValidator,
     clean_schema,

@@ -1,4 +1,4 @@
-"""Tests of `agentkit._streaming`: the SSE decoder and the pure message reducer."""
+"""Tests of `agentkit._api.streaming`: the SSE decoder and the pure message reducer."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from agentkit._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
-from agentkit._streaming import (
+from agentkit._api.streaming import (
     MessageAccumulator,
     SSEDecoder,
     accumulate,
@@ -17,13 +16,14 @@ from agentkit._streaming import (
     iter_sse_events,
     message_from_sse,
 )
-from agentkit._wire import (
+from agentkit._api.wire import (
     RedactedThinkingBlock,
     TextBlock,
     ThinkingBlock,
     ToolUseBlock,
     WebSearchToolResultBlock,
 )
+from agentkit._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
 
 Loader = Callable[[str], dict[str, Any]]
 

@@ -14,10 +14,8 @@ import anyio
 import httpx
 import pytest
 
+from agentkit._api.wire import Message, RedactedThinkingBlock, TextBlock, UnknownBlock
 from agentkit._errors import UsageError
-from agentkit._fake_api import check_request
-from agentkit._fake_replies import message_dict
-from agentkit._wire import Message, RedactedThinkingBlock, TextBlock, UnknownBlock
 from agentkit.testing import (
     FakeServer,
     Fault,
@@ -26,10 +24,8 @@ from agentkit.testing import (
     ScriptedTransport,
     ScriptError,
     echo_model,
-    encode_sse,
     last_user_text,
     load_script,
-    message_to_events,
     message_to_sse,
     reply,
     schema_example,
@@ -39,6 +35,8 @@ from agentkit.testing import (
     tool_results,
     with_faults,
 )
+from agentkit.testing._model import check_request
+from agentkit.testing._replies import encode_sse, message_dict, message_to_events
 
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "sk-ant-secret"}
 REAL_BASE = "https://api.anthropic.com"
@@ -222,7 +220,7 @@ def test_rendering_a_real_stream_gives_the_real_event_sequence(
 
 
 def test_agentkit_streaming_reducer_reads_our_sse() -> None:
-    streaming = pytest.importorskip("agentkit._streaming")
+    streaming = pytest.importorskip("agentkit._api.streaming")
     msg = reply("Sure: here you go.", tool_calls=[("f", {"a": [1, 2, 3]})], thinking="ok")
     parsed = streaming.message_from_sse(message_to_sse(msg, chunk_size=3))
     assert parsed.to_wire()["content"] == message_dict(msg)["content"]
@@ -754,7 +752,7 @@ def test_serve_command_serves_a_jsonl_script(tmp_path: Any) -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("front", ["transport", "server"])
 async def test_agentkit_client_understands_served_replies_and_faults(front: str) -> None:
-    client_module = pytest.importorskip("agentkit._client")
+    client_module = pytest.importorskip("agentkit._api.client")
     from agentkit._errors import APIStreamError, IncompleteStreamError
 
     steps = [Fault.overloaded(), text_reply("after a retry"), Fault.cut(), Fault.stream_error()]
@@ -785,7 +783,7 @@ async def test_agentkit_client_understands_served_replies_and_faults(front: str)
 
 @pytest.mark.asyncio
 async def test_wire_chunks_split_events_and_characters_and_still_decode() -> None:
-    client_module = pytest.importorskip("agentkit._client")
+    client_module = pytest.importorskip("agentkit._api.client")
     text = "Héllo wörld ✓, un café très “spécial”"
     script = Script([text_reply(text), text_reply(text)], wire_chunk=7)
     transport = ScriptedTransport(script)

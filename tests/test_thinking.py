@@ -2,9 +2,9 @@ from typing import Any
 
 import pytest
 
-from agentkit._capabilities import ModelCaps, model_caps
 from agentkit._errors import ConversationError, UsageError
-from agentkit._thinking import (
+from agentkit._loop.capabilities import ModelCaps, model_caps
+from agentkit._loop.thinking import (
     INTERLEAVED_THINKING_BETA,
     FixedBudget,
     PlanningBudget,

@@ -10,9 +10,9 @@ import anyio
 import pytest
 from pydantic import BaseModel, Field
 
-from agentkit._context import RunContext
 from agentkit._errors import ToolError, UsageError
-from agentkit._tools import DEFAULT_MAX_RESULT_CHARS, Tool, to_content, tool, truncate
+from agentkit._tools.context import RunContext
+from agentkit._tools.tool import DEFAULT_MAX_RESULT_CHARS, Tool, to_content, tool, truncate
 
 CTX: RunContext[Any] = RunContext(deps=None, tool_use_id="toolu_01")
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agentkit._context import RunContext
 from agentkit._errors import UsageError
-from agentkit._tools import Tool, tool
-from agentkit._toolsets import Toolset, ToolSource
+from agentkit._tools.context import RunContext
+from agentkit._tools.tool import Tool, tool
+from agentkit._tools.toolset import Toolset, ToolSource
 
 
 @tool

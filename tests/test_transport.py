@@ -8,15 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from agentkit._errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    IncompleteStreamError,
-    UsageError,
-)
-from agentkit._streaming import MessageAccumulator
-from agentkit._transport import (
+from agentkit._api.streaming import MessageAccumulator
+from agentkit._api.transport import (
     AiohttpDriver,
     ClientBase,
     connection_error,
@@ -26,7 +19,14 @@ from agentkit._transport import (
     models_page,
     parse_reply,
 )
-from agentkit._wire import CountTokensResult
+from agentkit._api.wire import CountTokensResult
+from agentkit._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    IncompleteStreamError,
+    UsageError,
+)
 
 URL = "http://127.0.0.1:9/v1/messages"
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from agentkit._usage import RunUsage, TurnUsage
+from agentkit._loop.usage import RunUsage, TurnUsage
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "real"
 

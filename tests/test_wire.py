@@ -1,4 +1,4 @@
-"""Tests of `agentkit._wire`: nothing that comes in is dropped, nothing bad goes out."""
+"""Tests of `agentkit._api.wire`: nothing that comes in is dropped, nothing bad goes out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agentkit._wire import (
+from agentkit._api.wire import (
     KNOWN_STOP_REASONS,
     CacheControl,
     ContentBlockDeltaEvent,

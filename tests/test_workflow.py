@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from agentkit import UsageError
-from agentkit._workflow import Refinement, chain, parallel_map, refine, vote
+from agentkit.workflows.compose import Refinement, chain, parallel_map, refine, vote
 
 # -- chain ---------------------------------------------------------------------------------
 

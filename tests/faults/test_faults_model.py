@@ -27,10 +27,10 @@ from agentkit import (
     tool,
     validate_conversation,
 )
+from agentkit._api.streaming import accumulate
 from agentkit._errors import MalformedStreamError
-from agentkit._fake_replies import message_dict
-from agentkit._streaming import accumulate
-from agentkit.testing import Fault, encode_sse, message_to_events, reply, tool_reply
+from agentkit.testing import Fault, reply, tool_reply
+from agentkit.testing._replies import encode_sse, message_dict, message_to_events
 
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 

@@ -18,15 +18,8 @@ import pytest
 from fault_helpers import KEY, add, agent_for, scripted_client
 
 from agentkit import AsyncClient, RunError
-from agentkit._fake_replies import message_dict
-from agentkit.testing import (
-    FakeServer,
-    Fault,
-    encode_sse,
-    message_to_events,
-    text_reply,
-    tool_reply,
-)
+from agentkit.testing import FakeServer, Fault, text_reply, tool_reply
+from agentkit.testing._replies import encode_sse, message_dict, message_to_events
 
 TOKEN = "sk-ant-oat01-FAULTSUITE-bearer-token-abcdefghijklmnopqrstuvwxyz012345"
 

@@ -31,15 +31,8 @@ from agentkit import (
     validate_conversation,
 )
 from agentkit._errors import IncompleteStreamError
-from agentkit._fake_replies import message_dict
-from agentkit.testing import (
-    Fault,
-    ScriptedTransport,
-    encode_sse,
-    message_to_events,
-    text_reply,
-    tool_reply,
-)
+from agentkit.testing import Fault, ScriptedTransport, text_reply, tool_reply
+from agentkit.testing._replies import encode_sse, message_dict, message_to_events
 
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 

@@ -1,0 +1,307 @@
+"""The request plumbing both clients share, and the default async transport.
+
+Owns what sits between `_http.py` (decisions without I/O) and `_client.py` (the loops that
+send and sleep): turning a `Call` into what a transport takes (`ClientBase`), mapping httpx
+transport failures to our errors (`connection_error`), parsing replies (`parse_reply`,
+`models_page`), guarding stream bodies (`guard`/`aguard`), and driving the default aiohttp
+transport's session directly (`AiohttpDriver`). Like `_client.py`, and unlike every other
+module, it imports httpx: the two together are the HTTP layer.
+
+Rules:
+- Secrets: nothing here chains an httpx exception (whose request holds the headers); our
+  errors are built from its text and raised outside `except` blocks.
+- Hot path: no pydantic except on a reply, httpx URLs and timeouts cached per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+import httpx
+
+from .._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    IncompleteStreamError,
+    UsageError,
+)
+from .sansio import Call, ClientConfig, error_from_response, logger, message_body
+from .streaming import MessageAccumulator
+from .wire import ModelInfo, WireModel
+
+__all__ = [
+    "LIMITS",
+    "AiohttpDriver",
+    "ClientBase",
+    "aguard",
+    "connection_error",
+    "empty_stream_error",
+    "env_proxies",
+    "guard",
+    "models_page",
+    "parse_reply",
+]
+
+_M = TypeVar("_M", bound=WireModel)
+_MESSAGE_KEYS = ("model", "max_tokens", "messages")
+LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30)
+
+
+def connection_error(exc: httpx.TransportError, url: str, during: str) -> APIConnectionError:
+    """Our error for an httpx transport failure: its text, but not the request it holds."""
+    timed_out = isinstance(exc, httpx.TimeoutException)
+    cause = exc.__cause__
+    if timed_out and cause is not None and type(cause).__module__.startswith("aiohttp"):
+        # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too)
+        # to ConnectTimeout; only a real timeout underneath is reported as one.
+        timed_out = isinstance(cause, TimeoutError)
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if timed_out:
+        return APITimeoutError(
+            f"timed out {during} {url} ({detail}); raise read_timeout, or stream long replies"
+        )
+    return APIConnectionError(
+        f"connection failed {during} {url} ({detail}); check base_url and the network"
+    )
+
+
+def parse_reply(cls: type[_M], response: httpx.Response) -> _M:
+    """Validate a 2xx JSON reply as `cls`, or say the server is not speaking our API."""
+    try:
+        return cls.model_validate_json(response.content)
+    except ValueError as exc:
+        detail = str(exc).splitlines()[0]
+    raise APIError(
+        f"the HTTP {response.status_code} reply is not a valid {cls.__name__} ({detail}); is "
+        "base_url an Anthropic-compatible API?",
+        request_id=response.headers.get("request-id"),
+    )
+
+
+def models_page(response: httpx.Response) -> tuple[list[ModelInfo], str | None]:
+    """One `GET /v1/models` page, and the `after_id` of the next (None after the last)."""
+    page = json.loads(response.content)
+    models = [ModelInfo.model_validate(item) for item in page.get("data") or ()]
+    return models, (page.get("last_id") if page.get("has_more") else None) or None
+
+
+def env_proxies() -> bool:
+    """Whether HTTP(S)_PROXY/ALL_PROXY is set: then requests go through an httpx client."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+class ClientBase(ClientConfig):
+    """The request side of every method, shared by both clients."""
+
+    def _message_call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        kwargs: dict[str, Any],
+        betas: Iterable[str] | None,
+        extra_headers: Mapping[str, str] | None,
+        timeout: float | None,
+        *,
+        stream: bool = False,
+    ) -> Call:
+        if method == "count_tokens":
+            body = message_body(params, kwargs, method, ("model", "messages"))
+            path = "/v1/messages/count_tokens"
+        else:
+            body = message_body(params, kwargs, method, _MESSAGE_KEYS, stream=stream)
+            path = "/v1/messages"
+        return self.call(
+            "POST", path, body, betas=betas, extra_headers=extra_headers, timeout=timeout
+        )
+
+    def _models_call(
+        self,
+        model_id: str | None,
+        after_id: str | None,
+        limit: int | None,
+        betas: Iterable[str] | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Call:
+        if model_id is not None:
+            path = f"/v1/models/{quote(model_id, safe='')}"
+            return self.call("GET", path, betas=betas, extra_headers=extra_headers)
+        query: dict[str, Any] = {}
+        if limit is not None:
+            query["limit"] = limit
+        if after_id is not None:
+            query["after_id"] = after_id
+        return self.call(
+            "GET", "/v1/models", params=query or None, betas=betas, extra_headers=extra_headers
+        )
+
+    def _timeout(self, call: Call) -> httpx.Timeout:
+        if call.read_timeout is None:
+            return self._default_timeout
+        return httpx.Timeout(call.read_timeout, connect=self.connect_timeout)
+
+    def _request(self, call: Call) -> httpx.Request:
+        """The httpx request for `call`, for a transport called directly (no client merges)."""
+        url = self._urls.get(call.url)
+        if url is None:
+            url = httpx.URL(call.url)
+            if len(self._urls) < 64:
+                self._urls[call.url] = url
+        timeout = self._timeout_ext if call.read_timeout is None else self._timeout(call).as_dict()
+        return httpx.Request(
+            call.method, url, params=call.params, headers=call.headers, content=call.content,
+            extensions={"timeout": timeout},
+        )
+
+    def _setup(self, http_client: object, transport: object) -> None:
+        if http_client is not None and transport is not None:
+            raise UsageError("pass transport= or http_client=, not both")
+        self._default_timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+        self._timeout_ext = self._default_timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _succeeded(self, call: Call, response: httpx.Response) -> httpx.Response:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d (request-id %s)", call.method, call.url, response.status_code,
+                response.headers.get("request-id"),
+            )
+        return response
+
+    def _status_error(self, response: httpx.Response) -> APIError:
+        return error_from_response(
+            response.status_code, response.headers, self.redact(response.content)
+        )
+
+
+# -- streams: the I/O half (the caller's half is `_message_stream.py`) -------------------------
+
+
+def _broken(exc: httpx.TransportError, acc: MessageAccumulator, url: str) -> APIConnectionError:
+    """The error for a connection lost mid-stream: a timeout, or the partial reply."""
+    error = connection_error(exc, url, "while streaming from")
+    if isinstance(error, APITimeoutError):
+        error.request_id = acc.request_id
+        return error
+    return IncompleteStreamError(
+        f"{error.message}; re-issue the request (.partial holds what arrived)",
+        partial=acc.partial(),
+        request_id=acc.request_id,
+    )
+
+
+def empty_stream_error(acc: MessageAccumulator, url: str) -> IncompleteStreamError:
+    """The error for a stream that closed before its first event (retried like a cut)."""
+    return IncompleteStreamError(
+        f"the stream from {url} ended before its first event; re-issue the request",
+        request_id=acc.request_id,
+    )
+
+
+async def aguard(
+    chunks: AsyncIterator[bytes], acc: MessageAccumulator, url: str
+) -> AsyncIterator[bytes]:
+    """The body's `chunks`, with transport failures raised as our errors (outside the except
+    block, so they do not chain the httpx exception). Wraps bytes, not events: one
+    generator hop per network read rather than per event."""
+    error: APIConnectionError | None = None
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.TransportError as exc:
+        error = _broken(exc, acc, url)
+    if error is not None:
+        raise error
+
+
+def guard(chunks: Iterator[bytes], acc: MessageAccumulator, url: str) -> Iterator[bytes]:
+    """The sync `aguard`."""
+    error: APIConnectionError | None = None
+    try:
+        yield from chunks
+    except httpx.TransportError as exc:
+        error = _broken(exc, acc, url)
+    if error is not None:
+        raise error
+
+
+# -- the default async transport ----------------------------------------------------------------
+
+
+class AiohttpDriver:
+    """Our default `httpx_aiohttp.AiohttpTransport`, its aiohttp session driven directly.
+
+    Also keeps the asyncio loop that first used it: aiohttp's pool belongs to that loop.
+    """
+
+    __slots__ = ("_aiohttp_timeouts", "_loop", "_timeout", "_transport")
+
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, timeout: Callable[[Call], httpx.Timeout]
+    ) -> None:
+        self._transport = transport
+        self._timeout = timeout
+        """The client's timeouts for a call (`ClientBase._timeout`)."""
+        self._loop: object = None
+        self._aiohttp_timeouts: dict[float | None, Any] = {}
+
+    def check_loop(self) -> None:
+        """aiohttp's pool belongs to the asyncio loop that first used it: say so clearly."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise UsageError(
+                "the default transport (aiohttp) needs asyncio; under trio pass "
+                "transport=httpx.AsyncHTTPTransport()"
+            ) from None
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise UsageError(
+                "this AsyncClient was first used in another event loop, and its connection "
+                "pool belongs to that loop: make one AsyncClient per asyncio.run()/anyio.run()"
+            )
+
+    async def roundtrip(self, call: Call, stream: bool) -> httpx.Response:
+        """What our `AiohttpTransport` does, minus the `httpx.Request` it would need and the
+        async byte iteration of a whole body: ~0.1 ms of CPU per request, a fifth of an
+        agent turn (`benchmarks/bench.py`). Same session, timeouts and error mapping."""
+        from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
+
+        transport = cast(Any, self._transport)
+        session = transport.client
+        if session is None or callable(session):
+            session = transport.client = transport.get_client()
+        timeout = self._aiohttp_timeouts.get(call.read_timeout)
+        if timeout is None:
+            from aiohttp import ClientTimeout
+
+            limits = self._timeout(call)
+            timeout = ClientTimeout(
+                sock_connect=limits.connect, sock_read=limits.read, connect=limits.pool
+            )
+            if len(self._aiohttp_timeouts) < 16:
+                self._aiohttp_timeouts[call.read_timeout] = timeout
+        with map_aiohttp_exceptions():
+            response = await session.request(
+                call.method, call.url, params=call.params, headers=call.headers,
+                data=call.content or None, allow_redirects=False, auto_decompress=False,
+                compress=False, timeout=timeout,
+            )
+            if stream:
+                return httpx.Response(
+                    response.status, headers=response.raw_headers,
+                    stream=AiohttpResponseStream(response),
+                )
+            try:
+                content = await response.read()
+            finally:
+                response.release()
+        return httpx.Response(response.status, headers=response.raw_headers, content=content)

@@ -1,0 +1,479 @@
+"""The agent loop as a sans-IO state machine.
+
+The engine decides everything and does no I/O: a driver asks `next_step()` and gets
+`CallModel` (send this request), `RunTools` (run these calls), `NeedApproval` (ask about these
+calls) or `Finished`; it reports back with `on_reply`, `on_results` or `on_decisions`. All
+state lives in `RunState`, plain data that can be saved after any step and resumed: a finished
+model call is recorded before the next step is asked for, and a tool result is stored under its
+`tool_use_id` (the idempotency key) as soon as it exists, so nothing is repeated or lost.
+
+Rules it keeps (see shared/docs/messages-api.md §5, §12):
+- assistant turns are appended exactly as received (thinking signatures untouched);
+- every `tool_use` gets a `tool_result`, in one user turn, in `tool_use` order, results first;
+  a run that ends for any reason first answers the calls it will not run;
+- `refusal`, `max_tokens` and context-window stops never run that turn's tool calls;
+- `pause_turn` re-sends the conversation with the paused content and nothing added;
+- the conversation is validated before every request, so the API never sees a broken one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .._api.wire import Message
+from .capabilities import ModelCaps, model_caps
+from .conversation import (
+    ConversationValidator,
+    append_user_content,
+    close_dangling_tool_uses,
+    pending_tool_uses,
+)
+from .limits import Limits
+from .thinking import ThinkingPlan, shape_request
+from .usage import RunUsage, TurnUsage
+
+__all__ = [
+    "CallModel",
+    "Engine",
+    "EngineConfig",
+    "Finished",
+    "NeedApproval",
+    "RunState",
+    "RunTools",
+]
+
+CONTINUE_PROMPT = "Your reply was cut off by the output limit. Continue exactly where it stopped."
+OUTPUT_PROMPT = "Give your final answer by calling the `{name}` tool."
+
+
+class ToolInfo(Protocol):
+    """What the engine needs to know of a tool (an `agentkit.Tool` satisfies it)."""
+
+    name: str
+    requires_approval: bool
+
+    def to_param(self) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class RunState:
+    """Everything a run knows between steps. Plain data: `to_dict()` is JSON-ready."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    usage: RunUsage = field(default_factory=RunUsage)
+    turns: int = 0
+    """Model replies received in this run."""
+    pending: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    """`tool_use` blocks of the last assistant turn that still need a `tool_result`."""
+    results: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    """`tool_result` blocks obtained so far for `pending`, by `tool_use_id`."""
+    decisions: dict[str, bool | str] = field(default_factory=dict[str, bool | str])
+    """Approval decisions for `pending` calls: True, or False / a reason to deny."""
+    answer: str = ""
+    """The final answer's text (continuations after `max_tokens` appended)."""
+    output: Any = None
+    """The structured output or the stop-after-tool input, once known."""
+    stop_reason: str | None = None
+    """The model's last stop reason, or the framework's: a limit name, `approval_required`,
+    `stop_condition`, `stop_after_tool`, `cancelled`."""
+    stop_sequence: str | None = None
+    limit: str | None = None
+    """The limit that ended the run, if one did."""
+    continuations: int = 0
+    output_retries: int = 0
+    done: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "usage": self.usage.to_dict(),
+            "turns": self.turns,
+            "pending": self.pending,
+            "results": self.results,
+            "decisions": self.decisions,
+            "answer": self.answer,
+            "output": self.output,
+            "stop_reason": self.stop_reason,
+            "stop_sequence": self.stop_sequence,
+            "limit": self.limit,
+            "continuations": self.continuations,
+            "output_retries": self.output_retries,
+            "done": self.done,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunState:
+        fields = dict(data)
+        fields["usage"] = RunUsage.from_dict(fields.get("usage") or {})
+        return cls(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class CallModel:
+    """Send `params` as a Messages request, with `betas` as `anthropic-beta` values."""
+
+    params: dict[str, Any]
+    betas: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunTools:
+    """Run these `tool_use` blocks (concurrently where allowed); report with `on_results`."""
+
+    calls: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NeedApproval:
+    """These calls need a decision before they run; report with `on_decisions`."""
+
+    calls: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The run is over; `state.stop_reason` says why and `state.limit` names a limit hit."""
+
+    state: RunState
+
+
+Step = CallModel | RunTools | NeedApproval | Finished
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """The fixed settings of a run (built once by `Agent`)."""
+
+    model: str
+    max_tokens: int
+    system: str | list[dict[str, Any]] | None = None
+    thinking: ThinkingPlan | None = None
+    params: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    """Other request fields, sent as given (temperature, stop_sequences, metadata, …)."""
+    betas: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    max_continuations: int = 0
+    stop_after_tools: frozenset[str] = frozenset()
+    output_tool: dict[str, Any] | None = None
+    """The tool definition the model calls to give structured output."""
+    parse_output: Callable[[Any], Any] | None = None
+    """Validates the output tool's input; raises ValueError with a readable message."""
+    output_retries: int = 2
+    cache: bool = False
+    stop_when: Callable[[RunState], bool] | None = None
+
+
+class Engine:
+    """Decides each step of one run from its `RunState`."""
+
+    def __init__(self, config: EngineConfig, state: RunState) -> None:
+        self.config = config
+        self.state = state
+        self.caps: ModelCaps | None = model_caps(config.model)
+        self._validator = ConversationValidator()
+        self._tools: dict[str, ToolInfo] = {}
+        self.resolved: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        """(call, result) pairs the engine answered itself (unknown tool, denied, output
+        tool, not run), for the driver to report; it clears the list after reading."""
+
+    # -- asking --------------------------------------------------------------------------
+
+    def next_step(self, tools: Sequence[ToolInfo] = ()) -> Step:
+        """The next thing to do, given the tools available this turn."""
+        s = self.state
+        self._tools = {t.name: t for t in tools}
+        if s.done:
+            return Finished(s)
+        if s.pending:
+            step = self._tool_step()
+            if step is not None:
+                return step
+        if self._ended_by_predicate():
+            return Finished(s)
+        limit = self.config.limits.before_request(s.turns, s.usage)
+        if limit is not None:
+            return self._finish_limit(limit)
+        return self._request(tools)
+
+    def _tool_step(self) -> Step | None:
+        s = self.state
+        todo = [c for c in s.pending if c["id"] not in s.results]
+        undecided: list[dict[str, Any]] = []
+        runnable: list[dict[str, Any]] = []
+        for call in todo:
+            tool = self._tools.get(call["name"])
+            decision = s.decisions.get(call["id"])
+            if tool is None:
+                self._resolve(call, _error(call, _unknown_tool(call["name"], self._tools)))
+            elif decision is not None and decision is not True:
+                reason = decision if isinstance(decision, str) else "the user denied this call"
+                self._resolve(call, _error(call, f"Not run: {reason}."))
+            elif tool.requires_approval and decision is None:
+                undecided.append(call)
+            else:
+                runnable.append(call)
+        if undecided:
+            return NeedApproval(tuple(undecided))
+        if runnable:
+            limit = self.config.limits.before_tools(s.usage.tool_calls, len(runnable))
+            if limit is not None:
+                return self._finish_limit(limit)
+            return RunTools(tuple(runnable))
+        self._answer_pending()
+        return Finished(s) if s.done else None
+
+    def _request(self, tools: Sequence[ToolInfo]) -> CallModel:
+        cfg, s = self.config, self.state
+        tool_params = [t.to_param() for t in tools]
+        if cfg.output_tool is not None:
+            tool_params.append(cfg.output_tool)
+        params: dict[str, Any] = {"model": cfg.model, "max_tokens": cfg.max_tokens}
+        params.update(cfg.params)
+        messages = s.messages
+        system = cfg.system
+        if cfg.cache:
+            messages, system, tool_params = _cache_breakpoints(messages, system, tool_params)
+        params["messages"] = messages
+        if system:
+            params["system"] = system
+        if tool_params:
+            params["tools"] = tool_params
+        thinking = None
+        if cfg.thinking is not None:
+            thinking = cfg.thinking.config(s.turns, _after_tool_results(messages), s.usage)
+            if thinking is not None:
+                params["thinking"] = thinking
+        if cfg.output_tool is not None and "tool_choice" not in params:
+            params["tool_choice"] = self._output_choice(thinking)
+        params, betas = shape_request(
+            params,
+            self.caps,
+            has_tools=bool(tool_params),
+            interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
+        )
+        self._validator.validate(messages, thinking=_thinking_type(params))
+        return CallModel(params, (*cfg.betas, *betas))
+
+    def _output_choice(self, thinking: dict[str, Any] | None) -> dict[str, Any]:
+        # Forcing a tool is rejected with thinking on, and always by some models.
+        forced_ok = thinking is None or thinking.get("type") == "disabled"
+        if self.caps is not None and self.caps.forced_tool_choice_always_rejected:
+            forced_ok = False
+        return {"type": "any"} if forced_ok else {"type": "auto"}
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def on_reply(self, message: Message) -> TurnUsage:
+        """Record one model reply and decide what it means."""
+        s, cfg = self.state, self.config
+        content = message.to_param()["content"]
+        calls = [b for b in content if b.get("type") == "tool_use"]
+        turn = s.usage.add_turn(message.usage.to_wire(), message.model or cfg.model)
+        s.turns += 1
+        if content:
+            # An empty assistant turn would make the next request invalid; keep none.
+            s.messages.append({"role": "assistant", "content": content})
+        stop = message.stop_reason
+        s.stop_reason, s.stop_sequence = stop, message.stop_sequence
+        text = message.text
+        if stop in ("refusal", "max_tokens", "model_context_window_exceeded") and calls:
+            why = "the model refused" if stop == "refusal" else "its input was cut off"
+            s.answer += text
+            self._end(calls, f"Not run: {why} (stop_reason {stop}).")
+        elif stop == "max_tokens" and s.continuations < cfg.max_continuations:
+            s.answer += text
+            s.continuations += 1
+            append_user_content(s.messages, [{"type": "text", "text": CONTINUE_PROMPT}])
+        elif stop == "pause_turn":
+            pass  # the next request re-sends the paused content as is
+        elif calls:
+            # Tool calls are run whatever the stop reason says: leaving them unanswered
+            # would make the conversation impossible to continue.
+            s.pending, s.results, s.decisions = calls, {}, {}
+            self._claim_engine_calls()
+        elif cfg.output_tool is not None and s.output is None and stop != "refusal":
+            self._ask_for_output(text)
+        else:
+            s.answer += text
+            s.done = True
+        return turn
+
+    def on_result(self, block: dict[str, Any]) -> None:
+        """Record one tool's `tool_result` as soon as it exists (so cancellation keeps it)."""
+        self.state.results[block["tool_use_id"]] = block
+        self.state.usage.tool_calls += 1
+
+    def on_decisions(self, decisions: Mapping[str, bool | str]) -> None:
+        self.state.decisions.update(decisions)
+        if self.state.stop_reason == "approval_required":
+            # The pause is over: a run that fails from here must not look paused still.
+            self.state.stop_reason = None
+
+    def abort(self, stop_reason: str, message: str, *, limit: str | None = None) -> None:
+        """End the run now: answer every open call with `message` (results that exist are
+        kept), record `stop_reason`, and keep everything else."""
+        s = self.state
+        # `message` is the whole text the model reads for a call that never finished.
+        results = dict(s.results)
+        for call in pending_tool_uses(s.messages):
+            results.setdefault(call["id"], _error(call, message))
+        close_dangling_tool_uses(s.messages, results)
+        s.pending, s.results, s.decisions = [], {}, {}
+        s.stop_reason, s.limit, s.done = stop_reason, limit, True
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _resolve(self, call: dict[str, Any], block: dict[str, Any]) -> None:
+        self.state.results[call["id"]] = block
+        self.resolved.append((call, block))
+
+    def _claim_engine_calls(self) -> None:
+        """Answer the calls the engine handles itself: stop-after tools and the output tool."""
+        s, cfg = self.state, self.config
+        out_name = cfg.output_tool["name"] if cfg.output_tool else None
+        for call in s.pending:
+            if call["name"] == out_name and cfg.parse_output is not None:
+                try:
+                    s.output = cfg.parse_output(call["input"])
+                except ValueError as exc:
+                    s.output_retries += 1
+                    self._resolve(call, _error(call, f"Invalid output: {exc}"))
+                    if s.output_retries > cfg.output_retries:
+                        s.stop_reason = "output_invalid"
+                else:
+                    self._resolve(call, _ok(call, "Final answer recorded."))
+                    s.stop_reason = "output"
+            elif call["name"] in cfg.stop_after_tools and s.output is None:
+                s.output = call["input"]
+                self._resolve(call, _ok(call, "Recorded; the run ends here."))
+                s.stop_reason = "stop_after_tool"
+        if s.stop_reason in ("output", "stop_after_tool", "output_invalid"):
+            self._end(s.pending, f"Not run: the run ended ({s.stop_reason}).")
+            if s.stop_reason == "output_invalid":
+                s.limit = "output_retries"
+
+    def _answer_pending(self) -> None:
+        s = self.state
+        blocks = [s.results[c["id"]] for c in s.pending]
+        append_user_content(s.messages, blocks)
+        s.pending, s.results, s.decisions = [], {}, {}
+
+    def _end(self, calls: Sequence[dict[str, Any]], reason: str) -> None:
+        s = self.state
+        for call in calls:
+            if call["id"] not in s.results:
+                self._resolve(call, _error(call, reason))
+        s.pending = list(calls)
+        self._answer_pending()
+        s.done = True
+
+    def _ask_for_output(self, text: str) -> None:
+        s, cfg = self.state, self.config
+        if cfg.output_tool is None or cfg.parse_output is None:
+            raise RuntimeError("_ask_for_output needs an output tool")  # unreachable by design
+        try:
+            s.output = cfg.parse_output(json.loads(text))
+        except (ValueError, TypeError):
+            pass
+        else:
+            s.answer, s.done = text, True
+            return
+        s.output_retries += 1
+        if s.output_retries > cfg.output_retries:
+            s.answer, s.done, s.stop_reason, s.limit = (
+                text,
+                True,
+                "output_invalid",
+                "output_retries",
+            )
+            return
+        prompt = OUTPUT_PROMPT.format(name=cfg.output_tool["name"])
+        append_user_content(s.messages, [{"type": "text", "text": prompt}])
+
+    def _ended_by_predicate(self) -> bool:
+        s, pred = self.state, self.config.stop_when
+        if pred is not None and s.turns and pred(s):
+            s.stop_reason, s.done = "stop_condition", True
+            return True
+        return False
+
+    def _finish_limit(self, limit: str) -> Finished:
+        self.abort(limit, f"Not run: the run hit its {limit} limit.", limit=limit)
+        return Finished(self.state)
+
+
+def _ok(call: Mapping[str, Any], text: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": call["id"], "content": text}
+
+
+def _error(call: Mapping[str, Any], text: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": call["id"], "content": text, "is_error": True}
+
+
+def _unknown_tool(name: str, tools: Mapping[str, Any]) -> str:
+    known = ", ".join(sorted(tools)) or "none"
+    return f"Unknown tool {name!r}. Available tools: {known}. Call one of these instead."
+
+
+def _after_tool_results(messages: Sequence[Mapping[str, Any]]) -> bool:
+    if not messages or messages[-1].get("role") != "user":
+        return False
+    content = messages[-1].get("content")
+    return isinstance(content, list) and bool(content) and content[0].get("type") == "tool_result"
+
+
+def _thinking_type(params: Mapping[str, Any]) -> str | bool:
+    # Only manual `enabled` thinking requires each turn to start with thinking; adaptive
+    # thinking may skip it on an easy turn.
+    thinking = params.get("thinking")
+    return thinking.get("type", False) if isinstance(thinking, dict) else False
+
+
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def _cache_breakpoints(
+    messages: list[dict[str, Any]],
+    system: str | list[dict[str, Any]] | None,
+    tools: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
+    """Copies with `cache_control` on the last tool, the system prompt and the latest turn.
+
+    The stored conversation is never modified. Breakpoints the user placed count toward the
+    API's limit of four; the latest turn is marked first because it caches the most.
+    """
+    used = _count_breakpoints(messages[-1:]) + _count_breakpoints(tools)
+    if isinstance(system, list):
+        used += _count_breakpoints(system)
+    budget = 4 - used
+    if budget > 0 and messages:
+        last = messages[-1]
+        content = last["content"]
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        if content and "cache_control" not in content[-1] and content[-1].get("type") != "thinking":
+            content = [*content[:-1], {**content[-1], "cache_control": _EPHEMERAL}]
+            messages = [*messages[:-1], {**last, "content": content}]
+            budget -= 1
+    if budget > 0 and tools and "cache_control" not in tools[-1]:
+        tools = [*tools[:-1], {**tools[-1], "cache_control": _EPHEMERAL}]
+        budget -= 1
+    if budget > 0 and system:
+        blocks = [{"type": "text", "text": system}] if isinstance(system, str) else system
+        if "cache_control" not in blocks[-1]:
+            system = [*blocks[:-1], {**blocks[-1], "cache_control": _EPHEMERAL}]
+    return messages, system, tools
+
+
+def _count_breakpoints(items: Sequence[Mapping[str, Any]]) -> int:
+    n = 0
+    for item in items:
+        if "cache_control" in item:
+            n += 1
+        content = item.get("content")
+        if isinstance(content, list):
+            n += sum(1 for b in content if isinstance(b, dict) and "cache_control" in b)
+    return n

@@ -1,0 +1,131 @@
+"""Typed events a run emits, in order, while it works (`Agent.iter`).
+
+Per model turn: `ModelRequest`, then `TextChunk`/`ThinkingChunk`/`ToolCallStarted`/
+`ToolInputChunk` as content arrives (many with `stream=True`; one per block otherwise), then
+`TurnFinished`; `ModelRetry` when a failed reply is re-issued. Per tool call
+`ToolCallFinished`; finally `RunFinished`. Events are plain frozen dataclasses: cheap to make,
+and safe to hand to user code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._api.wire import Message
+    from .._loop.usage import TurnUsage
+    from .result import RunResult
+
+__all__ = [
+    "AgentEvent",
+    "ModelRequest",
+    "ModelRetry",
+    "RunFinished",
+    "TextChunk",
+    "ThinkingChunk",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "ToolInputChunk",
+    "TurnFinished",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """A model request is about to be sent (after hooks ran)."""
+
+    turn: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRetry:
+    """The reply to `turn` failed mid-way (`error`) and the request is re-issued.
+
+    Chunks already emitted for that turn belong to the dropped attempt: a display should
+    discard them.
+    """
+
+    turn: int
+    attempt: int
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    """Answer text as it arrives."""
+
+    turn: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingChunk:
+    """Thinking text as it arrives (empty when the model omits it)."""
+
+    turn: int
+    thinking: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    """The model began a tool call. `input` is None while it is still streaming."""
+
+    turn: int
+    id: str
+    name: str
+    input: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInputChunk:
+    """A piece of a streaming tool call's JSON input."""
+
+    turn: int
+    id: str
+    partial_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    """A tool call finished; `result` is the wire `tool_result` block sent to the model."""
+
+    turn: int
+    id: str
+    name: str
+    input: dict[str, Any]
+    result: dict[str, Any]
+
+    @property
+    def is_error(self) -> bool:
+        return bool(self.result.get("is_error"))
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """A model reply is complete and recorded."""
+
+    turn: int
+    message: Message
+    usage: TurnUsage | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """The run ended; `result` is what `Agent.run` returns."""
+
+    result: RunResult
+
+
+AgentEvent = (
+    ModelRequest
+    | ModelRetry
+    | TextChunk
+    | ThinkingChunk
+    | ToolCallStarted
+    | ToolInputChunk
+    | ToolCallFinished
+    | TurnFinished
+    | RunFinished
+)

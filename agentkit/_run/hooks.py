@@ -1,0 +1,50 @@
+"""Hooks around model requests and tool calls, and `Deny`, the answer that refuses a call.
+
+Hooks and approval callbacks may be sync or async; `maybe_await` is how the driver calls them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._api.wire import Message
+from .._tools.context import RunContext
+
+__all__ = ["Deny", "Hooks", "MaybeAwaitable", "maybe_await"]
+
+MaybeAwaitable = Any  # a value, or an awaitable of it: hooks may be sync or async
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Returned by a `before_tool` hook (or an approval callback) to refuse a call.
+
+    The model receives an `is_error` result carrying `reason`, and the run goes on.
+    """
+
+    reason: str = "the call was denied"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hooks:
+    """Callbacks around each model request and each tool call; each may be sync or async.
+
+    - `before_model(ctx, params) -> dict | None`: inspect or replace the request body.
+    - `after_model(ctx, message) -> None`: inspect each reply.
+    - `before_tool(ctx, call) -> dict | Deny | None`: replace the input, deny, or let be.
+    - `after_tool(ctx, call, result) -> dict | None`: replace the `tool_result` block.
+    """
+
+    before_model: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
+    after_model: Callable[[RunContext[Any], Message], MaybeAwaitable] | None = None
+    before_tool: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
+    after_tool: (
+        Callable[[RunContext[Any], dict[str, Any], dict[str, Any]], MaybeAwaitable] | None
+    ) = None
+
+
+async def maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value

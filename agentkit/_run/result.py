@@ -1,0 +1,55 @@
+"""What a finished or paused run gives back: `RunResult`.
+
+It is a view over a `RunState`, the one place a run's data lives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .._loop.engine import RunState
+from .._loop.usage import RunUsage
+
+__all__ = ["OutputT", "RunResult"]
+
+OutputT = TypeVar("OutputT")
+
+
+@dataclass(slots=True)
+class RunResult(Generic[OutputT]):
+    """What a run produced. A view over its `RunState`, which can continue or resume it."""
+
+    state: RunState
+    output: OutputT
+    """The structured output (with `output_type`), the stop-after tool's input, or the text."""
+
+    @property
+    def text(self) -> str:
+        """The final answer's text."""
+        return self.state.answer
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The whole conversation in wire form; pass it as `history=` to continue it."""
+        return self.state.messages
+
+    @property
+    def usage(self) -> RunUsage:
+        return self.state.usage
+
+    @property
+    def stop_reason(self) -> str | None:
+        """The model's stop reason, or the framework's (`approval_required`, a limit, …)."""
+        return self.state.stop_reason
+
+    @property
+    def stop_sequence(self) -> str | None:
+        return self.state.stop_sequence
+
+    @property
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        """The `tool_use` blocks waiting for a decision when the run paused for approval."""
+        if self.state.stop_reason != "approval_required":
+            return []
+        return [c for c in self.state.pending if c["id"] not in self.state.results]

@@ -1,0 +1,48 @@
+"""The run state handed to tools, hooks and per-turn tool preparation.
+
+Owns `RunContext` and nothing else. Rules: it is a plain dataclass (no validation, built once
+per run and cheaply copied per tool call with `dataclasses.replace`); it imports nothing from
+agentkit at run time, so every layer above can use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from .._loop.usage import RunUsage  # noqa: F401  (documents the type `usage` will hold)
+
+__all__ = ["DepsT", "RunContext"]
+
+DepsT = TypeVar("DepsT")
+
+
+@dataclass
+class RunContext(Generic[DepsT]):
+    """What a tool can see of the run that called it.
+
+    A tool parameter annotated `RunContext` (or `RunContext[MyDeps]`) is left out of the tool's
+    schema and receives this object, so tools reach shared resources (`deps`) without globals.
+    """
+
+    deps: DepsT
+    """The user's dependencies passed to the run (a DB handle, an HTTP client, settings, …)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    """The conversation so far, as wire-form message dicts. Read it; don't mutate it."""
+
+    usage: Any = None
+    """The run's usage so far (an `agentkit.RunUsage`)."""
+
+    model: str = ""
+    """The model the run talks to."""
+
+    turn: int = 0
+    """How many model turns the run has taken so far."""
+
+    tool_use_id: str | None = None
+    """The `id` of the `tool_use` block being answered (set for tool calls only)."""
+
+    tool_name: str | None = None
+    """The name of the tool being called (set for tool calls only)."""

@@ -1,0 +1,58 @@
+"""Structured output: an `output_type` becomes a tool the model calls with its final answer.
+
+A tool works with every model and gateway, and with thinking on (where forcing a tool is
+rejected, the engine leaves `tool_choice` on auto and asks again if the model answers in
+text). Object types (pydantic models, dataclasses, TypedDicts) are the tool's input as is;
+any other type is wrapped as `{"result": ...}` because a tool input must be an object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .schema import clean_schema
+
+__all__ = ["OUTPUT_TOOL_NAME", "OutputSpec"]
+
+OUTPUT_TOOL_NAME = "final_result"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """How to ask for and check one output type."""
+
+    tool_param: dict[str, Any]
+    adapter: TypeAdapter[Any]
+    wrapped: bool
+
+    @classmethod
+    def build(cls, output_type: Any, *, name: str = OUTPUT_TOOL_NAME) -> OutputSpec:
+        adapter: TypeAdapter[Any] = TypeAdapter(output_type)
+        schema = clean_schema(adapter.json_schema())
+        wrapped = schema.get("type") != "object"
+        if wrapped:
+            schema = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
+        description = "Give the final answer of the task. Call this once, when you are done."
+        doc = getattr(output_type, "__doc__", None)
+        if isinstance(output_type, type) and issubclass(output_type, BaseModel) and doc:
+            description += f" The answer: {doc.strip()}"
+        param = {"name": name, "description": description, "input_schema": schema}
+        return cls(param, adapter, wrapped)
+
+    def parse(self, data: Any) -> Any:
+        """Validate the model's answer; raises ValueError naming each field that is wrong."""
+        if self.wrapped:
+            if not isinstance(data, dict) or "result" not in data:
+                raise ValueError('expected an object {"result": ...}')
+            data = data["result"]
+        try:
+            return self.adapter.validate_python(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']} (got {e['input']!r:.80})"
+                for e in exc.errors()
+            )
+            raise ValueError(problems) from None

@@ -1,0 +1,558 @@
+"""Tools: the `@tool` decorator, `Tool`, and running one tool call into a `tool_result` block.
+
+Owns turning a Python callable (or a name + JSON Schema + handler, as MCP servers provide) into a
+tool definition, and executing one call of it. Rules:
+
+- Everything that can be checked is checked at definition time (`UsageError` naming the
+  function and parameter); `Tool.run` then does no per-call schema work beyond validation.
+- `Tool.run` always returns a wire-form `tool_result` dict. Bad input, `ToolError`, any other
+  `Exception` and timeouts become `is_error` results so the run goes on; only `raise_errors`
+  escalates ordinary exceptions. Cancellation (a `BaseException`) is never caught.
+- Async tools run in a cancel scope, so a timeout really stops them; sync tools run in a worker
+  thread that a timeout abandons (Python cannot kill a thread; the result is discarded).
+- Results: `str` as is, `None` as no content, content blocks passed through, anything else as
+  compact JSON text; results over `max_result_chars` are cut with a marker saying how much.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from types import MethodType
+from typing import Any, Literal, Protocol, TypeAlias, overload
+
+import anyio
+import anyio.to_thread
+import pydantic_core
+from pydantic import BaseModel
+
+from .._errors import ToolError, UsageError
+from .context import RunContext
+from .schema import (
+    FieldError,
+    JsonSchemaValidator,
+    format_field_errors,
+    function_schema,
+    strict_schema,
+)
+
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Prepare", "Tool", "ToolError", "to_content", "tool"]
+
+DEFAULT_MAX_RESULT_CHARS = 100_000
+"""Results longer than this many characters are truncated unless a tool or run says otherwise."""
+
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# Block types a tool_result's content may hold, and the key each must carry to count as one.
+_BLOCK_KEYS = {"text": "text", "image": "source", "document": "source", "search_result": "source"}
+_TIMED_OUT: Any = object()
+
+Prepare: TypeAlias = Callable[
+    [RunContext[Any], "Tool"], "Tool | Awaitable[Tool | None] | None"
+]
+"""Per-turn hook: return the tool (possibly `tool.replace(...)`d) to offer it, None to hide it."""
+
+
+class _Validator(Protocol):
+    @property
+    def input_schema(self) -> dict[str, Any]: ...
+
+    def validate(self, input: Any) -> tuple[dict[str, Any] | None, list[FieldError]]: ...
+
+
+class Tool:
+    """A tool the model can call: its wire definition plus how to run it.
+
+    Make one with `@tool` (from a function or method) or `Tool.from_schema` (from a JSON
+    Schema and a handler). Calling a `Tool` directly calls the underlying function unchanged.
+    """
+
+    __slots__ = (
+        "_attr_name", "_call_kind", "_context_param", "_is_async", "_method", "_positional_only",
+        "_validator", "cache_control", "description", "function", "input_schema",
+        "max_result_chars", "name", "prepare", "raise_errors", "requires_approval", "sequential",
+        "strict", "timeout",
+    )
+
+    name: str
+    """The name the model calls the tool by (`^[a-zA-Z0-9_-]{1,64}$`)."""
+    description: str
+    """What the tool does and when to use it; the model reads this."""
+    input_schema: dict[str, Any]
+    """The JSON Schema (`type: object`) of the tool's input."""
+    function: Callable[..., Any]
+    """The callable that does the work (a function, bound method or schema-tool handler)."""
+    sequential: bool
+    """If true, never run concurrently with other tool calls of the same turn."""
+    timeout: float | None
+    """Seconds before the call is stopped and reported as an error; None waits forever."""
+    requires_approval: bool
+    """If true, the run asks for approval before calling it."""
+    strict: bool | None
+    """Sent as the definition's `strict` flag when set. When true, `input_schema` is reshaped for
+    strict mode (objects closed, unenforceable constraints moved into descriptions)."""
+    raise_errors: bool | None
+    """True re-raises ordinary exceptions, False reports them; None defers to the run."""
+    max_result_chars: int | None
+    """Truncation limit for this tool's results; None defers to the run (default 100,000)."""
+    cache_control: dict[str, Any] | None
+    """Sent as the definition's `cache_control` when set (a prompt-cache breakpoint)."""
+    prepare: Prepare | None
+    """Per-turn hook (see `Prepare`) applied before any toolset-level hook."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        function: Callable[..., Any],
+        validator: _Validator,
+        call_kind: Literal["kwargs", "input", "input_ctx"],
+        context_param: str | None = None,
+        positional_only: tuple[str, ...] = (),
+        method: Literal["instance", "class"] | None = None,
+        sequential: bool = False,
+        timeout: float | None = None,
+        requires_approval: bool = False,
+        strict: bool | None = None,
+        raise_errors: bool | None = None,
+        max_result_chars: int | None = None,
+        cache_control: dict[str, Any] | None = None,
+        prepare: Prepare | None = None,
+    ) -> None:
+        """Low-level constructor; use `@tool` or `Tool.from_schema` instead."""
+        label = getattr(function, "__qualname__", None) or repr(function)
+        _check_options(name, label, timeout, max_result_chars)
+        if not description.strip():
+            raise UsageError(
+                f"Tool `{name}` ({label}) has no description, and the model needs one to know "
+                "when to call it. Write a docstring, or pass description=... ."
+            )
+        self.name = name
+        self.description = description
+        # Strict mode gets its own shape of the schema; validation keeps the full one.
+        schema = validator.input_schema
+        self.input_schema = strict_schema(schema) if strict else schema
+        self.function = function
+        self.sequential = sequential
+        self.timeout = timeout
+        self.requires_approval = requires_approval
+        self.strict = strict
+        self.raise_errors = raise_errors
+        self.max_result_chars = max_result_chars
+        self.cache_control = cache_control
+        self.prepare = prepare
+        self._validator = validator
+        self._call_kind = call_kind
+        self._context_param = context_param
+        self._positional_only = positional_only
+        self._method = method
+        self._attr_name: str | None = None
+        self._is_async = _is_async_callable(function)
+
+    @classmethod
+    def from_schema(
+        cls,
+        *,
+        name: str,
+        description: str,
+        input_schema: dict[str, Any],
+        handler: Callable[..., Any],
+        sequential: bool = False,
+        timeout: float | None = None,
+        requires_approval: bool = False,
+        strict: bool | None = None,
+        raise_errors: bool | None = None,
+        max_result_chars: int | None = None,
+        cache_control: dict[str, Any] | None = None,
+        prepare: Prepare | None = None,
+    ) -> Tool:
+        """Make a tool from a name, description, JSON Schema and handler (as MCP servers give).
+
+        `handler(input)` or `handler(input, ctx)` (sync or async) receives the validated input
+        dict; input is checked with `jsonschema` first, and failures are reported to the model.
+
+        Raises:
+            UsageError: a bad name or options, or `input_schema` is not a valid object schema.
+        """
+        validator = JsonSchemaValidator(input_schema, label=name)
+        return cls(
+            name=name,
+            description=description,
+            function=handler,
+            validator=validator,
+            call_kind="input_ctx" if _positional_arity(handler) >= 2 else "input",
+            sequential=sequential,
+            timeout=timeout,
+            requires_approval=requires_approval,
+            strict=strict,
+            raise_errors=raise_errors,
+            max_result_chars=max_result_chars,
+            cache_control=cache_control,
+            prepare=prepare,
+        )
+
+    # -- definition ------------------------------------------------------------------------------
+
+    def to_param(self) -> dict[str, Any]:
+        """The wire tool definition: name, description, input_schema (+ strict, cache_control)."""
+        param: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_schema,
+        }
+        if self.strict is not None:
+            param["strict"] = self.strict
+        if self.cache_control is not None:
+            param["cache_control"] = self.cache_control
+        return param
+
+    def replace(self, **changes: Any) -> Tool:
+        """Return a copy with some attributes changed (e.g. in `prepare`: a new description).
+
+        Raises:
+            UsageError: an unknown attribute, `input_schema` (fixed at definition), or a bad value.
+        """
+        allowed = {"name", "description", "sequential", "timeout", "requires_approval", "strict",
+                   "raise_errors", "max_result_chars", "cache_control", "prepare"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise UsageError(
+                f"Tool.replace() cannot change {', '.join(sorted(unknown))}; it can change: "
+                f"{', '.join(sorted(allowed))}."
+            )
+        new = copy.copy(self)
+        for key, value in changes.items():
+            setattr(new, key, value)
+        if "strict" in changes:
+            schema = self._validator.input_schema
+            new.input_schema = strict_schema(schema) if new.strict else schema
+        _check_options(new.name, self.name, new.timeout, new.max_result_chars)
+        return new
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r}, function={getattr(self.function, '__qualname__', '?')})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the underlying function directly (no validation, no result conversion)."""
+        return self.function(*args, **kwargs)
+
+    # -- methods: `@tool` in a class body binds like a method --------------------------------------
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr_name = name
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Tool:
+        if self._method is None:
+            return self
+        target = owner if self._method == "class" else instance
+        if target is None:
+            return self
+        bound = copy.copy(self)
+        bound.function = MethodType(self.function, target)
+        bound._method = None
+        if instance is not None and self._attr_name is not None:
+            # Cache on the instance (a Tool is a non-data descriptor), so later lookups are free.
+            with contextlib.suppress(AttributeError):
+                instance.__dict__[self._attr_name] = bound
+        return bound
+
+    # -- execution -------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        input: dict[str, Any],
+        ctx: RunContext[Any],
+        *,
+        raise_errors: bool | None = None,
+        max_result_chars: int | None = None,
+    ) -> dict[str, Any]:
+        """Validate `input`, call the tool, and return the wire `tool_result` block for it.
+
+        `raise_errors` and `max_result_chars` are the run's settings; the tool's own settings,
+        when not None, take precedence. The result's `tool_use_id` is `ctx.tool_use_id`.
+
+        Raises:
+            UsageError: `ctx.tool_use_id` is not set.
+            Exception: whatever the tool raised, only when raise_errors is in effect.
+        """
+        tool_use_id = ctx.tool_use_id
+        if tool_use_id is None:
+            raise UsageError(
+                f"Tool.run({self.name!r}) needs ctx.tool_use_id (the id of the tool_use block "
+                "being answered); set it, e.g. dataclasses.replace(ctx, tool_use_id=block_id)."
+            )
+        limit = self.max_result_chars or max_result_chars or DEFAULT_MAX_RESULT_CHARS
+        arguments, errors = self._validator.validate(input)
+        if arguments is None:
+            return _result(tool_use_id, format_field_errors(self.name, errors), True)
+        try:
+            value = await self._invoke(arguments, ctx)
+        except ToolError as exc:
+            return _result(tool_use_id, truncate(exc.content, limit), True)
+        except Exception as exc:
+            if self.raise_errors if self.raise_errors is not None else raise_errors:
+                raise
+            return _result(tool_use_id, truncate(_describe(exc), limit), True)
+        if value is _TIMED_OUT:
+            return _result(tool_use_id, self._timeout_message(), True)
+        try:
+            content = to_content(value)
+        except pydantic_core.PydanticSerializationError as exc:
+            message = (
+                f"Tool `{self.name}` returned a {type(value).__name__} that cannot be sent as "
+                f"JSON ({exc}). This is a bug in the tool: it should return a str, JSON-"
+                "compatible data, a pydantic model, a dataclass or content blocks."
+            )
+            if self.raise_errors if self.raise_errors is not None else raise_errors:
+                raise TypeError(message) from exc
+            return _result(tool_use_id, message, True)
+        return _result(tool_use_id, None if content is None else truncate(content, limit), False)
+
+    async def _invoke(self, arguments: dict[str, Any], ctx: RunContext[Any]) -> Any:
+        if self._call_kind == "kwargs":
+            if self._context_param is not None:
+                arguments[self._context_param] = ctx
+            args = [arguments.pop(p) for p in self._positional_only]
+            call = functools.partial(self.function, *args, **arguments)
+        elif self._call_kind == "input":
+            call = functools.partial(self.function, dict(arguments))
+        else:
+            call = functools.partial(self.function, dict(arguments), ctx)
+        if self.timeout is None:
+            return await self._call(call)
+        with anyio.move_on_after(self.timeout):
+            return await self._call(call)
+        return _TIMED_OUT
+
+    async def _call(self, call: Callable[[], Any]) -> Any:
+        if self._is_async:
+            return await call()
+        value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        if inspect.isawaitable(value):
+            value = await value
+        return value
+
+    def _timeout_message(self) -> str:
+        how = "stopped" if self._is_async else "abandoned (its result will be ignored)"
+        return (
+            f"Tool `{self.name}` timed out after {self.timeout:g} s and was {how}. Try a "
+            "smaller request or a different approach."
+        )
+
+
+# -- the decorator --------------------------------------------------------------------------------
+
+
+@overload
+def tool(func: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    sequential: bool = False,
+    requires_approval: bool = False,
+    strict: bool | None = None,
+    raise_errors: bool | None = None,
+    max_result_chars: int | None = None,
+    cache_control: dict[str, Any] | None = None,
+    prepare: Prepare | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    sequential: bool = False,
+    requires_approval: bool = False,
+    strict: bool | None = None,
+    raise_errors: bool | None = None,
+    max_result_chars: int | None = None,
+    cache_control: dict[str, Any] | None = None,
+    prepare: Prepare | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a function (sync or async) or a method into a `Tool`; use bare or with options.
+
+    The schema comes from the signature, the description from the docstring (or
+    `description=`). A parameter annotated `RunContext` receives the run's context instead of
+    model input. In a class body put `@tool` outermost (above `@staticmethod`/`@classmethod`);
+    a method whose first parameter is `self` binds to the instance it is looked up on.
+
+    Options: `name` (default: the function's name), `description`, `timeout` (seconds),
+    `sequential` (never run alongside other tools), `requires_approval`, `strict`,
+    `raise_errors` (re-raise ordinary exceptions instead of reporting them to the model),
+    `max_result_chars`, `cache_control`, `prepare` (per-turn hook, see `Prepare`).
+
+    Raises:
+        UsageError: at decoration time, naming the function and parameter, for `*args` or
+            `**kwargs`, a missing or unsupported annotation, `bytes`, an invalid name, or no
+            description at all.
+    """
+
+    def decorate(target: Callable[..., Any]) -> Tool:
+        function, method = _unwrap(target)
+        label = getattr(function, "__qualname__", None) or repr(function)
+        tool_name = name if name is not None else getattr(function, "__name__", "")
+        if name is None and not _NAME.match(tool_name):
+            raise UsageError(
+                f"The name {tool_name!r} of `{label}` is not a valid tool name; pass name=... "
+                "to @tool (letters, digits, '_' and '-', at most 64 characters)."
+            )
+        schema = function_schema(function, skip_first=method is not None, label=label)
+        return Tool(
+            name=tool_name,
+            description=description if description is not None else schema.description,
+            function=function,
+            validator=schema,
+            call_kind="kwargs",
+            context_param=schema.context_param,
+            positional_only=schema.positional_only,
+            method=method,
+            sequential=sequential,
+            timeout=timeout,
+            requires_approval=requires_approval,
+            strict=strict,
+            raise_errors=raise_errors,
+            max_result_chars=max_result_chars,
+            cache_control=cache_control,
+            prepare=prepare,
+        )
+
+    return decorate if func is None else decorate(func)
+
+
+def _unwrap(
+    target: Callable[..., Any],
+) -> tuple[Callable[..., Any], Literal["instance", "class"] | None]:
+    if isinstance(target, Tool):
+        raise UsageError(f"{target!r} is already a tool; apply @tool once.")
+    if isinstance(target, staticmethod):
+        return target.__func__, None  # pyright: ignore[reportUnknownMemberType]
+    if isinstance(target, classmethod):
+        return target.__func__, "class"  # pyright: ignore[reportUnknownMemberType]
+    if inspect.isfunction(target):
+        parts = target.__qualname__.split(".")
+        first = next(iter(inspect.signature(target).parameters), None)
+        if len(parts) >= 2 and parts[-2] != "<locals>" and first == "self":
+            return target, "instance"
+    return target, None
+
+
+def _check_options(name: str, label: str, timeout: float | None, limit: int | None) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise UsageError(
+            f"Tool name {name!r} (for `{label}`) must match ^[a-zA-Z0-9_-]{{1,64}}$: use only "
+            "letters, digits, '_' and '-', at most 64 characters."
+        )
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"timeout={timeout!r} for tool `{name}` must be a positive number of "
+                         "seconds, or None for no timeout.")
+    if limit is not None and not (isinstance(limit, int) and limit > 0):
+        raise UsageError(f"max_result_chars={limit!r} for tool `{name}` must be a positive int, "
+                         "or None to use the run's limit.")
+
+
+def _is_async_callable(function: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(function):
+        return True
+    call = getattr(function, "__call__", None)  # noqa: B004 (callable objects with async __call__)
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _positional_arity(function: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(p.kind in kinds for p in params)
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+def _result(tool_use_id: str, content: str | list[dict[str, Any]] | None, is_error: bool
+            ) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
+    if content:
+        block["content"] = content
+    if is_error:
+        block["is_error"] = True
+    return block
+
+
+def _describe(exc: Exception) -> str:
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _as_block(item: Any) -> dict[str, Any] | None:
+    if isinstance(item, dict):
+        key = _BLOCK_KEYS.get(item.get("type"))  # type: ignore[arg-type]
+        return item if key is not None and key in item else None  # type: ignore[return-value]
+    if isinstance(item, BaseModel) and getattr(item, "type", None) in _BLOCK_KEYS:
+        return item.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return None
+
+
+def to_content(value: Any) -> str | list[dict[str, Any]] | None:
+    """Convert a tool's return value to `tool_result` content.
+
+    str as is; None as None (no content); a content block (dict or wire model with `type`
+    text/image/document/search_result) or a non-empty list of them passed through as a list;
+    anything else (numbers, dicts, lists, pydantic models, dataclasses, …) as compact JSON.
+
+    Raises:
+        pydantic_core.PydanticSerializationError: the value cannot be expressed as JSON.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | BaseModel):
+        block = _as_block(value)
+        if block is not None:
+            return [block]
+    elif isinstance(value, list | tuple) and value:
+        blocks = [_as_block(item) for item in value]  # pyright: ignore[reportUnknownVariableType]
+        if all(b is not None for b in blocks):
+            return blocks  # type: ignore[return-value]
+    return pydantic_core.to_json(value).decode()
+
+
+def truncate(content: str | list[dict[str, Any]], limit: int) -> str | list[dict[str, Any]]:
+    """Cut text beyond `limit` characters and say how much was cut; other blocks are kept."""
+    if isinstance(content, str):
+        if len(content) <= limit:
+            return content
+        return content[:limit] + _marker(len(content) - limit, len(content), limit)
+    total = sum(len(b.get("text", "")) for b in content if b.get("type") == "text")
+    if total <= limit:
+        return content
+    out: list[dict[str, Any]] = []
+    budget = limit
+    for block in content:
+        if block.get("type") != "text":
+            out.append(block)
+            continue
+        text: str = block.get("text", "")
+        if len(text) <= budget:
+            out.append(block)
+            budget -= len(text)
+        elif budget > 0:
+            out.append({**block, "text": text[:budget]})
+            budget = 0
+    out.append({"type": "text", "text": _marker(total - limit, total, limit).strip()})
+    return out
+
+
+def _marker(cut: int, total: int, limit: int) -> str:
+    return (f"\n\n[truncated: {cut:,} of {total:,} characters cut; the result limit is "
+            f"{limit:,} characters]")

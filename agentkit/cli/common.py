@@ -1,0 +1,182 @@
+"""What every `agentkit` command shares: credentials and online/offline choice, the offline
+server, running an action with errors turned into exit codes, recipe lookup and inputs.
+
+Below `main`, `chat` and `batch`, which all import from here (never the reverse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+from urllib.parse import urlsplit
+
+from agentkit import (
+    AgentkitError,
+    APIStatusError,
+    AsyncClient,
+    LimitExceeded,
+    RunError,
+    UsageError,
+)
+
+from .display import Display, make_console
+
+__all__ = [
+    "CREDENTIALS",
+    "DEFAULT_MODEL",
+    "EXIT_CODES",
+    "check_inputs",
+    "choose_online",
+    "client_source",
+    "describe",
+    "fail",
+    "find_recipe",
+    "guarded",
+    "has_credentials",
+    "jsonable",
+    "key_value",
+    "recipe_api",
+]
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    the run failed (API or network error, model misbehaviour); batch: an item failed
+  2    bad usage: unknown recipe or option, bad input file, --online without credentials
+  3    a limit (turns, tokens, cost, time) stopped the run; the usage so far is printed
+  130  interrupted (Ctrl-C)"""
+
+CREDENTIALS = (
+    "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN for a bearer token; add "
+    "ANTHROPIC_BASE_URL to go through a gateway)"
+)
+DEFAULT_MODEL = "claude-sonnet-4-5"
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+# -- shared -------------------------------------------------------------------------------------
+
+
+def has_credentials() -> bool:
+    """Whether the environment lets `AsyncClient()` call the API (a key, or a loopback URL)."""
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        return True
+    return urlsplit(os.environ.get("ANTHROPIC_BASE_URL", "")).hostname in _LOOPBACK
+
+
+def fail(message: str) -> None:
+    """Print an error on stderr."""
+    make_console(stderr=True).print(f"error: {message}", style="red", markup=False)
+
+
+def choose_online(args: argparse.Namespace, display: Display) -> bool | None:
+    """Online or offline for this command; None (after saying why) when --online can't be."""
+    if args.online and not has_credentials():
+        fail(f"--online needs credentials: {CREDENTIALS}. Or drop --online to run offline.")
+        return None
+    online = bool(args.online or (not args.offline and has_credentials()))
+    if not online:
+        reason = "--offline" if args.offline else "no ANTHROPIC_API_KEY set"
+        display.note(f"offline ({reason}): a scripted model answers, not Claude")
+    return online
+
+
+def client_source(online: bool) -> tuple[AbstractContextManager[Any], Callable[[], AsyncClient]]:
+    """A context serving the offline model (nothing when online) and a client factory.
+
+    The factory is called inside each event loop: a client is bound to the loop it runs in.
+    """
+    if online:
+        return nullcontext(), AsyncClient
+    from agentkit.testing import FakeServer, tool_model
+
+    server = FakeServer(tool_model, record=False)
+    return server, lambda: AsyncClient(api_key="offline", base_url=server.base_url)
+
+
+def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
+    """Run `action`; turn the errors a run ends in into a message and an exit code."""
+    try:
+        return 0, action()
+    except KeyboardInterrupt:
+        display.end_line()
+        fail("interrupted")
+        return 130, None
+    except LimitExceeded as exc:
+        display.end_line()
+        fail(str(exc))
+        if exc.usage is not None:
+            display.usage(exc.usage, prefix="so far: ")
+        return 3, None
+    except UsageError as exc:
+        display.end_line()
+        fail(str(exc))
+        return 2, None
+    except AgentkitError as exc:
+        display.end_line()
+        fail(describe(exc))
+        return 1, None
+
+
+def describe(exc: AgentkitError) -> str:
+    """What went wrong, for a person: a failed run is told by its cause (the API's error)."""
+    cause = exc.__cause__ if isinstance(exc, RunError) and exc.__cause__ is not None else exc
+    text = str(cause) if cause is exc else f"the run failed: {cause}"
+    if isinstance(cause, APIStatusError) and cause.status_code in (401, 403):
+        text += f". Check the credentials: {CREDENTIALS}"
+    return text
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON data: pydantic models dumped, dataclasses as dicts, the rest as is."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+def recipe_api() -> tuple[Callable[[], dict[str, Any]], Callable[..., Any]]:
+    """`(recipes, run_recipe)`: a seam, so tests can add recipes of their own."""
+    from agentkit import recipes, run_recipe
+
+    return recipes, run_recipe
+
+
+def find_recipe(name: str) -> tuple[Any, Callable[..., Any]] | None:
+    """The recipe called `name` and `run_recipe`; None (after listing the recipes) if none."""
+    recipes, run_recipe = recipe_api()
+    table = recipes()
+    if name not in table:
+        fail(f"no recipe named {name!r}; the recipes are: {', '.join(sorted(table))}")
+        return None
+    return table[name], run_recipe
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """Parse `--input key=value`."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), value
+
+
+def check_inputs(recipe: Any, inputs: dict[str, Any]) -> str | None:
+    """An error message if `inputs` names an input the recipe does not take."""
+    known = dict(recipe.inputs or {})
+    unknown = sorted(set(inputs) - set(known))
+    if not unknown:
+        return None
+    takes = ", ".join(sorted(known)) or "no inputs"
+    names = ", ".join(map(repr, unknown))
+    return f"recipe {recipe.name!r} has no input {names}; it takes: {takes}"
+
+

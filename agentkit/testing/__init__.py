@@ -1,0 +1,323 @@
+"""Fakes of the Messages API for tests, recipes and offline runs (public).
+
+The public face of the fake: re-exports the reply builders and `Fault` (`_fake_replies`), the
+`Script` and request checks (`_fake_api`) and `FakeServer` (`_fake_server`, real HTTP and SSE
+on 127.0.0.1 in a background thread for the CLI, recipes and load tests). Owns
+`ScriptedTransport`, an httpx transport (sync and async) serving a script in-process for
+tests; small helpers for functions that play the model; and `python -m agentkit.testing
+serve`.
+
+Rules: both front ends carry out the same `Plan`s, so a script behaves the same in-process
+and over a socket. A transport raises `ScriptError` straight into the test; the server, which
+has no caller to raise to, answers a 400 and re-raises on `assert_consumed()` or on leaving
+its `with` block. Simulated timeouts never wait: a delay longer than the request's read
+timeout raises `httpx.ReadTimeout` at once (the server, being real, really waits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import httpx
+
+from .._api.wire import Message
+from .._errors import ScriptError
+from .._public import present_as
+from ._model import FunctionModel, RecordedRequest, Script, ScriptFront, Step
+from ._replies import (
+    Fault,
+    Plan,
+    message_to_sse,
+    new_id,
+    reply,
+    text_reply,
+    tool_reply,
+)
+from ._server import FakeServer
+
+__all__ = [
+    "FakeServer",
+    "Fault",
+    "FunctionModel",
+    "RecordedRequest",
+    "ScriptError",
+    "ScriptedTransport",
+    "Step",
+    "echo_model",
+    "last_user_text",
+    "message_to_sse",
+    "reply",
+    "text_reply",
+    "tool_model",
+    "tool_reply",
+    "tool_results",
+    "with_faults",
+]
+
+
+# -- helpers for functions that play the model ---------------------------------------------
+
+
+def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `tool_result` blocks of the request's last user message (empty if none)."""
+    messages = body.get("messages") or []
+    if not messages or messages[-1].get("role") != "user":
+        return []
+    content = messages[-1].get("content")
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The text of the last user turn that has any (turns of only tool results skipped)."""
+    for turn in reversed(body.get("messages") or []):
+        if turn.get("role") == "user":
+            content = turn.get("content")
+            if isinstance(content, str):
+                return content
+            text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+            if text:
+                return text
+    return ""
+
+
+def schema_example(schema: Mapping[str, Any]) -> Any:
+    """A value fitting a JSON Schema: its default, example or first enum value, else by type
+    (objects get their required properties). For models that must call tools plausibly."""
+    for key in ("default", "const"):
+        if key in schema:
+            return schema[key]
+    for key in ("examples", "enum", "anyOf", "oneOf"):
+        if schema.get(key):
+            first = schema[key][0]
+            return schema_example(first) if key in ("anyOf", "oneOf") else first
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: schema_example(props.get(name, {})) for name in schema.get("required", [])}
+    if kind == "array":
+        return [schema_example(schema.get("items") or {})]
+    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind or "", "example")
+
+
+def _result_text(result: dict[str, Any]) -> str:
+    content = result.get("content")
+    if isinstance(content, list):
+        content = " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return f"error: {content}" if result.get("is_error") else str(content or "")
+
+
+def _play_tools(body: dict[str, Any]) -> Message | str:
+    results = tool_results(body)
+    if results:
+        return "Tool results: " + "; ".join(_result_text(r) for r in results)
+    text = last_user_text(body)
+    tools = [t for t in body.get("tools") or () if "input_schema" in t and t["name"] in text]
+    if not tools:
+        return f"echo: {text}"
+    return reply(tool_calls=[(t["name"], schema_example(t["input_schema"])) for t in tools])
+
+
+echo_model = FunctionModel(lambda body: f"echo: {last_user_text(body)}")
+"""A model that answers every request with `echo: <last user text>`."""
+
+tool_model = FunctionModel(_play_tools)
+"""A model for offline demos: calls (in parallel) every client tool named in the user's
+last text, with arguments made from its schema; after tool results, answers
+`Tool results: …` quoting them; otherwise echoes like `echo_model`."""
+
+
+def with_faults(
+    model: Callable[[dict[str, Any]], Message | Fault | str],
+    faults: Mapping[int, Fault] | Callable[[int, dict[str, Any]], Fault | None],
+) -> FunctionModel:
+    """`model`, except that the n-th request it sees (0-based, retries included) gets a fault:
+    `faults[n]`, or `faults(n, body)` when that is not None. For fault suites and load tests,
+    e.g. `with_faults(tool_model, lambda n, body: Fault.overloaded() if n % 10 == 3 else None)`.
+    """
+    counter = itertools.count()
+
+    def answer(body: dict[str, Any]) -> Message | Fault | str:
+        n = next(counter)  # atomic under the GIL, so threads never share a number
+        fault = faults(n, body) if callable(faults) else faults.get(n)
+        return fault if fault is not None else model(body)
+
+    return FunctionModel(answer)
+
+
+# -- the httpx transport --------------------------------------------------------------------
+
+
+class _Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body yielded chunk by chunk, ending in a protocol error when cut."""
+
+    def __init__(self, chunks: list[bytes], cut: bool, request: httpx.Request) -> None:
+        self._chunks, self._cut, self._request = chunks, cut, request
+
+    def _broken(self) -> httpx.RemoteProtocolError:
+        message = "peer closed connection without sending complete message body"
+        return httpx.RemoteProtocolError(message, request=self._request)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+        if self._cut:
+            raise self._broken()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+        if self._cut:
+            raise self._broken()
+
+
+class ScriptedTransport(ScriptFront, httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An httpx transport (sync and async) answering from a script, recording every request.
+
+    Hand it to a client as `transport=`. `steps` is a list of steps (see `Step`), a
+    `FunctionModel`, or a ready `Script` (then the other arguments are ignored). A request
+    with no step left raises `ScriptError`; leaving the outermost `with` block (also entered
+    by an httpx client using it) checks that every step was used.
+    """
+
+    def __init__(
+        self,
+        steps: Iterable[Step] | FunctionModel | Script = (),
+        *,
+        strict: bool = True,
+        latency: float = 0.0,
+        chunk_size: int = 16,
+    ) -> None:
+        if not isinstance(steps, Script):
+            steps = Script(steps, strict=strict, latency=latency, chunk_size=chunk_size)
+        self.script = steps
+        self._depth = 0
+
+    def _plan(self, request: httpx.Request, raw: bytes) -> Plan:
+        plan = self.script.respond(
+            request.method, request.url.raw_path.decode(), request.headers, raw
+        )
+        timeout = request.extensions.get("timeout", {}).get("read")
+        if timeout is not None and plan.delay > timeout:
+            raise httpx.ReadTimeout(
+                f"scripted delay {plan.delay:g}s > read timeout", request=request
+            )
+        return plan
+
+    @staticmethod
+    def _response(plan: Plan, request: httpx.Request) -> httpx.Response:
+        if plan.reset:
+            raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
+        headers = list(plan.headers)
+        if not plan.stream:
+            headers.append(("content-length", str(plan.length or sum(map(len, plan.chunks)))))
+        stream = _Chunks(plan.chunks, plan.cut, request)
+        return httpx.Response(plan.status, headers=headers, stream=stream, request=request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        plan = self._plan(request, request.read())
+        if plan.delay:
+            time.sleep(plan.delay)
+        return self._response(plan, request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        plan = self._plan(request, await request.aread())
+        if plan.delay:
+            await anyio.sleep(plan.delay)
+        return self._response(plan, request)
+
+    def __enter__(self) -> Self:
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth <= 0 and exc_type is None:
+            self.assert_consumed()
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self.__exit__(exc_type, exc_value, traceback)
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def load_script(lines: Iterable[str]) -> list[Step]:
+    """Steps from JSONL: a JSON string is a text reply, `{"fault": "rate_limit", ...}` calls
+    that `Fault` class method with the other keys, any other object is a `Message` (its `id`,
+    `model` and `usage` may be left out). Raises `ValueError` naming the bad line."""
+    steps: list[Step] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if isinstance(item, str):
+                steps.append(item)
+            elif "fault" in item:
+                kwargs = {k: v for k, v in item.items() if k != "fault"}
+                steps.append(getattr(Fault, item["fault"])(**kwargs))
+            else:
+                steps.append(Message.model_validate({"id": new_id("msg"), "model": "", **item}))
+        except Exception as exc:
+            raise ValueError(f"script line {number}: {exc}") from exc
+    return steps
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m agentkit.testing serve [--port N] [--script FILE.jsonl] [--latency S]`."""
+    parser = argparse.ArgumentParser(prog="python -m agentkit.testing")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the fake Messages API on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    serve.add_argument("--script", help="JSONL of replies and faults (default: tool_model)")
+    serve.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    serve.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between events")
+    args = parser.parse_args(argv)
+    steps: Iterable[Step] | FunctionModel = tool_model
+    if args.script:
+        with open(args.script, encoding="utf-8") as file:
+            steps = load_script(file)
+    server = FakeServer(
+        steps, latency=args.latency, chunk_delay=args.chunk_delay, port=args.port, record=False
+    ).start()
+    # SIGTERM (a supervisor, a test's terminate()) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    print(f"agentkit fake Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    for error in server.script.errors:
+        print(f"script error: {error}", file=sys.stderr)
+    return 1 if server.script.errors else 0
+
+
+present_as(__name__, __all__, globals())

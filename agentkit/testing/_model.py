@@ -1,0 +1,436 @@
+"""The fake Messages API's decisions: which answer one request gets.
+
+Owns the request-shape checks (`check_request`), `Script`, which turns one raw request into
+a `Plan` (scripted steps for `POST /v1/messages`, canned answers for `count_tokens` and
+`models`), `FunctionModel`, and the `RecordedRequest`s a test inspects. The front ends
+(`ScriptedTransport` in `agentkit.testing`, `FakeServer` in `_fake_server`) only carry plans
+out, so both serve identical bytes.
+
+Rules: imports only `_errors`, `_wire` and `_fake_replies` (no httpx, no event loop); steps
+are consumed in order under a lock, and a step function runs outside it; every failure of
+the script itself is recorded in `Script.errors` as a `ScriptError` naming the step, never
+swallowed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from pydantic_core import to_json
+
+from .._api.wire import Message
+from .._errors import ScriptError
+from ._replies import (
+    Fault,
+    Plan,
+    error_plan,
+    estimate_tokens,
+    message_dict,
+    plan_fault,
+    plan_reply,
+    text_reply,
+)
+
+__all__ = [
+    "FunctionModel",
+    "RecordedRequest",
+    "Script",
+    "ScriptFront",
+    "Step",
+    "check_request",
+]
+
+# -- request checks -------------------------------------------------------------------------
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def check_request(body: Any, headers: Mapping[str, str]) -> str | None:
+    """Why the real API would answer this `POST /v1/messages` with a 400, or None.
+
+    Lightweight, not exhaustive: the header, required fields, roles, empty turns, manual
+    thinking (budget, forced tool use, temperature), and `tool_use`/`tool_result` pairing
+    (ids and placement), with the API's own wording. Stricter than the API in one place:
+    consecutive same-role turns are rejected, because the API silently merges them (STYLE:
+    a loop must keep alternation).
+    """
+    if "anthropic-version" not in headers:
+        return "anthropic-version: header is required"
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object"
+    for name in ("model", "max_tokens", "messages"):
+        if name not in body:
+            return f"{name}: Field required"
+    max_tokens = body["max_tokens"]
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        return "max_tokens: Input should be a valid integer greater than or equal to 1"
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        interleaved = "interleaved-thinking" in headers.get("anthropic-beta", "")
+        if budget >= max_tokens and not interleaved:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`."
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+            return "Thinking may not be enabled when tool_choice forces tool use."
+        if body.get("temperature", 1) != 1:
+            return "`temperature` may only be set to 1 when thinking is enabled."
+    pending: list[str] = []
+    previous = None
+    for i, turn in enumerate(messages):
+        role = turn.get("role") if isinstance(turn, dict) else None
+        if role not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        if role == previous:
+            return (
+                f"messages.{i}: two `{role}` turns in a row; roles must alternate (the API would "
+                "merge them silently, gluing unrelated content together)"
+            )
+        previous = role
+        blocks = _blocks(turn.get("content"))
+        if not blocks and i != len(messages) - 1:
+            return (
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
+        for j, block in enumerate(blocks):
+            if block.get("type") == "tool_result" and block.get("tool_use_id") not in pending:
+                return (
+                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                    f"blocks: {block.get('tool_use_id')}. Each `tool_result` block must have a "
+                    "corresponding `tool_use` block in the previous message."
+                )
+        results = [b for b in blocks if b.get("type") == "tool_result"]
+        if pending:
+            lead = 0
+            while lead < len(blocks) and blocks[lead].get("type") == "tool_result":
+                lead += 1
+            answered = {b.get("tool_use_id") for b in results}
+            missing = [x for x in pending if x not in answered]
+            if role != "user" or missing:
+                ids = ", ".join(missing or pending)
+                return (
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                    f"immediately after: {ids}. Each `tool_use` block must have a corresponding "
+                    "`tool_result` block in the next message."
+                )
+            if lead < len(results):
+                return (
+                    f"messages.{i}: Did not find {len(pending)} `tool_result` block(s) at the "
+                    "beginning of this message. Messages following `tool_use` blocks must begin "
+                    "with a matching number of `tool_result` blocks."
+                )
+        pending = [b.get("id", "") for b in blocks if b.get("type") == "tool_use"]
+    if pending:
+        return (
+            f"messages.{len(messages) - 1}: `tool_use` ids were found without `tool_result` "
+            f"blocks immediately after: {', '.join(pending)}. Each `tool_use` block must have "
+            "a corresponding `tool_result` block in the next message."
+        )
+    return None
+
+
+# -- scripts --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionModel:
+    """A Python function playing the model: every request is answered by `fn(request_body)`.
+
+    The function sees the whole body (messages with tool results, tools, system, …) and
+    returns a `Message`, a `str` (a text reply) or a `Fault`. As a script it never runs out.
+    """
+
+    fn: Callable[[dict[str, Any]], Message | Fault | str]
+
+    def __call__(self, body: dict[str, Any]) -> Message | Fault | str:
+        return self.fn(body)
+
+
+Step: TypeAlias = Message | Fault | str | Callable[[dict[str, Any]], Message | Fault | str]
+"""One scripted answer: a reply, a text, a fault, or a function of the request body."""
+
+_SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+
+
+def redact(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-cased headers with credentials hidden (a Bearer scheme stays visible)."""
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        key = key.lower()
+        if key in _SECRET_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            value = f"{scheme} <redacted>".lstrip()
+        out[key] = value
+    return out
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request the fake received, as the test may inspect it (credentials redacted)."""
+
+    method: str
+    path: str
+    """The path without the query string (`/v1/messages`, maybe after a gateway prefix)."""
+    query: str
+    headers: dict[str, str]
+    body: Any
+    """The decoded JSON body (None when there was none or it was not JSON)."""
+    step: int | None
+    """The 0-based script step that answered, or None (not a step, or rejected)."""
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The request's `messages` (empty when the body has none)."""
+        return self.body.get("messages", []) if isinstance(self.body, dict) else []
+
+
+def describe(step: Any) -> str:
+    """A short name for a step, for error messages."""
+    if isinstance(step, Message):
+        calls = [b.name for b in step.tool_uses]
+        return f"reply calling {', '.join(calls)}" if calls else f"reply {step.text[:30]!r}"
+    if isinstance(step, Fault):
+        return f"Fault.{step.kind}"
+    if isinstance(step, str):
+        return f"text {step[:30]!r}"
+    return f"function {getattr(step, '__name__', type(step).__name__)}"
+
+
+_MODELS = [
+    ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z", 64000),
+    ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-01T00:00:00Z", 64000),
+    ("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05T00:00:00Z", 32000),
+]
+
+
+def _model_info(model_id: str) -> dict[str, Any]:
+    for mid, name, created, max_tokens in _MODELS:
+        if model_id in (mid, mid.rsplit("-", 1)[0]):
+            return {
+                "type": "model",
+                "id": mid,
+                "display_name": name,
+                "created_at": created,
+                "max_input_tokens": 200000,
+                "max_tokens": max_tokens,
+            }
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": model_id,
+        "created_at": "2025-01-01T00:00:00Z",
+        "max_input_tokens": 200000,
+        "max_tokens": 64000,
+    }
+
+
+class Script:
+    """Steps served in order to `POST /v1/messages`, shared by every front end.
+
+    `respond()` turns one raw request into a `Plan`. Thread-safe: steps are taken under a
+    lock, so a `FakeServer` thread and the test can use one script.
+    """
+
+    def __init__(
+        self,
+        steps: Iterable[Step] | FunctionModel = (),
+        *,
+        strict: bool = True,
+        latency: float = 0.0,
+        chunk_size: int = 16,
+        wire_chunk: int | None = None,
+        record: bool = True,
+    ) -> None:
+        self._model = steps if isinstance(steps, FunctionModel) else None
+        self._steps: list[Any] = [] if isinstance(steps, FunctionModel) else list(steps)
+        self._next = 0
+        self._served = 0
+        self._lock = threading.Lock()
+        self.strict = strict
+        """Answer requests the real API would reject with its 400 (see `check_request`)."""
+        self.latency = latency
+        """Seconds added before every answer (for benchmarks)."""
+        self.chunk_size = chunk_size
+        """Characters per text/thinking/JSON delta in SSE replies."""
+        self.wire_chunk = wire_chunk
+        """Re-cut SSE bodies into pieces of this many bytes, splitting events (and UTF-8
+        characters) as TCP may; None sends one piece per event."""
+        self.record = record
+        """Keep every request in `requests` (off for a long-running server)."""
+        self.requests: list[RecordedRequest] = []
+        """Every request received, in order (when `record`)."""
+        self.errors: list[ScriptError] = []
+        """Failures of the script itself (no step left, a step function raised)."""
+
+    def push(self, *steps: Step) -> None:
+        """Append steps to the script."""
+        with self._lock:
+            self._steps.extend(steps)
+
+    @property
+    def remaining(self) -> list[Any]:
+        """The steps not yet served."""
+        return self._steps[self._next :]
+
+    def assert_consumed(self) -> None:
+        """Raise the first recorded `ScriptError`, or one listing the steps never requested."""
+        if self.errors:
+            raise self.errors[0]
+        left = self.remaining
+        if left:
+            names = "; ".join(f"step {self._next + i} ({describe(s)})" for i, s in enumerate(left))
+            raise ScriptError(
+                f"{len(left)} scripted step(s) never requested: {names}. The code under test "
+                "made fewer model calls than scripted; remove the steps or check why it stopped."
+            )
+
+    def respond(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Plan:
+        """The plan answering one request. Raises `ScriptError` when the script has no answer
+        (also recorded in `errors`); front ends without a caller to raise to serve a 400."""
+        path, _, query = target.partition("?")
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        lower = {k.lower(): v for k, v in headers.items()}
+        record = RecordedRequest(method.upper(), path, query, redact(lower), body, None)
+        if self.record:
+            self.requests.append(record)
+        plan = self._route(record, lower, raw)
+        plan.delay += self.latency
+        return plan
+
+    def _route(self, record: RecordedRequest, headers: Mapping[str, str], raw: bytes) -> Plan:
+        path, method = record.path.rstrip("/"), record.method
+        if method == "POST" and path.endswith("/v1/messages/count_tokens"):
+            tokens = {"input_tokens": estimate_tokens(len(raw))}
+            return Plan(200, [("content-type", "application/json")], [to_json(tokens)])
+        if method == "GET" and path.endswith("/v1/models"):
+            data = [_model_info(m[0]) for m in _MODELS]
+            page = {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"],
+                "last_id": data[-1]["id"],
+            }
+            return Plan(200, [("content-type", "application/json")], [to_json(page)])
+        if method == "GET" and "/v1/models/" in path:
+            model_id = path.rsplit("/", 1)[1]
+            return Plan(
+                200, [("content-type", "application/json")], [to_json(_model_info(model_id))]
+            )
+        if not (method == "POST" and path.endswith("/v1/messages")):
+            return error_plan(404, "not_found_error", f"Not found: {method} {record.path}")
+        if raw and record.body is None:
+            return error_plan(
+                400,
+                "invalid_request_error",
+                "Request body is not valid JSON",
+                [("x-should-retry", "false")],
+            )
+        if self.strict:
+            problem = check_request(record.body, headers)
+            if problem:
+                return error_plan(
+                    400, "invalid_request_error", problem, [("x-should-retry", "false")]
+                )
+        return self._serve_step(record, estimate_tokens(len(raw)))
+
+    def _take(self) -> tuple[int, Any]:
+        with self._lock:
+            self._served += 1
+            if self._model is not None:
+                return self._served - 1, self._model
+            if self._next >= len(self._steps):
+                error = ScriptError(
+                    f"request {self._served} to POST /v1/messages has no scripted step: all "
+                    f"{len(self._steps)} step(s) were used. The code under test made more model "
+                    "calls than scripted; add a step or check for a loop."
+                )
+                self.errors.append(error)
+                raise error
+            index = self._next
+            self._next += 1
+            return index, self._steps[index]
+
+    def _serve_step(self, record: RecordedRequest, input_tokens: int) -> Plan:
+        index, step = self._take()
+        record.step = index
+        body: dict[str, Any] = record.body if isinstance(record.body, dict) else {}
+        answer = step
+        if callable(step) and not isinstance(step, (Message, Fault, str)):
+            try:
+                answer = step(body)
+            except Exception as exc:
+                error = ScriptError(f"step {index} ({describe(step)}) raised {exc!r}")
+                self.errors.append(error)
+                raise error from exc
+        if isinstance(answer, str):
+            answer = text_reply(answer)
+        stream = body.get("stream") is True
+        if isinstance(answer, Message):
+            return self._recut(
+                plan_reply(
+                    self._fill(answer, body, input_tokens), stream, chunk_size=self.chunk_size
+                )
+            )
+        if isinstance(answer, Fault):
+            msg = self._fill(answer.reply, body, input_tokens) if answer.reply is not None else None
+            return self._recut(plan_fault(answer, msg, stream, chunk_size=self.chunk_size))
+        error = ScriptError(
+            f"step {index} ({describe(step)}) gave {type(answer).__name__}; a step must be or "
+            "return a Message, a str or a Fault"
+        )
+        self.errors.append(error)
+        raise error
+
+    def _recut(self, plan: Plan) -> Plan:
+        size = self.wire_chunk
+        if size and plan.stream:
+            data = b"".join(plan.chunks)
+            plan.chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        return plan
+
+    @staticmethod
+    def _fill(message: Message, body: dict[str, Any], input_tokens: int) -> dict[str, Any]:
+        msg = message_dict(message)
+        if not msg["model"]:
+            msg["model"] = body.get("model", "")
+        if not msg["usage"].get("input_tokens"):
+            msg["usage"]["input_tokens"] = input_tokens
+        return msg
+
+
+class ScriptFront:
+    """What every front end serving a `Script` offers: its requests, more steps, the check."""
+
+    script: Script
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, in order."""
+        return self.script.requests
+
+    def push(self, *steps: Step) -> None:
+        """Append steps to the script (safe while serving)."""
+        self.script.push(*steps)
+
+    def assert_consumed(self) -> None:
+        """Raise `ScriptError` if a step was never requested or the script failed."""
+        self.script.assert_consumed()

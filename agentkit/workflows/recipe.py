@@ -1,0 +1,244 @@
+"""Recipes: named, runnable workflows that run offline against a scripted model by default.
+
+Owns `Recipe` (a workflow plus the scripted model that plays Claude for it offline),
+`RecipeContext` (what the workflow gets: inputs, a client, and usage that every run merges
+into), `RecipeResult`, `recipes()` (discovery in the installed `agentkit_recipes` package)
+and `run_recipe`. Rules: a recipe's workflow code is the same online and offline, only the
+client differs (offline: an `agentkit.testing.FakeServer` on 127.0.0.1 serving the recipe's
+`offline_model`, so no request leaves the machine); online is chosen only when asked or when
+credentials are in the environment; the fake server is always stopped, and its script errors
+surface once the workflow succeeded (a failed workflow's own error wins).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from .._api.client import AsyncClient
+from .._errors import RunError, UsageError
+from .._loop.usage import RunUsage
+from .._run.agent import Agent
+from .._run.events import AgentEvent
+from .._run.result import RunResult
+
+if TYPE_CHECKING:
+    from ..testing._model import FunctionModel
+
+__all__ = ["Recipe", "RecipeContext", "RecipeResult", "recipes", "run_recipe"]
+
+OutputT = TypeVar("OutputT")
+
+RECIPES_PACKAGE = "agentkit_recipes"
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """A runnable workflow: `agentkit run <name>` runs it, offline unless asked otherwise."""
+
+    name: str
+    """CLI name: lower case words joined by hyphens, e.g. `"codebase-qa"`."""
+    description: str
+    """One line saying what the recipe does."""
+    run: Callable[[RecipeContext], Awaitable[Any]]
+    """The workflow; returns its final output (a str, a pydantic model, a dict, …)."""
+    offline_model: Callable[[dict[str, str]], FunctionModel]
+    """Builds the scripted model that plays Claude offline, given the inputs."""
+    inputs: Mapping[str, str] = field(default_factory=dict[str, str])
+    """Input name -> default value (each documented in the recipe module's docstring)."""
+    model: str = "claude-sonnet-4-5"
+    """The model the recipe's agents use unless another is given."""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise UsageError(
+                f"recipe name {self.name!r} is not valid: use lower-case words joined by "
+                "hyphens, e.g. 'codebase-qa'"
+            )
+        if not self.description or "\n" in self.description:
+            raise UsageError(f"recipe {self.name!r} needs a one-line description")
+
+
+@dataclass(kw_only=True)
+class RecipeContext:
+    """What a recipe's workflow gets: its inputs, and agents wired to the right client."""
+
+    inputs: dict[str, str]
+    """Every input, defaults filled in."""
+    model: str
+    client: AsyncClient
+    on_event: Callable[[AgentEvent], Any] | None = None
+    """Receives the events of every agent run of the recipe (they interleave when parallel)."""
+    usage: RunUsage = field(default_factory=RunUsage)
+    """The usage of every run made through `run`, merged."""
+    online: bool = False
+    """Whether requests go to the real API (False: the offline fake). Recipes whose tools
+    reach out (fetching web pages) use it to stay on the machine offline."""
+
+    @overload
+    def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
+
+    @overload
+    def agent(self, **kwargs: Any) -> Agent[str]: ...
+
+    def agent(self, **kwargs: Any) -> Agent[Any]:
+        """An `Agent` on the recipe's model and client; `kwargs` are `Agent`'s (`model=` too).
+
+        Typed: with `output_type=T` its runs' `output` is a `T`, else the answer's text.
+        """
+        model = kwargs.pop("model", self.model)
+        kwargs.setdefault("client", self.client)
+        return Agent(model, **kwargs)
+
+    async def run(
+        self, agent: Agent[OutputT], prompt: Any = None, **kwargs: Any
+    ) -> RunResult[OutputT]:
+        """`agent.run(prompt, **kwargs)` with the recipe's `on_event`, its usage merged in.
+
+        A failed run's usage is merged too before its `RunError` propagates.
+        """
+        kwargs.setdefault("on_event", self.on_event)
+        try:
+            result = await agent.run(prompt, **kwargs)
+        except RunError as exc:
+            if isinstance(exc.usage, RunUsage):
+                self.usage.merge(exc.usage)
+            raise
+        self.usage.merge(result.usage)
+        return result
+
+
+@dataclass
+class RecipeResult:
+    """What `run_recipe` returns."""
+
+    output: Any
+    """The workflow's return value."""
+    usage: RunUsage
+    """Every model call the recipe made, merged."""
+    online: bool
+    """Whether it ran against the real API."""
+
+
+def recipes() -> dict[str, Recipe]:
+    """Every recipe in the installed `agentkit_recipes` package, by name (sorted).
+
+    Each public module of the package that defines `RECIPE` contributes it. Empty when the
+    package is not installed.
+
+    Raises:
+        UsageError: two modules define recipes with the same name.
+    """
+    return discover(RECIPES_PACKAGE)
+
+
+def discover(package_name: str) -> dict[str, Recipe]:
+    """The `RECIPE` of every public module of `package_name`, by name (see `recipes`)."""
+    try:
+        package = importlib.import_module(package_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != package_name:
+            raise  # the package is there but is broken: say so
+        return {}
+    found: dict[str, Recipe] = {}
+    origins: dict[str, str] = {}
+    for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
+        if info.name.startswith("_"):
+            continue
+        module_name = f"{package_name}.{info.name}"
+        recipe = getattr(importlib.import_module(module_name), "RECIPE", None)
+        if not isinstance(recipe, Recipe):
+            continue
+        if recipe.name in found:
+            raise UsageError(
+                f"two recipes are named {recipe.name!r} ({origins[recipe.name]} and "
+                f"{module_name}); rename one"
+            )
+        found[recipe.name] = recipe
+        origins[recipe.name] = module_name
+    return dict(sorted(found.items()))
+
+
+def _has_credentials() -> bool:
+    return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
+
+
+def resolve_inputs(recipe: Recipe, inputs: Mapping[str, str] | None) -> dict[str, str]:
+    """The recipe's defaults overridden by `inputs`.
+
+    Raises:
+        UsageError: an input the recipe does not take, or a value that is not a string.
+    """
+    given = dict(inputs or {})
+    unknown = sorted(set(given) - set(recipe.inputs))
+    if unknown:
+        valid = ", ".join(sorted(recipe.inputs)) or "none"
+        raise UsageError(
+            f"recipe {recipe.name!r} has no input named {', '.join(map(repr, unknown))}; "
+            f"its inputs are: {valid}"
+        )
+    for key, value in given.items():
+        if not isinstance(value, str):
+            raise UsageError(f"input {key!r} of recipe {recipe.name!r} must be a string")
+    return {**recipe.inputs, **given}
+
+
+async def run_recipe(
+    recipe: Recipe,
+    inputs: Mapping[str, str] | None = None,
+    *,
+    online: bool | None = None,
+    model: str | None = None,
+    on_event: Callable[[AgentEvent], Any] | None = None,
+    client: AsyncClient | None = None,
+) -> RecipeResult:
+    """Run `recipe` end to end and return its output and usage.
+
+    `online=None` runs online iff `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN` is set.
+    Offline, a `FakeServer` on 127.0.0.1 serves `recipe.offline_model(inputs)` for the run's
+    duration. A `client` you pass is used as is (no fake server is started); `online` then
+    only tells the recipe whether its tools may reach out.
+
+    Raises:
+        UsageError: an unknown input (the message lists the valid ones), or no credentials
+            for an online run.
+        RunError: an agent run of the recipe failed.
+        ScriptError: offline, the scripted model failed or saw a request the API would reject.
+    """
+    values = resolve_inputs(recipe, inputs)
+    is_online = _has_credentials() if online is None else online
+    ctx_model = model or recipe.model
+    if client is not None:
+        return await _run(recipe, values, ctx_model, client, on_event, is_online)
+    if is_online:
+        async with AsyncClient() as own:
+            return await _run(recipe, values, ctx_model, own, on_event, True)
+    from ..testing import FakeServer  # only offline runs pay for importing the fake
+
+    server = FakeServer(recipe.offline_model(values)).start()
+    try:
+        async with AsyncClient(api_key="offline", base_url=server.base_url) as own:
+            result = await _run(recipe, values, ctx_model, own, on_event, False)
+    finally:
+        server.stop()
+    server.assert_consumed()
+    return result
+
+
+async def _run(
+    recipe: Recipe,
+    inputs: dict[str, str],
+    model: str,
+    client: AsyncClient,
+    on_event: Callable[[AgentEvent], Any] | None,
+    online: bool,
+) -> RecipeResult:
+    ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event, online=online)
+    output = await recipe.run(ctx)
+    return RecipeResult(output=output, usage=ctx.usage, online=online)
