@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, cast
 
 from .._api.wire import Message
@@ -91,28 +91,15 @@ class RunState:
     done: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "messages": self.messages,
-            "usage": self.usage.to_dict(),
-            "turns": self.turns,
-            "pending": self.pending,
-            "results": self.results,
-            "decisions": self.decisions,
-            "answer": self.answer,
-            "output": self.output,
-            "stop_reason": self.stop_reason,
-            "stop_sequence": self.stop_sequence,
-            "limit": self.limit,
-            "continuations": self.continuations,
-            "output_retries": self.output_retries,
-            "done": self.done,
-        }
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["usage"] = self.usage.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunState:
-        fields = dict(data)
-        fields["usage"] = RunUsage.from_dict(fields.get("usage") or {})
-        return cls(**fields)
+        values = dict(data)
+        values["usage"] = RunUsage.from_dict(values.get("usage") or {})
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
