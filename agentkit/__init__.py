@@ -33,6 +33,7 @@ from ._run.agent import Agent
 from ._run.events import AgentEvent
 from ._run.handle import AgentRun
 from ._run.hooks import Deny, Hooks
+from ._run.options import ModelSettings, ToolExecution
 from ._run.result import RunResult
 from ._tools.context import RunContext
 from ._tools.tool import Tool, tool
@@ -94,6 +95,7 @@ __all__ = [
     "Limits",
     "Message",
     "ModelBehaviorError",
+    "ModelSettings",
     "PlanningBudget",
     "RunContext",
     "RunError",
@@ -103,6 +105,7 @@ __all__ = [
     "ThinkingBudget",
     "Tool",
     "ToolError",
+    "ToolExecution",
     "ToolSource",
     "Toolset",
     "TurnUsage",

@@ -19,6 +19,7 @@ from agentkit._loop.engine import (
     NeedApproval,
     RunState,
     RunTools,
+    Step,
 )
 from agentkit._loop.limits import Limits
 from agentkit._tools.output import OutputSpec
@@ -70,6 +71,15 @@ def result(id: str, content: str = "ok") -> dict[str, Any]:
 def start(prompt: str = "hi", **config: Any) -> Engine:
     cfg = EngineConfig(model=MODEL, max_tokens=1024, **config)
     return Engine(cfg, RunState(messages=[{"role": "user", "content": [text(prompt)]}]))
+
+
+def after_one_tool_round(engine: Engine) -> Step:
+    """The step after one `get_weather` call was asked for and answered."""
+    engine.next_step(TOOLS)
+    engine.on_reply(msg(call("t1"), stop="tool_use"))
+    engine.next_step(TOOLS)
+    engine.on_result(result("t1"))
+    return engine.next_step(TOOLS)
 
 
 def test_end_turn_finishes_with_the_text_and_a_valid_conversation() -> None:
@@ -206,11 +216,7 @@ def test_empty_end_turn_stores_no_empty_assistant_turn() -> None:
 
 def test_max_turns_ends_the_run_with_a_valid_continuable_conversation() -> None:
     engine = start(limits=Limits(max_turns=1))
-    engine.next_step(TOOLS)
-    engine.on_reply(msg(call("t1"), stop="tool_use"))
-    engine.next_step(TOOLS)
-    engine.on_result(result("t1"))
-    step = engine.next_step(TOOLS)
+    step = after_one_tool_round(engine)
     assert isinstance(step, Finished)
     assert step.state.limit == "max_turns" and step.state.stop_reason == "max_turns"
     assert step.state.messages[-1]["content"] == [result("t1")]
@@ -229,21 +235,13 @@ def test_max_tool_calls_answers_the_calls_it_will_not_run() -> None:
 
 def test_cost_and_token_limits_stop_before_the_next_request() -> None:
     engine = start(limits=Limits(max_output_tokens=5))
-    engine.next_step(TOOLS)
-    engine.on_reply(msg(call("t1"), stop="tool_use"))
-    engine.next_step(TOOLS)
-    engine.on_result(result("t1"))
-    step = engine.next_step(TOOLS)
+    step = after_one_tool_round(engine)
     assert isinstance(step, Finished) and step.state.limit == "max_output_tokens"
 
 
 def test_custom_predicate_stops_the_run() -> None:
     engine = start(stop_when=lambda s: s.usage.tool_calls >= 1)
-    engine.next_step(TOOLS)
-    engine.on_reply(msg(call("t1"), stop="tool_use"))
-    engine.next_step(TOOLS)
-    engine.on_result(result("t1"))
-    step = engine.next_step(TOOLS)
+    step = after_one_tool_round(engine)
     assert isinstance(step, Finished) and step.state.stop_reason == "stop_condition"
     validate_conversation(step.state.messages)
 
@@ -332,3 +330,27 @@ def test_cache_breakpoints_mark_copies_not_the_stored_conversation() -> None:
     assert step.params["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert step.params["system"][-1]["cache_control"] == {"type": "ephemeral"}
     assert "cache_control" not in engine.state.messages[-1]["content"][-1]
+
+
+def test_a_pause_is_reported_and_ended_by_decisions_or_a_prompt_clears_the_reason() -> None:
+    engine = start()
+    engine.next_step(TOOLS)
+    engine.on_reply(msg(call("t1", "delete_all"), stop="tool_use"))
+    assert isinstance(engine.next_step(TOOLS), NeedApproval)
+    engine.pause()
+    assert (engine.state.stop_reason, engine.state.limit, engine.state.done) == (
+        "approval_required", None, False
+    )
+    engine.on_decisions({"t1": True})
+    assert engine.state.stop_reason is None
+    assert isinstance(engine.next_step(TOOLS), RunTools)
+
+
+def test_a_new_prompt_clears_the_last_stop_reason() -> None:
+    engine = start()
+    engine.next_step(TOOLS)
+    engine.on_reply(msg(text("part"), stop="pause_turn"))
+    assert engine.state.stop_reason == "pause_turn" and not engine.state.done
+    engine.on_prompt([text("go on")])
+    assert engine.state.stop_reason is None
+    assert engine.state.messages[-1] == {"role": "user", "content": [text("go on")]}

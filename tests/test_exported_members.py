@@ -14,9 +14,10 @@ SURFACE: dict[str, list[str]] = {
     "agentkit": [
         "APIError", "Agent", "AgentEvent", "AgentRun", "AgentkitError", "AsyncClient", "Client",
         "ConversationError", "Deny", "FixedBudget", "Hooks", "LimitExceeded", "Limits",
-        "Message", "ModelBehaviorError", "PlanningBudget", "RunContext", "RunError",
-        "RunResult", "RunState", "RunUsage", "ThinkingBudget", "Tool", "ToolError",
-        "ToolSource", "Toolset", "TurnUsage", "UsageError", "tool", "validate_conversation",
+        "Message", "ModelBehaviorError", "ModelSettings", "PlanningBudget", "RunContext",
+        "RunError", "RunResult", "RunState", "RunUsage", "ThinkingBudget", "Tool", "ToolError",
+        "ToolExecution", "ToolSource", "Toolset", "TurnUsage", "UsageError", "tool",
+        "validate_conversation",
     ],
     "agentkit.errors": [
         "APIConnectionError", "APIError", "APIStatusError", "APIStreamError", "APITimeoutError",
@@ -76,7 +77,7 @@ def test_public_classes_and_functions_present_themselves_as_a_public_module(name
 
 
 def test_the_top_level_is_small_and_shows_only_its_names_and_public_modules() -> None:
-    assert len(agentkit.__all__) <= 30
+    assert len(agentkit.__all__) <= 32
     public = {n for n in dir(agentkit) if not n.startswith("_")}
     modules = {"cli", "errors", "events", "testing", "workflows"}
     assert public - set(agentkit.__all__) - modules == set()

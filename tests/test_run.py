@@ -18,13 +18,16 @@ from agentkit import (
     Hooks,
     LimitExceeded,
     Limits,
+    ModelSettings,
     RunContext,
     RunError,
     RunState,
     TextChunk,
     ToolCallFinished,
     ToolCallStarted,
+    ToolExecution,
     TurnFinished,
+    UsageError,
     tool,
     validate_conversation,
 )
@@ -184,7 +187,8 @@ async def test_max_concurrency_caps_a_batch_of_calls(make: Any, limit: int, peak
         return n
 
     h = make(reply(tool_calls=[("work", {"n": n}) for n in range(3)]), text_reply("ok"))
-    result = await h.agent(tools=[work], max_concurrency=limit).run("go")
+    agent = h.agent(tools=[work], tool_execution=ToolExecution(max_concurrency=limit))
+    result = await agent.run("go")
     assert max(seen) == peak
     assert [b["content"] for b in h.bodies[1]["messages"][-1]["content"]] == ["0", "1", "2"]
     assert result.usage.tool_calls == 3
@@ -493,9 +497,40 @@ async def test_stop_sequence_and_unknown_stop_reasons_are_reported(make: Any) ->
     hit = reply("1, 2, 3, ", stop_reason="stop_sequence")
     hit.stop_sequence = "4"
     h = make(hit, reply("?", stop_reason="a_future_reason"))
-    agent = h.agent(tools=[], stop_sequences=["4"])
+    agent = h.agent(tools=[], settings=ModelSettings(stop_sequences=["4"]))
     first = await agent.run("count")
     assert (first.stop_reason, first.stop_sequence) == ("stop_sequence", "4")
     assert h.bodies[0]["stop_sequences"] == ["4"]
     second = await agent.run("again", history=first.messages)
     assert second.stop_reason == "a_future_reason" and second.text == "?"
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "named"),
+    [
+        (lambda: Agent(MODEL, max_tokens=0), "max_tokens"),
+        (lambda: Agent(MODEL, model_retries=-1), "model_retries"),
+        (lambda: ToolExecution(max_concurrency=0), "max_concurrency"),
+        (lambda: ToolExecution(max_result_chars=0), "max_result_chars"),
+        (lambda: ModelSettings(temperature=1.5), "temperature"),
+        (lambda: ModelSettings(top_k=0), "top_k"),
+        (lambda: ModelSettings(stop_sequences="END"), "stop_sequences"),
+    ],
+)
+def test_a_bad_option_fails_when_written_naming_it(make_bad: Any, named: str) -> None:
+    with pytest.raises(UsageError, match=named):
+        make_bad()
+
+
+def test_model_settings_are_sent_with_every_request() -> None:
+    transport = ScriptedTransport([text_reply("ok")])
+    settings = ModelSettings(
+        temperature=0.2, top_k=5, metadata={"user_id": "u1"}, extra_params={"service_tier": "auto"}
+    )
+    agent = Agent(
+        MODEL, settings=settings, client=AsyncClient(api_key="k", transport=transport)
+    )
+    agent.run_sync("hi")
+    body = transport.requests[0].body
+    assert (body["temperature"], body["top_k"], body["metadata"]) == (0.2, 5, {"user_id": "u1"})
+    assert body["service_tier"] == "auto" and "top_p" not in body

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, cast
 
 from .._api.wire import Message
 from .capabilities import ModelCaps, model_caps
@@ -44,6 +44,9 @@ __all__ = [
     "RunState",
     "RunTools",
 ]
+
+APPROVAL_REQUIRED = "approval_required"
+"""The stop reason of a run paused until its pending calls are approved or denied."""
 
 CONTINUE_PROMPT = "Your reply was cut off by the output limit. Continue exactly where it stopped."
 OUTPUT_PROMPT = "Give your final answer by calling the `{name}` tool."
@@ -78,7 +81,8 @@ class RunState:
     """The structured output or the stop-after-tool input, once known."""
     stop_reason: str | None = None
     """The model's last stop reason, or the framework's: a limit name, `approval_required`,
-    `stop_condition`, `stop_after_tool`, `cancelled`."""
+    `stop_condition`, `stop_after_tool`, `cancelled`. Written only by `Engine._stop`; it
+    reports, and steers nothing but the end of an approval pause."""
     stop_sequence: str | None = None
     limit: str | None = None
     """The limit that ended the run, if one did."""
@@ -87,28 +91,15 @@ class RunState:
     done: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "messages": self.messages,
-            "usage": self.usage.to_dict(),
-            "turns": self.turns,
-            "pending": self.pending,
-            "results": self.results,
-            "decisions": self.decisions,
-            "answer": self.answer,
-            "output": self.output,
-            "stop_reason": self.stop_reason,
-            "stop_sequence": self.stop_sequence,
-            "limit": self.limit,
-            "continuations": self.continuations,
-            "output_retries": self.output_retries,
-            "done": self.done,
-        }
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["usage"] = self.usage.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunState:
-        fields = dict(data)
-        fields["usage"] = RunUsage.from_dict(fields.get("usage") or {})
-        return cls(**fields)
+        values = dict(data)
+        values["usage"] = RunUsage.from_dict(values.get("usage") or {})
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +232,10 @@ class Engine:
             params["system"] = system
         if tool_params:
             params["tools"] = tool_params
-        thinking = None
+        thinking: dict[str, Any] | None = None
         if cfg.thinking is not None:
             thinking = cfg.thinking.config(s.turns, _after_tool_results(messages), s.usage)
-            if thinking is not None:
-                params["thinking"] = thinking
+            params["thinking"] = thinking
         if cfg.output_tool is not None and "tool_choice" not in params:
             params["tool_choice"] = self._output_choice(thinking)
         params, betas = shape_request(
@@ -277,7 +267,8 @@ class Engine:
             # An empty assistant turn would make the next request invalid; keep none.
             s.messages.append({"role": "assistant", "content": content})
         stop = message.stop_reason
-        s.stop_reason, s.stop_sequence = stop, message.stop_sequence
+        self._stop(stop)
+        s.stop_sequence = message.stop_sequence
         text = message.text
         if stop in ("refusal", "max_tokens", "model_context_window_exceeded") and calls:
             why = "the model refused" if stop == "refusal" else "its input was cut off"
@@ -306,11 +297,20 @@ class Engine:
         self.state.results[block["tool_use_id"]] = block
         self.state.usage.tool_calls += 1
 
+    def on_prompt(self, content: list[dict[str, Any]]) -> None:
+        """Add a user prompt (merged after tool results): the next request has no stop yet."""
+        append_user_content(self.state.messages, content)
+        self._stop(None)
+
     def on_decisions(self, decisions: Mapping[str, bool | str]) -> None:
         self.state.decisions.update(decisions)
-        if self.state.stop_reason == "approval_required":
+        if self.state.stop_reason == APPROVAL_REQUIRED:
             # The pause is over: a run that fails from here must not look paused still.
-            self.state.stop_reason = None
+            self._stop(None)
+
+    def pause(self) -> None:
+        """Stop here until the pending calls are decided (no one could approve them now)."""
+        self._stop(APPROVAL_REQUIRED)
 
     def abort(self, stop_reason: str, message: str, *, limit: str | None = None) -> None:
         """End the run now: answer every open call with `message` (results that exist are
@@ -322,9 +322,15 @@ class Engine:
             results.setdefault(call["id"], _error(call, message))
         close_dangling_tool_uses(s.messages, results)
         s.pending, s.results, s.decisions = [], {}, {}
-        s.stop_reason, s.limit, s.done = stop_reason, limit, True
+        self._stop(stop_reason, limit=limit)
+        s.done = True
 
     # -- internals -----------------------------------------------------------------------
+
+    def _stop(self, reason: str | None, *, limit: str | None = None) -> None:
+        """Record why the run stopped: the one writer of `stop_reason` and `limit`, which
+        are reported; the run is steered by `done`, `pending` and the config, never by them."""
+        self.state.stop_reason, self.state.limit = reason, limit
 
     def _resolve(self, call: dict[str, Any], block: dict[str, Any]) -> None:
         self.state.results[call["id"]] = block
@@ -334,6 +340,7 @@ class Engine:
         """Answer the calls the engine handles itself: stop-after tools and the output tool."""
         s, cfg = self.state, self.config
         out_name = cfg.output_tool["name"] if cfg.output_tool else None
+        ended: str | None = None
         for call in s.pending:
             if call["name"] == out_name and cfg.parse_output is not None:
                 try:
@@ -342,18 +349,17 @@ class Engine:
                     s.output_retries += 1
                     self._resolve(call, _error(call, f"Invalid output: {exc}"))
                     if s.output_retries > cfg.output_retries:
-                        s.stop_reason = "output_invalid"
+                        ended = "output_invalid"
                 else:
                     self._resolve(call, _ok(call, "Final answer recorded."))
-                    s.stop_reason = "output"
+                    ended = "output"
             elif call["name"] in cfg.stop_after_tools and s.output is None:
                 s.output = call["input"]
                 self._resolve(call, _ok(call, "Recorded; the run ends here."))
-                s.stop_reason = "stop_after_tool"
-        if s.stop_reason in ("output", "stop_after_tool", "output_invalid"):
-            self._end(s.pending, f"Not run: the run ended ({s.stop_reason}).")
-            if s.stop_reason == "output_invalid":
-                s.limit = "output_retries"
+                ended = "stop_after_tool"
+        if ended is not None:
+            self._end(s.pending, f"Not run: the run ended ({ended}).")
+            self._stop(ended, limit="output_retries" if ended == "output_invalid" else None)
 
     def _answer_pending(self) -> None:
         s = self.state
@@ -383,12 +389,8 @@ class Engine:
             return
         s.output_retries += 1
         if s.output_retries > cfg.output_retries:
-            s.answer, s.done, s.stop_reason, s.limit = (
-                text,
-                True,
-                "output_invalid",
-                "output_retries",
-            )
+            s.answer, s.done = text, True
+            self._stop("output_invalid", limit="output_retries")
             return
         prompt = OUTPUT_PROMPT.format(name=cfg.output_tool["name"])
         append_user_content(s.messages, [{"type": "text", "text": prompt}])
@@ -396,7 +398,8 @@ class Engine:
     def _ended_by_predicate(self) -> bool:
         s, pred = self.state, self.config.stop_when
         if pred is not None and s.turns and pred(s):
-            s.stop_reason, s.done = "stop_condition", True
+            self._stop("stop_condition")
+            s.done = True
             return True
         return False
 
@@ -421,15 +424,21 @@ def _unknown_tool(name: str, tools: Mapping[str, Any]) -> str:
 def _after_tool_results(messages: Sequence[Mapping[str, Any]]) -> bool:
     if not messages or messages[-1].get("role") != "user":
         return False
-    content = messages[-1].get("content")
-    return isinstance(content, list) and bool(content) and content[0].get("type") == "tool_result"
+    content: object = messages[-1].get("content")
+    if not isinstance(content, list) or not content:
+        return False
+    first: object = cast("list[object]", content)[0]
+    return isinstance(first, dict) and cast("dict[str, object]", first).get("type") == "tool_result"
 
 
 def _thinking_type(params: Mapping[str, Any]) -> str | bool:
     # Only manual `enabled` thinking requires each turn to start with thinking; adaptive
     # thinking may skip it on an easy turn.
-    thinking = params.get("thinking")
-    return thinking.get("type", False) if isinstance(thinking, dict) else False
+    thinking: object = params.get("thinking")
+    if not isinstance(thinking, dict):
+        return False
+    kind = cast("dict[str, object]", thinking).get("type", False)
+    return kind if isinstance(kind, str | bool) else False
 
 
 _EPHEMERAL = {"type": "ephemeral"}
@@ -473,7 +482,8 @@ def _count_breakpoints(items: Sequence[Mapping[str, Any]]) -> int:
     for item in items:
         if "cache_control" in item:
             n += 1
-        content = item.get("content")
+        content: object = item.get("content")
         if isinstance(content, list):
-            n += sum(1 for b in content if isinstance(b, dict) and "cache_control" in b)
+            blocks = cast("list[object]", content)
+            n += sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
     return n

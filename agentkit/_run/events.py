@@ -115,7 +115,7 @@ class TurnFinished:
 class RunFinished:
     """The run ended; `result` is what `Agent.run` returns."""
 
-    result: RunResult
+    result: RunResult[Any]
 
 
 AgentEvent = (

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from anyio.abc import ObjectReceiveStream
+
 from .._loop.engine import RunState
 from .events import AgentEvent
 from .result import RunResult
@@ -21,7 +23,7 @@ class AgentRun:
     """
 
     state: RunState
-    _events: Any = None
+    _events: ObjectReceiveStream[AgentEvent]
     result: RunResult[Any] | None = None
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:

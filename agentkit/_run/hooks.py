@@ -6,16 +6,19 @@ Hooks and approval callbacks may be sync or async; `maybe_await` is how the driv
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .._api.wire import Message
 from .._tools.context import RunContext
 
-__all__ = ["Deny", "Hooks", "MaybeAwaitable", "maybe_await"]
+__all__ = ["Approve", "Deny", "Hooks", "MaybeAwaitable", "maybe_await"]
 
-MaybeAwaitable = Any  # a value, or an awaitable of it: hooks may be sync or async
+T = TypeVar("T")
+
+MaybeAwaitable = T | Awaitable[T]
+"""A value, or an awaitable of it: hooks may be sync or async."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,10 @@ class Deny:
     reason: str = "the call was denied"
 
 
+Approve = Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable[bool | str | Deny]]
+"""`approve(ctx, call)`: True runs the call; False, a reason or a `Deny` refuses it."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hooks:
     """Callbacks around each model request and each tool call; each may be sync or async.
@@ -38,13 +45,24 @@ class Hooks:
     - `after_tool(ctx, call, result) -> dict | None`: replace the `tool_result` block.
     """
 
-    before_model: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
-    after_model: Callable[[RunContext[Any], Message], MaybeAwaitable] | None = None
-    before_tool: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable] | None = None
+    before_model: (
+        Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable[dict[str, Any] | None]] | None
+    ) = None
+    after_model: Callable[[RunContext[Any], Message], MaybeAwaitable[object]] | None = None
+    before_tool: (
+        Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable[dict[str, Any] | Deny | None]]
+        | None
+    ) = None
     after_tool: (
-        Callable[[RunContext[Any], dict[str, Any], dict[str, Any]], MaybeAwaitable] | None
+        Callable[
+            [RunContext[Any], dict[str, Any], dict[str, Any]], MaybeAwaitable[dict[str, Any] | None]
+        ]
+        | None
     ) = None
 
 
-async def maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+async def maybe_await(value: MaybeAwaitable[T]) -> T:
+    """`value`, awaited first if it is awaitable."""
+    if inspect.isawaitable(value):
+        return await value
+    return value

@@ -6,14 +6,17 @@ It is a view over a `RunState`, the one place a run's data lives.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from .._loop.engine import RunState
 from .._loop.usage import RunUsage
 
 __all__ = ["OutputT", "RunResult"]
 
-OutputT = TypeVar("OutputT")
+OutputT = TypeVar("OutputT", default=str)
+"""What a run's `output` is: the `output_type` given to `Agent`, else the answer's text."""
 
 
 @dataclass(slots=True)
@@ -22,7 +25,9 @@ class RunResult(Generic[OutputT]):
 
     state: RunState
     output: OutputT
-    """The structured output (with `output_type`), the stop-after tool's input, or the text."""
+    """The validated output (with `output_type`), else the answer's text. Cases the type
+    does not show yet: a stop-after tool's input (a dict); with `output_type`, the text so far
+    when the run paused for approval or ended by a refusal or `stop_when`."""
 
     @property
     def text(self) -> str:

@@ -23,6 +23,7 @@ from agentkit import (
     Limits,
     RunError,
     RunState,
+    ToolExecution,
     tool,
     validate_conversation,
 )
@@ -100,7 +101,8 @@ async def test_an_escalated_tool_error_is_a_run_error_with_a_valid_history(
 
     step = reply(tool_calls=[(name, {"x": i}) for i, name in enumerate(calls)])
     client, _, _ = scripted_client([step])
-    agent = agent_for(client, stream=False, tools=[ok, broken], raise_tool_errors=True)
+    execution = ToolExecution(raise_errors=True)
+    agent = agent_for(client, stream=False, tools=[ok, broken], tool_execution=execution)
     with pytest.raises(RunError) as caught:
         await agent.run("go")
     error = caught.value
@@ -213,7 +215,8 @@ async def test_the_run_wide_result_limit_applies_to_a_huge_result() -> None:
         return "y" * TEN_MB
 
     client, transport, _ = scripted_client([reply(tool_calls=[("dump", {"x": 1})]), "ok"])
-    agent = agent_for(client, stream=False, tools=[dump], max_result_chars=1000)
+    execution = ToolExecution(max_result_chars=1000)
+    agent = agent_for(client, stream=False, tools=[dump], tool_execution=execution)
     await agent.run("go")
     content = transport.requests[1].messages[-1]["content"][0]["content"]
     assert content.startswith("y" * 1000) and "y" * 1001 not in content
