@@ -11,8 +11,10 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `status`: the run became paused, finished, failed or interrupted, with a reason.
 
 A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
-can append; every append renews the lease. Summary columns (status, turns, tokens, cost) are
-absolute values set with an append, so a repeated write never counts usage twice.
+can append; every append keeps the lease alive (afterwards at least half its time is left),
+and a long wait between appends (a slow tool) calls for `renew`. Summary columns (status,
+turns, tokens, cost) are absolute values set with an append, so a repeated write never counts
+usage twice.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ class RunHeader:
     cost_usd: float
     created: float
     updated: float
-    """Unix seconds of the run's creation and of its last append."""
+    """Unix seconds of the run's creation and of the header's last change (a claim, a summary,
+    a lease renewal)."""
     entries: int
     """How many journal entries the run has (its last `seq`)."""
     holder: Holder | None
@@ -102,6 +105,7 @@ class Lease:
     token: str
     """Random, per claim: an append with a token the run no longer has is refused."""
     expires: float
+    """As of `claim` or `renew`; appends may extend it in the store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,7 @@ class RunStore(Protocol):
         *,
         summary: Summary | None = None,
     ) -> int:
-        """Commit one entry (and `summary`, in the same transaction), renew the lease, and
+        """Commit one entry (and `summary`, in the same transaction), keep the lease alive, and
         return the entry's `seq`. Raises `RunLockedError` if the lease was taken over and
         `RunNotFoundError` if the run was deleted."""
         ...

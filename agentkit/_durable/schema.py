@@ -15,13 +15,18 @@ from pathlib import Path
 
 from agentkit._durable.errors import StoreError, StoreFormatError
 
-__all__ = ["APPLICATION_ID", "FORMAT", "connect", "newer_format", "translate"]
+__all__ = ["APPLICATION_ID", "FORMAT", "SEQ_BITS", "connect", "newer_format", "translate"]
 
 APPLICATION_ID = 0x61676B74  # "agkt"
 FORMAT = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-# Entries point to their run by its integer key: smaller rows and index than the text id.
+SEQ_BITS = 32
+"""An entry's key is `run id << SEQ_BITS | seq`: a run's journal is one range of the entries
+table's own b-tree, so an append writes no second index, and reading a run is a range scan."""
+
+# No index on runs beyond its keys: listing is rare and scans a small table, while an index
+# on `updated` would be rewritten by every header update.
 SCHEMA = (
     """CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
@@ -37,7 +42,6 @@ SCHEMA = (
         cost_usd REAL NOT NULL DEFAULT 0,
         created REAL NOT NULL,
         updated REAL NOT NULL,
-        last_seq INTEGER NOT NULL DEFAULT 0,
         lease_token TEXT,
         lease_host TEXT,
         lease_node TEXT,
@@ -45,15 +49,11 @@ SCHEMA = (
         lease_started INTEGER,
         lease_expires REAL
     )""",
-    "CREATE INDEX runs_by_updated ON runs (updated DESC)",
-    "CREATE INDEX runs_by_status ON runs (status, updated DESC)",
     """CREATE TABLE entries (
-        run INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
+        key INTEGER PRIMARY KEY,
         kind TEXT NOT NULL,
         at REAL NOT NULL,
-        payload TEXT NOT NULL,
-        PRIMARY KEY (run, seq)
+        payload TEXT NOT NULL
     )""",
 )
 

@@ -40,7 +40,7 @@ def test_a_new_or_empty_file_becomes_a_store_in_wal_mode(tmp_path: Path, existin
         path.touch()
     SQLiteStore(path).close()
     assert pragmas(path) == (APPLICATION_ID, FORMAT, "wal")
-    with SQLiteStore(path, synchronous="NORMAL") as again:  # reopening keeps what is there
+    with SQLiteStore(path, synchronous="FULL") as again:  # reopening keeps what is there
         assert again.runs() == []
 
 

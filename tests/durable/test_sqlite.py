@@ -319,6 +319,30 @@ def test_a_run_written_by_a_newer_agentkit_is_refused(store: SQLiteStore) -> Non
         store.entries("r1")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_what_the_outside_world_saw_is_fsynced_even_at_normal(
+    tmp_path: Path, kind: EntryKind
+) -> None:
+    with SQLiteStore(tmp_path / "runs.db", synchronous="NORMAL") as store:
+        db = store._db  # pyright: ignore[reportPrivateUsage]  # watching the statements sent
+        assert db is not None
+        sent: list[str] = []
+        lease = claim(store).lease
+        db.set_trace_callback(sent.append)
+        store.append(lease, kind, PAYLOADS[kind])
+        db.set_trace_callback(None)
+        syncs = [i for i, statement in enumerate(sent) if "synchronous" in statement]
+        if kind in ("tool_started", "decisions", "status"):
+            assert [sent[i] for i in syncs] == [
+                "PRAGMA synchronous = FULL",
+                "PRAGMA synchronous = NORMAL",
+            ]
+            assert syncs[0] < sent.index("COMMIT") < syncs[1]
+        else:
+            assert syncs == []
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again
+
+
 def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "runs.db")
     store.close()
