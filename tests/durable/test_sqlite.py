@@ -4,6 +4,7 @@ concurrency (threads sharing one store, processes racing for one run)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -430,3 +431,37 @@ def test_processes_racing_for_one_run_exactly_one_wins(tmp_path: Path) -> None:
         for racer in racers:
             racer.communicate()  # closes its pipes and waits
     assert all(r.returncode == 0 for r in racers)
+
+
+WRITER = """
+import sys
+from agentkit._durable.sqlite import SQLiteStore
+
+store = SQLiteStore(sys.argv[1])
+lease = store.claim("killed", fingerprint="f", model="m", agent="a").lease
+for n in range(100_000):
+    kind = "tool_started" if n % 10 == 0 else "reply"
+    print(store.append(lease, kind, {"n": n, "text": "x" * 2000}), flush=True)
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="takeover of a dead holder needs /proc")
+def test_a_sigkilled_writer_loses_no_committed_entry_and_its_run_is_resumable_at_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert writer.stdout is not None
+    seen = [int(writer.stdout.readline()) for _ in range(60)]  # committed before printed
+    writer.send_signal(signal.SIGKILL)
+    writer.communicate()
+    assert writer.returncode == -signal.SIGKILL
+    with SQLiteStore(path) as store:
+        resumed = claim(store, "killed", fingerprint="f")  # no wait for the lease to expire
+        entries = store.entries("killed")
+        assert resumed.run.entries == len(entries) >= seen[-1] == 60
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        assert [e.payload["n"] for e in entries] == list(range(len(entries)))
+        assert store.append(resumed.lease, "status", {"status": "finished"}) == len(entries) + 1
