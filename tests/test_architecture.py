@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("agentkit._api",),
     ("agentkit._loop",),
     ("agentkit._tools",),
+    ("agentkit._durable",),
     ("agentkit._run",),
     ("agentkit", "agentkit.errors", "agentkit.events"),
     ("agentkit.testing",),

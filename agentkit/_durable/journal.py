@@ -1,0 +1,187 @@
+"""What a durable run is, independent of where it is kept: the journal's entries, the run's
+header, the lease, and `RunStore`, the protocol every backend implements.
+
+The journal records the engine's inputs, in order, one entry per checkpoint:
+
+- `start`: the initial messages (or prompt) and the run's fingerprint;
+- `reply`: one model reply, as wire JSON;
+- `tool_started`: a `tool_use` id, committed before a non-idempotent tool runs;
+- `tool_result`: one `tool_result` block, committed as soon as it exists;
+- `decisions`: approval decisions given to a paused run;
+- `status`: the run became paused, finished, failed or interrupted, with a reason.
+
+A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
+can append; every append keeps the lease alive (afterwards at least half its time is left),
+and a long wait between appends (a slow tool) calls for `renew`. Summary columns (status,
+turns, tokens, cost) are absolute values set with an append, so a repeated write never counts
+usage twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = [
+    "KINDS",
+    "STATUSES",
+    "Claim",
+    "Entry",
+    "EntryKind",
+    "Holder",
+    "Lease",
+    "RunHeader",
+    "RunStatus",
+    "RunStore",
+    "Summary",
+]
+
+EntryKind = Literal["start", "reply", "tool_started", "tool_result", "decisions", "status"]
+KINDS: tuple[EntryKind, ...] = (
+    "start",
+    "reply",
+    "tool_started",
+    "tool_result",
+    "decisions",
+    "status",
+)
+RunStatus = Literal["running", "paused", "finished", "failed", "interrupted"]
+STATUSES: tuple[RunStatus, ...] = ("running", "paused", "finished", "failed", "interrupted")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal entry of a run."""
+
+    seq: int
+    """Position in the run's journal: 1, 2, 3, … with no gaps."""
+    kind: EntryKind
+    payload: dict[str, object]
+    """The JSON object given to `append`, as it was stored."""
+    at: float
+    """When it was committed (Unix seconds, the store's clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The process holding (or last holding) a run's lease."""
+
+    host: str
+    pid: int
+    expires: float
+    """Unix seconds after which the lease is free even if the holder still runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunHeader:
+    """A run's header: who it is, how far it got, what it cost."""
+
+    run_id: str
+    fingerprint: str
+    """Of the prompt and the agent; resuming with another fingerprint is refused."""
+    model: str
+    agent: str
+    status: RunStatus
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    created: float
+    updated: float
+    """Unix seconds of the run's creation and of the header's last change (a claim, a summary,
+    a lease renewal)."""
+    entries: int
+    """How many journal entries the run has (its last `seq`)."""
+    holder: Holder | None
+    """The lease holder, or None when the lease was released (an expired lease is shown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """This process's right to append to a run, returned by `claim` and `renew`."""
+
+    run_id: str
+    token: str
+    """Random, per claim: an append with a token the run no longer has is refused."""
+    expires: float
+    """As of `claim` or `renew`; appends may extend it in the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What `claim` gives: the run's header, this process's lease, and whether the run is new."""
+
+    run: RunHeader
+    lease: Lease
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Summary columns to set with an append; None leaves a column as it is."""
+
+    status: RunStatus | None = None
+    turns: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+
+class RunStore(Protocol):
+    """Where durable runs are kept. Synchronous and thread-safe, so a driver can call it from
+    a worker thread. Implementations: `SQLiteStore`; Postgres or DBOS later."""
+
+    def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
+        """Create the run if it is new, or load it; either way take its lease.
+
+        Raises `RunLockedError` when another live process holds the lease,
+        `RunMismatchError` when the run is stored with another fingerprint, and
+        `StoreFormatError` when the run was written by a newer agentkit.
+        """
+        ...
+
+    def append(
+        self,
+        lease: Lease,
+        kind: EntryKind,
+        payload: Mapping[str, object],
+        *,
+        summary: Summary | None = None,
+    ) -> int:
+        """Commit one entry (and `summary`, in the same transaction), keep the lease alive, and
+        return the entry's `seq`. Raises `RunLockedError` if the lease was taken over and
+        `RunNotFoundError` if the run was deleted."""
+        ...
+
+    def renew(self, lease: Lease) -> Lease:
+        """Extend the lease; raises as `append` does."""
+        ...
+
+    def release(self, lease: Lease) -> bool:
+        """Give the lease up so another process can claim the run at once; False (and nothing
+        done) when this lease no longer holds the run."""
+        ...
+
+    def entries(self, run_id: str, *, after: int = 0) -> list[Entry]:
+        """The run's entries with `seq > after`, in order (empty for an unknown run)."""
+        ...
+
+    def header(self, run_id: str) -> RunHeader | None:
+        """The run's header, or None if there is no such run."""
+        ...
+
+    def runs(
+        self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0
+    ) -> list[RunHeader]:
+        """Headers of the stored runs, most recently updated first, optionally one status."""
+        ...
+
+    def delete(self, run_id: str) -> bool:
+        """Delete a run and its journal; False if there was none. Raises `RunLockedError`
+        while another live process holds its lease."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources; the store cannot be used afterwards."""
+        ...

@@ -1,0 +1,171 @@
+"""The SQLite file format of the run store, and opening a file safely.
+
+A store file says it is one: `PRAGMA application_id` is `APPLICATION_ID` and
+`PRAGMA user_version` the format version (`FORMAT`); each run row also records the format it
+was written in. `connect` checks a file before it writes anything, so a file that is not a
+SQLite database, a damaged one, another application's database, or one written by a newer
+agentkit raises `StoreFormatError` and is left byte for byte as it was. An empty or new file
+becomes a store (in WAL mode, see `sqlite.py`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from agentkit._durable.errors import StoreError, StoreFormatError
+
+__all__ = ["APPLICATION_ID", "FORMAT", "SEQ_BITS", "connect", "newer_format", "translate"]
+
+APPLICATION_ID = 0x61676B74  # "agkt"
+FORMAT = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+SEQ_BITS = 32
+"""An entry's key is `run id << SEQ_BITS | seq`: a run's journal is one range of the entries
+table's own b-tree, so an append writes no second index, and reading a run is a range scan."""
+
+# No index on runs beyond its keys: listing is rare and scans a small table, while an index
+# on `updated` would be rewritten by every header update.
+SCHEMA = (
+    """CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL UNIQUE,
+        format INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        model TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        status TEXT NOT NULL,
+        turns INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        lease_token TEXT,
+        lease_host TEXT,
+        lease_node TEXT,
+        lease_pid INTEGER,
+        lease_started INTEGER,
+        lease_expires REAL
+    )""",
+    """CREATE TABLE entries (
+        key INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        payload TEXT NOT NULL
+    )""",
+)
+
+
+def newer_format(path: str, version: int, what: str) -> StoreFormatError:
+    return StoreFormatError(
+        f"{what} in {path} was written by a newer agentkit (store format {version}, this "
+        f"agentkit reads up to {FORMAT}); upgrade agentkit to use it. Nothing was changed",
+        path=path,
+        problem="newer",
+    )
+
+
+def translate(exc: sqlite3.Error, path: str) -> StoreError:
+    """The store's error for a SQLite error met while using the file at `path`."""
+    if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return StoreFormatError(
+            f"{path} is a damaged SQLite database ({exc}); restore it from a backup or "
+            "use another file",
+            path=path,
+            problem="corrupt",
+        )
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreError(
+            f"the run store {path} is busy: another process kept it locked too long ({exc}); "
+            "try again"
+        )
+    return StoreError(f"the run store {path} failed: {exc}")
+
+
+def _check_header(path: str) -> None:
+    """Refuse a file that is not a SQLite database, before SQLite ever touches it."""
+    file = Path(path)
+    if not file.exists():
+        return
+    try:
+        with file.open("rb") as stream:
+            head = stream.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreFormatError(
+            f"cannot read the run store {path}: {exc}", path=path, problem="unreadable"
+        ) from exc
+    if head and head != SQLITE_MAGIC:
+        raise StoreFormatError(
+            f"{path} is not a SQLite database, so not an agentkit run store; give the path "
+            "of a store, or of a new file",
+            path=path,
+            problem="not_sqlite",
+        )
+
+
+def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
+    app = db.execute("PRAGMA application_id").fetchone()[0]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    return int(app), int(version), int(tables)
+
+
+def _check_identity(path: str, app: int, version: int, tables: int) -> bool:
+    """True when the file is already a store of ours, False when it is empty; raises when it
+    belongs to someone else or to a newer agentkit."""
+    if app == APPLICATION_ID:
+        if version > FORMAT:
+            raise newer_format(path, version, "the run store")
+        return True
+    if app == 0 and tables == 0:
+        return False
+    raise StoreFormatError(
+        f"{path} is a SQLite database of another application (application_id {app:#x}, "
+        f"{tables} schema objects), not an agentkit run store; nothing was written. Give "
+        "the path of a store, or of a new file",
+        path=path,
+        problem="foreign",
+    )
+
+
+def connect(path: str, *, synchronous: str, timeout: float) -> sqlite3.Connection:
+    """Open the store at `path`, creating it when the file is new or empty.
+
+    Raises `StoreFormatError` (file untouched) as described in the module docstring.
+    """
+    if path != ":memory:":
+        _check_header(path)
+    try:
+        db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreFormatError(
+            f"cannot open the run store {path}: {exc}", path=path, problem="unreadable"
+        ) from exc
+    try:
+        if not _check_identity(path, *_identity(db)):
+            _create(db, path)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(f"PRAGMA synchronous = {synchronous}")
+    except BaseException as exc:
+        db.close()
+        if isinstance(exc, sqlite3.Error):
+            raise translate(exc, path) from exc
+        raise
+    return db
+
+
+def _create(db: sqlite3.Connection, path: str) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have created the store since we looked.
+        if not _check_identity(path, *_identity(db)):
+            for statement in SCHEMA:
+                db.execute(statement)
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {FORMAT}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

@@ -1,0 +1,467 @@
+"""SQLiteStore on real files: the journal, the header and listing, fingerprints, leases, and
+concurrency (threads sharing one store, processes racing for one run)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentkit._durable import sqlite as sqlite_module
+from agentkit._durable.errors import (
+    RunLockedError,
+    RunMismatchError,
+    RunNotFoundError,
+    StoreError,
+    StoreFormatError,
+)
+from agentkit._durable.journal import (
+    KINDS,
+    Claim,
+    EntryKind,
+    Lease,
+    RunStatus,
+    RunStore,
+    Summary,
+)
+from agentkit._durable.lease import Process, process_started, this_process
+from agentkit._durable.sqlite import SQLiteStore
+from agentkit._errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+LINUX = Path("/proc/self/stat").exists()
+LEASE = 60.0
+
+
+class Clock:
+    """Unix seconds that only move when a test says so (no sleeps)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "runs.db", lease_seconds=LEASE, clock=clock) as opened:
+        yield opened
+
+
+PAYLOADS: dict[EntryKind, dict[str, Any]] = {
+    "start": {
+        "messages": [{"role": "user", "content": "Charge the open orders ✓"}],
+        "fingerprint": "f1",
+    },
+    "reply": {
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "Charging."},
+            {"type": "tool_use", "id": "toolu_1", "name": "charge", "input": {"order": 7}},
+        ],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 120, "output_tokens": 30},
+    },
+    "tool_started": {"tool_use_id": "toolu_1"},
+    "tool_result": {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": "ok",
+        "is_error": False,
+    },
+    "decisions": {"toolu_2": {"approved": False, "reason": "too expensive"}},
+    "status": {"status": "finished", "reason": None, "ratio": 0.5, "big": 2**53},
+}
+
+
+def claim(store: RunStore, run_id: str = "r1", fingerprint: str = "f1") -> Claim:
+    return store.claim(run_id, fingerprint=fingerprint, model="claude-x", agent="orders")
+
+
+def test_sqlite_store_is_a_run_store(store: SQLiteStore) -> None:
+    typed: RunStore = store
+    assert typed is store
+
+
+def test_every_entry_kind_round_trips_in_order(store: SQLiteStore, clock: Clock) -> None:
+    lease = claim(store).lease
+    seqs: list[int] = []
+    for kind in KINDS:
+        clock.now += 1
+        seqs.append(store.append(lease, kind, PAYLOADS[kind]))
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    entries = store.entries("r1")
+    assert [(e.seq, e.kind, e.payload) for e in entries] == [
+        (i + 1, kind, PAYLOADS[kind]) for i, kind in enumerate(KINDS)
+    ]
+    assert [e.at for e in entries] == [clock.now - 5 + i for i in range(6)]
+    assert [e.seq for e in store.entries("r1", after=4)] == [5, 6]
+    assert store.entries("nobody") == []
+
+
+def test_claim_creates_then_loads_and_the_header_shows_the_lease(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    first = claim(store)
+    assert first.created and first.run.entries == 0 and first.run.status == "running"
+    assert (first.run.model, first.run.agent, first.run.fingerprint) == ("claude-x", "orders", "f1")
+    assert first.run.holder is not None and first.run.holder.pid == os.getpid()
+    assert first.lease.expires == clock.now + LEASE
+    store.append(first.lease, "start", PAYLOADS["start"])
+    assert store.release(first.lease)
+    header = store.header("r1")
+    assert header is not None and header.holder is None and header.entries == 1
+    again = claim(store)
+    assert not again.created and again.run.entries == 1 and again.lease.token != first.lease.token
+    assert store.header("nobody") is None
+
+
+def test_summary_columns_are_set_with_the_append_and_none_keeps_a_column(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    lease = claim(store).lease
+    clock.now += 5
+    store.append(
+        lease,
+        "reply",
+        PAYLOADS["reply"],
+        summary=Summary(turns=1, input_tokens=120, output_tokens=30, cost_usd=0.0012),
+    )
+    clock.now += 5
+    store.append(lease, "status", {"status": "paused"}, summary=Summary(status="paused"))
+    header = store.header("r1")
+    assert header is not None
+    assert (header.status, header.turns, header.input_tokens, header.output_tokens) == (
+        "paused",
+        1,
+        120,
+        30,
+    )
+    assert header.cost_usd == 0.0012 and header.updated == clock.now
+    assert header.created == clock.now - 10 and header.entries == 2
+
+
+def test_runs_lists_newest_first_filtered_and_paged(store: SQLiteStore, clock: Clock) -> None:
+    statuses: list[RunStatus] = ["finished", "paused", "finished", "failed"]
+    for i, status in enumerate(statuses):
+        clock.now += 1
+        lease = claim(store, f"r{i}").lease
+        store.append(lease, "status", {"status": status}, summary=Summary(status=status))
+    assert [h.run_id for h in store.runs()] == ["r3", "r2", "r1", "r0"]
+    assert [h.run_id for h in store.runs(status="finished")] == ["r2", "r0"]
+    assert [h.run_id for h in store.runs(limit=2, offset=1)] == ["r2", "r1"]
+    assert store.runs(status="interrupted") == []
+
+
+def test_delete_removes_the_run_and_its_journal_but_not_a_held_one(store: SQLiteStore) -> None:
+    lease = claim(store).lease
+    store.append(lease, "start", PAYLOADS["start"])
+    with pytest.raises(RunLockedError):
+        store.delete("r1")
+    assert store.entries("r1") != []
+    store.release(lease)
+    assert store.delete("r1")
+    assert store.header("r1") is None and store.entries("r1") == []
+    assert not store.delete("r1")
+    fresh = claim(store)
+    assert fresh.created and store.append(fresh.lease, "start", {}) == 1
+
+
+def test_a_reused_run_id_with_another_fingerprint_is_refused_and_nothing_changes(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    lease = claim(store).lease
+    store.append(lease, "start", PAYLOADS["start"])
+    store.release(lease)
+    before = store.header("r1")
+    clock.now += 1
+    with pytest.raises(RunMismatchError, match="different prompt or agent") as caught:
+        claim(store, fingerprint="f2")
+    assert (caught.value.run_id, caught.value.stored, caught.value.given) == ("r1", "f1", "f2")
+    assert store.header("r1") == before
+
+
+def test_a_second_claim_while_the_first_lease_lives_fails(store: SQLiteStore, clock: Clock) -> None:
+    first = claim(store)
+    with pytest.raises(RunLockedError, match=f"process {os.getpid()}") as caught:
+        claim(store)
+    assert (caught.value.run_id, caught.value.pid) == ("r1", os.getpid())
+    assert caught.value.expires == clock.now + LEASE
+    assert store.append(first.lease, "start", {}) == 1  # the holder is unaffected
+
+
+def test_an_expired_lease_is_taken_over_and_its_old_holder_can_no_longer_write(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    old = claim(store).lease
+    store.append(old, "start", {})
+    clock.now += LEASE
+    new = claim(store).lease
+    with pytest.raises(RunLockedError):
+        store.append(old, "reply", PAYLOADS["reply"])
+    with pytest.raises(RunLockedError):
+        store.renew(old)
+    assert not store.release(old)
+    assert [e.kind for e in store.entries("r1")] == ["start"]
+    assert store.append(new, "reply", PAYLOADS["reply"]) == 2
+
+
+def test_appends_and_renew_keep_the_lease_alive(store: SQLiteStore, clock: Clock) -> None:
+    lease = claim(store).lease
+    clock.now += LEASE * 0.9
+    store.append(lease, "start", {})
+    clock.now += LEASE * 0.9
+    with pytest.raises(RunLockedError):
+        claim(store)
+    renewed = store.renew(lease)
+    assert renewed.expires == clock.now + LEASE and renewed.token == lease.token
+    clock.now += LEASE * 0.9
+    with pytest.raises(RunLockedError):
+        claim(store)
+
+
+def as_holder(monkeypatch: pytest.MonkeyPatch, pid: int, started: int | None, node: str) -> None:
+    holder = Process(host="elsewhere", node=node, pid=pid, started=started)
+    monkeypatch.setattr(sqlite_module, "this_process", lambda: holder)
+
+
+@pytest.mark.skipif(not LINUX, reason="process start times come from /proc")
+def test_the_lease_of_a_dead_process_on_this_machine_is_taken_over_at_once(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    started = process_started(child.pid)
+    assert child.stdin is not None
+    child.stdin.close()
+    child.wait()
+    with monkeypatch.context() as patch:
+        as_holder(patch, child.pid, started, this_process().node)
+        dead = claim(store).lease
+    taken = claim(store)
+    assert taken.run.holder is not None and taken.run.holder.pid == os.getpid()
+    with pytest.raises(RunLockedError):
+        store.append(dead, "start", {})
+
+
+@pytest.mark.skipif(not LINUX, reason="process start times come from /proc")
+def test_a_reused_pid_does_not_keep_a_lease(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = this_process()
+    assert me.started is not None
+    with monkeypatch.context() as patch:  # our own pid, but a process that started earlier
+        as_holder(patch, me.pid, me.started - 1, me.node)
+        claim(store)
+    claim(store)
+
+
+def test_a_dead_pid_on_another_machine_keeps_its_lease_until_it_expires(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    with monkeypatch.context() as patch:
+        as_holder(patch, 2**22 + 1, 1, "another-host/boot/pid:[1]")
+        claim(store)
+    with pytest.raises(RunLockedError, match="on elsewhere"):
+        claim(store)
+    clock.now += LEASE
+    claim(store)
+
+
+def test_writing_after_release_or_delete_fails_and_writes_nothing(store: SQLiteStore) -> None:
+    lease = claim(store).lease
+    assert store.release(lease) and not store.release(lease)
+    with pytest.raises(StoreError, match="released") as caught:
+        store.append(lease, "start", {})
+    assert not isinstance(caught.value, RunLockedError)
+    assert store.delete("r1")
+    with pytest.raises(RunNotFoundError, match="'r1'"):
+        store.append(lease, "start", {})
+    with pytest.raises(RunNotFoundError):
+        store.renew(lease)
+
+
+def test_bad_appends_are_refused_before_anything_is_written(store: SQLiteStore) -> None:
+    lease = claim(store).lease
+    with pytest.raises(UsageError, match="kinds are"):
+        store.append(lease, "note", {})  # pyright: ignore[reportArgumentType]  # the wrong kind on purpose
+    with pytest.raises(TypeError):
+        store.append(lease, "start", {"when": object()})
+    assert store.entries("r1") == []
+    assert store.append(lease, "start", {}) == 1
+
+
+def test_a_run_written_by_a_newer_agentkit_is_refused(store: SQLiteStore) -> None:
+    lease = claim(store).lease
+    store.append(lease, "start", {})
+    store.release(lease)
+    assert store._db is not None  # pyright: ignore[reportPrivateUsage]  # simulating a newer writer
+    store._db.execute("UPDATE runs SET format = 2")  # pyright: ignore[reportPrivateUsage]
+    with pytest.raises(StoreFormatError, match="upgrade agentkit") as caught:
+        claim(store)
+    assert caught.value.problem == "newer"
+    with pytest.raises(StoreFormatError, match="newer agentkit"):
+        store.entries("r1")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_what_the_outside_world_saw_is_fsynced_even_at_normal(
+    tmp_path: Path, kind: EntryKind
+) -> None:
+    with SQLiteStore(tmp_path / "runs.db", synchronous="NORMAL") as store:
+        db = store._db  # pyright: ignore[reportPrivateUsage]  # watching the statements sent
+        assert db is not None
+        sent: list[str] = []
+        lease = claim(store).lease
+        db.set_trace_callback(sent.append)
+        store.append(lease, kind, PAYLOADS[kind])
+        db.set_trace_callback(None)
+        syncs = [i for i, statement in enumerate(sent) if "synchronous" in statement]
+        if kind in ("tool_started", "decisions", "status"):
+            assert [sent[i] for i in syncs] == [
+                "PRAGMA synchronous = FULL",
+                "PRAGMA synchronous = NORMAL",
+            ]
+            assert syncs[0] < sent.index("COMMIT") < syncs[1]
+        else:
+            assert syncs == []
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.runs()
+
+
+def test_many_threads_append_to_their_own_runs_through_one_store(store: SQLiteStore) -> None:
+    threads, appends = 8, 60
+    leases = [claim(store, f"t{i}").lease for i in range(threads)]
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def work(lease: Lease) -> None:
+        try:
+            barrier.wait()
+            for n in range(appends):
+                seq = store.append(
+                    lease, "tool_result", {"run": lease.run_id, "n": n}, summary=Summary(turns=n)
+                )
+                assert seq == n + 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(lease,)) for lease in leases]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    for lease in leases:
+        entries = store.entries(lease.run_id)
+        assert [e.payload for e in entries] == [
+            {"run": lease.run_id, "n": n} for n in range(appends)
+        ]
+        header = store.header(lease.run_id)
+        assert header is not None and header.turns == appends - 1
+
+
+RACER = """
+import sys
+from agentkit._durable.errors import RunLockedError
+from agentkit._durable.sqlite import SQLiteStore
+
+store = SQLiteStore(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    store.claim("race", fingerprint="f", model="m", agent="a")
+except RunLockedError:
+    print("locked", flush=True)
+else:
+    print("won", flush=True)
+sys.stdin.readline()  # stay alive (holding the lease) until every racer has answered
+"""
+
+
+def test_processes_racing_for_one_run_exactly_one_wins(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"  # new: the racers also race to create the store
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(3)
+    ]
+    try:
+        pipes = [(r.stdin, r.stdout) for r in racers]
+        answers: list[str] = []
+        for _, out in pipes:
+            assert out is not None and out.readline() == "ready\n"
+        for into, _ in pipes:
+            assert into is not None
+            into.write("go\n")
+            into.flush()
+        for _, out in pipes:
+            assert out is not None
+            answers.append(out.readline().strip())
+        assert sorted(answers) == ["locked", "locked", "won"]
+    finally:
+        for racer in racers:
+            racer.communicate()  # closes its pipes and waits
+    assert all(r.returncode == 0 for r in racers)
+
+
+WRITER = """
+import sys
+from agentkit._durable.sqlite import SQLiteStore
+
+store = SQLiteStore(sys.argv[1])
+lease = store.claim("killed", fingerprint="f", model="m", agent="a").lease
+for n in range(100_000):
+    kind = "tool_started" if n % 10 == 0 else "reply"
+    print(store.append(lease, kind, {"n": n, "text": "x" * 2000}), flush=True)
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="takeover of a dead holder needs /proc")
+def test_a_sigkilled_writer_loses_no_committed_entry_and_its_run_is_resumable_at_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert writer.stdout is not None
+    seen = [int(writer.stdout.readline()) for _ in range(60)]  # committed before printed
+    writer.send_signal(signal.SIGKILL)
+    writer.communicate()
+    assert writer.returncode == -signal.SIGKILL
+    with SQLiteStore(path) as store:
+        resumed = claim(store, "killed", fingerprint="f")  # no wait for the lease to expire
+        entries = store.entries("killed")
+        assert resumed.run.entries == len(entries) >= seen[-1] == 60
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        assert [e.payload["n"] for e in entries] == list(range(len(entries)))
+        assert store.append(resumed.lease, "status", {"status": "finished"}) == len(entries) + 1
