@@ -32,7 +32,8 @@ from .conversation import (
     pending_tool_uses,
 )
 from .limits import Limits
-from .thinking import ThinkingPlan, shape_request
+from .request_rules import shape_request
+from .thinking import ThinkingPlan
 from .usage import RunUsage, TurnUsage
 
 __all__ = [
