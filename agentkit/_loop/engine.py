@@ -25,12 +25,8 @@ from typing import Any, Protocol
 
 from .._api.wire import Message
 from .capabilities import ModelCaps, model_caps
-from .conversation import (
-    ConversationValidator,
-    append_user_content,
-    close_dangling_tool_uses,
-    pending_tool_uses,
-)
+from .conversation import ConversationValidator
+from .history import append_user_content, close_dangling_tool_uses, pending_tool_uses
 from .limits import Limits
 from .request_rules import shape_request
 from .thinking import ThinkingPlan
