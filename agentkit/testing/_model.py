@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from pydantic_core import to_json
 
@@ -33,7 +33,7 @@ from ._replies import (
     plan_reply,
     text_reply,
 )
-from ._strict import check_request
+from ._strict import check_request, turns
 
 __all__ = [
     "FunctionModel",
@@ -95,7 +95,7 @@ class RecordedRequest:
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The request's `messages` (empty when the body has none)."""
-        return self.body.get("messages", []) if isinstance(self.body, dict) else []
+        return turns(self.body)
 
 
 def describe(step: Any) -> str:
@@ -272,7 +272,8 @@ class Script:
     def _serve_step(self, record: RecordedRequest, input_tokens: int) -> Plan:
         index, step = self._take()
         record.step = index
-        body: dict[str, Any] = record.body if isinstance(record.body, dict) else {}
+        raw: object = record.body
+        body = cast("dict[str, Any]", raw) if isinstance(raw, dict) else {}
         answer = step
         if callable(step) and not isinstance(step, (Message, Fault, str)):
             try:

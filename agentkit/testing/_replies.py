@@ -146,11 +146,12 @@ def message_to_events(
     """
     msg = message_dict(message) if isinstance(message, Message) else message
     usage = dict(msg.get("usage") or {})
-    start = {**msg, "content": [], "stop_reason": None, "stop_sequence": None}
+    start: dict[str, Any] = {**msg, "content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = {**usage, "output_tokens": min(1, usage.get("output_tokens", 1))}
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     for index, block in enumerate(msg["content"]):
         kind = block.get("type")
+        first: dict[str, Any]
         deltas: list[dict[str, Any]]
         if kind == "text":
             first = {**block, "text": ""}

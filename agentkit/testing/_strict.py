@@ -4,7 +4,8 @@ Owns `check_request`. Where a rule is one the core already keeps before it sends
 fake runs the core's own check (`_loop.request_rules` for `max_tokens` and manual thinking,
 `_loop.conversation` for the messages) and only words the failure as the API does. Its own
 checks are the ones the core never needs, because it builds those parts itself: the
-`anthropic-version` header, a JSON object body, the required fields.
+`anthropic-version` header, a JSON object body, the required fields. It also owns the two
+readers of request bodies the fakes share (`turns`, `blocks`).
 
 Model-specific rules are not checked (the fake serves any model name), and thinking rules
 only for manual (`enabled`) thinking, which is where the API's wording is known.
@@ -24,7 +25,7 @@ from .._loop.request_rules import (
     check_tool_choice,
 )
 
-__all__ = ["check_request"]
+__all__ = ["blocks", "check_request", "turns"]
 
 _REQUIRED = ("model", "max_tokens", "messages")
 
@@ -111,10 +112,19 @@ def _check_messages(request: Mapping[str, Any]) -> str | None:
     return None
 
 
-# -- the API's wording of the conversation rules -----------------------------------------------
+# -- reading request bodies --------------------------------------------------------------------
 
 
-def _blocks(message: object) -> list[dict[str, Any]]:
+def turns(body: object) -> list[dict[str, Any]]:
+    """The `messages` of a request body (empty when it has none)."""
+    if not isinstance(body, dict):
+        return []
+    messages = cast("dict[str, Any]", body).get("messages")
+    return cast("list[dict[str, Any]]", messages) if isinstance(messages, list) else []
+
+
+def blocks(message: object) -> list[dict[str, Any]]:
+    """The dict blocks of a message's `content` (a string is one text block)."""
     content = cast("dict[str, Any]", message).get("content") if isinstance(message, dict) else None
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
@@ -123,15 +133,18 @@ def _blocks(message: object) -> list[dict[str, Any]]:
     return [cast("dict[str, Any]", b) for b in cast("list[object]", content) if isinstance(b, dict)]
 
 
+# -- the API's wording of the conversation rules -----------------------------------------------
+
+
 def _calls_before(messages: Sequence[Any], i: int) -> list[str]:
     """The `tool_use` ids of the message before `i`, which message `i` must answer."""
     if i == 0:
         return []
-    return [str(b.get("id", "")) for b in _blocks(messages[i - 1]) if b.get("type") == "tool_use"]
+    return [str(b.get("id", "")) for b in blocks(messages[i - 1]) if b.get("type") == "tool_use"]
 
 
 def _results(messages: Sequence[Any], i: int) -> list[dict[str, Any]]:
-    return [b for b in _blocks(messages[i]) if b.get("type") == "tool_result"]
+    return [b for b in blocks(messages[i]) if b.get("type") == "tool_result"]
 
 
 def _role(messages: Sequence[Any], i: int) -> str:
@@ -154,7 +167,7 @@ def _empty(messages: Sequence[Any], i: int) -> str:
 
 def _orphan(messages: Sequence[Any], i: int) -> str:
     calls = _calls_before(messages, i)
-    for j, block in enumerate(_blocks(messages[i])):
+    for j, block in enumerate(blocks(messages[i])):
         tool_use_id = block.get("tool_use_id")
         if block.get("type") == "tool_result" and tool_use_id not in calls:
             return (
