@@ -45,7 +45,29 @@ def _int(value: Any) -> int:
     return value if type(value) is int else 0
 
 
-def _counts_to_dict(usage: TurnUsage | RunUsage) -> dict[str, Any]:
+class _Counters:
+    """The token counters `TurnUsage` and `RunUsage` share, and the totals made of them."""
+
+    __slots__ = ()
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    server_tool_use: dict[str, int]
+    tool_calls: int
+
+    @property
+    def total_input_tokens(self) -> int:
+        """The whole prompt: uncached input plus cache writes plus cache reads."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus output tokens."""
+        return self.total_input_tokens + self.output_tokens
+
+
+def _counts_to_dict(usage: _Counters) -> dict[str, Any]:
     """The token counters `TurnUsage` and `RunUsage` share, as plain JSON data."""
     data: dict[str, Any] = {name: getattr(usage, name) for name in _COUNTS + _SPLIT}
     data["server_tool_use"] = dict(usage.server_tool_use)
@@ -65,7 +87,7 @@ def _counts_from_dict(data: Mapping[str, Any], *, split_unknown: bool) -> dict[s
 
 
 @dataclass(slots=True)
-class TurnUsage:
+class TurnUsage(_Counters):
     """Usage and cost of one model response."""
 
     model: str
@@ -85,16 +107,6 @@ class TurnUsage:
     """Client tool calls this response asked for."""
     cost_usd: float | None = None
     """This response's cost, or None when the model's prices are unknown."""
-
-    @property
-    def total_input_tokens(self) -> int:
-        """The whole prompt: uncached input plus cache writes plus cache reads."""
-        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        """Prompt plus output tokens."""
-        return self.total_input_tokens + self.output_tokens
 
     def to_dict(self) -> dict[str, Any]:
         """This record as plain JSON data."""
@@ -141,7 +153,7 @@ def turn_cost(
 
 
 @dataclass(slots=True)
-class RunUsage:
+class RunUsage(_Counters):
     """Totals of a run (sub-agent runs merged in), with one `TurnUsage` per response."""
 
     requests: int = 0
@@ -166,16 +178,6 @@ class RunUsage:
     def cost_usd(self) -> float | None:
         """Total cost in USD, or None when any response's price is unknown."""
         return None if self.unpriced_requests else self.known_cost_usd
-
-    @property
-    def total_input_tokens(self) -> int:
-        """All prompt tokens: uncached input plus cache writes plus cache reads."""
-        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        """All prompt and output tokens."""
-        return self.total_input_tokens + self.output_tokens
 
     def add_turn(self, usage: Mapping[str, Any], model: str, *, tool_calls: int = 0) -> TurnUsage:
         """Count one response's wire `usage` dict for `model`, cost it, and record the turn.
