@@ -62,7 +62,13 @@ def shape_request(
             `effort_unsupported`.
     """
     out, thinking, kind = _fit_thinking(params, caps)
-    effective = _effective_thinking(kind, caps)
+    # What the model will actually do: an omitted `thinking` means the model's default.
+    if kind is None:
+        effective = (
+            "adaptive" if caps is not None and caps.thinking_default in _DEFAULT_ON else None
+        )
+    else:
+        effective = None if kind == "disabled" else kind
     max_tokens = params.get("max_tokens")
     check_max_tokens(max_tokens, caps)
     betas: list[str] = []
@@ -90,7 +96,7 @@ def _fit_thinking(
     raw = params.get("thinking")
     if raw is None:
         return params, None, None
-    thinking = cast("Mapping[str, Any]", raw) if isinstance(raw, Mapping) else None
+    thinking = cast("Mapping[str, Any]", raw) if isinstance(raw, (dict, Mapping)) else None
     kind = thinking.get("type") if thinking is not None else None
     if thinking is None or not isinstance(kind, str):
         raise _fail(f"thinking={raw!r} must be a dict with a string 'type'.", "thinking_shape")
@@ -118,13 +124,6 @@ def _translate(
         f"{sorted(accepted)}); change the thinking setting.",
         "thinking_type_unsupported",
     )
-
-
-def _effective_thinking(kind: str | None, caps: ModelCaps | None) -> str | None:
-    """What the model will actually do: an omitted `thinking` means the model's default."""
-    if kind is None:
-        return "adaptive" if caps is not None and caps.thinking_default in _DEFAULT_ON else None
-    return None if kind == "disabled" else kind
 
 
 # -- the checks ----------------------------------------------------------------------------------
@@ -203,7 +202,7 @@ def check_tool_choice(
 ) -> None:
     """A forced `tool_choice` (`any`/`tool`) only where the model and the thinking allow it."""
     tool_choice = params.get("tool_choice")
-    if not isinstance(tool_choice, Mapping):
+    if tool_choice is None or not isinstance(tool_choice, (dict, Mapping)):
         return
     if cast("Mapping[str, Any]", tool_choice).get("type") not in _FORCED:
         return
@@ -231,7 +230,7 @@ def check_effort(params: Mapping[str, Any], caps: ModelCaps | None, effective: s
     if caps is None:
         return
     output_config = params.get("output_config")
-    if not isinstance(output_config, Mapping):
+    if output_config is None or not isinstance(output_config, (dict, Mapping)):
         return
     effort = cast("Mapping[str, Any]", output_config).get("effort")
     if effort is None:
