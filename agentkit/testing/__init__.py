@@ -1,8 +1,8 @@
 """Fakes of the Messages API for tests, recipes and offline runs (public).
 
-The public face of the fake: re-exports the reply builders and `Fault` (`_fake_replies`), the
-`Script` and request checks (`_fake_api`) and `FakeServer` (`_fake_server`, real HTTP and SSE
-on 127.0.0.1 in a background thread for the CLI, recipes and load tests). Owns
+The public face of the fake: re-exports the reply builders and `Fault` (`_replies`), the
+`Script` (`_model`, with the strict request check of `_strict`) and `FakeServer` (`_server`,
+real HTTP and SSE on 127.0.0.1 in a background thread for the CLI, recipes and load tests). Owns
 `ScriptedTransport`, an httpx transport (sync and async) serving a script in-process for
 tests; small helpers for functions that play the model; and `python -m agentkit.testing
 serve`.

@@ -3,7 +3,7 @@
 Owns the loopback server (one asyncio event loop in a background thread, many keep-alive
 connections) for the CLI, recipes and load tests; `agentkit.testing` re-exports it.
 
-Rules: it carries out the `Plan`s of a `Script` (`_fake_api`) byte for byte, like
+Rules: it carries out the `Plan`s of a `Script` (`_model`) byte for byte, like
 `ScriptedTransport`, adding only HTTP framing. Having no caller to raise to, it answers a
 `ScriptError` with a 400 and records it in `Script.errors`, to be re-raised by
 `assert_consumed()` or on leaving its `with` block. Its delays are real waits.
