@@ -60,6 +60,7 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
 
 
 def _check_fields(request: Mapping[str, Any]) -> str | None:
+    """The fields the API requires (a JSON null counts as missing)."""
     for name in _REQUIRED:
         if request.get(name) is None:
             return f"{name}: Field required"
@@ -67,6 +68,7 @@ def _check_fields(request: Mapping[str, Any]) -> str | None:
 
 
 def _manual_thinking(request: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The request's `thinking` when it is manual (`enabled`), where the API's wording is known."""
     thinking = request.get("thinking")
     if not isinstance(thinking, Mapping):
         return None
@@ -86,7 +88,7 @@ def _check_params(request: Mapping[str, Any], headers: Mapping[str, str]) -> str
             check_tool_choice(request, None, "enabled")
             check_sampling(request, None, "enabled")
     except ConversationError as exc:
-        if exc.rule == "sampling_with_thinking" and request.get("temperature", 1) != 1:
+        if exc.rule == "sampling_with_thinking" and request.get("temperature") not in (None, 1):
             return _TEMPERATURE_WORDING
         return _PARAM_WORDING.get(exc.rule, str(exc))
     return None
