@@ -1,9 +1,10 @@
-"""The conversation rules of the Messages API, checked before every request, and history helpers.
+"""The conversation rules of the Messages API, checked before every request.
 
-This module owns the rules a `messages` list must keep to be sent, and the helpers that keep a
-history valid while a run grows it. It works on **wire-form plain dicts** (`{"role": "user",
-"content": [...]}`), because assistant turns must be echoed exactly as received. Rules (each
-error is a `ConversationError` naming the message index and one of these rule names):
+This module owns the rules a `messages` list must keep to be sent (the helpers that keep a
+history valid while a run grows it are in `history`). It works on **wire-form plain dicts**
+(`{"role": "user", "content": [...]}`), because assistant turns must be echoed exactly as
+received. Rules (each error is a `ConversationError` naming the message index and one of these
+rule names):
 
 - `message_shape` / `block_shape`: a message is a dict with `role` and `content` (a string or a
   list of dicts with a string `type`); `role`: only `user` and `assistant`;
@@ -19,7 +20,7 @@ error is a `ConversationError` naming the message index and one of these rule na
   answered in the *next* user message by a `tool_result` with its id; `orphan_tool_result`: no
   result without its call; `duplicate_tool_result`; `tool_result_first`: results come first in
   that message, any text after them; `unanswered_tool_use`: a conversation may not end with an
-  assistant message whose calls are unanswered (use `close_dangling_tool_uses`).
+  assistant message whose calls are unanswered (use `history.close_dangling_tool_uses`).
 - `thinking_signature` / `redacted_thinking_data`: a `thinking` block has string `thinking` and
   `signature`; a `redacted_thinking` block has string `data` (both go back byte-for-byte).
 - Thinking rules. `thinking` is the request's thinking `type` (`"enabled"`, `"adaptive"`, …)
@@ -39,22 +40,15 @@ hundreds of turns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .._errors import ConversationError
 
-__all__ = [
-    "ConversationValidator",
-    "append_user_content",
-    "close_dangling_tool_uses",
-    "pending_tool_uses",
-    "user_turn",
-    "validate_conversation",
-]
+# `_run/agent.py` imports it from here; history.py is its home.
+from .history import append_user_content as append_user_content
 
-Message = dict[str, Any]
-Block = dict[str, Any]
+__all__ = ["ConversationValidator", "validate_conversation"]
 
 _THINKING_TYPES = frozenset({"thinking", "redacted_thinking"})
 _CALL_TYPES = frozenset({"tool_use", "server_tool_use"})
@@ -87,8 +81,11 @@ def _blank(text: Any) -> bool:
 
 
 def _kind(block: Any, i: int, j: int) -> str:
+    # Read through an un-narrowed alias: a block's values are untyped JSON data, and this runs
+    # for every block before every request, where a cast() call would be a measurable cost.
+    data: Any = block
     if isinstance(block, dict):
-        kind = block.get("type")
+        kind = data.get("type")
         if isinstance(kind, str):
             return kind
     raise ConversationError(
@@ -228,13 +225,14 @@ def _check_assistant(blocks: list[Any], i: int) -> tuple[str, ...]:
 
 def _check(message: Any, i: int, final: bool, st: _State) -> None:
     """Check message `i` given the state before it, and advance the state past it."""
+    fields: Any = message  # read through an un-narrowed alias, as in `_kind`
     if not isinstance(message, dict):
         raise ConversationError(
             "is not a message; each message must be a dict with 'role' and 'content'.",
             index=i,
             rule="message_shape",
         )
-    role = message.get("role")
+    role = fields.get("role")
     if role != "user" and role != "assistant":
         raise ConversationError(
             f"role {role!r} is not allowed; messages hold only 'user' and 'assistant' turns "
@@ -255,12 +253,12 @@ def _check(message: Any, i: int, final: bool, st: _State) -> None:
             index=i,
             rule="alternation",
         )
-    content = message.get("content")
+    content = fields.get("content")
     if isinstance(content, str):
         blocks: list[Any] = []
         empty = _blank(content)
     elif isinstance(content, list):
-        blocks = content
+        blocks = fields["content"]  # the same list, un-narrowed
         empty = not blocks
     else:
         raise ConversationError(
@@ -415,98 +413,3 @@ def validate_conversation(messages: Sequence[Any], *, thinking: bool | str = Fal
         ConversationError: naming the offending message index and rule.
     """
     ConversationValidator().validate(messages, thinking=thinking)
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def user_turn(content: str | Sequence[Mapping[str, Any]]) -> Message:
-    """Return a user message holding `content` (a string or a list of blocks)."""
-    if isinstance(content, str):
-        return {"role": "user", "content": content}
-    return {"role": "user", "content": [dict(block) for block in content]}
-
-
-def _as_blocks(content: Any) -> list[Block]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    return list(content)
-
-
-def append_user_content(
-    messages: list[Message], content: str | Sequence[Mapping[str, Any]]
-) -> None:
-    """Add user content, merging into a trailing user message so the roles keep alternating.
-
-    Tool results end up first in the merged message and other content after them, which is how
-    tool results plus a follow-up prompt become one valid turn. The trailing message is
-    replaced by a new dict rather than edited, so dicts the caller holds are not changed.
-    Empty content is ignored.
-    """
-    if not content:
-        return
-    if not messages or messages[-1].get("role") != "user":
-        messages.append(user_turn(content))
-        return
-    last = messages[-1]
-    blocks = _as_blocks(last.get("content")) + _as_blocks(content)
-    results = [block for block in blocks if block.get("type") == "tool_result"]
-    if results and len(results) != len(blocks):
-        blocks = results + [block for block in blocks if block.get("type") != "tool_result"]
-    messages[-1] = {**last, "content": blocks}
-
-
-def _tool_uses(message: Mapping[str, Any]) -> list[Block]:
-    content = message.get("content")
-    if not isinstance(content, list):
-        return []
-    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
-
-
-def pending_tool_uses(messages: Sequence[Message]) -> list[Block]:
-    """Return the `tool_use` blocks of the last assistant message that have no result yet."""
-    if not messages:
-        return []
-    last = messages[-1]
-    if last.get("role") == "assistant":
-        return _tool_uses(last)
-    if len(messages) < 2 or messages[-2].get("role") != "assistant":
-        return []
-    content = last.get("content")
-    answered = (
-        {b.get("tool_use_id") for b in content if isinstance(b, dict)}
-        if isinstance(content, list)
-        else set()
-    )
-    return [use for use in _tool_uses(messages[-2]) if use.get("id") not in answered]
-
-
-def close_dangling_tool_uses(
-    messages: list[Message],
-    results: Mapping[str, Mapping[str, Any]] | None = None,
-    reason: str = "cancelled",
-) -> None:
-    """Answer every unanswered `tool_use` of the last assistant message, so the history is valid.
-
-    Calls with an entry in `results` (keyed by tool_use id) get that `tool_result` block; the
-    others get an `is_error` result saying the call was `reason` before it finished. Results
-    for calls that are not pending are ignored. Used after a cancelled or crashed run, so the
-    conversation left behind can be continued.
-    """
-    pending = pending_tool_uses(messages)
-    if not pending:
-        return
-    given = results or {}
-    blocks: list[Block] = []
-    for use in pending:
-        block = given.get(use["id"])
-        if block is None:
-            block = {
-                "type": "tool_result",
-                "tool_use_id": use["id"],
-                "is_error": True,
-                "content": f"The call to {use.get('name', 'this tool')!s} was {reason} before it "
-                "finished; it produced no result.",
-            }
-        blocks.append(dict(block))
-    append_user_content(messages, blocks)

@@ -25,14 +25,11 @@ from typing import Any, Protocol, cast
 
 from .._api.wire import Message
 from .capabilities import ModelCaps, model_caps
-from .conversation import (
-    ConversationValidator,
-    append_user_content,
-    close_dangling_tool_uses,
-    pending_tool_uses,
-)
+from .conversation import ConversationValidator
+from .history import append_user_content, close_dangling_tool_uses, pending_tool_uses
 from .limits import Limits
-from .thinking import ThinkingPlan, shape_request
+from .request_rules import shape_request
+from .thinking import ThinkingPlan
 from .usage import RunUsage, TurnUsage
 
 __all__ = [

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .capabilities import Prices, PriceTier, model_caps
 
@@ -31,13 +31,63 @@ __all__ = ["RunUsage", "TurnUsage", "turn_cost"]
 
 _PER_MTOK = 1_000_000
 
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+_SPLIT = ("cache_write_5m_input_tokens", "cache_write_1h_input_tokens")
+"""The cache-write split: a turn leaves it None when the response did not report it."""
+
 
 def _int(value: Any) -> int:
     return value if type(value) is int else 0
 
 
+class _Counters:
+    """The token counters `TurnUsage` and `RunUsage` share, and the totals made of them."""
+
+    __slots__ = ()
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    server_tool_use: dict[str, int]
+    tool_calls: int
+
+    @property
+    def total_input_tokens(self) -> int:
+        """The whole prompt: uncached input plus cache writes plus cache reads."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus output tokens."""
+        return self.total_input_tokens + self.output_tokens
+
+
+def _counts_to_dict(usage: _Counters) -> dict[str, Any]:
+    """The token counters `TurnUsage` and `RunUsage` share, as plain JSON data."""
+    data: dict[str, Any] = {name: getattr(usage, name) for name in _COUNTS + _SPLIT}
+    data["server_tool_use"] = dict(usage.server_tool_use)
+    data["tool_calls"] = usage.tool_calls
+    return data
+
+
+def _counts_from_dict(data: Mapping[str, Any], *, split_unknown: bool) -> dict[str, Any]:
+    """The shared counters read back leniently; with `split_unknown`, a missing split is None."""
+    counts: dict[str, Any] = {name: _int(data.get(name)) for name in _COUNTS}
+    for name in _SPLIT:
+        value = data.get(name)
+        counts[name] = None if split_unknown and value is None else _int(value)
+    counts["server_tool_use"] = dict(data.get("server_tool_use") or {})
+    counts["tool_calls"] = _int(data.get("tool_calls"))
+    return counts
+
+
 @dataclass(slots=True)
-class TurnUsage:
+class TurnUsage(_Counters):
     """Usage and cost of one model response."""
 
     model: str
@@ -58,44 +108,16 @@ class TurnUsage:
     cost_usd: float | None = None
     """This response's cost, or None when the model's prices are unknown."""
 
-    @property
-    def total_input_tokens(self) -> int:
-        """The whole prompt: uncached input plus cache writes plus cache reads."""
-        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        """Prompt plus output tokens."""
-        return self.total_input_tokens + self.output_tokens
-
     def to_dict(self) -> dict[str, Any]:
         """This record as plain JSON data."""
-        return {
-            "model": self.model,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cache_write_5m_input_tokens": self.cache_write_5m_input_tokens,
-            "cache_write_1h_input_tokens": self.cache_write_1h_input_tokens,
-            "server_tool_use": dict(self.server_tool_use),
-            "tool_calls": self.tool_calls,
-            "cost_usd": self.cost_usd,
-        }
+        return {"model": self.model, **_counts_to_dict(self), "cost_usd": self.cost_usd}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TurnUsage:
         """Rebuild a record saved with `to_dict`."""
         return cls(
             model=str(data.get("model", "")),
-            input_tokens=_int(data.get("input_tokens")),
-            output_tokens=_int(data.get("output_tokens")),
-            cache_creation_input_tokens=_int(data.get("cache_creation_input_tokens")),
-            cache_read_input_tokens=_int(data.get("cache_read_input_tokens")),
-            cache_write_5m_input_tokens=data.get("cache_write_5m_input_tokens"),
-            cache_write_1h_input_tokens=data.get("cache_write_1h_input_tokens"),
-            server_tool_use=dict(data.get("server_tool_use") or {}),
-            tool_calls=_int(data.get("tool_calls")),
+            **_counts_from_dict(data, split_unknown=True),
             cost_usd=data.get("cost_usd"),
         )
 
@@ -131,7 +153,7 @@ def turn_cost(
 
 
 @dataclass(slots=True)
-class RunUsage:
+class RunUsage(_Counters):
     """Totals of a run (sub-agent runs merged in), with one `TurnUsage` per response."""
 
     requests: int = 0
@@ -157,16 +179,6 @@ class RunUsage:
         """Total cost in USD, or None when any response's price is unknown."""
         return None if self.unpriced_requests else self.known_cost_usd
 
-    @property
-    def total_input_tokens(self) -> int:
-        """All prompt tokens: uncached input plus cache writes plus cache reads."""
-        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        """All prompt and output tokens."""
-        return self.total_input_tokens + self.output_tokens
-
     def add_turn(self, usage: Mapping[str, Any], model: str, *, tool_calls: int = 0) -> TurnUsage:
         """Count one response's wire `usage` dict for `model`, cost it, and record the turn.
 
@@ -175,12 +187,13 @@ class RunUsage:
         split = usage.get("cache_creation")
         w5m = w1h = None
         if isinstance(split, Mapping):
+            split = cast("Mapping[str, Any]", split)
             w5m = _int(split.get("ephemeral_5m_input_tokens"))
             w1h = _int(split.get("ephemeral_1h_input_tokens"))
         servers: dict[str, int] = {}
         raw_servers = usage.get("server_tool_use")
         if isinstance(raw_servers, Mapping):
-            for key, value in raw_servers.items():
+            for key, value in cast("Mapping[object, object]", raw_servers).items():
                 if type(value) is int:
                     servers[str(key)] = value
         turn = TurnUsage(
@@ -233,7 +246,7 @@ class RunUsage:
         self.unpriced_requests += other.unpriced_requests
         self.turns.extend(other.turns)
 
-    def __add__(self, other: RunUsage) -> RunUsage:
+    def __add__(self, other: object) -> RunUsage:
         """A new `RunUsage` holding both runs; neither operand changes."""
         if not isinstance(other, RunUsage):
             return NotImplemented
@@ -246,14 +259,7 @@ class RunUsage:
         """The totals and every turn as plain JSON data (`cost_usd` included for readers)."""
         return {
             "requests": self.requests,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cache_write_5m_input_tokens": self.cache_write_5m_input_tokens,
-            "cache_write_1h_input_tokens": self.cache_write_1h_input_tokens,
-            "server_tool_use": dict(self.server_tool_use),
-            "tool_calls": self.tool_calls,
+            **_counts_to_dict(self),
             "cost_usd": self.cost_usd,
             "known_cost_usd": self.known_cost_usd,
             "unpriced_requests": self.unpriced_requests,
@@ -265,14 +271,7 @@ class RunUsage:
         """Rebuild a `RunUsage` saved with `to_dict` (totals are taken as saved)."""
         return cls(
             requests=_int(data.get("requests")),
-            input_tokens=_int(data.get("input_tokens")),
-            output_tokens=_int(data.get("output_tokens")),
-            cache_creation_input_tokens=_int(data.get("cache_creation_input_tokens")),
-            cache_read_input_tokens=_int(data.get("cache_read_input_tokens")),
-            cache_write_5m_input_tokens=_int(data.get("cache_write_5m_input_tokens")),
-            cache_write_1h_input_tokens=_int(data.get("cache_write_1h_input_tokens")),
-            server_tool_use=dict(data.get("server_tool_use") or {}),
-            tool_calls=_int(data.get("tool_calls")),
+            **_counts_from_dict(data, split_unknown=False),
             known_cost_usd=float(data.get("known_cost_usd") or 0.0),
             unpriced_requests=_int(data.get("unpriced_requests")),
             turns=[TurnUsage.from_dict(t) for t in data.get("turns") or ()],

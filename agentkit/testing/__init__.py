@@ -1,8 +1,8 @@
 """Fakes of the Messages API for tests, recipes and offline runs (public).
 
-The public face of the fake: re-exports the reply builders and `Fault` (`_fake_replies`), the
-`Script` and request checks (`_fake_api`) and `FakeServer` (`_fake_server`, real HTTP and SSE
-on 127.0.0.1 in a background thread for the CLI, recipes and load tests). Owns
+The public face of the fake: re-exports the reply builders and `Fault` (`_replies`), the
+`Script` (`_model`, with the strict request check of `_strict`) and `FakeServer` (`_server`,
+real HTTP and SSE on 127.0.0.1 in a background thread for the CLI, recipes and load tests). Owns
 `ScriptedTransport`, an httpx transport (sync and async) serving a script in-process for
 tests; small helpers for functions that play the model; and `python -m agentkit.testing
 serve`.
@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import anyio
 import httpx
@@ -44,6 +44,7 @@ from ._replies import (
     tool_reply,
 )
 from ._server import FakeServer
+from ._strict import blocks, turns
 
 __all__ = [
     "FakeServer",
@@ -70,23 +71,20 @@ __all__ = [
 
 def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The `tool_result` blocks of the request's last user message (empty if none)."""
-    messages = body.get("messages") or []
+    messages = turns(body)
     if not messages or messages[-1].get("role") != "user":
         return []
-    content = messages[-1].get("content")
-    if not isinstance(content, list):
-        return []
-    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return [b for b in blocks(messages[-1]) if b.get("type") == "tool_result"]
 
 
 def last_user_text(body: dict[str, Any]) -> str:
     """The text of the last user turn that has any (turns of only tool results skipped)."""
-    for turn in reversed(body.get("messages") or []):
+    for turn in reversed(turns(body)):
         if turn.get("role") == "user":
             content = turn.get("content")
             if isinstance(content, str):
                 return content
-            text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+            text = "".join(b.get("text", "") for b in blocks(turn) if b.get("type") == "text")
             if text:
                 return text
     return ""
@@ -104,19 +102,21 @@ def schema_example(schema: Mapping[str, Any]) -> Any:
             return schema_example(first) if key in ("anyOf", "oneOf") else first
     kind = schema.get("type")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
+        kind = next((k for k in cast("list[object]", kind) if k != "null"), "null")
     if kind == "object":
-        props = schema.get("properties") or {}
-        return {name: schema_example(props.get(name, {})) for name in schema.get("required", [])}
+        props = cast("Mapping[str, Any]", schema.get("properties") or {})
+        required = cast("list[str]", schema.get("required", []))
+        return {name: schema_example(props.get(name, {})) for name in required}
     if kind == "array":
         return [schema_example(schema.get("items") or {})]
-    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind or "", "example")
+    examples: dict[object, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
+    return examples.get(kind or "", "example")
 
 
 def _result_text(result: dict[str, Any]) -> str:
     content = result.get("content")
     if isinstance(content, list):
-        content = " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+        content = " ".join(b.get("text", "") for b in blocks(result))
     return f"error: {content}" if result.get("is_error") else str(content or "")
 
 

@@ -1,16 +1,15 @@
 """The fake Messages API's decisions: which answer one request gets.
 
-Owns the request-shape checks (`check_request`), `Script`, which turns one raw request into
-a `Plan` (scripted steps for `POST /v1/messages`, canned answers for `count_tokens` and
-`models`), `FunctionModel`, and the `RecordedRequest`s a test inspects. The front ends
-(`ScriptedTransport` in `agentkit.testing`, `FakeServer` in `_fake_server`) only carry plans
-out, so both serve identical bytes.
+Owns `Script`, which turns one raw request into a `Plan` (scripted steps for
+`POST /v1/messages`, canned answers for `count_tokens` and `models`), `FunctionModel`, and the
+`RecordedRequest`s a test inspects. The front ends (`ScriptedTransport` in `agentkit.testing`,
+`FakeServer` in `_server`) only carry plans out, so both serve identical bytes; a strict script
+first asks `_strict.check_request` whether the real API would reject the request.
 
-Rules: imports only `_errors`, `_wire` and `_fake_replies` (no httpx, no event loop); steps
-are consumed in order under a lock, and a step function runs outside it; every failure of
-the script itself is recorded in `Script.errors` as a `ScriptError` naming the step, never
-swallowed.
-"""
+Rules: imports only `_errors`, `_api.wire`, `_replies` and `_strict` (no httpx, no event
+loop); steps are consumed in order under a lock, and a step function runs outside it; every
+failure of the script itself is recorded in `Script.errors` as a `ScriptError` naming the
+step, never swallowed."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from pydantic_core import to_json
 
@@ -34,6 +33,7 @@ from ._replies import (
     plan_reply,
     text_reply,
 )
+from ._strict import check_request, turns
 
 __all__ = [
     "FunctionModel",
@@ -41,107 +41,7 @@ __all__ = [
     "Script",
     "ScriptFront",
     "Step",
-    "check_request",
 ]
-
-# -- request checks -------------------------------------------------------------------------
-
-
-def _blocks(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
-
-
-def check_request(body: Any, headers: Mapping[str, str]) -> str | None:
-    """Why the real API would answer this `POST /v1/messages` with a 400, or None.
-
-    Lightweight, not exhaustive: the header, required fields, roles, empty turns, manual
-    thinking (budget, forced tool use, temperature), and `tool_use`/`tool_result` pairing
-    (ids and placement), with the API's own wording. Stricter than the API in one place:
-    consecutive same-role turns are rejected, because the API silently merges them (STYLE:
-    a loop must keep alternation).
-    """
-    if "anthropic-version" not in headers:
-        return "anthropic-version: header is required"
-    if not isinstance(body, dict):
-        return "Request body must be a JSON object"
-    for name in ("model", "max_tokens", "messages"):
-        if name not in body:
-            return f"{name}: Field required"
-    max_tokens = body["max_tokens"]
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        return "max_tokens: Input should be a valid integer greater than or equal to 1"
-    messages = body["messages"]
-    if not isinstance(messages, list) or not messages:
-        return "messages: at least one message is required"
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        budget = thinking.get("budget_tokens")
-        if not isinstance(budget, int) or budget < 1024:
-            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-        interleaved = "interleaved-thinking" in headers.get("anthropic-beta", "")
-        if budget >= max_tokens and not interleaved:
-            return "`max_tokens` must be greater than `thinking.budget_tokens`."
-        choice = body.get("tool_choice")
-        if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
-            return "Thinking may not be enabled when tool_choice forces tool use."
-        if body.get("temperature", 1) != 1:
-            return "`temperature` may only be set to 1 when thinking is enabled."
-    pending: list[str] = []
-    previous = None
-    for i, turn in enumerate(messages):
-        role = turn.get("role") if isinstance(turn, dict) else None
-        if role not in ("user", "assistant"):
-            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-        if role == previous:
-            return (
-                f"messages.{i}: two `{role}` turns in a row; roles must alternate (the API would "
-                "merge them silently, gluing unrelated content together)"
-            )
-        previous = role
-        blocks = _blocks(turn.get("content"))
-        if not blocks and i != len(messages) - 1:
-            return (
-                f"messages.{i}: all messages must have non-empty content except for the "
-                "optional final assistant message"
-            )
-        for j, block in enumerate(blocks):
-            if block.get("type") == "tool_result" and block.get("tool_use_id") not in pending:
-                return (
-                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
-                    f"blocks: {block.get('tool_use_id')}. Each `tool_result` block must have a "
-                    "corresponding `tool_use` block in the previous message."
-                )
-        results = [b for b in blocks if b.get("type") == "tool_result"]
-        if pending:
-            lead = 0
-            while lead < len(blocks) and blocks[lead].get("type") == "tool_result":
-                lead += 1
-            answered = {b.get("tool_use_id") for b in results}
-            missing = [x for x in pending if x not in answered]
-            if role != "user" or missing:
-                ids = ", ".join(missing or pending)
-                return (
-                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
-                    f"immediately after: {ids}. Each `tool_use` block must have a corresponding "
-                    "`tool_result` block in the next message."
-                )
-            if lead < len(results):
-                return (
-                    f"messages.{i}: Did not find {len(pending)} `tool_result` block(s) at the "
-                    "beginning of this message. Messages following `tool_use` blocks must begin "
-                    "with a matching number of `tool_result` blocks."
-                )
-        pending = [b.get("id", "") for b in blocks if b.get("type") == "tool_use"]
-    if pending:
-        return (
-            f"messages.{len(messages) - 1}: `tool_use` ids were found without `tool_result` "
-            f"blocks immediately after: {', '.join(pending)}. Each `tool_use` block must have "
-            "a corresponding `tool_result` block in the next message."
-        )
-    return None
-
 
 # -- scripts --------------------------------------------------------------------------------
 
@@ -195,7 +95,7 @@ class RecordedRequest:
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The request's `messages` (empty when the body has none)."""
-        return self.body.get("messages", []) if isinstance(self.body, dict) else []
+        return turns(self.body)
 
 
 def describe(step: Any) -> str:
@@ -372,7 +272,8 @@ class Script:
     def _serve_step(self, record: RecordedRequest, input_tokens: int) -> Plan:
         index, step = self._take()
         record.step = index
-        body: dict[str, Any] = record.body if isinstance(record.body, dict) else {}
+        raw: object = record.body
+        body = cast("dict[str, Any]", raw) if isinstance(raw, dict) else {}
         answer = step
         if callable(step) and not isinstance(step, (Message, Fault, str)):
             try:

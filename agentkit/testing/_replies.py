@@ -3,9 +3,9 @@
 Owns the reply builders (`reply`, `text_reply`, `tool_reply`), the realistic SSE rendering of
 a `Message`, `Fault`s, and `Plan`s: a reply or fault turned into the response a front end
 carries out (status, headers, body chunks, delay, reset or cut). Which request gets which
-answer is `_fake_api`'s business; how it reaches a client is the front ends'.
+answer is `_model`'s business; how it reaches a client is the front ends'.
 
-Rules: imports only `_wire` (no httpx, no event loop, no shared state); rendering is the fake
+Rules: imports only `_api.wire` (no httpx, no event loop, no shared state); rendering is the fake
 server's hot path, so past the builders it works on plain dicts and bytes, never models.
 """
 
@@ -146,11 +146,12 @@ def message_to_events(
     """
     msg = message_dict(message) if isinstance(message, Message) else message
     usage = dict(msg.get("usage") or {})
-    start = {**msg, "content": [], "stop_reason": None, "stop_sequence": None}
+    start: dict[str, Any] = {**msg, "content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = {**usage, "output_tokens": min(1, usage.get("output_tokens", 1))}
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     for index, block in enumerate(msg["content"]):
         kind = block.get("type")
+        first: dict[str, Any]
         deltas: list[dict[str, Any]]
         if kind == "text":
             first = {**block, "text": ""}

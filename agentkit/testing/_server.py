@@ -3,7 +3,7 @@
 Owns the loopback server (one asyncio event loop in a background thread, many keep-alive
 connections) for the CLI, recipes and load tests; `agentkit.testing` re-exports it.
 
-Rules: it carries out the `Plan`s of a `Script` (`_fake_api`) byte for byte, like
+Rules: it carries out the `Plan`s of a `Script` (`_model`) byte for byte, like
 `ScriptedTransport`, adding only HTTP framing. Having no caller to raise to, it answers a
 `ScriptError` with a 400 and records it in `Script.errors`, to be re-raised by
 `assert_consumed()` or on leaving its `with` block. Its delays are real waits.
@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self, cast
 
@@ -31,28 +32,38 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requ
 _MAX_HEAD = 64 * 1024
 
 
+@dataclass(eq=False)
+class _Listener:
+    """What the connections of one running `FakeServer` share."""
+
+    loop: asyncio.AbstractEventLoop
+    server: FakeServer
+    connections: set[_Connection] = field(default_factory=set["_Connection"])
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 keep-alive connection: parse a request, carry out its plan, repeat."""
 
-    def __init__(self, server: FakeServer) -> None:
-        self._server = server
+    def __init__(self, listener: _Listener) -> None:
+        self._listener = listener
         self._buffer = bytearray()
         self._need = 0
-        self._task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+        """The request being answered (None between requests)."""
         self._transport: asyncio.Transport | None = None
         self._writable = asyncio.Event()
         self._writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # create_server gives TCP ones
-        self._server._connections.add(self)
+        self._listener.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server._connections.discard(self)
+        self._listener.connections.discard(self)
         self._transport = None
         self._writable.set()
-        if self._task is not None:
-            self._task.cancel()
+        if self.task is not None:
+            self.task.cancel()
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -62,7 +73,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if self._task is None and len(self._buffer) >= self._need:
+        if self.task is None and len(self._buffer) >= self._need:
             self._next_request()
 
     def abort(self) -> None:
@@ -94,9 +105,8 @@ class _Connection(asyncio.Protocol):
         body = bytes(self._buffer[end + 4 : end + 4 + length])
         del self._buffer[: end + 4 + length]
         keep = headers.get("connection", "").lower() != "close"
-        loop = self._server._loop
-        if loop is not None:
-            self._task = loop.create_task(self._handle(parts[0], parts[1], headers, body, keep))
+        handle = self._handle(parts[0], parts[1], headers, body, keep)
+        self.task = self._listener.loop.create_task(handle)
 
     async def _handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes, keep: bool
@@ -104,14 +114,14 @@ class _Connection(asyncio.Protocol):
         try:
             await self._respond(method, target, headers, body, keep)
         except Exception as exc:  # a bug here must fail the test, not hang the client
-            self._server.script.errors.append(ScriptError(f"FakeServer failed: {exc!r}"))
+            self._listener.server.script.errors.append(ScriptError(f"FakeServer failed: {exc!r}"))
             self.abort()
 
     async def _respond(
         self, method: str, target: str, headers: dict[str, str], body: bytes, keep: bool
     ) -> None:
         try:
-            plan = self._server.script.respond(method, target, headers, body)
+            plan = self._listener.server.script.respond(method, target, headers, body)
         except ScriptError as exc:
             plan = error_plan(
                 400,
@@ -139,7 +149,7 @@ class _Connection(asyncio.Protocol):
         if not keep:
             head.append("connection: close")
         transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        pause = self._server.chunk_delay
+        pause = self._listener.server.chunk_delay
         for chunk in plan.chunks:
             if plan.stream:
                 transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
@@ -158,7 +168,7 @@ class _Connection(asyncio.Protocol):
         if not keep:
             transport.close()
             return
-        self._task = None
+        self.task = None
         if self._buffer:
             self._next_request()
 
@@ -197,7 +207,6 @@ class FakeServer(ScriptFront):
         """The listening port (the ephemeral one chosen, once started)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._connections: set[_Connection] = set()
         self._stop: asyncio.Event | None = None
 
     @property
@@ -250,8 +259,9 @@ class FakeServer(ScriptFront):
     async def _serve(self, ready: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        listener = _Listener(self._loop, self)
         server = await self._loop.create_server(
-            lambda: _Connection(self), self.host, self.port, backlog=4096
+            lambda: _Connection(listener), self.host, self.port, backlog=4096
         )
         self.port = server.sockets[0].getsockname()[1]
         ready.set()
@@ -259,8 +269,8 @@ class FakeServer(ScriptFront):
             await self._stop.wait()
         finally:
             server.close()
-            tasks = [c._task for c in self._connections if c._task is not None]
-            for connection in list(self._connections):
+            tasks = [c.task for c in listener.connections if c.task is not None]
+            for connection in list(listener.connections):
                 connection.abort()
             for task in tasks:
                 task.cancel()

@@ -1,0 +1,115 @@
+"""Helpers that keep a conversation history valid while a run grows it.
+
+This module owns how user content joins a history (`user_turn`, `append_user_content`: roles
+keep alternating, tool results first) and how calls left unanswered by a cancelled or crashed
+run are found and closed (`pending_tool_uses`, `close_dangling_tool_uses`). It works on the
+same wire-form plain dicts as `conversation`, whose rules the results keep, and never edits a
+message dict in place: a changed message is replaced by a new dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+__all__ = [
+    "append_user_content",
+    "close_dangling_tool_uses",
+    "pending_tool_uses",
+    "user_turn",
+]
+
+Message = dict[str, Any]
+Block = dict[str, Any]
+
+
+def user_turn(content: str | Sequence[Mapping[str, Any]]) -> Message:
+    """Return a user message holding `content` (a string or a list of blocks)."""
+    if isinstance(content, str):
+        return {"role": "user", "content": content}
+    return {"role": "user", "content": [dict(block) for block in content]}
+
+
+def _as_blocks(content: Any) -> list[Block]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return list(content)
+
+
+def append_user_content(
+    messages: list[Message], content: str | Sequence[Mapping[str, Any]]
+) -> None:
+    """Add user content, merging into a trailing user message so the roles keep alternating.
+
+    Tool results end up first in the merged message and other content after them, which is how
+    tool results plus a follow-up prompt become one valid turn. The trailing message is
+    replaced by a new dict rather than edited, so dicts the caller holds are not changed.
+    Empty content is ignored.
+    """
+    if not content:
+        return
+    if not messages or messages[-1].get("role") != "user":
+        messages.append(user_turn(content))
+        return
+    last = messages[-1]
+    blocks = _as_blocks(last.get("content")) + _as_blocks(content)
+    results = [block for block in blocks if block.get("type") == "tool_result"]
+    if results and len(results) != len(blocks):
+        blocks = results + [block for block in blocks if block.get("type") != "tool_result"]
+    messages[-1] = {**last, "content": blocks}
+
+
+def _blocks_of(message: Mapping[str, Any]) -> list[Block]:
+    """The dict blocks of a message's list content (none for string content)."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [cast(Block, b) for b in cast("list[object]", content) if isinstance(b, dict)]
+
+
+def _tool_uses(message: Mapping[str, Any]) -> list[Block]:
+    return [b for b in _blocks_of(message) if b.get("type") == "tool_use"]
+
+
+def pending_tool_uses(messages: Sequence[Message]) -> list[Block]:
+    """Return the `tool_use` blocks of the last assistant message that have no result yet."""
+    if not messages:
+        return []
+    last = messages[-1]
+    if last.get("role") == "assistant":
+        return _tool_uses(last)
+    if len(messages) < 2 or messages[-2].get("role") != "assistant":
+        return []
+    answered = {b.get("tool_use_id") for b in _blocks_of(last)}
+    return [use for use in _tool_uses(messages[-2]) if use.get("id") not in answered]
+
+
+def close_dangling_tool_uses(
+    messages: list[Message],
+    results: Mapping[str, Mapping[str, Any]] | None = None,
+    reason: str = "cancelled",
+) -> None:
+    """Answer every unanswered `tool_use` of the last assistant message, so the history is valid.
+
+    Calls with an entry in `results` (keyed by tool_use id) get that `tool_result` block; the
+    others get an `is_error` result saying the call was `reason` before it finished. Results
+    for calls that are not pending are ignored. Used after a cancelled or crashed run, so the
+    conversation left behind can be continued.
+    """
+    pending = pending_tool_uses(messages)
+    if not pending:
+        return
+    given = results or {}
+    blocks: list[Block] = []
+    for use in pending:
+        block = given.get(use["id"])
+        if block is None:
+            block = {
+                "type": "tool_result",
+                "tool_use_id": use["id"],
+                "is_error": True,
+                "content": f"The call to {use.get('name', 'this tool')!s} was {reason} before it "
+                "finished; it produced no result.",
+            }
+        blocks.append(dict(block))
+    append_user_content(messages, blocks)

@@ -1,0 +1,250 @@
+"""Shaping each request for its model, and the request-level rules checked before it is sent.
+
+This module owns `shape_request(params, caps, ...)`, pure: it adjusts one request for the model
+and checks the rules that concern the request rather than its messages (those are in
+`conversation`), raising `ConversationError(index=None, rule=...)` when the request would get a
+400. For a known model it translates `enabled` thinking to `adaptive` where `enabled` is
+rejected, omits `disabled` where thinking cannot be turned off, and adds the
+interleaved-thinking beta header where needed; for an unknown model (`caps` None) it sends the
+settings as given and applies only the universal rules.
+
+Each concern is one check (`check_max_tokens`, `check_thinking_budget`, `check_sampling`,
+`check_tool_choice`, `check_effort`), so the strict fake (`agentkit.testing`) applies the same
+rules with `caps` None. Each takes the *effective* thinking type: what the model will do,
+which for an omitted `thinking` is the model's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from .._errors import ConversationError
+from .capabilities import ModelCaps
+from .thinking import MIN_BUDGET_TOKENS
+
+__all__ = [
+    "INTERLEAVED_THINKING_BETA",
+    "check_effort",
+    "check_max_tokens",
+    "check_sampling",
+    "check_thinking_budget",
+    "check_tool_choice",
+    "shape_request",
+]
+
+INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
+
+_EFFORT_ORDER = {"low": 0, "medium": 1, "high": 2, "xhigh": 3, "max": 4}
+_DEFAULT_ON = frozenset({"on", "always_on"})
+_FORCED = ("any", "tool")
+
+
+def _fail(message: str, rule: str) -> ConversationError:
+    return ConversationError(message, index=None, rule=rule)
+
+
+def shape_request(
+    params: dict[str, Any], caps: ModelCaps | None, *, has_tools: bool, interleaved: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """Adjust request `params` for the model and check the request rules; return the params
+    and the beta headers the request needs.
+
+    `params` is not modified: the result is `params` itself when nothing changes, else a
+    shallow copy. `interleaved` asks for interleaved thinking (thinking between tool calls)
+    with manual budgets, where the budget may then exceed `max_tokens`.
+
+    Raises:
+        ConversationError: with `index=None` and the rule: `thinking_shape`,
+            `thinking_type_unsupported`, `thinking_budget_min`, `thinking_budget_max_tokens`,
+            `sampling_with_thinking`, `sampling_unsupported`, `forced_tool_choice_with_thinking`,
+            `forced_tool_choice_unsupported`, `max_tokens_invalid`, `max_tokens_over_limit`,
+            `effort_unsupported`.
+    """
+    out, thinking, kind = _fit_thinking(params, caps)
+    # What the model will actually do: an omitted `thinking` means the model's default.
+    if kind is None:
+        effective = (
+            "adaptive" if caps is not None and caps.thinking_default in _DEFAULT_ON else None
+        )
+    else:
+        effective = None if kind == "disabled" else kind
+    max_tokens = params.get("max_tokens")
+    check_max_tokens(max_tokens, caps)
+    betas: list[str] = []
+    if effective == "enabled" and thinking is not None:
+        interleaving = (
+            interleaved and has_tools and (caps is None or caps.interleaved_needs_beta is True)
+        )
+        check_thinking_budget(thinking, max_tokens, interleaving=interleaving)
+        if interleaving:
+            betas.append(INTERLEAVED_THINKING_BETA)
+    check_sampling(params, caps, effective)
+    check_tool_choice(params, caps, effective)
+    check_effort(params, caps, effective)
+    return out, betas
+
+
+# -- thinking type -------------------------------------------------------------------------------
+
+
+def _fit_thinking(
+    params: dict[str, Any], caps: ModelCaps | None
+) -> tuple[dict[str, Any], Mapping[str, Any] | None, str | None]:
+    """Check the `thinking` shape and fit its type to the model; return the params, the
+    thinking dict and its type (None when `thinking` is left out)."""
+    raw = params.get("thinking")
+    if raw is None:
+        return params, None, None
+    thinking = cast("Mapping[str, Any]", raw) if isinstance(raw, (dict, Mapping)) else None
+    kind = thinking.get("type") if thinking is not None else None
+    if thinking is None or not isinstance(kind, str):
+        raise _fail(f"thinking={raw!r} must be a dict with a string 'type'.", "thinking_shape")
+    if caps is None or kind not in (caps.thinking_rejected or ()):
+        return params, thinking, kind
+    return _translate(params, thinking, kind, caps)
+
+
+def _translate(
+    params: dict[str, Any], thinking: Mapping[str, Any], kind: str, caps: ModelCaps
+) -> tuple[dict[str, Any], Mapping[str, Any] | None, str | None]:
+    """Adjust a thinking `type` the model rejects, or raise."""
+    accepted = caps.thinking_accepted or frozenset()
+    if kind == "enabled" and "adaptive" in accepted:
+        # The newest models reject manual budgets; adaptive thinking is their equivalent.
+        adaptive = {k: v for k, v in thinking.items() if k != "budget_tokens"}
+        adaptive["type"] = "adaptive"
+        return {**params, "thinking": adaptive}, adaptive, "adaptive"
+    if kind == "disabled" and caps.thinking_default in _DEFAULT_ON:
+        # Thinking cannot be turned off on this model; leaving `thinking` out is the only
+        # request it accepts.
+        return {k: v for k, v in params.items() if k != "thinking"}, None, None
+    raise _fail(
+        f"model {caps.id} does not accept thinking type {kind!r} (it accepts "
+        f"{sorted(accepted)}); change the thinking setting.",
+        "thinking_type_unsupported",
+    )
+
+
+# -- the checks ----------------------------------------------------------------------------------
+
+
+def check_max_tokens(max_tokens: object, caps: ModelCaps | None) -> None:
+    """`max_tokens` (when given) is a positive int within the model's output limit."""
+    if max_tokens is None:
+        return
+    if type(max_tokens) is not int or max_tokens < 1:
+        raise _fail(f"max_tokens={max_tokens!r} must be a positive int.", "max_tokens_invalid")
+    if caps is not None and caps.max_output_tokens and max_tokens > caps.max_output_tokens:
+        raise _fail(
+            f"max_tokens={max_tokens} is above {caps.id}'s output limit of "
+            f"{caps.max_output_tokens}; lower max_tokens.",
+            "max_tokens_over_limit",
+        )
+
+
+def check_thinking_budget(
+    thinking: Mapping[str, Any], max_tokens: object, *, interleaving: bool
+) -> None:
+    """Manual thinking's `budget_tokens` is at least 1024 and, unless thinking is interleaved,
+    below `max_tokens` (thinking counts toward it)."""
+    budget = thinking.get("budget_tokens")
+    if type(budget) is not int or budget < MIN_BUDGET_TOKENS:
+        raise _fail(
+            f"thinking budget_tokens={budget!r} must be an int >= {MIN_BUDGET_TOKENS}.",
+            "thinking_budget_min",
+        )
+    if not interleaving and type(max_tokens) is int and budget >= max_tokens:
+        raise _fail(
+            f"thinking budget_tokens={budget} must be below max_tokens={max_tokens} "
+            "(thinking counts toward max_tokens); raise max_tokens or lower the budget.",
+            "thinking_budget_max_tokens",
+        )
+
+
+def check_sampling(
+    params: Mapping[str, Any], caps: ModelCaps | None, effective: str | None
+) -> None:
+    """Sampling parameters the model takes: defaults only on some models, and with thinking on
+    no `temperature` or `top_k` and `top_p` within 0.95-1."""
+    temperature = params.get("temperature")
+    top_p = params.get("top_p")
+    top_k = params.get("top_k")
+    if temperature is None and top_p is None and top_k is None:
+        return
+    if (
+        caps is not None
+        and caps.sampling == "defaults_only"
+        and (
+            (temperature is not None and temperature != 1)
+            or (top_p is not None and top_p != 1)
+            or top_k is not None
+        )
+    ):
+        raise _fail(
+            f"model {caps.id} rejects non-default temperature/top_p/top_k; remove them.",
+            "sampling_unsupported",
+        )
+    if effective is not None and (
+        (temperature is not None and temperature != 1)
+        or top_k is not None
+        or (top_p is not None and not 0.95 <= top_p <= 1)
+    ):
+        raise _fail(
+            "thinking is on, so temperature and top_k must be left out and top_p kept within "
+            "0.95-1; remove them or turn thinking off.",
+            "sampling_with_thinking",
+        )
+
+
+def check_tool_choice(
+    params: Mapping[str, Any], caps: ModelCaps | None, effective: str | None
+) -> None:
+    """A forced `tool_choice` (`any`/`tool`) only where the model and the thinking allow it."""
+    tool_choice = params.get("tool_choice")
+    if tool_choice is None or not isinstance(tool_choice, (dict, Mapping)):
+        return
+    if cast("Mapping[str, Any]", tool_choice).get("type") not in _FORCED:
+        return
+    if caps is not None and caps.forced_tool_choice_always_rejected:
+        raise _fail(
+            f"model {caps.id} rejects a forced tool_choice ('any'/'tool') on every request; use "
+            "tool_choice auto, or output_config.format for structured output.",
+            "forced_tool_choice_unsupported",
+        )
+    if effective is None:
+        return
+    allowed = effective != "enabled" and (
+        caps is None or effective in (caps.forced_tool_choice_with_thinking or ())
+    )
+    if not allowed:
+        raise _fail(
+            f"a forced tool_choice ('any'/'tool') cannot be combined with {effective} thinking "
+            "on this model; use tool_choice auto/none, or turn thinking off for this run.",
+            "forced_tool_choice_with_thinking",
+        )
+
+
+def check_effort(params: Mapping[str, Any], caps: ModelCaps | None, effective: str | None) -> None:
+    """`output_config.effort` is a level the model knows, capped on some while thinking is off."""
+    if caps is None:
+        return
+    output_config = params.get("output_config")
+    if output_config is None or not isinstance(output_config, (dict, Mapping)):
+        return
+    effort = cast("Mapping[str, Any]", output_config).get("effort")
+    if effort is None:
+        return
+    if caps.effort_levels is not None and effort not in caps.effort_levels:
+        raise _fail(
+            f"model {caps.id} does not accept effort {effort!r} (it accepts "
+            f"{list(caps.effort_levels)}).",
+            "effort_unsupported",
+        )
+    cap = caps.disabled_thinking_effort_cap
+    if effective is None and cap and _EFFORT_ORDER.get(effort, 0) > _EFFORT_ORDER.get(cap, 4):
+        raise _fail(
+            f"model {caps.id} accepts effort up to {cap!r} while thinking is off; lower the "
+            "effort or turn thinking on.",
+            "effort_unsupported",
+        )

@@ -1,0 +1,188 @@
+from typing import Any
+
+import pytest
+
+from agentkit._errors import ConversationError
+from agentkit._loop.capabilities import ModelCaps, model_caps
+from agentkit._loop.request_rules import INTERLEAVED_THINKING_BETA, shape_request
+from agentkit._loop.thinking import PlanningBudget, ThinkingPlan, plan_thinking
+
+
+def caps(model: str) -> ModelCaps:
+    found = model_caps(model)
+    assert found is not None, model
+    return found
+
+
+def enabled(budget: int = 2048, **extra: Any) -> dict[str, Any]:
+    return {"type": "enabled", "budget_tokens": budget, **extra}
+
+
+def request(**params: Any) -> dict[str, Any]:
+    return {"model": "m", "max_tokens": 8000, "messages": [], **params}
+
+
+def rule_of(params: dict[str, Any], model_caps: ModelCaps | None, **kw: Any) -> str:
+    kw.setdefault("has_tools", False)
+    with pytest.raises(ConversationError) as info:
+        shape_request(params, model_caps, **kw)
+    assert info.value.index is None
+    return info.value.rule
+
+
+# -- shape_request: enabled-only models --------------------------------------------------------
+
+
+def test_budget_model_keeps_enabled_and_adds_interleaved_header() -> None:
+    sonnet45 = caps("claude-sonnet-4-5")
+    params = request(thinking=enabled(2048))
+    out, betas = shape_request(params, sonnet45, has_tools=True, interleaved=True)
+    assert out is params and betas == [INTERLEAVED_THINKING_BETA]
+    out, betas = shape_request(params, sonnet45, has_tools=False, interleaved=True)
+    assert betas == []  # interleaving only matters between tool calls
+    out, betas = shape_request(params, sonnet45, has_tools=True, interleaved=False)
+    assert betas == []
+
+
+def test_interleaved_budget_may_exceed_max_tokens() -> None:
+    params = request(max_tokens=4000, thinking=enabled(16_000))
+    _, betas = shape_request(params, caps("claude-opus-4-5"), has_tools=True, interleaved=True)
+    assert betas == [INTERLEAVED_THINKING_BETA]
+    # Haiku 4.5 cannot interleave, so the usual limit applies.
+    assert (
+        rule_of(params, caps("claude-haiku-4-5"), has_tools=True, interleaved=True)
+        == "thinking_budget_max_tokens"
+    )
+
+
+def test_budget_limits() -> None:
+    haiku = caps("claude-haiku-4-5")
+    assert rule_of(request(thinking=enabled(1000)), haiku) == "thinking_budget_min"
+    assert rule_of(request(thinking=enabled(8000)), haiku) == "thinking_budget_max_tokens"
+    assert rule_of(request(thinking={"type": "enabled"}), haiku) == "thinking_budget_min"
+    shape_request(request(thinking=enabled(7999)), haiku, has_tools=False)
+
+
+def test_adaptive_on_budget_only_model_is_an_error() -> None:
+    assert (
+        rule_of(request(thinking={"type": "adaptive"}), caps("claude-sonnet-4-5"))
+        == "thinking_type_unsupported"
+    )
+
+
+def test_sampling_with_thinking() -> None:
+    haiku = caps("claude-haiku-4-5")
+    thinking = enabled(2048)
+    assert rule_of(request(thinking=thinking, temperature=0.2), haiku) == "sampling_with_thinking"
+    assert rule_of(request(thinking=thinking, top_k=5), haiku) == "sampling_with_thinking"
+    assert rule_of(request(thinking=thinking, top_p=0.5), haiku) == "sampling_with_thinking"
+    # Recorded live: temperature 1.0 and top_p in [0.95, 1] are accepted with thinking.
+    shape_request(request(thinking=thinking, temperature=1.0, top_p=0.95), haiku, has_tools=False)
+    # Without thinking these models take any sampling parameters.
+    shape_request(request(temperature=0.2, top_k=5), haiku, has_tools=False)
+
+
+def test_forced_tool_choice_with_manual_thinking() -> None:
+    any_tool = {"type": "any"}
+    for model in ("claude-haiku-4-5", "claude-sonnet-4-6"):
+        params = request(thinking=enabled(2048), tool_choice=any_tool)
+        assert rule_of(params, caps(model)) == "forced_tool_choice_with_thinking"
+    named = request(thinking=enabled(2048), tool_choice={"type": "tool", "name": "f"})
+    assert rule_of(named, None) == "forced_tool_choice_with_thinking"
+    shape_request(
+        request(thinking=enabled(2048), tool_choice={"type": "auto"}), None, has_tools=True
+    )
+    shape_request(request(tool_choice=any_tool), caps("claude-haiku-4-5"), has_tools=True)
+
+
+def test_max_tokens_over_model_limit() -> None:
+    assert rule_of(request(max_tokens=64_001), caps("claude-haiku-4-5")) == "max_tokens_over_limit"
+    shape_request(request(max_tokens=64_000), caps("claude-haiku-4-5"), has_tools=False)
+    assert rule_of(request(max_tokens=0), None) == "max_tokens_invalid"
+
+
+# -- shape_request: adaptive and always-on models ----------------------------------------------
+
+
+def test_enabled_is_translated_to_adaptive_where_rejected() -> None:
+    params = request(thinking=enabled(4096, display="summarized"))
+    out, betas = shape_request(params, caps("claude-opus-4-8"), has_tools=True, interleaved=True)
+    assert out["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert betas == []  # adaptive interleaves by itself
+    assert params["thinking"] == enabled(4096, display="summarized")  # input untouched
+
+
+def test_adaptive_allows_forced_tool_choice_where_the_model_does() -> None:
+    params = request(thinking={"type": "adaptive"}, tool_choice={"type": "any"})
+    shape_request(params, caps("claude-opus-4-8"), has_tools=True)
+    shape_request(params, None, has_tools=True)  # unknown model: as given
+    params = request(thinking={"type": "adaptive"}, tool_choice={"type": "tool", "name": "f"})
+    assert rule_of(params, caps("claude-fable-5-2")) == "forced_tool_choice_unsupported"
+
+
+def test_forced_tool_choice_always_rejected_even_without_thinking() -> None:
+    params = request(tool_choice={"type": "any"})
+    assert rule_of(params, caps("claude-sonnet-5-5")) == "forced_tool_choice_unsupported"
+
+
+def test_disabled_is_omitted_on_always_on_models() -> None:
+    params = request(thinking={"type": "disabled"})
+    out, _ = shape_request(params, caps("claude-fable-5-2"), has_tools=False)
+    assert "thinking" not in out and "thinking" in params
+    # Where thinking can be turned off, `disabled` is sent as given.
+    out, _ = shape_request(params, caps("claude-opus-4-8"), has_tools=False)
+    assert out is params
+
+
+def test_default_on_model_thinks_when_thinking_is_omitted() -> None:
+    # Opus 5 thinks by default, so the thinking rules apply even with `thinking` left out.
+    assert rule_of(request(temperature=0.5), caps("claude-opus-5")) == "sampling_unsupported"
+    shape_request(request(tool_choice={"type": "any"}), caps("claude-opus-5"), has_tools=True)
+
+
+def test_newer_models_reject_non_default_sampling_even_without_thinking() -> None:
+    opus = caps("claude-opus-4-8")
+    assert rule_of(request(temperature=0.3), opus) == "sampling_unsupported"
+    assert rule_of(request(top_k=10), opus) == "sampling_unsupported"
+    shape_request(request(temperature=1), opus, has_tools=False)
+
+
+def test_effort_levels() -> None:
+    opus46 = caps("claude-opus-4-6")
+    assert rule_of(request(output_config={"effort": "xhigh"}), opus46) == "effort_unsupported"
+    shape_request(request(output_config={"effort": "max"}), opus46, has_tools=False)
+    haiku55 = caps("claude-haiku-5-5")
+    off = request(thinking={"type": "disabled"}, output_config={"effort": "max"})
+    assert rule_of(off, haiku55) == "effort_unsupported"
+    shape_request({**off, "output_config": {"effort": "high"}}, haiku55, has_tools=False)
+    shape_request({**off, "thinking": {"type": "adaptive"}}, haiku55, has_tools=False)
+
+
+# -- shape_request: unknown models -------------------------------------------------------------
+
+
+def test_unknown_model_gets_settings_as_given() -> None:
+    params = request(thinking=enabled(2048, display="omitted"), temperature=1)
+    out, betas = shape_request(params, None, has_tools=False)
+    assert out is params and betas == []
+    out, betas = shape_request(params, None, has_tools=True, interleaved=True)
+    assert betas == [INTERLEAVED_THINKING_BETA]
+    odd = request(thinking={"type": "some_future_mode"})
+    assert shape_request(odd, None, has_tools=False)[0] is odd
+
+
+def test_universal_rules_apply_to_unknown_models() -> None:
+    assert rule_of(request(thinking=enabled(512)), None) == "thinking_budget_min"
+    assert (
+        rule_of(request(thinking={"type": "adaptive"}, top_k=3), None) == "sampling_with_thinking"
+    )
+    assert rule_of(request(thinking="adaptive"), None) == "thinking_shape"
+
+
+def test_plan_output_feeds_shape_request() -> None:
+    plan = plan_thinking(PlanningBudget(first=6000, tool_turns=2000), max_tokens=8000)
+    assert isinstance(plan, ThinkingPlan)
+    for turn, after in ((0, False), (1, True), (2, True)):
+        params = request(thinking=plan.for_turn(turn, after, 0))
+        out, _ = shape_request(params, caps("claude-sonnet-4-6"), has_tools=True)
+        assert out["thinking"]["type"] == "enabled"
