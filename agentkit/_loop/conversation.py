@@ -45,9 +45,6 @@ from typing import Any
 
 from .._errors import ConversationError
 
-# `_run/agent.py` imports it from here; history.py is its home.
-from .history import append_user_content as append_user_content
-
 __all__ = ["ConversationValidator", "validate_conversation"]
 
 _THINKING_TYPES = frozenset({"thinking", "redacted_thinking"})
