@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .schema import clean_schema
+from .json_schema import clean_schema
 
 __all__ = ["OUTPUT_TOOL_NAME", "OutputSpec"]
 

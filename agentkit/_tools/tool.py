@@ -34,13 +34,9 @@ import pydantic_core
 from .._errors import ToolError, UsageError
 from .content import DEFAULT_MAX_RESULT_CHARS, describe, result_block, to_content, truncate
 from .context import RunContext
-from .schema import (
-    FieldError,
-    JsonSchemaValidator,
-    format_field_errors,
-    function_schema,
-    strict_schema,
-)
+from .json_schema import strict_schema
+from .schema import function_schema
+from .validation import FieldError, JsonSchemaValidator, format_field_errors
 
 __all__ = ["Prepare", "Tool", "ToolChanges", "ToolError", "ToolOptions", "tool"]
 
