@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import anyio
 
 from agentkit import AgentkitError, AsyncClient, RunError, RunUsage
 
-from .common import check_inputs, choose_online, describe, fail, find_recipe, guarded, jsonable
+from .common import describe, fail, find_recipe, guarded, jsonable, online_for
 from .display import Display, progress_bar
 
 if TYPE_CHECKING:
@@ -24,24 +24,25 @@ if TYPE_CHECKING:
 
 __all__ = ["cmd_batch"]
 
-def read_items(path: str) -> list[tuple[Any, dict[str, Any]]]:
+def read_items(path: str) -> list[tuple[object, dict[str, str]]]:
     """`(id, inputs)` per JSONL line; the id is the line's `id`, else its line number.
 
     Raises:
         ValueError: naming the line that is not a JSON object, or a repeated id.
     """
-    items: list[tuple[Any, dict[str, Any]]] = []
+    items: list[tuple[object, dict[str, str]]] = []
     seen: dict[str, int] = {}
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, 1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                parsed: object = json.loads(line)
             except ValueError as exc:
                 raise ValueError(f"{path} line {number} is not JSON: {exc}") from exc
-            if not isinstance(data, dict):
+            if not isinstance(parsed, dict):
                 raise ValueError(f"{path} line {number} is not a JSON object of inputs")
+            data = cast("dict[str, object]", parsed)  # a JSON object: string keys
             item_id = data.pop("id", number)
             if str(item_id) in seen:
                 raise ValueError(
@@ -69,11 +70,13 @@ def open_results(path: str) -> tuple[set[str], TextIO]:
     line = ""
     for line in out:
         try:
-            record = json.loads(line)
+            record: object = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("ok") is True:
-            done.add(str(record.get("id")))
+        if isinstance(record, dict):
+            fields = cast("dict[str, object]", record)  # a JSON object: string keys
+            if fields.get("ok") is True:
+                done.add(str(fields.get("id")))
     if line and not line.endswith("\n"):
         out.write("\n")
     return done, out
@@ -91,21 +94,17 @@ def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
 def cmd_batch(args: argparse.Namespace) -> int:
     """`agentkit batch`: a recipe over a JSONL file, resumable, item failures recorded."""
     display = Display()
-    found = find_recipe(args.recipe)
-    if found is None:
+    from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
+
+    recipe = find_recipe(args.recipe)
+    if recipe is None:
         return 2
-    recipe, run_recipe = found
     try:
         items = read_items(args.inputs)
     except (OSError, ValueError) as exc:
         fail(str(exc))
         return 2
-    for _, inputs in items:
-        problem = check_inputs(recipe, inputs)
-        if problem:
-            fail(problem)
-            return 2
-    online = choose_online(args, display)
+    online = online_for(recipe, (inputs for _, inputs in items), args, display)
     if online is None:
         return 2
     try:
@@ -129,8 +128,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
             record: dict[str, Any] = {"id": item_id}
             async with limiter:
                 try:
-                    result = await run_recipe(recipe, inputs, online=online, model=args.model,
-                                              client=client)
+                    result = await registry.run_recipe(recipe, inputs, online=online,
+                                                       model=args.model, client=client)
                 except Exception as exc:  # one bad item must not stop the rest
                     usage = exc.usage if isinstance(exc, RunError) else None
                     record.update(ok=False, error=f"{type(exc).__name__}: {exc}")

@@ -1,13 +1,12 @@
 """The `agentkit` command line: run recipes, chat, list models and ready tools, run batches.
 
-Owns argument parsing, `main`, the run, models and tools commands, the helpers every command
-shares (choosing online or offline, the offline server, errors to exit codes), and exit codes;
-the chat command is `chat`'s, the batch command `batch`'s, and how things look is
-`display`'s. Rules: argparse over public names only (recipes and ready tools are imported
-lazily, so `--help` stays fast); offline is the default without credentials, and offline means
-the loopback `FakeServer` of `agentkit.testing`, so every command works end to end with no
-key; an expected failure is one message on stderr saying what to do, with an exit code from
-`EXIT_CODES`, never a traceback. The shared helpers live in `common`.
+Owns argument parsing, `main`, the run, models and tools commands, and exit codes; the chat
+command is `chat`'s, the batch command `batch`'s, and how things look is `display`'s. Rules:
+argparse over public names and the recipe registry of `agentkit.workflows` (recipes and ready
+tools are imported lazily, so `--help` stays fast); offline is the default without credentials,
+and offline means the loopback `FakeServer` of `agentkit.testing`, so every command works end
+to end with no key; an expected failure is one message on stderr saying what to do, with an
+exit code from `EXIT_CODES`, never a traceback. The shared helpers live in `common`.
 """
 from __future__ import annotations
 
@@ -23,13 +22,11 @@ from agentkit import (
     __version__,
 )
 
-from . import common as _cli_common
 from .batch import cmd_batch
 from .chat import CHAT_COMMANDS, cmd_chat
 from .common import (
     DEFAULT_MODEL,
     EXIT_CODES,
-    check_inputs,
     choose_online,
     client_source,
     fail,
@@ -37,6 +34,7 @@ from .common import (
     guarded,
     jsonable,
     key_value,
+    online_for,
 )
 from .display import Display, models_table, preview, tool_listing
 
@@ -44,28 +42,25 @@ __all__ = ["EXIT_CODES", "main"]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`agentkit run [RECIPE]`: run one recipe with the live display, or list them."""
+    from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
+
     display = Display()
     if args.recipe is None:
-        recipes, _ = _cli_common.recipe_api()  # looked up late: tests replace it
-        for name, recipe in sorted(recipes().items()):
-            display.line(f"{name:<22} {recipe.description}", style="bold")
-            for key, default in (recipe.inputs or {}).items():
+        for name, listed in registry.recipes().items():
+            display.line(f"{name:<22} {listed.description}", style="bold")
+            for key, default in listed.inputs.items():
                 display.line(f"{'':<22} --input {key}=…  (default: {preview(default, 50)})",
                              style="dim")
         return 0
-    found = find_recipe(args.recipe)
-    if found is None:
+    recipe = find_recipe(args.recipe)
+    if recipe is None:
         return 2
-    recipe, run_recipe = found
-    inputs = dict(args.input or ())
-    problem = check_inputs(recipe, inputs)
-    if problem:
-        fail(problem)
-        return 2
-    online = choose_online(args, display)
+    inputs: dict[str, str] = dict(args.input or ())
+    online = online_for(recipe, [inputs], args, display)
     if online is None:
         return 2
-    call = partial(run_recipe, recipe, inputs, online=online, model=args.model, on_event=display)
+    call = partial(registry.run_recipe, recipe, inputs, online=online, model=args.model,
+                   on_event=display)
     code, result = guarded(display, lambda: anyio.run(call))
     if result is None:
         return code

@@ -2,8 +2,9 @@
 
 Owns `Recipe` (a workflow plus the scripted model that plays Claude for it offline),
 `RecipeContext` (what the workflow gets: inputs, a client, and usage that every run merges
-into), `RecipeResult`, `recipes()` (discovery in the installed `agentkit_recipes` package)
-and `run_recipe`. Rules: a recipe's workflow code is the same online and offline, only the
+into), `RecipeResult`, the one registry of recipes (`recipes()`, discovery in the installed
+`agentkit_recipes` package, and `find_recipe`; the command line reads it too), input checks and
+`run_recipe`. Rules: a recipe's workflow code is the same online and offline, only the
 client differs (offline: an `agentkit.testing.FakeServer` on 127.0.0.1 serving the recipe's
 `offline_model`, so no request leaves the machine); online is chosen only when asked or when
 credentials are in the environment; the fake server is always stopped, and its script errors
@@ -85,7 +86,7 @@ class RecipeContext:
     def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
 
     @overload
-    def agent(self, **kwargs: Any) -> Agent[str]: ...
+    def agent(self, *, output_type: None = None, **kwargs: Any) -> Agent[str]: ...
 
     def agent(self, **kwargs: Any) -> Agent[Any]:
         """An `Agent` on the recipe's model and client; `kwargs` are `Agent`'s (`model=` too).
@@ -138,6 +139,18 @@ def recipes() -> dict[str, Recipe]:
     return discover(RECIPES_PACKAGE)
 
 
+def find_recipe(name: str) -> Recipe:
+    """The installed recipe called `name`.
+
+    Raises:
+        UsageError: no recipe has that name (the message lists the recipes).
+    """
+    table = recipes()
+    if name not in table:
+        raise UsageError(f"no recipe named {name!r}; the recipes are: {', '.join(table)}")
+    return table[name]
+
+
 def discover(package_name: str) -> dict[str, Recipe]:
     """The `RECIPE` of every public module of `package_name`, by name (see `recipes`)."""
     try:
@@ -169,13 +182,14 @@ def _has_credentials() -> bool:
     return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
 
 
-def resolve_inputs(recipe: Recipe, inputs: Mapping[str, str] | None) -> dict[str, str]:
+def resolve_inputs(recipe: Recipe, inputs: Mapping[str, object] | None) -> dict[str, str]:
     """The recipe's defaults overridden by `inputs`.
 
     Raises:
         UsageError: an input the recipe does not take, or a value that is not a string.
     """
     given = dict(inputs or {})
+    values = dict(recipe.inputs)
     unknown = sorted(set(given) - set(recipe.inputs))
     if unknown:
         valid = ", ".join(sorted(recipe.inputs)) or "none"
@@ -186,7 +200,8 @@ def resolve_inputs(recipe: Recipe, inputs: Mapping[str, str] | None) -> dict[str
     for key, value in given.items():
         if not isinstance(value, str):
             raise UsageError(f"input {key!r} of recipe {recipe.name!r} must be a string")
-    return {**recipe.inputs, **given}
+        values[key] = value
+    return values
 
 
 async def run_recipe(
