@@ -17,12 +17,16 @@ import importlib
 import os
 import pkgutil
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+import anyio
+
 from .._api.client import AsyncClient
-from .._errors import RunError, UsageError
+from .._errors import AgentkitError, RunError, UsageError
 from .._loop.usage import RunUsage
 from .._run.agent import Agent
 from .._run.events import AgentEvent
@@ -64,6 +68,49 @@ class Recipe:
             )
         if not self.description or "\n" in self.description:
             raise UsageError(f"recipe {self.name!r} needs a one-line description")
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """Run this recipe as a script: `name=value` inputs, `--online`, `--model M`.
+
+        What a recipe module's `if __name__ == "__main__":` calls, so it runs with
+        `python -m` and no `agentkit` command. Prints the output (models as JSON) on stdout
+        and a usage line on stderr; returns the exit code (1 when the recipe failed).
+        """
+        import argparse
+
+        from pydantic import BaseModel
+
+        parser = argparse.ArgumentParser(prog=f"python -m {_module_of(self.run)}",
+                                         description=self.description)
+        parser.add_argument("inputs", nargs="*", metavar="name=value", help="recipe inputs")
+        parser.add_argument("--online", action="store_true", help="use the real API")
+        parser.add_argument("--model", help=f"model (default {self.model})")
+        args = parser.parse_args(argv)
+        inputs: dict[str, str] = {}
+        for item in args.inputs:
+            name, sep, value = str(item).partition("=")
+            if not sep:
+                known = ", ".join(self.inputs)
+                parser.error(f"inputs are name=value, got {item!r}; inputs: {known}")
+            inputs[name] = value
+        online = True if args.online else None
+        try:
+            result = anyio.run(partial(run_recipe, self, inputs, online=online, model=args.model))
+        except AgentkitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        output = result.output
+        print(output.model_dump_json(indent=2) if isinstance(output, BaseModel) else output)
+        usage, mode = result.usage, "online" if result.online else "offline"
+        print(f"[{mode}: {usage.requests} requests, {usage.total_tokens} tokens]", file=sys.stderr)
+        return 0
+
+
+def _module_of(function: Callable[..., object]) -> str:
+    """The importable name of `function`'s module, also when it runs as `python -m` it."""
+    module = function.__module__
+    spec = getattr(sys.modules.get(module), "__spec__", None) if module == "__main__" else None
+    return spec.name if spec is not None else module
 
 
 @dataclass(kw_only=True)
