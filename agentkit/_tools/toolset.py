@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import UsageError
@@ -209,14 +210,12 @@ async def _through(hooks: Iterable[Prepare], ctx: RunContext[Any], tool: Tool) -
 # -- what a toolset does to a source it holds, applied to the source's tools each turn ---------
 
 
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     """A source whose tools pass through a toolset-level `prepare` hook."""
 
-    __slots__ = ("hook", "source")
-
-    def __init__(self, source: ToolSource, hook: Prepare) -> None:
-        self.source = source
-        self.hook = hook
+    source: ToolSource
+    hook: Prepare
 
     async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
         prepared = [await _through((self.hook,), ctx, t) for t in await self.source.tools_for(ctx)]
@@ -226,14 +225,12 @@ class _Prepared:
         return self.source.get(name)
 
 
+@dataclass(frozen=True, slots=True)
 class _Prefixed:
     """A source whose tool names start with `prefix` (`Toolset.prefixed`)."""
 
-    __slots__ = ("prefix", "source")
-
-    def __init__(self, source: ToolSource, prefix: str) -> None:
-        self.source = source
-        self.prefix = prefix
+    source: ToolSource
+    prefix: str
 
     async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
         return [t.replace(name=self.prefix + t.name) for t in await self.source.tools_for(ctx)]
@@ -245,14 +242,12 @@ class _Prefixed:
         return found.replace(name=name) if found is not None else None
 
 
+@dataclass(frozen=True, slots=True)
 class _Filtered:
     """A source with only the tools `predicate` keeps (`Toolset.filtered`)."""
 
-    __slots__ = ("predicate", "source")
-
-    def __init__(self, source: ToolSource, predicate: Callable[[Tool], bool]) -> None:
-        self.source = source
-        self.predicate = predicate
+    source: ToolSource
+    predicate: Callable[[Tool], bool]
 
     async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
         return [t for t in await self.source.tools_for(ctx) if self.predicate(t)]
