@@ -10,9 +10,9 @@ tool definition, and executing one call of it. Rules:
   escalates ordinary exceptions. Cancellation (a `BaseException`) is never caught.
 - Async tools run in a cancel scope, so a timeout really stops them; sync tools run in a worker
   thread that a timeout abandons (Python cannot kill a thread; the result is discarded).
-- The options (`ToolOptions`) are spelled once as typed keywords and once as `Tool`
-  attributes holding their defaults; `@tool`, `Tool.from_schema` and `Tool.replace` pass them
-  through, and one place checks them all.
+- The options are spelled once as typed keywords (`ToolOptions`) and once as attributes with
+  their defaults and docs (`_Options`, Tool's base); `@tool`, `Tool.from_schema` and
+  `Tool.replace` pass them through, and one place (`Tool._set`) applies and checks them all.
 - What a result looks like (content, truncation) is `content`'s.
 """
 
@@ -82,23 +82,11 @@ class ToolChanges(ToolOptions, total=False):
 _CHANGEABLE = ToolChanges.__optional_keys__
 
 
-class Tool:
-    """A tool the model can call: its wire definition plus how to run it.
+class _Options:
+    """Each tool option (`ToolOptions`) with its default; every `Tool` holds its own value."""
 
-    Make one with `@tool` (from a function or method) or `Tool.from_schema` (from a JSON
-    Schema and a handler). Calling a `Tool` directly calls the underlying function unchanged.
-    """
+    __slots__ = ()
 
-    name: str
-    """The name the model calls the tool by (`^[a-zA-Z0-9_-]{1,64}$`)."""
-    description: str
-    """What the tool does and when to use it; the model reads this."""
-    input_schema: dict[str, Any]
-    """The JSON Schema (`type: object`) of the tool's input."""
-    function: Callable[..., Any]
-    """The callable that does the work (a function, bound method or schema-tool handler)."""
-
-    # The options (`ToolOptions`), with their defaults: an option never given is read from here.
     sequential: bool = False
     """If true, never run concurrently with other tool calls of the same turn."""
     timeout: float | None = None
@@ -116,6 +104,32 @@ class Tool:
     """Sent as the definition's `cache_control` when set (a prompt-cache breakpoint)."""
     prepare: Prepare | None = None
     """Per-turn hook (see `Prepare`) applied before any toolset-level hook."""
+
+
+_OPTIONS = tuple(sorted(ToolOptions.__optional_keys__))
+
+
+class Tool(_Options):
+    """A tool the model can call: its wire definition plus how to run it.
+
+    Make one with `@tool` (from a function or method) or `Tool.from_schema` (from a JSON
+    Schema and a handler). Calling a `Tool` directly calls the underlying function unchanged.
+    The options and their defaults are `_Options`' attributes.
+    """
+
+    # Slots: the attributes are read on every call, and tools are copied (bound, replaced).
+    __slots__ = ("_attr_name", "_call_kind", "_context_param", "_is_async", "_method",
+                 "_positional_only", "_validator", "description", "function", "input_schema",
+                 "name", *_OPTIONS)
+
+    name: str
+    """The name the model calls the tool by (`^[a-zA-Z0-9_-]{1,64}$`)."""
+    description: str
+    """What the tool does and when to use it; the model reads this."""
+    input_schema: dict[str, Any]
+    """The JSON Schema (`type: object`) of the tool's input."""
+    function: Callable[..., Any]
+    """The callable that does the work (a function, bound method or schema-tool handler)."""
 
     def __init__(
         self,
@@ -147,6 +161,8 @@ class Tool:
         self._method = method
         self._attr_name: str | None = None
         self._is_async = _is_async_callable(function)
+        for option in _OPTIONS:
+            setattr(self, option, getattr(_Options, option))
         self._set(options, label)
 
     @classmethod
@@ -185,7 +201,8 @@ class Tool:
                 f"Tool `{self.name}` ({label}) cannot change {', '.join(sorted(unknown))}: only "
                 f"its options can be set ({', '.join(sorted(_CHANGEABLE))})."
             )
-        self.__dict__.update(changes)
+        for key, value in changes.items():
+            setattr(self, key, value)
         # Strict mode gets its own shape of the schema; validation keeps the full one.
         schema = self._validator.input_schema
         self.input_schema = strict_schema(schema) if self.strict else schema
