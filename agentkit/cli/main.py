@@ -173,8 +173,6 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The `agentkit` argument parser: every subcommand with its help and examples."""
-    # Imported here, not at the top: these modules import the shared helpers from this one.
-
     parser = argparse.ArgumentParser(
         prog="agentkit",
         description="Autonomous agents on the Anthropic Messages API. Without an API key, "
@@ -185,7 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_chat(sub)
+    _add_models(sub)
+    _add_tools(sub)
+    _add_batch(sub)
+    return parser
 
+
+def _add_run(sub: Any) -> None:
+    """The `run` subcommand."""
     run = _command(
         sub, "run", "run a recipe, showing what the agent does as it happens",
         "Run a recipe: stream its text, thinking (dimmed) and tool calls, then usage and cost. "
@@ -198,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a recipe input (repeatable)")
     run.add_argument("--model", "-m", metavar="MODEL", help="model to use instead of the recipe's")
 
+
+def _add_chat(sub: Any) -> None:
+    """The `chat` subcommand."""
     chat = _command(
         sub, "chat", "talk with an agent, with tools if you like",
         "An interactive session with the run display, reading lines from stdin (a pipe works). "
@@ -221,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="directory for files and shell (default: .)")
     chat.add_argument("--db", metavar="FILE", help="SQLite database for the sqlite tools")
 
+
+def _add_models(sub: Any) -> None:
+    """The `models` subcommand."""
     models = _command(
         sub, "models", "list the models (GET /v1/models)",
         "List the models: id, display name, creation date, input and output token limits.",
@@ -228,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+
+def _add_tools(sub: Any) -> None:
+    """The `tools` subcommand."""
     tools = _command(
         sub, "tools", "list the ready tools and their input schemas",
         "List the ready tool families (agentkit_tools): each tool's name, description and "
@@ -238,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     tools.add_argument("family", nargs="*", help="families to show (default: all)")
     tools.add_argument("--json", action="store_true", help="print the tool definitions as JSON")
 
+
+def _add_batch(sub: Any) -> None:
+    """The `batch` subcommand."""
     batch = _command(
         sub, "batch", "run a recipe over many inputs (JSONL in, JSONL out)",
         "Run RECIPE once per line of INPUTS (a JSON object of inputs, optionally with an "
@@ -255,7 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--concurrency", "-c", type=_positive, default=4, metavar="N",
                        help="items run at once (default: 4)")
     batch.add_argument("--model", "-m", help="model to use instead of the recipe's")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
