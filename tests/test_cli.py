@@ -67,15 +67,11 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def shout_recipe(monkeypatch: pytest.MonkeyPatch) -> Recipe:
-    """The CLI sees our recipe next to the installed ones."""
-    from agentkit.cli import common as _cli_common
+    """The registry (which the CLI reads) has our recipe next to the installed ones."""
+    from agentkit.workflows import recipe as registry
 
-    def recipe_api() -> tuple[Any, Any]:
-        found, run = _cli_api()
-        return (lambda: {**found(), "shout": SHOUT}), run
-
-    _cli_api = _cli_common.recipe_api
-    monkeypatch.setattr(_cli_common, "recipe_api", recipe_api)
+    installed = registry.recipes
+    monkeypatch.setattr(registry, "recipes", lambda: {**installed(), "shout": SHOUT})
     return SHOUT
 
 
@@ -346,9 +342,9 @@ def test_batch_records_failures_and_resumes(
 def test_batch_online_shares_one_client_and_honours_concurrency(
     shout_recipe: Recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentkit.cli import common as _cli_common
+    from agentkit.workflows import recipe as registry
 
-    found, run_recipe = _cli_common.recipe_api()
+    run_recipe = registry.run_recipe
     clients: set[int] = set()
     active = peak = 0
 
@@ -364,7 +360,7 @@ def test_batch_online_shares_one_client_and_honours_concurrency(
         finally:
             active -= 1
 
-    monkeypatch.setattr(_cli_common, "recipe_api", lambda: (found, counting))
+    monkeypatch.setattr(registry, "run_recipe", counting)
     inputs, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inputs.write_text("{}\n" * 5)
     with FakeServer(_shout_model({"topic": "online"})) as server:
@@ -398,7 +394,7 @@ def test_batch_rejects_bad_input_files(
         ('{"topic": "a"}\n[1]\n', "line 2 is not a JSON object"),
         ('{"id": 1}\n{"id": 1}\n', "repeats id 1"),
         ("{oops\n", "line 1 is not JSON"),
-        ('{"colour": "red"}\n', "has no input 'colour'"),
+        ('{"colour": "red"}\n', "has no input named 'colour'"),
     ):
         path = tmp_path / "in.jsonl"
         path.write_text(text)

@@ -18,14 +18,9 @@ from typing_extensions import TypedDict
 
 from agentkit._errors import UsageError
 from agentkit._tools.context import RunContext
-from agentkit._tools.schema import (
-    FieldError,
-    JsonSchemaValidator,
-    clean_schema,
-    format_field_errors,
-    function_schema,
-    strict_schema,
-)
+from agentkit._tools.json_schema import strict_schema
+from agentkit._tools.schema import function_schema
+from agentkit._tools.validation import FieldError
 
 # -- types used by the snapshot matrix -------------------------------------------------------------
 
@@ -671,68 +666,7 @@ def test_long_values_are_previewed_briefly() -> None:
     assert errors[0].received.endswith("…")
 
 
-def test_format_field_errors() -> None:
-    text = format_field_errors("order", [
-        FieldError("items[0].qty", "Input should be greater than or equal to 1",
-                   '{"minimum":1}', "0"),
-        FieldError("note", "Field required", '{"type":"string"}', None),
-    ])
-    assert text == (
-        "Invalid input for tool `order` (2 errors); fix the fields below and call the tool again.\n"
-        "- `items[0].qty`: Input should be greater than or equal to 1. Received: 0. "
-        'Expected: {"minimum":1}.\n'
-        '- `note`: Field required. Expected: {"type":"string"}.'
-    )
-
-
-def test_format_field_errors_caps_the_list() -> None:
-    text = format_field_errors("t", [FieldError(f"f{i}", "bad") for i in range(25)])
-    assert text.startswith("Invalid input for tool `t` (25 errors)")
-    assert text.count("\n- `f") == 20
-    assert text.endswith("- … and 5 more.")
-
-
-# -- clean_schema ---------------------------------------------------------------------------------
-
-
-def test_clean_schema_keeps_keywords_that_are_property_names() -> None:
-    raw = {
-        "title": "M",
-        "type": "object",
-        "properties": {"title": {"title": "Title", "type": "string"}, "items": {"type": "string"}},
-    }
-    assert clean_schema(raw) == {
-        "type": "object",
-        "properties": {"title": {"type": "string"}, "items": {"type": "string"}},
-    }
-
-
-def test_clean_schema_inlines_with_siblings_overriding() -> None:
-    raw = {
-        "type": "object",
-        "properties": {"c": {"$ref": "#/$defs/C", "description": "mine"}},
-        "$defs": {"C": {"title": "C", "enum": ["a"], "type": "string", "description": "enum doc"}},
-    }
-    assert clean_schema(raw) == {
-        "type": "object",
-        "properties": {"c": {"enum": ["a"], "type": "string", "description": "mine"}},
-    }
-
-
-def test_clean_schema_keeps_mutually_recursive_defs() -> None:
-    raw = {
-        "type": "object",
-        "properties": {"a": {"$ref": "#/$defs/A"}, "l": {"$ref": "#/$defs/Leaf"}},
-        "$defs": {
-            "A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B"}}},
-            "B": {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}},
-            "Leaf": {"type": "integer"},
-        },
-    }
-    cleaned = clean_schema(raw)
-    assert set(cleaned["$defs"]) == {"A", "B"}
-    assert cleaned["properties"]["l"] == {"type": "integer"}
-    Draft202012Validator.check_schema(cleaned)
+# -- strict mode ----------------------------------------------------------------------------------
 
 
 def test_strict_schema_closes_objects_and_moves_constraints_to_descriptions() -> None:
@@ -752,47 +686,3 @@ def test_strict_schema_closes_objects_and_moves_constraints_to_descriptions() ->
     assert strict_schema({"type": "object", "properties": {"p": POINT}})["properties"]["p"][
         "additionalProperties"] is False
     Draft202012Validator.check_schema(schema)
-
-
-# -- JSON Schema tools ----------------------------------------------------------------------------
-
-WEATHER = {
-    "type": "object",
-    "properties": {
-        "city": {"type": "string"},
-        "days": {"type": "integer", "minimum": 1},
-        "opts": {"type": "object", "properties": {"units": {"enum": ["c", "f"]}}},
-    },
-    "required": ["city"],
-}
-
-
-def test_json_schema_validator_accepts_valid_input_unchanged() -> None:
-    payload = {"city": "Oslo", "days": 2}
-    assert JsonSchemaValidator(WEATHER, label="weather").validate(payload) == (payload, [])
-
-
-def test_json_schema_validator_reports_each_field() -> None:
-    _, errors = JsonSchemaValidator(WEATHER, label="weather").validate(
-        {"days": 0, "opts": {"units": "k"}}
-    )
-    assert [(e.path, e.message, e.received) for e in errors] == [
-        ("", "'city' is a required property", None),
-        ("days", "0 is less than the minimum of 1", "0"),
-        ("opts.units", "'k' is not one of ['c', 'f']", '"k"'),
-    ]
-    assert errors[1].expected == '{"type":"integer","minimum":1}'
-
-
-@pytest.mark.parametrize(
-    ("schema", "fragment"),
-    [
-        ({"type": "string"}, 'must be a JSON Schema object with "type": "object"'),
-        ({"type": "object", "properties": {"x": {"type": "nope"}}}, "is not valid JSON Schema"),
-        ({"type": "object", "required": "city"}, "is not valid JSON Schema"),
-    ],
-)
-def test_json_schema_validator_refuses_bad_schemas(schema: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(UsageError, match="tool `mcp_tool`") as info:
-        JsonSchemaValidator(schema, label="mcp_tool")
-    assert fragment in str(info.value)

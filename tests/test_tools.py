@@ -11,8 +11,9 @@ import pytest
 from pydantic import BaseModel, Field
 
 from agentkit._errors import ToolError, UsageError
+from agentkit._tools.content import DEFAULT_MAX_RESULT_CHARS, to_content, truncate
 from agentkit._tools.context import RunContext
-from agentkit._tools.tool import DEFAULT_MAX_RESULT_CHARS, Tool, to_content, tool, truncate
+from agentkit._tools.tool import Tool, tool
 
 CTX: RunContext[Any] = RunContext(deps=None, tool_use_id="toolu_01")
 
@@ -143,6 +144,14 @@ def test_bad_option_values_are_refused(option: str, value: Any) -> None:
 def test_applying_tool_twice_is_refused() -> None:
     with pytest.raises(UsageError, match="already a tool"):
         tool(add)
+
+
+def test_every_option_has_its_default_on_tool_and_unknown_ones_are_refused() -> None:
+    from agentkit._tools.tool import ToolOptions, _Options
+
+    assert set(ToolOptions.__optional_keys__) == {n for n in vars(_Options) if n[0] != "_"}
+    with pytest.raises(UsageError, match="cannot change colour"):
+        tool(colour="red")(add.function)  # type: ignore[call-overload]
 
 
 def test_replace_changes_a_copy() -> None:

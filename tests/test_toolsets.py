@@ -61,7 +61,7 @@ def test_duplicate_names_are_refused_naming_both_functions() -> None:
 
 
 def test_non_tools_are_refused() -> None:
-    with pytest.raises(UsageError, match="must be tools, toolsets or functions; got 42"):
+    with pytest.raises(UsageError, match="tools, toolsets, tool sources or functions; got 42"):
         Toolset([42])  # type: ignore[list-item]
 
 
@@ -150,3 +150,88 @@ async def test_hooks_that_rename_into_a_clash_are_refused() -> None:
 
     with pytest.raises(UsageError, match="Two tools are named `same`"):
         await Toolset([search, fetch], prepare=rename).tools_for(ctx())
+
+
+# -- any ToolSource ------------------------------------------------------------------------------
+
+
+class Remote:
+    """A `ToolSource` that is not a Toolset (as an MCP server's tools will be): its tools are
+    known only when asked, and may change from turn to turn."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
+        self.asked += 1
+        return [lookup] if ctx.turn == 0 else [lookup, ping]
+
+    def get(self, name: str) -> Tool | None:
+        return {"lookup": lookup, "ping": ping}.get(name)
+
+
+@tool
+def lookup(key: str) -> str:
+    """Look a key up remotely."""
+    return f"value of {key}"
+
+
+@tool
+def ping() -> str:
+    """Ping the remote side."""
+    return "pong"
+
+
+@pytest.mark.asyncio
+async def test_a_tool_source_is_asked_each_turn_after_the_toolset_s_own_tools() -> None:
+    remote = Remote()
+    ts = Toolset([search, remote])
+    assert ts.names == ["search"]
+    assert [t.name for t in await ts.tools_for(ctx(turn=0))] == ["search", "lookup"]
+    assert [t.name for t in await ts.tools_for(ctx(turn=1))] == ["search", "lookup", "ping"]
+    assert remote.asked == 2
+    assert ts.get("lookup") is lookup and ts.get("nope") is None
+
+
+@pytest.mark.asyncio
+async def test_prefix_filter_and_hooks_apply_to_a_source_s_tools() -> None:
+    def shout(c: RunContext[Any], t: Tool) -> Tool:
+        return t.replace(description=t.description.upper())
+
+    ts = (Toolset([Remote()]) + fetch).filtered(lambda t: t.name != "ping").prefixed("r")
+    ts = ts.with_prepare(shout)
+    offered = await ts.tools_for(ctx(turn=1))
+    assert [(t.name, t.description) for t in offered] == [
+        ("r_fetch", "FETCH A PAGE."), ("r_lookup", "LOOK A KEY UP REMOTELY."),
+    ]
+    found = ts.get("r_lookup")
+    assert found is not None and found.name == "r_lookup"
+    assert ts.get("r_ping") is None and ts.get("lookup") is None
+
+
+@pytest.mark.asyncio
+async def test_a_source_s_tool_may_not_take_a_name_already_offered() -> None:
+    @tool(name="lookup")
+    def local_lookup(key: str) -> str:
+        """Look a key up here."""
+        return key
+
+    with pytest.raises(UsageError, match="Two tools are named `lookup`"):
+        await Toolset([local_lookup, Remote()]).tools_for(ctx())
+
+
+@pytest.mark.asyncio
+async def test_an_agent_offers_and_runs_a_custom_tool_source_s_tools() -> None:
+    from agentkit import Agent, AsyncClient
+    from agentkit.testing import ScriptedTransport, text_reply, tool_reply
+
+    transport = ScriptedTransport([tool_reply("lookup", {"key": "k1"}), text_reply("Done.")])
+    async with AsyncClient(api_key="sk-test", transport=transport, max_retries=0) as client:
+        agent = Agent("claude-sonnet-4-5", client=client, tools=[Remote()])
+        result = await agent.run("Look up k1.")
+    assert result.text == "Done."
+    first, second = (r.body for r in transport.requests)
+    assert [t["name"] for t in first["tools"]] == ["lookup"]
+    answer = second["messages"][-1]["content"][0]
+    assert answer["type"] == "tool_result" and answer["content"] == "value of k1"
+

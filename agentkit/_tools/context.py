@@ -1,17 +1,16 @@
 """The run state handed to tools, hooks and per-turn tool preparation.
 
 Owns `RunContext` and nothing else. Rules: it is a plain dataclass (no validation, built once
-per run and cheaply copied per tool call with `dataclasses.replace`); it imports nothing from
-agentkit at run time, so every layer above can use it.
+per run and cheaply copied per tool call with `dataclasses.replace`); it imports only
+`RunUsage` from the layer below, so every layer above can use it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from .._loop.usage import RunUsage  # noqa: F401  (documents the type `usage` will hold)
+from .._loop.usage import RunUsage
 
 __all__ = ["DepsT", "RunContext"]
 
@@ -32,8 +31,8 @@ class RunContext(Generic[DepsT]):
     messages: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     """The conversation so far, as wire-form message dicts. Read it; don't mutate it."""
 
-    usage: Any = None
-    """The run's usage so far (an `agentkit.RunUsage`)."""
+    usage: RunUsage = field(default_factory=RunUsage)
+    """The run's usage so far (empty in a context made by hand, e.g. in a test)."""
 
     model: str = ""
     """The model the run talks to."""

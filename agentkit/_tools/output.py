@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .schema import clean_schema
+from .json_schema import clean_schema, is_object
 
 __all__ = ["OUTPUT_TOOL_NAME", "OutputSpec"]
 
@@ -42,10 +42,10 @@ class OutputSpec:
         param = {"name": name, "description": description, "input_schema": schema}
         return cls(param, adapter, wrapped)
 
-    def parse(self, data: Any) -> Any:
+    def parse(self, data: object) -> Any:
         """Validate the model's answer; raises ValueError naming each field that is wrong."""
         if self.wrapped:
-            if not isinstance(data, dict) or "result" not in data:
+            if not is_object(data) or "result" not in data:
                 raise ValueError('expected an object {"result": ...}')
             data = data["result"]
         try:

@@ -10,8 +10,10 @@ tool definition, and executing one call of it. Rules:
   escalates ordinary exceptions. Cancellation (a `BaseException`) is never caught.
 - Async tools run in a cancel scope, so a timeout really stops them; sync tools run in a worker
   thread that a timeout abandons (Python cannot kill a thread; the result is discarded).
-- Results: `str` as is, `None` as no content, content blocks passed through, anything else as
-  compact JSON text; results over `max_result_chars` are cut with a marker saying how much.
+- The options are spelled once as typed keywords (`ToolOptions`) and once as attributes with
+  their defaults and docs (`_Options`, Tool's base); `@tool`, `Tool.from_schema` and
+  `Tool.replace` pass them through, and one place (`Tool._set`) applies and checks them all.
+- What a result looks like (content, truncation) is `content`'s.
 """
 
 from __future__ import annotations
@@ -21,33 +23,24 @@ import copy
 import functools
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import MethodType
-from typing import Any, Literal, Protocol, TypeAlias, overload
+from typing import Any, Literal, Protocol, TypeAlias, TypedDict, Unpack, cast, overload
 
 import anyio
 import anyio.to_thread
 import pydantic_core
-from pydantic import BaseModel
 
 from .._errors import ToolError, UsageError
+from .content import DEFAULT_MAX_RESULT_CHARS, describe, result_block, to_content, truncate
 from .context import RunContext
-from .schema import (
-    FieldError,
-    JsonSchemaValidator,
-    format_field_errors,
-    function_schema,
-    strict_schema,
-)
+from .json_schema import strict_schema
+from .schema import function_schema
+from .validation import FieldError, JsonSchemaValidator, format_field_errors
 
-__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Prepare", "Tool", "ToolError", "to_content", "tool"]
-
-DEFAULT_MAX_RESULT_CHARS = 100_000
-"""Results longer than this many characters are truncated unless a tool or run says otherwise."""
+__all__ = ["Prepare", "Tool", "ToolChanges", "ToolError", "ToolOptions", "tool"]
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-# Block types a tool_result's content may hold, and the key each must carry to count as one.
-_BLOCK_KEYS = {"text": "text", "image": "source", "document": "source", "search_result": "source"}
 _TIMED_OUT: Any = object()
 
 Prepare: TypeAlias = Callable[
@@ -63,19 +56,71 @@ class _Validator(Protocol):
     def validate(self, input: Any) -> tuple[dict[str, Any] | None, list[FieldError]]: ...
 
 
-class Tool:
+class ToolOptions(TypedDict, total=False):
+    """The options of a tool, as `@tool(...)`, `Tool.from_schema` and `Tool.replace` take them.
+
+    Each is documented, with its default, on the `Tool` attribute of the same name.
+    """
+
+    sequential: bool
+    timeout: float | None
+    requires_approval: bool
+    strict: bool | None
+    raise_errors: bool | None
+    max_result_chars: int | None
+    cache_control: dict[str, Any] | None
+    prepare: Prepare | None
+
+
+class ToolChanges(ToolOptions, total=False):
+    """What `Tool.replace` may change: the options, the name and the description."""
+
+    name: str
+    description: str
+
+
+_CHANGEABLE = ToolChanges.__optional_keys__
+
+
+class _Options:
+    """Each tool option (`ToolOptions`) with its default; every `Tool` holds its own value."""
+
+    __slots__ = ()
+
+    sequential: bool = False
+    """If true, never run concurrently with other tool calls of the same turn."""
+    timeout: float | None = None
+    """Seconds before the call is stopped and reported as an error; None waits forever."""
+    requires_approval: bool = False
+    """If true, the run asks for approval before calling it."""
+    strict: bool | None = None
+    """Sent as the definition's `strict` flag when set. When true, `input_schema` is reshaped for
+    strict mode (objects closed, unenforceable constraints moved into descriptions)."""
+    raise_errors: bool | None = None
+    """True re-raises ordinary exceptions, False reports them; None defers to the run."""
+    max_result_chars: int | None = None
+    """Truncation limit for this tool's results; None defers to the run (default 100,000)."""
+    cache_control: dict[str, Any] | None = None
+    """Sent as the definition's `cache_control` when set (a prompt-cache breakpoint)."""
+    prepare: Prepare | None = None
+    """Per-turn hook (see `Prepare`) applied before any toolset-level hook."""
+
+
+_OPTIONS = tuple(sorted(ToolOptions.__optional_keys__))
+
+
+class Tool(_Options):
     """A tool the model can call: its wire definition plus how to run it.
 
     Make one with `@tool` (from a function or method) or `Tool.from_schema` (from a JSON
     Schema and a handler). Calling a `Tool` directly calls the underlying function unchanged.
+    The options and their defaults are `_Options`' attributes.
     """
 
-    __slots__ = (
-        "_attr_name", "_call_kind", "_context_param", "_is_async", "_method", "_positional_only",
-        "_validator", "cache_control", "description", "function", "input_schema",
-        "max_result_chars", "name", "prepare", "raise_errors", "requires_approval", "sequential",
-        "strict", "timeout",
-    )
+    # Slots: the attributes are read on every call, and tools are copied (bound, replaced).
+    __slots__ = ("_attr_name", "_call_kind", "_context_param", "_is_async", "_method",
+                 "_positional_only", "_validator", "description", "function", "input_schema",
+                 "name", *_OPTIONS)
 
     name: str
     """The name the model calls the tool by (`^[a-zA-Z0-9_-]{1,64}$`)."""
@@ -85,23 +130,6 @@ class Tool:
     """The JSON Schema (`type: object`) of the tool's input."""
     function: Callable[..., Any]
     """The callable that does the work (a function, bound method or schema-tool handler)."""
-    sequential: bool
-    """If true, never run concurrently with other tool calls of the same turn."""
-    timeout: float | None
-    """Seconds before the call is stopped and reported as an error; None waits forever."""
-    requires_approval: bool
-    """If true, the run asks for approval before calling it."""
-    strict: bool | None
-    """Sent as the definition's `strict` flag when set. When true, `input_schema` is reshaped for
-    strict mode (objects closed, unenforceable constraints moved into descriptions)."""
-    raise_errors: bool | None
-    """True re-raises ordinary exceptions, False reports them; None defers to the run."""
-    max_result_chars: int | None
-    """Truncation limit for this tool's results; None defers to the run (default 100,000)."""
-    cache_control: dict[str, Any] | None
-    """Sent as the definition's `cache_control` when set (a prompt-cache breakpoint)."""
-    prepare: Prepare | None
-    """Per-turn hook (see `Prepare`) applied before any toolset-level hook."""
 
     def __init__(
         self,
@@ -114,18 +142,10 @@ class Tool:
         context_param: str | None = None,
         positional_only: tuple[str, ...] = (),
         method: Literal["instance", "class"] | None = None,
-        sequential: bool = False,
-        timeout: float | None = None,
-        requires_approval: bool = False,
-        strict: bool | None = None,
-        raise_errors: bool | None = None,
-        max_result_chars: int | None = None,
-        cache_control: dict[str, Any] | None = None,
-        prepare: Prepare | None = None,
+        **options: Unpack[ToolOptions],
     ) -> None:
         """Low-level constructor; use `@tool` or `Tool.from_schema` instead."""
         label = getattr(function, "__qualname__", None) or repr(function)
-        _check_options(name, label, timeout, max_result_chars)
         if not description.strip():
             raise UsageError(
                 f"Tool `{name}` ({label}) has no description, and the model needs one to know "
@@ -133,18 +153,7 @@ class Tool:
             )
         self.name = name
         self.description = description
-        # Strict mode gets its own shape of the schema; validation keeps the full one.
-        schema = validator.input_schema
-        self.input_schema = strict_schema(schema) if strict else schema
         self.function = function
-        self.sequential = sequential
-        self.timeout = timeout
-        self.requires_approval = requires_approval
-        self.strict = strict
-        self.raise_errors = raise_errors
-        self.max_result_chars = max_result_chars
-        self.cache_control = cache_control
-        self.prepare = prepare
         self._validator = validator
         self._call_kind = call_kind
         self._context_param = context_param
@@ -152,6 +161,9 @@ class Tool:
         self._method = method
         self._attr_name: str | None = None
         self._is_async = _is_async_callable(function)
+        for option in _OPTIONS:
+            setattr(self, option, getattr(_Options, option))
+        self._set(options, label)
 
     @classmethod
     def from_schema(
@@ -161,39 +173,40 @@ class Tool:
         description: str,
         input_schema: dict[str, Any],
         handler: Callable[..., Any],
-        sequential: bool = False,
-        timeout: float | None = None,
-        requires_approval: bool = False,
-        strict: bool | None = None,
-        raise_errors: bool | None = None,
-        max_result_chars: int | None = None,
-        cache_control: dict[str, Any] | None = None,
-        prepare: Prepare | None = None,
+        **options: Unpack[ToolOptions],
     ) -> Tool:
         """Make a tool from a name, description, JSON Schema and handler (as MCP servers give).
 
         `handler(input)` or `handler(input, ctx)` (sync or async) receives the validated input
         dict; input is checked with `jsonschema` first, and failures are reported to the model.
+        The options are `@tool`'s (see `ToolOptions`).
 
         Raises:
             UsageError: a bad name or options, or `input_schema` is not a valid object schema.
         """
-        validator = JsonSchemaValidator(input_schema, label=name)
         return cls(
             name=name,
             description=description,
             function=handler,
-            validator=validator,
+            validator=JsonSchemaValidator(input_schema, label=name),
             call_kind="input_ctx" if _positional_arity(handler) >= 2 else "input",
-            sequential=sequential,
-            timeout=timeout,
-            requires_approval=requires_approval,
-            strict=strict,
-            raise_errors=raise_errors,
-            max_result_chars=max_result_chars,
-            cache_control=cache_control,
-            prepare=prepare,
+            **options,
         )
+
+    def _set(self, changes: Mapping[str, object], label: str) -> None:
+        """Apply options (and a name or description); check them all, as the tool now is."""
+        unknown = changes.keys() - _CHANGEABLE
+        if unknown:
+            raise UsageError(
+                f"Tool `{self.name}` ({label}) cannot change {', '.join(sorted(unknown))}: only "
+                f"its options can be set ({', '.join(sorted(_CHANGEABLE))})."
+            )
+        for key, value in changes.items():
+            setattr(self, key, value)
+        # Strict mode gets its own shape of the schema; validation keeps the full one.
+        schema = self._validator.input_schema
+        self.input_schema = strict_schema(schema) if self.strict else schema
+        _check_options(self.name, label, self.timeout, self.max_result_chars)
 
     # -- definition ------------------------------------------------------------------------------
 
@@ -210,27 +223,14 @@ class Tool:
             param["cache_control"] = self.cache_control
         return param
 
-    def replace(self, **changes: Any) -> Tool:
+    def replace(self, **changes: Unpack[ToolChanges]) -> Tool:
         """Return a copy with some attributes changed (e.g. in `prepare`: a new description).
 
         Raises:
             UsageError: an unknown attribute, `input_schema` (fixed at definition), or a bad value.
         """
-        allowed = {"name", "description", "sequential", "timeout", "requires_approval", "strict",
-                   "raise_errors", "max_result_chars", "cache_control", "prepare"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise UsageError(
-                f"Tool.replace() cannot change {', '.join(sorted(unknown))}; it can change: "
-                f"{', '.join(sorted(allowed))}."
-            )
         new = copy.copy(self)
-        for key, value in changes.items():
-            setattr(new, key, value)
-        if "strict" in changes:
-            schema = self._validator.input_schema
-            new.input_schema = strict_schema(schema) if new.strict else schema
-        _check_options(new.name, self.name, new.timeout, new.max_result_chars)
+        new._set(changes, self.name)
         return new
 
     def __repr__(self) -> str:
@@ -288,17 +288,17 @@ class Tool:
         limit = self.max_result_chars or max_result_chars or DEFAULT_MAX_RESULT_CHARS
         arguments, errors = self._validator.validate(input)
         if arguments is None:
-            return _result(tool_use_id, format_field_errors(self.name, errors), True)
+            return result_block(tool_use_id, format_field_errors(self.name, errors), True)
         try:
             value = await self._invoke(arguments, ctx)
         except ToolError as exc:
-            return _result(tool_use_id, truncate(exc.content, limit), True)
+            return result_block(tool_use_id, truncate(exc.content, limit), True)
         except Exception as exc:
             if self.raise_errors if self.raise_errors is not None else raise_errors:
                 raise
-            return _result(tool_use_id, truncate(_describe(exc), limit), True)
+            return result_block(tool_use_id, truncate(describe(exc), limit), True)
         if value is _TIMED_OUT:
-            return _result(tool_use_id, self._timeout_message(), True)
+            return result_block(tool_use_id, self._timeout_message(), True)
         try:
             content = to_content(value)
         except pydantic_core.PydanticSerializationError as exc:
@@ -309,8 +309,9 @@ class Tool:
             )
             if self.raise_errors if self.raise_errors is not None else raise_errors:
                 raise TypeError(message) from exc
-            return _result(tool_use_id, message, True)
-        return _result(tool_use_id, None if content is None else truncate(content, limit), False)
+            return result_block(tool_use_id, message, True)
+        content = None if content is None else truncate(content, limit)
+        return result_block(tool_use_id, content, False)
 
     async def _invoke(self, arguments: dict[str, Any], ctx: RunContext[Any]) -> Any:
         if self._call_kind == "kwargs":
@@ -351,17 +352,7 @@ class Tool:
 def tool(func: Callable[..., Any], /) -> Tool: ...
 @overload
 def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    timeout: float | None = None,
-    sequential: bool = False,
-    requires_approval: bool = False,
-    strict: bool | None = None,
-    raise_errors: bool | None = None,
-    max_result_chars: int | None = None,
-    cache_control: dict[str, Any] | None = None,
-    prepare: Prepare | None = None,
+    *, name: str | None = None, description: str | None = None, **options: Unpack[ToolOptions]
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     func: Callable[..., Any] | None = None,
@@ -369,14 +360,7 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
-    timeout: float | None = None,
-    sequential: bool = False,
-    requires_approval: bool = False,
-    strict: bool | None = None,
-    raise_errors: bool | None = None,
-    max_result_chars: int | None = None,
-    cache_control: dict[str, Any] | None = None,
-    prepare: Prepare | None = None,
+    **options: Unpack[ToolOptions],
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function (sync or async) or a method into a `Tool`; use bare or with options.
 
@@ -385,10 +369,8 @@ def tool(
     model input. In a class body put `@tool` outermost (above `@staticmethod`/`@classmethod`);
     a method whose first parameter is `self` binds to the instance it is looked up on.
 
-    Options: `name` (default: the function's name), `description`, `timeout` (seconds),
-    `sequential` (never run alongside other tools), `requires_approval`, `strict`,
-    `raise_errors` (re-raise ordinary exceptions instead of reporting them to the model),
-    `max_result_chars`, `cache_control`, `prepare` (per-turn hook, see `Prepare`).
+    `name` defaults to the function's name and `description` to its docstring; the other
+    options are `ToolOptions` (each documented on the `Tool` attribute of the same name).
 
     Raises:
         UsageError: at decoration time, naming the function and parameter, for `*args` or
@@ -415,14 +397,7 @@ def tool(
             context_param=schema.context_param,
             positional_only=schema.positional_only,
             method=method,
-            sequential=sequential,
-            timeout=timeout,
-            requires_approval=requires_approval,
-            strict=strict,
-            raise_errors=raise_errors,
-            max_result_chars=max_result_chars,
-            cache_control=cache_control,
-            prepare=prepare,
+            **options,
         )
 
     return decorate if func is None else decorate(func)
@@ -433,10 +408,10 @@ def _unwrap(
 ) -> tuple[Callable[..., Any], Literal["instance", "class"] | None]:
     if isinstance(target, Tool):
         raise UsageError(f"{target!r} is already a tool; apply @tool once.")
-    if isinstance(target, staticmethod):
-        return target.__func__, None  # pyright: ignore[reportUnknownMemberType]
-    if isinstance(target, classmethod):
-        return target.__func__, "class"  # pyright: ignore[reportUnknownMemberType]
+    if isinstance(target, staticmethod | classmethod):
+        # The wrapped function's type is erased in both wrappers; it is a plain callable.
+        function = cast("Callable[..., Any]", target.__func__)  # pyright: ignore[reportUnknownMemberType]
+        return function, "class" if isinstance(target, classmethod) else None
     if inspect.isfunction(target):
         parts = target.__qualname__.split(".")
         first = next(iter(inspect.signature(target).parameters), None)
@@ -445,13 +420,14 @@ def _unwrap(
     return target, None
 
 
-def _check_options(name: str, label: str, timeout: float | None, limit: int | None) -> None:
+def _check_options(name: object, label: str, timeout: object, limit: object) -> None:
+    # Typed `object`: the values come from keywords and `replace`, unchecked until here.
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(
             f"Tool name {name!r} (for `{label}`) must match ^[a-zA-Z0-9_-]{{1,64}}$: use only "
             "letters, digits, '_' and '-', at most 64 characters."
         )
-    if timeout is not None and not timeout > 0:
+    if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
         raise UsageError(f"timeout={timeout!r} for tool `{name}` must be a positive number of "
                          "seconds, or None for no timeout.")
     if limit is not None and not (isinstance(limit, int) and limit > 0):
@@ -475,84 +451,3 @@ def _positional_arity(function: Callable[..., Any]) -> int:
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
         return 2
     return sum(p.kind in kinds for p in params)
-
-
-# -- results --------------------------------------------------------------------------------------
-
-
-def _result(tool_use_id: str, content: str | list[dict[str, Any]] | None, is_error: bool
-            ) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
-    if content:
-        block["content"] = content
-    if is_error:
-        block["is_error"] = True
-    return block
-
-
-def _describe(exc: Exception) -> str:
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def _as_block(item: Any) -> dict[str, Any] | None:
-    if isinstance(item, dict):
-        key = _BLOCK_KEYS.get(item.get("type"))  # type: ignore[arg-type]
-        return item if key is not None and key in item else None  # type: ignore[return-value]
-    if isinstance(item, BaseModel) and getattr(item, "type", None) in _BLOCK_KEYS:
-        return item.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return None
-
-
-def to_content(value: Any) -> str | list[dict[str, Any]] | None:
-    """Convert a tool's return value to `tool_result` content.
-
-    str as is; None as None (no content); a content block (dict or wire model with `type`
-    text/image/document/search_result) or a non-empty list of them passed through as a list;
-    anything else (numbers, dicts, lists, pydantic models, dataclasses, …) as compact JSON.
-
-    Raises:
-        pydantic_core.PydanticSerializationError: the value cannot be expressed as JSON.
-    """
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict | BaseModel):
-        block = _as_block(value)
-        if block is not None:
-            return [block]
-    elif isinstance(value, list | tuple) and value:
-        blocks = [_as_block(item) for item in value]  # pyright: ignore[reportUnknownVariableType]
-        if all(b is not None for b in blocks):
-            return blocks  # type: ignore[return-value]
-    return pydantic_core.to_json(value).decode()
-
-
-def truncate(content: str | list[dict[str, Any]], limit: int) -> str | list[dict[str, Any]]:
-    """Cut text beyond `limit` characters and say how much was cut; other blocks are kept."""
-    if isinstance(content, str):
-        if len(content) <= limit:
-            return content
-        return content[:limit] + _marker(len(content) - limit, len(content), limit)
-    total = sum(len(b.get("text", "")) for b in content if b.get("type") == "text")
-    if total <= limit:
-        return content
-    out: list[dict[str, Any]] = []
-    budget = limit
-    for block in content:
-        if block.get("type") != "text":
-            out.append(block)
-            continue
-        text: str = block.get("text", "")
-        if len(text) <= budget:
-            out.append(block)
-            budget -= len(text)
-        elif budget > 0:
-            out.append({**block, "text": text[:budget]})
-            budget = 0
-    out.append({"type": "text", "text": _marker(total - limit, total, limit).strip()})
-    return out
-
-
-def _marker(cut: int, total: int, limit: int) -> str:
-    return (f"\n\n[truncated: {cut:,} of {total:,} characters cut; the result limit is "
-            f"{limit:,} characters]")

@@ -1,7 +1,8 @@
 """Toolsets: named collections of tools, and the per-turn view the engine offers the model.
 
 Owns the `ToolSource` protocol (what the run asks for tools each turn) and `Toolset`, an
-immutable collection with prefixing, filtering, combining and per-turn preparation. Rules:
+immutable collection with prefixing, filtering, combining and per-turn preparation. A toolset
+holds tools and other sources (any `ToolSource`, e.g. an MCP server's tools). Rules:
 
 - Names are unique within a toolset; a clash is a `UsageError` at construction, naming both
   functions, never a silent override.
@@ -9,13 +10,16 @@ immutable collection with prefixing, filtering, combining and per-turn preparati
 - Preparation runs each turn in a fixed order: the tool's own `prepare`, then the toolset
   hooks from the innermost toolset outwards. A hook returns the tool (possibly changed with
   `tool.replace(...)`) to offer it this turn, or None to hide it. Hooks may be sync or async,
-  so `tools_for` is async; with no hooks it does no awaiting at all.
+  so `tools_for` is async; with no hooks and no sources it does no awaiting at all.
+- A source's tools are asked for each turn, after the toolset's own tools; prefixing,
+  filtering and hooks apply to them then, and names must still be unique.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import UsageError
@@ -52,48 +56,57 @@ class _Entry:
 class Toolset:
     """An immutable, ordered collection of uniquely named tools.
 
-    Build it from tools, plain functions (wrapped with `@tool` defaults) and other toolsets:
-    `Toolset([search, fetch, other_toolset])`. Combine with `a + b` or `Toolset.combine(...)`.
+    Build it from tools, plain functions (wrapped with `@tool` defaults), other toolsets and
+    any `ToolSource`: `Toolset([search, fetch, other_toolset])`. Combine with `a + b` or
+    `Toolset.combine(...)`. A source is asked for its tools each turn (`tools_for`) and by name
+    (`get`); `names`, `len`, iteration and `in` cover the tools held directly.
     """
 
-    __slots__ = ("_entries", "_has_hooks")
+    __slots__ = ("_entries", "_has_hooks", "_sources")
 
     def __init__(
         self,
-        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | ToolSource | Callable[..., Any]] = (),
         *,
         prepare: Prepare | None = None,
     ) -> None:
         """Collect `tools`; `prepare` is a per-turn hook applied to each of them.
 
         Raises:
-            UsageError: two tools share a name, or an item is not a tool, toolset or callable.
+            UsageError: two tools share a name, or an item is not a tool, toolset, tool source
+                or callable.
         """
         entries: list[_Entry] = []
+        sources: list[ToolSource] = []
         for item in tools:
             if isinstance(item, Toolset):
                 entries.extend(item._entries.values())
+                sources.extend(item._sources)
             elif isinstance(item, Tool):
                 entries.append(_Entry(item, ()))
+            elif isinstance(item, ToolSource):
+                sources.append(item)
             elif callable(item):
                 entries.append(_Entry(tool(item), ()))
             else:
                 raise UsageError(
-                    f"Toolset items must be tools, toolsets or functions; got {item!r}. "
-                    "Decorate functions with @tool, or pass them as they are."
+                    f"Toolset items must be tools, toolsets, tool sources or functions; got "
+                    f"{item!r}. Decorate functions with @tool, or pass them as they are."
                 )
         if prepare is not None:
             entries = [_Entry(e.tool, (*e.hooks, prepare)) for e in entries]
+            sources = [_Prepared(s, prepare) for s in sources]
         self._entries = _index(entries)
         self._has_hooks = any(e.chain for e in entries)
+        self._sources = tuple(sources)
 
     @classmethod
-    def combine(cls, *toolsets: Toolset | Tool) -> Toolset:
+    def combine(cls, *toolsets: Toolset | Tool | ToolSource) -> Toolset:
         """One toolset holding the tools of all `toolsets`, in order (names must not clash)."""
         return cls(toolsets)
 
-    def __add__(self, other: Toolset | Tool) -> Toolset:
-        if not isinstance(other, Toolset | Tool):
+    def __add__(self, other: object) -> Toolset:
+        if not isinstance(other, Toolset | Tool | ToolSource):
             return NotImplemented
         return Toolset((self, other))
 
@@ -103,15 +116,21 @@ class Toolset:
         Raises:
             UsageError: a resulting name breaks the tool-name rules (e.g. is over 64 chars).
         """
-        return self._rebuild(_Entry(e.tool.replace(name=f"{prefix}{sep}{e.tool.name}"), e.hooks)
-                             for e in self._entries.values())
+        return self._rebuild(
+            (_Entry(e.tool.replace(name=f"{prefix}{sep}{e.tool.name}"), e.hooks)
+             for e in self._entries.values()),
+            (_Prefixed(s, f"{prefix}{sep}") for s in self._sources),
+        )
 
     def filtered(self, predicate: Callable[[Tool], bool]) -> Toolset:
         """A copy with only the tools for which `predicate(tool)` is true.
 
         For a choice that depends on the run (the turn, the deps), use `with_prepare`.
         """
-        return self._rebuild(e for e in self._entries.values() if predicate(e.tool))
+        return self._rebuild(
+            (e for e in self._entries.values() if predicate(e.tool)),
+            (_Filtered(s, predicate) for s in self._sources),
+        )
 
     def with_prepare(self, prepare: Prepare) -> Toolset:
         """A copy whose tools all pass through `prepare(ctx, tool)` each turn (after their own
@@ -121,7 +140,13 @@ class Toolset:
     def get(self, name: str) -> Tool | None:
         """The tool called `name` as defined (unprepared), or None."""
         entry = self._entries.get(name)
-        return entry.tool if entry is not None else None
+        if entry is not None:
+            return entry.tool
+        for source in self._sources:
+            found = source.get(name)
+            if found is not None:
+                return found
+        return None
 
     async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
         """The tools to offer this turn, each passed through its hooks; hidden ones left out.
@@ -130,21 +155,19 @@ class Toolset:
         hidden this turn cannot be called and the description the model saw is the one used.
 
         Raises:
-            UsageError: hooks renamed two tools to the same name.
+            UsageError: hooks renamed two tools to the same name, or a source's tool has the
+                name of another tool.
         """
-        if not self._has_hooks:
+        if not self._has_hooks and not self._sources:
             return [e.tool for e in self._entries.values()]
         offered: list[Tool] = []
         for entry in self._entries.values():
-            current: Tool | None = entry.tool
-            for hook in entry.chain:
-                answer = hook(ctx, current)  # type: ignore[arg-type]
-                current = await answer if inspect.isawaitable(answer) else answer
-                if current is None:
-                    break
+            current = await _through(entry.chain, ctx, entry.tool)
             if current is not None:
                 offered.append(current)
-        _index(_Entry(t, ()) for t in offered)  # a hook may rename: names must stay unique
+        for source in self._sources:
+            offered.extend(await source.tools_for(ctx))
+        _index(_Entry(t, ()) for t in offered)  # hooks and sources name freely: stay unique
         return offered
 
     @property
@@ -164,12 +187,74 @@ class Toolset:
     def __repr__(self) -> str:
         return f"Toolset({self.names!r})"
 
-    def _rebuild(self, entries: Iterable[_Entry]) -> Toolset:
+    def _rebuild(self, entries: Iterable[_Entry], sources: Iterable[ToolSource]) -> Toolset:
         new = Toolset.__new__(Toolset)
         listed = list(entries)
         new._entries = _index(listed)
         new._has_hooks = any(e.chain for e in listed)
+        new._sources = tuple(sources)
         return new
+
+
+async def _through(hooks: Iterable[Prepare], ctx: RunContext[Any], tool: Tool) -> Tool | None:
+    """`tool` passed through per-turn hooks in order; None once one hides it."""
+    for hook in hooks:
+        answer = hook(ctx, tool)
+        changed = await answer if inspect.isawaitable(answer) else answer
+        if changed is None:
+            return None
+        tool = changed
+    return tool
+
+
+# -- what a toolset does to a source it holds, applied to the source's tools each turn ---------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A source whose tools pass through a toolset-level `prepare` hook."""
+
+    source: ToolSource
+    hook: Prepare
+
+    async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
+        prepared = [await _through((self.hook,), ctx, t) for t in await self.source.tools_for(ctx)]
+        return [t for t in prepared if t is not None]
+
+    def get(self, name: str) -> Tool | None:
+        return self.source.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefixed:
+    """A source whose tool names start with `prefix` (`Toolset.prefixed`)."""
+
+    source: ToolSource
+    prefix: str
+
+    async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
+        return [t.replace(name=self.prefix + t.name) for t in await self.source.tools_for(ctx)]
+
+    def get(self, name: str) -> Tool | None:
+        if not name.startswith(self.prefix):
+            return None
+        found = self.source.get(name[len(self.prefix):])
+        return found.replace(name=name) if found is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Filtered:
+    """A source with only the tools `predicate` keeps (`Toolset.filtered`)."""
+
+    source: ToolSource
+    predicate: Callable[[Tool], bool]
+
+    async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
+        return [t for t in await self.source.tools_for(ctx) if self.predicate(t)]
+
+    def get(self, name: str) -> Tool | None:
+        found = self.source.get(name)
+        return found if found is not None and self.predicate(found) else None
 
 
 def _index(entries: Iterable[_Entry]) -> dict[str, _Entry]:

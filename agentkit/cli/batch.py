@@ -10,38 +10,42 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING, Any, TextIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import anyio
 
 from agentkit import AgentkitError, AsyncClient, RunError, RunUsage
 
-from .common import check_inputs, choose_online, describe, fail, find_recipe, guarded, jsonable
+from .common import describe, fail, find_recipe, guarded, jsonable, online_for
 from .display import Display, progress_bar
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from agentkit.workflows import Recipe
+
 __all__ = ["cmd_batch"]
 
-def read_items(path: str) -> list[tuple[Any, dict[str, Any]]]:
+def read_items(path: str) -> list[tuple[object, dict[str, str]]]:
     """`(id, inputs)` per JSONL line; the id is the line's `id`, else its line number.
 
     Raises:
         ValueError: naming the line that is not a JSON object, or a repeated id.
     """
-    items: list[tuple[Any, dict[str, Any]]] = []
+    items: list[tuple[object, dict[str, str]]] = []
     seen: dict[str, int] = {}
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, 1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                parsed: object = json.loads(line)
             except ValueError as exc:
                 raise ValueError(f"{path} line {number} is not JSON: {exc}") from exc
-            if not isinstance(data, dict):
+            if not isinstance(parsed, dict):
                 raise ValueError(f"{path} line {number} is not a JSON object of inputs")
+            data = cast("dict[str, object]", parsed)  # a JSON object: string keys
             item_id = data.pop("id", number)
             if str(item_id) in seen:
                 raise ValueError(
@@ -69,11 +73,13 @@ def open_results(path: str) -> tuple[set[str], TextIO]:
     line = ""
     for line in out:
         try:
-            record = json.loads(line)
+            record: object = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("ok") is True:
-            done.add(str(record.get("id")))
+        if isinstance(record, dict):
+            fields = cast("dict[str, object]", record)  # a JSON object: string keys
+            if fields.get("ok") is True:
+                done.add(str(fields.get("id")))
     if line and not line.endswith("\n"):
         out.write("\n")
     return done, out
@@ -88,24 +94,55 @@ def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
     return data
 
 
+@dataclass
+class _Tally:
+    """What a batch did so far: the merged usage, and the ids that succeeded and failed."""
+
+    total: RunUsage = field(default_factory=RunUsage)
+    succeeded: list[object] = field(default_factory=list[object])
+    failed: list[object] = field(default_factory=list[object])
+
+
+async def run_item(
+    recipe: Recipe, item_id: object, inputs: dict[str, str], args: argparse.Namespace, *,
+    online: bool, client: AsyncClient | None, display: Display, tally: _Tally,
+) -> dict[str, Any]:
+    """Run one item and return its results line; a failure is told and recorded, never raised."""
+    from agentkit.workflows import recipe as registry
+
+    record: dict[str, Any] = {"id": item_id}
+    try:
+        result = await registry.run_recipe(recipe, inputs, online=online, model=args.model,
+                                           client=client)
+    except Exception as exc:  # one bad item must not stop the rest
+        usage = exc.usage if isinstance(exc, RunError) else None
+        record.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        tally.failed.append(item_id)
+        told = describe(exc) if isinstance(exc, AgentkitError) else record["error"]
+        display.line(f"item {item_id} failed: {told}", style="red")
+    else:
+        usage = result.usage
+        tally.succeeded.append(item_id)
+        record.update(ok=True, output=jsonable(result.output))
+    if usage is not None:
+        tally.total.merge(usage)
+    cost = usage.cost_usd if usage is not None else None
+    record.update(usage=usage_record(usage), cost_usd=cost)
+    return record
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """`agentkit batch`: a recipe over a JSONL file, resumable, item failures recorded."""
     display = Display()
-    found = find_recipe(args.recipe)
-    if found is None:
+    recipe = find_recipe(args.recipe)
+    if recipe is None:
         return 2
-    recipe, run_recipe = found
     try:
         items = read_items(args.inputs)
     except (OSError, ValueError) as exc:
         fail(str(exc))
         return 2
-    for _, inputs in items:
-        problem = check_inputs(recipe, inputs)
-        if problem:
-            fail(problem)
-            return 2
-    online = choose_online(args, display)
+    online = online_for(recipe, (inputs for _, inputs in items), args, display)
     if online is None:
         return 2
     try:
@@ -116,35 +153,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
     todo = [(i, inputs) for i, inputs in items if str(i) not in done]
     if len(todo) < len(items):
         display.note(f"skipping {len(items) - len(todo)} items already done in {args.out}")
-    total = RunUsage()
-    succeeded: list[Any] = []
-    failed: list[Any] = []
+    tally = _Tally()
 
-    async def batch(out: Any, progress: Progress) -> None:
+    async def batch(out: TextIO, progress: Progress) -> None:
         task = progress.add_task(recipe.name, total=len(todo))
         limiter = anyio.CapacityLimiter(args.concurrency)
         client = AsyncClient() if online else None
 
-        async def one(item_id: Any, inputs: dict[str, Any]) -> None:
-            record: dict[str, Any] = {"id": item_id}
+        async def one(item_id: object, inputs: dict[str, str]) -> None:
             async with limiter:
-                try:
-                    result = await run_recipe(recipe, inputs, online=online, model=args.model,
-                                              client=client)
-                except Exception as exc:  # one bad item must not stop the rest
-                    usage = exc.usage if isinstance(exc, RunError) else None
-                    record.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-                    failed.append(item_id)
-                    told = describe(exc) if isinstance(exc, AgentkitError) else record["error"]
-                    display.line(f"item {item_id} failed: {told}", style="red")
-                else:
-                    usage = result.usage
-                    succeeded.append(item_id)
-                    record.update(ok=True, output=jsonable(result.output))
-            if usage is not None:
-                total.merge(usage)
-            cost = usage.cost_usd if usage is not None else None
-            record.update(usage=usage_record(usage), cost_usd=cost)
+                record = await run_item(recipe, item_id, inputs, args, online=online,
+                                        client=client, display=display, tally=tally)
             out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             out.flush()  # written as it finishes, so a rerun after a crash resumes here
             progress.advance(task)
@@ -159,13 +178,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     with out, progress_bar(display.console) as progress:
         code, _ = guarded(display, lambda: anyio.run(batch, out, progress))
-    left = len(todo) - len(succeeded) - len(failed)
+    done_now, failed = len(tally.succeeded), len(tally.failed)
+    left = len(todo) - done_now - failed
     display.line(
-        f"{len(succeeded)} done, {len(failed)} failed, {len(items) - len(todo)} skipped"
+        f"{done_now} done, {failed} failed, {len(items) - len(todo)} skipped"
         + (f", {left} not run" if left else "")
         + f"; results in {args.out}"
     )
     if left or failed:
         display.note("rerun the same command to run the failed and unfinished items")
-    display.usage(total, prefix="total: ")
+    display.usage(tally.total, prefix="total: ")
     return code or (1 if failed else 0)

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
@@ -197,10 +197,12 @@ def chat_command(
     elif command == "/load" and arg:
         try:
             with open(arg, encoding="utf-8") as file:
-                data = json.load(file)
-            messages = data.get("messages") if isinstance(data, dict) else data
-            if not isinstance(messages, list):
+                data: object = json.load(file)
+            if isinstance(data, dict):
+                data = cast("dict[str, object]", data).get("messages")
+            if not isinstance(data, list):
                 raise ValueError("expected a JSON list of messages or {\"messages\": [...]}")
+            messages = cast("list[dict[str, Any]]", data)  # checked just below
             validate_conversation(messages)
         except (OSError, ValueError, AgentkitError) as exc:
             fail(f"could not load {arg}: {exc}")

@@ -1,5 +1,6 @@
 """What every `agentkit` command shares: credentials and online/offline choice, the offline
-server, running an action with errors turned into exit codes, recipe lookup and inputs.
+server, running an action with errors turned into exit codes, finding a recipe in the registry
+of `agentkit.workflows` and checking its inputs.
 
 Below `main`, `chat` and `batch`, which all import from here (never the reverse).
 """
@@ -8,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agentkit import (
@@ -24,11 +25,13 @@ from agentkit import (
 
 from .display import Display, make_console
 
+if TYPE_CHECKING:
+    from agentkit.workflows import Recipe
+
 __all__ = [
     "CREDENTIALS",
     "DEFAULT_MODEL",
     "EXIT_CODES",
-    "check_inputs",
     "choose_online",
     "client_source",
     "describe",
@@ -38,7 +41,7 @@ __all__ = [
     "has_credentials",
     "jsonable",
     "key_value",
-    "recipe_api",
+    "online_for",
 ]
 
 EXIT_CODES = """\
@@ -141,24 +144,35 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-# -- run ----------------------------------------------------------------------------------------
+# -- recipes ---------------------------------------------------------------------------------------
 
 
-def recipe_api() -> tuple[Callable[[], dict[str, Any]], Callable[..., Any]]:
-    """`(recipes, run_recipe)`: a seam, so tests can add recipes of their own."""
-    from agentkit import recipes, run_recipe
+def find_recipe(name: str) -> Recipe | None:
+    """The recipe called `name` in the registry; None (after listing the recipes) if none."""
+    from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
 
-    return recipes, run_recipe
-
-
-def find_recipe(name: str) -> tuple[Any, Callable[..., Any]] | None:
-    """The recipe called `name` and `run_recipe`; None (after listing the recipes) if none."""
-    recipes, run_recipe = recipe_api()
-    table = recipes()
-    if name not in table:
-        fail(f"no recipe named {name!r}; the recipes are: {', '.join(sorted(table))}")
+    try:
+        return registry.find_recipe(name)
+    except UsageError as exc:
+        fail(str(exc))
         return None
-    return table[name], run_recipe
+
+
+def online_for(
+    recipe: Recipe, runs: Iterable[Mapping[str, object]], args: argparse.Namespace,
+    display: Display,
+) -> bool | None:
+    """Online or offline for `recipe` on each of `runs` (their inputs); None, after saying
+    why, when an input is not the recipe's or --online can't be."""
+    from agentkit.workflows.recipe import resolve_inputs
+
+    try:
+        for inputs in runs:
+            resolve_inputs(recipe, inputs)
+    except UsageError as exc:
+        fail(str(exc))
+        return None
+    return choose_online(args, display)
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -167,16 +181,3 @@ def key_value(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     return key.strip(), value
-
-
-def check_inputs(recipe: Any, inputs: dict[str, Any]) -> str | None:
-    """An error message if `inputs` names an input the recipe does not take."""
-    known = dict(recipe.inputs or {})
-    unknown = sorted(set(inputs) - set(known))
-    if not unknown:
-        return None
-    takes = ", ".join(sorted(known)) or "no inputs"
-    names = ", ".join(map(repr, unknown))
-    return f"recipe {recipe.name!r} has no input {names}; it takes: {takes}"
-
-

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 from agentkit import (
     ModelRequest,
@@ -52,14 +52,22 @@ def make_console(*, stderr: bool = False) -> Console:
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
     """One line showing `value` (text, JSON data or content blocks), cut to `limit` chars."""
-    if isinstance(value, list) and all(isinstance(b, Mapping) for b in value):
-        value = " ".join(_block_text(b) for b in value)
+    if isinstance(value, list):
+        items = cast("list[object]", value)
+        blocks = [b for b in items if _is_block(b)]
+        if len(blocks) == len(items):
+            value = " ".join(_block_text(b) for b in blocks)
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     # Only the start is shown: don't normalise the whitespace of a 100K-character result.
     head = " ".join(text[: limit * 4].split())
     if len(head) <= limit and len(text) <= limit * 4:
         return head
     return head[: limit - 1] + "…"
+
+
+def _is_block(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """Whether a JSON value is an object: a content block, as far as showing it goes."""
+    return isinstance(value, Mapping)
 
 
 def _block_text(block: Mapping[str, Any]) -> str:
@@ -118,8 +126,8 @@ class Display:
                 self._call(event.id, event.name, event.input)
         elif isinstance(event, TurnFinished):
             if self._streaming:
-                for block in event.message.content:
-                    if block.type == "tool_use" and block.id in self._streaming:
+                for block in event.message.tool_uses:
+                    if block.id in self._streaming:
                         self._call(block.id, block.name, block.input)
                 self._streaming.clear()
         elif isinstance(event, ToolCallFinished):
@@ -145,11 +153,12 @@ class Display:
         # Calls answered without running (denied, refused approval) have no finished event:
         # their results are first seen in the next request.
         for message in params.get("messages") or ():
-            content = message.get("content")
+            content: object = message.get("content")
             if message.get("role") != "user" or not isinstance(content, list):
                 continue
-            for block in content:
-                if block.get("type") == "tool_result" and block.get("tool_use_id") in self._open:
+            for block in cast("list[object]", content):
+                if (_is_block(block) and block.get("type") == "tool_result"
+                        and block.get("tool_use_id") in self._open):
                     self._result(block["tool_use_id"], block)
         self._open.clear()
 

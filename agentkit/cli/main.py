@@ -1,13 +1,12 @@
 """The `agentkit` command line: run recipes, chat, list models and ready tools, run batches.
 
-Owns argument parsing, `main`, the run, models and tools commands, the helpers every command
-shares (choosing online or offline, the offline server, errors to exit codes), and exit codes;
-the chat command is `chat`'s, the batch command `batch`'s, and how things look is
-`display`'s. Rules: argparse over public names only (recipes and ready tools are imported
-lazily, so `--help` stays fast); offline is the default without credentials, and offline means
-the loopback `FakeServer` of `agentkit.testing`, so every command works end to end with no
-key; an expected failure is one message on stderr saying what to do, with an exit code from
-`EXIT_CODES`, never a traceback. The shared helpers live in `common`.
+Owns argument parsing, `main`, the run, models and tools commands, and exit codes; the chat
+command is `chat`'s, the batch command `batch`'s, and how things look is `display`'s. Rules:
+argparse over public names and the recipe registry of `agentkit.workflows` (recipes and ready
+tools are imported lazily, so `--help` stays fast); offline is the default without credentials,
+and offline means the loopback `FakeServer` of `agentkit.testing`, so every command works end
+to end with no key; an expected failure is one message on stderr saying what to do, with an
+exit code from `EXIT_CODES`, never a traceback. The shared helpers live in `common`.
 """
 from __future__ import annotations
 
@@ -23,13 +22,11 @@ from agentkit import (
     __version__,
 )
 
-from . import common as _cli_common
 from .batch import cmd_batch
 from .chat import CHAT_COMMANDS, cmd_chat
 from .common import (
     DEFAULT_MODEL,
     EXIT_CODES,
-    check_inputs,
     choose_online,
     client_source,
     fail,
@@ -37,6 +34,7 @@ from .common import (
     guarded,
     jsonable,
     key_value,
+    online_for,
 )
 from .display import Display, models_table, preview, tool_listing
 
@@ -44,28 +42,25 @@ __all__ = ["EXIT_CODES", "main"]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`agentkit run [RECIPE]`: run one recipe with the live display, or list them."""
+    from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
+
     display = Display()
     if args.recipe is None:
-        recipes, _ = _cli_common.recipe_api()  # looked up late: tests replace it
-        for name, recipe in sorted(recipes().items()):
-            display.line(f"{name:<22} {recipe.description}", style="bold")
-            for key, default in (recipe.inputs or {}).items():
+        for name, listed in registry.recipes().items():
+            display.line(f"{name:<22} {listed.description}", style="bold")
+            for key, default in listed.inputs.items():
                 display.line(f"{'':<22} --input {key}=…  (default: {preview(default, 50)})",
                              style="dim")
         return 0
-    found = find_recipe(args.recipe)
-    if found is None:
+    recipe = find_recipe(args.recipe)
+    if recipe is None:
         return 2
-    recipe, run_recipe = found
-    inputs = dict(args.input or ())
-    problem = check_inputs(recipe, inputs)
-    if problem:
-        fail(problem)
-        return 2
-    online = choose_online(args, display)
+    inputs: dict[str, str] = dict(args.input or ())
+    online = online_for(recipe, [inputs], args, display)
     if online is None:
         return 2
-    call = partial(run_recipe, recipe, inputs, online=online, model=args.model, on_event=display)
+    call = partial(registry.run_recipe, recipe, inputs, online=online, model=args.model,
+                   on_event=display)
     code, result = guarded(display, lambda: anyio.run(call))
     if result is None:
         return code
@@ -178,8 +173,6 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The `agentkit` argument parser: every subcommand with its help and examples."""
-    # Imported here, not at the top: these modules import the shared helpers from this one.
-
     parser = argparse.ArgumentParser(
         prog="agentkit",
         description="Autonomous agents on the Anthropic Messages API. Without an API key, "
@@ -190,7 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_chat(sub)
+    _add_models(sub)
+    _add_tools(sub)
+    _add_batch(sub)
+    return parser
 
+
+def _add_run(sub: Any) -> None:
+    """The `run` subcommand."""
     run = _command(
         sub, "run", "run a recipe, showing what the agent does as it happens",
         "Run a recipe: stream its text, thinking (dimmed) and tool calls, then usage and cost. "
@@ -203,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a recipe input (repeatable)")
     run.add_argument("--model", "-m", metavar="MODEL", help="model to use instead of the recipe's")
 
+
+def _add_chat(sub: Any) -> None:
+    """The `chat` subcommand."""
     chat = _command(
         sub, "chat", "talk with an agent, with tools if you like",
         "An interactive session with the run display, reading lines from stdin (a pipe works). "
@@ -226,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="directory for files and shell (default: .)")
     chat.add_argument("--db", metavar="FILE", help="SQLite database for the sqlite tools")
 
+
+def _add_models(sub: Any) -> None:
+    """The `models` subcommand."""
     models = _command(
         sub, "models", "list the models (GET /v1/models)",
         "List the models: id, display name, creation date, input and output token limits.",
@@ -233,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+
+def _add_tools(sub: Any) -> None:
+    """The `tools` subcommand."""
     tools = _command(
         sub, "tools", "list the ready tools and their input schemas",
         "List the ready tool families (agentkit_tools): each tool's name, description and "
@@ -243,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     tools.add_argument("family", nargs="*", help="families to show (default: all)")
     tools.add_argument("--json", action="store_true", help="print the tool definitions as JSON")
 
+
+def _add_batch(sub: Any) -> None:
+    """The `batch` subcommand."""
     batch = _command(
         sub, "batch", "run a recipe over many inputs (JSONL in, JSONL out)",
         "Run RECIPE once per line of INPUTS (a JSON object of inputs, optionally with an "
@@ -260,7 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--concurrency", "-c", type=_positive, default=4, metavar="N",
                        help="items run at once (default: 4)")
     batch.add_argument("--model", "-m", help="model to use instead of the recipe's")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

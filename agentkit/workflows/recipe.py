@@ -2,8 +2,9 @@
 
 Owns `Recipe` (a workflow plus the scripted model that plays Claude for it offline),
 `RecipeContext` (what the workflow gets: inputs, a client, and usage that every run merges
-into), `RecipeResult`, `recipes()` (discovery in the installed `agentkit_recipes` package)
-and `run_recipe`. Rules: a recipe's workflow code is the same online and offline, only the
+into), `RecipeResult`, the one registry of recipes (`recipes()`, discovery in the installed
+`agentkit_recipes` package, and `find_recipe`; the command line reads it too), input checks and
+`run_recipe`. Rules: a recipe's workflow code is the same online and offline, only the
 client differs (offline: an `agentkit.testing.FakeServer` on 127.0.0.1 serving the recipe's
 `offline_model`, so no request leaves the machine); online is chosen only when asked or when
 credentials are in the environment; the fake server is always stopped, and its script errors
@@ -16,12 +17,16 @@ import importlib
 import os
 import pkgutil
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+import anyio
+
 from .._api.client import AsyncClient
-from .._errors import RunError, UsageError
+from .._errors import AgentkitError, RunError, UsageError
 from .._loop.usage import RunUsage
 from .._run.agent import Agent
 from .._run.events import AgentEvent
@@ -64,6 +69,49 @@ class Recipe:
         if not self.description or "\n" in self.description:
             raise UsageError(f"recipe {self.name!r} needs a one-line description")
 
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """Run this recipe as a script: `name=value` inputs, `--online`, `--model M`.
+
+        What a recipe module's `if __name__ == "__main__":` calls, so it runs with
+        `python -m` and no `agentkit` command. Prints the output (models as JSON) on stdout
+        and a usage line on stderr; returns the exit code (1 when the recipe failed).
+        """
+        import argparse
+
+        from pydantic import BaseModel
+
+        parser = argparse.ArgumentParser(prog=f"python -m {_module_of(self.run)}",
+                                         description=self.description)
+        parser.add_argument("inputs", nargs="*", metavar="name=value", help="recipe inputs")
+        parser.add_argument("--online", action="store_true", help="use the real API")
+        parser.add_argument("--model", help=f"model (default {self.model})")
+        args = parser.parse_args(argv)
+        inputs: dict[str, str] = {}
+        for item in args.inputs:
+            name, sep, value = str(item).partition("=")
+            if not sep:
+                known = ", ".join(self.inputs)
+                parser.error(f"inputs are name=value, got {item!r}; inputs: {known}")
+            inputs[name] = value
+        online = True if args.online else None
+        try:
+            result = anyio.run(partial(run_recipe, self, inputs, online=online, model=args.model))
+        except AgentkitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        output = result.output
+        print(output.model_dump_json(indent=2) if isinstance(output, BaseModel) else output)
+        usage, mode = result.usage, "online" if result.online else "offline"
+        print(f"[{mode}: {usage.requests} requests, {usage.total_tokens} tokens]", file=sys.stderr)
+        return 0
+
+
+def _module_of(function: Callable[..., object]) -> str:
+    """The importable name of `function`'s module, also when it runs as `python -m` it."""
+    module = function.__module__
+    spec = getattr(sys.modules.get(module), "__spec__", None) if module == "__main__" else None
+    return spec.name if spec is not None else module
+
 
 @dataclass(kw_only=True)
 class RecipeContext:
@@ -85,7 +133,7 @@ class RecipeContext:
     def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
 
     @overload
-    def agent(self, **kwargs: Any) -> Agent[str]: ...
+    def agent(self, *, output_type: None = None, **kwargs: Any) -> Agent[str]: ...
 
     def agent(self, **kwargs: Any) -> Agent[Any]:
         """An `Agent` on the recipe's model and client; `kwargs` are `Agent`'s (`model=` too).
@@ -138,6 +186,18 @@ def recipes() -> dict[str, Recipe]:
     return discover(RECIPES_PACKAGE)
 
 
+def find_recipe(name: str) -> Recipe:
+    """The installed recipe called `name`.
+
+    Raises:
+        UsageError: no recipe has that name (the message lists the recipes).
+    """
+    table = recipes()
+    if name not in table:
+        raise UsageError(f"no recipe named {name!r}; the recipes are: {', '.join(table)}")
+    return table[name]
+
+
 def discover(package_name: str) -> dict[str, Recipe]:
     """The `RECIPE` of every public module of `package_name`, by name (see `recipes`)."""
     try:
@@ -169,13 +229,14 @@ def _has_credentials() -> bool:
     return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
 
 
-def resolve_inputs(recipe: Recipe, inputs: Mapping[str, str] | None) -> dict[str, str]:
+def resolve_inputs(recipe: Recipe, inputs: Mapping[str, object] | None) -> dict[str, str]:
     """The recipe's defaults overridden by `inputs`.
 
     Raises:
         UsageError: an input the recipe does not take, or a value that is not a string.
     """
     given = dict(inputs or {})
+    values = dict(recipe.inputs)
     unknown = sorted(set(given) - set(recipe.inputs))
     if unknown:
         valid = ", ".join(sorted(recipe.inputs)) or "none"
@@ -186,7 +247,8 @@ def resolve_inputs(recipe: Recipe, inputs: Mapping[str, str] | None) -> dict[str
     for key, value in given.items():
         if not isinstance(value, str):
             raise UsageError(f"input {key!r} of recipe {recipe.name!r} must be a string")
-    return {**recipe.inputs, **given}
+        values[key] = value
+    return values
 
 
 async def run_recipe(

@@ -19,11 +19,7 @@ set (or `--online`) the same code talks to the real API. Only agentkit's public 
 
 from __future__ import annotations
 
-from importlib import import_module
-
-from agentkit import Recipe
-
-__all__ = ["MODULES", "registry"]
+__all__ = ["MODULES"]
 
 MODULES = (
     "prompt_chaining",
@@ -35,10 +31,6 @@ MODULES = (
     "data_analyst",
     "web_researcher",
 )
-"""The recipe modules, in the order they are best read."""
+"""The recipe modules, in the order they are best read (`agentkit.workflows.recipes()` finds
+them by name)."""
 
-
-def registry() -> dict[str, Recipe]:
-    """Every recipe by name, in reading order (modules are imported on first use)."""
-    found = (import_module(f"{__name__}.{module}").RECIPE for module in MODULES)
-    return {recipe.name: recipe for recipe in found}

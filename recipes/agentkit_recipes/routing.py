@@ -148,6 +148,4 @@ RECIPE = Recipe(
 )
 
 if __name__ == "__main__":
-    from agentkit_recipes._main import main
-
-    raise SystemExit(main(RECIPE))
+    raise SystemExit(RECIPE.main())
