@@ -206,7 +206,6 @@ class AsyncClient(ClientBase):
                 request_id=response.headers.get("request-id"), redact=self.redact
             )
             events = aiter_sse_events(aguard(response.aiter_bytes(), acc, call.url))
-            error: APIError | None = None
             try:
                 first = await anext(events)
                 acc.apply(first)
@@ -217,7 +216,7 @@ class AsyncClient(ClientBase):
             except BaseException:
                 await response.aclose()
                 raise
-            if error is None:
+            else:
                 return OpenStream(acc, response.headers, first, events, response.aclose)
             await response.aclose()
             delay = call.next_delay(error)
@@ -408,7 +407,6 @@ class Client(ClientBase):
                 request_id=response.headers.get("request-id"), redact=self.redact
             )
             events = iter_sse_events(guard(response.iter_bytes(), acc, call.url))
-            error: APIError | None = None
             try:
                 first = next(events)
                 acc.apply(first)
@@ -419,7 +417,7 @@ class Client(ClientBase):
             except BaseException:
                 response.close()
                 raise
-            if error is None:
+            else:
                 return OpenStream(acc, response.headers, first, events, response.close)
             response.close()
             delay = call.next_delay(error)

@@ -15,7 +15,15 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -100,7 +108,7 @@ class AsyncMessageStream(_StreamBase):
         if self._open is not None:
             await self._open.close()
 
-    async def _decoded(self) -> AsyncIterator[dict[str, Any]]:
+    async def _decoded(self) -> AsyncGenerator[dict[str, Any], None]:
         first = self._take_first()
         if first is not None:
             yield first
@@ -164,7 +172,7 @@ class MessageStream(_StreamBase):
         if self._open is not None:
             self._open.close()
 
-    def _decoded(self) -> Iterator[dict[str, Any]]:
+    def _decoded(self) -> Generator[dict[str, Any], None, None]:
         first = self._take_first()
         if first is not None:
             yield first

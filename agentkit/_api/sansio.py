@@ -23,7 +23,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -154,7 +154,7 @@ def error_from_response(
     exist; recorders tend to scrub the header). A body that is not
     the API's error shape (a proxy's HTML page) is quoted, shortened, in the message.
     """
-    parsed: Any = body
+    parsed: object = body
     if isinstance(body, bytes | str):
         try:
             parsed = json.loads(body) if body else None
@@ -163,11 +163,12 @@ def error_from_response(
     error_type: str | None = None
     header_id = headers.get("request-id") if headers is not None else None
     request_id = None
-    detail = parsed.get("error") if isinstance(parsed, Mapping) else None
-    if isinstance(parsed, Mapping) and isinstance(detail, Mapping):
-        error_type = detail.get("type")
+    envelope = _json_object(parsed)
+    detail = _json_object(envelope.get("error")) if envelope is not None else None
+    if envelope is not None and detail is not None:
+        error_type = _text_or_none(detail.get("type"))
         text = str(detail.get("message") or "")
-        request_id = parsed.get("request_id")
+        request_id = _text_or_none(envelope.get("request_id"))
         message = f"{error_type}: {text}" if error_type else text
     else:
         raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
@@ -186,6 +187,15 @@ def error_from_response(
     return cls(
         message, status_code=status, body=parsed, request_id=request_id, error_type=error_type
     )
+
+
+def _json_object(value: object) -> Mapping[str, object] | None:
+    """`value` if it is a JSON object (keys are strings in decoded JSON), else None."""
+    return cast("Mapping[str, object]", value) if isinstance(value, Mapping) else None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # -- one call -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from pydantic_core import from_json
@@ -178,7 +178,7 @@ def _loads(event: str, data: str) -> dict[str, Any]:
             f"SSE event {event!r} carries JSON that is not an object: {_snippet(data)!r}. "
             "Check base_url: the server is not speaking the Messages API stream format."
         )
-    return obj
+    return cast("dict[str, Any]", obj)  # decoded JSON: its keys are strings
 
 
 def _stdlib_loads(event: str, data: str) -> Any:
@@ -417,7 +417,7 @@ class MessageAccumulator:
         block = dict(block)
         citations = block.get("citations")
         if isinstance(citations, list):
-            block["citations"] = list(citations)
+            block["citations"] = list(cast("list[Any]", citations))
         blocks = self._blocks
         if index == len(blocks):
             blocks.append(block)
@@ -433,7 +433,7 @@ class MessageAccumulator:
             return
         citations = block.get("citations")
         if isinstance(citations, list):
-            citations.append(citation)
+            cast("list[Any]", citations).append(citation)
         else:
             block["citations"] = [citation]
 
@@ -489,9 +489,13 @@ class MessageAccumulator:
     def _raise_error(self, event: dict[str, Any]) -> None:
         if self._redact is not None:
             event = json.loads(self._redact(json.dumps(event, ensure_ascii=False).encode()))
-        error = event.get("error") or {}
-        error_type = error.get("type") if isinstance(error, dict) else None
-        detail = error.get("message", "") if isinstance(error, dict) else str(error)
+        error: object = event.get("error") or {}
+        if isinstance(error, dict):
+            fields = cast("dict[str, Any]", error)
+            kind, detail = fields.get("type"), fields.get("message", "")
+        else:
+            kind, detail = None, str(error)
+        error_type = kind if isinstance(kind, str) else None
         raise APIStreamError(
             f"the API sent an error event mid-stream: {error_type}: {detail}. The partial "
             "reply is in `partial`; re-issue the whole request if `retryable`.",
@@ -531,7 +535,7 @@ def _parse_input(text: str) -> dict[str, Any]:
     value = json.loads(text)
     if not isinstance(value, dict):
         raise ValueError(f"got JSON {type(value).__name__}, expected an object")
-    return value
+    return cast("dict[str, Any]", value)
 
 
 def _snippet(text: str, limit: int = 120) -> str:

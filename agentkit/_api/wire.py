@@ -13,7 +13,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Self, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
@@ -230,9 +230,12 @@ _BLOCK_TYPES: dict[str, type[WireModel]] = {
 
 
 def _tag(known: dict[str, Any]) -> Any:
-    def tag(value: Any) -> str:
-        kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return kind if kind in known else "unknown"
+    def tag(value: object) -> str:
+        if isinstance(value, dict):
+            kind = cast("dict[str, object]", value).get("type")
+        else:
+            kind = getattr(value, "type", None)
+        return kind if isinstance(kind, str) and kind in known else "unknown"
 
     return tag
 
