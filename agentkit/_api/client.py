@@ -36,7 +36,8 @@ import httpx
 from .._errors import APIConnectionError, APIError, APIStreamError
 from .message_stream import AsyncMessageStream, MessageStream, OpenStream
 from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
-from .streaming import MessageAccumulator, aiter_sse_events, iter_sse_events
+from .sse import aiter_sse_events, iter_sse_events
+from .streaming import MessageAccumulator
 from .transport import (
     LIMITS,
     AiohttpDriver,
