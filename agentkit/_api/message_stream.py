@@ -29,8 +29,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from .._errors import UsageError
+from .stream_events import parse_event
 from .streaming import MessageAccumulator
-from .wire import Message, parse_event
+from .wire import Message
 
 __all__ = ["AsyncMessageStream", "MessageStream", "OpenStream"]
 
