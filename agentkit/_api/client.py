@@ -1,10 +1,9 @@
 """`Client` and `AsyncClient`: HTTP to the Messages API, and nothing else.
 
-Owns the I/O: sending each `Call` built by `_http.ClientConfig`, sleeping between retries,
-reading streams, closing pools. With `_transport.py` (the plumbing both clients share, and
-the default aiohttp transport) it is the only code that imports httpx. Every decision
-(headers, retry or not, which exception) is made in `_http.py`, so the two clients share
-the logic and differ only by `await`.
+Owns the I/O: sending each `Call` built by `sansio.ClientConfig`, sleeping between retries,
+reading streams, closing pools. With `client_base.py` (the plumbing both clients share) and
+`aiohttp_driver.py` (the default transport) it is the only code that imports httpx. Every
+decision (headers, retry or not, which exception) is made in `sansio.py`.
 
 Rules:
 - The key or token never appears in a repr, a str, a log line or an exception: errors are
@@ -16,7 +15,7 @@ Rules:
   stream builds typed events only for callers that iterate them.
 - The default async transport is aiohttp under httpx (`httpx-aiohttp`): measured in
   `benchmarks/transport.py`, httpx's own async pool costs many times more CPU per request.
-  That transport's aiohttp session is driven directly (`_transport.AiohttpDriver`: no
+  That transport's aiohttp session is driven directly (`aiohttp_driver.AiohttpDriver`: no
   `httpx.Request` per call; replies still come back as `httpx.Response`). Any httpx
   transport can be passed instead (tests use `httpx.MockTransport`).
 """
@@ -34,13 +33,9 @@ import anyio
 import httpx
 
 from .._errors import APIConnectionError, APIError, APIStreamError
-from .message_stream import AsyncMessageStream, MessageStream, OpenStream
-from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
-from .sse import aiter_sse_events, iter_sse_events
-from .streaming import MessageAccumulator
-from .transport import (
+from .aiohttp_driver import AiohttpDriver
+from .client_base import (
     LIMITS,
-    AiohttpDriver,
     ClientBase,
     aguard,
     connection_error,
@@ -50,6 +45,10 @@ from .transport import (
     models_page,
     parse_reply,
 )
+from .message_stream import AsyncMessageStream, MessageStream, OpenStream
+from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
+from .sse import aiter_sse_events, iter_sse_events
+from .streaming import MessageAccumulator
 from .wire import CountTokensResult, Message, ModelInfo
 
 __all__ = ["AsyncClient", "AsyncMessageStream", "Client", "MessageStream"]
@@ -132,7 +131,7 @@ class AsyncClient(ClientBase):
         return response
 
     async def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
+        """Send `call`, retrying as `sansio.retry_delay` decides; a 2xx response or raise."""
         while True:
             headers: httpx.Headers | None = None
             try:
@@ -338,7 +337,7 @@ class Client(ClientBase):
         return response
 
     def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
+        """Send `call`, retrying as `sansio.retry_delay` decides; a 2xx response or raise."""
         while True:
             headers: httpx.Headers | None = None
             try:

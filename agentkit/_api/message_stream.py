@@ -120,7 +120,7 @@ class AsyncMessageStream(_StreamBase):
             yield data
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        """Typed events (`_wire.parse_event`), `message_start` first, unknown ones included."""
+        """Typed events (`stream_events.parse_event`), `message_start` first, unknown ones too."""
         async for data in self._events:
             yield parse_event(data)
 

@@ -1,11 +1,10 @@
-"""The request plumbing both clients share, and the default async transport.
+"""The request plumbing both clients share: every step of a call except the I/O itself.
 
-Owns what sits between `_http.py` (decisions without I/O) and `_client.py` (the loops that
-send and sleep): turning a `Call` into what a transport takes (`ClientBase`), mapping httpx
-transport failures to our errors (`connection_error`), parsing replies (`parse_reply`,
-`models_page`), guarding stream bodies (`guard`/`aguard`), and driving the default aiohttp
-transport's session directly (`AiohttpDriver`). Like `_client.py`, and unlike every other
-module, it imports httpx: the two together are the HTTP layer.
+Owns what sits between `sansio.py` (decisions, without httpx) and `client.py` (the loops
+that send and sleep): turning a `Call` into what a transport takes (`ClientBase`), mapping
+httpx transport failures to our errors (`connection_error`), parsing replies
+(`parse_reply`, `models_page`), and guarding stream bodies (`guard`/`aguard`). With
+`client.py` and `aiohttp_driver.py` it is the only code that imports httpx.
 
 Rules:
 - Secrets: nothing here chains an httpx exception (whose request holds the headers); our
@@ -15,12 +14,11 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,7 +36,6 @@ from .wire import ModelInfo, WireModel
 
 __all__ = [
     "LIMITS",
-    "AiohttpDriver",
     "ClientBase",
     "aguard",
     "connection_error",
@@ -181,7 +178,7 @@ class ClientBase(ClientConfig):
         )
 
 
-# -- streams: the I/O half (the caller's half is `_message_stream.py`) -------------------------
+# -- streams: the I/O half (the caller's half is `message_stream.py`) ----------------------------
 
 
 def _broken(exc: httpx.TransportError, acc: MessageAccumulator, url: str) -> APIConnectionError:
@@ -230,78 +227,3 @@ def guard(chunks: Iterator[bytes], acc: MessageAccumulator, url: str) -> Iterato
         error = _broken(exc, acc, url)
     if error is not None:
         raise error
-
-
-# -- the default async transport ----------------------------------------------------------------
-
-
-class AiohttpDriver:
-    """Our default `httpx_aiohttp.AiohttpTransport`, its aiohttp session driven directly.
-
-    Also keeps the asyncio loop that first used it: aiohttp's pool belongs to that loop.
-    """
-
-    __slots__ = ("_aiohttp_timeouts", "_loop", "_timeout", "_transport")
-
-    def __init__(
-        self, transport: httpx.AsyncBaseTransport, timeout: Callable[[Call], httpx.Timeout]
-    ) -> None:
-        self._transport = transport
-        self._timeout = timeout
-        """The client's timeouts for a call (`ClientBase._timeout`)."""
-        self._loop: object = None
-        self._aiohttp_timeouts: dict[float | None, Any] = {}
-
-    def check_loop(self) -> None:
-        """aiohttp's pool belongs to the asyncio loop that first used it: say so clearly."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise UsageError(
-                "the default transport (aiohttp) needs asyncio; under trio pass "
-                "transport=httpx.AsyncHTTPTransport()"
-            ) from None
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise UsageError(
-                "this AsyncClient was first used in another event loop, and its connection "
-                "pool belongs to that loop: make one AsyncClient per asyncio.run()/anyio.run()"
-            )
-
-    async def roundtrip(self, call: Call, stream: bool) -> httpx.Response:
-        """What our `AiohttpTransport` does, minus the `httpx.Request` it would need and the
-        async byte iteration of a whole body: ~0.1 ms of CPU per request, a fifth of an
-        agent turn (`benchmarks/bench.py`). Same session, timeouts and error mapping."""
-        from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
-
-        transport = cast(Any, self._transport)
-        session = transport.client
-        if session is None or callable(session):
-            session = transport.client = transport.get_client()
-        timeout = self._aiohttp_timeouts.get(call.read_timeout)
-        if timeout is None:
-            from aiohttp import ClientTimeout
-
-            limits = self._timeout(call)
-            timeout = ClientTimeout(
-                sock_connect=limits.connect, sock_read=limits.read, connect=limits.pool
-            )
-            if len(self._aiohttp_timeouts) < 16:
-                self._aiohttp_timeouts[call.read_timeout] = timeout
-        with map_aiohttp_exceptions():
-            response = await session.request(
-                call.method, call.url, params=call.params, headers=call.headers,
-                data=call.content or None, allow_redirects=False, auto_decompress=False,
-                compress=False, timeout=timeout,
-            )
-            if stream:
-                return httpx.Response(
-                    response.status, headers=response.raw_headers,
-                    stream=AiohttpResponseStream(response),
-                )
-            try:
-                content = await response.read()
-            finally:
-                response.release()
-        return httpx.Response(response.status, headers=response.raw_headers, content=content)

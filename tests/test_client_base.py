@@ -1,4 +1,4 @@
-"""The clients' shared plumbing: error mapping, reply parsing, stream guards, the aiohttp loop.
+"""The clients' shared plumbing: error mapping, reply parsing, stream guards.
 
 The clients' behaviour end to end is in `test_client.py`; these pin the helpers alone.
 """
@@ -8,10 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from agentkit._api.streaming import MessageAccumulator
-from agentkit._api.transport import (
-    AiohttpDriver,
-    ClientBase,
+from agentkit._api.client_base import (
     connection_error,
     empty_stream_error,
     env_proxies,
@@ -19,13 +16,13 @@ from agentkit._api.transport import (
     models_page,
     parse_reply,
 )
+from agentkit._api.streaming import MessageAccumulator
 from agentkit._api.wire import CountTokensResult
 from agentkit._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     IncompleteStreamError,
-    UsageError,
 )
 
 URL = "http://127.0.0.1:9/v1/messages"
@@ -98,10 +95,3 @@ def test_guard_turns_a_cut_body_into_an_incomplete_stream_error_without_the_caus
 def test_an_empty_stream_error_says_no_event_came() -> None:
     error = empty_stream_error(MessageAccumulator(request_id="req_3"), URL)
     assert "before its first event" in error.message and error.request_id == "req_3"
-
-
-def test_the_aiohttp_driver_refuses_to_run_outside_asyncio() -> None:
-    client = ClientBase(api_key="sk-ant-test")
-    driver = AiohttpDriver(httpx.MockTransport(lambda r: httpx.Response(200)), client._timeout)
-    with pytest.raises(UsageError, match="needs asyncio"):
-        driver.check_loop()
