@@ -1,14 +1,21 @@
-"""The clients' shared plumbing: error mapping, reply parsing, stream guards.
+"""The clients' shared plumbing: error mapping, reply parsing, stream guards, and the flows,
+driven by hand here (no I/O, no event loop).
 
 The clients' behaviour end to end is in `test_client.py`; these pin the helpers alone.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from agentkit._api.client_base import (
+    ClientBase,
+    Close,
+    FirstEvent,
+    Roundtrip,
+    Sleep,
     connection_error,
     empty_stream_error,
     env_proxies,
@@ -16,11 +23,13 @@ from agentkit._api.client_base import (
     models_page,
     parse_reply,
 )
+from agentkit._api.message_stream import OpenStream
 from agentkit._api.streaming import MessageAccumulator
 from agentkit._api.wire import CountTokensResult
 from agentkit._errors import (
     APIConnectionError,
     APIError,
+    APIStreamError,
     APITimeoutError,
     IncompleteStreamError,
 )
@@ -95,3 +104,109 @@ def test_guard_turns_a_cut_body_into_an_incomplete_stream_error_without_the_caus
 def test_an_empty_stream_error_says_no_event_came() -> None:
     error = empty_stream_error(MessageAccumulator(request_id="req_3"), URL)
     assert "before its first event" in error.message and error.request_id == "req_3"
+
+
+# -- the flows, driven by hand ----------------------------------------------------------------
+
+OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+START: dict[str, Any] = {
+    "type": "message_start",
+    "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+                "content": [], "usage": {"input_tokens": 1, "output_tokens": 0}},
+}
+
+
+def base(max_retries: int = 2) -> ClientBase:
+    return ClientBase(api_key="sk-ant-test", max_retries=max_retries)
+
+
+def finish(flow: Any, answer: object) -> Any:
+    """Send the last answer; return what the flow returns."""
+    with pytest.raises(StopIteration) as done:
+        flow.send(answer)
+    return done.value.value
+
+
+def test_send_flow_sleeps_after_a_529_and_returns_the_next_2xx() -> None:
+    client = base()
+    call = client.call("POST", "/v1/messages", {"model": "m"})
+    flow = client.send_flow(call)
+    assert next(flow) == Roundtrip(call, False)
+    sleep = flow.send(httpx.Response(529, json=OVERLOADED))
+    assert isinstance(sleep, Sleep) and 0 < sleep.seconds <= 0.5
+    assert flow.send(None) == Roundtrip(call, False)
+    ok = httpx.Response(200, content=b"{}")
+    assert finish(flow, ok) is ok and call.attempt == 1
+
+
+def test_send_flow_raises_a_transport_failure_unchained_once_retries_are_spent() -> None:
+    client = base(max_retries=0)
+    flow = client.send_flow(client.call("GET", "/v1/models"))
+    next(flow)
+    with pytest.raises(APIConnectionError, match="connection failed") as caught:
+        flow.throw(httpx.ConnectError("refused"))
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_send_flow_reads_and_closes_a_streamed_error_reply_before_retrying() -> None:
+    client = base()
+    call = client.call("POST", "/v1/messages")
+    flow = client.send_flow(call, stream=True)
+    assert next(flow) == Roundtrip(call, True)
+    error = httpx.Response(529, json=OVERLOADED)
+    assert flow.send(error) == Close(error, read=True)
+    assert isinstance(flow.send(None), Sleep)
+
+
+def test_stream_flow_folds_the_first_event_and_returns_the_open_stream() -> None:
+    client = base()
+    call = client.call("POST", "/v1/messages")
+    flow = client.stream_flow(call)
+    next(flow)
+    response = httpx.Response(200, headers={"request-id": "req_1"})
+    first = flow.send(response)
+    assert isinstance(first, FirstEvent) and first.acc.request_id == "req_1"
+    opened = OpenStream(first.acc, response.headers, START, iter(()), response.close)
+    assert finish(flow, opened) is opened
+    assert first.acc.snapshot_dict() is not None
+
+
+def test_stream_flow_retries_an_empty_body_and_a_retryable_error_event() -> None:
+    client = base(max_retries=1)
+    call = client.call("POST", "/v1/messages")
+    flow = client.stream_flow(call)
+    next(flow)
+    empty = httpx.Response(200)
+    flow.send(empty)
+    assert flow.send(None) == Close(empty, read=False)  # the body ended before any event
+    assert isinstance(flow.send(None), Sleep)
+    next(flow)
+    cut = httpx.Response(200)
+    op = flow.send(cut)
+    error = APIStreamError("overloaded", error_type="overloaded_error")
+    assert isinstance(op, FirstEvent) and flow.throw(error) == Close(cut, read=False)
+    with pytest.raises(APIStreamError):  # the one retry is spent
+        flow.send(None)
+
+
+def test_stream_flow_releases_the_response_when_cancelled_then_reraises() -> None:
+    client = base()
+    flow = client.stream_flow(client.call("POST", "/v1/messages"))
+    next(flow)
+    response = httpx.Response(200)
+    flow.send(response)
+    assert flow.throw(KeyboardInterrupt()) == Close(response, read=False)
+    with pytest.raises(KeyboardInterrupt):
+        flow.send(None)
+
+
+def test_next_page_asks_for_what_comes_after_with_the_same_headers() -> None:
+    client = base()
+    call = client.call("GET", "/v1/models", params={"limit": 1}, betas=["b1"])
+    page = b'{"data": [{"type": "model", "id": "m1"}], "has_more": true, "last_id": "m1"}'
+    models, following = client._next_page(call, httpx.Response(200, content=page))
+    assert [m.id for m in models] == ["m1"] and following is not None
+    assert following.params == {"limit": 1, "after_id": "m1"}
+    assert following.headers == call.headers and following.url == call.url
+    last = httpx.Response(200, content=b'{"data": [], "has_more": false}')
+    assert client._next_page(following, last) == ([], None)

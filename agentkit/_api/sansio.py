@@ -3,7 +3,8 @@
 Owns what `Client` and `AsyncClient` share, so neither holds a copy of it (httpx `_auth.py`
 auth_flow style): reading credentials and the environment, building headers and URLs
 (`ClientConfig`, `Call`), deciding whether and when to retry (`retry_delay`), and turning an
-error response into an exception (`error_from_response`). `client.py` only sends and sleeps.
+error response into an exception (`error_from_response`). `client_base.py` builds the steps of
+a call on top of it; `client.py` only sends, reads and sleeps.
 
 Rules:
 - No httpx, no event loop, no clock except `retry-after` HTTP dates; plain sync tests.
