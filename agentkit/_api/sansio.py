@@ -320,6 +320,27 @@ def _credential(name: str, value: str | None, variable: str) -> str | None:
     return value or None
 
 
+def _auth_headers(api_key: str | None, auth_token: str | None, auth_scheme: str) -> dict[str, str]:
+    """The credential headers: `api_key` in `x-api-key` (or as a bearer token with
+    `auth_scheme="bearer"`), `auth_token` always as a bearer token. Raises `UsageError`."""
+    if auth_scheme not in ("x-api-key", "bearer"):
+        raise UsageError(f"auth_scheme must be 'x-api-key' or 'bearer', got {auth_scheme!r}")
+    if auth_scheme == "bearer" and api_key and auth_token:
+        raise UsageError(
+            "auth_scheme='bearer' sends api_key as the bearer token: pass api_key or "
+            "auth_token, not both"
+        )
+    headers: dict[str, str] = {}
+    if api_key:
+        if auth_scheme == "x-api-key":
+            headers["x-api-key"] = api_key
+        else:
+            headers["authorization"] = f"Bearer {api_key}"
+    if auth_token:
+        headers["authorization"] = f"Bearer {auth_token}"
+    return headers
+
+
 # -- configuration ------------------------------------------------------------------------------
 
 
@@ -352,28 +373,17 @@ class ClientConfig:
         host = urlsplit(url)
         if host.scheme not in ("http", "https") or not host.hostname:
             raise UsageError(f"base_url must be an http(s) URL like {DEFAULT_BASE_URL}: {url!r}")
-        if auth_scheme not in ("x-api-key", "bearer"):
-            raise UsageError(f"auth_scheme must be 'x-api-key' or 'bearer', got {auth_scheme!r}")
+        auth = _auth_headers(api_key, auth_token, auth_scheme)
         if max_retries < 0:
             raise UsageError(f"max_retries must be 0 or more, got {max_retries}")
-        if auth_scheme == "bearer" and api_key and auth_token:
-            raise UsageError(
-                "auth_scheme='bearer' sends api_key as the bearer token: pass api_key or "
-                "auth_token, not both"
-            )
-        if not (api_key or auth_token) and host.hostname not in _LOOPBACK:
+        if not auth and host.hostname not in _LOOPBACK:
             raise UsageError(
                 "no API key or token: pass api_key= (or auth_token=), or set ANTHROPIC_API_KEY "
                 "(or ANTHROPIC_AUTH_TOKEN)"
             )
-        headers = {"anthropic-version": anthropic_version, "content-type": "application/json"}
-        if api_key:
-            if auth_scheme == "x-api-key":
-                headers["x-api-key"] = api_key
-            else:
-                headers["authorization"] = f"Bearer {api_key}"
-        if auth_token:
-            headers["authorization"] = f"Bearer {auth_token}"
+        headers = {
+            "anthropic-version": anthropic_version, "content-type": "application/json", **auth
+        }
         self.betas = tuple(betas)
         """`anthropic-beta` values sent with every request (per-call `betas` add to them)."""
         if self.betas:
