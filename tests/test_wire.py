@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from agentkit._api.wire import (
     KNOWN_STOP_REASONS,
     CacheControl,
+    ContentBlock,
     ErrorBody,
     Message,
     MessageCreateParams,
@@ -22,6 +23,7 @@ from agentkit._api.wire import (
     UnknownBlock,
     Usage,
     parse_block,
+    union_tags,
 )
 
 FUTURE_BLOCK: dict[str, Any] = {
@@ -68,6 +70,13 @@ def test_unknown_block_round_trips_inside_message_param_and_tool_result() -> Non
     result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": [FUTURE_BLOCK]}
     param = {"role": "user", "content": [result]}
     assert MessageParam.model_validate(copy.deepcopy(param)).to_wire() == param
+
+
+def test_the_block_union_knows_each_tag_it_lists() -> None:
+    tags = union_tags(ContentBlock)
+    assert {"text", "tool_use", "web_search_tool_result", "unknown"} <= tags
+    block = parse_block({"type": "redacted_thinking", "data": "x"})
+    assert not isinstance(block, UnknownBlock) and block.type in tags
 
 
 def test_known_type_with_a_new_field_keeps_the_field() -> None:

@@ -66,7 +66,6 @@ class UnknownDelta(WireModel):
 
 
 _DELTA_TAGS: set[str] = set()
-
 Delta = Annotated[
     Annotated[TextDelta, Tag("text_delta")]
     | Annotated[InputJSONDelta, Tag("input_json_delta")]
@@ -134,7 +133,6 @@ class UnknownEvent(WireModel):
 
 
 _EVENT_TAGS: set[str] = set()
-
 StreamEvent = Annotated[
     Annotated[MessageStartEvent, Tag("message_start")]
     | Annotated[ContentBlockStartEvent, Tag("content_block_start")]
