@@ -51,7 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 from _loops import MODEL, Drivers, Server, raw_fold  # noqa: E402
 
-from agentkit._api.streaming import MessageAccumulator, iter_sse_events  # noqa: E402
+from agentkit._api.sse import iter_sse_events  # noqa: E402
+from agentkit._api.streaming import MessageAccumulator  # noqa: E402
 from agentkit.testing import message_to_sse, reply  # noqa: E402
 
 

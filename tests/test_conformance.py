@@ -31,16 +31,15 @@ from typing import Any
 
 import pytest
 
-from agentkit._api.streaming import iter_sse_events, message_from_sse
+from agentkit._api.sse import iter_sse_events
+from agentkit._api.stream_events import UnknownDelta, UnknownEvent, parse_event
+from agentkit._api.streaming import message_from_sse
 from agentkit._api.wire import (
     CountTokensResult,
     ErrorBody,
     Message,
     MessageCreateParams,
     UnknownBlock,
-    UnknownDelta,
-    UnknownEvent,
-    parse_event,
 )
 from agentkit._errors import (
     APIStatusError,

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from agentkit._api.message_stream import AsyncMessageStream, MessageStream, OpenStream
+from agentkit._api.stream_events import MessageStartEvent
 from agentkit._api.streaming import MessageAccumulator
-from agentkit._api.wire import MessageStartEvent
 from agentkit._errors import APIStreamError, IncompleteStreamError, UsageError
 
 START = {

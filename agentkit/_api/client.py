@@ -1,10 +1,10 @@
 """`Client` and `AsyncClient`: HTTP to the Messages API, and nothing else.
 
-Owns the I/O: sending each `Call` built by `_http.ClientConfig`, sleeping between retries,
-reading streams, closing pools. With `_transport.py` (the plumbing both clients share, and
-the default aiohttp transport) it is the only code that imports httpx. Every decision
-(headers, retry or not, which exception) is made in `_http.py`, so the two clients share
-the logic and differ only by `await`.
+Owns the I/O: each client carries out the flows of `client_base.ClientBase` (send with
+retries, open a stream), doing the one round trip, read, close or sleep each step asks for,
+and closes its pool. Everything else (headers, retry or not, which exception) is decided in
+`sansio.py` and `client_base.py`, written once, so the two clients differ only by `await`
+and each is a thin shell around its typed public signature.
 
 Rules:
 - The key or token never appears in a repr, a str, a log line or an exception: errors are
@@ -16,7 +16,7 @@ Rules:
   stream builds typed events only for callers that iterate them.
 - The default async transport is aiohttp under httpx (`httpx-aiohttp`): measured in
   `benchmarks/transport.py`, httpx's own async pool costs many times more CPU per request.
-  That transport's aiohttp session is driven directly (`_transport.AiohttpDriver`: no
+  That transport's aiohttp session is driven directly (`aiohttp_driver.AiohttpDriver`: no
   `httpx.Request` per call; replies still come back as `httpx.Response`). Any httpx
   transport can be passed instead (tests use `httpx.MockTransport`).
 """
@@ -28,30 +28,32 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self, TypeVar, cast
 
 import anyio
 import httpx
 
-from .._errors import APIConnectionError, APIError, APIStreamError
-from .message_stream import AsyncMessageStream, MessageStream, OpenStream
-from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
-from .streaming import MessageAccumulator, aiter_sse_events, iter_sse_events
-from .transport import (
+from .aiohttp_driver import AiohttpDriver
+from .client_base import (
     LIMITS,
-    AiohttpDriver,
     ClientBase,
+    FirstEvent,
+    Flow,
+    Roundtrip,
+    Sleep,
     aguard,
-    connection_error,
-    empty_stream_error,
     env_proxies,
     guard,
-    models_page,
     parse_reply,
 )
+from .message_stream import AsyncMessageStream, MessageStream, OpenStream
+from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
+from .sse import aiter_sse_events, iter_sse_events
 from .wire import CountTokensResult, Message, ModelInfo
 
 __all__ = ["AsyncClient", "AsyncMessageStream", "Client", "MessageStream"]
+
+_T = TypeVar("_T")
 
 
 class AsyncClient(ClientBase):
@@ -107,17 +109,38 @@ class AsyncClient(ClientBase):
         """Set when requests go straight to the transport: the fast path, no client merges."""
         self._sleep: Callable[[float], Any] = anyio.sleep
 
+    async def _run(self, flow: Flow[_T]) -> _T:
+        """Carry out `flow`'s I/O until it returns. Each result is sent back in; each failure,
+        cancellation too (so the flow releases what it holds), is thrown back in."""
+        answer: Any = None
+        failure: BaseException | None = None
+        while True:
+            try:
+                op = flow.send(answer) if failure is None else flow.throw(failure)
+            except StopIteration as done:
+                return done.value
+            answer = failure = None
+            try:
+                if isinstance(op, Roundtrip):
+                    answer = await self._roundtrip(op.call, op.stream)
+                elif isinstance(op, Sleep):
+                    await self._sleep(op.seconds)
+                elif isinstance(op, FirstEvent):
+                    answer = await self._first_event(op)
+                else:
+                    if op.read:
+                        await op.response.aread()
+                    await op.response.aclose()
+            except BaseException as exc:
+                failure = exc
+
     async def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
         aiohttp = self._aiohttp
         if aiohttp is not None:
             aiohttp.check_loop()
         if self._transport is None:
             http = cast(httpx.AsyncClient, self._http)
-            request = http.build_request(
-                call.method, call.url, headers=call.headers, content=call.content,
-                params=call.params, timeout=self._timeout(call),
-            )
-            return await http.send(request, stream=stream)
+            return await http.send(self._build_request(http, call), stream=stream)
         if aiohttp is not None:
             return await aiohttp.roundtrip(call, stream)
         request = self._request(call)
@@ -130,25 +153,13 @@ class AsyncClient(ClientBase):
                 await response.aclose()
         return response
 
-    async def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
-        while True:
-            headers: httpx.Headers | None = None
-            try:
-                response = await self._roundtrip(call, stream)
-            except httpx.TransportError as exc:
-                error: APIError = connection_error(exc, call.url, "calling")
-            else:
-                if response.is_success:
-                    return self._succeeded(call, response)
-                if stream:
-                    await response.aread()
-                    await response.aclose()
-                error, headers = self._status_error(response), response.headers
-            delay = call.next_delay(error, headers)
-            if delay is None:
-                raise error
-            await self._sleep(delay)
+    async def _first_event(self, op: FirstEvent) -> OpenStream | None:
+        response = op.response
+        events = aiter_sse_events(aguard(response.aiter_bytes(), op.acc, op.url))
+        first = await anext(events, None)
+        if first is None:
+            return None
+        return OpenStream(op.acc, response.headers, first, events, response.aclose)
 
     async def create(
         self,
@@ -167,7 +178,7 @@ class AsyncClient(ClientBase):
         `model`, `max_tokens` or `messages` is missing.
         """
         call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
-        return parse_reply(Message, await self._send(call))
+        return parse_reply(Message, await self._run(self.send_flow(call)))
 
     async def create_raw(
         self,
@@ -180,7 +191,7 @@ class AsyncClient(ClientBase):
     ) -> dict[str, Any]:
         """Like `create`, but return the decoded JSON reply without building a `Message`."""
         call = self._message_call("create_raw", params, {}, betas, extra_headers, timeout)
-        return json.loads((await self._send(call)).content)
+        return json.loads((await self._run(self.send_flow(call))).content)
 
     def stream(
         self,
@@ -199,31 +210,7 @@ class AsyncClient(ClientBase):
         return AsyncMessageStream(partial(self._open_stream, call))
 
     async def _open_stream(self, call: Call) -> OpenStream:
-        """Send a streamed call and read its first event, retrying until one arrives."""
-        while True:
-            response = await self._send(call, stream=True)
-            acc = MessageAccumulator(
-                request_id=response.headers.get("request-id"), redact=self.redact
-            )
-            events = aiter_sse_events(aguard(response.aiter_bytes(), acc, call.url))
-            error: APIError | None = None
-            try:
-                first = await anext(events)
-                acc.apply(first)
-            except StopAsyncIteration:
-                error = empty_stream_error(acc, call.url)
-            except (APIConnectionError, APIStreamError) as exc:
-                error = exc
-            except BaseException:
-                await response.aclose()
-                raise
-            if error is None:
-                return OpenStream(acc, response.headers, first, events, response.aclose)
-            await response.aclose()
-            delay = call.next_delay(error)
-            if delay is None:
-                raise error
-            await self._sleep(delay)
+        return await self._run(self.stream_flow(call))
 
     async def count_tokens(
         self,
@@ -236,7 +223,7 @@ class AsyncClient(ClientBase):
     ) -> CountTokensResult:
         """`POST /v1/messages/count_tokens`: the input tokens of this request (an estimate)."""
         call = self._message_call("count_tokens", params, kwargs, betas, extra_headers, None)
-        return parse_reply(CountTokensResult, await self._send(call))
+        return parse_reply(CountTokensResult, await self._run(self.send_flow(call)))
 
     async def list_models(
         self,
@@ -246,14 +233,11 @@ class AsyncClient(ClientBase):
         extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[ModelInfo]:
         """Every model (`GET /v1/models`), fetching `limit`-sized pages while `has_more`."""
-        after_id: str | None = None
-        while True:
-            call = self._models_call(None, after_id, limit, betas, extra_headers)
-            models, after_id = models_page(await self._send(call))
+        call: Call | None = self._models_call(None, limit, betas, extra_headers)
+        while call is not None:
+            models, call = self._next_page(call, await self._run(self.send_flow(call)))
             for model in models:
                 yield model
-            if after_id is None:
-                return
 
     async def get_model(
         self,
@@ -263,8 +247,8 @@ class AsyncClient(ClientBase):
         extra_headers: Mapping[str, str] | None = None,
     ) -> ModelInfo:
         """`GET /v1/models/{model_id}`; an alias resolves to the dated model."""
-        call = self._models_call(model_id, None, None, betas, extra_headers)
-        return parse_reply(ModelInfo, await self._send(call))
+        call = self._models_call(model_id, None, betas, extra_headers)
+        return parse_reply(ModelInfo, await self._run(self.send_flow(call)))
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""
@@ -319,14 +303,34 @@ class Client(ClientBase):
         self._transport = transport
         self._sleep: Callable[[float], Any] = time.sleep
 
+    def _run(self, flow: Flow[_T]) -> _T:
+        """Carry out `flow`'s I/O until it returns (as `AsyncClient._run`)."""
+        answer: Any = None
+        failure: BaseException | None = None
+        while True:
+            try:
+                op = flow.send(answer) if failure is None else flow.throw(failure)
+            except StopIteration as done:
+                return done.value
+            answer = failure = None
+            try:
+                if isinstance(op, Roundtrip):
+                    answer = self._roundtrip(op.call, op.stream)
+                elif isinstance(op, Sleep):
+                    self._sleep(op.seconds)
+                elif isinstance(op, FirstEvent):
+                    answer = self._first_event(op)
+                else:
+                    if op.read:
+                        op.response.read()
+                    op.response.close()
+            except BaseException as exc:
+                failure = exc
+
     def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
         if self._transport is None:
             http = cast(httpx.Client, self._http)
-            request = http.build_request(
-                call.method, call.url, headers=call.headers, content=call.content,
-                params=call.params, timeout=self._timeout(call),
-            )
-            return http.send(request, stream=stream)
+            return http.send(self._build_request(http, call), stream=stream)
         request = self._request(call)
         response = self._transport.handle_request(request)
         response.request = request
@@ -337,25 +341,13 @@ class Client(ClientBase):
                 response.close()
         return response
 
-    def _send(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        """Send `call`, retrying as `_http.retry_delay` decides; a 2xx response or raise."""
-        while True:
-            headers: httpx.Headers | None = None
-            try:
-                response = self._roundtrip(call, stream)
-            except httpx.TransportError as exc:
-                error: APIError = connection_error(exc, call.url, "calling")
-            else:
-                if response.is_success:
-                    return self._succeeded(call, response)
-                if stream:
-                    response.read()
-                    response.close()
-                error, headers = self._status_error(response), response.headers
-            delay = call.next_delay(error, headers)
-            if delay is None:
-                raise error
-            self._sleep(delay)
+    def _first_event(self, op: FirstEvent) -> OpenStream | None:
+        response = op.response
+        events = iter_sse_events(guard(response.iter_bytes(), op.acc, op.url))
+        first = next(events, None)
+        if first is None:
+            return None
+        return OpenStream(op.acc, response.headers, first, events, response.close)
 
     def create(
         self,
@@ -369,7 +361,7 @@ class Client(ClientBase):
     ) -> Message:
         """`POST /v1/messages` (raises as `AsyncClient.create`)."""
         call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
-        return parse_reply(Message, self._send(call))
+        return parse_reply(Message, self._run(self.send_flow(call)))
 
     def create_raw(
         self,
@@ -382,7 +374,7 @@ class Client(ClientBase):
     ) -> dict[str, Any]:
         """Like `create`, but return the decoded JSON reply without building a `Message`."""
         call = self._message_call("create_raw", params, {}, betas, extra_headers, timeout)
-        return json.loads(self._send(call).content)
+        return json.loads(self._run(self.send_flow(call)).content)
 
     def stream(
         self,
@@ -401,31 +393,7 @@ class Client(ClientBase):
         return MessageStream(partial(self._open_stream, call))
 
     def _open_stream(self, call: Call) -> OpenStream:
-        """Send a streamed call and read its first event, retrying until one arrives."""
-        while True:
-            response = self._send(call, stream=True)
-            acc = MessageAccumulator(
-                request_id=response.headers.get("request-id"), redact=self.redact
-            )
-            events = iter_sse_events(guard(response.iter_bytes(), acc, call.url))
-            error: APIError | None = None
-            try:
-                first = next(events)
-                acc.apply(first)
-            except StopIteration:
-                error = empty_stream_error(acc, call.url)
-            except (APIConnectionError, APIStreamError) as exc:
-                error = exc
-            except BaseException:
-                response.close()
-                raise
-            if error is None:
-                return OpenStream(acc, response.headers, first, events, response.close)
-            response.close()
-            delay = call.next_delay(error)
-            if delay is None:
-                raise error
-            self._sleep(delay)
+        return self._run(self.stream_flow(call))
 
     def count_tokens(
         self,
@@ -438,7 +406,7 @@ class Client(ClientBase):
     ) -> CountTokensResult:
         """`POST /v1/messages/count_tokens`: the input tokens of this request (an estimate)."""
         call = self._message_call("count_tokens", params, kwargs, betas, extra_headers, None)
-        return parse_reply(CountTokensResult, self._send(call))
+        return parse_reply(CountTokensResult, self._run(self.send_flow(call)))
 
     def list_models(
         self,
@@ -448,13 +416,10 @@ class Client(ClientBase):
         extra_headers: Mapping[str, str] | None = None,
     ) -> Iterator[ModelInfo]:
         """Every model (`GET /v1/models`), fetching `limit`-sized pages while `has_more`."""
-        after_id: str | None = None
-        while True:
-            call = self._models_call(None, after_id, limit, betas, extra_headers)
-            models, after_id = models_page(self._send(call))
+        call: Call | None = self._models_call(None, limit, betas, extra_headers)
+        while call is not None:
+            models, call = self._next_page(call, self._run(self.send_flow(call)))
             yield from models
-            if after_id is None:
-                return
 
     def get_model(
         self,
@@ -464,8 +429,8 @@ class Client(ClientBase):
         extra_headers: Mapping[str, str] | None = None,
     ) -> ModelInfo:
         """`GET /v1/models/{model_id}`; an alias resolves to the dated model."""
-        call = self._models_call(model_id, None, None, betas, extra_headers)
-        return parse_reply(ModelInfo, self._send(call))
+        call = self._models_call(model_id, None, betas, extra_headers)
+        return parse_reply(ModelInfo, self._run(self.send_flow(call)))
 
     def close(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""

@@ -15,14 +15,23 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 from .._errors import UsageError
+from .stream_events import parse_event
 from .streaming import MessageAccumulator
-from .wire import Message, parse_event
+from .wire import Message
 
 __all__ = ["AsyncMessageStream", "MessageStream", "OpenStream"]
 
@@ -100,7 +109,7 @@ class AsyncMessageStream(_StreamBase):
         if self._open is not None:
             await self._open.close()
 
-    async def _decoded(self) -> AsyncIterator[dict[str, Any]]:
+    async def _decoded(self) -> AsyncGenerator[dict[str, Any], None]:
         first = self._take_first()
         if first is not None:
             yield first
@@ -111,7 +120,7 @@ class AsyncMessageStream(_StreamBase):
             yield data
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        """Typed events (`_wire.parse_event`), `message_start` first, unknown ones included."""
+        """Typed events (`stream_events.parse_event`), `message_start` first, unknown ones too."""
         async for data in self._events:
             yield parse_event(data)
 
@@ -164,7 +173,7 @@ class MessageStream(_StreamBase):
         if self._open is not None:
             self._open.close()
 
-    def _decoded(self) -> Iterator[dict[str, Any]]:
+    def _decoded(self) -> Generator[dict[str, Any], None, None]:
         first = self._take_first()
         if first is not None:
             yield first

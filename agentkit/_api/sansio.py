@@ -3,7 +3,8 @@
 Owns what `Client` and `AsyncClient` share, so neither holds a copy of it (httpx `_auth.py`
 auth_flow style): reading credentials and the environment, building headers and URLs
 (`ClientConfig`, `Call`), deciding whether and when to retry (`retry_delay`), and turning an
-error response into an exception (`error_from_response`). `_client.py` only sends and sleeps.
+error response into an exception (`error_from_response`). `client_base.py` builds the steps of
+a call on top of it; `client.py` only sends, reads and sleeps.
 
 Rules:
 - No httpx, no event loop, no clock except `retry-after` HTTP dates; plain sync tests.
@@ -23,7 +24,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -154,7 +155,7 @@ def error_from_response(
     exist; recorders tend to scrub the header). A body that is not
     the API's error shape (a proxy's HTML page) is quoted, shortened, in the message.
     """
-    parsed: Any = body
+    parsed: object = body
     if isinstance(body, bytes | str):
         try:
             parsed = json.loads(body) if body else None
@@ -163,11 +164,12 @@ def error_from_response(
     error_type: str | None = None
     header_id = headers.get("request-id") if headers is not None else None
     request_id = None
-    detail = parsed.get("error") if isinstance(parsed, Mapping) else None
-    if isinstance(parsed, Mapping) and isinstance(detail, Mapping):
-        error_type = detail.get("type")
+    envelope = _json_object(parsed)
+    detail = _json_object(envelope.get("error")) if envelope is not None else None
+    if envelope is not None and detail is not None:
+        error_type = _text_or_none(detail.get("type"))
         text = str(detail.get("message") or "")
-        request_id = parsed.get("request_id")
+        request_id = _text_or_none(envelope.get("request_id"))
         message = f"{error_type}: {text}" if error_type else text
     else:
         raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
@@ -186,6 +188,15 @@ def error_from_response(
     return cls(
         message, status_code=status, body=parsed, request_id=request_id, error_type=error_type
     )
+
+
+def _json_object(value: object) -> Mapping[str, object] | None:
+    """`value` if it is a JSON object (keys are strings in decoded JSON), else None."""
+    return cast("Mapping[str, object]", value) if isinstance(value, Mapping) else None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # -- one call -----------------------------------------------------------------------------------
@@ -309,6 +320,27 @@ def _credential(name: str, value: str | None, variable: str) -> str | None:
     return value or None
 
 
+def _auth_headers(api_key: str | None, auth_token: str | None, auth_scheme: str) -> dict[str, str]:
+    """The credential headers: `api_key` in `x-api-key` (or as a bearer token with
+    `auth_scheme="bearer"`), `auth_token` always as a bearer token. Raises `UsageError`."""
+    if auth_scheme not in ("x-api-key", "bearer"):
+        raise UsageError(f"auth_scheme must be 'x-api-key' or 'bearer', got {auth_scheme!r}")
+    if auth_scheme == "bearer" and api_key and auth_token:
+        raise UsageError(
+            "auth_scheme='bearer' sends api_key as the bearer token: pass api_key or "
+            "auth_token, not both"
+        )
+    headers: dict[str, str] = {}
+    if api_key:
+        if auth_scheme == "x-api-key":
+            headers["x-api-key"] = api_key
+        else:
+            headers["authorization"] = f"Bearer {api_key}"
+    if auth_token:
+        headers["authorization"] = f"Bearer {auth_token}"
+    return headers
+
+
 # -- configuration ------------------------------------------------------------------------------
 
 
@@ -341,28 +373,17 @@ class ClientConfig:
         host = urlsplit(url)
         if host.scheme not in ("http", "https") or not host.hostname:
             raise UsageError(f"base_url must be an http(s) URL like {DEFAULT_BASE_URL}: {url!r}")
-        if auth_scheme not in ("x-api-key", "bearer"):
-            raise UsageError(f"auth_scheme must be 'x-api-key' or 'bearer', got {auth_scheme!r}")
+        auth = _auth_headers(api_key, auth_token, auth_scheme)
         if max_retries < 0:
             raise UsageError(f"max_retries must be 0 or more, got {max_retries}")
-        if auth_scheme == "bearer" and api_key and auth_token:
-            raise UsageError(
-                "auth_scheme='bearer' sends api_key as the bearer token: pass api_key or "
-                "auth_token, not both"
-            )
-        if not (api_key or auth_token) and host.hostname not in _LOOPBACK:
+        if not auth and host.hostname not in _LOOPBACK:
             raise UsageError(
                 "no API key or token: pass api_key= (or auth_token=), or set ANTHROPIC_API_KEY "
                 "(or ANTHROPIC_AUTH_TOKEN)"
             )
-        headers = {"anthropic-version": anthropic_version, "content-type": "application/json"}
-        if api_key:
-            if auth_scheme == "x-api-key":
-                headers["x-api-key"] = api_key
-            else:
-                headers["authorization"] = f"Bearer {api_key}"
-        if auth_token:
-            headers["authorization"] = f"Bearer {auth_token}"
+        headers = {
+            "anthropic-version": anthropic_version, "content-type": "application/json", **auth
+        }
         self.betas = tuple(betas)
         """`anthropic-beta` values sent with every request (per-call `betas` add to them)."""
         if self.betas:

@@ -1,10 +1,7 @@
-"""SSE bytes → event dicts → one `Message`, as a pure reducer with no I/O.
+"""SSE event dicts to one `Message`: the streamed reply's reducer, a pure fold with no I/O.
 
-This module owns three steps of a streamed reply:
-
-- `SSEDecoder` turns raw `text/event-stream` bytes, cut anywhere, into `(event, data)` pairs.
-- `iter_sse_events` / `aiter_sse_events` add `json.loads` on top (the client's read loop).
-- `MessageAccumulator` folds decoded event dicts into the final `Message`.
+`MessageAccumulator` folds decoded event dicts (from `sse.py`) into the final `Message`;
+`accumulate` and `message_from_sse` run it over a whole recorded stream.
 
 Rules it keeps:
 - **Hot path on plain dicts.** No pydantic per event: deltas are appended to string lists and
@@ -14,7 +11,7 @@ Rules it keeps:
 - **Forward compatible.** Unknown event types are ignored; an unknown delta type is not applied
   to its block (we cannot know its meaning) but kept verbatim in `unknown_deltas`.
 - **Failures are typed.** An `error` event raises `APIStreamError`, a stream cut before
-  `message_stop` raises `IncompleteStreamError`, unparsable data or tool-input JSON raises
+  `message_stop` raises `IncompleteStreamError`, unparsable tool-input JSON raises
   `MalformedStreamError`; each carries the partial `Message` built so far. Tool-input JSON
   is judged at `message_stop`: after a `max_tokens` stop it may be cut, is never run, and
   becomes `{}`.
@@ -24,212 +21,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from pydantic import ValidationError
-from pydantic_core import from_json
 
 from .._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
+from .sse import iter_sse_events, snippet
 from .wire import Message
 
-__all__ = [
-    "MessageAccumulator",
-    "SSEDecoder",
-    "accumulate",
-    "aiter_sse_events",
-    "iter_sse_events",
-    "message_from_sse",
-]
+__all__ = ["MessageAccumulator", "accumulate", "message_from_sse"]
 
-_BOM = b"\xef\xbb\xbf"
 _CUT_SHORT = frozenset({"max_tokens", "model_context_window_exceeded"})
 """Stop reasons after which the last tool input may be truncated JSON (never run)."""
-_EVENT_BLOCK = re.compile(rb"event: ([^\n]*)\ndata: ([^\n]*)\n\n")
-"""One event as the Messages API sends it; 16 bytes besides the two groups."""
-
-
-class SSEDecoder:
-    """Incremental `text/event-stream` decoder: bytes in, `(event_name, data)` pairs out.
-
-    Follows the WHATWG SSE parsing rules: `\\n`, `\\r\\n` and `\\r` line endings, `:` comment
-    lines, multi-line `data:` joined with `\\n`, one optional space after the colon, default
-    event name `"message"`, events without data not dispatched, a leading BOM skipped.
-
-    Chunks may split anywhere, even inside a UTF-8 character: bytes are parked until an
-    event boundary (a blank line) arrives, and only whole events are decoded. Speed comes
-    from working per event, never per byte: boundaries are found with `bytes.rfind`, and
-    runs of `event: X\\ndata: Y` events (all the Messages API sends) are cut out by one
-    regex pass in C; anything else takes the general line-by-line path.
-    """
-
-    __slots__ = ("_after_cr", "_pending", "_started", "last_event_id")
-
-    def __init__(self) -> None:
-        # Bytes after the last event boundary, line ends already normalized to LF.
-        self._pending: list[bytes] = []
-        self._after_cr = False
-        self._started = False
-        self.last_event_id = ""
-        """The last `id:` field seen (SSE reconnection id; the Messages API sends none)."""
-
-    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
-        """Consume one chunk; return the events it completed (often none, sometimes many)."""
-        if self._after_cr:
-            # The last chunk ended in CR, already taken as a line end: its LF is not another.
-            self._after_cr = False
-            if chunk.startswith(b"\n"):
-                chunk = chunk[1:]
-        if b"\r" in chunk:
-            self._after_cr = chunk.endswith(b"\r")
-            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        pending = self._pending
-        # rfind, not `in`: the boundary is usually the chunk's last two bytes, found at once.
-        if chunk.rfind(b"\n\n") < 0 and not (
-            chunk.startswith(b"\n") and pending and pending[-1].endswith(b"\n")
-        ):
-            # No event ends in this chunk: park it and join once later, so an event that
-            # arrives in many small chunks costs O(n), not O(n²).
-            if chunk:
-                pending.append(chunk)
-            return []
-        if pending:
-            pending.append(chunk)
-            buf = b"".join(pending)
-            pending.clear()
-        else:
-            buf = chunk
-        end = buf.rfind(b"\n\n") + 2
-        if end < len(buf):
-            pending.append(buf[end:])
-            buf = buf[:end]
-        return self._events(buf)
-
-    def flush(self) -> list[tuple[str, str]]:
-        """End of stream: dispatch the last event even if its blank line never came.
-
-        Lenient by design (the SSE spec would drop it): some recorded streams end right
-        after `data: {"type":"message_stop"}`. The event may thus be truncated;
-        `iter_sse_events` drops such a tail when its JSON does not parse.
-        """
-        self._after_cr = False
-        if not self._pending:
-            return []
-        tail = b"".join(self._pending).strip(b"\n")
-        self._pending.clear()
-        return self._events(tail + b"\n\n") if tail else []
-
-    def _events(self, buf: bytes) -> list[tuple[str, str]]:
-        """Parse whole events; `buf` ends with the blank line that ends its last event."""
-        if not self._started:
-            self._started = True
-            if buf.startswith(_BOM):
-                buf = buf[3:]
-        fast = _EVENT_BLOCK.findall(buf)
-        # Non-overlapping matches whose lengths add up to the whole buffer tile it exactly,
-        # so the buffer is nothing but such events and the fast result is the right one.
-        size = 16 * len(fast)
-        events: list[tuple[str, str]] = []
-        for name, data in fast:
-            size += len(name) + len(data)
-            events.append((name.decode("utf-8", "replace"), data.decode("utf-8", "replace")))
-        if size == len(buf):
-            return events
-        events = []
-        for block in buf.decode("utf-8", "replace").split("\n\n"):
-            if block:
-                event = self._parse_lines(block)
-                if event is not None:
-                    events.append(event)
-        return events
-
-    def _parse_lines(self, block: str) -> tuple[str, str] | None:
-        """The general SSE line rules, for one event's lines (comments, `id:`, many `data:`)."""
-        name = ""
-        data: list[str] = []
-        # str.split, not splitlines: JSON may legally hold raw U+2028 and friends.
-        for line in block.split("\n"):
-            if not line or line[0] == ":":
-                continue  # stray blank line (from 3+ newlines) or a comment (": keep-alive")
-            field, colon, value = line.partition(":")
-            if colon and value.startswith(" "):
-                value = value[1:]
-            if field == "data":
-                data.append(value)
-            elif field == "event":
-                name = value
-            elif field == "id" and "\0" not in value:
-                self.last_event_id = value
-        if not data:
-            return None
-        return (name or "message", "\n".join(data))
-
-
-def _loads(event: str, data: str) -> dict[str, Any]:
-    try:
-        # pydantic's JSON parser: ~2x the stdlib on small events (most of a reducer's time),
-        # and exact like it (orjson turns integers beyond 64 bits into floats).
-        obj = from_json(data)
-    except ValueError:
-        obj = _stdlib_loads(event, data)
-    if not isinstance(obj, dict):
-        raise MalformedStreamError(
-            f"SSE event {event!r} carries JSON that is not an object: {_snippet(data)!r}. "
-            "Check base_url: the server is not speaking the Messages API stream format."
-        )
-    return obj
-
-
-def _stdlib_loads(event: str, data: str) -> Any:
-    # The fast parser refuses what the stdlib accepts in a few corners (lone surrogates):
-    # the stdlib has the last word, so nothing that parsed before fails now.
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise MalformedStreamError(
-            f"SSE event {event!r} carries data that is not JSON ({exc}): {_snippet(data)!r}. "
-            "The server (or a proxy in between) is not speaking the Messages API stream "
-            "format; check base_url."
-        ) from None
-
-
-def iter_sse_events(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """Decode SSE byte chunks into event dicts (`json.loads` of each `data`).
-
-    Raises `MalformedStreamError` for data that is not a JSON object.
-    """
-    decoder = SSEDecoder()
-    for chunk in chunks:
-        for event, data in decoder.feed(chunk):
-            yield _loads(event, data)
-    yield from _tail(decoder)
-
-
-async def aiter_sse_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]]:
-    """Async twin of `iter_sse_events`, for an HTTP response's byte stream."""
-    decoder = SSEDecoder()
-    async for chunk in chunks:
-        for event, data in decoder.feed(chunk):
-            yield _loads(event, data)
-    for event in _tail(decoder):
-        yield event
-
-
-def _tail(decoder: SSEDecoder) -> list[dict[str, Any]]:
-    """Events left at end of stream. One whose JSON is cut off is dropped, not reported as
-    malformed: the stream was truncated, which the reducer reports (`IncompleteStreamError`).
-    """
-    events: list[dict[str, Any]] = []
-    for event, data in decoder.flush():
-        try:
-            events.append(_loads(event, data))
-        except MalformedStreamError:
-            break
-    return events
-
-
-# -- the reducer --------------------------------------------------------------------------------
 
 
 class MessageAccumulator:
@@ -330,7 +134,7 @@ class MessageAccumulator:
             # A known event type missing a field or holding the wrong kind of value.
             raise MalformedStreamError(
                 f"SSE event {kind!r} is malformed ({type(exc).__name__}: {exc}): "
-                f"{_snippet(repr(event))}. The server is not speaking the Messages API "
+                f"{snippet(repr(event))}. The server is not speaking the Messages API "
                 "stream format; check base_url or re-issue the request.",
                 index=event.get("index") if isinstance(event.get("index"), int) else None,
                 partial=self.partial(),
@@ -417,7 +221,7 @@ class MessageAccumulator:
         block = dict(block)
         citations = block.get("citations")
         if isinstance(citations, list):
-            block["citations"] = list(citations)
+            block["citations"] = list(cast("list[Any]", citations))
         blocks = self._blocks
         if index == len(blocks):
             blocks.append(block)
@@ -433,7 +237,7 @@ class MessageAccumulator:
             return
         citations = block.get("citations")
         if isinstance(citations, list):
-            citations.append(citation)
+            cast("list[Any]", citations).append(citation)
         else:
             block["citations"] = [citation]
 
@@ -456,7 +260,7 @@ class MessageAccumulator:
                 name = block.get("name")
                 self._bad_input = self._bad_input or MalformedStreamError(
                     f"content block {index} ({block.get('type')} {name!r}): the streamed tool "
-                    f"input is not a JSON object ({exc}): {_snippet(joined)!r}. The model "
+                    f"input is not a JSON object ({exc}): {snippet(joined)!r}. The model "
                     "produced an unusable call; re-issue the request.",
                     index=index,
                     partial=self.partial(),
@@ -489,9 +293,13 @@ class MessageAccumulator:
     def _raise_error(self, event: dict[str, Any]) -> None:
         if self._redact is not None:
             event = json.loads(self._redact(json.dumps(event, ensure_ascii=False).encode()))
-        error = event.get("error") or {}
-        error_type = error.get("type") if isinstance(error, dict) else None
-        detail = error.get("message", "") if isinstance(error, dict) else str(error)
+        error: object = event.get("error") or {}
+        if isinstance(error, dict):
+            fields = cast("dict[str, Any]", error)
+            kind, detail = fields.get("type"), fields.get("message", "")
+        else:
+            kind, detail = None, str(error)
+        error_type = kind if isinstance(kind, str) else None
         raise APIStreamError(
             f"the API sent an error event mid-stream: {error_type}: {detail}. The partial "
             "reply is in `partial`; re-issue the whole request if `retryable`.",
@@ -531,14 +339,7 @@ def _parse_input(text: str) -> dict[str, Any]:
     value = json.loads(text)
     if not isinstance(value, dict):
         raise ValueError(f"got JSON {type(value).__name__}, expected an object")
-    return value
-
-
-def _snippet(text: str, limit: int = 120) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}…{text[-half:]}"
+    return cast("dict[str, Any]", value)
 
 
 def accumulate(events: Iterable[dict[str, Any]]) -> Message:

@@ -1,4 +1,5 @@
-"""Pydantic models of the Messages API, spelled as the API spells them.
+"""Pydantic models of the Messages API, spelled as the API spells them: content blocks,
+messages, requests, models and errors (the streaming events are in `stream_events.py`).
 
 Rules this module keeps:
 - **Nothing is dropped.** Every model allows extra fields (gateways add their own) and keeps
@@ -13,7 +14,8 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Self, get_origin
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
@@ -22,40 +24,29 @@ __all__ = [
     "CacheControl",
     "Citation",
     "ContentBlock",
-    "ContentBlockDeltaEvent",
-    "ContentBlockStartEvent",
-    "ContentBlockStopEvent",
     "CountTokensResult",
-    "Delta",
     "DocumentBlock",
     "ErrorBody",
     "ErrorDetail",
-    "ErrorEvent",
     "ImageBlock",
     "Message",
     "MessageCreateParams",
-    "MessageDeltaEvent",
     "MessageParam",
-    "MessageStartEvent",
-    "MessageStopEvent",
     "ModelInfo",
-    "PingEvent",
     "RedactedThinkingBlock",
     "ServerToolUseBlock",
-    "StreamEvent",
     "TextBlock",
     "ThinkingBlock",
     "ToolParam",
     "ToolResultBlock",
     "ToolUseBlock",
     "UnknownBlock",
-    "UnknownDelta",
-    "UnknownEvent",
     "Usage",
     "WebSearchToolResultBlock",
     "WireModel",
     "parse_block",
-    "parse_event",
+    "type_tag",
+    "union_tags",
 ]
 
 
@@ -216,27 +207,28 @@ class UnknownBlock(WireModel):
     type: str
 
 
-_BLOCK_TYPES: dict[str, type[WireModel]] = {
-    "text": TextBlock,
-    "image": ImageBlock,
-    "document": DocumentBlock,
-    "tool_use": ToolUseBlock,
-    "tool_result": ToolResultBlock,
-    "thinking": ThinkingBlock,
-    "redacted_thinking": RedactedThinkingBlock,
-    "server_tool_use": ServerToolUseBlock,
-    "web_search_tool_result": WebSearchToolResultBlock,
-}
+def type_tag(known: set[str]) -> Callable[[object], str]:
+    """Pydantic's discriminator for a union of models told apart by `type`: the value's type
+    if `known`, else `"unknown"`. `known` is filled from the union once it exists
+    (`union_tags`), so the tags are written once, in the union."""
 
-
-def _tag(known: dict[str, Any]) -> Any:
-    def tag(value: Any) -> str:
-        kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return kind if kind in known else "unknown"
+    def tag(value: object) -> str:
+        if isinstance(value, dict):
+            kind = cast("dict[str, object]", value).get("type")
+        else:
+            kind = getattr(value, "type", None)
+        return kind if isinstance(kind, str) and kind in known else "unknown"
 
     return tag
 
 
+def union_tags(union: object) -> set[str]:
+    """The `Tag`s of `Annotated[Annotated[A, Tag(a)] | ..., Discriminator(...)]`."""
+    members = get_args(get_args(union)[0])
+    return {meta.tag for member in members for meta in get_args(member) if isinstance(meta, Tag)}
+
+
+_BLOCK_TAGS: set[str] = set()
 ContentBlock = Annotated[
     Annotated[TextBlock, Tag("text")]
     | Annotated[ImageBlock, Tag("image")]
@@ -248,9 +240,10 @@ ContentBlock = Annotated[
     | Annotated[ServerToolUseBlock, Tag("server_tool_use")]
     | Annotated[WebSearchToolResultBlock, Tag("web_search_tool_result")]
     | Annotated[UnknownBlock, Tag("unknown")],
-    Discriminator(_tag(_BLOCK_TYPES)),
+    Discriminator(type_tag(_BLOCK_TAGS)),
 ]
 """Any content block, in either direction; unknown types become `UnknownBlock`."""
+_BLOCK_TAGS.update(union_tags(ContentBlock))
 
 ToolResultBlock.model_rebuild()
 
@@ -396,141 +389,3 @@ class ErrorBody(WireModel):
     type: str = "error"
     error: ErrorDetail
     request_id: str | None = None
-
-
-# -- streaming events -----------------------------------------------------------------------
-
-
-class TextDelta(WireModel):
-    type: Literal["text_delta"] = "text_delta"
-    text: str
-
-
-class InputJSONDelta(WireModel):
-    type: Literal["input_json_delta"] = "input_json_delta"
-    partial_json: str
-
-
-class ThinkingDelta(WireModel):
-    type: Literal["thinking_delta"] = "thinking_delta"
-    thinking: str
-
-
-class SignatureDelta(WireModel):
-    type: Literal["signature_delta"] = "signature_delta"
-    signature: str
-
-
-class CitationsDelta(WireModel):
-    type: Literal["citations_delta"] = "citations_delta"
-    citation: Citation
-
-
-class UnknownDelta(WireModel):
-    type: str
-
-
-_DELTA_TYPES = {
-    "text_delta": TextDelta,
-    "input_json_delta": InputJSONDelta,
-    "thinking_delta": ThinkingDelta,
-    "signature_delta": SignatureDelta,
-    "citations_delta": CitationsDelta,
-}
-
-Delta = Annotated[
-    Annotated[TextDelta, Tag("text_delta")]
-    | Annotated[InputJSONDelta, Tag("input_json_delta")]
-    | Annotated[ThinkingDelta, Tag("thinking_delta")]
-    | Annotated[SignatureDelta, Tag("signature_delta")]
-    | Annotated[CitationsDelta, Tag("citations_delta")]
-    | Annotated[UnknownDelta, Tag("unknown")],
-    Discriminator(_tag(_DELTA_TYPES)),
-]
-
-
-class MessageStartEvent(WireModel):
-    type: Literal["message_start"] = "message_start"
-    message: Message
-
-
-class ContentBlockStartEvent(WireModel):
-    type: Literal["content_block_start"] = "content_block_start"
-    index: int
-    content_block: ContentBlock
-
-
-class ContentBlockDeltaEvent(WireModel):
-    type: Literal["content_block_delta"] = "content_block_delta"
-    index: int
-    delta: Delta
-
-
-class ContentBlockStopEvent(WireModel):
-    type: Literal["content_block_stop"] = "content_block_stop"
-    index: int
-
-
-class MessageDeltaBody(WireModel):
-    stop_reason: str | None = None
-    stop_sequence: str | None = None
-
-
-class MessageDeltaEvent(WireModel):
-    """Top-level changes; `usage` counts are cumulative."""
-
-    type: Literal["message_delta"] = "message_delta"
-    delta: MessageDeltaBody
-    usage: dict[str, Any] | None = None
-
-
-class MessageStopEvent(WireModel):
-    type: Literal["message_stop"] = "message_stop"
-
-
-class PingEvent(WireModel):
-    type: Literal["ping"] = "ping"
-
-
-class ErrorEvent(WireModel):
-    type: Literal["error"] = "error"
-    error: ErrorDetail
-
-
-class UnknownEvent(WireModel):
-    """An event type this version does not know: ignored by the reducer, kept for the user."""
-
-    type: str
-
-
-_EVENT_TYPES = {
-    "message_start": MessageStartEvent,
-    "content_block_start": ContentBlockStartEvent,
-    "content_block_delta": ContentBlockDeltaEvent,
-    "content_block_stop": ContentBlockStopEvent,
-    "message_delta": MessageDeltaEvent,
-    "message_stop": MessageStopEvent,
-    "ping": PingEvent,
-    "error": ErrorEvent,
-}
-
-StreamEvent = Annotated[
-    Annotated[MessageStartEvent, Tag("message_start")]
-    | Annotated[ContentBlockStartEvent, Tag("content_block_start")]
-    | Annotated[ContentBlockDeltaEvent, Tag("content_block_delta")]
-    | Annotated[ContentBlockStopEvent, Tag("content_block_stop")]
-    | Annotated[MessageDeltaEvent, Tag("message_delta")]
-    | Annotated[MessageStopEvent, Tag("message_stop")]
-    | Annotated[PingEvent, Tag("ping")]
-    | Annotated[ErrorEvent, Tag("error")]
-    | Annotated[UnknownEvent, Tag("unknown")],
-    Discriminator(_tag(_EVENT_TYPES)),
-]
-"""Any SSE event; unknown types become `UnknownEvent`."""
-
-_event_adapter: TypeAdapter[Any] = TypeAdapter(StreamEvent)
-
-
-def parse_event(data: dict[str, Any]) -> Any:
-    """Parse one decoded SSE `data` object into its typed event model."""
-    return _event_adapter.validate_python(data)

@@ -1,13 +1,16 @@
-"""The request plumbing both clients share, and the default async transport.
+"""What both clients share: every step of a call except the I/O itself.
 
-Owns what sits between `_http.py` (decisions without I/O) and `_client.py` (the loops that
-send and sleep): turning a `Call` into what a transport takes (`ClientBase`), mapping httpx
-transport failures to our errors (`connection_error`), parsing replies (`parse_reply`,
-`models_page`), guarding stream bodies (`guard`/`aguard`), and driving the default aiohttp
-transport's session directly (`AiohttpDriver`). Like `_client.py`, and unlike every other
-module, it imports httpx: the two together are the HTTP layer.
+Owns what sits between `sansio.py` (decisions, without httpx) and `client.py` (the I/O): the
+procedures of a call, written once as generators that yield the I/O they need and are sent
+its result (httpx `auth_flow` style): `ClientBase.send_flow` (send, retrying) and
+`stream_flow` (open a stream, retrying until its first event). Also turning a `Call` into
+an httpx request, mapping httpx transport failures to our errors (`connection_error`),
+parsing replies (`parse_reply`, `models_page`), and guarding stream bodies (`guard`/
+`aguard`). With `client.py` and `aiohttp_driver.py` it is the only code that imports httpx.
 
 Rules:
+- A flow decides, its driver only carries out: each I/O step is one `Op`; the driver
+  answers with the step's result, or throws the step's exception back into the flow.
 - Secrets: nothing here chains an httpx exception (whose request holds the headers); our
   errors are built from its text and raised outside `except` blocks.
 - Hot path: no pydantic except on a reply, httpx URLs and timeouts cached per client.
@@ -15,12 +18,11 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -28,18 +30,24 @@ import httpx
 from .._errors import (
     APIConnectionError,
     APIError,
+    APIStreamError,
     APITimeoutError,
     IncompleteStreamError,
     UsageError,
 )
+from .message_stream import OpenStream
 from .sansio import Call, ClientConfig, error_from_response, logger, message_body
 from .streaming import MessageAccumulator
 from .wire import ModelInfo, WireModel
 
 __all__ = [
     "LIMITS",
-    "AiohttpDriver",
     "ClientBase",
+    "Close",
+    "FirstEvent",
+    "Flow",
+    "Roundtrip",
+    "Sleep",
     "aguard",
     "connection_error",
     "empty_stream_error",
@@ -50,8 +58,50 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", bound=WireModel)
+_T = TypeVar("_T")
 _MESSAGE_KEYS = ("model", "max_tokens", "messages")
 LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30)
+
+
+# -- the I/O a flow asks its driver for -----------------------------------------------------------
+
+
+class Roundtrip(NamedTuple):
+    """Send `call` once. Answer: the `httpx.Response` (its body read, unless `stream`), or
+    the `httpx.TransportError` thrown back."""
+
+    call: Call
+    stream: bool
+
+
+class Close(NamedTuple):
+    """Release a streamed `response`, after reading the rest of its body if `read`."""
+
+    response: httpx.Response
+    read: bool
+
+
+class FirstEvent(NamedTuple):
+    """Start decoding a streamed `response` (through `guard`/`aguard`, into `acc`'s request
+    id) and read its first event. Answer: an `OpenStream`, or None if the body ended first."""
+
+    response: httpx.Response
+    acc: MessageAccumulator
+    url: str
+
+
+class Sleep(NamedTuple):
+    """Wait `seconds` before a retry."""
+
+    seconds: float
+
+
+Op = Roundtrip | Close | FirstEvent | Sleep
+Flow = Generator[Op, Any, _T]
+"""A call's procedure: yields the I/O it needs, is sent each result, returns the outcome."""
+
+
+# -- helpers --------------------------------------------------------------------------------------
 
 
 def connection_error(exc: httpx.TransportError, url: str, during: str) -> APIConnectionError:
@@ -99,7 +149,8 @@ def env_proxies() -> bool:
 
 
 class ClientBase(ClientConfig):
-    """The request side of every method, shared by both clients."""
+    """Everything both clients do but the I/O: each method's `Call`, the flows that carry it
+    out, the httpx requests, and what a reply means."""
 
     def _message_call(
         self,
@@ -125,21 +176,26 @@ class ClientBase(ClientConfig):
     def _models_call(
         self,
         model_id: str | None,
-        after_id: str | None,
         limit: int | None,
         betas: Iterable[str] | None,
         extra_headers: Mapping[str, str] | None,
     ) -> Call:
+        path, query = "/v1/models", None if limit is None else {"limit": limit}
         if model_id is not None:
-            path = f"/v1/models/{quote(model_id, safe='')}"
-            return self.call("GET", path, betas=betas, extra_headers=extra_headers)
-        query: dict[str, Any] = {}
-        if limit is not None:
-            query["limit"] = limit
-        if after_id is not None:
-            query["after_id"] = after_id
-        return self.call(
-            "GET", "/v1/models", params=query or None, betas=betas, extra_headers=extra_headers
+            path, query = f"/v1/models/{quote(model_id, safe='')}", None
+        return self.call("GET", path, params=query, betas=betas, extra_headers=extra_headers)
+
+    def _next_page(
+        self, call: Call, response: httpx.Response
+    ) -> tuple[list[ModelInfo], Call | None]:
+        """The models of a `GET /v1/models` page, and the call for the next (None after the
+        last): `call` again, asking for what comes after this page."""
+        models, after_id = models_page(response)
+        if after_id is None:
+            return models, None
+        params = {**(call.params or {}), "after_id": after_id}
+        return models, Call(
+            call.method, call.url, call.headers, None, params, max_retries=call.max_retries
         )
 
     def _timeout(self, call: Call) -> httpx.Timeout:
@@ -158,6 +214,13 @@ class ClientBase(ClientConfig):
         return httpx.Request(
             call.method, url, params=call.params, headers=call.headers, content=call.content,
             extensions={"timeout": timeout},
+        )
+
+    def _build_request(self, http: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+        """The httpx request for `call`, through an httpx client (which merges its settings)."""
+        return http.build_request(
+            call.method, call.url, headers=call.headers, content=call.content,
+            params=call.params, timeout=self._timeout(call),
         )
 
     def _setup(self, http_client: object, transport: object) -> None:
@@ -180,8 +243,53 @@ class ClientBase(ClientConfig):
             response.status_code, response.headers, self.redact(response.content)
         )
 
+    # -- the flows ------------------------------------------------------------------------------
 
-# -- streams: the I/O half (the caller's half is `_message_stream.py`) -------------------------
+    def send_flow(self, call: Call, stream: bool = False) -> Flow[httpx.Response]:
+        """Send `call`, retrying as `sansio.retry_delay` decides; a 2xx response or raise."""
+        while True:
+            headers: httpx.Headers | None = None
+            try:
+                response: httpx.Response = yield Roundtrip(call, stream)
+            except httpx.TransportError as exc:
+                error: APIError = connection_error(exc, call.url, "calling")
+            else:
+                if response.is_success:
+                    return self._succeeded(call, response)
+                if stream:
+                    yield Close(response, read=True)
+                error, headers = self._status_error(response), response.headers
+            delay = call.next_delay(error, headers)
+            if delay is None:
+                raise error
+            yield Sleep(delay)
+
+    def stream_flow(self, call: Call) -> Flow[OpenStream]:
+        """Send a streamed call and read its first event, retrying until one arrives."""
+        while True:
+            response = yield from self.send_flow(call, stream=True)
+            acc = MessageAccumulator(
+                request_id=response.headers.get("request-id"), redact=self.redact
+            )
+            try:
+                opened: OpenStream | None = yield FirstEvent(response, acc, call.url)
+                if opened is not None and opened.first is not None:
+                    acc.apply(opened.first)
+                    return opened
+                error: APIError = empty_stream_error(acc, call.url)
+            except (APIConnectionError, APIStreamError) as exc:
+                error = exc
+            except BaseException:
+                yield Close(response, read=False)
+                raise
+            yield Close(response, read=False)
+            delay = call.next_delay(error)
+            if delay is None:
+                raise error
+            yield Sleep(delay)
+
+
+# -- streams: the I/O half (the caller's half is `message_stream.py`) ----------------------------
 
 
 def _broken(exc: httpx.TransportError, acc: MessageAccumulator, url: str) -> APIConnectionError:
@@ -230,78 +338,3 @@ def guard(chunks: Iterator[bytes], acc: MessageAccumulator, url: str) -> Iterato
         error = _broken(exc, acc, url)
     if error is not None:
         raise error
-
-
-# -- the default async transport ----------------------------------------------------------------
-
-
-class AiohttpDriver:
-    """Our default `httpx_aiohttp.AiohttpTransport`, its aiohttp session driven directly.
-
-    Also keeps the asyncio loop that first used it: aiohttp's pool belongs to that loop.
-    """
-
-    __slots__ = ("_aiohttp_timeouts", "_loop", "_timeout", "_transport")
-
-    def __init__(
-        self, transport: httpx.AsyncBaseTransport, timeout: Callable[[Call], httpx.Timeout]
-    ) -> None:
-        self._transport = transport
-        self._timeout = timeout
-        """The client's timeouts for a call (`ClientBase._timeout`)."""
-        self._loop: object = None
-        self._aiohttp_timeouts: dict[float | None, Any] = {}
-
-    def check_loop(self) -> None:
-        """aiohttp's pool belongs to the asyncio loop that first used it: say so clearly."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise UsageError(
-                "the default transport (aiohttp) needs asyncio; under trio pass "
-                "transport=httpx.AsyncHTTPTransport()"
-            ) from None
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise UsageError(
-                "this AsyncClient was first used in another event loop, and its connection "
-                "pool belongs to that loop: make one AsyncClient per asyncio.run()/anyio.run()"
-            )
-
-    async def roundtrip(self, call: Call, stream: bool) -> httpx.Response:
-        """What our `AiohttpTransport` does, minus the `httpx.Request` it would need and the
-        async byte iteration of a whole body: ~0.1 ms of CPU per request, a fifth of an
-        agent turn (`benchmarks/bench.py`). Same session, timeouts and error mapping."""
-        from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
-
-        transport = cast(Any, self._transport)
-        session = transport.client
-        if session is None or callable(session):
-            session = transport.client = transport.get_client()
-        timeout = self._aiohttp_timeouts.get(call.read_timeout)
-        if timeout is None:
-            from aiohttp import ClientTimeout
-
-            limits = self._timeout(call)
-            timeout = ClientTimeout(
-                sock_connect=limits.connect, sock_read=limits.read, connect=limits.pool
-            )
-            if len(self._aiohttp_timeouts) < 16:
-                self._aiohttp_timeouts[call.read_timeout] = timeout
-        with map_aiohttp_exceptions():
-            response = await session.request(
-                call.method, call.url, params=call.params, headers=call.headers,
-                data=call.content or None, allow_redirects=False, auto_decompress=False,
-                compress=False, timeout=timeout,
-            )
-            if stream:
-                return httpx.Response(
-                    response.status, headers=response.raw_headers,
-                    stream=AiohttpResponseStream(response),
-                )
-            try:
-                content = await response.read()
-            finally:
-                response.release()
-        return httpx.Response(response.status, headers=response.raw_headers, content=content)
