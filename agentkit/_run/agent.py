@@ -227,11 +227,10 @@ class Agent(Generic[OutputT]):
                 result = await self.run(input["task"], deps=ctx.deps)
             except RunError as exc:
                 # A sub-run that failed still spent tokens: count them, then report it.
-                if isinstance(ctx.usage, RunUsage) and isinstance(exc.usage, RunUsage):
+                if isinstance(exc.usage, RunUsage):
                     ctx.usage.merge(exc.usage)
                 raise
-            if isinstance(ctx.usage, RunUsage):
-                ctx.usage.merge(result.usage)
+            ctx.usage.merge(result.usage)
             return result.text
 
         return Tool.from_schema(
