@@ -28,7 +28,13 @@ LAYERS: list[tuple[str, ...]] = [
 # `agentkit` keeps serving the workflow names it exported before `agentkit.workflows` existed,
 # loaded on first use (its `__getattr__`); the only import that points up, on purpose.
 FORWARDS = {("agentkit", "agentkit.workflows")}
-PUBLIC = {"agentkit", "agentkit.errors", "agentkit.events", "agentkit.workflows", "agentkit.testing"}
+PUBLIC = {
+    "agentkit",
+    "agentkit.errors",
+    "agentkit.events",
+    "agentkit.workflows",
+    "agentkit.testing",
+}
 
 
 def module_name(path: Path) -> str:
