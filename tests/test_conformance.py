@@ -162,8 +162,7 @@ def test_json_reply_parses_and_round_trips(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", params(is_models))
 def test_models_reply_parses_and_round_trips(case: dict[str, Any]) -> None:
     body = case["response"]["body"]
-    items = body["data"] if "data" in body else [body]
-    for item in items:
+    for item in body.get("data", [body]):
         assert ModelInfo.model_validate(copy.deepcopy(item)).to_wire() == item
 
 
@@ -206,6 +205,7 @@ def naive_fold(events: list[dict[str, Any]]) -> dict[str, Any]:
                 message["content"][event["index"]]["input"] = json.loads(text) if text else {}
         elif kind == "message_delta":
             message.update(event["delta"])
+            message.update({k: v for k, v in event.items() if k not in ("type", "delta", "usage")})
             message["usage"].update({k: v for k, v in event["usage"].items() if v is not None})
         elif kind == "message_stop":
             return message
