@@ -198,6 +198,11 @@ class MessageAccumulator:
     def _merge_delta(self, event: dict[str, Any]) -> None:
         msg = self._require_message("message_delta")
         msg.update(event.get("delta") or {})
+        # Fields beside `delta` and `usage` (e.g. `context_management`) belong to the message,
+        # as they would in the same reply as JSON.
+        for key, value in event.items():
+            if key not in ("type", "delta", "usage"):
+                msg[key] = value
         usage = event.get("usage")
         if usage:
             # Counts are cumulative and may repeat input/cache counts: newest wins, but a
