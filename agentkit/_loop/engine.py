@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, cast
 
 from .._api.wire import Message
+from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .conversation import ConversationValidator
 from .history import append_user_content, close_dangling_tool_uses, pending_tool_uses
@@ -223,7 +224,9 @@ class Engine:
         messages = s.messages
         system = cfg.system
         if cfg.cache:
-            messages, system, tool_params = _cache_breakpoints(messages, system, tool_params)
+            messages, system, tool_params = place_breakpoints(
+                messages, system, tool_params, used=int("cache_control" in params)
+            )
         params["messages"] = messages
         if system:
             params["system"] = system
@@ -436,51 +439,3 @@ def _thinking_type(params: Mapping[str, Any]) -> str | bool:
         return False
     kind = cast("dict[str, object]", thinking).get("type", False)
     return kind if isinstance(kind, str | bool) else False
-
-
-_EPHEMERAL = {"type": "ephemeral"}
-
-
-def _cache_breakpoints(
-    messages: list[dict[str, Any]],
-    system: str | list[dict[str, Any]] | None,
-    tools: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
-    """Copies with `cache_control` on the last tool, the system prompt and the latest turn.
-
-    The stored conversation is never modified. Breakpoints the user placed count toward the
-    API's limit of four; the latest turn is marked first because it caches the most.
-    """
-    used = _count_breakpoints(messages[-1:]) + _count_breakpoints(tools)
-    if isinstance(system, list):
-        used += _count_breakpoints(system)
-    budget = 4 - used
-    if budget > 0 and messages:
-        last = messages[-1]
-        content = last["content"]
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        if content and "cache_control" not in content[-1] and content[-1].get("type") != "thinking":
-            content = [*content[:-1], {**content[-1], "cache_control": _EPHEMERAL}]
-            messages = [*messages[:-1], {**last, "content": content}]
-            budget -= 1
-    if budget > 0 and tools and "cache_control" not in tools[-1]:
-        tools = [*tools[:-1], {**tools[-1], "cache_control": _EPHEMERAL}]
-        budget -= 1
-    if budget > 0 and system:
-        blocks = [{"type": "text", "text": system}] if isinstance(system, str) else system
-        if "cache_control" not in blocks[-1]:
-            system = [*blocks[:-1], {**blocks[-1], "cache_control": _EPHEMERAL}]
-    return messages, system, tools
-
-
-def _count_breakpoints(items: Sequence[Mapping[str, Any]]) -> int:
-    n = 0
-    for item in items:
-        if "cache_control" in item:
-            n += 1
-        content: object = item.get("content")
-        if isinstance(content, list):
-            blocks = cast("list[object]", content)
-            n += sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
-    return n
