@@ -1,0 +1,101 @@
+"""Regression tests for defects found by using `Agent` as a user would (issue 9).
+
+Each test drives the public API over the strict scripted fake and failed before its fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+import pytest
+import pytest_asyncio
+
+from agentkit import Agent, AsyncClient, RunError, tool
+from agentkit.events import AgentEvent
+from agentkit.testing import ScriptedTransport, text_reply, tool_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+class Harness:
+    def __init__(self, steps: Sequence[Any]) -> None:
+        self.transport = ScriptedTransport(list(steps))
+        self.client = AsyncClient(api_key="k", transport=self.transport, max_retries=0)
+
+    def agent(self, **kwargs: Any) -> Agent[Any]:
+        kwargs.setdefault("tools", [get_weather])
+        return Agent(MODEL, client=self.client, **kwargs)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.transport.requests]
+
+
+@pytest_asyncio.fixture
+async def make() -> AsyncIterator[Any]:
+    made: list[Harness] = []
+
+    def factory(*steps: Any) -> Harness:
+        made.append(Harness(steps))
+        return made[-1]
+
+    yield factory
+    for h in made:
+        await h.client.aclose()
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather in a city.
+
+    Args:
+        city: The city name.
+    """
+    return f"Sunny in {city}"
+
+
+# -- run(on_event=async_callback) -------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_an_async_event_callback_is_awaited_and_sees_every_event_in_order(
+    make: Any, stream: bool
+) -> None:
+    script = (tool_reply("get_weather", {"city": "Oslo"}, text="Checking."), text_reply("Sunny."))
+    seen_sync: list[AgentEvent] = []
+    await make(*script).agent(stream=stream).run("Oslo?", on_event=seen_sync.append)
+
+    seen_async: list[AgentEvent] = []
+
+    async def on_event(event: AgentEvent) -> None:
+        await anyio.lowlevel.checkpoint()  # a callback that really awaits something
+        seen_async.append(event)
+
+    result = await make(*script).agent(stream=stream).run("Oslo?", on_event=on_event)
+    assert result.text == "Sunny."
+    kinds = [type(e).__name__ for e in seen_async]
+    assert kinds == [type(e).__name__ for e in seen_sync]
+    assert kinds[0] == "ModelRequest" and kinds[-1] == "RunFinished"
+    assert kinds.index("ToolCallStarted") < kinds.index("ToolCallFinished")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_a_failing_event_callback_fails_the_run_the_same_way_sync_or_async(
+    make: Any, is_async: bool
+) -> None:
+    def fail(event: AgentEvent) -> None:
+        if type(event).__name__ == "ToolCallFinished":
+            raise ValueError("the display broke")
+
+    async def fail_async(event: AgentEvent) -> None:
+        fail(event)
+
+    h = make(tool_reply("get_weather", {"city": "Oslo"}))
+    with pytest.raises(RunError, match="the display broke") as caught:
+        await h.agent().run("Oslo?", on_event=fail_async if is_async else fail)
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert caught.value.result is not None and caught.value.result.stop_reason == "failed"
