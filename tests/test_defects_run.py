@@ -5,6 +5,7 @@ Each test drives the public API over the strict scripted fake and failed before 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -12,9 +13,9 @@ import anyio
 import pytest
 import pytest_asyncio
 
-from agentkit import Agent, AsyncClient, RunError, tool
+from agentkit import Agent, AsyncClient, RunError, RunResult, RunState, tool
 from agentkit.events import AgentEvent
-from agentkit.testing import ScriptedTransport, text_reply, tool_reply
+from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
 
 MODEL = "claude-sonnet-4-5"
 
@@ -99,3 +100,40 @@ async def test_a_failing_event_callback_fails_the_run_the_same_way_sync_or_async
         await h.agent().run("Oslo?", on_event=fail_async if is_async else fail)
     assert isinstance(caught.value.__cause__, ValueError)
     assert caught.value.result is not None and caught.value.result.stop_reason == "failed"
+
+
+# -- result.pending_approvals ----------------------------------------------------------------
+
+
+@tool(requires_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file.
+
+    Args:
+        path: The file.
+    """
+    return f"deleted {path}"
+
+
+@pytest.mark.asyncio
+async def test_pending_approvals_lists_only_the_calls_that_need_one(make: Any) -> None:
+    h = make(
+        reply(
+            tool_calls=[
+                ("get_weather", {"city": "Oslo"}),
+                ("delete_file", {"path": "a.txt"}),
+                ("get_weather", {"city": "Rome"}),
+            ]
+        ),
+        text_reply("Done."),
+    )
+    agent = h.agent(tools=[get_weather, delete_file])
+    paused = await agent.run("go")
+    assert paused.stop_reason == "approval_required"
+    assert [c["name"] for c in paused.pending_approvals] == ["delete_file"]
+    state = RunState.from_dict(json.loads(json.dumps(paused.state.to_dict())))
+    assert [c["name"] for c in RunResult(state, "").pending_approvals] == ["delete_file"]
+    resumed = await agent.run(state=state, decisions={paused.pending_approvals[0]["id"]: True})
+    assert resumed.text == "Done." and resumed.pending_approvals == []
+    results = [b["content"] for b in h.bodies[1]["messages"][-1]["content"]]
+    assert results == ["Sunny in Oslo", "deleted a.txt", "Sunny in Rome"]

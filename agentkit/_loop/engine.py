@@ -73,6 +73,9 @@ class RunState:
     """`tool_result` blocks obtained so far for `pending`, by `tool_use_id`."""
     decisions: dict[str, bool | str] = field(default_factory=dict[str, bool | str])
     """Approval decisions for `pending` calls: True, or False / a reason to deny."""
+    awaiting_approval: list[str] = field(default_factory=list[str])
+    """Ids of the `pending` calls the last tool step asked a decision for (`NeedApproval`):
+    the ones a run paused for approval waits on, not the calls made next to them."""
     answer: str = ""
     """The final answer's text (continuations after `max_tokens` appended)."""
     output: Any = None
@@ -204,6 +207,7 @@ class Engine:
                 undecided.append(call)
             else:
                 runnable.append(call)
+        s.awaiting_approval = [c["id"] for c in undecided]
         if undecided:
             return NeedApproval(tuple(undecided))
         if runnable:
