@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 import pytest_asyncio
+from pydantic import BaseModel, Field
 
 from agentkit import Agent, AsyncClient, RunError, RunResult, RunState, tool
 from agentkit.events import AgentEvent
@@ -137,3 +138,41 @@ async def test_pending_approvals_lists_only_the_calls_that_need_one(make: Any) -
     assert resumed.text == "Done." and resumed.pending_approvals == []
     results = [b["content"] for b in h.bodies[1]["messages"][-1]["content"]]
     assert results == ["Sunny in Oslo", "deleted a.txt", "Sunny in Rome"]
+
+
+# -- agent.as_tool() with output_type ----------------------------------------------------------
+
+
+class Forecast(BaseModel):
+    city: str
+    celsius: float = Field(alias="degreesCelsius")
+
+
+@pytest.mark.asyncio
+async def test_a_sub_agent_with_output_type_hands_its_output_to_the_parent_as_json(
+    make: Any,
+) -> None:
+    answer = {"city": "Oslo", "degreesCelsius": -3.5}
+    h = make(
+        tool_reply("forecaster", {"task": "Oslo tomorrow"}),
+        tool_reply("final_result", answer),  # the sub-agent's structured answer
+        text_reply("Cold: -3.5 C."),
+    )
+    sub = h.agent(tools=[], output_type=Forecast, name="forecaster", description="Forecasts.")
+    result = await h.agent(tools=[sub.as_tool()]).run("Weather in Oslo tomorrow?")
+    block = h.bodies[2]["messages"][-1]["content"][0]
+    assert not block.get("is_error")
+    assert json.loads(block["content"]) == answer  # as the model wrote it: aliases kept
+    assert result.text == "Cold: -3.5 C." and result.usage.requests == 3
+
+
+@pytest.mark.asyncio
+async def test_a_sub_agent_whose_output_is_a_plain_type_hands_over_its_value(make: Any) -> None:
+    h = make(
+        tool_reply("counter", {"task": "count"}),
+        tool_reply("final_result", {"result": 42}),
+        text_reply("42."),
+    )
+    sub = h.agent(tools=[], output_type=int, name="counter", description="Counts.")
+    await h.agent(tools=[sub.as_tool()]).run("How many?")
+    assert h.bodies[2]["messages"][-1]["content"][0]["content"] == "42"

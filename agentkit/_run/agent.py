@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Generic, TypedDict, Unpack
 
 import anyio
+import pydantic_core
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._api.client import AsyncClient
@@ -214,7 +215,11 @@ class Agent(Generic[OutputT]):
             raise error
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
-        """This agent as a tool another agent can call; its usage counts in the caller's."""
+        """This agent as a tool another agent can call; its usage counts in the caller's.
+
+        The caller's model gets the sub-run's structured output as JSON (with `output_type`,
+        or a stop-after tool's input), else the answer's text.
+        """
         tool_name = name or self.name
         text = description or self.description
         if not tool_name or not text:
@@ -231,7 +236,7 @@ class Agent(Generic[OutputT]):
                     ctx.usage.merge(exc.usage)
                 raise
             ctx.usage.merge(result.usage)
-            return result.text
+            return _handed_over(result)
 
         return Tool.from_schema(
             name=tool_name,
@@ -271,3 +276,12 @@ class Agent(Generic[OutputT]):
     def _default_client(self) -> AsyncClient:
         self._client = AsyncClient()
         return self._client
+
+
+def _handed_over(result: RunResult[Any]) -> str:
+    """What a sub-run gives the model that called it: its output as JSON (spelled as the model
+    wrote it, aliases kept), else its answer's text."""
+    output = result.state.output
+    if output is None:
+        return result.text
+    return pydantic_core.to_json(output, by_alias=True).decode()
