@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from pydantic import BaseModel, Field
 
-from agentkit import Agent, AsyncClient, RunError, RunResult, RunState, tool
+from agentkit import Agent, AsyncClient, RunError, RunResult, RunState, TurnFinished, tool
 from agentkit.events import AgentEvent
 from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
 
@@ -176,3 +176,27 @@ async def test_a_sub_agent_whose_output_is_a_plain_type_hands_over_its_value(mak
     sub = h.agent(tools=[], output_type=int, name="counter", description="Counts.")
     await h.agent(tools=[sub.as_tool()]).run("How many?")
     assert h.bodies[2]["messages"][-1]["content"][0]["content"] == "42"
+
+
+# -- TurnUsage.tool_calls --------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_each_turn_counts_the_tool_calls_it_asked_for(make: Any) -> None:
+    h = make(
+        reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("no_such_tool", {})]),
+        tool_reply("get_weather", {"city": "Rome"}),
+        text_reply("Done."),
+    )
+    finished: list[int] = []
+
+    def on_event(event: AgentEvent) -> None:
+        if isinstance(event, TurnFinished):
+            finished.append(event.usage.tool_calls)  # known when the turn is reported
+
+    result = await h.agent().run("go", on_event=on_event)
+    assert [t.tool_calls for t in result.usage.turns] == [2, 1, 0] == finished
+    assert result.usage.tool_calls == 2  # calls run: the unknown tool never was
+    saved = RunState.from_dict(json.loads(json.dumps(result.state.to_dict())))
+    assert [t.tool_calls for t in saved.usage.turns] == [2, 1, 0]
+    assert saved.usage.tool_calls == 2

@@ -265,7 +265,9 @@ class Engine:
         s, cfg = self.state, self.config
         content = message.to_param()["content"]
         calls = [b for b in content if b.get("type") == "tool_use"]
-        turn = s.usage.add_turn(message.usage.to_wire(), message.model or cfg.model)
+        turn = s.usage.add_turn(
+            message.usage.to_wire(), message.model or cfg.model, tool_calls=len(calls)
+        )
         s.turns += 1
         if content:
             # An empty assistant turn would make the next request invalid; keep none.
