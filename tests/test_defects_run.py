@@ -14,7 +14,16 @@ import pytest
 import pytest_asyncio
 from pydantic import BaseModel, Field
 
-from agentkit import Agent, AsyncClient, RunError, RunResult, RunState, TurnFinished, tool
+from agentkit import (
+    Agent,
+    AsyncClient,
+    RunError,
+    RunResult,
+    RunState,
+    TurnFinished,
+    tool,
+    validate_conversation,
+)
 from agentkit.events import AgentEvent
 from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
 
@@ -200,3 +209,42 @@ async def test_each_turn_counts_the_tool_calls_it_asked_for(make: Any) -> None:
     saved = RunState.from_dict(json.loads(json.dumps(result.state.to_dict())))
     assert [t.tool_calls for t in saved.usage.turns] == [2, 1, 0]
     assert saved.usage.tool_calls == 2
+
+
+# -- pause_turn and result.text ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_the_text_of_a_paused_turn_is_part_of_the_answer(make: Any, stream: bool) -> None:
+    h = make(
+        reply("Let me search.", stop_reason="pause_turn"),
+        reply(" Still searching.", stop_reason="pause_turn"),
+        text_reply(" Found it."),
+    )
+    result = await h.agent(tools=[], stream=stream).run("search")
+    assert result.text == "Let me search. Still searching. Found it."
+    assert result.output == result.text and result.usage.requests == 3
+    # A continued turn is one assistant turn: the history stays valid to continue from.
+    assert [m["role"] for m in result.messages] == ["user", "assistant"]
+    assert [b["text"] for b in result.messages[1]["content"]] == [
+        "Let me search.",
+        " Still searching.",
+        " Found it.",
+    ]
+    validate_conversation(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_paused_turn_that_ends_in_tool_calls_is_not_part_of_the_answer(
+    make: Any,
+) -> None:
+    # The answer is the last turn's text; a paused turn is one turn with its continuation,
+    # so text before a tool round is not in it, paused or not.
+    h = make(
+        reply("Let me search.", stop_reason="pause_turn"),
+        tool_reply("get_weather", {"city": "Oslo"}, text="Checking."),
+        text_reply("Sunny."),
+    )
+    result = await h.agent().run("Oslo?")
+    assert result.text == "Sunny."

@@ -12,7 +12,8 @@ Rules it keeps (see shared/docs/messages-api.md §5, §12):
 - every `tool_use` gets a `tool_result`, in one user turn, in `tool_use` order, results first;
   a run that ends for any reason first answers the calls it will not run;
 - `refusal`, `max_tokens` and context-window stops never run that turn's tool calls;
-- `pause_turn` re-sends the conversation with the paused content and nothing added;
+- `pause_turn` re-sends the conversation with the paused content and nothing added; the reply
+  continues that assistant turn and joins it, and the paused text is part of the answer;
 - the conversation is validated before every request, so the API never sees a broken one.
 """
 
@@ -27,7 +28,12 @@ from .._api.wire import Message
 from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .conversation import ConversationValidator
-from .history import append_user_content, close_dangling_tool_uses, pending_tool_uses
+from .history import (
+    append_reply,
+    append_user_content,
+    close_dangling_tool_uses,
+    pending_tool_uses,
+)
 from .limits import Limits
 from .request_rules import shape_request
 from .thinking import ThinkingPlan
@@ -269,9 +275,7 @@ class Engine:
             message.usage.to_wire(), message.model or cfg.model, tool_calls=len(calls)
         )
         s.turns += 1
-        if content:
-            # An empty assistant turn would make the next request invalid; keep none.
-            s.messages.append({"role": "assistant", "content": content})
+        append_reply(s.messages, content)
         stop = message.stop_reason
         self._stop(stop)
         s.stop_sequence = message.stop_sequence
@@ -285,10 +289,11 @@ class Engine:
             s.continuations += 1
             append_user_content(s.messages, [{"type": "text", "text": CONTINUE_PROMPT}])
         elif stop == "pause_turn":
-            pass  # the next request re-sends the paused content as is
+            s.answer += text  # the next request re-sends the paused content as is
         elif calls:
             # Tool calls are run whatever the stop reason says: leaving them unanswered
             # would make the conversation impossible to continue.
+            s.answer = ""  # the answer is the last turn's text, not what came before tools
             s.pending, s.results, s.decisions = calls, {}, {}
             self._claim_engine_calls()
         elif cfg.output_tool is not None and s.output is None and stop != "refusal":
