@@ -17,10 +17,12 @@ from pydantic import BaseModel, Field
 from agentkit import (
     Agent,
     AsyncClient,
+    ModelSettings,
     RunError,
     RunResult,
     RunState,
     TurnFinished,
+    UsageError,
     tool,
     validate_conversation,
 )
@@ -248,3 +250,54 @@ async def test_a_paused_turn_that_ends_in_tool_calls_is_not_part_of_the_answer(
     )
     result = await h.agent().run("Oslo?")
     assert result.text == "Sunny."
+
+
+# -- a forced tool_choice after the first tool round -------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("forced", "after"),
+    [
+        ({"type": "any"}, {"type": "auto"}),
+        (
+            {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+            {"type": "auto", "disable_parallel_tool_use": True},
+        ),
+    ],
+    ids=["any", "tool"],
+)
+async def test_a_forced_tool_choice_falls_back_to_auto_after_the_first_tool_round(
+    make: Any, forced: dict[str, Any], after: dict[str, Any]
+) -> None:
+    h = make(
+        tool_reply("get_weather", {"city": "Oslo"}),
+        tool_reply("get_weather", {"city": "Rome"}),
+        text_reply("Both sunny."),
+        tool_reply("get_weather", {"city": "Lima"}),
+        text_reply("Lima too."),
+    )
+    agent = h.agent(settings=ModelSettings(tool_choice=forced))
+    first = await agent.run("Oslo and Rome?")
+    assert first.text == "Both sunny."  # a model that obeys could answer at last
+    await agent.run("And Lima?", history=first.messages)
+    choices = [b["tool_choice"] for b in h.bodies]
+    assert choices == [forced, after, after, forced, after]  # a new run forces again
+
+
+@pytest.mark.asyncio
+async def test_tool_choice_after_tools_keep_sends_the_forced_choice_every_turn(
+    make: Any,
+) -> None:
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), tool_reply("stop_here", {}))
+    agent = h.agent(
+        settings=ModelSettings(tool_choice={"type": "any"}, tool_choice_after_tools="keep"),
+        stop_after_tools=["stop_here"],
+    )
+    await agent.run("Oslo?")
+    assert [b["tool_choice"] for b in h.bodies] == [{"type": "any"}, {"type": "any"}]
+
+
+def test_tool_choice_after_tools_takes_auto_or_keep() -> None:
+    with pytest.raises(UsageError, match="tool_choice_after_tools"):
+        ModelSettings(tool_choice_after_tools="always")  # pyright: ignore[reportArgumentType]

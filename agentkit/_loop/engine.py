@@ -35,7 +35,7 @@ from .history import (
     pending_tool_uses,
 )
 from .limits import Limits
-from .request_rules import shape_request
+from .request_rules import relax_tool_choice, shape_request
 from .thinking import ThinkingPlan
 from .usage import RunUsage, TurnUsage
 
@@ -162,6 +162,8 @@ class EngineConfig:
     output_retries: int = 2
     cache: bool = False
     stop_when: Callable[[RunState], bool] | None = None
+    keep_tool_choice: bool = False
+    """Send a forced `tool_choice` on every turn, not only until the model calls a tool."""
 
 
 class Engine:
@@ -231,6 +233,8 @@ class Engine:
             tool_params.append(cfg.output_tool)
         params: dict[str, Any] = {"model": cfg.model, "max_tokens": cfg.max_tokens}
         params.update(cfg.params)
+        if "tool_choice" in params and not cfg.keep_tool_choice and s.usage.called_tools():
+            params["tool_choice"] = relax_tool_choice(params["tool_choice"])
         messages = s.messages
         system = cfg.system
         if cfg.cache:

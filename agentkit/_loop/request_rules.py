@@ -30,6 +30,7 @@ __all__ = [
     "check_sampling",
     "check_thinking_budget",
     "check_tool_choice",
+    "relax_tool_choice",
     "shape_request",
 ]
 
@@ -223,6 +224,23 @@ def check_tool_choice(
             "on this model; use tool_choice auto/none, or turn thinking off for this run.",
             "forced_tool_choice_with_thinking",
         )
+
+
+def relax_tool_choice(tool_choice: object) -> object:
+    """The `tool_choice` for a turn after the model has called a tool: a forced one (`any`,
+    `tool`) becomes `auto`, keeping `disable_parallel_tool_use`; any other is unchanged.
+
+    Forcing a tool on every turn leaves a model that obeys no way to answer.
+    """
+    if not isinstance(tool_choice, Mapping):
+        return tool_choice
+    choice = cast("Mapping[str, Any]", tool_choice)
+    if choice.get("type") not in _FORCED:
+        return choice
+    relaxed: dict[str, Any] = {"type": "auto"}
+    if "disable_parallel_tool_use" in choice:
+        relaxed["disable_parallel_tool_use"] = choice["disable_parallel_tool_use"]
+    return relaxed
 
 
 def check_effort(params: Mapping[str, Any], caps: ModelCaps | None, effective: str | None) -> None:

@@ -183,6 +183,10 @@ class RunUsage(_Counters):
         """Total cost in USD, or None when any response's price is unknown."""
         return None if self.unpriced_requests else self.known_cost_usd
 
+    def called_tools(self) -> bool:
+        """Whether a response of this run asked for a client tool call."""
+        return any(turn.tool_calls for turn in self.turns)
+
     def add_turn(self, usage: Mapping[str, Any], model: str, *, tool_calls: int = 0) -> TurnUsage:
         """Count one response's wire `usage` dict for `model`, cost it, and record the turn.
 

@@ -113,6 +113,7 @@ class Agent(Generic[OutputT]):
             output_retries=output_retries,
             cache=cache,
             stop_when=stop_when,
+            keep_tool_choice=settings.tool_choice_after_tools == "keep",
         )
         self._driver: Driver[OutputT] = Driver(
             model=model,
