@@ -21,6 +21,7 @@ from agentkit import (
     RunError,
     RunResult,
     RunState,
+    Toolset,
     TurnFinished,
     UsageError,
     tool,
@@ -301,3 +302,69 @@ async def test_tool_choice_after_tools_keep_sends_the_forced_choice_every_turn(
 def test_tool_choice_after_tools_takes_auto_or_keep() -> None:
     with pytest.raises(UsageError, match="tool_choice_after_tools"):
         ModelSettings(tool_choice_after_tools="always")  # pyright: ignore[reportArgumentType]
+
+
+# -- server tools in tools= --------------------------------------------------------------------
+
+WEB_SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+
+
+@pytest.mark.asyncio
+async def test_server_tool_definitions_go_in_tools_next_to_client_tools(make: Any) -> None:
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), text_reply("Sunny, says the web."))
+    agent = h.agent(tools=[get_weather, WEB_SEARCH], cache=True)
+    result = await agent.run("Oslo?")
+    assert result.text == "Sunny, says the web."
+    for body in h.bodies:
+        names = [t["name"] for t in body["tools"]]
+        assert names == ["get_weather", "web_search"]  # server tools follow client tools
+        assert {k: v for k, v in body["tools"][1].items() if k != "cache_control"} == WEB_SEARCH
+    assert WEB_SEARCH == {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+
+
+@pytest.mark.asyncio
+async def test_server_tools_come_before_the_structured_output_tool(make: Any) -> None:
+    h = make(tool_reply("final_result", {"city": "Oslo", "degreesCelsius": 1}))
+    agent = h.agent(tools=[WEB_SEARCH], output_type=Forecast)
+    result = await agent.run("Oslo?")
+    assert result.output == Forecast(city="Oslo", degreesCelsius=1)
+    assert [t["name"] for t in h.bodies[0]["tools"]] == ["web_search", "final_result"]
+
+
+def test_a_server_tool_named_like_a_client_tool_is_a_usage_error() -> None:
+    clash = {"type": "web_search_20250305", "name": "get_weather"}
+    with pytest.raises(UsageError, match="get_weather"):
+        Agent(MODEL, tools=[get_weather, clash])
+    with pytest.raises(UsageError, match="web_search"):
+        Agent(MODEL, tools=[WEB_SEARCH, {**WEB_SEARCH, "max_uses": 1}])
+
+
+@pytest.mark.asyncio
+async def test_a_client_tool_renamed_onto_a_server_tool_fails_before_sending(make: Any) -> None:
+    h = make()
+    renamed = Toolset([get_weather]).with_prepare(lambda ctx, t: t.replace(name="web_search"))
+    with pytest.raises(UsageError, match="web_search"):
+        await h.agent(tools=[renamed, WEB_SEARCH]).run("Oslo?")
+    assert h.bodies == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "hint"),
+    [
+        ({"name": "web_search"}, "type"),
+        ({"type": "web_search_20250305"}, "name"),
+        ({"name": "lookup", "input_schema": {"type": "object"}}, "Tool.from_schema"),
+        ({"type": "custom", "name": "lookup"}, "Tool.from_schema"),
+    ],
+)
+def test_a_malformed_server_tool_definition_says_what_is_wrong(
+    bad: dict[str, Any], hint: str
+) -> None:
+    with pytest.raises(UsageError, match=hint):
+        Agent(MODEL, tools=[bad])
+
+
+def test_tools_in_extra_params_are_a_usage_error_pointing_at_tools() -> None:
+    with pytest.raises(UsageError, match=r"tools=\[") as caught:
+        ModelSettings(extra_params={"tools": [WEB_SEARCH]})
+    assert "extra_params" in str(caught.value)

@@ -35,7 +35,7 @@ from .history import (
     pending_tool_uses,
 )
 from .limits import Limits
-from .request_rules import relax_tool_choice, shape_request
+from .request_rules import check_tool_names, relax_tool_choice, shape_request
 from .thinking import ThinkingPlan
 from .usage import RunUsage, TurnUsage
 
@@ -164,6 +164,8 @@ class EngineConfig:
     stop_when: Callable[[RunState], bool] | None = None
     keep_tool_choice: bool = False
     """Send a forced `tool_choice` on every turn, not only until the model calls a tool."""
+    server_tools: tuple[dict[str, Any], ...] = ()
+    """Server tool definitions, sent as given after each turn's client tools."""
 
 
 class Engine:
@@ -229,6 +231,9 @@ class Engine:
     def _request(self, tools: Sequence[ToolInfo]) -> CallModel:
         cfg, s = self.config, self.state
         tool_params = [t.to_param() for t in tools]
+        if cfg.server_tools:
+            check_tool_names((p["name"] for p in tool_params), cfg.server_tools)
+            tool_params.extend(cfg.server_tools)
         if cfg.output_tool is not None:
             tool_params.append(cfg.output_tool)
         params: dict[str, Any] = {"model": cfg.model, "max_tokens": cfg.max_tokens}

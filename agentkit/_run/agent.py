@@ -18,10 +18,12 @@ from .._api.client import AsyncClient
 from .._errors import RunError, UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
+from .._loop.request_rules import check_tool_names
 from .._loop.thinking import ThinkingBudget, plan_thinking
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.output import OutputSpec
+from .._tools.server import split_server_tools
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from .driver import Driver, Emit, sole_exception
@@ -59,7 +61,7 @@ class Agent(Generic[OutputT]):
         self,
         model: str,
         *,
-        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | Callable[..., Any] | Mapping[str, Any]] = (),
         system: str | list[dict[str, Any]] | None = None,
         max_tokens: int = 1024,
         thinking: int | str | Mapping[str, Any] | ThinkingBudget | None = None,
@@ -93,9 +95,13 @@ class Agent(Generic[OutputT]):
         self.model = model
         self.name = name
         self.description = description
-        self.toolset = Toolset(tools)
+        client_tools, server_tools = split_server_tools(tools)
+        self.toolset = Toolset(client_tools)
         self._client = client
         output = OutputSpec.build(output_type) if output_type is not None else None
+        check_tool_names(
+            [*self.toolset.names, *([output.tool_param["name"]] if output else [])], server_tools
+        )
         self.config = EngineConfig(
             model=model,
             max_tokens=max_tokens,
@@ -114,6 +120,7 @@ class Agent(Generic[OutputT]):
             cache=cache,
             stop_when=stop_when,
             keep_tool_choice=settings.tool_choice_after_tools == "keep",
+            server_tools=tuple(server_tools),
         )
         self._driver: Driver[OutputT] = Driver(
             model=model,

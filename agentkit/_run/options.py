@@ -37,7 +37,8 @@ class ModelSettings:
     betas: Sequence[str] = ()
     """`anthropic-beta` values sent with every request."""
     extra_params: Mapping[str, Any] = field(default_factory=dict[str, Any])
-    """Other request fields, sent as given (named fields above win)."""
+    """Other request fields, sent as given (named fields above win). Not `tools`: the agent
+    builds the tool list each turn, server tools included (give those in `Agent(tools=)`)."""
     interleaved_thinking: bool = False
     """Think between tool calls (adds the beta header where the model needs it)."""
 
@@ -47,6 +48,14 @@ class ModelSettings:
                 raise UsageError(f"ModelSettings {name} must be between 0.0 and 1.0, got {value}")
         if self.top_k is not None and self.top_k < 1:
             raise UsageError(f"ModelSettings top_k must be at least 1, got {self.top_k}")
+        if "tools" in self.extra_params:
+            # Merging would give tools two homes; replacing them loses the client tools.
+            raise UsageError(
+                "ModelSettings extra_params cannot set 'tools': the agent builds the tool list "
+                "each turn. Pass server tool definitions in Agent(tools=[...]) next to your "
+                "tools, e.g. tools=[my_tool, {'type': 'web_search_20250305', 'name': "
+                "'web_search'}]."
+            )
         if self.tool_choice_after_tools not in ("auto", "keep"):
             raise UsageError(
                 "ModelSettings tool_choice_after_tools must be 'auto' or 'keep', got "
