@@ -475,7 +475,7 @@ async def test_pause_turn_is_continued_with_the_paused_content_unchanged(make: A
     paused = reply("Searching…", stop_reason="pause_turn")
     h = make(paused, text_reply("Found it."))
     result = await h.agent(tools=[]).run("search")
-    assert result.text == "Found it." and result.usage.requests == 2
+    assert result.text == "Searching…Found it." and result.usage.requests == 2
     assert h.bodies[1]["messages"][-1] == {
         "role": "assistant",
         "content": [{"type": "text", "text": "Searching…"}],

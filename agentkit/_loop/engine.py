@@ -12,7 +12,8 @@ Rules it keeps (see shared/docs/messages-api.md §5, §12):
 - every `tool_use` gets a `tool_result`, in one user turn, in `tool_use` order, results first;
   a run that ends for any reason first answers the calls it will not run;
 - `refusal`, `max_tokens` and context-window stops never run that turn's tool calls;
-- `pause_turn` re-sends the conversation with the paused content and nothing added;
+- `pause_turn` re-sends the conversation with the paused content and nothing added; the reply
+  continues that assistant turn and joins it, and the paused text is part of the answer;
 - the conversation is validated before every request, so the API never sees a broken one.
 """
 
@@ -24,11 +25,17 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, cast
 
 from .._api.wire import Message
+from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .conversation import ConversationValidator
-from .history import append_user_content, close_dangling_tool_uses, pending_tool_uses
+from .history import (
+    append_reply,
+    append_user_content,
+    close_dangling_tool_uses,
+    pending_tool_uses,
+)
 from .limits import Limits
-from .request_rules import shape_request
+from .request_rules import check_tool_names, relax_tool_choice, shape_request
 from .thinking import ThinkingPlan
 from .usage import RunUsage, TurnUsage
 
@@ -72,6 +79,9 @@ class RunState:
     """`tool_result` blocks obtained so far for `pending`, by `tool_use_id`."""
     decisions: dict[str, bool | str] = field(default_factory=dict[str, bool | str])
     """Approval decisions for `pending` calls: True, or False / a reason to deny."""
+    awaiting_approval: list[str] = field(default_factory=list[str])
+    """Ids of the `pending` calls the last tool step asked a decision for (`NeedApproval`):
+    the ones a run paused for approval waits on, not the calls made next to them."""
     answer: str = ""
     """The final answer's text (continuations after `max_tokens` appended)."""
     output: Any = None
@@ -152,6 +162,10 @@ class EngineConfig:
     output_retries: int = 2
     cache: bool = False
     stop_when: Callable[[RunState], bool] | None = None
+    keep_tool_choice: bool = False
+    """Send a forced `tool_choice` on every turn, not only until the model calls a tool."""
+    server_tools: tuple[dict[str, Any], ...] = ()
+    """Server tool definitions, sent as given after each turn's client tools."""
 
 
 class Engine:
@@ -203,6 +217,7 @@ class Engine:
                 undecided.append(call)
             else:
                 runnable.append(call)
+        s.awaiting_approval = [c["id"] for c in undecided]
         if undecided:
             return NeedApproval(tuple(undecided))
         if runnable:
@@ -216,14 +231,21 @@ class Engine:
     def _request(self, tools: Sequence[ToolInfo]) -> CallModel:
         cfg, s = self.config, self.state
         tool_params = [t.to_param() for t in tools]
+        if cfg.server_tools:
+            check_tool_names((p["name"] for p in tool_params), cfg.server_tools)
+            tool_params.extend(cfg.server_tools)
         if cfg.output_tool is not None:
             tool_params.append(cfg.output_tool)
         params: dict[str, Any] = {"model": cfg.model, "max_tokens": cfg.max_tokens}
         params.update(cfg.params)
+        if "tool_choice" in params and not cfg.keep_tool_choice and s.usage.called_tools():
+            params["tool_choice"] = relax_tool_choice(params["tool_choice"])
         messages = s.messages
         system = cfg.system
         if cfg.cache:
-            messages, system, tool_params = _cache_breakpoints(messages, system, tool_params)
+            messages, system, tool_params = place_breakpoints(
+                messages, system, tool_params, used=int("cache_control" in params)
+            )
         params["messages"] = messages
         if system:
             params["system"] = system
@@ -258,11 +280,11 @@ class Engine:
         s, cfg = self.state, self.config
         content = message.to_param()["content"]
         calls = [b for b in content if b.get("type") == "tool_use"]
-        turn = s.usage.add_turn(message.usage.to_wire(), message.model or cfg.model)
+        turn = s.usage.add_turn(
+            message.usage.to_wire(), message.model or cfg.model, tool_calls=len(calls)
+        )
         s.turns += 1
-        if content:
-            # An empty assistant turn would make the next request invalid; keep none.
-            s.messages.append({"role": "assistant", "content": content})
+        append_reply(s.messages, content)
         stop = message.stop_reason
         self._stop(stop)
         s.stop_sequence = message.stop_sequence
@@ -276,10 +298,11 @@ class Engine:
             s.continuations += 1
             append_user_content(s.messages, [{"type": "text", "text": CONTINUE_PROMPT}])
         elif stop == "pause_turn":
-            pass  # the next request re-sends the paused content as is
+            s.answer += text  # the next request re-sends the paused content as is
         elif calls:
             # Tool calls are run whatever the stop reason says: leaving them unanswered
             # would make the conversation impossible to continue.
+            s.answer = ""  # the answer is the last turn's text, not what came before tools
             s.pending, s.results, s.decisions = calls, {}, {}
             self._claim_engine_calls()
         elif cfg.output_tool is not None and s.output is None and stop != "refusal":
@@ -436,51 +459,3 @@ def _thinking_type(params: Mapping[str, Any]) -> str | bool:
         return False
     kind = cast("dict[str, object]", thinking).get("type", False)
     return kind if isinstance(kind, str | bool) else False
-
-
-_EPHEMERAL = {"type": "ephemeral"}
-
-
-def _cache_breakpoints(
-    messages: list[dict[str, Any]],
-    system: str | list[dict[str, Any]] | None,
-    tools: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
-    """Copies with `cache_control` on the last tool, the system prompt and the latest turn.
-
-    The stored conversation is never modified. Breakpoints the user placed count toward the
-    API's limit of four; the latest turn is marked first because it caches the most.
-    """
-    used = _count_breakpoints(messages[-1:]) + _count_breakpoints(tools)
-    if isinstance(system, list):
-        used += _count_breakpoints(system)
-    budget = 4 - used
-    if budget > 0 and messages:
-        last = messages[-1]
-        content = last["content"]
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        if content and "cache_control" not in content[-1] and content[-1].get("type") != "thinking":
-            content = [*content[:-1], {**content[-1], "cache_control": _EPHEMERAL}]
-            messages = [*messages[:-1], {**last, "content": content}]
-            budget -= 1
-    if budget > 0 and tools and "cache_control" not in tools[-1]:
-        tools = [*tools[:-1], {**tools[-1], "cache_control": _EPHEMERAL}]
-        budget -= 1
-    if budget > 0 and system:
-        blocks = [{"type": "text", "text": system}] if isinstance(system, str) else system
-        if "cache_control" not in blocks[-1]:
-            system = [*blocks[:-1], {**blocks[-1], "cache_control": _EPHEMERAL}]
-    return messages, system, tools
-
-
-def _count_breakpoints(items: Sequence[Mapping[str, Any]]) -> int:
-    n = 0
-    for item in items:
-        if "cache_control" in item:
-            n += 1
-        content: object = item.get("content")
-        if isinstance(content, list):
-            blocks = cast("list[object]", content)
-            n += sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
-    return n

@@ -11,16 +11,19 @@ from contextlib import asynccontextmanager
 from typing import Any, Generic, TypedDict, Unpack
 
 import anyio
+import pydantic_core
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._api.client import AsyncClient
 from .._errors import RunError, UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
+from .._loop.request_rules import check_tool_names
 from .._loop.thinking import ThinkingBudget, plan_thinking
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.output import OutputSpec
+from .._tools.server import split_server_tools
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from .driver import Driver, Emit, sole_exception
@@ -58,7 +61,7 @@ class Agent(Generic[OutputT]):
         self,
         model: str,
         *,
-        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | Callable[..., Any] | Mapping[str, Any]] = (),
         system: str | list[dict[str, Any]] | None = None,
         max_tokens: int = 1024,
         thinking: int | str | Mapping[str, Any] | ThinkingBudget | None = None,
@@ -92,9 +95,13 @@ class Agent(Generic[OutputT]):
         self.model = model
         self.name = name
         self.description = description
-        self.toolset = Toolset(tools)
+        client_tools, server_tools = split_server_tools(tools)
+        self.toolset = Toolset(client_tools)
         self._client = client
         output = OutputSpec.build(output_type) if output_type is not None else None
+        check_tool_names(
+            [*self.toolset.names, *([output.tool_param["name"]] if output else [])], server_tools
+        )
         self.config = EngineConfig(
             model=model,
             max_tokens=max_tokens,
@@ -112,6 +119,8 @@ class Agent(Generic[OutputT]):
             output_retries=output_retries,
             cache=cache,
             stop_when=stop_when,
+            keep_tool_choice=settings.tool_choice_after_tools == "keep",
+            server_tools=tuple(server_tools),
         )
         self._driver: Driver[OutputT] = Driver(
             model=model,
@@ -214,7 +223,11 @@ class Agent(Generic[OutputT]):
             raise error
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
-        """This agent as a tool another agent can call; its usage counts in the caller's."""
+        """This agent as a tool another agent can call; its usage counts in the caller's.
+
+        The caller's model gets the sub-run's structured output as JSON (with `output_type`,
+        or a stop-after tool's input), else the answer's text.
+        """
         tool_name = name or self.name
         text = description or self.description
         if not tool_name or not text:
@@ -231,7 +244,7 @@ class Agent(Generic[OutputT]):
                     ctx.usage.merge(exc.usage)
                 raise
             ctx.usage.merge(result.usage)
-            return result.text
+            return _handed_over(result)
 
         return Tool.from_schema(
             name=tool_name,
@@ -271,3 +284,12 @@ class Agent(Generic[OutputT]):
     def _default_client(self) -> AsyncClient:
         self._client = AsyncClient()
         return self._client
+
+
+def _handed_over(result: RunResult[Any]) -> str:
+    """What a sub-run gives the model that called it: its output as JSON (spelled as the model
+    wrote it, aliases kept), else its answer's text."""
+    output = result.state.output
+    if output is None:
+        return result.text
+    return pydantic_core.to_json(output, by_alias=True).decode()

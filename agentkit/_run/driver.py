@@ -13,7 +13,7 @@ anyio task group), asks for approvals, and reports back. Rules it keeps:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, assert_never, cast
 
@@ -54,7 +54,10 @@ from .result import OutputT, RunResult
 __all__ = ["Driver", "Emit", "sole_exception"]
 
 Emit = Callable[[ev.AgentEvent], object]
-"""Where a run's events go (`run(on_event=...)`, or the stream `Agent.iter` reads)."""
+"""Where a run's events go (`run(on_event=...)`, or the stream `Agent.iter` reads): a plain
+function, or an async one the run awaits before it goes on."""
+
+_Send = Callable[[ev.AgentEvent], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -63,7 +66,7 @@ class _Turn:
 
     client: AsyncClient
     deps: object
-    emit: Emit | None
+    emit: _Send | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +100,7 @@ class Driver(Generic[OutputT]):
         state = engine.state
         if decisions:
             engine.on_decisions(decisions)
-        turn = _Turn(client, deps, emit)
+        turn = _Turn(client, deps, _sender(emit) if emit is not None else None)
         timeout = self.config.limits.timeout
         try:
             with anyio.move_on_after(timeout if timeout is not None else math.inf) as scope:
@@ -133,8 +136,8 @@ class Driver(Generic[OutputT]):
                 ) from cause
             raise
         result = self._result(engine)
-        if emit is not None:
-            emit(ev.RunFinished(result))
+        if turn.emit is not None:
+            await turn.emit(ev.RunFinished(result))
         if state.limit is not None:
             raise LimitExceeded(
                 f"the run stopped at its {state.limit} limit; the conversation and usage so far "
@@ -153,15 +156,15 @@ class Driver(Generic[OutputT]):
             tools = await self.toolset.tools_for(ctx)
             step = engine.next_step(tools)
             if engine.resolved:
-                self._report_resolved(engine, turn)
+                await self._report_resolved(engine, turn)
             match step:
                 case CallModel():
                     message = await self._call_model(step, ctx, turn)
                     usage = engine.on_reply(message)
                     if turn.emit is not None:
-                        turn.emit(ev.TurnFinished(state.turns, message, usage))
+                        await turn.emit(ev.TurnFinished(state.turns, message, usage))
                     if engine.resolved:
-                        self._report_resolved(engine, turn)
+                        await self._report_resolved(engine, turn)
                 case RunTools():
                     await self._run_tools(step.calls, {t.name: t for t in tools}, engine, turn)
                 case NeedApproval():
@@ -180,7 +183,7 @@ class Driver(Generic[OutputT]):
         if self.hooks.before_model is not None:
             params = await maybe_await(self.hooks.before_model(ctx, params)) or params
         if turn.emit is not None:
-            turn.emit(ev.ModelRequest(ctx.turn + 1, params))
+            await turn.emit(ev.ModelRequest(ctx.turn + 1, params))
         attempt = 0
         while True:
             try:
@@ -189,7 +192,7 @@ class Driver(Generic[OutputT]):
                 else:
                     message = await turn.client.create(params, betas=step.betas)
                     if turn.emit is not None:
-                        _emit_blocks(message, ctx.turn + 1, turn.emit)
+                        await _emit_blocks(message, ctx.turn + 1, turn.emit)
                 break
             except (APIStreamError, IncompleteStreamError, MalformedStreamError) as exc:
                 # The partial reply is dropped: the whole request is re-issued.
@@ -205,7 +208,7 @@ class Driver(Generic[OutputT]):
                 await turn.client._sleep(delay)  # pyright: ignore[reportPrivateUsage]
                 attempt += 1
                 if turn.emit is not None:
-                    turn.emit(ev.ModelRetry(ctx.turn + 1, attempt, exc))
+                    await turn.emit(ev.ModelRetry(ctx.turn + 1, attempt, exc))
         if self.hooks.after_model is not None:
             await maybe_await(self.hooks.after_model(ctx, message))
         return message
@@ -244,7 +247,7 @@ class Driver(Generic[OutputT]):
                     block = await self._call_tool(by_name[call["name"]], call, ctx)
             engine.on_result(block)
             if turn.emit is not None:
-                turn.emit(
+                await turn.emit(
                     ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
                 )
 
@@ -299,12 +302,14 @@ class Driver(Generic[OutputT]):
             decided[call["id"]] = verdict.reason if isinstance(verdict, Deny) else verdict
         return decided
 
-    def _report_resolved(self, engine: Engine, turn: _Turn) -> None:
+    async def _report_resolved(self, engine: Engine, turn: _Turn) -> None:
         """Calls the engine answered itself get the same `ToolCallFinished` as run ones."""
         if turn.emit is not None:
             n = engine.state.turns
             for call, block in engine.resolved:
-                turn.emit(ev.ToolCallFinished(n, call["id"], call["name"], call["input"], block))
+                await turn.emit(
+                    ev.ToolCallFinished(n, call["id"], call["name"], call["input"], block)
+                )
         engine.resolved.clear()
 
     def _context(
@@ -343,7 +348,7 @@ def _members(exc: BaseException) -> tuple[BaseException, ...]:
     return cast("BaseExceptionGroup[BaseException]", exc).exceptions
 
 
-async def _read_stream(stream: AsyncMessageStream, n: int, emit: Emit | None) -> Message:
+async def _read_stream(stream: AsyncMessageStream, n: int, emit: _Send | None) -> Message:
     if emit is None:
         return await stream.get_final_message()
     names: dict[int, tuple[str, str]] = {}
@@ -352,15 +357,15 @@ async def _read_stream(stream: AsyncMessageStream, n: int, emit: Emit | None) ->
         if kind == "content_block_delta":
             delta = event.delta
             if delta.type == "text_delta":
-                emit(ev.TextChunk(n, delta.text))
+                await emit(ev.TextChunk(n, delta.text))
             elif delta.type == "thinking_delta":
-                emit(ev.ThinkingChunk(n, delta.thinking))
+                await emit(ev.ThinkingChunk(n, delta.thinking))
             elif delta.type == "input_json_delta" and event.index in names:
-                emit(ev.ToolInputChunk(n, names[event.index][0], delta.partial_json))
+                await emit(ev.ToolInputChunk(n, names[event.index][0], delta.partial_json))
         elif kind == "content_block_start" and event.content_block.type == "tool_use":
             block = event.content_block
             names[event.index] = (block.id, block.name)
-            emit(ev.ToolCallStarted(n, block.id, block.name, None))
+            await emit(ev.ToolCallStarted(n, block.id, block.name, None))
     return await stream.get_final_message()
 
 
@@ -373,11 +378,22 @@ def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:
     }
 
 
-def _emit_blocks(message: Message, n: int, emit: Emit) -> None:
+async def _emit_blocks(message: Message, n: int, emit: _Send) -> None:
     for block in message.content:
         if isinstance(block, TextBlock):
-            emit(ev.TextChunk(n, block.text))
+            await emit(ev.TextChunk(n, block.text))
         elif isinstance(block, ThinkingBlock):
-            emit(ev.ThinkingChunk(n, block.thinking))
+            await emit(ev.ThinkingChunk(n, block.thinking))
         elif isinstance(block, ToolUseBlock):
-            emit(ev.ToolCallStarted(n, block.id, block.name, block.input))
+            await emit(ev.ToolCallStarted(n, block.id, block.name, block.input))
+
+
+def _sender(emit: Emit) -> _Send:
+    """`emit` as something the run awaits: an async callback finishes with each event before
+    the run goes on, so events arrive in order and its exceptions fail the run as a plain
+    callback's do."""
+
+    async def send(event: ev.AgentEvent) -> None:
+        await maybe_await(emit(event))
+
+    return send
