@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, cast
 
-from .._api.wire import Message
+from .._api.wire import Message, tool_result
 from .capabilities import ModelCaps, model_caps
 from .conversation import ConversationValidator
 from .history import append_user_content, close_dangling_tool_uses, pending_tool_uses
@@ -406,11 +406,11 @@ class Engine:
 
 
 def _ok(call: Mapping[str, Any], text: str) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": call["id"], "content": text}
+    return tool_result(call["id"], text)
 
 
 def _error(call: Mapping[str, Any], text: str) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": call["id"], "content": text, "is_error": True}
+    return tool_result(call["id"], text, is_error=True)
 
 
 def _unknown_tool(name: str, tools: Mapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ import anyio
 from .._api.client import AsyncClient
 from .._api.message_stream import AsyncMessageStream
 from .._api.sansio import retry_delay
-from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock
+from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock, tool_result
 from .._errors import (
     APIError,
     APIStreamError,
@@ -365,12 +365,7 @@ async def _read_stream(stream: AsyncMessageStream, n: int, emit: Emit | None) ->
 
 
 def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:
-    return {
-        "type": "tool_result",
-        "tool_use_id": call["id"],
-        "content": f"Not run: {reason}.",
-        "is_error": True,
-    }
+    return tool_result(call["id"], f"Not run: {reason}.", is_error=True)
 
 
 def _emit_blocks(message: Message, n: int, emit: Emit) -> None:
