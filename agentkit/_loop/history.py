@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from .._api.wire import tool_result
+
 __all__ = [
     "append_reply",
     "append_user_content",
@@ -125,12 +127,11 @@ def close_dangling_tool_uses(
     for use in pending:
         block = given.get(use["id"])
         if block is None:
-            block = {
-                "type": "tool_result",
-                "tool_use_id": use["id"],
-                "is_error": True,
-                "content": f"The call to {use.get('name', 'this tool')!s} was {reason} before it "
+            block = tool_result(
+                use["id"],
+                f"The call to {use.get('name', 'this tool')!s} was {reason} before it "
                 "finished; it produced no result.",
-            }
+                is_error=True,
+            )
         blocks.append(dict(block))
     append_user_content(messages, blocks)

@@ -26,6 +26,7 @@ from .._tools.output import OutputSpec
 from .._tools.server import split_server_tools
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
+from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
 from .events import AgentEvent
 from .handle import AgentRun
@@ -81,8 +82,16 @@ class Agent(Generic[OutputT]):
         max_continuations: int = 0,
         stop_after_tools: Iterable[str] = (),
         stop_when: Callable[[RunState], bool] | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        """Raises `UsageError` for a setting that can never work, naming it."""
+        """Raises `UsageError` for a setting that can never work, naming it.
+
+        `client`: the `AsyncClient` every run uses; yours to close (`async with`). Without
+        one, each run makes its own from the environment and closes it when the run ends.
+        `model_retries`: retries per model call, whatever failed (the client's `max_retries`
+        is for direct client use). `clock`: what runs read the time from and sleep on
+        (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
+        """
         for option, value, least in (
             ("max_tokens", max_tokens, 1),
             ("model_retries", model_retries, 0),
@@ -121,6 +130,8 @@ class Agent(Generic[OutputT]):
             stop_when=stop_when,
             keep_tool_choice=settings.tool_choice_after_tools == "keep",
             server_tools=tuple(server_tools),
+            model_retries=model_retries,
+            approvals=approve is not None,
         )
         self._driver: Driver[OutputT] = Driver(
             model=model,
@@ -129,8 +140,8 @@ class Agent(Generic[OutputT]):
             hooks=hooks or Hooks(),
             approve=approve,
             stream=stream,
-            model_retries=model_retries,
             tool_execution=tool_execution or ToolExecution(),
+            clock=clock or SystemClock(),
         )
 
     def __repr__(self) -> str:
@@ -155,10 +166,12 @@ class Agent(Generic[OutputT]):
             UsageError: invalid arguments (e.g. both `history` and `state`).
         """
         engine = self._start(prompt, args)
-        client = self._client or self._default_client()
-        return await self._driver.drive(
-            engine, client, args.get("deps"), args.get("decisions") or {}, on_event
-        )
+        deps, decisions = args.get("deps"), args.get("decisions") or {}
+        if self._client is not None:
+            return await self._driver.drive(engine, self._client, deps, decisions, on_event)
+        # No client given: this run's own, bound to this event loop and closed with the run.
+        async with AsyncClient() as client:
+            return await self._driver.drive(engine, client, deps, decisions, on_event)
 
     def run_sync(
         self,
@@ -176,15 +189,7 @@ class Agent(Generic[OutputT]):
             raise UsageError("run_sync() was called inside an event loop; use `await agent.run()`")
 
         async def main() -> RunResult[OutputT]:
-            if self._client is not None:
-                return await self.run(prompt, on_event=on_event, **args)
-            # A client is bound to the event loop it was made in: make one for this loop.
-            async with AsyncClient() as client:
-                saved, self._client = self._client, client
-                try:
-                    return await self.run(prompt, on_event=on_event, **args)
-                finally:
-                    self._client = saved
+            return await self.run(prompt, on_event=on_event, **args)
 
         return anyio.run(main)
 
@@ -199,11 +204,16 @@ class Agent(Generic[OutputT]):
 
         async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
             async with send:
-                client = self._client or self._default_client()
-                handle.result = await self._driver.drive(
-                    engine, client, args.get("deps"), args.get("decisions") or {},
-                    send.send_nowait,
-                )
+                deps, decisions = args.get("deps"), args.get("decisions") or {}
+                if self._client is not None:
+                    handle.result = await self._driver.drive(
+                        engine, self._client, deps, decisions, send.send_nowait
+                    )
+                    return
+                async with AsyncClient() as client:
+                    handle.result = await self._driver.drive(
+                        engine, client, deps, decisions, send.send_nowait
+                    )
 
         error: BaseException | None = None
         try:
@@ -280,11 +290,6 @@ class Agent(Generic[OutputT]):
         if not state.messages:
             raise UsageError("nothing to send: pass a prompt")
         return engine
-
-    def _default_client(self) -> AsyncClient:
-        self._client = AsyncClient()
-        return self._client
-
 
 def _handed_over(result: RunResult[Any]) -> str:
     """What a sub-run gives the model that called it: its output as JSON (spelled as the model
