@@ -335,13 +335,20 @@ async def test_cancellation_leaves_a_valid_history_and_propagates(make: Any) -> 
         await anyio.sleep_forever()
         return x
 
+    weather_done = anyio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ToolCallFinished) and event.name == "get_weather":
+            weather_done.set()  # its result is recorded: a sleep here raced the worker thread
+
     h = make(reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("slow", {"x": "1"})]))
     state = RunState()
+    agent = h.agent(tools=[get_weather, slow])
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: h.agent(tools=[get_weather, slow]).run("go", state=state))
+            tg.start_soon(lambda: agent.run("go", state=state, on_event=on_event))
             await started.wait()
-            await anyio.sleep(0.01)
+            await weather_done.wait()
             scope.cancel()
     assert scope.cancelled_caught
     validate_conversation(state.messages)
