@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import httpx
+import pytest
 from httpx_aiohttp import AiohttpTransport
 
 from agentkit import (
@@ -37,6 +38,7 @@ from agentkit import (
 from agentkit.testing import ScriptedTransport, Step, text_reply, tool_reply
 
 __all__ = [
+    "BOTH",
     "KEY",
     "MODEL",
     "NEVER",
@@ -56,6 +58,8 @@ __all__ = [
 MODEL = "claude-sonnet-4-5"
 KEY = "sk-ant-api03-FAULTSUITE-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 """A key shaped like a real one; the secrets tests look for it everywhere."""
+BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+"""Run a case over both reply kinds: plain JSON and SSE streaming."""
 NEVER = 10 * 24 * 3600.0
 """A slow fault's delay that never ends: the server drops the reply when the client hangs up."""
 

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from fault_helpers import (
+    BOTH,
     NEVER,
     Clock,
     HeldReplies,
@@ -45,9 +46,6 @@ from agentkit.testing import (
     Fault,
     text_reply,
 )
-
-BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-
 
 # -- HTTP status faults ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from fault_helpers import agent_for, scripted_client
+from fault_helpers import BOTH, agent_for, scripted_client
 
 from agentkit import (
     Hooks,
@@ -29,7 +29,6 @@ from agentkit import (
 )
 from agentkit.testing import Fault, reply
 
-BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 TEN_MB = 10 * 1024 * 1024
 
 
