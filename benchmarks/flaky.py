@@ -9,7 +9,7 @@ prints a tally. Run it as:
     .venv/bin/python benchmarks/flaky.py [--runs 20] [--busy 2] [-- extra pytest args]
 
 A failing run is reported with its seed; replay it with
-`.venv/bin/pytest -p randomly_seed=SEED`. Exit status 1 if any run failed.
+`.venv/bin/pytest --randomly-seed=SEED`. Exit status 1 if any run failed.
 """
 
 from __future__ import annotations

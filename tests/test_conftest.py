@@ -43,20 +43,21 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 def listener() -> Iterator[int]:
     """A loopback TCP listener (IPv4) accepting in a thread; yields its port."""
     with socket.create_server(("127.0.0.1", 0)) as server:
-        server.settimeout(5)
+        server.settimeout(0.05)
         stop = threading.Event()
 
         def accept() -> None:
             while not stop.is_set():
                 try:
                     server.accept()[0].close()
-                except OSError:
-                    return
+                except TimeoutError:
+                    continue
 
         thread = threading.Thread(target=accept, daemon=True)
         thread.start()
         yield server.getsockname()[1]
         stop.set()
+        thread.join()  # before the socket closes: its descriptor must not be reused under it
 
 
 # -- refused -----------------------------------------------------------------------------------
