@@ -164,9 +164,10 @@ class HeldReplies(httpx.AsyncBaseTransport):
     """The client's transport, counting requests in flight and those the server holds.
 
     A request is in flight from the moment it is sent until its reply body is closed or it
-    fails; `held` counts the ones the model answered with a slow fault (held by the server
-    until the client gives up). When every request in flight is held, `tick` moves the frozen
-    clock past the read timeout: only held replies can time out, and they always do.
+    fails. The model calls `hold()` (from the server's thread) when it answers with a slow
+    fault, held by the server until the client gives up. When every request in flight is held,
+    `tick` moves the frozen clock past the read timeout: only held replies can time out, and
+    they always do.
     """
 
     def __init__(self, clock: Clock, read_timeout: float) -> None:
@@ -174,8 +175,16 @@ class HeldReplies(httpx.AsyncBaseTransport):
         self.clock = clock
         self.read_timeout = read_timeout
         self.in_flight = 0
-        self.held = 0  # raised by the server's thread, lowered here, when it times out
         self.timeouts = 0
+        self._holds: list[None] = []  # appended to by the server's thread: atomic, unlike +=
+
+    def hold(self) -> None:
+        """The server holds one more reply (called by the model, in the server's thread)."""
+        self._holds.append(None)
+
+    @property
+    def held(self) -> int:
+        return len(self._holds) - self.timeouts
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.in_flight += 1
@@ -190,7 +199,6 @@ class HeldReplies(httpx.AsyncBaseTransport):
     def _ended(self, exc: BaseException | None) -> None:
         self.in_flight -= 1
         if isinstance(exc, httpx.ReadTimeout):  # a reset comes as ConnectTimeout (aiohttp's)
-            self.held -= 1
             self.timeouts += 1
 
     def tick(self) -> None:

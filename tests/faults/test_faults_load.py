@@ -57,7 +57,7 @@ async def test_concurrent_runs_under_faults_all_end_typed_and_valid(
         def __call__(self, body: dict[str, Any]) -> Any:
             answer = super().__call__(body)
             if isinstance(answer, Fault) and answer.kind == "slow":
-                transport.held += 1
+                transport.hold()
             return answer
 
     monkeypatch.setattr(load, "LoadModel", HeldModel)

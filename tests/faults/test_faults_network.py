@@ -221,7 +221,7 @@ async def test_over_a_real_socket_reset_cut_and_slow_replies_are_retried(
     transport = HeldReplies(frozen_clock, read_timeout=0.2)
 
     def held(body: dict[str, Any]) -> Fault:
-        transport.held += 1
+        transport.hold()
         return Fault.slow(NEVER)
 
     steps = [first_turn(), Fault.reset(), Fault.cut(text_reply("half")), held, text_reply("done")]
