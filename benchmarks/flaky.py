@@ -44,7 +44,7 @@ def run_suite(extra: list[str]) -> tuple[int, str, str, list[str], float]:
         check=False,
     )
     seconds = time.perf_counter() - started
-    out = done.stdout + done.stderr
+    out = (done.stdout or "") + (done.stderr or "")
     seed = SEED.search(out)
     summary = SUMMARY.findall(out) or (out.strip().splitlines() or ["no output"])[-1:]
     failed = sorted(set(FAILED.findall(out)))

@@ -20,7 +20,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -59,7 +59,8 @@ def is_loopback(host: object) -> bool:
 def _check(family: int, address: object, call: str) -> None:
     if family not in (socket.AF_INET, socket.AF_INET6):
         return  # Unix sockets and the like never leave the machine
-    host, port = (address[0], address[1]) if isinstance(address, tuple) else (address, None)
+    parts: tuple[object, ...] = cast(tuple[object, ...], address)
+    host, port = (parts[0], parts[1]) if isinstance(address, tuple) else (address, None)
     if not is_loopback(host):
         where = f"{host}" if port is None else f"{host} port {port}"
         raise NonLoopbackRefused(

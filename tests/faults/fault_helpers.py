@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -191,12 +191,12 @@ class HeldReplies(httpx.AsyncBaseTransport):
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
-            self._ended(exc)
+            self.ended(exc)
             raise
         response.stream = _Body(self, response.stream)  # type: ignore[arg-type]
         return response
 
-    def _ended(self, exc: BaseException | None) -> None:
+    def ended(self, exc: BaseException | None) -> None:
         self.in_flight -= 1
         if isinstance(exc, httpx.ReadTimeout):  # a reset comes as ConnectTimeout (aiohttp's)
             self.timeouts += 1
@@ -224,7 +224,7 @@ class _Body(httpx.AsyncByteStream):
     def _end(self, exc: BaseException | None) -> None:
         if not self.done:
             self.done = True
-            self.owner._ended(exc)
+            self.owner.ended(exc)
 
     async def aclose(self) -> None:
         self._end(None)
@@ -232,7 +232,7 @@ class _Body(httpx.AsyncByteStream):
 
 
 @contextmanager
-def ticking(transport: HeldReplies, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+def ticking(transport: HeldReplies, loop: asyncio.AbstractEventLoop) -> Generator[None]:
     """Check `transport.tick` on the loop every 2 ms of real time, from a thread."""
     stop = threading.Event()
 

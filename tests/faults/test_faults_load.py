@@ -46,6 +46,12 @@ load = load_benchmark()
 real_kinds = load.fault_kinds
 
 
+def held_kinds(delay: float, slow_seconds: float) -> list[Fault]:
+    """Every fault kind, the slow one with `delay` instead of `slow_seconds`."""
+    kinds: list[Fault] = real_kinds(delay)
+    return kinds
+
+
 @pytest.mark.parametrize(("runs", "fault_rate"), [(100, 0.05), (40, 0.4)], ids=["5%", "40%"])
 @pytest.mark.asyncio
 async def test_concurrent_runs_under_faults_all_end_typed_and_valid(
@@ -61,7 +67,7 @@ async def test_concurrent_runs_under_faults_all_end_typed_and_valid(
             return answer
 
     monkeypatch.setattr(load, "LoadModel", HeldModel)
-    monkeypatch.setattr(load, "fault_kinds", lambda slow_seconds: real_kinds(NEVER))
+    monkeypatch.setattr(load, "fault_kinds", functools.partial(held_kinds, NEVER))
     monkeypatch.setattr(load, "AsyncClient", functools.partial(AsyncClient, transport=transport))
     with ticking(transport, asyncio.get_running_loop()), anyio.fail_after(60):
         report = await load.run_load(
