@@ -52,7 +52,7 @@ def run_suite(extra: list[str]) -> tuple[int, str, str, list[str], float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="The suite, many times, with the cores busy.")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 2, help="spinners")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
