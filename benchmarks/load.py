@@ -48,6 +48,7 @@ from agentkit import (
     validate_conversation,
 )
 from agentkit.testing import (
+    FakeClock,
     FakeServer,
     Fault,
     FunctionModel,
@@ -180,10 +181,6 @@ class LoadReport:
         )
 
 
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
 async def run_load(
     *,
     runs: int,
@@ -202,10 +199,12 @@ async def run_load(
     want = expected_checksum(rounds)
     with FakeServer(FunctionModel(model), record=record) as server:
         async with AsyncClient(base_url=server.base_url, read_timeout=read_timeout) as client:
-            if not sleep:
-                client._sleep = _no_sleep  # the client's seam for its retry sleep
+            # Retry back-off is the engine's, slept on the agent's clock: FakeClock skips it.
+            clock = None if sleep else FakeClock()
             agents = {
-                stream: Agent("claude-sonnet-4-5", tools=[add], client=client, stream=stream)
+                stream: Agent(
+                    "claude-sonnet-4-5", tools=[add], client=client, stream=stream, clock=clock
+                )
                 for stream in (False, True)
             }
 

@@ -339,18 +339,18 @@ async def test_cancellation_leaves_a_valid_history_and_propagates(make: Any) -> 
         await anyio.sleep_forever()
         return x
 
-    h = make(reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("slow", {"x": "1"})]))
-    state = RunState()
     weather_done = anyio.Event()
 
-    def seen(event: Any) -> None:
+    def on_event(event: object) -> None:
         if isinstance(event, ToolCallFinished) and event.name == "get_weather":
-            weather_done.set()
+            weather_done.set()  # its result is recorded: a sleep here raced the worker thread
 
+    h = make(reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("slow", {"x": "1"})]))
+    state = RunState()
     agent = h.agent(tools=[get_weather, slow])
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: agent.run("go", state=state, on_event=seen))
+            tg.start_soon(lambda: agent.run("go", state=state, on_event=on_event))
             await started.wait()
             await weather_done.wait()
             scope.cancel()

@@ -14,10 +14,17 @@ Every fault case ends in one of two exact outcomes:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import weakref
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Generator, Iterable
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import httpx
+import pytest
+from httpx_aiohttp import AiohttpTransport
 
 from agentkit import (
     Agent,
@@ -32,8 +39,12 @@ from agentkit import (
 from agentkit.testing import FakeClock, ScriptedTransport, Step, text_reply, tool_reply
 
 __all__ = [
+    "BOTH",
     "KEY",
     "MODEL",
+    "NEVER",
+    "Clock",
+    "HeldReplies",
     "Sleeps",
     "add",
     "agent_for",
@@ -42,11 +53,16 @@ __all__ = [
     "failed_but_continuable",
     "first_turn",
     "scripted_client",
+    "ticking",
 ]
 
 MODEL = "claude-sonnet-4-5"
 KEY = "sk-ant-api03-FAULTSUITE-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 """A key shaped like a real one; the secrets tests look for it everywhere."""
+BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+"""Run a case over both reply kinds: plain JSON and SSE streaming."""
+NEVER = 10 * 24 * 3600.0
+"""A slow fault's delay that never ends: the server drops the reply when the client hangs up."""
 
 
 @tool
@@ -138,3 +154,101 @@ def failed_but_continuable(
     assert error.result.state.turns == turns
     assert "resume" in str(error)
     return error.result
+
+
+# -- read timeouts on a condition (real sockets, frozen client clock) ---------------------------
+
+
+class Clock(Protocol):
+    """The `frozen_clock` fixture (`tests/conftest.py`)."""
+
+    def advance(self, seconds: float) -> None: ...
+
+
+class HeldReplies(httpx.AsyncBaseTransport):
+    """The client's transport, counting requests in flight and those the server holds.
+
+    A request is in flight from the moment it is sent until its reply body is closed or it
+    fails. The model calls `hold()` (from the server's thread) when it answers with a slow
+    fault, held by the server until the client gives up. When every request in flight is held,
+    `tick` moves the frozen clock past the read timeout: only held replies can time out, and
+    they always do.
+    """
+
+    def __init__(self, clock: Clock, read_timeout: float) -> None:
+        self.inner = AiohttpTransport(limits=httpx.Limits(max_connections=1000))
+        self.clock = clock
+        self.read_timeout = read_timeout
+        self.in_flight = 0
+        self.timeouts = 0
+        self._holds: list[None] = []  # appended to by the server's thread: atomic, unlike +=
+
+    def hold(self) -> None:
+        """The server holds one more reply (called by the model, in the server's thread)."""
+        self._holds.append(None)
+
+    @property
+    def held(self) -> int:
+        return len(self._holds) - self.timeouts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        try:
+            response = await self.inner.handle_async_request(request)
+        except BaseException as exc:
+            self.ended(exc)
+            raise
+        response.stream = _Body(self, response.stream)  # type: ignore[arg-type]
+        return response
+
+    def ended(self, exc: BaseException | None) -> None:
+        self.in_flight -= 1
+        if isinstance(exc, httpx.ReadTimeout):  # a reset comes as ConnectTimeout (aiohttp's)
+            self.timeouts += 1
+
+    def tick(self) -> None:
+        if 0 < self.in_flight == self.held:
+            self.clock.advance(self.read_timeout * 1.5)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, owner: HeldReplies, inner: httpx.AsyncByteStream) -> None:
+        self.owner, self.inner, self.done = owner, inner, False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.inner:
+                yield chunk
+        except BaseException as exc:
+            self._end(exc)
+            raise
+
+    def _end(self, exc: BaseException | None) -> None:
+        if not self.done:
+            self.done = True
+            self.owner.ended(exc)
+
+    async def aclose(self) -> None:
+        self._end(None)
+        await self.inner.aclose()
+
+
+@contextmanager
+def ticking(transport: HeldReplies, loop: asyncio.AbstractEventLoop) -> Generator[None]:
+    """Check `transport.tick` on the loop every 2 ms of real time, from a thread."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.002):
+            loop.call_soon_threadsafe(transport.tick)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -2,24 +2,33 @@
 
 The same code as `benchmarks/load.py` (the 1,000-run version), run small: every run ends
 with the correct result or a typed `RunError`, none hangs, none is lost, every history is
-valid and belongs to its run. Retry sleeps are skipped; the slow fault really waits for the
-client's 0.2 s read timeout.
+valid and belongs to its run. Retry sleeps are skipped.
+
+In the 100-run test the read timeout fires on a condition, never by a race with the CPU: the
+client's clock is frozen (`frozen_clock`), so no reply times out for being late under load
+(at 0.2 s of real time, 83 of 100 runs once timed out with both cores busy); the slow fault's
+reply never comes, and the clock is moved past the timeout only when every request in flight
+is one the server is holding (`HeldReplies`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib.util
 import random
 import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import anyio
 import pytest
+from fault_helpers import NEVER, Clock, HeldReplies, ticking
 
 from agentkit import Agent, AsyncClient, RunError, RunState, tool, validate_conversation
-from agentkit.testing import FakeClock, FakeServer, FunctionModel
+from agentkit.testing import FakeClock, FakeServer, Fault, FunctionModel
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
 
@@ -34,18 +43,39 @@ def load_benchmark() -> ModuleType:
 
 
 load = load_benchmark()
+real_kinds = load.fault_kinds
+
+
+def held_kinds(delay: float, slow_seconds: float) -> list[Fault]:
+    """Every fault kind, the slow one with `delay` instead of `slow_seconds`."""
+    kinds: list[Fault] = real_kinds(delay)
+    return kinds
 
 
 @pytest.mark.parametrize(("runs", "fault_rate"), [(100, 0.05), (40, 0.4)], ids=["5%", "40%"])
 @pytest.mark.asyncio
 async def test_concurrent_runs_under_faults_all_end_typed_and_valid(
-    runs: int, fault_rate: float
+    runs: int, fault_rate: float, frozen_clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with anyio.fail_after(60):
+    transport = HeldReplies(frozen_clock, read_timeout=0.2)
+
+    class HeldModel(load.LoadModel):
+        def __call__(self, body: dict[str, Any]) -> Any:
+            answer = super().__call__(body)
+            if isinstance(answer, Fault) and answer.kind == "slow":
+                transport.hold()
+            return answer
+
+    monkeypatch.setattr(load, "LoadModel", HeldModel)
+    monkeypatch.setattr(load, "fault_kinds", functools.partial(held_kinds, NEVER))
+    monkeypatch.setattr(load, "AsyncClient", functools.partial(AsyncClient, transport=transport))
+    with ticking(transport, asyncio.get_running_loop()), anyio.fail_after(60):
         report = await load.run_load(
             runs=runs, fault_rate=fault_rate, rounds=3, read_timeout=0.2, bound=20, sleep=False
         )
     assert report.ok, report.summary()
+    assert transport.timeouts == report.injected["slow"] > 0  # every held reply timed out
+    assert transport.held == 0 and transport.in_flight == 0
     assert report.ended == runs and report.hung == 0 and report.lost == 0
     assert report.results + sum(report.typed_errors.values()) == runs
     assert sum(report.injected.values()) > 0

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fault_helpers import (
+    BOTH,
     agent_for,
     continue_both_ways,
     failed_but_continuable,
@@ -31,8 +32,6 @@ from agentkit._api.streaming import accumulate
 from agentkit._errors import MalformedStreamError
 from agentkit.testing import Fault, reply, tool_reply
 from agentkit.testing._replies import encode_sse, message_dict, message_to_events
-
-BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 
 
 @BOTH

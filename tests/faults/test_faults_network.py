@@ -8,11 +8,16 @@ Retry sleeps are recorded, not slept (`fault_helpers.Sleeps`).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anyio
 import pytest
 from fault_helpers import (
+    BOTH,
+    NEVER,
+    Clock,
+    HeldReplies,
     add,
     agent_for,
     assert_tool_turn_kept,
@@ -20,6 +25,7 @@ from fault_helpers import (
     failed_but_continuable,
     first_turn,
     scripted_client,
+    ticking,
 )
 
 from agentkit import (
@@ -41,9 +47,6 @@ from agentkit.testing import (
     Fault,
     text_reply,
 )
-
-BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-
 
 # -- HTTP status faults ----------------------------------------------------------------------
 
@@ -212,24 +215,30 @@ async def test_replies_always_slower_than_the_timeout_end_in_a_timeout_error(
 
 @BOTH
 @pytest.mark.asyncio
-async def test_over_a_real_socket_reset_cut_and_slow_replies_are_retried(stream: bool) -> None:
-    steps = [
-        first_turn(),
-        Fault.reset(),
-        Fault.cut(text_reply("half")),
-        Fault.slow(1.0),
-        text_reply("done"),
-    ]
-    with FakeServer(steps) as server:
+async def test_over_a_real_socket_reset_cut_and_slow_replies_are_retried(
+    stream: bool, frozen_clock: Clock
+) -> None:
+    # The client's clock is frozen: only the held reply can time out, and it always does.
+    transport = HeldReplies(frozen_clock, read_timeout=0.2)
+
+    def held(body: dict[str, Any]) -> Fault:
+        transport.hold()
+        return Fault.slow(NEVER)
+
+    steps = [first_turn(), Fault.reset(), Fault.cut(text_reply("half")), held, text_reply("done")]
+    with FakeServer(steps) as server, ticking(transport, asyncio.get_running_loop()):
         async with AsyncClient(
-            api_key="sk-test", base_url=server.base_url, read_timeout=0.2
+            api_key="sk-test",
+            base_url=server.base_url,
+            read_timeout=0.2,
+            transport=transport,
         ) as client:
             # Three failures of one model call: one budget of three retries covers them all.
             agent = agent_for(
                 client, stream=stream, tools=[add], clock=FakeClock(), model_retries=3
             )
             result = await agent.run("add 2 and 3")
-    assert result.text == "done"
+    assert result.text == "done" and transport.timeouts == 1
     assert len(server.requests) == 5
     validate_conversation(result.messages)
 
@@ -277,8 +286,14 @@ async def test_an_error_raised_in_the_iter_block_comes_out_as_itself() -> None:
 
 @BOTH
 @pytest.mark.asyncio
-async def test_the_run_timeout_during_a_slow_request_ends_in_limit_exceeded(stream: bool) -> None:
-    client, transport, _ = scripted_client([first_turn(), Fault.slow(30)])
+async def test_the_run_timeout_during_a_slow_request_ends_in_limit_exceeded(
+    stream: bool, frozen_clock: Clock
+) -> None:
+    def slow(body: dict[str, Any]) -> Fault:
+        frozen_clock.advance(0.2)  # the run's deadline passes while this request is slow
+        return Fault.slow(30)
+
+    client, transport, _ = scripted_client([first_turn(), slow])
     agent = agent_for(client, stream=stream, limits=Limits(timeout=0.1))
     with pytest.raises(LimitExceeded) as caught:
         await agent.run("add 2 and 3")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fault_helpers import KEY, add, agent_for, scripted_client
+from fault_helpers import BOTH, KEY, add, agent_for, scripted_client
 
 from agentkit import AsyncClient, RunError
 from agentkit.testing import FakeClock, FakeServer, Fault, text_reply, tool_reply
@@ -79,7 +79,7 @@ def assert_saved_state_clean(error: RunError) -> None:
 
 
 @pytest.mark.parametrize("fault", list(FAULTS.values()), ids=list(FAULTS))
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@BOTH
 @pytest.mark.asyncio
 async def test_no_exception_log_or_saved_state_holds_the_key(
     fault: Fault, stream: bool, caplog: pytest.LogCaptureFixture
@@ -100,7 +100,7 @@ async def test_no_exception_log_or_saved_state_holds_the_key(
 
 
 @pytest.mark.parametrize("auth", ["api_key", "auth_token"])
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@BOTH
 @pytest.mark.asyncio
 async def test_over_a_real_socket_no_debug_log_line_holds_the_key_or_token(
     auth: str, stream: bool, caplog: pytest.LogCaptureFixture

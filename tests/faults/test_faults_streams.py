@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fault_helpers import (
+    BOTH,
     Sleeps,
     agent_for,
     continue_both_ways,
@@ -33,9 +34,6 @@ from agentkit import (
 from agentkit._errors import IncompleteStreamError
 from agentkit.testing import Fault, ScriptedTransport, text_reply, tool_reply
 from agentkit.testing._replies import encode_sse, message_dict, message_to_events
-
-BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-
 
 # -- broken bodies and streams ---------------------------------------------------------------
 

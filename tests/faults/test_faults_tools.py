@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from fault_helpers import agent_for, scripted_client
+from fault_helpers import BOTH, agent_for, scripted_client
 
 from agentkit import (
     Hooks,
@@ -23,13 +23,13 @@ from agentkit import (
     Limits,
     RunError,
     RunState,
+    ToolCallFinished,
     ToolExecution,
     tool,
     validate_conversation,
 )
 from agentkit.testing import FakeClock, Fault, reply
 
-BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 TEN_MB = 10 * 1024 * 1024
 
 
@@ -168,12 +168,16 @@ async def test_a_sync_tool_past_its_timeout_is_abandoned_and_reported(
 @BOTH
 @pytest.mark.asyncio
 async def test_the_run_timeout_stops_hanging_tools_and_keeps_a_valid_history(
-    stream: bool,
+    stream: bool, frozen_clock: Any
 ) -> None:
+    def on_event(event: object) -> None:
+        if isinstance(event, ToolCallFinished):
+            frozen_clock.advance(0.2)  # the deadline passes once `ok` is done, not in a race
+
     client, _, _ = scripted_client([two_calls("ok", "hangs")])
     agent = agent_for(client, stream=stream, tools=[ok, hangs], limits=Limits(timeout=0.1))
     with pytest.raises(LimitExceeded) as caught:
-        await agent.run("go")
+        await agent.run("go", on_event=on_event)
     error = caught.value
     assert error.limit == "timeout" and error.result.stop_reason == "timeout"
     validate_conversation(error.messages)
@@ -238,15 +242,20 @@ async def test_cancelling_while_tools_run_answers_every_call_and_propagates(
         finished.set()
         return "quick result"
 
+    def on_event(event: object) -> None:
+        if isinstance(event, ToolCallFinished):
+            recorded.set()
+
+    recorded = anyio.Event()
     client, _, _ = scripted_client([two_calls("quick", "hangs")])
     agent = agent_for(client, stream=stream, tools=[quick, hangs])
     state = RunState(messages=[{"role": "user", "content": "go"}])
     reached_after_run = False
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(functools.partial(agent.run, state=state))
+            tg.start_soon(functools.partial(agent.run, state=state, on_event=on_event))
             await finished.wait()
-            await anyio.sleep(0)  # let `quick` record its result
+            await recorded.wait()  # `quick`'s result is recorded
             scope.cancel()
         reached_after_run = True
     assert scope.cancelled_caught and not reached_after_run  # the cancellation propagated
@@ -270,10 +279,16 @@ async def test_cancelling_while_tools_run_answers_every_call_and_propagates(
 @pytest.mark.asyncio
 async def test_cancelling_during_a_model_request_leaves_a_valid_history() -> None:
     client, _, _ = scripted_client([two_calls("ok", "ok"), Fault.overloaded()])
-    # The second request waits to be retried, and is cancelled there.
-    agent = agent_for(client, stream=False, tools=[ok], clock=_Forever())
     state = RunState(messages=[{"role": "user", "content": "go"}])
-    with anyio.move_on_after(0.1) as scope:
+    with anyio.CancelScope() as scope:
+
+        class CancelInstead(FakeClock):
+            async def sleep(self, seconds: float) -> None:
+                scope.cancel()  # the cancellation lands while the request waits to be retried
+                await anyio.sleep_forever()
+
+        # The second request failed (overloaded): the engine asks the clock to wait.
+        agent = agent_for(client, stream=False, tools=[ok], clock=CancelInstead())
         await agent.run(state=state)
     assert scope.cancelled_caught
     validate_conversation(state.messages)
@@ -281,20 +296,17 @@ async def test_cancelling_during_a_model_request_leaves_a_valid_history() -> Non
     assert state.stop_reason == "cancelled" and state.usage.tool_calls == 2
 
 
-class _Forever(FakeClock):
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep_forever()
-
-
 @pytest.mark.asyncio
 async def test_an_iterated_run_cancelled_mid_tools_keeps_its_state_valid() -> None:
     client, _, _ = scripted_client([two_calls("ok", "hangs")])
     agent = agent_for(client, stream=True, tools=[ok, hangs])
     kinds: list[str] = []
-    with anyio.move_on_after(0.1) as scope:
+    with anyio.CancelScope() as scope:
         async with agent.iter("go") as run:
             async for event in run:
                 kinds.append(type(event).__name__)
+                if isinstance(event, ToolCallFinished):
+                    scope.cancel()  # mid-tools: `ok` is done, `hangs` never will be
     assert scope.cancelled_caught and "ToolCallFinished" in kinds
     validate_conversation(run.state.messages)
     assert run.state.stop_reason == "cancelled" and run.result is None
