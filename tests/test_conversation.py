@@ -3,37 +3,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blocks import Msg, assistant, call, result, text, think, user
 
 from agentkit._errors import ConversationError
 from agentkit._loop.conversation import ConversationValidator, validate_conversation
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "real"
-
-Msg = dict[str, Any]
-
-
-def user(*blocks: Any) -> Msg:
-    return {"role": "user", "content": list(blocks)}
-
-
-def assistant(*blocks: Any) -> Msg:
-    return {"role": "assistant", "content": list(blocks)}
-
-
-def text(t: str = "hi") -> Msg:
-    return {"type": "text", "text": t}
-
-
-def call(id: str, name: str = "f") -> Msg:
-    return {"type": "tool_use", "id": id, "name": name, "input": {}}
-
-
-def result(id: str, content: str = "ok") -> Msg:
-    return {"type": "tool_result", "tool_use_id": id, "content": content}
-
-
-def think(sig: str = "sig") -> Msg:
-    return {"type": "thinking", "thinking": "hmm", "signature": sig}
 
 
 REDACTED = {"type": "redacted_thinking", "data": "opaque"}

@@ -6,17 +6,17 @@ Each test drives the public API over the strict scripted fake and failed before 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
 import pytest_asyncio
+from harness import MODEL, Harnesses, get_weather
 from pydantic import BaseModel, Field
 
 from agentkit import (
     Agent,
-    AsyncClient,
     ModelSettings,
     RunError,
     RunResult,
@@ -28,46 +28,14 @@ from agentkit import (
     validate_conversation,
 )
 from agentkit.events import AgentEvent
-from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
-
-MODEL = "claude-sonnet-4-5"
-
-
-class Harness:
-    def __init__(self, steps: Sequence[Any]) -> None:
-        self.transport = ScriptedTransport(list(steps))
-        self.client = AsyncClient(api_key="k", transport=self.transport, max_retries=0)
-
-    def agent(self, **kwargs: Any) -> Agent[Any]:
-        kwargs.setdefault("tools", [get_weather])
-        return Agent(MODEL, client=self.client, **kwargs)
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.transport.requests]
+from agentkit.testing import reply, text_reply, tool_reply
 
 
 @pytest_asyncio.fixture
-async def make() -> AsyncIterator[Any]:
-    made: list[Harness] = []
-
-    def factory(*steps: Any) -> Harness:
-        made.append(Harness(steps))
-        return made[-1]
-
-    yield factory
-    for h in made:
-        await h.client.aclose()
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Current weather in a city.
-
-    Args:
-        city: The city name.
-    """
-    return f"Sunny in {city}"
+async def make() -> AsyncIterator[Harnesses]:
+    harnesses = Harnesses()
+    yield harnesses
+    await harnesses.aclose()
 
 
 # -- run(on_event=async_callback) -------------------------------------------------------------

@@ -1,5 +1,7 @@
 from typing import Any
 
+from blocks import Msg, assistant, call, result, text, think, user
+
 from agentkit._loop.conversation import validate_conversation
 from agentkit._loop.history import (
     append_reply,
@@ -8,33 +10,6 @@ from agentkit._loop.history import (
     pending_tool_uses,
     user_turn,
 )
-
-Msg = dict[str, Any]
-
-
-def user(*blocks: Any) -> Msg:
-    return {"role": "user", "content": list(blocks)}
-
-
-def assistant(*blocks: Any) -> Msg:
-    return {"role": "assistant", "content": list(blocks)}
-
-
-def text(t: str = "hi") -> Msg:
-    return {"type": "text", "text": t}
-
-
-def call(id: str, name: str = "f") -> Msg:
-    return {"type": "tool_use", "id": id, "name": name, "input": {}}
-
-
-def result(id: str, content: str = "ok") -> Msg:
-    return {"type": "tool_result", "tool_use_id": id, "content": content}
-
-
-def think(sig: str = "sig") -> Msg:
-    return {"type": "thinking", "thinking": "hmm", "signature": sig}
-
 
 LOOP = [
     user(text("go")),

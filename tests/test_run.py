@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
 import pytest_asyncio
+from harness import MODEL, Harnesses, get_weather
 from pydantic import BaseModel
 
 from agentkit import (
@@ -33,51 +34,17 @@ from agentkit import (
 )
 from agentkit.testing import FakeClock, Fault, ScriptedTransport, reply, text_reply, tool_reply
 
-MODEL = "claude-sonnet-4-5"
-
 
 @pytest.fixture(params=[False, True], ids=["json", "sse"])
 def stream(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
 
-class Harness:
-    def __init__(self, steps: Sequence[Any], stream: bool) -> None:
-        self.transport = ScriptedTransport(list(steps))
-        self.client = AsyncClient(api_key="sk-test-secret", transport=self.transport, max_retries=0)
-        self.stream = stream
-
-    def agent(self, **kwargs: Any) -> Agent[Any]:
-        kwargs.setdefault("tools", [get_weather])
-        kwargs.setdefault("stream", self.stream)
-        return Agent(MODEL, client=self.client, **kwargs)
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.transport.requests]
-
-
 @pytest_asyncio.fixture
-async def make(stream: bool) -> AsyncIterator[Any]:
-    made: list[Harness] = []
-
-    def factory(*steps: Any) -> Harness:
-        made.append(Harness(steps, stream))
-        return made[-1]
-
-    yield factory
-    for h in made:
-        await h.client.aclose()
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Current weather in a city.
-
-    Args:
-        city: The city name.
-    """
-    return f"Sunny in {city}"
+async def make(stream: bool) -> AsyncIterator[Harnesses]:
+    harnesses = Harnesses(stream)
+    yield harnesses
+    await harnesses.aclose()
 
 
 @pytest.mark.asyncio
