@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 import pytest_asyncio
-from harness import MODEL, Harnesses, get_weather
+from harness import MODEL, Harnesses, delete_file, get_weather
 from pydantic import BaseModel, Field
 
 from agentkit import (
@@ -24,7 +24,6 @@ from agentkit import (
     Toolset,
     TurnFinished,
     UsageError,
-    tool,
     validate_conversation,
 )
 from agentkit.events import AgentEvent
@@ -84,16 +83,6 @@ async def test_a_failing_event_callback_fails_the_run_the_same_way_sync_or_async
 
 
 # -- result.pending_approvals ----------------------------------------------------------------
-
-
-@tool(requires_approval=True)
-def delete_file(path: str) -> str:
-    """Delete a file.
-
-    Args:
-        path: The file.
-    """
-    return f"deleted {path}"
 
 
 @pytest.mark.asyncio

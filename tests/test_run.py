@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 import pytest_asyncio
-from harness import MODEL, Harnesses, get_weather
+from harness import MODEL, Harnesses, delete_file, get_weather
 from pydantic import BaseModel
 
 from agentkit import (
@@ -253,16 +253,6 @@ async def test_hooks_can_modify_the_request_and_deny_a_call(make: Any) -> None:
     denied, allowed = h.bodies[1]["messages"][-1]["content"]
     assert denied["is_error"] and "off limits" in denied["content"]
     assert allowed["content"] == "Sunny in Oslo"
-
-
-@tool(requires_approval=True)
-def delete_file(path: str) -> str:
-    """Delete a file.
-
-    Args:
-        path: The file.
-    """
-    return f"deleted {path}"
 
 
 @pytest.mark.asyncio

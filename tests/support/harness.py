@@ -21,6 +21,16 @@ def get_weather(city: str) -> str:
     return f"Sunny in {city}"
 
 
+@tool(requires_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file.
+
+    Args:
+        path: The file.
+    """
+    return f"deleted {path}"
+
+
 class Harness:
     """One scripted conversation: its transport (the requests sent) and a client on it."""
 
