@@ -47,6 +47,7 @@ from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from . import events as ev
+from .durable import Journal
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -64,6 +65,8 @@ class _Turn:
     client: AsyncClient
     deps: object
     emit: Emit | None
+    journal: Journal | None = None
+    """Where a durable run commits its checkpoints (None: the run is not stored)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +90,7 @@ class Driver(Generic[OutputT]):
         deps: object,
         decisions: Mapping[str, bool | str],
         emit: Emit | None,
+        journal: Journal | None = None,
     ) -> RunResult[OutputT]:
         """Run `engine` until it finishes or pauses, and return the result.
 
@@ -97,7 +101,9 @@ class Driver(Generic[OutputT]):
         state = engine.state
         if decisions:
             engine.on_decisions(decisions)
-        turn = _Turn(client, deps, emit)
+            if journal is not None:  # durable: on decisions
+                journal.decisions(decisions)
+        turn = _Turn(client, deps, emit, journal)
         timeout = self.config.limits.timeout
         try:
             with anyio.move_on_after(timeout if timeout is not None else math.inf) as scope:
@@ -158,6 +164,8 @@ class Driver(Generic[OutputT]):
                 case CallModel():
                     message = await self._call_model(step, ctx, turn)
                     usage = engine.on_reply(message)
+                    if turn.journal is not None:  # durable: after the engine recorded a reply
+                        turn.journal.reply(message)
                     if turn.emit is not None:
                         turn.emit(ev.TurnFinished(state.turns, message, usage))
                     if engine.resolved:
@@ -170,6 +178,8 @@ class Driver(Generic[OutputT]):
                         engine.pause()
                         return
                     engine.on_decisions(decided)
+                    if turn.journal is not None:  # durable: on decisions
+                        turn.journal.decisions(decided)
                 case Finished():
                     return
                 case _:
@@ -243,6 +253,8 @@ class Driver(Generic[OutputT]):
                 async with limiter:
                     block = await self._call_tool(by_name[call["name"]], call, ctx)
             engine.on_result(block)
+            if turn.journal is not None:  # durable: when a tool result exists
+                turn.journal.result(block)
             if turn.emit is not None:
                 turn.emit(
                     ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
@@ -254,6 +266,8 @@ class Driver(Generic[OutputT]):
             if call is not None and not by_name[call["name"]].sequential:
                 batch.append(call)
                 continue
+            if turn.journal is not None and batch:  # durable: before non-idempotent tools
+                await turn.journal.starting(batch, by_name)
             if len(batch) == 1:
                 await one(batch[0])
             elif batch:
@@ -263,6 +277,8 @@ class Driver(Generic[OutputT]):
                     await one(batch[0])  # in this task: one spawn fewer (~20 us a batch)
             batch = []
             if call is not None:
+                if turn.journal is not None:  # durable: before a non-idempotent tool starts
+                    await turn.journal.starting([call], by_name)
                 await one(call)
 
     async def _call_tool(
@@ -318,6 +334,7 @@ class Driver(Generic[OutputT]):
             turn=state.turns,
             tool_use_id=call["id"] if call else None,
             tool_name=call["name"] if call else None,
+            run_id=turn.journal.run_id if turn.journal is not None else None,
         )
 
     def _result(self, engine: Engine) -> RunResult[OutputT]:
