@@ -5,6 +5,7 @@ the real SIGKILL test is `test_crash.py`."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from agentkit import (
     Agent,
     AsyncClient,
     Hooks,
+    LimitExceeded,
+    Limits,
     RunContext,
     SQLiteStore,
     UsageError,
@@ -24,7 +27,7 @@ from agentkit import (
 )
 from agentkit._durable.journal import Lease
 from agentkit._run.durable import INTERRUPTED
-from agentkit.errors import RunLockedError, RunMismatchError
+from agentkit.errors import RunLockedError, RunMismatchError, StoreFormatError
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -293,3 +296,49 @@ def test_idempotent_is_a_tool_option_and_the_key_is_the_call_id_outside_a_stored
     assert RunContext(deps=None, tool_use_id="toolu_1").idempotency_key == "toolu_1"
     ctx = RunContext(deps=None, tool_use_id="toolu_1", run_id="r")
     assert ctx.idempotency_key == "r:toolu_1"
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_hit_a_limit_is_stored_and_raises_the_same_again(
+    store: SQLiteStore,
+) -> None:
+    world = World()
+    agent = agent_for(ScriptedTransport(steps()[:1]), world, limits=Limits(max_turns=1))
+    with pytest.raises(LimitExceeded) as first:
+        await agent.run("Charge order 1", run_id="r1", store=store)
+    again = agent_for(ScriptedTransport([]), World(), limits=Limits(max_turns=1))
+    with pytest.raises(LimitExceeded) as second:
+        await again.run("Charge order 1", run_id="r1", store=store)
+    assert second.value.limit == first.value.limit == "max_turns"
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_iter_runs_durably_too(store: SQLiteStore) -> None:
+    world = World()
+    agent = agent_for(ScriptedTransport(steps()), world)
+    async with agent.iter("Charge order 1", run_id="r1", store=store) as run:
+        events = [event async for event in run]
+    assert run.result is not None and run.result.text == "All done." and events
+    assert [e.kind for e in store.entries("r1")] == [
+        "start",
+        "reply",
+        "tool_started",
+        "tool_result",
+        "tool_result",
+        "reply",
+        "status",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_run_written_by_a_newer_agentkit_is_refused_untouched(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    await agent_for(ScriptedTransport(steps()), World()).run("Charge", run_id="r1", store=store)
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("UPDATE runs SET format = format + 1")
+    before = (tmp_path / "runs.db").read_bytes()
+    with pytest.raises(StoreFormatError, match="newer agentkit"):
+        await agent_for(ScriptedTransport([]), World()).run("Charge", run_id="r1", store=store)
+    assert (tmp_path / "runs.db").read_bytes() == before
