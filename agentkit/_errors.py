@@ -163,9 +163,15 @@ class APIStatusError(APIError):
         body: Any = None,
         request_id: str | None = None,
         error_type: str | None = None,
+        retry_after: float | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         super().__init__(message, body=body, request_id=request_id, error_type=error_type)
         self.status_code = status_code
+        self.retry_after = retry_after
+        """The delay the response asked for (`retry-after-ms` / `retry-after`), in seconds."""
+        self.should_retry = should_retry
+        """The response's `x-should-retry` header as a bool, None when absent."""
 
     def __str__(self) -> str:
         return f"HTTP {self.status_code}: {super().__str__()}"

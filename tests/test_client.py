@@ -315,6 +315,33 @@ async def test_retries_are_exhausted_then_the_last_error_is_raised() -> None:
 
 
 @pytest.mark.asyncio
+async def test_per_call_max_retries_overrides_the_clients() -> None:
+    delays: list[float] = []
+    server = Server(status(529), status(529), ok())
+    async with make_async(server, delays, max_retries=5) as client:
+        with pytest.raises(OverloadedError):
+            await client.create(PARAMS, max_retries=0)
+        with pytest.raises(UsageError, match="max_retries"):
+            await client.create(PARAMS, max_retries=-1)
+        stream = client.stream(PARAMS, max_retries=0)
+        with pytest.raises(OverloadedError):
+            async with stream:
+                pass
+    assert len(server.requests) == 2 and delays == []
+    assert "max_retries" not in server.body()
+
+
+@pytest.mark.asyncio
+async def test_a_status_error_keeps_what_its_response_said_about_retrying() -> None:
+    server = Server(status(429, **{"retry-after": "3", "x-should-retry": "false"}))
+    async with make_async(server) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.create(PARAMS)
+    assert (caught.value.retry_after, caught.value.should_retry) == (3.0, False)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.asyncio
 async def test_retry_after_headers_set_the_delay() -> None:
     delays: list[float] = []
     server = Server(

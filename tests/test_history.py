@@ -2,6 +2,7 @@ from typing import Any
 
 from agentkit._loop.conversation import validate_conversation
 from agentkit._loop.history import (
+    append_reply,
     append_user_content,
     close_dangling_tool_uses,
     pending_tool_uses,
@@ -108,3 +109,20 @@ def test_close_dangling_tool_uses_is_a_no_op_when_nothing_is_pending() -> None:
     conv: list[Msg] = [*LOOP]
     close_dangling_tool_uses(conv, {"zzz": result("zzz")})
     assert conv == LOOP
+
+
+def test_a_reply_continues_a_trailing_assistant_turn_and_starts_one_otherwise() -> None:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Give JSON."}]
+    append_reply(messages, [])
+    assert len(messages) == 1  # an empty reply adds no empty turn
+    messages.append({"role": "assistant", "content": "{"})  # a prefill
+    prefill = messages[-1]
+    append_reply(messages, [{"type": "text", "text": '"a": 1}'}])
+    assert messages[-1]["content"] == [
+        {"type": "text", "text": "{"},
+        {"type": "text", "text": '"a": 1}'},
+    ]
+    assert prefill == {"role": "assistant", "content": "{"}  # replaced, not edited
+    append_user_content(messages, "More.")
+    append_reply(messages, [{"type": "text", "text": "Sure."}])
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from agentkit._api.sansio import Call, ClientConfig, error_from_response, message_body, retry_delay
+from agentkit._api.sansio import (
+    Call,
+    ClientConfig,
+    backoff,
+    error_from_response,
+    message_body,
+    retry_delay,
+    retryable,
+)
 from agentkit._errors import (
     APIConnectionError,
     APIStatusError,
@@ -186,9 +194,9 @@ def _call(max_retries: int = 2) -> Call:
 def test_call_counts_retries_and_gives_up() -> None:
     call = _call(max_retries=2)
     error = error_from_response(529, {}, b"")
-    assert call.next_delay(error, {}) is not None
-    assert call.next_delay(error, {}) is not None
-    assert call.next_delay(error, {}) is None
+    assert call.next_delay(error) is not None
+    assert call.next_delay(error) is not None
+    assert call.next_delay(error) is None
     assert call.attempt == 2
 
 
@@ -351,3 +359,20 @@ def test_credentials_are_trimmed_and_control_characters_refused(
     with pytest.raises(UsageError, match="line break") as caught:
         ClientConfig(auth_token="tok\nSECRET")
     assert "SECRET" not in str(caught.value)
+
+
+def test_retryable_reads_the_error_alone() -> None:
+    assert retryable(error_from_response(529, {}, b""))
+    assert not retryable(error_from_response(400, {}, b""))
+    assert not retryable(error_from_response(500, {"x-should-retry": "false"}, b""))
+    assert retryable(error_from_response(400, {"x-should-retry": "true"}, b""))
+    assert retryable(APIConnectionError("reset"))
+    assert not retryable(APIStreamError("bad", error_type="invalid_request_error"))
+    assert not retryable(ValueError("not an API error"))
+
+
+def test_backoff_honours_a_short_retry_after_else_doubles_with_jitter() -> None:
+    assert backoff(0, retry_after=1.5, rand=0.9) == 1.5
+    assert backoff(0, retry_after=120, rand=0.0) == 0.5
+    assert [backoff(n, rand=0.0) for n in range(5)] == [0.5, 1, 2, 4, 8]
+    assert backoff(1, rand=1.0) == 0.75

@@ -31,7 +31,7 @@ from agentkit import (
     tool,
     validate_conversation,
 )
-from agentkit.testing import Fault, ScriptedTransport, reply, text_reply, tool_reply
+from agentkit.testing import FakeClock, Fault, ScriptedTransport, reply, text_reply, tool_reply
 
 MODEL = "claude-sonnet-4-5"
 
@@ -341,11 +341,18 @@ async def test_cancellation_leaves_a_valid_history_and_propagates(make: Any) -> 
 
     h = make(reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("slow", {"x": "1"})]))
     state = RunState()
+    weather_done = anyio.Event()
+
+    def seen(event: Any) -> None:
+        if isinstance(event, ToolCallFinished) and event.name == "get_weather":
+            weather_done.set()
+
+    agent = h.agent(tools=[get_weather, slow])
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: h.agent(tools=[get_weather, slow]).run("go", state=state))
+            tg.start_soon(lambda: agent.run("go", state=state, on_event=seen))
             await started.wait()
-            await anyio.sleep(0.01)
+            await weather_done.wait()
             scope.cancel()
     assert scope.cancelled_caught
     validate_conversation(state.messages)
@@ -385,7 +392,7 @@ async def test_wall_clock_timeout_cancels_tools_and_keeps_the_conversation(make:
 async def test_a_failed_model_call_raises_run_error_carrying_the_conversation(make: Any) -> None:
     h = make(tool_reply("get_weather", {"city": "Oslo"}), Fault.server_error(500))
     with pytest.raises(RunError) as info:
-        await h.agent().run("go")
+        await h.agent(model_retries=0).run("go")
     err = info.value
     assert err.__cause__ is not None and err.usage.requests == 1
     validate_conversation(err.messages)
@@ -459,12 +466,8 @@ async def test_a_reissued_stream_is_announced_by_model_retry(make: Any) -> None:
         Fault.stream_error(text_reply("lost"), error_type="overloaded_error"), text_reply("ok")
     )
 
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    h.client._sleep = no_wait
     events: list[Any] = []
-    result = await h.agent(stream=True).run("go", on_event=events.append)
+    result = await h.agent(stream=True, clock=FakeClock()).run("go", on_event=events.append)
     retries = [e for e in events if isinstance(e, ModelRetry)]
     assert result.text == "ok" and len(h.bodies) == 2
     assert [(e.turn, e.attempt) for e in retries] == [(1, 1)]
@@ -475,7 +478,7 @@ async def test_pause_turn_is_continued_with_the_paused_content_unchanged(make: A
     paused = reply("Searching…", stop_reason="pause_turn")
     h = make(paused, text_reply("Found it."))
     result = await h.agent(tools=[]).run("search")
-    assert result.text == "Found it." and result.usage.requests == 2
+    assert result.text == "Searching…Found it." and result.usage.requests == 2
     assert h.bodies[1]["messages"][-1] == {
         "role": "assistant",
         "content": [{"type": "text", "text": "Searching…"}],

@@ -217,3 +217,11 @@ def test_message_helpers_read_text_and_tool_calls() -> None:
     )
     assert message.text == "Let me check."
     assert [call.id for call in message.tool_uses] == ["toolu_1"]
+
+
+def test_tool_result_is_the_one_constructor_of_a_result_block() -> None:
+    from agentkit._api.wire import tool_result
+
+    assert tool_result("t1", "ok") == {"type": "tool_result", "tool_use_id": "t1", "content": "ok"}
+    assert tool_result("t1", None) == {"type": "tool_result", "tool_use_id": "t1"}
+    assert tool_result("t1", "no", is_error=True)["is_error"] is True

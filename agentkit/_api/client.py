@@ -65,7 +65,8 @@ class AsyncClient(ClientBase):
     `"bearer"`); `anthropic_version`; default `betas`; `default_headers`; `connect_timeout`
     and `read_timeout` in seconds; `max_retries`. `transport` takes any httpx async
     transport, `http_client` a ready `httpx.AsyncClient` (not closed by `aclose`).
-    Per call: `betas` (added to the defaults), `extra_headers`, `timeout` (read, seconds).
+    Per call: `betas` (added to the defaults), `extra_headers`, `timeout` (read, seconds),
+    `max_retries` (None: the client's; an agent run passes 0 and does its own retrying).
 
     Raises `UsageError` for bad configuration, e.g. no credentials for a non-loopback URL.
     """
@@ -169,6 +170,7 @@ class AsyncClient(ClientBase):
         betas: Iterable[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **kwargs: Any,
     ) -> Message:
         """`POST /v1/messages`: a request dict and/or keyword params in, the `Message` out.
@@ -177,7 +179,9 @@ class AsyncClient(ClientBase):
         (or `APITimeoutError`) when none came, once the retries are spent; `UsageError` if
         `model`, `max_tokens` or `messages` is missing.
         """
-        call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
+        call = self._message_call(
+            "create", params, kwargs, betas, extra_headers, timeout, max_retries=max_retries
+        )
         return parse_reply(Message, await self._run(self.send_flow(call)))
 
     async def create_raw(
@@ -188,9 +192,12 @@ class AsyncClient(ClientBase):
         betas: Iterable[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> dict[str, Any]:
         """Like `create`, but return the decoded JSON reply without building a `Message`."""
-        call = self._message_call("create_raw", params, {}, betas, extra_headers, timeout)
+        call = self._message_call(
+            "create_raw", params, {}, betas, extra_headers, timeout, max_retries=max_retries
+        )
         return json.loads((await self._run(self.send_flow(call))).content)
 
     def stream(
@@ -201,11 +208,13 @@ class AsyncClient(ClientBase):
         betas: Iterable[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **kwargs: Any,
     ) -> AsyncMessageStream:
         """`POST /v1/messages` with `stream: true`, as `async with client.stream(...) as s`."""
         call = self._message_call(
-            "stream", params, kwargs, betas, extra_headers, timeout, stream=True
+            "stream", params, kwargs, betas, extra_headers, timeout, stream=True,
+            max_retries=max_retries,
         )
         return AsyncMessageStream(partial(self._open_stream, call))
 
@@ -357,10 +366,13 @@ class Client(ClientBase):
         betas: Iterable[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **kwargs: Any,
     ) -> Message:
         """`POST /v1/messages` (raises as `AsyncClient.create`)."""
-        call = self._message_call("create", params, kwargs, betas, extra_headers, timeout)
+        call = self._message_call(
+            "create", params, kwargs, betas, extra_headers, timeout, max_retries=max_retries
+        )
         return parse_reply(Message, self._run(self.send_flow(call)))
 
     def create_raw(
@@ -371,9 +383,12 @@ class Client(ClientBase):
         betas: Iterable[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> dict[str, Any]:
         """Like `create`, but return the decoded JSON reply without building a `Message`."""
-        call = self._message_call("create_raw", params, {}, betas, extra_headers, timeout)
+        call = self._message_call(
+            "create_raw", params, {}, betas, extra_headers, timeout, max_retries=max_retries
+        )
         return json.loads(self._run(self.send_flow(call)).content)
 
     def stream(
@@ -384,11 +399,13 @@ class Client(ClientBase):
         betas: Iterable[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **kwargs: Any,
     ) -> MessageStream:
         """`POST /v1/messages` with `stream: true`, as `with client.stream(...) as s`."""
         call = self._message_call(
-            "stream", params, kwargs, betas, extra_headers, timeout, stream=True
+            "stream", params, kwargs, betas, extra_headers, timeout, stream=True,
+            max_retries=max_retries,
         )
         return MessageStream(partial(self._open_stream, call))
 

@@ -162,6 +162,7 @@ class ClientBase(ClientConfig):
         timeout: float | None,
         *,
         stream: bool = False,
+        max_retries: int | None = None,
     ) -> Call:
         if method == "count_tokens":
             body = message_body(params, kwargs, method, ("model", "messages"))
@@ -169,9 +170,14 @@ class ClientBase(ClientConfig):
         else:
             body = message_body(params, kwargs, method, _MESSAGE_KEYS, stream=stream)
             path = "/v1/messages"
-        return self.call(
+        call = self.call(
             "POST", path, body, betas=betas, extra_headers=extra_headers, timeout=timeout
         )
+        if max_retries is not None:
+            if max_retries < 0:
+                raise UsageError(f"max_retries must be 0 or more, got {max_retries}")
+            call.max_retries = max_retries
+        return call
 
     def _models_call(
         self,
@@ -246,9 +252,8 @@ class ClientBase(ClientConfig):
     # -- the flows ------------------------------------------------------------------------------
 
     def send_flow(self, call: Call, stream: bool = False) -> Flow[httpx.Response]:
-        """Send `call`, retrying as `sansio.retry_delay` decides; a 2xx response or raise."""
+        """Send `call`, retrying as `Call.next_delay` decides; a 2xx response or raise."""
         while True:
-            headers: httpx.Headers | None = None
             try:
                 response: httpx.Response = yield Roundtrip(call, stream)
             except httpx.TransportError as exc:
@@ -258,8 +263,8 @@ class ClientBase(ClientConfig):
                     return self._succeeded(call, response)
                 if stream:
                     yield Close(response, read=True)
-                error, headers = self._status_error(response), response.headers
-            delay = call.next_delay(error, headers)
+                error = self._status_error(response)
+            delay = call.next_delay(error)
             if delay is None:
                 raise error
             yield Sleep(delay)

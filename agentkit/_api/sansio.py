@@ -2,9 +2,10 @@
 
 Owns what `Client` and `AsyncClient` share, so neither holds a copy of it (httpx `_auth.py`
 auth_flow style): reading credentials and the environment, building headers and URLs
-(`ClientConfig`, `Call`), deciding whether and when to retry (`retry_delay`), and turning an
-error response into an exception (`error_from_response`). `client_base.py` builds the steps of
-a call on top of it; `client.py` only sends, reads and sleeps.
+(`ClientConfig`, `Call`), deciding whether and when to retry (`retryable`, `backoff`; the agent
+loop's engine asks the same two), and turning an error response into an exception
+(`error_from_response`, which keeps what the response said about retrying). `client_base.py`
+builds the steps of a call on top of it; `client.py` only sends, reads and sleeps.
 
 Rules:
 - No httpx, no event loop, no clock except `retry-after` HTTP dates; plain sync tests.
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from .._errors import (
+    APIConnectionError,
     APIError,
     APIStatusError,
     APIStreamError,
@@ -52,9 +54,11 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "Call",
     "ClientConfig",
+    "backoff",
     "error_from_response",
     "message_body",
     "retry_delay",
+    "retryable",
 ]
 
 logger = logging.getLogger("agentkit")
@@ -85,17 +89,39 @@ def retry_delay(
     """
     if attempt >= max_retries:
         return None
-    if status is not None:
-        flag = headers.get("x-should-retry") if headers is not None else None
-        if flag == "false":
-            return None
-        if flag != "true" and status not in _RETRY_STATUSES and status < 500:
-            return None
-    if headers is not None:
-        asked = _retry_after(headers)
-        if asked is not None and 0 < asked <= 60:
-            return asked
-    return min(0.5 * 2.0**attempt, 8.0) * (1.0 - 0.25 * rand())
+    if status is not None and not _worth_retrying(status, _should_retry(headers)):
+        return None
+    asked = _retry_after(headers) if headers is not None else None
+    return backoff(attempt, retry_after=asked, rand=rand())
+
+
+def retryable(error: BaseException) -> bool:
+    """Whether sending the same call again may succeed (contract §8): `x-should-retry` first,
+    then 408/409/429/5xx, any connection error or timeout, a transient stream `error`."""
+    if isinstance(error, APIStreamError):
+        return error.retryable
+    if isinstance(error, APIStatusError):
+        return _worth_retrying(error.status_code, error.should_retry)
+    return isinstance(error, APIConnectionError)
+
+
+def backoff(attempt: int, *, retry_after: float | None = None, rand: float) -> float:
+    """Seconds to wait before retry number `attempt + 1`: the server's `retry_after` when in
+    (0, 60] s, else `min(0.5·2^attempt, 8)` s shortened by up to a quarter (`rand` in [0, 1))."""
+    if retry_after is not None and 0 < retry_after <= 60:
+        return retry_after
+    return min(0.5 * 2.0**attempt, 8.0) * (1.0 - 0.25 * rand)
+
+
+def _worth_retrying(status: int, should_retry: bool | None) -> bool:
+    if should_retry is not None:
+        return should_retry
+    return status in _RETRY_STATUSES or status >= 500
+
+
+def _should_retry(headers: Mapping[str, str] | None) -> bool | None:
+    flag = headers.get("x-should-retry") if headers is not None else None
+    return True if flag == "true" else False if flag == "false" else None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -186,7 +212,9 @@ def error_from_response(
         cls = OverloadedError
     request_id = request_id or header_id
     return cls(
-        message, status_code=status, body=parsed, request_id=request_id, error_type=error_type
+        message, status_code=status, body=parsed, request_id=request_id, error_type=error_type,
+        retry_after=_retry_after(headers) if headers is not None else None,
+        should_retry=_should_retry(headers),
     )
 
 
@@ -243,16 +271,13 @@ class Call:
     def __repr__(self) -> str:
         return f"<Call {self.method} {self.url} attempt={self.attempt}>"
 
-    def next_delay(
-        self, error: APIError, headers: Mapping[str, str] | None = None
-    ) -> float | None:
+    def next_delay(self, error: APIError) -> float | None:
         """Seconds to sleep before retrying after `error` (counting the retry), or None to
-        raise it. `headers` are the error response's, if there was a response."""
-        if isinstance(error, APIStreamError) and not error.retryable:
-            delay = None
-        else:
-            status = error.status_code if isinstance(error, APIStatusError) else None
-            delay = retry_delay(self.attempt, self.max_retries, status=status, headers=headers)
+        raise it. A status error carries what its response said about retrying."""
+        delay: float | None = None
+        if self.attempt < self.max_retries and retryable(error):
+            asked = error.retry_after if isinstance(error, APIStatusError) else None
+            delay = backoff(self.attempt, retry_after=asked, rand=random.random())
         if delay is None:
             logger.info("%s %s failed: %s", self.method, self.url, error)
             return None

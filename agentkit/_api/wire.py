@@ -45,6 +45,7 @@ __all__ = [
     "WebSearchToolResultBlock",
     "WireModel",
     "parse_block",
+    "tool_result",
     "type_tag",
     "union_tags",
 ]
@@ -165,6 +166,19 @@ class ToolResultBlock(WireModel):
     content: str | list[ContentBlock] | None = None
     is_error: bool | None = None
     cache_control: CacheControl | None = None
+
+
+def tool_result(
+    tool_use_id: str, content: str | list[dict[str, Any]] | None = None, *, is_error: bool = False
+) -> dict[str, Any]:
+    """The wire `tool_result` block answering `tool_use_id`, as a plain dict: the one place
+    one is made. Empty `content` is left out, and `is_error` is sent only when true."""
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
+    if content:
+        block["content"] = content
+    if is_error:
+        block["is_error"] = True
+    return block
 
 
 class ThinkingBlock(WireModel):

@@ -1,45 +1,66 @@
 """The agent loop as a sans-IO state machine.
 
-The engine decides everything and does no I/O: a driver asks `next_step()` and gets
-`CallModel` (send this request), `RunTools` (run these calls), `NeedApproval` (ask about these
-calls) or `Finished`; it reports back with `on_reply`, `on_results` or `on_decisions`. All
-state lives in `RunState`, plain data that can be saved after any step and resumed: a finished
-model call is recorded before the next step is asked for, and a tool result is stored under its
-`tool_use_id` (the idempotency key) as soon as it exists, so nothing is repeated or lost.
+The engine decides everything and does no I/O, not even reading a clock: a driver asks
+`next_step(now)` for a step (`steps.py`) and reports what happened (`on_tools`, `on_request`,
+`on_reply`, `on_model_error`, `on_result`, `on_decisions`, `on_timeout`). The run lives in
+`RunState`, plain data saved after any step: a model reply is recorded before the next step,
+a tool result under its `tool_use_id` as soon as it exists, so nothing is repeated or lost.
 
 Rules it keeps (see shared/docs/messages-api.md §5, §12):
 - assistant turns are appended exactly as received (thinking signatures untouched);
 - every `tool_use` gets a `tool_result`, in one user turn, in `tool_use` order, results first;
   a run that ends for any reason first answers the calls it will not run;
 - `refusal`, `max_tokens` and context-window stops never run that turn's tool calls;
-- `pause_turn` re-sends the conversation with the paused content and nothing added;
-- the conversation is validated before every request, so the API never sees a broken one.
+- `pause_turn` re-sends the conversation with the paused content and nothing added; the reply
+  continues that assistant turn and joins it, and the paused text is part of the answer;
+- the conversation is validated before every request, after the `before_model` hook, so the
+  API never sees a broken one;
+- a turn's tools are listed once and kept with the turn: its calls run with the tools offered;
+- one retry budget per model call (`model_retries`), whatever failed (an HTTP status, the
+  connection, the stream); the back-off's jitter is drawn from `RunState.seed`, the turn and
+  the attempt, so a replay sleeps the same; the deadline (`Limits.timeout`) is checked at
+  every step against the `now` the driver reports.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from .._api.wire import Message
+from .._api.sansio import backoff, retryable
+from .._api.wire import Message, tool_result
+from .._errors import APIStatusError, MalformedStreamError
+from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .conversation import ConversationValidator
-from .history import append_user_content, close_dangling_tool_uses, pending_tool_uses
+from .history import (
+    append_reply,
+    append_user_content,
+    close_dangling_tool_uses,
+    pending_tool_uses,
+)
 from .limits import Limits
-from .request_rules import shape_request
+from .request_rules import check_tool_names, relax_tool_choice, shape_request
+from .state import RunState
+from .steps import CallModel, Finished, ListTools, NeedApproval, RunTools, Sleep, Step, ToolInfo
 from .thinking import ThinkingPlan
-from .usage import RunUsage, TurnUsage
+from .usage import TurnUsage
 
 __all__ = [
     "CallModel",
     "Engine",
     "EngineConfig",
     "Finished",
+    "ListTools",
     "NeedApproval",
     "RunState",
     "RunTools",
+    "Sleep",
+    "Step",
+    "ToolInfo",
 ]
 
 APPROVAL_REQUIRED = "approval_required"
@@ -47,88 +68,6 @@ APPROVAL_REQUIRED = "approval_required"
 
 CONTINUE_PROMPT = "Your reply was cut off by the output limit. Continue exactly where it stopped."
 OUTPUT_PROMPT = "Give your final answer by calling the `{name}` tool."
-
-
-class ToolInfo(Protocol):
-    """What the engine needs to know of a tool (an `agentkit.Tool` satisfies it)."""
-
-    name: str
-    requires_approval: bool
-
-    def to_param(self) -> dict[str, Any]: ...
-
-
-@dataclass(slots=True)
-class RunState:
-    """Everything a run knows between steps. Plain data: `to_dict()` is JSON-ready."""
-
-    messages: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-    usage: RunUsage = field(default_factory=RunUsage)
-    turns: int = 0
-    """Model replies received in this run."""
-    pending: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-    """`tool_use` blocks of the last assistant turn that still need a `tool_result`."""
-    results: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
-    """`tool_result` blocks obtained so far for `pending`, by `tool_use_id`."""
-    decisions: dict[str, bool | str] = field(default_factory=dict[str, bool | str])
-    """Approval decisions for `pending` calls: True, or False / a reason to deny."""
-    answer: str = ""
-    """The final answer's text (continuations after `max_tokens` appended)."""
-    output: Any = None
-    """The structured output or the stop-after-tool input, once known."""
-    stop_reason: str | None = None
-    """The model's last stop reason, or the framework's: a limit name, `approval_required`,
-    `stop_condition`, `stop_after_tool`, `cancelled`. Written only by `Engine._stop`; it
-    reports, and steers nothing but the end of an approval pause."""
-    stop_sequence: str | None = None
-    limit: str | None = None
-    """The limit that ended the run, if one did."""
-    continuations: int = 0
-    output_retries: int = 0
-    done: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["usage"] = self.usage.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunState:
-        values = dict(data)
-        values["usage"] = RunUsage.from_dict(values.get("usage") or {})
-        return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class CallModel:
-    """Send `params` as a Messages request, with `betas` as `anthropic-beta` values."""
-
-    params: dict[str, Any]
-    betas: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RunTools:
-    """Run these `tool_use` blocks (concurrently where allowed); report with `on_results`."""
-
-    calls: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NeedApproval:
-    """These calls need a decision before they run; report with `on_decisions`."""
-
-    calls: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """The run is over; `state.stop_reason` says why and `state.limit` names a limit hit."""
-
-    state: RunState
-
-
-Step = CallModel | RunTools | NeedApproval | Finished
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +91,16 @@ class EngineConfig:
     output_retries: int = 2
     cache: bool = False
     stop_when: Callable[[RunState], bool] | None = None
+    keep_tool_choice: bool = False
+    """Send a forced `tool_choice` on every turn, not only until the model calls a tool."""
+    server_tools: tuple[dict[str, Any], ...] = ()
+    """Server tool definitions, sent as given after each turn's client tools."""
+    model_retries: int = 2
+    """Retries per model call, whatever failed: a retryable HTTP status, the connection, the
+    stream (the client's own retries are off in a run)."""
+    approvals: bool = False
+    """Whether the driver can ask for approvals during the run (an `approve` callback);
+    without, a call that needs one pauses the run (`approval_required`)."""
 
 
 class Engine:
@@ -161,21 +110,52 @@ class Engine:
         self.config = config
         self.state = state
         self.caps: ModelCaps | None = model_caps(config.model)
+        self.deadline: float | None = None
+        """When the run times out, on the driver's clock (`start` sets it); every waiting
+        step is bounded by it."""
         self._validator = ConversationValidator()
         self._tools: dict[str, ToolInfo] = {}
+        self._tools_turn: int | None = None
+        self._asked_turn = 0
+        self._sent: CallModel | None = None
+        self._retry: Sleep | None = None
+        self._resend = False
+        self._error: Exception | None = None
+        self._timed_out = False
         self.resolved: list[tuple[dict[str, Any], dict[str, Any]]] = []
         """(call, result) pairs the engine answered itself (unknown tool, denied, output
         tool, not run), for the driver to report; it clears the list after reading."""
 
+    def start(self, now: float) -> None:
+        """Begin (or resume) the run at `now`: the deadline is `now` plus `Limits.timeout`."""
+        timeout = self.config.limits.timeout
+        self.deadline = None if timeout is None else now + timeout
+        self._timed_out, self._error = False, None
+
     # -- asking --------------------------------------------------------------------------
 
-    def next_step(self, tools: Sequence[ToolInfo] = ()) -> Step:
-        """The next thing to do, given the tools available this turn."""
+    def next_step(self, now: float | None = None) -> Step:
+        """The next thing to do, at time `now` on the driver's clock (None: don't check the
+        deadline at this step)."""
         s = self.state
-        self._tools = {t.name: t for t in tools}
         if s.done:
             return Finished(s)
+        if self._error is not None:
+            return Finished(s, self._error)
+        deadline = self.deadline
+        if self._timed_out or (deadline is not None and now is not None and now >= deadline):
+            return self._finish_limit("timeout")
+        if self._retry is not None:
+            step, self._retry, self._resend = self._retry, None, True
+            return step
+        if self._resend and self._sent is not None:
+            self._resend = False
+            return CallModel(self._sent.params, self._sent.betas, s.retries)
         if s.pending:
+            # The calls run with the tools offered on the turn that made them.
+            turn = max(s.turns - 1, 0)
+            if self._tools_turn != turn:
+                return self._list_tools(turn)
             step = self._tool_step()
             if step is not None:
                 return step
@@ -184,7 +164,13 @@ class Engine:
         limit = self.config.limits.before_request(s.turns, s.usage)
         if limit is not None:
             return self._finish_limit(limit)
-        return self._request(tools)
+        if self._tools_turn != s.turns:
+            return self._list_tools(s.turns)
+        return self._request()
+
+    def _list_tools(self, turn: int) -> ListTools:
+        self._asked_turn = turn
+        return ListTools(turn)
 
     def _tool_step(self) -> Step | None:
         s = self.state
@@ -203,27 +189,39 @@ class Engine:
                 undecided.append(call)
             else:
                 runnable.append(call)
+        s.awaiting_approval = [c["id"] for c in undecided]
         if undecided:
+            if not self.config.approvals:
+                # No one can decide now: stop here until the run is resumed with decisions.
+                self._stop(APPROVAL_REQUIRED)
+                return Finished(s)
             return NeedApproval(tuple(undecided))
         if runnable:
             limit = self.config.limits.before_tools(s.usage.tool_calls, len(runnable))
             if limit is not None:
                 return self._finish_limit(limit)
-            return RunTools(tuple(runnable))
+            return RunTools(tuple(runnable), self._tools)
         self._answer_pending()
         return Finished(s) if s.done else None
 
-    def _request(self, tools: Sequence[ToolInfo]) -> CallModel:
+    def _request(self) -> CallModel:
         cfg, s = self.config, self.state
-        tool_params = [t.to_param() for t in tools]
+        tool_params = [t.to_param() for t in self._tools.values()]
+        if cfg.server_tools:
+            check_tool_names((p["name"] for p in tool_params), cfg.server_tools)
+            tool_params.extend(cfg.server_tools)
         if cfg.output_tool is not None:
             tool_params.append(cfg.output_tool)
         params: dict[str, Any] = {"model": cfg.model, "max_tokens": cfg.max_tokens}
         params.update(cfg.params)
+        if "tool_choice" in params and not cfg.keep_tool_choice and s.usage.called_tools():
+            params["tool_choice"] = relax_tool_choice(params["tool_choice"])
         messages = s.messages
         system = cfg.system
         if cfg.cache:
-            messages, system, tool_params = _cache_breakpoints(messages, system, tool_params)
+            messages, system, tool_params = place_breakpoints(
+                messages, system, tool_params, used=int("cache_control" in params)
+            )
         params["messages"] = messages
         if system:
             params["system"] = system
@@ -241,8 +239,8 @@ class Engine:
             has_tools=bool(tool_params),
             interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
         )
-        self._validator.validate(messages, thinking=_thinking_type(params))
-        return CallModel(params, (*cfg.betas, *betas))
+        self._sent = CallModel(params, (*cfg.betas, *betas))
+        return self._sent
 
     def _output_choice(self, thinking: dict[str, Any] | None) -> dict[str, Any]:
         # Forcing a tool is rejected with thinking on, and always by some models.
@@ -253,16 +251,54 @@ class Engine:
 
     # -- reporting -----------------------------------------------------------------------
 
+    def on_tools(self, tools: Sequence[ToolInfo]) -> None:
+        """The tools offered on the turn `ListTools` asked about; kept with that turn."""
+        self._tools = {t.name: t for t in tools}
+        self._tools_turn = self._asked_turn
+
+    def on_request(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Check the request as the `before_model` hook left it; keep it for retries.
+
+        Raises:
+            ConversationError: the conversation breaks a rule (named), e.g. a hook's rewrite.
+        """
+        self._validator.validate(params.get("messages") or (), thinking=_thinking_type(params))
+        betas = self._sent.betas if self._sent is not None else self.config.betas
+        self._sent = CallModel(params, betas)
+        return params
+
+    def on_model_error(self, error: Exception) -> None:
+        """A model call failed before a whole reply arrived (nothing of it is kept): retry it
+        after a back-off while the call's budget lasts and the failure is transient, else
+        give up (`Finished.error`; the run stays resumable)."""
+        s = self.state
+        transient = isinstance(error, MalformedStreamError) or retryable(error)
+        if not transient or s.retries >= self.config.model_retries:
+            s.retries = 0  # a resumed run starts the call with a whole budget
+            self._error = error
+            self._stop("failed")
+            return
+        asked = error.retry_after if isinstance(error, APIStatusError) else None
+        jitter = random.Random(f"{s.seed}:{s.turns}:{s.retries}").random()
+        delay = backoff(s.retries, retry_after=asked, rand=jitter)
+        s.retries += 1
+        self._retry = Sleep(delay, s.retries, error)
+
+    def on_timeout(self) -> None:
+        """The deadline passed while the driver waited on a step."""
+        self._timed_out = True
+
     def on_reply(self, message: Message) -> TurnUsage:
         """Record one model reply and decide what it means."""
         s, cfg = self.state, self.config
         content = message.to_param()["content"]
         calls = [b for b in content if b.get("type") == "tool_use"]
-        turn = s.usage.add_turn(message.usage.to_wire(), message.model or cfg.model)
+        turn = s.usage.add_turn(
+            message.usage.to_wire(), message.model or cfg.model, tool_calls=len(calls)
+        )
         s.turns += 1
-        if content:
-            # An empty assistant turn would make the next request invalid; keep none.
-            s.messages.append({"role": "assistant", "content": content})
+        s.retries, self._sent = 0, None
+        append_reply(s.messages, content)
         stop = message.stop_reason
         self._stop(stop)
         s.stop_sequence = message.stop_sequence
@@ -276,10 +312,11 @@ class Engine:
             s.continuations += 1
             append_user_content(s.messages, [{"type": "text", "text": CONTINUE_PROMPT}])
         elif stop == "pause_turn":
-            pass  # the next request re-sends the paused content as is
+            s.answer += text  # the next request re-sends the paused content as is
         elif calls:
             # Tool calls are run whatever the stop reason says: leaving them unanswered
             # would make the conversation impossible to continue.
+            s.answer = ""  # the answer is the last turn's text, not what came before tools
             s.pending, s.results, s.decisions = calls, {}, {}
             self._claim_engine_calls()
         elif cfg.output_tool is not None and s.output is None and stop != "refusal":
@@ -304,10 +341,6 @@ class Engine:
         if self.state.stop_reason == APPROVAL_REQUIRED:
             # The pause is over: a run that fails from here must not look paused still.
             self._stop(None)
-
-    def pause(self) -> None:
-        """Stop here until the pending calls are decided (no one could approve them now)."""
-        self._stop(APPROVAL_REQUIRED)
 
     def abort(self, stop_reason: str, message: str, *, limit: str | None = None) -> None:
         """End the run now: answer every open call with `message` (results that exist are
@@ -406,11 +439,11 @@ class Engine:
 
 
 def _ok(call: Mapping[str, Any], text: str) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": call["id"], "content": text}
+    return tool_result(call["id"], text)
 
 
 def _error(call: Mapping[str, Any], text: str) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": call["id"], "content": text, "is_error": True}
+    return tool_result(call["id"], text, is_error=True)
 
 
 def _unknown_tool(name: str, tools: Mapping[str, Any]) -> str:
@@ -436,51 +469,3 @@ def _thinking_type(params: Mapping[str, Any]) -> str | bool:
         return False
     kind = cast("dict[str, object]", thinking).get("type", False)
     return kind if isinstance(kind, str | bool) else False
-
-
-_EPHEMERAL = {"type": "ephemeral"}
-
-
-def _cache_breakpoints(
-    messages: list[dict[str, Any]],
-    system: str | list[dict[str, Any]] | None,
-    tools: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
-    """Copies with `cache_control` on the last tool, the system prompt and the latest turn.
-
-    The stored conversation is never modified. Breakpoints the user placed count toward the
-    API's limit of four; the latest turn is marked first because it caches the most.
-    """
-    used = _count_breakpoints(messages[-1:]) + _count_breakpoints(tools)
-    if isinstance(system, list):
-        used += _count_breakpoints(system)
-    budget = 4 - used
-    if budget > 0 and messages:
-        last = messages[-1]
-        content = last["content"]
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        if content and "cache_control" not in content[-1] and content[-1].get("type") != "thinking":
-            content = [*content[:-1], {**content[-1], "cache_control": _EPHEMERAL}]
-            messages = [*messages[:-1], {**last, "content": content}]
-            budget -= 1
-    if budget > 0 and tools and "cache_control" not in tools[-1]:
-        tools = [*tools[:-1], {**tools[-1], "cache_control": _EPHEMERAL}]
-        budget -= 1
-    if budget > 0 and system:
-        blocks = [{"type": "text", "text": system}] if isinstance(system, str) else system
-        if "cache_control" not in blocks[-1]:
-            system = [*blocks[:-1], {**blocks[-1], "cache_control": _EPHEMERAL}]
-    return messages, system, tools
-
-
-def _count_breakpoints(items: Sequence[Mapping[str, Any]]) -> int:
-    n = 0
-    for item in items:
-        if "cache_control" in item:
-            n += 1
-        content: object = item.get("content")
-        if isinstance(content, list):
-            blocks = cast("list[object]", content)
-            n += sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
-    return n

@@ -1,10 +1,12 @@
 """Helpers that keep a conversation history valid while a run grows it.
 
 This module owns how user content joins a history (`user_turn`, `append_user_content`: roles
-keep alternating, tool results first) and how calls left unanswered by a cancelled or crashed
-run are found and closed (`pending_tool_uses`, `close_dangling_tool_uses`). It works on the
-same wire-form plain dicts as `conversation`, whose rules the results keep, and never edits a
-message dict in place: a changed message is replaced by a new dict.
+keep alternating, tool results first), how a reply joins it (`append_reply`: a reply to a
+request ending with an assistant turn continues that turn) and how calls left unanswered by a
+cancelled or crashed run are found and closed (`pending_tool_uses`,
+`close_dangling_tool_uses`). It works on the same wire-form plain dicts as `conversation`,
+whose rules the results keep, and never edits a message dict in place: a changed message is
+replaced by a new dict.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from .._api.wire import tool_result
+
 __all__ = [
+    "append_reply",
     "append_user_content",
     "close_dangling_tool_uses",
     "pending_tool_uses",
@@ -34,6 +39,24 @@ def _as_blocks(content: Any) -> list[Block]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     return list(content)
+
+
+def append_reply(messages: list[Message], content: Sequence[Mapping[str, Any]]) -> None:
+    """Add a model reply's content as the assistant turn.
+
+    A request that ends with an assistant turn (a `pause_turn` re-sent as is, a prefill) asks
+    the model to continue that turn, and the reply holds only what comes next (after a pause,
+    it starts with the results of the paused server tool call): it joins that turn, so the
+    history stays one assistant turn per reply cycle. Empty content adds nothing (an empty
+    assistant turn would make the next request invalid).
+    """
+    if not content:
+        return
+    if messages and messages[-1].get("role") == "assistant":
+        last = messages[-1]
+        messages[-1] = {**last, "content": _as_blocks(last.get("content")) + list(content)}
+        return
+    messages.append({"role": "assistant", "content": list(content)})
 
 
 def append_user_content(
@@ -104,12 +127,11 @@ def close_dangling_tool_uses(
     for use in pending:
         block = given.get(use["id"])
         if block is None:
-            block = {
-                "type": "tool_result",
-                "tool_use_id": use["id"],
-                "is_error": True,
-                "content": f"The call to {use.get('name', 'this tool')!s} was {reason} before it "
+            block = tool_result(
+                use["id"],
+                f"The call to {use.get('name', 'this tool')!s} was {reason} before it "
                 "finished; it produced no result.",
-            }
+                is_error=True,
+            )
         blocks.append(dict(block))
     append_user_content(messages, blocks)

@@ -16,10 +16,10 @@ which for an omitted `thinking` is the model's default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from .._errors import ConversationError
+from .._errors import ConversationError, UsageError
 from .capabilities import ModelCaps
 from .thinking import MIN_BUDGET_TOKENS
 
@@ -30,6 +30,8 @@ __all__ = [
     "check_sampling",
     "check_thinking_budget",
     "check_tool_choice",
+    "check_tool_names",
+    "relax_tool_choice",
     "shape_request",
 ]
 
@@ -223,6 +225,42 @@ def check_tool_choice(
             "on this model; use tool_choice auto/none, or turn thinking off for this run.",
             "forced_tool_choice_with_thinking",
         )
+
+
+def check_tool_names(client: Iterable[str], server: Iterable[Mapping[str, Any]]) -> None:
+    """A server tool's name is unique among the request's tools.
+
+    Raises:
+        UsageError: a server tool shares its name with a client tool or another server tool.
+    """
+    seen = set(client)
+    for definition in server:
+        name = definition["name"]
+        if name in seen:
+            raise UsageError(
+                f"Two tools are named `{name}`, one of them the server tool "
+                f"{definition['type']!r}; the model could not tell them apart. Give each server "
+                "tool once, and rename the client tool (@tool(name=...), or .prefixed(...) on "
+                "its toolset)."
+            )
+        seen.add(name)
+
+
+def relax_tool_choice(tool_choice: object) -> object:
+    """The `tool_choice` for a turn after the model has called a tool: a forced one (`any`,
+    `tool`) becomes `auto`, keeping `disable_parallel_tool_use`; any other is unchanged.
+
+    Forcing a tool on every turn leaves a model that obeys no way to answer.
+    """
+    if not isinstance(tool_choice, Mapping):
+        return tool_choice
+    choice = cast("Mapping[str, Any]", tool_choice)
+    if choice.get("type") not in _FORCED:
+        return choice
+    relaxed: dict[str, Any] = {"type": "auto"}
+    if "disable_parallel_tool_use" in choice:
+        relaxed["disable_parallel_tool_use"] = choice["disable_parallel_tool_use"]
+    return relaxed
 
 
 def check_effort(params: Mapping[str, Any], caps: ModelCaps | None, effective: str | None) -> None:

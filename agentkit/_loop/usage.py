@@ -104,7 +104,9 @@ class TurnUsage(_Counters):
     server_tool_use: dict[str, int] = field(default_factory=dict[str, int])
     """Server tool counters as reported, e.g. `{"web_search_requests": 1}`."""
     tool_calls: int = 0
-    """Client tool calls this response asked for."""
+    """Client tool calls this response asked for: its `tool_use` blocks, known as soon as it
+    arrives (some may then be denied, unknown or never run; `RunUsage.tool_calls` counts the
+    calls run)."""
     cost_usd: float | None = None
     """This response's cost, or None when the model's prices are unknown."""
 
@@ -168,6 +170,8 @@ class RunUsage(_Counters):
     """Cache writes reported as 1-hour writes (responses that gave the split)."""
     server_tool_use: dict[str, int] = field(default_factory=dict[str, int])
     tool_calls: int = 0
+    """Client tool calls run (counted as each result arrives; the engine counts them, since
+    a turn's `tool_calls` are only asked for)."""
     known_cost_usd: float = 0.0
     """Summed cost of the turns whose prices are known."""
     unpriced_requests: int = 0
@@ -179,10 +183,15 @@ class RunUsage(_Counters):
         """Total cost in USD, or None when any response's price is unknown."""
         return None if self.unpriced_requests else self.known_cost_usd
 
+    def called_tools(self) -> bool:
+        """Whether a response of this run asked for a client tool call."""
+        return any(turn.tool_calls for turn in self.turns)
+
     def add_turn(self, usage: Mapping[str, Any], model: str, *, tool_calls: int = 0) -> TurnUsage:
         """Count one response's wire `usage` dict for `model`, cost it, and record the turn.
 
-        `tool_calls` is the number of client `tool_use` blocks in the response.
+        `tool_calls` is the number of client `tool_use` blocks in the response; it is the
+        turn's count only, since the run counts the calls it actually runs.
         """
         split = usage.get("cache_creation")
         w5m = w1h = None
@@ -224,7 +233,6 @@ class RunUsage(_Counters):
         self.cache_write_1h_input_tokens += turn.cache_write_1h_input_tokens or 0
         for key, value in turn.server_tool_use.items():
             self.server_tool_use[key] = self.server_tool_use.get(key, 0) + value
-        self.tool_calls += turn.tool_calls
         if turn.cost_usd is None:
             self.unpriced_requests += 1
         else:

@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any, Generic, TypedDict, Unpack
 
 import anyio
+import pydantic_core
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._api.client import AsyncClient
@@ -18,12 +19,15 @@ from .._durable.journal import RunStore
 from .._errors import RunError, UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
+from .._loop.request_rules import check_tool_names
 from .._loop.thinking import ThinkingBudget, plan_thinking
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.output import OutputSpec
+from .._tools.server import split_server_tools
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
+from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
 from .durable import DurableRun, open_run
 from .events import AgentEvent
@@ -65,7 +69,7 @@ class Agent(Generic[OutputT]):
         self,
         model: str,
         *,
-        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | Callable[..., Any] | Mapping[str, Any]] = (),
         system: str | list[dict[str, Any]] | None = None,
         max_tokens: int = 1024,
         thinking: int | str | Mapping[str, Any] | ThinkingBudget | None = None,
@@ -85,9 +89,18 @@ class Agent(Generic[OutputT]):
         max_continuations: int = 0,
         stop_after_tools: Iterable[str] = (),
         stop_when: Callable[[RunState], bool] | None = None,
+        clock: Clock | None = None,
         store: RunStore | None = None,
     ) -> None:
-        """Raises `UsageError` for a setting that can never work, naming it."""
+        """Raises `UsageError` for a setting that can never work, naming it.
+
+        `client`: the `AsyncClient` every run uses; yours to close (`async with`). Without
+        one, each run makes its own from the environment and closes it when the run ends.
+        `model_retries`: retries per model call, whatever failed (the client's `max_retries`
+        is for direct client use). `clock`: what runs read the time from and sleep on
+        (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
+        `store`: the default store of durable runs (`run(run_id=...)`).
+        """
         for option, value, least in (
             ("max_tokens", max_tokens, 1),
             ("model_retries", model_retries, 0),
@@ -100,11 +113,15 @@ class Agent(Generic[OutputT]):
         self.model = model
         self.name = name
         self.description = description
-        self.toolset = Toolset(tools)
+        client_tools, server_tools = split_server_tools(tools)
+        self.toolset = Toolset(client_tools)
         self.store = store
         """The default store of durable runs (`run(run_id=...)`)."""
         self._client = client
         output = OutputSpec.build(output_type) if output_type is not None else None
+        check_tool_names(
+            [*self.toolset.names, *([output.tool_param["name"]] if output else [])], server_tools
+        )
         self.config = EngineConfig(
             model=model,
             max_tokens=max_tokens,
@@ -122,6 +139,10 @@ class Agent(Generic[OutputT]):
             output_retries=output_retries,
             cache=cache,
             stop_when=stop_when,
+            keep_tool_choice=settings.tool_choice_after_tools == "keep",
+            server_tools=tuple(server_tools),
+            model_retries=model_retries,
+            approvals=approve is not None,
         )
         self._driver: Driver[OutputT] = Driver(
             model=model,
@@ -130,8 +151,8 @@ class Agent(Generic[OutputT]):
             hooks=hooks or Hooks(),
             approve=approve,
             stream=stream,
-            model_retries=model_retries,
             tool_execution=tool_execution or ToolExecution(),
+            clock=clock or SystemClock(),
         )
 
     def __repr__(self) -> str:
@@ -163,27 +184,27 @@ class Agent(Generic[OutputT]):
         """
         deps, decisions = args.get("deps"), args.get("decisions") or {}
         async with self._durable(prompt, args) as durable:
-            client = self._client or self._default_client()
-            if durable is None:
-                engine = self._start(prompt, args)
-                return await self._driver.drive(engine, client, deps, decisions, on_event)
-            done: list[RunResult[OutputT]] = []
-            try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(durable.keep_alive)
-                    try:
-                        done.append(await self._driver.drive(
-                            durable.engine, client, deps, decisions, on_event, durable.journal
-                        ))
-                    finally:
-                        tg.cancel_scope.cancel()
-            except BaseExceptionGroup as group:
-                error = sole_exception(group)  # what the run raised, as without a store
-                if error is group:
-                    raise
-            else:
-                return done[0]
-            raise error
+            engine = durable.engine if durable is not None else self._start(prompt, args)
+            async with self._client_for_run() as client:
+                if durable is None:
+                    return await self._driver.drive(engine, client, deps, decisions, on_event)
+                done: list[RunResult[OutputT]] = []
+                try:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(durable.keep_alive)
+                        try:
+                            done.append(await self._driver.drive(
+                                engine, client, deps, decisions, on_event, durable.journal
+                            ))
+                        finally:
+                            tg.cancel_scope.cancel()
+                except BaseExceptionGroup as group:
+                    error = sole_exception(group)  # what the run raised, as without a store
+                    if error is group:
+                        raise
+                else:
+                    return done[0]
+                raise error
 
     def run_sync(
         self,
@@ -201,15 +222,7 @@ class Agent(Generic[OutputT]):
             raise UsageError("run_sync() was called inside an event loop; use `await agent.run()`")
 
         async def main() -> RunResult[OutputT]:
-            if self._client is not None:
-                return await self.run(prompt, on_event=on_event, **args)
-            # A client is bound to the event loop it was made in: make one for this loop.
-            async with AsyncClient() as client:
-                saved, self._client = self._client, client
-                try:
-                    return await self.run(prompt, on_event=on_event, **args)
-                finally:
-                    self._client = saved
+            return await self.run(prompt, on_event=on_event, **args)
 
         return anyio.run(main)
 
@@ -220,15 +233,15 @@ class Agent(Generic[OutputT]):
         """Run in the background and iterate its events: `async with agent.iter(p) as run:`."""
         async with self._durable(prompt, args) as durable:
             engine = durable.engine if durable is not None else self._start(prompt, args)
+            journal = durable.journal if durable is not None else None
             send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
             handle = AgentRun(engine.state, receive)
 
             async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
-                async with send:
-                    client = self._client or self._default_client()
+                async with send, self._client_for_run() as client:
                     handle.result = await self._driver.drive(
                         engine, client, args.get("deps"), args.get("decisions") or {},
-                        send.send_nowait, durable.journal if durable is not None else None,
+                        send.send_nowait, journal,
                     )
 
             error: BaseException | None = None
@@ -251,7 +264,11 @@ class Agent(Generic[OutputT]):
                 raise error
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
-        """This agent as a tool another agent can call; its usage counts in the caller's."""
+        """This agent as a tool another agent can call; its usage counts in the caller's.
+
+        The caller's model gets the sub-run's structured output as JSON (with `output_type`,
+        or a stop-after tool's input), else the answer's text.
+        """
         tool_name = name or self.name
         text = description or self.description
         if not tool_name or not text:
@@ -268,7 +285,7 @@ class Agent(Generic[OutputT]):
                     ctx.usage.merge(exc.usage)
                 raise
             ctx.usage.merge(result.usage)
-            return result.text
+            return _handed_over(result)
 
         return Tool.from_schema(
             name=tool_name,
@@ -280,6 +297,13 @@ class Agent(Generic[OutputT]):
             },
             handler=handler,
         )
+
+    def _client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
+        """The agent's client (the caller's to close), or this run's own: bound to this event
+        loop and closed when the run ends."""
+        if self._client is not None:
+            return nullcontext(self._client)
+        return AsyncClient()
 
     def _durable(
         self, prompt: str | list[dict[str, Any]] | None, args: RunArgs
@@ -332,6 +356,10 @@ class Agent(Generic[OutputT]):
             raise UsageError("nothing to send: pass a prompt")
         return engine
 
-    def _default_client(self) -> AsyncClient:
-        self._client = AsyncClient()
-        return self._client
+def _handed_over(result: RunResult[Any]) -> str:
+    """What a sub-run gives the model that called it: its output as JSON (spelled as the model
+    wrote it, aliases kept), else its answer's text."""
+    output = result.state.output
+    if output is None:
+        return result.text
+    return pydantic_core.to_json(output, by_alias=True).decode()

@@ -1,19 +1,20 @@
-"""The async driver: it carries out the engine's steps and does the run's I/O.
+"""The async driver: it carries out the engine's steps and reports what happened.
 
-It sends the requests the engine builds, runs the tool calls it asks for (concurrently, in an
-anyio task group), asks for approvals, and reports back. Rules it keeps:
+A thin loop: it lists the turn's tools, runs the `before_model` hook and sends the request
+(the client's own retries off: the engine is the one retrier), sleeps the back-offs the engine
+asks for, runs the tool calls (concurrently, in an anyio task group), asks for approvals, and
+bounds each step's wait by the engine's deadline. It decides nothing. Rules it keeps:
 - a tool result is recorded the moment it exists, so a cancelled or failed run keeps it;
 - on cancellation every open `tool_use` is answered ("cancelled") and the cancellation
   re-raised, never swallowed; on any other failure the raised `RunError` carries the
   conversation and usage so far, and the `RunState` can be resumed;
-- a mid-stream error or a cut stream is retried by re-issuing the whole request (bounded):
-  a partial reply is never appended to the conversation.
+- a failed model call is reported whole (the engine retries it or gives up): a partial reply
+  is never appended to the conversation.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, assert_never, cast
 
@@ -21,8 +22,7 @@ import anyio
 
 from .._api.client import AsyncClient
 from .._api.message_stream import AsyncMessageStream
-from .._api.sansio import retry_delay
-from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock
+from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock, tool_result
 from .._errors import (
     APIError,
     APIStreamError,
@@ -34,19 +34,13 @@ from .._errors import (
     RunError,
     UsageError,
 )
-from .._loop.engine import (
-    CallModel,
-    Engine,
-    EngineConfig,
-    Finished,
-    NeedApproval,
-    RunState,
-    RunTools,
-)
+from .._loop.engine import Engine, EngineConfig, RunState
+from .._loop.steps import CallModel, Finished, ListTools, NeedApproval, RunTools, Sleep, Step
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from . import events as ev
+from .clock import Clock
 from .durable import Journal
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
@@ -55,7 +49,10 @@ from .result import OutputT, RunResult
 __all__ = ["Driver", "Emit", "sole_exception"]
 
 Emit = Callable[[ev.AgentEvent], object]
-"""Where a run's events go (`run(on_event=...)`, or the stream `Agent.iter` reads)."""
+"""Where a run's events go (`run(on_event=...)`, or the stream `Agent.iter` reads): a plain
+function, or an async one the run awaits before it goes on."""
+
+_Send = Callable[[ev.AgentEvent], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -64,7 +61,7 @@ class _Turn:
 
     client: AsyncClient
     deps: object
-    emit: Emit | None
+    emit: _Send | None
     journal: Journal | None = None
     """Where a durable run commits its checkpoints (None: the run is not stored)."""
 
@@ -80,8 +77,8 @@ class Driver(Generic[OutputT]):
     hooks: Hooks
     approve: Approve | None
     stream: bool
-    model_retries: int
     tool_execution: ToolExecution
+    clock: Clock
 
     async def drive(
         self,
@@ -99,28 +96,17 @@ class Driver(Generic[OutputT]):
             RunError: the model call or user code failed; the cause is chained.
         """
         state = engine.state
+        engine.start(self.clock.now())
         if decisions:
             engine.on_decisions(decisions)
             if journal is not None:  # durable: on decisions
                 journal.decisions(decisions)
-        turn = _Turn(client, deps, emit, journal)
-        timeout = self.config.limits.timeout
+        turn = _Turn(client, deps, _sender(emit) if emit is not None else None, journal)
         try:
-            with anyio.move_on_after(timeout if timeout is not None else math.inf) as scope:
-                await self._loop(engine, turn)
-            if scope.cancelled_caught:
-                engine.abort("timeout", "Not run: the run hit its timeout limit.", limit="timeout")
+            failure = await self._loop(engine, turn)
         except anyio.get_cancelled_exc_class():
             engine.abort("cancelled", "Not run: the run was cancelled before this call finished.")
             raise
-        except APIError as exc:
-            raise RunError(
-                f"the model request failed: {exc}. The conversation so far is kept "
-                "(.messages, .result.state); resume with agent.run(state=...).",
-                messages=state.messages,
-                usage=state.usage,
-                result=self._result(engine),
-            ) from exc
         except BaseException as exc:
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
@@ -138,9 +124,17 @@ class Driver(Generic[OutputT]):
                     result=self._result(engine),
                 ) from cause
             raise
+        if failure is not None:
+            raise RunError(
+                f"the model request failed: {failure}. The conversation so far is kept "
+                "(.messages, .result.state); resume with agent.run(state=...).",
+                messages=state.messages,
+                usage=state.usage,
+                result=self._result(engine),
+            ) from _as_api_error(failure)
         result = self._result(engine)
-        if emit is not None:
-            emit(ev.RunFinished(result))
+        if turn.emit is not None:
+            await turn.emit(ev.RunFinished(result))
         if state.limit is not None:
             raise LimitExceeded(
                 f"the run stopped at its {state.limit} limit; the conversation and usage so far "
@@ -152,70 +146,80 @@ class Driver(Generic[OutputT]):
             )
         return result
 
-    async def _loop(self, engine: Engine, turn: _Turn) -> None:
-        state = engine.state
+    async def _loop(self, engine: Engine, turn: _Turn) -> Exception | None:
+        """Carry out steps until the engine says finished; the model failure it gave up on."""
+        clock = self.clock
         while True:
-            ctx = self._context(turn, state)
-            tools = await self.toolset.tools_for(ctx)
-            step = engine.next_step(tools)
+            step = engine.next_step(clock.now())
             if engine.resolved:
-                self._report_resolved(engine, turn)
-            match step:
-                case CallModel():
-                    message = await self._call_model(step, ctx, turn)
-                    usage = engine.on_reply(message)
-                    if turn.journal is not None:  # durable: after the engine recorded a reply
-                        turn.journal.reply(message)
-                    if turn.emit is not None:
-                        turn.emit(ev.TurnFinished(state.turns, message, usage))
-                    if engine.resolved:
-                        self._report_resolved(engine, turn)
-                case RunTools():
-                    await self._run_tools(step.calls, {t.name: t for t in tools}, engine, turn)
-                case NeedApproval():
-                    decided = await self._approve(step.calls, ctx)
-                    if decided is None:
-                        engine.pause()
-                        return
-                    engine.on_decisions(decided)
-                    if turn.journal is not None:  # durable: on decisions
-                        turn.journal.decisions(decided)
-                case Finished():
-                    return
-                case _:
-                    assert_never(step)
+                await self._report_resolved(engine, turn)
+            if isinstance(step, Finished):
+                return step.error
+            deadline = engine.deadline
+            if deadline is None:
+                await self._carry_out(step, engine, turn)
+                continue
+            with anyio.move_on_after(deadline - clock.now()) as scope:
+                await self._carry_out(step, engine, turn)
+            if scope.cancelled_caught:
+                engine.on_timeout()
 
-    async def _call_model(self, step: CallModel, ctx: RunContext[Any], turn: _Turn) -> Message:
-        params = step.params
-        if self.hooks.before_model is not None:
-            params = await maybe_await(self.hooks.before_model(ctx, params)) or params
-        if turn.emit is not None:
-            turn.emit(ev.ModelRequest(ctx.turn + 1, params))
-        attempt = 0
-        while True:
-            try:
-                if self.stream:
-                    message = await self._stream_once(params, step.betas, ctx.turn + 1, turn)
-                else:
-                    message = await turn.client.create(params, betas=step.betas)
-                    if turn.emit is not None:
-                        _emit_blocks(message, ctx.turn + 1, turn.emit)
-                break
-            except (APIStreamError, IncompleteStreamError, MalformedStreamError) as exc:
-                # The partial reply is dropped: the whole request is re-issued.
-                retryable = not isinstance(exc, APIStreamError) or exc.retryable
-                if not retryable or attempt >= self.model_retries:
-                    if isinstance(exc, MalformedStreamError):
-                        raise APIStreamError(str(exc), error_type="malformed_stream") from exc
-                    raise
-                # Back off as the client does between its own retries: an API that just
-                # sent `overloaded_error` must not be asked again at once. `_sleep` is the
-                # client's seam for that sleep (tests record it); it has no public name yet.
-                delay = retry_delay(attempt, self.model_retries) or 0.0
-                await turn.client._sleep(delay)  # pyright: ignore[reportPrivateUsage]
-                attempt += 1
+    async def _carry_out(self, step: Step, engine: Engine, turn: _Turn) -> None:
+        state = engine.state
+        match step:
+            case ListTools():
+                ctx = self._context(turn, state, turn_number=step.turn)
+                engine.on_tools(await self.toolset.tools_for(ctx))
+            case CallModel():
+                ctx = self._context(turn, state)
+                message = await self._call_model(step, engine, ctx, turn)
+                if message is None:
+                    return
+                usage = engine.on_reply(message)
+                if turn.journal is not None:  # durable: the reply, before any of its calls
+                    turn.journal.reply(message)
                 if turn.emit is not None:
-                    turn.emit(ev.ModelRetry(ctx.turn + 1, attempt, exc))
+                    await turn.emit(ev.TurnFinished(state.turns, message, usage))
+                if engine.resolved:
+                    await self._report_resolved(engine, turn)
+            case Sleep():
+                if turn.emit is not None:
+                    await turn.emit(ev.ModelRetry(state.turns + 1, step.attempt, step.error))
+                await self.clock.sleep(step.seconds)
+            case RunTools():
+                tools = cast("Mapping[str, Tool]", step.tools)
+                await self._run_tools(step.calls, tools, engine, turn)
+            case NeedApproval():
+                decided = await self._approve(step.calls, self._context(turn, state))
+                engine.on_decisions(decided)
+                if turn.journal is not None:  # durable: on decisions
+                    turn.journal.decisions(decided)
+            case Finished():
+                pass
+            case _:
+                assert_never(step)
+
+    async def _call_model(
+        self, step: CallModel, engine: Engine, ctx: RunContext[Any], turn: _Turn
+    ) -> Message | None:
+        """The reply, or None when the call failed (reported to the engine, which decides)."""
+        params, n = step.params, ctx.turn + 1
+        if step.attempt == 0:
+            if self.hooks.before_model is not None:
+                params = await maybe_await(self.hooks.before_model(ctx, params)) or params
+            params = engine.on_request(params)
+            if turn.emit is not None:
+                await turn.emit(ev.ModelRequest(n, params))
+        try:
+            if self.stream:
+                message = await self._stream_once(params, step.betas, n, turn)
+            else:
+                message = await turn.client.create(params, betas=step.betas, max_retries=0)
+                if turn.emit is not None:
+                    await _emit_blocks(message, n, turn.emit)
+        except (APIError, MalformedStreamError) as exc:
+            engine.on_model_error(exc)
+            return None
         if self.hooks.after_model is not None:
             await maybe_await(self.hooks.after_model(ctx, message))
         return message
@@ -223,7 +227,7 @@ class Driver(Generic[OutputT]):
     async def _stream_once(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
     ) -> Message:
-        async with turn.client.stream(params, betas=betas) as stream:
+        async with turn.client.stream(params, betas=betas, max_retries=0) as stream:
             try:
                 return await _read_stream(stream, n, turn.emit)
             except APITimeoutError as exc:
@@ -253,10 +257,10 @@ class Driver(Generic[OutputT]):
                 async with limiter:
                     block = await self._call_tool(by_name[call["name"]], call, ctx)
             engine.on_result(block)
-            if turn.journal is not None:  # durable: when a tool result exists
+            if turn.journal is not None:  # durable: a tool result, as soon as it exists
                 turn.journal.result(block)
             if turn.emit is not None:
-                turn.emit(
+                await turn.emit(
                     ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
                 )
 
@@ -304,34 +308,42 @@ class Driver(Generic[OutputT]):
 
     async def _approve(
         self, calls: Sequence[dict[str, Any]], ctx: RunContext[Any]
-    ) -> dict[str, bool | str] | None:
-        if self.approve is None:
-            return None
+    ) -> dict[str, bool | str]:
+        approve = self.approve
+        if approve is None:  # the engine asks only when `config.approvals` says someone can
+            raise RuntimeError("NeedApproval without an approve callback")
         decided: dict[str, bool | str] = {}
         for call in calls:
             verdict = await maybe_await(
-                self.approve(replace(ctx, tool_use_id=call["id"], tool_name=call["name"]), call)
+                approve(replace(ctx, tool_use_id=call["id"], tool_name=call["name"]), call)
             )
             decided[call["id"]] = verdict.reason if isinstance(verdict, Deny) else verdict
         return decided
 
-    def _report_resolved(self, engine: Engine, turn: _Turn) -> None:
+    async def _report_resolved(self, engine: Engine, turn: _Turn) -> None:
         """Calls the engine answered itself get the same `ToolCallFinished` as run ones."""
         if turn.emit is not None:
             n = engine.state.turns
             for call, block in engine.resolved:
-                turn.emit(ev.ToolCallFinished(n, call["id"], call["name"], call["input"], block))
+                await turn.emit(
+                    ev.ToolCallFinished(n, call["id"], call["name"], call["input"], block)
+                )
         engine.resolved.clear()
 
     def _context(
-        self, turn: _Turn, state: RunState, call: dict[str, Any] | None = None
+        self,
+        turn: _Turn,
+        state: RunState,
+        call: dict[str, Any] | None = None,
+        *,
+        turn_number: int | None = None,
     ) -> RunContext[Any]:
         return RunContext(
             deps=turn.deps,
             messages=state.messages,
             usage=state.usage,
             model=self.model,
-            turn=state.turns,
+            turn=state.turns if turn_number is None else turn_number,
             tool_use_id=call["id"] if call else None,
             tool_name=call["name"] if call else None,
             run_id=turn.journal.run_id if turn.journal is not None else None,
@@ -354,13 +366,23 @@ def sole_exception(exc: BaseException) -> BaseException:
     return exc
 
 
+def _as_api_error(failure: Exception) -> Exception:
+    """The model failure a `RunError` chains: a malformed stream is reported as the stream
+    error it amounts to (the parse error chained to it)."""
+    if not isinstance(failure, MalformedStreamError):
+        return failure
+    error = APIStreamError(str(failure), error_type="malformed_stream")
+    error.__cause__ = failure
+    return error
+
+
 def _members(exc: BaseException) -> tuple[BaseException, ...]:
     if not isinstance(exc, BaseExceptionGroup):
         return ()
     return cast("BaseExceptionGroup[BaseException]", exc).exceptions
 
 
-async def _read_stream(stream: AsyncMessageStream, n: int, emit: Emit | None) -> Message:
+async def _read_stream(stream: AsyncMessageStream, n: int, emit: _Send | None) -> Message:
     if emit is None:
         return await stream.get_final_message()
     names: dict[int, tuple[str, str]] = {}
@@ -369,32 +391,38 @@ async def _read_stream(stream: AsyncMessageStream, n: int, emit: Emit | None) ->
         if kind == "content_block_delta":
             delta = event.delta
             if delta.type == "text_delta":
-                emit(ev.TextChunk(n, delta.text))
+                await emit(ev.TextChunk(n, delta.text))
             elif delta.type == "thinking_delta":
-                emit(ev.ThinkingChunk(n, delta.thinking))
+                await emit(ev.ThinkingChunk(n, delta.thinking))
             elif delta.type == "input_json_delta" and event.index in names:
-                emit(ev.ToolInputChunk(n, names[event.index][0], delta.partial_json))
+                await emit(ev.ToolInputChunk(n, names[event.index][0], delta.partial_json))
         elif kind == "content_block_start" and event.content_block.type == "tool_use":
             block = event.content_block
             names[event.index] = (block.id, block.name)
-            emit(ev.ToolCallStarted(n, block.id, block.name, None))
+            await emit(ev.ToolCallStarted(n, block.id, block.name, None))
     return await stream.get_final_message()
 
 
 def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:
-    return {
-        "type": "tool_result",
-        "tool_use_id": call["id"],
-        "content": f"Not run: {reason}.",
-        "is_error": True,
-    }
+    return tool_result(call["id"], f"Not run: {reason}.", is_error=True)
 
 
-def _emit_blocks(message: Message, n: int, emit: Emit) -> None:
+async def _emit_blocks(message: Message, n: int, emit: _Send) -> None:
     for block in message.content:
         if isinstance(block, TextBlock):
-            emit(ev.TextChunk(n, block.text))
+            await emit(ev.TextChunk(n, block.text))
         elif isinstance(block, ThinkingBlock):
-            emit(ev.ThinkingChunk(n, block.thinking))
+            await emit(ev.ThinkingChunk(n, block.thinking))
         elif isinstance(block, ToolUseBlock):
-            emit(ev.ToolCallStarted(n, block.id, block.name, block.input))
+            await emit(ev.ToolCallStarted(n, block.id, block.name, block.input))
+
+
+def _sender(emit: Emit) -> _Send:
+    """`emit` as something the run awaits: an async callback finishes with each event before
+    the run goes on, so events arrive in order and its exceptions fail the run as a plain
+    callback's do."""
+
+    async def send(event: ev.AgentEvent) -> None:
+        await maybe_await(emit(event))
+
+    return send

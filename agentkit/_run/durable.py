@@ -33,14 +33,9 @@ import orjson
 from .._api.wire import Message
 from .._durable.journal import Entry, EntryKind, Lease, RunStatus, RunStore, Summary
 from .._errors import LimitExceeded, RunMismatchError, StoreError, UsageError
-from .._loop.engine import (
-    APPROVAL_REQUIRED,
-    CallModel,
-    Engine,
-    EngineConfig,
-    RunState,
-    RunTools,
-)
+from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
+from .._loop.state import RunState
+from .._loop.steps import CallModel, ListTools, RunTools
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
@@ -248,8 +243,10 @@ def _ended(state: RunState) -> RunStatus:
 async def _replay(
     engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
 ) -> set[str]:
-    """Feed the journal's entries to the engine, asking it for each step as the driver does.
-    Returns the ids of calls marked started that have no result yet."""
+    """Feed the journal's entries to the engine, asking it for each step as the driver does
+    (no deadline: `next_step()` without a time). Each turn's tools are listed again with the
+    turn's own context, as the driver listed them. Returns the ids of calls marked started
+    that have no result yet."""
     s = engine.state
     started: set[str] = set()
     todo = [e for e in entries if e.kind != "status"]
@@ -259,16 +256,19 @@ async def _replay(
             engine.on_decisions(cast("dict[str, bool | str]", todo[i].payload["decisions"]))
             i += 1
             continue
-        ctx = RunContext(
-            deps=deps,
-            messages=s.messages,
-            usage=s.usage,
-            model=engine.config.model,
-            turn=s.turns,
-            run_id=run_id,
-        )
-        step = engine.next_step(await toolset.tools_for(ctx))
+        step = engine.next_step()
         engine.resolved.clear()
+        if isinstance(step, ListTools):
+            ctx = RunContext(
+                deps=deps,
+                messages=s.messages,
+                usage=s.usage,
+                model=engine.config.model,
+                turn=step.turn,
+                run_id=run_id,
+            )
+            engine.on_tools(await toolset.tools_for(ctx))
+            continue
         entry = todo[i]
         if isinstance(step, CallModel) and entry.kind == "reply":
             engine.on_reply(Message.from_wire(entry.payload))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .._errors import UsageError
 
@@ -25,12 +25,20 @@ class ModelSettings:
     stop_sequences: Sequence[str] = ()
     """A reply that hits one stops with `stop_reason` `stop_sequence`."""
     tool_choice: Mapping[str, Any] | None = None
+    """`{"type": "auto" | "any" | "tool" | "none", ...}`. A forced choice (`any`, `tool`) is
+    sent until the model has called a tool in the run, then `auto` (see
+    `tool_choice_after_tools`), so a model that obeys it can still answer."""
+    tool_choice_after_tools: Literal["auto", "keep"] = "auto"
+    """What a forced `tool_choice` becomes once the model has called a tool: `"auto"` (its
+    `disable_parallel_tool_use` kept), or `"keep"` to force a tool call on every turn (the run
+    then ends only by a limit, `stop_after_tools` or `stop_when`)."""
     metadata: Mapping[str, Any] | None = None
     """`{"user_id": ...}`: an opaque id, no personal data."""
     betas: Sequence[str] = ()
     """`anthropic-beta` values sent with every request."""
     extra_params: Mapping[str, Any] = field(default_factory=dict[str, Any])
-    """Other request fields, sent as given (named fields above win)."""
+    """Other request fields, sent as given (named fields above win). Not `tools`: the agent
+    builds the tool list each turn, server tools included (give those in `Agent(tools=)`)."""
     interleaved_thinking: bool = False
     """Think between tool calls (adds the beta header where the model needs it)."""
 
@@ -40,6 +48,19 @@ class ModelSettings:
                 raise UsageError(f"ModelSettings {name} must be between 0.0 and 1.0, got {value}")
         if self.top_k is not None and self.top_k < 1:
             raise UsageError(f"ModelSettings top_k must be at least 1, got {self.top_k}")
+        if "tools" in self.extra_params:
+            # Merging would give tools two homes; replacing them loses the client tools.
+            raise UsageError(
+                "ModelSettings extra_params cannot set 'tools': the agent builds the tool list "
+                "each turn. Pass server tool definitions in Agent(tools=[...]) next to your "
+                "tools, e.g. tools=[my_tool, {'type': 'web_search_20250305', 'name': "
+                "'web_search'}]."
+            )
+        if self.tool_choice_after_tools not in ("auto", "keep"):
+            raise UsageError(
+                "ModelSettings tool_choice_after_tools must be 'auto' or 'keep', got "
+                f"{self.tool_choice_after_tools!r}"
+            )
         for name, items in (("stop_sequences", self.stop_sequences), ("betas", self.betas)):
             if isinstance(items, str):
                 raise UsageError(f"ModelSettings {name} takes a list of strings, not one string")

@@ -54,7 +54,10 @@ class RunResult(Generic[OutputT]):
 
     @property
     def pending_approvals(self) -> list[dict[str, Any]]:
-        """The `tool_use` blocks waiting for a decision when the run paused for approval."""
-        if self.state.stop_reason != "approval_required":
+        """The `tool_use` blocks waiting for a decision when the run paused for approval
+        (calls made next to them that need none are not listed: they run on resume)."""
+        s = self.state
+        if s.stop_reason != "approval_required":
             return []
-        return [c for c in self.state.pending if c["id"] not in self.state.results]
+        waiting = set(s.awaiting_approval)
+        return [c for c in s.pending if c["id"] in waiting and c["id"] not in s.decisions]

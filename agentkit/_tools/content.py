@@ -1,4 +1,5 @@
-"""Tool results: a tool's return value as `tool_result` content, truncation, the result block.
+"""Tool results: a tool's return value as `tool_result` content, and truncation (the block
+itself is made by `_api.wire.tool_result`).
 
 Owns what a tool's answer looks like on the wire. Rules: `str` as is, `None` as no content,
 content blocks passed through, anything else as compact JSON text; results over the limit are
@@ -13,8 +14,7 @@ from typing import Any, cast
 import pydantic_core
 from pydantic import BaseModel
 
-__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Content", "describe", "result_block", "to_content",
-           "truncate"]
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Content", "describe", "to_content", "truncate"]
 
 DEFAULT_MAX_RESULT_CHARS = 100_000
 """Results longer than this many characters are truncated unless a tool or run says otherwise."""
@@ -24,16 +24,6 @@ _BLOCK_KEYS = {"text": "text", "image": "source", "document": "source", "search_
 
 Content = str | list[dict[str, Any]]
 """`tool_result` content: text, or a list of content blocks."""
-
-
-def result_block(tool_use_id: str, content: Content | None, is_error: bool) -> dict[str, Any]:
-    """The wire `tool_result` block answering `tool_use_id`."""
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
-    if content:
-        block["content"] = content
-    if is_error:
-        block["is_error"] = True
-    return block
 
 
 def describe(exc: Exception) -> str:

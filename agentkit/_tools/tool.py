@@ -31,8 +31,9 @@ import anyio
 import anyio.to_thread
 import pydantic_core
 
+from .._api.wire import tool_result
 from .._errors import ToolError, UsageError
-from .content import DEFAULT_MAX_RESULT_CHARS, describe, result_block, to_content, truncate
+from .content import DEFAULT_MAX_RESULT_CHARS, describe, to_content, truncate
 from .context import RunContext
 from .json_schema import strict_schema
 from .schema import function_schema
@@ -294,17 +295,17 @@ class Tool(_Options):
         limit = self.max_result_chars or max_result_chars or DEFAULT_MAX_RESULT_CHARS
         arguments, errors = self._validator.validate(input)
         if arguments is None:
-            return result_block(tool_use_id, format_field_errors(self.name, errors), True)
+            return tool_result(tool_use_id, format_field_errors(self.name, errors), is_error=True)
         try:
             value = await self._invoke(arguments, ctx)
         except ToolError as exc:
-            return result_block(tool_use_id, truncate(exc.content, limit), True)
+            return tool_result(tool_use_id, truncate(exc.content, limit), is_error=True)
         except Exception as exc:
             if self.raise_errors if self.raise_errors is not None else raise_errors:
                 raise
-            return result_block(tool_use_id, truncate(describe(exc), limit), True)
+            return tool_result(tool_use_id, truncate(describe(exc), limit), is_error=True)
         if value is _TIMED_OUT:
-            return result_block(tool_use_id, self._timeout_message(), True)
+            return tool_result(tool_use_id, self._timeout_message(), is_error=True)
         try:
             content = to_content(value)
         except pydantic_core.PydanticSerializationError as exc:
@@ -315,9 +316,9 @@ class Tool(_Options):
             )
             if self.raise_errors if self.raise_errors is not None else raise_errors:
                 raise TypeError(message) from exc
-            return result_block(tool_use_id, message, True)
+            return tool_result(tool_use_id, message, is_error=True)
         content = None if content is None else truncate(content, limit)
-        return result_block(tool_use_id, content, False)
+        return tool_result(tool_use_id, content)
 
     async def _invoke(self, arguments: dict[str, Any], ctx: RunContext[Any]) -> Any:
         if self._call_kind == "kwargs":

@@ -91,7 +91,8 @@ class Toolset:
             else:
                 raise UsageError(
                     f"Toolset items must be tools, toolsets, tool sources or functions; got "
-                    f"{item!r}. Decorate functions with @tool, or pass them as they are."
+                    f"{item!r:.120}. Decorate functions with @tool, or pass them as they are; "
+                    "give server tool definitions (dicts) in Agent(tools=[...])."
                 )
         if prepare is not None:
             entries = [_Entry(e.tool, (*e.hooks, prepare)) for e in entries]

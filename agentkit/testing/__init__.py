@@ -47,6 +47,7 @@ from ._server import FakeServer
 from ._strict import blocks, turns
 
 __all__ = [
+    "FakeClock",
     "FakeServer",
     "Fault",
     "FunctionModel",
@@ -64,6 +65,30 @@ __all__ = [
     "tool_results",
     "with_faults",
 ]
+
+
+# -- time ----------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock for `Agent(clock=...)` that never waits: each `sleep` is recorded in `sleeps`
+    and moves `now()` forward by its length; `advance` moves it by hand (to pass a deadline).
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+        await anyio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
 
 
 # -- helpers for functions that play the model ---------------------------------------------

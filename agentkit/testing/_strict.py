@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from .._errors import ConversationError
+from .._loop.caching import MAX_BREAKPOINTS, count_breakpoints
 from .._loop.conversation import validate_conversation
 from .._loop.request_rules import (
     check_max_tokens,
@@ -46,17 +47,22 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
     """Why the real API would answer this `POST /v1/messages` with a 400, or None.
 
     Lightweight, not exhaustive: the header, required fields, `max_tokens`, manual thinking
-    (budget, forced tool use, sampling) and every conversation rule of `_loop.conversation`,
-    in the API's own wording where it is known. Stricter than the API in one place:
-    consecutive same-role turns are rejected, because the API silently merges them (STYLE:
-    a loop must keep alternation).
+    (budget, forced tool use, sampling), at most four cache breakpoints and every
+    conversation rule of `_loop.conversation`, in the API's own wording where it is known.
+    Stricter than the API in one place: consecutive same-role turns are rejected, because the
+    API silently merges them (STYLE: a loop must keep alternation).
     """
     if "anthropic-version" not in headers:
         return "anthropic-version: header is required"
     if not isinstance(body, dict):
         return "Request body must be a JSON object"
     request = cast("dict[str, Any]", body)
-    return _check_fields(request) or _check_params(request, headers) or _check_messages(request)
+    return (
+        _check_fields(request)
+        or _check_params(request, headers)
+        or _check_breakpoints(request)
+        or _check_messages(request)
+    )
 
 
 def _check_fields(request: Mapping[str, Any]) -> str | None:
@@ -92,6 +98,25 @@ def _check_params(request: Mapping[str, Any], headers: Mapping[str, str]) -> str
             return _TEMPERATURE_WORDING
         return _PARAM_WORDING.get(exc.rule, str(exc))
     return None
+
+
+def _check_breakpoints(request: Mapping[str, Any]) -> str | None:
+    """At most four `cache_control` breakpoints in the whole request."""
+    found = int(request.get("cache_control") is not None)
+    for part in ("system", "tools", "messages"):
+        items = request.get(part)
+        if isinstance(items, list):
+            found += count_breakpoints(_dicts(cast("list[object]", items)))
+    if found > MAX_BREAKPOINTS:
+        return (
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {found}."
+        )
+    return None
+
+
+def _dicts(items: list[object]) -> list[dict[str, Any]]:
+    return [cast("dict[str, Any]", item) for item in items if isinstance(item, dict)]
 
 
 def _check_messages(request: Mapping[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ Every fault case ends in one of two exact outcomes:
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,7 +29,7 @@ from agentkit import (
     tool,
     validate_conversation,
 )
-from agentkit.testing import ScriptedTransport, Step, text_reply, tool_reply
+from agentkit.testing import FakeClock, ScriptedTransport, Step, text_reply, tool_reply
 
 __all__ = [
     "KEY",
@@ -59,32 +60,36 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-class Sleeps:
-    """The client's retry sleep, recorded instead of slept, so retry tests take no time."""
+class Sleeps(FakeClock):
+    """A run's retry sleeps, recorded instead of slept (`Agent(clock=...)`), so retry tests
+    take no time."""
 
-    def __init__(self) -> None:
-        self.delays: list[float] = []
+    @property
+    def delays(self) -> list[float]:
+        return self.sleeps
 
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
+
+_CLOCKS: weakref.WeakKeyDictionary[AsyncClient, Sleeps] = weakref.WeakKeyDictionary()
 
 
 def scripted_client(
     steps: Iterable[Step], **options: Any
 ) -> tuple[AsyncClient, ScriptedTransport, Sleeps]:
-    """An `AsyncClient` over a `ScriptedTransport`, with a recorded (not real) retry sleep."""
+    """An `AsyncClient` over a `ScriptedTransport`, and the clock that `agent_for` gives the
+    agents using it (retry sleeps recorded, not slept)."""
     transport = ScriptedTransport(steps)
     client = AsyncClient(
         api_key=KEY, base_url="http://127.0.0.1:9", transport=transport, **options
     )
-    sleeps = Sleeps()
-    client._sleep = sleeps  # the client's documented seam for its retry sleep
+    sleeps = _CLOCKS[client] = Sleeps()
     return client, transport, sleeps
 
 
 def agent_for(client: AsyncClient, *, stream: bool, **options: Any) -> Agent[Any]:
-    """The agent every case uses: one `add` tool unless `tools=` says otherwise."""
+    """The agent every case uses: one `add` tool unless `tools=` says otherwise, and the
+    client's recorded clock from `scripted_client` unless `clock=` says otherwise."""
     options.setdefault("tools", [add])
+    options.setdefault("clock", _CLOCKS.get(client))
     return Agent(MODEL, client=client, stream=stream, **options)
 
 

@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from agentkit import Agent, AsyncClient, RunError, RunState, tool, validate_conversation
-from agentkit.testing import FakeServer, FunctionModel
+from agentkit.testing import FakeClock, FakeServer, FunctionModel
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
 
@@ -102,8 +102,9 @@ async def test_runs_cancelled_at_any_moment_under_load_leave_valid_states() -> N
     states: list[RunState] = []
     with FakeServer(FunctionModel(model), record=False) as server:
         async with AsyncClient(base_url=server.base_url, read_timeout=0.2) as client:
-            client._sleep = _no_sleep
-            agent = Agent("claude-sonnet-4-5", tools=[add], client=client, stream=True)
+            agent = Agent(
+                "claude-sonnet-4-5", tools=[add], client=client, stream=True, clock=FakeClock()
+            )
 
             async def one(i: int) -> None:
                 state = RunState(messages=[{"role": "user", "content": f"run-{i}"}])
@@ -128,6 +129,3 @@ async def test_runs_cancelled_at_any_moment_under_load_leave_valid_states() -> N
         if state.stop_reason == "cancelled":
             assert state.done and state.pending == [] and state.results == {}
 
-
-async def _no_sleep(seconds: float) -> None:
-    return None

@@ -36,6 +36,7 @@ from agentkit import (
 )
 from agentkit._errors import InternalServerError, RequestTooLargeError
 from agentkit.testing import (
+    FakeClock,
     FakeServer,
     Fault,
     text_reply,
@@ -221,10 +222,13 @@ async def test_over_a_real_socket_reset_cut_and_slow_replies_are_retried(stream:
     ]
     with FakeServer(steps) as server:
         async with AsyncClient(
-            api_key="sk-test", base_url=server.base_url, read_timeout=0.2, max_retries=3
+            api_key="sk-test", base_url=server.base_url, read_timeout=0.2
         ) as client:
-            client._sleep = _no_sleep
-            result = await agent_for(client, stream=stream, tools=[add]).run("add 2 and 3")
+            # Three failures of one model call: one budget of three retries covers them all.
+            agent = agent_for(
+                client, stream=stream, tools=[add], clock=FakeClock(), model_retries=3
+            )
+            result = await agent.run("add 2 and 3")
     assert result.text == "done"
     assert len(server.requests) == 5
     validate_conversation(result.messages)
@@ -233,15 +237,12 @@ async def test_over_a_real_socket_reset_cut_and_slow_replies_are_retried(stream:
 @pytest.mark.asyncio
 async def test_over_a_real_socket_a_reset_is_a_connection_error_not_a_timeout() -> None:
     with FakeServer([Fault.reset()]) as server:
-        async with AsyncClient(base_url=server.base_url, max_retries=0) as client:
+        async with AsyncClient(base_url=server.base_url) as client:
             with pytest.raises(RunError) as caught:
-                await agent_for(client, stream=False).run("hi")
+                await agent_for(client, stream=False, model_retries=0).run("hi")
     failed_but_continuable(caught.value, APIConnectionError, turns=0)
     assert not isinstance(caught.value.__cause__, APITimeoutError)
 
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 # -- iterated runs fail the same way ---------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from fault_helpers import KEY, add, agent_for, scripted_client
 
 from agentkit import AsyncClient, RunError
-from agentkit.testing import FakeServer, Fault, text_reply, tool_reply
+from agentkit.testing import FakeClock, FakeServer, Fault, text_reply, tool_reply
 from agentkit.testing._replies import encode_sse, message_dict, message_to_events
 
 TOKEN = "sk-ant-oat01-FAULTSUITE-bearer-token-abcdefghijklmnopqrstuvwxyz012345"
@@ -116,8 +116,7 @@ async def test_over_a_real_socket_no_debug_log_line_holds_the_key_or_token(
     with FakeServer(steps) as server:
         credentials = {"api_key": KEY} if auth == "api_key" else {"auth_token": TOKEN}
         async with AsyncClient(base_url=server.base_url, **credentials) as client:
-            client._sleep = _no_sleep
-            agent = agent_for(client, stream=stream, tools=[add])
+            agent = agent_for(client, stream=stream, tools=[add], clock=FakeClock())
             result = await agent.run("1 + 2?")
             with pytest.raises(RunError) as caught:
                 await agent.run("again", history=result.messages)
@@ -131,9 +130,6 @@ async def test_over_a_real_socket_no_debug_log_line_holds_the_key_or_token(
     assert_no_secret(repr(client) + str(client))
     assert "401" in str(caught.value)
 
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 def _error_event_echoing_the_key(after: int) -> Fault:

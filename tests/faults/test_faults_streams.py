@@ -266,9 +266,8 @@ async def test_a_stream_that_stalls_after_it_began_is_re_issued(events: int) -> 
     stalling = _StallingTransport(inner, events)
     client = AsyncClient(api_key="sk-test", base_url="http://127.0.0.1:9", transport=stalling)
     sleeps = Sleeps()
-    client._sleep = sleeps
     seen: list[Any] = []
-    result = await agent_for(client, stream=True).run("hi", on_event=seen.append)
+    result = await agent_for(client, stream=True, clock=sleeps).run("hi", on_event=seen.append)
     assert result.text == "whole" and len(inner.requests) == 2 and len(sleeps.delays) == 1
     assert "stalls" not in json.dumps(result.messages)
 
@@ -285,9 +284,8 @@ async def test_streams_that_always_stall_end_in_an_incomplete_stream_error() -> 
     client = AsyncClient(
         api_key="sk-test", base_url="http://127.0.0.1:9", transport=AlwaysStalling(inner, 4)
     )
-    client._sleep = Sleeps()
     with pytest.raises(RunError) as caught:
-        await agent_for(client, stream=True, model_retries=1).run("hi")
+        await agent_for(client, stream=True, model_retries=1, clock=Sleeps()).run("hi")
     failed_but_continuable(caught.value, IncompleteStreamError, turns=0)
     assert isinstance(caught.value.__cause__.__cause__, APITimeoutError)
     assert "stalled" in str(caught.value)

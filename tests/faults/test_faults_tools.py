@@ -27,7 +27,7 @@ from agentkit import (
     tool,
     validate_conversation,
 )
-from agentkit.testing import Fault, reply
+from agentkit.testing import FakeClock, Fault, reply
 
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 TEN_MB = 10 * 1024 * 1024
@@ -270,8 +270,8 @@ async def test_cancelling_while_tools_run_answers_every_call_and_propagates(
 @pytest.mark.asyncio
 async def test_cancelling_during_a_model_request_leaves_a_valid_history() -> None:
     client, _, _ = scripted_client([two_calls("ok", "ok"), Fault.overloaded()])
-    client._sleep = _forever  # the second request waits to be retried, and is cancelled there
-    agent = agent_for(client, stream=False, tools=[ok])
+    # The second request waits to be retried, and is cancelled there.
+    agent = agent_for(client, stream=False, tools=[ok], clock=_Forever())
     state = RunState(messages=[{"role": "user", "content": "go"}])
     with anyio.move_on_after(0.1) as scope:
         await agent.run(state=state)
@@ -281,8 +281,9 @@ async def test_cancelling_during_a_model_request_leaves_a_valid_history() -> Non
     assert state.stop_reason == "cancelled" and state.usage.tool_calls == 2
 
 
-async def _forever(seconds: float) -> None:
-    await anyio.sleep_forever()
+class _Forever(FakeClock):
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep_forever()
 
 
 @pytest.mark.asyncio

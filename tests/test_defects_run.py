@@ -1,0 +1,370 @@
+"""Regression tests for defects found by using `Agent` as a user would (issue 9).
+
+Each test drives the public API over the strict scripted fake and failed before its fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+import pytest
+import pytest_asyncio
+from pydantic import BaseModel, Field
+
+from agentkit import (
+    Agent,
+    AsyncClient,
+    ModelSettings,
+    RunError,
+    RunResult,
+    RunState,
+    Toolset,
+    TurnFinished,
+    UsageError,
+    tool,
+    validate_conversation,
+)
+from agentkit.events import AgentEvent
+from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+class Harness:
+    def __init__(self, steps: Sequence[Any]) -> None:
+        self.transport = ScriptedTransport(list(steps))
+        self.client = AsyncClient(api_key="k", transport=self.transport, max_retries=0)
+
+    def agent(self, **kwargs: Any) -> Agent[Any]:
+        kwargs.setdefault("tools", [get_weather])
+        return Agent(MODEL, client=self.client, **kwargs)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.transport.requests]
+
+
+@pytest_asyncio.fixture
+async def make() -> AsyncIterator[Any]:
+    made: list[Harness] = []
+
+    def factory(*steps: Any) -> Harness:
+        made.append(Harness(steps))
+        return made[-1]
+
+    yield factory
+    for h in made:
+        await h.client.aclose()
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather in a city.
+
+    Args:
+        city: The city name.
+    """
+    return f"Sunny in {city}"
+
+
+# -- run(on_event=async_callback) -------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_an_async_event_callback_is_awaited_and_sees_every_event_in_order(
+    make: Any, stream: bool
+) -> None:
+    script = (tool_reply("get_weather", {"city": "Oslo"}, text="Checking."), text_reply("Sunny."))
+    seen_sync: list[AgentEvent] = []
+    await make(*script).agent(stream=stream).run("Oslo?", on_event=seen_sync.append)
+
+    seen_async: list[AgentEvent] = []
+
+    async def on_event(event: AgentEvent) -> None:
+        await anyio.lowlevel.checkpoint()  # a callback that really awaits something
+        seen_async.append(event)
+
+    result = await make(*script).agent(stream=stream).run("Oslo?", on_event=on_event)
+    assert result.text == "Sunny."
+    kinds = [type(e).__name__ for e in seen_async]
+    assert kinds == [type(e).__name__ for e in seen_sync]
+    assert kinds[0] == "ModelRequest" and kinds[-1] == "RunFinished"
+    assert kinds.index("ToolCallStarted") < kinds.index("ToolCallFinished")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_a_failing_event_callback_fails_the_run_the_same_way_sync_or_async(
+    make: Any, is_async: bool
+) -> None:
+    def fail(event: AgentEvent) -> None:
+        if type(event).__name__ == "ToolCallFinished":
+            raise ValueError("the display broke")
+
+    async def fail_async(event: AgentEvent) -> None:
+        fail(event)
+
+    h = make(tool_reply("get_weather", {"city": "Oslo"}))
+    with pytest.raises(RunError, match="the display broke") as caught:
+        await h.agent().run("Oslo?", on_event=fail_async if is_async else fail)
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert caught.value.result is not None and caught.value.result.stop_reason == "failed"
+
+
+# -- result.pending_approvals ----------------------------------------------------------------
+
+
+@tool(requires_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file.
+
+    Args:
+        path: The file.
+    """
+    return f"deleted {path}"
+
+
+@pytest.mark.asyncio
+async def test_pending_approvals_lists_only_the_calls_that_need_one(make: Any) -> None:
+    h = make(
+        reply(
+            tool_calls=[
+                ("get_weather", {"city": "Oslo"}),
+                ("delete_file", {"path": "a.txt"}),
+                ("get_weather", {"city": "Rome"}),
+            ]
+        ),
+        text_reply("Done."),
+    )
+    agent = h.agent(tools=[get_weather, delete_file])
+    paused = await agent.run("go")
+    assert paused.stop_reason == "approval_required"
+    assert [c["name"] for c in paused.pending_approvals] == ["delete_file"]
+    state = RunState.from_dict(json.loads(json.dumps(paused.state.to_dict())))
+    assert [c["name"] for c in RunResult(state, "").pending_approvals] == ["delete_file"]
+    resumed = await agent.run(state=state, decisions={paused.pending_approvals[0]["id"]: True})
+    assert resumed.text == "Done." and resumed.pending_approvals == []
+    results = [b["content"] for b in h.bodies[1]["messages"][-1]["content"]]
+    assert results == ["Sunny in Oslo", "deleted a.txt", "Sunny in Rome"]
+
+
+# -- agent.as_tool() with output_type ----------------------------------------------------------
+
+
+class Forecast(BaseModel):
+    city: str
+    celsius: float = Field(alias="degreesCelsius")
+
+
+@pytest.mark.asyncio
+async def test_a_sub_agent_with_output_type_hands_its_output_to_the_parent_as_json(
+    make: Any,
+) -> None:
+    answer = {"city": "Oslo", "degreesCelsius": -3.5}
+    h = make(
+        tool_reply("forecaster", {"task": "Oslo tomorrow"}),
+        tool_reply("final_result", answer),  # the sub-agent's structured answer
+        text_reply("Cold: -3.5 C."),
+    )
+    sub = h.agent(tools=[], output_type=Forecast, name="forecaster", description="Forecasts.")
+    result = await h.agent(tools=[sub.as_tool()]).run("Weather in Oslo tomorrow?")
+    block = h.bodies[2]["messages"][-1]["content"][0]
+    assert not block.get("is_error")
+    assert json.loads(block["content"]) == answer  # as the model wrote it: aliases kept
+    assert result.text == "Cold: -3.5 C." and result.usage.requests == 3
+
+
+@pytest.mark.asyncio
+async def test_a_sub_agent_whose_output_is_a_plain_type_hands_over_its_value(make: Any) -> None:
+    h = make(
+        tool_reply("counter", {"task": "count"}),
+        tool_reply("final_result", {"result": 42}),
+        text_reply("42."),
+    )
+    sub = h.agent(tools=[], output_type=int, name="counter", description="Counts.")
+    await h.agent(tools=[sub.as_tool()]).run("How many?")
+    assert h.bodies[2]["messages"][-1]["content"][0]["content"] == "42"
+
+
+# -- TurnUsage.tool_calls --------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_each_turn_counts_the_tool_calls_it_asked_for(make: Any) -> None:
+    h = make(
+        reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("no_such_tool", {})]),
+        tool_reply("get_weather", {"city": "Rome"}),
+        text_reply("Done."),
+    )
+    finished: list[int] = []
+
+    def on_event(event: AgentEvent) -> None:
+        if isinstance(event, TurnFinished):
+            finished.append(event.usage.tool_calls)  # known when the turn is reported
+
+    result = await h.agent().run("go", on_event=on_event)
+    assert [t.tool_calls for t in result.usage.turns] == [2, 1, 0] == finished
+    assert result.usage.tool_calls == 2  # calls run: the unknown tool never was
+    saved = RunState.from_dict(json.loads(json.dumps(result.state.to_dict())))
+    assert [t.tool_calls for t in saved.usage.turns] == [2, 1, 0]
+    assert saved.usage.tool_calls == 2
+
+
+# -- pause_turn and result.text ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_the_text_of_a_paused_turn_is_part_of_the_answer(make: Any, stream: bool) -> None:
+    h = make(
+        reply("Let me search.", stop_reason="pause_turn"),
+        reply(" Still searching.", stop_reason="pause_turn"),
+        text_reply(" Found it."),
+    )
+    result = await h.agent(tools=[], stream=stream).run("search")
+    assert result.text == "Let me search. Still searching. Found it."
+    assert result.output == result.text and result.usage.requests == 3
+    # A continued turn is one assistant turn: the history stays valid to continue from.
+    assert [m["role"] for m in result.messages] == ["user", "assistant"]
+    assert [b["text"] for b in result.messages[1]["content"]] == [
+        "Let me search.",
+        " Still searching.",
+        " Found it.",
+    ]
+    validate_conversation(result.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_paused_turn_that_ends_in_tool_calls_is_not_part_of_the_answer(
+    make: Any,
+) -> None:
+    # The answer is the last turn's text; a paused turn is one turn with its continuation,
+    # so text before a tool round is not in it, paused or not.
+    h = make(
+        reply("Let me search.", stop_reason="pause_turn"),
+        tool_reply("get_weather", {"city": "Oslo"}, text="Checking."),
+        text_reply("Sunny."),
+    )
+    result = await h.agent().run("Oslo?")
+    assert result.text == "Sunny."
+
+
+# -- a forced tool_choice after the first tool round -------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("forced", "after"),
+    [
+        ({"type": "any"}, {"type": "auto"}),
+        (
+            {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+            {"type": "auto", "disable_parallel_tool_use": True},
+        ),
+    ],
+    ids=["any", "tool"],
+)
+async def test_a_forced_tool_choice_falls_back_to_auto_after_the_first_tool_round(
+    make: Any, forced: dict[str, Any], after: dict[str, Any]
+) -> None:
+    h = make(
+        tool_reply("get_weather", {"city": "Oslo"}),
+        tool_reply("get_weather", {"city": "Rome"}),
+        text_reply("Both sunny."),
+        tool_reply("get_weather", {"city": "Lima"}),
+        text_reply("Lima too."),
+    )
+    agent = h.agent(settings=ModelSettings(tool_choice=forced))
+    first = await agent.run("Oslo and Rome?")
+    assert first.text == "Both sunny."  # a model that obeys could answer at last
+    await agent.run("And Lima?", history=first.messages)
+    choices = [b["tool_choice"] for b in h.bodies]
+    assert choices == [forced, after, after, forced, after]  # a new run forces again
+
+
+@pytest.mark.asyncio
+async def test_tool_choice_after_tools_keep_sends_the_forced_choice_every_turn(
+    make: Any,
+) -> None:
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), tool_reply("stop_here", {}))
+    agent = h.agent(
+        settings=ModelSettings(tool_choice={"type": "any"}, tool_choice_after_tools="keep"),
+        stop_after_tools=["stop_here"],
+    )
+    await agent.run("Oslo?")
+    assert [b["tool_choice"] for b in h.bodies] == [{"type": "any"}, {"type": "any"}]
+
+
+def test_tool_choice_after_tools_takes_auto_or_keep() -> None:
+    with pytest.raises(UsageError, match="tool_choice_after_tools"):
+        ModelSettings(tool_choice_after_tools="always")  # pyright: ignore[reportArgumentType]
+
+
+# -- server tools in tools= --------------------------------------------------------------------
+
+WEB_SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+
+
+@pytest.mark.asyncio
+async def test_server_tool_definitions_go_in_tools_next_to_client_tools(make: Any) -> None:
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), text_reply("Sunny, says the web."))
+    agent = h.agent(tools=[get_weather, WEB_SEARCH], cache=True)
+    result = await agent.run("Oslo?")
+    assert result.text == "Sunny, says the web."
+    for body in h.bodies:
+        names = [t["name"] for t in body["tools"]]
+        assert names == ["get_weather", "web_search"]  # server tools follow client tools
+        assert {k: v for k, v in body["tools"][1].items() if k != "cache_control"} == WEB_SEARCH
+    assert WEB_SEARCH == {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+
+
+@pytest.mark.asyncio
+async def test_server_tools_come_before_the_structured_output_tool(make: Any) -> None:
+    h = make(tool_reply("final_result", {"city": "Oslo", "degreesCelsius": 1}))
+    agent = h.agent(tools=[WEB_SEARCH], output_type=Forecast)
+    result = await agent.run("Oslo?")
+    assert result.output == Forecast(city="Oslo", degreesCelsius=1)
+    assert [t["name"] for t in h.bodies[0]["tools"]] == ["web_search", "final_result"]
+
+
+def test_a_server_tool_named_like_a_client_tool_is_a_usage_error() -> None:
+    clash = {"type": "web_search_20250305", "name": "get_weather"}
+    with pytest.raises(UsageError, match="get_weather"):
+        Agent(MODEL, tools=[get_weather, clash])
+    with pytest.raises(UsageError, match="web_search"):
+        Agent(MODEL, tools=[WEB_SEARCH, {**WEB_SEARCH, "max_uses": 1}])
+
+
+@pytest.mark.asyncio
+async def test_a_client_tool_renamed_onto_a_server_tool_fails_before_sending(make: Any) -> None:
+    h = make()
+    renamed = Toolset([get_weather]).with_prepare(lambda ctx, t: t.replace(name="web_search"))
+    with pytest.raises(UsageError, match="web_search"):
+        await h.agent(tools=[renamed, WEB_SEARCH]).run("Oslo?")
+    assert h.bodies == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "hint"),
+    [
+        ({"name": "web_search"}, "type"),
+        ({"type": "web_search_20250305"}, "name"),
+        ({"name": "lookup", "input_schema": {"type": "object"}}, "Tool.from_schema"),
+        ({"type": "custom", "name": "lookup"}, "Tool.from_schema"),
+    ],
+)
+def test_a_malformed_server_tool_definition_says_what_is_wrong(
+    bad: dict[str, Any], hint: str
+) -> None:
+    with pytest.raises(UsageError, match=hint):
+        Agent(MODEL, tools=[bad])
+
+
+def test_tools_in_extra_params_are_a_usage_error_pointing_at_tools() -> None:
+    with pytest.raises(UsageError, match=r"tools=\[") as caught:
+        ModelSettings(extra_params={"tools": [WEB_SEARCH]})
+    assert "extra_params" in str(caught.value)

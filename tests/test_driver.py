@@ -1,0 +1,153 @@
+"""The driver carries out the engine's steps: one retry budget per model call, sleeps on the
+agent's clock, the deadline, a turn's tools, the request checked after hooks, and who owns
+the client."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from agentkit import (
+    Agent,
+    AsyncClient,
+    ConversationError,
+    Hooks,
+    LimitExceeded,
+    Limits,
+    RunContext,
+    RunError,
+    RunState,
+    Tool,
+    Toolset,
+    tool,
+)
+from agentkit.errors import OverloadedError
+from agentkit.testing import (
+    FakeClock,
+    FakeServer,
+    Fault,
+    ScriptedTransport,
+    text_reply,
+    tool_reply,
+)
+
+MODEL = "claude-sonnet-4-5"
+
+
+@tool
+def ping() -> str:
+    """Answer pong."""
+    return "pong"
+
+
+def client_for(transport: ScriptedTransport, **options: Any) -> AsyncClient:
+    return AsyncClient(api_key="sk-test", transport=transport, **options)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.asyncio
+async def test_one_model_call_is_sent_at_most_model_retries_plus_one_times(stream: bool) -> None:
+    # The client would retry 5 times on its own; in a run the engine is the only retrier.
+    transport = ScriptedTransport([Fault.overloaded()] * 3)
+    clock = FakeClock()
+    async with client_for(transport, max_retries=5) as client:
+        agent = Agent(MODEL, client=client, stream=stream, model_retries=2, clock=clock)
+        with pytest.raises(RunError) as caught:
+            await agent.run("hi")
+    assert isinstance(caught.value.__cause__, OverloadedError)
+    assert len(transport.requests) == 3 and len(clock.sleeps) == 2
+    transport.assert_consumed()
+
+
+@pytest.mark.asyncio
+async def test_http_and_mid_stream_failures_count_against_the_same_budget() -> None:
+    steps = [
+        Fault.overloaded(),
+        Fault.stream_error(text_reply("lost"), error_type="overloaded_error"),
+        text_reply("ok"),
+    ]
+    transport = ScriptedTransport(steps)
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, stream=True, model_retries=1, clock=FakeClock())
+        with pytest.raises(RunError):
+            await agent.run("hi")
+    assert len(transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_replayed_run_sleeps_the_same_back_offs() -> None:
+    def sleeps(seed: int) -> list[float]:
+        transport = ScriptedTransport([Fault.overloaded(), Fault.server_error(), text_reply("ok")])
+        clock = FakeClock()
+        agent = Agent(MODEL, client=client_for(transport), clock=clock)
+        state = RunState(messages=[{"role": "user", "content": "hi"}], seed=seed)
+        assert agent.run_sync(state=state).text == "ok"
+        return clock.sleeps
+
+    first = await asyncio.to_thread(sleeps, 11)
+    assert first == await asyncio.to_thread(sleeps, 11) and len(first) == 2
+
+
+@pytest.mark.asyncio
+async def test_the_deadline_is_read_from_the_agents_clock() -> None:
+    clock = FakeClock()
+
+    @tool
+    def slow() -> str:
+        """Takes a long time (on the fake clock)."""
+        clock.advance(11)
+        return "done"
+
+    transport = ScriptedTransport([tool_reply("slow", {})])
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, tools=[slow], clock=clock, limits=Limits(timeout=10))
+        with pytest.raises(LimitExceeded) as caught:
+            await agent.run("go")
+    assert caught.value.limit == "timeout"
+    assert caught.value.messages[-1]["content"][0]["content"] == "done"  # the result is kept
+    assert len(transport.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_tool_offered_on_a_turn_can_be_called_from_that_turns_reply() -> None:
+    listed: list[int] = []
+
+    def first_turn_only(ctx: RunContext[Any], t: Tool) -> Tool | None:
+        listed.append(ctx.turn)
+        return t if ctx.turn == 0 else None
+
+    transport = ScriptedTransport([tool_reply("ping", {}), text_reply("done")])
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, tools=[Toolset([ping], prepare=first_turn_only)])
+        result = await agent.run("ping it")
+    assert result.text == "done"
+    assert result.messages[2]["content"][0]["content"] == "pong"
+    assert "tools" not in transport.requests[1].body
+    assert listed == [0, 1]  # once per turn
+
+
+@pytest.mark.asyncio
+async def test_a_before_model_hook_cannot_send_a_conversation_the_validator_rejects() -> None:
+    def drop_the_prompt(ctx: RunContext[Any], params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "messages": [{"role": "assistant", "content": "hello"}]}
+
+    transport = ScriptedTransport([text_reply("never")])
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, hooks=Hooks(before_model=drop_the_prompt))
+        with pytest.raises(ConversationError) as caught:
+            await agent.run("hi")
+    assert caught.value.rule == "first_message_user"
+    assert transport.requests == []
+
+
+def test_an_agent_without_a_client_runs_under_two_event_loops_in_a_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with FakeServer([text_reply("one"), text_reply("two")]) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+        agent = Agent(MODEL)
+        assert asyncio.run(agent.run("first")).text == "one"
+        assert asyncio.run(agent.run("second")).text == "two"
