@@ -105,8 +105,10 @@ class Journal:
         if ids:
             await anyio.to_thread.run_sync(self._append, "tool_started", {"ids": ids})
 
-    def start(self, messages: Sequence[Mapping[str, Any]]) -> None:
-        self._append("start", {"messages": list(messages)})
+    def start(self, messages: Sequence[Mapping[str, Any]], seed: int) -> None:
+        """The run's initial messages and its `RunState.seed` (the back-off jitter's source,
+        so a resumed run draws the same jitter as the process that started it)."""
+        self._append("start", {"messages": list(messages), "seed": seed})
 
     def result(self, block: Mapping[str, Any]) -> None:
         self._append("tool_result", block)
@@ -181,18 +183,22 @@ async def open_run(
     lease = claim.lease
     try:
         entries = store.entries(run_id)
-        state = RunState()
-        journal = Journal(store, lease, state)
         if entries and entries[0].kind == "start":
-            state.messages = cast("list[dict[str, Any]]", entries[0].payload["messages"])
+            first = entries[0].payload
+            state = RunState(
+                messages=cast("list[dict[str, Any]]", first["messages"]),
+                seed=cast(int, first["seed"]),
+            )
+            journal = Journal(store, lease, state)
         elif messages is None:
             raise StoreError(
                 f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
                 "stopped at once); pass the prompt again to start it"
             )
         else:
-            state.messages = [dict(m) for m in messages]
-            journal.start(messages)
+            state = RunState(messages=[dict(m) for m in messages])
+            journal = Journal(store, lease, state)
+            journal.start(messages, state.seed)
         engine = Engine(config, state)
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
         for call in state.pending:

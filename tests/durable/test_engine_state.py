@@ -1,0 +1,98 @@
+"""Durable runs and the engine's own state: the seed of the back-off jitter, and a model call
+being retried when the process dies. A crash
+is simulated in-process as in `test_runs.py`: a `BaseException` the run does not catch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentkit import (
+    Agent,
+    AsyncClient,
+    RunContext,
+    SQLiteStore,
+    tool,
+)
+from agentkit.testing import FakeClock, Fault, ScriptedTransport, reply, text_reply
+
+MODEL = "claude-sonnet-4-5"
+PROMPT = "Charge order 1"
+
+
+class Crash(BaseException):
+    """Stands for the process dying."""
+
+
+class DyingClock(FakeClock):
+    """A clock whose process dies in the first back-off it sleeps (after recording it)."""
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        raise Crash
+
+
+def agent_for(transport: ScriptedTransport, tools: list[Any], **kwargs: Any) -> Agent[Any]:
+    client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+    return Agent(MODEL, tools=tools, client=client, **kwargs)
+
+
+def charging(effects: list[str]) -> Any:
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        effects.append(f"charge {order}")
+        return f"charged {order}"
+
+    return charge
+
+
+def steps() -> list[Any]:
+    return [reply(tool_calls=[("charge", {"order": 1}, "toolu_1")]), text_reply("All done.")]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "runs.db")
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_run_keeps_its_seed_so_it_backs_off_as_the_first_process_did(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    dying = DyingClock()
+    with pytest.raises(Crash):
+        await agent_for(
+            ScriptedTransport([Fault.overloaded()]), [charging(effects)], clock=dying
+        ).run(PROMPT, run_id="r1", store=store)
+    clock = FakeClock()
+    transport = ScriptedTransport([Fault.overloaded(), *steps()])
+    result = await agent_for(transport, [charging(effects)], clock=clock).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and effects == ["charge 1"]
+    assert clock.sleeps == dying.sleeps  # the same jitter: drawn from the stored seed
+    assert result.state.seed == store.entries("r1")[0].payload["seed"]
+
+
+@pytest.mark.asyncio
+async def test_a_crash_during_a_retry_back_off_sends_only_the_call_in_flight_again(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    first = ScriptedTransport([reply(tool_calls=[("charge", {"order": 1}, "toolu_1")]),
+                               Fault.overloaded()])
+    with pytest.raises(Crash):
+        await agent_for(first, [charging(effects)], clock=DyingClock()).run(
+            PROMPT, run_id="r1", store=store
+        )
+    transport = ScriptedTransport([text_reply("All done.")])
+    # model_retries=0: the resumed call has its own whole budget (the failed attempt is gone).
+    result = await agent_for(transport, [charging(effects)], model_retries=0).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"] and result.usage.requests == 2
