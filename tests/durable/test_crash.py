@@ -21,6 +21,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,18 +62,25 @@ def start(server: FakeServer, db: Path, log: Path, run_id: str) -> subprocess.Po
 
 
 def run_until_done(
-    server: FakeServer, db: Path, log: Path, run_id: str, rng: random.Random | None
-) -> tuple[str, int]:
+    server: FakeServer, db: Path, log: Path, run_id: str, rng: random.Random | None, span: float
+) -> tuple[str, int, float]:
     """Start the run, killing it after a random delay each time, until it finishes.
-    Returns the final text and the number of kills."""
+    Returns the final text, the number of kills, and how long the last start ran (from
+    "ready" to its exit).
+
+    The delays are drawn within `span`, what an uncrashed run took on this machine just
+    before: the first within its first half (so a run as fast as that one is killed at
+    least once), the others anywhere in it (so late moments are hit too)."""
     kills = 0
     while True:
         proc = start(server, db, log, run_id)
+        began = time.monotonic()
         # At most MAX_KILLS kills, then the run may finish: on a loaded machine a start can
         # take longer than any kill window, and the test must not depend on the machine.
         killing = rng is not None and kills < MAX_KILLS
+        window = span / 2 if kills == 0 else span
         try:
-            out, err = proc.communicate(timeout=rng.uniform(0.0, 0.35) if killing else 60)
+            out, err = proc.communicate(timeout=rng.uniform(0.0, window) if killing else 60)
         except subprocess.TimeoutExpired:
             if not killing:
                 raise
@@ -81,7 +89,7 @@ def run_until_done(
             kills += 1
             continue
         assert proc.returncode == 0, err
-        return json.loads(out.strip().splitlines()[-1])["text"], kills
+        return json.loads(out.strip().splitlines()[-1])["text"], kills, time.monotonic() - began
 
 
 def side_effects(log: Path) -> list[list[str]]:
@@ -98,11 +106,12 @@ def test_a_run_killed_at_random_moments_finishes_as_if_it_never_crashed(
     tmp_path: Path, seed: int
 ) -> None:
     with FakeServer(FunctionModel(model), latency=0.03) as server:
-        clean_text, _ = run_until_done(server, tmp_path / "clean.db", tmp_path / "clean.log",
-                                       "clean", None)
+        clean_text, _, span = run_until_done(
+            server, tmp_path / "clean.db", tmp_path / "clean.log", "clean", None, 0
+        )
         clean_requests = len(server.requests)
-        text, kills = run_until_done(server, tmp_path / "runs.db", tmp_path / "runs.log",
-                                     "orders", random.Random(seed))
+        text, kills, _ = run_until_done(server, tmp_path / "runs.db", tmp_path / "runs.log",
+                                     "orders", random.Random(seed), span)
         crashed_requests = len(server.requests) - clean_requests
 
     assert text == clean_text == FINAL
