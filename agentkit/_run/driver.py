@@ -115,19 +115,20 @@ class Driver(Generic[OutputT]):
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
+                again = _again(journal, "continue it with agent.run(prompt, history=...)")
                 raise RunError(
                     f"the run failed: {type(cause).__name__}: {cause}. The conversation so far "
-                    "is kept (.messages, .result); continue it with agent.run(prompt, "
-                    "history=...).",
+                    f"is kept (.messages, .result); {again}.",
                     messages=state.messages,
                     usage=state.usage,
                     result=self._result(engine),
                 ) from cause
             raise
         if failure is not None:
+            again = _again(journal, "resume with agent.run(state=...)")
             raise RunError(
                 f"the model request failed: {failure}. The conversation so far is kept "
-                "(.messages, .result.state); resume with agent.run(state=...).",
+                f"(.messages, .result.state); {again}.",
                 messages=state.messages,
                 usage=state.usage,
                 result=self._result(engine),
@@ -364,6 +365,13 @@ def sole_exception(exc: BaseException) -> BaseException:
         exc = members[0]
         members = _members(exc)
     return exc
+
+
+def _again(journal: Journal | None, otherwise: str) -> str:
+    """How to go on after a failure: a durable run resumes by the same call."""
+    if journal is None:
+        return otherwise
+    return f"resume it with the same call (run_id={journal.run_id!r})"
 
 
 def _as_api_error(failure: Exception) -> Exception:

@@ -221,12 +221,10 @@ async def open_run(
     try:
         yield run
     except BaseException as exc:
-        finished = isinstance(exc, LimitExceeded)
-        status: RunStatus = (
-            "finished" if finished else ("failed" if isinstance(exc, Exception) else "interrupted")
-        )
-        with contextlib.suppress(StoreError):
-            journal.status(status, None if finished else f"{type(exc).__name__}: {exc}")
+        status, reason = _raised(exc)
+        if journal.written or header_status != status:
+            with contextlib.suppress(StoreError):
+                journal.status(status, reason)
         raise
     else:
         status = _ended(engine.state)
@@ -235,6 +233,17 @@ async def open_run(
     finally:
         with contextlib.suppress(StoreError):
             store.release(journal.lease)
+
+
+def _raised(exc: BaseException) -> tuple[RunStatus, str]:
+    """How a run that raised ended, and why. A limit ends it for good, but for the timeout:
+    the deadline is per call (a resumed run gets `Limits.timeout` afresh, from when it
+    resumes), so a run that timed out is interrupted and the same call resumes it. A run that
+    failed (its model call gave up: `RunError`) resumes with that call."""
+    if isinstance(exc, LimitExceeded):
+        return ("interrupted" if exc.limit == "timeout" else "finished"), exc.limit
+    status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
+    return status, f"{type(exc).__name__}: {exc}"
 
 
 def _ended(state: RunState) -> RunStatus:

@@ -1,5 +1,5 @@
-"""Durable runs and the engine's own state: the seed of the back-off jitter, and a model call
-being retried when the process dies. A crash
+"""Durable runs and the engine's own state: the seed of the back-off jitter, a model call being
+retried when the process dies, a run that gave up on a model call, and the deadline. A crash
 is simulated in-process as in `test_runs.py`: a `BaseException` the run does not catch."""
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import pytest
 from agentkit import (
     Agent,
     AsyncClient,
+    LimitExceeded,
+    Limits,
     RunContext,
+    RunError,
     SQLiteStore,
     tool,
 )
@@ -39,11 +42,13 @@ def agent_for(transport: ScriptedTransport, tools: list[Any], **kwargs: Any) -> 
     return Agent(MODEL, tools=tools, client=client, **kwargs)
 
 
-def charging(effects: list[str]) -> Any:
+def charging(effects: list[str], clock: FakeClock | None = None, advance: float = 0) -> Any:
     @tool
     async def charge(ctx: RunContext[None], order: int) -> str:
         """Charge an order."""
         effects.append(f"charge {order}")
+        if clock is not None:
+            clock.advance(advance)
         return f"charged {order}"
 
     return charge
@@ -96,3 +101,51 @@ async def test_a_crash_during_a_retry_back_off_sends_only_the_call_in_flight_aga
     )
     assert result.text == "All done." and len(transport.requests) == 1
     assert effects == ["charge 1"] and result.usage.requests == 2
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_gave_up_on_a_model_call_is_stored_failed_and_resumes_with_that_call(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    first = ScriptedTransport([steps()[0], Fault.overloaded()])
+    with pytest.raises(RunError) as gave_up:
+        await agent_for(first, [charging(effects)], model_retries=0).run(
+            PROMPT, run_id="r1", store=store
+        )
+    assert "run_id='r1'" in str(gave_up.value)  # says how to resume this run, not state=
+    header = store.header("r1")
+    assert header is not None and header.status == "failed" and header.turns == 1
+    last = store.entries("r1")[-1]
+    assert last.kind == "status" and "HTTP 529" in str(last.payload["reason"])
+
+    transport = ScriptedTransport([text_reply("All done.")])
+    result = await agent_for(transport, [charging(effects)]).run(PROMPT, run_id="r1", store=store)
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"]  # the tool round before the failure is not repeated
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_the_timeout_counts_from_each_resume_and_a_timed_out_run_resumes_where_it_stopped(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    clock = FakeClock()
+    tools = [charging(effects, clock, advance=30)]  # the tool outlasts the 10 s timeout
+    with pytest.raises(LimitExceeded) as hit:
+        await agent_for(
+            ScriptedTransport(steps()[:1]), tools, clock=clock, limits=Limits(timeout=10)
+        ).run(PROMPT, run_id="r1", store=store)
+    assert hit.value.limit == "timeout"
+    header = store.header("r1")
+    assert header is not None and header.status == "interrupted"  # not finished: resumable
+
+    # The clock is at 30 s, past the first deadline: the resumed run has 10 s of its own.
+    transport = ScriptedTransport(steps()[1:])
+    result = await agent_for(transport, tools, clock=clock, limits=Limits(timeout=10)).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"]
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
