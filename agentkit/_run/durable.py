@@ -30,7 +30,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
-from .._api.wire import Message
+from .._api.wire import Message, tool_result
 from .._durable.journal import Entry, EntryKind, Lease, RunStatus, RunStore, Summary
 from .._errors import LimitExceeded, RunMismatchError, StoreError, UsageError
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
@@ -203,12 +203,7 @@ async def open_run(
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
         for call in state.pending:
             if call["id"] in started and call["id"] not in state.results:
-                block = {
-                    "type": "tool_result",
-                    "tool_use_id": call["id"],
-                    "content": INTERRUPTED,
-                    "is_error": True,
-                }
+                block = tool_result(call["id"], INTERRUPTED, is_error=True)
                 engine.on_result(block)
                 journal.result(block)
         header_status = claim.run.status
