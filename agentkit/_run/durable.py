@@ -299,6 +299,7 @@ async def _replay(
                 "tools or settings changed since the run was stored? Resume it with the agent "
                 "that started it, or start a new run"
             )
+    engine.resolved.clear()  # reported by the process that made those calls, not again
     return started
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agentkit import (
     Agent,
@@ -52,6 +53,10 @@ def charging(effects: list[str], clock: FakeClock | None = None, advance: float 
         return f"charged {order}"
 
     return charge
+
+
+class Plan(BaseModel):
+    steps: list[str]
 
 
 def steps() -> list[Any]:
@@ -149,3 +154,27 @@ async def test_the_timeout_counts_from_each_resume_and_a_timed_out_run_resumes_w
     assert result.text == "All done." and len(transport.requests) == 1
     assert effects == ["charge 1"]
     assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
+    store: SQLiteStore,
+) -> None:
+    # The output tool's call is answered by the engine itself, on the first run and again in
+    # the replay: only the first run reports it.
+    script = [reply(tool_calls=[("final_result", {"steps": ["a"]}, "toolu_9")])]
+    events: list[Any] = []
+    first = Agent(
+        MODEL, output_type=Plan,
+        client=AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0),
+    )
+    await first.run("Plan it", run_id="p", store=store, on_event=events.append)
+    assert [type(e).__name__ for e in events].count("ToolCallFinished") == 1
+    events.clear()
+    again = Agent(
+        MODEL, output_type=Plan,
+        client=AsyncClient(api_key="sk", transport=ScriptedTransport([]), max_retries=0),
+    )
+    result = await again.run("Plan it", run_id="p", store=store, on_event=events.append)
+    assert result.output == Plan(steps=["a"])
+    assert [type(e).__name__ for e in events] == ["RunFinished"]
