@@ -50,13 +50,15 @@ INTERRUPTED = (
 
 
 def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: object) -> str:
-    """`<agent>-<prompt>`: hashes of the agent (model, system prompt, tool names, output tool)
-    and of the run's initial messages. A run is resumed only by the same agent and prompt."""
+    """`<agent>-<prompt>`: hashes of the agent (model, system prompt, tool names, server tool
+    names, output tool) and of the run's initial messages. A run is resumed only by the same
+    agent and prompt."""
     output = config.output_tool["name"] if config.output_tool else None
+    servers = [str(t.get("name")) for t in config.server_tools]
     agent = {
         "model": config.model,
         "system": config.system,
-        "tools": sorted(tool_names),
+        "tools": sorted([*tool_names, *servers]),
         "output": output,
     }
     return f"{_digest(agent)}-{_digest(messages)}"

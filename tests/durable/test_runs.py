@@ -6,6 +6,7 @@ the real SIGKILL test is `test_crash.py`."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,11 @@ def steps() -> list[Any]:
     ]
 
 
-def agent_for(transport: ScriptedTransport, world: World, **kwargs: Any) -> Agent[Any]:
+def agent_for(
+    transport: ScriptedTransport, world: World, extra_tools: Sequence[Any] = (), **kwargs: Any
+) -> Agent[Any]:
     client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
-    return Agent(MODEL, tools=make_tools(world), client=client, **kwargs)
+    return Agent(MODEL, tools=[*make_tools(world), *extra_tools], client=client, **kwargs)
 
 
 @pytest.fixture
@@ -221,6 +224,11 @@ async def test_a_run_id_reused_for_another_prompt_or_agent_is_refused_and_nothin
     other = Agent(MODEL, client=AsyncClient(api_key="sk", transport=ScriptedTransport([])))
     with pytest.raises(RunMismatchError):
         await other.run(run_id="r1", store=store)  # no prompt: the agent is still checked
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
+    with pytest.raises(RunMismatchError):  # server tools are part of the agent too
+        await agent_for(ScriptedTransport([]), World(), extra_tools=[search]).run(
+            "Charge 1", run_id="r1", store=store
+        )
     assert store.entries("r1") == before
 
 
@@ -311,6 +319,9 @@ async def test_a_run_that_hit_a_limit_is_stored_and_raises_the_same_again(
         await again.run("Charge order 1", run_id="r1", store=store)
     assert second.value.limit == first.value.limit == "max_turns"
     assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+    last = store.entries("r1")[-1]  # stored once: the repeated call changed nothing
+    assert last.kind == "status" and last.payload["reason"] == "max_turns"
+    assert [e.kind for e in store.entries("r1")].count("status") == 1
 
 
 @pytest.mark.asyncio
