@@ -13,8 +13,12 @@ a hop to a worker thread; only the fsynced "started" mark goes to one, see `star
 - `decisions`: approval decisions, as they are given.
 
 Usage is never stored apart from the replies: a resume recomputes it from the replayed ones,
-so no reply is counted twice. Replay runs the toolset's `prepare` hooks again (the tools
-offered on each turn decide what the engine does with that turn's calls).
+so no reply is counted twice. Replay answers the engine's `ListTools` by running the toolset's
+`prepare` hooks again with that turn's context (the tools offered on a turn decide what the
+engine does with its calls). The `start` entry keeps `RunState.seed`, so a resumed run's
+back-offs are drawn as the first process's were. What is not journalled on purpose: failed
+model attempts (a resumed call starts with its whole retry budget) and the deadline (per
+call: `Limits.timeout` counts from each start or resume, on the process's own clock).
 """
 
 from __future__ import annotations
