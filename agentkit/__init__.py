@@ -13,6 +13,7 @@ from typing import Any as _Any
 
 from ._api.client import AsyncClient, Client
 from ._api.wire import Message
+from ._durable.sqlite import SQLiteStore
 from ._errors import (
     AgentkitError,
     APIError,
@@ -56,6 +57,11 @@ if _TYPE_CHECKING:  # what `__getattr__` below serves, spelled out for type chec
     from .errors import PermissionDeniedError as PermissionDeniedError
     from .errors import RateLimitError as RateLimitError
     from .errors import RequestTooLargeError as RequestTooLargeError
+    from .errors import RunLockedError as RunLockedError
+    from .errors import RunMismatchError as RunMismatchError
+    from .errors import RunNotFoundError as RunNotFoundError
+    from .errors import StoreError as StoreError
+    from .errors import StoreFormatError as StoreFormatError
     from .errors import UnprocessableEntityError as UnprocessableEntityError
     from .errors import WorkflowError as WorkflowError
     from .events import ModelRequest as ModelRequest
@@ -102,6 +108,7 @@ __all__ = [
     "RunResult",
     "RunState",
     "RunUsage",
+    "SQLiteStore",
     "ThinkingBudget",
     "Tool",
     "ToolError",
@@ -123,7 +130,8 @@ _MOVED = {
         "APIConnectionError APIStatusError APIStreamError APITimeoutError AuthenticationError "
         "BadRequestError BillingError ConflictError IncompleteStreamError InternalServerError "
         "MalformedStreamError NotFoundError OverloadedError PermissionDeniedError "
-        "RateLimitError RequestTooLargeError UnprocessableEntityError WorkflowError"
+        "RateLimitError RequestTooLargeError RunLockedError RunMismatchError RunNotFoundError "
+        "StoreError StoreFormatError UnprocessableEntityError WorkflowError"
     ),
     "events": (
         "ModelRequest ModelRetry RunFinished TextChunk ThinkingChunk ToolCallFinished "

@@ -20,6 +20,11 @@ AgentkitError
 │   └── LimitExceeded           a configured limit (turns, tokens, cost, time) was hit
 ├── UsageError                  a developer mistake, raised at definition time
 ├── WorkflowError               raised by workflow code: a step or gate stopped the workflow
+├── StoreError                  the run store could not do what was asked
+│   ├── StoreFormatError        the file is not a run store this agentkit can use
+│   ├── RunLockedError          another live process holds the run's lease
+│   ├── RunMismatchError        the run id was used for a different prompt or agent
+│   └── RunNotFoundError        no run has this id
 └── ScriptError                 a test fake's script did not match the requests (a test failure)
 ```
 
@@ -30,7 +35,8 @@ messages say what was wrong and what to do; no exception ever holds an API key o
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 __all__ = [
     "APIConnectionError",
@@ -55,7 +61,12 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "RunError",
+    "RunLockedError",
+    "RunMismatchError",
+    "RunNotFoundError",
     "ScriptError",
+    "StoreError",
+    "StoreFormatError",
     "ToolError",
     "UnprocessableEntityError",
     "UsageError",
@@ -298,6 +309,70 @@ class WorkflowError(AgentkitError):
     Say what was wrong with it and what to change (the input, the prompt), so whoever ran the
     workflow can act; `agentkit run` prints the message instead of a traceback.
     """
+
+
+FormatProblem = Literal["unreadable", "not_sqlite", "corrupt", "foreign", "newer"]
+
+
+class StoreError(AgentkitError):
+    """The run store could not do what was asked. Every message names the file or the run and
+    says what to do; when one of these is raised, nothing was written."""
+
+
+class StoreFormatError(StoreError):
+    """The file at `path` is not a run store this agentkit can use; it was left untouched.
+
+    `problem` says why: `"unreadable"` (cannot be opened), `"not_sqlite"` (not a SQLite
+    database), `"corrupt"` (a damaged SQLite database), `"foreign"` (another application's
+    database), `"newer"` (written by a newer agentkit: upgrade agentkit to read it).
+    """
+
+    def __init__(self, message: str, *, path: str, problem: FormatProblem) -> None:
+        super().__init__(message)
+        self.path = path
+        self.problem: FormatProblem = problem
+
+
+class RunLockedError(StoreError):
+    """Another process holds the lease of run `run_id`: `host` and `pid` name it, and the lease
+    expires at `expires` (Unix seconds) unless it is renewed. Raised to the loser of a claim
+    race, and to a holder whose lease was taken over after it expired.
+    """
+
+    def __init__(self, run_id: str, *, host: str, pid: int, expires: float) -> None:
+        until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
+        super().__init__(
+            f"run {run_id!r} is being run by process {pid} on {host} (lease until {until}); "
+            "wait for it to finish, stop that process, or resume after the lease expires"
+        )
+        self.run_id = run_id
+        self.host = host
+        self.pid = pid
+        self.expires = expires
+
+
+class RunMismatchError(StoreError):
+    """Run `run_id` is stored with another fingerprint: the id was used for a different prompt
+    or agent. Nothing was changed."""
+
+    def __init__(self, run_id: str, *, stored: str, given: str) -> None:
+        super().__init__(
+            f"run id {run_id!r} was already used for a different prompt or agent (stored "
+            f"fingerprint {stored[:12]}, this run {given[:12]}); nothing was changed. Use a "
+            "new run_id, or delete the old run first"
+        )
+        self.run_id = run_id
+        self.stored = stored
+        self.given = given
+
+
+class RunNotFoundError(StoreError):
+    """No run has the id `run_id` (it was never started, or it was deleted)."""
+
+    def __init__(self, run_id: str, *, path: str) -> None:
+        super().__init__(f"no run {run_id!r} in {path}; check the id (`agentkit runs list`)")
+        self.run_id = run_id
+        self.path = path
 
 
 class ScriptError(AgentkitError, AssertionError):

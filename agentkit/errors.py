@@ -16,6 +16,8 @@ AgentkitError
   RunError                      a run failed; carries the conversation and usage > LimitExceeded
   UsageError                    a developer mistake, raised where it is made
   WorkflowError                 a workflow helper failed
+  StoreError                    the run store failed > StoreFormatError, RunLockedError,
+                                RunMismatchError, RunNotFoundError
 ```
 """
 
@@ -42,6 +44,11 @@ from ._errors import (
     RateLimitError,
     RequestTooLargeError,
     RunError,
+    RunLockedError,
+    RunMismatchError,
+    RunNotFoundError,
+    StoreError,
+    StoreFormatError,
     ToolError,
     UnprocessableEntityError,
     UsageError,
@@ -72,6 +79,11 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "RunError",
+    "RunLockedError",
+    "RunMismatchError",
+    "RunNotFoundError",
+    "StoreError",
+    "StoreFormatError",
     "ToolError",
     "UnprocessableEntityError",
     "UsageError",

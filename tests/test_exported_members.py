@@ -15,9 +15,9 @@ SURFACE: dict[str, list[str]] = {
         "APIError", "Agent", "AgentEvent", "AgentRun", "AgentkitError", "AsyncClient", "Client",
         "ConversationError", "Deny", "FixedBudget", "Hooks", "LimitExceeded", "Limits",
         "Message", "ModelBehaviorError", "ModelSettings", "PlanningBudget", "RunContext",
-        "RunError", "RunResult", "RunState", "RunUsage", "ThinkingBudget", "Tool", "ToolError",
-        "ToolExecution", "ToolSource", "Toolset", "TurnUsage", "UsageError", "tool",
-        "validate_conversation",
+        "RunError", "RunResult", "RunState", "RunUsage", "SQLiteStore", "ThinkingBudget",
+        "Tool", "ToolError", "ToolExecution", "ToolSource", "Toolset", "TurnUsage", "UsageError",
+        "tool", "validate_conversation",
     ],
     "agentkit.errors": [
         "APIConnectionError", "APIError", "APIStatusError", "APIStreamError", "APITimeoutError",
@@ -25,7 +25,8 @@ SURFACE: dict[str, list[str]] = {
         "ConflictError", "ConversationError", "IncompleteStreamError", "InternalServerError",
         "LimitExceeded", "MalformedStreamError", "ModelBehaviorError", "NotFoundError",
         "OverloadedError", "PermissionDeniedError", "RateLimitError", "RequestTooLargeError",
-        "RunError", "ToolError", "UnprocessableEntityError", "UsageError", "WorkflowError",
+        "RunError", "RunLockedError", "RunMismatchError", "RunNotFoundError", "StoreError",
+        "StoreFormatError", "ToolError", "UnprocessableEntityError", "UsageError", "WorkflowError",
     ],
     "agentkit.events": [
         "AgentEvent", "ModelRequest", "ModelRetry", "RunFinished", "TextChunk",
@@ -77,7 +78,7 @@ def test_public_classes_and_functions_present_themselves_as_a_public_module(name
 
 
 def test_the_top_level_is_small_and_shows_only_its_names_and_public_modules() -> None:
-    assert len(agentkit.__all__) <= 32
+    assert len(agentkit.__all__) <= 34
     public = {n for n in dir(agentkit) if not n.startswith("_")}
     modules = {"cli", "errors", "events", "testing", "workflows"}
     assert public - set(agentkit.__all__) - modules == set()

@@ -44,7 +44,8 @@ def model(body: dict[str, Any]) -> Any:
     return reply("Done.", thinking=thinking)
 
 
-def test_readme_python_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_python_examples_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # the examples write files (a run store)
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 3
     with FakeServer(FunctionModel(model)) as server:

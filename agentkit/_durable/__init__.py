@@ -5,6 +5,6 @@ Resuming replays the journal through the deterministic engine, so a checkpoint c
 on turn 1 and on turn 100.
 
 `RunStore` is the protocol a backend implements (`journal.py`); `SQLiteStore` (`sqlite.py`)
-is the embedded one. Imports `agentkit._errors` only: payloads are plain JSON, so the store
-does not depend on the engine's shape.
+is the embedded one. Imports `agentkit._errors` only (where its exceptions live): payloads
+are plain JSON, so the store does not depend on the engine's shape.
 """

@@ -3,7 +3,7 @@ header, the lease, and `RunStore`, the protocol every backend implements.
 
 The journal records the engine's inputs, in order, one entry per checkpoint:
 
-- `start`: the initial messages (or prompt) and the run's fingerprint;
+- `start`: the initial messages (or prompt) and the seed of the back-off jitter;
 - `reply`: one model reply, as wire JSON;
 - `tool_started`: a `tool_use` id, committed before a non-idempotent tool runs;
 - `tool_result`: one `tool_result` block, committed as soon as it exists;

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from agentkit._durable.errors import StoreError, StoreFormatError
+from agentkit._errors import StoreError, StoreFormatError
 
 __all__ = ["APPLICATION_ID", "FORMAT", "SEQ_BITS", "connect", "newer_format", "translate"]
 

@@ -40,12 +40,6 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from agentkit._durable.errors import (
-    RunLockedError,
-    RunMismatchError,
-    RunNotFoundError,
-    StoreError,
-)
 from agentkit._durable.journal import (
     KINDS,
     Claim,
@@ -59,7 +53,13 @@ from agentkit._durable.journal import (
 )
 from agentkit._durable.lease import Process, is_free, this_process
 from agentkit._durable.schema import FORMAT, SEQ_BITS, connect, newer_format, translate
-from agentkit._errors import UsageError
+from agentkit._errors import (
+    RunLockedError,
+    RunMismatchError,
+    RunNotFoundError,
+    StoreError,
+    UsageError,
+)
 
 __all__ = ["SQLiteStore"]
 

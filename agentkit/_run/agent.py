@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, Generic, TypedDict, Unpack
 
 import anyio
@@ -15,6 +15,7 @@ import pydantic_core
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._api.client import AsyncClient
+from .._durable.journal import RunStore
 from .._errors import RunError, UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
@@ -28,6 +29,7 @@ from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
+from .durable import DurableRun, open_run
 from .events import AgentEvent
 from .handle import AgentRun
 from .hooks import Approve, Hooks
@@ -49,6 +51,11 @@ class RunArgs(TypedDict, total=False):
     """Handed to tools and hooks as `ctx.deps`."""
     decisions: Mapping[str, bool | str] | None
     """Answers to pending approvals by `tool_use` id: True, or False / a reason to deny."""
+    run_id: str | None
+    """Make the run durable under this id: a new id starts it, the same call after a crash
+    resumes it from its last checkpoint, and after it finished returns the stored result."""
+    store: RunStore | None
+    """Where a durable run is kept (default: the agent's `store`), e.g. `SQLiteStore(path)`."""
 
 
 class Agent(Generic[OutputT]):
@@ -83,6 +90,7 @@ class Agent(Generic[OutputT]):
         stop_after_tools: Iterable[str] = (),
         stop_when: Callable[[RunState], bool] | None = None,
         clock: Clock | None = None,
+        store: RunStore | None = None,
     ) -> None:
         """Raises `UsageError` for a setting that can never work, naming it.
 
@@ -91,6 +99,7 @@ class Agent(Generic[OutputT]):
         `model_retries`: retries per model call, whatever failed (the client's `max_retries`
         is for direct client use). `clock`: what runs read the time from and sleep on
         (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
+        `store`: the default store of durable runs (`run(run_id=...)`).
         """
         for option, value, least in (
             ("max_tokens", max_tokens, 1),
@@ -106,6 +115,8 @@ class Agent(Generic[OutputT]):
         self.description = description
         client_tools, server_tools = split_server_tools(tools)
         self.toolset = Toolset(client_tools)
+        self.store = store
+        """The default store of durable runs (`run(run_id=...)`)."""
         self._client = client
         output = OutputSpec.build(output_type) if output_type is not None else None
         check_tool_names(
@@ -157,21 +168,43 @@ class Agent(Generic[OutputT]):
         """Run until a stop condition holds and return the result.
 
         `prompt` is appended as a user turn (merged after tool results if the conversation
-        ends with them); `args` are `RunArgs`: `history`, `state`, `deps`, `decisions`.
-        `on_event` gets each event as it happens (see `agentkit.events`).
+        ends with them); `args` are `RunArgs`: `history`, `state`, `deps`, `decisions`,
+        `run_id`, `store`. `on_event` gets each event as it happens (see `agentkit.events`).
+
+        With `run_id`, the run is durable (see the README's "Durable runs"): checkpointed in
+        the store as it goes, resumed by the same call after a crash.
 
         Raises:
             LimitExceeded: a limit was hit; `.result` holds the conversation and usage.
             RunError: the model call failed for good; the cause is chained, nothing is lost.
             UsageError: invalid arguments (e.g. both `history` and `state`).
+            StoreError: a durable run could not be stored or resumed: `RunLockedError`
+                (another process runs it), `RunMismatchError` (the id was used for another
+                prompt or agent), `StoreFormatError` (not a store this agentkit can read).
         """
-        engine = self._start(prompt, args)
         deps, decisions = args.get("deps"), args.get("decisions") or {}
-        if self._client is not None:
-            return await self._driver.drive(engine, self._client, deps, decisions, on_event)
-        # No client given: this run's own, bound to this event loop and closed with the run.
-        async with AsyncClient() as client:
-            return await self._driver.drive(engine, client, deps, decisions, on_event)
+        async with self._durable(prompt, args) as durable:
+            engine = durable.engine if durable is not None else self._start(prompt, args)
+            async with self._client_for_run() as client:
+                if durable is None:
+                    return await self._driver.drive(engine, client, deps, decisions, on_event)
+                done: list[RunResult[OutputT]] = []
+                try:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(durable.keep_alive)
+                        try:
+                            done.append(await self._driver.drive(
+                                engine, client, deps, decisions, on_event, durable.journal
+                            ))
+                        finally:
+                            tg.cancel_scope.cancel()
+                except BaseExceptionGroup as group:
+                    error = sole_exception(group)  # what the run raised, as without a store
+                    if error is group:
+                        raise
+                else:
+                    return done[0]
+                raise error
 
     def run_sync(
         self,
@@ -198,39 +231,37 @@ class Agent(Generic[OutputT]):
         self, prompt: str | list[dict[str, Any]] | None = None, **args: Unpack[RunArgs]
     ) -> AsyncGenerator[AgentRun]:
         """Run in the background and iterate its events: `async with agent.iter(p) as run:`."""
-        engine = self._start(prompt, args)
-        send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
-        handle = AgentRun(engine.state, receive)
+        async with self._durable(prompt, args) as durable:
+            engine = durable.engine if durable is not None else self._start(prompt, args)
+            journal = durable.journal if durable is not None else None
+            send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
+            handle = AgentRun(engine.state, receive)
 
-        async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
-            async with send:
-                deps, decisions = args.get("deps"), args.get("decisions") or {}
-                if self._client is not None:
+            async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
+                async with send, self._client_for_run() as client:
                     handle.result = await self._driver.drive(
-                        engine, self._client, deps, decisions, send.send_nowait
-                    )
-                    return
-                async with AsyncClient() as client:
-                    handle.result = await self._driver.drive(
-                        engine, client, deps, decisions, send.send_nowait
+                        engine, client, args.get("deps"), args.get("decisions") or {},
+                        send.send_nowait, journal,
                     )
 
-        error: BaseException | None = None
-        try:
-            async with anyio.create_task_group() as tg, receive:
-                tg.start_soon(drive, send)
-                yield handle
-                # Leaving the block before the run finished (a break, an exception) ends it;
-                # the driver then closes the conversation as for any cancellation.
-                tg.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # The task group wraps what the run (or the block) raised: give callers the
-            # RunError itself, as `run()` does.
-            error = sole_exception(group)
-            if error is group:
-                raise
-        if error is not None:
-            raise error
+            error: BaseException | None = None
+            try:
+                async with anyio.create_task_group() as tg, receive:
+                    tg.start_soon(drive, send)
+                    if durable is not None:
+                        tg.start_soon(durable.keep_alive)
+                    yield handle
+                    # Leaving the block before the run finished (a break, an exception) ends
+                    # it; the driver then closes the conversation as for any cancellation.
+                    tg.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                # The task group wraps what the run (or the block) raised: give callers the
+                # RunError itself, as `run()` does.
+                error = sole_exception(group)
+                if error is group:
+                    raise
+            if error is not None:
+                raise error
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
         """This agent as a tool another agent can call; its usage counts in the caller's.
@@ -265,6 +296,40 @@ class Agent(Generic[OutputT]):
                 "required": ["task"],
             },
             handler=handler,
+        )
+
+    def _client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
+        """The agent's client (the caller's to close), or this run's own: bound to this event
+        loop and closed when the run ends."""
+        if self._client is not None:
+            return nullcontext(self._client)
+        return AsyncClient()
+
+    def _durable(
+        self, prompt: str | list[dict[str, Any]] | None, args: RunArgs
+    ) -> AbstractAsyncContextManager[DurableRun | None]:
+        """The durable run these arguments ask for (claimed and replayed on entering), or
+        None when they ask for none (no `run_id`)."""
+        run_id = args.get("run_id")
+        if run_id is None:
+            if args.get("store") is not None:
+                raise UsageError("store= keeps durable runs: pass run_id= too, or leave it out")
+            return nullcontext(None)
+        store = args.get("store") or self.store
+        if store is None:
+            raise UsageError(
+                f"run_id={run_id!r} makes the run durable, which needs a store: pass "
+                "store=SQLiteStore(path) or make the agent with Agent(store=...)"
+            )
+        if args.get("state") is not None:
+            raise UsageError(
+                "pass run_id= (a stored run) or state= (a run in memory), not both"
+            )
+        has_input = prompt is not None or args.get("history") is not None
+        messages = self._start(prompt, args).state.messages if has_input else None
+        return open_run(
+            store, run_id, config=self.config, toolset=self.toolset, agent=self.name or "",
+            messages=messages, deps=args.get("deps"),
         )
 
     def _start(self, prompt: str | list[dict[str, Any]] | None, args: RunArgs) -> Engine:

@@ -41,6 +41,7 @@ from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from . import events as ev
 from .clock import Clock
+from .durable import Journal
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -61,6 +62,8 @@ class _Turn:
     client: AsyncClient
     deps: object
     emit: _Send | None
+    journal: Journal | None = None
+    """Where a durable run commits its checkpoints (None: the run is not stored)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +87,7 @@ class Driver(Generic[OutputT]):
         deps: object,
         decisions: Mapping[str, bool | str],
         emit: Emit | None,
+        journal: Journal | None = None,
     ) -> RunResult[OutputT]:
         """Run `engine` until it finishes or pauses, and return the result.
 
@@ -95,7 +99,9 @@ class Driver(Generic[OutputT]):
         engine.start(self.clock.now())
         if decisions:
             engine.on_decisions(decisions)
-        turn = _Turn(client, deps, _sender(emit) if emit is not None else None)
+            if journal is not None:  # durable: on decisions
+                journal.decisions(decisions)
+        turn = _Turn(client, deps, _sender(emit) if emit is not None else None, journal)
         try:
             failure = await self._loop(engine, turn)
         except anyio.get_cancelled_exc_class():
@@ -109,19 +115,20 @@ class Driver(Generic[OutputT]):
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
+                again = _again(journal, "continue it with agent.run(prompt, history=...)")
                 raise RunError(
                     f"the run failed: {type(cause).__name__}: {cause}. The conversation so far "
-                    "is kept (.messages, .result); continue it with agent.run(prompt, "
-                    "history=...).",
+                    f"is kept (.messages, .result); {again}.",
                     messages=state.messages,
                     usage=state.usage,
                     result=self._result(engine),
                 ) from cause
             raise
         if failure is not None:
+            again = _again(journal, "resume with agent.run(state=...)")
             raise RunError(
                 f"the model request failed: {failure}. The conversation so far is kept "
-                "(.messages, .result.state); resume with agent.run(state=...).",
+                f"(.messages, .result.state); {again}.",
                 messages=state.messages,
                 usage=state.usage,
                 result=self._result(engine),
@@ -170,6 +177,8 @@ class Driver(Generic[OutputT]):
                 if message is None:
                     return
                 usage = engine.on_reply(message)
+                if turn.journal is not None:  # durable: the reply, before any of its calls
+                    turn.journal.reply(message)
                 if turn.emit is not None:
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))
                 if engine.resolved:
@@ -182,7 +191,10 @@ class Driver(Generic[OutputT]):
                 tools = cast("Mapping[str, Tool]", step.tools)
                 await self._run_tools(step.calls, tools, engine, turn)
             case NeedApproval():
-                engine.on_decisions(await self._approve(step.calls, self._context(turn, state)))
+                decided = await self._approve(step.calls, self._context(turn, state))
+                engine.on_decisions(decided)
+                if turn.journal is not None:  # durable: on decisions
+                    turn.journal.decisions(decided)
             case Finished():
                 pass
             case _:
@@ -246,6 +258,8 @@ class Driver(Generic[OutputT]):
                 async with limiter:
                     block = await self._call_tool(by_name[call["name"]], call, ctx)
             engine.on_result(block)
+            if turn.journal is not None:  # durable: a tool result, as soon as it exists
+                turn.journal.result(block)
             if turn.emit is not None:
                 await turn.emit(
                     ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
@@ -257,6 +271,8 @@ class Driver(Generic[OutputT]):
             if call is not None and not by_name[call["name"]].sequential:
                 batch.append(call)
                 continue
+            if turn.journal is not None and batch:  # durable: before non-idempotent tools
+                await turn.journal.starting(batch, by_name)
             if len(batch) == 1:
                 await one(batch[0])
             elif batch:
@@ -266,6 +282,8 @@ class Driver(Generic[OutputT]):
                     await one(batch[0])  # in this task: one spawn fewer (~20 us a batch)
             batch = []
             if call is not None:
+                if turn.journal is not None:  # durable: before a non-idempotent tool starts
+                    await turn.journal.starting([call], by_name)
                 await one(call)
 
     async def _call_tool(
@@ -329,6 +347,7 @@ class Driver(Generic[OutputT]):
             turn=state.turns if turn_number is None else turn_number,
             tool_use_id=call["id"] if call else None,
             tool_name=call["name"] if call else None,
+            run_id=turn.journal.run_id if turn.journal is not None else None,
         )
 
     def _result(self, engine: Engine) -> RunResult[OutputT]:
@@ -346,6 +365,13 @@ def sole_exception(exc: BaseException) -> BaseException:
         exc = members[0]
         members = _members(exc)
     return exc
+
+
+def _again(journal: Journal | None, otherwise: str) -> str:
+    """How to go on after a failure: a durable run resumes by the same call."""
+    if journal is None:
+        return otherwise
+    return f"resume it with the same call (run_id={journal.run_id!r})"
 
 
 def _as_api_error(failure: Exception) -> Exception:

@@ -45,3 +45,15 @@ class RunContext(Generic[DepsT]):
 
     tool_name: str | None = None
     """The name of the tool being called (set for tool calls only)."""
+
+    run_id: str | None = None
+    """The durable run's id (`agent.run(run_id=...)`), None for a run that is not stored."""
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """A key for this tool call that stays the same when a durable run resumes after a
+        crash: `"{run_id}:{tool_use_id}"` (the `tool_use_id` alone outside a durable run). Pass
+        it to an API that deduplicates requests, so a repeated call takes effect once."""
+        if self.tool_use_id is None or self.run_id is None:
+            return self.tool_use_id
+        return f"{self.run_id}:{self.tool_use_id}"

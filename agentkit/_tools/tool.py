@@ -64,6 +64,7 @@ class ToolOptions(TypedDict, total=False):
     """
 
     sequential: bool
+    idempotent: bool
     timeout: float | None
     requires_approval: bool
     strict: bool | None
@@ -90,6 +91,11 @@ class _Options:
 
     sequential: bool = False
     """If true, never run concurrently with other tool calls of the same turn."""
+    idempotent: bool = False
+    """If true, running it twice does no harm: a durable run interrupted during the call runs
+    it again after a crash (with the same `ctx.idempotency_key`). If false (the default), a
+    durable run commits a "started" mark first and never runs it twice: a call interrupted by
+    a crash is answered with an error saying it may or may not have taken effect."""
     timeout: float | None = None
     """Seconds before the call is stopped and reported as an error; None waits forever."""
     requires_approval: bool = False

@@ -1,12 +1,14 @@
-"""The `agentkit` command line: run recipes, chat, list models and ready tools, run batches.
+"""The `agentkit` command line: run recipes, chat, list models and ready tools, run batches,
+manage durable runs.
 
 Owns argument parsing, `main`, the run, models and tools commands, and exit codes; the chat
-command is `chat`'s, the batch command `batch`'s, and how things look is `display`'s. Rules:
-argparse over public names and the recipe registry of `agentkit.workflows` (recipes and ready
-tools are imported lazily, so `--help` stays fast); offline is the default without credentials,
-and offline means the loopback `FakeServer` of `agentkit.testing`, so every command works end
-to end with no key; an expected failure is one message on stderr saying what to do, with an
-exit code from `EXIT_CODES`, never a traceback. The shared helpers live in `common`.
+command is `chat`'s, the batch command `batch`'s, the runs command `runs`', and how things
+look is `display`'s. Rules: argparse over public names and the recipe registry of
+`agentkit.workflows` (recipes and ready tools are imported lazily, so `--help` stays fast);
+offline is the default without credentials, and offline means the loopback `FakeServer` of
+`agentkit.testing`, so every command works end to end with no key; an expected failure is one
+message on stderr saying what to do, with an exit code from `EXIT_CODES`, never a traceback.
+The shared helpers live in `common`.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from .common import (
     online_for,
 )
 from .display import Display, models_table, preview, tool_listing
+from .runs import add_runs
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -188,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_tools(sub)
     _add_batch(sub)
+    add_runs(sub, _command)
     return parser
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agentkit._durable.errors import StoreFormatError
 from agentkit._durable.schema import APPLICATION_ID, FORMAT
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
+from agentkit.errors import StoreFormatError
 
 
 def refused(path: Path, problem: str, match: str) -> None:

@@ -15,13 +15,6 @@ from typing import Any
 import pytest
 
 from agentkit._durable import sqlite as sqlite_module
-from agentkit._durable.errors import (
-    RunLockedError,
-    RunMismatchError,
-    RunNotFoundError,
-    StoreError,
-    StoreFormatError,
-)
 from agentkit._durable.journal import (
     KINDS,
     Claim,
@@ -34,6 +27,13 @@ from agentkit._durable.journal import (
 from agentkit._durable.lease import Process, process_started, this_process
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
+from agentkit.errors import (
+    RunLockedError,
+    RunMismatchError,
+    RunNotFoundError,
+    StoreError,
+    StoreFormatError,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LINUX = Path("/proc/self/stat").exists()
@@ -386,7 +386,7 @@ def test_many_threads_append_to_their_own_runs_through_one_store(store: SQLiteSt
 
 RACER = """
 import sys
-from agentkit._durable.errors import RunLockedError
+from agentkit.errors import RunLockedError
 from agentkit._durable.sqlite import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])

@@ -1,0 +1,313 @@
+"""Durable runs: a run kept in a `RunStore` as a journal of the engine's inputs, so that it
+resumes after a crash with nothing repeated that finished.
+
+`open_run` claims the run (a new `run_id` starts it, a known one resumes it), rebuilds its
+`RunState` by replaying the journal through the engine (no model or tool call), answers the
+calls a crash interrupted, and records how the run ended. `Journal` is what the driver calls
+at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` costs less CPU than
+a hop to a worker thread; only the fsynced "started" mark goes to one, see `starting`):
+
+- `reply`: a model reply, committed before any of its tool calls starts;
+- `starting`: the non-idempotent calls of a batch, committed (and fsynced) before they start;
+- `result`: a tool result, committed as soon as it exists;
+- `decisions`: approval decisions, as they are given.
+
+Usage is never stored apart from the replies: a resume recomputes it from the replayed ones,
+so no reply is counted twice. Replay answers the engine's `ListTools` by running the toolset's
+`prepare` hooks again with that turn's context (the tools offered on a turn decide what the
+engine does with its calls). The `start` entry keeps `RunState.seed`, so a resumed run's
+back-offs are drawn as the first process's were. What is not journalled on purpose: failed
+model attempts (a resumed call starts with its whole retry budget) and the deadline (per
+call: `Limits.timeout` counts from each start or resume, on the process's own clock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from .._api.wire import Message, tool_result
+from .._durable.journal import Entry, EntryKind, Lease, RunStatus, RunStore, Summary
+from .._errors import LimitExceeded, RunMismatchError, StoreError, UsageError
+from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
+from .._loop.state import RunState
+from .._loop.steps import CallModel, ListTools, RunTools
+from .._tools.context import RunContext
+from .._tools.tool import Tool
+from .._tools.toolset import Toolset
+
+__all__ = ["INTERRUPTED", "DurableRun", "Journal", "fingerprint", "open_run"]
+
+INTERRUPTED = (
+    "Interrupted: the process running this tool call stopped before the call finished, so it "
+    "may or may not have taken effect. It was not run again (it is not marked idempotent); "
+    "check its effect before calling it again."
+)
+
+
+def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: object) -> str:
+    """`<agent>-<prompt>`: hashes of the agent (model, system prompt, tool names, server tool
+    names, output tool) and of the run's initial messages. A run is resumed only by the same
+    agent and prompt."""
+    output = config.output_tool["name"] if config.output_tool else None
+    servers = [str(t.get("name")) for t in config.server_tools]
+    agent = {
+        "model": config.model,
+        "system": config.system,
+        "tools": sorted([*tool_names, *servers]),
+        "output": output,
+    }
+    return f"{_digest(agent)}-{_digest(messages)}"
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class Journal:
+    """The driver's checkpoints of one durable run: each call commits one journal entry."""
+
+    store: RunStore
+    lease: Lease
+    state: RunState
+    idempotent: Mapping[str, bool] = field(default_factory=dict[str, bool])
+    """Per tool name, as `starting` last saw it."""
+    written: int = 0
+    """Entries committed by this process (0: the run was only read)."""
+
+    @property
+    def run_id(self) -> str:
+        return self.lease.run_id
+
+    def reply(self, message: Message) -> None:
+        """A model reply, with the run's totals as summary columns (absolute values)."""
+        s = self.state
+        usage = s.usage
+        summary = Summary(
+            status="running",
+            turns=s.turns,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=usage.known_cost_usd,
+        )
+        self._append("reply", message.to_wire(), summary)
+
+    async def starting(self, calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]) -> None:
+        """Mark the non-idempotent calls of a batch started, before any of them starts.
+
+        The mark is fsynced (a side effect is about to happen), which waits for the disk:
+        in a worker thread, so other runs on this event loop go on meanwhile.
+        """
+        ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
+        if ids:
+            await anyio.to_thread.run_sync(self._append, "tool_started", {"ids": ids})
+
+    def start(self, messages: Sequence[Mapping[str, Any]], seed: int) -> None:
+        """The run's initial messages and its `RunState.seed` (the back-off jitter's source,
+        so a resumed run draws the same jitter as the process that started it)."""
+        self._append("start", {"messages": list(messages), "seed": seed})
+
+    def result(self, block: Mapping[str, Any]) -> None:
+        self._append("tool_result", block)
+
+    def decisions(self, decided: Mapping[str, bool | str]) -> None:
+        self._append("decisions", {"decisions": dict(decided)})
+
+    def status(self, status: RunStatus, reason: str | None) -> None:
+        self._append("status", {"status": status, "reason": reason}, Summary(status=status))
+
+    def _append(
+        self, kind: EntryKind, payload: Mapping[str, Any], summary: Summary | None = None
+    ) -> None:
+        self.store.append(self.lease, kind, payload, summary=summary)
+        self.written += 1
+
+
+@dataclass(slots=True)
+class DurableRun:
+    """A claimed run: its engine (the state replayed) and its journal."""
+
+    engine: Engine
+    journal: Journal
+    renew_every: float
+
+    async def keep_alive(self) -> None:
+        """Renew the lease while the run goes on (a slow tool commits nothing for a while);
+        raises `RunLockedError` if another process took the run over meanwhile."""
+        journal = self.journal
+        while True:
+            await anyio.sleep(self.renew_every)
+            journal.lease = journal.store.renew(journal.lease)
+
+
+@asynccontextmanager
+async def open_run(
+    store: RunStore,
+    run_id: str,
+    *,
+    config: EngineConfig,
+    toolset: Toolset,
+    agent: str,
+    messages: list[dict[str, Any]] | None,
+    deps: object,
+) -> AsyncGenerator[DurableRun]:
+    """Claim run `run_id` and rebuild its state; on leaving, record how it ended (finished,
+    paused, failed, interrupted) and release the lease.
+
+    `messages` are the run's initial messages (history and prompt); None resumes a stored run
+    without checking its prompt (the agent is still checked).
+
+    Raises:
+        RunNotFoundError: no such run and no prompt to start it with.
+        RunMismatchError: the run was stored for another prompt or agent.
+        RunLockedError: another live process is running it.
+        StoreFormatError: the file or the run is not one this agentkit can read.
+        StoreError: the journal does not fit this agent (its tools changed since).
+    """
+    names = toolset.names
+    given = fingerprint(config, names, messages)
+    if messages is None:
+        header = store.header(run_id)
+        if header is None:
+            raise UsageError(
+                f"there is no run {run_id!r} in {_where(store)} to resume; pass a prompt to "
+                "start it"
+            )
+        if header.fingerprint.split("-")[0] != given.split("-")[0]:
+            raise RunMismatchError(run_id, stored=header.fingerprint, given=given)
+        given = header.fingerprint
+    claim = store.claim(run_id, fingerprint=given, model=config.model, agent=agent)
+    lease = claim.lease
+    try:
+        entries = store.entries(run_id)
+        if entries and entries[0].kind == "start":
+            first = entries[0].payload
+            state = RunState(
+                messages=cast("list[dict[str, Any]]", first["messages"]),
+                seed=cast(int, first["seed"]),
+            )
+            journal = Journal(store, lease, state)
+        elif messages is None:
+            raise StoreError(
+                f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
+                "stopped at once); pass the prompt again to start it"
+            )
+        else:
+            state = RunState(messages=[dict(m) for m in messages])
+            journal = Journal(store, lease, state)
+            journal.start(messages, state.seed)
+        engine = Engine(config, state)
+        started = await _replay(engine, entries[1:], toolset, deps, run_id)
+        for call in state.pending:
+            if call["id"] in started and call["id"] not in state.results:
+                block = tool_result(call["id"], INTERRUPTED, is_error=True)
+                engine.on_result(block)
+                journal.result(block)
+        header_status = claim.run.status
+        seconds: float = getattr(store, "lease_seconds", 60.0)
+        run = DurableRun(engine, journal, renew_every=seconds / 3)
+    except BaseException:
+        with contextlib.suppress(StoreError):
+            store.release(lease)
+        raise
+    try:
+        yield run
+    except BaseException as exc:
+        status, reason = _raised(exc)
+        if journal.written or header_status != status:
+            with contextlib.suppress(StoreError):
+                journal.status(status, reason)
+        raise
+    else:
+        status = _ended(engine.state)
+        if journal.written or header_status != status:
+            journal.status(status, engine.state.stop_reason)
+    finally:
+        with contextlib.suppress(StoreError):
+            store.release(journal.lease)
+
+
+def _raised(exc: BaseException) -> tuple[RunStatus, str]:
+    """How a run that raised ended, and why. A limit ends it for good, but for the timeout:
+    the deadline is per call (a resumed run gets `Limits.timeout` afresh, from when it
+    resumes), so a run that timed out is interrupted and the same call resumes it. A run that
+    failed (its model call gave up: `RunError`) resumes with that call."""
+    if isinstance(exc, LimitExceeded):
+        return ("interrupted" if exc.limit == "timeout" else "finished"), exc.limit
+    status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
+    return status, f"{type(exc).__name__}: {exc}"
+
+
+def _ended(state: RunState) -> RunStatus:
+    """How a run that returned ended: the driver's own aborts are told apart."""
+    if state.stop_reason == APPROVAL_REQUIRED and not state.done:
+        return "paused"
+    if state.stop_reason == "cancelled":
+        return "interrupted"
+    return "failed" if state.stop_reason == "failed" else "finished"
+
+
+async def _replay(
+    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
+) -> set[str]:
+    """Feed the journal's entries to the engine, asking it for each step as the driver does
+    (no deadline: `next_step()` without a time). Each turn's tools are listed again with the
+    turn's own context, as the driver listed them. Returns the ids of calls marked started
+    that have no result yet."""
+    s = engine.state
+    started: set[str] = set()
+    todo = [e for e in entries if e.kind != "status"]
+    i = 0
+    while i < len(todo):
+        if todo[i].kind == "decisions":
+            engine.on_decisions(cast("dict[str, bool | str]", todo[i].payload["decisions"]))
+            i += 1
+            continue
+        step = engine.next_step()
+        engine.resolved.clear()
+        if isinstance(step, ListTools):
+            ctx = RunContext(
+                deps=deps,
+                messages=s.messages,
+                usage=s.usage,
+                model=engine.config.model,
+                turn=step.turn,
+                run_id=run_id,
+            )
+            engine.on_tools(await toolset.tools_for(ctx))
+            continue
+        entry = todo[i]
+        if isinstance(step, CallModel) and entry.kind == "reply":
+            engine.on_reply(Message.from_wire(entry.payload))
+            i += 1
+        elif isinstance(step, RunTools) and entry.kind in ("tool_started", "tool_result"):
+            while i < len(todo) and todo[i].kind in ("tool_started", "tool_result"):
+                payload = todo[i].payload
+                if todo[i].kind == "tool_started":
+                    started.update(cast("list[str]", payload["ids"]))
+                else:
+                    engine.on_result(payload)
+                    started.discard(cast(str, payload["tool_use_id"]))
+                i += 1
+        else:
+            raise StoreError(
+                f"the journal of run {run_id!r} does not fit this agent: entry {entry.seq} is a "
+                f"{entry.kind!r} where the agent's next step is {type(step).__name__}; were its "
+                "tools or settings changed since the run was stored? Resume it with the agent "
+                "that started it, or start a new run"
+            )
+    engine.resolved.clear()  # reported by the process that made those calls, not again
+    return started
+
+
+def _where(store: RunStore) -> str:
+    return str(getattr(store, "path", store))

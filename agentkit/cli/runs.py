@@ -1,0 +1,230 @@
+"""`agentkit runs`: the durable runs kept in a run store file.
+
+`list` shows a table of the runs; `show ID` one run's conversation as it was journaled;
+`resume ID` continues a run with the agent that started it (`--agent module:attribute`, which
+the command imports); `rm ID` deletes a run, after a confirmation unless `--yes`. Rules: a
+missing store file is an error (never created by a typo); the store's errors are one message
+and an exit code, as everywhere in the CLI. Uses public names only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+import anyio
+
+from agentkit import Agent, SQLiteStore
+from agentkit.errors import StoreError
+
+from .common import fail, guarded, jsonable
+from .display import Display, preview
+
+__all__ = ["add_runs", "cmd_runs"]
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """`agentkit runs list | show ID | resume ID | rm ID --db PATH`."""
+    if not os.path.isfile(args.db):
+        fail(f"no run store at {args.db}; give the --db of a store that durable runs wrote")
+        return 2
+    try:
+        store = SQLiteStore(args.db)
+    except StoreError as exc:
+        fail(str(exc))
+        return 2
+    with store:
+        if args.action == "list":
+            return _list(store, Display(), args)
+        header = store.header(args.id) if args.id else None
+        if header is None:
+            fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` "
+                 "shows the runs" if args.id else f"runs {args.action} needs a run id")
+            return 2
+        if args.action == "show":
+            return _show(store, Display(), args.id)
+        if args.action == "rm":
+            return _remove(store, Display(), args.id, header.entries, yes=args.yes)
+        return _resume(store, Display(), args)
+
+
+def _list(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int:
+    from rich import box
+    from rich.table import Table
+
+    runs = store.runs(status=args.status, limit=args.limit)
+    if not runs:
+        display.note(f"no runs in {args.db}")
+        return 0
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("id", no_wrap=True, min_width=max(len(r.run_id) for r in runs))
+    for title in ("status", "model", "turns", "tokens", "cost", "updated"):
+        right = title in ("turns", "tokens", "cost")
+        # The model may wrap; the rest is short and must stay whole.
+        table.add_column(title, no_wrap=title != "model", justify="right" if right else "left")
+    for r in runs:
+        table.add_row(
+            r.run_id, r.status, r.model, str(r.turns), f"{r.input_tokens + r.output_tokens:,}",
+            f"${r.cost_usd:.4f}", _when(r.updated)[:16],
+        )
+    display.console.print(table)
+    return 0
+
+
+def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
+    """The journal, readably: the prompt, each reply's text and calls, results, the end."""
+    header = store.header(run_id)
+    assert header is not None  # checked by the caller
+    display.line(f"run {run_id}: {header.status}, {header.model}, {header.turns} turns, "
+                 f"{header.input_tokens + header.output_tokens:,} tokens, "
+                 f"${header.cost_usd:.4f}, updated {_when(header.updated)}", style="bold")
+    names: dict[str, str] = {}
+    for entry in store.entries(run_id):
+        payload = entry.payload
+        if entry.kind == "start":
+            for message in cast("list[Mapping[str, Any]]", payload["messages"]):
+                _message(display, message, names)
+        elif entry.kind == "reply":
+            _message(display, {"role": "assistant", "content": payload["content"]}, names)
+        elif entry.kind == "tool_started":
+            started = ", ".join(names.get(i, i) for i in cast("list[str]", payload["ids"]))
+            display.note(f"· started {started}")
+        elif entry.kind == "tool_result":
+            _message(display, {"role": "user", "content": [payload]}, names)
+        elif entry.kind == "decisions":
+            decided = cast("dict[str, object]", payload["decisions"])
+            text = ", ".join(f"{names.get(k, k)}: {_decision(v)}" for k, v in decided.items())
+            display.line(f"decisions: {text}", style="yellow")
+        else:
+            why = payload.get("reason")
+            display.note(f"· {payload['status']}" + (f" ({why})" if why else ""))
+    return 0
+
+
+def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]) -> None:
+    content = message["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    for block in cast("list[Mapping[str, Any]]", content):
+        kind = block.get("type")
+        if kind == "text":
+            who = "you" if message["role"] == "user" else "claude"
+            display.line(f"{who}: {block['text']}", style=None if who == "claude" else "bold")
+        elif kind == "thinking":
+            display.line(preview(block.get("thinking", "")), style="dim italic")
+        elif kind == "tool_use":
+            names[block["id"]] = block["name"]
+            display.line(f"→ {block['name']} {preview(block.get('input'))}", style="cyan")
+        elif kind == "tool_result":
+            error = bool(block.get("is_error"))
+            name = names.get(block["tool_use_id"], "tool")
+            label = "error" if error else "result"
+            display.line(f"← {name} {label}: {preview(block.get('content'))}",
+                         style="red" if error else "dim")
+
+
+def _decision(value: object) -> str:
+    return "approved" if value is True else f"denied ({value})" if value else "denied"
+
+
+def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, yes: bool) -> int:
+    if not yes:
+        display.console.print(f"delete run {run_id!r} and its {entries} journal entries? [y/N] ",
+                              end="", markup=False)
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            display.note("nothing deleted")
+            return 1
+    code, _ = guarded(display, lambda: store.delete(run_id))
+    if code == 0:
+        display.line(f"deleted run {run_id}")
+    return code
+
+
+def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int:
+    if not args.agent:
+        fail("runs resume needs the agent that started the run: --agent module:attribute "
+             "(e.g. --agent myapp.agents:orders), importable from the current directory")
+        return 2
+    agent = _import_agent(args.agent)
+    if agent is None:
+        return 2
+    decisions: dict[str, bool | str] = {}
+    for item in args.approve or ():
+        decisions[item] = True
+    for item in args.deny or ():
+        decisions[item] = "the user denied this call"
+
+    async def resume() -> Any:
+        return await agent.run(run_id=args.id, store=store, decisions=decisions or None,
+                               on_event=display)
+
+    code, result = guarded(display, lambda: anyio.run(resume))
+    if result is None:
+        return code
+    if result.pending_approvals:
+        ids = " ".join(c["id"] for c in result.pending_approvals)
+        display.note(f"paused for approval of {ids}: resume with --approve ID or --deny ID")
+    elif result.output is not None and not isinstance(result.output, str):
+        display.line(json.dumps(jsonable(result.output), indent=2, ensure_ascii=False))
+    elif not display.text_seen:
+        display.line(result.text)
+    display.usage(result.usage)
+    return 0
+
+
+def _import_agent(spec: str) -> Agent[Any] | None:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        fail(f"--agent {spec!r}: write module:attribute, e.g. myapp.agents:orders")
+        return None
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: the current directory's modules
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        fail(f"--agent {spec!r}: cannot import {module_name!r} ({exc})")
+        return None
+    agent = getattr(module, attribute, None)
+    if not isinstance(agent, Agent):
+        what = "nothing" if agent is None else f"a {type(agent).__name__}"
+        fail(f"--agent {spec!r}: {module_name}.{attribute} is {what}, not an agentkit Agent")
+        return None
+    return cast("Agent[Any]", agent)
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def add_runs(sub: Any, command: Any) -> None:
+    """The `runs` subcommand; `command` is `main._command` (help, examples, exit codes)."""
+    runs: argparse.ArgumentParser = command(
+        sub, "runs", "list, show, resume or delete durable runs",
+        "The durable runs in a run store file (agent.run(run_id=..., store=SQLiteStore(PATH))): "
+        "list them, show one's conversation, resume one with its agent, or delete one.",
+        ["agentkit runs list --db runs.db",
+         "agentkit runs show orders-2026-12-06 --db runs.db",
+         "agentkit runs resume orders-2026-12-06 --db runs.db --agent myapp.agents:orders",
+         "agentkit runs rm orders-2026-12-06 --db runs.db --yes"],
+        cmd_runs, modes=False,
+    )
+    runs.add_argument("action", choices=("list", "show", "resume", "rm"), help="what to do")
+    runs.add_argument("id", nargs="?", metavar="ID", help="the run id (show, resume, rm)")
+    runs.add_argument("--db", required=True, metavar="PATH", help="the run store file")
+    runs.add_argument("--status", choices=("running", "paused", "finished", "failed",
+                                           "interrupted"), help="list: only runs in this state")
+    runs.add_argument("--limit", type=int, default=50, metavar="N",
+                      help="list: at most N runs, latest first (default: 50)")
+    runs.add_argument("--agent", metavar="MODULE:ATTR", help="resume: the Agent to run it with")
+    runs.add_argument("--approve", action="append", metavar="TOOL_USE_ID",
+                      help="resume: approve a pending call (repeatable)")
+    runs.add_argument("--deny", action="append", metavar="TOOL_USE_ID",
+                      help="resume: deny a pending call (repeatable)")
+    runs.add_argument("--yes", "-y", action="store_true", help="rm: do not ask for confirmation")

@@ -1,0 +1,168 @@
+"""What durability costs a run: CPU per model turn with a `SQLiteStore` against without, and
+how long a resume of a 50-turn run takes before its next model call.
+
+Why: issue 9 allows checkpointing at most 10% CPU on top of `bench.py`'s figure 1 (the loop's
+CPU per model turn), and a resume of a 50-turn run under 50 ms. It is a script, not a test:
+
+    .venv/bin/python benchmarks/durable.py [--quick] [--dir PATH]
+
+The shape is figure 1's: the same `FakeServer` in a child process, 20 rounds of 2 parallel
+calls then a final text (21 requests), JSON, best of several repetitions taking turns. The
+durable agent runs each repetition's runs under fresh `run_id`s in a store on `--dir` (a
+temporary folder by default: use the disk you deploy on, fsync speed is the disk's), at
+`synchronous="NORMAL"` (the default). Columns:
+
+1. no store: `agent.run(prompt)`, the figure-1 loop;
+2. store, idempotent tools: a reply and two results committed per turn (NORMAL: no fsync);
+3. store, non-idempotent tools (the default): also a fsynced "started" mark per batch, in a
+   worker thread (as shipped);
+4. the same with the mark committed on the event loop instead (for the thread decision).
+
+Then a resume: a run stopped (by a hook) just before its 51st model call is resumed, timed from
+`agent.run(run_id=...)` to the moment the next request is about to be sent (wall and CPU),
+best of several.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import itertools
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _loops import MODEL, Server, add, multiply  # noqa: E402
+
+from agentkit import Agent, AsyncClient, Hooks, Limits, SQLiteStore  # noqa: E402
+from agentkit._run import durable  # noqa: E402
+
+ROUNDS = 20
+
+
+class Stop(BaseException):
+    """Ends a run where a crash would (not an `Exception`, so nothing catches it)."""
+
+
+def _agent(client: AsyncClient, idempotent: bool, hooks: Hooks | None = None) -> Agent[str]:
+    tools = [t.replace(idempotent=idempotent) for t in (add, multiply)]
+    return Agent(MODEL, tools=tools, client=client, limits=Limits(max_turns=1000),
+                 hooks=hooks or Hooks())
+
+
+async def _inline_starting(self: durable.Journal, calls: Any, tools: Any) -> None:
+    ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
+    if ids:
+        self._append("tool_started", {"ids": ids})  # pyright: ignore[reportPrivateUsage]
+
+
+async def cpu_per_turn(url: str, folder: Path, runs: int, reps: int) -> dict[str, float]:
+    client = AsyncClient(api_key="offline", base_url=url)
+    store = SQLiteStore(folder / "turns.db")
+    plain, idem, nonidem = _agent(client, False), _agent(client, True), _agent(client, False)
+    threaded = durable.Journal.starting
+    ids = itertools.count()
+    prompt = f"rounds {ROUNDS}"
+
+    async def run(kind: str) -> None:
+        if kind == "no store":
+            await plain.run(prompt)
+            return
+        agent = idem if kind == "store, idempotent" else nonidem
+        durable.Journal.starting = _inline_starting if kind.endswith("inline") else threaded
+        await agent.run(prompt, run_id=f"r{next(ids)}", store=store)
+
+    kinds = ["no store", "store, idempotent", "store, started mark in a thread",
+             "store, started mark inline"]
+    best = dict.fromkeys(kinds, float("inf"))
+    for kind in kinds:
+        await run(kind)  # warm up
+    for _ in range(reps):
+        for kind in kinds:
+            gc.collect()
+            start = time.process_time()
+            for _ in range(runs):
+                await run(kind)
+            best[kind] = min(best[kind], time.process_time() - start)
+    durable.Journal.starting = threaded
+    await client.aclose()
+    store.close()
+    return {k: v * 1000 / (runs * (ROUNDS + 1)) for k, v in best.items()}
+
+
+async def resume_time(url: str, folder: Path, reps: int) -> tuple[float, float, int]:
+    """(wall ms, CPU ms) from `run(run_id=...)` to the 51st request, best of `reps`; and the
+    journal's entry count."""
+    client = AsyncClient(api_key="offline", base_url=url)
+    store = SQLiteStore(folder / "resume.db")
+    calls = 0
+
+    def stop_at_51(ctx: Any, params: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 51:
+            raise Stop
+
+    prompt = "rounds 60"
+    with contextlib.suppress(Stop):
+        await _agent(client, False, Hooks(before_model=stop_at_51)).run(
+            prompt, run_id="long", store=store
+        )
+    header = store.header("long")
+    assert header is not None and header.turns == 50, header
+    marks: list[tuple[float, float]] = []
+
+    def reached(ctx: Any, params: Any) -> None:
+        marks.append((time.perf_counter(), time.process_time()))
+        raise Stop
+
+    resumer = _agent(client, False, Hooks(before_model=reached))
+    best_wall = best_cpu = float("inf")
+    for _ in range(reps):
+        gc.collect()
+        wall, cpu = time.perf_counter(), time.process_time()
+        with contextlib.suppress(Stop):
+            await resumer.run(prompt, run_id="long", store=store)
+        best_wall = min(best_wall, marks[-1][0] - wall)
+        best_cpu = min(best_cpu, marks[-1][1] - cpu)
+    await client.aclose()
+    store.close()
+    return best_wall * 1000, best_cpu * 1000, header.entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--dir", type=Path, help="where the store files go (default: a temp dir)")
+    args = parser.parse_args()
+    runs, reps = (2, 3) if args.quick else (4, 5)
+    server = Server(latency=0.0)
+    try:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            folder = Path(tmp)
+            cpu = asyncio.run(cpu_per_turn(server.url, folder, runs, reps))
+            wall, resume_cpu, entries = asyncio.run(resume_time(server.url, folder, reps))
+    finally:
+        server.close()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, SQLite synchronous=NORMAL, WAL")
+    base = cpu["no store"]
+    print(f"\n  CPU per model turn, {ROUNDS} rounds x 2 parallel calls, JSON (ms)")
+    for kind, ms in cpu.items():
+        extra = "" if kind == "no store" else f"  +{(ms / base - 1) * 100:.1f}%"
+        print(f"    {kind:<36} {ms:6.3f}{extra}")
+    print(f"\n  resume of a 50-turn run ({entries} journal entries) to its next model call: "
+          f"{wall:.1f} ms wall, {resume_cpu:.1f} ms CPU (target < 50 ms)")
+
+
+if __name__ == "__main__":
+    main()

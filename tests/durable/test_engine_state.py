@@ -1,0 +1,180 @@
+"""Durable runs and the engine's own state: the seed of the back-off jitter, a model call being
+retried when the process dies, a run that gave up on a model call, and the deadline. A crash
+is simulated in-process as in `test_runs.py`: a `BaseException` the run does not catch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from agentkit import (
+    Agent,
+    AsyncClient,
+    LimitExceeded,
+    Limits,
+    RunContext,
+    RunError,
+    SQLiteStore,
+    tool,
+)
+from agentkit.testing import FakeClock, Fault, ScriptedTransport, reply, text_reply
+
+MODEL = "claude-sonnet-4-5"
+PROMPT = "Charge order 1"
+
+
+class Crash(BaseException):
+    """Stands for the process dying."""
+
+
+class DyingClock(FakeClock):
+    """A clock whose process dies in the first back-off it sleeps (after recording it)."""
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        raise Crash
+
+
+def agent_for(transport: ScriptedTransport, tools: list[Any], **kwargs: Any) -> Agent[Any]:
+    client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+    return Agent(MODEL, tools=tools, client=client, **kwargs)
+
+
+def charging(effects: list[str], clock: FakeClock | None = None, advance: float = 0) -> Any:
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        effects.append(f"charge {order}")
+        if clock is not None:
+            clock.advance(advance)
+        return f"charged {order}"
+
+    return charge
+
+
+class Plan(BaseModel):
+    steps: list[str]
+
+
+def steps() -> list[Any]:
+    return [reply(tool_calls=[("charge", {"order": 1}, "toolu_1")]), text_reply("All done.")]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "runs.db")
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_run_keeps_its_seed_so_it_backs_off_as_the_first_process_did(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    dying = DyingClock()
+    with pytest.raises(Crash):
+        await agent_for(
+            ScriptedTransport([Fault.overloaded()]), [charging(effects)], clock=dying
+        ).run(PROMPT, run_id="r1", store=store)
+    clock = FakeClock()
+    transport = ScriptedTransport([Fault.overloaded(), *steps()])
+    result = await agent_for(transport, [charging(effects)], clock=clock).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and effects == ["charge 1"]
+    assert clock.sleeps == dying.sleeps  # the same jitter: drawn from the stored seed
+    assert result.state.seed == store.entries("r1")[0].payload["seed"]
+
+
+@pytest.mark.asyncio
+async def test_a_crash_during_a_retry_back_off_sends_only_the_call_in_flight_again(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    first = ScriptedTransport([reply(tool_calls=[("charge", {"order": 1}, "toolu_1")]),
+                               Fault.overloaded()])
+    with pytest.raises(Crash):
+        await agent_for(first, [charging(effects)], clock=DyingClock()).run(
+            PROMPT, run_id="r1", store=store
+        )
+    transport = ScriptedTransport([text_reply("All done.")])
+    # model_retries=0: the resumed call has its own whole budget (the failed attempt is gone).
+    result = await agent_for(transport, [charging(effects)], model_retries=0).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"] and result.usage.requests == 2
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_gave_up_on_a_model_call_is_stored_failed_and_resumes_with_that_call(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    first = ScriptedTransport([steps()[0], Fault.overloaded()])
+    with pytest.raises(RunError) as gave_up:
+        await agent_for(first, [charging(effects)], model_retries=0).run(
+            PROMPT, run_id="r1", store=store
+        )
+    assert "run_id='r1'" in str(gave_up.value)  # says how to resume this run, not state=
+    header = store.header("r1")
+    assert header is not None and header.status == "failed" and header.turns == 1
+    last = store.entries("r1")[-1]
+    assert last.kind == "status" and "HTTP 529" in str(last.payload["reason"])
+
+    transport = ScriptedTransport([text_reply("All done.")])
+    result = await agent_for(transport, [charging(effects)]).run(PROMPT, run_id="r1", store=store)
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"]  # the tool round before the failure is not repeated
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_the_timeout_counts_from_each_resume_and_a_timed_out_run_resumes_where_it_stopped(
+    store: SQLiteStore,
+) -> None:
+    effects: list[str] = []
+    clock = FakeClock()
+    tools = [charging(effects, clock, advance=30)]  # the tool outlasts the 10 s timeout
+    with pytest.raises(LimitExceeded) as hit:
+        await agent_for(
+            ScriptedTransport(steps()[:1]), tools, clock=clock, limits=Limits(timeout=10)
+        ).run(PROMPT, run_id="r1", store=store)
+    assert hit.value.limit == "timeout"
+    header = store.header("r1")
+    assert header is not None and header.status == "interrupted"  # not finished: resumable
+
+    # The clock is at 30 s, past the first deadline: the resumed run has 10 s of its own.
+    transport = ScriptedTransport(steps()[1:])
+    result = await agent_for(transport, tools, clock=clock, limits=Limits(timeout=10)).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"]
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
+    store: SQLiteStore,
+) -> None:
+    # The output tool's call is answered by the engine itself, on the first run and again in
+    # the replay: only the first run reports it.
+    script = [reply(tool_calls=[("final_result", {"steps": ["a"]}, "toolu_9")])]
+    events: list[Any] = []
+    first = Agent(
+        MODEL, output_type=Plan,
+        client=AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0),
+    )
+    await first.run("Plan it", run_id="p", store=store, on_event=events.append)
+    assert [type(e).__name__ for e in events].count("ToolCallFinished") == 1
+    events.clear()
+    again = Agent(
+        MODEL, output_type=Plan,
+        client=AsyncClient(api_key="sk", transport=ScriptedTransport([]), max_retries=0),
+    )
+    result = await again.run("Plan it", run_id="p", store=store, on_event=events.append)
+    assert result.output == Plan(steps=["a"])
+    assert [type(e).__name__ for e in events] == ["RunFinished"]

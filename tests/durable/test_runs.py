@@ -1,0 +1,355 @@
+"""Durable runs through `Agent.run(run_id=..., store=...)`: start, finish, resume after a
+crash, the checkpoint rules, bad input. A crash is simulated in-process by a `BaseException`
+raised from a tool or a hook (the run stops as a killed process would, its journal as it was);
+the real SIGKILL test is `test_crash.py`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from pydantic import BaseModel
+
+from agentkit import (
+    Agent,
+    AsyncClient,
+    Hooks,
+    LimitExceeded,
+    Limits,
+    RunContext,
+    SQLiteStore,
+    UsageError,
+    tool,
+    validate_conversation,
+)
+from agentkit._durable.journal import Lease
+from agentkit._run.durable import INTERRUPTED
+from agentkit.errors import RunLockedError, RunMismatchError, StoreFormatError
+from agentkit.testing import ScriptedTransport, reply, text_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an `Exception`, so nothing turns it into a result."""
+
+
+class World:
+    """Side effects, as the outside world sees them."""
+
+    def __init__(self) -> None:
+        self.effects: list[tuple[str, str | None]] = []
+        self.crash_in: set[str] = set()
+
+
+def make_tools(world: World) -> list[Any]:
+    @tool(idempotent=True)
+    async def lookup(ctx: RunContext[None], key: str) -> str:
+        """Look a value up."""
+        world.effects.append(("lookup", ctx.idempotency_key))
+        if "lookup" in world.crash_in:
+            world.crash_in.discard("lookup")
+            raise Crash
+        return f"value-{key}"
+
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        world.effects.append(("charge", ctx.idempotency_key))
+        if "charge" in world.crash_in:
+            world.crash_in.discard("charge")
+            raise Crash
+        return f"charged {order}"
+
+    return [lookup, charge]
+
+
+def steps() -> list[Any]:
+    return [
+        reply(
+            tool_calls=[("lookup", {"key": "a"}, "toolu_1"), ("charge", {"order": 1}, "toolu_2")]
+        ),
+        text_reply("All done."),
+    ]
+
+
+def agent_for(
+    transport: ScriptedTransport, world: World, extra_tools: Sequence[Any] = (), **kwargs: Any
+) -> Agent[Any]:
+    client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+    return Agent(MODEL, tools=[*make_tools(world), *extra_tools], client=client, **kwargs)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "runs.db")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_finished_run_is_returned_again_without_calling_the_model(
+    store: SQLiteStore, stream: bool
+) -> None:
+    world = World()
+    agent = agent_for(ScriptedTransport(steps()), world, stream=stream)
+    first = await agent.run("Charge order 1", run_id="r1", store=store)
+    assert first.text == "All done."
+
+    again = agent_for(ScriptedTransport([]), World(), stream=stream)  # any model call fails
+    second = await again.run("Charge order 1", run_id="r1", store=store)
+    assert second.text == "All done." and second.messages == first.messages
+    assert second.usage.requests == first.usage.requests == 2
+    header = store.header("r1")
+    assert header is not None and header.status == "finished" and header.turns == 2
+    assert world.effects == [("lookup", "r1:toolu_1"), ("charge", "r1:toolu_2")]
+
+
+@pytest.mark.asyncio
+async def test_a_non_idempotent_call_cut_by_a_crash_is_answered_as_interrupted_never_rerun(
+    store: SQLiteStore,
+) -> None:
+    world = World()
+    world.crash_in.add("charge")
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(steps()[:1]), world).run(
+            "Charge order 1", run_id="r1", store=store
+        )
+    resumed = agent_for(transport := ScriptedTransport(steps()[1:]), world)
+    result = await resumed.run("Charge order 1", run_id="r1", store=store)
+
+    assert [e for e in world.effects if e[0] == "charge"] == [("charge", "r1:toolu_2")]
+    sent = transport.requests[0].body["messages"][-1]["content"]
+    charged = next(b for b in sent if b["tool_use_id"] == "toolu_2")
+    assert charged["is_error"] is True and charged["content"] == INTERRUPTED
+    validate_conversation(result.messages)
+    assert result.usage.requests == 2  # the replayed reply counted once
+
+
+@pytest.mark.asyncio
+async def test_an_idempotent_call_cut_by_a_crash_runs_again_with_the_same_key(
+    store: SQLiteStore,
+) -> None:
+    world = World()
+    world.crash_in.add("lookup")
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(steps()[:1]), world).run(
+            "Charge order 1", run_id="r1", store=store
+        )
+    result = await agent_for(ScriptedTransport(steps()[1:]), world).run(
+        "Charge order 1", run_id="r1", store=store
+    )
+    assert result.text == "All done."
+    lookups = [e for e in world.effects if e[0] == "lookup"]
+    assert lookups == [("lookup", "r1:toolu_1"), ("lookup", "r1:toolu_1")]
+    results = [b for b in result.messages[2]["content"] if b["type"] == "tool_result"]
+    assert {b["tool_use_id"]: b.get("is_error", False) for b in results} == {
+        "toolu_1": False,
+        "toolu_2": False,
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_crash_during_a_model_call_repeats_only_that_call(store: SQLiteStore) -> None:
+    calls = 0
+
+    def die_on_second(ctx: RunContext[Any], params: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise Crash
+
+    world = World()
+    with pytest.raises(Crash):
+        await agent_for(
+            ScriptedTransport(steps()[:1]), world, hooks=Hooks(before_model=die_on_second)
+        ).run("Charge order 1", run_id="r1", store=store)
+    transport = ScriptedTransport(steps()[1:])
+    result = await agent_for(transport, world).run("Charge order 1", run_id="r1", store=store)
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert [e[0] for e in world.effects] == ["lookup", "charge"]
+
+
+@pytest.mark.asyncio
+async def test_a_paused_run_is_stored_paused_and_resumed_with_decisions(
+    store: SQLiteStore,
+) -> None:
+    world = World()
+    tools = make_tools(world)
+    tools[1] = tools[1].replace(requires_approval=True)
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(steps()), max_retries=0)
+    agent = Agent(MODEL, tools=tools, client=client, store=store)  # the agent's default store
+    paused = await agent.run("Charge order 1", run_id="r1")
+    assert paused.pending_approvals and store.header("r1").status == "paused"  # type: ignore[union-attr]
+    assert world.effects == []  # a turn needing approval runs none of its calls yet
+
+    done = await agent.run(run_id="r1", decisions={"toolu_2": True})
+    assert done.text == "All done." and [e[0] for e in world.effects] == ["lookup", "charge"]
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+class Plan(BaseModel):
+    steps: list[str]
+
+
+@pytest.mark.asyncio
+async def test_structured_output_is_restored_from_the_store(store: SQLiteStore) -> None:
+    script = [reply(tool_calls=[("final_result", {"steps": ["a", "b"]}, "toolu_9")])]
+    agent = Agent(
+        MODEL,
+        output_type=Plan,
+        client=AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0),
+    )
+    first = await agent.run("Plan it", run_id="p", store=store)
+    again = Agent(
+        MODEL,
+        output_type=Plan,
+        client=AsyncClient(api_key="sk", transport=ScriptedTransport([]), max_retries=0),
+    )
+    second = await again.run("Plan it", run_id="p", store=store)
+    assert first.output == second.output == Plan(steps=["a", "b"])
+
+
+@pytest.mark.asyncio
+async def test_a_run_id_reused_for_another_prompt_or_agent_is_refused_and_nothing_changes(
+    store: SQLiteStore,
+) -> None:
+    await agent_for(ScriptedTransport(steps()), World()).run("Charge 1", run_id="r1", store=store)
+    before = store.entries("r1")
+    with pytest.raises(RunMismatchError, match="'r1' was already used for a different prompt"):
+        await agent_for(ScriptedTransport([]), World()).run("Charge 2", run_id="r1", store=store)
+    other = Agent(MODEL, client=AsyncClient(api_key="sk", transport=ScriptedTransport([])))
+    with pytest.raises(RunMismatchError):
+        await other.run(run_id="r1", store=store)  # no prompt: the agent is still checked
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
+    with pytest.raises(RunMismatchError):  # server tools are part of the agent too
+        await agent_for(ScriptedTransport([]), World(), extra_tools=[search]).run(
+            "Charge 1", run_id="r1", store=store
+        )
+    assert store.entries("r1") == before
+
+
+@pytest.mark.asyncio
+async def test_a_second_process_resuming_a_running_run_gets_run_locked_error(
+    store: SQLiteStore,
+) -> None:
+    entered, release = anyio.Event(), anyio.Event()
+
+    @tool
+    async def slow(ctx: RunContext[None]) -> str:
+        """Wait."""
+        entered.set()
+        await release.wait()
+        return "ok"
+
+    script = [reply(tool_calls=[("slow", {})]), text_reply("done")]
+    client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+    agent = Agent(MODEL, tools=[slow], client=client)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run("go", run_id="r", store=store))
+        await entered.wait()
+        with pytest.raises(RunLockedError, match="run 'r' is being run by process"):
+            await agent.run("go", run_id="r", store=store)
+        release.set()
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]
+
+
+class Renewals(SQLiteStore):
+    """A store that reports each lease renewal."""
+
+    renewed: anyio.Event
+
+    def renew(self, lease: Lease) -> Lease:
+        self.renewed.set()
+        return super().renew(lease)
+
+
+@pytest.mark.asyncio
+async def test_the_lease_is_renewed_while_a_long_tool_runs(tmp_path: Path) -> None:
+    store = Renewals(tmp_path / "runs.db", lease_seconds=0.3)
+    store.renewed = anyio.Event()
+
+    @tool
+    async def slow(ctx: RunContext[None]) -> str:
+        """Wait for a renewal."""
+        with anyio.fail_after(10):
+            await store.renewed.wait()
+        return "ok"
+
+    script = [reply(tool_calls=[("slow", {})]), text_reply("done")]
+    client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+    result = await Agent(MODEL, tools=[slow], client=client).run("go", run_id="r", store=store)
+    assert result.text == "done"
+
+
+@pytest.mark.asyncio
+async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) -> None:
+    agent = agent_for(ScriptedTransport([]), World())
+    with pytest.raises(UsageError, match="needs a store"):
+        await agent.run("x", run_id="r")
+    with pytest.raises(UsageError, match="pass run_id= too"):
+        await agent.run("x", store=store)
+    with pytest.raises(UsageError, match=r"no run 'nope'.*pass a prompt"):
+        await agent.run(run_id="nope", store=store)
+
+
+def test_idempotent_is_a_tool_option_and_the_key_is_the_call_id_outside_a_stored_run() -> None:
+    world = World()
+    lookup, charge = make_tools(world)
+    assert lookup.idempotent and not charge.idempotent
+    assert charge.replace(idempotent=True).idempotent
+    assert RunContext(deps=None, tool_use_id="toolu_1").idempotency_key == "toolu_1"
+    ctx = RunContext(deps=None, tool_use_id="toolu_1", run_id="r")
+    assert ctx.idempotency_key == "r:toolu_1"
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_hit_a_limit_is_stored_and_raises_the_same_again(
+    store: SQLiteStore,
+) -> None:
+    world = World()
+    agent = agent_for(ScriptedTransport(steps()[:1]), world, limits=Limits(max_turns=1))
+    with pytest.raises(LimitExceeded) as first:
+        await agent.run("Charge order 1", run_id="r1", store=store)
+    again = agent_for(ScriptedTransport([]), World(), limits=Limits(max_turns=1))
+    with pytest.raises(LimitExceeded) as second:
+        await again.run("Charge order 1", run_id="r1", store=store)
+    assert second.value.limit == first.value.limit == "max_turns"
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+    last = store.entries("r1")[-1]  # stored once: the repeated call changed nothing
+    assert last.kind == "status" and last.payload["reason"] == "max_turns"
+    assert [e.kind for e in store.entries("r1")].count("status") == 1
+
+
+@pytest.mark.asyncio
+async def test_iter_runs_durably_too(store: SQLiteStore) -> None:
+    world = World()
+    agent = agent_for(ScriptedTransport(steps()), world)
+    async with agent.iter("Charge order 1", run_id="r1", store=store) as run:
+        events = [event async for event in run]
+    assert run.result is not None and run.result.text == "All done." and events
+    assert [e.kind for e in store.entries("r1")] == [
+        "start",
+        "reply",
+        "tool_started",
+        "tool_result",
+        "tool_result",
+        "reply",
+        "status",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_run_written_by_a_newer_agentkit_is_refused_untouched(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    await agent_for(ScriptedTransport(steps()), World()).run("Charge", run_id="r1", store=store)
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("UPDATE runs SET format = format + 1")
+    before = (tmp_path / "runs.db").read_bytes()
+    with pytest.raises(StoreFormatError, match="newer agentkit"):
+        await agent_for(ScriptedTransport([]), World()).run("Charge", run_id="r1", store=store)
+    assert (tmp_path / "runs.db").read_bytes() == before

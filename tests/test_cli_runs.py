@@ -1,0 +1,129 @@
+"""`agentkit runs`: list, show, resume and rm over a real store file, offline: the agent that
+resumes is a module of the test's own, answered by a `ScriptedTransport`."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from agentkit import SQLiteStore
+from agentkit.cli.main import main
+
+AGENT_MODULE = '''
+from agentkit import Agent, AsyncClient, tool
+from agentkit.testing import ScriptedTransport, reply, text_reply
+
+@tool(requires_approval=True)
+async def charge(order: int) -> str:
+    """Charge an order."""
+    return f"charged order {order}"
+
+script = [reply("Charging.", tool_calls=[("charge", {"order": 7}, "toolu_1")]),
+          text_reply("Order 7 is charged.")]
+client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+orders = Agent("claude-sonnet-4-5", tools=[charge], client=client)
+not_an_agent = 42
+'''
+
+
+@pytest.fixture
+def paused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, ModuleType]:
+    """A store holding run `orders-1`, paused for approval of `toolu_1`."""
+    name = f"runs_agent_{abs(hash(tmp_path))}"
+    (tmp_path / f"{name}.py").write_text(AGENT_MODULE, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+    db = tmp_path / "runs.db"
+    with SQLiteStore(db) as store:
+        result = module.orders.run_sync("Charge order 7", run_id="orders-1", store=store)
+    assert result.pending_approvals
+    yield db, module
+    sys.modules.pop(name, None)
+
+
+def test_list_shows_a_table_of_the_runs(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs", "list", "--db", str(paused[0])]) == 0
+    out = capsys.readouterr().out
+    for column in ("id", "status", "model", "turns", "tokens", "cost", "updated"):
+        assert column in out
+    assert "orders-1" in out and "paused" in out and "claude-sonnet-4-5" in out
+
+
+def test_show_renders_the_conversation(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs", "show", "orders-1", "--db", str(paused[0])]) == 0
+    out = capsys.readouterr().out
+    assert "you: Charge order 7" in out
+    assert "claude: Charging." in out and '→ charge {"order": 7}' in out
+    assert "paused" in out
+
+
+def test_resume_runs_the_named_agent_with_the_decisions(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, module = paused
+    agent = f"{module.__name__}:orders"
+    args = ["runs", "resume", "orders-1", "--db", str(db), "--agent", agent]
+    assert main([*args, "--approve", "toolu_1"]) == 0
+    out = capsys.readouterr().out
+    assert "result: charged order 7" in out and "Order 7 is charged." in out
+    with SQLiteStore(db) as store:
+        header = store.header("orders-1")
+    assert header is not None and header.status == "finished"
+
+
+def test_resume_without_a_usable_agent_says_what_to_pass(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, module = paused
+    base = ["runs", "resume", "orders-1", "--db", str(db)]
+    assert main(base) == 2
+    assert "--agent module:attribute" in capsys.readouterr().err
+    assert main([*base, "--agent", f"{module.__name__}:not_an_agent"]) == 2
+    assert "is a int, not an agentkit Agent" in capsys.readouterr().err
+    assert main([*base, "--agent", "no_such_module_here:agent"]) == 2
+    assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
+
+
+def test_rm_asks_first_unless_yes(
+    paused: tuple[Path, ModuleType],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = str(paused[0])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    assert main(["runs", "rm", "orders-1", "--db", db]) == 1
+    assert "nothing deleted" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    assert main(["runs", "rm", "orders-1", "--db", db]) == 0
+    assert main(["runs", "show", "orders-1", "--db", db]) == 2
+    assert "no run 'orders-1'" in capsys.readouterr().err
+
+
+def test_rm_with_yes_deletes_without_asking(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs", "rm", "orders-1", "--db", str(paused[0]), "--yes"]) == 0
+    assert "deleted run orders-1" in capsys.readouterr().out
+
+
+def test_a_missing_or_foreign_store_file_is_an_error_and_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo.db"
+    assert main(["runs", "list", "--db", str(missing)]) == 2
+    assert "no run store at" in capsys.readouterr().err and not missing.exists()
+    text = tmp_path / "notes.txt"
+    text.write_text("hello", encoding="utf-8")
+    assert main(["runs", "list", "--db", str(text)]) == 2
+    assert "not a SQLite database" in capsys.readouterr().err
+    assert text.read_text(encoding="utf-8") == "hello"
