@@ -101,14 +101,8 @@ class Agent(Generic[OutputT]):
         (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
         `store`: the default store of durable runs (`run(run_id=...)`).
         """
-        for option, value, least in (
-            ("max_tokens", max_tokens, 1),
-            ("model_retries", model_retries, 0),
-            ("output_retries", output_retries, 0),
-            ("max_continuations", max_continuations, 0),
-        ):
-            if value < least:
-                raise UsageError(f"{option} must be at least {least}, got {value}")
+        _at_least(max_tokens=(max_tokens, 1), model_retries=(model_retries, 0))
+        _at_least(output_retries=(output_retries, 0), max_continuations=(max_continuations, 0))
         settings = settings or ModelSettings()
         self.model = model
         self.name = name
@@ -363,3 +357,10 @@ def _handed_over(result: RunResult[Any]) -> str:
     if output is None:
         return result.text
     return pydantic_core.to_json(output, by_alias=True).decode()
+
+
+def _at_least(**options: tuple[int, int]) -> None:
+    """Each option's value against its least allowed value: a `UsageError` naming it."""
+    for option, (value, least) in options.items():
+        if value < least:
+            raise UsageError(f"{option} must be at least {least}, got {value}")
