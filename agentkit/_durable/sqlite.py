@@ -14,17 +14,17 @@ Durability is WAL mode plus the `synchronous` level you pick:
   not even to a power loss: no model call is repeated beyond the one in flight.
 
 Why NORMAL by default (`benchmarks/store.py`, a 2-vCPU VM): an fsync costs ~120-150 µs of
-CPU and ~2.5 ms of waiting here, so FULL makes a turn's three appends cost ~0.5 ms of CPU,
-as much as the rest of the turn (`benchmarks/bench.py`), against ~0.1 ms at NORMAL when the
+CPU and ~2.5 ms of waiting here, so FULL makes a turn's two commits cost ~0.3-0.4 ms of CPU,
+most of the rest of the turn (`benchmarks/bench.py`), against ~0.1 ms at NORMAL when the
 turn's tools are idempotent; and NORMAL keeps the guarantee that matters, no side effect
 repeated.
 
 A store is synchronous and thread-safe: one connection behind a lock, so a driver can call it
 from a worker thread; several processes may share a file (SQLite's locks serialise their
-writes, `timeout` is how long one waits for another). Every write is one `BEGIN IMMEDIATE`
-transaction and checks the lease token inside it, so of two processes racing for a run exactly
-one wins, and a process whose lease was taken over can no longer append. WAL needs a local
-file system (not NFS or SMB).
+writes, `timeout` is how long one waits for another). Every write is one transaction (`BEGIN
+IMMEDIATE`, or a lone INSERT) and checks the lease token inside it, so of two processes
+racing for a run exactly one wins, and a process whose lease was taken over can no longer
+append. WAL needs a local file system (not NFS or SMB).
 """
 
 from __future__ import annotations
