@@ -86,10 +86,11 @@ class Journal:
     - started marks: before any call they name starts, in the same commit as the reply (and
       any results still pending), fsynced;
     - a tool result, "as soon as it exists": without `defer`, before the task that produced it
-      goes on; with `defer`, at the end of the event-loop iteration in which it came to exist
-      (an `asyncio` callback queued then: the other tasks already due in that iteration run
-      first, so results of parallel calls that finish together share one commit), and in any
-      case before the driver takes its next step or commits anything else. Never later.
+      goes on; with `defer`, by a callback queued (`loop.call_soon`) the moment it exists, so
+      in the event loop's next iteration at the latest, after only the callbacks queued before
+      it (another parallel call's step among them: results of calls that finish together share
+      one commit), and in any case before the driver takes its next step or commits anything
+      else. Never later.
     """
 
     store: RunStore
