@@ -13,10 +13,11 @@ temporary folder by default: use the disk you deploy on, fsync speed is the disk
 `synchronous="NORMAL"` (the default). Columns:
 
 1. no store: `agent.run(prompt)`, the figure-1 loop;
-2. store, idempotent tools: a reply and two results committed per turn (NORMAL: no fsync);
-3. store, non-idempotent tools (the default): also a fsynced "started" mark per batch, in a
-   worker thread (as shipped);
-4. the same with the mark committed on the event loop instead (for the thread decision).
+2. store, idempotent tools: two commits per turn, the reply, then the two results together
+   (NORMAL: no fsync);
+3. store, non-idempotent tools (the default): the reply's commit also holds the batch's
+   "started" mark and is fsynced, in a worker thread (as shipped);
+4. the same with that commit made on the event loop instead (for the thread decision).
 
 Then a resume: a run stopped (by a hook) just before its 51st model call is resumed, timed from
 `agent.run(run_id=...)` to the moment the next request is about to be sent (wall and CPU),
@@ -62,7 +63,8 @@ def _agent(client: AsyncClient, idempotent: bool, hooks: Hooks | None = None) ->
 async def _inline_starting(self: durable.Journal, calls: Any, tools: Any) -> None:
     ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
     if ids:
-        self._append("tool_started", {"ids": ids})  # pyright: ignore[reportPrivateUsage]
+        self._pending.append(("tool_started", {"ids": ids}))  # pyright: ignore[reportPrivateUsage]
+    self.flush()
 
 
 async def cpu_per_turn(url: str, folder: Path, runs: int, reps: int) -> dict[str, float]:

@@ -19,7 +19,7 @@ usage twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -152,6 +152,17 @@ class RunStore(Protocol):
         """Commit one entry (and `summary`, in the same transaction), keep the lease alive, and
         return the entry's `seq`. Raises `RunLockedError` if the lease was taken over and
         `RunNotFoundError` if the run was deleted."""
+        ...
+
+    def append_many(
+        self,
+        lease: Lease,
+        entries: Sequence[tuple[EntryKind, Mapping[str, object]]],
+        *,
+        summary: Summary | None = None,
+    ) -> int:
+        """Commit several entries in order in one transaction (all or none), as `append` does
+        one; return the last one's `seq`. One commit for checkpoints that exist together."""
         ...
 
     def renew(self, lease: Lease) -> Lease:

@@ -14,17 +14,17 @@ Durability is WAL mode plus the `synchronous` level you pick:
   not even to a power loss: no model call is repeated beyond the one in flight.
 
 Why NORMAL by default (`benchmarks/store.py`, a 2-vCPU VM): an fsync costs ~120-150 µs of
-CPU and ~2.5 ms of waiting here, so FULL makes a turn's three appends cost ~0.5 ms of CPU,
-as much as the rest of the turn (`benchmarks/bench.py`), against ~0.1 ms at NORMAL when the
+CPU and ~2.5 ms of waiting here, so FULL makes a turn's two commits cost ~0.3-0.4 ms of CPU,
+most of the rest of the turn (`benchmarks/bench.py`), against ~0.1 ms at NORMAL when the
 turn's tools are idempotent; and NORMAL keeps the guarantee that matters, no side effect
 repeated.
 
 A store is synchronous and thread-safe: one connection behind a lock, so a driver can call it
 from a worker thread; several processes may share a file (SQLite's locks serialise their
-writes, `timeout` is how long one waits for another). Every write is one `BEGIN IMMEDIATE`
-transaction and checks the lease token inside it, so of two processes racing for a run exactly
-one wins, and a process whose lease was taken over can no longer append. WAL needs a local
-file system (not NFS or SMB).
+writes, `timeout` is how long one waits for another). Every write is one transaction (`BEGIN
+IMMEDIATE`, or a lone INSERT) and checks the lease token inside it, so of two processes
+racing for a run exactly one wins, and a process whose lease was taken over can no longer
+append. WAL needs a local file system (not NFS or SMB).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, cast
 
@@ -81,6 +81,9 @@ _UPDATE = """UPDATE runs SET
     cost_usd = coalesce(?, cost_usd)
     WHERE id = ?"""
 _NO_SUMMARY = Summary()
+# An entry written only if `lease_token` still holds run `id`: the lease check and the write
+# in one statement (rowcount 0: the lease is gone, or the run).
+_INSERT_HELD = "INSERT INTO entries SELECT ?, ?, ?, ? FROM runs WHERE id = ? AND lease_token = ?"
 # Entries that record what the outside world saw (a side effect about to happen, a person's
 # answer, a result handed back): fsynced at every `synchronous` level, see the docstring.
 _SEEN_OUTSIDE = frozenset({"tool_started", "decisions", "status"})
@@ -115,6 +118,9 @@ class SQLiteStore:
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._lock = threading.Lock()
+        self._held: dict[str, tuple[int, int, float]] = {}
+        """Per lease token this store claimed: the run's key, last seq and lease expiry, as of
+        its last write here (only the holder appends, so they stay true while it holds)."""
         self._db: sqlite3.Connection | None = connect(
             self.path, synchronous=synchronous, timeout=timeout
         )
@@ -128,21 +134,21 @@ class SQLiteStore:
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r}, synchronous={self.synchronous!r})"
 
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"the run store {self.path} is closed")
+        return self._db
+
     @contextmanager
-    def _use(self, *, write: bool, fsync: bool = False) -> Generator[sqlite3.Connection]:
+    def _use(self, *, write: bool) -> Generator[sqlite3.Connection]:
         """The connection, under the lock; with `write`, inside one immediate transaction that
-        commits when the block ends and rolls back when it raises. `fsync` makes this commit
-        durable even at `synchronous="NORMAL"`."""
+        commits when the block ends and rolls back when it raises."""
         with self._lock:
-            if self._db is None:
-                raise StoreError(f"the run store {self.path} is closed")
-            db = self._db
+            db = self._open()
             try:
                 if not write:
                     yield db
                     return
-                if fsync:
-                    db.execute("PRAGMA synchronous = FULL")
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     yield db
@@ -150,8 +156,6 @@ class SQLiteStore:
                 finally:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
-                    if fsync:
-                        db.execute(f"PRAGMA synchronous = {self.synchronous}")
             except sqlite3.Error as exc:
                 raise translate(exc, self.path) from exc
 
@@ -186,7 +190,9 @@ class SQLiteStore:
                 (token, me.host, me.node, me.pid, me.started, expires, now, run_id),
             )
             header = self._header(db, run_id)
-        assert header is not None  # the row was read or written in this transaction
+            key = db.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+            assert header is not None  # the row was read or written in this transaction
+            self._held[token] = (key, header.entries, expires)
         return Claim(run=header, lease=Lease(run_id, token, expires), created=created)
 
     def append(
@@ -204,26 +210,118 @@ class SQLiteStore:
         was deleted, `StoreError` when the lease was released, and `TypeError` when the payload
         is not JSON; nothing is written then.
         """
-        if kind not in KINDS:
-            raise UsageError(f"append(kind={kind!r}): the kinds are {', '.join(KINDS)}")
-        text = orjson.dumps(payload if isinstance(payload, dict) else dict(payload)).decode()
+        return self.append_many(lease, ((kind, payload),), summary=summary)
+
+    def append_many(
+        self,
+        lease: Lease,
+        entries: Sequence[tuple[EntryKind, Mapping[str, object]]],
+        *,
+        summary: Summary | None = None,
+    ) -> int:
+        """Commit `entries` in order in one transaction (all or none, with `summary`), fsynced
+        when one of them is seen outside; return the last one's `seq`. Raises as `append`."""
+        if not entries:
+            raise UsageError("append_many(entries=[]): give at least one (kind, payload)")
+        rows: list[tuple[str, str]] = []
+        for kind, payload in entries:
+            if kind not in KINDS:
+                raise UsageError(f"append(kind={kind!r}): the kinds are {', '.join(KINDS)}")
+            data = payload if isinstance(payload, dict) else dict(payload)
+            rows.append((kind, orjson.dumps(data).decode()))
+        fsync = any(kind in _SEEN_OUTSIDE for kind, _ in rows)
         now = self._clock()
-        with self._use(write=True, fsync=kind in _SEEN_OUTSIDE) as db:
+        with self._lock:
+            db = self._open()
+            try:
+                if fsync:
+                    db.execute("PRAGMA synchronous = FULL")
+                try:
+                    return self._commit(db, lease, rows, now, summary, autocommit=not fsync)
+                finally:
+                    if fsync:
+                        db.execute(f"PRAGMA synchronous = {self.synchronous}")
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
+
+    def _commit(
+        self,
+        db: sqlite3.Connection,
+        lease: Lease,
+        rows: list[tuple[str, str]],
+        now: float,
+        summary: Summary | None,
+        *,
+        autocommit: bool,
+    ) -> int:
+        """Write `rows` for `lease`'s run. The fast path knows the run's key and last seq from
+        this store's own claim (only the lease holder appends) and checks the lease in the
+        first INSERT itself; without that knowledge, or when the INSERT finds the lease gone,
+        the slow path reads the run's row and says why. With `autocommit`, one entry and no
+        header change is one statement, its own transaction (a fsynced commit is an explicit
+        one, between the `synchronous` pragmas)."""
+        held = self._held.get(lease.token)
+        if held is not None:
+            run, seq, expires = held
+            update = summary is not None or expires - now < self.lease_seconds / 2
+            single = autocommit and len(rows) == 1 and not update
+            if not single:
+                db.execute("BEGIN IMMEDIATE")
+            try:
+                kind, text = rows[0]
+                if db.execute(_INSERT_HELD, (run << SEQ_BITS | seq + 1, kind, now, text, run,
+                                             lease.token)).rowcount == 1:
+                    return self._finish(db, lease, run, seq + 1, expires, rows[1:], now,
+                                        summary if update else None, update, single)
+            except sqlite3.IntegrityError:
+                pass  # another store object appended with this lease: read the row afresh
+            finally:
+                if db.in_transaction and not single:
+                    db.execute("ROLLBACK")
+            del self._held[lease.token]
+        db.execute("BEGIN IMMEDIATE")
+        try:
             run, expires, seq = self._holding(db, lease)
+            kind, text = rows[0]
+            db.execute("INSERT INTO entries VALUES (?, ?, ?, ?)",
+                       (run << SEQ_BITS | seq + 1, kind, now, text))
+            update = summary is not None or expires - now < self.lease_seconds / 2
+            return self._finish(db, lease, run, seq + 1, expires, rows[1:], now, summary,
+                                update, False)
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+
+    def _finish(
+        self,
+        db: sqlite3.Connection,
+        lease: Lease,
+        run: int,
+        seq: int,
+        expires: float,
+        rest: list[tuple[str, str]],
+        now: float,
+        summary: Summary | None,
+        update: bool,
+        single: bool,
+    ) -> int:
+        """The rest of an append after its first row: more rows, the header (when it changes
+        or the lease is half spent: one page less to write for most entries), the commit."""
+        for kind, text in rest:
             seq += 1
+            db.execute("INSERT INTO entries VALUES (?, ?, ?, ?)",
+                       (run << SEQ_BITS | seq, kind, now, text))
+        if update:
+            s = summary or _NO_SUMMARY
+            expires = now + self.lease_seconds
             db.execute(
-                "INSERT INTO entries VALUES (?, ?, ?, ?)",
-                (run << SEQ_BITS | seq, kind, now, text),
+                _UPDATE,
+                (now, expires, s.status, s.turns, s.input_tokens, s.output_tokens, s.cost_usd,
+                 run),
             )
-            # The header is rewritten only when it changes or the lease is half spent: one
-            # page less to write for most tool_started and tool_result entries.
-            if summary is not None or expires - now < self.lease_seconds / 2:
-                s = summary or _NO_SUMMARY
-                db.execute(
-                    _UPDATE,
-                    (now, now + self.lease_seconds, s.status, s.turns, s.input_tokens,
-                     s.output_tokens, s.cost_usd, run),
-                )
+        if not single:
+            db.execute("COMMIT")
+        self._held[lease.token] = (run, seq, expires)
         return seq
 
     def renew(self, lease: Lease) -> Lease:
@@ -235,12 +333,16 @@ class SQLiteStore:
                 "UPDATE runs SET lease_expires = ?, updated = ? WHERE id = ?",
                 (now + self.lease_seconds, now, run),
             )
+            held = self._held.get(lease.token)
+            if held is not None:
+                self._held[lease.token] = (held[0], held[1], now + self.lease_seconds)
         return Lease(lease.run_id, lease.token, now + self.lease_seconds)
 
     def release(self, lease: Lease) -> bool:
         """Give the lease up, so another process can claim the run at once. False (and nothing
         done) when this lease no longer holds the run."""
         with self._use(write=True) as db:
+            self._held.pop(lease.token, None)
             changed = db.execute(
                 "UPDATE runs SET lease_token = NULL, lease_host = NULL, lease_node = NULL, "
                 "lease_pid = NULL, lease_started = NULL, lease_expires = NULL "
@@ -332,6 +434,7 @@ class SQLiteStore:
     def close(self) -> None:
         """Close the file; the store cannot be used afterwards. Closing twice is harmless."""
         with self._lock:
+            self._held.clear()
             if self._db is not None:
                 self._db.close()
                 self._db = None

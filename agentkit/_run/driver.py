@@ -101,6 +101,8 @@ class Driver(Generic[OutputT]):
             engine.on_decisions(decisions)
             if journal is not None:  # durable: on decisions
                 journal.decisions(decisions)
+        if journal is not None:  # durable: with no event consumer, checkpoints may share commits
+            journal.defer = emit is None
         turn = _Turn(client, deps, _sender(emit) if emit is not None else None, journal)
         try:
             failure = await self._loop(engine, turn)
@@ -152,6 +154,8 @@ class Driver(Generic[OutputT]):
         clock = self.clock
         while True:
             step = engine.next_step(clock.now())
+            if turn.journal is not None and not isinstance(step, RunTools | Finished):
+                turn.journal.flush()  # durable: what is pending, before the next step
             if engine.resolved:
                 await self._report_resolved(engine, turn)
             if isinstance(step, Finished):

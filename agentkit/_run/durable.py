@@ -23,11 +23,12 @@ call: `Limits.timeout` counts from each start or resume, on the process's own cl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import anyio
@@ -74,7 +75,23 @@ def _digest(value: object) -> str:
 
 @dataclass(slots=True)
 class Journal:
-    """The driver's checkpoints of one durable run: each call commits one journal entry."""
+    """The driver's checkpoints of one durable run, each committed by `store.append_many`.
+
+    When is a checkpoint committed, exactly:
+    - the start, decisions and the end status: at once;
+    - a reply: before any of its calls starts and before anything reports it (an event); with
+      `defer` it waits, with nothing awaited in between, for the commit of its calls' started
+      marks (`starting`), for `flush` before the driver's next step, or for the end status
+      (the run's last reply), whichever comes first;
+    - started marks: before any call they name starts, in the same commit as the reply (and
+      any results still pending), fsynced;
+    - a tool result, "as soon as it exists": without `defer`, before the task that produced it
+      goes on; with `defer`, by a callback queued (`loop.call_soon`) the moment it exists, so
+      in the event loop's next iteration at the latest, after only the callbacks queued before
+      it (another parallel call's step among them: results of calls that finish together share
+      one commit), and in any case before the driver takes its next step or commits anything
+      else. Never later.
+    """
 
     store: RunStore
     lease: Lease
@@ -83,53 +100,110 @@ class Journal:
     """Per tool name, as `starting` last saw it."""
     written: int = 0
     """Entries committed by this process (0: the run was only read)."""
+    defer: bool = False
+    """Set by the driver when nothing can observe a checkpoint before the next one (no event
+    consumer): a reply then shares its commit with its calls' started marks, and results of
+    calls that finish together share one."""
+    _pending: list[tuple[EntryKind, Mapping[str, Any]]] = field(
+        default_factory=list[tuple[EntryKind, Mapping[str, Any]]]
+    )
+    _summary: Summary | None = None
+    _queued: bool = False
+    _failed: BaseException | None = None
+    """A deferred commit that raised (a lease taken over): raised at the next checkpoint."""
 
     @property
     def run_id(self) -> str:
         return self.lease.run_id
 
+    @property
+    def changed(self) -> bool:
+        """Whether this process wrote to the run, or has something pending to write."""
+        return bool(self.written or self._pending)
+
     def reply(self, message: Message) -> None:
         """A model reply, with the run's totals as summary columns (absolute values)."""
         s = self.state
         usage = s.usage
-        summary = Summary(
+        self._summary = Summary(
             status="running",
             turns=s.turns,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cost_usd=usage.known_cost_usd,
         )
-        self._append("reply", message.to_wire(), summary)
+        self._pending.append(("reply", message.to_wire()))
+        if not self.defer:
+            self.flush()
 
     async def starting(self, calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]) -> None:
-        """Mark the non-idempotent calls of a batch started, before any of them starts.
+        """Mark the non-idempotent calls of a batch started, before any of them starts; the
+        reply and results still pending share the commit.
 
         The mark is fsynced (a side effect is about to happen), which waits for the disk:
         in a worker thread, so other runs on this event loop go on meanwhile.
         """
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
-        if ids:
-            await anyio.to_thread.run_sync(self._append, "tool_started", {"ids": ids})
+        if not ids:
+            self.flush()
+            return
+        self._pending.append(("tool_started", {"ids": ids}))
+        await anyio.to_thread.run_sync(self.flush)
 
     def start(self, messages: Sequence[Mapping[str, Any]], seed: int) -> None:
         """The run's initial messages and its `RunState.seed` (the back-off jitter's source,
         so a resumed run draws the same jitter as the process that started it)."""
-        self._append("start", {"messages": list(messages), "seed": seed})
+        self._commit("start", {"messages": list(messages), "seed": seed})
 
     def result(self, block: Mapping[str, Any]) -> None:
-        self._append("tool_result", block)
+        """A tool result that now exists; see the class docstring for when it is committed."""
+        self._pending.append(("tool_result", block))
+        if not self.defer:
+            self.flush()
+        elif not self._queued:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not asyncio (trio): no callback to queue, commit now
+                self.flush()
+                return
+            self._queued = True
+            loop.call_soon(self._flush_queued)
+
+    def results(self, blocks: Sequence[Mapping[str, Any]]) -> None:
+        """Results that exist together (the calls a crash interrupted): one commit."""
+        self._pending.extend(("tool_result", b) for b in blocks)
+        self.flush()
 
     def decisions(self, decided: Mapping[str, bool | str]) -> None:
-        self._append("decisions", {"decisions": dict(decided)})
+        self._commit("decisions", {"decisions": dict(decided)})
 
     def status(self, status: RunStatus, reason: str | None) -> None:
-        self._append("status", {"status": status, "reason": reason}, Summary(status=status))
+        totals = self._summary  # a pending reply's, if any: one commit
+        self._summary = Summary(status=status) if totals is None else replace(totals, status=status)
+        self._commit("status", {"status": status, "reason": reason})
 
-    def _append(
-        self, kind: EntryKind, payload: Mapping[str, Any], summary: Summary | None = None
-    ) -> None:
-        self.store.append(self.lease, kind, payload, summary=summary)
-        self.written += 1
+    def flush(self) -> None:
+        """Commit what is pending (a reply, results, marks), if anything, in one transaction."""
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
+        if not self._pending:
+            return
+        entries, summary = self._pending, self._summary
+        self._pending, self._summary = [], None
+        self.store.append_many(self.lease, entries, summary=summary)
+        self.written += len(entries)
+
+    def _flush_queued(self) -> None:
+        self._queued = False
+        try:
+            self.flush()
+        except BaseException as exc:  # raised at the run's next checkpoint
+            self._failed = exc
+
+    def _commit(self, kind: EntryKind, payload: Mapping[str, Any]) -> None:
+        self._pending.append((kind, payload))
+        self.flush()
 
 
 @dataclass(slots=True)
@@ -207,11 +281,15 @@ async def open_run(
             journal.start(messages, state.seed)
         engine = Engine(config, state)
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
-        for call in state.pending:
-            if call["id"] in started and call["id"] not in state.results:
-                block = tool_result(call["id"], INTERRUPTED, is_error=True)
-                engine.on_result(block)
-                journal.result(block)
+        interrupted = [
+            tool_result(call["id"], INTERRUPTED, is_error=True)
+            for call in state.pending
+            if call["id"] in started and call["id"] not in state.results
+        ]
+        for block in interrupted:
+            engine.on_result(block)
+        if interrupted:
+            journal.results(interrupted)
         header_status = claim.run.status
         seconds: float = getattr(store, "lease_seconds", 60.0)
         run = DurableRun(engine, journal, renew_every=seconds / 3)
@@ -223,13 +301,13 @@ async def open_run(
         yield run
     except BaseException as exc:
         status, reason = _raised(exc)
-        if journal.written or header_status != status:
+        if journal.changed or header_status != status:
             with contextlib.suppress(StoreError):
                 journal.status(status, reason)
         raise
     else:
         status = _ended(engine.state)
-        if journal.written or header_status != status:
+        if journal.changed or header_status != status:
             journal.status(status, engine.state.stop_reason)
     finally:
         with contextlib.suppress(StoreError):

@@ -465,3 +465,45 @@ def test_a_sigkilled_writer_loses_no_committed_entry_and_its_run_is_resumable_at
         assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
         assert [e.payload["n"] for e in entries] == list(range(len(entries)))
         assert store.append(resumed.lease, "status", {"status": "finished"}) == len(entries) + 1
+
+
+def test_append_many_commits_in_order_in_one_transaction_all_or_nothing(
+    store: SQLiteStore,
+) -> None:
+    lease = claim(store).lease
+    store.append(lease, "start", {})
+    db = store._db  # pyright: ignore[reportPrivateUsage]  # watching the statements sent
+    assert db is not None
+    sent: list[str] = []
+    db.set_trace_callback(sent.append)
+    last = store.append_many(
+        lease,
+        [("reply", {"n": 1}), ("tool_started", {"ids": ["a"]})],
+        summary=Summary(turns=1),
+    )
+    db.set_trace_callback(None)
+    assert last == 3
+    assert [(e.seq, e.kind) for e in store.entries("r1")] == [
+        (1, "start"), (2, "reply"), (3, "tool_started")
+    ]
+    assert sent.count("COMMIT") == 1 and "PRAGMA synchronous = FULL" in sent  # a mark: fsynced
+    header = store.header("r1")
+    assert header is not None and header.turns == 1 and header.entries == 3
+    with pytest.raises(TypeError):
+        store.append_many(lease, [("tool_result", {"n": 2}), ("tool_result", {"x": object()})])
+    with pytest.raises(UsageError, match="at least one"):
+        store.append_many(lease, [])
+    assert [e.seq for e in store.entries("r1")] == [1, 2, 3]
+
+
+def test_two_store_objects_appending_with_one_lease_keep_the_journal_in_order(
+    store: SQLiteStore, tmp_path: Path, clock: Clock
+) -> None:
+    # A store remembers the last seq of the runs it claimed; another writer with the same
+    # lease (a second store object on the file) must not make it reuse a seq.
+    lease = claim(store).lease
+    store.append(lease, "start", {})
+    with SQLiteStore(tmp_path / "runs.db", lease_seconds=LEASE, clock=clock) as other:
+        assert other.append(lease, "reply", {}) == 2
+    assert store.append(lease, "tool_result", {}) == 3
+    assert [e.kind for e in store.entries("r1")] == ["start", "reply", "tool_result"]

@@ -1,0 +1,114 @@
+"""When a durable run's checkpoints are committed, and which share a commit: a reply with
+its calls' started marks, results of calls that finish together (issue 9's "Measure": CPU per
+turn), never at the cost of the order the README states."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agentkit import Agent, AsyncClient, RunContext, SQLiteStore, tool
+from agentkit._durable.journal import EntryKind, Lease, Summary
+from agentkit.events import AgentEvent, ToolCallFinished, TurnFinished
+from agentkit.testing import ScriptedTransport, reply, text_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+class Spy(SQLiteStore):
+    """A store that records the kinds of each commit."""
+
+    commits: list[list[str]]
+
+    def append_many(
+        self,
+        lease: Lease,
+        entries: Sequence[tuple[EntryKind, Mapping[str, object]]],
+        *,
+        summary: Summary | None = None,
+    ) -> int:
+        self.commits.append([kind for kind, _ in entries])
+        return super().append_many(lease, entries, summary=summary)
+
+
+@pytest.fixture
+def spy(tmp_path: Path) -> Spy:
+    store = Spy(tmp_path / "runs.db")
+    store.commits = []
+    return store
+
+
+def agent_for(idempotent: bool, *, slow: anyio.Event | None = None) -> Agent[Any]:
+    @tool(idempotent=idempotent)
+    async def fast(ctx: RunContext[None], n: int) -> str:
+        """Return n."""
+        return str(n)
+
+    @tool(idempotent=idempotent)
+    async def waits(ctx: RunContext[None], n: int) -> str:
+        """Return n when let go."""
+        if slow is not None:
+            await slow.wait()
+        return str(n)
+
+    transport = ScriptedTransport([
+        reply(tool_calls=[("fast", {"n": 1}, "toolu_1"), ("waits", {"n": 2}, "toolu_2")]),
+        text_reply("Done."),
+    ])
+    client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+    return Agent(MODEL, tools=[fast, waits], client=client)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent", "not idempotent"])
+async def test_a_reply_shares_its_commit_with_the_marks_and_parallel_results_share_one(
+    spy: Spy, idempotent: bool
+) -> None:
+    result = await agent_for(idempotent).run("go", run_id="r", store=spy)
+    assert result.text == "Done."
+    mark = [] if idempotent else ["tool_started"]
+    assert spy.commits == [
+        ["start"],
+        ["reply", *mark],
+        ["tool_result", "tool_result"],
+        ["reply", "status"],
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_result_is_committed_while_a_slower_parallel_call_still_runs(spy: Spy) -> None:
+    let_go = anyio.Event()
+    agent = agent_for(False, slow=let_go)
+    seen: list[list[str]] = []
+
+    async def watch() -> None:
+        while not any("tool_result" in c for c in spy.commits):
+            await anyio.sleep(0)  # a checkpoint, not a wait on time: the loop goes round
+        seen.extend(spy.commits)
+        let_go.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        await agent.run("go", run_id="r", store=spy)
+    assert seen[-1] == ["tool_result"]  # toolu_1's, alone, before toolu_2 finished
+    assert [e.kind for e in spy.entries("r")].count("tool_result") == 2
+
+
+@pytest.mark.asyncio
+async def test_with_an_event_consumer_each_checkpoint_is_committed_before_its_event(
+    spy: Spy,
+) -> None:
+    committed: list[tuple[str, list[str]]] = []
+
+    def on_event(event: AgentEvent) -> None:
+        if isinstance(event, TurnFinished | ToolCallFinished):
+            kinds = [e.kind for e in spy.entries("r")]
+            committed.append((type(event).__name__, kinds))
+
+    await agent_for(False).run("go", run_id="r", store=spy, on_event=on_event)
+    assert committed[0] == ("TurnFinished", ["start", "reply"])
+    assert [kinds.count("tool_result") for name, kinds in committed[1:3]] == [1, 2]
