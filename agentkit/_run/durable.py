@@ -247,49 +247,17 @@ async def open_run(
         StoreFormatError: the file or the run is not one this agentkit can read.
         StoreError: the journal does not fit this agent (its tools changed since).
     """
-    names = toolset.names
-    given = fingerprint(config, names, messages)
+    given = fingerprint(config, toolset.names, messages)
     if messages is None:
-        header = store.header(run_id)
-        if header is None:
-            raise UsageError(
-                f"there is no run {run_id!r} in {_where(store)} to resume; pass a prompt to "
-                "start it"
-            )
-        if header.fingerprint.split("-")[0] != given.split("-")[0]:
-            raise RunMismatchError(run_id, stored=header.fingerprint, given=given)
-        given = header.fingerprint
+        given = _stored_fingerprint(store, run_id, given)
     claim = store.claim(run_id, fingerprint=given, model=config.model, agent=agent)
     lease = claim.lease
     try:
         entries = store.entries(run_id)
-        if entries and entries[0].kind == "start":
-            first = entries[0].payload
-            state = RunState(
-                messages=cast("list[dict[str, Any]]", first["messages"]),
-                seed=cast(int, first["seed"]),
-            )
-            journal = Journal(store, lease, state)
-        elif messages is None:
-            raise StoreError(
-                f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
-                "stopped at once); pass the prompt again to start it"
-            )
-        else:
-            state = RunState(messages=[dict(m) for m in messages])
-            journal = Journal(store, lease, state)
-            journal.start(messages, state.seed)
-        engine = Engine(config, state)
+        journal = _journal(store, lease, run_id, entries, messages)
+        engine = Engine(config, journal.state)
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
-        interrupted = [
-            tool_result(call["id"], INTERRUPTED, is_error=True)
-            for call in state.pending
-            if call["id"] in started and call["id"] not in state.results
-        ]
-        for block in interrupted:
-            engine.on_result(block)
-        if interrupted:
-            journal.results(interrupted)
+        _answer_interrupted(engine, journal, started)
         header_status = claim.run.status
         seconds: float = getattr(store, "lease_seconds", 60.0)
         run = DurableRun(engine, journal, renew_every=seconds / 3)
@@ -312,6 +280,60 @@ async def open_run(
     finally:
         with contextlib.suppress(StoreError):
             store.release(journal.lease)
+
+
+def _stored_fingerprint(store: RunStore, run_id: str, given: str) -> str:
+    """The stored run's fingerprint, when resuming without a prompt: its agent half must match
+    this agent's (the prompt half cannot be checked, having no prompt)."""
+    header = store.header(run_id)
+    if header is None:
+        raise UsageError(
+            f"there is no run {run_id!r} in {_where(store)} to resume; pass a prompt to start it"
+        )
+    if header.fingerprint.split("-")[0] != given.split("-")[0]:
+        raise RunMismatchError(run_id, stored=header.fingerprint, given=given)
+    return header.fingerprint
+
+
+def _journal(
+    store: RunStore,
+    lease: Lease,
+    run_id: str,
+    entries: Sequence[Entry],
+    messages: list[dict[str, Any]] | None,
+) -> Journal:
+    """The run's journal over its initial state: the stored `start`, or a new one."""
+    if entries and entries[0].kind == "start":
+        first = entries[0].payload
+        state = RunState(
+            messages=cast("list[dict[str, Any]]", first["messages"]),
+            seed=cast(int, first["seed"]),
+        )
+        return Journal(store, lease, state)
+    if messages is None:
+        raise StoreError(
+            f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
+            "stopped at once); pass the prompt again to start it"
+        )
+    state = RunState(messages=[dict(m) for m in messages])
+    journal = Journal(store, lease, state)
+    journal.start(messages, state.seed)
+    return journal
+
+
+def _answer_interrupted(engine: Engine, journal: Journal, started: set[str]) -> None:
+    """Non-idempotent calls that started and have no result are never run again: each gets the
+    "interrupted" `is_error` result, journaled like any result."""
+    state = engine.state
+    interrupted = [
+        tool_result(call["id"], INTERRUPTED, is_error=True)
+        for call in state.pending
+        if call["id"] in started and call["id"] not in state.results
+    ]
+    for block in interrupted:
+        engine.on_result(block)
+    if interrupted:
+        journal.results(interrupted)
 
 
 def _raised(exc: BaseException) -> tuple[RunStatus, str]:
