@@ -1,4 +1,4 @@
-"""Layer 3b, durability: the run store. A durable run is an append-only journal of the
+"""Layer 4, durability: the run store. A durable run is an append-only journal of the
 engine's inputs (the prompt, model replies, tool starts and results, approval decisions,
 status changes), keyed by `run_id`, plus a small header (summary columns and a lease).
 Resuming replays the journal through the deterministic engine, so a checkpoint costs the same
