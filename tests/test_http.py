@@ -2,6 +2,7 @@
 
 import email.utils
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ from agentkit._api.sansio import (
     backoff,
     error_from_response,
     message_body,
-    retry_delay,
     retryable,
 )
 from agentkit._errors import (
@@ -52,58 +52,60 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-# -- retry_delay --------------------------------------------------------------------------------
+# -- retry decisions: retryable(error) and backoff(attempt) ------------------------------------
+
+
+def delay(
+    status: int, headers: dict[str, str], *, attempt: int = 0, rand: float = 0.0
+) -> float | None:
+    """What the client and the engine decide for a response: a back-off, or None (give up)."""
+    error = error_from_response(status, headers, b"")
+    return backoff(attempt, retry_after=error.retry_after, rand=rand) if retryable(error) else None
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529])
 def test_retryable_statuses_back_off(status: int) -> None:
-    assert retry_delay(0, 2, status=status, headers={}, rand=lambda: 0.0) == 0.5
+    assert delay(status, {}) == 0.5
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422])
 def test_client_errors_are_not_retried(status: int) -> None:
-    assert retry_delay(0, 2, status=status, headers={}) is None
+    assert delay(status, {}) is None
 
 
 def test_connection_errors_are_retried() -> None:
-    assert retry_delay(0, 2, rand=lambda: 0.0) == 0.5
+    assert retryable(APIConnectionError("reset")) and backoff(0, rand=0.0) == 0.5
 
 
 def test_backoff_doubles_with_jitter_and_caps_at_eight_seconds() -> None:
-    assert [retry_delay(n, 10, rand=lambda: 0.0) for n in range(6)] == [0.5, 1, 2, 4, 8, 8]
+    assert [backoff(n, rand=0.0) for n in range(6)] == [0.5, 1, 2, 4, 8, 8]
     # jitter scales by 0.75..1.0
-    assert retry_delay(1, 10, rand=lambda: 1.0) == 0.75
-    assert 0.75 <= retry_delay(1, 10) <= 1.0  # type: ignore[operator]
-
-
-def test_gives_up_when_retries_are_spent() -> None:
-    assert retry_delay(2, 2, status=529, headers={}) is None
-    assert retry_delay(0, 0) is None
+    assert backoff(1, rand=1.0) == 0.75
+    assert 0.75 <= backoff(1, rand=random.random()) <= 1.0
 
 
 def test_x_should_retry_overrides_the_status() -> None:
-    assert retry_delay(0, 2, status=500, headers={"x-should-retry": "false"}) is None
-    assert retry_delay(0, 2, status=400, headers={"x-should-retry": "true"}) is not None
+    assert delay(500, {"x-should-retry": "false"}) is None
+    assert delay(400, {"x-should-retry": "true"}) is not None
 
 
 def test_retry_after_ms_wins_over_retry_after() -> None:
-    headers = {"retry-after-ms": "1500", "retry-after": "7"}
-    assert retry_delay(0, 2, status=429, headers=headers) == 1.5
+    assert delay(429, {"retry-after-ms": "1500", "retry-after": "7"}) == 1.5
 
 
 def test_retry_after_seconds() -> None:
-    assert retry_delay(0, 2, status=429, headers={"retry-after": "3"}) == 3.0
+    assert delay(429, {"retry-after": "3"}) == 3.0
 
 
 def test_retry_after_http_date() -> None:
     when = email.utils.formatdate(time.time() + 20, usegmt=True)
-    delay = retry_delay(0, 2, status=503, headers={"retry-after": when})
-    assert delay is not None and 17 < delay <= 20
+    waited = delay(503, {"retry-after": when})
+    assert waited is not None and 17 < waited <= 20
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "61", "3600", "soon"])
 def test_retry_after_outside_zero_to_sixty_falls_back_to_backoff(value: str) -> None:
-    assert retry_delay(0, 2, status=429, headers={"retry-after": value}, rand=lambda: 0) == 0.5
+    assert delay(429, {"retry-after": value}) == 0.5
 
 
 # -- error_from_response ------------------------------------------------------------------------

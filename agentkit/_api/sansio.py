@@ -24,7 +24,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
@@ -57,7 +57,6 @@ __all__ = [
     "backoff",
     "error_from_response",
     "message_body",
-    "retry_delay",
     "retryable",
 ]
 
@@ -71,28 +70,6 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 # -- retries ------------------------------------------------------------------------------------
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
-
-
-def retry_delay(
-    attempt: int,
-    max_retries: int,
-    *,
-    status: int | None = None,
-    headers: Mapping[str, str] | None = None,
-    rand: Callable[[], float] = random.random,
-) -> float | None:
-    """Seconds to wait before retry number `attempt + 1`, or None to give up.
-
-    `status` None means no response (connection error or timeout), which is retryable. A
-    response is retried if `x-should-retry: true`, never if `false`, else on 408/409/429/5xx.
-    `headers` must look up lower-case names (httpx headers or a lower-cased dict).
-    """
-    if attempt >= max_retries:
-        return None
-    if status is not None and not _worth_retrying(status, _should_retry(headers)):
-        return None
-    asked = _retry_after(headers) if headers is not None else None
-    return backoff(attempt, retry_after=asked, rand=rand())
 
 
 def retryable(error: BaseException) -> bool:
