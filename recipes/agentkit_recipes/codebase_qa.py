@@ -30,7 +30,7 @@ from agentkit.testing import FunctionModel, last_user_text, reply
 
 from ._offline import tool_texts
 
-QUESTION = "Which status codes does agentkit retry, and how is the delay between retries chosen?"
+QUESTION = "How are retryable errors told apart, and how long is the backoff?"
 
 SYSTEM = (
     "You answer questions about the code base in your working directory, using the file "
