@@ -21,7 +21,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("agentkit._tools",),
     ("agentkit._durable",),
     ("agentkit._run",),
-    ("agentkit", "agentkit.errors", "agentkit.events"),
+    ("agentkit", "agentkit.errors", "agentkit.events", "agentkit.context"),
+    # Integrations with other systems, each an optional extra: they use the public surface.
+    ("agentkit.otel", "agentkit.mcp", "agentkit.dbos"),
     ("agentkit.testing",),
     ("agentkit.workflows",),
     ("agentkit.cli", "agentkit.__main__"),
@@ -33,6 +35,10 @@ PUBLIC = {
     "agentkit",
     "agentkit.errors",
     "agentkit.events",
+    "agentkit.context",
+    "agentkit.otel",
+    "agentkit.mcp",
+    "agentkit.dbos",
     "agentkit.workflows",
     "agentkit.testing",
 }
@@ -190,5 +196,5 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     found = [v for v in upward_imports(known) if v.startswith("agentkit._api.bad:")]
     assert found == [
         "agentkit._api.bad:3 imports agentkit._run.agent (layer 5 > 1)",
-        "agentkit._api.bad:5 imports agentkit.cli.main (layer 9 > 1)",
+        "agentkit._api.bad:5 imports agentkit.cli.main (layer 10 > 1)",
     ]
