@@ -13,11 +13,15 @@ temporary folder by default: use the disk you deploy on, fsync speed is the disk
 `synchronous="NORMAL"` (the default). Columns:
 
 1. no store: `agent.run(prompt)`, the figure-1 loop;
-2. store, idempotent tools: two commits per turn, the reply, then the two results together
-   (NORMAL: no fsync);
-3. store, non-idempotent tools (the default): the reply's commit also holds the batch's
+2. store, idempotent tools: two journal writes per turn, the reply, then the two results
+   together (NORMAL: no fsync); per run, the claim, the start, the fsynced end status and the
+   release;
+3. store, non-idempotent tools (the default): the reply's write also holds the batch's
    "started" mark and is fsynced, in a worker thread (as shipped);
-4. the same with that commit made on the event loop instead (for the thread decision).
+4. the same with that write made on the event loop instead (for the thread decision).
+
+The machine must be otherwise idle: CPU time per turn grows with the load of other processes
+(caches, frequency), and the store's share with it.
 
 Then a resume: a run stopped (by a hook) just before its 51st model call is resumed, timed from
 `agent.run(run_id=...)` to the moment the next request is about to be sent (wall and CPU),

@@ -180,25 +180,10 @@ class Agent(Generic[OutputT]):
         async with self._durable(prompt, args) as durable:
             engine = durable.engine if durable is not None else self._start(prompt, args)
             async with self._client_for_run() as client:
-                if durable is None:
-                    return await self._driver.drive(engine, client, deps, decisions, on_event)
-                done: list[RunResult[OutputT]] = []
-                try:
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(durable.keep_alive)
-                        try:
-                            done.append(await self._driver.drive(
-                                engine, client, deps, decisions, on_event, durable.journal
-                            ))
-                        finally:
-                            tg.cancel_scope.cancel()
-                except BaseExceptionGroup as group:
-                    error = sole_exception(group)  # what the run raised, as without a store
-                    if error is group:
-                        raise
-                else:
-                    return done[0]
-                raise error
+                journal = durable.journal if durable is not None else None
+                return await self._driver.drive(
+                    engine, client, deps, decisions, on_event, journal
+                )
 
     def run_sync(
         self,
@@ -242,8 +227,6 @@ class Agent(Generic[OutputT]):
             try:
                 async with anyio.create_task_group() as tg, receive:
                     tg.start_soon(drive, send)
-                    if durable is not None:
-                        tg.start_soon(durable.keep_alive)
                     yield handle
                     # Leaving the block before the run finished (a break, an exception) ends
                     # it; the driver then closes the conversation as for any cancellation.

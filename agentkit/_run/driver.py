@@ -125,6 +125,8 @@ class Driver(Generic[OutputT]):
                     usage=state.usage,
                     result=self._result(engine),
                 ) from cause
+            if cause is not exc:  # a KeyboardInterrupt in a tool, not its task group's wrapper
+                raise cause from None
             raise
         if failure is not None:
             again = _again(journal, "resume with agent.run(state=...)")

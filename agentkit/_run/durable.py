@@ -4,8 +4,9 @@ resumes after a crash with nothing repeated that finished.
 `open_run` claims the run (a new `run_id` starts it, a known one resumes it), rebuilds its
 `RunState` by replaying the journal through the engine (no model or tool call), answers the
 calls a crash interrupted, and records how the run ended. `Journal` is what the driver calls
-at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` costs less CPU than
-a hop to a worker thread; only the fsynced "started" mark goes to one, see `starting`):
+at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` is one `write()`,
+cheaper than a hop to a worker thread; only the fsynced "started" mark goes to one, see
+`starting`):
 
 - `reply`: a model reply, committed before any of its tool calls starts;
 - `starting`: the non-idempotent calls of a batch, committed (and fsynced) before they start;
@@ -110,7 +111,7 @@ class Journal:
     _summary: Summary | None = None
     _queued: bool = False
     _failed: BaseException | None = None
-    """A deferred commit that raised (a lease taken over): raised at the next checkpoint."""
+    """A deferred commit that raised (a full disk): raised at the next checkpoint."""
 
     @property
     def run_id(self) -> str:
@@ -212,15 +213,6 @@ class DurableRun:
 
     engine: Engine
     journal: Journal
-    renew_every: float
-
-    async def keep_alive(self) -> None:
-        """Renew the lease while the run goes on (a slow tool commits nothing for a while);
-        raises `RunLockedError` if another process took the run over meanwhile."""
-        journal = self.journal
-        while True:
-            await anyio.sleep(self.renew_every)
-            journal.lease = journal.store.renew(journal.lease)
 
 
 @asynccontextmanager
@@ -253,14 +245,13 @@ async def open_run(
     claim = store.claim(run_id, fingerprint=given, model=config.model, agent=agent)
     lease = claim.lease
     try:
-        entries = store.entries(run_id)
+        entries = [] if claim.created else store.entries(run_id)
         journal = _journal(store, lease, run_id, entries, messages)
         engine = Engine(config, journal.state)
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
         _answer_interrupted(engine, journal, started)
         header_status = claim.run.status
-        seconds: float = getattr(store, "lease_seconds", 60.0)
-        run = DurableRun(engine, journal, renew_every=seconds / 3)
+        run = DurableRun(engine, journal)
     except BaseException:
         with contextlib.suppress(StoreError):
             store.release(lease)
