@@ -5,7 +5,7 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 
 - `start`: the initial messages (or prompt) and the seed of the back-off jitter;
 - `reply`: one model reply, as wire JSON;
-- `tool_started`: a `tool_use` id, committed before a non-idempotent tool runs;
+- `tool_started`: the `tool_use` ids of non-idempotent calls, committed before they run;
 - `tool_result`: one `tool_result` block, committed as soon as it exists;
 - `decisions`: approval decisions given to a paused run;
 - `status`: the run became paused, finished, failed or interrupted, with a reason.
@@ -131,6 +131,9 @@ class Summary:
 class RunStore(Protocol):
     """Where durable runs are kept. Synchronous and thread-safe, so a driver can call it from
     a worker thread. Implementations: `SQLiteStore`; Postgres or DBOS later."""
+
+    fsyncs: bool
+    """Whether an append waits for the disk (then a driver makes it off its event loop)."""
 
     def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
         """Create the run if it is new, or load it; either way take its lease.

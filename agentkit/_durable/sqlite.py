@@ -4,25 +4,25 @@ The store file `runs.db` holds the runs' headers (status, totals, lease); each r
 an append-only file in `runs.db.journals/` (`log.py` says why and how), so a checkpoint is one
 `write()`. Durability is the `synchronous` level you pick:
 
-- `"NORMAL"` (the default): a checkpoint is handed to the kernel before the run goes on, not
-  fsynced. Everything committed survives a process crash (SIGKILL, an OOM kill, a deploy); a
-  power loss or OS crash may lose the last checkpoints (the journal stays whole, and the run
-  resumes from an earlier entry and repeats what followed: a model call, an idempotent tool).
-  Except the entries that record something the outside world saw, which are fsynced at every
-  level: `tool_started` (a side effect is about to happen, so a non-idempotent tool never runs
-  twice, not even after a power loss), `decisions` (a person answered) and `status` (a result
-  was handed back).
+- `"NORMAL"` (the default): a checkpoint is handed to the kernel before the run goes on, and
+  not fsynced. Everything committed survives a process crash (SIGKILL, an OOM kill, a deploy),
+  which is what the guarantees of a durable run are about. A power loss or OS crash may lose
+  the last checkpoints (the journal stays whole up to its last whole record): the run then
+  resumes from an earlier entry and repeats what followed, a model call, an idempotent tool,
+  and a non-idempotent tool whose "started" mark was lost.
 - `"FULL"`: every checkpoint is fsynced before `append` returns, so nothing committed is lost,
-  not even to a power loss: no model call is repeated beyond the one in flight.
+  not even to a power loss: no non-idempotent tool runs twice, no model call is repeated
+  beyond the one in flight.
 
 Why NORMAL by default (`benchmarks/durable.py`, a 2-vCPU VM): an fsync costs ~70-150 µs of CPU
-and ~2.5 ms of waiting here, more than the rest of a model turn's checkpoints together.
+(a fifth to a third of a model turn's) and ~2.5 ms of waiting here, while the rest of a turn's
+checkpoints cost ~20 µs; SQLite's own `synchronous=NORMAL` makes the same trade.
 
 The lease is a lock: the holder keeps `flock` on its run's journal while it runs it, so no other
 process can append, and the kernel frees it the moment the holder dies (a restart resumes at
 once). A live holder keeps its runs: stop it to take them over. The header's lease columns say
 who holds a run and are renewed while it runs (`renew`, which also brings the totals up to
-date); its status changes with each status entry. A store is synchronous and thread-safe; several
+date) and on release. A store is synchronous and thread-safe; several
 processes may share it (SQLite serialises their header writes, `timeout` is how long one waits).
 Local file systems only (WAL and `flock` need them).
 """
@@ -73,9 +73,6 @@ _SYNC_SET = """updated = ?, log_seq = ?, log_size = ?,
     status = coalesce(?, status), turns = coalesce(?, turns),
     input_tokens = coalesce(?, input_tokens), output_tokens = coalesce(?, output_tokens),
     cost_usd = coalesce(?, cost_usd)"""
-# Entries that record what the outside world saw (a side effect about to happen, a person's
-# answer, a result handed back): fsynced at every `synchronous` level, see the docstring.
-_SEEN_OUTSIDE = frozenset({"tool_started", "decisions", "status"})
 
 
 class _Held:
@@ -94,10 +91,10 @@ class SQLiteStore:
     """Durable runs in the SQLite file `path` (created if new) and the journals beside it
     (`<path>.journals/`), implementing `RunStore`.
 
-    `synchronous` is `"NORMAL"` (survives a process crash; side-effect marks, decisions and
-    statuses also survive a power loss) or `"FULL"` (everything survives a power loss); see
-    the module docstring. The lease columns say the holder's lease lasts `lease_seconds` from
-    its claim or renewal (a driver renews every third of it); the lock is what holds the run.
+    `synchronous` is `"NORMAL"` (every checkpoint survives a process crash) or `"FULL"` (every
+    checkpoint also survives a power loss); see the module docstring. The header shows a
+    holder's lease lasting `lease_seconds` from its claim or last renewal (appends renew it
+    once a third is spent); the journal's lock is what holds the run.
     `clock` gives Unix seconds (tests inject one). Raises `StoreFormatError` when `path` is
     not a store this agentkit can use, leaving the file untouched.
     """
@@ -117,6 +114,8 @@ class SQLiteStore:
             raise UsageError(f"SQLiteStore(lease_seconds={lease_seconds!r}): must be positive")
         self.path = os.fspath(path)
         self.synchronous = synchronous
+        self.fsyncs = synchronous == "FULL"
+        """Whether an append waits for the disk (`RunStore.fsyncs`)."""
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -263,8 +262,8 @@ class SQLiteStore:
         *,
         summary: Summary | None = None,
     ) -> int:
-        """Commit `entries` in order in one write (all or none, with `summary`), fsynced when
-        one of them is seen outside; return the last one's `seq`. Raises as `append`."""
+        """Commit `entries` in order in one write (all or none, with `summary`), fsynced at
+        `synchronous="FULL"`; return the last one's `seq`. Raises as `append`."""
         if not entries:
             raise UsageError("append_many(entries=[]): give at least one (kind, payload)")
         for kind, _ in entries:
@@ -277,11 +276,10 @@ class SQLiteStore:
         if held is None:
             with self._use(write=False) as db:
                 raise self._not_held(db, lease)
-        sync = self.synchronous == "FULL" or any(kind in _SEEN_OUTSIDE for kind, _ in rows)
         now = self._clock()
         with self._lock:
             self._open()
-            seq = held.log.append(rows, now, summary, sync=sync)
+            seq = held.log.append(rows, now, summary, sync=self.fsyncs)
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
             self.renew(lease)
         return seq

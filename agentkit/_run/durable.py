@@ -5,11 +5,11 @@ resumes after a crash with nothing repeated that finished.
 `RunState` by replaying the journal through the engine (no model or tool call), answers the
 calls a crash interrupted, and records how the run ended. `Journal` is what the driver calls
 at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` is one `write()`,
-cheaper than a hop to a worker thread; only the fsynced "started" mark goes to one, see
-`starting`):
+cheaper than a hop to a worker thread; when the store fsyncs, the "started" marks go to one,
+see `starting`):
 
 - `reply`: a model reply, committed before any of its tool calls starts;
-- `starting`: the non-idempotent calls of a batch, committed (and fsynced) before they start;
+- `starting`: the non-idempotent calls of a batch, committed before they start;
 - `result`: a tool result, committed as soon as it exists;
 - `decisions`: approval decisions, as they are given.
 
@@ -85,7 +85,7 @@ class Journal:
       marks (`starting`), for `flush` before the driver's next step, or for the end status
       (the run's last reply), whichever comes first;
     - started marks: before any call they name starts, in the same commit as the reply (and
-      any results still pending), fsynced;
+      any results still pending);
     - a tool result, "as soon as it exists": without `defer`, before the task that produced it
       goes on; with `defer`, by a callback queued (`loop.call_soon`) the moment it exists, so
       in the event loop's next iteration at the latest, after only the callbacks queued before
@@ -141,15 +141,16 @@ class Journal:
         """Mark the non-idempotent calls of a batch started, before any of them starts; the
         reply and results still pending share the commit.
 
-        The mark is fsynced (a side effect is about to happen), which waits for the disk:
-        in a worker thread, so other runs on this event loop go on meanwhile.
+        A store that fsyncs waits for the disk here: in a worker thread, so other runs on this
+        event loop go on meanwhile.
         """
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
-        if not ids:
-            self.flush()
-            return
-        self._pending.append(("tool_started", {"ids": ids}))
-        await anyio.to_thread.run_sync(self.flush)
+        if ids:
+            self._pending.append(("tool_started", {"ids": ids}))
+            if self.store.fsyncs:
+                await anyio.to_thread.run_sync(self.flush)
+                return
+        self.flush()
 
     def start(self, messages: Sequence[Mapping[str, Any]], seed: int) -> None:
         """The run's initial messages and its `RunState.seed` (the back-off jitter's source,

@@ -334,16 +334,16 @@ def test_a_run_written_by_a_newer_agentkit_is_refused(store: SQLiteStore) -> Non
 
 @pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_what_the_outside_world_saw_is_fsynced_even_at_normal(
+def test_full_fsyncs_every_append_and_normal_none(
     tmp_path: Path, kind: EntryKind, synchronous: Literal["NORMAL", "FULL"],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     synced = spy(monkeypatch, "fdatasync")
     with SQLiteStore(tmp_path / "runs.db", synchronous=synchronous) as store:
+        assert store.fsyncs == (synchronous == "FULL")
         lease = claim(store).lease
         store.append(lease, kind, PAYLOADS[kind])
-        seen_outside = kind in ("tool_started", "decisions", "status")
-        assert len(synced) == (1 if seen_outside or synchronous == "FULL" else 0)
+        assert len(synced) == (1 if synchronous == "FULL" else 0)
 
 
 def spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[Any, ...]]:
@@ -497,7 +497,7 @@ def test_append_many_commits_in_order_in_one_write_all_or_nothing(
     assert [(e.seq, e.kind) for e in store.entries("r1")] == [
         (1, "start"), (2, "reply"), (3, "tool_started")
     ]
-    assert len(writes) == 1 and len(synced) == 1  # one write; a mark in it: fsynced
+    assert len(writes) == 1 and synced == []  # one write; NORMAL: not fsynced
     header = store.header("r1")
     assert header is not None and header.turns == 1 and header.entries == 3
     with pytest.raises(TypeError):
