@@ -380,3 +380,10 @@ class ScriptError(AgentkitError, AssertionError):
     """An `agentkit.testing` fake got a request its script had no answer for, a step function
     raised, or steps were left unrequested. A test failure, so it is also an `AssertionError`.
     """
+
+
+class CassetteError(AgentkitError, AssertionError):
+    """An `agentkit.testing.Cassette` could not serve a request (none recorded matches it, or
+    all were played), holds no exchanges to replay, or left exchanges unplayed. A test failure,
+    so it is also an `AssertionError`; the message says what differs and how to record again.
+    """

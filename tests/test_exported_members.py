@@ -38,7 +38,8 @@ SURFACE: dict[str, list[str]] = {
         "chain", "parallel_map", "recipes", "refine", "run_recipe", "vote",
     ],
     "agentkit.testing": [
-        "FakeClock", "FakeServer", "Fault", "FunctionModel", "RecordedRequest", "ScriptError",
+        "Cassette", "CassetteError", "FakeClock", "FakeServer", "Fault", "FunctionModel",
+        "Matcher", "RecordedRequest", "ScriptError",
         "ScriptedTransport", "Step", "echo_model", "last_user_text", "message_to_sse", "reply",
         "text_reply", "tool_model", "tool_reply", "tool_results", "with_faults",
     ],

@@ -1,8 +1,9 @@
 """Fakes of the Messages API for tests, recipes and offline runs (public).
 
 The public face of the fake: re-exports the reply builders and `Fault` (`_replies`), the
-`Script` (`_model`, with the strict request check of `_strict`) and `FakeServer` (`_server`,
-real HTTP and SSE on 127.0.0.1 in a background thread for the CLI, recipes and load tests). Owns
+`Script` (`_model`, with the strict request check of `_strict`), `FakeServer` (`_server`,
+real HTTP and SSE on 127.0.0.1 in a background thread for the CLI, recipes and load tests) and
+`Cassette` (`_cassette`: real exchanges recorded once, replayed offline). Owns
 `ScriptedTransport`, an httpx transport (sync and async) serving a script in-process for
 tests; small helpers for functions that play the model; and `python -m agentkit.testing
 serve`.
@@ -31,8 +32,9 @@ import anyio
 import httpx
 
 from .._api.wire import Message
-from .._errors import ScriptError
+from .._errors import CassetteError, ScriptError
 from .._public import present_as
+from ._cassette import Cassette, Matcher
 from ._model import FunctionModel, RecordedRequest, Script, ScriptFront, Step
 from ._replies import (
     Fault,
@@ -47,10 +49,13 @@ from ._server import FakeServer
 from ._strict import blocks, turns
 
 __all__ = [
+    "Cassette",
+    "CassetteError",
     "FakeClock",
     "FakeServer",
     "Fault",
     "FunctionModel",
+    "Matcher",
     "RecordedRequest",
     "ScriptError",
     "ScriptedTransport",
