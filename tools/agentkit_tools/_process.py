@@ -125,17 +125,19 @@ def _find_program(program: str, env: Mapping[str, str]) -> None:
         raise FileNotFoundError(2, "no such program (or not executable)", program)
 
 
-def _stop(process: Process) -> None:
+def _stop(process: Process, supervised: bool) -> None:
     """Ask the helper to kill everything (SIGTERM); without one, kill the group directly."""
-    if not _USE_SUPERVISOR:
+    if not supervised:
         _kill(process)
     elif process.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             process.send_signal(signal.SIGTERM)
 
 
-def _kill(process: Process) -> None:
-    if process.returncode is None:  # once reaped, its group id may belong to someone else
+def _kill(process: Process, group_alive: bool = False) -> None:
+    """SIGKILL the process group; once the leader is reaped only if `group_alive` (others
+    in it may still run, which keeps its id from being reused)."""
+    if group_alive or process.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
 
@@ -147,22 +149,27 @@ async def run_process(
     env: Mapping[str, str],
     timeout: float,
     max_output: int,
+    supervise: bool = True,
 ) -> ProcessResult:
     """Run `argv` to completion or until `timeout` seconds, keeping at most `max_output` bytes.
 
     The call returns within `timeout` plus a few seconds, whatever the command does.
+    `supervise=False` is for our own helpers, which start no processes and read no secrets:
+    no helper, no change to this process, only the process group killed.
 
     Raises:
         OSError: the program could not be started (missing, not executable).
     """
     _find_program(argv[0], env)
-    protect_parent()
+    supervised = supervise and _USE_SUPERVISOR
+    if supervise:
+        protect_parent()
     chunks: list[bytes] = []
     kept = 0
     truncated = False
     timed_out = True
     command = list(argv)
-    if _USE_SUPERVISOR:
+    if supervised:
         command = [sys.executable, "-I", "-S", str(_SUPERVISOR), str(os.getpid()), *command]
     process = await anyio.open_process(
         command,
@@ -193,11 +200,11 @@ async def run_process(
                 await process.wait()
                 timed_out = False
             if timed_out:
-                _stop(process)
+                _stop(process, supervised)
             # Without the helper, kill the group even after a clean exit: a background
             # grandchild would otherwise outlive the call and hold the pipe open.
-            if not _USE_SUPERVISOR:
-                _kill(process)
+            if not supervised:
+                _kill(process, group_alive=True)
             # Output still in the pipe stays readable; a pipe held open past the cleanup
             # (which cannot happen with the helper) is abandoned rather than waited for.
             with anyio.move_on_after(_GRACE):
@@ -205,7 +212,7 @@ async def run_process(
                 group.cancel_scope.deadline = anyio.current_time() + _GRACE
     finally:
         with anyio.CancelScope(shield=True):
-            _stop(process)
+            _stop(process, supervised)
             with anyio.move_on_after(_GRACE):
                 await process.wait()
             _kill(process)
