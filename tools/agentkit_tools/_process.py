@@ -24,7 +24,6 @@ Owns `child_env` and `run_process`, shared by the shell and python tools. Rules:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -94,6 +93,8 @@ def protect_parent() -> bool:
     or memory; whether it now is. Done once; harmless to call again."""
     global _protected
     if not _protected and sys.platform == "linux":
+        import ctypes  # only here: most programs that import the tools never run a command
+
         libc = ctypes.CDLL(None, use_errno=True)
         _protected = libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
     return _protected
