@@ -4,7 +4,7 @@ Owns the search itself (`search`, run as `python -I -S _search.py REQUEST`) and 
 the file tools share (`lines`, `is_binary`). Why a separate process: a regular expression that
 backtracks catastrophically (`^(a+)+$`), or a glob like `**/**/**/**/x`, runs in C holding the
 GIL, so in a thread it freezes the whole agent and no timeout can stop it; a process is killed
-(`files._run_search`) at the deadline. Rules: the walk is by directory file descriptors
+(`FileSandbox._search`) at the deadline. Rules: the walk is by directory file descriptors
 (`os.fwalk`), never follows a symlinked directory and opens each file with `O_NOFOLLOW` and
 `O_NONBLOCK` relative to its directory, then checks what it opened (a FIFO or device swapped in
 is skipped, never waited on); files with more than one hard link are skipped unless allowed (they
@@ -216,7 +216,7 @@ def _grep(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def search(request: dict[str, Any]) -> dict[str, Any]:
-    """Run one glob or grep request (the fields `files._run_search` sends)."""
+    """Run one glob or grep request (the fields `FileSandbox._search` sends)."""
     return _glob(request) if request["op"] == "glob" else _grep(request)
 
 

@@ -9,7 +9,7 @@ nothing links it to the call any more. This helper:
   re-parented to it, so it finds and kills them all when the command ends or on `SIGTERM`
   (the timeout, a cancelled call), and only then exits, closing the output pipe;
 - gets `SIGTERM` if the agent dies (`PR_SET_PDEATHSIG`), so nothing outlives the agent either;
-- when running as root, drops from its bounding set the capabilities that would let the command
+- drops from its bounding set (when it may: as root) the capabilities that would let the command
   read another process's memory or `/proc/PID/environ` regardless of `PR_SET_DUMPABLE`
   (measured: `CAP_SYS_PTRACE`, `CAP_SYS_ADMIN`, `CAP_PERFMON`; with `CAP_SYS_MODULE`,
   `CAP_SYS_RAWIO` and `CAP_BPF` for kernel memory), so the command starts without them;
@@ -89,28 +89,33 @@ def _exit_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
 
+def _start(command: list[str]) -> int:
+    """Fork the command into a new session; its pid."""
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setsid()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.execvp(command[0], command)
+        except OSError as exc:
+            os.write(2, f"cannot start {command[0]!r}: {exc.strerror}\n".encode())
+        os._exit(127)
+    return child
+
+
 def main(argv: list[str]) -> None:
     parent, command = int(argv[0]), argv[1:]
-    libc = ctypes.CDLL(None, use_errno=True)
-    signal.signal(signal.SIGTERM, _on_term)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the agent died before the line above took effect
-        os._exit(1)
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    if os.geteuid() == 0:
-        for capability in _DROPPED_CAPABILITIES:
-            libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)  # EINVAL: unknown here, fine
     child = -1
+    signal.signal(signal.SIGTERM, _on_term)
     try:
-        child = os.fork()
-        if child == 0:
-            try:
-                os.setsid()
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                os.execvp(command[0], command)
-            except OSError as exc:
-                os.write(2, f"cannot start {command[0]!r}: {exc.strerror}\n".encode())
-                os._exit(127)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the agent died before the line above took effect
+            os._exit(1)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        for capability in _DROPPED_CAPABILITIES:  # EPERM when not root (nothing to drop)
+            libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)
+        child = _start(command)
         while True:
             pid, status = os.waitpid(-1, 0)
             if pid == child:
