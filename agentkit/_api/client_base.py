@@ -11,8 +11,9 @@ parsing replies (`parse_reply`, `models_page`), and guarding stream bodies (`gua
 Rules:
 - A flow decides, its driver only carries out: each I/O step is one `Op`; the driver
   answers with the step's result, or throws the step's exception back into the flow.
-- Secrets: nothing here chains an httpx exception (whose request holds the headers); our
-  errors are built from its text and raised outside `except` blocks.
+- Secrets: nothing here chains an httpx exception (whose request holds the headers): every
+  `httpx.RequestError` (transport failures and undecodable bodies alike) becomes our error,
+  built from its text and raised outside `except` blocks.
 - Hot path: no pydantic except on a reply, httpx URLs and timeouts cached per client.
 """
 
@@ -68,7 +69,7 @@ LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keep
 
 class Roundtrip(NamedTuple):
     """Send `call` once. Answer: the `httpx.Response` (its body read, unless `stream`), or
-    the `httpx.TransportError` thrown back."""
+    the `httpx.RequestError` thrown back."""
 
     call: Call
     stream: bool
@@ -104,15 +105,21 @@ Flow = Generator[Op, Any, _T]
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def connection_error(exc: httpx.TransportError, url: str, during: str) -> APIConnectionError:
-    """Our error for an httpx transport failure: its text, but not the request it holds."""
+def connection_error(exc: httpx.RequestError, url: str, during: str) -> APIConnectionError:
+    """Our error for an httpx transport or decoding failure: its text, but not the request it
+    holds (whose headers carry the key)."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.DecodingError):
+        return APIConnectionError(
+            f"the reply {during} {url} could not be decoded ({detail}): its Content-Encoding "
+            "does not match its body; check base_url (a proxy or gateway may alter replies)"
+        )
     timed_out = isinstance(exc, httpx.TimeoutException)
     cause = exc.__cause__
     if timed_out and cause is not None and type(cause).__module__.startswith("aiohttp"):
         # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too)
         # to ConnectTimeout; only a real timeout underneath is reported as one.
         timed_out = isinstance(cause, TimeoutError)
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if timed_out:
         return APITimeoutError(
             f"timed out {during} {url} ({detail}); raise read_timeout, or stream long replies"
@@ -256,7 +263,7 @@ class ClientBase(ClientConfig):
         while True:
             try:
                 response: httpx.Response = yield Roundtrip(call, stream)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport failures, and undecodable bodies
                 error: APIError = connection_error(exc, call.url, "calling")
             else:
                 if response.is_success:
@@ -297,7 +304,7 @@ class ClientBase(ClientConfig):
 # -- streams: the I/O half (the caller's half is `message_stream.py`) ----------------------------
 
 
-def _broken(exc: httpx.TransportError, acc: MessageAccumulator, url: str) -> APIConnectionError:
+def _broken(exc: httpx.RequestError, acc: MessageAccumulator, url: str) -> APIConnectionError:
     """The error for a connection lost mid-stream: a timeout, or the partial reply."""
     error = connection_error(exc, url, "while streaming from")
     if isinstance(error, APITimeoutError):
@@ -328,7 +335,7 @@ async def aguard(
     try:
         async for chunk in chunks:
             yield chunk
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         error = _broken(exc, acc, url)
     if error is not None:
         raise error
@@ -339,7 +346,7 @@ def guard(chunks: Iterator[bytes], acc: MessageAccumulator, url: str) -> Iterato
     error: APIConnectionError | None = None
     try:
         yield from chunks
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         error = _broken(exc, acc, url)
     if error is not None:
         raise error
