@@ -247,3 +247,42 @@ async def test_uninstrument_stops_tracing(telemetry: Telemetry) -> None:
     a, _ = agent([text_reply("Hi.")])
     await a.run("Hello")
     assert telemetry.spans == []
+
+
+@pytest.mark.asyncio
+async def test_a_limit_ends_the_run_span_as_an_error_with_the_limit(telemetry: Telemetry) -> None:
+    from agentkit import LimitExceeded, Limits
+
+    a, _ = agent([tool_reply("get_weather", {"city": "Paris"})], limits=Limits(max_turns=1))
+    with pytest.raises(LimitExceeded):
+        await a.run("Go")
+    run = dict(telemetry.one("invoke_agent weather").attributes or {})
+    assert run["agentkit.run.limit"] == "max_turns"
+    assert run["error.type"].endswith("LimitExceeded")
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_run_still_ends_every_span(
+    telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    import anyio
+
+    started = anyio.Event()
+
+    @tool
+    async def hang() -> str:
+        """Never returns."""
+        started.set()
+        await anyio.sleep_forever()
+        return "unreachable"
+
+    a, _ = agent([reply(tool_calls=[("hang", {}, "toolu_1")])], tools=[hang])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a.run, "Go")
+        await started.wait()
+        tg.cancel_scope.cancel()
+    names = sorted(s.name for s in telemetry.spans)
+    assert names == [f"chat {MODEL}", "execute_tool hang", "invoke_agent weather"]
+    for name in ("execute_tool hang", "invoke_agent weather"):
+        assert telemetry.one(name).status.status_code is StatusCode.ERROR
+    assert "Failed to detach context" not in caplog.text  # each context left where it was set
