@@ -74,7 +74,9 @@ async def test_a_failed_call_records_its_duration_with_the_error_type(
 
 
 @pytest.mark.asyncio
-async def test_a_later_call_of_a_run_counts_separately(telemetry: Telemetry) -> None:
+async def test_the_server_attributes_come_from_the_clients_base_url(
+    telemetry: Telemetry,
+) -> None:
     transport = ScriptedTransport([text_reply("x")])
     async with AsyncClient(api_key="sk-x", transport=transport, max_retries=0,
                            base_url="http://127.0.0.1:8123") as client:
