@@ -336,13 +336,13 @@ class RunSpan:
         )
 
     def _tool_outcome(self, span: Span, block: Mapping[str, Any]) -> None:
+        response = content.tool_response(block.get("content", ""))
         if block.get("is_error"):
-            text = content.tool_response(block.get("content", ""))
-            kind = tool_error_type(text if isinstance(text, str) else "")
-            span.set_status(Status(StatusCode.ERROR, text if isinstance(text, str) else None))
-            span.set_attribute(sc.ERROR_TYPE, kind)
+            text = response if isinstance(response, str) else ""
+            # The result's text is content (what the tool wrote): only captured on request.
+            span.set_status(Status(StatusCode.ERROR, text if self.telemetry.capture else None))
+            span.set_attribute(sc.ERROR_TYPE, tool_error_type(text))
         elif self.telemetry.capture:
-            response = content.tool_response(block.get("content", ""))
             span.set_attribute(sc.TOOL_RESULT, content.to_json(response))
 
 

@@ -60,3 +60,38 @@ def test_instrument_without_the_extra_names_it() -> None:
     assert done.returncode == 0, done.stderr
     assert "pip install 'agentkit[otel]'" in done.stdout
     assert "OpenTelemetry API" in done.stdout
+
+
+def test_instrument_without_providers_uses_the_global_ones() -> None:
+    # In a child process: the global providers can be set only once per process.
+    done = run_python("""
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        import agentkit
+        from agentkit import Agent, AsyncClient
+        from agentkit.testing import ScriptedTransport, text_reply
+
+        spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(spans))
+        trace.set_tracer_provider(provider)
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        agentkit.instrument()
+
+        client = AsyncClient(api_key="sk-x", transport=ScriptedTransport([text_reply("Hi.")]))
+        Agent("claude-sonnet-4-5", client=client, name="greeter").run_sync("Hello")
+        print([s.name for s in spans.get_finished_spans()])
+        data = reader.get_metrics_data()
+        print(sorted(m.name for rm in data.resource_metrics for sm in rm.scope_metrics
+                     for m in sm.metrics))
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['chat claude-sonnet-4-5', 'invoke_agent greeter']",
+        "['gen_ai.client.operation.duration', 'gen_ai.client.token.usage']",
+    ]

@@ -178,6 +178,13 @@ async def test_failed_and_denied_tool_calls_are_errors_with_their_type(
         "toolu_3": (StatusCode.ERROR, "unknown_tool"),
         "toolu_4": (StatusCode.ERROR, "denied"),
     }
+    # what the tool wrote is content: on the span only when captured
+    assert telemetry.one("execute_tool broken").status.description is None
+    telemetry.exporter.clear()
+    telemetry.instrument(capture_content=True)
+    a, _ = agent([reply(tool_calls=[("broken", {"city": "Oslo"}, "toolu_1")]), text_reply("No.")],
+                 tools=[broken])
+    await a.run("Go")
     assert telemetry.one("execute_tool broken").status.description == "no station in Oslo"
 
 
