@@ -249,11 +249,12 @@ class RunSpan:
         chat = self._chat
         if chat is None:
             return
-        chat.span.record_exception(error)
-        chat.attempts += 1
         state = self.engine.state if self.engine is not None else None
         if state is not None and state.stop_reason == "failed":  # the engine gave up
-            self._end_chat(None, None, error)
+            self._end_chat(None, None, error)  # which records it
+        else:
+            chat.span.record_exception(error)
+            chat.retries += 1
 
     def model_reply(self, message: Message, usage: TurnUsage) -> None:
         self._end_chat(message, usage, None)
@@ -271,9 +272,8 @@ class RunSpan:
             sc.REQUEST_MODEL: chat.model,
             **self.server,
         }
-        retries = chat.attempts - (error is not None)  # a failure given up on is no retry
-        if retries > 0:
-            span.set_attribute(sc.RETRIES, retries)
+        if chat.retries:
+            span.set_attribute(sc.RETRIES, chat.retries)
         if message is not None and usage is not None:
             metric[sc.RESPONSE_MODEL] = message.model
             span.set_attributes(_reply_attributes(message, usage))
@@ -349,12 +349,12 @@ class RunSpan:
 class _Chat:
     """A model call in progress."""
 
-    __slots__ = ("attempts", "model", "span", "started")
+    __slots__ = ("model", "retries", "span", "started")
 
     def __init__(self, span: Span, model: str, started: float) -> None:
         self.span, self.model, self.started = span, model, started
-        self.attempts = 0
-        """Failed attempts so far."""
+        self.retries = 0
+        """Failed attempts the engine chose to retry."""
 
 
 def tool_error_type(text: str) -> str:

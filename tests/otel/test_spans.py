@@ -144,6 +144,19 @@ async def test_a_model_call_that_gives_up_fails_its_span_and_the_run_span(
 
 
 @pytest.mark.asyncio
+async def test_a_call_that_gives_up_after_retries_counts_only_the_retries(
+    telemetry: Telemetry,
+) -> None:
+    a, _ = agent([Fault.overloaded(), Fault.overloaded(), Fault.overloaded()], model_retries=2)
+    with pytest.raises(RunError):
+        await a.run("Go")
+    (chat,) = telemetry.named(f"chat {MODEL}")
+    attributes = dict(chat.attributes or {})
+    assert attributes["agentkit.model.retries"] == 2 and len(chat.events) == 3
+    assert attributes["error.type"] == "overloaded_error"
+
+
+@pytest.mark.asyncio
 async def test_failed_and_denied_tool_calls_are_errors_with_their_type(
     telemetry: Telemetry,
 ) -> None:
