@@ -117,11 +117,7 @@ class RunSpan:
 
     async def __aenter__(self) -> RunSpan:
         info = self.info
-        attributes: Attributes = {
-            sc.OPERATION: "invoke_agent",
-            sc.PROVIDER_NAME: sc.PROVIDER,
-            sc.REQUEST_MODEL: info.model,
-        }
+        attributes = _operation("invoke_agent", info.model)
         if info.agent:
             attributes[sc.AGENT_NAME] = info.agent
         if info.description:
@@ -215,12 +211,7 @@ class RunSpan:
         if self._chat is not None:  # not expected: the driver ends each call first
             self._end_chat(None, None, "incomplete")
         model = str(params.get("model", self.info.model))
-        attributes: Attributes = {
-            sc.OPERATION: "chat",
-            sc.PROVIDER_NAME: sc.PROVIDER,
-            sc.REQUEST_MODEL: model,
-            **self.server,
-        }
+        attributes = {**_operation("chat", model), **self.server}
         max_tokens = params.get("max_tokens")
         if isinstance(max_tokens, int):
             attributes[sc.REQUEST_MAX_TOKENS] = max_tokens
@@ -266,12 +257,7 @@ class RunSpan:
         if chat is None:
             return
         span = chat.span
-        metric: Attributes = {
-            sc.OPERATION: "chat",
-            sc.PROVIDER_NAME: sc.PROVIDER,
-            sc.REQUEST_MODEL: chat.model,
-            **self.server,
-        }
+        metric = {**_operation("chat", chat.model), **self.server}
         if chat.retries:
             span.set_attribute(sc.RETRIES, chat.retries)
         if message is not None and usage is not None:
@@ -383,6 +369,11 @@ def fail(span: Span, error: BaseException | str, *, record: BaseException | None
 
 def _is_limit(exc: BaseException) -> bool:
     return isinstance(exc, LimitExceeded)
+
+
+def _operation(name: str, model: str) -> Attributes:
+    """What every span and metric point of an operation on a model carries."""
+    return {sc.OPERATION: name, sc.PROVIDER_NAME: sc.PROVIDER, sc.REQUEST_MODEL: model}
 
 
 def _usage_attributes(usage: TurnUsage | RunUsage) -> Attributes:
