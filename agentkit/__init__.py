@@ -41,6 +41,9 @@ from ._tools.tool import Tool, tool
 from ._tools.toolset import Toolset, ToolSource
 
 if _TYPE_CHECKING:  # what `__getattr__` below serves, spelled out for type checkers
+    from opentelemetry.metrics import MeterProvider as _MeterProvider
+    from opentelemetry.trace import TracerProvider as _TracerProvider
+
     from .errors import APIConnectionError as APIConnectionError
     from .errors import APIStatusError as APIStatusError
     from .errors import APIStreamError as APIStreamError
@@ -117,6 +120,7 @@ __all__ = [
     "Toolset",
     "TurnUsage",
     "UsageError",
+    "instrument",
     "tool",
     "validate_conversation",
 ]
@@ -143,6 +147,32 @@ _MOVED = {
     ),
 }
 _HOME = {name: module for module, names in _MOVED.items() for name in names.split()}
+
+
+def instrument(
+    *,
+    tracer_provider: "_TracerProvider | None" = None,
+    meter_provider: "_MeterProvider | None" = None,
+    capture_content: bool = False,
+) -> None:
+    """Trace and measure every agent run with OpenTelemetry (the `agentkit[otel]` extra).
+
+    Spans and metrics follow the GenAI semantic conventions (see the README's "OpenTelemetry"
+    section); None providers mean the global ones. Message content goes on spans only with
+    `capture_content=True` (or `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY`).
+    `agentkit.otel.uninstrument()` stops it. Until this is called, agentkit never imports
+    OpenTelemetry.
+
+    Raises:
+        ImportError: the OpenTelemetry API is not installed (`pip install 'agentkit[otel]'`).
+    """
+    from .otel import instrument as _instrument  # loaded on call: the extra is optional
+
+    _instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        capture_content=capture_content,
+    )
 
 
 def __getattr__(name: str) -> _Any:

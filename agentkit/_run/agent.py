@@ -27,6 +27,7 @@ from .._tools.output import OutputSpec
 from .._tools.server import split_server_tools
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
+from . import observe
 from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
 from .durable import DurableRun, open_run
@@ -177,12 +178,15 @@ class Agent(Generic[OutputT]):
                 prompt or agent), `StoreFormatError` (not a store this agentkit can read).
         """
         deps, decisions = args.get("deps"), args.get("decisions") or {}
-        async with self._durable(prompt, args) as durable:
+        async with (
+            self._observe(args) as observed,
+            self._durable(prompt, args, observed) as durable,
+        ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
             async with self._client_for_run() as client:
                 journal = durable.journal if durable is not None else None
                 return await self._driver.drive(
-                    engine, client, deps, decisions, on_event, journal
+                    engine, client, deps, decisions, on_event, journal, observed
                 )
 
     def run_sync(
@@ -210,7 +214,10 @@ class Agent(Generic[OutputT]):
         self, prompt: str | list[dict[str, Any]] | None = None, **args: Unpack[RunArgs]
     ) -> AsyncGenerator[AgentRun]:
         """Run in the background and iterate its events: `async with agent.iter(p) as run:`."""
-        async with self._durable(prompt, args) as durable:
+        async with (
+            self._observe(args) as observed,
+            self._durable(prompt, args, observed) as durable,
+        ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
             journal = durable.journal if durable is not None else None
             send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
@@ -220,7 +227,7 @@ class Agent(Generic[OutputT]):
                 async with send, self._client_for_run() as client:
                     handle.result = await self._driver.drive(
                         engine, client, args.get("deps"), args.get("decisions") or {},
-                        send.send_nowait, journal,
+                        send.send_nowait, journal, observed,
                     )
 
             error: BaseException | None = None
@@ -282,8 +289,15 @@ class Agent(Generic[OutputT]):
             return nullcontext(self._client)
         return AsyncClient()
 
+    def _observe(self, args: RunArgs) -> AbstractAsyncContextManager[observe.RunObserver | None]:
+        """The run's observer (`agentkit.instrument()`), or None: the run is not observed."""
+        return observe.run(self.name, self.description, self.model, args.get("run_id"))
+
     def _durable(
-        self, prompt: str | list[dict[str, Any]] | None, args: RunArgs
+        self,
+        prompt: str | list[dict[str, Any]] | None,
+        args: RunArgs,
+        observed: observe.RunObserver | None = None,
     ) -> AbstractAsyncContextManager[DurableRun | None]:
         """The durable run these arguments ask for (claimed and replayed on entering), or
         None when they ask for none (no `run_id`)."""
@@ -307,6 +321,7 @@ class Agent(Generic[OutputT]):
         return open_run(
             store, run_id, config=self.config, toolset=self.toolset, agent=self.name or "",
             messages=messages, deps=args.get("deps"),
+            traceparent=observed.traceparent if observed is not None else None,
         )
 
     def _start(self, prompt: str | list[dict[str, Any]] | None, args: RunArgs) -> Engine:

@@ -40,6 +40,7 @@ from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from . import events as ev
+from . import observe
 from .clock import Clock
 from .durable import Journal
 from .hooks import Approve, Deny, Hooks, maybe_await
@@ -64,6 +65,8 @@ class _Turn:
     emit: _Send | None
     journal: Journal | None = None
     """Where a durable run commits its checkpoints (None: the run is not stored)."""
+    observed: observe.RunObserver | None = None
+    """Who is told of each step (None: nothing observes the run, see `observe.py`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +91,7 @@ class Driver(Generic[OutputT]):
         decisions: Mapping[str, bool | str],
         emit: Emit | None,
         journal: Journal | None = None,
+        observed: observe.RunObserver | None = None,
     ) -> RunResult[OutputT]:
         """Run `engine` until it finishes or pauses, and return the result.
 
@@ -103,9 +107,12 @@ class Driver(Generic[OutputT]):
                 journal.decisions(decisions)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
-        turn = _Turn(client, deps, _sender(emit) if emit is not None else None, journal)
+        turn = _Turn(client, deps, _sender(emit) if emit is not None else None, journal, observed)
         try:
-            failure = await self._loop(engine, turn)
+            loop = self._loop(engine, turn)
+            if observed is not None:
+                loop = observed.drive(engine, client, journal, loop)
+            failure = await loop
         except anyio.get_cancelled_exc_class():
             engine.abort("cancelled", "Not run: the run was cancelled before this call finished.")
             raise
@@ -183,6 +190,8 @@ class Driver(Generic[OutputT]):
                 if message is None:
                     return
                 usage = engine.on_reply(message)
+                if turn.observed is not None:
+                    turn.observed.model_reply(message, usage)
                 if turn.journal is not None:  # durable: the reply, before any of its calls
                     turn.journal.reply(message)
                 if turn.emit is not None:
@@ -215,6 +224,8 @@ class Driver(Generic[OutputT]):
             if self.hooks.before_model is not None:
                 params = await maybe_await(self.hooks.before_model(ctx, params)) or params
             params = engine.on_request(params)
+            if turn.observed is not None:
+                turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
                 await turn.emit(ev.ModelRequest(n, params))
         try:
@@ -226,6 +237,8 @@ class Driver(Generic[OutputT]):
                     await _emit_blocks(message, n, turn.emit)
         except (APIError, MalformedStreamError) as exc:
             engine.on_model_error(exc)
+            if turn.observed is not None:
+                turn.observed.model_error(exc)
             return None
         if self.hooks.after_model is not None:
             await maybe_await(self.hooks.after_model(ctx, message))
@@ -255,14 +268,17 @@ class Driver(Generic[OutputT]):
         # A limiter costs a checkpoint per call: make one only when it can limit anything.
         most = self.tool_execution.max_concurrency
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None
+        call_tool = self._call_tool
+        if turn.observed is not None:
+            call_tool = turn.observed.tool(call_tool)
 
         async def one(call: dict[str, Any]) -> None:
             ctx = self._context(turn, engine.state, call)
             if limiter is None:
-                block = await self._call_tool(by_name[call["name"]], call, ctx)
+                block = await call_tool(by_name[call["name"]], call, ctx)
             else:
                 async with limiter:
-                    block = await self._call_tool(by_name[call["name"]], call, ctx)
+                    block = await call_tool(by_name[call["name"]], call, ctx)
             engine.on_result(block)
             if turn.journal is not None:  # durable: a tool result, as soon as it exists
                 turn.journal.result(block)
@@ -329,6 +345,8 @@ class Driver(Generic[OutputT]):
 
     async def _report_resolved(self, engine: Engine, turn: _Turn) -> None:
         """Calls the engine answered itself get the same `ToolCallFinished` as run ones."""
+        if turn.observed is not None:
+            turn.observed.resolved(engine.resolved)
         if turn.emit is not None:
             n = engine.state.turns
             for call, block in engine.resolved:

@@ -20,6 +20,10 @@ engine does with its calls). The `start` entry keeps `RunState.seed`, so a resum
 back-offs are drawn as the first process's were. What is not journalled on purpose: failed
 model attempts (a resumed call starts with its whole retry budget) and the deadline (per
 call: `Limits.timeout` counts from each start or resume, on the process's own clock).
+
+An observed run (`agentkit.instrument()`) keeps its span's W3C `traceparent` in its `start`
+and `status` entries, so the span of a resumed run links to the processes that ran it before
+(`Journal.traces`); the store never reads it.
 """
 
 from __future__ import annotations
@@ -105,6 +109,10 @@ class Journal:
     """Set by the driver when nothing can observe a checkpoint before the next one (no event
     consumer): a reply then shares its commit with its calls' started marks, and results of
     calls that finish together share one."""
+    traceparent: str | None = None
+    """This process's run span (W3C `traceparent`), written with the start and the status."""
+    traces: tuple[str, ...] = ()
+    """The run spans of the processes that ran this run before, oldest first."""
     _pending: list[tuple[EntryKind, Mapping[str, Any]]] = field(
         default_factory=list[tuple[EntryKind, Mapping[str, Any]]]
     )
@@ -155,7 +163,7 @@ class Journal:
     def start(self, messages: Sequence[Mapping[str, Any]], seed: int) -> None:
         """The run's initial messages and its `RunState.seed` (the back-off jitter's source,
         so a resumed run draws the same jitter as the process that started it)."""
-        self._commit("start", {"messages": list(messages), "seed": seed})
+        self._commit("start", self._traced({"messages": list(messages), "seed": seed}))
 
     def result(self, block: Mapping[str, Any]) -> None:
         """A tool result that now exists; see the class docstring for when it is committed."""
@@ -182,7 +190,7 @@ class Journal:
     def status(self, status: RunStatus, reason: str | None) -> None:
         totals = self._summary  # a pending reply's, if any: one commit
         self._summary = Summary(status=status) if totals is None else replace(totals, status=status)
-        self._commit("status", {"status": status, "reason": reason})
+        self._commit("status", self._traced({"status": status, "reason": reason}))
 
     def flush(self) -> None:
         """Commit what is pending (a reply, results, marks), if anything, in one transaction."""
@@ -202,6 +210,11 @@ class Journal:
             self.flush()
         except BaseException as exc:  # raised at the run's next checkpoint
             self._failed = exc
+
+    def _traced(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.traceparent is not None:
+            payload["traceparent"] = self.traceparent
+        return payload
 
     def _commit(self, kind: EntryKind, payload: Mapping[str, Any]) -> None:
         self._pending.append((kind, payload))
@@ -226,12 +239,14 @@ async def open_run(
     agent: str,
     messages: list[dict[str, Any]] | None,
     deps: object,
+    traceparent: str | None = None,
 ) -> AsyncGenerator[DurableRun]:
     """Claim run `run_id` and rebuild its state; on leaving, record how it ended (finished,
     paused, failed, interrupted) and release the lease.
 
     `messages` are the run's initial messages (history and prompt); None resumes a stored run
-    without checking its prompt (the agent is still checked).
+    without checking its prompt (the agent is still checked). `traceparent`: the observed
+    run's span, kept in the journal (see the module docstring).
 
     Raises:
         RunNotFoundError: no such run and no prompt to start it with.
@@ -247,7 +262,7 @@ async def open_run(
     lease = claim.lease
     try:
         entries = [] if claim.created else store.entries(run_id)
-        journal = _journal(store, lease, run_id, entries, messages)
+        journal = _journal(store, lease, run_id, entries, messages, traceparent)
         engine = Engine(config, journal.state)
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
         _answer_interrupted(engine, journal, started)
@@ -293,6 +308,7 @@ def _journal(
     run_id: str,
     entries: Sequence[Entry],
     messages: list[dict[str, Any]] | None,
+    traceparent: str | None,
 ) -> Journal:
     """The run's journal over its initial state: the stored `start`, or a new one."""
     if entries and entries[0].kind == "start":
@@ -301,14 +317,16 @@ def _journal(
             messages=cast("list[dict[str, Any]]", first["messages"]),
             seed=cast(int, first["seed"]),
         )
-        return Journal(store, lease, state)
+        traces = [e.payload.get("traceparent") for e in entries if e.kind in ("start", "status")]
+        earlier = tuple(dict.fromkeys(t for t in traces if isinstance(t, str)))
+        return Journal(store, lease, state, traceparent=traceparent, traces=earlier)
     if messages is None:
         raise StoreError(
             f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
             "stopped at once); pass the prompt again to start it"
         )
     state = RunState(messages=[dict(m) for m in messages])
-    journal = Journal(store, lease, state)
+    journal = Journal(store, lease, state, traceparent=traceparent)
     journal.start(messages, state.seed)
     return journal
 

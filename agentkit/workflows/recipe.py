@@ -28,6 +28,7 @@ import anyio
 from .._api.client import AsyncClient
 from .._errors import AgentkitError, RunError, UsageError
 from .._loop.usage import RunUsage
+from .._run import observe
 from .._run.agent import Agent
 from .._run.events import AgentEvent
 from .._run.result import RunResult
@@ -302,5 +303,6 @@ async def _run(
     online: bool,
 ) -> RecipeResult:
     ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event, online=online)
-    output = await recipe.run(ctx)
+    async with observe.workflow(recipe.name):
+        output = await recipe.run(ctx)
     return RecipeResult(output=output, usage=ctx.usage, online=online)
