@@ -37,7 +37,9 @@ __all__ = [
     "Summary",
 ]
 
-EntryKind = Literal["start", "reply", "tool_started", "tool_result", "decisions", "status"]
+EntryKind = Literal[
+    "start", "reply", "tool_started", "tool_result", "decisions", "status", "context"
+]
 KINDS: tuple[EntryKind, ...] = (
     "start",
     "reply",
@@ -45,6 +47,7 @@ KINDS: tuple[EntryKind, ...] = (
     "tool_result",
     "decisions",
     "status",
+    "context",
 )
 RunStatus = Literal["running", "paused", "finished", "failed", "interrupted"]
 STATUSES: tuple[RunStatus, ...] = ("running", "paused", "finished", "failed", "interrupted")
