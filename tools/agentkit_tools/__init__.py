@@ -22,6 +22,7 @@ from .calculator import calculator
 from .clock import current_datetime
 from .files import files_toolset
 from .http import http_toolset
+from .memory import memory_toolset
 from .python import python_toolset
 from .shell import shell_toolset
 from .sqlite import sqlite_toolset
@@ -34,6 +35,7 @@ __all__ = [
     "current_datetime",
     "files_toolset",
     "http_toolset",
+    "memory_toolset",
     "python_toolset",
     "shell_toolset",
     "sqlite_toolset",
