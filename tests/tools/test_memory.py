@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from agentkit_tools.memory import MemoryStore, memory_toolset
 
 from agentkit import Agent, AsyncClient, ToolError
 from agentkit.testing import ScriptedTransport, text_reply, tool_reply, tool_results
-from agentkit_tools.memory import MemoryStore, memory_toolset
 
 
 @pytest.fixture
@@ -111,15 +111,18 @@ def test_a_symlink_leading_out_is_refused(store: MemoryStore, tmp_path: Path) ->
         ),
         (
             {"command": "str_replace", "path": "/memories/f.md", "old_str": "zzz"},
-            "No replacement was performed, old_str `zzz` did not appear verbatim in /memories/f.md.",
+            "No replacement was performed, old_str `zzz` did not appear verbatim in "
+            "/memories/f.md.",
         ),
         (
             {"command": "str_replace", "path": "/memories/f.md", "old_str": "a"},
-            "No replacement was performed. Multiple occurrences of old_str `a` in lines: 1, 2. Please ensure it is unique",
+            "No replacement was performed. Multiple occurrences of old_str `a` in lines: 1, 2. "
+            "Please ensure it is unique",
         ),
         (
             {"command": "insert", "path": "/memories/f.md", "insert_line": 5, "insert_text": "x"},
-            "Error: Invalid `insert_line` parameter: 5. It should be within the range of lines of the file: [0, 2]",
+            "Error: Invalid `insert_line` parameter: 5. It should be within the range of lines "
+            "of the file: [0, 2]",
         ),
         (
             {"command": "rename", "old_path": "/memories/f.md", "new_path": "/memories/g.md"},
