@@ -248,3 +248,25 @@ def anyio_run(coro: Any) -> Any:
         return await coro
 
     return anyio.run(main)
+
+
+@STREAM
+@pytest.mark.parametrize("policy", [ServerCompaction(trigger_tokens=50_000), Compaction()])
+def test_thinking_turns_survive_compaction(stream: bool, policy: Any) -> None:
+    transport = ScriptedTransport(researcher(16, thinking=True), context_window=60_000)
+    agent = research_agent(
+        transport,
+        stream=stream,
+        page_chars=16_000,
+        thinking=2048,
+        max_tokens=4096,
+        context=policy,
+    )
+    result, changes = _run(agent)
+    assert result.text == "Read 16 pages: the answer is 42."
+    assert {"compaction", "server_compaction"} & {c.kind for c in changes}
+    validate_conversation(result.messages, thinking="enabled")
+    thinking = [
+        b for m in result.messages[1:] for b in m["content"] if b.get("type") == "thinking"
+    ]
+    assert thinking and all(b["signature"] for b in thinking)  # kept whole, never edited
