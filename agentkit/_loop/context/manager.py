@@ -12,8 +12,8 @@ decisions.
 
 Token accounting: the next request's size is the last reply's prompt plus output tokens
 (with `usage.iterations`, the last `message` iteration's) plus about a token per four
-characters of what was added since; `count_tokens` is asked only when that estimate is near
-the trigger (`NEAR`), and a count replaces the measure.
+characters of what was added since; `count_tokens` is asked only when the trigger lies within
+the estimate's error (`_estimate`), and a count replaces the measure.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from .transforms import (
 __all__ = ["NEAR", "ContextChange", "ContextManager", "SummaryCall", "counted_fields"]
 
 NEAR = (0.85, 1.15)
-"""An estimate within these shares of the trigger is checked with `count_tokens`."""
+"""Without a measure to start from, the estimate's range: these shares of it."""
 _COUNTED = ("model", "messages", "system", "tools", "thinking", "tool_choice", "context_management")
 """The request fields `count_tokens` takes."""
 
@@ -143,12 +143,12 @@ class ContextManager:
             policy = Trim(keep_tool_results=1)
         if policy is None:
             return step
-        size = self._estimate(s, step.params)
+        size, low, high = self._estimate(s, step.params)
         if not forced:
-            low, high = NEAR[0] * self.trigger, NEAR[1] * self.trigger
-            if size < low:
+            if high < self.trigger:
                 return step
-            if size < high and ctx.get("measured") != len(s.messages):
+            if low < self.trigger and ctx.get("measured") != len(s.messages):
+                # The estimate cannot tell which side of the trigger the request is on.
                 return CountTokens(counted_fields(step.params), step.betas)
             if size < self.trigger:
                 return step
@@ -163,13 +163,19 @@ class ContextManager:
         ctx["before"] = size
         return self._summary(s, cut, build)
 
-    def _estimate(self, s: RunState, params: Mapping[str, Any]) -> int:
+    def _estimate(self, s: RunState, params: Mapping[str, Any]) -> tuple[int, int, int]:
+        """The next request's size in tokens, and the range it surely lies in: the measured
+        part is exact, the part added since is counted at four characters a token and may be
+        off by half or double (no measure yet: the `NEAR` band around the whole estimate)."""
         ctx = s.context
         tokens, mark = ctx.get("tokens"), ctx.get("mark")
         if tokens is None or mark is None or mark > len(s.messages):
-            return estimate_tokens(params)
+            size = estimate_tokens(params)
+            return size, int(size * NEAR[0]), int(size * NEAR[1])
         added = s.messages[mark:]
-        return int(tokens) + (estimate_tokens(added) if added else 0)
+        extra = estimate_tokens(added) if added else 0
+        base = int(tokens)
+        return base + extra, base + extra // 2, base + 2 * extra
 
     def _trim(self, s: RunState, policy: Trim, size: int, build: Build) -> CallModel | None:
         trimmed, cleared = trim_tool_results(
