@@ -43,6 +43,7 @@ from .server import (
     applied_edits,
     beta_unknown,
     clean_compaction,
+    dicts,
     edits_for,
     prompt_too_long,
 )
@@ -329,14 +330,7 @@ class ContextManager:
 
 
 def _iterations(message: Message) -> list[dict[str, Any]]:
-    raw: object = (message.usage.model_extra or {}).get("iterations")
-    if not isinstance(raw, list):
-        return []
-    return [
-        dict(cast("Mapping[str, Any]", i))
-        for i in cast("list[object]", raw)
-        if isinstance(i, Mapping)
-    ]
+    return dicts((message.usage.model_extra or {}).get("iterations"))
 
 
 def _prompt(iterations: Sequence[Mapping[str, Any]], turn: TurnUsage) -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "applied_edits",
     "beta_unknown",
     "clean_compaction",
+    "dicts",
     "edits_for",
     "prompt_too_long",
 ]
@@ -75,14 +76,15 @@ def applied_edits(extra: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     managed = extra.get("context_management")
     if not isinstance(managed, Mapping):
         return []
-    edits = cast("Mapping[str, Any]", managed).get("applied_edits")
-    if not isinstance(edits, list):
+    return dicts(cast("Mapping[str, Any]", managed).get("applied_edits"))
+
+
+def dicts(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON list (copies), or none when `value` is not a list."""
+    if not isinstance(value, list):
         return []
-    return [
-        dict(cast("Mapping[str, Any]", e))
-        for e in cast("list[object]", edits)
-        if isinstance(e, Mapping)
-    ]
+    items = cast("list[object]", value)
+    return [dict(cast("Mapping[str, Any]", i)) for i in items if isinstance(i, Mapping)]
 
 
 def clean_compaction(content: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
