@@ -382,10 +382,6 @@ async def _replay(
             continue
         step = engine.next_step()
         engine.resolved.clear()
-        if todo[i].kind == "context":  # an input the step just asked for (a count, an overflow)
-            engine.on_context(todo[i].payload)
-            i += 1
-            continue
         if isinstance(step, ListTools):
             ctx = RunContext(
                 deps=deps,
@@ -398,6 +394,10 @@ async def _replay(
             engine.on_tools(await toolset.tools_for(ctx))
             continue
         entry = todo[i]
+        if entry.kind == "context":  # what the step just asked for: a count, an overflow
+            engine.on_context(entry.payload)
+            i += 1
+            continue
         if isinstance(step, CallModel) and entry.kind == "reply":
             engine.on_reply(Message.from_wire(entry.payload))
             i += 1
