@@ -14,8 +14,8 @@ Rules it keeps (see shared/docs/messages-api.md §5, §12):
 - `pause_turn` re-sends the conversation with the paused content and nothing added; the reply
   continues that assistant turn and joins it, and the paused text is part of the answer; so
   does a `compaction` pause (server-side compaction);
-- a context policy (`context/manager.py`) may shrink the history before a request, turn the
-  request into a summary call or a token count, and consume a summary reply;
+- a context policy (`context/manager.py`) may shrink the history, turn a request into a
+  summary call or a token count, and consume a summary reply;
 - the conversation is validated before every request, after the `before_model` hook, so the
   API never sees a broken one;
 - a turn's tools are listed once and kept with the turn: its calls run with the tools offered;
@@ -64,7 +64,6 @@ from .usage import TurnUsage
 
 __all__ = [
     "CallModel",
-    "CountTokens",
     "Engine",
     "EngineConfig",
     "Finished",

@@ -270,3 +270,21 @@ def test_thinking_turns_survive_compaction(stream: bool, policy: Any) -> None:
         b for m in result.messages[1:] for b in m["content"] if b.get("type") == "thinking"
     ]
     assert thinking and all(b["signature"] for b in thinking)  # kept whole, never edited
+
+
+def test_a_summary_call_that_gives_no_summary_falls_back_to_trimming() -> None:
+    model = researcher(30)
+
+    def answer(body: dict[str, Any]) -> Any:
+        if body.get("tool_choice") == {"type": "none"}:
+            return reply("I can't.", stop_reason="refusal")
+        return model(body)
+
+    transport = ScriptedTransport(FunctionModel(answer), context_window=20_000)
+    agent = research_agent(transport, context=Compaction(trigger_tokens=12_000))
+    result, changes = _run(agent)
+    assert result.text == "Read 30 pages: the answer is 42."
+    trims = [c for c in changes if c.kind == "trim"]
+    assert trims and trims[0].details["reason"] == "no summary"
+    assert "compaction" not in {c.kind for c in changes}
+    validate_conversation(result.messages)

@@ -30,6 +30,7 @@ from ..usage import TurnUsage
 from .policies import (
     COMPACTION_MIN_TRIGGER,
     DEFAULT_SUMMARY_PROMPT,
+    TRIM_PLACEHOLDER,
     Auto,
     Compaction,
     ContextPolicy,
@@ -229,7 +230,7 @@ class ContextManager:
         summary = summary_text(content) if message.stop_reason != "refusal" else ""
         if not summary:
             # No summary (a refusal, a tool call): clear old results instead, and go on.
-            trimmed, cleared = trim_tool_results(s.messages, keep=1, placeholder=Trim().placeholder)
+            trimmed, cleared = trim_tool_results(s.messages, keep=1, placeholder=TRIM_PLACEHOLDER)
             self._rewrite(s, trimmed)
             self.changes.append(
                 ContextChange(
