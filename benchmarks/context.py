@@ -2,10 +2,12 @@
 strict fake with a 50,000-token window.
 
 Why: without a policy such a run fails with "prompt is too long"; each policy must finish
-it, and the figures show what each costs. Per policy: whether it finished, the peak request
-size (tokens, the fake's measure: about four bytes of JSON a token, after server edits),
-the input tokens billed in all (`usage.iterations` summed), the model calls (summaries
-included), and client CPU per turn. A script, not a test:
+it, and the figures show what each costs. Per policy: whether it finished, the largest
+request sent (tokens, the fake's measure: about four bytes of JSON a token; server edits
+shrink what the model sees, not what is sent), the largest prompt billed for one turn (after
+server edits; a server compaction turn bills the summarizer's input too), the input tokens
+billed in all (`usage.iterations` summed), the model calls (summaries included), the
+`count_tokens` calls, and CPU per turn. A script, not a test:
 
     .venv/bin/python benchmarks/context.py
 
@@ -16,6 +18,7 @@ compacts before it checks its window (see `agentkit/testing/_context.py`).
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -66,10 +69,12 @@ def measure(name: str, policy: Any) -> dict[str, Any]:
     cpu = time.process_time() - start
     sizes = [t.total_input_tokens for t in usage.turns] if usage is not None else [0]
     calls = [r for r in transport.requests if r.path.endswith("/v1/messages")]
+    sent = max(len(json.dumps(r.body)) // 4 for r in calls)
     return {
         "policy": name,
         "finished": "yes" if finished else f"no ({why})",
         "peak": max(sizes, default=0),
+        "sent": sent,
         "billed": usage.total_input_tokens if usage is not None else 0,
         "calls": len(calls),
         "counts": sum(1 for r in transport.requests if r.path.endswith("/count_tokens")),
@@ -80,11 +85,11 @@ def measure(name: str, policy: Any) -> dict[str, Any]:
 def main() -> None:
     rows = [measure(name, policy) for name, policy in POLICIES.items()]
     print(f"{TURNS} turns, {PAGE} B tool results, fake window {WINDOW:,} tokens\n")
-    head = f"{'policy':<24}{'finished':<26}{'peak req':>10}{'input billed':>14}"
+    head = f"{'policy':<24}{'finished':<26}{'peak sent':>10}{'peak turn':>10}{'input billed':>14}"
     print(head + f"{'calls':>7}{'counts':>8}{'CPU/turn ms':>13}")
     for r in rows:
         print(
-            f"{r['policy']:<24}{r['finished']:<26}{r['peak']:>10,}{r['billed']:>14,}"
+            f"{r['policy']:<24}{r['finished']:<26}{r['sent']:>10,}{r['peak']:>10,}{r['billed']:>14,}"
             f"{r['calls']:>7}{r['counts']:>8}{r['cpu_ms']:>13.2f}"
         )
 
