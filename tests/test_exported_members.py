@@ -30,7 +30,7 @@ SURFACE: dict[str, list[str]] = {
         "StoreFormatError", "ToolError", "UnprocessableEntityError", "UsageError", "WorkflowError",
     ],
     "agentkit.events": [
-        "AgentEvent", "ModelRequest", "ModelRetry", "RunFinished", "TextChunk",
+        "AgentEvent", "ContextEdited", "ModelRequest", "ModelRetry", "RunFinished", "TextChunk",
         "ThinkingChunk", "ToolCallFinished", "ToolCallStarted", "ToolInputChunk",
         "TurnFinished",
     ],
@@ -45,12 +45,13 @@ SURFACE: dict[str, list[str]] = {
         "text_reply", "tool_model", "tool_reply", "tool_results", "with_faults",
     ],
     "agentkit.cli": ["main"],
+    "agentkit.context": ["Auto", "Compaction", "ServerCompaction", "ServerEditing", "Trim"],
 }
 
 # Importable from `agentkit` as before the public modules existed (users' code relies on it).
 KEPT_AT_TOP = [
     *SURFACE["agentkit.errors"],
-    *SURFACE["agentkit.events"],
+    *[n for n in SURFACE["agentkit.events"] if n != "ContextEdited"],  # newer than the move
     *[n for n in SURFACE["agentkit.workflows"] if n != "WorkflowError"],
 ]
 
@@ -82,7 +83,7 @@ def test_public_classes_and_functions_present_themselves_as_a_public_module(name
 def test_the_top_level_is_small_and_shows_only_its_names_and_public_modules() -> None:
     assert len(agentkit.__all__) <= 34
     public = {n for n in dir(agentkit) if not n.startswith("_")}
-    modules = {"cli", "errors", "events", "otel", "testing", "workflows"}
+    modules = {"cli", "context", "errors", "events", "otel", "testing", "workflows"}
     assert public - set(agentkit.__all__) - modules == set()
 
 

@@ -8,7 +8,9 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `tool_started`: the `tool_use` ids of non-idempotent calls, committed before they run;
 - `tool_result`: one `tool_result` block, committed as soon as it exists;
 - `decisions`: approval decisions given to a paused run;
-- `status`: the run became paused, finished, failed or interrupted, with a reason.
+- `status`: the run became paused, finished, failed or interrupted, with a reason;
+- `context`: an input of the context policy that is not a reply (a token count, a prompt too
+  long, a beta the gateway does not know), so a replay takes the same decisions.
 
 A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
 can append; every append keeps the lease alive (afterwards at least half its time is left),
@@ -37,7 +39,9 @@ __all__ = [
     "Summary",
 ]
 
-EntryKind = Literal["start", "reply", "tool_started", "tool_result", "decisions", "status"]
+EntryKind = Literal[
+    "start", "reply", "tool_started", "tool_result", "decisions", "status", "context"
+]
 KINDS: tuple[EntryKind, ...] = (
     "start",
     "reply",
@@ -45,6 +49,7 @@ KINDS: tuple[EntryKind, ...] = (
     "tool_result",
     "decisions",
     "status",
+    "context",
 )
 RunStatus = Literal["running", "paused", "finished", "failed", "interrupted"]
 STATUSES: tuple[RunStatus, ...] = ("running", "paused", "finished", "failed", "interrupted")

@@ -95,6 +95,9 @@ class ModelCaps:
     """Highest `output_config.effort` accepted while thinking is off (None = no cap)."""
     prices: Prices | None = None
     price_tiers: tuple[PriceTier, ...] = ()
+    context_management: frozenset[str] | None = None
+    """Server-side context strategies the model supports (`clear_tool_uses_20250919`,
+    `clear_thinking_20251015`, `compact_20260112`); None = unknown."""
 
     @property
     def always_thinks(self) -> bool:
@@ -159,6 +162,7 @@ def _caps(row: dict[str, Any]) -> ModelCaps:
         prices=base,
         # Sorted highest threshold first so the first match is the tier that applies.
         price_tiers=tuple(sorted(tiers, key=lambda t: -t.above_prompt_tokens)),
+        context_management=_frozen(row.get("context_management")),
     )
 
 

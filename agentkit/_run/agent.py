@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any, Generic, TypedDict, Unpack
+from dataclasses import replace
+from typing import Any, Generic, TypedDict, Unpack, cast
 
 import anyio
 import pydantic_core
@@ -17,9 +18,12 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .._api.client import AsyncClient
 from .._durable.journal import RunStore
 from .._errors import RunError, UsageError
+from .._loop.context.manager import counted_fields
+from .._loop.context.policies import POLICY_TYPES, ContextPolicy
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
 from .._loop.request_rules import check_tool_names
+from .._loop.steps import CallModel, ListTools
 from .._loop.thinking import ThinkingBudget, plan_thinking
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
@@ -92,6 +96,7 @@ class Agent(Generic[OutputT]):
         stop_when: Callable[[RunState], bool] | None = None,
         clock: Clock | None = None,
         store: RunStore | None = None,
+        context: ContextPolicy | None = None,
     ) -> None:
         """Raises `UsageError` for a setting that can never work, naming it.
 
@@ -100,8 +105,15 @@ class Agent(Generic[OutputT]):
         `model_retries`: retries per model call, whatever failed (the client's `max_retries`
         is for direct client use). `clock`: what runs read the time from and sleep on
         (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
-        `store`: the default store of durable runs (`run(run_id=...)`).
+        `store`: the default store of durable runs (`run(run_id=...)`). `context`: how long
+        runs stay inside the context window, a policy from `agentkit.context` (`Auto()`,
+        `Compaction()`, `Trim()`, `ServerCompaction()`, `ServerEditing()`).
         """
+        if context is not None and not isinstance(cast(object, context), POLICY_TYPES):
+            raise UsageError(
+                f"context= takes a policy from agentkit.context (Auto(), Compaction(), Trim(), "
+                f"ServerCompaction(), ServerEditing()), not {context!r}"
+            )
         _at_least(max_tokens=(max_tokens, 1), model_retries=(model_retries, 0))
         _at_least(output_retries=(output_retries, 0), max_continuations=(max_continuations, 0))
         settings = settings or ModelSettings()
@@ -138,6 +150,7 @@ class Agent(Generic[OutputT]):
             server_tools=tuple(server_tools),
             model_retries=model_retries,
             approvals=approve is not None,
+            context=context,
         )
         self._driver: Driver[OutputT] = Driver(
             model=model,
@@ -246,6 +259,37 @@ class Agent(Generic[OutputT]):
                     raise
             if error is not None:
                 raise error
+
+    async def count_tokens(
+        self,
+        prompt: str | list[dict[str, Any]] | None = None,
+        *,
+        history: Sequence[dict[str, Any]] | None = None,
+        deps: object = None,
+    ) -> int:
+        """The input tokens of the request a run would send now (`count_tokens`: free, an
+        estimate): `history` with `prompt` added, this agent's system prompt, tools and
+        settings.
+
+        Raises:
+            APIError: the count failed (e.g. a gateway without `count_tokens`).
+            UsageError: nothing to count (no prompt and no history).
+        """
+        engine = self._start(prompt, {"history": history})
+        engine = Engine(replace(self.config, context=None), engine.state)
+        step = engine.next_step()
+        if isinstance(step, ListTools):
+            state = engine.state
+            ctx = RunContext(
+                deps=deps, messages=state.messages, usage=state.usage, model=self.model, turn=0
+            )
+            engine.on_tools(await self.toolset.tools_for(ctx))
+            step = engine.next_step()
+        if not isinstance(step, CallModel):  # unreachable: a new run's first step is a request
+            raise RuntimeError(f"count_tokens: unexpected step {step!r}")
+        async with self._client_for_run() as client:
+            counted = await client.count_tokens(counted_fields(step.params), betas=step.betas)
+        return counted.input_tokens
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
         """This agent as a tool another agent can call; its usage counts in the caller's.

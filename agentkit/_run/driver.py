@@ -35,7 +35,16 @@ from .._errors import (
     UsageError,
 )
 from .._loop.engine import Engine, EngineConfig, RunState
-from .._loop.steps import CallModel, Finished, ListTools, NeedApproval, RunTools, Sleep, Step
+from .._loop.steps import (
+    CallModel,
+    CountTokens,
+    Finished,
+    ListTools,
+    NeedApproval,
+    RunTools,
+    Sleep,
+    Step,
+)
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
@@ -163,6 +172,8 @@ class Driver(Generic[OutputT]):
         clock = self.clock
         while True:
             step = engine.next_step(clock.now())
+            if engine.context is not None:
+                await self._report_context(engine, turn)
             if turn.journal is not None and not isinstance(step, RunTools | Finished):
                 turn.journal.flush()  # durable: what is pending, before the next step
             if engine.resolved:
@@ -198,6 +209,13 @@ class Driver(Generic[OutputT]):
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))
                 if engine.resolved:
                     await self._report_resolved(engine, turn)
+            case CountTokens():
+                try:
+                    counted = await turn.client.count_tokens(step.params, betas=step.betas)
+                except APIError:
+                    engine.on_count(None)  # the estimate decides (e.g. a gateway without it)
+                else:
+                    engine.on_count(counted.input_tokens)
             case Sleep():
                 if turn.emit is not None:
                     await turn.emit(ev.ModelRetry(state.turns + 1, step.attempt, step.error))
@@ -354,6 +372,26 @@ class Driver(Generic[OutputT]):
                     ev.ToolCallFinished(n, call["id"], call["name"], call["input"], block)
                 )
         engine.resolved.clear()
+
+    async def _report_context(self, engine: Engine, turn: _Turn) -> None:
+        """The context policy's inputs are journaled, its changes reported as events."""
+        context = engine.context
+        if context is None:
+            return
+        if context.notes:
+            if turn.journal is not None:  # durable: a count or an overflow, before its step
+                turn.journal.context(context.notes)
+            context.notes.clear()
+        if context.changes:
+            changes = list(context.changes)
+            context.changes.clear()
+            if turn.emit is not None:
+                for c in changes:
+                    await turn.emit(
+                        ev.ContextEdited(
+                            engine.state.turns, c.kind, c.tokens_before, c.tokens_after, c.details
+                        )
+                    )
 
     def _context(
         self,

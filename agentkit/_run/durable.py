@@ -11,7 +11,9 @@ see `starting`):
 - `reply`: a model reply, committed before any of its tool calls starts;
 - `starting`: the non-idempotent calls of a batch, committed before they start;
 - `result`: a tool result, committed as soon as it exists;
-- `decisions`: approval decisions, as they are given.
+- `decisions`: approval decisions, as they are given;
+- `context`: the context policy's inputs that are not replies (a token count, an overflow),
+  before the step they decide.
 
 Usage is never stored apart from the replies: a resume recomputes it from the replayed ones,
 so no reply is counted twice. Replay answers the engine's `ListTools` by running the toolset's
@@ -186,6 +188,12 @@ class Journal:
 
     def decisions(self, decided: Mapping[str, bool | str]) -> None:
         self._commit("decisions", {"decisions": dict(decided)})
+
+    def context(self, notes: Sequence[Mapping[str, Any]]) -> None:
+        """The context policy's inputs (`ContextManager.notes`), with the next checkpoint."""
+        self._pending.extend(("context", dict(n)) for n in notes)
+        if not self.defer:
+            self.flush()
 
     def status(self, status: RunStatus, reason: str | None) -> None:
         totals = self._summary  # a pending reply's, if any: one commit
@@ -396,6 +404,10 @@ async def _replay(
             engine.on_tools(await toolset.tools_for(ctx))
             continue
         entry = todo[i]
+        if entry.kind == "context":  # what the step just asked for: a count, an overflow
+            engine.on_context(entry.payload)
+            i += 1
+            continue
         if isinstance(step, CallModel) and entry.kind == "reply":
             engine.on_reply(Message.from_wire(entry.payload))
             i += 1

@@ -3,7 +3,8 @@
 Per model turn: `ModelRequest`, then `TextChunk`/`ThinkingChunk`/`ToolCallStarted`/
 `ToolInputChunk` as content arrives (many with `stream=True`; one per block otherwise), then
 `TurnFinished`; `ModelRetry` when a failed reply is re-issued. Per tool call
-`ToolCallFinished`; finally `RunFinished`. Events are plain frozen dataclasses: cheap to make,
+`ToolCallFinished`; `ContextEdited` when a context policy changed what the model sees; finally
+`RunFinished`. Events are plain frozen dataclasses: cheap to make,
 and safe to hand to user code.
 """
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentEvent",
+    "ContextEdited",
     "ModelRequest",
     "ModelRetry",
     "RunFinished",
@@ -112,6 +114,25 @@ class TurnFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextEdited:
+    """A context policy (`Agent(context=...)`) changed what the model sees.
+
+    `kind`: `trim` (old tool results cleared), `compaction` (older turns summarized by a
+    model call), `server_edits` (the API's `applied_edits`), `server_compaction` (the API
+    summarized), `overflow` (the window was exceeded: compact and retry once) or `fallback`
+    (the server feature is unknown here: the client side takes over). Token counts are
+    estimates or the API's, None when unknown; `details` holds the rest (the summary, the
+    applied edits, `usage.iterations`).
+    """
+
+    turn: int
+    kind: str
+    tokens_before: int | None
+    tokens_after: int | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     """The run ended; `result` is what `Agent.run` returns."""
 
@@ -127,5 +148,6 @@ AgentEvent = (
     | ToolInputChunk
     | ToolCallFinished
     | TurnFinished
+    | ContextEdited
     | RunFinished
 )

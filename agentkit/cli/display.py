@@ -23,6 +23,7 @@ from agentkit import (
     ToolCallStarted,
     TurnFinished,
 )
+from agentkit.events import ContextEdited
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -135,6 +136,8 @@ class Display:
         elif isinstance(event, ModelRequest):
             if self._open:
                 self._unreported(event.params)
+        elif isinstance(event, ContextEdited):
+            self.line(context_line(event), style="magenta")
         elif isinstance(event, RunFinished):
             self.end_line()
 
@@ -261,3 +264,18 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         disable=not console.is_terminal,
     )
+
+
+def context_line(event: ContextEdited) -> str:
+    """One line for a context policy at work: what it did, and the size before and after."""
+    what = {
+        "trim": "old tool results cleared",
+        "compaction": "older turns summarized",
+        "server_edits": "the API cleared old tool results",
+        "server_compaction": "the API summarized the conversation",
+        "overflow": "the context window was exceeded: compacting, then retrying",
+        "fallback": "server-side context management is unknown here: compacting client-side",
+    }.get(event.kind, event.kind)
+    before, after = event.tokens_before, event.tokens_after
+    sizes = f" ({before:,} → {after:,} tokens)" if before and after else ""
+    return f"⋯ context: {what}{sizes}"

@@ -219,7 +219,9 @@ class ScriptedTransport(ScriptFront, httpx.BaseTransport, httpx.AsyncBaseTranspo
     Hand it to a client as `transport=`. `steps` is a list of steps (see `Step`), a
     `FunctionModel`, or a ready `Script` (then the other arguments are ignored). A request
     with no step left raises `ScriptError`; leaving the outermost `with` block (also entered
-    by an httpx client using it) checks that every step was used.
+    by an httpx client using it) checks that every step was used. `context_window` makes
+    requests over that many tokens fail with "prompt is too long"; `betas` lists the only
+    `anthropic-beta` values it accepts, as a gateway would (see `Script`).
     """
 
     def __init__(
@@ -229,9 +231,18 @@ class ScriptedTransport(ScriptFront, httpx.BaseTransport, httpx.AsyncBaseTranspo
         strict: bool = True,
         latency: float = 0.0,
         chunk_size: int = 16,
+        context_window: int | None = None,
+        betas: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(steps, Script):
-            steps = Script(steps, strict=strict, latency=latency, chunk_size=chunk_size)
+            steps = Script(
+                steps,
+                strict=strict,
+                latency=latency,
+                chunk_size=chunk_size,
+                context_window=context_window,
+                betas=betas,
+            )
         self.script = steps
         self._depth = 0
 

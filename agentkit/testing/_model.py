@@ -23,6 +23,7 @@ from pydantic_core import to_json
 
 from .._api.wire import Message
 from .._errors import ScriptError
+from ._context import ContextEffect, apply_context
 from ._replies import (
     Fault,
     Plan,
@@ -154,6 +155,8 @@ class Script:
         chunk_size: int = 16,
         wire_chunk: int | None = None,
         record: bool = True,
+        context_window: int | None = None,
+        betas: Iterable[str] | None = None,
     ) -> None:
         self._model = steps if isinstance(steps, FunctionModel) else None
         self._steps: list[Any] = [] if isinstance(steps, FunctionModel) else list(steps)
@@ -171,6 +174,12 @@ class Script:
         characters) as TCP may; None sends one piece per event."""
         self.record = record
         """Keep every request in `requests` (off for a long-running server)."""
+        self.context_window = context_window
+        """Answer "prompt is too long" (400) to a request larger than this many tokens (about
+        four bytes of JSON a token, after server-side context edits); None: no limit."""
+        self.betas = None if betas is None else frozenset(betas)
+        """The `anthropic-beta` values this fake knows, like a gateway that knows only some
+        (others get the API's 400); None: every beta is accepted."""
         self.requests: list[RecordedRequest] = []
         """Every request received, in order (when `record`)."""
         self.errors: list[ScriptError] = []
@@ -250,7 +259,22 @@ class Script:
                 return error_plan(
                     400, "invalid_request_error", problem, [("x-should-retry", "false")]
                 )
-        return self._serve_step(record, estimate_tokens(len(raw)))
+        effect = ContextEffect(estimate_tokens(len(raw)))
+        if (
+            self.context_window is not None
+            or self.betas is not None
+            or b'"context_management"' in raw
+            or b'"compaction"' in raw
+        ):
+            answer = apply_context(
+                record.body, headers, raw, window=self.context_window, known_betas=self.betas
+            )
+            if isinstance(answer, str):
+                return error_plan(
+                    400, "invalid_request_error", answer, [("x-should-retry", "false")]
+                )
+            effect = answer
+        return self._serve_step(record, effect)
 
     def _take(self) -> tuple[int, Any]:
         with self._lock:
@@ -269,7 +293,7 @@ class Script:
             self._next += 1
             return index, self._steps[index]
 
-    def _serve_step(self, record: RecordedRequest, input_tokens: int) -> Plan:
+    def _serve_step(self, record: RecordedRequest, effect: ContextEffect) -> Plan:
         index, step = self._take()
         record.step = index
         raw: object = record.body
@@ -286,13 +310,11 @@ class Script:
             answer = text_reply(answer)
         stream = body.get("stream") is True
         if isinstance(answer, Message):
-            return self._recut(
-                plan_reply(
-                    self._fill(answer, body, input_tokens), stream, chunk_size=self.chunk_size
-                )
-            )
+            msg = effect.decorate(self._fill(answer, body, effect.input_tokens))
+            return self._recut(plan_reply(msg, stream, chunk_size=self.chunk_size))
         if isinstance(answer, Fault):
-            msg = self._fill(answer.reply, body, input_tokens) if answer.reply is not None else None
+            reply = answer.reply
+            msg = self._fill(reply, body, effect.input_tokens) if reply is not None else None
             return self._recut(plan_fault(answer, msg, stream, chunk_size=self.chunk_size))
         error = ScriptError(
             f"step {index} ({describe(step)}) gave {type(answer).__name__}; a step must be or "

@@ -195,10 +195,18 @@ class FakeServer(ScriptFront):
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        context_window: int | None = None,
+        betas: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(steps, Script):
             steps = Script(
-                steps, strict=strict, latency=latency, chunk_size=chunk_size, record=record
+                steps,
+                strict=strict,
+                latency=latency,
+                chunk_size=chunk_size,
+                record=record,
+                context_window=context_window,
+                betas=betas,
             )
         self.script = steps
         self.chunk_delay = chunk_delay
