@@ -14,7 +14,8 @@ SURFACE: dict[str, list[str]] = {
     "agentkit": [
         "APIError", "Agent", "AgentEvent", "AgentRun", "AgentkitError", "AsyncClient", "Client",
         "ConversationError", "Deny", "FixedBudget", "Hooks", "LimitExceeded", "Limits",
-        "Message", "ModelBehaviorError", "ModelSettings", "PlanningBudget", "RunContext",
+        "Message", "ModelBehaviorError", "ModelSettings", "PlanningBudget", "RateLimiter",
+        "RunContext",
         "RunError", "RunResult", "RunState", "RunUsage", "SQLiteStore", "ThinkingBudget",
         "Tool", "ToolError", "ToolExecution", "ToolSource", "Toolset", "TurnUsage", "UsageError",
         "tool", "validate_conversation",
@@ -38,7 +39,8 @@ SURFACE: dict[str, list[str]] = {
         "chain", "parallel_map", "recipes", "refine", "run_recipe", "vote",
     ],
     "agentkit.testing": [
-        "FakeClock", "FakeServer", "Fault", "FunctionModel", "RecordedRequest", "ScriptError",
+        "FakeClock", "FakeServer", "Fault", "FunctionModel", "RateLimit", "RecordedRequest",
+        "ScriptError",
         "ScriptedTransport", "Step", "echo_model", "last_user_text", "message_to_sse", "reply",
         "text_reply", "tool_model", "tool_reply", "tool_results", "with_faults",
     ],

@@ -34,6 +34,7 @@ from .._api.wire import Message
 from .._errors import ScriptError
 from .._public import present_as
 from ._model import FunctionModel, RecordedRequest, Script, ScriptFront, Step
+from ._ratelimit import RateLimit
 from ._replies import (
     Fault,
     Plan,
@@ -51,6 +52,7 @@ __all__ = [
     "FakeServer",
     "Fault",
     "FunctionModel",
+    "RateLimit",
     "RecordedRequest",
     "ScriptError",
     "ScriptedTransport",

@@ -23,7 +23,9 @@ from pydantic_core import to_json
 
 from .._api.wire import Message
 from .._errors import ScriptError
+from ._ratelimit import RateLimit
 from ._replies import (
+    ERROR_TYPES,
     Fault,
     Plan,
     error_plan,
@@ -154,6 +156,7 @@ class Script:
         chunk_size: int = 16,
         wire_chunk: int | None = None,
         record: bool = True,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._model = steps if isinstance(steps, FunctionModel) else None
         self._steps: list[Any] = [] if isinstance(steps, FunctionModel) else list(steps)
@@ -170,6 +173,8 @@ class Script:
         """Re-cut SSE bodies into pieces of this many bytes, splitting events (and UTF-8
         characters) as TCP may; None sends one piece per event."""
         self.record = record
+        self.rate_limit = rate_limit
+        """Budgets enforced on `POST /v1/messages` with the API's 429s and headers."""
         """Keep every request in `requests` (off for a long-running server)."""
         self.requests: list[RecordedRequest] = []
         """Every request received, in order (when `record`)."""
@@ -250,7 +255,15 @@ class Script:
                 return error_plan(
                     400, "invalid_request_error", problem, [("x-should-retry", "false")]
                 )
-        return self._serve_step(record, estimate_tokens(len(raw)))
+        limits, tokens = self.rate_limit, estimate_tokens(len(raw))
+        if limits is None:
+            return self._serve_step(record, tokens)
+        admitted, said = limits.admit(tokens)
+        if not admitted:
+            return error_plan(429, "rate_limit_error", ERROR_TYPES[429][1], said)
+        plan = self._serve_step(record, tokens)
+        plan.headers += said
+        return plan
 
     def _take(self) -> tuple[int, Any]:
         with self._lock:
@@ -286,11 +299,10 @@ class Script:
             answer = text_reply(answer)
         stream = body.get("stream") is True
         if isinstance(answer, Message):
-            return self._recut(
-                plan_reply(
-                    self._fill(answer, body, input_tokens), stream, chunk_size=self.chunk_size
-                )
-            )
+            msg = self._fill(answer, body, input_tokens)
+            if self.rate_limit is not None:
+                self.rate_limit.charge_output(int(msg["usage"].get("output_tokens") or 0))
+            return self._recut(plan_reply(msg, stream, chunk_size=self.chunk_size))
         if isinstance(answer, Fault):
             msg = self._fill(answer.reply, body, input_tokens) if answer.reply is not None else None
             return self._recut(plan_fault(answer, msg, stream, chunk_size=self.chunk_size))
