@@ -35,8 +35,10 @@ SURFACE: dict[str, list[str]] = {
         "TurnFinished",
     ],
     "agentkit.workflows": [
-        "Recipe", "RecipeContext", "RecipeResult", "Refinement", "Vote", "WorkflowError",
-        "chain", "parallel_map", "recipes", "refine", "run_recipe", "vote",
+        "BatchProgress", "BatchReport", "Engine", "FunctionRunner", "ItemRunner",
+        "LocalEngine", "RayEngine", "Recipe", "RecipeContext", "RecipeResult", "RecipeRunner",
+        "Refinement", "Vote", "WorkflowError", "chain", "parallel_map", "read_jsonl",
+        "recipes", "refine", "run_batch", "run_recipe", "vote",
     ],
     "agentkit.testing": [
         "FakeClock", "FakeServer", "Fault", "FunctionModel", "RateLimit", "RecordedRequest",
@@ -47,11 +49,17 @@ SURFACE: dict[str, list[str]] = {
     "agentkit.cli": ["main"],
 }
 
+# Added to `agentkit.workflows` after the move: importable from there only.
+BATCH = {
+    "BatchProgress", "BatchReport", "Engine", "FunctionRunner", "ItemRunner", "LocalEngine",
+    "RayEngine", "RecipeRunner", "read_jsonl", "run_batch",
+}
+
 # Importable from `agentkit` as before the public modules existed (users' code relies on it).
 KEPT_AT_TOP = [
     *SURFACE["agentkit.errors"],
     *SURFACE["agentkit.events"],
-    *[n for n in SURFACE["agentkit.workflows"] if n != "WorkflowError"],
+    *[n for n in SURFACE["agentkit.workflows"] if n != "WorkflowError" and n not in BATCH],
 ]
 
 

@@ -184,6 +184,7 @@ class RateLimiter:
             "input-tokens": input_tokens_per_minute,
             "output-tokens": output_tokens_per_minute,
         }
+        self._configured = configured
         self._buckets: dict[str, _Bucket] = {
             kind: _Bucket(limit * share, burst, now)
             for kind, limit in configured.items()
@@ -201,6 +202,16 @@ class RateLimiter:
     def __repr__(self) -> str:
         budgets = ", ".join(f"{k}={b.rate * 60:g}/min" for k, b in self._buckets.items())
         return f"<RateLimiter {budgets or 'unlimited'} share={self.share:g}>"
+
+    def portion(self, fraction: float) -> RateLimiter:
+        """A fresh limiter with the same budgets and `fraction` of this one's share (for
+        one of several workers that split the account's limits)."""
+        return RateLimiter(
+            requests_per_minute=self._configured["requests"],
+            input_tokens_per_minute=self._configured["input-tokens"],
+            output_tokens_per_minute=self._configured["output-tokens"],
+            learn=self.learn, share=self.share * fraction, burst=self.burst,
+        )
 
     # -- the sans-IO core ---------------------------------------------------------------------
 
