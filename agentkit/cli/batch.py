@@ -122,15 +122,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if online is None:
         return 2
     try:
-        open(args.out, "a", encoding="utf-8").close()
-    except OSError as exc:
-        fail(f"cannot use {args.out} for results: {exc.strerror or exc}")
-        return 2
-    try:
         limiter = RateLimiter(requests_per_minute=args.rpm, input_tokens_per_minute=args.itpm,
                               output_tokens_per_minute=args.otpm)
     except UsageError as exc:
         fail(str(exc))
+        return 2
+    try:
+        open(args.out, "a", encoding="utf-8").close()  # only checking it can be written
+    except OSError as exc:
+        fail(f"cannot use {args.out} for results: {exc.strerror or exc}")
         return 2
     runner = RecipeRunner(recipe, online=online, model=args.model)
     with progress_bar(display.console) as bar:

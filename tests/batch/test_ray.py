@@ -74,3 +74,23 @@ async def test_a_worker_that_dies_mid_batch_loses_nothing(local_ray: None, tmp_p
     assert all(r["ok"] for r in found) and report.done == 30
     dead = f"{socket.gethostname()}:{marker.read_text()}"
     assert next(r for r in found if r["id"] == 5)["worker"] != dead  # it ran again elsewhere
+
+
+def test_the_command_line_runs_a_recipe_on_ray(
+    local_ray: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agentkit.cli.main import main
+    from agentkit.workflows import recipe as registry
+
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    installed = registry.recipes
+    monkeypatch.setattr(registry, "recipes", lambda: {**installed(), "greet": GREET})
+    inputs, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inputs.write_text("".join(f'{{"id": "g{i}", "name": "g{i}"}}\n' for i in range(12)))
+    args = ["batch", "greet", str(inputs), "--out", str(out), "--engine", "ray", "--workers", "2"]
+    assert main(args) == 0
+    assert "12 done, 0 failed, 0 skipped" in capsys.readouterr().out
+    found = records(out)
+    assert len({r["worker"] for r in found}) == 2 and len(found) == 12

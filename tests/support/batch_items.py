@@ -50,3 +50,11 @@ async def _greet(ctx: RecipeContext) -> str:
 
 GREET = Recipe(name="greet", description="Greets by name.", run=_greet,
                offline_model=greet_model, inputs={"name": "you"})
+
+
+async def gated_double(value: Any) -> Any:
+    """`double`; an item with `hold` waits until the file `gate` exists (so items are
+    surely in flight on every worker when the test pulls a node away)."""
+    while value.get("hold") and not Path(value["gate"]).exists():
+        await anyio.sleep(0.02)
+    return {"doubled": value["n"] * 2, "pid": os.getpid()}
