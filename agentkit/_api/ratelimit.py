@@ -198,6 +198,8 @@ class RateLimiter:
         # With nothing to go on, the first request probes alone (its headers teach the rest).
         self._probe: anyio.Event | None = None
         self._probed = bool(self._buckets) or not learn
+        self._output_reported = False
+        """The headers report output tokens: `record_output` would count them twice."""
 
     def __repr__(self) -> str:
         budgets = ", ".join(f"{k}={b.rate * 60:g}/min" for k, b in self._buckets.items())
@@ -247,6 +249,8 @@ class RateLimiter:
         now = self._clock()
         for kind, budget in facts.budgets.items():
             self._learn(kind, budget, now)
+        if "output-tokens" in facts.budgets:
+            self._output_reported = True
         if status == 429:
             pause = facts.retry_after if facts.retry_after is not None else 1.0
             self._hold_until = max(self._hold_until, now + min(pause, 60.0))
@@ -266,9 +270,9 @@ class RateLimiter:
             bucket.level = min(bucket.level, budget.remaining * self.share)
 
     def record_output(self, tokens: int) -> None:
-        """Debit `tokens` output tokens (when the headers don't report them)."""
+        """Debit `tokens` output tokens, unless the API's headers report them already."""
         bucket = self._buckets.get("output-tokens")
-        if bucket is not None:
+        if bucket is not None and not self._output_reported:
             bucket.reserve(tokens, self._clock())
 
     @property

@@ -110,6 +110,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from agentkit.workflows import RecipeRunner, run_batch
 
     display = Display()
+    if args.engine != "ray" and (args.address or args.workers):
+        fail("--address and --workers are for --engine ray; add --engine ray")
+        return 2
     recipe = find_recipe(args.recipe)
     if recipe is None:
         return 2

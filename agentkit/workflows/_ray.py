@@ -22,7 +22,7 @@ from typing import Any
 
 from .._api.ratelimit import RateLimiter, RateLimitStats
 from .._errors import UsageError
-from ._runners import ItemRunner, RunOne, run_item, worker_name
+from ._runners import ItemRunner, RunOne, run_item
 
 __all__ = ["RayEngine"]
 
@@ -57,15 +57,12 @@ class BatchWorker:
         if self._opening is None:
             self._opening = asyncio.ensure_future(self._open())
         run = await asyncio.shield(self._opening)
-        record = await run_item(run, item_id, value)
+        record = await run_item(run, item_id, value, self._limiter)
         return record, self._limiter.stats if self._limiter is not None else None
 
     async def close(self) -> None:
         """Close what the runner opened (its client, its fake server)."""
         await self._stack.aclose()
-
-    def name(self) -> str:
-        return worker_name()
 
 
 @dataclass(frozen=True)
@@ -85,9 +82,6 @@ class RayEngine:
     num_cpus: float = 1.0
     max_attempts: int = 4
     runtime_env: dict[str, Any] | None = None
-
-    def capacity(self, concurrency: int) -> int:
-        return concurrency
 
     def _connect(self, ray: Any) -> bool:
         """Connect to the cluster unless connected; whether we started the connection."""
@@ -139,6 +133,7 @@ class RayEngine:
             failure = f"{type(error).__name__}: {error}".splitlines()[0]
             return {
                 "id": item_id, "ok": False, "usage": None, "cost_usd": None, "worker": None,
+                "seconds": None,
                 "error": f"its worker died {self.max_attempts} times; last: {failure}",
             }, None
 

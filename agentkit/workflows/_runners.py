@@ -74,8 +74,11 @@ def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
     return data
 
 
-async def run_item(run: RunOne, item_id: object, value: Any) -> dict[str, Any]:
-    """Run one item and return its record; a failure is recorded, never raised."""
+async def run_item(
+    run: RunOne, item_id: object, value: Any, limiter: RateLimiter | None = None
+) -> dict[str, Any]:
+    """Run one item and return its record; a failure is recorded, never raised. Its output
+    tokens are debited from `limiter` (where the API's headers don't report them)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"id": item_id}
     try:
@@ -89,6 +92,8 @@ async def run_item(run: RunOne, item_id: object, value: Any) -> dict[str, Any]:
         record.update(ok=False, error=error)
     else:
         record.update(ok=True, output=jsonable(output))
+    if limiter is not None and isinstance(usage, RunUsage):
+        limiter.record_output(usage.output_tokens)
     record.update(
         usage=usage_record(usage if isinstance(usage, RunUsage) else None),
         cost_usd=usage.cost_usd if isinstance(usage, RunUsage) else None,

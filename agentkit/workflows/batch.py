@@ -43,10 +43,6 @@ Submit = Callable[[object, Any], Awaitable[tuple[dict[str, Any], RateLimitStats 
 class Engine(Protocol):
     """Where a batch's items run. `start` opens the workers; what it yields runs one item."""
 
-    def capacity(self, concurrency: int) -> int:
-        """How many items to keep in flight for a batch asked to run `concurrency` at once."""
-        ...
-
     def start(
         self, runner: ItemRunner, limiter: RateLimiter | None, concurrency: int
     ) -> AbstractAsyncContextManager[Submit]: ...
@@ -56,9 +52,6 @@ class Engine(Protocol):
 class LocalEngine:
     """This process, this event loop: one runner (one client, one limiter) for every item."""
 
-    def capacity(self, concurrency: int) -> int:
-        return concurrency
-
     @asynccontextmanager
     async def start(
         self, runner: ItemRunner, limiter: RateLimiter | None, concurrency: int
@@ -66,7 +59,7 @@ class LocalEngine:
         async with runner.open(limiter) as run:
 
             async def submit(item_id: object, value: Any) -> tuple[dict[str, Any], Any]:
-                record = await run_item(run, item_id, value)
+                record = await run_item(run, item_id, value, limiter)
                 return record, limiter.stats if limiter is not None else None
 
             yield submit
@@ -244,7 +237,7 @@ async def run_batch(
 
     with results:
         async with chosen.start(runner, rate_limiter, concurrency) as submit:
-            slots = anyio.Semaphore(chosen.capacity(concurrency))
+            slots = anyio.Semaphore(concurrency)
 
             async def one(item_id: object, value: Any) -> None:
                 try:

@@ -43,4 +43,6 @@ def test_bad_rate_limits_and_engines_are_refused(
     assert main(["batch", "greet", str(inputs), "--out", out, "--rpm", "0"]) == 2
     assert "requests_per_minute must be above 0" in capsys.readouterr().err
     assert main(["batch", "greet", str(inputs), "--out", out, "--engine", "spark"]) == 2
+    assert main(["batch", "greet", str(inputs), "--out", out, "--address", "auto"]) == 2
+    assert "add --engine ray" in capsys.readouterr().err
     assert not Path(out).exists()

@@ -149,3 +149,36 @@ async def test_without_a_limiter_the_same_runs_meet_many_429s() -> None:
         async with AsyncClient(api_key="k", base_url=server.base_url) as client:
             await _run_agents(client, 60)  # the runs' own retries get them through, slowly
     assert limits.rejected >= 30
+
+
+def test_output_tokens_are_fed_by_hand_unless_the_headers_report_them() -> None:
+    clock = Clock()
+    limiter = RateLimiter(output_tokens_per_minute=6000, clock=clock)  # 100/s
+    assert limiter.reserve(0, clock.now) == 0
+    limiter.record_output(300)  # 200 in debt: the next request waits for 2 s of budget
+    assert limiter.reserve(0, clock.now) == pytest.approx(2.0)
+    limiter.observe(200, {"anthropic-ratelimit-output-tokens-remaining": "0"})
+    limiter.record_output(10_000)  # the headers count them: not counted twice
+    assert limiter.reserve(0, clock.now) == pytest.approx(2.0)
+
+
+def test_the_fake_answers_over_budget_with_the_apis_429_and_headers() -> None:
+    import httpx
+
+    limits = RateLimit(requests_per_minute=120, output_tokens_per_minute=60_000)  # 2/s
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    with (FakeServer(echo_model, rate_limit=limits, record=False) as server,
+          httpx.Client(base_url=server.base_url) as http):
+        answers = [http.post("/v1/messages", json=body, headers=headers) for _ in range(3)]
+    ok, refused = answers[0], answers[2]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert ok.headers["anthropic-ratelimit-requests-limit"] == "120"
+    assert ok.headers["anthropic-ratelimit-requests-remaining"] == "1"
+    assert ok.headers["anthropic-ratelimit-output-tokens-limit"] == "60000"
+    assert ok.headers["anthropic-ratelimit-requests-reset"].endswith("Z")
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert refused.headers["retry-after"] == "1"
+    assert refused.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert limits.rejected == 1 and len(limits.admitted) == 2
