@@ -14,7 +14,8 @@ Sections (each prints its figures):
 2. `--items` offline `routing` items, local engine, concurrency 64;
 3. a 2-node `ray.cluster_utils.Cluster` on 127.0.0.1 (head: 2 CPUs, node: 1 CPU; start
    timed apart): the same items on 2 worker actors;
-4. overhead per item: a no-op async function over `--items` items, local and on Ray;
+4. overhead per item: a no-op async function, local and on Ray (the slope between n/4
+   and n items, so the workers' start is not counted per item);
 5. the node holding a worker removed after 1/4 of a batch: every input recorded ok once?
 6. the rate limiter: 300 single-request agent runs against a fake enforcing 1,200 requests
    per minute (a burst of 1 s), locally and on the 2 Ray workers (each with half):
@@ -137,13 +138,17 @@ def main() -> None:
     print("   (workers start per batch, inside the timing: about 1-3 s of it)")
 
     print("\n4. overhead per item: a no-op function")
-    start_only, _ = _run(_noop, _items(1), tmp / "noop-one.jsonl", engine=engine)
+    # The slope between a batch of n and one of n/4 cancels the per-batch cost (starting
+    # and stopping the workers), leaving the cost of each item.
+    quarter, _ = _run(_noop, _items(n // 4), tmp / "noop-q.jsonl", concurrency=64,
+                      engine=engine)
     noop_ray, _ = _run(_noop, _items(n), tmp / "noop-ray.jsonl", concurrency=64,
                        engine=engine)
-    per_item = (noop_ray - start_only) * 1000 / n
+    per_item = (noop_ray - quarter) * 1000 / (n - n // 4)
+    fixed = noop_ray - per_item * n / 1000
     print(f"   local {noop_local * 1000 / n:.2f} ms per item; Ray {per_item:.2f} ms per item "
-          f"({n / (noop_ray - start_only):.0f} items/s) once its workers are up; starting "
-          f"and stopping 2 workers: {start_only:.1f} s per batch")
+          f"(slope of {n // 4} and {n} items), plus {fixed:.1f} s per batch (workers start "
+          "and stop)")
 
     print("\n6b. rate limiter on Ray: the same 300 runs on 2 workers, each with half")
     _pace(limits, lambda: _run(FunctionRunner(_ask), _items(300), tmp / "rl-ray.jsonl",

@@ -70,9 +70,10 @@ class RayEngine:
     """Run a batch's items on Ray: `run_batch(..., engine=RayEngine(address="auto"))`.
 
     `address`: the cluster (`"HOST:PORT"` of the head, `"auto"` for the one this machine
-    belongs to); None uses the Ray instance already initialised, else starts a local one
-    on 127.0.0.1. `workers`: actors to start (default: one per CPU of the cluster), each
-    asking Ray for `num_cpus`, spread over the nodes. `max_attempts`: how many workers an
+    belongs to); None uses the Ray instance already initialised, else `RAY_ADDRESS`, else
+    starts a new local one on 127.0.0.1 for the batch. `workers`: actors to start
+    (default: one per CPU of the cluster), each asking Ray for `num_cpus`, spread over the
+    nodes. `max_attempts`: how many workers an
     item may outlive before it is recorded as failed. `runtime_env` is passed to `ray.init`
     (e.g. `{"env_vars": {...}}` for online runs on nodes without the key).
     """
@@ -87,11 +88,14 @@ class RayEngine:
         """Connect to the cluster unless connected; whether we started the connection."""
         if ray.is_initialized():
             return False
-        if self.address is None and not os.environ.get("RAY_ADDRESS"):
-            # A local instance: listen on loopback only, send no usage stats.
+        address = self.address
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            # A new local instance (never another one running on this machine): listening
+            # on loopback only, sending no usage stats.
+            address = "local"
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(address=self.address, include_dashboard=False, runtime_env=self.runtime_env,
+        ray.init(address=address, include_dashboard=False, runtime_env=self.runtime_env,
                  log_to_driver=False)
         return True
 
@@ -128,14 +132,14 @@ class RayEngine:
                 except died as exc:  # the worker (or its node) died: run it elsewhere
                     error = exc
                     await asyncio.sleep(0.2 * attempt)
+                except Exception as exc:  # the worker could not run it (its runner failed)
+                    cause = getattr(exc, "cause", None)  # a RayTaskError's original exception
+                    why = _first_line(cause if isinstance(cause, BaseException) else exc)
+                    return _failed(item_id, f"the worker failed: {why}"), None
                 finally:
                     load[index] -= 1
-            failure = f"{type(error).__name__}: {error}".splitlines()[0]
-            return {
-                "id": item_id, "ok": False, "usage": None, "cost_usd": None, "worker": None,
-                "seconds": None,
-                "error": f"its worker died {self.max_attempts} times; last: {failure}",
-            }, None
+            tries, last = self.max_attempts, _first_line(error)
+            return _failed(item_id, f"its worker died {tries} times; last: {last}"), None
 
         try:
             yield submit
@@ -146,6 +150,16 @@ class RayEngine:
                 ray.kill(a)
             if owned:
                 ray.shutdown()
+
+
+def _first_line(error: BaseException | None) -> str:
+    return f"{type(error).__name__}: {error}".strip().splitlines()[0]
+
+
+def _failed(item_id: object, error: str) -> dict[str, Any]:
+    """The record of an item that no worker could run."""
+    return {"id": item_id, "ok": False, "error": error, "usage": None, "cost_usd": None,
+            "worker": None, "seconds": None}
 
 
 async def _settle(ref: Any) -> None:

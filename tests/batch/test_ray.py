@@ -15,7 +15,7 @@ import pytest
 import ray
 from batch_items import GREET, die_once, double
 
-from agentkit.workflows import RayEngine, run_batch
+from agentkit.workflows import RayEngine, RecipeRunner, run_batch
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 
@@ -26,7 +26,7 @@ def local_ray() -> Iterator[None]:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     path = os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield
     ray.shutdown()
@@ -94,3 +94,15 @@ def test_the_command_line_runs_a_recipe_on_ray(
     assert "12 done, 0 failed, 0 skipped" in capsys.readouterr().out
     found = records(out)
     assert len({r["worker"] for r in found}) == 2 and len(found) == 12
+
+
+@pytest.mark.asyncio
+async def test_a_runner_that_cannot_open_in_the_worker_fails_each_item_with_why(
+    local_ray: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    report = await run_batch(RecipeRunner("no-such-recipe"), [(i, {}) for i in range(3)],
+                             out=out, engine=RayEngine(workers=1))
+    assert report.failed == 3 and report.done == 0
+    errors = {r["error"] for r in records(out)}
+    assert len(errors) == 1 and "no recipe named 'no-such-recipe'" in errors.pop()
