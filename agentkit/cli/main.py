@@ -265,8 +265,10 @@ def _add_batch(sub: Any) -> None:
         sub, "batch", "run a recipe over many inputs (JSONL in, JSONL out)",
         "Run RECIPE once per line of INPUTS (a JSON object of inputs, optionally with an "
         "`id`). Each result is appended to --out as it finishes: id, ok, output or error, "
-        "usage, cost_usd. A failed item is recorded and the rest go on; rerunning the same "
-        "command skips the ids already recorded with ok=true.",
+        "usage, cost_usd, worker (host:pid), seconds. A failed item is recorded and the rest "
+        "go on; rerunning the same command skips the ids already recorded with ok=true. "
+        "Inputs are read as a stream; requests are paced by --rpm/--itpm/--otpm and by the "
+        "API's rate-limit headers.",
         ["agentkit batch RECIPE inputs.jsonl --out results.jsonl",
          "agentkit batch RECIPE inputs.jsonl --out results.jsonl --concurrency 16 --online",
          "agentkit batch RECIPE inputs.jsonl --out results.jsonl --engine ray --address auto"],
