@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from ._api.client import AsyncClient, Client
+from ._api.ratelimit import RateLimiter
 from ._api.wire import Message
 from ._durable.sqlite import SQLiteStore
 from ._errors import (
@@ -106,6 +107,7 @@ __all__ = [
     "ModelBehaviorError",
     "ModelSettings",
     "PlanningBudget",
+    "RateLimiter",
     "RunContext",
     "RunError",
     "RunResult",

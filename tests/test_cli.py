@@ -321,7 +321,7 @@ def test_batch_records_failures_and_resumes(
     assert records["a"]["usage"]["requests"] == 2 and records["a"]["cost_usd"] > 0
     first = capsys.readouterr().out
     assert "2 done, 1 failed, 0 skipped; results in" in first
-    assert "item 3 failed: the run failed: HTTP 400: " in first
+    assert "item 3 failed: RunError: the model request failed: HTTP 400: " in first
     assert "rerun the same command to run the failed" in first
     assert first.splitlines()[-1].startswith("total: 4 requests")
 

@@ -134,14 +134,11 @@ def describe(exc: AgentkitError) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """`value` as JSON data: pydantic models dumped, dataclasses as dicts, the rest as is."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    import dataclasses
+    """`value` as JSON data: pydantic models dumped, dataclasses as dicts, the rest as is
+    (as batch records hold outputs)."""
+    from agentkit.workflows._runners import jsonable as as_json  # lazily: `--help` stays fast
 
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value
+    return as_json(value)
 
 
 # -- recipes ---------------------------------------------------------------------------------------

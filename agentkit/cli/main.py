@@ -24,7 +24,7 @@ from agentkit import (
     __version__,
 )
 
-from .batch import cmd_batch
+from .batch import add_batch_options, cmd_batch
 from .chat import CHAT_COMMANDS, cmd_chat
 from .common import (
     DEFAULT_MODEL,
@@ -265,10 +265,13 @@ def _add_batch(sub: Any) -> None:
         sub, "batch", "run a recipe over many inputs (JSONL in, JSONL out)",
         "Run RECIPE once per line of INPUTS (a JSON object of inputs, optionally with an "
         "`id`). Each result is appended to --out as it finishes: id, ok, output or error, "
-        "usage, cost_usd. A failed item is recorded and the rest go on; rerunning the same "
-        "command skips the ids already recorded with ok=true.",
+        "usage, cost_usd, worker (host:pid), seconds. A failed item is recorded and the rest "
+        "go on; rerunning the same command skips the ids already recorded with ok=true. "
+        "Inputs are read as a stream; requests are paced by --rpm/--itpm/--otpm and by the "
+        "API's rate-limit headers.",
         ["agentkit batch RECIPE inputs.jsonl --out results.jsonl",
-         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --concurrency 16 --online"],
+         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --concurrency 16 --online",
+         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --engine ray --address auto"],
         cmd_batch,
     )
     batch.add_argument("recipe", metavar="RECIPE", help="recipe name")
@@ -278,6 +281,7 @@ def _add_batch(sub: Any) -> None:
     batch.add_argument("--concurrency", "-c", type=_positive, default=4, metavar="N",
                        help="items run at once (default: 4)")
     batch.add_argument("--model", "-m", help="model to use instead of the recipe's")
+    add_batch_options(batch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

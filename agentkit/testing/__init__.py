@@ -36,6 +36,7 @@ from .._errors import CassetteError, ScriptError
 from .._public import present_as
 from ._cassette import Cassette, Matcher
 from ._model import FunctionModel, RecordedRequest, Script, ScriptFront, Step
+from ._ratelimit import RateLimit
 from ._replies import (
     Fault,
     Plan,
@@ -56,6 +57,7 @@ __all__ = [
     "Fault",
     "FunctionModel",
     "Matcher",
+    "RateLimit",
     "RecordedRequest",
     "ScriptError",
     "ScriptedTransport",

@@ -24,7 +24,9 @@ from pydantic_core import to_json
 from .._api.wire import Message
 from .._errors import ScriptError
 from ._context import ContextEffect, apply_context
+from ._ratelimit import RateLimit
 from ._replies import (
+    ERROR_TYPES,
     Fault,
     Plan,
     error_plan,
@@ -157,6 +159,7 @@ class Script:
         record: bool = True,
         context_window: int | None = None,
         betas: Iterable[str] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._model = steps if isinstance(steps, FunctionModel) else None
         self._steps: list[Any] = [] if isinstance(steps, FunctionModel) else list(steps)
@@ -173,6 +176,8 @@ class Script:
         """Re-cut SSE bodies into pieces of this many bytes, splitting events (and UTF-8
         characters) as TCP may; None sends one piece per event."""
         self.record = record
+        self.rate_limit = rate_limit
+        """Budgets enforced on `POST /v1/messages` with the API's 429s and headers."""
         """Keep every request in `requests` (off for a long-running server)."""
         self.context_window = context_window
         """Answer "prompt is too long" (400) to a request larger than this many tokens (about
@@ -274,7 +279,15 @@ class Script:
                     400, "invalid_request_error", answer, [("x-should-retry", "false")]
                 )
             effect = answer
-        return self._serve_step(record, effect)
+        limits = self.rate_limit
+        if limits is None:
+            return self._serve_step(record, effect)
+        admitted, said = limits.admit(effect.input_tokens)
+        if not admitted:
+            return error_plan(429, "rate_limit_error", ERROR_TYPES[429][1], said)
+        plan = self._serve_step(record, effect)
+        plan.headers += said
+        return plan
 
     def _take(self) -> tuple[int, Any]:
         with self._lock:
@@ -311,6 +324,8 @@ class Script:
         stream = body.get("stream") is True
         if isinstance(answer, Message):
             msg = effect.decorate(self._fill(answer, body, effect.input_tokens))
+            if self.rate_limit is not None:
+                self.rate_limit.charge_output(int(msg["usage"].get("output_tokens") or 0))
             return self._recut(plan_reply(msg, stream, chunk_size=self.chunk_size))
         if isinstance(answer, Fault):
             reply = answer.reply

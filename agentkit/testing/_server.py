@@ -22,6 +22,7 @@ from typing import Self, cast
 
 from .._errors import ScriptError, UsageError
 from ._model import FunctionModel, Script, ScriptFront, Step
+from ._ratelimit import RateLimit
 from ._replies import error_plan
 
 __all__ = ["FakeServer"]
@@ -179,7 +180,8 @@ class FakeServer(ScriptFront):
     Serves a script like `ScriptedTransport` (same steps, faults and checks; a ready
     `Script` is used as is) to any client;
     point it at `base_url`. `latency` delays every answer (benchmarks), `chunk_delay` spaces
-    SSE events (to watch a stream), `record=False` keeps no requests (long runs). One
+    SSE events (to watch a stream), `record=False` keeps no requests (long runs),
+    `rate_limit` enforces a `RateLimit` with the API's 429s and headers. One
     event loop serves thousands of connections. Use as a context manager (leaving it checks
     the script like `assert_consumed()`), or `start()`/`stop()`.
     """
@@ -197,6 +199,7 @@ class FakeServer(ScriptFront):
         record: bool = True,
         context_window: int | None = None,
         betas: Iterable[str] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if not isinstance(steps, Script):
             steps = Script(
@@ -207,7 +210,10 @@ class FakeServer(ScriptFront):
                 record=record,
                 context_window=context_window,
                 betas=betas,
+                rate_limit=rate_limit,
             )
+        elif rate_limit is not None:
+            steps.rate_limit = rate_limit
         self.script = steps
         self.chunk_delay = chunk_delay
         self.host = host
