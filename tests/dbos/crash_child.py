@@ -5,7 +5,8 @@ launches DBOS with a fixed executor id (a restart recovers that executor's unfin
 prints "ready", runs (or attaches to) the workflow, and prints the result as JSON. Every side
 effect is logged and fsynced before and after it happens (`tests/durable/crash_child.py`'s
 `record`). `hold` names a tool whose calls block once started, so the test can kill the
-process in the middle of one ("none": no call blocks).
+process in the middle of one; "attach" blocks nothing and only attaches to the workflow (no
+prompt: it cannot start one), so it finishes only if `DBOS.launch()` recovered the run.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ async def main(base_url: str, system_db: str, workflow_id: str) -> None:
         DBOS.launch()  # in this event loop: the runs it recovers run here, with this client
         try:
             print("ready", flush=True)
-            result = await durable.run(PROMPT, workflow_id=workflow_id)
+            if HOLD == "attach":
+                result = await durable.run(workflow_id=workflow_id)
+            else:
+                result = await durable.run(PROMPT, workflow_id=workflow_id)
             print(json.dumps({"text": result.text, "messages": result.messages}), flush=True)
         finally:
             DBOS.destroy()

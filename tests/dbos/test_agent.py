@@ -6,6 +6,7 @@ call whose started mark was recorded by an earlier execution."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -86,6 +87,18 @@ async def test_the_same_workflow_id_attaches_instead_of_running_again(launched: 
     assert len(orders.transport.requests) == 2  # no model call after the first run
     assert len(orders.effects) == 2
     assert len(await DBOS.list_workflows_async(workflow_ids=["w-once"])) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_running_workflow_is_attached_to(launched: str) -> None:
+    orders = Orders(tools_then())
+    first, second = await asyncio.gather(
+        orders.durable.run(PROMPT, workflow_id="w-racing"),
+        orders.durable.run(PROMPT, workflow_id="w-racing"),
+    )
+    assert first.messages == second.messages
+    assert len(orders.transport.requests) == 2
+    assert len(orders.effects) == 2
 
 
 @pytest.mark.asyncio

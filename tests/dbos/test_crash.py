@@ -1,8 +1,8 @@
 """Crash and recover on DBOS (SQLite and Postgres): a `DBOSAgent` run's process is SIGKILLed
 in the middle of a non-idempotent tool call, of an idempotent one, or of a model call, then
-restarted with the same executor id; `DBOS.launch()` recovers the run and the same
-`durable.run(...)` attaches to it. Checked against the plan an uncrashed run follows
-(`tests/durable/test_crash.py`'s model and side-effect log):
+restarted with the same executor id; `DBOS.launch()` recovers the run by itself (the restarted
+process only attaches to it, with no prompt to start one). Checked against the plan an
+uncrashed run follows (`tests/durable/test_crash.py`'s model and side-effect log):
 
 - the same final answer, and a valid conversation;
 - no non-idempotent call started twice; one that started and never finished is answered with
@@ -89,7 +89,7 @@ def test_a_run_killed_mid_step_is_recovered_by_its_executor(
             wait_for(lambda: f"{moment}" in log.read_text(encoding="utf-8"), first, moment)
         first.kill()  # SIGKILL
         first.communicate()
-        second = start(server, system_db, log, hold="none")
+        second = start(server, system_db, log, hold="attach")  # finishes only if recovered
         out, err = second.communicate(timeout=120)
         requests = len(server.requests)
 
