@@ -3,9 +3,10 @@ the same code with the same executor id (or by DBOS's admin and Conductor recove
 
 The workflow is the agent's own driver, carrying out its engine's steps as it always does;
 only the steps with side effects go through `DBOSEffects` (each a DBOS step). The workflow's
-inputs are the run's initial messages, the approval decisions and a fingerprint of agent and
-prompt; its output is the final `RunState` (with how it ended), from which `run` rebuilds the
-`RunResult` or the `LimitExceeded` / `RunError` it raised.
+inputs are the run's initial messages, approval decisions (none yet: an agent under DBOS
+decides with its `approve` callback, a step) and a fingerprint of agent and prompt; its
+output is the final `RunState` (with how it ended), from which `run` rebuilds the `RunResult`
+or the `LimitExceeded` / `RunError` it raised.
 
 Everything the workflow does outside steps runs again on recovery and must decide the same:
 the engine does (its back-off jitter is drawn from a seed made from the workflow id), and so
@@ -77,7 +78,6 @@ class DBOSAgent(Generic[OutputT]):
         *,
         workflow_id: str | None = None,
         history: Sequence[dict[str, Any]] | None = None,
-        decisions: Mapping[str, bool | str] | None = None,
     ) -> RunResult[OutputT]:
         """Run the agent as the DBOS workflow `workflow_id` (default: a new id) and return
         its result. An id that already has a workflow (running here or in another process,
@@ -105,7 +105,7 @@ class DBOSAgent(Generic[OutputT]):
         await self._check_existing(wid, given)
         with SetWorkflowID(wid):
             handle = await DBOS.start_workflow_async(
-                self._run_workflow, messages, dict(decisions or {}), given
+                self._run_workflow, messages, {}, given
             )
         return self._result(await handle.get_result())
 
