@@ -269,7 +269,6 @@ class Driver(Generic[OutputT]):
         # A limiter costs a checkpoint per call: make one only when it can limit anything.
         most = self.tool_execution.max_concurrency
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None
-
         effects = turn.effects
 
         async def one(call: dict[str, Any]) -> None:

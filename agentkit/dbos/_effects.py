@@ -60,7 +60,7 @@ class DBOSEffects:
     """The workflow id: tools see it as `ctx.run_id`."""
     _reserved: dict[str, StepReservation] = field(default_factory=dict[str, StepReservation])
     _interrupted: set[str] = field(default_factory=set[str])
-    """Calls marked started by an earlier process (their mark step was replayed)."""
+    """Calls marked started by an earlier execution (their mark step was replayed)."""
 
     async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:
         live: list[Exception] = []
@@ -88,7 +88,7 @@ class DBOSEffects:
                 return ids
 
             await DBOS.run_step_async({"name": STARTED_STEP}, mark)
-            if not ran:  # recorded by an earlier process: these calls may have run
+            if not ran:  # recorded by an earlier execution: these calls may have run
                 self._interrupted.update(ids)
         for call in calls:
             self._reserved[call["id"]] = DBOS.reserve_step()
