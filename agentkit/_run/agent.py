@@ -326,6 +326,16 @@ class Agent(Generic[OutputT]):
             handler=handler,
         )
 
+    @property
+    def driver(self) -> Driver[OutputT]:
+        """The driver that carries out this agent's runs, for integrations that run it under
+        a workflow engine (`agentkit.dbos`)."""
+        return self._driver
+
+    def client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
+        """The client one run uses, as `run` gets it (for integrations that drive runs)."""
+        return self._client_for_run()
+
     def _client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
         """The agent's client (the caller's to close), or this run's own: bound to this event
         loop and closed when the run ends."""

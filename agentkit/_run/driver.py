@@ -52,6 +52,7 @@ from . import events as ev
 from . import observe
 from .clock import Clock
 from .durable import Journal
+from .effects import Effects
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -76,6 +77,8 @@ class _Turn:
     """Where a durable run commits its checkpoints (None: the run is not stored)."""
     observed: observe.RunObserver | None = None
     """Who is told of each step (None: nothing observes the run, see `observe.py`)."""
+    effects: Effects | None = None
+    """Who carries out the model calls, tools, back-offs and approvals (None: the driver)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,8 +104,10 @@ class Driver(Generic[OutputT]):
         emit: Emit | None,
         journal: Journal | None = None,
         observed: observe.RunObserver | None = None,
+        effects: Effects | None = None,
     ) -> RunResult[OutputT]:
-        """Run `engine` until it finishes or pauses, and return the result.
+        """Run `engine` until it finishes or pauses, and return the result (`effects`: a
+        workflow engine that carries out and records the steps with side effects).
 
         Raises:
             LimitExceeded: a limit was hit; `.result` holds the conversation and usage.
@@ -116,7 +121,9 @@ class Driver(Generic[OutputT]):
                 journal.decisions(decisions)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
-        turn = _Turn(client, deps, _sender(emit) if emit is not None else None, journal, observed)
+        turn = _Turn(
+            client, deps, _sender(emit) if emit is not None else None, journal, observed, effects
+        )
         try:
             loop = self._loop(engine, turn)
             if observed is not None:
@@ -219,12 +226,19 @@ class Driver(Generic[OutputT]):
             case Sleep():
                 if turn.emit is not None:
                     await turn.emit(ev.ModelRetry(state.turns + 1, step.attempt, step.error))
-                await self.clock.sleep(step.seconds)
+                if turn.effects is None:
+                    await self.clock.sleep(step.seconds)
+                else:
+                    await turn.effects.sleep(step.seconds)
             case RunTools():
                 tools = cast("Mapping[str, Tool]", step.tools)
                 await self._run_tools(step.calls, tools, engine, turn)
             case NeedApproval():
-                decided = await self._approve(step.calls, self._context(turn, state))
+                ctx = self._context(turn, state)
+                if turn.effects is None:
+                    decided = await self._approve(step.calls, ctx)
+                else:
+                    decided = await turn.effects.approve(lambda: self._approve(step.calls, ctx))
                 engine.on_decisions(decided)
                 if turn.journal is not None:  # durable: on decisions
                     turn.journal.decisions(decided)
@@ -246,13 +260,17 @@ class Driver(Generic[OutputT]):
                 turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
                 await turn.emit(ev.ModelRequest(n, params))
-        try:
+
+        async def send() -> Message:
             if self.stream:
-                message = await self._stream_once(params, step.betas, n, turn)
-            else:
-                message = await turn.client.create(params, betas=step.betas, max_retries=0)
-                if turn.emit is not None:
-                    await _emit_blocks(message, n, turn.emit)
+                return await self._stream_once(params, step.betas, n, turn)
+            message = await turn.client.create(params, betas=step.betas, max_retries=0)
+            if turn.emit is not None:
+                await _emit_blocks(message, n, turn.emit)
+            return message
+
+        try:
+            message = await (send() if turn.effects is None else turn.effects.model(send))
         except (APIError, MalformedStreamError) as exc:
             engine.on_model_error(exc)
             if turn.observed is not None:
@@ -286,9 +304,12 @@ class Driver(Generic[OutputT]):
         # A limiter costs a checkpoint per call: make one only when it can limit anything.
         most = self.tool_execution.max_concurrency
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None
-        call_tool = self._call_tool
-        if turn.observed is not None:
-            call_tool = turn.observed.tool(call_tool)
+        effects = turn.effects
+
+        async def step(t: Tool, call: dict[str, Any], ctx: RunContext[Any]) -> dict[str, Any]:
+            return await self._tool_step(t, call, ctx, effects)
+
+        call_tool = step if turn.observed is None else turn.observed.tool(step)
 
         async def one(call: dict[str, Any]) -> None:
             ctx = self._context(turn, engine.state, call)
@@ -313,6 +334,8 @@ class Driver(Generic[OutputT]):
                 continue
             if turn.journal is not None and batch:  # durable: before non-idempotent tools
                 await turn.journal.starting(batch, by_name)
+            if effects is not None and batch:
+                await effects.starting(batch, by_name)
             if len(batch) == 1:
                 await one(batch[0])
             elif batch:
@@ -324,7 +347,17 @@ class Driver(Generic[OutputT]):
             if call is not None:
                 if turn.journal is not None:  # durable: before a non-idempotent tool starts
                     await turn.journal.starting([call], by_name)
+                if effects is not None:
+                    await effects.starting([call], by_name)
                 await one(call)
+
+    def _tool_step(
+        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None
+    ) -> Awaitable[dict[str, Any]]:
+        """The tool call, carried out by the driver or, with `effects`, as their step."""
+        if effects is None:
+            return self._call_tool(t, call, ctx)
+        return effects.tool(call, lambda: self._call_tool(t, call, ctx))
 
     async def _call_tool(
         self, t: Tool, call: dict[str, Any], ctx: RunContext[Any]
@@ -409,7 +442,7 @@ class Driver(Generic[OutputT]):
             turn=state.turns if turn_number is None else turn_number,
             tool_use_id=call["id"] if call else None,
             tool_name=call["name"] if call else None,
-            run_id=turn.journal.run_id if turn.journal is not None else None,
+            run_id=_run_id(turn),
         )
 
     def _result(self, engine: Engine) -> RunResult[OutputT]:
@@ -427,6 +460,12 @@ def sole_exception(exc: BaseException) -> BaseException:
         exc = members[0]
         members = _members(exc)
     return exc
+
+
+def _run_id(turn: _Turn) -> str | None:
+    if turn.journal is not None:
+        return turn.journal.run_id
+    return turn.effects.run_id if turn.effects is not None else None
 
 
 def _again(journal: Journal | None, otherwise: str) -> str:
