@@ -43,6 +43,7 @@ SURFACE: dict[str, list[str]] = {
         "text_reply", "tool_model", "tool_reply", "tool_results", "with_faults",
     ],
     "agentkit.cli": ["main"],
+    "agentkit.mcp": ["MCPConnectionError", "MCPToolset"],
 }
 
 # Importable from `agentkit` as before the public modules existed (users' code relies on it).
@@ -80,7 +81,7 @@ def test_public_classes_and_functions_present_themselves_as_a_public_module(name
 def test_the_top_level_is_small_and_shows_only_its_names_and_public_modules() -> None:
     assert len(agentkit.__all__) <= 34
     public = {n for n in dir(agentkit) if not n.startswith("_")}
-    modules = {"cli", "errors", "events", "testing", "workflows"}
+    modules = {"cli", "errors", "events", "mcp", "testing", "workflows"}
     assert public - set(agentkit.__all__) - modules == set()
 
 

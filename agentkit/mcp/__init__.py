@@ -1,0 +1,23 @@
+"""agentkit and the Model Context Protocol: any MCP server's tools in an agent, and any
+toolset served over MCP. Needs the extra: `pip install "agentkit[mcp]"`.
+
+- `MCPToolset.stdio(...)`, `.http(...)`, `.sse(...)`: a server's tools as a `Toolset`.
+- `serve(toolset)`: a toolset's tools as an MCP server (stdio, or streamable HTTP on
+  127.0.0.1); `agentkit mcp serve --tools ...` does it for the ready tools.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("mcp") is None:  # the extra is missing: say what to do
+    raise ModuleNotFoundError('agentkit.mcp needs the MCP SDK: pip install "agentkit[mcp]"',
+                              name="mcp")
+
+from .._public import present_as
+from ._connection import MCPConnectionError
+from ._toolset import MCPToolset
+
+__all__ = ["MCPConnectionError", "MCPToolset"]
+
+present_as(__name__, __all__, globals())
