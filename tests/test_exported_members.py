@@ -43,7 +43,7 @@ SURFACE: dict[str, list[str]] = {
         "text_reply", "tool_model", "tool_reply", "tool_results", "with_faults",
     ],
     "agentkit.cli": ["main"],
-    "agentkit.mcp": ["MCPConnectionError", "MCPToolset"],
+    "agentkit.mcp": ["MCPConnectionError", "MCPToolset", "serve", "serve_async"],
 }
 
 # Importable from `agentkit` as before the public modules existed (users' code relies on it).

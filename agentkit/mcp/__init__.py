@@ -16,8 +16,9 @@ if importlib.util.find_spec("mcp") is None:  # the extra is missing: say what to
 
 from .._public import present_as
 from ._connection import MCPConnectionError
+from ._serve import serve, serve_async
 from ._toolset import MCPToolset
 
-__all__ = ["MCPConnectionError", "MCPToolset"]
+__all__ = ["MCPConnectionError", "MCPToolset", "serve", "serve_async"]
 
 present_as(__name__, __all__, globals())
