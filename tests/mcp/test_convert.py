@@ -51,3 +51,7 @@ def test_an_image_the_api_cannot_take_is_named_not_dropped() -> None:
         types.ImageContent(type="image", data="AAAA", mime_type="image/tiff")])
     [note] = to_content(result)
     assert note["type"] == "text" and "image/tiff" in note["text"]
+
+
+def test_the_readme_s_example_name() -> None:
+    assert api_name("db.query/run") == "db_query_run_aee8e7c4"
