@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Self
@@ -31,7 +31,9 @@ import mcp_types as types
 from mcp import Client
 from mcp.client import IncomingMessage, Transport
 from mcp.client._transport import ReadStream, TransportStreams
+from mcp.client.subscriptions import Subscription
 from mcp.shared.message import SessionMessage
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from .._errors import AgentkitError, UsageError
 from .._run.driver import sole_exception
@@ -157,11 +159,14 @@ class Connection:
             with link.scope:
                 transport: Transport = self._open_transport(link.ended)
                 async with Client(transport, mode=self._mode, message_handler=self._on_message,
-                                  cache=None) as client:
+                                  cache=None) as client, AsyncExitStack() as stack:
+                    # Subscribed before anyone may call a tool, so no change is missed.
+                    events = await self._subscribe(client, stack)
                     link.client = client
                     link.ready.set()
                     async with anyio.create_task_group() as tg:
-                        tg.start_soon(self._listen, client)
+                        if events is not None:
+                            tg.start_soon(self._drain, events)
                         await link.ended.wait()
                         tg.cancel_scope.cancel()
                     log.info("MCP server %s closed the connection", self.name)
@@ -176,16 +181,23 @@ class Connection:
             link.done.set()
             link.ready.set()
 
-    async def _listen(self, client: Client) -> None:
+    async def _subscribe(self, client: Client, stack: AsyncExitStack) -> Subscription | None:
         """On a 2026-era connection, tool-list changes come on a `subscriptions/listen` stream."""
         tools = client.server_capabilities.tools
-        if client.protocol_version == "2025-11-25" or tools is None or not tools.list_changed:
-            return
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS or tools is None \
+                or not tools.list_changed:
+            return None  # 2025-era: `notifications/tools/list_changed`, to `_on_message`
         try:
-            async with client.listen(tools_list_changed=True) as events:
-                async for _ in events:
-                    pass  # the notification is also teed to `_on_message`, which acts on it
-        except Exception as exc:  # the listing still refreshes when a call reconnects
+            return await stack.enter_async_context(client.listen(tools_list_changed=True))
+        except Exception as exc:  # the listing is still fetched again after a reconnect
+            log.info("MCP server %s refused a tool-list subscription: %r", self.name, exc)
+            return None
+
+    async def _drain(self, events: Subscription) -> None:
+        try:
+            async for _ in events:
+                pass  # each event is also teed to `_on_message`, which acts on it
+        except Exception as exc:
             log.info("MCP server %s: tool-list subscription ended: %r", self.name, exc)
 
     async def _on_message(self, message: IncomingMessage) -> None:
