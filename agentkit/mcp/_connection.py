@@ -86,7 +86,8 @@ class Connection:
     ) -> None:
         self.name = name
         self._open_transport = open_transport
-        self._connect_timeout = connect_timeout
+        self.connect_timeout = connect_timeout
+        """Seconds to start, initialize and list the tools."""
         self._mode: Literal["auto", "legacy"] = mode
         self._on_tools_changed = on_tools_changed
         self._link: _Link | None = None
@@ -133,13 +134,13 @@ class Connection:
         self._link = link
         link.task = link.loop.create_task(self._own(link), name=f"agentkit.mcp {self.name}")
         try:
-            with anyio.fail_after(self._connect_timeout):
+            with anyio.fail_after(self.connect_timeout):
                 await link.ready.wait()
         except TimeoutError:
             await _finish(link)
             raise MCPConnectionError(
                 f"the MCP server {self.name} did not finish starting within "
-                f"{self._connect_timeout:g} s; check that it runs on its own (its log is on the "
+                f"{self.connect_timeout:g} s; check that it runs on its own (its log is on the "
                 "'agentkit.mcp' logger), or raise connect_timeout="
             ) from None
         except BaseException:

@@ -58,35 +58,48 @@ class _Server:
         self.listing: list[types.Tool] = []
         self.version = 0
         """Bumped on each new listing, so views know to rebuild their tools."""
-        self._stale = True
-        self._listed_on = -1
+        self._changes = 0
+        """Changes the server announced; the listing is current when it saw them all."""
+        self._listed: tuple[int, int] | None = None
+        """(changes, connection) the listing was fetched at."""
 
     def _changed(self) -> None:
-        self._stale = True
+        self._changes += 1
 
     async def list(self) -> None:
         """Fetch the listing (every page) if it changed or was never fetched on this connection.
 
         Raises:
-            MCPConnectionError: the server could not be reached.
-            MCPError: the server refused to list its tools.
+            MCPConnectionError: the server could not be reached, or did not list its tools
+                (an error, or no answer within `connect_timeout`).
         """
         client = await self.connection.client()
-        if not self._stale and self._listed_on == self.connection.opened:
+        current = (self._changes, self.connection.opened)
+        if self._listed == current:
             return
-        self._stale, self._listed_on = False, self.connection.opened
         tools: list[types.Tool] = []
         cursor: str | None = None
-        for _ in range(_MAX_PAGES):
-            page = await client.list_tools(cursor=cursor)
-            tools.extend(page.tools)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        else:
-            log.warning("MCP server %s: tools/list still paging after %d pages; using those",
-                        self.name, _MAX_PAGES)
-        self.listing, self.version = tools, self.version + 1
+        try:
+            with anyio.fail_after(self.connection.connect_timeout):
+                for _ in range(_MAX_PAGES):
+                    page = await client.list_tools(cursor=cursor)
+                    tools.extend(page.tools)
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        break
+                else:
+                    log.warning("MCP server %s: tools/list still paging after %d pages; using "
+                                "those", self.name, _MAX_PAGES)
+        except TimeoutError:
+            raise MCPConnectionError(
+                f"the MCP server {self.name} did not list its tools within "
+                f"{self.connection.connect_timeout:g} s (raise connect_timeout=)"
+            ) from None
+        except Exception as exc:
+            raise MCPConnectionError(
+                f"the MCP server {self.name} did not list its tools: {describe(exc)}"
+            ) from exc
+        self.listing, self.version, self._listed = tools, self.version + 1, current
 
     async def call(self, original: str, input: dict[str, Any], ctx: RunContext[Any]) -> Any:
         """Call tool `original` with `input`; its content, or a `ToolError` the model reads."""

@@ -170,3 +170,16 @@ async def test_nothing_outlives_aclose_even_when_the_caller_is_cancelled() -> No
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_never_answers_times_out_and_is_stopped(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    silent = ("import os, sys, time\n"
+              "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+              "time.sleep(120)\n")
+    server = MCPToolset.stdio(sys.executable, ["-c", silent, str(pid_file)], connect_timeout=5)
+    with pytest.raises(MCPConnectionError, match="did not finish starting within 5 s"):
+        await server.list_tools()
+    with pytest.raises(ProcessLookupError):  # stopped before the error was raised
+        os.kill(int(pid_file.read_text()), 0)
