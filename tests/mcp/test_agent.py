@@ -125,3 +125,19 @@ def test_a_refused_name_never_reaches_the_wire() -> None:
 
     names = anyio.run(one_run)
     assert all(valid.match(n) for n in names) and any(n.startswith("db_query_run_") for n in names)
+
+
+@pytest.mark.asyncio
+async def test_a_run_goes_on_after_its_server_crashed_and_the_next_call_restarts_it() -> None:
+    client, _ = client_for(
+        tool_reply("process", {"name": "x"}),
+        tool_reply("crash", {}),
+        tool_reply("process", {"name": "x"}),
+        text_reply("Done."),
+    )
+    async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
+        result = await agent.run("go")
+    before, crashed, after = results(result.messages)
+    assert result.text == "Done."
+    assert crashed["is_error"] is True and "closed the connection" in crashed["content"]
+    assert pid_of(before) != pid_of(after)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -183,3 +184,16 @@ async def test_a_server_that_never_answers_times_out_and_is_stopped(tmp_path: Pa
         await server.list_tools()
     with pytest.raises(ProcessLookupError):  # stopped before the error was raised
         os.kill(int(pid_file.read_text()), 0)
+
+
+@pytest.mark.asyncio
+async def test_a_real_server_s_hints_decide_what_a_durable_run_may_repeat(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    git = MCPToolset.stdio(sys.executable, ["-m", "mcp_server_git", "--repository",
+                                            str(tmp_path)])
+    async with git:
+        tools = by_name(await git.list_tools())
+        status = await run(tools["git_status"], repo_path=str(tmp_path))
+    assert tools["git_status"].idempotent and tools["git_log"].idempotent  # readOnlyHint
+    assert not tools["git_commit"].idempotent and tools["git_reset"].idempotent  # idempotentHint
+    assert status.get("is_error") is None and "On branch" in str(status["content"])
