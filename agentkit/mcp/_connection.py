@@ -66,10 +66,9 @@ class _Link:
     error: BaseException | None = None
     task: asyncio.Task[None] | None = None
 
-    @property
-    def usable(self) -> bool:
-        return (self.client is not None and not self.ended.is_set() and not self.done.is_set()
-                and self.loop is asyncio.get_running_loop())
+    def usable(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether calls may go through it from `loop`."""
+        return self.loop is loop and not self.ended.is_set() and not self.done.is_set()
 
 
 class Connection:
@@ -103,17 +102,17 @@ class Connection:
             MCPConnectionError: the server could not be started, reached or initialized in time.
             UsageError: the event loop is not asyncio's.
         """
+        loop = _running_loop()
         link = self._link
-        if link is not None and link.usable and link.client is not None:
+        if link is not None and link.client is not None and link.usable(loop):
             return link.client
-        async with self._loop_lock():
+        async with self._loop_lock(loop):
             link = self._link
-            if link is None or not link.usable:
-                if link is not None and link.loop is asyncio.get_running_loop():
-                    await _finish(link)
-                link = await self._open()
-            assert link.client is not None  # set before `ready` by a successful owner
-            return link.client
+            if link is not None and link.client is not None and link.usable(loop):
+                return link.client  # opened by another task meanwhile
+            if link is not None and link.loop is loop:
+                await _finish(link)  # it ended: let go of what is left before starting anew
+            return await self._open(loop)
 
     async def aclose(self) -> None:
         """Close the connection, if open: the process stopped or the session ended."""
@@ -123,14 +122,13 @@ class Connection:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _loop_lock(self) -> anyio.Lock:
-        loop = _running_loop()
+    def _loop_lock(self, loop: asyncio.AbstractEventLoop) -> anyio.Lock:
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = anyio.Lock(), loop
         return self._lock
 
-    async def _open(self) -> _Link:
-        link = _Link(_running_loop())
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> Client:
+        link = _Link(loop)
         self._link = link
         link.task = link.loop.create_task(self._own(link), name=f"agentkit.mcp {self.name}")
         try:
@@ -152,7 +150,7 @@ class Connection:
                 f"could not connect to the MCP server {self.name}: {_reason(error)}"
             ) from error
         self.opened += 1
-        return link
+        return link.client
 
     async def _own(self, link: _Link) -> None:
         """The owner task: enter the client, keep it until asked to stop or the transport ends."""
