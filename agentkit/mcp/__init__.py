@@ -8,11 +8,15 @@ toolset served over MCP. Needs the extra: `pip install "agentkit[mcp]"`.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
-if importlib.util.find_spec("mcp") is None:  # the extra is missing: say what to do
+try:
+    importlib.import_module("mcp")
+except ModuleNotFoundError as exc:  # the extra is missing: say what to do
+    if exc.name != "mcp":
+        raise
     raise ModuleNotFoundError('agentkit.mcp needs the MCP SDK: pip install "agentkit[mcp]"',
-                              name="mcp")
+                              name="mcp") from exc
 
 from .._public import present_as
 from ._connection import MCPConnectionError

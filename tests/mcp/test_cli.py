@@ -114,3 +114,17 @@ def test_run_a_recipe_with_an_mcp_server(
     monkeypatch.setattr(registry, "recipes", lambda: {"ask": asking})
     assert main(["run", "ask", "--mcp", APP_COMMAND]) == 0
     assert "The server said: via --mcp" in capsys.readouterr().out
+
+
+def test_without_the_extra_the_import_and_the_cli_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "mcp", None)  # as if not installed
+    for loaded in [m for m in sys.modules if m.startswith("agentkit.mcp")]:
+        monkeypatch.delitem(sys.modules, loaded)
+    with pytest.raises(ModuleNotFoundError, match=r'pip install "agentkit\[mcp\]"'):
+        import agentkit.mcp  # noqa: F401
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["chat", "--mcp", "python -m mcp_server_time"]) == 2
+    assert main(["mcp", "serve", "--tools", "clock"]) == 2
+    assert capsys.readouterr().err.count('pip install "agentkit[mcp]"') == 2
