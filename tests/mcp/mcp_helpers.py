@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentkit import RunContext
+import anyio
+
+from agentkit import RunContext, Tool
 from agentkit.mcp import MCPToolset
 
 HERE = Path(__file__).resolve().parent
@@ -41,3 +43,19 @@ def serve(flag: str) -> Iterator[str]:
         process.wait(30)
         if process.stdout is not None:
             process.stdout.close()
+
+
+async def time_out_on_the_server(tools: dict[str, Tool]) -> tuple[Any, Any, Any]:
+    """Call the test server's `wait_forever` with a 2 s timeout, checking meanwhile that the
+    server got it; the `wait_started`, timed-out and `seen_cancellations` results."""
+    waiting = tools["wait_forever"].replace(timeout=2)
+    answers: list[Any] = []
+
+    async def call() -> None:
+        answers.append(await waiting.run({}, call_ctx()))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        started = await tools["wait_started"].run({"timeout": 30}, call_ctx("toolu_2"))
+    seen = await tools["seen_cancellations"].run({"timeout": 30}, call_ctx("toolu_3"))
+    return started["content"], answers[0], seen["content"]

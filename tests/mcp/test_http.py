@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx2
 import pytest
-from mcp_helpers import call_ctx
+from mcp_helpers import call_ctx, time_out_on_the_server
 
 from agentkit import Tool
 from agentkit.mcp import MCPConnectionError, MCPToolset
@@ -20,13 +20,11 @@ async def test_streamable_http_lists_calls_and_cancels_a_timed_out_call(http_url
     async with MCPToolset.http(http_url, headers={"X-Test": "yes"}) as server:
         tools = by_name(await server.list_tools())
         added = await tools["add"].run({"a": 1, "b": 2}, call_ctx())
-        waiting = tools["wait_forever"].replace(timeout=0.2)
-        timed_out = await waiting.run({}, call_ctx())
-        seen = await tools["seen_cancellations"].run({"timeout": 30}, call_ctx())
+        started, timed_out, seen = await time_out_on_the_server(tools)
         failed = await tools["fail"].run({"reason": "no"}, call_ctx())
     assert added["content"] == [{"type": "text", "text": "3"}]
-    assert timed_out["is_error"] is True
-    assert seen["content"] != [{"type": "text", "text": "[]"}]  # the server saw it cancelled
+    assert started == [{"type": "text", "text": "true"}] and timed_out["is_error"] is True
+    assert seen != [{"type": "text", "text": "[]"}]  # the server saw it cancelled
     assert failed["is_error"] is True and "no" in str(failed["content"])
 
 

@@ -11,7 +11,7 @@ from mcp import Client
 from agentkit import RunContext, ToolError, Toolset, tool
 from agentkit.mcp._serve import mcp_server
 
-stopped = anyio.Event()
+entered, stopped = anyio.Event(), anyio.Event()
 
 
 @tool(idempotent=True)
@@ -43,6 +43,7 @@ def delete_everything() -> str:
 @tool
 async def wait(ctx: RunContext[object]) -> str:
     """Wait until cancelled."""
+    entered.set()
     try:
         await anyio.sleep_forever()
     finally:
@@ -87,7 +88,9 @@ async def test_approval_tools_are_served_when_allowed() -> None:
 async def test_a_cancelled_request_stops_the_tool() -> None:
     async with Client(mcp_server(TOOLS, name="t", allow_approval_tools=False, deps=None),
                       mode="legacy") as c:
-        with anyio.move_on_after(0.2):
-            await c.call_tool("wait", {})
         with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(c.call_tool, "wait", {})
+                await entered.wait()
+                tg.cancel_scope.cancel()
             await stopped.wait()
