@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -154,6 +155,10 @@ class _View:
         for listed in server.listing:
             hints = listed.annotations
             name = self.prefix + api_name(listed.name, prefix=self.prefix)
+            if name in built:  # a valid name equal to another's mapped one: keep the first
+                log.warning("MCP server %s: tool %r left out: its name %r is taken",
+                            server.name, listed.name, name)
+                continue
             try:
                 built[name] = Tool.from_schema(
                     name=name,
@@ -296,8 +301,16 @@ class MCPToolset(Toolset):
 
     def prefixed(self, prefix: str, *, sep: str = "_") -> Toolset:
         """A toolset of this server's tools named `prefix` + `sep` + name (still valid: names
-        the API refuses are mapped with the prefix counted). Shares this one's connection."""
-        return Toolset([_View(self._view.server, prefix + sep)])
+        the API refuses are mapped with the prefix counted). Shares this one's connection.
+
+        Raises:
+            UsageError: the prefix is not a valid start of a tool name, or leaves no room.
+        """
+        start = prefix + sep
+        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,50}", start):
+            raise UsageError(f"prefix {start!r} must be 1 to 50 letters, digits, '_' or '-' "
+                             "(tool names are at most 64 characters)")
+        return Toolset([_View(self._view.server, start)])
 
 
 def _check_times(timeout: float | None, connect_timeout: float) -> None:

@@ -55,3 +55,15 @@ def test_an_image_the_api_cannot_take_is_named_not_dropped() -> None:
 
 def test_the_readme_s_example_name() -> None:
     assert api_name("db.query/run") == "db_query_run_aee8e7c4"
+
+
+def test_a_prefix_that_cannot_start_a_tool_name_is_refused() -> None:
+    from agentkit import UsageError
+    from agentkit.mcp import MCPToolset
+
+    server = MCPToolset.stdio("unused")
+    with pytest.raises(UsageError, match=r"prefix 'git\.hub_'"):
+        server.prefixed("git.hub")
+    with pytest.raises(UsageError, match="at most 64"):
+        server.prefixed("p" * 60)
+    assert server.prefixed("github") is not None
