@@ -128,3 +128,15 @@ def test_without_the_extra_the_import_and_the_cli_say_what_to_install(
     assert main(["chat", "--mcp", "python -m mcp_server_time"]) == 2
     assert main(["mcp", "serve", "--tools", "clock"]) == 2
     assert capsys.readouterr().err.count('pip install "agentkit[mcp]"') == 2
+
+
+def test_mcp_options_are_command_lines_or_urls() -> None:
+    from agentkit import UsageError
+    from agentkit.cli.common import mcp_toolsets
+
+    local, remote = mcp_toolsets(['uvx "mcp server" --flag', "https://example.com/mcp"])
+    assert isinstance(local, MCPToolset) and local.name == "uvx 'mcp server' --flag"
+    assert isinstance(remote, MCPToolset) and remote.name == "https://example.com/mcp"
+    assert mcp_toolsets(None) == []
+    with pytest.raises(UsageError, match="--mcp needs a server"):
+        mcp_toolsets(["  "])
