@@ -49,6 +49,7 @@ SURFACE: dict[str, list[str]] = {
     ],
     "agentkit.cli": ["main"],
     "agentkit.context": ["Auto", "Compaction", "ServerCompaction", "ServerEditing", "Trim"],
+    "agentkit.mcp": ["MCPConnectionError", "MCPToolset", "serve", "serve_async"],
 }
 
 # Added to `agentkit.workflows` after the move: importable from there only.
@@ -92,7 +93,7 @@ def test_public_classes_and_functions_present_themselves_as_a_public_module(name
 def test_the_top_level_is_small_and_shows_only_its_names_and_public_modules() -> None:
     assert len(agentkit.__all__) <= 36  # what an agent needs: ~30 names, and no more
     public = {n for n in dir(agentkit) if not n.startswith("_")}
-    modules = {"cli", "context", "dbos", "errors", "events", "otel", "testing", "workflows"}
+    modules = {"cli", "context", "dbos", "errors", "events", "mcp", "otel", "testing", "workflows"}
     assert public - set(agentkit.__all__) - modules == set()
 
 

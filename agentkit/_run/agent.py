@@ -9,7 +9,7 @@ import math
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import replace
-from typing import Any, Generic, TypedDict, Unpack, cast
+from typing import Any, Generic, Self, TypedDict, Unpack, cast
 
 import anyio
 import pydantic_core
@@ -165,6 +165,19 @@ class Agent(Generic[OutputT]):
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={self.toolset.names})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what the agent's tools hold open (MCP servers' processes and connections).
+
+        The agent stays usable: a later run opens them again when it needs them.
+        """
+        await self.toolset.aclose()
 
     async def run(
         self,

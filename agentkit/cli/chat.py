@@ -27,7 +27,7 @@ from agentkit import (
     validate_conversation,
 )
 
-from .common import choose_online, client_source, fail, guarded
+from .common import choose_online, client_source, fail, guarded, mcp_toolsets
 from .display import Display, preview
 
 __all__ = ["CHAT_COMMANDS", "cmd_chat"]
@@ -113,6 +113,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     display = Display()
     try:
         tools = chat_tools(args.tools, args.root, args.db) if args.tools else []
+        tools += mcp_toolsets(args.mcp)
     except UsageError as exc:
         fail(str(exc))
         return 2
@@ -143,8 +144,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
         return 2
 
     async def turn(prompt: str) -> Any:
-        async with new_client() as client:
-            return await agent(client).run(prompt, history=history, on_event=display)
+        # The agent's block closes what its tools opened (MCP servers) in this turn's loop.
+        async with new_client() as client, agent(client) as turn_agent:
+            return await turn_agent.run(prompt, history=history, on_event=display)
 
     with serving:
         while True:

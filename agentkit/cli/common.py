@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterable, Mapping
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from agentkit import (
     AsyncClient,
     LimitExceeded,
     RunError,
+    Toolset,
     UsageError,
 )
 
@@ -32,6 +34,7 @@ __all__ = [
     "CREDENTIALS",
     "DEFAULT_MODEL",
     "EXIT_CODES",
+    "MCP_EXTRA",
     "choose_online",
     "client_source",
     "describe",
@@ -41,6 +44,7 @@ __all__ = [
     "has_credentials",
     "jsonable",
     "key_value",
+    "mcp_toolsets",
     "online_for",
 ]
 
@@ -57,6 +61,7 @@ CREDENTIALS = (
     "ANTHROPIC_BASE_URL to go through a gateway)"
 )
 DEFAULT_MODEL = "claude-sonnet-4-5"
+MCP_EXTRA = 'the MCP support is not installed: pip install "agentkit[mcp]"'
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -178,3 +183,31 @@ def key_value(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     return key.strip(), value
+
+
+# -- MCP servers -------------------------------------------------------------------------------
+
+
+def mcp_toolsets(specs: Sequence[str] | None) -> list[Toolset]:
+    """A toolset per `--mcp`: a URL (streamable HTTP) or a command line (stdio).
+
+    Raises:
+        UsageError: an empty spec, or the MCP extra is missing.
+    """
+    if not specs:
+        return []
+    try:
+        from agentkit.mcp import MCPToolset
+    except ModuleNotFoundError as exc:
+        raise UsageError(MCP_EXTRA) from exc
+    toolsets: list[Toolset] = []
+    for spec in specs:
+        if spec.startswith(("http://", "https://")):
+            toolsets.append(MCPToolset.http(spec))
+            continue
+        argv = shlex.split(spec)
+        if not argv:
+            raise UsageError("--mcp needs a server: a command line (\"python -m "
+                             "mcp_server_time\") or an http(s):// URL")
+        toolsets.append(MCPToolset.stdio(argv[0], argv[1:]))
+    return toolsets

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import anyio
@@ -36,9 +35,11 @@ from .common import (
     guarded,
     jsonable,
     key_value,
+    mcp_toolsets,
     online_for,
 )
 from .display import Display, models_table, preview, tool_listing
+from .mcp import add_mcp, add_mcp_option
 from .runs import add_runs
 
 __all__ = ["EXIT_CODES", "main"]
@@ -62,8 +63,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     online = online_for(recipe, [inputs], args, display)
     if online is None:
         return 2
-    call = partial(registry.run_recipe, recipe, inputs, online=online, model=args.model,
-                   on_event=display)
+    code, tools = guarded(display, lambda: mcp_toolsets(args.mcp))
+    if tools is None:
+        return code
+
+    async def call() -> Any:
+        try:
+            return await registry.run_recipe(recipe, inputs, online=online, model=args.model,
+                                             on_event=display, tools=tools)
+        finally:
+            for toolset in tools:  # MCP servers: stopped in the loop that started them
+                await toolset.aclose()
+
     code, result = guarded(display, lambda: anyio.run(call))
     if result is None:
         return code
@@ -192,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tools(sub)
     _add_batch(sub)
     add_runs(sub, _command)
+    add_mcp(sub, _command)
     return parser
 
 
@@ -208,6 +220,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--input", "-i", action="append", type=key_value, metavar="KEY=VALUE",
                      help="a recipe input (repeatable)")
     run.add_argument("--model", "-m", metavar="MODEL", help="model to use instead of the recipe's")
+    add_mcp_option(run)
 
 
 def _add_chat(sub: Any) -> None:
@@ -234,6 +247,7 @@ def _add_chat(sub: Any) -> None:
     chat.add_argument("--root", default=".", metavar="DIR",
                       help="directory for files and shell (default: .)")
     chat.add_argument("--db", metavar="FILE", help="SQLite database for the sqlite tools")
+    add_mcp_option(chat)
 
 
 def _add_models(sub: Any) -> None:

@@ -32,6 +32,7 @@ from .._run import observe
 from .._run.agent import Agent
 from .._run.events import AgentEvent
 from .._run.result import RunResult
+from .._tools.toolset import Toolset
 
 if TYPE_CHECKING:
     from ..testing._model import FunctionModel
@@ -129,6 +130,8 @@ class RecipeContext:
     online: bool = False
     """Whether requests go to the real API (False: the offline fake). Recipes whose tools
     reach out (fetching web pages) use it to stay on the machine offline."""
+    tools: Sequence[Toolset] = ()
+    """More tools every agent of the recipe gets (`agentkit run RECIPE --mcp ...`)."""
 
     @overload
     def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
@@ -143,6 +146,8 @@ class RecipeContext:
         """
         model = kwargs.pop("model", self.model)
         kwargs.setdefault("client", self.client)
+        if self.tools:
+            kwargs["tools"] = [*kwargs.get("tools", ()), *self.tools]
         return Agent(model, **kwargs)
 
     async def run(
@@ -260,13 +265,15 @@ async def run_recipe(
     model: str | None = None,
     on_event: Callable[[AgentEvent], Any] | None = None,
     client: AsyncClient | None = None,
+    tools: Sequence[Toolset] = (),
 ) -> RecipeResult:
     """Run `recipe` end to end and return its output and usage.
 
     `online=None` runs online iff `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN` is set.
     Offline, a `FakeServer` on 127.0.0.1 serves `recipe.offline_model(inputs)` for the run's
     duration. A `client` you pass is used as is (no fake server is started); `online` then
-    only tells the recipe whether its tools may reach out.
+    only tells the recipe whether its tools may reach out. `tools` are given to every agent
+    the recipe makes (e.g. an MCP server's); they are the caller's to close.
 
     Raises:
         UsageError: an unknown input (the message lists the valid ones), or no credentials
@@ -277,17 +284,18 @@ async def run_recipe(
     values = resolve_inputs(recipe, inputs)
     is_online = _has_credentials() if online is None else online
     ctx_model = model or recipe.model
+    run = partial(_run, recipe, values, ctx_model, on_event=on_event, tools=tools)
     if client is not None:
-        return await _run(recipe, values, ctx_model, client, on_event, is_online)
+        return await run(client, is_online)
     if is_online:
         async with AsyncClient() as own:
-            return await _run(recipe, values, ctx_model, own, on_event, True)
+            return await run(own, True)
     from ..testing import FakeServer  # only offline runs pay for importing the fake
 
     server = FakeServer(recipe.offline_model(values)).start()
     try:
         async with AsyncClient(api_key="offline", base_url=server.base_url) as own:
-            result = await _run(recipe, values, ctx_model, own, on_event, False)
+            result = await run(own, False)
     finally:
         server.stop()
     server.assert_consumed()
@@ -299,10 +307,13 @@ async def _run(
     inputs: dict[str, str],
     model: str,
     client: AsyncClient,
-    on_event: Callable[[AgentEvent], Any] | None,
     online: bool,
+    *,
+    on_event: Callable[[AgentEvent], Any] | None,
+    tools: Sequence[Toolset],
 ) -> RecipeResult:
-    ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event, online=online)
+    ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event,
+                        online=online, tools=tools)
     async with observe.workflow(recipe.name):
         output = await recipe.run(ctx)
     return RecipeResult(output=output, usage=ctx.usage, online=online)
