@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import anyio
 
-from agentkit import AgentkitError, AsyncClient, RunError, RunUsage
+from agentkit import AgentkitError, RunError, RunUsage
 
 from .common import describe, fail, find_recipe, guarded, jsonable, online_for
 from .display import Display, progress_bar
@@ -23,6 +23,7 @@ from .display import Display, progress_bar
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from agentkit import AsyncClient  # imported where used: `agentkit --help` loads no client
     from agentkit.workflows import Recipe
 
 __all__ = ["cmd_batch"]
@@ -157,6 +158,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     async def batch(out: TextIO, progress: Progress) -> None:
         task = progress.add_task(recipe.name, total=len(todo))
+        from agentkit import AsyncClient
+
         limiter = anyio.CapacityLimiter(args.concurrency)
         client = AsyncClient() if online else None
 
