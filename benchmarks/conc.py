@@ -16,7 +16,9 @@ CPU per turn = client CPU / requests made. The raw loop (`_loops.raw_run`, one
 `aiohttp.ClientSession` with a pool of 1,000) and agentkit (`Agent` with the default
 `AsyncClient`) take turns at each N. `--tools sync` writes agentkit's tools as plain `def`
 (run in worker threads); the raw loop's stay coroutines. `--profile N` runs agentkit once at
-N under pyinstrument (if installed) and prints where the time went.
+N under pyinstrument (if installed) and prints where the time went. `--gc0 N` makes both
+clients do what a process driving thousands of runs may choose: `gc.freeze()` after the
+imports and a gen-0 garbage-collection threshold of N (the default is 700).
 
 Also printed per measurement: wall time (the machine's other load shows there first), the TCP
 connections the client opened (warm-up included: a churning pool shows), the server's CPU per
@@ -148,8 +150,13 @@ def _count_connections() -> list[int]:
     return opened
 
 
-def _child(url: str, kind: str, runs: int, sync_tools: bool, profile: bool, pipe: Any) -> None:
+def _child(
+    url: str, kind: str, runs: int, sync_tools: bool, profile: bool, gc0: int | None, pipe: Any
+) -> None:
     _pin(0)
+    if gc0 is not None:  # what a process running thousands of runs may choose to do
+        gc.freeze()
+        gc.set_threshold(gc0, *gc.get_threshold()[1:])
     opened = _count_connections()
     out = asyncio.run(_measure(url, kind, runs, sync_tools, profile))
     out["connections"] = opened[0]
@@ -157,13 +164,16 @@ def _child(url: str, kind: str, runs: int, sync_tools: bool, profile: bool, pipe
 
 
 def measure(
-    server: Server, kind: str, runs: int, sync_tools: bool, profile: bool = False
+    server: Server, kind: str, runs: int, sync_tools: bool, profile: bool = False,
+    gc0: int | None = None,
 ) -> dict[str, float]:
     """One measurement in a fresh spawned client process, with the connections it opened
     (warm-up included)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_child, args=(server.url, kind, runs, sync_tools, profile, child))
+    proc = ctx.Process(
+        target=_child, args=(server.url, kind, runs, sync_tools, profile, gc0, child)
+    )
     served = server.cpu()
     proc.start()
     out: dict[str, float] = parent.recv()
@@ -178,6 +188,10 @@ def main() -> None:
     parser.add_argument("--tools", choices=("async", "sync"), default="async")
     parser.add_argument("--reps", type=int, default=1, help="measurements per cell (best kept)")
     parser.add_argument("--profile", type=int, metavar="N", help="profile agentkit at N runs")
+    parser.add_argument(
+        "--gc0", type=int, metavar="N",
+        help="in both clients: gc.freeze() after the imports, and N as the gen-0 GC threshold",
+    )
     args = parser.parse_args()
     sync_tools = args.tools == "sync"
     server = Server(latency=LATENCY, core=1)
@@ -186,7 +200,8 @@ def main() -> None:
             measure(server, "agentkit", args.profile, sync_tools, profile=True)
             return
         print(f"{ROUNDS} rounds of 2 parallel calls, {LATENCY * 1000:.0f} ms latency, client on "
-              f"one core, agentkit tools {args.tools}; best of {args.reps}")
+              f"one core, agentkit tools {args.tools}; best of {args.reps}"
+              + ("" if args.gc0 is None else f"; gc.freeze(), gen-0 threshold {args.gc0}"))
         print(f"  {'runs':>6} {'agentkit ms/turn':>17} {'raw ms/turn':>12} {'ratio':>7} "
               f"{'wall ak/raw (s)':>16} {'conns ak/raw':>13} {'server ms/turn':>15} "
               f"{'gc ms/turn':>12}")
@@ -194,7 +209,7 @@ def main() -> None:
             best: dict[str, dict[str, float]] = {}
             for _ in range(args.reps):
                 for kind in ("raw", "agentkit"):  # taking turns: drift hits both alike
-                    got = measure(server, kind, runs, sync_tools)
+                    got = measure(server, kind, runs, sync_tools, gc0=args.gc0)
                     if kind not in best or got["cpu_ms"] < best[kind]["cpu_ms"]:
                         best[kind] = got
             ak, raw = best["agentkit"], best["raw"]
