@@ -55,35 +55,29 @@ def _pin(core: int) -> None:
         os.sched_setaffinity(0, {cores[core % len(cores)]})
 
 
+def _sync_add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def _sync_multiply(a: int, b: int) -> int:
+    """Multiply two integers."""
+    return a * b
+
+
 def _agent(url: str, sync_tools: bool) -> tuple[Any, Any]:
+    """A client and the agent of `_loops` (its tools, or the same ones as plain `def`s)."""
+    from _loops import add, multiply
+
     from agentkit import Agent, AsyncClient, Limits, tool
 
-    if sync_tools:
-
-        @tool
-        def add(a: int, b: int) -> int:
-            """Add two integers."""
-            return a + b
-
-        @tool
-        def multiply(a: int, b: int) -> int:
-            """Multiply two integers."""
-            return a * b
-
-    else:
-
-        @tool
-        async def add(a: int, b: int) -> int:
-            """Add two integers."""
-            return a + b
-
-        @tool
-        async def multiply(a: int, b: int) -> int:
-            """Multiply two integers."""
-            return a * b
-
+    tools = [tool(name="add")(_sync_add), tool(name="multiply")(_sync_multiply)]
     client = AsyncClient(api_key="offline", base_url=url)
-    return client, Agent(MODEL, tools=[add, multiply], client=client, limits=Limits(max_turns=100))
+    agent = Agent(
+        MODEL, tools=tools if sync_tools else [add, multiply], client=client,
+        limits=Limits(max_turns=100),
+    )
+    return client, agent
 
 
 async def _measure(
