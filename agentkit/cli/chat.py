@@ -12,23 +12,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from agentkit import (
-    Agent,
-    AgentkitError,
-    AsyncClient,
-    Deny,
-    RunUsage,
-    Toolset,
-    UsageError,
-    validate_conversation,
-)
+from agentkit import AgentkitError, RunUsage, UsageError, validate_conversation
 
 from .common import choose_online, client_source, fail, guarded, mcp_toolsets
 from .display import Display, preview
+
+if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
+    from agentkit import Agent, AsyncClient, Deny, Toolset
 
 __all__ = ["CHAT_COMMANDS", "cmd_chat"]
 
@@ -63,6 +57,8 @@ def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
     """
     import agentkit_tools as kit
 
+    from agentkit import Toolset
+
     builders: dict[str, Callable[[], Toolset]] = {
         "files": lambda: _ask_before_writing(kit.files_toolset(root)),
         "shell": lambda: kit.shell_toolset(root, enabled=True),
@@ -86,6 +82,8 @@ def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
 
 def _ask_before_writing(files: Toolset) -> Toolset:
     # In a chat the model edits the user's own directory: each write is shown and asked first.
+    from agentkit import Toolset
+
     writes = ("write_file", "edit_file")
     return Toolset([t.replace(requires_approval=True) if t.name in writes else t for t in files])
 
@@ -96,6 +94,7 @@ def _needs_db() -> Toolset:
 
 def ask_approval(display: Display) -> Callable[[Any, dict[str, Any]], bool | Deny]:
     """An `approve=` callback asking y/N on the terminal (or the next piped line)."""
+    from agentkit import Deny
 
     def approve(ctx: Any, call: dict[str, Any]) -> bool | Deny:
         display.line(f"? {call['name']} wants to run {preview(call['input'], 300)}",
@@ -110,6 +109,8 @@ def ask_approval(display: Display) -> Callable[[Any, dict[str, Any]], bool | Den
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """`agentkit chat`: one conversation over many turns, kept until /reset or exit."""
+    from agentkit import Agent
+
     display = Display()
     try:
         tools = chat_tools(args.tools, args.root, args.db) if args.tools else []

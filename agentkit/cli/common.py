@@ -18,16 +18,18 @@ from urllib.parse import urlsplit
 from agentkit import (
     AgentkitError,
     APIStatusError,
-    AsyncClient,
     LimitExceeded,
     RunError,
-    Toolset,
     UsageError,
 )
 
 from .display import Display, make_console
 
 if TYPE_CHECKING:
+    from agentkit import (
+        AsyncClient,  # imported where used: `agentkit --help` loads no client
+        Toolset,
+    )
     from agentkit.workflows import Recipe
 
 __all__ = [
@@ -97,6 +99,8 @@ def client_source(online: bool) -> tuple[AbstractContextManager[Any], Callable[[
 
     The factory is called inside each event loop: a client is bound to the loop it runs in.
     """
+    from agentkit import AsyncClient
+
     if online:
         return nullcontext(), AsyncClient
     from agentkit.testing import FakeServer, tool_model

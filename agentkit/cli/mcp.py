@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from agentkit import Toolset, UsageError
+from agentkit import UsageError
 
 from .chat import chat_tools
 from .common import MCP_EXTRA, fail
@@ -30,6 +30,8 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
         fail(MCP_EXTRA)
         return 2
     try:
+        from agentkit import Toolset  # here: `agentkit --help` loads no tools
+
         toolset = Toolset(chat_tools(args.tools, args.root, args.db))
     except UsageError as exc:
         fail(str(exc))
