@@ -4,12 +4,14 @@ Per model turn: `ModelRequest`, then `TextChunk`/`ThinkingChunk`/`ToolCallStarte
 `ToolInputChunk` as content arrives (many with `stream=True`; one per block otherwise), then
 `TurnFinished`; `ModelRetry` when a failed reply is re-issued. Per tool call
 `ToolCallFinished`; finally `RunFinished`. Events are plain frozen dataclasses: cheap to make,
-and safe to hand to user code.
+and safe to hand to user code. Each carries its run's `run_id` (the durable run id, or one
+made for the run), set by the driver as it sends it, so a consumer shared by parallel runs
+(a display) can tell them apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ class ModelRequest:
 
     turn: int
     params: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class ModelRetry:
     turn: int
     attempt: int
     error: Exception
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,8 @@ class TextChunk:
 
     turn: int
     text: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,8 @@ class ThinkingChunk:
 
     turn: int
     thinking: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,8 @@ class ToolCallStarted:
     id: str
     name: str
     input: dict[str, Any] | None
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +97,8 @@ class ToolInputChunk:
     turn: int
     id: str
     partial_json: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,8 @@ class ToolCallFinished:
     name: str
     input: dict[str, Any]
     result: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
     @property
     def is_error(self) -> bool:
@@ -109,6 +125,8 @@ class TurnFinished:
     turn: int
     message: Message
     usage: TurnUsage | None
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +134,8 @@ class RunFinished:
     """The run ended; `result` is what `Agent.run` returns."""
 
     result: RunResult[Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 AgentEvent = (
