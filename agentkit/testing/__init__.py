@@ -33,6 +33,7 @@ import httpx
 from .._api.wire import Message
 from .._errors import ScriptError
 from .._public import present_as
+from .._tools.output import OUTPUT_TOOL_NAME as OUTPUT_TOOL
 from ._model import FunctionModel, RecordedRequest, Script, ScriptFront, Step
 from ._replies import (
     Fault,
@@ -147,10 +148,14 @@ def _result_text(result: dict[str, Any]) -> str:
 
 def _play_tools(body: dict[str, Any]) -> Message | str:
     results = tool_results(body)
+    offered = {t["name"]: t for t in body.get("tools") or () if "input_schema" in t}
+    output = offered.pop(OUTPUT_TOOL, None)
+    text = last_user_text(body)
+    tools = [] if results else [t for name, t in offered.items() if name in text]
+    if output is not None and not tools:  # a structured answer is asked for: give one
+        return reply(tool_calls=[(OUTPUT_TOOL, schema_example(output["input_schema"]))])
     if results:
         return "Tool results: " + "; ".join(_result_text(r) for r in results)
-    text = last_user_text(body)
-    tools = [t for t in body.get("tools") or () if "input_schema" in t and t["name"] in text]
     if not tools:
         return f"echo: {text}"
     return reply(tool_calls=[(t["name"], schema_example(t["input_schema"])) for t in tools])
@@ -162,7 +167,9 @@ echo_model = FunctionModel(lambda body: f"echo: {last_user_text(body)}")
 tool_model = FunctionModel(_play_tools)
 """A model for offline demos: calls (in parallel) every client tool named in the user's
 last text, with arguments made from its schema; after tool results, answers
-`Tool results: …` quoting them; otherwise echoes like `echo_model`."""
+`Tool results: …` quoting them; otherwise echoes like `echo_model`. When a structured
+answer is asked for (`output_type=`: the `final_result` tool), it gives one from the schema
+instead of text."""
 
 
 def with_faults(
