@@ -57,7 +57,7 @@ class Recipe:
     """Builds the scripted model that plays Claude offline, given the inputs."""
     inputs: Mapping[str, str] = field(default_factory=dict[str, str])
     """Input name -> default value (each documented in the recipe module's docstring)."""
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     """The model the recipe's agents use unless another is given."""
 
     def __post_init__(self) -> None:
@@ -128,6 +128,10 @@ class RecipeContext:
     online: bool = False
     """Whether requests go to the real API (False: the offline fake). Recipes whose tools
     reach out (fetching web pages) use it to stay on the machine offline."""
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None
+    """Someone who can approve tool calls (the command line asks at the terminal); None when
+    the recipe runs unattended. Agents made with `agent` get it as their `approve=`, and
+    recipes keep approval on for risky tools (running model-written code) when it is set."""
 
     @overload
     def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
@@ -142,6 +146,10 @@ class RecipeContext:
         """
         model = kwargs.pop("model", self.model)
         kwargs.setdefault("client", self.client)
+        # Someone watching the events gets the text as it is made, not once a turn is done.
+        kwargs.setdefault("stream", self.on_event is not None)
+        if self.approve is not None:
+            kwargs.setdefault("approve", self.approve)
         return Agent(model, **kwargs)
 
     async def run(
@@ -259,6 +267,7 @@ async def run_recipe(
     model: str | None = None,
     on_event: Callable[[AgentEvent], Any] | None = None,
     client: AsyncClient | None = None,
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> RecipeResult:
     """Run `recipe` end to end and return its output and usage.
 
@@ -266,6 +275,7 @@ async def run_recipe(
     Offline, a `FakeServer` on 127.0.0.1 serves `recipe.offline_model(inputs)` for the run's
     duration. A `client` you pass is used as is (no fake server is started); `online` then
     only tells the recipe whether its tools may reach out.
+    `approve` is `RecipeContext.approve`: who approves risky tool calls (None: unattended).
 
     Raises:
         UsageError: an unknown input (the message lists the valid ones), or no credentials
@@ -277,16 +287,16 @@ async def run_recipe(
     is_online = _has_credentials() if online is None else online
     ctx_model = model or recipe.model
     if client is not None:
-        return await _run(recipe, values, ctx_model, client, on_event, is_online)
+        return await _run(recipe, values, ctx_model, client, on_event, is_online, approve)
     if is_online:
         async with AsyncClient() as own:
-            return await _run(recipe, values, ctx_model, own, on_event, True)
+            return await _run(recipe, values, ctx_model, own, on_event, True, approve)
     from ..testing import FakeServer  # only offline runs pay for importing the fake
 
     server = FakeServer(recipe.offline_model(values)).start()
     try:
         async with AsyncClient(api_key="offline", base_url=server.base_url) as own:
-            result = await _run(recipe, values, ctx_model, own, on_event, False)
+            result = await _run(recipe, values, ctx_model, own, on_event, False, approve)
     finally:
         server.stop()
     server.assert_consumed()
@@ -300,7 +310,9 @@ async def _run(
     client: AsyncClient,
     on_event: Callable[[AgentEvent], Any] | None,
     online: bool,
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> RecipeResult:
-    ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event, online=online)
+    ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event,
+                        online=online, approve=approve)
     output = await recipe.run(ctx)
     return RecipeResult(output=output, usage=ctx.usage, online=online)
