@@ -155,7 +155,7 @@ def echo_everywhere(request: httpx.Request) -> httpx.Response:
 
 def test_the_key_is_never_written_in_any_spelling(tmp_path: Path) -> None:
     cassette = Cassette(tmp_path, mode="record", redact=[ORG])
-    client = Client(api_key=KEY, base_url=f"https://api.example.test/?t={SPELLINGS[3]}",
+    client = Client(api_key=KEY, base_url=f"https://api.example.test/gw/{SPELLINGS[3]}",
                     transport=cassette.sync_transport(httpx.MockTransport(echo_everywhere)),
                     max_retries=0, default_headers={"x-team": "my-org"})
     with pytest.raises(AuthenticationError):

@@ -362,6 +362,15 @@ class ClientConfig:
         url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         url, basic, url_secrets = split_base_url(url)
         host = urlsplit(url)
+        if host.scheme not in ("http", "https") or not host.hostname:
+            raise UsageError(f"base_url must be an http(s) URL like {DEFAULT_BASE_URL}: {url!r}")
+        if host.query or host.fragment or url.endswith(("?", "#")):
+            # Each call's path is appended to base_url: a query would end up before it. Not
+            # quoted back: a gateway's query string may carry a key.
+            raise UsageError(
+                "base_url must not carry a query string or fragment ('?…' or '#…'): each "
+                "request's path is appended to it; pass gateway parameters as default_headers="
+            )
         auth = _auth_headers(api_key, auth_token, auth_scheme)
         if basic is not None:
             if "authorization" in auth:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-__all__ = ["ModelCaps", "PriceTier", "Prices", "model_caps", "table_facts"]
+__all__ = ["ModelCaps", "PriceTier", "Prices", "known_models", "model_caps", "table_facts"]
 
 # No pathlib: import time. The table lives in agentkit/_data/, shipped in the wheel.
 _DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_data", "models.json")
@@ -184,6 +184,11 @@ def _load() -> dict[str, ModelCaps]:
         _facts.update(facts_read_on=raw.get("facts_read_on", ""), source=raw.get("source", ""))
         _table = table
     return _table
+
+
+def known_models() -> dict[str, ModelCaps]:
+    """Every model of the table, by id and by alias (to suggest a name for an unknown one)."""
+    return dict(_load())
 
 
 def table_facts() -> dict[str, str]:

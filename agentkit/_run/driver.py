@@ -14,6 +14,7 @@ bounds each step's wait by the engine's deadline. It decides nothing. Rules it k
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, assert_never, cast
@@ -121,9 +122,9 @@ class Driver(Generic[OutputT]):
                 journal.decisions(decisions)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
-        turn = _Turn(
-            client, deps, _sender(emit) if emit is not None else None, journal, observed, effects
-        )
+        run_id = journal.run_id if journal is not None else f"run-{next(_RUN_IDS)}"
+        sender = _sender(emit, run_id) if emit is not None else None
+        turn = _Turn(client, deps, sender, journal, observed, effects)
         try:
             loop = self._loop(engine, turn)
             if observed is not None:
@@ -526,12 +527,18 @@ async def _emit_blocks(message: Message, n: int, emit: _Send) -> None:
             await emit(ev.ToolCallStarted(n, block.id, block.name, block.input))
 
 
-def _sender(emit: Emit) -> _Send:
+_RUN_IDS = itertools.count(1)
+"""Numbers the runs of this process that are not durable (those have their own run id)."""
+
+
+def _sender(emit: Emit, run_id: str) -> _Send:
     """`emit` as something the run awaits: an async callback finishes with each event before
     the run goes on, so events arrive in order and its exceptions fail the run as a plain
-    callback's do."""
+    callback's do. Each event is stamped with `run_id` first (no copy: it is still the
+    driver's own, not yet seen by anyone)."""
 
     async def send(event: ev.AgentEvent) -> None:
+        object.__setattr__(event, "run_id", run_id)  # frozen for consumers, not the maker
         await maybe_await(emit(event))
 
     return send

@@ -4,13 +4,15 @@ Per model turn: `ModelRequest`, then `TextChunk`/`ThinkingChunk`/`ToolCallStarte
 `ToolInputChunk` as content arrives (many with `stream=True`; one per block otherwise), then
 `TurnFinished`; `ModelRetry` when a failed reply is re-issued. Per tool call
 `ToolCallFinished`; `ContextEdited` when a context policy changed what the model sees; finally
-`RunFinished`. Events are plain frozen dataclasses: cheap to make,
-and safe to hand to user code.
+`RunFinished`. Events are plain frozen dataclasses: cheap to make, and safe to hand to user
+code. Each carries its run's `run_id` (the durable run id, or one made for the run), set by
+the driver as it sends it, so a consumer shared by parallel runs (a display) can tell them
+apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ class ModelRequest:
 
     turn: int
     params: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,8 @@ class ModelRetry:
     turn: int
     attempt: int
     error: Exception
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,8 @@ class TextChunk:
 
     turn: int
     text: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,8 @@ class ThinkingChunk:
 
     turn: int
     thinking: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,8 @@ class ToolCallStarted:
     id: str
     name: str
     input: dict[str, Any] | None
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,8 @@ class ToolInputChunk:
     turn: int
     id: str
     partial_json: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +112,8 @@ class ToolCallFinished:
     name: str
     input: dict[str, Any]
     result: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
     @property
     def is_error(self) -> bool:
@@ -111,6 +127,8 @@ class TurnFinished:
     turn: int
     message: Message
     usage: TurnUsage | None
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +148,8 @@ class ContextEdited:
     tokens_before: int | None
     tokens_after: int | None
     details: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +157,8 @@ class RunFinished:
     """The run ended; `result` is what `Agent.run` returns."""
 
     result: RunResult[Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 AgentEvent = (

@@ -24,6 +24,7 @@ from agentkit import (
 )
 
 from .display import Display, make_console
+from .resolve import is_recipe_path, load_recipe, model_problem
 
 if TYPE_CHECKING:
     from agentkit import (
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "EXIT_CODES",
     "MCP_EXTRA",
+    "check_model",
     "choose_online",
     "client_source",
     "describe",
@@ -46,6 +48,7 @@ __all__ = [
     "has_credentials",
     "jsonable",
     "key_value",
+    "limit_advice",
     "mcp_toolsets",
     "online_for",
 ]
@@ -62,7 +65,8 @@ CREDENTIALS = (
     "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN for a bearer token; add "
     "ANTHROPIC_BASE_URL to go through a gateway)"
 )
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-4-6"
+"""A current (active) model of the table that takes every thinking setting."""
 MCP_EXTRA = 'the MCP support is not installed: pip install "agentkit[mcp]"'
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -88,6 +92,7 @@ def choose_online(args: argparse.Namespace, display: Display) -> bool | None:
         fail(f"--online needs credentials: {CREDENTIALS}. Or drop --online to run offline.")
         return None
     online = bool(args.online or (not args.offline and has_credentials()))
+    display.offline = not online
     if not online:
         reason = "--offline" if args.offline else "no ANTHROPIC_API_KEY set"
         display.note(f"offline ({reason}): a scripted model answers, not Claude")
@@ -114,23 +119,58 @@ def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
     try:
         return 0, action()
     except KeyboardInterrupt:
+        display.release()
         display.end_line()
         fail("interrupted")
         return 130, None
     except LimitExceeded as exc:
+        display.release()  # what other runs did before this one failed
         display.end_line()
-        fail(str(exc))
+        fail(limit_advice(exc.limit))
         if exc.usage is not None:
             display.usage(exc.usage, prefix="so far: ")
         return 3, None
     except UsageError as exc:
+        display.release()  # what other runs did before this one failed
         display.end_line()
         fail(str(exc))
         return 2, None
     except AgentkitError as exc:
+        display.release()  # what other runs did before this one failed
         display.end_line()
         fail(describe(exc))
         return 1, None
+
+
+_LIMITS = {
+    "max_turns": "it needed more model turns than allowed",
+    "max_cost": "it would have cost more than allowed",
+    "timeout": "it ran out of time",
+}
+
+
+def limit_advice(limit: str) -> str:
+    """A limit that stopped a run, told to someone at the command line (no `.result` here)."""
+    why = _LIMITS.get(limit, "it reached a configured limit")
+    return (
+        f"the run stopped at its {limit} limit before it finished: {why}. The limits are set "
+        "where the agent is made (the recipe's `Limits(...)`): raise them there, or ask for "
+        "something smaller"
+    )
+
+
+def check_model(model: str, display: Display) -> bool:
+    """Warn about an unknown or deprecated model, naming the nearest current one; False
+    (after saying why) for a retired model, which every request would fail on."""
+    problem = model_problem(model)
+    if problem is None:
+        return True
+    kind, message = problem
+    if kind == "error":
+        fail(message)
+        return False
+    display.warn(message)
+    return True
 
 
 def describe(exc: AgentkitError) -> str:
@@ -154,10 +194,13 @@ def jsonable(value: Any) -> Any:
 
 
 def find_recipe(name: str) -> Recipe | None:
-    """The recipe called `name` in the registry; None (after listing the recipes) if none."""
+    """The recipe called `name` in the registry, or a user's own by module path or file
+    (`pkg.module:RECIPE`, `my_recipe.py`); None (after saying what is wrong) if none."""
     from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
 
     try:
+        if is_recipe_path(name):
+            return load_recipe(name)
         return registry.find_recipe(name)
     except UsageError as exc:
         fail(str(exc))
@@ -182,11 +225,30 @@ def online_for(
 
 
 def key_value(text: str) -> tuple[str, str]:
-    """Parse `--input key=value`."""
+    """Parse `--input key=value`: `key=@FILE` reads the value from FILE (`@@` for a literal
+    `@`); an empty value is refused (it would only fail later, at the API)."""
     key, sep, value = text.partition("=")
-    if not sep or not key.strip():
+    key = key.strip()
+    if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key.strip(), value
+    if value.startswith("@@"):
+        value = value[1:]
+    elif value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as file:
+                value = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise argparse.ArgumentTypeError(
+                f"{key}=@{path}: cannot read {path!r}: {why}"
+            ) from None
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            f"input {key!r} is empty: give it a value ({key}=TEXT), or {key}=@FILE to read it "
+            "from a file"
+        )
+    return key, value
 
 
 # -- MCP servers -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from ._replies import (
     message_dict,
     plan_fault,
     plan_reply,
+    reply,
     text_reply,
 )
 from ._strict import check_request, turns
@@ -352,7 +353,31 @@ class Script:
             msg["model"] = body.get("model", "")
         if not msg["usage"].get("input_tokens"):
             msg["usage"]["input_tokens"] = input_tokens
+        _think_if_asked(msg, body)
         return msg
+
+
+THOUGHT = "Let me work through this step by step."
+"""What the fakes think when thinking is on and the scripted reply has no thinking block."""
+
+
+def _think_if_asked(msg: dict[str, Any], body: Mapping[str, Any]) -> None:
+    """With thinking on, the real API starts a reply with a signed thinking block (the next
+    request must echo it before tool results): a scripted reply without one gets one."""
+    thinking: object = body.get("thinking")
+    if not isinstance(thinking, Mapping):
+        return
+    kind = cast("Mapping[str, Any]", thinking).get("type")
+    content: list[dict[str, Any]] = msg["content"]
+    if kind not in ("enabled", "adaptive") or any(
+        block.get("type") in ("thinking", "redacted_thinking") for block in content
+    ):
+        return
+    block = message_dict(reply(thinking=THOUGHT))["content"][0]
+    msg["content"] = [block, *content]
+    msg["usage"]["output_tokens"] = msg["usage"].get("output_tokens", 0) + estimate_tokens(
+        len(THOUGHT)
+    )
 
 
 class ScriptFront:

@@ -31,6 +31,10 @@ __all__ = ["FakeServer"]
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}
 _MAX_HEAD = 64 * 1024
+_PLAIN_HTTP_ONLY = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 54\r\n"
+    b"Connection: close\r\n\r\nthis server speaks plain HTTP: use http://, not https\n"
+)
 
 
 @dataclass(eq=False)
@@ -82,6 +86,12 @@ class _Connection(asyncio.Protocol):
             self._transport.abort()
 
     def _next_request(self) -> None:
+        if self._buffer.startswith(b"\x16\x03") and self._transport is not None:
+            # A TLS handshake (https:// to this plain-HTTP server): answer at once, as real
+            # HTTP servers do, so the client fails fast instead of waiting for a ServerHello.
+            self._transport.write(_PLAIN_HTTP_ONLY)
+            self._transport.close()
+            return
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self._buffer) > _MAX_HEAD:

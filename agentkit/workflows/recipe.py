@@ -59,7 +59,7 @@ class Recipe:
     """Builds the scripted model that plays Claude offline, given the inputs."""
     inputs: Mapping[str, str] = field(default_factory=dict[str, str])
     """Input name -> default value (each documented in the recipe module's docstring)."""
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     """The model the recipe's agents use unless another is given."""
 
     def __post_init__(self) -> None:
@@ -132,6 +132,10 @@ class RecipeContext:
     reach out (fetching web pages) use it to stay on the machine offline."""
     tools: Sequence[Toolset] = ()
     """More tools every agent of the recipe gets (`agentkit run RECIPE --mcp ...`)."""
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None
+    """Someone who can approve tool calls (the command line asks at the terminal); None when
+    the recipe runs unattended. Agents made with `agent` get it as their `approve=`, and
+    recipes keep approval on for risky tools (running model-written code) when it is set."""
 
     @overload
     def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
@@ -146,6 +150,10 @@ class RecipeContext:
         """
         model = kwargs.pop("model", self.model)
         kwargs.setdefault("client", self.client)
+        # Someone watching the events gets the text as it is made, not once a turn is done.
+        kwargs.setdefault("stream", self.on_event is not None)
+        if self.approve is not None:
+            kwargs.setdefault("approve", self.approve)
         if self.tools:
             kwargs["tools"] = [*kwargs.get("tools", ()), *self.tools]
         return Agent(model, **kwargs)
@@ -266,6 +274,7 @@ async def run_recipe(
     on_event: Callable[[AgentEvent], Any] | None = None,
     client: AsyncClient | None = None,
     tools: Sequence[Toolset] = (),
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> RecipeResult:
     """Run `recipe` end to end and return its output and usage.
 
@@ -274,6 +283,7 @@ async def run_recipe(
     duration. A `client` you pass is used as is (no fake server is started); `online` then
     only tells the recipe whether its tools may reach out. `tools` are given to every agent
     the recipe makes (e.g. an MCP server's); they are the caller's to close.
+    `approve` is `RecipeContext.approve`: who approves risky tool calls (None: unattended).
 
     Raises:
         UsageError: an unknown input (the message lists the valid ones), or no credentials
@@ -284,7 +294,8 @@ async def run_recipe(
     values = resolve_inputs(recipe, inputs)
     is_online = _has_credentials() if online is None else online
     ctx_model = model or recipe.model
-    run = partial(_run, recipe, values, ctx_model, on_event=on_event, tools=tools)
+    run = partial(_run, recipe, values, ctx_model, on_event=on_event, tools=tools,
+                  approve=approve)
     if client is not None:
         return await run(client, is_online)
     if is_online:
@@ -311,9 +322,10 @@ async def _run(
     *,
     on_event: Callable[[AgentEvent], Any] | None,
     tools: Sequence[Toolset],
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> RecipeResult:
     ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event,
-                        online=online, tools=tools)
+                        online=online, tools=tools, approve=approve)
     async with observe.workflow(recipe.name):
         output = await recipe.run(ctx)
     return RecipeResult(output=output, usage=ctx.usage, online=online)

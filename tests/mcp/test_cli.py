@@ -77,15 +77,15 @@ def test_chat_with_an_mcp_server(
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("please echo\nand add\n"))
     assert main(["chat", "--mcp", APP_COMMAND]) == 0
-    out = capsys.readouterr().out
-    assert "← echo result: example" in out and "← add result: 2" in out  # a server per turn
+    err = capsys.readouterr().err  # tool calls are status, shown on stderr
+    assert "← echo result: example" in err and "← add result: 2" in err  # a server per turn
 
 
 def test_chat_with_a_server_that_cannot_start_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("please echo\n"))
-    assert main(["chat", "--mcp", "agentkit-no-such-command --flag"]) == 0
+    assert main(["chat", "--mcp", "agentkit-no-such-command --flag"]) == 1  # a failed turn
     assert "no such command" in capsys.readouterr().err
 
 

@@ -89,11 +89,14 @@ async def test_captured_content_has_the_conventions_shape(telemetry: Telemetry) 
             {"type": "tool_call_response", "id": "toolu_01", "response": "rainy, 14°C in Paris"}
         ]},
     ]
-    assert json.loads(a["gen_ai.output.messages"]) == [{
-        "role": "assistant",
-        "finish_reason": "stop",
-        "parts": [{"type": "text", "content": "It is rainy, 14°C."}],
-    }]
+    # With thinking on, the fake thinks before every answer, as the API does.
+    final = [
+        {"type": "reasoning", "content": "Let me work through this step by step."},
+        {"type": "text", "content": "It is rainy, 14°C."},
+    ]
+    assert json.loads(a["gen_ai.output.messages"]) == [
+        {"role": "assistant", "finish_reason": "stop", "parts": final}
+    ]
     (definition,) = json.loads(a["gen_ai.tool.definitions"])
     assert definition["type"] == "function" and definition["name"] == "get_weather"
     assert definition["parameters"]["properties"]["city"]["type"] == "string"
@@ -108,9 +111,7 @@ async def test_captured_content_has_the_conventions_shape(telemetry: Telemetry) 
     assert json.loads(run["gen_ai.input.messages"]) == [
         {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}
     ]
-    assert json.loads(run["gen_ai.output.messages"])[0]["parts"] == [
-        {"type": "text", "content": "It is rainy, 14°C."}
-    ]
+    assert json.loads(run["gen_ai.output.messages"])[0]["parts"] == final
     assert SECRET not in everything(telemetry)
 
 
