@@ -25,7 +25,7 @@ import socket
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -41,7 +41,7 @@ from .._errors import (
 from .message_stream import OpenStream
 from .sansio import Call, ClientConfig, error_from_response, logger, message_body
 from .streaming import MessageAccumulator
-from .wire import ModelInfo, WireModel
+from .wire import Message, ModelInfo, WireModel
 
 __all__ = [
     "LIMITS",
@@ -202,6 +202,8 @@ def _what_failed(exc: BaseException, hostname: str, host: str, scheme: str) -> s
 def parse_reply(cls: type[_M], response: httpx.Response) -> _M:
     """Validate a 2xx JSON reply as `cls`, or say the server is not speaking our API."""
     try:
+        if cls is Message:  # keeps its bytes: a durable run journals them as they came
+            return cast(_M, Message.from_json(response.content))
         return cls.model_validate_json(response.content)
     except ValueError as exc:
         detail = str(exc).splitlines()[0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, TypeAdapter
 
 __all__ = [
     "KNOWN_STOP_REASONS",
@@ -319,6 +319,20 @@ class Message(WireModel):
     stop_reason: str | None = None
     stop_sequence: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    _json: bytes | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Message:
+        """Parse a reply's JSON body, keeping the bytes (`raw_json`), so that whoever stores the
+        reply (a durable run's journal) writes them as they came instead of dumping it."""
+        message = cls.model_validate_json(data)
+        message._json = data
+        return message
+
+    @property
+    def raw_json(self) -> bytes | None:
+        """The JSON body this reply was parsed from, or None (built, or reduced from SSE)."""
+        return self._json
 
     @property
     def text(self) -> str:

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+import orjson
+
 __all__ = [
     "KINDS",
     "STATUSES",
@@ -33,11 +35,16 @@ __all__ = [
     "EntryKind",
     "Holder",
     "Lease",
+    "Payload",
     "RunHeader",
     "RunStatus",
     "RunStore",
     "Summary",
 ]
+
+Payload = Mapping[str, object] | orjson.Fragment
+"""An entry's payload: a JSON object, or one already encoded (`orjson.Fragment`: a reply's
+bytes as they came), stored as it is."""
 
 EntryKind = Literal[
     "start", "reply", "tool_started", "tool_result", "decisions", "status", "context"
@@ -153,7 +160,7 @@ class RunStore(Protocol):
         self,
         lease: Lease,
         kind: EntryKind,
-        payload: Mapping[str, object],
+        payload: Payload,
         *,
         summary: Summary | None = None,
     ) -> int:
@@ -165,7 +172,7 @@ class RunStore(Protocol):
     def append_many(
         self,
         lease: Lease,
-        entries: Sequence[tuple[EntryKind, Mapping[str, object]]],
+        entries: Sequence[tuple[EntryKind, Payload]],
         *,
         summary: Summary | None = None,
     ) -> int:

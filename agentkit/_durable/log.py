@@ -26,8 +26,9 @@ import fcntl
 import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import orjson
 
@@ -56,12 +57,13 @@ class Tail:
 def encode(
     seq: int, kind: EntryKind, at: float, payload: object, summary: Summary | None
 ) -> bytes:
-    """One framed record. Raises `TypeError` when `payload` is not JSON."""
-    totals = (
-        None
-        if summary is None
-        else (summary.status, summary.turns, summary.input_tokens, summary.output_tokens,
-              summary.cost_usd)
+    """One framed record. Raises `TypeError` when `payload` is not JSON (a `Mapping` that is
+    not a dict is copied into one; an `orjson.Fragment` is written as it is)."""
+    if not isinstance(payload, dict | orjson.Fragment):
+        payload = dict(cast("Mapping[str, object]", payload))
+    totals = None if summary is None else (
+        summary.status, summary.turns, summary.input_tokens, summary.output_tokens,
+        summary.cost_usd,
     )
     body = orjson.dumps((seq, kind, at, payload, totals))
     return _FRAME.pack(len(body), zlib.crc32(body)) + body
@@ -99,7 +101,9 @@ def read(path: str, *, start: int = 0, seq: int = 0, after: int = 0) -> Tail:
 
 def merge(old: Summary | None, new: Summary) -> Summary:
     """`new` over `old`: a column `new` leaves None keeps its old value."""
-    if old is None:
+    if old is None or None not in (
+        new.status, new.turns, new.input_tokens, new.output_tokens, new.cost_usd
+    ):
         return new
     return Summary(
         status=old.status if new.status is None else new.status,
@@ -184,11 +188,15 @@ class RunLog:
         seq. Raises `TypeError` (nothing written) when a payload is not JSON; on a failed
         write (a full disk) the file is cut back and nothing counts as written."""
         seq = self.seq
-        last = len(rows) - 1
-        data = b"".join(
-            encode(seq + i + 1, kind, at, payload, summary if i == last else None)
-            for i, (kind, payload) in enumerate(rows)
-        )
+        if len(rows) == 1:
+            kind, payload = rows[0]
+            data = encode(seq + 1, kind, at, payload, summary)
+        else:
+            last = len(rows)
+            data = b"".join([
+                encode(seq + i, kind, at, payload, summary if i == last else None)
+                for i, (kind, payload) in enumerate(rows, 1)
+            ])
         try:
             written = os.pwrite(self._fd, data, self.size)
             while written < len(data):  # a short write: only ever near a full disk

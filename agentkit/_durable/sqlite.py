@@ -35,7 +35,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, cast
 
@@ -46,6 +46,7 @@ from agentkit._durable.journal import (
     EntryKind,
     Holder,
     Lease,
+    Payload,
     RunHeader,
     RunStatus,
     Summary,
@@ -243,7 +244,7 @@ class SQLiteStore:
         self,
         lease: Lease,
         kind: EntryKind,
-        payload: Mapping[str, object],
+        payload: Payload,
         *,
         summary: Summary | None = None,
     ) -> int:
@@ -258,7 +259,7 @@ class SQLiteStore:
     def append_many(
         self,
         lease: Lease,
-        entries: Sequence[tuple[EntryKind, Mapping[str, object]]],
+        entries: Sequence[tuple[EntryKind, Payload]],
         *,
         summary: Summary | None = None,
     ) -> int:
@@ -269,9 +270,6 @@ class SQLiteStore:
         for kind, _ in entries:
             if kind not in KINDS:
                 raise UsageError(f"append(kind={kind!r}): the kinds are {', '.join(KINDS)}")
-        rows: list[tuple[EntryKind, object]] = [
-            (k, p if isinstance(p, dict) else dict(p)) for k, p in entries
-        ]
         held = self._held.get(lease.token)
         if held is None:
             with self._use(write=False) as db:
@@ -279,7 +277,7 @@ class SQLiteStore:
         now = self._clock()
         with self._lock:
             self._open()
-            seq = held.log.append(rows, now, summary, sync=self.fsyncs)
+            seq = held.log.append(entries, now, summary, sync=self.fsyncs)
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
             self.renew(lease)
         return seq

@@ -43,7 +43,7 @@ import anyio.to_thread
 import orjson
 
 from .._api.wire import Message, tool_result
-from .._durable.journal import Entry, EntryKind, Lease, RunStatus, RunStore, Summary
+from .._durable.journal import Entry, EntryKind, Lease, Payload, RunStatus, RunStore, Summary
 from .._errors import LimitExceeded, RunMismatchError, StoreError, UsageError
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
 from .._loop.state import RunState
@@ -115,8 +115,8 @@ class Journal:
     """This process's run span (W3C `traceparent`), written with the start and the status."""
     traces: tuple[str, ...] = ()
     """The run spans of the processes that ran this run before, oldest first."""
-    _pending: list[tuple[EntryKind, Mapping[str, Any]]] = field(
-        default_factory=list[tuple[EntryKind, Mapping[str, Any]]]
+    _pending: list[tuple[EntryKind, Payload]] = field(
+        default_factory=list[tuple[EntryKind, Payload]]
     )
     _summary: Summary | None = None
     _queued: bool = False
@@ -143,7 +143,8 @@ class Journal:
             output_tokens=usage.output_tokens,
             cost_usd=usage.known_cost_usd,
         )
-        self._pending.append(("reply", message.to_wire()))
+        raw = message.raw_json  # the reply's bytes as they came: no dump
+        self._pending.append(("reply", message.to_wire() if raw is None else orjson.Fragment(raw)))
         if not self.defer:
             self.flush()
 

@@ -4,15 +4,17 @@ turn), never at the cost of the order the README states."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from agentkit import Agent, AsyncClient, RunContext, SQLiteStore, tool
-from agentkit._durable.journal import EntryKind, Lease, Summary
+from agentkit._durable.journal import EntryKind, Lease, Payload, Summary
 from agentkit.events import AgentEvent, ToolCallFinished, TurnFinished
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
@@ -27,7 +29,7 @@ class Spy(SQLiteStore):
     def append_many(
         self,
         lease: Lease,
-        entries: Sequence[tuple[EntryKind, Mapping[str, object]]],
+        entries: Sequence[tuple[EntryKind, Payload]],
         *,
         summary: Summary | None = None,
     ) -> int:
@@ -112,3 +114,29 @@ async def test_with_an_event_consumer_each_checkpoint_is_committed_before_its_ev
     await agent_for(False).run("go", run_id="r", store=spy, on_event=on_event)
     assert committed[0] == ("TurnFinished", ["start", "reply"])
     assert [kinds.count("tool_result") for name, kinds in committed[1:3]] == [1, 2]
+
+
+@pytest.mark.asyncio
+async def test_a_json_reply_is_journaled_as_its_bytes_came(tmp_path: Path) -> None:
+    # Not dumped again: the bytes the server sent go to the journal (no CPU spent on them), a
+    # field this agentkit does not know included; replay parses them like any reply.
+    body = (b'{"model": "m", "id": "msg_1", "type": "message", "role": "assistant", '
+            b'"content": [{"type": "text", "text": "Hi."}], "stop_reason": "end_turn", '
+            b'"stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}, '
+            b'"x_new_field": {"kept": true}}')  # spaced and reordered: no dump looks like it
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    client = AsyncClient(api_key="sk", transport=httpx.MockTransport(answer), max_retries=0)
+    message = await client.create(model=MODEL, max_tokens=10,
+                                  messages=[{"role": "user", "content": "hi"}])
+    assert message.raw_json == body
+    store = SQLiteStore(tmp_path / "runs.db")
+    result = await Agent(MODEL, client=client).run("hi", run_id="r", store=store)
+    (reply_entry,) = [e for e in store.entries("r") if e.kind == "reply"]
+    assert reply_entry.payload == json.loads(body)
+    (journal,) = (tmp_path / "runs.db.journals").iterdir()
+    assert body in journal.read_bytes()  # verbatim, not a dump of the parsed reply
+    again = await Agent(MODEL, client=client).run("hi", run_id="r", store=store)
+    assert again.text == result.text == "Hi." and again.usage.output_tokens == 2
