@@ -303,6 +303,19 @@ class UsageError(AgentkitError):
     """agentkit was used wrongly (raised at definition time, naming the function or argument)."""
 
 
+class ResultsWriteError(AgentkitError):
+    """The results file could not be written (a full disk, /dev/full): the batch stops, the
+    records written so far are kept, and rerunning the command resumes after them."""
+
+    def __init__(self, out: object, exc: OSError) -> None:
+        super().__init__(
+            f"cannot write the results to {out}: {exc.strerror or exc}; the batch stopped. "
+            "Free some space (or choose another --out) and run the same command again: the "
+            "items recorded so far are skipped"
+        )
+        self.out = str(out)
+
+
 class WorkflowError(AgentkitError):
     """Raised by workflow code to stop a workflow: a gate found an intermediate result unusable.
 

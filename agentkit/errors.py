@@ -16,6 +16,7 @@ AgentkitError
   RunError                      a run failed; carries the conversation and usage > LimitExceeded
   UsageError                    a developer mistake, raised where it is made
   WorkflowError                 a workflow helper failed
+  ResultsWriteError             a batch's results file could not be written (a full disk)
   StoreError                    the run store failed > StoreFormatError, RunLockedError,
                                 RunMismatchError, RunNotFoundError
 ```
@@ -43,6 +44,7 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
     RequestTooLargeError,
+    ResultsWriteError,
     RunError,
     RunLockedError,
     RunMismatchError,
@@ -78,6 +80,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
+    "ResultsWriteError",
     "RunError",
     "RunLockedError",
     "RunMismatchError",

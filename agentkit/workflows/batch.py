@@ -11,6 +11,7 @@ rate limiter is shared by every item of a process (on Ray, each worker has its s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
@@ -22,7 +23,7 @@ from typing import Any, Literal, Protocol, TextIO, cast
 import anyio
 
 from .._api.ratelimit import RateLimiter, RateLimitStats
-from .._errors import UsageError
+from .._errors import ResultsWriteError, UsageError
 from .._loop.usage import RunUsage
 from ._runners import FunctionRunner, ItemRunner, RecipeRunner, run_item
 from .recipe import Recipe
@@ -138,6 +139,10 @@ def open_results(path: str | Path) -> tuple[set[str], TextIO]:
         OSError: the file cannot be read or written.
     """
     done: set[str] = set()
+    if Path(path).exists() and not Path(path).is_file():
+        # A device or a pipe (/dev/stdout): written, never read back (/dev/full reads as an
+        # endless line of zeros).
+        return done, open(path, "a", encoding="utf-8")
     out = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
     out.seek(0)
     line = ""
@@ -215,8 +220,11 @@ async def run_batch(
     started = time.perf_counter()
 
     def finished(record: dict[str, Any], limiter_stats: RateLimitStats | None) -> None:
-        results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        results.flush()  # written as it finishes, so a rerun after a crash resumes here
+        try:
+            results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            results.flush()  # written as it finishes, so a rerun after a crash resumes here
+        except OSError as exc:
+            raise ResultsWriteError(out, exc) from exc
         if record["ok"]:
             report.done += 1
         else:
@@ -235,29 +243,48 @@ async def run_batch(
         if on_progress is not None:
             on_progress(report)
 
-    with results:
-        async with chosen.start(runner, rate_limiter, concurrency) as submit:
-            slots = anyio.Semaphore(concurrency)
-
-            async def one(item_id: object, value: Any) -> None:
-                try:
-                    record, limiter_stats = await submit(item_id, value)
-                    finished(record, limiter_stats)
-                finally:
-                    slots.release()
-
-            bad_input: Exception | None = None
-            async with anyio.create_task_group() as tg:
-                try:
-                    for item_id, value in items:
-                        if str(item_id) in done:
-                            report.skipped += 1
-                            continue
-                        await slots.acquire()
-                        tg.start_soon(one, item_id, value)
-                except Exception as exc:  # a bad input line: the items in flight still finish
-                    bad_input = exc
+    try:
+        await _feed(chosen, runner, rate_limiter, concurrency, items, done, report, finished)
+    except* ResultsWriteError as group:  # the batch stops: nothing more can be recorded
+        raise group.exceptions[0] from None
+    finally:
+        with contextlib.suppress(OSError):  # the write that failed said why
+            results.close()
     report.elapsed = time.perf_counter() - started
+    return report
+
+
+async def _feed(
+    chosen: Engine,
+    runner: ItemRunner,
+    rate_limiter: RateLimiter | None,
+    concurrency: int,
+    items: Iterable[tuple[object, Any]],
+    done: set[str],
+    report: BatchReport,
+    finished: Callable[[dict[str, Any], RateLimitStats | None], None],
+) -> None:
+    """Submit every item not done yet, `concurrency` at a time, each record to `finished`."""
+    bad_input: Exception | None = None
+    async with chosen.start(runner, rate_limiter, concurrency) as submit:
+        slots = anyio.Semaphore(concurrency)
+
+        async def one(item_id: object, value: Any) -> None:
+            try:
+                record, limiter_stats = await submit(item_id, value)
+                finished(record, limiter_stats)
+            finally:
+                slots.release()
+
+        async with anyio.create_task_group() as tg:
+            try:
+                for item_id, value in items:
+                    if str(item_id) in done:
+                        report.skipped += 1
+                        continue
+                    await slots.acquire()
+                    tg.start_soon(one, item_id, value)
+            except Exception as exc:  # a bad input line: the items in flight still finish
+                bad_input = exc
     if bad_input is not None:
         raise bad_input
-    return report

@@ -14,6 +14,7 @@ import pytest
 from batch_items import GREET, double, greet_model
 
 from agentkit import Agent, AsyncClient, RateLimiter
+from agentkit.errors import ResultsWriteError
 from agentkit.testing import FakeServer, RateLimit, echo_model
 from agentkit.workflows import BatchProgress, FunctionRunner, RecipeRunner, read_jsonl, run_batch
 
@@ -130,3 +131,26 @@ async def test_an_online_recipe_runner_uses_one_client_for_every_item(tmp_path: 
             del os.environ["ANTHROPIC_BASE_URL"]
         ports = {r.headers.get("host") for r in server.requests}
     assert report.done == 5 and len(ports) == 1
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.asyncio
+async def test_results_that_cannot_be_written_stop_the_batch_with_one_clear_error() -> None:
+    # /dev/full reads as endless zeros (resuming used to read it until memory ran out) and
+    # refuses every write (a full disk): the batch stops at the first record, saying so.
+    with pytest.raises(ResultsWriteError, match=r"No space left on device.*run the same command"):
+        await run_batch(double, [(i, i) for i in range(5)], out="/dev/full", concurrency=2)
+
+
+def test_a_full_disk_is_one_line_and_exit_1_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux)")
+    from agentkit.cli.main import main
+
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"question": "q1"}\n{"question": "q2"}\n')
+    assert main(["batch", "codebase-qa", str(inputs), "--out", "/dev/full", "--offline"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the results to /dev/full" in err and "Traceback" not in err
