@@ -21,14 +21,16 @@ import socket
 import threading
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from agentkit import ToolError, Toolset, UsageError, tool
 
 from ._decoding import CappedDecoder
+
+if TYPE_CHECKING:  # imported where used: listing the tools (`agentkit tools`) loads no httpx
+    import httpx
 
 __all__ = ["FetchResult", "fetch", "html_to_text", "http_toolset", "is_public_address"]
 
@@ -112,6 +114,8 @@ async def fetch(
     Raises:
         ToolError: a refused URL or address, too many redirects, a timeout or a network error.
     """
+    import httpx
+
     try:
         current = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
