@@ -8,7 +8,8 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `tool_started`: a `tool_use` id, committed before a non-idempotent tool runs;
 - `tool_result`: one `tool_result` block, committed as soon as it exists;
 - `decisions`: approval decisions given to a paused run;
-- `status`: the run became paused, finished, failed or interrupted, with a reason.
+- `status`: the run became paused, finished, failed or interrupted, with a reason (a paused
+  run's also lists the calls awaiting a decision).
 
 A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
 can append; every append keeps the lease alive (afterwards at least half its time is left),
