@@ -40,6 +40,7 @@ from .common import (
 )
 from .display import Display, models_table, preview, tool_listing
 from .runs import add_runs
+from .ui import add_ui
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tools(sub)
     _add_batch(sub)
     add_runs(sub, _command)
+    add_ui(sub, _command)
     return parser
 
 
