@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from agentkit import SQLiteStore
-from agentkit._durable.journal import STATUSES, EntryKind, Summary
+from agentkit._durable.journal import STATUSES, EntryKind, RunStatus, Summary
 from agentkit.cli.viewer import RunReader
 from agentkit.cli.viewer.timeline import timeline
 
@@ -36,18 +36,18 @@ TEXT = "The order was charged and the receipt was emailed to the customer. " * 1
 
 def turn(n: int) -> list[tuple[EntryKind, dict[str, object]]]:
     call = f"toolu_{n:024d}"
-    reply = {
+    reply: dict[str, object] = {
         "id": f"msg_{n:024d}", "type": "message", "role": "assistant",
         "model": "claude-sonnet-4-5", "stop_reason": "tool_use", "stop_sequence": None,
         "content": [{"type": "text", "text": TEXT},
                     {"type": "tool_use", "id": call, "name": "charge", "input": {"order": n}}],
         "usage": {"input_tokens": 1200 + 40 * n, "output_tokens": 180},
     }
-    result = {"type": "tool_result", "tool_use_id": call, "content": TEXT}
+    result: dict[str, object] = {"type": "tool_result", "tool_use_id": call, "content": TEXT}
     return [("reply", reply), ("tool_result", result)]
 
 
-def fill(store: SQLiteStore, run_id: str, turns: int, status: str, n: int) -> None:
+def fill(store: SQLiteStore, run_id: str, turns: int, status: RunStatus, n: int) -> None:
     lease = store.claim(run_id, fingerprint="f", model="claude-sonnet-4-5", agent="bench").lease
     prompt = {"role": "user", "content": f"Charge order {n} of customer {n * 7}"}
     entries: list[tuple[EntryKind, dict[str, object]]] = [
@@ -56,10 +56,17 @@ def fill(store: SQLiteStore, run_id: str, turns: int, status: str, n: int) -> No
     for t in range(turns):
         entries.extend(turn(t))
     entries.append(("status", {"status": status, "reason": "end_turn"}))
-    summary = Summary(status=status, turns=turns, input_tokens=1000 * turns,  # type: ignore[arg-type]
+    summary = Summary(status=status, turns=turns, input_tokens=1000 * turns,
                       output_tokens=180 * turns, cost_usd=0.01 * turns)
     store.append_many(lease, entries, summary=summary)
     store.release(lease)
+
+
+def view(reader: RunReader, run_id: str) -> bytes:
+    """What the server does for `/api/run`: read the run, build its timeline, encode it."""
+    found = reader.run(run_id)
+    assert found is not None
+    return orjson.dumps(timeline(found[0], found[1], now=time.time()))
 
 
 def best(action: Callable[[], object], times: int = 5) -> float:
@@ -72,12 +79,12 @@ def best(action: Callable[[], object], times: int = 5) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="The run viewer's reads on thousands of runs.")
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--dir", default=None, help="where the store file goes")
     args = parser.parse_args()
-    done = [s for s in STATUSES if s != "running"]
+    done: list[RunStatus] = [s for s in STATUSES if s != "running"]
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         path = Path(folder) / "runs.db"
         began = time.perf_counter()
@@ -97,9 +104,8 @@ def main() -> None:
             ("list: text 'customer 7777' (ids, agents, models, prompts)",
              lambda: reader.page(text="customer 7777", limit=50)),
             (f"one run of {args.turns} turns: read, timeline, JSON",
-             lambda: orjson.dumps(timeline(*reader.run("run-000001") or (), now=time.time()))),
-            ("one run of 50 turns: read, timeline, JSON",
-             lambda: orjson.dumps(timeline(*reader.run("long-run") or (), now=time.time()))),
+             lambda: view(reader, "run-000001")),
+            ("one run of 50 turns: read, timeline, JSON", lambda: view(reader, "long-run")),
             ("live feed: one check of a run", lambda: reader.version("run-000001")),
         ]
         for label, action in rows:

@@ -76,8 +76,8 @@ async def _serve(
     try:
         await web.SockSite(runner, listener).start()
         Display().line(f"agentkit ui: the runs of {args.db} at {url} (Ctrl-C to stop)")
-        if args.open:
-            webbrowser.open(url)
+        if args.open and not webbrowser.open(url):
+            Display().note("no web browser was found to open: open the URL above yourself")
         await asyncio.Event().wait()  # until Ctrl-C cancels this task
     finally:
         await runner.cleanup()

@@ -28,11 +28,12 @@ def store(tmp_path: Path) -> Path:
     return path
 
 
-def serve(store: Path, *options: str) -> subprocess.Popen[str]:
-    """`agentkit ui` in a process whose browser, if it opens one, is a script that says so."""
+def serve(store: Path, *options: str, browser: str = "") -> subprocess.Popen[str]:
+    """`agentkit ui` in a process whose browser, if it opens one, is a script that says so
+    (or the command `browser`)."""
     script = store.parent / "browser.py"
     script.write_text(FAKE_BROWSER, encoding="utf-8")
-    env = {**os.environ, "BROWSER": f"{sys.executable} {script} %s"}
+    env = {**os.environ, "BROWSER": browser or f"{sys.executable} {script} %s"}
     return subprocess.Popen(
         [sys.executable, "-m", "agentkit", "ui", "--db", str(store), *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -71,6 +72,15 @@ def test_open_opens_the_page_in_a_browser(store: Path) -> None:
     try:
         url = line(process).split(" at ")[1].split()[0]
         assert line(process).strip() == f"browser opened {url}"
+    finally:
+        stop(process)
+
+
+def test_open_says_so_when_no_browser_opens(store: Path) -> None:
+    process = serve(store, "--open", browser="false %s")  # a browser that fails to start
+    try:
+        line(process)
+        assert "no web browser was found to open" in line(process)
     finally:
         stop(process)
 
