@@ -5,6 +5,8 @@ out (other hosts, the API key, writes)."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from contextlib import closing
 from typing import Any
 
 import orjson
@@ -215,6 +217,18 @@ async def test_the_live_feed_tells_each_change_of_a_running_run(runs: Runs, api:
         gate.open.set()
         response.close()
         await task
+
+
+async def test_a_run_written_by_a_newer_agentkit_is_listed_but_not_read(
+    runs: Runs, api: Client
+) -> None:
+    await runs.weather()
+    with closing(sqlite3.connect(runs.path)) as db, db:
+        db.execute("UPDATE runs SET format = format + 1 WHERE run_id = 'weather-1'")
+    listed = (await get(api, "/api/runs"))["runs"][0]
+    assert listed["newer"] is True and listed["prompt"] == "" and listed["turns"] == 2
+    data = await get(api, "/api/run", id="weather-1")
+    assert data["run"]["newer"] is True and data["items"] == []
 
 
 async def test_an_unknown_run_and_missing_parameters_are_clear_errors(api: Client) -> None:

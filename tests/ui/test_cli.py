@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -118,12 +119,21 @@ def test_a_file_that_is_not_a_run_store_is_refused_untouched(
     assert main(["ui", "--db", str(text)]) == 2
     assert "is not a SQLite database" in capsys.readouterr().err
     other = tmp_path / "other.db"
-    with sqlite3.connect(other) as db:
+    with closing(sqlite3.connect(other)) as db:
         db.execute("CREATE TABLE things (x)")
     before = other.read_bytes()
     assert main(["ui", "--db", str(other)]) == 2
     assert "is not an agentkit run store" in capsys.readouterr().err
     assert other.read_bytes() == before
+
+
+def test_a_store_of_a_newer_agentkit_is_refused(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("PRAGMA user_version = 99")
+    assert main(["ui", "--db", str(store)]) == 2
+    assert "written by a newer agentkit (store format 99" in capsys.readouterr().err
 
 
 def test_a_bad_port_is_a_usage_error(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
