@@ -8,13 +8,11 @@ offline runs). Every error class and event stays importable from here too.
 """
 
 import importlib as _importlib
+import sys as _sys
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
-from ._api.client import AsyncClient, Client
-from ._api.wire import Message
-from ._durable.sqlite import SQLiteStore
-from ._errors import (
+from ._errors import (  # cheap (no dependencies): loaded now, so they present as agentkit.X
     AgentkitError,
     APIError,
     ConversationError,
@@ -24,23 +22,38 @@ from ._errors import (
     ToolError,
     UsageError,
 )
-from ._loop.conversation import validate_conversation
-from ._loop.engine import RunState
-from ._loop.limits import Limits
-from ._loop.thinking import FixedBudget, PlanningBudget, ThinkingBudget
-from ._loop.usage import RunUsage, TurnUsage
 from ._public import present_as as _present_as
-from ._run.agent import Agent
-from ._run.events import AgentEvent
-from ._run.handle import AgentRun
-from ._run.hooks import Deny, Hooks
-from ._run.options import ModelSettings, ToolExecution
-from ._run.result import RunResult
-from ._tools.context import RunContext
-from ._tools.tool import Tool, tool
-from ._tools.toolset import Toolset, ToolSource
 
 if _TYPE_CHECKING:  # what `__getattr__` below serves, spelled out for type checkers
+    from opentelemetry.metrics import MeterProvider as _MeterProvider
+    from opentelemetry.trace import TracerProvider as _TracerProvider
+
+    from ._api.client import AsyncClient as AsyncClient
+    from ._api.client import Client as Client
+    from ._api.ratelimit import RateLimiter as RateLimiter
+    from ._api.wire import Message as Message
+    from ._durable.sqlite import SQLiteStore as SQLiteStore
+    from ._loop.conversation import validate_conversation as validate_conversation
+    from ._loop.engine import RunState as RunState
+    from ._loop.limits import Limits as Limits
+    from ._loop.thinking import FixedBudget as FixedBudget
+    from ._loop.thinking import PlanningBudget as PlanningBudget
+    from ._loop.thinking import ThinkingBudget as ThinkingBudget
+    from ._loop.usage import RunUsage as RunUsage
+    from ._loop.usage import TurnUsage as TurnUsage
+    from ._run.agent import Agent as Agent
+    from ._run.events import AgentEvent as AgentEvent
+    from ._run.handle import AgentRun as AgentRun
+    from ._run.hooks import Deny as Deny
+    from ._run.hooks import Hooks as Hooks
+    from ._run.options import ModelSettings as ModelSettings
+    from ._run.options import ToolExecution as ToolExecution
+    from ._run.result import RunResult as RunResult
+    from ._tools.context import RunContext as RunContext
+    from ._tools.tool import Tool as Tool
+    from ._tools.tool import tool as tool
+    from ._tools.toolset import Toolset as Toolset
+    from ._tools.toolset import ToolSource as ToolSource
     from .errors import APIConnectionError as APIConnectionError
     from .errors import APIStatusError as APIStatusError
     from .errors import APIStreamError as APIStreamError
@@ -103,6 +116,7 @@ __all__ = [
     "ModelBehaviorError",
     "ModelSettings",
     "PlanningBudget",
+    "RateLimiter",
     "RunContext",
     "RunError",
     "RunResult",
@@ -117,14 +131,38 @@ __all__ = [
     "Toolset",
     "TurnUsage",
     "UsageError",
+    "instrument",
     "tool",
     "validate_conversation",
 ]
 
 __version__ = "0.1.0"
 
-# Names that moved to a public submodule stay importable from here (users' code imports
-# them); they are loaded on first use, so `import agentkit` does not pay for workflows.
+# The other names are loaded on first use (PEP 562), so `import agentkit` costs almost nothing
+# until a name is used: the command line's `--help` never loads httpx, pydantic or aiohttp
+# (`benchmarks/startup.py`; `tests/test_startup.py` checks it). The names of `__all__` live in
+# private modules and are presented as `agentkit.X`; names that moved to a public submodule
+# stay importable from here (users' code imports them), and so do the workflow names.
+_PRIVATE = {
+    "_api.client": "AsyncClient Client",
+    "_api.ratelimit": "RateLimiter",
+    "_api.wire": "Message",
+    "_durable.sqlite": "SQLiteStore",
+    "_loop.conversation": "validate_conversation",
+    "_loop.engine": "RunState",
+    "_loop.limits": "Limits",
+    "_loop.thinking": "FixedBudget PlanningBudget ThinkingBudget",
+    "_loop.usage": "RunUsage TurnUsage",
+    "_run.agent": "Agent",
+    "_run.events": "AgentEvent",
+    "_run.handle": "AgentRun",
+    "_run.hooks": "Deny Hooks",
+    "_run.options": "ModelSettings ToolExecution",
+    "_run.result": "RunResult",
+    "_tools.context": "RunContext",
+    "_tools.tool": "Tool tool",
+    "_tools.toolset": "Toolset ToolSource",
+}
 _MOVED = {
     "errors": (
         "APIConnectionError APIStatusError APIStreamError APITimeoutError AuthenticationError "
@@ -142,14 +180,65 @@ _MOVED = {
         "run_recipe vote"
     ),
 }
-_HOME = {name: module for module, names in _MOVED.items() for name in names.split()}
+_HOME = {
+    name: module
+    for table in (_PRIVATE, _MOVED)
+    for module, names in table.items()
+    for name in names.split()
+}
+
+
+def instrument(
+    *,
+    tracer_provider: "_TracerProvider | None" = None,
+    meter_provider: "_MeterProvider | None" = None,
+    capture_content: bool = False,
+) -> None:
+    """Trace and measure every agent run with OpenTelemetry (the `agentkit[otel]` extra).
+
+    Spans and metrics follow the GenAI semantic conventions (see the README's "OpenTelemetry"
+    section); None providers mean the global ones. Message content goes on spans only with
+    `capture_content=True` (or `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY`).
+    `agentkit.otel.uninstrument()` stops it. Until this is called, agentkit never imports
+    OpenTelemetry.
+
+    Raises:
+        ImportError: the OpenTelemetry API is not installed (`pip install 'agentkit[otel]'`).
+    """
+    from .otel import instrument as _instrument  # loaded on call: the extra is optional
+
+    _instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        capture_content=capture_content,
+    )
 
 
 def __getattr__(name: str) -> _Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
-    return getattr(_importlib.import_module(f"agentkit.{home}"), name)
+    value = getattr(_importlib.import_module(f"agentkit.{home}"), name)
+    if home in _PRIVATE:  # a name of `__all__`: the next lookup is a plain global
+        _present_loaded()
+        globals()[name] = value
+    return value
 
 
-_present_as(__name__, __all__, globals())
+def _present_loaded() -> None:
+    """Present every name of `__all__` whose private module is loaded as `agentkit.X` (as an
+    eager import of them all did), without loading any other."""
+    loaded = {
+        name: getattr(module, name)
+        for home, names in _PRIVATE.items()
+        if (module := _sys.modules.get(f"agentkit.{home}")) is not None
+        for name in names.split()
+    }
+    _present_as(__name__, loaded, loaded)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+_present_as(__name__, [n for n in __all__ if n in globals()], globals())

@@ -334,16 +334,17 @@ class StoreFormatError(StoreError):
 
 
 class RunLockedError(StoreError):
-    """Another process holds the lease of run `run_id`: `host` and `pid` name it, and the lease
-    expires at `expires` (Unix seconds) unless it is renewed. Raised to the loser of a claim
-    race, and to a holder whose lease was taken over after it expired.
+    """Another live process holds run `run_id`: `host` and `pid` name it, and `expires` is when
+    its lease ends unless renewed (it renews while the run goes on). Raised to the loser of a
+    claim race and to a delete of a held run; the holder keeps the run until it ends, releases
+    it or dies (the kernel frees its lock at once).
     """
 
     def __init__(self, run_id: str, *, host: str, pid: int, expires: float) -> None:
         until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
         super().__init__(
             f"run {run_id!r} is being run by process {pid} on {host} (lease until {until}); "
-            "wait for it to finish, stop that process, or resume after the lease expires"
+            "wait for it to finish, or stop that process: its run is free the moment it exits"
         )
         self.run_id = run_id
         self.host = host
@@ -378,4 +379,11 @@ class RunNotFoundError(StoreError):
 class ScriptError(AgentkitError, AssertionError):
     """An `agentkit.testing` fake got a request its script had no answer for, a step function
     raised, or steps were left unrequested. A test failure, so it is also an `AssertionError`.
+    """
+
+
+class CassetteError(AgentkitError, AssertionError):
+    """An `agentkit.testing.Cassette` could not serve a request (none recorded matches it, or
+    all were played), holds no exchanges to replay, or left exchanges unplayed. A test failure,
+    so it is also an `AssertionError`; the message says what differs and how to record again.
     """

@@ -1,12 +1,14 @@
 """The events a run emits while it works (`Agent.iter`, `run(on_event=...)`), in order:
 `ModelRequest`, then `TextChunk` / `ThinkingChunk` / `ToolCallStarted` / `ToolInputChunk` as
 the reply arrives, `ModelRetry` when a call is re-issued, `TurnFinished`, `ToolCallFinished`
-per call, and `RunFinished` last.
+per call, `ContextEdited` when a context policy changed what the model sees, and `RunFinished`
+last.
 """
 
 from ._public import present_as
 from ._run.events import (
     AgentEvent,
+    ContextEdited,
     ModelRequest,
     ModelRetry,
     RunFinished,
@@ -20,6 +22,7 @@ from ._run.events import (
 
 __all__ = [
     "AgentEvent",
+    "ContextEdited",
     "ModelRequest",
     "ModelRetry",
     "RunFinished",

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -48,7 +49,10 @@ def play(body: dict[str, Any]) -> Any:
     return f"The answer after {done} rounds is {done * 3}."
 
 
-def _serve(pipe: Any, latency: float) -> None:
+def _serve(pipe: Any, latency: float, core: int | None) -> None:
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if core is not None and len(cores) > 1:  # its own core, so the client keeps the other
+        os.sched_setaffinity(0, {cores[core % len(cores)]})
     server = FakeServer(FunctionModel(play), latency=latency, record=False, strict=False)
     server.start()
     pipe.send(server.base_url)
@@ -61,12 +65,13 @@ def _serve(pipe: Any, latency: float) -> None:
 
 
 class Server:
-    """A `FakeServer` in a child process (spawned: its CPU and GIL are not ours)."""
+    """A `FakeServer` in a child process (spawned: its CPU and GIL are not ours), pinned to
+    `core` (an index into the cores this process may use) when given and there are two."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, core: int | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._pipe, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, latency), daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, latency, core), daemon=True)
         self._proc.start()
         self.url: str = self._pipe.recv()
 

@@ -13,11 +13,17 @@ temporary folder by default: use the disk you deploy on, fsync speed is the disk
 `synchronous="NORMAL"` (the default). Columns:
 
 1. no store: `agent.run(prompt)`, the figure-1 loop;
-2. store, idempotent tools: two commits per turn, the reply, then the two results together
-   (NORMAL: no fsync);
-3. store, non-idempotent tools (the default): the reply's commit also holds the batch's
-   "started" mark and is fsynced, in a worker thread (as shipped);
-4. the same with that commit made on the event loop instead (for the thread decision).
+2. store, idempotent tools: two journal writes per turn, the reply, then the two results
+   together (NORMAL: no fsync); per run, the claim, the start, the fsynced end status and the
+   release;
+3. store, non-idempotent tools (the default): the reply's write also holds the batch's
+   "started" mark;
+4. the same at `synchronous="FULL"`: every write fsynced, the marks' in a worker thread (as
+   shipped);
+5. the same with the marks' write made on the event loop instead (for the thread decision).
+
+The machine must be otherwise idle: CPU time per turn grows with the load of other processes
+(caches, frequency), and the store's share with it.
 
 Then a resume: a run stopped (by a hook) just before its 51st model call is resumed, timed from
 `agent.run(run_id=...)` to the moment the next request is about to be sent (wall and CPU),
@@ -69,7 +75,8 @@ async def _inline_starting(self: durable.Journal, calls: Any, tools: Any) -> Non
 
 async def cpu_per_turn(url: str, folder: Path, runs: int, reps: int) -> dict[str, float]:
     client = AsyncClient(api_key="offline", base_url=url)
-    store = SQLiteStore(folder / "turns.db")
+    normal = SQLiteStore(folder / "turns.db")
+    full = SQLiteStore(folder / "full.db", synchronous="FULL")
     plain, idem, nonidem = _agent(client, False), _agent(client, True), _agent(client, False)
     threaded = durable.Journal.starting
     ids = itertools.count()
@@ -80,11 +87,12 @@ async def cpu_per_turn(url: str, folder: Path, runs: int, reps: int) -> dict[str
             await plain.run(prompt)
             return
         agent = idem if kind == "store, idempotent" else nonidem
+        store = full if "FULL" in kind else normal
         durable.Journal.starting = _inline_starting if kind.endswith("inline") else threaded
         await agent.run(prompt, run_id=f"r{next(ids)}", store=store)
 
-    kinds = ["no store", "store, idempotent", "store, started mark in a thread",
-             "store, started mark inline"]
+    kinds = ["no store", "store, idempotent", "store, non-idempotent",
+             "FULL, non-idempotent, marks in a thread", "FULL, non-idempotent, marks inline"]
     best = dict.fromkeys(kinds, float("inf"))
     for kind in kinds:
         await run(kind)  # warm up
@@ -97,7 +105,8 @@ async def cpu_per_turn(url: str, folder: Path, runs: int, reps: int) -> dict[str
             best[kind] = min(best[kind], time.process_time() - start)
     durable.Journal.starting = threaded
     await client.aclose()
-    store.close()
+    normal.close()
+    full.close()
     return {k: v * 1000 / (runs * (ROUNDS + 1)) for k, v in best.items()}
 
 
@@ -146,7 +155,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--dir", type=Path, help="where the store files go (default: a temp dir)")
     args = parser.parse_args()
-    runs, reps = (2, 3) if args.quick else (4, 5)
+    runs, reps = (2, 3) if args.quick else (4, 7)
     server = Server(latency=0.0)
     try:
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -156,12 +165,12 @@ def main() -> None:
     finally:
         server.close()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, SQLite synchronous=NORMAL, WAL")
+          f"Python {platform.python_version()}; SQLiteStore synchronous=NORMAL unless FULL")
     base = cpu["no store"]
     print(f"\n  CPU per model turn, {ROUNDS} rounds x 2 parallel calls, JSON (ms)")
     for kind, ms in cpu.items():
         extra = "" if kind == "no store" else f"  +{(ms / base - 1) * 100:.1f}%"
-        print(f"    {kind:<36} {ms:6.3f}{extra}")
+        print(f"    {kind:<40} {ms:6.3f}{extra}")
     print(f"\n  resume of a 50-turn run ({entries} journal entries) to its next model call: "
           f"{wall:.1f} ms wall, {resume_cpu:.1f} ms CPU (target < 50 ms)")
 

@@ -8,6 +8,7 @@
 - Each session gets its own temporary root, so concurrent pytest runs on one machine never
   clean up each other's `tmp_path` folders (pytest's shared root raced under load).
 - `frozen_clock` stops the event loop's clock, so a timeout fires when the test says.
+- Without `../shared` (a plain clone) the corpus tests skip, and the summary says so in a line.
 """
 
 from __future__ import annotations
@@ -131,6 +132,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _OWN_BASETEMP = pytest.StashKey[str]()
+
+
+# -- the summary says when the conformance corpus is absent ---------------------------------------
+
+CORPUS_DIR = REAL_DIR.parent
+"""`../shared/conformance`: the recorded real and wild API traffic; absent in a plain clone."""
+
+
+def corpus_note() -> str | None:
+    """The summary line saying the corpus tests were skipped, or None when it is present."""
+    if CORPUS_DIR.is_dir():
+        return None
+    return (
+        f"conformance corpus absent ({CORPUS_DIR}): the tests on recorded real API traffic "
+        "were skipped; put the project's shared/ folder next to this checkout to run them"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One visible line when the corpus tests were skipped (a plain clone has no ../shared)."""
+    note = corpus_note()
+    if note is not None:
+        terminalreporter.write_line(note, yellow=True, bold=True)
 
 
 # -- fixtures -----------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("agentkit.cli", "agentkit.__main__"),
 ]
 # `agentkit` keeps serving the workflow names it exported before `agentkit.workflows` existed,
-# loaded on first use (its `__getattr__`); the only import that points up, on purpose.
-FORWARDS = {("agentkit", "agentkit.workflows")}
+# loaded on first use (its `__getattr__`), and `agentkit.instrument()` loads `agentkit.otel` when
+# called: the only imports that point up, on purpose.
+FORWARDS = {("agentkit", "agentkit.workflows"), ("agentkit", "agentkit.otel")}
 PUBLIC = {
     "agentkit",
     "agentkit.errors",

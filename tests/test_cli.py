@@ -86,18 +86,20 @@ def test_run_streams_thinking_text_tool_calls_and_usage(
     shout_recipe: Recipe, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["run", "shout", "--input", "topic=waves"]) == 0
-    out = capsys.readouterr().out
-    lines = out.splitlines()
+    captured = capsys.readouterr()
+    # stdout is not a terminal here: it gets the answer only, everything else is on stderr.
+    assert captured.out == "Claude heard: WAVES!\n"
+    err = captured.err
+    lines = err.splitlines()
     assert lines[0].startswith("offline (no ANTHROPIC_API_KEY set)")
-    assert "They want noise." in out
-    assert "Let me shout." in out
+    assert lines[1] == "shout · topic: waves"
+    assert "They want noise." in err
+    assert "Let me shout." in err
     assert '→ shout {"text": "waves"}' in lines
     assert "← shout result: WAVES!" in lines
-    assert "Claude heard: WAVES!" in lines
-    # The streamed answer is not printed twice, and the usage line ends the run.
-    assert out.count("Claude heard: WAVES!") == 1
+    assert "Claude heard: WAVES!" in lines  # streamed as it came
     assert lines[-1].startswith("2 requests · input ")
-    assert lines[-1].endswith("$") is False and "$" in lines[-1]
+    assert "(the real API would cost $" in lines[-1]
 
 
 def test_run_without_recipe_lists_them(
@@ -153,7 +155,7 @@ def test_api_error_exits_1_with_the_request_id(
 ) -> None:
     assert main(["run", "shout", "-i", "topic=fail"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: the run failed: HTTP 400: ")
+    assert err.splitlines()[-1].startswith("error: the run failed: HTTP 400: ")
     assert "the topic 'fail' is refused" in err
     assert "(request-id: req_" in err
 
@@ -175,7 +177,7 @@ def test_limit_exits_3_with_the_usage_so_far(
     assert main(["run", "shout", "-i", "topic=limit"]) == 3
     captured = capsys.readouterr()
     assert "max_turns" in captured.err
-    assert "so far: 1 request · " in captured.out
+    assert "so far: 1 request · " in captured.err
 
 
 def test_every_installed_recipe_runs_offline(capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,8 +186,9 @@ def test_every_installed_recipe_runs_offline(capsys: pytest.CaptureFixture[str])
         pytest.skip("no recipes installed (agentkit_recipes is absent)")
     for name in installed:
         assert main(["run", name, "--offline"]) == 0, capsys.readouterr().err
-        out = capsys.readouterr().out
-        assert " request" in out.splitlines()[-1], name
+        captured = capsys.readouterr()
+        assert captured.out.strip(), name  # the answer, on stdout
+        assert " request" in captured.err.splitlines()[-1], name
 
 
 # -- chat ---------------------------------------------------------------------------------------
@@ -203,7 +206,9 @@ def test_chat_keeps_the_conversation_and_saves_and_loads_it(
         "/usage", "/exit", "never read",
     )
     assert main(["chat", "--system", "Be brief."]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert captured.err.splitlines()[-1].startswith("session: 3 requests")
     assert "echo: hello" in out and "echo: again" in out and "echo: once more" in out
     assert "never read" not in out
     texts = [
@@ -214,7 +219,8 @@ def test_chat_keeps_the_conversation_and_saves_and_loads_it(
     assert texts[0] == ["hello", "echo: hello"]
     assert texts[1] == ["again", "echo: again"]
     assert texts[2] == ["hello", "echo: hello", "once more", "echo: once more"]
-    assert out.splitlines()[-1].startswith("session: 3 requests")
+    assert capsys.readouterr().err == ""
+    assert out.count("echo: hello") == 1
 
 
 def test_chat_online_streams_from_the_configured_api(
@@ -249,7 +255,7 @@ def test_chat_tools_run_and_shell_asks_first(
 ) -> None:
     _stdin(monkeypatch, "use current_datetime", "use run_command", "n")
     assert main(["chat", "--tools", "clock,shell", "--root", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "→ current_datetime {}" in out
     assert "← current_datetime result: 20" in out
     assert "? run_command wants to run" in out
@@ -261,7 +267,7 @@ def test_chat_file_writes_ask_first_and_run_when_allowed(
 ) -> None:
     _stdin(monkeypatch, "use write_file", "y", "use read_file")
     assert main(["chat", "--tools", "files", "--root", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "? write_file wants to run" in out and "? read_file" not in out
     assert (tmp_path / "example").read_text() == "example"
     assert "← read_file result: 1 example" in out
@@ -319,14 +325,16 @@ def test_batch_records_failures_and_resumes(
     assert records[7]["output"] == "Claude heard: TIDES!"  # the recipe's default input
     assert records[3]["ok"] is False and "the topic 'fail' is refused" in records[3]["error"]
     assert records["a"]["usage"]["requests"] == 2 and records["a"]["cost_usd"] > 0
-    first = capsys.readouterr().out
+    captured = capsys.readouterr()
+    first = captured.out + captured.err
     assert "2 done, 1 failed, 0 skipped; results in" in first
-    assert "item 3 failed: the run failed: HTTP 400: " in first
+    assert "item 3 failed: RunError: the model request failed: HTTP 400: " in first
     assert "rerun the same command to run the failed" in first
-    assert first.splitlines()[-1].startswith("total: 4 requests")
+    assert captured.err.splitlines()[-1].startswith("total: 4 requests")
 
     assert main(args) == 1
-    second = capsys.readouterr().out
+    captured = capsys.readouterr()
+    second = captured.out + captured.err
     assert "skipping 2 items already done" in second
     assert "0 done, 1 failed, 2 skipped" in second
     lines = out.read_text().splitlines()
@@ -443,5 +451,6 @@ def test_the_readmes_first_command_runs_offline() -> None:
         cwd=ROOT, check=False,
     )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = done.stderr.splitlines()
     assert lines[0].startswith("offline") and " requests · input " in lines[-1]
+    assert done.stdout.strip() and "offline" not in done.stdout

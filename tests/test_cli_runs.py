@@ -74,8 +74,9 @@ def test_resume_runs_the_named_agent_with_the_decisions(
     agent = f"{module.__name__}:orders"
     args = ["runs", "resume", "orders-1", "--db", str(db), "--agent", agent]
     assert main([*args, "--approve", "toolu_1"]) == 0
-    out = capsys.readouterr().out
-    assert "result: charged order 7" in out and "Order 7 is charged." in out
+    captured = capsys.readouterr()
+    assert "result: charged order 7" in captured.err  # status on stderr, the answer on stdout
+    assert "Order 7 is charged." in captured.out
     with SQLiteStore(db) as store:
         header = store.header("orders-1")
     assert header is not None and header.status == "finished"
@@ -102,7 +103,7 @@ def test_rm_asks_first_unless_yes(
     db = str(paused[0])
     monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
     assert main(["runs", "rm", "orders-1", "--db", db]) == 1
-    assert "nothing deleted" in capsys.readouterr().out
+    assert "nothing deleted" in capsys.readouterr().err
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
     assert main(["runs", "rm", "orders-1", "--db", db]) == 0
     assert main(["runs", "show", "orders-1", "--db", db]) == 2

@@ -181,3 +181,31 @@ async def test_a_timeout_fires_only_when_the_frozen_clock_passes_it(frozen_clock
         assert not fired.is_set()
         frozen_clock.advance(0.2)
         await fired.wait()
+
+
+# -- the summary line when the conformance corpus is absent ----------------------------------
+
+
+class _Reporter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self.lines.append(line)
+
+
+def test_the_summary_says_when_the_corpus_tests_were_skipped(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    conftest = Path(__file__).with_name("conftest.py")
+    plugin: Any = next(p for p in request.config.pluginmanager.get_plugins()
+                       if getattr(p, "__file__", None) == str(conftest))
+    reporter = _Reporter()
+    monkeypatch.setattr(plugin, "CORPUS_DIR", tmp_path / "absent")
+    plugin.pytest_terminal_summary(reporter)
+    assert len(reporter.lines) == 1 and "conformance corpus absent" in reporter.lines[0]
+    assert "skipped" in reporter.lines[0]
+    reporter = _Reporter()
+    monkeypatch.setattr(plugin, "CORPUS_DIR", tmp_path)
+    plugin.pytest_terminal_summary(reporter)
+    assert reporter.lines == []

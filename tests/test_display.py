@@ -16,6 +16,7 @@ from agentkit import (
     TurnFinished,
 )
 from agentkit.cli.display import Display, preview, usage_line
+from agentkit.events import ContextEdited
 from agentkit.testing import reply
 
 
@@ -110,3 +111,13 @@ def test_styles_only_on_a_terminal() -> None:
     plain, raw = _display()
     plain(ThinkingChunk(1, "quiet"))
     assert raw.getvalue() == "quiet"
+
+
+def test_a_context_policy_at_work_is_one_line() -> None:
+    display, out = _display()
+    display(ContextEdited(12, "compaction", 29_525, 3_100, {"summary": "..."}))
+    display(ContextEdited(13, "server_edits", None, None, {}))
+    assert out.getvalue().splitlines() == [
+        "⋯ context: older turns summarized (29,525 → 3,100 tokens)",
+        "⋯ context: the API cleared old tool results",
+    ]

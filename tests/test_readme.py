@@ -1,8 +1,10 @@
-"""The README's Python examples run as written, offline.
+"""The README's Python examples run as written, offline, each on its own.
 
-Each ```python block runs in order in one namespace, with `ANTHROPIC_BASE_URL` pointing at a
-loopback `FakeServer` whose model answers with text, or with a valid call to the structured
-output tool when one is offered, so the examples exercise the real loop end to end.
+Each ```python block runs in a fresh namespace (a reader copies one block, not the README), as
+its own script, with `ANTHROPIC_BASE_URL` pointing at a loopback `FakeServer` serving the
+generic offline model `tool_model` (the one `agentkit` commands use): it answers with text, or
+with a structured answer when one is asked for, and the fakes add signed thinking blocks when
+thinking is on, as the real API does. So the examples exercise the real loop end to end.
 """
 
 from __future__ import annotations
@@ -13,45 +15,42 @@ from typing import Any
 
 import pytest
 
-from agentkit.testing import FakeServer, FunctionModel, reply
+from agentkit.testing import FakeServer, tool_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def example_of(schema: dict[str, Any]) -> Any:
-    """A minimal value valid against a simple JSON schema."""
-    if "enum" in schema:
-        return schema["enum"][0]
-    if "default" in schema:
-        return schema["default"]
-    kind = schema.get("type")
-    if kind == "object":
-        props = schema.get("properties", {})
-        return {k: example_of(v) for k, v in props.items() if k in schema.get("required", [])}
-    return {"string": "example", "integer": 1, "number": 1.0, "boolean": True, "array": []}.get(
-        str(kind)
-    )
+def test_the_readme_has_examples() -> None:
+    assert len(BLOCKS) >= 3
 
 
-def model(body: dict[str, Any]) -> Any:
-    tools = {t["name"]: t for t in body.get("tools", [])}
-    last = body["messages"][-1]["content"]
-    answered = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
-    thinking = "Let me see." if body.get("thinking", {}).get("type") == "enabled" else None
-    if "final_result" in tools and not answered:
-        schema = tools["final_result"]["input_schema"]
-        return reply(tool_calls=[("final_result", example_of(schema))], thinking=thinking)
-    return reply("Done.", thinking=thinking)
-
-
-def test_readme_python_examples_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_each_readme_python_example_runs_on_its_own(
+    block: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # the examples write files (a run store)
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 3
-    with FakeServer(FunctionModel(model)) as server:
+    with FakeServer(tool_model) as server:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-readme-test")
-        namespace: dict[str, Any] = {"__name__": "readme"}
-        for block in blocks:
-            exec(compile(block, str(README), "exec"), namespace)
-        assert namespace["result"].output.city == "example"
+        namespace: dict[str, Any] = {"__name__": "__main__"}
+        exec(compile(block, str(README), "exec"), namespace)
+
+
+def test_the_headline_example_thinks_then_follows_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Thinking on, then `history=`: the follow-up must echo the first reply's signed thinking.
+    monkeypatch.chdir(tmp_path)
+    with FakeServer(tool_model) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-readme-test")
+        namespace: dict[str, Any] = {"__name__": "__main__"}
+        exec(compile(BLOCKS[0], str(README), "exec"), namespace)
+        first = server.requests[0].body
+        last = server.requests[-1].body
+    assert first["thinking"]["type"] == "enabled"
+    assert namespace["result"].output.city == "example"
+    echoed = [b for m in last["messages"] if m["role"] == "assistant" for b in m["content"]]
+    assert echoed[0]["type"] == "thinking" and echoed[0]["signature"]
+    assert namespace["follow_up"].output.city == "example"

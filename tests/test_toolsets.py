@@ -235,3 +235,49 @@ async def test_an_agent_offers_and_runs_a_custom_tool_source_s_tools() -> None:
     answer = second["messages"][-1]["content"][0]
     assert answer["type"] == "tool_result" and answer["content"] == "value of k1"
 
+
+
+# -- sources that hold something open --------------------------------------------------------------
+
+
+class Held(Remote):
+    """A source holding something open (as an MCP server's connection), until `aclose`."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.closed = 0
+        self.fail = fail
+
+    async def aclose(self) -> None:
+        self.closed += 1
+        if self.fail:
+            raise OSError("could not close")
+
+
+@pytest.mark.asyncio
+async def test_aclose_reaches_held_sources_through_prefix_filter_and_hooks() -> None:
+    held, plain_source = Held(), Remote()
+    ts = (Toolset([held, plain_source]).prefixed("r").filtered(lambda t: True)
+          .with_prepare(lambda c, t: t))
+    await ts.aclose()
+    assert held.closed == 1
+
+
+@pytest.mark.asyncio
+async def test_aclose_closes_every_source_before_raising_the_first_failure() -> None:
+    failing, other = Held(fail=True), Held()
+    with pytest.raises(OSError, match="could not close"):
+        await Toolset([failing, other]).aclose()
+    assert (failing.closed, other.closed) == (1, 1)
+
+
+@pytest.mark.asyncio
+async def test_an_agent_closes_its_sources_when_its_block_ends_and_on_aclose() -> None:
+    from agentkit import Agent
+
+    held = Held()
+    async with Agent("claude-sonnet-4-5", tools=[held]) as agent:
+        assert held.closed == 0
+    assert held.closed == 1
+    await agent.aclose()
+    assert held.closed == 2

@@ -47,6 +47,7 @@ from .client_base import (
     parse_reply,
 )
 from .message_stream import AsyncMessageStream, MessageStream, OpenStream
+from .ratelimit import RateLimiter
 from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
 from .sse import aiter_sse_events, iter_sse_events
 from .wire import CountTokensResult, Message, ModelInfo
@@ -67,6 +68,8 @@ class AsyncClient(ClientBase):
     transport, `http_client` a ready `httpx.AsyncClient` (not closed by `aclose`).
     Per call: `betas` (added to the defaults), `extra_headers`, `timeout` (read, seconds),
     `max_retries` (None: the client's; an agent run passes 0 and does its own retrying).
+    `rate_limiter`: a `RateLimiter` every request waits on (share it between clients and
+    runs that use the same account).
 
     Raises `UsageError` for bad configuration, e.g. no credentials for a non-loopback URL.
     """
@@ -86,6 +89,7 @@ class AsyncClient(ClientBase):
         max_retries: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key, auth_token=auth_token, base_url=base_url, auth_scheme=auth_scheme,
@@ -93,6 +97,8 @@ class AsyncClient(ClientBase):
             connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
         )
         self._setup(http_client, transport)
+        self.rate_limiter = rate_limiter
+        """Paces every request (each retry too); None: no client-side pacing."""
         self._owns_http = False
         self._aiohttp: AiohttpDriver | None = None
         """Set when the transport is our aiohttp one, bound to the first loop that uses it."""
@@ -123,7 +129,10 @@ class AsyncClient(ClientBase):
             answer = failure = None
             try:
                 if isinstance(op, Roundtrip):
-                    answer = await self._roundtrip(op.call, op.stream)
+                    if self.rate_limiter is None:
+                        answer = await self._roundtrip(op.call, op.stream)
+                    else:
+                        answer = await self._limited(self.rate_limiter, op.call, op.stream)
                 elif isinstance(op, Sleep):
                     await self._sleep(op.seconds)
                 elif isinstance(op, FirstEvent):
@@ -134,6 +143,17 @@ class AsyncClient(ClientBase):
                     await op.response.aclose()
             except BaseException as exc:
                 failure = exc
+
+    async def _limited(self, limiter: RateLimiter, call: Call, stream: bool) -> httpx.Response:
+        """`_roundtrip` once `limiter` lets it go, telling it what came back."""
+        await limiter.acquire(len(call.content or b"") // 4)
+        try:
+            response = await self._roundtrip(call, stream)
+        except BaseException:
+            limiter.observe(None, None)
+            raise
+        limiter.observe(response.status_code, response.headers)
+        return response
 
     async def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
         aiohttp = self._aiohttp

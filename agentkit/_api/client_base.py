@@ -11,8 +11,9 @@ parsing replies (`parse_reply`, `models_page`), and guarding stream bodies (`gua
 Rules:
 - A flow decides, its driver only carries out: each I/O step is one `Op`; the driver
   answers with the step's result, or throws the step's exception back into the flow.
-- Secrets: nothing here chains an httpx exception (whose request holds the headers); our
-  errors are built from its text and raised outside `except` blocks.
+- Secrets: nothing here chains an httpx exception (whose request holds the headers): every
+  `httpx.RequestError` (transport failures and undecodable bodies alike) becomes our error,
+  built from its text and raised outside `except` blocks.
 - Hot path: no pydantic except on a reply, httpx URLs and timeouts cached per client.
 """
 
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -68,7 +71,7 @@ LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keep
 
 class Roundtrip(NamedTuple):
     """Send `call` once. Answer: the `httpx.Response` (its body read, unless `stream`), or
-    the `httpx.TransportError` thrown back."""
+    the `httpx.RequestError` thrown back."""
 
     call: Call
     stream: bool
@@ -104,22 +107,96 @@ Flow = Generator[Op, Any, _T]
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def connection_error(exc: httpx.TransportError, url: str, during: str) -> APIConnectionError:
-    """Our error for an httpx transport failure: its text, but not the request it holds."""
+def connection_error(exc: httpx.RequestError, url: str, during: str) -> APIConnectionError:
+    """Our error for an httpx transport or decoding failure, named for what happened (DNS
+    failure, connection refused, TLS to a plain-HTTP server, connect or read timeout, a body
+    that does not decode): its text, but not the request it holds (whose headers carry the
+    key)."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.DecodingError):
+        return APIConnectionError(
+            f"the reply {during} {url} could not be decoded ({detail}): its Content-Encoding "
+            "does not match its body; check base_url (a proxy or gateway may alter replies)"
+        )
     timed_out = isinstance(exc, httpx.TimeoutException)
     cause = exc.__cause__
     if timed_out and cause is not None and type(cause).__module__.startswith("aiohttp"):
         # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too)
         # to ConnectTimeout; only a real timeout underneath is reported as one.
         timed_out = isinstance(cause, TimeoutError)
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    where = urlsplit(url)
+    host = f"{where.hostname}:{where.port or (443 if where.scheme == 'https' else 80)}"
     if timed_out:
+        if _connecting(exc):
+            plain = " (if it speaks plain HTTP, use http:// in base_url)" if (
+                where.scheme == "https") else ""
+            return APITimeoutError(
+                f"timed out connecting to {host} {during} {url}: the host did not complete "
+                f"the connection{plain}; check base_url and the network, or raise "
+                f"connect_timeout ({detail})"
+            )
         return APITimeoutError(
             f"timed out {during} {url} ({detail}); raise read_timeout, or stream long replies"
         )
+    what = _what_failed(exc, where.hostname or "", host, where.scheme)
+    if what is not None:
+        return APIConnectionError(f"{what} ({during} {url}; {detail})")
     return APIConnectionError(
         f"connection failed {during} {url} ({detail}); check base_url and the network"
     )
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, its causes and contexts, and the OS errors aiohttp wraps, each once."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        os_error: object = getattr(item, "os_error", None)
+        todo += [item.__cause__, item.__context__,
+                 os_error if isinstance(os_error, BaseException) else None]
+
+
+def _connecting(exc: httpx.RequestError) -> bool:
+    """Whether a timeout happened while connecting (not while waiting for the reply)."""
+    cause = exc.__cause__
+    if cause is not None and type(cause).__module__.startswith("aiohttp"):
+        return type(cause).__name__ == "ConnectionTimeoutError"  # httpx-aiohttp: see above
+    return isinstance(exc, httpx.ConnectTimeout)
+
+
+_PLAIN_HTTP_MARKS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE",
+                    "PACKET_LENGTH_TOO_LONG")
+"""OpenSSL's reasons when the other end answers a ClientHello in plain text."""
+
+
+def _what_failed(exc: BaseException, hostname: str, host: str, scheme: str) -> str | None:
+    """What a connection failure was, for a person: None when the chain does not say."""
+    for e in _chain(exc):
+        if isinstance(e, socket.gaierror) or type(e).__name__ == "ClientConnectorDNSError":
+            return (
+                f"DNS lookup failed: the host name {hostname!r} could not be resolved; check "
+                "the host in base_url (or ANTHROPIC_BASE_URL) and your DNS"
+            )
+        if isinstance(e, ConnectionRefusedError):
+            return (
+                f"connection refused by {host}: nothing is listening there; check the port in "
+                "base_url, or start the server"
+            )
+        if isinstance(e, ssl.SSLError) and scheme == "https":
+            reason = str(getattr(e, "reason", None) or e)  # aiohttp's subclass has no reason
+            if any(mark in reason for mark in _PLAIN_HTTP_MARKS):
+                return (
+                    f"TLS handshake failed: base_url is https:// but the server at {host} "
+                    "answered in plain HTTP; use http:// for it"
+                )
+            if type(e) is ssl.SSLError or isinstance(e, ssl.SSLCertVerificationError):
+                return f"TLS handshake with {host} failed: {reason}"
+    return None
 
 
 def parse_reply(cls: type[_M], response: httpx.Response) -> _M:
@@ -256,7 +333,7 @@ class ClientBase(ClientConfig):
         while True:
             try:
                 response: httpx.Response = yield Roundtrip(call, stream)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport failures, and undecodable bodies
                 error: APIError = connection_error(exc, call.url, "calling")
             else:
                 if response.is_success:
@@ -297,7 +374,7 @@ class ClientBase(ClientConfig):
 # -- streams: the I/O half (the caller's half is `message_stream.py`) ----------------------------
 
 
-def _broken(exc: httpx.TransportError, acc: MessageAccumulator, url: str) -> APIConnectionError:
+def _broken(exc: httpx.RequestError, acc: MessageAccumulator, url: str) -> APIConnectionError:
     """The error for a connection lost mid-stream: a timeout, or the partial reply."""
     error = connection_error(exc, url, "while streaming from")
     if isinstance(error, APITimeoutError):
@@ -328,7 +405,7 @@ async def aguard(
     try:
         async for chunk in chunks:
             yield chunk
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         error = _broken(exc, acc, url)
     if error is not None:
         raise error
@@ -339,7 +416,7 @@ def guard(chunks: Iterator[bytes], acc: MessageAccumulator, url: str) -> Iterato
     error: APIConnectionError | None = None
     try:
         yield from chunks
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         error = _broken(exc, acc, url)
     if error is not None:
         raise error

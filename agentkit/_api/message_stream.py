@@ -29,7 +29,6 @@ from types import TracebackType
 from typing import Any, Self
 
 from .._errors import UsageError
-from .stream_events import parse_event
 from .streaming import MessageAccumulator
 from .wire import Message
 
@@ -121,6 +120,8 @@ class AsyncMessageStream(_StreamBase):
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         """Typed events (`stream_events.parse_event`), `message_start` first, unknown ones too."""
+        from .stream_events import parse_event  # its models load only for typed iteration
+
         async for data in self._events:
             yield parse_event(data)
 
@@ -185,6 +186,8 @@ class MessageStream(_StreamBase):
 
     def __iter__(self) -> Iterator[Any]:
         """Typed events, `message_start` first."""
+        from .stream_events import parse_event  # its models load only for typed iteration
+
         for data in self._events:
             yield parse_event(data)
 

@@ -9,8 +9,9 @@ builds the steps of a call on top of it; `client.py` only sends, reads and sleep
 
 Rules:
 - No httpx, no event loop, no clock except `retry-after` HTTP dates; plain sync tests.
-- Secrets: `ClientConfig` and `Call` reprs never show the key or token; `redact` removes them
-  from bodies before an exception is built from one.
+- Secrets: `ClientConfig` and `Call` reprs never show the key, the token or a password in the
+  base URL; `redact` removes them, in any spelling, from bodies before an exception is built
+  from one (`secrets.py`).
 - Retries follow contract §8: `x-should-retry` first, then 408/409/429/5xx (529 included) and
   connection errors; `retry-after-ms`, else `retry-after` (seconds or HTTP date) when in
   (0, 60] s, else `min(0.5·2^n, 8)` s × jitter 0.75–1.
@@ -48,6 +49,7 @@ from .._errors import (
     UnprocessableEntityError,
     UsageError,
 )
+from .secrets import REDACTED, Redactor, credential, split_base_url
 
 __all__ = [
     "DEFAULT_ANTHROPIC_VERSION",
@@ -64,7 +66,6 @@ logger = logging.getLogger("agentkit")
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
-REDACTED = "<redacted>"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # -- retries ------------------------------------------------------------------------------------
@@ -307,21 +308,6 @@ def _encode(body: Any) -> bytes:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _credential(name: str, value: str | None, variable: str) -> str | None:
-    """The argument, else the environment variable, trimmed of surrounding whitespace.
-
-    A line break inside would make the HTTP library reject the header with an error that
-    quotes it, so such a value is refused here, without repeating it.
-    """
-    value = (value or os.environ.get(variable) or "").strip()
-    if not value.isprintable():
-        raise UsageError(
-            f"{name} (or {variable}) contains a line break or control character; "
-            "check how the key was copied or read"
-        )
-    return value or None
-
-
 def _auth_headers(api_key: str | None, auth_token: str | None, auth_scheme: str) -> dict[str, str]:
     """The credential headers: `api_key` in `x-api-key` (or as a bearer token with
     `auth_scheme="bearer"`), `auth_token` always as a bearer token. Raises `UsageError`."""
@@ -352,7 +338,9 @@ class ClientConfig:
     Explicit arguments win over `ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN` and
     `ANTHROPIC_BASE_URL`. `api_key` goes in `x-api-key`, or in `Authorization: Bearer`
     with `auth_scheme="bearer"` (for gateways); `auth_token` is always a bearer token.
-    Without credentials only a loopback `base_url` is accepted (fake server, local gateway).
+    A user name and password in `base_url` (`https://user:pw@host`) are sent as Basic auth
+    and shown nowhere. Without credentials only a loopback `base_url` is accepted (fake
+    server, local gateway).
     """
 
     def __init__(
@@ -369,13 +357,28 @@ class ClientConfig:
         read_timeout: float = 600.0,
         max_retries: int = 2,
     ) -> None:
-        api_key = _credential("api_key", api_key, "ANTHROPIC_API_KEY")
-        auth_token = _credential("auth_token", auth_token, "ANTHROPIC_AUTH_TOKEN")
+        api_key = credential("api_key", api_key, "ANTHROPIC_API_KEY")
+        auth_token = credential("auth_token", auth_token, "ANTHROPIC_AUTH_TOKEN")
         url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        url, basic, url_secrets = split_base_url(url)
         host = urlsplit(url)
         if host.scheme not in ("http", "https") or not host.hostname:
             raise UsageError(f"base_url must be an http(s) URL like {DEFAULT_BASE_URL}: {url!r}")
+        if host.query or host.fragment or url.endswith(("?", "#")):
+            # Each call's path is appended to base_url: a query would end up before it. Not
+            # quoted back: a gateway's query string may carry a key.
+            raise UsageError(
+                "base_url must not carry a query string or fragment ('?…' or '#…'): each "
+                "request's path is appended to it; pass gateway parameters as default_headers="
+            )
         auth = _auth_headers(api_key, auth_token, auth_scheme)
+        if basic is not None:
+            if "authorization" in auth:
+                raise UsageError(
+                    "base_url carries a user name and password (sent as Basic auth), and a "
+                    "bearer token is set too: both need the Authorization header; keep one"
+                )
+            auth["authorization"] = basic
         if max_retries < 0:
             raise UsageError(f"max_retries must be 0 or more, got {max_retries}")
         if not auth and host.hostname not in _LOOPBACK:
@@ -393,7 +396,7 @@ class ClientConfig:
         if default_headers:
             headers.update({k.lower(): v for k, v in default_headers.items()})
         self._headers = headers
-        self._secrets = tuple(s.encode() for s in (api_key, auth_token) if s)
+        self._redactor = Redactor((api_key or "", auth_token or "", *url_secrets))
         self._auth = " + ".join(h for h in ("x-api-key", "authorization") if h in headers)
         self.base_url = url
         """The API root without a trailing slash; may carry a gateway's path prefix."""
@@ -442,8 +445,6 @@ class ClientConfig:
         )
 
     def redact(self, body: bytes) -> bytes:
-        """`body` with every occurrence of the key or token replaced (a gateway may echo it)."""
-        for secret in self._secrets:
-            if secret in body:
-                body = body.replace(secret, REDACTED.encode())
-        return body
+        """`body` with every spelling of the key, token or base-URL password replaced (a
+        gateway may echo them)."""
+        return self._redactor.redact(body) if self._redactor else body

@@ -108,6 +108,9 @@ class MessageAccumulator:
                 elif dtype == "citations_delta":
                     self._add_citation(index, delta["citation"])
                     return
+                elif dtype == "compaction_delta":  # a server-side compaction's summary
+                    self._compaction_delta(index, delta)
+                    return
                 else:
                     self.unknown_deltas.append((index, delta))
                     return
@@ -245,6 +248,17 @@ class MessageAccumulator:
             cast("list[Any]", citations).append(citation)
         else:
             block["citations"] = [citation]
+
+    def _compaction_delta(self, index: int, delta: dict[str, Any]) -> None:
+        """`content` arrives whole or in parts; the opaque fields are the newest given."""
+        block = self._blocks[index]
+        if block is None:
+            return
+        if delta.get("content") is not None:
+            block["content"] = (block.get("content") or "") + delta["content"]
+        for key, value in delta.items():
+            if key not in ("type", "content"):
+                block[key] = value
 
     def _close_block(self, index: int) -> None:
         fields = self._parts.pop(index, None)

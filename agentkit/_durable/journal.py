@@ -5,11 +5,13 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 
 - `start`: the initial messages (or prompt) and the seed of the back-off jitter;
 - `reply`: one model reply, as wire JSON;
-- `tool_started`: a `tool_use` id, committed before a non-idempotent tool runs;
+- `tool_started`: the `tool_use` ids of non-idempotent calls, committed before they run;
 - `tool_result`: one `tool_result` block, committed as soon as it exists;
 - `decisions`: approval decisions given to a paused run;
 - `status`: the run became paused, finished, failed or interrupted, with a reason (a paused
-  run's also lists the calls awaiting a decision).
+  run's also lists the calls awaiting a decision);
+- `context`: an input of the context policy that is not a reply (a token count, a prompt too
+  long, a beta the gateway does not know), so a replay takes the same decisions.
 
 A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
 can append; every append keeps the lease alive (afterwards at least half its time is left),
@@ -38,7 +40,9 @@ __all__ = [
     "Summary",
 ]
 
-EntryKind = Literal["start", "reply", "tool_started", "tool_result", "decisions", "status"]
+EntryKind = Literal[
+    "start", "reply", "tool_started", "tool_result", "decisions", "status", "context"
+]
 KINDS: tuple[EntryKind, ...] = (
     "start",
     "reply",
@@ -46,6 +50,7 @@ KINDS: tuple[EntryKind, ...] = (
     "tool_result",
     "decisions",
     "status",
+    "context",
 )
 RunStatus = Literal["running", "paused", "finished", "failed", "interrupted"]
 STATUSES: tuple[RunStatus, ...] = ("running", "paused", "finished", "failed", "interrupted")
@@ -132,6 +137,9 @@ class Summary:
 class RunStore(Protocol):
     """Where durable runs are kept. Synchronous and thread-safe, so a driver can call it from
     a worker thread. Implementations: `SQLiteStore`; Postgres or DBOS later."""
+
+    fsyncs: bool
+    """Whether an append waits for the disk (then a driver makes it off its event loop)."""
 
     def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
         """Create the run if it is new, or load it; either way take its lease.

@@ -1,13 +1,10 @@
-"""Who holds a run, and whether that holder is still alive.
+"""Who holds a run, as its header names the holder: host, pid and the process's start time.
 
-A lease names its holder by host, pid and the process's start time, and expires unless it is
-renewed. It is free when it expired, or when its holder ran on this machine and is dead, so
-the restart of a SIGKILLed process resumes its run at once instead of waiting out the lease.
-
-"This machine" means the same hostname, boot and pid namespace (`node`): only there does a pid
-name the same process. The start time (field 22 of `/proc/<pid>/stat`, clock ticks since
-boot) tells a reused pid from the holder. Off Linux there is no start time: a pid that exists
-counts as alive on POSIX, and on other systems only expiry frees a lease.
+Whether the holder still holds it is not read from here: the holder keeps a lock on the run's
+journal (`log.py`), which the kernel frees when the process dies. These fields say who it is,
+for people and errors. `node` (hostname, boot and pid namespace) says where a pid means the
+same process; the start time (field 22 of `/proc/<pid>/stat`, clock ticks since boot) tells a
+reused pid from the holder.
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Process", "is_alive", "is_free", "process_started", "this_process"]
+__all__ = ["Process", "process_started", "this_process"]
 
 PROC = Path("/proc")
 
@@ -72,37 +69,3 @@ def process_started(pid: int) -> int | None:
     """The start time of process `pid` (field 22 of its stat line), None if unknown."""
     fields = _stat_fields(pid)
     return int(fields[19]) if fields is not None and len(fields) > 19 else None
-
-
-def is_alive(pid: int, started: int | None) -> bool:
-    """Whether process `pid`, started at `started`, still runs on this machine."""
-    if PROC.joinpath("self/stat").exists():
-        fields = _stat_fields(pid)
-        # A zombie (Z) or dying (X) process has exited; only its parent has not reaped it.
-        if fields is None or fields[0] in ("Z", "X"):
-            return False
-        return started is None or int(fields[19]) == started
-    if os.name != "posix":
-        return True  # no safe probe (os.kill would terminate the process on Windows)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def is_free(
-    *,
-    node: str | None,
-    pid: int | None,
-    started: int | None,
-    expires: float | None,
-    now: float,
-    me: Process,
-) -> bool:
-    """Whether a lease with these holder fields can be taken by `me` at time `now`."""
-    if node is None or pid is None or expires is None or expires <= now:
-        return True
-    return node == me.node and not is_alive(pid, started)

@@ -5,7 +5,8 @@ A store file says it is one: `PRAGMA application_id` is `APPLICATION_ID` and
 was written in. `connect` checks a file before it writes anything, so a file that is not a
 SQLite database, a damaged one, another application's database, or one written by a newer
 agentkit raises `StoreFormatError` and is left byte for byte as it was. An empty or new file
-becomes a store (in WAL mode, see `sqlite.py`).
+becomes a store (in WAL mode, see `sqlite.py`). A store of format 1 (journals as rows of an
+`entries` table) is moved to format 2 (a journal file per run, `log.py`) when first opened.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import orjson
+
+from agentkit._durable.log import encode
 from agentkit._errors import StoreError, StoreFormatError
 
-__all__ = ["APPLICATION_ID", "FORMAT", "SEQ_BITS", "connect", "newer_format", "translate"]
+__all__ = ["APPLICATION_ID", "FORMAT", "connect", "journals", "newer_format", "translate"]
 
 APPLICATION_ID = 0x61676B74  # "agkt"
-FORMAT = 1
+FORMAT = 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
-
-SEQ_BITS = 32
-"""An entry's key is `run id << SEQ_BITS | seq`: a run's journal is one range of the entries
-table's own b-tree, so an append writes no second index, and reading a run is a range scan."""
+_V1_SEQ_BITS = 32  # format 1: an entry's key was `run id << 32 | seq`
 
 # No index on runs beyond its keys: listing is rare and scans a small table, while an index
 # on `updated` would be rewritten by every header update.
@@ -47,15 +48,18 @@ SCHEMA = (
         lease_node TEXT,
         lease_pid INTEGER,
         lease_started INTEGER,
-        lease_expires REAL
-    )""",
-    """CREATE TABLE entries (
-        key INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL,
-        at REAL NOT NULL,
-        payload TEXT NOT NULL
+        lease_expires REAL,
+        log_seq INTEGER NOT NULL DEFAULT 0,
+        log_size INTEGER NOT NULL DEFAULT 0
     )""",
 )
+# `log_seq`, `log_size`: the run's journal as of the header's last sync (its last seq, its
+# length in bytes); what follows in the file is newer than the header.
+
+
+def journals(path: str) -> str:
+    """The folder of the journals of the store at `path`."""
+    return f"{path}.journals"
 
 
 def newer_format(path: str, version: int, what: str) -> StoreFormatError:
@@ -130,8 +134,9 @@ def _check_identity(path: str, app: int, version: int, tables: int) -> bool:
     )
 
 
-def connect(path: str, *, synchronous: str, timeout: float) -> sqlite3.Connection:
-    """Open the store at `path`, creating it when the file is new or empty.
+def connect(path: str, *, synchronous: str, timeout: float, folder: str) -> sqlite3.Connection:
+    """Open the store at `path` (its journals in `folder`), creating it when the file is new or
+    empty, moving it to this format when it is older.
 
     Raises `StoreFormatError` (file untouched) as described in the module docstring.
     """
@@ -147,6 +152,8 @@ def connect(path: str, *, synchronous: str, timeout: float) -> sqlite3.Connectio
         if not _check_identity(path, *_identity(db)):
             _create(db, path)
         db.execute("PRAGMA journal_mode = WAL")
+        if _identity(db)[1] < FORMAT:
+            _upgrade(db, folder)
         db.execute(f"PRAGMA synchronous = {synchronous}")
     except BaseException as exc:
         db.close()
@@ -164,6 +171,40 @@ def _create(db: sqlite3.Connection, path: str) -> None:
             for statement in SCHEMA:
                 db.execute(statement)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {FORMAT}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _upgrade(db: sqlite3.Connection, folder: str) -> None:
+    """Format 1 to 2: each run's rows of `entries` become its journal file, in one
+    transaction (a crash midway leaves format 1, and the next open starts over)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] == 1:
+            db.execute("ALTER TABLE runs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0")
+            db.execute("ALTER TABLE runs ADD COLUMN log_size INTEGER NOT NULL DEFAULT 0")
+            Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+            mask = (1 << _V1_SEQ_BITS) - 1
+            for (key,) in db.execute("SELECT id FROM runs").fetchall():
+                rows = db.execute(
+                    "SELECT key, kind, at, payload FROM entries WHERE key BETWEEN ? AND ? "
+                    "ORDER BY key",
+                    (key << _V1_SEQ_BITS, key << _V1_SEQ_BITS | mask),
+                ).fetchall()
+                data = b"".join(
+                    encode(k & mask, kind, at, orjson.Fragment(payload), None)
+                    for k, kind, at, payload in rows
+                )
+                Path(folder, f"{key}.log").write_bytes(data)
+                last = rows[-1][0] & mask if rows else 0
+                db.execute(
+                    "UPDATE runs SET log_seq = ?, log_size = ?, format = ? WHERE id = ?",
+                    (last, len(data), FORMAT, key),
+                )
+            db.execute("DROP TABLE entries")
             db.execute(f"PRAGMA user_version = {FORMAT}")
         db.execute("COMMIT")
     except BaseException:

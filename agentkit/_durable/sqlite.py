@@ -1,30 +1,30 @@
-"""`SQLiteStore`: the embedded run store, one SQLite file, no server.
+"""`SQLiteStore`: the embedded run store, one SQLite file and a folder of journals, no server.
 
-Durability is WAL mode plus the `synchronous` level you pick:
+The store file `runs.db` holds the runs' headers (status, totals, lease); each run's journal is
+an append-only file in `runs.db.journals/` (`log.py` says why and how), so a checkpoint is one
+`write()`. Durability is the `synchronous` level you pick:
 
-- `"NORMAL"` (the default): a commit is written to the WAL but not fsynced. Committed entries
-  survive a process crash (SIGKILL, OOM kill, a deploy); a power loss or OS crash may lose
-  the last commits (the file stays consistent, and the run resumes from an earlier entry and
-  repeats what followed: a model call, an idempotent tool). Except the entries that record
-  something the outside world saw, which are fsynced (with everything before them) at every
-  level: `tool_started` (a side effect is about to happen, so a non-idempotent tool never runs
-  twice, not even after a power loss), `decisions` (a person answered) and `status` (a result
-  was handed back).
-- `"FULL"`: every commit is fsynced before `append` returns, so nothing committed is lost,
-  not even to a power loss: no model call is repeated beyond the one in flight.
+- `"NORMAL"` (the default): a checkpoint is handed to the kernel before the run goes on, and
+  not fsynced. Everything committed survives a process crash (SIGKILL, an OOM kill, a deploy),
+  which is what the guarantees of a durable run are about. A power loss or OS crash may lose
+  the last checkpoints (the journal stays whole up to its last whole record): the run then
+  resumes from an earlier entry and repeats what followed, a model call, an idempotent tool,
+  and a non-idempotent tool whose "started" mark was lost.
+- `"FULL"`: every checkpoint is fsynced before `append` returns, so nothing committed is lost,
+  not even to a power loss: no non-idempotent tool runs twice, no model call is repeated
+  beyond the one in flight.
 
-Why NORMAL by default (`benchmarks/store.py`, a 2-vCPU VM): an fsync costs ~120-150 µs of
-CPU and ~2.5 ms of waiting here, so FULL makes a turn's two commits cost ~0.3-0.4 ms of CPU,
-most of the rest of the turn (`benchmarks/bench.py`), against ~0.1 ms at NORMAL when the
-turn's tools are idempotent; and NORMAL keeps the guarantee that matters, no side effect
-repeated.
+Why NORMAL by default (`benchmarks/durable.py`, a 2-vCPU VM): an fsync costs ~70-150 µs of CPU
+(a fifth to a third of a model turn's) and ~2.5 ms of waiting here, while the rest of a turn's
+checkpoints cost ~20 µs; SQLite's own `synchronous=NORMAL` makes the same trade.
 
-A store is synchronous and thread-safe: one connection behind a lock, so a driver can call it
-from a worker thread; several processes may share a file (SQLite's locks serialise their
-writes, `timeout` is how long one waits for another). Every write is one transaction (`BEGIN
-IMMEDIATE`, or a lone INSERT) and checks the lease token inside it, so of two processes
-racing for a run exactly one wins, and a process whose lease was taken over can no longer
-append. WAL needs a local file system (not NFS or SMB).
+The lease is a lock: the holder keeps `flock` on its run's journal while it runs it, so no other
+process can append, and the kernel frees it the moment the holder dies (a restart resumes at
+once). A live holder keeps its runs: stop it to take them over. The header's lease columns say
+who holds a run and are renewed while it runs (`renew`, which also brings the totals up to
+date) and on release. A store is synchronous and thread-safe; several
+processes may share it (SQLite serialises their header writes, `timeout` is how long one waits).
+Local file systems only (WAL and `flock` need them).
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, cast
-
-import orjson
 
 from agentkit._durable.journal import (
     KINDS,
@@ -51,8 +50,9 @@ from agentkit._durable.journal import (
     RunStatus,
     Summary,
 )
-from agentkit._durable.lease import Process, is_free, this_process
-from agentkit._durable.schema import FORMAT, SEQ_BITS, connect, newer_format, translate
+from agentkit._durable.lease import this_process
+from agentkit._durable.log import RunLog, read
+from agentkit._durable.schema import FORMAT, connect, journals, newer_format, translate
 from agentkit._errors import (
     RunLockedError,
     RunMismatchError,
@@ -63,39 +63,38 @@ from agentkit._errors import (
 
 __all__ = ["SQLiteStore"]
 
-_SEQ = (1 << SEQ_BITS) - 1
-# The last seq of run `runs.id`: a seek to the end of its key range, not a scan.
-_LAST_SEQ = (
-    f"coalesce((SELECT key & {_SEQ} FROM entries WHERE key BETWEEN runs.id << {SEQ_BITS} "
-    f"AND runs.id << {SEQ_BITS} | {_SEQ} ORDER BY key DESC LIMIT 1), 0)"
-)
 _HEADER = (
     "run_id, fingerprint, model, agent, status, turns, input_tokens, output_tokens, cost_usd, "
-    f"created, updated, {_LAST_SEQ}, lease_host, lease_pid, lease_expires"
+    "created, updated, log_seq, lease_host, lease_pid, lease_expires, id, log_size"
 )
-_LEASE = "format, fingerprint, lease_node, lease_pid, lease_started, lease_expires, lease_host"
-_UPDATE = """UPDATE runs SET
-    updated = ?, lease_expires = ?,
+# The header brought up to its journal (status, totals, where it ends), with a renewal or the
+# release.
+_SYNC_SET = """updated = ?, log_seq = ?, log_size = ?,
     status = coalesce(?, status), turns = coalesce(?, turns),
     input_tokens = coalesce(?, input_tokens), output_tokens = coalesce(?, output_tokens),
-    cost_usd = coalesce(?, cost_usd)
-    WHERE id = ?"""
-_NO_SUMMARY = Summary()
-# An entry written only if `lease_token` still holds run `id`: the lease check and the write
-# in one statement (rowcount 0: the lease is gone, or the run).
-_INSERT_HELD = "INSERT INTO entries SELECT ?, ?, ?, ? FROM runs WHERE id = ? AND lease_token = ?"
-# Entries that record what the outside world saw (a side effect about to happen, a person's
-# answer, a result handed back): fsynced at every `synchronous` level, see the docstring.
-_SEEN_OUTSIDE = frozenset({"tool_started", "decisions", "status"})
+    cost_usd = coalesce(?, cost_usd)"""
+
+
+class _Held:
+    """A run this store claimed: its key, its journal (open and locked), and when an append
+    next renews the lease."""
+
+    __slots__ = ("key", "log", "renew_at")
+
+    def __init__(self, key: int, log: RunLog, renew_at: float) -> None:
+        self.key = key
+        self.log = log
+        self.renew_at = renew_at
 
 
 class SQLiteStore:
-    """Durable runs in the SQLite file `path` (created if new), implementing `RunStore`.
+    """Durable runs in the SQLite file `path` (created if new) and the journals beside it
+    (`<path>.journals/`), implementing `RunStore`.
 
-    `synchronous` is `"NORMAL"` (survives a process crash; side-effect marks, decisions and
-    statuses also survive a power loss) or `"FULL"` (everything survives a power loss); see
-    the module docstring. A lease lasts `lease_seconds` from its claim or renewal; an append
-    renews it once half of that is spent.
+    `synchronous` is `"NORMAL"` (every checkpoint survives a process crash) or `"FULL"` (every
+    checkpoint also survives a power loss); see the module docstring. The header shows a
+    holder's lease lasting `lease_seconds` from its claim or last renewal (appends renew it
+    once a third is spent); the journal's lock is what holds the run.
     `clock` gives Unix seconds (tests inject one). Raises `StoreFormatError` when `path` is
     not a store this agentkit can use, leaving the file untouched.
     """
@@ -115,14 +114,19 @@ class SQLiteStore:
             raise UsageError(f"SQLiteStore(lease_seconds={lease_seconds!r}): must be positive")
         self.path = os.fspath(path)
         self.synchronous = synchronous
+        self.fsyncs = synchronous == "FULL"
+        """Whether an append waits for the disk (`RunStore.fsyncs`)."""
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._held: dict[str, tuple[int, int, float]] = {}
-        """Per lease token this store claimed: the run's key, last seq and lease expiry, as of
-        its last write here (only the holder appends, so they stay true while it holds)."""
+        self._held: dict[str, _Held] = {}
+        """Per lease token this store claimed and still holds."""
+        self._memory = tempfile.TemporaryDirectory() if self.path == ":memory:" else None
+        self._journals = self._memory.name if self._memory else journals(self.path)
+        self._made = False
+        """Whether the journals' folder is known to exist."""
         self._db: sqlite3.Connection | None = connect(
-            self.path, synchronous=synchronous, timeout=timeout
+            self.path, synchronous=synchronous, timeout=timeout, folder=self._journals
         )
 
     def __enter__(self) -> SQLiteStore:
@@ -138,6 +142,9 @@ class SQLiteStore:
         if self._db is None:
             raise StoreError(f"the run store {self.path} is closed")
         return self._db
+
+    def _journal(self, key: int) -> str:
+        return os.path.join(self._journals, f"{key}.log")
 
     @contextmanager
     def _use(self, *, write: bool) -> Generator[sqlite3.Connection]:
@@ -162,38 +169,75 @@ class SQLiteStore:
     def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
         """Create the run if it is new, or load it; either way take its lease.
 
-        Raises `RunLockedError` when another live process holds the lease, `RunMismatchError`
+        Raises `RunLockedError` when another live process holds the run, `RunMismatchError`
         when the run is stored with another fingerprint, and `StoreFormatError` when it was
         written by a newer agentkit. When it raises, nothing was written.
         """
         now, me, token = self._clock(), this_process(), secrets.token_hex(16)
         expires = now + self.lease_seconds
-        with self._use(write=True) as db:
-            row = db.execute(f"SELECT {_LEASE} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            created = row is None
-            if row is None:
-                db.execute(
-                    "INSERT INTO runs (run_id, format, fingerprint, model, agent, status, "
-                    "created, updated) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                    (run_id, FORMAT, fingerprint, model, agent, now, now),
-                )
-            else:
-                version, stored = row[:2]
-                if version > FORMAT:
-                    raise newer_format(self.path, version, f"run {run_id!r}")
-                if stored != fingerprint:
-                    raise RunMismatchError(run_id, stored=stored, given=fingerprint)
-                _refuse_if_held(run_id, row[2:], now=now, me=me)
-            db.execute(
-                "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, lease_pid = ?, "
-                "lease_started = ?, lease_expires = ?, updated = ? WHERE run_id = ?",
-                (token, me.host, me.node, me.pid, me.started, expires, now, run_id),
+        lease = (token, me.host, me.node, me.pid, me.started, expires)
+        with self._use(write=False) as db:  # a new run: one statement, its own transaction
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO runs (run_id, format, fingerprint, model, agent, status, "
+                "created, updated, lease_token, lease_host, lease_node, lease_pid, "
+                "lease_started, lease_expires) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, FORMAT, fingerprint, model, agent, now, now, *lease),
             )
-            header = self._header(db, run_id)
-            key = db.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
-            assert header is not None  # the row was read or written in this transaction
-            self._held[token] = (key, header.entries, expires)
-        return Claim(run=header, lease=Lease(run_id, token, expires), created=created)
+            key = inserted.lastrowid if inserted.rowcount == 1 else None
+        if key:
+            try:
+                log = self._take(run_id, key, None, fresh=True)
+            except BaseException:
+                with self._use(write=False) as db:
+                    db.execute("DELETE FROM runs WHERE id = ?", (key,))
+                raise
+            header = RunHeader(
+                run_id, fingerprint, model, agent, "running", 0, 0, 0, 0.0, now, now, 0,
+                Holder(host=me.host, pid=me.pid, expires=expires),
+            )
+            self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
+            return Claim(run=header, lease=Lease(run_id, token, expires), created=True)
+        with self._use(write=True) as db:
+            row = db.execute(
+                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
+                "FROM runs WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"run {run_id!r} was deleted while being claimed; try again")
+            key, version, stored, *_ = row
+            if version > FORMAT:
+                raise newer_format(self.path, version, f"run {run_id!r}")
+            if stored != fingerprint:
+                raise RunMismatchError(run_id, stored=stored, given=fingerprint)
+            log = self._take(run_id, key, row, fresh=False)
+            try:
+                header = self._header(db, run_id)
+                assert header is not None  # the row was read in this transaction
+                db.execute(  # running now; `release` sets the status its journal ends with
+                    "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
+                    "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
+                    "status = 'running' WHERE id = ?",
+                    (*lease, now, key),
+                )
+            except BaseException:
+                log.close()
+                raise
+            self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
+        return Claim(run=header, lease=Lease(run_id, token, expires), created=False)
+
+    def _take(
+        self, run_id: str, key: int, row: tuple[Any, ...] | None, *, fresh: bool
+    ) -> RunLog:
+        """Run `key`'s journal, locked for this store; `RunLockedError` when another holds it."""
+        if not self._made:
+            os.makedirs(self._journals, mode=0o700, exist_ok=True)
+            self._made = True
+        log = RunLog.take(self._journal(key), fresh=fresh)
+        if log is None:
+            raise _locked(run_id, row)
+        return log
 
     def append(
         self,
@@ -203,12 +247,11 @@ class SQLiteStore:
         *,
         summary: Summary | None = None,
     ) -> int:
-        """Commit one entry (and `summary`, in the same transaction), keep the lease alive, and
-        return the entry's `seq`.
+        """Commit one entry (and `summary`, with it) and return the entry's `seq`.
 
-        Raises `RunLockedError` when the lease was taken over, `RunNotFoundError` when the run
-        was deleted, `StoreError` when the lease was released, and `TypeError` when the payload
-        is not JSON; nothing is written then.
+        Raises `RunLockedError` when another process holds the run, `RunNotFoundError` when
+        the run was deleted, `StoreError` when the lease was released, and `TypeError` when
+        the payload is not JSON; nothing is written then.
         """
         return self.append_many(lease, ((kind, payload),), summary=summary)
 
@@ -219,157 +262,84 @@ class SQLiteStore:
         *,
         summary: Summary | None = None,
     ) -> int:
-        """Commit `entries` in order in one transaction (all or none, with `summary`), fsynced
-        when one of them is seen outside; return the last one's `seq`. Raises as `append`."""
+        """Commit `entries` in order in one write (all or none, with `summary`), fsynced at
+        `synchronous="FULL"`; return the last one's `seq`. Raises as `append`."""
         if not entries:
             raise UsageError("append_many(entries=[]): give at least one (kind, payload)")
-        rows: list[tuple[str, str]] = []
-        for kind, payload in entries:
+        for kind, _ in entries:
             if kind not in KINDS:
                 raise UsageError(f"append(kind={kind!r}): the kinds are {', '.join(KINDS)}")
-            data = payload if isinstance(payload, dict) else dict(payload)
-            rows.append((kind, orjson.dumps(data).decode()))
-        fsync = any(kind in _SEEN_OUTSIDE for kind, _ in rows)
+        rows: list[tuple[EntryKind, object]] = [
+            (k, p if isinstance(p, dict) else dict(p)) for k, p in entries
+        ]
+        held = self._held.get(lease.token)
+        if held is None:
+            with self._use(write=False) as db:
+                raise self._not_held(db, lease)
         now = self._clock()
         with self._lock:
-            db = self._open()
-            try:
-                if fsync:
-                    db.execute("PRAGMA synchronous = FULL")
-                try:
-                    return self._commit(db, lease, rows, now, summary, autocommit=not fsync)
-                finally:
-                    if fsync:
-                        db.execute(f"PRAGMA synchronous = {self.synchronous}")
-            except sqlite3.Error as exc:
-                raise translate(exc, self.path) from exc
-
-    def _commit(
-        self,
-        db: sqlite3.Connection,
-        lease: Lease,
-        rows: list[tuple[str, str]],
-        now: float,
-        summary: Summary | None,
-        *,
-        autocommit: bool,
-    ) -> int:
-        """Write `rows` for `lease`'s run. The fast path knows the run's key and last seq from
-        this store's own claim (only the lease holder appends) and checks the lease in the
-        first INSERT itself; without that knowledge, or when the INSERT finds the lease gone,
-        the slow path reads the run's row and says why. With `autocommit`, one entry and no
-        header change is one statement, its own transaction (a fsynced commit is an explicit
-        one, between the `synchronous` pragmas)."""
-        held = self._held.get(lease.token)
-        if held is not None:
-            run, seq, expires = held
-            update = summary is not None or expires - now < self.lease_seconds / 2
-            single = autocommit and len(rows) == 1 and not update
-            if not single:
-                db.execute("BEGIN IMMEDIATE")
-            try:
-                kind, text = rows[0]
-                if db.execute(_INSERT_HELD, (run << SEQ_BITS | seq + 1, kind, now, text, run,
-                                             lease.token)).rowcount == 1:
-                    return self._finish(db, lease, run, seq + 1, expires, rows[1:], now,
-                                        summary if update else None, update, single)
-            except sqlite3.IntegrityError:
-                pass  # another store object appended with this lease: read the row afresh
-            finally:
-                if db.in_transaction and not single:
-                    db.execute("ROLLBACK")
-            del self._held[lease.token]
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            run, expires, seq = self._holding(db, lease)
-            kind, text = rows[0]
-            db.execute("INSERT INTO entries VALUES (?, ?, ?, ?)",
-                       (run << SEQ_BITS | seq + 1, kind, now, text))
-            update = summary is not None or expires - now < self.lease_seconds / 2
-            return self._finish(db, lease, run, seq + 1, expires, rows[1:], now, summary,
-                                update, False)
-        finally:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-
-    def _finish(
-        self,
-        db: sqlite3.Connection,
-        lease: Lease,
-        run: int,
-        seq: int,
-        expires: float,
-        rest: list[tuple[str, str]],
-        now: float,
-        summary: Summary | None,
-        update: bool,
-        single: bool,
-    ) -> int:
-        """The rest of an append after its first row: more rows, the header (when it changes
-        or the lease is half spent: one page less to write for most entries), the commit."""
-        for kind, text in rest:
-            seq += 1
-            db.execute("INSERT INTO entries VALUES (?, ?, ?, ?)",
-                       (run << SEQ_BITS | seq, kind, now, text))
-        if update:
-            s = summary or _NO_SUMMARY
-            expires = now + self.lease_seconds
-            db.execute(
-                _UPDATE,
-                (now, expires, s.status, s.turns, s.input_tokens, s.output_tokens, s.cost_usd,
-                 run),
-            )
-        if not single:
-            db.execute("COMMIT")
-        self._held[lease.token] = (run, seq, expires)
+            self._open()
+            seq = held.log.append(rows, now, summary, sync=self.fsyncs)
+        if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
+            self.renew(lease)
         return seq
 
     def renew(self, lease: Lease) -> Lease:
-        """Extend the lease to `lease_seconds` from now; raises as `append` does."""
+        """Extend the lease to `lease_seconds` from now, and bring the header's totals up to
+        the journal; raises as `append` does."""
         now = self._clock()
+        expires = now + self.lease_seconds
         with self._use(write=True) as db:
-            run = self._holding(db, lease)[0]
-            db.execute(
-                "UPDATE runs SET lease_expires = ?, updated = ? WHERE id = ?",
-                (now + self.lease_seconds, now, run),
-            )
             held = self._held.get(lease.token)
-            if held is not None:
-                self._held[lease.token] = (held[0], held[1], now + self.lease_seconds)
-        return Lease(lease.run_id, lease.token, now + self.lease_seconds)
+            if held is None:
+                raise self._not_held(db, lease)
+            db.execute(
+                f"UPDATE runs SET lease_expires = ?, {_SYNC_SET} WHERE id = ?",
+                (expires, *_synced(held.log, held.log.summary or Summary(), now), held.key),
+            )
+            held.renew_at = now + self.lease_seconds / 3
+        return Lease(lease.run_id, lease.token, expires)
 
     def release(self, lease: Lease) -> bool:
-        """Give the lease up, so another process can claim the run at once. False (and nothing
-        done) when this lease no longer holds the run."""
-        with self._use(write=True) as db:
-            self._held.pop(lease.token, None)
-            changed = db.execute(
-                "UPDATE runs SET lease_token = NULL, lease_host = NULL, lease_node = NULL, "
-                "lease_pid = NULL, lease_started = NULL, lease_expires = NULL "
-                "WHERE run_id = ? AND lease_token = ?",
-                (lease.run_id, lease.token),
-            ).rowcount
-        return changed == 1
+        """Give the run up, so another process can claim it at once, with its header up to
+        date. False (and nothing done) when this store does not hold it with this lease."""
+        held = self._held.get(lease.token)
+        if held is None:
+            return False
+        log, totals = held.log, held.log.summary or Summary()
+        try:
+            with self._use(write=False) as db:
+                db.execute(
+                    "UPDATE runs SET lease_token = NULL, lease_host = NULL, lease_node = NULL, "
+                    "lease_pid = NULL, lease_started = NULL, lease_expires = NULL, "
+                    f"{_SYNC_SET} WHERE id = ? AND lease_token = ?",
+                    (*_synced(log, totals, self._clock()), held.key, lease.token),
+                )
+        finally:
+            del self._held[lease.token]
+            log.close()
+        return True
 
-    def _holding(self, db: sqlite3.Connection, lease: Lease) -> tuple[int, float, int]:
-        """The run's key, lease expiry and last seq, if `lease` still holds the run; else
-        raise why not."""
+    def _not_held(self, db: sqlite3.Connection, lease: Lease) -> StoreError:
+        """Why this store cannot write with `lease`."""
         row = db.execute(
-            f"SELECT id, lease_token, lease_expires, lease_host, lease_pid, {_LAST_SEQ} "
-            "FROM runs WHERE run_id = ?",
+            "SELECT lease_token, lease_host, lease_pid, lease_expires FROM runs WHERE run_id = ?",
             (lease.run_id,),
         ).fetchone()
         if row is None:
-            raise RunNotFoundError(lease.run_id, path=self.path)
-        run, token, expires, host, pid, last = row
-        if token == lease.token:
-            return run, expires, last
+            return RunNotFoundError(lease.run_id, path=self.path)
+        token, host, pid, expires = row
         if token is None:
-            raise StoreError(
+            return StoreError(
                 f"run {lease.run_id!r} is not claimed by this process (its lease was "
                 "released); claim it again before writing"
             )
-        raise RunLockedError(lease.run_id, host=host, pid=pid, expires=expires)
+        if token == lease.token:
+            return StoreError(
+                f"run {lease.run_id!r} was claimed through another SQLiteStore object; write "
+                "through the one that claimed it"
+            )
+        return RunLockedError(lease.run_id, host=host, pid=pid, expires=expires)
 
     def entries(self, run_id: str, *, after: int = 0) -> list[Entry]:
         """The run's entries with `seq > after`, in order (empty for an unknown run).
@@ -378,16 +348,11 @@ class SQLiteStore:
         """
         with self._use(write=False) as db:
             row = db.execute("SELECT id, format FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            if row is None:
-                return []
-            if row[1] > FORMAT:
-                raise newer_format(self.path, row[1], f"run {run_id!r}")
-            rows = db.execute(
-                f"SELECT key & {_SEQ}, kind, payload, at FROM entries "
-                "WHERE key > ? AND key <= ? ORDER BY key",
-                (row[0] << SEQ_BITS | after, row[0] << SEQ_BITS | _SEQ),
-            ).fetchall()
-        return [Entry(seq, kind, orjson.loads(payload), at) for seq, kind, payload, at in rows]
+        if row is None:
+            return []
+        if row[1] > FORMAT:
+            raise newer_format(self.path, row[1], f"run {run_id!r}")
+        return read(self._journal(row[0]), after=after).entries
 
     def header(self, run_id: str) -> RunHeader | None:
         """The run's header, or None if there is no such run."""
@@ -396,13 +361,15 @@ class SQLiteStore:
 
     def _header(self, db: sqlite3.Connection, run_id: str) -> RunHeader | None:
         row = db.execute(f"SELECT {_HEADER} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else _to_header(row)
+        return None if row is None else self._to_header(row)
 
     def runs(
         self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0
     ) -> list[RunHeader]:
         """Headers of the stored runs, most recently updated first, optionally one status,
-        `limit` of them from `offset`."""
+        `limit` of them from `offset`. The order and the filter are the headers' as last
+        brought up to date (with each status change, and every third of a lease while a run
+        goes on); the totals shown are the journals' own."""
         where = "" if status is None else "WHERE status = ? "
         with self._use(write=False) as db:
             rows = db.execute(
@@ -410,59 +377,82 @@ class SQLiteStore:
                 "LIMIT ? OFFSET ?",
                 (*(() if status is None else (status,)), limit, offset),
             ).fetchall()
-        return [_to_header(row) for row in rows]
+        return [self._to_header(row) for row in rows]
 
     def delete(self, run_id: str) -> bool:
         """Delete a run and its journal; False if there was none. Raises `RunLockedError`
-        (nothing deleted) while another live process holds its lease."""
-        now, me = self._clock(), this_process()
+        (nothing deleted) while a live process holds it."""
         with self._use(write=True) as db:
             row = db.execute(
-                f"SELECT id, {_LEASE} FROM runs WHERE run_id = ?", (run_id,)
+                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
+                "FROM runs WHERE run_id = ?",
+                (run_id,),
             ).fetchone()
             if row is None:
                 return False
-            _refuse_if_held(run_id, row[3:], now=now, me=me)
-            run = row[0]
-            db.execute(
-                "DELETE FROM entries WHERE key BETWEEN ? AND ?",
-                (run << SEQ_BITS, run << SEQ_BITS | _SEQ),
-            )
-            db.execute("DELETE FROM runs WHERE id = ?", (run,))
+            log = RunLog.take(self._journal(row[0]))
+            if log is None:
+                raise _locked(run_id, row)
+            try:
+                db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
+                os.unlink(log.path)
+            finally:
+                log.close()
         return True
 
     def close(self) -> None:
-        """Close the file; the store cannot be used afterwards. Closing twice is harmless."""
+        """Close the file and give up the runs still held; the store cannot be used afterwards.
+        Closing twice is harmless."""
         with self._lock:
+            for held in self._held.values():
+                held.log.close()
             self._held.clear()
             if self._db is not None:
                 self._db.close()
                 self._db = None
+        if self._memory is not None:
+            self._memory.cleanup()
+
+    def _to_header(self, row: tuple[Any, ...]) -> RunHeader:
+        """A header from its row, with what its journal holds beyond the row's last sync."""
+        (run_id, fingerprint, model, agent, status, turns, inputs, outputs, cost) = row[:9]
+        created, updated, last_seq, host, pid, expires, key, size = row[9:]
+        tail = read(self._journal(key), start=size, seq=last_seq)
+        if tail.entries:
+            s = tail.summary or Summary()
+            status = s.status or status
+            turns = turns if s.turns is None else s.turns
+            inputs = inputs if s.input_tokens is None else s.input_tokens
+            outputs = outputs if s.output_tokens is None else s.output_tokens
+            cost = cost if s.cost_usd is None else s.cost_usd
+            updated, last_seq = tail.at or updated, tail.last_seq
+        return RunHeader(
+            run_id=run_id,
+            fingerprint=fingerprint,
+            model=model,
+            agent=agent,
+            status=cast(RunStatus, status),
+            turns=turns,
+            input_tokens=inputs,
+            output_tokens=outputs,
+            cost_usd=cost,
+            created=created,
+            updated=updated,
+            entries=last_seq,
+            holder=None if host is None else Holder(host=host, pid=pid, expires=expires),
+        )
 
 
-def _refuse_if_held(run_id: str, lease: tuple[Any, ...], *, now: float, me: Process) -> None:
-    """Raise `RunLockedError` unless `me` may take the lease (node, pid, started, expires,
-    host, as `_LEASE` selects them)."""
-    node, pid, started, until, host = lease
-    if not is_free(node=node, pid=pid, started=started, expires=until, now=now, me=me):
-        raise RunLockedError(run_id, host=host, pid=pid, expires=until)
-
-
-def _to_header(row: tuple[Any, ...]) -> RunHeader:
-    (run_id, fingerprint, model, agent, status, turns, inputs, outputs, cost) = row[:9]
-    created, updated, last_seq, host, pid, expires = row[9:]
-    return RunHeader(
-        run_id=run_id,
-        fingerprint=fingerprint,
-        model=model,
-        agent=agent,
-        status=cast(RunStatus, status),
-        turns=turns,
-        input_tokens=inputs,
-        output_tokens=outputs,
-        cost_usd=cost,
-        created=created,
-        updated=updated,
-        entries=last_seq,
-        holder=None if host is None else Holder(host=host, pid=pid, expires=expires),
+def _locked(run_id: str, row: tuple[Any, ...] | None) -> RunLockedError:
+    """The error for a run whose journal another process has locked, naming it as the header
+    does (`row[3:6]`: host, pid, expiry)."""
+    host, pid, expires = (None, None, None) if row is None else row[3:6]
+    return RunLockedError(
+        run_id, host=host or "this machine", pid=pid or 0, expires=expires or 0.0
     )
+
+
+def _synced(log: RunLog, s: Summary, now: float) -> tuple[object, ...]:
+    """The values of `_SYNC_SET`, for a header brought up to `log` at `now`."""
+    return (now, log.seq, log.size, s.status, s.turns, s.input_tokens, s.output_tokens,
+            s.cost_usd)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-__all__ = ["ModelCaps", "PriceTier", "Prices", "model_caps", "table_facts"]
+__all__ = ["ModelCaps", "PriceTier", "Prices", "known_models", "model_caps", "table_facts"]
 
 # No pathlib: import time. The table lives in agentkit/_data/, shipped in the wheel.
 _DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_data", "models.json")
@@ -95,6 +95,9 @@ class ModelCaps:
     """Highest `output_config.effort` accepted while thinking is off (None = no cap)."""
     prices: Prices | None = None
     price_tiers: tuple[PriceTier, ...] = ()
+    context_management: frozenset[str] | None = None
+    """Server-side context strategies the model supports (`clear_tool_uses_20250919`,
+    `clear_thinking_20251015`, `compact_20260112`); None = unknown."""
 
     @property
     def always_thinks(self) -> bool:
@@ -159,6 +162,7 @@ def _caps(row: dict[str, Any]) -> ModelCaps:
         prices=base,
         # Sorted highest threshold first so the first match is the tier that applies.
         price_tiers=tuple(sorted(tiers, key=lambda t: -t.above_prompt_tokens)),
+        context_management=_frozen(row.get("context_management")),
     )
 
 
@@ -180,6 +184,11 @@ def _load() -> dict[str, ModelCaps]:
         _facts.update(facts_read_on=raw.get("facts_read_on", ""), source=raw.get("source", ""))
         _table = table
     return _table
+
+
+def known_models() -> dict[str, ModelCaps]:
+    """Every model of the table, by id and by alias (to suggest a name for an unknown one)."""
+    return dict(_load())
 
 
 def table_facts() -> dict[str, str]:

@@ -27,7 +27,8 @@ rule names):
   or a bool (`True` means `"enabled"`). With manual `enabled` thinking:
   `expected_thinking`: while a tool loop is open (or a paused turn is resent), the first
   assistant message of the current turn must start with a `thinking` or `redacted_thinking`
-  block (the API's "Expected `thinking`" 400, pitfalls §1.1). With any thinking on:
+  block (the API's "Expected `thinking`" 400, pitfalls §1.1; a server `compaction` block
+  before it does not count). With any thinking on:
   `prefill_with_thinking`: a final assistant message of text only that starts a turn is a
   prefill, which cannot be combined with thinking. Adaptive thinking may skip thinking on a
   turn, so `expected_thinking` does not apply to it.
@@ -285,7 +286,9 @@ def _check(message: Any, i: int, final: bool, st: _State) -> None:
     st.pending = _check_assistant(blocks, i) if blocks else ()
     if st.turn_first is None:
         st.turn_first = i
-        st.turn_first_thinks = bool(blocks) and blocks[0].get("type") in _THINKING_TYPES
+        # A server `compaction` block comes first; the API reads the turn from after it.
+        lead = next((b for b in blocks if b.get("type") != "compaction"), None)
+        st.turn_first_thinks = lead is not None and lead.get("type") in _THINKING_TYPES
 
 
 def _check_end(messages: Sequence[Any], st: _State, thinking: bool | str | None) -> None:

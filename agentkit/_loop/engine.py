@@ -12,7 +12,10 @@ Rules it keeps (see shared/docs/messages-api.md §5, §12):
   a run that ends for any reason first answers the calls it will not run;
 - `refusal`, `max_tokens` and context-window stops never run that turn's tool calls;
 - `pause_turn` re-sends the conversation with the paused content and nothing added; the reply
-  continues that assistant turn and joins it, and the paused text is part of the answer;
+  continues that assistant turn and joins it, and the paused text is part of the answer; so
+  does a `compaction` pause (server-side compaction);
+- a context policy (`context/manager.py`) may shrink the history, turn a request into a
+  summary call or a token count, and consume a summary reply;
 - the conversation is validated before every request, after the `before_model` hook, so the
   API never sees a broken one;
 - a turn's tools are listed once and kept with the turn: its calls run with the tools offered;
@@ -26,8 +29,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from .._api.sansio import backoff, retryable
@@ -35,6 +37,9 @@ from .._api.wire import Message, tool_result
 from .._errors import APIStatusError, MalformedStreamError
 from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
+from .config import EngineConfig
+from .context.manager import ContextManager, SummaryCall
+from .context.server import overflow_error, prompt_too_long
 from .conversation import ConversationValidator
 from .history import (
     append_reply,
@@ -42,11 +47,19 @@ from .history import (
     close_dangling_tool_uses,
     pending_tool_uses,
 )
-from .limits import Limits
 from .request_rules import check_tool_names, relax_tool_choice, shape_request
 from .state import RunState
-from .steps import CallModel, Finished, ListTools, NeedApproval, RunTools, Sleep, Step, ToolInfo
-from .thinking import ThinkingPlan
+from .steps import (
+    CallModel,
+    CountTokens,
+    Finished,
+    ListTools,
+    NeedApproval,
+    RunTools,
+    Sleep,
+    Step,
+    ToolInfo,
+)
 from .usage import TurnUsage
 
 __all__ = [
@@ -70,39 +83,6 @@ CONTINUE_PROMPT = "Your reply was cut off by the output limit. Continue exactly 
 OUTPUT_PROMPT = "Give your final answer by calling the `{name}` tool."
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineConfig:
-    """The fixed settings of a run (built once by `Agent`)."""
-
-    model: str
-    max_tokens: int
-    system: str | list[dict[str, Any]] | None = None
-    thinking: ThinkingPlan | None = None
-    params: Mapping[str, Any] = field(default_factory=dict[str, Any])
-    """Other request fields, sent as given (temperature, stop_sequences, metadata, …)."""
-    betas: tuple[str, ...] = ()
-    limits: Limits = field(default_factory=Limits)
-    max_continuations: int = 0
-    stop_after_tools: frozenset[str] = frozenset()
-    output_tool: dict[str, Any] | None = None
-    """The tool definition the model calls to give structured output."""
-    parse_output: Callable[[Any], Any] | None = None
-    """Validates the output tool's input; raises ValueError with a readable message."""
-    output_retries: int = 2
-    cache: bool = False
-    stop_when: Callable[[RunState], bool] | None = None
-    keep_tool_choice: bool = False
-    """Send a forced `tool_choice` on every turn, not only until the model calls a tool."""
-    server_tools: tuple[dict[str, Any], ...] = ()
-    """Server tool definitions, sent as given after each turn's client tools."""
-    model_retries: int = 2
-    """Retries per model call, whatever failed: a retryable HTTP status, the connection, the
-    stream (the client's own retries are off in a run)."""
-    approvals: bool = False
-    """Whether the driver can ask for approvals during the run (an `approve` callback);
-    without, a call that needs one pauses the run (`approval_required`)."""
-
-
 class Engine:
     """Decides each step of one run from its `RunState`."""
 
@@ -114,6 +94,8 @@ class Engine:
         """When the run times out, on the driver's clock (`start` sets it); every waiting
         step is bounded by it."""
         self._validator = ConversationValidator()
+        self.context = None if config.context is None else ContextManager(config.context, self.caps)
+        """The context policy's decisions (None without a policy)."""
         self._tools: dict[str, ToolInfo] = {}
         self._tools_turn: int | None = None
         self._asked_turn = 0
@@ -131,6 +113,9 @@ class Engine:
         timeout = self.config.limits.timeout
         self.deadline = None if timeout is None else now + timeout
         self._timed_out, self._error = False, None
+        if self.context is not None:  # a replay's changes were reported by the first process
+            self.context.changes.clear()
+            self.context.notes.clear()
 
     # -- asking --------------------------------------------------------------------------
 
@@ -204,7 +189,22 @@ class Engine:
         self._answer_pending()
         return Finished(s) if s.done else None
 
-    def _request(self) -> CallModel:
+    def _request(self) -> CallModel | CountTokens:
+        ctx = self.context
+        if ctx is None:
+            return self._build(self.state.messages, None)
+        step = ctx.request(self.state, self._build)
+        self._rewritten()
+        self._sent = step if isinstance(step, CallModel) else None
+        return step
+
+    def _rewritten(self) -> None:
+        if self.context is not None and self.context.rewritten:  # validate it whole next time
+            self.context.rewritten = False
+            self._validator.reset()
+
+    def _build(self, messages: list[dict[str, Any]], summary: SummaryCall | None) -> CallModel:
+        """The request for `messages`; a summary request allows no tool call."""
         cfg, s = self.config, self.state
         tool_params = [t.to_param() for t in self._tools.values()]
         if cfg.server_tools:
@@ -216,7 +216,6 @@ class Engine:
         params.update(cfg.params)
         if "tool_choice" in params and not cfg.keep_tool_choice and s.usage.called_tools():
             params["tool_choice"] = relax_tool_choice(params["tool_choice"])
-        messages = s.messages
         system = cfg.system
         if cfg.cache:
             messages, system, tool_params = place_breakpoints(
@@ -239,6 +238,10 @@ class Engine:
             has_tools=bool(tool_params),
             interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
         )
+        if summary is not None:
+            params["tool_choice"] = {"type": "none"}
+            params["model"] = summary.model or params["model"]
+            params["max_tokens"] = summary.max_tokens or params["max_tokens"]
         self._sent = CallModel(params, (*cfg.betas, *betas))
         return self._sent
 
@@ -271,7 +274,12 @@ class Engine:
         """A model call failed before a whole reply arrived (nothing of it is kept): retry it
         after a back-off while the call's budget lasts and the failure is transient, else
         give up (`Finished.error`; the run stays resumable)."""
-        s = self.state
+        s, ctx = self.state, self.context
+        if ctx is not None and ctx.on_error(s, error, self._sent.betas if self._sent else ()):
+            self._sent, s.retries = None, 0  # the next step builds the request anew
+            return
+        if prompt_too_long(error):
+            error = overflow_error(error, policy=ctx is not None)
         transient = isinstance(error, MalformedStreamError) or retryable(error)
         if not transient or s.retries >= self.config.model_retries:
             s.retries = 0  # a resumed run starts the call with a whole budget
@@ -284,14 +292,31 @@ class Engine:
         s.retries += 1
         self._retry = Sleep(delay, s.retries, error)
 
+    def on_count(self, tokens: int | None) -> None:
+        """The size `CountTokens` asked for (None: the count failed)."""
+        if self.context is not None:
+            self.context.apply(self.state, {"count": tokens})
+
+    def on_context(self, note: Mapping[str, Any]) -> None:
+        """Replay one journaled input of the context policy (`ContextManager.notes`)."""
+        if self.context is not None:
+            self.context.apply(self.state, note, journal=False)
+
     def on_timeout(self) -> None:
         """The deadline passed while the driver waited on a step."""
         self._timed_out = True
 
     def on_reply(self, message: Message) -> TurnUsage:
         """Record one model reply and decide what it means."""
-        s, cfg = self.state, self.config
+        s, cfg, ctx = self.state, self.config, self.context
+        if ctx is not None:
+            consumed = ctx.on_reply(s, message, message.usage.to_wire())
+            if consumed is not None:  # a summary, or a reply that overflowed the window
+                s.retries, self._sent = 0, None
+                self._rewritten()
+                return consumed
         content = message.to_param()["content"]
+        content = ctx.clean(content) if ctx is not None else content
         calls = [b for b in content if b.get("type") == "tool_use"]
         turn = s.usage.add_turn(
             message.usage.to_wire(), message.model or cfg.model, tool_calls=len(calls)
@@ -299,6 +324,9 @@ class Engine:
         s.turns += 1
         s.retries, self._sent = 0, None
         append_reply(s.messages, content)
+        if ctx is not None:
+            ctx.after_reply(s, message, turn)
+            self._rewritten()
         stop = message.stop_reason
         self._stop(stop)
         s.stop_sequence = message.stop_sequence
@@ -311,7 +339,7 @@ class Engine:
             s.answer += text
             s.continuations += 1
             append_user_content(s.messages, [{"type": "text", "text": CONTINUE_PROMPT}])
-        elif stop == "pause_turn":
+        elif stop in ("pause_turn", "compaction"):
             s.answer += text  # the next request re-sends the paused content as is
         elif calls:
             # Tool calls are run whatever the stop reason says: leaving them unanswered

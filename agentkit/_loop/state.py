@@ -52,6 +52,9 @@ class RunState:
     seed: int = field(default_factory=lambda: random.getrandbits(32))
     """Where the retry back-off's jitter comes from, so a replayed run sleeps the same."""
     done: bool = False
+    context: dict[str, Any] = field(default_factory=dict[str, Any])
+    """What the context policy remembers (`_loop/context/manager.py`): the last measure of
+    the conversation's size, a summary in progress, compactions made."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,9 +1,9 @@
 """The steps the engine asks a driver to carry out, and what a driver needs to know of a tool.
 
 A step is an instruction, never a question: the driver does it and reports what happened
-(`Engine.on_tools`, `on_request`, `on_reply`, `on_model_error`, `on_result`, `on_decisions`,
-`on_timeout`). Each waiting step is bounded by `Engine.deadline`; the engine alone decides
-what happens when it passes.
+(`Engine.on_tools`, `on_request`, `on_reply`, `on_model_error`, `on_count`, `on_result`,
+`on_decisions`, `on_timeout`). Each waiting step is bounded by `Engine.deadline`; the engine
+alone decides what happens when it passes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .state import RunState
 
 __all__ = [
     "CallModel",
+    "CountTokens",
     "Finished",
     "ListTools",
     "NeedApproval",
@@ -58,6 +59,15 @@ class CallModel:
 
 
 @dataclass(frozen=True, slots=True)
+class CountTokens:
+    """Ask `count_tokens` for the size of `params` (a request near the context policy's
+    trigger) and report it with `on_count` (None when the count failed)."""
+
+    params: dict[str, Any]
+    betas: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Sleep:
     """Wait `seconds` (the back-off before retry `attempt` of the model call), then ask again.
     `error` is the failure being retried, for the `ModelRetry` event."""
@@ -92,4 +102,4 @@ class Finished:
     error: Exception | None = None
 
 
-Step = ListTools | CallModel | Sleep | RunTools | NeedApproval | Finished
+Step = ListTools | CallModel | CountTokens | Sleep | RunTools | NeedApproval | Finished

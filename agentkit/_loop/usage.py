@@ -14,6 +14,8 @@ and its list of turns). Rules it keeps:
   server-tool fees are not in the table and are not costed.
 - A turn whose price is unknown (unknown model) has `cost_usd` None, and so does the run from
   then on: a partial sum would look like a real total. `known_cost_usd` keeps the priced part.
+- With server-side compaction a response's `usage.iterations` is what is billed: the turn
+  counts their sum (the top-level counts leave the summary out).
 - Everything converts to and from plain JSON data (`to_dict`/`from_dict`), since runs are
   saved and resumed as data. `add_turn` is a handful of dict reads and additions: it runs
   once per model response.
@@ -109,10 +111,15 @@ class TurnUsage(_Counters):
     calls run)."""
     cost_usd: float | None = None
     """This response's cost, or None when the model's prices are unknown."""
+    applied_edits: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    """Server-side context edits applied to this request (`context_management.applied_edits`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """This record as plain JSON data."""
-        return {"model": self.model, **_counts_to_dict(self), "cost_usd": self.cost_usd}
+        data = {"model": self.model, **_counts_to_dict(self), "cost_usd": self.cost_usd}
+        if self.applied_edits:
+            data["applied_edits"] = self.applied_edits
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TurnUsage:
@@ -121,6 +128,7 @@ class TurnUsage(_Counters):
             model=str(data.get("model", "")),
             **_counts_from_dict(data, split_unknown=True),
             cost_usd=data.get("cost_usd"),
+            applied_edits=list(data.get("applied_edits") or ()),
         )
 
 
@@ -152,6 +160,18 @@ def turn_cost(
             return None
         cost += searches * prices.web_search_per_1000 / 1000
     return cost
+
+
+def _summed(iterations: list[object]) -> dict[str, int]:
+    """The token counts of `usage.iterations`, summed (each a compaction or a message)."""
+    sums: dict[str, int] = {}
+    for item in iterations:
+        if isinstance(item, Mapping):
+            entry = cast("Mapping[str, Any]", item)
+            for name in _COUNTS:
+                if name in entry:
+                    sums[name] = sums.get(name, 0) + _int(entry.get(name))
+    return sums
 
 
 @dataclass(slots=True)
@@ -191,8 +211,13 @@ class RunUsage(_Counters):
         """Count one response's wire `usage` dict for `model`, cost it, and record the turn.
 
         `tool_calls` is the number of client `tool_use` blocks in the response; it is the
-        turn's count only, since the run counts the calls it actually runs.
+        turn's count only, since the run counts the calls it actually runs. With
+        `usage.iterations` (server-side compaction) the top-level counts leave the summary
+        out: the turn is billed as the sum of the iterations.
         """
+        iterations = usage.get("iterations")
+        if isinstance(iterations, list) and iterations:
+            usage = {**usage, **_summed(cast("list[object]", iterations))}
         split = usage.get("cache_creation")
         w5m = w1h = None
         if isinstance(split, Mapping):

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any, Generic, TypedDict, Unpack
+from dataclasses import replace
+from typing import Any, Generic, Self, TypedDict, Unpack, cast
 
 import anyio
 import pydantic_core
@@ -17,9 +18,12 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .._api.client import AsyncClient
 from .._durable.journal import RunStore
 from .._errors import RunError, UsageError
+from .._loop.context.manager import counted_fields
+from .._loop.context.policies import POLICY_TYPES, ContextPolicy
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
 from .._loop.request_rules import check_tool_names
+from .._loop.steps import CallModel, ListTools
 from .._loop.thinking import ThinkingBudget, plan_thinking
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
@@ -27,6 +31,7 @@ from .._tools.output import OutputSpec
 from .._tools.server import split_server_tools
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
+from . import observe
 from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
 from .durable import DurableRun, open_run
@@ -91,6 +96,7 @@ class Agent(Generic[OutputT]):
         stop_when: Callable[[RunState], bool] | None = None,
         clock: Clock | None = None,
         store: RunStore | None = None,
+        context: ContextPolicy | None = None,
     ) -> None:
         """Raises `UsageError` for a setting that can never work, naming it.
 
@@ -99,8 +105,15 @@ class Agent(Generic[OutputT]):
         `model_retries`: retries per model call, whatever failed (the client's `max_retries`
         is for direct client use). `clock`: what runs read the time from and sleep on
         (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
-        `store`: the default store of durable runs (`run(run_id=...)`).
+        `store`: the default store of durable runs (`run(run_id=...)`). `context`: how long
+        runs stay inside the context window, a policy from `agentkit.context` (`Auto()`,
+        `Compaction()`, `Trim()`, `ServerCompaction()`, `ServerEditing()`).
         """
+        if context is not None and not isinstance(cast(object, context), POLICY_TYPES):
+            raise UsageError(
+                f"context= takes a policy from agentkit.context (Auto(), Compaction(), Trim(), "
+                f"ServerCompaction(), ServerEditing()), not {context!r}"
+            )
         _at_least(max_tokens=(max_tokens, 1), model_retries=(model_retries, 0))
         _at_least(output_retries=(output_retries, 0), max_continuations=(max_continuations, 0))
         settings = settings or ModelSettings()
@@ -137,6 +150,7 @@ class Agent(Generic[OutputT]):
             server_tools=tuple(server_tools),
             model_retries=model_retries,
             approvals=approve is not None,
+            context=context,
         )
         self._driver: Driver[OutputT] = Driver(
             model=model,
@@ -151,6 +165,19 @@ class Agent(Generic[OutputT]):
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={self.toolset.names})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what the agent's tools hold open (MCP servers' processes and connections).
+
+        The agent stays usable: a later run opens them again when it needs them.
+        """
+        await self.toolset.aclose()
 
     async def run(
         self,
@@ -177,28 +204,16 @@ class Agent(Generic[OutputT]):
                 prompt or agent), `StoreFormatError` (not a store this agentkit can read).
         """
         deps, decisions = args.get("deps"), args.get("decisions") or {}
-        async with self._durable(prompt, args) as durable:
+        async with (
+            self._observe(args) as observed,
+            self._durable(prompt, args, observed) as durable,
+        ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
             async with self._client_for_run() as client:
-                if durable is None:
-                    return await self._driver.drive(engine, client, deps, decisions, on_event)
-                done: list[RunResult[OutputT]] = []
-                try:
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(durable.keep_alive)
-                        try:
-                            done.append(await self._driver.drive(
-                                engine, client, deps, decisions, on_event, durable.journal
-                            ))
-                        finally:
-                            tg.cancel_scope.cancel()
-                except BaseExceptionGroup as group:
-                    error = sole_exception(group)  # what the run raised, as without a store
-                    if error is group:
-                        raise
-                else:
-                    return done[0]
-                raise error
+                journal = durable.journal if durable is not None else None
+                return await self._driver.drive(
+                    engine, client, deps, decisions, on_event, journal, observed
+                )
 
     def run_sync(
         self,
@@ -225,7 +240,10 @@ class Agent(Generic[OutputT]):
         self, prompt: str | list[dict[str, Any]] | None = None, **args: Unpack[RunArgs]
     ) -> AsyncGenerator[AgentRun]:
         """Run in the background and iterate its events: `async with agent.iter(p) as run:`."""
-        async with self._durable(prompt, args) as durable:
+        async with (
+            self._observe(args) as observed,
+            self._durable(prompt, args, observed) as durable,
+        ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
             journal = durable.journal if durable is not None else None
             send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
@@ -235,15 +253,13 @@ class Agent(Generic[OutputT]):
                 async with send, self._client_for_run() as client:
                     handle.result = await self._driver.drive(
                         engine, client, args.get("deps"), args.get("decisions") or {},
-                        send.send_nowait, journal,
+                        send.send_nowait, journal, observed,
                     )
 
             error: BaseException | None = None
             try:
                 async with anyio.create_task_group() as tg, receive:
                     tg.start_soon(drive, send)
-                    if durable is not None:
-                        tg.start_soon(durable.keep_alive)
                     yield handle
                     # Leaving the block before the run finished (a break, an exception) ends
                     # it; the driver then closes the conversation as for any cancellation.
@@ -256,6 +272,37 @@ class Agent(Generic[OutputT]):
                     raise
             if error is not None:
                 raise error
+
+    async def count_tokens(
+        self,
+        prompt: str | list[dict[str, Any]] | None = None,
+        *,
+        history: Sequence[dict[str, Any]] | None = None,
+        deps: object = None,
+    ) -> int:
+        """The input tokens of the request a run would send now (`count_tokens`: free, an
+        estimate): `history` with `prompt` added, this agent's system prompt, tools and
+        settings.
+
+        Raises:
+            APIError: the count failed (e.g. a gateway without `count_tokens`).
+            UsageError: nothing to count (no prompt and no history).
+        """
+        engine = self._start(prompt, {"history": history})
+        engine = Engine(replace(self.config, context=None), engine.state)
+        step = engine.next_step()
+        if isinstance(step, ListTools):
+            state = engine.state
+            ctx = RunContext(
+                deps=deps, messages=state.messages, usage=state.usage, model=self.model, turn=0
+            )
+            engine.on_tools(await self.toolset.tools_for(ctx))
+            step = engine.next_step()
+        if not isinstance(step, CallModel):  # unreachable: a new run's first step is a request
+            raise RuntimeError(f"count_tokens: unexpected step {step!r}")
+        async with self._client_for_run() as client:
+            counted = await client.count_tokens(counted_fields(step.params), betas=step.betas)
+        return counted.input_tokens
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
         """This agent as a tool another agent can call; its usage counts in the caller's.
@@ -292,6 +339,16 @@ class Agent(Generic[OutputT]):
             handler=handler,
         )
 
+    @property
+    def driver(self) -> Driver[OutputT]:
+        """The driver that carries out this agent's runs, for integrations that run it under
+        a workflow engine (`agentkit.dbos`)."""
+        return self._driver
+
+    def client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
+        """The client one run uses, as `run` gets it (for integrations that drive runs)."""
+        return self._client_for_run()
+
     def _client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
         """The agent's client (the caller's to close), or this run's own: bound to this event
         loop and closed when the run ends."""
@@ -299,8 +356,15 @@ class Agent(Generic[OutputT]):
             return nullcontext(self._client)
         return AsyncClient()
 
+    def _observe(self, args: RunArgs) -> AbstractAsyncContextManager[observe.RunObserver | None]:
+        """The run's observer (`agentkit.instrument()`), or None: the run is not observed."""
+        return observe.run(self.name, self.description, self.model, args.get("run_id"))
+
     def _durable(
-        self, prompt: str | list[dict[str, Any]] | None, args: RunArgs
+        self,
+        prompt: str | list[dict[str, Any]] | None,
+        args: RunArgs,
+        observed: observe.RunObserver | None = None,
     ) -> AbstractAsyncContextManager[DurableRun | None]:
         """The durable run these arguments ask for (claimed and replayed on entering), or
         None when they ask for none (no `run_id`)."""
@@ -324,6 +388,7 @@ class Agent(Generic[OutputT]):
         return open_run(
             store, run_id, config=self.config, toolset=self.toolset, agent=self.name or "",
             messages=messages, deps=args.get("deps"),
+            traceparent=observed.traceparent if observed is not None else None,
         )
 
     def _start(self, prompt: str | list[dict[str, Any]] | None, args: RunArgs) -> Engine:

@@ -14,6 +14,7 @@ bounds each step's wait by the engine's deadline. It decides nothing. Rules it k
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, assert_never, cast
@@ -35,13 +36,24 @@ from .._errors import (
     UsageError,
 )
 from .._loop.engine import Engine, EngineConfig, RunState
-from .._loop.steps import CallModel, Finished, ListTools, NeedApproval, RunTools, Sleep, Step
+from .._loop.steps import (
+    CallModel,
+    CountTokens,
+    Finished,
+    ListTools,
+    NeedApproval,
+    RunTools,
+    Sleep,
+    Step,
+)
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from . import events as ev
+from . import observe
 from .clock import Clock
 from .durable import Journal
+from .effects import Effects
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -64,6 +76,10 @@ class _Turn:
     emit: _Send | None
     journal: Journal | None = None
     """Where a durable run commits its checkpoints (None: the run is not stored)."""
+    observed: observe.RunObserver | None = None
+    """Who is told of each step (None: nothing observes the run, see `observe.py`)."""
+    effects: Effects | None = None
+    """Who carries out the model calls, tools, back-offs and approvals (None: the driver)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,8 +104,11 @@ class Driver(Generic[OutputT]):
         decisions: Mapping[str, bool | str],
         emit: Emit | None,
         journal: Journal | None = None,
+        observed: observe.RunObserver | None = None,
+        effects: Effects | None = None,
     ) -> RunResult[OutputT]:
-        """Run `engine` until it finishes or pauses, and return the result.
+        """Run `engine` until it finishes or pauses, and return the result (`effects`: a
+        workflow engine that carries out and records the steps with side effects).
 
         Raises:
             LimitExceeded: a limit was hit; `.result` holds the conversation and usage.
@@ -103,9 +122,14 @@ class Driver(Generic[OutputT]):
                 journal.decisions(decisions)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
-        turn = _Turn(client, deps, _sender(emit) if emit is not None else None, journal)
+        run_id = journal.run_id if journal is not None else f"run-{next(_RUN_IDS)}"
+        sender = _sender(emit, run_id) if emit is not None else None
+        turn = _Turn(client, deps, sender, journal, observed, effects)
         try:
-            failure = await self._loop(engine, turn)
+            loop = self._loop(engine, turn)
+            if observed is not None:
+                loop = observed.drive(engine, client, journal, loop)
+            failure = await loop
         except anyio.get_cancelled_exc_class():
             engine.abort("cancelled", "Not run: the run was cancelled before this call finished.")
             raise
@@ -125,6 +149,8 @@ class Driver(Generic[OutputT]):
                     usage=state.usage,
                     result=self._result(engine),
                 ) from cause
+            if cause is not exc:  # a KeyboardInterrupt in a tool, not its task group's wrapper
+                raise cause from None
             raise
         if failure is not None:
             again = _again(journal, "resume with agent.run(state=...)")
@@ -154,6 +180,8 @@ class Driver(Generic[OutputT]):
         clock = self.clock
         while True:
             step = engine.next_step(clock.now())
+            if engine.context is not None:
+                await self._report_context(engine, turn)
             if turn.journal is not None and not isinstance(step, RunTools | Finished):
                 turn.journal.flush()  # durable: what is pending, before the next step
             if engine.resolved:
@@ -181,21 +209,37 @@ class Driver(Generic[OutputT]):
                 if message is None:
                     return
                 usage = engine.on_reply(message)
+                if turn.observed is not None:
+                    turn.observed.model_reply(message, usage)
                 if turn.journal is not None:  # durable: the reply, before any of its calls
                     turn.journal.reply(message)
                 if turn.emit is not None:
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))
                 if engine.resolved:
                     await self._report_resolved(engine, turn)
+            case CountTokens():
+                try:
+                    counted = await turn.client.count_tokens(step.params, betas=step.betas)
+                except APIError:
+                    engine.on_count(None)  # the estimate decides (e.g. a gateway without it)
+                else:
+                    engine.on_count(counted.input_tokens)
             case Sleep():
                 if turn.emit is not None:
                     await turn.emit(ev.ModelRetry(state.turns + 1, step.attempt, step.error))
-                await self.clock.sleep(step.seconds)
+                if turn.effects is None:
+                    await self.clock.sleep(step.seconds)
+                else:
+                    await turn.effects.sleep(step.seconds)
             case RunTools():
                 tools = cast("Mapping[str, Tool]", step.tools)
                 await self._run_tools(step.calls, tools, engine, turn)
             case NeedApproval():
-                decided = await self._approve(step.calls, self._context(turn, state))
+                ctx = self._context(turn, state)
+                if turn.effects is None:
+                    decided = await self._approve(step.calls, ctx)
+                else:
+                    decided = await turn.effects.approve(lambda: self._approve(step.calls, ctx))
                 engine.on_decisions(decided)
                 if turn.journal is not None:  # durable: on decisions
                     turn.journal.decisions(decided)
@@ -213,17 +257,25 @@ class Driver(Generic[OutputT]):
             if self.hooks.before_model is not None:
                 params = await maybe_await(self.hooks.before_model(ctx, params)) or params
             params = engine.on_request(params)
+            if turn.observed is not None:
+                turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
                 await turn.emit(ev.ModelRequest(n, params))
-        try:
+
+        async def send() -> Message:
             if self.stream:
-                message = await self._stream_once(params, step.betas, n, turn)
-            else:
-                message = await turn.client.create(params, betas=step.betas, max_retries=0)
-                if turn.emit is not None:
-                    await _emit_blocks(message, n, turn.emit)
+                return await self._stream_once(params, step.betas, n, turn)
+            message = await turn.client.create(params, betas=step.betas, max_retries=0)
+            if turn.emit is not None:
+                await _emit_blocks(message, n, turn.emit)
+            return message
+
+        try:
+            message = await (send() if turn.effects is None else turn.effects.model(send))
         except (APIError, MalformedStreamError) as exc:
             engine.on_model_error(exc)
+            if turn.observed is not None:
+                turn.observed.model_error(exc)
             return None
         if self.hooks.after_model is not None:
             await maybe_await(self.hooks.after_model(ctx, message))
@@ -253,14 +305,20 @@ class Driver(Generic[OutputT]):
         # A limiter costs a checkpoint per call: make one only when it can limit anything.
         most = self.tool_execution.max_concurrency
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None
+        effects = turn.effects
+
+        async def step(t: Tool, call: dict[str, Any], ctx: RunContext[Any]) -> dict[str, Any]:
+            return await self._tool_step(t, call, ctx, effects)
+
+        call_tool = step if turn.observed is None else turn.observed.tool(step)
 
         async def one(call: dict[str, Any]) -> None:
             ctx = self._context(turn, engine.state, call)
             if limiter is None:
-                block = await self._call_tool(by_name[call["name"]], call, ctx)
+                block = await call_tool(by_name[call["name"]], call, ctx)
             else:
                 async with limiter:
-                    block = await self._call_tool(by_name[call["name"]], call, ctx)
+                    block = await call_tool(by_name[call["name"]], call, ctx)
             engine.on_result(block)
             if turn.journal is not None:  # durable: a tool result, as soon as it exists
                 turn.journal.result(block)
@@ -277,6 +335,8 @@ class Driver(Generic[OutputT]):
                 continue
             if turn.journal is not None and batch:  # durable: before non-idempotent tools
                 await turn.journal.starting(batch, by_name)
+            if effects is not None and batch:
+                await effects.starting(batch, by_name)
             if len(batch) == 1:
                 await one(batch[0])
             elif batch:
@@ -288,7 +348,17 @@ class Driver(Generic[OutputT]):
             if call is not None:
                 if turn.journal is not None:  # durable: before a non-idempotent tool starts
                     await turn.journal.starting([call], by_name)
+                if effects is not None:
+                    await effects.starting([call], by_name)
                 await one(call)
+
+    def _tool_step(
+        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None
+    ) -> Awaitable[dict[str, Any]]:
+        """The tool call, carried out by the driver or, with `effects`, as their step."""
+        if effects is None:
+            return self._call_tool(t, call, ctx)
+        return effects.tool(call, lambda: self._call_tool(t, call, ctx))
 
     async def _call_tool(
         self, t: Tool, call: dict[str, Any], ctx: RunContext[Any]
@@ -327,6 +397,8 @@ class Driver(Generic[OutputT]):
 
     async def _report_resolved(self, engine: Engine, turn: _Turn) -> None:
         """Calls the engine answered itself get the same `ToolCallFinished` as run ones."""
+        if turn.observed is not None:
+            turn.observed.resolved(engine.resolved)
         if turn.emit is not None:
             n = engine.state.turns
             for call, block in engine.resolved:
@@ -334,6 +406,26 @@ class Driver(Generic[OutputT]):
                     ev.ToolCallFinished(n, call["id"], call["name"], call["input"], block)
                 )
         engine.resolved.clear()
+
+    async def _report_context(self, engine: Engine, turn: _Turn) -> None:
+        """The context policy's inputs are journaled, its changes reported as events."""
+        context = engine.context
+        if context is None:
+            return
+        if context.notes:
+            if turn.journal is not None:  # durable: a count or an overflow, before its step
+                turn.journal.context(context.notes)
+            context.notes.clear()
+        if context.changes:
+            changes = list(context.changes)
+            context.changes.clear()
+            if turn.emit is not None:
+                for c in changes:
+                    await turn.emit(
+                        ev.ContextEdited(
+                            engine.state.turns, c.kind, c.tokens_before, c.tokens_after, c.details
+                        )
+                    )
 
     def _context(
         self,
@@ -351,7 +443,7 @@ class Driver(Generic[OutputT]):
             turn=state.turns if turn_number is None else turn_number,
             tool_use_id=call["id"] if call else None,
             tool_name=call["name"] if call else None,
-            run_id=turn.journal.run_id if turn.journal is not None else None,
+            run_id=_run_id(turn),
         )
 
     def _result(self, engine: Engine) -> RunResult[OutputT]:
@@ -369,6 +461,12 @@ def sole_exception(exc: BaseException) -> BaseException:
         exc = members[0]
         members = _members(exc)
     return exc
+
+
+def _run_id(turn: _Turn) -> str | None:
+    if turn.journal is not None:
+        return turn.journal.run_id
+    return turn.effects.run_id if turn.effects is not None else None
 
 
 def _again(journal: Journal | None, otherwise: str) -> str:
@@ -429,12 +527,18 @@ async def _emit_blocks(message: Message, n: int, emit: _Send) -> None:
             await emit(ev.ToolCallStarted(n, block.id, block.name, block.input))
 
 
-def _sender(emit: Emit) -> _Send:
+_RUN_IDS = itertools.count(1)
+"""Numbers the runs of this process that are not durable (those have their own run id)."""
+
+
+def _sender(emit: Emit, run_id: str) -> _Send:
     """`emit` as something the run awaits: an async callback finishes with each event before
     the run goes on, so events arrive in order and its exceptions fail the run as a plain
-    callback's do."""
+    callback's do. Each event is stamped with `run_id` first (no copy: it is still the
+    driver's own, not yet seen by anyone)."""
 
     async def send(event: ev.AgentEvent) -> None:
+        object.__setattr__(event, "run_id", run_id)  # frozen for consumers, not the maker
         await maybe_await(emit(event))
 
     return send

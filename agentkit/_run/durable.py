@@ -4,13 +4,16 @@ resumes after a crash with nothing repeated that finished.
 `open_run` claims the run (a new `run_id` starts it, a known one resumes it), rebuilds its
 `RunState` by replaying the journal through the engine (no model or tool call), answers the
 calls a crash interrupted, and records how the run ended. `Journal` is what the driver calls
-at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` costs less CPU than
-a hop to a worker thread; only the fsynced "started" mark goes to one, see `starting`):
+at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` is one `write()`,
+cheaper than a hop to a worker thread; when the store fsyncs, the "started" marks go to one,
+see `starting`):
 
 - `reply`: a model reply, committed before any of its tool calls starts;
-- `starting`: the non-idempotent calls of a batch, committed (and fsynced) before they start;
+- `starting`: the non-idempotent calls of a batch, committed before they start;
 - `result`: a tool result, committed as soon as it exists;
-- `decisions`: approval decisions, as they are given.
+- `decisions`: approval decisions, as they are given;
+- `context`: the context policy's inputs that are not replies (a token count, an overflow),
+  before the step they decide.
 
 Usage is never stored apart from the replies: a resume recomputes it from the replayed ones,
 so no reply is counted twice. Replay answers the engine's `ListTools` by running the toolset's
@@ -19,6 +22,10 @@ engine does with its calls). The `start` entry keeps `RunState.seed`, so a resum
 back-offs are drawn as the first process's were. What is not journalled on purpose: failed
 model attempts (a resumed call starts with its whole retry budget) and the deadline (per
 call: `Limits.timeout` counts from each start or resume, on the process's own clock).
+
+An observed run (`agentkit.instrument()`) keeps its span's W3C `traceparent` in its `start`
+and `status` entries, so the span of a resumed run links to the processes that ran it before
+(`Journal.traces`); the store never reads it.
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ class Journal:
       marks (`starting`), for `flush` before the driver's next step, or for the end status
       (the run's last reply), whichever comes first;
     - started marks: before any call they name starts, in the same commit as the reply (and
-      any results still pending), fsynced;
+      any results still pending);
     - a tool result, "as soon as it exists": without `defer`, before the task that produced it
       goes on; with `defer`, by a callback queued (`loop.call_soon`) the moment it exists, so
       in the event loop's next iteration at the latest, after only the callbacks queued before
@@ -104,13 +111,17 @@ class Journal:
     """Set by the driver when nothing can observe a checkpoint before the next one (no event
     consumer): a reply then shares its commit with its calls' started marks, and results of
     calls that finish together share one."""
+    traceparent: str | None = None
+    """This process's run span (W3C `traceparent`), written with the start and the status."""
+    traces: tuple[str, ...] = ()
+    """The run spans of the processes that ran this run before, oldest first."""
     _pending: list[tuple[EntryKind, Mapping[str, Any]]] = field(
         default_factory=list[tuple[EntryKind, Mapping[str, Any]]]
     )
     _summary: Summary | None = None
     _queued: bool = False
     _failed: BaseException | None = None
-    """A deferred commit that raised (a lease taken over): raised at the next checkpoint."""
+    """A deferred commit that raised (a full disk): raised at the next checkpoint."""
 
     @property
     def run_id(self) -> str:
@@ -140,20 +151,21 @@ class Journal:
         """Mark the non-idempotent calls of a batch started, before any of them starts; the
         reply and results still pending share the commit.
 
-        The mark is fsynced (a side effect is about to happen), which waits for the disk:
-        in a worker thread, so other runs on this event loop go on meanwhile.
+        A store that fsyncs waits for the disk here: in a worker thread, so other runs on this
+        event loop go on meanwhile.
         """
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
-        if not ids:
-            self.flush()
-            return
-        self._pending.append(("tool_started", {"ids": ids}))
-        await anyio.to_thread.run_sync(self.flush)
+        if ids:
+            self._pending.append(("tool_started", {"ids": ids}))
+            if self.store.fsyncs:
+                await anyio.to_thread.run_sync(self.flush)
+                return
+        self.flush()
 
     def start(self, messages: Sequence[Mapping[str, Any]], seed: int) -> None:
         """The run's initial messages and its `RunState.seed` (the back-off jitter's source,
         so a resumed run draws the same jitter as the process that started it)."""
-        self._commit("start", {"messages": list(messages), "seed": seed})
+        self._commit("start", self._traced({"messages": list(messages), "seed": seed}))
 
     def result(self, block: Mapping[str, Any]) -> None:
         """A tool result that now exists; see the class docstring for when it is committed."""
@@ -177,13 +189,19 @@ class Journal:
     def decisions(self, decided: Mapping[str, bool | str]) -> None:
         self._commit("decisions", {"decisions": dict(decided)})
 
+    def context(self, notes: Sequence[Mapping[str, Any]]) -> None:
+        """The context policy's inputs (`ContextManager.notes`), with the next checkpoint."""
+        self._pending.extend(("context", dict(n)) for n in notes)
+        if not self.defer:
+            self.flush()
+
     def status(self, status: RunStatus, reason: str | None) -> None:
         totals = self._summary  # a pending reply's, if any: one commit
         self._summary = Summary(status=status) if totals is None else replace(totals, status=status)
         payload: dict[str, Any] = {"status": status, "reason": reason}
         if status == "paused":  # which calls wait for a decision, for readers of the journal
             payload["awaiting"] = list(self.state.awaiting_approval)
-        self._commit("status", payload)
+        self._commit("status", self._traced(payload))
 
     def flush(self) -> None:
         """Commit what is pending (a reply, results, marks), if anything, in one transaction."""
@@ -204,6 +222,11 @@ class Journal:
         except BaseException as exc:  # raised at the run's next checkpoint
             self._failed = exc
 
+    def _traced(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.traceparent is not None:
+            payload["traceparent"] = self.traceparent
+        return payload
+
     def _commit(self, kind: EntryKind, payload: Mapping[str, Any]) -> None:
         self._pending.append((kind, payload))
         self.flush()
@@ -215,15 +238,6 @@ class DurableRun:
 
     engine: Engine
     journal: Journal
-    renew_every: float
-
-    async def keep_alive(self) -> None:
-        """Renew the lease while the run goes on (a slow tool commits nothing for a while);
-        raises `RunLockedError` if another process took the run over meanwhile."""
-        journal = self.journal
-        while True:
-            await anyio.sleep(self.renew_every)
-            journal.lease = journal.store.renew(journal.lease)
 
 
 @asynccontextmanager
@@ -236,12 +250,14 @@ async def open_run(
     agent: str,
     messages: list[dict[str, Any]] | None,
     deps: object,
+    traceparent: str | None = None,
 ) -> AsyncGenerator[DurableRun]:
     """Claim run `run_id` and rebuild its state; on leaving, record how it ended (finished,
     paused, failed, interrupted) and release the lease.
 
     `messages` are the run's initial messages (history and prompt); None resumes a stored run
-    without checking its prompt (the agent is still checked).
+    without checking its prompt (the agent is still checked). `traceparent`: the observed
+    run's span, kept in the journal (see the module docstring).
 
     Raises:
         RunNotFoundError: no such run and no prompt to start it with.
@@ -256,14 +272,13 @@ async def open_run(
     claim = store.claim(run_id, fingerprint=given, model=config.model, agent=agent)
     lease = claim.lease
     try:
-        entries = store.entries(run_id)
-        journal = _journal(store, lease, run_id, entries, messages)
+        entries = [] if claim.created else store.entries(run_id)
+        journal = _journal(store, lease, run_id, entries, messages, traceparent)
         engine = Engine(config, journal.state)
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
         _answer_interrupted(engine, journal, started)
         header_status = claim.run.status
-        seconds: float = getattr(store, "lease_seconds", 60.0)
-        run = DurableRun(engine, journal, renew_every=seconds / 3)
+        run = DurableRun(engine, journal)
     except BaseException:
         with contextlib.suppress(StoreError):
             store.release(lease)
@@ -304,6 +319,7 @@ def _journal(
     run_id: str,
     entries: Sequence[Entry],
     messages: list[dict[str, Any]] | None,
+    traceparent: str | None,
 ) -> Journal:
     """The run's journal over its initial state: the stored `start`, or a new one."""
     if entries and entries[0].kind == "start":
@@ -312,14 +328,16 @@ def _journal(
             messages=cast("list[dict[str, Any]]", first["messages"]),
             seed=cast(int, first["seed"]),
         )
-        return Journal(store, lease, state)
+        traces = [e.payload.get("traceparent") for e in entries if e.kind in ("start", "status")]
+        earlier = tuple(dict.fromkeys(t for t in traces if isinstance(t, str)))
+        return Journal(store, lease, state, traceparent=traceparent, traces=earlier)
     if messages is None:
         raise StoreError(
             f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
             "stopped at once); pass the prompt again to start it"
         )
     state = RunState(messages=[dict(m) for m in messages])
-    journal = Journal(store, lease, state)
+    journal = Journal(store, lease, state, traceparent=traceparent)
     journal.start(messages, state.seed)
     return journal
 
@@ -389,6 +407,10 @@ async def _replay(
             engine.on_tools(await toolset.tools_for(ctx))
             continue
         entry = todo[i]
+        if entry.kind == "context":  # what the step just asked for: a count, an overflow
+            engine.on_context(entry.payload)
+            i += 1
+            continue
         if isinstance(step, CallModel) and entry.kind == "reply":
             engine.on_reply(Message.from_wire(entry.payload))
             i += 1

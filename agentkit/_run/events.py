@@ -3,13 +3,16 @@
 Per model turn: `ModelRequest`, then `TextChunk`/`ThinkingChunk`/`ToolCallStarted`/
 `ToolInputChunk` as content arrives (many with `stream=True`; one per block otherwise), then
 `TurnFinished`; `ModelRetry` when a failed reply is re-issued. Per tool call
-`ToolCallFinished`; finally `RunFinished`. Events are plain frozen dataclasses: cheap to make,
-and safe to hand to user code.
+`ToolCallFinished`; `ContextEdited` when a context policy changed what the model sees; finally
+`RunFinished`. Events are plain frozen dataclasses: cheap to make, and safe to hand to user
+code. Each carries its run's `run_id` (the durable run id, or one made for the run), set by
+the driver as it sends it, so a consumer shared by parallel runs (a display) can tell them
+apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentEvent",
+    "ContextEdited",
     "ModelRequest",
     "ModelRetry",
     "RunFinished",
@@ -37,6 +41,8 @@ class ModelRequest:
 
     turn: int
     params: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,8 @@ class ModelRetry:
     turn: int
     attempt: int
     error: Exception
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,8 @@ class TextChunk:
 
     turn: int
     text: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,8 @@ class ThinkingChunk:
 
     turn: int
     thinking: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,8 @@ class ToolCallStarted:
     id: str
     name: str
     input: dict[str, Any] | None
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,8 @@ class ToolInputChunk:
     turn: int
     id: str
     partial_json: str
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +112,8 @@ class ToolCallFinished:
     name: str
     input: dict[str, Any]
     result: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
     @property
     def is_error(self) -> bool:
@@ -109,6 +127,29 @@ class TurnFinished:
     turn: int
     message: Message
     usage: TurnUsage | None
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextEdited:
+    """A context policy (`Agent(context=...)`) changed what the model sees.
+
+    `kind`: `trim` (old tool results cleared), `compaction` (older turns summarized by a
+    model call), `server_edits` (the API's `applied_edits`), `server_compaction` (the API
+    summarized), `overflow` (the window was exceeded: compact and retry once) or `fallback`
+    (the server feature is unknown here: the client side takes over). Token counts are
+    estimates or the API's, None when unknown; `details` holds the rest (the summary, the
+    applied edits, `usage.iterations`).
+    """
+
+    turn: int
+    kind: str
+    tokens_before: int | None
+    tokens_after: int | None
+    details: dict[str, Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +157,8 @@ class RunFinished:
     """The run ended; `result` is what `Agent.run` returns."""
 
     result: RunResult[Any]
+    run_id: str = field(default="", kw_only=True, compare=False)
+    """The run that sent it ("" until the driver sends it): parallel runs share consumers."""
 
 
 AgentEvent = (
@@ -127,5 +170,6 @@ AgentEvent = (
     | ToolInputChunk
     | ToolCallFinished
     | TurnFinished
+    | ContextEdited
     | RunFinished
 )

@@ -13,6 +13,8 @@ holds tools and other sources (any `ToolSource`, e.g. an MCP server's tools). Ru
   so `tools_for` is async; with no hooks and no sources it does no awaiting at all.
 - A source's tools are asked for each turn, after the toolset's own tools; prefixing,
   filtering and hooks apply to them then, and names must still be unique.
+- A source that holds something open (an MCP server's process or connection) has an async
+  `aclose`; `Toolset.aclose` closes every such source it holds (`Agent.aclose` calls it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .._errors import UsageError
 from .context import RunContext
 from .tool import Prepare, Tool, tool
 
-__all__ = ["ToolSource", "Toolset"]
+__all__ = ["ClosableSource", "ToolSource", "Toolset"]
 
 
 @runtime_checkable
@@ -39,6 +41,15 @@ class ToolSource(Protocol):
 
     def get(self, name: str) -> Tool | None:
         """The tool called `name`, unprepared, or None."""
+        ...
+
+
+@runtime_checkable
+class ClosableSource(Protocol):
+    """A tool source holding something open (a process, a connection) until `aclose`."""
+
+    async def aclose(self) -> None:
+        """Release what the source holds; it may open it again when next asked for tools."""
         ...
 
 
@@ -171,6 +182,20 @@ class Toolset:
         _index(_Entry(t, ()) for t in offered)  # hooks and sources name freely: stay unique
         return offered
 
+    async def aclose(self) -> None:
+        """Close every source this toolset holds that holds something open (MCP servers).
+
+        All are closed even when one fails; the first failure is raised after.
+        """
+        failure: BaseException | None = None
+        for source in self._sources:
+            try:
+                await _aclose(source)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
     @property
     def names(self) -> list[str]:
         """The tool names, in order."""
@@ -225,6 +250,9 @@ class _Prepared:
     def get(self, name: str) -> Tool | None:
         return self.source.get(name)
 
+    async def aclose(self) -> None:
+        await _aclose(self.source)
+
 
 @dataclass(frozen=True, slots=True)
 class _Prefixed:
@@ -242,6 +270,9 @@ class _Prefixed:
         found = self.source.get(name[len(self.prefix):])
         return found.replace(name=name) if found is not None else None
 
+    async def aclose(self) -> None:
+        await _aclose(self.source)
+
 
 @dataclass(frozen=True, slots=True)
 class _Filtered:
@@ -256,6 +287,15 @@ class _Filtered:
     def get(self, name: str) -> Tool | None:
         found = self.source.get(name)
         return found if found is not None and self.predicate(found) else None
+
+    async def aclose(self) -> None:
+        await _aclose(self.source)
+
+
+async def _aclose(source: ToolSource) -> None:
+    """Close `source` if it holds something open (see `ClosableSource`)."""
+    if isinstance(source, ClosableSource):
+        await source.aclose()
 
 
 def _index(entries: Iterable[_Entry]) -> dict[str, _Entry]:

@@ -1,191 +1,159 @@
 """`agentkit batch`: a recipe over a JSONL file of inputs, results appended as JSONL.
 
-Owns reading the inputs, the results file and resuming from it, and running the items
-concurrently. Rules: one bad item is recorded and the rest go on; each record is written
-and flushed as its item finishes, so a rerun after a crash skips the ids recorded with
-`ok: true` and runs the rest; parsing, online/offline and exit codes are `_cli`'s.
+Owns the command: checking the inputs in one streamed pass before anything runs, choosing
+the engine (`--engine local|ray`, `--address`), the rate limits, and showing progress (a
+bar on a terminal, plain lines otherwise, with the pace and how long the rate limits held
+it back). Running, resuming and recording are `agentkit.workflows.run_batch`'s; parsing,
+online/offline and exit codes are `main`'s and `common`'s.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO, cast
+import time
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from agentkit import AgentkitError, AsyncClient, RunError, RunUsage
+from agentkit import RateLimiter, UsageError
 
-from .common import describe, fail, find_recipe, guarded, jsonable, online_for
+from .common import fail, find_recipe, guarded, online_for
 from .display import Display, progress_bar
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
-    from agentkit.workflows import Recipe
+    from agentkit.workflows import BatchProgress, Engine, Recipe
 
-__all__ = ["cmd_batch"]
-
-def read_items(path: str) -> list[tuple[object, dict[str, str]]]:
-    """`(id, inputs)` per JSONL line; the id is the line's `id`, else its line number.
-
-    Raises:
-        ValueError: naming the line that is not a JSON object, or a repeated id.
-    """
-    items: list[tuple[object, dict[str, str]]] = []
-    seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                parsed: object = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"{path} line {number} is not JSON: {exc}") from exc
-            if not isinstance(parsed, dict):
-                raise ValueError(f"{path} line {number} is not a JSON object of inputs")
-            data = cast("dict[str, object]", parsed)  # a JSON object: string keys
-            item_id = data.pop("id", number)
-            if str(item_id) in seen:
-                raise ValueError(
-                    f"{path} line {number} repeats id {item_id!r} of line {seen[str(item_id)]}; "
-                    "ids must be unique so a rerun can skip finished items"
-                )
-            seen[str(item_id)] = number
-            inputs = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-            items.append((item_id, inputs))
-    return items
+__all__ = ["add_batch_options", "cmd_batch"]
 
 
-def open_results(path: str) -> tuple[set[str], TextIO]:
-    """The ids recorded with `ok: true` in the results file, and the file open to append.
+def add_batch_options(batch: argparse.ArgumentParser) -> None:
+    """The engine and rate-limit options of `agentkit batch`."""
+    batch.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="where items run: this process, or a Ray cluster (agentkit[ray])")
+    batch.add_argument("--address", metavar="HOST:PORT",
+                       help="with --engine ray: the cluster's head, or 'auto' (default: a "
+                       "local Ray on 127.0.0.1)")
+    batch.add_argument("--workers", type=int, metavar="N",
+                       help="with --engine ray: worker actors (default: one per cluster CPU)")
+    batch.add_argument("--rpm", type=float, metavar="N",
+                       help="requests per minute for the whole batch (default: learned from "
+                       "the API's rate-limit headers)")
+    batch.add_argument("--itpm", type=float, metavar="N", help="input tokens per minute")
+    batch.add_argument("--otpm", type=float, metavar="N", help="output tokens per minute")
 
-    A last line cut short by a crash is ended first, so the next record starts on its own
-    line; the cut item has no record and runs again.
+
+def check_inputs(recipe: Recipe, path: str) -> int:
+    """Read the whole input file once, as a stream; how many items it has.
 
     Raises:
-        OSError: the file cannot be read or written.
+        ValueError: a line is not a JSON object, or repeats an id.
+        UsageError: an input the recipe does not take.
+        OSError: the file cannot be read.
     """
-    done: set[str] = set()
-    out = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
-    out.seek(0)
-    line = ""
-    for line in out:
+    from agentkit.workflows import read_jsonl
+    from agentkit.workflows._runners import as_strings
+    from agentkit.workflows.recipe import resolve_inputs
+
+    count = 0
+    for item_id, inputs in read_jsonl(path):
         try:
-            record: object = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            fields = cast("dict[str, object]", record)  # a JSON object: string keys
-            if fields.get("ok") is True:
-                done.add(str(fields.get("id")))
-    if line and not line.endswith("\n"):
-        out.write("\n")
-    return done, out
+            resolve_inputs(recipe, as_strings(inputs))
+        except UsageError as exc:
+            raise UsageError(f"{path}: item {item_id!r}: {exc}") from None
+        count += 1
+    return count
 
 
-def usage_record(usage: RunUsage | None) -> dict[str, Any] | None:
-    """A run's usage totals for a results line (without the per-turn list)."""
-    if usage is None:
-        return None
-    data = usage.to_dict()
-    del data["turns"]
-    return data
+def _engine(args: argparse.Namespace) -> Engine | Literal["local"]:
+    if args.engine == "local":
+        return "local"
+    from agentkit.workflows import RayEngine
+
+    return RayEngine(address=args.address, workers=args.workers)
 
 
-@dataclass
-class _Tally:
-    """What a batch did so far: the merged usage, and the ids that succeeded and failed."""
+class _Progress:
+    """Progress on a terminal (a bar) or as plain lines (each tenth, or every 30 s)."""
 
-    total: RunUsage = field(default_factory=RunUsage)
-    succeeded: list[object] = field(default_factory=list[object])
-    failed: list[object] = field(default_factory=list[object])
+    def __init__(self, display: Display, bar: Progress, name: str, total: int) -> None:
+        self.display, self.bar, self.name = display, bar, name
+        self.task: TaskID = bar.add_task(name, total=total)
+        self.plain = not display.console.is_terminal
+        self.step = max(1, total // 10)
+        self.last_line = time.monotonic()
 
+    def pace(self, p: BatchProgress) -> str:
+        text = f"{p.items_per_second:.1f} items/s"
+        if p.held_seconds >= 0.1 or p.rate_limited:
+            text += f", rate limits held it {p.held_seconds:.1f} s, {p.rate_limited} 429s"
+        return text
 
-async def run_item(
-    recipe: Recipe, item_id: object, inputs: dict[str, str], args: argparse.Namespace, *,
-    online: bool, client: AsyncClient | None, display: Display, tally: _Tally,
-) -> dict[str, Any]:
-    """Run one item and return its results line; a failure is told and recorded, never raised."""
-    from agentkit.workflows import recipe as registry
+    def record(self, record: dict[str, Any]) -> None:
+        if not record["ok"]:
+            self.display.line(f"item {record['id']} failed: {record['error']}", style="red")
 
-    record: dict[str, Any] = {"id": item_id}
-    try:
-        result = await registry.run_recipe(recipe, inputs, online=online, model=args.model,
-                                           client=client)
-    except Exception as exc:  # one bad item must not stop the rest
-        usage = exc.usage if isinstance(exc, RunError) else None
-        record.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-        tally.failed.append(item_id)
-        told = describe(exc) if isinstance(exc, AgentkitError) else record["error"]
-        display.line(f"item {item_id} failed: {told}", style="red")
-    else:
-        usage = result.usage
-        tally.succeeded.append(item_id)
-        record.update(ok=True, output=jsonable(result.output))
-    if usage is not None:
-        tally.total.merge(usage)
-    cost = usage.cost_usd if usage is not None else None
-    record.update(usage=usage_record(usage), cost_usd=cost)
-    return record
+    def update(self, p: BatchProgress) -> None:
+        finished = p.done + p.failed
+        self.bar.update(self.task, completed=finished, description=f"{self.name} {self.pace(p)}")
+        now = time.monotonic()
+        if self.plain and (finished % self.step == 0 or now - self.last_line >= 30):
+            self.last_line = now
+            self.display.line(f"{finished}/{p.total or '?'} items ({p.failed} failed), "
+                              f"{self.pace(p)}", style="dim")
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`agentkit batch`: a recipe over a JSONL file, resumable, item failures recorded."""
+    from agentkit.workflows import RecipeRunner, run_batch
+
     display = Display()
+    if args.engine != "ray" and (args.address or args.workers):
+        fail("--address and --workers are for --engine ray; add --engine ray")
+        return 2
     recipe = find_recipe(args.recipe)
     if recipe is None:
         return 2
     try:
-        items = read_items(args.inputs)
-    except (OSError, ValueError) as exc:
+        total = check_inputs(recipe, args.inputs)
+    except (OSError, ValueError, UsageError) as exc:
         fail(str(exc))
         return 2
-    online = online_for(recipe, (inputs for _, inputs in items), args, display)
+    online = online_for(recipe, (), args, display)
     if online is None:
         return 2
     try:
-        done, out = open_results(args.out)
+        limiter = RateLimiter(requests_per_minute=args.rpm, input_tokens_per_minute=args.itpm,
+                              output_tokens_per_minute=args.otpm)
+    except UsageError as exc:
+        fail(str(exc))
+        return 2
+    try:
+        open(args.out, "a", encoding="utf-8").close()  # only checking it can be written
     except OSError as exc:
         fail(f"cannot use {args.out} for results: {exc.strerror or exc}")
         return 2
-    todo = [(i, inputs) for i, inputs in items if str(i) not in done]
-    if len(todo) < len(items):
-        display.note(f"skipping {len(items) - len(todo)} items already done in {args.out}")
-    tally = _Tally()
-
-    async def batch(out: TextIO, progress: Progress) -> None:
-        task = progress.add_task(recipe.name, total=len(todo))
-        limiter = anyio.CapacityLimiter(args.concurrency)
-        client = AsyncClient() if online else None
-
-        async def one(item_id: object, inputs: dict[str, str]) -> None:
-            async with limiter:
-                record = await run_item(recipe, item_id, inputs, args, online=online,
-                                        client=client, display=display, tally=tally)
-            out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-            out.flush()  # written as it finishes, so a rerun after a crash resumes here
-            progress.advance(task)
-
-        try:
-            async with anyio.create_task_group() as tg:
-                for item_id, inputs in todo:
-                    tg.start_soon(one, item_id, inputs)
-        finally:
-            if client is not None:
-                await client.aclose()
-
-    with out, progress_bar(display.console) as progress:
-        code, _ = guarded(display, lambda: anyio.run(batch, out, progress))
-    done_now, failed = len(tally.succeeded), len(tally.failed)
-    left = len(todo) - done_now - failed
+    runner = RecipeRunner(recipe, online=online, model=args.model)
+    with progress_bar(display.console) as bar:
+        shown = _Progress(display, bar, recipe.name, total)
+        call = partial(run_batch, runner, args.inputs, out=args.out, total=total,
+                       concurrency=args.concurrency, engine=_engine(args), rate_limiter=limiter,
+                       on_record=shown.record, on_progress=shown.update)
+        code, report = guarded(display, lambda: anyio.run(call))
+    if report is None:
+        return code
+    if report.skipped:
+        display.note(f"skipping {report.skipped} items already done in {args.out}")
+    left = total - report.skipped - report.done - report.failed
     display.line(
-        f"{done_now} done, {failed} failed, {len(items) - len(todo)} skipped"
+        f"{report.done} done, {report.failed} failed, {report.skipped} skipped"
         + (f", {left} not run" if left else "")
         + f"; results in {args.out}"
+        + f" ({report.items_per_second:.1f} items/s)"
     )
-    if left or failed:
+    if left or report.failed:
         display.note("rerun the same command to run the failed and unfinished items")
-    display.usage(tally.total, prefix="total: ")
-    return code or (1 if failed else 0)
+    display.usage(report.usage, prefix="total: ")
+    return 1 if report.failed else 0

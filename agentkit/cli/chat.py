@@ -12,23 +12,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from agentkit import (
-    Agent,
-    AgentkitError,
-    AsyncClient,
-    Deny,
-    RunUsage,
-    Toolset,
-    UsageError,
-    validate_conversation,
-)
+from agentkit import AgentkitError, RunUsage, UsageError, validate_conversation
 
-from .common import choose_online, client_source, fail, guarded
+from .common import check_model, choose_online, client_source, fail, guarded, mcp_toolsets
 from .display import Display, preview
+
+if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
+    from agentkit import Agent, AsyncClient, Deny, Toolset
 
 __all__ = ["CHAT_COMMANDS", "cmd_chat"]
 
@@ -63,6 +57,8 @@ def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
     """
     import agentkit_tools as kit
 
+    from agentkit import Toolset
+
     builders: dict[str, Callable[[], Toolset]] = {
         "files": lambda: _ask_before_writing(kit.files_toolset(root)),
         "shell": lambda: kit.shell_toolset(root, enabled=True),
@@ -86,6 +82,8 @@ def chat_tools(spec: str, root: str, db: str | None) -> list[Toolset]:
 
 def _ask_before_writing(files: Toolset) -> Toolset:
     # In a chat the model edits the user's own directory: each write is shown and asked first.
+    from agentkit import Toolset
+
     writes = ("write_file", "edit_file")
     return Toolset([t.replace(requires_approval=True) if t.name in writes else t for t in files])
 
@@ -94,13 +92,31 @@ def _needs_db() -> Toolset:
     raise UsageError("the sqlite tools need a database: pass --db FILE")
 
 
-def ask_approval(display: Display) -> Callable[[Any, dict[str, Any]], bool | Deny]:
-    """An `approve=` callback asking y/N on the terminal (or the next piped line)."""
+def ask_approval(
+    display: Display, *, terminal_only: bool = False
+) -> Callable[[Any, dict[str, Any]], bool | Deny]:
+    """An `approve=` callback asking y/N on stderr, read from the terminal (or, unless
+    `terminal_only`, the next piped line). Code to run (a `code` input) is shown whole.
+    With `terminal_only` and no terminal, every call is refused, saying how to allow it."""
+    from agentkit import Deny
 
     def approve(ctx: Any, call: dict[str, Any]) -> bool | Deny:
-        display.line(f"? {call['name']} wants to run {preview(call['input'], 300)}",
-                     style="yellow")
-        answer = read_line("allow? [y/N] ")
+        args: object = call["input"]
+        code = cast("dict[str, object]", args).get("code") if isinstance(args, dict) else None
+        if isinstance(code, str):
+            display.info(f"? {call['name']} wants to run this code:", style="yellow")
+            display.info("\n".join("    " + line for line in code.splitlines()))
+        else:
+            display.info(f"? {call['name']} wants to run {preview(args, 300)}", style="yellow")
+        if terminal_only and not sys.stdin.isatty():
+            display.warn(
+                f"refused {call['name']}: it needs approval and stdin is not a terminal to ask "
+                "at; pass --yes to allow every such call"
+            )
+            return Deny("the call needs the user's approval and the user could not be asked")
+        sys.stderr.write("allow? [y/N] ")
+        sys.stderr.flush()
+        answer = read_line("")
         if answer is not None and answer.strip().lower() in ("y", "yes"):
             return True
         return Deny("the user refused this call")
@@ -110,9 +126,12 @@ def ask_approval(display: Display) -> Callable[[Any, dict[str, Any]], bool | Den
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """`agentkit chat`: one conversation over many turns, kept until /reset or exit."""
+    from agentkit import Agent
+
     display = Display()
     try:
         tools = chat_tools(args.tools, args.root, args.db) if args.tools else []
+        tools += mcp_toolsets(args.mcp)
     except UsageError as exc:
         fail(str(exc))
         return 2
@@ -141,17 +160,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     except UsageError as exc:
         fail(str(exc))
         return 2
+    if not check_model(args.model, display):
+        return 2
 
     async def turn(prompt: str) -> Any:
-        async with new_client() as client:
-            return await agent(client).run(prompt, history=history, on_event=display)
+        # The agent's block closes what its tools opened (MCP servers) in this turn's loop.
+        async with new_client() as client, agent(client) as turn_agent:
+            return await turn_agent.run(prompt, history=history, on_event=display)
 
+    exit_code = 0  # 1 once a turn failed, 130 when interrupted (as `EXIT_CODES` says)
     with serving:
         while True:
             try:
                 line = read_line("you> ")
             except KeyboardInterrupt:
                 display.end_line()
+                exit_code = 130
                 break
             if line is None or line.strip() in ("/exit", "/quit"):
                 break
@@ -163,8 +187,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 continue
             code, result = guarded(display, lambda text=text: anyio.run(turn, text))
             if result is None:
-                if code == 2:
-                    return 2
+                if code in (2, 130):
+                    exit_code = code
+                    break
+                exit_code = 1
                 display.note("that turn was not kept; the conversation is as it was before it")
                 continue
             history = result.messages
@@ -172,7 +198,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             display.usage(result.usage)
     if total.requests:
         display.usage(total, prefix="session: ")
-    return 0
+    return exit_code
 
 
 def chat_command(

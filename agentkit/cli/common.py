@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterable, Mapping
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,21 +18,27 @@ from urllib.parse import urlsplit
 from agentkit import (
     AgentkitError,
     APIStatusError,
-    AsyncClient,
     LimitExceeded,
     RunError,
     UsageError,
 )
 
 from .display import Display, make_console
+from .resolve import is_recipe_path, load_recipe, model_problem
 
 if TYPE_CHECKING:
+    from agentkit import (
+        AsyncClient,  # imported where used: `agentkit --help` loads no client
+        Toolset,
+    )
     from agentkit.workflows import Recipe
 
 __all__ = [
     "CREDENTIALS",
     "DEFAULT_MODEL",
     "EXIT_CODES",
+    "MCP_EXTRA",
+    "check_model",
     "choose_online",
     "client_source",
     "describe",
@@ -41,6 +48,8 @@ __all__ = [
     "has_credentials",
     "jsonable",
     "key_value",
+    "limit_advice",
+    "mcp_toolsets",
     "online_for",
 ]
 
@@ -56,7 +65,9 @@ CREDENTIALS = (
     "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN for a bearer token; add "
     "ANTHROPIC_BASE_URL to go through a gateway)"
 )
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-4-6"
+"""A current (active) model of the table that takes every thinking setting."""
+MCP_EXTRA = 'the MCP support is not installed: pip install "agentkit[mcp]"'
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -81,6 +92,7 @@ def choose_online(args: argparse.Namespace, display: Display) -> bool | None:
         fail(f"--online needs credentials: {CREDENTIALS}. Or drop --online to run offline.")
         return None
     online = bool(args.online or (not args.offline and has_credentials()))
+    display.offline = not online
     if not online:
         reason = "--offline" if args.offline else "no ANTHROPIC_API_KEY set"
         display.note(f"offline ({reason}): a scripted model answers, not Claude")
@@ -92,6 +104,8 @@ def client_source(online: bool) -> tuple[AbstractContextManager[Any], Callable[[
 
     The factory is called inside each event loop: a client is bound to the loop it runs in.
     """
+    from agentkit import AsyncClient
+
     if online:
         return nullcontext(), AsyncClient
     from agentkit.testing import FakeServer, tool_model
@@ -105,23 +119,58 @@ def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
     try:
         return 0, action()
     except KeyboardInterrupt:
+        display.release()
         display.end_line()
         fail("interrupted")
         return 130, None
     except LimitExceeded as exc:
+        display.release()  # what other runs did before this one failed
         display.end_line()
-        fail(str(exc))
+        fail(limit_advice(exc.limit))
         if exc.usage is not None:
             display.usage(exc.usage, prefix="so far: ")
         return 3, None
     except UsageError as exc:
+        display.release()  # what other runs did before this one failed
         display.end_line()
         fail(str(exc))
         return 2, None
     except AgentkitError as exc:
+        display.release()  # what other runs did before this one failed
         display.end_line()
         fail(describe(exc))
         return 1, None
+
+
+_LIMITS = {
+    "max_turns": "it needed more model turns than allowed",
+    "max_cost": "it would have cost more than allowed",
+    "timeout": "it ran out of time",
+}
+
+
+def limit_advice(limit: str) -> str:
+    """A limit that stopped a run, told to someone at the command line (no `.result` here)."""
+    why = _LIMITS.get(limit, "it reached a configured limit")
+    return (
+        f"the run stopped at its {limit} limit before it finished: {why}. The limits are set "
+        "where the agent is made (the recipe's `Limits(...)`): raise them there, or ask for "
+        "something smaller"
+    )
+
+
+def check_model(model: str, display: Display) -> bool:
+    """Warn about an unknown or deprecated model, naming the nearest current one; False
+    (after saying why) for a retired model, which every request would fail on."""
+    problem = model_problem(model)
+    if problem is None:
+        return True
+    kind, message = problem
+    if kind == "error":
+        fail(message)
+        return False
+    display.warn(message)
+    return True
 
 
 def describe(exc: AgentkitError) -> str:
@@ -134,24 +183,24 @@ def describe(exc: AgentkitError) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """`value` as JSON data: pydantic models dumped, dataclasses as dicts, the rest as is."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    import dataclasses
+    """`value` as JSON data: pydantic models dumped, dataclasses as dicts, the rest as is
+    (as batch records hold outputs)."""
+    from agentkit.workflows._runners import jsonable as as_json  # lazily: `--help` stays fast
 
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value
+    return as_json(value)
 
 
 # -- recipes ---------------------------------------------------------------------------------------
 
 
 def find_recipe(name: str) -> Recipe | None:
-    """The recipe called `name` in the registry; None (after listing the recipes) if none."""
+    """The recipe called `name` in the registry, or a user's own by module path or file
+    (`pkg.module:RECIPE`, `my_recipe.py`); None (after saying what is wrong) if none."""
     from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
 
     try:
+        if is_recipe_path(name):
+            return load_recipe(name)
         return registry.find_recipe(name)
     except UsageError as exc:
         fail(str(exc))
@@ -176,8 +225,55 @@ def online_for(
 
 
 def key_value(text: str) -> tuple[str, str]:
-    """Parse `--input key=value`."""
+    """Parse `--input key=value`: `key=@FILE` reads the value from FILE (`@@` for a literal
+    `@`); an empty value is refused (it would only fail later, at the API)."""
     key, sep, value = text.partition("=")
-    if not sep or not key.strip():
+    key = key.strip()
+    if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key.strip(), value
+    if value.startswith("@@"):
+        value = value[1:]
+    elif value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as file:
+                value = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise argparse.ArgumentTypeError(
+                f"{key}=@{path}: cannot read {path!r}: {why}"
+            ) from None
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            f"input {key!r} is empty: give it a value ({key}=TEXT), or {key}=@FILE to read it "
+            "from a file"
+        )
+    return key, value
+
+
+# -- MCP servers -------------------------------------------------------------------------------
+
+
+def mcp_toolsets(specs: Sequence[str] | None) -> list[Toolset]:
+    """A toolset per `--mcp`: a URL (streamable HTTP) or a command line (stdio).
+
+    Raises:
+        UsageError: an empty spec, or the MCP extra is missing.
+    """
+    if not specs:
+        return []
+    try:
+        from agentkit.mcp import MCPToolset
+    except ModuleNotFoundError as exc:
+        raise UsageError(MCP_EXTRA) from exc
+    toolsets: list[Toolset] = []
+    for spec in specs:
+        if spec.startswith(("http://", "https://")):
+            toolsets.append(MCPToolset.http(spec))
+            continue
+        argv = shlex.split(spec)
+        if not argv:
+            raise UsageError("--mcp needs a server: a command line (\"python -m "
+                             "mcp_server_time\") or an http(s):// URL")
+        toolsets.append(MCPToolset.stdio(argv[0], argv[1:]))
+    return toolsets

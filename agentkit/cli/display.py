@@ -1,10 +1,12 @@
 """The terminal display of a run: one `on_event` consumer for the `agentkit` command line.
 
-Owns how events look. Rules: answer text is written to the stream as it arrives, as plain
-writes (never re-rendered, so nothing flickers and a pipe gets exactly the text); thinking is
-dimmed; each tool call is one compact line when it starts and one when it finishes (red when
-the result is an error); a usage line closes the run. Styling goes through `rich`, which
-drops it when the output is not a terminal. Uses public names only.
+Owns how events look. Rules: results go to stdout and everything else to stderr (so
+`agentkit run ... > file` captures only the answer); answer text is written to stdout as it
+arrives, as plain writes (never re-rendered, so nothing flickers and a pipe gets exactly the
+text); while waiting on the model a spinner naming it turns on stderr, only on a terminal;
+thinking is dimmed; each tool call is one compact line when it starts and one when it
+finishes (red when the result is an error); a usage line closes the run. Styling goes
+through `rich`, which drops it when the output is not a terminal. Uses public names only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 from agentkit import (
     ModelRequest,
+    ModelRetry,
     RunFinished,
     RunUsage,
     TextChunk,
@@ -23,10 +26,12 @@ from agentkit import (
     ToolCallStarted,
     TurnFinished,
 )
+from agentkit.events import ContextEdited
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
+    from rich.status import Status
 
 __all__ = [
     "Display",
@@ -76,16 +81,19 @@ def _block_text(block: Mapping[str, Any]) -> str:
     return f"[{block.get('type', 'block')}]"
 
 
-def usage_line(usage: RunUsage) -> str:
+def usage_line(usage: RunUsage, *, offline: bool = False) -> str:
     """`requests · input (of it cached) · output · cost`, for the end of a run.
 
     Input is the whole prompt, cache reads and writes included (the API's `input_tokens` is
-    only the uncached rest), so the numbers add up.
+    only the uncached rest), so the numbers add up. Offline nothing was billed: the price is
+    labelled as what the real API would have cost.
     """
     cost = usage.cost_usd
     price = f"${cost:.4f}" if cost is not None else "unknown price"
     if cost is None and usage.known_cost_usd:
         price += f" (${usage.known_cost_usd:.4f} for the priced part)"
+    if offline:
+        price = f"offline, nothing billed (the real API would cost {price})"
     return (
         f"{usage.requests} request{'s' if usage.requests != 1 else ''} · "
         f"input {usage.total_input_tokens:,} tokens ({usage.cache_read_input_tokens:,} cache "
@@ -95,25 +103,67 @@ def usage_line(usage: RunUsage) -> str:
 
 
 class Display:
-    """Renders a run's events on a console; pass an instance as `on_event=`.
+    """Renders a run's events; pass an instance as `on_event=`.
 
-    `text_seen` says whether any answer text was shown (the caller then need not print the
-    final text again).
+    Results (answer text, `line`) go to `console` (stdout); status (notes, thinking, tool
+    calls, usage, the spinner) to `status` (stderr; `console` when only that is given).
+    `text_seen` says whether any answer text was shown on stdout (the caller then need not
+    print the final text again). `offline` labels costs as what the real API would charge.
     """
 
-    def __init__(self, console: Console | None = None, *, show_thinking: bool = True) -> None:
+    def __init__(
+        self, console: Console | None = None, *, status: Console | None = None,
+        show_thinking: bool = True, offline: bool = False, text_to_status: bool = False,
+    ) -> None:
         self.console = console if console is not None else make_console()
+        if status is None:
+            status = console if console is not None else make_console(stderr=True)
+        self.status = status
         self.show_thinking = show_thinking
+        self.offline = offline
+        self.text_to_status = text_to_status
+        """Stream answer text to `status` too (stdout redirected: only the final answer goes
+        there, printed by the caller, so intermediate agents' text never lands in a file)."""
         self.text_seen = False
         self._mode: Literal["line", "text", "thinking"] = "line"
         """What the cursor is in the middle of: nothing (start of a line), text, thinking."""
+        self._spinner: Status | None = None
+        self._holder: str | None = None
+        """The run whose streamed text holds the display (see `__call__`)."""
+        self._waiting: list[Any] = []
+        """Events of other runs, held until the display is released."""
         self._streaming: set[str] = set()
         """Ids of tool calls whose input is still streaming."""
         self._open: dict[str, str] = {}
         """Tool calls shown, by id, whose result is not shown yet."""
 
     def __call__(self, event: Any) -> None:
-        """Render one event (unknown kinds are ignored, so new events never break the CLI)."""
+        """Render one event (unknown kinds are ignored, so new events never break the CLI).
+
+        Parallel runs take turns: the run whose text or thinking is being streamed holds the
+        display until its turn finishes; meanwhile the events of the others wait, in order.
+        """
+        run = getattr(event, "run_id", "")
+        if self._holder is not None and run != self._holder:
+            self._waiting.append(event)
+            return
+        self._render(event)
+        if isinstance(event, TextChunk | ThinkingChunk):
+            self._holder = run
+        elif isinstance(event, TurnFinished | ModelRetry | RunFinished) and run == self._holder:
+            self.release()
+
+    def release(self) -> None:
+        """Let the next run show what it did meanwhile (also called when a run failed)."""
+        if self._holder is not None:
+            self.end_line()
+        self._holder = None
+        waiting, self._waiting = self._waiting, []
+        for event in waiting:
+            self(event)
+
+    def _render(self, event: Any) -> None:
+        self.stop_spinner()
         if isinstance(event, TextChunk):
             self._text(event.text)
         elif isinstance(event, ThinkingChunk):
@@ -135,18 +185,34 @@ class Display:
         elif isinstance(event, ModelRequest):
             if self._open:
                 self._unreported(event.params)
+            self._wait(str(event.params.get("model", "the model")))
+        elif isinstance(event, ContextEdited):
+            self.line(context_line(event), style="magenta")
         elif isinstance(event, RunFinished):
             self.end_line()
 
+    def _wait(self, model: str) -> None:
+        # Only a terminal gets a spinner: a pipe or a log file would fill with its frames.
+        if self.status.is_terminal:
+            self.end_line()
+            self._spinner = self.status.status(f"waiting for {model}…", spinner="dots")
+            self._spinner.start()
+
+    def stop_spinner(self) -> None:
+        """Take the waiting spinner off the terminal (before anything else is written)."""
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+
     def _call(self, id: str, name: str, input: Any) -> None:
         self._open[id] = name
-        self.line(f"→ {name} {preview(input)}", style="cyan")
+        self.info(f"→ {name} {preview(input)}", style="cyan")
 
     def _result(self, id: str, result: Mapping[str, Any]) -> None:
         name = self._open.pop(id, "tool")
         error = bool(result.get("is_error"))
         label = "error" if error else "result"
-        self.line(f"← {name} {label}: {preview(result.get('content'))}",
+        self.info(f"← {name} {label}: {preview(result.get('content'))}",
                   style="red" if error else "dim")
 
     def _unreported(self, params: Mapping[str, Any]) -> None:
@@ -164,41 +230,51 @@ class Display:
 
     def _text(self, text: str) -> None:
         if self._mode == "thinking":
-            self._write("\n")
+            self._write("\n", status=True)
         self._mode = "text"
-        self.text_seen = True
-        self._write(text)
+        self.text_seen = not self.text_to_status
+        self._write(text, status=self.text_to_status)
 
     def _thinking(self, text: str) -> None:
         if self._mode == "text":
-            self._write("\n")
+            self._write("\n", status=self.text_to_status)
         self._mode = "thinking"
-        self.console.print(text, style="dim italic", end="", markup=False)
+        self.status.print(text, style="dim italic", end="", markup=False)
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, *, status: bool = False) -> None:
         # A plain write: the text reaches the terminal as it arrives, with no re-rendering.
-        out = self.console.file
+        out = (self.status if status else self.console).file
         out.write(text)
         out.flush()
 
     def end_line(self) -> None:
-        """Finish a line left open by streamed text."""
+        """Finish a line left open by streamed text (on stdout) or thinking (on stderr)."""
+        self.stop_spinner()
         if self._mode != "line":
-            self._write("\n")
+            self._write("\n", status=self._mode == "thinking" or self.text_to_status)
             self._mode = "line"
 
     def line(self, text: str, *, style: str | None = None) -> None:
-        """Print `text` on a line of its own (closing any open text first)."""
+        """Print a result on stdout, on a line of its own (closing any open text first)."""
         self.end_line()
         self.console.print(text, style=style, markup=False)
 
+    def info(self, text: str, *, style: str | None = None) -> None:
+        """Print a status line on stderr (closing any open text first)."""
+        self.end_line()
+        self.status.print(text, style=style, markup=False)
+
     def note(self, text: str) -> None:
-        """A dim line: offline mode, skipped items, hints."""
-        self.line(text, style="dim")
+        """A dim status line: offline mode, skipped items, hints."""
+        self.info(text, style="dim")
+
+    def warn(self, text: str) -> None:
+        """A yellow status line: something that runs but is probably not what was meant."""
+        self.info(f"warning: {text}", style="yellow")
 
     def usage(self, usage: RunUsage, *, prefix: str = "") -> None:
-        """The closing usage line."""
-        self.line(prefix + usage_line(usage), style="dim")
+        """The closing usage line (on stderr)."""
+        self.info(prefix + usage_line(usage, offline=self.offline), style="dim")
 
 
 def models_table(console: Console, models: list[Any]) -> None:
@@ -261,3 +337,18 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         disable=not console.is_terminal,
     )
+
+
+def context_line(event: ContextEdited) -> str:
+    """One line for a context policy at work: what it did, and the size before and after."""
+    what = {
+        "trim": "old tool results cleared",
+        "compaction": "older turns summarized",
+        "server_edits": "the API cleared old tool results",
+        "server_compaction": "the API summarized the conversation",
+        "overflow": "the context window was exceeded: compacting, then retrying",
+        "fallback": "server-side context management is unknown here: compacting client-side",
+    }.get(event.kind, event.kind)
+    before, after = event.tokens_before, event.tokens_after
+    sizes = f" ({before:,} → {after:,} tokens)" if before and after else ""
+    return f"⋯ context: {what}{sizes}"

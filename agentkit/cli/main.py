@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import anyio
@@ -24,11 +23,12 @@ from agentkit import (
     __version__,
 )
 
-from .batch import cmd_batch
-from .chat import CHAT_COMMANDS, cmd_chat
+from .batch import add_batch_options, cmd_batch
+from .chat import CHAT_COMMANDS, ask_approval, cmd_chat
 from .common import (
     DEFAULT_MODEL,
     EXIT_CODES,
+    check_model,
     choose_online,
     client_source,
     fail,
@@ -36,9 +36,11 @@ from .common import (
     guarded,
     jsonable,
     key_value,
+    mcp_toolsets,
     online_for,
 )
 from .display import Display, models_table, preview, tool_listing
+from .mcp import add_mcp, add_mcp_option
 from .runs import add_runs
 from .ui import add_ui
 
@@ -60,22 +62,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     if recipe is None:
         return 2
     inputs: dict[str, str] = dict(args.input or ())
+    if not check_model(args.model or recipe.model, display):
+        return 2
     online = online_for(recipe, [inputs], args, display)
     if online is None:
         return 2
-    call = partial(registry.run_recipe, recipe, inputs, online=online, model=args.model,
-                   on_event=display)
+    code, tools = guarded(display, lambda: mcp_toolsets(args.mcp))
+    if tools is None:
+        return code
+    # Redirected stdout gets the answer only: the live text of every agent goes to stderr.
+    display.text_to_status = not display.console.is_terminal
+    show_inputs(display, recipe.name, registry.resolve_inputs(recipe, inputs))
+    # Online, risky tool calls (model-written code) are asked about; offline the scripted
+    # model's calls are the recipe's own, and --yes allows every call.
+    approve = ask_approval(display, terminal_only=True) if online and not args.yes else None
+
+    async def call() -> Any:
+        try:
+            return await registry.run_recipe(recipe, inputs, online=online, model=args.model,
+                                             on_event=display, tools=tools, approve=approve)
+        finally:
+            for toolset in tools:  # MCP servers: stopped in the loop that started them
+                await toolset.aclose()
+
     code, result = guarded(display, lambda: anyio.run(call))
     if result is None:
         return code
     output = result.output
     if isinstance(output, str):
-        if not display.text_seen:  # not streamed as it was made: show it now
+        if not display.text_seen:  # not streamed to stdout as it was made: show it now
             display.line(output)
     elif output is not None:
         display.line(json.dumps(jsonable(output), indent=2, ensure_ascii=False, default=str))
     display.usage(result.usage)
     return 0
+
+
+def show_inputs(display: Display, name: str, inputs: dict[str, str]) -> None:
+    """What the recipe is about to work on (the question first), on stderr."""
+    for key in sorted(inputs, key=lambda k: (k != "question", k)):
+        display.info(f"{name} · {key}: {preview(inputs[key], 300)}", style="bold")
 
 
 # -- models, tools ------------------------------------------------------------------------------
@@ -142,7 +168,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         # Descriptions are prose: wrap them. Epilogs are laid out by hand: keep them.
-        if text.startswith(("commands:", "examples:")):
+        if text.startswith(("commands:", "examples:", "notes:")):
             return super()._fill_text(text, width, indent)
         return argparse.HelpFormatter._fill_text(self, text, min(width, 88), indent)
 
@@ -194,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch(sub)
     add_runs(sub, _command)
     add_ui(sub, _command)
+    add_mcp(sub, _command)
     return parser
 
 
@@ -204,12 +231,23 @@ def _add_run(sub: Any) -> None:
         "Run a recipe: stream its text, thinking (dimmed) and tool calls, then usage and cost. "
         "Without RECIPE, list the recipes and their inputs.",
         ["agentkit run", "agentkit run RECIPE --input topic=tides",
-         "agentkit run RECIPE --online --model claude-haiku-4-5"], cmd_run,
+         "agentkit run RECIPE --input question=@question.txt",
+         "agentkit run RECIPE --online --model claude-haiku-5-5",
+         "agentkit run my_recipes.py:RECIPE > answer.txt"], cmd_run,
+        notes="notes:\n  The answer goes to stdout; the offline banner, progress, tool calls and "
+        "usage to stderr.\n  Online, tools that run model-written code (data-analyst's "
+        "python) ask y/N first, showing\n  the code; without a terminal they are refused "
+        "unless --yes.",
     )
-    run.add_argument("recipe", nargs="?", metavar="RECIPE", help="recipe name (omit to list)")
+    run.add_argument("recipe", nargs="?", metavar="RECIPE",
+                     help="recipe name, or your own: pkg.module[:NAME] or file.py[:NAME] "
+                     "(NAME defaults to RECIPE); omit to list the recipes")
     run.add_argument("--input", "-i", action="append", type=key_value, metavar="KEY=VALUE",
-                     help="a recipe input (repeatable)")
+                     help="a recipe input (repeatable); KEY=@FILE reads it from FILE")
     run.add_argument("--model", "-m", metavar="MODEL", help="model to use instead of the recipe's")
+    add_mcp_option(run)
+    run.add_argument("--yes", "-y", action="store_true",
+                     help="allow every tool call that would ask for approval")
 
 
 def _add_chat(sub: Any) -> None:
@@ -236,6 +274,7 @@ def _add_chat(sub: Any) -> None:
     chat.add_argument("--root", default=".", metavar="DIR",
                       help="directory for files and shell (default: .)")
     chat.add_argument("--db", metavar="FILE", help="SQLite database for the sqlite tools")
+    add_mcp_option(chat)
 
 
 def _add_models(sub: Any) -> None:
@@ -267,19 +306,24 @@ def _add_batch(sub: Any) -> None:
         sub, "batch", "run a recipe over many inputs (JSONL in, JSONL out)",
         "Run RECIPE once per line of INPUTS (a JSON object of inputs, optionally with an "
         "`id`). Each result is appended to --out as it finishes: id, ok, output or error, "
-        "usage, cost_usd. A failed item is recorded and the rest go on; rerunning the same "
-        "command skips the ids already recorded with ok=true.",
+        "usage, cost_usd, worker (host:pid), seconds. A failed item is recorded and the rest "
+        "go on; rerunning the same command skips the ids already recorded with ok=true. "
+        "Inputs are read as a stream; requests are paced by --rpm/--itpm/--otpm and by the "
+        "API's rate-limit headers.",
         ["agentkit batch RECIPE inputs.jsonl --out results.jsonl",
-         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --concurrency 16 --online"],
+         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --concurrency 16 --online",
+         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --engine ray --address auto"],
         cmd_batch,
     )
-    batch.add_argument("recipe", metavar="RECIPE", help="recipe name")
+    batch.add_argument("recipe", metavar="RECIPE",
+                       help="recipe name, or your own: pkg.module[:NAME] or file.py[:NAME]")
     batch.add_argument("inputs", metavar="INPUTS", help="JSONL file, one object per line")
     batch.add_argument("--out", "-o", required=True, metavar="FILE",
                        help="JSONL results file (appended to)")
     batch.add_argument("--concurrency", "-c", type=_positive, default=4, metavar="N",
                        help="items run at once (default: 4)")
     batch.add_argument("--model", "-m", help="model to use instead of the recipe's")
+    add_batch_options(batch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

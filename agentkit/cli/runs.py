@@ -16,15 +16,18 @@ import os
 import sys
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from agentkit import Agent, SQLiteStore
+from agentkit import SQLiteStore
 from agentkit.errors import StoreError
 
 from .common import fail, guarded, jsonable
 from .display import Display, preview
+
+if TYPE_CHECKING:
+    from agentkit import Agent  # imported where used: `agentkit --help` loads no agent
 
 __all__ = ["add_runs", "cmd_runs"]
 
@@ -180,6 +183,8 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
 
 
 def _import_agent(spec: str) -> Agent[Any] | None:
+    from agentkit import Agent
+
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         fail(f"--agent {spec!r}: write module:attribute, e.g. myapp.agents:orders")

@@ -1,8 +1,9 @@
 """Fakes of the Messages API for tests, recipes and offline runs (public).
 
 The public face of the fake: re-exports the reply builders and `Fault` (`_replies`), the
-`Script` (`_model`, with the strict request check of `_strict`) and `FakeServer` (`_server`,
-real HTTP and SSE on 127.0.0.1 in a background thread for the CLI, recipes and load tests). Owns
+`Script` (`_model`, with the strict request check of `_strict`), `FakeServer` (`_server`,
+real HTTP and SSE on 127.0.0.1 in a background thread for the CLI, recipes and load tests) and
+`Cassette` (`_cassette`: real exchanges recorded once, replayed offline). Owns
 `ScriptedTransport`, an httpx transport (sync and async) serving a script in-process for
 tests; small helpers for functions that play the model; and `python -m agentkit.testing
 serve`.
@@ -31,9 +32,12 @@ import anyio
 import httpx
 
 from .._api.wire import Message
-from .._errors import ScriptError
+from .._errors import CassetteError, ScriptError
 from .._public import present_as
+from .._tools.output import OUTPUT_TOOL_NAME as OUTPUT_TOOL
+from ._cassette import Cassette, Matcher
 from ._model import FunctionModel, RecordedRequest, Script, ScriptFront, Step
+from ._ratelimit import RateLimit
 from ._replies import (
     Fault,
     Plan,
@@ -47,10 +51,14 @@ from ._server import FakeServer
 from ._strict import blocks, turns
 
 __all__ = [
+    "Cassette",
+    "CassetteError",
     "FakeClock",
     "FakeServer",
     "Fault",
     "FunctionModel",
+    "Matcher",
+    "RateLimit",
     "RecordedRequest",
     "ScriptError",
     "ScriptedTransport",
@@ -147,10 +155,14 @@ def _result_text(result: dict[str, Any]) -> str:
 
 def _play_tools(body: dict[str, Any]) -> Message | str:
     results = tool_results(body)
+    offered = {t["name"]: t for t in body.get("tools") or () if "input_schema" in t}
+    output = offered.pop(OUTPUT_TOOL, None)
+    text = last_user_text(body)
+    tools = [] if results else [t for name, t in offered.items() if name in text]
+    if output is not None and not tools:  # a structured answer is asked for: give one
+        return reply(tool_calls=[(OUTPUT_TOOL, schema_example(output["input_schema"]))])
     if results:
         return "Tool results: " + "; ".join(_result_text(r) for r in results)
-    text = last_user_text(body)
-    tools = [t for t in body.get("tools") or () if "input_schema" in t and t["name"] in text]
     if not tools:
         return f"echo: {text}"
     return reply(tool_calls=[(t["name"], schema_example(t["input_schema"])) for t in tools])
@@ -162,7 +174,9 @@ echo_model = FunctionModel(lambda body: f"echo: {last_user_text(body)}")
 tool_model = FunctionModel(_play_tools)
 """A model for offline demos: calls (in parallel) every client tool named in the user's
 last text, with arguments made from its schema; after tool results, answers
-`Tool results: …` quoting them; otherwise echoes like `echo_model`."""
+`Tool results: …` quoting them; otherwise echoes like `echo_model`. When a structured
+answer is asked for (`output_type=`: the `final_result` tool), it gives one from the schema
+instead of text."""
 
 
 def with_faults(
@@ -214,7 +228,9 @@ class ScriptedTransport(ScriptFront, httpx.BaseTransport, httpx.AsyncBaseTranspo
     Hand it to a client as `transport=`. `steps` is a list of steps (see `Step`), a
     `FunctionModel`, or a ready `Script` (then the other arguments are ignored). A request
     with no step left raises `ScriptError`; leaving the outermost `with` block (also entered
-    by an httpx client using it) checks that every step was used.
+    by an httpx client using it) checks that every step was used. `context_window` makes
+    requests over that many tokens fail with "prompt is too long"; `betas` lists the only
+    `anthropic-beta` values it accepts, as a gateway would (see `Script`).
     """
 
     def __init__(
@@ -224,9 +240,18 @@ class ScriptedTransport(ScriptFront, httpx.BaseTransport, httpx.AsyncBaseTranspo
         strict: bool = True,
         latency: float = 0.0,
         chunk_size: int = 16,
+        context_window: int | None = None,
+        betas: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(steps, Script):
-            steps = Script(steps, strict=strict, latency=latency, chunk_size=chunk_size)
+            steps = Script(
+                steps,
+                strict=strict,
+                latency=latency,
+                chunk_size=chunk_size,
+                context_window=context_window,
+                betas=betas,
+            )
         self.script = steps
         self._depth = 0
 
@@ -314,23 +339,52 @@ def load_script(lines: Iterable[str]) -> list[Step]:
     return steps
 
 
+SCRIPT_FORMAT = """\
+script format (--script FILE.jsonl): one reply per line, served in order, one per request:
+  "Hello!"                                        a text reply
+  {"content": [{"type": "text", "text": "Hi"}]}   a Message (id, model, usage may be left out;
+                                                  role, type, stop_reason get defaults)
+  {"content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                "input": {"city": "Oslo"}}], "stop_reason": "tool_use"}
+  {"fault": "rate_limit", "retry_after": 1}       a Fault class method and its arguments
+                                                  (rate_limit, overloaded, error, reset, ...)
+Blank lines are skipped. Without --script, tool_model answers every request (it calls the
+tools named in the message, then quotes their results; otherwise it echoes)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m agentkit.testing serve [--port N] [--script FILE.jsonl] [--latency S]`."""
+    """`python -m agentkit.testing serve [--port N] [--script FILE.jsonl] [--latency S]`.
+
+    A bad script or a port in use is one line on stderr and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m agentkit.testing")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the fake Messages API on 127.0.0.1")
+    serve = sub.add_parser("serve", help="run the fake Messages API on 127.0.0.1",
+                           epilog=SCRIPT_FORMAT,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--port", type=int, default=0, help="port (default: any free one)")
-    serve.add_argument("--script", help="JSONL of replies and faults (default: tool_model)")
+    serve.add_argument("--script", help="JSONL of replies and faults, one per request (see "
+                       "below; default: tool_model)")
     serve.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     serve.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between events")
     args = parser.parse_args(argv)
     steps: Iterable[Step] | FunctionModel = tool_model
     if args.script:
-        with open(args.script, encoding="utf-8") as file:
-            steps = load_script(file)
-    server = FakeServer(
-        steps, latency=args.latency, chunk_delay=args.chunk_delay, port=args.port, record=False
-    ).start()
+        try:
+            with open(args.script, encoding="utf-8") as file:
+                steps = load_script(file)
+        except OSError as exc:
+            return _usage_error(f"cannot read the script {args.script}: {exc.strerror or exc}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _usage_error(f"bad script {args.script}: {_first_line(exc)} (see --help "
+                                "for the format)")
+    try:
+        server = FakeServer(
+            steps, latency=args.latency, chunk_delay=args.chunk_delay, port=args.port,
+            record=False,
+        ).start()
+    except OSError as exc:
+        return _usage_error(f"cannot listen on 127.0.0.1 port {args.port}: "
+                            f"{exc.strerror or exc} (pick another --port, or 0 for any free one)")
     # SIGTERM (a supervisor, a test's terminate()) stops as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"agentkit fake Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
@@ -343,6 +397,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for error in server.script.errors:
         print(f"script error: {error}", file=sys.stderr)
     return 1 if server.script.errors else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's text on one line (pydantic's spans several), without its help links."""
+    lines = [line.strip() for line in str(exc).splitlines() if "errors.pydantic.dev" not in line]
+    return " ".join(line for line in lines if line)[:400] or type(exc).__name__
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 present_as(__name__, __all__, globals())

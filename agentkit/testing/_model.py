@@ -23,7 +23,10 @@ from pydantic_core import to_json
 
 from .._api.wire import Message
 from .._errors import ScriptError
+from ._context import ContextEffect, apply_context
+from ._ratelimit import RateLimit
 from ._replies import (
+    ERROR_TYPES,
     Fault,
     Plan,
     error_plan,
@@ -31,6 +34,7 @@ from ._replies import (
     message_dict,
     plan_fault,
     plan_reply,
+    reply,
     text_reply,
 )
 from ._strict import check_request, turns
@@ -154,6 +158,9 @@ class Script:
         chunk_size: int = 16,
         wire_chunk: int | None = None,
         record: bool = True,
+        context_window: int | None = None,
+        betas: Iterable[str] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._model = steps if isinstance(steps, FunctionModel) else None
         self._steps: list[Any] = [] if isinstance(steps, FunctionModel) else list(steps)
@@ -170,7 +177,15 @@ class Script:
         """Re-cut SSE bodies into pieces of this many bytes, splitting events (and UTF-8
         characters) as TCP may; None sends one piece per event."""
         self.record = record
+        self.rate_limit = rate_limit
+        """Budgets enforced on `POST /v1/messages` with the API's 429s and headers."""
         """Keep every request in `requests` (off for a long-running server)."""
+        self.context_window = context_window
+        """Answer "prompt is too long" (400) to a request larger than this many tokens (about
+        four bytes of JSON a token, after server-side context edits); None: no limit."""
+        self.betas = None if betas is None else frozenset(betas)
+        """The `anthropic-beta` values this fake knows, like a gateway that knows only some
+        (others get the API's 400); None: every beta is accepted."""
         self.requests: list[RecordedRequest] = []
         """Every request received, in order (when `record`)."""
         self.errors: list[ScriptError] = []
@@ -250,7 +265,30 @@ class Script:
                 return error_plan(
                     400, "invalid_request_error", problem, [("x-should-retry", "false")]
                 )
-        return self._serve_step(record, estimate_tokens(len(raw)))
+        effect = ContextEffect(estimate_tokens(len(raw)))
+        if (
+            self.context_window is not None
+            or self.betas is not None
+            or b'"context_management"' in raw
+            or b'"compaction"' in raw
+        ):
+            answer = apply_context(
+                record.body, headers, raw, window=self.context_window, known_betas=self.betas
+            )
+            if isinstance(answer, str):
+                return error_plan(
+                    400, "invalid_request_error", answer, [("x-should-retry", "false")]
+                )
+            effect = answer
+        limits = self.rate_limit
+        if limits is None:
+            return self._serve_step(record, effect)
+        admitted, said = limits.admit(effect.input_tokens)
+        if not admitted:
+            return error_plan(429, "rate_limit_error", ERROR_TYPES[429][1], said)
+        plan = self._serve_step(record, effect)
+        plan.headers += said
+        return plan
 
     def _take(self) -> tuple[int, Any]:
         with self._lock:
@@ -269,7 +307,7 @@ class Script:
             self._next += 1
             return index, self._steps[index]
 
-    def _serve_step(self, record: RecordedRequest, input_tokens: int) -> Plan:
+    def _serve_step(self, record: RecordedRequest, effect: ContextEffect) -> Plan:
         index, step = self._take()
         record.step = index
         raw: object = record.body
@@ -286,13 +324,13 @@ class Script:
             answer = text_reply(answer)
         stream = body.get("stream") is True
         if isinstance(answer, Message):
-            return self._recut(
-                plan_reply(
-                    self._fill(answer, body, input_tokens), stream, chunk_size=self.chunk_size
-                )
-            )
+            msg = effect.decorate(self._fill(answer, body, effect.input_tokens))
+            if self.rate_limit is not None:
+                self.rate_limit.charge_output(int(msg["usage"].get("output_tokens") or 0))
+            return self._recut(plan_reply(msg, stream, chunk_size=self.chunk_size))
         if isinstance(answer, Fault):
-            msg = self._fill(answer.reply, body, input_tokens) if answer.reply is not None else None
+            reply = answer.reply
+            msg = self._fill(reply, body, effect.input_tokens) if reply is not None else None
             return self._recut(plan_fault(answer, msg, stream, chunk_size=self.chunk_size))
         error = ScriptError(
             f"step {index} ({describe(step)}) gave {type(answer).__name__}; a step must be or "
@@ -315,7 +353,31 @@ class Script:
             msg["model"] = body.get("model", "")
         if not msg["usage"].get("input_tokens"):
             msg["usage"]["input_tokens"] = input_tokens
+        _think_if_asked(msg, body)
         return msg
+
+
+THOUGHT = "Let me work through this step by step."
+"""What the fakes think when thinking is on and the scripted reply has no thinking block."""
+
+
+def _think_if_asked(msg: dict[str, Any], body: Mapping[str, Any]) -> None:
+    """With thinking on, the real API starts a reply with a signed thinking block (the next
+    request must echo it before tool results): a scripted reply without one gets one."""
+    thinking: object = body.get("thinking")
+    if not isinstance(thinking, Mapping):
+        return
+    kind = cast("Mapping[str, Any]", thinking).get("type")
+    content: list[dict[str, Any]] = msg["content"]
+    if kind not in ("enabled", "adaptive") or any(
+        block.get("type") in ("thinking", "redacted_thinking") for block in content
+    ):
+        return
+    block = message_dict(reply(thinking=THOUGHT))["content"][0]
+    msg["content"] = [block, *content]
+    msg["usage"]["output_tokens"] = msg["usage"].get("output_tokens", 0) + estimate_tokens(
+        len(THOUGHT)
+    )
 
 
 class ScriptFront:

@@ -142,11 +142,13 @@ def message_to_events(
     thinking in `chunk_size`-character deltas; tool input as `input_json_delta`s cut
     mid-token (the first one empty); a `signature_delta` closing each thinking block;
     `redacted_thinking`, server-tool results and unknown blocks whole in `content_block_start`;
-    one `ping`; `message_delta` with the stop reason and cumulative usage; `message_stop`.
+    a `compaction` block's summary in one `compaction_delta`; one `ping`; `message_delta` with
+    the stop reason, cumulative usage and any `context_management`; `message_stop`.
     """
     msg = message_dict(message) if isinstance(message, Message) else message
     usage = dict(msg.get("usage") or {})
     start: dict[str, Any] = {**msg, "content": [], "stop_reason": None, "stop_sequence": None}
+    managed = start.pop("context_management", None)  # the API sends it in `message_delta`
     start["usage"] = {**usage, "output_tokens": min(1, usage.get("output_tokens", 1))}
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     for index, block in enumerate(msg["content"]):
@@ -178,6 +180,9 @@ def message_to_events(
                 for t in _pieces(block["thinking"], chunk_size)
             ]
             deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif kind == "compaction" and block.get("content") is not None:
+            first = {**block, "content": None}
+            deltas = [{**block, "type": "compaction_delta"}]
         else:
             first, deltas = block, []
         events.append({"type": "content_block_start", "index": index, "content_block": first})
@@ -188,7 +193,10 @@ def message_to_events(
     if ping and not msg["content"]:
         events.append({"type": "ping"})
     delta = {"stop_reason": msg.get("stop_reason"), "stop_sequence": msg.get("stop_sequence")}
-    events.append({"type": "message_delta", "delta": delta, "usage": usage})
+    final: dict[str, Any] = {"type": "message_delta", "delta": delta, "usage": usage}
+    if managed is not None:
+        final["context_management"] = managed
+    events.append(final)
     events.append({"type": "message_stop"})
     return events
 

@@ -22,6 +22,7 @@ from typing import Self, cast
 
 from .._errors import ScriptError, UsageError
 from ._model import FunctionModel, Script, ScriptFront, Step
+from ._ratelimit import RateLimit
 from ._replies import error_plan
 
 __all__ = ["FakeServer"]
@@ -30,6 +31,10 @@ __all__ = ["FakeServer"]
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}
 _MAX_HEAD = 64 * 1024
+_PLAIN_HTTP_ONLY = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 54\r\n"
+    b"Connection: close\r\n\r\nthis server speaks plain HTTP: use http://, not https\n"
+)
 
 
 @dataclass(eq=False)
@@ -81,6 +86,12 @@ class _Connection(asyncio.Protocol):
             self._transport.abort()
 
     def _next_request(self) -> None:
+        if self._buffer.startswith(b"\x16\x03") and self._transport is not None:
+            # A TLS handshake (https:// to this plain-HTTP server): answer at once, as real
+            # HTTP servers do, so the client fails fast instead of waiting for a ServerHello.
+            self._transport.write(_PLAIN_HTTP_ONLY)
+            self._transport.close()
+            return
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self._buffer) > _MAX_HEAD:
@@ -179,7 +190,8 @@ class FakeServer(ScriptFront):
     Serves a script like `ScriptedTransport` (same steps, faults and checks; a ready
     `Script` is used as is) to any client;
     point it at `base_url`. `latency` delays every answer (benchmarks), `chunk_delay` spaces
-    SSE events (to watch a stream), `record=False` keeps no requests (long runs). One
+    SSE events (to watch a stream), `record=False` keeps no requests (long runs),
+    `rate_limit` enforces a `RateLimit` with the API's 429s and headers. One
     event loop serves thousands of connections. Use as a context manager (leaving it checks
     the script like `assert_consumed()`), or `start()`/`stop()`.
     """
@@ -195,11 +207,23 @@ class FakeServer(ScriptFront):
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        context_window: int | None = None,
+        betas: Iterable[str] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if not isinstance(steps, Script):
             steps = Script(
-                steps, strict=strict, latency=latency, chunk_size=chunk_size, record=record
+                steps,
+                strict=strict,
+                latency=latency,
+                chunk_size=chunk_size,
+                record=record,
+                context_window=context_window,
+                betas=betas,
+                rate_limit=rate_limit,
             )
+        elif rate_limit is not None:
+            steps.rate_limit = rate_limit
         self.script = steps
         self.chunk_delay = chunk_delay
         self.host = host

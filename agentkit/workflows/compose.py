@@ -5,7 +5,8 @@ agents: a step is any function, sync or async, so the same helpers chain agent r
 Python checks and tool calls alike (typed step outputs come from `output_type=` on the agents).
 Rules: order is always kept; concurrency is bounded and structured (anyio task groups, so a
 failure or a cancellation never leaves a task running); only `Exception`s are ever collected,
-never cancellation; bad arguments raise `UsageError` before anything runs.
+never cancellation; bad arguments raise `UsageError` before anything runs. Each helper call
+and each of its steps is reported to the run observer (`agentkit.instrument()`: a span each).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import anyio
 
 from .._errors import UsageError
+from .._run import observe
 
 __all__ = ["Refinement", "Vote", "chain", "parallel_map", "refine", "vote"]
 
@@ -37,8 +39,10 @@ async def chain(value: Any, *steps: Callable[[Any], Any]) -> Any:
     A step may be sync or async. To stop the chain early (a gate that finds the input
     unusable), raise from the step: the exception propagates unchanged.
     """
-    for step in steps:
-        value = await _call(step, value)
+    async with observe.workflow("chain"):
+        for index, step in enumerate(steps, 1):
+            async with observe.step("chain", index, step):
+                value = await _call(step, value)
     return value
 
 
@@ -86,17 +90,21 @@ async def parallel_map(
     results: list[Any] = [None] * len(pending)
     limiter = anyio.CapacityLimiter(concurrency)
 
+    async def call(index: int, item: T) -> R:
+        async with observe.step("parallel_map", index + 1, fn):
+            return await fn(item)
+
     async def one(index: int, item: T) -> None:
         async with limiter:
             if not return_exceptions:
-                results[index] = await fn(item)
+                results[index] = await call(index, item)
                 return
             try:
-                results[index] = await fn(item)
+                results[index] = await call(index, item)
             except Exception as exc:  # collected by request; cancellation is not an Exception
                 results[index] = exc
 
-    async with anyio.create_task_group() as tg:
+    async with observe.workflow("parallel_map"), anyio.create_task_group() as tg:
         for index, item in enumerate(pending):
             tg.start_soon(one, index, item)
     return results
@@ -187,10 +195,14 @@ async def refine(
     if max_rounds < 1:
         raise UsageError(f"refine needs max_rounds >= 1, got {max_rounds}")
     history: list[tuple[T, R]] = []
-    while True:
-        candidate: T = await _call(generate, list(history))
-        evaluation: R = await _call(evaluate, candidate)
-        history.append((candidate, evaluation))
-        passed = bool(accept(evaluation))
-        if passed or len(history) >= max_rounds:
-            return Refinement(candidate, evaluation, passed, history)
+    async with observe.workflow("refine"):
+        while True:
+            n = 2 * len(history)
+            async with observe.step("refine", n + 1, generate):
+                candidate: T = await _call(generate, list(history))
+            async with observe.step("refine", n + 2, evaluate):
+                evaluation: R = await _call(evaluate, candidate)
+            history.append((candidate, evaluation))
+            passed = bool(accept(evaluation))
+            if passed or len(history) >= max_rounds:
+                return Refinement(candidate, evaluation, passed, history)

@@ -28,9 +28,11 @@ import anyio
 from .._api.client import AsyncClient
 from .._errors import AgentkitError, RunError, UsageError
 from .._loop.usage import RunUsage
+from .._run import observe
 from .._run.agent import Agent
 from .._run.events import AgentEvent
 from .._run.result import RunResult
+from .._tools.toolset import Toolset
 
 if TYPE_CHECKING:
     from ..testing._model import FunctionModel
@@ -57,7 +59,7 @@ class Recipe:
     """Builds the scripted model that plays Claude offline, given the inputs."""
     inputs: Mapping[str, str] = field(default_factory=dict[str, str])
     """Input name -> default value (each documented in the recipe module's docstring)."""
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     """The model the recipe's agents use unless another is given."""
 
     def __post_init__(self) -> None:
@@ -128,6 +130,12 @@ class RecipeContext:
     online: bool = False
     """Whether requests go to the real API (False: the offline fake). Recipes whose tools
     reach out (fetching web pages) use it to stay on the machine offline."""
+    tools: Sequence[Toolset] = ()
+    """More tools every agent of the recipe gets (`agentkit run RECIPE --mcp ...`)."""
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None
+    """Someone who can approve tool calls (the command line asks at the terminal); None when
+    the recipe runs unattended. Agents made with `agent` get it as their `approve=`, and
+    recipes keep approval on for risky tools (running model-written code) when it is set."""
 
     @overload
     def agent(self, *, output_type: type[OutputT], **kwargs: Any) -> Agent[OutputT]: ...
@@ -142,6 +150,12 @@ class RecipeContext:
         """
         model = kwargs.pop("model", self.model)
         kwargs.setdefault("client", self.client)
+        # Someone watching the events gets the text as it is made, not once a turn is done.
+        kwargs.setdefault("stream", self.on_event is not None)
+        if self.approve is not None:
+            kwargs.setdefault("approve", self.approve)
+        if self.tools:
+            kwargs["tools"] = [*kwargs.get("tools", ()), *self.tools]
         return Agent(model, **kwargs)
 
     async def run(
@@ -259,13 +273,17 @@ async def run_recipe(
     model: str | None = None,
     on_event: Callable[[AgentEvent], Any] | None = None,
     client: AsyncClient | None = None,
+    tools: Sequence[Toolset] = (),
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> RecipeResult:
     """Run `recipe` end to end and return its output and usage.
 
     `online=None` runs online iff `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN` is set.
     Offline, a `FakeServer` on 127.0.0.1 serves `recipe.offline_model(inputs)` for the run's
     duration. A `client` you pass is used as is (no fake server is started); `online` then
-    only tells the recipe whether its tools may reach out.
+    only tells the recipe whether its tools may reach out. `tools` are given to every agent
+    the recipe makes (e.g. an MCP server's); they are the caller's to close.
+    `approve` is `RecipeContext.approve`: who approves risky tool calls (None: unattended).
 
     Raises:
         UsageError: an unknown input (the message lists the valid ones), or no credentials
@@ -276,17 +294,19 @@ async def run_recipe(
     values = resolve_inputs(recipe, inputs)
     is_online = _has_credentials() if online is None else online
     ctx_model = model or recipe.model
+    run = partial(_run, recipe, values, ctx_model, on_event=on_event, tools=tools,
+                  approve=approve)
     if client is not None:
-        return await _run(recipe, values, ctx_model, client, on_event, is_online)
+        return await run(client, is_online)
     if is_online:
         async with AsyncClient() as own:
-            return await _run(recipe, values, ctx_model, own, on_event, True)
+            return await run(own, True)
     from ..testing import FakeServer  # only offline runs pay for importing the fake
 
     server = FakeServer(recipe.offline_model(values)).start()
     try:
         async with AsyncClient(api_key="offline", base_url=server.base_url) as own:
-            result = await _run(recipe, values, ctx_model, own, on_event, False)
+            result = await run(own, False)
     finally:
         server.stop()
     server.assert_consumed()
@@ -298,9 +318,14 @@ async def _run(
     inputs: dict[str, str],
     model: str,
     client: AsyncClient,
-    on_event: Callable[[AgentEvent], Any] | None,
     online: bool,
+    *,
+    on_event: Callable[[AgentEvent], Any] | None,
+    tools: Sequence[Toolset],
+    approve: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> RecipeResult:
-    ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event, online=online)
-    output = await recipe.run(ctx)
+    ctx = RecipeContext(inputs=inputs, model=model, client=client, on_event=on_event,
+                        online=online, tools=tools, approve=approve)
+    async with observe.workflow(recipe.name):
+        output = await recipe.run(ctx)
     return RecipeResult(output=output, usage=ctx.usage, online=online)

@@ -5,10 +5,12 @@ The agent gets read-only SQLite tools (`sqlite_schema`, `sqlite_query`) and a Py
 looks at the schema, queries what it needs, computes with Python what SQL does badly
 (trends, statistics), and answers with the numbers it found.
 
-`run_python` normally asks for approval before each run. A recipe runs unattended, so it is
-built with `requires_approval=False`: the code still runs in a separate interpreter, in an
-empty scratch directory, with no credentials in its environment, but it can read what you
-can. Keep approval on (pass `approve=` to the agent) for anything less trusted.
+`run_python` asks for approval before each run whenever someone can be asked
+(`ctx.approve`: `agentkit run data-analyst --online` asks at the terminal, showing the code;
+`--yes` allows every call). Unattended (no `approve`, e.g. `agentkit batch` or
+`run_recipe(...)` without `approve=`) it runs without asking: the code still runs in a
+separate interpreter, in an empty scratch directory, with no credentials in its environment,
+but it can read what you can.
 
 With `db=sample` (the default), a small sales database (products, and orders of 2024) is
 generated in a temporary directory for the run.
@@ -99,9 +101,10 @@ async def run(ctx: RecipeContext) -> str:
         if db == "sample":
             db = os.path.join(scratch, "sales.sqlite")
             build_sample_db(db)
+        python = python_toolset(requires_approval=ctx.approve is not None)
         agent = ctx.agent(
             system=SYSTEM,
-            tools=[sqlite_toolset(os.path.expanduser(db)), python_toolset(requires_approval=False)],
+            tools=[sqlite_toolset(os.path.expanduser(db)), python],
             limits=Limits(max_turns=15),
             max_tokens=2048,
         )

@@ -32,7 +32,7 @@ from urllib.parse import urljoin
 from agentkit_tools import http_toolset
 from aiohttp import web
 
-from agentkit import Limits, Recipe, RecipeContext, Toolset
+from agentkit import Limits, Recipe, RecipeContext, Toolset, UsageError
 from agentkit.testing import FunctionModel, last_user_text, reply
 
 from ._offline import tool_texts
@@ -51,8 +51,26 @@ SYSTEM = (
 )
 
 
+def require_tools_extra() -> None:
+    """Fail clearly when the `tools` extra is missing: without it every fetched page is an
+    error, and the agent would answer from nothing.
+
+    Raises:
+        UsageError: markdownify or beautifulsoup4 is not installed.
+    """
+    import importlib.util
+
+    missing = [name for name in ("markdownify", "bs4") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            "web-researcher reads web pages as Markdown, which needs the 'tools' extra "
+            f"({' and '.join(missing)} not installed): pip install 'agentkit[tools]'"
+        )
+
+
 async def run(ctx: RecipeContext) -> str:
     """Research the question from the starting pages (local sample pages when offline)."""
+    require_tools_extra()
     if ctx.online:
         return await _research(ctx, ctx.inputs["urls"].split(), http_toolset())
     async with serve_pages(SAMPLE_PAGES) as base_url:

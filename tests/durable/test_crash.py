@@ -53,11 +53,13 @@ def model(body: dict[str, Any]) -> Any:
     return text_reply(FINAL)
 
 
-def start(server: FakeServer, db: Path, log: Path, run_id: str) -> subprocess.Popen[str]:
+def start(server: FakeServer, db: Path, log: Path, run_id: str) -> subprocess.Popen[bytes]:
     args = [sys.executable, str(CHILD), server.base_url, str(db), str(log), run_id]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Unbuffered: "ready" is read a byte at a time, so a result line the child printed right
+    # after it stays in the pipe for `communicate` (a buffered reader would swallow it).
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready", proc.stderr and proc.stderr.read()
+    assert proc.stdout.readline().strip() == b"ready", proc.stderr and proc.stderr.read()
     return proc
 
 
@@ -88,8 +90,9 @@ def run_until_done(
             proc.communicate()
             kills += 1
             continue
-        assert proc.returncode == 0, err
-        return json.loads(out.strip().splitlines()[-1])["text"], kills, time.monotonic() - began
+        assert proc.returncode == 0, err.decode()
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        return result["text"], kills, time.monotonic() - began
 
 
 def side_effects(log: Path) -> list[list[str]]:

@@ -93,3 +93,51 @@ def test_bad_settings_are_refused() -> None:
         SQLiteStore(":memory:", synchronous="OFF")  # pyright: ignore[reportArgumentType]  # on purpose
     with pytest.raises(UsageError, match="lease_seconds"):
         SQLiteStore(":memory:", lease_seconds=0)
+
+
+V1_RUNS = """CREATE TABLE runs (
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, format INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL, model TEXT NOT NULL, agent TEXT NOT NULL, status TEXT NOT NULL,
+    turns INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
+    created REAL NOT NULL, updated REAL NOT NULL, lease_token TEXT, lease_host TEXT,
+    lease_node TEXT, lease_pid INTEGER, lease_started INTEGER, lease_expires REAL)"""
+V1_ENTRIES = "CREATE TABLE entries (key INTEGER PRIMARY KEY, kind TEXT NOT NULL, " \
+    "at REAL NOT NULL, payload TEXT NOT NULL)"
+
+
+def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) -> None:
+    # Format 1 kept each journal as rows (key = run id << 32 | seq) of an `entries` table.
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(V1_RUNS)
+        db.execute(V1_ENTRIES)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("PRAGMA user_version = 1")
+        for key, run_id, entries in ((1, "a", 3), (2, "b", 0)):
+            db.execute(
+                "INSERT INTO runs (id, run_id, format, fingerprint, model, agent, status, "
+                "turns, created, updated) VALUES (?, ?, 1, 'f', 'm', 'x', 'paused', 1, 5, 6)",
+                (key, run_id),
+            )
+            for seq in range(1, entries + 1):
+                db.execute(
+                    "INSERT INTO entries VALUES (?, 'reply', ?, ?)",
+                    (key << 32 | seq, 10.0 + seq, f'{{"n": {seq}}}'),
+                )
+        db.commit()
+    with SQLiteStore(path) as store:
+        assert [(e.seq, e.kind, e.payload, e.at) for e in store.entries("a")] == [
+            (n, "reply", {"n": n}, 10.0 + n) for n in (1, 2, 3)
+        ]
+        assert store.entries("b") == []
+        header = store.header("a")
+        assert header is not None and (header.status, header.turns, header.entries) == (
+            "paused", 1, 3
+        )
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        assert store.append(lease, "tool_result", {}) == 4
+    assert pragmas(path)[1] == FORMAT
+    with closing(sqlite3.connect(path)) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "entries" not in tables

@@ -26,7 +26,6 @@ from agentkit import (
     tool,
     validate_conversation,
 )
-from agentkit._durable.journal import Lease
 from agentkit._run.durable import INTERRUPTED
 from agentkit.errors import RunLockedError, RunMismatchError, StoreFormatError
 from agentkit.testing import ScriptedTransport, reply, text_reply
@@ -255,34 +254,6 @@ async def test_a_second_process_resuming_a_running_run_gets_run_locked_error(
             await agent.run("go", run_id="r", store=store)
         release.set()
     assert store.header("r").status == "finished"  # type: ignore[union-attr]
-
-
-class Renewals(SQLiteStore):
-    """A store that reports each lease renewal."""
-
-    renewed: anyio.Event
-
-    def renew(self, lease: Lease) -> Lease:
-        self.renewed.set()
-        return super().renew(lease)
-
-
-@pytest.mark.asyncio
-async def test_the_lease_is_renewed_while_a_long_tool_runs(tmp_path: Path) -> None:
-    store = Renewals(tmp_path / "runs.db", lease_seconds=0.3)
-    store.renewed = anyio.Event()
-
-    @tool
-    async def slow(ctx: RunContext[None]) -> str:
-        """Wait for a renewal."""
-        with anyio.fail_after(10):
-            await store.renewed.wait()
-        return "ok"
-
-    script = [reply(tool_calls=[("slow", {})]), text_reply("done")]
-    client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
-    result = await Agent(MODEL, tools=[slow], client=client).run("go", run_id="r", store=store)
-    assert result.text == "done"
 
 
 @pytest.mark.asyncio

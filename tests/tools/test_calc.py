@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from agentkit_tools.calculator import calculator, evaluate
+from isolated import run_isolated
 
 from agentkit import ToolError
 
@@ -80,3 +81,27 @@ async def test_tool_returns_the_exact_result_or_an_error(ok: Call, refused: Call
     assert await ok(calculator, expression="0.1 + 0.2") == "0.30000000000000004"
     assert await ok(calculator, expression="2 ** 100") == str(2**100)
     assert "unknown name" in await refused(calculator, expression="os")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["round(1, -10**8)", "round(10**2000, -(10**7))", "round(7, 10**9)", "round(1.5, 2.5)"],
+)
+def test_round_digits_are_bounded_before_the_work(expression: str) -> None:
+    # round(1, -10**8) computed 10**(10**8) with the GIL held: 209 s, the process frozen.
+    out = run_isolated(
+        f"""
+        from agentkit_tools.calculator import evaluate
+        from agentkit import ToolError
+        try:
+            evaluate({expression!r})
+        except ToolError as exc:
+            print("refused:", exc)
+        """
+    )
+    assert out.startswith("refused: round"), out
+
+
+def test_round_within_bounds_still_works() -> None:
+    assert evaluate("round(123456, -3)") == 123000
+    assert evaluate("round(2.5)") == 2

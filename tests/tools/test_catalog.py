@@ -24,7 +24,9 @@ def _definitions() -> dict[str, dict[str, object]]:
 def test_catalog_lists_every_family_once() -> None:
     assert catalog() is ALL
     names = [family.name for family in ALL]
-    assert names == ["files", "shell", "http", "python", "sqlite", "calculator", "clock"]
+    assert names == [
+        "files", "shell", "http", "python", "sqlite", "memory", "calculator", "clock"
+    ]
 
 
 def test_every_tool_has_a_unique_name_a_description_and_a_valid_schema() -> None:

@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from agentkit_tools._paths import Root
 from agentkit_tools.files import files_toolset
+from isolated import run_isolated
 
 from agentkit import ToolError, UsageError
 
@@ -299,6 +301,170 @@ async def test_fifos_are_refused_without_hanging(root: Path, ok: Call, refused: 
     assert await ok(toolset.get("grep"), pattern="alpha") == "notes.txt:1: alpha"
 
 
-def test_searches_are_bounded_by_a_timeout(root: Path) -> None:
-    toolset = files_toolset(root, search_timeout=5)
-    assert [toolset.get(name).timeout for name in ("glob", "grep")] == [5, 5]  # type: ignore[union-attr]
+def _run_in_child(root: Path, tool: str, options: str, arguments: dict[str, object]) -> str:
+    """Call a files tool in a child process, with a coroutine ticking beside it; print whether
+    it was an error, how many ticks ran meanwhile, and the content."""
+    return run_isolated(
+        f"""
+        import asyncio
+        from agentkit import RunContext
+        from agentkit_tools.files import files_toolset
+        tool = files_toolset({str(root)!r}, {options}).get({tool!r})
+        ctx = RunContext(deps=None, tool_use_id="t", tool_name={tool!r})
+        ticks = 0
+
+        async def ticker():
+            global ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        async def main():
+            task = asyncio.create_task(ticker())
+            result = await tool.run({arguments!r}, ctx)
+            task.cancel()
+            print(bool(result.get("is_error")), ticks, result["content"])
+
+        asyncio.run(main())
+        """
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"), [("^(a+)+$", "a" * 40 + "!"), ("^(.+)+\\x00", "b" * 40)]
+)
+def test_a_backtracking_regex_cannot_freeze_the_process(
+    root: Path, pattern: str, text: str
+) -> None:
+    # Was: `re` ran in a worker thread holding the GIL, so nothing else ran and no timeout
+    # could fire, for hours. Now the search runs in a process killed at its timeout.
+    (root / "victim.txt").write_text(text + "\n")
+    out = _run_in_child(root, "grep", "search_timeout=1", {"pattern": pattern})
+    is_error, ticks, content = out.split(" ", 2)
+    assert is_error == "True", out
+    assert int(ticks) > 0  # the event loop kept running meanwhile
+    assert content.startswith("the grep took longer than 1 s and was stopped")
+
+
+def _tree(root: Path, depth: int, width: int) -> None:
+    if depth:
+        for index in range(width):
+            child = root / f"d{index}"
+            child.mkdir()
+            _tree(child, depth - 1, width)
+    else:
+        (root / "x").write_text("leaf\n")
+
+
+def test_many_double_stars_are_one(root: Path) -> None:
+    # Was: pathlib walked the tree once per "**" combination, minutes of CPU in a thread that
+    # outlived the call's timeout.
+    (root / "t").mkdir()
+    _tree(root / "t", 6, 3)
+    out = _run_in_child(
+        root, "glob", "search_timeout=30, max_results=1000", {"pattern": "**/**/**/**/**/**/x"}
+    )
+    is_error, _, content = out.split(" ", 2)
+    assert is_error == "False", out
+    assert len(content.splitlines()) == 3**6
+    assert "t/d2/d2/d2/d2/d2/d2/x" in content.splitlines()
+
+
+def _searches_running(root: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "_search.py" in cmdline and str(root) in cmdline:
+            found.append(proc.name)
+    return found
+
+
+@pytest.mark.asyncio
+async def test_a_search_that_times_out_leaves_no_work_behind(root: Path, refused: Call) -> None:
+    # Names that make `*a*a*a...b` backtrack for ages: the process is killed, not abandoned.
+    for index in range(3):
+        (root / (f"{index}" + "a" * 200)).write_text("")
+    glob = files_toolset(root, search_timeout=1).get("glob")
+    message = await refused(glob, pattern="*a" * 12 + "b")
+    assert message.startswith("the glob took longer than 1 s and was stopped")
+    assert _searches_running(root) == []
+
+
+@pytest.mark.asyncio
+async def test_read_stops_after_max_scan_bytes_on_an_endless_line(
+    root: Path, ok: Call, refused: Call
+) -> None:
+    (root / "one-line.txt").write_bytes(b"x" * 3_000_000)
+    (root / "two-lines.txt").write_bytes(b"first\n" + b"x" * 3_000_000)
+    toolset = files_toolset(root, max_scan_bytes=1_000_000)
+    message = await refused(toolset.get("read_file"), path="one-line.txt")
+    assert message.startswith("[stopped after reading 1000000 bytes of 'one-line.txt'")
+    text = await ok(toolset.get("read_file"), path="two-lines.txt")
+    assert text.splitlines()[0] == "     1\tfirst"
+    assert "stopped after reading 1000000 bytes" in text.splitlines()[-1]
+    grep = await ok(toolset.get("grep"), pattern="zzz")
+    assert "stopped after reading 1000000 bytes" in grep
+
+
+def test_a_fifo_swapped_in_is_skipped_not_waited_on(root: Path) -> None:
+    # The search opens first (non-blocking, no symlinks) and checks what it opened, so a file
+    # replaced by a FIFO between listing and opening cannot block it.
+    from agentkit_tools._search import _open_file
+
+    os.mkfifo(root / "swapped")
+    request = {"max_file_bytes": 1000, "hard_links": False}
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        assert _open_file("swapped", fd, request) is None
+        handle = _open_file("notes.txt", fd, request)
+        assert handle is not None
+        handle.close()
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.asyncio
+async def test_hard_links_to_outside_files_are_refused(
+    root: Path, ok: Call, refused: Call
+) -> None:
+    os.link(root.parent / "secret.txt", root / "linked.txt")
+    toolset = files_toolset(root)
+    assert "hard links" in await refused(toolset.get("read_file"), path="linked.txt")
+    assert "hard links" in await refused(
+        toolset.get("edit_file"), path="linked.txt", old="TOP", new="OWNED"
+    )
+    assert await ok(toolset.get("grep"), pattern="SECRET") == "no matches"
+    # Writing replaces the name inside the root; the file outside keeps its content.
+    await ok(toolset.get("write_file"), path="linked.txt", content="new")
+    assert (root / "linked.txt").read_text() == "new"
+    assert (root.parent / "secret.txt").read_text() == "TOP SECRET\n"
+    os.link(root.parent / "secret.txt", root / "allowed.txt")
+    allowed = files_toolset(root, allow_hard_links=True)
+    assert "TOP SECRET" in await ok(allowed.get("read_file"), path="allowed.txt")
+
+
+@pytest.mark.asyncio
+async def test_a_directory_swapped_for_a_symlink_after_the_check_is_refused(
+    root: Path, refused: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race: the path is checked, then a directory on it is replaced by a symlink leading
+    # out. Opening component by component with O_NOFOLLOW finds the symlink.
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "app.py").write_text("OUTSIDE SECRET\n")
+    real_resolve = Root.resolve
+
+    def resolve_then_swap(self: Root, user_path: str) -> Path:
+        resolved = real_resolve(self, user_path)
+        if (root / "src").is_dir() and not (root / "src").is_symlink():
+            (root / "src").rename(root / "src-moved")
+            (root / "src").symlink_to(outside)
+        return resolved
+
+    monkeypatch.setattr(Root, "resolve", resolve_then_swap)
+    message = await refused(files_toolset(root).get("read_file"), path="src/app.py")
+    assert "a symlink appeared" in message
+    assert "OUTSIDE SECRET" not in message

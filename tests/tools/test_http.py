@@ -7,8 +7,14 @@ use `httpx.MockTransport` with a patched resolver, so no packet leaves the machi
 
 from __future__ import annotations
 
+import gzip
+import os
+import threading
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import pytest_asyncio
@@ -16,8 +22,9 @@ from agentkit_tools import http as http_module
 from agentkit_tools.http import html_to_text, http_toolset, is_public_address
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from isolated import run_isolated
 
-from agentkit import Tool
+from agentkit import Tool, ToolError
 
 Call = Callable[..., Awaitable[str]]  # the `ok` and `refused` fixtures (conftest.py)
 
@@ -313,3 +320,122 @@ def test_html_to_text_keeps_structure() -> None:
     text = html_to_text("<h1>T</h1><p>a</p><p>b</p><table><tr><td>x</td></tr></table>")
     assert text.startswith("# T")
     assert "a\n\nb" in text
+
+
+# -- compressed bodies, and the conversion's time bound ------------------------------------------
+
+
+def _zero_bomb(gib: int) -> bytes:
+    """A gzip stream of `gib` GiB of zeros in about a MB (no trailer: a bomb need not end)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    first = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    again = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return first + again * ((gib << 10) - 1)
+
+
+def test_a_compression_bomb_is_decoded_only_up_to_the_cap() -> None:
+    # 4 GiB of zeros sent as `Content-Encoding: gzip, gzip` in ~10 KB, to a child whose
+    # address space is capped at 3 GiB: decoding it whole (as httpx does) fails there.
+    out = run_isolated(
+        """
+        import asyncio, resource, zlib
+        from aiohttp import web
+        from aiohttp.test_utils import TestServer
+        from agentkit import RunContext
+        from agentkit_tools.http import http_toolset
+        from test_http import _zero_bomb
+
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        outer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        body = outer.compress(_zero_bomb(4)) + outer.flush()
+
+        async def bomb(request):
+            headers = {"Content-Encoding": "gzip, gzip", "Content-Type": "text/plain"}
+            return web.Response(body=body, headers=headers)
+
+        async def main():
+            app = web.Application()
+            app.router.add_get("/bomb", bomb)
+            server = TestServer(app, host="127.0.0.1")
+            await server.start_server()
+            tool = http_toolset(allow_private=True, max_bytes=100_000).get("fetch_url")
+            ctx = RunContext(deps=None, tool_use_id="t", tool_name="fetch_url")
+            result = await tool.run({"url": str(server.make_url("/bomb"))}, ctx)
+            await server.close()
+            print(len(body), result.get("is_error"), result["content"][-200:])
+
+        asyncio.run(main())
+        """,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    size, is_error, tail = out.split(" ", 2)
+    assert int(size) < 20_000
+    assert is_error == "None", out
+    assert "longer than the download cap" in tail
+
+
+def _encoded_server(encoding: str, body: bytes) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-encoding": encoding, "content-type": "text/plain"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("encoding", "body", "message"),
+    [
+        ("gzip, gzip, gzip", b"", "encoded the body 3 times"),
+        ("br", b"", "'br' encoding, which this tool cannot decode"),
+        ("gzip", b"this is not gzip at all", "not valid compressed data"),
+    ],
+)
+async def test_bad_encodings_are_refused(
+    fake_dns: None, encoding: str, body: bytes, message: str, refused: Call
+) -> None:
+    tool = fetch_tool(transport=_encoded_server(encoding, body))
+    assert message in await refused(tool, url="https://public.example/a")
+
+
+@pytest.mark.asyncio
+async def test_a_compressed_body_is_decoded(fake_dns: None, ok: Call) -> None:
+    body = gzip.compress(zlib.compress(b"hello " * 1000))
+    tool = fetch_tool(transport=_encoded_server("deflate, gzip", body))
+    text = await ok(tool, url="https://public.example/a")
+    assert text.endswith("\n\n" + "hello " * 1000)
+
+
+@pytest.mark.asyncio
+async def test_html_conversion_runs_off_the_loop_and_stops_at_the_timeout(
+    server: TestServer, refused: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A conversion that would never end: it can only return once told to stop. Before, it ran
+    # on the event loop, outside the timeout, and froze the process.
+    seen: list[bool] = []
+    released = threading.Event()
+
+    def endless(html: bytes | str, stop: threading.Event | None = None) -> str:
+        seen.append(stop is not None and stop.wait(30))
+        released.set()
+        raise ToolError("stopped")
+
+    monkeypatch.setattr(http_module, "html_to_text", endless)
+    tool = fetch_tool(allow_private=True, timeout=1.0)
+    message = await refused(tool, url=str(server.make_url("/page")))
+    assert "converting it to text took longer than 1 s" in message
+    assert await anyio.to_thread.run_sync(released.wait, 30)
+    assert seen == [True]
+
+
+def test_html_to_text_stops_when_asked() -> None:
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ToolError, match="stopped"):
+        html_to_text("<div>" * 50 + "text" + "</div>" * 50, stop)
+    assert "text" in html_to_text("<div>" * 50 + "text" + "</div>" * 50, threading.Event())
+
+
+def test_deeply_nested_html_still_gives_its_text() -> None:
+    assert "deep" in html_to_text("<span>" * 5000 + "deep" + "</span>" * 5000)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from agentkit_tools.python import python_toolset
+from isolated import run_isolated
 
 from agentkit import Tool, UsageError
 
@@ -82,3 +84,43 @@ async def test_output_is_capped(ok: Call) -> None:
     output = await ok(run_python(max_output=500), code="print('x' * 100_000)")
     assert output.endswith("[output truncated at the cap]")
     assert len(output) < 600
+
+
+_READ_ANCESTORS = """
+import os
+pid = os.getpid()
+while pid > 1:
+    print("==", pid)
+    try:
+        print(open(f"/proc/{pid}/environ", "rb").read().replace(b"\\0", b"\\n").decode())
+    except OSError as exc:
+        print(exc.strerror)
+    pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+"""
+
+
+def test_a_program_cannot_read_the_agents_environment() -> None:
+    # Before, /proc/<agent>/environ showed the agent's initial environment, API key included.
+    env = {
+        "PATH": os.environ["PATH"],
+        "ANTHROPIC_API_KEY": "sk-ant-proc-canary-3",
+        "INNOCENT_LOOKING": "plain-proc-canary-4",
+    }
+    out = run_isolated(
+        f"""
+        import asyncio, os
+        from agentkit import RunContext
+        from agentkit_tools.python import python_toolset
+        tool = python_toolset().get("run_python")
+        ctx = RunContext(deps=None, tool_use_id="t", tool_name="run_python")
+        result = asyncio.run(tool.run({{"code": {_READ_ANCESTORS!r}}}, ctx))
+        print("agent", os.getpid())
+        print(result["content"])
+        """,
+        env=env,
+    )
+    agent = out.split("\n", 1)[0].removeprefix("agent ")
+    assert f"== {agent}\n" in out
+    assert "sk-ant-proc-canary-3" not in out
+    assert "plain-proc-canary-4" not in out
+    assert "Permission denied" in out.split(f"== {agent}\n", 1)[1].split("==", 1)[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from agentkit_tools.sqlite import sqlite_toolset
+from isolated import run_isolated
 
 from agentkit import Tool, UsageError
 
@@ -130,3 +131,45 @@ async def test_path_with_uri_characters_is_opened_read_only(
     odd.write_bytes(db.read_bytes())
     assert "(11 rows)" in await ok(query_tool(odd), sql="SELECT id FROM items")
     await refused(query_tool(odd), sql="DELETE FROM items")
+
+
+_SERIES = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 40) "
+
+
+def test_a_huge_value_is_refused_before_it_is_built(db: Path) -> None:
+    # Was: 500 MB per row, 200 rows fetched at once, 19.6 GB before the timeout could fire.
+    # The child's address space is capped, so the old code fails with MemoryError instead of
+    # taking the machine down.
+    out = run_isolated(
+        f"""
+        import asyncio, resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        from agentkit import RunContext
+        from agentkit_tools.sqlite import sqlite_toolset
+        tool = sqlite_toolset({str(db)!r}).get("sqlite_query")
+        ctx = RunContext(deps=None, tool_use_id="t", tool_name="sqlite_query")
+        sql = {_SERIES + "SELECT zeroblob(500000000) FROM n"!r}
+        result = asyncio.run(tool.run({{"sql": sql}}, ctx))
+        print(result.get("is_error"), result["content"])
+        """
+    )
+    assert out.startswith("True a value is larger than 1000000 bytes"), out
+
+
+@pytest.mark.asyncio
+async def test_output_is_capped_in_bytes(db: Path, ok: Call) -> None:
+    sql = _SERIES + "SELECT x, printf('%.400c', 'y') FROM n"
+    text = await ok(query_tool(db, max_bytes=5_000), sql=sql)
+    assert len(text.encode()) < 5_000 + 200
+    assert text.splitlines()[-1] == (
+        "(12 rows shown; output cap of 5000 bytes reached, select fewer columns, add a "
+        "LIMIT/OFFSET or aggregate)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_the_timeout_covers_fetching(db: Path, refused: Call) -> None:
+    # The first row comes at once; the endless rest is produced while fetching.
+    sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT x FROM n"
+    sql += " WHERE x = 1 OR x > 1e15"
+    assert "was stopped" in await refused(query_tool(db, timeout=0.2), sql=sql)

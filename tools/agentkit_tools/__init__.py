@@ -1,4 +1,5 @@
-"""Ready tools for agentkit agents: files, shell, HTTP fetch, Python, SQLite, calculator, clock.
+"""Ready tools for agentkit agents: files, shell, HTTP fetch, Python, SQLite, memory, calculator,
+clock.
 
 Each family is a module of `@tool` functions whose docstrings are written for the model. Tools
 that need configuration (a root directory, a switch to enable them) come from factories that
@@ -22,6 +23,7 @@ from .calculator import calculator
 from .clock import current_datetime
 from .files import files_toolset
 from .http import http_toolset
+from .memory import memory_toolset
 from .python import python_toolset
 from .shell import shell_toolset
 from .sqlite import sqlite_toolset
@@ -34,6 +36,7 @@ __all__ = [
     "current_datetime",
     "files_toolset",
     "http_toolset",
+    "memory_toolset",
     "python_toolset",
     "shell_toolset",
     "sqlite_toolset",
@@ -63,6 +66,12 @@ def _sqlite_example() -> Toolset:
         return sqlite_toolset(path)
     finally:
         os.unlink(path)
+
+
+def _memory_example() -> Toolset:
+    # The factory insists on an existing directory; a temporary one shows the definition.
+    with tempfile.TemporaryDirectory() as root:
+        return memory_toolset(root)
 
 
 ALL: tuple[ToolFamily, ...] = (
@@ -96,6 +105,13 @@ ALL: tuple[ToolFamily, ...] = (
         "read-only SQL queries on one SQLite database, rows capped",
         "sqlite_toolset(db_path)",
         _sqlite_example,
+    ),
+    ToolFamily(
+        "memory",
+        "Claude's memory tool (memory_20250818): notes under /memories kept in files below one "
+        "root, paths confined",
+        "memory_toolset(root)",
+        _memory_example,
     ),
     ToolFamily(
         "calculator",

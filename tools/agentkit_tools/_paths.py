@@ -3,19 +3,30 @@
 Owns `Root`: the single place where a path string from the model becomes a real path. Rules:
 every path is resolved (symlinks followed) and must land inside the resolved root, whether it was
 written relative, absolute, with `..`, or through a symlink; the error says which path was refused
-and what is allowed, so the model can correct itself. Files are opened with `O_NOFOLLOW` so a
-symlink swapped in after the check is refused too (intermediate directories are checked only at
-resolution time; confinement is a guard against mistakes and prompt injection, not a jail).
+and what is allowed, so the model can correct itself. Then `open` and `open_dir` open the
+resolved path one component at a time, each relative to its parent's file descriptor and with
+`O_NOFOLLOW`: the resolved path has no symlinks, so one found at open time was swapped in after the
+check (a directory replaced by a symlink leading out) and is refused (`ELOOP`), closing that race.
+Not covered: a hard link inside the root to a file outside it is the same file (callers refuse
+files with more than one link), and what another process does to a file once it is open.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 from pathlib import Path
 
 from agentkit import ToolError, UsageError
 
 __all__ = ["Root"]
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_DIR_FLAGS = os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC
 
 
 class Root:
@@ -66,3 +77,43 @@ class Root:
         except (OSError, RuntimeError):
             return False
         return resolved == self.path or resolved.is_relative_to(self.path)
+
+    def open_dir(self, resolved: Path, *, create: bool = False) -> int:
+        """A descriptor of the directory `resolved` (inside the root, from `resolve`), opened
+        from the root one component at a time without following any symlink; `create` makes
+        missing ones. The caller closes it.
+
+        Raises:
+            OSError: a component is missing, not a directory, or a symlink (`ELOOP`).
+        """
+        fd = os.open(self.path, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+        try:
+            for part in resolved.relative_to(self.path).parts:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o777, dir_fd=fd)
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except NotADirectoryError:  # what Linux says for a symlink with O_DIRECTORY
+                    if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), part) from None
+                    raise
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def open(self, resolved: Path, flags: int, mode: int = 0o644) -> int:
+        """Open the file `resolved` (inside the root, not the root itself) with `flags`, its
+        directories as in `open_dir` and the file itself with `O_NOFOLLOW`. The caller closes it.
+
+        Raises:
+            OSError: as `os.open`, and `ELOOP` for a symlink anywhere on the way.
+        """
+        parent = self.open_dir(resolved.parent, create=bool(flags & os.O_CREAT))
+        try:
+            return os.open(resolved.name, flags | _NOFOLLOW | _CLOEXEC, mode, dir_fd=parent)
+        finally:
+            os.close(parent)

@@ -2,8 +2,11 @@
 
 Owns `calculator` and `evaluate`. Rules: the expression is parsed with `ast` and walked over a
 whitelist of node types, operators, names and functions; anything else (names, attributes,
-subscripts, lambdas, comprehensions, keyword arguments, strings) is refused with a message; integer
-results are bounded in size so `9**9**9` or `factorial(10**6)` is refused instead of eating the CPU.
+subscripts, lambdas, comprehensions, keyword arguments, strings) is refused with a message. Every
+argument that makes the work grow is checked *before* the work is done (powers, `factorial`,
+`comb`/`perm`, `round`'s digits), and every integer result is bounded in size, so `9**9**9` or
+`round(1, -10**8)` is refused at once instead of freezing the process (big-integer arithmetic
+holds the GIL, so no timeout could interrupt it).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ _MAX_EXPRESSION_CHARS = 2000
 _MAX_INT_BITS = 10_000  # about 3000 decimal digits, under Python's int-to-str limit
 _MAX_FACTORIAL = 1000
 _MAX_COMBINATORIAL = 10_000
+_MAX_ROUND_DIGITS = 4000  # round(x, -n) computes 10**n: bounded like any other power
 
 Number = int | float
 
@@ -60,6 +64,16 @@ def _bounded(name: str) -> Callable[..., int]:
     return call
 
 
+def _round(number: Number, ndigits: Number | None = None) -> Number:
+    if ndigits is None:
+        return round(number)
+    if not isinstance(ndigits, int):
+        raise ToolError("round's second argument (the number of digits) must be an integer")
+    if abs(ndigits) > _MAX_ROUND_DIGITS:
+        raise ToolError(f"round takes from -{_MAX_ROUND_DIGITS} to {_MAX_ROUND_DIGITS} digits")
+    return round(number, ndigits)
+
+
 # fmt: off
 _MATH_FUNCTIONS = (
     "sqrt", "cbrt", "exp", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin", "acos",
@@ -70,7 +84,7 @@ _MATH_FUNCTIONS = (
 
 _FUNCTIONS: dict[str, Callable[..., Number]] = {
     "abs": abs,
-    "round": round,
+    "round": _round,
     "min": min,
     "max": max,
     "factorial": _factorial,

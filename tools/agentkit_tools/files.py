@@ -2,61 +2,49 @@
 
 Owns `files_toolset` and `FileSandbox`, the logic behind it. Rules: every path the model gives is
 resolved through `Root` (no `..` escapes, no absolute paths outside the root, no symlinks leading
-out); sizes are capped on every read and write; binary files are reported as binary, never dumped;
-directory walks never follow symlinks; every refusal is a `ToolError` that tells the model what to
-do instead.
+out) and opened through it (relative to directory descriptors, never following a symlink swapped
+in later); a file with more than one hard link is refused unless allowed (it may be a file
+outside the root); writes replace the file (a new file renamed over the old name), never write
+through an existing inode; sizes are capped on every read and write, and every read stops after
+`max_scan_bytes`; binary files are reported as binary, never dumped; glob and grep run in a
+separate process (`_search.py`) that is killed at `search_timeout`, so no pattern can freeze
+the agent; every refusal is a `ToolError` that tells the model what to do instead.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import contextlib
+import errno
+import json
 import os
 import re
+import secrets
 import stat
-from collections.abc import Iterator
+import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 from agentkit import ToolError, Toolset, tool
 
 from ._paths import Root
+from ._process import run_process
+from ._search import SNIFF_BYTES, ScanBudget, is_binary, lines
 
 __all__ = ["FileSandbox", "files_toolset"]
 
-_SNIFF_BYTES = 8192
-_MAX_LINE_CHARS = 2000
-_MAX_LINE_BYTES = 4 * _MAX_LINE_CHARS  # enough bytes for 2000 characters of UTF-8
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # refuse a symlink swapped in after the path check
-_SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"})
+_SEARCH = Path(__file__).with_name("_search.py")
+_MAX_SEARCH_OUTPUT = 16_000_000  # 500 matches of 2000 characters, UTF-8, with room to spare
 
 
-def _lines(handle: BinaryIO) -> Iterator[str]:
-    """Decoded lines without their line ending, each cut at `_MAX_LINE_CHARS`.
-
-    Reads at most a bounded chunk at a time, so a file with a gigantic line (minified code, a
-    data dump) never has to fit in memory; the rest of an over-long line is skipped.
-    """
-    while raw := handle.readline(_MAX_LINE_BYTES):
-        cut = not raw.endswith(b"\n") and len(raw) == _MAX_LINE_BYTES
-        if cut:
-            while (rest := handle.readline(_MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                pass
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        if cut or len(line) > _MAX_LINE_CHARS:
-            line = line[:_MAX_LINE_CHARS] + " [line truncated]"
-        yield line
-
-
-def _is_binary(head: bytes) -> bool:
-    """Whether the first bytes of a file look binary (a NUL byte or invalid UTF-8)."""
-    if b"\x00" in head:
-        return True
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sniffed window is still text.
-        return exc.start < len(head) - 3
-    return False
+def _open_error(path: str, exc: OSError) -> ToolError:
+    if isinstance(exc, FileNotFoundError):
+        return ToolError(f"{path!r} does not exist; use list_dir or glob to find it")
+    if exc.errno == errno.ELOOP:
+        return ToolError(
+            f"cannot open {path!r}: a symlink appeared on the way after the path was checked "
+            "(the tree changed meanwhile); try again"
+        )
+    return ToolError(f"cannot open {path!r}: {exc.strerror}")
 
 
 class FileSandbox:
@@ -70,6 +58,9 @@ class FileSandbox:
         max_write_bytes: int = 1_000_000,
         max_file_bytes: int = 10_000_000,
         max_results: int = 500,
+        max_scan_bytes: int = 100_000_000,
+        search_timeout: float = 60.0,
+        allow_hard_links: bool = False,
     ) -> None:
         self.root = Root(root)
         self.max_read_bytes = max_read_bytes
@@ -80,51 +71,81 @@ class FileSandbox:
         """Largest file `edit` and `grep` will load."""
         self.max_results = max_results
         """Most entries `list_dir`, `glob` and `grep` return."""
+        self.max_scan_bytes = max_scan_bytes
+        """Most bytes one `read` or one `grep` reads from disk, skipped parts included."""
+        self.search_timeout = search_timeout
+        """Seconds a glob or grep may run before its process is killed."""
+        self.allow_hard_links = allow_hard_links
+        """Whether files with more than one hard link may be read and searched."""
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _open_read(self, path: str) -> tuple[Path, int]:
+    def _open_read(self, path: str) -> int:
         target = self.root.resolve(path)
         if target.is_dir():
             raise ToolError(f"{path!r} is a directory; use list_dir to see its contents")
         try:
             # O_NONBLOCK: opening a FIFO must not hang the tool waiting for a writer.
-            fd = os.open(target, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK)
-        except FileNotFoundError:
-            raise ToolError(f"{path!r} does not exist; use list_dir or glob to find it") from None
+            fd = self.root.open(target, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
-            raise ToolError(f"cannot open {path!r}: {exc.strerror}") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _open_error(path, exc) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise ToolError(f"{path!r} is not a regular file (a device, FIFO or socket)")
-        return target, fd
+        if info.st_nlink > 1 and not self.allow_hard_links:
+            os.close(fd)
+            raise ToolError(
+                f"{path!r} has {info.st_nlink} hard links, so it may be a file outside the "
+                "root directory; it is refused (the user can allow hard links)"
+            )
+        os.set_blocking(fd, True)
+        return fd
 
     def _read_text(self, path: str) -> tuple[Path, str]:
         """Load a whole text file for editing, refusing binary and oversized files."""
-        target, fd = self._open_read(path)
+        fd = self._open_read(path)
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(self.max_file_bytes + 1)
         if len(data) > self.max_file_bytes:
             raise ToolError(f"{path!r} is larger than {self.max_file_bytes} bytes; too big to edit")
-        if _is_binary(data[:_SNIFF_BYTES]):
+        if is_binary(data[:SNIFF_BYTES]):
             raise ToolError(f"{path!r} is a binary file ({len(data)} bytes); it cannot be edited")
-        return target, data.decode("utf-8", errors="replace")
+        return self.root.resolve(path), data.decode("utf-8", errors="replace")
 
     def _write_bytes(self, target: Path, data: bytes) -> None:
-        if target.is_dir():
-            raise ToolError(f"{self.root.relative(target)!r} is a directory; give a file path")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Write `data` to a new file beside `target`, then rename it over `target`: the old
+        inode is never written to, so a hard link to it (maybe outside the root) is unchanged,
+        and a symlink found at `target` (swapped in after the check) is refused."""
         rel = self.root.relative(target)
+        if target == self.root.path or target.is_dir():
+            raise ToolError(f"{rel!r} is a directory; give a file path")
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | _NOFOLLOW | os.O_NONBLOCK, 0o644)
+            parent = self.root.open_dir(target.parent, create=True)
         except OSError as exc:
             raise ToolError(f"cannot write {rel!r}: {exc.strerror}") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise ToolError(f"cannot write {rel!r}: not a regular file")
-        os.ftruncate(fd, 0)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        temporary = f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            mode = 0o644
+            try:
+                old = os.stat(target.name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+            else:
+                if not stat.S_ISREG(old.st_mode):
+                    raise ToolError(f"cannot write {rel!r}: not a regular file")
+                mode = stat.S_IMODE(old.st_mode)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(temporary, flags, mode, dir_fd=parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.rename(temporary, target.name, src_dir_fd=parent, dst_dir_fd=parent)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary, dir_fd=parent)
+            raise ToolError(f"cannot write {rel!r}: {exc.strerror}") from None
+        finally:
+            os.close(parent)
 
     # -- operations -------------------------------------------------------------------------
 
@@ -134,10 +155,11 @@ class FileSandbox:
             raise ToolError("start_line must be 1 or more (lines are numbered from 1)")
         if end_line is not None and end_line < start_line:
             raise ToolError("end_line must be at least start_line")
-        _, fd = self._open_read(path)
+        fd = self._open_read(path)
+        budget = ScanBudget(self.max_scan_bytes)
         with os.fdopen(fd, "rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-            if _is_binary(head):
+            head = handle.read(SNIFF_BYTES)
+            if is_binary(head):
                 size = os.fstat(handle.fileno()).st_size
                 raise ToolError(f"{path!r} is a binary file ({size} bytes); it cannot be shown")
             handle.seek(0)
@@ -145,7 +167,7 @@ class FileSandbox:
             used = 0
             number = 0
             last = start_line - 1
-            for number, line in enumerate(_lines(handle), start=1):
+            for number, line in enumerate(lines(handle, budget), start=1):
                 if number < start_line:
                     continue
                 if end_line is not None and number > end_line:
@@ -160,6 +182,14 @@ class FileSandbox:
                     return "\n".join(out)
                 out.append(entry)
                 last = number
+        if budget.left < 0:
+            note = (
+                f"[stopped after reading {self.max_scan_bytes} bytes of {path!r} (line {number}): "
+                "the file is too large, or has no line breaks, to read further by line number]"
+            )
+            if not out:
+                raise ToolError(note)
+            out.append(note)
         if not out:
             if number == 0:
                 return f"[{path!r} is empty]"
@@ -210,92 +240,99 @@ class FileSandbox:
         if not target.is_dir():
             raise ToolError(f"{path!r} is not a directory")
         try:
-            entries = sorted(os.scandir(target), key=lambda entry: entry.name)
+            fd = self.root.open_dir(target)
+        except OSError as exc:
+            raise _open_error(path, exc) from None
+        try:
+            entries = sorted(os.scandir(fd), key=lambda entry: entry.name)
+            lines: list[str] = []
+            for entry in entries[: self.max_results]:
+                if entry.is_symlink():
+                    lines.append(f"{entry.name}@")
+                elif entry.is_dir():
+                    lines.append(f"{entry.name}/")
+                else:
+                    lines.append(f"{entry.name}  ({entry.stat().st_size} bytes)")
         except OSError as exc:
             raise ToolError(f"cannot list {path!r}: {exc.strerror}") from None
-        lines: list[str] = []
-        for entry in entries[: self.max_results]:
-            if entry.is_symlink():
-                lines.append(f"{entry.name}@")
-            elif entry.is_dir():
-                lines.append(f"{entry.name}/")
-            else:
-                lines.append(f"{entry.name}  ({entry.stat().st_size} bytes)")
+        finally:
+            os.close(fd)
         if len(entries) > self.max_results:
             lines.append(f"[{len(entries) - self.max_results} more entries not shown]")
         return "\n".join(lines) if lines else f"[{path!r} is empty]"
 
-    def glob(self, pattern: str, path: str = ".") -> str:
+    async def _search(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run a search in a separate interpreter, killed at `search_timeout`."""
+        request = {
+            **request,
+            "root": str(self.root.path),
+            "max_results": self.max_results,
+            "max_file_bytes": self.max_file_bytes,
+            "max_scan": self.max_scan_bytes,
+            "hard_links": self.allow_hard_links,
+        }
+        result = await run_process(
+            [sys.executable, "-I", "-S", str(_SEARCH), json.dumps(request)],
+            cwd=self.root.path,
+            env={"PATH": os.defpath, "PYTHONIOENCODING": "utf-8"},
+            timeout=self.search_timeout,
+            max_output=_MAX_SEARCH_OUTPUT,
+            supervise=False,
+        )
+        if result.timed_out:
+            raise ToolError(
+                f"the {request['op']} took longer than {self.search_timeout:g} s and was "
+                "stopped; search a smaller directory, or simplify the pattern (nested "
+                "repetition such as (a+)+ or many ** can take forever)"
+            )
+        try:
+            if result.returncode != 0:
+                raise ValueError
+            answer: dict[str, Any] = json.loads(result.output)
+        except ValueError:
+            detail = result.output.strip().splitlines()[-1:] or ["no output"]
+            raise ToolError(f"the {request['op']} failed: {detail[0][:500]}") from None
+        return answer
+
+    async def glob(self, pattern: str, path: str = ".") -> str:
         """Paths under `path` matching a glob pattern (`**` for any depth), relative to the root."""
         if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
             raise ToolError("pattern must be relative and without '..', e.g. '**/*.py'")
         base = self.root.resolve(path)
         if not base.is_dir():
             raise ToolError(f"{path!r} is not a directory")
-        found: list[str] = []
-        more = False
-        try:
-            for match in base.glob(pattern):
-                if not self.root.contains(match):
-                    continue
-                if len(found) >= self.max_results:
-                    more = True
-                    break
-                found.append(self.root.relative(match.parent.resolve() / match.name))
-        except (OSError, ValueError) as exc:
-            raise ToolError(f"bad glob pattern {pattern!r}: {exc}") from None
-        found.sort()
-        if more:
+        answer = await self._search({"op": "glob", "pattern": pattern, "base": str(base)})
+        found: list[str] = answer["matches"]
+        if answer["more"]:
             found.append(f"[stopped at {self.max_results} matches; narrow the pattern]")
         return "\n".join(found) if found else "no matches"
 
-    def grep(
+    async def grep(
         self, pattern: str, path: str = ".", include: str | None = None, ignore_case: bool = False
     ) -> str:
         """Lines matching a regular expression, as `path:line: text`, in files under `path`."""
         try:
-            regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+            re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         except re.error as exc:
             raise ToolError(f"invalid regular expression {pattern!r}: {exc}") from None
         base = self.root.resolve(path)
-        files = [base] if base.is_file() else list(self._walk(base, include))
-        hits: list[str] = []
-        for file in files:
-            for hit in self._grep_file(file, regex):
-                if len(hits) >= self.max_results:
-                    hits.append(f"[stopped at {self.max_results} matches; narrow the search]")
-                    return "\n".join(hits)
-                hits.append(hit)
+        request = {
+            "op": "grep",
+            "pattern": pattern,
+            "base": str(base),
+            "include": include,
+            "ignore_case": ignore_case,
+        }
+        answer = await self._search(request)
+        hits: list[str] = answer["matches"]
+        if answer["more"]:
+            hits.append(f"[stopped at {self.max_results} matches; narrow the search]")
+        if answer["scan_cap"]:
+            hits.append(
+                f"[stopped after reading {self.max_scan_bytes} bytes; search a smaller "
+                "directory or use include]"
+            )
         return "\n".join(hits) if hits else "no matches"
-
-    def _walk(self, base: Path, include: str | None) -> Iterator[Path]:
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(name for name in dirnames if name not in _SKIP_DIRS)
-            for name in sorted(filenames):
-                if include is None or fnmatch.fnmatch(name, include):
-                    yield Path(dirpath, name)
-
-    def _grep_file(self, file: Path, regex: re.Pattern[str]) -> list[str]:
-        if file.is_symlink() or not self.root.contains(file):
-            return []
-        try:
-            info = file.stat()
-            if not stat.S_ISREG(info.st_mode) or info.st_size > self.max_file_bytes:
-                return []
-            with open(file, "rb") as handle:
-                if _is_binary(handle.read(_SNIFF_BYTES)):
-                    return []
-                handle.seek(0)
-                rel = self.root.relative(file)
-                hits: list[str] = []
-                for number, line in enumerate(_lines(handle), start=1):
-                    if regex.search(line):
-                        hits.append(f"{rel}:{number}: {line}")
-                        if len(hits) > self.max_results:
-                            break
-                return hits
-        except OSError:
-            return []
 
 
 def files_toolset(
@@ -306,13 +343,23 @@ def files_toolset(
     max_write_bytes: int = 1_000_000,
     max_results: int = 500,
     search_timeout: float = 60.0,
+    max_scan_bytes: int = 100_000_000,
+    allow_hard_links: bool = False,
 ) -> Toolset:
     """File tools confined to `root`: read_file, list_dir, glob, grep, plus write_file and
     edit_file when `writable`.
 
-    `search_timeout` bounds glob and grep (a huge tree, or a regular expression that
-    backtracks catastrophically): the run gets an error result and goes on, though Python
-    cannot stop the worker thread, which finishes in the background.
+    Args:
+        root: The directory every path is confined to.
+        writable: Also give write_file and edit_file.
+        max_read_bytes: Bytes of file content one read_file returns at most.
+        max_write_bytes: Bytes write_file and edit_file write at most.
+        max_results: Entries list_dir, glob and grep return at most.
+        search_timeout: Seconds a glob or grep may run; it runs in its own process, which is
+            killed then (a huge tree, or a regular expression that backtracks forever).
+        max_scan_bytes: Bytes one read_file or grep reads from disk at most.
+        allow_hard_links: Read and search files with more than one hard link (refused by
+            default: a hard link placed in the root may be a file from outside it).
 
     Raises:
         UsageError: `root` is not an existing directory.
@@ -322,6 +369,9 @@ def files_toolset(
         max_read_bytes=max_read_bytes,
         max_write_bytes=max_write_bytes,
         max_results=max_results,
+        max_scan_bytes=max_scan_bytes,
+        search_timeout=search_timeout,
+        allow_hard_links=allow_hard_links,
     )
 
     @tool
@@ -347,18 +397,18 @@ def files_toolset(
         """
         return box.list_dir(path)
 
-    @tool(timeout=search_timeout)
-    def glob(pattern: str, path: str = ".") -> str:
+    @tool
+    async def glob(pattern: str, path: str = ".") -> str:
         """Find files and directories by glob pattern, returning root-relative paths, one a line.
 
         Args:
             pattern: Glob such as "*.md" or "**/*.py" ("**" matches any depth).
             path: Directory to search under, relative to the root.
         """
-        return box.glob(pattern, path)
+        return await box.glob(pattern, path)
 
-    @tool(timeout=search_timeout)
-    def grep(
+    @tool
+    async def grep(
         pattern: str, path: str = ".", include: str | None = None, ignore_case: bool = False
     ) -> str:
         """Search text files for a regular expression; returns "path:line: text" per match.
@@ -371,7 +421,7 @@ def files_toolset(
             include: Only search files whose name matches this glob, e.g. "*.py".
             ignore_case: Match without regard to case.
         """
-        return box.grep(pattern, path, include, ignore_case)
+        return await box.grep(pattern, path, include, ignore_case)
 
     tools = [read_file, list_dir, glob, grep]
     if writable:

@@ -6,8 +6,11 @@ link-local, shared, reserved, multicast or unspecified) unless `allow_private=Tr
 connection then goes to the address that was checked (the URL's host is kept for the `Host`
 header and TLS SNI/certificate checks), so DNS rebinding cannot slip in a private address between
 check and connect; redirects are followed by hand, each hop checked the same way; the whole fetch
-has one timeout and the body a byte cap; no proxies, `.netrc` or cookies from the environment.
-HTML is turned into Markdown with markdownify (the `tools` extra), scripts and styles dropped.
+has one timeout, covering the HTML conversion too, and the body a byte cap, enforced while it is
+decoded (`_decoding.CappedDecoder`, so no compression bomb); no proxies, `.netrc` or cookies from
+the environment. HTML is turned into Markdown with markdownify (the `tools` extra), scripts and
+styles dropped, in a worker thread (a large page must not stall the event loop) that stops at
+the timeout.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import anyio
 import httpx
 
 from agentkit import ToolError, Toolset, UsageError, tool
+
+from ._decoding import CappedDecoder
 
 __all__ = ["FetchResult", "fetch", "html_to_text", "http_toolset", "is_public_address"]
 
@@ -156,21 +164,49 @@ async def fetch(
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+    """The body, decoded, cut at `max_bytes`; whether it was cut. Decoding runs in a worker
+    thread and never makes more than the bytes still allowed."""
+    decoder = CappedDecoder(response.headers.get("content-encoding", ""))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_bytes:
-            return b"".join(chunks)[:max_bytes], True
+    if response.is_stream_consumed:  # an in-memory reply (a transport built in tests): decoded
+        return response.content[:max_bytes], len(response.content) > max_bytes
+    async for raw in response.aiter_raw():
+        room = max_bytes - size
+        if decoder.identity:
+            piece, over = raw[:room], len(raw) > room
+        else:
+            piece, over = await anyio.to_thread.run_sync(decoder.feed, raw, room)
+        chunks.append(piece)
+        size += len(piece)
+        if over:
+            return b"".join(chunks), True
     return b"".join(chunks), False
 
 
-def html_to_text(html: bytes | str) -> str:
-    """Turn an HTML page into readable Markdown, without scripts, styles or the `<head>`."""
+class _Stopped(Exception):
+    """The conversion was asked to stop (its call timed out or was cancelled)."""
+
+
+def _stoppable_converter(stop: threading.Event | None) -> Any:
+    from markdownify import MarkdownConverter
+
+    class Converter(MarkdownConverter):
+        def process_tag(self, node: Any, parent_tags: Any = None) -> Any:
+            if stop is not None and stop.is_set():
+                raise _Stopped
+            return super().process_tag(node, parent_tags)
+
+    return Converter(heading_style="ATX", strip=["img"])
+
+
+def html_to_text(html: bytes | str, stop: threading.Event | None = None) -> str:
+    """Turn an HTML page into readable Markdown, without scripts, styles or the `<head>`.
+
+    Setting `stop` (from another thread) makes the conversion raise `ToolError` soon after.
+    """
     try:
         from bs4 import BeautifulSoup
-        from markdownify import MarkdownConverter
     except ImportError:  # pragma: no cover - depends on the installed extras
         raise ToolError(
             "HTML conversion needs the 'tools' extra: pip install 'agentkit[tools]'"
@@ -179,16 +215,32 @@ def html_to_text(html: bytes | str) -> str:
     title = soup.title.get_text(strip=True) if soup.title else ""
     for tag in soup(_DROP_TAGS):
         tag.decompose()
-    text = MarkdownConverter(heading_style="ATX", strip=["img"]).convert_soup(soup)
+    try:
+        text = _stoppable_converter(stop).convert_soup(soup)
+    except _Stopped:
+        raise ToolError("the HTML conversion was stopped") from None
+    except RecursionError:  # markdownify recurses per nesting level; keep the text at least
+        text = soup.get_text("\n")
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     first_line = text.split("\n", 1)[0]
     return f"# {title}\n\n{text}" if title and title not in first_line else text
 
 
-def _render(result: FetchResult, max_chars: int) -> str:
+async def _render_in_thread(result: FetchResult, max_chars: int) -> str:
+    """`_render` in a worker thread; on cancellation the thread is told to stop."""
+    stop = threading.Event()
+    try:
+        return await anyio.to_thread.run_sync(
+            partial(_render, result, max_chars, stop), abandon_on_cancel=True
+        )
+    finally:
+        stop.set()
+
+
+def _render(result: FetchResult, max_chars: int, stop: threading.Event | None = None) -> str:
     media = result.content_type.split(";", 1)[0].strip().lower()
     if media in _HTML_TYPES:
-        text = html_to_text(result.body)
+        text = html_to_text(result.body, stop)
     elif media.startswith("text/") or media in _TEXT_TYPES or media.endswith(("+json", "+xml")):
         text = result.body.decode(result.encoding or "utf-8", errors="replace")
     elif not media and b"\x00" not in result.body[:1024]:
@@ -223,7 +275,7 @@ def http_toolset(
     Args:
         allow_private: Also allow loopback, private and link-local addresses (e.g. for a local
             service); off by default so the model cannot reach the machine or its network.
-        timeout: Seconds for the whole fetch, redirects included.
+        timeout: Seconds for the whole call: the fetch, redirects and the conversion to text.
         max_bytes: Bytes of response body downloaded at most.
         max_chars: Characters of text returned at most.
         max_redirects: Redirects followed at most (each one checked).
@@ -247,15 +299,21 @@ def http_toolset(
         Args:
             url: Absolute http or https URL, e.g. "https://example.com/docs".
         """
-        result = await fetch(
-            url,
-            allow_private=allow_private,
-            timeout=timeout,
-            max_bytes=max_bytes,
-            max_redirects=max_redirects,
-            transport=transport,
-        )
-        text = _render(result, max_chars)
+        try:
+            with anyio.fail_after(timeout):
+                result = await fetch(
+                    url,
+                    allow_private=allow_private,
+                    timeout=timeout,
+                    max_bytes=max_bytes,
+                    max_redirects=max_redirects,
+                    transport=transport,
+                )
+                text = await _render_in_thread(result, max_chars)
+        except TimeoutError:
+            raise ToolError(
+                f"fetching {url!r} and converting it to text took longer than {timeout:g} s"
+            ) from None
         if result.status_code >= 400:
             raise ToolError(text[: min(max_chars, 4000)])
         return text

@@ -3,9 +3,10 @@
 Owns `python_toolset`. Rules: every call gets a fresh scratch directory (deleted afterwards) as
 its working directory; the child is `sys.executable -I` (isolated: no user site, no `PYTHON*`
 variables) with a minimal environment holding no credentials, no stdin, an address-space limit
-(`RLIMIT_AS`, set by a tiny bootstrap before the code runs), a timeout that kills its process group
-and an output cap. This separates the code from the agent's process; it is not a security sandbox
-(the code can still read what the user can), which is why the tool needs approval by default.
+(`RLIMIT_AS`, set by a tiny bootstrap before the code runs), a timeout that kills everything it
+started and an output cap; it cannot read the agent's environment or memory (see `_process`).
+This separates the code from the agent's process; it is not a security sandbox (the code can
+still read what the user can), which is why the tool needs approval by default.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Owns `shell_toolset`. Rules: building it without `enabled=True` raises, so a shell is never handed
 to the model by accident; it needs approval by default; the working directory is resolved inside
-the root; the child gets no credentials from the environment (see `_process.scrub_env`), no stdin,
-a timeout that kills its whole process group, and an output cap. With an `allow` list the command
+the root; the child gets an allowlisted environment (`_process.DEFAULT_ENV` plus the names in
+`env_allow` and the values in `env`), cannot read the agent's environment or memory, has no stdin,
+a timeout that kills everything it started (`setsid()` escapes included, see `_process`), and an
+output cap. With an `allow` list the command
 is split shell-style and executed directly, without a shell (no pipes, redirects, `;`, `$(...)`),
 and only if its program is on the list; without one it runs under `/bin/sh -c`.
 """
@@ -12,12 +14,12 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from agentkit import ToolError, Toolset, UsageError, tool
 
 from ._paths import Root
-from ._process import run_process, scrub_env
+from ._process import child_env, run_process
 
 __all__ = ["shell_toolset"]
 
@@ -35,6 +37,8 @@ def shell_toolset(
     timeout: float = 30.0,
     max_output: int = 20_000,
     requires_approval: bool = True,
+    env_allow: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Toolset:
     """A `run_command` tool running commands inside `root`.
 
@@ -48,6 +52,9 @@ def shell_toolset(
         timeout: Seconds before the command and everything it started are killed.
         max_output: Bytes of combined stdout/stderr kept; the rest is discarded.
         requires_approval: Ask the user before each command (the default).
+        env_allow: Names of further variables the commands inherit from the agent's
+            environment, besides PATH, HOME, LANG, TERM and TZ (nothing else is passed on).
+        env: Variables set for the commands, e.g. `{"GIT_PAGER": "cat"}`.
 
     Raises:
         UsageError: `enabled` is not True, or `root` is not an existing directory.
@@ -59,6 +66,8 @@ def shell_toolset(
         )
     box = Root(root)
     allowed = frozenset(allow) if allow is not None else None
+    names = tuple(env_allow)
+    extra = dict(env or {})
     if allowed is not None and not allowed:
         raise UsageError("allow=[] permits no program at all; list programs or pass allow=None")
 
@@ -97,7 +106,11 @@ def shell_toolset(
             raise ToolError(f"cwd {cwd!r} is not a directory")
         try:
             result = await run_process(
-                argv, cwd=workdir, env=scrub_env(), timeout=timeout, max_output=max_output
+                argv,
+                cwd=workdir,
+                env=child_env(names, extra),
+                timeout=timeout,
+                max_output=max_output,
             )
         except OSError as exc:
             raise ToolError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None

@@ -1,0 +1,53 @@
+"""`Effects`: the seam through which a durable workflow engine carries out the driver's steps
+that touch the world, so the same driver (and the same engine decisions) run under it.
+
+Without one (`None`, every plain or SQLite-stored run) the driver does each step itself.
+With one (`agentkit.dbos`), each model call, tool call, back-off and approval goes through
+it, and the engine runs that records them (a DBOS workflow: each call a step, the back-off its
+durable sleep). The driver still does everything else: the hooks around a model call, events,
+the deadline, the engine's bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from .._api.wire import Message
+from .._tools.tool import Tool
+
+__all__ = ["Effects"]
+
+
+class Effects(Protocol):
+    """How a run's steps with side effects are carried out, and recorded."""
+
+    @property
+    def run_id(self) -> str:
+        """The durable run's id: tools see it as `ctx.run_id` (so in `ctx.idempotency_key`)."""
+        ...
+
+    async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:
+        """The reply `send` gets (or its error, raised), recorded so it is not sent again."""
+        ...
+
+    async def starting(self, calls: Sequence[dict[str, Any]], tools: Mapping[str, Tool]) -> None:
+        """These calls are about to start, together (the driver awaits this before any of
+        them, in call order): where a non-idempotent call's durable started mark is written."""
+        ...
+
+    async def tool(
+        self, call: dict[str, Any], run: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The `tool_result` of `call` (one that `starting` announced): `run()`'s, recorded."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """The back-off the engine asked for, slept durably."""
+        ...
+
+    async def approve(
+        self, ask: Callable[[], Awaitable[dict[str, bool | str]]]
+    ) -> dict[str, bool | str]:
+        """The decisions `ask()` gets, recorded so they are not asked again."""
+        ...

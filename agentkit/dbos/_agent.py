@@ -1,0 +1,174 @@
+"""`DBOSAgent`: an agent whose runs are DBOS workflows, recoverable by any process that runs
+the same code with the same executor id (or by DBOS's admin and Conductor recovery).
+
+The workflow is the agent's own driver, carrying out its engine's steps as it always does;
+only the steps with side effects go through `DBOSEffects` (each a DBOS step). The workflow's
+inputs are the run's initial messages, approval decisions (none yet: an agent under DBOS
+decides with its `approve` callback, a step) and a fingerprint of agent and prompt; its
+output is the final `RunState` (with how it ended), from which `run` rebuilds the `RunResult`
+or the `LimitExceeded` / `RunError` it raised.
+
+Everything the workflow does outside steps runs again on recovery and must decide the same:
+the engine does (its back-off jitter is drawn from a seed made from the workflow id), and so
+must the agent's `prepare` and `before_model` / `after_model` hooks (they run again on
+replay; put side effects in tools, whose hooks run inside the tool's step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, cast
+
+from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
+
+from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
+from .._loop.engine import Engine, RunState
+from .._run.agent import Agent
+from .._run.durable import fingerprint
+from .._run.result import OutputT, RunResult
+from ._effects import DBOSEffects
+
+__all__ = ["DBOSAgent"]
+
+_REGISTERED: dict[str, DBOSAgent[Any]] = {}
+
+
+class DBOSAgent(Generic[OutputT]):
+    """Runs `agent` as DBOS workflows: each model call and tool call a DBOS step.
+
+    Make it before `DBOS.launch()` (which recovers this executor's unfinished runs, so their
+    workflow must be registered by then), in every process that may run or recover it.
+    `name` names the workflow (default: the agent's name, else `"agent"`): keep it stable
+    across deploys, and unique per process. `deps` is what tools and hooks get as `ctx.deps`
+    in every run, recovered ones included (a run's inputs are stored; live objects are not).
+    """
+
+    def __init__(
+        self, agent: Agent[OutputT], *, name: str | None = None, deps: object = None
+    ) -> None:
+        """Raises `UsageError` when another `DBOSAgent` of this process has the same name."""
+        self.agent = agent
+        self.name = name or agent.name or "agent"
+        self.deps = deps
+        self.workflow_name = f"agentkit.run:{self.name}"
+        """The DBOS workflow's registered name (what `DBOS.list_workflows` shows)."""
+        if self.workflow_name in _REGISTERED:
+            raise UsageError(
+                f"a DBOSAgent named {self.name!r} already exists in this process; give each "
+                "agent its own name: DBOSAgent(agent, name='...')"
+            )
+        _REGISTERED[self.workflow_name] = self
+
+        async def workflow(
+            messages: list[dict[str, Any]], decisions: dict[str, bool | str], given: str
+        ) -> dict[str, Any]:
+            del given  # stored with the inputs, for `run` to compare
+            return await self._workflow(messages, decisions)
+
+        self._run_workflow = DBOS.workflow(name=self.workflow_name)(workflow)
+
+    def __repr__(self) -> str:
+        return f"DBOSAgent({self.agent!r}, name={self.name!r})"
+
+    async def run(
+        self,
+        prompt: str | list[dict[str, Any]] | None = None,
+        *,
+        workflow_id: str | None = None,
+        history: Sequence[dict[str, Any]] | None = None,
+    ) -> RunResult[OutputT]:
+        """Run the agent as the DBOS workflow `workflow_id` (default: a new id) and return
+        its result. An id that already has a workflow (running here or in another process,
+        or finished) is attached to: its result is returned, nothing started again. Without
+        a prompt or history, only attaches.
+
+        Raises:
+            LimitExceeded: the run hit a limit; `.result` holds the conversation and usage.
+            RunError: a model call failed for good or a tool raised (`raise_errors`).
+            RunMismatchError: `workflow_id` was used for another prompt or agent.
+            UsageError: no workflow `workflow_id` to attach to, and no prompt.
+        """
+        wid = workflow_id or str(uuid.uuid4())
+        if prompt is None and history is None:
+            status = await DBOS.get_workflow_status_async(wid)
+            if status is None or status.name != self.workflow_name:
+                raise UsageError(
+                    f"there is no run {wid!r} of {self.name!r} in the DBOS system database to "
+                    "attach to; pass a prompt to start it"
+                )
+            handle: WorkflowHandleAsync[dict[str, Any]] = await DBOS.retrieve_workflow_async(wid)
+            return self._result(await handle.get_result())
+        messages = self._initial_messages(prompt, history)
+        given = fingerprint(self.agent.config, self.agent.toolset.names, messages)
+        await self._check_existing(wid, given)
+        with SetWorkflowID(wid):
+            handle = await DBOS.start_workflow_async(
+                self._run_workflow, messages, {}, given
+            )
+        return self._result(await handle.get_result())
+
+    async def _check_existing(self, wid: str, given: str) -> None:
+        """Refuse an id stored for another agent or prompt (DBOS alone would return that
+        workflow's result for any inputs)."""
+        status = await DBOS.get_workflow_status_async(wid)
+        if status is None:
+            return
+        stored = "another workflow"
+        if status.name == self.workflow_name and status.input is not None:
+            args = status.input["args"]
+            stored = str(args[2]) if len(args) > 2 else stored
+        if stored != given:
+            raise RunMismatchError(wid, stored=stored, given=given)
+
+    async def _workflow(
+        self, messages: list[dict[str, Any]], decisions: dict[str, bool | str]
+    ) -> dict[str, Any]:
+        wid = DBOS.workflow_id
+        if wid is None:  # DBOS calls this as a workflow, which always has an id
+            raise RuntimeError("the agentkit workflow ran outside a DBOS workflow")
+        state = RunState(messages=messages, seed=_seed(wid))
+        engine = Engine(self.agent.config, state)
+        effects = DBOSEffects(wid)
+        try:
+            async with self.agent.client_for_run() as client:
+                await self.agent.driver.drive(
+                    engine, client, self.deps, decisions, None, effects=effects
+                )
+        except LimitExceeded as exc:
+            return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
+        except RunError as exc:
+            return {"state": state.to_dict(), "error": str(exc)}
+        return {"state": state.to_dict()}
+
+    def _initial_messages(
+        self, prompt: str | list[dict[str, Any]] | None, history: Sequence[dict[str, Any]] | None
+    ) -> list[dict[str, Any]]:
+        engine = Engine(self.agent.config, RunState(messages=list(history or ())))
+        if prompt is not None:
+            text = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
+            engine.on_prompt(text)
+        if not engine.state.messages:
+            raise UsageError("nothing to send: pass a prompt")
+        return engine.state.messages
+
+    def _result(self, outcome: Mapping[str, Any]) -> RunResult[OutputT]:
+        state = RunState.from_dict(cast("Mapping[str, Any]", outcome["state"]))
+        output = state.output if state.output is not None else state.answer
+        result = RunResult(state, cast(OutputT, output))
+        error = outcome.get("error")
+        if error is None:
+            return result
+        limit = outcome.get("limit")
+        if limit is not None:
+            raise LimitExceeded(
+                str(error), limit=str(limit), messages=state.messages, usage=state.usage,
+                result=result,
+            )
+        raise RunError(str(error), messages=state.messages, usage=state.usage, result=result)
+
+
+def _seed(workflow_id: str) -> int:
+    """The back-off jitter's seed, the same in every process that runs this workflow."""
+    return int.from_bytes(hashlib.sha256(workflow_id.encode()).digest()[:4], "big")

@@ -1,0 +1,150 @@
+"""`DBOSEffects`: the driver's steps with side effects as DBOS steps, inside a workflow.
+
+Each model call, tool call and approval is a DBOS step (its output checkpointed in the system
+database before the workflow goes on); each back-off is `DBOS.sleep_async`, a durable sleep.
+On recovery DBOS returns the recorded outputs instead of running the steps again, and runs
+again the steps that had no recorded output.
+
+That last rule would repeat a non-idempotent tool that was in flight, so such a call gets a
+started mark first: one DBOS step per batch of calls about to start, recorded before any of
+them runs. When the workflow is replayed and that step's output comes from the database (its
+function is not called), the calls it names started in an earlier process; if a call's own
+step then has no recorded output, its function does not run the tool but gives the
+"interrupted" `is_error` result (the SQLite store's words), which DBOS records as the call's
+output. Step ids are reserved in call order before parallel calls start, so they are the same
+on every replay whichever call finishes first.
+
+A model call that failed is recorded as a plain JSON record of the error (never pickled), so a
+replay hands the engine an error of the same class, status and `retry_after`, and it decides
+the same retry and back-off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from dbos import DBOS, StepReservation
+
+from .. import errors
+from .._api.wire import Message, tool_result
+from .._errors import APIError, MalformedStreamError
+from .._run.durable import INTERRUPTED
+from .._tools.tool import Tool
+
+__all__ = ["DBOSEffects", "error_from_record", "error_record"]
+
+MODEL_STEP = "agentkit.model"
+STARTED_STEP = "agentkit.tool_started"
+APPROVE_STEP = "agentkit.approve"
+TOOL_STEP = "agentkit.tool:{name}"
+_ERROR_FIELDS = (
+    "message",
+    "body",
+    "request_id",
+    "error_type",
+    "status_code",
+    "retry_after",
+    "should_retry",
+    "index",
+)
+
+
+@dataclass(slots=True)
+class DBOSEffects:
+    """Carries out one workflow's model calls, tools, back-offs and approvals as DBOS steps."""
+
+    run_id: str
+    """The workflow id: tools see it as `ctx.run_id`."""
+    _reserved: dict[str, StepReservation] = field(default_factory=dict[str, StepReservation])
+    _interrupted: set[str] = field(default_factory=set[str])
+    """Calls marked started by an earlier execution (their mark step was replayed)."""
+
+    async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:
+        live: list[Exception] = []
+
+        async def step() -> dict[str, Any]:
+            try:
+                message = await send()
+            except (APIError, MalformedStreamError) as exc:
+                live.append(exc)  # this process's own error, raised as it is
+                return {"error": error_record(exc)}
+            return {"reply": message.to_wire()}
+
+        out: dict[str, Any] = await DBOS.run_step_async({"name": MODEL_STEP}, step)
+        if "error" in out:
+            raise live[0] if live else error_from_record(out["error"])
+        return Message.from_wire(out["reply"])
+
+    async def starting(self, calls: Sequence[dict[str, Any]], tools: Mapping[str, Tool]) -> None:
+        ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
+        if ids:
+            ran: list[bool] = []
+
+            async def mark() -> list[str]:
+                ran.append(True)
+                return ids
+
+            await DBOS.run_step_async({"name": STARTED_STEP}, mark)
+            if not ran:  # recorded by an earlier execution: these calls may have run
+                self._interrupted.update(ids)
+        for call in calls:
+            self._reserved[call["id"]] = DBOS.reserve_step()
+
+    async def tool(
+        self, call: dict[str, Any], run: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        reservation = self._reserved.pop(call["id"])
+        interrupted = call["id"] in self._interrupted
+
+        async def step() -> dict[str, Any]:
+            if interrupted:  # started before a crash, no result recorded: never run again
+                return tool_result(call["id"], INTERRUPTED, is_error=True)
+            return await run()
+
+        return await reservation.run_async({"name": TOOL_STEP.format(name=call["name"])}, step)
+
+    async def sleep(self, seconds: float) -> None:
+        await DBOS.sleep_async(seconds)
+
+    async def approve(
+        self, ask: Callable[[], Awaitable[dict[str, bool | str]]]
+    ) -> dict[str, bool | str]:
+        async def step() -> dict[str, bool | str]:
+            return await ask()
+
+        return await DBOS.run_step_async({"name": APPROVE_STEP}, step)
+
+
+def error_record(exc: Exception) -> dict[str, Any]:
+    """A failed model call as JSON: its class name and the fields the engine reads."""
+    fields: dict[str, Any] = {}
+    for name in _ERROR_FIELDS:
+        value = getattr(exc, name, None)
+        if value is not None and _is_json(value):
+            fields[name] = value
+    fields.setdefault("message", str(exc))
+    return {"type": type(exc).__name__, "fields": fields}
+
+
+def error_from_record(record: Mapping[str, Any]) -> Exception:
+    """The error `error_record` described, rebuilt: same class (an `agentkit.errors` one, else
+    `APIConnectionError`), same fields; what arrived before it (`partial`) is not kept."""
+    cls: object = getattr(errors, str(record.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, APIError | MalformedStreamError)):
+        cls = errors.APIConnectionError
+    fields: dict[str, Any] = dict(record.get("fields") or {})
+    error: Exception = cls.__new__(cls)
+    Exception.__init__(error, fields.get("message", ""))
+    error.__dict__.update({**dict.fromkeys(_ERROR_FIELDS), "partial": None, **fields})
+    return error
+
+
+def _is_json(value: object) -> bool:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True

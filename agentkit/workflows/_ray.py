@@ -1,0 +1,169 @@
+"""Batches on a Ray cluster: `RayEngine` (extra: `pip install "agentkit[ray]"`).
+
+Owns spreading a batch's items over Ray async actors, each a worker process that opens the
+batch's runner once (one HTTP client, its share of the rate limits, offline one fake
+server) and runs up to its share of `concurrency` items at once on its own event loop; and
+carrying items through the death of a worker or a node. Rules: the driver keeps every item
+in flight until a record comes back, so an item whose worker died is sent again to a live
+one (Ray restarts the dead actor; `max_attempts` bounds the tries) and only the driver
+writes records: each input is recorded once. Ray is imported only here, when used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import math
+import os
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .._api.ratelimit import RateLimiter, RateLimitStats
+from .._errors import UsageError
+from ._runners import ItemRunner, RunOne, run_item
+
+__all__ = ["RayEngine"]
+
+
+def _ray() -> Any:
+    try:
+        return importlib.import_module("ray")
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray":
+            raise
+        raise UsageError(
+            'engine="ray" needs Ray: pip install "agentkit[ray]" (or pip install ray)'
+        ) from None
+
+
+class BatchWorker:
+    """A Ray async actor: the batch's runner, opened once, running many items at once."""
+
+    def __init__(self, runner: ItemRunner, limiter: RateLimiter | None) -> None:
+        self._runner = runner
+        self._limiter = limiter
+        self._stack = AsyncExitStack()
+        self._opening: asyncio.Task[RunOne] | None = None
+
+    async def _open(self) -> RunOne:
+        return await self._stack.enter_async_context(self._runner.open(self._limiter))
+
+    async def run(
+        self, item_id: object, value: Any
+    ) -> tuple[dict[str, Any], RateLimitStats | None]:
+        """Run one item; its record and this worker's limiter stats."""
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        run = await asyncio.shield(self._opening)
+        record = await run_item(run, item_id, value, self._limiter)
+        return record, self._limiter.stats if self._limiter is not None else None
+
+    async def close(self) -> None:
+        """Close what the runner opened (its client, its fake server)."""
+        await self._stack.aclose()
+
+
+@dataclass(frozen=True)
+class RayEngine:
+    """Run a batch's items on Ray: `run_batch(..., engine=RayEngine(address="auto"))`.
+
+    `address`: the cluster (`"HOST:PORT"` of the head, `"auto"` for the one this machine
+    belongs to); None uses the Ray instance already initialised, else `RAY_ADDRESS`, else
+    starts a new local one on 127.0.0.1 for the batch. `workers`: actors to start
+    (default: one per CPU of the cluster), each asking Ray for `num_cpus`, spread over the
+    nodes. `max_attempts`: how many workers an
+    item may outlive before it is recorded as failed. `runtime_env` is passed to `ray.init`
+    (e.g. `{"env_vars": {...}}` for online runs on nodes without the key).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    num_cpus: float = 1.0
+    max_attempts: int = 4
+    runtime_env: dict[str, Any] | None = None
+
+    def _connect(self, ray: Any) -> bool:
+        """Connect to the cluster unless connected; whether we started the connection."""
+        if ray.is_initialized():
+            return False
+        address = self.address
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            # A new local instance (never another one running on this machine): listening
+            # on loopback only, sending no usage stats.
+            address = "local"
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(address=address, include_dashboard=False, runtime_env=self.runtime_env,
+                 log_to_driver=False)
+        return True
+
+    @asynccontextmanager
+    async def start(
+        self, runner: ItemRunner, limiter: RateLimiter | None, concurrency: int
+    ) -> AsyncGenerator[Any, None]:
+        if self.max_attempts < 1:
+            raise UsageError(f"RayEngine max_attempts must be 1 or more, got {self.max_attempts}")
+        ray = _ray()
+        owned = self._connect(ray)
+        count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.num_cpus))
+        per_worker = max(1, math.ceil(concurrency / count))
+        share = limiter.portion(1 / count) if limiter is not None else None
+        actor = ray.remote(BatchWorker).options(
+            max_concurrency=per_worker + 2, max_restarts=-1, max_task_retries=0,
+            num_cpus=self.num_cpus, scheduling_strategy="SPREAD",
+        )
+        actors = [actor.remote(runner, share) for _ in range(count)]
+        load = [0] * count
+        died = tuple(
+            getattr(ray.exceptions, name)
+            for name in ("RayActorError", "ActorUnavailableError")
+            if hasattr(ray.exceptions, name)
+        )
+
+        async def submit(item_id: object, value: Any) -> tuple[dict[str, Any], Any]:
+            error: BaseException | None = None
+            for attempt in range(self.max_attempts):
+                index = min(range(count), key=load.__getitem__)
+                load[index] += 1
+                try:
+                    return await actors[index].run.remote(item_id, value)
+                except died as exc:  # the worker (or its node) died: run it elsewhere
+                    error = exc
+                    await asyncio.sleep(0.2 * attempt)
+                except Exception as exc:  # the worker could not run it (its runner failed)
+                    cause = getattr(exc, "cause", None)  # a RayTaskError's original exception
+                    why = _first_line(cause if isinstance(cause, BaseException) else exc)
+                    return _failed(item_id, f"the worker failed: {why}"), None
+                finally:
+                    load[index] -= 1
+            tries, last = self.max_attempts, _first_line(error)
+            return _failed(item_id, f"its worker died {tries} times; last: {last}"), None
+
+        try:
+            yield submit
+        finally:
+            closing = [a.close.remote() for a in actors]
+            await asyncio.wait([asyncio.ensure_future(_settle(c)) for c in closing], timeout=10)
+            for a in actors:
+                ray.kill(a)
+            if owned:
+                ray.shutdown()
+
+
+def _first_line(error: BaseException | None) -> str:
+    return f"{type(error).__name__}: {error}".strip().splitlines()[0]
+
+
+def _failed(item_id: object, error: str) -> dict[str, Any]:
+    """The record of an item that no worker could run."""
+    return {"id": item_id, "ok": False, "error": error, "usage": None, "cost_usd": None,
+            "worker": None, "seconds": None}
+
+
+async def _settle(ref: Any) -> None:
+    try:
+        await ref
+    except Exception:  # a dead worker has nothing left to close
+        return

@@ -1,0 +1,72 @@
+"""A durable run resumes after a compaction: the summary call is a journaled reply and the
+policy's other inputs (token counts, an overflow) are journaled notes, so the replay takes
+the same decisions and the resumed run goes on from the compacted history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from research import research_agent, researcher
+
+from agentkit import Agent, RunError, SQLiteStore, validate_conversation
+from agentkit.context import Auto, Compaction, ServerCompaction, Trim
+from agentkit.testing import Fault, ScriptedTransport, with_faults
+
+
+@pytest.mark.parametrize("trigger", [12_000, 500_000], ids=["estimate", "overflow"])
+def test_a_durable_run_resumes_after_a_compaction(tmp_path: Path, trigger: int) -> None:
+    model = researcher(24)
+    broken = with_faults(model, {20: Fault.error(400, message="scripted failure")})
+    policy = Compaction(trigger_tokens=trigger)
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        first = research_agent(ScriptedTransport(broken, context_window=20_000), context=policy)
+        with pytest.raises(RunError, match="scripted failure"):
+            first.run_sync("Research the answer.", run_id="r1", store=store)
+        kinds = [e.kind for e in store.entries("r1")]
+        assert "context" in kinds  # a count near the trigger, or the overflow
+        again = ScriptedTransport(model, context_window=20_000)
+        second = research_agent(again, context=policy)
+        result = second.run_sync("Research the answer.", run_id="r1", store=store)
+    assert result.text == "Read 24 pages: the answer is 42."
+    assert "Read pages 0 to 24" in result.messages[0]["content"][-1]["text"]
+    validate_conversation(result.messages)
+    # The resumed process sent the compacted history, not the whole one.
+    resumed = again.requests[0].body["messages"]
+    assert "Read pages 0 to 24" in str(resumed[0]) and len(resumed) < 2 * 20
+
+
+def _shape(messages: list[dict[str, object]]) -> list[list[str]]:
+    return [[str(b.get("type")) for b in m["content"]] for m in messages]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("policy", "model", "betas"),
+    [
+        (Trim(trigger_tokens=12_000), "claude-sonnet-4-5", None),
+        (Auto(trigger_tokens=50_000), "claude-opus-4-6", ()),  # the fallback is journaled
+        (ServerCompaction(trigger_tokens=50_000), "claude-opus-4-6", None),
+    ],
+    ids=["trim", "auto-fallback", "server-compaction"],
+)
+def test_a_resumed_run_ends_as_an_uninterrupted_one(
+    tmp_path: Path, policy: object, model: str, betas: tuple[str, ...] | None
+) -> None:
+    window, pages = (20_000, 4000) if isinstance(policy, Trim) else (60_000, 16_000)
+
+    def agent(transport: ScriptedTransport) -> Agent[str]:
+        return research_agent(transport, model=model, page_chars=pages, context=policy)
+
+    whole = agent(ScriptedTransport(researcher(20), context_window=window, betas=betas))
+    expected = whole.run_sync("Research the answer.")
+    model_fn = researcher(20)
+    broken = with_faults(model_fn, {17: Fault.error(400, message="scripted failure")})
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        first = agent(ScriptedTransport(broken, context_window=window, betas=betas))
+        with pytest.raises(RunError, match="scripted failure"):
+            first.run_sync("Research the answer.", run_id="r1", store=store)
+        again = agent(ScriptedTransport(model_fn, context_window=window, betas=betas))
+        result = again.run_sync("Research the answer.", run_id="r1", store=store)
+    assert result.text == expected.text == "Read 20 pages: the answer is 42."
+    assert _shape(result.messages) == _shape(expected.messages)
+    assert result.state.context.get("compactions") == expected.state.context.get("compactions")

@@ -1,0 +1,213 @@
+"""`DBOSAgent` on a real DBOS (SQLite and Postgres): a run is a workflow whose model calls,
+tool calls and back-offs are steps; an id that has a workflow is attached to; a replay
+(`DBOS.fork_workflow` copies a workflow's recorded steps up to one, then runs it again)
+repeats no recorded step, decides the same retries, and never runs again a non-idempotent
+call whose started mark was recorded by an earlier execution."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from dbos import DBOS
+
+from agentkit import Agent, AsyncClient, Limits, RunContext, tool
+from agentkit._run.durable import INTERRUPTED
+from agentkit.dbos import DBOSAgent
+from agentkit.errors import LimitExceeded, RateLimitError, RunMismatchError, UsageError
+from agentkit.testing import Fault, ScriptedTransport, reply, text_reply
+
+PROMPT = "Charge the open orders"
+
+
+class Orders:
+    """An agent with an idempotent and a non-idempotent tool, its side effects counted."""
+
+    def __init__(self, script: list[Any], *, approval: bool = False, **options: Any) -> None:
+        self.effects: list[tuple[str, str | None]] = []
+        self.transport = ScriptedTransport(script)
+
+        @tool(idempotent=True)
+        async def lookup(ctx: RunContext[None], key: str) -> str:
+            """Look a value up (read-only)."""
+            self.effects.append(("lookup", ctx.idempotency_key))
+            return f"value-{key}"
+
+        @tool(requires_approval=approval)
+        async def charge(ctx: RunContext[None], order: int) -> str:
+            """Charge an order."""
+            self.effects.append(("charge", ctx.idempotency_key))
+            return f"charged order {order}"
+
+        client = AsyncClient(api_key="sk-test", transport=self.transport)
+        agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, **options)
+        self.durable = DBOSAgent(agent, name=f"orders-{uuid.uuid4().hex[:8]}")
+
+
+def tools_then(text: str = "All charged.") -> list[Any]:
+    calls = [("lookup", {"key": "a"}), ("charge", {"order": 1})]
+    return [reply(tool_calls=calls), text_reply(text)]
+
+
+async def step_names(workflow_id: str) -> list[str]:
+    return [s["function_name"] for s in await DBOS.list_workflow_steps_async(workflow_id)]
+
+
+@pytest.mark.asyncio
+async def test_each_model_call_and_tool_call_is_a_step(launched: str) -> None:
+    orders = Orders(tools_then())
+    result = await orders.durable.run(PROMPT, workflow_id="w-steps")
+
+    assert result.text == "All charged."
+    assert await step_names("w-steps") == [
+        "agentkit.model",
+        "agentkit.tool_started",  # the started mark: before the non-idempotent call runs
+        "agentkit.tool:lookup",
+        "agentkit.tool:charge",
+        "agentkit.model",
+    ]
+    calls = [b["id"] for b in result.messages[1]["content"] if b["type"] == "tool_use"]
+    assert sorted(orders.effects) == [
+        ("charge", f"w-steps:{calls[1]}"), ("lookup", f"w-steps:{calls[0]}")
+    ]
+    assert result.usage.requests == 2
+
+
+@pytest.mark.asyncio
+async def test_the_same_workflow_id_attaches_instead_of_running_again(launched: str) -> None:
+    orders = Orders(tools_then())
+    first = await orders.durable.run(PROMPT, workflow_id="w-once")
+    again = await orders.durable.run(PROMPT, workflow_id="w-once")
+    attached = await orders.durable.run(workflow_id="w-once")  # no prompt: attach only
+
+    assert again.text == attached.text == first.text
+    assert again.messages == first.messages
+    assert len(orders.transport.requests) == 2  # no model call after the first run
+    assert len(orders.effects) == 2
+    assert len(await DBOS.list_workflows_async(workflow_ids=["w-once"])) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_running_workflow_is_attached_to(launched: str) -> None:
+    orders = Orders(tools_then())
+    first, second = await asyncio.gather(
+        orders.durable.run(PROMPT, workflow_id="w-racing"),
+        orders.durable.run(PROMPT, workflow_id="w-racing"),
+    )
+    assert first.messages == second.messages
+    assert len(orders.transport.requests) == 2
+    assert len(orders.effects) == 2
+
+
+@pytest.mark.asyncio
+async def test_an_id_used_for_another_prompt_is_refused(launched: str) -> None:
+    orders = Orders(tools_then())
+    await orders.durable.run(PROMPT, workflow_id="w-taken")
+    with pytest.raises(RunMismatchError):
+        await orders.durable.run("Refund every order", workflow_id="w-taken")
+    with pytest.raises(UsageError, match="no run 'w-none'"):
+        await orders.durable.run(workflow_id="w-none")
+
+
+@pytest.mark.asyncio
+async def test_a_retry_back_off_is_a_durable_sleep_and_replays_the_same(launched: str) -> None:
+    orders = Orders([Fault.rate_limit(retry_after=0.01), text_reply("Fine."), text_reply("Again.")])
+    result = await orders.durable.run(PROMPT, workflow_id="w-retry")
+    assert result.text == "Fine."
+    assert await step_names("w-retry") == ["agentkit.model", "DBOS.sleep", "agentkit.model"]
+
+    # Replayed up to the second call: the recorded 429 must lead to the same back-off.
+    fork = await DBOS.fork_workflow_async("w-retry", 3)
+    outcome = await fork.get_result()
+    assert outcome["state"]["answer"] == "Again."
+    assert len(orders.transport.requests) == 3  # the failed call was not sent again
+    assert await step_names(fork.get_workflow_id()) == await step_names("w-retry")
+
+
+@pytest.mark.asyncio
+async def test_replay_never_reruns_a_non_idempotent_call_marked_started(launched: str) -> None:
+    orders = Orders([*tools_then(), text_reply("Checked.")])
+    await orders.durable.run(PROMPT, workflow_id="w-marked")
+
+    # Replayed from the charge's own step: its started mark (step 2) and the lookup
+    # (step 3) are recorded, the charge has no output, as after a crash in the call.
+    fork = await DBOS.fork_workflow_async("w-marked", 4)
+    outcome = await fork.get_result()
+
+    assert outcome["state"]["answer"] == "Checked."
+    assert sorted(name for name, _ in orders.effects) == ["charge", "lookup"]  # none again
+    last = orders.transport.requests[-1].body["messages"][-1]["content"]
+    assert last[0]["content"] == "value-a"
+    assert last[1]["is_error"] is True
+    assert last[1]["content"] == INTERRUPTED
+
+
+@pytest.mark.asyncio
+async def test_replay_reruns_an_idempotent_call_with_the_same_key(launched: str) -> None:
+    orders = Orders([*tools_then(), text_reply("Checked.")])
+    await orders.durable.run(PROMPT, workflow_id="w-idem")
+
+    fork = await DBOS.fork_workflow_async("w-idem", 3)  # the lookup's step onwards
+    await fork.get_result()
+
+    lookups = [key for name, key in orders.effects if name == "lookup"]
+    assert len(lookups) == 2
+    call = lookups[0].split(":")[1]
+    assert lookups[1] == f"{fork.get_workflow_id()}:{call}"  # the run's id, the same call
+
+
+@pytest.mark.asyncio
+async def test_an_approval_is_a_step_not_asked_again_on_replay(launched: str) -> None:
+    asked: list[str] = []
+
+    def approve(ctx: RunContext[None], call: dict[str, Any]) -> bool:
+        asked.append(call["id"])
+        return True
+
+    orders = Orders([*tools_then(), text_reply("Again.")], approval=True, approve=approve)
+    result = await orders.durable.run(PROMPT, workflow_id="w-approve")
+    names = await step_names("w-approve")
+    assert result.text == "All charged."
+    assert names[:2] == ["agentkit.model", "agentkit.approve"]
+
+    fork = await DBOS.fork_workflow_async("w-approve", len(names))  # only the last call live
+    assert (await fork.get_result())["state"]["answer"] == "Again."
+    assert len(asked) == 1
+    assert len(orders.effects) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_limit_is_raised_and_raised_again_on_attach(launched: str) -> None:
+    orders = Orders(tools_then(), limits=Limits(max_turns=1))
+    with pytest.raises(LimitExceeded) as first:
+        await orders.durable.run(PROMPT, workflow_id="w-limit")
+    with pytest.raises(LimitExceeded) as again:
+        await orders.durable.run(PROMPT, workflow_id="w-limit")
+    assert first.value.limit == again.value.limit == "max_turns"
+    assert again.value.result is not None
+    assert again.value.result.messages == first.value.result.messages
+
+
+def test_two_durable_agents_may_not_share_a_name() -> None:
+    agent = Agent("claude-sonnet-4-5")
+    DBOSAgent(agent, name="twice")
+    with pytest.raises(UsageError, match="already exists"):
+        DBOSAgent(agent, name="twice")
+
+
+def test_a_model_error_is_recorded_as_json_and_rebuilt_the_same() -> None:
+    from agentkit._api.sansio import retryable
+    from agentkit.dbos._effects import error_from_record, error_record
+
+    error = RateLimitError("slow down", status_code=429, retry_after=2.0, request_id="req_1")
+    record = error_record(error)
+    rebuilt = error_from_record(record)
+
+    assert type(rebuilt) is RateLimitError
+    assert (rebuilt.status_code, rebuilt.retry_after, rebuilt.request_id) == (429, 2.0, "req_1")
+    assert retryable(rebuilt) and str(rebuilt) == str(error)
+    assert type(error_from_record({"type": "os.system", "fields": {}})).__name__ == (
+        "APIConnectionError"
+    )

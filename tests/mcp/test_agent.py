@@ -1,0 +1,143 @@
+"""MCP tools in agent runs: lazy connection and closing with the agent, toolset operations,
+a cancelled run cancelling its call on the server, and durable runs' idempotency rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp_helpers import call_ctx, stdio_app
+
+from agentkit import Agent, AsyncClient, SQLiteStore, Toolset, tool
+from agentkit.events import AgentEvent, ToolCallStarted
+from agentkit.mcp import MCPToolset
+from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+def client_for(*replies: Any) -> tuple[AsyncClient, ScriptedTransport]:
+    transport = ScriptedTransport(list(replies))
+    return AsyncClient(api_key="sk-test", transport=transport, max_retries=0), transport
+
+
+def offered(transport: ScriptedTransport) -> list[str]:
+    return [t["name"] for t in transport.requests[0].body["tools"]]
+
+
+def results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for m in messages if isinstance(m["content"], list) for b in m["content"]
+            if b["type"] == "tool_result"]
+
+
+def pid_of(block: dict[str, Any]) -> int:
+    return int(json.loads(block["content"][0]["text"])["pid"])
+
+
+@tool
+def local_note(text: str) -> str:
+    """Keep a note."""
+    return f"noted {text}"
+
+
+@pytest.mark.asyncio
+async def test_connects_at_the_first_run_and_closes_with_the_agent() -> None:
+    server = stdio_app()
+    tools = server.prefixed("app").filtered(lambda t: t.name != "app_crash") + local_note
+    client, transport = client_for(
+        reply(tool_calls=[("app_add", {"a": 2, "b": 2}, "toolu_1"),
+                          ("app_process", {"name": "x"}, "toolu_2"),
+                          ("local_note", {"text": "hi"}, "toolu_3")]),
+        text_reply("Done."),
+    )
+    async with client, Agent(MODEL, tools=[tools], client=client) as agent:
+        result = await agent.run("go")
+        added, process, note = results(result.messages)
+    names = offered(transport)
+    assert "app_add" in names and "app_crash" not in names and "local_note" in names
+    assert added["content"] == [{"type": "text", "text": "4"}] and note["content"] == "noted hi"
+    with pytest.raises(ProcessLookupError):  # closed with the agent: the process is gone
+        os.kill(pid_of(process), 0)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_run_cancels_its_call_on_the_server(http_url: str) -> None:
+    client, _ = client_for(tool_reply("wait_forever", {}), text_reply("never"))
+    async with client, Agent(MODEL, tools=[MCPToolset.http(http_url)], client=client) as agent, \
+            MCPToolset.http(http_url) as observer:
+        watch = {t.name: t for t in await observer.list_tools()}
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(agent.run, "wait")
+            started = await watch["wait_started"].run({"timeout": 30}, call_ctx())
+            assert started["content"] == [{"type": "text", "text": "true"}]
+            tg.cancel_scope.cancel()
+        seen = await watch["seen_cancellations"].run({"timeout": 30}, call_ctx())
+    assert seen["content"] != [{"type": "text", "text": "[]"}]
+
+
+def test_a_run_on_a_new_event_loop_reconnects() -> None:
+    server = stdio_app()
+    pids: list[int] = []
+
+    async def one_run() -> None:
+        client, _ = client_for(tool_reply("process", {"name": "x"}), text_reply("Done."))
+        async with client:
+            result = await Agent(MODEL, tools=[server], client=client).run("go")
+        pids.append(pid_of(results(result.messages)[0]))
+
+    try:
+        anyio.run(one_run)  # the loop's end stops what the run started
+        anyio.run(one_run)
+    finally:
+        anyio.run(server.aclose)
+    assert len(set(pids)) == 2
+
+
+@pytest.mark.asyncio
+async def test_durable_runs_mark_only_unhinted_mcp_tools_started(tmp_path: Path) -> None:
+    events: list[AgentEvent] = []
+    client, _ = client_for(
+        reply(tool_calls=[("add", {"a": 1, "b": 1}, "toolu_add"),
+                          ("echo", {"text": "x"}, "toolu_echo")]),
+        text_reply("Done."),
+    )
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
+            await agent.run("go", run_id="r1", store=store, on_event=events.append)
+        started = [e.payload["ids"] for e in store.entries("r1") if e.kind == "tool_started"]
+    assert started == [["toolu_echo"]]  # add is readOnlyHint: safe to run again after a crash
+    assert sum(isinstance(e, ToolCallStarted) for e in events) == 2
+
+
+def test_a_refused_name_never_reaches_the_wire() -> None:
+    valid = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+    async def one_run() -> list[str]:
+        client, transport = client_for(text_reply("Done."))
+        async with client, Agent(MODEL, tools=[Toolset([stdio_app()])], client=client) as agent:
+            await agent.run("go")
+        return offered(transport)
+
+    names = anyio.run(one_run)
+    assert all(valid.match(n) for n in names) and any(n.startswith("db_query_run_") for n in names)
+
+
+@pytest.mark.asyncio
+async def test_a_run_goes_on_after_its_server_crashed_and_the_next_call_restarts_it() -> None:
+    client, _ = client_for(
+        tool_reply("process", {"name": "x"}),
+        tool_reply("crash", {}),
+        tool_reply("process", {"name": "x"}),
+        text_reply("Done."),
+    )
+    async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
+        result = await agent.run("go")
+    before, crashed, after = results(result.messages)
+    assert result.text == "Done."
+    assert crashed["is_error"] is True and "closed the connection" in crashed["content"]
+    assert pid_of(before) != pid_of(after)

@@ -1,0 +1,59 @@
+"""MCP servers over streamable HTTP and legacy SSE, on 127.0.0.1: the test server (official SDK)
+in a subprocess, one per module."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+from mcp_helpers import call_ctx, time_out_on_the_server
+
+from agentkit import Tool
+from agentkit.mcp import MCPConnectionError, MCPToolset
+
+
+def by_name(tools: list[Tool]) -> dict[str, Tool]:
+    return {t.name: t for t in tools}
+
+
+@pytest.mark.asyncio
+async def test_streamable_http_lists_calls_and_cancels_a_timed_out_call(http_url: str) -> None:
+    async with MCPToolset.http(http_url, headers={"X-Test": "yes"}) as server:
+        tools = by_name(await server.list_tools())
+        added = await tools["add"].run({"a": 1, "b": 2}, call_ctx())
+        started, timed_out, seen = await time_out_on_the_server(tools)
+        failed = await tools["fail"].run({"reason": "no"}, call_ctx())
+    assert added["content"] == [{"type": "text", "text": "3"}]
+    assert started == [{"type": "text", "text": "true"}] and timed_out["is_error"] is True
+    assert seen != [{"type": "text", "text": "[]"}]  # the server saw it cancelled
+    assert failed["is_error"] is True and "no" in str(failed["content"])
+
+
+@pytest.mark.asyncio
+async def test_headers_and_auth_go_with_every_request(http_url: str) -> None:
+    sent: list[httpx2.Request] = []
+
+    class Recorded(httpx2.Auth):
+        def auth_flow(self, request: httpx2.Request):  # type: ignore[no-untyped-def]
+            request.headers["Authorization"] = "Bearer token"
+            sent.append(request)
+            yield request
+
+    async with MCPToolset.http(http_url, headers={"X-Team": "blue"}, auth=Recorded()) as server:
+        await server.list_tools()
+    assert sent and all(r.headers["X-Team"] == "blue" for r in sent)
+
+
+@pytest.mark.asyncio
+async def test_legacy_sse(sse_url: str) -> None:
+    async with MCPToolset.sse(sse_url) as server:
+        tools = by_name(await server.list_tools())
+        echoed = await tools["echo"].run({"text": "over SSE"}, call_ctx())
+    assert echoed["content"] == [{"type": "text", "text": "over SSE"}]
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_is_not_there_fails_naming_it() -> None:
+    server = MCPToolset.http("http://127.0.0.1:9/mcp", connect_timeout=20)
+    with pytest.raises(MCPConnectionError, match=r"http://127\.0\.0\.1:9/mcp"):
+        await server.list_tools()
+    await server.aclose()

@@ -1,0 +1,104 @@
+"""Spans survive durable resumes: each attempt at a stored run is its own `invoke_agent` span
+with `gen_ai.conversation.id` = the run id, linked to the spans of the attempts before it
+(their W3C `traceparent`s are kept in the run's journal)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.trace import SpanContext
+from telemetry import Telemetry
+
+import agentkit.otel
+from agentkit import Agent, AsyncClient, SQLiteStore, tool
+from agentkit.testing import ScriptedTransport, reply, text_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+class Crash(BaseException):
+    """Stands for the process dying mid-run."""
+
+
+crashes: list[str] = []
+
+
+@tool(idempotent=True)
+def lookup(key: str) -> str:
+    """Look a value up."""
+    if crashes:
+        raise Crash(crashes.pop())
+    return f"value-{key}"
+
+
+@tool(requires_approval=True)
+def charge(order: int) -> str:
+    """Charge an order."""
+    return f"charged {order}"
+
+
+def ids(ctx: SpanContext | None) -> tuple[int, int]:
+    assert ctx is not None
+    return ctx.trace_id, ctx.span_id
+
+
+def traceparent(ctx: SpanContext) -> str:
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_run_links_to_every_attempt_before_it(
+    telemetry: Telemetry, tmp_path: Path
+) -> None:
+    transport = ScriptedTransport([
+        reply(tool_calls=[("lookup", {"key": "a"}, "toolu_1")]),  # attempt 1 crashes in it
+        reply(tool_calls=[("charge", {"order": 7}, "toolu_2")]),  # attempt 2 pauses on it
+        text_reply("Charged."),                                   # attempt 3 finishes
+    ])
+    store = SQLiteStore(tmp_path / "runs.db")
+    async with AsyncClient(api_key="sk-x", transport=transport, max_retries=0) as client:
+        agent = Agent(MODEL, client=client, tools=[lookup, charge], name="shop", store=store)
+        crashes.append("killed")
+        with pytest.raises(Crash):
+            await agent.run("Buy", run_id="order-7")
+        paused = await agent.run("Buy", run_id="order-7")
+        assert paused.stop_reason == "approval_required"
+        done = await agent.run(run_id="order-7", decisions={"toolu_2": True})
+        assert done.text == "Charged."
+    store.close()
+
+    first, second, third = telemetry.named("invoke_agent shop")
+    for span in (first, second, third):
+        assert dict(span.attributes or {})["gen_ai.conversation.id"] == "order-7"
+    assert first.links == ()
+    assert [ids(link.context) for link in second.links] == [ids(first.context)]
+    assert [ids(link.context) for link in third.links] == [ids(first.context), ids(second.context)]
+    assert dict(third.links[0].attributes or {}) == {"agentkit.link": "continues"}
+    # each attempt is its own trace; the links say which run it continues
+    assert len({s.context.trace_id for s in (first, second, third)}) == 3  # type: ignore[union-attr]
+    chats = [s for s in telemetry.spans if s.name.startswith("chat ")]
+    assert all(dict(s.attributes or {})["gen_ai.conversation.id"] == "order-7" for s in chats)
+
+
+@pytest.mark.asyncio
+async def test_the_journal_keeps_the_span_only_when_the_run_is_observed(
+    telemetry: Telemetry, tmp_path: Path
+) -> None:
+    transport = ScriptedTransport([text_reply("One."), text_reply("Two.")])
+    store = SQLiteStore(tmp_path / "runs.db")
+    async with AsyncClient(api_key="sk-x", transport=transport, max_retries=0) as client:
+        agent = Agent(MODEL, client=client, store=store)
+        await agent.run("a", run_id="seen")
+        agentkit.otel.uninstrument()
+        await agent.run("b", run_id="unseen")
+
+    def payloads(run_id: str) -> list[dict[str, Any]]:
+        return [e.payload for e in store.entries(run_id) if e.kind in ("start", "status")]
+
+    (span,) = telemetry.spans[-1:]
+    assert span.context is not None
+    assert [p.get("traceparent") for p in payloads("seen")] == [traceparent(span.context)] * 2
+    assert all("traceparent" not in p for p in payloads("unseen"))
+    store.close()
