@@ -5,8 +5,10 @@ out (other hosts, the API key, writes)."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +16,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from ui_runs import HOSTILE, MODEL, SECRET, START, Gate, Runs, viewer
 
-from agentkit import RunUsage
+from agentkit import RunUsage, SQLiteStore
+from agentkit.cli.viewer import RunReader
 from agentkit.cli.viewer.server import CSP
 from agentkit.testing import text_reply
 
@@ -169,8 +172,8 @@ async def test_a_denied_call_and_the_resume_are_in_the_timeline(runs: Runs, api:
     assert data["items"][4]["model_seconds"] < 60
 
 
-async def test_a_running_run_is_live_and_becomes_interrupted_when_its_lease_lapses(
-    runs: Runs, api: Client
+async def test_a_running_run_is_live_while_its_journal_is_locked_and_interrupted_after(
+    runs: Runs, api: Client, tmp_path: Path
 ) -> None:
     gate = Gate()
     task = await gate.start(runs)
@@ -179,12 +182,37 @@ async def test_a_running_run_is_live_and_becomes_interrupted_when_its_lease_laps
         assert data["run"]["status"] == "running"
         assert data["live"]["doing"] == "tools"
         assert data["items"][1]["blocks"][1]["state"] == "running"
-        runs.clock.advance(3600)  # past its lease: as if its process had died
-        stale = await get(api, "/api/run", id="live-1")
-        assert stale["run"]["status"] == "interrupted"
-        assert stale["run"]["stored_status"] == "running" and stale["live"] is None
-        listed = await get(api, "/api/runs", status="interrupted")
-        assert [r["run_id"] for r in listed["runs"]] == ["live-1"]
+        # The totals are the journal's, though the header was last synced at the claim.
+        assert data["run"]["turns"] == 1 and data["run"]["input_tokens"] > 0
+        runs.clock.advance(3600)  # far past its lease: still running, its process holds it
+        assert (await get(api, "/api/run", id="live-1"))["run"]["status"] == "running"
+        # What a killed process leaves: the same files, the journal's lock gone with it.
+        dead = tmp_path / "dead"
+        dead.mkdir()
+        with closing(sqlite3.connect(runs.path)) as src, closing(
+            sqlite3.connect(dead / "runs.db")
+        ) as dst:
+            src.backup(dst)
+        shutil.copytree(f"{runs.path}.journals", dead / "runs.db.journals")
+        reader = RunReader(dead / "runs.db", clock=runs.clock)
+        try:
+            found = reader.run("live-1")
+            assert found is not None and found[0].status == "interrupted"
+            assert found[0].stored_status == "running" and found[0].turns == 1
+            listed = reader.page(status="interrupted")
+            assert [r.run_id for r in listed.runs] == ["live-1"] and listed.counts == {
+                "interrupted": 1
+            }
+            assert reader.version("live-1") == (found[0].entries, "interrupted")
+            # Resumed by another process: running again, whatever the reader remembered.
+            header = runs.store.header("live-1")
+            assert header is not None
+            with SQLiteStore(dead / "runs.db") as other:
+                other.claim("live-1", fingerprint=header.fingerprint, model=MODEL, agent="waiter")
+                assert reader.page(status="running").total == 1
+                assert reader.version("live-1") == (found[0].entries, "running")
+        finally:
+            reader.close()
     finally:
         gate.open.set()
         await task

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from agentkit import SQLiteStore
+from agentkit._durable.schema import APPLICATION_ID
 from agentkit.cli.main import main
+from agentkit.cli.viewer import RunReader
 
 FAKE_BROWSER = "import sys; print('browser opened', sys.argv[1], flush=True)"
 
@@ -42,15 +44,22 @@ def serve(store: Path, *options: str, browser: str = "") -> subprocess.Popen[str
 
 
 def line(process: subprocess.Popen[str]) -> str:
-    """The next line the process prints (it flushes each)."""
+    """The next line the process prints on stdout, where its result (the URL) goes."""
     assert process.stdout is not None
     return process.stdout.readline()
 
 
+def note(process: subprocess.Popen[str]) -> str:
+    """The next line the process prints on stderr, where its notes go."""
+    assert process.stderr is not None
+    return process.stderr.readline()
+
+
 def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl-C; the exit code and what the process printed after (stdout, then stderr)."""
     process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=60)
-    return process.returncode, rest
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out + err
 
 
 def test_it_serves_the_store_on_loopback_and_stops_on_ctrl_c(store: Path) -> None:
@@ -81,7 +90,7 @@ def test_open_says_so_when_no_browser_opens(store: Path) -> None:
     process = serve(store, "--open", browser="false %s")  # a browser that fails to start
     try:
         line(process)
-        assert "no web browser was found to open" in line(process)
+        assert "no web browser was found to open" in note(process)
     finally:
         stop(process)
 
@@ -139,3 +148,45 @@ def test_a_store_of_a_newer_agentkit_is_refused(
 def test_a_bad_port_is_a_usage_error(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ui", "--db", str(store), "--port", "70000"]) == 2
     assert "expected a port from 0 to 65535" in capsys.readouterr().err
+
+
+def test_a_store_of_format_1_is_left_as_it_is_with_the_command_that_moves_it_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Format 1 kept each journal as rows (key = run id << 32 | seq) of an `entries` table.
+    old = tmp_path / "old.db"
+    with closing(sqlite3.connect(old)) as db:
+        db.execute(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, "
+            "format INTEGER NOT NULL, fingerprint TEXT NOT NULL, model TEXT NOT NULL, "
+            "agent TEXT NOT NULL, status TEXT NOT NULL, turns INTEGER NOT NULL DEFAULT 0, "
+            "input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0, "
+            "cost_usd REAL NOT NULL DEFAULT 0, created REAL NOT NULL, updated REAL NOT NULL, "
+            "lease_token TEXT, lease_host TEXT, lease_node TEXT, lease_pid INTEGER, "
+            "lease_started INTEGER, lease_expires REAL)"
+        )
+        db.execute("CREATE TABLE entries (key INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+                   "at REAL NOT NULL, payload TEXT NOT NULL)")
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO runs (id, run_id, format, fingerprint, model, agent, status, "
+                   "turns, created, updated) VALUES (1, 'old-1', 1, 'f', 'm', 'x', 'finished', "
+                   "1, 5, 6)")
+        start = {"messages": [{"role": "user", "content": "an old question"}], "seed": 1}
+        db.execute("INSERT INTO entries VALUES (?, 'start', 5, ?)",
+                   (1 << 32 | 1, json.dumps(start)))
+        db.commit()
+    before = old.read_bytes()
+    assert main(["ui", "--db", str(old)]) == 2
+    err = capsys.readouterr().err
+    assert "older format (1" in err and f"agentkit runs list --db {old}" in err
+    assert old.read_bytes() == before
+    assert main(["runs", "list", "--db", str(old)]) == 0  # what the message says to do
+    reader = RunReader(old, clock=lambda: 10.0)
+    try:
+        [run] = reader.page().runs
+        assert (run.run_id, run.status, run.prompt, run.entries) == (
+            "old-1", "finished", "an old question", 1
+        )
+    finally:
+        reader.close()
