@@ -8,7 +8,8 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `tool_started`: the `tool_use` ids of non-idempotent calls, committed before they run;
 - `tool_result`: one `tool_result` block, committed as soon as it exists;
 - `decisions`: approval decisions given to a paused run;
-- `status`: the run became paused, finished, failed or interrupted, with a reason;
+- `status`: the run became paused, finished, failed or interrupted, with a reason (a paused
+  run's also lists the calls awaiting a decision);
 - `context`: an input of the context policy that is not a reply (a token count, a prompt too
   long, a beta the gateway does not know), so a replay takes the same decisions.
 

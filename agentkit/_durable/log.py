@@ -35,7 +35,7 @@ import orjson
 from agentkit._durable.journal import Entry, EntryKind, Summary
 from agentkit._errors import StoreError
 
-__all__ = ["RunLog", "Tail", "read"]
+__all__ = ["RunLog", "Tail", "Totals", "first", "read"]
 
 _FRAME = struct.Struct("<II")
 
@@ -97,6 +97,58 @@ def read(path: str, *, start: int = 0, seq: int = 0, after: int = 0) -> Tail:
             summary = merge(summary, Summary(*totals))
         at += _FRAME.size + length
     return Tail(entries, start + at, seq, summary, when)
+
+
+def first(path: str) -> Entry | None:
+    """The journal's first record (a run's `start`) without reading the rest; None when the
+    file is missing, empty or its first record is not whole."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+            if len(head) < _FRAME.size:
+                return None
+            length, crc = _FRAME.unpack_from(head)
+            body = head[_FRAME.size : _FRAME.size + length]
+            if len(body) < length:
+                body += stream.read(length - len(body))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"cannot read the run journal {path}: {exc}") from exc
+    if len(body) < length or zlib.crc32(body) != crc:
+        return None
+    seq, kind, stamp, payload, _ = orjson.loads(body)
+    return Entry(seq, kind, payload, stamp)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A run's status and totals as its header row has them, as of `updated` and record `seq`."""
+
+    status: str
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    updated: float
+    seq: int
+
+    def caught_up(self, path: str, size: int) -> Totals:
+        """These, with what the journal at `path` holds past byte `size` (its length at the
+        header's last sync): the run's status and totals now, even while it runs."""
+        tail = read(path, start=size, seq=self.seq)
+        if not tail.entries:
+            return self
+        s = tail.summary or Summary()
+        return Totals(
+            status=s.status or self.status,
+            turns=self.turns if s.turns is None else s.turns,
+            input_tokens=self.input_tokens if s.input_tokens is None else s.input_tokens,
+            output_tokens=self.output_tokens if s.output_tokens is None else s.output_tokens,
+            cost_usd=self.cost_usd if s.cost_usd is None else s.cost_usd,
+            updated=tail.at or self.updated,
+            seq=tail.last_seq,
+        )
 
 
 def merge(old: Summary | None, new: Summary) -> Summary:

@@ -52,7 +52,7 @@ from agentkit._durable.journal import (
     Summary,
 )
 from agentkit._durable.lease import this_process
-from agentkit._durable.log import RunLog, read
+from agentkit._durable.log import RunLog, Totals, read
 from agentkit._durable.schema import FORMAT, connect, journals, newer_format, translate
 from agentkit._errors import (
     RunLockedError,
@@ -415,28 +415,22 @@ class SQLiteStore:
         """A header from its row, with what its journal holds beyond the row's last sync."""
         (run_id, fingerprint, model, agent, status, turns, inputs, outputs, cost) = row[:9]
         created, updated, last_seq, host, pid, expires, key, size = row[9:]
-        tail = read(self._journal(key), start=size, seq=last_seq)
-        if tail.entries:
-            s = tail.summary or Summary()
-            status = s.status or status
-            turns = turns if s.turns is None else s.turns
-            inputs = inputs if s.input_tokens is None else s.input_tokens
-            outputs = outputs if s.output_tokens is None else s.output_tokens
-            cost = cost if s.cost_usd is None else s.cost_usd
-            updated, last_seq = tail.at or updated, tail.last_seq
+        now = Totals(status, turns, inputs, outputs, cost, updated, last_seq).caught_up(
+            self._journal(key), size
+        )
         return RunHeader(
             run_id=run_id,
             fingerprint=fingerprint,
             model=model,
             agent=agent,
-            status=cast(RunStatus, status),
-            turns=turns,
-            input_tokens=inputs,
-            output_tokens=outputs,
-            cost_usd=cost,
+            status=cast(RunStatus, now.status),
+            turns=now.turns,
+            input_tokens=now.input_tokens,
+            output_tokens=now.output_tokens,
+            cost_usd=now.cost_usd,
             created=created,
-            updated=updated,
-            entries=last_seq,
+            updated=now.updated,
+            entries=now.seq,
             holder=None if host is None else Holder(host=host, pid=pid, expires=expires),
         )
 

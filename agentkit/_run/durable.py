@@ -199,7 +199,10 @@ class Journal:
     def status(self, status: RunStatus, reason: str | None) -> None:
         totals = self._summary  # a pending reply's, if any: one commit
         self._summary = Summary(status=status) if totals is None else replace(totals, status=status)
-        self._commit("status", self._traced({"status": status, "reason": reason}))
+        payload: dict[str, Any] = {"status": status, "reason": reason}
+        if status == "paused":  # which calls wait for a decision, for readers of the journal
+            payload["awaiting"] = list(self.state.awaiting_approval)
+        self._commit("status", self._traced(payload))
 
     def flush(self) -> None:
         """Commit what is pending (a reply, results, marks), if anything, in one transaction."""

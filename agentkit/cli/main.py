@@ -42,6 +42,7 @@ from .common import (
 from .display import Display, models_table, preview, tool_listing
 from .mcp import add_mcp, add_mcp_option
 from .runs import add_runs
+from .ui import add_ui
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tools(sub)
     _add_batch(sub)
     add_runs(sub, _command)
+    add_ui(sub, _command)
     add_mcp(sub, _command)
     return parser
 

@@ -1,0 +1,368 @@
+"""Reading a run store for the viewer: read-only, a page of runs at a time.
+
+The store file is opened in SQLite's read-only mode and the journals only read, so the viewer
+cannot change a store, not even by mistake, and it never blocks the processes writing runs. It
+reads the `runs` table (`agentkit._durable.schema` owns its format) because a list of thousands
+of runs needs more than `RunStore.runs` gives, all in SQL: a text filter (id, agent, model, and
+the prompt from the first record of each journal), the count per status, newest first by
+start; only for the runs of one page does it read their journals (`agentkit._durable.log`),
+for their tool calls, last activity and prompt.
+
+A header row is brought up to date only every third of a lease, so a running run's status and
+totals are its row's with its journal's tail (`Totals.caught_up`, as `SQLiteStore` shows them).
+A run whose status is still running but whose journal nobody has locked is shown as
+interrupted: its process stopped (the kernel freed its lock) without recording an end.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from agentkit._durable.journal import STATUSES, Entry
+from agentkit._durable.log import RunLog, Totals, first, read
+from agentkit._durable.schema import APPLICATION_ID, FORMAT, journals
+from agentkit.errors import StoreError, StoreFormatError
+
+__all__ = ["Page", "RunReader", "RunRow"]
+
+# The status to show, and a run's prompt: Python functions over a row (`RunReader._shown`,
+# `RunReader._prompt_of`), so SQL can filter, count and page by them.
+_SHOWN = (
+    "CASE status WHEN 'running' THEN shown(id, format, status, log_seq, log_size, lease_token) "
+    "ELSE status END"
+)
+_COLUMNS = (
+    "id, run_id, format, model, agent, status, turns, input_tokens, output_tokens, "
+    "cost_usd, created, updated, log_seq, log_size, lease_token"
+)
+_TEXT = (
+    "(run_id LIKE :text ESCAPE '\\' OR agent LIKE :text ESCAPE '\\' "
+    "OR model LIKE :text ESCAPE '\\' OR prompt(id, format, created) LIKE :text ESCAPE '\\')"
+)
+_PROMPTS = 100_000
+"""How many runs' prompts, and statuses of runs nobody holds, the reader keeps."""
+PROMPT_CHARS = 200
+"""How much of a run's prompt the list shows."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One run as the viewer lists it."""
+
+    run_id: str
+    agent: str
+    model: str
+    status: str
+    """As shown: the stored status, but "interrupted" for a run whose process is gone."""
+    stored_status: str
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    created: float
+    updated: float
+    last_at: float | None
+    """When its last journal entry was committed (None: no entry yet)."""
+    entries: int
+    tool_calls: int
+    """Tool results in its journal: the calls that ran (and those a crash interrupted)."""
+    prompt: str
+    """The start of its last initial user message."""
+    newer: bool
+    """Written by a newer agentkit: its journal cannot be read here."""
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        """JSON-ready, with the run's duration: to its last entry, or to `now` while running."""
+        end = now if self.status == "running" else (self.last_at or self.created)
+        return {
+            "run_id": self.run_id,
+            "agent": self.agent,
+            "model": self.model,
+            "status": self.status,
+            "stored_status": self.stored_status,
+            "turns": self.turns,
+            "tool_calls": self.tool_calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "started": self.created,
+            "updated": self.updated,
+            "last_at": self.last_at,
+            "duration": max(end - self.created, 0.0),
+            "entries": self.entries,
+            "prompt": self.prompt,
+            "newer": self.newer,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of the list, and what the filters matched."""
+
+    runs: list[RunRow]
+    total: int
+    """Runs matching both filters."""
+    counts: dict[str, int]
+    """Runs matching the text filter, per status shown."""
+
+
+class RunReader:
+    """Read-only access to the run store at `path`; thread-safe (one connection, a lock).
+
+    Raises `StoreError` when there is no file at `path` or it is a store of an older format
+    (saying how to move it on), and `StoreFormatError` when the file is not a run store or was
+    written by a newer agentkit.
+    """
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float]) -> None:
+        self.path = str(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        file = Path(path)
+        if not file.is_file():
+            raise StoreError(
+                f"no run store at {self.path}; give the --db of a store that durable runs wrote"
+            )
+        self._journals = journals(str(file.resolve()))
+        uri = file.resolve().as_uri() + "?mode=ro"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            app, version = self._identity()
+        except sqlite3.Error as exc:
+            raise StoreFormatError(
+                f"{self.path} is not a SQLite database, or a damaged one ({exc}), so not a run "
+                "store; give the --db of a store that durable runs wrote",
+                path=self.path,
+                problem="not_sqlite" if "not a database" in str(exc) else "corrupt",
+            ) from exc
+        self._check(app, version)
+        self._db.create_function("shown", 6, self._shown)  # reads files: not deterministic
+        self._db.create_function("prompt", 3, self._prompt_of, deterministic=True)
+        self._prompts: dict[tuple[int, float], str] = {}
+        self._gone: dict[tuple[int, str | None, int], str] = {}
+        """The shown status of runs no process holds, per run, lease token and journal length:
+        only a claim (which locks the journal, then sets a new token) can change it."""
+
+    def _identity(self) -> tuple[int, int]:
+        app = self._db.execute("PRAGMA application_id").fetchone()[0]
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return int(app), int(version)
+
+    def _check(self, app: int, version: int) -> None:
+        """Refuse (closing the file) a store this viewer cannot read as it is."""
+        problem: StoreError | None = None
+        if app != APPLICATION_ID:
+            problem = StoreFormatError(
+                f"{self.path} is not an agentkit run store (SQLite application_id {app:#x}); "
+                "give the --db of a store that durable runs wrote",
+                path=self.path,
+                problem="foreign",
+            )
+        elif version > FORMAT:
+            problem = StoreFormatError(
+                f"{self.path} was written by a newer agentkit (store format {version}, this one "
+                f"reads up to {FORMAT}); upgrade agentkit to view it",
+                path=self.path,
+                problem="newer",
+            )
+        elif version < FORMAT:
+            problem = StoreError(
+                f"{self.path} is a run store of an older format ({version}; this agentkit "
+                f"writes {FORMAT}) and the viewer only reads: open it once with this agentkit "
+                f"to move it on (`agentkit runs list --db {self.path}` does), then view it"
+            )
+        if problem is not None:
+            self._db.close()
+            raise problem
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _journal(self, key: int) -> str:
+        return os.path.join(self._journals, f"{key}.log")
+
+    def _shown(
+        self, key: int, version: int, status: str, seq: int, size: int, token: str | None
+    ) -> str:
+        """The status to show: the journal's latest, and interrupted for a run stored as
+        running whose journal nobody holds. Reads files only for runs stored as running."""
+        if status != "running":
+            return status
+        path = self._journal(key)
+        try:
+            length = os.stat(path).st_size
+        except OSError:
+            length = 0
+        gone = self._gone.get((key, token, length))
+        if gone is not None:
+            return gone
+        if version <= FORMAT:
+            status = Totals(status, 0, 0, 0, 0.0, 0.0, seq).caught_up(path, size).status
+        if RunLog.held(path):
+            return status
+        shown = "interrupted" if status == "running" else status
+        if length:  # an empty journal may be a new run's, between its header and its lock
+            if len(self._gone) >= _PROMPTS:
+                self._gone.clear()
+            self._gone[key, token, length] = shown
+        return shown
+
+    def _prompt_of(self, key: int, version: int, created: float) -> str:
+        """A run's whole prompt, from its journal's first record ("" when unreadable here),
+        remembered per run (a key and a creation time: a deleted run's key may come back)."""
+        if version > FORMAT:
+            return ""
+        found = self._prompts.get((key, created))
+        if found is None:
+            start = first(self._journal(key))
+            found = "" if start is None or start.kind != "start" else _prompt(start.payload)
+            if len(self._prompts) >= _PROMPTS:
+                self._prompts.clear()
+            self._prompts[key, created] = found
+        return found
+
+    @contextmanager
+    def _snapshot(self) -> Generator[sqlite3.Connection]:
+        """The connection, under the lock, in one read transaction: one consistent view."""
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN")
+                try:
+                    yield db
+                finally:
+                    db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading the run store {self.path} failed: {exc}") from exc
+
+    def page(
+        self, *, status: str | None = None, text: str = "", limit: int = 50, offset: int = 0
+    ) -> Page:
+        """The runs matching `status` (as shown) and `text` (in the id, agent, model or
+        prompt, any case), newest first, `limit` of them from `offset`."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status {status!r}: use one of {', '.join(STATUSES)}")
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        where: list[str] = []
+        if text:
+            params["text"] = "%" + _escape_like(text) + "%"
+            where.append(_TEXT)
+        matched = f"WHERE {' AND '.join(where)}" if where else ""
+        if status is not None:
+            params["status"] = status
+            where.append(f"{_SHOWN} = :status")
+        chosen = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._snapshot() as db:
+            counts = {
+                str(shown): int(n)
+                for shown, n in db.execute(
+                    f"SELECT {_SHOWN}, count(*) FROM runs {matched} GROUP BY 1", params
+                )
+            }
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM runs {chosen} ORDER BY created DESC, run_id "
+                "LIMIT :limit OFFSET :offset",
+                params,
+            ).fetchall()
+        runs = [self._row(row)[0] for row in rows]
+        total = counts.get(status, 0) if status is not None else sum(counts.values())
+        return Page(runs=runs, total=total, counts=counts)
+
+    def run(self, run_id: str) -> tuple[RunRow, list[Entry]] | None:
+        """The run and its whole journal; None if there is no such run. A run written by a
+        newer agentkit comes with no entries."""
+        row = self._find(run_id)
+        return None if row is None else self._row(row)
+
+    def version(self, run_id: str) -> tuple[int, str] | None:
+        """What changes when the run does: its last entry's seq and its shown status (None:
+        no such run). Cheap enough to ask twice a second: it reads only the journal's tail."""
+        row = self._find(run_id)
+        if row is None:
+            return None
+        now = _totals(row).caught_up(self._journal(row[0]), row[13])
+        return now.seq, self._shown(row[0], row[2], now.status, now.seq, row[13], row[14])
+
+    def _find(self, run_id: str) -> Sequence[Any] | None:
+        with self._snapshot() as db:
+            row: Sequence[Any] | None = db.execute(
+                f"SELECT {_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return row
+
+    def _row(self, row: Sequence[Any]) -> tuple[RunRow, list[Entry]]:
+        """A run as listed, from its header row and its journal, and its journal's entries."""
+        key, run_id, version, model, agent = row[:5]
+        newer = version > FORMAT
+        path = self._journal(key)
+        totals = _totals(row)
+        entries: list[Entry] = []
+        last_at: float | None = None
+        if not newer:
+            # The totals before the entries: a record appended in between then only makes the
+            # live feed's next check see a change, and the page read the run again.
+            totals = totals.caught_up(path, row[13])
+            whole = read(path)
+            entries, last_at = whole.entries, whole.at
+        start = entries[0] if entries and entries[0].kind == "start" else None
+        run = RunRow(
+            run_id=run_id,
+            agent=agent,
+            model=model,
+            status=self._shown(key, version, totals.status, totals.seq, row[13], row[14]),
+            stored_status=totals.status,
+            turns=totals.turns,
+            input_tokens=totals.input_tokens,
+            output_tokens=totals.output_tokens,
+            cost_usd=totals.cost_usd,
+            created=row[10],
+            updated=totals.updated,
+            last_at=last_at,
+            entries=totals.seq,
+            tool_calls=sum(e.kind == "tool_result" for e in entries),
+            prompt="" if start is None else _prompt(start.payload)[:PROMPT_CHARS],
+            newer=newer,
+        )
+        return run, entries
+
+
+def _totals(row: Sequence[Any]) -> Totals:
+    """The status and totals of a `_COLUMNS` row, as its header last had them."""
+    status, turns, inputs, outputs, cost = row[5:10]
+    return Totals(status, turns, inputs, outputs, cost, row[11], row[12])
+
+
+def _prompt(payload: object) -> str:
+    """The text of the last user message among a `start` entry's initial messages."""
+    data = cast("dict[str, Any]", payload) if isinstance(payload, dict) else {}
+    messages = data.get("messages")
+    for message in reversed(cast("list[Any]", messages) if isinstance(messages, list) else []):
+        if isinstance(message, dict) and cast("dict[str, Any]", message).get("role") == "user":
+            content = cast("dict[str, Any]", message).get("content")
+            return " ".join(_texts(content))
+    return ""
+
+
+def _texts(content: object) -> list[str]:
+    """The text blocks of a message's content (a string is one)."""
+    if isinstance(content, str):
+        return [content]
+    blocks = cast("list[Any]", content) if isinstance(content, list) else []
+    return [
+        str(cast("dict[str, Any]", b).get("text", ""))
+        for b in blocks
+        if isinstance(b, dict) and cast("dict[str, Any]", b).get("type") == "text"
+    ]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+

@@ -1,0 +1,270 @@
+"""The run viewer in a real headless browser: Debian's chromium driven by playwright, over a
+store of runs made by real agents. Every wait is on the page's DOM (playwright's `expect`
+polls it), never a sleep. Skipped, saying why, only where chromium is not installed
+(`.ci/run` installs it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright, expect
+from ui_runs import HOSTILE, ODD_ID, SECRET, Gate, Runs, viewer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ANY = re.compile(".*")
+WAIT_MS = 30_000  # a loaded machine is slow; every wait ends as soon as the DOM is right
+
+pytestmark = [
+    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                       reason="chromium is not installed: apt-get install -y chromium"),
+    pytest.mark.asyncio(loop_scope="module"),
+]
+expect.set_options(timeout=WAIT_MS)
+
+
+@dataclass
+class Site:
+    """A page of the browser on the viewer over `runs`, and what went wrong in it."""
+
+    page: Page
+    url: str
+    runs: Runs
+    errors: list[str] = field(default_factory=list[str])
+
+    async def open(self, path: str = "") -> None:
+        await self.page.goto(self.url + path)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def site(tmp_path: Path, browser: Browser) -> AsyncIterator[Site]:
+    runs = Runs(tmp_path / "runs.db")
+    server = viewer(runs, {"ANTHROPIC_API_KEY": SECRET})
+    await server.start_server()
+    context = await browser.new_context()
+    page = await context.new_page()
+    made = Site(page, str(server.make_url("/")), runs)
+    page.on("pageerror", lambda error: made.errors.append(f"page error: {error}"))
+    page.on("console", lambda m: made.errors.append(m.text) if m.type == "error" else None)
+    page.on("dialog", lambda dialog: made.errors.append(f"dialog: {dialog.message}"))
+    try:
+        yield made
+    finally:
+        await context.close()
+        await server.close()
+        await runs.aclose()
+
+
+async def test_the_list_shows_the_runs_newest_first_and_filters_them(site: Site) -> None:
+    runs, page = site.runs, site.page
+    await runs.weather()
+    await runs.paused()
+    await runs.failed()
+    await runs.many(2)
+    await site.open()
+    rows = page.locator("tr.run-row")
+    await expect(rows.locator("td:first-child a")).to_have_text(
+        ["bulk-01", "bulk-00", "failing-1", "charge-1", "weather-1"]
+    )
+    weather = page.locator('tr[data-run="weather-1"] td')
+    await expect(weather).to_have_text([
+        "weather-1What is the weather in Paris?", "finished", "forecaster", "claude-sonnet-4-5",
+        # started (local time), duration, turns, tool calls, tokens, cost
+        ANY, "3.5 s", "2", "1", ANY, ANY,
+    ])
+    await expect(page.locator('tr[data-run="failing-1"] .badge')).to_have_text("failed")
+    await expect(page.locator('tr[data-run="charge-1"] .badge')).to_have_text(
+        "paused for approval"
+    )
+
+    await page.locator('button[data-status="paused"]').click()
+    await expect(rows.locator("td:first-child a")).to_have_text(["charge-1"])
+    await expect(page.locator('button[data-status="paused"]')).to_have_text(
+        "paused for approval 1"
+    )
+    await page.locator('button[data-status=""]').click()
+    await page.locator("#search").fill("forecast")
+    await expect(rows.locator("td:first-child a")).to_have_text(["weather-1"])
+    assert "q=forecast" in page.url
+    await page.locator("#search").fill("number 1")  # the prompt is searched too
+    await expect(rows.locator("td:first-child a")).to_have_text(["bulk-01"])
+    await page.locator("#search").fill("no such thing")
+    await expect(page.locator("#empty")).to_have_text("No run matches.")
+    await expect(rows).to_have_count(0)
+    assert site.errors == []
+
+
+async def test_the_list_pages_through_many_runs(site: Site) -> None:
+    await site.runs.many(12)
+    await site.open("#/?size=5")
+    links, page = site.page.locator("tr.run-row td:first-child a"), site.page
+    await expect(links).to_have_text([f"bulk-{n:02d}" for n in range(11, 6, -1)])
+    await expect(page.locator("#range")).to_have_text("1–5 of 12")
+    await expect(page.locator("#newer")).to_be_disabled()
+    await page.locator("#older").click()
+    await expect(links).to_have_text([f"bulk-{n:02d}" for n in range(6, 1, -1)])
+    await page.locator("#older").click()
+    await expect(links).to_have_text(["bulk-01", "bulk-00"])
+    await expect(page.locator("#range")).to_have_text("11–12 of 12")
+    await expect(page.locator("#older")).to_be_disabled()
+    await page.locator("#newer").click()
+    await expect(page.locator("#range")).to_have_text("6–10 of 12")
+    assert site.errors == []
+
+
+async def test_a_run_is_a_timeline_with_folded_thinking_tool_calls_and_bars(site: Site) -> None:
+    runs, page = site.runs, site.page
+    await runs.weather()
+    await site.open()
+    await page.locator('a[href="#/run/weather-1"]').click()
+    await expect(page.locator("h1")).to_have_text("weather-1")
+    await expect(page.locator('[data-field="status"] .badge')).to_have_text("finished")
+    await expect(page.locator('[data-field="duration"]')).to_have_text("duration3.5 s")
+    await expect(page.locator('[data-field="tool-calls"]')).to_have_text("tool calls1")
+    await expect(page.locator('[data-field="reason"]')).to_have_text("stop reasonend_turn")
+    turns = page.locator(".item.turn")
+    await expect(turns).to_have_count(2)
+    first = turns.nth(0)
+    await expect(first.locator(".facts")).to_contain_text("model 2.0 s · tools 500 ms")
+    await expect(first.locator(".facts")).to_contain_text("stop: tool_use")
+    thinking = first.locator("details.thinking pre")
+    await expect(thinking).to_be_hidden()  # folded
+    await first.locator("details.thinking summary").click()
+    await expect(thinking).to_have_text("The user wants Paris.")
+    call = first.locator('.call[data-call="toolu_w1"]')
+    await expect(call.locator(".input")).to_have_text('{\n  "city": "Paris"\n}')
+    await expect(call.locator(".result-text")).to_have_text("Sunny in Paris")
+    await expect(call.locator(".state")).to_have_text("done · 500 ms")
+    await expect(turns.nth(1).locator(".text")).to_have_text("It is sunny in Paris.")
+    await expect(page.locator(".item.status")).to_contain_text("run finished")
+    # The bars: where 3.5 s went (model 2 s + 1 s, tools 0.5 s), and the tokens of each turn.
+    model = page.locator("#time-bar .seg.model")
+    await expect(model).to_have_count(2)
+    await expect(page.locator("#time-bar .seg.tools")).to_have_count(1)
+    widths = await model.evaluate_all("segs => segs.map(s => s.style.width)")
+    assert widths == ["57.143%", "28.571%"]
+    await expect(page.locator("#token-bar .seg")).to_have_count(4)
+    assert site.errors == []
+
+
+async def test_errors_are_marked(site: Site) -> None:
+    runs, page = site.runs, site.page
+    await runs.broken()
+    await runs.failed()
+    await site.open("#/run/broken-1")
+    call = page.locator('.call[data-call="toolu_x1"]')
+    await expect(call).to_have_class("call error")
+    await expect(call.locator(".state")).to_have_text("error · 0 ms")
+    await expect(call.locator(".result.error .result-text")).to_have_text("the disk is on fire")
+    await site.open("#/run/failing-1")
+    await expect(page.locator("#error")).to_contain_text("Failed: RunError")
+    await expect(page.locator('[data-field="status"] .badge')).to_have_text("failed")
+    assert site.errors == []
+
+
+async def test_a_running_run_updates_live_without_reloading(site: Site) -> None:
+    runs, page = site.runs, site.page
+    gate = Gate()
+    task = await gate.start(runs)
+    try:
+        await site.open("#/run/live-1")
+        state = page.locator('.call[data-call="toolu_g1"] .state')
+        await expect(state).to_have_text("running…")
+        await expect(page.locator('[data-field="status"] .badge')).to_have_text("running")
+        await expect(page.locator("#live")).to_contain_text("Running tools since")
+        await page.evaluate("window.__sameDocument = true")
+        gate.open.set()
+        await task
+        await expect(page.locator('[data-field="status"] .badge')).to_have_text("finished")
+        await expect(state).to_have_text("done · 0 ms")
+        await expect(page.locator(".item.turn").nth(1).locator(".text")).to_have_text(
+            "The gate is open."
+        )
+        await expect(page.locator("#live")).to_have_text("")
+        assert await page.evaluate("window.__sameDocument") is True  # never reloaded
+    finally:
+        gate.open.set()
+        await task
+    assert site.errors == []
+
+
+async def test_the_list_follows_a_running_run(site: Site) -> None:
+    gate = Gate()
+    task = await gate.start(site.runs)
+    try:
+        await site.open()
+        badge = site.page.locator('tr[data-run="live-1"] .badge')
+        await expect(badge).to_have_text("running")
+        gate.open.set()
+        await task
+        await expect(badge).to_have_text("finished")
+    finally:
+        gate.open.set()
+        await task
+    assert site.errors == []
+
+
+async def test_a_paused_run_shows_its_pending_approvals(site: Site) -> None:
+    await site.runs.paused()
+    await site.open("#/run/charge-1")
+    page = site.page
+    pending = page.locator("#pending .call")
+    await expect(pending).to_have_count(1)
+    await expect(pending.locator("b")).to_have_text("charge")
+    await expect(pending.locator(".input")).to_have_text('{\n  "order": 7\n}')
+    await expect(page.locator("#pending code")).to_have_text(
+        f"agentkit runs resume charge-1 --db {site.runs.path} --agent MODULE:ATTR "
+        "--approve ID --deny ID"
+    )
+    calls = page.locator("#timeline .call .state")
+    await expect(calls).to_have_text(["runs when the run resumes", "awaiting approval"])
+    await expect(page.locator('[data-field="status"] .badge')).to_have_text(
+        "paused for approval"
+    )
+    assert site.errors == []
+
+
+async def test_what_a_tool_or_the_model_wrote_is_shown_as_text_and_never_runs(
+    site: Site,
+) -> None:
+    await site.runs.hostile()
+    page = site.page
+    await site.open()
+    row = page.locator("tr.run-row").filter(has_text="hostile-1")
+    await expect(row.locator(".prompt")).to_have_text(f"Fetch {HOSTILE}")
+    await expect(row.locator("td").nth(2)).to_have_text(HOSTILE)  # the agent's name
+    await site.open("#/run/hostile-1")
+    call = page.locator('.call[data-call="toolu_h1"]')
+    await expect(call.locator(".result-text")).to_have_text(f"{HOSTILE} key=[redacted]")
+    await expect(page.locator(".item.turn").first.locator(".text")).to_have_text(HOSTILE)
+    await expect(page.locator(".item.prompt .text")).to_have_text(f"Fetch {HOSTILE}")
+    await expect(page.locator('[data-field="agent"]')).to_have_text(f"agent{HOSTILE}")
+    assert await page.evaluate("typeof window.__pwned") == "undefined"
+    assert await page.locator("main script, main img").count() == 0
+    assert SECRET not in await page.content()
+    assert site.errors == []
+
+
+async def test_a_run_id_with_url_and_html_characters_opens(site: Site) -> None:
+    await site.runs.odd()
+    await site.open()
+    await site.page.get_by_role("link", name=ODD_ID).click()
+    await expect(site.page.locator("h1")).to_have_text(ODD_ID)
+    await expect(site.page.locator(".item.turn .text")).to_have_text("Odd.")
+    assert site.errors == []
