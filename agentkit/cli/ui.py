@@ -76,7 +76,9 @@ async def _serve(
     try:
         await web.SockSite(runner, listener).start()
         Display().line(f"agentkit ui: the runs of {args.db} at {url} (Ctrl-C to stop)")
-        if args.open and not webbrowser.open(url):
+        # In a thread: a launcher that waits for its browser (BROWSER="cmd %s") must not
+        # hold up the server, nor Ctrl-C.
+        if args.open and not await asyncio.to_thread(webbrowser.open, url):
             Display().note("no web browser was found to open: open the URL above yourself")
         await asyncio.Event().wait()  # until Ctrl-C cancels this task
     finally:
