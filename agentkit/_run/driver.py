@@ -14,16 +14,14 @@ bounds each step's wait by the engine's deadline. It decides nothing. Rules it k
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, assert_never, cast
 
 import anyio
 
 from .._api.client import AsyncClient
-from .._api.message_stream import AsyncMessageStream
-from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock, tool_result
+from .._api.wire import Message, tool_result
 from .._errors import (
     APIError,
     APIStreamError,
@@ -54,17 +52,12 @@ from . import observe
 from .clock import Clock
 from .durable import Journal
 from .effects import Effects
+from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
 
 __all__ = ["Driver", "Emit", "sole_exception"]
-
-Emit = Callable[[ev.AgentEvent], object]
-"""Where a run's events go (`run(on_event=...)`, or the stream `Agent.iter` reads): a plain
-function, or an async one the run awaits before it goes on."""
-
-_Send = Callable[[ev.AgentEvent], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -73,7 +66,7 @@ class _Turn:
 
     client: AsyncClient
     deps: object
-    emit: _Send | None
+    emit: Send | None
     journal: Journal | None = None
     """Where a durable run commits its checkpoints (None: the run is not stored)."""
     observed: observe.RunObserver | None = None
@@ -122,9 +115,9 @@ class Driver(Generic[OutputT]):
                 journal.decisions(decisions)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
-        run_id = journal.run_id if journal is not None else f"run-{next(_RUN_IDS)}"
-        sender = _sender(emit, run_id) if emit is not None else None
-        turn = _Turn(client, deps, sender, journal, observed, effects)
+        run_id = journal.run_id if journal is not None else new_run_id()
+        sends = sender(emit, run_id) if emit is not None else None
+        turn = _Turn(client, deps, sends, journal, observed, effects)
         try:
             loop = self._loop(engine, turn)
             if observed is not None:
@@ -267,7 +260,7 @@ class Driver(Generic[OutputT]):
                 return await self._stream_once(params, step.betas, n, turn)
             message = await turn.client.create(params, betas=step.betas, max_retries=0)
             if turn.emit is not None:
-                await _emit_blocks(message, n, turn.emit)
+                await emit_blocks(message, n, turn.emit)
             return message
 
         try:
@@ -286,7 +279,7 @@ class Driver(Generic[OutputT]):
     ) -> Message:
         async with turn.client.stream(params, betas=betas, max_retries=0) as stream:
             try:
-                return await _read_stream(stream, n, turn.emit)
+                return await read_stream(stream, n, turn.emit)
             except APITimeoutError as exc:
                 # The reply began, then stalled: as incomplete as a cut stream, so re-issued.
                 raise IncompleteStreamError(
@@ -492,53 +485,5 @@ def _members(exc: BaseException) -> tuple[BaseException, ...]:
     return cast("BaseExceptionGroup[BaseException]", exc).exceptions
 
 
-async def _read_stream(stream: AsyncMessageStream, n: int, emit: _Send | None) -> Message:
-    if emit is None:
-        return await stream.get_final_message()
-    names: dict[int, tuple[str, str]] = {}
-    async for event in stream:
-        kind = event.type
-        if kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                await emit(ev.TextChunk(n, delta.text))
-            elif delta.type == "thinking_delta":
-                await emit(ev.ThinkingChunk(n, delta.thinking))
-            elif delta.type == "input_json_delta" and event.index in names:
-                await emit(ev.ToolInputChunk(n, names[event.index][0], delta.partial_json))
-        elif kind == "content_block_start" and event.content_block.type == "tool_use":
-            block = event.content_block
-            names[event.index] = (block.id, block.name)
-            await emit(ev.ToolCallStarted(n, block.id, block.name, None))
-    return await stream.get_final_message()
-
-
 def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:
     return tool_result(call["id"], f"Not run: {reason}.", is_error=True)
-
-
-async def _emit_blocks(message: Message, n: int, emit: _Send) -> None:
-    for block in message.content:
-        if isinstance(block, TextBlock):
-            await emit(ev.TextChunk(n, block.text))
-        elif isinstance(block, ThinkingBlock):
-            await emit(ev.ThinkingChunk(n, block.thinking))
-        elif isinstance(block, ToolUseBlock):
-            await emit(ev.ToolCallStarted(n, block.id, block.name, block.input))
-
-
-_RUN_IDS = itertools.count(1)
-"""Numbers the runs of this process that are not durable (those have their own run id)."""
-
-
-def _sender(emit: Emit, run_id: str) -> _Send:
-    """`emit` as something the run awaits: an async callback finishes with each event before
-    the run goes on, so events arrive in order and its exceptions fail the run as a plain
-    callback's do. Each event is stamped with `run_id` first (no copy: it is still the
-    driver's own, not yet seen by anyone)."""
-
-    async def send(event: ev.AgentEvent) -> None:
-        object.__setattr__(event, "run_id", run_id)  # frozen for consumers, not the maker
-        await maybe_await(emit(event))
-
-    return send
