@@ -181,3 +181,26 @@ def test_the_command_refuses_durable_options_without_durable(
                  "--engine", "ray", "--db", f"sqlite:///{tmp_path / 'r.sqlite'}"])
     assert code == 2
     assert "give a postgresql:// URL" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_hosted_runs_are_found_again_by_prefix_and_content(launched: str) -> None:
+    from agentkit import Agent, AsyncClient
+    from agentkit.dbos import HostedRuns
+    from agentkit.testing import FakeServer, FunctionModel, last_user_text, text_reply
+
+    model = FunctionModel(lambda body: text_reply(f"echo {last_user_text(body)}"))
+    with FakeServer(model) as server:
+        async with AsyncClient(api_key="sk-test", base_url=server.base_url) as client:
+            agent = Agent("claude-sonnet-4-5", client=client, name="echo")
+
+            async def both(prefix: str) -> list[str]:
+                with HostedRuns(prefix).active():
+                    return [(await agent.run(p)).text for p in ("a", "b", "a")]
+
+            first = await both("p1")
+            assert len(server.requests) == 3  # the same prompt twice: two runs
+            assert await both("p1") == first and len(server.requests) == 3
+            assert await both("p2") == first and len(server.requests) == 6
+            assert (await agent.run("a")).text == "echo a"  # outside: the agent's own run
+            assert len(server.requests) == 7

@@ -4,10 +4,10 @@ Per order: two check agents run in parallel, then an order agent reserves (an id
 tool) and charges (a non-idempotent one) in one turn, ships in the next, and answers. Every
 side effect and every model request is appended to the file `$DURABLE_LOG` (fsynced), so a
 test counts what ran. An order listed in `$DURABLE_HOLD` (comma-separated) holds its last
-model request: it writes `$DURABLE_MARKERS/<order>` and answers only after an hour, so the
-test can kill the batch while that item's tools are done and its last model call is in
-flight. An order
-listed in `$DURABLE_FAIL` gets a 500 (not to be retried) for that request instead.
+model request once: it writes its pid to `$DURABLE_MARKERS/<order>` and answers only after
+an hour, so the test can kill the batch (or the Ray worker) while that item's tools are done
+and its last model call is in flight. An order listed in `$DURABLE_FAIL` gets a 500 (not to
+be retried) for that request instead.
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ def offline_model(inputs: dict[str, str]) -> FunctionModel:
         final = text_reply(f"order {order} done after: {last_user_text(body)}")
         if order in os.environ.get("DURABLE_FAIL", "").split(","):
             return Fault.error(500, should_retry=False)  # the run fails; a rerun retries it
-        if held:
-            Path(os.environ["DURABLE_MARKERS"], order).write_text("held")
+        marker = Path(os.environ.get("DURABLE_MARKERS", "."), order)
+        if held and not marker.exists():  # held once: the item's rerun goes through
+            marker.write_text(str(os.getpid()))  # the process to kill
             return Fault.slow(3600, reply=final)  # the test kills the process before
         return final
 
