@@ -52,6 +52,8 @@ class _Live:
 
 
 _LIVE: dict[str, _Live] = {}
+_ACTIVE: set[str] = set()
+"""The runs (first attempt ids) going on in this process: one may not start twice at once."""
 
 
 async def _hosted_run(
@@ -93,7 +95,8 @@ class HostedRuns:
         self, agent: Agent[Any], prompt: str | list[dict[str, Any]] | None, on_event: Any,
         args: Mapping[str, Any],
     ) -> Any:
-        if DBOS.workflow_id is not None:  # inside a workflow or step: that records it
+        if DBOS.workflow_id is not None or args.get("store") is not None:
+            # Inside a workflow or step, which records it; or a store's (the agent says why).
             token = RUN_HOST.set(None)
             try:
                 return await agent.run(prompt, on_event=on_event, **args)
@@ -104,9 +107,19 @@ class HostedRuns:
         key = f"{self.prefix}:{agent.name or 'agent'}:{given}"
         base = f"{key}:{self._made[key]}"
         self._made[key] += 1  # before any await: parallel runs of the same content differ
+        if base in _ACTIVE:
+            raise UsageError(
+                f"the run {base!r} is going on in this process already: give each HostedRuns "
+                "that runs at the same time a prefix of its own"
+            )
         live = _Live(agent, base, args.get("deps"), on_event)
         decisions = dict(args.get("decisions") or {})
-        return outcome_result(await _outcome(base, live, messages, decisions))
+        _ACTIVE.add(base)
+        try:
+            outcome = await _outcome(base, live, messages, decisions)
+        finally:
+            _ACTIVE.discard(base)
+        return outcome_result(outcome)
 
 
 def _attempt(base: str, n: int) -> str:
@@ -156,6 +169,14 @@ async def _fork(source: str, wid: str, *, retry_model: bool) -> WorkflowHandleAs
         )
 
 
+async def _is_launched() -> bool:
+    try:
+        await DBOS.get_workflow_status_async("agentkit-launched-probe")
+    except Exception:  # DBOS's error for "not launched" has no class of its own
+        return False
+    return True
+
+
 @asynccontextmanager
 async def launched(system_database_url: str | None) -> AsyncGenerator[None]:
     """DBOS launched on `system_database_url` in this event loop for the block (None: the
@@ -164,18 +185,22 @@ async def launched(system_database_url: str | None) -> AsyncGenerator[None]:
     (`HostedRuns`), never by another process's recovery.
 
     Raises:
-        UsageError: None, and DBOS is not launched in this process.
+        UsageError: None and DBOS is not launched in this process, or a URL and it is.
     """
+    running = await _is_launched()
     if system_database_url is None:
-        try:
-            await DBOS.get_workflow_status_async("agentkit-launched-probe")
-        except Exception:  # DBOS's error for "not launched" has no class of its own
+        if not running:
             raise UsageError(
                 "no system database given and DBOS is not launched in this process: pass "
                 "one (sqlite:///file or postgresql://...) or launch DBOS first"
-            ) from None
+            )
         yield
         return
+    if running:
+        raise UsageError(
+            "DBOS is launched in this process already (one per process): run the batch on it "
+            "with DurableRunner(runner) and no db, or in a process of its own"
+        )
     own = f"agentkit-{uuid.uuid4().hex[:16]}"
     DBOS(config={"name": "agentkit-batch", "system_database_url": system_database_url,
                  "executor_id": own, "application_version": own, "log_level": "WARNING"})

@@ -28,7 +28,7 @@ from ._runners import ITEM_ID, ItemRunner, RunOne
 
 __all__ = ["DurableRunner", "check_database_url", "default_batch_id"]
 
-_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")
+_SCHEMES = ("sqlite:///", "postgresql://", "postgresql+psycopg://")
 
 
 def check_database_url(url: str) -> str:

@@ -204,3 +204,52 @@ async def test_hosted_runs_are_found_again_by_prefix_and_content(launched: str) 
             assert await both("p2") == first and len(server.requests) == 6
             assert (await agent.run("a")).text == "echo a"  # outside: the agent's own run
             assert len(server.requests) == 7
+
+
+@pytest.mark.asyncio
+async def test_a_batch_runs_on_the_dbos_this_process_launched_and_never_takes_it_over(
+    launched: str, tmp_path: Path
+) -> None:
+    from dbos import DBOS
+
+    items = [(f"o{n}", {"order": n}) for n in ORDERS[:2]]
+    mine = DurableRunner(RecipeRunner(RECIPE), batch_id="mine")
+    report = await run_batch(mine, items, out=tmp_path / "out.jsonl")
+    assert report.done == 2
+    workflows = await DBOS.list_workflows_async()
+    assert {w.workflow_id.split(":")[1] for w in workflows} == {"o1", "o2"}
+    with pytest.raises(UsageError, match="launched in this process already"):
+        await run_batch(RECIPE, items, out=tmp_path / "other.jsonl", durable=launched)
+    assert DBOS.executor_id == "test-executor"  # still the test's DBOS, still launched
+    assert await DBOS.get_workflow_status_async(workflows[0].workflow_id) is not None
+
+
+@pytest.mark.asyncio
+async def test_the_same_run_twice_at_once_is_refused(launched: str) -> None:
+    from agentkit import Agent, AsyncClient
+    from agentkit.dbos import HostedRuns
+    from agentkit.testing import FakeServer, Fault, FunctionModel, text_reply
+
+    arrived = anyio.Event()
+    model = FunctionModel(lambda body: Fault.slow(0.5, reply=text_reply("slow")))
+    with FakeServer(model) as server:
+        async with AsyncClient(api_key="sk-test", base_url=server.base_url) as client:
+            agent = Agent("claude-sonnet-4-5", client=client)
+
+            async def first() -> None:
+                with HostedRuns("same").active():
+                    arrived.set()
+                    await agent.run("hi")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                await arrived.wait()
+                with HostedRuns("same").active(), pytest.raises(UsageError, match="prefix of"):
+                    await agent.run("hi")
+
+
+@pytest.mark.asyncio
+async def test_no_database_and_no_launched_dbos_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="DBOS is not launched"):
+        await run_batch(DurableRunner(RecipeRunner(RECIPE)), [("a", {"order": "1"})],
+                        out=tmp_path / "out.jsonl")
