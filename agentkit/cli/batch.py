@@ -91,6 +91,17 @@ def _database(args: argparse.Namespace) -> str | None:
     return f"sqlite:///{os.path.abspath(args.out)}.dbos.sqlite"
 
 
+def _shown(url: str) -> str:
+    """`url` without its password, to print."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def _engine(args: argparse.Namespace) -> Engine | Literal["local"]:
     if args.engine == "local":
         return "local"
@@ -163,12 +174,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
         fail(f"cannot use {args.out} for results: {exc.strerror or exc}")
         return 2
     runner = RecipeRunner(recipe, online=online, model=args.model)
+    database = _database(args)
+    if database is not None:
+        from agentkit.workflows._durable import default_batch_id
+
+        batch_id = args.batch_id or default_batch_id(args.out)
+        display.note(f"durable: batch {batch_id!r}, checkpoints in {_shown(database)}")
     with progress_bar(display.console) as bar:
         shown = _Progress(display, bar, recipe.name, total)
         call = partial(run_batch, runner, args.inputs, out=args.out, total=total,
                        concurrency=args.concurrency, engine=_engine(args), rate_limiter=limiter,
                        on_record=shown.record, on_progress=shown.update,
-                       durable=_database(args), batch_id=args.batch_id)
+                       durable=database, batch_id=args.batch_id)
         code, report = guarded(display, lambda: anyio.run(call))
     if report is None:
         return code

@@ -97,6 +97,7 @@ def test_a_killed_durable_batch_resumes_its_items_from_their_checkpoints(
     out, err = second.communicate(timeout=180)
     assert second.returncode == 0, out + err
     assert "3 done, 0 failed, 3 skipped" in out
+    assert "durable: batch 'out.jsonl-" in out + err
 
     final = records(tmp_path / "out.jsonl")
     assert sorted(r["id"] for r in final) == [f"o{n}" for n in ORDERS]  # each once
@@ -253,3 +254,10 @@ async def test_no_database_and_no_launched_dbos_is_refused(tmp_path: Path) -> No
     with pytest.raises(UsageError, match="DBOS is not launched"):
         await run_batch(DurableRunner(RecipeRunner(RECIPE)), [("a", {"order": "1"})],
                         out=tmp_path / "out.jsonl")
+
+
+def test_the_command_shows_the_database_without_its_password() -> None:
+    from agentkit.cli.batch import _shown
+
+    assert _shown("postgresql://runs:s3cret@db:5432/x") == "postgresql://runs:***@db:5432/x"
+    assert _shown("sqlite:///tmp/runs.sqlite") == "sqlite:///tmp/runs.sqlite"
