@@ -19,7 +19,10 @@ Sections (each prints its figures):
 5. the node holding a worker removed after 1/4 of a batch: every input recorded ok once?
 6. the rate limiter: 300 single-request agent runs against a fake enforcing 1,200 requests
    per minute (a burst of 1 s), locally and on the 2 Ray workers (each with half):
-   achieved pace, 429s, time held back.
+   achieved pace, 429s, time held back;
+7. a durable batch's cost per item (`durable=`, DBOS): 300 `routing` items, concurrency 16,
+   plain against durable on SQLite and on a throwaway Postgres (`tests/support/postgres.py`;
+   skipped where it cannot start), and a rerun under the same batch id that replays every run.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ def main() -> None:
     local, report = _run(RecipeRunner(recipe), _items(n), tmp / "local.jsonl", concurrency=64)
     print(f"   {local:.2f} s, {n / local:.0f} items/s; {_check(tmp / 'local.jsonl', n)}")
     noop_local, _ = _run(_noop, _items(n), tmp / "noop.jsonl", concurrency=64)
+    _durable(recipe, tmp)
 
     limits = RateLimit(requests_per_minute=1200)
     server = FakeServer(echo_model, rate_limit=limits, record=False).start()
@@ -171,6 +175,37 @@ def main() -> None:
     ray.shutdown()
     cluster.shutdown()
     server.stop()
+
+
+def _durable(recipe: Any, tmp: Path, count: int = 300) -> None:
+    """Section 7: what checkpointing every model call of every item costs per item."""
+    here = Path(__file__).resolve().parent  # holds dbos.py, which would shadow the package
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    sys.path.insert(0, str(here.parent / "tests" / "support"))
+    from postgres import PostgresUnavailable, postgres_server
+
+    print(f"\n7. durable items: {count} offline items, local engine, concurrency 16")
+    plain, _ = _run(RecipeRunner(recipe), _items(count), tmp / "plain.jsonl", concurrency=16)
+    print(f"   plain: {plain:.2f} s ({count / plain:.0f} items/s)")
+
+    def durable(name: str, url: str) -> None:
+        took, report = _run(RecipeRunner(recipe), _items(count), tmp / f"{name}.jsonl",
+                            concurrency=16, durable=url, batch_id=name)
+        steps = report.usage.requests
+        extra = (took - plain) * 1000
+        print(f"   {name}: {took:.2f} s ({count / took:.0f} items/s), {extra / count:+.1f} ms "
+              f"per item, {extra / steps:+.1f} ms per checkpointed model call ({steps})")
+        again, _ = _run(RecipeRunner(recipe), _items(count), tmp / f"{name}.jsonl",
+                        concurrency=16, durable=url, batch_id=name)
+        print(f"   {name}, rerun under the same id (every run replayed): {again:.2f} s "
+              f"({count / again:.0f} items/s)")
+
+    durable("sqlite", f"sqlite:///{tmp / 'runs.sqlite'}")
+    try:
+        with postgres_server() as server:
+            durable("postgres", server.url("agentkit_bench"))
+    except PostgresUnavailable as exc:
+        print(f"   postgres: skipped ({exc})")
 
 
 def _pace(limits: RateLimit, batch: Any) -> None:

@@ -35,6 +35,7 @@ from . import observe
 from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
 from .durable import DurableRun, open_run
+from .effects import RUN_HOST
 from .events import AgentEvent
 from .handle import AgentRun
 from .hooks import Approve, Hooks
@@ -203,6 +204,9 @@ class Agent(Generic[OutputT]):
                 (another process runs it), `RunMismatchError` (the id was used for another
                 prompt or agent), `StoreFormatError` (not a store this agentkit can read).
         """
+        host = RUN_HOST.get()
+        if host is not None and args.get("run_id") is None and args.get("state") is None:
+            return cast("RunResult[OutputT]", await host.run(self, prompt, on_event, args))
         deps, decisions = args.get("deps"), args.get("decisions") or {}
         async with (
             self._observe(args) as observed,

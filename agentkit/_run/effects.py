@@ -6,17 +6,21 @@ With one (`agentkit.dbos`), each model call, tool call, back-off and approval go
 it, and the engine runs that records them (a DBOS workflow: each call a step, the back-off its
 durable sleep). The driver still does everything else: the hooks around a model call, events,
 the deadline, the engine's bookkeeping.
+
+`RUN_HOST` is the other seam: while it is set (a durable batch item sets it around the item's
+code), `Agent.run` hands each run to it, so runs made deep inside a recipe become durable too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from .._api.wire import Message
 from .._tools.tool import Tool
 
-__all__ = ["Effects"]
+__all__ = ["RUN_HOST", "Effects", "RunHost"]
 
 
 class Effects(Protocol):
@@ -51,3 +55,21 @@ class Effects(Protocol):
     ) -> dict[str, bool | str]:
         """The decisions `ask()` gets, recorded so they are not asked again."""
         ...
+
+
+class RunHost(Protocol):
+    """Carries out the `Agent.run` calls made where it is set (`RUN_HOST`), e.g. each as a
+    durable workflow. To run one as the agent itself would, it calls `agent.run` again with
+    `RUN_HOST` reset to None."""
+
+    async def run(
+        self, agent: Any, prompt: str | list[dict[str, Any]] | None, on_event: Any,
+        args: Mapping[str, Any],
+    ) -> Any:
+        """The `RunResult` of `agent.run(prompt, on_event=on_event, **args)`."""
+        ...
+
+
+RUN_HOST: ContextVar[RunHost | None] = ContextVar("agentkit_run_host", default=None)
+"""Who carries out `Agent.run` in this context (None: the agent itself). Runs with a `run_id`
+(a store's) or a `state` are always the agent's own."""

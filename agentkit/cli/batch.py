@@ -43,6 +43,16 @@ def add_batch_options(batch: argparse.ArgumentParser) -> None:
                        "the API's rate-limit headers)")
     batch.add_argument("--itpm", type=float, metavar="N", help="input tokens per minute")
     batch.add_argument("--otpm", type=float, metavar="N", help="output tokens per minute")
+    batch.add_argument("--durable", action="store_true",
+                       help="checkpoint every model and tool call on DBOS (agentkit[dbos]), so "
+                       "a rerun after a crash resumes each unfinished item where it stopped")
+    batch.add_argument("--db", metavar="URL",
+                       help="with --durable: the DBOS system database, sqlite:///file or "
+                       "postgresql://... (default: $DBOS_SYSTEM_DATABASE_URL, else "
+                       "sqlite:///OUT.dbos.sqlite next to the results)")
+    batch.add_argument("--batch-id", metavar="ID",
+                       help="with --durable: what this batch's runs are kept under (default: "
+                       "from the results file's path); a rerun must use the same")
 
 
 def check_inputs(recipe: Recipe, path: str) -> int:
@@ -65,6 +75,31 @@ def check_inputs(recipe: Recipe, path: str) -> int:
             raise UsageError(f"{path}: item {item_id!r}: {exc}") from None
         count += 1
     return count
+
+
+def _database(args: argparse.Namespace) -> str | None:
+    """The system database of a --durable batch (None: not durable)."""
+    if not args.durable:
+        return None
+    if args.db:
+        return str(args.db)
+    import os
+
+    from_env = os.environ.get("DBOS_SYSTEM_DATABASE_URL")
+    if from_env:
+        return from_env
+    return f"sqlite:///{os.path.abspath(args.out)}.dbos.sqlite"
+
+
+def _shown(url: str) -> str:
+    """`url` without its password, to print."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _engine(args: argparse.Namespace) -> Engine | Literal["local"]:
@@ -113,6 +148,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.engine != "ray" and (args.address or args.workers):
         fail("--address and --workers are for --engine ray; add --engine ray")
         return 2
+    if not args.durable and (args.db or args.batch_id):
+        fail("--db and --batch-id are for durable batches; add --durable")
+        return 2
     recipe = find_recipe(args.recipe)
     if recipe is None:
         return 2
@@ -136,11 +174,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
         fail(f"cannot use {args.out} for results: {exc.strerror or exc}")
         return 2
     runner = RecipeRunner(recipe, online=online, model=args.model)
+    database = _database(args)
+    if database is not None:
+        from agentkit.workflows._durable import default_batch_id
+
+        batch_id = args.batch_id or default_batch_id(args.out)
+        display.note(f"durable: batch {batch_id!r}, checkpoints in {_shown(database)}")
     with progress_bar(display.console) as bar:
         shown = _Progress(display, bar, recipe.name, total)
         call = partial(run_batch, runner, args.inputs, out=args.out, total=total,
                        concurrency=args.concurrency, engine=_engine(args), rate_limiter=limiter,
-                       on_record=shown.record, on_progress=shown.update)
+                       on_record=shown.record, on_progress=shown.update,
+                       durable=database, batch_id=args.batch_id)
         code, report = guarded(display, lambda: anyio.run(call))
     if report is None:
         return code

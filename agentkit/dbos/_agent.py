@@ -26,11 +26,12 @@ from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
 from .._loop.engine import Engine, RunState
 from .._run.agent import Agent
+from .._run.driver import Emit
 from .._run.durable import fingerprint
 from .._run.result import OutputT, RunResult
 from ._effects import DBOSEffects
 
-__all__ = ["DBOSAgent"]
+__all__ = ["DBOSAgent", "drive_workflow", "initial_messages", "outcome_result"]
 
 _REGISTERED: dict[str, DBOSAgent[Any]] = {}
 
@@ -128,45 +129,80 @@ class DBOSAgent(Generic[OutputT]):
         wid = DBOS.workflow_id
         if wid is None:  # DBOS calls this as a workflow, which always has an id
             raise RuntimeError("the agentkit workflow ran outside a DBOS workflow")
-        state = RunState(messages=messages, seed=_seed(wid))
-        engine = Engine(self.agent.config, state)
-        effects = DBOSEffects(wid)
-        try:
-            async with self.agent.client_for_run() as client:
-                await self.agent.driver.drive(
-                    engine, client, self.deps, decisions, None, effects=effects
-                )
-        except LimitExceeded as exc:
-            return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
-        except RunError as exc:
-            return {"state": state.to_dict(), "error": str(exc)}
-        return {"state": state.to_dict()}
+        return await drive_workflow(self.agent, wid, messages, decisions, self.deps)
 
     def _initial_messages(
         self, prompt: str | list[dict[str, Any]] | None, history: Sequence[dict[str, Any]] | None
     ) -> list[dict[str, Any]]:
-        engine = Engine(self.agent.config, RunState(messages=list(history or ())))
-        if prompt is not None:
-            text = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
-            engine.on_prompt(text)
-        if not engine.state.messages:
-            raise UsageError("nothing to send: pass a prompt")
-        return engine.state.messages
+        return initial_messages(self.agent, prompt, history)
 
     def _result(self, outcome: Mapping[str, Any]) -> RunResult[OutputT]:
-        state = RunState.from_dict(cast("Mapping[str, Any]", outcome["state"]))
-        output = state.output if state.output is not None else state.answer
-        result = RunResult(state, cast(OutputT, output))
-        error = outcome.get("error")
-        if error is None:
-            return result
-        limit = outcome.get("limit")
-        if limit is not None:
-            raise LimitExceeded(
-                str(error), limit=str(limit), messages=state.messages, usage=state.usage,
-                result=result,
-            )
-        raise RunError(str(error), messages=state.messages, usage=state.usage, result=result)
+        return outcome_result(outcome)
+
+
+async def drive_workflow(
+    agent: Agent[Any],
+    run_id: str,
+    messages: list[dict[str, Any]],
+    decisions: dict[str, bool | str],
+    deps: object,
+    on_event: Emit | None = None,
+) -> dict[str, Any]:
+    """A DBOS workflow's body: `agent`'s driver over a new run of `messages`, its model and
+    tool calls DBOS steps; returns the final state (with how it ended). `run_id` is what tools
+    see as `ctx.run_id` and what seeds the back-off jitter."""
+    state = RunState(messages=messages, seed=_seed(run_id))
+    engine = Engine(agent.config, state)
+    effects = DBOSEffects(run_id)
+    try:
+        async with agent.client_for_run() as client:
+            await agent.driver.drive(engine, client, deps, decisions, on_event, effects=effects)
+    except LimitExceeded as exc:
+        return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
+    except RunError as exc:
+        return {"state": state.to_dict(), "error": str(exc)}
+    return {"state": state.to_dict()}
+
+
+def initial_messages(
+    agent: Agent[Any],
+    prompt: str | list[dict[str, Any]] | None,
+    history: Sequence[dict[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """A new run's first messages: `history` with `prompt` added as `agent.run` adds it.
+
+    Raises:
+        UsageError: neither a prompt nor a history.
+    """
+    engine = Engine(agent.config, RunState(messages=list(history or ())))
+    if prompt is not None:
+        text = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
+        engine.on_prompt(text)
+    if not engine.state.messages:
+        raise UsageError("nothing to send: pass a prompt")
+    return engine.state.messages
+
+
+def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:
+    """The `RunResult` a workflow's outcome describes, or the error it ended with, raised.
+
+    Raises:
+        LimitExceeded: the run hit a limit; `.result` holds the conversation and usage.
+        RunError: the run failed.
+    """
+    state = RunState.from_dict(cast("Mapping[str, Any]", outcome["state"]))
+    output = state.output if state.output is not None else state.answer
+    result: RunResult[Any] = RunResult(state, output)
+    error = outcome.get("error")
+    if error is None:
+        return result
+    limit = outcome.get("limit")
+    if limit is not None:
+        raise LimitExceeded(
+            str(error), limit=str(limit), messages=state.messages, usage=state.usage,
+            result=result,
+        )
+    raise RunError(str(error), messages=state.messages, usage=state.usage, result=result)
 
 
 def _seed(workflow_id: str) -> int:

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .recipe import Recipe
 
 __all__ = [
+    "ITEM_ID",
     "FunctionRunner",
     "ItemRunner",
     "RecipeRunner",
@@ -42,6 +44,9 @@ __all__ = [
 
 RunOne = Callable[[Any], Awaitable[tuple[Any, RunUsage | None]]]
 """Runs one item's input; returns its output and usage (None if unknown)."""
+
+ITEM_ID: ContextVar[object] = ContextVar("agentkit_batch_item")
+"""The id of the item being run, for runners that need it (`DurableRunner`)."""
 
 
 class ItemRunner(Protocol):
@@ -81,6 +86,7 @@ async def run_item(
     tokens are debited from `limiter` (where the API's headers don't report them)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"id": item_id}
+    token = ITEM_ID.set(item_id)
     try:
         output, usage = await run(value)
     except Exception as exc:  # one bad item must not stop the rest
@@ -92,6 +98,8 @@ async def run_item(
         record.update(ok=False, error=error)
     else:
         record.update(ok=True, output=jsonable(output))
+    finally:
+        ITEM_ID.reset(token)
     if limiter is not None and isinstance(usage, RunUsage):
         limiter.record_output(usage.output_tokens)
     record.update(

@@ -182,6 +182,30 @@ def _engine(engine: Literal["local", "ray"] | Engine) -> Engine:
     return engine
 
 
+def _durable(
+    runner: ItemRunner, engine: Engine, url: str | None, batch_id: str | None, out: str | Path
+) -> ItemRunner:
+    """`runner`, made durable when a database is given; refuses what cannot work."""
+    from ._durable import DurableRunner, check_database_url, default_batch_id
+    from ._ray import RayEngine
+
+    if url is None:
+        if batch_id is not None:
+            raise UsageError("batch_id names a durable batch: pass durable= too")
+    elif isinstance(runner, DurableRunner):
+        raise UsageError("the runner is a DurableRunner already: leave durable= out")
+    else:
+        runner = DurableRunner(runner, db=check_database_url(url),
+                               batch_id=batch_id or default_batch_id(out))
+    db = runner.db if isinstance(runner, DurableRunner) else ""
+    if isinstance(engine, RayEngine) and (db is None or db.startswith("sqlite")):
+        raise UsageError(
+            "a durable batch on Ray needs a database every worker reaches: give a "
+            "postgresql:// URL (SQLite is a file on one machine), or use the local engine"
+        )
+    return runner
+
+
 async def run_batch(
     task: ItemRunner | Recipe | Callable[..., Awaitable[Any]],
     items: Iterable[tuple[object, Any]] | str | Path,
@@ -193,6 +217,8 @@ async def run_batch(
     total: int | None = None,
     on_record: Callable[[dict[str, Any]], Any] | None = None,
     on_progress: Callable[[BatchProgress], Any] | None = None,
+    durable: str | None = None,
+    batch_id: str | None = None,
 ) -> BatchReport:
     """Run `task` once per item and append each item's record to `out` (JSONL).
 
@@ -206,12 +232,19 @@ async def run_batch(
     worker gets its share). A record is `{"id", "ok", "output" or "error", "usage",
     "cost_usd", "worker", "seconds"}`.
 
+    `durable`: a DBOS system database URL (`sqlite:///file` on one machine,
+    `postgresql://...`; extra `agentkit[dbos]`): every agent run of every item is checkpointed
+    there, so a rerun after a crash resumes each unfinished item from its last step instead
+    of starting it over (see `DurableRunner`). `batch_id` names the batch there (default: from
+    the results file's path), so a rerun must use the same.
+
     Raises:
         UsageError: a bad option. An item's failure is recorded, never raised.
     """
     if concurrency < 1:
         raise UsageError(f"concurrency must be 1 or more, got {concurrency}")
     runner, chosen = _runner(task), _engine(engine)
+    runner = _durable(runner, chosen, durable, batch_id, out)
     if isinstance(items, str | Path):
         items = read_jsonl(items)
     done, results = open_results(out)

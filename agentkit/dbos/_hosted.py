@@ -1,0 +1,211 @@
+"""`HostedRuns`: every `Agent.run` made under it becomes a DBOS workflow whose id is its
+content, so code that makes agents as it goes (a recipe, a batch item) is durable without
+registering them before `DBOS.launch()`.
+
+A run's workflow id is `{prefix}:{agent name}:{fingerprint of agent and prompt}:{n}` (`n`
+counts the same run made again under the same prefix): the same code run again under the
+same prefix (a batch rerun after a crash) finds each of its runs by what it is, whatever
+order parallel runs start in. A finished run returns its recorded result, calling nothing; a
+new one starts; one whose process died is resumed here from its checkpoints: DBOS forks it
+into the next attempt (`{id}~2`, `~3`, ...), the recorded steps copied, on this process's
+own application version, so only this process (which holds the live agent, its client and
+`deps`) runs it. A run that ended in an error is resumed the same way, its failed model call
+sent again. Tools see the first attempt's id as `ctx.run_id`, so `ctx.idempotency_key` stays
+the same across attempts.
+
+The live objects of a run (agent, deps, event sink) are kept in this process by workflow id,
+never stored. A run made inside a DBOS workflow or step (an agent used as a tool, a
+`DBOSAgent`'s) is the agent's own: the step around it is what is recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncGenerator, Generator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
+
+from .._errors import UsageError
+from .._run.agent import Agent
+from .._run.driver import Emit
+from .._run.durable import fingerprint
+from .._run.effects import RUN_HOST
+from ._agent import drive_workflow, initial_messages, outcome_result
+from ._effects import MODEL_STEP
+
+__all__ = ["HostedRuns", "launched"]
+
+WORKFLOW_NAME = "agentkit.hosted_run"
+_ENDED_BADLY = frozenset({"ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    agent: Agent[Any]
+    run_id: str
+    deps: object
+    on_event: Emit | None
+
+
+_LIVE: dict[str, _Live] = {}
+_ACTIVE: set[str] = set()
+"""The runs (first attempt ids) going on in this process: one may not start twice at once."""
+
+
+async def _hosted_run(
+    messages: list[dict[str, Any]], decisions: dict[str, bool | str]
+) -> dict[str, Any]:
+    wid = DBOS.workflow_id
+    live = _LIVE.get(wid or "")
+    if live is None:
+        raise RuntimeError(
+            f"the agent run {wid!r} has no live agent in this process; it resumes when the "
+            "code that made it runs again under the same prefix (rerun the batch)"
+        )
+    return await drive_workflow(
+        live.agent, live.run_id, messages, decisions, live.deps, live.on_event
+    )
+
+
+_workflow = DBOS.workflow(name=WORKFLOW_NAME)(_hosted_run)
+
+
+@dataclass(slots=True)
+class HostedRuns:
+    """Runs each `Agent.run` made under it (`with hosted.active():`) as a DBOS workflow
+    named by `prefix` and the run's content."""
+
+    prefix: str
+    _made: Counter[str] = field(default_factory=Counter[str])
+
+    @contextmanager
+    def active(self) -> Generator[None]:
+        """Hand the `Agent.run` calls of this context (and of tasks it starts) to this."""
+        token = RUN_HOST.set(self)
+        try:
+            yield
+        finally:
+            RUN_HOST.reset(token)
+
+    async def run(
+        self, agent: Agent[Any], prompt: str | list[dict[str, Any]] | None, on_event: Any,
+        args: Mapping[str, Any],
+    ) -> Any:
+        if DBOS.workflow_id is not None or args.get("store") is not None:
+            # Inside a workflow or step, which records it; or a store's (the agent says why).
+            token = RUN_HOST.set(None)
+            try:
+                return await agent.run(prompt, on_event=on_event, **args)
+            finally:
+                RUN_HOST.reset(token)
+        messages = initial_messages(agent, prompt, args.get("history"))
+        given = fingerprint(agent.config, agent.toolset.names, messages)
+        key = f"{self.prefix}:{agent.name or 'agent'}:{given}"
+        base = f"{key}:{self._made[key]}"
+        self._made[key] += 1  # before any await: parallel runs of the same content differ
+        if base in _ACTIVE:
+            raise UsageError(
+                f"the run {base!r} is going on in this process already: give each HostedRuns "
+                "that runs at the same time a prefix of its own"
+            )
+        live = _Live(agent, base, args.get("deps"), on_event)
+        decisions = dict(args.get("decisions") or {})
+        _ACTIVE.add(base)
+        try:
+            outcome = await _outcome(base, live, messages, decisions)
+        finally:
+            _ACTIVE.discard(base)
+        return outcome_result(outcome)
+
+
+def _attempt(base: str, n: int) -> str:
+    return base if n == 1 else f"{base}~{n}"
+
+
+async def _outcome(
+    base: str, live: _Live, messages: list[dict[str, Any]], decisions: dict[str, bool | str]
+) -> dict[str, Any]:
+    """The run's outcome: recorded, resumed from the last attempt, or from a new start."""
+    n, last = 1, None
+    while (status := await DBOS.get_workflow_status_async(_attempt(base, n))) is not None:
+        last, n = status, n + 1
+    wid = _attempt(base, n)
+    _LIVE[wid] = live
+    try:
+        handle: WorkflowHandleAsync[dict[str, Any]]
+        if last is None:
+            with SetWorkflowID(wid):
+                handle = await DBOS.start_workflow_async(_workflow, messages, decisions)
+        elif last.status == "SUCCESS":
+            previous: WorkflowHandleAsync[dict[str, Any]] = await DBOS.retrieve_workflow_async(
+                last.workflow_id
+            )
+            outcome = await previous.get_result()
+            if outcome.get("error") is None:
+                return outcome
+            handle = await _fork(last.workflow_id, wid, retry_model=True)
+        else:  # its process died (PENDING, ENQUEUED), or it raised: go on from its steps
+            handle = await _fork(last.workflow_id, wid, retry_model=last.status in _ENDED_BADLY)
+        return await handle.get_result()
+    finally:
+        del _LIVE[wid]
+
+
+async def _fork(source: str, wid: str, *, retry_model: bool) -> WorkflowHandleAsync[Any]:
+    """`source` forked into `wid` with every recorded step (but a last model call, with
+    `retry_model`), run by this process: forks go to its own application version."""
+    steps = sorted(await DBOS.list_workflow_steps_async(source, load_output=False),
+                   key=lambda s: s["function_id"])
+    start = steps[-1]["function_id"] + 1 if steps else 1
+    if retry_model and steps and steps[-1]["function_name"] == MODEL_STEP:
+        start -= 1
+    with SetWorkflowID(wid):
+        return await DBOS.fork_workflow_async(
+            source, start, application_version=DBOS.application_version
+        )
+
+
+async def _is_launched() -> bool:
+    try:
+        await DBOS.get_workflow_status_async("agentkit-launched-probe")
+    except Exception:  # DBOS's error for "not launched" has no class of its own
+        return False
+    return True
+
+
+@asynccontextmanager
+async def launched(system_database_url: str | None) -> AsyncGenerator[None]:
+    """DBOS launched on `system_database_url` in this event loop for the block (None: the
+    DBOS this process launched already), with an executor id and application version of its
+    own: a run this process leaves unfinished is resumed by the code that made it, run again
+    (`HostedRuns`), never by another process's recovery.
+
+    Raises:
+        UsageError: None and DBOS is not launched in this process, or a URL and it is.
+    """
+    running = await _is_launched()
+    if system_database_url is None:
+        if not running:
+            raise UsageError(
+                "no system database given and DBOS is not launched in this process: pass "
+                "one (sqlite:///file or postgresql://...) or launch DBOS first"
+            )
+        yield
+        return
+    if running:
+        raise UsageError(
+            "DBOS is launched in this process already (one per process): run the batch on it "
+            "with DurableRunner(runner) and no db, or in a process of its own"
+        )
+    own = f"agentkit-{uuid.uuid4().hex[:16]}"
+    DBOS(config={"name": "agentkit-batch", "system_database_url": system_database_url,
+                 "executor_id": own, "application_version": own, "log_level": "WARNING"})
+    try:
+        DBOS.launch()
+        yield
+    finally:
+        DBOS.destroy(destroy_registry=False)
