@@ -332,7 +332,10 @@ class Message(WireModel):
     @property
     def raw_json(self) -> bytes | None:
         """The JSON body this reply was parsed from, or None (built, or reduced from SSE)."""
-        return self._json
+        # From the private dict: `self._json` goes through pydantic's `__getattr__` (~2 µs,
+        # paid by every turn of a durable run).
+        private = self.__pydantic_private__
+        return None if private is None else private.get("_json")
 
     @property
     def text(self) -> str:

@@ -38,6 +38,9 @@ from agentkit._errors import StoreError
 __all__ = ["RunLog", "Tail", "Totals", "first", "read"]
 
 _FRAME = struct.Struct("<II")
+_pack = _FRAME.pack
+_crc32 = zlib.crc32
+_dumps = orjson.dumps
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +62,14 @@ def encode(
 ) -> bytes:
     """One framed record. Raises `TypeError` when `payload` is not JSON (a `Mapping` that is
     not a dict is copied into one; an `orjson.Fragment` is written as it is)."""
-    if not isinstance(payload, dict | orjson.Fragment):
+    if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
         payload = dict(cast("Mapping[str, object]", payload))
     totals = None if summary is None else (
         summary.status, summary.turns, summary.input_tokens, summary.output_tokens,
         summary.cost_usd,
     )
-    body = orjson.dumps((seq, kind, at, payload, totals))
-    return _FRAME.pack(len(body), zlib.crc32(body)) + body
+    body = _dumps((seq, kind, at, payload, totals))
+    return _pack(len(body), _crc32(body)) + body
 
 
 def read(path: str, *, start: int = 0, seq: int = 0, after: int = 0) -> Tail:
@@ -186,8 +189,14 @@ class RunLog:
         """Lock the file at `path` (created if new) and open it for appending, cutting off a
         record left half written (all of it when `fresh`: a new run); None when another writer
         holds it."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        created = fresh
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:  # a new run's journal is a new file: then nothing is left to cut off
+                fd = os.open(path, flags | (os.O_EXCL if fresh else 0), 0o600)
+            except FileExistsError:
+                fd = os.open(path, flags, 0o600)
+                created = False
         except OSError as exc:
             raise StoreError(f"cannot open the run journal {path}: {exc}") from exc
         try:
@@ -200,7 +209,7 @@ class RunLog:
             raise
         try:
             if fresh:  # a new run: anything here was left by a deleted run with its key
-                if os.fstat(fd).st_size:
+                if not created and os.fstat(fd).st_size:
                     os.ftruncate(fd, 0)
                 tail = Tail([], 0, 0, None, None)
             else:
@@ -239,16 +248,22 @@ class RunLog:
         `summary` with the last; with `sync`, wait until the disk has them. Returns the last
         seq. Raises `TypeError` (nothing written) when a payload is not JSON; on a failed
         write (a full disk) the file is cut back and nothing counts as written."""
+        # The hot path of every checkpoint: plain loops and local names, no helper calls.
         seq = self.seq
-        if len(rows) == 1:
-            kind, payload = rows[0]
-            data = encode(seq + 1, kind, at, payload, summary)
-        else:
-            last = len(rows)
-            data = b"".join([
-                encode(seq + i, kind, at, payload, summary if i == last else None)
-                for i, (kind, payload) in enumerate(rows, 1)
-            ])
+        totals = () if summary is None else (
+            summary.status, summary.turns, summary.input_tokens, summary.output_tokens,
+            summary.cost_usd,
+        )
+        last = seq + len(rows)
+        parts: list[bytes] = []
+        for kind, payload in rows:
+            seq += 1
+            if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
+                payload = dict(cast("Mapping[str, object]", payload))
+            body = _dumps((seq, kind, at, payload, totals if seq == last and totals else None))
+            parts.append(_pack(len(body), _crc32(body)))
+            parts.append(body)
+        data = b"".join(parts)
         try:
             written = os.pwrite(self._fd, data, self.size)
             while written < len(data):  # a short write: only ever near a full disk
@@ -266,10 +281,11 @@ class RunLog:
                 "was kept, and the run stops here (resume it once the cause is fixed)"
             ) from exc
         self.size += len(data)
-        self.seq = seq + len(rows)
-        if summary is not None:
-            self.summary = merge(self.summary, summary)
-        return self.seq
+        self.seq = seq
+        if summary is not None:  # `merge`, without the call when every column is set
+            old = self.summary
+            self.summary = summary if old is None or None not in totals else merge(old, summary)
+        return seq
 
     def close(self) -> None:
         """Release the lock and the file (twice is harmless)."""

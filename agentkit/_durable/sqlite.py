@@ -64,6 +64,8 @@ from agentkit._errors import (
 
 __all__ = ["SQLiteStore"]
 
+_KINDS = frozenset(KINDS)
+
 _HEADER = (
     "run_id, fingerprint, model, agent, status, turns, input_tokens, output_tokens, cost_usd, "
     "created, updated, log_seq, lease_host, lease_pid, lease_expires, id, log_size"
@@ -268,7 +270,7 @@ class SQLiteStore:
         if not entries:
             raise UsageError("append_many(entries=[]): give at least one (kind, payload)")
         for kind, _ in entries:
-            if kind not in KINDS:
+            if kind not in _KINDS:
                 raise UsageError(f"append(kind={kind!r}): the kinds are {', '.join(KINDS)}")
         held = self._held.get(lease.token)
         if held is None:
@@ -276,7 +278,8 @@ class SQLiteStore:
                 raise self._not_held(db, lease)
         now = self._clock()
         with self._lock:
-            self._open()
+            if self._db is None:
+                self._open()  # raises: the store is closed
             seq = held.log.append(entries, now, summary, sync=self.fsyncs)
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
             self.renew(lease)

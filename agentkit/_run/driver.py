@@ -175,8 +175,9 @@ class Driver(Generic[OutputT]):
             step = engine.next_step(clock.now())
             if engine.context is not None:
                 await self._report_context(engine, turn)
-            if turn.journal is not None and not isinstance(step, RunTools | Finished):
-                turn.journal.flush()  # durable: what is pending, before the next step
+            journal = turn.journal
+            if journal is not None and journal.due and not isinstance(step, RunTools | Finished):
+                journal.flush()  # durable: what is pending, before the next step
             if engine.resolved:
                 await self._report_resolved(engine, turn)
             if isinstance(step, Finished):

@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import anyio
@@ -115,6 +115,10 @@ class Journal:
     """This process's run span (W3C `traceparent`), written with the start and the status."""
     traces: tuple[str, ...] = ()
     """The run spans of the processes that ran this run before, oldest first."""
+    due: bool = False
+    """Whether something waits to be committed (or a deferred commit failed): the driver
+    calls `flush` before its next step only then."""
+    run_id: str = field(init=False)
     _pending: list[tuple[EntryKind, Payload]] = field(
         default_factory=list[tuple[EntryKind, Payload]]
     )
@@ -123,9 +127,8 @@ class Journal:
     _failed: BaseException | None = None
     """A deferred commit that raised (a full disk): raised at the next checkpoint."""
 
-    @property
-    def run_id(self) -> str:
-        return self.lease.run_id
+    def __post_init__(self) -> None:
+        self.run_id = self.lease.run_id
 
     @property
     def changed(self) -> bool:
@@ -136,15 +139,12 @@ class Journal:
         """A model reply, with the run's totals as summary columns (absolute values)."""
         s = self.state
         usage = s.usage
-        self._summary = Summary(
-            status="running",
-            turns=s.turns,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost_usd=usage.known_cost_usd,
+        self._summary = Summary(  # status, turns, input and output tokens, cost
+            "running", s.turns, usage.input_tokens, usage.output_tokens, usage.known_cost_usd
         )
         raw = message.raw_json  # the reply's bytes as they came: no dump
         self._pending.append(("reply", message.to_wire() if raw is None else orjson.Fragment(raw)))
+        self.due = True
         if not self.defer:
             self.flush()
 
@@ -158,6 +158,7 @@ class Journal:
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
         if ids:
             self._pending.append(("tool_started", {"ids": ids}))
+            self.due = True
             if self.store.fsyncs:
                 await anyio.to_thread.run_sync(self.flush)
                 return
@@ -171,6 +172,7 @@ class Journal:
     def result(self, block: Mapping[str, Any]) -> None:
         """A tool result that now exists; see the class docstring for when it is committed."""
         self._pending.append(("tool_result", block))
+        self.due = True
         if not self.defer:
             self.flush()
         elif not self._queued:
@@ -185,6 +187,7 @@ class Journal:
     def results(self, blocks: Sequence[Mapping[str, Any]]) -> None:
         """Results that exist together (the calls a crash interrupted): one commit."""
         self._pending.extend(("tool_result", b) for b in blocks)
+        self.due = True
         self.flush()
 
     def decisions(self, decided: Mapping[str, bool | str]) -> None:
@@ -193,12 +196,15 @@ class Journal:
     def context(self, notes: Sequence[Mapping[str, Any]]) -> None:
         """The context policy's inputs (`ContextManager.notes`), with the next checkpoint."""
         self._pending.extend(("context", dict(n)) for n in notes)
+        self.due = True
         if not self.defer:
             self.flush()
 
     def status(self, status: RunStatus, reason: str | None) -> None:
-        totals = self._summary  # a pending reply's, if any: one commit
-        self._summary = Summary(status=status) if totals is None else replace(totals, status=status)
+        t = self._summary  # a pending reply's, if any: one commit
+        self._summary = Summary(status) if t is None else Summary(
+            status, t.turns, t.input_tokens, t.output_tokens, t.cost_usd
+        )
         payload: dict[str, Any] = {"status": status, "reason": reason}
         if status == "paused":  # which calls wait for a decision, for readers of the journal
             payload["awaiting"] = list(self.state.awaiting_approval)
@@ -208,7 +214,9 @@ class Journal:
         """Commit what is pending (a reply, results, marks), if anything, in one transaction."""
         if self._failed is not None:
             failed, self._failed = self._failed, None
+            self.due = bool(self._pending)
             raise failed
+        self.due = False
         if not self._pending:
             return
         entries, summary = self._pending, self._summary
@@ -222,6 +230,7 @@ class Journal:
             self.flush()
         except BaseException as exc:  # raised at the run's next checkpoint
             self._failed = exc
+            self.due = True
 
     def _traced(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self.traceparent is not None:
@@ -230,6 +239,7 @@ class Journal:
 
     def _commit(self, kind: EntryKind, payload: Mapping[str, Any]) -> None:
         self._pending.append((kind, payload))
+        self.due = True
         self.flush()
 
 

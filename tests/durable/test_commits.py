@@ -13,8 +13,9 @@ import anyio
 import httpx
 import pytest
 
-from agentkit import Agent, AsyncClient, RunContext, SQLiteStore, tool
+from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, tool
 from agentkit._durable.journal import EntryKind, Lease, Payload, Summary
+from agentkit.errors import RunError, StoreError
 from agentkit.events import AgentEvent, ToolCallFinished, TurnFinished
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
@@ -44,7 +45,9 @@ def spy(tmp_path: Path) -> Spy:
     return store
 
 
-def agent_for(idempotent: bool, *, slow: anyio.Event | None = None) -> Agent[Any]:
+def agent_for(
+    idempotent: bool, *, slow: anyio.Event | None = None, hooks: Hooks | None = None
+) -> Agent[Any]:
     @tool(idempotent=idempotent)
     async def fast(ctx: RunContext[None], n: int) -> str:
         """Return n."""
@@ -62,7 +65,7 @@ def agent_for(idempotent: bool, *, slow: anyio.Event | None = None) -> Agent[Any
         text_reply("Done."),
     ])
     client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
-    return Agent(MODEL, tools=[fast, waits], client=client)
+    return Agent(MODEL, tools=[fast, waits], client=client, hooks=hooks or Hooks())
 
 
 @pytest.mark.asyncio
@@ -98,6 +101,36 @@ async def test_a_result_is_committed_while_a_slower_parallel_call_still_runs(spy
         await agent.run("go", run_id="r", store=spy)
     assert seen[-1] == ["tool_result"]  # toolu_1's, alone, before toolu_2 finished
     assert [e.kind for e in spy.entries("r")].count("tool_result") == 2
+
+
+class FailsResults(Spy):
+    """A store whose commits of tool results fail, as on a full disk."""
+
+    def append_many(
+        self,
+        lease: Lease,
+        entries: Sequence[tuple[EntryKind, Payload]],
+        *,
+        summary: Summary | None = None,
+    ) -> int:
+        if any(kind == "tool_result" for kind, _ in entries):
+            raise StoreError("cannot write the run journal: no space left on device")
+        return super().append_many(lease, entries, summary=summary)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_deferred_commit_of_results_stops_the_run_before_its_next_step(
+    tmp_path: Path,
+) -> None:
+    store = FailsResults(tmp_path / "runs.db")
+    store.commits = []
+    requests: list[int] = []
+    agent = agent_for(True, hooks=Hooks(before_model=lambda ctx, params: requests.append(1)))
+    with pytest.raises(RunError, match="no space left") as caught:
+        await agent.run("go", run_id="r", store=store)
+    assert isinstance(caught.value.__cause__, StoreError)
+    assert len(requests) == 1  # the model was not called past results that were not kept
+    assert [e.kind for e in store.entries("r")] == ["start", "reply", "status"]
 
 
 @pytest.mark.asyncio
