@@ -7,7 +7,7 @@ command may NOT load (a package counts with its submodules). `import agentkit` a
 load no event loop, HTTP stack, pydantic, rich, run store or workflows; `tools` builds the
 tool definitions without the HTTP stack, the wire models or jsonschema (loaded when a tool
 is called or a hand-written schema is checked); `run` loads neither Ray nor the batch
-machinery, nor aiohttp for its loopback fake. The names of `agentkit` and
+machinery. The names of `agentkit` and
 `agentkit.workflows` still resolve, on first use, to the same objects as before.
 """
 
@@ -27,7 +27,7 @@ MODELS = ["pydantic", "pydantic_core", "agentkit._api.wire", "jsonschema"]
 CLI = ["rich", "agentkit.cli.display", "agentkit._run", "agentkit._durable", "agentkit.workflows",
        "agentkit_tools", "agentkit_recipes", "agentkit._loop.engine", "sqlite3"]
 BATCH = ["ray", "agentkit.workflows._ray", "agentkit.workflows._runners",
-         "agentkit.workflows.batch", "agentkit._durable", "aiohttp", "httpx_aiohttp", "jsonschema"]
+         "agentkit.workflows.batch", "jsonschema"]
 PROBED = sorted({*HTTP, *MODELS, *CLI, *BATCH})
 
 
@@ -77,10 +77,25 @@ def test_a_command_help_loads_only_the_parser(command: str) -> None:
     assert _command(command, "--help") == set()
 
 
+def test_agentkit_tools_loads_no_http_stack_wire_models_or_jsonschema() -> None:
+    loaded = _command("tools")
+    assert {"pydantic", "agentkit_tools"} <= loaded  # the schemas are built: the probe sees
+    assert loaded & {"aiohttp", "httpx", "httpx_aiohttp", "agentkit._api.wire", "jsonschema",
+                     "agentkit._durable", "agentkit.workflows", "agentkit_recipes"} == set()
+
+
+def test_agentkit_run_loads_no_ray_and_no_batch_machinery() -> None:
+    loaded = _command("run", "codebase-qa")
+    assert {"httpx", "agentkit._api.wire", "agentkit.workflows", "agentkit_recipes"} <= loaded
+    assert loaded & set(BATCH) == set()
+
+
 def test_a_name_loads_what_it_needs_on_first_use() -> None:
     # The proof that the probe sees imports at all: using a name loads its modules.
     loaded = _loaded_after("import agentkit\nagentkit.AsyncClient")
     assert {"httpx", "pydantic", "agentkit._api.wire"} <= loaded
+    loaded = _loaded_after("import agentkit.workflows as w\nw.RayEngine")
+    assert {"agentkit.workflows._ray", "agentkit.workflows._runners"} <= loaded
 
 
 def test_lazy_names_are_the_objects_of_their_modules_and_cached() -> None:
@@ -92,3 +107,17 @@ def test_lazy_names_are_the_objects_of_their_modules_and_cached() -> None:
     assert "Agent" in vars(agentkit)  # served by __getattr__ once, then a plain attribute
     assert Agent.__module__ == "agentkit" and agentkit.Message.__module__ == "agentkit"
     assert set(agentkit.__all__) <= set(dir(agentkit))
+
+
+def test_workflow_names_resolve_lazily_to_their_objects() -> None:
+    import agentkit.workflows as workflows
+    from agentkit.workflows._ray import RayEngine
+    from agentkit.workflows._runners import RecipeRunner
+    from agentkit.workflows.batch import run_batch
+
+    assert workflows.RayEngine is RayEngine and workflows.run_batch is run_batch
+    assert workflows.RecipeRunner is RecipeRunner
+    assert RayEngine.__module__ == "agentkit.workflows" == RecipeRunner.__module__
+    assert set(workflows.__all__) <= set(dir(workflows))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        workflows.Nope  # noqa: B018

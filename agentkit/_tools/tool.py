@@ -14,6 +14,8 @@ tool definition, and executing one call of it. Rules:
   their defaults and docs (`_Options`, Tool's base); `@tool`, `Tool.from_schema` and
   `Tool.replace` pass them through, and one place (`Tool._set`) applies and checks them all.
 - What a result looks like (content, truncation) is `content`'s.
+- Defining tools loads no wire models (`agentkit tools` lists them without): `Tool.run`
+  imports the `tool_result` builder of `_api.wire` when a tool is called.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import anyio
 import anyio.to_thread
 import pydantic_core
 
-from .._api.wire import tool_result
 from .._errors import ToolError, UsageError
 from .content import DEFAULT_MAX_RESULT_CHARS, describe, to_content, truncate
 from .context import RunContext
@@ -286,6 +287,8 @@ class Tool(_Options):
             UsageError: `ctx.tool_use_id` is not set.
             Exception: whatever the tool raised, only when raise_errors is in effect.
         """
+        from .._api.wire import tool_result  # loaded by then: the engine that asks uses it
+
         tool_use_id = ctx.tool_use_id
         if tool_use_id is None:
             raise UsageError(
