@@ -7,7 +7,8 @@ command may NOT load (a package counts with its submodules). `import agentkit` a
 load no event loop, HTTP stack, pydantic, rich, run store or workflows; `tools` builds the
 tool definitions without the HTTP stack, the wire models or jsonschema (loaded when a tool
 is called or a hand-written schema is checked); `run` loads neither Ray nor the batch
-machinery. The names of `agentkit` and
+machinery, and offline (`run`, `chat`) no aiohttp: the client speaks plain HTTP to the
+loopback fake. The names of `agentkit` and
 `agentkit.workflows` still resolve, on first use, to the same objects as before.
 """
 
@@ -84,10 +85,25 @@ def test_agentkit_tools_loads_no_http_stack_wire_models_or_jsonschema() -> None:
                      "agentkit._durable", "agentkit.workflows", "agentkit_recipes"} == set()
 
 
-def test_agentkit_run_loads_no_ray_and_no_batch_machinery() -> None:
+def test_agentkit_run_loads_no_ray_no_batch_machinery_and_no_aiohttp() -> None:
+    # Offline, the client talks plain HTTP to the loopback fake: neither aiohttp nor a CA
+    # bundle is needed (and listing the recipes imports each, so none may import aiohttp).
     loaded = _command("run", "codebase-qa")
     assert {"httpx", "agentkit._api.wire", "agentkit.workflows", "agentkit_recipes"} <= loaded
-    assert loaded & set(BATCH) == set()
+    assert loaded & {*BATCH, "aiohttp", "httpx_aiohttp"} == set()
+
+
+def test_agentkit_chat_offline_loads_no_aiohttp() -> None:
+    code = (
+        "import contextlib, io, sys\nfrom agentkit.cli.main import main\n"
+        "sys.stdin = io.StringIO('hello\\n')\nquiet = io.StringIO()\n"
+        "with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):\n"
+        "    assert main(['chat']) == 0\n"
+        "assert 'hello' in quiet.getvalue(), quiet.getvalue()"
+    )
+    loaded = _loaded_after(code)
+    assert "agentkit._api.wire" in loaded
+    assert loaded & {"aiohttp", "httpx_aiohttp"} == set()
 
 
 def test_a_name_loads_what_it_needs_on_first_use() -> None:

@@ -111,9 +111,11 @@ def client_source(online: bool) -> tuple[AbstractContextManager[Any], Callable[[
     if online:
         return nullcontext(), AsyncClient
     from agentkit.testing import FakeServer, tool_model
+    from agentkit.workflows.recipe import loopback_transport
 
     server = FakeServer(tool_model, record=False)
-    return server, lambda: AsyncClient(api_key="offline", base_url=server.base_url)
+    return server, lambda: AsyncClient(api_key="offline", base_url=server.base_url,
+                                       transport=loopback_transport())
 
 
 def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
