@@ -5,8 +5,8 @@
 that makes it possible, each command in a fresh interpreter, offline: the heavy modules a
 command may NOT load (a package counts with its submodules). `import agentkit` and `--help`
 load no event loop, HTTP stack, pydantic, rich, run store or workflows; `tools` builds the
-tool definitions without the HTTP stack, the wire models or jsonschema (loaded when a tool
-is called or a hand-written schema is checked); `run` loads neither Ray nor the batch
+tool definitions without the HTTP stack, anyio, the wire models or jsonschema (loaded when a
+tool is called or a hand-written schema is checked); `run` loads neither Ray nor the batch
 machinery, and offline (`run`, `chat`) no aiohttp: the client speaks plain HTTP to the
 loopback fake. The names of `agentkit` and
 `agentkit.workflows` still resolve, on first use, to the same objects as before.
@@ -82,7 +82,8 @@ def test_agentkit_tools_loads_no_http_stack_wire_models_or_jsonschema() -> None:
     loaded = _command("tools")
     assert {"pydantic", "agentkit_tools"} <= loaded  # the schemas are built: the probe sees
     assert loaded & {"aiohttp", "httpx", "httpx_aiohttp", "agentkit._api.wire", "jsonschema",
-                     "agentkit._durable", "agentkit.workflows", "agentkit_recipes"} == set()
+                     "anyio", "asyncio", "agentkit._durable", "agentkit.workflows",
+                     "agentkit_recipes"} == set()
 
 
 def test_agentkit_run_loads_no_ray_no_batch_machinery_and_no_aiohttp() -> None:

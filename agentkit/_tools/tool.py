@@ -14,8 +14,8 @@ tool definition, and executing one call of it. Rules:
   their defaults and docs (`_Options`, Tool's base); `@tool`, `Tool.from_schema` and
   `Tool.replace` pass them through, and one place (`Tool._set`) applies and checks them all.
 - What a result looks like (content, truncation) is `content`'s.
-- Defining tools loads no wire models (`agentkit tools` lists them without): `Tool.run`
-  imports the `tool_result` builder of `_api.wire` when a tool is called.
+- Defining tools loads neither the wire models nor anyio (`agentkit tools` lists them
+  without): a call imports the `tool_result` builder of `_api.wire`, and anyio to run.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MethodType
 from typing import Any, Literal, Protocol, TypeAlias, TypedDict, Unpack, cast, overload
 
-import anyio
-import anyio.to_thread
 import pydantic_core
 
 from .._errors import ToolError, UsageError
@@ -335,6 +333,8 @@ class Tool(_Options):
             call = functools.partial(self.function, dict(arguments), ctx)
         if self.timeout is None:
             return await self._call(call)
+        import anyio
+
         with anyio.move_on_after(self.timeout):
             return await self._call(call)
         return _TIMED_OUT
@@ -342,6 +342,8 @@ class Tool(_Options):
     async def _call(self, call: Callable[[], Any]) -> Any:
         if self._is_async:
             return await call()
+        import anyio.to_thread
+
         value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         if inspect.isawaitable(value):
             value = await value
