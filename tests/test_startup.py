@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,22 @@ def test_agentkit_chat_offline_loads_no_aiohttp() -> None:
     loaded = _loaded_after(code)
     assert "agentkit._api.wire" in loaded
     assert loaded & {"aiohttp", "httpx_aiohttp"} == set()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "trusted"), [("http://127.0.0.1:9", False), ("https://api.example.com", True)]
+)
+def test_a_client_loads_the_ca_bundle_only_for_https(base_url: str, trusted: bool) -> None:
+    # Loading the CA bundle costs ~25 ms of CPU; plain HTTP (the offline fake) never uses it.
+    from httpx_aiohttp import AiohttpTransport
+
+    from agentkit import AsyncClient
+
+    transport = AsyncClient(api_key="k", base_url=base_url)._transport
+    assert isinstance(transport, AiohttpTransport)
+    context = transport.ssl_context
+    assert (context.cert_store_stats()["x509_ca"] > 0) is trusted
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
 def test_a_name_loads_what_it_needs_on_first_use() -> None:
