@@ -84,7 +84,7 @@ def test_agentkit_tools_loads_no_http_stack_wire_models_or_jsonschema() -> None:
     assert {"pydantic", "agentkit_tools"} <= loaded  # the schemas are built: the probe sees
     assert loaded & {"aiohttp", "httpx", "httpx_aiohttp", "agentkit._api.wire", "jsonschema",
                      "anyio", "asyncio", "agentkit._durable", "agentkit.workflows",
-                     "agentkit_recipes"} == set()
+                     "agentkit_recipes", "agentkit._run", "agentkit.cli.display"} == set()
 
 
 def test_agentkit_run_loads_no_ray_no_batch_machinery_and_no_aiohttp() -> None:

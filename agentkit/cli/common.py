@@ -83,7 +83,7 @@ def has_credentials() -> bool:
 
 def fail(message: str) -> None:
     """Print an error on stderr."""
-    from .display import make_console
+    from .console import make_console
 
     make_console(stderr=True).print(f"error: {message}", style="red", markup=False)
 

@@ -139,9 +139,9 @@ def tool_families() -> list[Any]:
 
 def cmd_tools(args: argparse.Namespace) -> int:
     """`agentkit tools [FAMILY ...]`: the ready tools, their descriptions and schemas."""
-    from .display import Display, tool_listing
+    from .console import make_console, tool_listing  # not `display`: no run events here
 
-    display = Display()
+    console = make_console()
     families = tool_families()
     names = [f.name for f in families]
     unknown = [n for n in args.family if n not in names]
@@ -151,14 +151,14 @@ def cmd_tools(args: argparse.Namespace) -> int:
         return 2
     chosen = [f for f in families if not args.family or f.name in args.family]
     if not args.json:
-        tool_listing(display.console, chosen)
+        tool_listing(console, chosen)
         return 0
     data = [
         {"family": f.name, "summary": f.summary, "usage": f.usage,
          "tools": [t.to_param() for t in f.example()]}
         for f in chosen
     ]
-    display.line(json.dumps(data, indent=2, ensure_ascii=False))
+    console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
     return 0
 
 
