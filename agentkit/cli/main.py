@@ -22,8 +22,21 @@ from typing import TYPE_CHECKING, Any
 from agentkit import __version__
 
 from .batch import add_batch_options, cmd_batch
-from .chat import CHAT_COMMANDS, cmd_chat
-from .common import DEFAULT_MODEL, EXIT_CODES, fail, key_value
+from .chat import CHAT_COMMANDS, ask_approval, cmd_chat
+from .common import (
+    DEFAULT_MODEL,
+    EXIT_CODES,
+    check_model,
+    choose_online,
+    client_source,
+    fail,
+    find_recipe,
+    guarded,
+    jsonable,
+    key_value,
+    mcp_toolsets,
+    online_for,
+)
 from .mcp import add_mcp, add_mcp_option
 from .runs import add_runs
 from .ui import add_ui
@@ -39,8 +52,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from agentkit.workflows import recipe as registry
 
-    from .chat import ask_approval
-    from .common import check_model, find_recipe, guarded, jsonable, mcp_toolsets, online_for
     from .display import Display, preview
 
     display = Display()
@@ -106,7 +117,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     """`agentkit models`: `GET /v1/models` as a table (or JSON)."""
     import anyio
 
-    from .common import choose_online, client_source, guarded
     from .display import Display, models_table
 
     display = Display()
