@@ -5,15 +5,18 @@ start in at most 0.15 s, 0.25 s and 0.45 s of CPU; a command line that makes a n
 for `--help` feels broken. It is a script, not a test (the test that guards the cause,
 `tests/test_startup.py`, checks which modules each command imports, not how long it takes):
 
-    .venv/bin/python benchmarks/startup.py [--reps 5] [--imports]
+    .venv/bin/python benchmarks/startup.py [--reps 5] [--imports] [--before DIR]
 
 Each command runs as the installed `agentkit` script does (`from agentkit.cli.main import
 main`) in a fresh interpreter, offline (credentials removed from its environment), its
-output discarded. CPU is user + system of the child (`RUSAGE_CHILDREN`), interpreter
+output discarded. CPU is user + system of the child and of the processes it waited for
+(`RUSAGE_CHILDREN`: the grep of `codebase-qa` runs in a child interpreter), interpreter
 start-up included, best of `--reps` (the commands take turns, so a burst of other load does
 not hit only one). Bytecode is cached in a private prefix and warmed by a first round, as an
 installed package has its `.pyc` files. `--imports` also prints the ten slowest imports of
-each command (`-X importtime`, cumulative).
+each command (`-X importtime`, cumulative). `--before DIR` measures another checkout too
+(e.g. `git archive BASE | tar -x -C DIR`), its packages first on `PYTHONPATH`, the two
+taking turns: a before/after in the same minutes.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ SCRIPT = "import sys; from agentkit.cli.main import main; sys.exit(main())"
 """What the installed `agentkit` script runs."""
 
 
-def _env() -> dict[str, str]:
+def _env(root: Path = ROOT) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -45,14 +48,16 @@ def _env() -> dict[str, str]:
                      "ANTHROPIC_BASE_URL")
     }
     env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "agentkit-bench-pycache")
+    if root != ROOT:  # another checkout: its packages before the installed (editable) ones
+        env["PYTHONPATH"] = os.pathsep.join(str(root / d) for d in (".", "tools", "recipes"))
     return env
 
 
-def cpu_of(argv: list[str], env: dict[str, str]) -> float:
-    """CPU seconds (user + system) of one run of `python -c SCRIPT argv...`."""
+def cpu_of(argv: list[str], env: dict[str, str], root: Path = ROOT) -> float:
+    """CPU seconds (user + system) of one run of `python -c SCRIPT argv...` in `root`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
-        [sys.executable, "-c", SCRIPT, *argv], check=True, cwd=ROOT, env=env,
+        [sys.executable, "-c", SCRIPT, *argv], check=True, cwd=root, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -78,21 +83,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="runs of each command (best kept)")
     parser.add_argument("--imports", action="store_true", help="show the slowest imports")
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="another checkout to measure alongside (e.g. the branch point)")
     args = parser.parse_args()
     env = _env()
-    best = {name: float("inf") for name in COMMANDS}
+    trees = {"after": (ROOT, env)}
+    if args.before is not None:
+        trees["before"] = (args.before.resolve(), _env(args.before.resolve()))
+    best = {(name, tree): float("inf") for name in COMMANDS for tree in trees}
     for rep in range(args.reps + 1):
         for name, (argv, _) in COMMANDS.items():
-            cpu = cpu_of(argv, env)
-            if rep:  # the first round only warms the bytecode cache
-                best[name] = min(best[name], cpu)
+            for tree, (root, tree_env) in trees.items():
+                cpu = cpu_of(argv, tree_env, root)
+                if rep:  # the first round only warms the bytecode cache
+                    best[name, tree] = min(best[name, tree], cpu)
     bare = min(cpu_of_python(env) for _ in range(3))
     print(f"CPU of a fresh process (user + sys), best of {args.reps}; bare interpreter "
           f"{bare:.3f} s")
-    print(f"  {'command':<28} {'CPU (s)':>8}  target")
+    compared = args.before is not None
+    heading = f" {'before':>8} {'after':>8}" if compared else f" {'CPU (s)':>8}"
+    print(f"  {'command':<28}{heading}  target")
     for name, (argv, target) in COMMANDS.items():
-        verdict = "met" if best[name] <= target else f"MISSED by {best[name] / target:.2f}x"
-        print(f"  {name:<28} {best[name]:>8.3f}  <= {target} s: {verdict}")
+        cpu = best[name, "after"]
+        verdict = "met" if cpu <= target else f"MISSED by {cpu / target:.2f}x"
+        then = f" {best[name, 'before']:>8.3f}" if compared else ""
+        print(f"  {name:<28}{then} {cpu:>8.3f}  <= {target} s: {verdict}")
         if args.imports:
             for line in slowest_imports(argv, env):
                 print(f"      {line}")

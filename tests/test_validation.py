@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from agentkit._errors import UsageError
-from agentkit._tools.validation import FieldError, JsonSchemaValidator, format_field_errors
+from agentkit._tools.validation import (
+    FieldError,
+    JsonSchemaValidator,
+    format_field_errors,
+    plainly_valid,
+)
 
 
 def test_format_field_errors() -> None:
@@ -73,3 +78,63 @@ def test_json_schema_validator_refuses_bad_schemas(schema: dict[str, Any], fragm
     with pytest.raises(UsageError, match="tool `mcp_tool`") as info:
         JsonSchemaValidator(schema, label="mcp_tool")
     assert fragment in str(info.value)
+
+
+PLAIN = {  # plain keywords only: known valid without jsonschema, which is loaded at the call
+    "type": "object",
+    "properties": {
+        "command": {"type": "string", "enum": ["view", "create"], "description": "what"},
+        "lines": {"type": "array", "items": {"type": "integer"}},
+        "note": {"type": ["string", "null"], "default": None, "title": "Note"},
+    },
+    "required": ["command"],
+    "additionalProperties": False,
+}
+
+
+def test_a_plain_schema_checks_input_as_any_other() -> None:
+    assert plainly_valid(PLAIN)
+    validator = JsonSchemaValidator(PLAIN, label="memory")
+    _, errors = validator.validate({"command": "drop", "lines": ["1"], "extra": 1})
+    assert [(e.path, e.message) for e in errors] == [
+        ("", "Additional properties are not allowed ('extra' was unexpected)"),
+        ("command", "'drop' is not one of ['view', 'create']"),
+        ("lines[0]", "'1' is not of type 'integer'"),
+    ]
+    assert validator.validate({"command": "view"}) == ({"command": "view"}, [])
+
+
+VALID: list[dict[str, Any]] = [
+    PLAIN, WEATHER, {}, {"type": "object"}, {"items": True}, {"enum": []},
+    {"type": ["string", "null"]}, {"required": []}, {"additionalProperties": {"type": "string"}},
+    {"properties": {"a": {"$ref": "#/$defs/a"}}, "$defs": {"a": {}}},
+    {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"},
+]
+INVALID: list[dict[str, Any]] = [
+    {"type": "strin"}, {"type": []}, {"type": ["string", "string"]}, {"type": 3},
+    {"required": "a"}, {"required": ["a", "a"]}, {"required": [1]}, {"enum": "x"},
+    {"description": 3}, {"title": None}, {"items": [{"type": "string"}]}, {"items": 1},
+    {"properties": {"a": {"type": "nope"}}}, {"properties": []}, {"additionalProperties": 1},
+    {"properties": {"a": {"items": {"required": "x"}}}},
+]
+
+
+@pytest.mark.parametrize("schema", VALID + INVALID)
+def test_plainly_valid_never_passes_a_schema_jsonschema_refuses(schema: dict[str, Any]) -> None:
+    import jsonschema.exceptions
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+        valid = True
+    except jsonschema.exceptions.SchemaError:
+        valid = False
+    assert valid == any(schema is v for v in VALID)  # the lists are right ({"items": 1}
+    # equals {"items": True} in Python: hence `is`)
+    if plainly_valid(schema):
+        assert valid
+    wrapped = {"type": "object", "properties": {"x": schema}}
+    if not valid:  # refused at definition, with jsonschema's reason, as before
+        with pytest.raises(UsageError, match="is not valid JSON Schema"):
+            JsonSchemaValidator(wrapped, label="t")
+    else:
+        assert JsonSchemaValidator(wrapped, label="t").validate({}) == ({}, [])

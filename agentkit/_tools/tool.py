@@ -14,6 +14,8 @@ tool definition, and executing one call of it. Rules:
   their defaults and docs (`_Options`, Tool's base); `@tool`, `Tool.from_schema` and
   `Tool.replace` pass them through, and one place (`Tool._set`) applies and checks them all.
 - What a result looks like (content, truncation) is `content`'s.
+- Defining tools loads neither the wire models nor anyio (`agentkit tools` lists them
+  without): a call imports the `tool_result` builder of `_api.wire`, and anyio to run.
 """
 
 from __future__ import annotations
@@ -27,11 +29,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MethodType
 from typing import Any, Literal, Protocol, TypeAlias, TypedDict, Unpack, cast, overload
 
-import anyio
-import anyio.to_thread
 import pydantic_core
 
-from .._api.wire import tool_result
 from .._errors import ToolError, UsageError
 from .content import DEFAULT_MAX_RESULT_CHARS, describe, to_content, truncate
 from .context import RunContext
@@ -286,6 +285,8 @@ class Tool(_Options):
             UsageError: `ctx.tool_use_id` is not set.
             Exception: whatever the tool raised, only when raise_errors is in effect.
         """
+        from .._api.wire import tool_result  # loaded by then: the engine that asks uses it
+
         tool_use_id = ctx.tool_use_id
         if tool_use_id is None:
             raise UsageError(
@@ -332,6 +333,8 @@ class Tool(_Options):
             call = functools.partial(self.function, dict(arguments), ctx)
         if self.timeout is None:
             return await self._call(call)
+        import anyio
+
         with anyio.move_on_after(self.timeout):
             return await self._call(call)
         return _TIMED_OUT
@@ -339,6 +342,8 @@ class Tool(_Options):
     async def _call(self, call: Callable[[], Any]) -> Any:
         if self._is_async:
             return await call()
+        import anyio.to_thread
+
         value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         if inspect.isawaitable(value):
             value = await value

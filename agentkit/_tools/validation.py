@@ -4,7 +4,9 @@ Owns `FieldError`, its rendering as an `is_error` tool result, the errors of a p
 validation as field errors, and `JsonSchemaValidator` for tools that come with a hand-written
 JSON Schema (as MCP servers give). Rule: validation never raises for bad input; it returns
 `FieldError`s (path, what was wrong, what was expected, what was received) written for the model
-to act on.
+to act on. jsonschema (~60 ms of start-up) is imported when a check needs it: a schema made of
+plain keywords only (`plainly_valid`) is known valid without it, so defining such a tool (the
+memory tool: `agentkit tools` lists it) loads jsonschema only at the first call.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .json_schema import is_array, is_object
 
 if TYPE_CHECKING:
     import jsonschema.exceptions
+    import jsonschema.protocols
 
 __all__ = ["FieldError", "JsonSchemaValidator", "field_errors", "format_field_errors"]
 
@@ -157,25 +160,25 @@ class JsonSchemaValidator:
                 f"The input_schema of tool `{label}` must be a JSON Schema object with "
                 f'"type": "object" (the Messages API requires it); got {_preview(input_schema)}.'
             )
-        # Imported here: jsonschema (with attrs, referencing, rpds) costs ~60 ms of start-up,
-        # and only tools defined from a JSON Schema need it.
-        import jsonschema
+        self.input_schema = input_schema
+        self._validator: jsonschema.protocols.Validator | None = None
+        if plainly_valid(input_schema):
+            return  # nothing to report now: the validator is made at the first call
+        # Imported here: jsonschema (with attrs, referencing, rpds) costs ~60 ms of start-up.
         import jsonschema.exceptions
-        import jsonschema.validators
 
-        cls = jsonschema.validators.validator_for(input_schema, jsonschema.Draft202012Validator)
         try:
-            cls.check_schema(input_schema)
+            self._validator = _validator_for(input_schema, check=True)
         except jsonschema.exceptions.SchemaError as exc:
             raise UsageError(
                 f"The input_schema of tool `{label}` is not valid JSON Schema: {exc.message} "
                 f"(at {_path(tuple(exc.absolute_path)) or 'the top level'})."
             ) from None
-        self.input_schema = input_schema
-        self._validator = cls(input_schema)
 
     def validate(self, input: Any) -> tuple[dict[str, Any] | None, list[FieldError]]:
         """Check the model's input; return (input, []) or (None, errors)."""
+        if self._validator is None:
+            self._validator = _validator_for(self.input_schema, check=False)
         errors = [
             FieldError(
                 _path(tuple(e.absolute_path)),
@@ -186,6 +189,58 @@ class JsonSchemaValidator:
             for e in sorted(self._validator.iter_errors(input), key=_error_order)
         ]
         return (None, errors) if errors else (input, [])
+
+
+def _validator_for(schema: dict[str, Any], *, check: bool) -> jsonschema.protocols.Validator:
+    """jsonschema's validator for `schema` (its `$schema`'s draft, else 2020-12); `check`
+    first checks the schema against its draft (raises `jsonschema.exceptions.SchemaError`)."""
+    import jsonschema
+    import jsonschema.validators
+
+    cls = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
+    if check:
+        cls.check_schema(schema)
+    return cls(schema)
+
+
+_TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean", "null"})
+
+
+def plainly_valid(schema: object) -> bool:
+    """Whether `schema` is valid JSON Schema (2020-12) for sure, without jsonschema: it uses
+    only `type`, `properties`, `items`, `additionalProperties`, `required`, `enum`,
+    `description`, `title` and `default`, each with a value of the kind the draft wants.
+    False means "not known": jsonschema checks it (`$schema`, `$ref` and the rest go there)."""
+    if not is_object(schema):
+        return False
+    for key, value in schema.items():
+        if key == "type":
+            kinds: object = [value] if isinstance(value, str) else value
+            if not (is_array(kinds) and kinds and all(isinstance(k, str) and k in _TYPES
+                                                      for k in kinds)
+                    and len(set(kinds)) == len(kinds)):
+                return False
+        elif key == "properties":
+            names: list[object] = list(value) if is_object(value) else []  # keys may be any
+            if not (is_object(value) and all(isinstance(k, str) for k in names)
+                    and all(plainly_valid(v) for v in value.values())):
+                return False
+        elif key in ("items", "additionalProperties"):
+            if not (isinstance(value, bool) or plainly_valid(value)):
+                return False
+        elif key == "required":
+            if not (is_array(value) and all(isinstance(v, str) for v in value)
+                    and len(set(value)) == len(value)):
+                return False
+        elif key == "enum":
+            if not is_array(value):
+                return False
+        elif key in ("description", "title"):
+            if not isinstance(value, str):
+                return False
+        elif key != "default":
+            return False
+    return True
 
 
 def _error_order(error: jsonschema.exceptions.ValidationError) -> list[str]:

@@ -4,7 +4,8 @@ Owns the command: checking the inputs in one streamed pass before anything runs,
 the engine (`--engine local|ray`, `--address`), the rate limits, and showing progress (a
 bar on a terminal, plain lines otherwise, with the pace and how long the rate limits held
 it back). Running, resuming and recording are `agentkit.workflows.run_batch`'s; parsing,
-online/offline and exit codes are `main`'s and `common`'s.
+online/offline and exit codes are `main`'s and `common`'s. The parser needs only
+`add_batch_options`: the rest is imported by `cmd_batch`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
-
-from agentkit import RateLimiter, UsageError
+from agentkit import UsageError
 
 from .common import fail, find_recipe, guarded, online_for
-from .display import Display, progress_bar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
     from rich.progress import Progress, TaskID
 
     from agentkit.workflows import BatchProgress, Engine, Recipe
+
+    from .display import Display
 
 __all__ = ["add_batch_options", "cmd_batch"]
 
@@ -142,7 +142,12 @@ class _Progress:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`agentkit batch`: a recipe over a JSONL file, resumable, item failures recorded."""
+    import anyio
+
+    from agentkit import RateLimiter
     from agentkit.workflows import RecipeRunner, run_batch
+
+    from .display import Display, progress_bar
 
     display = Display()
     if args.engine != "ray" and (args.address or args.workers):

@@ -3,7 +3,8 @@
 Owns the chat loop, its slash commands (`CHAT_COMMANDS`), the tool families `--tools` names,
 and asking y/N before a call that needs approval. Rules: a turn that fails is not kept (the
 conversation stays as it was before it); file writes, shell and python ask first; parsing,
-online/offline and exit codes are `_cli`'s, imported from there.
+online/offline and exit codes are `_cli`'s, imported from there. The parser needs only
+`CHAT_COMMANDS`: the rest is imported by the functions that use it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-import anyio
-
-from agentkit import AgentkitError, RunUsage, UsageError, validate_conversation
+from agentkit import AgentkitError, UsageError
 
 from .common import check_model, choose_online, client_source, fail, guarded, mcp_toolsets
-from .display import Display, preview
 
 if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
-    from agentkit import Agent, AsyncClient, Deny, Toolset
+    from agentkit import Agent, AsyncClient, Deny, RunUsage, Toolset
+
+    from .display import Display
 
 __all__ = ["CHAT_COMMANDS", "cmd_chat"]
 
@@ -100,6 +100,8 @@ def ask_approval(
     With `terminal_only` and no terminal, every call is refused, saying how to allow it."""
     from agentkit import Deny
 
+    from .display import preview
+
     def approve(ctx: Any, call: dict[str, Any]) -> bool | Deny:
         args: object = call["input"]
         code = cast("dict[str, object]", args).get("code") if isinstance(args, dict) else None
@@ -126,7 +128,11 @@ def ask_approval(
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """`agentkit chat`: one conversation over many turns, kept until /reset or exit."""
-    from agentkit import Agent
+    import anyio
+
+    from agentkit import Agent, RunUsage
+
+    from .display import Display
 
     display = Display()
     try:
@@ -205,6 +211,8 @@ def chat_command(
     text: str, history: list[dict[str, Any]], total: RunUsage, display: Display, model: str
 ) -> list[dict[str, Any]]:
     """Carry out one slash command; returns the conversation to go on with."""
+    from agentkit import validate_conversation
+
     command, _, arg = text.partition(" ")
     arg = arg.strip()
     if command == "/reset":

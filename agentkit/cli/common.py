@@ -2,7 +2,9 @@
 server, running an action with errors turned into exit codes, finding a recipe in the registry
 of `agentkit.workflows` and checking its inputs.
 
-Below `main`, `chat` and `batch`, which all import from here (never the reverse).
+Below `main`, `chat` and `batch`, which all import from here (never the reverse). Cheap to
+import (the parser uses `EXIT_CODES`, `DEFAULT_MODEL` and `key_value`): the display, clients
+and workflows are imported by the functions that use them.
 """
 
 from __future__ import annotations
@@ -23,15 +25,13 @@ from agentkit import (
     UsageError,
 )
 
-from .display import Display, make_console
 from .resolve import is_recipe_path, load_recipe, model_problem
 
-if TYPE_CHECKING:
-    from agentkit import (
-        AsyncClient,  # imported where used: `agentkit --help` loads no client
-        Toolset,
-    )
+if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
+    from agentkit import AsyncClient, Toolset
     from agentkit.workflows import Recipe
+
+    from .display import Display
 
 __all__ = [
     "CREDENTIALS",
@@ -83,6 +83,8 @@ def has_credentials() -> bool:
 
 def fail(message: str) -> None:
     """Print an error on stderr."""
+    from .console import make_console
+
     make_console(stderr=True).print(f"error: {message}", style="red", markup=False)
 
 
@@ -109,9 +111,11 @@ def client_source(online: bool) -> tuple[AbstractContextManager[Any], Callable[[
     if online:
         return nullcontext(), AsyncClient
     from agentkit.testing import FakeServer, tool_model
+    from agentkit.workflows.recipe import loopback_transport
 
     server = FakeServer(tool_model, record=False)
-    return server, lambda: AsyncClient(api_key="offline", base_url=server.base_url)
+    return server, lambda: AsyncClient(api_key="offline", base_url=server.base_url,
+                                       transport=loopback_transport())
 
 
 def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
@@ -185,7 +189,7 @@ def describe(exc: AgentkitError) -> str:
 def jsonable(value: Any) -> Any:
     """`value` as JSON data: pydantic models dumped, dataclasses as dicts, the rest as is
     (as batch records hold outputs)."""
-    from agentkit.workflows._runners import jsonable as as_json  # lazily: `--help` stays fast
+    from agentkit.workflows._runners import jsonable as as_json
 
     return as_json(value)
 
@@ -196,7 +200,7 @@ def jsonable(value: Any) -> Any:
 def find_recipe(name: str) -> Recipe | None:
     """The recipe called `name` in the registry, or a user's own by module path or file
     (`pkg.module:RECIPE`, `my_recipe.py`); None (after saying what is wrong) if none."""
-    from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
+    from agentkit.workflows import recipe as registry
 
     try:
         if is_recipe_path(name):

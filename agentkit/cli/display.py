@@ -7,6 +7,8 @@ text); while waiting on the model a spinner naming it turns on stderr, only on a
 thinking is dimmed; each tool call is one compact line when it starts and one when it
 finishes (red when the result is an error); a usage line closes the run. Styling goes
 through `rich`, which drops it when the output is not a terminal. Uses public names only.
+Consoles and the listings that are not events (models, tools, batch progress) are
+`console`'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from agentkit import (
 )
 from agentkit.events import ContextEdited
 
+from .console import make_console, models_table, progress_bar, tool_listing
+
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress
     from rich.status import Status
 
 __all__ = [
@@ -45,14 +48,6 @@ __all__ = [
 
 PREVIEW_CHARS = 100
 """Characters of a tool input or result shown on its line."""
-
-
-def make_console(*, stderr: bool = False) -> Console:
-    """A rich console on stdout (or stderr), resolved at write time so captured streams work."""
-    from rich.console import Console
-
-    # highlight=False: answer text and previews are shown as they are, not colour-guessed.
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
@@ -275,68 +270,6 @@ class Display:
     def usage(self, usage: RunUsage, *, prefix: str = "") -> None:
         """The closing usage line (on stderr)."""
         self.info(prefix + usage_line(usage, offline=self.offline), style="dim")
-
-
-def models_table(console: Console, models: list[Any]) -> None:
-    """`GET /v1/models` entries as a table: id, display name, created, token limits."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    # Ids are what people copy: never cut or wrapped.
-    table.add_column("id", no_wrap=True, min_width=max((len(m.id) for m in models), default=2))
-    for title in ("display name", "created", "max in", "max out"):
-        table.add_column(title, no_wrap=True, justify="right" if "max" in title else "left")
-    for m in models:
-        table.add_row(
-            m.id,
-            m.display_name or "",
-            (m.created_at or "")[:10],
-            _count(m.max_input_tokens),
-            _count(m.max_tokens),
-        )
-    console.print(table)
-
-
-def _count(value: int | None) -> str:
-    return f"{value:,}" if value is not None else "?"
-
-
-def tool_listing(console: Console, families: list[Any]) -> None:
-    """Each ready tool family: a rule with its summary, then each tool and its input schema."""
-    from rich.json import JSON
-    from rich.rule import Rule
-    from rich.text import Text
-
-    for family in families:
-        console.print(Rule(Text(f"{family.name}: {family.summary}"), align="left"))
-        console.print(f"use: {family.usage}", style="dim", markup=False)
-        for t in family.example():
-            console.print(t.name, style="bold", markup=False)
-            console.print(t.description, markup=False)
-            console.print(JSON.from_data(t.input_schema, indent=2))
-
-
-def progress_bar(console: Console) -> Progress:
-    """A progress bar (items done of total, elapsed, remaining); silent off a terminal."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    )
 
 
 def context_line(event: ContextEdited) -> str:

@@ -4,7 +4,9 @@ manage durable runs.
 Owns argument parsing, `main`, the run, models and tools commands, and exit codes; the chat
 command is `chat`'s, the batch command `batch`'s, the runs command `runs`', and how things
 look is `display`'s. Rules: argparse over public names and the recipe registry of
-`agentkit.workflows` (recipes and ready tools are imported lazily, so `--help` stays fast);
+`agentkit.workflows`; building the parser imports nothing a command needs to run (each
+command module imports its implementation inside its `cmd_*`: `--help` loads no event
+loop, HTTP stack, pydantic, rich or run store; `tests/test_startup.py` checks it);
 offline is the default without credentials, and offline means the loopback `FakeServer` of
 `agentkit.testing`, so every command works end to end with no key; an expected failure is one
 message on stderr saying what to do, with an exit code from `EXIT_CODES`, never a traceback.
@@ -15,13 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-
-from agentkit import (
-    __version__,
-)
+from agentkit import __version__
 
 from .batch import add_batch_options, cmd_batch
 from .chat import CHAT_COMMANDS, ask_approval, cmd_chat
@@ -39,16 +37,22 @@ from .common import (
     mcp_toolsets,
     online_for,
 )
-from .display import Display, models_table, preview, tool_listing
 from .mcp import add_mcp, add_mcp_option
 from .runs import add_runs
 from .ui import add_ui
+
+if TYPE_CHECKING:
+    from .display import Display
 
 __all__ = ["EXIT_CODES", "main"]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`agentkit run [RECIPE]`: run one recipe with the live display, or list them."""
-    from agentkit.workflows import recipe as registry  # lazily: `--help` stays fast
+    import anyio
+
+    from agentkit.workflows import recipe as registry
+
+    from .display import Display, preview
 
     display = Display()
     if args.recipe is None:
@@ -100,6 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def show_inputs(display: Display, name: str, inputs: dict[str, str]) -> None:
     """What the recipe is about to work on (the question first), on stderr."""
+    from .display import preview
+
     for key in sorted(inputs, key=lambda k: (k != "question", k)):
         display.info(f"{name} · {key}: {preview(inputs[key], 300)}", style="bold")
 
@@ -109,6 +115,10 @@ def show_inputs(display: Display, name: str, inputs: dict[str, str]) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """`agentkit models`: `GET /v1/models` as a table (or JSON)."""
+    import anyio
+
+    from .display import Display, models_table
+
     display = Display()
     online = choose_online(args, display)
     if online is None:
@@ -139,7 +149,9 @@ def tool_families() -> list[Any]:
 
 def cmd_tools(args: argparse.Namespace) -> int:
     """`agentkit tools [FAMILY ...]`: the ready tools, their descriptions and schemas."""
-    display = Display()
+    from .console import make_console, tool_listing  # not `display`: no run events here
+
+    console = make_console()
     families = tool_families()
     names = [f.name for f in families]
     unknown = [n for n in args.family if n not in names]
@@ -149,14 +161,14 @@ def cmd_tools(args: argparse.Namespace) -> int:
         return 2
     chosen = [f for f in families if not args.family or f.name in args.family]
     if not args.json:
-        tool_listing(display.console, chosen)
+        tool_listing(console, chosen)
         return 0
     data = [
         {"family": f.name, "summary": f.summary, "usage": f.usage,
          "tools": [t.to_param() for t in f.example()]}
         for f in chosen
     ]
-    display.line(json.dumps(data, indent=2, ensure_ascii=False))
+    console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
     return 0
 
 

@@ -4,7 +4,8 @@
 `resume ID` continues a run with the agent that started it (`--agent module:attribute`, which
 the command imports); `rm ID` deletes a run, after a confirmation unless `--yes`. Rules: a
 missing store file is an error (never created by a typo); the store's errors are one message
-and an exit code, as everywhere in the CLI. Uses public names only.
+and an exit code, as everywhere in the CLI. Uses public names only; the store and the
+display are imported by `cmd_runs`, not by the parser.
 """
 
 from __future__ import annotations
@@ -18,22 +19,23 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-import anyio
-
-from agentkit import SQLiteStore
-from agentkit.errors import StoreError
-
 from .common import fail, guarded, jsonable
-from .display import Display, preview
 
-if TYPE_CHECKING:
-    from agentkit import Agent  # imported where used: `agentkit --help` loads no agent
+if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
+    from agentkit import Agent, SQLiteStore
+
+    from .display import Display
 
 __all__ = ["add_runs", "cmd_runs"]
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """`agentkit runs list | show ID | resume ID | rm ID --db PATH`."""
+    from agentkit import SQLiteStore
+    from agentkit.errors import StoreError
+
+    from .display import Display
+
     if not os.path.isfile(args.db):
         fail(f"no run store at {args.db}; give the --db of a store that durable runs wrote")
         return 2
@@ -111,6 +113,8 @@ def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
 
 
 def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]) -> None:
+    from .display import preview
+
     content = message["content"]
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
@@ -151,6 +155,8 @@ def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, 
 
 
 def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int:
+    import anyio
+
     if not args.agent:
         fail("runs resume needs the agent that started the run: --agent module:attribute "
              "(e.g. --agent myapp.agents:orders), importable from the current directory")

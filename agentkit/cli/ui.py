@@ -3,24 +3,21 @@
 Serves the `viewer` application on 127.0.0.1 only (a free port unless `--port`), prints the
 URL, opens a browser only when asked (`--open`), and runs until Ctrl-C. Rules: like `agentkit
 runs`, a missing file or one that is not a run store is one message and exit code 2 (the file
-is opened read-only, never created); so is a port that is taken.
+is opened read-only, never created); so is a port that is taken. The event loop, the server
+and the store are imported by `cmd_ui`, not by the parser.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import socket
 import time
-import webbrowser
 from typing import TYPE_CHECKING, Any
 
-from agentkit.errors import StoreError
-
 from .common import fail
-from .display import Display
 
 if TYPE_CHECKING:
+    import socket
+
     from .viewer import RunReader
 
 __all__ = ["add_ui", "cmd_ui"]
@@ -28,7 +25,12 @@ __all__ = ["add_ui", "cmd_ui"]
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """`agentkit ui --db PATH [--port N] [--open]`."""
-    from .viewer import RunReader  # lazily: the server is imported only to serve
+    import asyncio
+
+    from agentkit.errors import StoreError
+
+    from .display import Display
+    from .viewer import RunReader
 
     try:
         reader = RunReader(args.db, clock=time.time)
@@ -54,6 +56,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _listen(port: int) -> socket.socket:
+    import socket
+
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.bind(("127.0.0.1", port))
@@ -67,8 +71,12 @@ def _listen(port: int) -> socket.socket:
 async def _serve(
     reader: RunReader, listener: socket.socket, url: str, args: argparse.Namespace
 ) -> None:
+    import asyncio
+    import webbrowser
+
     from aiohttp import web
 
+    from .display import Display
     from .viewer import make_app
 
     runner = web.AppRunner(make_app(reader), access_log=None)

@@ -26,16 +26,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from agentkit_tools import http_toolset
-from aiohttp import web
 
 from agentkit import Limits, Recipe, RecipeContext, Toolset, UsageError
 from agentkit.testing import FunctionModel, last_user_text, reply
 
 from ._offline import tool_texts
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 QUESTION = "What is the Model Context Protocol, and which transports does it define?"
 URLS = (
@@ -110,6 +112,9 @@ requests; it may stream its replies with Server-Sent Events.</p>
 @asynccontextmanager
 async def serve_pages(pages: Mapping[str, str]) -> AsyncIterator[str]:
     """Serve `pages` (path -> HTML) on 127.0.0.1 for the block; yields the base URL."""
+    # Imported here: `agentkit run` imports every recipe to list them, and aiohttp costs
+    # ~0.1 s of start-up to recipes that serve no pages.
+    from aiohttp import web
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=pages[request.path], content_type="text/html")

@@ -32,9 +32,10 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
-from anyio.abc import Process
+if TYPE_CHECKING:  # anyio is imported by `run_process`: listing the tools loads none of it
+    from anyio.abc import Process
 
 __all__ = ["DEFAULT_ENV", "ProcessResult", "child_env", "is_secret_name", "run_process"]
 
@@ -161,6 +162,8 @@ async def run_process(
     Raises:
         OSError: the program could not be started (missing, not executable).
     """
+    import anyio
+
     _find_program(argv[0], env)
     supervised = supervise and _USE_SUPERVISOR
     if supervise:

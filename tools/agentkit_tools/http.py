@@ -23,13 +23,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from agentkit import ToolError, Toolset, UsageError, tool
 
 from ._decoding import CappedDecoder
 
-if TYPE_CHECKING:  # imported where used: listing the tools (`agentkit tools`) loads no httpx
+if TYPE_CHECKING:  # imported where used: listing the tools (`agentkit tools`) loads no httpx, anyio
     import httpx
 
 __all__ = ["FetchResult", "fetch", "html_to_text", "http_toolset", "is_public_address"]
@@ -51,6 +49,8 @@ def is_public_address(address: str) -> bool:
 
 async def resolve_host(host: str, port: int) -> list[str]:
     """The IP addresses `host` resolves to (IP literals resolve to themselves)."""
+    import anyio
+
     infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for *_, sockaddr in infos:
@@ -114,6 +114,7 @@ async def fetch(
     Raises:
         ToolError: a refused URL or address, too many redirects, a timeout or a network error.
     """
+    import anyio
     import httpx
 
     try:
@@ -170,6 +171,8 @@ async def fetch(
 async def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
     """The body, decoded, cut at `max_bytes`; whether it was cut. Decoding runs in a worker
     thread and never makes more than the bytes still allowed."""
+    import anyio.to_thread
+
     decoder = CappedDecoder(response.headers.get("content-encoding", ""))
     chunks: list[bytes] = []
     size = 0
@@ -232,6 +235,8 @@ def html_to_text(html: bytes | str, stop: threading.Event | None = None) -> str:
 
 async def _render_in_thread(result: FetchResult, max_chars: int) -> str:
     """`_render` in a worker thread; on cancellation the thread is told to stop."""
+    import anyio.to_thread
+
     stop = threading.Event()
     try:
         return await anyio.to_thread.run_sync(
@@ -303,6 +308,8 @@ def http_toolset(
         Args:
             url: Absolute http or https URL, e.g. "https://example.com/docs".
         """
+        import anyio
+
         try:
             with anyio.fail_after(timeout):
                 result = await fetch(
