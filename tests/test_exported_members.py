@@ -37,8 +37,9 @@ SURFACE: dict[str, list[str]] = {
         "TurnFinished",
     ],
     "agentkit.workflows": [
-        "BatchProgress", "BatchReport", "Engine", "FunctionRunner", "ItemRunner",
-        "LocalEngine", "RayEngine", "Recipe", "RecipeContext", "RecipeResult", "RecipeRunner",
+        "BatchProgress", "BatchReport", "DurableRunner", "Engine", "FunctionRunner",
+        "ItemRunner", "LocalEngine", "RayEngine", "Recipe", "RecipeContext", "RecipeResult",
+        "RecipeRunner",
         "Refinement", "Vote", "WorkflowError", "chain", "parallel_map", "read_jsonl",
         "recipes", "refine", "run_batch", "run_recipe", "vote",
     ],
@@ -55,8 +56,8 @@ SURFACE: dict[str, list[str]] = {
 
 # Added to `agentkit.workflows` after the move: importable from there only.
 BATCH = {
-    "BatchProgress", "BatchReport", "Engine", "FunctionRunner", "ItemRunner", "LocalEngine",
-    "RayEngine", "RecipeRunner", "read_jsonl", "run_batch",
+    "BatchProgress", "BatchReport", "DurableRunner", "Engine", "FunctionRunner", "ItemRunner",
+    "LocalEngine", "RayEngine", "RecipeRunner", "read_jsonl", "run_batch",
 }
 
 # Importable from `agentkit` as before the public modules existed (users' code relies on it).

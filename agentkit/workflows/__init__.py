@@ -1,6 +1,7 @@
 """Workflows built from agent runs: recipes (named, runnable, offline by default), the
 helpers that compose runs (`chain`, `parallel_map`, `vote`, `refine`), and batches
-(`run_batch`, locally or on a Ray cluster with `RayEngine`).
+(`run_batch`, locally or on a Ray cluster with `RayEngine`, durable on DBOS with
+`DurableRunner`).
 
 Above the core: a recipe run offline uses the fakes of `agentkit.testing`. Each name is
 loaded from its module on first use (PEP 562), so running one recipe (`agentkit run`)
@@ -16,6 +17,7 @@ from .._errors import WorkflowError
 from .._public import present_as as _present_as
 
 if _TYPE_CHECKING:  # what `__getattr__` below serves, spelled out for type checkers
+    from ._durable import DurableRunner as DurableRunner
     from ._ray import RayEngine as RayEngine
     from ._runners import FunctionRunner as FunctionRunner
     from ._runners import ItemRunner as ItemRunner
@@ -41,6 +43,7 @@ if _TYPE_CHECKING:  # what `__getattr__` below serves, spelled out for type chec
 __all__ = [
     "BatchProgress",
     "BatchReport",
+    "DurableRunner",
     "Engine",
     "FunctionRunner",
     "ItemRunner",
@@ -64,6 +67,7 @@ __all__ = [
 ]
 
 _MODULES = {
+    "_durable": "DurableRunner",
     "_ray": "RayEngine",
     "_runners": "FunctionRunner ItemRunner RecipeRunner",
     "batch": "BatchProgress BatchReport Engine LocalEngine read_jsonl run_batch",
