@@ -7,8 +7,8 @@ command may NOT load (a package counts with its submodules). `import agentkit` a
 load no event loop, HTTP stack, pydantic, rich, run store or workflows; `tools` builds the
 tool definitions without the HTTP stack, anyio, the wire models or jsonschema (loaded when a
 tool is called or a hand-written schema is checked); `run` loads neither Ray nor the batch
-machinery, and offline (`run`, `chat`) no aiohttp: the client speaks plain HTTP to the
-loopback fake. The names of `agentkit` and
+machinery (nor httpx's own command line), and offline (`run`, `chat`) no aiohttp: the client
+speaks plain HTTP to the loopback fake. The names of `agentkit` and
 `agentkit.workflows` still resolve, on first use, to the same objects as before.
 """
 
@@ -30,7 +30,8 @@ CLI = ["rich", "agentkit.cli.display", "agentkit._run", "agentkit._durable", "ag
        "agentkit_tools", "agentkit_recipes", "agentkit._loop.engine", "sqlite3"]
 BATCH = ["ray", "agentkit.workflows._ray", "agentkit.workflows._runners",
          "agentkit.workflows.batch", "jsonschema"]
-PROBED = sorted({*HTTP, *MODELS, *CLI, *BATCH})
+HTTPX_CLI = ["httpx._main", "click", "pygments"]
+PROBED = sorted({*HTTP, *MODELS, *CLI, *BATCH, *HTTPX_CLI})
 
 
 def _env() -> dict[str, str]:
@@ -41,11 +42,12 @@ def _env() -> dict[str, str]:
 
 def _loaded_after(code: str) -> set[str]:
     """The PROBED modules (or packages, by any submodule) loaded after running `code` in a
-    fresh interpreter."""
+    fresh interpreter (a name marked absent, None in `sys.modules`, is not loaded)."""
     report = (
         "import json, sys\n"
+        "names = [m for m, module in list(sys.modules.items()) if module is not None]\n"
         f"print(json.dumps([p for p in {PROBED!r} if any(m == p or m.startswith(p + '.') "
-        "for m in list(sys.modules))]))"
+        "for m in names)]))"
     )
     done = subprocess.run(
         [sys.executable, "-c", f"{code}\n{report}"], capture_output=True, text=True, cwd=ROOT,
@@ -93,6 +95,8 @@ def test_agentkit_run_loads_no_ray_no_batch_machinery_and_no_aiohttp() -> None:
     loaded = _command("run", "codebase-qa")
     assert {"httpx", "agentkit._api.wire", "agentkit.workflows", "agentkit_recipes"} <= loaded
     assert loaded & {*BATCH, "aiohttp", "httpx_aiohttp"} == set()
+    # Nor httpx's own command line, which httpx imports whenever click is installed.
+    assert loaded & {"httpx._main", "click"} == set()
 
 
 def test_agentkit_chat_offline_loads_no_aiohttp() -> None:
