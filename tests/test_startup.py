@@ -31,7 +31,8 @@ CLI = ["rich", "agentkit.cli.display", "agentkit._run", "agentkit._durable", "ag
 BATCH = ["ray", "agentkit.workflows._ray", "agentkit.workflows._runners",
          "agentkit.workflows.batch", "jsonschema"]
 HTTPX_CLI = ["httpx._main", "click", "pygments"]
-PROBED = sorted({*HTTP, *MODELS, *CLI, *BATCH, *HTTPX_CLI})
+TYPED_EVENTS = ["agentkit._api.stream_events"]
+PROBED = sorted({*HTTP, *MODELS, *CLI, *BATCH, *HTTPX_CLI, *TYPED_EVENTS})
 
 
 def _env() -> dict[str, str]:
@@ -95,8 +96,9 @@ def test_agentkit_run_loads_no_ray_no_batch_machinery_and_no_aiohttp() -> None:
     loaded = _command("run", "codebase-qa")
     assert {"httpx", "agentkit._api.wire", "agentkit.workflows", "agentkit_recipes"} <= loaded
     assert loaded & {*BATCH, "aiohttp", "httpx_aiohttp"} == set()
-    # Nor httpx's own command line, which httpx imports whenever click is installed.
-    assert loaded & {"httpx._main", "click"} == set()
+    # Nor httpx's own command line, which httpx imports whenever click is installed, nor the
+    # typed stream events' models: a run's live display reads the decoded event dicts.
+    assert loaded & {"httpx._main", "click", *TYPED_EVENTS} == set()
 
 
 def test_agentkit_chat_offline_loads_no_aiohttp() -> None:

@@ -47,24 +47,28 @@ def sender(emit: Emit, run_id: str) -> Send:
 
 
 async def read_stream(stream: AsyncMessageStream, n: int, emit: Send | None) -> Message:
-    """The streamed reply, its deltas sent as events as they come (none without `emit`)."""
+    """The streamed reply, its deltas sent as events as they come (none without `emit`).
+
+    Reads the decoded event dicts (`raw_events`), not the typed events: no pydantic model
+    per event, and the typed events' models are never loaded by a run."""
     if emit is None:
         return await stream.get_final_message()
-    names: dict[int, tuple[str, str]] = {}
-    async for event in stream:
-        kind = event.type
+    names: dict[int, str] = {}
+    async for data in stream.raw_events():
+        kind = data.get("type")
         if kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                await emit(ev.TextChunk(n, delta.text))
-            elif delta.type == "thinking_delta":
-                await emit(ev.ThinkingChunk(n, delta.thinking))
-            elif delta.type == "input_json_delta" and event.index in names:
-                await emit(ev.ToolInputChunk(n, names[event.index][0], delta.partial_json))
-        elif kind == "content_block_start" and event.content_block.type == "tool_use":
-            block = event.content_block
-            names[event.index] = (block.id, block.name)
-            await emit(ev.ToolCallStarted(n, block.id, block.name, None))
+            delta = data["delta"]
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                await emit(ev.TextChunk(n, delta["text"]))
+            elif dtype == "thinking_delta":
+                await emit(ev.ThinkingChunk(n, delta["thinking"]))
+            elif dtype == "input_json_delta" and data.get("index") in names:
+                await emit(ev.ToolInputChunk(n, names[data["index"]], delta["partial_json"]))
+        elif kind == "content_block_start" and data["content_block"].get("type") == "tool_use":
+            block = data["content_block"]
+            names[data["index"]] = block["id"]
+            await emit(ev.ToolCallStarted(n, block["id"], block["name"], None))
     return await stream.get_final_message()
 
 
