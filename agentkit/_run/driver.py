@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Generic, assert_never, cast
 
 import anyio
@@ -228,18 +229,21 @@ class Driver(Generic[OutputT]):
                 tools = cast("Mapping[str, Tool]", step.tools)
                 await self._run_tools(step.calls, tools, engine, turn)
             case NeedApproval():
-                ctx = self._context(turn, state)
-                if turn.effects is None:
-                    decided = await self._approve(step.calls, ctx)
-                else:
-                    decided = await turn.effects.approve(lambda: self._approve(step.calls, ctx))
-                engine.on_decisions(decided)
-                if turn.journal is not None:  # durable: on decisions
-                    turn.journal.decisions(decided)
+                await self._need_approval(step, engine, turn)
             case Finished():
                 pass
             case _:
                 assert_never(step)
+
+    async def _need_approval(self, step: NeedApproval, engine: Engine, turn: _Turn) -> None:
+        ctx = self._context(turn, engine.state)
+        if turn.effects is None:
+            decided = await self._approve(step.calls, ctx)
+        else:
+            decided = await turn.effects.approve(lambda: self._approve(step.calls, ctx))
+        engine.on_decisions(decided)
+        if turn.journal is not None:  # durable: on decisions
+            turn.journal.decisions(decided)
 
     async def _call_model(
         self, step: CallModel, engine: Engine, ctx: RunContext[Any], turn: _Turn
@@ -254,17 +258,12 @@ class Driver(Generic[OutputT]):
                 turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
                 await turn.emit(ev.ModelRequest(n, params))
-
-        async def send() -> Message:
-            if self.stream:
-                return await self._stream_once(params, step.betas, n, turn)
-            message = await turn.client.create(params, betas=step.betas, max_retries=0)
-            if turn.emit is not None:
-                await emit_blocks(message, n, turn.emit)
-            return message
-
+        effects = turn.effects
         try:
-            message = await (send() if turn.effects is None else turn.effects.model(send))
+            if effects is None:  # no closure: what a waiting run keeps alive is GC work
+                message = await self._send(params, step.betas, n, turn)
+            else:
+                message = await effects.model(partial(self._send, params, step.betas, n, turn))
         except (APIError, MalformedStreamError) as exc:
             engine.on_model_error(exc)
             if turn.observed is not None:
@@ -272,6 +271,16 @@ class Driver(Generic[OutputT]):
             return None
         if self.hooks.after_model is not None:
             await maybe_await(self.hooks.after_model(ctx, message))
+        return message
+
+    async def _send(
+        self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
+    ) -> Message:
+        if self.stream:
+            return await self._stream_once(params, betas, n, turn)
+        message = await turn.client.create(params, betas=betas, max_retries=0)
+        if turn.emit is not None:
+            await emit_blocks(message, n, turn.emit)
         return message
 
     async def _stream_once(
