@@ -57,6 +57,7 @@ from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
+from .tool_calls import ToolCalls
 
 __all__ = ["Driver", "Emit", "sole_exception"]
 
@@ -308,54 +309,28 @@ class Driver(Generic[OutputT]):
         most = self.tool_execution.max_concurrency
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None
         effects = turn.effects
-
-        async def step(t: Tool, call: dict[str, Any], ctx: RunContext[Any]) -> dict[str, Any]:
-            return await self._tool_step(t, call, ctx, effects)
-
-        call_tool = step if turn.observed is None else turn.observed.tool(step)
-
-        async def one(call: dict[str, Any]) -> None:
-            ctx = self._context(turn, engine.state, call)
-            if limiter is None:
-                block = await call_tool(by_name[call["name"]], call, ctx)
-            else:
-                async with limiter:
-                    block = await call_tool(by_name[call["name"]], call, ctx)
-            engine.on_result(block)
-            if turn.journal is not None:  # durable: a tool result, as soon as it exists
-                turn.journal.result(block)
-            if turn.emit is not None:
-                await turn.emit(
-                    ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
-                )
-
+        call_tool: observe.CallTool = self._tool_step
+        if effects is not None:
+            call_tool = partial(self._tool_step, effects=effects)
+        if turn.observed is not None:
+            call_tool = turn.observed.tool(call_tool)
+        run = ToolCalls(
+            by_name, engine, call_tool, limiter, partial(self._context, turn, engine.state),
+            turn.journal, turn.effects, turn.emit,
+        )
         # Calls flagged sequential run alone, in order; the others run concurrently.
         batch: list[dict[str, Any]] = []
-        for call in [*calls, None]:
-            if call is not None and not by_name[call["name"]].sequential:
+        for call in calls:
+            if not by_name[call["name"]].sequential:
                 batch.append(call)
                 continue
-            if turn.journal is not None and batch:  # durable: before non-idempotent tools
-                await turn.journal.starting(batch, by_name)
-            if effects is not None and batch:
-                await effects.starting(batch, by_name)
-            if len(batch) == 1:
-                await one(batch[0])
-            elif batch:
-                async with anyio.create_task_group() as tg:
-                    for queued in batch[1:]:
-                        tg.start_soon(one, queued)
-                    await one(batch[0])  # in this task: one spawn fewer (~20 us a batch)
+            await run.batch(batch)
             batch = []
-            if call is not None:
-                if turn.journal is not None:  # durable: before a non-idempotent tool starts
-                    await turn.journal.starting([call], by_name)
-                if effects is not None:
-                    await effects.starting([call], by_name)
-                await one(call)
+            await run.batch([call])
+        await run.batch(batch)
 
     def _tool_step(
-        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None
+        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None = None
     ) -> Awaitable[dict[str, Any]]:
         """The tool call, carried out by the driver or, with `effects`, as their step."""
         if effects is None:
