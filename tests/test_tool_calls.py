@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from agentkit import Agent, AsyncClient, RunError, SQLiteStore, ToolExecution, tool
+from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, ToolExecution, tool
 from agentkit.testing import FakeServer, FunctionModel, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -107,3 +107,6 @@ async def test_a_run_waiting_on_the_model_holds_no_closure() -> None:
     # A closure's cells (and the function and tuple holding them) would live as long as the
     # wait: `co_cellvars` lists the locals a frame shares with closures made in it.
     assert {f.f_code.co_name: f.f_code.co_cellvars for f in frames if f.f_code.co_cellvars} == {}
+    # Nor a `RunContext`: one is made for the hooks, and this agent has none.
+    held = {f.f_code.co_name for f in frames for v in f.f_locals.values() if type(v) is RunContext}
+    assert held == set()

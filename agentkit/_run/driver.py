@@ -199,8 +199,7 @@ class Driver(Generic[OutputT]):
                 ctx = self._context(turn, state, turn_number=step.turn)
                 engine.on_tools(await self.toolset.tools_for(ctx))
             case CallModel():
-                ctx = self._context(turn, state)
-                message = await self._call_model(step, engine, ctx, turn)
+                message = await self._call_model(step, engine, turn)
                 if message is None:
                     return
                 usage = engine.on_reply(message)
@@ -246,13 +245,13 @@ class Driver(Generic[OutputT]):
         if turn.journal is not None:  # durable: on decisions
             turn.journal.decisions(decided)
 
-    async def _call_model(
-        self, step: CallModel, engine: Engine, ctx: RunContext[Any], turn: _Turn
-    ) -> Message | None:
+    async def _call_model(self, step: CallModel, engine: Engine, turn: _Turn) -> Message | None:
         """The reply, or None when the call failed (reported to the engine, which decides)."""
-        params, n = step.params, ctx.turn + 1
+        params, n = step.params, engine.state.turns + 1
+        ctx: RunContext[Any] | None = None  # made for hooks only: a waiting run would hold it
         if step.attempt == 0:
             if self.hooks.before_model is not None:
+                ctx = self._context(turn, engine.state)
                 params = await maybe_await(self.hooks.before_model(ctx, params)) or params
             params = engine.on_request(params)
             if turn.observed is not None:
@@ -271,17 +270,26 @@ class Driver(Generic[OutputT]):
                 turn.observed.model_error(exc)
             return None
         if self.hooks.after_model is not None:
+            ctx = ctx or self._context(turn, engine.state)
             await maybe_await(self.hooks.after_model(ctx, message))
         return message
 
-    async def _send(
+    def _send(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
-    ) -> Message:
+    ) -> Awaitable[Message]:
+        """The model call, returned to be awaited: one coroutine fewer held while it waits."""
         if self.stream:
-            return await self._stream_once(params, betas, n, turn)
-        message = await turn.client.create(params, betas=betas, max_retries=0)
-        if turn.emit is not None:
-            await emit_blocks(message, n, turn.emit)
+            return self._stream_once(params, betas, n, turn)
+        if turn.emit is None:
+            return turn.client.create(params, betas=betas, max_retries=0)
+        return self._create_and_emit(params, betas, n, turn.client, turn.emit)
+
+    async def _create_and_emit(
+        self, params: dict[str, Any], betas: tuple[str, ...], n: int, client: AsyncClient,
+        emit: Send,
+    ) -> Message:
+        message = await client.create(params, betas=betas, max_retries=0)
+        await emit_blocks(message, n, emit)
         return message
 
     async def _stream_once(
