@@ -26,7 +26,15 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from functools import partial
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
@@ -160,15 +168,20 @@ class AsyncClient(ClientBase):
         limiter.observe(response.status_code, response.headers)
         return response
 
-    async def _roundtrip(self, call: Call, stream: bool) -> httpx.Response:
+    def _roundtrip(self, call: Call, stream: bool) -> Awaitable[httpx.Response]:
+        """The send, returned to be awaited by the caller: one coroutine fewer for every
+        request in flight to hold (work for the cyclic GC with thousands of them)."""
         aiohttp = self._aiohttp
         if aiohttp is not None:
             aiohttp.check_loop()
+            if self._transport is not None:
+                return aiohttp.roundtrip(call, stream)
+        return self._send_via_httpx(call, stream)
+
+    async def _send_via_httpx(self, call: Call, stream: bool) -> httpx.Response:
         if self._transport is None:
             http = cast(httpx.AsyncClient, self._http)
             return await http.send(self._build_request(http, call), stream=stream)
-        if aiohttp is not None:
-            return await aiohttp.roundtrip(call, stream)
         request = self._request(call)
         response = await self._transport.handle_async_request(request)
         response.request = request

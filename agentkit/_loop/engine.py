@@ -266,8 +266,8 @@ class Engine:
             ConversationError: the conversation breaks a rule (named), e.g. a hook's rewrite.
         """
         self._validator.validate(params.get("messages") or (), thinking=_thinking_type(params))
-        betas = self._sent.betas if self._sent is not None else self.config.betas
-        self._sent = CallModel(params, betas)
+        if (sent := self._sent) is None or sent.params is not params:  # a hook's rewrite
+            self._sent = CallModel(params, sent.betas if sent is not None else self.config.betas)
         return params
 
     def on_model_error(self, error: Exception) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Generic, assert_never, cast
 
 import anyio
@@ -56,6 +57,7 @@ from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
+from .tool_calls import ToolCalls
 
 __all__ = ["Driver", "Emit", "sole_exception"]
 
@@ -198,8 +200,7 @@ class Driver(Generic[OutputT]):
                 ctx = self._context(turn, state, turn_number=step.turn)
                 engine.on_tools(await self.toolset.tools_for(ctx))
             case CallModel():
-                ctx = self._context(turn, state)
-                message = await self._call_model(step, engine, ctx, turn)
+                message = await self._call_model(step, engine, turn)
                 if message is None:
                     return
                 usage = engine.on_reply(message)
@@ -229,50 +230,67 @@ class Driver(Generic[OutputT]):
                 tools = cast("Mapping[str, Tool]", step.tools)
                 await self._run_tools(step.calls, tools, engine, turn)
             case NeedApproval():
-                ctx = self._context(turn, state)
-                if turn.effects is None:
-                    decided = await self._approve(step.calls, ctx)
-                else:
-                    decided = await turn.effects.approve(lambda: self._approve(step.calls, ctx))
-                engine.on_decisions(decided)
-                if turn.journal is not None:  # durable: on decisions
-                    turn.journal.decisions(decided)
+                await self._need_approval(step, engine, turn)
             case Finished():
                 pass
             case _:
                 assert_never(step)
 
-    async def _call_model(
-        self, step: CallModel, engine: Engine, ctx: RunContext[Any], turn: _Turn
-    ) -> Message | None:
+    async def _need_approval(self, step: NeedApproval, engine: Engine, turn: _Turn) -> None:
+        ctx = self._context(turn, engine.state)
+        if turn.effects is None:
+            decided = await self._approve(step.calls, ctx)
+        else:
+            decided = await turn.effects.approve(lambda: self._approve(step.calls, ctx))
+        engine.on_decisions(decided)
+        if turn.journal is not None:  # durable: on decisions
+            turn.journal.decisions(decided)
+
+    async def _call_model(self, step: CallModel, engine: Engine, turn: _Turn) -> Message | None:
         """The reply, or None when the call failed (reported to the engine, which decides)."""
-        params, n = step.params, ctx.turn + 1
+        params, n = step.params, engine.state.turns + 1
+        ctx: RunContext[Any] | None = None  # made for hooks only: a waiting run would hold it
         if step.attempt == 0:
             if self.hooks.before_model is not None:
+                ctx = self._context(turn, engine.state)
                 params = await maybe_await(self.hooks.before_model(ctx, params)) or params
             params = engine.on_request(params)
             if turn.observed is not None:
                 turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
                 await turn.emit(ev.ModelRequest(n, params))
-
-        async def send() -> Message:
-            if self.stream:
-                return await self._stream_once(params, step.betas, n, turn)
-            message = await turn.client.create(params, betas=step.betas, max_retries=0)
-            if turn.emit is not None:
-                await emit_blocks(message, n, turn.emit)
-            return message
-
+        effects = turn.effects
         try:
-            message = await (send() if turn.effects is None else turn.effects.model(send))
+            if effects is None:  # no closure: what a waiting run keeps alive is GC work
+                message = await self._send(params, step.betas, n, turn)
+            else:
+                message = await effects.model(partial(self._send, params, step.betas, n, turn))
         except (APIError, MalformedStreamError) as exc:
             engine.on_model_error(exc)
             if turn.observed is not None:
                 turn.observed.model_error(exc)
             return None
         if self.hooks.after_model is not None:
+            ctx = ctx or self._context(turn, engine.state)
             await maybe_await(self.hooks.after_model(ctx, message))
+        return message
+
+    def _send(
+        self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
+    ) -> Awaitable[Message]:
+        """The model call, returned to be awaited: one coroutine fewer held while it waits."""
+        if self.stream:
+            return self._stream_once(params, betas, n, turn)
+        if turn.emit is None:
+            return turn.client.create(params, betas=betas, max_retries=0)
+        return self._create_and_emit(params, betas, n, turn.client, turn.emit)
+
+    async def _create_and_emit(
+        self, params: dict[str, Any], betas: tuple[str, ...], n: int, client: AsyncClient,
+        emit: Send,
+    ) -> Message:
+        message = await client.create(params, betas=betas, max_retries=0)
+        await emit_blocks(message, n, emit)
         return message
 
     async def _stream_once(
@@ -300,54 +318,28 @@ class Driver(Generic[OutputT]):
         most = self.tool_execution.max_concurrency
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None
         effects = turn.effects
-
-        async def step(t: Tool, call: dict[str, Any], ctx: RunContext[Any]) -> dict[str, Any]:
-            return await self._tool_step(t, call, ctx, effects)
-
-        call_tool = step if turn.observed is None else turn.observed.tool(step)
-
-        async def one(call: dict[str, Any]) -> None:
-            ctx = self._context(turn, engine.state, call)
-            if limiter is None:
-                block = await call_tool(by_name[call["name"]], call, ctx)
-            else:
-                async with limiter:
-                    block = await call_tool(by_name[call["name"]], call, ctx)
-            engine.on_result(block)
-            if turn.journal is not None:  # durable: a tool result, as soon as it exists
-                turn.journal.result(block)
-            if turn.emit is not None:
-                await turn.emit(
-                    ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
-                )
-
+        call_tool: observe.CallTool = self._tool_step
+        if effects is not None:
+            call_tool = partial(self._tool_step, effects=effects)
+        if turn.observed is not None:
+            call_tool = turn.observed.tool(call_tool)
+        run = ToolCalls(
+            by_name, engine, call_tool, limiter, partial(self._context, turn, engine.state),
+            turn.journal, turn.effects, turn.emit,
+        )
         # Calls flagged sequential run alone, in order; the others run concurrently.
         batch: list[dict[str, Any]] = []
-        for call in [*calls, None]:
-            if call is not None and not by_name[call["name"]].sequential:
+        for call in calls:
+            if not by_name[call["name"]].sequential:
                 batch.append(call)
                 continue
-            if turn.journal is not None and batch:  # durable: before non-idempotent tools
-                await turn.journal.starting(batch, by_name)
-            if effects is not None and batch:
-                await effects.starting(batch, by_name)
-            if len(batch) == 1:
-                await one(batch[0])
-            elif batch:
-                async with anyio.create_task_group() as tg:
-                    for queued in batch[1:]:
-                        tg.start_soon(one, queued)
-                    await one(batch[0])  # in this task: one spawn fewer (~20 us a batch)
+            await run.batch(batch)
             batch = []
-            if call is not None:
-                if turn.journal is not None:  # durable: before a non-idempotent tool starts
-                    await turn.journal.starting([call], by_name)
-                if effects is not None:
-                    await effects.starting([call], by_name)
-                await one(call)
+            await run.batch([call])
+        await run.batch(batch)
 
     def _tool_step(
-        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None
+        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None = None
     ) -> Awaitable[dict[str, Any]]:
         """The tool call, carried out by the driver or, with `effects`, as their step."""
         if effects is None:

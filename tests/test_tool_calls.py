@@ -1,0 +1,112 @@
+"""How a run's tool calls are carried out (`_run/tool_calls.py`), and what a run holds while it
+waits: with thousands of runs in flight, every object alive across an `await` is work for the
+cyclic garbage collector."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, ToolExecution, tool
+from agentkit.testing import FakeServer, FunctionModel, ScriptedTransport, reply, text_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+def _batch_of_two(ran: list[str]) -> tuple[Any, Any]:
+    @tool
+    async def fail() -> str:
+        """Fail."""
+        ran.append("fail")
+        raise ValueError("broken")
+
+    @tool
+    async def note() -> str:
+        """Take a note."""
+        ran.append("note")
+        return "noted"
+
+    return fail, note
+
+
+def _calls() -> list[Any]:
+    return [reply(tool_calls=[("fail", {}, "toolu_1"), ("note", {}, "toolu_2")]), text_reply("-")]
+
+
+@pytest.mark.asyncio
+async def test_a_failed_call_cancels_the_calls_of_its_batch_that_have_not_begun() -> None:
+    ran: list[str] = []
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(_calls()[:1]))
+    agent = Agent(
+        MODEL, tools=list(_batch_of_two(ran)), client=client,
+        tool_execution=ToolExecution(raise_errors=True),
+    )
+    with pytest.raises(RunError) as caught:
+        await agent.run("go")
+    await client.aclose()
+    assert ran == ["fail"]  # `note` was cancelled before it began: it never ran
+    assert caught.value.result is not None
+    answered = caught.value.result.messages[-1]["content"]
+    assert [b["tool_use_id"] for b in answered] == ["toolu_1", "toolu_2"]
+    assert all(b["is_error"] and b["content"].startswith("Not run:") for b in answered)
+
+
+@pytest.mark.asyncio
+async def test_a_durable_run_lets_a_call_marked_started_run_to_its_first_checkpoint(
+    tmp_path: Path,
+) -> None:
+    # Its calls are journaled as started before they run: one that was let run keeps its
+    # result, instead of being reported interrupted when the run is resumed.
+    ran: list[str] = []
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(_calls()[:1]))
+    agent = Agent(
+        MODEL, tools=list(_batch_of_two(ran)), client=client,
+        tool_execution=ToolExecution(raise_errors=True),
+    )
+    with pytest.raises(RunError):
+        await agent.run("go", run_id="r1", store=SQLiteStore(tmp_path / "runs.db"))
+    await client.aclose()
+    assert ran == ["fail", "note"]
+
+
+def _agentkit_frames(coro: Any) -> list[types.FrameType]:
+    """The frames of agentkit's code a suspended coroutine chain is waiting in."""
+    frames: list[types.FrameType] = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None and "/agentkit/" in frame.f_code.co_filename:
+            frames.append(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
+
+
+@pytest.mark.asyncio
+async def test_a_run_waiting_on_the_model_holds_no_closure() -> None:
+    arrived, answer = threading.Event(), threading.Event()
+
+    def model(body: dict[str, Any]) -> str:
+        arrived.set()
+        answer.wait(10)
+        return "done"
+
+    with FakeServer(FunctionModel(model), strict=False) as server:
+        async with AsyncClient(api_key="sk-test", base_url=server.base_url) as client:
+            run = asyncio.ensure_future(Agent(MODEL, client=client).run("hi"))
+            await anyio.to_thread.run_sync(arrived.wait, 10)
+            frames = _agentkit_frames(run.get_coro())
+            answer.set()
+            assert (await run).text == "done"
+    names = [f.f_code.co_name for f in frames]
+    assert "_call_model" in names and "create" in names
+    # A closure's cells (and the function and tuple holding them) would live as long as the
+    # wait: `co_cellvars` lists the locals a frame shares with closures made in it.
+    assert {f.f_code.co_name: f.f_code.co_cellvars for f in frames if f.f_code.co_cellvars} == {}
+    # Nor a `RunContext`: one is made for the hooks, and this agent has none.
+    held = {f.f_code.co_name for f in frames for v in f.f_locals.values() if type(v) is RunContext}
+    assert held == set()
