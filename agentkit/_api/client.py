@@ -24,7 +24,6 @@ Rules:
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from collections.abc import (
     AsyncIterator,
@@ -54,6 +53,7 @@ from .client_base import (
     env_proxies,
     guard,
     parse_reply,
+    tls_verify,
 )
 from .message_stream import AsyncMessageStream, MessageStream, OpenStream
 from .ratelimit import RateLimiter
@@ -114,11 +114,7 @@ class AsyncClient(ClientBase):
         if transport is None and http_client is None:
             from httpx_aiohttp import AiohttpTransport
 
-            # Plain http:// (a loopback fake, a local gateway) never speaks TLS: a context
-            # that trusts nothing spares loading the CA bundle (~25 ms of CPU per client).
-            plain = self.base_url.lower().startswith("http:")
-            verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain else True
-            transport = AiohttpTransport(limits=LIMITS, verify=verify)
+            transport = AiohttpTransport(limits=LIMITS, verify=tls_verify(self.base_url))
             self._aiohttp = AiohttpDriver(transport, self._timeout)
             if env_proxies():  # httpx mounts proxy transports; calling ours directly would not
                 http_client = httpx.AsyncClient(transport=transport, timeout=self._default_timeout)

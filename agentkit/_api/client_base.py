@@ -221,6 +221,13 @@ def models_page(response: httpx.Response) -> tuple[list[ModelInfo], str | None]:
     return models, (page.get("last_id") if page.get("has_more") else None) or None
 
 
+def tls_verify(base_url: str) -> ssl.SSLContext | bool:
+    """What a transport to `base_url` checks TLS with: plain http:// (a loopback fake, a local
+    gateway) never speaks TLS, so a context that trusts nothing spares loading the CA bundle
+    (~25 ms of CPU per client); anything else the default CA bundle."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if base_url.lower().startswith("http:") else True
+
+
 def env_proxies() -> bool:
     """Whether HTTP(S)_PROXY/ALL_PROXY is set: then requests go through an httpx client."""
     proxies = urllib.request.getproxies()
