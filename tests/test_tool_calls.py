@@ -58,21 +58,29 @@ async def test_a_failed_call_cancels_the_calls_of_its_batch_that_have_not_begun(
 
 
 @pytest.mark.asyncio
-async def test_a_durable_run_lets_a_call_marked_started_run_to_its_first_checkpoint(
+async def test_a_durable_run_never_begins_a_cancelled_call_and_keeps_its_batch_answered(
     tmp_path: Path,
 ) -> None:
-    # Its calls are journaled as started before they run: one that was let run keeps its
-    # result, instead of being reported interrupted when the run is resumed.
+    # Its calls are journaled as started before they run; one cancelled before it began never
+    # runs, now or when the run is resumed, and the stored conversation answers every call.
     ran: list[str] = []
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(_calls()[:1]))
+    store = SQLiteStore(tmp_path / "runs.db")
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(_calls()))
     agent = Agent(
         MODEL, tools=list(_batch_of_two(ran)), client=client,
         tool_execution=ToolExecution(raise_errors=True),
     )
-    with pytest.raises(RunError):
-        await agent.run("go", run_id="r1", store=SQLiteStore(tmp_path / "runs.db"))
+    with pytest.raises(RunError) as caught:
+        await agent.run("go", run_id="r1", store=store)
+    assert ran == ["fail"]
+    assert caught.value.result is not None
+    answered = caught.value.result.messages[-1]["content"]
+    assert [b["tool_use_id"] for b in answered] == ["toolu_1", "toolu_2"]
+    resumed = await Agent(MODEL, tools=list(_batch_of_two(ran)), client=client).run(
+        "go", run_id="r1", store=store
+    )
     await client.aclose()
-    assert ran == ["fail", "note"]
+    assert ran == ["fail"] and resumed.text == "-"
 
 
 def _agentkit_frames(coro: Any) -> list[types.FrameType]:

@@ -2,7 +2,7 @@
 
 A thin loop: it lists the turn's tools, runs the `before_model` hook and sends the request
 (the client's own retries off: the engine is the one retrier), sleeps the back-offs the engine
-asks for, runs the tool calls (concurrently, in an anyio task group), asks for approvals, and
+asks for, runs the tool calls (concurrently: `tool_calls.ToolCalls`), asks for approvals, and
 bounds each step's wait by the engine's deadline. It decides nothing. Rules it keeps:
 - a tool result is recorded the moment it exists, so a cancelled or failed run keeps it;
 - on cancellation every open `tool_use` is answered ("cancelled") and the cancellation

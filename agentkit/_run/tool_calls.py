@@ -8,9 +8,8 @@ On asyncio a batch runs in asyncio's own `TaskGroup`: the same structured concur
 anyio's (a failure cancels the other calls and is raised in an exception group; a
 cancellation reaches every call) for fewer objects and ~10% less CPU per turn at 3,000 runs.
 One difference: a call cancelled before it began never begins (anyio lets it run to its first
-checkpoint). A durable run (a journal, or effects) keeps anyio's task group for that reason:
-its calls are marked started before they run, and a marked call that was let run keeps its
-result instead of being reported interrupted on resume. On trio, anyio's task group.
+checkpoint), durable runs included: a call marked started that never began is answered as not
+run, as in any failed batch, and is never run twice. On trio, anyio's task group.
 """
 
 from __future__ import annotations
@@ -61,7 +60,7 @@ class ToolCalls:
         if len(calls) == 1:
             await self.one(calls[0])
             return
-        if self.journal is None and self.effects is None and _on_asyncio():
+        if _on_asyncio():
             async with asyncio.TaskGroup() as tg:
                 for queued in calls[1:]:
                     tg.create_task(self.one(queued))

@@ -145,9 +145,12 @@ async def test_an_idempotent_call_cut_by_a_crash_runs_again_with_the_same_key(
     lookups = [e for e in world.effects if e[0] == "lookup"]
     assert lookups == [("lookup", "r1:toolu_1"), ("lookup", "r1:toolu_1")]
     results = [b for b in result.messages[2]["content"] if b["type"] == "tool_result"]
+    # The charge, queued beside the lookup, was cancelled before it began: marked started, it
+    # is never run (now or on resume) and is answered as interrupted.
+    assert [e for e in world.effects if e[0] == "charge"] == []
     assert {b["tool_use_id"]: b.get("is_error", False) for b in results} == {
         "toolu_1": False,
-        "toolu_2": False,
+        "toolu_2": True,
     }
 
 
