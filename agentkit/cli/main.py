@@ -321,10 +321,12 @@ def _add_batch(sub: Any) -> None:
         "usage, cost_usd, worker (host:pid), seconds. A failed item is recorded and the rest "
         "go on; rerunning the same command skips the ids already recorded with ok=true. "
         "Inputs are read as a stream; requests are paced by --rpm/--itpm/--otpm and by the "
-        "API's rate-limit headers.",
+        "API's rate-limit headers. With --durable each item's runs are checkpointed, so a "
+        "rerun after a crash resumes them instead of starting over.",
         ["agentkit batch RECIPE inputs.jsonl --out results.jsonl",
          "agentkit batch RECIPE inputs.jsonl --out results.jsonl --concurrency 16 --online",
-         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --engine ray --address auto"],
+         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --engine ray --address auto",
+         "agentkit batch RECIPE inputs.jsonl --out results.jsonl --durable --db postgresql://..."],
         cmd_batch,
     )
     batch.add_argument("recipe", metavar="RECIPE",
