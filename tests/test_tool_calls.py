@@ -83,6 +83,48 @@ async def test_a_durable_run_never_begins_a_cancelled_call_and_keeps_its_batch_a
     assert ran == ["fail"] and resumed.text == "-"
 
 
+def test_on_trio_a_batch_runs_in_anyio_task_group_with_the_same_rules() -> None:
+    # trio has no asyncio TaskGroup: a batch runs in anyio's. Both calls of a clean batch run
+    # and answer, and a failed call still cancels its batch; anyio lets a queued call run to
+    # its first checkpoint, so `note` may have begun, but the run keeps every call answered.
+    async def clean() -> tuple[str, list[str]]:
+        ran: list[str] = []
+        a, b = (tool(name=n, description=n)(_recorder(ran, n)) for n in ("a", "b"))
+        script = [reply(tool_calls=[("a", {}, "t1"), ("b", {}, "t2")]), text_reply("done")]
+        async with AsyncClient(api_key="sk-test", transport=ScriptedTransport(script)) as c:
+            return (await Agent(MODEL, tools=[a, b], client=c).run("go")).text, ran
+
+    text, ran = anyio.run(clean, backend="trio")
+    assert text == "done" and sorted(ran) == ["a", "b"]
+
+    async def failing() -> RunError:
+        ran: list[str] = []
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(_calls()[:1]))
+        agent = Agent(MODEL, tools=list(_batch_of_two(ran)), client=client,
+                      tool_execution=ToolExecution(raise_errors=True))
+        try:
+            await agent.run("go")
+        except RunError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        raise AssertionError("the failed call did not fail the run")
+
+    error = anyio.run(failing, backend="trio")
+    assert error.result is not None
+    answered = error.result.messages[-1]["content"]
+    assert [b["tool_use_id"] for b in answered] == ["toolu_1", "toolu_2"]
+
+
+def _recorder(ran: list[str], name: str) -> Any:
+    async def call() -> str:
+        ran.append(name)
+        await anyio.sleep(0)
+        return name.upper()
+
+    return call
+
+
 def _agentkit_frames(coro: Any) -> list[types.FrameType]:
     """The frames of agentkit's code a suspended coroutine chain is waiting in."""
     frames: list[types.FrameType] = []
