@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from agentkit import (
@@ -15,6 +16,7 @@ from agentkit import (
     ToolCallStarted,
     TurnFinished,
 )
+from agentkit.cli.console import make_console
 from agentkit.cli.display import Display, preview, usage_line
 from agentkit.events import ContextEdited
 from agentkit.testing import reply
@@ -121,3 +123,15 @@ def test_a_context_policy_at_work_is_one_line() -> None:
         "⋯ context: older turns summarized (29,525 → 3,100 tokens)",
         "⋯ context: the API cleared old tool results",
     ]
+
+
+def test_results_and_status_lines_are_printed_as_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # rich would turn `:smile:` into an emoji and `[b]` into bold: an answer is shown verbatim.
+    display = Display(make_console(), status=make_console(stderr=True))
+    display.line("Done :smile: see [b]notes[/b] at a:thumbs_up:b")
+    display.info("model said :warning:")
+    out, err = capsys.readouterr()
+    assert out == "Done :smile: see [b]notes[/b] at a:thumbs_up:b\n"
+    assert err == "model said :warning:\n"

@@ -22,8 +22,9 @@ def make_console(*, stderr: bool = False) -> Console:
     """A rich console on stdout (or stderr), resolved at write time so captured streams work."""
     from rich.console import Console
 
-    # highlight=False: answer text and previews are shown as they are, not colour-guessed.
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    # Answer text and previews are shown as they are: not colour-guessed (highlight), and no
+    # `:name:` turned into an emoji (a model's `:smile:` or a path's `a:b:c` stays as written).
+    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=True)
 
 
 def models_table(console: Console, models: list[Any]) -> None:
