@@ -19,6 +19,8 @@ from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_args, get_
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, TypeAdapter
 
+from .blocks import tool_result
+
 __all__ = [
     "KNOWN_STOP_REASONS",
     "CacheControl",
@@ -166,19 +168,6 @@ class ToolResultBlock(WireModel):
     content: str | list[ContentBlock] | None = None
     is_error: bool | None = None
     cache_control: CacheControl | None = None
-
-
-def tool_result(
-    tool_use_id: str, content: str | list[dict[str, Any]] | None = None, *, is_error: bool = False
-) -> dict[str, Any]:
-    """The wire `tool_result` block answering `tool_use_id`, as a plain dict: the one place
-    one is made. Empty `content` is left out, and `is_error` is sent only when true."""
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
-    if content:
-        block["content"] = content
-    if is_error:
-        block["is_error"] = True
-    return block
 
 
 class ThinkingBlock(WireModel):

@@ -15,7 +15,7 @@ tool definition, and executing one call of it. Rules:
   `Tool.replace` pass them through, and one place (`Tool._set`) applies and checks them all.
 - What a result looks like (content, truncation) is `content`'s.
 - Defining tools loads neither the wire models nor anyio (`agentkit tools` lists them
-  without): a call imports the `tool_result` builder of `_api.wire`, and anyio to run.
+  without): results are built by `_api.blocks.tool_result`, and a call imports anyio to run.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol, TypeAlias, TypedDict, Unpack, cast, o
 
 import pydantic_core
 
+from .._api.blocks import tool_result
 from .._errors import ToolError, UsageError
 from .content import DEFAULT_MAX_RESULT_CHARS, describe, to_content, truncate
 from .context import RunContext
@@ -285,8 +286,6 @@ class Tool(_Options):
             UsageError: `ctx.tool_use_id` is not set.
             Exception: whatever the tool raised, only when raise_errors is in effect.
         """
-        from .._api.wire import tool_result  # loaded by then: the engine that asks uses it
-
         tool_use_id = ctx.tool_use_id
         if tool_use_id is None:
             raise UsageError(
