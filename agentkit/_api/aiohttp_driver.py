@@ -82,7 +82,7 @@ class AiohttpDriver:
         """What our `AiohttpTransport` does, minus the `httpx.Request` it would need and the
         async byte iteration of a whole body: ~0.1 ms of CPU per request, a fifth of an
         agent turn (`benchmarks/bench.py`). Same session, timeouts and error mapping."""
-        from httpx_aiohttp.transport import AiohttpResponseStream
+        from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
 
         transport = cast(Any, self._transport)
         session = transport.client
@@ -98,8 +98,8 @@ class AiohttpDriver:
             )
             if len(self._aiohttp_timeouts) < 16:
                 self._aiohttp_timeouts[call.read_timeout] = timeout
-        # `map_aiohttp_exceptions`'s mapping, without its context manager: a generator and
-        # its wrapper kept alive by every waiting request are work for the cyclic GC.
+        # `map_aiohttp_exceptions` on the error path only: around the await, its generator
+        # and wrapper would be kept alive by every waiting request (work for the cyclic GC).
         try:
             response = await session.request(
                 call.method, call.url, params=call.params, headers=call.headers,
@@ -115,24 +115,10 @@ class AiohttpDriver:
                 content = await response.read()
             finally:
                 response.release()
-        except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
+        except Exception:
+            with map_aiohttp_exceptions():
                 raise
-            raise mapped from exc
         if "Content-Encoding" in response.headers:  # httpx decodes it, as it always has
             return httpx.Response(response.status, headers=response.raw_headers, content=content)
         return ReadResponse(response.status, response.raw_headers, content)
 
-
-def _mapped(exc: Exception) -> Exception | None:
-    """The httpx exception `httpx_aiohttp.transport.map_aiohttp_exceptions` maps `exc` to
-    (the most specific match), or None when none does."""
-    from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
-
-    table = cast("dict[type[Exception], type[Exception]]", AIOHTTP_EXC_MAP)
-    mapped: type[Exception] | None = None
-    for from_exc, to_exc in table.items():
-        if isinstance(exc, from_exc) and (mapped is None or issubclass(to_exc, mapped)):
-            mapped = to_exc
-    return None if mapped is None else mapped(str(exc))
