@@ -115,9 +115,6 @@ class Journal:
     """This process's run span (W3C `traceparent`), written with the start and the status."""
     traces: tuple[str, ...] = ()
     """The run spans of the processes that ran this run before, oldest first."""
-    due: bool = False
-    """Whether something waits to be committed (or a deferred commit failed): the driver
-    calls `flush` before its next step only then."""
     run_id: str = field(init=False)
     _pending: list[tuple[EntryKind, Payload]] = field(
         default_factory=list[tuple[EntryKind, Payload]]
@@ -129,6 +126,12 @@ class Journal:
 
     def __post_init__(self) -> None:
         self.run_id = self.lease.run_id
+
+    @property
+    def due(self) -> bool:
+        """Whether something waits to be committed (or a deferred commit failed): the driver
+        calls `flush` before its next step only then."""
+        return bool(self._pending) or self._failed is not None
 
     @property
     def changed(self) -> bool:
@@ -144,7 +147,6 @@ class Journal:
         )
         raw = message.raw_json  # the reply's bytes as they came: no dump
         self._pending.append(("reply", message.to_wire() if raw is None else orjson.Fragment(raw)))
-        self.due = True
         if not self.defer:
             self.flush()
 
@@ -158,7 +160,6 @@ class Journal:
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
         if ids:
             self._pending.append(("tool_started", {"ids": ids}))
-            self.due = True
             if self.store.fsyncs:
                 await anyio.to_thread.run_sync(self.flush)
                 return
@@ -172,7 +173,6 @@ class Journal:
     def result(self, block: Mapping[str, Any]) -> None:
         """A tool result that now exists; see the class docstring for when it is committed."""
         self._pending.append(("tool_result", block))
-        self.due = True
         if not self.defer:
             self.flush()
         elif not self._queued:
@@ -187,7 +187,6 @@ class Journal:
     def results(self, blocks: Sequence[Mapping[str, Any]]) -> None:
         """Results that exist together (the calls a crash interrupted): one commit."""
         self._pending.extend(("tool_result", b) for b in blocks)
-        self.due = True
         self.flush()
 
     def decisions(self, decided: Mapping[str, bool | str]) -> None:
@@ -196,7 +195,6 @@ class Journal:
     def context(self, notes: Sequence[Mapping[str, Any]]) -> None:
         """The context policy's inputs (`ContextManager.notes`), with the next checkpoint."""
         self._pending.extend(("context", dict(n)) for n in notes)
-        self.due = True
         if not self.defer:
             self.flush()
 
@@ -214,9 +212,7 @@ class Journal:
         """Commit what is pending (a reply, results, marks), if anything, in one transaction."""
         if self._failed is not None:
             failed, self._failed = self._failed, None
-            self.due = bool(self._pending)
             raise failed
-        self.due = False
         if not self._pending:
             return
         entries, summary = self._pending, self._summary
@@ -230,7 +226,6 @@ class Journal:
             self.flush()
         except BaseException as exc:  # raised at the run's next checkpoint
             self._failed = exc
-            self.due = True
 
     def _traced(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self.traceparent is not None:
@@ -239,7 +234,6 @@ class Journal:
 
     def _commit(self, kind: EntryKind, payload: Mapping[str, Any]) -> None:
         self._pending.append((kind, payload))
-        self.due = True
         self.flush()
 
 
