@@ -58,18 +58,26 @@ class Tail:
 
 
 def encode(
-    seq: int, kind: EntryKind, at: float, payload: object, summary: Summary | None
+    rows: Sequence[tuple[EntryKind, object]], seq: int, at: float, summary: Summary | None
 ) -> bytes:
-    """One framed record. Raises `TypeError` when `payload` is not JSON (a `Mapping` that is
-    not a dict is copied into one; an `orjson.Fragment` is written as it is)."""
-    if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
-        payload = dict(cast("Mapping[str, object]", payload))
+    """`rows` (kind, payload) as framed records numbered after `seq`, `summary` with the last.
+    Raises `TypeError` when a payload is not JSON (a `Mapping` that is not a dict is copied
+    into one; an `orjson.Fragment` is written as it is). The hot path of every checkpoint:
+    one call a write, plain loops and local names."""
     totals = None if summary is None else (
         summary.status, summary.turns, summary.input_tokens, summary.output_tokens,
         summary.cost_usd,
     )
-    body = _dumps((seq, kind, at, payload, totals))
-    return _pack(len(body), _crc32(body)) + body
+    last = seq + len(rows)
+    parts: list[bytes] = []
+    for kind, payload in rows:
+        seq += 1
+        if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
+            payload = dict(cast("Mapping[str, object]", payload))
+        body = _dumps((seq, kind, at, payload, totals if seq == last else None))
+        parts.append(_pack(len(body), _crc32(body)))
+        parts.append(body)
+    return b"".join(parts)
 
 
 def read(path: str, *, start: int = 0, seq: int = 0, after: int = 0) -> Tail:
@@ -248,22 +256,8 @@ class RunLog:
         `summary` with the last; with `sync`, wait until the disk has them. Returns the last
         seq. Raises `TypeError` (nothing written) when a payload is not JSON; on a failed
         write (a full disk) the file is cut back and nothing counts as written."""
-        # The hot path of every checkpoint: plain loops and local names, no helper calls.
-        seq = self.seq
-        totals = () if summary is None else (
-            summary.status, summary.turns, summary.input_tokens, summary.output_tokens,
-            summary.cost_usd,
-        )
-        last = seq + len(rows)
-        parts: list[bytes] = []
-        for kind, payload in rows:
-            seq += 1
-            if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
-                payload = dict(cast("Mapping[str, object]", payload))
-            body = _dumps((seq, kind, at, payload, totals if seq == last and totals else None))
-            parts.append(_pack(len(body), _crc32(body)))
-            parts.append(body)
-        data = b"".join(parts)
+        data = encode(rows, self.seq, at, summary)
+        seq = self.seq + len(rows)
         try:
             written = os.pwrite(self._fd, data, self.size)
             while written < len(data):  # a short write: only ever near a full disk
@@ -282,9 +276,8 @@ class RunLog:
             ) from exc
         self.size += len(data)
         self.seq = seq
-        if summary is not None:  # `merge`, without the call when every column is set
-            old = self.summary
-            self.summary = summary if old is None or None not in totals else merge(old, summary)
+        if summary is not None:
+            self.summary = merge(self.summary, summary)
         return seq
 
     def close(self) -> None:

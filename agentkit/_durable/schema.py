@@ -195,7 +195,7 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
                     (key << _V1_SEQ_BITS, key << _V1_SEQ_BITS | mask),
                 ).fetchall()
                 data = b"".join(
-                    encode(k & mask, kind, at, orjson.Fragment(payload), None)
+                    encode([(kind, orjson.Fragment(payload))], (k & mask) - 1, at, None)
                     for k, kind, at, payload in rows
                 )
                 Path(folder, f"{key}.log").write_bytes(data)
