@@ -349,6 +349,14 @@ class Agent(Generic[OutputT]):
         a workflow engine (`agentkit.dbos`)."""
         return self._driver
 
+    def first_messages(
+        self, prompt: str | list[dict[str, Any]] | None,
+        history: Sequence[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """A new run's first messages, `history` with `prompt` added, as `run` starts them (for
+        integrations that drive runs). Raises `UsageError` when there is nothing to send."""
+        return self._start(prompt, {"history": history}).state.messages
+
     def client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
         """The client one run uses, as `run` gets it (for integrations that drive runs)."""
         return self._client_for_run()

@@ -31,7 +31,7 @@ from .._run.durable import fingerprint
 from .._run.result import OutputT, RunResult
 from ._effects import DBOSEffects
 
-__all__ = ["DBOSAgent", "drive_workflow", "initial_messages", "outcome_result"]
+__all__ = ["DBOSAgent", "drive_workflow", "outcome_result"]
 
 _REGISTERED: dict[str, DBOSAgent[Any]] = {}
 
@@ -101,7 +101,7 @@ class DBOSAgent(Generic[OutputT]):
                 )
             handle: WorkflowHandleAsync[dict[str, Any]] = await DBOS.retrieve_workflow_async(wid)
             return self._result(await handle.get_result())
-        messages = self._initial_messages(prompt, history)
+        messages = self.agent.first_messages(prompt, history)
         given = fingerprint(self.agent.config, self.agent.toolset.names, messages)
         await self._check_existing(wid, given)
         with SetWorkflowID(wid):
@@ -131,11 +131,6 @@ class DBOSAgent(Generic[OutputT]):
             raise RuntimeError("the agentkit workflow ran outside a DBOS workflow")
         return await drive_workflow(self.agent, wid, messages, decisions, self.deps)
 
-    def _initial_messages(
-        self, prompt: str | list[dict[str, Any]] | None, history: Sequence[dict[str, Any]] | None
-    ) -> list[dict[str, Any]]:
-        return initial_messages(self.agent, prompt, history)
-
     def _result(self, outcome: Mapping[str, Any]) -> RunResult[OutputT]:
         return outcome_result(outcome)
 
@@ -162,25 +157,6 @@ async def drive_workflow(
     except RunError as exc:
         return {"state": state.to_dict(), "error": str(exc)}
     return {"state": state.to_dict()}
-
-
-def initial_messages(
-    agent: Agent[Any],
-    prompt: str | list[dict[str, Any]] | None,
-    history: Sequence[dict[str, Any]] | None,
-) -> list[dict[str, Any]]:
-    """A new run's first messages: `history` with `prompt` added as `agent.run` adds it.
-
-    Raises:
-        UsageError: neither a prompt nor a history.
-    """
-    engine = Engine(agent.config, RunState(messages=list(history or ())))
-    if prompt is not None:
-        text = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
-        engine.on_prompt(text)
-    if not engine.state.messages:
-        raise UsageError("nothing to send: pass a prompt")
-    return engine.state.messages
 
 
 def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:

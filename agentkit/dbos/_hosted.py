@@ -34,7 +34,7 @@ from .._run.agent import Agent
 from .._run.driver import Emit
 from .._run.durable import fingerprint
 from .._run.effects import RUN_HOST
-from ._agent import drive_workflow, initial_messages, outcome_result
+from ._agent import drive_workflow, outcome_result
 from ._effects import MODEL_STEP
 
 __all__ = ["HostedRuns", "launched"]
@@ -102,7 +102,7 @@ class HostedRuns:
                 return await agent.run(prompt, on_event=on_event, **args)
             finally:
                 RUN_HOST.reset(token)
-        messages = initial_messages(agent, prompt, args.get("history"))
+        messages = agent.first_messages(prompt, args.get("history"))
         given = fingerprint(agent.config, agent.toolset.names, messages)
         key = f"{self.prefix}:{agent.name or 'agent'}:{given}"
         base = f"{key}:{self._made[key]}"
