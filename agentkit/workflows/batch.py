@@ -186,7 +186,7 @@ def _durable(
     runner: ItemRunner, engine: Engine, url: str | None, batch_id: str | None, out: str | Path
 ) -> ItemRunner:
     """`runner`, made durable when a database is given; refuses what cannot work."""
-    from ._durable import DurableRunner, check_database_url, default_batch_id
+    from ._durable import DurableRunner, default_batch_id
     from ._ray import RayEngine
 
     if url is None:
@@ -195,8 +195,7 @@ def _durable(
     elif isinstance(runner, DurableRunner):
         raise UsageError("the runner is a DurableRunner already: leave durable= out")
     else:
-        runner = DurableRunner(runner, db=check_database_url(url),
-                               batch_id=batch_id or default_batch_id(out))
+        runner = DurableRunner(runner, db=url, batch_id=batch_id or default_batch_id(out))
     db = runner.db if isinstance(runner, DurableRunner) else ""
     if isinstance(engine, RayEngine) and (db is None or db.startswith("sqlite")):
         raise UsageError(
