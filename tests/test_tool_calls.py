@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, ToolExecution, tool
+from agentkit._run import tool_calls
 from agentkit.testing import FakeServer, FunctionModel, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -83,10 +84,15 @@ async def test_a_durable_run_never_begins_a_cancelled_call_and_keeps_its_batch_a
     assert ran == ["fail"] and resumed.text == "-"
 
 
-def test_on_trio_a_batch_runs_in_anyio_task_group_with_the_same_rules() -> None:
-    # trio has no asyncio TaskGroup: a batch runs in anyio's. Both calls of a clean batch run
-    # and answer, and a failed call still cancels its batch; anyio lets a queued call run to
-    # its first checkpoint, so `note` may have begun, but the run keeps every call answered.
+def test_off_asyncio_a_batch_runs_in_anyio_task_group_with_the_same_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where there is no asyncio loop (trio), a batch runs in anyio's task group: run here on
+    # asyncio with the check answering "not asyncio". Both calls of a clean batch run and
+    # answer; a failed call fails the run with every call answered, and anyio lets the queued
+    # call run to its first checkpoint (asyncio's TaskGroup would never begin it).
+    monkeypatch.setattr(tool_calls, "_on_asyncio", lambda: False)
+
     async def clean() -> tuple[str, list[str]]:
         ran: list[str] = []
         a, b = (tool(name=n, description=n)(_recorder(ran, n)) for n in ("a", "b"))
@@ -94,13 +100,14 @@ def test_on_trio_a_batch_runs_in_anyio_task_group_with_the_same_rules() -> None:
         async with AsyncClient(api_key="sk-test", transport=ScriptedTransport(script)) as c:
             return (await Agent(MODEL, tools=[a, b], client=c).run("go")).text, ran
 
-    text, ran = anyio.run(clean, backend="trio")
+    text, ran = anyio.run(clean)
     assert text == "done" and sorted(ran) == ["a", "b"]
 
+    ran_in_failed: list[str] = []
+
     async def failing() -> RunError:
-        ran: list[str] = []
         client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(_calls()[:1]))
-        agent = Agent(MODEL, tools=list(_batch_of_two(ran)), client=client,
+        agent = Agent(MODEL, tools=list(_batch_of_two(ran_in_failed)), client=client,
                       tool_execution=ToolExecution(raise_errors=True))
         try:
             await agent.run("go")
@@ -110,10 +117,15 @@ def test_on_trio_a_batch_runs_in_anyio_task_group_with_the_same_rules() -> None:
             await client.aclose()
         raise AssertionError("the failed call did not fail the run")
 
-    error = anyio.run(failing, backend="trio")
+    error = anyio.run(failing)
+    assert ran_in_failed == ["fail", "note"]
     assert error.result is not None
     answered = error.result.messages[-1]["content"]
     assert [b["tool_use_id"] for b in answered] == ["toolu_1", "toolu_2"]
+
+
+def test_without_a_running_asyncio_loop_the_batch_is_not_on_asyncio() -> None:
+    assert tool_calls._on_asyncio() is False  # pyright: ignore[reportPrivateUsage]
 
 
 def _recorder(ran: list[str], name: str) -> Any:
