@@ -26,8 +26,8 @@ def test_the_first_record_is_read_alone_and_only_when_whole(tmp_path: Path) -> N
     path = tmp_path / "1.log"
     assert first(str(path)) is None  # no journal yet
     big = {"messages": [{"role": "user", "content": "x" * 10_000}]}  # past the first read
-    record = encode(1, "start", 5.0, big, None)
-    path.write_bytes(record + encode(2, "reply", 6.0, {}, None))
+    record = encode([("start", big)], 0, 5.0, None)
+    path.write_bytes(record + encode([("reply", {})], 1, 6.0, None))
     found = first(str(path))
     assert found is not None and (found.seq, found.kind, found.payload, found.at) == (
         1, "start", big, 5.0
