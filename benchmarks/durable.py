@@ -1,39 +1,58 @@
-"""What durability costs a run: CPU per model turn with a `SQLiteStore` against without, and
-how long a resume of a 50-turn run takes before its next model call.
+"""What durability costs a run: CPU per model turn with a `SQLiteStore` against without, split
+into a cost per run and a cost per turn, and how long a resume of a 50-turn run takes before its
+next model call.
 
-Why: issue 9 allows checkpointing at most 10% CPU on top of `bench.py`'s figure 1 (the loop's
-CPU per model turn), and a resume of a 50-turn run under 50 ms. It is a script, not a test:
+Why: issue 9 allows checkpointing at most 10% CPU per turn on top of `bench.py`'s figure 1 (the
+loop's CPU per model turn), and a resume of a 50-turn run under 50 ms. It is a script, not a test:
 
-    .venv/bin/python benchmarks/durable.py [--quick] [--dir PATH]
+    .venv/bin/python benchmarks/durable.py [--quick] [--processes N] [--dir PATH]
 
 The shape is figure 1's: the same `FakeServer` in a child process, 20 rounds of 2 parallel
-calls then a final text (21 requests), JSON, best of several repetitions taking turns. The
-durable agent runs each repetition's runs under fresh `run_id`s in a store on `--dir` (a
-temporary folder by default: use the disk you deploy on, fsync speed is the disk's), at
-`synchronous="NORMAL"` (the default). Columns:
+calls then a final text (21 requests), JSON. The durable agent runs under fresh `run_id`s in a
+store on `--dir` (the system's temporary folder by default: use the disk you deploy on), at
+`synchronous="NORMAL"` (the default). Kinds:
 
 1. no store: `agent.run(prompt)`, the figure-1 loop;
-2. store, idempotent tools: two journal writes per turn, the reply, then the two results
-   together (NORMAL: no fsync); per run, the claim, the start, the fsynced end status and the
-   release;
+2. store, idempotent tools: per turn the reply, then the two results; per run the claim (a new
+   journal file), the start entry, the end status and the release;
 3. store, non-idempotent tools (the default): the reply's write also holds the batch's
    "started" mark;
 4. the same at `synchronous="FULL"`: every write fsynced, the marks' in a worker thread (as
    shipped);
 5. the same with the marks' write made on the event loop instead (for the thread decision).
 
-The machine must be otherwise idle: CPU time per turn grows with the load of other processes
-(caches, frequency), and the store's share with it; the load average is printed with the figures.
+The protocol, and why:
 
-`--instructions` counts instead, for columns 1-3, the instructions the client process executes
+- **Several processes, each with its own fixed hash seed.** For identical code the ratio moved
+  1.04-1.31 between processes, mostly with Python's hash randomization (dict layouts); with one
+  fixed `PYTHONHASHSEED` it held within a few points. So one process is one sample: `N`
+  child processes (`--processes`, default 5) run one after the other with `PYTHONHASHSEED`
+  0..N-1 (a rerun is comparable), each all kinds taking turns, best of `--reps`. A ratio is
+  computed within each process; printed are the medians over processes and their min-max.
+- **A cost per run and a cost per turn.** Each kind (1-3) also runs `rounds 0` (one turn): a
+  durable run's extra CPU at 1 turn is its per-run part (claim, journal file, start, end,
+  release, and its one reply), the difference of the slopes (21 turns less 1, per turn) its
+  per-turn part; the 21-turn extra is exactly the first plus 20 times the second. Long runs tend
+  to the per-turn share; short ones pay the per-run part.
+- **The folder is printed, and what creating a file costs there.** A run creates its journal
+  file: ~6 us of CPU on tmpfs, but 13-560 us on this VM's ext4, the more inodes were deleted on
+  the disk in the last minutes (ext4's scan of recently deleted inodes; other tenants trigger
+  it, and so would this script deleting its files between processes: nothing is deleted before
+  the end, so a rerun within minutes on the same disk starts slower). The mean
+  CPU of `os.open(O_CREAT | O_EXCL)` of 200 files in a fresh subfolder is printed at the
+  start, before each process and at the end, with the folder's filesystem.
+
+The machine should be otherwise idle: CPU time per turn grows with other processes' load
+(caches, frequency), and the store's share with it; the load average is printed.
+
+`--instructions` counts instead, for kinds 1-3, the instructions the client process executes
 per model turn, under valgrind's cachegrind (`valgrind` must be installed): a figure the load
 does not move, 10 runs less 0 after the same warm-up. It leaves out the kernel's part (the
-system calls: 2 `pwrite`s a turn, and per run the journal's creation and 2 SQLite commits) and
-cache misses, which the CPU figures include.
+system calls) and cache misses, which the CPU figures include.
 
 Then a resume: a run stopped (by a hook) just before its 51st model call is resumed, timed from
 `agent.run(run_id=...)` to the moment the next request is about to be sent (wall and CPU),
-best of several.
+best of several, in one more child process (seed 0).
 """
 
 from __future__ import annotations
@@ -43,9 +62,12 @@ import asyncio
 import contextlib
 import gc
 import itertools
+import json
 import os
 import platform
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,7 +84,21 @@ from agentkit import Agent, AsyncClient, Hooks, Limits, SQLiteStore  # noqa: E40
 from agentkit._run import durable  # noqa: E402
 
 ROUNDS = 20
+TURNS = ROUNDS + 1
 NO_STORE, IDEMPOTENT, NON_IDEMPOTENT = "no store", "store, idempotent", "store, non-idempotent"
+FULL_THREAD = "FULL, non-idempotent, marks in a thread"
+FULL_INLINE = "FULL, non-idempotent, marks inline"
+SPLIT = (NO_STORE, IDEMPOTENT, NON_IDEMPOTENT)
+"""The kinds also measured at one turn (the per-run / per-turn split)."""
+KINDS = (*SPLIT, FULL_THREAD, FULL_INLINE)
+CASES = [(kind, rounds) for kind in SPLIT for rounds in (0, ROUNDS)] + [
+    (FULL_THREAD, ROUNDS), (FULL_INLINE, ROUNDS)
+]
+SHORT_RUNS = 10
+"""How many more 1-turn runs than 21-turn runs a timed block holds (similar block lengths)."""
+PROBE_FILES = 200
+Sample = dict[tuple[str, int], float]
+"""One process's figures: CPU seconds per run of each case (kind, rounds)."""
 COUNTED = 10
 """Runs per kind whose instructions `--instructions` counts."""
 
@@ -84,47 +120,53 @@ async def _inline_starting(self: durable.Journal, calls: Any, tools: Any) -> Non
     self.flush()
 
 
-async def cpu_per_turn(
+# -- one process: CPU per run of each case ------------------------------------------------------
+
+
+async def cpu_per_run(
     url: str, folder: Path, runs: int, reps: int, count: str | None = None
-) -> dict[str, float]:
+) -> Sample:
+    """CPU seconds per run of each case (kind, rounds), the best of `reps` blocks of `runs` runs
+    (`runs * SHORT_RUNS` at 0 rounds), the cases taking turns. With `count` (under cachegrind),
+    only `runs` runs of that kind at `ROUNDS` after the warm-up, and nothing timed."""
     client = AsyncClient(api_key="offline", base_url=url)
     normal = SQLiteStore(folder / "turns.db")
     full = SQLiteStore(folder / "full.db", synchronous="FULL")
     plain, idem, nonidem = _agent(client, False), _agent(client, True), _agent(client, False)
     threaded = durable.Journal.starting
     ids = itertools.count()
-    prompt = f"rounds {ROUNDS}"
 
-    async def run(kind: str) -> None:
+    async def run(kind: str, rounds: int) -> None:
+        prompt = f"rounds {rounds}"
         if kind == NO_STORE:
             await plain.run(prompt)
             return
         agent = idem if kind == IDEMPOTENT else nonidem
         store = full if "FULL" in kind else normal
-        durable.Journal.starting = _inline_starting if kind.endswith("inline") else threaded
+        durable.Journal.starting = _inline_starting if kind == FULL_INLINE else threaded
         await agent.run(prompt, run_id=f"r{next(ids)}", store=store)
 
-    kinds = [NO_STORE, IDEMPOTENT, NON_IDEMPOTENT,
-             "FULL, non-idempotent, marks in a thread", "FULL, non-idempotent, marks inline"]
-    best = dict.fromkeys(kinds, float("inf"))
-    for kind in kinds:
-        await run(kind)  # warm up
-    if count is not None:  # under cachegrind (`instructions`): the runs, not their time
+    best = dict.fromkeys(CASES, float("inf"))
+    for case in CASES:
+        await run(*case)  # warm up
+    if count is not None:
         for _ in range(runs):
-            await run(count)
+            await run(count, ROUNDS)
         reps = 0
-    for _ in range(reps):
-        for kind in kinds:
+    for rep in range(reps):
+        shift = rep % len(CASES)  # each case in each position, not always after the same one
+        for case in CASES[shift:] + CASES[:shift]:
+            n = runs * (SHORT_RUNS if case[1] == 0 else 1)
             gc.collect()
             start = time.process_time()
-            for _ in range(runs):
-                await run(kind)
-            best[kind] = min(best[kind], time.process_time() - start)
+            for _ in range(n):
+                await run(*case)
+            best[case] = min(best[case], (time.process_time() - start) / n)
     durable.Journal.starting = threaded
     await client.aclose()
     normal.close()
     full.close()
-    return {k: v * 1000 / (max(runs, 1) * (ROUNDS + 1)) for k, v in best.items()}
+    return best
 
 
 async def resume_time(url: str, folder: Path, reps: int) -> tuple[float, float, int]:
@@ -167,67 +209,184 @@ async def resume_time(url: str, folder: Path, reps: int) -> tuple[float, float, 
     return best_wall * 1000, best_cpu * 1000, header.entries
 
 
+def child(argv: list[str]) -> None:
+    """A child's job (`--child MODE URL FOLDER RUNS REPS`): one JSON line on stdout."""
+    mode, url, where, runs, reps = argv
+    folder = Path(where)
+    folder.mkdir()
+    if mode == "cpu":
+        best = asyncio.run(cpu_per_run(url, folder, int(runs), int(reps)))
+        print(json.dumps([[kind, rounds, s] for (kind, rounds), s in best.items()]))
+    elif mode == "resume":
+        print(json.dumps(asyncio.run(resume_time(url, folder, int(reps)))))
+    else:  # under cachegrind: `runs` runs of kind `mode`
+        asyncio.run(cpu_per_run(url, folder, int(runs), 0, mode))
+
+
+def spawn(mode: str, url: str, folder: Path, runs: int, reps: int, seed: int) -> Any:
+    command = [sys.executable, __file__, "--child", mode, url, str(folder), str(runs), str(reps)]
+    done = subprocess.run(command, capture_output=True, check=False, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": str(seed)})
+    if done.returncode != 0:
+        sys.exit(f"child {mode} (seed {seed}) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+# -- the folder ---------------------------------------------------------------------------------
+
+
+def filesystem(folder: Path) -> tuple[str, str]:
+    """(type, mount point) of the filesystem holding `folder`, from `/proc/mounts` (Linux)."""
+    path = os.path.realpath(folder)
+    found, length = ("unknown", "?"), -1
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) < 3:
+                continue
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= length:  # the last mount on a point is the one seen
+                found, length = (fields[2], point), len(point)
+    return found
+
+
+def creation_cost(folder: Path) -> float:
+    """Mean CPU (us) of creating one empty file (`O_CREAT | O_EXCL`, as a journal is) in a fresh
+    subfolder of `folder`, over `PROBE_FILES` files; they stay until the end (deleting them now
+    would slow the next creations on ext4)."""
+    probe = Path(tempfile.mkdtemp(prefix="probe-", dir=folder))
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    total = 0
+    for i in range(PROBE_FILES):
+        path = os.path.join(probe, f"{i}.log")
+        start = time.process_time_ns()
+        fd = os.open(path, flags, 0o600)
+        total += time.process_time_ns() - start
+        os.close(fd)
+    return total / PROBE_FILES / 1000
+
+
+# -- the figures --------------------------------------------------------------------------------
+
+
+def spread(values: list[float], form: str) -> str:
+    """`median (min-max)` of `values`, each in `form`."""
+    return (f"{format(statistics.median(values), form)} "
+            f"({format(min(values), form)} to {format(max(values), form)})")
+
+
+def report(samples: list[Sample], seeds: range, created: list[float]) -> None:
+    """Per kind the median ms/turn and per-process ratio; then the per-run / per-turn split.
+    `created`: the file-creation probe before each process."""
+    print(f"\n  CPU per model turn, {ROUNDS} rounds x 2 parallel calls, JSON: the median over "
+          f"{len(samples)} processes (PYTHONHASHSEED {seeds.start}-{seeds.stop - 1}); over no "
+          f"store: the median (min to max) of each process's ratio")
+    for kind in KINDS:
+        ms = statistics.median(s[kind, ROUNDS] * 1000 / TURNS for s in samples)
+        extra = "" if kind == NO_STORE else "  " + spread(
+            [(s[kind, ROUNDS] / s[NO_STORE, ROUNDS] - 1) * 100 for s in samples], "+.1f") + " %"
+        print(f"    {kind:<40} {ms:6.3f} ms{extra}")
+    print("\n  each process: a file's creation just before it (us), ms/turn without a store, "
+          "then each kind's % over it (in the order above)")
+    for seed, s, us in zip(seeds, samples, created, strict=False):
+        base = s[NO_STORE, ROUNDS]
+        cells = "  ".join(f"{(s[k, ROUNDS] / base - 1) * 100:+6.1f}" for k in KINDS[1:])
+        print(f"    seed {seed}: {us:6.1f} us  {base * 1000 / TURNS:6.3f} ms  {cells}")
+
+    def slope(s: Sample, kind: str) -> float:
+        return (s[kind, ROUNDS] - s[kind, 0]) / ROUNDS
+
+    print(f"\n  where the extra goes (us, median (min to max) over processes): a 1-turn run "
+          f"against a {TURNS}-turn one")
+    print(f"    {NO_STORE:<40} a 1-turn run "
+          + spread([s[NO_STORE, 0] * 1e6 for s in samples], ".0f")
+          + "; each further turn " + spread([slope(s, NO_STORE) * 1e6 for s in samples], ".0f"))
+    for kind in SPLIT[1:]:
+        fixed = [(s[kind, 0] - s[NO_STORE, 0]) * 1e6 for s in samples]
+        turn = [(slope(s, kind) - slope(s, NO_STORE)) * 1e6 for s in samples]
+        share = [(slope(s, kind) / slope(s, NO_STORE) - 1) * 100 for s in samples]
+        print(f"    {kind:<40} per run {spread(fixed, '+.0f')}; per turn {spread(turn, '+.1f')}"
+              f" = {spread(share, '+.1f')} % of a turn (long runs)")
+
+
 def instructions(folder: Path | None) -> dict[str, float]:
-    """Instructions per model turn of the client process, per kind (columns 1-3): each kind's
+    """Instructions per model turn of the client process, per kind (1-3): each kind's
     `COUNTED` runs under cachegrind, less a count of the same process making none."""
-    refs = re.compile(rb"I\s+refs:\s+([\d,]+)")
+    refs = re.compile(r"I\s+refs:\s+([\d,]+)")
     per_turn: dict[str, float] = {}
-    for kind in (NO_STORE, IDEMPOTENT, NON_IDEMPOTENT):
-        counts: list[int] = []
-        for runs in (0, COUNTED):
-            command = ["valgrind", "--tool=cachegrind", "--cache-sim=no",
-                       "--cachegrind-out-file=/dev/null", sys.executable, __file__,
-                       "--count", kind, str(runs)]
-            if folder is not None:
-                command += ["--dir", str(folder)]
-            done = subprocess.run(command, capture_output=True, check=True,
-                                  env={**os.environ, "PYTHONHASHSEED": "0"})
-            found = refs.search(done.stderr)
-            assert found is not None, done.stderr.decode()[-2000:]
-            counts.append(int(found.group(1).replace(b",", b"")))
-        per_turn[kind] = (counts[1] - counts[0]) / (COUNTED * (ROUNDS + 1))
+    server = Server(latency=0.0)
+    try:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            for kind in SPLIT:
+                counts: list[int] = []
+                for runs in (0, COUNTED):
+                    where = Path(tmp) / f"{len(per_turn)}-{runs}"
+                    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                               "--cachegrind-out-file=/dev/null", sys.executable, __file__,
+                               "--child", kind, server.url, str(where), str(runs), "0"]
+                    done = subprocess.run(command, capture_output=True, check=True, text=True,
+                                          env={**os.environ, "PYTHONHASHSEED": "0"})
+                    found = refs.search(done.stderr)
+                    assert found is not None, done.stderr[-2000:]
+                    counts.append(int(found.group(1).replace(",", "")))
+                per_turn[kind] = (counts[1] - counts[0]) / (COUNTED * TURNS)
+    finally:
+        server.close()
     return per_turn
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser = argparse.ArgumentParser(description=(__doc__ or "durable.py").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer processes and repetitions")
+    parser.add_argument("--processes", type=int, help="child processes (default 5, quick 3)")
+    parser.add_argument("--reps", type=int, help="repetitions per process (default 15, quick 9)")
     parser.add_argument("--dir", type=Path, help="where the store files go (default: a temp dir)")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per turn under cachegrind instead")
-    parser.add_argument("--count", nargs=2, metavar=("KIND", "RUNS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child is not None:
+        child(args.child)
+        return
     if args.instructions:
         counted = instructions(args.dir)
         base = counted[NO_STORE]
         print(f"\n  instructions per model turn, client process, user space ({COUNTED} runs of "
-              f"{ROUNDS + 1} turns under cachegrind)")
+              f"{TURNS} turns under cachegrind)")
         for kind, n in counted.items():
             extra = "" if kind == NO_STORE else f"  +{(n / base - 1) * 100:.1f}%"
             print(f"    {kind:<40} {n / 1000:8.1f} k{extra}")
         return
-    runs, reps = (2, 3) if args.quick else (4, 7)
+    processes = args.processes or (3 if args.quick else 5)
+    reps = args.reps or (9 if args.quick else 15)
+    runs = 2 if args.quick else 4
+    seeds = range(processes)
+    began, load = time.perf_counter(), os.getloadavg()[0]
+    folder = Path(tempfile.mkdtemp(prefix="durable-", dir=args.dir))
+    kind, mount = filesystem(folder)
     server = Server(latency=0.0)
     try:
-        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-            folder = Path(tmp)
-            if args.count is not None:
-                kind, counted = args.count
-                asyncio.run(cpu_per_turn(server.url, folder, int(counted), 0, kind))
-                return
-            load = os.getloadavg()[0]
-            cpu = asyncio.run(cpu_per_turn(server.url, folder, runs, reps))
-            wall, resume_cpu, entries = asyncio.run(resume_time(server.url, folder, reps))
+        created: list[float] = []
+        samples: list[Sample] = []
+        for seed in seeds:
+            created.append(creation_cost(folder))
+            best = spawn("cpu", server.url, folder / f"seed-{seed}", runs, reps, seed)
+            samples.append({(kind, rounds): s for kind, rounds, s in best})
+        wall, resume_cpu, entries = spawn("resume", server.url, folder / "resume", 0, reps, 0)
+        created.append(creation_cost(folder))
     finally:
         server.close()
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; SQLiteStore synchronous=NORMAL unless FULL; "
-          f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
-    base = cpu[NO_STORE]
-    print(f"\n  CPU per model turn, {ROUNDS} rounds x 2 parallel calls, JSON (ms)")
-    for kind, ms in cpu.items():
-        extra = "" if kind == NO_STORE else f"  +{(ms / base - 1) * 100:.1f}%"
-        print(f"    {kind:<40} {ms:6.3f}{extra}")
+          f"Python {platform.python_version()}; load average {load:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after; {time.perf_counter() - began:.0f} s")
+    print(f"store folder: {folder} ({kind}, mounted on {mount}); SQLiteStore "
+          f"synchronous=NORMAL unless FULL; {runs} runs of {TURNS} turns or {runs * SHORT_RUNS} "
+          f"of 1 turn a block, best of {reps} blocks per process")
+    print(f"creating an empty file there (mean CPU of {PROBE_FILES} O_CREAT|O_EXCL opens in a "
+          f"fresh subfolder): {created[0]:.1f} us at the start, {created[-1]:.1f} us at the end")
+    report(samples, seeds, created)
     print(f"\n  resume of a 50-turn run ({entries} journal entries) to its next model call: "
           f"{wall:.1f} ms wall, {resume_cpu:.1f} ms CPU (target < 50 ms)")
 
