@@ -64,10 +64,7 @@ def encode(
     Raises `TypeError` when a payload is not JSON (a `Mapping` that is not a dict is copied
     into one; an `orjson.Fragment` is written as it is). The hot path of every checkpoint:
     one call a write, plain loops and local names."""
-    totals = None if summary is None else (
-        summary.status, summary.turns, summary.input_tokens, summary.output_tokens,
-        summary.cost_usd,
-    )
+    totals = None if summary is None else tuple(summary)
     last = seq + len(rows)
     parts: list[bytes] = []
     for kind, payload in rows:

@@ -121,6 +121,8 @@ class Journal:
     )
     _summary: Summary | None = None
     _queued: bool = False
+    _loop: asyncio.AbstractEventLoop | None = None
+    """The run's event loop, once a result needed it (asking for it costs a `getpid()`)."""
     _failed: BaseException | None = None
     """A deferred commit that raised (a full disk): raised at the next checkpoint."""
 
@@ -176,11 +178,13 @@ class Journal:
         if not self.defer:
             self.flush()
         elif not self._queued:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # not asyncio (trio): no callback to queue, commit now
-                self.flush()
-                return
+            loop = self._loop
+            if loop is None:
+                try:
+                    loop = self._loop = asyncio.get_running_loop()
+                except RuntimeError:  # not asyncio (trio): no callback to queue, commit now
+                    self.flush()
+                    return
             self._queued = True
             loop.call_soon(self._flush_queued)
 
