@@ -302,7 +302,8 @@ class MessageAccumulator:
                 partial=self.partial(),
             )
         try:
-            self._final = Message.model_validate(msg)
+            # Its own copy of the top level and the block list: no stray event can change it.
+            self._final = Message.from_stream({**msg, "content": list(self._blocks)})
         except ValidationError as exc:
             raise MalformedStreamError(
                 f"the streamed reply does not form a valid Message: {exc}. Check base_url: "

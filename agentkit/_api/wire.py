@@ -309,6 +309,7 @@ class Message(WireModel):
     stop_sequence: str | None = None
     usage: Usage = Field(default_factory=Usage)
     _json: bytes | None = PrivateAttr(default=None)
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
     def from_json(cls, data: bytes) -> Message:
@@ -318,6 +319,15 @@ class Message(WireModel):
         message._json = data
         return message
 
+    @classmethod
+    def from_stream(cls, data: dict[str, Any]) -> Message:
+        """Validate a reply assembled from a stream's events, keeping the dict (`raw_wire`), so
+        that whoever stores the reply writes it as assembled instead of dumping it (a dump
+        of a two-call reply costs ~9 µs, its `orjson` encoding under 1 µs)."""
+        message = cls.model_validate(data)
+        message._wire = data
+        return message
+
     @property
     def raw_json(self) -> bytes | None:
         """The JSON body this reply was parsed from, or None (built, or reduced from SSE)."""
@@ -325,6 +335,13 @@ class Message(WireModel):
         # paid by every turn of a durable run).
         private = self.__pydantic_private__
         return None if private is None else private.get("_json")
+
+    @property
+    def raw_wire(self) -> dict[str, Any] | None:
+        """The dict this reply was assembled into from a stream, or None (parsed from JSON,
+        or built). Not to be changed: it is the reply as it came."""
+        private = self.__pydantic_private__
+        return None if private is None else private.get("_wire")
 
     @property
     def text(self) -> str:

@@ -147,8 +147,9 @@ class Journal:
         self._summary = Summary(  # status, turns, input and output tokens, cost
             "running", s.turns, usage.input_tokens, usage.output_tokens, usage.known_cost_usd
         )
-        raw = message.raw_json  # the reply's bytes as they came: no dump
-        self._pending.append(("reply", message.to_wire() if raw is None else orjson.Fragment(raw)))
+        raw = message.raw_json  # the reply as it came (bytes, or the dict a stream made): no dump
+        payload = (message.raw_wire or message.to_wire()) if raw is None else orjson.Fragment(raw)
+        self._pending.append(("reply", payload))
         if not self.defer:
             self.flush()
 

@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, tool
+from agentkit._api.wire import Message
 from agentkit._durable.journal import EntryKind, Lease, Payload, Summary
 from agentkit.errors import RunError, StoreError
 from agentkit.events import AgentEvent, ToolCallFinished, TurnFinished
-from agentkit.testing import ScriptedTransport, reply, text_reply
+from agentkit.testing import ScriptedTransport, message_to_sse, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
 
@@ -172,4 +173,35 @@ async def test_a_json_reply_is_journaled_as_its_bytes_came(tmp_path: Path) -> No
     (journal,) = (tmp_path / "runs.db.journals").iterdir()
     assert body in journal.read_bytes()  # verbatim, not a dump of the parsed reply
     again = await Agent(MODEL, client=client).run("hi", run_id="r", store=store)
+    assert again.text == result.text == "Hi." and again.usage.output_tokens == 2
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_reply_is_journaled_as_assembled_without_a_dump(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dump (`to_wire`) of a reply costs ~9 µs a turn; the dict the stream was assembled into
+    # is the reply as it came, and goes to the journal as it is (a field this agentkit does not
+    # know included). Replay parses it like any reply.
+    wire = {"id": "msg_1", "type": "message", "role": "assistant", "model": MODEL,
+            "content": [{"type": "text", "text": "Hi."}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 2},
+            "x_new_field": {"kept": True}}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=message_to_sse(wire),
+                              headers={"content-type": "text/event-stream"})
+
+    def no_dump(self: Message) -> dict[str, Any]:
+        raise AssertionError("a streamed reply was dumped to be journaled")
+
+    client = AsyncClient(api_key="sk", transport=httpx.MockTransport(answer), max_retries=0)
+    store = SQLiteStore(tmp_path / "runs.db")
+    agent = Agent(MODEL, client=client, stream=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(Message, "to_wire", no_dump)
+        result = await agent.run("hi", run_id="r", store=store)
+    (reply_entry,) = [e for e in store.entries("r") if e.kind == "reply"]
+    assert reply_entry.payload == wire
+    again = await agent.run("hi", run_id="r", store=store)
     assert again.text == result.text == "Hi." and again.usage.output_tokens == 2
