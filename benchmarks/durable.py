@@ -19,7 +19,9 @@ store on `--dir` (the system's temporary folder by default: use the disk you dep
    "started" mark;
 4. the same at `synchronous="FULL"`: every write fsynced, the marks' in a worker thread (as
    shipped);
-5. the same with the marks' write made on the event loop instead (for the thread decision).
+5. the same with the marks' write made on the event loop instead (for the thread decision);
+6. and 7. no store and store (non-idempotent) with `Agent(stream=True)`: figure 1's SSE
+   column (a streamed turn costs more, the journal's share is smaller).
 
 The protocol, and why:
 
@@ -91,8 +93,9 @@ FULL_INLINE = "FULL, non-idempotent, marks inline"
 SPLIT = (NO_STORE, IDEMPOTENT, NON_IDEMPOTENT)
 """The kinds also measured at one turn (the per-run / per-turn split)."""
 KINDS = (*SPLIT, FULL_THREAD, FULL_INLINE)
+SSE_NO_STORE, SSE_STORE = "no store, SSE", "store, non-idempotent, SSE"
 CASES = [(kind, rounds) for kind in SPLIT for rounds in (0, ROUNDS)] + [
-    (FULL_THREAD, ROUNDS), (FULL_INLINE, ROUNDS)
+    (FULL_THREAD, ROUNDS), (FULL_INLINE, ROUNDS), (SSE_NO_STORE, ROUNDS), (SSE_STORE, ROUNDS)
 ]
 SHORT_RUNS = 10
 """How many more 1-turn runs than 21-turn runs a timed block holds (similar block lengths)."""
@@ -107,10 +110,12 @@ class Stop(BaseException):
     """Ends a run where a crash would (not an `Exception`, so nothing catches it)."""
 
 
-def _agent(client: AsyncClient, idempotent: bool, hooks: Hooks | None = None) -> Agent[str]:
+def _agent(
+    client: AsyncClient, idempotent: bool, hooks: Hooks | None = None, *, stream: bool = False
+) -> Agent[str]:
     tools = [t.replace(idempotent=idempotent) for t in (add, multiply)]
     return Agent(MODEL, tools=tools, client=client, limits=Limits(max_turns=1000),
-                 hooks=hooks or Hooks())
+                 hooks=hooks or Hooks(), stream=stream)
 
 
 async def _inline_starting(self: durable.Journal, calls: Any, tools: Any) -> None:
@@ -133,6 +138,8 @@ async def cpu_per_run(
     normal = SQLiteStore(folder / "turns.db")
     full = SQLiteStore(folder / "full.db", synchronous="FULL")
     plain, idem, nonidem = _agent(client, False), _agent(client, True), _agent(client, False)
+    streamed = {SSE_NO_STORE: _agent(client, False, stream=True),
+                SSE_STORE: _agent(client, False, stream=True)}
     threaded = durable.Journal.starting
     ids = itertools.count()
 
@@ -141,7 +148,10 @@ async def cpu_per_run(
         if kind == NO_STORE:
             await plain.run(prompt)
             return
-        agent = idem if kind == IDEMPOTENT else nonidem
+        if kind == SSE_NO_STORE:
+            await streamed[kind].run(prompt)
+            return
+        agent = idem if kind == IDEMPOTENT else streamed.get(kind, nonidem)
         store = full if "FULL" in kind else normal
         durable.Journal.starting = _inline_starting if kind == FULL_INLINE else threaded
         await agent.run(prompt, run_id=f"r{next(ids)}", store=store)
@@ -287,12 +297,18 @@ def report(samples: list[Sample], seeds: range, created: list[float]) -> None:
         extra = "" if kind == NO_STORE else "  " + spread(
             [(s[kind, ROUNDS] / s[NO_STORE, ROUNDS] - 1) * 100 for s in samples], "+.1f") + " %"
         print(f"    {kind:<40} {ms:6.3f} ms{extra}")
+    ms = statistics.median(s[SSE_NO_STORE, ROUNDS] * 1000 / TURNS for s in samples)
+    sse = [(s[SSE_STORE, ROUNDS] / s[SSE_NO_STORE, ROUNDS] - 1) * 100 for s in samples]
+    print(f"  streamed (SSE, figure 1's other column): {SSE_NO_STORE} {ms:.3f} ms a turn; "
+          f"{SSE_STORE} {spread(sse, '+.1f')} %")
     print("\n  each process: a file's creation just before it (us), ms/turn without a store, "
           "then each kind's % over it (in the order above)")
     for seed, s, us in zip(seeds, samples, created, strict=False):
         base = s[NO_STORE, ROUNDS]
         cells = "  ".join(f"{(s[k, ROUNDS] / base - 1) * 100:+6.1f}" for k in KINDS[1:])
-        print(f"    seed {seed}: {us:6.1f} us  {base * 1000 / TURNS:6.3f} ms  {cells}")
+        sse = (s[SSE_STORE, ROUNDS] / s[SSE_NO_STORE, ROUNDS] - 1) * 100
+        print(f"    seed {seed}: {us:6.1f} us  {base * 1000 / TURNS:6.3f} ms  {cells}  "
+              f"SSE {sse:+6.1f}")
 
     def slope(s: Sample, kind: str) -> float:
         return (s[kind, ROUNDS] - s[kind, 0]) / ROUNDS
