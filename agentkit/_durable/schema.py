@@ -5,8 +5,11 @@ A store file says it is one: `PRAGMA application_id` is `APPLICATION_ID` and
 was written in. `connect` checks a file before it writes anything, so a file that is not a
 SQLite database, a damaged one, another application's database, or one written by a newer
 agentkit raises `StoreFormatError` and is left byte for byte as it was. An empty or new file
-becomes a store (in WAL mode, see `sqlite.py`). A store of format 1 (journals as rows of an
-`entries` table) is moved to format 2 (a journal file per run, `log.py`) when first opened.
+becomes a store (in WAL mode, see `sqlite.py`). An older store is moved to this format when
+first opened: format 1 kept journals as rows of an `entries` table, now a journal file per run
+(`log.py`); format 2 journals had a record an entry, which this agentkit reads as they are
+beside the records of several entries it writes (hence the new number: an agentkit reading
+format 2 could not read those).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from agentkit._errors import StoreError, StoreFormatError
 __all__ = ["APPLICATION_ID", "FORMAT", "connect", "journals", "newer_format", "translate"]
 
 APPLICATION_ID = 0x61676B74  # "agkt"
-FORMAT = 2
+FORMAT = 3
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _V1_SEQ_BITS = 32  # format 1: an entry's key was `run id << 32 | seq`
 
@@ -179,11 +182,13 @@ def _create(db: sqlite3.Connection, path: str) -> None:
 
 
 def _upgrade(db: sqlite3.Connection, folder: str) -> None:
-    """Format 1 to 2: each run's rows of `entries` become its journal file, in one
-    transaction (a crash midway leaves format 1, and the next open starts over)."""
+    """To this format, in one transaction (a crash midway leaves the old format, and the next
+    open starts over): from format 1, each run's rows of `entries` become its journal file;
+    from 2, only the number changes."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        if db.execute("PRAGMA user_version").fetchone()[0] == 1:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 1:
             db.execute("ALTER TABLE runs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0")
             db.execute("ALTER TABLE runs ADD COLUMN log_size INTEGER NOT NULL DEFAULT 0")
             Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -205,6 +210,7 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
                     (last, len(data), FORMAT, key),
                 )
             db.execute("DROP TABLE entries")
+        if version < FORMAT:
             db.execute(f"PRAGMA user_version = {FORMAT}")
         db.execute("COMMIT")
     except BaseException:

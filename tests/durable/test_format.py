@@ -4,12 +4,17 @@ and is left byte for byte as it was."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import struct
+import zlib
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from agentkit._durable.journal import Entry, Summary
+from agentkit._durable.log import first
 from agentkit._durable.schema import APPLICATION_ID, FORMAT
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
@@ -141,3 +146,65 @@ def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) 
     with closing(sqlite3.connect(path)) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "entries" not in tables
+
+
+def v2_record(seq: int, kind: str, at: float, payload: object, totals: object = None) -> bytes:
+    """A format-2 journal record: one entry, `[seq, kind, at, payload, summary]`."""
+    body = json.dumps([seq, kind, at, payload, totals]).encode()
+    return struct.pack("<II", len(body), zlib.crc32(body)) + body
+
+
+def test_a_format_2_store_reads_its_one_entry_records_beside_the_new_ones(
+    tmp_path: Path,
+) -> None:
+    # Format 2 wrote a record an entry; format 3 writes a record a commit. A store moved from
+    # 2 keeps its old records, and a run resumed there appends new ones after them.
+    path = tmp_path / "runs.db"
+    with SQLiteStore(path) as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {"n": 0})
+        store.release(lease)
+    (journal,) = Path(f"{path}.journals").iterdir()
+    journal.write_bytes(
+        v2_record(1, "start", 5.0, {"n": 0})
+        + v2_record(2, "reply", 6.0, {"n": 1}, ["running", 1, 10, 2, 0.5])
+        + v2_record(3, "tool_started", 6.0, {"ids": ["t"]})
+    )
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE runs SET format = 2, log_seq = 3, log_size = ?",
+                   (journal.stat().st_size,))
+        db.execute("PRAGMA user_version = 2")
+        db.commit()
+    assert first(str(journal)) == Entry(1, "start", {"n": 0}, 5.0)
+    with SQLiteStore(path) as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        last = store.append_many(
+            lease, [("tool_result", {"n": 2}), ("tool_result", {"n": 3})],
+            summary=Summary(turns=2),
+        )
+        assert last == 5
+        entries = store.entries("a")
+        assert [(e.seq, e.kind, e.payload) for e in entries] == [
+            (1, "start", {"n": 0}), (2, "reply", {"n": 1}), (3, "tool_started", {"ids": ["t"]}),
+            (4, "tool_result", {"n": 2}), (5, "tool_result", {"n": 3}),
+        ]
+        store.release(lease)
+        header = store.header("a")
+        assert header is not None and (header.turns, header.input_tokens) == (2, 10)
+        assert [e.seq for e in store.entries("a", after=3)] == [4, 5]
+    assert pragmas(path)[1] == FORMAT == 3
+
+
+def test_a_commit_of_several_entries_is_one_record(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {})
+        store.append_many(lease, [("reply", {"n": 1}), ("tool_started", {"ids": ["t"]})])
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        data, frames, at = journal.read_bytes(), [], 0
+        while at < len(data):
+            length, _ = struct.unpack_from("<II", data, at)
+            frames.append(json.loads(data[at + 8 : at + 8 + length]))
+            at += 8 + length
+    assert [frame[3::2] for frame in frames] == [["start"], ["reply", "tool_started"]]
+    assert [frame[0] for frame in frames] == [1, 2]  # each record numbers its first entry

@@ -23,6 +23,7 @@ from agentkit._durable.journal import (
     RunStore,
     Summary,
 )
+from agentkit._durable.schema import FORMAT
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
 from agentkit.errors import (
@@ -325,7 +326,7 @@ def test_a_run_written_by_a_newer_agentkit_is_refused(store: SQLiteStore) -> Non
     store.append(lease, "start", {})
     store.release(lease)
     assert store._db is not None  # pyright: ignore[reportPrivateUsage]  # simulating a newer writer
-    store._db.execute("UPDATE runs SET format = 3")  # pyright: ignore[reportPrivateUsage]
+    store._db.execute(f"UPDATE runs SET format = {FORMAT + 1}")  # pyright: ignore[reportPrivateUsage]
     with pytest.raises(StoreFormatError, match="upgrade agentkit") as caught:
         claim(store)
     assert caught.value.problem == "newer"
