@@ -204,10 +204,8 @@ class Journal:
             self.flush()
 
     def status(self, status: RunStatus, reason: str | None) -> None:
-        t = self._summary  # a pending reply's, if any: one commit
-        self._summary = Summary(status) if t is None else Summary(
-            status, t.turns, t.input_tokens, t.output_tokens, t.cost_usd
-        )
+        totals = self._summary  # a pending reply's, if any: one commit
+        self._summary = Summary(status) if totals is None else totals._replace(status=status)
         payload: dict[str, Any] = {"status": status, "reason": reason}
         if status == "paused":  # which calls wait for a decision, for readers of the journal
             payload["awaiting"] = list(self.state.awaiting_approval)
