@@ -263,8 +263,8 @@ class RunLog:
         *,
         sync: bool,
     ) -> int:
-        """Write `rows` (kind, payload) as records after the last one, in one `write()`,
-        `summary` with the last; with `sync`, wait until the disk has them. Returns the last
+        """Write `rows` (kind, payload) as one record after the last, with `summary`, in one
+        `write()`; with `sync`, wait until the disk has them. Returns the last
         seq. Raises `TypeError` (nothing written) when a payload is not JSON; on a failed
         write (a full disk) the file is cut back and nothing counts as written."""
         data = encode(rows, self.seq, at, summary)
