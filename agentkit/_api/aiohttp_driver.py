@@ -121,4 +121,3 @@ class AiohttpDriver:
         if "Content-Encoding" in response.headers:  # httpx decodes it, as it always has
             return httpx.Response(response.status, headers=response.raw_headers, content=content)
         return ReadResponse(response.status, response.raw_headers, content)
-
