@@ -21,7 +21,10 @@ store on `--dir` (the system's temporary folder by default: use the disk you dep
    shipped);
 5. the same with the marks' write made on the event loop instead (for the thread decision);
 6. and 7. no store and store (non-idempotent) with `Agent(stream=True)`: figure 1's SSE
-   column (a streamed turn costs more, the journal's share is smaller).
+   column (a streamed turn costs more, the journal's share is smaller);
+8. no store again, with an agent of its own: the control. It runs exactly kind 1's code, so
+   its "extra" is the protocol's own error (where a kind sits in memory and in the rotation),
+   printed beside the others: a store's figure means something only well beyond it.
 
 The protocol, and why:
 
@@ -90,12 +93,14 @@ TURNS = ROUNDS + 1
 NO_STORE, IDEMPOTENT, NON_IDEMPOTENT = "no store", "store, idempotent", "store, non-idempotent"
 FULL_THREAD = "FULL, non-idempotent, marks in a thread"
 FULL_INLINE = "FULL, non-idempotent, marks inline"
+CONTROL = "no store again (control: same code)"
 SPLIT = (NO_STORE, IDEMPOTENT, NON_IDEMPOTENT)
 """The kinds also measured at one turn (the per-run / per-turn split)."""
-KINDS = (*SPLIT, FULL_THREAD, FULL_INLINE)
+KINDS = (*SPLIT, FULL_THREAD, FULL_INLINE, CONTROL)
 SSE_NO_STORE, SSE_STORE = "no store, SSE", "store, non-idempotent, SSE"
 CASES = [(kind, rounds) for kind in SPLIT for rounds in (0, ROUNDS)] + [
-    (FULL_THREAD, ROUNDS), (FULL_INLINE, ROUNDS), (SSE_NO_STORE, ROUNDS), (SSE_STORE, ROUNDS)
+    (FULL_THREAD, ROUNDS), (FULL_INLINE, ROUNDS), (SSE_NO_STORE, ROUNDS), (SSE_STORE, ROUNDS),
+    (CONTROL, ROUNDS),
 ]
 SHORT_RUNS = 10
 """How many more 1-turn runs than 21-turn runs a timed block holds (similar block lengths)."""
@@ -138,6 +143,7 @@ async def cpu_per_run(
     normal = SQLiteStore(folder / "turns.db")
     full = SQLiteStore(folder / "full.db", synchronous="FULL")
     plain, idem, nonidem = _agent(client, False), _agent(client, True), _agent(client, False)
+    control = _agent(client, False)
     streamed = {SSE_NO_STORE: _agent(client, False, stream=True),
                 SSE_STORE: _agent(client, False, stream=True)}
     threaded = durable.Journal.starting
@@ -145,8 +151,8 @@ async def cpu_per_run(
 
     async def run(kind: str, rounds: int) -> None:
         prompt = f"rounds {rounds}"
-        if kind == NO_STORE:
-            await plain.run(prompt)
+        if kind in (NO_STORE, CONTROL):
+            await (plain if kind == NO_STORE else control).run(prompt)
             return
         if kind == SSE_NO_STORE:
             await streamed[kind].run(prompt)

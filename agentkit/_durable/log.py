@@ -38,8 +38,8 @@ from typing import Any, cast
 
 import orjson
 
-from agentkit._durable.journal import Entry, EntryKind, Summary
-from agentkit._errors import StoreError
+from agentkit._durable.journal import KINDS, Entry, EntryKind, Summary
+from agentkit._errors import StoreError, UsageError
 
 __all__ = ["RunLog", "Tail", "Totals", "first", "read"]
 
@@ -47,6 +47,7 @@ _FRAME = struct.Struct("<II")
 _pack = _FRAME.pack
 _crc32 = zlib.crc32
 _dumps = orjson.dumps
+_KINDS = frozenset(KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +68,18 @@ def encode(
     rows: Sequence[tuple[EntryKind, object]], seq: int, at: float, summary: Summary | None
 ) -> bytes:
     """`rows` (kind, payload) as one framed record, numbered after `seq`, with `summary`.
-    Raises `TypeError` when a payload is not JSON (a `Mapping` that is not a dict is copied
-    into one; an `orjson.Fragment` is written as it is). The hot path of every checkpoint:
-    one call a write, a plain loop and local names."""
-    body: list[Any] = [seq + 1, at, None if summary is None else tuple(summary)]
+    Raises `UsageError` for an unknown kind and `TypeError` when a payload is not JSON (a
+    `Mapping` that is not a dict is copied into one; an `orjson.Fragment` is written as it
+    is). The hot path of every checkpoint, so the one loop over the rows both checks and
+    builds: a plain loop and local names."""
+    body: list[Any] = [seq + 1, at, summary and tuple(summary)]
     payload: object
     for kind, payload in rows:
+        if kind not in _KINDS:
+            raise UsageError(f"append(kind={kind!r}): the kinds are {', '.join(KINDS)}")
         if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
             payload = dict(cast("Mapping[str, object]", payload))
-        body.append(kind)
-        body.append(payload)
+        body += (kind, payload)
     data = _dumps(body)
     return _pack(len(data), _crc32(data)) + data
 
@@ -175,9 +178,7 @@ class Totals:
 
 def merge(old: Summary | None, new: Summary) -> Summary:
     """`new` over `old`: a column `new` leaves None keeps its old value."""
-    if old is None or None not in (
-        new.status, new.turns, new.input_tokens, new.output_tokens, new.cost_usd
-    ):
+    if old is None or None not in new:  # every column set (a reply's): nothing to keep
         return new
     return Summary(
         status=old.status if new.status is None else new.status,
@@ -264,18 +265,15 @@ class RunLog:
         sync: bool,
     ) -> int:
         """Write `rows` (kind, payload) as one record after the last, with `summary`, in one
-        `write()`; with `sync`, wait until the disk has them. Returns the last
-        seq. Raises `TypeError` (nothing written) when a payload is not JSON; on a failed
-        write (a full disk) the file is cut back and nothing counts as written."""
+        `write()`; with `sync`, wait until the disk has them. Returns the last seq. Raises
+        `UsageError` or `TypeError` (nothing written) for an unknown kind or a payload that is
+        not JSON; on a failed write (a full disk) the file is cut back and nothing counts as
+        written."""
         data = encode(rows, self.seq, at, summary)
-        seq = self.seq + len(rows)
         try:
             written = os.pwrite(self._fd, data, self.size)
-            while written < len(data):  # a short write: only ever near a full disk
-                more = os.pwrite(self._fd, data[written:], self.size + written)
-                if more == 0:
-                    raise OSError(errno.ENOSPC, "no space left on device")
-                written += more
+            if written != len(data):
+                self._write_rest(data, written)
             if sync:
                 os.fdatasync(self._fd)
         except OSError as exc:
@@ -286,10 +284,18 @@ class RunLog:
                 "was kept, and the run stops here (resume it once the cause is fixed)"
             ) from exc
         self.size += len(data)
-        self.seq = seq
+        self.seq += len(rows)
         if summary is not None:
             self.summary = merge(self.summary, summary)
-        return seq
+        return self.seq
+
+    def _write_rest(self, data: bytes, written: int) -> None:
+        """After a short write (only ever near a full disk), the rest of `data`, or ENOSPC."""
+        while written < len(data):
+            more = os.pwrite(self._fd, data[written:], self.size + written)
+            if more == 0:
+                raise OSError(errno.ENOSPC, "no space left on device")
+            written += more
 
     def close(self) -> None:
         """Release the lock and the file (twice is harmless)."""

@@ -40,7 +40,6 @@ from contextlib import contextmanager
 from typing import Any, Literal, cast
 
 from agentkit._durable.journal import (
-    KINDS,
     Claim,
     Entry,
     EntryKind,
@@ -63,8 +62,6 @@ from agentkit._errors import (
 )
 
 __all__ = ["SQLiteStore"]
-
-_KINDS = frozenset(KINDS)
 
 _HEADER = (
     "run_id, fingerprint, model, agent, status, turns, input_tokens, output_tokens, cost_usd, "
@@ -266,16 +263,11 @@ class SQLiteStore:
         summary: Summary | None = None,
     ) -> int:
         """Commit `entries` in order in one write (all or none, with `summary`), fsynced at
-        `synchronous="FULL"`; return the last one's `seq`. Raises as `append`."""
-        if not entries:
-            raise UsageError("append_many(entries=[]): give at least one (kind, payload)")
-        for kind, _ in entries:
-            if kind not in _KINDS:
-                raise UsageError(f"append(kind={kind!r}): the kinds are {', '.join(KINDS)}")
+        `synchronous="FULL"`; return the last one's `seq`. Raises as `append`. (Every
+        checkpoint's path: the entries' kinds are checked as they are encoded.)"""
         held = self._held.get(lease.token)
-        if held is None:
-            with self._use(write=False) as db:
-                raise self._not_held(db, lease)
+        if held is None or not entries:
+            raise self._refused(lease, entries)
         now = self._clock()
         with self._lock:
             if self._db is None:
@@ -284,6 +276,13 @@ class SQLiteStore:
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
             self.renew(lease)
         return seq
+
+    def _refused(self, lease: Lease, entries: Sequence[tuple[EntryKind, Payload]]) -> Exception:
+        """Why `append_many` writes nothing: no entries, or a lease this store does not hold."""
+        if not entries:
+            return UsageError("append_many(entries=[]): give at least one (kind, payload)")
+        with self._use(write=False) as db:
+            return self._not_held(db, lease)
 
     def renew(self, lease: Lease) -> Lease:
         """Extend the lease to `lease_seconds` from now, and bring the header's totals up to

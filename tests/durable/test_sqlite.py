@@ -510,6 +510,35 @@ def test_append_many_commits_in_order_in_one_write_all_or_nothing(
     assert store.append(lease, "tool_result", {}) == 4
 
 
+def test_a_short_write_is_finished_and_a_full_disk_keeps_nothing_of_the_commit(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lease = claim(store).lease
+    store.append(lease, "start", {})
+    real = os.pwrite
+    room = [10**9]  # bytes the "disk" still takes; a write takes at most 7 at a time
+
+    def pwrite(fd: int, data: bytes, offset: int) -> int:
+        n = min(len(data), 7, room[0])
+        room[0] -= n
+        return real(fd, data[:n], offset) if n else 0
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    assert store.append_many(lease, [("reply", {"n": 1}), ("tool_started", {"ids": ["a"]})]) == 3
+    (journal,) = Path(f"{store.path}.journals").iterdir()
+    size = journal.stat().st_size
+    room[0] = 20  # the disk fills in the middle of the next commit
+    with pytest.raises(StoreError, match=r"no space left on device.*nothing of this checkpoint"):
+        store.append(lease, "tool_result", {"tool_use_id": "a", "content": "x" * 50})
+    assert journal.stat().st_size == size  # the 20 bytes written are cut off again
+    monkeypatch.setattr(os, "pwrite", real)
+    assert [(e.seq, e.kind) for e in store.entries("r1")] == [
+        (1, "start"), (2, "reply"), (3, "tool_started")
+    ]
+    assert store.append(lease, "tool_result", {"tool_use_id": "a"}) == 4  # after the cut
+    assert [e.seq for e in store.entries("r1")] == [1, 2, 3, 4]
+
+
 def test_only_the_store_object_that_claimed_a_run_writes_to_it(
     store: SQLiteStore, tmp_path: Path, clock: Clock
 ) -> None:
