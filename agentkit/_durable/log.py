@@ -72,7 +72,7 @@ def encode(
     `Mapping` that is not a dict is copied into one; an `orjson.Fragment` is written as it
     is). The hot path of every checkpoint, so the one loop over the rows both checks and
     builds: a plain loop and local names."""
-    body: list[Any] = [seq + 1, at, summary and tuple(summary)]
+    body: list[Any] = [seq + 1, at, None if summary is None else tuple(summary)]
     payload: object
     for kind, payload in rows:
         if kind not in _KINDS:
