@@ -109,6 +109,9 @@ Sample = dict[tuple[str, int], float]
 """One process's figures: CPU seconds per run of each case (kind, rounds)."""
 COUNTED = 10
 """Runs per kind whose instructions `--instructions` counts."""
+WITHIN = 60
+"""Pairs of runs per process for where the extra falls within a run (`within_runs`)."""
+Within = dict[str, float]
 
 
 class Stop(BaseException):
@@ -185,6 +188,49 @@ async def cpu_per_run(
     return best
 
 
+async def within_runs(url: str, folder: Path, pairs: int) -> dict[str, float]:
+    """Where a store's extra CPU falls within a run: `pairs` pairs of 21-turn runs (no store,
+    then non-idempotent store), a `before_model` hook noting `process_time` at each request.
+    Per stretch (run start to request 1, request k to k+1, request 21 to the run's end), the
+    median over the runs; returned (us): the extra of the start, of the first turn, of a turn
+    after it (the mean over requests 2-21's stretches), of the end, and a plain later turn.
+    A median per stretch is steadier than a best of blocks (no outlier run moves it), and it
+    tells the per-turn cost from the per-run cost the way a run pays them: the start and end
+    cold, after a run's turns, not warm from the run before."""
+    client = AsyncClient(api_key="offline", base_url=url)
+    store = SQLiteStore(folder / "within.db")
+    marks: list[float] = []
+
+    def mark(ctx: Any, params: Any) -> None:
+        marks.append(time.process_time())
+
+    plain = _agent(client, False, Hooks(before_model=mark))
+    kept = _agent(client, False, Hooks(before_model=mark))
+    ids = itertools.count()
+    stretches: dict[bool, list[list[float]]] = {False: [], True: []}
+    for pair in range(pairs + 3):  # the first three pairs warm up
+        for durable_run in (False, True):
+            marks.clear()
+            start = time.process_time()
+            if durable_run:
+                await kept.run(f"rounds {ROUNDS}", run_id=f"w{next(ids)}", store=store)
+            else:
+                await plain.run(f"rounds {ROUNDS}")
+            points = [start, *marks, time.process_time()]
+            if pair >= 3:
+                stretches[durable_run].append(
+                    [b - a for a, b in itertools.pairwise(points)]
+                )
+    await client.aclose()
+    store.close()
+    medians = {k: [statistics.median(col) * 1e6 for col in zip(*v, strict=True)]
+               for k, v in stretches.items()}
+    extra = [d - p for d, p in zip(medians[True], medians[False], strict=True)]
+    return {"start": extra[0], "first turn": extra[1],
+            "turn": statistics.mean(extra[2:TURNS]), "end": extra[TURNS],
+            "plain turn": statistics.mean(medians[False][2:TURNS])}
+
+
 async def resume_time(url: str, folder: Path, reps: int) -> tuple[float, float, int]:
     """(wall ms, CPU ms) from `run(run_id=...)` to the 51st request, best of `reps`; and the
     journal's entry count."""
@@ -232,7 +278,8 @@ def child(argv: list[str]) -> None:
     folder.mkdir()
     if mode == "cpu":
         best = asyncio.run(cpu_per_run(url, folder, int(runs), int(reps)))
-        print(json.dumps([[kind, rounds, s] for (kind, rounds), s in best.items()]))
+        within = asyncio.run(within_runs(url, folder, WITHIN))
+        print(json.dumps([[[kind, rounds, s] for (kind, rounds), s in best.items()], within]))
     elif mode == "resume":
         print(json.dumps(asyncio.run(resume_time(url, folder, int(reps)))))
     else:  # under cachegrind: `runs` runs of kind `mode`
@@ -332,6 +379,23 @@ def report(samples: list[Sample], seeds: range, created: list[float]) -> None:
               f" = {spread(share, '+.1f')} % of a turn (long runs)")
 
 
+def report_within(withins: list[Within]) -> None:
+    """The within-run split (`within_runs`): medians (min to max) over processes."""
+    def cell(key: str, form: str = "+.0f") -> str:
+        return spread([w[key] for w in withins], form)
+
+    share = [w["turn"] / w["plain turn"] * 100 for w in withins]
+    whole = [(w["start"] + w["first turn"] + w["turn"] * (TURNS - 1) + w["end"])
+             / (w["plain turn"] * TURNS) * 100 for w in withins]
+    print(f"\n  within {TURNS}-turn runs ({WITHIN} pairs a process, a non-idempotent store against "
+          f"none; medians per stretch between requests, us):")
+    print(f"    a later turn (requests 2-{TURNS}): {cell('turn', '+.1f')} us over a plain "
+          f"{cell('plain turn', '.0f')} us = {spread(share, '+.1f')} % a turn")
+    print(f"    the run's start (to its first request) {cell('start')} us; its first turn "
+          f"{cell('first turn')} us; its end {cell('end')} us")
+    print(f"    together, over a plain {TURNS}-turn run: {spread(whole, '+.1f')} %")
+
+
 def instructions(folder: Path | None) -> dict[str, float]:
     """Instructions per model turn of the client process, per kind (1-3): each kind's
     `COUNTED` runs under cachegrind, less a count of the same process making none."""
@@ -391,10 +455,12 @@ def main() -> None:
     try:
         created: list[float] = []
         samples: list[Sample] = []
+        withins: list[Within] = []
         for seed in seeds:
             created.append(creation_cost(folder))
-            best = spawn("cpu", server.url, folder / f"seed-{seed}", runs, reps, seed)
+            best, within = spawn("cpu", server.url, folder / f"seed-{seed}", runs, reps, seed)
             samples.append({(kind, rounds): s for kind, rounds, s in best})
+            withins.append(within)
         wall, resume_cpu, entries = spawn("resume", server.url, folder / "resume", 0, reps, 0)
         created.append(creation_cost(folder))
     finally:
@@ -409,6 +475,7 @@ def main() -> None:
     print(f"creating an empty file there (mean CPU of {PROBE_FILES} O_CREAT|O_EXCL opens in a "
           f"fresh subfolder): {created[0]:.1f} us at the start, {created[-1]:.1f} us at the end")
     report(samples, seeds, created)
+    report_within(withins)
     print(f"\n  resume of a 50-turn run ({entries} journal entries) to its next model call: "
           f"{wall:.1f} ms wall, {resume_cpu:.1f} ms CPU (target < 50 ms)")
 

@@ -1,22 +1,28 @@
 """One run's journal as an append-only file, and the lock that makes its writer the only one.
 
 Why a file and not rows: a checkpoint must reach the kernel before the run goes on, and that is
-all a process crash needs. One `write()` of a framed record costs a few microseconds; a SQLite
+all a process crash needs. One `write()` of a record costs a few microseconds; a SQLite
 transaction costs a dozen system calls and two b-tree page writes, which put checkpointing at
 +40% CPU per model turn (`benchmarks/durable.py`). The run's header (status, totals, lease) stays
 in SQLite, where listing and claiming need a transaction anyway.
 
-A record is `length (u32) | crc32 (u32) | body`: the entries appended together, in one
-`write()`. The body is the JSON array `[seq, at, summary, kind, payload, kind, payload, ...]`:
-`seq` is the first entry's (the others follow it), `summary` null or the commit's `[status,
-turns, input_tokens, output_tokens, cost_usd]` (each possibly null). One record a commit, not
-one an entry: a commit is whole or absent by its one CRC (a write torn by a power loss cannot
-keep a reply and lose its calls' started marks), and it is one `orjson` call, one CRC and one
-frame (a turn's two commits encode in 1.7 µs instead of 2.9, in a hot loop). Format 2 wrote a
-record an entry, `[seq, kind, at, payload, summary]` (its second item a string, never a
-number); those are read as they are. A record cut short (a power loss mid-write, a full disk)
-fails its length or CRC check and ends the journal there; the next writer cuts the file back
-to its last whole record.
+A journal (format 4) is the line `MAGIC`, then one line a commit: the JSON array `[seq, at,
+summary, kind, payload, kind, payload, ...]`, `seq` the first entry's (the others follow it),
+`summary` null or the commit's `[status, turns, input_tokens, output_tokens, cost_usd]` (each
+possibly null). A commit is one `write()` of one `orjson` call. It is whole or absent by its
+line: a record is whole when it ends with its newline, parses, and numbers its first entry
+right after the last one read; the first that is not (a crash or a power loss mid-write, a full
+disk) ends the journal, and the next writer cuts the file back to its last whole record. JSON
+never holds a raw newline but as whitespace, so a reply written as the bytes it came in stays
+one line (its newlines become spaces).
+
+Why lines and not frames with a CRC (formats 2 and 3: `length (u32) | crc32 (u32) | body`):
+the CRC's tables and the frame's extra copy cost a durable turn about a third of its
+checkpoints' CPU in the agent's loop (cold caches), and what they guarded against, a record cut
+short, the line's own end and the numbering catch. Journals written framed are read as they
+are, and a run resumed from one goes on appending frames to it (a file is one or the other).
+Format 2 framed a record an entry, `[seq, kind, at, payload, summary]` (its second item a
+string, never a number); those are read as they are.
 
 The writer holds `flock(LOCK_EX)` on the file for as long as it holds the run: the kernel
 releases it when the process dies, however it dies, so the restart of a killed process takes
@@ -41,12 +47,16 @@ import orjson
 from agentkit._durable.journal import KINDS, Entry, EntryKind, Summary
 from agentkit._errors import StoreError, UsageError
 
-__all__ = ["RunLog", "Tail", "Totals", "first", "read"]
+__all__ = ["MAGIC", "RunLog", "Tail", "Totals", "encode", "encode_framed", "first", "read"]
 
+MAGIC = b"agentkit journal 4\n"
+"""A format-4 journal's first line; a file without it is framed (formats 1-3). (Read as a frame,
+its first four bytes would announce a record of 1.8 GB.)"""
 _FRAME = struct.Struct("<II")
 _pack = _FRAME.pack
 _crc32 = zlib.crc32
 _dumps = orjson.dumps
+_LINE = orjson.OPT_APPEND_NEWLINE
 _KINDS = frozenset(KINDS)
 
 
@@ -56,22 +66,24 @@ class Tail:
 
     entries: list[Entry]
     end: int
-    """Byte offset just past the last whole record."""
+    """Byte offset just past the last whole record (or past `MAGIC`, or 0: nothing whole)."""
     last_seq: int
     summary: Summary | None
     """The summary columns the records set, merged in order (None: no record set any)."""
     at: float | None
     """When the last record was written (None: no record read)."""
+    framed: bool = False
+    """Whether the journal is framed (formats 1-3), not lines."""
 
 
 def encode(
     rows: Sequence[tuple[EntryKind, object]], seq: int, at: float, summary: Summary | None
 ) -> bytes:
-    """`rows` (kind, payload) as one framed record, numbered after `seq`, with `summary`.
+    """`rows` (kind, payload) as one record (a line), numbered after `seq`, with `summary`.
     Raises `UsageError` for an unknown kind and `TypeError` when a payload is not JSON (a
     `Mapping` that is not a dict is copied into one; an `orjson.Fragment` is written as it
-    is). The hot path of every checkpoint, so the one loop over the rows both checks and
-    builds: a plain loop and local names."""
+    is, its newlines made spaces). The hot path of every checkpoint, so the one loop over the
+    rows both checks and builds: a plain loop and local names."""
     body: list[Any] = [seq + 1, at, None if summary is None else tuple(summary)]
     payload: object
     for kind, payload in rows:
@@ -80,21 +92,73 @@ def encode(
         if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
             payload = dict(cast("Mapping[str, object]", payload))
         body += (kind, payload)
-    data = _dumps(body)
+    data = _dumps(body, option=_LINE)
+    if data.find(b"\n") != len(data) - 1:  # a Fragment spelled over lines: JSON whitespace
+        data = data[:-1].replace(b"\n", b" ") + b"\n"
+    return data
+
+
+def encode_framed(
+    rows: Sequence[tuple[EntryKind, object]], seq: int, at: float, summary: Summary | None
+) -> bytes:
+    """`rows` as one frame (format 3), for a run resumed from a framed journal; as `encode`."""
+    data = encode(rows, seq, at, summary)[:-1]
     return _pack(len(data), _crc32(data)) + data
 
 
 def read(path: str, *, start: int = 0, seq: int = 0, after: int = 0) -> Tail:
-    """The whole records of the file at `path` from byte `start` (whose first record follows
+    """The whole records of the journal at `path` from byte `start` (whose first record follows
     `seq`), skipping those with `seq <= after`. A missing file reads as empty."""
     try:
         with open(path, "rb") as stream:
-            stream.seek(start)
-            data = stream.read()
+            head = stream.read(len(MAGIC))
+            if start:
+                stream.seek(start)
+                data = stream.read()
+            else:
+                data = head + stream.read()
     except FileNotFoundError:
         return Tail([], start, seq, None, None)
     except OSError as exc:
         raise StoreError(f"cannot read the run journal {path}: {exc}") from exc
+    if head == MAGIC:
+        skip = max(len(MAGIC) - start, 0)
+        return _lines(data, start, skip, seq, after)
+    if not head and not start:
+        return Tail([], 0, seq, None, None)  # a new journal, nothing written yet
+    return _frames(data, start, seq, after)
+
+
+def _lines(data: bytes, start: int, at: int, seq: int, after: int) -> Tail:
+    """Records of a format-4 journal: `data` is the file from byte `start`, its first record at
+    `data[at:]`."""
+    entries: list[Entry] = []
+    summary: Summary | None = None
+    when: float | None = None
+    while (end := data.find(b"\n", at)) >= 0:
+        try:
+            row = orjson.loads(data[at:end])
+        except orjson.JSONDecodeError:
+            break  # a torn write's remains: the journal ends with the last whole record
+        if type(row) is not list:
+            break  # not a record of this journal: it ends here too
+        row = cast("list[Any]", row)
+        if len(row) < 5 or row[0] != seq + 1:
+            break
+        stamp, totals = row[1], row[2]
+        for i in range(3, len(row), 2):
+            seq += 1
+            if seq > after:
+                entries.append(Entry(seq, row[i], row[i + 1], stamp))
+        when = stamp
+        if totals is not None:
+            summary = merge(summary, Summary(*totals))
+        at = end + 1
+    return Tail(entries, start + at, seq, summary, when)
+
+
+def _frames(data: bytes, start: int, seq: int, after: int) -> Tail:
+    """Records of a framed journal (formats 1-3): `data` is the file from byte `start`."""
     entries: list[Entry] = []
     summary: Summary | None = None
     when: float | None = None
@@ -119,7 +183,7 @@ def read(path: str, *, start: int = 0, seq: int = 0, after: int = 0) -> Tail:
         if totals is not None:
             summary = merge(summary, Summary(*totals))
         at += _FRAME.size + length
-    return Tail(entries, start + at, seq, summary, when)
+    return Tail(entries, start + at, seq, summary, when, framed=True)
 
 
 def first(path: str) -> Entry | None:
@@ -128,6 +192,11 @@ def first(path: str) -> Entry | None:
     try:
         with open(path, "rb") as stream:
             head = stream.read(4096)
+            if head.startswith(MAGIC):
+                while b"\n" not in head[len(MAGIC) :] and (more := stream.read(65536)):
+                    head += more
+                tail = _lines(head, 0, len(MAGIC), 0, 0)
+                return tail.entries[0] if tail.entries else None
             if len(head) < _FRAME.size:
                 return None
             length, crc = _FRAME.unpack_from(head)
@@ -192,11 +261,13 @@ def merge(old: Summary | None, new: Summary) -> Summary:
 class RunLog:
     """The journal file of one run, open for appending by the process holding its lock."""
 
-    __slots__ = ("_fd", "path", "seq", "size", "summary")
+    __slots__ = ("_encode", "_fd", "path", "seq", "size", "summary")
 
     def __init__(self, path: str, fd: int, tail: Tail) -> None:
         self.path = path
         self._fd = fd
+        self._encode = encode_framed if tail.framed else encode
+        """A framed journal (a run resumed from formats 1-3) goes on in frames."""
         self.seq = tail.last_seq
         """The last record's seq."""
         self.size = tail.end
@@ -207,8 +278,8 @@ class RunLog:
     @classmethod
     def take(cls, path: str, *, fresh: bool = False) -> RunLog | None:
         """Lock the file at `path` (created if new) and open it for appending, cutting off a
-        record left half written (all of it when `fresh`: a new run); None when another writer
-        holds it."""
+        record left half written (all of it when `fresh`: a new run; a journal with no whole
+        record starts over as a new one); None when another writer holds it."""
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
         created = fresh
         try:
@@ -234,6 +305,8 @@ class RunLog:
                 tail = Tail([], 0, 0, None, None)
             else:
                 tail = read(path)
+                if not tail.end:  # no whole record (a crash in its first write): a new one
+                    tail = Tail([], 0, 0, None, None)
                 if os.fstat(fd).st_size != tail.end:
                     os.ftruncate(fd, tail.end)
         except BaseException:
@@ -265,11 +338,13 @@ class RunLog:
         sync: bool,
     ) -> int:
         """Write `rows` (kind, payload) as one record after the last, with `summary`, in one
-        `write()`; with `sync`, wait until the disk has them. Returns the last seq. Raises
-        `UsageError` or `TypeError` (nothing written) for an unknown kind or a payload that is
-        not JSON; on a failed write (a full disk) the file is cut back and nothing counts as
-        written."""
-        data = encode(rows, self.seq, at, summary)
+        `write()` (`MAGIC` before a new journal's first); with `sync`, wait until the disk has
+        them. Returns the last seq. Raises `UsageError` or `TypeError` (nothing written) for an
+        unknown kind or a payload that is not JSON; on a failed write (a full disk) the file is
+        cut back and nothing counts as written."""
+        data = self._encode(rows, self.seq, at, summary)
+        if not self.size:  # a new journal: its first line says what it is
+            data = MAGIC + data
         try:
             written = os.pwrite(self._fd, data, self.size)
             if written != len(data):

@@ -8,8 +8,10 @@ agentkit raises `StoreFormatError` and is left byte for byte as it was. An empty
 becomes a store (in WAL mode, see `sqlite.py`). An older store is moved to this format when
 first opened: format 1 kept journals as rows of an `entries` table, now a journal file per run
 (`log.py`); format 2 journals had a record an entry, which this agentkit reads as they are
-beside the records of several entries it writes (hence the new number: an agentkit reading
-format 2 could not read those).
+beside the records of several entries it writes (hence format 3: an agentkit reading format 2
+could not read those); formats 2 and 3 framed each record with a CRC, format 4 writes new
+journals as lines (`log.MAGIC`), which an agentkit of format 3 could not read, and reads and
+goes on the framed ones as they are.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from pathlib import Path
 
 import orjson
 
-from agentkit._durable.log import encode
+from agentkit._durable.log import MAGIC, encode
 from agentkit._errors import StoreError, StoreFormatError
 
 __all__ = ["APPLICATION_ID", "FORMAT", "connect", "journals", "newer_format", "translate"]
 
 APPLICATION_ID = 0x61676B74  # "agkt"
-FORMAT = 3
+FORMAT = 4
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _V1_SEQ_BITS = 32  # format 1: an entry's key was `run id << 32 | seq`
 
@@ -184,7 +186,7 @@ def _create(db: sqlite3.Connection, path: str) -> None:
 def _upgrade(db: sqlite3.Connection, folder: str) -> None:
     """To this format, in one transaction (a crash midway leaves the old format, and the next
     open starts over): from format 1, each run's rows of `entries` become its journal file;
-    from 2, only the number changes."""
+    from 2 or 3, only the number changes."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -199,7 +201,7 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
                     "ORDER BY key",
                     (key << _V1_SEQ_BITS, key << _V1_SEQ_BITS | mask),
                 ).fetchall()
-                data = b"".join(
+                data = MAGIC + b"".join(
                     encode([(kind, orjson.Fragment(payload))], (k & mask) - 1, at, None)
                     for k, kind, at, payload in rows
                 )

@@ -11,10 +11,11 @@ import zlib
 from contextlib import closing
 from pathlib import Path
 
+import orjson
 import pytest
 
 from agentkit._durable.journal import Entry, Summary
-from agentkit._durable.log import first
+from agentkit._durable.log import MAGIC, encode_framed, first
 from agentkit._durable.schema import APPLICATION_ID, FORMAT
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
@@ -192,19 +193,132 @@ def test_a_format_2_store_reads_its_one_entry_records_beside_the_new_ones(
         header = store.header("a")
         assert header is not None and (header.turns, header.input_tokens) == (2, 10)
         assert [e.seq for e in store.entries("a", after=3)] == [4, 5]
-    assert pragmas(path)[1] == FORMAT == 3
+    assert pragmas(path)[1] == FORMAT == 4
+    assert journal.read_bytes()[:8] == v2_record(1, "start", 5.0, {"n": 0})[:8]  # framed still
 
 
-def test_a_commit_of_several_entries_is_one_record(tmp_path: Path) -> None:
+def test_a_commit_of_several_entries_is_one_line(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "runs.db") as store:
         lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
         store.append(lease, "start", {})
         store.append_many(lease, [("reply", {"n": 1}), ("tool_started", {"ids": ["t"]})])
         (journal,) = Path(f"{store.path}.journals").iterdir()
-        data, frames, at = journal.read_bytes(), [], 0
-        while at < len(data):
-            length, _ = struct.unpack_from("<II", data, at)
-            frames.append(json.loads(data[at + 8 : at + 8 + length]))
-            at += 8 + length
-    assert [frame[3::2] for frame in frames] == [["start"], ["reply", "tool_started"]]
-    assert [frame[0] for frame in frames] == [1, 2]  # each record numbers its first entry
+        data = journal.read_bytes()
+    assert data.startswith(MAGIC)
+    lines = data[len(MAGIC) :].split(b"\n")
+    assert lines[-1] == b""  # every record ends with its newline
+    records = [json.loads(line) for line in lines[:-1]]
+    assert [record[3::2] for record in records] == [["start"], ["reply", "tool_started"]]
+    assert [record[0] for record in records] == [1, 2]  # each record numbers its first entry
+
+
+def v3_store(path: Path) -> Path:
+    """A format-3 store (as an agentkit of format 3 left it) with run "a": its framed journal
+    holds a start and a reply; returns the journal."""
+    with SQLiteStore(path) as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {"n": 0})
+        store.release(lease)
+    (journal,) = Path(f"{path}.journals").iterdir()
+    data = encode_framed([("start", {"n": 0})], 0, 5.0, None) + encode_framed(
+        [("reply", {"n": 1})], 1, 6.0, Summary("running", 1, 10, 2, 0.5)
+    )
+    journal.write_bytes(data)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE runs SET format = 3, log_seq = 2, log_size = ?", (len(data),))
+        db.execute("PRAGMA user_version = 3")
+        db.commit()
+    return journal
+
+
+def test_a_format_3_journal_is_read_and_resumed_in_frames_and_new_runs_write_lines(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    journal = v3_store(path)
+    with SQLiteStore(path) as store:
+        assert pragmas(path)[1] == FORMAT == 4
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        assert store.append(lease, "tool_result", {"n": 2}) == 3
+        store.release(lease)
+        assert [(e.seq, e.kind, e.payload) for e in store.entries("a")] == [
+            (1, "start", {"n": 0}), (2, "reply", {"n": 1}), (3, "tool_result", {"n": 2}),
+        ]
+        header = store.header("a")
+        assert header is not None and (header.turns, header.input_tokens) == (1, 10)
+        fresh = store.claim("b", fingerprint="f", model="m", agent="x").lease
+        store.append(fresh, "start", {"n": 9})
+        store.release(fresh)
+        assert [e.payload for e in store.entries("b")] == [{"n": 9}]
+    data = journal.read_bytes()
+    assert not data.startswith(MAGIC)  # a file is framed or lines, never both
+    length, _ = struct.unpack_from("<II", data)
+    assert json.loads(data[8 : 8 + length])[3] == "start"
+    (other,) = set(Path(f"{path}.journals").iterdir()) - {journal}
+    assert other.read_bytes().startswith(MAGIC)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b'[3,7.0,null,"tool_result",{"n":2}]',  # cut short before its newline
+        b'[3,7.0,null,"tool_res',  # cut short mid-record
+        b"\x00" * 40 + b"\n",  # a power loss's zeros
+        b'[9,7.0,null,"tool_result",{"n":2}]\n',  # numbered out of turn
+        b'{"n":2}\n',  # JSON, but no record
+    ],
+    ids=["no newline", "mid-record", "zeros", "out of turn", "not a record"],
+)
+def test_a_journal_ends_at_its_last_whole_line_and_the_next_writer_cuts_the_rest(
+    tmp_path: Path, tail: bytes
+) -> None:
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {"n": 0})
+        store.append(lease, "reply", {"n": 1})
+        store.release(lease)
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        whole = journal.read_bytes()
+        journal.write_bytes(whole + tail)
+        assert [e.seq for e in store.entries("a")] == [1, 2]
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        assert journal.read_bytes() == whole  # cut back to its last whole record
+        assert store.append(lease, "tool_result", {"n": 2}) == 3
+        store.release(lease)
+        assert [(e.seq, e.payload) for e in store.entries("a")] == [
+            (1, {"n": 0}), (2, {"n": 1}), (3, {"n": 2})
+        ]
+
+
+def test_a_journal_torn_in_its_first_write_starts_over_as_a_new_one(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {"n": 0})
+        store.release(lease)
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        journal.write_bytes(journal.read_bytes()[:7])  # not even its first line whole
+        assert store.entries("a") == []
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        assert store.append(lease, "start", {"n": 1}) == 1
+        store.release(lease)
+        assert journal.read_bytes().startswith(MAGIC)
+        assert [e.payload for e in store.entries("a")] == [{"n": 1}]
+
+
+def test_a_reply_kept_as_it_came_over_several_lines_is_one_record(tmp_path: Path) -> None:
+    # A gateway may send pretty-printed JSON; a reply is journalled as the bytes it came in.
+    raw = b'{\n  "role": "assistant",\n  "content": [{"type": "text", "text": "a\\nb"}]\n}\n'
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {})
+        store.append_many(lease, [("reply", orjson.Fragment(raw)), ("tool_started", {"ids": []})])
+        assert store.append(lease, "tool_result", {"n": 2}) == 4
+        store.release(lease)
+        assert [(e.kind, e.payload) for e in store.entries("a")] == [
+            ("start", {}),
+            ("reply", json.loads(raw)),
+            ("tool_started", {"ids": []}),
+            ("tool_result", {"n": 2}),
+        ]
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        assert journal.read_bytes().count(b"\n") == 4  # MAGIC's and one a commit

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -367,6 +368,28 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.runs()
+
+
+@pytest.mark.parametrize("new", [True, False], ids=["new run", "known run"])
+def test_a_store_kept_busy_too_long_by_another_writer_is_a_store_error_and_nothing_changes(
+    tmp_path: Path, new: bool
+) -> None:
+    path = tmp_path / "runs.db"
+    with SQLiteStore(path) as store:
+        store.release(store.claim("known", fingerprint="f", model="m", agent="a").lease)
+    store = SQLiteStore(path, timeout=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process mid-write
+    try:
+        with pytest.raises(StoreError, match="busy"):
+            store.claim("new" if new else "known", fingerprint="f", model="m", agent="a")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert [run.run_id for run in store.runs()] == ["known"]  # the lock was given back
+    lease = store.claim("known", fingerprint="f", model="m", agent="a").lease
+    assert store.release(lease)
+    store.close()
 
 
 def test_many_threads_append_to_their_own_runs_through_one_store(store: SQLiteStore) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ui_runs import Runs
 
-from agentkit._durable.log import encode, first
+from agentkit._durable.log import MAGIC, encode, encode_framed, first
 
 
 @pytest.mark.asyncio
@@ -22,12 +22,14 @@ async def test_a_paused_status_lists_the_calls_awaiting_a_decision(runs: Runs) -
                             "awaiting": ["toolu_c1"]}
 
 
-def test_the_first_record_is_read_alone_and_only_when_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("framed", [False, True], ids=["lines", "framed (format 3)"])
+def test_the_first_record_is_read_alone_and_only_when_whole(tmp_path: Path, framed: bool) -> None:
     path = tmp_path / "1.log"
     assert first(str(path)) is None  # no journal yet
     big = {"messages": [{"role": "user", "content": "x" * 10_000}]}  # past the first read
-    record = encode([("start", big)], 0, 5.0, None)
-    path.write_bytes(record + encode([("reply", {})], 1, 6.0, None))
+    write, head = (encode_framed, b"") if framed else (encode, MAGIC)
+    record = head + write([("start", big)], 0, 5.0, None)
+    path.write_bytes(record + write([("reply", {})], 1, 6.0, None))
     found = first(str(path))
     assert found is not None and (found.seq, found.kind, found.payload, found.at) == (
         1, "start", big, 5.0
