@@ -21,6 +21,7 @@ from .._errors import RunError, UsageError
 from .._loop.context.manager import counted_fields
 from .._loop.context.policies import POLICY_TYPES, ContextPolicy
 from .._loop.engine import Engine, EngineConfig, RunState
+from .._loop.history import append_user_content
 from .._loop.limits import Limits
 from .._loop.request_rules import check_tool_names
 from .._loop.steps import CallModel, ListTools
@@ -355,7 +356,7 @@ class Agent(Generic[OutputT]):
     ) -> list[dict[str, Any]]:
         """A new run's first messages, `history` with `prompt` added, as `run` starts them (for
         integrations that drive runs). Raises `UsageError` when there is nothing to send."""
-        return self._start(prompt, {"history": history}).state.messages
+        return _first(prompt, history)
 
     def client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
         """The client one run uses, as `run` gets it (for integrations that drive runs)."""
@@ -396,7 +397,7 @@ class Agent(Generic[OutputT]):
                 "pass run_id= (a stored run) or state= (a run in memory), not both"
             )
         has_input = prompt is not None or args.get("history") is not None
-        messages = self._start(prompt, args).state.messages if has_input else None
+        messages = _first(prompt, args.get("history")) if has_input else None
         return open_run(
             store, run_id, config=self.config, toolset=self.toolset, agent=self.name or "",
             messages=messages, deps=args.get("deps"),
@@ -408,12 +409,14 @@ class Agent(Generic[OutputT]):
         history, state = args.get("history"), args.get("state")
         if history is not None and state is not None:
             raise UsageError("pass history= (a conversation) or state= (a run), not both")
+        if state is not None and state.done:
+            if prompt is None:
+                raise UsageError(
+                    "this run has finished; pass a prompt to continue its conversation"
+                )
+            history, state = state.messages, None
         if state is None:
-            state = RunState(messages=list(history or ()))
-        elif state.done and prompt is not None:
-            state = RunState(messages=list(state.messages))
-        elif state.done:
-            raise UsageError("this run has finished; pass a prompt to continue its conversation")
+            return Engine(self.config, RunState(messages=_first(prompt, history)))
         engine = Engine(self.config, state)
         if prompt is not None:
             if state.pending:
@@ -421,11 +424,29 @@ class Agent(Generic[OutputT]):
                     "the run is waiting for tool results or approvals; resume it "
                     "with decisions= before adding a prompt"
                 )
-            text = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
-            engine.on_prompt(text)
+            engine.on_prompt(_content(prompt))
         if not state.messages:
             raise UsageError("nothing to send: pass a prompt")
         return engine
+
+
+def _content(prompt: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
+
+
+def _first(
+    prompt: str | list[dict[str, Any]] | None, history: Sequence[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """A new run's first messages: `history` with `prompt` added as `Engine.on_prompt` adds
+    one (no engine needed: a durable run builds its own). `UsageError` when nothing is left to
+    send."""
+    messages = list(history or ())
+    if prompt is not None:
+        append_user_content(messages, _content(prompt))
+    if not messages:
+        raise UsageError("nothing to send: pass a prompt")
+    return messages
+
 
 def _handed_over(result: RunResult[Any]) -> str:
     """What a sub-run gives the model that called it: its output as JSON (spelled as the model

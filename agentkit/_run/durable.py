@@ -65,15 +65,28 @@ def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: objec
     """`<agent>-<prompt>`: hashes of the agent (model, system prompt, tool names, server tool
     names, output tool) and of the run's initial messages. A run is resumed only by the same
     agent and prompt."""
+    names = tuple(tool_names)
+    known = _AGENTS.get((id(config), names))
+    if known is not None and known[0] is config:  # an agent's half, once per agent
+        return f"{known[1]}-{_digest(messages)}"
     output = config.output_tool["name"] if config.output_tool else None
     servers = [str(t.get("name")) for t in config.server_tools]
     agent = {
         "model": config.model,
         "system": config.system,
-        "tools": sorted([*tool_names, *servers]),
+        "tools": sorted([*names, *servers]),
         "output": output,
     }
-    return f"{_digest(agent)}-{_digest(messages)}"
+    digest = _digest(agent)
+    if len(_AGENTS) >= 256:
+        _AGENTS.clear()
+    _AGENTS[id(config), names] = (config, digest)
+    return f"{digest}-{_digest(messages)}"
+
+
+_AGENTS: dict[tuple[int, tuple[str, ...]], tuple[EngineConfig, str]] = {}
+"""The agent halves of fingerprints, per config (kept alive here, so its id is not reused) and
+tool names: a config is frozen, and each durable run would hash its system prompt again."""
 
 
 def _digest(value: object) -> str:

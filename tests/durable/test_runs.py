@@ -26,7 +26,7 @@ from agentkit import (
     tool,
     validate_conversation,
 )
-from agentkit._run.durable import INTERRUPTED
+from agentkit._run.durable import INTERRUPTED, fingerprint
 from agentkit.errors import RunLockedError, RunMismatchError, StoreFormatError
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
@@ -327,3 +327,18 @@ async def test_a_run_written_by_a_newer_agentkit_is_refused_untouched(
     with pytest.raises(StoreFormatError, match="newer agentkit"):
         await agent_for(ScriptedTransport([]), World()).run("Charge", run_id="r1", store=store)
     assert (tmp_path / "runs.db").read_bytes() == before
+
+
+def test_a_fingerprint_tells_agents_and_prompts_apart_however_often_it_is_asked() -> None:
+    # The agent's half is hashed once per agent; asking again must give the same answer, and
+    # another system prompt, tool list or prompt another one.
+    first = Agent(MODEL, system="Be brief.").config
+    second = Agent(MODEL, system="Be thorough.").config
+    prompt = [{"role": "user", "content": "hi"}]
+    names = ["lookup", "charge"]
+    one = fingerprint(first, names, prompt)
+    assert fingerprint(first, iter(names), prompt) == one  # any iterable of names
+    assert fingerprint(second, names, prompt) != one
+    assert fingerprint(first, ["lookup"], prompt).split("-")[0] != one.split("-")[0]
+    other = fingerprint(first, names, [{"role": "user", "content": "bye"}])
+    assert other.split("-")[0] == one.split("-")[0] and other != one
