@@ -55,6 +55,15 @@ per model turn, under valgrind's cachegrind (`valgrind` must be installed): a fi
 does not move, 10 runs less 0 after the same warm-up. It leaves out the kernel's part (the
 system calls) and cache misses, which the CPU figures include.
 
+**Within a run** (`within_runs`): each process also runs 60 pairs of 21-turn runs, no store
+then a non-idempotent store, a `before_model` hook noting `process_time` at each request, and
+takes per stretch (start to request 1, request k to k+1, request 21 to the end) the median over
+the runs. It splits a durable run's extra as the run pays it: its start and end cold, after 20
+turns of the loop (in the 1-turn against 21-turn split above they run warm, one durable run
+after another, and read ~2.5x cheaper), and a later turn's part, the checkpoints alone. A
+median per stretch also ignores the odd slow stretch (another tenant, a slow disk write) that
+a best of blocks keeps or drops whole: read it as the typical cost, the blocks as the total.
+
 Then a resume: a run stopped (by a hook) just before its 51st model call is resumed, timed from
 `agent.run(run_id=...)` to the moment the next request is about to be sent (wall and CPU),
 best of several, in one more child process (seed 0).
