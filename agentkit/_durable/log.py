@@ -145,16 +145,23 @@ def _lines(data: bytes, start: int, at: int, seq: int, after: int) -> Tail:
         row = cast("list[Any]", row)
         if len(row) < 5 or row[0] != seq + 1:
             break
-        stamp, totals = row[1], row[2]
-        for i in range(3, len(row), 2):
-            seq += 1
-            if seq > after:
-                entries.append(Entry(seq, row[i], row[i + 1], stamp))
-        when = stamp
+        seq = _entries(row, seq, after, entries)
+        when, totals = row[1], row[2]
         if totals is not None:
             summary = merge(summary, Summary(*totals))
         at = end + 1
     return Tail(entries, start + at, seq, summary, when)
+
+
+def _entries(row: list[Any], seq: int, after: int, entries: list[Entry]) -> int:
+    """The entries of one record `[seq, at, summary, kind, payload, ...]` (formats 3 and 4)
+    numbered after `seq`, those past `after` added to `entries`; returns the last one's seq."""
+    stamp = row[1]
+    for i in range(3, len(row), 2):
+        seq += 1
+        if seq > after:
+            entries.append(Entry(seq, row[i], row[i + 1], stamp))
+    return seq
 
 
 def _frames(data: bytes, start: int, seq: int, after: int) -> Tail:
@@ -174,11 +181,8 @@ def _frames(data: bytes, start: int, seq: int, after: int) -> Tail:
             if seq > after:
                 entries.append(Entry(seq, kind, payload, stamp))
         else:
-            seq, stamp, totals = row[0] - 1, row[1], row[2]
-            for i in range(3, len(row), 2):
-                seq += 1
-                if seq > after:
-                    entries.append(Entry(seq, row[i], row[i + 1], stamp))
+            seq = _entries(row, row[0] - 1, after, entries)
+            stamp, totals = row[1], row[2]
         when = stamp
         if totals is not None:
             summary = merge(summary, Summary(*totals))
