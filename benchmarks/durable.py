@@ -202,7 +202,8 @@ async def within_runs(url: str, folder: Path, pairs: int) -> dict[str, float]:
     then non-idempotent store), a `before_model` hook noting `process_time` at each request.
     Per stretch (run start to request 1, request k to k+1, request 21 to the run's end), the
     median over the runs; returned (us): the extra of the start, of the first turn, of a turn
-    after it (the mean over requests 2-21's stretches), of the end, and a plain later turn.
+    after it (the mean over requests 2-21's stretches), of the end, and a plain later turn;
+    and (%) all the stretches' extra over all of a plain run's.
     A median per stretch is steadier than a best of blocks (no outlier run moves it), and it
     tells the per-turn cost from the per-run cost the way a run pays them: the start and end
     cold, after a run's turns, not warm from the run before."""
@@ -237,7 +238,8 @@ async def within_runs(url: str, folder: Path, pairs: int) -> dict[str, float]:
     extra = [d - p for d, p in zip(medians[True], medians[False], strict=True)]
     return {"start": extra[0], "first turn": extra[1],
             "turn": statistics.mean(extra[2:TURNS]), "end": extra[TURNS],
-            "plain turn": statistics.mean(medians[False][2:TURNS])}
+            "plain turn": statistics.mean(medians[False][2:TURNS]),
+            "whole": sum(extra) / sum(medians[False]) * 100}
 
 
 async def resume_time(url: str, folder: Path, reps: int) -> tuple[float, float, int]:
@@ -394,8 +396,7 @@ def report_within(withins: list[Within]) -> None:
         return spread([w[key] for w in withins], form)
 
     share = [w["turn"] / w["plain turn"] * 100 for w in withins]
-    whole = [(w["start"] + w["first turn"] + w["turn"] * (TURNS - 1) + w["end"])
-             / (w["plain turn"] * TURNS) * 100 for w in withins]
+    whole = [w["whole"] for w in withins]
     print(f"\n  within {TURNS}-turn runs ({WITHIN} pairs a process, a non-idempotent store against "
           f"none; medians per stretch between requests, us):")
     print(f"    a later turn (requests 2-{TURNS}): {cell('turn', '+.1f')} us over a plain "
