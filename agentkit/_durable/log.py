@@ -143,8 +143,8 @@ def _lines(data: bytes, start: int, at: int, seq: int, after: int) -> Tail:
         if type(row) is not list:
             break  # not a record of this journal: it ends here too
         row = cast("list[Any]", row)
-        if len(row) < 5 or row[0] != seq + 1:
-            break
+        if len(row) < 5 or not len(row) % 2 or row[0] != seq + 1:
+            break  # a record is [seq, at, summary] and (kind, payload) pairs, numbered on
         seq = _entries(row, seq, after, entries)
         when, totals = row[1], row[2]
         if totals is not None:

@@ -266,8 +266,9 @@ def test_a_format_3_journal_is_read_and_resumed_in_frames_and_new_runs_write_lin
         b"\x00" * 40 + b"\n",  # a power loss's zeros
         b'[9,7.0,null,"tool_result",{"n":2}]\n',  # numbered out of turn
         b'{"n":2}\n',  # JSON, but no record
+        b'[3,7.0,null,"tool_result",{"n":2},"reply"]\n',  # a kind without its payload
     ],
-    ids=["no newline", "mid-record", "zeros", "out of turn", "not a record"],
+    ids=["no newline", "mid-record", "zeros", "out of turn", "not a record", "odd"],
 )
 def test_a_journal_ends_at_its_last_whole_line_and_the_next_writer_cuts_the_rest(
     tmp_path: Path, tail: bytes
