@@ -272,6 +272,20 @@ async def test_approval_pauses_and_resumes_from_saved_state(make: Any) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_decision_naming_no_call_of_the_run_is_refused(make: Any) -> None:
+    h = make(tool_reply("delete_file", {"path": "a.txt"}), text_reply("Done."))
+    agent = h.agent(tools=[delete_file])
+    paused = await agent.run("delete a.txt")
+    pending_id = paused.pending_approvals[0]["id"]
+    with pytest.raises(UsageError, match=rf"'toolu_typo', which is no tool call of this run; "
+                       rf"the calls awaiting a decision are '{pending_id}' \(delete_file\)"):
+        await agent.run(state=paused.state, decisions={"toolu_typo": True, pending_id: True})
+    assert paused.state.decisions == {} and len(h.bodies) == 1  # nothing decided, nothing sent
+    resumed = await agent.run(state=paused.state, decisions={pending_id: True})
+    assert resumed.text == "Done."
+
+
+@pytest.mark.asyncio
 async def test_approval_callback_can_deny(make: Any) -> None:
     h = make(tool_reply("delete_file", {"path": "a.txt"}), text_reply("Not deleted."))
     agent = h.agent(tools=[delete_file], approve=lambda ctx, call: Deny("not today"))

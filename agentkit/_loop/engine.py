@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from .._api.sansio import backoff, retryable
 from .._api.wire import Message, tool_result
-from .._errors import APIStatusError, MalformedStreamError
+from .._errors import APIStatusError, MalformedStreamError, UsageError
 from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
@@ -363,6 +363,41 @@ class Engine:
         """Add a user prompt (merged after tool results): the next request has no stop yet."""
         append_user_content(self.state.messages, content)
         self._stop(None)
+
+    def check_decisions(self, decisions: Mapping[str, bool | str]) -> dict[str, bool | str]:
+        """The decisions that decide something: those for calls still open (made, no result).
+
+        A decision for a call of this run that is no longer open is left out, so a resume call
+        made again (after a crash, or after the run went on) decides nothing twice. Raises
+        `UsageError`, nothing decided, for an id that names no tool call of this run (a typo,
+        another run's call)."""
+        s = self.state
+        open_ids = {c["id"]: c["name"] for c in s.pending if c["id"] not in s.results}
+        known = set(open_ids).union(
+            b.get("id")
+            for m in s.messages
+            if m["role"] == "assistant" and isinstance(m["content"], list)
+            for b in cast("list[dict[str, Any]]", m["content"])
+            if b.get("type") == "tool_use"
+        )
+        unknown = [i for i in decisions if i not in known]
+        if unknown:
+            waiting = [  # as the pause recorded them, or (replayed) as this turn's tools say
+                f"{i!r} ({name})"
+                for i, name in open_ids.items()
+                if i in s.awaiting_approval
+                or (i not in s.decisions and (t := self._tools.get(name)) and t.requires_approval)
+            ]
+            awaits = (
+                f"the calls awaiting a decision are {', '.join(waiting)}"
+                if waiting
+                else "it awaits no decision"
+            )
+            raise UsageError(
+                f"decisions= names {', '.join(map(repr, unknown))}, which is no tool call of "
+                f"this run; {awaits} (`result.pending_approvals`). Nothing was decided"
+            )
+        return {i: d for i, d in decisions.items() if i in open_ids}
 
     def on_decisions(self, decisions: Mapping[str, bool | str]) -> None:
         self.state.decisions.update(decisions)

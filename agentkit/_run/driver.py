@@ -111,10 +111,10 @@ class Driver(Generic[OutputT]):
         """
         state = engine.state
         engine.start(self.clock.now())
-        if decisions:
-            engine.on_decisions(decisions)
+        if decisions and (decided := engine.check_decisions(decisions)):
+            engine.on_decisions(decided)
             if journal is not None:  # durable: on decisions
-                journal.decisions(decisions)
+                journal.decisions(decided)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
         run_id = journal.run_id if journal is not None else new_run_id()

@@ -308,6 +308,8 @@ async def open_run(
         yield run
     except BaseException as exc:
         status, reason = _raised(exc)
+        if isinstance(exc, UsageError) and not journal.changed:
+            raise  # the caller's mistake, found before the run did anything: it stays as stored
         if journal.changed or header_status != status:
             with contextlib.suppress(StoreError):
                 journal.status(status, reason)
