@@ -28,6 +28,8 @@ from typing import Literal, NamedTuple, Protocol
 
 import orjson
 
+from agentkit._errors import UsageError
+
 __all__ = [
     "KINDS",
     "STATUSES",
@@ -41,6 +43,7 @@ __all__ = [
     "RunStatus",
     "RunStore",
     "Summary",
+    "check_run_id",
 ]
 
 Payload = Mapping[str, object] | orjson.Fragment
@@ -212,3 +215,22 @@ class RunStore(Protocol):
     def close(self) -> None:
         """Release the store's resources; the store cannot be used afterwards."""
         ...
+
+
+def check_run_id(run_id: object) -> str:
+    """`run_id` if it can name a durable run: a string with something in it and no NUL (the
+    id is how a user, a log line or `agentkit runs show ID` finds the run again). Raises
+    `UsageError` otherwise, before anything is stored."""
+    if not isinstance(run_id, str):
+        raise UsageError(
+            f"run_id={run_id!r} is not a string ({type(run_id).__name__}): a durable run's id "
+            "is a string (a name you choose, e.g. 'orders-2026-12-06')"
+            + (f"; pass str({run_id!r}) if that is the id you mean" if isinstance(run_id, int)
+               else "")
+        )
+    if not run_id.strip() or "\0" in run_id:
+        raise UsageError(
+            f"run_id={run_id!r}: a durable run's id must have something in it besides spaces "
+            "and no NUL character (a name you choose, e.g. 'orders-2026-12-06')"
+        )
+    return run_id

@@ -48,6 +48,7 @@ from agentkit._durable.journal import (
     RunHeader,
     RunStatus,
     Summary,
+    check_run_id,
 )
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, Totals, read
@@ -157,6 +158,7 @@ class SQLiteStore:
         when the run is stored with another fingerprint, and `StoreFormatError` when it was
         written by a newer agentkit. When it raises, nothing was written.
         """
+        check_run_id(run_id)
         now, me, token = self._clock(), this_process(), secrets.token_hex(16)
         expires = now + self.lease_seconds
         lease = (token, me.host, me.node, me.pid, me.started, expires)

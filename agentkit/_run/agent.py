@@ -16,7 +16,7 @@ import pydantic_core
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._api.client import AsyncClient
-from .._durable.journal import RunStore
+from .._durable.journal import RunStore, check_run_id
 from .._errors import RunError, UsageError
 from .._loop.context.manager import counted_fields
 from .._loop.context.policies import POLICY_TYPES, ContextPolicy
@@ -386,6 +386,7 @@ class Agent(Generic[OutputT]):
             if args.get("store") is not None:
                 raise UsageError("store= keeps durable runs: pass run_id= too, or leave it out")
             return nullcontext(None)
+        check_run_id(run_id)
         store = args.get("store") or self.store
         if store is None:
             raise UsageError(

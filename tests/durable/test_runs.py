@@ -291,6 +291,14 @@ async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) ->
         await agent.run("x", store=store)
     with pytest.raises(UsageError, match=r"no run 'nope'.*pass a prompt"):
         await agent.run(run_id="nope", store=store)
+    with pytest.raises(UsageError, match=r"run_id=5 is not a string \(int\): .*; pass str\(5\) if"):
+        await agent.run("x", run_id=5, store=store)  # pyright: ignore[reportArgumentType]
+    with pytest.raises(UsageError, match=r"run_id=b'r' is not a string \(bytes\): a durable run"):
+        await agent.run("x", run_id=b"r", store=store)  # pyright: ignore[reportArgumentType]
+    for blank in ("", "  ", "r\0"):
+        with pytest.raises(UsageError, match="must have something in it besides spaces and no NUL"):
+            await agent.run("x", run_id=blank, store=store)
+    assert store.runs() == []  # nothing was stored
 
 
 def test_idempotent_is_a_tool_option_and_the_key_is_the_call_id_outside_a_stored_run() -> None:

@@ -322,6 +322,15 @@ def test_bad_appends_are_refused_before_anything_is_written(store: SQLiteStore) 
     assert store.append(lease, "start", {}) == 1
 
 
+def test_a_run_id_that_names_nothing_is_refused_before_anything_is_written(
+    store: SQLiteStore,
+) -> None:
+    for bad in ("", " ", "a\0b", 7, None):
+        with pytest.raises(UsageError, match="a durable run's id"):
+            store.claim(bad, fingerprint="f", model="m", agent="a")  # pyright: ignore[reportArgumentType]
+    assert store.runs() == []
+
+
 def test_a_run_written_by_a_newer_agentkit_is_refused(store: SQLiteStore) -> None:
     lease = claim(store).lease
     store.append(lease, "start", {})
