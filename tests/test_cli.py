@@ -296,6 +296,21 @@ def test_models_offline_as_a_table_and_json(capsys: pytest.CaptureFixture[str]) 
     assert {m["id"] for m in data} >= {"claude-haiku-4-5-20251001"}
 
 
+def test_a_gateways_model_names_are_shown_as_they_are_never_as_markup() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from agentkit.cli.console import models_table
+
+    console = Console(record=True, width=120)
+    odd = SimpleNamespace(id="[/x]model", display_name="[bold]Odd", created_at=None,
+                          max_input_tokens=None, max_tokens=None)
+    models_table(console, [odd])  # rich raises on a closing tag that matches nothing
+    out = console.export_text()
+    assert "[/x]model" in out and "[bold]Odd" in out
+
+
 def test_tools_lists_each_tool_with_its_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tools", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -11,8 +11,9 @@ from types import ModuleType
 
 import pytest
 
-from agentkit import SQLiteStore
+from agentkit import Agent, AsyncClient, SQLiteStore
 from agentkit.cli.main import main
+from agentkit.testing import ScriptedTransport, text_reply
 
 AGENT_MODULE = '''
 from agentkit import Agent, AsyncClient, tool
@@ -55,6 +56,19 @@ def test_list_shows_a_table_of_the_runs(
     for column in ("id", "status", "model", "turns", "tokens", "cost", "updated"):
         assert column in out
     assert "orders-1" in out and "paused" in out and "claude-sonnet-4-5" in out
+
+
+def test_list_shows_ids_and_models_as_they_are_never_as_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    odd = "[/x] [bold]b"  # rich markup: a closing tag that matches nothing raises in rich
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")]))
+    with SQLiteStore(db) as store:
+        Agent("[gw]/m", client=client).run_sync("hi", run_id=odd, store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert odd in out and "[gw]/m" in out
 
 
 def test_show_renders_the_conversation(

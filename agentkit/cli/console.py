@@ -31,6 +31,7 @@ def models_table(console: Console, models: list[Any]) -> None:
     """`GET /v1/models` entries as a table: id, display name, created, token limits."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     # Ids are what people copy: never cut or wrapped.
@@ -38,9 +39,9 @@ def models_table(console: Console, models: list[Any]) -> None:
     for title in ("display name", "created", "max in", "max out"):
         table.add_column(title, no_wrap=True, justify="right" if "max" in title else "left")
     for m in models:
-        table.add_row(
-            m.id,
-            m.display_name or "",
+        table.add_row(  # a gateway's text: shown as it is, never as markup
+            Text(m.id),
+            Text(m.display_name or ""),
             (m.created_at or "")[:10],
             _count(m.max_input_tokens),
             _count(m.max_tokens),

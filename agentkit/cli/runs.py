@@ -62,6 +62,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def _list(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     runs = store.runs(status=args.status, limit=args.limit)
     if not runs:
@@ -74,9 +75,9 @@ def _list(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int
         # The model may wrap; the rest is short and must stay whole.
         table.add_column(title, no_wrap=title != "model", justify="right" if right else "left")
     for r in runs:
-        table.add_row(
-            r.run_id, r.status, r.model, str(r.turns), f"{r.input_tokens + r.output_tokens:,}",
-            f"${r.cost_usd:.4f}", _when(r.updated)[:16],
+        table.add_row(  # ids and models are anyone's text: shown as they are, never as markup
+            Text(r.run_id), r.status, Text(r.model), str(r.turns),
+            f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}", _when(r.updated)[:16],
         )
     display.console.print(table)
     return 0
