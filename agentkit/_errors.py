@@ -35,6 +35,7 @@ messages say what was wrong and what to do; no exception ever holds an API key o
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -354,11 +355,20 @@ class RunLockedError(StoreError):
     """
 
     def __init__(self, run_id: str, *, host: str, pid: int, expires: float) -> None:
+        import socket  # an error's path only: `agentkit --help` need not load it
+
         until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
-        super().__init__(
-            f"run {run_id!r} is being run by process {pid} on {host} (lease until {until}); "
-            "wait for it to finish, or stop that process: its run is free the moment it exits"
-        )
+        if pid == os.getpid() and host in (socket.gethostname(), "this machine"):
+            held = (
+                f"this process (pid {pid}), in another task or thread (lease until {until}); "
+                "wait for that run to finish: a run id runs once at a time"
+            )
+        else:
+            held = (
+                f"process {pid} on {host} (lease until {until}); wait for it to finish, or "
+                "stop that process: its run is free the moment it exits"
+            )
+        super().__init__(f"run {run_id!r} is being run by {held}")
         self.run_id = run_id
         self.host = host
         self.pid = pid

@@ -276,7 +276,8 @@ async def test_a_second_process_resuming_a_running_run_gets_run_locked_error(
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: agent.run("go", run_id="r", store=store))
         await entered.wait()
-        with pytest.raises(RunLockedError, match="run 'r' is being run by process"):
+        in_this_process = r"run 'r' is being run by this process \(pid \d+\), in another task"
+        with pytest.raises(RunLockedError, match=in_this_process):
             await agent.run("go", run_id="r", store=store)
         release.set()
     assert store.header("r").status == "finished"  # type: ignore[union-attr]
