@@ -143,7 +143,7 @@ def _lines(data: bytes, start: int, at: int, seq: int, after: int) -> Tail:
         if type(row) is not list:
             break  # not a record of this journal: it ends here too
         row = cast("list[Any]", row)
-        if len(row) < 5 or not len(row) % 2 or row[0] != seq + 1:
+        if len(row) < 5 or not len(row) % 2 or row[0] != seq + 1 or not _shaped(row):
             break  # a record is [seq, at, summary] and (kind, payload) pairs, numbered on
         seq = _entries(row, seq, after, entries)
         when, totals = row[1], row[2]
@@ -151,6 +151,21 @@ def _lines(data: bytes, start: int, at: int, seq: int, after: int) -> Tail:
             summary = merge(summary, Summary(*totals))
         at = end + 1
     return Tail(entries, start + at, seq, summary, when)
+
+
+def _shaped(row: list[Any]) -> bool:
+    """Whether a line's `[seq, at, summary, kind, payload, ...]` holds what a record does: a
+    time, no summary or one of five columns, known kinds, objects. (A line that parses but is
+    not one ends the journal like a torn one, rather than failing whoever reads it.)"""
+    totals = row[2]
+    if type(row[1]) not in (float, int) or (
+        totals is not None
+        and (type(totals) is not list or len(cast("list[Any]", totals)) != len(Summary._fields))
+    ):
+        return False
+    return all(kind in _KINDS for kind in row[3::2]) and all(
+        type(payload) is dict for payload in row[4::2]
+    )
 
 
 def _entries(row: list[Any], seq: int, after: int, entries: list[Entry]) -> int:

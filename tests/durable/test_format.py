@@ -267,8 +267,16 @@ def test_a_format_3_journal_is_read_and_resumed_in_frames_and_new_runs_write_lin
         b'[9,7.0,null,"tool_result",{"n":2}]\n',  # numbered out of turn
         b'{"n":2}\n',  # JSON, but no record
         b'[3,7.0,null,"tool_result",{"n":2},"reply"]\n',  # a kind without its payload
+        b'[3,7.0,["finished",1],"status",{"n":2}]\n',  # a summary of the wrong shape
+        b'[3,7.0,7,"status",{"n":2}]\n',  # a summary that is no array
+        b'[3,"7",null,"tool_result",{"n":2}]\n',  # a time that is no number
+        b'[3,7.0,null,"note",{"n":2}]\n',  # a kind this journal has not
+        b'[3,7.0,null,"tool_result",[2]]\n',  # a payload that is no object
     ],
-    ids=["no newline", "mid-record", "zeros", "out of turn", "not a record", "odd"],
+    ids=[
+        "no newline", "mid-record", "zeros", "out of turn", "not a record", "odd",
+        "summary shape", "summary type", "time", "kind", "payload",
+    ],
 )
 def test_a_journal_ends_at_its_last_whole_line_and_the_next_writer_cuts_the_rest(
     tmp_path: Path, tail: bytes
