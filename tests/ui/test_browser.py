@@ -11,6 +11,7 @@ import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
@@ -217,6 +218,16 @@ async def test_the_list_follows_a_running_run(site: Site) -> None:
     finally:
         gate.open.set()
         await task
+    assert site.errors == []
+
+
+async def test_the_resume_line_quotes_a_run_id_the_shell_would_split(site: Site) -> None:
+    await site.runs.paused("charge 7's")
+    await site.open("#/run/" + quote("charge 7's"))
+    await expect(site.page.locator("#pending code")).to_have_text(
+        f"agentkit runs resume 'charge 7'\\''s' --db {site.runs.path} --agent MODULE:ATTR "
+        "--approve ID --deny ID"
+    )
     assert site.errors == []
 
 
