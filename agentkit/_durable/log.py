@@ -295,11 +295,13 @@ class RunLog:
         """The summary columns the journal has set so far, merged."""
 
     @classmethod
-    def take(cls, path: str, *, fresh: bool = False) -> RunLog | None:
-        """Lock the file at `path` (created if new) and open it for appending, cutting off a
-        record left half written (all of it when `fresh`: a new run; a journal with no whole
-        record starts over as a new one); None when another writer holds it."""
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    def take(cls, path: str, *, fresh: bool = False, existing: bool = False) -> RunLog | None:
+        """Lock the file at `path` (created if new, unless `existing`) and open it for
+        appending, cutting off a record left half written (all of it when `fresh`: a new run;
+        a journal with no whole record starts over as a new one); None when another writer
+        holds it. Raises `FileNotFoundError` when the file (`existing`) or its folder is
+        missing, `StoreError` when it cannot be opened otherwise."""
+        flags = os.O_RDWR | os.O_CLOEXEC | (0 if existing else os.O_CREAT)
         created = fresh
         try:
             try:  # a new run's journal is a new file: then nothing is left to cut off
@@ -307,6 +309,8 @@ class RunLog:
             except FileExistsError:
                 fd = os.open(path, flags, 0o600)
                 created = False
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise StoreError(f"cannot open the run journal {path}: {exc}") from exc
         try:

@@ -186,18 +186,18 @@ class SQLiteStore:
             return Claim(run=header, lease=Lease(run_id, token, expires), created=True)
         with self._use(write=True) as db:
             row = db.execute(
-                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
+                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
                 "FROM runs WHERE run_id = ?",
                 (run_id,),
             ).fetchone()
             if row is None:
                 raise StoreError(f"run {run_id!r} was deleted while being claimed; try again")
-            key, version, stored, *_ = row
+            key, version, stored, *_, synced = row
             if version > FORMAT:
                 raise newer_format(self.path, version, f"run {run_id!r}")
             if stored != fingerprint:
                 raise RunMismatchError(run_id, stored=stored, given=fingerprint)
-            log = self._take(run_id, key, row, fresh=False)
+            log = self._take(run_id, key, row, fresh=False, existing=synced > 0)
             try:
                 header = self._header(db, run_id)
                 assert header is not None  # the row was read in this transaction
@@ -214,13 +214,34 @@ class SQLiteStore:
         return Claim(run=header, lease=Lease(run_id, token, expires), created=False)
 
     def _take(
-        self, run_id: str, key: int, row: tuple[Any, ...] | None, *, fresh: bool
+        self,
+        run_id: str,
+        key: int,
+        row: tuple[Any, ...] | None,
+        *,
+        fresh: bool,
+        existing: bool = False,
     ) -> RunLog:
-        """Run `key`'s journal, locked for this store; `RunLockedError` when another holds it."""
+        """Run `key`'s journal, locked for this store; `RunLockedError` when another holds it.
+        With `existing` (its header counts entries), a missing journal is a `StoreError`:
+        started again, the run would repeat what it did."""
+        path = self._journal(key)
         if not self._made:
             os.makedirs(self._journals, mode=0o700, exist_ok=True)
             self._made = True
-        log = RunLog.take(self._journal(key), fresh=fresh)
+        try:
+            log = RunLog.take(path, fresh=fresh, existing=existing)
+        except FileNotFoundError:
+            if existing:
+                raise StoreError(
+                    f"the journal of run {run_id!r} is missing ({path}), though the store "
+                    "counts its entries: it cannot be resumed, so nothing was run (a store is "
+                    f"{self.path} and its folder {self._journals}: copy both). Put the file "
+                    f"back, or delete the run (`agentkit runs rm {run_id} --db {self.path}`) "
+                    "to start it afresh"
+                ) from None
+            os.makedirs(self._journals, mode=0o700, exist_ok=True)  # the folder was removed
+            log = RunLog.take(path, fresh=fresh)
         if log is None:
             raise _locked(run_id, row)
         return log
@@ -376,7 +397,11 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 return False
-            log = RunLog.take(self._journal(row[0]))
+            try:
+                log = RunLog.take(self._journal(row[0]), existing=True)
+            except FileNotFoundError:  # its journal is gone already: the row goes too
+                db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
+                return True
             if log is None:
                 raise _locked(run_id, row)
             try:

@@ -5,6 +5,7 @@ the real SIGKILL test is `test_crash.py`."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from agentkit import (
     validate_conversation,
 )
 from agentkit._run.durable import INTERRUPTED, fingerprint
-from agentkit.errors import RunLockedError, RunMismatchError, StoreFormatError
+from agentkit.errors import RunLockedError, RunMismatchError, StoreError, StoreFormatError
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -214,6 +215,35 @@ async def test_decisions_are_checked_before_anything_is_stored_and_never_given_t
     again = await agent.run(run_id="r1", decisions={"toolu_2": True})  # the same call, repeated
     assert again.text == done.text == "All done." and store.entries("r1") == finished
     assert [e[0] for e in world.effects] == ["lookup", "charge"]
+
+
+@pytest.mark.asyncio
+async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
+    tmp_path: Path,
+) -> None:
+    # A store copied without its journals' folder, or a journal deleted by hand: the header
+    # says the run went on, the journal that would say how is gone. Running it again from the
+    # start would charge again; it is refused until the file is back or the run deleted.
+    world = World()
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        await agent_for(ScriptedTransport(steps()), world).run("Charge 1", run_id="r1", store=store)
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        moved = journal.rename(tmp_path / "kept.log")
+        with pytest.raises(StoreError, match=r"the journal of run 'r1' is missing .*nothing was "
+                           r"run.*agentkit runs rm r1 --db"):
+            await agent_for(ScriptedTransport(steps()), world).run("Charge 1", run_id="r1",
+                                                                   store=store)
+        assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+        moved.rename(journal)  # the file back: the run is whole again
+        again = await agent_for(ScriptedTransport([]), world).run("Charge 1", run_id="r1",
+                                                                  store=store)
+        assert again.text == "All done."
+        shutil.rmtree(f"{store.path}.journals")  # the whole folder: new runs make it again
+        assert store.delete("r1")
+        done = await agent_for(ScriptedTransport(steps()), world).run("Charge 1", run_id="r1",
+                                                                      store=store)
+        assert done.text == "All done."
+    assert [e[0] for e in world.effects] == ["lookup", "charge", "lookup", "charge"]
 
 
 class Plan(BaseModel):
