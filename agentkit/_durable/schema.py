@@ -150,8 +150,12 @@ def connect(path: str, *, synchronous: str, timeout: float, folder: str) -> sqli
     try:
         db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
+        parent = Path(path).parent
+        why = f"its folder {parent} does not exist" if not parent.is_dir() else str(exc)
         raise StoreFormatError(
-            f"cannot open the run store {path}: {exc}", path=path, problem="unreadable"
+            f"cannot open the run store {path}: {why}; give a path in a folder that exists",
+            path=path,
+            problem="unreadable",
         ) from exc
     try:
         if not _check_identity(path, *_identity(db)):

@@ -86,8 +86,9 @@ def test_a_store_of_a_newer_format_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_path_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
-    with pytest.raises(StoreFormatError, match="cannot") as caught:
-        SQLiteStore(tmp_path / "no-such-folder" / "runs.db")
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(StoreFormatError, match=f"its folder {missing} does not exist") as caught:
+        SQLiteStore(missing / "runs.db")
     assert caught.value.problem == "unreadable"
     with pytest.raises(StoreFormatError, match="cannot") as caught:
         SQLiteStore(tmp_path)
