@@ -87,6 +87,11 @@ def test_resume_runs_the_named_agent_with_the_decisions(
     db, module = paused
     agent = f"{module.__name__}:orders"
     args = ["runs", "resume", "orders-1", "--db", str(db), "--agent", agent]
+    assert main([*args, "--approve", "toolu_typo"]) == 2  # a typo decides nothing
+    err = capsys.readouterr().err
+    assert "'toolu_typo', which is no tool call of this run" in err and "'toolu_1' (charge)" in err
+    with SQLiteStore(db) as store:
+        assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
     assert main([*args, "--approve", "toolu_1"]) == 0
     captured = capsys.readouterr()
     assert "result: charged order 7" in captured.err  # status on stderr, the answer on stdout
@@ -104,7 +109,7 @@ def test_resume_without_a_usable_agent_says_what_to_pass(
     assert main(base) == 2
     assert "--agent module:attribute" in capsys.readouterr().err
     assert main([*base, "--agent", f"{module.__name__}:not_an_agent"]) == 2
-    assert "is a int, not an agentkit Agent" in capsys.readouterr().err
+    assert "is an int, not an agentkit Agent" in capsys.readouterr().err
     assert main([*base, "--agent", "no_such_module_here:agent"]) == 2
     assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
 

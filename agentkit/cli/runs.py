@@ -205,7 +205,8 @@ def _import_agent(spec: str) -> Agent[Any] | None:
         return None
     agent = getattr(module, attribute, None)
     if not isinstance(agent, Agent):
-        what = "nothing" if agent is None else f"a {type(agent).__name__}"
+        kind = type(agent).__name__
+        what = "nothing" if agent is None else f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}"
         fail(f"--agent {spec!r}: {module_name}.{attribute} is {what}, not an agentkit Agent")
         return None
     return cast("Agent[Any]", agent)
