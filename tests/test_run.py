@@ -280,6 +280,8 @@ async def test_a_decision_naming_no_call_of_the_run_is_refused(make: Any) -> Non
     with pytest.raises(UsageError, match=rf"'toolu_typo', which is no tool call of this run; "
                        rf"the calls awaiting a decision are '{pending_id}' \(delete_file\)"):
         await agent.run(state=paused.state, decisions={"toolu_typo": True, pending_id: True})
+    with pytest.raises(UsageError, match=r"decisions\['x'\] = 1: give True .*, False .* or a str"):
+        await agent.run(state=paused.state, decisions={"x": 1})  # pyright: ignore[reportArgumentType]
     assert paused.state.decisions == {} and len(h.bodies) == 1  # nothing decided, nothing sent
     resumed = await agent.run(state=paused.state, decisions={pending_id: True})
     assert resumed.text == "Done."

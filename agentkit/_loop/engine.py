@@ -370,8 +370,14 @@ class Engine:
         A decision for a call of this run that is no longer open is left out, so a resume call
         made again (after a crash, or after the run went on) decides nothing twice. Raises
         `UsageError`, nothing decided, for an id that names no tool call of this run (a typo,
-        another run's call)."""
+        another run's call) and for a decision that is not True, False or a denial's reason."""
         s = self.state
+        for i, decision in decisions.items():
+            if not isinstance(cast(object, decision), bool | str):  # typed so; given anything
+                raise UsageError(
+                    f"decisions[{i!r}] = {decision!r}: give True (run the call), False (deny "
+                    "it) or a string (deny it, saying why to the model). Nothing was decided"
+                )
         open_ids = {c["id"]: c["name"] for c in s.pending if c["id"] not in s.results}
         known = set(open_ids).union(
             b.get("id")
