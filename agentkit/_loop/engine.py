@@ -34,17 +34,19 @@ from typing import Any, cast
 
 from .._api.sansio import backoff, retryable
 from .._api.wire import Message, tool_result
-from .._errors import APIStatusError, MalformedStreamError, UsageError
+from .._errors import APIStatusError, MalformedStreamError
 from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
 from .context.manager import ContextManager, SummaryCall
 from .context.server import overflow_error, prompt_too_long
 from .conversation import ConversationValidator
+from .decisions import open_decisions
 from .history import (
     append_reply,
     append_user_content,
     close_dangling_tool_uses,
+    ends_with_tool_results,
     pending_tool_uses,
 )
 from .request_rules import check_tool_names, relax_tool_choice, shape_request
@@ -228,7 +230,7 @@ class Engine:
             params["tools"] = tool_params
         thinking: dict[str, Any] | None = None
         if cfg.thinking is not None:
-            thinking = cfg.thinking.config(s.turns, _after_tool_results(messages), s.usage)
+            thinking = cfg.thinking.config(s.turns, ends_with_tool_results(messages), s.usage)
             params["thinking"] = thinking
         if cfg.output_tool is not None and "tool_choice" not in params:
             params["tool_choice"] = self._output_choice(thinking)
@@ -365,45 +367,8 @@ class Engine:
         self._stop(None)
 
     def check_decisions(self, decisions: Mapping[str, bool | str]) -> dict[str, bool | str]:
-        """The decisions that decide something: those for calls still open (made, no result).
-
-        A decision for a call of this run that is no longer open is left out, so a resume call
-        made again (after a crash, or after the run went on) decides nothing twice. Raises
-        `UsageError`, nothing decided, for an id that names no tool call of this run (a typo,
-        another run's call) and for a decision that is not True, False or a denial's reason."""
-        s = self.state
-        for i, decision in decisions.items():
-            if not isinstance(cast(object, decision), bool | str):  # typed so; given anything
-                raise UsageError(
-                    f"decisions[{i!r}] = {decision!r}: give True (run the call), False (deny "
-                    "it) or a string (deny it, saying why to the model). Nothing was decided"
-                )
-        open_ids = {c["id"]: c["name"] for c in s.pending if c["id"] not in s.results}
-        known = set(open_ids).union(
-            b.get("id")
-            for m in s.messages
-            if m["role"] == "assistant" and isinstance(m["content"], list)
-            for b in cast("list[dict[str, Any]]", m["content"])
-            if b.get("type") == "tool_use"
-        )
-        unknown = [i for i in decisions if i not in known]
-        if unknown:
-            waiting = [  # as the pause recorded them, or (replayed) as this turn's tools say
-                f"{i!r} ({name})"
-                for i, name in open_ids.items()
-                if i in s.awaiting_approval
-                or (i not in s.decisions and (t := self._tools.get(name)) and t.requires_approval)
-            ]
-            awaits = (
-                f"the calls awaiting a decision are {', '.join(waiting)}"
-                if waiting
-                else "it awaits no decision"
-            )
-            raise UsageError(
-                f"decisions= names {', '.join(map(repr, unknown))}, which is no tool call of "
-                f"this run; {awaits} (`result.pending_approvals`). Nothing was decided"
-            )
-        return {i: d for i, d in decisions.items() if i in open_ids}
+        """Those of `decisions` that decide something (`decisions.open_decisions`)."""
+        return open_decisions(self.state, self._tools, decisions)
 
     def on_decisions(self, decisions: Mapping[str, bool | str]) -> None:
         self.state.decisions.update(decisions)
@@ -518,16 +483,6 @@ def _error(call: Mapping[str, Any], text: str) -> dict[str, Any]:
 def _unknown_tool(name: str, tools: Mapping[str, Any]) -> str:
     known = ", ".join(sorted(tools)) or "none"
     return f"Unknown tool {name!r}. Available tools: {known}. Call one of these instead."
-
-
-def _after_tool_results(messages: Sequence[Mapping[str, Any]]) -> bool:
-    if not messages or messages[-1].get("role") != "user":
-        return False
-    content: object = messages[-1].get("content")
-    if not isinstance(content, list) or not content:
-        return False
-    first: object = cast("list[object]", content)[0]
-    return isinstance(first, dict) and cast("dict[str, object]", first).get("type") == "tool_result"
 
 
 def _thinking_type(params: Mapping[str, Any]) -> str | bool:

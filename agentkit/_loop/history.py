@@ -4,9 +4,10 @@ This module owns how user content joins a history (`user_turn`, `append_user_con
 keep alternating, tool results first), how a reply joins it (`append_reply`: a reply to a
 request ending with an assistant turn continues that turn) and how calls left unanswered by a
 cancelled or crashed run are found and closed (`pending_tool_uses`,
-`close_dangling_tool_uses`). It works on the same wire-form plain dicts as `conversation`,
-whose rules the results keep, and never edits a message dict in place: a changed message is
-replaced by a new dict.
+`close_dangling_tool_uses`), and what the engine asks of a history (`ends_with_tool_results`,
+`tool_use_ids`). It works on the same wire-form plain dicts as `conversation`, whose rules the
+results keep, and never edits a message dict in place: a changed message is replaced by a new
+dict.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ __all__ = [
     "append_reply",
     "append_user_content",
     "close_dangling_tool_uses",
+    "ends_with_tool_results",
     "pending_tool_uses",
+    "tool_use_ids",
     "user_turn",
 ]
 
@@ -92,6 +95,27 @@ def _blocks_of(message: Mapping[str, Any]) -> list[Block]:
 
 def _tool_uses(message: Mapping[str, Any]) -> list[Block]:
     return [b for b in _blocks_of(message) if b.get("type") == "tool_use"]
+
+
+def tool_use_ids(messages: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The ids of every `tool_use` block the history's assistant turns hold."""
+    return {
+        str(use.get("id"))
+        for message in messages
+        if message.get("role") == "assistant"
+        for use in _tool_uses(message)
+    }
+
+
+def ends_with_tool_results(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the history's last turn is a user turn that starts with a `tool_result`."""
+    if not messages or messages[-1].get("role") != "user":
+        return False
+    content: object = messages[-1].get("content")
+    if not isinstance(content, list) or not content:
+        return False
+    first: object = cast("list[object]", content)[0]
+    return isinstance(first, dict) and cast("dict[str, object]", first).get("type") == "tool_result"
 
 
 def pending_tool_uses(messages: Sequence[Message]) -> list[Block]:
