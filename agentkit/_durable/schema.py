@@ -1,4 +1,4 @@
-"""The SQLite file format of the run store, and opening a file safely.
+"""The SQLite file format of the run store, opening a file safely, and using it (`Use`).
 
 A store file says it is one: `PRAGMA application_id` is `APPLICATION_ID` and
 `PRAGMA user_version` the format version (`FORMAT`); each run row also records the format it
@@ -17,6 +17,8 @@ goes on the framed ones as they are.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -24,7 +26,15 @@ import orjson
 from agentkit._durable.log import MAGIC, encode
 from agentkit._errors import StoreError, StoreFormatError
 
-__all__ = ["APPLICATION_ID", "FORMAT", "connect", "journals", "newer_format", "translate"]
+__all__ = [
+    "APPLICATION_ID",
+    "FORMAT",
+    "Use",
+    "connect",
+    "journals",
+    "newer_format",
+    "translate",
+]
 
 APPLICATION_ID = 0x61676B74  # "agkt"
 FORMAT = 4
@@ -222,3 +232,57 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+class Use:
+    """The store's connection (from `use`), under `lock`; with `write`, inside one immediate
+    transaction that commits when the block ends and rolls back when it raises. SQLite's
+    errors become the store's (`translate`). A class, not a generator-based context manager,
+    as every claim and release goes through it (the generator cost a durable run ~270
+    bytecodes more)."""
+
+    __slots__ = ("db", "lock", "path", "use", "write")
+
+    def __init__(
+        self,
+        lock: threading.Lock,
+        use: Callable[[], sqlite3.Connection],
+        path: str,
+        write: bool,
+    ) -> None:
+        self.lock = lock
+        self.use = use
+        self.path = path
+        self.write = write
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        try:
+            db = self.db = self.use()
+            if self.write:
+                db.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self.lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise translate(exc, self.path) from exc
+            raise
+        return db
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        try:
+            if self.write:
+                db = self.db
+                try:
+                    if exc is None:
+                        db.execute("COMMIT")
+                finally:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            raise translate(error, self.path) from error
+        finally:
+            self.lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise translate(exc, self.path) from exc

@@ -52,7 +52,7 @@ from agentkit._durable.journal import (
 )
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, Totals, read
-from agentkit._durable.schema import FORMAT, connect, journals, newer_format, translate
+from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
 from agentkit._errors import (
     RunLockedError,
     RunMismatchError,
@@ -146,10 +146,10 @@ class SQLiteStore:
     def _journal(self, key: int) -> str:
         return f"{self._journals}{os.sep}{key}.log"
 
-    def _use(self, *, write: bool) -> _Use:
+    def _use(self, *, write: bool) -> Use:
         """The connection, under the lock; with `write`, inside one immediate transaction that
         commits when the block ends and rolls back when it raises."""
-        return _Use(self._lock, self._open, self.path, write)
+        return Use(self._lock, self._open, self.path, write)
 
     def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
         """Create the run if it is new, or load it; either way take its lease.
@@ -446,58 +446,6 @@ class SQLiteStore:
             entries=now.seq,
             holder=None if host is None else Holder(host=host, pid=pid, expires=expires),
         )
-
-
-class _Use:
-    """`SQLiteStore._use`: a class, not a generator-based context manager, as every claim and
-    release goes through it (the generator cost a durable run ~270 bytecodes more). SQLite's
-    errors become the store's (`translate`)."""
-
-    __slots__ = ("db", "lock", "path", "use", "write")
-
-    def __init__(
-        self,
-        lock: threading.Lock,
-        use: Callable[[], sqlite3.Connection],
-        path: str,
-        write: bool,
-    ) -> None:
-        self.lock = lock
-        self.use = use
-        self.path = path
-        self.write = write
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.lock.acquire()
-        try:
-            db = self.db = self.use()
-            if self.write:
-                db.execute("BEGIN IMMEDIATE")
-        except BaseException as exc:
-            self.lock.release()
-            if isinstance(exc, sqlite3.Error):
-                raise translate(exc, self.path) from exc
-            raise
-        return db
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        try:
-            if self.write:
-                db = self.db
-                try:
-                    if exc is None:
-                        db.execute("COMMIT")
-                finally:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-        except sqlite3.Error as error:
-            raise translate(error, self.path) from error
-        finally:
-            self.lock.release()
-        if isinstance(exc, sqlite3.Error):
-            raise translate(exc, self.path) from exc
 
 
 def _locked(run_id: str, row: tuple[Any, ...] | None) -> RunLockedError:
