@@ -97,7 +97,8 @@ class Runs:
         await self.run(self.agent(steps, [explode], name="breaker"), "Break it", "broken-1")
 
     async def paused(self, run_id: str = "charge-1") -> None:
-        """`charge-1`, paused for approval of `toolu_c1` (its `lookup` call needs none)."""
+        """`run_id` (`charge-1`), paused for approval of `toolu_c1` (its `lookup` call needs
+        none)."""
         calls = [("lookup", {"order": 7}, "toolu_l1"), ("charge", {"order": 7}, "toolu_c1")]
         await self.run(self._charger(reply("Charging.", tool_calls=calls)), "Charge order 7",
                        run_id)
