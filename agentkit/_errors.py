@@ -380,10 +380,19 @@ class RunMismatchError(StoreError):
     or agent. Nothing was changed."""
 
     def __init__(self, run_id: str, *, stored: str, given: str) -> None:
+        # A durable run's fingerprint is `<agent>-<prompt>` (`_run/durable.py`): say which.
+        agent, _, prompt = stored.partition("-")
+        this_agent, _, this_prompt = given.partition("-")
+        if prompt and this_prompt and agent == this_agent:
+            what = "a different prompt (the agent is the same)"
+        elif prompt and this_prompt:
+            what = "a different agent (its model, system prompt, tool names or output type)"
+        else:
+            what = "a different prompt or agent"
         super().__init__(
-            f"run id {run_id!r} was already used for a different prompt or agent (stored "
-            f"fingerprint {stored[:12]}, this run {given[:12]}); nothing was changed. Use a "
-            "new run_id, or delete the old run first"
+            f"run id {run_id!r} was already used for {what} (stored fingerprint {stored}, "
+            f"this run {given}); nothing was changed. Use a new run_id, or delete the old run "
+            "first"
         )
         self.run_id = run_id
         self.stored = stored

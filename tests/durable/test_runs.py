@@ -261,10 +261,11 @@ async def test_a_run_id_reused_for_another_prompt_or_agent_is_refused_and_nothin
 ) -> None:
     await agent_for(ScriptedTransport(steps()), World()).run("Charge 1", run_id="r1", store=store)
     before = store.entries("r1")
-    with pytest.raises(RunMismatchError, match="'r1' was already used for a different prompt"):
+    with pytest.raises(RunMismatchError, match=r"'r1' was already used for a different prompt "
+                       r"\(the agent is the same\)"):
         await agent_for(ScriptedTransport([]), World()).run("Charge 2", run_id="r1", store=store)
     other = Agent(MODEL, client=AsyncClient(api_key="sk", transport=ScriptedTransport([])))
-    with pytest.raises(RunMismatchError):
+    with pytest.raises(RunMismatchError, match="for a different agent"):
         await other.run(run_id="r1", store=store)  # no prompt: the agent is still checked
     search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
     with pytest.raises(RunMismatchError):  # server tools are part of the agent too
