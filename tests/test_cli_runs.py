@@ -13,7 +13,7 @@ import pytest
 
 from agentkit import Agent, AsyncClient, SQLiteStore
 from agentkit.cli.main import main
-from agentkit.testing import ScriptedTransport, text_reply
+from agentkit.testing import ScriptedTransport, reply, text_reply
 
 AGENT_MODULE = '''
 from agentkit import Agent, AsyncClient, tool
@@ -75,10 +75,26 @@ def test_show_renders_the_conversation(
     paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["runs", "show", "orders-1", "--db", str(paused[0])]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "you: Charge order 7" in out
     assert "claude: Charging." in out and '→ charge {"order": 7}' in out
     assert "paused" in out
+    assert "answered by agentkit" not in captured.err  # the paused call awaits a decision
+
+
+def test_show_says_which_calls_agentkit_answered_without_a_journal_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    script = [reply(tool_calls=[("no_such_tool", {}, "toolu_n")]), text_reply("Done.")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        Agent("claude-sonnet-4-5", client=client).run_sync("go", run_id="u", store=store)
+    assert main(["runs", "show", "u", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "→ no_such_tool {}" in captured.out and "claude: Done." in captured.out
+    assert "← no_such_tool: answered by agentkit itself (no journal entry)" in captured.err
 
 
 def test_resume_runs_the_named_agent_with_the_decisions(

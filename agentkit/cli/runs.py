@@ -1,6 +1,7 @@
 """`agentkit runs`: the durable runs kept in a run store file.
 
-`list` shows a table of the runs; `show ID` one run's conversation as it was journaled;
+`list` shows a table of the runs; `show ID` one run's conversation as it was journaled (the
+calls agentkit answered itself, which leave no journal entry, marked so);
 `resume ID` continues a run with the agent that started it (`--agent module:attribute`, which
 the command imports); `rm ID` deletes a run, after a confirmation unless `--yes`. Rules: a
 missing store file is an error (never created by a typo); the store's errors are one message
@@ -91,23 +92,41 @@ def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
                  f"{header.input_tokens + header.output_tokens:,} tokens, "
                  f"${header.cost_usd:.4f}, updated {_when(header.updated)}", style="bold")
     names: dict[str, str] = {}
+    unanswered: list[str] = []  # the last reply's calls with no result in the journal yet
+
+    def answered_by_agentkit() -> None:
+        # The engine answers some calls itself and journals nothing for them: a replay makes
+        # the same answer (output and stop-after tools, unknown tools, denied calls, calls a
+        # run ended without).
+        for call in unanswered:
+            display.note(f"← {names.get(call, call)}: answered by agentkit itself (no journal "
+                         "entry)")
+        unanswered.clear()
+
     for entry in store.entries(run_id):
         payload = entry.payload
         if entry.kind == "start":
             for message in cast("list[Mapping[str, Any]]", payload["messages"]):
                 _message(display, message, names)
         elif entry.kind == "reply":
+            answered_by_agentkit()
+            known = set(names)
             _message(display, {"role": "assistant", "content": payload["content"]}, names)
+            unanswered.extend(call for call in names if call not in known)
         elif entry.kind == "tool_started":
             started = ", ".join(names.get(i, i) for i in cast("list[str]", payload["ids"]))
             display.note(f"· started {started}")
         elif entry.kind == "tool_result":
+            if payload.get("tool_use_id") in unanswered:
+                unanswered.remove(cast(str, payload["tool_use_id"]))
             _message(display, {"role": "user", "content": [payload]}, names)
         elif entry.kind == "decisions":
             decided = cast("dict[str, object]", payload["decisions"])
             text = ", ".join(f"{names.get(k, k)}: {_decision(v)}" for k, v in decided.items())
             display.line(f"decisions: {text}", style="yellow")
         else:
+            if payload.get("status") != "paused":  # a paused run's open calls await a decision
+                answered_by_agentkit()
             why = payload.get("reason")
             display.note(f"· {payload['status']}" + (f" ({why})" if why else ""))
     return 0
