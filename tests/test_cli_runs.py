@@ -96,6 +96,25 @@ def test_show_says_which_calls_agentkit_answered_without_a_journal_entry(
     assert "→ no_such_tool {}" in captured.out and "claude: Done." in captured.out
     assert "← no_such_tool: answered by agentkit itself (no journal entry)" in captured.err
 
+    # A call open when a run stopped (cancelled, then resumed) is answered by the journal later.
+    call = {"type": "tool_use", "id": "toolu_c", "name": "charge", "input": {}}
+    with SQLiteStore(db) as store:
+        lease = store.claim("c", fingerprint="f-p", model="m", agent="a").lease
+        store.append_many(lease, [
+            ("start", {"messages": [{"role": "user", "content": "go"}], "seed": 1}),
+            ("reply", {"role": "assistant", "content": [call]}),
+            ("tool_started", {"ids": ["toolu_c"]}),
+            ("status", {"status": "interrupted", "reason": "cancelled"}),
+            ("tool_result", {"type": "tool_result", "tool_use_id": "toolu_c", "content": "x",
+                             "is_error": True}),
+            ("reply", {"role": "assistant", "content": [{"type": "text", "text": "Ok."}]}),
+            ("status", {"status": "finished", "reason": "end_turn"}),
+        ])
+        store.release(lease)
+    assert main(["runs", "show", "c", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "← charge error: x" in captured.out and "answered by agentkit" not in captured.err
+
 
 def test_resume_runs_the_named_agent_with_the_decisions(
     paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]

@@ -125,7 +125,7 @@ def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
             text = ", ".join(f"{names.get(k, k)}: {_decision(v)}" for k, v in decided.items())
             display.line(f"decisions: {text}", style="yellow")
         else:
-            if payload.get("status") != "paused":  # a paused run's open calls await a decision
+            if payload.get("status") == "finished":  # others' open calls go on when resumed
                 answered_by_agentkit()
             why = payload.get("reason")
             display.note(f"· {payload['status']}" + (f" ({why})" if why else ""))
