@@ -233,6 +233,37 @@ async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
     assert [e[0] for e in world.effects] == ["lookup", "charge", "lookup", "charge"]
 
 
+@pytest.mark.asyncio
+async def test_tool_text_that_is_not_utf8_is_escaped_so_the_run_and_its_commits_go_on(
+    store: SQLiteStore,
+) -> None:
+    # `os.listdir` gives a file name that is not UTF-8 as a str with a lone surrogate; as is,
+    # it fails the result's commit and every request after it (an idempotent tool would fail
+    # the same way on every resume).
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+
+    @tool(idempotent=True)
+    async def listing(ctx: RunContext[None]) -> str:
+        """The folder's files."""
+        return name
+
+    @tool
+    async def opening(ctx: RunContext[None]) -> str:
+        """Open the file."""
+        raise FileNotFoundError(2, "No such file or directory", name)
+
+    script = [reply(tool_calls=[("listing", {}, "toolu_l"), ("opening", {}, "toolu_o")]),
+              text_reply("Done.")]
+    client = AsyncClient(api_key="sk", transport=(transport := ScriptedTransport(script)))
+    agent = Agent(MODEL, tools=[listing, opening], client=client)
+    result = await agent.run("List and open", run_id="u", store=store)
+    assert result.text == "Done."
+    listed, opened = transport.requests[1].messages[-1]["content"]
+    assert listed["content"] == "caf\\udce9.txt"
+    assert opened["is_error"] and "caf\\udce9.txt" in opened["content"]
+    assert [e.payload for e in store.entries("u") if e.kind == "tool_result"] == [listed, opened]
+
+
 class Plan(BaseModel):
     steps: list[str]
 
