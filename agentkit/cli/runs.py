@@ -110,9 +110,9 @@ def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
                 _message(display, message, names)
         elif entry.kind == "reply":
             answered_by_agentkit()
-            known = set(names)
-            _message(display, {"role": "assistant", "content": payload["content"]}, names)
-            unanswered.extend(call for call in names if call not in known)
+            content = cast("list[dict[str, Any]]", payload["content"])
+            _message(display, {"role": "assistant", "content": content}, names)
+            unanswered.extend(b["id"] for b in content if b.get("type") == "tool_use")
         elif entry.kind == "tool_started":
             started = ", ".join(names.get(i, i) for i in cast("list[str]", payload["ids"]))
             display.note(f"· started {started}")
