@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from agentkit import Agent, AsyncClient, SQLiteStore
+from agentkit import Agent, AsyncClient, SQLiteStore, tool
 from agentkit.cli.main import main
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
@@ -182,3 +182,34 @@ def test_a_missing_or_foreign_store_file_is_an_error_and_is_not_created(
     assert main(["runs", "list", "--db", str(text)]) == 2
     assert "not a SQLite database" in capsys.readouterr().err
     assert text.read_text(encoding="utf-8") == "hello"
+
+
+def test_show_and_list_never_send_a_journal_s_control_sequences_to_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tool result, the model's text, a run id or a model name may hold escape sequences
+    # (a shell tool's colours, or a hostile page's): shown as escapes, never obeyed.
+    db = tmp_path / "runs.db"
+    evil = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
+
+    @tool
+    async def fetch() -> str:
+        """Fetch a page."""
+        return f"page {evil} end"
+
+    script = [reply(f"Looking {evil}", tool_calls=[("fetch", {}, "toolu_f")]),
+              text_reply(f"line one\r\nDone {evil}")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        Agent(f"m{evil}", tools=[fetch], client=client).run_sync(
+            f"go {evil}", run_id=f"r{evil}", store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    listed = capsys.readouterr()
+    assert main(["runs", "show", f"r{evil}", "--db", str(db)]) == 0
+    shown = capsys.readouterr()
+    for text in (listed.out, listed.err, shown.out, shown.err):
+        assert "\x1b" not in text and "\x9b" not in text and "\r" not in text
+    assert "\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m" in listed.out
+    assert "← fetch result: page \\x1b[2J\\x1b]0;pwned\\x07\\x9b31m end" in shown.out
+    assert "claude: line one\nDone \\x1b[2J" in shown.out and "you: go \\x1b[2J" in shown.out
+    assert f"run r{evil}".encode("unicode_escape").decode() in shown.out

@@ -65,19 +65,22 @@ def _list(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int
     from rich.table import Table
     from rich.text import Text
 
+    from .display import printable
+
     runs = store.runs(status=args.status, limit=args.limit)
     if not runs:
         display.note(f"no runs in {args.db}")
         return 0
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("id", no_wrap=True, min_width=max(len(r.run_id) for r in runs))
+    ids = [printable(r.run_id) for r in runs]
+    table.add_column("id", no_wrap=True, min_width=max(len(i) for i in ids))
     for title in ("status", "model", "turns", "tokens", "cost", "updated"):
         right = title in ("turns", "tokens", "cost")
         # The model may wrap; the rest is short and must stay whole.
         table.add_column(title, no_wrap=title != "model", justify="right" if right else "left")
-    for r in runs:
-        table.add_row(  # ids and models are anyone's text: shown as they are, never as markup
-            Text(r.run_id), r.status, Text(r.model), str(r.turns),
+    for r, run_id in zip(runs, ids, strict=True):
+        table.add_row(  # ids and models are anyone's text: never markup nor terminal controls
+            Text(run_id), r.status, Text(printable(r.model)), str(r.turns),
             f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}", _when(r.updated)[:16],
         )
     display.console.print(table)
@@ -85,10 +88,14 @@ def _list(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int
 
 
 def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
-    """The journal, readably: the prompt, each reply's text and calls, results, the end."""
+    """The journal, readably: the prompt, each reply's text and calls, results, the end.
+    Everything in it is anyone's text: shown with its terminal controls escaped."""
+    from .display import printable
+
     header = store.header(run_id)
     assert header is not None  # checked by the caller
-    display.line(f"run {run_id}: {header.status}, {header.model}, {header.turns} turns, "
+    display.line(f"run {printable(run_id)}: {header.status}, {printable(header.model)}, "
+                 f"{header.turns} turns, "
                  f"{header.input_tokens + header.output_tokens:,} tokens, "
                  f"${header.cost_usd:.4f}, updated {_when(header.updated)}", style="bold")
     names: dict[str, str] = {}
@@ -99,8 +106,8 @@ def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
         # the same answer (output and stop-after tools, unknown tools, denied calls, calls a
         # run ended without).
         for call in unanswered:
-            display.note(f"← {names.get(call, call)}: answered by agentkit itself (no journal "
-                         "entry)")
+            display.note(f"← {printable(names.get(call, call))}: answered by agentkit itself "
+                         "(no journal entry)")
         unanswered.clear()
 
     for entry in store.entries(run_id):
@@ -115,7 +122,7 @@ def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
             unanswered.extend(b["id"] for b in content if b.get("type") == "tool_use")
         elif entry.kind == "tool_started":
             started = ", ".join(names.get(i, i) for i in cast("list[str]", payload["ids"]))
-            display.note(f"· started {started}")
+            display.note(printable(f"· started {started}"))
         elif entry.kind == "tool_result":
             if payload.get("tool_use_id") in unanswered:
                 unanswered.remove(cast(str, payload["tool_use_id"]))
@@ -123,17 +130,17 @@ def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
         elif entry.kind == "decisions":
             decided = cast("dict[str, object]", payload["decisions"])
             text = ", ".join(f"{names.get(k, k)}: {_decision(v)}" for k, v in decided.items())
-            display.line(f"decisions: {text}", style="yellow")
+            display.line(f"decisions: {printable(text)}", style="yellow")
         else:
             if payload.get("status") == "finished":  # others' open calls go on when resumed
                 answered_by_agentkit()
             why = payload.get("reason")
-            display.note(f"· {payload['status']}" + (f" ({why})" if why else ""))
+            display.note(printable(f"· {payload['status']}" + (f" ({why})" if why else "")))
     return 0
 
 
 def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]) -> None:
-    from .display import preview
+    from .display import preview, printable
 
     content = message["content"]
     if isinstance(content, str):
@@ -142,17 +149,19 @@ def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]
         kind = block.get("type")
         if kind == "text":
             who = "you" if message["role"] == "user" else "claude"
-            display.line(f"{who}: {block['text']}", style=None if who == "claude" else "bold")
+            display.line(printable(f"{who}: {block['text']}"),
+                         style=None if who == "claude" else "bold")
         elif kind == "thinking":
             display.line(preview(block.get("thinking", "")), style="dim italic")
         elif kind == "tool_use":
             names[block["id"]] = block["name"]
-            display.line(f"→ {block['name']} {preview(block.get('input'))}", style="cyan")
+            display.line(f"→ {printable(block['name'])} {preview(block.get('input'))}",
+                         style="cyan")
         elif kind == "tool_result":
             error = bool(block.get("is_error"))
             name = names.get(block["tool_use_id"], "tool")
             label = "error" if error else "result"
-            display.line(f"← {name} {label}: {preview(block.get('content'))}",
+            display.line(f"← {printable(name)} {label}: {preview(block.get('content'))}",
                          style="red" if error else "dim")
 
 
