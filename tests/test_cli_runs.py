@@ -213,3 +213,33 @@ def test_show_and_list_never_send_a_journal_s_control_sequences_to_the_terminal(
     assert "← fetch result: page \\x1b[2J\\x1b]0;pwned\\x07\\x9b31m end" in shown.out
     assert "claude: line one\nDone \\x1b[2J" in shown.out and "you: go \\x1b[2J" in shown.out
     assert f"run r{evil}".encode("unicode_escape").decode() in shown.out
+
+
+def test_a_run_whose_process_stopped_is_listed_and_shown_interrupted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Stored as running, but no process holds its journal: it stopped (a crash, a kill)
+    # without recording an end. `runs list` said "running" forever, as no `ui` does.
+    db = tmp_path / "runs.db"
+    start: dict[str, object] = {"messages": [{"role": "user", "content": "go"}], "seed": 1}
+    with SQLiteStore(db) as holder:
+        live = holder.claim("live", fingerprint="f", model="m", agent="a").lease
+        holder.append(live, "start", start)
+        killed = SQLiteStore(db)
+        lease = killed.claim("crashed", fingerprint="f", model="m", agent="a").lease
+        killed.append(lease, "start", start)
+        killed.close()  # what a killed process leaves: the header running, the lock gone
+        assert main(["runs", "list", "--db", str(db)]) == 0
+        rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()
+                if line.strip().startswith(("live", "crashed"))}
+        assert rows == {"live": "running", "crashed": "interrupted"}
+        assert main(["runs", "list", "--db", str(db), "--status", "interrupted"]) == 0
+        out = capsys.readouterr().out
+        assert "crashed" in out and "live" not in out
+        assert main(["runs", "list", "--db", str(db), "--status", "running"]) == 0
+        out = capsys.readouterr().out
+        assert "live" in out and "crashed" not in out
+        assert main(["runs", "show", "crashed", "--db", str(db)]) == 0
+        assert "run crashed: interrupted, m," in capsys.readouterr().out
+        assert main(["runs", "show", "live", "--db", str(db)]) == 0
+        assert "run live: running, m," in capsys.readouterr().out

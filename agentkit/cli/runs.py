@@ -1,7 +1,9 @@
 """`agentkit runs`: the durable runs kept in a run store file.
 
 `list` shows a table of the runs; `show ID` one run's conversation as it was journaled (the
-calls agentkit answered itself, which leave no journal entry, marked so);
+calls agentkit answered itself, which leave no journal entry, marked so); both show a run
+stored as running whose process stopped (no process holds its journal) as interrupted, as
+`agentkit ui` does;
 `resume ID` continues a run with the agent that started it (`--agent module:attribute`, which
 the command imports); `rm ID` deletes a run, after a confirmation unless `--yes`. Rules: a
 missing store file is an error (never created by a typo); the store's errors are one message
@@ -16,7 +18,9 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,8 +28,10 @@ from .common import fail, guarded, jsonable
 
 if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
     from agentkit import Agent, SQLiteStore
+    from agentkit._durable.journal import RunHeader, RunStatus
 
     from .display import Display
+    from .viewer import RunReader
 
 __all__ = ["add_runs", "cmd_runs"]
 
@@ -47,27 +53,69 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 2
     with store:
         if args.action == "list":
-            return _list(store, Display(), args)
+            return _reading(args.db, lambda reader: _list(store, reader, Display(), args))
         header = store.header(args.id) if args.id else None
         if header is None:
             fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` "
                  "shows the runs" if args.id else f"runs {args.action} needs a run id")
             return 2
         if args.action == "show":
-            return _show(store, Display(), args.id)
+            return _reading(args.db, lambda reader: _show(store, reader, Display(), args.id))
         if args.action == "rm":
             return _remove(store, Display(), args.id, header.entries, yes=args.yes)
         return _resume(store, Display(), args)
 
 
-def _list(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int:
+def _reading(path: str, action: Callable[[RunReader], int]) -> int:
+    """`action` with the store at `path` read as `agentkit ui` reads it (which process holds
+    which run); opened after the `SQLiteStore`, which moved an older format on."""
+    from agentkit.errors import StoreError
+
+    from .viewer import RunReader
+
+    try:
+        reader = RunReader(path, clock=time.time)
+    except StoreError as exc:
+        fail(str(exc))
+        return 2
+    with closing(reader):
+        return action(reader)
+
+
+def _shown(reader: RunReader, header: RunHeader) -> str:
+    """The run's status to show: a run stored as running whose journal no process holds any
+    more is interrupted (its process stopped without recording an end), as in `agentkit ui`."""
+    version = reader.version(header.run_id) if header.status == "running" else None
+    return header.status if version is None else version[1]
+
+
+def _listed(
+    store: SQLiteStore, reader: RunReader, status: str | None, limit: int
+) -> list[tuple[RunHeader, str]]:
+    """The runs to list with their shown status, latest first, filtered by the shown one."""
+    if status not in ("running", "interrupted"):
+        runs = store.runs(status=cast("RunStatus | None", status), limit=limit)
+        return [(r, _shown(reader, r)) for r in runs]
+    # Running or interrupted as shown: every run stored as running is one or the other.
+    stored = store.runs(status="running", limit=sys.maxsize)
+    if status == "interrupted":
+        stored += store.runs(status="interrupted", limit=limit)
+    chosen = [(r, shown) for r in stored if (shown := _shown(reader, r)) == status]
+    chosen.sort(key=lambda pair: (-pair[0].updated, pair[0].run_id))
+    return chosen[:limit]
+
+
+def _list(
+    store: SQLiteStore, reader: RunReader, display: Display, args: argparse.Namespace
+) -> int:
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from .display import printable
 
-    runs = store.runs(status=args.status, limit=args.limit)
+    listed = _listed(store, reader, args.status, args.limit)
+    runs = [r for r, _ in listed]
     if not runs:
         display.note(f"no runs in {args.db}")
         return 0
@@ -78,23 +126,23 @@ def _list(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int
         right = title in ("turns", "tokens", "cost")
         # The model may wrap; the rest is short and must stay whole.
         table.add_column(title, no_wrap=title != "model", justify="right" if right else "left")
-    for r, run_id in zip(runs, ids, strict=True):
+    for (r, status), run_id in zip(listed, ids, strict=True):
         table.add_row(  # ids and models are anyone's text: never markup nor terminal controls
-            Text(run_id), r.status, Text(printable(r.model)), str(r.turns),
+            Text(run_id), status, Text(printable(r.model)), str(r.turns),
             f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}", _when(r.updated)[:16],
         )
     display.console.print(table)
     return 0
 
 
-def _show(store: SQLiteStore, display: Display, run_id: str) -> int:
+def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) -> int:
     """The journal, readably: the prompt, each reply's text and calls, results, the end.
     Everything in it is anyone's text: shown with its terminal controls escaped."""
     from .display import printable
 
     header = store.header(run_id)
     assert header is not None  # checked by the caller
-    display.line(f"run {printable(run_id)}: {header.status}, {printable(header.model)}, "
+    display.line(f"run {printable(run_id)}: {_shown(reader, header)}, {printable(header.model)}, "
                  f"{header.turns} turns, "
                  f"{header.input_tokens + header.output_tokens:,} tokens, "
                  f"${header.cost_usd:.4f}, updated {_when(header.updated)}", style="bold")
