@@ -243,3 +243,22 @@ def test_a_run_whose_process_stopped_is_listed_and_shown_interrupted(
         assert "run crashed: interrupted, m," in capsys.readouterr().out
         assert main(["runs", "show", "live", "--db", str(db)]) == 0
         assert "run live: running, m," in capsys.readouterr().out
+
+
+def test_list_keeps_every_column_when_an_id_is_wider_than_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rich dropped the status, model and every other column of every run to keep one long
+    # id whole: the list showed only ids.
+    monkeypatch.setenv("COLUMNS", "80")
+    db = tmp_path / "runs.db"
+    long_id = "batch-2026-12-06/" + "item-" * 30 + "ü"
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")] * 2))
+    with SQLiteStore(db) as store:
+        for run_id in ("short", long_id):
+            Agent("claude-sonnet-4-5", client=client).run_sync("hi", run_id=run_id, store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["id", "status", "model", "turns", "tokens", "cost", "updated"] in rows
+    for run_id in ("short", long_id):
+        assert [run_id, "finished", "claude-sonnet-4-5", "1"] in [row[:4] for row in rows]

@@ -109,6 +109,7 @@ def _list(
     store: SQLiteStore, reader: RunReader, display: Display, args: argparse.Namespace
 ) -> int:
     from rich import box
+    from rich.measure import Measurement
     from rich.table import Table
     from rich.text import Text
 
@@ -131,7 +132,11 @@ def _list(
             Text(run_id), status, Text(printable(r.model)), str(r.turns),
             f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}", _when(r.updated)[:16],
         )
-    display.console.print(table)
+    console = display.console
+    need = Measurement.get(console, console.options.update(max_width=sys.maxsize), table)
+    if need.minimum > console.width:  # an id longer than the terminal is wide: rich would
+        console.width = need.maximum  # drop the other columns; print all, let lines wrap
+    console.print(table)
     return 0
 
 
