@@ -262,3 +262,18 @@ def test_list_keeps_every_column_when_an_id_is_wider_than_the_terminal(
     assert ["id", "status", "model", "turns", "tokens", "cost", "updated"] in rows
     for run_id in ("short", long_id):
         assert [run_id, "finished", "claude-sonnet-4-5", "1"] in [row[:4] for row in rows]
+
+
+def test_resume_refuses_a_call_both_approved_and_denied(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The deny silently won: a typo in a list of ids decided a charge without a word.
+    db, module = paused
+    args = ["runs", "resume", "orders-1", "--db", str(db), "--agent", f"{module.__name__}:orders"]
+    assert main([*args, "--approve", "toolu_1", "--deny", "toolu_1"]) == 2
+    err = capsys.readouterr().err
+    assert "toolu_1" in err and "both --approve and --deny" in err
+    with SQLiteStore(db) as store:
+        assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
+        assert [e.kind for e in store.entries("orders-1")][-1] == "status"
+

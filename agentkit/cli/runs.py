@@ -246,6 +246,11 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
     agent = _import_agent(args.agent)
     if agent is None:
         return 2
+    both = sorted(set(args.approve or ()) & set(args.deny or ()))
+    if both:
+        fail(f"{', '.join(both)}: given to both --approve and --deny; give each call one "
+             "decision (nothing was run)")
+        return 2
     decisions: dict[str, bool | str] = {}
     for item in args.approve or ():
         decisions[item] = True
