@@ -277,3 +277,20 @@ def test_resume_refuses_a_call_both_approved_and_denied(
         assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
         assert [e.kind for e in store.entries("orders-1")][-1] == "status"
 
+
+def test_resume_with_another_agent_says_to_pass_the_one_that_started_it(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The store's own advice ("use a new run_id, or delete the old run") is the wrong one
+    # here: the run is fine, the --agent is not its agent.
+    db, module = paused
+    (tmp_path / f"{module.__name__}_other.py").write_text(
+        "from agentkit import Agent\nother = Agent('claude-haiku-4-5')\n", encoding="utf-8")
+    other = f"{module.__name__}_other:other"
+    assert main(["runs", "resume", "orders-1", "--db", str(db), "--agent", other]) == 2
+    err = capsys.readouterr().err
+    assert f"--agent {other} is not the agent that started run 'orders-1'" in err
+    assert "delete" not in err and "new run_id" not in err
+    sys.modules.pop(other.partition(":")[0], None)
+    with SQLiteStore(db) as store:
+        assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]

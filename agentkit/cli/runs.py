@@ -246,6 +246,9 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
     agent = _import_agent(args.agent)
     if agent is None:
         return 2
+    from agentkit import UsageError
+    from agentkit.errors import RunMismatchError
+
     both = sorted(set(args.approve or ()) & set(args.deny or ()))
     if both:
         fail(f"{', '.join(both)}: given to both --approve and --deny; give each call one "
@@ -258,8 +261,16 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
         decisions[item] = "the user denied this call"
 
     async def resume() -> Any:
-        return await agent.run(run_id=args.id, store=store, decisions=decisions or None,
-                               on_event=display)
+        try:
+            return await agent.run(run_id=args.id, store=store, decisions=decisions or None,
+                                   on_event=display)
+        except RunMismatchError as exc:  # the store's advice (a new id) is not for a resume
+            raise UsageError(
+                f"--agent {args.agent} is not the agent that started run {args.id!r}: its "
+                "model, system prompt, tool names or output type differ (fingerprints "
+                f"{exc.stored} stored, {exc.given} given); nothing was run. Pass the agent "
+                "that started the run"
+            ) from None
 
     code, result = guarded(display, lambda: anyio.run(resume))
     if result is None:
