@@ -265,6 +265,13 @@ async def test_an_unknown_run_and_missing_parameters_are_clear_errors(api: Clien
     assert "?id=RUN_ID" in (await get(api, "/api/run/events", 400))["error"]
 
 
+async def test_a_number_in_other_digits_is_a_clear_error_not_a_crash(api: Client) -> None:
+    # "²" is a digit to str.isdigit but no number to int(): it was a 500 and a traceback.
+    for path, name in (("/api/runs", "limit"), ("/api/runs", "offset"), ("/api/run", "from")):
+        error = (await get(api, path, 400, id="nope", **{name: "²"}))["error"]
+        assert "whole number" in error
+
+
 async def test_nothing_the_model_or_a_tool_wrote_is_served_as_html_and_the_key_never(
     runs: Runs, api: Client
 ) -> None:
