@@ -294,3 +294,17 @@ def test_resume_with_another_agent_says_to_pass_the_one_that_started_it(
     sys.modules.pop(other.partition(":")[0], None)
     with SQLiteStore(db) as store:
         assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
+
+
+def test_list_limit_must_be_positive_and_an_empty_filter_says_what_matched_nothing(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --limit 0 said "no runs in runs.db" of a store with runs; -1 listed every run.
+    db = str(paused[0])
+    for limit in ("0", "-1"):
+        assert main(["runs", "list", "--db", db, "--limit", limit]) == 2
+        assert f"--limit: expected a whole number of runs from 1, got '{limit}'" in (
+            capsys.readouterr().err)
+    assert main(["runs", "list", "--db", db, "--status", "failed"]) == 0
+    err = capsys.readouterr().err
+    assert f"no failed runs in {db}" in err and "--status" in err

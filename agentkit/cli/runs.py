@@ -118,7 +118,8 @@ def _list(
     listed = _listed(store, reader, args.status, args.limit)
     runs = [r for r, _ in listed]
     if not runs:
-        display.note(f"no runs in {args.db}")
+        display.note(f"no {args.status} runs in {args.db} (leave out --status to list them "
+                     "all)" if args.status else f"no runs in {args.db}")
         return 0
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     ids = [printable(r.run_id) for r in runs]
@@ -309,6 +310,14 @@ def _import_agent(spec: str) -> Agent[Any] | None:
     return cast("Agent[Any]", agent)
 
 
+def _positive(text: str) -> int:
+    """An argparse type: how many runs to list, at least one."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of runs from 1, got {text!r}")
+    return int(text)
+
+
 def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
@@ -330,7 +339,7 @@ def add_runs(sub: Any, command: Any) -> None:
     runs.add_argument("--db", required=True, metavar="PATH", help="the run store file")
     runs.add_argument("--status", choices=("running", "paused", "finished", "failed",
                                            "interrupted"), help="list: only runs in this state")
-    runs.add_argument("--limit", type=int, default=50, metavar="N",
+    runs.add_argument("--limit", type=_positive, default=50, metavar="N",
                       help="list: at most N runs, latest first (default: 50)")
     runs.add_argument("--agent", metavar="MODULE:ATTR", help="resume: the Agent to run it with")
     runs.add_argument("--approve", action="append", metavar="TOOL_USE_ID",
