@@ -129,7 +129,9 @@ def test_resume_runs_the_named_agent_with_the_decisions(
         assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
     assert main([*args, "--approve", "toolu_1"]) == 0
     captured = capsys.readouterr()
-    assert "result: charged order 7" in captured.err  # status on stderr, the answer on stdout
+    # Status on stderr, the answer on stdout; the call was shown by the process that paused,
+    # and its result here still names its tool.
+    assert "← charge result: charged order 7" in captured.err
     assert "Order 7 is charged." in captured.out
     with SQLiteStore(db) as store:
         header = store.header("orders-1")

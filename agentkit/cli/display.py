@@ -188,7 +188,7 @@ class Display:
                         self._call(block.id, block.name, block.input)
                 self._streaming.clear()
         elif isinstance(event, ToolCallFinished):
-            self._result(event.id, event.result)
+            self._result(event.id, event.result, event.name)
         elif isinstance(event, ModelRequest):
             if self._open:
                 self._unreported(event.params)
@@ -215,8 +215,8 @@ class Display:
         self._open[id] = name
         self.info(f"→ {name} {preview(input)}", style="cyan")
 
-    def _result(self, id: str, result: Mapping[str, Any]) -> None:
-        name = self._open.pop(id, "tool")
+    def _result(self, id: str, result: Mapping[str, Any], name: str = "tool") -> None:
+        name = self._open.pop(id, name)  # a resumed run's calls may have started before it
         error = bool(result.get("is_error"))
         label = "error" if error else "result"
         self.info(f"← {name} {label}: {preview(result.get('content'))}",
