@@ -310,3 +310,37 @@ def test_list_limit_must_be_positive_and_an_empty_filter_says_what_matched_nothi
     assert main(["runs", "list", "--db", db, "--status", "failed"]) == 0
     err = capsys.readouterr().err
     assert f"no failed runs in {db}" in err and "--status" in err
+
+
+def test_show_marks_every_block_it_does_not_print_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An image or a document in the prompt, a server tool's call and result, redacted
+    # thinking: they vanished from `runs show`, as if the run had never had them.
+    db = tmp_path / "runs.db"
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "iVBORw0KGgo="}}
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                               "data": "a contract"}}
+    prompt = [image, document, {"type": "text", "text": "What is this?"}]
+    content = [
+        {"type": "redacted_thinking", "data": "abc"},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+         "input": {"query": "png [bold]"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        {"type": "text", "text": "A picture."},
+    ]
+    with SQLiteStore(db) as store:
+        lease = store.claim("blocks", fingerprint="f-p", model="m", agent="a").lease
+        store.append_many(lease, [
+            ("start", {"messages": [{"role": "user", "content": prompt}], "seed": 1}),
+            ("reply", {"role": "assistant", "content": content}),
+            ("status", {"status": "finished", "reason": "end_turn"}),
+        ])
+        store.release(lease)
+    assert main(["runs", "show", "blocks", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    for line in ("you: [image image/png]", "you: [document text/plain]", "you: What is this?",
+                 "claude: [redacted_thinking]", "claude: [web_search_tool_result]",
+                 '→ web_search (server tool) {"query": "png [bold]"}', "claude: A picture."):
+        assert line in out

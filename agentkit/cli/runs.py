@@ -199,10 +199,10 @@ def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]
     content = message["content"]
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
+    who = "you" if message["role"] == "user" else "claude"
     for block in cast("list[Mapping[str, Any]]", content):
         kind = block.get("type")
         if kind == "text":
-            who = "you" if message["role"] == "user" else "claude"
             display.line(printable(f"{who}: {block['text']}"),
                          style=None if who == "claude" else "bold")
         elif kind == "thinking":
@@ -217,6 +217,14 @@ def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]
             label = "error" if error else "result"
             display.line(f"← {printable(name)} {label}: {preview(block.get('content'))}",
                          style="red" if error else "dim")
+        elif kind == "server_tool_use":
+            display.line(f"→ {printable(str(block.get('name')))} (server tool) "
+                         f"{preview(block.get('input'))}", style="cyan")
+        else:  # an image, a document, a server tool's result: named, never dropped
+            source = cast("Mapping[str, Any]", block.get("source") or {})
+            media = source.get("media_type")
+            what = f"{kind} {media}" if media else str(kind)
+            display.line(printable(f"{who}: [{what}]"), style="dim")
 
 
 def _decision(value: object) -> str:
