@@ -344,3 +344,15 @@ def test_show_marks_every_block_it_does_not_print_as_text(
                  "claude: [redacted_thinking]", "claude: [web_search_tool_result]",
                  '→ web_search (server tool) {"query": "png [bold]"}', "claude: A picture."):
         assert line in out
+
+
+def test_show_of_a_paused_run_names_the_calls_to_decide_and_how(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `runs resume --approve TOOL_USE_ID` needs ids that `runs show` never showed.
+    db = str(paused[0])
+    assert main(["runs", "show", "orders-1", "--db", db]) == 0
+    captured = capsys.readouterr()
+    assert "awaiting a decision: charge (toolu_1)" in captured.out
+    assert (f"agentkit runs resume orders-1 --db {db} --agent MODULE:ATTR --approve toolu_1"
+            in captured.err)

@@ -17,6 +17,7 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -148,12 +149,14 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
 
     header = store.header(run_id)
     assert header is not None  # checked by the caller
-    display.line(f"run {printable(run_id)}: {_shown(reader, header)}, {printable(header.model)}, "
+    status = _shown(reader, header)
+    display.line(f"run {printable(run_id)}: {status}, {printable(header.model)}, "
                  f"{header.turns} turns, "
                  f"{header.input_tokens + header.output_tokens:,} tokens, "
                  f"${header.cost_usd:.4f}, updated {_when(header.updated)}", style="bold")
     names: dict[str, str] = {}
     unanswered: list[str] = []  # the last reply's calls with no result in the journal yet
+    awaiting: list[str] = []  # the calls the last pause waits on
 
     def answered_by_agentkit() -> None:
         # The engine answers some calls itself and journals nothing for them: a replay makes
@@ -190,6 +193,15 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
                 answered_by_agentkit()
             why = payload.get("reason")
             display.note(printable(f"· {payload['status']}" + (f" ({why})" if why else "")))
+            awaiting = [str(i) for i in cast("list[object]", payload.get("awaiting") or [])]
+    if status == "paused" and awaiting:
+        calls = ", ".join(f"{names.get(i, '?')} ({i})" for i in awaiting)
+        display.line(printable(f"awaiting a decision: {calls}"), style="yellow")
+        approve = " ".join(f"--approve {shlex.quote(i)}" for i in awaiting)
+        display.note(printable(
+            f"decide with: agentkit runs resume {shlex.quote(run_id)} --db "
+            f"{shlex.quote(store.path)} --agent MODULE:ATTR {approve} (or --deny ID), with "
+            "the agent that started the run"))
     return 0
 
 
