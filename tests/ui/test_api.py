@@ -122,6 +122,31 @@ async def test_a_run_is_a_timeline_of_its_turns_with_times_tokens_and_cost(
     assert run["reason"] == "end_turn" and data["pending"] == [] and data["live"] is None
 
 
+async def test_an_image_or_a_document_in_the_prompt_is_a_placeholder_not_its_data(
+    runs: Runs, api: Client
+) -> None:
+    # A tool result's image was a placeholder, the prompt's was its whole base64 data, served
+    # on every load of the page and put in its DOM.
+    data = "iVBORw0KGgo" * 100_000
+    prompt = [{"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                           "data": data}},
+              {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                              "data": data}},
+              {"type": "text", "text": "What is this?"}]
+    lease = runs.store.claim("pictures", fingerprint="f-p", model=MODEL, agent="a").lease
+    runs.store.append_many(lease, [
+        ("start", {"messages": [{"role": "user", "content": prompt}], "seed": 1}),
+        ("status", {"status": "finished", "reason": "end_turn"}),
+    ])
+    runs.store.release(lease)
+    response = await api.get("/api/run", params={"id": "pictures"})
+    assert response.status == 200 and len(await response.read()) < 10_000
+    blocks = (await response.json())["items"][0]["messages"][0]["blocks"]
+    assert blocks == [{"type": "image", "media_type": "image/png"},
+                      {"type": "document", "media_type": "application/pdf"},
+                      {"type": "text", "text": "What is this?"}]
+
+
 async def test_a_page_asks_only_for_the_items_from_its_last_one(runs: Runs, api: Client) -> None:
     await runs.weather()
     whole = await get(api, "/api/run", id="weather-1")

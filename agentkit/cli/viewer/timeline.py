@@ -199,6 +199,8 @@ def _blocks(content: object) -> list[Json]:
         elif kind in ("tool_use", "server_tool_use"):
             blocks.append({"type": kind, "id": str(block.get("id")),
                            "name": str(block.get("name")), "input": block.get("input")})
+        elif kind in ("image", "document"):  # a placeholder, as in a tool result: no data
+            blocks.extend(_parts([block]))
         elif kind == "tool_result":
             blocks.append({"type": "tool_result", "tool_use_id": block.get("tool_use_id"),
                            "is_error": bool(block.get("is_error")),

@@ -401,6 +401,9 @@ function block(b) {
       return call(b);
     case "server_tool_use":
       return h("div", { class: "call" }, h("div", { class: "call-head" }, h("b", {}, b.name), h("span", { class: "state muted" }, "server tool")), h("pre", { class: "input" }, json(b.input)));
+    case "image":
+    case "document":
+      return part(b);
     case "tool_result":
       return h("div", { class: "result" + (b.is_error ? " error" : "") }, h("span", { class: "label" }, b.is_error ? "tool error" : "tool result"), b.parts.map(part));
     default:
