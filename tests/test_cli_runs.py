@@ -356,3 +356,25 @@ def test_show_of_a_paused_run_names_the_calls_to_decide_and_how(
     assert "awaiting a decision: charge (toolu_1)" in captured.out
     assert (f"agentkit runs resume orders-1 --db {db} --agent MODULE:ATTR --approve toolu_1"
             in captured.err)
+
+
+def test_ctrl_c_at_the_rm_question_deletes_nothing_and_exits_130(
+    paused: tuple[Path, ModuleType],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It was a KeyboardInterrupt traceback.
+    class CtrlC(io.StringIO):
+        def readline(self, size: int | None = -1, /) -> str:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdin", CtrlC())
+    db = str(paused[0])
+    try:
+        code = main(["runs", "rm", "orders-1", "--db", db])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C at the question escaped as a KeyboardInterrupt (a traceback)")
+    assert code == 130
+    assert "interrupted: nothing deleted" in capsys.readouterr().err
+    with SQLiteStore(db) as store:
+        assert store.header("orders-1") is not None

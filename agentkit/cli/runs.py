@@ -245,9 +245,14 @@ def _decision(value: object) -> str:
 
 def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, yes: bool) -> int:
     if not yes:
-        display.console.print(f"delete run {run_id!r} and its {entries} journal entries? [y/N] ",
-                              end="", markup=False)
-        answer = sys.stdin.readline().strip().lower()
+        try:
+            display.console.print(f"delete run {run_id!r} and its {entries} journal entries? "
+                                  "[y/N] ", end="", markup=False)
+            answer = sys.stdin.readline().strip().lower()
+        except KeyboardInterrupt:
+            display.end_line()
+            fail("interrupted: nothing deleted")
+            return 130
         if answer not in ("y", "yes"):
             display.note("nothing deleted")
             return 1
