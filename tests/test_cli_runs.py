@@ -378,3 +378,22 @@ def test_ctrl_c_at_the_rm_question_deletes_nothing_and_exits_130(
     assert "interrupted: nothing deleted" in capsys.readouterr().err
     with SQLiteStore(db) as store:
         assert store.header("orders-1") is not None
+
+
+def test_show_says_when_the_journal_is_missing_or_ends_before_the_store_s_count(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A store copied without its journals showed the header and an empty conversation, exit 0.
+    db = paused[0]
+    journal = next((db.parent / "runs.db.journals").iterdir())
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[: whole.rindex(b"\n", 0, len(whole) - 1) + 1])  # lose the last record
+    assert main(["runs", "show", "orders-1", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "you: Charge order 7" in captured.out
+    assert "the journal ends at entry 1, though the store counted 3" in captured.err
+    journal.unlink()
+    assert main(["runs", "show", "orders-1", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "the journal of run 'orders-1' is missing" in err
+    assert f"{db}.journals" in err and "copy both" in err

@@ -167,7 +167,17 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
                          "(no journal entry)")
         unanswered.clear()
 
-    for entry in store.entries(run_id):
+    journal = store.entries(run_id)
+    if not journal and header.entries:
+        fail(f"the journal of run {printable(run_id)!r} is missing, though the store counts "
+             f"{header.entries} entries: a store is {store.path} and its folder "
+             f"{store.path}.journals; copy both")
+        return 1
+    if journal and journal[-1].seq < header.entries:  # a power loss at synchronous="NORMAL"
+        display.warn(f"the journal ends at entry {journal[-1].seq}, though the store counted "
+                     f"{header.entries}: its last checkpoints were lost, and a resume repeats "
+                     "what followed them")
+    for entry in journal:
         payload = entry.payload
         if entry.kind == "start":
             for message in cast("list[Mapping[str, Any]]", payload["messages"]):
