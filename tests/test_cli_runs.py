@@ -149,6 +149,11 @@ def test_resume_without_a_usable_agent_says_what_to_pass(
     assert "is an int, not an agentkit Agent" in capsys.readouterr().err
     assert main([*base, "--agent", "no_such_module_here:agent"]) == 2
     assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
+    # A file path was a TypeError traceback (a relative import without a package).
+    for path in ("./runs_agent.py", "runs_agent.py", "app/runs_agent.py"):
+        assert main([*base, "--agent", f"{path}:orders"]) == 2
+        err = capsys.readouterr().err
+        assert "name a module, not a file" in err and ":orders for " in err
 
 
 def test_rm_asks_first_unless_yes(

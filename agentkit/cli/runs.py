@@ -329,6 +329,11 @@ def _import_agent(spec: str) -> Agent[Any] | None:
     if not module_name or not attribute:
         fail(f"--agent {spec!r}: write module:attribute, e.g. myapp.agents:orders")
         return None
+    if module_name.startswith(".") or module_name.endswith(".py") or "/" in module_name:
+        name = module_name.removesuffix(".py").lstrip("./").replace("/", ".")
+        fail(f"--agent {spec!r}: name a module, not a file: {name}:{attribute} for "
+             f"{module_name}, run from the folder it is importable from")
+        return None
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does: the current directory's modules
     try:
