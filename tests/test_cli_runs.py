@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import io
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 
@@ -402,3 +404,15 @@ def test_show_says_when_the_journal_is_missing_or_ends_before_the_store_s_count(
     err = capsys.readouterr().err
     assert "the journal of run 'orders-1' is missing" in err
     assert f"{db}.journals" in err and "copy both" in err
+
+
+def test_show_of_a_run_written_by_a_newer_agentkit_is_one_message(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was a StoreFormatError traceback.
+    db = paused[0]
+    with closing(sqlite3.connect(db)) as raw, raw:
+        raw.execute("UPDATE runs SET format = format + 1")
+    assert main(["runs", "show", "orders-1", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "error: run 'orders-1' in" in err and "upgrade agentkit" in err

@@ -145,6 +145,8 @@ def _list(
 def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) -> int:
     """The journal, readably: the prompt, each reply's text and calls, results, the end.
     Everything in it is anyone's text: shown with its terminal controls escaped."""
+    from agentkit.errors import StoreError
+
     from .display import printable
 
     header = store.header(run_id)
@@ -167,7 +169,11 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
                          "(no journal entry)")
         unanswered.clear()
 
-    journal = store.entries(run_id)
+    try:
+        journal = store.entries(run_id)
+    except StoreError as exc:  # written by a newer agentkit, or unreadable
+        fail(str(exc))
+        return 1
     if not journal and header.entries:
         fail(f"the journal of run {printable(run_id)!r} is missing, though the store counts "
              f"{header.entries} entries: a store is {store.path} and its folder "
