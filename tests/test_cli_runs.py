@@ -416,3 +416,18 @@ def test_show_of_a_run_written_by_a_newer_agentkit_is_one_message(
     assert main(["runs", "show", "orders-1", "--db", str(db)]) == 1
     err = capsys.readouterr().err
     assert "error: run 'orders-1' in" in err and "upgrade agentkit" in err
+
+
+def test_a_run_id_or_model_with_a_line_break_stays_on_its_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "a\nb" was listed as two rows, the second a run "b" with no status.
+    db = tmp_path / "runs.db"
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")]))
+    with SQLiteStore(db) as store:
+        Agent("gw/m\tx", client=client).run_sync("hi", run_id="first\nsecond", store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert rows[2][:3] == ["first\\x0asecond", "finished", "gw/m\\x09x"] and len(rows) == 3
+    assert main(["runs", "show", "first\nsecond", "--db", str(db)]) == 0
+    assert "run first\\x0asecond: finished, gw/m\\x09x, 1 turns" in capsys.readouterr().out

@@ -51,14 +51,19 @@ __all__ = [
 PREVIEW_CHARS = 100
 """Characters of a tool input or result shown on its line."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def printable(text: str) -> str:
-    """`text` with its control characters (but newlines and tabs) written as `\\xNN` escapes.
+def printable(text: str, *, one_line: bool = False) -> str:
+    """`text` with its control characters (but newlines and tabs, unless `one_line`) written
+    as `\\xNN` escapes.
 
     What a tool or a model wrote may hold terminal escape sequences (a shell's colours, or a
     hostile page's "clear the screen", "set the title"): shown, they are text, never obeyed.
+    A name (a run id, a model) is `one_line`: a newline in it would read as two rows.
     """
+    if one_line:
+        return _CONTROL_OR_BREAK.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
 
 

@@ -123,7 +123,7 @@ def _list(
                      "all)" if args.status else f"no runs in {args.db}")
         return 0
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    ids = [printable(r.run_id) for r in runs]
+    ids = [printable(r.run_id, one_line=True) for r in runs]
     table.add_column("id", no_wrap=True, min_width=max(len(i) for i in ids))
     for title in ("status", "model", "turns", "tokens", "cost", "updated"):
         right = title in ("turns", "tokens", "cost")
@@ -131,7 +131,7 @@ def _list(
         table.add_column(title, no_wrap=title != "model", justify="right" if right else "left")
     for (r, status), run_id in zip(listed, ids, strict=True):
         table.add_row(  # ids and models are anyone's text: never markup nor terminal controls
-            Text(run_id), status, Text(printable(r.model)), str(r.turns),
+            Text(run_id), status, Text(printable(r.model, one_line=True)), str(r.turns),
             f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}", _when(r.updated)[:16],
         )
     console = display.console
@@ -152,7 +152,8 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
     header = store.header(run_id)
     assert header is not None  # checked by the caller
     status = _shown(reader, header)
-    display.line(f"run {printable(run_id)}: {status}, {printable(header.model)}, "
+    display.line(f"run {printable(run_id, one_line=True)}: {status}, "
+                 f"{printable(header.model, one_line=True)}, "
                  f"{header.turns} turns, "
                  f"{header.input_tokens + header.output_tokens:,} tokens, "
                  f"${header.cost_usd:.4f}, updated {_when(header.updated)}", style="bold")
