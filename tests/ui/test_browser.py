@@ -299,3 +299,15 @@ async def test_an_image_in_the_prompt_is_shown_as_a_placeholder(site: Site) -> N
     await expect(prompt.locator(".text")).to_have_text("What?")
     assert "iVBORw0KGgo" not in await site.page.content()
     assert site.errors == []
+
+
+async def test_a_run_whose_journal_is_missing_says_so(site: Site) -> None:
+    # A store copied without its journals showed each run as finished, with nothing in it.
+    await site.runs.weather()
+    for journal in Path(f"{site.runs.path}.journals").iterdir():
+        journal.unlink()
+    await site.open("#/run/weather-1")
+    await expect(site.page.locator("#missing")).to_contain_text(
+        f"This run's journal is missing, though the store counts 6 entries: a store is its "
+        f"file and the folder beside it ({site.runs.path}.journals); copy both.")
+    assert site.errors == []

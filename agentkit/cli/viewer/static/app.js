@@ -259,6 +259,7 @@ function runView(runId) {
         field("stop reason", run.reason || "–", "reason")),
       run.status === "failed" && run.reason ? h("div", { class: "box error-box", id: "error" }, h("b", {}, "Failed: "), run.reason) : null,
       run.newer ? h("div", { class: "box error-box" }, "This run was written by a newer agentkit: upgrade to see its journal.") : null,
+      !run.newer && run.entries && !data.count ? h("div", { class: "box error-box", id: "missing" }, "This run's journal is missing, though the store counts " + count(run.entries) + " entries: a store is its file and the folder beside it (" + run.store + ".journals); copy both.") : null,
     ]);
     clear(pending);
     if (data.pending.length) {
