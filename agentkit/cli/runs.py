@@ -176,7 +176,7 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
         fail(str(exc))
         return 1
     if not journal and header.entries:
-        fail(f"the journal of run {printable(run_id)!r} is missing, though the store counts "
+        fail(f"the journal of run {run_id!r} is missing, though the store counts "
              f"{header.entries} entries: a store is {store.path} and its folder "
              f"{store.path}.journals; copy both")
         return 1
