@@ -431,3 +431,17 @@ def test_a_run_id_or_model_with_a_line_break_stays_on_its_row(
     assert rows[2][:3] == ["first\\x0asecond", "finished", "gw/m\\x09x"] and len(rows) == 3
     assert main(["runs", "show", "first\nsecond", "--db", str(db)]) == 0
     assert "run first\\x0asecond: finished, gw/m\\x09x, 1 turns" in capsys.readouterr().out
+
+
+def test_show_labels_thinking_so_a_pipe_can_tell_it_from_the_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only its dim style marked it, and a pipe or a file gets no style.
+    db = tmp_path / "runs.db"
+    script = [reply("The answer.", thinking="Let me think\nabout it.")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        Agent("claude-sonnet-4-5", client=client).run_sync("Think", run_id="t", store=store)
+    assert main(["runs", "show", "t", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "claude (thinking): Let me think about it.\nclaude: The answer." in out

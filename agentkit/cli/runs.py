@@ -235,7 +235,8 @@ def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]
             display.line(printable(f"{who}: {block['text']}"),
                          style=None if who == "claude" else "bold")
         elif kind == "thinking":
-            display.line(preview(block.get("thinking", "")), style="dim italic")
+            display.line(f"{who} (thinking): {preview(block.get('thinking', ''))}",
+                         style="dim italic")
         elif kind == "tool_use":
             names[block["id"]] = block["name"]
             display.line(f"→ {printable(block['name'])} {preview(block.get('input'))}",
