@@ -317,6 +317,9 @@ def test_list_limit_must_be_positive_and_an_empty_filter_says_what_matched_nothi
     assert main(["runs", "list", "--db", db, "--status", "failed"]) == 0
     err = capsys.readouterr().err
     assert f"no failed runs in {db}" in err and "--status" in err
+    # More than SQLite's 64 bits was an OverflowError traceback: it means all of them.
+    assert main(["runs", "list", "--db", db, "--limit", "1" + "0" * 20]) == 0
+    assert "orders-1" in capsys.readouterr().out
 
 
 def test_show_marks_every_block_it_does_not_print_as_text(

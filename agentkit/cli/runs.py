@@ -363,7 +363,7 @@ def _positive(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(
             f"expected a whole number of runs from 1, got {text!r}")
-    return int(text)
+    return min(int(text), sys.maxsize)  # SQLite's LIMIT is 64 bits: more is "all" anyway
 
 
 def _when(seconds: float) -> str:
