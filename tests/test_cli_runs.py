@@ -448,3 +448,24 @@ def test_show_labels_thinking_so_a_pipe_can_tell_it_from_the_answer(
     assert main(["runs", "show", "t", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "claude (thinking): Let me think about it.\nclaude: The answer." in out
+
+
+def test_show_of_a_run_with_a_context_policy_s_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A context policy journals its inputs (a token count, an overflow) as "context" entries,
+    # which runs show took for a status: a KeyError traceback.
+    db = tmp_path / "runs.db"
+    with SQLiteStore(db) as store:
+        lease = store.claim("long", fingerprint="f-p", model="m", agent="a").lease
+        store.append_many(lease, [
+            ("start", {"messages": [{"role": "user", "content": "go"}], "seed": 1}),
+            ("context", {"count": 11759}),
+            ("reply", {"role": "assistant", "content": [{"type": "text", "text": "Done."}]}),
+            ("status", {"status": "finished", "reason": "end_turn"}),
+        ])
+        store.release(lease)
+    assert main(["runs", "show", "long", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "claude: Done." in captured.out
+    assert '· context: {"count": 11759}' in captured.err and "· finished" in captured.err

@@ -147,7 +147,7 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
     Everything in it is anyone's text: shown with its terminal controls escaped."""
     from agentkit.errors import StoreError
 
-    from .display import printable
+    from .display import preview, printable
 
     header = store.header(run_id)
     assert header is not None  # checked by the caller
@@ -205,12 +205,14 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
             decided = cast("dict[str, object]", payload["decisions"])
             text = ", ".join(f"{names.get(k, k)}: {_decision(v)}" for k, v in decided.items())
             display.line(f"decisions: {printable(text)}", style="yellow")
-        else:
+        elif entry.kind == "status":
             if payload.get("status") == "finished":  # others' open calls go on when resumed
                 answered_by_agentkit()
             why = payload.get("reason")
             display.note(printable(f"· {payload['status']}" + (f" ({why})" if why else "")))
             awaiting = [str(i) for i in cast("list[object]", payload.get("awaiting") or [])]
+        else:  # a context policy's input (a token count, an overflow), or a newer kind
+            display.note(printable(f"· {entry.kind}: {preview(payload)}"))
     if status == "paused" and awaiting:
         calls = ", ".join(f"{names.get(i, '?')} ({i})" for i in awaiting)
         display.line(printable(f"awaiting a decision: {calls}"), style="yellow")
