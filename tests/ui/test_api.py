@@ -147,6 +147,26 @@ async def test_an_image_or_a_document_in_the_prompt_is_a_placeholder_not_its_dat
                       {"type": "text", "text": "What is this?"}]
 
 
+async def test_a_context_policy_s_notes_are_no_status_and_keep_the_turn_s_time(
+    runs: Runs, api: Client
+) -> None:
+    # A "context" entry (a token count) was shown as a status item with no status ("run
+    # null"), and it made the next turn's model time unknown, as a stop would.
+    store = runs.store
+    lease = store.claim("long", fingerprint="f-p", model=MODEL, agent="a").lease
+    store.append(lease, "start", {"messages": [{"role": "user", "content": "go"}], "seed": 1})
+    runs.clock.advance(2.0)
+    reply = {"role": "assistant", "content": [{"type": "text", "text": "Done."}],
+             "stop_reason": "end_turn", "usage": {"input_tokens": 5, "output_tokens": 1}}
+    store.append_many(lease, [("context", {"count": 11759}), ("reply", reply),
+                              ("status", {"status": "finished", "reason": "end_turn"})])
+    store.release(lease)
+    items = (await get(api, "/api/run", id="long"))["items"]
+    assert [(i["kind"], i.get("status")) for i in items] == [
+        ("prompt", None), ("turn", None), ("status", "finished")]
+    assert items[1]["model_seconds"] == 2.0
+
+
 async def test_a_page_asks_only_for_the_items_from_its_last_one(runs: Runs, api: Client) -> None:
     await runs.weather()
     whole = await get(api, "/api/run", id="weather-1")
