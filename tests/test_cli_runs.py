@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import importlib
 import io
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from agentkit import Agent, AsyncClient, SQLiteStore
+from agentkit import Agent, AsyncClient, SQLiteStore, tool
 from agentkit.cli.main import main
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
@@ -129,7 +131,9 @@ def test_resume_runs_the_named_agent_with_the_decisions(
         assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
     assert main([*args, "--approve", "toolu_1"]) == 0
     captured = capsys.readouterr()
-    assert "result: charged order 7" in captured.err  # status on stderr, the answer on stdout
+    # Status on stderr, the answer on stdout; the call was shown by the process that paused,
+    # and its result here still names its tool.
+    assert "← charge result: charged order 7" in captured.err
     assert "Order 7 is charged." in captured.out
     with SQLiteStore(db) as store:
         header = store.header("orders-1")
@@ -147,6 +151,11 @@ def test_resume_without_a_usable_agent_says_what_to_pass(
     assert "is an int, not an agentkit Agent" in capsys.readouterr().err
     assert main([*base, "--agent", "no_such_module_here:agent"]) == 2
     assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
+    # A file path was a TypeError traceback (a relative import without a package).
+    for path in ("./runs_agent.py", "runs_agent.py", "app/runs_agent.py"):
+        assert main([*base, "--agent", f"{path}:orders"]) == 2
+        err = capsys.readouterr().err
+        assert "name a module, not a file" in err and ":orders for " in err
 
 
 def test_rm_asks_first_unless_yes(
@@ -182,3 +191,281 @@ def test_a_missing_or_foreign_store_file_is_an_error_and_is_not_created(
     assert main(["runs", "list", "--db", str(text)]) == 2
     assert "not a SQLite database" in capsys.readouterr().err
     assert text.read_text(encoding="utf-8") == "hello"
+
+
+def test_show_and_list_never_send_a_journal_s_control_sequences_to_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tool result, the model's text, a run id or a model name may hold escape sequences
+    # (a shell tool's colours, or a hostile page's): shown as escapes, never obeyed.
+    db = tmp_path / "runs.db"
+    evil = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
+
+    @tool
+    async def fetch() -> str:
+        """Fetch a page."""
+        return f"page {evil} end"
+
+    script = [reply(f"Looking {evil}", tool_calls=[("fetch", {}, "toolu_f")]),
+              text_reply(f"line one\r\nDone {evil}")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        Agent(f"m{evil}", tools=[fetch], client=client).run_sync(
+            f"go {evil}", run_id=f"r{evil}", store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    listed = capsys.readouterr()
+    assert main(["runs", "show", f"r{evil}", "--db", str(db)]) == 0
+    shown = capsys.readouterr()
+    for text in (listed.out, listed.err, shown.out, shown.err):
+        assert "\x1b" not in text and "\x9b" not in text and "\r" not in text
+    assert "\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m" in listed.out
+    assert "← fetch result: page \\x1b[2J\\x1b]0;pwned\\x07\\x9b31m end" in shown.out
+    assert "claude: line one\nDone \\x1b[2J" in shown.out and "you: go \\x1b[2J" in shown.out
+    assert f"run r{evil}".encode("unicode_escape").decode() in shown.out
+
+
+def test_a_run_whose_process_stopped_is_listed_and_shown_interrupted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Stored as running, but no process holds its journal: it stopped (a crash, a kill)
+    # without recording an end. `runs list` said "running" forever, as no `ui` does.
+    db = tmp_path / "runs.db"
+    start: dict[str, object] = {"messages": [{"role": "user", "content": "go"}], "seed": 1}
+    with SQLiteStore(db) as holder:
+        live = holder.claim("live", fingerprint="f", model="m", agent="a").lease
+        holder.append(live, "start", start)
+        killed = SQLiteStore(db)
+        lease = killed.claim("crashed", fingerprint="f", model="m", agent="a").lease
+        killed.append(lease, "start", start)
+        killed.close()  # what a killed process leaves: the header running, the lock gone
+        assert main(["runs", "list", "--db", str(db)]) == 0
+        rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()
+                if line.strip().startswith(("live", "crashed"))}
+        assert rows == {"live": "running", "crashed": "interrupted"}
+        assert main(["runs", "list", "--db", str(db), "--status", "interrupted"]) == 0
+        out = capsys.readouterr().out
+        assert "crashed" in out and "live" not in out
+        assert main(["runs", "list", "--db", str(db), "--status", "running"]) == 0
+        out = capsys.readouterr().out
+        assert "live" in out and "crashed" not in out
+        assert main(["runs", "show", "crashed", "--db", str(db)]) == 0
+        assert "run crashed: interrupted, m," in capsys.readouterr().out
+        assert main(["runs", "show", "live", "--db", str(db)]) == 0
+        assert "run live: running, m," in capsys.readouterr().out
+
+
+def test_list_keeps_every_column_when_an_id_is_wider_than_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rich dropped the status, model and every other column of every run to keep one long
+    # id whole: the list showed only ids.
+    monkeypatch.setenv("COLUMNS", "80")
+    db = tmp_path / "runs.db"
+    long_id = "batch-2026-12-06/" + "item-" * 30 + "ü"
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")] * 2))
+    with SQLiteStore(db) as store:
+        for run_id in ("short", long_id):
+            Agent("claude-sonnet-4-5", client=client).run_sync("hi", run_id=run_id, store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["id", "status", "model", "turns", "tokens", "cost", "updated"] in rows
+    for run_id in ("short", long_id):
+        assert [run_id, "finished", "claude-sonnet-4-5", "1"] in [row[:4] for row in rows]
+
+
+def test_resume_refuses_a_call_both_approved_and_denied(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The deny silently won: a typo in a list of ids decided a charge without a word.
+    db, module = paused
+    args = ["runs", "resume", "orders-1", "--db", str(db), "--agent", f"{module.__name__}:orders"]
+    assert main([*args, "--approve", "toolu_1", "--deny", "toolu_1"]) == 2
+    err = capsys.readouterr().err
+    assert "toolu_1" in err and "both --approve and --deny" in err
+    with SQLiteStore(db) as store:
+        assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
+        assert [e.kind for e in store.entries("orders-1")][-1] == "status"
+
+
+def test_resume_with_another_agent_says_to_pass_the_one_that_started_it(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The store's own advice ("use a new run_id, or delete the old run") is the wrong one
+    # here: the run is fine, the --agent is not its agent.
+    db, module = paused
+    (tmp_path / f"{module.__name__}_other.py").write_text(
+        "from agentkit import Agent\nother = Agent('claude-haiku-4-5')\n", encoding="utf-8")
+    other = f"{module.__name__}_other:other"
+    assert main(["runs", "resume", "orders-1", "--db", str(db), "--agent", other]) == 2
+    err = capsys.readouterr().err
+    assert f"--agent {other} is not the agent that started run 'orders-1'" in err
+    assert "delete" not in err and "new run_id" not in err
+    sys.modules.pop(other.partition(":")[0], None)
+    with SQLiteStore(db) as store:
+        assert store.header("orders-1").status == "paused"  # type: ignore[union-attr]
+
+
+def test_list_limit_must_be_positive_and_an_empty_filter_says_what_matched_nothing(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --limit 0 said "no runs in runs.db" of a store with runs; -1 listed every run.
+    db = str(paused[0])
+    for limit in ("0", "-1"):
+        assert main(["runs", "list", "--db", db, "--limit", limit]) == 2
+        assert f"--limit: expected a whole number of runs from 1, got '{limit}'" in (
+            capsys.readouterr().err)
+    assert main(["runs", "list", "--db", db, "--status", "failed"]) == 0
+    err = capsys.readouterr().err
+    assert f"no failed runs in {db}" in err and "--status" in err
+    # More than SQLite's 64 bits was an OverflowError traceback: it means all of them.
+    assert main(["runs", "list", "--db", db, "--limit", "1" + "0" * 20]) == 0
+    assert "orders-1" in capsys.readouterr().out
+
+
+def test_show_marks_every_block_it_does_not_print_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An image or a document in the prompt, a server tool's call and result, redacted
+    # thinking: they vanished from `runs show`, as if the run had never had them.
+    db = tmp_path / "runs.db"
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "iVBORw0KGgo="}}
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                               "data": "a contract"}}
+    prompt = [image, document, {"type": "text", "text": "What is this?"}]
+    content = [
+        {"type": "redacted_thinking", "data": "abc"},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+         "input": {"query": "png [bold]"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        {"type": "text", "text": "A picture."},
+    ]
+    with SQLiteStore(db) as store:
+        lease = store.claim("blocks", fingerprint="f-p", model="m", agent="a").lease
+        store.append_many(lease, [
+            ("start", {"messages": [{"role": "user", "content": prompt}], "seed": 1}),
+            ("reply", {"role": "assistant", "content": content}),
+            ("status", {"status": "finished", "reason": "end_turn"}),
+        ])
+        store.release(lease)
+    assert main(["runs", "show", "blocks", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    for line in ("you: [image image/png]", "you: [document text/plain]", "you: What is this?",
+                 "claude: [redacted_thinking]", "claude: [web_search_tool_result]",
+                 '→ web_search (server tool) {"query": "png [bold]"}', "claude: A picture."):
+        assert line in out
+
+
+def test_show_of_a_paused_run_names_the_calls_to_decide_and_how(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `runs resume --approve TOOL_USE_ID` needs ids that `runs show` never showed.
+    db = str(paused[0])
+    assert main(["runs", "show", "orders-1", "--db", db]) == 0
+    captured = capsys.readouterr()
+    assert "awaiting a decision: charge (toolu_1)" in captured.out
+    assert (f"agentkit runs resume orders-1 --db {db} --agent MODULE:ATTR --approve toolu_1"
+            in captured.err)
+
+
+def test_ctrl_c_at_the_rm_question_deletes_nothing_and_exits_130(
+    paused: tuple[Path, ModuleType],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It was a KeyboardInterrupt traceback.
+    class CtrlC(io.StringIO):
+        def readline(self, size: int | None = -1, /) -> str:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdin", CtrlC())
+    db = str(paused[0])
+    try:
+        code = main(["runs", "rm", "orders-1", "--db", db])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C at the question escaped as a KeyboardInterrupt (a traceback)")
+    assert code == 130
+    assert "interrupted: nothing deleted" in capsys.readouterr().err
+    with SQLiteStore(db) as store:
+        assert store.header("orders-1") is not None
+
+
+def test_show_says_when_the_journal_is_missing_or_ends_before_the_store_s_count(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A store copied without its journals showed the header and an empty conversation, exit 0.
+    db = paused[0]
+    journal = next((db.parent / "runs.db.journals").iterdir())
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[: whole.rindex(b"\n", 0, len(whole) - 1) + 1])  # lose the last record
+    assert main(["runs", "show", "orders-1", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "you: Charge order 7" in captured.out
+    assert "the journal ends at entry 1, though the store counted 3" in captured.err
+    journal.unlink()
+    assert main(["runs", "show", "orders-1", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "the journal of run 'orders-1' is missing" in err
+    assert f"{db}.journals" in err and "copy both" in err
+
+
+def test_show_of_a_run_written_by_a_newer_agentkit_is_one_message(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was a StoreFormatError traceback.
+    db = paused[0]
+    with closing(sqlite3.connect(db)) as raw, raw:
+        raw.execute("UPDATE runs SET format = format + 1")
+    assert main(["runs", "show", "orders-1", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "error: run 'orders-1' in" in err and "upgrade agentkit" in err
+
+
+def test_a_run_id_or_model_with_a_line_break_stays_on_its_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "a\nb" was listed as two rows, the second a run "b" with no status.
+    db = tmp_path / "runs.db"
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")]))
+    with SQLiteStore(db) as store:
+        Agent("gw/m\tx", client=client).run_sync("hi", run_id="first\nsecond", store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert rows[2][:3] == ["first\\x0asecond", "finished", "gw/m\\x09x"] and len(rows) == 3
+    assert main(["runs", "show", "first\nsecond", "--db", str(db)]) == 0
+    assert "run first\\x0asecond: finished, gw/m\\x09x, 1 turns" in capsys.readouterr().out
+
+
+def test_show_labels_thinking_so_a_pipe_can_tell_it_from_the_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only its dim style marked it, and a pipe or a file gets no style.
+    db = tmp_path / "runs.db"
+    script = [reply("The answer.", thinking="Let me think\nabout it.")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        Agent("claude-sonnet-4-5", client=client).run_sync("Think", run_id="t", store=store)
+    assert main(["runs", "show", "t", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "claude (thinking): Let me think about it.\nclaude: The answer." in out
+
+
+def test_show_of_a_run_with_a_context_policy_s_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A context policy journals its inputs (a token count, an overflow) as "context" entries,
+    # which runs show took for a status: a KeyError traceback.
+    db = tmp_path / "runs.db"
+    with SQLiteStore(db) as store:
+        lease = store.claim("long", fingerprint="f-p", model="m", agent="a").lease
+        store.append_many(lease, [
+            ("start", {"messages": [{"role": "user", "content": "go"}], "seed": 1}),
+            ("context", {"count": 11759}),
+            ("reply", {"role": "assistant", "content": [{"type": "text", "text": "Done."}]}),
+            ("status", {"status": "finished", "reason": "end_turn"}),
+        ])
+        store.release(lease)
+    assert main(["runs", "show", "long", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "claude: Done." in captured.out
+    assert '· context: {"count": 11759}' in captured.err and "· finished" in captured.err

@@ -40,6 +40,11 @@ def test_preview_is_one_line_cut_to_the_limit() -> None:
     assert preview("a" + " " * 30 + "b", limit=10) == "a b"
 
 
+def test_preview_shows_a_tool_s_terminal_controls_as_escapes() -> None:
+    # A live run's tool line too: a result's escape sequences are shown, never obeyed.
+    assert preview("\x1b[31mred\x1b[0m \x9b2J") == "\\x1b[31mred\\x1b[0m \\x9b2J"
+
+
 def test_usage_line_shows_cost_or_unknown_price() -> None:
     usage = RunUsage()
     usage.add_turn({"input_tokens": 1000, "output_tokens": 10, "cache_read_input_tokens": 5},

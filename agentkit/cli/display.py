@@ -14,6 +14,7 @@ Consoles and the listings that are not events (models, tools, batch progress) ar
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
@@ -41,6 +42,7 @@ __all__ = [
     "make_console",
     "models_table",
     "preview",
+    "printable",
     "progress_bar",
     "tool_listing",
     "usage_line",
@@ -48,6 +50,21 @@ __all__ = [
 
 PREVIEW_CHARS = 100
 """Characters of a tool input or result shown on its line."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """`text` with its control characters (but newlines and tabs, unless `one_line`) written
+    as `\\xNN` escapes.
+
+    What a tool or a model wrote may hold terminal escape sequences (a shell's colours, or a
+    hostile page's "clear the screen", "set the title"): shown, they are text, never obeyed.
+    A name (a run id, a model) is `one_line`: a newline in it would read as two rows.
+    """
+    if one_line:
+        return _CONTROL_OR_BREAK.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
@@ -59,7 +76,7 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
             value = " ".join(_block_text(b) for b in blocks)
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     # Only the start is shown: don't normalise the whitespace of a 100K-character result.
-    head = " ".join(text[: limit * 4].split())
+    head = printable(" ".join(text[: limit * 4].split()))
     if len(head) <= limit and len(text) <= limit * 4:
         return head
     return head[: limit - 1] + "…"
@@ -176,7 +193,7 @@ class Display:
                         self._call(block.id, block.name, block.input)
                 self._streaming.clear()
         elif isinstance(event, ToolCallFinished):
-            self._result(event.id, event.result)
+            self._result(event.id, event.result, event.name)
         elif isinstance(event, ModelRequest):
             if self._open:
                 self._unreported(event.params)
@@ -203,8 +220,8 @@ class Display:
         self._open[id] = name
         self.info(f"→ {name} {preview(input)}", style="cyan")
 
-    def _result(self, id: str, result: Mapping[str, Any]) -> None:
-        name = self._open.pop(id, "tool")
+    def _result(self, id: str, result: Mapping[str, Any], name: str = "tool") -> None:
+        name = self._open.pop(id, name)  # a resumed run's calls may have started before it
         error = bool(result.get("is_error"))
         label = "error" if error else "result"
         self.info(f"← {name} {label}: {preview(result.get('content'))}",

@@ -95,7 +95,7 @@ async def _serve(
 
 def _port(text: str) -> int:
     """An argparse type: a TCP port, 0 for a free one."""
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
     return int(text)
 

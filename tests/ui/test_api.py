@@ -122,6 +122,51 @@ async def test_a_run_is_a_timeline_of_its_turns_with_times_tokens_and_cost(
     assert run["reason"] == "end_turn" and data["pending"] == [] and data["live"] is None
 
 
+async def test_an_image_or_a_document_in_the_prompt_is_a_placeholder_not_its_data(
+    runs: Runs, api: Client
+) -> None:
+    # A tool result's image was a placeholder, the prompt's was its whole base64 data, served
+    # on every load of the page and put in its DOM.
+    data = "iVBORw0KGgo" * 100_000
+    prompt = [{"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                           "data": data}},
+              {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                              "data": data}},
+              {"type": "text", "text": "What is this?"}]
+    lease = runs.store.claim("pictures", fingerprint="f-p", model=MODEL, agent="a").lease
+    runs.store.append_many(lease, [
+        ("start", {"messages": [{"role": "user", "content": prompt}], "seed": 1}),
+        ("status", {"status": "finished", "reason": "end_turn"}),
+    ])
+    runs.store.release(lease)
+    response = await api.get("/api/run", params={"id": "pictures"})
+    assert response.status == 200 and len(await response.read()) < 10_000
+    blocks = (await response.json())["items"][0]["messages"][0]["blocks"]
+    assert blocks == [{"type": "image", "media_type": "image/png"},
+                      {"type": "document", "media_type": "application/pdf"},
+                      {"type": "text", "text": "What is this?"}]
+
+
+async def test_a_context_policy_s_notes_are_no_status_and_keep_the_turn_s_time(
+    runs: Runs, api: Client
+) -> None:
+    # A "context" entry (a token count) was shown as a status item with no status ("run
+    # null"), and it made the next turn's model time unknown, as a stop would.
+    store = runs.store
+    lease = store.claim("long", fingerprint="f-p", model=MODEL, agent="a").lease
+    store.append(lease, "start", {"messages": [{"role": "user", "content": "go"}], "seed": 1})
+    runs.clock.advance(2.0)
+    reply = {"role": "assistant", "content": [{"type": "text", "text": "Done."}],
+             "stop_reason": "end_turn", "usage": {"input_tokens": 5, "output_tokens": 1}}
+    store.append_many(lease, [("context", {"count": 11759}), ("reply", reply),
+                              ("status", {"status": "finished", "reason": "end_turn"})])
+    store.release(lease)
+    items = (await get(api, "/api/run", id="long"))["items"]
+    assert [(i["kind"], i.get("status")) for i in items] == [
+        ("prompt", None), ("turn", None), ("status", "finished")]
+    assert items[1]["model_seconds"] == 2.0
+
+
 async def test_a_page_asks_only_for_the_items_from_its_last_one(runs: Runs, api: Client) -> None:
     await runs.weather()
     whole = await get(api, "/api/run", id="weather-1")
@@ -263,6 +308,13 @@ async def test_an_unknown_run_and_missing_parameters_are_clear_errors(api: Clien
     assert (await get(api, "/api/run", 404, id="nope"))["error"] == "no run 'nope' in this store"
     assert "?id=RUN_ID" in (await get(api, "/api/run", 400))["error"]
     assert "?id=RUN_ID" in (await get(api, "/api/run/events", 400))["error"]
+
+
+async def test_a_number_in_other_digits_is_a_clear_error_not_a_crash(api: Client) -> None:
+    # "²" is a digit to str.isdigit but no number to int(): it was a 500 and a traceback.
+    for path, name in (("/api/runs", "limit"), ("/api/runs", "offset"), ("/api/run", "from")):
+        error = (await get(api, path, 400, id="nope", **{name: "²"}))["error"]
+        assert "whole number" in error
 
 
 async def test_nothing_the_model_or_a_tool_wrote_is_served_as_html_and_the_key_never(

@@ -279,3 +279,35 @@ async def test_a_run_id_with_url_and_html_characters_opens(site: Site) -> None:
     await expect(site.page.locator("h1")).to_have_text(ODD_ID)
     await expect(site.page.locator(".item.turn .text")).to_have_text("Odd.")
     assert site.errors == []
+
+
+async def test_an_image_in_the_prompt_is_shown_as_a_placeholder(site: Site) -> None:
+    store = site.runs.store
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "iVBORw0KGgo="}}
+    lease = store.claim("picture", fingerprint="f-p", model="m", agent="a").lease
+    store.append_many(lease, [
+        ("start", {"messages": [{"role": "user", "content": [image, {"type": "text",
+                                                                      "text": "What?"}]}],
+                   "seed": 1}),
+        ("status", {"status": "finished", "reason": "end_turn"}),
+    ])
+    store.release(lease)
+    await site.open("#/run/picture")
+    prompt = site.page.locator(".item.prompt .message")
+    await expect(prompt).to_contain_text("[image, image/png]")
+    await expect(prompt.locator(".text")).to_have_text("What?")
+    assert "iVBORw0KGgo" not in await site.page.content()
+    assert site.errors == []
+
+
+async def test_a_run_whose_journal_is_missing_says_so(site: Site) -> None:
+    # A store copied without its journals showed each run as finished, with nothing in it.
+    await site.runs.weather()
+    for journal in Path(f"{site.runs.path}.journals").iterdir():
+        journal.unlink()
+    await site.open("#/run/weather-1")
+    await expect(site.page.locator("#missing")).to_contain_text(
+        f"This run's journal is missing, though the store counts 6 entries: a store is its "
+        f"file and the folder beside it ({site.runs.path}.journals); copy both.")
+    assert site.errors == []

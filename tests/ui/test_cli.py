@@ -146,8 +146,9 @@ def test_a_store_of_a_newer_agentkit_is_refused(
 
 
 def test_a_bad_port_is_a_usage_error(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ui", "--db", str(store), "--port", "70000"]) == 2
-    assert "expected a port from 0 to 65535" in capsys.readouterr().err
+    for port in ("70000", "²"):  # "²" is a digit to str.isdigit, no number to int()
+        assert main(["ui", "--db", str(store), "--port", port]) == 2
+        assert f"expected a port from 0 to 65535, got '{port}'" in capsys.readouterr().err
 
 
 def test_a_store_of_format_1_is_left_as_it_is_with_the_command_that_moves_it_on(

@@ -157,7 +157,8 @@ def _number(request: web.Request, name: str, default: int, most: int) -> int | N
     text = request.query.get(name, "")
     if not text:
         return default
-    return int(text) if text.isdigit() and int(text) <= most else None
+    # ASCII only: "²" is a digit to `isdigit` but no number to `int`.
+    return int(text) if text.isascii() and text.isdigit() and int(text) <= most else None
 
 
 async def _runs(request: web.Request) -> web.Response:

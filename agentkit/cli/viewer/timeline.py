@@ -106,13 +106,15 @@ class _Timeline:
             decided = cast("dict[str, object]", payload.get("decisions") or {})
             listed = [self._decide(call_id, value) for call_id, value in decided.items()]
             self.items.append({"kind": "decisions", "at": at, "decisions": listed})
-        else:
+        elif entry.kind == "status":
             self.items.append({
                 "kind": "status", "at": at, "status": payload.get("status"),
                 "reason": payload.get("reason"), "awaiting": payload.get("awaiting"),
             })
             self.previous = None
             return
+        else:  # a context policy's input (a token count, an overflow), often in the reply's
+            return  # own commit: not shown, and the turn's time still runs from before it
         self.previous = at
 
     def _reply(self, payload: Mapping[str, Any], at: float) -> None:
@@ -199,6 +201,8 @@ def _blocks(content: object) -> list[Json]:
         elif kind in ("tool_use", "server_tool_use"):
             blocks.append({"type": kind, "id": str(block.get("id")),
                            "name": str(block.get("name")), "input": block.get("input")})
+        elif kind in ("image", "document"):  # a placeholder, as in a tool result: no data
+            blocks.extend(_parts([block]))
         elif kind == "tool_result":
             blocks.append({"type": "tool_result", "tool_use_id": block.get("tool_use_id"),
                            "is_error": bool(block.get("is_error")),

@@ -259,6 +259,7 @@ function runView(runId) {
         field("stop reason", run.reason || "–", "reason")),
       run.status === "failed" && run.reason ? h("div", { class: "box error-box", id: "error" }, h("b", {}, "Failed: "), run.reason) : null,
       run.newer ? h("div", { class: "box error-box" }, "This run was written by a newer agentkit: upgrade to see its journal.") : null,
+      !run.newer && run.entries && !data.count ? h("div", { class: "box error-box", id: "missing" }, "This run's journal is missing, though the store counts " + count(run.entries) + " entries: a store is its file and the folder beside it (" + run.store + ".journals); copy both.") : null,
     ]);
     clear(pending);
     if (data.pending.length) {
@@ -401,6 +402,9 @@ function block(b) {
       return call(b);
     case "server_tool_use":
       return h("div", { class: "call" }, h("div", { class: "call-head" }, h("b", {}, b.name), h("span", { class: "state muted" }, "server tool")), h("pre", { class: "input" }, json(b.input)));
+    case "image":
+    case "document":
+      return part(b);
     case "tool_result":
       return h("div", { class: "result" + (b.is_error ? " error" : "") }, h("span", { class: "label" }, b.is_error ? "tool error" : "tool result"), b.parts.map(part));
     default:
