@@ -92,3 +92,27 @@ async def test_a_re_call_that_changes_nothing_leaves_a_finished_or_paused_run_as
         await agent.run("Go", run_id="r", store=store, on_event=fail)
     assert store.entries("r") == stored
     assert store.header("r").status == ended  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ended", ["finished", "paused"])
+async def test_leaving_iter_at_once_on_a_stored_run_raises_nothing_and_keeps_it(
+    tmp_path: Path, ended: str
+) -> None:
+    # `async with agent.iter(run_id=...) as run:` left before reading an event: a stored run
+    # that has nothing left to do sent its last event into a stream already closed, and the
+    # block raised (BrokenResourceError) instead of ending quietly as leaving it early does.
+    store = SQLiteStore(tmp_path / "runs.db")
+    if ended == "paused":
+        script = [tool_reply("charge", {"order": 1})]
+        tools = [charge.replace(requires_approval=True)]
+    else:
+        script, tools = [text_reply("Done.")], []
+    agent = Agent(MODEL, tools=tools, client=AsyncClient(
+        api_key="sk", transport=ScriptedTransport(script)))
+    await agent.run("Go", run_id="r", store=store)
+    stored = store.entries("r")
+    async with agent.iter(run_id="r", store=store):
+        pass
+    assert store.entries("r") == stored
+    assert store.header("r").status == ended  # type: ignore[union-attr]
