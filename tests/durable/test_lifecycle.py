@@ -1,5 +1,5 @@
-"""A durable run's lifecycle as a user meets it: how it ends (an event consumer failing, a
-sub-agent's usage, ...), what is stored, and what the same call gives afterwards."""
+"""A durable run's lifecycle as a user meets it: how a call ends when its event consumer fails,
+is cancelled or leaves early, what is stored then, and what the same call gives afterwards."""
 
 from __future__ import annotations
 
