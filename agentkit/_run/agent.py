@@ -263,7 +263,9 @@ class Agent(Generic[OutputT]):
 
             error: BaseException | None = None
             try:
-                async with anyio.create_task_group() as tg, receive:
+                # The stream closes after the run's task ends: a run with nothing left to do
+                # (a stored one) may send its last event after the block was left.
+                async with receive, anyio.create_task_group() as tg:
                     tg.start_soon(drive, send)
                     yield handle
                     # Leaving the block before the run finished (a break, an exception) ends

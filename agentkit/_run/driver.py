@@ -125,6 +125,10 @@ class Driver(Generic[OutputT]):
             if observed is not None:
                 loop = observed.drive(engine, client, journal, loop)
             failure = await loop
+            result = self._result(engine)
+            if failure is None and turn.emit is not None:
+                # In the try: a consumer failing on the last event fails the run as on any.
+                await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
             engine.abort("cancelled", "Not run: the run was cancelled before this call finished.")
             raise
@@ -156,9 +160,6 @@ class Driver(Generic[OutputT]):
                 usage=state.usage,
                 result=self._result(engine),
             ) from _as_api_error(failure)
-        result = self._result(engine)
-        if turn.emit is not None:
-            await turn.emit(ev.RunFinished(result))
         if state.limit is not None:
             raise LimitExceeded(
                 f"the run stopped at its {state.limit} limit; the conversation and usage so far "

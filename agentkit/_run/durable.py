@@ -308,8 +308,11 @@ async def open_run(
         yield run
     except BaseException as exc:
         status, reason = _raised(exc)
-        if isinstance(exc, UsageError) and not journal.changed:
-            raise  # the caller's mistake, found before the run did anything: it stays as stored
+        if not journal.changed and (isinstance(exc, UsageError) or header_status in _AT_REST):
+            # This call wrote nothing, so its journal is as stored and so is what its status
+            # says: a caller's mistake, or a consumer cancelled or failing while a finished or
+            # paused run was handed back, is no end of the run.
+            raise
         if journal.changed or header_status != status:
             with contextlib.suppress(StoreError):
                 journal.status(status, reason)
@@ -321,6 +324,11 @@ async def open_run(
     finally:
         with contextlib.suppress(StoreError):
             store.release(journal.lease)
+
+
+_AT_REST: tuple[RunStatus, ...] = ("finished", "paused")
+"""Statuses that describe the journal itself (it ended, or waits for decisions), true as long
+as nothing is added to it; the others describe how the last process left it."""
 
 
 def _stored_fingerprint(store: RunStore, run_id: str, given: str) -> str:

@@ -1,0 +1,118 @@
+"""A durable run's lifecycle as a user meets it: how a call ends when its event consumer fails,
+is cancelled or leaves early, what is stored then, and what the same call gives afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, tool
+from agentkit.events import AgentEvent, RunFinished
+from agentkit.testing import ScriptedTransport, text_reply, tool_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+@tool
+async def charge(ctx: RunContext[None], order: int) -> str:
+    """Charge an order."""
+    return f"charged {order}"
+
+
+def agent_for(transport: ScriptedTransport) -> Agent[str]:
+    return Agent(MODEL, client=AsyncClient(api_key="sk", transport=transport, max_retries=0))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_a_callback_failing_on_run_finished_fails_the_run_as_run_error(
+    tmp_path: Path, is_async: bool
+) -> None:
+    # The README: an exception the callback raises fails the run as `RunError`; on the last
+    # event it escaped bare, unlike on every other event.
+    def fail(event: AgentEvent) -> None:
+        if isinstance(event, RunFinished):
+            raise ValueError("the display broke")
+
+    async def fail_async(event: AgentEvent) -> None:
+        fail(event)
+
+    on_event = fail_async if is_async else fail
+    with pytest.raises(RunError, match="the display broke") as plain:
+        await agent_for(ScriptedTransport([text_reply("Done.")])).run("Go", on_event=on_event)
+    assert isinstance(plain.value.__cause__, ValueError)
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    with pytest.raises(RunError, match=r"resume it with the same call \(run_id='r'\)") as durable:
+        await agent_for(ScriptedTransport([text_reply("Done.")])).run(
+            "Go", run_id="r", store=store, on_event=on_event
+        )
+    assert isinstance(durable.value.__cause__, ValueError)
+    assert store.header("r").status == "failed"  # type: ignore[union-attr]
+    again = await agent_for(ScriptedTransport([])).run("Go", run_id="r", store=store)
+    assert again.text == "Done." and again.usage.requests == 1
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ended", ["finished", "paused"])
+async def test_a_re_call_that_changes_nothing_leaves_a_finished_or_paused_run_as_stored(
+    tmp_path: Path, ended: str
+) -> None:
+    # A finished run re-called (or a paused one, without decisions) runs nothing; a consumer
+    # cancelled while it takes the result (a request that timed out) or failing on it must not
+    # store the run as interrupted or failed: its journal is as it was, and so is its status.
+    store = SQLiteStore(tmp_path / "runs.db")
+    if ended == "paused":
+        script = [tool_reply("charge", {"order": 1})]
+        tools = [charge.replace(requires_approval=True)]
+    else:
+        script, tools = [text_reply("Done.")], []
+    agent = Agent(MODEL, tools=tools, client=AsyncClient(
+        api_key="sk", transport=ScriptedTransport(script)))
+    await agent.run("Go", run_id="r", store=store)
+    stored = store.entries("r")
+    delivering, never = anyio.Event(), anyio.Event()
+
+    async def hang(event: AgentEvent) -> None:
+        if isinstance(event, RunFinished):
+            delivering.set()
+            await never.wait()
+
+    def fail(event: AgentEvent) -> None:
+        raise ValueError("the display broke")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run("Go", run_id="r", store=store, on_event=hang))
+        await delivering.wait()
+        tg.cancel_scope.cancel()
+    with pytest.raises(RunError, match="the display broke"):
+        await agent.run("Go", run_id="r", store=store, on_event=fail)
+    assert store.entries("r") == stored
+    assert store.header("r").status == ended  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ended", ["finished", "paused"])
+async def test_leaving_iter_at_once_on_a_stored_run_raises_nothing_and_keeps_it(
+    tmp_path: Path, ended: str
+) -> None:
+    # `async with agent.iter(run_id=...) as run:` left before reading an event: a stored run
+    # that has nothing left to do sent its last event into a stream already closed, and the
+    # block raised (BrokenResourceError) instead of ending quietly as leaving it early does.
+    store = SQLiteStore(tmp_path / "runs.db")
+    if ended == "paused":
+        script = [tool_reply("charge", {"order": 1})]
+        tools = [charge.replace(requires_approval=True)]
+    else:
+        script, tools = [text_reply("Done.")], []
+    agent = Agent(MODEL, tools=tools, client=AsyncClient(
+        api_key="sk", transport=ScriptedTransport(script)))
+    await agent.run("Go", run_id="r", store=store)
+    stored = store.entries("r")
+    async with agent.iter(run_id="r", store=store):
+        pass
+    assert store.entries("r") == stored
+    assert store.header("r").status == ended  # type: ignore[union-attr]
