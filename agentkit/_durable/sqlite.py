@@ -162,56 +162,66 @@ class SQLiteStore:
         now, me, token = self._clock(), this_process(), secrets.token_hex(16)
         expires = now + self.lease_seconds
         lease = (token, me.host, me.node, me.pid, me.started, expires)
-        with self._use(write=False) as db:  # a new run: one statement, its own transaction
-            inserted = db.execute(
-                "INSERT OR IGNORE INTO runs (run_id, format, fingerprint, model, agent, status, "
-                "created, updated, lease_token, lease_host, lease_node, lease_pid, "
-                "lease_started, lease_expires) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, FORMAT, fingerprint, model, agent, now, now, *lease),
-            )
-            key = inserted.lastrowid if inserted.rowcount == 1 else None
-        if key:
-            try:
-                log = self._take(run_id, key, None, fresh=True)
-            except BaseException:
-                with self._use(write=False) as db:
-                    db.execute("DELETE FROM runs WHERE id = ?", (key,))
-                raise
-            header = RunHeader(
-                run_id, fingerprint, model, agent, "running", 0, 0, 0, 0.0, now, now, 0,
-                Holder(host=me.host, pid=me.pid, expires=expires),
-            )
-            self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
-            return Claim(run=header, lease=Lease(run_id, token, expires), created=True)
-        with self._use(write=True) as db:
-            row = db.execute(
-                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
-                "FROM runs WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"run {run_id!r} was deleted while being claimed; try again")
-            key, version, stored, *_, synced = row
-            if version > FORMAT:
-                raise newer_format(self.path, version, f"run {run_id!r}")
-            if stored != fingerprint:
-                raise RunMismatchError(run_id, stored=stored, given=fingerprint)
-            log = self._take(run_id, key, row, fresh=False, existing=synced > 0)
-            try:
-                header = self._header(db, run_id)
-                assert header is not None  # the row was read in this transaction
-                db.execute(  # running now; `release` sets the status its journal ends with
-                    "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
-                    "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
-                    "status = 'running' WHERE id = ?",
-                    (*lease, now, key),
+        log: RunLog | None = None
+        try:
+            # One transaction: a new run's row is seen by others only with its journal locked
+            # (else another claimer could take the run in between), and no journal stays
+            # locked for a claim that did not commit (a full disk).
+            with self._use(write=True) as db:
+                inserted = db.execute(
+                    "INSERT OR IGNORE INTO runs (run_id, format, fingerprint, model, agent, "
+                    "status, created, updated, lease_token, lease_host, lease_node, lease_pid, "
+                    "lease_started, lease_expires) "
+                    "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, FORMAT, fingerprint, model, agent, now, now, *lease),
                 )
-            except BaseException:
+                created = inserted.rowcount == 1
+                if created:
+                    key = cast(int, inserted.lastrowid)
+                    log = self._take(run_id, key, None, fresh=True)
+                    header = RunHeader(
+                        run_id, fingerprint, model, agent, "running", 0, 0, 0, 0.0, now, now,
+                        0, Holder(host=me.host, pid=me.pid, expires=expires),
+                    )
+                else:
+                    key, log, header = self._load(db, run_id, fingerprint, lease, now)
+        except BaseException:
+            if log is not None:
                 log.close()
-                raise
-            self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
-        return Claim(run=header, lease=Lease(run_id, token, expires), created=False)
+            raise
+        self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
+        return Claim(run=header, lease=Lease(run_id, token, expires), created=created)
+
+    def _load(
+        self, db: sqlite3.Connection, run_id: str, fingerprint: str, lease: tuple[object, ...],
+        now: float,
+    ) -> tuple[int, RunLog, RunHeader]:
+        """Claim the stored run `run_id` in `db`'s transaction: its key, its journal (locked),
+        and its header as it was."""
+        row = db.execute(
+            "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
+            "FROM runs WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        key, version, stored, *_, synced = row
+        if version > FORMAT:
+            raise newer_format(self.path, version, f"run {run_id!r}")
+        if stored != fingerprint:
+            raise RunMismatchError(run_id, stored=stored, given=fingerprint)
+        log = self._take(run_id, key, row, fresh=False, existing=synced > 0)
+        try:
+            header = self._header(db, run_id)
+            assert header is not None  # the row was read in this transaction
+            db.execute(  # running now; `release` sets the status its journal ends with
+                "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
+                "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
+                "status = 'running' WHERE id = ?",
+                (*lease, now, key),
+            )
+        except BaseException:
+            log.close()
+            raise
+        return key, log, header
 
     def _take(
         self,

@@ -3,6 +3,7 @@ concurrency (threads sharing one store, processes racing for one run)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sqlite3
@@ -24,6 +25,7 @@ from agentkit._durable.journal import (
     RunStore,
     Summary,
 )
+from agentkit._durable.log import RunLog
 from agentkit._durable.schema import FORMAT
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
@@ -583,3 +585,85 @@ def test_only_the_store_object_that_claimed_a_run_writes_to_it(
         assert not other.release(lease)
     assert store.append(lease, "tool_result", {}) == 2
     assert [e.kind for e in store.entries("r1")] == ["start", "tool_result"]
+
+
+def test_a_new_run_is_claimed_by_nobody_else_before_its_creator_holds_its_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process claiming the run between its row's insert and its journal's lock used to
+    # take it (an empty journal, no entries counted yet) while the creator, refused, deleted
+    # the row: two processes ran the run, or the creator cut the other's entries off.
+    path = tmp_path / "runs.db"
+    store, other = SQLiteStore(path), SQLiteStore(path, timeout=0.01)
+    seen: list[str] = []
+    take = RunLog.take
+
+    def racing(journal: str, **options: bool) -> RunLog | None:
+        if options.get("fresh") and not seen:  # the creator, about to lock the journal
+            seen.append("racing")
+            try:
+                claim(other)
+            except StoreError as exc:  # the run's row is not there to claim yet
+                seen.append(type(exc).__name__)
+            else:
+                seen.append("claimed")
+        return take(journal, **options)
+
+    monkeypatch.setattr(RunLog, "take", staticmethod(racing))
+    try:
+        first = claim(store)
+        assert seen == ["racing", "StoreError"] and first.created
+        with pytest.raises(RunLockedError):
+            claim(other)
+        assert store.append(first.lease, "start", {}) == 1
+        assert [h.run_id for h in other.runs()] == ["r1"] and other.entries("r1") != []
+    finally:
+        store.close()
+        other.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 256 KiB tmpfs of its own (root only), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True
+    ).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Fill `disk` to the last byte; returns the file that does, to remove for space again."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 512)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_claim_failed_on_a_full_disk_leaves_the_run_free_to_claim_once_there_is_space(
+    small_disk: Path,
+) -> None:
+    path = small_disk / "runs.db"
+    with SQLiteStore(path) as store, SQLiteStore(path) as other:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        store.release(lease)
+        filler = fill(small_disk)
+        with pytest.raises(StoreError, match="full"):
+            claim(store)  # its header's lease cannot be written: the journal must not stay locked
+        filler.unlink()
+        taken = claim(other)
+        assert taken.run.entries == 1 and other.append(taken.lease, "reply", {}) == 2
+        other.release(taken.lease)
+        assert claim(store).run.entries == 2
