@@ -291,7 +291,12 @@ class SQLiteStore:
                 self._open()  # raises: the store is closed
             seq = held.log.append(entries, now, summary, sync=self.fsyncs)
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
-            self.renew(lease)
+            try:
+                self.renew(lease)
+            except StoreError:
+                # The entries are committed; the header is only a view of the journal (whose
+                # lock holds the run): a failed sync (a busy or full disk) is tried again later.
+                held.renew_at = now + self.lease_seconds / 3
         return seq
 
     def _refused(self, lease: Lease, entries: Sequence[tuple[EntryKind, Payload]]) -> Exception:

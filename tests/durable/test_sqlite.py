@@ -667,3 +667,28 @@ def test_a_claim_failed_on_a_full_disk_leaves_the_run_free_to_claim_once_there_i
         assert taken.run.entries == 1 and other.append(taken.lease, "reply", {}) == 2
         other.release(taken.lease)
         assert claim(store).run.entries == 2
+
+
+def test_an_append_whose_header_sync_fails_is_still_committed_and_says_so(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # The journal is the run: once its write is done, the header's sync (the lease renewal
+    # every third of a lease) failing must not report the entries lost. A run told its "tool
+    # started" marks failed never starts the calls, and its resume answered them interrupted.
+    path = tmp_path / "runs.db"
+    with SQLiteStore(path, lease_seconds=LEASE, clock=clock, timeout=0.01) as store:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process keeps the header table busy
+        clock.now += LEASE / 3
+        try:
+            assert store.append_many(lease, [("reply", {}), ("tool_started", {"ids": ["a"]})]) == 3
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert [e.seq for e in store.entries("r1")] == [1, 2, 3]
+        clock.now += LEASE / 3  # the sync is tried again a third of a lease later
+        assert store.append(lease, "tool_result", {}) == 4
+        row = store._db.execute("SELECT log_seq, lease_expires FROM runs").fetchone()  # pyright: ignore[reportPrivateUsage, reportOptionalMemberAccess]
+        assert row == (4, clock.now + LEASE)
