@@ -16,6 +16,7 @@ goes on the framed ones as they are.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -73,8 +74,25 @@ SCHEMA = (
 
 
 def journals(path: str) -> str:
-    """The folder of the journals of the store at `path`."""
-    return f"{path}.journals"
+    """The folder of the journals of the store at `path`: beside the store's file itself, as
+    an absolute path, however `path` spells it (relative, through a symlink), so that every
+    process, from any working directory, reads and locks the same journals.
+
+    Raises `StoreError` when the folder beside `path` as spelled holds journals and is another
+    one: an older agentkit kept them there for a store opened through a symlink.
+    """
+    folder = f"{os.path.realpath(path)}.journals"
+    spelled = f"{os.path.abspath(path)}.journals"
+    if spelled != folder and os.path.isdir(spelled) and os.path.realpath(spelled) != folder:
+        with os.scandir(spelled) as found:
+            if any(found):
+                raise StoreError(
+                    f"the journals of the run store {path} are in {spelled}, beside the "
+                    f"symlink; they belong beside the file it names: move {spelled} to "
+                    f"{folder} (with no process using the store; merge the two if both "
+                    "exist), then open the store again. Nothing was changed"
+                )
+    return folder
 
 
 def newer_format(path: str, version: int, what: str) -> StoreFormatError:

@@ -89,14 +89,15 @@ class _Held:
 
 class SQLiteStore:
     """Durable runs in the SQLite file `path` (created if new) and the journals beside it
-    (`<path>.journals/`), implementing `RunStore`.
+    (`<path>.journals/`, beside the file a symlink names), implementing `RunStore`.
 
     `synchronous` is `"NORMAL"` (every checkpoint survives a process crash) or `"FULL"` (every
     checkpoint also survives a power loss); see the module docstring. The header shows a
     holder's lease lasting `lease_seconds` from its claim or last renewal (appends renew it
     once a third is spent); the journal's lock is what holds the run.
     `clock` gives Unix seconds (tests inject one). Raises `StoreFormatError` when `path` is
-    not a store this agentkit can use, leaving the file untouched.
+    not a store this agentkit can use, leaving the file untouched, and `StoreError` when its
+    journals are beside a symlink to it (`schema.journals` says where to move them).
     """
 
     def __init__(

@@ -692,3 +692,56 @@ def test_an_append_whose_header_sync_fails_is_still_committed_and_says_so(
         assert store.append(lease, "tool_result", {}) == 4
         row = store._db.execute("SELECT log_seq, lease_expires FROM runs").fetchone()  # pyright: ignore[reportPrivateUsage, reportOptionalMemberAccess]
         assert row == (4, clock.now + LEASE)
+
+
+def test_a_store_opened_by_a_relative_path_keeps_its_journals_when_the_directory_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with SQLiteStore("runs.db") as store:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        store.release(lease)
+        monkeypatch.chdir(tmp_path / "elsewhere")  # a tool, say, changes directory
+        assert [e.seq for e in store.entries("r1")] == [1]
+        resumed = claim(store)
+        assert resumed.run.entries == 1 and store.append(resumed.lease, "reply", {}) == 2
+        store.append(claim(store, "r2").lease, "start", {})
+    assert not (tmp_path / "elsewhere" / "runs.db.journals").exists()
+    assert len(list((tmp_path / "runs.db.journals").iterdir())) == 2
+
+
+def test_a_store_opened_through_a_symlink_shares_the_journals_and_their_locks(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "data").mkdir()
+    real, link = tmp_path / "data" / "runs.db", tmp_path / "runs.db"
+    SQLiteStore(real).close()
+    link.symlink_to(real)
+    with SQLiteStore(real) as store, SQLiteStore(link) as linked:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        with pytest.raises(RunLockedError):
+            claim(linked)  # one run, one holder, whatever path names its store
+        assert [e.seq for e in linked.entries("r1")] == [1]
+        store.release(lease)
+        assert claim(linked).run.entries == 1
+    assert not Path(f"{link}.journals").exists()
+
+
+def test_journals_an_older_agentkit_kept_beside_a_symlink_are_named_not_ignored(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "data").mkdir()
+    real, link = tmp_path / "data" / "runs.db", tmp_path / "runs.db"
+    with SQLiteStore(real) as store:
+        store.append(claim(store).lease, "start", {})
+    link.symlink_to(real)
+    Path(f"{real}.journals").rename(f"{link}.journals")  # where they used to go
+    with pytest.raises(StoreError, match=f"move .*{link}.journals.* to .*{real}.journals"):
+        SQLiteStore(link)
+    assert len(list(Path(f"{link}.journals").iterdir())) == 1  # nothing moved or lost
+    Path(f"{link}.journals").rename(f"{real}.journals")
+    with SQLiteStore(link) as store:
+        assert [e.seq for e in store.entries("r1")] == [1]
