@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,10 +144,28 @@ def _check_header(path: str) -> None:
 
 
 def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
-    app = db.execute("PRAGMA application_id").fetchone()[0]
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    """The file's application id, format and count of schema objects, read in one statement
+    (one snapshot: a store another process creates meanwhile is seen whole or not at all)."""
+    app, version, tables = db.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id), "
+        "(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master)"
+    ).fetchone()
     return int(app), int(version), int(tables)
+
+
+def _wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the store in WAL mode. Switching it from another mode, SQLite answers busy at once,
+    without waiting, while another connection writes (the process creating the store
+    meanwhile): tried again until `timeout` has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _check_identity(path: str, app: int, version: int, tables: int) -> bool:
@@ -188,7 +207,7 @@ def connect(path: str, *, synchronous: str, timeout: float, folder: str) -> sqli
     try:
         if not _check_identity(path, *_identity(db)):
             _create(db, path)
-        db.execute("PRAGMA journal_mode = WAL")
+        _wal(db, timeout)
         if _identity(db)[1] < FORMAT:
             _upgrade(db, folder)
         db.execute(f"PRAGMA synchronous = {synchronous}")

@@ -8,15 +8,17 @@ import json
 import sqlite3
 import struct
 import zlib
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from agentkit._durable.journal import Entry, Summary
 from agentkit._durable.log import MAGIC, encode_framed, first
-from agentkit._durable.schema import APPLICATION_ID, FORMAT
+from agentkit._durable.schema import APPLICATION_ID, FORMAT, SCHEMA
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
 from agentkit.errors import StoreFormatError
@@ -332,3 +334,75 @@ def test_a_reply_kept_as_it_came_over_several_lines_is_one_record(tmp_path: Path
         ]
         (journal,) = Path(f"{store.path}.journals").iterdir()
         assert journal.read_bytes().count(b"\n") == 4  # MAGIC's and one a commit
+
+
+def traced(monkeypatch: pytest.MonkeyPatch, trace: Callable[[str], None]) -> None:
+    """Call `trace` with each statement of the next store opened, just before it runs."""
+    real = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real(*args, **kwargs)
+        db.set_trace_callback(trace)
+        monkeypatch.setattr(sqlite3, "connect", real)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+
+
+def create_store(path: Path) -> None:
+    """Make a store at `path` as another process's `SQLiteStore` does before it turns on WAL,
+    unless a writer is at it (then the other process would wait)."""
+    with closing(sqlite3.connect(path, isolation_level=None, timeout=0)) as db:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return
+        for sql in SCHEMA:
+            db.execute(sql)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {FORMAT}")
+        db.execute("COMMIT")
+
+
+@pytest.mark.parametrize("statement", range(1, 8))
+def test_a_store_another_process_creates_meanwhile_is_opened_as_the_store_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, statement: int
+) -> None:
+    path = tmp_path / "runs.db"
+    seen: list[str] = []
+
+    def trace(sql: str) -> None:
+        seen.append(sql)
+        if len(seen) == statement:
+            create_store(path)
+
+    traced(monkeypatch, trace)
+    with SQLiteStore(path) as store:
+        assert store.runs() == []
+    assert pragmas(path) == (APPLICATION_ID, FORMAT, "wal")
+
+
+def test_a_store_switched_to_wal_while_another_process_writes_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As its creator leaves a new store before it turns on WAL. SQLite answers "busy" to the
+    # switch at once, without its timeout, while another connection writes.
+    path = tmp_path / "runs.db"
+    create_store(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    tries: list[str] = []
+
+    def trace(sql: str) -> None:
+        if "journal_mode" in sql:
+            tries.append(sql)
+            if len(tries) == 2:  # it waited: the writer is done
+                other.execute("COMMIT")
+
+    traced(monkeypatch, trace)
+    try:
+        with SQLiteStore(path, timeout=10) as store:
+            assert store.runs() == []
+    finally:
+        other.close()
+    assert len(tries) == 2 and pragmas(path) == (APPLICATION_ID, FORMAT, "wal")
