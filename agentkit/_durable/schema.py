@@ -119,6 +119,18 @@ def translate(exc: sqlite3.Error, path: str) -> StoreError:
             f"the run store {path} is busy: another process kept it locked too long ({exc}); "
             "try again"
         )
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return StoreError(
+            f"the disk of the run store {path} is full ({exc}); nothing was written: free some "
+            "space, then try again (a run resumes where it stopped)"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+        return StoreError(
+            f"cannot write to the run store {path} ({exc}): the file and its folder "
+            "must be writable by this process (SQLite writes its -wal and -shm files beside "
+            "it); fix their permissions or the mount, or give another path. Nothing was written"
+        )
     return StoreError(f"the run store {path} failed: {exc}")
 
 

@@ -745,3 +745,26 @@ def test_journals_an_older_agentkit_kept_beside_a_symlink_are_named_not_ignored(
     Path(f"{link}.journals").rename(f"{real}.journals")
     with SQLiteStore(link) as store:
         assert [e.seq for e in store.entries("r1")] == [1]
+
+
+def test_a_full_disk_stops_a_new_run_saying_so_and_what_to_do(small_disk: Path) -> None:
+    with SQLiteStore(small_disk / "runs.db") as store:
+        filler = fill(small_disk)
+        with pytest.raises(StoreError, match=r"is full .*free some space, then try again"):
+            claim(store)
+        filler.unlink()
+        assert store.runs() == [] and claim(store).created
+
+
+def test_a_store_on_a_read_only_file_system_says_what_to_do_and_loses_nothing(
+    small_disk: Path,
+) -> None:
+    path = small_disk / "runs.db"
+    with SQLiteStore(path) as store:
+        store.append(claim(store).lease, "start", {})
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(StoreError, match=rf"cannot write to the run store {path} .*writable"):
+        SQLiteStore(path)
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    with SQLiteStore(path) as store:
+        assert [e.seq for e in store.entries("r1")] == [1]
