@@ -238,8 +238,7 @@ class SQLiteStore:
         started again, the run would repeat what it did."""
         path = self._journal(key)
         if not self._made:
-            os.makedirs(self._journals, mode=0o700, exist_ok=True)
-            self._made = True
+            self._make_folder()
         try:
             log = RunLog.take(path, fresh=fresh, existing=existing)
         except FileNotFoundError:
@@ -251,11 +250,23 @@ class SQLiteStore:
                     f"back, or delete the run (`agentkit runs rm {run_id} --db {self.path}`) "
                     "to start it afresh"
                 ) from None
-            os.makedirs(self._journals, mode=0o700, exist_ok=True)  # the folder was removed
+            self._make_folder()  # it was removed
             log = RunLog.take(path, fresh=fresh)
         if log is None:
             raise _locked(run_id, row)
         return log
+
+    def _make_folder(self) -> None:
+        """Make the journals' folder if it is missing; `StoreError` when it cannot be made."""
+        try:
+            os.makedirs(self._journals, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot make the folder of the run journals {self._journals} ({exc}): the "
+                "store keeps a journal per run there, so it must be a folder this process can "
+                "write to (move what is in its place). Nothing was written"
+            ) from exc
+        self._made = True
 
     def append(
         self,

@@ -768,3 +768,18 @@ def test_a_store_on_a_read_only_file_system_says_what_to_do_and_loses_nothing(
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     with SQLiteStore(path) as store:
         assert [e.seq for e in store.entries("r1")] == [1]
+
+
+def test_a_journals_folder_that_cannot_be_made_is_a_store_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    folder = Path(f"{path}.journals")
+    folder.write_text("not a folder")  # e.g. a copy gone wrong
+    with SQLiteStore(path) as store:
+        with pytest.raises(StoreError, match=f"folder of the run journals {folder}") as caught:
+            claim(store)
+        assert "File exists" in str(caught.value) and store.runs() == []
+        folder.unlink()
+        assert claim(store).created
+    assert folder.is_dir()
