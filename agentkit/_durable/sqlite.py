@@ -190,7 +190,12 @@ class SQLiteStore:
             if log is not None:
                 log.close()
             raise
-        self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
+        held = _Held(key, log, now + self.lease_seconds / 3)
+        with self._lock:
+            if self._db is None:  # closed by another thread meanwhile: keep nothing locked
+                log.close()
+                self._open()
+            self._held[token] = held
         return Claim(run=header, lease=Lease(run_id, token, expires), created=created)
 
     def _load(
@@ -350,7 +355,7 @@ class SQLiteStore:
                     (*_synced(log, totals, self._clock()), held.key, lease.token),
                 )
         finally:
-            del self._held[lease.token]
+            self._held.pop(lease.token, None)  # gone already if the store was closed meanwhile
             log.close()
         return True
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import pytest
 
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.journal import (
     KINDS,
     Claim,
@@ -262,6 +263,7 @@ def test_appends_renew_the_lease_and_sync_the_header_once_a_third_of_it_is_spent
 
 HOLDER = """
 import sys
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
 store = SQLiteStore(sys.argv[1], lease_seconds=0.001)  # expired at once: it must not matter
@@ -439,6 +441,7 @@ def test_many_threads_append_to_their_own_runs_through_one_store(store: SQLiteSt
 RACER = """
 import sys
 from agentkit.errors import RunLockedError
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])
@@ -487,6 +490,7 @@ def test_processes_racing_for_one_run_exactly_one_wins(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])
@@ -783,3 +787,37 @@ def test_a_journals_folder_that_cannot_be_made_is_a_store_error_naming_it(
         folder.unlink()
         assert claim(store).created
     assert folder.is_dir()
+
+
+def test_a_store_closed_by_another_thread_during_a_release_says_it_is_closed(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lease = claim(store).lease
+    use = store._use  # pyright: ignore[reportPrivateUsage]
+
+    def closed_meanwhile(*, write: bool) -> Any:
+        store.close()  # another thread, at this very moment
+        return use(write=write)
+
+    monkeypatch.setattr(store, "_use", closed_meanwhile)
+    with pytest.raises(StoreError, match="closed"):
+        store.release(lease)
+
+
+def test_a_claim_finishing_after_another_thread_closed_the_store_keeps_nothing_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "runs.db"
+    store = SQLiteStore(path)
+    held = sqlite_module._Held  # pyright: ignore[reportPrivateUsage]
+
+    def closed_meanwhile(*args: Any) -> Any:
+        store.close()  # another thread, between the claim's commit and its bookkeeping
+        return held(*args)
+
+    monkeypatch.setattr(sqlite_module, "_Held", closed_meanwhile)
+    with pytest.raises(StoreError, match="closed"):
+        claim(store)
+    monkeypatch.undo()
+    with SQLiteStore(path) as other:  # the run is not left locked by this process
+        assert claim(other).run.entries == 0
