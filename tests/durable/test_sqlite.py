@@ -4,6 +4,7 @@ concurrency (threads sharing one store, processes racing for one run)."""
 from __future__ import annotations
 
 import errno
+import math
 import os
 import signal
 import sqlite3
@@ -821,3 +822,14 @@ def test_a_claim_finishing_after_another_thread_closed_the_store_keeps_nothing_l
     monkeypatch.undo()
     with SQLiteStore(path) as other:  # the run is not left locked by this process
         assert claim(other).run.entries == 0
+
+
+@pytest.mark.parametrize("seconds", [math.inf, 1e15])
+def test_a_lease_too_long_for_a_date_still_refuses_a_second_claimer_as_locked(
+    tmp_path: Path, seconds: float
+) -> None:
+    with SQLiteStore(tmp_path / "runs.db", lease_seconds=seconds) as store:
+        claim(store)
+        with pytest.raises(RunLockedError, match="this process") as caught:
+            claim(store)
+        assert caught.value.expires > 1e14
