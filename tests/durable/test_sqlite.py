@@ -833,3 +833,23 @@ def test_a_lease_too_long_for_a_date_still_refuses_a_second_claimer_as_locked(
         with pytest.raises(RunLockedError, match="this process") as caught:
             claim(store)
         assert caught.value.expires > 1e14
+
+
+def test_a_journal_that_is_no_file_is_named_with_what_to_do_and_nothing_is_lost(
+    store: SQLiteStore,
+) -> None:
+    lease = claim(store).lease
+    store.append(lease, "start", {})
+    store.release(lease)
+    (journal,) = Path(f"{store.path}.journals").iterdir()
+    kept = journal.with_suffix(".kept")
+    journal.rename(kept)
+    journal.mkdir()  # a directory in its place
+    todo = "must be a file this process can .* move what is in its place"
+    with pytest.raises(StoreError, match=f"{journal}.*Is a directory.*{todo}"):
+        claim(store)
+    with pytest.raises(StoreError, match=todo):
+        store.entries("r1")
+    journal.rmdir()
+    kept.rename(journal)
+    assert claim(store).run.entries == 1 and [e.seq for e in store.entries("r1")] == [1]
