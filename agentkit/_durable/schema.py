@@ -248,15 +248,16 @@ def _create(db: sqlite3.Connection, path: str) -> None:
 
 def _upgrade(db: sqlite3.Connection, folder: str) -> None:
     """To this format, in one transaction (a crash midway leaves the old format, and the next
-    open starts over): from format 1, each run's rows of `entries` become its journal file;
-    from 2 or 3, only the number changes."""
+    open starts over): from format 1, each run's rows of `entries` become its journal file,
+    on the disk (fsynced, with its name) before the rows are dropped; from 2 or 3, only the
+    number changes."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 1:
             db.execute("ALTER TABLE runs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0")
             db.execute("ALTER TABLE runs ADD COLUMN log_size INTEGER NOT NULL DEFAULT 0")
-            Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
             mask = (1 << _V1_SEQ_BITS) - 1
             for (key,) in db.execute("SELECT id FROM runs").fetchall():
                 rows = db.execute(
@@ -268,12 +269,13 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
                     encode([(kind, orjson.Fragment(payload))], (k & mask) - 1, at, None)
                     for k, kind, at, payload in rows
                 )
-                Path(folder, f"{key}.log").write_bytes(data)
+                _write_synced(os.path.join(folder, f"{key}.log"), data)
                 last = rows[-1][0] & mask if rows else 0
                 db.execute(
                     "UPDATE runs SET log_seq = ?, log_size = ?, format = ? WHERE id = ?",
                     (last, len(data), FORMAT, key),
                 )
+            _sync_folder(folder)  # the journals' names too, before their rows go
             db.execute("DROP TABLE entries")
         if version < FORMAT:
             db.execute(f"PRAGMA user_version = {FORMAT}")
@@ -281,6 +283,27 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _write_synced(path: str, data: bytes) -> None:
+    """Write `data` as the file at `path` and wait until the disk has it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: str) -> None:
+    """Wait until the disk has the names of the files in `folder`."""
+    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Use:

@@ -5,6 +5,7 @@ and is left byte for byte as it was."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import struct
 import zlib
@@ -115,9 +116,9 @@ V1_ENTRIES = "CREATE TABLE entries (key INTEGER PRIMARY KEY, kind TEXT NOT NULL,
     "at REAL NOT NULL, payload TEXT NOT NULL)"
 
 
-def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) -> None:
-    # Format 1 kept each journal as rows (key = run id << 32 | seq) of an `entries` table.
-    path = tmp_path / "old.db"
+def v1_store(path: Path) -> None:
+    """A format-1 store: each journal as rows (key = run id << 32 | seq) of an `entries`
+    table; run "a" has three entries, "b" none."""
     with closing(sqlite3.connect(path)) as db:
         db.execute(V1_RUNS)
         db.execute(V1_ENTRIES)
@@ -135,6 +136,11 @@ def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) 
                     (key << 32 | seq, 10.0 + seq, f'{{"n": {seq}}}'),
                 )
         db.commit()
+
+
+def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    v1_store(path)
     with SQLiteStore(path) as store:
         assert [(e.seq, e.kind, e.payload, e.at) for e in store.entries("a")] == [
             (n, "reply", {"n": n}, 10.0 + n) for n in (1, 2, 3)
@@ -150,6 +156,30 @@ def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) 
     with closing(sqlite3.connect(path)) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "entries" not in tables
+
+
+def test_a_format_1_stores_journals_reach_the_disk_before_its_rows_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The move drops the only other copy of every run's history: a power loss after it must
+    # not find the journals still in the page cache, whatever `synchronous` says.
+    path = tmp_path / "old.db"
+    v1_store(path)
+    events: list[str] = []
+    fsync = os.fsync
+
+    def synced(fd: int) -> None:
+        events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", synced)
+    traced(monkeypatch, events.append)
+    SQLiteStore(path).close()
+    folder = Path(f"{path}.journals")
+    dropped = events.index("DROP TABLE entries")
+    commit = dropped + events[dropped:].index("COMMIT")
+    wanted = [f"fsync {folder / '1.log'}", f"fsync {folder / '2.log'}", f"fsync {folder}"]
+    assert all(events.index(event) < commit for event in wanted)
 
 
 def v2_record(seq: int, kind: str, at: float, payload: object, totals: object = None) -> bytes:
