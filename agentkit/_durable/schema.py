@@ -221,7 +221,7 @@ def connect(path: str, *, synchronous: str, timeout: float, folder: str) -> sqli
             _create(db, path)
         _wal(db, timeout)
         if _identity(db)[1] < FORMAT:
-            _upgrade(db, folder)
+            _upgrade(db, path, folder)
         db.execute(f"PRAGMA synchronous = {synchronous}")
     except BaseException as exc:
         db.close()
@@ -246,7 +246,7 @@ def _create(db: sqlite3.Connection, path: str) -> None:
         raise
 
 
-def _upgrade(db: sqlite3.Connection, folder: str) -> None:
+def _upgrade(db: sqlite3.Connection, path: str, folder: str) -> None:
     """To this format, in one transaction (a crash midway leaves the old format, and the next
     open starts over): from format 1, each run's rows of `entries` become its journal file,
     on the disk (fsynced, with its name) before the rows are dropped; from 2 or 3, only the
@@ -280,8 +280,14 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
         if version < FORMAT:
             db.execute(f"PRAGMA user_version = {FORMAT}")
         db.execute("COMMIT")
-    except BaseException:
+    except BaseException as exc:
         db.execute("ROLLBACK")
+        if isinstance(exc, OSError):  # format 1 writing the journals: a full disk, say
+            raise StoreError(
+                f"cannot move the run store {path} to format {FORMAT} (its journals go to "
+                f"{folder}: {exc}); nothing was changed, it stays in format 1: make room or "
+                "fix that folder, then open it again"
+            ) from exc
         raise
 
 

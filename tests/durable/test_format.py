@@ -22,7 +22,7 @@ from agentkit._durable.log import MAGIC, encode_framed, first
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, SCHEMA
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
-from agentkit.errors import StoreFormatError
+from agentkit.errors import StoreError, StoreFormatError
 
 
 def refused(path: Path, problem: str, match: str) -> None:
@@ -180,6 +180,22 @@ def test_a_format_1_stores_journals_reach_the_disk_before_its_rows_are_dropped(
     commit = dropped + events[dropped:].index("COMMIT")
     wanted = [f"fsync {folder / '1.log'}", f"fsync {folder / '2.log'}", f"fsync {folder}"]
     assert all(events.index(event) < commit for event in wanted)
+
+
+def test_a_format_1_store_that_cannot_be_moved_says_why_and_stays_as_it_was(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    v1_store(path)
+    folder = Path(f"{path}.journals")
+    folder.write_text("in the way")
+    with pytest.raises(StoreError, match=f"cannot move the run store {path} to format {FORMAT}"
+                       f".*{folder}.*File exists.*stays in format 1"):
+        SQLiteStore(path)
+    assert pragmas(path)[1] == 1
+    folder.unlink()
+    with SQLiteStore(path) as store:
+        assert [e.seq for e in store.entries("a")] == [1, 2, 3]
 
 
 def v2_record(seq: int, kind: str, at: float, payload: object, totals: object = None) -> bytes:
