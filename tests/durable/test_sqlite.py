@@ -1,9 +1,9 @@
-"""SQLiteStore on real files: the journal, the header and listing, fingerprints, leases, and
-concurrency (threads sharing one store, processes racing for one run)."""
+"""SQLiteStore on real files: the journal, the header and listing, fingerprints, leases,
+concurrency (threads sharing one store, processes racing for one run), the paths that name a
+store (relative, through a symlink), and full or read-only disks (`tests/support/disk.py`)."""
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import signal
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from disk import fill
 
 from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.journal import (
@@ -625,35 +626,6 @@ def test_a_new_run_is_claimed_by_nobody_else_before_its_creator_holds_its_journa
     finally:
         store.close()
         other.close()
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A folder on a 256 KiB tmpfs of its own (root only), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True
-    ).returncode:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
-
-
-def fill(disk: Path) -> Path:
-    """Fill `disk` to the last byte; returns the file that does, to remove for space again."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"x" * 512)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_a_claim_failed_on_a_full_disk_leaves_the_run_free_to_claim_once_there_is_space(
