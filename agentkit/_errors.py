@@ -357,7 +357,10 @@ class RunLockedError(StoreError):
     def __init__(self, run_id: str, *, host: str, pid: int, expires: float) -> None:
         import socket  # an error's path only: `agentkit --help` need not load it
 
-        until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
+        try:
+            until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
+        except (OverflowError, ValueError, OSError):  # a lease too long for a date
+            until = f"{expires:g} (Unix seconds)"
         if pid == os.getpid() and host in (socket.gethostname(), "this machine"):
             held = (
                 f"this process (pid {pid}), in another task or thread (lease until {until}); "

@@ -58,6 +58,10 @@ _crc32 = zlib.crc32
 _dumps = orjson.dumps
 _LINE = orjson.OPT_APPEND_NEWLINE
 _KINDS = frozenset(KINDS)
+_WHAT_TO_DO = (
+    "; it must be a file this process can read and write: fix its permissions, or move what "
+    "is in its place"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,7 @@ def read(path: str, *, start: int = 0, seq: int = 0, after: int = 0) -> Tail:
     except FileNotFoundError:
         return Tail([], start, seq, None, None)
     except OSError as exc:
-        raise StoreError(f"cannot read the run journal {path}: {exc}") from exc
+        raise StoreError(f"cannot read the run journal {path}: {exc}{_WHAT_TO_DO}") from exc
     if head == MAGIC:
         skip = max(len(MAGIC) - start, 0)
         return _lines(data, start, skip, seq, after)
@@ -225,7 +229,7 @@ def first(path: str) -> Entry | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreError(f"cannot read the run journal {path}: {exc}") from exc
+        raise StoreError(f"cannot read the run journal {path}: {exc}{_WHAT_TO_DO}") from exc
     if len(body) < length or zlib.crc32(body) != crc:
         return None
     row = orjson.loads(body)
@@ -312,7 +316,9 @@ class RunLog:
         except FileNotFoundError:
             raise
         except OSError as exc:
-            raise StoreError(f"cannot open the run journal {path}: {exc}") from exc
+            raise StoreError(
+                f"cannot open the run journal {path}: {exc}{_WHAT_TO_DO}. Nothing was written"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

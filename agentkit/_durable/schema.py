@@ -16,8 +16,10 @@ goes on the framed ones as they are.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,8 +75,25 @@ SCHEMA = (
 
 
 def journals(path: str) -> str:
-    """The folder of the journals of the store at `path`."""
-    return f"{path}.journals"
+    """The folder of the journals of the store at `path`: beside the store's file itself, as
+    an absolute path, however `path` spells it (relative, through a symlink), so that every
+    process, from any working directory, reads and locks the same journals.
+
+    Raises `StoreError` when the folder beside `path` as spelled holds journals and is another
+    one: an older agentkit kept them there for a store opened through a symlink.
+    """
+    folder = f"{os.path.realpath(path)}.journals"
+    spelled = f"{os.path.abspath(path)}.journals"
+    if spelled != folder and os.path.isdir(spelled) and os.path.realpath(spelled) != folder:
+        with os.scandir(spelled) as found:
+            if any(found):
+                raise StoreError(
+                    f"the journals of the run store {path} are in {spelled}, beside the "
+                    f"symlink; they belong beside the file it names: move {spelled} to "
+                    f"{folder} (with no process using the store; merge the two if both "
+                    "exist), then open the store again. Nothing was changed"
+                )
+    return folder
 
 
 def newer_format(path: str, version: int, what: str) -> StoreFormatError:
@@ -99,6 +118,18 @@ def translate(exc: sqlite3.Error, path: str) -> StoreError:
         return StoreError(
             f"the run store {path} is busy: another process kept it locked too long ({exc}); "
             "try again"
+        )
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return StoreError(
+            f"the disk of the run store {path} is full ({exc}); nothing was written: free some "
+            "space, then try again (a run resumes where it stopped)"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+        return StoreError(
+            f"cannot write to the run store {path} ({exc}): the file and its folder "
+            "must be writable by this process (SQLite writes its -wal and -shm files beside "
+            "it); fix their permissions or the mount, or give another path. Nothing was written"
         )
     return StoreError(f"the run store {path} failed: {exc}")
 
@@ -125,10 +156,28 @@ def _check_header(path: str) -> None:
 
 
 def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
-    app = db.execute("PRAGMA application_id").fetchone()[0]
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    """The file's application id, format and count of schema objects, read in one statement
+    (one snapshot: a store another process creates meanwhile is seen whole or not at all)."""
+    app, version, tables = db.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id), "
+        "(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master)"
+    ).fetchone()
     return int(app), int(version), int(tables)
+
+
+def _wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the store in WAL mode. Switching it from another mode, SQLite answers busy at once,
+    without waiting, while another connection writes (the process creating the store
+    meanwhile): tried again until `timeout` has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _check_identity(path: str, app: int, version: int, tables: int) -> bool:
@@ -170,9 +219,9 @@ def connect(path: str, *, synchronous: str, timeout: float, folder: str) -> sqli
     try:
         if not _check_identity(path, *_identity(db)):
             _create(db, path)
-        db.execute("PRAGMA journal_mode = WAL")
+        _wal(db, timeout)
         if _identity(db)[1] < FORMAT:
-            _upgrade(db, folder)
+            _upgrade(db, path, folder)
         db.execute(f"PRAGMA synchronous = {synchronous}")
     except BaseException as exc:
         db.close()
@@ -197,17 +246,18 @@ def _create(db: sqlite3.Connection, path: str) -> None:
         raise
 
 
-def _upgrade(db: sqlite3.Connection, folder: str) -> None:
+def _upgrade(db: sqlite3.Connection, path: str, folder: str) -> None:
     """To this format, in one transaction (a crash midway leaves the old format, and the next
-    open starts over): from format 1, each run's rows of `entries` become its journal file;
-    from 2 or 3, only the number changes."""
+    open starts over): from format 1, each run's rows of `entries` become its journal file,
+    on the disk (fsynced, with its name) before the rows are dropped; from 2 or 3, only the
+    number changes."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 1:
             db.execute("ALTER TABLE runs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0")
             db.execute("ALTER TABLE runs ADD COLUMN log_size INTEGER NOT NULL DEFAULT 0")
-            Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
             mask = (1 << _V1_SEQ_BITS) - 1
             for (key,) in db.execute("SELECT id FROM runs").fetchall():
                 rows = db.execute(
@@ -219,19 +269,47 @@ def _upgrade(db: sqlite3.Connection, folder: str) -> None:
                     encode([(kind, orjson.Fragment(payload))], (k & mask) - 1, at, None)
                     for k, kind, at, payload in rows
                 )
-                Path(folder, f"{key}.log").write_bytes(data)
+                _write_synced(os.path.join(folder, f"{key}.log"), data)
                 last = rows[-1][0] & mask if rows else 0
                 db.execute(
                     "UPDATE runs SET log_seq = ?, log_size = ?, format = ? WHERE id = ?",
                     (last, len(data), FORMAT, key),
                 )
+            _sync_folder(folder)  # the journals' names too, before their rows go
             db.execute("DROP TABLE entries")
         if version < FORMAT:
             db.execute(f"PRAGMA user_version = {FORMAT}")
         db.execute("COMMIT")
-    except BaseException:
+    except BaseException as exc:
         db.execute("ROLLBACK")
+        if isinstance(exc, OSError):  # format 1 writing the journals: a full disk, say
+            raise StoreError(
+                f"cannot move the run store {path} to format {FORMAT} (its journals go to "
+                f"{folder}: {exc}); nothing was changed, it stays in format 1: make room or "
+                "fix that folder, then open it again"
+            ) from exc
         raise
+
+
+def _write_synced(path: str, data: bytes) -> None:
+    """Write `data` as the file at `path` and wait until the disk has it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: str) -> None:
+    """Wait until the disk has the names of the files in `folder`."""
+    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Use:

@@ -89,14 +89,15 @@ class _Held:
 
 class SQLiteStore:
     """Durable runs in the SQLite file `path` (created if new) and the journals beside it
-    (`<path>.journals/`), implementing `RunStore`.
+    (`<path>.journals/`, beside the file a symlink names), implementing `RunStore`.
 
     `synchronous` is `"NORMAL"` (every checkpoint survives a process crash) or `"FULL"` (every
     checkpoint also survives a power loss); see the module docstring. The header shows a
     holder's lease lasting `lease_seconds` from its claim or last renewal (appends renew it
     once a third is spent); the journal's lock is what holds the run.
     `clock` gives Unix seconds (tests inject one). Raises `StoreFormatError` when `path` is
-    not a store this agentkit can use, leaving the file untouched.
+    not a store this agentkit can use, leaving the file untouched, and `StoreError` when its
+    journals are beside a symlink to it (`schema.journals` says where to move them).
     """
 
     def __init__(
@@ -162,56 +163,71 @@ class SQLiteStore:
         now, me, token = self._clock(), this_process(), secrets.token_hex(16)
         expires = now + self.lease_seconds
         lease = (token, me.host, me.node, me.pid, me.started, expires)
-        with self._use(write=False) as db:  # a new run: one statement, its own transaction
-            inserted = db.execute(
-                "INSERT OR IGNORE INTO runs (run_id, format, fingerprint, model, agent, status, "
-                "created, updated, lease_token, lease_host, lease_node, lease_pid, "
-                "lease_started, lease_expires) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, FORMAT, fingerprint, model, agent, now, now, *lease),
-            )
-            key = inserted.lastrowid if inserted.rowcount == 1 else None
-        if key:
-            try:
-                log = self._take(run_id, key, None, fresh=True)
-            except BaseException:
-                with self._use(write=False) as db:
-                    db.execute("DELETE FROM runs WHERE id = ?", (key,))
-                raise
-            header = RunHeader(
-                run_id, fingerprint, model, agent, "running", 0, 0, 0, 0.0, now, now, 0,
-                Holder(host=me.host, pid=me.pid, expires=expires),
-            )
-            self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
-            return Claim(run=header, lease=Lease(run_id, token, expires), created=True)
-        with self._use(write=True) as db:
-            row = db.execute(
-                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
-                "FROM runs WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"run {run_id!r} was deleted while being claimed; try again")
-            key, version, stored, *_, synced = row
-            if version > FORMAT:
-                raise newer_format(self.path, version, f"run {run_id!r}")
-            if stored != fingerprint:
-                raise RunMismatchError(run_id, stored=stored, given=fingerprint)
-            log = self._take(run_id, key, row, fresh=False, existing=synced > 0)
-            try:
-                header = self._header(db, run_id)
-                assert header is not None  # the row was read in this transaction
-                db.execute(  # running now; `release` sets the status its journal ends with
-                    "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
-                    "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
-                    "status = 'running' WHERE id = ?",
-                    (*lease, now, key),
+        log: RunLog | None = None
+        try:
+            # One transaction: a new run's row is seen by others only with its journal locked
+            # (else another claimer could take the run in between), and no journal stays
+            # locked for a claim that did not commit (a full disk).
+            with self._use(write=True) as db:
+                inserted = db.execute(
+                    "INSERT OR IGNORE INTO runs (run_id, format, fingerprint, model, agent, "
+                    "status, created, updated, lease_token, lease_host, lease_node, lease_pid, "
+                    "lease_started, lease_expires) "
+                    "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, FORMAT, fingerprint, model, agent, now, now, *lease),
                 )
-            except BaseException:
+                created = inserted.rowcount == 1
+                if created:
+                    key = cast(int, inserted.lastrowid)
+                    log = self._take(run_id, key, None, fresh=True)
+                    header = RunHeader(
+                        run_id, fingerprint, model, agent, "running", 0, 0, 0, 0.0, now, now,
+                        0, Holder(host=me.host, pid=me.pid, expires=expires),
+                    )
+                else:
+                    key, log, header = self._load(db, run_id, fingerprint, lease, now)
+        except BaseException:
+            if log is not None:
                 log.close()
-                raise
-            self._held[token] = _Held(key, log, now + self.lease_seconds / 3)
-        return Claim(run=header, lease=Lease(run_id, token, expires), created=False)
+            raise
+        held = _Held(key, log, now + self.lease_seconds / 3)
+        with self._lock:
+            if self._db is None:  # closed by another thread meanwhile: keep nothing locked
+                log.close()
+                self._open()
+            self._held[token] = held
+        return Claim(run=header, lease=Lease(run_id, token, expires), created=created)
+
+    def _load(
+        self, db: sqlite3.Connection, run_id: str, fingerprint: str, lease: tuple[object, ...],
+        now: float,
+    ) -> tuple[int, RunLog, RunHeader]:
+        """Claim the stored run `run_id` in `db`'s transaction: its key, its journal (locked),
+        and its header as it was."""
+        row = db.execute(
+            "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
+            "FROM runs WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        key, version, stored, *_, synced = row
+        if version > FORMAT:
+            raise newer_format(self.path, version, f"run {run_id!r}")
+        if stored != fingerprint:
+            raise RunMismatchError(run_id, stored=stored, given=fingerprint)
+        log = self._take(run_id, key, row, fresh=False, existing=synced > 0)
+        try:
+            header = self._header(db, run_id)
+            assert header is not None  # the row was read in this transaction
+            db.execute(  # running now; `release` sets the status its journal ends with
+                "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
+                "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
+                "status = 'running' WHERE id = ?",
+                (*lease, now, key),
+            )
+        except BaseException:
+            log.close()
+            raise
+        return key, log, header
 
     def _take(
         self,
@@ -227,8 +243,7 @@ class SQLiteStore:
         started again, the run would repeat what it did."""
         path = self._journal(key)
         if not self._made:
-            os.makedirs(self._journals, mode=0o700, exist_ok=True)
-            self._made = True
+            self._make_folder()
         try:
             log = RunLog.take(path, fresh=fresh, existing=existing)
         except FileNotFoundError:
@@ -240,11 +255,23 @@ class SQLiteStore:
                     f"back, or delete the run (`agentkit runs rm {run_id} --db {self.path}`) "
                     "to start it afresh"
                 ) from None
-            os.makedirs(self._journals, mode=0o700, exist_ok=True)  # the folder was removed
+            self._make_folder()  # it was removed
             log = RunLog.take(path, fresh=fresh)
         if log is None:
             raise _locked(run_id, row)
         return log
+
+    def _make_folder(self) -> None:
+        """Make the journals' folder if it is missing; `StoreError` when it cannot be made."""
+        try:
+            os.makedirs(self._journals, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot make the folder of the run journals {self._journals} ({exc}): the "
+                "store keeps a journal per run there, so it must be a folder this process can "
+                "write to (move what is in its place). Nothing was written"
+            ) from exc
+        self._made = True
 
     def append(
         self,
@@ -281,7 +308,12 @@ class SQLiteStore:
                 self._open()  # raises: the store is closed
             seq = held.log.append(entries, now, summary, sync=self.fsyncs)
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
-            self.renew(lease)
+            try:
+                self.renew(lease)
+            except StoreError:
+                # The entries are committed; the header is only a view of the journal (whose
+                # lock holds the run): a failed sync (a busy or full disk) is tried again later.
+                held.renew_at = now + self.lease_seconds / 3
         return seq
 
     def _refused(self, lease: Lease, entries: Sequence[tuple[EntryKind, Payload]]) -> Exception:
@@ -323,7 +355,7 @@ class SQLiteStore:
                     (*_synced(log, totals, self._clock()), held.key, lease.token),
                 )
         finally:
-            del self._held[lease.token]
+            self._held.pop(lease.token, None)  # gone already if the store was closed meanwhile
             log.close()
         return True
 

@@ -5,21 +5,24 @@ and is left byte for byte as it was."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import struct
 import zlib
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from agentkit._durable.journal import Entry, Summary
 from agentkit._durable.log import MAGIC, encode_framed, first
-from agentkit._durable.schema import APPLICATION_ID, FORMAT
+from agentkit._durable.schema import APPLICATION_ID, FORMAT, SCHEMA
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
-from agentkit.errors import StoreFormatError
+from agentkit.errors import StoreError, StoreFormatError
 
 
 def refused(path: Path, problem: str, match: str) -> None:
@@ -113,9 +116,9 @@ V1_ENTRIES = "CREATE TABLE entries (key INTEGER PRIMARY KEY, kind TEXT NOT NULL,
     "at REAL NOT NULL, payload TEXT NOT NULL)"
 
 
-def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) -> None:
-    # Format 1 kept each journal as rows (key = run id << 32 | seq) of an `entries` table.
-    path = tmp_path / "old.db"
+def v1_store(path: Path) -> None:
+    """A format-1 store: each journal as rows (key = run id << 32 | seq) of an `entries`
+    table; run "a" has three entries, "b" none."""
     with closing(sqlite3.connect(path)) as db:
         db.execute(V1_RUNS)
         db.execute(V1_ENTRIES)
@@ -133,6 +136,11 @@ def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) 
                     (key << 32 | seq, 10.0 + seq, f'{{"n": {seq}}}'),
                 )
         db.commit()
+
+
+def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    v1_store(path)
     with SQLiteStore(path) as store:
         assert [(e.seq, e.kind, e.payload, e.at) for e in store.entries("a")] == [
             (n, "reply", {"n": n}, 10.0 + n) for n in (1, 2, 3)
@@ -148,6 +156,46 @@ def test_a_format_1_store_is_moved_to_journal_files_and_resumes(tmp_path: Path) 
     with closing(sqlite3.connect(path)) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "entries" not in tables
+
+
+def test_a_format_1_stores_journals_reach_the_disk_before_its_rows_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The move drops the only other copy of every run's history: a power loss after it must
+    # not find the journals still in the page cache, whatever `synchronous` says.
+    path = tmp_path / "old.db"
+    v1_store(path)
+    events: list[str] = []
+    fsync = os.fsync
+
+    def synced(fd: int) -> None:
+        events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", synced)
+    traced(monkeypatch, events.append)
+    SQLiteStore(path).close()
+    folder = Path(f"{path}.journals")
+    dropped = events.index("DROP TABLE entries")
+    commit = dropped + events[dropped:].index("COMMIT")
+    wanted = [f"fsync {folder / '1.log'}", f"fsync {folder / '2.log'}", f"fsync {folder}"]
+    assert all(events.index(event) < commit for event in wanted)
+
+
+def test_a_format_1_store_that_cannot_be_moved_says_why_and_stays_as_it_was(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    v1_store(path)
+    folder = Path(f"{path}.journals")
+    folder.write_text("in the way")
+    with pytest.raises(StoreError, match=f"cannot move the run store {path} to format {FORMAT}"
+                       f".*{folder}.*File exists.*stays in format 1"):
+        SQLiteStore(path)
+    assert pragmas(path)[1] == 1
+    folder.unlink()
+    with SQLiteStore(path) as store:
+        assert [e.seq for e in store.entries("a")] == [1, 2, 3]
 
 
 def v2_record(seq: int, kind: str, at: float, payload: object, totals: object = None) -> bytes:
@@ -332,3 +380,75 @@ def test_a_reply_kept_as_it_came_over_several_lines_is_one_record(tmp_path: Path
         ]
         (journal,) = Path(f"{store.path}.journals").iterdir()
         assert journal.read_bytes().count(b"\n") == 4  # MAGIC's and one a commit
+
+
+def traced(monkeypatch: pytest.MonkeyPatch, trace: Callable[[str], None]) -> None:
+    """Call `trace` with each statement of the next store opened, just before it runs."""
+    real = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real(*args, **kwargs)
+        db.set_trace_callback(trace)
+        monkeypatch.setattr(sqlite3, "connect", real)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+
+
+def create_store(path: Path) -> None:
+    """Make a store at `path` as another process's `SQLiteStore` does before it turns on WAL,
+    unless a writer is at it (then the other process would wait)."""
+    with closing(sqlite3.connect(path, isolation_level=None, timeout=0)) as db:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return
+        for sql in SCHEMA:
+            db.execute(sql)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {FORMAT}")
+        db.execute("COMMIT")
+
+
+@pytest.mark.parametrize("statement", range(1, 8))
+def test_a_store_another_process_creates_meanwhile_is_opened_as_the_store_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, statement: int
+) -> None:
+    path = tmp_path / "runs.db"
+    seen: list[str] = []
+
+    def trace(sql: str) -> None:
+        seen.append(sql)
+        if len(seen) == statement:
+            create_store(path)
+
+    traced(monkeypatch, trace)
+    with SQLiteStore(path) as store:
+        assert store.runs() == []
+    assert pragmas(path) == (APPLICATION_ID, FORMAT, "wal")
+
+
+def test_a_store_switched_to_wal_while_another_process_writes_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As its creator leaves a new store before it turns on WAL. SQLite answers "busy" to the
+    # switch at once, without its timeout, while another connection writes.
+    path = tmp_path / "runs.db"
+    create_store(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    tries: list[str] = []
+
+    def trace(sql: str) -> None:
+        if "journal_mode" in sql:
+            tries.append(sql)
+            if len(tries) == 2:  # it waited: the writer is done
+                other.execute("COMMIT")
+
+    traced(monkeypatch, trace)
+    try:
+        with SQLiteStore(path, timeout=10) as store:
+            assert store.runs() == []
+    finally:
+        other.close()
+    assert len(tries) == 2 and pragmas(path) == (APPLICATION_ID, FORMAT, "wal")

@@ -1,8 +1,10 @@
-"""SQLiteStore on real files: the journal, the header and listing, fingerprints, leases, and
-concurrency (threads sharing one store, processes racing for one run)."""
+"""SQLiteStore on real files: the journal, the header and listing, fingerprints, leases,
+concurrency (threads sharing one store, processes racing for one run), the paths that name a
+store (relative, through a symlink), and full or read-only disks (`tests/support/disk.py`)."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sqlite3
@@ -14,7 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from disk import fill
 
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.journal import (
     KINDS,
     Claim,
@@ -24,6 +28,7 @@ from agentkit._durable.journal import (
     RunStore,
     Summary,
 )
+from agentkit._durable.log import RunLog
 from agentkit._durable.schema import FORMAT
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError
@@ -260,6 +265,7 @@ def test_appends_renew_the_lease_and_sync_the_header_once_a_third_of_it_is_spent
 
 HOLDER = """
 import sys
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
 store = SQLiteStore(sys.argv[1], lease_seconds=0.001)  # expired at once: it must not matter
@@ -437,6 +443,7 @@ def test_many_threads_append_to_their_own_runs_through_one_store(store: SQLiteSt
 RACER = """
 import sys
 from agentkit.errors import RunLockedError
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])
@@ -485,6 +492,7 @@ def test_processes_racing_for_one_run_exactly_one_wins(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
+from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])
@@ -583,3 +591,237 @@ def test_only_the_store_object_that_claimed_a_run_writes_to_it(
         assert not other.release(lease)
     assert store.append(lease, "tool_result", {}) == 2
     assert [e.kind for e in store.entries("r1")] == ["start", "tool_result"]
+
+
+def test_a_new_run_is_claimed_by_nobody_else_before_its_creator_holds_its_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process claiming the run between its row's insert and its journal's lock used to
+    # take it (an empty journal, no entries counted yet) while the creator, refused, deleted
+    # the row: two processes ran the run, or the creator cut the other's entries off.
+    path = tmp_path / "runs.db"
+    store, other = SQLiteStore(path), SQLiteStore(path, timeout=0.01)
+    seen: list[str] = []
+    take = RunLog.take
+
+    def racing(journal: str, **options: bool) -> RunLog | None:
+        if options.get("fresh") and not seen:  # the creator, about to lock the journal
+            seen.append("racing")
+            try:
+                claim(other)
+            except StoreError as exc:  # the run's row is not there to claim yet
+                seen.append(type(exc).__name__)
+            else:
+                seen.append("claimed")
+        return take(journal, **options)
+
+    monkeypatch.setattr(RunLog, "take", staticmethod(racing))
+    try:
+        first = claim(store)
+        assert seen == ["racing", "StoreError"] and first.created
+        with pytest.raises(RunLockedError):
+            claim(other)
+        assert store.append(first.lease, "start", {}) == 1
+        assert [h.run_id for h in other.runs()] == ["r1"] and other.entries("r1") != []
+    finally:
+        store.close()
+        other.close()
+
+
+def test_a_claim_failed_on_a_full_disk_leaves_the_run_free_to_claim_once_there_is_space(
+    small_disk: Path,
+) -> None:
+    path = small_disk / "runs.db"
+    with SQLiteStore(path) as store, SQLiteStore(path) as other:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        store.release(lease)
+        filler = fill(small_disk)
+        with pytest.raises(StoreError, match="full"):
+            claim(store)  # its header's lease cannot be written: the journal must not stay locked
+        filler.unlink()
+        taken = claim(other)
+        assert taken.run.entries == 1 and other.append(taken.lease, "reply", {}) == 2
+        other.release(taken.lease)
+        assert claim(store).run.entries == 2
+
+
+def test_an_append_whose_header_sync_fails_is_still_committed_and_says_so(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # The journal is the run: once its write is done, the header's sync (the lease renewal
+    # every third of a lease) failing must not report the entries lost. A run told its "tool
+    # started" marks failed never starts the calls, and its resume answered them interrupted.
+    path = tmp_path / "runs.db"
+    with SQLiteStore(path, lease_seconds=LEASE, clock=clock, timeout=0.01) as store:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process keeps the header table busy
+        clock.now += LEASE / 3
+        try:
+            assert store.append_many(lease, [("reply", {}), ("tool_started", {"ids": ["a"]})]) == 3
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert [e.seq for e in store.entries("r1")] == [1, 2, 3]
+        clock.now += LEASE / 3  # the sync is tried again a third of a lease later
+        assert store.append(lease, "tool_result", {}) == 4
+        row = store._db.execute("SELECT log_seq, lease_expires FROM runs").fetchone()  # pyright: ignore[reportPrivateUsage, reportOptionalMemberAccess]
+        assert row == (4, clock.now + LEASE)
+
+
+def test_a_store_opened_by_a_relative_path_keeps_its_journals_when_the_directory_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with SQLiteStore("runs.db") as store:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        store.release(lease)
+        monkeypatch.chdir(tmp_path / "elsewhere")  # a tool, say, changes directory
+        assert [e.seq for e in store.entries("r1")] == [1]
+        resumed = claim(store)
+        assert resumed.run.entries == 1 and store.append(resumed.lease, "reply", {}) == 2
+        store.append(claim(store, "r2").lease, "start", {})
+    assert not (tmp_path / "elsewhere" / "runs.db.journals").exists()
+    assert len(list((tmp_path / "runs.db.journals").iterdir())) == 2
+
+
+def test_a_store_opened_through_a_symlink_shares_the_journals_and_their_locks(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "data").mkdir()
+    real, link = tmp_path / "data" / "runs.db", tmp_path / "runs.db"
+    SQLiteStore(real).close()
+    link.symlink_to(real)
+    with SQLiteStore(real) as store, SQLiteStore(link) as linked:
+        lease = claim(store).lease
+        store.append(lease, "start", {})
+        with pytest.raises(RunLockedError):
+            claim(linked)  # one run, one holder, whatever path names its store
+        assert [e.seq for e in linked.entries("r1")] == [1]
+        store.release(lease)
+        assert claim(linked).run.entries == 1
+    assert not Path(f"{link}.journals").exists()
+
+
+def test_journals_an_older_agentkit_kept_beside_a_symlink_are_named_not_ignored(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "data").mkdir()
+    real, link = tmp_path / "data" / "runs.db", tmp_path / "runs.db"
+    with SQLiteStore(real) as store:
+        store.append(claim(store).lease, "start", {})
+    link.symlink_to(real)
+    Path(f"{real}.journals").rename(f"{link}.journals")  # where they used to go
+    with pytest.raises(StoreError, match=f"move .*{link}.journals.* to .*{real}.journals"):
+        SQLiteStore(link)
+    assert len(list(Path(f"{link}.journals").iterdir())) == 1  # nothing moved or lost
+    Path(f"{link}.journals").rename(f"{real}.journals")
+    with SQLiteStore(link) as store:
+        assert [e.seq for e in store.entries("r1")] == [1]
+
+
+def test_a_full_disk_stops_a_new_run_saying_so_and_what_to_do(small_disk: Path) -> None:
+    with SQLiteStore(small_disk / "runs.db") as store:
+        filler = fill(small_disk)
+        with pytest.raises(StoreError, match=r"is full .*free some space, then try again"):
+            claim(store)
+        filler.unlink()
+        assert store.runs() == [] and claim(store).created
+
+
+def test_a_store_on_a_read_only_file_system_says_what_to_do_and_loses_nothing(
+    small_disk: Path,
+) -> None:
+    path = small_disk / "runs.db"
+    with SQLiteStore(path) as store:
+        store.append(claim(store).lease, "start", {})
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(StoreError, match=rf"cannot write to the run store {path} .*writable"):
+        SQLiteStore(path)
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    with SQLiteStore(path) as store:
+        assert [e.seq for e in store.entries("r1")] == [1]
+
+
+def test_a_journals_folder_that_cannot_be_made_is_a_store_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    folder = Path(f"{path}.journals")
+    folder.write_text("not a folder")  # e.g. a copy gone wrong
+    with SQLiteStore(path) as store:
+        with pytest.raises(StoreError, match=f"folder of the run journals {folder}") as caught:
+            claim(store)
+        assert "File exists" in str(caught.value) and store.runs() == []
+        folder.unlink()
+        assert claim(store).created
+    assert folder.is_dir()
+
+
+def test_a_store_closed_by_another_thread_during_a_release_says_it_is_closed(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lease = claim(store).lease
+    use = store._use  # pyright: ignore[reportPrivateUsage]
+
+    def closed_meanwhile(*, write: bool) -> Any:
+        store.close()  # another thread, at this very moment
+        return use(write=write)
+
+    monkeypatch.setattr(store, "_use", closed_meanwhile)
+    with pytest.raises(StoreError, match="closed"):
+        store.release(lease)
+
+
+def test_a_claim_finishing_after_another_thread_closed_the_store_keeps_nothing_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "runs.db"
+    store = SQLiteStore(path)
+    held = sqlite_module._Held  # pyright: ignore[reportPrivateUsage]
+
+    def closed_meanwhile(*args: Any) -> Any:
+        store.close()  # another thread, between the claim's commit and its bookkeeping
+        return held(*args)
+
+    monkeypatch.setattr(sqlite_module, "_Held", closed_meanwhile)
+    with pytest.raises(StoreError, match="closed"):
+        claim(store)
+    monkeypatch.undo()
+    with SQLiteStore(path) as other:  # the run is not left locked by this process
+        assert claim(other).run.entries == 0
+
+
+@pytest.mark.parametrize("seconds", [math.inf, 1e15])
+def test_a_lease_too_long_for_a_date_still_refuses_a_second_claimer_as_locked(
+    tmp_path: Path, seconds: float
+) -> None:
+    with SQLiteStore(tmp_path / "runs.db", lease_seconds=seconds) as store:
+        claim(store)
+        with pytest.raises(RunLockedError, match="this process") as caught:
+            claim(store)
+        assert caught.value.expires > 1e14
+
+
+def test_a_journal_that_is_no_file_is_named_with_what_to_do_and_nothing_is_lost(
+    store: SQLiteStore,
+) -> None:
+    lease = claim(store).lease
+    store.append(lease, "start", {})
+    store.release(lease)
+    (journal,) = Path(f"{store.path}.journals").iterdir()
+    kept = journal.with_suffix(".kept")
+    journal.rename(kept)
+    journal.mkdir()  # a directory in its place
+    todo = "must be a file this process can .* move what is in its place"
+    with pytest.raises(StoreError, match=f"{journal}.*Is a directory.*{todo}"):
+        claim(store)
+    with pytest.raises(StoreError, match=todo):
+        store.entries("r1")
+    journal.rmdir()
+    kept.rename(journal)
+    assert claim(store).run.entries == 1 and [e.seq for e in store.entries("r1")] == [1]
