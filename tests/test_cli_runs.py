@@ -450,6 +450,26 @@ def test_show_labels_thinking_so_a_pipe_can_tell_it_from_the_answer(
     assert "claude (thinking): Let me think about it.\nclaude: The answer." in out
 
 
+def test_show_names_the_usage_a_sub_agent_merged_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    sub = Agent("claude-sonnet-4-5", name="researcher", description="Researches a question.",
+                client=AsyncClient(api_key="sk", transport=ScriptedTransport([text_reply("4 C")])))
+    script = [reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_r")]), text_reply("4 C.")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        result = Agent("claude-sonnet-4-5", tools=[sub.as_tool()], client=client).run_sync(
+            "Weather?", run_id="s", store=store)
+    merged = result.usage.turns[1]  # the caller's first reply, the sub-agent's, the answer
+    assert main(["runs", "show", "s", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    tokens = merged.input_tokens + merged.output_tokens
+    assert f"· usage merged in (a sub-agent's): 1 requests, {tokens:,} tokens" in captured.err
+    total = result.usage.input_tokens + result.usage.output_tokens
+    assert f"{total:,} tokens" in captured.out
+
+
 def test_show_of_a_run_with_a_context_policy_s_notes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

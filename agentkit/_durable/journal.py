@@ -11,7 +11,9 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `status`: the run became paused, finished, failed or interrupted, with a reason (a paused
   run's also lists the calls awaiting a decision);
 - `context`: an input of the context policy that is not a reply (a token count, a prompt too
-  long, a beta the gateway does not know), so a replay takes the same decisions.
+  long, a beta the gateway does not know), so a replay takes the same decisions;
+- `usage`: usage merged into the run that none of its replies holds (a sub-agent's, as
+  `RunUsage.to_dict`), with the checkpoint after it, so a replay counts it once.
 
 A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
 can append; every append keeps the lease alive (afterwards at least half its time is left),
@@ -51,7 +53,7 @@ Payload = Mapping[str, object] | orjson.Fragment
 bytes as they came), stored as it is."""
 
 EntryKind = Literal[
-    "start", "reply", "tool_started", "tool_result", "decisions", "status", "context"
+    "start", "reply", "tool_started", "tool_result", "decisions", "status", "context", "usage"
 ]
 KINDS: tuple[EntryKind, ...] = (
     "start",
@@ -61,6 +63,7 @@ KINDS: tuple[EntryKind, ...] = (
     "decisions",
     "status",
     "context",
+    "usage",
 )
 RunStatus = Literal["running", "paused", "finished", "failed", "interrupted"]
 STATUSES: tuple[RunStatus, ...] = ("running", "paused", "finished", "failed", "interrupted")

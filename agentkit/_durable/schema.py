@@ -11,7 +11,8 @@ first opened: format 1 kept journals as rows of an `entries` table, now a journa
 beside the records of several entries it writes (hence format 3: an agentkit reading format 2
 could not read those); formats 2 and 3 framed each record with a CRC, format 4 writes new
 journals as lines (`log.MAGIC`), which an agentkit of format 3 could not read, and reads and
-goes on the framed ones as they are.
+goes on the framed ones as they are; format 5 adds the journal entry kind `usage`, which an
+agentkit of format 4 would take for the end of a journal (and so repeat what followed it).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x61676B74  # "agkt"
-FORMAT = 4
+FORMAT = 5
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _V1_SEQ_BITS = 32  # format 1: an entry's key was `run id << 32 | seq`
 
@@ -249,8 +250,8 @@ def _create(db: sqlite3.Connection, path: str) -> None:
 def _upgrade(db: sqlite3.Connection, path: str, folder: str) -> None:
     """To this format, in one transaction (a crash midway leaves the old format, and the next
     open starts over): from format 1, each run's rows of `entries` become its journal file,
-    on the disk (fsynced, with its name) before the rows are dropped; from 2 or 3, only the
-    number changes."""
+    on the disk (fsynced, with its name) before the rows are dropped; from 2, 3 or 4, only
+    the number changes."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]

@@ -197,6 +197,10 @@ class RunUsage(_Counters):
     unpriced_requests: int = 0
     """Responses from models without known prices (their cost is not in `known_cost_usd`)."""
     turns: list[TurnUsage] = field(default_factory=list[TurnUsage])
+    merged: list[RunUsage] | None = field(default=None, init=False, compare=False, repr=False)
+    """When a list, `merge` also appends what it merges there: a durable run's journal sets
+    one, since usage merged in (a sub-agent's) comes from none of the run's replies, and
+    records it at its next checkpoint. None (the default): nothing is kept."""
 
     @property
     def cost_usd(self) -> float | None:
@@ -278,6 +282,8 @@ class RunUsage(_Counters):
         self.known_cost_usd += other.known_cost_usd
         self.unpriced_requests += other.unpriced_requests
         self.turns.extend(other.turns)
+        if self.merged is not None:
+            self.merged.append(other)
 
     def __add__(self, other: object) -> RunUsage:
         """A new `RunUsage` holding both runs; neither operand changes."""

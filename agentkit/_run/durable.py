@@ -13,10 +13,12 @@ see `starting`):
 - `result`: a tool result, committed as soon as it exists;
 - `decisions`: approval decisions, as they are given;
 - `context`: the context policy's inputs that are not replies (a token count, an overflow),
-  before the step they decide.
+  before the step they decide;
+- usage merged into the run (a sub-agent's, `RunUsage.merged`), with the checkpoint after it.
 
-Usage is never stored apart from the replies: a resume recomputes it from the replayed ones,
-so no reply is counted twice. Replay answers the engine's `ListTools` by running the toolset's
+Usage is stored only as the replies hold it, and as merged in from outside them (a sub-agent's
+`usage` entries): a resume recomputes it from the replayed entries, so nothing is counted
+twice or dropped. Replay answers the engine's `ListTools` by running the toolset's
 `prepare` hooks again with that turn's context (the tools offered on a turn decide what the
 engine does with its calls). The `start` entry keeps `RunState.seed`, so a resumed run's
 back-offs are drawn as the first process's were. What is not journalled on purpose: failed
@@ -48,6 +50,7 @@ from .._errors import LimitExceeded, RunMismatchError, StoreError, UsageError
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
 from .._loop.state import RunState
 from .._loop.steps import CallModel, ListTools, RunTools
+from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
@@ -233,6 +236,10 @@ class Journal:
             return
         entries, summary = self._pending, self._summary
         self._pending, self._summary = [], None
+        merged = self.state.usage.merged
+        if merged:  # usage merged in since the last commit (a sub-agent's), before what follows
+            entries[:0] = [("usage", usage.to_dict()) for usage in merged]
+            merged.clear()
         self.store.append_many(self.lease, entries, summary=summary)
         self.written += len(entries)
 
@@ -298,6 +305,7 @@ async def open_run(
         engine = Engine(config, journal.state)
         started = await _replay(engine, entries[1:], toolset, deps, run_id)
         _answer_interrupted(engine, journal, started)
+        engine.state.usage.merged = []  # from here on, usage merged in is journaled
         header_status = claim.run.status
         run = DurableRun(engine, journal)
     except BaseException:
@@ -424,6 +432,10 @@ async def _replay(
             engine.on_decisions(cast("dict[str, bool | str]", todo[i].payload["decisions"]))
             i += 1
             continue
+        if todo[i].kind == "usage":  # merged where it was merged (a hook's, between steps)
+            s.usage.merge(RunUsage.from_dict(todo[i].payload))
+            i += 1
+            continue
         step = engine.next_step()
         engine.resolved.clear()
         if isinstance(step, ListTools):
@@ -446,9 +458,11 @@ async def _replay(
             engine.on_reply(Message.from_wire(entry.payload))
             i += 1
         elif isinstance(step, RunTools) and entry.kind in ("tool_started", "tool_result"):
-            while i < len(todo) and todo[i].kind in ("tool_started", "tool_result"):
+            while i < len(todo) and todo[i].kind in ("tool_started", "tool_result", "usage"):
                 payload = todo[i].payload
-                if todo[i].kind == "tool_started":
+                if todo[i].kind == "usage":  # a sub-agent's, with its call's result
+                    s.usage.merge(RunUsage.from_dict(payload))
+                elif todo[i].kind == "tool_started":
                     started.update(cast("list[str]", payload["ids"]))
                 else:
                     engine.on_result(payload)

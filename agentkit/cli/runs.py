@@ -211,6 +211,10 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
             why = payload.get("reason")
             display.note(printable(f"· {payload['status']}" + (f" ({why})" if why else "")))
             awaiting = [str(i) for i in cast("list[object]", payload.get("awaiting") or [])]
+        elif entry.kind == "usage":  # merged in from outside the replies: a sub-agent's
+            tokens = _int(payload.get("input_tokens")) + _int(payload.get("output_tokens"))
+            display.note(f"· usage merged in (a sub-agent's): {_int(payload.get('requests'))} "
+                         f"requests, {tokens:,} tokens")
         else:  # a context policy's input (a token count, an overflow), or a newer kind
             display.note(printable(f"· {entry.kind}: {preview(payload)}"))
     if status == "paused" and awaiting:
@@ -257,6 +261,11 @@ def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]
             media = source.get("media_type")
             what = f"{kind} {media}" if media else str(kind)
             display.line(printable(f"{who}: [{what}]"), style="dim")
+
+
+def _int(value: object) -> int:
+    """A count from a journal's payload (0 when it is not one)."""
+    return value if type(value) is int else 0
 
 
 def _decision(value: object) -> str:

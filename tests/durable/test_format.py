@@ -242,7 +242,7 @@ def test_a_format_2_store_reads_its_one_entry_records_beside_the_new_ones(
         header = store.header("a")
         assert header is not None and (header.turns, header.input_tokens) == (2, 10)
         assert [e.seq for e in store.entries("a", after=3)] == [4, 5]
-    assert pragmas(path)[1] == FORMAT == 4
+    assert pragmas(path)[1] == FORMAT == 5
     assert journal.read_bytes()[:8] == v2_record(1, "start", 5.0, {"n": 0})[:8]  # framed still
 
 
@@ -286,7 +286,7 @@ def test_a_format_3_journal_is_read_and_resumed_in_frames_and_new_runs_write_lin
     path = tmp_path / "runs.db"
     journal = v3_store(path)
     with SQLiteStore(path) as store:
-        assert pragmas(path)[1] == FORMAT == 4
+        assert pragmas(path)[1] == FORMAT == 5
         lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
         assert store.append(lease, "tool_result", {"n": 2}) == 3
         store.release(lease)
@@ -452,3 +452,26 @@ def test_a_store_switched_to_wal_while_another_process_writes_waits_for_it(
     finally:
         other.close()
     assert len(tries) == 2 and pragmas(path) == (APPLICATION_ID, FORMAT, "wal")
+
+
+def test_a_format_4_store_moves_to_5_with_its_runs_as_they_were(tmp_path: Path) -> None:
+    # Format 5 only adds the entry kind `usage` (an agentkit of format 4 would take one for the
+    # end of a journal): the number changes, the journals stay as written.
+    path = tmp_path / "runs.db"
+    with SQLiteStore(path) as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {"n": 0})
+        store.release(lease)
+    (journal,) = Path(f"{path}.journals").iterdir()
+    before = journal.read_bytes()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE runs SET format = 4")
+        db.execute("PRAGMA user_version = 4")
+        db.commit()
+    with SQLiteStore(path) as store:
+        assert pragmas(path)[1] == FORMAT == 5
+        assert [(e.seq, e.kind) for e in store.entries("a")] == [(1, "start")]
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        assert store.append(lease, "usage", {"requests": 1}) == 2
+        store.release(lease)
+    assert journal.read_bytes().startswith(before)

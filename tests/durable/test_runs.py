@@ -129,6 +129,52 @@ async def test_a_non_idempotent_call_cut_by_a_crash_is_answered_as_interrupted_n
     assert result.usage.requests == 2  # the replayed reply counted once
 
 
+def researcher(transport: ScriptedTransport) -> Agent[str]:
+    client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+    return Agent(MODEL, name="researcher", description="Researches a question.", client=client)
+
+
+@pytest.mark.asyncio
+async def test_a_sub_agent_s_usage_survives_a_crash_and_counts_once(store: SQLiteStore) -> None:
+    # A sub-agent's usage counts in its caller's (`as_tool`) but is in none of the caller's
+    # replies: the journal keeps it, so neither a resume nor a re-call drops it or counts it
+    # twice (the sub-agent is not run again either).
+    script = [reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_1")]), text_reply("4 C.")]
+
+    def parent(transport: ScriptedTransport, sub: ScriptedTransport, hooks: Hooks) -> Agent[Any]:
+        client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+        return Agent(MODEL, tools=[researcher(sub).as_tool()], client=client, hooks=hooks)
+
+    whole = await parent(ScriptedTransport(script), ScriptedTransport([text_reply("4 C")]),
+                         Hooks()).run("Weather?")
+    assert whole.usage.requests == 3  # the caller's two replies and the sub-agent's one
+
+    asked: list[int] = []
+
+    def crash_before_the_second_call(ctx: RunContext[None], params: object) -> None:
+        asked.append(1)
+        if len(asked) == 2:
+            raise Crash  # the sub-agent's result is committed; its caller's next call is not
+
+    with pytest.raises(Crash):
+        await parent(ScriptedTransport(script[:1]), ScriptedTransport([text_reply("4 C")]),
+                     Hooks(before_model=crash_before_the_second_call)).run(
+            "Weather?", run_id="r1", store=store)
+    resumed = await parent(ScriptedTransport(script[1:]), ScriptedTransport([]), Hooks()).run(
+        "Weather?", run_id="r1", store=store)
+    again = await parent(ScriptedTransport([]), ScriptedTransport([]), Hooks()).run(
+        "Weather?", run_id="r1", store=store)
+
+    assert resumed.text == again.text == "4 C."
+    assert resumed.usage == again.usage == whole.usage
+    header = store.header("r1")
+    assert header is not None
+    assert header.input_tokens + header.output_tokens == (
+        whole.usage.input_tokens + whole.usage.output_tokens
+    )
+    assert [e.kind for e in store.entries("r1")].count("usage") == 1
+
+
 @pytest.mark.asyncio
 async def test_an_idempotent_call_cut_by_a_crash_runs_again_with_the_same_key(
     store: SQLiteStore,

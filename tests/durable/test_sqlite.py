@@ -91,6 +91,7 @@ PAYLOADS: dict[EntryKind, dict[str, Any]] = {
     "decisions": {"toolu_2": {"approved": False, "reason": "too expensive"}},
     "status": {"status": "finished", "reason": None, "ratio": 0.5, "big": 2**53},
     "context": {"count": 48_100},
+    "usage": {"requests": 1, "input_tokens": 40, "output_tokens": 9, "turns": []},
 }
 
 

@@ -16,10 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from ui_runs import HOSTILE, MODEL, SECRET, START, Gate, Runs, viewer
 
-from agentkit import RunUsage, SQLiteStore
+from agentkit import Agent, AsyncClient, RunUsage, SQLiteStore
 from agentkit.cli.viewer import RunReader
 from agentkit.cli.viewer.server import CSP
-from agentkit.testing import text_reply
+from agentkit.testing import ScriptedTransport, reply, text_reply
 
 Client = TestClient[Any, Any]
 pytestmark = pytest.mark.asyncio
@@ -369,3 +369,24 @@ async def test_the_viewer_only_reads(runs: Runs, api: Client) -> None:
     await get(api, "/api/runs")
     await get(api, "/api/run", id="weather-1")
     assert hashlib.sha256(runs.path.read_bytes()).hexdigest() == before
+
+
+async def test_usage_a_sub_agent_merged_in_counts_in_the_run_s_totals(
+    runs: Runs, api: Client
+) -> None:
+    # A sub-agent's usage is in none of its caller's replies: the journal's `usage` entry is.
+    sub = Agent(MODEL, name="researcher", description="Researches a question.",
+                client=AsyncClient(api_key="sk", transport=ScriptedTransport([text_reply("4 C")])))
+    script = [reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_r")]), text_reply("4 C.")]
+    agent = Agent(MODEL, tools=[sub.as_tool()],
+                  client=AsyncClient(api_key="sk", transport=ScriptedTransport(script)))
+    result = await agent.run("Weather in Oslo?", run_id="sub-1", store=runs.store)
+    assert result.usage.requests == 3
+    data = await get(api, "/api/run", id="sub-1")
+    totals = data["run"]["totals"]
+    assert (totals["input_tokens"], totals["output_tokens"]) == (
+        result.usage.input_tokens, result.usage.output_tokens
+    )
+    assert totals["known_cost_usd"] == pytest.approx(result.usage.known_cost_usd)
+    assert result.usage.known_cost_usd > 0
+    assert [i["kind"] for i in data["items"]] == ["prompt", "turn", "turn", "status"]
