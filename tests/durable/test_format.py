@@ -198,6 +198,16 @@ def test_a_format_1_store_that_cannot_be_moved_says_why_and_stays_as_it_was(
         assert [e.seq for e in store.entries("a")] == [1, 2, 3]
 
 
+def one_run(path: Path) -> Path:
+    """A store at `path` with run "a" holding its start entry; returns the run's journal."""
+    with SQLiteStore(path) as store:
+        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
+        store.append(lease, "start", {"n": 0})
+        store.release(lease)
+    (journal,) = Path(f"{path}.journals").iterdir()
+    return journal
+
+
 def v2_record(seq: int, kind: str, at: float, payload: object, totals: object = None) -> bytes:
     """A format-2 journal record: one entry, `[seq, kind, at, payload, summary]`."""
     body = json.dumps([seq, kind, at, payload, totals]).encode()
@@ -210,11 +220,7 @@ def test_a_format_2_store_reads_its_one_entry_records_beside_the_new_ones(
     # Format 2 wrote a record an entry; format 3 writes a record a commit. A store moved from
     # 2 keeps its old records, and a run resumed there appends new ones after them.
     path = tmp_path / "runs.db"
-    with SQLiteStore(path) as store:
-        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
-        store.append(lease, "start", {"n": 0})
-        store.release(lease)
-    (journal,) = Path(f"{path}.journals").iterdir()
+    journal = one_run(path)
     journal.write_bytes(
         v2_record(1, "start", 5.0, {"n": 0})
         + v2_record(2, "reply", 6.0, {"n": 1}, ["running", 1, 10, 2, 0.5])
@@ -264,11 +270,7 @@ def test_a_commit_of_several_entries_is_one_line(tmp_path: Path) -> None:
 def v3_store(path: Path) -> Path:
     """A format-3 store (as an agentkit of format 3 left it) with run "a": its framed journal
     holds a start and a reply; returns the journal."""
-    with SQLiteStore(path) as store:
-        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
-        store.append(lease, "start", {"n": 0})
-        store.release(lease)
-    (journal,) = Path(f"{path}.journals").iterdir()
+    journal = one_run(path)
     data = encode_framed([("start", {"n": 0})], 0, 5.0, None) + encode_framed(
         [("reply", {"n": 1})], 1, 6.0, Summary("running", 1, 10, 2, 0.5)
     )
@@ -458,11 +460,7 @@ def test_a_format_4_store_moves_to_5_with_its_runs_as_they_were(tmp_path: Path) 
     # Format 5 only adds the entry kind `usage` (an agentkit of format 4 would take one for the
     # end of a journal): the number changes, the journals stay as written.
     path = tmp_path / "runs.db"
-    with SQLiteStore(path) as store:
-        lease = store.claim("a", fingerprint="f", model="m", agent="x").lease
-        store.append(lease, "start", {"n": 0})
-        store.release(lease)
-    (journal,) = Path(f"{path}.journals").iterdir()
+    journal = one_run(path)
     before = journal.read_bytes()
     with closing(sqlite3.connect(path)) as db:
         db.execute("UPDATE runs SET format = 4")

@@ -56,14 +56,9 @@ async def test_a_callback_failing_on_run_finished_fails_the_run_as_run_error(
     assert store.header("r").status == "finished"  # type: ignore[union-attr]
 
 
-@pytest.mark.asyncio
-@pytest.mark.parametrize("ended", ["finished", "paused"])
-async def test_a_re_call_that_changes_nothing_leaves_a_finished_or_paused_run_as_stored(
-    tmp_path: Path, ended: str
-) -> None:
-    # A finished run re-called (or a paused one, without decisions) runs nothing; a consumer
-    # cancelled while it takes the result (a request that timed out) or failing on it must not
-    # store the run as interrupted or failed: its journal is as it was, and so is its status.
+async def stored_run(tmp_path: Path, ended: str) -> tuple[SQLiteStore, Agent[str]]:
+    """A store holding run "r", finished or paused (awaiting a decision on a charge), and the
+    agent that ran it (its model answers nothing more)."""
     store = SQLiteStore(tmp_path / "runs.db")
     if ended == "paused":
         script = [tool_reply("charge", {"order": 1})]
@@ -73,6 +68,18 @@ async def test_a_re_call_that_changes_nothing_leaves_a_finished_or_paused_run_as
     agent = Agent(MODEL, tools=tools, client=AsyncClient(
         api_key="sk", transport=ScriptedTransport(script)))
     await agent.run("Go", run_id="r", store=store)
+    return store, agent
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ended", ["finished", "paused"])
+async def test_a_re_call_that_changes_nothing_leaves_a_finished_or_paused_run_as_stored(
+    tmp_path: Path, ended: str
+) -> None:
+    # A finished run re-called (or a paused one, without decisions) runs nothing; a consumer
+    # cancelled while it takes the result (a request that timed out) or failing on it must not
+    # store the run as interrupted or failed: its journal is as it was, and so is its status.
+    store, agent = await stored_run(tmp_path, ended)
     stored = store.entries("r")
     delivering, never = anyio.Event(), anyio.Event()
 
@@ -102,15 +109,7 @@ async def test_leaving_iter_at_once_on_a_stored_run_raises_nothing_and_keeps_it(
     # `async with agent.iter(run_id=...) as run:` left before reading an event: a stored run
     # that has nothing left to do sent its last event into a stream already closed, and the
     # block raised (BrokenResourceError) instead of ending quietly as leaving it early does.
-    store = SQLiteStore(tmp_path / "runs.db")
-    if ended == "paused":
-        script = [tool_reply("charge", {"order": 1})]
-        tools = [charge.replace(requires_approval=True)]
-    else:
-        script, tools = [text_reply("Done.")], []
-    agent = Agent(MODEL, tools=tools, client=AsyncClient(
-        api_key="sk", transport=ScriptedTransport(script)))
-    await agent.run("Go", run_id="r", store=store)
+    store, agent = await stored_run(tmp_path, ended)
     stored = store.entries("r")
     async with agent.iter(run_id="r", store=store):
         pass
