@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import struct
 import zlib
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
+from pydantic_core import from_json
 
 from agentkit._durable.journal import KINDS, Entry, EntryKind, Summary
 from agentkit._errors import StoreError, UsageError
@@ -102,6 +104,17 @@ def encode(
     return data
 
 
+def _loads(data: bytes) -> Any:
+    """One record's JSON, exactly as written: big integers stay integers (orjson would make
+    them floats), numbers beyond a double read as infinity (orjson refuses them), and lone
+    surrogates, which pydantic's parser refuses, go to the stdlib. Raises `ValueError` for
+    what is not JSON (a torn write)."""
+    try:
+        return from_json(data)
+    except ValueError:
+        return json.loads(data)
+
+
 def encode_framed(
     rows: Sequence[tuple[EntryKind, object]], seq: int, at: float, summary: Summary | None
 ) -> bytes:
@@ -141,8 +154,8 @@ def _lines(data: bytes, start: int, at: int, seq: int, after: int) -> Tail:
     when: float | None = None
     while (end := data.find(b"\n", at)) >= 0:
         try:
-            row = orjson.loads(data[at:end])
-        except orjson.JSONDecodeError:
+            row = _loads(data[at:end])
+        except ValueError:
             break  # a torn write's remains: the journal ends with the last whole record
         if type(row) is not list:
             break  # not a record of this journal: it ends here too
@@ -194,7 +207,7 @@ def _frames(data: bytes, start: int, seq: int, after: int) -> Tail:
         body = data[at + _FRAME.size : at + _FRAME.size + length]
         if len(body) < length or zlib.crc32(body) != crc:
             break  # cut short: the journal ends with the last whole record
-        row = orjson.loads(body)
+        row = _loads(body)
         if type(row[1]) is str:  # format 2: a record an entry
             seq, kind, stamp, payload, totals = row
             if seq > after:
@@ -232,7 +245,7 @@ def first(path: str) -> Entry | None:
         raise StoreError(f"cannot read the run journal {path}: {exc}{_WHAT_TO_DO}") from exc
     if len(body) < length or zlib.crc32(body) != crc:
         return None
-    row = orjson.loads(body)
+    row = _loads(body)
     if type(row[1]) is str:  # format 2: a record an entry
         return Entry(row[0], row[1], row[3], row[2])
     return Entry(row[0], row[3], row[4], row[1])
