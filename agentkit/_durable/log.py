@@ -98,10 +98,25 @@ def encode(
         if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
             payload = dict(cast("Mapping[str, object]", payload))
         body += (kind, payload)
-    data = _dumps(body, option=_LINE)
+    try:
+        data = _dumps(body, option=_LINE)
+    except TypeError:  # what orjson refuses but JSON holds: a stream's big ints, lone surrogates
+        data = _dumps(_escaped(body), option=_LINE)
     if data.find(b"\n") != len(data) - 1:  # a Fragment spelled over lines: JSON whitespace
         data = data[:-1].replace(b"\n", b" ") + b"\n"
     return data
+
+
+def _escaped(body: list[Any]) -> list[Any]:
+    """`body` with each dict payload written by the stdlib, which spells what orjson refuses
+    (integers beyond 64 bits, lone surrogates as `\\ud800` escapes); raises `TypeError` as
+    orjson does for what is not JSON."""
+    return [
+        orjson.Fragment(json.dumps(item, separators=(",", ":")))
+        if i > 3 and type(item) is dict
+        else item
+        for i, item in enumerate(body)
+    ]
 
 
 def _loads(data: bytes) -> Any:

@@ -142,7 +142,7 @@ CALLS = {
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("stream", [False], ids=["json"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 @pytest.mark.parametrize("reply", list(CALLS.values()), ids=list(CALLS))
 async def test_a_reply_orjson_cannot_carry_is_journaled_and_resumed_with_the_same_requests(
     tmp_path: Path, reply: dict[str, Any], stream: bool
@@ -162,3 +162,16 @@ async def test_a_reply_orjson_cannot_carry_is_journaled_and_resumed_with_the_sam
         assert replies[0] == json.loads(as_json(**reply))
     shown = await shown_by_the_viewer(tmp_path / "b.db")
     assert shown["count"] > 0
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_reply_with_a_lone_surrogate_is_journaled_as_it_came(
+    tmp_path: Path,
+) -> None:
+    model = Model([{"text": "a\\ud800b"}])
+    result = await run(tmp_path / "a.db", model, stream=True)
+    assert result.text == "a\ud800b"
+    assert journaled(tmp_path / "a.db")[0]["content"] == [{"type": "text", "text": "a\ud800b"}]
+    again = await run(tmp_path / "a.db", Model([]), stream=True)  # a finished run: read back
+    assert again.text == "a\ud800b"
+    await shown_by_the_viewer(tmp_path / "a.db")
