@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import struct
 import zlib
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
+from pydantic_core import from_json
 
 from agentkit._durable.journal import KINDS, Entry, EntryKind, Summary
 from agentkit._errors import StoreError, UsageError
@@ -96,10 +98,36 @@ def encode(
         if type(payload) is not dict and not isinstance(payload, orjson.Fragment):
             payload = dict(cast("Mapping[str, object]", payload))
         body += (kind, payload)
-    data = _dumps(body, option=_LINE)
+    try:
+        data = _dumps(body, option=_LINE)
+    except TypeError:  # what orjson refuses but JSON holds: a stream's big ints, lone surrogates
+        data = _dumps(_escaped(body), option=_LINE)
     if data.find(b"\n") != len(data) - 1:  # a Fragment spelled over lines: JSON whitespace
         data = data[:-1].replace(b"\n", b" ") + b"\n"
     return data
+
+
+def _escaped(body: list[Any]) -> list[Any]:
+    """`body` with each dict payload written by the stdlib, which spells what orjson refuses
+    (integers beyond 64 bits, lone surrogates as `\\ud800` escapes); raises `TypeError` as
+    orjson does for what is not JSON."""
+    return [
+        orjson.Fragment(json.dumps(item, separators=(",", ":")))
+        if i > 3 and type(item) is dict
+        else item
+        for i, item in enumerate(body)
+    ]
+
+
+def _loads(data: bytes) -> Any:
+    """One record's JSON, exactly as written: big integers stay integers (orjson would make
+    them floats), numbers beyond a double read as infinity (orjson refuses them), and lone
+    surrogates, which pydantic's parser refuses, go to the stdlib. Raises `ValueError` for
+    what is not JSON (a torn write)."""
+    try:
+        return from_json(data)
+    except ValueError:
+        return json.loads(data)
 
 
 def encode_framed(
@@ -141,8 +169,8 @@ def _lines(data: bytes, start: int, at: int, seq: int, after: int) -> Tail:
     when: float | None = None
     while (end := data.find(b"\n", at)) >= 0:
         try:
-            row = orjson.loads(data[at:end])
-        except orjson.JSONDecodeError:
+            row = _loads(data[at:end])
+        except ValueError:
             break  # a torn write's remains: the journal ends with the last whole record
         if type(row) is not list:
             break  # not a record of this journal: it ends here too
@@ -194,7 +222,7 @@ def _frames(data: bytes, start: int, seq: int, after: int) -> Tail:
         body = data[at + _FRAME.size : at + _FRAME.size + length]
         if len(body) < length or zlib.crc32(body) != crc:
             break  # cut short: the journal ends with the last whole record
-        row = orjson.loads(body)
+        row = _loads(body)
         if type(row[1]) is str:  # format 2: a record an entry
             seq, kind, stamp, payload, totals = row
             if seq > after:
@@ -232,7 +260,7 @@ def first(path: str) -> Entry | None:
         raise StoreError(f"cannot read the run journal {path}: {exc}{_WHAT_TO_DO}") from exc
     if len(body) < length or zlib.crc32(body) != crc:
         return None
-    row = orjson.loads(body)
+    row = _loads(body)
     if type(row[1]) is str:  # format 2: a record an entry
         return Entry(row[0], row[1], row[3], row[2])
     return Entry(row[0], row[3], row[4], row[1])

@@ -22,6 +22,7 @@ Store reads run in a worker thread, so one slow read holds up no live feed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
@@ -140,12 +141,21 @@ async def _file(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=kind, charset="utf-8")
 
 
+def _dumps(data: object) -> bytes:
+    """`data` as JSON. What orjson refuses but a journal holds as the reply came (integers
+    beyond 64 bits, lone surrogates) the stdlib writes, escaped, as the page reads it."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data).encode()
+
+
 async def _no_icon(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
 def _json(request: web.Request, data: object, status: int = 200) -> web.Response:
-    body = request.app[SETTINGS].redact.sub(b"[redacted]", orjson.dumps(data))
+    body = request.app[SETTINGS].redact.sub(b"[redacted]", _dumps(data))
     return web.Response(body=body, status=status, content_type="application/json")
 
 
@@ -217,7 +227,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
             if version != seen:
                 seen, quiet = version, 0.0
                 data = {"entries": version[0], "status": version[1]} if version else None
-                await response.write(b"event: change\ndata: " + orjson.dumps(data) + b"\n\n")
+                await response.write(b"event: change\ndata: " + _dumps(data) + b"\n\n")
             elif quiet >= _HEARTBEAT:  # a comment line keeps proxies and the browser patient
                 quiet = 0.0
                 await response.write(b": alive\n\n")
