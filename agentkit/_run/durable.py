@@ -383,12 +383,14 @@ def _journal(
 
 def _answer_interrupted(engine: Engine, journal: Journal, started: set[str]) -> None:
     """Non-idempotent calls that started and have no result are never run again: each gets the
-    "interrupted" `is_error` result, journaled like any result."""
+    "interrupted" `is_error` result, journaled like any result. Also when the engine answered
+    one in replay (its tool is no longer offered, an MCP server's list changed): it did start,
+    so "unknown tool" would tell the model it never ran."""
     state = engine.state
     interrupted = [
         tool_result(call["id"], INTERRUPTED, is_error=True)
         for call in state.pending
-        if call["id"] in started and call["id"] not in state.results
+        if call["id"] in started
     ]
     for block in interrupted:
         engine.on_result(block)

@@ -13,7 +13,8 @@ import anyio
 import pytest
 from mcp_helpers import call_ctx, stdio_app
 
-from agentkit import Agent, AsyncClient, SQLiteStore, Toolset, tool
+from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Toolset, tool
+from agentkit._run.durable import INTERRUPTED
 from agentkit.events import AgentEvent, ToolCallStarted
 from agentkit.mcp import MCPToolset
 from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
@@ -37,6 +38,10 @@ def results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def pid_of(block: dict[str, Any]) -> int:
     return int(json.loads(block["content"][0]["text"])["pid"])
+
+
+class Crash(BaseException):
+    """Stands for the process dying mid-run."""
 
 
 @tool
@@ -141,3 +146,40 @@ async def test_a_run_goes_on_after_its_server_crashed_and_the_next_call_restarts
     assert result.text == "Done."
     assert crashed["is_error"] is True and "closed the connection" in crashed["content"]
     assert pid_of(before) != pid_of(after)
+
+
+@pytest.mark.asyncio
+async def test_a_started_call_whose_tool_is_gone_at_resume_is_answered_interrupted(
+    tmp_path: Path,
+) -> None:
+    def die_after_echo(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> None:
+        if call["name"] == "echo":
+            raise Crash  # echo ran on the server; its result is not committed
+
+    ran: list[str] = []
+
+    def seen(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> None:
+        ran.append(call["name"])
+
+    calls = reply(tool_calls=[("add", {"a": 1, "b": 1}, "toolu_add"),
+                              ("echo", {"text": "x"}, "toolu_echo")])
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        client, _ = client_for(calls)
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client,
+                                 hooks=Hooks(after_tool=die_after_echo)) as agent:
+            with pytest.raises(Crash):
+                await agent.run("go", run_id="r1", store=store)
+        # The server's tool list changed meanwhile: echo is no longer offered.
+        without_echo = stdio_app().filtered(lambda t: t.name != "echo")
+        client, transport = client_for(text_reply("Done."))
+        async with client, Agent(MODEL, tools=[without_echo], client=client,
+                                 hooks=Hooks(after_tool=seen)) as agent:
+            resumed = await agent.run("go", run_id="r1", store=store)
+        echo = results(transport.requests[0].body["messages"])[1]
+        assert echo == {"type": "tool_result", "tool_use_id": "toolu_echo",
+                        "content": INTERRUPTED, "is_error": True}  # not "unknown tool"
+        assert "echo" not in ran and resumed.text == "Done."
+        client, _ = client_for()  # the finished run, with echo back: as stored, no model call
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
+            again = await agent.run("go", run_id="r1", store=store)
+        assert again.messages == resumed.messages
