@@ -214,12 +214,10 @@ class Driver(Generic[OutputT]):
                 if engine.resolved:
                     await self._report_resolved(engine, turn)
             case CountTokens():
-                try:
-                    counted = await turn.client.count_tokens(step.params, betas=step.betas)
-                except APIError:
-                    engine.on_count(None)  # the estimate decides (e.g. a gateway without it)
-                else:
-                    engine.on_count(counted.input_tokens)
+                if turn.effects is None:
+                    engine.on_count(await _count(step, turn.client))
+                else:  # recorded: a replay decides on the count the first execution got
+                    engine.on_count(await turn.effects.count(partial(_count, step, turn.client)))
             case Sleep():
                 if turn.emit is not None:
                     await turn.emit(ev.ModelRetry(state.turns + 1, step.attempt, step.error))
@@ -448,6 +446,15 @@ def sole_exception(exc: BaseException) -> BaseException:
         exc = members[0]
         members = _members(exc)
     return exc
+
+
+async def _count(step: CountTokens, client: AsyncClient) -> int | None:
+    """The size `step` asks for, or None when the count failed (the estimate then decides,
+    e.g. behind a gateway without `count_tokens`)."""
+    try:
+        return (await client.count_tokens(step.params, betas=step.betas)).input_tokens
+    except APIError:
+        return None
 
 
 def _run_id(turn: _Turn) -> str | None:

@@ -2,10 +2,10 @@
 that touch the world, so the same driver (and the same engine decisions) run under it.
 
 Without one (`None`, every plain or SQLite-stored run) the driver does each step itself.
-With one (`agentkit.dbos`), each model call, tool call, back-off and approval goes through
-it, and the engine runs that records them (a DBOS workflow: each call a step, the back-off its
-durable sleep). The driver still does everything else: the hooks around a model call, events,
-the deadline, the engine's bookkeeping.
+With one (`agentkit.dbos`), each model call, token count, tool call, back-off and approval
+goes through it, and the engine runs that records them (a DBOS workflow: each call a step,
+the back-off its durable sleep). The driver still does everything else: the hooks around a
+model call, events, the deadline, the engine's bookkeeping.
 
 `RUN_HOST` is the other seam: while it is set (a durable batch item sets it around the item's
 code), `Agent.run` hands each run to it, so runs made deep inside a recipe become durable too.
@@ -33,6 +33,11 @@ class Effects(Protocol):
 
     async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:
         """The reply `send` gets (or its error, raised), recorded so it is not sent again."""
+        ...
+
+    async def count(self, send: Callable[[], Awaitable[int | None]]) -> int | None:
+        """The token count `send` gets (None: it failed), recorded: the context policy decides
+        on it, so a replay must get the same."""
         ...
 
     async def starting(self, calls: Sequence[dict[str, Any]], tools: Mapping[str, Tool]) -> None:

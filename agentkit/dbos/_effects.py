@@ -1,9 +1,9 @@
 """`DBOSEffects`: the driver's steps with side effects as DBOS steps, inside a workflow.
 
-Each model call, tool call and approval is a DBOS step (its output checkpointed in the system
-database before the workflow goes on); each back-off is `DBOS.sleep_async`, a durable sleep.
-On recovery DBOS returns the recorded outputs instead of running the steps again, and runs
-again the steps that had no recorded output.
+Each model call, token count (a context policy decides on it), tool call and approval is a
+DBOS step (its output checkpointed in the system database before the workflow goes on); each
+back-off is `DBOS.sleep_async`, a durable sleep. On recovery DBOS returns the recorded outputs
+instead of running the steps again, and runs again the steps that had no recorded output.
 
 That last rule would repeat a non-idempotent tool that was in flight, so such a call gets a
 started mark first: one DBOS step per batch of calls about to start, recorded before any of
@@ -37,6 +37,7 @@ from .._tools.tool import Tool
 __all__ = ["DBOSEffects", "error_from_record", "error_record"]
 
 MODEL_STEP = "agentkit.model"
+COUNT_STEP = "agentkit.count_tokens"
 STARTED_STEP = "agentkit.tool_started"
 APPROVE_STEP = "agentkit.approve"
 TOOL_STEP = "agentkit.tool:{name}"
@@ -77,6 +78,12 @@ class DBOSEffects:
         if "error" in out:
             raise live[0] if live else error_from_record(out["error"])
         return Message.from_wire(out["reply"])
+
+    async def count(self, send: Callable[[], Awaitable[int | None]]) -> int | None:
+        async def step() -> int | None:
+            return await send()
+
+        return await DBOS.run_step_async({"name": COUNT_STEP}, step)
 
     async def starting(self, calls: Sequence[dict[str, Any]], tools: Mapping[str, Tool]) -> None:
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]

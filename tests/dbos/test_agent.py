@@ -10,14 +10,16 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from dbos import DBOS
 
 from agentkit import Agent, AsyncClient, Limits, RunContext, tool
 from agentkit._run.durable import INTERRUPTED
+from agentkit.context import Compaction
 from agentkit.dbos import DBOSAgent
 from agentkit.errors import LimitExceeded, RateLimitError, RunMismatchError, UsageError
-from agentkit.testing import Fault, ScriptedTransport, reply, text_reply
+from agentkit.testing import Fault, FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge the open orders"
 
@@ -211,3 +213,57 @@ def test_a_model_error_is_recorded_as_json_and_rebuilt_the_same() -> None:
     assert type(error_from_record({"type": "os.system", "fields": {}})).__name__ == (
         "APIConnectionError"
     )
+
+
+class Counted(ScriptedTransport):
+    """Serves the script, and answers `count_tokens` with `tokens` (counting the counts)."""
+
+    tokens = 1_000_000
+    counts = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/count_tokens"):
+            self.counts += 1
+            return httpx.Response(200, json={"input_tokens": self.tokens})
+        return await super().handle_async_request(request)
+
+
+def reader(body: dict[str, Any]) -> Any:
+    """Reads pages 0, 1, 2 (each result a long page), then answers; summarizes when asked."""
+    done = sum(1 for m in body["messages"] for b in m["content"] if b.get("type") == "tool_result")
+    summarized = "Read pages" in str(body["messages"])
+    if body.get("tool_choice") == {"type": "none"}:
+        return "<summary>Read pages so far.</summary>"
+    if done >= 3 or (summarized and done >= 1):
+        return text_reply("All read.")
+    return reply(tool_calls=[("page", {"n": done}, f"toolu_{done}")])
+
+
+@pytest.mark.asyncio
+async def test_a_token_count_is_a_step_so_a_replay_decides_the_same(launched: str) -> None:
+    transport = Counted(FunctionModel(reader))
+
+    @tool(idempotent=True)
+    def page(n: int) -> str:
+        """Read page n."""
+        return f"page {n}: " + "figures " * 500
+
+    client = AsyncClient(api_key="sk-test", transport=transport)
+    agent = Agent("claude-sonnet-4-5", tools=[page], client=client,
+                  context=Compaction(trigger_tokens=2_000, keep_turns=1))
+    durable = DBOSAgent(agent, name=f"reader-{uuid.uuid4().hex[:8]}")
+    first = await durable.run("Read the report.", workflow_id="w-count")
+    steps = await step_names("w-count")
+    assert "agentkit.count_tokens" in steps  # the count the summary was decided on
+    assert first.state.context.get("compactions") == 1
+    counted, sent = transport.counts, len(transport.requests)
+
+    # Replayed whole: the count API would now answer otherwise (another tokenizer, a gateway
+    # without it); the recorded count decides, as it did, and nothing is sent again.
+    transport.tokens = 10
+    fork = await DBOS.fork_workflow_async("w-count", len(steps) + 1)  # every step recorded
+    outcome = await fork.get_result()
+    assert outcome["state"]["messages"] == first.messages
+    assert outcome["state"]["usage"] == first.state.usage.to_dict()
+    assert transport.counts == counted and len(transport.requests) == sent
+    assert await step_names(fork.get_workflow_id()) == steps
