@@ -13,7 +13,9 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `context`: an input of the context policy that is not a reply (a token count, a prompt too
   long, a beta the gateway does not know), so a replay takes the same decisions;
 - `usage`: usage merged into the run that none of its replies holds (a sub-agent's, as
-  `RunUsage.to_dict`), with the checkpoint after it, so a replay counts it once.
+  `RunUsage.to_dict`), with the checkpoint after it, so a replay counts it once;
+- `attempt`: an observed process took the run up again: its run span's `traceparent`, with its
+  first commit (a process killed with SIGKILL leaves no `status`), for the next one to link to.
 
 A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
 can append; every append keeps the lease alive (afterwards at least half its time is left),
@@ -53,7 +55,15 @@ Payload = Mapping[str, object] | orjson.Fragment
 bytes as they came), stored as it is."""
 
 EntryKind = Literal[
-    "start", "reply", "tool_started", "tool_result", "decisions", "status", "context", "usage"
+    "start",
+    "reply",
+    "tool_started",
+    "tool_result",
+    "decisions",
+    "status",
+    "context",
+    "usage",
+    "attempt",
 ]
 KINDS: tuple[EntryKind, ...] = (
     "start",
@@ -64,6 +74,7 @@ KINDS: tuple[EntryKind, ...] = (
     "status",
     "context",
     "usage",
+    "attempt",
 )
 RunStatus = Literal["running", "paused", "finished", "failed", "interrupted"]
 STATUSES: tuple[RunStatus, ...] = ("running", "paused", "finished", "failed", "interrupted")

@@ -11,8 +11,9 @@ first opened: format 1 kept journals as rows of an `entries` table, now a journa
 beside the records of several entries it writes (hence format 3: an agentkit reading format 2
 could not read those); formats 2 and 3 framed each record with a CRC, format 4 writes new
 journals as lines (`log.MAGIC`), which an agentkit of format 3 could not read, and reads and
-goes on the framed ones as they are; format 5 adds the journal entry kind `usage`, which an
-agentkit of format 4 would take for the end of a journal (and so repeat what followed it).
+goes on the framed ones as they are; format 5 adds the journal entry kinds `usage` and
+`attempt`, which an agentkit of format 4 would take for the end of a journal (and so repeat
+what followed it).
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ model attempts (a resumed call starts with its whole retry budget) and the deadl
 call: `Limits.timeout` counts from each start or resume, on the process's own clock).
 
 An observed run (`agentkit.instrument()`) keeps its span's W3C `traceparent` in its `start`
-and `status` entries, so the span of a resumed run links to the processes that ran it before
-(`Journal.traces`); the store never reads it.
+and `status` entries, and a resumed attempt's in an `attempt` entry with its first commit (a
+process killed with SIGKILL writes no status), so the span of a resumed run links to the
+processes that ran it before (`Journal.traces`); the store never reads it.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ class Journal:
     """This process's run span (W3C `traceparent`), written with the start and the status."""
     traces: tuple[str, ...] = ()
     """The run spans of the processes that ran this run before, oldest first."""
+    resumed: bool = False
+    """Whether the run was stored before this process took it: then this process's span (when
+    observed) goes in an `attempt` entry with its first commit, as a SIGKILL leaves no status."""
     run_id: str = field(init=False)
     _pending: list[tuple[EntryKind, Payload]] = field(
         default_factory=list[tuple[EntryKind, Payload]]
@@ -140,10 +144,14 @@ class Journal:
     _loop: asyncio.AbstractEventLoop | None = None
     """The run's event loop, once a result needed it (asking for it costs a `getpid()`)."""
     _failed: BaseException | None = None
+    _attempt: dict[str, Any] | None = None
+    """A resumed, observed attempt's span (`traceparent`), for its first commit."""
     """A deferred commit that raised (a full disk): raised at the next checkpoint."""
 
     def __post_init__(self) -> None:
         self.run_id = self.lease.run_id
+        if self.resumed and self.traceparent is not None:
+            self._attempt = {"traceparent": self.traceparent}
 
     @property
     def due(self) -> bool:
@@ -240,6 +248,9 @@ class Journal:
         if merged:  # usage merged in since the last commit (a sub-agent's), before what follows
             entries[:0] = [("usage", usage.to_dict()) for usage in merged]
             merged.clear()
+        if self._attempt is not None:  # this process's span, with its first commit
+            entries.insert(0, ("attempt", self._attempt))
+            self._attempt = None
         self.store.append_many(self.lease, entries, summary=summary)
         self.written += len(entries)
 
@@ -367,9 +378,12 @@ def _journal(
             messages=cast("list[dict[str, Any]]", first["messages"]),
             seed=cast(int, first["seed"]),
         )
-        traces = [e.payload.get("traceparent") for e in entries if e.kind in ("start", "status")]
+        traced = ("start", "status", "attempt")
+        traces = [e.payload.get("traceparent") for e in entries if e.kind in traced]
         earlier = tuple(dict.fromkeys(t for t in traces if isinstance(t, str)))
-        return Journal(store, lease, state, traceparent=traceparent, traces=earlier)
+        return Journal(
+            store, lease, state, traceparent=traceparent, traces=earlier, resumed=True
+        )
     if messages is None:
         raise StoreError(
             f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
@@ -427,7 +441,7 @@ async def _replay(
     that have no result yet."""
     s = engine.state
     started: set[str] = set()
-    todo = [e for e in entries if e.kind != "status"]
+    todo = [e for e in entries if e.kind not in ("status", "attempt")]
     i = 0
     while i < len(todo):
         if todo[i].kind == "decisions":

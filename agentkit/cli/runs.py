@@ -211,6 +211,8 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
             why = payload.get("reason")
             display.note(printable(f"· {payload['status']}" + (f" ({why})" if why else "")))
             awaiting = [str(i) for i in cast("list[object]", payload.get("awaiting") or [])]
+        elif entry.kind == "attempt":  # an observed process's span: for tracing, not reading
+            continue
         elif entry.kind == "usage":  # merged in from outside the replies: a sub-agent's
             tokens = _int(payload.get("input_tokens")) + _int(payload.get("output_tokens"))
             display.note(f"· usage merged in (a sub-agent's): {_int(payload.get('requests'))} "

@@ -92,6 +92,7 @@ PAYLOADS: dict[EntryKind, dict[str, Any]] = {
     "status": {"status": "finished", "reason": None, "ratio": 0.5, "big": 2**53},
     "context": {"count": 48_100},
     "usage": {"requests": 1, "input_tokens": 40, "output_tokens": 9, "turns": []},
+    "attempt": {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 }
 
 

@@ -13,6 +13,7 @@ from telemetry import Telemetry
 
 import agentkit.otel
 from agentkit import Agent, AsyncClient, SQLiteStore, tool
+from agentkit._run import durable
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -102,3 +103,46 @@ async def test_the_journal_keeps_the_span_only_when_the_run_is_observed(
     assert [p.get("traceparent") for p in payloads("seen")] == [traceparent(span.context)] * 2
     assert all("traceparent" not in p for p in payloads("unseen"))
     store.close()
+
+
+dying: set[str] = set()
+
+
+@tool(idempotent=True)
+def find(key: str) -> str:
+    """Find a value."""
+    if key in dying:
+        dying.discard(key)
+        raise Crash(key)
+    return f"value-{key}"
+
+
+@pytest.mark.asyncio
+async def test_an_attempt_that_died_without_a_status_is_linked_too(
+    telemetry: Telemetry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process killed with SIGKILL writes no status entry: a resumed attempt's span is kept
+    # with its first commit instead, so the attempts after it link to it all the same.
+    transport = ScriptedTransport([
+        reply(tool_calls=[("find", {"key": "a"}, "toolu_1")]),  # attempt 1 crashes in it
+        reply(tool_calls=[("find", {"key": "b"}, "toolu_2")]),  # attempt 2 is killed in it
+        text_reply("Found."),                                   # attempt 3 finishes
+    ])
+    store = SQLiteStore(tmp_path / "runs.db")
+    async with AsyncClient(api_key="sk-x", transport=transport, max_retries=0) as client:
+        agent = Agent(MODEL, client=client, tools=[find], name="finder", store=store)
+        dying.add("a")
+        with pytest.raises(Crash):
+            await agent.run("Find", run_id="f")
+        dying.add("b")
+        with monkeypatch.context() as killed:  # as SIGKILL would: no status entry
+            killed.setattr(durable.Journal, "status", lambda self, status, reason: None)
+            with pytest.raises(Crash):
+                await agent.run("Find", run_id="f")
+        assert (await agent.run("Find", run_id="f")).text == "Found."
+    kinds = [e.kind for e in store.entries("f")]
+    store.close()
+
+    first, second, third = telemetry.named("invoke_agent finder")
+    assert [ids(link.context) for link in third.links] == [ids(first.context), ids(second.context)]
+    assert kinds.count("attempt") == 2  # attempts 2 and 3 resumed it; the start holds the first
