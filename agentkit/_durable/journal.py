@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, get_args
 
 import orjson
 
@@ -65,17 +65,8 @@ EntryKind = Literal[
     "usage",
     "attempt",
 ]
-KINDS: tuple[EntryKind, ...] = (
-    "start",
-    "reply",
-    "tool_started",
-    "tool_result",
-    "decisions",
-    "status",
-    "context",
-    "usage",
-    "attempt",
-)
+KINDS: tuple[EntryKind, ...] = get_args(EntryKind)
+"""`EntryKind`'s values, in order: spelled once, there."""
 RunStatus = Literal["running", "paused", "finished", "failed", "interrupted"]
 STATUSES: tuple[RunStatus, ...] = ("running", "paused", "finished", "failed", "interrupted")
 
