@@ -2,11 +2,11 @@
 resumes after a crash with nothing repeated that finished.
 
 `open_run` claims the run (a new `run_id` starts it, a known one resumes it), rebuilds its
-`RunState` by replaying the journal through the engine (no model or tool call), answers the
-calls a crash interrupted, and records how the run ended. `Journal` is what the driver calls
-at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` is one `write()`,
-cheaper than a hop to a worker thread; when the store fsyncs, the "started" marks go to one,
-see `starting`):
+`RunState` by replaying the journal through the engine (`replay.py`: no model or tool call),
+answers the calls a crash interrupted, and records how the run ended. `Journal` is what the
+driver calls at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` is one
+`write()`, cheaper than a hop to a worker thread; when the store fsyncs, the "started" marks
+go to one, see `starting`):
 
 - `reply`: a model reply, committed before any of its tool calls starts;
 - `starting`: the non-idempotent calls of a batch, committed before they start;
@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -45,57 +44,17 @@ import anyio
 import anyio.to_thread
 import orjson
 
-from .._api.wire import Message, tool_result
+from .._api.wire import Message
 from .._durable.journal import Entry, EntryKind, Lease, Payload, RunStatus, RunStore, Summary
 from .._errors import LimitExceeded, RunMismatchError, StoreError, UsageError
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
 from .._loop.state import RunState
-from .._loop.steps import CallModel, ListTools, RunTools
-from .._loop.usage import RunUsage
-from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
+from .fingerprint import fingerprint
+from .replay import answer_interrupted, replay
 
-__all__ = ["INTERRUPTED", "DurableRun", "Journal", "fingerprint", "open_run"]
-
-INTERRUPTED = (
-    "Interrupted: the process running this tool call stopped before the call finished, so it "
-    "may or may not have taken effect. It was not run again (it is not marked idempotent); "
-    "check its effect before calling it again."
-)
-
-
-def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: object) -> str:
-    """`<agent>-<prompt>`: hashes of the agent (model, system prompt, tool names, server tool
-    names, output tool) and of the run's initial messages. A run is resumed only by the same
-    agent and prompt."""
-    names = tuple(tool_names)
-    known = _AGENTS.get((id(config), names))
-    if known is not None and known[0] is config:  # an agent's half, once per agent
-        return f"{known[1]}-{_digest(messages)}"
-    output = config.output_tool["name"] if config.output_tool else None
-    servers = [str(t.get("name")) for t in config.server_tools]
-    agent = {
-        "model": config.model,
-        "system": config.system,
-        "tools": sorted([*names, *servers]),
-        "output": output,
-    }
-    digest = _digest(agent)
-    if len(_AGENTS) >= 256:
-        _AGENTS.clear()
-    _AGENTS[id(config), names] = (config, digest)
-    return f"{digest}-{_digest(messages)}"
-
-
-_AGENTS: dict[tuple[int, tuple[str, ...]], tuple[EngineConfig, str]] = {}
-"""The agent halves of fingerprints, per config (kept alive here, so its id is not reused) and
-tool names: a config is frozen, and each durable run would hash its system prompt again."""
-
-
-def _digest(value: object) -> str:
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-
+__all__ = ["DurableRun", "Journal", "open_run"]
 
 @dataclass(slots=True)
 class Journal:
@@ -314,8 +273,10 @@ async def open_run(
         entries = [] if claim.created else store.entries(run_id)
         journal = _journal(store, lease, run_id, entries, messages, traceparent)
         engine = Engine(config, journal.state)
-        started = await _replay(engine, entries[1:], toolset, deps, run_id)
-        _answer_interrupted(engine, journal, started)
+        started = await replay(engine, entries[1:], toolset, deps, run_id)
+        interrupted = answer_interrupted(engine, started)
+        if interrupted:
+            journal.results(interrupted)
         engine.state.usage.merged = []  # from here on, usage merged in is journaled
         header_status = claim.run.status
         run = DurableRun(engine, journal)
@@ -395,23 +356,6 @@ def _journal(
     return journal
 
 
-def _answer_interrupted(engine: Engine, journal: Journal, started: set[str]) -> None:
-    """Non-idempotent calls that started and have no result are never run again: each gets the
-    "interrupted" `is_error` result, journaled like any result. Also when the engine answered
-    one in replay (its tool is no longer offered, an MCP server's list changed): it did start,
-    so "unknown tool" would tell the model it never ran."""
-    state = engine.state
-    interrupted = [
-        tool_result(call["id"], INTERRUPTED, is_error=True)
-        for call in state.pending
-        if call["id"] in started
-    ]
-    for block in interrupted:
-        engine.on_result(block)
-    if interrupted:
-        journal.results(interrupted)
-
-
 def _raised(exc: BaseException) -> tuple[RunStatus, str]:
     """How a run that raised ended, and why. A limit ends it for good, but for the timeout:
     the deadline is per call (a resumed run gets `Limits.timeout` afresh, from when it
@@ -430,69 +374,6 @@ def _ended(state: RunState) -> RunStatus:
     if state.stop_reason == "cancelled":
         return "interrupted"
     return "failed" if state.stop_reason == "failed" else "finished"
-
-
-async def _replay(
-    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
-) -> set[str]:
-    """Feed the journal's entries to the engine, asking it for each step as the driver does
-    (no deadline: `next_step()` without a time). Each turn's tools are listed again with the
-    turn's own context, as the driver listed them. Returns the ids of calls marked started
-    that have no result yet."""
-    s = engine.state
-    started: set[str] = set()
-    todo = [e for e in entries if e.kind not in ("status", "attempt")]
-    i = 0
-    while i < len(todo):
-        if todo[i].kind == "decisions":
-            engine.on_decisions(cast("dict[str, bool | str]", todo[i].payload["decisions"]))
-            i += 1
-            continue
-        if todo[i].kind == "usage":  # merged where it was merged (a hook's, between steps)
-            s.usage.merge(RunUsage.from_dict(todo[i].payload))
-            i += 1
-            continue
-        step = engine.next_step()
-        engine.resolved.clear()
-        if isinstance(step, ListTools):
-            ctx = RunContext(
-                deps=deps,
-                messages=s.messages,
-                usage=s.usage,
-                model=engine.config.model,
-                turn=step.turn,
-                run_id=run_id,
-            )
-            engine.on_tools(await toolset.tools_for(ctx))
-            continue
-        entry = todo[i]
-        if entry.kind == "context":  # what the step just asked for: a count, an overflow
-            engine.on_context(entry.payload)
-            i += 1
-            continue
-        if isinstance(step, CallModel) and entry.kind == "reply":
-            engine.on_reply(Message.from_wire(entry.payload))
-            i += 1
-        elif isinstance(step, RunTools) and entry.kind in ("tool_started", "tool_result"):
-            while i < len(todo) and todo[i].kind in ("tool_started", "tool_result", "usage"):
-                payload = todo[i].payload
-                if todo[i].kind == "usage":  # a sub-agent's, with its call's result
-                    s.usage.merge(RunUsage.from_dict(payload))
-                elif todo[i].kind == "tool_started":
-                    started.update(cast("list[str]", payload["ids"]))
-                else:
-                    engine.on_result(payload)
-                    started.discard(cast(str, payload["tool_use_id"]))
-                i += 1
-        else:
-            raise StoreError(
-                f"the journal of run {run_id!r} does not fit this agent: entry {entry.seq} is a "
-                f"{entry.kind!r} where the agent's next step is {type(step).__name__}; were its "
-                "tools or settings changed since the run was stored? Resume it with the agent "
-                "that started it, or start a new run"
-            )
-    engine.resolved.clear()  # reported by the process that made those calls, not again
-    return started
 
 
 def _where(store: RunStore) -> str:

@@ -27,7 +27,7 @@ from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
 from .._loop.engine import Engine, RunState
 from .._run.agent import Agent
 from .._run.driver import Emit
-from .._run.durable import fingerprint
+from .._run.fingerprint import fingerprint
 from .._run.result import OutputT, RunResult
 from ._effects import DBOSEffects
 

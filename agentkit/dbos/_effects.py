@@ -31,7 +31,7 @@ from dbos import DBOS, StepReservation
 from .. import errors
 from .._api.wire import Message, tool_result
 from .._errors import APIError, MalformedStreamError
-from .._run.durable import INTERRUPTED
+from .._run.replay import INTERRUPTED
 from .._tools.tool import Tool
 
 __all__ = ["DBOSEffects", "error_from_record", "error_record"]

@@ -32,8 +32,8 @@ from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from .._errors import UsageError
 from .._run.agent import Agent
 from .._run.driver import Emit
-from .._run.durable import fingerprint
 from .._run.effects import RUN_HOST
+from .._run.fingerprint import fingerprint
 from ._agent import drive_workflow, outcome_result
 from ._effects import MODEL_STEP
 

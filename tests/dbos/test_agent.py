@@ -15,7 +15,7 @@ import pytest
 from dbos import DBOS
 
 from agentkit import Agent, AsyncClient, Limits, RunContext, tool
-from agentkit._run.durable import INTERRUPTED
+from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Compaction
 from agentkit.dbos import DBOSAgent
 from agentkit.errors import LimitExceeded, RateLimitError, RunMismatchError, UsageError

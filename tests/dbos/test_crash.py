@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from agentkit import validate_conversation
-from agentkit._run.durable import INTERRUPTED
+from agentkit._run.replay import INTERRUPTED
 from agentkit.testing import FakeServer, Fault, FunctionModel
 
 CHILD = Path(__file__).with_name("crash_child.py")

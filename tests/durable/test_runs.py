@@ -27,7 +27,8 @@ from agentkit import (
     tool,
     validate_conversation,
 )
-from agentkit._run.durable import INTERRUPTED, fingerprint
+from agentkit._run.fingerprint import fingerprint
+from agentkit._run.replay import INTERRUPTED
 from agentkit.errors import RunLockedError, RunMismatchError, StoreError, StoreFormatError
 from agentkit.testing import ScriptedTransport, reply, text_reply
 

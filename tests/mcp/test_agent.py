@@ -14,7 +14,7 @@ import pytest
 from mcp_helpers import call_ctx, stdio_app
 
 from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Toolset, tool
-from agentkit._run.durable import INTERRUPTED
+from agentkit._run.replay import INTERRUPTED
 from agentkit.events import AgentEvent, ToolCallStarted
 from agentkit.mcp import MCPToolset
 from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply

@@ -1,0 +1,111 @@
+"""Replaying a durable run's journal through the engine: the engine's state rebuilt from the
+entries a process committed, with no model or tool call, and the calls a crash interrupted
+answered. `durable.py` claims the run and keeps its journal; this is how its state comes back.
+
+The engine decides each step as it did the first time (`next_step()` without a time: no
+deadline in replay); each `ListTools` is answered by the toolset's `prepare` hooks again with
+that turn's context, so a turn offers the tools it offered, and the journal's replies, marks,
+results, decisions, context notes and merged usage are fed where the driver fed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from .._api.wire import Message, tool_result
+from .._durable.journal import Entry
+from .._errors import StoreError
+from .._loop.engine import Engine
+from .._loop.steps import CallModel, ListTools, RunTools
+from .._loop.usage import RunUsage
+from .._tools.context import RunContext
+from .._tools.toolset import Toolset
+
+__all__ = ["INTERRUPTED", "answer_interrupted", "replay"]
+
+INTERRUPTED = (
+    "Interrupted: the process running this tool call stopped before the call finished, so it "
+    "may or may not have taken effect. It was not run again (it is not marked idempotent); "
+    "check its effect before calling it again."
+)
+
+
+async def replay(
+    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
+) -> set[str]:
+    """Feed the journal's entries to the engine, asking it for each step as the driver does
+    (no deadline: `next_step()` without a time). Each turn's tools are listed again with the
+    turn's own context, as the driver listed them. Returns the ids of calls marked started
+    that have no result yet."""
+    s = engine.state
+    started: set[str] = set()
+    todo = [e for e in entries if e.kind not in ("status", "attempt")]
+    i = 0
+    while i < len(todo):
+        if todo[i].kind == "decisions":
+            engine.on_decisions(cast("dict[str, bool | str]", todo[i].payload["decisions"]))
+            i += 1
+            continue
+        if todo[i].kind == "usage":  # merged where it was merged (a hook's, between steps)
+            s.usage.merge(RunUsage.from_dict(todo[i].payload))
+            i += 1
+            continue
+        step = engine.next_step()
+        engine.resolved.clear()
+        if isinstance(step, ListTools):
+            ctx = RunContext(
+                deps=deps,
+                messages=s.messages,
+                usage=s.usage,
+                model=engine.config.model,
+                turn=step.turn,
+                run_id=run_id,
+            )
+            engine.on_tools(await toolset.tools_for(ctx))
+            continue
+        entry = todo[i]
+        if entry.kind == "context":  # what the step just asked for: a count, an overflow
+            engine.on_context(entry.payload)
+            i += 1
+            continue
+        if isinstance(step, CallModel) and entry.kind == "reply":
+            engine.on_reply(Message.from_wire(entry.payload))
+            i += 1
+        elif isinstance(step, RunTools) and entry.kind in ("tool_started", "tool_result"):
+            while i < len(todo) and todo[i].kind in ("tool_started", "tool_result", "usage"):
+                payload = todo[i].payload
+                if todo[i].kind == "usage":  # a sub-agent's, with its call's result
+                    s.usage.merge(RunUsage.from_dict(payload))
+                elif todo[i].kind == "tool_started":
+                    started.update(cast("list[str]", payload["ids"]))
+                else:
+                    engine.on_result(payload)
+                    started.discard(cast(str, payload["tool_use_id"]))
+                i += 1
+        else:
+            raise StoreError(
+                f"the journal of run {run_id!r} does not fit this agent: entry {entry.seq} is a "
+                f"{entry.kind!r} where the agent's next step is {type(step).__name__}; were its "
+                "tools or settings changed since the run was stored? Resume it with the agent "
+                "that started it, or start a new run"
+            )
+    engine.resolved.clear()  # reported by the process that made those calls, not again
+    return started
+
+
+def answer_interrupted(engine: Engine, started: set[str]) -> list[dict[str, Any]]:
+    """Non-idempotent calls that started and have no result are never run again: each gets the
+    "interrupted" `is_error` result, which the engine takes here and the caller journals like any
+    result (returned). Also when the engine answered
+    one in replay (its tool is no longer offered, an MCP server's list changed): it did start,
+    so "unknown tool" would tell the model it never ran."""
+    state = engine.state
+    interrupted = [
+        tool_result(call["id"], INTERRUPTED, is_error=True)
+        for call in state.pending
+        if call["id"] in started
+    ]
+    for block in interrupted:
+        engine.on_result(block)
+    return interrupted
