@@ -1,10 +1,11 @@
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentkit._loop.usage import RunUsage, TurnUsage
+from agentkit._loop.usage import RunUsage, TurnUsage, merges_into
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "real"
 
@@ -180,3 +181,23 @@ def test_turn_round_trip() -> None:
     turn = _sample().turns[0]
     assert TurnUsage.from_dict(json.loads(json.dumps(turn.to_dict()))) == turn
     assert turn.total_tokens == 10 + 30 + 40 + 20
+
+
+@pytest.mark.asyncio
+async def test_merges_into_notes_this_task_s_merges_into_that_run_only() -> None:
+    run, sub, other = RunUsage(), RunUsage(), RunUsage()
+    sub.add_turn({"input_tokens": 5, "output_tokens": 1}, "claude-sonnet-4-5")
+    child = RunUsage()
+
+    async def in_a_task_it_starts() -> None:
+        run.merge(child)
+
+    with merges_into(run) as noted:
+        other.merge(sub)  # a sub-agent merging its own sub-agent's usage: not this run's
+        run.merge(sub)
+        await asyncio.create_task(in_a_task_it_starts())
+    run.merge(sub)  # after the block
+
+    assert noted == [sub, child]
+    assert noted[0] is sub and noted[1] is child
+    assert run.requests == 2 and other.requests == 1

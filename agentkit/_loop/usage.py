@@ -23,7 +23,9 @@ and its list of turns). Rules it keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -284,6 +286,9 @@ class RunUsage(_Counters):
         self.turns.extend(other.turns)
         if self.merged is not None:
             self.merged.append(other)
+        noting = _NOTING.get()
+        if noting is not None and noting[0] is self:
+            noting[1].append(other)
 
     def __add__(self, other: object) -> RunUsage:
         """A new `RunUsage` holding both runs; neither operand changes."""
@@ -315,3 +320,22 @@ class RunUsage(_Counters):
             unpriced_requests=_int(data.get("unpriced_requests")),
             turns=[TurnUsage.from_dict(t) for t in data.get("turns") or ()],
         )
+
+
+_NOTING: ContextVar[tuple[RunUsage, list[RunUsage]] | None] = ContextVar(
+    "agentkit_noting_merges", default=None
+)
+
+
+@contextmanager
+def merges_into(usage: RunUsage) -> Generator[list[RunUsage]]:
+    """What this task (and the tasks it starts) merges into `usage` while inside, noted in the
+    list it yields; merges into other runs' usage (a sub-agent's own sub-agents) are not. A
+    workflow step that ran a sub-agent records its usage with the step's result this way,
+    since a replay hands back the result without running the step."""
+    noted: list[RunUsage] = []
+    token = _NOTING.set((usage, noted))
+    try:
+        yield noted
+    finally:
+        _NOTING.reset(token)

@@ -148,7 +148,7 @@ async def drive_workflow(
     see as `ctx.run_id` and what seeds the back-off jitter."""
     state = RunState(messages=messages, seed=_seed(run_id))
     engine = Engine(agent.config, state)
-    effects = DBOSEffects(run_id)
+    effects = DBOSEffects(run_id, state.usage)
     try:
         async with agent.client_for_run() as client:
             await agent.driver.drive(engine, client, deps, decisions, on_event, effects=effects)

@@ -31,6 +31,7 @@ from dbos import DBOS, StepReservation
 from .. import errors
 from .._api.wire import Message, tool_result
 from .._errors import APIError, MalformedStreamError
+from .._loop.usage import RunUsage, merges_into
 from .._run.replay import INTERRUPTED
 from .._tools.tool import Tool
 
@@ -41,6 +42,9 @@ COUNT_STEP = "agentkit.count_tokens"
 STARTED_STEP = "agentkit.tool_started"
 APPROVE_STEP = "agentkit.approve"
 TOOL_STEP = "agentkit.tool:{name}"
+_MERGED = "agentkit_merged_usage"
+"""A tool step's output is its `tool_result`, or with usage merged during it (a sub-agent's)
+`{_MERGED: [usage, ...], "result": block}`."""
 _ERROR_FIELDS = (
     "message",
     "body",
@@ -59,6 +63,9 @@ class DBOSEffects:
 
     run_id: str
     """The workflow id: tools see it as `ctx.run_id`."""
+    usage: RunUsage = field(default_factory=RunUsage)
+    """The run's usage: what a tool merges into it (a sub-agent's) is recorded with the tool's
+    result, and merged again when a replay hands the result back without running it."""
     _reserved: dict[str, StepReservation] = field(default_factory=dict[str, StepReservation])
     _interrupted: set[str] = field(default_factory=set[str])
     """Calls marked started by an earlier execution (their mark step was replayed)."""
@@ -106,12 +113,25 @@ class DBOSEffects:
         reservation = self._reserved.pop(call["id"])
         interrupted = call["id"] in self._interrupted
 
+        ran: list[bool] = []
+
         async def step() -> dict[str, Any]:
             if interrupted:  # started before a crash, no result recorded: never run again
                 return tool_result(call["id"], INTERRUPTED, is_error=True)
-            return await run()
+            ran.append(True)
+            with merges_into(self.usage) as merged:
+                block = await run()
+            if merged:  # a sub-agent's usage, in none of this run's replies
+                return {_MERGED: [u.to_dict() for u in merged], "result": block}
+            return block
 
-        return await reservation.run_async({"name": TOOL_STEP.format(name=call["name"])}, step)
+        out = await reservation.run_async({"name": TOOL_STEP.format(name=call["name"])}, step)
+        if _MERGED not in out:
+            return out
+        if not ran:  # replayed: the usage the recorded execution merged, merged once more
+            for usage in out[_MERGED]:
+                self.usage.merge(RunUsage.from_dict(usage))
+        return out["result"]
 
     async def sleep(self, seconds: float) -> None:
         await DBOS.sleep_async(seconds)

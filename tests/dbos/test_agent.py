@@ -267,3 +267,32 @@ async def test_a_token_count_is_a_step_so_a_replay_decides_the_same(launched: st
     assert outcome["state"]["usage"] == first.state.usage.to_dict()
     assert transport.counts == counted and len(transport.requests) == sent
     assert await step_names(fork.get_workflow_id()) == steps
+
+
+@pytest.mark.asyncio
+async def test_a_sub_agent_s_usage_counts_once_when_its_step_is_replayed(launched: str) -> None:
+    # The sub-agent's usage is merged into the run's while its tool step runs; a replay
+    # returns the step's recorded result without running it, so the usage must come back with
+    # it, or a recovered run counts fewer tokens (and a cost limit lets more through).
+    helper_transport = ScriptedTransport([text_reply("Sub-answer."), text_reply("Never sent.")])
+    helper_client = AsyncClient(api_key="sk-test", transport=helper_transport)
+    helper = Agent("claude-sonnet-4-5", name="helper", description="Answers a question.",
+                   client=helper_client)
+    transport = ScriptedTransport([
+        reply(tool_calls=[("helper", {"task": "Find it."})]), text_reply("Done."),
+        text_reply("Done again."),
+    ])
+    client = AsyncClient(api_key="sk-test", transport=transport)
+    agent = Agent("claude-sonnet-4-5", tools=[helper.as_tool()], client=client)
+    durable = DBOSAgent(agent, name=f"caller-{uuid.uuid4().hex[:8]}")
+
+    first = await durable.run("Ask the helper.", workflow_id="w-sub")
+    assert first.usage.requests == 3  # its own two, and the helper's one
+    steps = await step_names("w-sub")
+
+    fork = await DBOS.fork_workflow_async("w-sub", len(steps))  # only the last call live
+    outcome = await fork.get_result()
+    assert outcome["state"]["answer"] == "Done again."
+    assert len(helper_transport.requests) == 1  # the helper did not run again
+    assert outcome["state"]["usage"]["requests"] == 3
+    assert outcome["state"]["usage"]["input_tokens"] == first.usage.input_tokens
