@@ -533,6 +533,35 @@ async def test_a_bad_first_event_closes_the_response() -> None:
 # -- count_tokens and models --------------------------------------------------------------------
 
 
+# -- lone surrogates --------------------------------------------------------------------------
+# `"a\\ud800b"` is valid JSON that UTF-8 cannot carry as it is; a model or a gateway may send it.
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_reply_holding_a_lone_surrogate_is_read_and_sent_back_as_its_escape(
+    stream: bool,
+) -> None:
+    text = "a\ud800b"
+    if stream:
+        delta = {**DELTA, "delta": {"type": "text_delta", "text": text}}
+        first = streamed(sse(START, BLOCK, delta, STOP_BLOCK, MSG_DELTA, STOP))
+    else:  # json.dumps writes it escaped, as the API would
+        first = httpx.Response(200, content=json.dumps(message_json(text)).encode())
+    server = Server(first, ok())
+    async with make_async(server) as client:
+        if stream:
+            async with client.stream(**PARAMS) as events:
+                message = await events.get_final_message()
+        else:
+            message = await client.create(**PARAMS)
+        assert message.text == text
+        history = [*PARAMS["messages"], message.to_param(), {"role": "user", "content": "And?"}]
+        assert (await client.create(**{**PARAMS, "messages": history})).text == "Hello!"
+    assert b'"text":"a\\ud800b"' in server.requests[1].content  # valid JSON, nothing lost
+    assert server.body()["messages"][1]["content"] == [{"type": "text", "text": text}]
+
+
 @pytest.mark.asyncio
 async def test_count_tokens() -> None:
     response = recorded_response("count_tokens")

@@ -25,7 +25,7 @@ from agentkit._api.client_base import (
 )
 from agentkit._api.message_stream import OpenStream
 from agentkit._api.streaming import MessageAccumulator
-from agentkit._api.wire import CountTokensResult
+from agentkit._api.wire import CountTokensResult, Message
 from agentkit._errors import (
     APIConnectionError,
     APIError,
@@ -67,6 +67,24 @@ def test_a_reply_that_is_not_the_api_is_an_api_error_with_its_request_id() -> No
     assert caught.value.request_id == "req_1"
     ok = httpx.Response(200, content=b'{"input_tokens": 7}')
     assert parse_reply(CountTokensResult, ok).input_tokens == 7
+
+
+def test_a_reply_holding_an_escaped_lone_surrogate_is_read_as_the_stdlib_reads_it() -> None:
+    # Valid JSON that pydantic's parser refuses; a model or a gateway may send it, and the
+    # same reply streamed parses.
+    body = (
+        b'{"id":"msg_1","type":"message","role":"assistant","model":"m","content":'
+        b'[{"type":"text","text":"a\\ud800b"},{"type":"tool_use","id":"toolu_1","name":"t",'
+        b'"input":{"q":"\\udfff"}}],"stop_reason":"tool_use","usage":{"input_tokens":1}}'
+    )
+    message = parse_reply(Message, httpx.Response(200, content=body))
+    assert message.text == "a\ud800b"
+    assert message.tool_uses[0].input == {"q": "\udfff"}
+    assert message.raw_json == body  # kept as it came, for a durable run's journal
+    counted = httpx.Response(200, content=b'{"input_tokens": 7, "x": "\\ud800"}')
+    assert parse_reply(CountTokensResult, counted).input_tokens == 7
+    with pytest.raises(APIError, match="not a valid Message"):  # still refused: not JSON
+        parse_reply(Message, httpx.Response(200, content=body[:-1] + b"\\ud800"))
 
 
 def test_models_page_gives_the_next_after_id_only_while_has_more() -> None:

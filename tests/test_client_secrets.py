@@ -61,6 +61,10 @@ def _error_reply(body: bytes) -> httpx.MockTransport:
         '{"type": "error", "error": {"type": "x", "message": "bad '
         + "".join(f"\\u{ord(c):04x}" for c in KEY)
         + '"}}',
+        # the same, next to a lone surrogate (valid JSON; UTF-8 cannot carry it as it is)
+        '{"type": "error", "error": {"type": "x", "message": "\\ud800 bad '
+        + "".join(f"\\u{ord(c):04x}" for c in KEY)
+        + '"}}',
     ],
 )
 def test_a_key_echoed_in_any_json_spelling_is_redacted(echo: str) -> None:

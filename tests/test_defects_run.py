@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from agentkit import (
     Agent,
+    AsyncClient,
     ModelSettings,
     RunError,
     RunResult,
@@ -24,10 +25,12 @@ from agentkit import (
     Toolset,
     TurnFinished,
     UsageError,
+    tool,
     validate_conversation,
 )
+from agentkit.context import ServerEditing, Trim
 from agentkit.events import AgentEvent
-from agentkit.testing import reply, text_reply, tool_reply
+from agentkit.testing import FakeServer, reply, text_reply, tool_reply
 
 
 @pytest_asyncio.fixture
@@ -325,3 +328,77 @@ def test_tools_in_extra_params_are_a_usage_error_pointing_at_tools() -> None:
     with pytest.raises(UsageError, match=r"tools=\[") as caught:
         ModelSettings(extra_params={"tools": [WEB_SEARCH]})
     assert "extra_params" in str(caught.value)
+
+
+# -- lone surrogates ---------------------------------------------------------------------------
+# `"a\ud800b"` (escaped) is valid JSON, which a model or a gateway may send; UTF-8 cannot carry
+# the character as it is, and a tool's text may hold one too (an OS file name).
+
+
+@tool
+def look(q: str) -> dict[str, str]:
+    """Look something up.
+
+    Args:
+        q: What to look up.
+    """
+    return {"q": q, "found": "caf\udce9"}
+
+
+@tool
+def listing() -> str:
+    """The folder's files."""
+    return "caf\udce9.txt"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "context",
+    [None, Trim(trigger_tokens=100_000), ServerEditing(trigger_tokens=100_000)],
+    ids=["plain", "trim", "server-editing"],
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_reply_holding_a_lone_surrogate_is_kept_and_sent_back_as_valid_json(
+    stream: bool, context: Trim | ServerEditing | None
+) -> None:
+    first = reply("a\ud800b", tool_calls=[("look", {"q": "x\udfffy"}), ("listing", {})])
+    with FakeServer([first, text_reply("b\udbffc"), text_reply("Again.")]) as server:
+        async with AsyncClient(base_url=server.base_url, api_key="sk-test") as client:
+            agent = Agent(MODEL, client=client, tools=[look, listing], stream=stream,
+                          context=context)
+            result = await agent.run("Look")
+            again = await agent.run("And?", history=result.messages)  # the history goes on
+    assert result.text == "b\udbffc" and again.text == "Again."
+    assert server.requests[2].messages[:-1] == result.messages
+    body = server.requests[1].body  # None if the request were not JSON
+    assert body is not None
+    said, answered = body["messages"][1:]
+    assert said["content"][0] == {"type": "text", "text": "a\ud800b"}
+    assert said["content"][1]["input"] == {"q": "x\udfffy"}
+    looked, listed = answered["content"]
+    assert not looked.get("is_error") and not listed.get("is_error")
+    assert json.loads(looked["content"]) == {"q": "x\udfffy", "found": "caf\udce9"}
+    assert listed["content"] == "caf\\udce9.txt"  # spelled out: no lone surrogate of ours sent
+
+
+class Place(BaseModel):
+    city: str
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_structured_output_holding_a_lone_surrogate_reaches_the_parent_agent(
+    make: Any, stream: bool
+) -> None:
+    h = make(
+        tool_reply("finder", {"task": "where?"}),
+        reply(tool_calls=[("final_result", {"city": "Os\ud800lo"})]),  # the sub-agent's
+        text_reply("Done."),
+    )
+    sub = h.agent(tools=[], name="finder", description="Finds places.", output_type=Place,
+                  stream=stream)
+    result = await h.agent(tools=[sub.as_tool()], stream=stream).run("Find it")
+    assert result.text == "Done."
+    handed = h.bodies[2]["messages"][-1]["content"][0]
+    assert not handed.get("is_error")
+    assert json.loads(handed["content"]) == {"city": "Os\ud800lo"}

@@ -304,13 +304,20 @@ def test_body_is_compact_utf8_json() -> None:
         {"text": "héllo ✓ \U0001f600", "f": 0.1, "e": 1e-07, "big": 2**63 - 1, "l": [None, True]},
         {"keys": {1: "int key"}},  # orjson refuses non-str keys: the stdlib encodes them
         {"huge": 2**70},  # beyond 64 bits: the stdlib again
+        # a reply's `"a\\ud800b"` read back (UTF-8 cannot carry it): the stdlib, escaped
+        {"text": "é a\ud800b \\\udfff", "big": 2**70},
     ],
-    ids=["orjson", "int-keys", "huge-int"],
+    ids=["orjson", "int-keys", "huge-int", "lone-surrogate"],
 )
 def test_body_encodes_like_the_stdlib(body: dict[str, Any]) -> None:
     call = ClientConfig(api_key=KEY).call("POST", "/v1/messages", body)
     assert call.content is not None
     assert json.loads(call.content) == json.loads(json.dumps(body))
+
+
+def test_a_lone_surrogate_is_sent_as_its_escape_and_the_rest_as_utf8() -> None:
+    call = ClientConfig(api_key=KEY).call("POST", "/v1/messages", {"text": "é a\ud800b"})
+    assert call.content == '{"text":"é a\\ud800b"}'.encode()
 
 
 def test_repr_and_str_redact_credentials() -> None:

@@ -291,6 +291,17 @@ def test_error_event_raises_with_the_partial_message() -> None:
     assert not acc.done
 
 
+def test_an_error_event_holding_a_lone_surrogate_is_raised_when_redacting() -> None:
+    # Redaction re-encodes the event: UTF-8 cannot carry the surrogate as it is.
+    acc = MessageAccumulator(redact=lambda body: body.replace(b"sk-1", b"<redacted>"))
+    acc.apply(start())
+    error = {"type": "error", "error": {"type": "api_error", "message": "sk-1 a\ud800b"}}
+    with pytest.raises(APIStreamError) as info:
+        acc.apply(error)
+    assert info.value.body == {"type": "error", "error": {"type": "api_error",
+                                                          "message": "<redacted> a\ud800b"}}
+
+
 def test_stream_cut_before_message_stop_raises_incomplete_with_partial() -> None:
     acc = MessageAccumulator()
     for event in tool_events('{"city": "Par')[:3]:

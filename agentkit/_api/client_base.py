@@ -204,7 +204,7 @@ def parse_reply(cls: type[_M], response: httpx.Response) -> _M:
     try:
         if cls is Message:  # keeps its bytes: a durable run journals them as they came
             return cast(_M, Message.from_json(response.content))
-        return cls.model_validate_json(response.content)
+        return cls.parse_json(response.content)
     except ValueError as exc:
         detail = str(exc).splitlines()[0]
     raise APIError(

@@ -49,6 +49,7 @@ from .._errors import (
     UnprocessableEntityError,
     UsageError,
 )
+from .jsonbytes import stdlib_json
 from .secrets import REDACTED, Redactor, credential, split_base_url
 
 __all__ = [
@@ -300,12 +301,13 @@ def _encode(body: Any) -> bytes:
     orjson writes the same bytes as `json.dumps(ensure_ascii=False, separators=(",", ":"))`
     about ten times faster, and the whole conversation is re-encoded on every turn (at 100
     turns, ~0.7 ms of stdlib encoding per request). What orjson refuses (non-string keys,
-    integers beyond 64 bits) goes through the stdlib as before.
+    integers beyond 64 bits, a lone surrogate from a reply that held one escaped) goes through
+    the stdlib, the surrogate written back as its escape.
     """
     try:
         return orjson.dumps(body)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return stdlib_json(body)
 
 
 def _auth_headers(api_key: str | None, auth_token: str | None, auth_scheme: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .._errors import UsageError
+from .jsonbytes import escaped_utf8
 
 __all__ = ["REDACTED", "Redactor", "credential", "split_base_url"]
 
@@ -130,5 +131,5 @@ class Redactor:
                 return body
             scrubbed = _scrub(decoded, self._secrets)
             if scrubbed != decoded:
-                body = json.dumps(scrubbed, ensure_ascii=False).encode()
+                body = escaped_utf8(json.dumps(scrubbed, ensure_ascii=False))
         return body

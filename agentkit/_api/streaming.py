@@ -27,6 +27,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from .._errors import APIStreamError, IncompleteStreamError, MalformedStreamError
+from .jsonbytes import escaped_utf8
 from .sse import iter_sse_events, snippet
 from .wire import Message
 
@@ -312,7 +313,7 @@ class MessageAccumulator:
 
     def _raise_error(self, event: dict[str, Any]) -> None:
         if self._redact is not None:
-            event = json.loads(self._redact(json.dumps(event, ensure_ascii=False).encode()))
+            event = json.loads(self._redact(escaped_utf8(json.dumps(event, ensure_ascii=False))))
         error: object = event.get("error") or {}
         if isinstance(error, dict):
             fields = cast("dict[str, Any]", error)

@@ -4,7 +4,8 @@ messages, requests, models and errors (the streaming events are in `stream_event
 Rules this module keeps:
 - **Nothing is dropped.** Every model allows extra fields (gateways add their own) and keeps
   them; an unknown content-block, delta or event type parses into an `Unknown*` model that
-  holds the whole object verbatim.
+  holds the whole object verbatim. A JSON body holding an escaped lone surrogate parses as
+  the stdlib reads it (`parse_json`), as the same reply streamed does.
 - **Round-trip exact.** `to_wire()` dumps only what was set (`exclude_unset`), so a parsed
   object serializes back to the JSON it came from, and a constructed one sends no `null`s the
   API would reject.
@@ -14,10 +15,20 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
 from .blocks import tool_result
 
@@ -96,6 +107,26 @@ class WireModel(BaseModel):
     def from_wire(cls, data: dict[str, Any]) -> Self:
         """Parse a JSON-decoded dict (alias of `model_validate`, named for symmetry)."""
         return cls.model_validate(data)
+
+    @classmethod
+    def parse_json(cls, data: bytes) -> Self:
+        """Validate a JSON body, read as the stdlib reads it.
+
+        pydantic's parser goes first; JSON it refuses but the stdlib reads (an escaped lone
+        surrogate, `"a\\ud800b"`, which a model or a gateway may send and which the same
+        reply streamed carries through) goes to the stdlib, so both paths agree. Raises
+        `pydantic.ValidationError` (a `ValueError`) for a body that is not JSON or not `cls`.
+        """
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as exc:
+            if exc.errors(include_url=False)[0]["type"] != "json_invalid":
+                raise
+            try:
+                decoded = json.loads(data)
+            except ValueError:
+                raise exc from None
+        return cls.model_validate(decoded)
 
 
 # -- small shared shapes --------------------------------------------------------------------
@@ -315,7 +346,7 @@ class Message(WireModel):
     def from_json(cls, data: bytes) -> Message:
         """Parse a reply's JSON body, keeping the bytes (`raw_json`), so that whoever stores the
         reply (a durable run's journal) writes them as they came instead of dumping it."""
-        message = cls.model_validate_json(data)
+        message = cls.parse_json(data)
         message._json = data
         return message
 

@@ -12,10 +12,10 @@ from dataclasses import replace
 from typing import Any, Generic, Self, TypedDict, Unpack, cast
 
 import anyio
-import pydantic_core
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._api.client import AsyncClient
+from .._api.jsonbytes import to_json
 from .._durable.journal import RunStore, check_run_id
 from .._errors import RunError, UsageError
 from .._loop.context.manager import counted_fields
@@ -457,7 +457,7 @@ def _handed_over(result: RunResult[Any]) -> str:
     output = result.state.output
     if output is None:
         return result.text
-    return pydantic_core.to_json(output, by_alias=True).decode()
+    return to_json(output, by_alias=True).decode()
 
 
 def _at_least(**options: tuple[int, int]) -> None:

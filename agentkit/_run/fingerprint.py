@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import orjson
 
+from .._api.jsonbytes import stdlib_json
 from .._loop.engine import EngineConfig
 
 __all__ = ["fingerprint"]
@@ -43,4 +44,8 @@ tool names: a config is frozen, and each durable run would hash its system promp
 
 
 def _digest(value: object) -> str:
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    try:
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a lone surrogate (a history's reply held one escaped), a big integer
+        data = stdlib_json(value, sort_keys=True)
+    return hashlib.sha256(data).hexdigest()[:16]

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-import pydantic_core
 from pydantic import BaseModel
+
+from .._api.jsonbytes import to_json
 
 __all__ = ["DEFAULT_MAX_RESULT_CHARS", "Content", "describe", "to_content", "truncate"]
 
@@ -63,7 +64,7 @@ def to_content(value: object) -> Content | None:
         block = _as_block(value)
         if block is not None:
             return [block]
-    return pydantic_core.to_json(value).decode()
+    return to_json(value).decode()
 
 
 def truncate(content: Content, limit: int) -> Content:

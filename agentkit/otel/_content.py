@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import orjson
 
+from .._api.jsonbytes import stdlib_json
 from ._semconv import finish_reason
 
 __all__ = ["input_messages", "output_messages", "parts", "system_instructions", "to_json",
@@ -25,8 +26,12 @@ _MODALITY = {"image": "image", "document": "document"}
 
 
 def to_json(value: object) -> str:
-    """An attribute value: compact JSON, non-ASCII kept."""
-    return orjson.dumps(value, default=str).decode()
+    """An attribute value: compact JSON, non-ASCII kept (a lone surrogate, which UTF-8 cannot
+    carry, as its escape)."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return stdlib_json(value, default=str).decode()
 
 
 def system_instructions(system: object) -> list[dict[str, Any]]:

@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pydantic_core import to_json
-
+from .._api.jsonbytes import to_json
 from .._loop.context.server import (
     BETA_COMPACTION,
     BETA_EDITING,

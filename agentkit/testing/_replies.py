@@ -18,8 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_core import to_json
-
+from .._api.jsonbytes import to_json
 from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 
 __all__ = [

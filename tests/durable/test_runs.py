@@ -470,3 +470,12 @@ def test_a_fingerprint_tells_agents_and_prompts_apart_however_often_it_is_asked(
     assert fingerprint(first, ["lookup"], prompt).split("-")[0] != one.split("-")[0]
     other = fingerprint(first, names, [{"role": "user", "content": "bye"}])
     assert other.split("-")[0] == one.split("-")[0] and other != one
+
+
+def test_a_fingerprint_takes_a_prompt_holding_a_lone_surrogate() -> None:
+    # A history from an earlier run may hold one (a reply's escaped `\\ud800`): resuming by it
+    # must not fail, and it still tells prompts apart.
+    config = Agent(MODEL).config
+    held = fingerprint(config, [], [{"role": "user", "content": "a\ud800b"}])
+    assert held == fingerprint(config, [], [{"role": "user", "content": "a\ud800b"}])
+    assert held != fingerprint(config, [], [{"role": "user", "content": "a\udfffb"}])

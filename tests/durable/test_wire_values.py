@@ -138,6 +138,7 @@ async def shown_by_the_viewer(db: Path) -> dict[str, Any]:
 CALLS = {
     "big-int-input": {"text": "Looking.", "call": '{"n":' + BIG + "}"},
     "1e400-field": {"text": "Looking.", "extra": ',"x_score":1e400', "call": "{}"},
+    "lone-surrogate": {"text": "a\\ud800b", "call": "{}"},
 }
 
 
@@ -165,13 +166,14 @@ async def test_a_reply_orjson_cannot_carry_is_journaled_and_resumed_with_the_sam
 
 
 @pytest.mark.asyncio
-async def test_a_streamed_reply_with_a_lone_surrogate_is_journaled_as_it_came(
-    tmp_path: Path,
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_reply_with_a_lone_surrogate_is_journaled_as_it_came(
+    tmp_path: Path, stream: bool
 ) -> None:
     model = Model([{"text": "a\\ud800b"}])
-    result = await run(tmp_path / "a.db", model, stream=True)
+    result = await run(tmp_path / "a.db", model, stream=stream)
     assert result.text == "a\ud800b"
     assert journaled(tmp_path / "a.db")[0]["content"] == [{"type": "text", "text": "a\ud800b"}]
-    again = await run(tmp_path / "a.db", Model([]), stream=True)  # a finished run: read back
+    again = await run(tmp_path / "a.db", Model([]), stream=stream)  # a finished run: read back
     assert again.text == "a\ud800b"
     await shown_by_the_viewer(tmp_path / "a.db")

@@ -169,3 +169,23 @@ def test_blocks_without_a_part_of_their_own_keep_only_their_type() -> None:
              "server_tool_call_response": {"type": "web_search_tool_result", "content": []}},
         ]},
     ]
+
+
+@pytest.mark.asyncio
+async def test_captured_content_holding_a_lone_surrogate_is_spelled_with_its_escape(
+    telemetry: Telemetry,
+) -> None:
+    # A reply may hold an escaped lone surrogate (valid JSON); its capture must not fail the
+    # run, and stays valid UTF-8 for the exporter.
+    telemetry.instrument(capture_content=True)
+    transport = ScriptedTransport([
+        reply("a\ud800b", tool_calls=[("get_weather", {"city": "P\udfff"}, "toolu_01")]),
+        text_reply("Done."),
+    ])
+    async with AsyncClient(api_key=SECRET, transport=transport, max_retries=0) as client:
+        result = await Agent(MODEL, client=client, tools=[get_weather]).run("Weather?")
+    assert result.text == "Done."
+    _, second = telemetry.named(f"chat {MODEL}")
+    captured = attributes(second)["gen_ai.input.messages"]
+    captured.encode()  # UTF-8 can carry it
+    assert "a\\ud800b" in captured and json.loads(captured)[1]["parts"][0]["content"] == "a\ud800b"

@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from pydantic_core import to_json
-
+from ..._api.jsonbytes import to_json
 from ..history import append_user_content
 
 __all__ = [
