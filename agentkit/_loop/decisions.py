@@ -18,7 +18,17 @@ from .history import tool_use_ids
 from .state import RunState
 from .steps import ToolInfo
 
-__all__ = ["open_decisions"]
+__all__ = ["check_values", "open_decisions"]
+
+
+def check_values(decisions: Mapping[str, bool | str]) -> None:
+    """Raises `UsageError` for a value that is no decision (it needs no run to tell)."""
+    for i, decision in decisions.items():
+        if not isinstance(cast(object, decision), bool | str):  # typed so; given anything
+            raise UsageError(
+                f"decisions[{i!r}] = {decision!r}: give True (run the call), False (deny it) "
+                "or a string (deny it, saying why to the model). Nothing was decided"
+            )
 
 
 def open_decisions(
@@ -27,12 +37,7 @@ def open_decisions(
     """Those of `decisions` for calls still open (made, no result). Raises `UsageError`,
     naming the calls awaiting a decision (as the pause recorded them, or as the turn's
     `tools` say), for an id that is no call of the run or a value that is no decision."""
-    for i, decision in decisions.items():
-        if not isinstance(cast(object, decision), bool | str):  # typed so; given anything
-            raise UsageError(
-                f"decisions[{i!r}] = {decision!r}: give True (run the call), False (deny it) "
-                "or a string (deny it, saying why to the model). Nothing was decided"
-            )
+    check_values(decisions)
     open_ids = {c["id"]: c["name"] for c in state.pending if c["id"] not in state.results}
     known = open_ids.keys() | tool_use_ids(state.messages)
     unknown = [i for i in decisions if i not in known]

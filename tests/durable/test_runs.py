@@ -29,7 +29,13 @@ from agentkit import (
 )
 from agentkit._run.fingerprint import fingerprint
 from agentkit._run.replay import INTERRUPTED
-from agentkit.errors import RunLockedError, RunMismatchError, StoreError, StoreFormatError
+from agentkit.errors import (
+    ConversationError,
+    RunLockedError,
+    RunMismatchError,
+    StoreError,
+    StoreFormatError,
+)
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -396,6 +402,25 @@ async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) ->
         with pytest.raises(UsageError, match="must have something in it besides spaces and no NUL"):
             await agent.run("x", run_id=blank, store=store)
     assert store.runs() == []  # nothing was stored
+
+
+@pytest.mark.asyncio
+async def test_a_caller_s_mistake_on_a_new_run_stores_nothing(store: SQLiteStore) -> None:
+    # Decisions given with a new run's prompt stored the run (its start, then `failed`) before
+    # they were refused; so did a prompt the first request's checks refuse.
+    agent = agent_for(ScriptedTransport([]), World())  # any model call fails
+    with pytest.raises(UsageError, match=r"decisions= names 'toolu_1', but run 'r1' is new"):
+        await agent.run("x", run_id="r1", store=store, decisions={"toolu_1": True})
+    with pytest.raises(UsageError, match=r"decisions\['toolu_1'\] = 3: give True"):
+        await agent.run("x", run_id="r2", store=store, decisions={"toolu_1": 3})  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ConversationError, match="empty text block"):
+        await agent.run([{"type": "text", "text": ""}], run_id="r3", store=store)
+    with pytest.raises(UsageError, match=r"Limits\(max_turns=-1\): give a number of at least 0"):
+        agent_for(ScriptedTransport([]), World(), limits=Limits(max_turns=-1))
+    assert store.runs() == [] and not any(Path(f"{store.path}.journals").iterdir())
+    # The same calls, right: the runs start afresh.
+    done = await agent_for(ScriptedTransport(steps()), World()).run("x", run_id="r1", store=store)
+    assert done.text == "All done." and store.entries("r1")[0].kind == "start"
 
 
 def test_idempotent_is_a_tool_option_and_the_key_is_the_call_id_outside_a_stored_run() -> None:
