@@ -258,6 +258,34 @@ async def test_a_paused_run_is_stored_paused_and_resumed_with_decisions(
 
 
 @pytest.mark.asyncio
+async def test_a_decision_once_given_is_final_while_its_call_waits_to_run(
+    store: SQLiteStore,
+) -> None:
+    # A resume approved the charge and was cut before it ran (the lookup, run first, crashed);
+    # a second resume could deny it, or approve what the first denied, and the journal then
+    # held two decisions for one call. The first stands: repeated, it is left out; changed,
+    # it is refused (nothing stored) and the call runs once, as first decided.
+    world = World()
+    lookup, charge = make_tools(world)
+    tools = [lookup.replace(sequential=True), charge.replace(requires_approval=True)]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(steps()), max_retries=0)
+    agent = Agent(MODEL, tools=tools, client=client, store=store)
+    assert (await agent.run("Charge order 1", run_id="r1")).pending_approvals
+    world.crash_in.add("lookup")
+    with pytest.raises(Crash):
+        await agent.run(run_id="r1", decisions={"toolu_2": True})
+    stored = store.entries("r1")
+    with pytest.raises(UsageError, match=r"'toolu_2' \(charge\) was approved already.*Nothing "
+                       "was decided"):
+        await agent.run(run_id="r1", decisions={"toolu_2": "changed my mind"})
+    assert store.entries("r1") == stored and world.effects == [("lookup", "r1:toolu_1")]
+    done = await agent.run(run_id="r1", decisions={"toolu_2": True})  # the same: left out
+    assert done.text == "All done."
+    assert [e[0] for e in world.effects] == ["lookup", "lookup", "charge"]
+    assert [e.kind for e in store.entries("r1")].count("decisions") == 1
+
+
+@pytest.mark.asyncio
 async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
     tmp_path: Path,
 ) -> None:
