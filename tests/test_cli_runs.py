@@ -489,3 +489,27 @@ def test_show_of_a_run_with_a_context_policy_s_notes(
     captured = capsys.readouterr()
     assert "claude: Done." in captured.out
     assert '· context: {"count": 11759}' in captured.err and "· finished" in captured.err
+
+
+def test_a_run_whose_journal_cannot_be_read_is_listed_marked_and_show_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One unreadable journal failed `runs list` for the whole store.
+    db = tmp_path / "runs.db"
+    start: dict[str, object] = {"messages": [{"role": "user", "content": "go"}], "seed": 1}
+    with SQLiteStore(db) as store:
+        for run_id in ("good", "bad"):
+            lease = store.claim(run_id, fingerprint="f", model="m", agent="a").lease
+            store.append(lease, "start", start)
+            store.release(lease)
+    journal = db.parent / "runs.db.journals" / "2.log"
+    journal.unlink()
+    journal.mkdir()  # a folder in its place
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line for line in captured.out.splitlines()
+            if line.strip().startswith(("good", "bad"))}
+    assert rows["good"].split()[1] == "interrupted" and rows["bad"].split()[1] == "unreadable"
+    assert f"run bad: cannot read the run journal {journal}" in captured.err
+    assert main(["runs", "show", "bad", "--db", str(db)]) == 1
+    assert f"cannot read the run journal {journal}" in capsys.readouterr().err

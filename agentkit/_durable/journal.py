@@ -116,6 +116,10 @@ class RunHeader:
     """How many journal entries the run has (its last `seq`)."""
     holder: Holder | None
     """The lease holder, or None when the lease was released (an expired lease is shown)."""
+    unreadable: str | None = None
+    """Why the run's journal cannot be read (its permissions, a folder in its place), or None.
+    The status and totals are then the header's as last stored; reading the entries or
+    resuming the run raises that `StoreError`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +213,8 @@ class RunStore(Protocol):
     def runs(
         self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0
     ) -> list[RunHeader]:
-        """Headers of the stored runs, most recently updated first, optionally one status."""
+        """Headers of the stored runs, most recently updated first, optionally one status; a
+        run whose journal cannot be read is listed too (`RunHeader.unreadable`)."""
         ...
 
     def delete(self, run_id: str) -> bool:

@@ -40,7 +40,7 @@ import os
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import orjson
@@ -277,11 +277,18 @@ class Totals:
     cost_usd: float
     updated: float
     seq: int
+    unreadable: str | None = None
+    """Why the journal could not be read (the error), or None."""
 
     def caught_up(self, path: str, size: int) -> Totals:
         """These, with what the journal at `path` holds past byte `size` (its length at the
-        header's last sync): the run's status and totals now, even while it runs."""
-        tail = read(path, start=size, seq=self.seq)
+        header's last sync): the run's status and totals now, even while it runs. A journal
+        that cannot be read (its permissions, a folder in its place) leaves them as stored,
+        with `unreadable` saying why: one bad journal must not hide a store's other runs."""
+        try:
+            tail = read(path, start=size, seq=self.seq)
+        except StoreError as exc:
+            return replace(self, unreadable=str(exc))
         if not tail.entries:
             return self
         s = tail.summary or Summary()
@@ -373,10 +380,11 @@ class RunLog:
 
     @staticmethod
     def held(path: str) -> bool:
-        """Whether a writer holds the file's lock now (False for a missing file)."""
+        """Whether a writer holds the file's lock now (False for a missing file, or one this
+        process cannot open: then no writer could hold it through this store either)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
+        except OSError:
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

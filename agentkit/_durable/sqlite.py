@@ -408,7 +408,8 @@ class SQLiteStore:
         """Headers of the stored runs, most recently updated first, optionally one status,
         `limit` of them from `offset`. The order and the filter are the headers' as last
         brought up to date (with each status change, and every third of a lease while a run
-        goes on); the totals shown are the journals' own."""
+        goes on); the totals shown are the journals' own, but for a journal that cannot be read
+        (`RunHeader.unreadable`), whose run is listed with its header's."""
         where = "" if status is None else "WHERE status = ? "
         with self._use(write=False) as db:
             rows = db.execute(
@@ -477,6 +478,7 @@ class SQLiteStore:
             updated=now.updated,
             entries=now.seq,
             holder=None if host is None else Holder(host=host, pid=pid, expires=expires),
+            unreadable=now.unreadable,
         )
 
 

@@ -9,8 +9,10 @@ a response has been paid for, so the request after the limit is never sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
+
+from .._errors import UsageError
 
 if TYPE_CHECKING:
     from .usage import RunUsage
@@ -35,6 +37,19 @@ class Limits:
     """US dollars, from the capability table's prices (unknown prices count as zero)."""
     timeout: float | None = None
     """Wall-clock seconds for the whole run, model calls and tools included."""
+
+    def __post_init__(self) -> None:
+        """Raises `UsageError` for a bound that is no number of at least 0 (before any run, so
+        a durable one stores nothing)."""
+        for f in fields(self):
+            value: object = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise UsageError(
+                    f"Limits({f.name}={value!r}): give a number of at least 0, or None for no "
+                    "limit"
+                )
 
     def before_request(self, turns: int, usage: RunUsage) -> str | None:
         """The name of the limit that forbids another model request, or None."""

@@ -405,6 +405,7 @@ class Agent(Generic[OutputT]):
             store, run_id, config=self.config, toolset=self.toolset, agent=self.name or "",
             messages=messages, deps=args.get("deps"),
             traceparent=observed.traceparent if observed is not None else None,
+            decisions=args.get("decisions"),
         )
 
     def _start(self, prompt: str | list[dict[str, Any]] | None, args: RunArgs) -> Engine:

@@ -46,7 +46,8 @@ import orjson
 
 from .._api.wire import Message
 from .._durable.journal import Entry, EntryKind, Lease, Payload, RunStatus, RunStore, Summary
-from .._errors import LimitExceeded, RunMismatchError, StoreError, UsageError
+from .._errors import ConversationError, LimitExceeded, RunMismatchError, StoreError, UsageError
+from .._loop.decisions import check_values
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
 from .._loop.state import RunState
 from .._tools.tool import Tool
@@ -249,21 +250,33 @@ async def open_run(
     messages: list[dict[str, Any]] | None,
     deps: object,
     traceparent: str | None = None,
+    decisions: Mapping[str, bool | str] | None = None,
 ) -> AsyncGenerator[DurableRun]:
     """Claim run `run_id` and rebuild its state; on leaving, record how it ended (finished,
     paused, failed, interrupted) and release the lease.
 
     `messages` are the run's initial messages (history and prompt); None resumes a stored run
     without checking its prompt (the agent is still checked). `traceparent`: the observed
-    run's span, kept in the journal (see the module docstring).
+    run's span, kept in the journal (see the module docstring). `decisions` (the resume's) are
+    checked before the run is claimed, so a caller's mistake writes nothing; so is a new run
+    that meets one before its first reply (`_forget`).
 
     Raises:
         RunNotFoundError: no such run and no prompt to start it with.
         RunMismatchError: the run was stored for another prompt or agent.
         RunLockedError: another live process is running it.
+        UsageError: `decisions` for a new run (it has no call to decide) or no decisions.
         StoreFormatError: the file or the run is not one this agentkit can read.
         StoreError: the journal does not fit this agent (its tools changed since).
     """
+    if decisions:
+        check_values(decisions)
+        if messages is not None and store.header(run_id) is None:
+            raise UsageError(
+                f"decisions= names {', '.join(map(repr, decisions))}, but run {run_id!r} is new "
+                "and has made no tool call to decide; decisions are for resuming a paused run "
+                "(`result.pending_approvals`). Nothing was stored"
+            )
     given = fingerprint(config, toolset.names, messages)
     if messages is None:
         given = _stored_fingerprint(store, run_id, given)
@@ -287,6 +300,9 @@ async def open_run(
     try:
         yield run
     except BaseException as exc:
+        if claim.created and journal.written == 1 and not journal.due and _local(exc):
+            _forget(store, journal.lease)
+            raise
         status, reason = _raised(exc)
         if not journal.changed and (isinstance(exc, UsageError) or header_status in _AT_REST):
             # This call wrote nothing, so its journal is as stored and so is what its status
@@ -309,6 +325,20 @@ async def open_run(
 _AT_REST: tuple[RunStatus, ...] = ("finished", "paused")
 """Statuses that describe the journal itself (it ended, or waits for decisions), true as long
 as nothing is added to it; the others describe how the last process left it."""
+
+
+def _local(exc: BaseException) -> bool:
+    """A caller's mistake found in the run (a request its own checks refuse), not a failure."""
+    return isinstance(exc, UsageError | ConversationError)
+
+
+def _forget(store: RunStore, lease: Lease) -> None:
+    """Delete a run this call created that did nothing but start (a caller's mistake found at
+    its first request): stored, it would be a failed run that never was; fixed, the same call
+    starts it afresh."""
+    with contextlib.suppress(StoreError):
+        store.release(lease)
+        store.delete(lease.run_id)
 
 
 def _stored_fingerprint(store: RunStore, run_id: str, given: str) -> str:

@@ -4,8 +4,10 @@ answered. `durable.py` claims the run and keeps its journal; this is how its sta
 
 The engine decides each step as it did the first time (`next_step()` without a time: no
 deadline in replay); each `ListTools` is answered by the toolset's `prepare` hooks again with
-that turn's context, so a turn offers the tools it offered, and the journal's replies, marks,
-results, decisions, context notes and merged usage are fed where the driver fed them.
+that turn's context, so a turn offers the tools it offered, and the journal's replies,
+decisions, context notes and merged usage are fed where the driver fed them. Started marks and
+results are fed as they come, for the calls still open (anything else does not fit): a
+journaled result is what the call returned, whatever tools the agent offers today.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .._api.wire import Message, tool_result
 from .._durable.journal import Entry
 from .._errors import StoreError
 from .._loop.engine import Engine
-from .._loop.steps import CallModel, ListTools, RunTools
+from .._loop.steps import CallModel, ListTools
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.toolset import Toolset
@@ -43,12 +45,20 @@ async def replay(
     todo = [e for e in entries if e.kind not in ("status", "attempt")]
     i = 0
     while i < len(todo):
-        if todo[i].kind == "decisions":
-            engine.on_decisions(cast("dict[str, bool | str]", todo[i].payload["decisions"]))
+        entry = todo[i]
+        if entry.kind == "decisions":
+            engine.on_decisions(cast("dict[str, bool | str]", entry.payload["decisions"]))
             i += 1
             continue
-        if todo[i].kind == "usage":  # merged where it was merged (a hook's, between steps)
-            s.usage.merge(RunUsage.from_dict(todo[i].payload))
+        if entry.kind == "usage":  # merged where it was merged (a hook's, a sub-agent's)
+            s.usage.merge(RunUsage.from_dict(entry.payload))
+            i += 1
+            continue
+        if entry.kind in ("tool_started", "tool_result"):
+            # Fed as they come, before the engine is asked for its tool step: a journaled call
+            # ran with the tools of its day, so today's list (a tool hidden or gone since)
+            # must not turn it into an "unknown tool" the engine answers itself.
+            _call_made(engine, entry, run_id, started)
             i += 1
             continue
         step = engine.next_step()
@@ -63,43 +73,49 @@ async def replay(
                 run_id=run_id,
             )
             engine.on_tools(await toolset.tools_for(ctx))
-            continue
-        entry = todo[i]
-        if entry.kind == "context":  # what the step just asked for: a count, an overflow
+        elif entry.kind == "context":  # what the step just asked for: a count, an overflow
             engine.on_context(entry.payload)
             i += 1
-            continue
-        if isinstance(step, CallModel) and entry.kind == "reply":
+        elif isinstance(step, CallModel) and entry.kind == "reply":
             engine.on_reply(Message.from_wire(entry.payload))
             i += 1
-        elif isinstance(step, RunTools) and entry.kind in ("tool_started", "tool_result"):
-            while i < len(todo) and todo[i].kind in ("tool_started", "tool_result", "usage"):
-                payload = todo[i].payload
-                if todo[i].kind == "usage":  # a sub-agent's, with its call's result
-                    s.usage.merge(RunUsage.from_dict(payload))
-                elif todo[i].kind == "tool_started":
-                    started.update(cast("list[str]", payload["ids"]))
-                else:
-                    engine.on_result(payload)
-                    started.discard(cast(str, payload["tool_use_id"]))
-                i += 1
         else:
-            raise StoreError(
-                f"the journal of run {run_id!r} does not fit this agent: entry {entry.seq} is a "
-                f"{entry.kind!r} where the agent's next step is {type(step).__name__}; were its "
-                "tools or settings changed since the run was stored? Resume it with the agent "
-                "that started it, or start a new run"
-            )
+            raise _misfit(run_id, entry, f"the agent's next step is {type(step).__name__}")
     engine.resolved.clear()  # reported by the process that made those calls, not again
     return started
+
+
+def _call_made(engine: Engine, entry: Entry, run_id: str, started: set[str]) -> None:
+    """A journaled started mark or result, for calls of the last reply that are still open."""
+    s = engine.state
+    open_ids = {c["id"] for c in s.pending if c["id"] not in s.results}
+    if entry.kind == "tool_started":
+        ids = cast("list[str]", entry.payload["ids"])
+    else:
+        ids = [cast(str, entry.payload["tool_use_id"])]
+    if not open_ids.issuperset(ids):
+        raise _misfit(run_id, entry, "the run has no open call by that id")
+    if entry.kind == "tool_started":
+        started.update(ids)
+    else:
+        engine.on_result(entry.payload)
+        started.difference_update(ids)
+
+
+def _misfit(run_id: str, entry: Entry, found: str) -> StoreError:
+    return StoreError(
+        f"the journal of run {run_id!r} does not fit this agent: entry {entry.seq} is a "
+        f"{entry.kind!r} where {found}; were its tools or settings changed since the run was "
+        "stored? Resume it with the agent that started it, or start a new run"
+    )
 
 
 def answer_interrupted(engine: Engine, started: set[str]) -> list[dict[str, Any]]:
     """Non-idempotent calls that started and have no result are never run again: each gets the
     "interrupted" `is_error` result, which the engine takes here and the caller journals like any
-    result (returned). Also when the engine answered
-    one in replay (its tool is no longer offered, an MCP server's list changed): it did start,
-    so "unknown tool" would tell the model it never ran."""
+    result (returned). Also when its tool is no longer offered (hidden by a `prepare` hook, an
+    MCP server's list changed): it did start, so "unknown tool" would tell the model it never
+    ran."""
     state = engine.state
     interrupted = [
         tool_result(call["id"], INTERRUPTED, is_error=True)

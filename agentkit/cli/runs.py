@@ -3,7 +3,8 @@
 `list` shows a table of the runs; `show ID` one run's conversation as it was journaled (the
 calls agentkit answered itself, which leave no journal entry, marked so); both show a run
 stored as running whose process stopped (no process holds its journal) as interrupted, as
-`agentkit ui` does;
+`agentkit ui` does; `list` shows a run whose journal cannot be read as unreadable, with its
+header's figures and the error (`show` fails with it);
 `resume ID` continues a run with the agent that started it (`--agent module:attribute`, which
 the command imports); `rm ID` deletes a run, after a confirmation unless `--yes`. Rules: a
 missing store file is an error (never created by a typo); the store's errors are one message
@@ -130,6 +131,8 @@ def _list(
         # The model may wrap; the rest is short and must stay whole.
         table.add_column(title, no_wrap=title != "model", justify="right" if right else "left")
     for (r, status), run_id in zip(listed, ids, strict=True):
+        if r.unreadable is not None:  # listed with its header's figures, the error below
+            status = "unreadable"
         table.add_row(  # ids and models are anyone's text: never markup nor terminal controls
             Text(run_id), status, Text(printable(r.model, one_line=True)), str(r.turns),
             f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}", _when(r.updated)[:16],
@@ -139,6 +142,9 @@ def _list(
     if need.minimum > console.width:  # an id longer than the terminal is wide: rich would
         console.width = need.maximum  # drop the other columns; print all, let lines wrap
     console.print(table)
+    for r in runs:
+        if r.unreadable is not None:
+            display.warn(printable(f"run {r.run_id}: {r.unreadable}"))
     return 0
 
 

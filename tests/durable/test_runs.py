@@ -29,7 +29,13 @@ from agentkit import (
 )
 from agentkit._run.fingerprint import fingerprint
 from agentkit._run.replay import INTERRUPTED
-from agentkit.errors import RunLockedError, RunMismatchError, StoreError, StoreFormatError
+from agentkit.errors import (
+    ConversationError,
+    RunLockedError,
+    RunMismatchError,
+    StoreError,
+    StoreFormatError,
+)
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -252,6 +258,34 @@ async def test_a_paused_run_is_stored_paused_and_resumed_with_decisions(
 
 
 @pytest.mark.asyncio
+async def test_a_decision_once_given_is_final_while_its_call_waits_to_run(
+    store: SQLiteStore,
+) -> None:
+    # A resume approved the charge and was cut before it ran (the lookup, run first, crashed);
+    # a second resume could deny it, or approve what the first denied, and the journal then
+    # held two decisions for one call. The first stands: repeated, it is left out; changed,
+    # it is refused (nothing stored) and the call runs once, as first decided.
+    world = World()
+    lookup, charge = make_tools(world)
+    tools = [lookup.replace(sequential=True), charge.replace(requires_approval=True)]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(steps()), max_retries=0)
+    agent = Agent(MODEL, tools=tools, client=client, store=store)
+    assert (await agent.run("Charge order 1", run_id="r1")).pending_approvals
+    world.crash_in.add("lookup")
+    with pytest.raises(Crash):
+        await agent.run(run_id="r1", decisions={"toolu_2": True})
+    stored = store.entries("r1")
+    with pytest.raises(UsageError, match=r"'toolu_2' \(charge\) was approved already.*Nothing "
+                       "was decided"):
+        await agent.run(run_id="r1", decisions={"toolu_2": "changed my mind"})
+    assert store.entries("r1") == stored and world.effects == [("lookup", "r1:toolu_1")]
+    done = await agent.run(run_id="r1", decisions={"toolu_2": True})  # the same: left out
+    assert done.text == "All done."
+    assert [e[0] for e in world.effects] == ["lookup", "lookup", "charge"]
+    assert [e.kind for e in store.entries("r1")].count("decisions") == 1
+
+
+@pytest.mark.asyncio
 async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
     tmp_path: Path,
 ) -> None:
@@ -396,6 +430,25 @@ async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) ->
         with pytest.raises(UsageError, match="must have something in it besides spaces and no NUL"):
             await agent.run("x", run_id=blank, store=store)
     assert store.runs() == []  # nothing was stored
+
+
+@pytest.mark.asyncio
+async def test_a_caller_s_mistake_on_a_new_run_stores_nothing(store: SQLiteStore) -> None:
+    # Decisions given with a new run's prompt stored the run (its start, then `failed`) before
+    # they were refused; so did a prompt the first request's checks refuse.
+    agent = agent_for(ScriptedTransport([]), World())  # any model call fails
+    with pytest.raises(UsageError, match=r"decisions= names 'toolu_1', but run 'r1' is new"):
+        await agent.run("x", run_id="r1", store=store, decisions={"toolu_1": True})
+    with pytest.raises(UsageError, match=r"decisions\['toolu_1'\] = 3: give True"):
+        await agent.run("x", run_id="r2", store=store, decisions={"toolu_1": 3})  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ConversationError, match="empty text block"):
+        await agent.run([{"type": "text", "text": ""}], run_id="r3", store=store)
+    with pytest.raises(UsageError, match=r"Limits\(max_turns=-1\): give a number of at least 0"):
+        agent_for(ScriptedTransport([]), World(), limits=Limits(max_turns=-1))
+    assert store.runs() == [] and not any(Path(f"{store.path}.journals").iterdir())
+    # The same calls, right: the runs start afresh.
+    done = await agent_for(ScriptedTransport(steps()), World()).run("x", run_id="r1", store=store)
+    assert done.text == "All done." and store.entries("r1")[0].kind == "start"
 
 
 def test_idempotent_is_a_tool_option_and_the_key_is_the_call_id_outside_a_stored_run() -> None:

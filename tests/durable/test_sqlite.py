@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pytest
 from disk import fill
 
+from agentkit._durable import log as log_module
 from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.journal import (
     KINDS,
@@ -267,6 +268,7 @@ def test_appends_renew_the_lease_and_sync_the_header_once_a_third_of_it_is_spent
 
 HOLDER = """
 import sys
+from agentkit._durable import log as log_module
 from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
@@ -445,6 +447,7 @@ def test_many_threads_append_to_their_own_runs_through_one_store(store: SQLiteSt
 RACER = """
 import sys
 from agentkit.errors import RunLockedError
+from agentkit._durable import log as log_module
 from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
@@ -494,6 +497,7 @@ def test_processes_racing_for_one_run_exactly_one_wins(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
+from agentkit._durable import log as log_module
 from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.sqlite import SQLiteStore
 
@@ -827,3 +831,33 @@ def test_a_journal_that_is_no_file_is_named_with_what_to_do_and_nothing_is_lost(
     journal.rmdir()
     kept.rename(journal)
     assert claim(store).run.entries == 1 and [e.seq for e in store.entries("r1")] == [1]
+
+
+@pytest.mark.parametrize("damage", ["directory", "permissions"])
+def test_a_run_whose_journal_cannot_be_read_is_listed_with_its_header_s_figures_and_why(
+    store: SQLiteStore, damage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One unreadable journal made `runs()` raise, so no run of the store could be listed.
+    for run_id in ("r1", "r2"):
+        lease = claim(store, run_id).lease
+        store.append(lease, "start", {}, summary=Summary("finished", 2, 10, 5, 0.5))
+        store.release(lease)
+    journal = Path(f"{store.path}.journals") / "1.log"
+    if damage == "directory":
+        journal.unlink()
+        journal.mkdir()
+    else:  # a mode of 000 stops no root process: the error any other one gets
+        def refusing(file: str, *args: Any, **kwargs: Any) -> Any:
+            if file == str(journal):
+                raise PermissionError(13, "Permission denied", file)
+            return open(file, *args, **kwargs)
+
+        monkeypatch.setattr(log_module, "open", refusing, raising=False)
+    listed = {h.run_id: h for h in store.runs()}
+    assert listed["r2"].unreadable is None and listed["r2"].turns == 2
+    bad = listed["r1"]
+    assert (bad.status, bad.turns, bad.input_tokens, bad.entries) == ("finished", 2, 10, 1)
+    assert bad.unreadable is not None and f"cannot read the run journal {journal}" in bad.unreadable
+    assert store.header("r1") == bad
+    with pytest.raises(StoreError, match=f"cannot read the run journal {journal}"):
+        store.entries("r1")

@@ -390,3 +390,21 @@ async def test_usage_a_sub_agent_merged_in_counts_in_the_run_s_totals(
     assert totals["known_cost_usd"] == pytest.approx(result.usage.known_cost_usd)
     assert result.usage.known_cost_usd > 0
     assert [i["kind"] for i in data["items"]] == ["prompt", "turn", "turn", "status"]
+
+
+async def test_a_run_whose_journal_cannot_be_read_is_listed_marked_with_why(
+    runs: Runs, api: Client
+) -> None:
+    # One unreadable journal failed the whole list.
+    await runs.weather()
+    with closing(sqlite3.connect(runs.path)) as db:
+        (key,) = db.execute("SELECT id FROM runs WHERE run_id = 'weather-1'").fetchone()
+    journal = Path(f"{runs.path}.journals") / f"{key}.log"
+    journal.unlink()
+    journal.mkdir()
+    listed = (await get(api, "/api/runs"))["runs"][0]
+    assert listed["run_id"] == "weather-1" and listed["turns"] == 2
+    assert "cannot read the run journal" in listed["unreadable"]
+    assert (await get(api, "/api/runs", q="weather"))["total"] == 1  # the text filter too
+    data = await get(api, "/api/run", id="weather-1")
+    assert "cannot read the run journal" in data["run"]["unreadable"] and data["items"] == []

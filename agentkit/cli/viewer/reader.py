@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -77,6 +77,9 @@ class RunRow:
     """The start of its last initial user message."""
     newer: bool
     """Written by a newer agentkit: its journal cannot be read here."""
+    unreadable: str | None = None
+    """Why its journal cannot be read (permissions, a folder in its place), or None: then
+    its status and totals are its header's as last stored."""
 
     def to_json(self, now: float) -> dict[str, Any]:
         """JSON-ready, with the run's duration: to its last entry, or to `now` while running."""
@@ -99,6 +102,7 @@ class RunRow:
             "entries": self.entries,
             "prompt": self.prompt,
             "newer": self.newer,
+            "unreadable": self.unreadable,
         }
 
 
@@ -222,7 +226,10 @@ class RunReader:
             return ""
         found = self._prompts.get((key, created))
         if found is None:
-            start = first(self._journal(key))
+            try:
+                start = first(self._journal(key))
+            except StoreError:  # listed all the same (`RunRow.unreadable`), matched by the rest
+                start = None
             found = "" if start is None or start.kind != "start" else _prompt(start.payload)
             if len(self._prompts) >= _PROMPTS:
                 self._prompts.clear()
@@ -310,8 +317,13 @@ class RunReader:
             # The totals before the entries: a record appended in between then only makes the
             # live feed's next check see a change, and the page read the run again.
             totals = totals.caught_up(path, row[13])
-            whole = read(path)
-            entries, last_at = whole.entries, whole.at
+            if totals.unreadable is None:
+                try:
+                    whole = read(path)
+                except StoreError as exc:  # became unreadable just now
+                    totals = replace(totals, unreadable=str(exc))
+                else:
+                    entries, last_at = whole.entries, whole.at
         start = entries[0] if entries and entries[0].kind == "start" else None
         run = RunRow(
             run_id=run_id,
@@ -330,6 +342,7 @@ class RunReader:
             tool_calls=sum(e.kind == "tool_result" for e in entries),
             prompt="" if start is None else _prompt(start.payload)[:PROMPT_CHARS],
             newer=newer,
+            unreadable=totals.unreadable,
         )
         return run, entries
 

@@ -176,7 +176,8 @@ function listView(params) {
     const stale = run.status === "interrupted" && run.stored_status === "running";
     return h("tr", { class: "run-row", "data-run": run.run_id },
       h("td", {}, h("a", { href: runLink(run.run_id) }, run.run_id), h("div", { class: "prompt" }, run.prompt)),
-      h("td", {}, badge(run.status, stale ? "stored as running, but its process stopped" : null)),
+      h("td", {}, badge(run.status, stale ? "stored as running, but its process stopped" : null),
+        run.unreadable ? h("div", { class: "unreadable", title: run.unreadable }, "journal unreadable") : null),
       h("td", {}, run.agent || "–"),
       h("td", {}, run.model),
       h("td", {}, when(run.started)),
@@ -259,7 +260,8 @@ function runView(runId) {
         field("stop reason", run.reason || "–", "reason")),
       run.status === "failed" && run.reason ? h("div", { class: "box error-box", id: "error" }, h("b", {}, "Failed: "), run.reason) : null,
       run.newer ? h("div", { class: "box error-box" }, "This run was written by a newer agentkit: upgrade to see its journal.") : null,
-      !run.newer && run.entries && !data.count ? h("div", { class: "box error-box", id: "missing" }, "This run's journal is missing, though the store counts " + count(run.entries) + " entries: a store is its file and the folder beside it (" + run.store + ".journals); copy both.") : null,
+      run.unreadable ? h("div", { class: "box error-box", id: "unreadable" }, "This run's journal cannot be read: " + run.unreadable) : null,
+      !run.newer && !run.unreadable && run.entries && !data.count ? h("div", { class: "box error-box", id: "missing" }, "This run's journal is missing, though the store counts " + count(run.entries) + " entries: a store is its file and the folder beside it (" + run.store + ".journals); copy both.") : null,
     ]);
     clear(pending);
     if (data.pending.length) {

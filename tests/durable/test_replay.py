@@ -1,0 +1,116 @@
+"""Replaying a stored run's journal (`_run/replay.py`): the journal is followed whatever the
+agent offers today. A call's journaled result is what it returned, even when its tool is no
+longer offered (a `prepare` hook hides it, an MCP server's list changed); a call that started
+and has no result is answered as interrupted. A crash is a `BaseException` raised in a hook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Tool, Toolset, tool
+from agentkit._run.replay import INTERRUPTED
+from agentkit.testing import ScriptedTransport, reply, text_reply
+
+MODEL = "claude-sonnet-4-5"
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an `Exception`, so nothing turns it into a result."""
+
+
+charged: list[str] = []
+
+
+@tool
+async def charge(ctx: RunContext[None], order: int) -> str:
+    """Charge an order."""
+    charged.append(str(ctx.idempotency_key))
+    return f"charged {order}"
+
+
+def agent_for(
+    transport: ScriptedTransport, *, offered: bool, hooks: Hooks | None = None
+) -> Agent[Any]:
+    """An agent whose `charge` is offered or hidden by a `prepare` hook (the fingerprint is
+    the same either way: the tool is still the agent's)."""
+
+    async def prepare(ctx: RunContext[Any], t: Tool) -> Tool | None:
+        return t if offered else None
+
+    client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+    tools = Toolset([charge]).with_prepare(prepare)
+    return Agent(MODEL, tools=[tools], client=client, hooks=hooks or Hooks())
+
+
+def script() -> list[Any]:
+    return [reply(tool_calls=[("charge", {"order": 1}, "toolu_1")]), text_reply("Charged.")]
+
+
+def results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [b for m in messages if m["role"] == "user"
+                                    for b in m["content"] if not isinstance(b, str)]
+    return [b for b in blocks if b["type"] == "tool_result"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    charged.clear()
+    return SQLiteStore(tmp_path / "runs.db")
+
+
+@pytest.mark.asyncio
+async def test_a_finished_run_whose_lone_call_s_tool_is_hidden_now_is_returned_as_stored(
+    store: SQLiteStore,
+) -> None:
+    first = await agent_for(ScriptedTransport(script()), offered=True).run(
+        "Charge 1", run_id="r1", store=store
+    )
+    # No model call (an empty script fails any), no tool call, the stored result.
+    again = await agent_for(ScriptedTransport([]), offered=False).run(
+        "Charge 1", run_id="r1", store=store
+    )
+    assert again.text == "Charged." and again.messages == first.messages
+    assert results(again.messages)[0]["content"] == "charged 1"
+    assert charged == ["r1:toolu_1"]
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_a_run_cut_after_its_lone_call_s_result_resumes_with_that_result(
+    store: SQLiteStore,
+) -> None:
+    def crash(ctx: RunContext[Any], params: object) -> None:
+        if ctx.turn == 1:  # the call's result is committed, the next request is not sent
+            raise Crash
+
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(script()[:1]), offered=True,
+                        hooks=Hooks(before_model=crash)).run("Charge 1", run_id="r1", store=store)
+    transport = ScriptedTransport(script()[1:])
+    resumed = await agent_for(transport, offered=False).run("Charge 1", run_id="r1", store=store)
+
+    sent = results(transport.requests[0].body["messages"])
+    assert sent == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "charged 1"}]
+    assert resumed.text == "Charged." and charged == ["r1:toolu_1"]
+
+
+@pytest.mark.asyncio
+async def test_a_lone_call_cut_after_its_started_mark_is_interrupted_whatever_is_offered(
+    store: SQLiteStore,
+) -> None:
+    def crash(ctx: RunContext[Any], call: dict[str, Any]) -> None:
+        raise Crash  # the started mark is committed, the call never returns
+
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(script()[:1]), offered=True,
+                        hooks=Hooks(before_tool=crash)).run("Charge 1", run_id="r1", store=store)
+    transport = ScriptedTransport(script()[1:])
+    resumed = await agent_for(transport, offered=False).run("Charge 1", run_id="r1", store=store)
+
+    sent = results(transport.requests[0].body["messages"])
+    assert sent == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": INTERRUPTED,
+                     "is_error": True}]  # not "unknown tool": it may have taken effect
+    assert resumed.text == "Charged." and charged == []
