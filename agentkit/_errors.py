@@ -389,7 +389,10 @@ class RunMismatchError(StoreError):
         if prompt and this_prompt and agent == this_agent:
             what = "a different prompt (the agent is the same)"
         elif prompt and this_prompt:
-            what = "a different agent (its model, system prompt, tool names or output type)"
+            what = (
+                "a different agent (its model, system prompt, tool names, output type or "
+                "context policy)"
+            )
         else:
             what = "a different prompt or agent"
         super().__init__(

@@ -3,7 +3,8 @@ header, the lease, and `RunStore`, the protocol every backend implements.
 
 The journal records the engine's inputs, in order, one entry per checkpoint:
 
-- `start`: the initial messages (or prompt) and the seed of the back-off jitter;
+- `start`: the initial messages (or prompt), the seed of the back-off jitter, and the run's
+  `run_id` and `fingerprint` (which run the journal is: `expect_run`);
 - `reply`: one model reply, as wire JSON;
 - `tool_started`: the `tool_use` ids of non-idempotent calls, committed before they run;
 - `tool_result`: one `tool_result` block, committed as soon as it exists;
@@ -17,22 +18,23 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `attempt`: an observed process took the run up again: its run span's `traceparent`, with its
   first commit (a process killed with SIGKILL leaves no `status`), for the next one to link to.
 
-A store keeps payloads as opaque JSON objects and never interprets them. Only a lease holder
-can append; every append keeps the lease alive (afterwards at least half its time is left),
-and a long wait between appends (a slow tool) calls for `renew`. Summary columns (status,
+A store keeps payloads as opaque JSON objects and interprets none but the `start`'s `run_id`
+and `fingerprint`, which it checks when it claims a stored run (`expect_run`). Only a lease
+holder can append; every append keeps the lease alive (afterwards at least half its time is
+left), and a long wait between appends (a slow tool) calls for `renew`. Summary columns (status,
 turns, tokens, cost) are absolute values set with an append, so a repeated write never counts
 usage twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, get_args
 
 import orjson
 
-from agentkit._errors import UsageError
+from agentkit._errors import StoreError, UsageError
 
 __all__ = [
     "KINDS",
@@ -48,6 +50,7 @@ __all__ = [
     "RunStore",
     "Summary",
     "check_run_id",
+    "expect_run",
 ]
 
 Payload = Mapping[str, object] | orjson.Fragment
@@ -244,3 +247,31 @@ def check_run_id(run_id: object) -> str:
             "and no NUL character (a name you choose, e.g. 'orders-2026-12-06')"
         )
     return run_id
+
+
+def expect_run(
+    run_id: str, fingerprint: str, where: tuple[str, str, str]
+) -> Callable[[Entry], None]:
+    """The check a store makes of the first entry of the journal it keeps for run `run_id`:
+    that its `start` names that run (id and fingerprint). The check raises `StoreError` when
+    it names another; `where` is the journal's path, the store's and its journals folder's,
+    for the message. A store names a journal by its own key for the run, so a
+    store's file paired with another store's journals (one restored from another backup, two
+    stores' files swapped) would otherwise resume another run's journal as this one."""
+
+    def check(first: Entry) -> None:
+        named, printed = first.payload.get("run_id"), first.payload.get("fingerprint")
+        if first.kind != "start" or named is None:
+            return  # written before a journal named its run: there is nothing to check it by
+        if named == run_id and printed in (None, fingerprint):
+            return
+        journal, store, folder = where
+        raise StoreError(
+            f"the journal {journal} is not run {run_id!r}'s: it is run {named!r}'s (fingerprint "
+            f"{printed}), and this store has run {run_id!r} with fingerprint {fingerprint}. The "
+            f"store file {store} and its journals folder {folder} do not belong together (one "
+            "restored from another backup, or two stores' files swapped); nothing was changed. "
+            "Put back the journals folder saved with this store file, then resume the run again"
+        )
+
+    return check

@@ -39,7 +39,7 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -334,12 +334,21 @@ class RunLog:
         """The summary columns the journal has set so far, merged."""
 
     @classmethod
-    def take(cls, path: str, *, fresh: bool = False, existing: bool = False) -> RunLog | None:
+    def take(
+        cls,
+        path: str,
+        *,
+        fresh: bool = False,
+        existing: bool = False,
+        check: Callable[[Entry], None] | None = None,
+    ) -> RunLog | None:
         """Lock the file at `path` (created if new, unless `existing`) and open it for
         appending, cutting off a record left half written (all of it when `fresh`: a new run;
         a journal with no whole record starts over as a new one); None when another writer
-        holds it. Raises `FileNotFoundError` when the file (`existing`) or its folder is
-        missing, `StoreError` when it cannot be opened otherwise."""
+        holds it. `check` is given the first entry of a journal that has one, before anything
+        is cut: what it raises is raised, with the file as it was and unlocked. Raises
+        `FileNotFoundError` when the file (`existing`) or its folder is missing, `StoreError`
+        when it cannot be opened otherwise."""
         flags = os.O_RDWR | os.O_CLOEXEC | (0 if existing else os.O_CREAT)
         created = fresh
         try:
@@ -369,6 +378,8 @@ class RunLog:
                 tail = Tail([], 0, 0, None, None)
             else:
                 tail = read(path)
+                if check is not None and tail.entries:
+                    check(tail.entries[0])
                 if not tail.end:  # no whole record (a crash in its first write): a new one
                     tail = Tail([], 0, 0, None, None)
                 if os.fstat(fd).st_size != tail.end:

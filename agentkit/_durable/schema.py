@@ -13,7 +13,10 @@ could not read those); formats 2 and 3 framed each record with a CRC, format 4 w
 journals as lines (`log.MAGIC`), which an agentkit of format 3 could not read, and reads and
 goes on the framed ones as they are; format 5 adds the journal entry kinds `usage` and
 `attempt`, which an agentkit of format 4 would take for the end of a journal (and so repeat
-what followed it).
+what followed it). A `start` entry naming its run (`run_id`, `fingerprint`: checked by
+`journal.expect_run`) came within format 5: every agentkit reads a start's `messages` and
+`seed` by name and passes over other keys (as it does a `traceparent`), and a journal
+without them is resumed unchecked.
 """
 
 from __future__ import annotations

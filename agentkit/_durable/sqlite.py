@@ -49,6 +49,7 @@ from agentkit._durable.journal import (
     RunStatus,
     Summary,
     check_run_id,
+    expect_run,
 )
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, Totals, read
@@ -156,8 +157,9 @@ class SQLiteStore:
         """Create the run if it is new, or load it; either way take its lease.
 
         Raises `RunLockedError` when another live process holds the run, `RunMismatchError`
-        when the run is stored with another fingerprint, and `StoreFormatError` when it was
-        written by a newer agentkit. When it raises, nothing was written.
+        when the run is stored with another fingerprint, `StoreFormatError` when it was written
+        by a newer agentkit, `StoreError` when its journal is another run's (`expect_run`).
+        When it raises, nothing was written.
         """
         check_run_id(run_id)
         now, me, token = self._clock(), this_process(), secrets.token_hex(16)
@@ -214,7 +216,8 @@ class SQLiteStore:
             raise newer_format(self.path, version, f"run {run_id!r}")
         if stored != fingerprint:
             raise RunMismatchError(run_id, stored=stored, given=fingerprint)
-        log = self._take(run_id, key, row, fresh=False, existing=synced > 0)
+        check = expect_run(run_id, stored, (self._journal(key), self.path, self._journals))
+        log = self._take(run_id, key, row, fresh=False, existing=synced > 0, check=check)
         try:
             header = self._header(db, run_id)
             assert header is not None  # the row was read in this transaction
@@ -237,15 +240,16 @@ class SQLiteStore:
         *,
         fresh: bool,
         existing: bool = False,
+        check: Callable[[Entry], None] | None = None,
     ) -> RunLog:
         """Run `key`'s journal, locked for this store; `RunLockedError` when another holds it.
         With `existing` (its header counts entries), a missing journal is a `StoreError`:
-        started again, the run would repeat what it did."""
+        started again, the run would repeat what it did. `check`: as `RunLog.take`'s."""
         path = self._journal(key)
         if not self._made:
             self._make_folder()
         try:
-            log = RunLog.take(path, fresh=fresh, existing=existing)
+            log = RunLog.take(path, fresh=fresh, existing=existing, check=check)
         except FileNotFoundError:
             if existing:
                 raise StoreError(

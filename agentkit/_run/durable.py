@@ -21,9 +21,11 @@ Usage is stored only as the replies hold it, and as merged in from outside them 
 twice or dropped. Replay answers the engine's `ListTools` by running the toolset's
 `prepare` hooks again with that turn's context (the tools offered on a turn decide what the
 engine does with its calls). The `start` entry keeps `RunState.seed`, so a resumed run's
-back-offs are drawn as the first process's were. What is not journalled on purpose: failed
-model attempts (a resumed call starts with its whole retry budget) and the deadline (per
-call: `Limits.timeout` counts from each start or resume, on the process's own clock).
+back-offs are drawn as the first process's were, and the run's id and fingerprint, so a store
+never resumes another run's journal (`journal.expect_run`). What is not journalled on
+purpose: failed model attempts (a resumed call starts with its whole retry budget) and the
+deadline (per call: `Limits.timeout` counts from each start or resume, on the process's own
+clock).
 
 An observed run (`agentkit.instrument()`) keeps its span's W3C `traceparent` in its `start`
 and `status` entries, and a resumed attempt's in an `attempt` entry with its first commit (a
@@ -152,10 +154,13 @@ class Journal:
                 return
         self.flush()
 
-    def start(self, messages: Sequence[Mapping[str, Any]], seed: int) -> None:
-        """The run's initial messages and its `RunState.seed` (the back-off jitter's source,
-        so a resumed run draws the same jitter as the process that started it)."""
-        self._commit("start", self._traced({"messages": list(messages), "seed": seed}))
+    def start(self, messages: Sequence[Mapping[str, Any]], seed: int, fingerprint: str) -> None:
+        """The run's initial messages, its `RunState.seed` (the back-off jitter's source, so a
+        resumed run draws the same jitter as the process that started it), and which run this
+        is (its id and fingerprint: a store claiming the journal checks them)."""
+        payload = {"messages": list(messages), "seed": seed, "run_id": self.run_id}
+        payload["fingerprint"] = fingerprint
+        self._commit("start", self._traced(payload))
 
     def result(self, block: Mapping[str, Any]) -> None:
         """A tool result that now exists; see the class docstring for when it is committed."""
@@ -284,7 +289,7 @@ async def open_run(
     lease = claim.lease
     try:
         entries = [] if claim.created else store.entries(run_id)
-        journal = _journal(store, lease, run_id, entries, messages, traceparent)
+        journal = _journal(store, lease, given, entries, messages, traceparent)
         engine = Engine(config, journal.state)
         started = await replay(engine, entries[1:], toolset, deps, run_id)
         interrupted = answer_interrupted(engine, started)
@@ -357,7 +362,7 @@ def _stored_fingerprint(store: RunStore, run_id: str, given: str) -> str:
 def _journal(
     store: RunStore,
     lease: Lease,
-    run_id: str,
+    given: str,
     entries: Sequence[Entry],
     messages: list[dict[str, Any]] | None,
     traceparent: str | None,
@@ -377,12 +382,12 @@ def _journal(
         )
     if messages is None:
         raise StoreError(
-            f"run {run_id!r} in {_where(store)} was claimed but never started (its process "
+            f"run {lease.run_id!r} in {_where(store)} was claimed but never started (its process "
             "stopped at once); pass the prompt again to start it"
         )
     state = RunState(messages=[dict(m) for m in messages])
     journal = Journal(store, lease, state, traceparent=traceparent)
-    journal.start(messages, state.seed)
+    journal.start(messages, state.seed, given)
     return journal
 
 

@@ -1,6 +1,11 @@
 """A durable run's fingerprint: which agent and which prompt a stored run belongs to, so that a
 `run_id` reused by another agent or with another prompt is refused (`RunMismatchError`) rather
-than resumed as someone else's run. Shared by the embedded store's runs and DBOS workflows."""
+than resumed as someone else's run. Shared by the embedded store's runs and DBOS workflows.
+
+The agent half covers what the journal's replay depends on: the model, the system prompt, the
+tool names, the output tool, and the context policy's kind and the settings that decide its
+steps (`_DECIDING`). An agent without a context policy hashes exactly what it did before
+policies were covered, so the runs stored without one keep their fingerprints."""
 
 from __future__ import annotations
 
@@ -10,6 +15,14 @@ from collections.abc import Iterable
 import orjson
 
 from .._api.jsonbytes import stdlib_json
+from .._loop.context.policies import (
+    Auto,
+    Compaction,
+    ContextPolicy,
+    ServerCompaction,
+    ServerEditing,
+    Trim,
+)
 from .._loop.engine import EngineConfig
 
 __all__ = ["fingerprint"]
@@ -17,20 +30,22 @@ __all__ = ["fingerprint"]
 
 def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: object) -> str:
     """`<agent>-<prompt>`: hashes of the agent (model, system prompt, tool names, server tool
-    names, output tool) and of the run's initial messages. A run is resumed only by the same
-    agent and prompt."""
+    names, output tool, context policy) and of the run's initial messages. A run is resumed
+    only by the same agent and prompt."""
     names = tuple(tool_names)
     known = _AGENTS.get((id(config), names))
     if known is not None and known[0] is config:  # an agent's half, once per agent
         return f"{known[1]}-{_digest(messages)}"
     output = config.output_tool["name"] if config.output_tool else None
     servers = [str(t.get("name")) for t in config.server_tools]
-    agent = {
+    agent: dict[str, object] = {
         "model": config.model,
         "system": config.system,
         "tools": sorted([*names, *servers]),
         "output": output,
     }
+    if config.context is not None:  # absent without a policy: those runs' hash is unchanged
+        agent["context"] = _policy(config.context)
     digest = _digest(agent)
     if len(_AGENTS) >= 256:
         _AGENTS.clear()
@@ -41,6 +56,28 @@ def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: objec
 _AGENTS: dict[tuple[int, tuple[str, ...]], tuple[EngineConfig, str]] = {}
 """The agent halves of fingerprints, per config (kept alive here, so its id is not reused) and
 tool names: a config is frozen, and each durable run would hash its system prompt again."""
+
+_DECIDING: dict[type[ContextPolicy], tuple[str, ...]] = {
+    Trim: ("trigger_tokens", "keep_tool_results", "exclude_tools", "placeholder"),
+    Compaction: ("trigger_tokens", "keep_turns"),
+    ServerEditing: ("keep_tool_uses", "exclude_tools"),
+    ServerCompaction: (),
+    Auto: ("trigger_tokens", "keep_turns"),
+}
+"""Per policy, the settings a replay depends on: when the history is trimmed or summarized,
+and what it becomes (a placeholder's length moves every later estimate). An overflow falls
+back to `Trim(keep_tool_results=keep_tool_uses, exclude_tools=...)` under `ServerEditing` and
+to a `Compaction` of the last 2 turns under `ServerCompaction`; `Auto` picks its side by the
+trigger. The others may change between resumes: they shape only requests (a summary's prompt,
+model and `max_tokens`; the server's edits, trigger and instructions), whose replies are
+journaled as they came, and a replay sends none. A trigger left out is the model's, which the
+fingerprint has."""
+
+
+def _policy(policy: ContextPolicy) -> dict[str, object]:
+    """What a context policy contributes to the agent's hash: its kind and `_DECIDING`."""
+    kind = next(k for k in type(policy).__mro__ if k in _DECIDING)  # a subclass: its base's
+    return {"kind": kind.__name__, **{name: getattr(policy, name) for name in _DECIDING[kind]}}
 
 
 def _digest(value: object) -> str:

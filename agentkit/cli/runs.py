@@ -330,9 +330,9 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
         except RunMismatchError as exc:  # the store's advice (a new id) is not for a resume
             raise UsageError(
                 f"--agent {args.agent} is not the agent that started run {args.id!r}: its "
-                "model, system prompt, tool names or output type differ (fingerprints "
-                f"{exc.stored} stored, {exc.given} given); nothing was run. Pass the agent "
-                "that started the run"
+                "model, system prompt, tool names, output type or context policy differ "
+                f"(fingerprints {exc.stored} stored, {exc.given} given); nothing was run. "
+                "Pass the agent that started the run"
             ) from None
 
     code, result = guarded(display, lambda: anyio.run(resume))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from research import research_agent, researcher
 
-from agentkit import Agent, RunError, SQLiteStore, validate_conversation
+from agentkit import Agent, RunError, RunMismatchError, SQLiteStore, validate_conversation
 from agentkit.context import Auto, Compaction, ServerCompaction, Trim
 from agentkit.testing import Fault, ScriptedTransport, with_faults
 
@@ -70,3 +70,36 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(
     assert result.text == expected.text == "Read 20 pages: the answer is 42."
     assert _shape(result.messages) == _shape(expected.messages)
     assert result.state.context.get("compactions") == expected.state.context.get("compactions")
+
+
+@pytest.mark.parametrize(
+    "other",
+    [None, Trim(trigger_tokens=12_000), Compaction(trigger_tokens=12_000, keep_turns=3)],
+    ids=["no-policy", "another-kind", "another-keep-turns"],
+)
+def test_a_run_resumed_under_another_context_policy_is_refused_and_nothing_changes(
+    tmp_path: Path, other: Trim | Compaction | None
+) -> None:
+    # Replayed under another policy, the summary reply would be taken for an answer (or the
+    # history cut elsewhere): the run would go on from a conversation it never had.
+    broken = with_faults(researcher(24), {20: Fault.error(400, message="scripted failure")})
+    policy = Compaction(trigger_tokens=12_000)
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        first = research_agent(ScriptedTransport(broken, context_window=20_000), context=policy)
+        with pytest.raises(RunError, match="scripted failure"):
+            first.run_sync("Research the answer.", run_id="r1", store=store)
+        before = (store.header("r1"), store.entries("r1"))
+        again = ScriptedTransport(researcher(24), context_window=20_000)
+        with pytest.raises(RunMismatchError, match="a different agent") as raised:
+            research_agent(again, context=other).run_sync(
+                "Research the answer.", run_id="r1", store=store
+            )
+        assert "context policy" in str(raised.value)
+        assert (store.header("r1"), store.entries("r1")) == before
+        assert again.requests == []
+        # A setting that only shapes the summary request (its prompt) may change: it resumes.
+        resumed = research_agent(
+            ScriptedTransport(researcher(24), context_window=20_000),
+            context=Compaction(trigger_tokens=12_000, prompt="Summarize what you read."),
+        ).run_sync("Research the answer.", run_id="r1", store=store)
+    assert resumed.text == "Read 24 pages: the answer is 42."

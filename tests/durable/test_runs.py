@@ -315,6 +315,46 @@ async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("other_id", "named"), [("refunds", "refunds"), ("orders", "orders")],
+    ids=["another-run-id", "same-id-another-prompt"],
+)
+async def test_a_store_with_another_store_s_journals_is_refused_nothing_written(
+    tmp_path: Path, other_id: str, named: str
+) -> None:
+    # Journals are named by the store's row key: store A's file beside store B's journals
+    # (restored from another backup, two stores' files swapped) finds B's journal under A's
+    # run. Resumed, it would go on from another run's conversation.
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, run_id, prompt in ((a, "orders", "Charge 1"), (b, other_id, "Refund 1")):
+        folder.mkdir()
+        world = World()
+        world.crash_in.add("charge")
+        with SQLiteStore(folder / "runs.db") as store, pytest.raises(Crash):
+            await agent_for(ScriptedTransport(steps()[:1]), world).run(
+                prompt, run_id=run_id, store=store)
+    kept = a / "kept.journals"
+    shutil.move(a / "runs.db.journals", kept)
+    shutil.copytree(b / "runs.db.journals", a / "runs.db.journals")
+    (journal,) = (a / "runs.db.journals").iterdir()
+    data = journal.read_bytes()
+    with SQLiteStore(a / "runs.db") as store:
+        header = store.header("orders")
+        transport = ScriptedTransport(steps()[1:])
+        with pytest.raises(StoreError, match=(
+            rf"the journal {journal} is not run 'orders'.s: it is run '{named}'.s .*do not "
+            r"belong together.*nothing was changed. Put back the journals folder")):
+            await agent_for(transport, World()).run("Charge 1", run_id="orders", store=store)
+        assert transport.requests == []
+        assert store.header("orders") == header and journal.read_bytes() == data
+        shutil.rmtree(a / "runs.db.journals")
+        shutil.move(kept, a / "runs.db.journals")  # its own journals back: it resumes
+        result = await agent_for(transport, World()).run("Charge 1", run_id="orders",
+                                                         store=store)
+    assert result.text == "All done."
+
+
+@pytest.mark.asyncio
 async def test_tool_text_that_is_not_utf8_is_escaped_so_the_run_and_its_commits_go_on(
     store: SQLiteStore,
 ) -> None:

@@ -208,6 +208,41 @@ def test_a_reused_run_id_with_another_fingerprint_is_refused_and_nothing_changes
     assert store.header("r1") == before
 
 
+@pytest.mark.parametrize(
+    ("named", "printed", "resumes"),
+    [
+        (None, None, True),  # a journal from before journals named their run: no check
+        ("r1", None, True),
+        ("r1", "f1", True),
+        ("r2", "f1", False),  # another run's journal under this run's key
+        ("r1", "f9", False),  # another store's run of the same id
+    ],
+)
+def test_a_claim_resumes_only_a_journal_whose_start_names_this_run(
+    store: SQLiteStore, clock: Clock, named: str | None, printed: str | None, resumes: bool
+) -> None:
+    start: dict[str, Any] = {"messages": [], "seed": 7}
+    start.update({k: v for k, v in (("run_id", named), ("fingerprint", printed)) if v})
+    lease = claim(store).lease
+    store.append_many(lease, [("start", start), ("reply", PAYLOADS["reply"])])
+    store.release(lease)
+    (journal,) = Path(f"{store.path}.journals").iterdir()
+    with journal.open("ab") as torn:
+        torn.write(b'[3, 1.0, null, "sta')  # a record cut short: cut off only by a claim
+    before, data = store.header("r1"), journal.read_bytes()
+    clock.now += 1
+    if resumes:
+        assert not claim(store).created
+        return
+    with pytest.raises(StoreError, match=(
+        rf"the journal {journal} is not run 'r1'.s: it is run '{named}'.s \(fingerprint "
+        rf"{printed}\), and this store has run 'r1' with fingerprint f1.*nothing was changed"
+    )):
+        claim(store)
+    assert store.header("r1") == before and journal.read_bytes() == data
+    assert not RunLog.held(str(journal))
+
+
 def test_a_second_claim_while_the_first_lease_lives_fails(store: SQLiteStore, clock: Clock) -> None:
     first = claim(store)
     with pytest.raises(RunLockedError, match=f"this process \\(pid {os.getpid()}\\)") as caught:
