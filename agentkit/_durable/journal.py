@@ -250,22 +250,39 @@ def check_run_id(run_id: object) -> str:
 
 
 def expect_run(
-    run_id: str, fingerprint: str, where: tuple[str, str, str]
-) -> Callable[[Entry], None]:
-    """The check a store makes of the first entry of the journal it keeps for run `run_id`:
-    that its `start` names that run (id and fingerprint). The check raises `StoreError` when
-    it names another; `where` is the journal's path, the store's and its journals folder's,
-    for the message. A store names a journal by its own key for the run, so a
+    run_id: str, fingerprint: str, counted: int, where: tuple[str, str, str]
+) -> Callable[[Sequence[Entry], int], None]:
+    """The check a store makes of the journal it keeps for run `run_id`, given its whole
+    entries and its last seq, before anything is cut off: that it holds the `counted` entries
+    the store's header counted, and that its `start` names that run (id and fingerprint). The
+    check raises `StoreError` otherwise; `where` is the journal's path, the store's and its
+    journals folder's, for the message.
+
+    A journal holding fewer entries than were counted lost some (overwritten, cut short,
+    writes a power loss took): resumed from what is left, the run would do again what they
+    recorded, a charge among them. A store names a journal by its own key for the run, so a
     store's file paired with another store's journals (one restored from another backup, two
     stores' files swapped) would otherwise resume another run's journal as this one."""
+    journal, store, folder = where
 
-    def check(first: Entry) -> None:
+    def check(entries: Sequence[Entry], last_seq: int) -> None:
+        if last_seq < counted:
+            raise StoreError(
+                f"the journal of run {run_id!r} ({journal}) holds {last_seq} whole entries, "
+                f"but the store counted {counted}: it was overwritten or cut short (damaged, "
+                "replaced, or writes lost to a power loss), and resumed from what is left the "
+                "run would repeat what it did, so nothing was run or changed. Restore the file "
+                f"from a backup, or delete the run (`agentkit runs rm {run_id} --db {store}`) "
+                "to start it afresh"
+            )
+        if not entries:
+            return
+        first = entries[0]
         named, printed = first.payload.get("run_id"), first.payload.get("fingerprint")
         if first.kind != "start" or named is None:
             return  # written before a journal named its run: there is nothing to check it by
         if named == run_id and printed in (None, fingerprint):
             return
-        journal, store, folder = where
         raise StoreError(
             f"the journal {journal} is not run {run_id!r}'s: it is run {named!r}'s (fingerprint "
             f"{printed}), and this store has run {run_id!r} with fingerprint {fingerprint}. The "

@@ -220,9 +220,8 @@ def _frames(data: bytes, start: int, seq: int, after: int) -> Tail:
     while at + _FRAME.size <= size:
         length, crc = _FRAME.unpack_from(data, at)
         body = data[at + _FRAME.size : at + _FRAME.size + length]
-        if len(body) < length or zlib.crc32(body) != crc:
-            break  # cut short: the journal ends with the last whole record
-        row = _loads(body)
+        if len(body) < length or zlib.crc32(body) != crc or (row := _framed(body)) is None:
+            break  # cut short or not a record: the journal ends with the last whole record
         if type(row[1]) is str:  # format 2: a record an entry
             seq, kind, stamp, payload, totals = row
             if seq > after:
@@ -235,6 +234,18 @@ def _frames(data: bytes, start: int, seq: int, after: int) -> Tail:
             summary = merge(summary, Summary(*totals))
         at += _FRAME.size + length
     return Tail(entries, start + at, seq, summary, when, framed=True)
+
+
+def _framed(body: bytes) -> Any:
+    """A frame's record (a list), None when it is none: zeros (a block a lost write left)
+    read as an empty frame whose CRC matches."""
+    try:
+        row: Any = _loads(body)
+    except ValueError:
+        return None
+    if type(row) is not list or len(cast("list[Any]", row)) < 5:
+        return None
+    return cast("list[Any]", row)
 
 
 def first(path: str) -> Entry | None:
@@ -258,9 +269,8 @@ def first(path: str) -> Entry | None:
         return None
     except OSError as exc:
         raise StoreError(f"cannot read the run journal {path}: {exc}{_WHAT_TO_DO}") from exc
-    if len(body) < length or zlib.crc32(body) != crc:
+    if len(body) < length or zlib.crc32(body) != crc or (row := _framed(body)) is None:
         return None
-    row = _loads(body)
     if type(row[1]) is str:  # format 2: a record an entry
         return Entry(row[0], row[1], row[3], row[2])
     return Entry(row[0], row[3], row[4], row[1])
@@ -340,12 +350,12 @@ class RunLog:
         *,
         fresh: bool = False,
         existing: bool = False,
-        check: Callable[[Entry], None] | None = None,
+        check: Callable[[Sequence[Entry], int], None] | None = None,
     ) -> RunLog | None:
         """Lock the file at `path` (created if new, unless `existing`) and open it for
         appending, cutting off a record left half written (all of it when `fresh`: a new run;
         a journal with no whole record starts over as a new one); None when another writer
-        holds it. `check` is given the first entry of a journal that has one, before anything
+        holds it. `check` is given the journal's whole entries and last seq, before anything
         is cut: what it raises is raised, with the file as it was and unlocked. Raises
         `FileNotFoundError` when the file (`existing`) or its folder is missing, `StoreError`
         when it cannot be opened otherwise."""
@@ -378,8 +388,8 @@ class RunLog:
                 tail = Tail([], 0, 0, None, None)
             else:
                 tail = read(path)
-                if check is not None and tail.entries:
-                    check(tail.entries[0])
+                if check is not None:
+                    check(tail.entries, tail.last_seq)
                 if not tail.end:  # no whole record (a crash in its first write): a new one
                     tail = Tail([], 0, 0, None, None)
                 if os.fstat(fd).st_size != tail.end:

@@ -9,7 +9,8 @@ an append-only file in `runs.db.journals/` (`log.py` says why and how), so a che
   which is what the guarantees of a durable run are about. A power loss or OS crash may lose
   the last checkpoints (the journal stays whole up to its last whole record): the run then
   resumes from an earlier entry and repeats what followed, a model call, an idempotent tool,
-  and a non-idempotent tool whose "started" mark was lost.
+  and a non-idempotent tool whose "started" mark was lost; unless the header had counted the
+  lost entries: then the claim refuses the journal (`journal.expect_run`).
 - `"FULL"`: every checkpoint is fsynced before `append` returns, so nothing committed is lost,
   not even to a power loss: no non-idempotent tool runs twice, no model call is repeated
   beyond the one in flight.
@@ -52,7 +53,8 @@ from agentkit._durable.journal import (
     expect_run,
 )
 from agentkit._durable.lease import this_process
-from agentkit._durable.log import RunLog, Totals, read
+from agentkit._durable.log import RunLog, read
+from agentkit._durable.rows import HEADER, SYNC_SET, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
 from agentkit._errors import (
     RunLockedError,
@@ -63,18 +65,6 @@ from agentkit._errors import (
 )
 
 __all__ = ["SQLiteStore"]
-
-_HEADER = (
-    "run_id, fingerprint, model, agent, status, turns, input_tokens, output_tokens, cost_usd, "
-    "created, updated, log_seq, lease_host, lease_pid, lease_expires, id, log_size"
-)
-# The header brought up to its journal (status, totals, where it ends), with a renewal or the
-# release.
-_SYNC_SET = """updated = ?, log_seq = ?, log_size = ?,
-    status = coalesce(?, status), turns = coalesce(?, turns),
-    input_tokens = coalesce(?, input_tokens), output_tokens = coalesce(?, output_tokens),
-    cost_usd = coalesce(?, cost_usd)"""
-
 
 class _Held:
     """A run this store claimed: its key, its journal (open and locked), and when an append
@@ -216,7 +206,8 @@ class SQLiteStore:
             raise newer_format(self.path, version, f"run {run_id!r}")
         if stored != fingerprint:
             raise RunMismatchError(run_id, stored=stored, given=fingerprint)
-        check = expect_run(run_id, stored, (self._journal(key), self.path, self._journals))
+        where = (self._journal(key), self.path, self._journals)
+        check = expect_run(run_id, stored, synced, where)
         log = self._take(run_id, key, row, fresh=False, existing=synced > 0, check=check)
         try:
             header = self._header(db, run_id)
@@ -240,7 +231,7 @@ class SQLiteStore:
         *,
         fresh: bool,
         existing: bool = False,
-        check: Callable[[Entry], None] | None = None,
+        check: Callable[[Sequence[Entry], int], None] | None = None,
     ) -> RunLog:
         """Run `key`'s journal, locked for this store; `RunLockedError` when another holds it.
         With `existing` (its header counts entries), a missing journal is a `StoreError`:
@@ -337,8 +328,8 @@ class SQLiteStore:
             if held is None:
                 raise self._not_held(db, lease)
             db.execute(
-                f"UPDATE runs SET lease_expires = ?, {_SYNC_SET} WHERE id = ?",
-                (expires, *_synced(held.log, held.log.summary or Summary(), now), held.key),
+                f"UPDATE runs SET lease_expires = ?, {SYNC_SET} WHERE id = ?",
+                (expires, *synced(held.log, held.log.summary or Summary(), now), held.key),
             )
             held.renew_at = now + self.lease_seconds / 3
         return Lease(lease.run_id, lease.token, expires)
@@ -355,8 +346,8 @@ class SQLiteStore:
                 db.execute(
                     "UPDATE runs SET lease_token = NULL, lease_host = NULL, lease_node = NULL, "
                     "lease_pid = NULL, lease_started = NULL, lease_expires = NULL, "
-                    f"{_SYNC_SET} WHERE id = ? AND lease_token = ?",
-                    (*_synced(log, totals, self._clock()), held.key, lease.token),
+                    f"{SYNC_SET} WHERE id = ? AND lease_token = ?",
+                    (*synced(log, totals, self._clock()), held.key, lease.token),
                 )
         finally:
             self._held.pop(lease.token, None)  # gone already if the store was closed meanwhile
@@ -403,8 +394,8 @@ class SQLiteStore:
             return self._header(db, run_id)
 
     def _header(self, db: sqlite3.Connection, run_id: str) -> RunHeader | None:
-        row = db.execute(f"SELECT {_HEADER} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else self._to_header(row)
+        row = db.execute(f"SELECT {HEADER} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else to_header(row, self._journal)
 
     def runs(
         self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0
@@ -417,11 +408,11 @@ class SQLiteStore:
         where = "" if status is None else "WHERE status = ? "
         with self._use(write=False) as db:
             rows = db.execute(
-                f"SELECT {_HEADER} FROM runs {where}ORDER BY updated DESC, run_id "
+                f"SELECT {HEADER} FROM runs {where}ORDER BY updated DESC, run_id "
                 "LIMIT ? OFFSET ?",
                 (*(() if status is None else (status,)), limit, offset),
             ).fetchall()
-        return [self._to_header(row) for row in rows]
+        return [to_header(row, self._journal) for row in rows]
 
     def delete(self, run_id: str) -> bool:
         """Delete a run and its journal; False if there was none. Raises `RunLockedError`
@@ -461,31 +452,6 @@ class SQLiteStore:
         if self._memory is not None:
             self._memory.cleanup()
 
-    def _to_header(self, row: tuple[Any, ...]) -> RunHeader:
-        """A header from its row, with what its journal holds beyond the row's last sync."""
-        (run_id, fingerprint, model, agent, status, turns, inputs, outputs, cost) = row[:9]
-        created, updated, last_seq, host, pid, expires, key, size = row[9:]
-        now = Totals(status, turns, inputs, outputs, cost, updated, last_seq).caught_up(
-            self._journal(key), size
-        )
-        return RunHeader(
-            run_id=run_id,
-            fingerprint=fingerprint,
-            model=model,
-            agent=agent,
-            status=cast(RunStatus, now.status),
-            turns=now.turns,
-            input_tokens=now.input_tokens,
-            output_tokens=now.output_tokens,
-            cost_usd=now.cost_usd,
-            created=created,
-            updated=now.updated,
-            entries=now.seq,
-            holder=None if host is None else Holder(host=host, pid=pid, expires=expires),
-            unreadable=now.unreadable,
-        )
-
-
 def _locked(run_id: str, row: tuple[Any, ...] | None) -> RunLockedError:
     """The error for a run whose journal another process has locked, naming it as the header
     does (`row[3:6]`: host, pid, expiry)."""
@@ -493,9 +459,3 @@ def _locked(run_id: str, row: tuple[Any, ...] | None) -> RunLockedError:
     return RunLockedError(
         run_id, host=host or "this machine", pid=pid or 0, expires=expires or 0.0
     )
-
-
-def _synced(log: RunLog, s: Summary, now: float) -> tuple[object, ...]:
-    """The values of `_SYNC_SET`, for a header brought up to `log` at `now`."""
-    return (now, log.seq, log.size, s.status, s.turns, s.input_tokens, s.output_tokens,
-            s.cost_usd)

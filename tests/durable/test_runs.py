@@ -5,6 +5,7 @@ the real SIGKILL test is `test_crash.py`."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -312,6 +313,38 @@ async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
                                                                       store=store)
         assert done.text == "All done."
     assert [e[0] for e in world.effects] == ["lookup", "charge", "lookup", "charge"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("damage", ["garbage", "zeros", "cut-short"])
+async def test_a_journal_holding_less_than_the_store_counted_is_refused_and_left_alone(
+    tmp_path: Path, damage: str,
+) -> None:
+    # A journal overwritten (garbage, or the zeros a lost write leaves) or cut below what the
+    # header had counted lost entries the run made: resuming from what is left would repeat
+    # them (the charge among them). It is refused, the file left as it is for a restore.
+    world = World()
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        await agent_for(ScriptedTransport(steps()), world).run("Charge 1", run_id="r1", store=store)
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        whole = journal.read_bytes()
+        damaged = {
+            "garbage": os.urandom(len(whole)).replace(b"\n", b"."),
+            "zeros": bytes(len(whole)),
+            "cut-short": whole[: whole.index(b"\n", len(whole) // 2) + 1],
+        }[damage]
+        journal.write_bytes(damaged)
+        with pytest.raises(StoreError, match=r"the journal of run 'r1' .* holds \d+ whole "
+                           r"entr.*the store counted \d+.*nothing was run.*runs rm r1 --db"):
+            await agent_for(ScriptedTransport(steps()), world).run("Charge 1", run_id="r1",
+                                                                   store=store)
+        assert journal.read_bytes() == damaged  # nothing cut off
+        assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+        journal.write_bytes(whole)  # restored: the run is whole again
+        again = await agent_for(ScriptedTransport([]), world).run("Charge 1", run_id="r1",
+                                                                  store=store)
+        assert again.text == "All done."
+    assert [e[0] for e in world.effects] == ["lookup", "charge"]
 
 
 @pytest.mark.asyncio
