@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import orjson
 
 from .._api.jsonbytes import stdlib_json
+from .._loop.capabilities import model_caps
 from .._loop.context.policies import (
     Auto,
     Compaction,
@@ -22,6 +23,7 @@ from .._loop.context.policies import (
     ServerCompaction,
     ServerEditing,
     Trim,
+    trigger_for,
 )
 from .._loop.engine import EngineConfig
 
@@ -45,7 +47,7 @@ def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: objec
         "output": output,
     }
     if config.context is not None:  # absent without a policy: those runs' hash is unchanged
-        agent["context"] = _policy(config.context)
+        agent["context"] = _policy(config.context, config.model)
     digest = _digest(agent)
     if len(_AGENTS) >= 256:
         _AGENTS.clear()
@@ -70,14 +72,18 @@ back to `Trim(keep_tool_results=keep_tool_uses, exclude_tools=...)` under `Serve
 to a `Compaction` of the last 2 turns under `ServerCompaction`; `Auto` picks its side by the
 trigger. The others may change between resumes: they shape only requests (a summary's prompt,
 model and `max_tokens`; the server's edits, trigger and instructions), whose replies are
-journaled as they came, and a replay sends none. A trigger left out is the model's, which the
-fingerprint has."""
+journaled as they came, and a replay sends none. A trigger left out is hashed as the share of
+the model's window it stands for: the window is a model fact (`models.json`), which an
+upgrade may change."""
 
 
-def _policy(policy: ContextPolicy) -> dict[str, object]:
+def _policy(policy: ContextPolicy, model: str) -> dict[str, object]:
     """What a context policy contributes to the agent's hash: its kind and `_DECIDING`."""
     kind = next(k for k in type(policy).__mro__ if k in _DECIDING)  # a subclass: its base's
-    return {"kind": kind.__name__, **{name: getattr(policy, name) for name in _DECIDING[kind]}}
+    hashed = {name: getattr(policy, name) for name in _DECIDING[kind]}
+    if "trigger_tokens" in hashed:
+        hashed["trigger_tokens"] = trigger_for(policy, model_caps(model))
+    return {"kind": kind.__name__, **hashed}
 
 
 def _digest(value: object) -> str:

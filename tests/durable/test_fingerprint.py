@@ -115,3 +115,26 @@ def test_a_setting_that_only_shapes_requests_may_change_between_resumes(
     first = _agent_half(Agent("claude-opus-4-6", context=one))
     second = _agent_half(Agent("claude-opus-4-6", context=other))
     assert first == second
+
+
+@pytest.mark.parametrize("policy", [Trim(), Compaction(), Auto()], ids=lambda p: type(p).__name__)
+def test_a_default_trigger_is_hashed_as_the_tokens_it_stands_for(
+    policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Left out, a trigger is a share of the model's window, a model fact an upgrade may change
+    # (`models.json`): a run stored under one window would replay its trims at other turns.
+    from dataclasses import replace
+
+    from agentkit._loop import capabilities
+    from agentkit._run import fingerprint as module
+
+    model = "claude-sonnet-4-5"
+    caps = capabilities.model_caps(model)
+    assert caps is not None and caps.context_window
+    before = _agent_half(Agent(model, context=policy))
+    explicit = type(policy)(trigger_tokens=module.trigger_for(policy, caps))
+    assert _agent_half(Agent(model, context=explicit)) == before  # the same tokens
+
+    wider = replace(caps, context_window=caps.context_window * 2)
+    monkeypatch.setattr(module, "model_caps", lambda name: wider if name == model else None)
+    assert _agent_half(Agent(model, context=policy)) != before
