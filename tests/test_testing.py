@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import json
 import socket
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -637,6 +640,28 @@ def test_stop_leaves_no_thread_or_listening_socket() -> None:
     assert "agentkit-fake-server" not in [t.name for t in threading.enumerate()]
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
         pass
+
+
+def test_stop_closes_connections_still_being_accepted() -> None:
+    # Connections made just before stop() are still being accepted by the server's loop when
+    # it stops: each must be closed then, not left open for the GC to find in a later test
+    # (a ResourceWarning, an error under `filterwarnings = error`).
+    for _ in range(3):
+        server = FakeServer([]).start()
+        clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(5)]
+        server.stop()
+        try:
+            for client in clients:
+                client.settimeout(10)
+                with contextlib.suppress(ConnectionResetError):
+                    assert client.recv(1) == b""  # the server's end is closed
+        finally:
+            for client in clients:
+                client.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_load_script_reads_texts_faults_and_messages() -> None:
