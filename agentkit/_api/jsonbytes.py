@@ -19,13 +19,18 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["escaped_utf8", "stdlib_json", "to_json"]
+__all__ = ["ESCAPE", "escaped_utf8", "stdlib_json", "to_json"]
+
+ESCAPE = "backslashreplace"
+"""The codec error handler that writes a character the encoding cannot carry (for UTF-8, a lone
+surrogate) as its escape, `\\ud800`: JSON's own spelling of it, and one a person can read. Also
+what a text stream showing such values uses (the command line's stdout and stderr)."""
 
 
 def escaped_utf8(text: str) -> bytes:
     """JSON text as UTF-8, each lone surrogate as its `\\udXXX` escape. In JSON text such a
     character can only stand inside a string, where the escape means the same."""
-    return text.encode(errors="backslashreplace")
+    return text.encode(errors=ESCAPE)
 
 
 def stdlib_json(value: Any, **options: Any) -> bytes:
