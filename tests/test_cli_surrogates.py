@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agentkit import Agent, AsyncClient, Recipe, RecipeContext, SQLiteStore, tool
 from agentkit.cli.main import main
@@ -28,10 +29,17 @@ def listing(path: str = ".") -> str:
     return f"{NAME} a\ud800b"  # a tool's text: sent (and journaled) with its escapes
 
 
+class Answer(BaseModel):
+    answer: str
+
+
 async def _run(ctx: RecipeContext) -> Any:
     agent = ctx.agent(tools=[listing], stream=ctx.inputs["stream"] == "yes")
     result = await ctx.run(agent, "List it.")
-    return result.text if ctx.inputs["output"] == "text" else {"answer": result.text}
+    output = ctx.inputs["output"]
+    if output == "model":
+        return Answer(answer=result.text)
+    return result.text if output == "text" else {"answer": result.text}
 
 
 def _model(inputs: dict[str, str]) -> FunctionModel:
@@ -78,6 +86,18 @@ def test_run_writes_a_structured_output_holding_one_as_json(
     out = capsys.readouterr().out
     # The reply's own lone surrogate is the character again; the tool's text held escapes.
     assert json.loads(out) == {"answer": "Found caf\\udce9.txt a\\ud800b \udfff."}
+
+
+@pytest.mark.parametrize("output", ["text", "model"])
+def test_a_recipe_run_as_a_script_prints_one_as_its_escape(
+    capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    assert LISTING.main([f"output={output}"]) == 0
+    out = capsys.readouterr().out
+    if output == "text":
+        assert out == ANSWER + "\n"
+    else:  # JSON, the reply's surrogate as its JSON escape
+        assert json.loads(out) == {"answer": "Found caf\\udce9.txt a\\ud800b \udfff."}
 
 
 @pytest.fixture
