@@ -180,3 +180,37 @@ def test_an_exchange_of_the_projects_corpus_replays_as_a_cassette(tmp_path: Path
     message = client.create(**request)
     assert message.stop_reason == "tool_use"
     assert message.id == recorded["response"]["body"]["id"]
+
+
+REPLY = (b'{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",'
+         b'"content":[{"type":"text","text":"a\\ud800b \\u00e9 \xc3\xa9"}],"stop_reason":'
+         b'"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":2}}')
+"""A reply holding an escaped lone surrogate (valid JSON), and é both escaped and as UTF-8."""
+
+
+def test_an_exchange_holding_an_escaped_lone_surrogate_is_kept_as_json_and_replayed_exactly(
+    tmp_path: Path,
+) -> None:
+    # The history sends such a reply back with the escape: the request holds one too.
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "a\ud800b"},
+               {"role": "user", "content": "And?"}]
+    served = httpx.MockTransport(lambda request: httpx.Response(
+        200, headers={"content-type": "application/json"}, content=REPLY))
+    cassette = Cassette(tmp_path, mode="record")
+    client = Client(api_key="k" * 20, transport=cassette.sync_transport(served), max_retries=0)
+    assert client.create(model=MODEL, max_tokens=10, messages=history).text == "a\ud800b é é"
+    exchange = json.loads((tmp_path / "001.json").read_text(encoding="utf-8"))
+    assert exchange["request"]["body"]["messages"] == history  # JSON, not text
+    assert exchange["response"]["body"]["content"][0]["text"] == "a\ud800b é é"
+    assert exchange["response"]["text"].encode() == REPLY
+
+    replay = Cassette(tmp_path)
+    client = Client(api_key="k", transport=replay.sync_transport(), max_retries=0)
+    raw = client.create(model=MODEL, max_tokens=10, messages=history).raw_json
+    assert raw == REPLY  # byte for byte
+    # A corpus-style file (parsed body only) replays the same JSON.
+    del exchange["response"]["text"]
+    (tmp_path / "001.json").write_text(json.dumps(exchange), encoding="utf-8")
+    client = Client(api_key="k", transport=Cassette(tmp_path).sync_transport(), max_retries=0)
+    message = client.create(model=MODEL, max_tokens=10, messages=history)
+    assert message.text == "a\ud800b é é" and message.id == "msg_1"

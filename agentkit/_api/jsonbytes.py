@@ -19,13 +19,31 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["escaped_utf8", "stdlib_json", "to_json"]
+__all__ = ["ESCAPE", "escaped_text", "escaped_utf8", "stdlib_json", "to_json"]
+
+ESCAPE = "backslashreplace"
+"""The codec error handler that writes a character the encoding cannot carry (for UTF-8, a lone
+surrogate) as its escape, `\\ud800`: JSON's own spelling of it, and one a person can read. Also
+what a text stream showing such values uses (the command line's stdout and stderr)."""
 
 
 def escaped_utf8(text: str) -> bytes:
     """JSON text as UTF-8, each lone surrogate as its `\\udXXX` escape. In JSON text such a
     character can only stand inside a string, where the escape means the same."""
-    return text.encode(errors="backslashreplace")
+    return text.encode(errors=ESCAPE)
+
+
+def escaped_text(text: str) -> str:
+    """`text` as a str UTF-8 can carry, each lone surrogate as its `\\udXXX` escape (`text`
+    itself when it holds none: ASCII text at once). For text going where UTF-8 is required and
+    no JSON escaping happens: a tool result's text, a span attribute, a SQLite value."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return escaped_utf8(text).decode()
+    return text
 
 
 def stdlib_json(value: Any, **options: Any) -> bytes:

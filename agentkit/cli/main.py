@@ -15,9 +15,12 @@ The shared helpers live in `common`.
 from __future__ import annotations
 
 import argparse
+import io
 import json
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+import sys
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, cast
 
 from agentkit import __version__
 
@@ -351,4 +354,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    return handler(args)
+    with _escaping_output():
+        return handler(args)
+
+
+@contextmanager
+def _escaping_output() -> Generator[None]:
+    """stdout and stderr write a character their encoding cannot carry as its escape instead of
+    failing the command. Whatever is shown (answer text, a tool result, a journal, JSON output)
+    may hold a lone surrogate: a reply's escaped `"\\ud800"`, a file name decoded with
+    `surrogateescape`. UTF-8 cannot carry it (Python's stdout refuses it, or in a C locale
+    writes a byte that is not UTF-8); `\\ud800` is JSON's own spelling of it. Put back after.
+    """
+    from agentkit._api.jsonbytes import ESCAPE  # after parsing: `--help` loads no pydantic
+
+    changed: list[tuple[io.TextIOWrapper[Any], str | None]] = []
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors != ESCAPE:
+            wrapper = cast("io.TextIOWrapper[Any]", stream)
+            changed.append((wrapper, wrapper.errors))
+            wrapper.reconfigure(errors=ESCAPE)
+    try:
+        yield
+    finally:
+        for stream, errors in changed:
+            with suppress(ValueError):  # closed meanwhile
+                stream.reconfigure(errors=errors)

@@ -29,6 +29,7 @@ import orjson
 from dbos import DBOS, StepReservation
 
 from .. import errors
+from .._api.jsonbytes import stdlib_json
 from .._api.wire import Message, tool_result
 from .._errors import APIError, MalformedStreamError
 from .._loop.usage import RunUsage, merges_into
@@ -172,6 +173,9 @@ def error_from_record(record: Mapping[str, Any]) -> Exception:
 def _is_json(value: object) -> bool:
     try:
         orjson.dumps(value)
-    except TypeError:
-        return False
+    except TypeError:  # or JSON orjson refuses: a lone surrogate (a body's escaped "\ud800")
+        try:
+            stdlib_json(value)
+        except (TypeError, ValueError):
+            return False
     return True

@@ -14,6 +14,7 @@ no header, key or token is ever read; a failed or denied call sets status ERROR 
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -26,6 +27,7 @@ from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
+from .._api.jsonbytes import escaped_text
 from .._api.wire import Message
 from .._errors import LimitExceeded, RunError
 from .._loop.usage import RunUsage, TurnUsage
@@ -244,7 +246,7 @@ class RunSpan:
         if state is not None and state.stop_reason == "failed":  # the engine gave up
             self._end_chat(None, None, error)  # which records it
         else:
-            chat.span.record_exception(error)
+            record_exception(chat.span, error)
             chat.retries += 1
 
     def model_reply(self, message: Message, usage: TurnUsage) -> None:
@@ -360,11 +362,20 @@ def fail(span: Span, error: BaseException | str, *, record: BaseException | None
     kind = error if isinstance(error, str) else sc.error_type(error)
     recorded = record if record is not None else error
     if isinstance(recorded, BaseException):
-        span.record_exception(recorded)
-    description = str(recorded) if isinstance(recorded, BaseException) else None
+        record_exception(span, recorded)
+    description = escaped_text(str(recorded)) if isinstance(recorded, BaseException) else None
     span.set_status(Status(StatusCode.ERROR, description or kind))
     span.set_attribute(sc.ERROR_TYPE, kind)
     return kind
+
+
+def record_exception(span: Span, exc: BaseException) -> None:
+    """`span.record_exception(exc)`, its message and stack trace valid UTF-8: a lone surrogate
+    (an error body's escaped "\\ud800") as its escape. An OTLP exporter (protobuf strings are
+    UTF-8) refuses the character, and with it the whole batch of spans."""
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    span.record_exception(exc, attributes={"exception.message": escaped_text(str(exc)),
+                                           "exception.stacktrace": escaped_text(stack)})
 
 
 def _is_limit(exc: BaseException) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .._api.jsonbytes import escaped_text
 from .._api.ratelimit import RateLimiter
 from .._errors import UsageError
 from .._loop.usage import RunUsage
@@ -51,7 +53,10 @@ def default_batch_id(out: str | Path) -> str:
     """The id a batch's durable runs are kept under when none is given: the results file's
     name and a hash of its absolute path (the same batch for every rerun with that file)."""
     path = Path(out).resolve()
-    return f"{path.name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+    # A name that is not UTF-8 (decoded with surrogateescape) hashed as its bytes, and named
+    # with its escapes: the database stores the id as UTF-8 text.
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:8]
+    return f"{escaped_text(path.name)}-{digest}"
 
 
 def _hosted() -> ModuleType:

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, TextIO, cast
 
 import anyio
 
+from .._api.jsonbytes import escaped_utf8
 from .._api.ratelimit import RateLimiter, RateLimitStats
 from .._errors import ResultsWriteError, UsageError
 from .._loop.usage import RunUsage
@@ -253,7 +254,10 @@ async def run_batch(
 
     def finished(record: dict[str, Any], limiter_stats: RateLimitStats | None) -> None:
         try:
-            results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            # A lone surrogate (a reply's escaped "\ud800", a surrogateescape file name) is
+            # written as its escape: UTF-8 cannot carry it, and json.loads reads it back.
+            line = escaped_utf8(json.dumps(record, ensure_ascii=False, default=str)).decode()
+            results.write(line + "\n")
             results.flush()  # written as it finishes, so a rerun after a crash resumes here
         except OSError as exc:
             raise ResultsWriteError(out, exc) from exc

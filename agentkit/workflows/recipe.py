@@ -16,6 +16,7 @@ default one's aiohttp and CA bundle cost ~0.1 s of start-up and serve no purpose
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pkgutil
 import re
@@ -30,6 +31,7 @@ import anyio
 import httpx
 
 from .._api.client import AsyncClient
+from .._api.jsonbytes import escaped_text
 from .._errors import AgentkitError, RunError, UsageError
 from .._loop.usage import RunUsage
 from .._run import observe
@@ -39,6 +41,8 @@ from .._run.result import RunResult
 from .._tools.toolset import Toolset
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ..testing._model import FunctionModel
 
 __all__ = ["Recipe", "RecipeContext", "RecipeResult", "recipes", "run_recipe"]
@@ -106,10 +110,20 @@ class Recipe:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         output = result.output
-        print(output.model_dump_json(indent=2) if isinstance(output, BaseModel) else output)
+        # A lone surrogate (a reply's escaped "\ud800") as its escape: stdout cannot carry it.
+        print(escaped_text(_model_json(output) if isinstance(output, BaseModel) else str(output)))
         usage, mode = result.usage, "online" if result.online else "offline"
         print(f"[{mode}: {usage.requests} requests, {usage.total_tokens} tokens]", file=sys.stderr)
         return 0
+
+
+def _model_json(output: BaseModel) -> str:
+    from pydantic_core import PydanticSerializationError
+
+    try:
+        return output.model_dump_json(indent=2)
+    except PydanticSerializationError:  # a lone surrogate: the stdlib writes it
+        return json.dumps(output.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
 
 def _module_of(function: Callable[..., object]) -> str:

@@ -3,6 +3,7 @@ for offline recipes, and the rate limiter shared by every item."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -157,3 +158,37 @@ def test_a_full_disk_is_one_line_and_exit_1_on_the_command_line(
     assert main(["batch", "codebase-qa", str(inputs), "--out", "/dev/full", "--offline"]) == 1
     err = capsys.readouterr().err
     assert "cannot write the results to /dev/full" in err and "Traceback" not in err
+
+
+@pytest.mark.asyncio
+async def test_a_result_holding_a_lone_surrogate_is_recorded_and_read_back_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # A model may send "a\ud800b" escaped (valid JSON); a tool may read a file name decoded
+    # with surrogateescape. UTF-8 cannot carry either: the record keeps each as its escape.
+    async def echo(value: dict[str, str]) -> dict[str, str]:
+        return {"text": value["text"]}
+
+    out = tmp_path / "out.jsonl"
+    texts = {0: "a\ud800b", 1: "plain é", 2: "file-\udcff.txt"}
+    report = await run_batch(echo, [(i, {"text": t}) for i, t in texts.items()], out=out)
+    assert (report.done, report.failed) == (3, 0)
+    assert {r["id"]: r["output"]["text"] for r in records(out)} == texts
+    assert "\\ud800" in out.read_text(encoding="utf-8")
+    again = await run_batch(echo, [(i, {"text": t}) for i, t in texts.items()], out=out)
+    assert again.skipped == 3  # read back as ok: nothing runs twice
+
+
+def test_a_durable_batch_id_of_a_results_file_whose_name_is_not_utf8_is_text(
+    tmp_path: Path,
+) -> None:
+    # `--out` from the shell: a name that is not UTF-8 arrives decoded with surrogateescape.
+    from agentkit.workflows._durable import default_batch_id
+
+    odd = tmp_path / b"r\xe9.jsonl".decode("utf-8", "surrogateescape")
+    batch_id = default_batch_id(odd)
+    assert batch_id.startswith("r\\udce9.jsonl-") and batch_id.encode()  # UTF-8 text
+    assert default_batch_id(odd) == batch_id != default_batch_id(tmp_path / "r\\udce9.jsonl")
+    plain = tmp_path / "é.jsonl"  # unchanged for any other name
+    digest = hashlib.sha256(str(plain.resolve()).encode()).hexdigest()[:8]
+    assert default_batch_id(plain) == f"é.jsonl-{digest}"

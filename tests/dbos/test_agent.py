@@ -215,6 +215,40 @@ def test_a_model_error_is_recorded_as_json_and_rebuilt_the_same() -> None:
     )
 
 
+def test_an_error_field_holding_a_lone_surrogate_is_recorded() -> None:
+    # An error body may hold an escaped "\ud800" (valid JSON): the field was dropped, so a
+    # replay raised an error without its body (and with another message).
+    from agentkit.dbos._effects import error_from_record, error_record
+
+    body = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow a\ud800b"}}
+    error = RateLimitError("slow a\ud800b", status_code=429, body=body, request_id="req_1")
+    record = error_record(error)
+    assert record["fields"]["body"] == body and record["fields"]["message"] == "slow a\ud800b"
+    rebuilt = error_from_record(record)
+    assert (rebuilt.body, str(rebuilt)) == (body, str(error))
+    not_json = RateLimitError("x", status_code=429, body={"x": object()})
+    assert "body" not in error_record(not_json)["fields"]  # what is not JSON is still left out
+
+
+@pytest.mark.asyncio
+async def test_a_reply_holding_a_lone_surrogate_is_recorded_and_replayed_as_it_came(
+    launched: str,
+) -> None:
+    script = [reply("Looking a\ud800b.", tool_calls=[("lookup", {"key": "\udfff"})]),
+              text_reply("Done \ud800."), text_reply("Again.")]
+    orders = Orders(script)
+    result = await orders.durable.run(PROMPT, workflow_id="w-odd")
+    assert result.text == "Done \ud800."
+
+    fork = await DBOS.fork_workflow_async("w-odd", 3)  # the reply and the tool from the database
+    assert (await fork.get_result())["state"]["answer"] == "Again."
+    assert len(orders.effects) == 1
+    sent = orders.transport.requests[-1].body["messages"]
+    assert sent[1]["content"][0]["text"] == "Looking a\ud800b."
+    assert sent[1]["content"][1]["input"] == {"key": "\udfff"}
+    assert sent[2]["content"][0]["content"] == "value-\\udfff"  # a tool's text: escaped
+
+
 class Counted(ScriptedTransport):
     """Serves the script, and answers `count_tokens` with `tokens` (counting the counts)."""
 

@@ -10,8 +10,8 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from telemetry import Telemetry
 
-from agentkit import Agent, AsyncClient, tool
-from agentkit.testing import ScriptedTransport, reply, text_reply
+from agentkit import Agent, AsyncClient, RunError, tool
+from agentkit.testing import Fault, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
 SECRET = "sk-ant-secret-never-shown"
@@ -189,3 +189,26 @@ async def test_captured_content_holding_a_lone_surrogate_is_spelled_with_its_esc
     captured = attributes(second)["gen_ai.input.messages"]
     captured.encode()  # UTF-8 can carry it
     assert "a\\ud800b" in captured and json.loads(captured)[1]["parts"][0]["content"] == "a\ud800b"
+
+
+@pytest.mark.asyncio
+async def test_an_error_message_holding_a_lone_surrogate_is_exported_as_utf8(
+    telemetry: Telemetry,
+) -> None:
+    # An error body may hold an escaped "\ud800" (valid JSON): the exception's message, its
+    # stack trace and the status, as they were, could not be encoded by an OTLP exporter
+    # (protobuf strings are UTF-8), which then drops the whole batch of spans.
+    telemetry.instrument()
+    transport = ScriptedTransport([Fault.error(400, message="bad a\ud800b")])
+    async with AsyncClient(api_key=SECRET, transport=transport, max_retries=0) as client:
+        with pytest.raises(RunError):
+            await Agent(MODEL, client=client).run("Weather?")
+    texts = [
+        value for span in telemetry.spans
+        for value in [span.status.description or "", *attributes(span).values(),
+                      *(v for e in span.events for v in (e.attributes or {}).values())]
+        if isinstance(value, str)
+    ]
+    for text in texts:
+        text.encode()  # UTF-8 can carry it
+    assert any("bad a\\ud800b" in text for text in texts)

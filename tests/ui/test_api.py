@@ -78,6 +78,23 @@ async def test_the_list_filters_by_status_and_by_text(runs: Runs, api: Client) -
     assert "offset" in (await get(api, "/api/runs", 400, offset=-1))["error"]
 
 
+async def test_a_run_holding_a_lone_surrogate_is_listed_searched_and_shown(
+    runs: Runs, api: Client
+) -> None:
+    # A reply's escaped "\ud800" (valid JSON) in the prompt of a run continued from it: the
+    # search, which reads each prompt through SQLite (UTF-8), failed for every run.
+    await runs.weather()
+    await runs.run(runs.agent([text_reply("Done \ud800.")], []), "Prompt a\ud800b", "odd-1")
+    found = await get(api, "/api/runs", q="prompt a")
+    assert [r["run_id"] for r in found["runs"]] == ["odd-1"]
+    assert found["runs"][0]["prompt"] == "Prompt a\ud800b"
+    assert [r["run_id"] for r in (await get(api, "/api/runs", q="Paris"))["runs"]] == [
+        "weather-1"
+    ]
+    data = await get(api, "/api/run", id="odd-1")
+    assert data["items"][1]["blocks"] == [{"type": "text", "text": "Done \ud800."}]
+
+
 async def test_the_list_pages(runs: Runs, api: Client) -> None:
     await runs.many(7)
     pages = [await get(api, "/api/runs", limit=3, offset=offset) for offset in (0, 3, 6)]

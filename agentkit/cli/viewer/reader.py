@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+from agentkit._api.jsonbytes import escaped_utf8
 from agentkit._durable.journal import STATUSES, Entry
 from agentkit._durable.log import RunLog, Totals, first, read
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, journals
@@ -231,6 +232,9 @@ class RunReader:
             except StoreError:  # listed all the same (`RunRow.unreadable`), matched by the rest
                 start = None
             found = "" if start is None or start.kind != "start" else _prompt(start.payload)
+            # What SQLite can take back: a lone surrogate (a reply's escaped "\ud800") as its
+            # escape, else the search of every run fails on this one.
+            found = escaped_utf8(found).decode()
             if len(self._prompts) >= _PROMPTS:
                 self._prompts.clear()
             self._prompts[key, created] = found
