@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from agentkit.testing import FakeServer, tool_model
+from agentkit._api.wire import Message
+from agentkit.testing import FakeServer, FunctionModel, reply, tool_model, tool_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
@@ -54,3 +55,30 @@ def test_the_headline_example_thinks_then_follows_up(
     echoed = [b for m in last["messages"] if m["role"] == "assistant" for b in m["content"]]
     assert echoed[0]["type"] == "thinking" and echoed[0]["signature"]
     assert namespace["follow_up"].output.city == "example"
+
+
+def _calls_the_tools(body: dict[str, Any]) -> Message | str:
+    """Claude charging order 1: the lookup and the charge in one turn, then a summary."""
+    if tool_results(body):
+        return "Charged order 1."
+    calls = [("lookup", {"order": 1}, "toolu_look"), ("charge", {"order": 1}, "toolu_charge")]
+    return reply(tool_calls=calls)
+
+
+def test_the_durable_runs_example_keys_its_charge_and_calls_no_model_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # What the example's comments say: the charge sees `"{run_id}:{tool_use_id}"`, and the
+    # same call again returns the stored run "(no model call)", its tools not run again.
+    (block,) = [b for b in BLOCKS if "SQLiteStore(" in b and "run_sync" in b]
+    monkeypatch.chdir(tmp_path)
+    with FakeServer(FunctionModel(_calls_the_tools)) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-readme-test")
+        namespace: dict[str, Any] = {"__name__": "__main__"}
+        exec(compile(block, str(README), "exec"), namespace)
+        requests = len(server.requests)
+    assert requests == 2  # the first run's two turns; none for `again`
+    assert namespace["charged"] == ["1 orders-2026-12-06:toolu_charge"]
+    assert namespace["again"].text == "Charged order 1."
+    assert (tmp_path / "runs.db").is_file() and (tmp_path / "runs.db.journals").is_dir()

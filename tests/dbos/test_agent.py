@@ -14,7 +14,7 @@ import httpx
 import pytest
 from dbos import DBOS
 
-from agentkit import Agent, AsyncClient, Limits, RunContext, tool
+from agentkit import Agent, AsyncClient, Hooks, Limits, RunContext, RunError, tool
 from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Compaction
 from agentkit.dbos import DBOSAgent
@@ -296,3 +296,66 @@ async def test_a_sub_agent_s_usage_counts_once_when_its_step_is_replayed(launche
     assert len(helper_transport.requests) == 1  # the helper did not run again
     assert outcome["state"]["usage"]["requests"] == 3
     assert outcome["state"]["usage"]["input_tokens"] == first.usage.input_tokens
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_gave_up_raises_run_error_to_every_caller_that_attaches(
+    launched: str,
+) -> None:
+    orders = Orders([Fault.overloaded(), text_reply("Carried on.")], model_retries=0)
+    with pytest.raises(RunError) as first:
+        await orders.durable.run(PROMPT, workflow_id="w-gave-up")
+    with pytest.raises(RunError) as again:
+        await orders.durable.run(PROMPT, workflow_id="w-gave-up")
+    with pytest.raises(RunError):
+        await orders.durable.run(workflow_id="w-gave-up")  # attached without a prompt
+    assert str(again.value) == str(first.value) and len(orders.transport.requests) == 1
+    assert first.value.result is not None
+
+    # The README: continue it under a new id from the conversation it holds.
+    carried = await orders.durable.run(
+        history=first.value.result.messages, workflow_id="w-gave-up-2"
+    )
+    assert carried.text == "Carried on." and len(orders.transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_without_an_approve_callback_a_call_needing_approval_ends_the_workflow(
+    launched: str,
+) -> None:
+    orders = Orders(tools_then(), approval=True)
+    result = await orders.durable.run(PROMPT, workflow_id="w-no-approve")
+    assert result.stop_reason == "approval_required" and orders.effects == []
+    again = await orders.durable.run(workflow_id="w-no-approve")  # ended: stays ended
+    assert again.stop_reason == "approval_required" and len(orders.transport.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_id_used_by_another_agent_is_refused(launched: str) -> None:
+    await Orders(tools_then()).durable.run(PROMPT, workflow_id="w-theirs")
+    other = Orders([])  # another DBOSAgent (another name): the same prompt is no excuse
+    with pytest.raises(RunMismatchError, match="'w-theirs' was already used"):
+        await other.durable.run(PROMPT, workflow_id="w-theirs")
+    with pytest.raises(UsageError, match="no run 'w-theirs' of"):
+        await other.durable.run(workflow_id="w-theirs")
+    assert other.transport.requests == []
+
+
+@pytest.mark.asyncio
+async def test_tool_hooks_run_inside_the_tool_s_step_and_model_hooks_run_again(
+    launched: str,
+) -> None:
+    seen: list[str] = []
+    hooks = Hooks(
+        before_model=lambda ctx, params: seen.append("before_model"),
+        before_tool=lambda ctx, call: seen.append(f"before_tool:{call['name']}"),
+        after_tool=lambda ctx, call, result: seen.append(f"after_tool:{call['name']}"),
+    )
+    orders = Orders([*tools_then(), text_reply("Again.")], hooks=hooks)
+    await orders.durable.run(PROMPT, workflow_id="w-hooks")
+    steps = await step_names("w-hooks")
+    seen.clear()
+
+    fork = await DBOS.fork_workflow_async("w-hooks", len(steps))  # only the last call live
+    assert (await fork.get_result())["state"]["answer"] == "Again."
+    assert seen == ["before_model", "before_model"]  # no tool hook: their steps replayed
