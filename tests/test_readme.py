@@ -82,3 +82,31 @@ def test_the_durable_runs_example_keys_its_charge_and_calls_no_model_again(
     assert namespace["charged"] == ["1 orders-2026-12-06:toolu_charge"]
     assert namespace["again"].text == "Charged order 1."
     assert (tmp_path / "runs.db").is_file() and (tmp_path / "runs.db.journals").is_dir()
+
+
+def test_the_dbos_example_attaches_to_its_finished_workflow_and_keys_the_bill(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # What the example's comments say: the second run attaches ("nothing ran again"), and the
+    # bill sees `"{workflow_id}:{tool_use_id}"`.
+    pytest.importorskip("dbos", reason="the dbos extra is not installed")
+    from agentkit.dbos import _agent
+
+    monkeypatch.setattr(_agent, "_REGISTERED", {})  # the block may have run in this process
+    (block,) = [b for b in BLOCKS if "DBOSAgent(" in b and "workflow_id=" in b]
+    monkeypatch.chdir(tmp_path)
+
+    def bills(body: dict[str, Any]) -> Message | str:
+        if results := tool_results(body):
+            return str(results[0]["content"])
+        return reply(tool_calls=[("bill", {"order": 7}, "toolu_bill")])
+
+    with FakeServer(FunctionModel(bills)) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-readme-test")
+        exec(compile(block, str(README), "exec"), {"__name__": "__main__"})
+        answers = [r.body["messages"][-1]["content"] for r in server.requests]
+    assert len(answers) == 2  # the first run's two turns; the second attached
+    assert answers[1][0]["content"] == (
+        "billed order 7 (idempotency key billing-2026-12-06:toolu_bill)"
+    )

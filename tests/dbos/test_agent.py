@@ -19,7 +19,7 @@ from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Compaction
 from agentkit.dbos import DBOSAgent
 from agentkit.errors import LimitExceeded, RateLimitError, RunMismatchError, UsageError
-from agentkit.testing import Fault, FunctionModel, ScriptedTransport, reply, text_reply
+from agentkit.testing import FakeClock, Fault, FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge the open orders"
 
@@ -359,3 +359,51 @@ async def test_tool_hooks_run_inside_the_tool_s_step_and_model_hooks_run_again(
     fork = await DBOS.fork_workflow_async("w-hooks", len(steps))  # only the last call live
     assert (await fork.get_result())["state"]["answer"] == "Again."
     assert seen == ["before_model", "before_model"]  # no tool hook: their steps replayed
+
+
+@pytest.mark.asyncio
+async def test_the_workflow_is_named_after_the_agent_and_its_tools_get_the_fixed_deps(
+    launched: str,
+) -> None:
+    seen: list[object] = []
+
+    @tool
+    async def bill(ctx: RunContext[dict[str, str]], order: int) -> str:
+        """Bill an order."""
+        seen.append(ctx.deps)
+        return f"billed {order}"
+
+    name = f"billing-{uuid.uuid4().hex[:8]}"
+    transport = ScriptedTransport([reply(tool_calls=[("bill", {"order": 1})]), text_reply("ok")])
+    agent = Agent("claude-sonnet-4-5", tools=[bill], name=name,
+                  client=AsyncClient(api_key="sk-test", transport=transport))
+    billing = DBOSAgent(agent, deps={"account": "acme"})  # no name=: the agent's
+    await billing.run(PROMPT, workflow_id="w-deps")
+    (status,) = await DBOS.list_workflows_async(workflow_ids=["w-deps"])
+    assert status.name == f"agentkit.run:{name}" and seen == [{"account": "acme"}]
+
+
+@pytest.mark.asyncio
+async def test_the_timeout_counts_from_each_execution_of_the_workflow(launched: str) -> None:
+    clock = FakeClock()
+
+    @tool(idempotent=True)
+    async def crunch(n: int) -> str:
+        """Crunch for 30 seconds."""
+        clock.advance(30)
+        return f"crunched {n}"
+
+    def ask(n: int) -> Any:
+        return reply(tool_calls=[("crunch", {"n": n})])
+
+    # Run: crunch 1, done. Replayed from its last model call, which now asks for crunch 2:
+    # 30 s in this execution, 60 s since the first began: within a 40 s timeout per execution.
+    transport = ScriptedTransport([ask(1), text_reply("Done."), ask(2), text_reply("Done too.")])
+    agent = Agent("claude-sonnet-4-5", tools=[crunch], clock=clock, limits=Limits(timeout=40),
+                  client=AsyncClient(api_key="sk-test", transport=transport))
+    durable = DBOSAgent(agent, name=f"cruncher-{uuid.uuid4().hex[:8]}")
+    assert (await durable.run(PROMPT, workflow_id="w-timeout")).text == "Done."
+    steps = await step_names("w-timeout")
+    fork = await DBOS.fork_workflow_async("w-timeout", len(steps))
+    assert (await fork.get_result())["state"]["answer"] == "Done too."
+    assert clock.now() == 60
