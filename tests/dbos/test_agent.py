@@ -158,6 +158,11 @@ async def test_replay_reruns_an_idempotent_call_with_the_same_key(launched: str)
     assert len(lookups) == 2
     call = lookups[0].split(":")[1]
     assert lookups[1] == f"{fork.get_workflow_id()}:{call}"  # the run's id, the same call
+    # The charge had not begun (the lookup's step came first), but its mark is recorded: it
+    # counts as interrupted, erring on the side of never repeating it.
+    assert [name for name, _ in orders.effects].count("charge") == 1
+    last = orders.transport.requests[-1].body["messages"][-1]["content"]
+    assert last[1]["is_error"] is True and last[1]["content"] == INTERRUPTED
 
 
 @pytest.mark.asyncio

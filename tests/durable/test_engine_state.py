@@ -197,6 +197,26 @@ async def test_the_timeout_counts_from_each_resume_and_a_timed_out_run_resumes_w
 
 
 @pytest.mark.asyncio
+async def test_a_run_stopped_by_a_limit_goes_on_only_when_the_limit_is_raised(
+    store: SQLiteStore,
+) -> None:
+    # Limits are no part of the fingerprint: the same call raises the same `LimitExceeded`
+    # (see test_runs.py); a call with the limit raised goes on from where the run stopped.
+    effects: list[str] = []
+    with pytest.raises(LimitExceeded):
+        await agent_for(ScriptedTransport(steps()[:1]), [charging(effects)],
+                        limits=Limits(max_turns=1)).run(PROMPT, run_id="r1", store=store)
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+    transport = ScriptedTransport(steps()[1:])
+    result = await agent_for(transport, [charging(effects)], limits=Limits(max_turns=2)).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"] and result.usage.requests == 2
+
+
+@pytest.mark.asyncio
 async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
     store: SQLiteStore,
 ) -> None:
