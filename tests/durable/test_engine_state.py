@@ -1,6 +1,7 @@
 """Durable runs and the engine's own state: the seed of the back-off jitter, a model call being
-retried when the process dies, a run that gave up on a model call, and the deadline. A crash
-is simulated in-process as in `test_runs.py`: a `BaseException` the run does not catch."""
+retried when the process dies, a run that gave up on a model call, the deadline and the other
+limits. A crash is simulated in-process as in `test_runs.py`: a `BaseException` the run does
+not catch."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""A durable run's fingerprint (`_run/fingerprint.py`): the context policy is part of the
-agent half, as far as it decides the replay, and an agent without one keeps the fingerprint
+"""A durable run's fingerprint (`_run/fingerprint.py`): what the agent half holds (model,
+system prompt, tool names, output type; not a tool's description or code); the context policy
+is part of it as far as it decides the replay, and an agent without one keeps the fingerprint
 its stored runs have."""
 
 from __future__ import annotations
