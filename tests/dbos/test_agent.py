@@ -14,12 +14,12 @@ import httpx
 import pytest
 from dbos import DBOS
 
-from agentkit import Agent, AsyncClient, Limits, RunContext, tool
+from agentkit import Agent, AsyncClient, Hooks, Limits, RunContext, RunError, tool
 from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Compaction
 from agentkit.dbos import DBOSAgent
 from agentkit.errors import LimitExceeded, RateLimitError, RunMismatchError, UsageError
-from agentkit.testing import Fault, FunctionModel, ScriptedTransport, reply, text_reply
+from agentkit.testing import FakeClock, Fault, FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge the open orders"
 
@@ -158,6 +158,11 @@ async def test_replay_reruns_an_idempotent_call_with_the_same_key(launched: str)
     assert len(lookups) == 2
     call = lookups[0].split(":")[1]
     assert lookups[1] == f"{fork.get_workflow_id()}:{call}"  # the run's id, the same call
+    # The charge had not begun (the lookup's step came first), but its mark is recorded: it
+    # counts as interrupted, erring on the side of never repeating it.
+    assert [name for name, _ in orders.effects].count("charge") == 1
+    last = orders.transport.requests[-1].body["messages"][-1]["content"]
+    assert last[1]["is_error"] is True and last[1]["content"] == INTERRUPTED
 
 
 @pytest.mark.asyncio
@@ -330,3 +335,114 @@ async def test_a_sub_agent_s_usage_counts_once_when_its_step_is_replayed(launche
     assert len(helper_transport.requests) == 1  # the helper did not run again
     assert outcome["state"]["usage"]["requests"] == 3
     assert outcome["state"]["usage"]["input_tokens"] == first.usage.input_tokens
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_gave_up_raises_run_error_to_every_caller_that_attaches(
+    launched: str,
+) -> None:
+    orders = Orders([Fault.overloaded(), text_reply("Carried on.")], model_retries=0)
+    with pytest.raises(RunError) as first:
+        await orders.durable.run(PROMPT, workflow_id="w-gave-up")
+    with pytest.raises(RunError) as again:
+        await orders.durable.run(PROMPT, workflow_id="w-gave-up")
+    with pytest.raises(RunError):
+        await orders.durable.run(workflow_id="w-gave-up")  # attached without a prompt
+    assert str(again.value) == str(first.value) and len(orders.transport.requests) == 1
+    assert first.value.result is not None
+
+    # The README: continue it under a new id from the conversation it holds.
+    carried = await orders.durable.run(
+        history=first.value.result.messages, workflow_id="w-gave-up-2"
+    )
+    assert carried.text == "Carried on." and len(orders.transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_without_an_approve_callback_a_call_needing_approval_ends_the_workflow(
+    launched: str,
+) -> None:
+    orders = Orders(tools_then(), approval=True)
+    result = await orders.durable.run(PROMPT, workflow_id="w-no-approve")
+    assert result.stop_reason == "approval_required" and orders.effects == []
+    again = await orders.durable.run(workflow_id="w-no-approve")  # ended: stays ended
+    assert again.stop_reason == "approval_required" and len(orders.transport.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_id_used_by_another_agent_is_refused(launched: str) -> None:
+    await Orders(tools_then()).durable.run(PROMPT, workflow_id="w-theirs")
+    other = Orders([])  # another DBOSAgent (another name): the same prompt is no excuse
+    with pytest.raises(RunMismatchError, match="'w-theirs' was already used"):
+        await other.durable.run(PROMPT, workflow_id="w-theirs")
+    with pytest.raises(UsageError, match="no run 'w-theirs' of"):
+        await other.durable.run(workflow_id="w-theirs")
+    assert other.transport.requests == []
+
+
+@pytest.mark.asyncio
+async def test_tool_hooks_run_inside_the_tool_s_step_and_model_hooks_run_again(
+    launched: str,
+) -> None:
+    seen: list[str] = []
+    hooks = Hooks(
+        before_model=lambda ctx, params: seen.append("before_model"),
+        before_tool=lambda ctx, call: seen.append(f"before_tool:{call['name']}"),
+        after_tool=lambda ctx, call, result: seen.append(f"after_tool:{call['name']}"),
+    )
+    orders = Orders([*tools_then(), text_reply("Again.")], hooks=hooks)
+    await orders.durable.run(PROMPT, workflow_id="w-hooks")
+    steps = await step_names("w-hooks")
+    seen.clear()
+
+    fork = await DBOS.fork_workflow_async("w-hooks", len(steps))  # only the last call live
+    assert (await fork.get_result())["state"]["answer"] == "Again."
+    assert seen == ["before_model", "before_model"]  # no tool hook: their steps replayed
+
+
+@pytest.mark.asyncio
+async def test_the_workflow_is_named_after_the_agent_and_its_tools_get_the_fixed_deps(
+    launched: str,
+) -> None:
+    seen: list[object] = []
+
+    @tool
+    async def bill(ctx: RunContext[dict[str, str]], order: int) -> str:
+        """Bill an order."""
+        seen.append(ctx.deps)
+        return f"billed {order}"
+
+    name = f"billing-{uuid.uuid4().hex[:8]}"
+    transport = ScriptedTransport([reply(tool_calls=[("bill", {"order": 1})]), text_reply("ok")])
+    agent = Agent("claude-sonnet-4-5", tools=[bill], name=name,
+                  client=AsyncClient(api_key="sk-test", transport=transport))
+    billing = DBOSAgent(agent, deps={"account": "acme"})  # no name=: the agent's
+    await billing.run(PROMPT, workflow_id="w-deps")
+    (status,) = await DBOS.list_workflows_async(workflow_ids=["w-deps"])
+    assert status.name == f"agentkit.run:{name}" and seen == [{"account": "acme"}]
+
+
+@pytest.mark.asyncio
+async def test_the_timeout_counts_from_each_execution_of_the_workflow(launched: str) -> None:
+    clock = FakeClock()
+
+    @tool(idempotent=True)
+    async def crunch(n: int) -> str:
+        """Crunch for 30 seconds."""
+        clock.advance(30)
+        return f"crunched {n}"
+
+    def ask(n: int) -> Any:
+        return reply(tool_calls=[("crunch", {"n": n})])
+
+    # Run: crunch 1, done. Replayed from its last model call, which now asks for crunch 2:
+    # 30 s in this execution, 60 s since the first began: within a 40 s timeout per execution.
+    transport = ScriptedTransport([ask(1), text_reply("Done."), ask(2), text_reply("Done too.")])
+    agent = Agent("claude-sonnet-4-5", tools=[crunch], clock=clock, limits=Limits(timeout=40),
+                  client=AsyncClient(api_key="sk-test", transport=transport))
+    durable = DBOSAgent(agent, name=f"cruncher-{uuid.uuid4().hex[:8]}")
+    assert (await durable.run(PROMPT, workflow_id="w-timeout")).text == "Done."
+    steps = await step_names("w-timeout")
+    fork = await DBOS.fork_workflow_async("w-timeout", len(steps))
+    assert (await fork.get_result())["state"]["answer"] == "Done too."
+    assert clock.now() == 60

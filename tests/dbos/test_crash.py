@@ -127,3 +127,20 @@ def test_a_run_killed_mid_step_is_recovered_by_its_executor(
         assert not interrupted
         assert len(lookups) == len(set(lookups))
         assert requests == UNCRASHED_REQUESTS + 1  # the call in flight, sent once more
+
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("system_db", ["sqlite"], indirect=True)
+async def test_dbos_sqlite_commits_through_a_rollback_journal_at_synchronous_full(
+    launched: str,
+) -> None:
+    # The README's claim for a SQLite system database: DBOS sets neither pragma, so SQLite's
+    # defaults hold; a DBOS (or SQLite build) that moved to WAL or NORMAL would weaken it.
+    from dbos._dbos import _get_dbos_instance  # pyright: ignore[reportPrivateUsage]
+
+    engine: Any = _get_dbos_instance()._sys_db.engine  # pyright: ignore[reportPrivateUsage]
+    with engine.connect() as conn:
+        pragmas = [conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                   for name in ("journal_mode", "synchronous")]
+    assert pragmas == ["delete", 2]  # 2 is FULL

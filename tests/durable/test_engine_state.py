@@ -1,6 +1,7 @@
 """Durable runs and the engine's own state: the seed of the back-off jitter, a model call being
-retried when the process dies, a run that gave up on a model call, and the deadline. A crash
-is simulated in-process as in `test_runs.py`: a `BaseException` the run does not catch."""
+retried when the process dies, a run that gave up on a model call, the deadline and the other
+limits. A crash is simulated in-process as in `test_runs.py`: a `BaseException` the run does
+not catch."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from agentkit import (
     Agent,
     AsyncClient,
+    Hooks,
     LimitExceeded,
     Limits,
     RunContext,
@@ -108,6 +110,45 @@ async def test_a_crash_during_a_retry_back_off_sends_only_the_call_in_flight_aga
     assert effects == ["charge 1"] and result.usage.requests == 2
 
 
+class DyingAt(FakeClock):
+    """A clock whose process dies in its `n`th back-off."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if len(self.sleeps) == self.n:
+            raise Crash
+
+
+@pytest.mark.asyncio
+async def test_a_call_retried_when_the_process_died_is_a_new_call_with_its_whole_budget(
+    store: SQLiteStore,
+) -> None:
+    # The README: sent again on resume as a new call, its `before_model` hook running again,
+    # with the whole `model_retries` budget; failed attempts leave nothing in the journal.
+    asked: list[int] = []
+    hooks = Hooks(before_model=lambda ctx, params: asked.append(ctx.turn))
+    effects: list[str] = []
+    first = ScriptedTransport([steps()[0], Fault.overloaded(), Fault.overloaded()])
+    with pytest.raises(Crash):  # two attempts failed; died in the second back-off
+        await agent_for(first, [charging(effects)], clock=DyingAt(2), hooks=hooks,
+                        model_retries=2).run(PROMPT, run_id="r1", store=store)
+    stored = [e.kind for e in store.entries("r1")]
+    asked.clear()
+
+    transport = ScriptedTransport([Fault.overloaded(), Fault.overloaded(), steps()[1]])
+    result = await agent_for(transport, [charging(effects)], clock=FakeClock(), hooks=hooks,
+                             model_retries=2).run(PROMPT, run_id="r1", store=store)
+    assert result.text == "All done." and len(transport.requests) == 3  # two retries again
+    assert asked == [1]  # the hook ran again for the call (once: retries reuse its request)
+    assert effects == ["charge 1"] and result.usage.requests == 2
+    assert stored == ["start", "reply", "tool_started", "tool_result", "status"]  # no attempt
+    assert "529" not in str(result.messages)
+
+
 @pytest.mark.asyncio
 async def test_a_run_that_gave_up_on_a_model_call_is_stored_failed_and_resumes_with_that_call(
     store: SQLiteStore,
@@ -154,6 +195,26 @@ async def test_the_timeout_counts_from_each_resume_and_a_timed_out_run_resumes_w
     assert result.text == "All done." and len(transport.requests) == 1
     assert effects == ["charge 1"]
     assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_a_run_stopped_by_a_limit_goes_on_only_when_the_limit_is_raised(
+    store: SQLiteStore,
+) -> None:
+    # Limits are no part of the fingerprint: the same call raises the same `LimitExceeded`
+    # (see test_runs.py); a call with the limit raised goes on from where the run stopped.
+    effects: list[str] = []
+    with pytest.raises(LimitExceeded):
+        await agent_for(ScriptedTransport(steps()[:1]), [charging(effects)],
+                        limits=Limits(max_turns=1)).run(PROMPT, run_id="r1", store=store)
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+    transport = ScriptedTransport(steps()[1:])
+    result = await agent_for(transport, [charging(effects)], limits=Limits(max_turns=2)).run(
+        PROMPT, run_id="r1", store=store
+    )
+    assert result.text == "All done." and len(transport.requests) == 1
+    assert effects == ["charge 1"] and result.usage.requests == 2
 
 
 @pytest.mark.asyncio

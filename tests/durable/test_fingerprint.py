@@ -1,10 +1,12 @@
-"""A durable run's fingerprint (`_run/fingerprint.py`): the context policy is part of the
-agent half, as far as it decides the replay, and an agent without one keeps the fingerprint
+"""A durable run's fingerprint (`_run/fingerprint.py`): what the agent half holds (model,
+system prompt, tool names, output type; not a tool's description or code); the context policy
+is part of it as far as it decides the replay, and an agent without one keeps the fingerprint
 its stored runs have."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -138,3 +140,26 @@ def test_a_default_trigger_is_hashed_as_the_tokens_it_stands_for(
     wider = replace(caps, context_window=caps.context_window * 2)
     monkeypatch.setattr(module, "model_caps", lambda name: wider if name == model else None)
     assert _agent_half(Agent(model, context=policy)) != before
+
+
+def _half_with(**change: Any) -> str:
+    settings: dict[str, Any] = {"system": "You charge orders.", "tools": [lookup], **change}
+    return _agent_half(Agent(settings.pop("model", "claude-sonnet-4-6"), **settings))
+
+
+def test_the_agent_half_is_its_model_system_prompt_tool_names_and_output_type_only() -> None:
+    # The README's list, each part on its own; a tool's description and code are not in it.
+    same = _half_with()
+    assert _half_with(model="claude-opus-4-6") != same
+    assert _half_with(system="You refund orders.") != same
+    assert _half_with(tools=[lookup.replace(name="find")]) != same
+    assert _half_with(tools=[lookup, {"type": "web_search_20250305", "name": "web_search"}]) != same
+    assert _half_with(output_type=Plan) != same
+
+    @tool(name="lookup")
+    async def rewritten(order: int, currency: str = "EUR") -> str:
+        """The amount due on an order, in a currency."""
+        return f"order {order}: 12.99 {currency}"
+
+    assert _half_with(tools=[lookup.replace(description="Another description.")]) == same
+    assert _half_with(tools=[rewritten]) == same

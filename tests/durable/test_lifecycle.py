@@ -10,7 +10,7 @@ import pytest
 
 from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, tool
 from agentkit.events import AgentEvent, RunFinished
-from agentkit.testing import ScriptedTransport, text_reply, tool_reply
+from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
 
 MODEL = "claude-sonnet-4-5"
 
@@ -115,3 +115,39 @@ async def test_leaving_iter_at_once_on_a_stored_run_raises_nothing_and_keeps_it(
         pass
     assert store.entries("r") == stored
     assert store.header("r").status == ended  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_a_run_cancelled_in_a_tool_is_stored_interrupted_and_resumes_where_it_stopped(
+    tmp_path: Path,
+) -> None:
+    # The README: "a run that failed, hit its timeout or was cancelled resumes where it
+    # stopped": the reply that asked for the tool is not asked for again.
+    entered, never = anyio.Event(), anyio.Event()
+    runs: list[str | None] = []
+
+    @tool(idempotent=True)
+    async def lookup(ctx: RunContext[None], key: str) -> str:
+        """Look a value up."""
+        runs.append(ctx.idempotency_key)
+        if len(runs) == 1:
+            entered.set()
+            await never.wait()
+        return f"value-{key}"
+
+    def agent(script: list[object]) -> Agent[str]:
+        client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, tools=[lookup], client=client)
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    first = agent([reply(tool_calls=[("lookup", {"key": "a"}, "toolu_1")])])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: first.run("Look a up", run_id="r", store=store))
+        await entered.wait()
+        tg.cancel_scope.cancel()
+    assert store.header("r").status == "interrupted"  # type: ignore[union-attr]
+
+    done = await agent([text_reply("a is value-a.")]).run("Look a up", run_id="r", store=store)
+    assert done.text == "a is value-a." and done.usage.requests == 2
+    assert runs == ["r:toolu_1", "r:toolu_1"]  # idempotent: run again, with the same key
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]

@@ -114,3 +114,35 @@ async def test_a_lone_call_cut_after_its_started_mark_is_interrupted_whatever_is
     assert sent == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": INTERRUPTED,
                      "is_error": True}]  # not "unknown tool": it may have taken effect
     assert resumed.text == "Charged." and charged == []
+
+
+@pytest.mark.asyncio
+async def test_a_resume_lists_each_replayed_turn_s_tools_once_and_takes_a_new_description(
+    store: SQLiteStore,
+) -> None:
+    # The README: tool descriptions and code may change between resumes; `prepare` hooks run
+    # again during replay, once per turn, with that turn's context.
+    def crash(ctx: RunContext[Any], params: object) -> None:
+        if ctx.turn == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(script()[:1]), offered=True,
+                        hooks=Hooks(before_model=crash)).run("Charge 1", run_id="r1", store=store)
+
+    turns: list[tuple[int, int]] = []
+
+    async def prepare(ctx: RunContext[Any], t: Tool) -> Tool | None:
+        turns.append((ctx.turn, len(ctx.messages)))
+        return t
+
+    reworded = charge.replace(description="Charge an order, in euros.")
+    transport = ScriptedTransport(script()[1:])
+    client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+    agent = Agent(MODEL, tools=[Toolset([reworded]).with_prepare(prepare)], client=client)
+    resumed = await agent.run("Charge 1", run_id="r1", store=store)
+
+    assert resumed.text == "Charged." and charged == ["r1:toolu_1"]
+    assert turns == [(0, 1), (1, 3)]  # turn 0 replayed, turn 1 live: each listed once
+    (sent,) = transport.requests[0].body["tools"]
+    assert sent["description"] == "Charge an order, in euros."

@@ -104,6 +104,13 @@ async def test_the_list_pages(runs: Runs, api: Client) -> None:
     assert {page["total"] for page in pages} == {7}
 
 
+async def test_a_page_holds_50_runs_unless_asked_otherwise(runs: Runs, api: Client) -> None:
+    await runs.many(51)  # the README: "newest first, 50 a page"
+    first = await get(api, "/api/runs")
+    assert len(first["runs"]) == 50 and first["total"] == 51
+    assert first["runs"][0]["run_id"] == "bulk-50" and first["runs"][-1]["run_id"] == "bulk-01"
+
+
 async def test_a_run_is_a_timeline_of_its_turns_with_times_tokens_and_cost(
     runs: Runs, api: Client
 ) -> None:
