@@ -669,6 +669,38 @@ def test_a_new_run_is_claimed_by_nobody_else_before_its_creator_holds_its_journa
         other.close()
 
 
+def test_a_claimer_racing_a_release_meets_the_holder_named_or_takes_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The release cleared the header's holder before it unlocked the journal: a claimer in
+    # between was refused as locked by "process 0 on this machine", a holder that is none.
+    path = tmp_path / "runs.db"
+    store, other = SQLiteStore(path), SQLiteStore(path)
+    close = RunLog.close
+    raced: list[BaseException] = []
+
+    def racing(log: RunLog) -> None:
+        if not raced:  # the holder, about to unlock the journal: another process claims
+            with pytest.raises(RunLockedError) as caught:
+                claim(other)
+            raced.append(caught.value)
+        close(log)
+
+    try:
+        lease = claim(store).lease
+        monkeypatch.setattr(RunLog, "close", racing)
+        assert store.release(lease)
+        monkeypatch.undo()
+        assert isinstance(raced[0], RunLockedError) and raced[0].pid == os.getpid()
+        taken = claim(other)  # and once released, the run is free at once
+        assert not taken.created and other.release(taken.lease)
+        header = store.header("r1")
+        assert header is not None and header.holder is None
+    finally:
+        store.close()
+        other.close()
+
+
 def test_a_claim_failed_on_a_full_disk_leaves_the_run_free_to_claim_once_there_is_space(
     small_disk: Path,
 ) -> None:
