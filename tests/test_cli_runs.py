@@ -10,6 +10,7 @@ import sys
 from contextlib import closing
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -407,6 +408,45 @@ def test_show_says_when_the_journal_is_missing_or_ends_before_the_store_s_count(
     err = capsys.readouterr().err
     assert "the journal of run 'orders-1' is missing" in err
     assert f"{db}.journals" in err and "copy both" in err
+
+
+@pytest.mark.parametrize("again", [False, True], ids=["deleted", "deleted and started again"])
+def test_show_of_a_run_deleted_while_it_is_read_never_says_its_journal_was_lost(
+    paused: tuple[Path, ModuleType],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    again: bool,
+) -> None:
+    # Another process deleted the run between `show`'s header and its journal: "the journal
+    # is missing ... copy both", a loss that never happened; started again meanwhile, its
+    # journal was shown under the deleted run's header.
+    db = paused[0]
+    entries = SQLiteStore.entries
+    raced: list[str] = []
+
+    def deleted_meanwhile(self: SQLiteStore, run_id: str, **kwargs: int) -> Any:
+        if not raced:
+            raced.append(run_id)
+            with SQLiteStore(db) as other:  # another process, at this very moment
+                assert other.delete(run_id)
+                if again:
+                    client = AsyncClient(api_key="sk", transport=ScriptedTransport(
+                        [text_reply("Sure.")]))
+                    Agent("claude-sonnet-4-5", client=client).run_sync(
+                        "Hello", run_id=run_id, store=other
+                    )
+        return entries(self, run_id, **kwargs)
+
+    monkeypatch.setattr(SQLiteStore, "entries", deleted_meanwhile)
+    code = main(["runs", "show", "orders-1", "--db", str(db)])
+    captured = capsys.readouterr()
+    assert raced == ["orders-1"]
+    assert "missing" not in captured.err and "lost" not in captured.err
+    if again:
+        assert code == 0 and "you: Hello" in captured.out and "claude: Sure." in captured.out
+        assert "run orders-1: finished" in captured.out  # the header of the run shown
+    else:
+        assert code == 1 and "run 'orders-1' was deleted while it was being read" in captured.err
 
 
 def test_show_of_a_run_written_by_a_newer_agentkit_is_one_message(

@@ -38,6 +38,7 @@ import fcntl
 import json
 import os
 import struct
+import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -326,6 +327,34 @@ def merge(old: Summary | None, new: Summary) -> Summary:
     )
 
 
+_PROBE_WAIT = 0.0005
+_PROBE_TRIES = 2000
+"""How long a writer waits out readers' probes of a journal (`RunLog.held`): a second at most."""
+
+
+def _lock(fd: int) -> bool:
+    """Take the writer's lock on the journal `fd`; False when a writer holds it. A reader's
+    probe (`RunLog.held`: a shared lock for a moment, `agentkit runs list`, `agentkit ui`) is
+    waited out, not taken for a writer: a shared lock this process can also take says no
+    writer holds the file (a writer's lock is exclusive)."""
+    for _ in range(_PROBE_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # held exclusively: by a writer
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        _pause(_PROBE_WAIT)
+    return False
+
+
+_pause = time.sleep
+
+
 class RunLog:
     """The journal file of one run, open for appending by the process holding its lock."""
 
@@ -374,13 +403,13 @@ class RunLog:
                 f"cannot open the run journal {path}: {exc}{_WHAT_TO_DO}. Nothing was written"
             ) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
+            locked = _lock(fd)
         except BaseException:
             os.close(fd)
             raise
+        if not locked:
+            os.close(fd)
+            return None
         try:
             if fresh:  # a new run: anything here was left by a deleted run with its key
                 if not created and os.fstat(fd).st_size:
@@ -402,7 +431,8 @@ class RunLog:
     @staticmethod
     def held(path: str) -> bool:
         """Whether a writer holds the file's lock now (False for a missing file, or one this
-        process cannot open: then no writer could hold it through this store either)."""
+        process cannot open: then no writer could hold it through this store either). The probe
+        holds a shared lock for a moment, which a claimer waits out (`_lock`)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:

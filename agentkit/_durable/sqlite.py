@@ -341,17 +341,20 @@ class SQLiteStore:
         if held is None:
             return False
         log, totals = held.log, held.log.summary or Summary()
-        try:
-            with self._use(write=False) as db:
-                db.execute(
-                    "UPDATE runs SET lease_token = NULL, lease_host = NULL, lease_node = NULL, "
-                    "lease_pid = NULL, lease_started = NULL, lease_expires = NULL, "
-                    f"{SYNC_SET} WHERE id = ? AND lease_token = ?",
-                    (*synced(log, totals, self._clock()), held.key, lease.token),
-                )
-        finally:
+        # The journal's lock first, then the header: a claimer who finds the journal locked
+        # still reads this holder in the header (cleared first, the claimer's RunLockedError
+        # would name nobody: "process 0"); one who takes the run meanwhile owns its header,
+        # which this update, made for this lease only, leaves alone.
+        with self._lock:  # not while `close` goes through them, nor closing a log twice
             self._held.pop(lease.token, None)  # gone already if the store was closed meanwhile
             log.close()
+        with self._use(write=False) as db:
+            db.execute(
+                "UPDATE runs SET lease_token = NULL, lease_host = NULL, lease_node = NULL, "
+                "lease_pid = NULL, lease_started = NULL, lease_expires = NULL, "
+                f"{SYNC_SET} WHERE id = ? AND lease_token = ?",
+                (*synced(log, totals, self._clock()), held.key, lease.token),
+            )
         return True
 
     def _not_held(self, db: sqlite3.Connection, lease: Lease) -> StoreError:

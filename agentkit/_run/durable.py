@@ -267,10 +267,10 @@ async def open_run(
     that meets one before its first reply (`_forget`).
 
     Raises:
-        RunNotFoundError: no such run and no prompt to start it with.
         RunMismatchError: the run was stored for another prompt or agent.
         RunLockedError: another live process is running it.
-        UsageError: `decisions` for a new run (it has no call to decide) or no decisions.
+        UsageError: no such run and no prompt to start it with (also when it was deleted
+            meanwhile); `decisions` for a new run (it has no call to decide) or no decisions.
         StoreFormatError: the file or the run is not one this agentkit can read.
         StoreError: the journal does not fit this agent (its tools changed since).
     """
@@ -287,6 +287,11 @@ async def open_run(
         given = _stored_fingerprint(store, run_id, given)
     claim = store.claim(run_id, fingerprint=given, model=config.model, agent=agent)
     lease = claim.lease
+    if claim.created and messages is None:
+        # Deleted by another process since its header was read: a resume has no prompt to
+        # start it with, and the claim must not leave an empty run in the deleted one's place.
+        _forget(store, lease)
+        raise _no_run(store, run_id)
     try:
         entries = [] if claim.created else store.entries(run_id)
         journal = _journal(store, lease, given, entries, messages, traceparent)
@@ -351,12 +356,16 @@ def _stored_fingerprint(store: RunStore, run_id: str, given: str) -> str:
     this agent's (the prompt half cannot be checked, having no prompt)."""
     header = store.header(run_id)
     if header is None:
-        raise UsageError(
-            f"there is no run {run_id!r} in {_where(store)} to resume; pass a prompt to start it"
-        )
+        raise _no_run(store, run_id)
     if header.fingerprint.split("-")[0] != given.split("-")[0]:
         raise RunMismatchError(run_id, stored=header.fingerprint, given=given)
     return header.fingerprint
+
+
+def _no_run(store: RunStore, run_id: str) -> UsageError:
+    return UsageError(
+        f"there is no run {run_id!r} in {_where(store)} to resume; pass a prompt to start it"
+    )
 
 
 def _journal(

@@ -30,7 +30,7 @@ from .common import fail, guarded, jsonable
 
 if TYPE_CHECKING:  # imported where used: `agentkit --help` loads none of them
     from agentkit import Agent, SQLiteStore
-    from agentkit._durable.journal import RunHeader, RunStatus
+    from agentkit._durable.journal import Entry, RunHeader, RunStatus
 
     from .display import Display
     from .viewer import RunReader
@@ -155,8 +155,16 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
 
     from .display import preview, printable
 
-    header = store.header(run_id)
-    assert header is not None  # checked by the caller
+    try:
+        read = _journal_of(store, run_id)
+    except StoreError as exc:  # written by a newer agentkit, or unreadable
+        fail(str(exc))
+        return 1
+    if read is None:
+        fail(f"run {run_id!r} was deleted while it was being read (`agentkit runs rm`, by "
+             "another process); nothing to show")
+        return 1
+    header, journal = read
     status = _shown(reader, header)
     display.line(f"run {printable(run_id, one_line=True)}: {status}, "
                  f"{printable(header.model, one_line=True)}, "
@@ -176,11 +184,6 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
                          "(no journal entry)")
         unanswered.clear()
 
-    try:
-        journal = store.entries(run_id)
-    except StoreError as exc:  # written by a newer agentkit, or unreadable
-        fail(str(exc))
-        return 1
     if not journal and header.entries:
         fail(f"the journal of run {run_id!r} is missing, though the store counts "
              f"{header.entries} entries: a store is {store.path} and its folder "
@@ -234,6 +237,22 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
             f"{shlex.quote(store.path)} --agent MODULE:ATTR {approve} (or --deny ID), with "
             "the agent that started the run"))
     return 0
+
+
+def _journal_of(store: SQLiteStore, run_id: str) -> tuple[RunHeader, list[Entry]] | None:
+    """The run's header and its journal, read as one run's: the header read again after the
+    journal, so a run deleted meanwhile (None), or deleted and started again (read again), is
+    not taken for a run whose journal was lost."""
+    header = store.header(run_id)
+    for _ in range(3):
+        if header is None:
+            return None
+        journal = store.entries(run_id)
+        now = store.header(run_id)
+        if now is not None and now.created == header.created:
+            return header, journal
+        header = now
+    return None
 
 
 def _message(display: Display, message: Mapping[str, Any], names: dict[str, str]) -> None:

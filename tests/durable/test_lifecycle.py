@@ -1,16 +1,26 @@
 """A durable run's lifecycle as a user meets it: how a call ends when its event consumer fails,
-is cancelled or leaves early, what is stored then, and what the same call gives afterwards."""
+is cancelled or leaves early, or its store is closed under it, what is stored then, and what
+the same call gives afterwards."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, tool
 from agentkit.events import AgentEvent, RunFinished
-from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
+from agentkit.testing import (
+    FunctionModel,
+    ScriptedTransport,
+    reply,
+    text_reply,
+    tool_reply,
+    tool_results,
+)
 
 MODEL = "claude-sonnet-4-5"
 
@@ -135,7 +145,7 @@ async def test_a_run_cancelled_in_a_tool_is_stored_interrupted_and_resumes_where
             await never.wait()
         return f"value-{key}"
 
-    def agent(script: list[object]) -> Agent[str]:
+    def agent(script: list[Any]) -> Agent[str]:
         client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
         return Agent(MODEL, tools=[lookup], client=client)
 
@@ -151,3 +161,60 @@ async def test_a_run_cancelled_in_a_tool_is_stored_interrupted_and_resumes_where
     assert done.text == "a is value-a." and done.usage.requests == 2
     assert runs == ["r:toolu_1", "r:toolu_1"]  # idempotent: run again, with the same key
     assert store.header("r").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_a_store_closed_under_runs_in_flight_stops_them_clearly_and_they_resume(
+    tmp_path: Path,
+) -> None:
+    # Several runs on one loop share one store; another thread closes it while each is inside
+    # a non-idempotent call. Each stops saying the store is closed, nothing stored is damaged,
+    # and from a new store each resumes: the call that lost its result is answered as
+    # interrupted, never run again.
+    runs, entered, go = 4, anyio.Event(), anyio.Event()
+    ran: list[str] = []
+
+    @tool
+    async def pay(ctx: RunContext[None]) -> str:
+        """Pay (a side effect)."""
+        ran.append(ctx.run_id or "")
+        if len(ran) == runs:
+            entered.set()
+        await go.wait()
+        return "paid"
+
+    def model(body: dict[str, Any]) -> Any:
+        results = tool_results(body)
+        if not results:
+            return tool_reply("pay", {})
+        return text_reply(str(results[0]["content"])[:12])
+
+    def agent() -> Agent[str]:
+        transport = ScriptedTransport(FunctionModel(model))
+        client = AsyncClient(api_key="sk", transport=transport, max_retries=0)
+        return Agent(MODEL, tools=[pay], client=client)
+
+    path, first = tmp_path / "runs.db", agent()
+    store = SQLiteStore(path)
+    failures: list[BaseException] = []
+
+    async def run(run_id: str) -> None:
+        with pytest.raises(RunError) as caught:
+            await first.run("Pay", run_id=run_id, store=store)
+        failures.append(caught.value)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(runs):
+            tg.start_soon(run, f"r{n}")
+        await entered.wait()
+        await anyio.to_thread.run_sync(store.close)
+        go.set()
+    assert all(f"the run store {path} is closed" in str(exc) for exc in failures), failures
+    with SQLiteStore(path) as again:
+        resumed = [await agent().run("Pay", run_id=f"r{n}", store=again) for n in range(runs)]
+        assert [r.text for r in resumed] == ["Interrupted:"] * runs
+        for n in range(runs):
+            header, entries = again.header(f"r{n}"), again.entries(f"r{n}")
+            assert header is not None and header.status == "finished" and header.holder is None
+            assert header.entries == len(entries) == entries[-1].seq
+    assert sorted(ran) == [f"r{n}" for n in range(runs)]  # each call ran once

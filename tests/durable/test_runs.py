@@ -487,6 +487,26 @@ async def test_a_second_process_resuming_a_running_run_gets_run_locked_error(
 
 
 @pytest.mark.asyncio
+async def test_a_run_deleted_while_a_resume_claims_it_is_not_there_and_stays_gone(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The resume read the run's header, then another process deleted the run before the claim:
+    # the claim created an empty run in its place, left behind as a run "never started".
+    await agent_for(ScriptedTransport(steps()), World()).run("x", run_id="r1", store=store)
+    claim = store.claim
+
+    def deleted_meanwhile(run_id: str, **kwargs: Any) -> Any:
+        with SQLiteStore(store.path) as other:  # another process, at this very moment
+            assert other.delete(run_id)
+        return claim(run_id, **kwargs)
+
+    monkeypatch.setattr(store, "claim", deleted_meanwhile)
+    with pytest.raises(UsageError, match=r"no run 'r1' in .* to resume; pass a prompt"):
+        await agent_for(ScriptedTransport([]), World()).run(run_id="r1", store=store)
+    assert store.runs() == [] and not any(Path(f"{store.path}.journals").iterdir())
+
+
+@pytest.mark.asyncio
 async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) -> None:
     agent = agent_for(ScriptedTransport([]), World())
     with pytest.raises(UsageError, match="needs a store"):

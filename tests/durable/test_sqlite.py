@@ -4,6 +4,7 @@ store (relative, through a symlink), and full or read-only disks (`tests/support
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import signal
@@ -667,6 +668,72 @@ def test_a_new_run_is_claimed_by_nobody_else_before_its_creator_holds_its_journa
     finally:
         store.close()
         other.close()
+
+
+def test_a_claimer_racing_a_release_meets_the_holder_named_or_takes_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The release cleared the header's holder before it unlocked the journal: a claimer in
+    # between was refused as locked by "process 0 on this machine", a holder that is none.
+    path = tmp_path / "runs.db"
+    store, other = SQLiteStore(path), SQLiteStore(path)
+    close = RunLog.close
+    raced: list[BaseException] = []
+
+    def racing(log: RunLog) -> None:
+        if not raced:  # the holder, about to unlock the journal: another process claims
+            with pytest.raises(RunLockedError) as caught:
+                claim(other)
+            raced.append(caught.value)
+        close(log)
+
+    try:
+        lease = claim(store).lease
+        monkeypatch.setattr(RunLog, "close", racing)
+        assert store.release(lease)
+        monkeypatch.undo()
+        assert isinstance(raced[0], RunLockedError) and raced[0].pid == os.getpid()
+        taken = claim(other)  # and once released, the run is free at once
+        assert not taken.created and other.release(taken.lease)
+        header = store.header("r1")
+        assert header is not None and header.holder is None
+    finally:
+        store.close()
+        other.close()
+
+
+@pytest.mark.parametrize("action", ["claim", "delete"])
+def test_a_reader_probing_a_free_run_s_journal_does_not_make_it_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    # `agentkit runs list` and `agentkit ui` ask whether a writer holds a run's journal by
+    # taking a shared lock on it for a moment: a claim or a delete at that moment was refused
+    # as locked by "process 0" (a fifth of the claims of a free run, with a reader looping).
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        store.release(claim(store).lease)
+        probe = os.open(store._journal(1), os.O_RDONLY)  # pyright: ignore[reportPrivateUsage]
+        fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a reader, at this very moment
+        probes: list[int] = [probe]
+
+        def reader_done(seconds: float) -> None:
+            if probes:
+                os.close(probes.pop())
+
+        monkeypatch.setattr(log_module, "_pause", reader_done, raising=False)
+        try:
+            if action == "claim":
+                assert store.release(claim(store).lease)
+            else:
+                assert store.delete("r1") and store.runs() == []
+        finally:
+            for fd in probes:
+                os.close(fd)
+        assert probes == []  # the reader's lock was there, and was waited out
+        if action == "claim":  # a writer's lock is still a writer's: refused at once
+            held = claim(store).lease
+            with SQLiteStore(tmp_path / "runs.db") as other, pytest.raises(RunLockedError):
+                claim(other)
+            store.release(held)
 
 
 def test_a_claim_failed_on_a_full_disk_leaves_the_run_free_to_claim_once_there_is_space(
