@@ -59,6 +59,7 @@ from .replay import answer_interrupted, replay
 
 __all__ = ["DurableRun", "Journal", "open_run"]
 
+
 @dataclass(slots=True)
 class Journal:
     """The driver's checkpoints of one durable run, each committed by `store.append_many`.
@@ -401,10 +402,11 @@ def _journal(
 
 
 def _raised(exc: BaseException) -> tuple[RunStatus, str]:
-    """How a run that raised ended, and why. A limit ends it for good, but for the timeout:
-    the deadline is per call (a resumed run gets `Limits.timeout` afresh, from when it
-    resumes), so a run that timed out is interrupted and the same call resumes it. A run that
-    failed (its model call gave up: `RunError`) resumes with that call."""
+    """How a run that raised ended, and why. A limit ends it (a call with the limit raised
+    goes on: limits are not fingerprinted), but for the timeout: the deadline is per call (a
+    resumed run gets `Limits.timeout` afresh, from when it resumes), so a run that timed out
+    is interrupted and the same call resumes it. A run that failed (its model call gave up:
+    `RunError`) resumes with that call."""
     if isinstance(exc, LimitExceeded):
         return ("interrupted" if exc.limit == "timeout" else "finished"), exc.limit
     status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
