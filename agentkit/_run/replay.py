@@ -13,12 +13,14 @@ journaled result is what the call returned, whatever tools the agent offers toda
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 from .._api.wire import Message, tool_result
 from .._durable.journal import Entry
 from .._errors import StoreError
 from .._loop.engine import Engine
+from .._loop.limits import Limits
 from .._loop.steps import CallModel, ListTools
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
@@ -37,9 +39,25 @@ async def replay(
     engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
 ) -> set[str]:
     """Feed the journal's entries to the engine, asking it for each step as the driver does
-    (no deadline: `next_step()` without a time). Each turn's tools are listed again with the
-    turn's own context, as the driver listed them. Returns the ids of calls marked started
-    that have no result yet."""
+    (no deadline: `next_step()` without a time), with no limits: they decide live steps, and
+    the journal says how far the run went (a run stopped by a limit and continued under a
+    raised one replays whole under either; the live steps after it meet today's). Each turn's
+    tools are listed again with the turn's own context, as the driver listed them. Returns the
+    ids of calls marked started that have no result yet."""
+    config = engine.config
+    engine.config = replace(config, limits=_UNLIMITED)
+    try:
+        return await _feed(engine, entries, toolset, deps, run_id)
+    finally:
+        engine.config = config
+
+
+_UNLIMITED = Limits()
+
+
+async def _feed(
+    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
+) -> set[str]:
     s = engine.state
     started: set[str] = set()
     todo = [e for e in entries if e.kind not in ("status", "attempt")]

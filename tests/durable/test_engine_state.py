@@ -216,6 +216,32 @@ async def test_a_run_stopped_by_a_limit_goes_on_only_when_the_limit_is_raised(
     assert result.text == "All done." and len(transport.requests) == 1
     assert effects == ["charge 1"] and result.usage.requests == 2
 
+    # Called again as at first, with the lower limit: the journal says how the run went on
+    # (limits decide live steps, not what a replay reads), so the stored result comes back.
+    again = await agent_for(ScriptedTransport([]), [charging(effects)],
+                            limits=Limits(max_turns=1)).run(PROMPT, run_id="r1", store=store)
+    assert again.text == "All done." and again.messages == result.messages
+    assert effects == ["charge 1"]
+
+
+@pytest.mark.asyncio
+async def test_a_run_stopped_by_max_tool_calls_raises_it_again_and_runs_nothing(
+    store: SQLiteStore,
+) -> None:
+    # The calls the limit refused were answered by the engine, which journals nothing: the
+    # same call stops at the same place, without running them or calling the model.
+    effects: list[str] = []
+    with pytest.raises(LimitExceeded) as first:
+        await agent_for(ScriptedTransport(steps()[:1]), [charging(effects)],
+                        limits=Limits(max_tool_calls=0)).run(PROMPT, run_id="r1", store=store)
+    with pytest.raises(LimitExceeded) as again:
+        await agent_for(ScriptedTransport([]), [charging(effects)],
+                        limits=Limits(max_tool_calls=0)).run(PROMPT, run_id="r1", store=store)
+    assert first.value.limit == again.value.limit == "max_tool_calls"
+    assert again.value.result is not None and first.value.result is not None
+    assert again.value.result.messages == first.value.result.messages
+    assert effects == []
+
 
 @pytest.mark.asyncio
 async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
