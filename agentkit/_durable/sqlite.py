@@ -132,7 +132,11 @@ class SQLiteStore:
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
-            raise StoreError(f"the run store {self.path} is closed")
+            raise StoreError(
+                f"the run store {self.path} is closed (its `close()` ran, or its `with` block "
+                "ended); open it again (`SQLiteStore(path)`) and make the call again: a run "
+                "resumes where it stopped"
+            )
         return self._db
 
     def _journal(self, key: int) -> str:

@@ -209,7 +209,8 @@ async def test_a_store_closed_under_runs_in_flight_stops_them_clearly_and_they_r
         await entered.wait()
         await anyio.to_thread.run_sync(store.close)
         go.set()
-    assert all(f"the run store {path} is closed" in str(exc) for exc in failures), failures
+    assert all(f"the run store {path} is closed" in str(exc) and "open it again" in str(exc)
+               for exc in failures), failures
     with SQLiteStore(path) as again:
         resumed = [await agent().run("Pay", run_id=f"r{n}", store=again) for n in range(runs)]
         assert [r.text for r in resumed] == ["Interrupted:"] * runs
