@@ -48,6 +48,7 @@ async def test_a_gzipped_reply_is_still_decoded_by_the_default_transport() -> No
     import gzip
 
     from aiohttp import web
+    from loopback import cleanup
 
     from agentkit import AsyncClient
     from agentkit.testing import text_reply
@@ -74,5 +75,5 @@ async def test_a_gzipped_reply_is_still_decoded_by_the_default_transport() -> No
                 messages=[{"role": "user", "content": "hi"}],
             )
     finally:
-        await runner.cleanup()
+        await cleanup(runner)
     assert message.content[0].text == "squeezed"  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from loopback import cleanup
 
 from agentkit._api.client import AsyncClient, Client
 from agentkit._api.wire import Message, TextBlock
@@ -704,7 +705,7 @@ class Loopback:
 
     async def __aexit__(self, *exc: object) -> None:
         self.release.set()
-        await self.runner.cleanup()
+        await cleanup(self.runner)
 
 
 def _loopback_client(url: str, delays: list[float], **kwargs: Any) -> AsyncClient:

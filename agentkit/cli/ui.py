@@ -90,6 +90,13 @@ async def _serve(
             Display().note("no web browser was found to open: open the URL above yourself")
         await asyncio.Event().wait()  # until Ctrl-C cancels this task
     finally:
+        # asyncio accepts a socket in the listener's reader callback but makes its transport
+        # in a task an iteration later; closing the server before that task runs (as
+        # `cleanup` does first) leaves the socket unclosed on Python 3.11 (`Server._attach`
+        # fails, silently). So stop accepting first and let the accepts under way finish:
+        # their connections are then the server's, and `cleanup` closes them.
+        asyncio.get_running_loop().remove_reader(listener.fileno())
+        await asyncio.sleep(0)
         await runner.cleanup()
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
+from loopback import LoopbackServer
 
 from agentkit import Agent, AsyncClient, SQLiteStore, tool
 from agentkit.cli.viewer import RunReader
@@ -127,7 +128,7 @@ async def shown_by_the_viewer(db: Path) -> dict[str, Any]:
     reader = RunReader(str(db), clock=lambda: 0.0)
     app = make_app(reader, poll=0.02, clock=lambda: 0.0, environ={})
     try:
-        async with TestClient(TestServer(app, host="127.0.0.1")) as api:
+        async with TestClient(LoopbackServer(app, host="127.0.0.1")) as api:
             response = await api.get("/api/run", params={"id": "r1"})
             assert response.status == 200, await response.text()
             return await response.json()

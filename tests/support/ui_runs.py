@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from loopback import LoopbackServer
 
 from agentkit import Agent, AsyncClient, Message, RunError, SQLiteStore, Tool, ToolError, tool
 from agentkit.cli.viewer import RunReader, make_app
@@ -192,4 +193,4 @@ def viewer(runs: Runs, environ: Mapping[str, str] | None = None) -> TestServer:
     reader = RunReader(runs.path, clock=runs.clock)
     app = make_app(reader, poll=0.02, clock=runs.clock, environ=environ or {})
     app.on_cleanup.append(lambda _: asyncio.to_thread(reader.close))
-    return TestServer(app, host="127.0.0.1")
+    return LoopbackServer(app, host="127.0.0.1")

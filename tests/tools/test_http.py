@@ -23,6 +23,7 @@ from agentkit_tools.http import html_to_text, http_toolset, is_public_address
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from isolated import run_isolated
+from loopback import LoopbackServer
 
 from agentkit import Tool, ToolError
 
@@ -252,7 +253,7 @@ async def server() -> AsyncIterator[TestServer]:
     app.router.add_get("/binary", binary)
     app.router.add_get("/missing", missing)
     app.router.add_get("/hop", hop)
-    test_server = TestServer(app, host="127.0.0.1")
+    test_server = LoopbackServer(app, host="127.0.0.1")
     await test_server.start_server()
     try:
         yield test_server
@@ -367,7 +368,8 @@ def test_a_compression_bomb_is_decoded_only_up_to_the_cap() -> None:
 
         asyncio.run(main())
         """,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(  # test_http imports tests/support
+            [str(Path(__file__).parent), str(Path(__file__).parents[1] / "support")])},
     )
     size, is_error, tail = out.split(" ", 2)
     assert int(size) < 20_000

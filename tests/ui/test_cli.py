@@ -191,3 +191,42 @@ def test_a_store_of_format_1_is_left_as_it_is_with_the_command_that_moves_it_on(
         )
     finally:
         reader.close()
+
+
+@pytest.mark.asyncio
+async def test_stopping_closes_connections_still_being_accepted(store: Path) -> None:
+    # A browser's speculative connections may be mid-accept when Ctrl-C stops the server:
+    # asyncio makes each one's transport a loop iteration after accepting it, and closing the
+    # server first left that socket unclosed for the GC to find (a ResourceWarning).
+    import argparse
+    import asyncio
+    import gc
+    import time
+    import warnings
+
+    from agentkit.cli.ui import _listen, _serve  # pyright: ignore[reportPrivateUsage]
+
+    for _ in range(3):
+        reader = RunReader(str(store), clock=time.time)
+        listener = _listen(0)
+        args = argparse.Namespace(db=str(store), open=False)
+        task = asyncio.create_task(_serve(reader, listener, "http://127.0.0.1/", args))
+        while not task.done() and not listener.getsockname()[1]:
+            await asyncio.sleep(0)
+        for _ in range(50):  # the site started
+            await asyncio.sleep(0)
+        port = listener.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        await asyncio.sleep(0)  # accepted, their transports not made yet
+        task.cancel()
+        await asyncio.sleep(0)
+        for client in clients:
+            client.close()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        listener.close()
+        reader.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
