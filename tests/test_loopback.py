@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
-import warnings
 
 import pytest
 from aiohttp import web
-from loopback import LoopbackServer
+from loopback import LoopbackServer, unclosed_by_the_gc
 
 
 @pytest.mark.asyncio
@@ -27,7 +25,4 @@ async def test_close_closes_connections_still_being_accepted() -> None:
         await server.close()
         for client in clients:
             client.close()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            gc.collect()
-        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+        assert not unclosed_by_the_gc()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import json
 import socket
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +14,7 @@ import aiohttp
 import anyio
 import httpx
 import pytest
+from loopback import unclosed_by_the_gc
 
 from agentkit._api.wire import Message, RedactedThinkingBlock, TextBlock, UnknownBlock
 from agentkit._errors import UsageError
@@ -658,10 +657,7 @@ def test_stop_closes_connections_still_being_accepted() -> None:
         finally:
             for client in clients:
                 client.close()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            gc.collect()
-        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+        assert not unclosed_by_the_gc()
 
 
 def test_load_script_reads_texts_faults_and_messages() -> None:

@@ -11,6 +11,8 @@ the accepts under way finish, so their connections are the server's and get clos
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -34,3 +36,12 @@ class LoopbackServer(TestServer):
         if self.runner is not None and not self.closed:
             await cleanup(self.runner)
         await super().close()
+
+
+def unclosed_by_the_gc() -> list[warnings.WarningMessage]:
+    """The ResourceWarnings a full collection raises now: sockets and transports a server left
+    open (empty when every one was closed)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    return [w for w in caught if issubclass(w.category, ResourceWarning)]

@@ -200,9 +200,9 @@ async def test_stopping_closes_connections_still_being_accepted(store: Path) -> 
     # server first left that socket unclosed for the GC to find (a ResourceWarning).
     import argparse
     import asyncio
-    import gc
     import time
-    import warnings
+
+    from loopback import unclosed_by_the_gc
 
     from agentkit.cli.ui import _listen, _serve  # pyright: ignore[reportPrivateUsage]
 
@@ -226,7 +226,4 @@ async def test_stopping_closes_connections_still_being_accepted(store: Path) -> 
             await task
         listener.close()
         reader.close()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            gc.collect()
-        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+        assert not unclosed_by_the_gc()
