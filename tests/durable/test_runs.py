@@ -23,6 +23,7 @@ from agentkit import (
     LimitExceeded,
     Limits,
     RunContext,
+    RunError,
     SQLiteStore,
     UsageError,
     tool,
@@ -37,7 +38,7 @@ from agentkit.errors import (
     StoreError,
     StoreFormatError,
 )
-from agentkit.testing import ScriptedTransport, reply, text_reply
+from agentkit.testing import Fault, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
 
@@ -181,6 +182,34 @@ async def test_a_sub_agent_s_usage_survives_a_crash_and_counts_once(store: SQLit
         whole.usage.input_tokens + whole.usage.output_tokens
     )
     assert [e.kind for e in store.entries("r1")].count("usage") == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ending", ["max_cost", "failed"])
+async def test_a_run_ending_after_a_sub_agent_s_call_is_listed_with_its_usage(
+    store: SQLiteStore, ending: str
+) -> None:
+    # The header's totals (agentkit runs list, the viewer, store.runs()) were set by replies
+    # only: a run that ended with no reply after a sub-agent's call (its cost past max_cost,
+    # the next model call failing) was listed without the sub-agent's tokens and cost.
+    script: list[Any] = [reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_1")])]
+    if ending == "failed":
+        script.append(Fault.error(400, message="no"))
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+    sub = researcher(ScriptedTransport([text_reply("4 C " * 2000)]))
+    limits = Limits(max_cost=0.01) if ending == "max_cost" else None
+    agent = Agent(MODEL, tools=[sub.as_tool()], client=client, limits=limits)
+    with pytest.raises(LimitExceeded if ending == "max_cost" else RunError) as raised:
+        await agent.run("Weather?", run_id="r1", store=store)
+
+    usage = raised.value.usage
+    assert usage.requests == 2  # the caller's reply and the sub-agent's
+    header = store.header("r1")
+    assert header is not None and header.turns == 1
+    assert (header.input_tokens, header.output_tokens, header.cost_usd) == (
+        usage.input_tokens, usage.output_tokens, usage.known_cost_usd
+    )
+    assert header.cost_usd > 0.01 or ending == "failed"
 
 
 @pytest.mark.asyncio
