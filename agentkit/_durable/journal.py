@@ -28,6 +28,7 @@ usage twice.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, get_args
@@ -51,6 +52,7 @@ __all__ = [
     "Summary",
     "check_run_id",
     "expect_run",
+    "runs_command",
 ]
 
 Payload = Mapping[str, object] | orjson.Fragment
@@ -249,6 +251,17 @@ def check_run_id(run_id: object) -> str:
     return run_id
 
 
+def runs_command(action: str, run_id: str, db: str, *options: str) -> str:
+    """The `agentkit runs` command line that does `action` to run `run_id` in the store file
+    `db`, as a shell takes it: the id and the path quoted, and an id that begins with "-"
+    (`secrets.token_urlsafe()` makes one in 32) last, after the options and `--`, where the
+    command line cannot take it for an option."""
+    given = " ".join(("--db", shlex.quote(db), *options))
+    if run_id.startswith("-"):
+        return f"agentkit runs {given} {action} -- {shlex.quote(run_id)}"
+    return f"agentkit runs {action} {shlex.quote(run_id)} {given}"
+
+
 def expect_run(
     run_id: str, fingerprint: str, counted: int, where: tuple[str, str, str]
 ) -> Callable[[Sequence[Entry], int], None]:
@@ -272,8 +285,8 @@ def expect_run(
                 f"but the store counted {counted}: it was overwritten or cut short (damaged, "
                 "replaced, or writes lost to a power loss), and resumed from what is left the "
                 "run would repeat what it did, so nothing was run or changed. Restore the file "
-                f"from a backup, or delete the run (`agentkit runs rm {run_id} --db {store}`) "
-                "to start it afresh"
+                f"from a backup, or delete the run (`{runs_command('rm', run_id, store)}`) to "
+                "start it afresh"
             )
         if not entries:
             return

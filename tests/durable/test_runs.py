@@ -6,6 +6,7 @@ the real SIGKILL test is `test_crash.py`."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from agentkit import (
 )
 from agentkit._run.fingerprint import fingerprint
 from agentkit._run.replay import INTERRUPTED
+from agentkit.cli.main import main as cli_main
 from agentkit.errors import (
     ConversationError,
     RunLockedError,
@@ -342,6 +344,28 @@ async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
                                                                       store=store)
         assert done.text == "All done."
     assert [e[0] for e in world.effects] == ["lookup", "charge", "lookup", "charge"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("run_id", ["-x7 Gq", "orders 7"], ids=["dash", "space"])
+async def test_the_delete_command_a_store_error_suggests_works_as_written(
+    tmp_path: Path, run_id: str
+) -> None:
+    # The message named `agentkit runs rm -x7 Gq --db ...`: the shell splits the id, and the
+    # command line takes an id that begins with "-" for an option. Quoted, and after `--`.
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        await agent_for(ScriptedTransport(steps()), World()).run("Charge 1", run_id=run_id,
+                                                                 store=store)
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        journal.unlink()
+        with pytest.raises(StoreError) as raised:
+            await agent_for(ScriptedTransport([]), World()).run(run_id=run_id, store=store)
+    command = str(raised.value).split("(`")[1].split("`)")[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["agentkit", "runs"]
+    assert cli_main(["runs", "--yes", *argv[2:]]) == 0
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        assert store.header(run_id) is None
 
 
 @pytest.mark.asyncio
