@@ -396,6 +396,16 @@ def test_the_resume_line_of_a_run_id_that_begins_with_a_dash_works_as_shown(
         assert store.header("-x7Gq").status == "finished"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("action", ["show", "rm", "resume"])
+def test_an_id_that_is_not_utf8_names_no_run_and_says_so(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    # A byte that is not UTF-8 in the shell's argument reaches Python as a lone surrogate:
+    # the store's query raised UnicodeEncodeError, a traceback. No run can have such an id.
+    assert main(["runs", action, "orders-\udcff", "--db", str(paused[0])]) == 2
+    assert "no run 'orders-\\udcff' in" in capsys.readouterr().err
+
+
 def test_ctrl_c_at_the_rm_question_deletes_nothing_and_exits_130(
     paused: tuple[Path, ModuleType],
     capsys: pytest.CaptureFixture[str],

@@ -233,9 +233,10 @@ class RunStore(Protocol):
 
 
 def check_run_id(run_id: object) -> str:
-    """`run_id` if it can name a durable run: a string with something in it and no NUL (the
-    id is how a user, a log line or `agentkit runs show ID` finds the run again). Raises
-    `UsageError` otherwise, before anything is stored."""
+    """`run_id` if it can name a durable run: a string with something in it, no NUL and no
+    lone surrogate, which a store cannot keep (the id is how a user, a log line or `agentkit
+    runs show ID` finds the run again). Raises `UsageError` otherwise, before anything is
+    stored."""
     if not isinstance(run_id, str):
         raise UsageError(
             f"run_id={run_id!r} is not a string ({type(run_id).__name__}): a durable run's id "
@@ -248,6 +249,17 @@ def check_run_id(run_id: object) -> str:
             f"run_id={run_id!r}: a durable run's id must have something in it besides spaces "
             "and no NUL character (a name you choose, e.g. 'orders-2026-12-06')"
         )
+    if not run_id.isascii():
+        try:
+            run_id.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate: a file name's undecodable byte
+            raise UsageError(
+                f"run_id={run_id!r}: a durable run's id is kept as UTF-8 text, which cannot "
+                f"hold the lone surrogate {run_id[exc.start]!r} at position {exc.start} (a "
+                "byte that was not UTF-8, decoded with 'surrogateescape'); make the id from "
+                "text without it, e.g. run_id.encode(errors='backslashreplace').decode(). "
+                "Nothing was stored"
+            ) from None
     return run_id
 
 

@@ -575,6 +575,11 @@ async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) ->
     for blank in ("", "  ", "r\0"):
         with pytest.raises(UsageError, match="must have something in it besides spaces and no NUL"):
             await agent.run("x", run_id=blank, store=store)
+    # An id made from a file name that is not UTF-8 (os.listdir's surrogateescape) failed at
+    # the claim with SQLite's UnicodeEncodeError, which said nothing of the id.
+    with pytest.raises(UsageError, match=r"run_id='r\\udcff.csv': .* lone surrogate '\\udcff' "
+                       r"at position 1 .*e\.g\. run_id\.encode\(errors='backslashreplace'\)"):
+        await agent.run("x", run_id="r\udcff.csv", store=store)
     assert store.runs() == []  # nothing was stored
 
 
