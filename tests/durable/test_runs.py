@@ -493,6 +493,33 @@ async def test_structured_output_is_restored_from_the_store(store: SQLiteStore) 
     assert first.output == second.output == Plan(steps=["a", "b"])
 
 
+class Forecast(BaseModel):
+    city: str
+
+
+@pytest.mark.asyncio
+async def test_a_finished_run_re_called_with_another_output_type_is_refused_not_run_on(
+    store: SQLiteStore,
+) -> None:
+    # The fingerprint holds the output tool's name (final_result, whatever the type): a
+    # finished run re-called with another output_type replayed an output the new type
+    # refuses, asked the model for another and went on, its stored result replaced.
+    script = [reply(tool_calls=[("final_result", {"steps": ["a", "b"]}, "toolu_9")])]
+    client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+    await Agent(MODEL, output_type=Plan, client=client).run("Plan it", run_id="p", store=store)
+    stored = store.entries("p")
+
+    transport = ScriptedTransport([])  # any model call fails
+    client = AsyncClient(api_key="sk", transport=transport, max_retries=0)
+    other = Agent(MODEL, output_type=Forecast, client=client)
+    with pytest.raises(StoreError, match=r"run 'p' finished with a structured output .* this "
+                       r"agent's output_type does not accept: .*Nothing was run or changed"):
+        await other.run("Plan it", run_id="p", store=store)
+    assert transport.requests == [] and store.entries("p") == stored
+    header = store.header("p")
+    assert header is not None and header.status == "finished"
+
+
 @pytest.mark.asyncio
 async def test_a_run_id_reused_for_another_prompt_or_agent_is_refused_and_nothing_changes(
     store: SQLiteStore,
