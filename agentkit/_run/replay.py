@@ -153,13 +153,14 @@ def answer_interrupted(engine: Engine, started: set[str]) -> list[dict[str, Any]
     "interrupted" `is_error` result, which the engine takes here and the caller journals like any
     result (returned). Also when its tool is no longer offered (hidden by a `prepare` hook, an
     MCP server's list changed): it did start, so "unknown tool" would tell the model it never
-    ran."""
+    ran. Unlike the answers a replay makes again, these are new: they go in `engine.resolved`,
+    so the driver reports each (`ToolCallFinished`) as it reports the calls the engine answers."""
     state = engine.state
-    interrupted = [
-        tool_result(call["id"], INTERRUPTED, is_error=True)
-        for call in state.pending
-        if call["id"] in started
-    ]
-    for block in interrupted:
-        engine.on_result(block)
+    interrupted: list[dict[str, Any]] = []
+    for call in state.pending:
+        if call["id"] in started:
+            block = tool_result(call["id"], INTERRUPTED, is_error=True)
+            engine.on_result(block)
+            engine.resolved.append((call, block))
+            interrupted.append(block)
     return interrupted
