@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import shlex
 import sqlite3
 import sys
 from contextlib import closing
@@ -367,6 +368,42 @@ def test_show_of_a_paused_run_names_the_calls_to_decide_and_how(
     assert "awaiting a decision: charge (toolu_1)" in captured.out
     assert (f"agentkit runs resume orders-1 --db {db} --agent MODULE:ATTR --approve toolu_1"
             in captured.err)
+
+
+def test_the_resume_line_of_a_run_id_that_begins_with_a_dash_works_as_shown(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `agentkit runs resume -x7Gq --db ...` is refused: the command line takes "-x7Gq" for an
+    # option (secrets.token_urlsafe() makes such an id one time in 32). The line shown put
+    # it there; the id now goes last, after the options and `--`.
+    db, module = paused
+    script = [reply("Charging.", tool_calls=[("charge", {"order": 7}, "toolu_1")])]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+    agent = Agent("claude-sonnet-4-5", tools=[module.charge], client=client)
+    with SQLiteStore(db) as store:
+        agent.run_sync("Charge order 7", run_id="-x7Gq", store=store)
+    assert main(["runs", "show", "-x7Gq", "--db", str(db)]) == 2  # argparse's own refusal
+    capsys.readouterr()
+
+    assert main(["runs", "--db", str(db), "show", "--", "-x7Gq"]) == 0
+    shown = capsys.readouterr().err.split("decide with: ")[1].split(" (or --deny ID)")[0]
+    assert shown == (f"agentkit runs --db {db} --agent MODULE:ATTR --approve toolu_1 resume -- "
+                     "-x7Gq")
+    argv = shlex.split(shown.replace("MODULE:ATTR", f"{module.__name__}:orders"))[1:]
+    assert main(argv) == 0
+    assert "Order 7 is charged." in capsys.readouterr().out
+    with SQLiteStore(db) as store:
+        assert store.header("-x7Gq").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("action", ["show", "rm", "resume"])
+def test_an_id_that_is_not_utf8_names_no_run_and_says_so(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    # A byte that is not UTF-8 in the shell's argument reaches Python as a lone surrogate:
+    # the store's query raised UnicodeEncodeError, a traceback. No run can have such an id.
+    assert main(["runs", action, "orders-\udcff", "--db", str(paused[0])]) == 2
+    assert "no run 'orders-\\udcff' in" in capsys.readouterr().err
 
 
 def test_ctrl_c_at_the_rm_question_deletes_nothing_and_exits_130(

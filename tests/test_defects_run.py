@@ -150,6 +150,28 @@ async def test_a_sub_agent_whose_output_is_a_plain_type_hands_over_its_value(mak
     assert h.bodies[2]["messages"][-1]["content"][0]["content"] == "42"
 
 
+@pytest.mark.asyncio
+async def test_a_sub_agent_that_pauses_for_approval_tells_the_parent_what_was_not_run(
+    make: Any,
+) -> None:
+    # Without an approve callback the sub-run paused and handed its caller an empty
+    # tool_result: the parent's model was told nothing, and the call was never run.
+    h = make(
+        tool_reply("janitor", {"task": "delete a.txt"}),
+        reply("Deleting.", tool_calls=[("delete_file", {"path": "a.txt"}, "toolu_d")]),
+        text_reply("It is waiting for approval."),
+    )
+    sub = h.agent(tools=[delete_file], name="janitor", description="Deletes files.")
+    result = await h.agent(tools=[sub.as_tool()]).run("Tidy up")
+    block = h.bodies[2]["messages"][-1]["content"][0]
+    assert block["is_error"] is True
+    assert block["content"].startswith(
+        "Not done: the agent 'janitor' stopped to wait for approval of delete_file (toolu_d)"
+    )
+    assert "Agent(approve=...)" in block["content"]
+    assert result.usage.requests == 3  # the sub-run's reply counts in the parent's usage
+
+
 # -- TurnUsage.tool_calls --------------------------------------------------------------------
 
 

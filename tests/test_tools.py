@@ -376,6 +376,27 @@ async def test_unserializable_result_is_reported_as_a_tool_bug() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("value", [b"\xff\xfe raw", {"data": b"\x89PNG"}], ids=["bytes", "nested"])
+async def test_bytes_that_are_not_utf8_are_reported_as_a_tool_bug_not_a_failed_run(
+    value: Any,
+) -> None:
+    # The lone-surrogate fallback of the JSON encoder turned these into a UnicodeDecodeError,
+    # which no tool result catches: the run failed (RunError) instead of the model being told.
+    @tool
+    def raw() -> Any:
+        """Return bytes."""
+        return value
+
+    result = await raw.run({}, CTX)
+    assert result["is_error"] is True
+    assert result["content"].startswith(
+        f"Tool `raw` returned a {type(value).__name__} that cannot be sent as JSON"
+    )
+    with pytest.raises(TypeError, match="cannot be sent as JSON"):
+        await raw.run({}, CTX, raise_errors=True)
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("content", ["no such city; try Oslo", [{"type": "text", "text": "no"}]])
 async def test_tool_error_becomes_an_error_result(content: Any) -> None:
     @tool

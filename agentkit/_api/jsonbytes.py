@@ -61,6 +61,9 @@ def to_json(value: Any, **options: Any) -> bytes:
     """
     try:
         return pydantic_core.to_json(value, **options)
-    except pydantic_core.PydanticSerializationError:
-        jsonable = pydantic_core.to_jsonable_python(value, **options)  # raises as to_json did
+    except pydantic_core.PydanticSerializationError as exc:
+        try:
+            jsonable = pydantic_core.to_jsonable_python(value, **options)  # raises as to_json did
+        except UnicodeDecodeError:  # bytes that are not UTF-8: no JSON, as to_json said
+            raise exc from None
         return stdlib_json(jsonable)

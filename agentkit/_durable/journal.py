@@ -28,6 +28,7 @@ usage twice.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, get_args
@@ -51,6 +52,7 @@ __all__ = [
     "Summary",
     "check_run_id",
     "expect_run",
+    "runs_command",
 ]
 
 Payload = Mapping[str, object] | orjson.Fragment
@@ -231,9 +233,10 @@ class RunStore(Protocol):
 
 
 def check_run_id(run_id: object) -> str:
-    """`run_id` if it can name a durable run: a string with something in it and no NUL (the
-    id is how a user, a log line or `agentkit runs show ID` finds the run again). Raises
-    `UsageError` otherwise, before anything is stored."""
+    """`run_id` if it can name a durable run: a string with something in it, no NUL and no
+    lone surrogate, which a store cannot keep (the id is how a user, a log line or `agentkit
+    runs show ID` finds the run again). Raises `UsageError` otherwise, before anything is
+    stored."""
     if not isinstance(run_id, str):
         raise UsageError(
             f"run_id={run_id!r} is not a string ({type(run_id).__name__}): a durable run's id "
@@ -246,7 +249,29 @@ def check_run_id(run_id: object) -> str:
             f"run_id={run_id!r}: a durable run's id must have something in it besides spaces "
             "and no NUL character (a name you choose, e.g. 'orders-2026-12-06')"
         )
+    if not run_id.isascii():
+        try:
+            run_id.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate: a file name's undecodable byte
+            raise UsageError(
+                f"run_id={run_id!r}: a durable run's id is kept as UTF-8 text, which cannot "
+                f"hold the lone surrogate {run_id[exc.start]!r} at position {exc.start} (a "
+                "byte that was not UTF-8, decoded with 'surrogateescape'); make the id from "
+                "text without it, e.g. run_id.encode(errors='backslashreplace').decode(). "
+                "Nothing was stored"
+            ) from None
     return run_id
+
+
+def runs_command(action: str, run_id: str, db: str, *options: str) -> str:
+    """The `agentkit runs` command line that does `action` to run `run_id` in the store file
+    `db`, as a shell takes it: the id and the path quoted, and an id that begins with "-"
+    (`secrets.token_urlsafe()` makes one in 32) last, after the options and `--`, where the
+    command line cannot take it for an option."""
+    given = " ".join(("--db", shlex.quote(db), *options))
+    if run_id.startswith("-"):
+        return f"agentkit runs {given} {action} -- {shlex.quote(run_id)}"
+    return f"agentkit runs {action} {shlex.quote(run_id)} {given}"
 
 
 def expect_run(
@@ -272,8 +297,8 @@ def expect_run(
                 f"but the store counted {counted}: it was overwritten or cut short (damaged, "
                 "replaced, or writes lost to a power loss), and resumed from what is left the "
                 "run would repeat what it did, so nothing was run or changed. Restore the file "
-                f"from a backup, or delete the run (`agentkit runs rm {run_id} --db {store}`) "
-                "to start it afresh"
+                f"from a backup, or delete the run (`{runs_command('rm', run_id, store)}`) to "
+                "start it afresh"
             )
         if not entries:
             return

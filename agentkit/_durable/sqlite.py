@@ -51,6 +51,7 @@ from agentkit._durable.journal import (
     Summary,
     check_run_id,
     expect_run,
+    runs_command,
 )
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, read
@@ -251,7 +252,7 @@ class SQLiteStore:
                     f"the journal of run {run_id!r} is missing ({path}), though the store "
                     "counts its entries: it cannot be resumed, so nothing was run (a store is "
                     f"{self.path} and its folder {self._journals}: copy both). Put the file "
-                    f"back, or delete the run (`agentkit runs rm {run_id} --db {self.path}`) "
+                    f"back, or delete the run (`{runs_command('rm', run_id, self.path)}`) "
                     "to start it afresh"
                 ) from None
             self._make_folder()  # it was removed

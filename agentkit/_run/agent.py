@@ -17,7 +17,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .._api.client import AsyncClient
 from .._api.jsonbytes import to_json
 from .._durable.journal import RunStore, check_run_id
-from .._errors import RunError, UsageError
+from .._errors import RunError, ToolError, UsageError
 from .._loop.context.manager import counted_fields
 from .._loop.context.policies import POLICY_TYPES, ContextPolicy
 from .._loop.engine import Engine, EngineConfig, RunState
@@ -315,7 +315,8 @@ class Agent(Generic[OutputT]):
         """This agent as a tool another agent can call; its usage counts in the caller's.
 
         The caller's model gets the sub-run's structured output as JSON (with `output_type`,
-        or a stop-after tool's input), else the answer's text.
+        or a stop-after tool's input), else the answer's text; an `is_error` result naming the
+        calls when the sub-run paused for approval (this agent has no `approve` callback).
         """
         tool_name = name or self.name
         text = description or self.description
@@ -333,6 +334,8 @@ class Agent(Generic[OutputT]):
                     ctx.usage.merge(exc.usage)
                 raise
             ctx.usage.merge(result.usage)
+            if result.pending_approvals:  # a pause no one can answer here: say so, not ""
+                raise ToolError(_paused(tool_name, result.pending_approvals))
             return _handed_over(result)
 
         return Tool.from_schema(
@@ -459,6 +462,16 @@ def _handed_over(result: RunResult[Any]) -> str:
     if output is None:
         return result.text
     return to_json(output, by_alias=True).decode()
+
+
+def _paused(name: str, calls: Sequence[Mapping[str, Any]]) -> str:
+    """What the model that called a sub-agent is told when the sub-run paused for approval."""
+    waiting = ", ".join(f"{c['name']} ({c['id']})" for c in calls)
+    return (
+        f"Not done: the agent {name!r} stopped to wait for approval of {waiting}, and no one "
+        "can approve a call inside a tool call, so those calls were not run. To let it run "
+        "them, give that agent an approve callback (Agent(approve=...))."
+    )
 
 
 def _at_least(**options: tuple[int, int]) -> None:

@@ -214,6 +214,12 @@ class Journal:
         if merged:  # usage merged in since the last commit (a sub-agent's), before what follows
             entries[:0] = [("usage", usage.to_dict()) for usage in merged]
             merged.clear()
+            # The totals too, as a reply sets them: no reply may follow (a limit, a failure).
+            s, usage = self.state, self.state.usage
+            status = None if summary is None else summary.status
+            summary = Summary(
+                status, s.turns, usage.input_tokens, usage.output_tokens, usage.known_cost_usd
+            )
         if self._attempt is not None:  # this process's span, with its first commit
             entries.insert(0, ("attempt", self._attempt))
             self._attempt = None

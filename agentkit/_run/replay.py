@@ -100,7 +100,27 @@ async def _feed(
         else:
             raise _misfit(run_id, entry, f"the agent's next step is {type(step).__name__}")
     engine.resolved.clear()  # reported by the process that made those calls, not again
+    _ended_as_stored(engine, entries, run_id)
     return started
+
+
+def _ended_as_stored(engine: Engine, entries: Sequence[Entry], run_id: str) -> None:
+    """A run stored as finished by its structured output replays to that output: an agent
+    whose output type refuses it (changed since, under the same output tool name, which is
+    all the fingerprint holds of it) would ask the model for another and go on with a finished
+    run. Raises `StoreError` then."""
+    end = entries[-1] if entries else None
+    if end is None or end.kind != "status" or end.payload.get("reason") != "output":
+        return
+    if engine.state.stop_reason == "output":
+        return
+    name = engine.config.output_tool["name"] if engine.config.output_tool else None
+    raise StoreError(
+        f"run {run_id!r} finished with a structured output (its {name or 'output'!r} tool's "
+        "input) that this agent's output_type does not accept: was output_type changed since "
+        "the run was stored? Nothing was run or changed. Call it with the output_type that "
+        "started it, or start a new run"
+    )
 
 
 def _call_made(engine: Engine, entry: Entry, run_id: str, started: set[str]) -> None:
@@ -133,13 +153,14 @@ def answer_interrupted(engine: Engine, started: set[str]) -> list[dict[str, Any]
     "interrupted" `is_error` result, which the engine takes here and the caller journals like any
     result (returned). Also when its tool is no longer offered (hidden by a `prepare` hook, an
     MCP server's list changed): it did start, so "unknown tool" would tell the model it never
-    ran."""
+    ran. Unlike the answers a replay makes again, these are new: they go in `engine.resolved`,
+    so the driver reports each (`ToolCallFinished`) as it reports the calls the engine answers."""
     state = engine.state
-    interrupted = [
-        tool_result(call["id"], INTERRUPTED, is_error=True)
-        for call in state.pending
-        if call["id"] in started
-    ]
-    for block in interrupted:
-        engine.on_result(block)
+    interrupted: list[dict[str, Any]] = []
+    for call in state.pending:
+        if call["id"] in started:
+            block = tool_result(call["id"], INTERRUPTED, is_error=True)
+            engine.on_result(block)
+            engine.resolved.append((call, block))
+            interrupted.append(block)
     return interrupted

@@ -8,8 +8,9 @@ header's figures and the error (`show` fails with it);
 `resume ID` continues a run with the agent that started it (`--agent module:attribute`, which
 the command imports); `rm ID` deletes a run, after a confirmation unless `--yes`. Rules: a
 missing store file is an error (never created by a typo); the store's errors are one message
-and an exit code, as everywhere in the CLI. Uses public names only; the store and the
-display are imported by `cmd_runs`, not by the parser.
+and an exit code, as everywhere in the CLI. Uses public names only (and the store's
+`runs_command`, the command lines its errors suggest); the store and the display are imported
+by `cmd_runs`, not by the parser.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     with store:
         if args.action == "list":
             return _reading(args.db, lambda reader: _list(store, reader, Display(), args))
-        header = store.header(args.id) if args.id else None
+        # An id the shell gave with a byte that is not UTF-8 (a lone surrogate) names no run:
+        # a run's id is UTF-8 text.
+        header = store.header(args.id) if args.id and _utf8(args.id) else None
         if header is None:
             fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` "
                  "shows the runs" if args.id else f"runs {args.action} needs a run id")
@@ -151,6 +154,7 @@ def _list(
 def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) -> int:
     """The journal, readably: the prompt, each reply's text and calls, results, the end.
     Everything in it is anyone's text: shown with its terminal controls escaped."""
+    from agentkit._durable.journal import runs_command
     from agentkit.errors import StoreError
 
     from .display import preview, printable
@@ -231,11 +235,10 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
     if status == "paused" and awaiting:
         calls = ", ".join(f"{names.get(i, '?')} ({i})" for i in awaiting)
         display.line(printable(f"awaiting a decision: {calls}"), style="yellow")
-        approve = " ".join(f"--approve {shlex.quote(i)}" for i in awaiting)
+        approve = [f"--approve {shlex.quote(i)}" for i in awaiting]
+        line = runs_command("resume", run_id, store.path, "--agent MODULE:ATTR", *approve)
         display.note(printable(
-            f"decide with: agentkit runs resume {shlex.quote(run_id)} --db "
-            f"{shlex.quote(store.path)} --agent MODULE:ATTR {approve} (or --deny ID), with "
-            "the agent that started the run"))
+            f"decide with: {line} (or --deny ID), with the agent that started the run"))
     return 0
 
 
@@ -396,6 +399,14 @@ def _import_agent(spec: str) -> Agent[Any] | None:
     return cast("Agent[Any]", agent)
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _positive(text: str) -> int:
     """An argparse type: how many runs to list, at least one."""
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
@@ -419,6 +430,8 @@ def add_runs(sub: Any, command: Any) -> None:
          "agentkit runs resume orders-2026-12-06 --db runs.db --agent myapp.agents:orders",
          "agentkit runs rm orders-2026-12-06 --db runs.db --yes"],
         cmd_runs, modes=False,
+        notes="notes:\n  An ID that begins with '-' goes last, after the options and --:\n"
+        "  agentkit runs --db runs.db show -- -x7Gq",
     )
     runs.add_argument("action", choices=("list", "show", "resume", "rm"), help="what to do")
     runs.add_argument("id", nargs="?", metavar="ID", help="the run id (show, resume, rm)")

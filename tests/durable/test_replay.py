@@ -12,6 +12,7 @@ import pytest
 
 from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Tool, Toolset, tool
 from agentkit._run.replay import INTERRUPTED
+from agentkit.events import ToolCallFinished
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -114,6 +115,34 @@ async def test_a_lone_call_cut_after_its_started_mark_is_interrupted_whatever_is
     assert sent == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": INTERRUPTED,
                      "is_error": True}]  # not "unknown tool": it may have taken effect
     assert resumed.text == "Charged." and charged == []
+
+
+@pytest.mark.asyncio
+async def test_an_interrupted_call_s_answer_is_reported_by_the_process_that_makes_it(
+    store: SQLiteStore,
+) -> None:
+    # The resume answers the call itself ("interrupted"): new to every consumer, yet it sent no
+    # ToolCallFinished, so a consumer (a UI, a log, a trace) never saw how the call ended.
+    def crash(ctx: RunContext[Any], call: dict[str, Any]) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(script()[:1]), offered=True,
+                        hooks=Hooks(before_tool=crash)).run("Charge 1", run_id="r1", store=store)
+    events: list[Any] = []
+    await agent_for(ScriptedTransport(script()[1:]), offered=True).run(
+        "Charge 1", run_id="r1", store=store, on_event=events.append)
+
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [(e.id, e.name, e.input, e.turn, e.is_error) for e in finished] == [
+        ("toolu_1", "charge", {"order": 1}, 1, True)
+    ]
+    assert finished[0].result["content"] == INTERRUPTED and finished[0].run_id == "r1"
+    assert isinstance(events[0], ToolCallFinished)  # before the next request
+    events.clear()
+    await agent_for(ScriptedTransport([]), offered=True).run(
+        "Charge 1", run_id="r1", store=store, on_event=events.append)
+    assert [type(e).__name__ for e in events] == ["RunFinished"]  # reported once, not again
 
 
 @pytest.mark.asyncio

@@ -6,6 +6,7 @@ the real SIGKILL test is `test_crash.py`."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from agentkit import (
     LimitExceeded,
     Limits,
     RunContext,
+    RunError,
     SQLiteStore,
     UsageError,
     tool,
@@ -30,6 +32,7 @@ from agentkit import (
 )
 from agentkit._run.fingerprint import fingerprint
 from agentkit._run.replay import INTERRUPTED
+from agentkit.cli.main import main as cli_main
 from agentkit.errors import (
     ConversationError,
     RunLockedError,
@@ -37,7 +40,7 @@ from agentkit.errors import (
     StoreError,
     StoreFormatError,
 )
-from agentkit.testing import ScriptedTransport, reply, text_reply
+from agentkit.testing import Fault, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
 
@@ -184,6 +187,34 @@ async def test_a_sub_agent_s_usage_survives_a_crash_and_counts_once(store: SQLit
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("ending", ["max_cost", "failed"])
+async def test_a_run_ending_after_a_sub_agent_s_call_is_listed_with_its_usage(
+    store: SQLiteStore, ending: str
+) -> None:
+    # The header's totals (agentkit runs list, the viewer, store.runs()) were set by replies
+    # only: a run that ended with no reply after a sub-agent's call (its cost past max_cost,
+    # the next model call failing) was listed without the sub-agent's tokens and cost.
+    script: list[Any] = [reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_1")])]
+    if ending == "failed":
+        script.append(Fault.error(400, message="no"))
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+    sub = researcher(ScriptedTransport([text_reply("4 C " * 2000)]))
+    limits = Limits(max_cost=0.01) if ending == "max_cost" else None
+    agent = Agent(MODEL, tools=[sub.as_tool()], client=client, limits=limits)
+    with pytest.raises(LimitExceeded if ending == "max_cost" else RunError) as raised:
+        await agent.run("Weather?", run_id="r1", store=store)
+
+    usage = raised.value.usage
+    assert usage.requests == 2  # the caller's reply and the sub-agent's
+    header = store.header("r1")
+    assert header is not None and header.turns == 1
+    assert (header.input_tokens, header.output_tokens, header.cost_usd) == (
+        usage.input_tokens, usage.output_tokens, usage.known_cost_usd
+    )
+    assert header.cost_usd > 0.01 or ending == "failed"
+
+
+@pytest.mark.asyncio
 async def test_an_idempotent_call_cut_by_a_crash_runs_again_with_the_same_key(
     store: SQLiteStore,
 ) -> None:
@@ -316,6 +347,28 @@ async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("run_id", ["-x7 Gq", "orders 7"], ids=["dash", "space"])
+async def test_the_delete_command_a_store_error_suggests_works_as_written(
+    tmp_path: Path, run_id: str
+) -> None:
+    # The message named `agentkit runs rm -x7 Gq --db ...`: the shell splits the id, and the
+    # command line takes an id that begins with "-" for an option. Quoted, and after `--`.
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        await agent_for(ScriptedTransport(steps()), World()).run("Charge 1", run_id=run_id,
+                                                                 store=store)
+        (journal,) = Path(f"{store.path}.journals").iterdir()
+        journal.unlink()
+        with pytest.raises(StoreError) as raised:
+            await agent_for(ScriptedTransport([]), World()).run(run_id=run_id, store=store)
+    command = str(raised.value).split("(`")[1].split("`)")[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["agentkit", "runs"]
+    assert cli_main(["runs", "--yes", *argv[2:]]) == 0
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        assert store.header(run_id) is None
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("damage", ["garbage", "zeros", "cut-short"])
 async def test_a_journal_holding_less_than_the_store_counted_is_refused_and_left_alone(
     tmp_path: Path, damage: str,
@@ -440,6 +493,33 @@ async def test_structured_output_is_restored_from_the_store(store: SQLiteStore) 
     assert first.output == second.output == Plan(steps=["a", "b"])
 
 
+class Forecast(BaseModel):
+    city: str
+
+
+@pytest.mark.asyncio
+async def test_a_finished_run_re_called_with_another_output_type_is_refused_not_run_on(
+    store: SQLiteStore,
+) -> None:
+    # The fingerprint holds the output tool's name (final_result, whatever the type): a
+    # finished run re-called with another output_type replayed an output the new type
+    # refuses, asked the model for another and went on, its stored result replaced.
+    script = [reply(tool_calls=[("final_result", {"steps": ["a", "b"]}, "toolu_9")])]
+    client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+    await Agent(MODEL, output_type=Plan, client=client).run("Plan it", run_id="p", store=store)
+    stored = store.entries("p")
+
+    transport = ScriptedTransport([])  # any model call fails
+    client = AsyncClient(api_key="sk", transport=transport, max_retries=0)
+    other = Agent(MODEL, output_type=Forecast, client=client)
+    with pytest.raises(StoreError, match=r"run 'p' finished with a structured output .* this "
+                       r"agent's output_type does not accept: .*Nothing was run or changed"):
+        await other.run("Plan it", run_id="p", store=store)
+    assert transport.requests == [] and store.entries("p") == stored
+    header = store.header("p")
+    assert header is not None and header.status == "finished"
+
+
 @pytest.mark.asyncio
 async def test_a_run_id_reused_for_another_prompt_or_agent_is_refused_and_nothing_changes(
     store: SQLiteStore,
@@ -522,6 +602,11 @@ async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) ->
     for blank in ("", "  ", "r\0"):
         with pytest.raises(UsageError, match="must have something in it besides spaces and no NUL"):
             await agent.run("x", run_id=blank, store=store)
+    # An id made from a file name that is not UTF-8 (os.listdir's surrogateescape) failed at
+    # the claim with SQLite's UnicodeEncodeError, which said nothing of the id.
+    with pytest.raises(UsageError, match=r"run_id='r\\udcff.csv': .* lone surrogate '\\udcff' "
+                       r"at position 1 .*e\.g\. run_id\.encode\(errors='backslashreplace'\)"):
+        await agent.run("x", run_id="r\udcff.csv", store=store)
     assert store.runs() == []  # nothing was stored
 
 

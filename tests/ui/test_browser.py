@@ -231,6 +231,20 @@ async def test_the_resume_line_quotes_a_run_id_the_shell_would_split(site: Site)
     assert site.errors == []
 
 
+async def test_the_resume_line_puts_a_run_id_that_begins_with_a_dash_after_the_options(
+    site: Site,
+) -> None:
+    # After the action, `agentkit runs` takes "-x7Gq" for an option it does not know (an id
+    # from secrets.token_urlsafe() begins with "-" one time in 32): the line did not work.
+    await site.runs.paused("-x7Gq")
+    await site.open("#/run/-x7Gq")
+    await expect(site.page.locator("#pending code")).to_have_text(
+        f"agentkit runs --db {site.runs.path} --agent MODULE:ATTR --approve ID --deny ID "
+        "resume -- -x7Gq"
+    )
+    assert site.errors == []
+
+
 async def test_a_paused_run_shows_its_pending_approvals(site: Site) -> None:
     await site.runs.paused()
     await site.open("#/run/charge-1")

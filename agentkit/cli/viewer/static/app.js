@@ -62,6 +62,14 @@ const clock = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "–");
 const json = (value) => JSON.stringify(value, null, 2);
 // A word a POSIX shell reads back as `s`: as it is when plain, else single-quoted.
 const shellWord = (s) => (/^[\w@%+=:,.\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'");
+// The `agentkit runs` line doing `action` to a run (as runs_command in _durable/journal.py): an
+// id that begins with "-" goes last, after the options and `--`, or it is taken for an option.
+const runsCommand = (action, id, db, options) => {
+  const given = "--db " + shellWord(db) + " " + options;
+  return id.startsWith("-")
+    ? "agentkit runs " + given + " " + action + " -- " + shellWord(id)
+    : "agentkit runs " + action + " " + shellWord(id) + " " + given;
+};
 
 function badge(status, title) {
   return h("span", { class: "badge " + status, title }, STATUS_LABEL[status] || status);
@@ -267,7 +275,7 @@ function runView(runId) {
     if (data.pending.length) {
       add(pending, h("div", { class: "box pending" },
         h("b", {}, "Waiting for approval"),
-        h("p", { class: "muted" }, "Answer with: ", h("code", {}, "agentkit runs resume " + shellWord(run.run_id) + " --db " + shellWord(run.store) + " --agent MODULE:ATTR --approve ID --deny ID"), " (the agent that started the run, an --approve or --deny for each call below)."),
+        h("p", { class: "muted" }, "Answer with: ", h("code", {}, runsCommand("resume", run.run_id, run.store, "--agent MODULE:ATTR --approve ID --deny ID")), " (the agent that started the run, an --approve or --deny for each call below)."),
         data.pending.map((call) => h("div", { class: "call awaiting", "data-call": call.id },
           h("div", { class: "call-head" }, h("b", {}, call.name), " ", h("span", { class: "muted" }, call.id), " (turn " + call.turn + ")"),
           h("pre", { class: "input" }, json(call.input))))));
