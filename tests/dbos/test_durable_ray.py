@@ -82,8 +82,19 @@ async def test_a_killed_ray_worker_loses_no_finished_tool_call(
     assert third["worker"] != f"{os.uname().nodename}:{killed[0]}"
     log = Counter(" ".join(line.split()[:3]) if line.startswith("tool") else line
                   for line in (tmp / "effects.log").read_text().splitlines())
+    for name in ("reserve", "charge", "ship"):  # order 3's were all done before the kill
+        assert log[f"tool {name} 3"] == 1, (name, log)
+    # The killed worker ran one other item beside order 3 (4 at once on 2 workers), which may
+    # have been mid-tool: an idempotent call then ran again with the same key, and one
+    # non-idempotent call at most never logged (it was answered as interrupted, not run again).
+    lines = (tmp / "effects.log").read_text().splitlines()
+    missing = 0
     for order in ORDERS:
-        for name in ("reserve", "charge", "ship"):
-            assert log[f"tool {name} {order}"] == 1, (name, order, log)
+        keys = {line for line in lines if line.startswith(f"tool reserve {order} ")}
+        assert len(keys) == 1, (order, keys)
+        for name in ("charge", "ship"):
+            assert log[f"tool {name} {order}"] <= 1, (name, order, log)
+            missing += 1 - log[f"tool {name} {order}"]
+    assert missing <= 1, log
     assert log["model 3 Process 0"] == log["model 3 Process 1"] == 1
     assert log["model 3 Process 2"] == 2  # the call in flight at the kill, sent again
