@@ -355,6 +355,37 @@ def _lock(fd: int) -> bool:
 _pause = time.sleep
 
 
+def _open(path: str, flags: int, fresh: bool) -> tuple[int, bool]:
+    """The file at `path` opened with `flags`, and whether this call made it (only ever for
+    `fresh`: a new run's journal is a new file, with nothing in it to cut off). Raises as
+    `RunLog.take`."""
+    try:
+        if fresh:
+            try:
+                return os.open(path, flags | os.O_EXCL, 0o600), True
+            except FileExistsError:
+                pass
+        return os.open(path, flags, 0o600), False
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StoreError(
+            f"cannot open the run journal {path}: {exc}{_WHAT_TO_DO}. Nothing was written"
+        ) from exc
+
+
+def _at(fd: int, path: str) -> bool:
+    """Whether the open file `fd` is still the one at `path` (not unlinked, nor replaced)."""
+    held = os.fstat(fd)
+    if not held.st_nlink:
+        return False
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (named.st_ino, named.st_dev) == (held.st_ino, held.st_dev)
+
+
 class RunLog:
     """The journal file of one run, open for appending by the process holding its lock."""
 
@@ -389,26 +420,27 @@ class RunLog:
         `FileNotFoundError` when the file (`existing`) or its folder is missing, `StoreError`
         when it cannot be opened otherwise."""
         flags = os.O_RDWR | os.O_CLOEXEC | (0 if existing else os.O_CREAT)
-        created = fresh
-        try:
-            try:  # a new run's journal is a new file: then nothing is left to cut off
-                fd = os.open(path, flags | (os.O_EXCL if fresh else 0), 0o600)
-            except FileExistsError:
-                fd = os.open(path, flags, 0o600)
-                created = False
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise StoreError(
-                f"cannot open the run journal {path}: {exc}{_WHAT_TO_DO}. Nothing was written"
-            ) from exc
-        try:
-            locked = _lock(fd)
-        except BaseException:
+        for _ in range(_PROBE_TRIES):
+            fd, created = _open(path, flags, fresh)
+            try:
+                locked = _lock(fd)
+                # A file this process made (O_EXCL) is the one at `path`; any other may have
+                # been unlinked meanwhile by a delete, which unlinks its run's journal under
+                # its lock after the row is gone (a new run with the key may have opened it):
+                # locked, or written, it would be a journal nobody can find.
+                current = created or _at(fd, path)
+            except BaseException:
+                os.close(fd)
+                raise
+            if locked and current:
+                break
             os.close(fd)
-            raise
-        if not locked:
-            os.close(fd)
+            if current and not fresh:
+                return None  # another writer holds the run
+            if current:  # a new run's key, its file still locked by the delete that freed it
+                _pause(_PROBE_WAIT)
+            # else: unlinked or replaced since it was opened: open what is at `path` now
+        else:
             return None
         try:
             if fresh:  # a new run: anything here was left by a deleted run with its key

@@ -30,6 +30,7 @@ Local file systems only (WAL and `flock` need them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -423,26 +424,34 @@ class SQLiteStore:
 
     def delete(self, run_id: str) -> bool:
         """Delete a run and its journal; False if there was none. Raises `RunLockedError`
-        (nothing deleted) while a live process holds it."""
-        with self._use(write=True) as db:
-            row = db.execute(
-                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
-                "FROM runs WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-            if row is None:
-                return False
-            try:
-                log = RunLog.take(self._journal(row[0]), existing=True)
-            except FileNotFoundError:  # its journal is gone already: the row goes too
+        (nothing deleted) while a live process holds it.
+
+        The row goes first, then the journal, still locked: killed in between, the store is
+        left with a journal no row names (a new run given its key starts it afresh: `fresh`),
+        never with a run whose journal is gone. A new run given the key meanwhile finds the
+        file locked, then unlinked, and makes its own (`RunLog.take`)."""
+        log: RunLog | None = None
+        try:
+            with self._use(write=True) as db:
+                row = db.execute(
+                    "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
+                    "FROM runs WHERE run_id = ?",
+                    (run_id,),
+                ).fetchone()
+                if row is None:
+                    return False
+                try:
+                    log = RunLog.take(self._journal(row[0]), existing=True)
+                except FileNotFoundError:  # its journal is gone already: the row goes too
+                    pass
+                else:
+                    if log is None:
+                        raise _locked(run_id, row)
                 db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
-                return True
-            if log is None:
-                raise _locked(run_id, row)
-            try:
-                db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
-                os.unlink(log.path)
-            finally:
+            if log is not None:
+                _deleted(log.path)
+        finally:
+            if log is not None:
                 log.close()
         return True
 
@@ -458,6 +467,13 @@ class SQLiteStore:
                 self._db = None
         if self._memory is not None:
             self._memory.cleanup()
+
+def _deleted(path: str) -> None:
+    """Unlink a deleted run's journal. Its row is gone already, so the run is deleted even
+    when this fails: the file is then left for the next run given its key, which empties it."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
 
 def _locked(run_id: str, row: tuple[Any, ...] | None) -> RunLockedError:
     """The error for a run whose journal another process has locked, naming it as the header
