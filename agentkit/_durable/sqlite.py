@@ -50,6 +50,7 @@ from agentkit._durable.journal import (
     RunHeader,
     RunStatus,
     Summary,
+    check_named,
     check_run_id,
     expect_run,
 )
@@ -386,15 +387,36 @@ class SQLiteStore:
     def entries(self, run_id: str, *, after: int = 0) -> list[Entry]:
         """The run's entries with `seq > after`, in order (empty for an unknown run).
 
-        Raises `StoreFormatError` when the run was written by a newer agentkit.
+        Raises `StoreFormatError` when the run was written by a newer agentkit, `StoreError`
+        when its journal cannot be read or is another run's (`journal.check_named`).
         """
+        retries = 2
+        while True:
+            row = self._row_of(run_id)
+            if row is None:
+                return []
+            if row[1] > FORMAT:
+                raise newer_format(self.path, row[1], f"run {run_id!r}")
+            path = self._journal(row[0])
+            whole = read(path).entries
+            try:
+                check_named(run_id, row[2], whole, (path, self.path, self._journals))
+            except StoreError:
+                now = self._row_of(run_id)
+                if now is None:
+                    return []  # deleted meanwhile, its key given to another run
+                if now == row or not retries:
+                    raise
+                retries -= 1  # deleted and started again meanwhile: read the new one
+                continue
+            return [e for e in whole if e.seq > after] if after else whole
+
+    def _row_of(self, run_id: str) -> tuple[int, int, str] | None:
+        """The key, format and fingerprint of run `run_id`'s row, or None."""
         with self._use(write=False) as db:
-            row = db.execute("SELECT id, format FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            return []
-        if row[1] > FORMAT:
-            raise newer_format(self.path, row[1], f"run {run_id!r}")
-        return read(self._journal(row[0]), after=after).entries
+            return db.execute(
+                "SELECT id, format, fingerprint FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
 
     def header(self, run_id: str) -> RunHeader | None:
         """The run's header, or None if there is no such run."""
