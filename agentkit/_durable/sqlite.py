@@ -30,7 +30,6 @@ Local file systems only (WAL and `flock` need them).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import sqlite3
@@ -56,12 +55,10 @@ from agentkit._durable.journal import (
 )
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, read
-from agentkit._durable.rows import HEADER, SYNC_SET, synced, to_header
+from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
 from agentkit._errors import (
-    RunLockedError,
     RunMismatchError,
-    RunNotFoundError,
     StoreError,
     UsageError,
 )
@@ -259,7 +256,7 @@ class SQLiteStore:
             self._make_folder()  # it was removed
             log = RunLog.take(path, fresh=fresh)
         if log is None:
-            raise _locked(run_id, row)
+            raise locked(run_id, row)
         return log
 
     def _make_folder(self) -> None:
@@ -369,20 +366,7 @@ class SQLiteStore:
             "SELECT lease_token, lease_host, lease_pid, lease_expires FROM runs WHERE run_id = ?",
             (lease.run_id,),
         ).fetchone()
-        if row is None:
-            return RunNotFoundError(lease.run_id, path=self.path)
-        token, host, pid, expires = row
-        if token is None:
-            return StoreError(
-                f"run {lease.run_id!r} is not claimed by this process (its lease was "
-                "released); claim it again before writing"
-            )
-        if token == lease.token:
-            return StoreError(
-                f"run {lease.run_id!r} was claimed through another SQLiteStore object; write "
-                "through the one that claimed it"
-            )
-        return RunLockedError(lease.run_id, host=host, pid=pid, expires=expires)
+        return not_held(lease, row, self.path)
 
     def entries(self, run_id: str, *, after: int = 0) -> list[Entry]:
         """The run's entries with `seq > after`, in order (empty for an unknown run).
@@ -468,10 +452,10 @@ class SQLiteStore:
                     pass
                 else:
                     if log is None:
-                        raise _locked(run_id, row)
+                        raise locked(run_id, row)
                 db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
             if log is not None:
-                _deleted(log.path)
+                log.unlink()
         finally:
             if log is not None:
                 log.close()
@@ -489,18 +473,3 @@ class SQLiteStore:
                 self._db = None
         if self._memory is not None:
             self._memory.cleanup()
-
-def _deleted(path: str) -> None:
-    """Unlink a deleted run's journal. Its row is gone already, so the run is deleted even
-    when this fails: the file is then left for the next run given its key, which empties it."""
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _locked(run_id: str, row: tuple[Any, ...] | None) -> RunLockedError:
-    """The error for a run whose journal another process has locked, naming it as the header
-    does (`row[3:6]`: host, pid, expiry)."""
-    host, pid, expires = (None, None, None) if row is None else row[3:6]
-    return RunLockedError(
-        run_id, host=host or "this machine", pid=pid or 0, expires=expires or 0.0
-    )
