@@ -164,8 +164,12 @@ class RunStore(Protocol):
     fsyncs: bool
     """Whether an append waits for the disk (then a driver makes it off its event loop)."""
 
-    def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
-        """Create the run if it is new, or load it; either way take its lease.
+    def claim(
+        self, run_id: str, *, fingerprint: str, model: str, agent: str, former: str | None = None
+    ) -> Claim:
+        """Create the run if it is new, or load it; either way take its lease. A run stored
+        with `former` (the fingerprint an older agentkit gave the same agent and prompt) is
+        claimed as one stored with `fingerprint`, and its header moved on to `fingerprint`.
 
         Raises `RunLockedError` when another live process holds the lease,
         `RunMismatchError` when the run is stored with another fingerprint, and
@@ -251,11 +255,17 @@ def check_run_id(run_id: object) -> str:
 
 
 def expect_run(
-    run_id: str, fingerprint: str, counted: int, where: tuple[str, str, str]
+    run_id: str,
+    fingerprint: str,
+    counted: int,
+    where: tuple[str, str, str],
+    *,
+    former: str | None = None,
 ) -> Callable[[Sequence[Entry], int], None]:
     """The check a store makes of the journal it keeps for run `run_id`, given its whole
     entries and its last seq, before anything is cut off: that it holds the `counted` entries
-    the store's header counted, and that its `start` names that run (id and fingerprint). The
+    the store's header counted, and that its `start` names that run (id and `fingerprint`, or
+    `former`: the start of a run an older agentkit stored keeps the fingerprint it gave). The
     check raises `StoreError` otherwise; `where` is the journal's path, the store's and its
     journals folder's, for the message.
 
@@ -277,7 +287,9 @@ def expect_run(
                 "to start it afresh"
             )
         named = _named(entries)
-        if named is not None and (named[0] != run_id or named[1] not in (None, fingerprint)):
+        if named is not None and (named[0], named[1]) not in (
+            (run_id, None), (run_id, fingerprint), (run_id, former)
+        ):
             raise _not_this_run(run_id, fingerprint, named, where, then="resume the run again")
 
     return check

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Literal, cast
 
 from agentkit._durable.journal import (
@@ -146,8 +147,13 @@ class SQLiteStore:
         commits when the block ends and rolls back when it raises."""
         return Use(self._lock, self._open, self.path, write)
 
-    def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
-        """Create the run if it is new, or load it; either way take its lease.
+    def claim(
+        self, run_id: str, *, fingerprint: str, model: str, agent: str, former: str | None = None
+    ) -> Claim:
+        """Create the run if it is new, or load it; either way take its lease. A run stored
+        with `former` (what an older agentkit fingerprinted the same agent and prompt as:
+        `_run.fingerprint.former`) is claimed, and its header moved on to `fingerprint` in the
+        claim's transaction, so that is done once.
 
         Raises `RunLockedError` when another live process holds the run, `RunMismatchError`
         when the run is stored with another fingerprint, `StoreFormatError` when it was written
@@ -180,7 +186,7 @@ class SQLiteStore:
                         0, Holder(host=me.host, pid=me.pid, expires=expires),
                     )
                 else:
-                    key, log, header = self._load(db, run_id, fingerprint, lease, now)
+                    key, log, header = self._load(db, run_id, (fingerprint, former), lease, now)
         except BaseException:
             if log is not None:
                 log.close()
@@ -194,23 +200,25 @@ class SQLiteStore:
         return Claim(run=header, lease=Lease(run_id, token, expires), created=created)
 
     def _load(
-        self, db: sqlite3.Connection, run_id: str, fingerprint: str, lease: tuple[object, ...],
-        now: float,
+        self, db: sqlite3.Connection, run_id: str, prints: tuple[str, str | None],
+        lease: tuple[object, ...], now: float,
     ) -> tuple[int, RunLog, RunHeader]:
         """Claim the stored run `run_id` in `db`'s transaction: its key, its journal (locked),
-        and its header as it was."""
+        and its header as it was, but for its fingerprint: `prints[0]`, which the row is given
+        when it holds `prints[1]` (the former one)."""
         row = db.execute(
             "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
             "FROM runs WHERE run_id = ?",
             (run_id,),
         ).fetchone()
         key, version, stored, *_, synced = row
+        fingerprint, former = prints
         if version > FORMAT:
             raise newer_format(self.path, version, f"run {run_id!r}")
-        if stored != fingerprint:
+        if stored != fingerprint and (former is None or stored != former):
             raise RunMismatchError(run_id, stored=stored, given=fingerprint)
         where = (self._journal(key), self.path, self._journals)
-        check = expect_run(run_id, stored, synced, where)
+        check = expect_run(run_id, stored, synced, where, former=former)
         log = self._take(run_id, key, row, fresh=False, existing=synced > 0, check=check)
         try:
             header = self._header(db, run_id)
@@ -218,12 +226,14 @@ class SQLiteStore:
             db.execute(  # running now; `release` sets the status its journal ends with
                 "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
                 "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
-                "status = 'running' WHERE id = ?",
-                (*lease, now, key),
+                "status = 'running', fingerprint = ? WHERE id = ?",
+                (*lease, now, fingerprint, key),
             )
         except BaseException:
             log.close()
             raise
+        if stored != fingerprint:
+            header = replace(header, fingerprint=fingerprint)
         return key, log, header
 
     def _take(
