@@ -381,16 +381,17 @@ class RunLog:
         holds it. `check` is given the journal's whole entries and last seq, before anything
         is cut: what it raises is raised, with the file as it was and unlocked. Raises
         `FileNotFoundError` when the file (`existing`) or its folder is missing, `StoreError`
-        when it cannot be opened otherwise."""
+        when it cannot be opened otherwise.
+
+        A file found unlinked or replaced once locked is opened again: a delete unlinks its
+        run's journal under its lock after the row is gone, and a new run given the key may
+        have opened it meanwhile (written, it would be a journal nobody finds). A file this
+        call made (O_EXCL) is the one at `path`, unchecked."""
         flags = os.O_RDWR | os.O_CLOEXEC | (0 if existing else os.O_CREAT)
         for _ in range(_PROBE_TRIES):
             fd, created = _open(path, flags, fresh)
             try:
                 locked = _lock(fd)
-                # A file this process made (O_EXCL) is the one at `path`; any other may have
-                # been unlinked meanwhile by a delete, which unlinks its run's journal under
-                # its lock after the row is gone (a new run with the key may have opened it):
-                # locked, or written, it would be a journal nobody can find.
                 current = created or _at(fd, path)
             except BaseException:
                 os.close(fd)
