@@ -50,6 +50,7 @@ __all__ = [
     "RunStatus",
     "RunStore",
     "Summary",
+    "check_named",
     "check_run_id",
     "expect_run",
     "runs_command",
@@ -165,8 +166,12 @@ class RunStore(Protocol):
     fsyncs: bool
     """Whether an append waits for the disk (then a driver makes it off its event loop)."""
 
-    def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
-        """Create the run if it is new, or load it; either way take its lease.
+    def claim(
+        self, run_id: str, *, fingerprint: str, model: str, agent: str, former: str | None = None
+    ) -> Claim:
+        """Create the run if it is new, or load it; either way take its lease. A run stored
+        with `former` (the fingerprint an older agentkit gave the same agent and prompt) is
+        claimed as one stored with `fingerprint`, and its header moved on to `fingerprint`.
 
         Raises `RunLockedError` when another live process holds the lease,
         `RunMismatchError` when the run is stored with another fingerprint, and
@@ -275,11 +280,17 @@ def runs_command(action: str, run_id: str, db: str, *options: str) -> str:
 
 
 def expect_run(
-    run_id: str, fingerprint: str, counted: int, where: tuple[str, str, str]
+    run_id: str,
+    fingerprint: str,
+    counted: int,
+    where: tuple[str, str, str],
+    *,
+    former: str | None = None,
 ) -> Callable[[Sequence[Entry], int], None]:
     """The check a store makes of the journal it keeps for run `run_id`, given its whole
     entries and its last seq, before anything is cut off: that it holds the `counted` entries
-    the store's header counted, and that its `start` names that run (id and fingerprint). The
+    the store's header counted, and that its `start` names that run (id and `fingerprint`, or
+    `former`: the start of a run an older agentkit stored keeps the fingerprint it gave). The
     check raises `StoreError` otherwise; `where` is the journal's path, the store's and its
     journals folder's, for the message.
 
@@ -288,7 +299,7 @@ def expect_run(
     recorded, a charge among them. A store names a journal by its own key for the run, so a
     store's file paired with another store's journals (one restored from another backup, two
     stores' files swapped) would otherwise resume another run's journal as this one."""
-    journal, store, folder = where
+    journal, store, _ = where
 
     def check(entries: Sequence[Entry], last_seq: int) -> None:
         if last_seq < counted:
@@ -300,20 +311,57 @@ def expect_run(
                 f"from a backup, or delete the run (`{runs_command('rm', run_id, store)}`) to "
                 "start it afresh"
             )
-        if not entries:
-            return
-        first = entries[0]
-        named, printed = first.payload.get("run_id"), first.payload.get("fingerprint")
-        if first.kind != "start" or named is None:
-            return  # written before a journal named its run: there is nothing to check it by
-        if named == run_id and printed in (None, fingerprint):
-            return
-        raise StoreError(
-            f"the journal {journal} is not run {run_id!r}'s: it is run {named!r}'s (fingerprint "
-            f"{printed}), and this store has run {run_id!r} with fingerprint {fingerprint}. The "
-            f"store file {store} and its journals folder {folder} do not belong together (one "
-            "restored from another backup, or two stores' files swapped); nothing was changed. "
-            "Put back the journals folder saved with this store file, then resume the run again"
-        )
+        named = _named(entries)
+        if named is not None and (named[0], named[1]) not in (
+            (run_id, None), (run_id, fingerprint), (run_id, former)
+        ):
+            raise _not_this_run(run_id, fingerprint, named, where, then="resume the run again")
 
     return check
+
+
+def check_named(
+    run_id: str, fingerprint: str, entries: Sequence[Entry], where: tuple[str, str, str]
+) -> None:
+    """What a reader checks of the journal it reads as run `run_id`'s (stored with
+    `fingerprint`): that its `start`, if it names a run, names that one, with the same prompt.
+    Raises `StoreError` (as `expect_run` does) otherwise, so a store's file paired with
+    another's journals never shows another run's conversation as this one's.
+
+    Only the prompt half of the fingerprints (`<agent>-<prompt>`) is compared: the header of a
+    run stored before its agent's context policy was fingerprinted moves on to the agent's
+    new fingerprint at its next claim, while its journal's start keeps naming the old one."""
+    named = _named(entries)
+    if named is None or (named[0] == run_id and (
+        named[1] is None or str(named[1]).rpartition("-")[2] == fingerprint.rpartition("-")[2]
+    )):
+        return
+    raise _not_this_run(run_id, fingerprint, named, where, then="read the run again")
+
+
+def _named(entries: Sequence[Entry]) -> tuple[object, object] | None:
+    """The run id and fingerprint the journal's `start` names; None when it names none
+    (written before a journal named its run: there is nothing to check it by)."""
+    if not entries:
+        return None
+    first = entries[0]
+    named = first.payload.get("run_id")
+    if first.kind != "start" or named is None:
+        return None
+    return named, first.payload.get("fingerprint")
+
+
+def _not_this_run(
+    run_id: str, fingerprint: str, named: tuple[object, object], where: tuple[str, str, str],
+    *, then: str,
+) -> StoreError:
+    """The error for a journal of run `run_id` whose start names another run (`named`: its id
+    and fingerprint); `then` is what to do once the right journals are back."""
+    journal, store, folder = where
+    return StoreError(
+        f"the journal {journal} is not run {run_id!r}'s: it is run {named[0]!r}'s (fingerprint "
+        f"{named[1]}), and this store has run {run_id!r} with fingerprint {fingerprint}. The "
+        f"store file {store} and its journals folder {folder} do not belong together (one "
+        "restored from another backup, or two stores' files swapped); nothing was changed. "
+        f"Put back the journals folder saved with this store file, then {then}"
+    )

@@ -41,7 +41,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -50,7 +50,7 @@ from pydantic_core import from_json
 from agentkit._durable.journal import KINDS, Entry, EntryKind, Summary
 from agentkit._errors import StoreError, UsageError
 
-__all__ = ["MAGIC", "RunLog", "Tail", "Totals", "encode", "encode_framed", "first", "read"]
+__all__ = ["MAGIC", "RunLog", "Tail", "encode", "encode_framed", "first", "merge", "read"]
 
 MAGIC = b"agentkit journal 4\n"
 """A format-4 journal's first line; a file without it is framed (formats 1-3). (Read as a frame,
@@ -277,43 +277,6 @@ def first(path: str) -> Entry | None:
     return Entry(row[0], row[3], row[4], row[1])
 
 
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """A run's status and totals as its header row has them, as of `updated` and record `seq`."""
-
-    status: str
-    turns: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-    updated: float
-    seq: int
-    unreadable: str | None = None
-    """Why the journal could not be read (the error), or None."""
-
-    def caught_up(self, path: str, size: int) -> Totals:
-        """These, with what the journal at `path` holds past byte `size` (its length at the
-        header's last sync): the run's status and totals now, even while it runs. A journal
-        that cannot be read (its permissions, a folder in its place) leaves them as stored,
-        with `unreadable` saying why: one bad journal must not hide a store's other runs."""
-        try:
-            tail = read(path, start=size, seq=self.seq)
-        except StoreError as exc:
-            return replace(self, unreadable=str(exc))
-        if not tail.entries:
-            return self
-        s = tail.summary or Summary()
-        return Totals(
-            status=s.status or self.status,
-            turns=self.turns if s.turns is None else s.turns,
-            input_tokens=self.input_tokens if s.input_tokens is None else s.input_tokens,
-            output_tokens=self.output_tokens if s.output_tokens is None else s.output_tokens,
-            cost_usd=self.cost_usd if s.cost_usd is None else s.cost_usd,
-            updated=tail.at or self.updated,
-            seq=tail.last_seq,
-        )
-
-
 def merge(old: Summary | None, new: Summary) -> Summary:
     """`new` over `old`: a column `new` leaves None keeps its old value."""
     if old is None or None not in new:  # every column set (a reply's): nothing to keep
@@ -355,6 +318,37 @@ def _lock(fd: int) -> bool:
 _pause = time.sleep
 
 
+def _open(path: str, flags: int, fresh: bool) -> tuple[int, bool]:
+    """The file at `path` opened with `flags`, and whether this call made it (only ever for
+    `fresh`: a new run's journal is a new file, with nothing in it to cut off). Raises as
+    `RunLog.take`."""
+    try:
+        if fresh:
+            try:
+                return os.open(path, flags | os.O_EXCL, 0o600), True
+            except FileExistsError:
+                pass
+        return os.open(path, flags, 0o600), False
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StoreError(
+            f"cannot open the run journal {path}: {exc}{_WHAT_TO_DO}. Nothing was written"
+        ) from exc
+
+
+def _at(fd: int, path: str) -> bool:
+    """Whether the open file `fd` is still the one at `path` (not unlinked, nor replaced)."""
+    held = os.fstat(fd)
+    if not held.st_nlink:
+        return False
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (named.st_ino, named.st_dev) == (held.st_ino, held.st_dev)
+
+
 class RunLog:
     """The journal file of one run, open for appending by the process holding its lock."""
 
@@ -387,28 +381,30 @@ class RunLog:
         holds it. `check` is given the journal's whole entries and last seq, before anything
         is cut: what it raises is raised, with the file as it was and unlocked. Raises
         `FileNotFoundError` when the file (`existing`) or its folder is missing, `StoreError`
-        when it cannot be opened otherwise."""
+        when it cannot be opened otherwise.
+
+        A file found unlinked or replaced once locked is opened again: a delete unlinks its
+        run's journal under its lock after the row is gone, and a new run given the key may
+        have opened it meanwhile (written, it would be a journal nobody finds). A file this
+        call made (O_EXCL) is the one at `path`, unchecked."""
         flags = os.O_RDWR | os.O_CLOEXEC | (0 if existing else os.O_CREAT)
-        created = fresh
-        try:
-            try:  # a new run's journal is a new file: then nothing is left to cut off
-                fd = os.open(path, flags | (os.O_EXCL if fresh else 0), 0o600)
-            except FileExistsError:
-                fd = os.open(path, flags, 0o600)
-                created = False
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise StoreError(
-                f"cannot open the run journal {path}: {exc}{_WHAT_TO_DO}. Nothing was written"
-            ) from exc
-        try:
-            locked = _lock(fd)
-        except BaseException:
+        for _ in range(_PROBE_TRIES):
+            fd, created = _open(path, flags, fresh)
+            try:
+                locked = _lock(fd)
+                current = created or _at(fd, path)
+            except BaseException:
+                os.close(fd)
+                raise
+            if locked and current:
+                break
             os.close(fd)
-            raise
-        if not locked:
-            os.close(fd)
+            if current and not fresh:
+                return None  # another writer holds the run
+            if current:  # a new run's key, its file still locked by the delete that freed it
+                _pause(_PROBE_WAIT)
+            # else: unlinked or replaced since it was opened: open what is at `path` now
+        else:
             return None
         try:
             if fresh:  # a new run: anything here was left by a deleted run with its key
@@ -487,6 +483,13 @@ class RunLog:
             if more == 0:
                 raise OSError(errno.ENOSPC, "no space left on device")
             written += more
+
+    def unlink(self) -> None:
+        """Remove the file, still locked: a deleted run's journal, its row gone already, so the
+        run is deleted even when this fails (the file is left for the next run given its key,
+        which empties it). A taker who opened it meanwhile finds it unlinked (`take`)."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
 
     def close(self) -> None:
         """Release the lock and the file (twice is harmless)."""

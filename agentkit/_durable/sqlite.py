@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Literal, cast
 
 from agentkit._durable.journal import (
@@ -49,18 +50,17 @@ from agentkit._durable.journal import (
     RunHeader,
     RunStatus,
     Summary,
+    check_named,
     check_run_id,
     expect_run,
     runs_command,
 )
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, read
-from agentkit._durable.rows import HEADER, SYNC_SET, synced, to_header
+from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
 from agentkit._errors import (
-    RunLockedError,
     RunMismatchError,
-    RunNotFoundError,
     StoreError,
     UsageError,
 )
@@ -148,8 +148,13 @@ class SQLiteStore:
         commits when the block ends and rolls back when it raises."""
         return Use(self._lock, self._open, self.path, write)
 
-    def claim(self, run_id: str, *, fingerprint: str, model: str, agent: str) -> Claim:
-        """Create the run if it is new, or load it; either way take its lease.
+    def claim(
+        self, run_id: str, *, fingerprint: str, model: str, agent: str, former: str | None = None
+    ) -> Claim:
+        """Create the run if it is new, or load it; either way take its lease. A run stored
+        with `former` (what an older agentkit fingerprinted the same agent and prompt as:
+        `_run.fingerprint.former`) is claimed, and its header moved on to `fingerprint` in the
+        claim's transaction, so that is done once.
 
         Raises `RunLockedError` when another live process holds the run, `RunMismatchError`
         when the run is stored with another fingerprint, `StoreFormatError` when it was written
@@ -182,7 +187,7 @@ class SQLiteStore:
                         0, Holder(host=me.host, pid=me.pid, expires=expires),
                     )
                 else:
-                    key, log, header = self._load(db, run_id, fingerprint, lease, now)
+                    key, log, header = self._load(db, run_id, (fingerprint, former), lease, now)
         except BaseException:
             if log is not None:
                 log.close()
@@ -196,23 +201,25 @@ class SQLiteStore:
         return Claim(run=header, lease=Lease(run_id, token, expires), created=created)
 
     def _load(
-        self, db: sqlite3.Connection, run_id: str, fingerprint: str, lease: tuple[object, ...],
-        now: float,
+        self, db: sqlite3.Connection, run_id: str, prints: tuple[str, str | None],
+        lease: tuple[object, ...], now: float,
     ) -> tuple[int, RunLog, RunHeader]:
         """Claim the stored run `run_id` in `db`'s transaction: its key, its journal (locked),
-        and its header as it was."""
+        and its header as it was, but for its fingerprint: `prints[0]`, which the row is given
+        when it holds `prints[1]` (the former one)."""
         row = db.execute(
             "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
             "FROM runs WHERE run_id = ?",
             (run_id,),
         ).fetchone()
         key, version, stored, *_, synced = row
+        fingerprint, former = prints
         if version > FORMAT:
             raise newer_format(self.path, version, f"run {run_id!r}")
-        if stored != fingerprint:
+        if stored != fingerprint and (former is None or stored != former):
             raise RunMismatchError(run_id, stored=stored, given=fingerprint)
         where = (self._journal(key), self.path, self._journals)
-        check = expect_run(run_id, stored, synced, where)
+        check = expect_run(run_id, stored, synced, where, former=former)
         log = self._take(run_id, key, row, fresh=False, existing=synced > 0, check=check)
         try:
             header = self._header(db, run_id)
@@ -220,12 +227,14 @@ class SQLiteStore:
             db.execute(  # running now; `release` sets the status its journal ends with
                 "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
                 "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
-                "status = 'running' WHERE id = ?",
-                (*lease, now, key),
+                "status = 'running', fingerprint = ? WHERE id = ?",
+                (*lease, now, fingerprint, key),
             )
         except BaseException:
             log.close()
             raise
+        if stored != fingerprint:
+            header = replace(header, fingerprint=fingerprint)
         return key, log, header
 
     def _take(
@@ -258,7 +267,7 @@ class SQLiteStore:
             self._make_folder()  # it was removed
             log = RunLog.take(path, fresh=fresh)
         if log is None:
-            raise _locked(run_id, row)
+            raise locked(run_id, row)
         return log
 
     def _make_folder(self) -> None:
@@ -368,33 +377,41 @@ class SQLiteStore:
             "SELECT lease_token, lease_host, lease_pid, lease_expires FROM runs WHERE run_id = ?",
             (lease.run_id,),
         ).fetchone()
-        if row is None:
-            return RunNotFoundError(lease.run_id, path=self.path)
-        token, host, pid, expires = row
-        if token is None:
-            return StoreError(
-                f"run {lease.run_id!r} is not claimed by this process (its lease was "
-                "released); claim it again before writing"
-            )
-        if token == lease.token:
-            return StoreError(
-                f"run {lease.run_id!r} was claimed through another SQLiteStore object; write "
-                "through the one that claimed it"
-            )
-        return RunLockedError(lease.run_id, host=host, pid=pid, expires=expires)
+        return not_held(lease, row, self.path)
 
     def entries(self, run_id: str, *, after: int = 0) -> list[Entry]:
         """The run's entries with `seq > after`, in order (empty for an unknown run).
 
-        Raises `StoreFormatError` when the run was written by a newer agentkit.
+        Raises `StoreFormatError` when the run was written by a newer agentkit, `StoreError`
+        when its journal cannot be read or is another run's (`journal.check_named`).
         """
+        retries = 2
+        while True:
+            row = self._row_of(run_id)
+            if row is None:
+                return []
+            if row[1] > FORMAT:
+                raise newer_format(self.path, row[1], f"run {run_id!r}")
+            path = self._journal(row[0])
+            whole = read(path).entries
+            try:
+                check_named(run_id, row[2], whole, (path, self.path, self._journals))
+            except StoreError:
+                now = self._row_of(run_id)
+                if now is None:
+                    return []  # deleted meanwhile, its key given to another run
+                if now == row or not retries:
+                    raise
+                retries -= 1  # deleted and started again meanwhile: read the new one
+                continue
+            return [e for e in whole if e.seq > after] if after else whole
+
+    def _row_of(self, run_id: str) -> tuple[int, int, str] | None:
+        """The key, format and fingerprint of run `run_id`'s row, or None."""
         with self._use(write=False) as db:
-            row = db.execute("SELECT id, format FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            return []
-        if row[1] > FORMAT:
-            raise newer_format(self.path, row[1], f"run {run_id!r}")
-        return read(self._journal(row[0]), after=after).entries
+            return db.execute(
+                "SELECT id, format, fingerprint FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
 
     def header(self, run_id: str) -> RunHeader | None:
         """The run's header, or None if there is no such run."""
@@ -424,26 +441,34 @@ class SQLiteStore:
 
     def delete(self, run_id: str) -> bool:
         """Delete a run and its journal; False if there was none. Raises `RunLockedError`
-        (nothing deleted) while a live process holds it."""
-        with self._use(write=True) as db:
-            row = db.execute(
-                "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
-                "FROM runs WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-            if row is None:
-                return False
-            try:
-                log = RunLog.take(self._journal(row[0]), existing=True)
-            except FileNotFoundError:  # its journal is gone already: the row goes too
+        (nothing deleted) while a live process holds it.
+
+        The row goes first, then the journal, still locked: killed in between, the store is
+        left with a journal no row names (a new run given its key starts it afresh: `fresh`),
+        never with a run whose journal is gone. A new run given the key meanwhile finds the
+        file locked, then unlinked, and makes its own (`RunLog.take`)."""
+        log: RunLog | None = None
+        try:
+            with self._use(write=True) as db:
+                row = db.execute(
+                    "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
+                    "FROM runs WHERE run_id = ?",
+                    (run_id,),
+                ).fetchone()
+                if row is None:
+                    return False
+                try:
+                    log = RunLog.take(self._journal(row[0]), existing=True)
+                except FileNotFoundError:  # its journal is gone already: the row goes too
+                    pass
+                else:
+                    if log is None:
+                        raise locked(run_id, row)
                 db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
-                return True
-            if log is None:
-                raise _locked(run_id, row)
-            try:
-                db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
-                os.unlink(log.path)
-            finally:
+            if log is not None:
+                log.unlink()
+        finally:
+            if log is not None:
                 log.close()
         return True
 
@@ -459,11 +484,3 @@ class SQLiteStore:
                 self._db = None
         if self._memory is not None:
             self._memory.cleanup()
-
-def _locked(run_id: str, row: tuple[Any, ...] | None) -> RunLockedError:
-    """The error for a run whose journal another process has locked, naming it as the header
-    does (`row[3:6]`: host, pid, expiry)."""
-    host, pid, expires = (None, None, None) if row is None else row[3:6]
-    return RunLockedError(
-        run_id, host=host or "this machine", pid=pid or 0, expires=expires or 0.0
-    )

@@ -54,7 +54,7 @@ from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
 from .._loop.state import RunState
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
-from .fingerprint import fingerprint
+from .fingerprint import fingerprint, former
 from .replay import answer_interrupted, replay
 
 __all__ = ["DurableRun", "Journal", "open_run"]
@@ -290,9 +290,10 @@ async def open_run(
                 "(`result.pending_approvals`). Nothing was stored"
             )
     given = fingerprint(config, toolset.names, messages)
+    old = former(config, toolset.names, given)
     if messages is None:
-        given = _stored_fingerprint(store, run_id, given)
-    claim = store.claim(run_id, fingerprint=given, model=config.model, agent=agent)
+        given, old = _stored_fingerprint(store, run_id, given, old)
+    claim = store.claim(run_id, fingerprint=given, former=old, model=config.model, agent=agent)
     lease = claim.lease
     if claim.created and messages is None:
         # Deleted by another process since its header was read: a resume has no prompt to
@@ -358,15 +359,21 @@ def _forget(store: RunStore, lease: Lease) -> None:
         store.delete(lease.run_id)
 
 
-def _stored_fingerprint(store: RunStore, run_id: str, given: str) -> str:
-    """The stored run's fingerprint, when resuming without a prompt: its agent half must match
-    this agent's (the prompt half cannot be checked, having no prompt)."""
+def _stored_fingerprint(
+    store: RunStore, run_id: str, given: str, old: str | None
+) -> tuple[str, str | None]:
+    """The fingerprints to claim the stored run with, when resuming without a prompt (`given`
+    and `old`, this agent's now and before context policies were fingerprinted, with the stored
+    run's prompt half): its agent half must be this agent's (the prompt half cannot be checked,
+    having no prompt)."""
     header = store.header(run_id)
     if header is None:
         raise _no_run(store, run_id)
-    if header.fingerprint.split("-")[0] != given.split("-")[0]:
-        raise RunMismatchError(run_id, stored=header.fingerprint, given=given)
-    return header.fingerprint
+    agent, prompt = header.fingerprint.split("-")[0], header.fingerprint.rpartition("-")[2]
+    if agent == given.split("-")[0] or (old is not None and agent == old.split("-")[0]):
+        now = f"{given.split('-')[0]}-{prompt}"
+        return now, None if old is None else f"{old.split('-')[0]}-{prompt}"
+    raise RunMismatchError(run_id, stored=header.fingerprint, given=given)
 
 
 def _no_run(store: RunStore, run_id: str) -> UsageError:

@@ -5,7 +5,8 @@ than resumed as someone else's run. Shared by the embedded store's runs and DBOS
 The agent half covers what the journal's replay depends on: the model, the system prompt, the
 tool names, the output tool, and the context policy's kind and the settings that decide its
 steps (`_DECIDING`). An agent without a context policy hashes exactly what it did before
-policies were covered, so the runs stored without one keep their fingerprints."""
+policies were covered, so the runs stored without one keep their fingerprints; the runs an
+agent with one stored before are found by the fingerprint they were given then (`former`)."""
 
 from __future__ import annotations
 
@@ -27,17 +28,32 @@ from .._loop.context.policies import (
 )
 from .._loop.engine import EngineConfig
 
-__all__ = ["fingerprint"]
+__all__ = ["fingerprint", "former"]
 
 
 def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: object) -> str:
     """`<agent>-<prompt>`: hashes of the agent (model, system prompt, tool names, server tool
     names, output tool, context policy) and of the run's initial messages. A run is resumed
     only by the same agent and prompt."""
-    names = tuple(tool_names)
+    return f"{_halves(config, tuple(tool_names))[0]}-{_digest(messages)}"
+
+
+def former(config: EngineConfig, tool_names: Iterable[str], given: str) -> str | None:
+    """The fingerprint agentkit gave the agent and prompt of `given` (this agent's fingerprint
+    of a prompt) before context policies were fingerprinted: the agent half without the
+    policy. None for an agent without a policy, whose fingerprint never changed. A run stored
+    with it by that agentkit is this agent's: its claim accepts it once and moves the run on to
+    `given` (`RunStore.claim(former=...)`); DBOS workflows are found by it."""
+    old = _halves(config, tuple(tool_names))[1]
+    return None if old is None else f"{old}-{given.rpartition('-')[2]}"
+
+
+def _halves(config: EngineConfig, names: tuple[str, ...]) -> tuple[str, str | None]:
+    """The agent's half of its fingerprints, and the one it had before context policies were
+    fingerprinted (None: the same, no policy); hashed once per agent."""
     known = _AGENTS.get((id(config), names))
-    if known is not None and known[0] is config:  # an agent's half, once per agent
-        return f"{known[1]}-{_digest(messages)}"
+    if known is not None and known[0] is config:
+        return known[1]
     output = config.output_tool["name"] if config.output_tool else None
     servers = [str(t.get("name")) for t in config.server_tools]
     agent: dict[str, object] = {
@@ -46,16 +62,18 @@ def fingerprint(config: EngineConfig, tool_names: Iterable[str], messages: objec
         "tools": sorted([*names, *servers]),
         "output": output,
     }
+    old = None
     if config.context is not None:  # absent without a policy: those runs' hash is unchanged
+        old = _digest(agent)
         agent["context"] = _policy(config.context, config.model)
-    digest = _digest(agent)
+    halves = (_digest(agent), old)
     if len(_AGENTS) >= 256:
         _AGENTS.clear()
-    _AGENTS[id(config), names] = (config, digest)
-    return f"{digest}-{_digest(messages)}"
+    _AGENTS[id(config), names] = (config, halves)
+    return halves
 
 
-_AGENTS: dict[tuple[int, tuple[str, ...]], tuple[EngineConfig, str]] = {}
+_AGENTS: dict[tuple[int, tuple[str, ...]], tuple[EngineConfig, tuple[str, str | None]]] = {}
 """The agent halves of fingerprints, per config (kept alive here, so its id is not reused) and
 tool names: a config is frozen, and each durable run would hash its system prompt again."""
 

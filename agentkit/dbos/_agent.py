@@ -27,7 +27,7 @@ from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
 from .._loop.engine import Engine, RunState
 from .._run.agent import Agent
 from .._run.driver import Emit
-from .._run.fingerprint import fingerprint
+from .._run.fingerprint import fingerprint, former
 from .._run.result import OutputT, RunResult
 from ._effects import DBOSEffects
 
@@ -102,17 +102,19 @@ class DBOSAgent(Generic[OutputT]):
             handle: WorkflowHandleAsync[dict[str, Any]] = await DBOS.retrieve_workflow_async(wid)
             return self._result(await handle.get_result())
         messages = self.agent.first_messages(prompt, history)
-        given = fingerprint(self.agent.config, self.agent.toolset.names, messages)
-        await self._check_existing(wid, given)
+        config, names = self.agent.config, self.agent.toolset.names
+        given = fingerprint(config, names, messages)
+        await self._check_existing(wid, given, former(config, names, given))
         with SetWorkflowID(wid):
             handle = await DBOS.start_workflow_async(
                 self._run_workflow, messages, {}, given
             )
         return self._result(await handle.get_result())
 
-    async def _check_existing(self, wid: str, given: str) -> None:
+    async def _check_existing(self, wid: str, given: str, old: str | None) -> None:
         """Refuse an id stored for another agent or prompt (DBOS alone would return that
-        workflow's result for any inputs)."""
+        workflow's result for any inputs); `old` is what an agentkit before context policies
+        were fingerprinted gave the same agent and prompt, which its workflows keep."""
         status = await DBOS.get_workflow_status_async(wid)
         if status is None:
             return
@@ -120,7 +122,7 @@ class DBOSAgent(Generic[OutputT]):
         if status.name == self.workflow_name and status.input is not None:
             args = status.input["args"]
             stored = str(args[2]) if len(args) > 2 else stored
-        if stored != given:
+        if stored not in (given, old):
             raise RunMismatchError(wid, stored=stored, given=given)
 
     async def _workflow(

@@ -5,13 +5,14 @@ registering them before `DBOS.launch()`.
 A run's workflow id is `{prefix}:{agent name}:{fingerprint of agent and prompt}:{n}` (`n`
 counts the same run made again under the same prefix): the same code run again under the
 same prefix (a batch rerun after a crash) finds each of its runs by what it is, whatever
-order parallel runs start in. A finished run returns its recorded result, calling nothing; a
-new one starts; one whose process died is resumed here from its checkpoints: DBOS forks it
-into the next attempt (`{id}~2`, `~3`, ...), the recorded steps copied, on this process's
-own application version, so only this process (which holds the live agent, its client and
-`deps`) runs it. A run that ended in an error is resumed the same way, its failed model call
-sent again. Tools see the first attempt's id as `ctx.run_id`, so `ctx.idempotency_key` stays
-the same across attempts.
+order parallel runs start in (a run that an agentkit from before context policies were
+fingerprinted started is found by the id it gave it: `fingerprint.former`). A finished run
+returns its recorded result, calling nothing; a new one starts; one whose process died is
+resumed here from its checkpoints: DBOS forks it into the next attempt (`{id}~2`, `~3`, ...),
+the recorded steps copied, on this process's own application version, so only this process
+(which holds the live agent, its client and `deps`) runs it. A run that ended in an error is
+resumed the same way, its failed model call sent again. Tools see the first attempt's id as
+`ctx.run_id`, so `ctx.idempotency_key` stays the same across attempts.
 
 The live objects of a run (agent, deps, event sink) are kept in this process by workflow id,
 never stored. A run made inside a DBOS workflow or step (an agent used as a tool, a
@@ -33,7 +34,7 @@ from .._errors import UsageError
 from .._run.agent import Agent
 from .._run.driver import Emit
 from .._run.effects import RUN_HOST
-from .._run.fingerprint import fingerprint
+from .._run.fingerprint import fingerprint, former
 from ._agent import drive_workflow, outcome_result
 from ._effects import MODEL_STEP
 
@@ -105,8 +106,12 @@ class HostedRuns:
         messages = agent.first_messages(prompt, args.get("history"))
         given = fingerprint(agent.config, agent.toolset.names, messages)
         key = f"{self.prefix}:{agent.name or 'agent'}:{given}"
-        base = f"{key}:{self._made[key]}"
+        n = self._made[key]
         self._made[key] += 1  # before any await: parallel runs of the same content differ
+        base = f"{key}:{n}"
+        old = former(agent.config, agent.toolset.names, given)
+        if old is not None:
+            base = await _started(base, f"{self.prefix}:{agent.name or 'agent'}:{old}:{n}")
         if base in _ACTIVE:
             raise UsageError(
                 f"the run {base!r} is going on in this process already: give each HostedRuns "
@@ -120,6 +125,15 @@ class HostedRuns:
         finally:
             _ACTIVE.discard(base)
         return outcome_result(outcome)
+
+
+async def _started(base: str, legacy: str) -> str:
+    """The first attempt id of a run: `base`, or `legacy` (its id under an agentkit from before
+    context policies were fingerprinted) when a workflow was started under that one and none
+    under `base`, so a run that agentkit left unfinished goes on rather than starting again."""
+    if await DBOS.get_workflow_status_async(base) is not None:
+        return base
+    return legacy if await DBOS.get_workflow_status_async(legacy) is not None else base
 
 
 def _attempt(base: str, n: int) -> str:

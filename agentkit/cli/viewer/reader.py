@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
-from agentkit._durable.journal import STATUSES, Entry
-from agentkit._durable.log import RunLog, Totals, first, read
+from agentkit._durable.journal import STATUSES, Entry, check_named
+from agentkit._durable.log import RunLog, first, read
+from agentkit._durable.rows import Totals
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, journals
 from agentkit.errors import StoreError, StoreFormatError
 
@@ -41,11 +42,12 @@ _SHOWN = (
 )
 _COLUMNS = (
     "id, run_id, format, model, agent, status, turns, input_tokens, output_tokens, "
-    "cost_usd, created, updated, log_seq, log_size, lease_token"
+    "cost_usd, created, updated, log_seq, log_size, lease_token, fingerprint"
 )
 _TEXT = (
     "(run_id LIKE :text ESCAPE '\\' OR agent LIKE :text ESCAPE '\\' "
-    "OR model LIKE :text ESCAPE '\\' OR prompt(id, format, created) LIKE :text ESCAPE '\\')"
+    "OR model LIKE :text ESCAPE '\\' "
+    "OR prompt(id, format, created, run_id, fingerprint) LIKE :text ESCAPE '\\')"
 )
 _PROMPTS = 100_000
 """How many runs' prompts, and statuses of runs nobody holds, the reader keeps."""
@@ -149,7 +151,7 @@ class RunReader:
             ) from exc
         self._check(app, version)
         self._db.create_function("shown", 6, self._shown)  # reads files: not deterministic
-        self._db.create_function("prompt", 3, self._prompt_of, deterministic=True)
+        self._db.create_function("prompt", 5, self._prompt_of, deterministic=True)
         self._prompts: dict[tuple[int, float], str] = {}
         self._gone: dict[tuple[int, str | None, int], str] = {}
         """The shown status of runs no process holds, per run, lease token and journal length:
@@ -220,15 +222,21 @@ class RunReader:
             self._gone[key, token, length] = shown
         return shown
 
-    def _prompt_of(self, key: int, version: int, created: float) -> str:
-        """A run's whole prompt, from its journal's first record ("" when unreadable here),
-        remembered per run (a key and a creation time: a deleted run's key may come back)."""
+    def _prompt_of(
+        self, key: int, version: int, created: float, run_id: str, fingerprint: str
+    ) -> str:
+        """A run's whole prompt, from its journal's first record ("" when unreadable here, or
+        another run's), remembered per run (a key and a creation time: a deleted run's key
+        may come back)."""
         if version > FORMAT:
             return ""
         found = self._prompts.get((key, created))
         if found is None:
+            path = self._journal(key)
             try:
-                start = first(self._journal(key))
+                start = first(path)
+                if start is not None:
+                    check_named(run_id, fingerprint, [start], (path, self.path, self._journals))
             except StoreError:  # listed all the same (`RunRow.unreadable`), matched by the rest
                 start = None
             found = "" if start is None or start.kind != "start" else _prompt(start.payload)
@@ -309,8 +317,10 @@ class RunReader:
             ).fetchone()
         return row
 
-    def _row(self, row: Sequence[Any]) -> tuple[RunRow, list[Entry]]:
-        """A run as listed, from its header row and its journal, and its journal's entries."""
+    def _row(self, row: Sequence[Any], *, again: int = 2) -> tuple[RunRow, list[Entry]]:
+        """A run as listed, from its header row and its journal, and its journal's entries;
+        none, and `unreadable` saying why, when the journal is another run's (read `again`
+        times more when the run was deleted and started again meanwhile, under another key)."""
         key, run_id, version, model, agent = row[:5]
         newer = version > FORMAT
         path = self._journal(key)
@@ -328,6 +338,15 @@ class RunReader:
                     totals = replace(totals, unreadable=str(exc))
                 else:
                     entries, last_at = whole.entries, whole.at
+                    where = (path, self.path, self._journals)
+                    try:
+                        check_named(run_id, row[15], entries, where)
+                    except StoreError as exc:
+                        now = self._find(run_id)
+                        if again and now is not None and (now[0], now[10]) != (key, row[10]):
+                            return self._row(now, again=again - 1)
+                        totals = replace(totals, unreadable=str(exc))
+                        entries, last_at = [], None
         start = entries[0] if entries and entries[0].kind == "start" else None
         run = RunRow(
             run_id=run_id,

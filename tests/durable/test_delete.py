@@ -1,0 +1,122 @@
+"""Deleting a run (`SQLiteStore.delete`) against a SIGKILL at any instant and against a new run
+given the deleted one's key (row ids are reused) while the delete finishes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentkit._durable import log as log_module
+from agentkit._durable.sqlite import SQLiteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+START = {"messages": [{"role": "user", "content": "Charge 1"}], "run_id": "old"}
+
+DELETER = """
+import os, signal, sys
+from agentkit._durable.sqlite import SQLiteStore
+
+store = SQLiteStore(sys.argv[1])
+unlink = os.unlink
+
+def killed(path, *args, **kwargs):
+    if sys.argv[2] == "after-unlink":
+        unlink(path, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+os.unlink = killed  # the delete's only unlink is its journal's
+store.delete("old")
+"""
+
+
+def stored(path: Path, run_id: str, *payloads: dict[str, object]) -> None:
+    """Store run `run_id` with `payloads` (a start, then replies) and release it."""
+    with SQLiteStore(path) as store:
+        lease = store.claim(run_id, fingerprint="f-p", model="m", agent="a").lease
+        for i, payload in enumerate(payloads):
+            store.append(lease, "reply" if i else "start", payload)
+        store.release(lease)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+@pytest.mark.parametrize("instant", ["before-unlink", "after-unlink"])
+def test_a_delete_killed_at_any_instant_leaves_the_run_whole_or_gone_and_its_key_reusable(
+    tmp_path: Path, instant: str
+) -> None:
+    path = tmp_path / "runs.db"
+    stored(path, "old", START, {"n": 1})
+    (journal,) = (tmp_path / "runs.db.journals").iterdir()
+    deleter = subprocess.run(
+        [sys.executable, "-c", DELETER, str(path), instant], cwd=ROOT, check=False
+    )
+    assert deleter.returncode == -signal.SIGKILL
+    with SQLiteStore(path) as store:
+        header = store.header("old")
+        if header is not None:  # killed before the delete committed: the run is whole
+            assert [e.payload for e in store.entries("old")] == [START, {"n": 1}]
+            assert store.delete("old")
+        assert store.header("old") is None and store.entries("old") == []
+        # A new run given the key (the highest: SQLite gives it again) starts afresh, whatever
+        # the killed delete left of the old journal.
+        fresh = store.claim("new", fingerprint="f-q", model="m", agent="a")
+        assert fresh.created and store.entries("new") == []
+        assert store.append(fresh.lease, "start", {"run_id": "new"}) == 1
+        store.release(fresh.lease)
+        assert [e.payload for e in store.entries("new")] == [{"run_id": "new"}]
+    assert [p.name for p in (tmp_path / "runs.db.journals").iterdir()] == [journal.name]
+
+
+def test_a_new_run_given_a_deleted_run_s_key_while_its_journal_is_unlinked_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The delete commits, then unlinks the journal under its lock. A new run given the same
+    # key meanwhile opens the old file; locked after the unlink, that file is nobody's: the
+    # new run's journal would be written there and lost.
+    path = tmp_path / "runs.db"
+    stored(path, "old", START)
+    at_unlink, opened, deleted = threading.Event(), threading.Event(), threading.Event()
+    unlink, lock = os.unlink, log_module._lock  # pyright: ignore[reportPrivateUsage]
+
+    def unlinking(target: str) -> None:
+        at_unlink.set()
+        assert opened.wait(30)
+        unlink(target)
+
+    def locking(fd: int) -> bool:
+        if at_unlink.is_set() and not opened.is_set():  # the new run's try at the old file
+            opened.set()
+            assert deleted.wait(30)
+        return lock(fd)
+
+    monkeypatch.setattr(os, "unlink", unlinking)
+    monkeypatch.setattr(log_module, "_lock", locking)
+    failed: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            with SQLiteStore(path) as store:
+                assert store.delete("old")
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+        finally:
+            deleted.set()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    assert at_unlink.wait(30)  # the row is gone, its journal not yet
+    with SQLiteStore(path) as store:
+        fresh = store.claim("new", fingerprint="f-q", model="m", agent="a")
+        deleter.join()
+        assert fresh.created and not failed
+        store.append(fresh.lease, "start", {"run_id": "new"})
+        store.release(fresh.lease)
+    with SQLiteStore(path) as store:
+        assert [e.payload for e in store.entries("new")] == [{"run_id": "new"}]
+        again = store.claim("new", fingerprint="f-q", model="m", agent="a")
+        assert not again.created and again.run.entries == 1
