@@ -36,7 +36,7 @@ from collections.abc import (
 )
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 
 import anyio
 import httpx
@@ -56,10 +56,12 @@ from .client_base import (
     tls_verify,
 )
 from .message_stream import AsyncMessageStream, MessageStream, OpenStream
-from .ratelimit import RateLimiter
 from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
 from .sse import aiter_sse_events, iter_sse_events
 from .wire import CountTokensResult, Message, ModelInfo
+
+if TYPE_CHECKING:  # only a client given one uses it, through its methods
+    from .ratelimit import RateLimiter
 
 __all__ = ["AsyncClient", "AsyncMessageStream", "Client", "MessageStream"]
 

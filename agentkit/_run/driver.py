@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Generic, assert_never, cast
+from typing import TYPE_CHECKING, Any, Generic, assert_never, cast
 
 import anyio
 
@@ -51,13 +51,15 @@ from .._tools.toolset import Toolset
 from . import events as ev
 from . import observe
 from .clock import Clock
-from .durable import Journal
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
 from .tool_calls import ToolCalls
+
+if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
+    from .durable import Journal
 
 __all__ = ["Driver", "Emit", "sole_exception"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -25,10 +25,12 @@ from .._loop.engine import Engine
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from . import events as ev
-from .durable import Journal
 from .effects import Effects
 from .emit import Send
 from .observe import CallTool
+
+if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
+    from .durable import Journal
 
 __all__ = ["ToolCalls"]
 
