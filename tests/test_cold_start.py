@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +100,42 @@ def test_a_run_that_asks_for_them_loads_them(server: FakeServer, tmp_path: Path)
     printed, loaded = _loaded_after(code, server.base_url)
     assert printed == "3"
     assert {"agentkit._durable", "agentkit._run.durable", "agentkit._loop.context"} <= loaded
+
+
+def test_the_wire_models_a_run_never_parses_are_built_on_first_use_in_two_threads() -> None:
+    code = textwrap.dedent(
+        """
+        import threading
+        from agentkit._api import wire
+
+        deferred = [wire.MessageParam, wire.MessageCreateParams, wire.ToolParam,
+                    wire.CountTokensResult, wire.ModelInfo, wire.ErrorDetail, wire.ErrorBody]
+        assert not any(m.__pydantic_complete__ for m in deferred), "built at import"
+        assert wire.Message.__pydantic_complete__  # what a run parses is built at import
+        body = {"model": "m", "max_tokens": 5, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "x", "y": 1}]}]}
+        start, results = threading.Barrier(2), []
+
+        def use():
+            start.wait()
+            results.append((
+                wire.MessageCreateParams.model_validate(body).to_wire(),
+                wire.ErrorBody.model_validate({"error": {"type": "t"}}).error.type,
+                type(wire.parse_block({"type": "text", "text": "a"})).__name__,
+                wire.ModelInfo.model_validate({"id": "m"}).type,
+            ))
+
+        threads = [threading.Thread(target=use) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 2 and results[0] == results[1], results
+        assert results[0][0] == body and results[0][1:] == ("t", "TextBlock", "model")
+        used = [wire.MessageCreateParams, wire.ErrorBody, wire.ModelInfo]
+        assert all(m.__pydantic_complete__ for m in used)
+        print("ok")
+        """
+    )
+    printed, _ = _loaded_after(code)
+    assert printed == "ok"
