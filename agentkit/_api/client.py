@@ -343,7 +343,7 @@ class Client(ClientBase):
                 http_client = httpx.Client(timeout=self._default_timeout, limits=LIMITS)
                 self._owns_http = True
             else:
-                transport = httpx.HTTPTransport(limits=LIMITS)
+                transport = httpx.HTTPTransport(limits=LIMITS, verify=tls_verify(self.base_url))
         self._http = http_client
         self._transport = transport
         self._sleep: Callable[[float], Any] = time.sleep
