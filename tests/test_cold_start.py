@@ -4,8 +4,9 @@
 run (target 0.35 s of CPU); these tests pin the structure behind it, each in a fresh
 interpreter against a loopback `FakeServer` started here (so the child imports no fakes): a
 run without a store, a context policy, structured output or a rate limiter loads none of
-their modules, and what is left to first use (the wire models a run never parses) is still
-built when it is used, from two threads at once too.
+their modules (nor the docstring parser, for tools whose docstring is one plain line), and
+what is left to first use (the wire models a run never parses) is still built when it is
+used, from two threads at once too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DEFERRED = [
     "agentkit._tools.output",  # structured output
     "agentkit._api.ratelimit",
     "anyio.streams.memory",  # Agent.iter's event stream
+    "docstring_parser",  # for a tool whose docstring is one plain line
 ]
 RUN = """
 import asyncio, sys
@@ -49,6 +51,21 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+SECTIONS = '''
+from agentkit import SQLiteStore, tool
+from agentkit.context import Trim
+
+@tool
+def half(x: int) -> int:
+    """Halve a number.
+
+    Args:
+        x: The number.
+    """
+    return x // 2
+'''
 
 
 def _model(body: dict[str, object]) -> object:
@@ -93,13 +110,14 @@ def test_a_plain_run_loads_no_store_context_policy_output_or_rate_limiter(
 
 def test_a_run_that_asks_for_them_loads_them(server: FakeServer, tmp_path: Path) -> None:
     # The proof that the probe sees them: a durable run with a context policy loads both.
-    code = "from agentkit import SQLiteStore\nfrom agentkit.context import Trim\n" + RUN.format(
+    code = SECTIONS + RUN.format(
         agent=f", context=Trim(), store=SQLiteStore({str(tmp_path / 'runs.db')!r})",
         run=", run_id='r1'",
     )
     printed, loaded = _loaded_after(code, server.base_url)
     assert printed == "3"
     assert {"agentkit._durable", "agentkit._run.durable", "agentkit._loop.context"} <= loaded
+    assert "docstring_parser" in loaded
 
 
 def test_the_wire_models_a_run_never_parses_are_built_on_first_use_in_two_threads() -> None:
