@@ -3,10 +3,10 @@
 `benchmarks/bench.py` figure 4 times a fresh `python -c` that imports agentkit and does one
 run (target 0.35 s of CPU); these tests pin the structure behind it, each in a fresh
 interpreter against a loopback `FakeServer` started here (so the child imports no fakes): a
-run without a store, a context policy, structured output or a rate limiter loads none of
-their modules (nor the docstring parser, for tools whose docstring is one plain line), and
-what is left to first use (the wire models a run never parses) is still built when it is
-used, from two threads at once too.
+run without a store, a context policy, structured output, a rate limiter or a consumer of
+its events loads none of their modules (nor the docstring parser, for tools whose docstring
+is one plain line), and what is left to first use (the wire models a run never parses) is
+still built when it is used, from two threads at once too.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ DEFERRED = [
     "agentkit._api.ratelimit",
     "anyio.streams.memory",  # Agent.iter's event stream
     "docstring_parser",  # for a tool whose docstring is one plain line
+    "agentkit._run.events",  # for a run without a consumer
 ]
 RUN = """
 import asyncio, sys
@@ -109,15 +110,16 @@ def test_a_plain_run_loads_no_store_context_policy_output_or_rate_limiter(
 
 
 def test_a_run_that_asks_for_them_loads_them(server: FakeServer, tmp_path: Path) -> None:
-    # The proof that the probe sees them: a durable run with a context policy loads both.
+    # The proof that the probe sees them: a durable run with a context policy, a consumer
+    # of its events and a tool with a documented parameter loads them all.
     code = SECTIONS + RUN.format(
         agent=f", context=Trim(), store=SQLiteStore({str(tmp_path / 'runs.db')!r})",
-        run=", run_id='r1'",
+        run=", run_id='r1', on_event=lambda event: None",
     )
     printed, loaded = _loaded_after(code, server.base_url)
     assert printed == "3"
     assert {"agentkit._durable", "agentkit._run.durable", "agentkit._loop.context"} <= loaded
-    assert "docstring_parser" in loaded
+    assert {"docstring_parser", "agentkit._run.events"} <= loaded
 
 
 def test_the_wire_models_a_run_never_parses_are_built_on_first_use_in_two_threads() -> None:

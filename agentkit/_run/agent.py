@@ -31,7 +31,6 @@ from . import observe
 from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
 from .effects import RUN_HOST
-from .events import AgentEvent
 from .handle import AgentRun
 from .hooks import Approve, Hooks
 from .options import ModelSettings, ToolExecution
@@ -43,10 +42,12 @@ if TYPE_CHECKING:
     from .._durable.journal import RunStore
     from .._loop.context.policies import ContextPolicy
     from .durable import DurableRun
+    from .events import AgentEvent
 
 # A plain run loads neither the durable machinery (a store, its journal, replay), nor the
-# context policies, nor structured output: each is imported where a run asks for it, so
-# `from agentkit import Agent` and one run cost less CPU (`benchmarks/bench.py`, figure 4).
+# context policies, nor structured output, nor the events (for a run without a consumer):
+# each is imported where a run asks for it, so `from agentkit import Agent` and one run cost
+# less CPU (`benchmarks/bench.py`, figure 4).
 
 __all__ = ["Agent", "RunArgs"]
 
@@ -260,6 +261,8 @@ class Agent(Generic[OutputT]):
         ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
             journal = durable.journal if durable is not None else None
+            from .events import AgentEvent
+
             send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
             handle = AgentRun(engine.state, receive)
 

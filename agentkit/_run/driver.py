@@ -48,7 +48,6 @@ from .._loop.steps import (
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
-from . import events as ev
 from . import observe
 from .clock import Clock
 from .effects import Effects
@@ -60,6 +59,9 @@ from .tool_calls import ToolCalls
 
 if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
     from .durable import Journal
+
+# The events (`events.py`) load with the first run that has a consumer: each branch that
+# emits one imports them, so a run without `on_event` does not pay for their classes.
 
 __all__ = ["Driver", "Emit", "sole_exception"]
 
@@ -129,6 +131,8 @@ class Driver(Generic[OutputT]):
             failure = await loop
             result = self._result(engine)
             if failure is None and turn.emit is not None:
+                from . import events as ev
+
                 # In the try: a consumer failing on the last event fails the run as on any.
                 await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
@@ -212,6 +216,8 @@ class Driver(Generic[OutputT]):
                 if turn.journal is not None:  # durable: the reply, before any of its calls
                     turn.journal.reply(message)
                 if turn.emit is not None:
+                    from . import events as ev
+
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))
                 if engine.resolved:
                     await self._report_resolved(engine, turn)
@@ -222,6 +228,8 @@ class Driver(Generic[OutputT]):
                     engine.on_count(await turn.effects.count(partial(_count, step, turn.client)))
             case Sleep():
                 if turn.emit is not None:
+                    from . import events as ev
+
                     await turn.emit(ev.ModelRetry(state.turns + 1, step.attempt, step.error))
                 if turn.effects is None:
                     await self.clock.sleep(step.seconds)
@@ -259,6 +267,8 @@ class Driver(Generic[OutputT]):
             if turn.observed is not None:
                 turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
+                from . import events as ev
+
                 await turn.emit(ev.ModelRequest(n, params))
         effects = turn.effects
         try:
@@ -387,6 +397,8 @@ class Driver(Generic[OutputT]):
         if turn.observed is not None:
             turn.observed.resolved(engine.resolved)
         if turn.emit is not None:
+            from . import events as ev
+
             n = engine.state.turns
             for call, block in engine.resolved:
                 await turn.emit(
@@ -407,6 +419,8 @@ class Driver(Generic[OutputT]):
             changes = list(context.changes)
             context.changes.clear()
             if turn.emit is not None:
+                from . import events as ev
+
                 for c in changes:
                     await turn.emit(
                         ev.ContextEdited(

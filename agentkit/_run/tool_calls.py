@@ -24,7 +24,6 @@ import anyio
 from .._loop.engine import Engine
 from .._tools.context import RunContext
 from .._tools.tool import Tool
-from . import events as ev
 from .effects import Effects
 from .emit import Send
 from .observe import CallTool
@@ -86,6 +85,8 @@ class ToolCalls:
         if self.journal is not None:  # durable: a tool result, as soon as it exists
             self.journal.result(block)
         if self.emit is not None:
+            from . import events as ev
+
             await self.emit(
                 ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
             )
