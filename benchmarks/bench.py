@@ -221,21 +221,24 @@ def _children_cpu(codes: dict[str, str], reps: int) -> dict[str, float]:
     return best
 
 
-_DEPS = "httpx, pydantic, anyio, anyio._backends._asyncio, orjson, docstring_parser"
-"""agentkit's dependencies besides aiohttp, as a run imports them."""
-
-
 def fig_cold(url: str, reps: int) -> dict[str, float]:
-    """Cold-start CPU of both loops, plus the imports that explain agentkit's."""
+    """Cold-start CPU of both loops, plus the imports that explain agentkit's: each step
+    adds what the run loads next (`import agentkit` alone loads almost nothing: its names
+    load on first use, so the step that explains agentkit's share imports the names the
+    run uses)."""
     path = f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+    base = "import asyncio, aiohttp"
+    http = base + ", httpx, httpx_aiohttp"
+    models = http + ", orjson, anyio; from pydantic import BaseModel\nclass M(BaseModel): x: int"
     return _children_cpu(
         {
             "python": "pass",
             "raw": COLD_RAW.format(url=url),
             "agentkit": COLD_AGENTKIT.format(root=str(ROOT), url=url),
-            "asyncio, aiohttp": "import asyncio, aiohttp",
-            "+ deps": "import asyncio, aiohttp, " + _DEPS,
-            "+ agentkit": path + f"import asyncio, aiohttp, {_DEPS}, agentkit, httpx_aiohttp",
+            "asyncio, aiohttp": base,
+            "+ httpx": http,
+            "+ pydantic": models,
+            "+ agentkit": path + models + "\nfrom agentkit import Agent, AsyncClient, tool",
         },
         reps,
     )
@@ -453,16 +456,18 @@ def main() -> None:
                 f"<= 0.35 s: {_verdict(cold['agentkit'], 0.35)}"
                 f" (bare interpreter {cold['python']:.3f} s)",
             )
-            base, deps, ours = cold["asyncio, aiohttp"], cold["+ deps"], cold["+ agentkit"]
+            base, http = cold["asyncio, aiohttp"], cold["+ httpx"]
+            models, ours = cold["+ pydantic"], cold["+ agentkit"]
             table.note(
                 f"4. Cold start: {cold['agentkit']:.2f} s CPU (target 0.35 s), "
                 f"{_said(cold['agentkit'], 0.35)}. Interpreter, asyncio and aiohttp: {base:.2f} s "
-                f"(the raw loop's {cold['raw']:.2f} s is that and its run); httpx, pydantic, "
-                f"anyio, orjson and docstring_parser add {deps - base:.2f} s; agentkit's own "
-                f"modules {ours - deps:.2f} s (mostly the pydantic models of the wire format, "
-                f"built at import); the client, agent and one run "
-                f"{cold['agentkit'] - ours:.2f} s (a TLS context, the tools' schemas, the first "
-                "validations)."
+                f"(the raw loop's {cold['raw']:.2f} s is that and its run); httpx and "
+                f"httpx-aiohttp add {http - base:.2f} s (httpx imports its own command line, "
+                "click, rich and pygments, whenever click is installed); pydantic's model "
+                f"machinery, orjson and anyio {models - http:.2f} s; agentkit's modules "
+                f"{ours - models:.2f} s (mostly the pydantic models of the wire format, built "
+                f"at import); the tools, the client and one run {cold['agentkit'] - ours:.2f} s "
+                "(the tools' schemas, the first validations, interpreter exit)."
             )
     finally:
         fast.close()

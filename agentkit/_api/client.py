@@ -36,7 +36,7 @@ from collections.abc import (
 )
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 
 import anyio
 import httpx
@@ -56,10 +56,12 @@ from .client_base import (
     tls_verify,
 )
 from .message_stream import AsyncMessageStream, MessageStream, OpenStream
-from .ratelimit import RateLimiter
 from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
 from .sse import aiter_sse_events, iter_sse_events
 from .wire import CountTokensResult, Message, ModelInfo
+
+if TYPE_CHECKING:  # only a client given one uses it, through its methods
+    from .ratelimit import RateLimiter
 
 __all__ = ["AsyncClient", "AsyncMessageStream", "Client", "MessageStream"]
 
@@ -341,7 +343,7 @@ class Client(ClientBase):
                 http_client = httpx.Client(timeout=self._default_timeout, limits=LIMITS)
                 self._owns_http = True
             else:
-                transport = httpx.HTTPTransport(limits=LIMITS)
+                transport = httpx.HTTPTransport(limits=LIMITS, verify=tls_verify(self.base_url))
         self._http = http_client
         self._transport = transport
         self._sleep: Callable[[float], Any] = time.sleep

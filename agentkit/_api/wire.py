@@ -15,6 +15,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_args, get_origin
@@ -130,6 +131,11 @@ class WireModel(BaseModel):
 
 
 # -- small shared shapes --------------------------------------------------------------------
+
+
+_DEFERRED = ConfigDict(defer_build=True)
+"""The config of the models a run never parses (requests, token counts, models, errors): their
+validators are built on first use, not at import, which a run's cold start pays for."""
 
 
 class CacheControl(WireModel):
@@ -281,12 +287,16 @@ _BLOCK_TAGS.update(union_tags(ContentBlock))
 
 ToolResultBlock.model_rebuild()
 
-_block_adapter: TypeAdapter[Any] = TypeAdapter(ContentBlock)
+
+@functools.cache
+def _block_adapter() -> TypeAdapter[Any]:
+    """The validator of one content block, built on first use (a run never needs it)."""
+    return TypeAdapter(ContentBlock)
 
 
 def parse_block(data: dict[str, Any]) -> Any:
     """Parse one content-block dict into its typed model (`UnknownBlock` if unknown)."""
-    return _block_adapter.validate_python(data)
+    return _block_adapter().validate_python(data)
 
 
 # -- messages, usage ------------------------------------------------------------------------
@@ -323,6 +333,8 @@ class Usage(WireModel):
 
 class MessageParam(WireModel):
     """One turn of `messages`: a role and a string or a list of blocks."""
+
+    model_config = _DEFERRED
 
     role: Literal["user", "assistant"]
     content: str | list[ContentBlock]
@@ -399,6 +411,8 @@ def _dump(block: WireModel) -> dict[str, Any]:
 class ToolParam(WireModel):
     """A tool definition: a client tool (`input_schema`) or a versioned server tool (`type`)."""
 
+    model_config = _DEFERRED
+
     name: str
     description: str | None = None
     input_schema: dict[str, Any] | None = None
@@ -409,6 +423,8 @@ class ToolParam(WireModel):
 
 class MessageCreateParams(WireModel):
     """The body of `POST /v1/messages`. Unknown fields are passed through, not rejected."""
+
+    model_config = _DEFERRED
 
     model: str
     max_tokens: int = Field(ge=1)
@@ -428,11 +444,15 @@ class MessageCreateParams(WireModel):
 
 
 class CountTokensResult(WireModel):
+    model_config = _DEFERRED
+
     input_tokens: int
 
 
 class ModelInfo(WireModel):
     """One entry of `GET /v1/models`."""
+
+    model_config = _DEFERRED
 
     id: str
     type: str = "model"
@@ -447,12 +467,16 @@ class ModelInfo(WireModel):
 
 
 class ErrorDetail(WireModel):
+    model_config = _DEFERRED
+
     type: str
     message: str = ""
 
 
 class ErrorBody(WireModel):
     """`{"type": "error", "error": {"type", "message"}, "request_id"?}`."""
+
+    model_config = _DEFERRED
 
     type: str = "error"
     error: ErrorDetail

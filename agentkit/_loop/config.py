@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .context.policies import ContextPolicy
 from .limits import Limits
 from .state import RunState
 from .thinking import ThinkingPlan
+
+if TYPE_CHECKING:  # a run without a policy does not load the policies
+    from .context.policies import ContextPolicy
 
 __all__ = ["EngineConfig"]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._api.sansio import backoff, retryable
 from .._api.wire import Message, tool_result
@@ -38,8 +38,6 @@ from .._errors import APIStatusError, MalformedStreamError
 from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
-from .context.manager import ContextManager, SummaryCall
-from .context.server import overflow_error, prompt_too_long
 from .conversation import ConversationValidator
 from .decisions import open_decisions
 from .history import (
@@ -64,6 +62,10 @@ from .steps import (
 )
 from .usage import TurnUsage
 
+if TYPE_CHECKING:
+    from .context.manager import ContextManager, SummaryCall
+    from .context.policies import ContextPolicy
+
 __all__ = [
     "CallModel",
     "Engine",
@@ -85,6 +87,14 @@ CONTINUE_PROMPT = "Your reply was cut off by the output limit. Continue exactly 
 OUTPUT_PROMPT = "Give your final answer by calling the `{name}` tool."
 
 
+def _manager(policy: ContextPolicy, caps: ModelCaps | None) -> ContextManager:
+    """The context policy's manager: its module (and the policies') loads only for a run
+    that has a policy, so a plain run does not pay for importing them."""
+    from .context.manager import ContextManager
+
+    return ContextManager(policy, caps)
+
+
 class Engine:
     """Decides each step of one run from its `RunState`."""
 
@@ -96,7 +106,7 @@ class Engine:
         """When the run times out, on the driver's clock (`start` sets it); every waiting
         step is bounded by it."""
         self._validator = ConversationValidator()
-        self.context = None if config.context is None else ContextManager(config.context, self.caps)
+        self.context = None if config.context is None else _manager(config.context, self.caps)
         """The context policy's decisions (None without a policy)."""
         self._tools: dict[str, ToolInfo] = {}
         self._tools_turn: int | None = None
@@ -280,6 +290,8 @@ class Engine:
         if ctx is not None and ctx.on_error(s, error, self._sent.betas if self._sent else ()):
             self._sent, s.retries = None, 0  # the next step builds the request anew
             return
+        from .context.server import overflow_error, prompt_too_long  # the failure path only
+
         if prompt_too_long(error):
             error = overflow_error(error, policy=ctx is not None)
         transient = isinstance(error, MalformedStreamError) or retryable(error)

@@ -9,17 +9,13 @@ import math
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import replace
-from typing import Any, Generic, Self, TypedDict, Unpack, cast
+from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, Unpack, cast
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
 from .._api.client import AsyncClient
 from .._api.jsonbytes import to_json
-from .._durable.journal import RunStore, check_run_id
 from .._errors import RunError, ToolError, UsageError
-from .._loop.context.manager import counted_fields
-from .._loop.context.policies import POLICY_TYPES, ContextPolicy
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.history import append_user_content
 from .._loop.limits import Limits
@@ -28,20 +24,30 @@ from .._loop.steps import CallModel, ListTools
 from .._loop.thinking import ThinkingBudget, plan_thinking
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
-from .._tools.output import OutputSpec
 from .._tools.server import split_server_tools
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from . import observe
 from .clock import Clock, SystemClock
 from .driver import Driver, Emit, sole_exception
-from .durable import DurableRun, open_run
 from .effects import RUN_HOST
-from .events import AgentEvent
 from .handle import AgentRun
 from .hooks import Approve, Hooks
 from .options import ModelSettings, ToolExecution
 from .result import OutputT, RunResult
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    from .._durable.journal import RunStore
+    from .._loop.context.policies import ContextPolicy
+    from .durable import DurableRun
+    from .events import AgentEvent
+
+# A plain run loads neither the durable machinery (a store, its journal, replay), nor the
+# context policies, nor structured output, nor the events (for a run without a consumer):
+# each is imported where a run asks for it, so `from agentkit import Agent` and one run cost
+# less CPU (`benchmarks/bench.py`, figure 4).
 
 __all__ = ["Agent", "RunArgs"]
 
@@ -111,7 +117,7 @@ class Agent(Generic[OutputT]):
         runs stay inside the context window, a policy from `agentkit.context` (`Auto()`,
         `Compaction()`, `Trim()`, `ServerCompaction()`, `ServerEditing()`).
         """
-        if context is not None and not isinstance(cast(object, context), POLICY_TYPES):
+        if context is not None and not isinstance(cast(object, context), _policy_types()):
             raise UsageError(
                 f"context= takes a policy from agentkit.context (Auto(), Compaction(), Trim(), "
                 f"ServerCompaction(), ServerEditing()), not {context!r}"
@@ -127,7 +133,11 @@ class Agent(Generic[OutputT]):
         self.store = store
         """The default store of durable runs (`run(run_id=...)`)."""
         self._client = client
-        output = OutputSpec.build(output_type) if output_type is not None else None
+        output = None
+        if output_type is not None:
+            from .._tools.output import OutputSpec
+
+            output = OutputSpec.build(output_type)
         check_tool_names(
             [*self.toolset.names, *([output.tool_param["name"]] if output else [])], server_tools
         )
@@ -251,6 +261,8 @@ class Agent(Generic[OutputT]):
         ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
             journal = durable.journal if durable is not None else None
+            from .events import AgentEvent
+
             send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
             handle = AgentRun(engine.state, receive)
 
@@ -307,6 +319,8 @@ class Agent(Generic[OutputT]):
             step = engine.next_step()
         if not isinstance(step, CallModel):  # unreachable: a new run's first step is a request
             raise RuntimeError(f"count_tokens: unexpected step {step!r}")
+        from .._loop.context.manager import counted_fields
+
         async with self._client_for_run() as client:
             counted = await client.count_tokens(counted_fields(step.params), betas=step.betas)
         return counted.input_tokens
@@ -391,6 +405,9 @@ class Agent(Generic[OutputT]):
             if args.get("store") is not None:
                 raise UsageError("store= keeps durable runs: pass run_id= too, or leave it out")
             return nullcontext(None)
+        from .._durable.journal import check_run_id
+        from .durable import open_run
+
         check_run_id(run_id)
         store = args.get("store") or self.store
         if store is None:
@@ -479,3 +496,10 @@ def _at_least(**options: tuple[int, int]) -> None:
     for option, (value, least) in options.items():
         if value < least:
             raise UsageError(f"{option} must be at least {least}, got {value}")
+
+
+def _policy_types() -> tuple[type, ...]:
+    """The context policy classes `context=` takes (loaded when a policy is given)."""
+    from .._loop.context.policies import POLICY_TYPES
+
+    return POLICY_TYPES

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Generic, assert_never, cast
+from typing import TYPE_CHECKING, Any, Generic, assert_never, cast
 
 import anyio
 
@@ -48,16 +48,20 @@ from .._loop.steps import (
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
-from . import events as ev
 from . import observe
 from .clock import Clock
-from .durable import Journal
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
 from .tool_calls import ToolCalls
+
+if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
+    from .durable import Journal
+
+# The events (`events.py`) load with the first run that has a consumer: each branch that
+# emits one imports them, so a run without `on_event` does not pay for their classes.
 
 __all__ = ["Driver", "Emit", "sole_exception"]
 
@@ -127,6 +131,8 @@ class Driver(Generic[OutputT]):
             failure = await loop
             result = self._result(engine)
             if failure is None and turn.emit is not None:
+                from . import events as ev
+
                 # In the try: a consumer failing on the last event fails the run as on any.
                 await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
@@ -210,6 +216,8 @@ class Driver(Generic[OutputT]):
                 if turn.journal is not None:  # durable: the reply, before any of its calls
                     turn.journal.reply(message)
                 if turn.emit is not None:
+                    from . import events as ev
+
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))
                 if engine.resolved:
                     await self._report_resolved(engine, turn)
@@ -220,6 +228,8 @@ class Driver(Generic[OutputT]):
                     engine.on_count(await turn.effects.count(partial(_count, step, turn.client)))
             case Sleep():
                 if turn.emit is not None:
+                    from . import events as ev
+
                     await turn.emit(ev.ModelRetry(state.turns + 1, step.attempt, step.error))
                 if turn.effects is None:
                     await self.clock.sleep(step.seconds)
@@ -257,6 +267,8 @@ class Driver(Generic[OutputT]):
             if turn.observed is not None:
                 turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
+                from . import events as ev
+
                 await turn.emit(ev.ModelRequest(n, params))
         effects = turn.effects
         try:
@@ -385,6 +397,8 @@ class Driver(Generic[OutputT]):
         if turn.observed is not None:
             turn.observed.resolved(engine.resolved)
         if turn.emit is not None:
+            from . import events as ev
+
             n = engine.state.turns
             for call, block in engine.resolved:
                 await turn.emit(
@@ -405,6 +419,8 @@ class Driver(Generic[OutputT]):
             changes = list(context.changes)
             context.changes.clear()
             if turn.emit is not None:
+                from . import events as ev
+
                 for c in changes:
                     await turn.emit(
                         ev.ContextEdited(

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from .._api.message_stream import AsyncMessageStream
 from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock
-from . import events as ev
 from .hooks import maybe_await
+
+if TYPE_CHECKING:  # the events load with the first run that has a consumer
+    from . import events as ev
 
 __all__ = ["Emit", "Send", "emit_blocks", "new_run_id", "read_stream", "sender"]
 
-Emit = Callable[[ev.AgentEvent], object]
+Emit = Callable[["ev.AgentEvent"], object]
 """Where a run's events go (`run(on_event=...)`, or the stream `Agent.iter` reads): a plain
 function, or an async one the run awaits before it goes on."""
 
-Send = Callable[[ev.AgentEvent], Awaitable[None]]
+Send = Callable[["ev.AgentEvent"], Awaitable[None]]
 """An `Emit` as the driver awaits it (`sender`)."""
 
 _RUN_IDS = itertools.count(1)
@@ -53,6 +56,8 @@ async def read_stream(stream: AsyncMessageStream, n: int, emit: Send | None) -> 
     per event, and the typed events' models are never loaded by a run."""
     if emit is None:
         return await stream.get_final_message()
+    from . import events as ev
+
     names: dict[int, str] = {}
     async for data in stream.raw_events():
         kind = data.get("type")
@@ -74,6 +79,8 @@ async def read_stream(stream: AsyncMessageStream, n: int, emit: Send | None) -> 
 
 async def emit_blocks(message: Message, n: int, emit: Send) -> None:
     """The blocks of a reply read whole, sent as the events a stream of it would send."""
+    from . import events as ev
+
     for block in message.content:
         if isinstance(block, TextBlock):
             await emit(ev.TextChunk(n, block.text))

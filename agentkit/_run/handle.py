@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
-
-from anyio.abc import ObjectReceiveStream
+from typing import TYPE_CHECKING, Any
 
 from .._loop.engine import RunState
-from .events import AgentEvent
 from .result import RunResult
+
+if TYPE_CHECKING:
+    from anyio.abc import ObjectReceiveStream
+
+    from .events import AgentEvent
 
 __all__ = ["AgentRun"]
 

@@ -17,18 +17,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .._loop.engine import Engine
 from .._tools.context import RunContext
 from .._tools.tool import Tool
-from . import events as ev
-from .durable import Journal
 from .effects import Effects
 from .emit import Send
 from .observe import CallTool
+
+if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
+    from .durable import Journal
 
 __all__ = ["ToolCalls"]
 
@@ -84,6 +85,8 @@ class ToolCalls:
         if self.journal is not None:  # durable: a tool result, as soon as it exists
             self.journal.result(block)
         if self.emit is not None:
+            from . import events as ev
+
             await self.emit(
                 ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
             )
