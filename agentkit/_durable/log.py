@@ -41,7 +41,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -50,7 +50,7 @@ from pydantic_core import from_json
 from agentkit._durable.journal import KINDS, Entry, EntryKind, Summary
 from agentkit._errors import StoreError, UsageError
 
-__all__ = ["MAGIC", "RunLog", "Tail", "Totals", "encode", "encode_framed", "first", "read"]
+__all__ = ["MAGIC", "RunLog", "Tail", "encode", "encode_framed", "first", "merge", "read"]
 
 MAGIC = b"agentkit journal 4\n"
 """A format-4 journal's first line; a file without it is framed (formats 1-3). (Read as a frame,
@@ -275,43 +275,6 @@ def first(path: str) -> Entry | None:
     if type(row[1]) is str:  # format 2: a record an entry
         return Entry(row[0], row[1], row[3], row[2])
     return Entry(row[0], row[3], row[4], row[1])
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """A run's status and totals as its header row has them, as of `updated` and record `seq`."""
-
-    status: str
-    turns: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-    updated: float
-    seq: int
-    unreadable: str | None = None
-    """Why the journal could not be read (the error), or None."""
-
-    def caught_up(self, path: str, size: int) -> Totals:
-        """These, with what the journal at `path` holds past byte `size` (its length at the
-        header's last sync): the run's status and totals now, even while it runs. A journal
-        that cannot be read (its permissions, a folder in its place) leaves them as stored,
-        with `unreadable` saying why: one bad journal must not hide a store's other runs."""
-        try:
-            tail = read(path, start=size, seq=self.seq)
-        except StoreError as exc:
-            return replace(self, unreadable=str(exc))
-        if not tail.entries:
-            return self
-        s = tail.summary or Summary()
-        return Totals(
-            status=s.status or self.status,
-            turns=self.turns if s.turns is None else s.turns,
-            input_tokens=self.input_tokens if s.input_tokens is None else s.input_tokens,
-            output_tokens=self.output_tokens if s.output_tokens is None else s.output_tokens,
-            cost_usd=self.cost_usd if s.cost_usd is None else s.cost_usd,
-            updated=tail.at or self.updated,
-            seq=tail.last_seq,
-        )
 
 
 def merge(old: Summary | None, new: Summary) -> Summary:

@@ -1,17 +1,59 @@
 """A run's header row in the SQLite store: the columns it is read from (`HEADER`), the ones a
 sync brings up to the journal (`SYNC_SET`, `synced`), and the `RunHeader` a row makes, caught
-up with what its journal holds beyond the row's last sync (`to_header`). The row is a view of
-the journal, brought up to date with each renewal and the release: readers catch it up."""
+up with what its journal holds beyond the row's last sync (`to_header`, `Totals`: for
+`SQLiteStore` and the viewer alike). The row is a view of the journal, brought up to date
+with each renewal and the release: readers catch it up."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from agentkit._durable.journal import Holder, RunHeader, RunStatus, Summary
-from agentkit._durable.log import RunLog, Totals
+from agentkit._durable.log import RunLog, read
+from agentkit._errors import StoreError
 
-__all__ = ["HEADER", "SYNC_SET", "synced", "to_header"]
+__all__ = ["HEADER", "SYNC_SET", "Totals", "synced", "to_header"]
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A run's status and totals as its header row has them, as of `updated` and record `seq`."""
+
+    status: str
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    updated: float
+    seq: int
+    unreadable: str | None = None
+    """Why the journal could not be read (the error), or None."""
+
+    def caught_up(self, path: str, size: int) -> Totals:
+        """These, with what the journal at `path` holds past byte `size` (its length at the
+        header's last sync): the run's status and totals now, even while it runs. A journal
+        that cannot be read (its permissions, a folder in its place) leaves them as stored,
+        with `unreadable` saying why: one bad journal must not hide a store's other runs."""
+        try:
+            tail = read(path, start=size, seq=self.seq)
+        except StoreError as exc:
+            return replace(self, unreadable=str(exc))
+        if not tail.entries:
+            return self
+        s = tail.summary or Summary()
+        return Totals(
+            status=s.status or self.status,
+            turns=self.turns if s.turns is None else s.turns,
+            input_tokens=self.input_tokens if s.input_tokens is None else s.input_tokens,
+            output_tokens=self.output_tokens if s.output_tokens is None else s.output_tokens,
+            cost_usd=self.cost_usd if s.cost_usd is None else s.cost_usd,
+            updated=tail.at or self.updated,
+            seq=tail.last_seq,
+        )
+
+
 
 HEADER = (
     "run_id, fingerprint, model, agent, status, turns, input_tokens, output_tokens, cost_usd, "

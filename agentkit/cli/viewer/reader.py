@@ -27,7 +27,8 @@ from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
 from agentkit._durable.journal import STATUSES, Entry
-from agentkit._durable.log import RunLog, Totals, first, read
+from agentkit._durable.log import RunLog, first, read
+from agentkit._durable.rows import Totals
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, journals
 from agentkit.errors import StoreError, StoreFormatError
 
