@@ -56,6 +56,7 @@ from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, read
 from agentkit._durable.rows import HEADER, SYNC_SET, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
+from agentkit._durable.syncer import Syncer, Waiter
 from agentkit._errors import (
     RunLockedError,
     RunMismatchError,
@@ -120,6 +121,8 @@ class SQLiteStore:
         self._db: sqlite3.Connection | None = connect(
             self.path, synchronous=synchronous, timeout=timeout, folder=self._journals
         )
+        self._syncer: Syncer | None = None
+        """The journals' group commit (`syncer.py`), once an append at FULL asked for it."""
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -294,18 +297,33 @@ class SQLiteStore:
         entries: Sequence[tuple[EntryKind, Payload]],
         *,
         summary: Summary | None = None,
+        then: Waiter | None = None,
     ) -> int:
         """Commit `entries` in order in one write (all or none, with `summary`), fsynced at
         `synchronous="FULL"`; return the last one's `seq`. Raises as `append`. (Every
-        checkpoint's path: the entries' kinds are checked as they are encoded.)"""
+        checkpoint's path: the entries' kinds are checked as they are encoded.)
+
+        With `then`, the fsync is not waited for: it is made in a thread of the store's
+        (`syncer.py`, shared with the other runs' commits), which calls `then(None)` once the
+        run's journal is on the disk, or `then(error)` with the `StoreError` saying why it is
+        not; `then(None)` is called before returning at NORMAL, and at FULL while the disk
+        answers faster than a thread hop costs (the syncer's `FAST`)."""
         held = self._held.get(lease.token)
         if held is None or not entries:
             raise self._refused(lease, entries)
         now = self._clock()
+        fsyncs = self.fsyncs
+        synced = not fsyncs
         with self._lock:
             if self._db is None:
                 self._open()  # raises: the store is closed
-            seq = held.log.append(entries, now, summary, sync=self.fsyncs)
+            if then is None or not fsyncs:
+                seq = held.log.append(entries, now, summary, sync=fsyncs)
+            else:
+                syncer = self._syncer or self._start_syncer()
+                seq, synced = syncer.append(held.log, entries, now, summary, then)
+        if then is not None and synced:
+            then(None)
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
             try:
                 self.renew(lease)
@@ -314,6 +332,10 @@ class SQLiteStore:
                 # lock holds the run): a failed sync (a busy or full disk) is tried again later.
                 held.renew_at = now + self.lease_seconds / 3
         return seq
+
+    def _start_syncer(self) -> Syncer:
+        self._syncer = Syncer()
+        return self._syncer
 
     def _refused(self, lease: Lease, entries: Sequence[tuple[EntryKind, Payload]]) -> Exception:
         """Why `append_many` writes nothing: no entries, or a lease this store does not hold."""
@@ -456,6 +478,8 @@ class SQLiteStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._syncer is not None:
+                self._syncer.close()
         if self._memory is not None:
             self._memory.cleanup()
 
