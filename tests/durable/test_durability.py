@@ -234,6 +234,8 @@ def test_a_full_run_on_trio_waits_for_the_disk_in_a_thread(
     ((written, on_disk),) = seen
     assert on_disk == written
     assert disk.covered("t") == journal_size(store, "t")
+    trio_thread = threading.get_ident()  # anyio.run runs trio in this thread
+    assert all(thread != trio_thread for _, _, thread in disk.synced)  # none on the loop
     store.close()
 
 
