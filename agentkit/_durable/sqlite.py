@@ -11,21 +11,27 @@ an append-only file in `runs.db.journals/` (`log.py` says why and how), so a che
   resumes from an earlier entry and repeats what followed, a model call, an idempotent tool,
   and a non-idempotent tool whose "started" mark was lost; unless the header had counted the
   lost entries: then the claim refuses the journal (`journal.expect_run`).
-- `"FULL"`: every checkpoint is fsynced before `append` returns, so nothing committed is lost,
-  not even to a power loss: no non-idempotent tool runs twice, no model call is repeated
-  beyond the one in flight.
+- `"FULL"`: every checkpoint is also on the disk (`fdatasync`) before what depends on it goes
+  on, so nothing committed is lost, not even to a power loss: no non-idempotent tool runs
+  twice, no model call is repeated beyond the one in flight. A driver's commit is written at
+  once and synced by the store's syncer (`syncer.py`, `append_many(then=...)`), its threads
+  making the fsyncs of concurrent runs together while the run awaits the news where the rules
+  need it (`_run/durability.py`): the event loop never waits for the disk. (A plain `append`
+  returns once synced; the header's transactions, a claim and a release, are fsynced by SQLite
+  in the driver's worker thread, a lease renewal on the writer's.)
 
-Why NORMAL by default (`benchmarks/durable.py`, a 2-vCPU VM): an fsync costs ~70-150 µs of CPU
-(a fifth to a third of a model turn's) and ~2.5 ms of waiting here, while the rest of a turn's
-checkpoints cost ~20 µs; SQLite's own `synchronous=NORMAL` makes the same trade.
+Why NORMAL by default (`benchmarks/durable.py`, `group_commit.py`, a 2-vCPU VM): at FULL a
+turn's two fsyncs cost ~0.5 ms of CPU on its disk (theirs and their threads') and each ~2.5 ms
+of waiting (other runs go on), against ~50 µs for NORMAL's whole checkpoints; 400 runs on one
+loop took 3.2 s against 1.7 s. SQLite's own `synchronous=NORMAL` makes the same trade.
 
 The lease is a lock: the holder keeps `flock` on its run's journal while it runs it, so no other
 process can append, and the kernel frees it the moment the holder dies (a restart resumes at
 once). A live holder keeps its runs: stop it to take them over. The header's lease columns say
 who holds a run and are renewed while it runs (`renew`, which also brings the totals up to
-date) and on release. A store is synchronous and thread-safe; several
-processes may share it (SQLite serialises their header writes, `timeout` is how long one waits).
-Local file systems only (WAL and `flock` need them).
+date) and on release. A store is synchronous and thread-safe; several processes may share it
+(SQLite serialises their header writes, `timeout` is how long one waits). Local file systems
+only (WAL and `flock` need them).
 """
 
 from __future__ import annotations
@@ -112,6 +118,9 @@ class SQLiteStore:
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._lock = threading.Lock()
+        self._logs = threading.Lock()
+        """Held to write, take in or close a journal: not `_lock`, so a header's transaction
+        (its fsync, at FULL) in another thread never holds a checkpoint up."""
         self._held: dict[str, _Held] = {}
         """Per lease token this store claimed and still holds."""
         self._memory = tempfile.TemporaryDirectory() if self.path == ":memory:" else None
@@ -190,7 +199,7 @@ class SQLiteStore:
                 log.close()
             raise
         held = _Held(key, log, now + self.lease_seconds / 3)
-        with self._lock:
+        with self._logs:
             if self._db is None:  # closed by another thread meanwhile: keep nothing locked
                 log.close()
                 self._open()
@@ -314,13 +323,13 @@ class SQLiteStore:
         now = self._clock()
         fsyncs = self.fsyncs
         synced = not fsyncs
-        with self._lock:
+        with self._logs:
             if self._db is None:
                 self._open()  # raises: the store is closed
             if then is None or not fsyncs:
                 seq = held.log.append(entries, now, summary, sync=fsyncs)
             else:
-                syncer = self._syncer or self._start_syncer()
+                self._syncer = syncer = self._syncer or Syncer()
                 seq, synced = syncer.append(held.log, entries, now, summary, then)
         if then is not None and synced:
             then(None)
@@ -332,10 +341,6 @@ class SQLiteStore:
                 # lock holds the run): a failed sync (a busy or full disk) is tried again later.
                 held.renew_at = now + self.lease_seconds / 3
         return seq
-
-    def _start_syncer(self) -> Syncer:
-        self._syncer = Syncer()
-        return self._syncer
 
     def _refused(self, lease: Lease, entries: Sequence[tuple[EntryKind, Payload]]) -> Exception:
         """Why `append_many` writes nothing: no entries, or a lease this store does not hold."""
@@ -371,7 +376,7 @@ class SQLiteStore:
         # still reads this holder in the header (cleared first, the claimer's RunLockedError
         # would name nobody: "process 0"); one who takes the run meanwhile owns its header,
         # which this update, made for this lease only, leaves alone.
-        with self._lock:  # not while `close` goes through them, nor closing a log twice
+        with self._logs:  # not while `close` goes through them, nor closing a log twice
             self._held.pop(lease.token, None)  # gone already if the store was closed meanwhile
             log.close()
         with self._use(write=False) as db:
@@ -471,7 +476,7 @@ class SQLiteStore:
     def close(self) -> None:
         """Close the file and give up the runs still held; the store cannot be used afterwards.
         Closing twice is harmless."""
-        with self._lock:
+        with self._lock, self._logs:
             for held in self._held.values():
                 held.log.close()
             self._held.clear()
