@@ -6,11 +6,12 @@ commits on their way to the disk and lets the driver await them where the rules 
 (`Journal`: before a reply's calls start, before the next model call, before the run returns),
 while the other runs on the loop go on; the first failure is raised there.
 
-On asyncio the store's thread hands the news to the loop (`loop.call_soon_threadsafe`: a
-write to the loop's self-pipe, far cheaper than a hop through anyio's worker threads, which a
-journal's "started" marks once took: +45% CPU per turn). On trio (no asyncio loop) the news
-sets a `threading.Event` and the run waits for it in a worker thread. A store that does not
-fsync gets no `Durability` at all: its commits are on their way nowhere.
+On asyncio the store's threads hand the news to the loop through its `_Inbox`: one
+`loop.call_soon_threadsafe` (a write to the loop's self-pipe, far cheaper than a hop through
+anyio's worker threads, which a journal's "started" marks once took: +45% CPU per turn) for
+all the news that arrives before the loop takes it, however many runs it is for. On trio (no
+asyncio loop) the news sets a `threading.Event` and the run waits for it in a worker thread.
+A store that does not fsync gets no `Durability` at all: its commits are on their way nowhere.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
+from collections import deque
 
 import anyio.to_thread
 
@@ -26,11 +29,45 @@ from .._errors import StoreError
 __all__ = ["Durability"]
 
 
+class _Inbox:
+    """News for one event loop from the store's threads, handed over with one wake-up for all
+    that came meanwhile."""
+
+    __slots__ = ("__weakref__", "_loop", "_news", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._news: deque[tuple[Durability, StoreError | None]] = deque()
+        self._scheduled = False
+
+    def put(self, durability: Durability, error: StoreError | None) -> None:
+        """From any thread. (Under the GIL: news put after `_take` began is either taken by
+        it or sees `_scheduled` false and schedules another.)"""
+        self._news.append((durability, error))
+        if not self._scheduled:
+            self._scheduled = True
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+                self._loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:
+        self._scheduled = False
+        news = self._news
+        while news:
+            durability, error = news.popleft()
+            durability.done(error)
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class Durability:
     """A journal's commits on their way to the disk: how many, and the first that failed."""
 
     __slots__ = (
-        "_error", "_event", "_finished", "_lock", "_loop", "_thread", "_waiter", "_written"
+        "_error", "_event", "_finished", "_inbox", "_lock", "_loop", "_thread", "_waiter",
+        "_written",
     )
 
     def __init__(self) -> None:
@@ -39,6 +76,11 @@ class Durability:
         except RuntimeError:  # not asyncio (trio): the news comes through a threading.Event
             self._loop = None
         self._lock = threading.Lock() if self._loop is None else None
+        self._inbox: _Inbox | None = None
+        if self._loop is not None:
+            self._inbox = _inboxes.get(self._loop) or _inboxes.setdefault(
+                self._loop, _Inbox(self._loop)
+            )
         self._thread = threading.get_ident()
         self._event = threading.Event()
         self._written = 0
@@ -65,13 +107,13 @@ class Durability:
     def then(self, error: StoreError | None) -> None:
         """The store's news of one commit, from its thread (`append_many(then=...)`), or
         from the loop's own (a commit the store synced as it wrote it)."""
-        if self._loop is None or threading.get_ident() == self._thread:
-            self._done(error)
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
-            self._loop.call_soon_threadsafe(self._done, error)
+        if self._inbox is None or threading.get_ident() == self._thread:
+            self.done(error)
+        else:
+            self._inbox.put(self, error)
 
-    def _done(self, error: StoreError | None) -> None:
+    def done(self, error: StoreError | None) -> None:
+        """The news of one commit, on the loop's thread (or trio's, any)."""
         if self._lock is None:
             self._finish(error)
             waiter = self._waiter
