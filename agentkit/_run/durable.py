@@ -4,9 +4,13 @@ resumes after a crash with nothing repeated that finished.
 `open_run` claims the run (a new `run_id` starts it, a known one resumes it), rebuilds its
 `RunState` by replaying the journal through the engine (`replay.py`: no model or tool call),
 answers the calls a crash interrupted, and records how the run ended. `Journal` is what the
-driver calls at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` is one
-`write()`, cheaper than a hop to a worker thread; when the store fsyncs, the "started" marks
-go to one, see `starting`):
+driver calls at each checkpoint, on the event loop: a commit is one `write()`, cheaper than a
+hop to a worker thread. When the store fsyncs (`synchronous="FULL"`), the fsync is not waited
+for there: the store's syncer makes it in its threads and the driver awaits `durability`
+where the rules need the disk (before a reply's calls start, before the next model call,
+before an event reports a checkpoint, before `run()` returns), the other runs on the loop
+going on meanwhile; the claim and the release, whose SQLite commits fsync, go to a worker
+thread then:
 
 - `reply`: a model reply, committed before any of its tool calls starts;
 - `starting`: the non-idempotent calls of a batch, committed before they start;
@@ -82,6 +86,9 @@ class Journal:
       it (another parallel call's step among them: results of calls that finish together share
       one commit), and in any case before the driver takes its next step or commits anything
       else. Never later.
+
+    At FULL "committed" means on the disk: each commit above is written then, and awaited
+    (`durability.settled`) before the step, event or return that depends on it.
     """
 
     store: RunStore
