@@ -432,19 +432,24 @@ class RunLog:
         data = self._encode(rows, self.seq, at, summary)
         if not self.size:  # a new journal: its first line says what it is
             data = MAGIC + data
+        syncing = False
         try:
             written = os.pwrite(self._fd, data, self.size)
             if written != len(data):
                 self._write_rest(data, written)
+            syncing = sync
             if sync:
                 os.fdatasync(self._fd)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.size)
-            raise StoreError(
+            error = StoreError(
                 f"cannot write the run journal {self.path}: {exc}; nothing of this checkpoint "
                 "was kept, and the run stops here (resume it once the cause is fixed)"
-            ) from exc
+            )
+            if syncing:  # a failed sync is final, as `sync`'s (earlier records may be lost)
+                self.failed = error
+            raise error from exc
         self.size += len(data)
         self.seq += len(rows)
         if summary is not None:

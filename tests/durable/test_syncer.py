@@ -177,3 +177,20 @@ def test_while_the_disk_is_fast_the_writer_syncs_itself_and_one_slow_sync_ends_i
     seq, synced = syncer.append(log, [("reply", {})], 1.0, None, lambda e: told.set())
     assert not synced and told.wait(WAIT)
     syncer.close()
+
+
+def test_a_sync_the_writer_made_itself_that_failed_is_final_too(
+    monkeypatch: pytest.MonkeyPatch, disk: Disk, logs: Callable[[str], RunLog]
+) -> None:
+    log, syncer = logs("1.log"), Syncer()
+    syncer.inline = True  # the disk was fast: the writer syncs
+    disk.failing.add("1.log")
+    with pytest.raises(StoreError, match="Input/output error"):
+        syncer.append(log, [("reply", {})], 1.0, None, lambda error: None)
+    disk.failing.clear()  # the disk answers again; what it lost, a later sync would not say
+    told = Told()
+    syncer.request(log, told.waiter(0))
+    assert told.all_told.wait(WAIT)
+    ((_, error),) = told.news
+    assert isinstance(error, StoreError) and "Input/output error" in str(error)
+    syncer.close()
