@@ -21,6 +21,7 @@ from syncs import WAIT, Disk
 from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, tool
 from agentkit._durable import syncer as syncer_module
 from agentkit.errors import RunError, StoreError
+from agentkit.events import AgentEvent, ToolCallFinished, TurnFinished
 from agentkit.testing import FunctionModel, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -140,6 +141,29 @@ async def test_a_reply_s_call_starts_and_the_next_model_call_goes_only_once_on_t
     assert disk.covered("r") == journal_size(store, "r")  # the status, before run() returned
     loop_thread = threading.get_ident()
     assert all(thread != loop_thread for _, _, thread in disk.synced)  # none on the loop
+    store.close()
+
+
+@pytest.mark.asyncio
+async def test_with_an_event_consumer_each_checkpoint_is_on_the_disk_before_its_event(
+    disk: RunDisk, tmp_path: Path
+) -> None:
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+    seen: list[tuple[str, int, int]] = []
+
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        return "charged"
+
+    def on_event(event: AgentEvent) -> None:
+        if isinstance(event, TurnFinished | ToolCallFinished):
+            seen.append((type(event).__name__, journal_size(store, "e"), disk.covered("e")))
+
+    await agent_for(charge).run("go", run_id="e", store=store, on_event=on_event)
+    assert [name for name, _, _ in seen] == ["TurnFinished", "ToolCallFinished", "TurnFinished"]
+    for name, written, on_disk in seen:
+        assert on_disk == written, name
     store.close()
 
 
