@@ -281,3 +281,31 @@ async def test_a_normal_store_starts_no_syncer_and_its_runs_await_no_disk(
     assert (await agent_for(charge).run("go", run_id="n", store=store)).text == "Charged."
     assert store._syncer is None  # pyright: ignore[reportPrivateUsage]
     store.close()
+
+
+def test_a_header_transaction_in_another_thread_holds_no_checkpoint_up(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+    lease = store.claim("h", fingerprint="f", model=MODEL, agent="a").lease
+    in_transaction, done = threading.Event(), threading.Event()
+    committed = threading.Event()
+
+    def header_transaction() -> None:  # a claim's or a release's, its fsync at FULL
+        with store._lock:  # pyright: ignore[reportPrivateUsage]
+            in_transaction.set()
+            assert done.wait(WAIT)
+
+    holder = threading.Thread(target=header_transaction)
+    holder.start()
+    assert in_transaction.wait(WAIT)
+    writer = threading.Thread(
+        target=lambda: store.append_many(lease, [("start", {})], then=lambda e: committed.set())
+    )
+    writer.start()
+    writer.join(WAIT)
+    held_up = writer.is_alive()
+    done.set()
+    holder.join(WAIT)
+    writer.join(WAIT)
+    assert not held_up  # written while the header's transaction went on
+    assert committed.wait(WAIT)
+    store.close()
