@@ -23,7 +23,7 @@ an append-only file in `runs.db.journals/` (`log.py` says why and how), so a che
 Why NORMAL by default (`benchmarks/durable.py`, `group_commit.py`, a 2-vCPU VM): at FULL a
 turn's two fsyncs cost ~0.5 ms of CPU on its disk (theirs and their threads') and each ~2.5 ms
 of waiting (other runs go on), against ~50 µs for NORMAL's whole checkpoints; 400 runs on one
-loop took 3.2 s against 1.7 s. SQLite's own `synchronous=NORMAL` makes the same trade.
+loop took 2.6-2.8 s against 1.1-1.7 s. SQLite's own `synchronous=NORMAL` makes the same trade.
 
 The lease is a lock: the holder keeps `flock` on its run's journal while it runs it, so no other
 process can append, and the kernel frees it the moment the holder dies (a restart resumes at
