@@ -77,8 +77,10 @@ async def measure(url: str, folder: Path, sizes: list[int], rounds: int, reps: i
                 best[level] = (min(wall, old[0]), min(cpu, old[1])) if old else (wall, cpu)
         for level, (wall, cpu) in best.items():
             per_turn = cpu / (runs * turns) * 1e6
-            print(f"    {runs:>5} runs  {level:<6}  wall {wall:6.2f} s   CPU {cpu:6.2f} s   "
-                  f"CPU per turn {per_turn:6.0f} us")
+            print(
+                f"    {runs:>5} runs  {level:<6}  wall {wall:6.2f} s   CPU {cpu:6.2f} s   "
+                f"CPU per turn {per_turn:6.0f} us"
+            )
 
 
 def main() -> None:
@@ -90,11 +92,15 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="group-commit-", dir=args.dir))
     load = os.getloadavg()[0]
-    print(f"agentkit from {Path(agentkit.__file__).parent.parent}; {platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}; store folder {folder}; "
-          f"load average {load:.2f}")
-    print(f"  N runs gathered, {args.rounds} rounds of 2 parallel non-idempotent calls then a "
-          f"text ({args.rounds + 1} turns a run), best of {args.reps}:")
+    print(
+        f"agentkit from {Path(agentkit.__file__).parent.parent}; {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; store folder {folder}; "
+        f"load average {load:.2f}"
+    )
+    print(
+        f"  N runs gathered, {args.rounds} rounds of 2 parallel non-idempotent calls then a "
+        f"text ({args.rounds + 1} turns a run), best of {args.reps}:"
+    )
     server = Server(latency=0.0)
     try:
         sizes = [int(n) for n in args.runs.split(",")]

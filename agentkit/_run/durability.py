@@ -57,16 +57,21 @@ class _Inbox:
             durability.done(error)
 
 
-_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
-    weakref.WeakKeyDictionary()
-)
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
 
 
 class Durability:
     """A journal's commits on their way to the disk: how many, and the first that failed."""
 
     __slots__ = (
-        "_error", "_event", "_finished", "_inbox", "_lock", "_loop", "_thread", "_waiter",
+        "_error",
+        "_event",
+        "_finished",
+        "_inbox",
+        "_lock",
+        "_loop",
+        "_thread",
+        "_waiter",
         "_written",
     )
 

@@ -65,7 +65,8 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> RunDisk:
 def journal_size(store: SQLiteStore, run_id: str) -> int:
     """Bytes of the run's journal now (its header names it by its key)."""
     (path,) = [
-        p for p in Path(f"{store.path}.journals").iterdir()
+        p
+        for p in Path(f"{store.path}.journals").iterdir()
         if f'"run_id":"{run_id}"'.encode() in p.read_bytes()[:4096]
     ]
     return path.stat().st_size
@@ -238,9 +239,7 @@ async def test_closing_the_store_while_a_sync_is_held_stops_the_run_and_it_resum
     again.close()
 
 
-def test_a_full_run_on_trio_waits_for_the_disk_in_a_thread(
-    disk: RunDisk, tmp_path: Path
-) -> None:
+def test_a_full_run_on_trio_waits_for_the_disk_in_a_thread(disk: RunDisk, tmp_path: Path) -> None:
     pytest.importorskip("trio")
     store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
     seen: list[tuple[int, int]] = []
