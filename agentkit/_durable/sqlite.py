@@ -14,16 +14,15 @@ an append-only file in `runs.db.journals/` (`log.py` says why and how), so a che
 - `"FULL"`: every checkpoint is also on the disk (`fdatasync`) before what depends on it goes
   on, so nothing committed is lost, not even to a power loss: no non-idempotent tool runs
   twice, no model call is repeated beyond the one in flight. A driver's commit is written at
-  once and synced by the store's syncer (`syncer.py`, `append_many(then=...)`), its threads
-  making the fsyncs of concurrent runs together while the run awaits the news where the rules
-  need it (`_run/durability.py`): the event loop never waits for the disk. (A plain `append`
-  returns once synced; the header's transactions, a claim and a release, are fsynced by SQLite
-  in the driver's worker thread, a lease renewal on the writer's.)
+  once and synced by the store's syncer threads (`syncer.py`, `append_many(then=...)`), with
+  other runs' syncs, while the run awaits the news (`_run/durability.py`): its event loop never
+  waits for the disk. (A plain `append` returns once synced; SQLite's commits of a claim, a
+  release or a renewal are made off the driver's loop.)
 
 Why NORMAL by default (`benchmarks/durable.py`, `group_commit.py`, a 2-vCPU VM): at FULL a
-turn's two fsyncs cost ~0.5 ms of CPU on its disk (theirs and their threads') and each ~2.5 ms
-of waiting (other runs go on), against ~50 µs for NORMAL's whole checkpoints; 400 runs on one
-loop took 2.6-2.8 s against 1.1-1.7 s. SQLite's own `synchronous=NORMAL` makes the same trade.
+turn's two fsyncs cost ~0.5 ms of CPU (theirs and their threads') and each ~2.5 ms of waiting
+(other runs go on) against ~50 µs for NORMAL's checkpoints; 400 runs on one loop: 2.6-2.8 s
+against 1.1-1.7 s. SQLite's own `synchronous=NORMAL` makes the same trade.
 
 The lease is a lock: the holder keeps `flock` on its run's journal while it runs it, so no other
 process can append, and the kernel frees it the moment the holder dies (a restart resumes at
@@ -36,6 +35,7 @@ only (WAL and `flock` need them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -119,8 +119,7 @@ class SQLiteStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._logs = threading.Lock()
-        """Held to write, take in or close a journal: not `_lock`, so a header's transaction
-        (its fsync, at FULL) in another thread never holds a checkpoint up."""
+        """Held to write, take or close a journal: a header's transaction holds none up."""
         self._held: dict[str, _Held] = {}
         """Per lease token this store claimed and still holds."""
         self._memory = tempfile.TemporaryDirectory() if self.path == ":memory:" else None
@@ -130,8 +129,7 @@ class SQLiteStore:
         self._db: sqlite3.Connection | None = connect(
             self.path, synchronous=synchronous, timeout=timeout, folder=self._journals
         )
-        self._syncer: Syncer | None = None
-        """The journals' group commit (`syncer.py`), once an append at FULL asked for it."""
+        self._syncer: Syncer | None = None  # the journals' group commit, once FULL needs it
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -310,13 +308,10 @@ class SQLiteStore:
     ) -> int:
         """Commit `entries` in order in one write (all or none, with `summary`), fsynced at
         `synchronous="FULL"`; return the last one's `seq`. Raises as `append`. (Every
-        checkpoint's path: the entries' kinds are checked as they are encoded.)
-
-        With `then`, the fsync is not waited for: it is made in a thread of the store's
-        (`syncer.py`, shared with the other runs' commits), which calls `then(None)` once the
-        run's journal is on the disk, or `then(error)` with the `StoreError` saying why it is
-        not; `then(None)` is called before returning at NORMAL, and at FULL while the disk
-        answers faster than a thread hop costs (the syncer's `FAST`)."""
+        checkpoint's path: the entries' kinds are checked as they are encoded.) With `then`,
+        the fsync is left to the syncer (`syncer.py`), which calls `then(None)` once the disk
+        has the journal or `then(error)` with the `StoreError` saying why not (called here at
+        NORMAL, and at FULL while the disk answers faster than a thread hop, `FAST`)."""
         held = self._held.get(lease.token)
         if held is None or not entries:
             raise self._refused(lease, entries)
@@ -334,13 +329,17 @@ class SQLiteStore:
         if then is not None and synced:
             then(None)
         if now >= held.renew_at:  # a third of the lease spent: renew it, and sync the header
-            try:
-                self.renew(lease)
-            except StoreError:
-                # The entries are committed; the header is only a view of the journal (whose
-                # lock holds the run): a failed sync (a busy or full disk) is tried again later.
-                held.renew_at = now + self.lease_seconds / 3
+            held.renew_at = now + self.lease_seconds / 3  # and again then, should this fail
+            if then is None:
+                self._renew_quietly(lease)
+            else:  # its SQLite commit waits for the disk at FULL: not on the writer's thread
+                threading.Thread(target=self._renew_quietly, args=(lease,), daemon=True).start()
         return seq
+
+    def _renew_quietly(self, lease: Lease) -> None:
+        """`renew`; a failure (a busy or full disk) is tried again later: the header is a view."""
+        with contextlib.suppress(StoreError):
+            self.renew(lease)
 
     def _refused(self, lease: Lease, entries: Sequence[tuple[EntryKind, Payload]]) -> Exception:
         """Why `append_many` writes nothing: no entries, or a lease this store does not hold."""
@@ -358,9 +357,11 @@ class SQLiteStore:
             held = self._held.get(lease.token)
             if held is None:
                 raise self._not_held(db, lease)
+            with self._logs:  # the journal as a whole append left it (one in another thread)
+                values = synced(held.log, held.log.summary or Summary(), now)
             db.execute(
                 f"UPDATE runs SET lease_expires = ?, {SYNC_SET} WHERE id = ?",
-                (expires, *synced(held.log, held.log.summary or Summary(), now), held.key),
+                (expires, *values, held.key),
             )
             held.renew_at = now + self.lease_seconds / 3
         return Lease(lease.run_id, lease.token, expires)

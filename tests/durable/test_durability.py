@@ -20,6 +20,7 @@ from syncs import WAIT, Disk
 
 from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, tool
 from agentkit._durable import syncer as syncer_module
+from agentkit._durable.journal import Lease
 from agentkit.errors import RunError, StoreError
 from agentkit.events import AgentEvent, ToolCallFinished, TurnFinished
 from agentkit.testing import FunctionModel, ScriptedTransport, reply, text_reply
@@ -307,4 +308,50 @@ def test_a_header_transaction_in_another_thread_holds_no_checkpoint_up(tmp_path:
     writer.join(WAIT)
     assert not held_up  # written while the header's transaction went on
     assert committed.wait(WAIT)
+    store.close()
+
+
+def test_a_lease_renewal_due_at_a_full_checkpoint_is_made_off_the_writer_s_thread(
+    tmp_path: Path,
+) -> None:
+    now = [1000.0]
+    store = SQLiteStore(
+        tmp_path / "runs.db", synchronous="FULL", lease_seconds=3.0, clock=lambda: now[0]
+    )
+    lease = store.claim("h", fingerprint="f", model=MODEL, agent="a").lease
+    now[0] += 2.0  # past a third of the lease: the next append renews it
+    renewed, renew = threading.Event(), store.renew
+
+    def renewing(lease: Lease) -> Lease:
+        renewed_lease = renew(lease)
+        renewed.set()
+        return renewed_lease
+
+    store.renew = renewing  # type: ignore[method-assign]
+    release, committed = threading.Event(), threading.Event()
+    in_transaction = threading.Event()
+
+    def header_transaction() -> None:  # another SQLite commit, its fsync slow
+        with store._lock:  # pyright: ignore[reportPrivateUsage]
+            in_transaction.set()
+            assert release.wait(WAIT)
+
+    holder = threading.Thread(target=header_transaction)
+    holder.start()
+    assert in_transaction.wait(WAIT)
+    writer = threading.Thread(
+        target=lambda: store.append_many(lease, [("start", {})], then=lambda e: committed.set())
+    )
+    writer.start()
+    writer.join(WAIT)
+    held_up = writer.is_alive()  # the renewal would wait for the header's lock
+    release.set()
+    holder.join(WAIT)
+    writer.join(WAIT)
+    assert not held_up
+    assert committed.wait(WAIT)
+    assert renewed.wait(WAIT)  # in its thread, once the lock was free
+    header = store.header("h")
+    assert header is not None and header.holder is not None
+    assert header.holder.expires == now[0] + 3.0
     store.close()
