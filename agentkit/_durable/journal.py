@@ -164,7 +164,8 @@ class RunStore(Protocol):
     a worker thread. Implementations: `SQLiteStore`; Postgres or DBOS later."""
 
     fsyncs: bool
-    """Whether an append waits for the disk (then a driver makes it off its event loop)."""
+    """Whether a commit must reach the disk before what depends on it goes on. Then a driver
+    passes `append_many` a `then`, and awaits the news before what depends on the commit."""
 
     def claim(
         self, run_id: str, *, fingerprint: str, model: str, agent: str, former: str | None = None
@@ -198,9 +199,15 @@ class RunStore(Protocol):
         entries: Sequence[tuple[EntryKind, Payload]],
         *,
         summary: Summary | None = None,
+        then: Callable[[StoreError | None], None] | None = None,
     ) -> int:
         """Commit several entries in order in one transaction (all or none), as `append` does
-        one; return the last one's `seq`. One commit for checkpoints that exist together."""
+        one; return the last one's `seq`. One commit for checkpoints that exist together.
+
+        With `then`, a store that fsyncs may return before the disk has the commit, and calls
+        `then` (from any thread, once) with None when it has, or with the `StoreError` saying
+        why it has not (never None for a commit the disk may not have). Without, it returns
+        once the disk has it."""
         ...
 
     def renew(self, lease: Lease) -> Lease:

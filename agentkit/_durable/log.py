@@ -38,6 +38,7 @@ import fcntl
 import json
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -352,7 +353,7 @@ def _at(fd: int, path: str) -> bool:
 class RunLog:
     """The journal file of one run, open for appending by the process holding its lock."""
 
-    __slots__ = ("_encode", "_fd", "path", "seq", "size", "summary")
+    __slots__ = ("_encode", "_fd", "_io", "failed", "path", "seq", "size", "summary")
 
     def __init__(self, path: str, fd: int, tail: Tail) -> None:
         self.path = path
@@ -365,6 +366,11 @@ class RunLog:
         """Bytes of whole records: where the next one goes."""
         self.summary = tail.summary
         """The summary columns the journal has set so far, merged."""
+        self._io = threading.Lock()
+        """Held by `sync` and `close`: a sync never reaches a closed fd (nor the file it is
+        reused for)."""
+        self.failed: StoreError | None = None
+        """Why a `sync` failed: the journal then takes nothing more."""
 
     @classmethod
     def take(
@@ -454,22 +460,29 @@ class RunLog:
         them. Returns the last seq. Raises `UsageError` or `TypeError` (nothing written) for an
         unknown kind or a payload that is not JSON; on a failed write (a full disk) the file is
         cut back and nothing counts as written."""
+        if self.failed is not None:
+            raise self.failed
         data = self._encode(rows, self.seq, at, summary)
         if not self.size:  # a new journal: its first line says what it is
             data = MAGIC + data
+        syncing = False
         try:
             written = os.pwrite(self._fd, data, self.size)
             if written != len(data):
                 self._write_rest(data, written)
+            syncing = sync
             if sync:
                 os.fdatasync(self._fd)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.size)
-            raise StoreError(
+            error = StoreError(
                 f"cannot write the run journal {self.path}: {exc}; nothing of this checkpoint "
                 "was kept, and the run stops here (resume it once the cause is fixed)"
-            ) from exc
+            )
+            if syncing:  # a failed sync is final, as `sync`'s (earlier records may be lost)
+                self.failed = error
+            raise error from exc
         self.size += len(data)
         self.seq += len(rows)
         if summary is not None:
@@ -491,8 +504,36 @@ class RunLog:
         with contextlib.suppress(OSError):
             os.unlink(self.path)
 
+    def sync(self) -> None:
+        """Wait until the disk has every record written so far (`fdatasync`), from any thread.
+
+        Raises `StoreError` when it cannot say so: the journal was closed (what was written
+        since its last sync may not be on the disk), or the sync failed. A failure is final:
+        every later `sync` and `append` raises it too, as the kernel reports a lost write back
+        once (a later sync could succeed without it)."""
+        with self._io:
+            if self.failed is not None:
+                raise self.failed
+            if self._fd < 0:
+                raise StoreError(
+                    f"the run journal {self.path} was closed before its last checkpoint reached "
+                    "the disk (its store was closed); the run stops here: open the store again "
+                    "and resume it"
+                )
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self.failed = StoreError(
+                    f"cannot sync the run journal {self.path} to the disk: {exc}; what was "
+                    "written since its last sync may be lost, and the run stops here (resume it "
+                    "once the cause is fixed)"
+                )
+                self.failed.__cause__ = exc
+                raise self.failed from exc
+
     def close(self) -> None:
-        """Release the lock and the file (twice is harmless)."""
-        if self._fd >= 0:
-            fd, self._fd = self._fd, -1
-            os.close(fd)
+        """Release the lock and the file (twice is harmless), once a `sync` in flight ended."""
+        with self._io:
+            if self._fd >= 0:
+                fd, self._fd = self._fd, -1
+                os.close(fd)

@@ -187,6 +187,8 @@ class Driver(Generic[OutputT]):
             journal = turn.journal
             if journal is not None and journal.due and not isinstance(step, RunTools | Finished):
                 journal.flush()  # durable: what is pending, before the next step
+                if journal.durability is not None:  # on the disk (FULL), the loop going on
+                    await journal.durability.settled()
             if engine.resolved:
                 await self._report_resolved(engine, turn)
             if isinstance(step, Finished):
@@ -213,9 +215,12 @@ class Driver(Generic[OutputT]):
                 usage = engine.on_reply(message)
                 if turn.observed is not None:
                     turn.observed.model_reply(message, usage)
-                if turn.journal is not None:  # durable: the reply, before any of its calls
-                    turn.journal.reply(message)
+                journal = turn.journal
+                if journal is not None:  # durable: the reply, before any of its calls
+                    journal.reply(message)
                 if turn.emit is not None:
+                    if journal is not None and journal.durability is not None:
+                        await journal.durability.settled()  # on the disk before its event
                     from . import events as ev
 
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))

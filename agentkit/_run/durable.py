@@ -4,9 +4,13 @@ resumes after a crash with nothing repeated that finished.
 `open_run` claims the run (a new `run_id` starts it, a known one resumes it), rebuilds its
 `RunState` by replaying the journal through the engine (`replay.py`: no model or tool call),
 answers the calls a crash interrupted, and records how the run ended. `Journal` is what the
-driver calls at each checkpoint, on the event loop (a commit at `synchronous="NORMAL"` is one
-`write()`, cheaper than a hop to a worker thread; when the store fsyncs, the "started" marks
-go to one, see `starting`):
+driver calls at each checkpoint, on the event loop: a commit is one `write()`, cheaper than a
+hop to a worker thread. When the store fsyncs (`synchronous="FULL"`), the fsync is not waited
+for there: the store's syncer makes it in its threads and the driver awaits `durability`
+where the rules need the disk (before a reply's calls start, before the next model call,
+before an event reports a checkpoint, before `run()` returns), the other runs on the loop
+going on meanwhile; the claim and the release, whose SQLite commits fsync, go to a worker
+thread then:
 
 - `reply`: a model reply, committed before any of its tool calls starts;
 - `starting`: the non-idempotent calls of a batch, committed before they start;
@@ -37,10 +41,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -54,10 +59,13 @@ from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
 from .._loop.state import RunState
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
+from .durability import Durability
 from .fingerprint import fingerprint, former
 from .replay import answer_interrupted, replay
 
 __all__ = ["DurableRun", "Journal", "open_run"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -78,6 +86,9 @@ class Journal:
       it (another parallel call's step among them: results of calls that finish together share
       one commit), and in any case before the driver takes its next step or commits anything
       else. Never later.
+
+    At FULL "committed" means on the disk: each commit above is written then, and awaited
+    (`durability.settled`) before the step, event or return that depends on it.
     """
 
     store: RunStore
@@ -107,20 +118,29 @@ class Journal:
     _loop: asyncio.AbstractEventLoop | None = None
     """The run's event loop, once a result needed it (asking for it costs a `getpid()`)."""
     _failed: BaseException | None = None
+    """A deferred commit that raised (a full disk): raised at the next checkpoint."""
     _attempt: dict[str, Any] | None = None
     """A resumed, observed attempt's span (`traceparent`), for its first commit."""
-    """A deferred commit that raised (a full disk): raised at the next checkpoint."""
+    durability: Durability | None = field(init=False)
+    """The commits on their way to the disk, when the store fsyncs (None: it does not, and
+    a commit is done when `append_many` returns)."""
 
     def __post_init__(self) -> None:
         self.run_id = self.lease.run_id
+        self.durability = Durability() if self.store.fsyncs else None
         if self.resumed and self.traceparent is not None:
             self._attempt = {"traceparent": self.traceparent}
 
     @property
     def due(self) -> bool:
-        """Whether something waits to be committed (or a deferred commit failed): the driver
-        calls `flush` before its next step only then."""
-        return bool(self._pending) or self._failed is not None
+        """Whether something waits to be committed, or to reach the disk (or a deferred commit
+        failed): the driver calls `flush` (and awaits `durability`) before its next step only
+        then."""
+        return (
+            bool(self._pending)
+            or self._failed is not None
+            or (self.durability is not None and self.durability.due)
+        )
 
     @property
     def changed(self) -> bool:
@@ -142,18 +162,15 @@ class Journal:
 
     async def starting(self, calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]) -> None:
         """Mark the non-idempotent calls of a batch started, before any of them starts; the
-        reply and results still pending share the commit.
-
-        A store that fsyncs waits for the disk here: in a worker thread, so other runs on this
-        event loop go on meanwhile.
-        """
+        reply and results still pending share the commit. When the store fsyncs, this waits
+        until the disk has it (and every commit before it), while other runs on this event
+        loop go on."""
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
         if ids:
             self._pending.append(("tool_started", {"ids": ids}))
-            if self.store.fsyncs:
-                await anyio.to_thread.run_sync(self.flush)
-                return
         self.flush()
+        if self.durability is not None:
+            await self.durability.settled()
 
     def start(self, messages: Sequence[Mapping[str, Any]], seed: int, fingerprint: str) -> None:
         """The run's initial messages, its `RunState.seed` (the back-off jitter's source, so a
@@ -223,7 +240,12 @@ class Journal:
         if self._attempt is not None:  # this process's span, with its first commit
             entries.insert(0, ("attempt", self._attempt))
             self._attempt = None
-        self.store.append_many(self.lease, entries, summary=summary)
+        durability = self.durability
+        if durability is None:
+            self.store.append_many(self.lease, entries, summary=summary)
+        else:  # written now, on the disk later: awaited where the rules need it
+            self.store.append_many(self.lease, entries, summary=summary, then=durability.then)
+            durability.sent()
         self.written += len(entries)
 
     def _flush_queued(self) -> None:
@@ -293,7 +315,12 @@ async def open_run(
     old = former(config, toolset.names, given)
     if messages is None:
         given, old = _stored_fingerprint(store, run_id, given, old)
-    claim = store.claim(run_id, fingerprint=given, former=old, model=config.model, agent=agent)
+    claim = await _header_write(
+        store,
+        partial(
+            store.claim, run_id, fingerprint=given, former=old, model=config.model, agent=agent
+        ),
+    )
     lease = claim.lease
     if claim.created and messages is None:
         # Deleted by another process since its header was read: a resume has no prompt to
@@ -330,19 +357,42 @@ async def open_run(
         if journal.changed or header_status != status:
             with contextlib.suppress(StoreError):
                 journal.status(status, reason)
+        await _settled(journal)
         raise
     else:
         status = _ended(engine.state)
         if journal.changed or header_status != status:
             journal.status(status, engine.state.stop_reason)
+        if journal.durability is not None:  # the status on the disk before `run()` returns
+            await journal.durability.settled()
     finally:
         with contextlib.suppress(StoreError):
-            store.release(journal.lease)
+            await _header_write(store, partial(store.release, journal.lease))
 
 
 _AT_REST: tuple[RunStatus, ...] = ("finished", "paused")
 """Statuses that describe the journal itself (it ended, or waits for decisions), true as long
 as nothing is added to it; the others describe how the last process left it."""
+
+
+async def _header_write(store: RunStore, write: Callable[[], _T]) -> _T:
+    """A claim or a release: a commit of the header's SQLite transaction, which waits for the
+    disk at FULL, so made in a worker thread then (once per run, not per checkpoint); shielded,
+    so it is never left half known."""
+    if not store.fsyncs:
+        return write()
+    done: list[_T] = []
+    with anyio.CancelScope(shield=True):
+        done.append(await anyio.to_thread.run_sync(write))
+    return done[0]
+
+
+async def _settled(journal: Journal) -> None:
+    """Wait for a stopping run's commits to reach the disk (a cancelled run's too), whatever
+    they raise: the run stops with what stopped it."""
+    if journal.durability is not None:
+        with anyio.CancelScope(shield=True), contextlib.suppress(StoreError):
+            await journal.durability.settled()
 
 
 def _local(exc: BaseException) -> bool:

@@ -82,9 +82,12 @@ class ToolCalls:
             async with self.limiter:
                 block = await self.call_tool(tool, call, ctx)
         self.engine.on_result(block)
-        if self.journal is not None:  # durable: a tool result, as soon as it exists
-            self.journal.result(block)
+        journal = self.journal
+        if journal is not None:  # durable: a tool result, as soon as it exists
+            journal.result(block)
         if self.emit is not None:
+            if journal is not None and journal.durability is not None:
+                await journal.durability.settled()  # on the disk before its event
             from . import events as ev
 
             await self.emit(

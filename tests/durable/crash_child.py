@@ -1,6 +1,7 @@
 """A durable run in its own process, for the crash test: killed and restarted until it ends.
 
-argv: base_url db_path log_path run_id. Prints "ready" once imported, then the result as JSON.
+argv: base_url db_path log_path run_id [synchronous]. Prints "ready" once imported, then the
+result as JSON.
 Every side effect is logged (and fsynced) before and after it happens, so the test can see
 what ran, how often, and with which idempotency key.
 """
@@ -49,13 +50,14 @@ def make_agent(client: AsyncClient | None = None) -> Agent[str]:
     return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client)
 
 
-async def main(base_url: str, db: str, run_id: str) -> None:
+async def main(base_url: str, db: str, run_id: str, synchronous: str) -> None:
+    store = SQLiteStore(db, synchronous="FULL" if synchronous == "FULL" else "NORMAL")
     async with AsyncClient(api_key="sk-test", base_url=base_url, max_retries=0) as client:
         agent = make_agent(client)
         print("ready", flush=True)
-        result = await agent.run(PROMPT, run_id=run_id, store=SQLiteStore(db))
+        result = await agent.run(PROMPT, run_id=run_id, store=store)
         print(json.dumps({"text": result.text}), flush=True)
 
 
 if __name__ == "__main__":
-    anyio.run(main, sys.argv[1], sys.argv[2], sys.argv[4])
+    anyio.run(main, sys.argv[1], sys.argv[2], sys.argv[4], (sys.argv[5:] or ["NORMAL"])[0])

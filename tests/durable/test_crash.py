@@ -53,8 +53,10 @@ def model(body: dict[str, Any]) -> Any:
     return text_reply(FINAL)
 
 
-def start(server: FakeServer, db: Path, log: Path, run_id: str) -> subprocess.Popen[bytes]:
-    args = [sys.executable, str(CHILD), server.base_url, str(db), str(log), run_id]
+def start(
+    server: FakeServer, db: Path, log: Path, run_id: str, synchronous: str
+) -> subprocess.Popen[bytes]:
+    args = [sys.executable, str(CHILD), server.base_url, str(db), str(log), run_id, synchronous]
     # Unbuffered: "ready" is read a byte at a time, so a result line the child printed right
     # after it stays in the pipe for `communicate` (a buffered reader would swallow it).
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
@@ -64,7 +66,13 @@ def start(server: FakeServer, db: Path, log: Path, run_id: str) -> subprocess.Po
 
 
 def run_until_done(
-    server: FakeServer, db: Path, log: Path, run_id: str, rng: random.Random | None, span: float
+    server: FakeServer,
+    db: Path,
+    log: Path,
+    run_id: str,
+    rng: random.Random | None,
+    span: float,
+    synchronous: str = "NORMAL",
 ) -> tuple[str, int, float]:
     """Start the run, killing it after a random delay each time, until it finishes.
     Returns the final text, the number of kills, and how long the last start ran (from
@@ -75,7 +83,7 @@ def run_until_done(
     least once), the others anywhere in it (so late moments are hit too)."""
     kills = 0
     while True:
-        proc = start(server, db, log, run_id)
+        proc = start(server, db, log, run_id, synchronous)
         began = time.monotonic()
         # At most MAX_KILLS kills, then the run may finish: on a loaded machine a start can
         # take longer than any kill window, and the test must not depend on the machine.
@@ -104,17 +112,21 @@ _FIRST, _, _LAST = os.environ.get("AGENTKIT_CRASH_SEEDS", "1-3").partition("-")
 SEEDS = range(int(_FIRST), int(_LAST or _FIRST) + 1)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+# Each seed at the default level; the first also at FULL, whose fsyncs are awaited off the loop.
+CASES = [(seed, "NORMAL") for seed in SEEDS] + [(SEEDS[0], "FULL")]
+
+
+@pytest.mark.parametrize(("seed", "synchronous"), CASES)
 def test_a_run_killed_at_random_moments_finishes_as_if_it_never_crashed(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, synchronous: str
 ) -> None:
     with FakeServer(FunctionModel(model), latency=0.03) as server:
         clean_text, _, span = run_until_done(
-            server, tmp_path / "clean.db", tmp_path / "clean.log", "clean", None, 0
+            server, tmp_path / "clean.db", tmp_path / "clean.log", "clean", None, 0, synchronous
         )
         clean_requests = len(server.requests)
         text, kills, _ = run_until_done(server, tmp_path / "runs.db", tmp_path / "runs.log",
-                                     "orders", random.Random(seed), span)
+                                     "orders", random.Random(seed), span, synchronous)
         crashed_requests = len(server.requests) - clean_requests
 
     assert text == clean_text == FINAL
