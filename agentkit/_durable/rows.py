@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from agentkit._durable.journal import Holder, Lease, RunHeader, RunStatus, Summary
-from agentkit._durable.log import RunLog, read
+from agentkit._durable.log import RunLog
+from agentkit._durable.records import read
 from agentkit._errors import RunLockedError, RunNotFoundError, StoreError
 
 __all__ = ["HEADER", "SYNC_SET", "Totals", "locked", "not_held", "synced", "to_header"]

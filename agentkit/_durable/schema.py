@@ -30,7 +30,7 @@ from pathlib import Path
 
 import orjson
 
-from agentkit._durable.log import MAGIC, encode
+from agentkit._durable.records import MAGIC, encode
 from agentkit._errors import StoreError, StoreFormatError
 
 __all__ = [

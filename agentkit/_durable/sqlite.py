@@ -62,7 +62,8 @@ from agentkit._durable.journal import (
     runs_command,
 )
 from agentkit._durable.lease import this_process
-from agentkit._durable.log import RunLog, read
+from agentkit._durable.log import RunLog
+from agentkit._durable.records import read
 from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
 from agentkit._durable.syncer import Syncer, Waiter

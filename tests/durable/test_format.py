@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from agentkit._durable.journal import Entry, Summary
-from agentkit._durable.log import MAGIC, encode_framed, first
+from agentkit._durable.records import MAGIC, encode_framed, first
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, SCHEMA
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit._errors import UsageError

@@ -12,7 +12,7 @@ import pytest
 
 from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.journal import Entry
-from agentkit._durable.log import Tail
+from agentkit._durable.records import Tail
 from agentkit._durable.sqlite import SQLiteStore
 from agentkit.errors import StoreError
 

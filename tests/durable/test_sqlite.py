@@ -20,6 +20,7 @@ import pytest
 from disk import fill
 
 from agentkit._durable import log as log_module
+from agentkit._durable import records as records_module
 from agentkit._durable import sqlite as sqlite_module
 from agentkit._durable.journal import (
     KINDS,
@@ -954,7 +955,7 @@ def test_a_run_whose_journal_cannot_be_read_is_listed_with_its_header_s_figures_
                 raise PermissionError(13, "Permission denied", file)
             return open(file, *args, **kwargs)
 
-        monkeypatch.setattr(log_module, "open", refusing, raising=False)
+        monkeypatch.setattr(records_module, "open", refusing, raising=False)
     listed = {h.run_id: h for h in store.runs()}
     assert listed["r2"].unreadable is None and listed["r2"].turns == 2
     bad = listed["r1"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ui_runs import Runs
 
-from agentkit._durable.log import MAGIC, encode, encode_framed, first
+from agentkit._durable.records import MAGIC, encode, encode_framed, first
 
 
 @pytest.mark.asyncio

@@ -5,7 +5,7 @@ cannot change a store, not even by mistake, and it never blocks the processes wr
 reads the `runs` table (`agentkit._durable.schema` owns its format) because a list of thousands
 of runs needs more than `RunStore.runs` gives, all in SQL: a text filter (id, agent, model, and
 the prompt from the first record of each journal), the count per status, newest first by
-start; only for the runs of one page does it read their journals (`agentkit._durable.log`),
+start; only for the runs of one page does it read their journals (`agentkit._durable.records`),
 for their tool calls, last activity and prompt.
 
 A header row is brought up to date only every third of a lease, so a running run's status and
@@ -27,7 +27,8 @@ from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
 from agentkit._durable.journal import STATUSES, Entry, check_named
-from agentkit._durable.log import RunLog, first, read
+from agentkit._durable.log import RunLog
+from agentkit._durable.records import first, read
 from agentkit._durable.rows import Totals
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, journals
 from agentkit.errors import StoreError, StoreFormatError
