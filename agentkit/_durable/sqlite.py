@@ -44,8 +44,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
+from agentkit._durable.folder import Journals
 from agentkit._durable.journal import (
     Claim,
     Entry,
@@ -59,7 +60,6 @@ from agentkit._durable.journal import (
     check_named,
     check_run_id,
     expect_run,
-    runs_command,
 )
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog
@@ -125,11 +125,11 @@ class SQLiteStore:
         self._held: dict[str, _Held] = {}
         """Per lease token this store claimed and still holds."""
         self._memory = tempfile.TemporaryDirectory() if self.path == ":memory:" else None
-        self._journals = self._memory.name if self._memory else journals(self.path)
-        self._made = False
-        """Whether the journals' folder is known to exist."""
+        folder = self._memory.name if self._memory else journals(self.path)
+        self._files = Journals(folder, self.path)
+        """The journals' folder, a journal a run."""
         self._db: sqlite3.Connection | None = connect(
-            self.path, synchronous=synchronous, timeout=timeout, folder=self._journals
+            self.path, synchronous=synchronous, timeout=timeout, folder=self._files.folder
         )
         self._syncer: Syncer | None = None  # the journals' group commit, once FULL needs it
 
@@ -150,9 +150,6 @@ class SQLiteStore:
                 "resumes where it stopped"
             )
         return self._db
-
-    def _journal(self, key: int) -> str:
-        return f"{self._journals}{os.sep}{key}.log"
 
     def _use(self, *, write: bool) -> Use:
         """The connection, under the lock; with `write`, inside one immediate transaction that
@@ -192,7 +189,7 @@ class SQLiteStore:
                 created = inserted.rowcount == 1
                 if created:
                     key = cast(int, inserted.lastrowid)
-                    log = self._take(run_id, key, None, fresh=True)
+                    log = self._files.take(run_id, key, None, fresh=True)
                     header = RunHeader(
                         run_id, fingerprint, model, agent, "running", 0, 0, 0, 0.0, now, now,
                         0, Holder(host=me.host, pid=me.pid, expires=expires),
@@ -229,9 +226,8 @@ class SQLiteStore:
             raise newer_format(self.path, version, f"run {run_id!r}")
         if stored != fingerprint and (former is None or stored != former):
             raise RunMismatchError(run_id, stored=stored, given=fingerprint)
-        where = (self._journal(key), self.path, self._journals)
-        check = expect_run(run_id, stored, synced, where, former=former)
-        log = self._take(run_id, key, row, fresh=False, existing=synced > 0, check=check)
+        check = expect_run(run_id, stored, synced, self._files.where(key), former=former)
+        log = self._files.take(run_id, key, row, fresh=False, existing=synced > 0, check=check)
         try:
             header = self._header(db, run_id)
             assert header is not None  # the row was read in this transaction
@@ -247,51 +243,6 @@ class SQLiteStore:
         if stored != fingerprint:
             header = replace(header, fingerprint=fingerprint)
         return key, log, header
-
-    def _take(
-        self,
-        run_id: str,
-        key: int,
-        row: tuple[Any, ...] | None,
-        *,
-        fresh: bool,
-        existing: bool = False,
-        check: Callable[[Sequence[Entry], int], None] | None = None,
-    ) -> RunLog:
-        """Run `key`'s journal, locked for this store; `RunLockedError` when another holds it.
-        With `existing` (its header counts entries), a missing journal is a `StoreError`:
-        started again, the run would repeat what it did. `check`: as `RunLog.take`'s."""
-        path = self._journal(key)
-        if not self._made:
-            self._make_folder()
-        try:
-            log = RunLog.take(path, fresh=fresh, existing=existing, check=check)
-        except FileNotFoundError:
-            if existing:
-                raise StoreError(
-                    f"the journal of run {run_id!r} is missing ({path}), though the store "
-                    "counts its entries: it cannot be resumed, so nothing was run (a store is "
-                    f"{self.path} and its folder {self._journals}: copy both). Put the file "
-                    f"back, or delete the run (`{runs_command('rm', run_id, self.path)}`) "
-                    "to start it afresh"
-                ) from None
-            self._make_folder()  # it was removed
-            log = RunLog.take(path, fresh=fresh)
-        if log is None:
-            raise locked(run_id, row)
-        return log
-
-    def _make_folder(self) -> None:
-        """Make the journals' folder if it is missing; `StoreError` when it cannot be made."""
-        try:
-            os.makedirs(self._journals, mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot make the folder of the run journals {self._journals} ({exc}): the "
-                "store keeps a journal per run there, so it must be a folder this process can "
-                "write to (move what is in its place). Nothing was written"
-            ) from exc
-        self._made = True
 
     def append(
         self,
@@ -421,10 +372,9 @@ class SQLiteStore:
                 return []
             if row[1] > FORMAT:
                 raise newer_format(self.path, row[1], f"run {run_id!r}")
-            path = self._journal(row[0])
-            whole = read(path).entries
+            whole = read(self._files.path(row[0])).entries
             try:
-                check_named(run_id, row[2], whole, (path, self.path, self._journals))
+                check_named(run_id, row[2], whole, self._files.where(row[0]))
             except StoreError:
                 now = self._row_of(run_id)
                 if now is None:
@@ -449,7 +399,7 @@ class SQLiteStore:
 
     def _header(self, db: sqlite3.Connection, run_id: str) -> RunHeader | None:
         row = db.execute(f"SELECT {HEADER} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else to_header(row, self._journal)
+        return None if row is None else to_header(row, self._files.path)
 
     def runs(
         self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0
@@ -466,7 +416,7 @@ class SQLiteStore:
                 "LIMIT ? OFFSET ?",
                 (*(() if status is None else (status,)), limit, offset),
             ).fetchall()
-        return [to_header(row, self._journal) for row in rows]
+        return [to_header(row, self._files.path) for row in rows]
 
     def delete(self, run_id: str) -> bool:
         """Delete a run and its journal; False if there was none. Raises `RunLockedError`
@@ -487,7 +437,7 @@ class SQLiteStore:
                 if row is None:
                     return False
                 try:
-                    log = RunLog.take(self._journal(row[0]), existing=True)
+                    log = RunLog.take(self._files.path(row[0]), existing=True)
                 except FileNotFoundError:  # its journal is gone already: the row goes too
                     pass
                 else:

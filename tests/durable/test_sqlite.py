@@ -712,7 +712,7 @@ def test_a_reader_probing_a_free_run_s_journal_does_not_make_it_locked(
     # as locked by "process 0" (a fifth of the claims of a free run, with a reader looping).
     with SQLiteStore(tmp_path / "runs.db") as store:
         store.release(claim(store).lease)
-        probe = os.open(store._journal(1), os.O_RDONLY)  # pyright: ignore[reportPrivateUsage]
+        probe = os.open(store._files.path(1), os.O_RDONLY)  # pyright: ignore[reportPrivateUsage]
         fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a reader, at this very moment
         probes: list[int] = [probe]
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
+from agentkit._durable.folder import Journals
 from agentkit._durable.journal import STATUSES, Entry, check_named
 from agentkit._durable.log import RunLog
 from agentkit._durable.records import first, read
@@ -138,7 +139,7 @@ class RunReader:
             raise StoreError(
                 f"no run store at {self.path}; give the --db of a store that durable runs wrote"
             )
-        self._journals = journals(str(file.resolve()))
+        self._files = Journals(journals(str(file.resolve())), self.path)
         uri = file.resolve().as_uri() + "?mode=ro"
         try:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -195,7 +196,7 @@ class RunReader:
             self._db.close()
 
     def _journal(self, key: int) -> str:
-        return os.path.join(self._journals, f"{key}.log")
+        return self._files.path(key)
 
     def _shown(
         self, key: int, version: int, status: str, seq: int, size: int, token: str | None
@@ -237,7 +238,7 @@ class RunReader:
             try:
                 start = first(path)
                 if start is not None:
-                    check_named(run_id, fingerprint, [start], (path, self.path, self._journals))
+                    check_named(run_id, fingerprint, [start], (path, self.path, self._files.folder))
             except StoreError:  # listed all the same (`RunRow.unreadable`), matched by the rest
                 start = None
             found = "" if start is None or start.kind != "start" else _prompt(start.payload)
@@ -339,7 +340,7 @@ class RunReader:
                     totals = replace(totals, unreadable=str(exc))
                 else:
                     entries, last_at = whole.entries, whole.at
-                    where = (path, self.path, self._journals)
+                    where = (path, self.path, self._files.folder)
                     try:
                         check_named(run_id, row[15], entries, where)
                     except StoreError as exc:

@@ -1,0 +1,82 @@
+"""`Journals`: a store's folder of run journals, one file a run, named by the run's key in the
+store: where a run's journal is, making the folder, and taking a journal (`RunLog.take`) with
+the errors a store gives when it cannot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from agentkit._durable.journal import Entry, runs_command
+from agentkit._durable.log import RunLog
+from agentkit._durable.rows import locked
+from agentkit._errors import StoreError
+
+__all__ = ["Journals"]
+
+
+class Journals:
+    """The journals' folder `folder` of the store file `store` (named in errors)."""
+
+    __slots__ = ("_made", "folder", "store")
+
+    def __init__(self, folder: str, store: str) -> None:
+        self.folder = folder
+        self.store = store
+        self._made = False
+        """Whether the folder is known to exist."""
+
+    def path(self, key: int) -> str:
+        """The journal of the run the store keys `key`."""
+        return f"{self.folder}{os.sep}{key}.log"
+
+    def where(self, key: int) -> tuple[str, str, str]:
+        """The journal's path, the store's and the folder's: what an error about it names."""
+        return self.path(key), self.store, self.folder
+
+    def take(
+        self,
+        run_id: str,
+        key: int,
+        row: tuple[Any, ...] | None,
+        *,
+        fresh: bool,
+        existing: bool = False,
+        check: Callable[[Sequence[Entry], int], None] | None = None,
+    ) -> RunLog:
+        """Run `key`'s journal, locked for this store; `RunLockedError` when another holds it
+        (named as `row`, the run's header row, does). With `existing` (its header counts
+        entries), a missing journal is a `StoreError`: started again, the run would repeat
+        what it did. `fresh` and `check`: as `RunLog.take`'s."""
+        path = self.path(key)
+        if not self._made:
+            self._make()
+        try:
+            log = RunLog.take(path, fresh=fresh, existing=existing, check=check)
+        except FileNotFoundError:
+            if existing:
+                raise StoreError(
+                    f"the journal of run {run_id!r} is missing ({path}), though the store "
+                    "counts its entries: it cannot be resumed, so nothing was run (a store is "
+                    f"{self.store} and its folder {self.folder}: copy both). Put the file "
+                    f"back, or delete the run (`{runs_command('rm', run_id, self.store)}`) "
+                    "to start it afresh"
+                ) from None
+            self._make()  # it was removed
+            log = RunLog.take(path, fresh=fresh)
+        if log is None:
+            raise locked(run_id, row)
+        return log
+
+    def _make(self) -> None:
+        """Make the folder if it is missing; `StoreError` when it cannot be made."""
+        try:
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot make the folder of the run journals {self.folder} ({exc}): the "
+                "store keeps a journal per run there, so it must be a folder this process can "
+                "write to (move what is in its place). Nothing was written"
+            ) from exc
+        self._made = True
