@@ -365,6 +365,8 @@ class SQLiteStore:
         Raises `StoreFormatError` when the run was written by a newer agentkit, `StoreError`
         when its journal cannot be read or is another run's (`journal.check_named`).
         """
+        if not _storable(run_id):
+            return []
         retries = 2
         while True:
             row = self._row_of(run_id)
@@ -394,6 +396,8 @@ class SQLiteStore:
 
     def header(self, run_id: str) -> RunHeader | None:
         """The run's header, or None if there is no such run."""
+        if not _storable(run_id):
+            return None
         with self._use(write=False) as db:
             return self._header(db, run_id)
 
@@ -426,6 +430,8 @@ class SQLiteStore:
         left with a journal no row names (a new run given its key starts it afresh: `fresh`),
         never with a run whose journal is gone. A new run given the key meanwhile finds the
         file locked, then unlinked, and makes its own (`RunLog.take`)."""
+        if not _storable(run_id):
+            return False
         log: RunLog | None = None
         try:
             with self._use(write=True) as db:
@@ -465,3 +471,13 @@ class SQLiteStore:
                 self._syncer.close()
         if self._memory is not None:
             self._memory.cleanup()
+
+
+def _storable(run_id: str) -> bool:
+    """Whether a run could be stored as `run_id`: not when it holds a lone surrogate (a file
+    name's byte that is not UTF-8), which a claim refuses (`check_run_id`), so none has it."""
+    try:
+        run_id.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -57,9 +57,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     with store:
         if args.action == "list":
             return _reading(args.db, lambda reader: _list(store, reader, Display(), args))
-        # An id the shell gave with a byte that is not UTF-8 (a lone surrogate) names no run:
-        # a run's id is UTF-8 text.
-        header = store.header(args.id) if args.id and _utf8(args.id) else None
+        header = store.header(args.id) if args.id else None
         if header is None:
             fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` "
                  "shows the runs" if args.id else f"runs {args.action} needs a run id")
@@ -397,14 +395,6 @@ def _import_agent(spec: str) -> Agent[Any] | None:
         fail(f"--agent {spec!r}: {module_name}.{attribute} is {what}, not an agentkit Agent")
         return None
     return cast("Agent[Any]", agent)
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _positive(text: str) -> int:

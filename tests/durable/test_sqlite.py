@@ -964,3 +964,14 @@ def test_a_run_whose_journal_cannot_be_read_is_listed_with_its_header_s_figures_
     assert store.header("r1") == bad
     with pytest.raises(StoreError, match=f"cannot read the run journal {journal}"):
         store.entries("r1")
+
+
+def test_an_id_no_run_can_have_names_no_run_to_read_or_delete(store: SQLiteStore) -> None:
+    # A lone surrogate (a file name's byte that is not UTF-8) cannot be stored, so no run has
+    # it; reading or deleting under it raised SQLite's UnicodeEncodeError, naming no run.
+    claim(store, "a")
+    bad = "a\udcff"
+    assert store.header(bad) is None
+    assert store.entries(bad) == []
+    assert store.delete(bad) is False
+    assert store.header("a") is not None
