@@ -214,7 +214,7 @@ class Agent(Generic[OutputT]):
             self._durable(prompt, args, observed) as durable,
         ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
-            async with self._client_for_run() as client:
+            async with self._client_for_run(durable) as client:
                 journal = durable.journal if durable is not None else None
                 return await self._driver.drive(
                     engine, client, deps, decisions, on_event, journal, observed
@@ -255,7 +255,7 @@ class Agent(Generic[OutputT]):
             handle = AgentRun(engine.state, receive)
 
             async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
-                async with send, self._client_for_run() as client:
+                async with send, self._client_for_run(durable) as client:
                     handle.result = await self._driver.drive(
                         engine, client, args.get("deps"), args.get("decisions") or {},
                         send.send_nowait, journal, observed,
@@ -307,7 +307,7 @@ class Agent(Generic[OutputT]):
             step = engine.next_step()
         if not isinstance(step, CallModel):  # unreachable: a new run's first step is a request
             raise RuntimeError(f"count_tokens: unexpected step {step!r}")
-        async with self._client_for_run() as client:
+        async with self.client_for_run() as client:
             counted = await client.count_tokens(counted_fields(step.params), betas=step.betas)
         return counted.input_tokens
 
@@ -365,14 +365,20 @@ class Agent(Generic[OutputT]):
 
     def client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
         """The client one run uses, as `run` gets it (for integrations that drive runs)."""
-        return self._client_for_run()
-
-    def _client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
-        """The agent's client (the caller's to close), or this run's own: bound to this event
-        loop and closed when the run ends."""
         if self._client is not None:
             return nullcontext(self._client)
         return AsyncClient()
+
+    def _client_for_run(
+        self, durable: DurableRun | None
+    ) -> AbstractAsyncContextManager[AsyncClient | None]:
+        """The agent's client (the caller's to close), or this run's own: bound to this event
+        loop and closed when the run ends. A durable run gets None: the driver makes its
+        client when the run first calls the model, as a stored run may have nothing left to
+        ask (its result is read back without an API key)."""
+        if durable is not None and self._client is None:
+            return nullcontext(None)
+        return self.client_for_run()
 
     def _observe(self, args: RunArgs) -> AbstractAsyncContextManager[observe.RunObserver | None]:
         """The run's observer (`agentkit.instrument()`), or None: the run is not observed."""
