@@ -4,12 +4,12 @@ ask the model, the call needs no API key; a run that goes on still calls the mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from agentkit import Agent, AsyncClient, Limits, SQLiteStore, tool
-from agentkit.errors import LimitExceeded, UsageError
+from agentkit import Agent, AsyncClient, Limits, RunContext, SQLiteStore, Tool, Toolset, tool
+from agentkit.errors import LimitExceeded, RunError, UsageError
 from agentkit.testing import FakeServer, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -125,3 +125,103 @@ async def test_a_run_that_must_call_the_model_without_a_key_fails_and_stores_not
     with pytest.raises(UsageError, match="ANTHROPIC_API_KEY"):
         await Agent(MODEL, tools=[charge], store=store).run(PROMPT, run_id="r1")
     assert store.header("r1") is None
+
+
+class Source:
+    """A tool source whose listing can fail (a server down) and that records the context each
+    listing got: (turn, messages, requests so far)."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.listed: list[tuple[int, int, int]] = []
+
+    def prepare(self, ctx: RunContext[Any], t: Tool) -> Tool:
+        if self.down:
+            raise ConnectionError("the tool server is down")
+        self.listed.append((ctx.turn, len(ctx.messages), ctx.usage.requests))
+        return t
+
+    def agent(self, script: list[Any] | None = None, **kwargs: Any) -> Agent[Any]:
+        tools = Toolset([charge]).with_prepare(self.prepare)
+        if script is None:  # no client: the run makes its own, from the environment
+            return Agent(MODEL, tools=[tools], **kwargs)
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, tools=[tools], client=client, **kwargs)
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("no_key")
+async def test_a_finished_run_is_read_back_with_its_tool_source_down(store: SQLiteStore) -> None:
+    source = Source()
+    first = await source.agent(steps()).run(PROMPT, run_id="r1", store=store)
+    assert source.listed == [(0, 1, 0), (1, 3, 1)]
+
+    source.down = True  # every call of the run returned: their results are in the journal
+    again = await source.agent().run(PROMPT, run_id="r1", store=store)
+    assert again.text == "All done." and again.messages == first.messages
+    async with source.agent().iter(PROMPT, run_id="r1", store=store) as run:
+        assert [type(e).__name__ async for e in run] == ["RunFinished"]
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_goes_on_after_the_replay_lists_its_tools_and_calls_the_model(
+    store: SQLiteStore,
+) -> None:
+    source = Source()
+    with pytest.raises(LimitExceeded):  # the charge ran; the second request is over the limit
+        await source.agent(steps(), limits=Limits(max_turns=1)).run(
+            PROMPT, run_id="r1", store=store
+        )
+    assert source.listed == [(0, 1, 0)]
+
+    source.down = True  # going on needs the next turn's tools
+    with pytest.raises(RunError, match="the tool server is down"):
+        await source.agent([]).run(PROMPT, run_id="r1", store=store)
+    source.down, source.listed = False, []
+    agent = source.agent([text_reply("All done.")])
+    result = await agent.run(PROMPT, run_id="r1", store=store)
+    assert result.text == "All done." and source.listed == [(1, 3, 1)]  # listed live, once
+    transport = cast(ScriptedTransport, agent._client._transport)  # type: ignore[union-attr]
+    assert [t["name"] for t in transport.requests[0].body["tools"]] == ["charge"]
+
+
+@pytest.mark.asyncio
+async def test_a_turn_with_a_call_the_engine_answered_lists_its_tools_as_its_request_did(
+    store: SQLiteStore,
+) -> None:
+    # The unknown tool's answer is the engine's, not journaled: the replay decides it again,
+    # with the tools the turn offered, listed with the context the turn's request had.
+    source = Source()
+    script = [reply(tool_calls=[("refund", {"order": 1}, "toolu_1")]), text_reply("Sorry.")]
+    first = await source.agent(script).run(PROMPT, run_id="r1", store=store)
+    assert "Unknown tool 'refund'" in str(first.messages[2]["content"])
+    listed = source.listed
+
+    source.listed = []
+    again = await source.agent([]).run(PROMPT, run_id="r1", store=store)
+    assert again.messages == first.messages and again.text == "Sorry."
+    assert source.listed == listed[:1]  # the turn with the unknown call, as first listed
+    source.down = True
+    with pytest.raises(ConnectionError):  # deciding that call needs the turn's tools
+        await source.agent([]).run(PROMPT, run_id="r1", store=store)
+
+
+@pytest.mark.asyncio
+async def test_a_paused_run_lists_the_tools_of_its_open_calls_as_its_request_did(
+    store: SQLiteStore,
+) -> None:
+    source = Source()
+    tools = Toolset([charge.replace(requires_approval=True)]).with_prepare(source.prepare)
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(steps()), max_retries=0)
+    agent = Agent(MODEL, tools=[tools], client=client, store=store)
+    await agent.run(PROMPT, run_id="r1")
+    assert source.listed == [(0, 1, 0)]
+
+    source.listed = []
+    again = await agent.run(PROMPT, run_id="r1")
+    assert [c["id"] for c in again.pending_approvals] == ["toolu_1"]
+    assert source.listed == [(0, 1, 0)]  # with the context of the request, not of its reply
+    with pytest.raises(UsageError, match=r"awaiting a decision are 'toolu_1' \(charge\)"):
+        await agent.run(run_id="r1", decisions={"toolu_9": True})
+    done = await agent.run(run_id="r1", decisions={"toolu_1": True})
+    assert done.text == "All done."
