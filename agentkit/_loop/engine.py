@@ -137,8 +137,7 @@ class Engine:
             # The calls run with the tools offered on the turn that made them.
             turn = max(s.turns - 1, 0)
             # Not listed when every call has its result: no tool decides anything then.
-            answered = all(c["id"] in s.results for c in s.pending)
-            if self._tools_turn != turn and not answered:
+            if self._tools_turn != turn and any(c["id"] not in s.results for c in s.pending):
                 return self._list_tools(turn)
             step = self._tool_step()
             if step is not None:

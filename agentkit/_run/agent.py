@@ -60,7 +60,8 @@ class RunArgs(TypedDict, total=False):
     """Answers to pending approvals by `tool_use` id: True, or False / a reason to deny."""
     run_id: str | None
     """Make the run durable under this id: a new id starts it, the same call after a crash
-    resumes it from its last checkpoint, and after it finished returns the stored result."""
+    resumes it from its last checkpoint, and after it finished returns the stored result
+    (without calling the model: no API key needed, nor tools listed for calls that returned)."""
     store: RunStore | None
     """Where a durable run is kept (default: the agent's `store`), e.g. `SQLiteStore(path)`."""
 
@@ -103,7 +104,8 @@ class Agent(Generic[OutputT]):
         """Raises `UsageError` for a setting that can never work, naming it.
 
         `client`: the `AsyncClient` every run uses; yours to close (`async with`). Without
-        one, each run makes its own from the environment and closes it when the run ends.
+        one, each run makes its own from the environment and closes it when the run ends (a
+        durable run when it first calls the model: a stored result needs no API key).
         `model_retries`: retries per model call, whatever failed (the client's `max_retries`
         is for direct client use). `clock`: what runs read the time from and sleep on
         (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
