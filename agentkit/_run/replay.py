@@ -116,12 +116,15 @@ class _Asked:
     """The context of each replayed request, for its turn's tools if they are asked for later
     (messages and usage have grown since: a `prepare` hook must see them as they were)."""
 
-    __slots__ = ("engine", "messages", "request_turn", "turn", "usage")
+    __slots__ = ("engine", "last", "messages", "request_turn", "turn", "usage")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.request_turn = -1
         self.messages = 0
+        self.last: dict[str, Any] = {}
+        """The request's last message: a reply joining it (after a `pause_turn`) replaces it
+        in the history (the messages before it stay as they are)."""
         self.usage = engine.state.usage
         self.turn = -1
         """The last turn whose tools were listed."""
@@ -132,7 +135,7 @@ class _Asked:
         if self.turn == s.turns:  # listed already (a context policy sized the request)
             return
         usage = s.usage
-        self.request_turn, self.messages = s.turns, len(s.messages)
+        self.request_turn, self.messages, self.last = s.turns, len(s.messages), s.messages[-1]
         self.usage = replace(
             usage, server_tool_use=dict(usage.server_tool_use), turns=list(usage.turns)
         )
@@ -143,7 +146,7 @@ class _Asked:
         at_request = turn == self.request_turn
         ctx = RunContext(
             deps=deps,
-            messages=s.messages[: self.messages] if at_request else s.messages,
+            messages=[*s.messages[: self.messages - 1], self.last] if at_request else s.messages,
             usage=self.usage if at_request else s.usage,
             model=engine.config.model,
             turn=turn,

@@ -225,3 +225,37 @@ async def test_a_paused_run_lists_the_tools_of_its_open_calls_as_its_request_did
         await agent.run(run_id="r1", decisions={"toolu_9": True})
     done = await agent.run(run_id="r1", decisions={"toolu_1": True})
     assert done.text == "All done."
+
+
+@pytest.mark.asyncio
+async def test_a_turn_after_a_pause_lists_its_tools_with_the_history_its_request_sent(
+    store: SQLiteStore,
+) -> None:
+    # After a `pause_turn` the next reply joins the paused assistant turn, replacing it in the
+    # history: the turn's tools, listed later in the replay, see the turn as it was sent.
+    seen: list[list[dict[str, Any]]] = []
+
+    def prepare(ctx: RunContext[Any], t: Tool) -> Tool:
+        seen.append([dict(m) for m in ctx.messages])
+        return t
+
+    script = [
+        reply("Searching.", stop_reason="pause_turn"),
+        reply(tool_calls=[("refund", {"order": 1}, "toolu_1")]),  # unknown: the engine answers
+        text_reply("Sorry."),
+    ]
+    tools = Toolset([charge]).with_prepare(prepare)
+
+    def agent(script: list[Any]) -> Agent[Any]:
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script),
+                             max_retries=0)
+        return Agent(MODEL, tools=[tools], client=client)
+
+    first = await agent(script).run(PROMPT, run_id="r1", store=store)
+    paused_turn = seen[1]  # the request after the pause: it ends with the paused text
+    assert paused_turn[-1]["content"] == [{"type": "text", "text": "Searching."}]
+
+    seen.clear()
+    again = await agent([]).run(PROMPT, run_id="r1", store=store)
+    assert again.messages == first.messages
+    assert seen == [paused_turn]  # only the turn with the engine's answer, as it was sent
