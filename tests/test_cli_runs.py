@@ -590,3 +590,41 @@ def test_a_run_whose_journal_cannot_be_read_is_listed_marked_and_show_says_why(
     assert f"run bad: cannot read the run journal {journal}" in captured.err
     assert main(["runs", "show", "bad", "--db", str(db)]) == 1
     assert f"cannot read the run journal {journal}" in capsys.readouterr().err
+
+
+KEYLESS_MODULE = '''
+from agentkit import Agent, tool
+
+@tool
+async def charge(order: int) -> str:
+    """Charge an order."""
+    return f"charged order {order}"
+
+orders = Agent("claude-sonnet-4-5", tools=[charge])  # its runs make their own client
+'''
+
+
+def test_resume_of_a_finished_run_prints_its_result_without_an_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"keyless_agent_{abs(hash(tmp_path))}"
+    (tmp_path / f"{name}.py").write_text(KEYLESS_MODULE, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+    script = [reply(tool_calls=[("charge", {"order": 7}, "toolu_1")]), text_reply("Charged.")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+    db = tmp_path / "runs.db"
+    with SQLiteStore(db) as store:
+        Agent("claude-sonnet-4-5", tools=[module.charge], client=client).run_sync(
+            "Charge order 7", run_id="orders-1", store=store
+        )
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    try:
+        code = main(["runs", "resume", "orders-1", "--db", str(db), "--agent", f"{name}:orders"])
+    finally:
+        sys.modules.pop(name, None)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Charged." in captured.out

@@ -67,17 +67,8 @@ if TYPE_CHECKING:
     from .context.policies import ContextPolicy
 
 __all__ = [
-    "CallModel",
-    "Engine",
-    "EngineConfig",
-    "Finished",
-    "ListTools",
-    "NeedApproval",
-    "RunState",
-    "RunTools",
-    "Sleep",
-    "Step",
-    "ToolInfo",
+    "CallModel", "Engine", "EngineConfig", "Finished", "ListTools", "NeedApproval", "RunState",
+    "RunTools", "Sleep", "Step", "ToolInfo",
 ]
 
 APPROVAL_REQUIRED = "approval_required"
@@ -119,6 +110,10 @@ class Engine:
         self.resolved: list[tuple[dict[str, Any], dict[str, Any]]] = []
         """(call, result) pairs the engine answered itself (unknown tool, denied, output
         tool, not run), for the driver to report; it clears the list after reading."""
+        self.replaying = False
+        """Set while a journal is replayed: each request's reply is journaled, so no request
+        is built and no tools are listed for it (unless a context policy sizes it); a turn's
+        tools are asked for only when one of its calls has no result (they decide its fate)."""
 
     def start(self, now: float) -> None:
         """Begin (or resume) the run at `now`: the deadline is `now` plus `Limits.timeout`."""
@@ -151,7 +146,8 @@ class Engine:
         if s.pending:
             # The calls run with the tools offered on the turn that made them.
             turn = max(s.turns - 1, 0)
-            if self._tools_turn != turn:
+            # Not listed when every call has its result: no tool decides anything then.
+            if self._tools_turn != turn and any(c["id"] not in s.results for c in s.pending):
                 return self._list_tools(turn)
             step = self._tool_step()
             if step is not None:
@@ -161,6 +157,8 @@ class Engine:
         limit = self.config.limits.before_request(s.turns, s.usage)
         if limit is not None:
             return self._finish_limit(limit)
+        if self.replaying and self.context is None:
+            return CallModel({}, ())  # never sent: the journal holds its reply
         if self._tools_turn != s.turns:
             return self._list_tools(s.turns)
         return self._request()

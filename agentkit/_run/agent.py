@@ -66,7 +66,8 @@ class RunArgs(TypedDict, total=False):
     """Answers to pending approvals by `tool_use` id: True, or False / a reason to deny."""
     run_id: str | None
     """Make the run durable under this id: a new id starts it, the same call after a crash
-    resumes it from its last checkpoint, and after it finished returns the stored result."""
+    resumes it from its last checkpoint, and after it finished returns the stored result
+    (without calling the model: no API key needed, nor tools listed for calls that returned)."""
     store: RunStore | None
     """Where a durable run is kept (default: the agent's `store`), e.g. `SQLiteStore(path)`."""
 
@@ -109,7 +110,8 @@ class Agent(Generic[OutputT]):
         """Raises `UsageError` for a setting that can never work, naming it.
 
         `client`: the `AsyncClient` every run uses; yours to close (`async with`). Without
-        one, each run makes its own from the environment and closes it when the run ends.
+        one, each run makes its own from the environment and closes it when the run ends (a
+        durable run when it first calls the model: a stored result needs no API key).
         `model_retries`: retries per model call, whatever failed (the client's `max_retries`
         is for direct client use). `clock`: what runs read the time from and sleep on
         (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.
@@ -224,7 +226,7 @@ class Agent(Generic[OutputT]):
             self._durable(prompt, args, observed) as durable,
         ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
-            async with self._client_for_run() as client:
+            async with self._client_for_run(durable) as client:
                 journal = durable.journal if durable is not None else None
                 return await self._driver.drive(
                     engine, client, deps, decisions, on_event, journal, observed
@@ -267,7 +269,7 @@ class Agent(Generic[OutputT]):
             handle = AgentRun(engine.state, receive)
 
             async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
-                async with send, self._client_for_run() as client:
+                async with send, self._client_for_run(durable) as client:
                     handle.result = await self._driver.drive(
                         engine, client, args.get("deps"), args.get("decisions") or {},
                         send.send_nowait, journal, observed,
@@ -321,7 +323,7 @@ class Agent(Generic[OutputT]):
             raise RuntimeError(f"count_tokens: unexpected step {step!r}")
         from .._loop.context.manager import counted_fields
 
-        async with self._client_for_run() as client:
+        async with self.client_for_run() as client:
             counted = await client.count_tokens(counted_fields(step.params), betas=step.betas)
         return counted.input_tokens
 
@@ -379,14 +381,20 @@ class Agent(Generic[OutputT]):
 
     def client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
         """The client one run uses, as `run` gets it (for integrations that drive runs)."""
-        return self._client_for_run()
-
-    def _client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
-        """The agent's client (the caller's to close), or this run's own: bound to this event
-        loop and closed when the run ends."""
         if self._client is not None:
             return nullcontext(self._client)
         return AsyncClient()
+
+    def _client_for_run(
+        self, durable: DurableRun | None
+    ) -> AbstractAsyncContextManager[AsyncClient | None]:
+        """The agent's client (the caller's to close), or this run's own: bound to this event
+        loop and closed when the run ends. A durable run gets None: the driver makes its
+        client when the run first calls the model, as a stored run may have nothing left to
+        ask (its result is read back without an API key)."""
+        if durable is not None and self._client is None:
+            return nullcontext(None)
+        return self.client_for_run()
 
     def _observe(self, args: RunArgs) -> AbstractAsyncContextManager[observe.RunObserver | None]:
         """The run's observer (`agentkit.instrument()`), or None: the run is not observed."""

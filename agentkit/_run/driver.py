@@ -70,7 +70,8 @@ __all__ = ["Driver", "Emit", "sole_exception"]
 class _Turn:
     """Per-run wiring the driver needs (not state: nothing here is saved)."""
 
-    client: AsyncClient
+    client: AsyncClient | None
+    """None until the run first calls the model (`api`): a stored result needs no API key."""
     deps: object
     emit: Send | None
     journal: Journal | None = None
@@ -79,6 +80,11 @@ class _Turn:
     """Who is told of each step (None: nothing observes the run, see `observe.py`)."""
     effects: Effects | None = None
     """Who carries out the model calls, tools, back-offs and approvals (None: the driver)."""
+
+    def api(self) -> AsyncClient:
+        """The run's client, made from the environment when the run first needs one."""
+        self.client = self.client or AsyncClient()
+        return self.client
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +104,7 @@ class Driver(Generic[OutputT]):
     async def drive(
         self,
         engine: Engine,
-        client: AsyncClient,
+        client: AsyncClient | None,
         deps: object,
         decisions: Mapping[str, bool | str],
         emit: Emit | None,
@@ -107,7 +113,8 @@ class Driver(Generic[OutputT]):
         effects: Effects | None = None,
     ) -> RunResult[OutputT]:
         """Run `engine` until it finishes or pauses, and return the result (`effects`: a
-        workflow engine that carries out and records the steps with side effects).
+        workflow engine that carries out and records the steps with side effects). `client`
+        None: the run makes its own when it first calls the model, and closes it at the end.
 
         Raises:
             LimitExceeded: a limit was hit; `.result` holds the conversation and usage.
@@ -127,7 +134,7 @@ class Driver(Generic[OutputT]):
         try:
             loop = self._loop(engine, turn)
             if observed is not None:
-                loop = observed.drive(engine, client, journal, loop)
+                loop = observed.drive(engine, turn.api, journal, loop)
             failure = await loop
             result = self._result(engine)
             if failure is None and turn.emit is not None:
@@ -157,6 +164,9 @@ class Driver(Generic[OutputT]):
             if cause is not exc:  # a KeyboardInterrupt in a tool, not its task group's wrapper
                 raise cause from None
             raise
+        finally:
+            if client is None and turn.client is not None:  # the run's own
+                await turn.client.aclose()
         if failure is not None:
             again = _again(journal, "resume with agent.run(state=...)")
             raise RunError(
@@ -228,9 +238,9 @@ class Driver(Generic[OutputT]):
                     await self._report_resolved(engine, turn)
             case CountTokens():
                 if turn.effects is None:
-                    engine.on_count(await _count(step, turn.client))
+                    engine.on_count(await _count(step, turn.api()))
                 else:  # recorded: a replay decides on the count the first execution got
-                    engine.on_count(await turn.effects.count(partial(_count, step, turn.client)))
+                    engine.on_count(await turn.effects.count(partial(_count, step, turn.api())))
             case Sleep():
                 if turn.emit is not None:
                     from . import events as ev
@@ -263,6 +273,7 @@ class Driver(Generic[OutputT]):
     async def _call_model(self, step: CallModel, engine: Engine, turn: _Turn) -> Message | None:
         """The reply, or None when the call failed (reported to the engine, which decides)."""
         params, n = step.params, engine.state.turns + 1
+        turn.api()  # the client, made before a hook runs or an event says the call began
         ctx: RunContext[Any] | None = None  # made for hooks only: a waiting run would hold it
         if step.attempt == 0:
             if self.hooks.before_model is not None:
@@ -297,9 +308,10 @@ class Driver(Generic[OutputT]):
         """The model call, returned to be awaited: one coroutine fewer held while it waits."""
         if self.stream:
             return self._stream_once(params, betas, n, turn)
+        client = turn.api()
         if turn.emit is None:
-            return turn.client.create(params, betas=betas, max_retries=0)
-        return self._create_and_emit(params, betas, n, turn.client, turn.emit)
+            return client.create(params, betas=betas, max_retries=0)
+        return self._create_and_emit(params, betas, n, client, turn.emit)
 
     async def _create_and_emit(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, client: AsyncClient,
@@ -312,7 +324,7 @@ class Driver(Generic[OutputT]):
     async def _stream_once(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
     ) -> Message:
-        async with turn.client.stream(params, betas=betas, max_retries=0) as stream:
+        async with turn.api().stream(params, betas=betas, max_retries=0) as stream:
             try:
                 return await read_stream(stream, n, turn.emit)
             except APITimeoutError as exc:
@@ -479,9 +491,8 @@ async def _count(step: CountTokens, client: AsyncClient) -> int | None:
 
 
 def _run_id(turn: _Turn) -> str | None:
-    if turn.journal is not None:
-        return turn.journal.run_id
-    return turn.effects.run_id if turn.effects is not None else None
+    holder = turn.journal or turn.effects
+    return holder.run_id if holder is not None else None
 
 
 def _again(journal: Journal | None, otherwise: str) -> str:
@@ -502,9 +513,8 @@ def _as_api_error(failure: Exception) -> Exception:
 
 
 def _members(exc: BaseException) -> tuple[BaseException, ...]:
-    if not isinstance(exc, BaseExceptionGroup):
-        return ()
-    return cast("BaseExceptionGroup[BaseException]", exc).exceptions
+    group = cast("BaseExceptionGroup[BaseException]", exc)
+    return group.exceptions if isinstance(exc, BaseExceptionGroup) else ()
 
 
 def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:

@@ -54,9 +54,15 @@ class RunObserver(Protocol):
     resumed run can link to it (None: nothing to keep)."""
 
     def drive(
-        self, engine: Engine, client: AsyncClient, journal: Journal | None, loop: Awaitable[T]
+        self,
+        engine: Engine,
+        client: Callable[[], AsyncClient],
+        journal: Journal | None,
+        loop: Awaitable[T],
     ) -> Awaitable[T]:
-        """Await the driver's loop inside the run's context."""
+        """Await the driver's loop inside the run's context. `client()` is the run's client,
+        made when first asked for: ask only when the run calls the model (a run that returns
+        a stored result needs no credentials)."""
         ...
 
     def model_request(self, params: dict[str, Any], stream: bool) -> None:

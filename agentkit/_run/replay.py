@@ -3,11 +3,18 @@ entries a process committed, with no model or tool call, and the calls a crash i
 answered. `durable.py` claims the run and keeps its journal; this is how its state comes back.
 
 The engine decides each step as it did the first time (`next_step()` without a time: no
-deadline in replay); each `ListTools` is answered by the toolset's `prepare` hooks again with
-that turn's context, so a turn offers the tools it offered, and the journal's replies,
-decisions, context notes and merged usage are fed where the driver fed them. Started marks and
-results are fed as they come, for the calls still open (anything else does not fit): a
-journaled result is what the call returned, whatever tools the agent offers today.
+deadline in replay), in its replaying mode: it builds no request (the journal holds each reply;
+with a context policy it does, as the policy sizes them) and asks for a turn's tools only when
+they decide something, i.e. when one of the turn's calls has no journaled result (an unknown
+tool, a denied call, one awaiting approval) or is still open when the journal ends (the run
+goes on from there with that turn's tools; the engine lists no tools for calls that all have
+their results, live or replayed). Each `ListTools` is answered by the toolset's
+`prepare` hooks again with that turn's context as it was when its request was made, so a turn
+offers the tools it offered; a turn whose calls all returned lists nothing, so the stored
+result of a finished run is read back with its tool sources (MCP servers) down. The journal's
+replies, decisions, context notes and merged usage are fed where the driver fed them. Started
+marks and results are fed as they come, for the calls still open (anything else does not
+fit): a journaled result is what the call returned, whatever tools the agent offers today.
 """
 
 from __future__ import annotations
@@ -45,11 +52,11 @@ async def replay(
     tools are listed again with the turn's own context, as the driver listed them. Returns the
     ids of calls marked started that have no result yet."""
     config = engine.config
-    engine.config = replace(config, limits=_UNLIMITED)
+    engine.config, engine.replaying = replace(config, limits=_UNLIMITED), True
     try:
         return await _feed(engine, entries, toolset, deps, run_id)
     finally:
-        engine.config = config
+        engine.config, engine.replaying = config, False
 
 
 _UNLIMITED = Limits()
@@ -61,6 +68,7 @@ async def _feed(
     s = engine.state
     started: set[str] = set()
     todo = [e for e in entries if e.kind not in ("status", "attempt")]
+    asked = _Asked(engine)  # the context each turn's tools were listed with
     i = 0
     while i < len(todo):
         entry = todo[i]
@@ -82,26 +90,70 @@ async def _feed(
         step = engine.next_step()
         engine.resolved.clear()
         if isinstance(step, ListTools):
-            ctx = RunContext(
-                deps=deps,
-                messages=s.messages,
-                usage=s.usage,
-                model=engine.config.model,
-                turn=step.turn,
-                run_id=run_id,
-            )
-            engine.on_tools(await toolset.tools_for(ctx))
+            await asked.list_tools(step.turn, toolset, deps, run_id)
         elif entry.kind == "context":  # what the step just asked for: a count, an overflow
             engine.on_context(entry.payload)
             i += 1
         elif isinstance(step, CallModel) and entry.kind == "reply":
+            asked.request()
             engine.on_reply(Message.from_wire(entry.payload))
             i += 1
         else:
             raise _misfit(run_id, entry, f"the agent's next step is {type(step).__name__}")
+    if any(c["id"] not in s.results for c in s.pending) and asked.turn != s.turns - 1:
+        # Calls of the last reply are still open: the live steps decide on that turn's tools,
+        # listed here with the context of its request, as the first process listed them.
+        engine.replaying = False
+        step = engine.next_step()
+        if isinstance(step, ListTools):
+            await asked.list_tools(step.turn, toolset, deps, run_id)
     engine.resolved.clear()  # reported by the process that made those calls, not again
     _ended_as_stored(engine, entries, run_id)
     return started
+
+
+class _Asked:
+    """The context of each replayed request, for its turn's tools if they are asked for later
+    (messages and usage have grown since: a `prepare` hook must see them as they were)."""
+
+    __slots__ = ("engine", "last", "messages", "request_turn", "turn", "usage")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.request_turn = -1
+        self.messages = 0
+        self.last: dict[str, Any] = {}
+        """The request's last message: a reply joining it (after a `pause_turn`) replaces it
+        in the history (the messages before it stay as they are)."""
+        self.usage = engine.state.usage
+        self.turn = -1
+        """The last turn whose tools were listed."""
+
+    def request(self) -> None:
+        """A request is replayed: keep the context its tools were (or would be) listed with."""
+        s = self.engine.state
+        if self.turn == s.turns:  # listed already (a context policy sized the request)
+            return
+        usage = s.usage
+        self.request_turn, self.messages, self.last = s.turns, len(s.messages), s.messages[-1]
+        self.usage = replace(
+            usage, server_tool_use=dict(usage.server_tool_use), turns=list(usage.turns)
+        )
+
+    async def list_tools(self, turn: int, toolset: Toolset, deps: object, run_id: str) -> None:
+        engine = self.engine
+        s = engine.state
+        at_request = turn == self.request_turn
+        ctx = RunContext(
+            deps=deps,
+            messages=[*s.messages[: self.messages - 1], self.last] if at_request else s.messages,
+            usage=self.usage if at_request else s.usage,
+            model=engine.config.model,
+            turn=turn,
+            run_id=run_id,
+        )
+        engine.on_tools(await toolset.tools_for(ctx))
+        self.turn = turn
 
 
 def _ended_as_stored(engine: Engine, entries: Sequence[Entry], run_id: str) -> None:

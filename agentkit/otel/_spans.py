@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -111,7 +111,10 @@ class RunSpan:
         self.span: Span = trace.INVALID_SPAN
         self.traceparent: str | None = None
         self.engine: Engine | None = None
-        self.server: Attributes = {}
+        self.server: Attributes | None = None
+        """`server.*` of the API, read from the run's client at its first model call (a run
+        that calls no model makes no client)."""
+        self.client: Callable[[], AsyncClient] | None = None
         self.inputs: list[dict[str, Any]] | None = None
         self._chat: _Chat | None = None
 
@@ -151,10 +154,14 @@ class RunSpan:
         span.end()
 
     async def drive(
-        self, engine: Engine, client: AsyncClient, journal: Journal | None, loop: Awaitable[T]
+        self,
+        engine: Engine,
+        client: Callable[[], AsyncClient],
+        journal: Journal | None,
+        loop: Awaitable[T],
     ) -> T:
         self.engine = engine
-        self.server = _server(client.base_url)
+        self.client = client
         if self.telemetry.capture:
             self.inputs = content.input_messages(engine.state.messages)
         for earlier in journal.traces if journal is not None else ():
@@ -203,6 +210,12 @@ class RunSpan:
                 )
         span.set_attributes(attributes)
 
+    def _api_server(self) -> Attributes:
+        server = self.server
+        if server is None:
+            server = self.server = {} if self.client is None else _server(self.client().base_url)
+        return server
+
     def _state_error(self) -> str | None:
         state = self.engine.state if self.engine is not None else None
         return None if state is None else state.limit or state.stop_reason
@@ -213,7 +226,7 @@ class RunSpan:
         if self._chat is not None:  # not expected: the driver ends each call first
             self._end_chat(None, None, "incomplete")
         model = str(params.get("model", self.info.model))
-        attributes = {**_operation("chat", model), **self.server}
+        attributes = {**_operation("chat", model), **self._api_server()}
         max_tokens = params.get("max_tokens")
         if isinstance(max_tokens, int):
             attributes[sc.REQUEST_MAX_TOKENS] = max_tokens
@@ -259,7 +272,7 @@ class RunSpan:
         if chat is None:
             return
         span = chat.span
-        metric = {**_operation("chat", chat.model), **self.server}
+        metric = {**_operation("chat", chat.model), **self._api_server()}
         if chat.retries:
             span.set_attribute(sc.RETRIES, chat.retries)
         if message is not None and usage is not None:

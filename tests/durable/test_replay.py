@@ -146,11 +146,11 @@ async def test_an_interrupted_call_s_answer_is_reported_by_the_process_that_make
 
 
 @pytest.mark.asyncio
-async def test_a_resume_lists_each_replayed_turn_s_tools_once_and_takes_a_new_description(
+async def test_a_resume_lists_no_tools_for_a_turn_whose_calls_returned_and_takes_a_new_description(
     store: SQLiteStore,
 ) -> None:
-    # The README: tool descriptions and code may change between resumes; `prepare` hooks run
-    # again during replay, once per turn, with that turn's context.
+    # The README: tool descriptions and code may change between resumes; a replayed turn
+    # whose calls all have their results lists no tools (nothing depends on them).
     def crash(ctx: RunContext[Any], params: object) -> None:
         if ctx.turn == 1:
             raise Crash
@@ -172,6 +172,6 @@ async def test_a_resume_lists_each_replayed_turn_s_tools_once_and_takes_a_new_de
     resumed = await agent.run("Charge 1", run_id="r1", store=store)
 
     assert resumed.text == "Charged." and charged == ["r1:toolu_1"]
-    assert turns == [(0, 1), (1, 3)]  # turn 0 replayed, turn 1 live: each listed once
+    assert turns == [(1, 3)]  # turn 0 replayed (its call returned), turn 1 live: listed once
     (sent,) = transport.requests[0].body["tools"]
     assert sent["description"] == "Charge an order, in euros."

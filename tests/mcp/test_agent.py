@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from mcp_helpers import call_ctx, stdio_app
 
 from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Toolset, tool
 from agentkit._run.replay import INTERRUPTED
+from agentkit.errors import RunError
 from agentkit.events import AgentEvent, ToolCallStarted
-from agentkit.mcp import MCPToolset
+from agentkit.mcp import MCPConnectionError, MCPToolset
 from agentkit.testing import ScriptedTransport, reply, text_reply, tool_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -183,3 +185,27 @@ async def test_a_started_call_whose_tool_is_gone_at_resume_is_answered_interrupt
         async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
             again = await agent.run("go", run_id="r1", store=store)
         assert again.messages == resumed.messages
+
+
+@pytest.mark.asyncio
+async def test_a_finished_durable_run_is_read_back_with_its_server_down_and_no_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = client_for(tool_reply("add", {"a": 2, "b": 2}), text_reply("4."))
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
+            first = await agent.run("add", run_id="r1", store=store)
+
+        for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+            monkeypatch.delenv(name, raising=False)
+        down = MCPToolset.stdio(sys.executable, ["-c", "raise SystemExit(1)"], name="down",
+                                connect_timeout=5)
+        with pytest.raises(MCPConnectionError):  # the server is down indeed
+            await down.list_tools()
+        async with Agent(MODEL, tools=[down], store=store) as agent:
+            again = await agent.run("add", run_id="r1")
+            assert again.text == "4." and again.messages == first.messages
+            # A run that must go on lists its tools: the server being down stops it.
+            with pytest.raises(RunError) as raised:
+                await agent.run("add again", history=first.messages, run_id="r2")
+        assert isinstance(raised.value.__cause__, MCPConnectionError)
