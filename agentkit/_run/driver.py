@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, assert_never, cast
 import anyio
 
 from .._api.client import AsyncClient
-from .._api.wire import Message, tool_result
+from .._api.wire import Message
 from .._errors import (
     APIError,
     APIStreamError,
@@ -55,7 +55,7 @@ from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
-from .tool_calls import ToolCalls
+from .tool_calls import ToolCalls, call_tool
 
 if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
     from .durable import Journal
@@ -371,29 +371,8 @@ class Driver(Generic[OutputT]):
     ) -> Awaitable[dict[str, Any]]:
         """The tool call, carried out by the driver or, with `effects`, as their step."""
         if effects is None:
-            return self._call_tool(t, call, ctx)
-        return effects.tool(call, lambda: self._call_tool(t, call, ctx))
-
-    async def _call_tool(
-        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any]
-    ) -> dict[str, Any]:
-        args: dict[str, Any] = call["input"]
-        if self.hooks.before_tool is not None:
-            verdict = await maybe_await(self.hooks.before_tool(ctx, call))
-            if isinstance(verdict, Deny):
-                return _denied(call, verdict.reason)
-            if isinstance(verdict, dict):
-                args = verdict
-        execution = self.tool_execution
-        block = await t.run(
-            args,
-            ctx,
-            raise_errors=execution.raise_errors,
-            max_result_chars=execution.max_result_chars,
-        )
-        if self.hooks.after_tool is not None:
-            block = await maybe_await(self.hooks.after_tool(ctx, call, block)) or block
-        return block
+            return call_tool(self.hooks, self.tool_execution, t, call, ctx)
+        return effects.tool(call, lambda: call_tool(self.hooks, self.tool_execution, t, call, ctx))
 
     async def _approve(
         self, calls: Sequence[dict[str, Any]], ctx: RunContext[Any]
@@ -516,6 +495,3 @@ def _members(exc: BaseException) -> tuple[BaseException, ...]:
     group = cast("BaseExceptionGroup[BaseException]", exc)
     return group.exceptions if isinstance(exc, BaseExceptionGroup) else ()
 
-
-def _denied(call: Mapping[str, Any], reason: str) -> dict[str, Any]:
-    return tool_result(call["id"], f"Not run: {reason}.", is_error=True)

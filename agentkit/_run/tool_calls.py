@@ -21,17 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._api.wire import tool_result
 from .._loop.engine import Engine
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .effects import Effects
 from .emit import Send
+from .hooks import Deny, Hooks, maybe_await
 from .observe import CallTool
+from .options import ToolExecution
 
 if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
     from .durable import Journal
 
-__all__ = ["ToolCalls"]
+__all__ = ["ToolCalls", "call_tool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +104,26 @@ def _on_asyncio() -> bool:
     except RuntimeError:  # trio
         return False
     return True
+
+
+async def call_tool(
+    hooks: Hooks, execution: ToolExecution, t: Tool, call: dict[str, Any], ctx: RunContext[Any]
+) -> dict[str, Any]:
+    """One tool call's result block: `before_tool` (which may deny it or rewrite its input),
+    the tool run as `execution` says, then `after_tool`."""
+    args: dict[str, Any] = call["input"]
+    if hooks.before_tool is not None:
+        verdict = await maybe_await(hooks.before_tool(ctx, call))
+        if isinstance(verdict, Deny):
+            return tool_result(call["id"], f"Not run: {verdict.reason}.", is_error=True)
+        if isinstance(verdict, dict):
+            args = verdict
+    block = await t.run(
+        args,
+        ctx,
+        raise_errors=execution.raise_errors,
+        max_result_chars=execution.max_result_chars,
+    )
+    if hooks.after_tool is not None:
+        block = await maybe_await(hooks.after_tool(ctx, call, block)) or block
+    return block
