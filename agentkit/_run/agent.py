@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, Unpack, cast
 import anyio
 
 from .._api.client import AsyncClient
-from .._api.jsonbytes import to_json
-from .._errors import RunError, ToolError, UsageError
+from .._errors import UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.history import append_user_content
 from .._loop.limits import Limits
 from .._loop.request_rules import check_tool_names
 from .._loop.steps import CallModel, ListTools
 from .._loop.thinking import ThinkingBudget, plan_thinking
-from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.server import split_server_tools
 from .._tools.tool import Tool
@@ -341,29 +339,9 @@ class Agent(Generic[OutputT]):
                 "as_tool() needs a name and a description (pass them or set them on the Agent)"
             )
 
-        async def handler(input: dict[str, Any], ctx: RunContext[Any]) -> str:
-            try:
-                result = await self.run(input["task"], deps=ctx.deps)
-            except RunError as exc:
-                # A sub-run that failed still spent tokens: count them, then report it.
-                if isinstance(exc.usage, RunUsage):
-                    ctx.usage.merge(exc.usage)
-                raise
-            ctx.usage.merge(result.usage)
-            if result.pending_approvals:  # a pause no one can answer here: say so, not ""
-                raise ToolError(_paused(tool_name, result.pending_approvals))
-            return _handed_over(result)
+        from .subagent import agent_tool
 
-        return Tool.from_schema(
-            name=tool_name,
-            description=text,
-            input_schema={
-                "type": "object",
-                "properties": {"task": {"type": "string", "description": "What to do, in full."}},
-                "required": ["task"],
-            },
-            handler=handler,
-        )
+        return agent_tool(tool_name, text, lambda task, deps: self.run(task, deps=deps))
 
     @property
     def driver(self) -> Driver[OutputT]:
@@ -478,25 +456,6 @@ def _first(
     if not messages:
         raise UsageError("nothing to send: pass a prompt")
     return messages
-
-
-def _handed_over(result: RunResult[Any]) -> str:
-    """What a sub-run gives the model that called it: its output as JSON (spelled as the model
-    wrote it, aliases kept), else its answer's text."""
-    output = result.state.output
-    if output is None:
-        return result.text
-    return to_json(output, by_alias=True).decode()
-
-
-def _paused(name: str, calls: Sequence[Mapping[str, Any]]) -> str:
-    """What the model that called a sub-agent is told when the sub-run paused for approval."""
-    waiting = ", ".join(f"{c['name']} ({c['id']})" for c in calls)
-    return (
-        f"Not done: the agent {name!r} stopped to wait for approval of {waiting}, and no one "
-        "can approve a call inside a tool call, so those calls were not run. To let it run "
-        "them, give that agent an approve callback (Agent(approve=...))."
-    )
 
 
 def _at_least(**options: tuple[int, int]) -> None:
