@@ -41,12 +41,12 @@ hundreds of turns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from .._errors import ConversationError
 
-__all__ = ["ConversationValidator", "validate_conversation"]
+__all__ = ["ConversationValidator", "request_thinking", "validate_conversation"]
 
 _THINKING_TYPES = frozenset({"thinking", "redacted_thinking"})
 _CALL_TYPES = frozenset({"tool_use", "server_tool_use"})
@@ -413,3 +413,14 @@ def validate_conversation(messages: Sequence[Any], *, thinking: bool | str = Fal
         ConversationError: naming the offending message index and rule.
     """
     ConversationValidator().validate(messages, thinking=thinking)
+
+
+def request_thinking(params: Mapping[str, Any]) -> str | bool:
+    """The thinking a request's `params` put in force, as `validate(thinking=)` takes it. Only
+    manual `enabled` thinking requires each turn to start with thinking; adaptive thinking may
+    skip it on an easy turn."""
+    thinking: object = params.get("thinking")
+    if not isinstance(thinking, dict):
+        return False
+    kind = cast("dict[str, object]", thinking).get("type", False)
+    return kind if isinstance(kind, str | bool) else False

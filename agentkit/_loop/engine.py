@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .._api.sansio import backoff, retryable
 from .._api.wire import Message, tool_result
@@ -38,7 +38,7 @@ from .._errors import APIStatusError, MalformedStreamError
 from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
-from .conversation import ConversationValidator
+from .conversation import ConversationValidator, request_thinking
 from .decisions import open_decisions
 from .history import (
     append_reply,
@@ -275,7 +275,7 @@ class Engine:
         Raises:
             ConversationError: the conversation breaks a rule (named), e.g. a hook's rewrite.
         """
-        self._validator.validate(params.get("messages") or (), thinking=_thinking_type(params))
+        self._validator.validate(params.get("messages") or (), thinking=request_thinking(params))
         if (sent := self._sent) is None or sent.params is not params:  # a hook's rewrite
             self._sent = CallModel(params, sent.betas if sent is not None else self.config.betas)
         return params
@@ -494,12 +494,3 @@ def _unknown_tool(name: str, tools: Mapping[str, Any]) -> str:
     known = ", ".join(sorted(tools)) or "none"
     return f"Unknown tool {name!r}. Available tools: {known}. Call one of these instead."
 
-
-def _thinking_type(params: Mapping[str, Any]) -> str | bool:
-    # Only manual `enabled` thinking requires each turn to start with thinking; adaptive
-    # thinking may skip it on an easy turn.
-    thinking: object = params.get("thinking")
-    if not isinstance(thinking, dict):
-        return False
-    kind = cast("dict[str, object]", thinking).get("type", False)
-    return kind if isinstance(kind, str | bool) else False
