@@ -267,8 +267,7 @@ class RunLog:
                     "written since its last sync may be lost, and the run stops here (resume it "
                     "once the cause is fixed)"
                 )
-                self.failed.__cause__ = exc
-                raise self.failed from exc
+                raise self.failed from exc  # its cause kept for every later raise
 
     def close(self) -> None:
         """Release the lock and the file (twice is harmless), once a `sync` in flight ended."""
