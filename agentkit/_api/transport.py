@@ -5,7 +5,7 @@ client owns (and so closes).
 
 Rules:
 - A TLS context is built once per trust and shared by every client (a context costs ~2 ms
-  of CPU, loading a CA bundle ~20 ms more).
+  of CPU, loading a CA bundle ~20 ms more), and built again when the bundle on disk changes.
 - aiohttp and the CA bundle are loaded only by a client that uses them.
 """
 
@@ -85,27 +85,57 @@ def env_proxies() -> bool:
     return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
-_TLS_CONTEXTS: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+_Trust = tuple[str, str]
+"""Where a context's CAs come from: ("cafile", path), ("capath", folder) or ("none", "")."""
+_Stamp = tuple[int, int, int] | None
+"""The trust's file as last seen on disk (inode, mtime in ns, size); None: not there."""
+_TLS_CONTEXTS: dict[_Trust, tuple[_Stamp, ssl.SSLContext]] = {}
 _TLS_LOCK = threading.Lock()
+_PLAIN: _Trust = ("none", "")
 
 
 def tls_verify(base_url: str) -> ssl.SSLContext:
-    """What a transport to `base_url` checks TLS with, built once per process and shared by
-    every client (a context costs ~2 ms of CPU, loading the CA bundle ~20 ms more): plain
-    http:// (a loopback fake, a local gateway) never speaks TLS, so a context that trusts
-    nothing; anything else httpx's default: the CA bundle, or `SSL_CERT_FILE` / `SSL_CERT_DIR`
-    (one context per value they have when a client is made)."""
-    plain = base_url.lower().startswith("http:")
-    key = (True, None, None)
-    if not plain:
-        key = (False, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-    context = _TLS_CONTEXTS.get(key)
-    if context is None:
+    """What a transport to `base_url` checks TLS with, shared by every client: plain http://
+    (a loopback fake, a local gateway) never speaks TLS, so a context that trusts nothing;
+    anything else httpx's default trust: `SSL_CERT_FILE`, else `SSL_CERT_DIR`, else certifi's
+    CA bundle, as they are when a client is made (a bundle rewritten on disk, e.g. certifi
+    upgraded in place, gives later clients a new context; one `os.stat` tells)."""
+    trust = _PLAIN if base_url.lower().startswith("http:") else _trust()
+    stamp = None if trust is _PLAIN else _stamp(trust[1])
+    cached = _TLS_CONTEXTS.get(trust)
+    if cached is None or cached[0] != stamp:
         with _TLS_LOCK:  # two clients made at once in two threads build it once
-            context = _TLS_CONTEXTS.get(key)
-            if context is None:
-                context = (
-                    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain else httpx.create_ssl_context()
-                )
-                _TLS_CONTEXTS[key] = context
-    return context
+            cached = _TLS_CONTEXTS.get(trust)
+            if cached is None or cached[0] != stamp:
+                cached = _TLS_CONTEXTS[trust] = (stamp, _context(trust))
+    return cached[1]
+
+
+def _trust() -> _Trust:
+    """The CAs `httpx.create_ssl_context()` would load, named, so the cache can watch them."""
+    if cafile := os.environ.get("SSL_CERT_FILE"):
+        return ("cafile", cafile)
+    if capath := os.environ.get("SSL_CERT_DIR"):
+        return ("capath", capath)
+    import certifi
+
+    return ("cafile", certifi.where())
+
+
+def _stamp(path: str) -> _Stamp:
+    try:
+        stat = os.stat(path)
+    except OSError:  # building the context says what is wrong, as it always has
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _context(trust: _Trust) -> ssl.SSLContext:
+    """httpx's default context for `trust` (what `create_ssl_context()` builds), or for plain
+    HTTP one that trusts nothing."""
+    kind, where = trust
+    if kind == "cafile":
+        return ssl.create_default_context(cafile=where)
+    if kind == "capath":
+        return ssl.create_default_context(capath=where)
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
