@@ -833,3 +833,39 @@ async def test_proxy_environment_routes_through_an_httpx_client(
     assert isinstance(client._http, httpx.AsyncClient) and client._transport is None
     await client.aclose()
     assert client._http.is_closed
+
+
+class _Closing(httpx.MockTransport):
+    """A mock transport that says whether its client closed it."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.asyncio
+async def test_each_client_closes_what_it_made_or_was_given_as_transport_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A transport given is the client's to close (its pool); an http_client given is not.
+    sync_given, async_given = _Closing(Server()), _Closing(Server())
+    Client(api_key=KEY, transport=sync_given).close()
+    await AsyncClient(api_key=KEY, transport=async_given).aclose()
+    assert sync_given.closed and async_given.closed
+    sync_http = httpx.Client(transport=_Closing(Server()))
+    async_http = httpx.AsyncClient(transport=_Closing(Server()))
+    Client(api_key=KEY, http_client=sync_http).close()
+    await AsyncClient(api_key=KEY, http_client=async_http).aclose()
+    assert not sync_http.is_closed and not async_http.is_closed
+    sync_http.close()
+    await async_http.aclose()
+    # Behind a proxy it makes an httpx client (which mounts the proxy's transport), and closes it.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    sync = Client(api_key=KEY)
+    assert isinstance(sync._http, httpx.Client) and sync._transport is None
+    sync.close()
+    assert sync._http.is_closed  # AsyncClient's: test_proxy_environment_routes_through_...

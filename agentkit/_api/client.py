@@ -14,11 +14,12 @@ Rules:
   once the caller can see an event, failures are raised, never retried.
 - Hot path: bodies are plain dicts serialized once; pydantic runs once, on the reply; a
   stream builds typed events only for callers that iterate them.
-- The default async transport is aiohttp under httpx (`httpx-aiohttp`): measured in
-  `benchmarks/transport.py`, httpx's own async pool costs many times more CPU per request.
-  That transport's aiohttp session is driven directly (`aiohttp_driver.AiohttpDriver`: no
-  `httpx.Request` per call; replies still come back as `httpx.Response`). Any httpx
-  transport can be passed instead (tests use `httpx.MockTransport`).
+- Where requests go is decided once, in `transport.py` (`Route`): the default async
+  transport is aiohttp under httpx (`httpx-aiohttp`): measured in `benchmarks/transport.py`,
+  httpx's own async pool costs many times more CPU per request. That transport's aiohttp
+  session is driven directly (`aiohttp_driver.AiohttpDriver`: no `httpx.Request` per call;
+  replies still come back as `httpx.Response`). Any httpx transport can be passed instead
+  (tests use `httpx.MockTransport`).
 """
 
 from __future__ import annotations
@@ -41,23 +42,11 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 import anyio
 import httpx
 
-from .aiohttp_driver import AiohttpDriver
-from .client_base import (
-    LIMITS,
-    ClientBase,
-    FirstEvent,
-    Flow,
-    Roundtrip,
-    Sleep,
-    aguard,
-    env_proxies,
-    guard,
-    parse_reply,
-    tls_verify,
-)
+from .client_base import ClientBase, FirstEvent, Flow, Roundtrip, Sleep, aguard, guard, parse_reply
 from .message_stream import AsyncMessageStream, MessageStream, OpenStream
 from .sansio import DEFAULT_ANTHROPIC_VERSION, Call
 from .sse import aiter_sse_events, iter_sse_events
+from .transport import async_route, sync_route
 from .wire import CountTokensResult, Message, ModelInfo
 
 if TYPE_CHECKING:  # only a client given one uses it, through its methods
@@ -110,21 +99,9 @@ class AsyncClient(ClientBase):
         self._setup(http_client, transport)
         self.rate_limiter = rate_limiter
         """Paces every request (each retry too); None: no client-side pacing."""
-        self._owns_http = False
-        self._aiohttp: AiohttpDriver | None = None
-        """Set when the transport is our aiohttp one, bound to the first loop that uses it."""
-        if transport is None and http_client is None:
-            from httpx_aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(limits=LIMITS, verify=tls_verify(self.base_url))
-            self._aiohttp = AiohttpDriver(transport, self._timeout)
-            if env_proxies():  # httpx mounts proxy transports; calling ours directly would not
-                http_client = httpx.AsyncClient(transport=transport, timeout=self._default_timeout)
-                transport, self._owns_http = None, True
-        self._http = http_client
-        """Set when requests go through an httpx client (yours, or for proxies)."""
-        self._transport = transport
-        """Set when requests go straight to the transport: the fast path, no client merges."""
+        self._transport, self._http, self._owned, self._aiohttp = async_route(
+            self.base_url, transport, http_client, self._timeout, self._default_timeout
+        )
         self._sleep: Callable[[float], Any] = anyio.sleep
 
     async def _run(self, flow: Flow[_T]) -> _T:
@@ -297,10 +274,8 @@ class AsyncClient(ClientBase):
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""
-        if self._transport is not None:
-            await self._transport.aclose()
-        elif self._owns_http and self._http is not None:
-            await self._http.aclose()
+        if self._owned is not None:
+            await self._owned.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -337,15 +312,9 @@ class Client(ClientBase):
             connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
         )
         self._setup(http_client, transport)
-        self._owns_http = False
-        if transport is None and http_client is None:
-            if env_proxies():
-                http_client = httpx.Client(timeout=self._default_timeout, limits=LIMITS)
-                self._owns_http = True
-            else:
-                transport = httpx.HTTPTransport(limits=LIMITS, verify=tls_verify(self.base_url))
-        self._http = http_client
-        self._transport = transport
+        self._transport, self._http, self._owned, _ = sync_route(
+            self.base_url, transport, http_client, self._default_timeout
+        )
         self._sleep: Callable[[float], Any] = time.sleep
 
     def _run(self, flow: Flow[_T]) -> _T:
@@ -487,10 +456,8 @@ class Client(ClientBase):
 
     def close(self) -> None:
         """Close the connection pool (unless it came from `http_client=`)."""
-        if self._transport is not None:
-            self._transport.close()
-        elif self._owns_http and self._http is not None:
-            self._http.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> Self:
         return self

@@ -6,7 +6,8 @@ its result (httpx `auth_flow` style): `ClientBase.send_flow` (send, retrying) an
 `stream_flow` (open a stream, retrying until its first event). Also turning a `Call` into
 an httpx request, mapping httpx transport failures to our errors (`connection_error`),
 parsing replies (`parse_reply`, `models_page`), and guarding stream bodies (`guard`/
-`aguard`). With `client.py` and `aiohttp_driver.py` it is the only code that imports httpx.
+`aguard`). With `client.py`, `transport.py` and `aiohttp_driver.py` it is the only code of
+the client that imports httpx.
 
 Rules:
 - A flow decides, its driver only carries out: each I/O step is one `Op`; the driver
@@ -21,11 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import ssl
-import threading
-import urllib.request
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar, cast
 from urllib.parse import quote, urlsplit
@@ -46,7 +44,6 @@ from .streaming import MessageAccumulator
 from .wire import Message, ModelInfo, WireModel
 
 __all__ = [
-    "LIMITS",
     "ClientBase",
     "Close",
     "FirstEvent",
@@ -56,7 +53,6 @@ __all__ = [
     "aguard",
     "connection_error",
     "empty_stream_error",
-    "env_proxies",
     "guard",
     "models_page",
     "parse_reply",
@@ -65,7 +61,6 @@ __all__ = [
 _M = TypeVar("_M", bound=WireModel)
 _T = TypeVar("_T")
 _MESSAGE_KEYS = ("model", "max_tokens", "messages")
-LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30)
 
 
 # -- the I/O a flow asks its driver for -----------------------------------------------------------
@@ -221,38 +216,6 @@ def models_page(response: httpx.Response) -> tuple[list[ModelInfo], str | None]:
     page = json.loads(response.content)
     models = [ModelInfo.model_validate(item) for item in page.get("data") or ()]
     return models, (page.get("last_id") if page.get("has_more") else None) or None
-
-
-_TLS_CONTEXTS: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
-_TLS_LOCK = threading.Lock()
-
-
-def tls_verify(base_url: str) -> ssl.SSLContext:
-    """What a transport to `base_url` checks TLS with, built once per process and shared by
-    every client (a context costs ~2 ms of CPU, loading the CA bundle ~20 ms more): plain
-    http:// (a loopback fake, a local gateway) never speaks TLS, so a context that trusts
-    nothing; anything else httpx's default: the CA bundle, or `SSL_CERT_FILE` / `SSL_CERT_DIR`
-    (one context per value they have when a client is made)."""
-    plain = base_url.lower().startswith("http:")
-    key = (True, None, None)
-    if not plain:
-        key = (False, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-    context = _TLS_CONTEXTS.get(key)
-    if context is None:
-        with _TLS_LOCK:  # two clients made at once in two threads build it once
-            context = _TLS_CONTEXTS.get(key)
-            if context is None:
-                context = (
-                    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain else httpx.create_ssl_context()
-                )
-                _TLS_CONTEXTS[key] = context
-    return context
-
-
-def env_proxies() -> bool:
-    """Whether HTTP(S)_PROXY/ALL_PROXY is set: then requests go through an httpx client."""
-    proxies = urllib.request.getproxies()
-    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class ClientBase(ClientConfig):

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .._api.client import AsyncClient
-from .._api.client_base import LIMITS
 from .._api.ratelimit import RateLimiter
+from .._api.transport import LIMITS
 from ..testing._model import Script
 from ..testing._replies import Plan, error_plan
 
