@@ -39,7 +39,7 @@ from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
 from .conversation import ConversationValidator, request_thinking
-from .decisions import open_decisions
+from .decisions import denial, open_decisions
 from .history import (
     append_reply,
     append_user_content,
@@ -177,8 +177,7 @@ class Engine:
             decision = s.decisions.get(call["id"])
             if tool is None:
                 self._resolve(call, _error(call, _unknown_tool(call["name"], self._tools)))
-            elif decision is not None and decision is not True:
-                reason = decision if isinstance(decision, str) else "the user denied this call"
+            elif decision is not None and (reason := denial(decision)) is not None:
                 self._resolve(call, _error(call, f"Not run: {reason}."))
             elif tool.requires_approval and decision is None:
                 undecided.append(call)
@@ -357,7 +356,7 @@ class Engine:
             # Tool calls are run whatever the stop reason says: leaving them unanswered
             # would make the conversation impossible to continue.
             s.answer = ""  # the answer is the last turn's text, not what came before tools
-            s.pending, s.results, s.decisions = calls, {}, {}
+            s.pending, s.results = calls, {}
             self._claim_engine_calls()
         elif cfg.output_tool is not None and s.output is None and stop != "refusal":
             self._ask_for_output(text)
@@ -395,7 +394,7 @@ class Engine:
         for call in pending_tool_uses(s.messages):
             results.setdefault(call["id"], _error(call, message))
         close_dangling_tool_uses(s.messages, results)
-        s.pending, s.results, s.decisions = [], {}, {}
+        s.pending, s.results = [], {}
         self._stop(stop_reason, limit=limit)
         s.done = True
 
@@ -439,7 +438,7 @@ class Engine:
         s = self.state
         blocks = [s.results[c["id"]] for c in s.pending]
         append_user_content(s.messages, blocks)
-        s.pending, s.results, s.decisions = [], {}, {}
+        s.pending, s.results = [], {}
 
     def _end(self, calls: Sequence[dict[str, Any]], reason: str) -> None:
         s = self.state
