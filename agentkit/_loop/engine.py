@@ -111,8 +111,9 @@ class Engine:
         """(call, result) pairs the engine answered itself (unknown tool, denied, output
         tool, not run), for the driver to report; it clears the list after reading."""
         self.replaying = False
-        """Set while a journal is replayed: each request's reply is journaled, so no request
-        is built and no tools are listed for it (unless a context policy sizes it); a turn's
+        """Set while a journal is replayed: each request's reply is journaled (and a context
+        policy's decisions), so no request is built and no tools are listed for it (unless
+        the journal predates those decisions: the policy sizes each request again); a turn's
         tools are asked for only when one of its calls has no result (they decide its fate)."""
 
     def start(self, now: float) -> None:
@@ -157,8 +158,8 @@ class Engine:
         limit = self.config.limits.before_request(s.turns, s.usage)
         if limit is not None:
             return self._finish_limit(limit)
-        if self.replaying and self.context is None:
-            return CallModel({}, ())  # never sent: the journal holds its reply
+        if self.replaying and (self.context is None or self.context.replayed(s)):
+            return CallModel({}, ())  # never sent: the journal holds its reply (and decisions)
         if self._tools_turn != s.turns:
             return self._list_tools(s.turns)
         return self._request()
