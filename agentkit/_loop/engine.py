@@ -358,6 +358,8 @@ class Engine:
             # would make the conversation impossible to continue.
             s.answer = ""  # the answer is the last turn's text, not what came before tools
             s.pending, s.results = calls, {}
+            for c in calls:  # an id used again (not the API's, a fake's) is a new call
+                s.decisions.pop(c["id"], None)
             self._claim_engine_calls()
         elif cfg.output_tool is not None and s.output is None and stop != "refusal":
             self._ask_for_output(text)
