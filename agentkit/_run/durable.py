@@ -112,9 +112,7 @@ class Journal:
     """Whether the run was stored before this process took it: then this process's span (when
     observed) goes in an `attempt` entry with its first commit, as a SIGKILL leaves no status."""
     context_decisions: bool = True
-    """Whether a context policy's decisions (a trim, a summary asked for) are journaled as
-    `context` notes: not in a journal begun by an agentkit from before they were (its replay
-    sizes each request again, the turn's tools listed; and it is continued so)."""
+    """Whether a context policy's decisions are journaled (not by an agentkit from before)."""
     run_id: str = field(init=False)
     _pending: list[tuple[EntryKind, Payload]] = field(
         default_factory=list[tuple[EntryKind, Payload]]
@@ -299,8 +297,8 @@ async def open_run(
     `messages` are the run's initial messages (history and prompt); None resumes a stored run
     without checking its prompt (the agent is still checked). `traceparent`: the observed
     run's span, kept in the journal (see the module docstring). `decisions` (the resume's) are
-    checked before the run is claimed, so a caller's mistake writes nothing; so is a new run
-    that meets one before its first reply (`_forget`).
+    checked before anything is written (against the run once replayed), so a caller's mistake
+    writes nothing; so is a new run that meets one before its first reply (`_forget`).
 
     Raises:
         RunMismatchError: the run was stored for another prompt or agent.
@@ -341,6 +339,8 @@ async def open_run(
         if engine.context is not None:
             engine.context.noted = journal.context_decisions
         started = await replay(engine, entries[1:], toolset, deps, run_id)
+        if decisions:  # refused before the calls a crash cut are answered in the journal
+            engine.check_decisions(decisions)
         interrupted = answer_interrupted(engine, started)
         if interrupted:
             journal.results(interrupted)

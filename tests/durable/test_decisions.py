@@ -16,7 +16,11 @@ from agentkit.testing import ScriptedTransport, reply, text_reply
 MODEL = "claude-sonnet-4-5"
 
 
-def agent_for(script: list[Any], ran: list[str]) -> Agent[Any]:
+class Crash(BaseException):
+    """Stands for the process dying: not an `Exception`, so nothing turns it into a result."""
+
+
+def agent_for(script: list[Any], ran: list[str], *more: Any) -> Agent[Any]:
     @tool(requires_approval=True)
     async def charge(ctx: RunContext[None], order: int) -> str:
         """Charge an order."""
@@ -30,7 +34,7 @@ def agent_for(script: list[Any], ran: list[str]) -> Agent[Any]:
         return f"refunded {order}"
 
     client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
-    return Agent(MODEL, tools=[charge, refund], client=client)
+    return Agent(MODEL, tools=[*more, charge, refund], client=client)
 
 
 def two_calls() -> list[Any]:
@@ -102,3 +106,37 @@ async def test_a_run_paused_again_refuses_a_change_to_a_decision_of_an_earlier_t
     assert done.text == "Charged 3." and ran == ["charge 3"]
     decided = [e.payload for e in store.entries("r1") if e.kind == "decisions"]
     assert decided == [{"decisions": {"t1": False}}, {"decisions": {"t2": True}}]
+
+
+@pytest.mark.asyncio
+async def test_a_changed_decision_is_refused_before_the_calls_a_crash_cut_are_answered(
+    store: SQLiteStore,
+) -> None:
+    # The charge was approved; the notice sent first (not idempotent, marked started) died
+    # with the process. A resume denying the charge was refused only after the notice's
+    # "interrupted" answer went in the journal: the refused call wrote to the run.
+    ran: list[str] = []
+
+    @tool(sequential=True)
+    async def notify(ctx: RunContext[None], text: str) -> str:
+        """Send a notice."""
+        ran.append("notify")
+        if len(ran) == 1:
+            raise Crash
+        return "sent"
+
+    script = [
+        reply(tool_calls=[("notify", {"text": "charging"}, "t1"), ("charge", {"order": 1}, "t2")]),
+        text_reply("Charged."),
+    ]
+    agent = agent_for(script, ran, notify)
+    assert (await agent.run("Charge 1", run_id="r1", store=store)).pending_approvals
+    with pytest.raises(Crash):
+        await agent.run(run_id="r1", store=store, decisions={"t2": True})
+    stored = store.entries("r1")
+    with pytest.raises(UsageError, match=r"'t2' \(charge\) was approved already, and the call "
+                       r"may have started"):
+        await agent.run(run_id="r1", store=store, decisions={"t2": False})
+    assert store.entries("r1") == stored and ran == ["notify"]
+    done = await agent.run(run_id="r1", store=store, decisions={"t2": True})
+    assert done.text == "Charged." and ran == ["notify", "charge 1"]
