@@ -142,6 +142,25 @@ def test_resume_runs_the_named_agent_with_the_decisions(
     assert header is not None and header.status == "finished"
 
 
+def test_resume_refuses_to_change_a_decision_that_took_effect(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, module = paused
+    args = ["runs", "resume", "orders-1", "--db", str(db), "--agent", f"{module.__name__}:orders"]
+    assert main([*args, "--deny", "toolu_1"]) == 0
+    capsys.readouterr()
+    with SQLiteStore(db) as store:
+        stored = store.entries("orders-1")
+    assert main([*args, "--approve", "toolu_1"]) == 2  # was ignored: the stored result, code 0
+    err = capsys.readouterr().err
+    assert "'toolu_1' (charge) was denied already ('the user denied this call'), and the " in err
+    assert "Nothing was decided" in err
+    assert main([*args, "--deny", "toolu_1"]) == 0  # the same decision: the stored result
+    assert "Order 7 is charged." in capsys.readouterr().out
+    with SQLiteStore(db) as store:
+        assert store.entries("orders-1") == stored
+
+
 def test_resume_without_a_usable_agent_says_what_to_pass(
     paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -290,6 +290,23 @@ def test_approval_pauses_and_resumes_with_decisions() -> None:
     assert denied["is_error"] is True and "too dangerous" in denied["content"]
 
 
+def test_a_call_id_used_again_on_a_later_turn_is_a_new_call_awaiting_its_own_decision() -> None:
+    # Decisions are kept once their calls are answered; a model (or a gateway, a fake) that
+    # reuses an id must not have its new call approved by the old decision.
+    engine = start()
+    step_with(engine)
+    engine.on_reply(msg(call("t1", "delete_all"), stop="tool_use"))
+    assert isinstance(step_with(engine), NeedApproval)
+    engine.on_decisions({"t1": True})
+    step = step_with(engine)
+    assert isinstance(step, RunTools)
+    engine.on_result(result("t1"))
+    assert isinstance(step_with(engine), CallModel)
+    engine.on_reply(msg(call("t1", "delete_all"), stop="tool_use"))
+    step = step_with(engine)
+    assert isinstance(step, NeedApproval) and [c["id"] for c in step.calls] == ["t1"]
+
+
 def test_resume_runs_only_the_calls_without_results() -> None:
     engine = start()
     step_with(engine)

@@ -288,6 +288,33 @@ async def test_a_decision_naming_no_call_of_the_run_is_refused(make: Any) -> Non
 
 
 @pytest.mark.asyncio
+async def test_a_saved_state_refuses_a_change_to_a_decision_that_took_effect(make: Any) -> None:
+    h = make(
+        tool_reply("delete_file", {"path": "a.txt"}),
+        tool_reply("delete_file", {"path": "b.txt"}),
+        text_reply("Deleted b.txt only."),
+        text_reply("a.txt is kept."),
+    )
+    agent = h.agent(tools=[delete_file])
+    paused = await agent.run("delete a.txt and b.txt")
+    a = paused.pending_approvals[0]["id"]
+    again = await agent.run(state=paused.state, decisions={a: "keep it"})
+    b = again.pending_approvals[0]["id"]
+    saved = RunState.from_dict(json.loads(json.dumps(again.state.to_dict())))
+    with pytest.raises(UsageError, match=rf"'{a}' \(delete_file\) was denied already \('keep "
+                       r"it'\), and the model was told so.*Nothing was decided"):
+        await agent.run(state=saved, decisions={a: True, b: True})
+    assert b not in saved.decisions and len(h.bodies) == 2  # nothing decided, nothing sent
+    done = await agent.run(state=saved, decisions={a: "keep it", b: True})  # the same: taken
+    assert done.text == "Deleted b.txt only." and done.state.decisions == {a: "keep it", b: True}
+    with pytest.raises(UsageError, match=rf"'{b}' \(delete_file\) was approved already, and "
+                       "its result is in the conversation"):
+        await agent.run("and a.txt?", state=done.state, decisions={b: False})
+    more = await agent.run("and a.txt?", state=done.state, decisions={b: True})
+    assert more.text == "a.txt is kept." and len(h.bodies) == 4
+
+
+@pytest.mark.asyncio
 async def test_approval_callback_can_deny(make: Any) -> None:
     h = make(tool_reply("delete_file", {"path": "a.txt"}), text_reply("Not deleted."))
     agent = h.agent(tools=[delete_file], approve=lambda ctx, call: Deny("not today"))

@@ -3,12 +3,13 @@
 A decision is True (run the call), False or a string (deny the call; the string tells the
 model why). Decisions given with a resume are checked before anything is applied or stored:
 one that names no tool call of the run (a typo, another run's call) is refused, as is a value
-of another type; one for a call that is no longer open (decided and run already: the same
-resume made again, after a crash or once the run went on) is left out, so nothing is decided
-twice. A decision is final once given: a call decided but not yet answered (a resume cut
-before the call ran) keeps it; given again it is left out, and changed (approved, then
-denied, or the reverse) it is refused, as the journal cannot tell whether the call started
-(an idempotent call is run with no mark), and one call has one decision on record.
+of another type. A decision is final once given: `RunState.decisions` keeps every decision of
+the run, so the same decision given again (the same resume made twice, after a crash or once
+the run went on) is left out and nothing is decided twice, and a different one (approved,
+then denied, the reverse, or denied for another reason) is refused: for a call answered
+already it would not be applied, and for one decided but not yet answered (a resume cut
+before the call ran) the journal cannot tell whether the call started (an idempotent call is
+run with no mark), and one call has one decision on record.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from collections.abc import Mapping
 from typing import cast
 
 from .._errors import UsageError
-from .history import tool_use_ids
+from .history import tool_use_names
 from .state import RunState
 from .steps import ToolInfo
 
-__all__ = ["check_values", "open_decisions"]
+__all__ = ["DENIED", "check_values", "denial", "open_decisions"]
+
+DENIED = "the user denied this call"
+"""What the model is told of a call denied with False (no reason given)."""
 
 
 def check_values(decisions: Mapping[str, bool | str]) -> None:
@@ -34,6 +38,11 @@ def check_values(decisions: Mapping[str, bool | str]) -> None:
             )
 
 
+def denial(decision: bool | str) -> str | None:
+    """Why the call is denied (None: it is approved)."""
+    return None if decision is True else decision if isinstance(decision, str) else DENIED
+
+
 def open_decisions(
     state: RunState, tools: Mapping[str, ToolInfo], decisions: Mapping[str, bool | str]
 ) -> dict[str, bool | str]:
@@ -43,7 +52,9 @@ def open_decisions(
     and for a decision that changes one given already."""
     check_values(decisions)
     open_ids = {c["id"]: c["name"] for c in state.pending if c["id"] not in state.results}
-    known = open_ids.keys() | tool_use_ids(state.messages)
+    names = tool_use_names(state.messages)
+    # A decided call a context policy cut from the history is still one of the run's.
+    known = open_ids.keys() | names.keys() | state.decisions.keys()
     unknown = [i for i in decisions if i not in known]
     if unknown:
         waiting = [
@@ -61,14 +72,29 @@ def open_decisions(
             f"decisions= names {', '.join(map(repr, unknown))}, which is no tool call of this "
             f"run; {awaits} (`result.pending_approvals`). Nothing was decided"
         )
+    # A state saved by an agentkit before decisions were kept once their calls were answered
+    # holds none for those calls: a decision for one is left out unchecked, as it was then (a
+    # durable run's journal has every decision given, so its replayed state holds them all).
     changed = [
-        f"{i!r} ({open_ids[i]}) was {'approved' if state.decisions[i] is True else 'denied'}"
+        _changed(i, open_ids.get(i) or names.get(i), state.decisions[i], answered=i not in open_ids)
         for i, d in decisions.items()
-        if i in open_ids and i in state.decisions and (d is True) != (state.decisions[i] is True)
+        if i in state.decisions and denial(d) != denial(state.decisions[i])
     ]
     if changed:
         raise UsageError(
-            f"decisions= changes a decision already given: {', '.join(changed)} already, and a "
-            "call's decision is final once given (the call may have started). Nothing was decided"
+            f"decisions= changes a decision already given: {'; '.join(changed)}. A call's "
+            "decision is final once given. Nothing was decided: give the same decision again, "
+            "or leave the call out"
         )
     return {i: d for i, d in decisions.items() if i in open_ids and i not in state.decisions}
+
+
+def _changed(call_id: str, name: str | None, given: bool | str, *, answered: bool) -> str:
+    """A changed decision's call, the decision in force and what it did already."""
+    call = f"{call_id!r} ({name})" if name else repr(call_id)
+    reason = denial(given)
+    if reason is None:
+        done = "its result is in the conversation" if answered else "the call may have started"
+        return f"{call} was approved already, and {done}"
+    done = "the model was told so" if answered else "the model will be told so"
+    return f"{call} was denied already ({reason!r}), and {done}"

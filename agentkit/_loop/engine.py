@@ -39,7 +39,7 @@ from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
 from .conversation import ConversationValidator, request_thinking
-from .decisions import open_decisions
+from .decisions import denial, open_decisions
 from .history import (
     append_reply,
     append_user_content,
@@ -111,8 +111,9 @@ class Engine:
         """(call, result) pairs the engine answered itself (unknown tool, denied, output
         tool, not run), for the driver to report; it clears the list after reading."""
         self.replaying = False
-        """Set while a journal is replayed: each request's reply is journaled, so no request
-        is built and no tools are listed for it (unless a context policy sizes it); a turn's
+        """Set while a journal is replayed: each request's reply is journaled (and a context
+        policy's decisions), so no request is built and no tools are listed for it (unless
+        the journal predates those decisions: the policy sizes each request again); a turn's
         tools are asked for only when one of its calls has no result (they decide its fate)."""
 
     def start(self, now: float) -> None:
@@ -157,8 +158,8 @@ class Engine:
         limit = self.config.limits.before_request(s.turns, s.usage)
         if limit is not None:
             return self._finish_limit(limit)
-        if self.replaying and self.context is None:
-            return CallModel({}, ())  # never sent: the journal holds its reply
+        if self.replaying and (self.context is None or self.context.replayed(s)):
+            return CallModel({}, ())  # never sent: the journal holds its reply (and decisions)
         if self._tools_turn != s.turns:
             return self._list_tools(s.turns)
         return self._request()
@@ -177,8 +178,7 @@ class Engine:
             decision = s.decisions.get(call["id"])
             if tool is None:
                 self._resolve(call, _error(call, _unknown_tool(call["name"], self._tools)))
-            elif decision is not None and decision is not True:
-                reason = decision if isinstance(decision, str) else "the user denied this call"
+            elif decision is not None and (reason := denial(decision)) is not None:
                 self._resolve(call, _error(call, f"Not run: {reason}."))
             elif tool.requires_approval and decision is None:
                 undecided.append(call)
@@ -357,7 +357,9 @@ class Engine:
             # Tool calls are run whatever the stop reason says: leaving them unanswered
             # would make the conversation impossible to continue.
             s.answer = ""  # the answer is the last turn's text, not what came before tools
-            s.pending, s.results, s.decisions = calls, {}, {}
+            s.pending, s.results = calls, {}
+            for c in calls:  # an id used again (not the API's, a fake's) is a new call
+                s.decisions.pop(c["id"], None)
             self._claim_engine_calls()
         elif cfg.output_tool is not None and s.output is None and stop != "refusal":
             self._ask_for_output(text)
@@ -395,7 +397,7 @@ class Engine:
         for call in pending_tool_uses(s.messages):
             results.setdefault(call["id"], _error(call, message))
         close_dangling_tool_uses(s.messages, results)
-        s.pending, s.results, s.decisions = [], {}, {}
+        s.pending, s.results = [], {}
         self._stop(stop_reason, limit=limit)
         s.done = True
 
@@ -439,7 +441,7 @@ class Engine:
         s = self.state
         blocks = [s.results[c["id"]] for c in s.pending]
         append_user_content(s.messages, blocks)
-        s.pending, s.results, s.decisions = [], {}, {}
+        s.pending, s.results = [], {}
 
     def _end(self, calls: Sequence[dict[str, Any]], reason: str) -> None:
         s = self.state

@@ -5,7 +5,7 @@ keep alternating, tool results first), how a reply joins it (`append_reply`: a r
 request ending with an assistant turn continues that turn) and how calls left unanswered by a
 cancelled or crashed run are found and closed (`pending_tool_uses`,
 `close_dangling_tool_uses`), and what the engine asks of a history (`ends_with_tool_results`,
-`tool_use_ids`). It works on the same wire-form plain dicts as `conversation`, whose rules the
+`tool_use_names`). It works on the same wire-form plain dicts as `conversation`, whose rules the
 results keep, and never edits a message dict in place: a changed message is replaced by a new
 dict.
 """
@@ -23,7 +23,7 @@ __all__ = [
     "close_dangling_tool_uses",
     "ends_with_tool_results",
     "pending_tool_uses",
-    "tool_use_ids",
+    "tool_use_names",
     "user_turn",
 ]
 
@@ -97,10 +97,10 @@ def _tool_uses(message: Mapping[str, Any]) -> list[Block]:
     return [b for b in _blocks_of(message) if b.get("type") == "tool_use"]
 
 
-def tool_use_ids(messages: Sequence[Mapping[str, Any]]) -> set[str]:
-    """The ids of every `tool_use` block the history's assistant turns hold."""
+def tool_use_names(messages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The tool each `tool_use` block of the history's assistant turns calls, by its id."""
     return {
-        str(use.get("id"))
+        str(use.get("id")): str(use.get("name"))
         for message in messages
         if message.get("role") == "assistant"
         for use in _tool_uses(message)

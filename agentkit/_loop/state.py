@@ -30,7 +30,10 @@ class RunState:
     results: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     """`tool_result` blocks obtained so far for `pending`, by `tool_use_id`."""
     decisions: dict[str, bool | str] = field(default_factory=dict[str, bool | str])
-    """Approval decisions for `pending` calls: True, or False / a reason to deny."""
+    """Every approval decision of the run, by call id: True, or False / a reason to deny. Kept
+    once the call is answered, so a decision given again is checked against it (a state saved
+    before they were kept holds only the open turn's); an id a later reply uses again is
+    undecided then."""
     awaiting_approval: list[str] = field(default_factory=list[str])
     """Ids of the `pending` calls the last tool step asked a decision for (`NeedApproval`):
     the ones a run paused for approval waits on, not the calls made next to them."""

@@ -424,7 +424,9 @@ class Agent(Generic[OutputT]):
                 raise UsageError(
                     "this run has finished; pass a prompt to continue its conversation"
                 )
-            history, state = state.messages, None
+            # Its calls stay in the conversation, and so do their decisions (final once given).
+            messages = _first(prompt, state.messages)
+            return Engine(self.config, RunState(messages=messages, decisions=dict(state.decisions)))
         if state is None:
             return Engine(self.config, RunState(messages=_first(prompt, history)))
         engine = Engine(self.config, state)

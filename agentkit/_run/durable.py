@@ -17,7 +17,9 @@ thread then:
 - `result`: a tool result, committed as soon as it exists;
 - `decisions`: approval decisions, as they are given;
 - `context`: the context policy's inputs that are not replies (a token count, an overflow),
-  before the step they decide;
+  before the step they decide, and its decisions that change the history or the request (a
+  trim, a summary to ask for), before the request (so a replay sizes no request, and lists
+  no tools for it; the `start` entry says its journal has them);
 - usage merged into the run (a sub-agent's, `RunUsage.merged`), with the checkpoint after it.
 
 Usage is stored only as the replies hold it, and as merged in from outside them (a sub-agent's
@@ -109,6 +111,8 @@ class Journal:
     resumed: bool = False
     """Whether the run was stored before this process took it: then this process's span (when
     observed) goes in an `attempt` entry with its first commit, as a SIGKILL leaves no status."""
+    context_decisions: bool = True
+    """Whether a context policy's decisions are journaled (not by an agentkit from before)."""
     run_id: str = field(init=False)
     _pending: list[tuple[EntryKind, Payload]] = field(
         default_factory=list[tuple[EntryKind, Payload]]
@@ -178,6 +182,7 @@ class Journal:
         is (its id and fingerprint: a store claiming the journal checks them)."""
         payload = {"messages": list(messages), "seed": seed, "run_id": self.run_id}
         payload["fingerprint"] = fingerprint
+        payload["context_decisions"] = True  # a context policy's decisions are journaled
         self._commit("start", self._traced(payload))
 
     def result(self, block: Mapping[str, Any]) -> None:
@@ -292,8 +297,8 @@ async def open_run(
     `messages` are the run's initial messages (history and prompt); None resumes a stored run
     without checking its prompt (the agent is still checked). `traceparent`: the observed
     run's span, kept in the journal (see the module docstring). `decisions` (the resume's) are
-    checked before the run is claimed, so a caller's mistake writes nothing; so is a new run
-    that meets one before its first reply (`_forget`).
+    checked before anything is written (against the run once replayed), so a caller's mistake
+    writes nothing; so is a new run that meets one before its first reply (`_forget`).
 
     Raises:
         RunMismatchError: the run was stored for another prompt or agent.
@@ -331,7 +336,11 @@ async def open_run(
         entries = [] if claim.created else store.entries(run_id)
         journal = _journal(store, lease, given, entries, messages, traceparent)
         engine = Engine(config, journal.state)
+        if engine.context is not None:
+            engine.context.noted = journal.context_decisions
         started = await replay(engine, entries[1:], toolset, deps, run_id)
+        if decisions:  # refused before the calls a crash cut are answered in the journal
+            engine.check_decisions(decisions)
         interrupted = answer_interrupted(engine, started)
         if interrupted:
             journal.results(interrupted)
@@ -451,7 +460,8 @@ def _journal(
         traces = [e.payload.get("traceparent") for e in entries if e.kind in traced]
         earlier = tuple(dict.fromkeys(t for t in traces if isinstance(t, str)))
         return Journal(
-            store, lease, state, traceparent=traceparent, traces=earlier, resumed=True
+            store, lease, state, traceparent=traceparent, traces=earlier, resumed=True,
+            context_decisions=first.get("context_decisions") is True,
         )
     if messages is None:
         raise StoreError(

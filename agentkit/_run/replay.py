@@ -3,16 +3,18 @@ entries a process committed, with no model or tool call, and the calls a crash i
 answered. `durable.py` claims the run and keeps its journal; this is how its state comes back.
 
 The engine decides each step as it did the first time (`next_step()` without a time: no
-deadline in replay), in its replaying mode: it builds no request (the journal holds each reply;
-with a context policy it does, as the policy sizes them) and asks for a turn's tools only when
+deadline in replay), in its replaying mode: it builds no request (the journal holds each reply,
+and a context policy's decisions as notes; a journal begun before those were journaled has the
+policy size each request again, its tools listed) and asks for a turn's tools only when
 they decide something, i.e. when one of the turn's calls has no journaled result (an unknown
 tool, a denied call, one awaiting approval) or is still open when the journal ends (the run
 goes on from there with that turn's tools; the engine lists no tools for calls that all have
 their results, live or replayed). Each `ListTools` is answered by the toolset's
 `prepare` hooks again with that turn's context as it was when its request was made, so a turn
 offers the tools it offered; a turn whose calls all returned lists nothing, so the stored
-result of a finished run is read back with its tool sources (MCP servers) down. The journal's
-replies, decisions, context notes and merged usage are fed where the driver fed them. Started
+result of a finished run is read back with its tool sources (MCP servers) down, with a context
+policy too. The journal's replies, decisions, context notes and merged usage are fed where the
+driver fed them. Started
 marks and results are fed as they come, for the calls still open (anything else does not
 fit): a journaled result is what the call returned, whatever tools the agent offers today.
 """

@@ -228,7 +228,7 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
             tokens = _int(payload.get("input_tokens")) + _int(payload.get("output_tokens"))
             display.note(f"· usage merged in (a sub-agent's): {_int(payload.get('requests'))} "
                          f"requests, {tokens:,} tokens")
-        else:  # a context policy's input (a token count, an overflow), or a newer kind
+        else:  # a context policy's input or decision (a token count, a trim), or a newer kind
             display.note(printable(f"· {entry.kind}: {preview(payload)}"))
     if status == "paused" and awaiting:
         calls = ", ".join(f"{names.get(i, '?')} ({i})" for i in awaiting)

@@ -5,11 +5,13 @@ the same decisions and the resumed run goes on from the compacted history."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from research import research_agent, researcher
 
 from agentkit import Agent, RunError, RunMismatchError, SQLiteStore, validate_conversation
+from agentkit._run.durable import Journal
 from agentkit.context import Auto, Compaction, ServerCompaction, Trim
 from agentkit.testing import Fault, ScriptedTransport, with_faults
 
@@ -38,6 +40,16 @@ def test_a_durable_run_resumes_after_a_compaction(tmp_path: Path, trigger: int) 
 
 def _shape(messages: list[dict[str, object]]) -> list[list[str]]:
     return [[str(b.get("type")) for b in m["content"]] for m in messages]  # type: ignore[union-attr]
+
+
+def _without_ids(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation with its tool call ids left out (a fake model draws them anew)."""
+    return [
+        {**m, "content": [
+            {k: v for k, v in b.items() if k not in ("id", "tool_use_id")} for b in m["content"]
+        ]} if isinstance(m["content"], list) else m
+        for m in messages
+    ]
 
 
 @pytest.mark.parametrize(
@@ -69,7 +81,41 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(
         result = again.run_sync("Research the answer.", run_id="r1", store=store)
     assert result.text == expected.text == "Read 20 pages: the answer is 42."
     assert _shape(result.messages) == _shape(expected.messages)
+    assert _without_ids(result.messages) == _without_ids(expected.messages)  # trims too
     assert result.state.context.get("compactions") == expected.state.context.get("compactions")
+
+
+def test_a_journal_begun_before_the_policy_decisions_were_journaled_is_sized_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An agentkit from before wrote no trim notes: its journal replays by sizing each request
+    # again (the turn's tools listed), and a resume goes on writing none (read back both ways,
+    # the history would be cut twice).
+    def old_start(self: Journal, messages: Any, seed: int, fingerprint: str) -> None:
+        payload = {"messages": list(messages), "seed": seed, "run_id": self.run_id}
+        self._commit("start", {**payload, "fingerprint": fingerprint})  # pyright: ignore[reportPrivateUsage]
+        self.context_decisions = False  # nor did that agentkit write them
+
+    policy = Trim(trigger_tokens=12_000)
+    expected = research_agent(ScriptedTransport(researcher(20), context_window=20_000),
+                              context=policy).run_sync("Research the answer.")
+    model_fn = researcher(20)
+    broken = with_faults(model_fn, {17: Fault.error(400, message="scripted failure")})
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        with monkeypatch.context() as patched:
+            patched.setattr(Journal, "start", old_start)
+            first = research_agent(ScriptedTransport(broken, context_window=20_000),
+                                   context=policy)
+            with pytest.raises(RunError, match="scripted failure"):
+                first.run_sync("Research the answer.", run_id="r1", store=store)
+        again = research_agent(ScriptedTransport(model_fn, context_window=20_000), context=policy)
+        result = again.run_sync("Research the answer.", run_id="r1", store=store)
+        entries = store.entries("r1")
+    assert "context_decisions" not in entries[0].payload
+    notes = [e.payload for e in entries if e.kind == "context"]
+    assert result.text == expected.text
+    assert _without_ids(result.messages) == _without_ids(expected.messages)
+    assert not any("trim" in n for n in notes)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 
 from agentkit import Agent, AsyncClient, Limits, RunContext, SQLiteStore, Tool, Toolset, tool
+from agentkit.context import Auto, Compaction, ServerEditing, Trim
 from agentkit.errors import LimitExceeded, RunError, UsageError
 from agentkit.testing import FakeServer, ScriptedTransport, reply, text_reply
 
@@ -151,15 +152,23 @@ class Source:
 
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("no_key")
-async def test_a_finished_run_is_read_back_with_its_tool_source_down(store: SQLiteStore) -> None:
+@pytest.mark.parametrize(
+    "policy", [None, Trim(), Compaction(), ServerEditing(), Auto()],
+    ids=["no-policy", "trim", "compaction", "server-editing", "auto"],
+)
+async def test_a_finished_run_is_read_back_with_its_tool_source_down(
+    store: SQLiteStore, policy: object
+) -> None:
+    # A context policy's decisions are journaled: its replay sizes no request, so it lists no
+    # tools either (it listed every turn's, and failed with the source down).
     source = Source()
-    first = await source.agent(steps()).run(PROMPT, run_id="r1", store=store)
+    first = await source.agent(steps(), context=policy).run(PROMPT, run_id="r1", store=store)
     assert source.listed == [(0, 1, 0), (1, 3, 1)]
 
     source.down = True  # every call of the run returned: their results are in the journal
-    again = await source.agent().run(PROMPT, run_id="r1", store=store)
+    again = await source.agent(context=policy).run(PROMPT, run_id="r1", store=store)
     assert again.text == "All done." and again.messages == first.messages
-    async with source.agent().iter(PROMPT, run_id="r1", store=store) as run:
+    async with source.agent(context=policy).iter(PROMPT, run_id="r1", store=store) as run:
         assert [type(e).__name__ async for e in run] == ["RunFinished"]
 
 

@@ -16,6 +16,7 @@ from mcp_helpers import call_ctx, stdio_app
 
 from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Toolset, tool
 from agentkit._run.replay import INTERRUPTED
+from agentkit.context import Trim
 from agentkit.errors import RunError
 from agentkit.events import AgentEvent, ToolCallStarted
 from agentkit.mcp import MCPConnectionError, MCPToolset
@@ -209,3 +210,27 @@ async def test_a_finished_durable_run_is_read_back_with_its_server_down_and_no_a
             with pytest.raises(RunError) as raised:
                 await agent.run("add again", history=first.messages, run_id="r2")
         assert isinstance(raised.value.__cause__, MCPConnectionError)
+
+
+@pytest.mark.asyncio
+async def test_a_finished_durable_run_with_a_context_policy_is_read_back_with_its_server_down(
+    tmp_path: Path,
+) -> None:
+    # The policy trimmed the history on the way; a replay sized each request again, with its
+    # tools listed, and so failed with the server down. It now takes the journaled decisions.
+    long = "lorem ipsum " * 400
+    calls = [tool_reply("echo", {"text": f"{i} {long}"}) for i in range(4)]
+    client, _ = client_for(*calls, text_reply("Echoed 4."))
+    policy = Trim(trigger_tokens=3000, keep_tool_results=1)
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client,
+                                 context=policy) as agent:
+            first = await agent.run("echo", run_id="r1", store=store)
+        assert "cleared to keep the conversation" in str(first.messages)  # the policy cut it
+
+        down = MCPToolset.stdio(sys.executable, ["-c", "raise SystemExit(1)"], name="down",
+                                connect_timeout=5)
+        async with Agent(MODEL, tools=[down], store=store, context=policy) as agent:
+            again = await agent.run("echo", run_id="r1")
+    assert again.text == "Echoed 4." and again.messages == first.messages
+    assert again.state.context == first.state.context

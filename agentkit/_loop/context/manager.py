@@ -8,7 +8,9 @@ call (`on_error`: a prompt too long, a beta the gateway does not know) and on a 
 (`on_count`). Everything it must remember is in `RunState.context` (plain JSON data); every
 input that is not a journaled reply (a count, an overflow, a fallback) is also put in
 `notes`, which a durable run journals and replays through `apply`, so replay takes the same
-decisions.
+decisions. So are its own decisions that change the history or the next request (a trim, a
+summary to ask for): a replay applies them as they come and builds no request (`replayed`),
+so it needs neither the tools nor the estimate that sized the request.
 
 Token accounting: the next request's size is the last reply's prompt plus output tokens
 (with `usage.iterations`, the last `message` iteration's) plus about a token per four
@@ -125,6 +127,9 @@ class ContextManager:
         """Inputs for a durable run to journal (replayed with `apply`); the driver clears it."""
         self.rewritten = False
         """The history was rewritten (the engine's validator must start over)."""
+        self.noted = True
+        """Its decisions go in `notes` too. False for a durable run whose journal was begun
+        before they did (its `start` says): a replay then decides each request again."""
 
     # -- before a request ------------------------------------------------------------------
 
@@ -134,14 +139,14 @@ class ContextManager:
         cut = ctx.get("summarizing")
         if cut is not None:
             return self._summary(s, cut, build)
-        forced = bool(ctx.pop("force", False))
+        forced, trim_first = _forced(ctx)
         server = None if ctx.get("fallback") or forced else self._server
         step = build(s.messages, None)
         if server is not None:
             edits, betas = edits_for(server, self.trigger)
             return CallModel({**step.params, "context_management": edits}, (*step.betas, *betas))
         policy = self._rescue if forced else self._client
-        if forced and ctx.pop("trim_first", False):
+        if trim_first:
             policy = Trim(keep_tool_results=1)
         if policy is None:
             return step
@@ -161,9 +166,15 @@ class ContextManager:
             # Too few turns to summarize: clearing old results is what is left to do.
             fallback = Trim(keep_tool_results=1)
             return self._trim(s, fallback, size, build) or step
-        ctx["summarizing"] = cut
-        ctx["before"] = size
+        self.apply(s, {"summarize": cut, "before": size}, journal=self.noted)
         return self._summary(s, cut, build)
+
+    def replayed(self, s: RunState) -> bool:
+        """Whether a replayed request needs no deciding (nor building): its decisions are
+        journaled notes, applied as they come. The flags `request` reads once are read."""
+        if self.noted and s.context.get("summarizing") is None:
+            _forced(s.context)
+        return self.noted
 
     def _estimate(self, s: RunState, params: Mapping[str, Any]) -> tuple[int, int, int]:
         """The next request's size in tokens, and the range it surely lies in: the measured
@@ -188,7 +199,14 @@ class ContextManager:
         )
         if not cleared:
             return None
-        self._rewrite(s, trimmed)
+        note = {
+            "trim": {
+                "keep": policy.keep_tool_results,
+                "placeholder": policy.placeholder,
+                "exclude": list(policy.exclude_tools),
+            }
+        }
+        self.apply(s, note, journal=self.noted, trimmed=trimmed)
         step = build(s.messages, None)
         after = estimate_tokens(step.params)
         self.changes.append(ContextChange("trim", size, after, {"cleared_tool_results": cleared}))
@@ -310,10 +328,31 @@ class ContextManager:
         self.apply(s, note)
         return True
 
-    def apply(self, s: RunState, note: Mapping[str, Any], *, journal: bool = True) -> None:
-        """Take one input (a count, an overflow, a fallback) into the state; a durable
-        replay calls this with the journaled notes (`journal=False`)."""
+    def apply(
+        self,
+        s: RunState,
+        note: Mapping[str, Any],
+        *,
+        journal: bool = True,
+        trimmed: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Take one input (a count, an overflow, a fallback) or decision (a trim, a summary
+        to ask for) into the state; a durable replay calls this with the journaled notes
+        (`journal=False`). `trimmed`: the trim's history, when it is made already."""
         ctx = s.context
+        if "trim" in note:
+            if trimmed is None:
+                cut = cast("dict[str, Any]", note["trim"])
+                trimmed, _ = trim_tool_results(
+                    s.messages,
+                    keep=int(cut["keep"]),
+                    placeholder=str(cut["placeholder"]),
+                    exclude=tuple(cast("list[str]", cut["exclude"])),
+                )
+            self._rewrite(s, trimmed)
+        if "summarize" in note:
+            ctx["summarizing"] = note["summarize"]
+            ctx["before"] = note.get("before")
         if note.get("overflow"):
             ctx["force"] = True
             ctx["retried"] = True
@@ -328,6 +367,13 @@ class ContextManager:
                 ctx["mark"] = len(s.messages)
         if journal:
             self.notes.append(dict(note))
+
+
+def _forced(ctx: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether this request must shrink the history (after an overflow), and do it by a trim
+    first (the summary call itself was too long): read once, by the request they decide."""
+    forced = bool(ctx.pop("force", False))
+    return forced, forced and bool(ctx.pop("trim_first", False))
 
 
 def _iterations(message: Message) -> list[dict[str, Any]]:

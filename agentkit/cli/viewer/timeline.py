@@ -116,7 +116,7 @@ class _Timeline:
         elif entry.kind == "usage":  # a sub-agent's, in its call's result's commit: counted
             self.usage.merge(RunUsage.from_dict(payload))  # in the totals, as in the run's
             return
-        else:  # a context policy's input (a token count, an overflow), often in the reply's
+        else:  # a context policy's input or decision (a count, a trim), often in the reply's
             return  # own commit: not shown, and the turn's time still runs from before it
         self.previous = at
 
