@@ -407,6 +407,56 @@ async def test_tool_error_becomes_an_error_result(content: Any) -> None:
     assert await fail.run({}, CTX) == err(content)
 
 
+class _Unreadable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("its message cannot be read")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("content", "sent"),
+    [
+        ({"error": "not found", "id": 3}, '{"error":"not found","id":3}'),
+        ([{"type": "text", "text": "a"}, {"weird": 1}], '[{"type":"text","text":"a"},{"weird":1}]'),
+        ((1, 2), "[1,2]"),
+    ],
+    ids=["dict", "list-not-all-blocks", "tuple"],
+)
+async def test_tool_error_with_other_content_is_sent_as_a_returned_value_is(
+    content: Any, sent: str
+) -> None:
+    # A dict given to ToolError failed the whole run (AttributeError in truncation); a list
+    # that is not all content blocks went to the API as blocks, which refuses it: every
+    # request after it failed, and a durable run could never be continued.
+    @tool
+    def fail() -> None:
+        """Fail on purpose."""
+        raise ToolError(content)
+
+    assert await fail.run({}, CTX) == err(sent)
+
+
+@pytest.mark.asyncio
+async def test_tool_error_or_exception_that_cannot_be_written_is_still_an_error_result() -> None:
+    @tool
+    def unsendable() -> None:
+        """Fail with content that is no JSON."""
+        raise ToolError(object())  # type: ignore[arg-type]
+
+    @tool
+    def unreadable() -> None:
+        """Fail with an exception whose message cannot be read."""
+        raise _Unreadable
+
+    result = await unsendable.run({}, CTX)
+    assert result["is_error"] is True
+    assert result["content"].startswith(
+        "Tool `unsendable` raised ToolError with content that cannot be sent as JSON (object:"
+    )
+    assert "give ToolError a str or content blocks" in result["content"]
+    assert await unreadable.run({}, CTX) == err("_Unreadable")
+
+
 @tool
 async def boom(message: str = "boom") -> None:
     """Raise."""

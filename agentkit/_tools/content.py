@@ -28,8 +28,12 @@ Content = str | list[dict[str, Any]]
 
 
 def describe(exc: Exception) -> str:
-    """An exception as the model reads it: its type, and its message when it has one."""
-    message = str(exc)
+    """An exception as the model reads it: its type, and its message when it has one (none
+    when its `__str__` fails: the run goes on without it)."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

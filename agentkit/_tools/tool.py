@@ -33,7 +33,7 @@ import pydantic_core
 
 from .._api.blocks import tool_result
 from .._errors import ToolError, UsageError
-from .content import DEFAULT_MAX_RESULT_CHARS, describe, to_content, truncate
+from .content import DEFAULT_MAX_RESULT_CHARS, Content, describe, to_content, truncate
 from .context import RunContext
 from .json_schema import strict_schema
 from .schema import function_schema
@@ -299,7 +299,7 @@ class Tool(_Options):
         try:
             value = await self._invoke(arguments, ctx)
         except ToolError as exc:
-            return tool_result(tool_use_id, truncate(exc.content, limit), is_error=True)
+            return tool_result(tool_use_id, self._error_content(exc, limit), is_error=True)
         except Exception as exc:
             if self.raise_errors if self.raise_errors is not None else raise_errors:
                 raise
@@ -347,6 +347,24 @@ class Tool(_Options):
         if inspect.isawaitable(value):
             value = await value
         return value
+
+    def _error_content(self, exc: ToolError, limit: int) -> Content | None:
+        """A `ToolError`'s content as a result's: text or content blocks as given, anything
+        else (a dict, a list that is not all blocks) as a returned value is sent, as JSON
+        text. Raised with a value the API refuses, the result would fail every request after
+        it (in a durable run, every resume): the run would fail instead of going on."""
+        content = cast(object, exc.content)  # typed str | list, but tools pass anything
+        if isinstance(content, str):
+            return truncate(content, limit) if content else None
+        try:
+            converted = None if content == [] else to_content(content)
+        except pydantic_core.PydanticSerializationError as error:
+            return (
+                f"Tool `{self.name}` raised ToolError with content that cannot be sent as "
+                f"JSON ({type(content).__name__}: {error}). This is a bug in the tool: give "
+                "ToolError a str or content blocks."
+            )
+        return None if converted is None else truncate(converted, limit)
 
     def _timeout_message(self) -> str:
         how = "stopped" if self._is_async else "abandoned (its result will be ignored)"
