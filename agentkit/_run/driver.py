@@ -222,6 +222,7 @@ class Driver(Generic[OutputT]):
                 message = await self._call_model(step, engine, turn)
                 if message is None:
                     return
+                n = state.turns + 1  # the turn its request was numbered as
                 usage = engine.on_reply(message)
                 if turn.observed is not None:
                     turn.observed.model_reply(message, usage)
@@ -233,6 +234,9 @@ class Driver(Generic[OutputT]):
                         await journal.durability.settled()  # on the disk before its event
                     from . import events as ev
 
+                    if not self.stream:  # a reply read whole: its blocks once it is recorded,
+                        # so a consumer failing or cancelled on one loses no reply paid for
+                        await emit_blocks(message, n, turn.emit)
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))
                 if engine.resolved:
                     await self._report_resolved(engine, turn)
@@ -308,18 +312,7 @@ class Driver(Generic[OutputT]):
         """The model call, returned to be awaited: one coroutine fewer held while it waits."""
         if self.stream:
             return self._stream_once(params, betas, n, turn)
-        client = turn.api()
-        if turn.emit is None:
-            return client.create(params, betas=betas, max_retries=0)
-        return self._create_and_emit(params, betas, n, client, turn.emit)
-
-    async def _create_and_emit(
-        self, params: dict[str, Any], betas: tuple[str, ...], n: int, client: AsyncClient,
-        emit: Send,
-    ) -> Message:
-        message = await client.create(params, betas=betas, max_retries=0)
-        await emit_blocks(message, n, emit)
-        return message
+        return turn.api().create(params, betas=betas, max_retries=0)
 
     async def _stream_once(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
