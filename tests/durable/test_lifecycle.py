@@ -197,6 +197,9 @@ async def test_a_run_cancelled_in_a_tool_is_stored_interrupted_and_resumes_where
         await entered.wait()
         tg.cancel_scope.cancel()
     assert store.header("r").status == "interrupted"  # type: ignore[union-attr]
+    # Said plainly (agentkit runs show, the viewer): the cancellation's own message named
+    # anyio's cancel scope and the task that cancelled it by their reprs and addresses.
+    assert store.entries("r")[-1].payload == {"status": "interrupted", "reason": "cancelled"}
 
     done = await agent([text_reply("a is value-a.")]).run("Look a up", run_id="r", store=store)
     assert done.text == "a is value-a." and done.usage.requests == 2
