@@ -244,6 +244,41 @@ async def test_a_run_stopped_by_max_tool_calls_raises_it_again_and_runs_nothing(
 
 
 @pytest.mark.asyncio
+async def test_limits_count_the_whole_run_across_a_crash_and_a_raised_limit_runs_what_it_stopped(
+    store: SQLiteStore,
+) -> None:
+    # The README: the turns, tool calls, tokens and cost journaled before a crash stay spent;
+    # the calls max_tool_calls stopped (answered "Not run" in the LimitExceeded) run when the
+    # call is made again with the limit raised.
+    effects: list[str] = []
+
+    def crash_at_the_second_request(ctx: RunContext[None], params: object) -> None:
+        if ctx.turn == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(steps()[:1]), [charging(effects)],
+                        hooks=Hooks(before_model=crash_at_the_second_request)).run(
+            PROMPT, run_id="r1", store=store)
+    with pytest.raises(LimitExceeded) as spent:  # the turn made before the crash is spent
+        await agent_for(ScriptedTransport([]), [charging(effects)],
+                        limits=Limits(max_turns=1)).run(PROMPT, run_id="r1", store=store)
+    assert spent.value.limit == "max_turns" and spent.value.usage.requests == 1
+    assert spent.value.usage.tool_calls == 1 and effects == ["charge 1"]
+
+    stopped = steps()
+    with pytest.raises(LimitExceeded) as hit:
+        await agent_for(ScriptedTransport(stopped[:1]), [charging(effects)],
+                        limits=Limits(max_tool_calls=0)).run(PROMPT, run_id="r2", store=store)
+    assert hit.value.result is not None
+    assert hit.value.result.messages[-1]["content"][0]["content"].startswith("Not run")
+    done = await agent_for(ScriptedTransport(stopped[1:]), [charging(effects)],
+                           limits=Limits(max_tool_calls=1)).run(PROMPT, run_id="r2", store=store)
+    assert done.text == "All done." and done.messages[2]["content"][0]["content"] == "charged 1"
+    assert effects == ["charge 1", "charge 1"] and done.usage.requests == 2
+
+
+@pytest.mark.asyncio
 async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
     store: SQLiteStore,
 ) -> None:
