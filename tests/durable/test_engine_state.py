@@ -279,6 +279,41 @@ async def test_limits_count_the_whole_run_across_a_crash_and_a_raised_limit_runs
 
 
 @pytest.mark.asyncio
+async def test_a_run_stop_when_ended_on_a_flag_is_read_back_and_goes_on_once_it_is_cleared(
+    store: SQLiteStore,
+) -> None:
+    # stop_when reading a flag (a user's "stop" button) set while the second call ran: the
+    # replay asked it at every step, so the same call ended the replay at the first turn and
+    # refused the finished run's journal ("does not fit this agent"). Like a limit, it now
+    # decides live steps only: the stored run comes back while it holds, and goes on after.
+    stop = [False]
+    effects: list[str] = []
+
+    @tool(idempotent=True)
+    async def step(ctx: RunContext[None], n: int) -> str:
+        """Take a step."""
+        effects.append(f"step {n}")
+        stop[0] = stop[0] or n == 2
+        return f"did {n}"
+
+    def agent(script: list[Any]) -> Agent[Any]:
+        return agent_for(ScriptedTransport(script), [step], stop_when=lambda state: stop[0])
+
+    script = [reply(tool_calls=[("step", {"n": n}, f"toolu_{n}")]) for n in (1, 2)]
+    first = await agent(script).run(PROMPT, run_id="r1", store=store)
+    assert first.stop_reason == "stop_condition" and first.usage.requests == 2
+
+    again = await agent([]).run(PROMPT, run_id="r1", store=store)
+    assert again.stop_reason == "stop_condition" and again.messages == first.messages
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+    stop[0] = False
+    went_on = await agent([text_reply("All done.")]).run(PROMPT, run_id="r1", store=store)
+    assert went_on.text == "All done." and went_on.usage.requests == 3
+    assert effects == ["step 1", "step 2"]
+
+
+@pytest.mark.asyncio
 async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
     store: SQLiteStore,
 ) -> None:
