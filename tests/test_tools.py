@@ -544,9 +544,17 @@ async def test_async_timeout_really_stops_the_tool() -> None:
         return "unreachable"
 
     result = await hang.run({}, CTX)
+    # Not marked idempotent, it may have had its effect: told only to try again, the model
+    # would repeat it (a charge whose service answered slowly, charged twice).
+    assert result == err("Tool `hang` timed out after 0.05 s and was stopped. It may or may not "
+                         "have taken effect (it is not marked idempotent): check its effect "
+                         "before calling it again. Try a smaller request or a different "
+                         "approach.")
+    assert seen == ["cancelled"]
+    # An idempotent tool can simply be called again: no warning.
+    result = await hang.replace(idempotent=True).run({}, CTX)
     assert result == err("Tool `hang` timed out after 0.05 s and was stopped. Try a smaller "
                          "request or a different approach.")
-    assert seen == ["cancelled"]
 
 
 @pytest.mark.asyncio

@@ -367,11 +367,17 @@ class Tool(_Options):
         return None if converted is None else truncate(converted, limit)
 
     def _timeout_message(self) -> str:
+        """What the model is told of a call its timeout ended. A tool not marked idempotent may
+        have had its effect by then (a sync one may still have it: its thread runs on), and a
+        model told only to try again would repeat it (under a new idempotency key)."""
         how = "stopped" if self._is_async else "abandoned (its result will be ignored)"
-        return (
-            f"Tool `{self.name}` timed out after {self.timeout:g} s and was {how}. Try a "
-            "smaller request or a different approach."
-        )
+        said = f"Tool `{self.name}` timed out after {self.timeout:g} s and was {how}."
+        if not self.idempotent:
+            said += (
+                " It may or may not have taken effect (it is not marked idempotent): check its "
+                "effect before calling it again."
+            )
+        return f"{said} Try a smaller request or a different approach."
 
 
 # -- the decorator --------------------------------------------------------------------------------
