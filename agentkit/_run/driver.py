@@ -35,6 +35,7 @@ from .._errors import (
     UsageError,
 )
 from .._loop.engine import Engine, EngineConfig, RunState
+from .._loop.history import unfinished
 from .._loop.steps import (
     CallModel,
     CountTokens,
@@ -143,13 +144,13 @@ class Driver(Generic[OutputT]):
                 # In the try: a consumer failing on the last event fails the run as on any.
                 await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
-            engine.abort("cancelled", "Not run: the run was cancelled before this call finished.")
+            engine.abort("cancelled", unfinished("the run was cancelled"))
             raise
         except BaseException as exc:
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
             cause = sole_exception(exc)
-            engine.abort("failed", f"Not run: the run failed ({type(cause).__name__}).")
+            engine.abort("failed", unfinished(f"the run failed ({type(cause).__name__})"))
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
