@@ -457,6 +457,43 @@ async def test_tool_error_or_exception_that_cannot_be_written_is_still_an_error_
     assert await unreadable.run({}, CTX) == err("_Unreadable")
 
 
+@pytest.mark.asyncio
+async def test_an_image_the_api_refuses_is_an_error_result_not_one_failing_the_run() -> None:
+    # "image/jpg" (or a BMP) went to the API, which refuses it: every request after it
+    # failed, and a durable run, which keeps the result, could never be continued.
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/jpg",
+                                         "data": "aGk="}}
+
+    @tool
+    def shot() -> list[dict[str, Any]]:
+        """Take a screenshot."""
+        return [{"type": "text", "text": "the page:"}, image]
+
+    @tool
+    def refuse() -> None:
+        """Refuse with a picture."""
+        raise ToolError([image])
+
+    result = await shot.run({}, CTX)
+    assert result["is_error"] is True
+    assert result["content"].startswith(
+        "Tool `shot` returned an image (content block 1) whose media_type 'image/jpg' the API "
+        "refuses (it takes image/jpeg, image/png, image/gif, image/webp)"
+    )
+    with pytest.raises(TypeError, match="media_type 'image/jpg' the API refuses"):
+        await shot.run({}, CTX, raise_errors=True)
+    refused = await refuse.run({}, CTX)
+    assert refused["is_error"] is True and "media_type 'image/jpg'" in refused["content"]
+    png = {"type": "image", "source": {**image["source"], "media_type": "image/png"}}
+
+    @tool
+    def good_shot() -> list[dict[str, Any]]:
+        """Take a screenshot the API accepts."""
+        return [png]
+
+    assert await good_shot.run({}, CTX) == ok([png])
+
+
 @tool
 async def boom(message: str = "boom") -> None:
     """Raise."""

@@ -33,7 +33,7 @@ import pydantic_core
 
 from .._api.blocks import tool_result
 from .._errors import ToolError, UsageError
-from .content import DEFAULT_MAX_RESULT_CHARS, Content, describe, to_content, truncate
+from .content import DEFAULT_MAX_RESULT_CHARS, Content, describe, refused, to_content, truncate
 from .context import RunContext
 from .json_schema import strict_schema
 from .schema import function_schema
@@ -306,16 +306,21 @@ class Tool(_Options):
             return tool_result(tool_use_id, truncate(describe(exc), limit), is_error=True)
         if value is _TIMED_OUT:
             return tool_result(tool_use_id, self._timeout_message(), is_error=True)
+        cause: Exception | None = None
         try:
             content = to_content(value)
+            why = refused(content)  # sent, it would fail every request after it
         except pydantic_core.PydanticSerializationError as exc:
+            content, cause = None, exc
+            why = f"a {type(value).__name__} that cannot be sent as JSON ({exc})"
+        if why is not None:
             message = (
-                f"Tool `{self.name}` returned a {type(value).__name__} that cannot be sent as "
-                f"JSON ({exc}). This is a bug in the tool: it should return a str, JSON-"
-                "compatible data, a pydantic model, a dataclass or content blocks."
+                f"Tool `{self.name}` returned {why}. This is a bug in the tool: it should "
+                "return a str, JSON-compatible data, a pydantic model, a dataclass or content "
+                "blocks the API accepts."
             )
             if self.raise_errors if self.raise_errors is not None else raise_errors:
-                raise TypeError(message) from exc
+                raise TypeError(message) from cause
             return tool_result(tool_use_id, message, is_error=True)
         content = None if content is None else truncate(content, limit)
         return tool_result(tool_use_id, content)
@@ -364,6 +369,9 @@ class Tool(_Options):
                 f"JSON ({type(content).__name__}: {error}). This is a bug in the tool: give "
                 "ToolError a str or content blocks."
             )
+        why = refused(converted)
+        if why is not None:
+            return f"Tool `{self.name}` raised ToolError with {why}. This is a bug in the tool."
         return None if converted is None else truncate(converted, limit)
 
     def _timeout_message(self) -> str:
