@@ -260,8 +260,9 @@ class ToolError(AgentkitError):
     """Raised by tool code to tell the model the call failed; the run goes on.
 
     The tool's `tool_result` gets `is_error: true` and `content` as its content: a string, or a
-    list of content-block dicts (text, image, document). Use it for failures the model can act
-    on ("no such city; try a nearby one"); any other exception is reported as `Type: message`.
+    list of content-block dicts (text, image, document); anything else is sent as JSON text, as
+    a tool's return value is. Use it for failures the model can act on ("no such city; try a
+    nearby one"); any other exception is reported as `Type: message`.
     """
 
     def __init__(self, content: str | list[dict[str, Any]]) -> None:

@@ -55,7 +55,7 @@ async def test_a_failed_call_cancels_the_calls_of_its_batch_that_have_not_begun(
     assert caught.value.result is not None
     answered = caught.value.result.messages[-1]["content"]
     assert [b["tool_use_id"] for b in answered] == ["toolu_1", "toolu_2"]
-    assert all(b["is_error"] and b["content"].startswith("Not run:") for b in answered)
+    assert all(b["is_error"] and b["content"].startswith("Not finished:") for b in answered)
 
 
 @pytest.mark.asyncio

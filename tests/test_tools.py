@@ -407,6 +407,93 @@ async def test_tool_error_becomes_an_error_result(content: Any) -> None:
     assert await fail.run({}, CTX) == err(content)
 
 
+class _Unreadable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("its message cannot be read")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("content", "sent"),
+    [
+        ({"error": "not found", "id": 3}, '{"error":"not found","id":3}'),
+        ([{"type": "text", "text": "a"}, {"weird": 1}], '[{"type":"text","text":"a"},{"weird":1}]'),
+        ((1, 2), "[1,2]"),
+    ],
+    ids=["dict", "list-not-all-blocks", "tuple"],
+)
+async def test_tool_error_with_other_content_is_sent_as_a_returned_value_is(
+    content: Any, sent: str
+) -> None:
+    # A dict given to ToolError failed the whole run (AttributeError in truncation); a list
+    # that is not all content blocks went to the API as blocks, which refuses it: every
+    # request after it failed, and a durable run could never be continued.
+    @tool
+    def fail() -> None:
+        """Fail on purpose."""
+        raise ToolError(content)
+
+    assert await fail.run({}, CTX) == err(sent)
+
+
+@pytest.mark.asyncio
+async def test_tool_error_or_exception_that_cannot_be_written_is_still_an_error_result() -> None:
+    @tool
+    def unsendable() -> None:
+        """Fail with content that is no JSON."""
+        raise ToolError(object())  # type: ignore[arg-type]
+
+    @tool
+    def unreadable() -> None:
+        """Fail with an exception whose message cannot be read."""
+        raise _Unreadable
+
+    result = await unsendable.run({}, CTX)
+    assert result["is_error"] is True
+    assert result["content"].startswith(
+        "Tool `unsendable` raised ToolError with content that cannot be sent as JSON (object:"
+    )
+    assert "give ToolError a str or content blocks" in result["content"]
+    assert await unreadable.run({}, CTX) == err("_Unreadable")
+
+
+@pytest.mark.asyncio
+async def test_an_image_the_api_refuses_is_an_error_result_not_one_failing_the_run() -> None:
+    # "image/jpg" (or a BMP) went to the API, which refuses it: every request after it
+    # failed, and a durable run, which keeps the result, could never be continued.
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/jpg",
+                                         "data": "aGk="}}
+
+    @tool
+    def shot() -> list[dict[str, Any]]:
+        """Take a screenshot."""
+        return [{"type": "text", "text": "the page:"}, image]
+
+    @tool
+    def refuse() -> None:
+        """Refuse with a picture."""
+        raise ToolError([image])
+
+    result = await shot.run({}, CTX)
+    assert result["is_error"] is True
+    assert result["content"].startswith(
+        "Tool `shot` returned an image (content block 1) whose media_type 'image/jpg' the API "
+        "refuses (it takes image/jpeg, image/png, image/gif, image/webp)"
+    )
+    with pytest.raises(TypeError, match="media_type 'image/jpg' the API refuses"):
+        await shot.run({}, CTX, raise_errors=True)
+    refused = await refuse.run({}, CTX)
+    assert refused["is_error"] is True and "media_type 'image/jpg'" in refused["content"]
+    png = {"type": "image", "source": {**image["source"], "media_type": "image/png"}}
+
+    @tool
+    def good_shot() -> list[dict[str, Any]]:
+        """Take a screenshot the API accepts."""
+        return [png]
+
+    assert await good_shot.run({}, CTX) == ok([png])
+
+
 @tool
 async def boom(message: str = "boom") -> None:
     """Raise."""
@@ -494,9 +581,17 @@ async def test_async_timeout_really_stops_the_tool() -> None:
         return "unreachable"
 
     result = await hang.run({}, CTX)
+    # Not marked idempotent, it may have had its effect: told only to try again, the model
+    # would repeat it (a charge whose service answered slowly, charged twice).
+    assert result == err("Tool `hang` timed out after 0.05 s and was stopped. It may or may not "
+                         "have taken effect (it is not marked idempotent): check its effect "
+                         "before calling it again. Try a smaller request or a different "
+                         "approach.")
+    assert seen == ["cancelled"]
+    # An idempotent tool can simply be called again: no warning.
+    result = await hang.replace(idempotent=True).run({}, CTX)
     assert result == err("Tool `hang` timed out after 0.05 s and was stopped. Try a smaller "
                          "request or a different approach.")
-    assert seen == ["cancelled"]
 
 
 @pytest.mark.asyncio

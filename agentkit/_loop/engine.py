@@ -46,6 +46,7 @@ from .history import (
     close_dangling_tool_uses,
     ends_with_tool_results,
     pending_tool_uses,
+    unfinished,
 )
 from .request_rules import check_tool_names, relax_tool_choice, shape_request
 from .state import RunState
@@ -480,7 +481,10 @@ class Engine:
         return False
 
     def _finish_limit(self, limit: str) -> Finished:
-        self.abort(limit, f"Not run: the run hit its {limit} limit.", limit=limit)
+        # A deadline may cut calls that began; the other limits stop calls before they begin.
+        why = f"the run hit its {limit} limit"
+        said = unfinished(why) if limit == "timeout" else f"Not run: {why}."
+        self.abort(limit, said, limit=limit)
         return Finished(self.state)
 
 

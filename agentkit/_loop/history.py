@@ -4,10 +4,10 @@ This module owns how user content joins a history (`user_turn`, `append_user_con
 keep alternating, tool results first), how a reply joins it (`append_reply`: a reply to a
 request ending with an assistant turn continues that turn) and how calls left unanswered by a
 cancelled or crashed run are found and closed (`pending_tool_uses`,
-`close_dangling_tool_uses`), and what the engine asks of a history (`ends_with_tool_results`,
-`tool_use_names`). It works on the same wire-form plain dicts as `conversation`, whose rules the
-results keep, and never edits a message dict in place: a changed message is replaced by a new
-dict.
+`close_dangling_tool_uses`, `unfinished`), and what the engine asks of a history
+(`ends_with_tool_results`, `tool_use_names`). It works on the same wire-form plain dicts as
+`conversation`, whose rules the results keep, and never edits a message dict in place: a
+changed message is replaced by a new dict.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "ends_with_tool_results",
     "pending_tool_uses",
     "tool_use_names",
+    "unfinished",
     "user_turn",
 ]
 
@@ -159,3 +160,13 @@ def close_dangling_tool_uses(
             )
         blocks.append(dict(block))
     append_user_content(messages, blocks)
+
+
+def unfinished(why: str) -> str:
+    """The result a run gives a call it stopped while the call may have been running (`why`:
+    "the run was cancelled"): "Not run" would be false for one that had begun, and a model
+    told so would make it again, a side effect twice."""
+    return (
+        f"Not finished: {why} before this call finished. If it had begun, it may or may not "
+        "have taken effect: check before calling it again."
+    )

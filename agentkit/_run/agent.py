@@ -6,7 +6,7 @@ the same driver under `anyio.run`, so the loop exists once.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, Unpack, cast
@@ -341,7 +341,14 @@ class Agent(Generic[OutputT]):
 
         from .subagent import agent_tool
 
-        return agent_tool(tool_name, text, lambda task, deps: self.run(task, deps=deps))
+        def sub_run(task: str, deps: object, state: RunState) -> Awaitable[RunResult[OutputT]]:
+            if RUN_HOST.get() is not None:  # a host carries it out (a workflow of its own)
+                return self.run(task, deps=deps)
+            # In `state`, so the tokens a sub-run that is cancelled spent are known to its caller.
+            state.messages = _first(task, None)
+            return self.run(deps=deps, state=state)
+
+        return agent_tool(tool_name, text, sub_run)
 
     @property
     def driver(self) -> Driver[OutputT]:

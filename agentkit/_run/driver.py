@@ -35,6 +35,7 @@ from .._errors import (
     UsageError,
 )
 from .._loop.engine import Engine, EngineConfig, RunState
+from .._loop.history import unfinished
 from .._loop.steps import (
     CallModel,
     CountTokens,
@@ -143,13 +144,13 @@ class Driver(Generic[OutputT]):
                 # In the try: a consumer failing on the last event fails the run as on any.
                 await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
-            engine.abort("cancelled", "Not run: the run was cancelled before this call finished.")
+            engine.abort("cancelled", unfinished("the run was cancelled"))
             raise
         except BaseException as exc:
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
             cause = sole_exception(exc)
-            engine.abort("failed", f"Not run: the run failed ({type(cause).__name__}).")
+            engine.abort("failed", unfinished(f"the run failed ({type(cause).__name__})"))
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
@@ -222,6 +223,7 @@ class Driver(Generic[OutputT]):
                 message = await self._call_model(step, engine, turn)
                 if message is None:
                     return
+                n = state.turns + 1  # the turn its request was numbered as
                 usage = engine.on_reply(message)
                 if turn.observed is not None:
                     turn.observed.model_reply(message, usage)
@@ -233,6 +235,9 @@ class Driver(Generic[OutputT]):
                         await journal.durability.settled()  # on the disk before its event
                     from . import events as ev
 
+                    if not self.stream:  # a reply read whole: its blocks once it is recorded,
+                        # so a consumer failing or cancelled on one loses no reply paid for
+                        await emit_blocks(message, n, turn.emit)
                     await turn.emit(ev.TurnFinished(state.turns, message, usage))
                 if engine.resolved:
                     await self._report_resolved(engine, turn)
@@ -308,18 +313,7 @@ class Driver(Generic[OutputT]):
         """The model call, returned to be awaited: one coroutine fewer held while it waits."""
         if self.stream:
             return self._stream_once(params, betas, n, turn)
-        client = turn.api()
-        if turn.emit is None:
-            return client.create(params, betas=betas, max_retries=0)
-        return self._create_and_emit(params, betas, n, client, turn.emit)
-
-    async def _create_and_emit(
-        self, params: dict[str, Any], betas: tuple[str, ...], n: int, client: AsyncClient,
-        emit: Send,
-    ) -> Message:
-        message = await client.create(params, betas=betas, max_retries=0)
-        await emit_blocks(message, n, emit)
-        return message
+        return turn.api().create(params, betas=betas, max_retries=0)
 
     async def _stream_once(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn

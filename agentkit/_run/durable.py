@@ -482,8 +482,11 @@ def _raised(exc: BaseException) -> tuple[RunStatus, str]:
     `RunError`) resumes with that call."""
     if isinstance(exc, LimitExceeded):
         return ("interrupted" if exc.limit == "timeout" else "finished"), exc.limit
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return "interrupted", "cancelled"  # its message names tasks and scopes, no reason
     status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
-    return status, f"{type(exc).__name__}: {exc}"
+    message = str(exc)
+    return status, f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _ended(state: RunState) -> RunStatus:

@@ -1,13 +1,13 @@
 """Typed events a run emits, in order, while it works (`Agent.iter`).
 
 Per model turn: `ModelRequest`, then `TextChunk`/`ThinkingChunk`/`ToolCallStarted`/
-`ToolInputChunk` as content arrives (many with `stream=True`; one per block otherwise), then
-`TurnFinished`; `ModelRetry` when a failed reply is re-issued. Per tool call
-`ToolCallFinished`; `ContextEdited` when a context policy changed what the model sees; finally
-`RunFinished`. Events are plain frozen dataclasses: cheap to make, and safe to hand to user
-code. Each carries its run's `run_id` (the durable run id, or one made for the run), set by
-the driver as it sends it, so a consumer shared by parallel runs (a display) can tell them
-apart.
+`ToolInputChunk` as content arrives (many with `stream=True`; otherwise one per block, once
+the whole reply is recorded, in a durable run committed), then `TurnFinished`; `ModelRetry`
+when a failed reply is re-issued. Per tool call `ToolCallFinished`; `ContextEdited` when a
+context policy changed what the model sees; finally `RunFinished`. Events are plain frozen
+dataclasses: cheap to make, and safe to hand to user code. Each carries its run's `run_id`
+(the durable run id, or one made for the run), set by the driver as it sends it, so a
+consumer shared by parallel runs (a display) can tell them apart.
 """
 
 from __future__ import annotations

@@ -48,13 +48,16 @@ async def replay(
     engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
 ) -> set[str]:
     """Feed the journal's entries to the engine, asking it for each step as the driver does
-    (no deadline: `next_step()` without a time), with no limits: they decide live steps, and
-    the journal says how far the run went (a run stopped by a limit and continued under a
-    raised one replays whole under either; the live steps after it meet today's). Each turn's
-    tools are listed again with the turn's own context, as the driver listed them. Returns the
-    ids of calls marked started that have no result yet."""
+    (no deadline: `next_step()` without a time), with no limits and no `stop_when`: they
+    decide live steps, and the journal says how far the run went (a run stopped by a limit
+    and continued under a raised one replays whole under either; the live steps after it meet
+    today's). A `stop_when` that reads more than the state (a flag a user's "stop" button
+    sets) would otherwise end the replay where the first process went on. Each turn's tools
+    are listed again with the turn's own context, as the driver listed them. Returns the ids
+    of calls marked started that have no result yet."""
     config = engine.config
-    engine.config, engine.replaying = replace(config, limits=_UNLIMITED), True
+    engine.config = replace(config, limits=_UNLIMITED, stop_when=None)
+    engine.replaying = True
     try:
         return await _feed(engine, entries, toolset, deps, run_id)
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._api.jsonbytes import to_json
 from .._errors import RunError, ToolError
+from .._loop.state import RunState
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.tool import Tool
@@ -17,20 +18,27 @@ __all__ = ["agent_tool"]
 
 
 def agent_tool(
-    name: str, description: str, run: Callable[[str, Any], Awaitable[RunResult[Any]]]
+    name: str, description: str, run: Callable[[str, Any, RunState], Awaitable[RunResult[Any]]]
 ) -> Tool:
-    """The tool `name` whose call runs `run(task, deps)` (the sub-agent's run) with the
-    caller's deps. The caller's model gets the sub-run's structured output as JSON, else its
-    answer's text; an `is_error` result naming the calls when the sub-run paused for approval.
+    """The tool `name` whose call runs `run(task, deps, state)` (the sub-agent's run, in
+    `state` when the agent runs it itself) with the caller's deps. The caller's model gets the
+    sub-run's structured output as JSON, else its answer's text; an `is_error` result naming
+    the calls when the sub-run paused for approval. Its usage counts in the caller's however it
+    ends: a sub-run cancelled (the caller's timeout, the caller cancelled) spent tokens too.
     """
 
     async def handler(input: dict[str, Any], ctx: RunContext[Any]) -> str:
+        state = RunState()
         try:
-            result = await run(input["task"], ctx.deps)
+            result = await run(input["task"], ctx.deps, state)
         except RunError as exc:
             # A sub-run that failed still spent tokens: count them, then report it.
             if isinstance(exc.usage, RunUsage):
                 ctx.usage.merge(exc.usage)
+            raise
+        except BaseException:
+            if state.usage.requests:  # what the sub-run spent until it was stopped
+                ctx.usage.merge(state.usage)
             raise
         ctx.usage.merge(result.usage)
         if result.pending_approvals:  # a pause no one can answer here: say so, not ""

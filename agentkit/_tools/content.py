@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from .._api.jsonbytes import to_json
 
-__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Content", "describe", "to_content", "truncate"]
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Content", "describe", "refused", "to_content", "truncate"]
 
 DEFAULT_MAX_RESULT_CHARS = 100_000
 """Results longer than this many characters are truncated unless a tool or run says otherwise."""
@@ -28,8 +28,12 @@ Content = str | list[dict[str, Any]]
 
 
 def describe(exc: Exception) -> str:
-    """An exception as the model reads it: its type, and its message when it has one."""
-    message = str(exc)
+    """An exception as the model reads it: its type, and its message when it has one (none
+    when its `__str__` fails: the run goes on without it)."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
@@ -65,6 +69,30 @@ def to_content(value: object) -> Content | None:
         if block is not None:
             return [block]
     return to_json(value).decode()
+
+
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+"""The `media_type`s the API accepts for a base64 image (the wire contract)."""
+
+
+def refused(content: Content | None) -> str | None:
+    """What in `content` the API refuses, said for a tool's author, or None. Only what a tool
+    gets wrong easily is checked: a base64 image's `media_type` ("image/jpg", a BMP). A result
+    the API refuses fails every request after it; in a durable run, which keeps the result,
+    every resume too, so the run could never be continued."""
+    if not isinstance(content, list):
+        return None
+    for n, block in enumerate(content):
+        source = block.get("source")
+        if block.get("type") != "image" or not isinstance(source, dict):
+            continue
+        media = cast("dict[str, Any]", source).get("media_type")
+        if cast("dict[str, Any]", source).get("type") == "base64" and media not in _IMAGE_TYPES:
+            return (
+                f"an image (content block {n}) whose media_type {media!r} the API refuses (it "
+                f"takes {', '.join(_IMAGE_TYPES)})"
+            )
+    return None
 
 
 def truncate(content: Content, limit: int) -> Content:

@@ -33,7 +33,7 @@ import pydantic_core
 
 from .._api.blocks import tool_result
 from .._errors import ToolError, UsageError
-from .content import DEFAULT_MAX_RESULT_CHARS, describe, to_content, truncate
+from .content import DEFAULT_MAX_RESULT_CHARS, Content, describe, refused, to_content, truncate
 from .context import RunContext
 from .json_schema import strict_schema
 from .schema import function_schema
@@ -299,23 +299,28 @@ class Tool(_Options):
         try:
             value = await self._invoke(arguments, ctx)
         except ToolError as exc:
-            return tool_result(tool_use_id, truncate(exc.content, limit), is_error=True)
+            return tool_result(tool_use_id, self._error_content(exc, limit), is_error=True)
         except Exception as exc:
             if self.raise_errors if self.raise_errors is not None else raise_errors:
                 raise
             return tool_result(tool_use_id, truncate(describe(exc), limit), is_error=True)
         if value is _TIMED_OUT:
             return tool_result(tool_use_id, self._timeout_message(), is_error=True)
+        cause: Exception | None = None
         try:
             content = to_content(value)
+            why = refused(content)  # sent, it would fail every request after it
         except pydantic_core.PydanticSerializationError as exc:
+            content, cause = None, exc
+            why = f"a {type(value).__name__} that cannot be sent as JSON ({exc})"
+        if why is not None:
             message = (
-                f"Tool `{self.name}` returned a {type(value).__name__} that cannot be sent as "
-                f"JSON ({exc}). This is a bug in the tool: it should return a str, JSON-"
-                "compatible data, a pydantic model, a dataclass or content blocks."
+                f"Tool `{self.name}` returned {why}. This is a bug in the tool: it should "
+                "return a str, JSON-compatible data, a pydantic model, a dataclass or content "
+                "blocks the API accepts."
             )
             if self.raise_errors if self.raise_errors is not None else raise_errors:
-                raise TypeError(message) from exc
+                raise TypeError(message) from cause
             return tool_result(tool_use_id, message, is_error=True)
         content = None if content is None else truncate(content, limit)
         return tool_result(tool_use_id, content)
@@ -348,12 +353,39 @@ class Tool(_Options):
             value = await value
         return value
 
+    def _error_content(self, exc: ToolError, limit: int) -> Content | None:
+        """A `ToolError`'s content as a result's: text or content blocks as given, anything
+        else (a dict, a list that is not all blocks) as a returned value is sent, as JSON
+        text. Raised with a value the API refuses, the result would fail every request after
+        it (in a durable run, every resume): the run would fail instead of going on."""
+        content = cast(object, exc.content)  # typed str | list, but tools pass anything
+        if isinstance(content, str):
+            return truncate(content, limit) if content else None
+        try:
+            converted = None if content == [] else to_content(content)
+        except pydantic_core.PydanticSerializationError as error:
+            return (
+                f"Tool `{self.name}` raised ToolError with content that cannot be sent as "
+                f"JSON ({type(content).__name__}: {error}). This is a bug in the tool: give "
+                "ToolError a str or content blocks."
+            )
+        why = refused(converted)
+        if why is not None:
+            return f"Tool `{self.name}` raised ToolError with {why}. This is a bug in the tool."
+        return None if converted is None else truncate(converted, limit)
+
     def _timeout_message(self) -> str:
+        """What the model is told of a call its timeout ended. A tool not marked idempotent may
+        have had its effect by then (a sync one may still have it: its thread runs on), and a
+        model told only to try again would repeat it (under a new idempotency key)."""
         how = "stopped" if self._is_async else "abandoned (its result will be ignored)"
-        return (
-            f"Tool `{self.name}` timed out after {self.timeout:g} s and was {how}. Try a "
-            "smaller request or a different approach."
-        )
+        said = f"Tool `{self.name}` timed out after {self.timeout:g} s and was {how}."
+        if not self.idempotent:
+            said += (
+                " It may or may not have taken effect (it is not marked idempotent): check its "
+                "effect before calling it again."
+            )
+        return f"{said} Try a smaller request or a different approach."
 
 
 # -- the decorator --------------------------------------------------------------------------------

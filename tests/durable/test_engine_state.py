@@ -244,6 +244,76 @@ async def test_a_run_stopped_by_max_tool_calls_raises_it_again_and_runs_nothing(
 
 
 @pytest.mark.asyncio
+async def test_limits_count_the_whole_run_across_a_crash_and_a_raised_limit_runs_what_it_stopped(
+    store: SQLiteStore,
+) -> None:
+    # The README: the turns, tool calls, tokens and cost journaled before a crash stay spent;
+    # the calls max_tool_calls stopped (answered "Not run" in the LimitExceeded) run when the
+    # call is made again with the limit raised.
+    effects: list[str] = []
+
+    def crash_at_the_second_request(ctx: RunContext[None], params: object) -> None:
+        if ctx.turn == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        await agent_for(ScriptedTransport(steps()[:1]), [charging(effects)],
+                        hooks=Hooks(before_model=crash_at_the_second_request)).run(
+            PROMPT, run_id="r1", store=store)
+    with pytest.raises(LimitExceeded) as spent:  # the turn made before the crash is spent
+        await agent_for(ScriptedTransport([]), [charging(effects)],
+                        limits=Limits(max_turns=1)).run(PROMPT, run_id="r1", store=store)
+    assert spent.value.limit == "max_turns" and spent.value.usage.requests == 1
+    assert spent.value.usage.tool_calls == 1 and effects == ["charge 1"]
+
+    stopped = steps()
+    with pytest.raises(LimitExceeded) as hit:
+        await agent_for(ScriptedTransport(stopped[:1]), [charging(effects)],
+                        limits=Limits(max_tool_calls=0)).run(PROMPT, run_id="r2", store=store)
+    assert hit.value.result is not None
+    assert hit.value.result.messages[-1]["content"][0]["content"].startswith("Not run")
+    done = await agent_for(ScriptedTransport(stopped[1:]), [charging(effects)],
+                           limits=Limits(max_tool_calls=1)).run(PROMPT, run_id="r2", store=store)
+    assert done.text == "All done." and done.messages[2]["content"][0]["content"] == "charged 1"
+    assert effects == ["charge 1", "charge 1"] and done.usage.requests == 2
+
+
+@pytest.mark.asyncio
+async def test_a_run_stop_when_ended_on_a_flag_is_read_back_and_goes_on_once_it_is_cleared(
+    store: SQLiteStore,
+) -> None:
+    # stop_when reading a flag (a user's "stop" button) set while the second call ran: the
+    # replay asked it at every step, so the same call ended the replay at the first turn and
+    # refused the finished run's journal ("does not fit this agent"). Like a limit, it now
+    # decides live steps only: the stored run comes back while it holds, and goes on after.
+    stop = [False]
+    effects: list[str] = []
+
+    @tool(idempotent=True)
+    async def step(ctx: RunContext[None], n: int) -> str:
+        """Take a step."""
+        effects.append(f"step {n}")
+        stop[0] = stop[0] or n == 2
+        return f"did {n}"
+
+    def agent(script: list[Any]) -> Agent[Any]:
+        return agent_for(ScriptedTransport(script), [step], stop_when=lambda state: stop[0])
+
+    script = [reply(tool_calls=[("step", {"n": n}, f"toolu_{n}")]) for n in (1, 2)]
+    first = await agent(script).run(PROMPT, run_id="r1", store=store)
+    assert first.stop_reason == "stop_condition" and first.usage.requests == 2
+
+    again = await agent([]).run(PROMPT, run_id="r1", store=store)
+    assert again.stop_reason == "stop_condition" and again.messages == first.messages
+    assert store.header("r1").status == "finished"  # type: ignore[union-attr]
+
+    stop[0] = False
+    went_on = await agent([text_reply("All done.")]).run(PROMPT, run_id="r1", store=store)
+    assert went_on.text == "All done." and went_on.usage.requests == 3
+    assert effects == ["step 1", "step 2"]
+
+
+@pytest.mark.asyncio
 async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
     store: SQLiteStore,
 ) -> None:

@@ -12,7 +12,7 @@ import anyio.to_thread
 import pytest
 
 from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, tool
-from agentkit.events import AgentEvent, RunFinished
+from agentkit.events import AgentEvent, RunFinished, ToolCallStarted
 from agentkit.testing import (
     FunctionModel,
     ScriptedTransport,
@@ -64,6 +64,47 @@ async def test_a_callback_failing_on_run_finished_fails_the_run_as_run_error(
     again = await agent_for(ScriptedTransport([])).run("Go", run_id="r", store=store)
     assert again.text == "Done." and again.usage.requests == 1
     assert store.header("r").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("consumer", ["failing", "cancelled"])
+async def test_a_consumer_stopping_on_a_whole_reply_s_blocks_keeps_the_reply(
+    tmp_path: Path, consumer: str
+) -> None:
+    # A reply read whole (no stream) had its blocks sent as events before it was recorded: a
+    # consumer failing on one (a closed websocket) or cancelled there lost a reply received
+    # and paid for. The run's usage and the store lacked it, and a resume asked for another.
+    delivering, never = anyio.Event(), anyio.Event()
+
+    async def on_event(event: AgentEvent) -> None:
+        if isinstance(event, ToolCallStarted):
+            if consumer == "failing":
+                raise ConnectionError("the client went away")
+            delivering.set()
+            await never.wait()
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    first = Agent(MODEL, tools=[charge], client=AsyncClient(api_key="sk", transport=(
+        ScriptedTransport([reply("Charging.", tool_calls=[("charge", {"order": 1}, "toolu_1")])])
+    )))
+    if consumer == "failing":
+        with pytest.raises(RunError, match="the client went away") as failed:
+            await first.run("Go", run_id="r", store=store, on_event=on_event)
+        assert failed.value.usage.requests == 1
+    else:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: first.run("Go", run_id="r", store=store, on_event=on_event))
+            await delivering.wait()
+            tg.cancel_scope.cancel()
+    header = store.header("r")
+    assert header is not None and header.turns == 1 and header.input_tokens > 0
+
+    transport = ScriptedTransport([text_reply("Charged.")])
+    again = await Agent(MODEL, tools=[charge], client=AsyncClient(
+        api_key="sk", transport=transport)).run("Go", run_id="r", store=store)
+    assert again.text == "Charged." and again.usage.requests == 2
+    assert len(transport.requests) == 1  # the stored reply was not asked for again
+    assert again.messages[2]["content"][0]["content"] == "charged 1"  # its call ran, once
 
 
 async def stored_run(tmp_path: Path, ended: str) -> tuple[SQLiteStore, Agent[str]]:
@@ -156,6 +197,9 @@ async def test_a_run_cancelled_in_a_tool_is_stored_interrupted_and_resumes_where
         await entered.wait()
         tg.cancel_scope.cancel()
     assert store.header("r").status == "interrupted"  # type: ignore[union-attr]
+    # Said plainly (agentkit runs show, the viewer): the cancellation's own message named
+    # anyio's cancel scope and the task that cancelled it by their reprs and addresses.
+    assert store.entries("r")[-1].payload == {"status": "interrupted", "reason": "cancelled"}
 
     done = await agent([text_reply("a is value-a.")]).run("Look a up", run_id="r", store=store)
     assert done.text == "a is value-a." and done.usage.requests == 2

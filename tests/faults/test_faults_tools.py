@@ -111,7 +111,9 @@ async def test_an_escalated_tool_error_is_a_run_error_with_a_valid_history(
     answered = results_of(error.messages)
     assert answered["broken"] == {
         "type": "tool_result", "tool_use_id": answered["broken"]["tool_use_id"],
-        "content": "Not run: the run failed (ValueError).", "is_error": True,
+        "content": "Not finished: the run failed (ValueError) before this call finished. If it "
+                   "had begun, it may or may not have taken effect: check before calling it again.",
+        "is_error": True,
     }
     if "ok" in calls:
         assert answered["ok"]["content"] == "ok 0"  # a finished call keeps its real result
@@ -184,7 +186,12 @@ async def test_the_run_timeout_stops_hanging_tools_and_keeps_a_valid_history(
     answered = results_of(error.messages)
     assert answered["ok"]["content"] == "ok 1"
     assert answered["hangs"]["is_error"] is True
-    assert answered["hangs"]["content"] == "Not run: the run hit its timeout limit."
+    # "Not run" was false for a call the deadline cut while it ran: a model told so would
+    # make a call with a side effect again.
+    assert answered["hangs"]["content"] == (
+        "Not finished: the run hit its timeout limit before this call finished. If it had "
+        "begun, it may or may not have taken effect: check before calling it again."
+    )
     client2, _, _ = scripted_client(["later"])
     more = await agent_for(client2, stream=stream, tools=[ok]).run("go on", history=error.messages)
     assert more.text == "later"
@@ -266,8 +273,9 @@ async def test_cancelling_while_tools_run_answers_every_call_and_propagates(
         "content": "quick result",
     }
     assert answered["hangs"]["is_error"] is True
-    assert answered["hangs"]["content"] == (
-        "Not run: the run was cancelled before this call finished."
+    assert answered["hangs"]["content"] == (  # it was running: "Not run" would be false
+        "Not finished: the run was cancelled before this call finished. If it had begun, it "
+        "may or may not have taken effect: check before calling it again."
     )
     assert state.stop_reason == "cancelled" and state.done and state.pending == []
     client2, transport2, _ = scripted_client(["resumed"])
