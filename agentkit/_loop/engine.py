@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from .._api.sansio import backoff, retryable
 from .._api.wire import Message, tool_result
 from .._errors import APIStatusError, MalformedStreamError
-from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
 from .conversation import ConversationValidator, request_thinking
@@ -44,11 +43,10 @@ from .history import (
     append_reply,
     append_user_content,
     close_dangling_tool_uses,
-    ends_with_tool_results,
     pending_tool_uses,
     unfinished,
 )
-from .request_rules import check_tool_names, relax_tool_choice, shape_request
+from .request import build_request
 from .state import RunState
 from .steps import (
     CallModel,
@@ -215,53 +213,11 @@ class Engine:
             self._validator.reset()
 
     def _build(self, messages: list[dict[str, Any]], summary: SummaryCall | None) -> CallModel:
-        """The request for `messages`; a summary request allows no tool call."""
-        cfg, s = self.config, self.state
-        tool_params = [t.to_param() for t in self._tools.values()]
-        if cfg.server_tools:
-            check_tool_names((p["name"] for p in tool_params), cfg.server_tools)
-            tool_params.extend(cfg.server_tools)
-        if cfg.output_tool is not None:
-            tool_params.append(cfg.output_tool)
-        params: dict[str, Any] = {"model": cfg.model, "max_tokens": cfg.max_tokens}
-        params.update(cfg.params)
-        if "tool_choice" in params and not cfg.keep_tool_choice and s.usage.called_tools():
-            params["tool_choice"] = relax_tool_choice(params["tool_choice"])
-        system = cfg.system
-        if cfg.cache:
-            messages, system, tool_params = place_breakpoints(
-                messages, system, tool_params, used=int("cache_control" in params)
-            )
-        params["messages"] = messages
-        if system:
-            params["system"] = system
-        if tool_params:
-            params["tools"] = tool_params
-        thinking: dict[str, Any] | None = None
-        if cfg.thinking is not None:
-            thinking = cfg.thinking.config(s.turns, ends_with_tool_results(messages), s.usage)
-            params["thinking"] = thinking
-        if cfg.output_tool is not None and "tool_choice" not in params:
-            params["tool_choice"] = self._output_choice(thinking)
-        params, betas = shape_request(
-            params,
-            self.caps,
-            has_tools=bool(tool_params),
-            interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
+        """The request for `messages` (`request.build_request`), kept to be sent again."""
+        self._sent = build_request(
+            self.config, self.caps, self.state, self._tools, messages, summary
         )
-        if summary is not None:
-            params["tool_choice"] = {"type": "none"}
-            params["model"] = summary.model or params["model"]
-            params["max_tokens"] = summary.max_tokens or params["max_tokens"]
-        self._sent = CallModel(params, (*cfg.betas, *betas))
         return self._sent
-
-    def _output_choice(self, thinking: dict[str, Any] | None) -> dict[str, Any]:
-        # Forcing a tool is rejected with thinking on, and always by some models.
-        forced_ok = thinking is None or thinking.get("type") == "disabled"
-        if self.caps is not None and self.caps.forced_tool_choice_always_rejected:
-            forced_ok = False
-        return {"type": "any"} if forced_ok else {"type": "auto"}
 
     # -- reporting -----------------------------------------------------------------------
 
