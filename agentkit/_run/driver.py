@@ -59,7 +59,7 @@ from .result import OutputT, RunResult
 from .tool_calls import ToolCalls, call_tool
 
 if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
-    from .durable import Journal
+    from .checkpoints import Journal
 
 # The events (`events.py`) load with the first run that has a consumer: each branch that
 # emits one imports them, so a run without `on_event` does not pay for their classes.

@@ -3,24 +3,10 @@ resumes after a crash with nothing repeated that finished.
 
 `open_run` claims the run (a new `run_id` starts it, a known one resumes it), rebuilds its
 `RunState` by replaying the journal through the engine (`replay.py`: no model or tool call),
-answers the calls a crash interrupted, and records how the run ended. `Journal` is what the
-driver calls at each checkpoint, on the event loop: a commit is one `write()`, cheaper than a
-hop to a worker thread. When the store fsyncs (`synchronous="FULL"`), the fsync is not waited
-for there: the store's syncer makes it in its threads and the driver awaits `durability`
-where the rules need the disk (before a reply's calls start, before the next model call,
-before an event reports a checkpoint, before `run()` returns), the other runs on the loop
-going on meanwhile; the claim and the release, whose SQLite commits fsync, go to a worker
-thread then:
-
-- `reply`: a model reply, committed before any of its tool calls starts;
-- `starting`: the non-idempotent calls of a batch, committed before they start;
-- `result`: a tool result, committed as soon as it exists;
-- `decisions`: approval decisions, as they are given;
-- `context`: the context policy's inputs that are not replies (a token count, an overflow),
-  before the step they decide, and its decisions that change the history or the request (a
-  trim, a summary to ask for), before the request (so a replay sizes no request, and lists
-  no tools for it; the `start` entry says its journal has them);
-- usage merged into the run (a sub-agent's, `RunUsage.merged`), with the checkpoint after it.
+answers the calls a crash interrupted, and records how the run ended. The checkpoints between
+are `checkpoints.Journal`'s, which the driver calls. When the store fsyncs
+(`synchronous="FULL"`), the claim and the release, whose SQLite commits fsync, go to a worker
+thread.
 
 Usage is stored only as the replies hold it, and as merged in from outside them (a sub-agent's
 `usage` entries): a resume recomputes it from the replayed entries, so nothing is counted
@@ -41,233 +27,29 @@ processes that ran it before (`Journal.traces`); the store never reads it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-import orjson
 
-from .._api.wire import Message
-from .._durable.journal import Entry, EntryKind, Lease, Payload, RunStatus, RunStore, Summary
+from .._durable.journal import Entry, Lease, RunStatus, RunStore
 from .._errors import ConversationError, LimitExceeded, RunMismatchError, StoreError, UsageError
 from .._loop.decisions import check_values
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
 from .._loop.state import RunState
-from .._tools.tool import Tool
 from .._tools.toolset import Toolset
-from .durability import Durability
+from .checkpoints import Journal
 from .fingerprint import fingerprint, former
 from .replay import answer_interrupted, replay
 
 __all__ = ["DurableRun", "Journal", "open_run"]
 
 _T = TypeVar("_T")
-
-
-@dataclass(slots=True)
-class Journal:
-    """The driver's checkpoints of one durable run, each committed by `store.append_many`.
-
-    When is a checkpoint committed, exactly:
-    - the start, decisions and the end status: at once;
-    - a reply: before any of its calls starts and before anything reports it (an event); with
-      `defer` it waits, with nothing awaited in between, for the commit of its calls' started
-      marks (`starting`), for `flush` before the driver's next step, or for the end status
-      (the run's last reply), whichever comes first;
-    - started marks: before any call they name starts, in the same commit as the reply (and
-      any results still pending);
-    - a tool result, "as soon as it exists": without `defer`, before the task that produced it
-      goes on; with `defer`, by a callback queued (`loop.call_soon`) the moment it exists, so
-      in the event loop's next iteration at the latest, after only the callbacks queued before
-      it (another parallel call's step among them: results of calls that finish together share
-      one commit), and in any case before the driver takes its next step or commits anything
-      else. Never later.
-
-    At FULL "committed" means on the disk: each commit above is written then, and awaited
-    (`durability.settled`) before the step, event or return that depends on it.
-    """
-
-    store: RunStore
-    lease: Lease
-    state: RunState
-    idempotent: Mapping[str, bool] = field(default_factory=dict[str, bool])
-    """Per tool name, as `starting` last saw it."""
-    written: int = 0
-    """Entries committed by this process (0: the run was only read)."""
-    defer: bool = False
-    """Set by the driver when nothing can observe a checkpoint before the next one (no event
-    consumer): a reply then shares its commit with its calls' started marks, and results of
-    calls that finish together share one."""
-    traceparent: str | None = None
-    """This process's run span (W3C `traceparent`), written with the start and the status."""
-    traces: tuple[str, ...] = ()
-    """The run spans of the processes that ran this run before, oldest first."""
-    resumed: bool = False
-    """Whether the run was stored before this process took it: then this process's span (when
-    observed) goes in an `attempt` entry with its first commit, as a SIGKILL leaves no status."""
-    context_decisions: bool = True
-    """Whether a context policy's decisions are journaled (not by an agentkit from before)."""
-    run_id: str = field(init=False)
-    _pending: list[tuple[EntryKind, Payload]] = field(
-        default_factory=list[tuple[EntryKind, Payload]]
-    )
-    _summary: Summary | None = None
-    _queued: bool = False
-    _loop: asyncio.AbstractEventLoop | None = None
-    """The run's event loop, once a result needed it (asking for it costs a `getpid()`)."""
-    _failed: BaseException | None = None
-    """A deferred commit that raised (a full disk): raised at the next checkpoint."""
-    _attempt: dict[str, Any] | None = None
-    """A resumed, observed attempt's span (`traceparent`), for its first commit."""
-    durability: Durability | None = field(init=False)
-    """The commits on their way to the disk, when the store fsyncs (None: it does not, and
-    a commit is done when `append_many` returns)."""
-
-    def __post_init__(self) -> None:
-        self.run_id = self.lease.run_id
-        self.durability = Durability() if self.store.fsyncs else None
-        if self.resumed and self.traceparent is not None:
-            self._attempt = {"traceparent": self.traceparent}
-
-    @property
-    def due(self) -> bool:
-        """Whether something waits to be committed, or to reach the disk (or a deferred commit
-        failed): the driver calls `flush` (and awaits `durability`) before its next step only
-        then."""
-        return (
-            bool(self._pending)
-            or self._failed is not None
-            or (self.durability is not None and self.durability.due)
-        )
-
-    @property
-    def changed(self) -> bool:
-        """Whether this process wrote to the run, or has something pending to write."""
-        return bool(self.written or self._pending)
-
-    def reply(self, message: Message) -> None:
-        """A model reply, with the run's totals as summary columns (absolute values)."""
-        s = self.state
-        usage = s.usage
-        self._summary = Summary(  # status, turns, input and output tokens, cost
-            "running", s.turns, usage.input_tokens, usage.output_tokens, usage.known_cost_usd
-        )
-        raw = message.raw_json  # the reply as it came (bytes, or the dict a stream made): no dump
-        payload = (message.raw_wire or message.to_wire()) if raw is None else orjson.Fragment(raw)
-        self._pending.append(("reply", payload))
-        if not self.defer:
-            self.flush()
-
-    async def starting(self, calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]) -> None:
-        """Mark the non-idempotent calls of a batch started, before any of them starts; the
-        reply and results still pending share the commit. When the store fsyncs, this waits
-        until the disk has it (and every commit before it), while other runs on this event
-        loop go on."""
-        ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
-        if ids:
-            self._pending.append(("tool_started", {"ids": ids}))
-        self.flush()
-        if self.durability is not None:
-            await self.durability.settled()
-
-    def start(self, messages: Sequence[Mapping[str, Any]], seed: int, fingerprint: str) -> None:
-        """The run's initial messages, its `RunState.seed` (the back-off jitter's source, so a
-        resumed run draws the same jitter as the process that started it), and which run this
-        is (its id and fingerprint: a store claiming the journal checks them)."""
-        payload = {"messages": list(messages), "seed": seed, "run_id": self.run_id}
-        payload["fingerprint"] = fingerprint
-        payload["context_decisions"] = True  # a context policy's decisions are journaled
-        self._commit("start", self._traced(payload))
-
-    def result(self, block: Mapping[str, Any]) -> None:
-        """A tool result that now exists; see the class docstring for when it is committed."""
-        self._pending.append(("tool_result", block))
-        if not self.defer:
-            self.flush()
-        elif not self._queued:
-            loop = self._loop
-            if loop is None:
-                try:
-                    loop = self._loop = asyncio.get_running_loop()
-                except RuntimeError:  # not asyncio (trio): no callback to queue, commit now
-                    self.flush()
-                    return
-            self._queued = True
-            loop.call_soon(self._flush_queued)
-
-    def results(self, blocks: Sequence[Mapping[str, Any]]) -> None:
-        """Results that exist together (the calls a crash interrupted): one commit."""
-        self._pending.extend(("tool_result", b) for b in blocks)
-        self.flush()
-
-    def decisions(self, decided: Mapping[str, bool | str]) -> None:
-        self._commit("decisions", {"decisions": dict(decided)})
-
-    def context(self, notes: Sequence[Mapping[str, Any]]) -> None:
-        """The context policy's inputs (`ContextManager.notes`), with the next checkpoint."""
-        self._pending.extend(("context", dict(n)) for n in notes)
-        if not self.defer:
-            self.flush()
-
-    def status(self, status: RunStatus, reason: str | None) -> None:
-        totals = self._summary  # a pending reply's, if any: one commit
-        self._summary = Summary(status) if totals is None else totals._replace(status=status)
-        payload: dict[str, Any] = {"status": status, "reason": reason}
-        if status == "paused":  # which calls wait for a decision, for readers of the journal
-            payload["awaiting"] = list(self.state.awaiting_approval)
-        self._commit("status", self._traced(payload))
-
-    def flush(self) -> None:
-        """Commit what is pending (a reply, results, marks), if anything, in one transaction."""
-        if self._failed is not None:
-            failed, self._failed = self._failed, None
-            raise failed
-        if not self._pending:
-            return
-        entries, summary = self._pending, self._summary
-        self._pending, self._summary = [], None
-        merged = self.state.usage.merged
-        if merged:  # usage merged in since the last commit (a sub-agent's), before what follows
-            entries[:0] = [("usage", usage.to_dict()) for usage in merged]
-            merged.clear()
-            # The totals too, as a reply sets them: no reply may follow (a limit, a failure).
-            s, usage = self.state, self.state.usage
-            status = None if summary is None else summary.status
-            summary = Summary(
-                status, s.turns, usage.input_tokens, usage.output_tokens, usage.known_cost_usd
-            )
-        if self._attempt is not None:  # this process's span, with its first commit
-            entries.insert(0, ("attempt", self._attempt))
-            self._attempt = None
-        durability = self.durability
-        if durability is None:
-            self.store.append_many(self.lease, entries, summary=summary)
-        else:  # written now, on the disk later: awaited where the rules need it
-            self.store.append_many(self.lease, entries, summary=summary, then=durability.then)
-            durability.sent()
-        self.written += len(entries)
-
-    def _flush_queued(self) -> None:
-        self._queued = False
-        try:
-            self.flush()
-        except BaseException as exc:  # raised at the run's next checkpoint
-            self._failed = exc
-
-    def _traced(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if self.traceparent is not None:
-            payload["traceparent"] = self.traceparent
-        return payload
-
-    def _commit(self, kind: EntryKind, payload: Mapping[str, Any]) -> None:
-        self._pending.append((kind, payload))
-        self.flush()
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from .._tools.tool import Tool
 if TYPE_CHECKING:
     from .._api.client import AsyncClient
     from .._loop.engine import Engine
-    from .durable import Journal
+    from .checkpoints import Journal
 
 __all__ = ["OBSERVER", "CallTool", "Observer", "RunInfo", "RunObserver", "run", "step", "workflow"]
 

@@ -32,7 +32,7 @@ from .observe import CallTool
 from .options import ToolExecution
 
 if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
-    from .durable import Journal
+    from .checkpoints import Journal
 
 __all__ = ["ToolCalls", "call_tool"]
 

@@ -41,7 +41,7 @@ from ._semconv import SEMCONV
 if TYPE_CHECKING:
     from .._api.client import AsyncClient
     from .._loop.engine import Engine
-    from .._run.durable import Journal
+    from .._run.checkpoints import Journal
 
 __all__ = ["SEMCONV", "RunSpan", "Telemetry"]
 
