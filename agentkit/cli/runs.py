@@ -320,8 +320,6 @@ def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, 
 
 
 def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int:
-    import anyio
-
     if not args.agent:
         fail("runs resume needs the agent that started the run: --agent module:attribute "
              "(e.g. --agent myapp.agents:orders), importable from the current directory")
@@ -343,10 +341,12 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
     for item in args.deny or ():
         decisions[item] = "the user denied this call"
 
-    async def resume() -> Any:
+    def resume() -> Any:
+        # run_sync, not a loop of our own: it closes the pool the agent's client (the user's,
+        # made at import) bound to the loop, which ends with it ("Unclosed client session").
         try:
-            return await agent.run(run_id=args.id, store=store, decisions=decisions or None,
-                                   on_event=display)
+            return agent.run_sync(run_id=args.id, store=store, decisions=decisions or None,
+                                  on_event=display)
         except RunMismatchError as exc:  # the store's advice (a new id) is not for a resume
             raise UsageError(
                 f"--agent {args.agent} is not the agent that started run {args.id!r}: its "
@@ -355,7 +355,7 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
                 "Pass the agent that started the run"
             ) from None
 
-    code, result = guarded(display, lambda: anyio.run(resume))
+    code, result = guarded(display, resume)
     if result is None:
         return code
     if result.pending_approvals:
