@@ -19,7 +19,6 @@ import argparse
 import importlib
 import json
 import os
-import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -145,14 +144,14 @@ def _list(
     console.print(table)
     for r in runs:
         if r.unreadable is not None:
-            display.warn(printable(f"run {r.run_id}: {r.unreadable}"))
+            display.warn(f"run {printable(r.run_id, one_line=True)}: {printable(r.unreadable)}")
     return 0
 
 
 def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) -> int:
     """The journal, readably: the prompt, each reply's text and calls, results, the end.
     Everything in it is anyone's text: shown with its terminal controls escaped."""
-    from agentkit._durable.journal import runs_command
+    from agentkit._durable.journal import runs_command, shell_word
     from agentkit.errors import StoreError
 
     from .display import preview, printable
@@ -233,7 +232,7 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
     if status == "paused" and awaiting:
         calls = ", ".join(f"{names.get(i, '?')} ({i})" for i in awaiting)
         display.line(printable(f"awaiting a decision: {calls}"), style="yellow")
-        approve = [f"--approve {shlex.quote(i)}" for i in awaiting]
+        approve = [f"--approve {shell_word(i)}" for i in awaiting]
         line = runs_command("resume", run_id, store.path, "--agent MODULE:ATTR", *approve)
         display.note(printable(
             f"decide with: {line} (or --deny ID), with the agent that started the run"))
@@ -313,9 +312,11 @@ def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, 
         if answer not in ("y", "yes"):
             display.note("nothing deleted")
             return 1
+    from .display import printable
+
     code, _ = guarded(display, lambda: store.delete(run_id))
     if code == 0:
-        display.line(f"deleted run {run_id}")
+        display.line(f"deleted run {printable(run_id, one_line=True)}")
     return code
 
 
