@@ -45,6 +45,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     from .display import Display
 
+    if os.path.isdir(args.db):  # often the store's journals folder, given for the store
+        store_file = args.db.rstrip(os.sep).removesuffix(".journals")
+        fail(f"{args.db} is a folder, not a run store file; give the --db of the store file "
+             + (f"beside it: --db {store_file}" if os.path.isfile(store_file) and
+                store_file != args.db.rstrip(os.sep) else "that durable runs wrote (runs.db)"))
+        return 2
     if not os.path.isfile(args.db):
         fail(f"no run store at {args.db}; give the --db of a store that durable runs wrote")
         return 2
