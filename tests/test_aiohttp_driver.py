@@ -77,3 +77,25 @@ async def test_a_gzipped_reply_is_still_decoded_by_the_default_transport() -> No
     finally:
         await cleanup(runner)
     assert message.content[0].text == "squeezed"  # type: ignore[union-attr]
+
+
+def test_run_sync_closes_the_pool_its_loop_bound_and_the_client_runs_again() -> None:
+    # An agent given its own AsyncClient (`Agent(..., client=AsyncClient())`) bound the
+    # client's pool to run_sync's loop and left it open when the loop ended ("Unclosed client
+    # session" at exit), and a second run_sync refused: "first used in another event loop".
+    import gc
+    import warnings
+
+    from agentkit import Agent, AsyncClient
+    from agentkit.testing import FakeServer, text_reply
+
+    with FakeServer([text_reply("one"), text_reply("two")]) as server:
+        client = AsyncClient(api_key="sk-test", base_url=server.base_url)
+        agent = Agent("claude-sonnet-4-5", client=client)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert agent.run_sync("hi").text == "one"
+            assert agent.run_sync("hi").text == "two"
+            del agent, client
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -215,10 +215,11 @@ def test_a_missing_or_foreign_store_file_is_an_error_and_is_not_created(
 
 
 def test_show_and_list_never_send_a_journal_s_control_sequences_to_the_terminal(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], older_run_ids: None
 ) -> None:
-    # A tool result, the model's text, a run id or a model name may hold escape sequences
-    # (a shell tool's colours, or a hostile page's): shown as escapes, never obeyed.
+    # A tool result, the model's text, a run id (stored by an older agentkit) or a model name
+    # may hold escape sequences (a shell tool's colours, or a hostile page's): shown as
+    # escapes, never obeyed.
     db = tmp_path / "runs.db"
     evil = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
 
@@ -518,9 +519,10 @@ def test_show_of_a_run_written_by_a_newer_agentkit_is_one_message(
 
 
 def test_a_run_id_or_model_with_a_line_break_stays_on_its_row(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], older_run_ids: None
 ) -> None:
-    # "a\nb" was listed as two rows, the second a run "b" with no status.
+    # "a\nb" (an id an older agentkit stored) was listed as two rows, the second a run "b"
+    # with no status.
     db = tmp_path / "runs.db"
     client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")]))
     with SQLiteStore(db) as store:

@@ -9,6 +9,8 @@ still come back as `httpx.Response`, so the clients see one kind of response.
 Rules:
 - aiohttp's pool belongs to the asyncio loop that first used it: `check_loop` says so
   clearly rather than letting aiohttp fail obscurely.
+- A loop agentkit starts itself (`run_sync`) closes the pools it bound before it ends
+  (`release_loop_pools`): a pool dies with its loop, its client opens a new one in the next.
 - aiohttp is imported inside the functions that need it, so importing agentkit does not load it.
 - A body read whole comes back as the `httpx.Response` that `content=` would make, without
   httpx's read machinery when there is nothing to decode (`ReadResponse`): ~80 us less CPU per
@@ -18,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -26,7 +29,22 @@ import httpx
 from .._errors import UsageError
 from .sansio import Call
 
-__all__ = ["AiohttpDriver", "ReadResponse"]
+__all__ = ["AiohttpDriver", "ReadResponse", "release_loop_pools"]
+
+_BOUND: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[AiohttpDriver]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The pools each loop bound, to close before it ends (`release_loop_pools`)."""
+
+
+async def release_loop_pools() -> None:
+    """Close the default (aiohttp) pools that the running loop bound, as it is about to end,
+    and leave their clients usable: the next loop to use one opens a pool of its own. For
+    whoever ends a loop it started (`run_sync`, the command line), so a pool that dies with
+    the loop is not left open (aiohttp's "Unclosed client session" at exit)."""
+    loop = asyncio.get_running_loop()
+    for driver in list(_BOUND.pop(loop, ())):
+        await driver.release(loop)
 
 
 class ReadResponse(httpx.Response):
@@ -50,7 +68,7 @@ class AiohttpDriver:
     Also keeps the asyncio loop that first used it: aiohttp's pool belongs to that loop.
     """
 
-    __slots__ = ("_aiohttp_timeouts", "_loop", "_timeout", "_transport")
+    __slots__ = ("__weakref__", "_aiohttp_timeouts", "_loop", "_timeout", "_transport")
 
     def __init__(
         self, transport: httpx.AsyncBaseTransport, timeout: Callable[[Call], httpx.Timeout]
@@ -72,11 +90,23 @@ class AiohttpDriver:
             ) from None
         if self._loop is None:
             self._loop = loop
+            _BOUND.setdefault(loop, weakref.WeakSet()).add(self)
         elif self._loop is not loop:
             raise UsageError(
                 "this AsyncClient was first used in another event loop, and its connection "
                 "pool belongs to that loop: make one AsyncClient per asyncio.run()/anyio.run()"
             )
+
+    async def release(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the pool if it belongs to `loop`, and forget that loop."""
+        if self._loop is not loop:
+            return
+        transport = cast(Any, self._transport)
+        try:
+            await transport.aclose()
+        finally:
+            transport.client = None  # `roundtrip` makes a new session when next used
+            self._loop = None
 
     async def roundtrip(self, call: Call, stream: bool) -> httpx.Response:
         """What our `AiohttpTransport` does, minus the `httpx.Request` it would need and the

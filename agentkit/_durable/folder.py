@@ -65,6 +65,13 @@ class Journals:
                 ) from None
             self._make()  # it was removed
             log = RunLog.take(path, fresh=fresh)
+        if log is None and row is None:  # a new run's: no run of this store holds it
+            raise StoreError(
+                f"cannot start run {run_id!r}: its journal {path} is held by another process, "
+                "running a run this store file no longer names (the file was put back from a "
+                f"copy, or its rows edited, while that run went on). Stop that process, or "
+                f"give this store a file of its own; nothing was stored"
+            )
         if log is None:
             raise locked(run_id, row)
         return log

@@ -54,6 +54,7 @@ __all__ = [
     "check_run_id",
     "expect_run",
     "runs_command",
+    "shell_word",
 ]
 
 Payload = Mapping[str, object] | orjson.Fragment
@@ -272,18 +273,68 @@ def check_run_id(run_id: object) -> str:
                 "text without it, e.g. run_id.encode(errors='backslashreplace').decode(). "
                 "Nothing was stored"
             ) from None
+    if not run_id.isprintable():  # a plain id costs this one test
+        _check_shown(run_id)
     return run_id
+
+
+_HIDDEN = {"Cc": "a control character", "Cf": "an invisible formatting character",
+           "Zl": "a line separator", "Zp": "a paragraph separator"}
+"""The Unicode categories an id cannot hold: a terminal obeys them or shows nothing."""
+
+
+def _check_shown(run_id: str) -> None:
+    """Refuse an id holding a character of `_HIDDEN`: a listing could not show it as it is
+    (an escape sequence is obeyed, a right-to-left override makes one id look like another:
+    "Trojan Source") and a command line could not take it as typed."""
+    import unicodedata
+
+    for at, char in enumerate(run_id):
+        what = _HIDDEN.get(unicodedata.category(char))
+        if what is not None:
+            name = unicodedata.name(char, "")
+            raise UsageError(
+                f"run_id={run_id!r} holds {char!r} (U+{ord(char):04X}{' ' + name if name else ''}"
+                f") at position {at}, {what}: a durable run's id is shown in listings and typed "
+                "in commands (`agentkit runs show ID`), where such a character is obeyed or "
+                "invisible (a bidirectional override can make one id look like another). Make "
+                "the id from visible characters, e.g. 'orders-2026-12-06'. Nothing was stored"
+            )
+
+
+def shell_word(word: str) -> str:
+    """`word` as a shell reads it back: `shlex.quote`d, or, when it holds a character a
+    terminal would not show as it is (a control, a bidirectional override: a run id an older
+    agentkit stored, a path), in `$'...'` with that character escaped (bash, zsh, ksh; POSIX
+    sh since 2024), so the line shown is the line to paste. A lone surrogate (a file name's
+    byte that is not UTF-8) is written back as that byte."""
+    if word.isprintable():
+        return shlex.quote(word)
+    out: list[str] = []
+    for char in word:
+        code = ord(char)
+        if char in "\\'":
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif 0xDC80 <= code <= 0xDCFF:  # surrogateescape's byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "$'" + "".join(out) + "'"
 
 
 def runs_command(action: str, run_id: str, db: str, *options: str) -> str:
     """The `agentkit runs` command line that does `action` to run `run_id` in the store file
-    `db`, as a shell takes it: the id and the path quoted, and an id that begins with "-"
-    (`secrets.token_urlsafe()` makes one in 32) last, after the options and `--`, where the
-    command line cannot take it for an option."""
-    given = " ".join(("--db", shlex.quote(db), *options))
+    `db`, as a shell takes it: the id and the path quoted (`shell_word`), and an id that
+    begins with "-" (`secrets.token_urlsafe()` makes one in 32) last, after the options and
+    `--`, where the command line cannot take it for an option."""
+    given = " ".join(("--db", shell_word(db), *options))
     if run_id.startswith("-"):
-        return f"agentkit runs {given} {action} -- {shlex.quote(run_id)}"
-    return f"agentkit runs {action} {shlex.quote(run_id)} {given}"
+        return f"agentkit runs {given} {action} -- {shell_word(run_id)}"
+    return f"agentkit runs {action} {shell_word(run_id)} {given}"
 
 
 def expect_run(

@@ -21,13 +21,13 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from agentkit._durable.journal import Entry, EntryKind, Summary
 from agentkit._durable.records import MAGIC, WHAT_TO_DO, Tail, encode, encode_framed, merge, read
 from agentkit._errors import StoreError
 
-__all__ = ["RunLog"]
+__all__ = ["RunLog", "deleting"]
 
 
 _PROBE_WAIT = 0.0005
@@ -89,6 +89,49 @@ def _at(fd: int, path: str) -> bool:
     return (named.st_ino, named.st_dev) == (held.st_ino, held.st_dev)
 
 
+def _open_folder(folder: str) -> int:
+    """The journals' folder `folder`, open for its lock; OSError if it cannot be."""
+    return os.open(folder, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY)
+
+
+@contextlib.contextmanager
+def deleting(folder: str) -> Generator[None]:
+    """Held by a delete from before its run's row goes until the run's journal is unlinked and
+    unlocked: the journals' `folder` locked shared, which tells a new run given the key
+    meanwhile, finding its file locked, that a delete is finishing (to wait for), not a writer
+    holding it (`_again`). Nothing when the folder cannot be locked (nor is there a journal)."""
+    try:
+        fd = _open_folder(folder)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_SH)  # an exclusive holder (a claim) holds it a moment
+        yield
+    finally:
+        os.close(fd)
+
+
+def _again(fd: int, path: str) -> tuple[bool, bool] | None:
+    """For a new run whose key's journal `fd` (at `path`) another process has locked: whether
+    it is locked for this one now and still the file at `path`, asked with the folder locked
+    exclusively, so no delete is finishing meanwhile (`deleting`): a lock still held is then a
+    writer's. None while a delete may be finishing (or if this cannot be told): wait for it."""
+    try:
+        folder = _open_folder(os.path.dirname(path) or os.curdir)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a delete holds it (or another claim, for a moment)
+            return None
+        return _lock(fd), _at(fd, path)
+    finally:
+        os.close(folder)
+
+
 class RunLog:
     """The journal file of one run, open for appending by the process holding its lock."""
 
@@ -131,20 +174,27 @@ class RunLog:
         A file found unlinked or replaced once locked is opened again: a delete unlinks its
         run's journal under its lock after the row is gone, and a new run given the key may
         have opened it meanwhile (written, it would be a journal nobody finds). A file this
-        call made (O_EXCL) is the one at `path`, unchecked."""
+        call made (O_EXCL) is the one at `path`, unchecked. A new run (`fresh`) that finds the
+        file locked waits only while a delete is finishing in its folder (`deleting`); a lock
+        held by a writer is None at once, as for any take."""
         flags = os.O_RDWR | os.O_CLOEXEC | (0 if existing else os.O_CREAT)
         for _ in range(_PROBE_TRIES):
             fd, created = _open(path, flags, fresh)
+            deleted = False
             try:
                 locked = _lock(fd)
                 current = created or _at(fd, path)
+                if fresh and current and not locked:  # a finishing delete's lock, or a writer's?
+                    again = _again(fd, path)
+                    deleted = again is None
+                    locked, current = again or (locked, current)
             except BaseException:
                 os.close(fd)
                 raise
             if locked and current:
                 break
             os.close(fd)
-            if current and not fresh:
+            if current and not deleted:
                 return None  # another writer holds the run
             if current:  # a new run's key, its file still locked by the delete that freed it
                 _pause(_PROBE_WAIT)

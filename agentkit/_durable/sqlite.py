@@ -62,7 +62,7 @@ from agentkit._durable.journal import (
     expect_run,
 )
 from agentkit._durable.lease import this_process
-from agentkit._durable.log import RunLog
+from agentkit._durable.log import RunLog, deleting
 from agentkit._durable.records import read
 from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
@@ -429,32 +429,34 @@ class SQLiteStore:
         The row goes first, then the journal, still locked: killed in between, the store is
         left with a journal no row names (a new run given its key starts it afresh: `fresh`),
         never with a run whose journal is gone. A new run given the key meanwhile finds the
-        file locked, then unlinked, and makes its own (`RunLog.take`)."""
+        file locked, waits while the delete holds the folder's lock (`deleting`), then finds
+        it unlinked and makes its own (`RunLog.take`)."""
         if not _storable(run_id):
             return False
         log: RunLog | None = None
-        try:
-            with self._use(write=True) as db:
-                row = db.execute(
-                    "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
-                    "FROM runs WHERE run_id = ?",
-                    (run_id,),
-                ).fetchone()
-                if row is None:
-                    return False
-                try:
-                    log = RunLog.take(self._files.path(row[0]), existing=True)
-                except FileNotFoundError:  # its journal is gone already: the row goes too
-                    pass
-                else:
-                    if log is None:
-                        raise locked(run_id, row)
-                db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
-            if log is not None:
-                log.unlink()
-        finally:
-            if log is not None:
-                log.close()
+        with deleting(self._files.folder):  # a claim finding the journal locked waits for it
+            try:
+                with self._use(write=True) as db:
+                    row = db.execute(
+                        "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires "
+                        "FROM runs WHERE run_id = ?",
+                        (run_id,),
+                    ).fetchone()
+                    if row is None:
+                        return False
+                    try:
+                        log = RunLog.take(self._files.path(row[0]), existing=True)
+                    except FileNotFoundError:  # its journal is gone already: the row goes too
+                        pass
+                    else:
+                        if log is None:
+                            raise locked(run_id, row)
+                    db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
+                if log is not None:
+                    log.unlink()
+            finally:
+                if log is not None:
+                    log.close()
         return True
 
     def close(self) -> None:

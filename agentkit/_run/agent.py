@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, Unpack, cast
 
 import anyio
 
+from .._api.aiohttp_driver import release_loop_pools
 from .._api.client import AsyncClient
 from .._errors import UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
@@ -246,7 +247,10 @@ class Agent(Generic[OutputT]):
             raise UsageError("run_sync() was called inside an event loop; use `await agent.run()`")
 
         async def main() -> RunResult[OutputT]:
-            return await self.run(prompt, on_event=on_event, **args)
+            try:
+                return await self.run(prompt, on_event=on_event, **args)
+            finally:  # the pools bound to this loop die with it: closed (the agent's
+                await release_loop_pools()  # client opens a new one in the next loop)
 
         return anyio.run(main)
 

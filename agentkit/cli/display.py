@@ -51,7 +51,6 @@ __all__ = [
 PREVIEW_CHARS = 100
 """Characters of a tool input or result shown on its line."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def printable(text: str, *, one_line: bool = False) -> str:
@@ -60,10 +59,20 @@ def printable(text: str, *, one_line: bool = False) -> str:
 
     What a tool or a model wrote may hold terminal escape sequences (a shell's colours, or a
     hostile page's "clear the screen", "set the title"): shown, they are text, never obeyed.
-    A name (a run id, a model) is `one_line`: a newline in it would read as two rows.
+    A name (a run id, a model) is `one_line`: a newline in it would read as two rows, and an
+    invisible character (a bidirectional override, a zero-width space) is written as `\\uNNNN`,
+    or one name could be shown as another ("Trojan Source").
     """
     if one_line:
-        return _CONTROL_OR_BREAK.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+        if text.isprintable():
+            return text
+        import unicodedata
+
+        return "".join(
+            c if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp")
+            else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+            for c in text
+        )
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
 
 

@@ -19,7 +19,6 @@ import argparse
 import importlib
 import json
 import os
-import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +45,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     from .display import Display
 
+    if os.path.isdir(args.db):  # often the store's journals folder, given for the store
+        store_file = args.db.rstrip(os.sep).removesuffix(".journals")
+        fail(f"{args.db} is a folder, not a run store file; give the --db of the store file "
+             + (f"beside it: --db {store_file}" if os.path.isfile(store_file) and
+                store_file != args.db.rstrip(os.sep) else "that durable runs wrote (runs.db)"))
+        return 2
     if not os.path.isfile(args.db):
         fail(f"no run store at {args.db}; give the --db of a store that durable runs wrote")
         return 2
@@ -145,14 +150,14 @@ def _list(
     console.print(table)
     for r in runs:
         if r.unreadable is not None:
-            display.warn(printable(f"run {r.run_id}: {r.unreadable}"))
+            display.warn(f"run {printable(r.run_id, one_line=True)}: {printable(r.unreadable)}")
     return 0
 
 
 def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) -> int:
     """The journal, readably: the prompt, each reply's text and calls, results, the end.
     Everything in it is anyone's text: shown with its terminal controls escaped."""
-    from agentkit._durable.journal import runs_command
+    from agentkit._durable.journal import runs_command, shell_word
     from agentkit.errors import StoreError
 
     from .display import preview, printable
@@ -233,7 +238,7 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
     if status == "paused" and awaiting:
         calls = ", ".join(f"{names.get(i, '?')} ({i})" for i in awaiting)
         display.line(printable(f"awaiting a decision: {calls}"), style="yellow")
-        approve = [f"--approve {shlex.quote(i)}" for i in awaiting]
+        approve = [f"--approve {shell_word(i)}" for i in awaiting]
         line = runs_command("resume", run_id, store.path, "--agent MODULE:ATTR", *approve)
         display.note(printable(
             f"decide with: {line} (or --deny ID), with the agent that started the run"))
@@ -313,15 +318,15 @@ def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, 
         if answer not in ("y", "yes"):
             display.note("nothing deleted")
             return 1
+    from .display import printable
+
     code, _ = guarded(display, lambda: store.delete(run_id))
     if code == 0:
-        display.line(f"deleted run {run_id}")
+        display.line(f"deleted run {printable(run_id, one_line=True)}")
     return code
 
 
 def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> int:
-    import anyio
-
     if not args.agent:
         fail("runs resume needs the agent that started the run: --agent module:attribute "
              "(e.g. --agent myapp.agents:orders), importable from the current directory")
@@ -343,10 +348,12 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
     for item in args.deny or ():
         decisions[item] = "the user denied this call"
 
-    async def resume() -> Any:
+    def resume() -> Any:
+        # run_sync, not a loop of our own: it closes the pool the agent's client (the user's,
+        # made at import) bound to the loop, which ends with it ("Unclosed client session").
         try:
-            return await agent.run(run_id=args.id, store=store, decisions=decisions or None,
-                                   on_event=display)
+            return agent.run_sync(run_id=args.id, store=store, decisions=decisions or None,
+                                  on_event=display)
         except RunMismatchError as exc:  # the store's advice (a new id) is not for a resume
             raise UsageError(
                 f"--agent {args.agent} is not the agent that started run {args.id!r}: its "
@@ -355,7 +362,7 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
                 "Pass the agent that started the run"
             ) from None
 
-    code, result = guarded(display, lambda: anyio.run(resume))
+    code, result = guarded(display, resume)
     if result is None:
         return code
     if result.pending_approvals:

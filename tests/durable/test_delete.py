@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentkit._durable import log as log_module
+from agentkit._durable.records import read
 from agentkit._durable.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +121,85 @@ def test_a_new_run_given_a_deleted_run_s_key_while_its_journal_is_unlinked_keeps
         assert [e.payload for e in store.entries("new")] == [{"run_id": "new"}]
         again = store.claim("new", fingerprint="f-q", model="m", agent="a")
         assert not again.created and again.run.entries == 1
+
+
+def _no_pause(seconds: float) -> None:
+    raise AssertionError("the claim waited on a journal a writer holds")
+
+
+def test_a_new_run_whose_key_s_journal_a_writer_holds_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store file put back from a copy made before run "x" started, while x runs on: the
+    # next new run is given x's key, whose journal x's process holds. The claim waited a
+    # second (holding the store's write lock) for a delete to finish that no one was making.
+    import sqlite3
+    from contextlib import closing
+
+    from agentkit.errors import StoreError
+
+    path = tmp_path / "runs.db"
+    with SQLiteStore(path) as holder:
+        lease = holder.claim("x", fingerprint="f-p", model="m", agent="a").lease
+        holder.append(lease, "start", {"run_id": "x"})
+        with closing(sqlite3.connect(path)) as db, db:
+            db.execute("DELETE FROM runs WHERE run_id = 'x'")
+        monkeypatch.setattr(log_module, "_pause", _no_pause)
+        with SQLiteStore(path) as store, pytest.raises(StoreError) as refused:
+            store.claim("y", fingerprint="f-p", model="m", agent="a")
+        assert "cannot start run 'y': its journal " in str(refused.value)
+        assert "held by another process" in str(refused.value)
+        assert "process 0" not in str(refused.value)
+        monkeypatch.undo()
+        with SQLiteStore(path) as store:
+            assert store.header("y") is None  # nothing was stored of it
+        (journal,) = (tmp_path / "runs.db.journals").iterdir()
+        assert [e.payload for e in read(str(journal)).entries] == [{"run_id": "x"}]
+
+
+def test_a_new_run_given_a_deleted_run_s_key_waits_for_the_delete_holding_its_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between its commit and its unlink, the delete still holds the old journal's lock: a new
+    # run given the key then waits for it, and is not told another process holds the run.
+    path = tmp_path / "runs.db"
+    stored(path, "old", START)
+    at_unlink, waited, deleted = threading.Event(), threading.Event(), threading.Event()
+    unlink = os.unlink
+
+    def unlinking(target: str) -> None:
+        at_unlink.set()
+        assert waited.wait(30)
+        unlink(target)
+
+    def pause(seconds: float) -> None:  # the claim waits: let the delete finish
+        waited.set()
+        assert deleted.wait(30)
+
+    monkeypatch.setattr(os, "unlink", unlinking)
+    monkeypatch.setattr(log_module, "_pause", pause)
+    failed: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            with SQLiteStore(path) as store:
+                assert store.delete("old")
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+        finally:
+            deleted.set()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    assert at_unlink.wait(30)  # the row is gone; its journal, still locked, not yet
+    try:
+        with SQLiteStore(path) as store:
+            fresh = store.claim("new", fingerprint="f-q", model="m", agent="a")
+            store.append(fresh.lease, "start", {"run_id": "new"})
+            store.release(fresh.lease)
+    finally:
+        waited.set()
+        deleter.join()
+    assert fresh.created and waited.is_set() and not failed
+    with SQLiteStore(path) as store:
+        assert [e.payload for e in store.entries("new")] == [{"run_id": "new"}]

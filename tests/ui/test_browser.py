@@ -325,3 +325,22 @@ async def test_a_run_whose_journal_is_missing_says_so(site: Site) -> None:
         f"This run's journal is missing, though the store counts 6 entries: a store is its "
         f"file and the folder beside it ({site.runs.path}.journals); copy both.")
     assert site.errors == []
+
+
+async def test_an_id_an_older_agentkit_stored_with_hidden_characters_is_shown_escaped(
+    site: Site, older_run_ids: None
+) -> None:
+    # A right-to-left override made the run "invoice-\u202efdp.exe" read "invoice-exe.pdf" in
+    # the list and the title ("Trojan Source"), and the resume line held it raw in quotes.
+    spoof = "invoice-\u202efdp.exe"
+    await site.runs.paused(spoof)
+    await site.open()
+    shown = "invoice-\\u202efdp.exe"
+    await expect(site.page.locator("tr.run-row td:first-child a")).to_have_text([shown])
+    await site.page.get_by_role("link", name=shown).click()
+    await expect(site.page.locator("h1")).to_have_text(shown)
+    await expect(site.page.locator("#pending code")).to_have_text(
+        f"agentkit runs resume $'{shown}' --db {site.runs.path} --agent MODULE:ATTR "
+        "--approve ID --deny ID"
+    )
+    assert site.errors == []

@@ -60,8 +60,33 @@ const money = (usd) => (usd === null || usd === undefined ? "unknown" : "$" + us
 const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "–");
 const clock = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "–");
 const json = (value) => JSON.stringify(value, null, 2);
-// A word a POSIX shell reads back as `s`: as it is when plain, else single-quoted.
-const shellWord = (s) => (/^[\w@%+=:,.\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'");
+// The characters a name (a run id, a model) cannot show as they are: controls are obeyed, and
+// an invisible one (a bidirectional override, a zero-width space) makes one name look like
+// another ("Trojan Source"). As display.printable(one_line=True) in the command line.
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+const hex = (c, n) => c.codePointAt(0).toString(16).padStart(n, "0");
+// A name as shown: its hidden characters written as \xNN or \uNNNN escapes.
+const shownName = (s) => String(s).replace(HIDDEN, (c) => (c.codePointAt(0) < 0x100 ? "\\x" + hex(c, 2) : "\\u" + hex(c, 4)));
+// What Python's str.isprintable() calls printable: no control, format, private, unassigned,
+// surrogate or separator character but the space.
+const printableChar = (c) => c === " " || !/[\p{C}\p{Z}]/u.test(c);
+// A character in $'...': a byte a file name held that was not UTF-8 (Python's surrogateescape)
+// as that byte, the rest by code point.
+const shellEscape = (c) => {
+  const code = c.codePointAt(0);
+  if (code >= 0xdc80 && code <= 0xdcff) return "\\x" + (code - 0xdc00).toString(16);
+  if (code < 0x80) return "\\x" + hex(c, 2);
+  return code <= 0xffff ? "\\u" + hex(c, 4) : "\\U" + hex(c, 8);
+};
+// A word a POSIX shell reads back as `s` (as shell_word in _durable/journal.py): as it is when
+// plain, else single-quoted, or, when it holds a character a terminal would not show as it is,
+// in $'...' with that character escaped (bash, zsh, ksh; POSIX sh since 2024).
+const shellWord = (s) => {
+  if (/^[\w@%+=:,.\/-]+$/.test(s)) return s;
+  const chars = Array.from(s);
+  if (chars.every(printableChar)) return "'" + s.replace(/'/g, "'\\''") + "'";
+  return "$'" + chars.map((c) => (c === "\\" || c === "'" ? "\\" + c : printableChar(c) ? c : shellEscape(c))).join("") + "'";
+};
 // The `agentkit runs` line doing `action` to a run (as runs_command in _durable/journal.py): an
 // id that begins with "-" goes last, after the options and `--`, or it is taken for an option.
 const runsCommand = (action, id, db, options) => {
@@ -183,7 +208,7 @@ function listView(params) {
   function row(run) {
     const stale = run.status === "interrupted" && run.stored_status === "running";
     return h("tr", { class: "run-row", "data-run": run.run_id },
-      h("td", {}, h("a", { href: runLink(run.run_id) }, run.run_id), h("div", { class: "prompt" }, run.prompt)),
+      h("td", {}, h("a", { href: runLink(run.run_id) }, shownName(run.run_id)), h("div", { class: "prompt" }, run.prompt)),
       h("td", {}, badge(run.status, stale ? "stored as running, but its process stopped" : null),
         run.unreadable ? h("div", { class: "unreadable", title: run.unreadable }, "journal unreadable") : null),
       h("td", {}, run.agent || "–"),
@@ -256,10 +281,10 @@ function runView(runId) {
     const stale = run.status === "interrupted" && run.stored_status === "running";
     clear(head);
     add(head, [
-      h("h1", {}, run.run_id),
+      h("h1", {}, shownName(run.run_id)),
       h("div", { class: "summary" },
         field("status", badge(run.status, stale ? "stored as running, but its process stopped" : null), "status"),
-        field("agent", run.agent || "–", "agent"), field("model", run.model, "model"),
+        field("agent", run.agent || "–", "agent"), field("model", shownName(run.model), "model"),
         field("started", when(run.started), "started"), field("duration", seconds(run.duration), "duration"),
         field("turns", count(run.turns), "turns"), field("tool calls", count(run.tool_calls), "tool-calls"),
         field("tokens in / out", count(t.input_tokens + t.cache_creation_input_tokens + t.cache_read_input_tokens) + " / " + count(t.output_tokens), "tokens"),
