@@ -45,6 +45,25 @@ def stored(path: Path, run_id: str, *payloads: dict[str, object]) -> None:
         store.release(lease)
 
 
+def deleting(path: Path, deleted: threading.Event) -> tuple[threading.Thread, list[BaseException]]:
+    """Run `old`'s delete in a thread (started), setting `deleted` when it ends; what it
+    raised is put in the list."""
+    failed: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            with SQLiteStore(path) as store:
+                assert store.delete("old")
+        except BaseException as exc:  # reported by the test
+            failed.append(exc)
+        finally:
+            deleted.set()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    return deleter, failed
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 @pytest.mark.parametrize("instant", ["before-unlink", "after-unlink"])
 def test_a_delete_killed_at_any_instant_leaves_the_run_whole_or_gone_and_its_key_reusable(
@@ -97,19 +116,7 @@ def test_a_new_run_given_a_deleted_run_s_key_while_its_journal_is_unlinked_keeps
 
     monkeypatch.setattr(os, "unlink", unlinking)
     monkeypatch.setattr(log_module, "_lock", locking)
-    failed: list[BaseException] = []
-
-    def delete() -> None:
-        try:
-            with SQLiteStore(path) as store:
-                assert store.delete("old")
-        except BaseException as exc:  # reported below
-            failed.append(exc)
-        finally:
-            deleted.set()
-
-    deleter = threading.Thread(target=delete)
-    deleter.start()
+    deleter, failed = deleting(path, deleted)
     assert at_unlink.wait(30)  # the row is gone, its journal not yet
     with SQLiteStore(path) as store:
         fresh = store.claim("new", fingerprint="f-q", model="m", agent="a")
@@ -178,19 +185,7 @@ def test_a_new_run_given_a_deleted_run_s_key_waits_for_the_delete_holding_its_jo
 
     monkeypatch.setattr(os, "unlink", unlinking)
     monkeypatch.setattr(log_module, "_pause", pause)
-    failed: list[BaseException] = []
-
-    def delete() -> None:
-        try:
-            with SQLiteStore(path) as store:
-                assert store.delete("old")
-        except BaseException as exc:  # reported below
-            failed.append(exc)
-        finally:
-            deleted.set()
-
-    deleter = threading.Thread(target=delete)
-    deleter.start()
+    deleter, failed = deleting(path, deleted)
     assert at_unlink.wait(30)  # the row is gone; its journal, still locked, not yet
     try:
         with SQLiteStore(path) as store:
