@@ -25,6 +25,7 @@ from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 
 from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
 from .._loop.engine import Engine, RunState
+from .._run import observe
 from .._run.agent import Agent
 from .._run.driver import Emit
 from .._run.fingerprint import fingerprint, former
@@ -152,8 +153,12 @@ async def drive_workflow(
     engine = Engine(agent.config, state)
     effects = DBOSEffects(run_id, state.usage)
     try:
-        async with agent.client_for_run() as client:
-            await agent.driver.drive(engine, client, deps, decisions, on_event, effects=effects)
+        async with (
+            observe.run(agent.name, agent.description, agent.model, run_id) as observed,
+            agent.client_for_run() as client,
+        ):
+            await agent.driver.drive(engine, client, deps, decisions, on_event,
+                                     observed=observed, effects=effects)
     except LimitExceeded as exc:
         return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
     except RunError as exc:

@@ -251,6 +251,10 @@ class RunSpan:
         )
         self._chat = _Chat(span, model, time.perf_counter())
 
+    def model_sent(self, params: dict[str, Any], stream: bool) -> None:
+        if self._chat is None:  # else a retry, inside the call its first live attempt began
+            self.model_request(params, stream)
+
     def model_error(self, error: Exception) -> None:
         chat = self._chat
         if chat is None:
