@@ -209,3 +209,54 @@ async def test_a_finished_durable_run_is_read_back_with_its_server_down_and_no_a
             with pytest.raises(RunError) as raised:
                 await agent.run("add again", history=first.messages, run_id="r2")
         assert isinstance(raised.value.__cause__, MCPConnectionError)
+
+
+SERVED = '''
+import sys
+
+from agentkit import RunContext, Toolset, tool
+from agentkit.mcp import serve
+
+
+@tool(idempotent=True)
+def reserve(ctx: RunContext[None], order: int) -> str:
+    """Reserve an order's goods."""
+    with open(sys.argv[1], "a", encoding="utf-8") as keys:
+        keys.write(f"{ctx.idempotency_key}\\n")
+    return f"reserved {order}"
+
+
+serve(Toolset([reserve]))
+'''
+
+
+@pytest.mark.asyncio
+async def test_a_served_tool_gets_the_caller_s_idempotency_key_again_on_resume(
+    tmp_path: Path,
+) -> None:
+    # `agentkit.mcp.serve` made the key from the JSON-RPC request id, which each session
+    # numbers from the start: the call repeated after a crash got another key, and the calls
+    # of two runs (each its own session) the same one ("mcp_3"), so a service deduplicating by
+    # it would drop a call that never ran.
+    script, keys = tmp_path / "served.py", tmp_path / "keys.txt"
+    script.write_text(SERVED)
+
+    def served() -> MCPToolset:
+        return MCPToolset.stdio(sys.executable, [str(script), str(keys)])
+
+    def crash(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> None:
+        raise Crash  # the call ran on the server; its result is not committed
+
+    calls = reply(tool_calls=[("reserve", {"order": 1}, "toolu_1")])
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        client, _ = client_for(calls)
+        async with client, Agent(MODEL, tools=[served()], client=client,
+                                 hooks=Hooks(after_tool=crash)) as agent:
+            with pytest.raises(Crash):
+                await agent.run("go", run_id="r1", store=store)
+        for run_id, replies in (("r1", [text_reply("Done.")]),  # resumed: the call again
+                                ("r2", [calls, text_reply("Done.")])):  # another run
+            client, _ = client_for(*replies)
+            async with client, Agent(MODEL, tools=[served()], client=client) as agent:
+                assert (await agent.run("go", run_id=run_id, store=store)).text == "Done."
+    assert keys.read_text().split() == ["r1:toolu_1", "r1:toolu_1", "r2:toolu_1"]
