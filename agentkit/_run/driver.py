@@ -128,7 +128,7 @@ class Driver(Generic[OutputT]):
                 journal.decisions(decided)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
-        run_id = journal.run_id if journal is not None else new_run_id()
+        run_id = held.run_id if (held := journal or effects) is not None else new_run_id()
         sends = sender(emit, run_id) if emit is not None else None
         turn = _Turn(client, deps, sends, journal, observed, effects)
         try:
