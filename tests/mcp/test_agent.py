@@ -260,3 +260,35 @@ async def test_a_served_tool_gets_the_caller_s_idempotency_key_again_on_resume(
             async with client, Agent(MODEL, tools=[served()], client=client) as agent:
                 assert (await agent.run("go", run_id=run_id, store=store)).text == "Done."
     assert keys.read_text().split() == ["r1:toolu_1", "r1:toolu_1", "r2:toolu_1"]
+
+
+@pytest.mark.asyncio
+async def test_a_resume_whose_server_is_down_raises_run_error_and_resumes_once_it_is_up(
+    tmp_path: Path,
+) -> None:
+    # The replay lists the tools of the turn whose call was cut: a server down there raised
+    # its MCPConnectionError bare, where a live run raises RunError (a caller's
+    # `except RunError` missed it).
+    def crash(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> None:
+        raise Crash  # add (readOnlyHint: idempotent) ran; its result is not committed
+
+    down = MCPToolset.stdio(sys.executable, ["-c", "raise SystemExit(1)"], name="down",
+                            connect_timeout=5)
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        client, _ = client_for(tool_reply("add", {"a": 1, "b": 2}))
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client,
+                                 hooks=Hooks(after_tool=crash)) as agent:
+            with pytest.raises(Crash):
+                await agent.run("add", run_id="r1", store=store)
+        client, transport = client_for()
+        async with client, Agent(MODEL, tools=[down], client=client) as agent:
+            with pytest.raises(RunError) as raised:
+                await agent.run("add", run_id="r1", store=store)
+        assert isinstance(raised.value.__cause__, MCPConnectionError)
+        assert "r1" in str(raised.value) and transport.requests == []
+        header = store.header("r1")
+        assert header is not None and header.status == "interrupted"
+        client, _ = client_for(text_reply("Three."))
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
+            resumed = await agent.run("add", run_id="r1", store=store)
+    assert resumed.text == "Three." and results(resumed.messages)[0].get("is_error") is None
