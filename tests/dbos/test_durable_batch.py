@@ -28,7 +28,7 @@ import anyio
 import pytest
 from durable_orders import RECIPE
 
-from agentkit import RunContext, UsageError
+from agentkit import RunContext, SQLiteStore, UsageError
 from agentkit.workflows import RayEngine, RecipeRunner, run_batch
 from agentkit.workflows._durable import DurableRunner
 
@@ -164,6 +164,9 @@ def test_what_cannot_work_is_refused_with_what_to_do(tmp_path: Path) -> None:
     sqlite = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     assert "SQLite is a file on one machine" in refused(durable=sqlite, engine=RayEngine())
     assert "pass durable= too" in refused(batch_id="x")
+    # A run store is the natural guess: it raised AttributeError ('startswith').
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        assert "pass run_id= and store=" in refused(durable=store)
     with pytest.raises(UsageError, match="without ':'"):
         DurableRunner(RecipeRunner(RECIPE), db=sqlite, batch_id="a:b")
     assert not out.exists() or not out.read_text()
