@@ -129,7 +129,7 @@ class Driver(Generic[OutputT]):
                 journal.decisions(decided)
         if journal is not None:  # durable: with no event consumer, checkpoints may share commits
             journal.defer = emit is None
-        run_id = journal.run_id if journal is not None else new_run_id()
+        run_id = held.run_id if (held := journal or effects) is not None else new_run_id()
         sends = sender(emit, run_id) if emit is not None else None
         turn = _Turn(client, deps, sends, journal, observed, effects)
         try:
@@ -285,7 +285,7 @@ class Driver(Generic[OutputT]):
                 ctx = self._context(turn, engine.state)
                 params = await maybe_await(self.hooks.before_model(ctx, params)) or params
             params = engine.on_request(params)
-            if turn.observed is not None:
+            if turn.observed is not None and turn.effects is None:  # else told by the step
                 turn.observed.model_request(params, self.stream)
             if turn.emit is not None:
                 from . import events as ev
@@ -296,7 +296,9 @@ class Driver(Generic[OutputT]):
             if effects is None:  # no closure: what a waiting run keeps alive is GC work
                 message = await self._send(params, step.betas, n, turn)
             else:
-                message = await effects.model(partial(self._send, params, step.betas, n, turn))
+                send = observe.sent(turn.observed, params, self.stream,
+                                    partial(self._send, params, step.betas, n, turn))
+                message = await effects.model(send)
         except (APIError, MalformedStreamError) as exc:
             engine.on_model_error(exc)
             if turn.observed is not None:
@@ -341,10 +343,10 @@ class Driver(Generic[OutputT]):
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None
         effects = turn.effects
         call_tool: observe.CallTool = self._tool_step
-        if effects is not None:
-            call_tool = partial(self._tool_step, effects=effects)
         if turn.observed is not None:
             call_tool = turn.observed.tool(call_tool)
+        if effects is not None:  # observed inside the step: a replayed one reports nothing
+            call_tool = partial(self._tool_step, effects=effects, observed=call_tool)
         run = ToolCalls(
             by_name, engine, call_tool, limiter, partial(self._context, turn, engine.state),
             turn.journal, turn.effects, turn.emit,
@@ -361,12 +363,13 @@ class Driver(Generic[OutputT]):
         await run.batch(batch)
 
     def _tool_step(
-        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None = None
+        self, t: Tool, call: dict[str, Any], ctx: RunContext[Any], effects: Effects | None = None,
+        observed: observe.CallTool | None = None,
     ) -> Awaitable[dict[str, Any]]:
-        """The tool call, carried out by the driver or, with `effects`, as their step."""
+        """The tool call, by the driver or, with `effects`, as their step (running `observed`)."""
         if effects is None:
             return call_tool(self.hooks, self.tool_execution, t, call, ctx)
-        return effects.tool(call, lambda: call_tool(self.hooks, self.tool_execution, t, call, ctx))
+        return effects.tool(call, lambda: (observed or self._tool_step)(t, call, ctx))
 
     async def _approve(
         self, calls: Sequence[dict[str, Any]], ctx: RunContext[Any]

@@ -8,7 +8,9 @@ An `Observer` opens one `RunObserver` per run (`run`), and spans for workflow he
 (`workflow`, `step`). The driver calls the `RunObserver` where it carries out a step: the model
 request as sent (first attempt), each failed attempt, the reply, each tool call (wrapped, so
 the tool runs inside the observer's context: a sub-agent's run nests under it), and the calls
-the engine answered itself. It reports; it never decides or changes what the run does.
+the engine answered itself. Under a workflow engine (`Effects`) a model call or tool call is
+reported from inside its step, so a recovery that replays the step from its record reports
+nothing again. It reports; it never decides or changes what the run does.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
     from .._loop.engine import Engine
     from .checkpoints import Journal
 
-__all__ = ["OBSERVER", "CallTool", "Observer", "RunInfo", "RunObserver", "run", "step", "workflow"]
+__all__ = [
+    "OBSERVER", "CallTool", "Observer", "RunInfo", "RunObserver", "run", "sent", "step", "workflow",
+]
 
 T = TypeVar("T")
 
@@ -67,6 +71,12 @@ class RunObserver(Protocol):
 
     def model_request(self, params: dict[str, Any], stream: bool) -> None:
         """A model call begins: `params` as sent (its retries are part of it)."""
+        ...
+
+    def model_sent(self, params: dict[str, Any], stream: bool) -> None:
+        """An attempt of a model call is sent by a workflow engine's step (`Effects`), told
+        only when the step runs (a replayed one was reported by the execution that ran it):
+        the call begins here unless an attempt before it began it."""
         ...
 
     def model_error(self, error: Exception) -> None:
@@ -124,3 +134,19 @@ def step(workflow: str, index: int, function: object) -> AbstractAsyncContextMan
     if observer is None:
         return _NOTHING
     return observer.step(workflow, index, getattr(function, "__name__", type(function).__name__))
+
+
+def sent(
+    observed: RunObserver | None, params: dict[str, Any], stream: bool,
+    send: Callable[[], Awaitable[T]],
+) -> Callable[[], Awaitable[T]]:
+    """`send` (a model call's attempt, run as a workflow engine's step), telling `observed`
+    when it runs: a step replayed from its record does not run, and reports nothing again."""
+    if observed is None:
+        return send
+
+    def attempt() -> Awaitable[T]:
+        observed.model_sent(params, stream)
+        return send()
+
+    return attempt

@@ -27,7 +27,7 @@ from typing import Any, cast
 
 from .._api.wire import Message, tool_result
 from .._durable.journal import Entry
-from .._errors import StoreError
+from .._errors import ConversationError, RunError, StoreError, UsageError
 from .._loop.engine import Engine
 from .._loop.limits import Limits
 from .._loop.steps import CallModel, ListTools
@@ -157,7 +157,18 @@ class _Asked:
             turn=turn,
             run_id=run_id,
         )
-        engine.on_tools(await toolset.tools_for(ctx))
+        try:
+            tools = await toolset.tools_for(ctx)
+        except (UsageError, ConversationError):
+            raise
+        except Exception as exc:  # an MCP server down, a `prepare` hook failing: as live
+            raise RunError(
+                f"resuming run {run_id!r} failed: listing the tools of its turn {turn + 1} "
+                f"raised {type(exc).__name__}: {exc}. Nothing was run or stored; call it again "
+                "when the tools can be listed.",
+                messages=s.messages, usage=s.usage,
+            ) from exc
+        engine.on_tools(tools)
         self.turn = turn
 
 

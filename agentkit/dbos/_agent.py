@@ -22,12 +22,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Generic, cast
 
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
+from dbos._error import DBOSUnexpectedStepError
 
 from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
 from .._loop.engine import Engine, RunState
+from .._run import observe
 from .._run.agent import Agent
 from .._run.driver import Emit
 from .._run.fingerprint import fingerprint, former
+from .._run.replay import INTERRUPTED
 from .._run.result import OutputT, RunResult
 from ._effects import DBOSEffects
 
@@ -152,13 +155,46 @@ async def drive_workflow(
     engine = Engine(agent.config, state)
     effects = DBOSEffects(run_id, state.usage)
     try:
-        async with agent.client_for_run() as client:
-            await agent.driver.drive(engine, client, deps, decisions, on_event, effects=effects)
+        async with (
+            observe.run(agent.name, agent.description, agent.model, run_id) as observed,
+            agent.client_for_run() as client,
+        ):
+            await agent.driver.drive(engine, client, deps, decisions, on_event,
+                                     observed=observed, effects=effects)
     except LimitExceeded as exc:
         return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
     except RunError as exc:
+        if isinstance(exc.__cause__, DBOSUnexpectedStepError):
+            return {"state": _unfit(state), "error": _unfit_error(run_id, exc.__cause__)}
         return {"state": state.to_dict(), "error": str(exc)}
     return {"state": state.to_dict()}
+
+
+def _unfit(state: RunState) -> dict[str, Any]:
+    """The state of a recovery whose steps stopped fitting the record: the last turn's calls
+    it answered itself ("unknown tool", "not run") may have run in the execution that recorded
+    them, so they are answered "interrupted" (may or may not have taken effect), never as
+    calls that did not run, which a conversation continued from here would repeat."""
+    data = state.to_dict()
+    last = data["messages"][-1] if data["messages"] else None
+    if last is not None and last["role"] == "user" and isinstance(last["content"], list):
+        for block in cast("list[dict[str, Any]]", last["content"]):
+            text = block.get("content")
+            if block.get("type") == "tool_result" and isinstance(text, str) and \
+                    text.startswith(("Unknown tool ", "Not run: ")):
+                block.update(content=INTERRUPTED, is_error=True)
+    return data
+
+
+def _unfit_error(run_id: str, cause: DBOSUnexpectedStepError) -> str:
+    return (
+        f"the recovery of workflow {run_id!r} does not fit its recorded steps ({cause}). A "
+        "turn's calls and which of them are idempotent decide its steps: a tool gone, hidden "
+        "or marked otherwise since they were recorded (an MCP server's tool list or hints "
+        "changed, a prepare hook) makes them differ. Nothing recorded ran again; the calls "
+        "of the last turn are answered as interrupted. Recover it with the tools as they "
+        "were, or continue it under a new workflow id with history=error.result.messages"
+    )
 
 
 def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:

@@ -22,7 +22,11 @@ from typing import Any, cast
 
 import mcp_types as types
 
-__all__ = ["api_name", "to_content"]
+__all__ = ["IDEMPOTENCY_META", "api_name", "to_content"]
+
+IDEMPOTENCY_META = "agentkit/idempotency_key"
+"""The `_meta` key of a `tools/call` that carries the caller's `ctx.idempotency_key`: an
+agentkit client sends it, and a tool `serve` serves gets it as its own."""
 
 _VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _INVALID_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")

@@ -5,7 +5,8 @@ tools. Rules:
 - each `tools/list` asks the toolset for its tools (`tools_for`, as a run's turn does), so
   per-turn hooks and sources (an MCP server's tools, proxied) apply;
 - a call runs through `Tool.run` as in a run: input validated, errors and timeouts are
-  `isError` results, a cancelled request cancels the tool;
+  `isError` results, a cancelled request cancels the tool; its `ctx.idempotency_key` is the
+  one an agentkit caller sent in the call's `_meta`, else unique to the call;
 - tools that require approval are neither listed nor run unless `allow_approval_tools`:
   over MCP nobody is there to approve, and the client's user never saw the question;
 - HTTP listens on 127.0.0.1 only (the SDK's DNS-rebinding protection on).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,7 @@ from .._tools.content import Content
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
+from ._convert import IDEMPOTENCY_META
 
 __all__ = ["serve", "serve_async"]
 
@@ -111,13 +114,21 @@ def mcp_server(
         found = (await offered()).get(params.name)
         if found is None:
             return _error(_missing(params.name, await toolset.tools_for(RunContext(deps=deps))))
-        run_ctx = RunContext(deps=deps, tool_use_id=f"mcp_{ctx.request_id}",
-                             tool_name=params.name)
+        run_ctx = RunContext(deps=deps, tool_use_id=_call_id(params), tool_name=params.name)
         block = await found.run(dict(params.arguments or {}), run_ctx)
         return types.CallToolResult(content=_content(block.get("content")),
                                     is_error=bool(block.get("is_error")))
 
     return Server(name, on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def _call_id(params: types.CallToolRequestParams) -> str:
+    """The served call's `tool_use_id`, so its `ctx.idempotency_key`: the key an agentkit
+    caller sent (the same when its durable run repeats the call), else one of its own. Never
+    the JSON-RPC request id, which every session numbers from the start: two calls of two
+    sessions would share a key, and a service that deduplicates by it would drop one."""
+    key = (params.meta or {}).get(IDEMPOTENCY_META)
+    return key if isinstance(key, str) and key else f"mcp_{uuid.uuid4().hex}"
 
 
 def _definition(tool: Tool) -> types.Tool:

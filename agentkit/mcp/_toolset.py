@@ -5,8 +5,11 @@ server says it changed, and after a reconnect), each MCP tool as a `Tool` (its `
 as the `input_schema` jsonschema checks before the call; idempotent only when the server marks
 it `readOnlyHint` or `idempotentHint`), and each call: the server's original name, its result
 as `tool_result` content, and every failure (`isError`, a crash, a timeout, an unreachable
-server) as an `is_error` result the run goes on from. A call that times out or whose run is
-cancelled is cancelled on the server too (the SDK sends `notifications/cancelled`).
+server) as an `is_error` result the run goes on from. A call carries its
+`ctx.idempotency_key` in its `_meta` (`agentkit/idempotency_key`), so a tool that
+`agentkit.mcp.serve` serves gets the caller's key (the same when a durable run repeats it).
+A call that times out or whose run is cancelled is cancelled on the server too (the SDK
+sends `notifications/cancelled`).
 The connection itself is `_connection`'s.
 """
 
@@ -36,7 +39,7 @@ from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from ._connection import Connection, MCPConnectionError, OpenTransport, TransportStreams, watched
-from ._convert import api_name, to_content
+from ._convert import IDEMPOTENCY_META, api_name, to_content
 
 __all__ = ["MCPToolset"]
 
@@ -106,7 +109,9 @@ class _Server:
         """Call tool `original` with `input`; its content, or a `ToolError` the model reads."""
         try:
             client = await self.connection.client()
-            result = await client.call_tool(original, input)
+            key = ctx.idempotency_key
+            meta: types.RequestParamsMeta | None = None if key is None else {IDEMPOTENCY_META: key}
+            result = await client.call_tool(original, input, meta=meta)
         except MCPConnectionError as exc:
             raise ToolError(str(exc)) from exc
         except MCPError as exc:

@@ -251,6 +251,10 @@ class RunSpan:
         )
         self._chat = _Chat(span, model, time.perf_counter())
 
+    def model_sent(self, params: dict[str, Any], stream: bool) -> None:
+        if self._chat is None:  # else a retry, inside the call its first live attempt began
+            self.model_request(params, stream)
+
     def model_error(self, error: Exception) -> None:
         chat = self._chat
         if chat is None:
@@ -361,7 +365,10 @@ class _Chat:
 def tool_error_type(text: str) -> str:
     """`error.type` of a call that ended in an `is_error` result, from agentkit's own wording:
     `denied` (a hook or an approval said no), `not_run` (the run ended before it), `unknown_tool`
-    (the model named none of the tools), else `tool_error` (the tool reported a failure)."""
+    (the model named none of the tools), `interrupted` (a durable run's process stopped during
+    it, and it is not run again), else `tool_error` (the tool reported a failure)."""
+    if text.startswith("Interrupted: the process running this tool call stopped"):
+        return "interrupted"  # `_run.replay.INTERRUPTED`, not imported: a plain run loads none
     if text.startswith("Unknown tool "):
         return "unknown_tool"
     if text.startswith("Not run: "):

@@ -33,19 +33,25 @@ __all__ = ["DurableRunner", "check_database_url", "default_batch_id"]
 _SCHEMES = ("sqlite:///", "postgresql://", "postgresql+psycopg://")
 
 
-def check_database_url(url: str) -> str:
+def check_database_url(url: object) -> str:
     """`url` if it is a DBOS system database URL.
 
     Raises:
         UsageError: it is not (the message names the two kinds; never the URL, which may
             hold a password).
     """
+    kinds = "sqlite:///path/runs.sqlite (one machine) or postgresql://user@host:5432/dbname"
+    if not isinstance(url, str):
+        # A `SQLiteStore` is the natural guess: it keeps the runs made with `run_id=`.
+        raise UsageError(
+            f"durable= takes a DBOS system database URL ({kinds}), got a "
+            f"{type(url).__name__}. A SQLiteStore keeps runs made with run_id=: to use one, "
+            "pass run_id= and store= to the agent runs of your function instead"
+        )
     if not url.startswith(_SCHEMES):
         scheme = url.partition(":")[0] or "(none)"
-        raise UsageError(
-            "a durable batch needs a DBOS system database URL: sqlite:///path/runs.sqlite "
-            f"(one machine) or postgresql://user@host:5432/dbname; got a {scheme!r} URL"
-        )
+        raise UsageError(f"a durable batch needs a DBOS system database URL: {kinds}; got a "
+                         f"{scheme!r} URL")
     return url
 
 

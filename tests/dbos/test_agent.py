@@ -446,3 +446,53 @@ async def test_the_timeout_counts_from_each_execution_of_the_workflow(launched: 
     fork = await DBOS.fork_workflow_async("w-timeout", len(steps))
     assert (await fork.get_result())["state"]["answer"] == "Done too."
     assert clock.now() == 60
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("change", ["gone", "idempotent"])
+async def test_a_recovery_whose_tools_changed_says_so_and_answers_the_calls_interrupted(
+    launched: str, change: str
+) -> None:
+    # A turn's steps follow its calls and which are idempotent: an MCP server whose list or
+    # hints changed before a recovery shifted them, and the run failed with DBOS's
+    # "Check that your workflow is deterministic", its continuable history telling the
+    # model that calls which ran were unknown or not run.
+    from agentkit import Toolset
+    from agentkit.dbos._agent import outcome_result
+
+    ran: list[str] = []
+    changed: list[bool] = []
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        ran.append("charge")
+        return f"charged order {order}"
+
+    @tool(idempotent=True)
+    async def lookup(key: str) -> str:
+        """Look a value up (read-only)."""
+        ran.append("lookup")
+        return f"value-{key}"
+
+    def prepare(ctx: RunContext[None], t: Any) -> Any:
+        if not changed or t.name != "charge":
+            return t
+        return None if change == "gone" else t.replace(idempotent=True)
+
+    transport = ScriptedTransport([*tools_then(), text_reply("Never sent.")])
+    client = AsyncClient(api_key="sk-test", transport=transport)
+    agent = Agent("claude-sonnet-4-5", client=client,
+                  tools=[Toolset([lookup, charge]).with_prepare(prepare)])
+    durable = DBOSAgent(agent, name=f"changing-{uuid.uuid4().hex[:8]}")
+    await durable.run(PROMPT, workflow_id="w-changed")
+    assert sorted(ran) == ["charge", "lookup"]
+
+    changed.append(True)
+    fork = await DBOS.fork_workflow_async("w-changed", len(await step_names("w-changed")))
+    with pytest.raises(RunError, match="does not fit its recorded steps") as raised:
+        outcome_result(await fork.get_result())
+    assert "an MCP server's tool list or hints changed" in str(raised.value)
+    assert sorted(ran) == ["charge", "lookup"]  # nothing ran again
+    answers = raised.value.messages[-1]["content"]
+    assert [b["content"] for b in answers] == [INTERRUPTED, INTERRUPTED]

@@ -28,7 +28,7 @@ import anyio
 import pytest
 from durable_orders import RECIPE
 
-from agentkit import UsageError
+from agentkit import RunContext, SQLiteStore, UsageError
 from agentkit.workflows import RayEngine, RecipeRunner, run_batch
 from agentkit.workflows._durable import DurableRunner
 
@@ -164,6 +164,9 @@ def test_what_cannot_work_is_refused_with_what_to_do(tmp_path: Path) -> None:
     sqlite = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     assert "SQLite is a file on one machine" in refused(durable=sqlite, engine=RayEngine())
     assert "pass durable= too" in refused(batch_id="x")
+    # A run store is the natural guess: it raised AttributeError ('startswith').
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        assert "pass run_id= and store=" in refused(durable=store)
     with pytest.raises(UsageError, match="without ':'"):
         DurableRunner(RecipeRunner(RECIPE), db=sqlite, batch_id="a:b")
     assert not out.exists() or not out.read_text()
@@ -261,3 +264,31 @@ def test_the_command_shows_the_database_without_its_password() -> None:
 
     assert _shown("postgresql://runs:s3cret@db:5432/x") == "postgresql://runs:***@db:5432/x"
     assert _shown("sqlite:///tmp/runs.sqlite") == "sqlite:///tmp/runs.sqlite"
+
+
+@pytest.mark.asyncio
+async def test_a_hosted_run_s_events_carry_the_run_id_its_tools_see(launched: str) -> None:
+    # Events got a run id made up for each execution ("run-1") while tools saw the
+    # workflow's as `ctx.run_id`: a consumer could not tie an event to its run.
+    from agentkit import Agent, AsyncClient, tool
+    from agentkit.dbos import HostedRuns
+    from agentkit.events import AgentEvent
+    from agentkit.testing import ScriptedTransport, reply, text_reply
+
+    seen: list[str | None] = []
+
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        seen.append(ctx.run_id)
+        return f"charged {order}"
+
+    transport = ScriptedTransport([reply(tool_calls=[("charge", {"order": 1})]),
+                                   text_reply("Done.")])
+    async with AsyncClient(api_key="sk-test", transport=transport) as client:
+        agent = Agent("claude-sonnet-4-5", tools=[charge], client=client, name="orders")
+        events: list[AgentEvent] = []
+        with HostedRuns("events").active():
+            await agent.run("Charge order 1", on_event=events.append)
+    assert seen[0] is not None and seen[0].startswith("events:orders:")
+    assert {e.run_id for e in events} == {seen[0]}

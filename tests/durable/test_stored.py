@@ -211,8 +211,9 @@ async def test_a_turn_with_a_call_the_engine_answered_lists_its_tools_as_its_req
     assert again.messages == first.messages and again.text == "Sorry."
     assert source.listed == listed[:1]  # the turn with the unknown call, as first listed
     source.down = True
-    with pytest.raises(ConnectionError):  # deciding that call needs the turn's tools
+    with pytest.raises(RunError) as raised:  # deciding that call needs the turn's tools
         await source.agent([]).run(PROMPT, run_id="r1", store=store)
+    assert isinstance(raised.value.__cause__, ConnectionError)  # as a live listing's
 
 
 @pytest.mark.asyncio

@@ -234,3 +234,86 @@ async def test_a_finished_durable_run_with_a_context_policy_is_read_back_with_it
             again = await agent.run("echo", run_id="r1")
     assert again.text == "Echoed 4." and again.messages == first.messages
     assert again.state.context == first.state.context
+
+
+SERVED = '''
+import sys
+
+from agentkit import RunContext, Toolset, tool
+from agentkit.mcp import serve
+
+
+@tool(idempotent=True)
+def reserve(ctx: RunContext[None], order: int) -> str:
+    """Reserve an order's goods."""
+    with open(sys.argv[1], "a", encoding="utf-8") as keys:
+        keys.write(f"{ctx.idempotency_key}\\n")
+    return f"reserved {order}"
+
+
+serve(Toolset([reserve]))
+'''
+
+
+@pytest.mark.asyncio
+async def test_a_served_tool_gets_the_caller_s_idempotency_key_again_on_resume(
+    tmp_path: Path,
+) -> None:
+    # `agentkit.mcp.serve` made the key from the JSON-RPC request id, which each session
+    # numbers from the start: the call repeated after a crash got another key, and the calls
+    # of two runs (each its own session) the same one ("mcp_3"), so a service deduplicating by
+    # it would drop a call that never ran.
+    script, keys = tmp_path / "served.py", tmp_path / "keys.txt"
+    script.write_text(SERVED)
+
+    def served() -> MCPToolset:
+        return MCPToolset.stdio(sys.executable, [str(script), str(keys)])
+
+    def crash(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> None:
+        raise Crash  # the call ran on the server; its result is not committed
+
+    calls = reply(tool_calls=[("reserve", {"order": 1}, "toolu_1")])
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        client, _ = client_for(calls)
+        async with client, Agent(MODEL, tools=[served()], client=client,
+                                 hooks=Hooks(after_tool=crash)) as agent:
+            with pytest.raises(Crash):
+                await agent.run("go", run_id="r1", store=store)
+        for run_id, replies in (("r1", [text_reply("Done.")]),  # resumed: the call again
+                                ("r2", [calls, text_reply("Done.")])):  # another run
+            client, _ = client_for(*replies)
+            async with client, Agent(MODEL, tools=[served()], client=client) as agent:
+                assert (await agent.run("go", run_id=run_id, store=store)).text == "Done."
+    assert keys.read_text().split() == ["r1:toolu_1", "r1:toolu_1", "r2:toolu_1"]
+
+
+@pytest.mark.asyncio
+async def test_a_resume_whose_server_is_down_raises_run_error_and_resumes_once_it_is_up(
+    tmp_path: Path,
+) -> None:
+    # The replay lists the tools of the turn whose call was cut: a server down there raised
+    # its MCPConnectionError bare, where a live run raises RunError (a caller's
+    # `except RunError` missed it).
+    def crash(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> None:
+        raise Crash  # add (readOnlyHint: idempotent) ran; its result is not committed
+
+    down = MCPToolset.stdio(sys.executable, ["-c", "raise SystemExit(1)"], name="down",
+                            connect_timeout=5)
+    with SQLiteStore(tmp_path / "runs.db") as store:
+        client, _ = client_for(tool_reply("add", {"a": 1, "b": 2}))
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client,
+                                 hooks=Hooks(after_tool=crash)) as agent:
+            with pytest.raises(Crash):
+                await agent.run("add", run_id="r1", store=store)
+        client, transport = client_for()
+        async with client, Agent(MODEL, tools=[down], client=client) as agent:
+            with pytest.raises(RunError) as raised:
+                await agent.run("add", run_id="r1", store=store)
+        assert isinstance(raised.value.__cause__, MCPConnectionError)
+        assert "r1" in str(raised.value) and transport.requests == []
+        header = store.header("r1")
+        assert header is not None and header.status == "interrupted"
+        client, _ = client_for(text_reply("Three."))
+        async with client, Agent(MODEL, tools=[stdio_app()], client=client) as agent:
+            resumed = await agent.run("add", run_id="r1", store=store)
+    assert resumed.text == "Three." and results(resumed.messages)[0].get("is_error") is None

@@ -94,3 +94,23 @@ async def test_a_cancelled_request_stops_the_tool() -> None:
                 await entered.wait()
                 tg.cancel_scope.cancel()
             await stopped.wait()
+
+
+@tool
+def key(ctx: RunContext[object]) -> str:
+    """The call's idempotency key."""
+    return str(ctx.idempotency_key)
+
+
+@pytest.mark.asyncio
+async def test_each_call_of_a_client_that_sends_no_key_gets_a_key_of_its_own() -> None:
+    # Keys were "mcp_{request id}": every session numbers its requests from the start.
+    server = mcp_server(Toolset([key]), name="t", allow_approval_tools=False, deps=None)
+    seen: list[str] = []
+    for _ in range(2):
+        async with Client(server) as c:
+            seen += [str((await c.call_tool("key", {})).content) for _ in range(2)]
+        async with Client(server) as c:
+            given = await c.call_tool("key", {}, meta={"agentkit/idempotency_key": "r1:toolu_1"})
+            assert given.content == [types.TextContent(type="text", text="r1:toolu_1")]
+    assert len(set(seen)) == 4

@@ -146,3 +146,34 @@ async def test_an_attempt_that_died_without_a_status_is_linked_too(
     first, second, third = telemetry.named("invoke_agent finder")
     assert [ids(link.context) for link in third.links] == [ids(first.context), ids(second.context)]
     assert kinds.count("attempt") == 2  # attempts 2 and 3 resumed it; the start holds the first
+
+
+@tool
+def ship(order: int) -> str:
+    """Ship an order (never twice)."""
+    if crashes:
+        raise Crash(crashes.pop())
+    return f"shipped {order}"
+
+
+@pytest.mark.asyncio
+async def test_a_call_cut_by_a_crash_is_reported_interrupted_on_resume(
+    telemetry: Telemetry, tmp_path: Path
+) -> None:
+    # Its span said `tool_error` ("the tool reported a failure"), which it never did.
+    transport = ScriptedTransport([reply(tool_calls=[("ship", {"order": 7}, "toolu_1")]),
+                                   text_reply("Check the shipment.")])
+    store = SQLiteStore(tmp_path / "runs.db")
+    async with AsyncClient(api_key="sk-x", transport=transport, max_retries=0) as client:
+        agent = Agent(MODEL, client=client, tools=[ship], name="shipper", store=store)
+        crashes.append("killed")
+        with pytest.raises(Crash):
+            await agent.run("Ship", run_id="s")
+        seen = len(telemetry.spans)
+        await agent.run("Ship", run_id="s")
+    store.close()
+
+    (answered,) = [s for s in telemetry.spans[seen:] if s.name == "execute_tool ship"]
+    attributes = dict(answered.attributes or {})
+    assert attributes["error.type"] == "interrupted"
+    assert attributes["agentkit.tool.executed"] is False
