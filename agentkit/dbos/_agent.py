@@ -172,7 +172,8 @@ async def drive_workflow(
 
 def _unfit(state: RunState) -> dict[str, Any]:
     """The state of a recovery whose steps stopped fitting the record: the last turn's calls
-    it answered itself ("unknown tool", "not run") may have run in the execution that recorded
+    it answered itself ("unknown tool", "not run", "not finished": `history.unfinished`, the
+    failure's own answer) may have run in the execution that recorded
     them, so they are answered "interrupted" (may or may not have taken effect), never as
     calls that did not run, which a conversation continued from here would repeat."""
     data = state.to_dict()
@@ -181,7 +182,7 @@ def _unfit(state: RunState) -> dict[str, Any]:
         for block in cast("list[dict[str, Any]]", last["content"]):
             text = block.get("content")
             if block.get("type") == "tool_result" and isinstance(text, str) and \
-                    text.startswith(("Unknown tool ", "Not run: ")):
+                    text.startswith(("Unknown tool ", "Not run: ", "Not finished: ")):
                 block.update(content=INTERRUPTED, is_error=True)
     return data
 
