@@ -132,6 +132,7 @@ class Driver(Generic[OutputT]):
         run_id = journal.run_id if journal is not None else new_run_id()
         sends = sender(emit, run_id) if emit is not None else None
         turn = _Turn(client, deps, sends, journal, observed, effects)
+        ended = False  # the run is over: only its `RunFinished` is left to deliver
         try:
             loop = self._loop(engine, turn)
             if observed is not None:
@@ -141,22 +142,27 @@ class Driver(Generic[OutputT]):
             if failure is None and turn.emit is not None:
                 from . import events as ev
 
-                # In the try: a consumer failing on the last event fails the run as on any.
+                # In the try: a consumer failing on the last event fails the call as on any,
+                # but the run is left as it ended (a durable one stored so, not as failed).
+                ended = True
                 await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
-            engine.abort("cancelled", unfinished("the run was cancelled"))
+            if not ended:
+                engine.abort("cancelled", unfinished("the run was cancelled"))
             raise
         except BaseException as exc:
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
             cause = sole_exception(exc)
-            engine.abort("failed", unfinished(f"the run failed ({type(cause).__name__})"))
+            if not ended:
+                engine.abort("failed", unfinished(f"the run failed ({type(cause).__name__})"))
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
-                again = _again(journal, "continue it with agent.run(prompt, history=...)")
+                again = _again(journal, "continue it with agent.run(prompt, history=...)", ended)
+                what = "its consumer failed on RunFinished" if ended else "the run failed"
                 raise RunError(
-                    f"the run failed: {type(cause).__name__}: {cause}. The conversation so far "
+                    f"{what}: {type(cause).__name__}: {cause}. The conversation so far "
                     f"is kept (.messages, .result); {again}.",
                     messages=state.messages,
                     usage=state.usage,
@@ -468,11 +474,13 @@ def _run_id(turn: _Turn) -> str | None:
     return holder.run_id if holder is not None else None
 
 
-def _again(journal: Journal | None, otherwise: str) -> str:
-    """How to go on after a failure: a durable run resumes by the same call."""
+def _again(journal: Journal | None, otherwise: str, ended: bool = False) -> str:
+    """How to go on after a failure: a durable run resumes by the same call (one that ended
+    is handed back by it)."""
     if journal is None:
         return otherwise
-    return f"resume it with the same call (run_id={journal.run_id!r})"
+    verb = "the same call returns it" if ended else "resume it with the same call"
+    return f"{verb} (run_id={journal.run_id!r})"
 
 
 def _as_api_error(failure: Exception) -> Exception:

@@ -55,15 +55,65 @@ async def test_a_callback_failing_on_run_finished_fails_the_run_as_run_error(
     assert isinstance(plain.value.__cause__, ValueError)
 
     store = SQLiteStore(tmp_path / "runs.db")
-    with pytest.raises(RunError, match=r"resume it with the same call \(run_id='r'\)") as durable:
+    with pytest.raises(RunError, match=r"the same call returns it \(run_id='r'\)") as durable:
         await agent_for(ScriptedTransport([text_reply("Done.")])).run(
             "Go", run_id="r", store=store, on_event=on_event
         )
     assert isinstance(durable.value.__cause__, ValueError)
-    assert store.header("r").status == "failed"  # type: ignore[union-attr]
+    assert durable.value.result is not None and durable.value.result.stop_reason == "end_turn"
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]
     again = await agent_for(ScriptedTransport([])).run("Go", run_id="r", store=store)
     assert again.text == "Done." and again.usage.requests == 1
     assert store.header("r").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ended", ["finished", "paused", "max_turns"])
+@pytest.mark.parametrize("consumer", ["failing", "cancelled"])
+async def test_a_consumer_stopping_on_run_finished_of_a_live_run_stores_how_it_ended(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], consumer: str, ended: str
+) -> None:
+    # The run ended (its journal complete) and only its consumer failed or was cancelled on
+    # the last event: it was stored failed or interrupted (`runs list` said so) until the next
+    # call set it back. The consumer's exception still reaches the caller.
+    from agentkit import Limits
+    from agentkit.cli.main import main
+
+    delivering, never = anyio.Event(), anyio.Event()
+
+    async def on_event(event: AgentEvent) -> None:
+        if isinstance(event, RunFinished):
+            if consumer == "failing":
+                raise ValueError("the display broke")
+            delivering.set()
+            await never.wait()
+
+    db = tmp_path / "runs.db"
+    store = SQLiteStore(db)
+    tools = [charge.replace(requires_approval=True)] if ended == "paused" else [charge]
+    script = [text_reply("Done.")] if ended == "finished" else [tool_reply("charge", {"order": 1})]
+    limits = Limits(max_turns=1) if ended == "max_turns" else None
+    agent = Agent(MODEL, tools=tools, limits=limits, client=AsyncClient(
+        api_key="sk", transport=ScriptedTransport(script)))
+    run = lambda: agent.run("Go", run_id="r", store=store, on_event=on_event)  # noqa: E731
+    if consumer == "failing":
+        with pytest.raises(RunError, match="failed on RunFinished: ValueError") as failed:
+            await run()
+        assert isinstance(failed.value.__cause__, ValueError)
+    else:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await delivering.wait()
+            tg.cancel_scope.cancel()
+    status = "paused" if ended == "paused" else "finished"
+    header = store.header("r")
+    assert header is not None and header.status == status
+    last = store.entries("r")[-1]
+    reason = {"finished": "end_turn", "paused": "approval_required"}.get(ended, ended)
+    assert last.kind == "status" and last.payload["reason"] == reason
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[1] for row in rows if row and row[0] == "r"] == [status]
 
 
 @pytest.mark.asyncio
