@@ -25,7 +25,6 @@ from .._api.client import AsyncClient
 from .._api.wire import Message
 from .._errors import (
     APIError,
-    APIStreamError,
     APITimeoutError,
     ConversationError,
     IncompleteStreamError,
@@ -53,6 +52,7 @@ from . import observe
 from .clock import Clock
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
+from .failure import as_api_error, go_on, model_failed
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -159,7 +159,7 @@ class Driver(Generic[OutputT]):
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
-                again = _again(journal, "continue it with agent.run(prompt, history=...)", ended)
+                again = go_on(journal, "continue it with agent.run(prompt, history=...)", ended)
                 what = "its consumer failed on RunFinished" if ended else "the run failed"
                 raise RunError(
                     f"{what}: {type(cause).__name__}: {cause}. The conversation so far "
@@ -175,14 +175,12 @@ class Driver(Generic[OutputT]):
             if client is None and turn.client is not None:  # the run's own
                 await turn.client.aclose()
         if failure is not None:
-            again = _again(journal, "resume with agent.run(state=...)")
             raise RunError(
-                f"the model request failed: {failure}. The conversation so far is kept "
-                f"(.messages, .result.state); {again}.",
+                model_failed(failure, journal),
                 messages=state.messages,
                 usage=state.usage,
                 result=self._result(engine),
-            ) from _as_api_error(failure)
+            ) from as_api_error(failure)
         if state.limit is not None:
             raise LimitExceeded(
                 f"the run stopped at its {state.limit} limit; the conversation and usage so far "
@@ -472,25 +470,6 @@ async def _count(step: CountTokens, client: AsyncClient) -> int | None:
 def _run_id(turn: _Turn) -> str | None:
     holder = turn.journal or turn.effects
     return holder.run_id if holder is not None else None
-
-
-def _again(journal: Journal | None, otherwise: str, ended: bool = False) -> str:
-    """How to go on after a failure: a durable run resumes by the same call (one that ended
-    is handed back by it)."""
-    if journal is None:
-        return otherwise
-    verb = "the same call returns it" if ended else "resume it with the same call"
-    return f"{verb} (run_id={journal.run_id!r})"
-
-
-def _as_api_error(failure: Exception) -> Exception:
-    """The model failure a `RunError` chains: a malformed stream is reported as the stream
-    error it amounts to (the parse error chained to it)."""
-    if not isinstance(failure, MalformedStreamError):
-        return failure
-    error = APIStreamError(str(failure), error_type="malformed_stream")
-    error.__cause__ = failure
-    return error
 
 
 def _members(exc: BaseException) -> tuple[BaseException, ...]:

@@ -313,3 +313,46 @@ async def test_a_store_closed_under_runs_in_flight_stops_them_clearly_and_they_r
             assert header is not None and header.status == "finished" and header.holder is None
             assert header.entries == len(entries) == entries[-1].seq
     assert sorted(ran) == [f"r{n}" for n in range(runs)]  # each call ran once
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fault", ["refused", "overloaded"])
+async def test_a_run_the_api_refused_is_not_told_to_resume_with_the_same_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    # A permanent 400 (a tool result the API refuses) was told "resume it with the same call",
+    # in the RunError, the stored reason and `agentkit runs show`: a resume sends the same
+    # request and fails the same way every time. A transient failure keeps that advice.
+    from agentkit.cli.main import main
+    from agentkit.testing import Fault
+
+    refused = "messages.2.content.0.tool_result: image media_type is not supported"
+    error = (Fault.error(400, error_type="invalid_request_error", message=refused)
+             if fault == "refused" else Fault.overloaded())
+    db = tmp_path / "runs.db"
+    store = SQLiteStore(db)
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, model_retries=0, client=client)
+
+    with pytest.raises(RunError) as durable:
+        await agent([error]).run("Go", run_id="r", store=store)
+    with pytest.raises(RunError) as memory:
+        await agent([error]).run("Go")
+    reason = store.entries("r")[-1].payload["reason"]
+    assert main(["runs", "show", "r", "--db", str(db)]) == 0
+    shown = "".join(capsys.readouterr())
+    if fault == "overloaded":
+        assert "resume it with the same call (run_id='r')." in str(durable.value)
+        assert "resume with agent.run(state=...)." in str(memory.value)
+        assert "API refused" not in reason + shown
+        assert "resume it with the same call" in reason and "resume it with the same" in shown
+        return
+    for said in (str(durable.value), reason, shown):
+        assert refused in said and "resume it with the same call" not in said
+        assert "the API refused the request, and a resume (the same call, run_id='r') sends " \
+               "it again: it fails the same way unless its cause changed" in " ".join(said.split())
+        assert "start anew with history= or delete the run" in " ".join(said.split())
+    assert "a resume (agent.run(state=...)) sends it again" in str(memory.value)
+    assert "continue from a corrected history=" in str(memory.value)
