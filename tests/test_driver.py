@@ -29,6 +29,7 @@ from agentkit.testing import (
     FakeServer,
     Fault,
     ScriptedTransport,
+    reply,
     text_reply,
     tool_reply,
 )
@@ -140,6 +141,47 @@ async def test_a_before_model_hook_cannot_send_a_conversation_the_validator_reje
             await agent.run("hi")
     assert caught.value.rule == "first_message_user"
     assert transport.requests == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "durable"])
+@pytest.mark.parametrize("returned", ["object", "no_block"])
+async def test_an_after_tool_hook_returning_what_is_no_json_result_fails_naming_the_hook(
+    tmp_path: Any, durable: bool, returned: str
+) -> None:
+    # A result the hook replaced with what is not JSON failed the run with the encoder's bare
+    # "TypeError: Type is not JSON serializable" (the journal's, or the request's), naming
+    # neither the hook nor the call; one that answered no call failed with a KeyError.
+    from agentkit import SQLiteStore
+
+    def after(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> Any:
+        if returned == "no_block":
+            return {"type": "tool_result", "content": "no id"}
+        return {**block, "content": [{"type": "text", "text": "t", "at": object()}]}
+
+    transport = ScriptedTransport([reply(tool_calls=[("ping", {}, "toolu_p")]), text_reply("done")])
+    store = {"run_id": "r", "store": SQLiteStore(tmp_path / "runs.db")} if durable else {}
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, tools=[ping], hooks=Hooks(after_tool=after))
+        with pytest.raises(RunError, match=r"the after_tool hook returned, for call toolu_p of "
+                           r"tool `ping`, a (tool_result that cannot be sent as JSON|dict that "
+                           r"is no tool_result block for this call)") as caught:
+            await agent.run("ping it", **store)
+    assert isinstance(caught.value.__cause__, TypeError)
+    assert "It must return None" in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_an_after_tool_hook_s_block_is_kept_as_the_json_it_is_sent_as() -> None:
+    # In memory a tuple stayed a tuple, in a durable run's journal (and a resume) a list.
+    def after(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> Any:
+        return {**block, "content": [{"type": "text", "text": "pong"}], "at": (1, 2)}
+
+    transport = ScriptedTransport([tool_reply("ping", {}), text_reply("done")])
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, tools=[ping], hooks=Hooks(after_tool=after))
+        result = await agent.run("ping it")
+    assert result.messages[2]["content"][0]["at"] == [1, 2]
 
 
 def test_an_agent_without_a_client_runs_under_two_event_loops_in_a_row(

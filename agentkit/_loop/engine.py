@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._api.sansio import backoff, retryable
 from .._api.wire import Message, tool_result
@@ -358,6 +358,30 @@ class Engine:
         self._stop(stop_reason, limit=limit)
         s.done = True
 
+    def reopen(self) -> bool:
+        """Open again the calls a `max_tool_calls` stop answered "Not run", for a run given
+        again (`state=`): they run if the limit now allows, as a durable run's replay (which
+        journals no such answer) runs them; else the same limit stops it again. False when
+        the run did not end so."""
+        s = self.state
+        said = _not_run("max_tool_calls")
+        if not (s.done and s.limit == "max_tool_calls") or len(s.messages) < 2:
+            return False
+        reply, answers = s.messages[-2]["content"], s.messages[-1]["content"]
+        if not isinstance(reply, list) or not isinstance(answers, list):
+            return False
+        reply, answers = cast("list[dict[str, Any]]", reply), cast("list[dict[str, Any]]", answers)
+        calls = [b for b in reply if b.get("type") == "tool_use"]
+        cut = [b for b in answers if b.get("is_error") and b.get("content") == said]
+        kept = [b for b in answers if b.get("type") == "tool_result" and b not in cut]
+        if not calls or not cut or s.messages[-1]["role"] != "user":
+            return False
+        s.messages.pop()
+        s.pending, s.results = calls, {b["tool_use_id"]: b for b in kept}
+        self._stop(None)
+        s.done = False
+        return True
+
     # -- internals -----------------------------------------------------------------------
 
     def _stop(self, reason: str | None, *, limit: str | None = None) -> None:
@@ -439,9 +463,14 @@ class Engine:
     def _finish_limit(self, limit: str) -> Finished:
         # A deadline may cut calls that began; the other limits stop calls before they begin.
         why = f"the run hit its {limit} limit"
-        said = unfinished(why) if limit == "timeout" else f"Not run: {why}."
+        said = unfinished(why) if limit == "timeout" else _not_run(limit)
         self.abort(limit, said, limit=limit)
         return Finished(self.state)
+
+
+def _not_run(limit: str) -> str:
+    """What a call a limit stopped before it began is answered."""
+    return f"Not run: the run hit its {limit} limit."
 
 
 def _ok(call: Mapping[str, Any], text: str) -> dict[str, Any]:

@@ -432,6 +432,9 @@ class Agent(Generic[OutputT]):
             raise UsageError("pass history= (a conversation) or state= (a run), not both")
         if state is not None and state.done:
             if prompt is None:
+                engine = Engine(self.config, state)
+                if engine.reopen():  # the calls a max_tool_calls stop cut, run now
+                    return engine
                 raise UsageError(
                     "this run has finished; pass a prompt to continue its conversation"
                 )

@@ -25,7 +25,6 @@ from .._api.client import AsyncClient
 from .._api.wire import Message
 from .._errors import (
     APIError,
-    APIStreamError,
     APITimeoutError,
     ConversationError,
     IncompleteStreamError,
@@ -53,6 +52,7 @@ from . import observe
 from .clock import Clock
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
+from .failure import as_api_error, go_on, model_failed
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -132,6 +132,7 @@ class Driver(Generic[OutputT]):
         run_id = held.run_id if (held := journal or effects) is not None else new_run_id()
         sends = sender(emit, run_id) if emit is not None else None
         turn = _Turn(client, deps, sends, journal, observed, effects)
+        ended = False  # the run is over: only its `RunFinished` is left to deliver
         try:
             loop = self._loop(engine, turn)
             if observed is not None:
@@ -141,22 +142,27 @@ class Driver(Generic[OutputT]):
             if failure is None and turn.emit is not None:
                 from . import events as ev
 
-                # In the try: a consumer failing on the last event fails the run as on any.
+                # In the try: a consumer failing on the last event fails the call as on any,
+                # but the run is left as it ended (a durable one stored so, not as failed).
+                ended = True
                 await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
-            engine.abort("cancelled", unfinished("the run was cancelled"))
+            if not ended:
+                engine.abort("cancelled", unfinished("the run was cancelled"))
             raise
         except BaseException as exc:
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
             cause = sole_exception(exc)
-            engine.abort("failed", unfinished(f"the run failed ({type(cause).__name__})"))
+            if not ended:
+                engine.abort("failed", unfinished(f"the run failed ({type(cause).__name__})"))
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
-                again = _again(journal, "continue it with agent.run(prompt, history=...)")
+                again = go_on(journal, "continue it with agent.run(prompt, history=...)", ended)
+                what = "its consumer failed on RunFinished" if ended else "the run failed"
                 raise RunError(
-                    f"the run failed: {type(cause).__name__}: {cause}. The conversation so far "
+                    f"{what}: {type(cause).__name__}: {cause}. The conversation so far "
                     f"is kept (.messages, .result); {again}.",
                     messages=state.messages,
                     usage=state.usage,
@@ -169,14 +175,12 @@ class Driver(Generic[OutputT]):
             if client is None and turn.client is not None:  # the run's own
                 await turn.client.aclose()
         if failure is not None:
-            again = _again(journal, "resume with agent.run(state=...)")
             raise RunError(
-                f"the model request failed: {failure}. The conversation so far is kept "
-                f"(.messages, .result.state); {again}.",
+                model_failed(failure, journal),
                 messages=state.messages,
                 usage=state.usage,
                 result=self._result(engine),
-            ) from _as_api_error(failure)
+            ) from as_api_error(failure)
         if state.limit is not None:
             raise LimitExceeded(
                 f"the run stopped at its {state.limit} limit; the conversation and usage so far "
@@ -469,23 +473,6 @@ async def _count(step: CountTokens, client: AsyncClient) -> int | None:
 def _run_id(turn: _Turn) -> str | None:
     holder = turn.journal or turn.effects
     return holder.run_id if holder is not None else None
-
-
-def _again(journal: Journal | None, otherwise: str) -> str:
-    """How to go on after a failure: a durable run resumes by the same call."""
-    if journal is None:
-        return otherwise
-    return f"resume it with the same call (run_id={journal.run_id!r})"
-
-
-def _as_api_error(failure: Exception) -> Exception:
-    """The model failure a `RunError` chains: a malformed stream is reported as the stream
-    error it amounts to (the parse error chained to it)."""
-    if not isinstance(failure, MalformedStreamError):
-        return failure
-    error = APIStreamError(str(failure), error_type="malformed_stream")
-    error.__cause__ = failure
-    return error
 
 
 def _members(exc: BaseException) -> tuple[BaseException, ...]:

@@ -139,7 +139,7 @@ async def open_run(
         if claim.created and journal.written == 1 and not journal.due and _local(exc):
             _forget(store, journal.lease)
             raise
-        status, reason = _raised(exc)
+        status, reason = _over(engine.state) or _raised(exc)
         if not journal.changed and (isinstance(exc, UsageError) or header_status in _AT_REST):
             # This call wrote nothing, so its journal is as stored and so is what its status
             # says: a caller's mistake, or a consumer cancelled or failing while a finished or
@@ -269,6 +269,20 @@ def _raised(exc: BaseException) -> tuple[RunStatus, str]:
     status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
     message = str(exc)
     return status, f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _over(state: RunState) -> tuple[RunStatus, str] | None:
+    """How a run ended on its own when its call raised after (its consumer failed or was
+    cancelled on `RunFinished`): stored as it ended, as its journal says. None when it had not
+    ended, or the driver ended it (failed, cancelled)."""
+    reason = state.stop_reason
+    if reason is None or reason in ("failed", "cancelled"):
+        return None
+    if not (state.done or reason == APPROVAL_REQUIRED):
+        return None
+    if state.limit is not None:  # as `_raised` stores the `LimitExceeded` it raises
+        return ("interrupted" if state.limit == "timeout" else "finished"), state.limit
+    return _ended(state), reason
 
 
 def _ended(state: RunState) -> RunStatus:

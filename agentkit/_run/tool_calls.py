@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import pydantic_core
 
 from .._api.wire import tool_result
 from .._loop.engine import Engine
@@ -125,5 +126,34 @@ async def call_tool(
         max_result_chars=execution.max_result_chars,
     )
     if hooks.after_tool is not None:
-        block = await maybe_await(hooks.after_tool(ctx, call, block)) or block
+        replaced = await maybe_await(hooks.after_tool(ctx, call, block))
+        if replaced:  # None (or another falsy value, as before) keeps the result
+            block = _hook_result(cast(object, replaced), call, t)
     return block
+
+
+def _hook_result(block: object, call: dict[str, Any], t: Tool) -> dict[str, Any]:
+    """The block an `after_tool` hook returned, as the JSON it is sent, journaled and replayed
+    as (a datetime as its ISO text, a tuple as a list), so what the model gets is what a
+    resume gets. A hook is user code: a block that is no answer to the call, or not JSON,
+    fails the run as a hook raising does, named here (the encoder's error named no hook).
+
+    Raises:
+        TypeError: not a `tool_result` for `call`, or not JSON."""
+    why = None
+    if not isinstance(block, dict):
+        why = f"a {type(block).__name__}"
+    elif cast("dict[str, Any]", block).get("type") != "tool_result" or cast(
+        "dict[str, Any]", block
+    ).get("tool_use_id") != call["id"]:
+        why = "a dict that is no tool_result block for this call"
+    else:
+        try:
+            return cast("dict[str, Any]", pydantic_core.to_jsonable_python(block))
+        except (pydantic_core.PydanticSerializationError, UnicodeDecodeError) as exc:
+            why = f"a tool_result that cannot be sent as JSON ({exc})"
+    raise TypeError(
+        f"the after_tool hook returned, for call {call['id']} of tool `{t.name}`, {why}. It "
+        f"must return None (the result kept) or a tool_result block with tool_use_id "
+        f"{call['id']!r} holding JSON data (content a str or content blocks)"
+    )

@@ -5,6 +5,7 @@ not catch."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from agentkit import (
     Limits,
     RunContext,
     RunError,
+    RunState,
     SQLiteStore,
     tool,
 )
@@ -276,6 +278,30 @@ async def test_limits_count_the_whole_run_across_a_crash_and_a_raised_limit_runs
                            limits=Limits(max_tool_calls=1)).run(PROMPT, run_id="r2", store=store)
     assert done.text == "All done." and done.messages[2]["content"][0]["content"] == "charged 1"
     assert effects == ["charge 1", "charge 1"] and done.usage.requests == 2
+
+
+@pytest.mark.asyncio
+async def test_state_continuation_runs_what_max_tool_calls_stopped_as_a_durable_run_does() -> None:
+    # A run stopped by max_tool_calls, given again as state= with the limit raised, was
+    # refused ("this run has finished; pass a prompt"), and with a prompt its calls stayed
+    # answered "Not run", where the same durable run runs them (the test above).
+    effects: list[str] = []
+    stopped = steps()
+    with pytest.raises(LimitExceeded) as hit:
+        await agent_for(ScriptedTransport(stopped[:1]), [charging(effects)],
+                        limits=Limits(max_tool_calls=0)).run(PROMPT)
+    assert hit.value.result is not None
+    saved = RunState.from_dict(json.loads(json.dumps(hit.value.result.state.to_dict())))
+    with pytest.raises(LimitExceeded) as same:  # the same limit: stopped again, nothing run
+        await agent_for(ScriptedTransport([]), [charging(effects)],
+                        limits=Limits(max_tool_calls=0)).run(state=saved)
+    assert same.value.result is not None and effects == []
+    assert same.value.result.messages == hit.value.result.messages
+    raised = RunState.from_dict(json.loads(json.dumps(hit.value.result.state.to_dict())))
+    done = await agent_for(ScriptedTransport(stopped[1:]), [charging(effects)],
+                           limits=Limits(max_tool_calls=1)).run(state=raised)
+    assert done.text == "All done." and done.messages[2]["content"][0]["content"] == "charged 1"
+    assert effects == ["charge 1"] and done.usage.requests == 2
 
 
 @pytest.mark.asyncio

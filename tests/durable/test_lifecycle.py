@@ -55,15 +55,65 @@ async def test_a_callback_failing_on_run_finished_fails_the_run_as_run_error(
     assert isinstance(plain.value.__cause__, ValueError)
 
     store = SQLiteStore(tmp_path / "runs.db")
-    with pytest.raises(RunError, match=r"resume it with the same call \(run_id='r'\)") as durable:
+    with pytest.raises(RunError, match=r"the same call returns it \(run_id='r'\)") as durable:
         await agent_for(ScriptedTransport([text_reply("Done.")])).run(
             "Go", run_id="r", store=store, on_event=on_event
         )
     assert isinstance(durable.value.__cause__, ValueError)
-    assert store.header("r").status == "failed"  # type: ignore[union-attr]
+    assert durable.value.result is not None and durable.value.result.stop_reason == "end_turn"
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]
     again = await agent_for(ScriptedTransport([])).run("Go", run_id="r", store=store)
     assert again.text == "Done." and again.usage.requests == 1
     assert store.header("r").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ended", ["finished", "paused", "max_turns"])
+@pytest.mark.parametrize("consumer", ["failing", "cancelled"])
+async def test_a_consumer_stopping_on_run_finished_of_a_live_run_stores_how_it_ended(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], consumer: str, ended: str
+) -> None:
+    # The run ended (its journal complete) and only its consumer failed or was cancelled on
+    # the last event: it was stored failed or interrupted (`runs list` said so) until the next
+    # call set it back. The consumer's exception still reaches the caller.
+    from agentkit import Limits
+    from agentkit.cli.main import main
+
+    delivering, never = anyio.Event(), anyio.Event()
+
+    async def on_event(event: AgentEvent) -> None:
+        if isinstance(event, RunFinished):
+            if consumer == "failing":
+                raise ValueError("the display broke")
+            delivering.set()
+            await never.wait()
+
+    db = tmp_path / "runs.db"
+    store = SQLiteStore(db)
+    tools = [charge.replace(requires_approval=True)] if ended == "paused" else [charge]
+    script = [text_reply("Done.")] if ended == "finished" else [tool_reply("charge", {"order": 1})]
+    limits = Limits(max_turns=1) if ended == "max_turns" else None
+    agent = Agent(MODEL, tools=tools, limits=limits, client=AsyncClient(
+        api_key="sk", transport=ScriptedTransport(script)))
+    run = lambda: agent.run("Go", run_id="r", store=store, on_event=on_event)  # noqa: E731
+    if consumer == "failing":
+        with pytest.raises(RunError, match="failed on RunFinished: ValueError") as failed:
+            await run()
+        assert isinstance(failed.value.__cause__, ValueError)
+    else:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await delivering.wait()
+            tg.cancel_scope.cancel()
+    status = "paused" if ended == "paused" else "finished"
+    header = store.header("r")
+    assert header is not None and header.status == status
+    last = store.entries("r")[-1]
+    reason = {"finished": "end_turn", "paused": "approval_required"}.get(ended, ended)
+    assert last.kind == "status" and last.payload["reason"] == reason
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[1] for row in rows if row and row[0] == "r"] == [status]
 
 
 @pytest.mark.asyncio
@@ -263,3 +313,46 @@ async def test_a_store_closed_under_runs_in_flight_stops_them_clearly_and_they_r
             assert header is not None and header.status == "finished" and header.holder is None
             assert header.entries == len(entries) == entries[-1].seq
     assert sorted(ran) == [f"r{n}" for n in range(runs)]  # each call ran once
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fault", ["refused", "overloaded"])
+async def test_a_run_the_api_refused_is_not_told_to_resume_with_the_same_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    # A permanent 400 (a tool result the API refuses) was told "resume it with the same call",
+    # in the RunError, the stored reason and `agentkit runs show`: a resume sends the same
+    # request and fails the same way every time. A transient failure keeps that advice.
+    from agentkit.cli.main import main
+    from agentkit.testing import Fault
+
+    refused = "messages.2.content.0.tool_result: image media_type is not supported"
+    error = (Fault.error(400, error_type="invalid_request_error", message=refused)
+             if fault == "refused" else Fault.overloaded())
+    db = tmp_path / "runs.db"
+    store = SQLiteStore(db)
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, model_retries=0, client=client)
+
+    with pytest.raises(RunError) as durable:
+        await agent([error]).run("Go", run_id="r", store=store)
+    with pytest.raises(RunError) as memory:
+        await agent([error]).run("Go")
+    reason = store.entries("r")[-1].payload["reason"]
+    assert main(["runs", "show", "r", "--db", str(db)]) == 0
+    shown = "".join(capsys.readouterr())
+    if fault == "overloaded":
+        assert "resume it with the same call (run_id='r')." in str(durable.value)
+        assert "resume with agent.run(state=...)." in str(memory.value)
+        assert "API refused" not in reason + shown
+        assert "resume it with the same call" in reason and "resume it with the same" in shown
+        return
+    for said in (str(durable.value), reason, shown):
+        assert refused in said and "resume it with the same call" not in said
+        assert "the API refused the request, and a resume (the same call, run_id='r') sends " \
+               "it again: it fails the same way unless its cause changed" in " ".join(said.split())
+        assert "start anew with history= or delete the run" in " ".join(said.split())
+    assert "a resume (agent.run(state=...)) sends it again" in str(memory.value)
+    assert "continue from a corrected history=" in str(memory.value)

@@ -1,0 +1,64 @@
+"""What a failed run tells its caller: how it may go on, and the error a `RunError` chains.
+
+A model request the API refused (a 4xx other than 408, 409 and 429: the request itself is
+wrong) is sent again, the same, by a resume: advising one would fail the same way every time,
+so the advice says what must change first. Any other failure (5xx, overloaded, the network, a
+malformed reply) may pass, and resuming is the advice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._errors import APIStatusError, APIStreamError, MalformedStreamError
+
+if TYPE_CHECKING:
+    from .checkpoints import Journal
+
+__all__ = ["as_api_error", "go_on", "model_failed"]
+
+
+def go_on(journal: Journal | None, otherwise: str, ended: bool = False) -> str:
+    """How to go on after a failure: a durable run resumes by the same call (one that ended
+    is handed back by it)."""
+    if journal is None:
+        return otherwise
+    verb = "the same call returns it" if ended else "resume it with the same call"
+    return f"{verb} (run_id={journal.run_id!r})"
+
+
+def model_failed(failure: Exception, journal: Journal | None) -> str:
+    """A `RunError`'s message (a durable run's stored reason too) for a model request the
+    engine gave up on: a transient failure resumes; a refused request names what must change,
+    as resuming sends it again."""
+    said = f"the model request failed: {failure}. The conversation so far is kept "
+    said += "(.messages, .result.state); "
+    if not _refused(failure):
+        return said + go_on(journal, "resume with agent.run(state=...)") + "."
+    if journal is None:
+        how, where, anew = "agent.run(state=...)", "state", "continue from a corrected history="
+    else:
+        how = f"the same call, run_id={journal.run_id!r}"
+        where, anew = "run", "start anew with history= or delete the run"
+    return said + (
+        f"the API refused the request, and a resume ({how}) sends it again: it fails the "
+        "same way unless its cause changed (the model, the agent's settings, the API key). A "
+        f"tool result it refuses stays in the {where}: {anew}."
+    )
+
+
+def _refused(failure: Exception) -> bool:
+    """A request the API refused as it is: sent again unchanged, it is refused again."""
+    if not isinstance(failure, APIStatusError):
+        return False
+    return 400 <= failure.status_code < 500 and failure.status_code not in (408, 409, 429)
+
+
+def as_api_error(failure: Exception) -> Exception:
+    """The model failure a `RunError` chains: a malformed stream is reported as the stream
+    error it amounts to (the parse error chained to it)."""
+    if not isinstance(failure, MalformedStreamError):
+        return failure
+    error = APIStreamError(str(failure), error_type="malformed_stream")
+    error.__cause__ = failure
+    return error
