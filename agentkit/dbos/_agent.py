@@ -164,10 +164,24 @@ async def drive_workflow(
     except LimitExceeded as exc:
         return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
     except RunError as exc:
-        if isinstance(exc.__cause__, DBOSUnexpectedStepError):
-            return {"state": _unfit(state), "error": _unfit_error(run_id, exc.__cause__)}
+        unexpected = _unexpected_step(exc.__cause__)
+        if unexpected is not None:
+            return {"state": _unfit(state), "error": _unfit_error(run_id, unexpected)}
         return {"state": state.to_dict(), "error": str(exc)}
     return {"state": state.to_dict()}
+
+
+def _unexpected_step(cause: BaseException | None) -> DBOSUnexpectedStepError | None:
+    """The DBOS error saying a step does not fit the record, when that is what failed the run:
+    alone, or in a group (parallel calls' steps each meet it, as many as get there first)."""
+    if isinstance(cause, DBOSUnexpectedStepError):
+        return cause
+    if isinstance(cause, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", cause)
+        found = group.subgroup(DBOSUnexpectedStepError)
+        if found is not None:
+            return _unexpected_step(found.exceptions[0])
+    return None
 
 
 def _unfit(state: RunState) -> dict[str, Any]:

@@ -496,3 +496,24 @@ async def test_a_recovery_whose_tools_changed_says_so_and_answers_the_calls_inte
     assert sorted(ran) == ["charge", "lookup"]  # nothing ran again
     answers = raised.value.messages[-1]["content"]
     assert [b["content"] for b in answers] == [INTERRUPTED, INTERRUPTED]
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_recovery_unfit_in_several_parallel_steps_at_once_is_still_told_as_unfit(
+    nested: bool,
+) -> None:
+    # Parallel calls' steps each meet DBOS's "does not fit" error: when two get there before
+    # either is cancelled the run fails with a group of them, which was told as a plain
+    # failure ("ExceptionGroup: unhandled errors in a TaskGroup"), its calls "not finished".
+    from dbos._error import DBOSUnexpectedStepError
+
+    from agentkit.dbos._agent import _unexpected_step  # pyright: ignore[reportPrivateUsage]
+
+    first = DBOSUnexpectedStepError("w", 3, "charge", "lookup")
+    group = ExceptionGroup("calls", [first, DBOSUnexpectedStepError("w", 4, "a", "b")])
+    if nested:
+        group = ExceptionGroup("run", [ValueError("another"), group])
+    assert _unexpected_step(group) is first
+    assert _unexpected_step(first) is first
+    assert _unexpected_step(ExceptionGroup("other", [ValueError("x")])) is None
+    assert _unexpected_step(None) is None
