@@ -140,18 +140,17 @@ def _hook_result(block: object, call: dict[str, Any], t: Tool) -> dict[str, Any]
 
     Raises:
         TypeError: not a `tool_result` for `call`, or not JSON."""
-    why = None
     if not isinstance(block, dict):
         why = f"a {type(block).__name__}"
-    elif cast("dict[str, Any]", block).get("type") != "tool_result" or cast(
-        "dict[str, Any]", block
-    ).get("tool_use_id") != call["id"]:
-        why = "a dict that is no tool_result block for this call"
     else:
-        try:
-            return cast("dict[str, Any]", pydantic_core.to_jsonable_python(block))
-        except (pydantic_core.PydanticSerializationError, UnicodeDecodeError) as exc:
-            why = f"a tool_result that cannot be sent as JSON ({exc})"
+        given = cast("dict[str, Any]", block)
+        if given.get("type") != "tool_result" or given.get("tool_use_id") != call["id"]:
+            why = "a dict that is no tool_result block for this call"
+        else:
+            try:
+                return cast("dict[str, Any]", pydantic_core.to_jsonable_python(given))
+            except (pydantic_core.PydanticSerializationError, UnicodeDecodeError) as exc:
+                why = f"a tool_result that cannot be sent as JSON ({exc})"
     raise TypeError(
         f"the after_tool hook returned, for call {call['id']} of tool `{t.name}`, {why}. It "
         f"must return None (the result kept) or a tool_result block with tool_use_id "
