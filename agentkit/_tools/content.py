@@ -15,7 +15,10 @@ from pydantic import BaseModel
 
 from .._api.jsonbytes import to_json
 
-__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Content", "describe", "refused", "to_content", "truncate"]
+__all__ = [
+    "DEFAULT_MAX_RESULT_CHARS", "IMAGE_TYPES", "Content", "describe", "refused", "to_content",
+    "truncate",
+]
 
 DEFAULT_MAX_RESULT_CHARS = 100_000
 """Results longer than this many characters are truncated unless a tool or run says otherwise."""
@@ -71,7 +74,7 @@ def to_content(value: object) -> Content | None:
     return to_json(value).decode()
 
 
-_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 """The `media_type`s the API accepts for a base64 image (the wire contract)."""
 
 
@@ -87,10 +90,10 @@ def refused(content: Content | None) -> str | None:
         if block.get("type") != "image" or not isinstance(source, dict):
             continue
         media = cast("dict[str, Any]", source).get("media_type")
-        if cast("dict[str, Any]", source).get("type") == "base64" and media not in _IMAGE_TYPES:
+        if cast("dict[str, Any]", source).get("type") == "base64" and media not in IMAGE_TYPES:
             return (
                 f"an image (content block {n}) whose media_type {media!r} the API refuses (it "
-                f"takes {', '.join(_IMAGE_TYPES)})"
+                f"takes {', '.join(IMAGE_TYPES)})"
             )
     return None
 

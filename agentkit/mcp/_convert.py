@@ -22,6 +22,8 @@ from typing import Any, cast
 
 import mcp_types as types
 
+from .._tools.content import IMAGE_TYPES
+
 __all__ = ["IDEMPOTENCY_META", "api_name", "to_content"]
 
 IDEMPOTENCY_META = "agentkit/idempotency_key"
@@ -30,7 +32,6 @@ agentkit client sends it, and a tool `serve` serves gets it as its own."""
 
 _VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _INVALID_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")
-_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _HASH_CHARS = 8
 
 
@@ -79,7 +80,7 @@ def _blocks(item: types.ContentBlock) -> Iterable[dict[str, Any]]:
 
 def _binary(data: str, mime_type: str | None, what: str) -> dict[str, Any]:
     source = {"type": "base64", "media_type": mime_type, "data": data}
-    if mime_type in _IMAGE_TYPES:
+    if mime_type in IMAGE_TYPES:
         return {"type": "image", "source": source}
     if mime_type == "application/pdf":
         return {"type": "document", "source": source}
