@@ -1,9 +1,10 @@
 """What a failed run tells its caller: how it may go on, and the error a `RunError` chains.
 
-A model request the API refused (a 4xx other than 408, 409 and 429: the request itself is
-wrong) is sent again, the same, by a resume: advising one would fail the same way every time,
-so the advice says what must change first. Any other failure (5xx, overloaded, the network, a
-malformed reply) may pass, and resuming is the advice.
+A model request the API refused (a 4xx other than 408, 409 and 429, or a stream's `error`
+event of such a type: the request itself is wrong) is sent again, the same, by a resume:
+advising one would fail the same way every time, so the advice says what must change first.
+Any other failure (5xx, overloaded, the network, a malformed reply) may pass, and resuming is
+the advice.
 """
 
 from __future__ import annotations
@@ -47,8 +48,18 @@ def model_failed(failure: Exception, journal: Journal | None) -> str:
     )
 
 
+_REFUSING = frozenset({
+    "invalid_request_error", "authentication_error", "billing_error", "permission_error",
+    "not_found_error", "request_too_large",
+})
+"""The error types of the 4xx statuses that no retry passes (the wire contract's table), as
+a stream's `error` event names them: its HTTP status was 200."""
+
+
 def _refused(failure: Exception) -> bool:
     """A request the API refused as it is: sent again unchanged, it is refused again."""
+    if isinstance(failure, APIStreamError):
+        return failure.error_type in _REFUSING
     if not isinstance(failure, APIStatusError):
         return False
     return 400 <= failure.status_code < 500 and failure.status_code not in (408, 409, 429)

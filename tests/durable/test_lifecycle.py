@@ -316,25 +316,32 @@ async def test_a_store_closed_under_runs_in_flight_stops_them_clearly_and_they_r
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("fault", ["refused", "overloaded"])
+@pytest.mark.parametrize("fault", ["refused", "refused-mid-stream", "overloaded"])
 async def test_a_run_the_api_refused_is_not_told_to_resume_with_the_same_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str
 ) -> None:
     # A permanent 400 (a tool result the API refuses) was told "resume it with the same call",
     # in the RunError, the stored reason and `agentkit runs show`: a resume sends the same
-    # request and fails the same way every time. A transient failure keeps that advice.
+    # request and fails the same way every time; so was the same refusal as a stream's `error`
+    # event. A transient failure keeps that advice.
     from agentkit.cli.main import main
     from agentkit.testing import Fault
 
     refused = "messages.2.content.0.tool_result: image media_type is not supported"
-    error = (Fault.error(400, error_type="invalid_request_error", message=refused)
-             if fault == "refused" else Fault.overloaded())
+    stream = fault == "refused-mid-stream"
+    error = (
+        Fault.stream_error(after=0, error_type="invalid_request_error", message=refused)
+        if stream
+        else Fault.error(400, error_type="invalid_request_error", message=refused)
+        if fault == "refused"
+        else Fault.overloaded()
+    )
     db = tmp_path / "runs.db"
     store = SQLiteStore(db)
 
     def agent(script: list[Any]) -> Agent[str]:
         client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
-        return Agent(MODEL, model_retries=0, client=client)
+        return Agent(MODEL, model_retries=0, client=client, stream=stream)
 
     with pytest.raises(RunError) as durable:
         await agent([error]).run("Go", run_id="r", store=store)
