@@ -359,13 +359,22 @@ class Engine:
         s.done = True
 
     def reopen(self) -> bool:
-        """Open again the calls a `max_tool_calls` stop answered "Not run", for a run given
-        again (`state=`): they run if the limit now allows, as a durable run's replay (which
-        journals no such answer) runs them; else the same limit stops it again. False when
-        the run did not end so."""
+        """Go on with a run a limit ended, given again (`state=`), as a durable run given again
+        does: if the limit now allows (the timeout counts afresh), the run goes on where it
+        stopped, else the same limit stops it again with nothing sent. The calls a
+        `max_tool_calls` stop answered "Not run" are open again (a durable run's replay, which
+        journals no such answer, runs them); those the timeout cut stay answered "Not
+        finished" (whether they began is not known here). False when no limit ended the run
+        where it can go on."""
         s = self.state
+        if not s.done or s.limit is None or not s.messages or s.messages[-1]["role"] != "user":
+            return False
+        if s.limit != "max_tool_calls":  # stopped before a request: the history ends with it
+            self._stop(None)
+            s.done = False
+            return True
         said = _not_run("max_tool_calls")
-        if not (s.done and s.limit == "max_tool_calls") or len(s.messages) < 2:
+        if len(s.messages) < 2:
             return False
         reply, answers = s.messages[-2]["content"], s.messages[-1]["content"]
         if not isinstance(reply, list) or not isinstance(answers, list):
@@ -374,7 +383,7 @@ class Engine:
         calls = [b for b in reply if b.get("type") == "tool_use"]
         cut = [b for b in answers if b.get("is_error") and b.get("content") == said]
         kept = [b for b in answers if b.get("type") == "tool_result" and b not in cut]
-        if not calls or not cut or s.messages[-1]["role"] != "user":
+        if not calls or not cut:
             return False
         s.messages.pop()
         s.pending, s.results = calls, {b["tool_use_id"]: b for b in kept}

@@ -433,7 +433,7 @@ class Agent(Generic[OutputT]):
         if state is not None and state.done:
             if prompt is None:
                 engine = Engine(self.config, state)
-                if engine.reopen():  # the calls a max_tool_calls stop cut, run now
+                if engine.reopen():  # a run a limit ended goes on where it stopped
                     return engine
                 raise UsageError(
                     "this run has finished; pass a prompt to continue its conversation"

@@ -305,6 +305,43 @@ async def test_state_continuation_runs_what_max_tool_calls_stopped_as_a_durable_
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("limit", ["max_turns", "timeout"])
+async def test_state_continuation_goes_on_after_any_limit_as_a_durable_run_does(
+    limit: str,
+) -> None:
+    # A run stopped by max_turns or its timeout, given again as state= with no prompt, was
+    # refused ("this run has finished; pass a prompt"), where the same durable run goes on
+    # with the limit raised (the timeout: afresh from the resume). The same limit stops it
+    # again with nothing sent.
+    effects: list[str] = []
+    clock = FakeClock()
+    tools = [charging(effects, clock, advance=30 if limit == "timeout" else 0)]
+    tight, loose = (
+        (Limits(max_turns=1), Limits(max_turns=2))
+        if limit == "max_turns"
+        else (Limits(timeout=10), Limits(timeout=10))
+    )
+    with pytest.raises(LimitExceeded) as hit:
+        await agent_for(ScriptedTransport(steps()[:1]), tools, clock=clock, limits=tight).run(
+            PROMPT
+        )
+    assert hit.value.limit == limit and hit.value.result is not None and effects == ["charge 1"]
+
+    def saved() -> RunState:
+        assert hit.value.result is not None
+        return RunState.from_dict(json.loads(json.dumps(hit.value.result.state.to_dict())))
+
+    if limit == "max_turns":
+        sent = ScriptedTransport([])
+        with pytest.raises(LimitExceeded) as same:
+            await agent_for(sent, tools, clock=clock, limits=tight).run(state=saved())
+        assert same.value.limit == limit and sent.requests == []
+    done = await agent_for(ScriptedTransport(steps()[1:]), tools, clock=clock,
+                           limits=loose).run(state=saved())
+    assert done.text == "All done." and effects == ["charge 1"] and done.usage.requests == 2
+
+
+@pytest.mark.asyncio
 async def test_a_run_stop_when_ended_on_a_flag_is_read_back_and_goes_on_once_it_is_cleared(
     store: SQLiteStore,
 ) -> None:
