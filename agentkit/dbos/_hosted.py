@@ -103,6 +103,14 @@ class HostedRuns:
                 return await agent.run(prompt, on_event=on_event, **args)
             finally:
                 RUN_HOST.reset(token)
+        if args.get("decisions"):
+            raise UsageError(
+                "decisions= cannot be given to a run under HostedRuns (DBOS): each call is a "
+                "workflow of its own, and one that paused for approval stays ended. Give the "
+                "agent an approve= callback (its decisions are recorded as a step), or "
+                "continue the paused run outside HostedRuns with agent.run(state=result.state, "
+                "decisions=...). Nothing was run"
+            )
         messages = agent.first_messages(prompt, args.get("history"))
         given = fingerprint(agent.config, agent.toolset.names, messages)
         key = f"{self.prefix}:{agent.name or 'agent'}:{given}"

@@ -292,3 +292,34 @@ async def test_a_hosted_run_s_events_carry_the_run_id_its_tools_see(launched: st
             await agent.run("Charge order 1", on_event=events.append)
     assert seen[0] is not None and seen[0].startswith("events:orders:")
     assert {e.run_id for e in events} == {seen[0]}
+
+
+@pytest.mark.asyncio
+async def test_decisions_given_to_a_hosted_run_are_refused_not_silently_dropped(
+    launched: str,
+) -> None:
+    # A hosted run that met a call needing approval ends its workflow paused; the same call
+    # made again with decisions= is a new workflow (each call is one), so it was refused as
+    # naming "no tool call of this run", which sent the user looking for a typo.
+    from agentkit import Agent, AsyncClient, tool
+    from agentkit.dbos import HostedRuns
+    from agentkit.testing import ScriptedTransport, reply, text_reply
+
+    ran: list[int] = []
+
+    @tool(requires_approval=True)
+    async def refund(order: int) -> str:
+        """Refund an order."""
+        ran.append(order)
+        return f"refunded {order}"
+
+    transport = ScriptedTransport([reply(tool_calls=[("refund", {"order": 7}, "toolu_1")]),
+                                   text_reply("Refunded.")])
+    async with AsyncClient(api_key="sk-test", transport=transport) as client:
+        agent = Agent("claude-sonnet-4-5", tools=[refund], client=client, name="refunds")
+        with HostedRuns("approvals").active():
+            paused = await agent.run("Refund order 7")
+            assert paused.pending_approvals and paused.stop_reason == "approval_required"
+            with pytest.raises(UsageError, match="approve=") as refused:
+                await agent.run("Refund order 7", decisions={"toolu_1": True})
+    assert "HostedRuns" in str(refused.value) and ran == []
