@@ -283,16 +283,17 @@ async def test_a_normal_store_starts_no_syncer_and_its_runs_await_no_disk(
     store.close()
 
 
-def test_a_header_transaction_in_another_thread_holds_no_checkpoint_up(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
-    lease = store.claim("h", fingerprint="f", model=MODEL, agent="a").lease
-    in_transaction, done = threading.Event(), threading.Event()
-    committed = threading.Event()
+def write_during_a_header_transaction(store: SQLiteStore, lease: Lease) -> tuple[bool, bool]:
+    """Append a start entry from a thread while another holds the store's header lock (a
+    claim's or a release's SQLite commit, its fsync slow at FULL): (whether the append was
+    held up by it, whether its commit was then reported on the disk)."""
+    release, committed = threading.Event(), threading.Event()
+    in_transaction = threading.Event()
 
-    def header_transaction() -> None:  # a claim's or a release's, its fsync at FULL
+    def header_transaction() -> None:
         with store._lock:  # pyright: ignore[reportPrivateUsage]
             in_transaction.set()
-            assert done.wait(WAIT)
+            assert release.wait(WAIT)
 
     holder = threading.Thread(target=header_transaction)
     holder.start()
@@ -303,11 +304,18 @@ def test_a_header_transaction_in_another_thread_holds_no_checkpoint_up(tmp_path:
     writer.start()
     writer.join(WAIT)
     held_up = writer.is_alive()
-    done.set()
+    release.set()
     holder.join(WAIT)
     writer.join(WAIT)
+    return held_up, committed.wait(WAIT)
+
+
+def test_a_header_transaction_in_another_thread_holds_no_checkpoint_up(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+    lease = store.claim("h", fingerprint="f", model=MODEL, agent="a").lease
+    held_up, committed = write_during_a_header_transaction(store, lease)
     assert not held_up  # written while the header's transaction went on
-    assert committed.wait(WAIT)
+    assert committed
     store.close()
 
 
@@ -328,28 +336,9 @@ def test_a_lease_renewal_due_at_a_full_checkpoint_is_made_off_the_writer_s_threa
         return renewed_lease
 
     store.renew = renewing  # type: ignore[method-assign]
-    release, committed = threading.Event(), threading.Event()
-    in_transaction = threading.Event()
-
-    def header_transaction() -> None:  # another SQLite commit, its fsync slow
-        with store._lock:  # pyright: ignore[reportPrivateUsage]
-            in_transaction.set()
-            assert release.wait(WAIT)
-
-    holder = threading.Thread(target=header_transaction)
-    holder.start()
-    assert in_transaction.wait(WAIT)
-    writer = threading.Thread(
-        target=lambda: store.append_many(lease, [("start", {})], then=lambda e: committed.set())
-    )
-    writer.start()
-    writer.join(WAIT)
-    held_up = writer.is_alive()  # the renewal would wait for the header's lock
-    release.set()
-    holder.join(WAIT)
-    writer.join(WAIT)
-    assert not held_up
-    assert committed.wait(WAIT)
+    held_up, committed = write_during_a_header_transaction(store, lease)
+    assert not held_up  # the renewal would wait for the header's lock
+    assert committed
     assert renewed.wait(WAIT)  # in its thread, once the lock was free
     header = store.header("h")
     assert header is not None and header.holder is not None
