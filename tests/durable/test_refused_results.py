@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agentkit import Agent, AsyncClient, SQLiteStore, tool
+from agentkit.errors import RunError
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -57,3 +58,29 @@ async def test_an_oversized_image_is_an_error_result_the_run_goes_on_and_a_recal
     stored = await again.run(PROMPT, run_id="r1")
     assert stored.text == "Too large, sorry." and stored.messages == result.messages
 
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "memory"])
+async def test_results_too_large_together_fail_saying_which_to_leave_out(
+    tmp_path: Path, durable: bool
+) -> None:
+    # Each 12 MB image is accepted; three make a request over 32 MB, refused (413) however
+    # often it is sent. The failure said "unless its cause changed (the model, the agent's
+    # settings, the API key)": none of which is the cause.
+    store = SQLiteStore(tmp_path / "runs.db")
+    script = [reply(tool_calls=[("shot", {"n": n}, f"toolu_{n}")]) for n in range(3)]
+    run, transport = agent(script, 12 * MB, store)
+    with pytest.raises(RunError) as failed:
+        await run.run(PROMPT, **({"run_id": "r1"} if durable else {"store": None}))
+    said = " ".join(str(failed.value).split())
+    assert "request_too_large" in said
+    assert "the request is over the API's 32 MB, and a resume" in said
+    assert "the conversation's tool results (images, documents) are too large together" in said
+    if durable:
+        assert "Leave the largest out: start anew with history= holding the messages without " \
+               "them (or delete the run)" in said
+    else:
+        assert "Leave the largest out: continue with history= holding the messages without " \
+               "them;" in said
+    assert "unless its cause changed" not in said
+    assert len(transport.requests) == 4  # the last, with three images, refused at once
