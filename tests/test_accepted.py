@@ -56,6 +56,8 @@ def test_text_and_what_the_api_accepts_pass_as_they_are() -> None:
     ({"type": "document", "source": {"type": "base64", "media_type": "text/csv", "data": "x"}},
      "a document (content block 1) with a base64 source whose media_type 'text/csv' the API "
      "refuses (it takes application/pdf)"),
+    ({"type": "document", "source": {"type": "text", "media_type": "text/plain"}},
+     "a document (content block 1) with no data: give its source text data"),
     ({"type": "text", "text": 7}, "the text block 1, whose text is a int, not a str"),
     ("plain", "content block 1, a str that is no content block"),
     ({"text": "no type"}, "content block 1, a dict with no type"),

@@ -36,7 +36,8 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 """The `media_type`s the API accepts for a base64 image (the wire contract)."""
 
 MAX_REQUEST_BYTES = 32_000_000
-"""The API's limit on a request's body, 32 MB (over it: 413 `request_too_large`)."""
+"""The API's limit on a request's body, 32 MB (over it: 413 `request_too_large`), read as
+32,000,000 bytes: content this large leaves no room for the rest of a request either way."""
 
 MAX_IMAGES = 600
 """Images (and PDF pages) a request may hold: 600 on 1M-token models, 100 on 200k ones."""
@@ -156,7 +157,7 @@ def _source(n: int, what: str, source: object, kinds: tuple[str, ...]) -> tuple[
                 f"(it takes {_DOCUMENT_SOURCES[kind]})"), 0
     data = src.get("data")
     if not isinstance(data, str) or (kind == "base64" and not data):
-        return f"{where} with no data: give its source base64 data", 0
+        return f"{where} with no data: give its source {kind} data", 0
     if len(data) > MAX_REQUEST_BYTES:
         return _too_large(where, len(data), what), len(data)
     return None, len(data)

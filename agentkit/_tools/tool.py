@@ -356,8 +356,8 @@ class Tool(_Options):
     def _error_content(self, exc: ToolError, limit: int) -> Content | None:
         """A `ToolError`'s content as a result's: text or content blocks as given, anything
         else (a dict, a list that is not all blocks) as a returned value is sent, as JSON
-        text. Raised with a value the API refuses, the result would fail every request after
-        it (in a durable run, every resume): the run would fail instead of going on."""
+        text. Content the API refuses is left out, said in a note (`accepted.check`): sent,
+        it would fail every request after it (in a durable run, every resume)."""
         content = cast(object, exc.content)  # typed str | list, but tools pass anything
         if isinstance(content, str):
             return truncate(content, limit) if content else None
