@@ -107,3 +107,21 @@ def test_check_applies_the_core_rules_the_api_shares() -> None:
     beta = {**HEADERS, "anthropic-beta": "interleaved-thinking-2025-05-14"}
     big = {"type": "enabled", "budget_tokens": 2000}
     assert check(user, headers=beta, thinking=big) is None
+
+
+def test_check_rejects_tool_result_content_the_api_refuses() -> None:
+    # The fake took any content; a test of code that sent a BMP or an empty text block passed
+    # where the API answers 400.
+    user = {"role": "user", "content": "hi"}
+    bmp = {"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": "Qk0="}}
+    answer = {**result("toolu_1"), "content": [{"type": "text", "text": "x"}, bmp]}
+    assert check(user, USE, {"role": "user", "content": [answer]}) == (
+        "messages.2.content.0.tool_result: an image (content block 1) whose media_type "
+        "'image/bmp' the API refuses (it takes image/jpeg, image/png, image/gif, image/webp): "
+        "convert it to one of those"
+    )
+    blank = {**result("toolu_1"), "content": [{"type": "text", "text": ""}]}
+    assert check(user, USE, {"role": "user", "content": [blank]}) == (
+        "messages.2.content.0.tool_result: text content blocks must be non-empty"
+    )
+

@@ -753,3 +753,16 @@ async def test_wire_chunks_split_events_and_characters_and_still_decode() -> Non
     with pytest.raises(UnicodeDecodeError):  # some chunk ends inside a character
         for chunk in chunks:
             chunk.decode()
+
+
+def test_the_strict_fake_answers_a_body_over_32_mb_with_the_api_s_413() -> None:
+    # It answered any size, so a run whose conversation outgrew the API's limit passed.
+    from agentkit import Client, RequestTooLargeError
+
+    transport = ScriptedTransport([text_reply("never")])
+    with (
+        Client(api_key="sk-test", transport=transport, max_retries=0) as client,
+        pytest.raises(RequestTooLargeError, match="request_too_large: Request exceeds"),
+    ):
+        client.create(model="claude-sonnet-4-5", max_tokens=10,
+                      messages=[{"role": "user", "content": "x" * 32_000_001}])

@@ -13,8 +13,18 @@ from typing import Any
 import anyio
 import pytest
 
-from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, ToolExecution, tool
+from agentkit import (
+    Agent,
+    AsyncClient,
+    Hooks,
+    RunContext,
+    RunError,
+    SQLiteStore,
+    ToolExecution,
+    tool,
+)
 from agentkit._run import tool_calls
+from agentkit.events import ToolCallFinished
 from agentkit.testing import FakeServer, FunctionModel, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -172,3 +182,47 @@ async def test_a_run_waiting_on_the_model_holds_no_closure() -> None:
     # Nor a `RunContext`: one is made for the hooks, and this agent has none.
     held = {f.f_code.co_name for f in frames for v in f.f_locals.values() if type(v) is RunContext}
     assert held == set()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "durable"])
+async def test_content_an_after_tool_hook_put_in_that_the_api_refuses_is_left_out_and_said(
+    tmp_path: Path, durable: bool
+) -> None:
+    # A hook's block went to the API as it was: a BMP failed every request after it, and a
+    # durable run, which journals the hook's block, every resume too.
+    @tool
+    def shot() -> str:
+        """Take a screenshot."""
+        return "taken"
+
+    def after(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> Any:
+        bmp = {"type": "base64", "media_type": "image/bmp", "data": "Qk0="}
+        return {**block, "content": [{"type": "text", "text": "the page:"},
+                                     {"type": "image", "source": bmp}]}
+
+    finished: list[dict[str, Any]] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ToolCallFinished):
+            finished.append(event.result)
+
+    store = {"run_id": "r", "store": SQLiteStore(tmp_path / "runs.db")} if durable else {}
+    transport = ScriptedTransport([reply(tool_calls=[("shot", {}, "toolu_1")]), text_reply("ok")])
+    client = AsyncClient(api_key="sk-test", transport=transport)
+    agent = Agent(MODEL, tools=[shot], client=client, hooks=Hooks(after_tool=after))
+    result = await agent.run("look", on_event=on_event, **store)
+    await client.aclose()
+    answer = result.messages[2]["content"][0]
+    assert answer == {
+        "type": "tool_result", "tool_use_id": "toolu_1", "is_error": True, "content": [
+            {"type": "text", "text": "the page:"},
+            {"type": "text", "text": "[left out: an image (content block 1) whose media_type "
+             "'image/bmp' the API refuses (it takes image/jpeg, image/png, image/gif, "
+             "image/webp): convert it to one of those]"}]}
+    assert finished == [answer]  # what the model got, the event says
+    assert transport.requests[1].body["messages"][2]["content"][0] == answer
+    if durable:
+        again = Agent(MODEL, tools=[shot], client=AsyncClient(
+            api_key="sk-test", transport=ScriptedTransport([])), hooks=Hooks(after_tool=after))
+        assert (await again.run("look", **store)).messages == result.messages

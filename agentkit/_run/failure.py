@@ -4,7 +4,9 @@ A model request the API refused (a 4xx other than 408, 409 and 429, or a stream'
 event of such a type: the request itself is wrong) is sent again, the same, by a resume:
 advising one would fail the same way every time, so the advice says what must change first.
 Any other failure (5xx, overloaded, the network, a malformed reply) may pass, and resuming is
-the advice.
+the advice. A request over the API's 32 MB (`request_too_large`) is a conversation whose tool
+results together are too large (each alone is checked: `_tools/accepted.py`): the advice is
+which to leave out.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ def model_failed(failure: Exception, journal: Journal | None) -> str:
     else:
         how = f"the same call, run_id={journal.run_id!r}"
         where, anew = "run", "start anew with history= or delete the run"
+    if getattr(failure, "error_type", None) == "request_too_large":
+        anew = "start anew" if journal else "continue"
+        return said + (
+            f"the request is over the API's 32 MB, and a resume ({how}) sends it again: the "
+            "conversation's tool results (images, documents) are too large together. Leave the "
+            f"largest out: {anew} with history= holding the messages without them"
+            f"{' (or delete the run)' if journal else ''}; a tool can return smaller images."
+        )
     return said + (
         f"the API refused the request, and a resume ({how}) sends it again: it fails the "
         "same way unless its cause changed (the model, the agent's settings, the API key). A "

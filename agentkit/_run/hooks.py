@@ -42,7 +42,8 @@ class Hooks:
     - `before_model(ctx, params) -> dict | None`: inspect or replace the request body.
     - `after_model(ctx, message) -> None`: inspect each reply.
     - `before_tool(ctx, call) -> dict | Deny | None`: replace the input, deny, or let be.
-    - `after_tool(ctx, call, result) -> dict | None`: replace the `tool_result` block.
+    - `after_tool(ctx, call, result) -> dict | None`: replace the `tool_result` block (given
+      as the model would get it; a replacement's content the API refuses is left out, said).
     """
 
     before_model: (

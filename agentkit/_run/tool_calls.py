@@ -24,6 +24,7 @@ import pydantic_core
 
 from .._api.wire import tool_result
 from .._loop.engine import Engine
+from .._tools.accepted import check_block
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .effects import Effects
@@ -135,8 +136,10 @@ async def call_tool(
 def _hook_result(block: object, call: dict[str, Any], t: Tool) -> dict[str, Any]:
     """The block an `after_tool` hook returned, as the JSON it is sent, journaled and replayed
     as (a datetime as its ISO text, a tuple as a list), so what the model gets is what a
-    resume gets. A hook is user code: a block that is no answer to the call, or not JSON,
-    fails the run as a hook raising does, named here (the encoder's error named no hook).
+    resume gets; content the API refuses is left out, said in a note (`check_block`), as it
+    is of a tool's return value, or it would fail every request after it. A hook is user
+    code: a block that is no answer to the call, or not JSON, fails the run as a hook raising
+    does, named here (the encoder's error named no hook).
 
     Raises:
         TypeError: not a `tool_result` for `call`, or not JSON."""
@@ -148,7 +151,8 @@ def _hook_result(block: object, call: dict[str, Any], t: Tool) -> dict[str, Any]
             why = "a dict that is no tool_result block for this call"
         else:
             try:
-                return cast("dict[str, Any]", pydantic_core.to_jsonable_python(given))
+                sent = cast("dict[str, Any]", pydantic_core.to_jsonable_python(given))
+                return check_block(sent)  # refused content left out, said, as a tool's is
             except (pydantic_core.PydanticSerializationError, UnicodeDecodeError) as exc:
                 why = f"a tool_result that cannot be sent as JSON ({exc})"
     raise TypeError(

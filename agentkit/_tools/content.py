@@ -3,7 +3,8 @@ itself is made by `_api.wire.tool_result`).
 
 Owns what a tool's answer looks like on the wire. Rules: `str` as is, `None` as no content,
 content blocks passed through, anything else as compact JSON text; results over the limit are
-cut with a marker saying how much was cut, so the model knows it saw a part.
+cut with a marker saying how much was cut, so the model knows it saw a part. Whether the API
+accepts the content is `accepted`'s to check.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from pydantic import BaseModel
 
 from .._api.jsonbytes import to_json
 
-__all__ = [
-    "DEFAULT_MAX_RESULT_CHARS", "IMAGE_TYPES", "Content", "describe", "refused", "to_content",
-    "truncate",
-]
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "Content", "describe", "to_content", "truncate"]
 
 DEFAULT_MAX_RESULT_CHARS = 100_000
 """Results longer than this many characters are truncated unless a tool or run says otherwise."""
@@ -72,30 +70,6 @@ def to_content(value: object) -> Content | None:
         if block is not None:
             return [block]
     return to_json(value).decode()
-
-
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-"""The `media_type`s the API accepts for a base64 image (the wire contract)."""
-
-
-def refused(content: Content | None) -> str | None:
-    """What in `content` the API refuses, said for a tool's author, or None. Only what a tool
-    gets wrong easily is checked: a base64 image's `media_type` ("image/jpg", a BMP). A result
-    the API refuses fails every request after it; in a durable run, which keeps the result,
-    every resume too, so the run could never be continued."""
-    if not isinstance(content, list):
-        return None
-    for n, block in enumerate(content):
-        source = block.get("source")
-        if block.get("type") != "image" or not isinstance(source, dict):
-            continue
-        media = cast("dict[str, Any]", source).get("media_type")
-        if cast("dict[str, Any]", source).get("type") == "base64" and media not in IMAGE_TYPES:
-            return (
-                f"an image (content block {n}) whose media_type {media!r} the API refuses (it "
-                f"takes {', '.join(IMAGE_TYPES)})"
-            )
-    return None
 
 
 def truncate(content: Content, limit: int) -> Content:

@@ -33,7 +33,8 @@ import pydantic_core
 
 from .._api.blocks import tool_result
 from .._errors import ToolError, UsageError
-from .content import DEFAULT_MAX_RESULT_CHARS, Content, describe, refused, to_content, truncate
+from .accepted import Checked, check, said
+from .content import DEFAULT_MAX_RESULT_CHARS, Content, describe, to_content, truncate
 from .context import RunContext
 from .json_schema import strict_schema
 from .schema import function_schema
@@ -308,22 +309,21 @@ class Tool(_Options):
             return tool_result(tool_use_id, self._timeout_message(), is_error=True)
         cause: Exception | None = None
         try:
-            content = to_content(value)
-            why = refused(content)  # sent, it would fail every request after it
+            content = None if (given := to_content(value)) is None else truncate(given, limit)
+            checked = check(content)  # sent as it is, it would fail every request after it
         except pydantic_core.PydanticSerializationError as exc:
-            content, cause = None, exc
-            why = f"a {type(value).__name__} that cannot be sent as JSON ({exc})"
-        if why is not None:
-            message = (
-                f"Tool `{self.name}` returned {why}. This is a bug in the tool: it should "
-                "return a str, JSON-compatible data, a pydantic model, a dataclass or content "
-                "blocks the API accepts."
-            )
-            if self.raise_errors if self.raise_errors is not None else raise_errors:
-                raise TypeError(message) from cause
-            return tool_result(tool_use_id, message, is_error=True)
-        content = None if content is None else truncate(content, limit)
-        return tool_result(tool_use_id, content)
+            why, cause = f"a {type(value).__name__} that cannot be sent as JSON ({exc})", exc
+            content, checked = None, Checked(None, (why,))
+        if checked is None or not checked.refused:  # (only blank text dropped: no refusal)
+            return tool_result(tool_use_id, content if checked is None else checked.content)
+        message = (
+            f"Tool `{self.name}` returned {said(checked)}. This is a bug in the tool: it should "
+            "return a str, JSON-compatible data, a pydantic model, a dataclass or content "
+            "blocks the API accepts."
+        )
+        if self.raise_errors if self.raise_errors is not None else raise_errors:
+            raise TypeError(message) from cause
+        return tool_result(tool_use_id, checked.content or message, is_error=True)
 
     async def _invoke(self, arguments: dict[str, Any], ctx: RunContext[Any]) -> Any:
         if self._call_kind == "kwargs":
@@ -356,8 +356,8 @@ class Tool(_Options):
     def _error_content(self, exc: ToolError, limit: int) -> Content | None:
         """A `ToolError`'s content as a result's: text or content blocks as given, anything
         else (a dict, a list that is not all blocks) as a returned value is sent, as JSON
-        text. Raised with a value the API refuses, the result would fail every request after
-        it (in a durable run, every resume): the run would fail instead of going on."""
+        text. Content the API refuses is left out, said in a note (`accepted.check`): sent,
+        it would fail every request after it (in a durable run, every resume)."""
         content = cast(object, exc.content)  # typed str | list, but tools pass anything
         if isinstance(content, str):
             return truncate(content, limit) if content else None
@@ -369,10 +369,9 @@ class Tool(_Options):
                 f"JSON ({type(content).__name__}: {error}). This is a bug in the tool: give "
                 "ToolError a str or content blocks."
             )
-        why = refused(converted)
-        if why is not None:
-            return f"Tool `{self.name}` raised ToolError with {why}. This is a bug in the tool."
-        return None if converted is None else truncate(converted, limit)
+        converted = None if converted is None else truncate(converted, limit)
+        checked = check(converted)
+        return converted if checked is None else checked.content
 
     def _timeout_message(self) -> str:
         """What the model is told of a call its timeout ended. A tool not marked idempotent may

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import mcp_types as types
 
-from .._tools.content import IMAGE_TYPES
+from .._tools.accepted import IMAGE_TYPES
 
 __all__ = ["IDEMPOTENCY_META", "api_name", "to_content"]
 

@@ -23,6 +23,7 @@ from pydantic_core import to_json
 
 from .._api.wire import Message
 from .._errors import ScriptError
+from .._tools.accepted import MAX_REQUEST_BYTES
 from ._context import ContextEffect, apply_context
 from ._ratelimit import RateLimit
 from ._replies import (
@@ -168,7 +169,8 @@ class Script:
         self._served = 0
         self._lock = threading.Lock()
         self.strict = strict
-        """Answer requests the real API would reject with its 400 (see `check_request`)."""
+        """Answer requests the real API would reject with its 400 (see `check_request`), and
+        a body over the API's 32 MB with its 413."""
         self.latency = latency
         """Seconds added before every answer (for benchmarks)."""
         self.chunk_size = chunk_size
@@ -259,6 +261,8 @@ class Script:
                 "Request body is not valid JSON",
                 [("x-should-retry", "false")],
             )
+        if self.strict and len(raw) > MAX_REQUEST_BYTES:
+            return error_plan(413, *ERROR_TYPES[413], [("x-should-retry", "false")])
         if self.strict:
             problem = check_request(record.body, headers)
             if problem:

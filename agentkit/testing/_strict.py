@@ -25,6 +25,7 @@ from .._loop.request_rules import (
     check_thinking_budget,
     check_tool_choice,
 )
+from .._tools.accepted import check, said
 
 __all__ = ["blocks", "check_request", "turns"]
 
@@ -47,8 +48,9 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
     """Why the real API would answer this `POST /v1/messages` with a 400, or None.
 
     Lightweight, not exhaustive: the header, required fields, `max_tokens`, manual thinking
-    (budget, forced tool use, sampling), at most four cache breakpoints and every
-    conversation rule of `_loop.conversation`, in the API's own wording where it is known.
+    (budget, forced tool use, sampling), at most four cache breakpoints, every
+    conversation rule of `_loop.conversation` and tool results' content
+    (`_tools.accepted`), in the API's own wording where it is known.
     Stricter than the API in one place: consecutive same-role turns are rejected, because the
     API silently merges them (STYLE: a loop must keep alternation).
     """
@@ -62,6 +64,7 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
         or _check_params(request, headers)
         or _check_breakpoints(request)
         or _check_messages(request)
+        or _check_results(request["messages"])
     )
 
 
@@ -136,6 +139,22 @@ def _check_messages(request: Mapping[str, Any]) -> str | None:
         if wording is None or exc.index is None:
             return str(exc)
         return f"messages.{exc.index}{wording(messages, exc.index)}"
+    return None
+
+
+def _check_results(messages: list[Any]) -> str | None:
+    """Tool results whose content the API refuses (the core's own check of each result)."""
+    for i, message in enumerate(messages):
+        content = cast("dict[str, Any]", message).get("content")
+        if not isinstance(content, list):
+            continue
+        for j, item in enumerate(cast("list[object]", content)):
+            block = cast("dict[str, Any]", item) if isinstance(item, dict) else {}
+            if block.get("type") == "tool_result":
+                checked = check(block.get("content"))
+                if checked is not None:
+                    why = said(checked) or "text content blocks must be non-empty"
+                    return f"messages.{i}.content.{j}.tool_result: {why}"
     return None
 
 

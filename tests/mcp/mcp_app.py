@@ -73,6 +73,14 @@ def resources() -> list[types.ContentBlock]:
     ]
 
 
+@app.tool()
+def blank_and_broken() -> list[types.ContentBlock]:
+    """An empty text, an image with no data (the API refuses both) and a text."""
+    return [types.TextContent(type="text", text=""),
+            types.ImageContent(type="image", data="", mime_type="image/png"),
+            types.TextContent(type="text", text="kept")]
+
+
 @app.tool(annotations=types.ToolAnnotations(idempotent_hint=True))
 def fail(reason: str) -> str:
     """Fail with `reason`."""

@@ -75,6 +75,21 @@ async def test_results_text_image_resources_structured_content_and_is_error() ->
 
 
 @pytest.mark.asyncio
+async def test_mcp_content_the_api_refuses_is_left_out_and_said_the_rest_kept() -> None:
+    # An empty text block and an image with no data went to the API, which refused every
+    # request after them (a durable run's every resume too).
+    async with stdio_app() as server:
+        tools = by_name(await server.list_tools())
+        result = await run(tools["blank_and_broken"])
+    assert result["is_error"] is True
+    assert result["content"] == [
+        {"type": "text", "text": "[left out: an image (content block 1) with no data: give its "
+         "source base64 data]"},
+        {"type": "text", "text": "kept"},
+    ]
+
+
+@pytest.mark.asyncio
 async def test_env_cwd_and_stderr_to_the_log(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
