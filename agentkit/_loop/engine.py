@@ -359,15 +359,16 @@ class Engine:
         s.done = True
 
     def reopen(self) -> bool:
-        """Go on with a run a limit ended, given again (`state=`), as a durable run given again
-        does: if the limit now allows (the timeout counts afresh), the run goes on where it
-        stopped, else the same limit stops it again with nothing sent. The calls a
-        `max_tool_calls` stop answered "Not run" are open again (a durable run's replay, which
-        journals no such answer, runs them); those the timeout cut stay answered "Not
-        finished" (whether they began is not known here). False when no limit ended the run
-        where it can go on."""
+        """Go on with a run a limit or `stop_when` ended, given again (`state=`), as a durable
+        run given again does: if the limit now allows (the timeout counts afresh) or the
+        condition no longer holds, the run goes on where it stopped, else the same limit or
+        condition stops it again with nothing sent. The calls a `max_tool_calls` stop answered
+        "Not run" are open again (a durable run's replay, which journals no such answer, runs
+        them); those the timeout cut stay answered "Not finished" (whether they began is not
+        known here). False when nothing that can pass ended the run."""
         s = self.state
-        if not s.done or s.limit is None or not s.messages or s.messages[-1]["role"] != "user":
+        ended = s.limit is not None or s.stop_reason == "stop_condition"
+        if not s.done or not ended or not s.messages or s.messages[-1]["role"] != "user":
             return False
         if s.limit != "max_tool_calls":  # stopped before a request: the history ends with it
             self._stop(None)

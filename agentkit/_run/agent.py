@@ -433,7 +433,7 @@ class Agent(Generic[OutputT]):
         if state is not None and state.done:
             if prompt is None:
                 engine = Engine(self.config, state)
-                if engine.reopen():  # a run a limit ended goes on where it stopped
+                if engine.reopen():  # a limit or stop_when ended it: it goes on
                     return engine
                 raise UsageError(
                     "this run has finished; pass a prompt to continue its conversation"
