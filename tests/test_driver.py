@@ -261,8 +261,37 @@ async def test_a_reply_an_after_model_hook_failed_on_is_kept_and_checked_again_g
 
 
 @pytest.mark.asyncio
+async def test_a_cancelled_after_model_hook_keeps_the_reply_in_the_state_it_was_given() -> None:
+    # Cancelled in the hook (a caller's timeout), the run's state held no reply: given again,
+    # it asked the model again.
+    entered, checked = asyncio.Event(), list[str]()
+
+    async def slow(ctx: RunContext[Any], message: Any) -> None:
+        checked.append(message.id)
+        if len(checked) == 1:
+            entered.set()
+            await asyncio.Event().wait()  # the moderation service never answers
+
+    def agent(transport: ScriptedTransport) -> Agent[Any]:
+        return Agent(MODEL, client=client_for(transport), hooks=Hooks(after_model=slow))
+
+    state = RunState(messages=[{"role": "user", "content": "hi"}])
+    run = asyncio.ensure_future(agent(ScriptedTransport([text_reply("Fine.")])).run(state=state))
+    await entered.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert state.held is not None and state.usage.requests == 1 and len(state.messages) == 1
+    none = ScriptedTransport([])
+    done = await agent(none).run(state=saved(state))
+    assert done.text == "Fine." and none.requests == [] and done.usage.requests == 1
+    assert checked == [checked[0]] * 2
+
+
+@pytest.mark.asyncio
 async def test_a_timeout_in_an_after_model_hook_keeps_the_reply_in_limit_exceeded() -> None:
     # The deadline cancelled the hook: LimitExceeded held no reply, and state= asked again.
+    # (The deadline is a real wait here: nothing else ends a hook that never returns.)
     checked: list[str] = []
 
     async def slow(ctx: RunContext[Any], message: Any) -> None:
@@ -272,7 +301,7 @@ async def test_a_timeout_in_an_after_model_hook_keeps_the_reply_in_limit_exceede
 
     def agent(transport: ScriptedTransport) -> Agent[Any]:
         return Agent(MODEL, client=client_for(transport), hooks=Hooks(after_model=slow),
-                     limits=Limits(timeout=0.05))
+                     limits=Limits(timeout=1))
 
     with pytest.raises(LimitExceeded) as hit:
         await agent(ScriptedTransport([text_reply("Fine.")])).run("hi")
