@@ -246,6 +246,37 @@ def test_show_and_list_never_send_a_journal_s_control_sequences_to_the_terminal(
     assert f"run r{evil}".encode("unicode_escape").decode() in shown.out
 
 
+def test_show_writes_what_reorders_or_hides_conversation_text_as_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only names were escaped so: a right-to-left override in a reply or a tool result made
+    # "invoice-\u202efdp.exe" read "invoice-exe.pdf", and a zero-width space or a tag
+    # character hid text. Ordinary text (newlines, tabs, any script, emoji) is shown as it is.
+    db = tmp_path / "runs.db"
+    plain = "line one\nשלום, 日本語, می\u200cخواهم, 👩\u200d💻 🇫🇷"
+
+    @tool
+    async def fetch() -> str:
+        """Fetch a page."""
+        return "see invoice-\u202efdp.exe\u200b and \u2066isolated\u2069"
+
+    script = [reply("Looking \u202eevil", tool_calls=[("fetch", {}, "toolu_f")]),
+              text_reply(f"{plain}\nhidden:\U000e0041\U000e0042 sep\u2028end")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        Agent("claude-sonnet-4-5", tools=[fetch], client=client).run_sync(
+            "go \ufeffnow", run_id="r1", store=store)
+    assert main(["runs", "show", "r1", "--db", str(db)]) == 0
+    shown = capsys.readouterr()
+    for hidden in ("\u202e", "\u200b", "\u2066", "\u2069", "\U000e0041", "\u2028", "\ufeff"):
+        assert hidden not in shown.out + shown.err
+    assert "claude: Looking \\u202eevil" in shown.out
+    assert "← fetch result: see invoice-\\u202efdp.exe\\u200b and \\u2066isolated\\u2069" \
+        in shown.out
+    assert f"claude: {plain}\nhidden:\\U000e0041\\U000e0042 sep\\u2028end" in shown.out
+    assert "you: go \\ufeffnow" in shown.out
+
+
 def test_a_run_whose_process_stopped_is_listed_and_shown_interrupted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

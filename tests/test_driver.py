@@ -5,6 +5,7 @@ the client."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -193,3 +194,120 @@ def test_an_agent_without_a_client_runs_under_two_event_loops_in_a_row(
         agent = Agent(MODEL)
         assert asyncio.run(agent.run("first")).text == "one"
         assert asyncio.run(agent.run("second")).text == "two"
+
+
+class Guard:
+    """An `after_model` hook that rejects replies while `failing` holds, recording what it
+    was given each time."""
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.seen: list[tuple[int, int, int, str | None]] = []
+
+    def __call__(self, ctx: RunContext[Any], message: Any) -> None:
+        self.seen.append((ctx.turn, len(ctx.messages), ctx.usage.requests, message.id))
+        if self.failing:
+            raise ValueError("the moderation service timed out")
+
+
+def charging(charged: list[str]) -> Tool:
+    @tool
+    def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(f"charge {order}")
+        return f"charged {order}"
+
+    return charge
+
+
+def saved(state: RunState) -> RunState:
+    return RunState.from_dict(json.loads(json.dumps(state.to_dict())))
+
+
+@pytest.mark.asyncio
+async def test_a_reply_an_after_model_hook_failed_on_is_kept_and_checked_again_given_again() -> (
+    None
+):
+    # The hook ran before the reply was recorded, so RunError held neither the reply nor its
+    # usage, and state= asked the model again: a reply paid for twice, maybe answered otherwise.
+    # Now it is held (counted once); given again the hook runs on it again, as it was given it.
+    guard, charged = Guard(), list[str]()
+    first = ScriptedTransport([reply(tool_calls=[("charge", {"order": 1}, "toolu_1")])])
+
+    def agent(transport: ScriptedTransport) -> Agent[Any]:
+        return Agent(MODEL, tools=[charging(charged)], client=client_for(transport),
+                     hooks=Hooks(after_model=guard))
+
+    with pytest.raises(RunError) as failed:
+        await agent(first).run("Charge order 1")
+    error = failed.value
+    assert error.usage.requests == 1 and [m["role"] for m in error.messages] == ["user"]
+    assert error.result is not None and error.result.state.held is not None
+    assert "agent.run(state=error.result.state)" in str(error)
+
+    none = ScriptedTransport([])  # a guardrail that rejects a reply keeps rejecting it
+    with pytest.raises(RunError) as again:
+        await agent(none).run(state=saved(error.result.state))
+    assert none.requests == [] and again.value.usage.requests == 1 and charged == []
+    assert again.value.result is not None
+
+    guard.failing = False
+    rest = ScriptedTransport([text_reply("Charged.")])
+    done = await agent(rest).run(state=saved(again.value.result.state))
+    assert done.text == "Charged." and charged == ["charge 1"] and len(rest.requests) == 1
+    assert done.usage.requests == 2 and done.state.held is None
+    assert done.messages[1]["content"][0]["id"] == "toolu_1"
+    assert guard.seen[:3] == [guard.seen[0]] * 3 and guard.seen[0][:3] == (0, 1, 0)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_after_model_hook_keeps_the_reply_in_the_state_it_was_given() -> None:
+    # Cancelled in the hook (a caller's timeout), the run's state held no reply: given again,
+    # it asked the model again.
+    entered, checked = asyncio.Event(), list[str]()
+
+    async def slow(ctx: RunContext[Any], message: Any) -> None:
+        checked.append(message.id)
+        if len(checked) == 1:
+            entered.set()
+            await asyncio.Event().wait()  # the moderation service never answers
+
+    def agent(transport: ScriptedTransport) -> Agent[Any]:
+        return Agent(MODEL, client=client_for(transport), hooks=Hooks(after_model=slow))
+
+    state = RunState(messages=[{"role": "user", "content": "hi"}])
+    run = asyncio.ensure_future(agent(ScriptedTransport([text_reply("Fine.")])).run(state=state))
+    await entered.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert state.held is not None and state.usage.requests == 1 and len(state.messages) == 1
+    none = ScriptedTransport([])
+    done = await agent(none).run(state=saved(state))
+    assert done.text == "Fine." and none.requests == [] and done.usage.requests == 1
+    assert checked == [checked[0]] * 2
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_in_an_after_model_hook_keeps_the_reply_in_limit_exceeded() -> None:
+    # The deadline cancelled the hook: LimitExceeded held no reply, and state= asked again.
+    # (The deadline is a real wait here: nothing else ends a hook that never returns.)
+    checked: list[str] = []
+
+    async def slow(ctx: RunContext[Any], message: Any) -> None:
+        checked.append(message.id)
+        if len(checked) == 1:
+            await asyncio.Event().wait()  # the moderation service never answers
+
+    def agent(transport: ScriptedTransport) -> Agent[Any]:
+        return Agent(MODEL, client=client_for(transport), hooks=Hooks(after_model=slow),
+                     limits=Limits(timeout=1))
+
+    with pytest.raises(LimitExceeded) as hit:
+        await agent(ScriptedTransport([text_reply("Fine.")])).run("hi")
+    assert hit.value.limit == "timeout" and hit.value.usage.requests == 1
+    assert hit.value.result is not None and hit.value.result.state.held is not None
+    none = ScriptedTransport([])
+    done = await agent(none).run(state=saved(hit.value.result.state))
+    assert done.text == "Fine." and none.requests == [] and done.usage.requests == 1
+    assert checked == [checked[0]] * 2

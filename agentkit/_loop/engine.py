@@ -43,8 +43,10 @@ from .history import (
     append_reply,
     append_user_content,
     close_dangling_tool_uses,
+    not_run,
     pending_tool_uses,
     unfinished,
+    unknown_tool,
 )
 from .request import build_request
 from .state import RunState
@@ -89,8 +91,7 @@ class Engine:
     """Decides each step of one run from its `RunState`."""
 
     def __init__(self, config: EngineConfig, state: RunState) -> None:
-        self.config = config
-        self.state = state
+        self.config, self.state = config, state
         self.caps: ModelCaps | None = model_caps(config.model)
         self.deadline: float | None = None
         """When the run times out, on the driver's clock (`start` sets it); every waiting
@@ -103,9 +104,8 @@ class Engine:
         self._asked_turn = 0
         self._sent: CallModel | None = None
         self._retry: Sleep | None = None
-        self._resend = False
         self._error: Exception | None = None
-        self._timed_out = False
+        self._resend = self._timed_out = False
         self.resolved: list[tuple[dict[str, Any], dict[str, Any]]] = []
         """(call, result) pairs the engine answered itself (unknown tool, denied, output
         tool, not run), for the driver to report; it clears the list after reading."""
@@ -176,7 +176,7 @@ class Engine:
             tool = self._tools.get(call["name"])
             decision = s.decisions.get(call["id"])
             if tool is None:
-                self._resolve(call, _error(call, _unknown_tool(call["name"], self._tools)))
+                self._resolve(call, _error(call, unknown_tool(call["name"], self._tools)))
             elif decision is not None and (reason := denial(decision)) is not None:
                 self._resolve(call, _error(call, f"Not run: {reason}."))
             elif tool.requires_approval and decision is None:
@@ -275,9 +275,21 @@ class Engine:
         """The deadline passed while the driver waited on a step."""
         self._timed_out = True
 
+    def hold(self, message: Message) -> TurnUsage:
+        """Keep a reply the driver's check of it (the `after_model` hook) did not pass: counted,
+        and held out of the conversation (`RunState.held`) until the check passes on it and
+        `on_reply` takes it (counted once), so the run stops with a history that stays valid."""
+        s, before = self.state, self.state.usage.to_dict()
+        turn = s.usage.add_turn(message.usage.to_wire(), message.model or self.config.model)
+        s.held = {"reply": message.raw_wire or message.to_wire(), "usage": before}
+        return turn
+
     def on_reply(self, message: Message) -> TurnUsage:
-        """Record one model reply and decide what it means."""
+        """Record one model reply (the held one, taken) and decide what it means."""
         s, cfg, ctx = self.state, self.config, self.context
+        if s.held is not None:  # counted when it was held: as it is counted now, once
+            s.usage.restore(s.held["usage"])
+            s.held = None
         if ctx is not None:
             consumed = ctx.on_reply(s, message, message.usage.to_wire())
             if consumed is not None:  # a summary, or a reply that overflowed the window
@@ -359,21 +371,24 @@ class Engine:
         s.done = True
 
     def reopen(self) -> bool:
-        """Go on with a run a limit ended, given again (`state=`), as a durable run given again
-        does: if the limit now allows (the timeout counts afresh), the run goes on where it
-        stopped, else the same limit stops it again with nothing sent. The calls a
-        `max_tool_calls` stop answered "Not run" are open again (a durable run's replay, which
-        journals no such answer, runs them); those the timeout cut stay answered "Not
-        finished" (whether they began is not known here). False when no limit ended the run
-        where it can go on."""
+        """Go on with a run a limit or `stop_when` ended, given again (`state=`), as a durable
+        run given again does: if the limit now allows (the timeout counts afresh) or the
+        condition no longer holds, the run goes on where it stopped, else the same limit or
+        condition stops it again with nothing sent. The calls a `max_tool_calls` stop answered
+        "Not run" are open again (a durable run's replay, which journals no such answer, runs
+        them); those the timeout cut stay answered "Not finished" (whether they began is not
+        known here). A run holding a reply (`hold`) goes on from it. False when nothing that
+        can pass ended the run."""
         s = self.state
-        if not s.done or s.limit is None or not s.messages or s.messages[-1]["role"] != "user":
+        ended = s.limit is not None or s.stop_reason == "stop_condition"
+        last = s.messages[-1]["role"] if s.messages else None
+        if not s.done or not (s.held is not None or (ended and last == "user")):
             return False
         if s.limit != "max_tool_calls":  # stopped before a request: the history ends with it
             self._stop(None)
             s.done = False
             return True
-        said = _not_run("max_tool_calls")
+        said = not_run("max_tool_calls")
         if len(s.messages) < 2:
             return False
         reply, answers = s.messages[-2]["content"], s.messages[-1]["content"]
@@ -472,14 +487,9 @@ class Engine:
     def _finish_limit(self, limit: str) -> Finished:
         # A deadline may cut calls that began; the other limits stop calls before they begin.
         why = f"the run hit its {limit} limit"
-        said = unfinished(why) if limit == "timeout" else _not_run(limit)
+        said = unfinished(why) if limit == "timeout" else not_run(limit)
         self.abort(limit, said, limit=limit)
         return Finished(self.state)
-
-
-def _not_run(limit: str) -> str:
-    """What a call a limit stopped before it began is answered."""
-    return f"Not run: the run hit its {limit} limit."
 
 
 def _ok(call: Mapping[str, Any], text: str) -> dict[str, Any]:
@@ -488,9 +498,3 @@ def _ok(call: Mapping[str, Any], text: str) -> dict[str, Any]:
 
 def _error(call: Mapping[str, Any], text: str) -> dict[str, Any]:
     return tool_result(call["id"], text, is_error=True)
-
-
-def _unknown_tool(name: str, tools: Mapping[str, Any]) -> str:
-    known = ", ".join(sorted(tools)) or "none"
-    return f"Unknown tool {name!r}. Available tools: {known}. Call one of these instead."
-

@@ -4,7 +4,8 @@ This module owns how user content joins a history (`user_turn`, `append_user_con
 keep alternating, tool results first), how a reply joins it (`append_reply`: a reply to a
 request ending with an assistant turn continues that turn) and how calls left unanswered by a
 cancelled or crashed run are found and closed (`pending_tool_uses`,
-`close_dangling_tool_uses`, `unfinished`), and what the engine asks of a history
+`close_dangling_tool_uses`, `unfinished`), what calls the run does not run are answered
+(`not_run`, `unknown_tool`), and what the engine asks of a history
 (`ends_with_tool_results`, `tool_use_names`). It works on the same wire-form plain dicts as
 `conversation`, whose rules the results keep, and never edits a message dict in place: a
 changed message is replaced by a new dict.
@@ -22,9 +23,11 @@ __all__ = [
     "append_user_content",
     "close_dangling_tool_uses",
     "ends_with_tool_results",
+    "not_run",
     "pending_tool_uses",
     "tool_use_names",
     "unfinished",
+    "unknown_tool",
     "user_turn",
 ]
 
@@ -170,3 +173,14 @@ def unfinished(why: str) -> str:
         f"Not finished: {why} before this call finished. If it had begun, it may or may not "
         "have taken effect: check before calling it again."
     )
+
+
+def not_run(limit: str) -> str:
+    """The result of a call a limit stopped before it began."""
+    return f"Not run: the run hit its {limit} limit."
+
+
+def unknown_tool(name: str, tools: Mapping[str, Any]) -> str:
+    """The result of a call to a tool the turn did not offer, naming those it did."""
+    known = ", ".join(sorted(tools)) or "none"
+    return f"Unknown tool {name!r}. Available tools: {known}. Call one of these instead."

@@ -55,6 +55,11 @@ class RunState:
     seed: int = field(default_factory=lambda: random.getrandbits(32))
     """Where the retry back-off's jitter comes from, so a replayed run sleeps the same."""
     done: bool = False
+    held: dict[str, Any] | None = None
+    """A reply the `after_model` hook failed on (raised, or was cancelled): `{"reply": its
+    wire form, "usage": the run's usage before it}`. Counted in `usage` but not yet in
+    `messages`; given again, the run runs the hook on it (with the context it came in) and,
+    once it passes, takes it and goes on (`Engine.hold`)."""
     context: dict[str, Any] = field(default_factory=dict[str, Any])
     """What the context policy remembers (`_loop/context/manager.py`): the last measure of
     the conversation's size, a summary in progress, compactions made."""

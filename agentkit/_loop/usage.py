@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 from .capabilities import Prices, PriceTier, model_caps
@@ -269,6 +269,13 @@ class RunUsage(_Counters):
         else:
             self.known_cost_usd += turn.cost_usd
 
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Set these totals back to `data` (their `to_dict()` of before), in place: whoever
+        holds this object (a journal's `merged` list kept) sees them."""
+        before = RunUsage.from_dict(data)
+        for name in _RESTORED:
+            setattr(self, name, getattr(before, name))
+
     def merge(self, other: RunUsage) -> None:
         """Add `other` (e.g. a sub-agent's usage) into this run, turns included."""
         self.requests += other.requests
@@ -321,6 +328,8 @@ class RunUsage(_Counters):
             turns=[TurnUsage.from_dict(t) for t in data.get("turns") or ()],
         )
 
+
+_RESTORED = tuple(f.name for f in fields(RunUsage) if f.name != "merged")
 
 _NOTING: ContextVar[tuple[RunUsage, list[RunUsage]] | None] = ContextVar(
     "agentkit_noting_merges", default=None

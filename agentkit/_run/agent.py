@@ -28,8 +28,9 @@ from .._tools.tool import Tool
 from .._tools.toolset import Toolset
 from . import observe
 from .clock import Clock, SystemClock
-from .driver import Driver, Emit, sole_exception
+from .driver import Driver, Emit
 from .effects import RUN_HOST
+from .failure import sole_exception
 from .handle import AgentRun
 from .hooks import Approve, Hooks
 from .options import ModelSettings, ToolExecution
@@ -422,7 +423,7 @@ class Agent(Generic[OutputT]):
             store, run_id, config=self.config, toolset=self.toolset, agent=self.name or "",
             messages=messages, deps=args.get("deps"),
             traceparent=observed.traceparent if observed is not None else None,
-            decisions=args.get("decisions"),
+            decisions=args.get("decisions"), checked=self._driver.hooks.after_model is not None,
         )
 
     def _start(self, prompt: str | list[dict[str, Any]] | None, args: RunArgs) -> Engine:
@@ -433,7 +434,7 @@ class Agent(Generic[OutputT]):
         if state is not None and state.done:
             if prompt is None:
                 engine = Engine(self.config, state)
-                if engine.reopen():  # a run a limit ended goes on where it stopped
+                if engine.reopen():  # a limit or stop_when ended it: it goes on
                     return engine
                 raise UsageError(
                     "this run has finished; pass a prompt to continue its conversation"

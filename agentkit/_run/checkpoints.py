@@ -121,11 +121,12 @@ class Journal:
         return bool(self.written or self._pending)
 
     def reply(self, message: Message) -> None:
-        """A model reply, with the run's totals as summary columns (absolute values)."""
+        """A model reply (held or taken: `Engine.hold`), with the run's totals as summary
+        columns (absolute values)."""
         s = self.state
-        usage = s.usage
+        usage, turns = s.usage, s.turns + (s.held is not None)
         self._summary = Summary(  # status, turns, input and output tokens, cost
-            "running", s.turns, usage.input_tokens, usage.output_tokens, usage.known_cost_usd
+            "running", turns, usage.input_tokens, usage.output_tokens, usage.known_cost_usd
         )
         raw = message.raw_json  # the reply as it came (bytes, or the dict a stream made): no dump
         payload = (message.raw_wire or message.to_wire()) if raw is None else orjson.Fragment(raw)

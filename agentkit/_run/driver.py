@@ -4,7 +4,8 @@ A thin loop: it lists the turn's tools, runs the `before_model` hook and sends t
 (the client's own retries off: the engine is the one retrier), sleeps the back-offs the engine
 asks for, runs the tool calls (concurrently: `tool_calls.ToolCalls`), asks for approvals, and
 bounds each step's wait by the engine's deadline. It decides nothing. Rules it keeps:
-- a tool result is recorded the moment it exists, so a cancelled or failed run keeps it;
+- a tool result is recorded the moment it exists, so a cancelled or failed run keeps it, and
+  a reply the `after_model` hook fails on is held (`Engine.hold`), rechecked when given again;
 - on cancellation every open `tool_use` is answered ("cancelled") and the cancellation
   re-raised, never swallowed; on any other failure the raised `RunError` carries the
   conversation and usage so far, and the `RunState` can be resumed;
@@ -45,6 +46,7 @@ from .._loop.steps import (
     Sleep,
     Step,
 )
+from .._loop.usage import RunUsage
 from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .._tools.toolset import Toolset
@@ -52,7 +54,7 @@ from . import observe
 from .clock import Clock
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
-from .failure import as_api_error, go_on, model_failed
+from .failure import as_api_error, continue_failed, go_on, model_failed, sole_exception
 from .hooks import Approve, Deny, Hooks, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -64,7 +66,7 @@ if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
 # The events (`events.py`) load with the first run that has a consumer: each branch that
 # emits one imports them, so a run without `on_event` does not pay for their classes.
 
-__all__ = ["Driver", "Emit", "sole_exception"]
+__all__ = ["Driver", "Emit"]
 
 
 @dataclass(slots=True)
@@ -159,7 +161,7 @@ class Driver(Generic[OutputT]):
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.
-                again = go_on(journal, "continue it with agent.run(prompt, history=...)", ended)
+                again = go_on(journal, continue_failed(state.held is not None), ended)
                 what = "its consumer failed on RunFinished" if ended else "the run failed"
                 raise RunError(
                     f"{what}: {type(cause).__name__}: {cause}. The conversation so far "
@@ -195,6 +197,12 @@ class Driver(Generic[OutputT]):
     async def _loop(self, engine: Engine, turn: _Turn) -> Exception | None:
         """Carry out steps until the engine says finished; the model failure it gave up on."""
         clock = self.clock
+        if engine.state.held is not None:  # before anything else: the run goes on from it
+            deadline = engine.deadline
+            with anyio.move_on_after(None if deadline is None else deadline - clock.now()) as scope:
+                await self._take_held(engine, turn)
+            if scope.cancelled_caught:
+                engine.on_timeout()
         while True:
             step = engine.next_step(clock.now())
             if engine.context is not None:
@@ -225,26 +233,8 @@ class Driver(Generic[OutputT]):
                 engine.on_tools(await self.toolset.tools_for(ctx))
             case CallModel():
                 message = await self._call_model(step, engine, turn)
-                if message is None:
-                    return
-                n = state.turns + 1  # the turn its request was numbered as
-                usage = engine.on_reply(message)
-                if turn.observed is not None:
-                    turn.observed.model_reply(message, usage)
-                journal = turn.journal
-                if journal is not None:  # durable: the reply, before any of its calls
-                    journal.reply(message)
-                if turn.emit is not None:
-                    if journal is not None and journal.durability is not None:
-                        await journal.durability.settled()  # on the disk before its event
-                    from . import events as ev
-
-                    if not self.stream:  # a reply read whole: its blocks once it is recorded,
-                        # so a consumer failing or cancelled on one loses no reply paid for
-                        await emit_blocks(message, n, turn.emit)
-                    await turn.emit(ev.TurnFinished(state.turns, message, usage))
-                if engine.resolved:
-                    await self._report_resolved(engine, turn)
+                if message is not None:
+                    await self._take(message, engine, turn)
             case CountTokens():
                 if turn.effects is None:
                     engine.on_count(await _count(step, turn.api()))
@@ -268,6 +258,41 @@ class Driver(Generic[OutputT]):
                 pass
             case _:
                 assert_never(step)
+
+    async def _take(self, reply: Message, engine: Engine, turn: _Turn, held: bool = False) -> None:
+        """Record a reply (`held`: the one a failed `after_model` hook held, reported and
+        journaled then) and report it."""
+        state = engine.state
+        n = state.turns + 1  # the turn its request was numbered as
+        usage = engine.on_reply(reply)
+        journal = turn.journal
+        if not held:
+            if turn.observed is not None:
+                turn.observed.model_reply(reply, usage)
+            if journal is not None:  # durable: the reply, before any of its calls
+                journal.reply(reply)
+        if turn.emit is not None:
+            if journal is not None and journal.durability is not None:
+                await journal.durability.settled()  # on the disk before its event
+            from . import events as ev
+
+            if not self.stream or held:  # a reply read whole: its blocks once it is recorded,
+                # so a consumer failing or cancelled on one loses no reply paid for
+                await emit_blocks(reply, n, turn.emit)
+            await turn.emit(ev.TurnFinished(state.turns, reply, usage))
+        if engine.resolved:
+            await self._report_resolved(engine, turn)
+
+    async def _take_held(self, engine: Engine, turn: _Turn) -> None:
+        """Go on from the reply a failed `after_model` hook held (`RunState.held`): the hook
+        runs on it again, given what it was then, and the run takes it once it passes."""
+        held = cast("dict[str, Any]", engine.state.held)
+        message = Message.from_wire(held["reply"])
+        if self.hooks.after_model is not None:
+            ctx = self._context(turn, engine.state)
+            ctx.usage = RunUsage.from_dict(held["usage"])  # the usage it was received with
+            await maybe_await(self.hooks.after_model(ctx, message))
+        await self._take(message, engine, turn, held=True)
 
     async def _need_approval(self, step: NeedApproval, engine: Engine, turn: _Turn) -> None:
         ctx = self._context(turn, engine.state)
@@ -310,7 +335,15 @@ class Driver(Generic[OutputT]):
             return None
         if self.hooks.after_model is not None:
             ctx = ctx or self._context(turn, engine.state)
-            await maybe_await(self.hooks.after_model(ctx, message))
+            try:
+                await maybe_await(self.hooks.after_model(ctx, message))
+            except BaseException:  # kept, counted and journaled, held until the hook passes
+                usage = engine.hold(message)
+                if turn.observed is not None:
+                    turn.observed.model_reply(message, usage)
+                if turn.journal is not None:
+                    turn.journal.reply(message)
+                raise
         return message
 
     def _send(
@@ -452,15 +485,6 @@ class Driver(Generic[OutputT]):
         return RunResult(state, cast(OutputT, output))
 
 
-def sole_exception(exc: BaseException) -> BaseException:
-    """The exception inside (nested) one-member groups: what a task group wrapped."""
-    members = _members(exc)
-    while len(members) == 1:
-        exc = members[0]
-        members = _members(exc)
-    return exc
-
-
 async def _count(step: CountTokens, client: AsyncClient) -> int | None:
     """The size `step` asks for, or None when the count failed (the estimate then decides,
     e.g. behind a gateway without `count_tokens`)."""
@@ -473,9 +497,3 @@ async def _count(step: CountTokens, client: AsyncClient) -> int | None:
 def _run_id(turn: _Turn) -> str | None:
     holder = turn.journal or turn.effects
     return holder.run_id if holder is not None else None
-
-
-def _members(exc: BaseException) -> tuple[BaseException, ...]:
-    group = cast("BaseExceptionGroup[BaseException]", exc)
-    return group.exceptions if isinstance(exc, BaseExceptionGroup) else ()
-

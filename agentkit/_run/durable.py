@@ -72,6 +72,7 @@ async def open_run(
     deps: object,
     traceparent: str | None = None,
     decisions: Mapping[str, bool | str] | None = None,
+    checked: bool = False,
 ) -> AsyncGenerator[DurableRun]:
     """Claim run `run_id` and rebuild its state; on leaving, record how it ended (finished,
     paused, failed, interrupted) and release the lease.
@@ -81,6 +82,7 @@ async def open_run(
     run's span, kept in the journal (see the module docstring). `decisions` (the resume's) are
     checked before anything is written (against the run once replayed), so a caller's mistake
     writes nothing; so is a new run that meets one before its first reply (`_forget`).
+    `checked`: the agent has an `after_model` hook (`replay.replay`).
 
     Raises:
         RunMismatchError: the run was stored for another prompt or agent.
@@ -120,7 +122,7 @@ async def open_run(
         engine = Engine(config, journal.state)
         if engine.context is not None:
             engine.context.noted = journal.context_decisions
-        started = await replay(engine, entries[1:], toolset, deps, run_id)
+        started = await replay(engine, entries[1:], toolset, deps, run_id, checked=checked)
         if decisions:  # refused before the calls a crash cut are answered in the journal
             engine.check_decisions(decisions)
         interrupted = answer_interrupted(engine, started)

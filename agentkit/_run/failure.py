@@ -1,4 +1,5 @@
-"""What a failed run tells its caller: how it may go on, and the error a `RunError` chains.
+"""What a failed run tells its caller: how it may go on, and the error a `RunError` chains
+(`sole_exception`: the one a task group wrapped).
 
 A model request the API refused (a 4xx other than 408, 409 and 429, or a stream's `error`
 event of such a type: the request itself is wrong) is sent again, the same, by a resume:
@@ -11,14 +12,14 @@ which to leave out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .._errors import APIStatusError, APIStreamError, MalformedStreamError
 
 if TYPE_CHECKING:
     from .checkpoints import Journal
 
-__all__ = ["as_api_error", "go_on", "model_failed"]
+__all__ = ["as_api_error", "continue_failed", "go_on", "model_failed", "sole_exception"]
 
 
 def go_on(journal: Journal | None, otherwise: str, ended: bool = False) -> str:
@@ -28,6 +29,18 @@ def go_on(journal: Journal | None, otherwise: str, ended: bool = False) -> str:
         return otherwise
     verb = "the same call returns it" if ended else "resume it with the same call"
     return f"{verb} (run_id={journal.run_id!r})"
+
+
+def continue_failed(held: bool) -> str:
+    """How a run that user code failed goes on in memory: with a prompt (its open calls were
+    answered), or, when an `after_model` hook failed on a reply (held, `RunState.held`), given
+    again, which runs the hook on it again."""
+    if not held:
+        return "continue it with agent.run(prompt, history=...)"
+    return (
+        "the reply the after_model hook failed on is kept with its usage (.result.state.held): "
+        "agent.run(state=error.result.state) runs the hook on it again and goes on once it passes"
+    )
 
 
 def model_failed(failure: Exception, journal: Journal | None) -> str:
@@ -83,3 +96,17 @@ def as_api_error(failure: Exception) -> Exception:
     error = APIStreamError(str(failure), error_type="malformed_stream")
     error.__cause__ = failure
     return error
+
+
+def sole_exception(exc: BaseException) -> BaseException:
+    """The exception inside (nested) one-member groups: what a task group wrapped."""
+    members = _members(exc)
+    while len(members) == 1:
+        exc = members[0]
+        members = _members(exc)
+    return exc
+
+
+def _members(exc: BaseException) -> tuple[BaseException, ...]:
+    group = cast("BaseExceptionGroup[BaseException]", exc)
+    return group.exceptions if isinstance(exc, BaseExceptionGroup) else ()

@@ -40,7 +40,9 @@ class Hooks:
     """Callbacks around each model request and each tool call; each may be sync or async.
 
     - `before_model(ctx, params) -> dict | None`: inspect or replace the request body.
-    - `after_model(ctx, message) -> None`: inspect each reply.
+    - `after_model(ctx, message) -> None`: inspect each reply; one it raises on (or is
+      cancelled on) is held, not lost (`RunState.held`), and checked again when the run is
+      given again.
     - `before_tool(ctx, call) -> dict | Deny | None`: replace the input, deny, or let be.
     - `after_tool(ctx, call, result) -> dict | None`: replace the `tool_result` block (given
       as the model would get it; a replacement's content the API refuses is left out, said).

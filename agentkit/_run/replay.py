@@ -45,7 +45,8 @@ INTERRUPTED = (
 
 
 async def replay(
-    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
+    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str,
+    *, checked: bool = False,
 ) -> set[str]:
     """Feed the journal's entries to the engine, asking it for each step as the driver does
     (no deadline: `next_step()` without a time), with no limits and no `stop_when`: they
@@ -53,13 +54,16 @@ async def replay(
     and continued under a raised one replays whole under either; the live steps after it meet
     today's). A `stop_when` that reads more than the state (a flag a user's "stop" button
     sets) would otherwise end the replay where the first process went on. Each turn's tools
-    are listed again with the turn's own context, as the driver listed them. Returns the ids
-    of calls marked started that have no result yet."""
+    are listed again with the turn's own context, as the driver listed them. `checked`: the
+    agent has an `after_model` hook, which may not have passed on the last reply (`_unchecked`):
+    that reply is held (`Engine.hold`), for the driver to run the hook on it again. Returns the
+    ids of calls marked started that have no result yet."""
     config = engine.config
     engine.config = replace(config, limits=_UNLIMITED, stop_when=None)
     engine.replaying = True
+    held = _unchecked(entries) if checked else None
     try:
-        return await _feed(engine, entries, toolset, deps, run_id)
+        return await _feed(engine, entries, toolset, deps, run_id, held)
     finally:
         engine.config, engine.replaying = config, False
 
@@ -67,8 +71,22 @@ async def replay(
 _UNLIMITED = Limits()
 
 
+def _unchecked(entries: Sequence[Entry]) -> Entry | None:
+    """The last reply, when its `after_model` hook may not have passed: nothing follows it but
+    how a process left the run (failed, interrupted, or nothing: a crash). A run that went on
+    from a reply, or ended with it (finished, paused), had the hook pass on it."""
+    for entry in reversed(entries):
+        if entry.kind == "reply":
+            return entry
+        left = entry.kind == "status" and entry.payload.get("status") in ("failed", "interrupted")
+        if not (left or entry.kind == "attempt"):
+            return None
+    return None
+
+
 async def _feed(
-    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str
+    engine: Engine, entries: Sequence[Entry], toolset: Toolset, deps: object, run_id: str,
+    held: Entry | None,
 ) -> set[str]:
     s = engine.state
     started: set[str] = set()
@@ -101,7 +119,11 @@ async def _feed(
             i += 1
         elif isinstance(step, CallModel) and entry.kind == "reply":
             asked.request()
-            engine.on_reply(Message.from_wire(entry.payload))
+            message = Message.from_wire(entry.payload)
+            if entry is held:  # its after_model hook runs on it again before the run goes on
+                engine.hold(message)
+            else:
+                engine.on_reply(message)
             i += 1
         else:
             raise _misfit(run_id, entry, f"the agent's next step is {type(step).__name__}")

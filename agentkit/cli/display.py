@@ -51,29 +51,55 @@ __all__ = [
 PREVIEW_CHARS = 100
 """Characters of a tool input or result shown on its line."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SUSPECT = re.compile(r"(\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F)|[^\t\n\x20-\x7e]")
+"""A character of a text that may be hidden (any but ASCII's printable ones, newlines and
+tabs), unless it is in a flag emoji's tag sequence (group 1)."""
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+"""What a terminal (or a browser) does not show as text: controls, format characters (the
+bidirectional overrides and isolates, zero-width spaces, tags), line and paragraph separators."""
+_JOINERS = ("\u200c", "\u200d")
+"""Format characters that are part of ordinary text: the zero-width (non-)joiner, which make
+an emoji of several and shape Persian or Indic words."""
 
 
 def printable(text: str, *, one_line: bool = False) -> str:
-    """`text` with its control characters (but newlines and tabs, unless `one_line`) written
-    as `\\xNN` escapes.
+    """`text` with what a terminal would obey or not show (controls but newlines and tabs,
+    unless `one_line`; bidirectional overrides, zero-width spaces) written as `\\xNN` and
+    `\\uNNNN` escapes; other text (any script, emoji) as it is.
 
     What a tool or a model wrote may hold terminal escape sequences (a shell's colours, or a
     hostile page's "clear the screen", "set the title"): shown, they are text, never obeyed.
-    A name (a run id, a model) is `one_line`: a newline in it would read as two rows, and an
-    invisible character (a bidirectional override, a zero-width space) is written as `\\uNNNN`,
-    or one name could be shown as another ("Trojan Source").
+    An invisible character reorders or hides text: "invoice-\\u202efdp.exe" reads
+    "invoice-exe.pdf" ("Trojan Source"), and a run id shown so could be taken for another.
+    A name (a run id, a model) is `one_line`: a newline in it would read as two rows, and no
+    format character in it is shown as it is.
     """
     if one_line:
         if text.isprintable():
             return text
         import unicodedata
 
-        return "".join(
-            c if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp")
-            else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-            for c in text
-        )
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
+        return "".join(c if unicodedata.category(c) not in _HIDDEN else _escaped(c) for c in text)
+    text = text.replace("\r\n", "\n")
+    if text.isascii():
+        return _CONTROL.sub(lambda m: _escaped(m.group()), text)
+    return _SUSPECT.sub(_shown, text)
+
+
+def _shown(match: re.Match[str]) -> str:
+    import unicodedata
+
+    c = match.group()
+    if match.group(1) is not None or c in _JOINERS or unicodedata.category(c) not in _HIDDEN:
+        return c
+    return _escaped(c)
+
+
+def _escaped(c: str) -> str:
+    code = ord(c)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:

@@ -36,7 +36,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from .._errors import AgentkitError, UsageError
-from .._run.driver import sole_exception
+from .._run.failure import sole_exception
 
 __all__ = ["Connection", "MCPConnectionError", "OpenTransport", "TransportStreams", "watched"]
 

@@ -377,6 +377,42 @@ async def test_a_run_stop_when_ended_on_a_flag_is_read_back_and_goes_on_once_it_
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("durable", [False, True])
+async def test_a_run_stop_when_ended_goes_on_given_again_once_it_no_longer_holds(
+    store: SQLiteStore, durable: bool
+) -> None:
+    # A run stop_when ended, given again as state= with no prompt, was refused ("this run has
+    # finished; pass a prompt"), where the same durable run given again goes on once the
+    # condition no longer holds. Both now agree: stopped again with nothing sent while it
+    # holds, on where it stopped once it does not.
+    stop = [True]
+    effects: list[str] = []
+
+    def agent(transport: ScriptedTransport) -> Agent[Any]:
+        return agent_for(transport, [charging(effects)], stop_when=lambda state: stop[0])
+
+    def again(transport: ScriptedTransport, state: RunState) -> Any:
+        if durable:
+            return agent(transport).run(PROMPT, run_id="r1", store=store)
+        return agent(transport).run(state=RunState.from_dict(json.loads(json.dumps(
+            state.to_dict()))))
+
+    first = await (agent(ScriptedTransport(steps()[:1])).run(PROMPT, run_id="r1", store=store)
+                   if durable else agent(ScriptedTransport(steps()[:1])).run(PROMPT))
+    assert first.stop_reason == "stop_condition" and effects == ["charge 1"]
+
+    sent = ScriptedTransport([])
+    held = await again(sent, first.state)
+    assert held.stop_reason == "stop_condition" and sent.requests == []
+    assert held.messages == first.messages
+
+    stop[0] = False
+    done = await again(ScriptedTransport(steps()[1:]), held.state)
+    assert done.text == "All done." and done.stop_reason == "end_turn"
+    assert effects == ["charge 1"] and done.usage.requests == 2
+
+
+@pytest.mark.asyncio
 async def test_a_stored_run_reports_no_event_for_calls_the_replay_answered(
     store: SQLiteStore,
 ) -> None:

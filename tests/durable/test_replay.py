@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 
-from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Tool, Toolset, tool
+from agentkit import (
+    Agent,
+    AsyncClient,
+    Hooks,
+    RunContext,
+    RunError,
+    SQLiteStore,
+    Tool,
+    Toolset,
+    tool,
+)
 from agentkit._run.replay import INTERRUPTED
 from agentkit.events import ToolCallFinished
 from agentkit.testing import ScriptedTransport, reply, text_reply
@@ -175,3 +185,55 @@ async def test_a_resume_lists_no_tools_for_a_turn_whose_calls_returned_and_takes
     assert turns == [(1, 3)]  # turn 0 replayed (its call returned), turn 1 live: listed once
     (sent,) = transport.requests[0].body["tools"]
     assert sent["description"] == "Charge an order, in euros."
+
+
+class Guard:
+    """An `after_model` hook that rejects replies while `failing` holds (raising `failing`'s
+    exception), recording what it was given each time."""
+
+    def __init__(self, failing: BaseException | None) -> None:
+        self.failing = failing
+        self.seen: list[tuple[int, int, int, str | None]] = []
+
+    def __call__(self, ctx: RunContext[Any], message: Any) -> None:
+        self.seen.append((ctx.turn, len(ctx.messages), ctx.usage.requests, message.id))
+        if self.failing is not None:
+            raise self.failing
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", [ValueError("moderation timed out"), Crash()],
+                         ids=["raises", "crash"])
+async def test_a_reply_an_after_model_hook_failed_on_is_kept_and_checked_again_on_resume(
+    store: SQLiteStore, failing: BaseException
+) -> None:
+    # The hook ran before the reply was journaled: the run was stored failed without it, and
+    # the resume asked the model again (a reply paid for twice, maybe answered otherwise).
+    # Now the reply is journaled (counted once) and the hook runs on it again on resume, as
+    # it was given it: while it raises the run fails again, once it passes the run goes on.
+    guard = Guard(failing)
+
+    def agent(transport: ScriptedTransport) -> Agent[Any]:
+        return agent_for(transport, offered=True, hooks=Hooks(after_model=guard))
+
+    with pytest.raises(RunError if isinstance(failing, Exception) else Crash):
+        await agent(ScriptedTransport(script()[:1])).run("Charge 1", run_id="r1", store=store)
+    assert [e.kind for e in store.entries("r1")][:2] == ["start", "reply"]
+    header = store.header("r1")
+    assert header is not None and header.turns == 1 and header.input_tokens > 0
+
+    guard.failing = ValueError("rejected again")  # a guardrail keeps rejecting it
+    none = ScriptedTransport([])
+    with pytest.raises(RunError) as again:
+        await agent(none).run("Charge 1", run_id="r1", store=store)
+    assert none.requests == [] and again.value.usage.requests == 1 and charged == []
+    assert store.header("r1").status == "failed"  # type: ignore[union-attr]
+
+    guard.failing = None
+    rest = ScriptedTransport(script()[1:])
+    done = await agent(rest).run("Charge 1", run_id="r1", store=store)
+    assert done.text == "Charged." and charged == ["r1:toolu_1"] and len(rest.requests) == 1
+    assert done.usage.requests == 2
+    assert guard.seen[:3] == [guard.seen[0]] * 3 and guard.seen[0][:3] == (0, 1, 0)
+    read_back = await agent(ScriptedTransport([])).run("Charge 1", run_id="r1", store=store)
+    assert read_back.usage.requests == 2 and len(guard.seen) == 4  # finished: not checked again

@@ -18,6 +18,9 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 from ui_runs import HOSTILE, ODD_ID, SECRET, Gate, Runs, viewer
 
+from agentkit import tool
+from agentkit.testing import reply, text_reply
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -283,6 +286,34 @@ async def test_what_a_tool_or_the_model_wrote_is_shown_as_text_and_never_runs(
     assert await page.evaluate("typeof window.__pwned") == "undefined"
     assert await page.locator("main script, main img").count() == 0
     assert SECRET not in await page.content()
+    assert site.errors == []
+
+
+async def test_what_reorders_or_hides_a_run_s_text_is_shown_as_escapes(site: Site) -> None:
+    # HTML escaping keeps markup out, not a right-to-left override: the page showed a tool's
+    # "invoice-\u202efdp.exe" as "invoice-exe.pdf", and a zero-width space hid a character.
+    # Ordinary text (newlines, any script, emoji) is shown as it is.
+    @tool
+    async def fetch(url: str) -> str:
+        """Fetch a page."""
+        return "see invoice-\u202efdp.exe"
+
+    steps = [reply("Looking \u202eevil\u200b", tool_calls=[("fetch", {"url": "x\u202ey"},
+                                                                   "toolu_b1")]),
+             text_reply("שלום 👩\u200d💻\nDone \u2066x\u2069")]
+    await site.runs.run(site.runs.agent(steps, [fetch], name="bidi"), "Fetch \u202eit", "bidi-1")
+    page = site.page
+    await site.open("#/run/bidi-1")
+    call = page.locator('.call[data-call="toolu_b1"]')
+    await expect(call.locator(".result-text")).to_have_text("see invoice-\\u202efdp.exe")
+    await expect(call.locator(".input")).to_contain_text("x\\u202ey")
+    turns = page.locator(".item.turn .text")
+    await expect(turns).to_have_count(2)
+    assert await turns.nth(0).text_content() == "Looking \\u202eevil\\u200b"
+    assert await turns.nth(1).text_content() == "שלום 👩\u200d💻\nDone \\u2066x\\u2069"
+    assert await page.locator(".item.prompt .text").text_content() == "Fetch \\u202eit"
+    shown = await page.locator("main").text_content() or ""
+    assert not {"\u202e", "\u200b", "\u2066", "\u2069"} & set(shown)
     assert site.errors == []
 
 

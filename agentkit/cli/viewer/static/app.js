@@ -23,7 +23,8 @@ function h(tag, props, ...children) {
     if (key === "class") el.className = value;
     else if (key === "href") el.setAttribute("href", value.startsWith("#") ? value : "#/");
     else if (key === "onclick") el.addEventListener("click", value);
-    else if (key === "title" || key === "id" || key === "type" || key === "placeholder" ||
+    else if (key === "title") el.setAttribute(key, shownText(value));
+    else if (key === "id" || key === "type" || key === "placeholder" ||
              key === "value" || key.startsWith("data-") || key === "open" || key === "disabled") {
       el.setAttribute(key, String(value));
     } else throw new Error("h(): unexpected property " + key);
@@ -35,7 +36,7 @@ function h(tag, props, ...children) {
 function add(el, children) {
   for (const child of [children].flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
-    el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.appendChild(child instanceof Node ? child : document.createTextNode(shownText(child)));
   }
   return el;
 }
@@ -65,8 +66,20 @@ const json = (value) => JSON.stringify(value, null, 2);
 // another ("Trojan Source"). As display.printable(one_line=True) in the command line.
 const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 const hex = (c, n) => c.codePointAt(0).toString(16).padStart(n, "0");
+const escaped = (c) => {
+  const code = c.codePointAt(0);
+  return code < 0x100 ? "\\x" + hex(c, 2) : code <= 0xffff ? "\\u" + hex(c, 4) : "\\U" + hex(c, 8);
+};
 // A name as shown: its hidden characters written as \xNN or \uNNNN escapes.
-const shownName = (s) => String(s).replace(HIDDEN, (c) => (c.codePointAt(0) < 0x100 ? "\\x" + hex(c, 2) : "\\u" + hex(c, 4)));
+const shownName = (s) => String(s).replace(HIDDEN, escaped);
+// Any text as shown (every text node and tooltip: what a model, a tool or a user wrote): the
+// characters that reorder or hide text (a bidirectional override reads "invoice-\u202efdp.exe"
+// as "invoice-exe.pdf"; a zero-width space, a tag; a control, a line separator) written as
+// escapes; newlines, tabs, the zero-width (non-)joiners of emoji and Persian or Indic words,
+// and a flag emoji's tags as they are. As display.printable in the command line.
+const SUSPECT = /(\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F})|[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+const KEPT = new Set(["\n", "\t", "\u200c", "\u200d"]);
+const shownText = (s) => String(s).replace(/\r\n/g, "\n").replace(SUSPECT, (c, flag) => (flag || KEPT.has(c) ? c : escaped(c)));
 // What Python's str.isprintable() calls printable: no control, format, private, unassigned,
 // surrogate or separator character but the space.
 const printableChar = (c) => c === " " || !/[\p{C}\p{Z}]/u.test(c);
