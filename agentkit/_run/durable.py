@@ -120,7 +120,8 @@ async def open_run(
         engine = Engine(config, journal.state)
         if engine.context is not None:
             engine.context.noted = journal.context_decisions
-        started = await replay(engine, entries[1:], toolset, deps, run_id)
+        rest = entries[1:]  # after its start: nothing for a new run, which skips the replay
+        started = await replay(engine, rest, toolset, deps, run_id) if rest else set()
         if decisions:  # refused before the calls a crash cut are answered in the journal
             engine.check_decisions(decisions)
         interrupted = answer_interrupted(engine, started)
