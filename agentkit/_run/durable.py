@@ -121,7 +121,7 @@ async def open_run(
         if engine.context is not None:
             engine.context.noted = journal.context_decisions
         rest = entries[1:]  # after its start: nothing for a new run, which skips the replay
-        started = await replay(engine, rest, toolset, deps, run_id) if rest else set()
+        started = await replay(engine, rest, toolset, deps, run_id) if rest else set[str]()
         if decisions:  # refused before the calls a crash cut are answered in the journal
             engine.check_decisions(decisions)
         interrupted = answer_interrupted(engine, started)
