@@ -12,6 +12,7 @@ import sys as _sys
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from ._api.httpx_cli import defer as _defer_httpx_cli
 from ._errors import (  # cheap (no dependencies): loaded now, so they present as agentkit.X
     AgentkitError,
     APIError,
@@ -23,6 +24,8 @@ from ._errors import (  # cheap (no dependencies): loaded now, so they present a
     UsageError,
 )
 from ._public import present_as as _present_as
+
+_defer_httpx_cli()  # httpx's command line costs a cold start ~50 ms; loaded if it is used
 
 if _TYPE_CHECKING:  # what `__getattr__` below serves, spelled out for type checkers
     from opentelemetry.metrics import MeterProvider as _MeterProvider

@@ -228,7 +228,9 @@ def fig_cold(url: str, reps: int) -> dict[str, float]:
     run uses)."""
     path = f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
     base = "import asyncio, aiohttp"
-    http = base + ", httpx, httpx_aiohttp"
+    # httpx as agentkit imports it: its command line deferred (`agentkit._api.httpx_cli`)
+    defer = "from agentkit._api.httpx_cli import defer; defer()\n"
+    http = path + defer + base + ", httpx, httpx_aiohttp"
     models = http + ", orjson, anyio; from pydantic import BaseModel\nclass M(BaseModel): x: int"
     return _children_cpu(
         {
@@ -238,7 +240,7 @@ def fig_cold(url: str, reps: int) -> dict[str, float]:
             "asyncio, aiohttp": base,
             "+ httpx": http,
             "+ pydantic": models,
-            "+ agentkit": path + models + "\nfrom agentkit import Agent, AsyncClient, tool",
+            "+ agentkit": models + "\nfrom agentkit import Agent, AsyncClient, tool",
         },
         reps,
     )
@@ -462,8 +464,9 @@ def main() -> None:
                 f"4. Cold start: {cold['agentkit']:.2f} s CPU (target 0.35 s), "
                 f"{_said(cold['agentkit'], 0.35)}. Interpreter, asyncio and aiohttp: {base:.2f} s "
                 f"(the raw loop's {cold['raw']:.2f} s is that and its run); httpx and "
-                f"httpx-aiohttp add {http - base:.2f} s (httpx imports its own command line, "
-                "click, rich and pygments, whenever click is installed); pydantic's model "
+                f"httpx-aiohttp add {http - base:.2f} s (their command line, click, rich and "
+                "pygments, which httpx imports when click is installed, left to first use: "
+                "`agentkit._api.httpx_cli`); pydantic's model "
                 f"machinery, orjson and anyio {models - http:.2f} s; agentkit's modules "
                 f"{ours - models:.2f} s (mostly the pydantic models of the wire format, built "
                 f"at import); the tools, the client and one run {cold['agentkit'] - ours:.2f} s "

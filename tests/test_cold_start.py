@@ -35,6 +35,9 @@ DEFERRED = [
     "anyio.streams.memory",  # Agent.iter's event stream
     "docstring_parser",  # for a tool whose docstring is one plain line
     "agentkit._run.events",  # for a run without a consumer
+    "httpx._main",  # httpx's command line (click, pygments), loaded by httpx when click is
+    "click",  # installed (`agentkit._api.httpx_cli`)
+    "pygments",
 ]
 RUN = """
 import asyncio, sys

@@ -122,7 +122,10 @@ async def open_run(
         engine = Engine(config, journal.state)
         if engine.context is not None:
             engine.context.noted = journal.context_decisions
-        started = await replay(engine, entries[1:], toolset, deps, run_id, checked=checked)
+        rest = entries[1:]  # after its start: nothing for a new run, which skips the replay
+        started: set[str] = set()
+        if rest:
+            started = await replay(engine, rest, toolset, deps, run_id, checked=checked)
         if decisions:  # refused before the calls a crash cut are answered in the journal
             engine.check_decisions(decisions)
         interrupted = answer_interrupted(engine, started)
