@@ -287,3 +287,41 @@ async def test_deleting_a_run_deletes_its_sub_runs(store: SQLiteStore) -> None:
     assert {r.run_id for r in store.runs()} == {"r1", SUB, "r10", "r10\u203atoolu_p1"}
     assert store.delete("r1")
     assert {r.run_id for r in store.runs()} == {"r10", "r10\u203atoolu_p1"}
+
+
+@pytest.mark.asyncio
+async def test_a_sub_run_s_own_sub_run_resumes_with_both_callers(store: SQLiteStore) -> None:
+    world = World(crash_in={"charge"})
+
+    def agents(parent: list[Any], clerk: list[Any], auditor: list[Any]) -> Agent[str]:
+        @tool(idempotent=True)
+        async def charge(ctx: RunContext[None], order: int) -> str:
+            """Charge an order (deduplicated by its key)."""
+            world.act("charge", ctx)
+            return "charged"
+
+        def client(script: list[Any]) -> AsyncClient:
+            return AsyncClient(api_key="sk-test", transport=ScriptedTransport(script),
+                               max_retries=0)
+
+        inner = Agent(MODEL, name="auditor", description="Audits.", tools=[charge],
+                      client=client(auditor))
+        outer = Agent(MODEL, name="clerk", description="Charges.", tools=[inner.as_tool()],
+                      client=client(clerk))
+        return Agent(MODEL, tools=[outer.as_tool()], client=client(parent))
+
+    parent = [reply(tool_calls=[("clerk", {"task": "Order 1."}, "toolu_p1")]),
+              text_reply("Done.")]
+    clerk = [reply(tool_calls=[("auditor", {"task": "Check order 1."}, "toolu_c1")]),
+             text_reply("Checked.")]
+    auditor = [reply(tool_calls=[("charge", {"order": 1}, "toolu_a1")]), text_reply("Fine.")]
+    with pytest.raises(Crash):
+        await agents(parent[:1], clerk[:1], auditor[:1]).run("Go", run_id="r1", store=store)
+    resumed = await agents(parent[1:], clerk[1:], auditor[1:]).run("Go", run_id="r1", store=store)
+
+    assert resumed.text == "Done." and resumed.usage.requests == 6  # each reply once
+    inner = f"{SUB}\u203atoolu_c1"
+    assert world.effects == [("charge", f"{inner}:toolu_a1")] * 2  # the same key, nested
+    assert {r.run_id for r in store.runs()} == {"r1", SUB, inner}
+    store.delete("r1")
+    assert store.runs() == []
