@@ -599,6 +599,29 @@ def test_show_names_the_usage_a_sub_agent_merged_in(
     assert f"{total:,} tokens" in captured.out
 
 
+def test_a_sub_agent_s_run_is_listed_by_its_id_and_rm_of_its_caller_deletes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    sub = Agent("claude-sonnet-4-5", name="researcher", description="Researches a question.",
+                client=AsyncClient(api_key="sk", transport=ScriptedTransport([text_reply("4 C")])))
+    script = [reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_r")]), text_reply("4 C.")]
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    with SQLiteStore(db) as store:
+        Agent("claude-sonnet-4-5", tools=[sub.as_tool()], client=client).run_sync(
+            "Weather?", run_id="s", store=store)
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    listed = capsys.readouterr().out
+    assert "s\u203atoolu_r" in listed and "finished" in listed
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    assert main(["runs", "rm", "s", "--db", str(db)]) == 1
+    assert "journal entries, and its 1 sub-run? [y/N]" in capsys.readouterr().out
+    assert main(["runs", "rm", "s", "--db", str(db), "--yes"]) == 0
+    assert "deleted run s and its 1 sub-run" in capsys.readouterr().out
+    with SQLiteStore(db) as store:
+        assert store.runs() == []
+
+
 def test_show_of_a_run_with_a_context_policy_s_notes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

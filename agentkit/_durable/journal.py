@@ -6,7 +6,8 @@ The journal records the engine's inputs, in order, one entry per checkpoint:
 - `start`: the initial messages (or prompt), the seed of the back-off jitter, and the run's
   `run_id` and `fingerprint` (which run the journal is: `expect_run`);
 - `reply`: one model reply, as wire JSON;
-- `tool_started`: the `tool_use` ids of non-idempotent calls, committed before they run;
+- `tool_started`: the `tool_use` ids of non-idempotent calls, committed before they run (an
+  agent used as a tool has none: its sub-run is a run of its own, `sub_run_id`);
 - `tool_result`: one `tool_result` block, committed as soon as it exists;
 - `decisions`: approval decisions given to a paused run;
 - `status`: the run became paused, finished, failed or interrupted, with a reason (a paused
@@ -40,6 +41,7 @@ from agentkit._errors import StoreError, UsageError
 __all__ = [
     "KINDS",
     "STATUSES",
+    "SUB_RUN_MARK",
     "Claim",
     "Entry",
     "EntryKind",
@@ -55,6 +57,7 @@ __all__ = [
     "expect_run",
     "runs_command",
     "shell_word",
+    "sub_run_id",
 ]
 
 Payload = Mapping[str, object] | orjson.Fragment
@@ -236,8 +239,8 @@ class RunStore(Protocol):
         ...
 
     def delete(self, run_id: str) -> bool:
-        """Delete a run and its journal; False if there was none. Raises `RunLockedError`
-        while another live process holds its lease."""
+        """Delete a run and its journal, and its sub-runs (`sub_run_id`); False if there was
+        none. Raises `RunLockedError` while another live process holds its lease."""
         ...
 
     def close(self) -> None:
@@ -248,8 +251,8 @@ class RunStore(Protocol):
 def check_run_id(run_id: object) -> str:
     """`run_id` if it can name a durable run: a string with something in it, no NUL and no
     lone surrogate, which a store cannot keep (the id is how a user, a log line or `agentkit
-    runs show ID` finds the run again). Raises `UsageError` otherwise, before anything is
-    stored."""
+    runs show ID` finds the run again), and no `SUB_RUN_MARK` unless `sub_run_id` made it.
+    Raises `UsageError` otherwise, before anything is stored."""
     if not isinstance(run_id, str):
         raise UsageError(
             f"run_id={run_id!r} is not a string ({type(run_id).__name__}): a durable run's id "
@@ -273,9 +276,41 @@ def check_run_id(run_id: object) -> str:
                 "text without it, e.g. run_id.encode(errors='backslashreplace').decode(). "
                 "Nothing was stored"
             ) from None
+        if SUB_RUN_MARK in run_id and not isinstance(run_id, _SubRunId):
+            raise _reserved(run_id)
     if not run_id.isprintable():  # a plain id costs this one test
         _check_shown(run_id)
     return run_id
+
+
+def _reserved(run_id: str) -> UsageError:
+    """The refusal of a chosen id holding `SUB_RUN_MARK`."""
+    return UsageError(
+        f"run_id={run_id!r} holds {SUB_RUN_MARK!r}, which marks a sub-run's id (an agent used "
+        f"as a tool in a durable run is stored as '{{caller's run_id}}{SUB_RUN_MARK}"
+        "{tool_use_id}'): agentkit makes those, so an id you choose cannot hold it. Choose "
+        "another id; a sub-run resumes with its caller (the run named before the first "
+        f"{SUB_RUN_MARK!r}). Nothing was stored"
+    )
+
+
+SUB_RUN_MARK = "\u203a"
+"""'›': what joins a sub-run's id to its caller's (`sub_run_id`), and no id a user chooses
+holds (`check_run_id`), so a sub-run's id is never a user's run's."""
+
+
+class _SubRunId(str):
+    """An id `sub_run_id` made: the one kind `check_run_id` lets hold `SUB_RUN_MARK`."""
+
+    __slots__ = ()
+
+
+def sub_run_id(caller: str, tool_use_id: str) -> str:
+    """The id of the durable sub-run a call of an agent used as a tool (`Agent.as_tool`) makes
+    in the durable run `caller`: `"{caller}›{tool_use_id}"`, the same for the same call
+    whichever process makes it (so a resumed caller finds the sub-run again), and nested for a
+    sub-run's own sub-runs."""
+    return _SubRunId(f"{caller}{SUB_RUN_MARK}{tool_use_id}")
 
 
 _HIDDEN = {"Cc": "a control character", "Cf": "an invisible formatting character",

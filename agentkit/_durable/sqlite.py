@@ -48,6 +48,7 @@ from typing import Literal, cast
 
 from agentkit._durable.folder import Journals
 from agentkit._durable.journal import (
+    SUB_RUN_MARK,
     Claim,
     Entry,
     EntryKind,
@@ -67,11 +68,7 @@ from agentkit._durable.records import read
 from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
 from agentkit._durable.syncer import Syncer, Waiter
-from agentkit._errors import (
-    RunMismatchError,
-    StoreError,
-    UsageError,
-)
+from agentkit._errors import RunMismatchError, StoreError, UsageError
 
 __all__ = ["SQLiteStore"]
 
@@ -423,14 +420,28 @@ class SQLiteStore:
         return [to_header(row, self._files.path) for row in rows]
 
     def delete(self, run_id: str) -> bool:
-        """Delete a run and its journal; False if there was none. Raises `RunLockedError`
-        (nothing deleted) while a live process holds it.
+        """Delete a run and its journal, then its sub-runs (`journal.sub_run_id`: its agents
+        used as tools, whose ids only it derives); False if there was none. Raises
+        `RunLockedError` (nothing deleted) while a live process holds it.
 
         The row goes first, then the journal, still locked: killed in between, the store is
         left with a journal no row names (a new run given its key starts it afresh: `fresh`),
         never with a run whose journal is gone. A new run given the key meanwhile finds the
         file locked, waits while the delete holds the folder's lock (`deleting`), then finds
         it unlinked and makes its own (`RunLog.take`)."""
+        if not self._delete(run_id):
+            return False
+        prefix = run_id + SUB_RUN_MARK
+        with self._use(write=False) as db:
+            subs = db.execute(
+                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        for (sub,) in subs:  # their caller gone, nothing would resume them
+            self._delete(sub)
+        return True
+
+    def _delete(self, run_id: str) -> bool:
+        """Delete one run and its journal (see `delete`)."""
         if not _storable(run_id):
             return False
         log: RunLog | None = None

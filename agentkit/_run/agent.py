@@ -346,7 +346,11 @@ class Agent(Generic[OutputT]):
 
         from .subagent import agent_tool
 
-        def sub_run(task: str, deps: object, state: RunState) -> Awaitable[RunResult[OutputT]]:
+        def sub_run(
+            task: str, deps: object, state: RunState, durable: tuple[str, RunStore] | None
+        ) -> Awaitable[RunResult[OutputT]]:
+            if durable is not None:  # its caller is a durable run: so is it, in the same store
+                return self.run(task, deps=deps, run_id=durable[0], store=durable[1])
             if RUN_HOST.get() is not None:  # a host carries it out (a workflow of its own)
                 return self.run(task, deps=deps)
             # In `state`, so the tokens a sub-run that is cancelled spent are known to its caller.

@@ -9,14 +9,16 @@ reports a checkpoint, before `run()` returns), the other runs on the loop going 
 What is committed:
 
 - `reply`: a model reply, committed before any of its tool calls starts;
-- `starting`: the non-idempotent calls of a batch, committed before they start;
+- `starting`: the calls of a batch that do not resume (non-idempotent, and no agent's:
+  `subagent.resumes`), committed before they start;
 - `result`: a tool result, committed as soon as it exists;
 - `decisions`: approval decisions, as they are given;
 - `context`: the context policy's inputs that are not replies (a token count, an overflow),
   before the step they decide, and its decisions that change the history or the request (a
   trim, a summary to ask for), before the request (so a replay sizes no request, and lists
   no tools for it; the `start` entry says its journal has them);
-- usage merged into the run (a sub-agent's, `RunUsage.merged`), with the checkpoint after it.
+- usage merged into the run (a sub-agent's, `RunUsage.merged`), with the checkpoint after it;
+  a durable sub-run's (`merge`), with its call's result.
 
 How a run opens and ends (the claim, the replay, the status, the release) is `durable.py`'s.
 """
@@ -33,8 +35,10 @@ import orjson
 from .._api.wire import Message
 from .._durable.journal import EntryKind, Lease, Payload, RunStatus, RunStore, Summary
 from .._loop.state import RunState
+from .._loop.usage import RunUsage
 from .._tools.tool import Tool
 from .durability import Durability
+from .subagent import resumes
 
 __all__ = ["Journal"]
 
@@ -94,6 +98,9 @@ class Journal:
     """A deferred commit that raised (a full disk): raised at the next checkpoint."""
     _attempt: dict[str, Any] | None = None
     """A resumed, observed attempt's span (`traceparent`), for its first commit."""
+    _held: dict[str, list[RunUsage]] = field(default_factory=dict[str, list[RunUsage]])
+    """Usage merged in by calls still running (durable sub-runs'), by call: journaled with
+    the call's result (`merge`)."""
     durability: Durability | None = field(init=False)
     """The commits on their way to the disk, when the store fsyncs (None: it does not, and
     a commit is done when `append_many` returns)."""
@@ -135,11 +142,11 @@ class Journal:
             self.flush()
 
     async def starting(self, calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]) -> None:
-        """Mark the non-idempotent calls of a batch started, before any of them starts; the
-        reply and results still pending share the commit. When the store fsyncs, this waits
-        until the disk has it (and every commit before it), while other runs on this event
-        loop go on."""
-        ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
+        """Mark the calls of a batch that must not run twice started (non-idempotent, and no
+        agent's: its sub-run resumes), before any of them starts; the reply and results still
+        pending share the commit. When the store fsyncs, this waits until the disk has it
+        (and every commit before it), while other runs on this event loop go on."""
+        ids = [c["id"] for c in calls if not resumes(tools[c["name"]])]
         if ids:
             self._pending.append(("tool_started", {"ids": ids}))
         self.flush()
@@ -155,8 +162,25 @@ class Journal:
         payload["context_decisions"] = True  # a context policy's decisions are journaled
         self._commit("start", self._traced(payload))
 
+    def merge(self, tool_use_id: str, usage: RunUsage) -> None:
+        """Usage merged into the run by call `tool_use_id` (a durable sub-run's whole usage):
+        counted at once, journaled only with the call's result (before it, in its commit). A
+        call cut before its result is run again on resume, and brings the sub-run's whole
+        usage again: journaled before, the part spent until the cut would count twice."""
+        total = self.state.usage
+        merged, total.merged = total.merged, None  # not with the next checkpoint: see above
+        try:
+            total.merge(usage)
+        finally:
+            total.merged = merged
+        self._held.setdefault(tool_use_id, []).append(usage)
+
     def result(self, block: Mapping[str, Any]) -> None:
         """A tool result that now exists; see the class docstring for when it is committed."""
+        if self._held and (held := self._held.pop(block["tool_use_id"], None)):
+            merged = self.state.usage.merged
+            if merged is not None:  # journaled first, in the result's commit (`flush`)
+                merged.extend(held)
         self._pending.append(("tool_result", block))
         if not self.defer:
             self.flush()

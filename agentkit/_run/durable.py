@@ -19,6 +19,9 @@ purpose: failed model attempts (a resumed call starts with its whole retry budge
 deadline (per call: `Limits.timeout` counts from each start or resume, on the process's own
 clock).
 
+While the run goes on, `subagent.CALLER` names its journal: an agent it uses as a tool runs
+each call as a durable run of its own in the same store (`subagent.py`).
+
 An observed run (`agentkit.instrument()`) keeps its span's W3C `traceparent` in its `start`
 and `status` entries, and a resumed attempt's in an `attempt` entry with its first commit (a
 process killed with SIGKILL writes no status), so the span of a resumed run links to the
@@ -46,6 +49,7 @@ from .._tools.toolset import Toolset
 from .checkpoints import Journal
 from .fingerprint import fingerprint, former
 from .replay import answer_interrupted, replay
+from .subagent import CALLER, opened
 
 __all__ = ["DurableRun", "Journal", "open_run"]
 
@@ -138,6 +142,8 @@ async def open_run(
         with contextlib.suppress(StoreError):
             store.release(lease)
         raise
+    opened(run_id, engine.state)
+    caller = CALLER.set(journal)  # its agents used as tools run durably, in this store
     try:
         yield run
     except BaseException as exc:
@@ -162,6 +168,7 @@ async def open_run(
         if journal.durability is not None:  # the status on the disk before `run()` returns
             await journal.durability.settled()
     finally:
+        CALLER.reset(caller)
         with contextlib.suppress(StoreError):
             await _header_write(store, partial(store.release, journal.lease))
 

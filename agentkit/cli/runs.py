@@ -306,10 +306,15 @@ def _decision(value: object) -> str:
 
 
 def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, yes: bool) -> int:
+    from agentkit._durable.journal import SUB_RUN_MARK
+
+    # Its sub-agents' runs (`{run_id}›{tool_use_id}`) go with it: nothing else resumes them.
+    subs = sum(r.run_id.startswith(run_id + SUB_RUN_MARK) for r in store.runs(limit=sys.maxsize))
+    also = f" and its {subs} sub-run{'s' if subs > 1 else ''}" if subs else ""
     if not yes:
         try:
-            display.console.print(f"delete run {run_id!r} and its {entries} journal entries? "
-                                  "[y/N] ", end="", markup=False)
+            display.console.print(f"delete run {run_id!r} and its {entries} journal entries"
+                                  f"{',' + also if also else ''}? [y/N] ", end="", markup=False)
             answer = sys.stdin.readline().strip().lower()
         except KeyboardInterrupt:
             display.end_line()
@@ -322,7 +327,7 @@ def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, 
 
     code, _ = guarded(display, lambda: store.delete(run_id))
     if code == 0:
-        display.line(f"deleted run {printable(run_id, one_line=True)}")
+        display.line(f"deleted run {printable(run_id, one_line=True)}{printable(also)}")
     return code
 
 

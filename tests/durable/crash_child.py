@@ -1,7 +1,8 @@
 """A durable run in its own process, for the crash test: killed and restarted until it ends.
 
-argv: base_url db_path log_path run_id [synchronous]. Prints "ready" once imported, then the
-result as JSON.
+argv: base_url db_path log_path run_id [synchronous [shape]]. Prints "ready" once imported,
+then the result as JSON. `shape` "sub" gives the tools to a sub-agent (`as_tool`) that the
+run's agent calls once: the sub-run is killed and resumed with its caller.
 Every side effect is logged (and fsynced) before and after it happens, so the test can see
 what ran, how often, and with which idempotency key.
 """
@@ -46,18 +47,27 @@ async def charge(ctx: RunContext[None], order: int) -> str:
 PROMPT = "Charge the open orders"
 
 
-def make_agent(client: AsyncClient | None = None) -> Agent[str]:
-    return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client)
+CLERK = "You are the clerk: handle the orders you are given."
 
 
-async def main(base_url: str, db: str, run_id: str, synchronous: str) -> None:
+def make_agent(client: AsyncClient | None = None, shape: str = "flat") -> Agent[str]:
+    if shape == "flat":
+        return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client)
+    clerk = Agent("claude-sonnet-4-5", name="clerk", description="Handles orders.",
+                  system=CLERK, tools=[lookup, charge], client=client)
+    return Agent("claude-sonnet-4-5", tools=[clerk.as_tool()], client=client)
+
+
+async def main(base_url: str, db: str, run_id: str, synchronous: str, shape: str) -> None:
     store = SQLiteStore(db, synchronous="FULL" if synchronous == "FULL" else "NORMAL")
     async with AsyncClient(api_key="sk-test", base_url=base_url, max_retries=0) as client:
-        agent = make_agent(client)
+        agent = make_agent(client, shape)
         print("ready", flush=True)
         result = await agent.run(PROMPT, run_id=run_id, store=store)
         print(json.dumps({"text": result.text}), flush=True)
 
 
 if __name__ == "__main__":
-    anyio.run(main, sys.argv[1], sys.argv[2], sys.argv[4], (sys.argv[5:] or ["NORMAL"])[0])
+    synchronous = sys.argv[5] if len(sys.argv) > 5 else "NORMAL"
+    shape = sys.argv[6] if len(sys.argv) > 6 else "flat"
+    anyio.run(main, sys.argv[1], sys.argv[2], sys.argv[4], synchronous, shape)

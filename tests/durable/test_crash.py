@@ -47,17 +47,23 @@ PLAN: list[list[tuple[str, dict[str, Any]]]] = [
 
 def model(body: dict[str, Any]) -> Any:
     """Plays the model: the same plan whatever the tools answered, so every run (crashed or
-    not) ends with the same answer."""
+    not) ends with the same answer. With a sub-agent (`crash_child.CLERK`), the caller hands
+    it the orders and the plan is the sub-run's."""
     turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
+    tools = [t["name"] for t in body.get("tools", ())]
+    if tools == ["clerk"]:  # the caller
+        return reply(tool_calls=[("clerk", {"task": "Orders 1, 2, 3."})]) if turn == 0 else (
+            text_reply(FINAL))
     if turn < len(PLAN):
         return reply(tool_calls=PLAN[turn])
-    return text_reply(FINAL)
+    return text_reply("Handled." if body.get("system") == child.CLERK else FINAL)
 
 
 def start(
-    server: FakeServer, db: Path, log: Path, run_id: str, synchronous: str
+    server: FakeServer, db: Path, log: Path, run_id: str, synchronous: str, shape: str = "flat"
 ) -> subprocess.Popen[bytes]:
-    args = [sys.executable, str(CHILD), server.base_url, str(db), str(log), run_id, synchronous]
+    args = [sys.executable, str(CHILD), server.base_url, str(db), str(log), run_id, synchronous,
+            shape]
     # Unbuffered: "ready" is read a byte at a time, so a result line the child printed right
     # after it stays in the pipe for `communicate` (a buffered reader would swallow it).
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
@@ -74,6 +80,7 @@ def run_until_done(
     rng: random.Random | None,
     span: float,
     synchronous: str = "NORMAL",
+    shape: str = "flat",
 ) -> tuple[str, int, float]:
     """Start the run, killing it after a random delay each time, until it finishes.
     Returns the final text, the number of kills, and how long the last start ran (from
@@ -84,7 +91,7 @@ def run_until_done(
     least once), the others anywhere in it (so late moments are hit too)."""
     kills = 0
     while True:
-        proc = start(server, db, log, run_id, synchronous)
+        proc = start(server, db, log, run_id, synchronous, shape)
         began = time.monotonic()
         # At most MAX_KILLS kills, then the run may finish: on a loaded machine a start can
         # take longer than any kill window, and the test must not depend on the machine.
@@ -117,13 +124,15 @@ SEEDS = range(int(_FIRST), int(_LAST or _FIRST) + 1)
 CASES = [(seed, "NORMAL") for seed in SEEDS] + [(SEEDS[0], "FULL")]
 
 
-@pytest.mark.parametrize(("seed", "synchronous"), CASES)
-def test_a_run_killed_at_random_moments_finishes_as_if_it_never_crashed(
-    tmp_path: Path, seed: int, synchronous: str
-) -> None:
+def killed_until_done(
+    tmp_path: Path, seed: int, synchronous: str, shape: str = "flat"
+) -> tuple[str, str, int, int, int]:
+    """Run "orders" killed at moments the seed draws until it finishes, after a clean run;
+    the final texts (killed, clean), the kills, and the model calls (killed, clean)."""
     with FakeServer(FunctionModel(model), latency=0.03) as server:
         clean_text, _, span = run_until_done(
-            server, tmp_path / "clean.db", tmp_path / "clean.log", "clean", None, 0, synchronous
+            server, tmp_path / "clean.db", tmp_path / "clean.log", "clean", None, 0, synchronous,
+            shape,
         )
         clean_requests = len(server.requests)
         rng = random.Random(seed)
@@ -136,12 +145,20 @@ def test_a_run_killed_at_random_moments_finishes_as_if_it_never_crashed(
             shutil.rmtree(tmp_path / "runs.db.journals", ignore_errors=True)
             before = len(server.requests)
             text, kills, _ = run_until_done(server, tmp_path / "runs.db", tmp_path / "runs.log",
-                                         "orders", rng, span, synchronous)
+                                         "orders", rng, span, synchronous, shape)
             if kills:
                 break
             span /= 2
-        crashed_requests = len(server.requests) - before
+        return text, clean_text, kills, len(server.requests) - before, clean_requests
 
+
+@pytest.mark.parametrize(("seed", "synchronous"), CASES)
+def test_a_run_killed_at_random_moments_finishes_as_if_it_never_crashed(
+    tmp_path: Path, seed: int, synchronous: str
+) -> None:
+    text, clean_text, kills, crashed_requests, clean_requests = killed_until_done(
+        tmp_path, seed, synchronous
+    )
     assert text == clean_text == FINAL
     assert kills > 0  # the generator's delays do hit the run
     assert crashed_requests <= clean_requests + kills, (crashed_requests, clean_requests, kills)
@@ -170,3 +187,45 @@ def test_a_run_killed_at_random_moments_finishes_as_if_it_never_crashed(
         assert "may or may not have taken effect" in str(results[call]["content"])
     replies = sum(1 for m in stored.messages if m["role"] == "assistant")
     assert stored.usage.requests == replies
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_sub_run_killed_at_random_moments_resumes_with_its_caller(
+    tmp_path: Path, seed: int
+) -> None:
+    # The tools are a sub-agent's (`as_tool`): killed inside its run, the sub-run resumes with
+    # its caller (it was one non-idempotent call of the caller's, answered "interrupted").
+    text, clean_text, kills, crashed_requests, clean_requests = killed_until_done(
+        tmp_path, seed, "NORMAL", "sub"
+    )
+    assert text == clean_text == FINAL
+    assert kills > 0
+    assert crashed_requests <= clean_requests + kills, (crashed_requests, clean_requests, kills)
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    offline = AsyncClient(api_key="sk-test", transport=ScriptedTransport([]))  # no model call
+    stored = child.make_agent(offline, "sub").run_sync(child.PROMPT, run_id="orders", store=store)
+    assert stored.text == FINAL
+    validate_conversation(stored.messages)
+    call = stored.messages[1]["content"][0]["id"]
+    assert stored.messages[2]["content"][0] == {
+        "type": "tool_result", "tool_use_id": call, "content": "Handled."
+    }  # never answered "interrupted": the sub-run went on
+    sub = f"orders\u203a{call}"
+    entries = store.entries(sub)
+
+    effects = side_effects(tmp_path / "runs.log")
+    started = [e[1] for e in effects if e[0] == "charge-start"]
+    done = {e[1] for e in effects if e[0] == "charge-done"}
+    assert len(started) == len(set(started)), "a non-idempotent call started twice"
+    keys = {(e[1], e[2]) for e in effects if e[0] in ("lookup", "charge-start")}
+    assert all(key == f"{sub}:{call_id}" for call_id, key in keys)
+    results = {str(e.payload["tool_use_id"]): e.payload for e in entries
+               if e.kind == "tool_result"}
+    for cut in set(started) - done:
+        assert results[cut].get("is_error") is True
+        assert "may or may not have taken effect" in str(results[cut]["content"])
+    # Each reply counted once: the caller's two and the sub-run's, merged in once.
+    replies = [e for e in entries if e.kind == "reply"]
+    assert stored.usage.requests == 2 + len(replies) == 2 + len(PLAN) + 1
+    assert [e.kind for e in store.entries("orders")].count("usage") == 1

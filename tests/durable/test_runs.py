@@ -215,50 +215,6 @@ async def test_a_run_ending_after_a_sub_agent_s_call_is_listed_with_its_usage(
 
 
 @pytest.mark.asyncio
-async def test_a_run_cancelled_inside_a_sub_agent_keeps_the_sub_agent_s_usage(
-    store: SQLiteStore,
-) -> None:
-    # A sub-agent's usage was merged into its caller's only when the sub-run returned or
-    # raised RunError: cancelled inside it (the caller's timeout, the caller's task
-    # cancelled), the tokens it had spent were in neither the caller's usage nor the store.
-    entered = anyio.Event()
-
-    @tool(idempotent=True)
-    async def wait(ctx: RunContext[None]) -> str:
-        """Wait for the world."""
-        entered.set()
-        await anyio.sleep_forever()
-        return ""  # pragma: no cover
-
-    sub_client = AsyncClient(api_key="sk-test", max_retries=0,
-                             transport=ScriptedTransport([reply(tool_calls=[("wait", {})])]))
-    sub = Agent(MODEL, name="researcher", description="Researches.", tools=[wait],
-                client=sub_client)
-
-    def parent(script: list[Any]) -> Agent[str]:
-        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
-        return Agent(MODEL, tools=[sub.as_tool()], client=client)
-
-    first = parent([reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_1")])])
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: first.run("Weather?", run_id="r1", store=store))
-        await entered.wait()
-        tg.cancel_scope.cancel()
-
-    header = store.header("r1")
-    assert header is not None and header.status == "interrupted" and header.turns == 1
-    kinds = [e.kind for e in store.entries("r1")]
-    assert kinds.count("usage") == 1  # the sub-agent's one reply, journaled
-    usage = next(e.payload for e in store.entries("r1") if e.kind == "usage")
-    assert usage["requests"] == 1
-    resumed = await parent([text_reply("Unknown.")]).run("Weather?", run_id="r1", store=store)
-    assert resumed.usage.requests == 3  # the caller's two replies and the sub-agent's one
-    answer = resumed.messages[2]["content"][0]
-    assert answer["is_error"] and answer["content"] == INTERRUPTED  # never run twice
-    assert (await parent([]).run("Weather?", run_id="r1", store=store)).usage == resumed.usage
-
-
-@pytest.mark.asyncio
 async def test_an_idempotent_call_cut_by_a_crash_runs_again_with_the_same_key(
     store: SQLiteStore,
 ) -> None:
