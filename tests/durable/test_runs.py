@@ -655,6 +655,24 @@ async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) ->
 
 
 @pytest.mark.asyncio
+async def test_a_path_given_as_the_store_is_a_usage_error_naming_the_store_to_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `store="runs.db"` (the path, not `SQLiteStore("runs.db")`) raised AttributeError: 'str'
+    # object has no attribute 'claim', from inside the run, naming no setting.
+    monkeypatch.chdir(tmp_path)
+    agent = agent_for(ScriptedTransport([]), World())
+    for path in ("runs.db", Path("runs.db")):
+        with pytest.raises(UsageError, match=r"store=.*'runs.db'\)? is a path, not a run "
+                           r"store: store=SQLiteStore\('runs.db'\) keeps the runs in that file"):
+            await agent.run("x", run_id="r", store=path)  # pyright: ignore[reportArgumentType]
+    keeps = agent_for(ScriptedTransport([]), World(), store={"runs": []})
+    with pytest.raises(UsageError, match=r"store=\{'runs': \[\]\} is a dict without claim, "):
+        await keeps.run("x", run_id="r", decisions={"toolu_1": True})
+    assert list(tmp_path.iterdir()) == []  # nothing was made
+
+
+@pytest.mark.asyncio
 async def test_a_caller_s_mistake_on_a_new_run_stores_nothing(store: SQLiteStore) -> None:
     # Decisions given with a new run's prompt stored the run (its start, then `failed`) before
     # they were refused; so did a prompt the first request's checks refuse.
