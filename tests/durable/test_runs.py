@@ -26,12 +26,14 @@ from agentkit import (
     RunContext,
     RunError,
     SQLiteStore,
+    ToolExecution,
     UsageError,
     tool,
     validate_conversation,
 )
 from agentkit._run.fingerprint import fingerprint
 from agentkit._run.replay import INTERRUPTED
+from agentkit._run.tool_calls import NOT_BEGUN
 from agentkit.cli.main import main as cli_main
 from agentkit.errors import (
     ConversationError,
@@ -256,6 +258,48 @@ async def test_a_run_cancelled_inside_a_sub_agent_keeps_the_sub_agent_s_usage(
     answer = resumed.messages[2]["content"][0]
     assert answer["is_error"] and answer["content"] == INTERRUPTED  # never run twice
     assert (await parent([]).run("Weather?", run_id="r1", store=store)).usage == resumed.usage
+
+
+@pytest.mark.asyncio
+async def test_calls_marked_started_that_never_began_are_answered_not_run_not_interrupted(
+    store: SQLiteStore,
+) -> None:
+    # A batch whose first call fails (raise_errors) cancels the others before they begin: they
+    # were marked started, so a resume answered them "Interrupted: ... may or may not have
+    # taken effect", though the process that marked them knew they never ran.
+    sent: list[str] = []
+    broken = [True]
+
+    @tool
+    async def audit(ctx: RunContext[None]) -> str:
+        """Write the audit line."""
+        if broken[0]:
+            raise ValueError("the audit log is full")
+        return "written"
+
+    @tool
+    async def email(ctx: RunContext[None], to: str) -> str:
+        """Send an email."""
+        sent.append(to)
+        return "sent"
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, tools=[audit, email], client=client,
+                     tool_execution=ToolExecution(raise_errors=True))
+
+    calls = [("audit", {}, "toolu_1"), ("email", {"to": "a"}, "toolu_2"),
+             ("email", {"to": "b"}, "toolu_3")]
+    with pytest.raises(RunError, match="the audit log is full"):
+        await agent([reply(tool_calls=calls)]).run("Mail them", run_id="r1", store=store)
+    assert sent == []
+    broken[0] = False
+    resumed = await agent([text_reply("Done.")]).run("Mail them", run_id="r1", store=store)
+    answers = {b["tool_use_id"]: b for b in resumed.messages[2]["content"]}
+    assert answers["toolu_1"]["content"] == INTERRUPTED  # it ran: its effect is not known
+    for never in ("toolu_2", "toolu_3"):
+        assert answers[never]["is_error"] and answers[never]["content"] == NOT_BEGUN
+    assert sent == []  # never run twice, and never told it may have run
 
 
 @pytest.mark.asyncio
