@@ -141,8 +141,8 @@ class ToolCalls:
 
 
 NOT_BEGUN = (
-    "Not run: the run stopped (a call next to it failed, or it was cancelled) before this "
-    "call began. It had no effect; call it again if it is still needed."
+    "Not run: the run stopped (a call next to it failed, it was cancelled or timed out) "
+    "before this call began, so it had no effect; call it again if it is still needed."
 )
 
 
