@@ -172,6 +172,19 @@ def test_resume_without_a_usable_agent_says_what_to_pass(
     assert "is an int, not an agentkit Agent" in capsys.readouterr().err
     assert main([*base, "--agent", "no_such_module_here:agent"]) == 2
     assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
+    # A module whose own code fails on import (a missing setting, a syntax error) was a
+    # traceback with exit code 1, as if the run had failed.
+    folder = db.parent
+    (folder / "runs_agent_broken.py").write_text('import os\nKEY = os.environ["NO_SUCH_VAR_X"]\n')
+    (folder / "runs_agent_typo.py").write_text("def f(:\n")
+    with pytest.MonkeyPatch.context() as patched:
+        patched.syspath_prepend(str(folder))
+        assert main([*base, "--agent", "runs_agent_broken:agent"]) == 2
+        err = capsys.readouterr().err
+        assert "importing 'runs_agent_broken' failed: KeyError: 'NO_SUCH_VAR_X'" in err
+        assert "Traceback" not in err
+        assert main([*base, "--agent", "runs_agent_typo:agent"]) == 2
+        assert "importing 'runs_agent_typo' failed: SyntaxError: " in capsys.readouterr().err
     # A file path was a TypeError traceback (a relative import without a package).
     for path in ("./runs_agent.py", "runs_agent.py", "app/runs_agent.py"):
         assert main([*base, "--agent", f"{path}:orders"]) == 2

@@ -525,6 +525,23 @@ def test_a_bad_option_fails_when_written_naming_it(make_bad: Any, named: str) ->
         make_bad()
 
 
+class _Plain:
+    """A class pydantic cannot describe (no fields it knows)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+
+def test_an_output_type_the_model_cannot_be_asked_for_is_a_usage_error_naming_it() -> None:
+    # `Agent(output_type=...)` with a plain class raised pydantic's own error, whose advice
+    # (set `arbitrary_types_allowed` in a model_config) is for pydantic models, not an agent.
+    with pytest.raises(UsageError, match=r"output_type=<class '.*_Plain'> .*Use a pydantic "
+                       r"model, a dataclass") as refused:
+        Agent(MODEL, output_type=_Plain)
+    assert "arbitrary_types_allowed" not in str(refused.value)
+    assert refused.value.__cause__ is not None
+
+
 def test_model_settings_are_sent_with_every_request() -> None:
     transport = ScriptedTransport([text_reply("ok")])
     settings = ModelSettings(

@@ -29,10 +29,11 @@ usage twice.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol, get_args
+from typing import Literal, NamedTuple, Protocol, cast, get_args
 
 import orjson
 
@@ -54,6 +55,7 @@ __all__ = [
     "Summary",
     "check_named",
     "check_run_id",
+    "check_store",
     "expect_run",
     "runs_command",
     "shell_word",
@@ -311,6 +313,28 @@ def sub_run_id(caller: str, tool_use_id: str) -> str:
     whichever process makes it (so a resumed caller finds the sub-run again), and nested for a
     sub-run's own sub-runs."""
     return _SubRunId(f"{caller}{SUB_RUN_MARK}{tool_use_id}")
+
+
+_STORE_METHODS = ("claim", "header", "entries", "append_many", "release", "delete")
+"""What a durable run calls on its store."""
+
+
+def check_store(store: object) -> RunStore:
+    """`store` if it can keep durable runs (it has `RunStore`'s methods). Raises `UsageError`
+    otherwise, before anything is run: a path given for the store (`store="runs.db"`) would
+    fail on the first method called, naming no setting."""
+    missing = [m for m in _STORE_METHODS if not callable(getattr(store, m, None))]
+    if not missing and isinstance(getattr(store, "fsyncs", None), bool):
+        return cast(RunStore, store)
+    if isinstance(store, str | os.PathLike):
+        path = os.fspath(cast("str | os.PathLike[str]", store))
+        what, advice = "a path", f"store=SQLiteStore({path!r}) keeps the runs in that file"
+    else:
+        what = f"a {type(store).__name__} without {', '.join(missing) or 'fsyncs'}"
+        advice = "pass a run store, e.g. store=SQLiteStore('runs.db')"
+    raise UsageError(
+        f"store={store!r} is {what}, not a run store: {advice}. Nothing was run or stored"
+    )
 
 
 _HIDDEN = {"Cc": "a control character", "Cf": "an invisible formatting character",

@@ -144,6 +144,13 @@ def _check_header(path: str) -> None:
     file = Path(path)
     if not file.exists():
         return
+    if file.is_dir():  # not "cannot read: Is a directory", which says nothing of what to give
+        raise StoreFormatError(
+            f"{path} is a folder, not a run store file; give the path of a file in it (a new "
+            f"one is made), e.g. {os.path.join(path, 'runs.db')}",
+            path=path,
+            problem="unreadable",
+        )
     try:
         with file.open("rb") as stream:
             head = stream.read(len(SQLITE_MAGIC))

@@ -108,6 +108,8 @@ class SQLiteStore:
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise UsageError(f"SQLiteStore(synchronous={synchronous!r}): use 'FULL' or 'NORMAL'")
+        if not os.fspath(path):
+            raise UsageError("SQLiteStore(''): give the path of the store file, e.g. 'runs.db'")
         if not lease_seconds > 0:
             raise UsageError(f"SQLiteStore(lease_seconds={lease_seconds!r}): must be positive")
         self.path = os.fspath(path)

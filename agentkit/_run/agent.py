@@ -266,16 +266,22 @@ class Agent(Generic[OutputT]):
         ):
             engine = durable.engine if durable is not None else self._start(prompt, args)
             journal = durable.journal if durable is not None else None
-            from .events import AgentEvent
+            from .events import AgentEvent, RunFinished
 
             send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
             handle = AgentRun(engine.state, receive)
+            ended = False  # the run sent its `RunFinished`: only its cleanup is left
+
+            def deliver(event: AgentEvent) -> None:
+                nonlocal ended
+                ended = ended or isinstance(event, RunFinished)
+                send.send_nowait(event)
 
             async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
                 async with send, self._client_for_run(durable) as client:
                     handle.result = await self._driver.drive(
                         engine, client, args.get("deps"), args.get("decisions") or {},
-                        send.send_nowait, journal, observed,
+                        deliver, journal, observed,
                     )
 
             error: BaseException | None = None
@@ -287,7 +293,10 @@ class Agent(Generic[OutputT]):
                     yield handle
                     # Leaving the block before the run finished (a break, an exception) ends
                     # it; the driver then closes the conversation as for any cancellation.
-                    tg.cancel_scope.cancel()
+                    # A run that ended is let finish: cancelled while it closes its client,
+                    # it would lose its result (or the error it raises) and leak the pool.
+                    if not ended:
+                        tg.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 # The task group wraps what the run (or the block) raised: give callers the
                 # RunError itself, as `run()` does.

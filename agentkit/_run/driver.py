@@ -386,7 +386,7 @@ class Driver(Generic[OutputT]):
             call_tool = partial(self._tool_step, effects=effects, observed=call_tool)
         run = ToolCalls(
             by_name, engine, call_tool, limiter, partial(self._context, turn, engine.state),
-            turn.journal, turn.effects, turn.emit,
+            turn.journal, turn.effects, turn.emit, None if turn.journal is None else set(),
         )
         # Calls flagged sequential run alone, in order; the others run concurrently.
         batch: list[dict[str, Any]] = []

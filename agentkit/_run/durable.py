@@ -40,7 +40,7 @@ from typing import Any, TypeVar, cast
 import anyio
 import anyio.to_thread
 
-from .._durable.journal import Entry, Lease, RunStatus, RunStore
+from .._durable.journal import Entry, Lease, RunStatus, RunStore, check_store
 from .._errors import ConversationError, LimitExceeded, RunMismatchError, StoreError, UsageError
 from .._loop.decisions import check_values
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
@@ -92,10 +92,12 @@ async def open_run(
         RunMismatchError: the run was stored for another prompt or agent.
         RunLockedError: another live process is running it.
         UsageError: no such run and no prompt to start it with (also when it was deleted
-            meanwhile); `decisions` for a new run (it has no call to decide) or no decisions.
+            meanwhile); `decisions` for a new run (it has no call to decide) or no decisions;
+            `store` is no run store (a path given for it).
         StoreFormatError: the file or the run is not one this agentkit can read.
         StoreError: the journal does not fit this agent (its tools changed since).
     """
+    check_store(store)
     if decisions:
         check_values(decisions)
         if messages is not None and store.header(run_id) is None:

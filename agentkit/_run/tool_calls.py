@@ -8,13 +8,15 @@ On asyncio a batch runs in asyncio's own `TaskGroup`: the same structured concur
 anyio's (a failure cancels the other calls and is raised in an exception group; a
 cancellation reaches every call) for fewer objects and ~10% less CPU per turn at 3,000 runs.
 One difference: a call cancelled before it began never begins (anyio lets it run to its first
-checkpoint), durable runs included: a call marked started that never began is answered as not
-run, as in any failed batch, and is never run twice. On trio, anyio's task group.
+checkpoint), durable runs included: a call marked started that never began is answered "Not
+run" (`NOT_BEGUN`, journaled: a resume would say it may have taken effect) when the batch fails
+or is cancelled in this process, and is never run twice. On trio, anyio's task group.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -23,6 +25,7 @@ import anyio
 import pydantic_core
 
 from .._api.wire import tool_result
+from .._errors import StoreError
 from .._loop.engine import Engine
 from .._tools.accepted import check_block
 from .._tools.context import RunContext
@@ -36,7 +39,7 @@ from .options import ToolExecution
 if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
     from .checkpoints import Journal
 
-__all__ = ["ToolCalls", "call_tool"]
+__all__ = ["NOT_BEGUN", "ToolCalls", "call_tool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +56,31 @@ class ToolCalls:
     journal: Journal | None
     effects: Effects | None
     emit: Send | None
+    began: set[str] | None = None
+    """A durable run's calls that began (their `call_tool` was entered), to tell the calls it
+    marked started that never began (`_not_begun`)."""
 
     async def batch(self, calls: list[dict[str, Any]]) -> None:
         """Run `calls` concurrently (the first in this task: one spawn fewer), once a durable
         run's journal and the effects have marked them as starting."""
         if not calls:
             return
-        if self.journal is not None:  # durable: before non-idempotent tools
+        if self.journal is None:
+            await self._run(calls)
+            return
+        cancelled = anyio.get_cancelled_exc_class()
+        try:  # durable: marked before non-idempotent tools
             await self.journal.starting(calls, self.by_name)
+        except cancelled:  # the marks were written: only the disk's news was awaited
+            self._not_begun(calls)
+            raise
+        try:
+            await self._run(calls)
+        except (Exception, cancelled):  # failed or cancelled here, not a process dying
+            self._not_begun(calls)
+            raise
+
+    async def _run(self, calls: list[dict[str, Any]]) -> None:
         if self.effects is not None:
             await self.effects.starting(calls, self.by_name)
         if len(calls) == 1:
@@ -82,10 +102,10 @@ class ToolCalls:
         ctx = self.context(call)
         tool = self.by_name[call["name"]]
         if self.limiter is None:
-            block = await self.call_tool(tool, call, ctx)
+            block = await self._begin(tool, call, ctx)
         else:
             async with self.limiter:
-                block = await self.call_tool(tool, call, ctx)
+                block = await self._begin(tool, call, ctx)
         self.engine.on_result(block)
         journal = self.journal
         if journal is not None:  # durable: a tool result, as soon as it exists
@@ -98,6 +118,33 @@ class ToolCalls:
             await self.emit(
                 ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
             )
+
+
+    def _begin(self, tool: Tool, call: dict[str, Any], ctx: RunContext[Any]) -> Any:
+        if self.began is not None:
+            self.began.add(call["id"])
+        return self.call_tool(tool, call, ctx)
+
+    def _not_begun(self, calls: list[dict[str, Any]]) -> None:
+        """A durable batch that failed or was cancelled in this process: its calls marked
+        started that never began (cancelled before their task's first step, or the batch's
+        mark awaited the disk) are answered so, journaled. Unanswered, a resume would tell the
+        model they may have taken effect, when this process knows they never ran."""
+        journal, began = self.journal, self.began or set[str]()
+        for call in calls:
+            if call["id"] in began or self.by_name[call["name"]].idempotent:
+                continue  # began: its effect is not known; idempotent: a resume runs it
+            block = tool_result(call["id"], NOT_BEGUN, is_error=True)
+            self.engine.on_result(block)
+            if journal is not None:
+                with contextlib.suppress(StoreError):  # the run stops with what stopped it
+                    journal.result(block)
+
+
+NOT_BEGUN = (
+    "Not run: the run stopped (a call next to it failed, it was cancelled or timed out) "
+    "before this call began, so it had no effect; call it again if it is still needed."
+)
 
 
 def _on_asyncio() -> bool:

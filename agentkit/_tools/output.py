@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, PydanticUserError, TypeAdapter, ValidationError
 
+from .._errors import UsageError
 from .json_schema import clean_schema, is_object
 
 __all__ = ["OUTPUT_TOOL_NAME", "OutputSpec"]
@@ -30,8 +31,20 @@ class OutputSpec:
 
     @classmethod
     def build(cls, output_type: Any, *, name: str = OUTPUT_TOOL_NAME) -> OutputSpec:
-        adapter: TypeAdapter[Any] = TypeAdapter(output_type)
-        schema = clean_schema(adapter.json_schema())
+        """Raises `UsageError` for a type the model cannot be asked for, naming it."""
+        try:
+            adapter: TypeAdapter[Any] = TypeAdapter(output_type)
+            schema = clean_schema(adapter.json_schema())
+        except PydanticUserError as exc:
+            # pydantic's advice (`arbitrary_types_allowed` in a model_config) is not for this.
+            reason = str(exc).split("\n", 1)[0].split(" Set `arbitrary_types_allowed", 1)[0]
+            reason = reason.rstrip(".")
+            raise UsageError(
+                f"output_type={output_type!r} is a type the model cannot be asked for "
+                f"({reason}). Use a pydantic model, a dataclass, a TypedDict (from "
+                "typing_extensions before Python 3.12) or a JSON-friendly type: str, int, "
+                "float, bool, list[...], dict[str, ...], Literal, Enum"
+            ) from exc
         wrapped = schema.get("type") != "object"
         if wrapped:
             schema = {"type": "object", "properties": {"result": schema}, "required": ["result"]}

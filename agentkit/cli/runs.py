@@ -400,6 +400,10 @@ def _import_agent(spec: str) -> Agent[Any] | None:
     except ImportError as exc:
         fail(f"--agent {spec!r}: cannot import {module_name!r} ({exc})")
         return None
+    except Exception as exc:  # the module's own code failed (a missing setting, a typo)
+        fail(f"--agent {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+             " (nothing was run)")
+        return None
     agent = getattr(module, attribute, None)
     if not isinstance(agent, Agent):
         kind = type(agent).__name__

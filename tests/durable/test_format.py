@@ -93,7 +93,10 @@ def test_a_path_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreFormatError, match=f"its folder {missing} does not exist") as caught:
         SQLiteStore(missing / "runs.db")
     assert caught.value.problem == "unreadable"
-    with pytest.raises(StoreFormatError, match="cannot") as caught:
+    # A folder was "cannot read the run store: [Errno 21] Is a directory", saying not what to
+    # give instead.
+    with pytest.raises(StoreFormatError, match=f"{tmp_path} is a folder, not a run store file; "
+                       f"give the path of a file in it .*e.g. {tmp_path / 'runs.db'}") as caught:
         SQLiteStore(tmp_path)
     assert caught.value.problem == "unreadable"
 
@@ -103,6 +106,9 @@ def test_bad_settings_are_refused() -> None:
         SQLiteStore(":memory:", synchronous="OFF")  # pyright: ignore[reportArgumentType]  # on purpose
     with pytest.raises(UsageError, match="lease_seconds"):
         SQLiteStore(":memory:", lease_seconds=0)
+    # An empty path (an unset setting) was "cannot read the run store : Is a directory: '.'".
+    with pytest.raises(UsageError, match=r"SQLiteStore\(''\): give the path of the store file"):
+        SQLiteStore("")
 
 
 V1_RUNS = """CREATE TABLE runs (

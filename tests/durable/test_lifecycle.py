@@ -14,6 +14,7 @@ import pytest
 from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, tool
 from agentkit.events import AgentEvent, RunFinished, ToolCallStarted
 from agentkit.testing import (
+    FakeServer,
     FunctionModel,
     ScriptedTransport,
     reply,
@@ -216,6 +217,27 @@ async def test_leaving_iter_at_once_on_a_stored_run_raises_nothing_and_keeps_it(
         pass
     assert store.entries("r") == stored
     assert store.header("r").status == ended  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_leaving_iter_on_run_finished_keeps_the_result_of_a_run_with_its_own_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `async for event in run: ... break` on `RunFinished`: a durable run makes its own client
+    # (an agent without `client=`), which it closes after that event; leaving the block
+    # cancelled the run there, so `run.result` stayed None (and the close was cut short),
+    # though the run had finished and was stored so.
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-env")
+    store = SQLiteStore(tmp_path / "runs.db")
+    with FakeServer([text_reply("Done.")]) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        async with Agent(MODEL, store=store).iter("Go", run_id="r") as run:
+            async for event in run:
+                if isinstance(event, RunFinished):
+                    break
+    assert run.result is not None and run.result.text == "Done."
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]
 
 
 @pytest.mark.asyncio

@@ -26,12 +26,14 @@ from agentkit import (
     RunContext,
     RunError,
     SQLiteStore,
+    ToolExecution,
     UsageError,
     tool,
     validate_conversation,
 )
 from agentkit._run.fingerprint import fingerprint
 from agentkit._run.replay import INTERRUPTED
+from agentkit._run.tool_calls import NOT_BEGUN
 from agentkit.cli.main import main as cli_main
 from agentkit.errors import (
     ConversationError,
@@ -212,6 +214,48 @@ async def test_a_run_ending_after_a_sub_agent_s_call_is_listed_with_its_usage(
         usage.input_tokens, usage.output_tokens, usage.known_cost_usd
     )
     assert header.cost_usd > 0.01 or ending == "failed"
+
+
+@pytest.mark.asyncio
+async def test_calls_marked_started_that_never_began_are_answered_not_run_not_interrupted(
+    store: SQLiteStore,
+) -> None:
+    # A batch whose first call fails (raise_errors) cancels the others before they begin: they
+    # were marked started, so a resume answered them "Interrupted: ... may or may not have
+    # taken effect", though the process that marked them knew they never ran.
+    sent: list[str] = []
+    broken = [True]
+
+    @tool
+    async def audit(ctx: RunContext[None]) -> str:
+        """Write the audit line."""
+        if broken[0]:
+            raise ValueError("the audit log is full")
+        return "written"
+
+    @tool
+    async def email(ctx: RunContext[None], to: str) -> str:
+        """Send an email."""
+        sent.append(to)
+        return "sent"
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, tools=[audit, email], client=client,
+                     tool_execution=ToolExecution(raise_errors=True))
+
+    calls = [("audit", {}, "toolu_1"), ("email", {"to": "a"}, "toolu_2"),
+             ("email", {"to": "b"}, "toolu_3")]
+    with pytest.raises(RunError, match="the audit log is full"):
+        await agent([reply(tool_calls=calls)]).run("Mail them", run_id="r1", store=store)
+    assert sent == []
+    broken[0] = False
+    resumed = await agent([text_reply("Done.")]).run("Mail them", run_id="r1", store=store)
+    answers = {b["tool_use_id"]: b for b in resumed.messages[2]["content"]}
+    assert answers["toolu_1"]["content"] == INTERRUPTED  # it ran: its effect is not known
+    for never in ("toolu_2", "toolu_3"):
+        assert answers[never]["is_error"] and answers[never]["content"] == NOT_BEGUN
+    assert sent == []  # never run twice, and never told it may have run
 
 
 @pytest.mark.asyncio
@@ -608,6 +652,24 @@ async def test_misused_durable_arguments_are_usage_errors(store: SQLiteStore) ->
                        r"at position 1 .*e\.g\. run_id\.encode\(errors='backslashreplace'\)"):
         await agent.run("x", run_id="r\udcff.csv", store=store)
     assert store.runs() == []  # nothing was stored
+
+
+@pytest.mark.asyncio
+async def test_a_path_given_as_the_store_is_a_usage_error_naming_the_store_to_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `store="runs.db"` (the path, not `SQLiteStore("runs.db")`) raised AttributeError: 'str'
+    # object has no attribute 'claim', from inside the run, naming no setting.
+    monkeypatch.chdir(tmp_path)
+    agent = agent_for(ScriptedTransport([]), World())
+    for path in ("runs.db", Path("runs.db")):
+        with pytest.raises(UsageError, match=r"store=.*'runs.db'\)? is a path, not a run "
+                           r"store: store=SQLiteStore\('runs.db'\) keeps the runs in that file"):
+            await agent.run("x", run_id="r", store=path)  # pyright: ignore[reportArgumentType]
+    keeps = agent_for(ScriptedTransport([]), World(), store={"runs": []})
+    with pytest.raises(UsageError, match=r"store=\{'runs': \[\]\} is a dict without claim, "):
+        await keeps.run("x", run_id="r", decisions={"toolu_1": True})
+    assert list(tmp_path.iterdir()) == []  # nothing was made
 
 
 @pytest.mark.asyncio
