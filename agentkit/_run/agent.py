@@ -17,7 +17,6 @@ from .._api.aiohttp_driver import release_loop_pools
 from .._api.client import AsyncClient
 from .._errors import UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
-from .._loop.history import append_user_content
 from .._loop.limits import Limits
 from .._loop.request_rules import check_tool_names
 from .._loop.steps import CallModel, ListTools
@@ -35,6 +34,7 @@ from .handle import AgentRun
 from .hooks import Approve, Hooks
 from .options import ModelSettings, ToolExecution
 from .result import OutputT, RunResult
+from .start import first_messages, start
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -321,7 +321,7 @@ class Agent(Generic[OutputT]):
             APIError: the count failed (e.g. a gateway without `count_tokens`).
             UsageError: nothing to count (no prompt and no history).
         """
-        engine = self._start(prompt, {"history": history})
+        engine = start(self.config, prompt, history, None)
         engine = Engine(replace(self.config, context=None), engine.state)
         step = engine.next_step()
         if isinstance(step, ListTools):
@@ -363,7 +363,7 @@ class Agent(Generic[OutputT]):
             if RUN_HOST.get() is not None:  # a host carries it out (a workflow of its own)
                 return self.run(task, deps=deps)
             # In `state`, so the tokens a sub-run that is cancelled spent are known to its caller.
-            state.messages = _first(task, None)
+            state.messages = first_messages(task, None)
             return self.run(deps=deps, state=state)
 
         return agent_tool(tool_name, text, sub_run)
@@ -380,7 +380,7 @@ class Agent(Generic[OutputT]):
     ) -> list[dict[str, Any]]:
         """A new run's first messages, `history` with `prompt` added, as `run` starts them (for
         integrations that drive runs). Raises `UsageError` when there is nothing to send."""
-        return _first(prompt, history)
+        return first_messages(prompt, history)
 
     def client_for_run(self) -> AbstractAsyncContextManager[AsyncClient]:
         """The client one run uses, as `run` gets it (for integrations that drive runs)."""
@@ -431,7 +431,7 @@ class Agent(Generic[OutputT]):
                 "pass run_id= (a stored run) or state= (a run in memory), not both"
             )
         has_input = prompt is not None or args.get("history") is not None
-        messages = _first(prompt, args.get("history")) if has_input else None
+        messages = first_messages(prompt, args.get("history")) if has_input else None
         return open_run(
             store, run_id, config=self.config, toolset=self.toolset, agent=self.name or "",
             messages=messages, deps=args.get("deps"),
@@ -440,52 +440,8 @@ class Agent(Generic[OutputT]):
         )
 
     def _start(self, prompt: str | list[dict[str, Any]] | None, args: RunArgs) -> Engine:
-        """The engine of the run these arguments ask for, the prompt added."""
-        history, state = args.get("history"), args.get("state")
-        if history is not None and state is not None:
-            raise UsageError("pass history= (a conversation) or state= (a run), not both")
-        if state is not None and state.done:
-            if prompt is None:
-                engine = Engine(self.config, state)
-                if engine.reopen():  # a limit or stop_when ended it: it goes on
-                    return engine
-                raise UsageError(
-                    "this run has finished; pass a prompt to continue its conversation"
-                )
-            # Its calls stay in the conversation, and so do their decisions (final once given).
-            messages = _first(prompt, state.messages)
-            return Engine(self.config, RunState(messages=messages, decisions=dict(state.decisions)))
-        if state is None:
-            return Engine(self.config, RunState(messages=_first(prompt, history)))
-        engine = Engine(self.config, state)
-        if prompt is not None:
-            if state.pending:
-                raise UsageError(
-                    "the run is waiting for tool results or approvals; resume it "
-                    "with decisions= before adding a prompt"
-                )
-            engine.on_prompt(_content(prompt))
-        if not state.messages:
-            raise UsageError("nothing to send: pass a prompt")
-        return engine
-
-
-def _content(prompt: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
-
-
-def _first(
-    prompt: str | list[dict[str, Any]] | None, history: Sequence[dict[str, Any]] | None
-) -> list[dict[str, Any]]:
-    """A new run's first messages: `history` with `prompt` added as `Engine.on_prompt` adds
-    one (no engine needed: a durable run builds its own). `UsageError` when nothing is left to
-    send."""
-    messages = list(history or ())
-    if prompt is not None:
-        append_user_content(messages, _content(prompt))
-    if not messages:
-        raise UsageError("nothing to send: pass a prompt")
-    return messages
+        """The engine of a run kept in memory, as these arguments ask (`start.start`)."""
+        return start(self.config, prompt, args.get("history"), args.get("state"))
 
 
 def _at_least(**options: tuple[int, int]) -> None:
