@@ -115,6 +115,18 @@ def side_effects(log: Path) -> list[list[str]]:
     return [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
 
 
+def charges(log: Path, run_id: str) -> tuple[list[str], set[str]]:
+    """The charges the killed processes started and finished, checked: none started twice,
+    and every call's idempotency key is run `run_id`'s."""
+    effects = side_effects(log)
+    started = [e[1] for e in effects if e[0] == "charge-start"]
+    done = {e[1] for e in effects if e[0] == "charge-done"}
+    assert len(started) == len(set(started)), "a non-idempotent call started twice"
+    keys = {(e[1], e[2]) for e in effects if e[0] in ("lookup", "charge-start")}
+    assert all(key == f"{run_id}:{call}" for call, key in keys)
+    return started, done
+
+
 # CI runs three seeds (~15 s); a soak run sets more: AGENTKIT_CRASH_SEEDS=1-50.
 _FIRST, _, _LAST = os.environ.get("AGENTKIT_CRASH_SEEDS", "1-3").partition("-")
 SEEDS = range(int(_FIRST), int(_LAST or _FIRST) + 1)
@@ -163,12 +175,7 @@ def test_a_run_killed_at_random_moments_finishes_as_if_it_never_crashed(
     assert kills > 0  # the generator's delays do hit the run
     assert crashed_requests <= clean_requests + kills, (crashed_requests, clean_requests, kills)
 
-    effects = side_effects(tmp_path / "runs.log")
-    started = [e[1] for e in effects if e[0] == "charge-start"]
-    done = {e[1] for e in effects if e[0] == "charge-done"}
-    assert len(started) == len(set(started)), "a non-idempotent call started twice"
-    keys = {(e[1], e[2]) for e in effects if e[0] in ("lookup", "charge-start")}
-    assert all(key == f"orders:{call}" for call, key in keys)
+    started, done = charges(tmp_path / "runs.log", "orders")
 
     store = SQLiteStore(tmp_path / "runs.db")
     offline = AsyncClient(api_key="sk-test", transport=ScriptedTransport([]))  # no model call
@@ -214,12 +221,7 @@ def test_a_sub_run_killed_at_random_moments_resumes_with_its_caller(
     sub = f"orders\u203a{call}"
     entries = store.entries(sub)
 
-    effects = side_effects(tmp_path / "runs.log")
-    started = [e[1] for e in effects if e[0] == "charge-start"]
-    done = {e[1] for e in effects if e[0] == "charge-done"}
-    assert len(started) == len(set(started)), "a non-idempotent call started twice"
-    keys = {(e[1], e[2]) for e in effects if e[0] in ("lookup", "charge-start")}
-    assert all(key == f"{sub}:{call_id}" for call_id, key in keys)
+    started, done = charges(tmp_path / "runs.log", sub)
     results = {str(e.payload["tool_use_id"]): e.payload for e in entries
                if e.kind == "tool_result"}
     for cut in set(started) - done:
