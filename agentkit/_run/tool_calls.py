@@ -119,7 +119,6 @@ class ToolCalls:
                 ev.ToolCallFinished(ctx.turn, call["id"], call["name"], call["input"], block)
             )
 
-
     def _begin(self, tool: Tool, call: dict[str, Any], ctx: RunContext[Any]) -> Any:
         if self.began is not None:
             self.began.add(call["id"])
