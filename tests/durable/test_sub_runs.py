@@ -359,6 +359,10 @@ async def test_a_sub_run_its_store_refuses_fails_its_caller_with_the_call_left_o
     with pytest.raises(RunError) as raised:  # the caller's model is asked nothing
         await agents([], [], system="Be brief.").run("Go", run_id="r1", store=store)
     assert isinstance(raised.value.__cause__, RunMismatchError)
+    said = str(raised.value)  # what to do, for a sub-run (no new run_id can be chosen for it)
+    assert "Use a new run_id" not in said
+    assert ("It is the sub-run of call toolu_p1 of run 'r1': resume 'r1' with that sub-agent as "
+            "it was, or delete the sub-run (store.delete") in said
     header = store.header("r1")
     assert header is not None and header.status == "failed"
 
