@@ -383,8 +383,9 @@ class RunMismatchError(StoreError):
     """Run `run_id` is stored with another fingerprint: the id was used for a different prompt
     or agent. Nothing was changed."""
 
-    def __init__(self, run_id: str, *, stored: str, given: str) -> None:
+    def __init__(self, run_id: str, *, stored: str, given: str, fix: str | None = None) -> None:
         # A durable run's fingerprint is `<agent>-<prompt>` (`_run/durable.py`): say which.
+        # `fix`: what to do instead of the usual (a sub-run's id cannot be chosen anew).
         agent, _, prompt = stored.partition("-")
         this_agent, _, this_prompt = given.partition("-")
         if prompt and this_prompt and agent == this_agent:
@@ -398,8 +399,8 @@ class RunMismatchError(StoreError):
             what = "a different prompt or agent"
         super().__init__(
             f"run id {run_id!r} was already used for {what} (stored fingerprint {stored}, "
-            f"this run {given}); nothing was changed. Use a new run_id, or delete the old run "
-            "first"
+            f"this run {given}); nothing was changed. "
+            + (fix or "Use a new run_id, or delete the old run first")
         )
         self.run_id = run_id
         self.stored = stored

@@ -716,3 +716,32 @@ def test_resume_of_a_finished_run_prints_its_result_without_an_api_key(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "Charged." in captured.out
+
+
+def test_show_of_a_paused_sub_run_says_nothing_resumes_it_and_suggests_no_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A sub-agent with no approve callback pauses its sub-run, and its caller's model is told
+    # the calls were not run: `show` suggested `runs resume 'r1›toolu_p1' --approve ...`,
+    # which is refused (a sub-run resumes with its caller, whose call has its answer).
+    @tool(requires_approval=True)
+    def charge(order: int) -> str:
+        """Charge an order."""
+        return "charged"
+
+    def client(script: list[Any]) -> AsyncClient:
+        return AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+
+    clerk = Agent("claude-sonnet-4-5", name="clerk", description="Charges.", tools=[charge],
+                  client=client([reply(tool_calls=[("charge", {"order": 1}, "toolu_s1")])]))
+    caller = Agent("claude-sonnet-4-5", tools=[clerk.as_tool()], client=client(
+        [reply(tool_calls=[("clerk", {"task": "Charge 1."}, "toolu_p1")]), text_reply("No.")]))
+    db = tmp_path / "runs.db"
+    with SQLiteStore(db) as store:
+        caller.run_sync("Charge order 1", run_id="r1", store=store)
+    assert main(["runs", "show", "r1\u203atoolu_p1", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "awaiting a decision: charge (toolu_s1)" in captured.out
+    assert "runs resume" not in captured.err and "--approve" not in captured.err
+    assert ("a sub-agent's run: its caller r1 was told these calls were not run, and nothing "
+            "resumes it") in captured.err

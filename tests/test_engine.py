@@ -519,3 +519,24 @@ def test_the_request_is_checked_after_the_hook_rewrote_it() -> None:
     with pytest.raises(ConversationError) as caught:
         engine.on_request(broken)
     assert caught.value.rule == "first_message_user"
+
+
+def never(state: RunState) -> bool:
+    return False
+
+
+@pytest.mark.parametrize(
+    ("config", "then_model"),
+    [({}, True), ({"limits": Limits(max_turns=1)}, False), ({"stop_when": never}, False)],
+)
+def test_run_tools_says_whether_the_model_is_asked_once_the_calls_are_answered(
+    config: dict[str, Any], then_model: bool
+) -> None:
+    # A driver with a lazy client makes it before such calls (none runs when it cannot be
+    # made); a limit that ends the run first, or a stop_when that decides on the results,
+    # leave it lazy: the calls run, and no key is needed.
+    engine = start(**config)
+    step_with(engine)
+    engine.on_reply(msg(call("t1"), stop="tool_use"))
+    step = step_with(engine)
+    assert isinstance(step, RunTools) and step.then_model is then_model

@@ -168,7 +168,7 @@ class Engine:
         return ListTools(turn)
 
     def _tool_step(self) -> Step | None:
-        s = self.state
+        s, cfg = self.state, self.config
         todo = [c for c in s.pending if c["id"] not in s.results]
         undecided: list[dict[str, Any]] = []
         runnable: list[dict[str, Any]] = []
@@ -185,16 +185,16 @@ class Engine:
                 runnable.append(call)
         s.awaiting_approval = [c["id"] for c in undecided]
         if undecided:
-            if not self.config.approvals:
+            if not cfg.approvals:
                 # No one can decide now: stop here until the run is resumed with decisions.
                 self._stop(APPROVAL_REQUIRED)
                 return Finished(s)
             return NeedApproval(tuple(undecided))
         if runnable:
-            limit = self.config.limits.before_tools(s.usage.tool_calls, len(runnable))
-            if limit is not None:
+            if (limit := cfg.limits.before_tools(s.usage.tool_calls, len(runnable))) is not None:
                 return self._finish_limit(limit)
-            return RunTools(tuple(runnable), self._tools)
+            asks = cfg.stop_when is None and cfg.limits.before_request(s.turns, s.usage) is None
+            return RunTools(tuple(runnable), self._tools, asks)
         self._answer_pending()
         return Finished(s) if s.done else None
 

@@ -84,6 +84,10 @@ class RunTools:
 
     calls: tuple[dict[str, Any], ...]
     tools: Mapping[str, ToolInfo]
+    then_model: bool = True
+    """The model is asked once they are answered, as far as is known before they run (a
+    timeout, a failing tool or `stop_when` may still end the run): a driver that makes its
+    client lazily makes it first, so none of them runs when the request after them cannot."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,8 @@ class Agent(Generic[OutputT]):
 
         `client`: the `AsyncClient` every run uses; yours to close (`async with`). Without
         one, each run makes its own from the environment and closes it when the run ends (a
-        durable run when it first calls the model: a stored result needs no API key).
+        durable run when it first calls the model, or runs calls the model is asked about next:
+        a stored result needs no API key).
         `model_retries`: retries per model call, whatever failed (the client's `max_retries`
         is for direct client use). `clock`: what runs read the time from and sleep on
         (`now()`, `async sleep()`); `agentkit.testing.FakeClock` sleeps without waiting.

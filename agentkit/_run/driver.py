@@ -250,8 +250,7 @@ class Driver(Generic[OutputT]):
                 else:
                     await turn.effects.sleep(step.seconds)
             case RunTools():
-                tools = cast("Mapping[str, Tool]", step.tools)
-                await self._run_tools(step.calls, tools, engine, turn)
+                await self._run_tools(step, engine, turn)
             case NeedApproval():
                 await self._need_approval(step, engine, turn)
             case Finished():
@@ -368,13 +367,10 @@ class Driver(Generic[OutputT]):
                     request_id=exc.request_id,
                 ) from exc
 
-    async def _run_tools(
-        self,
-        calls: Sequence[dict[str, Any]],
-        by_name: Mapping[str, Tool],
-        engine: Engine,
-        turn: _Turn,
-    ) -> None:
+    async def _run_tools(self, step: RunTools, engine: Engine, turn: _Turn) -> None:
+        if turn.client is None and step.then_model:  # a lazy client: made first, so no call
+            turn.api()  # runs when the request after the calls cannot be made (no API key)
+        calls, by_name = step.calls, cast("Mapping[str, Tool]", step.tools)
         # A limiter costs a checkpoint per call: make one only when it can limit anything.
         most = self.tool_execution.max_concurrency
         limiter = anyio.CapacityLimiter(most) if len(calls) > most else None

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._api.jsonbytes import to_json
-from .._errors import RunError, ToolError
+from .._errors import RunError, RunMismatchError, ToolError
 from .._loop.state import RunState
 from .._loop.usage import RunUsage
 from .._tools.context import RunContext
@@ -147,6 +147,12 @@ async def _durable(
         if isinstance(exc.usage, RunUsage):
             caller.merge(tool_use_id, exc.usage)
         raise
+    except RunMismatchError as exc:  # the sub-agent changed since (a StoreError fails the caller)
+        raise RunMismatchError(run_id, stored=exc.stored, given=exc.given, fix=(
+            f"It is the sub-run of call {tool_use_id} of run {caller.run_id!r}: resume "
+            f"{caller.run_id!r} with that sub-agent as it was, or delete the sub-run "
+            "(store.delete; the call then starts it over and does again what it did)"
+        )) from None
     except BaseException:
         if states and states[0].usage.requests:  # stopped: what it spent is in its journal
             caller.merge(tool_use_id, states[0].usage)

@@ -7,7 +7,10 @@ tool definition, and executing one call of it. Rules:
   function and parameter); `Tool.run` then does no per-call schema work beyond validation.
 - `Tool.run` always returns a wire-form `tool_result` dict. Bad input, `ToolError`, any other
   `Exception` and timeouts become `is_error` results so the run goes on; only `raise_errors`
-  escalates ordinary exceptions. Cancellation (a `BaseException`) is never caught.
+  escalates ordinary exceptions, and a `StoreError` (a durable run inside the call refused by
+  its store: locked, another agent's, unreadable) always fails the run: the model can do
+  nothing about it, and a durable caller's resume runs the call again once it is fixed.
+  Cancellation (a `BaseException`) is never caught.
 - Async tools run in a cancel scope, so a timeout really stops them; sync tools run in a worker
   thread that a timeout abandons (Python cannot kill a thread; the result is discarded).
 - The options are spelled once as typed keywords (`ToolOptions`) and once as attributes with
@@ -32,7 +35,7 @@ from typing import Any, Literal, Protocol, TypeAlias, TypedDict, Unpack, cast, o
 import pydantic_core
 
 from .._api.blocks import tool_result
-from .._errors import ToolError, UsageError
+from .._errors import StoreError, ToolError, UsageError
 from .accepted import Checked, check, said
 from .content import DEFAULT_MAX_RESULT_CHARS, Content, describe, to_content, truncate
 from .context import RunContext
@@ -302,7 +305,9 @@ class Tool(_Options):
         except ToolError as exc:
             return tool_result(tool_use_id, self._error_content(exc, limit), is_error=True)
         except Exception as exc:
-            if self.raise_errors if self.raise_errors is not None else raise_errors:
+            if isinstance(exc, StoreError) or (
+                self.raise_errors if self.raise_errors is not None else raise_errors
+            ):
                 raise
             return tool_result(tool_use_id, truncate(describe(exc), limit), is_error=True)
         if value is _TIMED_OUT:

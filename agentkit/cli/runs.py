@@ -157,7 +157,7 @@ def _list(
 def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) -> int:
     """The journal, readably: the prompt, each reply's text and calls, results, the end.
     Everything in it is anyone's text: shown with its terminal controls escaped."""
-    from agentkit._durable.journal import runs_command, shell_word
+    from agentkit._durable.journal import SUB_RUN_MARK, runs_command, shell_word
     from agentkit.errors import StoreError
 
     from .display import preview, printable
@@ -238,6 +238,13 @@ def _show(store: SQLiteStore, reader: RunReader, display: Display, run_id: str) 
     if status == "paused" and awaiting:
         calls = ", ".join(f"{names.get(i, '?')} ({i})" for i in awaiting)
         display.line(printable(f"awaiting a decision: {calls}"), style="yellow")
+        if SUB_RUN_MARK in run_id:  # no one can decide for it: its caller's call is answered
+            caller = run_id.rsplit(SUB_RUN_MARK, 1)[0]
+            display.note(printable(
+                f"a sub-agent's run: its caller {caller} was told these calls were not run, and "
+                "nothing resumes it (give the sub-agent an approve callback, Agent(approve=...), "
+                "for it to run such calls)"))
+            return 0
         approve = [f"--approve {shell_word(i)}" for i in awaiting]
         line = runs_command("resume", run_id, store.path, "--agent MODULE:ATTR", *approve)
         display.note(printable(

@@ -140,3 +140,22 @@ async def test_a_changed_decision_is_refused_before_the_calls_a_crash_cut_are_an
     assert store.entries("r1") == stored and ran == ["notify"]
     done = await agent.run(run_id="r1", store=store, decisions={"t2": True})
     assert done.text == "Charged." and ran == ["notify", "charge 1"]
+
+
+@pytest.mark.asyncio
+async def test_decisions_given_where_no_client_can_be_made_run_nothing(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The model is asked once the approved call is answered: with no API key that fails, so
+    # the call must not run first (it did, then the run failed on the key).
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    ran: list[str] = []
+    keyed = agent_for(two_calls(), ran)
+    assert (await keyed.run("Charge 1, refund 2", run_id="r1", store=store)).pending_approvals
+    keyless = Agent(MODEL, tools=[keyed.toolset], store=store)
+    with pytest.raises(UsageError, match="no API key"):
+        await keyless.run(run_id="r1", decisions={"t1": True, "t2": "no"})
+    assert ran == []
+    done = await keyed.run(run_id="r1", store=store)  # the decisions were kept
+    assert done.text == "Charged 1, did not refund 2." and ran == ["charge 1"]

@@ -18,6 +18,7 @@ from agentkit import (
     AsyncClient,
     Hooks,
     RunContext,
+    RunError,
     SQLiteStore,
     ToolError,
     UsageError,
@@ -26,6 +27,7 @@ from agentkit import (
 )
 from agentkit._durable.journal import sub_run_id
 from agentkit._run.replay import INTERRUPTED
+from agentkit.errors import RunMismatchError
 from agentkit.testing import Fault, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
@@ -325,3 +327,46 @@ async def test_a_sub_run_s_own_sub_run_resumes_with_both_callers(store: SQLiteSt
     assert {r.run_id for r in store.runs()} == {"r1", SUB, inner}
     store.delete("r1")
     assert store.runs() == []
+
+
+@pytest.mark.asyncio
+async def test_a_sub_run_its_store_refuses_fails_its_caller_with_the_call_left_open(
+    store: SQLiteStore,
+) -> None:
+    # The sub-agent changed between the crash and the resume (a deploy): its stored run was
+    # refused with a RunMismatchError, which became the call's result; the caller's model read
+    # "use a new run_id, or delete the old run" and the caller finished without its sub-run.
+    world = World(crash_in={"lookup"})
+
+    def agents(parent: list[Any], sub: list[Any], system: str | None = None) -> Agent[str]:
+        @tool(idempotent=True)
+        async def lookup(ctx: RunContext[None], order: int) -> str:
+            """Look an order's state up (safe to repeat)."""
+            world.act("lookup", ctx)
+            return "paid"
+
+        clerk = Agent(MODEL, name="clerk", description="Looks up.", system=system,
+                      tools=[lookup], client=AsyncClient(
+                          api_key="sk-test", transport=ScriptedTransport(sub), max_retries=0))
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(parent), max_retries=0)
+        return Agent(MODEL, tools=[clerk.as_tool()], client=client)
+
+    parent = [reply(tool_calls=[("clerk", {"task": "Order 1?"}, "toolu_p1")]), text_reply("Paid.")]
+    sub = [reply(tool_calls=[("lookup", {"order": 1}, "toolu_s1")]), text_reply("Order 1: paid.")]
+    with pytest.raises(Crash):
+        await agents(parent[:1], sub[:1]).run("Go", run_id="r1", store=store)
+
+    with pytest.raises(RunError) as raised:  # the caller's model is asked nothing
+        await agents([], [], system="Be brief.").run("Go", run_id="r1", store=store)
+    assert isinstance(raised.value.__cause__, RunMismatchError)
+    said = str(raised.value)  # what to do, for a sub-run (no new run_id can be chosen for it)
+    assert "Use a new run_id" not in said
+    assert ("It is the sub-run of call toolu_p1 of run 'r1': resume 'r1' with that sub-agent as "
+            "it was, or delete the sub-run (store.delete") in said
+    header = store.header("r1")
+    assert header is not None and header.status == "failed"
+
+    resumed = await agents(parent[1:], sub[1:]).run("Go", run_id="r1", store=store)
+    assert resumed.text == "Paid." and resumed.messages[2]["content"][0]["content"] == (
+        "Order 1: paid.")
+    assert resumed.usage.requests == 4

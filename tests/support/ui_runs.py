@@ -104,6 +104,15 @@ class Runs:
         await self.run(self._charger(reply("Charging.", tool_calls=calls)), "Charge order 7",
                        run_id)
 
+    async def paused_sub_run(self) -> None:
+        """`delegate-1`, finished: its sub-agent's run `delegate-1›toolu_d1` paused for approval
+        of `toolu_c1` (the sub-agent has no approve callback)."""
+        clerk = self._charger(reply(tool_calls=[("charge", {"order": 7}, "toolu_c1")]))
+        clerk.name, clerk.description = "clerk", "Charges orders."
+        steps = [reply(tool_calls=[("clerk", {"task": "Charge 7."}, "toolu_d1")]),
+                 text_reply("The clerk could not charge it.")]
+        await self.run(self.agent(steps, [clerk.as_tool()]), "Charge order 7", "delegate-1")
+
     async def resumed_with_denial(self) -> None:
         """`charge-1` resumed: the charge denied, the model answers."""
         await self.run(self._charger(text_reply("I did not charge it.")), None, "charge-1",

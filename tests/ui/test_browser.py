@@ -268,6 +268,24 @@ async def test_a_paused_run_shows_its_pending_approvals(site: Site) -> None:
     assert site.errors == []
 
 
+async def test_a_paused_sub_run_says_nothing_resumes_it_and_shows_no_resume_line(
+    site: Site,
+) -> None:
+    # Its `runs resume 'delegate-1›toolu_d1' --approve ...` line is refused (a sub-run resumes
+    # with its caller), and its caller's call was answered: no decision can reach it.
+    await site.runs.paused_sub_run()
+    await site.open("#/run/" + quote("delegate-1\u203atoolu_d1"))
+    page = site.page
+    await expect(page.locator("#pending .call")).to_have_count(1)
+    await expect(page.locator("#pending code")).to_have_count(0)
+    await expect(page.locator("#sub-run")).to_have_text(
+        "A sub-agent's run: its caller delegate-1 was told these calls were not run, and "
+        "nothing resumes it (give the sub-agent an approve callback, Agent(approve=...), for "
+        "it to run such calls)."
+    )
+    assert site.errors == []
+
+
 async def test_what_a_tool_or_the_model_wrote_is_shown_as_text_and_never_runs(
     site: Site,
 ) -> None:

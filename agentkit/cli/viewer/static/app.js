@@ -313,7 +313,10 @@ function runView(runId) {
     if (data.pending.length) {
       add(pending, h("div", { class: "box pending" },
         h("b", {}, "Waiting for approval"),
-        h("p", { class: "muted" }, "Answer with: ", h("code", {}, runsCommand("resume", run.run_id, run.store, "--agent MODULE:ATTR --approve ID --deny ID")), " (the agent that started the run, an --approve or --deny for each call below)."),
+        // A sub-agent's run (its id holds "›"): no one can decide for it, its caller's call is answered.
+        run.run_id.includes("\u203a")
+          ? h("p", { class: "muted", id: "sub-run" }, "A sub-agent's run: its caller " + run.run_id.slice(0, run.run_id.lastIndexOf("\u203a")) + " was told these calls were not run, and nothing resumes it (give the sub-agent an approve callback, Agent(approve=...), for it to run such calls).")
+          : h("p", { class: "muted" }, "Answer with: ", h("code", {}, runsCommand("resume", run.run_id, run.store, "--agent MODULE:ATTR --approve ID --deny ID")), " (the agent that started the run, an --approve or --deny for each call below)."),
         data.pending.map((call) => h("div", { class: "call awaiting", "data-call": call.id },
           h("div", { class: "call-head" }, h("b", {}, call.name), " ", h("span", { class: "muted" }, call.id), " (turn " + call.turn + ")"),
           h("pre", { class: "input" }, json(call.input))))));
