@@ -645,6 +645,7 @@ def test_list_counts_each_run_s_sub_runs_and_lists_them_under_it_with_sub_runs(
     assert main(["runs", "list", "--db", str(db)]) == 0
     rows = rows_of(capsys.readouterr().out)
     assert rows[0][-1] == "sub-runs"
+    assert rows[2][2] == "claude-sonnet-4-5"  # into a pipe, whole beside the extra column
     assert [(r[0], r[-1]) for r in rows[2:]] == [("b", "2"), ("a", "2")]
     assert main(["runs", "list", "--db", str(db), "--limit", "1", "--status", "finished"]) == 0
     assert [r[0] for r in rows_of(capsys.readouterr().out)[2:]] == ["b"]
