@@ -410,10 +410,10 @@ class SQLiteStore:
         `limit` of them from `offset`; with `top_level`, not the sub-runs (`subruns.TOP_LEVEL`).
         Ordered and filtered by the headers as last brought up to date (each status change,
         every third of a lease); the totals are the journals' (`RunHeader.unreadable`: not)."""
-        where = ["TRUE", *(["status = ?"] if status is not None else []), *[TOP_LEVEL] * top_level]
+        where = ("TRUE" if status is None else "status = ?") + (" AND " + TOP_LEVEL) * top_level
         with self._use(write=False) as db:
             rows = db.execute(
-                f"SELECT {HEADER} FROM runs WHERE {' AND '.join(where)} "
+                f"SELECT {HEADER} FROM runs WHERE {where} "
                 "ORDER BY updated DESC, run_id LIMIT ? OFFSET ?",
                 (*(() if status is None else (status,)), limit, offset),
             ).fetchall()

@@ -138,20 +138,20 @@ def _list(
            for r, _, depth, _ in listed]
     table.add_column("id", no_wrap=True, min_width=max(len(i) for i in ids))
     counted = any(subs for *_, subs in listed)  # a column only where sub-agents ran
-    for title in ("status", "model", "turns", "tokens", "cost", "updated", "sub-runs")[
-        : None if counted else -1
-    ]:
+    titles = ["status", "model", "turns", "tokens", "cost", "updated"]
+    for title in [*titles, "sub-runs"] if counted else titles:
         right = title in ("turns", "tokens", "cost", "sub-runs")
         # The model may wrap; the rest is short and must stay whole.
         table.add_column(title, no_wrap=title != "model", justify="right" if right else "left")
     for (r, status, _, subs), run_id in zip(listed, ids, strict=True):
         if r.unreadable is not None:  # listed with its header's figures, the error below
             status = "unreadable"
-        table.add_row(  # ids and models are anyone's text: never markup nor terminal controls
-            Text(run_id), status, Text(printable(r.model, one_line=True)), str(r.turns),
-            f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}", when(r.updated)[:16],
-            *[f"{subs:,}" if subs else ""][:counted],
-        )
+        cells: list[str | Text] = [  # ids and models are anyone's text: never markup nor
+            Text(run_id), status, Text(printable(r.model, one_line=True)),  # terminal controls
+            str(r.turns), f"{r.input_tokens + r.output_tokens:,}", f"${r.cost_usd:.4f}",
+            when(r.updated)[:16],
+        ]
+        table.add_row(*cells, *([f"{subs:,}" if subs else ""] if counted else []))
     console = display.console
     need = Measurement.get(console, console.options.update(max_width=sys.maxsize), table)
     # An id longer than the terminal is wide: rich would drop the other columns; and into a
