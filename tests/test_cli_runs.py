@@ -612,27 +612,103 @@ def test_show_names_the_usage_a_sub_agent_merged_in(
     assert f"{total:,} tokens" in captured.out
 
 
-def test_a_sub_agent_s_run_is_listed_by_its_id_and_rm_of_its_caller_deletes_it(
+def nested_runs(db: Path, *run_ids: str) -> None:
+    """Runs `run_ids` in the store `db`, each calling the agent `clerk` (call `toolu_c`), which
+    calls the agent `auditor` (call `toolu_a`): two sub-runs a run, one inside the other."""
+    def client(script: list[Any]) -> AsyncClient:
+        return AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+
+    with SQLiteStore(db) as store:
+        for run_id in run_ids:
+            auditor = Agent("claude-sonnet-4-5", name="auditor", description="Audits.",
+                            client=client([text_reply("Fine.")]))
+            clerk = Agent("claude-sonnet-4-5", name="clerk", description="Charges.",
+                          tools=[auditor.as_tool()], client=client([
+                              reply(tool_calls=[("auditor", {"task": "Check."}, "toolu_a")]),
+                              text_reply("Checked.")]))
+            Agent("claude-sonnet-4-5", tools=[clerk.as_tool()], client=client([
+                reply(tool_calls=[("clerk", {"task": "Charge."}, "toolu_c")]),
+                text_reply("Done.")])).run_sync("Charge it", run_id=run_id, store=store)
+
+
+def rows_of(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def test_list_counts_each_run_s_sub_runs_and_lists_them_under_it_with_sub_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Sub-runs were listed as runs of their own among the user's runs, nothing saying whose
+    # they were, and a page (`--limit`) held them in place of the user's runs.
+    db = tmp_path / "runs.db"
+    nested_runs(db, "a", "b")
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    rows = rows_of(capsys.readouterr().out)
+    assert rows[0][-1] == "sub-runs"
+    assert rows[2][2] == "claude-sonnet-4-5"  # into a pipe, whole beside the extra column
+    assert [(r[0], r[-1]) for r in rows[2:]] == [("b", "2"), ("a", "2")]
+    assert main(["runs", "list", "--db", str(db), "--limit", "1", "--status", "finished"]) == 0
+    assert [r[0] for r in rows_of(capsys.readouterr().out)[2:]] == ["b"]
+
+    assert main(["runs", "list", "--db", str(db), "--sub-runs"]) == 0
+    out = capsys.readouterr().out
+    listed = [(r[:2], "" if ":" in r[-1] else r[-1]) for r in rows_of(out)[2:]]
+    assert listed == [
+        (["b", "finished"], "2"), (["└", "b\u203atoolu_c"], "1"),
+        (["└", "b\u203atoolu_c\u203atoolu_a"], ""),  # none of its own
+        (["a", "finished"], "2"), (["└", "a\u203atoolu_c"], "1"),
+        (["└", "a\u203atoolu_c\u203atoolu_a"], ""),
+    ]
+    assert "\n   └ b\u203atoolu_c\u203atoolu_a " in out  # indented under its caller
+
+
+def test_list_without_sub_runs_has_no_sub_runs_column(
+    paused: tuple[Path, ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs", "list", "--db", str(paused[0]), "--sub-runs"]) == 0
+    assert "sub-runs" not in capsys.readouterr().out
+
+
+def test_show_names_the_sub_run_of_an_agent_s_call_and_a_sub_run_its_caller(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing linked the caller's call of an agent to the sub-run that did its work, nor a
+    # sub-run to the run whose call made it.
+    db = tmp_path / "runs.db"
+    nested_runs(db, "a")
+    assert main(["runs", "show", "a", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert ", 2 sub-runs\n" in out
+    assert (f"→ clerk {{\"task\": \"Charge.\"}}\n  ↳ sub-run a\u203atoolu_c: agentkit runs "
+            f"show 'a\u203atoolu_c' --db {shlex.quote(str(db))}\n") in out
+    assert main(["runs", "show", "a\u203atoolu_c", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"sub-run of run a, made by its call toolu_c: agentkit runs show a --db {db}" in out
+    assert "  ↳ sub-run a\u203atoolu_c\u203atoolu_a: " in out  # its own agent's call
+    assert ", 1 sub-run\n" in out
+
+    with SQLiteStore(db) as store:  # a delete killed between the run and its sub-runs
+        assert store._delete("a")  # pyright: ignore[reportPrivateUsage]
+    assert main(["runs", "show", "a\u203atoolu_c", "--db", str(db)]) == 0
+    assert "sub-run of run a, made by its call toolu_c (that run is no longer in the store)" in (
+        capsys.readouterr().out)
+    assert main(["runs", "list", "--db", str(db)]) == 0  # listed, not lost among no run's
+    assert [r[0] for r in rows_of(capsys.readouterr().out)[2:]] == ["a\u203atoolu_c"]
+
+
+def test_rm_of_a_caller_deletes_its_sub_runs_and_says_how_many(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "runs.db"
-    sub = Agent("claude-sonnet-4-5", name="researcher", description="Researches a question.",
-                client=AsyncClient(api_key="sk", transport=ScriptedTransport([text_reply("4 C")])))
-    script = [reply(tool_calls=[("researcher", {"task": "Oslo?"}, "toolu_r")]), text_reply("4 C.")]
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
-    with SQLiteStore(db) as store:
-        Agent("claude-sonnet-4-5", tools=[sub.as_tool()], client=client).run_sync(
-            "Weather?", run_id="s", store=store)
-    assert main(["runs", "list", "--db", str(db)]) == 0
-    listed = capsys.readouterr().out
-    assert "s\u203atoolu_r" in listed and "finished" in listed
+    nested_runs(db, "s", "s0")
     monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
     assert main(["runs", "rm", "s", "--db", str(db)]) == 1
-    assert "journal entries, and its 1 sub-run? [y/N]" in capsys.readouterr().out
+    assert "journal entries, and its 2 sub-runs? [y/N]" in capsys.readouterr().out
     assert main(["runs", "rm", "s", "--db", str(db), "--yes"]) == 0
-    assert "deleted run s and its 1 sub-run" in capsys.readouterr().out
+    assert "deleted run s and its 2 sub-runs" in capsys.readouterr().out
     with SQLiteStore(db) as store:
-        assert store.runs() == []
+        assert {r.run_id for r in store.runs()} == {
+            "s0", "s0\u203atoolu_c", "s0\u203atoolu_c\u203atoolu_a"}
 
 
 def test_show_of_a_run_with_a_context_policy_s_notes(

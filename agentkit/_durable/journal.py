@@ -234,10 +234,16 @@ class RunStore(Protocol):
         ...
 
     def runs(
-        self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0
+        self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0,
+        top_level: bool = False,
     ) -> list[RunHeader]:
-        """Headers of the stored runs, most recently updated first, optionally one status; a
-        run whose journal cannot be read is listed too (`RunHeader.unreadable`)."""
+        """Headers of the stored runs, most recently updated first, optionally one status, and
+        with `top_level` not the sub-runs (`sub_run_id`) of a run in the store; a run whose
+        journal cannot be read is listed too (`RunHeader.unreadable`)."""
+        ...
+
+    def sub_runs(self, run_id: str) -> list[str]:
+        """The ids of the run's sub-runs (`sub_run_id`), nested ones too, oldest first."""
         ...
 
     def delete(self, run_id: str) -> bool:

@@ -48,7 +48,6 @@ from typing import Literal, cast
 
 from agentkit._durable.folder import Journals
 from agentkit._durable.journal import (
-    SUB_RUN_MARK,
     Claim,
     Entry,
     EntryKind,
@@ -67,6 +66,7 @@ from agentkit._durable.log import RunLog, deleting
 from agentkit._durable.records import read
 from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
+from agentkit._durable.subruns import IN_RANGE, TOP_LEVEL, below
 from agentkit._durable.syncer import Syncer, Waiter
 from agentkit._errors import RunMismatchError, StoreError, UsageError
 
@@ -404,22 +404,28 @@ class SQLiteStore:
         row = db.execute(f"SELECT {HEADER} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else to_header(row, self._files.path)
 
-    def runs(
-        self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0
-    ) -> list[RunHeader]:
+    def runs(self, *, status: RunStatus | None = None, limit: int = 50, offset: int = 0,
+             top_level: bool = False) -> list[RunHeader]:
         """Headers of the stored runs, most recently updated first, optionally one status,
-        `limit` of them from `offset`. The order and the filter are the headers' as last
-        brought up to date (with each status change, and every third of a lease while a run
-        goes on); the totals shown are the journals' own, but for a journal that cannot be read
-        (`RunHeader.unreadable`), whose run is listed with its header's."""
-        where = "" if status is None else "WHERE status = ? "
+        `limit` of them from `offset`; with `top_level`, not the sub-runs (`subruns.TOP_LEVEL`).
+        Ordered and filtered by the headers as last brought up to date (each status change,
+        every third of a lease); the totals are the journals' (`RunHeader.unreadable`: not)."""
+        where = ("TRUE" if status is None else "status = ?") + (" AND " + TOP_LEVEL) * top_level
         with self._use(write=False) as db:
             rows = db.execute(
-                f"SELECT {HEADER} FROM runs {where}ORDER BY updated DESC, run_id "
-                "LIMIT ? OFFSET ?",
+                f"SELECT {HEADER} FROM runs WHERE {where} "
+                "ORDER BY updated DESC, run_id LIMIT ? OFFSET ?",
                 (*(() if status is None else (status,)), limit, offset),
             ).fetchall()
         return [to_header(row, self._files.path) for row in rows]
+
+    def sub_runs(self, run_id: str) -> list[str]:
+        """The ids of run `run_id`'s sub-runs (`journal.sub_run_id`: its agents used as tools,
+        and theirs), oldest first; empty for a run without any, or no run."""
+        with self._use(write=False) as db:
+            rows = db.execute(f"SELECT run_id FROM runs WHERE {IN_RANGE} ORDER BY created, "
+                              "run_id", below(run_id) if _storable(run_id) else ("", "")).fetchall()
+        return [sub for (sub,) in rows]
 
     def delete(self, run_id: str) -> bool:
         """Delete a run and its journal, then its sub-runs (`journal.sub_run_id`: its agents
@@ -433,12 +439,7 @@ class SQLiteStore:
         it unlinked and makes its own (`RunLog.take`)."""
         if not self._delete(run_id):
             return False
-        prefix = run_id + SUB_RUN_MARK
-        with self._use(write=False) as db:
-            subs = db.execute(
-                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ?", (len(prefix), prefix)
-            ).fetchall()
-        for (sub,) in subs:  # their caller gone, nothing would resume them
+        for sub in self.sub_runs(run_id):  # their caller gone, nothing would resume them
             self._delete(sub)
         return True
 

@@ -325,6 +325,8 @@ async def test_a_sub_run_s_own_sub_run_resumes_with_both_callers(store: SQLiteSt
     inner = f"{SUB}\u203atoolu_c1"
     assert world.effects == [("charge", f"{inner}:toolu_a1")] * 2  # the same key, nested
     assert {r.run_id for r in store.runs()} == {"r1", SUB, inner}
+    assert store.sub_runs("r1") == [SUB, inner] and store.sub_runs(SUB) == [inner]
+    assert [r.run_id for r in store.runs(top_level=True)] == ["r1"]
     store.delete("r1")
     assert store.runs() == []
 
@@ -370,3 +372,43 @@ async def test_a_sub_run_its_store_refuses_fails_its_caller_with_the_call_left_o
     assert resumed.text == "Paid." and resumed.messages[2]["content"][0]["content"] == (
         "Order 1: paid.")
     assert resumed.usage.requests == 4
+
+
+@pytest.mark.asyncio
+async def test_top_level_runs_leave_sub_runs_out_and_page_as_sub_runs_were_not_there(
+    store: SQLiteStore,
+) -> None:
+    # `runs()` mixed the sub-runs among the runs a user started: a page of 2 held a caller
+    # and its own sub-run, and `status=` counted sub-runs too.
+    for run_id in ("r1", "r2", "r10"):
+        await Process(World(), parent_script(), sub_script()).agent().run(
+            "Charge it", run_id=run_id, store=store)
+    assert len(store.runs()) == 6  # every run, as before
+    assert [r.run_id for r in store.runs(top_level=True)] == ["r10", "r2", "r1"]
+    assert [r.run_id for r in store.runs(top_level=True, limit=2, offset=1)] == ["r2", "r1"]
+    assert [r.run_id for r in store.runs(status="finished", top_level=True, limit=1)] == ["r10"]
+    assert store.runs(status="failed", top_level=True) == []
+
+
+@pytest.mark.asyncio
+async def test_a_run_s_sub_runs_are_its_own_nested_ones_too_oldest_first(
+    store: SQLiteStore,
+) -> None:
+    for run_id in ("r1", "r10"):
+        await Process(World(), parent_script(), sub_script()).agent().run(
+            "Charge it", run_id=run_id, store=store)
+    assert store.sub_runs("r1") == [SUB]  # not r10's, whose id begins with "r1" too
+    assert store.sub_runs(SUB) == [] and store.sub_runs("nothing") == []
+    assert store.sub_runs("\ud800") == []  # an id no run can have
+
+
+@pytest.mark.asyncio
+async def test_a_sub_run_whose_caller_is_gone_is_listed_at_the_top_level(
+    store: SQLiteStore,
+) -> None:
+    # A delete killed after its run's row went, before its sub-runs did, leaves them: listed
+    # where a user sees them (and can delete them), never out of every listing.
+    await Process(World(), parent_script(), sub_script()).agent().run(
+        "Charge it", run_id="r1", store=store)
+    assert store._delete("r1")  # pyright: ignore[reportPrivateUsage]
+    assert [r.run_id for r in store.runs(top_level=True)] == [SUB]

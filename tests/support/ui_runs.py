@@ -154,6 +154,19 @@ class Runs:
         """`ODD_ID`: a run whose id has what URLs and HTML give meaning to."""
         await self.run(self.agent([text_reply("Odd.")], []), "Hi", ODD_ID)
 
+    async def delegated(self, run_id: str = "desk-1") -> None:
+        """`run_id` (`desk-1`), finished: its agent `clerk` (call `toolu_d1`) ran as a sub-run,
+        whose agent `auditor` (call `toolu_k1`) ran as a sub-run of its own."""
+        auditor = self.agent([text_reply("Order 7 is fine.")], [], name="auditor",
+                             description="Audits an order.")
+        clerk = self.agent([reply(tool_calls=[("auditor", {"task": "Audit 7"}, "toolu_k1")]),
+                            text_reply("Audited: fine.")], [auditor.as_tool()], name="clerk",
+                           description="Handles an order.")
+        steps = [reply(tool_calls=[("clerk", {"task": "Handle order 7"}, "toolu_d1")]),
+                 text_reply("Order 7 is handled.")]
+        await self.run(self.agent(steps, [clerk.as_tool()], name="desk"), "Handle order 7",
+                       run_id)
+
     async def many(self, count: int) -> None:
         """`bulk-00` … : finished one-turn runs, `bulk-00` the oldest."""
         for n in range(count):

@@ -432,3 +432,40 @@ async def test_a_run_whose_journal_cannot_be_read_is_listed_marked_with_why(
     assert (await get(api, "/api/runs", q="weather"))["total"] == 1  # the text filter too
     data = await get(api, "/api/run", id="weather-1")
     assert "cannot read the run journal" in data["run"]["unreadable"] and data["items"] == []
+
+
+async def test_the_list_counts_a_run_s_sub_runs_and_its_timeline_links_them_both_ways(
+    runs: Runs, api: Client
+) -> None:
+    # Sub-runs were listed as runs of their own among the user's (and counted in the status
+    # chips), and no call of an agent named the sub-run that did its work, nor a sub-run its
+    # caller.
+    await runs.delegated()
+    await runs.weather()
+    sub, inner = "desk-1\u203atoolu_d1", "desk-1\u203atoolu_d1\u203atoolu_k1"
+    page = await get(api, "/api/runs")
+    assert [(r["run_id"], r["sub_runs"], r["caller"]) for r in page["runs"]] == [
+        ("weather-1", 0, None), ("desk-1", 2, None)]
+    assert page["total"] == 2 and page["counts"] == {"finished": 2}
+    assert (await get(api, "/api/runs", q="audit"))["runs"] == []  # a sub-run's prompt
+
+    desk = await get(api, "/api/run", id="desk-1")
+    assert desk["run"]["sub_runs"] == 2 and desk["run"]["caller"] is None
+    calls = [b for t in desk["items"] if t["kind"] == "turn" for b in t["blocks"]
+             if b["type"] == "tool_use"]
+    assert [(c["name"], c.get("sub_run")) for c in calls] == [("clerk", sub)]
+
+    clerk = await get(api, "/api/run", id=sub)
+    assert clerk["run"]["caller"] == {"run_id": "desk-1", "tool_use_id": "toolu_d1",
+                                      "stored": True}
+    assert clerk["run"]["sub_runs"] == 1
+    calls = [b for t in clerk["items"] if t["kind"] == "turn" for b in t["blocks"]
+             if b["type"] == "tool_use"]
+    assert [(c["name"], c.get("sub_run")) for c in calls] == [("auditor", inner)]
+    weather = await get(api, "/api/run", id="weather-1")  # an ordinary call names none
+    assert "sub_run" not in weather["items"][1]["blocks"][-1]
+
+    runs.store._delete("desk-1")  # pyright: ignore[reportPrivateUsage]
+    page = await get(api, "/api/runs")  # a delete killed before the sub-runs went
+    assert [r["run_id"] for r in page["runs"]] == ["weather-1", sub]
+    assert (await get(api, "/api/run", id=sub))["run"]["caller"]["stored"] is False

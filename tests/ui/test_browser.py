@@ -393,3 +393,37 @@ async def test_an_id_an_older_agentkit_stored_with_hidden_characters_is_shown_es
         "--approve ID --deny ID"
     )
     assert site.errors == []
+
+
+async def test_sub_runs_are_counted_in_the_list_and_linked_from_their_calls_and_back(
+    site: Site,
+) -> None:
+    # The list mixed sub-runs among the user's runs, and nothing led from an agent's call to
+    # the sub-run that did its work, or back.
+    runs, page = site.runs, site.page
+    await runs.delegated()
+    await runs.weather()
+    sub, inner = "desk-1\u203atoolu_d1", "desk-1\u203atoolu_d1\u203atoolu_k1"
+    await site.open()
+    rows = page.locator("tr.run-row")
+    await expect(rows.locator("td:first-child a")).to_have_text(["weather-1", "desk-1"])
+    await expect(page.locator('tr[data-run="desk-1"] .sub-count')).to_have_text("2 sub-runs")
+    await expect(page.locator('tr[data-run="weather-1"] .sub-count')).to_have_count(0)
+    await expect(page.locator('button[data-status=""]')).to_have_text("all 2")
+
+    await page.get_by_role("link", name="desk-1").click()
+    await expect(page.locator('[data-field="sub-runs"]')).to_have_text("sub-runs2")
+    await expect(page.locator("#caller")).to_have_count(0)
+    link = page.locator('.call[data-call="toolu_d1"] .sub-run a')
+    await expect(link).to_have_text(sub)
+    await link.click()
+    await expect(page.locator("h1")).to_have_text(sub)
+    await expect(page.locator("#caller")).to_have_text(
+        "Sub-run of desk-1, made by its call toolu_d1.")
+    await expect(page.locator('.call[data-call="toolu_k1"] .sub-run a')).to_have_text(inner)
+
+    await page.locator("#caller a").click()  # back to the caller, at the call
+    await expect(page.locator("h1")).to_have_text("desk-1")
+    await expect(page.locator('.call[data-call="toolu_d1"]')).to_have_class(re.compile("focus"))
+    assert "call=toolu_d1" in page.url
+    assert site.errors == []

@@ -5,8 +5,9 @@ cannot change a store, not even by mistake, and it never blocks the processes wr
 reads the `runs` table (`agentkit._durable.schema` owns its format) because a list of thousands
 of runs needs more than `RunStore.runs` gives, all in SQL: a text filter (id, agent, model, and
 the prompt from the first record of each journal), the count per status, newest first by
-start; only for the runs of one page does it read their journals (`agentkit._durable.records`),
-for their tool calls, last activity and prompt.
+start, the runs a user started only, each with how many sub-runs it has (`_durable/subruns.py`);
+only for the runs of one page does it read their journals (`agentkit._durable.records`), for
+their tool calls, last activity and prompt.
 
 A header row is brought up to date only every third of a lease, so a running run's status and
 totals are its row's with its journal's tail (`Totals.caught_up`, as `SQLiteStore` shows them).
@@ -32,6 +33,7 @@ from agentkit._durable.log import RunLog
 from agentkit._durable.records import first, read
 from agentkit._durable.rows import Totals
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, journals
+from agentkit._durable.subruns import IN_RANGE, SUB_RUN_COUNT, TOP_LEVEL, below, caller_of
 from agentkit.errors import StoreError, StoreFormatError
 
 __all__ = ["Page", "RunReader", "RunRow"]
@@ -44,7 +46,7 @@ _SHOWN = (
 )
 _COLUMNS = (
     "id, run_id, format, model, agent, status, turns, input_tokens, output_tokens, "
-    "cost_usd, created, updated, log_seq, log_size, lease_token, fingerprint"
+    f"cost_usd, created, updated, log_seq, log_size, lease_token, fingerprint, {SUB_RUN_COUNT}"
 )
 _TEXT = (
     "(run_id LIKE :text ESCAPE '\\' OR agent LIKE :text ESCAPE '\\' "
@@ -85,10 +87,13 @@ class RunRow:
     unreadable: str | None = None
     """Why its journal cannot be read (permissions, a folder in its place), or None: then
     its status and totals are its header's as last stored."""
+    sub_runs: int = 0
+    """How many sub-runs it has (its agents used as tools: `journal.sub_run_id`), nested too."""
 
     def to_json(self, now: float) -> dict[str, Any]:
         """JSON-ready, with the run's duration: to its last entry, or to `now` while running."""
         end = now if self.status == "running" else (self.last_at or self.created)
+        caller = caller_of(self.run_id)  # a sub-run: the run and the call that made it
         return {
             "run_id": self.run_id,
             "agent": self.agent,
@@ -108,6 +113,10 @@ class RunRow:
             "prompt": self.prompt,
             "newer": self.newer,
             "unreadable": self.unreadable,
+            "sub_runs": self.sub_runs,
+            "caller": None if caller is None else {
+                "run_id": caller[0], "tool_use_id": caller[1]
+            },
         }
 
 
@@ -267,20 +276,21 @@ class RunReader:
     def page(
         self, *, status: str | None = None, text: str = "", limit: int = 50, offset: int = 0
     ) -> Page:
-        """The runs matching `status` (as shown) and `text` (in the id, agent, model or
-        prompt, any case), newest first, `limit` of them from `offset`."""
+        """The runs a user started (not their sub-runs: `subruns.TOP_LEVEL`) matching
+        `status` (as shown) and `text` (in the id, agent, model or prompt, any case), newest
+        first, `limit` of them from `offset`."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"status {status!r}: use one of {', '.join(STATUSES)}")
         params: dict[str, Any] = {"limit": limit, "offset": offset}
-        where: list[str] = []
+        where: list[str] = [TOP_LEVEL]
         if text:
             params["text"] = "%" + _escape_like(text) + "%"
             where.append(_TEXT)
-        matched = f"WHERE {' AND '.join(where)}" if where else ""
+        matched = f"WHERE {' AND '.join(where)}"
         if status is not None:
             params["status"] = status
             where.append(f"{_SHOWN} = :status")
-        chosen = f"WHERE {' AND '.join(where)}" if where else ""
+        chosen = f"WHERE {' AND '.join(where)}"
         with self._snapshot() as db:
             counts = {
                 str(shown): int(n)
@@ -302,6 +312,19 @@ class RunReader:
         newer agentkit comes with no entries."""
         row = self._find(run_id)
         return None if row is None else self._row(row)
+
+    def sub_runs(self, run_id: str) -> list[str]:
+        """The ids of the run's sub-runs, nested ones too, oldest first."""
+        with self._snapshot() as db:
+            rows = db.execute(
+                f"SELECT run_id FROM runs WHERE {IN_RANGE} ORDER BY created, run_id",
+                below(run_id),
+            ).fetchall()
+        return [str(sub) for (sub,) in rows]
+
+    def exists(self, run_id: str) -> bool:
+        """Whether the store has run `run_id`."""
+        return self._find(run_id) is not None
 
     def version(self, run_id: str) -> tuple[int, str] | None:
         """What changes when the run does: its last entry's seq and its shown status (None:
@@ -368,6 +391,7 @@ class RunReader:
             prompt="" if start is None else _prompt(start.payload)[:PROMPT_CHARS],
             newer=newer,
             unreadable=totals.unreadable,
+            sub_runs=row[16],
         )
         return run, entries
 

@@ -4,9 +4,11 @@ Routes, GET only (the viewer only reads):
 
 - `/`, `/app.js`, `/app.css`: the page, from this package's `static/` folder (no build step,
   nothing fetched from elsewhere: it works offline).
-- `/api/runs?status=&q=&limit=&offset=`: a page of runs, newest first, with counts per status.
+- `/api/runs?status=&q=&limit=&offset=`: a page of the runs a user started (their sub-runs
+  counted, not listed), newest first, with counts per status.
 - `/api/run?id=&from=`: one run's timeline, its items from index `from` on (a page that has
-  items asks from its last one, which may have grown).
+  items asks from its last one, which may have grown); an agent's call names its sub-run,
+  a sub-run its caller.
 - `/api/run/events?id=`: server-sent events: `change` each time the run's journal or status
   changes, checked every `poll` seconds; the page then asks `/api/run` for what is new.
 
@@ -35,6 +37,7 @@ import orjson
 from aiohttp import web
 
 from agentkit._durable.journal import STATUSES
+from agentkit._durable.subruns import caller_of
 
 from .reader import RunReader
 from .timeline import timeline
@@ -200,11 +203,15 @@ async def _run(request: web.Request) -> web.Response:
     start = _number(request, "from", 0, 2**62)
     if not run_id or start is None:
         return _bad(request, "give the run as ?id=RUN_ID (and from=N, a whole number)")
-    found = await asyncio.to_thread(request.app[READER].run, run_id)
+    reader = request.app[READER]
+    found = await asyncio.to_thread(reader.run, run_id)
     if found is None:
         return _bad(request, f"no run {run_id!r} in this store", 404)
+    subs = await asyncio.to_thread(reader.sub_runs, run_id)
+    caller = caller_of(run_id)
+    stored = caller is not None and await asyncio.to_thread(reader.exists, caller[0])
     now = request.app[SETTINGS].clock()
-    view = timeline(*found, now=now, store=request.app[READER].path)
+    view = timeline(*found, now=now, store=reader.path, sub_runs=set(subs), caller_stored=stored)
     items = view["items"]
     view.update(items=items[start:], count=len(items), now=now)
     view["from"] = start

@@ -12,6 +12,8 @@ Pure: journal entries in, JSON-ready data out, which the page renders as text. R
 - A tool call's time runs from its turn's reply (or its "started" mark) to its result's commit.
 - A turn's tokens and cost are the reply's `usage` priced by `RunUsage.add_turn`, as the run
   priced them.
+- A call of an agent used as a tool names the sub-run that did its work (`sub_run`), and a
+  sub-run's summary the run and call that made it (`caller`).
 - A call with no result in the journal is awaiting a decision (the run paused for it), denied
   (a decision said so), running (the run still is), to run when the paused run resumes (it
   needs no decision), or unanswered (answered by the framework without a journal entry: an
@@ -20,11 +22,11 @@ Pure: journal entries in, JSON-ready data out, which the page renders as text. R
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
 from agentkit import RunUsage
-from agentkit._durable.journal import Entry
+from agentkit._durable.journal import SUB_RUN_MARK, Entry
 
 from .reader import RunRow
 
@@ -33,9 +35,14 @@ __all__ = ["timeline"]
 Json = dict[str, Any]
 
 
-def timeline(run: RunRow, entries: Sequence[Entry], *, now: float, store: str = "") -> Json:
+def timeline(
+    run: RunRow, entries: Sequence[Entry], *, now: float, store: str = "",
+    sub_runs: Collection[str] = (), caller_stored: bool = False,
+) -> Json:
     """The page's view of `run` with its journal `entries`, as of `now` (Unix seconds);
-    `store` is the file's path, for the commands the page suggests."""
+    `store` is the file's path, for the commands the page suggests; `sub_runs` the ids of the
+    run's sub-runs (each linked from the call that made it), and `caller_stored` whether the
+    run whose call made this one, if it is a sub-run, is in the store."""
     build = _Timeline(run.model)
     for entry in entries:
         build.add(entry)
@@ -46,8 +53,13 @@ def timeline(run: RunRow, entries: Sequence[Entry], *, now: float, store: str = 
     for turn in turns:
         for call in _calls(turn):
             call["state"] = _state(call, awaiting, status=run.status, last=call in last)
+            made = f"{run.run_id}{SUB_RUN_MARK}{call['id']}"  # `journal.sub_run_id`
+            if made in sub_runs:
+                call["sub_run"] = made
     usage = build.usage
     summary = run.to_json(now)
+    if summary["caller"] is not None:
+        summary["caller"]["stored"] = caller_stored
     summary.update(
         store=store,
         reason=status.get("reason") if status else None,

@@ -137,15 +137,18 @@ function route() {
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, query] = hash.split("?");
   if (path.startsWith("/run/")) {
-    view = runView(decodeURIComponent(path.slice(5)));
+    view = runView(decodeURIComponent(path.slice(5)), new URLSearchParams(query || ""));
   } else {
     view = listView(new URLSearchParams(query || ""));
   }
 }
 
-function runLink(runId) {
-  return "#/run/" + encodeURIComponent(runId);
+// A run's page; with `call`, scrolled to that call (a sub-run's link back to its caller).
+function runLink(runId, call) {
+  return "#/run/" + encodeURIComponent(runId) + (call ? "?call=" + encodeURIComponent(call) : "");
 }
+
+const subRuns = (n) => count(n) + (n === 1 ? " sub-run" : " sub-runs");
 
 // -- the list ----------------------------------------------------------------------------
 
@@ -221,7 +224,9 @@ function listView(params) {
   function row(run) {
     const stale = run.status === "interrupted" && run.stored_status === "running";
     return h("tr", { class: "run-row", "data-run": run.run_id },
-      h("td", {}, h("a", { href: runLink(run.run_id) }, shownName(run.run_id)), h("div", { class: "prompt" }, run.prompt)),
+      h("td", {}, h("a", { href: runLink(run.run_id) }, shownName(run.run_id)),
+        run.sub_runs ? h("span", { class: "sub-count", title: "its agents used as tools ran as runs of their own, linked from their calls" }, subRuns(run.sub_runs)) : null,
+        h("div", { class: "prompt" }, run.prompt)),
       h("td", {}, badge(run.status, stale ? "stored as running, but its process stopped" : null),
         run.unreadable ? h("div", { class: "unreadable", title: run.unreadable }, "journal unreadable") : null),
       h("td", {}, run.agent || "–"),
@@ -254,7 +259,9 @@ function listView(params) {
 
 // -- one run -----------------------------------------------------------------------------
 
-function runView(runId) {
+function runView(runId, params) {
+  const focus = params.get("call"); // the call to scroll to once it is shown
+  let focused = false;
   let items = [];
   let data = null;
   let stopped = false;
@@ -280,6 +287,10 @@ function runView(runId) {
       while (list.children.length > fresh.from) list.removeChild(list.lastChild);
       fresh.items.forEach((item, i) => list.appendChild(renderItem(item, fresh.from + i)));
       renderHead();
+      if (focus && !focused) {
+        const call = Array.from(list.querySelectorAll(".call")).find((el) => el.dataset.call === focus);
+        if (call) { focused = true; call.classList.add("focus"); call.scrollIntoView({ block: "center" }); }
+      }
     } catch (error) {
       if (!stopped) { clear(head); add(head, failure(error)); }
     } finally {
@@ -295,11 +306,17 @@ function runView(runId) {
     clear(head);
     add(head, [
       h("h1", {}, shownName(run.run_id)),
+      run.caller ? h("p", { id: "caller", class: "muted" }, "Sub-run of ",
+        run.caller.stored
+          ? h("a", { href: runLink(run.caller.run_id, run.caller.tool_use_id) }, shownName(run.caller.run_id))
+          : shownName(run.caller.run_id) + " (no longer in this store)",
+        ", made by its call " + shownName(run.caller.tool_use_id) + ".") : null,
       h("div", { class: "summary" },
         field("status", badge(run.status, stale ? "stored as running, but its process stopped" : null), "status"),
         field("agent", run.agent || "–", "agent"), field("model", shownName(run.model), "model"),
         field("started", when(run.started), "started"), field("duration", seconds(run.duration), "duration"),
         field("turns", count(run.turns), "turns"), field("tool calls", count(run.tool_calls), "tool-calls"),
+        run.sub_runs ? field("sub-runs", count(run.sub_runs), "sub-runs") : null,
         field("tokens in / out", count(t.input_tokens + t.cache_creation_input_tokens + t.cache_read_input_tokens) + " / " + count(t.output_tokens), "tokens"),
         field("cache write / read", count(t.cache_creation_input_tokens) + " / " + count(t.cache_read_input_tokens)),
         field("cost", money(t.cost_usd === null ? null : t.cost_usd), "cost"),
@@ -476,6 +493,7 @@ function call(b) {
   if (b.decision && b.decision.approved) state += " · approved";
   return h("div", { class: "call " + (b.state || ""), "data-call": b.id },
     h("div", { class: "call-head" }, h("b", {}, b.name), " ", h("span", { class: "muted" }, b.id), h("span", { class: "state" }, state)),
+    b.sub_run ? h("div", { class: "sub-run" }, "ran as sub-run ", h("a", { href: runLink(b.sub_run), "data-sub-run": b.sub_run }, shownName(b.sub_run))) : null,
     h("div", { class: "label" }, "input"), h("pre", { class: "input" }, json(b.input)),
     r ? h("div", { class: "result" + (r.is_error ? " error" : "") }, h("div", { class: "label" }, r.is_error ? "error" : "result"), r.parts.map(part)) : null);
 }

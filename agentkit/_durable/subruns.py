@@ -1,0 +1,50 @@
+"""Sub-runs among a store's runs, found by their ids alone: `journal.sub_run_id` makes a
+sub-run's id `"{caller}›{tool_use_id}"`, and no id a user chooses holds `›`.
+
+In SQL over the `runs` table (`SQLiteStore` and the viewer's reader query the same one): a
+run's sub-runs, nested ones too, are the ids in one range of the `run_id` index (`below`,
+`IN_RANGE`, `SUB_RUN_COUNT`), since SQLite compares text by its UTF-8 bytes, which order as
+code points do; the runs a user started are those whose id holds no `›`, with the sub-runs
+whose caller is gone (`TOP_LEVEL`: a delete killed between a run and its sub-runs leaves
+them), so no run is ever out of every listing. In Python: whose sub-run an id is (`caller_of`).
+"""
+
+from __future__ import annotations
+
+from agentkit._durable.journal import SUB_RUN_MARK
+
+__all__ = ["IN_RANGE", "SUB_RUN_COUNT", "TOP_LEVEL", "below", "caller_of"]
+
+_AFTER = chr(ord(SUB_RUN_MARK) + 1)
+"""The character after `SUB_RUN_MARK`: where the range of a run's sub-runs' ids ends."""
+
+IN_RANGE = "run_id >= ? AND run_id < ?"
+"""The ids in a range `below` gives."""
+
+_THROUGH_MARK = f"rtrim(runs.run_id, replace(runs.run_id, '{SUB_RUN_MARK}', ''))"
+"""A row's id up to its last `SUB_RUN_MARK`, included ("" when it holds none): trimmed of the
+characters after it, which are all characters but the mark."""
+
+TOP_LEVEL = (
+    f"(instr(runs.run_id, '{SUB_RUN_MARK}') = 0 OR NOT EXISTS (SELECT 1 FROM runs AS caller "
+    f"WHERE caller.run_id = substr({_THROUGH_MARK}, 1, length({_THROUGH_MARK}) - 1)))"
+)
+"""A row of `runs` is a run a user started, or a sub-run whose caller is gone."""
+
+SUB_RUN_COUNT = (
+    f"(SELECT count(*) FROM runs AS sub WHERE sub.run_id >= runs.run_id || '{SUB_RUN_MARK}' "
+    f"AND sub.run_id < runs.run_id || '{_AFTER}')"
+)
+"""How many sub-runs, nested ones too, a row of `runs` has."""
+
+
+def below(run_id: str) -> tuple[str, str]:
+    """The range `[low, high)` holding exactly the ids of `run_id`'s sub-runs, nested too."""
+    return run_id + SUB_RUN_MARK, run_id + _AFTER
+
+
+def caller_of(run_id: str) -> tuple[str, str] | None:
+    """For a sub-run's id, its caller's run id and the `tool_use_id` of the call that made it;
+    None for a run a user started."""
+    caller, mark, call = run_id.rpartition(SUB_RUN_MARK)
+    return (caller, call) if mark and caller and call else None
