@@ -133,6 +133,10 @@ class Agent(Generic[OutputT]):
         self.description = description
         client_tools, server_tools = split_server_tools(tools)
         self.toolset = Toolset(client_tools)
+        if store is not None:  # a path given for it is refused here, not at the first run
+            from .._durable.journal import check_store
+
+            check_store(store)
         self.store = store
         """The default store of durable runs (`run(run_id=...)`)."""
         self._client = client

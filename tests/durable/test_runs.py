@@ -666,9 +666,14 @@ async def test_a_path_given_as_the_store_is_a_usage_error_naming_the_store_to_pa
         with pytest.raises(UsageError, match=r"store=.*'runs.db'\)? is a path, not a run "
                            r"store: store=SQLiteStore\('runs.db'\) keeps the runs in that file"):
             await agent.run("x", run_id="r", store=path)  # pyright: ignore[reportArgumentType]
-    keeps = agent_for(ScriptedTransport([]), World(), store={"runs": []})
     with pytest.raises(UsageError, match=r"store=\{'runs': \[\]\} is a dict without claim, "):
-        await keeps.run("x", run_id="r", decisions={"toolu_1": True})
+        await agent.run("x", run_id="r", store={"runs": []})  # pyright: ignore[reportArgumentType]
+    # Given to the agent, it is refused as the agent is made, not at its first durable run.
+    with pytest.raises(UsageError, match=r"store='runs.db' is a path, not a run store: "
+                       r"store=SQLiteStore\('runs.db'\) keeps the runs in that file"):
+        agent_for(ScriptedTransport([]), World(), store="runs.db")
+    with pytest.raises(UsageError, match=r"store=\{'runs': \[\]\} is a dict without claim, "):
+        agent_for(ScriptedTransport([]), World(), store={"runs": []})
     assert list(tmp_path.iterdir()) == []  # nothing was made
 
 
