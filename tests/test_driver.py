@@ -173,6 +173,34 @@ async def test_an_after_tool_hook_returning_what_is_no_json_result_fails_naming_
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("returned", [False, "deny", True, ["x"]])
+async def test_a_before_tool_hook_returning_no_verdict_fails_naming_it_and_runs_nothing(
+    returned: object,
+) -> None:
+    # Anything but a dict, a Deny or None was ignored: a hook returning False to refuse a call
+    # let it run.
+    ran: list[str] = []
+
+    @tool
+    def wipe() -> str:
+        """Wipe the disk."""
+        ran.append("wipe")
+        return "wiped"
+
+    def before(ctx: RunContext[Any], call: dict[str, Any]) -> Any:
+        return returned
+
+    transport = ScriptedTransport([reply(tool_calls=[("wipe", {}, "toolu_w")]), text_reply("x")])
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, tools=[wipe], hooks=Hooks(before_tool=before))
+        with pytest.raises(RunError, match=r"the before_tool hook returned .* for call toolu_w "
+                           r"of tool `wipe`: return Deny\(reason\) to refuse the call") as caught:
+            await agent.run("wipe it")
+    assert isinstance(caught.value.__cause__, TypeError) and ran == []
+    assert len(transport.requests) == 1
+
+
+@pytest.mark.asyncio
 async def test_an_after_tool_hook_s_block_is_kept_as_the_json_it_is_sent_as() -> None:
     # In memory a tuple stayed a tuple, in a durable run's journal (and a resume) a list.
     def after(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> Any:

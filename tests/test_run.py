@@ -325,6 +325,79 @@ async def test_approval_callback_can_deny(make: Any) -> None:
 
 
 @pytest.mark.asyncio
+async def test_an_approve_callback_returning_none_leaves_the_call_for_later(make: Any) -> None:
+    # It looped forever (the engine asked again at once, never yielding), freezing the loop.
+    calls = [("delete_file", {"path": "a.txt"}, "toolu_a"), ("delete_file", {"path": "b.txt"},
+             "toolu_b")]
+    h = make(reply(tool_calls=calls), text_reply("Deleted a.txt and b.txt."))
+    asked: list[str] = []
+
+    def approve(ctx: RunContext[Any], call: dict[str, Any]) -> bool | None:
+        asked.append(call["id"])
+        return True if call["input"]["path"] == "a.txt" else None  # b.txt: a human decides
+
+    agent = h.agent(tools=[delete_file], approve=approve)
+    paused = await agent.run("delete a.txt and b.txt")
+    assert paused.stop_reason == "approval_required" and asked == ["toolu_a", "toolu_b"]
+    assert [c["id"] for c in paused.pending_approvals] == ["toolu_b"]
+    assert paused.state.decisions == {"toolu_a": True} and len(h.bodies) == 1  # nothing run
+    done = await agent.run(state=paused.state, decisions={"toolu_b": True})
+    results = h.bodies[1]["messages"][-1]["content"]
+    assert [r["content"] for r in results] == ["deleted a.txt", "deleted b.txt"]
+    assert done.text == "Deleted a.txt and b.txt." and asked == ["toolu_a", "toolu_b"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("verdict", ["yes", "Approved.", 1, {"ok": True}])
+async def test_an_approve_callback_returning_no_decision_fails_naming_the_call(
+    make: Any, verdict: object
+) -> None:
+    # "yes" denied the call (telling the model "Not run: yes."); 1 denied it too.
+    h = make(reply(tool_calls=[("deleting", {"path": "a.txt"}, "toolu_a")]), text_reply("x"))
+    ran: list[str] = []
+
+    def deleting(path: str) -> str:
+        """Delete a file.
+
+        Args:
+            path: The file.
+        """
+        ran.append(path)
+        return f"deleted {path}"
+
+    agent = h.agent(tools=[tool(deleting, requires_approval=True)],
+                    approve=lambda ctx, call: verdict)
+    with pytest.raises(UsageError, match=r"approve callback returned .* for call 'toolu_a' "
+                       r"\(deleting\).*return True.*Nothing was run"):
+        await agent.run("delete a.txt")
+    assert ran == [] and len(h.bodies) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_blank_reason_denies_with_the_default_words(make: Any) -> None:
+    h = make(tool_reply("delete_file", {"path": "a.txt"}), text_reply("Kept."))
+    agent = h.agent(tools=[delete_file], approve=lambda ctx, call: " ")
+    await agent.run("delete a.txt")
+    block = h.bodies[1]["messages"][-1]["content"][0]
+    assert block["is_error"] and block["content"] == "Not run: the user denied this call."
+
+
+@pytest.mark.asyncio
+async def test_a_decision_that_reads_as_an_approval_is_refused(make: Any) -> None:
+    h = make(tool_reply("delete_file", {"path": "a.txt"}), text_reply("Done."))
+    agent = h.agent(tools=[delete_file])
+    paused = await agent.run("delete a.txt")
+    call = paused.pending_approvals[0]["id"]
+    with pytest.raises(UsageError, match=rf"decisions\['{call}'\] = 'Yes': a string denies the "
+                       r"call .* reads as an approval; give True.*Nothing was decided"):
+        await agent.run(state=paused.state, decisions={call: "Yes"})
+    assert paused.state.decisions == {} and len(h.bodies) == 1
+    done = await agent.run(state=paused.state, decisions={call: "not today"})  # a reason: taken
+    assert h.bodies[1]["messages"][-1]["content"][0]["content"] == "Not run: not today."
+    assert done.text == "Done."
+
+
+@pytest.mark.asyncio
 async def test_cancellation_leaves_a_valid_history_and_propagates(make: Any) -> None:
     started = anyio.Event()
 

@@ -15,14 +15,14 @@ run with no mark), and one call has one decision on record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
 from .._errors import UsageError
 from .history import tool_use_names
 from .state import RunState
 from .steps import ToolInfo
 
-__all__ = ["DENIED", "check_values", "denial", "open_decisions"]
+__all__ = ["DENIED", "approver_decision", "check_values", "denial", "open_decisions"]
 
 DENIED = "the user denied this call"
 """What the model is told of a call denied with False (no reason given)."""
@@ -31,16 +31,58 @@ DENIED = "the user denied this call"
 def check_values(decisions: Mapping[str, bool | str]) -> None:
     """Raises `UsageError` for a value that is no decision (it needs no run to tell)."""
     for i, decision in decisions.items():
-        if not isinstance(cast(object, decision), bool | str):  # typed so; given anything
-            raise UsageError(
-                f"decisions[{i!r}] = {decision!r}: give True (run the call), False (deny it) "
-                "or a string (deny it, saying why to the model). Nothing was decided"
-            )
+        problem = _no_decision(decision)
+        if problem is not None:
+            raise UsageError(f"decisions[{i!r}] = {decision!r}: {problem}. Nothing was decided")
+
+
+def approver_decision(call: Mapping[str, Any], verdict: object) -> bool | str | None:
+    """What an `approve` callback's `verdict` decides of `call` (a `Deny` given as its reason):
+    True, False or a reason; None leaves the call undecided, so the run pauses for it. Raises
+    `UsageError` naming the call for a value that is no decision, before anything is run."""
+    if verdict is None:
+        return None
+    problem = _no_decision(verdict)
+    if problem is not None:
+        raise UsageError(
+            f"the approve callback returned {verdict!r} for call {call.get('id')!r} "
+            f"({call.get('name')}): {problem.replace('give', 'return')}, or None to leave the "
+            "call for later (the run pauses, as with no callback). Nothing was run"
+        )
+    return cast("bool | str", verdict)
+
+
+_APPROVING = frozenset({
+    "yes", "y", "ok", "okay", "true", "approve", "approved", "allow", "allowed", "accept",
+    "accepted", "confirm", "confirmed", "go", "run", "sure",
+})
+"""Strings that read as an approval, given where a string is a denial's reason."""
+
+
+def _no_decision(decision: object) -> str | None:
+    """Why `decision` decides nothing as meant, or None: a bool, or a string that does not
+    read as an approval (a string denies the call, telling the model why: "yes" would deny
+    it, saying "yes")."""
+    if isinstance(decision, bool):
+        return None
+    if isinstance(decision, str):
+        if decision.strip().rstrip(".!").lower() not in _APPROVING:
+            return None
+        return (
+            "a string denies the call (it is the reason the model is told), and this one reads "
+            "as an approval; give True to run the call, or a reason such as 'not now' to deny it"
+        )
+    return (
+        "give True (run the call), False (deny it) or a string (deny it, saying why to the "
+        "model)"
+    )
 
 
 def denial(decision: bool | str) -> str | None:
-    """Why the call is denied (None: it is approved)."""
-    return None if decision is True else decision if isinstance(decision, str) else DENIED
+    """Why the call is denied (None: it is approved); a blank reason is no reason."""
+    if decision is True:
+        return None
+    return decision if isinstance(decision, str) and decision.strip() else DENIED
 
 
 def open_decisions(

@@ -16,8 +16,7 @@ Rules it keeps (see shared/docs/messages-api.md §5, §12):
   does a `compaction` pause (server-side compaction);
 - a context policy (`context/manager.py`) may shrink the history, turn a request into a
   summary call or a token count, and consume a summary reply;
-- the conversation is validated before every request, after the `before_model` hook, so the
-  API never sees a broken one;
+- the conversation is validated before every request, after the `before_model` hook;
 - a turn's tools are listed once and kept with the turn: its calls run with the tools offered;
 - one retry budget per model call (`model_retries`), whatever failed (an HTTP status, the
   connection, the stream); the back-off's jitter is drawn from `RunState.seed`, the turn and
@@ -80,8 +79,7 @@ OUTPUT_PROMPT = "Give your final answer by calling the `{name}` tool."
 
 
 def _manager(policy: ContextPolicy, caps: ModelCaps | None) -> ContextManager:
-    """The context policy's manager: its module (and the policies') loads only for a run
-    that has a policy, so a plain run does not pay for importing them."""
+    """The context policy's manager, its module imported only by a run that has a policy."""
     from .context.manager import ContextManager
 
     return ContextManager(policy, caps)
@@ -105,7 +103,7 @@ class Engine:
         self._sent: CallModel | None = None
         self._retry: Sleep | None = None
         self._error: Exception | None = None
-        self._resend = self._timed_out = False
+        self._resend = self._timed_out = self._deferred = False
         self.resolved: list[tuple[dict[str, Any], dict[str, Any]]] = []
         """(call, result) pairs the engine answered itself (unknown tool, denied, output
         tool, not run), for the driver to report; it clears the list after reading."""
@@ -185,7 +183,7 @@ class Engine:
                 runnable.append(call)
         s.awaiting_approval = [c["id"] for c in undecided]
         if undecided:
-            if not cfg.approvals:
+            if not cfg.approvals or self._deferred:
                 # No one can decide now: stop here until the run is resumed with decisions.
                 self._stop(APPROVAL_REQUIRED)
                 return Finished(s)
@@ -351,8 +349,10 @@ class Engine:
         """Those of `decisions` that decide something (`decisions.open_decisions`)."""
         return open_decisions(self.state, self._tools, decisions)
 
-    def on_decisions(self, decisions: Mapping[str, bool | str]) -> None:
+    def on_decisions(self, decisions: Mapping[str, bool | str], asked: Sequence[str] = ()) -> None:
+        """`asked`: what the `approve` callback was asked; a call it left undecided pauses."""
         self.state.decisions.update(decisions)
+        self._deferred = any(i not in decisions for i in asked)
         if self.state.stop_reason == APPROVAL_REQUIRED:
             # The pause is over: a run that fails from here must not look paused still.
             self._stop(None)

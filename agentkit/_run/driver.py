@@ -34,6 +34,7 @@ from .._errors import (
     RunError,
     UsageError,
 )
+from .._loop.decisions import approver_decision
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.history import unfinished
 from .._loop.steps import (
@@ -299,8 +300,8 @@ class Driver(Generic[OutputT]):
             decided = await self._approve(step.calls, ctx)
         else:
             decided = await turn.effects.approve(lambda: self._approve(step.calls, ctx))
-        engine.on_decisions(decided)
-        if turn.journal is not None:  # durable: on decisions
+        engine.on_decisions(decided, [c["id"] for c in step.calls])
+        if turn.journal is not None and decided:  # durable: on decisions
             turn.journal.decisions(decided)
 
     async def _call_model(self, step: CallModel, engine: Engine, turn: _Turn) -> Message | None:
@@ -412,10 +413,13 @@ class Driver(Generic[OutputT]):
             raise RuntimeError("NeedApproval without an approve callback")
         decided: dict[str, bool | str] = {}
         for call in calls:
-            verdict = await maybe_await(
+            verdict: object = await maybe_await(
                 approve(replace(ctx, tool_use_id=call["id"], tool_name=call["name"]), call)
             )
-            decided[call["id"]] = verdict.reason if isinstance(verdict, Deny) else verdict
+            explicit = isinstance(verdict, Deny)  # its reason is told as it is, unchecked
+            decision = (verdict.reason or False) if explicit else approver_decision(call, verdict)
+            if decision is not None:  # None: left for later, the run pauses for it
+                decided[call["id"]] = decision
         return decided
 
     async def _report_resolved(self, engine: Engine, turn: _Turn) -> None:

@@ -31,8 +31,9 @@ class Deny:
     reason: str = "the call was denied"
 
 
-Approve = Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable[bool | str | Deny]]
-"""`approve(ctx, call)`: True runs the call; False, a reason or a `Deny` refuses it."""
+Approve = Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable[bool | str | Deny | None]]
+"""`approve(ctx, call)`: True runs the call; False, a reason or a `Deny` refuses it; None
+leaves it for later (the run pauses, as with no callback: `result.pending_approvals`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -178,5 +178,5 @@ def _paused(name: str, calls: Sequence[Mapping[str, Any]]) -> str:
     return (
         f"Not done: the agent {name!r} stopped to wait for approval of {waiting}, and no one "
         "can approve a call inside a tool call, so those calls were not run. To let it run "
-        "them, give that agent an approve callback (Agent(approve=...))."
+        "them, give that agent an approve callback that decides them (Agent(approve=...))."
     )

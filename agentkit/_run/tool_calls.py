@@ -166,6 +166,12 @@ async def call_tool(
             return tool_result(call["id"], f"Not run: {verdict.reason}.", is_error=True)
         if isinstance(verdict, dict):
             args = verdict
+        elif verdict is not None:  # False meant "deny" and ran the call
+            raise TypeError(
+                f"the before_tool hook returned {verdict!r} for call {call['id']} of tool "
+                f"`{t.name}`: return Deny(reason) to refuse the call, a dict to replace its "
+                "input, or None to let it run as it is. The call was not run"
+            )
     block = await t.run(
         args,
         ctx,

@@ -20,7 +20,7 @@ class Crash(BaseException):
     """Stands for the process dying: not an `Exception`, so nothing turns it into a result."""
 
 
-def agent_for(script: list[Any], ran: list[str], *more: Any) -> Agent[Any]:
+def agent_for(script: list[Any], ran: list[str], *more: Any, approve: Any = None) -> Agent[Any]:
     @tool(requires_approval=True)
     async def charge(ctx: RunContext[None], order: int) -> str:
         """Charge an order."""
@@ -34,7 +34,7 @@ def agent_for(script: list[Any], ran: list[str], *more: Any) -> Agent[Any]:
         return f"refunded {order}"
 
     client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
-    return Agent(MODEL, tools=[*more, charge, refund], client=client)
+    return Agent(MODEL, tools=[*more, charge, refund], client=client, approve=approve)
 
 
 def two_calls() -> list[Any]:
@@ -159,3 +159,33 @@ async def test_decisions_given_where_no_client_can_be_made_run_nothing(
     assert ran == []
     done = await keyed.run(run_id="r1", store=store)  # the decisions were kept
     assert done.text == "Charged 1, did not refund 2." and ran == ["charge 1"]
+
+
+@pytest.mark.asyncio
+async def test_calls_an_approve_callback_leaves_undecided_are_stored_paused(
+    store: SQLiteStore,
+) -> None:
+    # The callback decides what it can (the charge) and leaves the refund to a person: the run
+    # is stored paused with the charge's decision journaled, nothing run, and the resume with
+    # the person's decision asks the callback nothing more it has decided.
+    ran: list[str] = []
+    asked: list[str] = []
+
+    def approve(ctx: RunContext[Any], call: dict[str, Any]) -> bool | None:
+        asked.append(call["id"])
+        return True if call["name"] == "charge" else None
+
+    agent = agent_for(two_calls(), ran, approve=approve)
+    paused = await agent.run("Charge 1, refund 2", run_id="r1", store=store)
+    assert paused.stop_reason == "approval_required" and ran == []
+    assert [c["id"] for c in paused.pending_approvals] == ["t2"] and asked == ["t1", "t2"]
+    header = store.header("r1")
+    assert header is not None and header.status == "paused"
+    kinds = [e.kind for e in store.entries("r1")]
+    assert kinds.count("decisions") == 1
+    assert [e.payload for e in store.entries("r1") if e.kind == "decisions"] == [
+        {"decisions": {"t1": True}}
+    ]
+    done = await agent.run(run_id="r1", store=store, decisions={"t2": "no refunds today"})
+    assert done.text == "Charged 1, did not refund 2." and ran == ["charge 1"]
+    assert asked == ["t1", "t2"]  # both decided: the callback is not asked again
