@@ -152,6 +152,20 @@ async def test_hooks_that_rename_into_a_clash_are_refused() -> None:
         await Toolset([search, fetch], prepare=rename).tools_for(ctx())
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("where", ["tool", "toolset"])
+async def test_a_prepare_hook_returning_no_tool_is_refused_naming_it(where: str) -> None:
+    # True or False ("keep"/"hide") failed later with "'bool' object has no attribute ...".
+    def keep(c: RunContext[Any], t: Tool) -> Any:
+        return True
+
+    ts = Toolset([search.replace(prepare=keep)]) if where == "tool" else Toolset(
+        [search], prepare=keep)
+    with pytest.raises(UsageError, match=r"the prepare hook .*keep returned True for tool "
+                       r"`search`: return the tool, a copy made with tool.replace"):
+        await ts.tools_for(ctx())
+
+
 # -- any ToolSource ------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from .._errors import UsageError
 from .context import RunContext
@@ -226,9 +226,15 @@ async def _through(hooks: Iterable[Prepare], ctx: RunContext[Any], tool: Tool) -
     """`tool` passed through per-turn hooks in order; None once one hides it."""
     for hook in hooks:
         answer = hook(ctx, tool)
-        changed = await answer if inspect.isawaitable(answer) else answer
+        changed = cast(object, await answer if inspect.isawaitable(answer) else answer)
         if changed is None:
             return None
+        if not isinstance(changed, Tool):  # True/False for keep/hide failed later, unnamed
+            name = getattr(hook, "__qualname__", None) or repr(hook)
+            raise UsageError(
+                f"the prepare hook {name} returned {changed!r} for tool `{tool.name}`: return "
+                "the tool, a copy made with tool.replace(...), or None to hide it this turn"
+            )
         tool = changed
     return tool
 
