@@ -151,6 +151,13 @@ def _check_header(path: str) -> None:
             path=path,
             problem="unreadable",
         )
+    if not file.is_file():  # /dev/null, a pipe: "cannot rollback - no transaction is active"
+        raise StoreFormatError(
+            f"{path} is no regular file (a device, a pipe or a socket), so not an agentkit run "
+            "store; give the path of a store, or of a new file",
+            path=path,
+            problem="unreadable",
+        )
     try:
         with file.open("rb") as stream:
             head = stream.read(len(SQLITE_MAGIC))

@@ -101,6 +101,18 @@ def test_a_path_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
     assert caught.value.problem == "unreadable"
 
 
+def test_a_path_that_is_no_regular_file_is_refused_untouched(tmp_path: Path) -> None:
+    # /dev/null failed with SQLite's "cannot rollback - no transaction is active".
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/null"), fifo):
+        with pytest.raises(StoreFormatError, match=f"{path} is no regular file .*give the path "
+                           "of a store, or of a new file") as caught:
+            SQLiteStore(path)
+        assert caught.value.problem == "unreadable"
+    assert fifo.is_fifo() and not (tmp_path / "pipe-wal").exists()
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(UsageError, match="synchronous"):
         SQLiteStore(":memory:", synchronous="OFF")  # pyright: ignore[reportArgumentType]  # on purpose
