@@ -835,6 +835,51 @@ async def test_proxy_environment_routes_through_an_httpx_client(
     assert client._http.is_closed
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_a_client_behind_a_proxy_sends_through_it(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # AsyncClient gave httpx its own transport, and httpx mounts no proxy for a client given
+    # one: requests went straight to the API, past HTTP(S)_PROXY.
+    through: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        through.append(str(request.url))  # a forward proxy gets the absolute URL
+        return web.json_response(message_json("via the proxy"))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    with socket.socket() as unused:  # nothing listens here: only the proxy can answer
+        unused.bind(("127.0.0.1", 0))
+        api = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    try:
+        if kind == "async":
+            client = AsyncClient(api_key=KEY, base_url=api, max_retries=0)
+            try:
+                message = await client.create(PARAMS)
+            finally:
+                await client.aclose()
+        else:
+            def send() -> Message:
+                with Client(api_key=KEY, base_url=api, max_retries=0) as sync:
+                    return sync.create(PARAMS)
+
+            message = await asyncio.to_thread(send)
+    finally:
+        await cleanup(runner)
+    assert message.text == "via the proxy"
+    assert through == [f"{api}/v1/messages"]
+
+
 class _Closing(httpx.MockTransport):
     """A mock transport that says whether its client closed it."""
 

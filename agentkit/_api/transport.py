@@ -50,17 +50,21 @@ def async_route(
     default_timeout: httpx.Timeout,
 ) -> Route[httpx.AsyncBaseTransport, httpx.AsyncClient]:
     """`AsyncClient`'s route: by default aiohttp under httpx (`httpx-aiohttp`), its session
-    driven directly; behind a proxy through an httpx client, which mounts the proxy's."""
+    driven directly; behind a proxy through an httpx client that mounts aiohttp transports
+    for the environment's proxies (and its `NO_PROXY`), with no transport of ours given it:
+    httpx mounts no proxy for a client given one."""
     if transport is not None or http_client is not None:
         return Route(transport, http_client, transport)
+    if env_proxies():
+        from httpx_aiohttp import HttpxAiohttpClient
+
+        # The default trust whatever `base_url` is: an https:// proxy speaks TLS to an http one.
+        http = HttpxAiohttpClient(timeout=default_timeout, limits=LIMITS, verify=tls_verify(""))
+        return Route(None, http, http)
     from httpx_aiohttp import AiohttpTransport
 
     pool = AiohttpTransport(limits=LIMITS, verify=tls_verify(base_url))
-    driver = AiohttpDriver(pool, timeout)
-    if env_proxies():  # httpx mounts proxy transports; calling ours directly would not
-        http = httpx.AsyncClient(transport=pool, timeout=default_timeout)
-        return Route(None, http, http, driver)
-    return Route(pool, None, pool, driver)
+    return Route(pool, None, pool, AiohttpDriver(pool, timeout))
 
 
 def sync_route(
@@ -72,8 +76,8 @@ def sync_route(
     """`Client`'s route: by default httpx's own transport; behind a proxy an httpx client."""
     if transport is not None or http_client is not None:
         return Route(transport, http_client, transport)
-    if env_proxies():
-        http = httpx.Client(timeout=default_timeout, limits=LIMITS)
+    if env_proxies():  # the shared default trust (as above): httpx's own loads the CAs twice
+        http = httpx.Client(timeout=default_timeout, limits=LIMITS, verify=tls_verify(""))
         return Route(None, http, http)
     pool = httpx.HTTPTransport(limits=LIMITS, verify=tls_verify(base_url))
     return Route(pool, None, pool)
