@@ -711,6 +711,48 @@ def test_rm_of_a_caller_deletes_its_sub_runs_and_says_how_many(
             "s0", "s0\u203atoolu_c", "s0\u203atoolu_c\u203atoolu_a"}
 
 
+class Crash(BaseException):
+    """Stands for the process dying: not an `Exception`, so nothing turns it into a result."""
+
+
+def test_rm_of_a_sub_run_whose_caller_is_unfinished_is_refused_before_asking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `rm` deleted the sub-run alone: the caller's resume ran the agent's call again, which
+    # found no sub-run and started the sub-agent over, its charge made a second time.
+    charged: list[int] = []
+
+    @tool
+    def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        raise Crash  # the process dies after the charge, inside the sub-run
+
+    def client(script: list[Any]) -> AsyncClient:
+        return AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+
+    clerk = Agent("claude-sonnet-4-5", name="clerk", description="Charges.", tools=[charge],
+                  client=client([reply(tool_calls=[("charge", {"order": 1}, "toolu_s1")])]))
+    caller = Agent("claude-sonnet-4-5", tools=[clerk.as_tool()], client=client(
+        [reply(tool_calls=[("clerk", {"task": "Charge 1."}, "toolu_p1")])]))
+    db = tmp_path / "runs.db"
+    with SQLiteStore(db) as store, pytest.raises(Crash):
+        caller.run_sync("Charge order 1", run_id="r1", store=store)
+    assert charged == [1]
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # were it asked, it would delete
+    assert main(["runs", "rm", "r1\u203atoolu_p1", "--db", str(db)]) == 2
+    captured = capsys.readouterr()
+    assert "[y/N]" not in captured.out
+    assert ("cannot delete sub-run 'r1\u203atoolu_p1' alone: its run 'r1' is interrupted, and "
+            "resuming it runs the call that made this sub-run again") in captured.err
+    assert "Delete run 'r1' instead, which deletes its sub-runs with it" in captured.err
+    with SQLiteStore(db) as store:
+        assert store.header("r1\u203atoolu_p1") is not None
+    assert main(["runs", "rm", "r1", "--db", str(db), "--yes"]) == 0  # as the error says
+    assert "deleted run r1 and its 1 sub-run" in capsys.readouterr().out
+
+
 def test_show_of_a_run_with_a_context_policy_s_notes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

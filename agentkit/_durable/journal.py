@@ -248,7 +248,9 @@ class RunStore(Protocol):
 
     def delete(self, run_id: str) -> bool:
         """Delete a run and its journal, and its sub-runs (`sub_run_id`); False if there was
-        none. Raises `RunLockedError` while another live process holds its lease."""
+        none. Raises `RunLockedError` while another live process holds its lease, and
+        `UsageError` for a sub-run alone while its top-level run is unfinished (a resume would
+        start the sub-agent over: `subruns.check_deletable`)."""
         ...
 
     def close(self) -> None:

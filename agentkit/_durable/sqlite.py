@@ -66,7 +66,7 @@ from agentkit._durable.log import RunLog, deleting
 from agentkit._durable.records import read
 from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
-from agentkit._durable.subruns import IN_RANGE, TOP_LEVEL, below
+from agentkit._durable.subruns import IN_RANGE, TOP_LEVEL, below, check_deletable
 from agentkit._durable.syncer import Syncer, Waiter
 from agentkit._errors import RunMismatchError, StoreError, UsageError
 
@@ -428,15 +428,16 @@ class SQLiteStore:
         return [sub for (sub,) in rows]
 
     def delete(self, run_id: str) -> bool:
-        """Delete a run and its journal, then its sub-runs (`journal.sub_run_id`: its agents
-        used as tools, whose ids only it derives); False if there was none. Raises
-        `RunLockedError` (nothing deleted) while a live process holds it.
+        """Delete a run and its journal, then its sub-runs (`journal.sub_run_id`: its agents as
+        tools); False if there was none. Raises, nothing deleted, `RunLockedError` while a live
+        process holds it, `UsageError` for a sub-run of an unfinished run (`check_deletable`).
 
         The row goes first, then the journal, still locked: killed in between, the store is
         left with a journal no row names (a new run given its key starts it afresh: `fresh`),
         never with a run whose journal is gone. A new run given the key meanwhile finds the
         file locked, waits while the delete holds the folder's lock (`deleting`), then finds
         it unlinked and makes its own (`RunLog.take`)."""
+        check_deletable(run_id, self.header)
         if not self._delete(run_id):
             return False
         for sub in self.sub_runs(run_id):  # their caller gone, nothing would resume them

@@ -6,14 +6,18 @@ run's sub-runs, nested ones too, are the ids in one range of the `run_id` index 
 `IN_RANGE`, `SUB_RUN_COUNT`), since SQLite compares text by its UTF-8 bytes, which order as
 code points do; the runs a user started are those whose id holds no `›`, with the sub-runs
 whose caller is gone (`TOP_LEVEL`: a delete killed between a run and its sub-runs leaves
-them), so no run is ever out of every listing. In Python: whose sub-run an id is (`caller_of`).
+them), so no run is ever out of every listing. In Python: whose sub-run an id is (`caller_of`),
+and when a sub-run may not be deleted alone (`check_deletable`).
 """
 
 from __future__ import annotations
 
-from agentkit._durable.journal import SUB_RUN_MARK
+from collections.abc import Callable
 
-__all__ = ["IN_RANGE", "SUB_RUN_COUNT", "TOP_LEVEL", "below", "caller_of"]
+from agentkit._durable.journal import SUB_RUN_MARK, RunHeader
+from agentkit._errors import UsageError
+
+__all__ = ["IN_RANGE", "SUB_RUN_COUNT", "TOP_LEVEL", "below", "caller_of", "check_deletable"]
 
 _AFTER = chr(ord(SUB_RUN_MARK) + 1)
 """The character after `SUB_RUN_MARK`: where the range of a run's sub-runs' ids ends."""
@@ -48,3 +52,34 @@ def caller_of(run_id: str) -> tuple[str, str] | None:
     None for a run a user started."""
     caller, mark, call = run_id.rpartition(SUB_RUN_MARK)
     return (caller, call) if mark and caller and call else None
+
+
+_UNFINISHED = {
+    "running": "running (or its process was cut off, a crash)",
+    "paused": "paused, awaiting approval decisions",
+    "failed": "failed",
+    "interrupted": "interrupted",
+}
+
+
+def check_deletable(run_id: str, header: Callable[[str], RunHeader | None]) -> None:
+    """Refuse deleting sub-run `run_id` alone while its top-level run (the one a user started,
+    the only one a resume names) is there and unfinished: a resume runs the call that made the
+    sub-run again, which would find no sub-run and start the sub-agent afresh, its tools run a
+    second time (a charge made twice). Allowed when that run finished or is gone: nothing
+    would run the call again. `header` looks a run's header up. Raises `UsageError`, before
+    anything is deleted."""
+    if caller_of(run_id) is None:
+        return
+    top = run_id.partition(SUB_RUN_MARK)[0]
+    caller = header(top)
+    if caller is None or caller.status == "finished" or header(run_id) is None:
+        return
+    raise UsageError(
+        f"cannot delete sub-run {run_id!r} alone: its run {top!r} is "
+        f"{_UNFINISHED.get(caller.status, caller.status)}, and resuming it runs the call that "
+        "made this sub-run again, which would find it gone and start the sub-agent over, its "
+        "tools run a second time (a non-idempotent one, such as a charge, twice). Nothing was "
+        f"deleted. Delete run {top!r} instead, which deletes its sub-runs with it, or resume it "
+        "until it finishes and delete the sub-run then"
+    )

@@ -7,10 +7,12 @@ stored as running whose process stopped (no process holds its journal) as interr
 `agentkit ui` does; `list` shows a run whose journal cannot be read as unreadable, with its
 header's figures and the error (`show` fails with it);
 `resume ID` continues a run with the agent that started it (`--agent module:attribute`, which
-the command imports); `rm ID` deletes a run, after a confirmation unless `--yes`. Rules: a
-missing store file is an error (never created by a typo); the store's errors are one message
-and an exit code, as everywhere in the CLI. Uses public names only (and the store's
-`runs_command`, the command lines its errors suggest); the store and the display are imported
+the command imports); `rm ID` deletes a run and its sub-runs, after a confirmation unless
+`--yes`, and refuses before asking a sub-run whose top-level run is unfinished (exit 2: its
+resume would start the sub-agent over). Rules: a missing store file is an error (never created
+by a typo); the store's errors are one message and an exit code, as everywhere in the CLI.
+Uses public names only (and the store's `runs_command`, the command lines its errors suggest,
+and `check_deletable`, its rule for deleting a sub-run); the store and the display are imported
 by `cmd_runs`, not by the parser.
 """
 
@@ -191,7 +193,13 @@ def _under(store: SQLiteStore, reader: RunReader, run_id: str, subs: list[str]) 
 
 
 def _remove(store: SQLiteStore, display: Display, run_id: str, entries: int, *, yes: bool) -> int:
-    # Its sub-agents' runs (`{run_id}›{tool_use_id}`) go with it: nothing else resumes them.
+    from agentkit._durable.subruns import check_deletable
+
+    # A sub-run its unfinished caller would run again is refused before the question (the
+    # store refuses it too), and its sub-agents' runs (`{run_id}›{tool_use_id}`) go with it.
+    code, _ = guarded(display, lambda: check_deletable(run_id, store.header))
+    if code:
+        return code
     subs = len(store.sub_runs(run_id))
     also = f" and its {subs} sub-run{'s' if subs > 1 else ''}" if subs else ""
     if not yes:

@@ -6,7 +6,8 @@ tools. Rules:
   per-turn hooks and sources (an MCP server's tools, proxied) apply;
 - a call runs through `Tool.run` as in a run: input validated, errors and timeouts are
   `isError` results, a cancelled request cancels the tool; its `ctx.idempotency_key` is the
-  one an agentkit caller sent in the call's `_meta`, else unique to the call;
+  one an agentkit caller sent in the call's `_meta` (another client's that an HTTP header
+  cannot take, encoded: `RunContext.idempotency_key`), else unique to the call;
 - tools that require approval are neither listed nor run unless `allow_approval_tools`:
   over MCP nobody is there to approve, and the client's user never saw the question;
 - HTTP listens on 127.0.0.1 only (the SDK's DNS-rebinding protection on).
@@ -123,10 +124,11 @@ def mcp_server(
 
 
 def _call_id(params: types.CallToolRequestParams) -> str:
-    """The served call's `tool_use_id`, so its `ctx.idempotency_key`: the key an agentkit
-    caller sent (the same when its durable run repeats the call), else one of its own. Never
-    the JSON-RPC request id, which every session numbers from the start: two calls of two
-    sessions would share a key, and a service that deduplicates by it would drop one."""
+    """The served call's `tool_use_id`, so its `ctx.idempotency_key` (as it is when header-safe,
+    as an agentkit caller's always is): the key the caller sent (the same when its durable run
+    repeats the call), else one of its own. Never the JSON-RPC request id, which every session
+    numbers from the start: two calls of two sessions would share a key, and a service that
+    deduplicates by it would drop one."""
     key = (params.meta or {}).get(IDEMPOTENCY_META)
     return key if isinstance(key, str) and key else f"mcp_{uuid.uuid4().hex}"
 

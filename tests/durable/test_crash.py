@@ -115,15 +115,16 @@ def side_effects(log: Path) -> list[list[str]]:
     return [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
 
 
-def charges(log: Path, run_id: str) -> tuple[list[str], set[str]]:
+def charges(log: Path, keyed: str) -> tuple[list[str], set[str]]:
     """The charges the killed processes started and finished, checked: none started twice,
-    and every call's idempotency key is run `run_id`'s."""
+    and every call's idempotency key is `keyed` (its run's id as a key spells it) and the
+    call's id."""
     effects = side_effects(log)
     started = [e[1] for e in effects if e[0] == "charge-start"]
     done = {e[1] for e in effects if e[0] == "charge-done"}
     assert len(started) == len(set(started)), "a non-idempotent call started twice"
     keys = {(e[1], e[2]) for e in effects if e[0] in ("lookup", "charge-start")}
-    assert all(key == f"{run_id}:{call}" for call, key in keys)
+    assert all(key == f"{keyed}:{call}" for call, key in keys)
     return started, done
 
 
@@ -221,7 +222,7 @@ def test_a_sub_run_killed_at_random_moments_resumes_with_its_caller(
     sub = f"orders\u203a{call}"
     entries = store.entries(sub)
 
-    started, done = charges(tmp_path / "runs.log", sub)
+    started, done = charges(tmp_path / "runs.log", f"orders%E2%80%BA{call}")  # `›`, encoded
     results = {str(e.payload["tool_use_id"]): e.payload for e in entries
                if e.kind == "tool_result"}
     for cut in set(started) - done:

@@ -1,5 +1,6 @@
 """Deleting a run (`SQLiteStore.delete`) against a SIGKILL at any instant and against a new run
-given the deleted one's key (row ids are reused) while the delete finishes."""
+given the deleted one's key (row ids are reused) while the delete finishes; a sub-run deleted
+alone only when nothing would run the call that made it again."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from agentkit import UsageError
 from agentkit._durable import log as log_module
+from agentkit._durable.journal import RunStatus, Summary, sub_run_id
 from agentkit._durable.records import read
 from agentkit._durable.sqlite import SQLiteStore
 
@@ -198,3 +201,53 @@ def test_a_new_run_given_a_deleted_run_s_key_waits_for_the_delete_holding_its_jo
     assert fresh.created and waited.is_set() and not failed
     with SQLiteStore(path) as store:
         assert [e.payload for e in store.entries("new")] == [{"run_id": "new"}]
+
+
+
+SUB = sub_run_id("r1", "toolu_p1")  # "r1›toolu_p1": the sub-run of run r1's call toolu_p1
+
+
+def caller_and_sub_run(path: Path, status: RunStatus) -> None:
+    """Store run r1, ended `status` ("running": left unreleased, as a killed process leaves
+    it), and the finished sub-run of one of its calls."""
+    with SQLiteStore(path) as store:
+        for run_id, ended in ((SUB, "finished"), ("r1", status)):
+            lease = store.claim(run_id, fingerprint="f-p", model="m", agent="a").lease
+            store.append(lease, "start", {"run_id": run_id})
+            if ended != "running":
+                store.append(lease, "status", {"status": ended}, summary=Summary(status=ended))
+                store.release(lease)
+
+
+@pytest.mark.parametrize("status", ["running", "paused", "failed", "interrupted"])
+def test_a_sub_run_of_an_unfinished_run_is_not_deleted_alone(
+    tmp_path: Path, status: RunStatus
+) -> None:
+    # Deleting the sub-run alone went through: resuming its caller ran the agent's call again,
+    # which found no sub-run and started the sub-agent over, its tools (a charge) run twice.
+    path = tmp_path / "runs.db"
+    caller_and_sub_run(path, status)
+    with SQLiteStore(path) as store:
+        with pytest.raises(UsageError) as refused:
+            store.delete(SUB)
+        said = str(refused.value)
+        assert f"cannot delete sub-run {SUB!r} alone: its run 'r1' is " in said
+        assert ("Nothing was deleted. Delete run 'r1' instead, which deletes its sub-runs with "
+                "it, or resume it until it finishes and delete the sub-run then") in said
+        assert [e.kind for e in store.entries(SUB)] == ["start", "status"]  # all kept
+        assert store.delete("r1") and store.runs() == []  # the run, its sub-runs with it
+
+
+@pytest.mark.parametrize("caller", ["finished", "gone"])
+def test_a_sub_run_of_a_finished_run_or_of_none_is_deleted_alone(
+    tmp_path: Path, caller: str
+) -> None:
+    # Nothing runs the call that made it again: a finished run's calls are all answered.
+    path = tmp_path / "runs.db"
+    caller_and_sub_run(path, "finished")
+    with SQLiteStore(path) as store:
+        if caller == "gone":  # a delete killed between the run and its sub-runs
+            assert store._delete("r1")  # pyright: ignore[reportPrivateUsage]
+        assert store.delete(SUB) and store.header(SUB) is None
+        assert not store.delete(SUB)  # nothing left to delete: nothing to refuse
+        assert [r.run_id for r in store.runs()] == ([] if caller == "gone" else ["r1"])

@@ -6,11 +6,15 @@ replies it may ask for, so a repeated model call fails the test."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from agentkit import (
@@ -32,6 +36,7 @@ from agentkit.testing import Fault, ScriptedTransport, reply, text_reply
 
 MODEL = "claude-sonnet-4-5"
 SUB = "r1\u203atoolu_p1"  # the sub-run of the caller's call toolu_p1, as `sub_run_id` spells it
+SUB_KEY = "r1%E2%80%BAtoolu_p1"  # SUB as its tools' idempotency keys spell it: `›` in UTF-8
 
 
 class Crash(BaseException):
@@ -137,9 +142,9 @@ async def test_a_sub_run_cut_by_a_crash_resumes_where_it_stopped_with_its_caller
     assert resumed.text == whole.text == "Order 1 is charged."
     assert resumed.usage == whole.usage  # each reply counted once, the sub-run's included
     charges = [key for name, key in world.effects if name == "charge"]
-    assert charges == [f"{SUB}:toolu_s1"]  # never twice, keyed by the sub-run's id
+    assert charges == [f"{SUB_KEY}:toolu_s1"]  # never twice, keyed by the sub-run's id
     lookups = [key for name, key in world.effects if name == "lookup"]
-    assert lookups == [f"{SUB}:toolu_s2"] * (2 if cut == "lookup" else 1)  # the same key
+    assert lookups == [f"{SUB_KEY}:toolu_s2"] * (2 if cut == "lookup" else 1)  # the same key
     validate_conversation(resumed.messages)
     if cut == "charge":  # answered as a caller's cut non-idempotent call is
         sent = again.sub_transport.requests[0].body["messages"][-1]["content"]
@@ -235,10 +240,72 @@ async def test_a_caller_cancelled_inside_a_sub_run_counts_its_usage_once_when_re
     resumed = await agents([text_reply("Done.")], [text_reply("Ready.")]).run(
         "Go", run_id="r1", store=store)
     assert resumed.usage.requests == 4  # the caller's two replies and the sub-run's two
-    assert waits == [f"{SUB}:toolu_s1"] * 2  # idempotent: run again, with the same key
+    assert waits == [f"{SUB_KEY}:toolu_s1"] * 2  # idempotent: run again, with the same key
     assert resumed.messages[2]["content"][0]["content"] == "Ready."
     again = await agents([], []).run("Go", run_id="r1", store=store)
     assert again.usage == resumed.usage
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[str, list[str]]]:
+    """A deduplicating service on loopback, over real HTTP: its URL, and the
+    `Idempotency-Key` header of each request it got."""
+    keys: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            keys.append(str(self.headers["Idempotency-Key"]))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/charges", keys
+    finally:
+        server.shutdown()
+        serving.join()
+        server.server_close()
+
+
+@pytest.mark.asyncio
+async def test_a_sub_run_s_tool_sends_its_key_in_an_http_header_the_same_on_resume(
+    store: SQLiteStore, service: tuple[str, list[str]]
+) -> None:
+    # A sub-run's key held its id's `›`: httpx raised UnicodeEncodeError in the user's tool,
+    # so the charge failed (or the user stripped the key) unless encoded by hand.
+    url, received = service
+    crash = [Crash()]
+
+    def agents(parent: list[Any], sub: list[Any]) -> Agent[str]:
+        @tool(idempotent=True)
+        async def charge(ctx: RunContext[None], order: int) -> str:
+            """Charge an order (the service deduplicates by the key)."""
+            async with httpx.AsyncClient(trust_env=False) as http:
+                sent = await http.post(url, headers={"Idempotency-Key": str(ctx.idempotency_key)})
+            if crash:
+                raise crash.pop()  # the process dies after the service charged
+            return f"charged {order}: {sent.status_code}"
+
+        clerk = Agent(MODEL, name="clerk", description="Charges.", tools=[charge],
+                      client=AsyncClient(api_key="sk-test", transport=ScriptedTransport(sub),
+                                         max_retries=0))
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(parent), max_retries=0)
+        return Agent(MODEL, tools=[clerk.as_tool()], client=client)
+
+    parent, sub = parent_script(), [reply(tool_calls=[("charge", {"order": 1}, "toolu_s1")]),
+                                    text_reply("Charged order 1.")]
+    with pytest.raises(Crash):
+        await agents(parent[:1], sub[:1]).run("Charge it", run_id="r1", store=store)
+    resumed = await agents(parent[1:], sub[1:]).run("Charge it", run_id="r1", store=store)
+
+    assert resumed.text == "Order 1 is charged."
+    assert received == [f"{SUB_KEY}:toolu_s1"] * 2  # sent again, with the same key
 
 
 @pytest.mark.asyncio
@@ -256,7 +323,7 @@ async def test_a_failed_sub_run_is_an_error_result_its_usage_journaled_with_it(
     sub = store.header(SUB)
     assert sub is not None and sub.status == "failed"
     again = await Process(world, [], []).agent().run("Charge it", run_id="r1", store=store)
-    assert again.usage == result.usage and world.effects == [("lookup", f"{SUB}:toolu_s2")]
+    assert again.usage == result.usage and world.effects == [("lookup", f"{SUB_KEY}:toolu_s2")]
 
 
 @pytest.mark.asyncio
@@ -323,7 +390,8 @@ async def test_a_sub_run_s_own_sub_run_resumes_with_both_callers(store: SQLiteSt
 
     assert resumed.text == "Done." and resumed.usage.requests == 6  # each reply once
     inner = f"{SUB}\u203atoolu_c1"
-    assert world.effects == [("charge", f"{inner}:toolu_a1")] * 2  # the same key, nested
+    nested = f"{SUB_KEY}%E2%80%BAtoolu_c1:toolu_a1"
+    assert world.effects == [("charge", nested)] * 2  # the same key, nested
     assert {r.run_id for r in store.runs()} == {"r1", SUB, inner}
     assert store.sub_runs("r1") == [SUB, inner] and store.sub_runs(SUB) == [inner]
     assert [r.run_id for r in store.runs(top_level=True)] == ["r1"]

@@ -114,3 +114,15 @@ async def test_each_call_of_a_client_that_sends_no_key_gets_a_key_of_its_own() -
             given = await c.call_tool("key", {}, meta={"agentkit/idempotency_key": "r1:toolu_1"})
             assert given.content == [types.TextContent(type="text", text="r1:toolu_1")]
     assert len(set(seen)) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_served_call_s_key_is_header_safe_and_an_agentkit_caller_s_kept() -> None:
+    # The key a client sent was the served tool's as it was: one holding `›` (any client
+    # but agentkit's) raised UnicodeEncodeError in a tool that put it in an HTTP header.
+    server = mcp_server(Toolset([key]), name="t", allow_approval_tools=False, deps=None)
+    async with Client(server) as c:
+        for given, served in [("r1%E2%80%BAtoolu_p1:toolu_s1", "r1%E2%80%BAtoolu_p1:toolu_s1"),
+                              ("r1\u203atoolu_p1:toolu_s1", "r1%E2%80%BAtoolu_p1:toolu_s1")]:
+            got = await c.call_tool("key", {}, meta={"agentkit/idempotency_key": given})
+            assert got.content == [types.TextContent(type="text", text=served)]
