@@ -94,7 +94,8 @@ class SQLiteStore:
     once a third is spent); the journal's lock is what holds the run.
     `clock` gives Unix seconds (tests inject one). Raises `StoreFormatError` when `path` is
     not a store this agentkit can use, leaving the file untouched, and `StoreError` when its
-    journals are beside a symlink to it (`schema.journals` says where to move them).
+    journals are beside a symlink to it (`schema.journals` says where to move them) or the
+    file is gone from beside them (`schema.connect`).
     """
 
     def __init__(
