@@ -424,27 +424,42 @@ async def test_a_store_file_moved_away_from_its_journals_is_refused_never_run_ag
 
 
 @pytest.mark.asyncio
-async def test_a_store_file_deleted_while_a_run_holds_it_is_refused_after_never_run_again(
-    tmp_path: Path,
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_store_file_deleted_or_replaced_under_a_run_takes_no_run_after_it(
+    tmp_path: Path, how: str
 ) -> None:
-    # Deleted under a running run (its headers written to the unlinked file), the store was
-    # made anew by the next SQLiteStore(path), and the same call charged again.
+    # Deleted under a running run (whose rows went to the unlinked file), the store went on
+    # taking runs into that file, and the next SQLiteStore(path) made a new store, where the
+    # same call charged again. The run that held it ends as it would; the store then claims
+    # no run (its rows would go to a file no longer there), and no new store is made.
     world, path = World(), tmp_path / "runs.db"
+    other = tmp_path / "other.db"
+    SQLiteStore(other).close()
 
-    def delete_the_store(ctx: RunContext[None], call: object, block: object) -> None:
+    def move_the_store(ctx: RunContext[None], call: object, block: object) -> None:
+        if ctx.tool_name != "charge":
+            return
         for leftover in tmp_path.glob("runs.db*"):
             if leftover.is_file():
                 leftover.unlink()
+        if how == "replaced":
+            other.replace(path)
 
-    hooks = Hooks(after_tool=delete_the_store)
+    hooks = Hooks(after_tool=move_the_store)
     with SQLiteStore(path) as store:
         done = await agent_for(ScriptedTransport(steps()), world, hooks=hooks).run(
             "Charge 1", run_id="r1", store=store)
-    assert done.text == "All done." and not path.exists()
-    with pytest.raises(StoreError, match=GONE):
-        await agent_for(ScriptedTransport(steps()), world).run(
-            "Charge 1", run_id="r1", store=SQLiteStore(path))
-    assert not path.exists()
+        assert done.text == "All done."
+        for run_id in ("r1", "r2"):
+            with pytest.raises(StoreError, match=(
+                    rf"cannot run '{run_id}': the run store file .*runs.db was {how} since this "
+                    r"SQLiteStore opened it.*nothing was run. Put the file back")):
+                await agent_for(ScriptedTransport(steps()), world).run(
+                    "Charge 1", run_id=run_id, store=store)
+    if how == "deleted":
+        with pytest.raises(StoreError, match=GONE):
+            SQLiteStore(path)
+        assert not path.exists()
     assert [e[0] for e in world.effects] == ["lookup", "charge"]
 
 
