@@ -1,6 +1,8 @@
 """`Journals`: a store's folder of run journals, one file a run, named by the run's key in the
 store: where a run's journal is, making the folder, and taking a journal (`RunLog.take`) with
-the errors a store gives when it cannot."""
+the errors a store gives when it cannot, among them a store file gone from its path since the
+store opened it (deleted or replaced: the rows of the runs taken would go to a file no
+longer there)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,28 @@ __all__ = ["Journals"]
 class Journals:
     """The journals' folder `folder` of the store file `store` (named in errors)."""
 
-    __slots__ = ("_made", "folder", "store")
+    __slots__ = ("_made", "_opened", "folder", "store")
 
     def __init__(self, folder: str, store: str) -> None:
         self.folder = folder
         self.store = store
         self._made = False
         """Whether the folder is known to exist."""
+        self._opened: tuple[str, int, int] | None = None
+        """The store file's absolute path, device and inode as the store opened it."""
+
+    def opened(self) -> None:
+        """Note the store file as it is now, the one the store opened: `take` checks that its
+        path (made absolute now: the working directory may change) still names it. A store in
+        memory has no file."""
+        if self.store == ":memory:":
+            return
+        path = os.path.abspath(self.store)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:  # deleted already: left unchecked, as before
+            return
+        self._opened = (path, stat.st_dev, stat.st_ino)
 
     def path(self, key: int) -> str:
         """The journal of the run the store keys `key`."""
@@ -50,6 +67,8 @@ class Journals:
         entries), a missing journal is a `StoreError`: started again, the run would repeat
         what it did. `fresh` and `check`: as `RunLog.take`'s."""
         path = self.path(key)
+        if (opened := self._opened) is not None:
+            self._check_store(run_id, *opened)
         if not self._made:
             self._make()
         try:
@@ -75,6 +94,23 @@ class Journals:
         if log is None:
             raise locked(run_id, row)
         return log
+
+    def _check_store(self, run_id: str, path: str, device: int, inode: int) -> None:
+        """`StoreError` when the store file opened as `device`, `inode` is no longer at `path`
+        (deleted or replaced)."""
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            stat = None
+        if stat is not None and (stat.st_dev, stat.st_ino) == (device, inode):
+            return
+        raise StoreError(
+            f"cannot run {run_id!r}: the run store file {self.store} was "
+            f"{'deleted' if stat is None else 'replaced'} since this SQLiteStore opened it, so "
+            "the run's row would go to a file no longer there (its journal to "
+            f"{self.folder}); nothing was run. Put the file back (from a backup if it was "
+            "deleted), then open the store again (SQLiteStore(path))"
+        )
 
     def _make(self) -> None:
         """Make the folder if it is missing; `StoreError` when it cannot be made."""

@@ -21,6 +21,7 @@ without them is resumed unchecked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -174,6 +175,30 @@ def _check_header(path: str) -> None:
         )
 
 
+def _check_orphans(path: str, folder: str) -> None:
+    """Refuse to make a new store (no file at `path`, or an empty one) beside a journals
+    `folder` that holds journals: the store file that named them was deleted or moved (a
+    delete of the runs themselves unlinks their journals). A new store would start those runs
+    over, repeating what they did, and give their keys, so their journals, to new runs."""
+    with contextlib.suppress(OSError):  # no file, or no folder: nothing to keep
+        if os.path.getsize(path):
+            return
+    try:
+        with os.scandir(folder) as found:
+            logs = sum(1 for entry in found if entry.name.endswith(".log"))
+    except OSError:
+        return
+    if logs:
+        raise StoreError(
+            f"the run store {path} is new (no such file, or an empty one), but its journals "
+            f"folder {folder} holds the journals of {logs} run{'s' * (logs > 1)}: the store "
+            "file that named them was deleted or moved, and a new one would start those runs "
+            "over, repeating what they did. Put the file back (a run is its row there and its "
+            "journal here), or delete the folder too to start afresh (its runs are lost). "
+            "Nothing was changed"
+        )
+
+
 def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
     """The file's application id, format and count of schema objects, read in one statement
     (one snapshot: a store another process creates meanwhile is seen whole or not at all)."""
@@ -221,10 +246,12 @@ def connect(path: str, *, synchronous: str, timeout: float, folder: str) -> sqli
     """Open the store at `path` (its journals in `folder`), creating it when the file is new or
     empty, moving it to this format when it is older.
 
-    Raises `StoreFormatError` (file untouched) as described in the module docstring.
+    Raises `StoreFormatError` (file untouched) as described in the module docstring, and
+    `StoreError` (nothing made) for a new file beside journals (`_check_orphans`).
     """
     if path != ":memory:":
         _check_header(path)
+        _check_orphans(path, folder)
     try:
         db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:

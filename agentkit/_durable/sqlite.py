@@ -94,7 +94,7 @@ class SQLiteStore:
     once a third is spent); the journal's lock is what holds the run.
     `clock` gives Unix seconds (tests inject one). Raises `StoreFormatError` when `path` is
     not a store this agentkit can use, leaving the file untouched, and `StoreError` when its
-    journals are beside a symlink to it (`schema.journals` says where to move them).
+    journals are beside a symlink to it (`schema.journals`) or without it (`schema.connect`).
     """
 
     def __init__(
@@ -130,6 +130,7 @@ class SQLiteStore:
         self._db: sqlite3.Connection | None = connect(
             self.path, synchronous=synchronous, timeout=timeout, folder=self._files.folder
         )
+        self._files.opened()  # a claim checks that the path still names this file
         self._syncer: Syncer | None = None  # the journals' group commit, once FULL needs it
 
     def __enter__(self) -> SQLiteStore:

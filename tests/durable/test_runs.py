@@ -390,6 +390,79 @@ async def test_a_run_whose_journal_is_missing_is_refused_never_run_again(
     assert [e[0] for e in world.effects] == ["lookup", "charge", "lookup", "charge"]
 
 
+GONE = (r"the run store .*runs.db is new \(no such file, or an empty one\), but its journals "
+        r"folder .*runs.db.journals holds the journals of 1 run: the store file that named them "
+        r"was deleted or moved.*Put the file back.*or delete the folder too.*Nothing was "
+        r"changed")
+
+
+@pytest.mark.asyncio
+async def test_a_store_file_moved_away_from_its_journals_is_refused_never_run_again(
+    tmp_path: Path,
+) -> None:
+    # The store file moved (or deleted) and its journals left: a new file made in its place
+    # started every run over (charging again) and gave their keys, so their journals, to new
+    # runs. It is refused, nothing made, until the file is back.
+    world, path = World(), tmp_path / "runs.db"
+    with SQLiteStore(path) as store:
+        await agent_for(ScriptedTransport(steps()), world).run("Charge 1", run_id="r1", store=store)
+    journal = next(Path(f"{path}.journals").iterdir())
+    written = journal.read_bytes()
+    moved = path.rename(tmp_path / "runs.db.bak")
+    for made in (lambda: None, path.touch):  # no file, or an empty one
+        made()
+        with pytest.raises(StoreError, match=GONE):
+            SQLiteStore(path)
+        assert not path.exists() or path.stat().st_size == 0
+    assert journal.read_bytes() == written
+    moved.replace(path)  # the file back: the run is whole again
+    with SQLiteStore(path) as store:
+        again = await agent_for(ScriptedTransport([]), world).run("Charge 1", run_id="r1",
+                                                                  store=store)
+    assert again.text == "All done."
+    assert [e[0] for e in world.effects] == ["lookup", "charge"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_store_file_deleted_or_replaced_under_a_run_takes_no_run_after_it(
+    tmp_path: Path, how: str
+) -> None:
+    # Deleted under a running run (whose rows went to the unlinked file), the store went on
+    # taking runs into that file, and the next SQLiteStore(path) made a new store, where the
+    # same call charged again. The run that held it ends as it would; the store then claims
+    # no run (its rows would go to a file no longer there), and no new store is made.
+    world, path = World(), tmp_path / "runs.db"
+    other = tmp_path / "other.db"
+    SQLiteStore(other).close()
+
+    def move_the_store(ctx: RunContext[None], call: object, block: object) -> None:
+        if ctx.tool_name != "charge":
+            return
+        for leftover in tmp_path.glob("runs.db*"):
+            if leftover.is_file():
+                leftover.unlink()
+        if how == "replaced":
+            other.replace(path)
+
+    hooks = Hooks(after_tool=move_the_store)
+    with SQLiteStore(path) as store:
+        done = await agent_for(ScriptedTransport(steps()), world, hooks=hooks).run(
+            "Charge 1", run_id="r1", store=store)
+        assert done.text == "All done."
+        for run_id in ("r1", "r2"):
+            with pytest.raises(StoreError, match=(
+                    rf"cannot run '{run_id}': the run store file .*runs.db was {how} since this "
+                    r"SQLiteStore opened it.*nothing was run. Put the file back")):
+                await agent_for(ScriptedTransport(steps()), world).run(
+                    "Charge 1", run_id=run_id, store=store)
+    if how == "deleted":
+        with pytest.raises(StoreError, match=GONE):
+            SQLiteStore(path)
+        assert not path.exists()
+    assert [e[0] for e in world.effects] == ["lookup", "charge"]
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("run_id", ["-x7 Gq", "orders 7"], ids=["dash", "space"])
 async def test_the_delete_command_a_store_error_suggests_works_as_written(
