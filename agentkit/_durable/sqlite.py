@@ -91,11 +91,10 @@ class SQLiteStore:
     `synchronous` is `"NORMAL"` (every checkpoint survives a process crash) or `"FULL"` (every
     checkpoint also survives a power loss); see the module docstring. The header shows a
     holder's lease lasting `lease_seconds` from its claim or last renewal (appends renew it
-    once a third is spent); the journal's lock is what holds the run.
-    `clock` gives Unix seconds (tests inject one). Raises `StoreFormatError` when `path` is
-    not a store this agentkit can use, leaving the file untouched, and `StoreError` when its
-    journals are beside a symlink to it (`schema.journals`) or without it (`schema.connect`).
-    """
+    once a third is spent); the journal's lock is what holds the run. `clock` gives Unix
+    seconds (tests inject one). Raises `StoreFormatError` when `path` is not a store this
+    agentkit can use (the file untouched), `StoreError` when its journals are beside a
+    symlink to it (`schema.journals`) or without it (`schema.connect`)."""
 
     def __init__(
         self,
