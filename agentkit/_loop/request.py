@@ -3,7 +3,9 @@
 `build_request` is what a request holds: the turn's tools (client, server, the output tool),
 `tool_choice` relaxed once the model called a tool (`keep_tool_choice` keeps it), cache
 breakpoints, the turn's thinking, the output tool forced where the model allows it, then the
-request shaped for its model (`request_rules.shape_request`). A compaction's summary call is
+request shaped for its model (`request_rules.shape_request`). A turn that offers no tool sends
+no `tool_choice`, and when its history holds tool calls, stand-in definitions of the tools
+they called (the API requires tools then) with `tool_choice` none. A compaction's summary call is
 shaped for the model and `max_tokens` it names: its thinking budget fitted below that
 `max_tokens`; on another model, without the run's thinking or the thinking blocks the run's
 model signed. When to make one, and what to do with its reply, is the engine's (`engine.py`).
@@ -18,7 +20,7 @@ from .._errors import UsageError
 from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
-from .history import ends_with_tool_results
+from .history import ends_with_tool_results, tool_use_names
 from .request_rules import check_tool_names, relax_tool_choice, shape_request
 from .state import RunState
 from .steps import CallModel, ToolInfo
@@ -60,6 +62,12 @@ def build_request(
         params.update(model=model, max_tokens=max_tokens, tool_choice={"type": "none"})
     if "tool_choice" in params and not cfg.keep_tool_choice and s.usage.called_tools():
         params["tool_choice"] = relax_tool_choice(params["tool_choice"])
+    if not tool_params:
+        tool_params = _stand_ins(messages)
+        if tool_params:
+            params["tool_choice"] = {"type": "none"}
+        else:
+            params.pop("tool_choice", None)  # a choice among no tools
     system = cfg.system
     if cfg.cache:
         messages, system, tool_params = place_breakpoints(
@@ -85,6 +93,26 @@ def build_request(
         interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
     )
     return CallModel(params, (*cfg.betas, *betas))
+
+
+def _stand_ins(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Definitions for the tools a history calls, for a turn that offers none.
+
+    The API refuses a request whose messages hold `tool_use` or `tool_result` blocks and
+    whose `tools` are empty ("... must define tools"), as a turn whose tools `prepare` hid,
+    or an agent without tools given such a history, would send. Each tool the history
+    called stands defined by its name alone, and `tool_choice` none keeps it from being
+    called again.
+    """
+    names = dict.fromkeys(tool_use_names(messages).values())
+    return [
+        {
+            "name": name,
+            "description": "Not offered on this turn: it cannot be called.",
+            "input_schema": {"type": "object"},
+        }
+        for name in names
+    ]
 
 
 def _summary_caps(
