@@ -251,7 +251,15 @@ def anyio_run(coro: Any) -> Any:
 
 
 @STREAM
-@pytest.mark.parametrize("policy", [ServerCompaction(trigger_tokens=50_000), Compaction()])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        ServerCompaction(trigger_tokens=50_000),
+        ServerCompaction(trigger_tokens=50_000, pause_after_compaction=True),
+        Compaction(),
+    ],
+    ids=["server", "server-paused", "client"],
+)
 def test_thinking_turns_survive_compaction(stream: bool, policy: Any) -> None:
     transport = ScriptedTransport(researcher(16, thinking=True), context_window=60_000)
     agent = research_agent(
