@@ -14,7 +14,7 @@ model signed. When to make one, and what to do with its reply, is the engine's (
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._errors import UsageError
 from .caching import place_breakpoints
@@ -70,9 +70,9 @@ def build_request(
             params.pop("tool_choice", None)  # a choice among no tools
     system = cfg.system
     if cfg.cache:
-        messages, system, tool_params = place_breakpoints(
-            messages, system, tool_params, used=int("cache_control" in params)
-        )
+        top = params.get("cache_control")
+        top = cast("Mapping[str, Any]", top) if isinstance(top, Mapping) else None
+        messages, system, tool_params = place_breakpoints(messages, system, tool_params, top=top)
     params["messages"] = messages
     if system:
         params["system"] = system

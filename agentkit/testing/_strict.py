@@ -2,7 +2,8 @@
 
 Owns `check_request`. Where a rule is one the core already keeps before it sends anything, the
 fake runs the core's own check (`_loop.request_rules` for `max_tokens` and manual thinking,
-`_loop.conversation` for the messages) and only words the failure as the API does. Its own
+`_loop.conversation` for the messages, `_loop.caching` for the breakpoints' order) and only
+words the failure as the API does. Its own
 checks are the ones the core never needs, because it builds those parts itself: the
 `anthropic-version` header, a JSON object body, the required fields, tool definitions in a
 request whose messages hold tool calls or results. It also owns the two
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from .._errors import ConversationError
-from .._loop.caching import MAX_BREAKPOINTS, count_breakpoints
+from .._loop.caching import MAX_BREAKPOINTS, count_breakpoints, ttl_order_error
 from .._loop.conversation import validate_conversation
 from .._loop.request_rules import (
     check_max_tokens,
@@ -49,7 +50,8 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
     """Why the real API would answer this `POST /v1/messages` with a 400, or None.
 
     Lightweight, not exhaustive: the header, required fields, `max_tokens`, manual thinking
-    (budget, forced tool use, sampling), at most four cache breakpoints, every
+    (budget, forced tool use, sampling), at most four cache breakpoints and no 1-hour one
+    after a 5-minute one, every
     conversation rule of `_loop.conversation`, tool results' content
     (`_tools.accepted`), and tool definitions wherever the messages hold tool calls, in the
     API's own wording where it is known.
@@ -65,6 +67,7 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
         _check_fields(request)
         or _check_params(request, headers)
         or _check_breakpoints(request)
+        or ttl_order_error(request)
         or _check_messages(request)
         or _check_results(request["messages"])
         or _check_tools_defined(request)
