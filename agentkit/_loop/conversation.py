@@ -322,7 +322,11 @@ def _check_end(messages: Sequence[Any], st: _State, thinking: bool | str | None)
         return
     if st.role == "assistant" and st.turn_first == i:
         content = last["content"]
-        if not isinstance(content, str) and all(b.get("type") == "compaction" for b in content):
+        if (
+            not isinstance(content, str)
+            and content
+            and all(b.get("type") == "compaction" for b in content)
+        ):
             return  # resent after a paused server compaction: the turn's thinking comes next
         text_only = isinstance(content, str) or all(b.get("type") == "text" for b in content)
         if text_only:
