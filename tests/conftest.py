@@ -162,13 +162,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def load_real() -> Callable[[str], dict[str, Any]]:
-    """Load one recorded exchange by name (`"stream_text"`, `"vendor_fixtures/…"`).
+    """Load one recorded exchange by name (`"stream_text"`, `"vendor_fixtures/…"`; from the
+    wild corpus, `"wild/…"`).
 
     Skips the test, saying why, when the corpus is not next to the repository.
     """
 
     def load(name: str) -> dict[str, Any]:
-        path = REAL_DIR / f"{name}.json"
+        path = (CORPUS_DIR if name.startswith("wild/") else REAL_DIR) / f"{name}.json"
         if not path.is_file():
             pytest.skip(f"real corpus file {path} is absent (expected ../shared next to the repo)")
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

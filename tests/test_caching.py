@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -94,11 +95,14 @@ def test_breakpoints_inside_tool_results_and_a_top_level_one_are_counted() -> No
     ]
     tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
     assert count_breakpoints(messages) == 2
-    sent, system, tools_sent = place_breakpoints(messages, "Be brief.", tools, used=1)
-    # 2 nested + 1 top-level leave one: the latest turn's last block gets it.
-    assert sent[-1]["content"][-1]["cache_control"] == CACHE
-    assert system == "Be brief." and tools_sent == tools
-    assert count_breakpoints(sent) == 3
+    sent, system, tools_sent = place_breakpoints(messages, "Be brief.", tools, top=CACHE)
+    # 2 nested + 1 top-level leave one; the top-level one marks the latest turn already, so
+    # the last tool gets it.
+    assert sent == messages
+    assert tools_sent[-1]["cache_control"] == CACHE and system == "Be brief."
+    sent, system, tools_sent = place_breakpoints(messages, "Be brief.", tools)
+    assert sent[-1]["content"][-1]["cache_control"] == CACHE  # without it, the latest turn
+    assert count_breakpoints(sent) == 3 and tools_sent[-1]["cache_control"] == CACHE
 
 
 def test_the_strict_fake_rejects_a_fifth_breakpoint_in_the_apis_words() -> None:
@@ -113,3 +117,58 @@ def test_the_strict_fake_rejects_a_fifth_breakpoint_in_the_apis_words() -> None:
     assert problem == "A maximum of 4 blocks with cache_control may be provided. Found 5."
     body["messages"][0]["content"].pop()
     assert check_request(body, {"anthropic-version": "2023-06-01"}) is None
+
+
+HOUR = {"type": "ephemeral", "ttl": "1h"}
+
+
+@pytest.mark.asyncio
+async def test_breakpoints_placed_before_a_users_one_hour_breakpoint_last_an_hour_too(
+    load_real: Callable[[str], dict[str, Any]],
+) -> None:
+    # A recorded request whose system prompt the user cached for an hour. A 5-minute
+    # breakpoint on the tools (which come first) was the API's 400: "a ttl='1h'
+    # cache_control block must not come after a ttl='5m' cache_control block".
+    system = load_real("wild/ho_cache_write_1h_ttl")["request"]["body"]["system"]
+    assert system[-1]["cache_control"] == HOUR
+    transport = ScriptedTransport([text_reply("Done.")])  # strict: checks the order
+    async with AsyncClient(api_key="k", transport=transport) as client:
+        agent = Agent(MODEL, tools=[lookup], system=system, cache=True, client=client)
+        await agent.run("Go.")
+    body = transport.requests[0].body
+    assert body["tools"][-1]["cache_control"] == HOUR
+    assert body["system"] == system
+    assert body["messages"][-1]["content"][-1]["cache_control"] == CACHE  # after: 5 minutes
+
+
+def test_the_placed_breakpoints_follow_a_one_hour_one_later_in_the_request() -> None:
+    tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "doc", "cache_control": HOUR}]}
+    ]
+    _, system, tools_sent = place_breakpoints(history, [{"type": "text", "text": "s"}], tools)
+    assert isinstance(system, list)
+    assert system[-1]["cache_control"] == HOUR and tools_sent[-1]["cache_control"] == HOUR
+    _, system, tools_sent = place_breakpoints([], "s", tools, top=HOUR)  # the top-level one
+    assert isinstance(system, list)
+    assert system[-1]["cache_control"] == HOUR and tools_sent[-1]["cache_control"] == HOUR
+    _, system, tools_sent = place_breakpoints([], "s", tools)
+    assert isinstance(system, list)
+    assert system[-1]["cache_control"] == CACHE and tools_sent[-1]["cache_control"] == CACHE
+
+
+def test_the_strict_fake_rejects_a_one_hour_breakpoint_after_a_five_minute_one() -> None:
+    headers = {"anthropic-version": "2023-06-01"}
+    tool = {"name": "x", "input_schema": {"type": "object"}, "cache_control": CACHE}
+    body = {"model": MODEL, "max_tokens": 10, "tools": [tool], "system": [marked("s")],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "a",
+                                                       "cache_control": HOUR}]}]}  # fmt: skip
+    assert check_request(body, headers) == (
+        "messages.0.content.0.cache_control.ttl: a ttl='1h' cache_control block must not come "
+        "after a ttl='5m' cache_control block. Note that blocks are processed in the following "
+        "order: `tools`, `system`, `messages`."
+    )
+    tool["cache_control"] = body["system"][0]["cache_control"] = HOUR
+    assert check_request(body, headers) is None  # 1h, 1h, 1h
+    body["messages"][0]["content"][0]["cache_control"] = CACHE
+    assert check_request(body, headers) is None  # 1h, 1h, then 5m

@@ -414,6 +414,17 @@ def test_adaptive_paused_turn_without_thinking_is_not_a_prefill() -> None:
     fails([user(text()), assistant(text("Sure"))], "prefill_with_thinking", 1, thinking="adaptive")
 
 
+def test_a_turn_resent_after_a_paused_server_compaction_has_its_thinking_to_come() -> None:
+    # `pause_after_compaction`: the reply is the block alone, resent as is; the next reply
+    # (joining that turn) starts with the thinking. ConversationError here failed the run.
+    block = {"type": "compaction", "content": "Summary of the work so far."}
+    passes([user(text()), assistant(block)], thinking="enabled")
+    passes([user(text()), assistant(block, think(), call("t1")), user(result("t1"))],
+           thinking="enabled")  # fmt: skip
+    fails([user(text()), assistant(block, call("t1")), user(result("t1"))],
+          "expected_thinking", 1, thinking="enabled")  # fmt: skip
+
+
 def _random_history(rng: Any) -> list[Msg]:
     """A mostly valid tool-loop history with an occasional broken message."""
     messages: list[Msg] = [user(text("go"))]

@@ -17,6 +17,7 @@ from agentkit import (
     Hooks,
     LimitExceeded,
     Limits,
+    ModelSettings,
     RunContext,
     RunError,
     RunState,
@@ -126,8 +127,33 @@ async def test_a_tool_offered_on_a_turn_can_be_called_from_that_turns_reply() ->
         result = await agent.run("ping it")
     assert result.text == "done"
     assert result.messages[2]["content"][0]["content"] == "pong"
-    assert "tools" not in transport.requests[1].body
+    later = transport.requests[1].body  # the strict fake, as the API, wants tools defined
+    assert [t["name"] for t in later["tools"]] == ["ping"]
+    assert later["tools"][0]["description"] != transport.requests[0].body["tools"][0]["description"]
+    assert later["tool_choice"] == {"type": "none"}
     assert listed == [0, 1]  # once per turn
+
+
+@pytest.mark.asyncio
+async def test_an_agent_without_tools_continues_a_history_with_tool_calls() -> None:
+    # Sent without `tools`, the API refused the history: "Requests which include `tool_use`
+    # or `tool_result` blocks must define tools."
+    transport = ScriptedTransport(
+        [tool_reply("ping", {}), text_reply("pinged"), text_reply("ok"), text_reply("hi")]
+    )
+    auto = ModelSettings(tool_choice={"type": "auto"})
+    async with client_for(transport) as client:
+        first = await Agent(MODEL, client=client, tools=[ping]).run("ping it")
+        summarizer = Agent(MODEL, client=client, settings=auto)
+        result = await summarizer.run("Summarize.", history=first.messages)
+        await summarizer.run("Hello.")
+    assert result.text == "ok"
+    sent = transport.requests[2].body
+    assert [t["name"] for t in sent["tools"]] == ["ping"]
+    assert sent["tool_choice"] == {"type": "none"}
+    assert sent["messages"][:-1] == first.messages  # the history itself, unchanged
+    fresh = transport.requests[3].body
+    assert "tools" not in fresh and "tool_choice" not in fresh  # no tools: no choice among them
 
 
 @pytest.mark.asyncio

@@ -498,7 +498,12 @@ def test_a_turns_calls_run_with_the_tools_offered_on_that_turn() -> None:
     engine.on_result(result("t1"))
     assert engine.next_step() == ListTools(1)
     engine.on_tools([])  # a prepare hook hides it now
-    assert "tools" not in step_with(engine, []).params  # type: ignore[union-attr]
+    params = step_with(engine, []).params  # type: ignore[union-attr]
+    # The API refuses tool calls in a request without tools: the called tool stands in by
+    # name, and tool_choice none keeps it from being called.
+    assert [t["name"] for t in params["tools"]] == ["early"]
+    assert params["tools"][0]["input_schema"] == {"type": "object"}
+    assert params["tool_choice"] == {"type": "none"}
 
 
 def test_a_resumed_run_lists_the_tools_of_the_turn_its_calls_came_from() -> None:

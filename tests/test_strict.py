@@ -31,9 +31,22 @@ def check(*messages: dict[str, Any], headers: dict[str, str] = HEADERS, **extra:
     return check_request(body(*messages, **extra), headers)
 
 
+TOOLS = [{"name": "f", "input_schema": {"type": "object"}}]
+
+
 def test_check_accepts_a_valid_tool_loop() -> None:
     user = {"role": "user", "content": "hi"}
-    assert check(user, USE, {"role": "user", "content": [result("toolu_1")]}) is None
+    assert check(user, USE, {"role": "user", "content": [result("toolu_1")]}, tools=TOOLS) is None
+
+
+def test_check_rejects_tool_calls_in_a_request_without_tools() -> None:
+    user = {"role": "user", "content": "hi"}
+    answered = {"role": "user", "content": [result("toolu_1")]}
+    later = [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "more"}]
+    for tools in ({}, {"tools": []}):
+        assert check(user, USE, answered, *later, **tools) == (
+            "Requests which include `tool_use` or `tool_result` blocks must define tools."
+        )
 
 
 def test_check_rejects_a_foreign_tool_result_id_with_the_api_wording() -> None:

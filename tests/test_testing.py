@@ -305,12 +305,16 @@ def test_a_function_step_sees_the_request_and_plays_the_model() -> None:
 
     transport = ScriptedTransport(FunctionModel(model))
     http = client(transport)
-    call = http.post("/v1/messages", json=body({"role": "user", "content": "Paris"})).json()
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    call = http.post(
+        "/v1/messages", json=body({"role": "user", "content": "Paris"}, tools=tools)
+    ).json()
     assert call["content"][0]["input"] == {"city": "Paris"}
     followup = body(
         {"role": "user", "content": "Paris"},
         {"role": "assistant", "content": call["content"]},
         {"role": "user", "content": [{**result(call["content"][0]["id"]), "content": "sunny"}]},
+        tools=tools,
     )
     assert http.post("/v1/messages", json=followup).json()["content"][0]["text"] == "It is sunny."
     transport.assert_consumed()  # a function model never runs out
@@ -348,7 +352,9 @@ def test_tool_model_calls_the_tools_named_in_the_prompt_then_quotes_results() ->
         {**result(first["content"][1]["id"]), "content": [{"type": "text", "text": "noon"}]},
     ]
     turns = [prompt, {"role": "assistant", "content": first["content"]}]
-    second = http.post("/v1/messages", json=body(*turns, {"role": "user", "content": results}))
+    second = http.post(
+        "/v1/messages", json=body(*turns, {"role": "user", "content": results}, tools=tools)
+    )
     assert second.json()["content"][0]["text"] == "Tool results: sunny; noon"
     no_tool = http.post("/v1/messages", json=body(tools=tools)).json()
     assert no_tool["content"][0]["text"] == "echo: Hello"

@@ -28,7 +28,8 @@ rule names):
   `expected_thinking`: while a tool loop is open (or a paused turn is resent), the first
   assistant message of the current turn must start with a `thinking` or `redacted_thinking`
   block (the API's "Expected `thinking`" 400, pitfalls §1.1; a server `compaction` block
-  before it does not count). With any thinking on:
+  before it does not count, and a final message of only that block, resent after
+  `pause_after_compaction`, has its thinking still to come). With any thinking on:
   `prefill_with_thinking`: a final assistant message of text only that starts a turn is a
   prefill, which cannot be combined with thinking. Adaptive thinking may skip thinking on a
   turn, so `expected_thinking` does not apply to it.
@@ -321,6 +322,12 @@ def _check_end(messages: Sequence[Any], st: _State, thinking: bool | str | None)
         return
     if st.role == "assistant" and st.turn_first == i:
         content = last["content"]
+        if (
+            not isinstance(content, str)
+            and content
+            and all(b.get("type") == "compaction" for b in content)
+        ):
+            return  # resent after a paused server compaction: the turn's thinking comes next
         text_only = isinstance(content, str) or all(b.get("type") == "text" for b in content)
         if text_only:
             raise ConversationError(

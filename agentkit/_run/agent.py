@@ -18,6 +18,7 @@ from .._api.client import AsyncClient
 from .._errors import UsageError
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
+from .._loop.request import check_summary_room
 from .._loop.request_rules import check_tool_names
 from .._loop.steps import CallModel, ListTools
 from .._loop.thinking import ThinkingBudget, plan_thinking
@@ -171,6 +172,8 @@ class Agent(Generic[OutputT]):
             approvals=approve is not None,
             context=context,
         )
+        if context is not None:
+            check_summary_room(self.config)
         self._driver: Driver[OutputT] = Driver(
             model=model,
             toolset=self.toolset,

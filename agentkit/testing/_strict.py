@@ -2,9 +2,11 @@
 
 Owns `check_request`. Where a rule is one the core already keeps before it sends anything, the
 fake runs the core's own check (`_loop.request_rules` for `max_tokens` and manual thinking,
-`_loop.conversation` for the messages) and only words the failure as the API does. Its own
+`_loop.conversation` for the messages, `_loop.caching` for the breakpoints' order) and only
+words the failure as the API does. Its own
 checks are the ones the core never needs, because it builds those parts itself: the
-`anthropic-version` header, a JSON object body, the required fields. It also owns the two
+`anthropic-version` header, a JSON object body, the required fields, tool definitions in a
+request whose messages hold tool calls or results. It also owns the two
 readers of request bodies the fakes share (`turns`, `blocks`).
 
 Model-specific rules are not checked (the fake serves any model name), and thinking rules
@@ -17,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from .._errors import ConversationError
-from .._loop.caching import MAX_BREAKPOINTS, count_breakpoints
+from .._loop.caching import MAX_BREAKPOINTS, count_breakpoints, ttl_order_error
 from .._loop.conversation import validate_conversation
 from .._loop.request_rules import (
     check_max_tokens,
@@ -48,9 +50,11 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
     """Why the real API would answer this `POST /v1/messages` with a 400, or None.
 
     Lightweight, not exhaustive: the header, required fields, `max_tokens`, manual thinking
-    (budget, forced tool use, sampling), at most four cache breakpoints, every
-    conversation rule of `_loop.conversation` and tool results' content
-    (`_tools.accepted`), in the API's own wording where it is known.
+    (budget, forced tool use, sampling), at most four cache breakpoints and no 1-hour one
+    after a 5-minute one, every
+    conversation rule of `_loop.conversation`, tool results' content
+    (`_tools.accepted`), and tool definitions wherever the messages hold tool calls, in the
+    API's own wording where it is known.
     Stricter than the API in one place: consecutive same-role turns are rejected, because the
     API silently merges them (STYLE: a loop must keep alternation).
     """
@@ -63,8 +67,10 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
         _check_fields(request)
         or _check_params(request, headers)
         or _check_breakpoints(request)
+        or ttl_order_error(request)
         or _check_messages(request)
         or _check_results(request["messages"])
+        or _check_tools_defined(request)
     )
 
 
@@ -139,6 +145,16 @@ def _check_messages(request: Mapping[str, Any]) -> str | None:
         if wording is None or exc.index is None:
             return str(exc)
         return f"messages.{exc.index}{wording(messages, exc.index)}"
+    return None
+
+
+def _check_tools_defined(request: Mapping[str, Any]) -> str | None:
+    """Tool calls or results in the messages need tool definitions in the request."""
+    if request.get("tools"):
+        return None
+    for message in request["messages"]:
+        if any(b.get("type") in ("tool_use", "tool_result") for b in blocks(message)):
+            return "Requests which include `tool_use` or `tool_result` blocks must define tools."
     return None
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from research import research_agent, researcher
 
-from agentkit import RunError, validate_conversation
+from agentkit import RunError, UsageError, validate_conversation
 from agentkit.context import Auto, Compaction, ServerCompaction, ServerEditing, Trim
 from agentkit.events import AgentEvent, ContextEdited
 from agentkit.testing import FunctionModel, ScriptedTransport, reply
@@ -251,7 +251,15 @@ def anyio_run(coro: Any) -> Any:
 
 
 @STREAM
-@pytest.mark.parametrize("policy", [ServerCompaction(trigger_tokens=50_000), Compaction()])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        ServerCompaction(trigger_tokens=50_000),
+        ServerCompaction(trigger_tokens=50_000, pause_after_compaction=True),
+        Compaction(),
+    ],
+    ids=["server", "server-paused", "client"],
+)
 def test_thinking_turns_survive_compaction(stream: bool, policy: Any) -> None:
     transport = ScriptedTransport(researcher(16, thinking=True), context_window=60_000)
     agent = research_agent(
@@ -288,3 +296,81 @@ def test_a_summary_call_that_gives_no_summary_falls_back_to_trimming() -> None:
     assert trims and trims[0].details["reason"] == "no summary"
     assert "compaction" not in {c.kind for c in changes}
     validate_conversation(result.messages)
+
+
+def _summaries(transport: ScriptedTransport) -> list[dict[str, Any]]:
+    return [r.body for r in transport.requests if r.body.get("tool_choice") == {"type": "none"}]
+
+
+@STREAM
+def test_a_summary_with_its_own_max_tokens_fits_the_thinking_budget_below_it(
+    stream: bool,
+) -> None:
+    # The run thinks with 4096 of 8192 tokens; its summaries get 2000: sent with the run's
+    # budget they were a 400 ("`max_tokens` must be greater than `thinking.budget_tokens`").
+    transport = ScriptedTransport(researcher(30, thinking=True), context_window=20_000)
+    agent = research_agent(
+        transport,
+        stream=stream,
+        thinking=4096,
+        max_tokens=8192,
+        context=Compaction(trigger_tokens=12_000, max_tokens=2000),
+    )
+    result, _ = _run(agent)
+    assert result.text == "Read 30 pages: the answer is 42."
+    summaries = _summaries(transport)
+    assert summaries and all(b["max_tokens"] == 2000 for b in summaries)
+    assert all(b["thinking"] == {"type": "enabled", "budget_tokens": 1024} for b in summaries)
+    others = [r.body for r in transport.requests if r.body not in summaries]
+    assert all(b["thinking"]["budget_tokens"] == 4096 for b in others if "messages" in b)
+
+
+@STREAM
+def test_a_summary_on_another_model_sends_no_thinking_it_could_not_take(stream: bool) -> None:
+    # The run thinks adaptively on claude-opus-4-8; claude-haiku-4-5 refuses adaptive
+    # thinking (a 400), and the blocks opus signed are not its to read.
+    transport = ScriptedTransport(researcher(30, thinking=True), context_window=20_000)
+    agent = research_agent(
+        transport,
+        stream=stream,
+        model="claude-opus-4-8",
+        thinking="adaptive",
+        max_tokens=4096,
+        context=Compaction(trigger_tokens=12_000, model="claude-haiku-4-5"),
+    )
+    result, _ = _run(agent)
+    assert result.text == "Read 30 pages: the answer is 42."
+    summaries = _summaries(transport)
+    assert summaries and all(b["model"] == "claude-haiku-4-5" for b in summaries)
+    for body in summaries:
+        assert "thinking" not in body
+        kinds = {b.get("type") for m in body["messages"] for b in m["content"]}
+        assert not kinds & {"thinking", "redacted_thinking"}
+        validate_conversation(body["messages"])
+    thinking = [b for m in result.messages for b in m["content"] if b.get("type") == "thinking"]
+    assert thinking and all(b["signature"] for b in thinking)  # the run's history keeps them
+
+
+def test_a_compaction_max_tokens_without_room_for_the_thinking_is_refused_when_made() -> None:
+    with pytest.raises(UsageError, match=r"Compaction\(max_tokens=1000\) leaves no room"):
+        research_agent(
+            ScriptedTransport([]),
+            thinking=2048,
+            max_tokens=4096,
+            context=Compaction(max_tokens=1000),
+        )
+    # Another model summarizes without thinking; a model with only adaptive thinking has no
+    # budget to fit.
+    research_agent(
+        ScriptedTransport([]),
+        thinking=2048,
+        max_tokens=4096,
+        context=Compaction(max_tokens=1000, model="claude-haiku-4-5"),
+    )
+    research_agent(
+        ScriptedTransport([]),
+        model="claude-opus-4-8",
+        thinking=2048,
+        max_tokens=4096,
+        context=Compaction(max_tokens=1000),
+    )

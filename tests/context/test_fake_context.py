@@ -13,8 +13,17 @@ HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "k"}
 BIG = "x" * 40_000  # about 10,000 tokens
 
 
+FETCH = {"name": "fetch", "input_schema": {"type": "object"}}
+
+
 def _body(messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"model": "claude-opus-4-6", "max_tokens": 100, "messages": messages, **extra}
+    return {
+        "model": "claude-opus-4-6",
+        "max_tokens": 100,
+        "messages": messages,
+        "tools": [FETCH],
+        **extra,
+    }
 
 
 def _rounds(n: int) -> list[dict[str, Any]]:

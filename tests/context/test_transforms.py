@@ -18,6 +18,7 @@ from agentkit._loop.context.transforms import (
     estimate_tokens,
     summary_request,
     trim_tool_results,
+    without_thinking,
 )
 
 Conversation = tuple[list[dict[str, Any]], bool]
@@ -112,6 +113,36 @@ def test_compaction_keeps_the_conversation_valid(convo: Conversation, keep: int)
     assert after[0]["content"][0] == messages[0]["content"][0]  # the first prompt
     assert "the summary" in after[0]["content"][-1]["text"]
     assert estimate_tokens(after) <= estimate_tokens(messages) + 60
+
+
+@settings(max_examples=150, deadline=None)
+@given(conversations())
+def test_without_thinking_keeps_everything_else_and_the_conversation_valid(
+    convo: Conversation,
+) -> None:
+    messages, _ = convo
+    bare = without_thinking(messages)
+    validate_conversation(bare)
+    kept = [[b for b in m["content"] if b["type"] != "thinking"] for m in messages]
+    assert [m["content"] for m in bare] == kept
+    assert without_thinking(bare) == bare
+
+
+def test_without_thinking_drops_a_turn_of_thinking_only_and_merges_the_user_turns() -> None:
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
+    messages = [
+        {"role": "user", "content": "task"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f",
+                                           "input": {}}]},
+        {"role": "user", "content": [result]},
+        {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "abc"}]},
+        {"role": "user", "content": "and now?"},
+    ]  # fmt: skip
+    bare = without_thinking(messages)
+    validate_conversation(bare)
+    assert bare[:2] == messages[:2]
+    assert bare[2:] == [{"role": "user", "content": [result, {"type": "text", "text": "and now?"}]}]
+    assert messages[2]["content"] == [result]  # the input is not edited
 
 
 def test_after_a_server_compaction_only_the_block_and_what_follows_are_kept() -> None:

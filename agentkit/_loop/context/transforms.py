@@ -2,13 +2,15 @@
 
 Owns the token estimate (`estimate_tokens`), trimming (`trim_tool_results`), the cut of a
 client-side compaction (`cut_index`, `summary_request`, `compacted`) and what a server
-`compaction` block lets the run drop (`after_compaction`). Rules every transform keeps (a
-property-based test checks them with `validate_conversation`):
+`compaction` block lets the run drop (`after_compaction`), and the history a summary call on
+another model reads (`without_thinking`). Rules every transform keeps (a property-based test
+checks them with `validate_conversation`):
 - a `tool_use` and its `tool_result` are never separated: trimming only replaces a result's
   content; a cut falls before an assistant turn, so every kept call keeps its results and
   every dropped call is dropped with them;
 - thinking blocks are never edited or dropped from a kept turn, and the turns after a cut are
-  kept verbatim, so the open tool loop keeps its thinking;
+  kept verbatim, so the open tool loop keeps its thinking (only a request to another model,
+  which could not read them, goes without them);
 - the first user prompt is kept (the system prompt is not in `messages` and never touched);
 - inputs are never edited in place: changed messages are new dicts.
 """
@@ -29,10 +31,13 @@ __all__ = [
     "estimate_tokens",
     "summary_request",
     "trim_tool_results",
+    "without_thinking",
 ]
 
 Message = dict[str, Any]
 Block = dict[str, Any]
+
+_THINKING = frozenset({"thinking", "redacted_thinking"})
 
 SUMMARY_INTRO = (
     "[Earlier turns of this conversation were summarized to stay inside the context window. "
@@ -121,6 +126,29 @@ def summary_request(messages: Sequence[Message], cut: int, prompt: str) -> list[
     head = list(messages[:cut])
     append_user_content(head, [{"type": "text", "text": prompt}])
     return head
+
+
+def without_thinking(messages: Sequence[Message]) -> list[Message]:
+    """The messages without `thinking` and `redacted_thinking` blocks, for a request to a
+    model other than the one that signed them (pitfalls §1.2: signed thinking is not
+    portable). An assistant message left empty is dropped and the user messages around it
+    merged, so the roles still alternate."""
+    out: list[Message] = []
+    for message in messages:
+        if message.get("role") != "assistant":
+            if out and out[-1].get("role") == "user":
+                append_user_content(out, _blocks(message))
+            else:
+                out.append(message)
+            continue
+        blocks = _blocks(message)
+        kept = [b for b in blocks if b.get("type") not in _THINKING]
+        if len(kept) != len(blocks):
+            if not kept:
+                continue
+            message = {**message, "content": kept}
+        out.append(message)
+    return out
 
 
 def _user_text(message: Mapping[str, Any]) -> str:
