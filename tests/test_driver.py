@@ -157,6 +157,26 @@ async def test_an_agent_without_tools_continues_a_history_with_tool_calls() -> N
 
 
 @pytest.mark.asyncio
+async def test_a_binding_model_is_asked_to_drop_thinking_a_changed_turn_unbinds() -> None:
+    # Opus 5.5 binds its thinking blocks to the tools and turns before them: a turn that hides
+    # a tool (a prepare hook) changes that prefix, a 400 unless the request says to drop them.
+    def first_turn_only(ctx: RunContext[Any], t: Any) -> Any:
+        return t if ctx.turn == 0 else None
+
+    transport = ScriptedTransport(
+        [reply(tool_calls=[("ping", {})], thinking="which tool?"), text_reply("done")]
+    )
+    async with client_for(transport) as client:
+        agent = Agent("claude-opus-5-5", client=client,
+                      tools=[Toolset([ping], prepare=first_turn_only)])
+        assert (await agent.run("ping it")).text == "done"
+    first, second = transport.requests
+    assert "thinking" not in first.body and "anthropic-beta" not in first.headers
+    assert second.body["thinking"]["block_binding"] == {"prefix_mismatch_behavior": "drop_block"}
+    assert "thinking-binding-controls-2026-08-01" in second.headers["anthropic-beta"]
+
+
+@pytest.mark.asyncio
 async def test_a_before_model_hook_cannot_send_a_conversation_the_validator_rejects() -> None:
     def drop_the_prompt(ctx: RunContext[Any], params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "messages": [{"role": "assistant", "content": "hello"}]}

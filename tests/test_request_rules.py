@@ -4,7 +4,11 @@ import pytest
 
 from agentkit._errors import ConversationError
 from agentkit._loop.capabilities import ModelCaps, model_caps
-from agentkit._loop.request_rules import INTERLEAVED_THINKING_BETA, shape_request
+from agentkit._loop.request_rules import (
+    INTERLEAVED_THINKING_BETA,
+    THINKING_BINDING_BETA,
+    shape_request,
+)
 from agentkit._loop.thinking import PlanningBudget, ThinkingPlan, plan_thinking
 
 
@@ -132,6 +136,44 @@ def test_disabled_is_omitted_on_always_on_models() -> None:
     # Where thinking can be turned off, `disabled` is sent as given.
     out, _ = shape_request(params, caps("claude-opus-4-8"), has_tools=False)
     assert out is params
+
+
+TURNS = [
+    {"role": "user", "content": "go"},
+    {"role": "assistant", "content": [{"type": "thinking", "thinking": "", "signature": "s"},
+                                      {"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
+]
+DROP = {"prefix_mismatch_behavior": "drop_block"}
+
+
+@pytest.mark.parametrize(
+    "model", ["claude-fable-5-1", "claude-fable-5-2", "claude-mythos-5-2", "claude-opus-5-5",
+              "claude-sonnet-5-5", "claude-haiku-5-5"],
+)
+def test_a_binding_model_replaying_turns_asks_to_drop_unbound_thinking(model: str) -> None:
+    # Those models bind thinking blocks to the prefix before them: a trim, a summary or a turn
+    # offering other tools was a 400 on every later request of the run (models.md §2).
+    out, betas = shape_request(request(messages=TURNS), caps(model), has_tools=True)
+    assert out["thinking"] == {"type": "adaptive", "block_binding": DROP}
+    assert THINKING_BINDING_BETA in betas
+    shown = {"type": "adaptive", "display": "summarized"}
+    out, _ = shape_request(request(messages=TURNS, thinking=shown), caps(model), has_tools=True)
+    assert out["thinking"] == {**shown, "block_binding": DROP}
+    # A first request replays nothing; the caller's own binding is theirs.
+    first = request(messages=TURNS[:1])
+    assert shape_request(first, caps(model), has_tools=True) == (first, [])
+    own = request(messages=TURNS, thinking={"type": "adaptive", "block_binding": {
+        "prefix_mismatch_behavior": "error"}})
+    assert shape_request(own, caps(model), has_tools=True) == (own, [])
+
+
+@pytest.mark.parametrize("model", ["claude-opus-5", "claude-mythos-5-1", "claude-sonnet-4-5"])
+def test_a_model_that_binds_nothing_gets_no_binding_beta(model: str) -> None:
+    out, betas = shape_request(request(messages=TURNS), caps(model), has_tools=True)
+    assert "block_binding" not in (out.get("thinking") or {}) and THINKING_BINDING_BETA not in betas
+    out, betas = shape_request(request(messages=TURNS), None, has_tools=True)  # unknown model
+    assert "thinking" not in out and betas == []
 
 
 def test_default_on_model_thinks_when_thinking_is_omitted() -> None:

@@ -16,6 +16,7 @@ Refreshing the table: the rich, sourced table is `shared/docs/models.json` (with
 `shared/docs/models.md`). Each row of our lean copy maps its fields one to one —
 `context_window_tokens`→`context_window`, `thinking_types_accepted/rejected`→`thinking_*`,
 `interleaved_thinking_beta_header` "required…"/"works with enabled…"→`interleaved_needs_beta`
+true, the models `models.md` §2 says bind thinking blocks to their prefix→`thinking_binds_prefix`
 true, `tool_choice_with_thinking` modes allowing any+tool→`forced_tool_choice_with_thinking`,
 `sampling_params` "non-default … rejected"→`"defaults_only"` / "accepted when thinking is off…"→
 `"restricted_with_thinking"`, `price_*_per_mtok`→`prices`, `price_tiers`→`price_tiers`
@@ -83,6 +84,10 @@ class ModelCaps:
     """Thinking state when `thinking` is omitted; `always_on` cannot be turned off."""
     interleaved_needs_beta: bool | None = None
     """Whether interleaved thinking with `enabled` needs `interleaved-thinking-2025-05-14`."""
+    thinking_binds_prefix: bool | None = None
+    """Whether the model binds its thinking blocks to the request prefix before them (system,
+    tools, earlier turns): any change there is a 400 unless the request asks to drop the
+    blocks that no longer match (`thinking.block_binding`, a beta)."""
     forced_tool_choice_with_thinking: frozenset[str] | None = None
     """Thinking `type`s under which `tool_choice` `any`/`tool` is accepted."""
     forced_tool_choice_always_rejected: bool | None = None
@@ -154,6 +159,7 @@ def _caps(row: dict[str, Any]) -> ModelCaps:
         thinking_rejected=_frozen(row.get("thinking_rejected")),
         thinking_default=row.get("thinking_default"),
         interleaved_needs_beta=row.get("interleaved_needs_beta"),
+        thinking_binds_prefix=row.get("thinking_binds_prefix"),
         forced_tool_choice_with_thinking=_frozen(row.get("forced_tool_choice_with_thinking")),
         forced_tool_choice_always_rejected=row.get("forced_tool_choice_always_rejected"),
         sampling=row.get("sampling"),

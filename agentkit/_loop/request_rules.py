@@ -5,8 +5,11 @@ and checks the rules that concern the request rather than its messages (those ar
 `conversation`), raising `ConversationError(index=None, rule=...)` when the request would get a
 400. For a known model it translates `enabled` thinking to `adaptive` where `enabled` is
 rejected, omits `disabled` where thinking cannot be turned off, and adds the
-interleaved-thinking beta header where needed; for an unknown model (`caps` None) it sends the
-settings as given and applies only the universal rules.
+interleaved-thinking beta header where needed; on a model that binds its thinking blocks to
+their prefix (`ModelCaps.thinking_binds_prefix`), a request replaying earlier turns asks the
+API to drop the blocks whose prefix changed (a trim, a summary, a turn's tools) instead of
+refusing the request (`thinking.block_binding`, with its beta). For an unknown model (`caps`
+None) it sends the settings as given and applies only the universal rules.
 
 Each concern is one check (`check_max_tokens`, `check_thinking_budget`, `check_sampling`,
 `check_tool_choice`, `check_effort`), so the strict fake (`agentkit.testing`) applies the same
@@ -25,6 +28,7 @@ from .thinking import MIN_BUDGET_TOKENS
 
 __all__ = [
     "INTERLEAVED_THINKING_BETA",
+    "THINKING_BINDING_BETA",
     "check_effort",
     "check_max_tokens",
     "check_sampling",
@@ -36,10 +40,24 @@ __all__ = [
 ]
 
 INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
+THINKING_BINDING_BETA = "thinking-binding-controls-2026-08-01"
+_DROP_UNBOUND = {"prefix_mismatch_behavior": "drop_block"}
 
 _EFFORT_ORDER = {"low": 0, "medium": 1, "high": 2, "xhigh": 3, "max": 4}
 _DEFAULT_ON = frozenset({"on", "always_on"})
 _FORCED = ("any", "tool")
+
+
+def _bind(params: dict[str, Any], messages: object) -> dict[str, Any] | None:
+    """`params` asking the API to drop the thinking blocks whose prefix changed since they were
+    made, or None when nothing is replayed (no earlier turn) or the request says already what
+    to do (its own `block_binding`, or `thinking` not a dict)."""
+    if not isinstance(messages, list) or len(cast("list[object]", messages)) < 2:
+        return None
+    thinking = params.get("thinking", {"type": "adaptive"})  # omitted: the model's default
+    if not isinstance(thinking, dict) or "block_binding" in thinking:
+        return None
+    return {**params, "thinking": {**thinking, "block_binding": _DROP_UNBOUND}}
 
 
 def _fail(message: str, rule: str) -> ConversationError:
@@ -81,6 +99,11 @@ def shape_request(
         check_thinking_budget(thinking, max_tokens, interleaving=interleaving)
         if interleaving:
             betas.append(INTERLEAVED_THINKING_BETA)
+    if effective is not None and caps is not None and caps.thinking_binds_prefix:
+        bound = _bind(out, params.get("messages"))
+        if bound is not None:
+            out = bound
+            betas.append(THINKING_BINDING_BETA)
     check_sampling(params, caps, effective)
     check_tool_choice(params, caps, effective)
     check_effort(params, caps, effective)
