@@ -146,7 +146,7 @@ async def test_a_before_model_hook_cannot_send_a_conversation_the_validator_reje
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("durable", [False, True], ids=["memory", "durable"])
-@pytest.mark.parametrize("returned", ["object", "no_block"])
+@pytest.mark.parametrize("returned", ["object", "cycle", "no_block"])
 async def test_an_after_tool_hook_returning_what_is_no_json_result_fails_naming_the_hook(
     tmp_path: Any, durable: bool, returned: str
 ) -> None:
@@ -158,6 +158,10 @@ async def test_an_after_tool_hook_returning_what_is_no_json_result_fails_naming_
     def after(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> Any:
         if returned == "no_block":
             return {"type": "tool_result", "content": "no id"}
+        if returned == "cycle":  # a bare "ValueError: Circular reference detected"
+            cycle: dict[str, Any] = {"type": "text", "text": "t"}
+            cycle["self"] = cycle
+            return {**block, "content": [cycle]}
         return {**block, "content": [{"type": "text", "text": "t", "at": object()}]}
 
     transport = ScriptedTransport([reply(tool_calls=[("ping", {}, "toolu_p")]), text_reply("done")])
