@@ -188,6 +188,17 @@ async def test_refine_gives_back_the_last_candidate_when_rounds_run_out() -> Non
 
 
 @pytest.mark.asyncio
+async def test_refine_awaits_an_async_accept() -> None:
+    # Its coroutine, never awaited, was truthy: the first candidate was accepted, whatever the
+    # evaluation said.
+    async def accept(score: int) -> bool:
+        return score >= 20
+
+    result = await refine(lambda h: len(h) + 1, lambda n: n * 10, accept=accept, max_rounds=5)
+    assert (result.output, result.accepted, result.rounds) == (2, True, 2)
+
+
+@pytest.mark.asyncio
 async def test_refine_rejects_zero_rounds() -> None:
     with pytest.raises(UsageError, match="max_rounds >= 1"):
         await refine(lambda h: 1, lambda c: c, accept=bool, max_rounds=0)

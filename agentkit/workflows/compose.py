@@ -179,15 +179,16 @@ async def refine(
     generate: Callable[[Sequence[tuple[T, R]]], Awaitable[T] | T],
     evaluate: Callable[[T], Awaitable[R] | R],
     *,
-    accept: Callable[[R], bool],
+    accept: Callable[[R], Awaitable[bool] | bool],
     max_rounds: int = 3,
 ) -> Refinement[T, R]:
     """The evaluator-optimizer loop: generate, evaluate, and try again until accepted.
 
     `generate(history)` gets every earlier `(candidate, evaluation)` pair (empty on the first
     round) and returns a new candidate; `evaluate(candidate)` returns an evaluation, and
-    `accept(evaluation)` says whether it passes. Stops at the first accepted candidate or
-    after `max_rounds`; either way the last candidate is returned, with `accepted` saying which.
+    `accept(evaluation)` (sync or async, as the others) says whether it passes. Stops at the
+    first accepted candidate or after `max_rounds`; either way the last candidate is
+    returned, with `accepted` saying which.
 
     Raises:
         UsageError: `max_rounds` is less than 1.
@@ -203,6 +204,6 @@ async def refine(
             async with observe.step("refine", n + 2, evaluate):
                 evaluation: R = await _call(evaluate, candidate)
             history.append((candidate, evaluation))
-            passed = bool(accept(evaluation))
+            passed = bool(await _call(accept, evaluation))  # a coroutine was truthy: accepted
             if passed or len(history) >= max_rounds:
                 return Refinement(candidate, evaluation, passed, history)
