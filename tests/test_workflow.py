@@ -152,6 +152,18 @@ def test_vote_without_ballots_is_a_usage_error() -> None:
         vote([None, RuntimeError("x")])
 
 
+def listed(ballot: object) -> list[object]:
+    return [ballot]
+
+
+@pytest.mark.parametrize("key", [None, listed], ids=["ballot", "key"])
+def test_vote_on_answers_that_cannot_be_counted_says_to_give_key(key: Any) -> None:
+    # It failed with a bare "TypeError: unhashable type: 'dict'".
+    with pytest.raises(UsageError, match=r"vote\(\): ballot 1 votes for a (dict|list), which "
+                       r"cannot be counted \(it is not hashable\): give key="):
+        vote([None, {"verdict": "safe"}], key=key)
+
+
 # -- refine ----------------------------------------------------------------------------------
 
 

@@ -142,14 +142,22 @@ def vote(ballots: Iterable[Any], *, key: Callable[[Any], K] | None = None) -> Vo
     `parallel_map(..., return_exceptions=True)`) or None abstain.
 
     Raises:
-        UsageError: no ballot was cast (all abstained, or none given).
+        UsageError: no ballot was cast (all abstained, or none given), or an answer is not
+            hashable (a dict, a list: it was a bare "unhashable type").
     """
     counts: dict[Any, int] = {}
-    for ballot in ballots:
+    for n, ballot in enumerate(ballots):
         if ballot is None or isinstance(ballot, BaseException):
             continue
         answer = key(ballot) if key is not None else ballot
-        counts[answer] = counts.get(answer, 0) + 1
+        try:
+            counts[answer] = counts.get(answer, 0) + 1
+        except TypeError:
+            raise UsageError(
+                f"vote(): ballot {n} votes for a {type(answer).__name__}, which cannot be "
+                "counted (it is not hashable): give key= mapping a ballot to a hashable "
+                "answer, e.g. key=lambda ballot: ballot['verdict']"
+            ) from None
     if not counts:
         raise UsageError("vote() got no ballots (every one was None or an exception)")
     winner = max(counts, key=counts.__getitem__)  # max keeps the first of equal counts
