@@ -191,8 +191,29 @@ async def test_a_before_model_hook_cannot_send_a_conversation_the_validator_reje
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("returned", [False, "skip", ["x"]])
+async def test_a_before_model_hook_returning_no_request_fails_naming_it_and_sends_nothing(
+    returned: object,
+) -> None:
+    # False (meant as "do not send") was ignored and the request sent; a str or a list failed
+    # with "'str' object has no attribute 'get'", naming no hook.
+    def gate(ctx: RunContext[Any], params: dict[str, Any]) -> Any:
+        return returned
+
+    transport = ScriptedTransport([text_reply("never")])
+    async with client_for(transport) as client:
+        agent = Agent(MODEL, client=client, hooks=Hooks(before_model=gate))
+        with pytest.raises(RunError, match=rf"the before_model hook .*gate returned a "
+                           rf"{type(returned).__name__}: return a dict to replace the request "
+                           r"body, or None to send it as it is \(raise to stop the run\). "
+                           r"Nothing was sent"):
+            await agent.run("hi")
+    assert transport.requests == []
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("durable", [False, True], ids=["memory", "durable"])
-@pytest.mark.parametrize("returned", ["object", "no_block"])
+@pytest.mark.parametrize("returned", ["object", "cycle", "no_block"])
 async def test_an_after_tool_hook_returning_what_is_no_json_result_fails_naming_the_hook(
     tmp_path: Any, durable: bool, returned: str
 ) -> None:
@@ -204,6 +225,10 @@ async def test_an_after_tool_hook_returning_what_is_no_json_result_fails_naming_
     def after(ctx: RunContext[Any], call: dict[str, Any], block: dict[str, Any]) -> Any:
         if returned == "no_block":
             return {"type": "tool_result", "content": "no id"}
+        if returned == "cycle":  # a bare "ValueError: Circular reference detected"
+            cycle: dict[str, Any] = {"type": "text", "text": "t"}
+            cycle["self"] = cycle
+            return {**block, "content": [cycle]}
         return {**block, "content": [{"type": "text", "text": "t", "at": object()}]}
 
     transport = ScriptedTransport([reply(tool_calls=[("ping", {}, "toolu_p")]), text_reply("done")])

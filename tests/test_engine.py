@@ -261,6 +261,20 @@ def test_custom_predicate_stops_the_run() -> None:
     validate_conversation(step.state.messages)
 
 
+def test_a_stop_when_returning_an_awaitable_is_a_type_error_not_a_stop() -> None:
+    # Its coroutine, never awaited, was truthy: the run ended after its first turn as if
+    # asked to, with only a "never awaited" warning.
+    async def later(state: RunState) -> bool:
+        return False
+
+    engine = start(stop_when=lambda s: later(s))
+    with pytest.raises(TypeError, match=r"stop_when returned a coroutine, not a bool; stop_when "
+                       r"is asked between steps by the engine, which awaits nothing: make it a "
+                       r"plain def"):
+        after_one_tool_round(engine)
+    assert not engine.state.done and engine.state.stop_reason != "stop_condition"
+
+
 def test_stop_after_tool_ends_with_its_input_as_output() -> None:
     engine = start(stop_after_tools=frozenset({"get_weather"}))
     step_with(engine)

@@ -627,3 +627,24 @@ def test_model_settings_are_sent_with_every_request() -> None:
     body = transport.requests[0].body
     assert (body["temperature"], body["top_k"], body["metadata"]) == (0.2, 5, {"user_id": "u1"})
     assert body["service_tier"] == "auto" and "top_p" not in body
+
+
+@pytest.mark.asyncio
+async def test_an_async_stop_when_is_refused_as_the_agent_is_made(make: Any) -> None:
+    # Its coroutine, never awaited, was truthy: every run ended after its first turn, the
+    # answer empty, as if stop_when had asked it to.
+    async def done(state: RunState) -> bool:
+        return state.turns > 5
+
+    with pytest.raises(UsageError, match=r"stop_when=.* is an async function; stop_when is "
+                       r"asked between steps by the engine, which awaits nothing: make it a "
+                       r"plain def"):
+        Agent(MODEL, stop_when=done)
+
+    async def later() -> bool:
+        return False
+
+    harness = make(tool_reply("get_weather", {"city": "Oslo"}), text_reply("Sunny."))
+    agent = harness.agent(tools=[get_weather], stop_when=lambda s: later())
+    with pytest.raises(RunError, match="stop_when returned a coroutine, not a bool"):
+        await agent.run("Weather?")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -394,6 +395,58 @@ async def test_bytes_that_are_not_utf8_are_reported_as_a_tool_bug_not_a_failed_r
     )
     with pytest.raises(TypeError, match="cannot be sent as JSON"):
         await raw.run({}, CTX, raise_errors=True)
+
+
+@pytest.mark.asyncio
+async def test_a_result_holding_itself_is_reported_as_a_tool_bug_not_a_failed_run() -> None:
+    # The encoder's fallback raised a bare ValueError ("Circular reference detected"), which no
+    # tool result catches: the run failed naming neither the tool nor what to return.
+    @tool
+    def loop() -> Any:
+        """Return a dict that holds itself."""
+        cycle: dict[str, Any] = {}
+        cycle["self"] = cycle
+        return cycle
+
+    result = await loop.run({}, CTX)
+    assert result["is_error"] is True
+    assert result["content"].startswith("Tool `loop` returned a dict that cannot be sent as JSON")
+    with pytest.raises(TypeError, match="cannot be sent as JSON"):
+        await loop.run({}, CTX, raise_errors=True)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_tool_returning_an_iterator_is_told_to_return_a_list_and_it_is_never_read(
+    kind: str,
+) -> None:
+    # A returned generator was read to its end by the JSON encoder, on the event loop and past
+    # the tool's timeout: one that never ended froze the process while it filled the memory.
+    read: list[int] = []
+
+    def numbers() -> Iterator[int]:
+        read.append(1)
+        yield 1
+
+    async def anumbers() -> AsyncIterator[int]:
+        read.append(1)
+        yield 1
+
+    @tool(timeout=5)
+    def lazy() -> Any:
+        """Return numbers lazily."""
+        return numbers() if kind == "sync" else anumbers()
+
+    result = await lazy.run({}, CTX)
+    assert result["is_error"] is True
+    assert result["content"].startswith("Tool `lazy` returned a ")
+    assert (
+        "that cannot be sent as JSON (an iterator is read item by item and may never end: "
+        "return a list, e.g. list(...))"
+    ) in result["content"]
+    assert read == []
+    with pytest.raises(TypeError, match="may never end: return a list"):
+        await lazy.run({}, CTX, raise_errors=True)
 
 
 @pytest.mark.asyncio

@@ -295,3 +295,52 @@ async def test_an_agent_closes_its_sources_when_its_block_ends_and_on_aclose() -
     assert held.closed == 1
     await agent.aclose()
     assert held.closed == 2
+
+
+class Odd:
+    """A source whose `tools_for` answers with `answer`, awaited or not."""
+
+    def __init__(self, answer: object, *, sync: bool = False) -> None:
+        self.answer, self.sync = answer, sync
+
+    def tools_for(self, ctx: RunContext[Any]) -> Any:
+        if self.sync:
+            return self.answer
+
+        async def later() -> object:
+            return self.answer
+
+        return later()
+
+    def get(self, name: str) -> Tool | None:
+        return None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (None, "returned a NoneType: it must return a list of tools"),
+        ("lookup", "returned a str: it must return a list of tools"),
+        ({"lookup": lookup}, "returned a dict: it must return a list of tools"),
+        (["lookup"], "returned a list holding a str: every item must be a Tool"),
+        ([lookup.function], "returned a list holding a function: every item must be a Tool"),
+    ],
+)
+@pytest.mark.parametrize("wrapped", ["plain", "prefixed"])
+async def test_a_tool_source_answering_with_no_list_of_tools_is_refused_naming_it(
+    answer: object, said: str, wrapped: str
+) -> None:
+    # None failed the run with "'NoneType' object is not iterable", a name or a function with
+    # "'str' object has no attribute 'prepare'": naming neither the source nor what to return.
+    ts = Toolset([search, Odd(answer)])
+    ts = ts.prefixed("remote") if wrapped == "prefixed" else ts
+    with pytest.raises(UsageError, match=rf"the tool source Odd.tools_for {said}"):
+        await ts.tools_for(ctx())
+
+
+@pytest.mark.asyncio
+async def test_a_tool_source_may_answer_without_awaiting_and_with_any_iterable() -> None:
+    # A plain `def tools_for` failed with "object list can't be used in 'await' expression".
+    offered = await Toolset([Odd((lookup, ping), sync=True)]).tools_for(ctx())
+    assert [t.name for t in offered] == ["lookup", "ping"]

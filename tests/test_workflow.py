@@ -152,6 +152,18 @@ def test_vote_without_ballots_is_a_usage_error() -> None:
         vote([None, RuntimeError("x")])
 
 
+def listed(ballot: object) -> list[object]:
+    return [ballot]
+
+
+@pytest.mark.parametrize("key", [None, listed], ids=["ballot", "key"])
+def test_vote_on_answers_that_cannot_be_counted_says_to_give_key(key: Any) -> None:
+    # It failed with a bare "TypeError: unhashable type: 'dict'".
+    with pytest.raises(UsageError, match=r"vote\(\): ballot 1 votes for a (dict|list), which "
+                       r"cannot be counted \(it is not hashable\): give key="):
+        vote([None, {"verdict": "safe"}], key=key)
+
+
 # -- refine ----------------------------------------------------------------------------------
 
 
@@ -185,6 +197,17 @@ async def test_refine_gives_back_the_last_candidate_when_rounds_run_out() -> Non
         max_rounds=2,
     )
     assert (result.output, result.accepted, result.rounds) == ("draft 1", False, 2)
+
+
+@pytest.mark.asyncio
+async def test_refine_awaits_an_async_accept() -> None:
+    # Its coroutine, never awaited, was truthy: the first candidate was accepted, whatever the
+    # evaluation said.
+    async def accept(score: int) -> bool:
+        return score >= 20
+
+    result = await refine(lambda h: len(h) + 1, lambda n: n * 10, accept=accept, max_rounds=5)
+    assert (result.output, result.accepted, result.rounds) == (2, True, 2)
 
 
 @pytest.mark.asyncio

@@ -64,6 +64,6 @@ def to_json(value: Any, **options: Any) -> bytes:
     except pydantic_core.PydanticSerializationError as exc:
         try:
             jsonable = pydantic_core.to_jsonable_python(value, **options)  # raises as to_json did
-        except UnicodeDecodeError:  # bytes that are not UTF-8: no JSON, as to_json said
+        except ValueError:  # bytes not UTF-8, a value holding itself: no JSON, as to_json said
             raise exc from None
         return stdlib_json(jsonable)

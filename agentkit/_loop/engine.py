@@ -35,7 +35,7 @@ from .._api.sansio import backoff, retryable
 from .._api.wire import Message, tool_result
 from .._errors import APIStatusError, MalformedStreamError
 from .capabilities import ModelCaps, model_caps
-from .config import EngineConfig
+from .config import EngineConfig, stop_asked
 from .conversation import ConversationValidator, request_thinking
 from .decisions import denial, open_decisions
 from .history import (
@@ -478,7 +478,7 @@ class Engine:
 
     def _ended_by_predicate(self) -> bool:
         s, pred = self.state, self.config.stop_when
-        if pred is not None and s.turns and pred(s):
+        if pred is not None and s.turns and stop_asked(pred, s):
             self._stop("stop_condition")
             s.done = True
             return True

@@ -16,6 +16,7 @@ import anyio
 from .._api.aiohttp_driver import release_loop_pools
 from .._api.client import AsyncClient
 from .._errors import UsageError
+from .._loop.config import check_stop_when
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
 from .._loop.request import check_summary_room
@@ -126,6 +127,7 @@ class Agent(Generic[OutputT]):
                 f"context= takes a policy from agentkit.context (Auto(), Compaction(), Trim(), "
                 f"ServerCompaction(), ServerEditing()), not {context!r}"
             )
+        check_stop_when(stop_when)
         _at_least(max_tokens=(max_tokens, 1), model_retries=(model_retries, 0))
         _at_least(output_retries=(output_retries, 0), max_continuations=(max_continuations, 0))
         settings = settings or ModelSettings()

@@ -56,7 +56,7 @@ from .clock import Clock
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
 from .failure import as_api_error, continue_failed, go_on, model_failed, sole_exception
-from .hooks import Approve, Deny, Hooks, maybe_await
+from .hooks import Approve, Deny, Hooks, call_before_model, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
 from .tool_calls import ToolCalls, call_tool
@@ -312,7 +312,7 @@ class Driver(Generic[OutputT]):
         if step.attempt == 0:
             if self.hooks.before_model is not None:
                 ctx = self._context(turn, engine.state)
-                params = await maybe_await(self.hooks.before_model(ctx, params)) or params
+                params = await call_before_model(self.hooks.before_model, ctx, params)
             params = engine.on_request(params)
             if turn.observed is not None and turn.effects is None:  # else told by the step
                 turn.observed.model_request(params, self.stream)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .._api.wire import Message
 from .._tools.context import RunContext
 
-__all__ = ["Approve", "Deny", "Hooks", "MaybeAwaitable", "maybe_await"]
+__all__ = ["Approve", "Deny", "Hooks", "MaybeAwaitable", "call_before_model", "maybe_await"]
 
 T = TypeVar("T")
 
@@ -70,3 +70,26 @@ async def maybe_await(value: MaybeAwaitable[T]) -> T:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+async def call_before_model(
+    hook: Callable[[RunContext[Any], dict[str, Any]], MaybeAwaitable[dict[str, Any] | None]],
+    ctx: RunContext[Any],
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The request body `hook` leaves: the one it returned, or `params` for None (or `{}`).
+
+    Raises:
+        TypeError: it returned anything else (False meant "do not send" and sent it; a str
+            failed with "'str' object has no attribute 'get'"), naming the hook."""
+    answer = cast(object, await maybe_await(hook(ctx, params)))
+    if answer is None:
+        return params
+    if isinstance(answer, dict):
+        return cast("dict[str, Any]", answer) or params
+    name = getattr(hook, "__qualname__", None) or type(hook).__name__
+    raise TypeError(
+        f"the before_model hook {name} returned a {type(answer).__name__}: return a dict to "
+        "replace the request body, or None to send it as it is (raise to stop the run). "
+        "Nothing was sent"
+    )

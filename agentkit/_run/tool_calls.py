@@ -205,7 +205,7 @@ def _hook_result(block: object, call: dict[str, Any], t: Tool) -> dict[str, Any]
             try:
                 sent = cast("dict[str, Any]", pydantic_core.to_jsonable_python(given))
                 return check_block(sent)  # refused content left out, said, as a tool's is
-            except (pydantic_core.PydanticSerializationError, UnicodeDecodeError) as exc:
+            except (pydantic_core.PydanticSerializationError, ValueError) as exc:  # a cycle too
                 why = f"a tool_result that cannot be sent as JSON ({exc})"
     raise TypeError(
         f"the after_tool hook returned, for call {call['id']} of tool `{t.name}`, {why}. It "

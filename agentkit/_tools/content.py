@@ -9,9 +9,10 @@ accepts the content is `accepted`'s to check.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, cast
 
+import pydantic_core
 from pydantic import BaseModel
 
 from .._api.jsonbytes import to_json
@@ -56,10 +57,16 @@ def to_content(value: object) -> Content | None:
     anything else (numbers, dicts, lists, pydantic models, dataclasses, …) as compact JSON.
 
     Raises:
-        pydantic_core.PydanticSerializationError: the value cannot be expressed as JSON.
+        pydantic_core.PydanticSerializationError: the value cannot be expressed as JSON, or
+            is an iterator (a generator): read to its end on the event loop, past the tool's
+            timeout, one that never ends froze the process as it filled its memory.
     """
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, Iterator | AsyncIterator):
+        raise pydantic_core.PydanticSerializationError(
+            "an iterator is read item by item and may never end: return a list, e.g. list(...)"
+        )
     if isinstance(value, list | tuple):
         items = cast("Sequence[object]", value)
         blocks = [b for b in map(_as_block, items) if b is not None]

@@ -20,7 +20,7 @@ holds tools and other sources (any `ToolSource`, e.g. an MCP server's tools). Ru
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -96,7 +96,7 @@ class Toolset:
             elif isinstance(item, Tool):
                 entries.append(_Entry(item, ()))
             elif isinstance(item, ToolSource):
-                sources.append(item)
+                sources.append(item if isinstance(item, _Checked) else _Checked(item))
             elif callable(item):
                 entries.append(_Entry(tool(item), ()))
             else:
@@ -240,6 +240,38 @@ async def _through(hooks: Iterable[Prepare], ctx: RunContext[Any], tool: Tool) -
 
 
 # -- what a toolset does to a source it holds, applied to the source's tools each turn ---------
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A user's source, its answer checked each turn: a list of tools (from an async or a
+    plain `tools_for`), or a `UsageError` naming the source. None, strings or a sync method
+    failed the run with a bare TypeError or AttributeError naming neither."""
+
+    source: ToolSource
+
+    async def tools_for(self, ctx: RunContext[Any]) -> list[Tool]:
+        answer = self.source.tools_for(ctx)
+        given = cast(object, await answer if inspect.isawaitable(answer) else answer)
+        name = f"{type(self.source).__qualname__}.tools_for"
+        if not isinstance(given, Iterable) or isinstance(given, str | bytes | Mapping):
+            kind = type(cast(object, given)).__name__
+            raise UsageError(f"the tool source {name} returned a {kind}: it must return a list "
+                             "of tools (Tool, e.g. made with @tool)")
+        tools = list(cast("Iterable[object]", given))
+        for item in tools:
+            if not isinstance(item, Tool):
+                raise UsageError(
+                    f"the tool source {name} returned a list holding a {type(item).__name__}: "
+                    "every item must be a Tool (decorate functions with @tool)"
+                )
+        return cast("list[Tool]", tools)
+
+    def get(self, name: str) -> Tool | None:
+        return self.source.get(name)
+
+    async def aclose(self) -> None:
+        await _aclose(self.source)
 
 
 @dataclass(frozen=True, slots=True)

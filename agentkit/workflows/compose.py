@@ -142,14 +142,22 @@ def vote(ballots: Iterable[Any], *, key: Callable[[Any], K] | None = None) -> Vo
     `parallel_map(..., return_exceptions=True)`) or None abstain.
 
     Raises:
-        UsageError: no ballot was cast (all abstained, or none given).
+        UsageError: no ballot was cast (all abstained, or none given), or an answer is not
+            hashable (a dict, a list: it was a bare "unhashable type").
     """
     counts: dict[Any, int] = {}
-    for ballot in ballots:
+    for n, ballot in enumerate(ballots):
         if ballot is None or isinstance(ballot, BaseException):
             continue
         answer = key(ballot) if key is not None else ballot
-        counts[answer] = counts.get(answer, 0) + 1
+        try:
+            counts[answer] = counts.get(answer, 0) + 1
+        except TypeError:
+            raise UsageError(
+                f"vote(): ballot {n} votes for a {type(answer).__name__}, which cannot be "
+                "counted (it is not hashable): give key= mapping a ballot to a hashable "
+                "answer, e.g. key=lambda ballot: ballot['verdict']"
+            ) from None
     if not counts:
         raise UsageError("vote() got no ballots (every one was None or an exception)")
     winner = max(counts, key=counts.__getitem__)  # max keeps the first of equal counts
@@ -179,15 +187,16 @@ async def refine(
     generate: Callable[[Sequence[tuple[T, R]]], Awaitable[T] | T],
     evaluate: Callable[[T], Awaitable[R] | R],
     *,
-    accept: Callable[[R], bool],
+    accept: Callable[[R], Awaitable[bool] | bool],
     max_rounds: int = 3,
 ) -> Refinement[T, R]:
     """The evaluator-optimizer loop: generate, evaluate, and try again until accepted.
 
     `generate(history)` gets every earlier `(candidate, evaluation)` pair (empty on the first
     round) and returns a new candidate; `evaluate(candidate)` returns an evaluation, and
-    `accept(evaluation)` says whether it passes. Stops at the first accepted candidate or
-    after `max_rounds`; either way the last candidate is returned, with `accepted` saying which.
+    `accept(evaluation)` (sync or async, as the others) says whether it passes. Stops at the
+    first accepted candidate or after `max_rounds`; either way the last candidate is
+    returned, with `accepted` saying which.
 
     Raises:
         UsageError: `max_rounds` is less than 1.
@@ -203,6 +212,6 @@ async def refine(
             async with observe.step("refine", n + 2, evaluate):
                 evaluation: R = await _call(evaluate, candidate)
             history.append((candidate, evaluation))
-            passed = bool(accept(evaluation))
+            passed = bool(await _call(accept, evaluation))  # a coroutine was truthy: accepted
             if passed or len(history) >= max_rounds:
                 return Refinement(candidate, evaluation, passed, history)
