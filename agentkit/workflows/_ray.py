@@ -5,8 +5,9 @@ batch's runner once (one HTTP client, its share of the rate limits, offline one 
 server) and runs up to its share of `concurrency` items at once on its own event loop; and
 carrying items through the death of a worker or a node. Rules: the driver keeps every item
 in flight until a record comes back, so an item whose worker died is sent again to a live
-one (Ray restarts the dead actor; `max_attempts` bounds the tries) and only the driver
-writes records: each input is recorded once. Ray is imported only here, when used.
+one (Ray restarts the dead actor; `_ray_workers.Workers` decides where items go and when
+one is given up) and only the driver writes records: each input is recorded once. Ray is
+imported only here, when used.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from .._api.ratelimit import RateLimiter, RateLimitStats
 from .._errors import UsageError
+from ._ray_workers import Workers
 from ._runners import ItemRunner, RunOne, run_item
 
 __all__ = ["RayEngine"]
@@ -60,6 +62,9 @@ class BatchWorker:
         record = await run_item(run, item_id, value, self._limiter)
         return record, self._limiter.stats if self._limiter is not None else None
 
+    async def ready(self) -> None:
+        """Nothing: answers once the actor is up (the driver's probe after a restart)."""
+
     async def close(self) -> None:
         """Close what the runner opened (its client, its fake server)."""
         await self._stack.aclose()
@@ -73,15 +78,19 @@ class RayEngine:
     belongs to); None uses the Ray instance already initialised, else `RAY_ADDRESS`, else
     starts a new local one on 127.0.0.1 for the batch. `workers`: actors to start
     (default: one per CPU of the cluster), each asking Ray for `num_cpus`, spread over the
-    nodes. `max_attempts`: how many workers an
-    item may outlive before it is recorded as failed. `runtime_env` is passed to `ray.init`
-    (e.g. `{"env_vars": {...}}` for online runs on nodes without the key).
+    nodes. `max_attempts`: how many times an item's worker may die while running it before
+    the item is recorded as failed (an item that kills its worker fails; items held up by a
+    worker being restarted do not count it). `restart_timeout`: how long, in seconds, items
+    wait for a worker when none is live (Ray restarting them after a node is lost) before
+    the rest are recorded as failed. `runtime_env` is passed to `ray.init` (e.g.
+    `{"env_vars": {...}}` for online runs on nodes without the key).
     """
 
     address: str | None = None
     workers: int | None = None
     num_cpus: float = 1.0
     max_attempts: int = 4
+    restart_timeout: float = 300.0
     runtime_env: dict[str, Any] | None = None
 
     def _connect(self, ray: Any) -> bool:
@@ -105,6 +114,10 @@ class RayEngine:
     ) -> AsyncGenerator[Any, None]:
         if self.max_attempts < 1:
             raise UsageError(f"RayEngine max_attempts must be 1 or more, got {self.max_attempts}")
+        if not self.restart_timeout > 0:
+            raise UsageError(
+                f"RayEngine restart_timeout must be more than 0 seconds, got {self.restart_timeout}"
+            )
         ray = _ray()
         owned = self._connect(ray)
         count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.num_cpus))
@@ -115,51 +128,23 @@ class RayEngine:
             num_cpus=self.num_cpus, scheduling_strategy="SPREAD",
         )
         actors = [actor.remote(runner, share) for _ in range(count)]
-        load = [0] * count
         died = tuple(
             getattr(ray.exceptions, name)
             for name in ("RayActorError", "ActorUnavailableError")
             if hasattr(ray.exceptions, name)
         )
-
-        async def submit(item_id: object, value: Any) -> tuple[dict[str, Any], Any]:
-            error: BaseException | None = None
-            for attempt in range(self.max_attempts):
-                index = min(range(count), key=load.__getitem__)
-                load[index] += 1
-                try:
-                    return await actors[index].run.remote(item_id, value)
-                except died as exc:  # the worker (or its node) died: run it elsewhere
-                    error = exc
-                    await asyncio.sleep(0.2 * attempt)
-                except Exception as exc:  # the worker could not run it (its runner failed)
-                    cause = getattr(exc, "cause", None)  # a RayTaskError's original exception
-                    why = _first_line(cause if isinstance(cause, BaseException) else exc)
-                    return _failed(item_id, f"the worker failed: {why}"), None
-                finally:
-                    load[index] -= 1
-            tries, last = self.max_attempts, _first_line(error)
-            return _failed(item_id, f"its worker died {tries} times; last: {last}"), None
-
+        workers = Workers(actors, died, max_attempts=self.max_attempts,
+                          restart_timeout=self.restart_timeout)
         try:
-            yield submit
+            yield workers.submit
         finally:
+            await workers.close()
             closing = [a.close.remote() for a in actors]
             await asyncio.wait([asyncio.ensure_future(_settle(c)) for c in closing], timeout=10)
             for a in actors:
                 ray.kill(a)
             if owned:
                 ray.shutdown()
-
-
-def _first_line(error: BaseException | None) -> str:
-    return f"{type(error).__name__}: {error}".strip().splitlines()[0]
-
-
-def _failed(item_id: object, error: str) -> dict[str, Any]:
-    """The record of an item that no worker could run."""
-    return {"id": item_id, "ok": False, "error": error, "usage": None, "cost_usd": None,
-            "worker": None, "seconds": None}
 
 
 async def _settle(ref: Any) -> None:
