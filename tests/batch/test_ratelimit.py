@@ -126,23 +126,45 @@ async def _run_agents(client: AsyncClient, count: int) -> list[str]:
     return texts
 
 
+class _Recording(RateLimiter):
+    """A limiter that keeps the time each request it let through was given to go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slots: list[float] = []
+
+    def reserve(self, input_tokens: int, now: float) -> float:
+        wait = super().reserve(input_tokens, now)
+        self.slots.append(now + wait)
+        return wait
+
+
+def _most_in_any_window(slots: list[float], rate: float) -> float:
+    """The largest count of slots in a window, less what `rate` refills over its span: the
+    burst those slots needed."""
+    times = sorted(slots)
+    return max(j - i + 1 - rate * (times[j] - times[i])
+               for i in range(len(times)) for j in range(i, len(times)))
+
+
 @pytest.mark.asyncio
-async def test_runs_sharing_a_limiter_meet_few_429s_and_all_finish() -> None:
+async def test_runs_sharing_a_limiter_are_paced_at_the_learned_budget_and_all_finish() -> None:
+    # What is asserted is what the limiter decided: when each request may go. How many 429s
+    # the server answers also depends on when requests reach it, and a loaded machine
+    # bunches requests that were paced (CI saw 6 of 60), so that count is not asserted.
     limits = RateLimit(requests_per_minute=1200)  # 20/s, a burst of 20
     with FakeServer(echo_model, rate_limit=limits, record=False) as server:
-        # Half a second of burst where the server allows a second: requests paced here can
-        # reach the server bunched when the machine is loaded (CI ran into 4 429s with a
-        # full second), and the margin absorbs that.
-        limiter = RateLimiter(burst=0.5)
+        limiter = _Recording()
         async with AsyncClient(api_key="k", base_url=server.base_url,
                                rate_limiter=limiter) as client:
             texts = await _run_agents(client, 60)
     assert sorted(texts) == sorted(f"echo: item {i}" for i in range(60))
-    assert limits.rejected <= 2
     assert len(limits.admitted) == 60
     stats = limiter.stats
     assert stats.requests_per_minute == 1200  # learned from the headers
-    assert stats.held_seconds > 0 and stats.requests >= 60
+    assert stats.held_seconds > 0 and stats.requests == len(limiter.slots) >= 60
+    # The probe goes alone; then a burst of 20 (a second of budget) and 20 a second after.
+    assert _most_in_any_window(limiter.slots, 20) <= 21 + 1e-6
 
 
 @pytest.mark.asyncio
