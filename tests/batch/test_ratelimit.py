@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 from anyio.lowlevel import checkpoint
+from pacing import RecordingLimiter, burst_needed
 
 from agentkit import Agent, AsyncClient, RateLimiter, UsageError
 from agentkit._api.ratelimit import read_headers
@@ -126,27 +127,6 @@ async def _run_agents(client: AsyncClient, count: int) -> list[str]:
     return texts
 
 
-class _Recording(RateLimiter):
-    """A limiter that keeps the time each request it let through was given to go."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.slots: list[float] = []
-
-    def reserve(self, input_tokens: int, now: float) -> float:
-        wait = super().reserve(input_tokens, now)
-        self.slots.append(now + wait)
-        return wait
-
-
-def _most_in_any_window(slots: list[float], rate: float) -> float:
-    """The largest count of slots in a window, less what `rate` refills over its span: the
-    burst those slots needed."""
-    times = sorted(slots)
-    return max(j - i + 1 - rate * (times[j] - times[i])
-               for i in range(len(times)) for j in range(i, len(times)))
-
-
 @pytest.mark.asyncio
 async def test_runs_sharing_a_limiter_are_paced_at_the_learned_budget_and_all_finish() -> None:
     # What is asserted is what the limiter decided: when each request may go. How many 429s
@@ -154,7 +134,7 @@ async def test_runs_sharing_a_limiter_are_paced_at_the_learned_budget_and_all_fi
     # bunches requests that were paced (CI saw 6 of 60), so that count is not asserted.
     limits = RateLimit(requests_per_minute=1200)  # 20/s, a burst of 20
     with FakeServer(echo_model, rate_limit=limits, record=False) as server:
-        limiter = _Recording()
+        limiter = RecordingLimiter()
         async with AsyncClient(api_key="k", base_url=server.base_url,
                                rate_limiter=limiter) as client:
             texts = await _run_agents(client, 60)
@@ -164,7 +144,7 @@ async def test_runs_sharing_a_limiter_are_paced_at_the_learned_budget_and_all_fi
     assert stats.requests_per_minute == 1200  # learned from the headers
     assert stats.held_seconds > 0 and stats.requests == len(limiter.slots) >= 60
     # The probe goes alone; then a burst of 20 (a second of budget) and 20 a second after.
-    assert _most_in_any_window(limiter.slots, 20) <= 21 + 1e-6
+    assert burst_needed(limiter.slots, 20) <= 21 + 1e-6
 
 
 @pytest.mark.asyncio
@@ -190,7 +170,9 @@ def test_output_tokens_are_fed_by_hand_unless_the_headers_report_them() -> None:
 def test_the_fake_answers_over_budget_with_the_apis_429_and_headers() -> None:
     import httpx
 
-    limits = RateLimit(requests_per_minute=120, output_tokens_per_minute=60_000)  # 2/s
+    # 12 a minute with 10 s of burst: 2 at once, then one each 5 s, so the third request is
+    # refused however slowly the machine sends the three.
+    limits = RateLimit(requests_per_minute=12, output_tokens_per_minute=60_000, burst=10)
     body = {"model": "claude-sonnet-4-5", "max_tokens": 10,
             "messages": [{"role": "user", "content": "hi"}]}
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
@@ -199,11 +181,11 @@ def test_the_fake_answers_over_budget_with_the_apis_429_and_headers() -> None:
         answers = [http.post("/v1/messages", json=body, headers=headers) for _ in range(3)]
     ok, refused = answers[0], answers[2]
     assert [a.status_code for a in answers] == [200, 200, 429]
-    assert ok.headers["anthropic-ratelimit-requests-limit"] == "120"
+    assert ok.headers["anthropic-ratelimit-requests-limit"] == "12"
     assert ok.headers["anthropic-ratelimit-requests-remaining"] == "1"
     assert ok.headers["anthropic-ratelimit-output-tokens-limit"] == "60000"
     assert ok.headers["anthropic-ratelimit-requests-reset"].endswith("Z")
     assert refused.json()["error"]["type"] == "rate_limit_error"
-    assert refused.headers["retry-after"] == "1"
+    assert refused.headers["retry-after"] == "5"
     assert refused.headers["anthropic-ratelimit-requests-remaining"] == "0"
     assert limits.rejected == 1 and len(limits.admitted) == 2
