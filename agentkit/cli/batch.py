@@ -38,6 +38,12 @@ def add_batch_options(batch: argparse.ArgumentParser) -> None:
                        "local Ray on 127.0.0.1)")
     batch.add_argument("--workers", type=int, metavar="N",
                        help="with --engine ray: worker actors (default: one per cluster CPU)")
+    batch.add_argument("--max-attempts", type=int, metavar="N",
+                       help="with --engine ray: how many times an item's worker may die while "
+                       "running it before the item is recorded as failed (default 4)")
+    batch.add_argument("--restart-timeout", type=float, metavar="SECONDS",
+                       help="with --engine ray: how long items wait for a worker when none is "
+                       "live (Ray restarting them after a node is lost; default 300)")
     batch.add_argument("--rpm", type=float, metavar="N",
                        help="requests per minute for the whole batch (default: learned from "
                        "the API's rate-limit headers)")
@@ -107,7 +113,9 @@ def _engine(args: argparse.Namespace) -> Engine | Literal["local"]:
         return "local"
     from agentkit.workflows import RayEngine
 
-    return RayEngine(address=args.address, workers=args.workers)
+    given = {"max_attempts": args.max_attempts, "restart_timeout": args.restart_timeout}
+    return RayEngine(address=args.address, workers=args.workers,
+                     **{k: v for k, v in given.items() if v is not None})
 
 
 class _Progress:
@@ -150,8 +158,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from .display import Display, progress_bar
 
     display = Display()
-    if args.engine != "ray" and (args.address or args.workers):
-        fail("--address and --workers are for --engine ray; add --engine ray")
+    ray_only = {"--address": args.address, "--workers": args.workers,
+                "--max-attempts": args.max_attempts, "--restart-timeout": args.restart_timeout}
+    given = [name for name, value in ray_only.items() if value is not None]
+    if args.engine != "ray" and given:
+        fail(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for --engine ray; "
+             "add --engine ray")
+        return 2
+    try:
+        engine = _engine(args)
+    except UsageError as exc:
+        fail(str(exc))
         return 2
     if not args.durable and (args.db or args.batch_id):
         fail("--db and --batch-id are for durable batches; add --durable")
@@ -188,7 +205,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     with progress_bar(display.console) as bar:
         shown = _Progress(display, bar, recipe.name, total)
         call = partial(run_batch, runner, args.inputs, out=args.out, total=total,
-                       concurrency=args.concurrency, engine=_engine(args), rate_limiter=limiter,
+                       concurrency=args.concurrency, engine=engine, rate_limiter=limiter,
                        on_record=shown.record, on_progress=shown.update,
                        durable=database, batch_id=args.batch_id)
         code, report = guarded(display, lambda: anyio.run(call))

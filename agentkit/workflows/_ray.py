@@ -70,6 +70,16 @@ class BatchWorker:
         await self._stack.aclose()
 
 
+def _whole(value: object) -> bool:
+    """Whether `value` is a whole number, 1 or more (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _positive(value: object) -> bool:
+    """Whether `value` is a number more than 0 (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
 @dataclass(frozen=True)
 class RayEngine:
     """Run a batch's items on Ray: `run_batch(..., engine=RayEngine(address="auto"))`.
@@ -93,6 +103,23 @@ class RayEngine:
     restart_timeout: float = 300.0
     runtime_env: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        if self.workers is not None and not _whole(self.workers):
+            raise UsageError(
+                "RayEngine workers must be a whole number, 1 or more (or None: one per CPU of "
+                f"the cluster), got {self.workers!r}"
+            )
+        if not _whole(self.max_attempts):
+            raise UsageError(
+                f"RayEngine max_attempts must be a whole number, 1 or more, got "
+                f"{self.max_attempts!r}"
+            )
+        if not _positive(self.restart_timeout):
+            raise UsageError(
+                "RayEngine restart_timeout must be a number of seconds more than 0, got "
+                f"{self.restart_timeout!r}"
+            )
+
     def _connect(self, ray: Any) -> bool:
         """Connect to the cluster unless connected; whether we started the connection."""
         if ray.is_initialized():
@@ -112,12 +139,6 @@ class RayEngine:
     async def start(
         self, runner: ItemRunner, limiter: RateLimiter | None, concurrency: int
     ) -> AsyncGenerator[Any, None]:
-        if self.max_attempts < 1:
-            raise UsageError(f"RayEngine max_attempts must be 1 or more, got {self.max_attempts}")
-        if not self.restart_timeout > 0:
-            raise UsageError(
-                f"RayEngine restart_timeout must be more than 0 seconds, got {self.restart_timeout}"
-            )
         ray = _ray()
         owned = self._connect(ray)
         count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.num_cpus))

@@ -15,6 +15,7 @@ import pytest
 import ray
 from batch_items import GREET, die_once, double
 
+from agentkit import UsageError
 from agentkit.workflows import RayEngine, RecipeRunner, run_batch
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
@@ -106,3 +107,14 @@ async def test_a_runner_that_cannot_open_in_the_worker_fails_each_item_with_why(
     assert report.failed == 3 and report.done == 0
     errors = {r["error"] for r in records(out)}
     assert len(errors) == 1 and "no recipe named 'no-such-recipe'" in errors.pop()
+
+
+@pytest.mark.parametrize("options", [
+    {"max_attempts": 0}, {"max_attempts": 1.5}, {"max_attempts": True},
+    {"restart_timeout": 0}, {"restart_timeout": "60"}, {"workers": 0}, {"workers": 2.0},
+])
+def test_a_ray_engine_with_a_bad_option_is_refused_where_it_is_made(
+    options: dict[str, Any],
+) -> None:
+    with pytest.raises(UsageError, match=f"RayEngine {next(iter(options))} must be"):
+        RayEngine(**options)
