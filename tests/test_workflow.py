@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,6 +106,30 @@ async def test_parallel_map_return_exceptions_puts_each_failure_in_its_slot() ->
     assert results[0] == 0 and results[2] == 2
     assert isinstance(results[1], ValueError) and str(results[1]) == "odd 1"
     assert isinstance(results[3], ValueError) and str(results[3]) == "odd 3"
+
+
+@pytest.mark.asyncio
+async def test_parallel_map_runs_a_sync_function_in_threads_at_once() -> None:
+    # Both calls must be inside `fn` at the same time to pass the barrier: run one after the
+    # other on the event loop (as before), the first waits for the second and times out.
+    barrier = threading.Barrier(2, timeout=30)
+
+    def blocking(n: int) -> int:
+        barrier.wait()
+        return n * 10
+
+    assert await parallel_map(blocking, [1, 2], concurrency=2) == [10, 20]
+    assert await parallel_map(str, [1, 2, 3], concurrency=3) == ["1", "2", "3"]
+
+
+@pytest.mark.asyncio
+async def test_parallel_map_awaits_what_a_sync_function_returns() -> None:
+    async def double(n: int) -> int:
+        return n * 2
+
+    assert await parallel_map(lambda n: double(n), [1, 2, 3]) == [2, 4, 6]
+    failed = await parallel_map(lambda n: 1 // (n - 2), [1, 2], return_exceptions=True)
+    assert failed[0] == -1 and isinstance(failed[1], ZeroDivisionError)
 
 
 @pytest.mark.asyncio

@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import anyio
 
@@ -48,7 +48,7 @@ async def chain(value: Any, *steps: Callable[[Any], Any]) -> Any:
 
 @overload
 async def parallel_map(
-    fn: Callable[[T], Awaitable[R]],
+    fn: Callable[[T], Awaitable[R]] | Callable[[T], R],
     items: Iterable[T],
     *,
     concurrency: int = 8,
@@ -58,7 +58,7 @@ async def parallel_map(
 
 @overload
 async def parallel_map(
-    fn: Callable[[T], Awaitable[R]],
+    fn: Callable[[T], Awaitable[R]] | Callable[[T], R],
     items: Iterable[T],
     *,
     concurrency: int = 8,
@@ -67,13 +67,17 @@ async def parallel_map(
 
 
 async def parallel_map(
-    fn: Callable[[T], Awaitable[R]],
+    fn: Callable[[T], Awaitable[R]] | Callable[[T], R],
     items: Iterable[T],
     *,
     concurrency: int = 8,
     return_exceptions: bool = False,
 ) -> list[Any]:
-    """Await `fn(item)` for every item, at most `concurrency` at a time; results in item order.
+    """Call `fn(item)` for every item, at most `concurrency` at a time; results in item order.
+
+    `fn` may be async, or sync: a sync function runs in a worker thread (so blocking calls
+    run at once too, up to `concurrency`), and what it returns is awaited if awaitable
+    (`lambda x: agent.run(x)`).
 
     By default the first failure cancels the calls still running and the failures are
     raised together as an `ExceptionGroup` (catch with `except* SomeError`). With
@@ -90,9 +94,15 @@ async def parallel_map(
     results: list[Any] = [None] * len(pending)
     limiter = anyio.CapacityLimiter(concurrency)
 
-    async def call(index: int, item: T) -> R:
+    run_async = inspect.iscoroutinefunction(fn)
+    threads = anyio.CapacityLimiter(concurrency)  # not `limiter`: each call holds one of its
+
+    async def call(index: int, item: T) -> Any:
         async with observe.step("parallel_map", index + 1, fn):
-            return await fn(item)
+            if run_async:
+                return await cast("Callable[[T], Awaitable[R]]", fn)(item)
+            value = await anyio.to_thread.run_sync(fn, item, limiter=threads)
+            return await value if inspect.isawaitable(value) else value
 
     async def one(index: int, item: T) -> None:
         async with limiter:
