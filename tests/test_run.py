@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -648,3 +648,25 @@ async def test_an_async_stop_when_is_refused_as_the_agent_is_made(make: Any) -> 
     agent = harness.agent(tools=[get_weather], stop_when=lambda s: later())
     with pytest.raises(RunError, match="stop_when returned a coroutine, not a bool"):
         await agent.run("Weather?")
+
+
+@pytest.mark.asyncio
+async def test_an_on_event_that_would_see_no_event_is_refused_before_the_run(make: Any) -> None:
+    h = make(text_reply("never asked"))
+    agent = h.agent()
+    seen: list[Any] = []
+
+    def generator(event: Any) -> Any:  # calling it runs nothing: every event was dropped
+        seen.append(event)
+        yield
+
+    async def async_generator(event: Any) -> Any:
+        seen.append(event)
+        yield
+
+    for wrong in (generator, async_generator):
+        with pytest.raises(UsageError, match=f"on_event='{wrong.__name__}' is a generator"):
+            await agent.run("go", on_event=wrong)
+    with pytest.raises(UsageError, match=r"on_event must be a function .* got list"):
+        await agent.run("go", on_event=cast(Any, seen))  # a list, not its append
+    assert h.bodies == [] and seen == []

@@ -31,6 +31,7 @@ from . import observe
 from .clock import Clock, SystemClock
 from .driver import Driver, Emit
 from .effects import RUN_HOST
+from .emit import check_emit
 from .failure import sole_exception
 from .handle import AgentRun
 from .hooks import Approve, Hooks
@@ -227,6 +228,8 @@ class Agent(Generic[OutputT]):
                 (another process runs it), `RunMismatchError` (the id was used for another
                 prompt or agent), `StoreFormatError` (not a store this agentkit can read).
         """
+        if on_event is not None:
+            check_emit(on_event)
         host = RUN_HOST.get()
         if host is not None and args.get("run_id") is None and args.get("state") is None:
             return cast("RunResult[OutputT]", await host.run(self, prompt, on_event, args))

@@ -7,18 +7,20 @@ Owns the event delivery the driver does around its steps; the driver decides whe
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .._api.message_stream import AsyncMessageStream
 from .._api.wire import Message, TextBlock, ThinkingBlock, ToolUseBlock
+from .._errors import UsageError
 from .hooks import maybe_await
 
 if TYPE_CHECKING:  # the events load with the first run that has a consumer
     from . import events as ev
 
-__all__ = ["Emit", "Send", "emit_blocks", "new_run_id", "read_stream", "sender"]
+__all__ = ["Emit", "Send", "check_emit", "emit_blocks", "new_run_id", "read_stream", "sender"]
 
 Emit = Callable[["ev.AgentEvent"], object]
 """Where a run's events go (`run(on_event=...)`, or the stream `Agent.iter` reads): a plain
@@ -34,6 +36,26 @@ _RUN_IDS = itertools.count(1)
 def new_run_id() -> str:
     """An id for a run that has none (not durable): `run-1`, `run-2`, … in this process."""
     return f"run-{next(_RUN_IDS)}"
+
+
+def check_emit(emit: object) -> None:
+    """Refuse an `on_event` that would never see an event: a generator function (calling it
+    runs none of its body) or something not callable.
+
+    Raises:
+        UsageError: naming what was given and what to give instead.
+    """
+    if not callable(emit):
+        raise UsageError(
+            f"on_event must be a function that takes each event, got {type(emit).__name__}"
+        )
+    if inspect.isgeneratorfunction(emit) or inspect.isasyncgenfunction(emit):
+        raise UsageError(
+            f"on_event={getattr(emit, '__name__', emit)!r} is a generator function: calling "
+            "it runs none of its body, so it would see no event. Give a plain or async "
+            "function, or read the events as they come: `async with agent.iter(prompt) as "
+            "run: async for event in run: ...`"
+        )
 
 
 def sender(emit: Emit, run_id: str) -> Send:
