@@ -19,7 +19,7 @@ which for an omitted `thinking` is the model's default.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, cast
 
 from .._errors import ConversationError, UsageError
@@ -34,9 +34,11 @@ __all__ = [
     "check_sampling",
     "check_thinking_budget",
     "check_tool_choice",
+    "check_tool_choice_offered",
     "check_tool_names",
     "relax_tool_choice",
     "shape_request",
+    "unoffered_choice",
 ]
 
 INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
@@ -46,6 +48,7 @@ _DROP_UNBOUND = {"prefix_mismatch_behavior": "drop_block"}
 _EFFORT_ORDER = {"low": 0, "medium": 1, "high": 2, "xhigh": 3, "max": 4}
 _DEFAULT_ON = frozenset({"on", "always_on"})
 _FORCED = ("any", "tool")
+_CHOICE_TYPES = ("auto", "any", "tool", "none")
 
 
 def _bind(params: dict[str, Any], messages: object) -> dict[str, Any] | None:
@@ -267,6 +270,64 @@ def check_tool_names(client: Iterable[str], server: Iterable[Mapping[str, Any]])
                 "its toolset)."
             )
         seen.add(name)
+
+
+def unoffered_choice(tool_choice: object, offered: Collection[str]) -> str | None:
+    """Why a request offering the tools named `offered` cannot meet its `tool_choice`, in the
+    API's words, or None: a forced tool it does not define, or a choice with no tools."""
+    if not isinstance(tool_choice, Mapping):
+        return None
+    choice = cast("Mapping[str, Any]", tool_choice)
+    kind = choice.get("type")
+    if not offered and kind != "none":
+        return "tool_choice may only be specified while providing tools."
+    if kind == "tool" and choice.get("name") not in offered:
+        return f"Tool '{choice.get('name')}' not found in provided tools"
+    return None
+
+
+def check_tool_choice_offered(
+    tool_choice: object, offered: Collection[str] | None, where: str = ""
+) -> None:
+    """A `tool_choice` is one the API knows, and a forced one asks for a tool `offered` holds
+    (None: not known yet, so only the choice itself is checked).
+
+    `where` names those tools and what decides them (`"this agent's tools"`), for the message.
+
+    Raises:
+        UsageError: an unknown `type`, a `tool` choice without a name, or a forced choice
+            the tools cannot meet (the API would refuse the request with a 400).
+    """
+    if tool_choice is None:
+        return
+    choice = cast("Mapping[str, Any]", tool_choice) if isinstance(tool_choice, Mapping) else None
+    if choice is None or choice.get("type") not in _CHOICE_TYPES:
+        raise UsageError(
+            f"tool_choice={tool_choice!r} is not one the API accepts: give {{'type': 'auto'}}, "
+            "{'type': 'any'}, {'type': 'tool', 'name': ...} or {'type': 'none'}."
+        )
+    name = choice.get("name")
+    if choice["type"] == "tool" and not isinstance(name, str):
+        raise UsageError(
+            f"tool_choice={dict(choice)!r} forces a tool but names none: add 'name', the "
+            "tool's name."
+        )
+    if offered is None or choice["type"] not in _FORCED:
+        return
+    if unoffered_choice(choice, offered) is None:
+        return
+    tools = ", ".join(f"`{t}`" for t in offered) or "none"
+    if choice["type"] == "any":
+        raise UsageError(
+            f"tool_choice={dict(choice)!r} forces a tool call, but {where} are none; the API "
+            "refuses a forced choice without tools. Offer a tool wherever a call is forced, "
+            "or leave tool_choice out."
+        )
+    raise UsageError(
+        f"tool_choice={dict(choice)!r} forces the tool `{name}`, but {where} are {tools}; "
+        "the API refuses a forced tool the request does not define. Name one of them (check "
+        f"the spelling), offer `{name}` wherever it is forced, or leave tool_choice out."
+    )
 
 
 def relax_tool_choice(tool_choice: object) -> object:
