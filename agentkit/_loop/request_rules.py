@@ -31,6 +31,7 @@ __all__ = [
     "THINKING_BINDING_BETA",
     "check_effort",
     "check_max_tokens",
+    "check_rewritten",
     "check_sampling",
     "check_thinking_budget",
     "check_tool_choice",
@@ -85,13 +86,7 @@ def shape_request(
             `effort_unsupported`.
     """
     out, thinking, kind = _fit_thinking(params, caps)
-    # What the model will actually do: an omitted `thinking` means the model's default.
-    if kind is None:
-        effective = (
-            "adaptive" if caps is not None and caps.thinking_default in _DEFAULT_ON else None
-        )
-    else:
-        effective = None if kind == "disabled" else kind
+    effective = _effective(kind, caps)
     max_tokens = params.get("max_tokens")
     check_max_tokens(max_tokens, caps)
     betas: list[str] = []
@@ -113,7 +108,64 @@ def shape_request(
     return out, betas
 
 
+def check_rewritten(
+    params: dict[str, Any], caps: ModelCaps | None, betas: Collection[str]
+) -> None:
+    """The request-level rules on a request as a `before_model` hook returned it, to be sent
+    as it is with `betas`: its thinking type as given (nothing translates it any more), a
+    budget up to `max_tokens` only with the interleaved-thinking beta, a `tool_choice` among
+    its `tools` (`unoffered_choice`). A request `shape_request` made passes.
+
+    Raises:
+        ConversationError: with `index=None` and the rule `shape_request` names (or
+            `tool_choice_not_offered`), saying that the hook made the request so.
+    """
+    try:
+        _check_as_sent(params, caps, betas)
+    except ConversationError as exc:
+        said = str(exc).removesuffix(f" [rule: {exc.rule}]")
+        raise _fail(
+            f"the request the before_model hook returned breaks a rule: {said}", exc.rule
+        ) from None
+
+
+def _check_as_sent(params: dict[str, Any], caps: ModelCaps | None, betas: Collection[str]) -> None:
+    _, thinking, kind = _fit_thinking(params, None)  # its shape only: no model's translation
+    if caps is not None and kind is not None and kind in (caps.thinking_rejected or ()):
+        raise _unsupported(caps, kind)
+    effective = _effective(kind, caps)
+    max_tokens = params.get("max_tokens")
+    check_max_tokens(max_tokens, caps)
+    if effective == "enabled" and thinking is not None:
+        interleaving = (
+            INTERLEAVED_THINKING_BETA in betas
+            and bool(params.get("tools"))
+            and (caps is None or caps.interleaved_needs_beta is True)
+        )
+        check_thinking_budget(thinking, max_tokens, interleaving=interleaving)
+    check_sampling(params, caps, effective)
+    check_tool_choice(params, caps, effective)
+    check_effort(params, caps, effective)
+    tools = params.get("tools")
+    listed = cast("list[object]", tools) if isinstance(tools, list) else []
+    names = [cast("dict[str, Any]", t).get("name") for t in listed if isinstance(t, dict)]
+    why = unoffered_choice(params.get("tool_choice"), [n for n in names if isinstance(n, str)])
+    if why is not None:
+        raise _fail(
+            f"{why} (the API's 400): offer the tool in `tools`, or change tool_choice.",
+            "tool_choice_not_offered",
+        )
+
+
 # -- thinking type -------------------------------------------------------------------------------
+
+
+def _effective(kind: str | None, caps: ModelCaps | None) -> str | None:
+    """What the model will actually do: an omitted `thinking` means the model's default."""
+    if kind is None:
+        return "adaptive" if caps is not None and caps.thinking_default in _DEFAULT_ON else None
+    return None if kind == "disabled" else kind
+
 
 
 def _fit_thinking(
@@ -147,9 +199,13 @@ def _translate(
         # Thinking cannot be turned off on this model; leaving `thinking` out is the only
         # request it accepts.
         return {k: v for k, v in params.items() if k != "thinking"}, None, None
-    raise _fail(
+    raise _unsupported(caps, kind)
+
+
+def _unsupported(caps: ModelCaps, kind: str) -> ConversationError:
+    return _fail(
         f"model {caps.id} does not accept thinking type {kind!r} (it accepts "
-        f"{sorted(accepted)}); change the thinking setting.",
+        f"{sorted(caps.thinking_accepted or ())}); change the thinking setting.",
         "thinking_type_unsupported",
     )
 
