@@ -293,7 +293,7 @@ def test_a_forced_tool_choice_naming_no_tool_of_the_agent_fails_when_it_is_made(
     with pytest.raises(UsageError, match=r"forces the tool `get_wether`.*`get_weather`"):
         Agent(MODEL, tools=[get_weather], settings=typo)
     anything = ModelSettings(extra_params={"tool_choice": {"type": "any"}})
-    with pytest.raises(UsageError, match="forces a tool call, but this agent's tools"):
+    with pytest.raises(UsageError, match="forces a tool call, but this agent offers no tools"):
         Agent(MODEL, settings=anything)  # no tools at all: nothing to force
     with pytest.raises(UsageError, match="'type': 'required'"):
         Agent(MODEL, tools=[get_weather], settings=ModelSettings(tool_choice={"type": "required"}))
@@ -324,8 +324,7 @@ async def test_a_forced_tool_a_prepare_hook_hid_fails_before_anything_is_sent(ma
     with pytest.raises(UsageError) as caught:
         await agent.run("Oslo?")
     said = str(caught.value)
-    assert "forces the tool `get_weather`" in said and "turn 1 offers" in said
-    assert "`lookup`" in said and "`prepare` hooks" in said
+    assert "forces the tool `get_weather`, but turn 1 offers `lookup` (`prepare` hooks" in said
     assert len(h.bodies) == 1  # the turn that offered it was sent; the next one never was
 
 

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["build_request", "check_summary_room"]
 
+_DECIDED = " (`prepare` hooks and tool sources, such as an MCP server, decide each turn's tools)"
+
 
 def build_request(
     cfg: EngineConfig,
@@ -69,9 +71,8 @@ def build_request(
     if "tool_choice" in params and summary is None:
         if not cfg.keep_tool_choice and s.usage.called_tools():
             params["tool_choice"] = relax_tool_choice(params["tool_choice"])
-        check_tool_choice_offered(
-            params["tool_choice"], [p["name"] for p in tool_params], _turn_tools(s.turns)
-        )
+        offered = [p["name"] for p in tool_params]
+        check_tool_choice_offered(params["tool_choice"], offered, f"turn {s.turns}", _DECIDED)
     if not tool_params:
         tool_params = _stand_ins(messages)
         if tool_params:
@@ -103,13 +104,6 @@ def build_request(
         interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
     )
     return CallModel(params, (*cfg.betas, *betas))
-
-
-def _turn_tools(turn: int) -> str:
-    return (
-        f"the tools turn {turn} offers (`prepare` hooks and tool sources, such as an MCP "
-        "server, decide them each turn, and left the others out)"
-    )
 
 
 def _stand_ins(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -167,7 +167,6 @@ def _effective(kind: str | None, caps: ModelCaps | None) -> str | None:
     return None if kind == "disabled" else kind
 
 
-
 def _fit_thinking(
     params: dict[str, Any], caps: ModelCaps | None
 ) -> tuple[dict[str, Any], Mapping[str, Any] | None, str | None]:
@@ -343,12 +342,12 @@ def unoffered_choice(tool_choice: object, offered: Collection[str]) -> str | Non
 
 
 def check_tool_choice_offered(
-    tool_choice: object, offered: Collection[str] | None, where: str = ""
+    tool_choice: object, offered: Collection[str] | None, owner: str = "", why: str = ""
 ) -> None:
     """A `tool_choice` is one the API knows, and a forced one asks for a tool `offered` holds
     (None: not known yet, so only the choice itself is checked).
 
-    `where` names those tools and what decides them (`"this agent's tools"`), for the message.
+    `owner` offers those tools (`"this agent"`, `"turn 2"`); `why` says what decided them.
 
     Raises:
         UsageError: an unknown `type`, a `tool` choice without a name, or a forced choice
@@ -372,17 +371,17 @@ def check_tool_choice_offered(
         return
     if unoffered_choice(choice, offered) is None:
         return
-    tools = ", ".join(f"`{t}`" for t in offered) or "none"
     if choice["type"] == "any":
         raise UsageError(
-            f"tool_choice={dict(choice)!r} forces a tool call, but {where} are none; the API "
-            "refuses a forced choice without tools. Offer a tool wherever a call is forced, "
-            "or leave tool_choice out."
+            f"tool_choice={dict(choice)!r} forces a tool call, but {owner} offers no tools"
+            f"{why}; the API refuses a forced choice without tools. Offer a tool wherever a "
+            "call is forced, or leave tool_choice out."
         )
+    tools = ", ".join(f"`{t}`" for t in offered) or "no tools"
     raise UsageError(
-        f"tool_choice={dict(choice)!r} forces the tool `{name}`, but {where} are {tools}; "
-        "the API refuses a forced tool the request does not define. Name one of them (check "
-        f"the spelling), offer `{name}` wherever it is forced, or leave tool_choice out."
+        f"tool_choice={dict(choice)!r} forces the tool `{name}`, but {owner} offers {tools}"
+        f"{why}; the API refuses a forced tool the request does not define. Name one of them "
+        f"(check the spelling), offer `{name}` wherever it is forced, or leave tool_choice out."
     )
 
 

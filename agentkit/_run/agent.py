@@ -53,8 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Agent", "RunArgs"]
 
-_OWN_TOOLS = "this agent's tools (client, server and output tools)"
-
 
 class RunArgs(TypedDict, total=False):
     """The keywords `run`, `run_sync` and `iter` share: where the run starts, and for whom."""
@@ -155,7 +153,7 @@ class Agent(Generic[OutputT]):
         # Hooks and sources decide a turn's tools as it is made: its request is checked then.
         names.extend(t["name"] for t in server_tools)
         offered = names if self.toolset.static else None
-        check_tool_choice_offered(settings.params().get("tool_choice"), offered, _OWN_TOOLS)
+        check_tool_choice_offered(settings.params().get("tool_choice"), offered, "this agent")
         self.config = EngineConfig(
             model=model,
             max_tokens=max_tokens,
