@@ -19,9 +19,11 @@ from agentkit import (
     Agent,
     AsyncClient,
     ModelSettings,
+    RunContext,
     RunError,
     RunResult,
     RunState,
+    Tool,
     Toolset,
     TurnFinished,
     UsageError,
@@ -279,6 +281,66 @@ async def test_tool_choice_after_tools_keep_sends_the_forced_choice_every_turn(
     )
     await agent.run("Oslo?")
     assert [b["tool_choice"] for b in h.bodies] == [{"type": "any"}, {"type": "any"}]
+
+
+# -- a forced tool_choice the request does not offer ------------------------------------------
+
+
+def test_a_forced_tool_choice_naming_no_tool_of_the_agent_fails_when_it_is_made() -> None:
+    # The API refused it with a 400 ("Tool 'get_wether' not found in provided tools"), at the
+    # first request of every run.
+    typo = ModelSettings(tool_choice={"type": "tool", "name": "get_wether"})
+    with pytest.raises(UsageError, match=r"forces the tool `get_wether`.*`get_weather`"):
+        Agent(MODEL, tools=[get_weather], settings=typo)
+    anything = ModelSettings(extra_params={"tool_choice": {"type": "any"}})
+    with pytest.raises(UsageError, match="forces a tool call, but this agent offers no tools"):
+        Agent(MODEL, settings=anything)  # no tools at all: nothing to force
+    with pytest.raises(UsageError, match="'type': 'required'"):
+        Agent(MODEL, tools=[get_weather], settings=ModelSettings(tool_choice={"type": "required"}))
+
+
+def test_a_forced_tool_choice_may_name_a_server_tool_or_the_output_tool() -> None:
+    web = {"type": "web_search_20250305", "name": "web_search"}
+    searching = ModelSettings(tool_choice={"type": "tool", "name": "web_search"})
+    Agent(MODEL, tools=[web], settings=searching)
+    output = ModelSettings(tool_choice={"type": "tool", "name": "final_result"})
+    Agent(MODEL, output_type=Forecast, settings=output)
+
+
+@pytest.mark.asyncio
+async def test_a_forced_tool_a_prepare_hook_hid_fails_before_anything_is_sent(make: Any) -> None:
+    def hide_on_second_turn(ctx: RunContext[Any], t: Tool) -> Tool | None:
+        return t if ctx.turn == 0 else None
+
+    other = Tool.from_schema(
+        name="lookup", description="Look up.", input_schema={"type": "object"}, handler=dict
+    )
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), text_reply("Sunny."))
+    forced = {"type": "tool", "name": "get_weather"}
+    agent = h.agent(
+        tools=[Toolset([get_weather], prepare=hide_on_second_turn), other],
+        settings=ModelSettings(tool_choice=forced, tool_choice_after_tools="keep"),
+    )
+    with pytest.raises(UsageError) as caught:
+        await agent.run("Oslo?")
+    said = str(caught.value)
+    assert "forces the tool `get_weather`, but turn 1 offers `lookup` (`prepare` hooks" in said
+    assert len(h.bodies) == 1  # the turn that offered it was sent; the next one never was
+
+
+@pytest.mark.asyncio
+async def test_a_relaxed_tool_choice_lets_a_prepare_hook_hide_the_tool(make: Any) -> None:
+    def first_turn_only(ctx: RunContext[Any], t: Tool) -> Tool | None:
+        return t if ctx.turn == 0 else None
+
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), text_reply("Sunny."))
+    agent = h.agent(
+        tools=[Toolset([get_weather], prepare=first_turn_only)],
+        settings=ModelSettings(tool_choice={"type": "tool", "name": "get_weather"}),
+    )
+    result = await agent.run("Oslo?")
+    assert result.text == "Sunny."
+    assert h.bodies[1]["tool_choice"] == {"type": "none"}  # relaxed, then a stand-in's none
 
 
 def test_tool_choice_after_tools_takes_auto_or_keep() -> None:

@@ -191,6 +191,59 @@ async def test_a_before_model_hook_cannot_send_a_conversation_the_validator_reje
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("model", "thinking", "change", "rule"),
+    [
+        ("claude-sonnet-4-6", 2048, {"temperature": 0.2}, "sampling_with_thinking"),
+        ("claude-sonnet-4-6", 2048, {"max_tokens": 2048}, "thinking_budget_max_tokens"),
+        ("claude-sonnet-4-6", 2048, {"tool_choice": {"type": "any"}},
+         "forced_tool_choice_with_thinking"),
+        ("claude-opus-4-8", None, {"thinking": {"type": "enabled", "budget_tokens": 2048}},
+         "thinking_type_unsupported"),
+        ("claude-sonnet-4-6", None, {"tool_choice": {"type": "tool", "name": "pong"}},
+         "tool_choice_not_offered"),
+    ],
+    ids=["temperature", "max_tokens", "forced", "enabled", "unoffered"],
+)
+async def test_a_before_model_hooks_request_is_held_to_the_request_rules(
+    model: str, thinking: int | None, change: dict[str, Any], rule: str
+) -> None:
+    # Only the conversation rules were checked on a hook's request: the API answered a 400.
+    def rewrite(ctx: RunContext[Any], params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, **change}
+
+    transport = ScriptedTransport([text_reply("never")])
+    async with client_for(transport) as client:
+        agent = Agent(model, client=client, tools=[ping], max_tokens=4096, thinking=thinking,
+                      hooks=Hooks(before_model=rewrite))
+        with pytest.raises(ConversationError) as caught:
+            await agent.run("hi")
+    assert caught.value.rule == rule and caught.value.index is None
+    assert "the before_model hook returned" in str(caught.value)
+    assert transport.requests == []
+
+
+@pytest.mark.asyncio
+async def test_a_before_model_hook_that_keeps_the_rules_sends_its_request() -> None:
+    def pin_it(ctx: RunContext[Any], params: dict[str, Any]) -> None:
+        params["tool_choice"] = {"type": "tool", "name": "ping"}  # changed in place
+
+    def lower(ctx: RunContext[Any], params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "max_tokens": 2048}
+
+    transport = ScriptedTransport([text_reply("done"), tool_reply("ping", {}), text_reply("ok")])
+    async with client_for(transport) as client:
+        agent = Agent("claude-sonnet-4-5", client=client, tools=[ping], max_tokens=4096,
+                      thinking=2048, settings=ModelSettings(interleaved_thinking=True),
+                      hooks=Hooks(before_model=lower))
+        assert (await agent.run("hi")).text == "done"  # interleaved: the budget may reach it
+        pinned = Agent(MODEL, client=client, tools=[ping], hooks=Hooks(before_model=pin_it))
+        assert (await pinned.run("ping it")).text == "ok"
+    assert transport.requests[0].body["max_tokens"] == 2048
+    assert transport.requests[1].body["tool_choice"] == {"type": "tool", "name": "ping"}
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("returned", [False, "skip", ["x"]])
 async def test_a_before_model_hook_returning_no_request_fails_naming_it_and_sends_nothing(
     returned: object,

@@ -3,10 +3,11 @@ from typing import Any
 import pytest
 
 from agentkit._errors import ConversationError
-from agentkit._loop.capabilities import ModelCaps, model_caps
+from agentkit._loop.capabilities import ModelCaps, known_models, model_caps
 from agentkit._loop.request_rules import (
     INTERLEAVED_THINKING_BETA,
     THINKING_BINDING_BETA,
+    check_rewritten,
     shape_request,
 )
 from agentkit._loop.thinking import PlanningBudget, ThinkingPlan, plan_thinking
@@ -228,3 +229,40 @@ def test_plan_output_feeds_shape_request() -> None:
         params = request(thinking=plan.for_turn(turn, after, 0))
         out, _ = shape_request(params, caps("claude-sonnet-4-6"), has_tools=True)
         assert out["thinking"]["type"] == "enabled"
+
+
+# -- check_rewritten: a before_model hook's request, as sent -----------------------------------
+
+
+@pytest.mark.parametrize("model", sorted(known_models()))
+def test_every_request_shape_request_makes_passes_as_sent(model: str) -> None:
+    # A hook that changes nothing (or only what the rules ignore) must never be refused.
+    model_caps = caps(model)
+    if model_caps.thinking_accepted is None:
+        return  # retired: nothing is sent to it
+    tools = [{"name": "f", "input_schema": {"type": "object"}}]
+    for thinking in (None, enabled(2048), enabled(16_000), {"type": "adaptive"},
+                     {"type": "disabled"}):
+        for interleaved in (False, True):
+            params = request(max_tokens=8000, tools=tools, messages=[{"role": "user"}] * 2)
+            if thinking is not None:
+                params["thinking"] = thinking
+            try:
+                out, betas = shape_request(params, model_caps, has_tools=True,
+                                           interleaved=interleaved)
+            except ConversationError:
+                continue  # refused before the hook runs
+            check_rewritten(out, model_caps, betas)
+
+
+def test_a_rewritten_thinking_type_is_not_translated_but_refused() -> None:
+    adaptive_only = caps("claude-opus-4-8")
+    with pytest.raises(ConversationError) as caught:
+        check_rewritten(request(thinking=enabled(2048)), adaptive_only, ())
+    assert caught.value.rule == "thinking_type_unsupported"
+    assert str(caught.value).startswith("the request the before_model hook returned breaks")
+    over = request(max_tokens=4000, thinking=enabled(16_000), tools=[{"name": "f"}])
+    sonnet45 = caps("claude-sonnet-4-5")
+    check_rewritten(over, sonnet45, (INTERLEAVED_THINKING_BETA,))  # the beta allows it
+    with pytest.raises(ConversationError, match="thinking_budget_max_tokens"):
+        check_rewritten(over, sonnet45, ())

@@ -81,7 +81,8 @@ def test_check_rejects_other_shape_errors() -> None:
     forced = check(user, thinking=thinking, max_tokens=4096, tool_choice={"type": "any"})
     assert forced == "Thinking may not be enabled when tool_choice forces tool use."
     assert "temperature" in (check(user, thinking=thinking, max_tokens=4096, temperature=0) or "")
-    assert check(user, thinking=thinking, max_tokens=4096, tool_choice={"type": "auto"}) is None
+    auto = {"type": "auto"}
+    assert check(user, thinking=thinking, max_tokens=4096, tool_choice=auto, tools=TOOLS) is None
     no_model = {k: v for k, v in body().items() if k != "model"}
     assert check_request(no_model, HEADERS) == "model: Field required"
 
@@ -138,3 +139,15 @@ def test_check_rejects_tool_result_content_the_api_refuses() -> None:
         "messages.2.content.0.tool_result: text content blocks must be non-empty"
     )
 
+
+
+def test_check_rejects_a_tool_choice_the_tools_cannot_meet_with_the_api_wording() -> None:
+    user = {"role": "user", "content": "hi"}
+    forced = {"type": "tool", "name": "g"}
+    assert check(user, tools=TOOLS, tool_choice=forced) == "Tool 'g' not found in provided tools"
+    for choice in ({"type": "any"}, {"type": "auto"}, forced):
+        assert check(user, tool_choice=choice) == (
+            "tool_choice may only be specified while providing tools."
+        )
+    assert check(user, tools=TOOLS, tool_choice={"type": "tool", "name": "f"}) is None
+    assert check(user, tool_choice={"type": "none"}) is None

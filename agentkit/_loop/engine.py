@@ -16,7 +16,8 @@ Rules it keeps (see shared/docs/messages-api.md §5, §12):
   does a `compaction` pause (server-side compaction);
 - a context policy (`context/manager.py`) may shrink the history, turn a request into a
   summary call or a token count, and consume a summary reply;
-- the conversation is validated before every request, after the `before_model` hook;
+- the conversation is validated before every request, after the `before_model` hook (whose
+  request meets the request-level rules too);
 - a turn's tools are listed once and kept with the turn: its calls run with the tools offered;
 - one retry budget per model call (`model_retries`), whatever failed (an HTTP status, the
   connection, the stream); the back-off's jitter is drawn from `RunState.seed`, the turn and
@@ -32,13 +33,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .._api.sansio import backoff, retryable
-from .._api.wire import Message, tool_result
+from .._api.wire import Message
 from .._errors import APIStatusError, MalformedStreamError
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig, stop_asked
 from .conversation import ConversationValidator, request_thinking
 from .decisions import denial, open_decisions
 from .history import (
+    answer,
     append_reply,
     append_user_content,
     close_dangling_tool_uses,
@@ -48,6 +50,7 @@ from .history import (
     unknown_tool,
 )
 from .request import build_request
+from .request_rules import check_rewritten
 from .state import RunState
 from .steps import (
     CallModel,
@@ -174,9 +177,9 @@ class Engine:
             tool = self._tools.get(call["name"])
             decision = s.decisions.get(call["id"])
             if tool is None:
-                self._resolve(call, _error(call, unknown_tool(call["name"], self._tools)))
+                self._resolve(call, unknown_tool(call["name"], self._tools))
             elif decision is not None and (reason := denial(decision)) is not None:
-                self._resolve(call, _error(call, f"Not run: {reason}."))
+                self._resolve(call, f"Not run: {reason}.")
             elif tool.requires_approval and decision is None:
                 undecided.append(call)
             else:
@@ -224,13 +227,17 @@ class Engine:
         self._tools = {t.name: t for t in tools}
         self._tools_turn = self._asked_turn
 
-    def on_request(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Check the request as the `before_model` hook left it; keep it for retries.
+    def on_request(self, params: dict[str, Any], *, hooked: bool = False) -> dict[str, Any]:
+        """Check the request as the `before_model` hook left it (`hooked`: one ran, so the
+        request-level rules are checked again on what it returned); keep it for retries.
 
         Raises:
-            ConversationError: the conversation breaks a rule (named), e.g. a hook's rewrite.
+            ConversationError: the request breaks a rule (named), e.g. a hook's rewrite.
         """
         self._validator.validate(params.get("messages") or (), thinking=request_thinking(params))
+        if hooked:  # it may have changed anything: the request as it will be sent
+            sent = self._sent
+            check_rewritten(params, self.caps, sent.betas if sent else self.config.betas)
         if (sent := self._sent) is None or sent.params is not params:  # a hook's rewrite
             self._sent = CallModel(params, sent.betas if sent is not None else self.config.betas)
         return params
@@ -364,7 +371,7 @@ class Engine:
         # `message` is the whole text the model reads for a call that never finished.
         results = dict(s.results)
         for call in pending_tool_uses(s.messages):
-            results.setdefault(call["id"], _error(call, message))
+            results.setdefault(call["id"], answer(call, message, is_error=True))
         close_dangling_tool_uses(s.messages, results)
         s.pending, s.results = [], {}
         self._stop(stop_reason, limit=limit)
@@ -413,8 +420,8 @@ class Engine:
         are reported; the run is steered by `done`, `pending` and the config, never by them."""
         self.state.stop_reason, self.state.limit = reason, limit
 
-    def _resolve(self, call: dict[str, Any], block: dict[str, Any]) -> None:
-        self.state.results[call["id"]] = block
+    def _resolve(self, call: dict[str, Any], text: str, *, is_error: bool = True) -> None:
+        self.state.results[call["id"]] = block = answer(call, text, is_error=is_error)
         self.resolved.append((call, block))
 
     def _claim_engine_calls(self) -> None:
@@ -428,15 +435,15 @@ class Engine:
                     s.output = cfg.parse_output(call["input"])
                 except ValueError as exc:
                     s.output_retries += 1
-                    self._resolve(call, _error(call, f"Invalid output: {exc}"))
+                    self._resolve(call, f"Invalid output: {exc}")
                     if s.output_retries > cfg.output_retries:
                         ended = "output_invalid"
                 else:
-                    self._resolve(call, _ok(call, "Final answer recorded."))
+                    self._resolve(call, "Final answer recorded.", is_error=False)
                     ended = "output"
             elif call["name"] in cfg.stop_after_tools and s.output is None:
                 s.output = call["input"]
-                self._resolve(call, _ok(call, "Recorded; the run ends here."))
+                self._resolve(call, "Recorded; the run ends here.", is_error=False)
                 ended = "stop_after_tool"
         if ended is not None:
             self._end(s.pending, f"Not run: the run ended ({ended}).")
@@ -452,7 +459,7 @@ class Engine:
         s = self.state
         for call in calls:
             if call["id"] not in s.results:
-                self._resolve(call, _error(call, reason))
+                self._resolve(call, reason)
         s.pending = list(calls)
         self._answer_pending()
         s.done = True
@@ -491,10 +498,3 @@ class Engine:
         self.abort(limit, said, limit=limit)
         return Finished(self.state)
 
-
-def _ok(call: Mapping[str, Any], text: str) -> dict[str, Any]:
-    return tool_result(call["id"], text)
-
-
-def _error(call: Mapping[str, Any], text: str) -> dict[str, Any]:
-    return tool_result(call["id"], text, is_error=True)

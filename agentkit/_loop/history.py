@@ -5,7 +5,7 @@ keep alternating, tool results first), how a reply joins it (`append_reply`: a r
 request ending with an assistant turn continues that turn) and how calls left unanswered by a
 cancelled or crashed run are found and closed (`pending_tool_uses`,
 `close_dangling_tool_uses`, `unfinished`), what calls the run does not run are answered
-(`not_run`, `unknown_tool`), and what the engine asks of a history
+(`answer`, `not_run`, `unknown_tool`), and what the engine asks of a history
 (`ends_with_tool_results`, `tool_use_names`). It works on the same wire-form plain dicts as
 `conversation`, whose rules the results keep, and never edits a message dict in place: a
 changed message is replaced by a new dict.
@@ -19,6 +19,7 @@ from typing import Any, cast
 from .._api.wire import tool_result
 
 __all__ = [
+    "answer",
     "append_reply",
     "append_user_content",
     "close_dangling_tool_uses",
@@ -173,6 +174,11 @@ def unfinished(why: str) -> str:
         f"Not finished: {why} before this call finished. If it had begun, it may or may not "
         "have taken effect: check before calling it again."
     )
+
+
+def answer(call: Mapping[str, Any], text: str, *, is_error: bool = False) -> Block:
+    """The `tool_result` the run itself gives `call` (one it runs no tool for)."""
+    return tool_result(call["id"], text, is_error=is_error)
 
 
 def not_run(limit: str) -> str:

@@ -1,7 +1,8 @@
 """Building one model request from a run's settings, its turn's tools and its history.
 
 `build_request` is what a request holds: the turn's tools (client, server, the output tool),
-`tool_choice` relaxed once the model called a tool (`keep_tool_choice` keeps it), cache
+`tool_choice` relaxed once the model called a tool (`keep_tool_choice` keeps it), a forced
+one checked against the turn's tools (a `UsageError` where the API would refuse it), cache
 breakpoints, the turn's thinking, the output tool forced where the model allows it, then the
 request shaped for its model (`request_rules.shape_request`). A turn that offers no tool sends
 no `tool_choice`, and when its history holds tool calls, stand-in definitions of the tools
@@ -21,7 +22,12 @@ from .caching import place_breakpoints
 from .capabilities import ModelCaps, model_caps
 from .config import EngineConfig
 from .history import ends_with_tool_results, tool_use_names
-from .request_rules import check_tool_names, relax_tool_choice, shape_request
+from .request_rules import (
+    check_tool_choice_offered,
+    check_tool_names,
+    relax_tool_choice,
+    shape_request,
+)
 from .state import RunState
 from .steps import CallModel, ToolInfo
 from .thinking import MIN_BUDGET_TOKENS
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
     from .context.manager import SummaryCall
 
 __all__ = ["build_request", "check_summary_room"]
+
+_DECIDED = " (`prepare` hooks and tool sources, such as an MCP server, decide each turn's tools)"
 
 
 def build_request(
@@ -60,8 +68,11 @@ def build_request(
     params.update(cfg.params)
     if summary is not None:
         params.update(model=model, max_tokens=max_tokens, tool_choice={"type": "none"})
-    if "tool_choice" in params and not cfg.keep_tool_choice and s.usage.called_tools():
-        params["tool_choice"] = relax_tool_choice(params["tool_choice"])
+    if "tool_choice" in params and summary is None:
+        if not cfg.keep_tool_choice and s.usage.called_tools():
+            params["tool_choice"] = relax_tool_choice(params["tool_choice"])
+        offered = [p["name"] for p in tool_params]
+        check_tool_choice_offered(params["tool_choice"], offered, f"turn {s.turns}", _DECIDED)
     if not tool_params:
         tool_params = _stand_ins(messages)
         if tool_params:

@@ -19,7 +19,7 @@ which for an omitted `thinking` is the model's default.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, cast
 
 from .._errors import ConversationError, UsageError
@@ -31,12 +31,15 @@ __all__ = [
     "THINKING_BINDING_BETA",
     "check_effort",
     "check_max_tokens",
+    "check_rewritten",
     "check_sampling",
     "check_thinking_budget",
     "check_tool_choice",
+    "check_tool_choice_offered",
     "check_tool_names",
     "relax_tool_choice",
     "shape_request",
+    "unoffered_choice",
 ]
 
 INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
@@ -46,6 +49,7 @@ _DROP_UNBOUND = {"prefix_mismatch_behavior": "drop_block"}
 _EFFORT_ORDER = {"low": 0, "medium": 1, "high": 2, "xhigh": 3, "max": 4}
 _DEFAULT_ON = frozenset({"on", "always_on"})
 _FORCED = ("any", "tool")
+_CHOICE_TYPES = ("auto", "any", "tool", "none")
 
 
 def _bind(params: dict[str, Any], messages: object) -> dict[str, Any] | None:
@@ -82,13 +86,7 @@ def shape_request(
             `effort_unsupported`.
     """
     out, thinking, kind = _fit_thinking(params, caps)
-    # What the model will actually do: an omitted `thinking` means the model's default.
-    if kind is None:
-        effective = (
-            "adaptive" if caps is not None and caps.thinking_default in _DEFAULT_ON else None
-        )
-    else:
-        effective = None if kind == "disabled" else kind
+    effective = _effective(kind, caps)
     max_tokens = params.get("max_tokens")
     check_max_tokens(max_tokens, caps)
     betas: list[str] = []
@@ -110,7 +108,63 @@ def shape_request(
     return out, betas
 
 
+def check_rewritten(
+    params: dict[str, Any], caps: ModelCaps | None, betas: Collection[str]
+) -> None:
+    """The request-level rules on a request as a `before_model` hook returned it, to be sent
+    as it is with `betas`: its thinking type as given (nothing translates it any more), a
+    budget up to `max_tokens` only with the interleaved-thinking beta, a `tool_choice` among
+    its `tools` (`unoffered_choice`). A request `shape_request` made passes.
+
+    Raises:
+        ConversationError: with `index=None` and the rule `shape_request` names (or
+            `tool_choice_not_offered`), saying that the hook made the request so.
+    """
+    try:
+        _check_as_sent(params, caps, betas)
+    except ConversationError as exc:
+        said = str(exc).removesuffix(f" [rule: {exc.rule}]")
+        raise _fail(
+            f"the request the before_model hook returned breaks a rule: {said}", exc.rule
+        ) from None
+
+
+def _check_as_sent(params: dict[str, Any], caps: ModelCaps | None, betas: Collection[str]) -> None:
+    _, thinking, kind = _fit_thinking(params, None)  # its shape only: no model's translation
+    if caps is not None and kind is not None and kind in (caps.thinking_rejected or ()):
+        raise _unsupported(caps, kind)
+    effective = _effective(kind, caps)
+    max_tokens = params.get("max_tokens")
+    check_max_tokens(max_tokens, caps)
+    if effective == "enabled" and thinking is not None:
+        interleaving = (
+            INTERLEAVED_THINKING_BETA in betas
+            and bool(params.get("tools"))
+            and (caps is None or caps.interleaved_needs_beta is True)
+        )
+        check_thinking_budget(thinking, max_tokens, interleaving=interleaving)
+    check_sampling(params, caps, effective)
+    check_tool_choice(params, caps, effective)
+    check_effort(params, caps, effective)
+    tools = params.get("tools")
+    listed = cast("list[object]", tools) if isinstance(tools, list) else []
+    names = [cast("dict[str, Any]", t).get("name") for t in listed if isinstance(t, dict)]
+    why = unoffered_choice(params.get("tool_choice"), [n for n in names if isinstance(n, str)])
+    if why is not None:
+        raise _fail(
+            f"{why} (the API's 400): offer the tool in `tools`, or change tool_choice.",
+            "tool_choice_not_offered",
+        )
+
+
 # -- thinking type -------------------------------------------------------------------------------
+
+
+def _effective(kind: str | None, caps: ModelCaps | None) -> str | None:
+    """What the model will actually do: an omitted `thinking` means the model's default."""
+    if kind is None:
+        return "adaptive" if caps is not None and caps.thinking_default in _DEFAULT_ON else None
+    return None if kind == "disabled" else kind
 
 
 def _fit_thinking(
@@ -144,9 +198,13 @@ def _translate(
         # Thinking cannot be turned off on this model; leaving `thinking` out is the only
         # request it accepts.
         return {k: v for k, v in params.items() if k != "thinking"}, None, None
-    raise _fail(
+    raise _unsupported(caps, kind)
+
+
+def _unsupported(caps: ModelCaps, kind: str) -> ConversationError:
+    return _fail(
         f"model {caps.id} does not accept thinking type {kind!r} (it accepts "
-        f"{sorted(accepted)}); change the thinking setting.",
+        f"{sorted(caps.thinking_accepted or ())}); change the thinking setting.",
         "thinking_type_unsupported",
     )
 
@@ -267,6 +325,64 @@ def check_tool_names(client: Iterable[str], server: Iterable[Mapping[str, Any]])
                 "its toolset)."
             )
         seen.add(name)
+
+
+def unoffered_choice(tool_choice: object, offered: Collection[str]) -> str | None:
+    """Why a request offering the tools named `offered` cannot meet its `tool_choice`, in the
+    API's words, or None: a forced tool it does not define, or a choice with no tools."""
+    if not isinstance(tool_choice, Mapping):
+        return None
+    choice = cast("Mapping[str, Any]", tool_choice)
+    kind = choice.get("type")
+    if not offered and kind != "none":
+        return "tool_choice may only be specified while providing tools."
+    if kind == "tool" and choice.get("name") not in offered:
+        return f"Tool '{choice.get('name')}' not found in provided tools"
+    return None
+
+
+def check_tool_choice_offered(
+    tool_choice: object, offered: Collection[str] | None, owner: str = "", why: str = ""
+) -> None:
+    """A `tool_choice` is one the API knows, and a forced one asks for a tool `offered` holds
+    (None: not known yet, so only the choice itself is checked).
+
+    `owner` offers those tools (`"this agent"`, `"turn 2"`); `why` says what decided them.
+
+    Raises:
+        UsageError: an unknown `type`, a `tool` choice without a name, or a forced choice
+            the tools cannot meet (the API would refuse the request with a 400).
+    """
+    if tool_choice is None:
+        return
+    choice = cast("Mapping[str, Any]", tool_choice) if isinstance(tool_choice, Mapping) else None
+    if choice is None or choice.get("type") not in _CHOICE_TYPES:
+        raise UsageError(
+            f"tool_choice={tool_choice!r} is not one the API accepts: give {{'type': 'auto'}}, "
+            "{'type': 'any'}, {'type': 'tool', 'name': ...} or {'type': 'none'}."
+        )
+    name = choice.get("name")
+    if choice["type"] == "tool" and not isinstance(name, str):
+        raise UsageError(
+            f"tool_choice={dict(choice)!r} forces a tool but names none: add 'name', the "
+            "tool's name."
+        )
+    if offered is None or choice["type"] not in _FORCED:
+        return
+    if unoffered_choice(choice, offered) is None:
+        return
+    if choice["type"] == "any":
+        raise UsageError(
+            f"tool_choice={dict(choice)!r} forces a tool call, but {owner} offers no tools"
+            f"{why}; the API refuses a forced choice without tools. Offer a tool wherever a "
+            "call is forced, or leave tool_choice out."
+        )
+    tools = ", ".join(f"`{t}`" for t in offered) or "no tools"
+    raise UsageError(
+        f"tool_choice={dict(choice)!r} forces the tool `{name}`, but {owner} offers {tools}"
+        f"{why}; the API refuses a forced tool the request does not define. Name one of them "
+        f"(check the spelling), offer `{name}` wherever it is forced, or leave tool_choice out."
+    )
 
 
 def relax_tool_choice(tool_choice: object) -> object:

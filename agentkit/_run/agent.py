@@ -20,7 +20,7 @@ from .._loop.config import check_stop_when
 from .._loop.engine import Engine, EngineConfig, RunState
 from .._loop.limits import Limits
 from .._loop.request import check_summary_room
-from .._loop.request_rules import check_tool_names
+from .._loop.request_rules import check_tool_choice_offered, check_tool_names
 from .._loop.steps import CallModel, ListTools
 from .._loop.thinking import ThinkingBudget, plan_thinking
 from .._tools.context import RunContext
@@ -149,9 +149,12 @@ class Agent(Generic[OutputT]):
             from .._tools.output import OutputSpec
 
             output = OutputSpec.build(output_type)
-        check_tool_names(
-            [*self.toolset.names, *([output.tool_param["name"]] if output else [])], server_tools
-        )
+        names = [*self.toolset.names, *([output.tool_param["name"]] if output else [])]
+        check_tool_names(names, server_tools)
+        # Hooks and sources decide a turn's tools as it is made: its request is checked then.
+        names.extend(t["name"] for t in server_tools)
+        offered = names if self.toolset.static else None
+        check_tool_choice_offered(settings.params().get("tool_choice"), offered, "this agent")
         self.config = EngineConfig(
             model=model,
             max_tokens=max_tokens,

@@ -313,7 +313,7 @@ class Driver(Generic[OutputT]):
             if self.hooks.before_model is not None:
                 ctx = self._context(turn, engine.state)
                 params = await call_before_model(self.hooks.before_model, ctx, params)
-            params = engine.on_request(params)
+            params = engine.on_request(params, hooked=ctx is not None)
             if turn.observed is not None and turn.effects is None:  # else told by the step
                 turn.observed.model_request(params, self.stream)
             if turn.emit is not None:

@@ -197,6 +197,12 @@ class Toolset:
             raise failure
 
     @property
+    def static(self) -> bool:
+        """Whether every turn offers exactly the tools held directly (`names`): no `prepare`
+        hook or tool source decides them."""
+        return not self._has_hooks and not self._sources
+
+    @property
     def names(self) -> list[str]:
         """The tool names, in order."""
         return list(self._entries)

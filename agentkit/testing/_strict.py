@@ -26,6 +26,7 @@ from .._loop.request_rules import (
     check_sampling,
     check_thinking_budget,
     check_tool_choice,
+    unoffered_choice,
 )
 from .._tools.accepted import check, said
 
@@ -53,7 +54,8 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
     (budget, forced tool use, sampling), at most four cache breakpoints and no 1-hour one
     after a 5-minute one, every
     conversation rule of `_loop.conversation`, tool results' content
-    (`_tools.accepted`), and tool definitions wherever the messages hold tool calls, in the
+    (`_tools.accepted`), tool definitions wherever the messages hold tool calls, and a
+    `tool_choice` only with tools, a forced tool among them, in the
     API's own wording where it is known.
     Stricter than the API in one place: consecutive same-role turns are rejected, because the
     API silently merges them (STYLE: a loop must keep alternation).
@@ -71,6 +73,7 @@ def check_request(body: object, headers: Mapping[str, str]) -> str | None:
         or _check_messages(request)
         or _check_results(request["messages"])
         or _check_tools_defined(request)
+        or _check_tool_choice(request)
     )
 
 
@@ -156,6 +159,14 @@ def _check_tools_defined(request: Mapping[str, Any]) -> str | None:
         if any(b.get("type") in ("tool_use", "tool_result") for b in blocks(message)):
             return "Requests which include `tool_use` or `tool_result` blocks must define tools."
     return None
+
+
+def _check_tool_choice(request: Mapping[str, Any]) -> str | None:
+    """A `tool_choice` needs tools, and one forcing a named tool needs that tool defined."""
+    tools = request.get("tools")
+    defined = cast("list[object]", tools) if isinstance(tools, list) else []
+    names = [cast("dict[str, Any]", t).get("name") for t in defined if isinstance(t, dict)]
+    return unoffered_choice(request.get("tool_choice"), [n for n in names if isinstance(n, str)])
 
 
 def _check_results(messages: list[Any]) -> str | None:
