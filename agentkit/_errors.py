@@ -78,6 +78,20 @@ __all__ = [
 class AgentkitError(Exception):
     """Base class of every error agentkit raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the error it is, its attributes kept, so it can cross to another process
+        (multiprocessing, Ray, a task queue). Pickle's default calls the class again with
+        `args` alone, which leaves out the keyword-only arguments most of these take."""
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(cls: type[AgentkitError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """An `AgentkitError` as it was pickled (`AgentkitError.__reduce__`), `__init__` not run."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 # -- remote ------------------------------------------------------------------------------------
 
