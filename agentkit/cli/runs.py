@@ -10,13 +10,13 @@ header's figures and the error (`show` fails with it);
 the command imports); `rm ID` deletes a run and its sub-runs, after a confirmation unless
 `--yes`, and refuses before asking a sub-run whose top-level run is unfinished (exit 2: its
 resume would start the sub-agent over). Rules: a missing store file is an error (never created
-by a typo); journals no row
+by a typo), said to be gone when its journals folder is there (put it back); journals no row
 names (a store file put back from an older copy: `_durable/folder.py`) are named, by `list` in
 a warning, by `show` (and the others) of a run among them; the store's errors are one message
 and an exit code, as everywhere in the CLI.
 Uses public names only (and the store's `runs_command`, the command lines its errors suggest,
-and `check_deletable`, its rule for deleting a sub-run); the store and the display are imported
-by `cmd_runs`, not by the parser.
+`check_deletable`, its rule for deleting a sub-run, and where its journals are: `journals`,
+`folder.keys`); the store and the display are imported by `cmd_runs`, not by the parser.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 store_file != args.db.rstrip(os.sep) else "that durable runs wrote (runs.db)"))
         return 2
     if not os.path.isfile(args.db):
-        fail(f"no run store at {args.db}; give the --db of a store that durable runs wrote")
+        fail(_missing(args.db))
         return 2
     try:
         store = SQLiteStore(args.db)
@@ -79,6 +79,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.action == "rm":
             return _remove(store, Display(), args.id, header.entries, yes=args.yes)
         return _resume(store, Display(), args)
+
+
+def _missing(db: str) -> str:
+    """Why there is no store file at `db`: none was ever there, or it is gone (deleted or
+    moved) from beside its journals."""
+    from agentkit._durable.folder import keys
+    from agentkit._durable.schema import journals
+
+    folder = journals(db)
+    if not os.path.isdir(folder):
+        return f"no run store at {db}; give the --db of a store that durable runs wrote"
+    held = len(keys(folder))
+    runs = f"the journals of {held} run{'s' * (held != 1)}"
+    return (
+        f"the run store file {db} is missing, but its journals folder {folder} is there "
+        f"(holding {runs}): the store file was deleted or moved, and a run is its row there "
+        "and its journal here. Put the file back (from a backup if it was deleted), then run "
+        "the command again; nothing was changed"
+    )
 
 
 def _no_run(reader: RunReader, args: argparse.Namespace) -> int:
