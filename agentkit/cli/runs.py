@@ -312,7 +312,15 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
                 "Pass the agent that started the run"
             ) from None
 
-    code, result = guarded(display, resume)
+    from agentkit._durable.journal import runs_command, shell_word
+
+    again = [f"--agent {shell_word(args.agent)}"]
+    again += [f"--approve {shell_word(i)}" for i in args.approve or ()]
+    again += [f"--deny {shell_word(i)}" for i in args.deny or ()]
+    stopped = (f"interrupted: run {args.id!r} was stopped (Ctrl-C), kept as of its last "
+               "checkpoint; the same command goes on from there: "
+               f"{runs_command('resume', args.id, args.db, *again)}")
+    code, result = guarded(display, resume, interrupted=stopped)
     if result is None:
         return code
     if result.pending_approvals:
