@@ -168,18 +168,21 @@ def keys(folder: str) -> list[int]:
             names = [entry.name[:-4] for entry in found if entry.name.endswith(".log")]
     except OSError:
         return []
-    return [int(name) for name in names if name.isascii() and name.isdigit()]
+    return [int(name) for name in names if name.isascii() and name.isdigit() and len(name) < 19]
 
 
 def unnamed(folder: str, named: Callable[[], Iterable[int]]) -> list[str]:
-    """The journals in `folder` whose key is none of `named()` (the store's rows' keys, read
-    after the folder: a new run's file holds something only once its row is committed), by
+    """The journals in `folder` whose key is none of `named()` (the store's rows' keys), by
     key: runs made after the store file was copied, when that copy was put back, or the
-    leftovers of a delete killed midway (see the module docstring). An empty file (a claim
-    that did not commit) holds no run and is left out."""
-    found = {key: path for key in keys(folder) if _size(path := f"{folder}{os.sep}{key}.log")}
-    rows = set(named()) if found else set[int]()
-    return [found[key] for key in sorted(found) if key not in rows and os.path.exists(found[key])]
+    leftovers of a delete killed midway (see the module docstring). An empty file holds no
+    run and is left out: a claim makes its run's file before its row commits, and writes to
+    it only after, so the rows are read again for the files found holding something (and a
+    file unlinked meanwhile, a delete's, is left out too)."""
+    rows = set(named())
+    found = {key: f"{folder}{os.sep}{key}.log" for key in keys(folder) if key not in rows}
+    held = [key for key in sorted(found) if _size(found[key])]
+    rows = set(named()) if held else rows
+    return [found[key] for key in held if key not in rows and os.path.exists(found[key])]
 
 
 def journal_of(run_id: str, paths: Iterable[str]) -> str | None:

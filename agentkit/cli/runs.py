@@ -86,8 +86,12 @@ def _missing(db: str) -> str:
     moved) from beside its journals."""
     from agentkit._durable.folder import keys
     from agentkit._durable.schema import journals
+    from agentkit.errors import StoreError
 
-    folder = journals(db)
+    try:
+        folder = journals(db)
+    except StoreError as exc:  # journals beside a symlink to the missing file
+        return str(exc)
     if not os.path.isdir(folder):
         return f"no run store at {db}; give the --db of a store that durable runs wrote"
     held = len(keys(folder))
