@@ -164,12 +164,14 @@ class RunLog:
         check: Callable[[Sequence[Entry], int], None] | None = None,
     ) -> RunLog | None:
         """Lock the file at `path` (created if new, unless `existing`) and open it for
-        appending, cutting off a record left half written (all of it when `fresh`: a new run;
-        a journal with no whole record starts over as a new one); None when another writer
-        holds it. `check` is given the journal's whole entries and last seq, before anything
-        is cut: what it raises is raised, with the file as it was and unlocked. Raises
-        `FileNotFoundError` when the file (`existing`) or its folder is missing, `StoreError`
-        when it cannot be opened otherwise.
+        appending, cutting off a record left half written (a journal with no whole record
+        starts over as a new one); None when another writer holds it. With `fresh` (a new
+        run's), the file is new or empty: one holding anything is no row's journal, kept as it
+        is (`FileExistsError`, for `Journals.take_new` to give the run another key). `check`
+        is given the journal's whole entries and last seq, before anything is cut: what it
+        raises is raised, with the file as it was and unlocked. Raises `FileNotFoundError`
+        when the file (`existing`) or its folder is missing, `StoreError` when it cannot be
+        opened otherwise.
 
         A file found unlinked or replaced once locked is opened again: a delete unlinks its
         run's journal under its lock after the row is gone, and a new run given the key may
@@ -202,9 +204,9 @@ class RunLog:
         else:
             return None
         try:
-            if fresh:  # a new run: anything here was left by a deleted run with its key
+            if fresh:  # a new run: a file holding anything is no row's run (`folder.py`)
                 if not created and os.fstat(fd).st_size:
-                    os.ftruncate(fd, 0)
+                    raise FileExistsError(errno.EEXIST, "a journal no run names is there", path)
                 tail = Tail([], 0, 0, None, None)
             else:
                 tail = read(path)
@@ -288,8 +290,9 @@ class RunLog:
 
     def unlink(self) -> None:
         """Remove the file, still locked: a deleted run's journal, its row gone already, so the
-        run is deleted even when this fails (the file is left for the next run given its key,
-        which empties it). A taker who opened it meanwhile finds it unlinked (`take`)."""
+        run is deleted even when this fails (the file is left as it is: a new run given its
+        key takes another, `Journals.take_new`). A taker who opened it meanwhile finds it
+        unlinked (`take`)."""
         with contextlib.suppress(OSError):
             os.unlink(self.path)
 

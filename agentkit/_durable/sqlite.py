@@ -187,8 +187,7 @@ class SQLiteStore:
                 )
                 created = inserted.rowcount == 1
                 if created:
-                    key = cast(int, inserted.lastrowid)
-                    log = self._files.take(run_id, key, None, fresh=True)
+                    key, log = self._files.take_new(run_id, cast(int, inserted.lastrowid), db)
                     header = RunHeader(
                         run_id, fingerprint, model, agent, "running", 0, 0, 0, 0.0, now, now,
                         0, Holder(host=me.host, pid=me.pid, expires=expires),
@@ -433,10 +432,10 @@ class SQLiteStore:
         process holds it, `UsageError` for a sub-run of an unfinished run (`check_deletable`).
 
         The row goes first, then the journal, still locked: killed in between, the store is
-        left with a journal no row names (a new run given its key starts it afresh: `fresh`),
-        never with a run whose journal is gone. A new run given the key meanwhile finds the
-        file locked, waits while the delete holds the folder's lock (`deleting`), then finds
-        it unlinked and makes its own (`RunLog.take`)."""
+        left with a journal no row names (kept: a new run given its key takes the next free
+        one, `Journals.take_new`), never with a run whose journal is gone. A new run given the
+        key meanwhile finds the file locked, waits while the delete holds the folder's lock
+        (`deleting`), then finds it unlinked and makes its own (`RunLog.take`)."""
         check_deletable(run_id, self.header)
         if not self._delete(run_id):
             return False

@@ -55,7 +55,7 @@ from . import observe
 from .clock import Clock
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
-from .failure import as_api_error, continue_failed, go_on, model_failed, sole_exception
+from .failure import as_api_error, continue_failed, failed_call, go_on, model_failed, sole_exception
 from .hooks import Approve, Deny, Hooks, call_before_model, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -158,7 +158,7 @@ class Driver(Generic[OutputT]):
             # must still be valid to continue from.
             cause = sole_exception(exc)
             if not ended:
-                engine.abort("failed", unfinished(f"the run failed ({type(cause).__name__})"))
+                engine.abort("failed", failed_call(cause))
             local = isinstance(cause, UsageError | ConversationError)
             if isinstance(cause, Exception) and not local:
                 # Raised by user code in the run; a task group may have wrapped it.

@@ -15,11 +15,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from .._errors import APIStatusError, APIStreamError, MalformedStreamError
+from .._loop.history import unfinished
 
 if TYPE_CHECKING:
     from .checkpoints import Journal
 
-__all__ = ["as_api_error", "continue_failed", "go_on", "model_failed", "sole_exception"]
+__all__ = [
+    "as_api_error", "continue_failed", "failed_call", "go_on", "model_failed", "sole_exception",
+]
 
 
 def go_on(journal: Journal | None, otherwise: str, ended: bool = False) -> str:
@@ -41,6 +44,14 @@ def continue_failed(held: bool) -> str:
         "the reply the after_model hook failed on is kept with its usage (.result.state.held): "
         "agent.run(state=error.result.state) runs the hook on it again and goes on once it passes"
     )
+
+
+def failed_call(exc: BaseException) -> str:
+    """What a run that user code failed with `exc` (a tool raising under `raise_errors`, a hook)
+    tells a call it stopped while the call ran: in memory, and journaled for a durable run's
+    non-idempotent calls (`tool_calls.ToolCalls`), so a resume says the same, not that the
+    process stopped."""
+    return unfinished(f"the run failed ({type(sole_exception(exc)).__name__})")
 
 
 def model_failed(failure: Exception, journal: Journal | None) -> str:

@@ -239,12 +239,14 @@ def _misfit(run_id: str, entry: Entry, found: str) -> StoreError:
 
 
 def answer_interrupted(engine: Engine, started: set[str]) -> list[dict[str, Any]]:
-    """Non-idempotent calls that started and have no result are never run again: each gets the
-    "interrupted" `is_error` result, which the engine takes here and the caller journals like any
-    result (returned). Also when its tool is no longer offered (hidden by a `prepare` hook, an
-    MCP server's list changed): it did start, so "unknown tool" would tell the model it never
-    ran. Unlike the answers a replay makes again, these are new: they go in `engine.resolved`,
-    so the driver reports each (`ToolCallFinished`) as it reports the calls the engine answers."""
+    """Non-idempotent calls that started and have no result (their process stopped, or the run
+    was cancelled; user code failing the run journaled their answers: `tool_calls.ToolCalls`)
+    are never run again: each gets the "interrupted" `is_error` result, which the engine takes
+    here and the caller journals like any result (returned). Also when its tool is no longer
+    offered (hidden by a `prepare` hook, an MCP server's list changed): it did start, so
+    "unknown tool" would tell the model it never ran. Unlike the answers a replay makes again,
+    these are new: they go in `engine.resolved`, so the driver reports each
+    (`ToolCallFinished`) as it reports the calls the engine answers."""
     state = engine.state
     interrupted: list[dict[str, Any]] = []
     for call in state.pending:

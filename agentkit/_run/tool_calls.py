@@ -10,7 +10,10 @@ cancellation reaches every call) for fewer objects and ~10% less CPU per turn at
 One difference: a call cancelled before it began never begins (anyio lets it run to its first
 checkpoint), durable runs included: a call marked started that never began is answered "Not
 run" (`NOT_BEGUN`, journaled: a resume would say it may have taken effect) when the batch fails
-or is cancelled in this process, and is never run twice. On trio, anyio's task group.
+or is cancelled in this process, and is never run twice. One that began when user code failed
+the batch (a tool raising under `raise_errors`, a hook) is answered as the failed run answers
+it in memory (`failure.failed_call`), journaled: a resume would say the process stopped. On
+trio, anyio's task group.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from .._tools.context import RunContext
 from .._tools.tool import Tool
 from .effects import Effects
 from .emit import Send
+from .failure import failed_call
 from .hooks import Deny, Hooks, maybe_await
 from .observe import CallTool
 from .options import ToolExecution
+from .subagent import resumes
 
 if TYPE_CHECKING:  # a durable run's journal: loaded only by a run that has one
     from .checkpoints import Journal
@@ -76,8 +81,10 @@ class ToolCalls:
             raise
         try:
             await self._run(calls)
-        except (Exception, cancelled):  # failed or cancelled here, not a process dying
+        except (Exception, cancelled) as exc:  # failed or cancelled here, not a process dying
             self._not_begun(calls)
+            if isinstance(exc, Exception):
+                self._failed(calls, exc)
             raise
 
     async def _run(self, calls: list[dict[str, Any]]) -> None:
@@ -134,6 +141,25 @@ class ToolCalls:
             if call["id"] in began or self.by_name[call["name"]].idempotent:
                 continue  # began: its effect is not known; idempotent: a resume runs it
             block = tool_result(call["id"], NOT_BEGUN, is_error=True)
+            self.engine.on_result(block)
+            if journal is not None:
+                with contextlib.suppress(StoreError):  # the run stops with what stopped it
+                    journal.result(block)
+
+
+    def _failed(self, calls: list[dict[str, Any]], exc: Exception) -> None:
+        """A durable batch that user code failed (`exc`: a tool raising under `raise_errors`,
+        a hook): its calls marked started that began and have no result are answered as the
+        run answers them in memory (`failure.failed_call`), journaled. Unanswered, a resume
+        would tell the model the process running them stopped, which it did not."""
+        journal, began, results = self.journal, self.began or set[str](), self.engine.state.results
+        said = failed_call(exc)
+        for call in calls:
+            if call["id"] not in began or call["id"] in results:
+                continue
+            if resumes(self.by_name[call["name"]]):  # idempotent, or an agent's: run again
+                continue
+            block = tool_result(call["id"], said, is_error=True)
             self.engine.on_result(block)
             if journal is not None:
                 with contextlib.suppress(StoreError):  # the run stops with what stopped it

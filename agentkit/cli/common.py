@@ -118,14 +118,17 @@ def client_source(online: bool) -> tuple[AbstractContextManager[Any], Callable[[
                                        transport=loopback_transport())
 
 
-def guarded(display: Display, action: Callable[[], Any]) -> tuple[int, Any]:
-    """Run `action`; turn the errors a run ends in into a message and an exit code."""
+def guarded(
+    display: Display, action: Callable[[], Any], *, interrupted: str = "interrupted"
+) -> tuple[int, Any]:
+    """Run `action`; turn the errors a run ends in into a message and an exit code
+    (`interrupted`: what a Ctrl-C is told)."""
     try:
         return 0, action()
     except KeyboardInterrupt:
         display.release()
         display.end_line()
-        fail("interrupted")
+        fail(interrupted)
         return 130, None
     except LimitExceeded as exc:
         display.release()  # what other runs did before this one failed

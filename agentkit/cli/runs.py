@@ -10,10 +10,13 @@ header's figures and the error (`show` fails with it);
 the command imports); `rm ID` deletes a run and its sub-runs, after a confirmation unless
 `--yes`, and refuses before asking a sub-run whose top-level run is unfinished (exit 2: its
 resume would start the sub-agent over). Rules: a missing store file is an error (never created
-by a typo); the store's errors are one message and an exit code, as everywhere in the CLI.
+by a typo), said to be gone when its journals folder is there (put it back); journals no row
+names (a store file put back from an older copy: `_durable/folder.py`) are named, by `list` in
+a warning, by `show` (and the others) of a run among them; the store's errors are one message
+and an exit code, as everywhere in the CLI.
 Uses public names only (and the store's `runs_command`, the command lines its errors suggest,
-and `check_deletable`, its rule for deleting a sub-run); the store and the display are imported
-by `cmd_runs`, not by the parser.
+`check_deletable`, its rule for deleting a sub-run, and where its journals are: `journals`,
+`folder.keys`); the store and the display are imported by `cmd_runs`, not by the parser.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 store_file != args.db.rstrip(os.sep) else "that durable runs wrote (runs.db)"))
         return 2
     if not os.path.isfile(args.db):
-        fail(f"no run store at {args.db}; give the --db of a store that durable runs wrote")
+        fail(_missing(args.db))
         return 2
     try:
         store = SQLiteStore(args.db)
@@ -67,14 +70,67 @@ def cmd_runs(args: argparse.Namespace) -> int:
             return _reading(args.db, lambda reader: _list(store, reader, Display(), args))
         header = store.header(args.id) if args.id else None
         if header is None:
-            fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` "
-                 "shows the runs" if args.id else f"runs {args.action} needs a run id")
-            return 2
+            if not args.id:
+                fail(f"runs {args.action} needs a run id")
+                return 2
+            return _reading(args.db, lambda reader: _no_run(reader, args))
         if args.action == "show":
             return _reading(args.db, lambda reader: show(store, reader, Display(), args.id))
         if args.action == "rm":
             return _remove(store, Display(), args.id, header.entries, yes=args.yes)
         return _resume(store, Display(), args)
+
+
+def _missing(db: str) -> str:
+    """Why there is no store file at `db`: none was ever there, or it is gone (deleted or
+    moved) from beside its journals."""
+    from agentkit._durable.folder import keys
+    from agentkit._durable.schema import journals
+    from agentkit.errors import StoreError
+
+    try:
+        folder = journals(db)
+    except StoreError as exc:  # journals beside a symlink to the missing file
+        return str(exc)
+    if not os.path.isdir(folder):
+        return f"no run store at {db}; give the --db of a store that durable runs wrote"
+    held = len(keys(folder))
+    runs = f"the journals of {held} run{'s' * (held != 1)}"
+    return (
+        f"the run store file {db} is missing, but its journals folder {folder} is there "
+        f"(holding {runs}): the store file was deleted or moved, and a run is its row there "
+        "and its journal here. Put the file back (from a backup if it was deleted), then run "
+        "the command again; nothing was changed"
+    )
+
+
+def _no_run(reader: RunReader, args: argparse.Namespace) -> int:
+    """No run `args.id` in the store: said so, and where its journal is when the folder holds
+    it though no row names it (the store file put back from a copy older than the run)."""
+    lost = reader.lost(args.id)
+    if lost is None:
+        fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` shows the "
+             "runs")
+    else:
+        fail(f"no run {args.id!r} in {args.db}, but its journal is in the store's folder: "
+             f"{lost}, which no run of the store file names (the file was put back from a "
+             "copy made before the run, or a delete of the run was cut short). Put back the "
+             f"store file that names it to {args.action} it; the journal is kept as it is")
+    return 2
+
+
+def _unnamed(reader: RunReader, display: Display, db: str) -> None:
+    """A warning naming the journals no run of the store names, if any."""
+    lost = reader.unnamed()
+    if lost:
+        n = len(lost)
+        display.warn(
+            f"{n} journal{'s' * (n > 1)} in {os.path.dirname(lost[0])} belong{'s' * (n == 1)} "
+            f"to no run of {db} ({', '.join(os.path.basename(p) for p in lost[:5])}"
+            f"{', …' * (n > 5)}): runs made after the store file was copied, when that copy "
+            "was put back (put the newer file back to list them), or runs whose delete was "
+            "cut short. They are kept as they are (`agentkit runs show ID` names a run's)"
+        )
 
 
 def _reading(path: str, action: Callable[[RunReader], int]) -> int:
@@ -134,6 +190,7 @@ def _list(
     if not listed:
         display.note(f"no {args.status} runs in {args.db} (leave out --status to list them "
                      "all)" if args.status else f"no runs in {args.db}")
+        _unnamed(reader, display, args.db)
         return 0
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     ids = [("  " * (depth - 1) + "└ " if depth else "") + printable(r.run_id, one_line=True)
@@ -164,6 +221,7 @@ def _list(
     for r, *_ in listed:
         if r.unreadable is not None:
             display.warn(f"run {printable(r.run_id, one_line=True)}: {printable(r.unreadable)}")
+    _unnamed(reader, display, args.db)
     return 0
 
 
@@ -258,7 +316,15 @@ def _resume(store: SQLiteStore, display: Display, args: argparse.Namespace) -> i
                 "Pass the agent that started the run"
             ) from None
 
-    code, result = guarded(display, resume)
+    from agentkit._durable.journal import runs_command, shell_word
+
+    again = [f"--agent {shell_word(args.agent)}"]
+    again += [f"--approve {shell_word(i)}" for i in args.approve or ()]
+    again += [f"--deny {shell_word(i)}" for i in args.deny or ()]
+    stopped = (f"interrupted: run {args.id!r} was stopped (Ctrl-C), kept as of its last "
+               "checkpoint; the same command goes on from there: "
+               f"{runs_command('resume', args.id, args.db, *again)}")
+    code, result = guarded(display, resume, interrupted=stopped)
     if result is None:
         return code
     if result.pending_approvals:

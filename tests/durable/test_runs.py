@@ -252,10 +252,60 @@ async def test_calls_marked_started_that_never_began_are_answered_not_run_not_in
     broken[0] = False
     resumed = await agent([text_reply("Done.")]).run("Mail them", run_id="r1", store=store)
     answers = {b["tool_use_id"]: b for b in resumed.messages[2]["content"]}
-    assert answers["toolu_1"]["content"] == INTERRUPTED  # it ran: its effect is not known
+    assert answers["toolu_1"]["content"] == FAILED  # it ran: its effect is not known
     for never in ("toolu_2", "toolu_3"):
         assert answers[never]["is_error"] and answers[never]["content"] == NOT_BEGUN
     assert sent == []  # never run twice, and never told it may have run
+
+
+FAILED = (
+    "Not finished: the run failed (ValueError) before this call finished. If it had begun, it "
+    "may or may not have taken effect: check before calling it again."
+)
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["alone", "parallel"])
+@pytest.mark.asyncio
+async def test_a_call_that_failed_the_run_is_told_so_on_resume_not_that_the_process_stopped(
+    store: SQLiteStore, parallel: bool
+) -> None:
+    # With raise_errors, a non-idempotent tool that raised left its "started" mark with no
+    # result: the resume told the model "Interrupted: the process running this tool call
+    # stopped", though the process went on and the tool raised. It is told what the failed
+    # run's own history says.
+    charged: list[int] = []
+    packing = anyio.Event()
+
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        if order == 1:
+            await packing.wait()  # a call next to it is running: it is cut by the failure
+            raise ValueError("the card was declined")
+        packing.set()
+        await anyio.Event().wait()
+        return "never"
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, tools=[charge], client=client,
+                     tool_execution=ToolExecution(raise_errors=True))
+
+    calls = [("charge", {"order": 1}, "toolu_1")]
+    if parallel:
+        calls.append(("charge", {"order": 2}, "toolu_2"))
+    else:
+        packing.set()
+    with pytest.raises(RunError, match="the card was declined") as failed:
+        await agent([reply(tool_calls=calls)]).run("Charge", run_id="r1", store=store)
+    in_memory = {b["tool_use_id"]: b for b in failed.value.messages[2]["content"]}
+    resumed = await agent([text_reply("Done.")]).run("Charge", run_id="r1", store=store)
+    answers = {b["tool_use_id"]: b for b in resumed.messages[2]["content"]}
+    assert answers == in_memory
+    assert {b["content"] for b in answers.values()} == {FAILED}
+    assert all(b["is_error"] for b in answers.values())
+    assert charged == [1, 2][: len(calls)]  # none run again
 
 
 @pytest.mark.asyncio

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
-from agentkit._durable.folder import Journals
+from agentkit._durable.folder import Journals, journal_of, unnamed
 from agentkit._durable.journal import STATUSES, Entry, check_named
 from agentkit._durable.log import RunLog
 from agentkit._durable.records import first, read
@@ -321,6 +321,20 @@ class RunReader:
                 below(run_id),
             ).fetchall()
         return [str(sub) for (sub,) in rows]
+
+    def unnamed(self) -> list[str]:
+        """The journals in the store's folder that no run of it names (`folder.unnamed`: runs
+        made after the store file was copied, when the copy was put back), by key."""
+
+        def named() -> list[int]:
+            with self._snapshot() as db:
+                return [key for (key,) in db.execute("SELECT id FROM runs").fetchall()]
+
+        return unnamed(self._files.folder, named)
+
+    def lost(self, run_id: str) -> str | None:
+        """The journal no run of the store names whose start names run `run_id`, if any."""
+        return journal_of(run_id, self.unnamed())
 
     def exists(self, run_id: str) -> bool:
         """Whether the store has run `run_id`."""
