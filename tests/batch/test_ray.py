@@ -20,6 +20,11 @@ from agentkit.workflows import RayEngine, RecipeRunner, run_batch
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 
+# Starting Ray (a head, its workers) takes seconds on an idle machine but minutes on a loaded
+# one (a full suite run beside two others timed one out at 120 s): the suite's 120 s a test is for
+# hangs, and these get more before one is called a hang.
+pytestmark = pytest.mark.timeout(600)
+
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
