@@ -12,15 +12,21 @@ from agentkit.cli.main import main
 from agentkit.testing import ScriptedTransport, text_reply
 
 
+def _stored_run(folder: Path) -> Path:
+    """A store file in `folder` holding one finished run, `r1`."""
+    db = folder / "runs.db"
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")]))
+    with SQLiteStore(db) as store:
+        Agent("m", client=client).run_sync("hi", run_id="r1", store=store)
+    return db
+
+
 @pytest.mark.parametrize("action", [["list"], ["show", "r1"], ["rm", "r1", "--yes"]])
 def test_a_folder_given_as_the_store_says_so_and_names_the_store_file_beside_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], action: list[str]
 ) -> None:
     # The journals folder (or any folder) was "no run store at PATH": as if nothing were there.
-    db = tmp_path / "runs.db"
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")]))
-    with SQLiteStore(db) as store:
-        Agent("m", client=client).run_sync("hi", run_id="r1", store=store)
+    db = _stored_run(tmp_path)
     journals = tmp_path / "runs.db.journals"
     assert main(["runs", *action, "--db", str(journals)]) == 2
     assert capsys.readouterr().err == (
@@ -43,10 +49,7 @@ def test_a_store_file_gone_from_beside_its_journals_says_so_and_to_put_it_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], action: list[str]
 ) -> None:
     # It said "no run store at PATH", as if there had never been one: the runs look lost.
-    db = tmp_path / "runs.db"
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport([text_reply("ok")]))
-    with SQLiteStore(db) as store:
-        Agent("m", client=client).run_sync("hi", run_id="r1", store=store)
+    db = _stored_run(tmp_path)
     db.rename(tmp_path / "moved.db")
     assert main(["runs", *action, "--db", str(db)]) == 2
     assert capsys.readouterr().err == (
