@@ -199,6 +199,11 @@ def test_effort_levels() -> None:
     assert rule_of(off, haiku55) == "effort_unsupported"
     shape_request({**off, "output_config": {"effort": "high"}}, haiku55, has_tools=False)
     shape_request({**off, "thinking": {"type": "adaptive"}}, haiku55, has_tools=False)
+    for model in ("claude-sonnet-4-5", "claude-haiku-4-5"):  # no effort at all (models.md)
+        with pytest.raises(ConversationError, match="it accepts no effort setting"):
+            shape_request(request(output_config={"effort": "high"}), caps(model), has_tools=False)
+        shape_request(request(output_config={"format": {"type": "json_schema"}}), caps(model),
+                      has_tools=False)
 
 
 # -- shape_request: unknown models -------------------------------------------------------------

@@ -96,6 +96,7 @@ class ModelCaps:
     """`defaults_only`: non-default temperature/top_p/top_k → 400 on every request;
     `restricted_with_thinking`: free with thinking off, limited with thinking on."""
     effort_levels: tuple[str, ...] | None = None
+    """`output_config.effort` levels the model accepts; empty: it takes no effort setting."""
     disabled_thinking_effort_cap: str | None = None
     """Highest `output_config.effort` accepted while thinking is off (None = no cap)."""
     prices: Prices | None = None

@@ -413,9 +413,9 @@ def check_effort(params: Mapping[str, Any], caps: ModelCaps | None, effective: s
     if effort is None:
         return
     if caps.effort_levels is not None and effort not in caps.effort_levels:
+        accepts = list(caps.effort_levels) or "no effort setting: leave output_config.effort out"
         raise _fail(
-            f"model {caps.id} does not accept effort {effort!r} (it accepts "
-            f"{list(caps.effort_levels)}).",
+            f"model {caps.id} does not accept effort {effort!r} (it accepts {accepts}).",
             "effort_unsupported",
         )
     cap = caps.disabled_thinking_effort_cap
