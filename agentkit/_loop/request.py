@@ -4,7 +4,8 @@
 `tool_choice` relaxed once the model called a tool (`keep_tool_choice` keeps it), a forced
 one checked against the turn's tools (a `UsageError` where the API would refuse it), cache
 breakpoints, the turn's thinking, the output tool forced where the model allows it, then the
-request shaped for its model (`request_rules.shape_request`). A turn that offers no tool sends
+request shaped for its model (`request_rules.shape_request`), with the compaction beta whenever
+the history carries a server `compaction` block back. A turn that offers no tool sends
 no `tool_choice`, and when its history holds tool calls, stand-in definitions of the tools
 they called (the API requires tools then) with `tool_choice` none. A compaction's summary call is
 shaped for the model and `max_tokens` it names: its thinking budget fitted below that
@@ -103,7 +104,23 @@ def build_request(
         has_tools=bool(tool_params),
         interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
     )
-    return CallModel(params, (*cfg.betas, *betas))
+    return CallModel(params, (*cfg.betas, *betas, *_carried_betas(messages)))
+
+
+def _carried_betas(messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The beta a history carrying a server `compaction` block needs on every request that
+    sends it back, whatever asks now (a client compaction rescuing an overflow, a fallback,
+    another agent given the history): without it the API refuses the block (400)."""
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "assistant" and isinstance(content, list):
+            blocks = cast("list[object]", content)
+            if any(cast("dict[str, Any]", b).get("type") == "compaction" for b in blocks
+                   if isinstance(b, dict)):
+                from .context.server import BETA_COMPACTION  # a compaction block came back
+
+                return (BETA_COMPACTION,)
+    return ()
 
 
 def _stand_ins(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

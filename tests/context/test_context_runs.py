@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -374,3 +375,48 @@ def test_a_compaction_max_tokens_without_room_for_the_thinking_is_refused_when_m
         max_tokens=4096,
         context=Compaction(max_tokens=1000),
     )
+
+
+def _carries_compaction(body: dict[str, Any]) -> bool:
+    return any(
+        b.get("type") == "compaction"
+        for m in body["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+    )
+
+
+@STREAM
+def test_a_rescue_after_a_server_compaction_sends_the_block_with_its_beta(stream: bool) -> None:
+    # After the server compacted, a reply hits the window: the client-side rescue (its summary
+    # call and the request after it carry no `context_management`) still sends the block back,
+    # so it needs the compaction beta, or the API refuses the block (400).
+    model = researcher(20)
+    carried = itertools.count()
+
+    def answer(body: dict[str, Any]) -> Any:
+        # The third request after the compaction: enough turns since to summarize.
+        if _carries_compaction(body) and body.get("tool_choice") is None and next(carried) == 2:
+            return reply("Partial", stop_reason="model_context_window_exceeded")
+        return model(body)
+
+    transport = ScriptedTransport(FunctionModel(answer), context_window=60_000)
+    policy = ServerCompaction(trigger_tokens=50_000)
+    agent = research_agent(transport, stream=stream, page_chars=16_000, context=policy)
+    result, changes = _run(agent)
+    assert result.text == "Read 20 pages: the answer is 42."
+    assert [c.kind for c in changes] == ["server_compaction", "overflow", "compaction"]
+    carrying = [r for r in transport.requests if _carries_compaction(r.body)]
+    assert any(r.body.get("tool_choice") == {"type": "none"} for r in carrying)  # the summary
+    assert all(r.headers["anthropic-beta"] == "compact-2026-01-12" for r in carrying)
+    validate_conversation(result.messages)
+
+
+def test_a_history_holding_a_compaction_block_is_sent_with_its_beta_without_a_policy() -> None:
+    transport = ScriptedTransport(researcher(16), context_window=60_000)
+    policy = ServerCompaction(trigger_tokens=50_000)
+    first = research_agent(transport, page_chars=16_000, context=policy).run_sync("Research.")
+    assert _carries_compaction({"messages": first.messages})
+    plain = research_agent(ScriptedTransport(FunctionModel(lambda body: "Done.")))
+    result = plain.run_sync("Go on.", history=first.messages)
+    assert result.text == "Done."

@@ -144,7 +144,8 @@ class ContextManager:
         step = build(s.messages, None)
         if server is not None:
             edits, betas = edits_for(server, self.trigger)
-            return CallModel({**step.params, "context_management": edits}, (*step.betas, *betas))
+            betas = (*step.betas, *(b for b in betas if b not in step.betas))
+            return CallModel({**step.params, "context_management": edits}, betas)
         policy = self._rescue if forced else self._client
         if trim_first:
             policy = Trim(keep_tool_results=1)
