@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from research import research_agent, researcher
 
-from agentkit import RunError, UsageError, validate_conversation
+from agentkit import Message, RunError, UsageError, validate_conversation
 from agentkit.context import Auto, Compaction, ServerCompaction, ServerEditing, Trim
 from agentkit.events import AgentEvent, ContextEdited
 from agentkit.testing import FunctionModel, ScriptedTransport, reply
@@ -420,3 +420,31 @@ def test_a_history_holding_a_compaction_block_is_sent_with_its_beta_without_a_po
     plain = research_agent(ScriptedTransport(FunctionModel(lambda body: "Done.")))
     result = plain.run_sync("Go on.", history=first.messages)
     assert result.text == "Done."
+
+
+@STREAM
+def test_a_failed_server_compaction_keeps_the_conversation(stream: bool) -> None:
+    # The server's summarizer failed (a `compaction` block with null content, as when it
+    # called a tool): the block is a no-op, so nothing before it may be dropped.
+    model = researcher(8)
+    served = itertools.count()
+
+    def answer(body: dict[str, Any]) -> Any:
+        answer = model(body)
+        if next(served) == 5:
+            wire = answer.to_wire()
+            failed = {"type": "compaction", "content": None, "encrypted_content": None}
+            return Message.from_wire({**wire, "content": [failed, *wire["content"]]})
+        return answer
+
+    transport = ScriptedTransport(FunctionModel(answer), context_window=60_000)
+    policy = ServerCompaction(trigger_tokens=50_000)
+    result, changes = _run(research_agent(transport, stream=stream, context=policy))
+    assert result.text == "Read 8 pages: the answer is 42."
+    assert changes == []  # nothing changed what the model sees
+    fetched = [b for m in result.messages for b in m["content"] if b.get("type") == "tool_result"]
+    assert len(fetched) == 8  # every page read is still in the conversation
+    sent = [len(r.body["messages"]) for r in transport.requests]
+    assert sent == sorted(sent)  # and every request sent the whole of it
+    assert result.state.context.get("compactions") is None
+    validate_conversation(result.messages)
