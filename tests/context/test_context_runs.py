@@ -10,7 +10,7 @@ from research import research_agent, researcher
 
 from agentkit import Message, RunError, UsageError, validate_conversation
 from agentkit.context import Auto, Compaction, ServerCompaction, ServerEditing, Trim
-from agentkit.events import AgentEvent, ContextEdited
+from agentkit.events import AgentEvent, ContextEdited, ModelRequest, TurnFinished
 from agentkit.testing import FunctionModel, ScriptedTransport, reply
 
 STREAM = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
@@ -448,3 +448,19 @@ def test_a_failed_server_compaction_keeps_the_conversation(stream: bool) -> None
     assert sent == sorted(sent)  # and every request sent the whole of it
     assert result.state.context.get("compactions") is None
     validate_conversation(result.messages)
+
+
+@STREAM
+def test_a_summary_reply_finishes_the_turn_its_request_was_numbered_as(stream: bool) -> None:
+    # The summary call (and a reply that hit the window) is a model turn of its own in the
+    # events: its `TurnFinished` carries the number its `ModelRequest` and chunks had, not
+    # the number of the turn before it (which a consumer would see finish twice).
+    transport = ScriptedTransport(researcher(30), context_window=20_000)
+    agent = research_agent(transport, stream=stream, context=Compaction(trigger_tokens=12_000))
+    seen: list[AgentEvent] = []
+    agent.run_sync("Research the answer.", on_event=seen.append)
+    turns = [(type(e).__name__, e.turn) for e in seen if isinstance(e, ModelRequest | TurnFinished)]
+    assert any(isinstance(e, ContextEdited) and e.kind == "compaction" for e in seen)
+    asked = [t for name, t in turns if name == "ModelRequest"]
+    finished = [t for name, t in turns if name == "TurnFinished"]
+    assert finished == asked  # each request's reply finishes the turn it was sent as
