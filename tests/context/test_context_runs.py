@@ -14,6 +14,8 @@ from agentkit.events import AgentEvent, ContextEdited, ModelRequest, TurnFinishe
 from agentkit.testing import FunctionModel, ScriptedTransport, reply
 
 STREAM = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+SERVER_MODEL = "claude-opus-4-6"
+"""A model the capability table gives `compact_20260112` (a 1M window)."""
 
 
 def _run(agent: Any, prompt: str = "Research the answer.") -> tuple[Any, list[ContextEdited]]:
@@ -102,13 +104,15 @@ def test_server_editing_sends_the_edits_and_reports_applied_edits(stream: bool) 
 @STREAM
 def test_server_compaction_defaults_to_the_table_and_an_overflow_is_rescued(stream: bool) -> None:
     transport = ScriptedTransport(researcher(16), context_window=60_000)
-    agent = research_agent(transport, stream=stream, page_chars=16_000, context=ServerCompaction())
+    agent = research_agent(
+        transport, model=SERVER_MODEL, stream=stream, page_chars=16_000, context=ServerCompaction()
+    )
     result, changes = _run(agent)
     assert result.text == "Read 16 pages: the answer is 42."
     assert transport.requests[0].headers["anthropic-beta"] == "compact-2026-01-12"
     edit = transport.requests[0].body["context_management"]["edits"][0]
-    assert edit["type"] == "compact_20260112" and edit["trigger"]["value"] == 150_000
-    # 150k (3/4 of sonnet-4-5's 200k) is past this fake's 60k window: its 400 is rescued by
+    assert edit["type"] == "compact_20260112" and edit["trigger"]["value"] == 750_000
+    # 750k (3/4 of opus-4-6's 1M) is past this fake's 60k window: its 400 is rescued by
     # one client-side compaction.
     assert [c.kind for c in changes] == ["overflow", "compaction"]
 
@@ -120,7 +124,9 @@ def test_server_compaction_keeps_the_block_and_bills_every_iteration(
 ) -> None:
     transport = ScriptedTransport(researcher(16), context_window=60_000)
     policy = ServerCompaction(trigger_tokens=50_000, pause_after_compaction=pause)
-    agent = research_agent(transport, stream=stream, page_chars=16_000, context=policy)
+    agent = research_agent(
+        transport, model=SERVER_MODEL, stream=stream, page_chars=16_000, context=policy
+    )
     result, changes = _run(agent)
     assert result.text == "Read 16 pages: the answer is 42."
     assert [c.kind for c in changes] == ["server_compaction"]
@@ -265,6 +271,7 @@ def test_thinking_turns_survive_compaction(stream: bool, policy: Any) -> None:
     transport = ScriptedTransport(researcher(16, thinking=True), context_window=60_000)
     agent = research_agent(
         transport,
+        model=SERVER_MODEL,
         stream=stream,
         page_chars=16_000,
         thinking=2048,
@@ -402,7 +409,9 @@ def test_a_rescue_after_a_server_compaction_sends_the_block_with_its_beta(stream
 
     transport = ScriptedTransport(FunctionModel(answer), context_window=60_000)
     policy = ServerCompaction(trigger_tokens=50_000)
-    agent = research_agent(transport, stream=stream, page_chars=16_000, context=policy)
+    agent = research_agent(
+        transport, model=SERVER_MODEL, stream=stream, page_chars=16_000, context=policy
+    )
     result, changes = _run(agent)
     assert result.text == "Read 20 pages: the answer is 42."
     assert [c.kind for c in changes] == ["server_compaction", "overflow", "compaction"]
@@ -415,7 +424,8 @@ def test_a_rescue_after_a_server_compaction_sends_the_block_with_its_beta(stream
 def test_a_history_holding_a_compaction_block_is_sent_with_its_beta_without_a_policy() -> None:
     transport = ScriptedTransport(researcher(16), context_window=60_000)
     policy = ServerCompaction(trigger_tokens=50_000)
-    first = research_agent(transport, page_chars=16_000, context=policy).run_sync("Research.")
+    agent = research_agent(transport, model=SERVER_MODEL, page_chars=16_000, context=policy)
+    first = agent.run_sync("Research.")
     assert _carries_compaction({"messages": first.messages})
     plain = research_agent(ScriptedTransport(FunctionModel(lambda body: "Done.")))
     result = plain.run_sync("Go on.", history=first.messages)
@@ -439,7 +449,8 @@ def test_a_failed_server_compaction_keeps_the_conversation(stream: bool) -> None
 
     transport = ScriptedTransport(FunctionModel(answer), context_window=60_000)
     policy = ServerCompaction(trigger_tokens=50_000)
-    result, changes = _run(research_agent(transport, stream=stream, context=policy))
+    agent = research_agent(transport, model=SERVER_MODEL, stream=stream, context=policy)
+    result, changes = _run(agent)
     assert result.text == "Read 8 pages: the answer is 42."
     assert changes == []  # nothing changed what the model sees
     fetched = [b for m in result.messages for b in m["content"] if b.get("type") == "tool_result"]
