@@ -113,13 +113,14 @@ def _carried_betas(messages: list[dict[str, Any]]) -> tuple[str, ...]:
     another agent given the history): without it the API refuses the block (400)."""
     for message in messages:
         content = message.get("content")
-        if message.get("role") == "assistant" and isinstance(content, list):
-            blocks = cast("list[object]", content)
-            if any(cast("dict[str, Any]", b).get("type") == "compaction" for b in blocks
-                   if isinstance(b, dict)):
-                from .context.server import BETA_COMPACTION  # a compaction block came back
+        if message.get("role") != "assistant" or not isinstance(content, list):
+            continue
+        blocks = cast("list[object]", content)
+        kinds = {cast("dict[str, Any]", b).get("type") for b in blocks if isinstance(b, dict)}
+        if "compaction" in kinds:
+            from .context.server import BETA_COMPACTION  # a compaction block came back
 
-                return (BETA_COMPACTION,)
+            return (BETA_COMPACTION,)
     return ()
 
 
