@@ -46,7 +46,7 @@ POLICIES: dict[str, Any] = {
     "Trim(30k)": Trim(trigger_tokens=30_000),
     "Compaction(30k)": Compaction(trigger_tokens=30_000),
     "ServerEditing(30k)": ServerEditing(trigger_tokens=30_000),
-    "ServerCompaction(50k)": ServerCompaction(trigger_tokens=50_000),
+    "ServerCompaction(50k), opus-4-6": ServerCompaction(trigger_tokens=50_000),
     "Auto(30k), opus-4-6": Auto(trigger_tokens=30_000),
     "Auto(50k), opus-4-6": Auto(trigger_tokens=50_000),
 }

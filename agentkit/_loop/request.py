@@ -4,7 +4,8 @@
 `tool_choice` relaxed once the model called a tool (`keep_tool_choice` keeps it), a forced
 one checked against the turn's tools (a `UsageError` where the API would refuse it), cache
 breakpoints, the turn's thinking, the output tool forced where the model allows it, then the
-request shaped for its model (`request_rules.shape_request`). A turn that offers no tool sends
+request shaped for its model (`request_rules.shape_request`), with the compaction beta whenever
+the history carries a server `compaction` block back. A turn that offers no tool sends
 no `tool_choice`, and when its history holds tool calls, stand-in definitions of the tools
 they called (the API requires tools then) with `tool_choice` none. A compaction's summary call is
 shaped for the model and `max_tokens` it names: its thinking budget fitted below that
@@ -103,7 +104,28 @@ def build_request(
         has_tools=bool(tool_params),
         interleaved=cfg.thinking is not None and cfg.thinking.interleaved,
     )
-    return CallModel(params, (*cfg.betas, *betas))
+    return CallModel(params, (*cfg.betas, *betas, *_carried_betas(messages)))
+
+
+def _carried_betas(messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The beta a history carrying a server `compaction` block back needs on every request,
+    whatever asks now (a client compaction rescuing an overflow, another agent given the
+    history): without it the API refuses the block (400).
+
+    Looked for where a compaction leaves it, the second message (the cut keeps the first
+    prompt, then the reply from the block on: `transforms.after_compaction`), so a turn pays
+    the same however long the history: scanning it all cost 21 us a turn at turn 21 and 120 us
+    at turn 100. A failed compaction's block (null content) is not cut to there; the requests
+    of its policy carry the beta with their edits, all but a rescue's summary call."""
+    second = messages[1].get("content") if len(messages) > 1 else None
+    if not isinstance(second, list) or not second:
+        return ()
+    first = cast("list[object]", second)[0]
+    if isinstance(first, dict) and cast("dict[str, Any]", first).get("type") == "compaction":
+        from .context.server import BETA_COMPACTION  # a compaction block came back
+
+        return (BETA_COMPACTION,)
+    return ()
 
 
 def _stand_ins(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

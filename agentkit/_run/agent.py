@@ -180,6 +180,10 @@ class Agent(Generic[OutputT]):
         )
         if context is not None:
             check_summary_room(self.config)
+            from .._loop.capabilities import model_caps
+            from .._loop.context.server import check_supported  # a policy is given
+
+            check_supported(context, model, model_caps(model))
         self._driver: Driver[OutputT] = Driver(
             model=model,
             toolset=self.toolset,

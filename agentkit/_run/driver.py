@@ -279,7 +279,7 @@ class Driver(Generic[OutputT]):
             if not self.stream or held:  # a reply read whole: its blocks once it is recorded,
                 # so a consumer failing or cancelled on one loses no reply paid for
                 await emit_blocks(reply, n, turn.emit)
-            await turn.emit(ev.TurnFinished(state.turns, reply, usage))
+            await turn.emit(ev.TurnFinished(n, reply, usage))
         if engine.resolved:
             await self._report_resolved(engine, turn)
 

@@ -24,7 +24,7 @@ from .._loop.context.server import (
     CLEAR_TOOL_USES,
     COMPACT,
 )
-from .._loop.context.transforms import trim_tool_results
+from .._loop.context.transforms import summarized, trim_tool_results
 from ._replies import estimate_tokens
 from ._strict import blocks, turns
 
@@ -75,10 +75,11 @@ def _size(body: Mapping[str, Any], messages: Sequence[Any]) -> int:
 
 
 def _seen(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What the model sees: the API ignores every block before the last `compaction` block."""
+    """What the model sees: the API ignores every block before the last `compaction` block
+    holding a summary (a failed one, null `content`, is a no-op)."""
     for i in range(len(messages) - 1, -1, -1):
         content = blocks(messages[i])
-        at = [j for j, b in enumerate(content) if b.get("type") == "compaction"]
+        at = [j for j, b in enumerate(content) if summarized(b)]
         if at:
             return [{**messages[i], "content": content[at[-1] :]}, *messages[i + 1 :]]
     return messages

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 from research import research_agent, researcher
 
-from agentkit import RunError, UsageError, validate_conversation
+from agentkit import Message, RunError, UsageError, validate_conversation
 from agentkit.context import Auto, Compaction, ServerCompaction, ServerEditing, Trim
-from agentkit.events import AgentEvent, ContextEdited
+from agentkit.events import AgentEvent, ContextEdited, ModelRequest, TurnFinished
 from agentkit.testing import FunctionModel, ScriptedTransport, reply
 
 STREAM = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+SERVER_MODEL = "claude-opus-4-6"
+"""A model the capability table gives `compact_20260112` (a 1M window)."""
 
 
 def _run(agent: Any, prompt: str = "Research the answer.") -> tuple[Any, list[ContextEdited]]:
@@ -101,13 +104,15 @@ def test_server_editing_sends_the_edits_and_reports_applied_edits(stream: bool) 
 @STREAM
 def test_server_compaction_defaults_to_the_table_and_an_overflow_is_rescued(stream: bool) -> None:
     transport = ScriptedTransport(researcher(16), context_window=60_000)
-    agent = research_agent(transport, stream=stream, page_chars=16_000, context=ServerCompaction())
+    agent = research_agent(
+        transport, model=SERVER_MODEL, stream=stream, page_chars=16_000, context=ServerCompaction()
+    )
     result, changes = _run(agent)
     assert result.text == "Read 16 pages: the answer is 42."
     assert transport.requests[0].headers["anthropic-beta"] == "compact-2026-01-12"
     edit = transport.requests[0].body["context_management"]["edits"][0]
-    assert edit["type"] == "compact_20260112" and edit["trigger"]["value"] == 150_000
-    # 150k (3/4 of sonnet-4-5's 200k) is past this fake's 60k window: its 400 is rescued by
+    assert edit["type"] == "compact_20260112" and edit["trigger"]["value"] == 750_000
+    # 750k (3/4 of opus-4-6's 1M) is past this fake's 60k window: its 400 is rescued by
     # one client-side compaction.
     assert [c.kind for c in changes] == ["overflow", "compaction"]
 
@@ -119,7 +124,9 @@ def test_server_compaction_keeps_the_block_and_bills_every_iteration(
 ) -> None:
     transport = ScriptedTransport(researcher(16), context_window=60_000)
     policy = ServerCompaction(trigger_tokens=50_000, pause_after_compaction=pause)
-    agent = research_agent(transport, stream=stream, page_chars=16_000, context=policy)
+    agent = research_agent(
+        transport, model=SERVER_MODEL, stream=stream, page_chars=16_000, context=policy
+    )
     result, changes = _run(agent)
     assert result.text == "Read 16 pages: the answer is 42."
     assert [c.kind for c in changes] == ["server_compaction"]
@@ -264,6 +271,7 @@ def test_thinking_turns_survive_compaction(stream: bool, policy: Any) -> None:
     transport = ScriptedTransport(researcher(16, thinking=True), context_window=60_000)
     agent = research_agent(
         transport,
+        model=SERVER_MODEL,
         stream=stream,
         page_chars=16_000,
         thinking=2048,
@@ -374,3 +382,96 @@ def test_a_compaction_max_tokens_without_room_for_the_thinking_is_refused_when_m
         max_tokens=4096,
         context=Compaction(max_tokens=1000),
     )
+
+
+def _carries_compaction(body: dict[str, Any]) -> bool:
+    return any(
+        b.get("type") == "compaction"
+        for m in body["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+    )
+
+
+@STREAM
+def test_a_rescue_after_a_server_compaction_sends_the_block_with_its_beta(stream: bool) -> None:
+    # After the server compacted, a reply hits the window: the client-side rescue (its summary
+    # call and the request after it carry no `context_management`) still sends the block back,
+    # so it needs the compaction beta, or the API refuses the block (400).
+    model = researcher(20)
+    carried = itertools.count()
+
+    def answer(body: dict[str, Any]) -> Any:
+        # The third request after the compaction: enough turns since to summarize.
+        if _carries_compaction(body) and body.get("tool_choice") is None and next(carried) == 2:
+            return reply("Partial", stop_reason="model_context_window_exceeded")
+        return model(body)
+
+    transport = ScriptedTransport(FunctionModel(answer), context_window=60_000)
+    policy = ServerCompaction(trigger_tokens=50_000)
+    agent = research_agent(
+        transport, model=SERVER_MODEL, stream=stream, page_chars=16_000, context=policy
+    )
+    result, changes = _run(agent)
+    assert result.text == "Read 20 pages: the answer is 42."
+    assert [c.kind for c in changes] == ["server_compaction", "overflow", "compaction"]
+    carrying = [r for r in transport.requests if _carries_compaction(r.body)]
+    assert any(r.body.get("tool_choice") == {"type": "none"} for r in carrying)  # the summary
+    assert all(r.headers["anthropic-beta"] == "compact-2026-01-12" for r in carrying)
+    validate_conversation(result.messages)
+
+
+def test_a_history_holding_a_compaction_block_is_sent_with_its_beta_without_a_policy() -> None:
+    transport = ScriptedTransport(researcher(16), context_window=60_000)
+    policy = ServerCompaction(trigger_tokens=50_000)
+    agent = research_agent(transport, model=SERVER_MODEL, page_chars=16_000, context=policy)
+    first = agent.run_sync("Research.")
+    assert _carries_compaction({"messages": first.messages})
+    plain = research_agent(ScriptedTransport(FunctionModel(lambda body: "Done.")))
+    result = plain.run_sync("Go on.", history=first.messages)
+    assert result.text == "Done."
+
+
+@STREAM
+def test_a_failed_server_compaction_keeps_the_conversation(stream: bool) -> None:
+    # The server's summarizer failed (a `compaction` block with null content, as when it
+    # called a tool): the block is a no-op, so nothing before it may be dropped.
+    model = researcher(8)
+    served = itertools.count()
+
+    def answer(body: dict[str, Any]) -> Any:
+        answer = model(body)
+        if next(served) == 5:
+            wire = answer.to_wire()
+            failed = {"type": "compaction", "content": None, "encrypted_content": None}
+            return Message.from_wire({**wire, "content": [failed, *wire["content"]]})
+        return answer
+
+    transport = ScriptedTransport(FunctionModel(answer), context_window=60_000)
+    policy = ServerCompaction(trigger_tokens=50_000)
+    agent = research_agent(transport, model=SERVER_MODEL, stream=stream, context=policy)
+    result, changes = _run(agent)
+    assert result.text == "Read 8 pages: the answer is 42."
+    assert changes == []  # nothing changed what the model sees
+    fetched = [b for m in result.messages for b in m["content"] if b.get("type") == "tool_result"]
+    assert len(fetched) == 8  # every page read is still in the conversation
+    sent = [len(r.body["messages"]) for r in transport.requests]
+    assert sent == sorted(sent)  # and every request sent the whole of it
+    assert result.state.context.get("compactions") is None
+    validate_conversation(result.messages)
+
+
+@STREAM
+def test_a_summary_reply_finishes_the_turn_its_request_was_numbered_as(stream: bool) -> None:
+    # The summary call (and a reply that hit the window) is a model turn of its own in the
+    # events: its `TurnFinished` carries the number its `ModelRequest` and chunks had, not
+    # the number of the turn before it (which a consumer would see finish twice).
+    transport = ScriptedTransport(researcher(30), context_window=20_000)
+    agent = research_agent(transport, stream=stream, context=Compaction(trigger_tokens=12_000))
+    seen: list[AgentEvent] = []
+    agent.run_sync("Research the answer.", on_event=seen.append)
+    turns = [(type(e).__name__, e.turn) for e in seen if isinstance(e, ModelRequest | TurnFinished)]
+    assert any(isinstance(e, ContextEdited) and e.kind == "compaction" for e in seen)
+    asked = [t for name, t in turns if name == "ModelRequest"]
+    finished = [t for name, t in turns if name == "TurnFinished"]
+    assert finished == asked  # each request's reply finishes the turn it was sent as

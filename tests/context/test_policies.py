@@ -72,3 +72,14 @@ def test_the_summary_call_can_use_another_model_and_its_own_prompt() -> None:
     assert summary.body["model"] == "claude-haiku-4-5" and summary.body["max_tokens"] == 500
     assert summary.body["messages"][-1]["content"][-1] == {"type": "text", "text": "Sum it up."}
     assert any(t.model == "claude-haiku-4-5" for t in result.usage.turns)  # costed as haiku
+
+
+def test_server_compaction_on_a_model_without_it_is_refused_when_the_agent_is_made() -> None:
+    # The table says claude-haiku-4-5 has no compact_20260112: its first request would be a
+    # 400. Auto picks for itself, and a model the table does not know gets it as given.
+    with pytest.raises(UsageError, match=r"needs the server edit compact_20260112.*Auto\(\)"):
+        Agent("claude-haiku-4-5", context=ServerCompaction())
+    Agent("claude-opus-4-6", context=ServerCompaction())
+    Agent("claude-haiku-4-5", context=Auto())
+    Agent("claude-haiku-4-5", context=ServerEditing(keep_thinking_turns=1))
+    Agent("my-own-model", context=ServerCompaction())

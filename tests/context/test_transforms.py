@@ -160,3 +160,18 @@ def test_after_a_server_compaction_only_the_block_and_what_follows_are_kept() ->
         messages[0],
         {"role": "assistant", "content": [block, {"type": "text", "text": "c"}]},
     ]
+
+
+def test_a_failed_server_compaction_block_cuts_nothing() -> None:
+    # A `compaction` block with null content is a compaction that failed: a no-op the API
+    # reads past, so what precedes it is still the conversation (cut at the last good one).
+    failed = {"type": "compaction", "content": None}
+    good = {"type": "compaction", "content": "S"}
+    messages = [
+        {"role": "user", "content": "task"},
+        {"role": "assistant", "content": [good, {"type": "text", "text": "a"}]},
+        {"role": "user", "content": "more"},
+        {"role": "assistant", "content": [failed, {"type": "text", "text": "b"}]},
+    ]
+    assert after_compaction(messages) == messages
+    assert after_compaction([messages[0], *messages[2:]]) == [messages[0], *messages[2:]]

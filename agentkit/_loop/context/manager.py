@@ -55,6 +55,7 @@ from .transforms import (
     compacted,
     cut_index,
     estimate_tokens,
+    summarized,
     summary_request,
     summary_text,
     trim_tool_results,
@@ -144,7 +145,8 @@ class ContextManager:
         step = build(s.messages, None)
         if server is not None:
             edits, betas = edits_for(server, self.trigger)
-            return CallModel({**step.params, "context_management": edits}, (*step.betas, *betas))
+            betas = (*step.betas, *(b for b in betas if b not in step.betas))
+            return CallModel({**step.params, "context_management": edits}, betas)
         policy = self._rescue if forced else self._client
         if trim_first:
             policy = Trim(keep_tool_results=1)
@@ -287,7 +289,10 @@ class ContextManager:
                 )
             )
         iterations = _iterations(message)
-        if any(b.type == "compaction" for b in message.content):
+        compacted_here = any(b.type == "compaction" for b in message.content) and any(
+            summarized(b) for b in message.to_param()["content"]
+        )  # a failed compaction (null content, no summary) cuts nothing
+        if compacted_here:
             before = next(
                 (i.get("input_tokens") for i in iterations if i.get("type") == "compaction"), None
             )

@@ -1,8 +1,9 @@
 """The server-side features' wire shapes: what a request asks for, what a reply reports.
 
 Owns the `context_management` edits and their beta headers (`edits_for`), the reading of a
-reply's `applied_edits` and `compaction` blocks, and the classification of the errors the
-context policies act on (`prompt_too_long`, `beta_unknown`). Spelled as
+reply's `applied_edits` and `compaction` blocks, the classification of the errors the
+context policies act on (`prompt_too_long`, `beta_unknown`), and which models the capability
+table gives each edit (`check_supported`). Spelled as
 `shared/docs/context.md` gives them; the type names and headers are the API's, kept here once.
 """
 
@@ -11,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from ..._errors import APIStatusError
-from .policies import ServerCompaction, ServerEditing
+from ..._errors import APIStatusError, UsageError
+from ..capabilities import ModelCaps
+from .policies import ContextPolicy, ServerCompaction, ServerEditing
 
 __all__ = [
     "BETA_COMPACTION",
     "BETA_EDITING",
     "applied_edits",
     "beta_unknown",
+    "check_supported",
     "clean_compaction",
     "dicts",
     "edits_for",
@@ -67,6 +70,33 @@ def edits_for(
         clear["clear_tool_inputs"] = True
     edits.append(clear)
     return {"edits": edits}, (BETA_EDITING,)
+
+
+def check_supported(policy: ContextPolicy, model: str, caps: ModelCaps | None) -> None:
+    """A server-side policy the capability table says the model lacks is refused when the
+    agent is made, not met as a 400 on the run's first request (`Auto` picks for itself;
+    a model the table does not know gets the policy as given).
+
+    Raises:
+        UsageError: naming the edit the model lacks and the policies that work on it.
+    """
+    if caps is None or caps.context_management is None:
+        return
+    if isinstance(policy, ServerCompaction):
+        needed = [COMPACT]
+    elif isinstance(policy, ServerEditing):
+        needed = [CLEAR_TOOL_USES]
+        if policy.keep_thinking_turns is not None:
+            needed.append(CLEAR_THINKING)
+    else:
+        return
+    missing = [edit for edit in needed if edit not in caps.context_management]
+    if missing:
+        raise UsageError(
+            f"{type(policy).__name__}() needs the server edit {', '.join(missing)}, which "
+            f"{model} does not support (the capability table): use Auto() (the server side "
+            "where the model supports it, else client-side Compaction), Compaction() or Trim()"
+        )
 
 
 def applied_edits(extra: Mapping[str, Any] | None) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ __all__ = [
     "compacted",
     "cut_index",
     "estimate_tokens",
+    "summarized",
     "summary_request",
     "trim_tool_results",
     "without_thinking",
@@ -181,16 +182,23 @@ def summary_text(content: Sequence[Mapping[str, Any]]) -> str:
     return text
 
 
+def summarized(block: Mapping[str, Any]) -> bool:
+    """Whether `block` is a server `compaction` block holding a summary: one whose `content`
+    is null is a compaction that failed (the summarizer called a tool), a no-op sent back."""
+    return block.get("type") == "compaction" and block.get("content") is not None
+
+
 def after_compaction(messages: Sequence[Message]) -> list[Message]:
     """What to keep once the server compacted: the API ignores every block before the last
-    `compaction` block, so the history becomes the first user prompt (kept so the history
-    still starts with a user turn; ignored by the API) and everything from that block on."""
+    `compaction` block that holds a summary, so the history becomes the first user prompt
+    (kept so the history still starts with a user turn; ignored by the API) and everything
+    from that block on. A failed block (null `content`) cuts nothing."""
     for i in range(len(messages) - 1, 0, -1):
         message = messages[i]
         if message.get("role") != "assistant":
             continue
         blocks = _blocks(message)
-        at = [j for j, b in enumerate(blocks) if b.get("type") == "compaction"]
+        at = [j for j, b in enumerate(blocks) if summarized(b)]
         if not at:
             continue
         if i == 1 and at[-1] == 0:
