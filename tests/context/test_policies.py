@@ -80,6 +80,7 @@ def test_server_compaction_on_a_model_without_it_is_refused_when_the_agent_is_ma
     with pytest.raises(UsageError, match=r"needs the server edit compact_20260112.*Auto\(\)"):
         Agent("claude-haiku-4-5", context=ServerCompaction())
     Agent("claude-opus-4-6", context=ServerCompaction())
+    Agent("claude-haiku-5-5", context=ServerCompaction())  # context.md lists Haiku 5.5
     Agent("claude-haiku-4-5", context=Auto())
     Agent("claude-haiku-4-5", context=ServerEditing(keep_thinking_turns=1))
     Agent("my-own-model", context=ServerCompaction())
