@@ -24,6 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -215,12 +216,13 @@ class MCPToolset(Toolset):
         terminal. `timeout`: seconds a call may take (then it is cancelled on the server and
         reported to the model); `connect_timeout`: seconds to start and initialize it.
         `mode="legacy"` skips the 2026 protocol discovery (for servers that choke on it).
-        `name` (default: the command line) names it in errors and logs.
+        `name` (default: the command line, what looks secret masked: see `_masked`) names it
+        in errors, logs and so in traces.
         """
         _check_times(timeout, connect_timeout)
         params = StdioServerParameters(command=command, args=list(args), env=dict(env or {}),
                                        cwd=cwd)
-        label = name or shlex.join([command, *args])
+        label = name or shlex.join(_masked([command, *args]))
         opener = partial(_stdio, params, label)
         return cls(_Server(label, opener, timeout=timeout, connect_timeout=connect_timeout,
                            mode=mode))
@@ -249,7 +251,7 @@ class MCPToolset(Toolset):
         client = partial(httpx2.AsyncClient, headers=dict(headers or {}), auth=auth,
                          timeout=httpx2.Timeout(http_timeout, read=timeout))
         opener = partial(_http, url, client)
-        return cls(_Server(name or url, opener, timeout=timeout,
+        return cls(_Server(name or _masked_url(url), opener, timeout=timeout,
                            connect_timeout=connect_timeout, mode=mode))
 
     @classmethod
@@ -273,7 +275,7 @@ class MCPToolset(Toolset):
                                    timeout=http_timeout, sse_read_timeout=timeout or 3600.0)
             return watched(transport, ended)
 
-        return cls(_Server(name or url, opener, timeout=timeout,
+        return cls(_Server(name or _masked_url(url), opener, timeout=timeout,
                            connect_timeout=connect_timeout, mode="legacy"))
 
     @property
@@ -316,6 +318,46 @@ class MCPToolset(Toolset):
             raise UsageError(f"prefix {start!r} must be 1 to 50 letters, digits, '_' or '-' "
                              "(tool names are at most 64 characters)")
         return Toolset([_View(self._view.server, start)])
+
+
+_SECRET = r"[\w.-]*(?:token|key|secret|passw|pwd|auth|credential)[\w.-]*"
+_SECRET_FLAG = re.compile(rf"-{{1,2}}{_SECRET}", re.IGNORECASE)
+_SECRET_ASSIGNED = re.compile(rf"(-{{0,2}}{_SECRET})=.+", re.IGNORECASE)
+_MASK = "***"
+
+
+def _masked(argv: Sequence[str]) -> list[str]:
+    """A command line fit for a server's default name, which errors, logs and so traces show:
+    a URL's password and query values, and the value of a secret-named option (`--api-key X`,
+    `--token=X`, `API_KEY=X`) masked. A server's documented command line often holds one
+    (a database URL with its password, a hosted server's `?api_key=`)."""
+    shown: list[str] = []
+    for arg in argv:
+        if shown and _SECRET_FLAG.fullmatch(shown[-1]) and not arg.startswith("-"):
+            shown.append(_MASK)
+        elif assigned := _SECRET_ASSIGNED.fullmatch(arg):
+            shown.append(f"{assigned.group(1)}={_MASK}")
+        else:
+            shown.append(_masked_url(arg))
+    return shown
+
+
+def _masked_url(text: str) -> str:
+    """`text` with its user info and query values masked, if it is a URL (else as it is)."""
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError for what is not a URL's netloc
+    except ValueError:
+        return text
+    if not url.scheme or not url.netloc:
+        return text
+    netloc = url.netloc
+    if "@" in netloc:  # a user name alone may be a token too (`https://TOKEN@host`)
+        user = f"{url.username}:{_MASK}" if url.password is not None else _MASK
+        netloc = f"{user}@{netloc.rpartition('@')[2]}"
+    query = "&".join(f"{part.partition('=')[0]}={_MASK}" if "=" in part else part
+                     for part in url.query.split("&")) if url.query else ""
+    return urlunsplit((url.scheme, netloc, url.path, query, url.fragment))
 
 
 def _check_times(timeout: float | None, connect_timeout: float) -> None:

@@ -57,3 +57,14 @@ async def test_a_server_that_is_not_there_fails_naming_it() -> None:
     with pytest.raises(MCPConnectionError, match=r"http://127\.0\.0\.1:9/mcp"):
         await server.list_tools()
     await server.aclose()
+
+
+@pytest.mark.asyncio
+async def test_credentials_in_the_url_stay_out_of_the_name_and_its_errors() -> None:
+    server = MCPToolset.http("http://user:pw-1@127.0.0.1:9/mcp?api_key=key-2", connect_timeout=20)
+    with pytest.raises(MCPConnectionError, match=r"http://user:\*\*\*@127\.0\.0\.1:9/mcp\?"
+                       r"api_key=\*\*\*") as raised:
+        await server.list_tools()
+    await server.aclose()
+    assert "pw-1" not in str(raised.value) and "key-2" not in str(raised.value)
+    assert MCPToolset.sse("http://tok-3@127.0.0.1:9/sse").name == "http://***@127.0.0.1:9/sse"

@@ -174,6 +174,22 @@ async def test_a_command_that_does_not_exist_fails_with_what_to_check() -> None:
 
 
 @pytest.mark.asyncio
+async def test_secrets_on_the_command_line_stay_out_of_the_name_and_its_errors() -> None:
+    server = MCPToolset.stdio("agentkit-no-such-command", [
+        "postgresql://me:pw-1@localhost/db?sslpassword=pw-2", "--api-key", "sk-3",
+        "--token=tok-4", "API_KEY=key-5", "--verbose", "kept",
+    ])
+    with pytest.raises(MCPConnectionError, match="no such command") as raised:
+        await server.list_tools()
+    await server.aclose()
+    shown = f"{server.name} {raised.value}"
+    assert not re.search(r"pw-1|pw-2|sk-3|tok-4|key-5", shown), shown
+    assert server.name == ("agentkit-no-such-command 'postgresql://me:***@localhost/db?"
+                           "sslpassword=***' --api-key '***' '--token=***' 'API_KEY=***' "
+                           "--verbose kept")
+
+
+@pytest.mark.asyncio
 async def test_nothing_outlives_aclose_even_when_the_caller_is_cancelled() -> None:
     server = stdio_app()
     tools = by_name(await server.list_tools())
