@@ -165,13 +165,17 @@ class _View:
                 log.warning("MCP server %s: tool %r left out: its name %r is taken",
                             server.name, listed.name, name)
                 continue
+            handler = partial(server.call, listed.name)
+            # What errors name the tool's function by (two tools of one name): say whose it is.
+            whose = f"{listed.name} of the MCP server {server.name}"
+            handler.__qualname__ = whose  # type: ignore[attr-defined]
             try:
                 built[name] = Tool.from_schema(
                     name=name,
                     description=listed.description or listed.title
                     or f"The tool {listed.name!r} of the MCP server {server.name}.",
                     input_schema=dict(listed.input_schema),
-                    handler=partial(server.call, listed.name),
+                    handler=handler,
                     idempotent=bool(hints and (hints.read_only_hint or hints.idempotent_hint)),
                     timeout=server.timeout,
                 )

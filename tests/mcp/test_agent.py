@@ -14,7 +14,16 @@ import anyio
 import pytest
 from mcp_helpers import call_ctx, stdio_app
 
-from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Toolset, tool
+from agentkit import (
+    Agent,
+    AsyncClient,
+    Hooks,
+    RunContext,
+    SQLiteStore,
+    Toolset,
+    UsageError,
+    tool,
+)
 from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Trim
 from agentkit.errors import RunError
@@ -133,6 +142,22 @@ def test_a_refused_name_never_reaches_the_wire() -> None:
 
     names = anyio.run(one_run)
     assert all(valid.match(n) for n in names) and any(n.startswith("db_query_run_") for n in names)
+
+
+@pytest.mark.asyncio
+async def test_a_server_tool_named_like_a_local_one_is_refused_naming_the_server() -> None:
+    @tool
+    def echo(text: str) -> str:
+        """A local echo."""
+        return text
+
+    client, transport = client_for(text_reply("never"))
+    server = stdio_app(name="the-app")
+    async with client, Agent(MODEL, tools=[server, echo], client=client) as agent:
+        with pytest.raises(UsageError, match=r"Two tools are named `echo` \(`.*echo` and `echo of "
+                           r"the MCP server the-app`\).*\.prefixed"):
+            await agent.run("go")
+    assert transport.requests == []  # refused before anything was sent
 
 
 @pytest.mark.asyncio
