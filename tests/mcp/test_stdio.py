@@ -157,6 +157,19 @@ async def test_every_page_of_the_listing_is_read() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_tool_whose_schema_refs_cannot_be_followed_is_left_out_saying_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "agentkit.mcp")
+    async with MCPToolset.stdio(sys.executable, [str(PAGED), "--bad-refs"]) as server:
+        tools = by_name(await server.list_tools())
+    assert sorted(tools) == ["tool_0", "tool_2", "tool_4"]  # else calling one raised
+    warned = caplog.text
+    assert "tool 'tool_1' left out" in warned and "'#/$defs/gone'" in warned
+    assert "tool 'tool_3' left out" in warned and "points outside the schema" in warned
+
+
+@pytest.mark.asyncio
 async def test_a_real_server_from_pypi() -> None:
     async with MCPToolset.stdio(sys.executable, ["-m", "mcp_server_time",
                                                  "--local-timezone", "UTC"]) as time_tools:
