@@ -158,7 +158,8 @@ TREE: dict[str, Any] = {
     ({"type": "object", "properties": {"a": {"$ref": "#/$defs/n"}},
       "$defs": {"n": {"$ref": "#/$defs/n"}}},
      r"the \$ref at #/\$defs/n loops back to #/\$defs/n without going into a field"),
-    ({"type": "object", "allOf": [{"anyOf": [{"$ref": "#"}]}]}, r"the \$ref at #/allOf/0/anyOf/0 loops back to # "),
+    ({"type": "object", "allOf": [{"anyOf": [{"$ref": "#"}]}]},
+     r"the \$ref at #/allOf/0/anyOf/0 loops back to # "),
 ])
 def test_a_schema_whose_refs_cannot_be_followed_is_refused_at_definition(
     schema: dict[str, Any], said: str
