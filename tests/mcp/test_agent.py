@@ -161,6 +161,28 @@ async def test_a_server_tool_named_like_a_local_one_is_refused_naming_the_server
 
 
 @pytest.mark.asyncio
+async def test_a_tool_a_server_adds_mid_run_under_a_local_tool_s_name_is_left_out_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @tool
+    def fresh() -> str:
+        """The local fresh."""
+        return "local"
+
+    client, transport = client_for(tool_reply("grow", {}), tool_reply("fresh", {}),
+                                   text_reply("Done."))
+    async with client, Agent(MODEL, tools=[stdio_app(name="the-app"), fresh],
+                             client=client) as agent:
+        result = await agent.run("go")  # else: UsageError, the conversation (and grow) lost
+    assert result.text == "Done."
+    grown, called = results(result.messages)
+    assert grown["content"] == [{"type": "text", "text": "grown"}] and called["content"] == "local"
+    second = [t for t in transport.requests[1].body["tools"] if t["name"] == "fresh"]
+    assert [t["description"] for t in second] == ["The local fresh."]
+    assert "fresh of the MCP server the-app` left out of this turn" in caplog.text
+
+
+@pytest.mark.asyncio
 async def test_a_run_goes_on_after_its_server_crashed_and_the_next_call_restarts_it() -> None:
     client, _ = client_for(
         tool_reply("process", {"name": "x"}),
