@@ -35,6 +35,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from .._errors import ToolError, UsageError
+from .._run.failure import sole_exception
 from .._tools.content import describe
 from .._tools.context import RunContext
 from .._tools.tool import Tool
@@ -101,6 +102,8 @@ class _Server:
                 f"{self.connection.connect_timeout:g} s (raise connect_timeout=)"
             ) from None
         except Exception as exc:
+            if _broken(exc):
+                self.connection.lost(client)
             raise MCPConnectionError(
                 f"the MCP server {self.name} did not list its tools: {describe(exc)}"
             ) from exc
@@ -110,21 +113,25 @@ class _Server:
         """Call tool `original` with `input`; its content, or a `ToolError` the model reads."""
         try:
             client = await self.connection.client()
+        except MCPConnectionError as exc:
+            raise ToolError(str(exc)) from exc
+        try:
             key = ctx.idempotency_key
             meta: types.RequestParamsMeta | None = None if key is None else {IDEMPOTENCY_META: key}
             result = await client.call_tool(original, input, meta=meta)
-        except MCPConnectionError as exc:
-            raise ToolError(str(exc)) from exc
-        except MCPError as exc:
-            if exc.code == types.CONNECTION_CLOSED:
+        except Exception as exc:
+            if _broken(exc):
+                self.connection.lost(client)  # the next call connects (or starts it) again
+            if isinstance(exc, MCPError) and exc.code == types.CONNECTION_CLOSED:
                 raise ToolError(
                     f"The MCP server {self.name} closed the connection during the call (it may "
-                    "have crashed), so the call may or may not have taken effect. The server is "
-                    "started again for the next call."
+                    "have crashed), so the call may or may not have taken effect. The next "
+                    "call connects to it again (a stdio server is started again)."
                 ) from exc
-            raise ToolError(f"The MCP server {self.name} refused the call: {exc.message} "
-                            f"(error {exc.code}).") from exc
-        except Exception as exc:  # a transport failure or an unreadable reply: not the run's
+            if isinstance(exc, MCPError):
+                raise ToolError(f"The MCP server {self.name} refused the call: {exc.message} "
+                                f"(error {exc.code}).") from exc
+            # a transport failure or an unreadable reply: not the run's
             raise ToolError(f"The call to the MCP server {self.name} failed: {describe(exc)}") \
                 from exc
         content = to_content(result)
@@ -322,6 +329,18 @@ class MCPToolset(Toolset):
             raise UsageError(f"prefix {start!r} must be 1 to 50 letters, digits, '_' or '-' "
                              "(tool names are at most 64 characters)")
         return Toolset([_View(self._view.server, start)])
+
+
+_TRANSPORT_ERRORS = (OSError, httpx2.TransportError, anyio.BrokenResourceError,
+                     anyio.ClosedResourceError, anyio.EndOfStream)
+
+
+def _broken(error: Exception) -> bool:
+    """Whether `error` means the connection is gone, not that the server refused one request
+    or sent one reply that could not be read (reconnecting restarts a stdio server)."""
+    if isinstance(error, MCPError):
+        return error.code == types.CONNECTION_CLOSED
+    return isinstance(sole_exception(error), _TRANSPORT_ERRORS)
 
 
 _SECRET = r"[\w.-]*(?:token|key|secret|passw|pwd|auth|credential)[\w.-]*"
