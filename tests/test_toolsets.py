@@ -235,6 +235,36 @@ async def test_a_source_s_tool_may_not_take_a_name_already_offered() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_source_s_tool_named_like_another_later_in_a_run_is_left_out_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The source's list changed mid-run (an MCP server's `list_changed`): ending the run with
+    # a UsageError lost its conversation. The tool offered first keeps the name.
+    @tool(name="ping")
+    def local_ping() -> str:
+        """Ping here."""
+        return "local pong"
+
+    ts = Toolset([local_ping, Remote()])
+    assert [t.name for t in await ts.tools_for(ctx(turn=0))] == ["ping", "lookup"]
+    offered = await ts.tools_for(ctx(turn=1))  # Remote now has a `ping` too
+    assert [(t.name, t.description) for t in offered] == [
+        ("ping", "Ping here."), ("lookup", "Look a key up remotely."),
+    ]
+    assert "Tool `ping` left out of this turn: `ping` is the name of `" in caplog.text
+    assert ".prefixed(...)" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_hooks_that_give_two_of_its_own_tools_one_name_fail_on_any_turn() -> None:
+    def same(c: RunContext[Any], t: Tool) -> Tool:
+        return t.replace(name="same")
+
+    with pytest.raises(UsageError, match="Two tools are named `same`"):
+        await Toolset([search, fetch, Remote()], prepare=same).tools_for(ctx(turn=3))
+
+
+@pytest.mark.asyncio
 async def test_an_agent_offers_and_runs_a_custom_tool_source_s_tools() -> None:
     from agentkit import Agent, AsyncClient
     from agentkit.testing import ScriptedTransport, text_reply, tool_reply

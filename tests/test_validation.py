@@ -107,7 +107,7 @@ def test_a_plain_schema_checks_input_as_any_other() -> None:
 VALID: list[dict[str, Any]] = [
     PLAIN, WEATHER, {}, {"type": "object"}, {"items": True}, {"enum": []},
     {"type": ["string", "null"]}, {"required": []}, {"additionalProperties": {"type": "string"}},
-    {"properties": {"a": {"$ref": "#/$defs/a"}}, "$defs": {"a": {}}},
+    {"properties": {"a": {"$ref": "#/properties/x/$defs/a"}}, "$defs": {"a": {}}},  # as x
     {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"},
 ]
 INVALID: list[dict[str, Any]] = [
@@ -138,3 +138,42 @@ def test_plainly_valid_never_passes_a_schema_jsonschema_refuses(schema: dict[str
             JsonSchemaValidator(wrapped, label="t")
     else:
         assert JsonSchemaValidator(wrapped, label="t").validate({}) == ({}, [])
+
+
+TREE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"root": {"$ref": "#/$defs/node"}},
+    "$defs": {"node": {"type": "object", "properties": {
+        "name": {"type": "string"},
+        "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+    }}},
+}
+
+
+@pytest.mark.parametrize(("schema", "said"), [
+    ({"type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:9/a.json"}}},
+     r"the \$ref 'http://127\.0\.0\.1:9/a\.json' at #/properties/a points outside the schema"),
+    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/gone"}}},
+     r"the \$ref '#/\$defs/gone' at #/properties/a points at nothing"),
+    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/n"}},
+      "$defs": {"n": {"$ref": "#/$defs/n"}}},
+     r"the \$ref at #/\$defs/n loops back to #/\$defs/n without going into a field"),
+    ({"type": "object", "allOf": [{"anyOf": [{"$ref": "#"}]}]},
+     r"the \$ref at #/allOf/0/anyOf/0 loops back to # "),
+])
+def test_a_schema_whose_refs_cannot_be_followed_is_refused_at_definition(
+    schema: dict[str, Any], said: str
+) -> None:
+    # Else each call failed with jsonschema's referencing error or a RecursionError, out of
+    # the tool's run and so out of the agent's (an MCP server's tool: the server's fault).
+    with pytest.raises(UsageError, match=f"input_schema of tool `t` cannot be used: {said}"):
+        JsonSchemaValidator(schema, label="t")
+
+
+def test_a_recursive_schema_that_goes_into_the_input_is_kept() -> None:
+    validator = JsonSchemaValidator(TREE, label="t")
+    tree = {"root": {"name": "a", "children": [{"name": "b", "children": [{"name": 3}]}]}}
+    _, errors = validator.validate(tree)
+    assert [(e.path, e.message) for e in errors] == [
+        ("root.children[0].children[0].name", "3 is not of type 'string'")
+    ]

@@ -1,6 +1,7 @@
 """JSON Schema reshaping: a clean schema for the model, and the shape strict tool use accepts.
 
-Owns pure transforms of JSON Schema dicts (no validation, no pydantic). Rules: a transform walks
+Owns pure transforms of JSON Schema dicts (no validation, no pydantic), and `ref_problem`, the
+check that a hand-written schema's `$ref`s can be followed at all. Rules: a transform walks
 only the keywords that hold subschemas, so a property that happens to be named like a keyword
 (`title`, `items`) is left alone; it returns a new schema and never changes its input.
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeGuard
+from urllib.parse import unquote
 
-__all__ = ["clean_schema", "contains_binary", "is_array", "is_object", "strict_schema"]
+__all__ = ["clean_schema", "contains_binary", "is_array", "is_object", "ref_problem",
+           "strict_schema"]
 
 # JSON Schema keywords whose value is a map of name → subschema, a subschema, or a list of them.
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions",
@@ -27,6 +30,9 @@ _DROPPED = frozenset({"title", "discriminator", "$defs"})
 _STRICT_MOVED = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
                  "minLength", "maxLength", "maxItems", "uniqueItems", "minItems")
 _DEFS = "#/$defs/"
+# Keywords that apply a subschema to the same value (not to a field or item of it).
+_IN_PLACE_ONE = ("not", "if", "then", "else")
+_IN_PLACE_LIST = ("allOf", "anyOf", "oneOf")
 
 
 def is_object(node: object) -> TypeGuard[dict[str, Any]]:
@@ -145,3 +151,85 @@ def contains_binary(node: object) -> bool:
     if is_array(node):
         return any(contains_binary(v) for v in node)
     return False
+
+
+def ref_problem(schema: dict[str, Any]) -> str | None:
+    """What makes `schema`'s `$ref`s impossible to follow, or None: one that points outside
+    the schema (nothing is ever fetched), one that points at nothing in it, or a loop of refs
+    (and `allOf`-like keywords) that comes back to where it started without going into a field
+    or item of the input, which a validator follows until it runs out of stack. A schema with
+    an `$id` (refs resolved against it) or refs by anchor (`#name`) is left to the validator."""
+    if "$id" in schema:
+        return None
+    nodes: list[tuple[str, dict[str, Any]]] = []
+
+    def collect(node: Any, path: str) -> None:
+        if not is_object(node):
+            return
+        nodes.append((path, node))
+        for key, value in node.items():
+            if key in _SCHEMA_MAPS and is_object(value):
+                for name, sub in value.items():
+                    collect(sub, f"{path}/{key}/{name}")
+            elif key in _SCHEMA_ONE:
+                collect(value, f"{path}/{key}")
+            elif key in _SCHEMA_LIST and is_array(value):
+                for i, sub in enumerate(value):
+                    collect(sub, f"{path}/{key}/{i}")
+
+    collect(schema, "#")
+    where = {id(node): path for path, node in nodes}
+    for path, node in nodes:
+        ref = node.get("$ref")
+        if not isinstance(ref, str) or (ref.startswith("#") and not ref.startswith("#/")
+                                        and ref != "#"):
+            continue
+        if not ref.startswith("#"):
+            return (f"the $ref {ref!r} at {path} points outside the schema, and nothing is "
+                    "fetched: put what it names in $defs and refer to it as '#/$defs/...'")
+        if _pointed(schema, ref) is None:
+            return f"the $ref {ref!r} at {path} points at nothing in the schema"
+
+    def same_place(node: dict[str, Any]) -> Iterator[Any]:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")):
+            yield _pointed(schema, ref)
+        yield from (node.get(key) for key in _IN_PLACE_ONE)
+        for key in _IN_PLACE_LIST:
+            listed: object = node.get(key)
+            if is_array(listed):
+                yield from listed
+
+    done: set[int] = set()
+    for _, start in nodes:  # depth-first along same-place edges; a node met on its own path
+        stack: list[tuple[dict[str, Any], Iterator[Any]]] = [(start, same_place(start))]
+        on_path = {id(start)}
+        while stack:
+            node, nexts = stack[-1]
+            step = next(nexts, stack)
+            if step is stack:
+                stack.pop()
+                on_path.discard(id(node))
+                done.add(id(node))
+            elif is_object(step) and id(step) in on_path:
+                return (f"the $ref at {where.get(id(node), '#')} loops back to "
+                        f"{where.get(id(step), '#')} without going into a field or item of "
+                        "the input, so no input could ever be checked against it")
+            elif is_object(step) and id(step) not in done:
+                stack.append((step, same_place(step)))
+                on_path.add(id(step))
+    return None
+
+
+def _pointed(schema: dict[str, Any], ref: str) -> Any:
+    """What the JSON pointer `ref` (`#/...`) names in `schema`, or None."""
+    node: Any = schema
+    for raw in ref[2:].split("/") if ref != "#" else ():
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if is_object(node) and part in node:
+            node = node[part]
+        elif is_array(node) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node

@@ -12,7 +12,10 @@ holds tools and other sources (any `ToolSource`, e.g. an MCP server's tools). Ru
   `tool.replace(...)`) to offer it this turn, or None to hide it. Hooks may be sync or async,
   so `tools_for` is async; with no hooks and no sources it does no awaiting at all.
 - A source's tools are asked for each turn, after the toolset's own tools; prefixing,
-  filtering and hooks apply to them then, and names must still be unique.
+  filtering and hooks apply to them then, and names must still be unique: a source's tool
+  named like one before it is a `UsageError` on a run's first turn (a setup to fix), and on a
+  later one is left out with a warning (the source changed mid-run, e.g. an MCP server's
+  tool list: failing would end the run and lose its conversation).
 - A source that holds something open (an MCP server's process or connection) has an async
   `aclose`; `Toolset.aclose` closes every such source it holds (`Agent.aclose` calls it).
 """
@@ -20,6 +23,7 @@ holds tools and other sources (any `ToolSource`, e.g. an MCP server's tools). Ru
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
@@ -29,6 +33,8 @@ from .context import RunContext
 from .tool import Prepare, Tool, tool
 
 __all__ = ["ClosableSource", "ToolSource", "Toolset"]
+
+log = logging.getLogger("agentkit")
 
 
 @runtime_checkable
@@ -177,8 +183,11 @@ class Toolset:
             current = await _through(entry.chain, ctx, entry.tool)
             if current is not None:
                 offered.append(current)
+        own = len(offered)
         for source in self._sources:
             offered.extend(await source.tools_for(ctx))
+        if ctx.turn > 0:
+            offered = _taken_left_out(offered, own)
         _index(_Entry(t, ()) for t in offered)  # hooks and sources name freely: stay unique
         return offered
 
@@ -355,6 +364,25 @@ def _index(entries: Iterable[_Entry]) -> dict[str, _Entry]:
             )
         index[name] = entry
     return index
+
+
+def _taken_left_out(offered: list[Tool], own: int) -> list[Tool]:
+    """`offered` without each source's tool (from index `own` on) whose name an earlier tool
+    has, each one left out logged: a source's list changed in the middle of a run."""
+    kept = offered[:own]
+    first = {t.name: t for t in reversed(kept)}
+    for t in offered[own:]:
+        taken = first.get(t.name)
+        if taken is None:
+            first[t.name] = t
+            kept.append(t)
+            continue
+        log.warning(
+            "Tool %s left out of this turn: `%s` is the name of %s, offered before it (its "
+            "tool source changed during the run). Prefix one with .prefixed(...).",
+            _label(t), t.name, _label(taken),
+        )
+    return kept
 
 
 def _label(t: Tool) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from .._errors import UsageError
-from .json_schema import is_array, is_object
+from .json_schema import is_array, is_object, ref_problem
 
 if TYPE_CHECKING:
     import jsonschema.exceptions
@@ -164,6 +164,9 @@ class JsonSchemaValidator:
         self._validator: jsonschema.protocols.Validator | None = None
         if plainly_valid(input_schema):
             return  # nothing to report now: the validator is made at the first call
+        problem = ref_problem(input_schema)
+        if problem is not None:  # else every call would fail with the validator's own error
+            raise UsageError(f"The input_schema of tool `{label}` cannot be used: {problem}.")
         # Imported here: jsonschema (with attrs, referencing, rpds) costs ~60 ms of start-up.
         import jsonschema.exceptions
 

@@ -11,6 +11,7 @@ for it to be ready and use its `Client`. Rules:
   process or ended the session, so nothing outlives it, also when the caller is cancelled;
 - the transport's end (a crashed process, a closed session) is noticed: the owner leaves and
   the next use opens a new connection; calls in flight get the SDK's "connection closed";
+  a call that got it, or a transport error, says so (`lost`), as HTTP's streams do not end;
 - a connection made on another event loop (an earlier `anyio.run`) is dropped, not reused;
 - a change in the server's tool list (`notifications/tools/list_changed`, or a 2026-era
   `subscriptions/listen` event) calls `on_tools_changed`.
@@ -113,6 +114,14 @@ class Connection:
             if link is not None and link.loop is loop:
                 await _finish(link)  # it ended: let go of what is left before starting anew
             return await self._open(loop)
+
+    def lost(self, client: Client) -> None:
+        """`client`'s connection failed under a call (a closed stream, a refused session): let
+        it go, so the next use opens a new one. Over HTTP nothing else tells: the read stream
+        outlives a server that died, and the one that comes back refuses the old session."""
+        link = self._link
+        if link is not None and link.client is client:
+            link.ended.set()  # the owner leaves and closes it; `client()` then opens anew
 
     async def aclose(self) -> None:
         """Close the connection, if open: the process stopped or the session ended."""

@@ -24,6 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -34,6 +35,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from .._errors import ToolError, UsageError
+from .._run.failure import sole_exception
 from .._tools.content import describe
 from .._tools.context import RunContext
 from .._tools.tool import Tool
@@ -100,6 +102,8 @@ class _Server:
                 f"{self.connection.connect_timeout:g} s (raise connect_timeout=)"
             ) from None
         except Exception as exc:
+            if _broken(exc):
+                self.connection.lost(client)
             raise MCPConnectionError(
                 f"the MCP server {self.name} did not list its tools: {describe(exc)}"
             ) from exc
@@ -109,21 +113,25 @@ class _Server:
         """Call tool `original` with `input`; its content, or a `ToolError` the model reads."""
         try:
             client = await self.connection.client()
+        except MCPConnectionError as exc:
+            raise ToolError(str(exc)) from exc
+        try:
             key = ctx.idempotency_key
             meta: types.RequestParamsMeta | None = None if key is None else {IDEMPOTENCY_META: key}
             result = await client.call_tool(original, input, meta=meta)
-        except MCPConnectionError as exc:
-            raise ToolError(str(exc)) from exc
-        except MCPError as exc:
-            if exc.code == types.CONNECTION_CLOSED:
+        except Exception as exc:
+            if _broken(exc):
+                self.connection.lost(client)  # the next call connects (or starts it) again
+            if isinstance(exc, MCPError) and exc.code == types.CONNECTION_CLOSED:
                 raise ToolError(
                     f"The MCP server {self.name} closed the connection during the call (it may "
-                    "have crashed), so the call may or may not have taken effect. The server is "
-                    "started again for the next call."
+                    "have crashed), so the call may or may not have taken effect. The next "
+                    "call connects to it again (a stdio server is started again)."
                 ) from exc
-            raise ToolError(f"The MCP server {self.name} refused the call: {exc.message} "
-                            f"(error {exc.code}).") from exc
-        except Exception as exc:  # a transport failure or an unreadable reply: not the run's
+            if isinstance(exc, MCPError):
+                raise ToolError(f"The MCP server {self.name} refused the call: {exc.message} "
+                                f"(error {exc.code}).") from exc
+            # a transport failure or an unreadable reply: not the run's
             raise ToolError(f"The call to the MCP server {self.name} failed: {describe(exc)}") \
                 from exc
         content = to_content(result)
@@ -164,13 +172,17 @@ class _View:
                 log.warning("MCP server %s: tool %r left out: its name %r is taken",
                             server.name, listed.name, name)
                 continue
+            handler = partial(server.call, listed.name)
+            # What errors name the tool's function by (two tools of one name): say whose it is.
+            whose = f"{listed.name} of the MCP server {server.name}"
+            handler.__qualname__ = whose  # type: ignore[attr-defined]
             try:
                 built[name] = Tool.from_schema(
                     name=name,
                     description=listed.description or listed.title
                     or f"The tool {listed.name!r} of the MCP server {server.name}.",
                     input_schema=dict(listed.input_schema),
-                    handler=partial(server.call, listed.name),
+                    handler=handler,
                     idempotent=bool(hints and (hints.read_only_hint or hints.idempotent_hint)),
                     timeout=server.timeout,
                 )
@@ -215,12 +227,13 @@ class MCPToolset(Toolset):
         terminal. `timeout`: seconds a call may take (then it is cancelled on the server and
         reported to the model); `connect_timeout`: seconds to start and initialize it.
         `mode="legacy"` skips the 2026 protocol discovery (for servers that choke on it).
-        `name` (default: the command line) names it in errors and logs.
+        `name` (default: the command line, what looks secret masked: see `_masked`) names it
+        in errors, logs and so in traces.
         """
         _check_times(timeout, connect_timeout)
         params = StdioServerParameters(command=command, args=list(args), env=dict(env or {}),
                                        cwd=cwd)
-        label = name or shlex.join([command, *args])
+        label = name or shlex.join(_masked([command, *args]))
         opener = partial(_stdio, params, label)
         return cls(_Server(label, opener, timeout=timeout, connect_timeout=connect_timeout,
                            mode=mode))
@@ -249,7 +262,7 @@ class MCPToolset(Toolset):
         client = partial(httpx2.AsyncClient, headers=dict(headers or {}), auth=auth,
                          timeout=httpx2.Timeout(http_timeout, read=timeout))
         opener = partial(_http, url, client)
-        return cls(_Server(name or url, opener, timeout=timeout,
+        return cls(_Server(name or _masked_url(url), opener, timeout=timeout,
                            connect_timeout=connect_timeout, mode=mode))
 
     @classmethod
@@ -273,7 +286,7 @@ class MCPToolset(Toolset):
                                    timeout=http_timeout, sse_read_timeout=timeout or 3600.0)
             return watched(transport, ended)
 
-        return cls(_Server(name or url, opener, timeout=timeout,
+        return cls(_Server(name or _masked_url(url), opener, timeout=timeout,
                            connect_timeout=connect_timeout, mode="legacy"))
 
     @property
@@ -316,6 +329,58 @@ class MCPToolset(Toolset):
             raise UsageError(f"prefix {start!r} must be 1 to 50 letters, digits, '_' or '-' "
                              "(tool names are at most 64 characters)")
         return Toolset([_View(self._view.server, start)])
+
+
+_TRANSPORT_ERRORS = (OSError, httpx2.TransportError, anyio.BrokenResourceError,
+                     anyio.ClosedResourceError, anyio.EndOfStream)
+
+
+def _broken(error: Exception) -> bool:
+    """Whether `error` means the connection is gone, not that the server refused one request
+    or sent one reply that could not be read (reconnecting restarts a stdio server)."""
+    if isinstance(error, MCPError):
+        return error.code == types.CONNECTION_CLOSED
+    return isinstance(sole_exception(error), _TRANSPORT_ERRORS)
+
+
+_SECRET = r"[\w.-]*(?:token|key|secret|passw|pwd|auth|credential)[\w.-]*"
+_SECRET_FLAG = re.compile(rf"-{{1,2}}{_SECRET}", re.IGNORECASE)
+_SECRET_ASSIGNED = re.compile(rf"(-{{0,2}}{_SECRET})=.+", re.IGNORECASE)
+_MASK = "***"
+
+
+def _masked(argv: Sequence[str]) -> list[str]:
+    """A command line fit for a server's default name, which errors, logs and so traces show:
+    a URL's password and query values, and the value of a secret-named option (`--api-key X`,
+    `--token=X`, `API_KEY=X`) masked. A server's documented command line often holds one
+    (a database URL with its password, a hosted server's `?api_key=`)."""
+    shown: list[str] = []
+    for arg in argv:
+        if shown and _SECRET_FLAG.fullmatch(shown[-1]) and not arg.startswith("-"):
+            shown.append(_MASK)
+        elif assigned := _SECRET_ASSIGNED.fullmatch(arg):
+            shown.append(f"{assigned.group(1)}={_MASK}")
+        else:
+            shown.append(_masked_url(arg))
+    return shown
+
+
+def _masked_url(text: str) -> str:
+    """`text` with its user info and query values masked, if it is a URL (else as it is)."""
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError for what is not a URL's netloc
+    except ValueError:
+        return text
+    if not url.scheme or not url.netloc:
+        return text
+    netloc = url.netloc
+    if "@" in netloc:  # a user name alone may be a token too (`https://TOKEN@host`)
+        user = f"{url.username}:{_MASK}" if url.password is not None else _MASK
+        netloc = f"{user}@{netloc.rpartition('@')[2]}"
+    query = "&".join(f"{part.partition('=')[0]}={_MASK}" if "=" in part else part
+                     for part in url.query.split("&")) if url.query else ""
+    return urlunsplit((url.scheme, netloc, url.path, query, url.fragment))
 
 
 def _check_times(timeout: float | None, connect_timeout: float) -> None:

@@ -95,6 +95,7 @@ _FINISH = {
     "stop_sequence": "stop",
     "max_tokens": "length",
     "tool_use": "tool_call",
+    "failed": "error",  # a run's own: the engine gave up on the model or user code failed
 }
 
 
@@ -105,7 +106,8 @@ def capture_from_env(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 def finish_reason(stop_reason: str | None) -> str:
-    """The convention's finish reason for an Anthropic `stop_reason` (others pass through)."""
+    """The convention's finish reason for an Anthropic `stop_reason` or a run's (`failed`:
+    `error`); others pass through."""
     if stop_reason is None:
         return "error"
     return _FINISH.get(stop_reason, stop_reason)

@@ -1,6 +1,6 @@
 """A test MCP server written with the official SDK (`MCPServer`): one tool per behaviour the
 client must handle. Run it as `python mcp_app.py` (stdio), `--http` or `--sse` (on 127.0.0.1,
-a free port printed as `port N` on stdout once it listens).
+a free port, or the port given after the flag, printed as `port N` on stdout once it listens).
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def main() -> None:
     import uvicorn
 
     listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port given again
+    listener.bind(("127.0.0.1", int(sys.argv[2]) if len(sys.argv) > 2 else 0))
     listener.listen(64)
     http = sys.argv[1] == "--http"
     starlette = app.streamable_http_app() if http else app.sse_app()

@@ -28,16 +28,23 @@ def call_ctx(call_id: str = "toolu_1") -> RunContext[Any]:
     return RunContext(deps=None, tool_use_id=call_id)
 
 
+def start(flag: str, port: int = 0) -> tuple[subprocess.Popen[str], str]:
+    """The test server over HTTP (`--http`) or SSE (`--sse`) in a subprocess, listening on
+    `port` (0: a free one); the process and its URL."""
+    process = subprocess.Popen([sys.executable, str(APP), flag, str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()  # printed once it listens
+    assert line.startswith("port "), f"the test server did not start: {line!r}"
+    path = "/mcp" if flag == "--http" else "/sse"
+    return process, f"http://127.0.0.1:{int(line.split()[1])}{path}"
+
+
 def serve(flag: str) -> Iterator[str]:
     """The test server over HTTP (`--http`) or SSE (`--sse`) in a subprocess; its URL."""
-    process = subprocess.Popen([sys.executable, str(APP), flag], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process, url = start(flag)
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # printed once it listens
-        assert line.startswith("port "), f"the test server did not start: {line!r}"
-        path = "/mcp" if flag == "--http" else "/sse"
-        yield f"http://127.0.0.1:{int(line.split()[1])}{path}"
+        yield url
     finally:
         process.terminate()
         process.wait(30)

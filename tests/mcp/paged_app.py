@@ -1,7 +1,10 @@
 """A test MCP server on the SDK's low-level `Server`: 5 tools listed 2 per page (cursors), each
-answering with its own name. Serves stdio."""
+answering with its own name. Serves stdio. With `--bad-refs`, `tool_1` and `tool_3` have
+schemas whose `$ref`s cannot be followed (one points at nothing, one off the machine)."""
 
 from __future__ import annotations
+
+import sys
 
 import anyio
 import mcp_types as types
@@ -11,14 +14,19 @@ from mcp.server.stdio import stdio_server
 
 NAMES = [f"tool_{i}" for i in range(5)]
 PAGE = 2
+BAD_REFS = {
+    "tool_1": {"type": "object", "properties": {"a": {"$ref": "#/$defs/gone"}}},
+    "tool_3": {"type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:9/a.json"}}},
+}
 
 
 async def list_tools(
     ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
     start = int(params.cursor) if params is not None and params.cursor else 0
+    bad = BAD_REFS if "--bad-refs" in sys.argv else {}
     tools = [types.Tool(name=name, description=f"Say {name}.",
-                        input_schema={"type": "object", "properties": {}})
+                        input_schema=bad.get(name, {"type": "object", "properties": {}}))
              for name in NAMES[start:start + PAGE]]
     more = start + PAGE < len(NAMES)
     return types.ListToolsResult(tools=tools, next_cursor=str(start + PAGE) if more else None)

@@ -14,7 +14,16 @@ import anyio
 import pytest
 from mcp_helpers import call_ctx, stdio_app
 
-from agentkit import Agent, AsyncClient, Hooks, RunContext, SQLiteStore, Toolset, tool
+from agentkit import (
+    Agent,
+    AsyncClient,
+    Hooks,
+    RunContext,
+    SQLiteStore,
+    Toolset,
+    UsageError,
+    tool,
+)
 from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Trim
 from agentkit.errors import RunError
@@ -133,6 +142,44 @@ def test_a_refused_name_never_reaches_the_wire() -> None:
 
     names = anyio.run(one_run)
     assert all(valid.match(n) for n in names) and any(n.startswith("db_query_run_") for n in names)
+
+
+@pytest.mark.asyncio
+async def test_a_server_tool_named_like_a_local_one_is_refused_naming_the_server() -> None:
+    @tool
+    def echo(text: str) -> str:
+        """A local echo."""
+        return text
+
+    client, transport = client_for(text_reply("never"))
+    server = stdio_app(name="the-app")
+    async with client, Agent(MODEL, tools=[server, echo], client=client) as agent:
+        with pytest.raises(UsageError, match=r"Two tools are named `echo` \(`.*echo` and `echo of "
+                           r"the MCP server the-app`\).*\.prefixed"):
+            await agent.run("go")
+    assert transport.requests == []  # refused before anything was sent
+
+
+@pytest.mark.asyncio
+async def test_a_tool_a_server_adds_mid_run_under_a_local_tool_s_name_is_left_out_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @tool
+    def fresh() -> str:
+        """The local fresh."""
+        return "local"
+
+    client, transport = client_for(tool_reply("grow", {}), tool_reply("fresh", {}),
+                                   text_reply("Done."))
+    async with client, Agent(MODEL, tools=[stdio_app(name="the-app"), fresh],
+                             client=client) as agent:
+        result = await agent.run("go")  # else: UsageError, the conversation (and grow) lost
+    assert result.text == "Done."
+    grown, called = results(result.messages)
+    assert grown["content"] == [{"type": "text", "text": "grown"}] and called["content"] == "local"
+    second = [t for t in transport.requests[1].body["tools"] if t["name"] == "fresh"]
+    assert [t["description"] for t in second] == ["The local fresh."]
+    assert "fresh of the MCP server the-app` left out of this turn" in caplog.text
 
 
 @pytest.mark.asyncio

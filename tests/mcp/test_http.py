@@ -3,9 +3,13 @@ in a subprocess, one per module."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlsplit
+
+import anyio
 import httpx2
 import pytest
-from mcp_helpers import call_ctx, time_out_on_the_server
+from mcp_helpers import call_ctx, start, time_out_on_the_server
 
 from agentkit import Tool
 from agentkit.mcp import MCPConnectionError, MCPToolset
@@ -57,3 +61,43 @@ async def test_a_server_that_is_not_there_fails_naming_it() -> None:
     with pytest.raises(MCPConnectionError, match=r"http://127\.0\.0\.1:9/mcp"):
         await server.list_tools()
     await server.aclose()
+
+
+@pytest.mark.asyncio
+async def test_credentials_in_the_url_stay_out_of_the_name_and_its_errors() -> None:
+    server = MCPToolset.http("http://user:pw-1@127.0.0.1:9/mcp?api_key=key-2", connect_timeout=20)
+    with pytest.raises(MCPConnectionError, match=r"http://user:\*\*\*@127\.0\.0\.1:9/mcp\?"
+                       r"api_key=\*\*\*") as raised:
+        await server.list_tools()
+    await server.aclose()
+    assert "pw-1" not in str(raised.value) and "key-2" not in str(raised.value)
+    assert MCPToolset.sse("http://tok-3@127.0.0.1:9/sse").name == "http://***@127.0.0.1:9/sse"
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_died_and_came_back_is_connected_to_again() -> None:
+    # Over HTTP the read stream outlives the server: every later call answered "closed the
+    # connection", on the dead session, also once the server was back.
+    process, url = start("--http")
+    server = MCPToolset.http(url, connect_timeout=20, timeout=20)
+    try:
+        with anyio.fail_after(60):
+            tools = by_name(await server.list_tools())
+            first = await tools["process"].run({"name": "x"}, call_ctx())
+            process.kill()
+            process.wait(30)
+            if process.stdout is not None:
+                process.stdout.close()
+            down = await tools["process"].run({"name": "x"}, call_ctx())
+            process, _ = start("--http", urlsplit(url).port or 0)
+            back = await tools["process"].run({"name": "x"}, call_ctx())
+    finally:
+        await server.aclose()
+        process.kill()
+        process.wait(30)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert down["is_error"] is True and "closed the connection" in down["content"]
+    assert back.get("is_error") is None, back
+    pids = [json.loads(b["content"][0]["text"])["pid"] for b in (first, back)]
+    assert pids[0] != pids[1]

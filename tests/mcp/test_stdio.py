@@ -157,6 +157,19 @@ async def test_every_page_of_the_listing_is_read() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_tool_whose_schema_refs_cannot_be_followed_is_left_out_saying_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "agentkit.mcp")
+    async with MCPToolset.stdio(sys.executable, [str(PAGED), "--bad-refs"]) as server:
+        tools = by_name(await server.list_tools())
+    assert sorted(tools) == ["tool_0", "tool_2", "tool_4"]  # else calling one raised
+    warned = caplog.text
+    assert "tool 'tool_1' left out" in warned and "'#/$defs/gone'" in warned
+    assert "tool 'tool_3' left out" in warned and "points outside the schema" in warned
+
+
+@pytest.mark.asyncio
 async def test_a_real_server_from_pypi() -> None:
     async with MCPToolset.stdio(sys.executable, ["-m", "mcp_server_time",
                                                  "--local-timezone", "UTC"]) as time_tools:
@@ -171,6 +184,22 @@ async def test_a_command_that_does_not_exist_fails_with_what_to_check() -> None:
     with pytest.raises(MCPConnectionError, match="no such command"):
         await server.list_tools()
     await server.aclose()
+
+
+@pytest.mark.asyncio
+async def test_secrets_on_the_command_line_stay_out_of_the_name_and_its_errors() -> None:
+    server = MCPToolset.stdio("agentkit-no-such-command", [
+        "postgresql://me:pw-1@localhost/db?sslpassword=pw-2", "--api-key", "sk-3",
+        "--token=tok-4", "API_KEY=key-5", "--verbose", "kept",
+    ])
+    with pytest.raises(MCPConnectionError, match="no such command") as raised:
+        await server.list_tools()
+    await server.aclose()
+    shown = f"{server.name} {raised.value}"
+    assert not re.search(r"pw-1|pw-2|sk-3|tok-4|key-5", shown), shown
+    assert server.name == ("agentkit-no-such-command 'postgresql://me:***@localhost/db?"
+                           "sslpassword=***' --api-key '***' '--token=***' 'API_KEY=***' "
+                           "--verbose kept")
 
 
 @pytest.mark.asyncio

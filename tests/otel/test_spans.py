@@ -144,6 +144,18 @@ async def test_a_model_call_that_gives_up_fails_its_span_and_the_run_span(
 
 
 @pytest.mark.asyncio
+async def test_a_failed_run_s_finish_reason_is_the_convention_s_error(
+    telemetry: Telemetry,
+) -> None:
+    a, _ = agent([Fault.error(400, error_type="invalid_request_error", message="bad")])
+    with pytest.raises(RunError):
+        await a.run("Go")
+    run = dict(telemetry.one("invoke_agent weather").attributes or {})
+    assert run["agentkit.run.stop_reason"] == "failed"  # agentkit's own word, kept
+    assert run["gen_ai.response.finish_reasons"] == ("error",)  # the convention's enum
+
+
+@pytest.mark.asyncio
 async def test_a_call_that_gives_up_after_retries_counts_only_the_retries(
     telemetry: Telemetry,
 ) -> None:
