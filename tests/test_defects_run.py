@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from agentkit import (
     Agent,
     AsyncClient,
+    ConversationError,
+    Hooks,
     ModelSettings,
     RunContext,
     RunError,
@@ -321,11 +323,72 @@ async def test_a_forced_tool_a_prepare_hook_hid_fails_before_anything_is_sent(ma
         tools=[Toolset([get_weather], prepare=hide_on_second_turn), other],
         settings=ModelSettings(tool_choice=forced, tool_choice_after_tools="keep"),
     )
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(RunError) as caught:
         await agent.run("Oslo?")
-    said = str(caught.value)
+    said = str(caught.value.__cause__)
+    assert isinstance(caught.value.__cause__, UsageError)
     assert "forces the tool `get_weather`, but turn 1 offers `lookup` (`prepare` hooks" in said
     assert len(h.bodies) == 1  # the turn that offered it was sent; the next one never was
+    # The turn it paid for is kept (it was lost with a bare UsageError), valid to go on from.
+    kept = caught.value.result.messages
+    assert [m["role"] for m in kept] == ["user", "assistant", "user"]
+    assert kept[2]["content"][0]["content"] == "Sunny in Oslo"
+    validate_conversation(kept)
+    assert caught.value.usage.requests == 1
+
+
+@pytest.mark.asyncio
+async def test_a_setup_error_a_later_turn_meets_keeps_the_conversation(make: Any) -> None:
+    # A `prepare` hook returning True on turn 1 raised a bare UsageError: turn 0's reply and
+    # its tool's result, paid for and run, were lost. "Nothing lost": a RunError carries them.
+    def keep_on_later_turns(ctx: RunContext[Any], t: Tool) -> Any:
+        return t if ctx.turn == 0 else True
+
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), text_reply("Sunny."))
+    agent = h.agent(tools=[Toolset([get_weather], prepare=keep_on_later_turns)])
+    with pytest.raises(RunError) as caught:
+        await agent.run("Oslo?")
+    error = caught.value
+    assert isinstance(error.__cause__, UsageError)
+    assert "returned True for tool `get_weather`" in str(error)
+    assert "The conversation so far is kept" in str(error)
+    assert [m["role"] for m in error.messages] == ["user", "assistant", "user"]
+    assert error.result.usage.requests == 1 and len(h.bodies) == 1
+    # Fixed, the run goes on from what it kept, as the error says: turn 0 is not asked again.
+    assert "continue it with agent.run(prompt, history=...)" in str(error)
+    fixed = h.agent(tools=[get_weather])
+    assert (await fixed.run("Go on.", history=error.messages)).text == "Sunny."
+    assert len(h.bodies) == 2 and h.bodies[1]["messages"][2]["content"][0]["content"] == (
+        "Sunny in Oslo")
+
+
+@pytest.mark.asyncio
+async def test_a_before_model_rewrite_a_later_turn_breaks_keeps_the_conversation(
+    make: Any,
+) -> None:
+    def warm_later(ctx: RunContext[Any], params: dict[str, Any]) -> dict[str, Any]:
+        return params if ctx.turn == 0 else {**params, "temperature": 0.5}
+
+    h = make(tool_reply("get_weather", {"city": "Oslo"}), text_reply("Sunny."))
+    agent = h.agent(tools=[get_weather], thinking=2048, max_tokens=4096,
+                    hooks=Hooks(before_model=warm_later))
+    with pytest.raises(RunError) as caught:
+        await agent.run("Oslo?")
+    cause = caught.value.__cause__
+    assert isinstance(cause, ConversationError) and cause.rule == "sampling_with_thinking"
+    assert len(caught.value.messages) == 3 and len(h.bodies) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_setup_error_before_the_first_request_stays_bare(make: Any) -> None:
+    # Nothing was sent, so nothing is lost: the error is the setup's own, to fix.
+    def never(ctx: RunContext[Any], t: Tool) -> Any:
+        return True
+
+    h = make(text_reply("never"))
+    with pytest.raises(UsageError, match="returned True for tool `get_weather`"):
+        await h.agent(tools=[Toolset([get_weather], prepare=never)]).run("Oslo?")
+    assert h.bodies == []
 
 
 @pytest.mark.asyncio

@@ -367,10 +367,13 @@ async def test_an_approve_callback_returning_no_decision_fails_naming_the_call(
 
     agent = h.agent(tools=[tool(deleting, requires_approval=True)],
                     approve=lambda ctx, call: verdict)
-    with pytest.raises(UsageError, match=r"approve callback returned .* for call 'toolu_a' "
-                       r"\(deleting\).*return True.*Nothing was run"):
+    with pytest.raises(RunError, match=r"approve callback returned .* for call 'toolu_a' "
+                       r"\(deleting\).*return True.*Nothing was run") as caught:
         await agent.run("delete a.txt")
     assert ran == [] and len(h.bodies) == 1
+    # The reply asking for the call was paid for: the error keeps it, its call answered.
+    assert isinstance(caught.value.__cause__, UsageError)
+    assert [m["role"] for m in caught.value.messages] == ["user", "assistant", "user"]
 
 
 @pytest.mark.asyncio

@@ -101,6 +101,10 @@ class Journal:
     _held: dict[str, list[RunUsage]] = field(default_factory=dict[str, list[RunUsage]])
     """Usage merged in by calls still running (durable sub-runs'), by call: journaled with
     the call's result (`merge`)."""
+    cut: tuple[str, ...] = ()
+    """Non-idempotent calls a cancellation cut in this process (`tool_calls.ToolCalls`): the
+    answers the engine gives them as the run ends are journaled with its status, so a resume
+    tells the model what the run told it, not that the process stopped."""
     durability: Durability | None = field(init=False)
     """The commits on their way to the disk, when the store fsyncs (None: it does not, and
     a commit is done when `append_many` returns)."""
@@ -210,6 +214,9 @@ class Journal:
             self.flush()
 
     def status(self, status: RunStatus, reason: str | None) -> None:
+        if self.cut:  # as the engine answered them when it ended the run
+            self._pending.extend(("tool_result", b) for b in _answers(self.state, self.cut))
+            self.cut = ()
         totals = self._summary  # a pending reply's, if any: one commit
         self._summary = Summary(status) if totals is None else totals._replace(status=status)
         payload: dict[str, Any] = {"status": status, "reason": reason}
@@ -262,3 +269,13 @@ class Journal:
     def _commit(self, kind: EntryKind, payload: Mapping[str, Any]) -> None:
         self._pending.append((kind, payload))
         self.flush()
+
+
+def _answers(state: RunState, ids: Sequence[str]) -> list[Mapping[str, Any]]:
+    """The results the run's last user turn gives calls `ids` (none if it gives none)."""
+    last = state.messages[-1] if state.messages else None
+    if last is None or last["role"] != "user" or isinstance(last["content"], str):
+        return []
+    wanted = set(ids)
+    return [b for b in last["content"]
+            if b.get("type") == "tool_result" and b.get("tool_use_id") in wanted]

@@ -27,12 +27,10 @@ from .._api.wire import Message
 from .._errors import (
     APIError,
     APITimeoutError,
-    ConversationError,
     IncompleteStreamError,
     LimitExceeded,
     MalformedStreamError,
     RunError,
-    UsageError,
 )
 from .._loop.decisions import approver_decision
 from .._loop.engine import Engine, EngineConfig, RunState
@@ -55,7 +53,7 @@ from . import observe
 from .clock import Clock
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
-from .failure import as_api_error, continue_failed, failed_call, go_on, model_failed, sole_exception
+from .failure import as_api_error, failed_call, kept, model_failed, run_failed, sole_exception
 from .hooks import Approve, Deny, Hooks, call_before_model, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -125,6 +123,7 @@ class Driver(Generic[OutputT]):
             RunError: the model call or user code failed; the cause is chained.
         """
         state = engine.state
+        given = len(state.messages)  # more when the run fails: this call has something to lose
         engine.start(self.clock.now())
         if decisions and (decided := engine.check_decisions(decisions)):
             engine.on_decisions(decided)
@@ -157,20 +156,11 @@ class Driver(Generic[OutputT]):
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
             cause = sole_exception(exc)
+            grown = len(state.messages) > given
             if not ended:
                 engine.abort("failed", failed_call(cause))
-            local = isinstance(cause, UsageError | ConversationError)
-            if isinstance(cause, Exception) and not local:
-                # Raised by user code in the run; a task group may have wrapped it.
-                again = go_on(journal, continue_failed(state.held is not None), ended)
-                what = "its consumer failed on RunFinished" if ended else "the run failed"
-                raise RunError(
-                    f"{what}: {type(cause).__name__}: {cause}. The conversation so far "
-                    f"is kept (.messages, .result); {again}.",
-                    messages=state.messages,
-                    usage=state.usage,
-                    result=self._result(engine),
-                ) from cause
+            if kept(cause, grown):  # raised by user code or found by a check in the run
+                raise run_failed(cause, state, journal, ended, self._result(engine)) from cause
             if cause is not exc:  # a KeyboardInterrupt in a tool, not its task group's wrapper
                 raise cause from None
             raise

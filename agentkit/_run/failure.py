@@ -12,16 +12,25 @@ which to leave out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeGuard, cast
 
-from .._errors import APIStatusError, APIStreamError, MalformedStreamError
+from .._errors import (
+    APIStatusError,
+    APIStreamError,
+    ConversationError,
+    MalformedStreamError,
+    RunError,
+    UsageError,
+)
 from .._loop.history import unfinished
 
 if TYPE_CHECKING:
+    from .._loop.state import RunState
     from .checkpoints import Journal
 
 __all__ = [
-    "as_api_error", "continue_failed", "failed_call", "go_on", "model_failed", "sole_exception",
+    "as_api_error", "continue_failed", "failed_call", "go_on", "kept", "model_failed",
+    "run_failed", "sole_exception",
 ]
 
 
@@ -43,6 +52,36 @@ def continue_failed(held: bool) -> str:
     return (
         "the reply the after_model hook failed on is kept with its usage (.result.state.held): "
         "agent.run(state=error.result.state) runs the hook on it again and goes on once it passes"
+    )
+
+
+def kept(cause: BaseException, grown: bool) -> TypeGuard[Exception]:
+    """Whether a run failed by `cause` raises a `RunError` carrying its conversation: for any
+    `Exception` (user code: a tool under `raise_errors`, a hook, a consumer), and for a setup
+    mistake a check finds (`UsageError`, `ConversationError`: a `prepare` hook's return, a
+    forced tool a turn does not offer, a `before_model` rewrite, no API key) once the call has
+    `grown` the conversation (a reply, a result) and so has something to lose. Found before,
+    such a mistake is raised as it is: its type says what to fix, and the caller still holds
+    what it gave. A `BaseException` (Ctrl-C) propagates as it is."""
+    if not isinstance(cause, Exception):
+        return False
+    return grown or not isinstance(cause, UsageError | ConversationError)
+
+
+def run_failed(
+    cause: Exception, state: RunState, journal: Journal | None, ended: bool, result: object
+) -> RunError:
+    """The `RunError` of a run `cause` failed (`kept`), carrying its conversation and usage
+    (`result`: the `RunResult` as it stopped) and saying how it goes on; `ended`: the run had
+    ended, and its consumer failed on `RunFinished`."""
+    again = go_on(journal, continue_failed(state.held is not None), ended)
+    what = "its consumer failed on RunFinished" if ended else "the run failed"
+    return RunError(
+        f"{what}: {type(cause).__name__}: {cause}. The conversation so far is kept "
+        f"(.messages, .result); {again}.",
+        messages=state.messages,
+        usage=state.usage,
+        result=result,
     )
 
 

@@ -12,7 +12,8 @@ checkpoint), durable runs included: a call marked started that never began is an
 run" (`NOT_BEGUN`, journaled: a resume would say it may have taken effect) when the batch fails
 or is cancelled in this process, and is never run twice. One that began when user code failed
 the batch (a tool raising under `raise_errors`, a hook) is answered as the failed run answers
-it in memory (`failure.failed_call`), journaled: a resume would say the process stopped. On
+it in memory (`failure.failed_call`), journaled: a resume would say the process stopped; so
+is one a cancellation cut (the caller's, the timeout's), when the run ends (`Journal.cut`). On
 trio, anyio's task group.
 """
 
@@ -85,6 +86,8 @@ class ToolCalls:
             self._not_begun(calls)
             if isinstance(exc, Exception):
                 self._failed(calls, exc)
+            else:
+                self._cut(calls)
             raise
 
     async def _run(self, calls: list[dict[str, Any]]) -> None:
@@ -164,6 +167,20 @@ class ToolCalls:
             if journal is not None:
                 with contextlib.suppress(StoreError):  # the run stops with what stopped it
                     journal.result(block)
+
+    def _cut(self, calls: list[dict[str, Any]]) -> None:
+        """A durable batch cancelled in this process (its caller, the run's timeout): its calls
+        marked started that began and have no result are answered when the run ends, as the
+        engine answers them then (`Journal.cut`). Unanswered, a resume would tell the model
+        the process running them stopped, which it did not."""
+        journal, began, results = self.journal, self.began or set[str](), self.engine.state.results
+        if journal is None:
+            return
+        journal.cut += tuple(
+            call["id"] for call in calls
+            if call["id"] in began and call["id"] not in results
+            and not resumes(self.by_name[call["name"]])
+        )
 
 
 NOT_BEGUN = (

@@ -11,7 +11,16 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, tool
+from agentkit import (
+    Agent,
+    AsyncClient,
+    LimitExceeded,
+    Limits,
+    RunContext,
+    RunError,
+    SQLiteStore,
+    tool,
+)
 from agentkit.events import AgentEvent, RunFinished, ToolCallStarted
 from agentkit.testing import (
     FakeServer,
@@ -385,3 +394,84 @@ async def test_a_run_the_api_refused_is_not_told_to_resume_with_the_same_request
         assert "start anew with history= or delete the run" in " ".join(said.split())
     assert "a resume (agent.run(state=...)) sends it again" in str(memory.value)
     assert "continue from a corrected history=" in str(memory.value)
+
+
+@pytest.mark.asyncio
+async def test_a_setup_error_a_later_turn_meets_is_stored_failed_and_resumes_once_fixed(
+    tmp_path: Path,
+) -> None:
+    # A prepare hook's bad return on turn 1 raised a bare UsageError: the caller lost the
+    # conversation. Stored failed, the run resumes with the fixed agent from where it stopped:
+    # the charge is not made again, turn 0 is not asked again.
+    charged: list[int] = []
+
+    @tool
+    async def charge_once(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged {order}"
+
+    def broken(ctx: RunContext[None], t: Any) -> Any:
+        return t if ctx.turn == 0 else True
+
+    def agent(script: list[Any], prepare: Any = None) -> Agent[str]:
+        client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, tools=[charge_once.replace(prepare=prepare)], client=client)
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    first = agent([tool_reply("charge_once", {"order": 7})], prepare=broken)
+    with pytest.raises(RunError, match=r"resume it with the same call \(run_id='r'\)") as caught:
+        await first.run("Charge 7", run_id="r", store=store)
+    assert "returned True for tool `charge_once`" in str(caught.value)
+    assert len(caught.value.messages) == 3 and charged == [7]
+    header = store.header("r")
+    assert header is not None and header.status == "failed" and header.turns == 1
+
+    done = await agent([text_reply("Charged.")]).run("Charge 7", run_id="r", store=store)
+    assert done.text == "Charged." and done.usage.requests == 2 and charged == [7]
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("by", ["caller", "timeout"])
+async def test_a_non_idempotent_call_a_cancellation_cut_is_told_so_on_resume(
+    tmp_path: Path, by: str
+) -> None:
+    # In memory the cut call is answered "the run was cancelled"; the journal held only its
+    # started mark, so the resume told the model "the process running this tool call
+    # stopped", which it did not. The answer is journaled as the run gave it.
+    entered, never = anyio.Event(), anyio.Event()
+    charged: list[int] = []
+
+    @tool
+    async def charge_slowly(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        entered.set()
+        await never.wait()
+        return f"charged {order}"
+
+    def agent(script: list[Any], limits: Limits | None = None) -> Agent[str]:
+        client = AsyncClient(api_key="sk", transport=ScriptedTransport(script), max_retries=0)
+        return Agent(MODEL, tools=[charge_slowly], client=client, limits=limits)
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    script = [reply(tool_calls=[("charge_slowly", {"order": 7}, "toolu_1")])]
+    if by == "timeout":  # the deadline passes while the call waits (the model's reply is
+        # scripted in memory: the call starts well within the second)
+        with pytest.raises(LimitExceeded):
+            await agent(script, Limits(timeout=1.0)).run("Charge 7", run_id="r", store=store)
+        why = "the run hit its timeout limit"
+    else:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: agent(script).run("Charge 7", run_id="r", store=store))
+            await entered.wait()
+            tg.cancel_scope.cancel()
+        why = "the run was cancelled"
+
+    second = agent([text_reply("It may have been charged.")])
+    done = await second.run("Charge 7", run_id="r", store=store)
+    assert done.text == "It may have been charged." and charged == [7]
+    told = done.messages[2]["content"][0]
+    assert told["tool_use_id"] == "toolu_1" and told["is_error"] is True
+    assert told["content"].startswith(f"Not finished: {why} before this call finished")
