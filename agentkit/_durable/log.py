@@ -289,12 +289,20 @@ class RunLog:
             written += more
 
     def unlink(self) -> None:
-        """Remove the file, still locked: a deleted run's journal, its row gone already, so the
-        run is deleted even when this fails (the file is left as it is: a new run given its
-        key takes another, `Journals.take_new`). A taker who opened it meanwhile finds it
-        unlinked (`take`)."""
-        with contextlib.suppress(OSError):
+        """Remove the file, still locked: a deleted run's journal, before its row goes (so a
+        file no row names is never a deleted run's). Raises `StoreError` when it cannot be
+        removed, the run then kept whole; a file gone already is no error. A taker who opened
+        it meanwhile finds it unlinked (`take`)."""
+        try:
             os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(
+                f"cannot delete the run journal {self.path}: {exc}; the run was kept whole. "
+                "Fix the folder's permissions (the store's process must be able to remove its "
+                "files), then delete the run again"
+            ) from exc
 
     def sync(self) -> None:
         """Wait until the disk has every record written so far (`fdatasync`), from any thread.
