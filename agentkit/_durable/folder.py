@@ -16,7 +16,6 @@ case pays for a look at the folder; a new run's key is otherwise a new file (`O_
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -24,11 +23,10 @@ from typing import Any
 
 from agentkit._durable.journal import Entry, runs_command
 from agentkit._durable.log import RunLog
-from agentkit._durable.records import first
 from agentkit._durable.rows import locked
 from agentkit._errors import StoreError
 
-__all__ = ["Journals", "journal_of", "keys", "unnamed"]
+__all__ = ["Journals", "keys", "unnamed"]
 
 _TRIES = 100
 """Keys a new run tries past journals another store makes meanwhile (none should)."""
@@ -183,17 +181,6 @@ def unnamed(folder: str, named: Callable[[], Iterable[int]]) -> list[str]:
     held = [key for key in sorted(found) if _size(found[key])]
     rows = set(named()) if held else rows
     return [found[key] for key in held if key not in rows and os.path.exists(found[key])]
-
-
-def journal_of(run_id: str, paths: Iterable[str]) -> str | None:
-    """The one of the journals `paths` whose `start` names run `run_id`, if any."""
-    for path in paths:
-        with contextlib.suppress(StoreError):
-            start = first(path)
-            named = None if start is None or start.kind != "start" else start.payload
-            if named is not None and named.get("run_id") == run_id:
-                return path
-    return None
 
 
 def _size(path: str) -> int:

@@ -442,9 +442,9 @@ class SQLiteStore:
         process holds it, `UsageError` for a sub-run of an unfinished run (`check_deletable`).
 
         The journal goes first (unlinked under its lock), then the row, in one transaction:
-        killed in between, the row is left without its journal, which a claim refuses naming
-        `agentkit runs rm` (which removes the row), never a journal no row names, which the
-        store would adopt back as the run (`adopt.py`). No claim meets the journal meanwhile: a
+        killed in between, the row is left without its journal, nothing of the run to resume
+        (`agentkit runs rm` removes the row), never a journal no row names, which the store
+        would adopt back as the run (`adopt.py`). No claim meets the journal meanwhile: a
         claim's transaction waits for the delete's, after which a new run given the key finds
         no file there and makes its own (`deleting`: an older agentkit's delete, row first)."""
         check_deletable(run_id, self.header)

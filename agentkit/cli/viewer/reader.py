@@ -13,6 +13,13 @@ A header row is brought up to date only every third of a lease, so a running run
 totals are its row's with its journal's tail (`Totals.caught_up`, as `SQLiteStore` shows them).
 A run whose status is still running but whose journal nobody has locked is shown as
 interrupted: its process stopped (the kernel freed its lock) without recording an end.
+
+The runs of journals no row names (a store file put back from a copy older than them) are
+shown as runs, as `agentkit runs list` shows them: the store adopts them at its first use, and
+until one does, the viewer, which writes nothing, shows their rows as rebuilt from their
+journals (`_durable/adopt.py`), kept in a table of this connection's own (`temp.lost`, found
+again when a file in the folder comes or goes), with the store's in a view named `runs` that
+every query reads (SQLite looks in `temp` first).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
-from agentkit._durable.folder import Journals, journal_of, unnamed
+from agentkit._durable.adopt import COLUMNS, lost
+from agentkit._durable.folder import Journals, unnamed
 from agentkit._durable.journal import STATUSES, Entry, check_named
 from agentkit._durable.log import RunLog
 from agentkit._durable.records import first, read
@@ -161,6 +169,14 @@ class RunReader:
                 problem="not_sqlite" if "not a database" in str(exc) else "corrupt",
             ) from exc
         self._check(app, version)
+        self._db.execute("CREATE TEMP TABLE lost AS SELECT * FROM main.runs WHERE 0")
+        self._db.execute(
+            "CREATE TEMP VIEW runs AS SELECT * FROM main.runs UNION ALL SELECT * FROM temp.lost "
+            "WHERE id NOT IN (SELECT id FROM main.runs) "
+            "AND run_id NOT IN (SELECT run_id FROM main.runs)"
+        )
+        self._folder: int | None = None
+        """When the journals' folder last changed, as `temp.lost` was filled (`_lost`)."""
         self._db.create_function("shown", 6, self._shown)  # reads files: not deterministic
         self._db.create_function("prompt", 5, self._prompt_of, deterministic=True)
         self._prompts: dict[tuple[int, float], str] = {}
@@ -267,11 +283,29 @@ class RunReader:
             try:
                 db.execute("BEGIN")
                 try:
+                    self._lost(db)
                     yield db
                 finally:
                     db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"reading the run store {self.path} failed: {exc}") from exc
+
+    def _lost(self, db: sqlite3.Connection) -> None:
+        """Fill `temp.lost` with the runs of the journals no row names (`adopt.lost`) again
+        when the folder changed since (a journal made or removed): otherwise a look at its
+        time. A row a writer gives such a run later hides its own (the view `runs`)."""
+        try:
+            changed: int | None = os.stat(self._files.folder).st_mtime_ns
+        except OSError:
+            changed = None
+        if changed == self._folder:
+            return
+        db.execute("DELETE FROM temp.lost")
+        found = [] if changed is None else lost(self._files.folder, db)
+        marks = ", ".join("?" * len(COLUMNS.split(",")))
+        db.executemany(f"INSERT INTO temp.lost ({COLUMNS}) VALUES ({marks})",
+                       [run.row() for run in found])
+        self._folder = changed
 
     def page(
         self, *, status: str | None = None, text: str = "", limit: int = 50, offset: int = 0
@@ -326,15 +360,11 @@ class RunReader:
         """The journals in the store's folder that no run of it names (`folder.unnamed`: runs
         made after the store file was copied, when the copy was put back), by key."""
 
-        def named() -> list[int]:
+        def named() -> list[int]:  # the runs the viewer shows (`temp.lost`'s too)
             with self._snapshot() as db:
                 return [key for (key,) in db.execute("SELECT id FROM runs").fetchall()]
 
         return unnamed(self._files.folder, named)
-
-    def lost(self, run_id: str) -> str | None:
-        """The journal no run of the store names whose start names run `run_id`, if any."""
-        return journal_of(run_id, self.unnamed())
 
     def exists(self, run_id: str) -> bool:
         """Whether the store has run `run_id`."""
