@@ -38,7 +38,7 @@ async def charge(ctx: RunContext[None], order: int) -> str:
 
 script = ScriptedTransport([tool_reply("charge", {"order": 1})])
 client = AsyncClient(api_key="sk", transport=script)
-Agent("claude-sonnet-4-5", tools=[charge], client=client).run_sync(
+Agent("claude-sonnet-4-5", tools=[charge], client=client, name="biller").run_sync(
     "Charge order 1", run_id="b", store=SQLiteStore(sys.argv[1]))
 """
 
@@ -53,7 +53,8 @@ def charging(charged: Path, transport: ScriptedTransport) -> Agent[str]:
             file.write(f"{order}\n")
         return "charged"
 
-    return Agent(MODEL, tools=[charge], client=AsyncClient(api_key="sk", transport=transport))
+    client = AsyncClient(api_key="sk", transport=transport)
+    return Agent(MODEL, tools=[charge], client=client, name="biller")
 
 
 def put_back(copy: Path, db: Path) -> None:
@@ -113,6 +114,8 @@ def test_a_finished_run_lost_from_a_restored_store_returns_its_stored_answer(
     with SQLiteStore(db) as store:
         again = charging(charged, transport).run_sync("Charge order 1", run_id="b", store=store)
         assert again.text == "Charged order 1." and not transport.requests
+        resumed = charging(charged, transport).run_sync(run_id="b", store=store)  # no prompt
+        assert resumed.text == "Charged order 1." and not transport.requests
         assert charged.read_text() == "1\n"
         header = store.header("b")
     assert before is not None and header is not None

@@ -163,6 +163,30 @@ def test_a_delete_killed_once_its_row_is_gone_leaves_no_journal_to_bring_the_run
         assert again.created and store.entries("old") == []  # afresh, as deleted
 
 
+def test_a_delete_whose_journal_cannot_be_removed_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The row went, the failed unlink was passed over: a journal no row names was left, which
+    # the store adopts back as the run (`adopt.py`), and the delete said it was done.
+    path = tmp_path / "runs.db"
+    stored(path, "old", {**START, "fingerprint": "f-p"}, {"n": 1})
+
+    def refused(target: str) -> None:
+        raise PermissionError(13, "Permission denied", target)
+
+    with SQLiteStore(path) as store:
+        monkeypatch.setattr(os, "unlink", refused)
+        with pytest.raises(StoreError) as failed:
+            store.delete("old")
+        monkeypatch.undo()
+        said = str(failed.value)
+        assert said.startswith("cannot delete the run journal ") and "Permission denied" in said
+        assert "the run was kept whole" in said
+        assert [e.payload for e in store.entries("old")] == [{**START, "fingerprint": "f-p"},
+                                                             {"n": 1}]
+        assert store.delete("old") and store.header("old") is None
+
+
 def test_a_new_run_given_a_deleted_run_s_key_while_its_journal_is_unlinked_keeps_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
