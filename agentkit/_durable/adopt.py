@@ -85,10 +85,12 @@ def adopt_once(
     inside a write transaction with `write`): made once per store object, at its first use,
     and why once is enough: meanwhile no journal holding anything loses its row (a delete
     unlinks the journal before its row goes, a new run's row commits with its journal), and a
-    store file put back under an open store is refused (`Journals.take`), so only a store
-    opened after it meets them. Costs a look at the rows' keys and the folder; a write only
-    when there are such runs. No journal's lock is taken: a claim takes it, or finds it held
-    (`RunLockedError`), as for any run."""
+    store file put back under an open store is refused (`Journals.take`: a new file at its
+    path; one copied over in place is no consistent database for a connection open on it, its
+    WAL being the older file's, so a store file is restored with no process using it), so
+    only a store opened after it meets them. Costs a look at the rows' keys and the folder; a
+    write only when there are such runs. No journal's lock is taken: a claim takes it, or
+    finds it held (`RunLockedError`), as for any run."""
     with use(False) as db:
         if not lost(folder, db):
             return

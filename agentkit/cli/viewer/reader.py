@@ -357,8 +357,8 @@ class RunReader:
         return [str(sub) for (sub,) in rows]
 
     def unnamed(self) -> list[str]:
-        """The journals in the store's folder that no run of it names (`folder.unnamed`: runs
-        made after the store file was copied, when the copy was put back), by key."""
+        """The journals in the store's folder that no run it shows names, by key: those no run
+        can be told from (`_durable/adopt.py`), the others shown as runs."""
 
         def named() -> list[int]:  # the runs the viewer shows (`temp.lost`'s too)
             with self._snapshot() as db:
