@@ -10,6 +10,7 @@ from contextlib import closing
 from pathlib import Path
 
 from agentkit import Agent, AsyncClient, SQLiteStore
+from agentkit._durable.journal import sub_run_id
 from agentkit.cli.viewer import RunReader
 from agentkit.testing import ScriptedTransport, text_reply
 
@@ -45,3 +46,28 @@ def test_the_viewer_shows_the_runs_the_store_file_put_back_lost(tmp_path: Path) 
             assert [r.run_id for r in reader.page().runs] == ["b", "a"]
             assert store.delete("b")
         assert [r.run_id for r in reader.page().runs] == ["a"] and reader.run("b") is None
+
+
+def test_a_lost_run_s_sub_runs_are_counted_once_before_and_after_a_store_adopts_them(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "runs.db"
+    run(db, "a", "first")
+    shutil.copy(db, tmp_path / "backup.db")
+    sub = sub_run_id("b", "toolu_1")
+    with SQLiteStore(db) as store:
+        for run_id in ("b", sub):
+            lease = store.claim(run_id, fingerprint="f-p", model="m", agent="x").lease
+            store.append(lease, "start", {"messages": [{"role": "user", "content": run_id}],
+                                          "seed": 1, "run_id": run_id, "fingerprint": "f-p"})
+            store.release(lease)
+    shutil.copy(tmp_path / "backup.db", db)
+    with closing(RunReader(db, clock=time.time)) as reader:
+        page = reader.page()
+        assert [(r.run_id, r.sub_runs) for r in page.runs] == [("b", 1), ("a", 0)]
+        assert reader.sub_runs("b") == [sub]
+        with SQLiteStore(db) as store:
+            assert store.sub_runs("b") == [sub]  # adopted, both
+        page = reader.page()
+        assert [(r.run_id, r.sub_runs) for r in page.runs] == [("b", 1), ("a", 0)]
+        assert page.total == 2 and reader.sub_runs("b") == [sub]
