@@ -13,8 +13,10 @@ returns its stored result, exactly as if its row had never been lost; the viewer
 reads, shows them as rows of its own (`cli/viewer/reader.py`).
 
 Left as they are (and named by `agentkit runs list`): a journal whose start names no run (an
-agentkit before starts named theirs), one that cannot be read, and one whose run a row names
-under another key; of several journals naming one run, the newest (the highest key) is it.
+agentkit before starts named theirs), one that cannot be read or holds a line this agentkit
+does not read (a newer agentkit's entry, or damage: a claim would cut it off), and one whose
+run a row names under another key; of several journals naming one run, the newest (the
+highest key) is it.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def _run_of(path: str) -> Lost | None:
     except StoreError:
         return None
     start = tail.entries[0] if tail.entries else None
-    if start is None or start.kind != "start":
+    if start is None or start.kind != "start" or not _whole(path, tail.end):
         return None
     run_id, fingerprint = start.payload.get("run_id"), start.payload.get("fingerprint")
     if not (isinstance(run_id, str) and isinstance(fingerprint, str)):
@@ -126,6 +128,18 @@ def _run_of(path: str) -> Lost | None:
     key = int(os.path.basename(path).removesuffix(".log"))
     return Lost(key, run_id, fingerprint, _model(e.payload for e in reversed(tail.entries)
                                                  if e.kind == "reply"), start.at, totals, tail.end)
+
+
+def _whole(path: str, end: int) -> bool:
+    """Whether the journal at `path` holds nothing past its whole records (byte `end`) but a
+    record a crash cut short: not a whole line this agentkit does not read (a newer agentkit's
+    entry, or damage), which a claim would cut off, and the run repeat what it recorded."""
+    try:
+        with open(path, "rb") as journal:
+            journal.seek(end)
+            return b"\n" not in journal.read()
+    except OSError:
+        return False
 
 
 def _model(replies: Iterable[dict[str, object]]) -> str:

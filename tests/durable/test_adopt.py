@@ -157,3 +157,30 @@ def test_two_stores_claiming_one_lost_run_one_holds_it_the_other_is_refused(
         again = second.claim("b", fingerprint="f-p", model="m", agent="x")
         assert not again.created and [e.kind for e in second.entries("b")] == ["start"]
         second.release(again.lease)
+
+
+@pytest.mark.parametrize("added", ["a newer entry", "a record cut short"])
+def test_a_lost_journal_holding_a_line_this_agentkit_does_not_read_is_left_whole(
+    tmp_path: Path, added: str
+) -> None:
+    # A newer agentkit's entry (a kind this one does not know) ends what this one reads: its
+    # run adopted and claimed, the journal was cut there, the newer entries lost for good.
+    db, backup = backed_up(tmp_path)
+    with SQLiteStore(db) as store:
+        lease = store.claim("b", fingerprint="f-p", model="m", agent="x").lease
+        store.append(lease, "start", {"run_id": "b", "fingerprint": "f-p"})
+        store.release(lease)
+    put_back(backup, db)
+    journal = tmp_path / "runs.db.journals" / "2.log"
+    line = b'[2, 1.0, null, "escrow_hold", {"id": "h1"}]\n'
+    with journal.open("ab") as file:
+        file.write(line if added == "a newer entry" else line[:20])  # a crash: no line end
+    written = journal.read_bytes()
+    with SQLiteStore(db) as store:
+        claim = store.claim("b", fingerprint="f-p", model="m", agent="x")
+        store.release(claim.lease)
+    if added == "a newer entry":  # kept whole, its run not taken from it
+        assert claim.created and journal.read_bytes() == written
+    else:  # its run, the record cut short cut off
+        assert not claim.created and claim.run.entries == 1
+        assert written.startswith(journal.read_bytes()) and journal.read_bytes() != written
