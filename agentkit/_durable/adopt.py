@@ -66,8 +66,8 @@ class Lost:
 
 def lost(folder: str, db: sqlite3.Connection) -> list[Lost]:
     """The runs of the journals in `folder` that no row of `db`'s store names (see the module
-    docstring), by key. Reads the rows' keys (`folder.unnamed`) and the folder: once per store
-    object, and each journal found whole."""
+    docstring), by key. Reads the rows' keys and the folder (`folder.unnamed`), and each
+    journal found there whole."""
     found: dict[str, Lost] = {}
     paths = unnamed(folder, lambda: [key for (key,) in db.execute("SELECT id FROM main.runs")])
     for path in reversed(paths):  # the newest first
