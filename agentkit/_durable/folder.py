@@ -4,19 +4,18 @@ the errors a store gives when it cannot, among them a store file gone from its p
 store opened it (deleted or replaced: the rows of the runs taken would go to a file no
 longer there).
 
-A journal no row names is never emptied: a new run whose key (SQLite's next rowid) names a
-file holding anything is given the key past every journal in the folder instead (`take_new`).
-Such a file is the journal of a run made after the store file was copied, when that copy was
-put back (the rows of the runs made since are gone with the newer file; their journals are
-not, and put back, the newer file finds them whole), or the file a delete killed between
-removing the row and unlinking it left. Only that rare case pays for a look at the folder; a
-new run's key is otherwise a new file (`O_EXCL`). `unnamed` lists such journals, for
-`agentkit runs list` and `show` to name.
+A journal no row names is never emptied. It is the journal of a run made after the store
+file was copied, when that copy was put back (the rows of the runs made since are gone with
+the newer file; their journals are not): the store adopts such runs, their rows rebuilt from
+their journals (`adopt.py`), before it gives any new run a key. A new run whose key (SQLite's
+next rowid) still names a file holding anything (one `adopt.py` leaves: its start names no
+run) is given the key past every journal in the folder instead (`take_new`). Only that rare
+case pays for a look at the folder; a new run's key is otherwise a new file (`O_EXCL`).
+`unnamed` lists such journals, for the store to adopt and `agentkit runs list` to name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -24,11 +23,10 @@ from typing import Any
 
 from agentkit._durable.journal import Entry, runs_command
 from agentkit._durable.log import RunLog
-from agentkit._durable.records import first
 from agentkit._durable.rows import locked
 from agentkit._errors import StoreError
 
-__all__ = ["Journals", "journal_of", "keys", "unnamed"]
+__all__ = ["Journals", "keys", "unnamed"]
 
 _TRIES = 100
 """Keys a new run tries past journals another store makes meanwhile (none should)."""
@@ -113,9 +111,9 @@ class Journals:
 
     def take_new(self, run_id: str, key: int, db: sqlite3.Connection) -> tuple[int, RunLog]:
         """A new run's key and journal (locked), its row inserted as `key` in `db`'s open
-        transaction. When a file at `key` holds anything (a journal no row names: see the
-        module docstring), it is left as it is and the row moved to the key past every
-        journal in the folder and every row, whose file is new. Raises as `take`."""
+        transaction. When a file at `key` holds anything (a journal no row names that is no
+        run's: see the module docstring), it is left as it is and the row moved to the key
+        past every journal in the folder and every row, whose file is new. Raises as `take`."""
         for _ in range(_TRIES):
             try:
                 return key, self.take(run_id, key, None, fresh=True)
@@ -173,8 +171,8 @@ def keys(folder: str) -> list[int]:
 
 def unnamed(folder: str, named: Callable[[], Iterable[int]]) -> list[str]:
     """The journals in `folder` whose key is none of `named()` (the store's rows' keys), by
-    key: runs made after the store file was copied, when that copy was put back, or the
-    leftovers of a delete killed midway (see the module docstring). An empty file holds no
+    key: runs made after the store file was copied, when that copy was put back (see the
+    module docstring). An empty file holds no
     run and is left out: a claim makes its run's file before its row commits, and writes to
     it only after, so the rows are read again for the files found holding something (and a
     file unlinked meanwhile, a delete's, is left out too)."""
@@ -183,17 +181,6 @@ def unnamed(folder: str, named: Callable[[], Iterable[int]]) -> list[str]:
     held = [key for key in sorted(found) if _size(found[key])]
     rows = set(named()) if held else rows
     return [found[key] for key in held if key not in rows and os.path.exists(found[key])]
-
-
-def journal_of(run_id: str, paths: Iterable[str]) -> str | None:
-    """The one of the journals `paths` whose `start` names run `run_id`, if any."""
-    for path in paths:
-        with contextlib.suppress(StoreError):
-            start = first(path)
-            named = None if start is None or start.kind != "start" else start.payload
-            if named is not None and named.get("run_id") == run_id:
-                return path
-    return None
 
 
 def _size(path: str) -> int:

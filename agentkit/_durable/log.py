@@ -99,7 +99,10 @@ def deleting(folder: str) -> Generator[None]:
     """Held by a delete from before its run's row goes until the run's journal is unlinked and
     unlocked: the journals' `folder` locked shared, which tells a new run given the key
     meanwhile, finding its file locked, that a delete is finishing (to wait for), not a writer
-    holding it (`_again`). Nothing when the folder cannot be locked (nor is there a journal)."""
+    holding it (`_again`). (This agentkit's delete unlinks the journal before the row goes, in
+    the transaction a new run's claim waits for; an older one's removed the row first, then
+    unlinked the journal: what a new run can still meet.) Nothing when the folder cannot be
+    locked (nor is there a journal)."""
     try:
         fd = _open_folder(folder)
     except OSError:
@@ -173,12 +176,13 @@ class RunLog:
         when the file (`existing`) or its folder is missing, `StoreError` when it cannot be
         opened otherwise.
 
-        A file found unlinked or replaced once locked is opened again: a delete unlinks its
-        run's journal under its lock after the row is gone, and a new run given the key may
-        have opened it meanwhile (written, it would be a journal nobody finds). A file this
-        call made (O_EXCL) is the one at `path`, unchecked. A new run (`fresh`) that finds the
-        file locked waits only while a delete is finishing in its folder (`deleting`); a lock
-        held by a writer is None at once, as for any take."""
+        A file found unlinked or replaced once locked is opened again: a delete (an older
+        agentkit's, `deleting`) unlinks its run's journal under its lock after the row is
+        gone, and a new run given the key may have opened it meanwhile (written, it would be
+        a journal nobody finds). A file this call made (O_EXCL) is the one at `path`,
+        unchecked. A new run (`fresh`) that finds the file locked waits only while a delete
+        is finishing in its folder (`deleting`); a lock held by a writer is None at once, as
+        for any take."""
         flags = os.O_RDWR | os.O_CLOEXEC | (0 if existing else os.O_CREAT)
         for _ in range(_PROBE_TRIES):
             fd, created = _open(path, flags, fresh)
@@ -289,12 +293,20 @@ class RunLog:
             written += more
 
     def unlink(self) -> None:
-        """Remove the file, still locked: a deleted run's journal, its row gone already, so the
-        run is deleted even when this fails (the file is left as it is: a new run given its
-        key takes another, `Journals.take_new`). A taker who opened it meanwhile finds it
-        unlinked (`take`)."""
-        with contextlib.suppress(OSError):
+        """Remove the file, still locked: a deleted run's journal, before its row goes (so a
+        file no row names is never a deleted run's). Raises `StoreError` when it cannot be
+        removed, the run then kept whole; a file gone already is no error. A taker who opened
+        it meanwhile finds it unlinked (`take`)."""
+        try:
             os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(
+                f"cannot delete the run journal {self.path}: {exc}; the run was kept whole. "
+                "Fix the folder's permissions (the store's process must be able to remove its "
+                "files), then delete the run again"
+            ) from exc
 
     def sync(self) -> None:
         """Wait until the disk has every record written so far (`fdatasync`), from any thread.

@@ -15,7 +15,7 @@ from agentkit._durable.log import RunLog
 from agentkit._durable.records import read
 from agentkit._errors import RunLockedError, RunNotFoundError, StoreError
 
-__all__ = ["HEADER", "SYNC_SET", "Totals", "locked", "not_held", "synced", "to_header"]
+__all__ = ["HEADER", "SYNC_SET", "Totals", "locked", "not_held", "storable", "synced", "to_header"]
 
 HEADER = (
     "run_id, fingerprint, model, agent, status, turns, input_tokens, output_tokens, cost_usd, "
@@ -124,3 +124,13 @@ def not_held(lease: Lease, row: tuple[Any, ...] | None, path: str) -> StoreError
             "through the one that claimed it"
         )
     return RunLockedError(lease.run_id, host=host, pid=pid, expires=expires)
+
+
+def storable(run_id: str) -> bool:
+    """Whether a run could be stored as `run_id`: not when it holds a lone surrogate (a file
+    name's byte that is not UTF-8), which a claim refuses (`check_run_id`), so none has it."""
+    try:
+        run_id.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

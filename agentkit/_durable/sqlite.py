@@ -44,8 +44,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Literal, cast
 
+from agentkit._durable.adopt import adopt_once
 from agentkit._durable.folder import Journals
 from agentkit._durable.journal import (
     Claim,
@@ -64,7 +66,7 @@ from agentkit._durable.journal import (
 from agentkit._durable.lease import this_process
 from agentkit._durable.log import RunLog, deleting
 from agentkit._durable.records import read
-from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, synced, to_header
+from agentkit._durable.rows import HEADER, SYNC_SET, locked, not_held, storable, synced, to_header
 from agentkit._durable.schema import FORMAT, Use, connect, journals, newer_format
 from agentkit._durable.subruns import IN_RANGE, TOP_LEVEL, below, check_deletable
 from agentkit._durable.syncer import Syncer, Waiter
@@ -131,6 +133,7 @@ class SQLiteStore:
         )
         self._files.opened()  # a claim checks that the path still names this file
         self._syncer: Syncer | None = None  # the journals' group commit, once FULL needs it
+        self._adopted = self._memory is not None  # the runs of lost rows, at the first use
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -152,7 +155,11 @@ class SQLiteStore:
 
     def _use(self, *, write: bool) -> Use:
         """The connection, under the lock; with `write`, inside one immediate transaction that
-        commits when the block ends and rolls back when it raises."""
+        commits when the block ends and rolls back when it raises. The first use adopts the
+        runs whose rows were lost (`adopt.adopt_once`)."""
+        if not self._adopted:
+            adopt_once(partial(Use, self._lock, self._open, self.path), self._files.folder)
+            self._adopted = True
         return Use(self._lock, self._open, self.path, write)
 
     def claim(
@@ -193,7 +200,8 @@ class SQLiteStore:
                         0, Holder(host=me.host, pid=me.pid, expires=expires),
                     )
                 else:
-                    key, log, header = self._load(db, run_id, (fingerprint, former), lease, now)
+                    prints = (fingerprint, former)
+                    key, log, header = self._load(db, run_id, prints, lease, now, agent)
         except BaseException:
             if log is not None:
                 log.close()
@@ -208,11 +216,12 @@ class SQLiteStore:
 
     def _load(
         self, db: sqlite3.Connection, run_id: str, prints: tuple[str, str | None],
-        lease: tuple[object, ...], now: float,
+        lease: tuple[object, ...], now: float, agent: str,
     ) -> tuple[int, RunLog, RunHeader]:
         """Claim the stored run `run_id` in `db`'s transaction: its key, its journal (locked),
         and its header as it was, but for its fingerprint: `prints[0]`, which the row is given
-        when it holds `prints[1]` (the former one)."""
+        when it holds `prints[1]` (the former one). A row rebuilt from its journal (`adopt.py`)
+        is given `agent`'s name, which journals do not keep."""
         row = db.execute(
             "SELECT id, format, fingerprint, lease_host, lease_pid, lease_expires, log_seq "
             "FROM runs WHERE run_id = ?",
@@ -232,8 +241,9 @@ class SQLiteStore:
             db.execute(  # running now; `release` sets the status its journal ends with
                 "UPDATE runs SET lease_token = ?, lease_host = ?, lease_node = ?, "
                 "lease_pid = ?, lease_started = ?, lease_expires = ?, updated = ?, "
-                "status = 'running', fingerprint = ? WHERE id = ?",
-                (*lease, now, fingerprint, key),
+                "status = 'running', fingerprint = ?, agent = coalesce(nullif(agent, ''), ?) "
+                "WHERE id = ?",
+                (*lease, now, fingerprint, agent, key),
             )
         except BaseException:
             log.close()
@@ -363,7 +373,7 @@ class SQLiteStore:
         Raises `StoreFormatError` when the run was written by a newer agentkit, `StoreError`
         when its journal cannot be read or is another run's (`journal.check_named`).
         """
-        if not _storable(run_id):
+        if not storable(run_id):
             return []
         retries = 2
         while True:
@@ -394,7 +404,7 @@ class SQLiteStore:
 
     def header(self, run_id: str) -> RunHeader | None:
         """The run's header, or None if there is no such run."""
-        if not _storable(run_id):
+        if not storable(run_id):
             return None
         with self._use(write=False) as db:
             return self._header(db, run_id)
@@ -423,7 +433,7 @@ class SQLiteStore:
         and theirs), oldest first; empty for a run without any, or no run."""
         with self._use(write=False) as db:
             rows = db.execute(f"SELECT run_id FROM runs WHERE {IN_RANGE} ORDER BY created, "
-                              "run_id", below(run_id) if _storable(run_id) else ("", "")).fetchall()
+                              "run_id", below(run_id) if storable(run_id) else ("", "")).fetchall()
         return [sub for (sub,) in rows]
 
     def delete(self, run_id: str) -> bool:
@@ -431,11 +441,12 @@ class SQLiteStore:
         tools); False if there was none. Raises, nothing deleted, `RunLockedError` while a live
         process holds it, `UsageError` for a sub-run of an unfinished run (`check_deletable`).
 
-        The row goes first, then the journal, still locked: killed in between, the store is
-        left with a journal no row names (kept: a new run given its key takes the next free
-        one, `Journals.take_new`), never with a run whose journal is gone. A new run given the
-        key meanwhile finds the file locked, waits while the delete holds the folder's lock
-        (`deleting`), then finds it unlinked and makes its own (`RunLog.take`)."""
+        The journal goes first (unlinked under its lock), then the row, in one transaction:
+        killed in between, the row is left without its journal, nothing of the run to resume
+        (`agentkit runs rm` removes the row), never a journal no row names, which the store
+        would adopt back as the run (`adopt.py`). No claim meets the journal meanwhile: a
+        claim's transaction waits for the delete's, after which a new run given the key finds
+        no file there and makes its own (`deleting`: an older agentkit's delete, row first)."""
         check_deletable(run_id, self.header)
         if not self._delete(run_id):
             return False
@@ -445,7 +456,7 @@ class SQLiteStore:
 
     def _delete(self, run_id: str) -> bool:
         """Delete one run and its journal (see `delete`)."""
-        if not _storable(run_id):
+        if not storable(run_id):
             return False
         log: RunLog | None = None
         with deleting(self._files.folder):  # a claim finding the journal locked waits for it
@@ -465,9 +476,8 @@ class SQLiteStore:
                     else:
                         if log is None:
                             raise locked(run_id, row)
+                        log.unlink()  # first: see `delete`
                     db.execute("DELETE FROM runs WHERE id = ?", (row[0],))
-                if log is not None:
-                    log.unlink()
             finally:
                 if log is not None:
                     log.close()
@@ -488,12 +498,3 @@ class SQLiteStore:
         if self._memory is not None:
             self._memory.cleanup()
 
-
-def _storable(run_id: str) -> bool:
-    """Whether a run could be stored as `run_id`: not when it holds a lone surrogate (a file
-    name's byte that is not UTF-8), which a claim refuses (`check_run_id`), so none has it."""
-    try:
-        run_id.encode()
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -17,7 +17,10 @@ from collections.abc import Callable
 from agentkit._durable.journal import SUB_RUN_MARK, RunHeader
 from agentkit._errors import UsageError
 
-__all__ = ["IN_RANGE", "SUB_RUN_COUNT", "TOP_LEVEL", "below", "caller_of", "check_deletable"]
+__all__ = [
+    "IN_RANGE", "SUB_RUN_COUNT", "TOP_LEVEL", "below", "caller_of", "check_deletable",
+    "sub_run_count",
+]
 
 _AFTER = chr(ord(SUB_RUN_MARK) + 1)
 """The character after `SUB_RUN_MARK`: where the range of a run's sub-runs' ids ends."""
@@ -35,10 +38,17 @@ TOP_LEVEL = (
 )
 """A row of `runs` is a run a user started, or a sub-run whose caller is gone."""
 
-SUB_RUN_COUNT = (
-    f"(SELECT count(*) FROM runs AS sub WHERE sub.run_id >= runs.run_id || '{SUB_RUN_MARK}' "
-    f"AND sub.run_id < runs.run_id || '{_AFTER}')"
-)
+
+
+def sub_run_count(table: str = "runs") -> str:
+    """How many sub-runs, nested ones too, a row of `runs` has among the rows of `table`."""
+    return (
+        f"(SELECT count(*) FROM {table} AS sub WHERE sub.run_id >= runs.run_id || "
+        f"'{SUB_RUN_MARK}' AND sub.run_id < runs.run_id || '{_AFTER}')"
+    )
+
+
+SUB_RUN_COUNT = sub_run_count()
 """How many sub-runs, nested ones too, a row of `runs` has."""
 
 

@@ -10,10 +10,11 @@ header's figures and the error (`show` fails with it);
 the command imports); `rm ID` deletes a run and its sub-runs, after a confirmation unless
 `--yes`, and refuses before asking a sub-run whose top-level run is unfinished (exit 2: its
 resume would start the sub-agent over). Rules: a missing store file is an error (never created
-by a typo), said to be gone when its journals folder is there (put it back); journals no row
-names (a store file put back from an older copy: `_durable/folder.py`) are named, by `list` in
-a warning, by `show` (and the others) of a run among them; the store's errors are one message
-and an exit code, as everywhere in the CLI.
+by a typo), said to be gone when its journals folder is there (put it back); the runs of
+journals no row names (a store file put back from a copy older than them) are runs like any
+other, the store adopting them at its first use (`_durable/adopt.py`), and a journal no run can
+be told from is named by `list` in a warning; the store's errors are one message and an exit
+code, as everywhere in the CLI.
 Uses public names only (and the store's `runs_command`, the command lines its errors suggest,
 `check_deletable`, its rule for deleting a sub-run, and where its journals are: `journals`,
 `folder.keys`); the store and the display are imported by `cmd_runs`, not by the parser.
@@ -73,7 +74,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             if not args.id:
                 fail(f"runs {args.action} needs a run id")
                 return 2
-            return _reading(args.db, lambda reader: _no_run(reader, args))
+            return _no_run(args)
         if args.action == "show":
             return _reading(args.db, lambda reader: show(store, reader, Display(), args.id))
         if args.action == "rm":
@@ -104,32 +105,27 @@ def _missing(db: str) -> str:
     )
 
 
-def _no_run(reader: RunReader, args: argparse.Namespace) -> int:
-    """No run `args.id` in the store: said so, and where its journal is when the folder holds
-    it though no row names it (the store file put back from a copy older than the run)."""
-    lost = reader.lost(args.id)
-    if lost is None:
-        fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` shows the "
-             "runs")
-    else:
-        fail(f"no run {args.id!r} in {args.db}, but its journal is in the store's folder: "
-             f"{lost}, which no run of the store file names (the file was put back from a "
-             "copy made before the run, or a delete of the run was cut short). Put back the "
-             f"store file that names it to {args.action} it; the journal is kept as it is")
+def _no_run(args: argparse.Namespace) -> int:
+    """No run `args.id` in the store (nor a journal of it that no row named: the store adopted
+    those when it was first used)."""
+    fail(f"no run {args.id!r} in {args.db}; `agentkit runs list --db {args.db}` shows the runs")
     return 2
 
 
 def _unnamed(reader: RunReader, display: Display, db: str) -> None:
-    """A warning naming the journals no run of the store names, if any."""
+    """A warning naming the journals no run of the store names, if any: those the store did
+    not adopt (`_durable/adopt.py`), as no run can be told from them."""
     lost = reader.unnamed()
     if lost:
         n = len(lost)
         display.warn(
             f"{n} journal{'s' * (n > 1)} in {os.path.dirname(lost[0])} belong{'s' * (n == 1)} "
             f"to no run of {db} ({', '.join(os.path.basename(p) for p in lost[:5])}"
-            f"{', …' * (n > 5)}): runs made after the store file was copied, when that copy "
-            "was put back (put the newer file back to list them), or runs whose delete was "
-            "cut short. They are kept as they are (`agentkit runs show ID` names a run's)"
+            f"{', …' * (n > 5)}): no run can be told from {'them' if n > 1 else 'it'} (a "
+            "start naming no run, written by an agentkit before journals named theirs; a "
+            "journal that cannot be read; or one of a run the store has under another "
+            "journal, an older agentkit's delete cut short). Kept as "
+            f"{'they are' if n > 1 else 'it is'}; nothing runs from {'them' if n > 1 else 'it'}"
         )
 
 

@@ -1,6 +1,6 @@
-"""`agentkit runs` over a store file put back from an older copy: the journals of the runs
-made since, which no row of it names, are named (`list` warns, `show` of such a run says
-where its journal is), never taken for absent."""
+"""`agentkit runs` over a store file put back from an older copy: the runs made since, which no
+row of it names, are their journals' runs (`_durable/adopt.py`): listed, shown, deleted as any
+run; a journal no run can be told from is named in a warning, never taken for absent."""
 
 from __future__ import annotations
 
@@ -20,33 +20,44 @@ def run(db: Path, run_id: str) -> None:
         Agent("claude-sonnet-4-5", client=client).run_sync("hi", run_id=run_id, store=store)
 
 
-def test_list_and_show_name_the_journals_of_runs_the_store_file_put_back_does_not(
+def test_list_show_and_rm_take_the_runs_the_store_file_put_back_lost_for_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # They were "no run 'b'", with a warning to put the newer store file back (there may be
+    # none: a backup restored after a disk failure).
     db, folder = tmp_path / "runs.db", tmp_path / "runs.db.journals"
     run(db, "a")
     shutil.copy(db, tmp_path / "backup.db")
     run(db, "b")
     shutil.copy(tmp_path / "backup.db", db)
-    run(db, "d")  # given b's key by SQLite: b's journal is kept, d given the next key
     capsys.readouterr()
     assert main(["runs", "list", "--db", str(db)]) == 0
     listed = capsys.readouterr()
-    assert " d " in listed.out and " a " in listed.out and " b " not in listed.out
-    assert listed.err == (
-        f"warning: 1 journal in {folder} belongs to no run of {db} (2.log): runs made after "
-        "the store file was copied, when that copy was put back (put the newer file back to "
-        "list them), or runs whose delete was cut short. They are kept as they are "
-        "(`agentkit runs show ID` names a run's)\n"
-    )
+    assert " a " in listed.out and " b " in listed.out and listed.err == ""
+    assert main(["runs", "show", "b", "--db", str(db)]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("run b: finished, claude-sonnet-4-5, 1 turns") and "claude: b" in shown
+    assert main(["runs", "rm", "b", "--db", str(db), "--yes"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["1.log"]  # gone for good
+    capsys.readouterr()
     assert main(["runs", "show", "b", "--db", str(db)]) == 2
     assert capsys.readouterr().err == (
-        f"error: no run 'b' in {db}, but its journal is in the store's folder: "
-        f"{folder}/2.log, which no run of the store file names (the file was put back from a "
-        "copy made before the run, or a delete of the run was cut short). Put back the store "
-        "file that names it to show it; the journal is kept as it is\n"
+        f"error: no run 'b' in {db}; `agentkit runs list --db {db}` shows the runs\n"
     )
-    assert main(["runs", "show", "x", "--db", str(db)]) == 2
+
+
+def test_list_names_a_journal_no_run_can_be_told_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, folder = tmp_path / "runs.db", tmp_path / "runs.db.journals"
+    run(db, "a")
+    journal = (folder / "1.log").read_bytes()
+    (folder / "7.log").write_bytes(journal.replace(b'"run_id"', b'"named"'))  # names no run
+    capsys.readouterr()
+    assert main(["runs", "list", "--db", str(db)]) == 0
     assert capsys.readouterr().err == (
-        f"error: no run 'x' in {db}; `agentkit runs list --db {db}` shows the runs\n"
+        f"warning: 1 journal in {folder} belongs to no run of {db} (7.log): no run can be "
+        "told from it (a start naming no run, written by an agentkit before journals named "
+        "theirs; a journal that cannot be read; or one of a run the store has under another "
+        "journal, an older agentkit's delete cut short). Kept as it is; nothing runs from it\n"
     )

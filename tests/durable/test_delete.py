@@ -1,14 +1,18 @@
-"""Deleting a run (`SQLiteStore.delete`) against a SIGKILL at any instant and against a new run
-given the deleted one's key (row ids are reused) while the delete finishes; a sub-run deleted
-alone only when nothing would run the call that made it again."""
+"""Deleting a run (`SQLiteStore.delete`) against a SIGKILL at any instant (never a journal left
+that no row names: the store would adopt it back as the run, `_durable/adopt.py`) and against
+a new run given the deleted one's key (row ids are reused) while a delete of an older
+agentkit, which removed the row first, finishes; a sub-run deleted alone only when nothing
+would run the call that made it again."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -16,8 +20,11 @@ import pytest
 from agentkit import UsageError
 from agentkit._durable import log as log_module
 from agentkit._durable.journal import RunStatus, Summary, sub_run_id
+from agentkit._durable.log import RunLog
 from agentkit._durable.records import read
+from agentkit._durable.schema import journals
 from agentkit._durable.sqlite import SQLiteStore
+from agentkit.errors import StoreError
 
 ROOT = Path(__file__).resolve().parents[2]
 START = {"messages": [{"role": "user", "content": "Charge 1"}], "run_id": "old"}
@@ -38,6 +45,31 @@ os.unlink = killed  # the delete's only unlink is its journal's
 store.delete("old")
 """
 
+# The delete killed the moment its transaction, which removes the row, commits.
+COMMITTED = """
+import os, signal, sys
+from agentkit._durable.sqlite import SQLiteStore
+
+class Dying:
+    def __init__(self, db):
+        self.db, self.deleted = db, False
+
+    def execute(self, sql, *args):
+        done = self.db.execute(sql, *args)
+        self.deleted = self.deleted or sql.startswith("DELETE FROM runs")
+        if sql == "COMMIT" and self.deleted:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return done
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+store = SQLiteStore(sys.argv[1])
+store.header("old")  # its first use made
+store._db = Dying(store._db)
+store.delete("old")
+"""
+
 
 def stored(path: Path, run_id: str, *payloads: dict[str, object]) -> None:
     """Store run `run_id` with `payloads` (a start, then replies) and release it."""
@@ -48,15 +80,27 @@ def stored(path: Path, run_id: str, *payloads: dict[str, object]) -> None:
         store.release(lease)
 
 
+def row_first(path: Path) -> None:
+    """Delete run `old` (the store's only run) as an older agentkit did: its row first, then
+    its journal, unlinked under its lock and the folder's (`deleting`)."""
+    folder = journals(str(path))
+    with log_module.deleting(folder):
+        log = RunLog.take(f"{folder}/1.log", existing=True)
+        assert log is not None
+        with closing(sqlite3.connect(path)) as db, db:
+            db.execute("DELETE FROM runs WHERE run_id = 'old'")
+        log.unlink()
+        log.close()
+
+
 def deleting(path: Path, deleted: threading.Event) -> tuple[threading.Thread, list[BaseException]]:
-    """Run `old`'s delete in a thread (started), setting `deleted` when it ends; what it
-    raised is put in the list."""
+    """Run `old`'s delete, as an older agentkit made it (`row_first`), in a thread (started),
+    setting `deleted` when it ends; what it raised is put in the list."""
     failed: list[BaseException] = []
 
     def delete() -> None:
         try:
-            with SQLiteStore(path) as store:
-                assert store.delete("old")
+            row_first(path)
         except BaseException as exc:  # reported by the test
             failed.append(exc)
         finally:
@@ -69,7 +113,7 @@ def deleting(path: Path, deleted: threading.Event) -> tuple[threading.Thread, li
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 @pytest.mark.parametrize("instant", ["before-unlink", "after-unlink"])
-def test_a_delete_killed_at_any_instant_leaves_the_run_whole_or_gone_and_its_key_reusable(
+def test_a_delete_killed_at_any_instant_leaves_the_run_whole_or_refused_and_its_key_reusable(
     tmp_path: Path, instant: str
 ) -> None:
     path = tmp_path / "runs.db"
@@ -80,32 +124,74 @@ def test_a_delete_killed_at_any_instant_leaves_the_run_whole_or_gone_and_its_key
     )
     assert deleter.returncode == -signal.SIGKILL
     with SQLiteStore(path) as store:
-        header = store.header("old")
-        if header is not None:  # killed before the delete committed: the run is whole
+        # The journal goes first, the row last, when the delete commits: killed before, the
+        # row is there, and the run whole or refused (not started afresh, nor adopted back).
+        assert store.header("old") is not None
+        if instant == "before-unlink":  # nothing was deleted
             assert [e.payload for e in store.entries("old")] == [START, {"n": 1}]
-            assert store.delete("old")
+        else:
+            with pytest.raises(StoreError) as refused:
+                store.claim("old", fingerprint="f-p", model="m", agent="a")
+            assert f"delete the run (`agentkit runs rm old --db {path}`)" in str(refused.value)
+        assert store.delete("old")  # the row without its journal too
         assert store.header("old") is None and store.entries("old") == []
-        # A new run given the key (the highest: SQLite gives it again) starts afresh; the old
-        # journal a delete killed before its unlink left is kept as it is (no row names it:
-        # it could as well be a newer run's, its store file put back from a copy), the new
-        # run given the next key.
+        # A new run given the key (the highest: SQLite gives it again) starts afresh.
         fresh = store.claim("new", fingerprint="f-q", model="m", agent="a")
         assert fresh.created and store.entries("new") == []
         assert store.append(fresh.lease, "start", {"run_id": "new"}) == 1
         store.release(fresh.lease)
         assert [e.payload for e in store.entries("new")] == [{"run_id": "new"}]
-    left = sorted(p.name for p in (tmp_path / "runs.db.journals").iterdir())
-    if instant == "after-unlink":
-        assert left == [journal.name]
-    else:
-        assert left == [journal.name, f"{int(journal.stem) + 1}.log"]
-        assert [e.payload for e in read(str(journal)).entries] == [START, {"n": 1}]
+    assert [p.name for p in (tmp_path / "runs.db.journals").iterdir()] == [journal.name]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_a_delete_killed_once_its_row_is_gone_leaves_no_journal_to_bring_the_run_back(
+    tmp_path: Path,
+) -> None:
+    # The row went first, the journal after: killed between, the journal was left with no
+    # row naming it, which a store opened then adopts back as the run (`adopt.py`): deleted,
+    # the run came back, and ran on from where it was.
+    path = tmp_path / "runs.db"
+    stored(path, "old", {**START, "fingerprint": "f-p"}, {"n": 1})
+    deleter = subprocess.run(
+        [sys.executable, "-c", COMMITTED, str(path)], cwd=ROOT, check=False
+    )
+    assert deleter.returncode == -signal.SIGKILL
+    with SQLiteStore(path) as store:
+        assert store.header("old") is None and store.runs() == []
+        again = store.claim("old", fingerprint="f-p", model="m", agent="a")
+        assert again.created and store.entries("old") == []  # afresh, as deleted
+
+
+def test_a_delete_whose_journal_cannot_be_removed_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The row went, the failed unlink was passed over: a journal no row names was left, which
+    # the store adopts back as the run (`adopt.py`), and the delete said it was done.
+    path = tmp_path / "runs.db"
+    stored(path, "old", {**START, "fingerprint": "f-p"}, {"n": 1})
+
+    def refused(target: str) -> None:
+        raise PermissionError(13, "Permission denied", target)
+
+    with SQLiteStore(path) as store:
+        monkeypatch.setattr(os, "unlink", refused)
+        with pytest.raises(StoreError) as failed:
+            store.delete("old")
+        monkeypatch.undo()
+        said = str(failed.value)
+        assert said.startswith("cannot delete the run journal ") and "Permission denied" in said
+        assert "the run was kept whole" in said
+        assert [e.payload for e in store.entries("old")] == [{**START, "fingerprint": "f-p"},
+                                                             {"n": 1}]
+        assert store.delete("old") and store.header("old") is None
 
 
 def test_a_new_run_given_a_deleted_run_s_key_while_its_journal_is_unlinked_keeps_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The delete commits, then unlinks the journal under its lock. A new run given the same
+    # An older agentkit's delete commits, then unlinks the journal under its lock (this one's
+    # unlinks first, in its transaction, which a claim waits for). A new run given the same
     # key meanwhile opens the old file; locked after the unlink, that file is nobody's: the
     # new run's journal would be written there and lost.
     path = tmp_path / "runs.db"
@@ -150,11 +236,6 @@ def test_a_new_run_whose_key_s_journal_a_writer_holds_is_refused_at_once(
     # A store file put back from a copy made before run "x" started, while x runs on: the
     # next new run is given x's key, whose journal x's process holds. The claim waited a
     # second (holding the store's write lock) for a delete to finish that no one was making.
-    import sqlite3
-    from contextlib import closing
-
-    from agentkit.errors import StoreError
-
     path = tmp_path / "runs.db"
     with SQLiteStore(path) as holder:
         lease = holder.claim("x", fingerprint="f-p", model="m", agent="a").lease
@@ -177,8 +258,9 @@ def test_a_new_run_whose_key_s_journal_a_writer_holds_is_refused_at_once(
 def test_a_new_run_given_a_deleted_run_s_key_waits_for_the_delete_holding_its_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Between its commit and its unlink, the delete still holds the old journal's lock: a new
-    # run given the key then waits for it, and is not told another process holds the run.
+    # Between its commit and its unlink, an older agentkit's delete (`row_first`) still holds
+    # the old journal's lock: a new run given the key then waits for it, and is not told
+    # another process holds the run.
     path = tmp_path / "runs.db"
     stored(path, "old", START)
     at_unlink, waited, deleted = threading.Event(), threading.Event(), threading.Event()

@@ -13,6 +13,14 @@ A header row is brought up to date only every third of a lease, so a running run
 totals are its row's with its journal's tail (`Totals.caught_up`, as `SQLiteStore` shows them).
 A run whose status is still running but whose journal nobody has locked is shown as
 interrupted: its process stopped (the kernel freed its lock) without recording an end.
+
+The runs of journals no row names (a store file put back from a copy older than them) are
+shown as runs, as `agentkit runs list` shows them: the store adopts them at its first use, and
+until one does, the viewer, which writes nothing, shows their rows as rebuilt from their
+journals (`_durable/adopt.py`), kept in a table of this connection's own (`temp.lost`: found
+again when a file in the folder comes or goes, a row left out once the store has one), and,
+while it holds any, a view named `runs` of both that every query reads (SQLite looks in
+`temp` first).
 """
 
 from __future__ import annotations
@@ -27,13 +35,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
-from agentkit._durable.folder import Journals, journal_of, unnamed
+from agentkit._durable.adopt import COLUMNS, lost
+from agentkit._durable.folder import Journals, unnamed
 from agentkit._durable.journal import STATUSES, Entry, check_named
 from agentkit._durable.log import RunLog
 from agentkit._durable.records import first, read
 from agentkit._durable.rows import Totals
 from agentkit._durable.schema import APPLICATION_ID, FORMAT, journals
-from agentkit._durable.subruns import IN_RANGE, SUB_RUN_COUNT, TOP_LEVEL, below, caller_of
+from agentkit._durable.subruns import IN_RANGE, TOP_LEVEL, below, caller_of, sub_run_count
 from agentkit.errors import StoreError, StoreFormatError
 
 __all__ = ["Page", "RunReader", "RunRow"]
@@ -46,8 +55,11 @@ _SHOWN = (
 )
 _COLUMNS = (
     "id, run_id, format, model, agent, status, turns, input_tokens, output_tokens, "
-    f"cost_usd, created, updated, log_seq, log_size, lease_token, fingerprint, {SUB_RUN_COUNT}"
+    "cost_usd, created, updated, log_seq, log_size, lease_token, fingerprint, "
+    f"{sub_run_count('main.runs')} + {sub_run_count('temp.lost')}"
 )
+# Counted in the table and in `temp.lost` apart: over the view `runs` of both, SQLite would
+# scan every row for each (it takes no range into a UNION ALL).
 _TEXT = (
     "(run_id LIKE :text ESCAPE '\\' OR agent LIKE :text ESCAPE '\\' "
     "OR model LIKE :text ESCAPE '\\' "
@@ -161,6 +173,11 @@ class RunReader:
                 problem="not_sqlite" if "not a database" in str(exc) else "corrupt",
             ) from exc
         self._check(app, version)
+        self._db.execute("CREATE TEMP TABLE lost AS SELECT * FROM main.runs WHERE 0")
+        self._folder: int | None = None
+        """When the journals' folder last changed, as `temp.lost` was filled (`_lost`)."""
+        self._viewed = False
+        """Whether the view `runs` of the table and `temp.lost` is there (`_lost`)."""
         self._db.create_function("shown", 6, self._shown)  # reads files: not deterministic
         self._db.create_function("prompt", 5, self._prompt_of, deterministic=True)
         self._prompts: dict[tuple[int, float], str] = {}
@@ -267,11 +284,37 @@ class RunReader:
             try:
                 db.execute("BEGIN")
                 try:
+                    self._lost(db)
                     yield db
                 finally:
                     db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"reading the run store {self.path} failed: {exc}") from exc
+
+    def _lost(self, db: sqlite3.Connection) -> None:
+        """Fill `temp.lost` with the runs of the journals no row names (`adopt.lost`) again
+        when the folder changed since (a journal made or removed), otherwise a look at its
+        time; leave out those a store has adopted since; and have the view `runs` while it
+        holds any (the table alone otherwise: the view costs every query)."""
+        try:
+            changed: int | None = os.stat(self._files.folder).st_mtime_ns
+        except OSError:
+            changed = None
+        if changed != self._folder:
+            db.execute("DELETE FROM temp.lost")
+            found = [] if changed is None else lost(self._files.folder, db)
+            marks = ", ".join("?" * len(COLUMNS.split(",")))
+            db.executemany(f"INSERT INTO temp.lost ({COLUMNS}) VALUES ({marks})",
+                           [run.row() for run in found])
+            self._folder = changed
+        elif self._viewed:
+            db.execute("DELETE FROM temp.lost WHERE id IN (SELECT id FROM main.runs) "
+                       "OR run_id IN (SELECT run_id FROM main.runs)")
+        held = db.execute("SELECT 1 FROM temp.lost LIMIT 1").fetchone() is not None
+        if held != self._viewed:
+            db.execute("CREATE TEMP VIEW runs AS SELECT * FROM main.runs UNION ALL "
+                       "SELECT * FROM temp.lost" if held else "DROP VIEW temp.runs")
+            self._viewed = held
 
     def page(
         self, *, status: str | None = None, text: str = "", limit: int = 50, offset: int = 0
@@ -323,18 +366,14 @@ class RunReader:
         return [str(sub) for (sub,) in rows]
 
     def unnamed(self) -> list[str]:
-        """The journals in the store's folder that no run of it names (`folder.unnamed`: runs
-        made after the store file was copied, when the copy was put back), by key."""
+        """The journals in the store's folder that no run it shows names, by key: those no run
+        can be told from (`_durable/adopt.py`), the others shown as runs."""
 
-        def named() -> list[int]:
+        def named() -> list[int]:  # the runs the viewer shows (`temp.lost`'s too)
             with self._snapshot() as db:
                 return [key for (key,) in db.execute("SELECT id FROM runs").fetchall()]
 
         return unnamed(self._files.folder, named)
-
-    def lost(self, run_id: str) -> str | None:
-        """The journal no run of the store names whose start names run `run_id`, if any."""
-        return journal_of(run_id, self.unnamed())
 
     def exists(self, run_id: str) -> bool:
         """Whether the store has run `run_id`."""
