@@ -31,10 +31,10 @@ from agentkit._durable.folder import unnamed
 from agentkit._durable.journal import Summary
 from agentkit._durable.records import read
 from agentkit._durable.rows import Totals
-from agentkit._durable.schema import FORMAT
+from agentkit._durable.schema import FORMAT, connect
 from agentkit._errors import StoreError
 
-__all__ = ["COLUMNS", "Lost", "adopt", "adopt_once", "lost"]
+__all__ = ["COLUMNS", "Lost", "adopt", "adopt_once", "lost", "rebuild"]
 
 COLUMNS = (
     "id, run_id, format, fingerprint, model, agent, status, turns, input_tokens, "
@@ -106,6 +106,14 @@ def adopt(db: sqlite3.Connection, folder: str) -> list[str]:
     marks = ", ".join("?" * len(COLUMNS.split(",")))
     db.executemany(f"INSERT INTO runs ({COLUMNS}) VALUES ({marks})", [r.row() for r in runs])
     return [run.run_id for run in runs]
+
+
+def rebuild(path: str, folder: str) -> None:
+    """Make a new, empty store file at `path` beside the journals `folder` holds (the file that
+    named them was deleted and has no backup), which `connect` otherwise refuses: the store's
+    first use then adopts every run they are (`adopt_once`). The caller checks that there is
+    no store file at `path`, and journals in `folder`."""
+    connect(path, synchronous="FULL", timeout=5.0, folder=folder, rebuild=True).close()
 
 
 def _run_of(path: str) -> Lost | None:

@@ -194,8 +194,9 @@ def _check_orphans(path: str, folder: str) -> None:
             f"folder {folder} holds the journals of {logs} run{'s' * (logs > 1)}: the store "
             "file that named them was deleted or moved, and a new one would start those runs "
             "over, repeating what they did. Put the file back (a run is its row there and its "
-            "journal here), or delete the folder too to start afresh (its runs are lost). "
-            "Nothing was changed"
+            f"journal here), make it again from the journals (`agentkit runs rebuild --db "
+            f"{path}`), or delete the folder too to start afresh (its runs are lost). Nothing "
+            "was changed"
         )
 
 
@@ -242,16 +243,20 @@ def _check_identity(path: str, app: int, version: int, tables: int) -> bool:
     )
 
 
-def connect(path: str, *, synchronous: str, timeout: float, folder: str) -> sqlite3.Connection:
+def connect(
+    path: str, *, synchronous: str, timeout: float, folder: str, rebuild: bool = False
+) -> sqlite3.Connection:
     """Open the store at `path` (its journals in `folder`), creating it when the file is new or
     empty, moving it to this format when it is older.
 
     Raises `StoreFormatError` (file untouched) as described in the module docstring, and
-    `StoreError` (nothing made) for a new file beside journals (`_check_orphans`).
+    `StoreError` (nothing made) for a new file beside journals (`_check_orphans`), unless
+    `rebuild` asks for it (`adopt.rebuild`: the store's first use adopts their runs).
     """
     if path != ":memory:":
         _check_header(path)
-        _check_orphans(path, folder)
+        if not rebuild:
+            _check_orphans(path, folder)
     try:
         db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:

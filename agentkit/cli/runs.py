@@ -58,6 +58,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
              + (f"beside it: --db {store_file}" if os.path.isfile(store_file) and
                 store_file != args.db.rstrip(os.sep) else "that durable runs wrote (runs.db)"))
         return 2
+    if args.action == "rebuild":
+        return _rebuild(args.db)
     if not os.path.isfile(args.db):
         fail(_missing(args.db))
         return 2
@@ -100,9 +102,45 @@ def _missing(db: str) -> str:
     return (
         f"the run store file {db} is missing, but its journals folder {folder} is there "
         f"(holding {runs}): the store file was deleted or moved, and a run is its row there "
-        "and its journal here. Put the file back (from a backup if it was deleted), then run "
-        "the command again; nothing was changed"
+        "and its journal here. Put the file back (from a backup if it was deleted), or make "
+        f"it again from the journals (`agentkit runs rebuild --db {db}`), then run the "
+        "command again; nothing was changed"
     )
+
+
+def _rebuild(db: str) -> int:
+    """`runs rebuild`: make a deleted store file again from its journals (`adopt.rebuild`)."""
+    from agentkit import SQLiteStore
+    from agentkit._durable.adopt import rebuild
+    from agentkit._durable.folder import keys
+    from agentkit._durable.schema import journals
+    from agentkit.errors import StoreError
+
+    if os.path.isfile(db) and os.path.getsize(db):
+        fail(f"the run store file {db} is there: nothing to rebuild (a run whose row it lost "
+             f"is taken back from its journal when the store is used: `agentkit runs list "
+             f"--db {db}`)")
+        return 2
+    stale = [f"{db}{end}" for end in ("-wal", "-shm", "-journal") if os.path.exists(f"{db}{end}")]
+    if stale:  # opened with a new file, SQLite would take their pages for the new file's
+        fail(f"{', '.join(stale)} {'is' if len(stale) == 1 else 'are'} left of the deleted store "
+             f"file {db}: move {'it' if len(stale) == 1 else 'them'} out of the folder (the "
+             "journals hold every run), then rebuild; nothing was changed")
+        return 2
+    try:
+        folder = journals(db)
+        if not keys(folder):
+            fail(f"nothing to rebuild {db} from: no journals folder {folder} holding journals; "
+                 "give the --db of a store that durable runs wrote")
+            return 2
+        rebuild(db, folder)
+        with SQLiteStore(db) as store:  # its first use adopts the journals' runs
+            count = len(store.runs(limit=-1))
+    except StoreError as exc:
+        fail(str(exc))
+        return 2
+    print(f"rebuilt {db} from its journals: {count} run{'s' * (count != 1)}")
+    return 0
 
 
 def _no_run(args: argparse.Namespace) -> int:
@@ -384,12 +422,14 @@ def add_runs(sub: Any, command: Any) -> None:
          "agentkit runs list --db runs.db --sub-runs",
          "agentkit runs show orders-2026-12-06 --db runs.db",
          "agentkit runs resume orders-2026-12-06 --db runs.db --agent myapp.agents:orders",
-         "agentkit runs rm orders-2026-12-06 --db runs.db --yes"],
+         "agentkit runs rm orders-2026-12-06 --db runs.db --yes",
+         "agentkit runs rebuild --db runs.db"],
         cmd_runs, modes=False,
         notes="notes:\n  An ID that begins with '-' goes last, after the options and --:\n"
         "  agentkit runs --db runs.db show -- -x7Gq",
     )
-    runs.add_argument("action", choices=("list", "show", "resume", "rm"), help="what to do")
+    runs.add_argument("action", choices=("list", "show", "resume", "rm", "rebuild"),
+                      help="what to do (rebuild: a deleted store file, from its journals)")
     runs.add_argument("id", nargs="?", metavar="ID", help="the run id (show, resume, rm)")
     runs.add_argument("--db", required=True, metavar="PATH", help="the run store file")
     runs.add_argument("--status", choices=("running", "paused", "finished", "failed",

@@ -56,7 +56,8 @@ def test_a_store_file_gone_from_beside_its_journals_says_so_and_to_put_it_back(
         f"error: the run store file {db} is missing, but its journals folder {db}.journals is "
         "there (holding the journals of 1 run): the store file was deleted or moved, and a run "
         "is its row there and its journal here. Put the file back (from a backup if it was "
-        "deleted), then run the command again; nothing was changed\n"
+        f"deleted), or make it again from the journals (`agentkit runs rebuild --db {db}`), "
+        "then run the command again; nothing was changed\n"
     )
     assert not db.exists()  # nothing made in its place
     (tmp_path / "moved.db").rename(db)
