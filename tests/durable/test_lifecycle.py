@@ -11,7 +11,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from agentkit import Agent, AsyncClient, RunContext, RunError, SQLiteStore, tool
+from agentkit import Agent, AsyncClient, Hooks, RunContext, RunError, SQLiteStore, tool
 from agentkit.events import AgentEvent, RunFinished, ToolCallStarted
 from agentkit.testing import (
     FakeServer,
@@ -385,3 +385,59 @@ async def test_a_run_the_api_refused_is_not_told_to_resume_with_the_same_request
         assert "start anew with history= or delete the run" in " ".join(said.split())
     assert "a resume (agent.run(state=...)) sends it again" in str(memory.value)
     assert "continue from a corrected history=" in str(memory.value)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_failing_run_s_iter_consumer_gets_every_event_before_the_error(
+    tmp_path: Path, stream: bool
+) -> None:
+    # A consumer slower than the run (one that awaits something per event) was cancelled by
+    # the run's failure with the events it had not read yet dropped: here the charge's
+    # `ToolCallFinished`. The charge is journaled, so the resume never reports it again: the
+    # consumer never learned that it happened.
+    failing = anyio.Event()
+
+    def refuse_second_request(ctx: RunContext[None], params: object) -> None:
+        if ctx.turn == 1:
+            failing.set()
+            raise ValueError("no second request")
+
+    def agent(*script: Any, hooks: Hooks | None = None) -> Agent[str]:
+        client = AsyncClient(api_key="sk", transport=ScriptedTransport(list(script)),
+                             max_retries=0)
+        return Agent(MODEL, tools=[charge], client=client, stream=stream, hooks=hooks or Hooks())
+
+    charging = reply(tool_calls=[("charge", {"order": 7}, "toolu_1")])
+    refusing = Hooks(before_model=refuse_second_request)
+    store = SQLiteStore(tmp_path / "runs.db")
+    seen: list[str] = []
+    with pytest.raises(RunError, match="no second request") as raised:
+        async with agent(charging, hooks=refusing).iter(
+            "Charge order 7", run_id="r", store=store
+        ) as run:
+            async for event in run:
+                seen.append(type(event).__name__)
+                await failing.wait()  # the display is slower than the run
+    assert seen[-2:] == ["TurnFinished", "ToolCallFinished"]
+    assert isinstance(raised.value.__cause__, ValueError)
+    stored = store.entries("r")[-1].payload
+    assert stored["status"] == "failed" and "no second request" in str(stored["reason"])
+
+    # Leaving the block before the end still raises the run's error, as it always did.
+    failing = anyio.Event()
+    with pytest.raises(RunError, match="no second request"):
+        async with agent(charging, hooks=refusing).iter(
+            "Charge order 7", run_id="r2", store=store
+        ) as run:
+            async for _ in run:
+                await failing.wait()
+                break
+
+    # The resume goes on after the charge, which it reports no more.
+    resumed: list[str] = []
+    async with agent(text_reply("Charged.")).iter("Charge order 7", run_id="r", store=store) as run:
+        async for event in run:
+            resumed.append(type(event).__name__)
+    assert "ToolCallFinished" not in resumed and run.result is not None
+    assert run.result.text == "Charged."
