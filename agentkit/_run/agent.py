@@ -289,7 +289,8 @@ class Agent(Generic[OutputT]):
             from .events import AgentEvent, RunFinished
 
             send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
-            handle = AgentRun(engine.state, receive)
+            failure: list[Exception] = []  # what the run raised, if it failed
+            handle = AgentRun(engine.state, receive, failure)
             ended = False  # the run sent its `RunFinished`: only its cleanup is left
 
             def deliver(event: AgentEvent) -> None:
@@ -298,11 +299,17 @@ class Agent(Generic[OutputT]):
                 send.send_nowait(event)
 
             async def drive(send: MemoryObjectSendStream[AgentEvent]) -> None:
-                async with send, self._client_for_run(durable) as client:
-                    handle.result = await self._driver.drive(
-                        engine, client, args.get("deps"), args.get("decisions") or {},
-                        deliver, journal, observed,
-                    )
+                # A failure is the stream's end, not the block's cancellation: the consumer
+                # reads the events sent before it first (the block raises it all the same).
+                async with send:
+                    try:
+                        async with self._client_for_run(durable) as client:
+                            handle.result = await self._driver.drive(
+                                engine, client, args.get("deps"), args.get("decisions") or {},
+                                deliver, journal, observed,
+                            )
+                    except Exception as exc:
+                        failure.append(exc)
 
             error: BaseException | None = None
             try:
@@ -325,6 +332,8 @@ class Agent(Generic[OutputT]):
                     raise
             if error is not None:
                 raise error
+            if failure:  # the consumer left the block before the error, or caught it
+                raise failure[0]
 
     async def count_tokens(
         self,

@@ -31,6 +31,7 @@ processes that ran it before (`Journal.traces`); the store never reads it.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from typing import Any, TypeVar, cast
 import anyio
 import anyio.to_thread
 
-from .._durable.journal import Entry, Lease, RunStatus, RunStore, check_store
+from .._durable.journal import Claim, Entry, Lease, RunStatus, RunStore, check_store
 from .._errors import ConversationError, LimitExceeded, RunMismatchError, StoreError, UsageError
 from .._loop.decisions import check_values
 from .._loop.engine import APPROVAL_REQUIRED, Engine, EngineConfig
@@ -115,6 +116,7 @@ async def open_run(
         partial(
             store.claim, run_id, fingerprint=given, former=old, model=config.model, agent=agent
         ),
+        partial(_unclaim, store),
     )
     lease = claim.lease
     if claim.created and messages is None:
@@ -180,16 +182,62 @@ _AT_REST: tuple[RunStatus, ...] = ("finished", "paused")
 as nothing is added to it; the others describe how the last process left it."""
 
 
-async def _header_write(store: RunStore, write: Callable[[], _T]) -> _T:
+async def _header_write(
+    store: RunStore, write: Callable[[], _T], undo: Callable[[_T], object] | None = None
+) -> _T:
     """A claim or a release: a commit of the header's SQLite transaction, which waits for the
     disk at FULL, so made in a worker thread then (once per run, not per checkpoint); shielded,
-    so it is never left half known."""
+    so it is never left half known. asyncio's own cancellation (`task.cancel()`,
+    `asyncio.timeout`) goes through the shield: the write then ends in its thread, and what it
+    took that the caller will never have (a claim's lease) is given back by `undo`, before the
+    cancellation goes on (the run is free again when the caller hears of it)."""
     if not store.fsyncs:
         return write()
-    done: list[_T] = []
-    with anyio.CancelScope(shield=True):
-        done.append(await anyio.to_thread.run_sync(write))
+    lock, finished = threading.Lock(), threading.Event()
+    done: list[_T] = []  # the value, for the caller to take
+    began: list[bool] = []  # the thread is writing
+    gone: list[bool] = []  # the caller stopped waiting: the thread undoes what it wrote
+
+    def work() -> None:
+        with lock:
+            if gone:  # cancelled before its thread began: nothing written, nothing to undo
+                return
+            began.append(True)
+        try:
+            value = write()
+            with lock:
+                if not gone:
+                    done.append(value)
+                    return
+            if undo is not None:
+                undo(value)
+        finally:
+            finished.set()
+
+    try:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(work)
+    except BaseException:
+        with lock:
+            gone.append(True)
+            untaken = list(done)  # written, but the caller was cancelled before taking it
+            writing = bool(began) and not finished.is_set()
+        if untaken and undo is not None:
+            undo(untaken[0])
+        elif writing:  # its thread undoes what it writes: waited for, so it is done here
+            await anyio.to_thread.run_sync(finished.wait)
+        raise
     return done[0]
+
+
+def _unclaim(store: RunStore, claim: Claim) -> None:
+    """Give back a claim its caller never had (cancelled while it committed): a run it created
+    is forgotten (it did nothing), a stored one released as it was."""
+    if claim.created:
+        _forget(store, claim.lease)
+        return
+    with contextlib.suppress(StoreError):
+        store.release(claim.lease)
 
 
 async def _settled(journal: Journal) -> None:

@@ -4,6 +4,8 @@ the same call gives afterwards."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from agentkit import (
     Agent,
     AsyncClient,
+    Hooks,
     LimitExceeded,
     Limits,
     RunContext,
@@ -24,6 +27,7 @@ from agentkit import (
 from agentkit.events import AgentEvent, RunFinished, ToolCallStarted
 from agentkit.testing import (
     FakeServer,
+    Fault,
     FunctionModel,
     ScriptedTransport,
     reply,
@@ -475,3 +479,136 @@ async def test_a_non_idempotent_call_a_cancellation_cut_is_told_so_on_resume(
     told = done.messages[2]["content"][0]
     assert told["tool_use_id"] == "toolu_1" and told["is_error"] is True
     assert told["content"].startswith(f"Not finished: {why} before this call finished")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_failing_run_s_iter_consumer_gets_every_event_before_the_error(
+    tmp_path: Path, stream: bool
+) -> None:
+    # A consumer slower than the run (one that awaits something per event) was cancelled by
+    # the run's failure with the events it had not read yet dropped: here the charge's
+    # `ToolCallFinished`. The charge is journaled, so the resume never reports it again: the
+    # consumer never learned that it happened.
+    failing = anyio.Event()
+
+    def refuse_second_request(ctx: RunContext[None], params: object) -> None:
+        if ctx.turn == 1:
+            failing.set()
+            raise ValueError("no second request")
+
+    def agent(*script: Any, hooks: Hooks | None = None) -> Agent[str]:
+        client = AsyncClient(api_key="sk", transport=ScriptedTransport(list(script)),
+                             max_retries=0)
+        return Agent(MODEL, tools=[charge], client=client, stream=stream, hooks=hooks or Hooks())
+
+    charging = reply(tool_calls=[("charge", {"order": 7}, "toolu_1")])
+    refusing = Hooks(before_model=refuse_second_request)
+    store = SQLiteStore(tmp_path / "runs.db")
+    seen: list[str] = []
+    with pytest.raises(RunError, match="no second request") as raised:
+        async with agent(charging, hooks=refusing).iter(
+            "Charge order 7", run_id="r", store=store
+        ) as run:
+            async for event in run:
+                seen.append(type(event).__name__)
+                await failing.wait()  # the display is slower than the run
+    assert seen[-2:] == ["TurnFinished", "ToolCallFinished"]
+    assert isinstance(raised.value.__cause__, ValueError)
+    stored = store.entries("r")[-1].payload
+    assert stored["status"] == "failed" and "no second request" in str(stored["reason"])
+
+    # Leaving the block before the end still raises the run's error, as it always did.
+    failing = anyio.Event()
+    with pytest.raises(RunError, match="no second request"):
+        async with agent(charging, hooks=refusing).iter(
+            "Charge order 7", run_id="r2", store=store
+        ) as run:
+            async for _ in run:
+                await failing.wait()
+                break
+
+    # The resume goes on after the charge, which it reports no more.
+    resumed: list[str] = []
+    async with agent(text_reply("Charged.")).iter("Charge order 7", run_id="r", store=store) as run:
+        async for event in run:
+            resumed.append(type(event).__name__)
+    assert "ToolCallFinished" not in resumed and run.result is not None
+    assert run.result.text == "Charged."
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("run", ["new", "stored"])
+async def test_asyncio_cancelling_a_run_while_its_claim_commits_leaves_it_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: str
+) -> None:
+    # At FULL the claim commits in a worker thread under a shield, but asyncio's own
+    # cancellation (`task.cancel()`, `asyncio.timeout`, a web server's request task whose
+    # client left) goes through anyio's shield: the claim finished in its thread with nobody
+    # to release it, and every later call of that run in this process (and in any other)
+    # raised RunLockedError ("being run by this process") until the store was closed.
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+    if run == "stored":  # a run that failed, for a resume to claim
+        with pytest.raises(RunError):
+            await agent_for(ScriptedTransport([Fault.error(400, message="refused")])).run(
+                "Go", run_id="r", store=store
+            )
+    entered, go_on = threading.Event(), threading.Event()
+    claim = store.claim
+
+    def slow_claim(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        go_on.wait()
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim", slow_claim)
+    task = asyncio.ensure_future(
+        agent_for(ScriptedTransport([])).run("Go", run_id="r", store=store)
+    )
+    await anyio.to_thread.run_sync(entered.wait)
+    task.cancel()  # asyncio's own cancellation, while the claim commits
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.setattr(store, "claim", claim)
+
+    result = await agent_for(ScriptedTransport([text_reply("Done.")])).run(
+        "Go", run_id="r", store=store
+    )
+    assert result.text == "Done."
+    assert store.header("r").status == "finished"  # type: ignore[union-attr]
+    store.close()
+
+
+@pytest.mark.asyncio
+async def test_asyncio_cancelling_a_run_before_its_claim_s_thread_began_claims_nothing(
+    tmp_path: Path,
+) -> None:
+    # The other side of the test above: cancelled while it waits for a worker thread, the
+    # claim never begins, so there is nothing to wait for or give back (waiting for it would
+    # hang the cancelled call).
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+    anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+    busy, free = threading.Event(), threading.Event()
+
+    def hold_the_thread() -> None:
+        busy.set()
+        free.wait()
+
+    holder = asyncio.ensure_future(anyio.to_thread.run_sync(hold_the_thread))
+    await anyio.to_thread.run_sync(busy.wait, limiter=anyio.CapacityLimiter(1))
+    task = asyncio.ensure_future(
+        agent_for(ScriptedTransport([])).run("Go", run_id="r", store=store)
+    )
+    await anyio.wait_all_tasks_blocked()  # the run waits for the thread
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    free.set()
+    await holder
+    assert store.header("r") is None  # not claimed, nothing stored
+    result = await agent_for(ScriptedTransport([text_reply("Done.")])).run(
+        "Go", run_id="r", store=store
+    )
+    assert result.text == "Done."
+    store.close()
