@@ -54,8 +54,9 @@ The machine should be otherwise idle: CPU time per turn grows with other process
 
 `--instructions` counts instead, for kinds 1-3, the instructions the client process executes
 per model turn, under valgrind's cachegrind (`valgrind` must be installed): a figure the load
-does not move, 10 runs less 0 after the same warm-up. It leaves out the kernel's part (the
-system calls) and cache misses, which the CPU figures include.
+does not move, 10 runs of 21 turns (and 100 of 1, for the same per-run / per-turn split) less 0
+after the same warm-up. It leaves out the kernel's part (the system calls) and cache misses,
+which the CPU figures include.
 
 **Within a run** (`within_runs`): each process also runs 60 pairs of 21-turn runs, no store
 then a non-idempotent store, a `before_model` hook noting `process_time` at each request, and
@@ -150,11 +151,11 @@ _shipped_post_init = durable.Journal.__post_init__
 
 
 async def cpu_per_run(
-    url: str, folder: Path, runs: int, reps: int, count: str | None = None
+    url: str, folder: Path, runs: int, reps: int, count: tuple[str, int] | None = None
 ) -> Sample:
     """CPU seconds per run of each case (kind, rounds), the best of `reps` blocks of `runs` runs
     (`runs * SHORT_RUNS` at 0 rounds), the cases taking turns. With `count` (under cachegrind),
-    only `runs` runs of that kind at `ROUNDS` after the warm-up, and nothing timed."""
+    only `runs` runs of that case after the warm-up, and nothing timed."""
     client = AsyncClient(api_key="offline", base_url=url)
     normal = SQLiteStore(folder / "turns.db")
     full = SQLiteStore(folder / "full.db", synchronous="FULL")
@@ -183,7 +184,7 @@ async def cpu_per_run(
         await run(*case)  # warm up
     if count is not None:
         for _ in range(runs):
-            await run(count, ROUNDS)
+            await run(*count)
         reps = 0
     for rep in range(reps):
         shift = rep % len(CASES)  # each case in each position, not always after the same one
@@ -297,8 +298,8 @@ def child(argv: list[str]) -> None:
         print(json.dumps([[[kind, rounds, s] for (kind, rounds), s in best.items()], within]))
     elif mode == "resume":
         print(json.dumps(asyncio.run(resume_time(url, folder, int(reps)))))
-    else:  # under cachegrind: `runs` runs of kind `mode`
-        asyncio.run(cpu_per_run(url, folder, int(runs), 0, mode))
+    else:  # under cachegrind: `runs` runs of kind `mode`, of `reps` rounds
+        asyncio.run(cpu_per_run(url, folder, int(runs), 0, (mode, int(reps))))
 
 
 def spawn(mode: str, url: str, folder: Path, runs: int, reps: int, seed: int) -> Any:
@@ -410,30 +411,32 @@ def report_within(withins: list[Within]) -> None:
     print(f"    together, over a plain {TURNS}-turn run: {spread(whole, '+.1f')} %")
 
 
-def instructions(folder: Path | None) -> dict[str, float]:
-    """Instructions per model turn of the client process, per kind (1-3): each kind's
-    `COUNTED` runs under cachegrind, less a count of the same process making none."""
+def instructions(folder: Path | None) -> Sample:
+    """Instructions per run of each case of kinds 1-3, at 0 and `ROUNDS` rounds: `COUNTED`
+    runs (`COUNTED * SHORT_RUNS` of 1 turn) under cachegrind, less a count of the same process
+    making none."""
     refs = re.compile(r"I\s+refs:\s+([\d,]+)")
-    per_turn: dict[str, float] = {}
+    per_run: Sample = {}
     server = Server(latency=0.0)
     try:
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            for kind in SPLIT:
+            for kind, rounds in [(kind, rounds) for kind in SPLIT for rounds in (0, ROUNDS)]:
                 counts: list[int] = []
-                for runs in (0, COUNTED):
-                    where = Path(tmp) / f"{len(per_turn)}-{runs}"
+                n = COUNTED * (SHORT_RUNS if rounds == 0 else 1)
+                for runs in (0, n):
+                    where = Path(tmp) / f"{len(per_run)}-{runs}"
                     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no",
                                "--cachegrind-out-file=/dev/null", sys.executable, __file__,
-                               "--child", kind, server.url, str(where), str(runs), "0"]
+                               "--child", kind, server.url, str(where), str(runs), str(rounds)]
                     done = subprocess.run(command, capture_output=True, check=True, text=True,
                                           env={**os.environ, "PYTHONHASHSEED": "0"})
                     found = refs.search(done.stderr)
                     assert found is not None, done.stderr[-2000:]
                     counts.append(int(found.group(1).replace(",", "")))
-                per_turn[kind] = (counts[1] - counts[0]) / (COUNTED * TURNS)
+                per_run[kind, rounds] = (counts[1] - counts[0]) / n
     finally:
         server.close()
-    return per_turn
+    return per_run
 
 
 def main() -> None:
@@ -451,12 +454,17 @@ def main() -> None:
         return
     if args.instructions:
         counted = instructions(args.dir)
-        base = counted[NO_STORE]
-        print(f"\n  instructions per model turn, client process, user space ({COUNTED} runs of "
-              f"{TURNS} turns under cachegrind)")
-        for kind, n in counted.items():
-            extra = "" if kind == NO_STORE else f"  +{(n / base - 1) * 100:.1f}%"
-            print(f"    {kind:<40} {n / 1000:8.1f} k{extra}")
+        turn = (counted[NO_STORE, ROUNDS] - counted[NO_STORE, 0]) / ROUNDS
+        print(f"\n  instructions, client process, user space ({COUNTED} runs of {TURNS} turns and "
+              f"{COUNTED * SHORT_RUNS} of 1 under cachegrind); a plain turn {turn / 1000:.1f} k")
+        for kind in SPLIT:
+            whole = counted[kind, ROUNDS] - counted[NO_STORE, ROUNDS]  # 0 for no store
+            one = counted[kind, 0] - counted[NO_STORE, 0]
+            each = (whole - one) / ROUNDS  # the extra of a further turn; the rest, per run
+            print(f"    {kind:<24} {counted[kind, ROUNDS] / TURNS / 1000:8.1f} k a turn of a "
+                  f"{TURNS}-turn run, +{whole / counted[NO_STORE, ROUNDS] * 100:.1f}%; per turn "
+                  f"+{each / 1000:.1f} k (+{each / turn * 100:.1f}%), per run "
+                  f"+{(one - each) / 1000:.1f} k")
         return
     processes = args.processes or (3 if args.quick else 5)
     reps = args.reps or (9 if args.quick else 15)
