@@ -380,6 +380,21 @@ async def test_a_before_model_rewrite_a_later_turn_breaks_keeps_the_conversation
 
 
 @pytest.mark.asyncio
+async def test_a_setup_error_on_a_held_reply_keeps_the_reply_paid_for(make: Any) -> None:
+    # The conversation did not grow (an after_model hook failing holds its reply out of it),
+    # but the reply was paid for: a bare UsageError lost it and its usage.
+    def check(ctx: RunContext[Any], message: Any) -> None:
+        raise UsageError("this hook was given the wrong settings")
+
+    h = make(text_reply("Sunny."))
+    with pytest.raises(RunError) as caught:
+        await h.agent(hooks=Hooks(after_model=check)).run("Oslo?")
+    assert isinstance(caught.value.__cause__, UsageError)
+    assert caught.value.result.state.held is not None and caught.value.usage.requests == 1
+    assert "runs the hook on it again" in str(caught.value)
+
+
+@pytest.mark.asyncio
 async def test_a_setup_error_before_the_first_request_stays_bare(make: Any) -> None:
     # Nothing was sent, so nothing is lost: the error is the setup's own, to fix.
     def never(ctx: RunContext[Any], t: Tool) -> Any:

@@ -123,7 +123,8 @@ class Driver(Generic[OutputT]):
             RunError: the model call or user code failed; the cause is chained.
         """
         state = engine.state
-        given = len(state.messages)  # more when the run fails: this call has something to lose
+        # What the run had when given: changed when it fails, this call has something to lose
+        given, requests = len(state.messages), state.usage.requests
         engine.start(self.clock.now())
         if decisions and (decided := engine.check_decisions(decisions)):
             engine.on_decisions(decided)
@@ -156,7 +157,7 @@ class Driver(Generic[OutputT]):
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
             # must still be valid to continue from.
             cause = sole_exception(exc)
-            grown = len(state.messages) > given
+            grown = len(state.messages) != given or state.usage.requests != requests
             if not ended:
                 engine.abort("failed", failed_call(cause))
             if kept(cause, grown):  # raised by user code or found by a check in the run

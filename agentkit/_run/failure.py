@@ -60,7 +60,8 @@ def kept(cause: BaseException, grown: bool) -> TypeGuard[Exception]:
     `Exception` (user code: a tool under `raise_errors`, a hook, a consumer), and for a setup
     mistake a check finds (`UsageError`, `ConversationError`: a `prepare` hook's return, a
     forced tool a turn does not offer, a `before_model` rewrite, no API key) once the call has
-    `grown` the conversation (a reply, a result) and so has something to lose. Found before,
+    `grown` the conversation (a reply, a result, a context policy's cut: a request was paid
+    for, or the history changed) and so has something to lose. Found before,
     such a mistake is raised as it is: its type says what to fix, and the caller still holds
     what it gave. A `BaseException` (Ctrl-C) propagates as it is."""
     if not isinstance(cause, Exception):
