@@ -34,7 +34,7 @@ from agentkit._durable.rows import Totals
 from agentkit._durable.schema import FORMAT, connect
 from agentkit._errors import StoreError
 
-__all__ = ["COLUMNS", "Lost", "adopt", "adopt_once", "lost", "rebuild"]
+__all__ = ["COLUMNS", "Lost", "adopt", "adopt_once", "insert", "lost", "rebuild"]
 
 COLUMNS = (
     "id, run_id, format, fingerprint, model, agent, status, turns, input_tokens, "
@@ -103,9 +103,15 @@ def adopt_once(
 def adopt(db: sqlite3.Connection, folder: str) -> list[str]:
     """Insert in `db`'s open write transaction the rows of the runs `lost` finds; their ids."""
     runs = lost(folder, db)
-    marks = ", ".join("?" * len(COLUMNS.split(",")))
-    db.executemany(f"INSERT INTO runs ({COLUMNS}) VALUES ({marks})", [r.row() for r in runs])
+    insert(db, "runs", runs)
     return [run.run_id for run in runs]
+
+
+def insert(db: sqlite3.Connection, table: str, runs: Iterable[Lost]) -> None:
+    """Insert the rows of `runs` (`Lost.row`) into `table` (the store's, or the viewer's
+    `temp.lost`)."""
+    marks = ", ".join("?" * len(COLUMNS.split(",")))
+    db.executemany(f"INSERT INTO {table} ({COLUMNS}) VALUES ({marks})", [r.row() for r in runs])
 
 
 def rebuild(path: str, folder: str) -> None:

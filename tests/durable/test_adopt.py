@@ -75,6 +75,17 @@ def backed_up(tmp_path: Path) -> tuple[Path, Path]:
     return db, backup
 
 
+def lost_b(tmp_path: Path) -> Path:
+    """A store file put back from a copy older than run "b" (only its start journaled)."""
+    db, backup = backed_up(tmp_path)
+    with SQLiteStore(db) as store:
+        lease = store.claim("b", fingerprint="f-p", model="m", agent="x").lease
+        store.append(lease, "start", {"run_id": "b", "fingerprint": "f-p"})
+        store.release(lease)
+    put_back(backup, db)
+    return db
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 def test_a_crashed_run_lost_from_a_restored_store_resumes_and_charges_once(
     tmp_path: Path,
@@ -142,12 +153,7 @@ def test_a_lost_run_claimed_with_another_prompt_is_a_mismatch(tmp_path: Path) ->
 def test_two_stores_claiming_one_lost_run_one_holds_it_the_other_is_refused(
     tmp_path: Path,
 ) -> None:
-    db, backup = backed_up(tmp_path)
-    with SQLiteStore(db) as store:
-        lease = store.claim("b", fingerprint="f-p", model="m", agent="x").lease
-        store.append(lease, "start", {"run_id": "b", "fingerprint": "f-p"})
-        store.release(lease)
-    put_back(backup, db)
+    db = lost_b(tmp_path)
     with SQLiteStore(db) as first, SQLiteStore(db) as second:
         claim = first.claim("b", fingerprint="f-p", model="m", agent="x")
         assert not claim.created and claim.run.entries == 1
@@ -165,12 +171,7 @@ def test_a_lost_journal_holding_a_line_this_agentkit_does_not_read_is_left_whole
 ) -> None:
     # A newer agentkit's entry (a kind this one does not know) ends what this one reads: its
     # run adopted and claimed, the journal was cut there, the newer entries lost for good.
-    db, backup = backed_up(tmp_path)
-    with SQLiteStore(db) as store:
-        lease = store.claim("b", fingerprint="f-p", model="m", agent="x").lease
-        store.append(lease, "start", {"run_id": "b", "fingerprint": "f-p"})
-        store.release(lease)
-    put_back(backup, db)
+    db = lost_b(tmp_path)
     journal = tmp_path / "runs.db.journals" / "2.log"
     line = b'[2, 1.0, null, "escrow_hold", {"id": "h1"}]\n'
     with journal.open("ab") as file:

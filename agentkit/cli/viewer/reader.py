@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agentkit._api.jsonbytes import escaped_utf8
-from agentkit._durable.adopt import COLUMNS, lost
+from agentkit._durable.adopt import insert, lost
 from agentkit._durable.folder import Journals, unnamed
 from agentkit._durable.journal import STATUSES, Entry, check_named
 from agentkit._durable.log import RunLog
@@ -302,10 +302,7 @@ class RunReader:
             changed = None
         if changed != self._folder:
             db.execute("DELETE FROM temp.lost")
-            found = [] if changed is None else lost(self._files.folder, db)
-            marks = ", ".join("?" * len(COLUMNS.split(",")))
-            db.executemany(f"INSERT INTO temp.lost ({COLUMNS}) VALUES ({marks})",
-                           [run.row() for run in found])
+            insert(db, "temp.lost", [] if changed is None else lost(self._files.folder, db))
             self._folder = changed
         elif self._viewed:
             db.execute("DELETE FROM temp.lost WHERE id IN (SELECT id FROM main.runs) "
