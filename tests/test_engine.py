@@ -338,7 +338,7 @@ def test_abort_answers_open_calls_with_real_results_where_finished() -> None:
     engine.on_reply(msg(call("t1"), call("t2"), stop="tool_use"))
     step_with(engine)
     engine.on_result(result("t1", "done"))
-    engine.abort("cancelled", "Not run: cancelled.")
+    engine.abort("cancelled", "the run was cancelled")
     content = engine.state.messages[-1]["content"]
     assert content[0] == result("t1", "done")
     assert content[1]["tool_use_id"] == "t2" and content[1]["is_error"] is True

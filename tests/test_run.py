@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -374,6 +375,65 @@ async def test_an_approve_callback_returning_no_decision_fails_naming_the_call(
     # The reply asking for the call was paid for: the error keeps it, its call answered.
     assert isinstance(caught.value.__cause__, UsageError)
     assert [m["role"] for m in caught.value.messages] == ["user", "assistant", "user"]
+    # Never begun, and the model is told so (it read "If it had begun, it may or may not have
+    # taken effect: check before calling it again").
+    assert caught.value.messages[-1]["content"][0]["content"] == not_begun("the run failed "
+                                                                           "(UsageError)")
+
+
+def not_begun(why: str) -> str:
+    return (f"Not run: {why} before this call began, so it had no effect; call it again if "
+            "it is still needed.")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stop", ["cancelled", "timeout"])
+async def test_a_run_stopped_while_approval_is_asked_tells_the_model_no_call_began(
+    make: Any, stop: str
+) -> None:
+    # Every call was told "Not finished: ... If it had begun, it may or may not have taken
+    # effect: check before calling it again", though none of the turn's calls begins before
+    # its approvals are given.
+    calls = [("deleting", {"path": "a.txt"}, "toolu_a"), ("get_weather", {"city": "Oslo"},
+             "toolu_b")]
+    h = make(reply(tool_calls=calls))
+    ran: list[str] = []
+    asked = anyio.Event()
+
+    def deleting(path: str) -> str:
+        """Delete a file.
+
+        Args:
+            path: The file.
+        """
+        ran.append(path)
+        return f"deleted {path}"
+
+    async def approve(ctx: RunContext[Any], call: dict[str, Any]) -> bool:
+        asked.set()
+        await anyio.sleep_forever()  # a human who never answers
+        return True
+
+    limits = Limits(timeout=0.05 if stop == "timeout" else None)
+    agent = h.agent(tools=[tool(deleting, requires_approval=True), get_weather],
+                    approve=approve, limits=limits)
+    state = RunState(messages=[{"role": "user", "content": "delete a.txt"}])
+    if stop == "timeout":
+        with pytest.raises(LimitExceeded):
+            await agent.run(state=state)
+        why = "the run hit its timeout limit"
+    else:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(agent.run, state=state))
+            await asked.wait()
+            tg.cancel_scope.cancel()
+        why = "the run was cancelled"
+    assert ran == [] and state.stop_reason == stop
+    validate_conversation(state.messages)
+    answers = state.messages[-1]["content"]
+    assert [(a["tool_use_id"], a["is_error"], a["content"]) for a in answers] == [
+        ("toolu_a", True, not_begun(why)), ("toolu_b", True, not_begun(why))
+    ]
 
 
 @pytest.mark.asyncio

@@ -11,18 +11,15 @@ Rules it keeps (see shared/docs/messages-api.md §5, §12):
 - every `tool_use` gets a `tool_result`, in one user turn, in `tool_use` order, results first;
   a run that ends for any reason first answers the calls it will not run;
 - `refusal`, `max_tokens` and context-window stops never run that turn's tool calls;
-- `pause_turn` re-sends the conversation with the paused content and nothing added; the reply
-  continues that assistant turn and joins it, and the paused text is part of the answer; so
-  does a `compaction` pause (server-side compaction);
+- `pause_turn` (and a server-side `compaction` pause) re-sends the conversation with the paused
+  content and nothing added; the reply joins that assistant turn, its text part of the answer;
 - a context policy (`context/manager.py`) may shrink the history, turn a request into a
   summary call or a token count, and consume a summary reply;
-- the conversation is validated before every request, after the `before_model` hook (whose
-  request meets the request-level rules too);
+- every request is validated after the `before_model` hook (conversation and request rules);
 - a turn's tools are listed once and kept with the turn: its calls run with the tools offered;
-- one retry budget per model call (`model_retries`), whatever failed (an HTTP status, the
-  connection, the stream); the back-off's jitter is drawn from `RunState.seed`, the turn and
-  the attempt, so a replay sleeps the same; the deadline (`Limits.timeout`) is checked at
-  every step against the `now` the driver reports.
+- one retry budget per model call (`model_retries`), whatever failed (a status, the connection,
+  the stream); the back-off's jitter comes from `RunState.seed`, the turn and the attempt (a
+  replay sleeps the same); the deadline (`Limits.timeout`) is checked at every step's `now`.
 """
 
 from __future__ import annotations
@@ -44,6 +41,7 @@ from .history import (
     append_reply,
     append_user_content,
     close_dangling_tool_uses,
+    not_begun,
     not_run,
     pending_tool_uses,
     unfinished,
@@ -95,8 +93,7 @@ class Engine:
         self.config, self.state = config, state
         self.caps: ModelCaps | None = model_caps(config.model)
         self.deadline: float | None = None
-        """When the run times out, on the driver's clock (`start` sets it); every waiting
-        step is bounded by it."""
+        """When the run times out, on the driver's clock (`start` sets it): bounds each wait."""
         self._validator = ConversationValidator()
         self.context = None if config.context is None else _manager(config.context, self.caps)
         """The context policy's decisions (None without a policy)."""
@@ -364,14 +361,18 @@ class Engine:
             # The pause is over: a run that fails from here must not look paused still.
             self._stop(None)
 
-    def abort(self, stop_reason: str, message: str, *, limit: str | None = None) -> None:
-        """End the run now: answer every open call with `message` (results that exist are
-        kept), record `stop_reason`, and keep everything else."""
+    def abort(
+        self, stop_reason: str, why: str, *, limit: str | None = None, said: str | None = None
+    ) -> None:
+        """End the run now (`why`: "the run was cancelled"), all kept, `stop_reason` recorded:
+        each open call answered `said`, or as one that may have begun (`unfinished`) unless the
+        run awaits approvals, which come before the turn's calls begin (`not_begun`)."""
         s = self.state
-        # `message` is the whole text the model reads for a call that never finished.
+        if said is None:
+            said = not_begun(why) if s.awaiting_approval else unfinished(why)
         results = dict(s.results)
         for call in pending_tool_uses(s.messages):
-            results.setdefault(call["id"], answer(call, message, is_error=True))
+            results.setdefault(call["id"], answer(call, said, is_error=True))
         close_dangling_tool_uses(s.messages, results)
         s.pending, s.results = [], {}
         self._stop(stop_reason, limit=limit)
@@ -493,8 +494,7 @@ class Engine:
 
     def _finish_limit(self, limit: str) -> Finished:
         # A deadline may cut calls that began; the other limits stop calls before they begin.
-        why = f"the run hit its {limit} limit"
-        said = unfinished(why) if limit == "timeout" else not_run(limit)
-        self.abort(limit, said, limit=limit)
+        said = None if limit == "timeout" else not_run(limit)
+        self.abort(limit, f"the run hit its {limit} limit", limit=limit, said=said)
         return Finished(self.state)
 

@@ -24,6 +24,7 @@ __all__ = [
     "append_user_content",
     "close_dangling_tool_uses",
     "ends_with_tool_results",
+    "not_begun",
     "not_run",
     "pending_tool_uses",
     "tool_use_names",
@@ -173,6 +174,15 @@ def unfinished(why: str) -> str:
     return (
         f"Not finished: {why} before this call finished. If it had begun, it may or may not "
         "have taken effect: check before calling it again."
+    )
+
+
+def not_begun(why: str) -> str:
+    """The result a run gives a call it stopped before the call began (`why`: "the run was
+    cancelled"): it had no effect, so the model may make it again."""
+    return (
+        f"Not run: {why} before this call began, so it had no effect; call it again if it is "
+        "still needed."
     )
 
 

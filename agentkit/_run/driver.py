@@ -34,7 +34,6 @@ from .._errors import (
 )
 from .._loop.decisions import approver_decision
 from .._loop.engine import Engine, EngineConfig, RunState
-from .._loop.history import unfinished
 from .._loop.steps import (
     CallModel,
     CountTokens,
@@ -53,7 +52,7 @@ from . import observe
 from .clock import Clock
 from .effects import Effects
 from .emit import Emit, Send, emit_blocks, new_run_id, read_stream, sender
-from .failure import as_api_error, failed_call, kept, model_failed, run_failed, sole_exception
+from .failure import as_api_error, failed, kept, model_failed, run_failed, sole_exception
 from .hooks import Approve, Deny, Hooks, call_before_model, maybe_await
 from .options import ToolExecution
 from .result import OutputT, RunResult
@@ -151,7 +150,7 @@ class Driver(Generic[OutputT]):
                 await turn.emit(ev.RunFinished(result))
         except anyio.get_cancelled_exc_class():
             if not ended:
-                engine.abort("cancelled", unfinished("the run was cancelled"))
+                engine.abort("cancelled", "the run was cancelled")
             raise
         except BaseException as exc:
             # A tool that re-raises (raise_errors), a hook, a KeyboardInterrupt: the history
@@ -159,7 +158,7 @@ class Driver(Generic[OutputT]):
             cause = sole_exception(exc)
             grown = len(state.messages) != given or state.usage.requests != requests
             if not ended:
-                engine.abort("failed", failed_call(cause))
+                engine.abort("failed", failed(cause))
             if kept(cause, grown):  # raised by user code or found by a check in the run
                 raise run_failed(cause, state, journal, ended, self._result(engine)) from cause
             if cause is not exc:  # a KeyboardInterrupt in a tool, not its task group's wrapper

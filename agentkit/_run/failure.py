@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .checkpoints import Journal
 
 __all__ = [
-    "as_api_error", "continue_failed", "failed_call", "go_on", "kept", "model_failed",
+    "as_api_error", "continue_failed", "failed", "failed_call", "go_on", "kept", "model_failed",
     "run_failed", "sole_exception",
 ]
 
@@ -86,12 +86,17 @@ def run_failed(
     )
 
 
+def failed(exc: BaseException) -> str:
+    """Why a run that user code failed with `exc` (a tool raising under `raise_errors`, a hook)
+    stopped, as it tells its open calls (`Engine.abort`)."""
+    return f"the run failed ({type(sole_exception(exc)).__name__})"
+
+
 def failed_call(exc: BaseException) -> str:
-    """What a run that user code failed with `exc` (a tool raising under `raise_errors`, a hook)
-    tells a call it stopped while the call ran: in memory, and journaled for a durable run's
-    non-idempotent calls (`tool_calls.ToolCalls`), so a resume says the same, not that the
-    process stopped."""
-    return unfinished(f"the run failed ({type(sole_exception(exc)).__name__})")
+    """What such a run tells a call it stopped while the call ran: in memory, and journaled for
+    a durable run's non-idempotent calls (`tool_calls.ToolCalls`), so a resume says the same,
+    not that the process stopped."""
+    return unfinished(failed(exc))
 
 
 def model_failed(failure: Exception, journal: Journal | None) -> str:
