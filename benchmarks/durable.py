@@ -1,6 +1,5 @@
-"""What durability costs a run: CPU per model turn with a `SQLiteStore` against without, split
-into a cost per run and a cost per turn, and how long a resume of a 50-turn run takes before its
-next model call.
+"""What durability costs: CPU per model turn with a `SQLiteStore` against without, split into a
+cost per run and per turn, and how long a 50-turn run's resume takes to its next model call.
 
 Why: issue 9 allows checkpointing at most 10% CPU per turn on top of `bench.py`'s figure 1 (the
 loop's CPU per model turn), and a resume of a 50-turn run under 50 ms. It is a script, not a test:
@@ -18,10 +17,9 @@ store on `--dir` (the system's temporary folder by default: use the disk you dep
 3. store, non-idempotent tools (the default): the reply's write also holds the batch's
    "started" mark;
 4. the same at `synchronous="FULL"`: every write fsynced by the store's syncer threads, the
-   run awaiting the news where the rules need it (as shipped: the event loop never waits for
-   the disk);
-5. the same with every fsync made on the event loop instead, as each write returns (the
-   design before the syncer: the loop waits for the disk, the CPU of a thread hop saved);
+   run awaiting the news where the rules need it (as shipped: the loop never waits for disks);
+5. the same with each fsync made on the event loop as its write returns (the design before
+   the syncer: the loop waits for the disk, a thread hop's CPU saved);
 6. and 7. no store and store (non-idempotent) with `Agent(stream=True)`: figure 1's SSE
    column (a streamed turn costs more, the journal's share is smaller);
 8. no store again, with an agent of its own: the control. It runs exactly kind 1's code, so
@@ -42,30 +40,27 @@ The protocol, and why:
   per-turn part; the 21-turn extra is exactly the first plus 20 times the second. Long runs tend
   to the per-turn share; short ones pay the per-run part.
 - **The folder is printed, and what creating a file costs there.** A run creates its journal
-  file: ~6 us of CPU on tmpfs, but 13-560 us on this VM's ext4, the more inodes were deleted on
-  the disk in the last minutes (ext4's scan of recently deleted inodes; other tenants trigger
-  it, and so would this script deleting its files between processes: nothing is deleted before
-  the end, so a rerun within minutes on the same disk starts slower). The mean
-  CPU of `os.open(O_CREAT | O_EXCL)` of 200 files in a fresh subfolder is printed at the
-  start, before each process and at the end, with the folder's filesystem.
+  file: ~6 us of CPU on tmpfs, 13-560 us on this VM's ext4, the more inodes were deleted there
+  in the last minutes (ext4 scans them; this script deletes nothing before the end, so a rerun
+  within minutes starts slower). The mean CPU of `os.open(O_CREAT | O_EXCL)` of 200 files in a
+  fresh subfolder is printed at the start, before each process and at the end.
+- **An idle machine.** CPU per turn grows with other processes' load (caches, frequency), and
+  the store's share with it; the load average is printed.
 
-The machine should be otherwise idle: CPU time per turn grows with other processes' load
-(caches, frequency), and the store's share with it; the load average is printed.
+`--instructions` counts instead, for kinds 1-3, the client's instructions per model turn under
+valgrind's cachegrind (installed): a figure the load does not move, 10 runs of 21 turns (and
+100 of 1: the same split) less 0 after the same warm-up. It leaves out the kernel's part (the
+system calls) and cache misses, which the CPU figures include.
 
-`--instructions` counts instead, for kinds 1-3, the instructions the client process executes
-per model turn, under valgrind's cachegrind (`valgrind` must be installed): a figure the load
-does not move, 10 runs of 21 turns (and 100 of 1, for the same per-run / per-turn split) less 0
-after the same warm-up. It leaves out the kernel's part (the system calls) and cache misses,
-which the CPU figures include.
-
-**Within a run** (`within_runs`): each process also runs 60 pairs of 21-turn runs, no store
-then a non-idempotent store, a `before_model` hook noting `process_time` at each request, and
-takes per stretch (start to request 1, request k to k+1, request 21 to the end) the median over
-the runs. It splits a durable run's extra as the run pays it: its start and end cold, after 20
-turns of the loop (in the 1-turn against 21-turn split above they run warm, one durable run
-after another, and read ~2.5x cheaper), and a later turn's part, the checkpoints alone. A
-median per stretch also ignores the odd slow stretch (another tenant, a slow disk write) that
-a best of blocks keeps or drops whole: read it as the typical cost, the blocks as the total.
+**Within a run** (`within_runs`): each process also runs 60 groups of three 21-turn runs (no
+store; no store again, the control; a non-idempotent store; in rotating order), a
+`before_model` hook noting `process_time` at each request, and takes per stretch (start to
+request 1, request k to k+1, request 21 to the end) the median over the runs. It splits a
+durable run's extra as the run pays it: its start and end cold, after 20 turns of the loop (in
+the 1-turn against 21-turn split above they run warm, and read ~2.5x cheaper), and a later
+turn's part, the checkpoints alone. A median per stretch ignores the odd slow stretch (another
+tenant, a slow disk write) that a best of blocks keeps or drops whole; the control, interleaved
+with the others, shows what is left of the noise.
 
 Then a resume: a run stopped (by a hook) just before its 51st model call is resumed, timed from
 `agent.run(run_id=...)` to the moment the next request is about to be sent (wall and CPU),
@@ -122,7 +117,7 @@ Sample = dict[tuple[str, int], float]
 COUNTED = 10
 """Runs per kind whose instructions `--instructions` counts."""
 WITHIN = 60
-"""Pairs of runs per process for where the extra falls within a run (`within_runs`)."""
+"""Groups of runs per process for where the extra falls within a run (`within_runs`)."""
 Within = dict[str, float]
 
 
@@ -202,16 +197,12 @@ async def cpu_per_run(
     return best
 
 
-async def within_runs(url: str, folder: Path, pairs: int) -> dict[str, float]:
-    """Where a store's extra CPU falls within a run: `pairs` pairs of 21-turn runs (no store,
-    then non-idempotent store), a `before_model` hook noting `process_time` at each request.
-    Per stretch (run start to request 1, request k to k+1, request 21 to the run's end), the
-    median over the runs; returned (us): the extra of the start, of the first turn, of a turn
-    after it (the mean over requests 2-21's stretches), of the end, and a plain later turn;
-    and (%) all the stretches' extra over all of a plain run's.
-    A median per stretch is steadier than a best of blocks (no outlier run moves it), and it
-    tells the per-turn cost from the per-run cost the way a run pays them: the start and end
-    cold, after a run's turns, not warm from the run before."""
+async def within_runs(url: str, folder: Path, groups: int) -> dict[str, float]:
+    """Where a store's extra CPU falls within a run (the module's docstring says how and
+    why): per stretch the median over `groups` runs of each kind. Returned (us): the store's
+    extra for the start, the first turn, a later turn (the mean over requests 2-21's
+    stretches), the end, and a plain later turn; (%) the store's extra over a whole plain run,
+    and the control's over a later turn and over a whole run (the protocol's own error)."""
     client = AsyncClient(api_key="offline", base_url=url)
     store = SQLiteStore(folder / "within.db")
     marks: list[float] = []
@@ -219,32 +210,33 @@ async def within_runs(url: str, folder: Path, pairs: int) -> dict[str, float]:
     def mark(ctx: Any, params: Any) -> None:
         marks.append(time.process_time())
 
-    plain = _agent(client, False, Hooks(before_model=mark))
-    kept = _agent(client, False, Hooks(before_model=mark))
+    kinds = ("plain", "control", "stored")
+    agents = {kind: _agent(client, False, Hooks(before_model=mark)) for kind in kinds}
     ids = itertools.count()
-    stretches: dict[bool, list[list[float]]] = {False: [], True: []}
-    for pair in range(pairs + 3):  # the first three pairs warm up
-        for durable_run in (False, True):
+    stretches: dict[str, list[list[float]]] = {kind: [] for kind in kinds}
+    for group in range(groups + 3):  # the first three groups warm up
+        for kind in kinds[group % 3:] + kinds[:group % 3]:
             marks.clear()
             start = time.process_time()
-            if durable_run:
-                await kept.run(f"rounds {ROUNDS}", run_id=f"w{next(ids)}", store=store)
+            if kind == "stored":
+                await agents[kind].run(f"rounds {ROUNDS}", run_id=f"w{next(ids)}", store=store)
             else:
-                await plain.run(f"rounds {ROUNDS}")
+                await agents[kind].run(f"rounds {ROUNDS}")
             points = [start, *marks, time.process_time()]
-            if pair >= 3:
-                stretches[durable_run].append(
-                    [b - a for a, b in itertools.pairwise(points)]
-                )
+            if group >= 3:
+                stretches[kind].append([b - a for a, b in itertools.pairwise(points)])
     await client.aclose()
     store.close()
     medians = {k: [statistics.median(col) * 1e6 for col in zip(*v, strict=True)]
                for k, v in stretches.items()}
-    extra = [d - p for d, p in zip(medians[True], medians[False], strict=True)]
-    return {"start": extra[0], "first turn": extra[1],
-            "turn": statistics.mean(extra[2:TURNS]), "end": extra[TURNS],
-            "plain turn": statistics.mean(medians[False][2:TURNS]),
-            "whole": sum(extra) / sum(medians[False]) * 100}
+    plain = medians["plain"]
+    extra = {k: [d - p for d, p in zip(medians[k], plain, strict=True)] for k in kinds[1:]}
+    later = statistics.mean(plain[2:TURNS])
+    return {"start": extra["stored"][0], "first turn": extra["stored"][1],
+            "turn": statistics.mean(extra["stored"][2:TURNS]), "end": extra["stored"][TURNS],
+            "plain turn": later, "whole": sum(extra["stored"]) / sum(plain) * 100,
+            "control turn": statistics.mean(extra["control"][2:TURNS]) / later * 100,
+            "control whole": sum(extra["control"]) / sum(plain) * 100}
 
 
 async def resume_time(url: str, folder: Path, reps: int) -> tuple[float, float, int]:
@@ -402,13 +394,15 @@ def report_within(withins: list[Within]) -> None:
 
     share = [w["turn"] / w["plain turn"] * 100 for w in withins]
     whole = [w["whole"] for w in withins]
-    print(f"\n  within {TURNS}-turn runs ({WITHIN} pairs a process, a non-idempotent store against "
-          f"none; medians per stretch between requests, us):")
+    print(f"\n  within {TURNS}-turn runs ({WITHIN} groups a process, a non-idempotent store "
+          f"against none; medians per stretch between requests, us):")
     print(f"    a later turn (requests 2-{TURNS}): {cell('turn', '+.1f')} us over a plain "
           f"{cell('plain turn', '.0f')} us = {spread(share, '+.1f')} % a turn")
     print(f"    the run's start (to its first request) {cell('start')} us; its first turn "
           f"{cell('first turn')} us; its end {cell('end')} us")
     print(f"    together, over a plain {TURNS}-turn run: {spread(whole, '+.1f')} %")
+    print(f"    the control (no store again): a later turn {cell('control turn', '+.1f')} %, a "
+          f"whole run {cell('control whole', '+.1f')} %")
 
 
 def instructions(folder: Path | None) -> Sample:
