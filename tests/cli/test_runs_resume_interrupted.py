@@ -1,5 +1,6 @@
 """`agentkit runs resume ID` stopped by Ctrl-C: exit code 130, no traceback, and the line that
-goes on from the run's last checkpoint (the same command), which then does."""
+goes on from the run's last checkpoint (the same command), which then does; whenever the
+Ctrl-C comes, even as the event loop goes to sleep."""
 
 from __future__ import annotations
 
@@ -33,12 +34,16 @@ orders = Agent("claude-sonnet-4-5", tools=[pack], client=client)
 '''
 
 
-def interrupted(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run `command` until its tool says it is packing, then send it SIGINT (Ctrl-C): its exit
-    code and what it wrote on stderr after. A child that hangs fails the test with its stderr
-    and stacks (`ctrl_c.Child`)."""
+def interrupted(
+    command: list[str], cwd: Path, env: dict[str, str], *, asleep: bool = False
+) -> tuple[int, str]:
+    """Run `command` until its tool says it is packing (and, if `asleep`, its event loop waits
+    for it), then send it SIGINT (Ctrl-C): its exit code and what it wrote on stderr after. A
+    child that hangs fails the test with its stderr and stacks (`ctrl_c.Child`)."""
     child = Child(command, cwd, {**env, "PACK": "wait"})
     child.wait_for("PACKING")
+    if asleep:
+        child.asleep()
     return child.ctrl_c()
 
 
@@ -86,6 +91,22 @@ def test_a_resume_stopped_by_ctrl_c_says_the_same_command_goes_on(
     # It printed "error: interrupted" and nothing else: no word that the run was kept, nor how
     # to go on.
     code, err = interrupted(agentkit_command(*RESUME), tmp_path, shop)
+    assert code == 130
+    assert err == STOPPED
+    goes_on(tmp_path, shop)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT")
+def test_a_ctrl_c_that_interrupts_no_wait_of_the_loop_still_stops_the_resume(
+    tmp_path: Path, shop: dict[str, str]
+) -> None:
+    # The Ctrl-C was swallowed: its handler (cancel the run) waits for the main thread to run
+    # Python code, and a SIGINT that came just before the event loop blocked in its selector
+    # (one in a few hundred) interrupted no wait; with nothing else due, the process slept on
+    # for good. Here the loop sleeps and another thread takes the signal (`ELSEWHERE`): the
+    # same, every time.
+    code, err = interrupted(agentkit_command(*RESUME, elsewhere=True), tmp_path, shop,
+                            asleep=True)
     assert code == 130
     assert err == STOPPED
     goes_on(tmp_path, shop)
