@@ -1,6 +1,6 @@
 """`Agent`: the public face of a run. It holds a model, tools and instructions, checks its
 settings when made, and hands each run to the one async driver (`driver.py`); `run_sync` is
-the same driver under `anyio.run`, so the loop exists once.
+the same driver under `anyio.run` (`loop.run_loop`), so the loop exists once.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .emit import check_emit
 from .failure import sole_exception
 from .handle import AgentRun
 from .hooks import Approve, Hooks
+from .loop import run_loop
 from .options import ModelSettings, ToolExecution
 from .result import OutputT, RunResult
 from .start import first_messages, start
@@ -273,7 +274,7 @@ class Agent(Generic[OutputT]):
             finally:  # the pools bound to this loop die with it: closed (the agent's
                 await release_loop_pools()  # client opens a new one in the next loop)
 
-        return anyio.run(main)
+        return run_loop(main)
 
     @asynccontextmanager
     async def iter(

@@ -150,9 +150,8 @@ class _Progress:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`agentkit batch`: a recipe over a JSONL file, resumable, item failures recorded."""
-    import anyio
-
     from agentkit import RateLimiter
+    from agentkit._run.loop import run_loop
     from agentkit.workflows import RecipeRunner, run_batch
 
     from .display import Display, progress_bar
@@ -208,7 +207,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                        concurrency=args.concurrency, engine=engine, rate_limiter=limiter,
                        on_record=shown.record, on_progress=shown.update,
                        durable=database, batch_id=args.batch_id)
-        code, report = guarded(display, lambda: anyio.run(call))
+        code, report = guarded(display, lambda: run_loop(call))
     if report is None:
         return code
     if report.skipped:

@@ -128,9 +128,8 @@ def ask_approval(
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """`agentkit chat`: one conversation over many turns, kept until /reset or exit."""
-    import anyio
-
     from agentkit import Agent, RunUsage
+    from agentkit._run.loop import run_loop
 
     from .display import Display
 
@@ -191,7 +190,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if text.startswith("/"):
                 history = chat_command(text, history, total, display, args.model)
                 continue
-            code, result = guarded(display, lambda text=text: anyio.run(turn, text))
+            code, result = guarded(display, lambda text=text: run_loop(turn, text))
             if result is None:
                 if code in (2, 130):
                     exit_code = code

@@ -51,8 +51,7 @@ __all__ = ["EXIT_CODES", "main"]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`agentkit run [RECIPE]`: run one recipe with the live display, or list them."""
-    import anyio
-
+    from agentkit._run.loop import run_loop
     from agentkit.workflows import recipe as registry
 
     from .display import Display, preview
@@ -92,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for toolset in tools:  # MCP servers: stopped in the loop that started them
                 await toolset.aclose()
 
-    code, result = guarded(display, lambda: anyio.run(call))
+    code, result = guarded(display, lambda: run_loop(call))
     if result is None:
         return code
     output = result.output
@@ -118,7 +117,7 @@ def show_inputs(display: Display, name: str, inputs: dict[str, str]) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """`agentkit models`: `GET /v1/models` as a table (or JSON)."""
-    import anyio
+    from agentkit._run.loop import run_loop
 
     from .display import Display, models_table
 
@@ -133,7 +132,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             return [model async for model in client.list_models()]
 
     with serving:
-        code, models = guarded(display, lambda: anyio.run(fetch))
+        code, models = guarded(display, lambda: run_loop(fetch))
     if models is None:
         return code
     if args.json:

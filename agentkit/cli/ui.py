@@ -76,28 +76,31 @@ async def _serve(
 
     from aiohttp import web
 
+    from agentkit._run.loop import wakes_on_ctrl_c
+
     from .display import Display
     from .viewer import make_app
 
-    runner = web.AppRunner(make_app(reader), access_log=None)
-    await runner.setup()
-    try:
-        await web.SockSite(runner, listener).start()
-        Display().line(f"agentkit ui: the runs of {args.db} at {url} (Ctrl-C to stop)")
-        # In a thread: a launcher that waits for its browser (BROWSER="cmd %s") must not
-        # hold up the server, nor Ctrl-C.
-        if args.open and not await asyncio.to_thread(webbrowser.open, url):
-            Display().note("no web browser was found to open: open the URL above yourself")
-        await asyncio.Event().wait()  # until Ctrl-C cancels this task
-    finally:
-        # asyncio accepts a socket in the listener's reader callback but makes its transport
-        # in a task an iteration later; closing the server before that task runs (as
-        # `cleanup` does first) leaves the socket unclosed on Python 3.11 (`Server._attach`
-        # fails, silently). So stop accepting first and let the accepts under way finish:
-        # their connections are then the server's, and `cleanup` closes them.
-        asyncio.get_running_loop().remove_reader(listener.fileno())
-        await asyncio.sleep(0)
-        await runner.cleanup()
+    with wakes_on_ctrl_c():  # a Ctrl-C stops the server whenever it comes
+        runner = web.AppRunner(make_app(reader), access_log=None)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, listener).start()
+            Display().line(f"agentkit ui: the runs of {args.db} at {url} (Ctrl-C to stop)")
+            # In a thread: a launcher that waits for its browser (BROWSER="cmd %s") must not
+            # hold up the server, nor Ctrl-C.
+            if args.open and not await asyncio.to_thread(webbrowser.open, url):
+                Display().note("no web browser was found to open: open the URL above yourself")
+            await asyncio.Event().wait()  # until Ctrl-C cancels this task
+        finally:
+            # asyncio accepts a socket in the listener's reader callback but makes its transport
+            # in a task an iteration later; closing the server before that task runs (as
+            # `cleanup` does first) leaves the socket unclosed on Python 3.11 (`Server._attach`
+            # fails, silently). So stop accepting first and let the accepts under way finish:
+            # their connections are then the server's, and `cleanup` closes them.
+            asyncio.get_running_loop().remove_reader(listener.fileno())
+            await asyncio.sleep(0)
+            await runner.cleanup()
 
 
 def _port(text: str) -> int:

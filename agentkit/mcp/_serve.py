@@ -22,13 +22,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
 
 from .._errors import UsageError
+from .._run.loop import run_loop
 from .._tools.content import Content
 from .._tools.context import RunContext
 from .._tools.tool import Tool
@@ -57,7 +57,7 @@ def serve(
         UsageError: a port that is not a port number.
         OSError: the port is taken.
     """
-    anyio.run(lambda: serve_async(toolset, port=port, name=name, deps=deps,
+    run_loop(lambda: serve_async(toolset, port=port, name=name, deps=deps,
                                   allow_approval_tools=allow_approval_tools,
                                   on_listening=on_listening))
 

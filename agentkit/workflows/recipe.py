@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import anyio
 import httpx
 
 from .._api.client import AsyncClient
@@ -37,6 +36,7 @@ from .._loop.usage import RunUsage
 from .._run import observe
 from .._run.agent import Agent
 from .._run.events import AgentEvent
+from .._run.loop import run_loop
 from .._run.result import RunResult
 from .._tools.toolset import Toolset
 
@@ -105,7 +105,7 @@ class Recipe:
             inputs[name] = value
         online = True if args.online else None
         try:
-            result = anyio.run(partial(run_recipe, self, inputs, online=online, model=args.model))
+            result = run_loop(partial(run_recipe, self, inputs, online=online, model=args.model))
         except AgentkitError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

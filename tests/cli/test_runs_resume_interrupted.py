@@ -1,15 +1,17 @@
 """`agentkit runs resume ID` stopped by Ctrl-C: exit code 130, no traceback, and the line that
-goes on from the run's last checkpoint (the same command), which then does."""
+goes on from the run's last checkpoint (the same command), which then does; whenever the
+Ctrl-C comes, even as the event loop goes to sleep."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ctrl_c import WAIT, Child, agentkit_command
 
 from agentkit import SQLiteStore
 from agentkit.testing import FakeServer, reply, text_reply
@@ -32,50 +34,79 @@ orders = Agent("claude-sonnet-4-5", tools=[pack], client=client)
 '''
 
 
-def interrupted(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run `command` until its tool says it is packing, then send it SIGINT (Ctrl-C): its exit
-    code and what it wrote on stderr after."""
-    process = subprocess.Popen(command, cwd=cwd, env={**env, "PACK": "wait"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    for line in process.stderr:
-        if line.startswith("PACKING"):
-            break
-    process.send_signal(signal.SIGINT)
-    with process.stderr:
-        rest = process.stderr.read()
-    return process.wait(), rest
+def interrupted(
+    command: list[str], cwd: Path, env: dict[str, str], *, asleep: bool = False
+) -> tuple[int, str]:
+    """Run `command` until its tool says it is packing (and, if `asleep`, its event loop waits
+    for it), then send it SIGINT (Ctrl-C): its exit code and what it wrote on stderr after. A
+    child that hangs fails the test with its stderr and stacks (`ctrl_c.Child`)."""
+    child = Child(command, cwd, {**env, "PACK": "wait"})
+    child.wait_for("PACKING")
+    if asleep:
+        child.asleep()
+    return child.ctrl_c()
 
 
-@pytest.mark.skipif(os.name != "posix", reason="SIGINT")
-def test_a_resume_stopped_by_ctrl_c_says_the_same_command_goes_on(tmp_path: Path) -> None:
-    # It printed "error: interrupted" and nothing else: no word that the run was kept, nor how
-    # to go on.
+START = ("import shop_agents\nfrom agentkit import SQLiteStore\n"
+         "with SQLiteStore('runs.db') as store:\n"
+         "    shop_agents.orders.run_sync('Pack order 7', run_id='o-1', store=store)")
+RESUME = ("runs", "resume", "o-1", "--db", "runs.db", "--agent", "shop_agents:orders")
+STOPPED = (
+    "error: interrupted: run 'o-1' was stopped (Ctrl-C), kept as of its last checkpoint; the "
+    "same command goes on from there: agentkit runs resume o-1 --db runs.db --agent "
+    "shop_agents:orders\n"
+)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a folder whose store holds run 'o-1', stopped by Ctrl-C while its
+    tool packed; the fake API still has its last reply to give."""
     (tmp_path / "shop_agents.py").write_text(MODULE, encoding="utf-8")
     script = [reply("Packing.", tool_calls=[("pack", {"order": 7}, "toolu_1")]),
               text_reply("Order 7 is packed.")]
-    db = tmp_path / "runs.db"
     with FakeServer(script) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
         env["FAKE_API_URL"] = server.base_url
-        start = ("import shop_agents\nfrom agentkit import SQLiteStore\n"
-                 "with SQLiteStore('runs.db') as store:\n"
-                 "    shop_agents.orders.run_sync('Pack order 7', run_id='o-1', store=store)")
-        code, _ = interrupted([sys.executable, "-c", start], tmp_path, env)
+        code, _ = interrupted([sys.executable, "-c", START], tmp_path, env)
         assert code != 0
-        resume = [sys.executable, "-m", "agentkit", "runs", "resume", "o-1", "--db", "runs.db",
-                  "--agent", "shop_agents:orders"]
-        code, err = interrupted(resume, tmp_path, env)
-        assert code == 130
-        assert err == (
-            "error: interrupted: run 'o-1' was stopped (Ctrl-C), kept as of its last "
-            "checkpoint; the same command goes on from there: agentkit runs resume o-1 --db "
-            "runs.db --agent shop_agents:orders\n"
-        )
-        done = subprocess.run(resume, cwd=tmp_path, env=env, capture_output=True, text=True,
-                              check=False)
+        yield env
+
+
+def goes_on(cwd: Path, env: dict[str, str]) -> None:
+    """The same command resumes the run to its end."""
+    done = subprocess.run(agentkit_command(*RESUME), cwd=cwd, env=env, capture_output=True,
+                          text=True, check=False, timeout=WAIT)
     assert done.returncode == 0, done.stderr
     assert "Order 7 is packed." in done.stdout
-    with SQLiteStore(db) as store:
+    with SQLiteStore(cwd / "runs.db") as store:
         header = store.header("o-1")
     assert header is not None and header.status == "finished"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT")
+def test_a_resume_stopped_by_ctrl_c_says_the_same_command_goes_on(
+    tmp_path: Path, shop: dict[str, str]
+) -> None:
+    # It printed "error: interrupted" and nothing else: no word that the run was kept, nor how
+    # to go on.
+    code, err = interrupted(agentkit_command(*RESUME), tmp_path, shop)
+    assert code == 130
+    assert err == STOPPED
+    goes_on(tmp_path, shop)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT")
+def test_a_ctrl_c_that_interrupts_no_wait_of_the_loop_still_stops_the_resume(
+    tmp_path: Path, shop: dict[str, str]
+) -> None:
+    # The Ctrl-C was swallowed: its handler (cancel the run) waits for the main thread to run
+    # Python code, and a SIGINT that came just before the event loop blocked in its selector
+    # (one in a few hundred) interrupted no wait; with nothing else due, the process slept on
+    # for good. Here the loop sleeps and another thread takes the signal (`ELSEWHERE`): the
+    # same, every time.
+    code, err = interrupted(agentkit_command(*RESUME, elsewhere=True), tmp_path, shop,
+                            asleep=True)
+    assert code == 130
+    assert err == STOPPED
+    goes_on(tmp_path, shop)

@@ -15,6 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from ctrl_c import Child, agentkit_command
 
 from agentkit import SQLiteStore
 from agentkit._durable.schema import APPLICATION_ID
@@ -75,6 +76,20 @@ def test_it_serves_the_store_on_loopback_and_stops_on_ctrl_c(store: Path) -> Non
         code, rest = stop(process)
     assert code == 0 and "stopped" in rest
     assert "browser opened" not in rest  # nothing opened unless asked
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT")
+def test_a_ctrl_c_that_interrupts_no_wait_of_the_loop_still_stops_it(store: Path) -> None:
+    # Swallowed: the loop slept in its selector with nothing due, and a SIGINT that came just
+    # before it blocked there interrupted no wait, so the handler that stops the server never
+    # ran. Here the loop sleeps and another thread takes the signal (`ELSEWHERE`): the same,
+    # every time.
+    child = Child(agentkit_command("ui", "--db", str(store), elsewhere=True), store.parent,
+                  os.environ, merged=True)
+    child.wait_for("agentkit ui: ")
+    child.asleep()
+    code, rest = child.ctrl_c()
+    assert code == 0 and "stopped" in rest
 
 
 def test_open_opens_the_page_in_a_browser(store: Path) -> None:
