@@ -178,17 +178,25 @@ async def _outcome(
 
 
 async def _fork(source: str, wid: str, *, retry_model: bool) -> WorkflowHandleAsync[Any]:
-    """`source` forked into `wid` with every recorded step (but a last model call, with
-    `retry_model`), run by this process: forks go to its own application version."""
-    steps = sorted(await DBOS.list_workflow_steps_async(source, load_output=False),
+    """`source` forked into `wid` with every recorded step (but a last model call that
+    failed, with `retry_model`), run by this process: forks go to its own application version.
+    A last model call that got its reply is kept: the run failed after it (an `after_model`
+    hook, a limit, a step user code failed, unrecorded), and sending it again would pay twice."""
+    steps = sorted(await DBOS.list_workflow_steps_async(source, load_output=retry_model),
                    key=lambda s: s["function_id"])
     start = steps[-1]["function_id"] + 1 if steps else 1
-    if retry_model and steps and steps[-1]["function_name"] == MODEL_STEP:
+    last = steps[-1] if retry_model and steps else None
+    if last is not None and last["function_name"] == MODEL_STEP and _failed(last["output"]):
         start -= 1
     with SetWorkflowID(wid):
         return await DBOS.fork_workflow_async(
             source, start, application_version=DBOS.application_version
         )
+
+
+def _failed(output: object) -> bool:
+    """Whether a model step's recorded output is a failed call's (`DBOSEffects.model`)."""
+    return isinstance(output, dict) and "error" in output
 
 
 async def _is_launched() -> bool:

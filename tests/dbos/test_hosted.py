@@ -1,0 +1,121 @@
+"""`HostedRuns` reruns (a durable batch run again) after a run that user code failed inside or
+after a step: the fix takes effect, nothing that finished is paid for or done again.
+
+A step's user code (an approve callback, a tool under `raise_errors`) raising was recorded
+as the step's error, which every rerun raised again: the batch item could never finish. And a
+rerun sent the last model call again whenever it was the last step recorded, although its
+reply had come (an `after_model` hook failing on it, a limit): a reply paid for twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agentkit import Agent, AsyncClient, Hooks, RunContext, RunError, ToolExecution, tool
+from agentkit.dbos import HostedRuns
+from agentkit.errors import UsageError
+from agentkit.testing import ScriptedTransport, reply, text_reply
+
+PROMPT = "Charge order 1"
+
+
+class Orders:
+    """An agent whose approve callback, tools and hooks are replaced between two runs."""
+
+    def __init__(self, **options: Any) -> None:
+        self.effects: list[str] = []
+        self.transport = ScriptedTransport(
+            [reply(tool_calls=[("charge", {"order": 1})]), text_reply("Done."),
+             text_reply("Sent twice.")]
+        )
+        self.approve: Callable[..., object] = lambda ctx, call: True
+        self.fail = False
+
+        @tool(requires_approval=options.pop("approval", False),
+              idempotent=options.pop("idempotent", False))
+        async def charge(order: int) -> str:
+            """Charge an order."""
+            self.effects.append("charge")
+            if self.fail:
+                raise ValueError("the card reader is down")
+            return f"charged order {order}"
+
+        client = AsyncClient(api_key="sk-test", transport=self.transport)
+        self.agent = Agent("claude-sonnet-4-5", tools=[charge], client=client, name="orders",
+                           approve=lambda ctx, call: self.approve(ctx, call), **options)
+
+    async def run(self, prefix: str) -> Any:
+        with HostedRuns(prefix).active():
+            return await self.agent.run(PROMPT)
+
+
+@pytest.mark.asyncio
+async def test_a_rerun_asks_a_fixed_approve_callback_again(launched: str) -> None:
+    orders = Orders(approval=True)
+    orders.approve = lambda ctx, call: "yes"  # a string denies: refused as a mistake
+    with pytest.raises(RunError) as failed:
+        await orders.run("approve")
+    assert isinstance(failed.value.__cause__, UsageError) or "'yes'" in str(failed.value)
+
+    orders.approve = lambda ctx, call: True
+    result = await orders.run("approve")
+    assert result.text == "Done."
+    assert orders.effects == ["charge"]
+    assert len(orders.transport.requests) == 2  # the first reply not paid for again
+
+
+@pytest.mark.asyncio
+async def test_a_non_idempotent_call_that_failed_the_run_is_told_so_on_rerun_not_run(
+    launched: str,
+) -> None:
+    orders = Orders(tool_execution=ToolExecution(raise_errors=True))
+    orders.fail = True
+    with pytest.raises(RunError) as failed:
+        await orders.run("raised")
+    told = failed.value.messages[-1]["content"][0]
+
+    orders.fail = False
+    result = await orders.run("raised")
+    assert result.text == "Done."
+    assert orders.effects == ["charge"]  # never twice
+    assert result.messages[2]["content"][0] == told  # what the failed run told the model
+    assert told["content"].startswith("Not finished: the run failed (ValueError)")
+    assert len(orders.transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_an_idempotent_call_that_failed_the_run_runs_again_on_rerun(launched: str) -> None:
+    orders = Orders(tool_execution=ToolExecution(raise_errors=True), idempotent=True)
+    orders.fail = True
+    with pytest.raises(RunError):
+        await orders.run("again")
+
+    orders.fail = False
+    result = await orders.run("again")
+    assert result.text == "Done."
+    assert result.messages[2]["content"][0]["content"] == "charged order 1"
+    assert orders.effects == ["charge", "charge"]
+    assert len(orders.transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_reply_an_after_model_hook_failed_on_is_not_paid_for_again(
+    launched: str,
+) -> None:
+    broken: list[bool] = [True]
+
+    def after_model(ctx: RunContext[None], message: Any) -> None:
+        if broken[0]:
+            raise ValueError("the hook's bug")
+
+    orders = Orders(hooks=Hooks(after_model=after_model))
+    with pytest.raises(RunError):
+        await orders.run("held")
+    broken[0] = False
+    result = await orders.run("held")
+    assert result.text == "Done."
+    assert orders.effects == ["charge"]
+    assert len(orders.transport.requests) == 2
+    assert result.usage.requests == 2
