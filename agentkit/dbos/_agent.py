@@ -34,7 +34,7 @@ from .._run.replay import INTERRUPTED
 from .._run.result import OutputT, RunResult
 from ._effects import DBOSEffects
 
-__all__ = ["DBOSAgent", "drive_workflow", "outcome_result"]
+__all__ = ["DBOSAgent", "cut_answers", "drive_workflow", "outcome_result"]
 
 _REGISTERED: dict[str, DBOSAgent[Any]] = {}
 
@@ -147,13 +147,15 @@ async def drive_workflow(
     decisions: dict[str, bool | str],
     deps: object,
     on_event: Emit | None = None,
+    told: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A DBOS workflow's body: `agent`'s driver over a new run of `messages`, its model and
     tool calls DBOS steps; returns the final state (with how it ended). `run_id` is what tools
-    see as `ctx.run_id` and what seeds the back-off jitter."""
+    see as `ctx.run_id` and what seeds the back-off jitter; `told`: what the attempt this one
+    was forked from told the model of calls it cut (`cut_answers`)."""
     state = RunState(messages=messages, seed=_seed(run_id))
     engine = Engine(agent.config, state)
-    effects = DBOSEffects(run_id, state.usage)
+    effects = DBOSEffects(run_id, state.usage, told=told or {})
     try:
         async with (
             observe.run(agent.name, agent.description, agent.model, run_id) as observed,
@@ -210,6 +212,18 @@ def _unfit_error(run_id: str, cause: DBOSUnexpectedStepError) -> str:
         "of the last turn are answered as interrupted. Recover it with the tools as they "
         "were, or continue it under a new workflow id with history=error.result.messages"
     )
+
+
+def cut_answers(outcome: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a run that ended with an error told the model of the calls it left open (its
+    last turn's `is_error` results, by call id): a replay of it finds such a call marked
+    started with no result (cut by the timeout, or by a failure next to it)."""
+    messages = cast("list[dict[str, Any]]", outcome["state"]["messages"])
+    last = messages[-1] if messages else None
+    if last is None or last["role"] != "user" or isinstance(last["content"], str):
+        return {}
+    return {b["tool_use_id"]: b for b in cast("list[dict[str, Any]]", last["content"])
+            if b.get("type") == "tool_result" and b.get("is_error")}
 
 
 def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:

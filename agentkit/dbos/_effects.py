@@ -78,6 +78,10 @@ class DBOSEffects:
     usage: RunUsage = field(default_factory=RunUsage)
     """The run's usage: what a tool merges into it (a sub-agent's) is recorded with the tool's
     result, and merged again when a replay hands the result back without running it."""
+    told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    """What an earlier attempt that ended told the model of calls it cut (the timeout, a
+    failure next to them; `HostedRuns` forks it into this one), by call id: such a call has its
+    started mark and no result, and is told the same again, not that its process stopped."""
     _reserved: dict[str, StepReservation] = field(default_factory=dict[str, StepReservation])
     _idempotent: set[str] = field(default_factory=set[str])
     """Announced calls whose tool is idempotent: run again on replay when they failed the run."""
@@ -136,7 +140,9 @@ class DBOSEffects:
 
         async def step() -> dict[str, Any]:
             if interrupted:  # started before a crash, no result recorded: never run again
-                return tool_result(call["id"], INTERRUPTED, is_error=True)
+                return self.told.get(call["id"]) or tool_result(
+                    call["id"], INTERRUPTED, is_error=True
+                )
             ran.append(True)
             with merges_into(self.usage) as merged:
                 try:

@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Generator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
@@ -35,7 +35,7 @@ from .._run.agent import Agent
 from .._run.driver import Emit
 from .._run.effects import RUN_HOST
 from .._run.fingerprint import fingerprint, former
-from ._agent import drive_workflow, outcome_result
+from ._agent import cut_answers, drive_workflow, outcome_result
 from ._effects import MODEL_STEP
 
 __all__ = ["HostedRuns", "launched"]
@@ -50,6 +50,8 @@ class _Live:
     run_id: str
     deps: object
     on_event: Emit | None
+    told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    """What the attempt this one goes on from told the model of calls it cut."""
 
 
 _LIVE: dict[str, _Live] = {}
@@ -68,7 +70,7 @@ async def _hosted_run(
             "code that made it runs again under the same prefix (rerun the batch)"
         )
     return await drive_workflow(
-        live.agent, live.run_id, messages, decisions, live.deps, live.on_event
+        live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told
     )
 
 
@@ -169,6 +171,7 @@ async def _outcome(
             outcome = await previous.get_result()
             if outcome.get("error") is None:
                 return outcome
+            _LIVE[wid] = replace(live, told=cut_answers(outcome))
             handle = await _fork(last.workflow_id, wid, retry_model=True)
         else:  # its process died (PENDING, ENQUEUED), or it raised: go on from its steps
             handle = await _fork(last.workflow_id, wid, retry_model=last.status in _ENDED_BADLY)

@@ -8,14 +8,23 @@ reply had come (an `after_model` hook failing on it, a limit): a reply paid for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+import anyio
 import pytest
 
-from agentkit import Agent, AsyncClient, Hooks, RunContext, RunError, ToolExecution, tool
+from agentkit import (
+    Agent,
+    AsyncClient,
+    Hooks,
+    LimitExceeded,
+    Limits,
+    RunContext,
+    RunError,
+    ToolExecution,
+    tool,
+)
 from agentkit.dbos import HostedRuns
-from agentkit.errors import UsageError
 from agentkit.testing import ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge order 1"
@@ -30,7 +39,8 @@ class Orders:
             [reply(tool_calls=[("charge", {"order": 1})]), text_reply("Done."),
              text_reply("Sent twice.")]
         )
-        self.approve: Callable[..., object] = lambda ctx, call: True
+        self.answer: object = True
+        """What the approve callback answers."""
         self.fail = False
 
         @tool(requires_approval=options.pop("approval", False),
@@ -42,9 +52,12 @@ class Orders:
                 raise ValueError("the card reader is down")
             return f"charged order {order}"
 
+        def approve(ctx: RunContext[None], call: dict[str, Any]) -> Any:
+            return self.answer
+
         client = AsyncClient(api_key="sk-test", transport=self.transport)
         self.agent = Agent("claude-sonnet-4-5", tools=[charge], client=client, name="orders",
-                           approve=lambda ctx, call: self.approve(ctx, call), **options)
+                           approve=approve, **options)
 
     async def run(self, prefix: str) -> Any:
         with HostedRuns(prefix).active():
@@ -54,12 +67,11 @@ class Orders:
 @pytest.mark.asyncio
 async def test_a_rerun_asks_a_fixed_approve_callback_again(launched: str) -> None:
     orders = Orders(approval=True)
-    orders.approve = lambda ctx, call: "yes"  # a string denies: refused as a mistake
-    with pytest.raises(RunError) as failed:
+    orders.answer = "yes"  # a string denies: refused as a mistake
+    with pytest.raises(RunError, match="returned 'yes'"):
         await orders.run("approve")
-    assert isinstance(failed.value.__cause__, UsageError) or "'yes'" in str(failed.value)
 
-    orders.approve = lambda ctx, call: True
+    orders.answer = True
     result = await orders.run("approve")
     assert result.text == "Done."
     assert orders.effects == ["charge"]
@@ -119,3 +131,38 @@ async def test_a_reply_an_after_model_hook_failed_on_is_not_paid_for_again(
     assert orders.effects == ["charge"]
     assert len(orders.transport.requests) == 2
     assert result.usage.requests == 2
+
+
+@pytest.mark.asyncio
+async def test_a_call_the_timeout_cut_is_told_so_on_rerun_not_that_the_process_stopped(
+    launched: str,
+) -> None:
+    # The rerun forks the timed-out run: the cut call has its started mark and no result,
+    # which a replay tells as "the process running this tool call stopped".
+    never = anyio.Event()
+    charged: list[int] = []
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        await never.wait()
+        return f"charged {order}"
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+        return Agent("claude-sonnet-4-5", tools=[charge], client=client, name="orders",
+                     limits=Limits(timeout=1.0))
+
+    with HostedRuns("cut").active(), pytest.raises(LimitExceeded) as cut:
+        # the deadline passes while the call waits (the reply is scripted in memory: the
+        # call starts well within the second)
+        script = [reply(tool_calls=[("charge", {"order": 7})])]
+        await agent(script).run(PROMPT)
+    told = cut.value.messages[-1]["content"][0]
+    assert told["content"].startswith("Not finished: the run hit its timeout limit")
+
+    with HostedRuns("cut").active():  # the same agent, the same prompt: its rerun
+        done = await agent([text_reply("It may have been charged.")]).run(PROMPT)
+    assert done.text == "It may have been charged." and charged == [7]
+    assert done.messages[2]["content"][0] == told
