@@ -15,19 +15,22 @@ resumed the same way, its failed model call sent again. Tools see the first atte
 `ctx.run_id`, so `ctx.idempotency_key` stays the same across attempts.
 
 The live objects of a run (agent, deps, event sink) are kept in this process by workflow id,
-never stored. A run made inside a DBOS workflow or step (an agent used as a tool, a
+never stored. A run whose caller is cancelled is cancelled too (DBOS would go on running it,
+shielded from its caller), so its rerun is the only execution going on. A run made inside a DBOS workflow or step (an agent used as a tool, a
 `DBOSAgent`'s) is the agent's own: the step around it is what is recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Generator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
+import anyio
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 
 from .._errors import UsageError
@@ -52,6 +55,9 @@ class _Live:
     on_event: Emit | None
     told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     """What the attempt this one goes on from told the model of calls it cut."""
+    running: set[asyncio.Task[Any]] = field(default_factory=set[asyncio.Task[Any]])
+    """The workflow's execution in this process (DBOS runs it in a task of its own, shielded
+    from the caller): cancelled with its caller (`_stop`)."""
 
 
 _LIVE: dict[str, _Live] = {}
@@ -69,9 +75,14 @@ async def _hosted_run(
             f"the agent run {wid!r} has no live agent in this process; it resumes when the "
             "code that made it runs again under the same prefix (rerun the batch)"
         )
-    return await drive_workflow(
-        live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told
-    )
+    task = cast("asyncio.Task[Any]", asyncio.current_task())  # DBOS runs it in a task
+    live.running.add(task)
+    try:
+        return await drive_workflow(
+            live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told
+        )
+    finally:
+        live.running.discard(task)
 
 
 _workflow = DBOS.workflow(name=WORKFLOW_NAME)(_hosted_run)
@@ -159,7 +170,7 @@ async def _outcome(
         last, n = status, n + 1
     wid = _attempt(base, n)
     _LIVE[wid] = live
-    try:
+    try:  # `_LIVE[wid]` is what the workflow runs with, whichever way it is started
         handle: WorkflowHandleAsync[dict[str, Any]]
         if last is None:
             with SetWorkflowID(wid):
@@ -175,9 +186,26 @@ async def _outcome(
             handle = await _fork(last.workflow_id, wid, retry_model=True)
         else:  # its process died (PENDING, ENQUEUED), or it raised: go on from its steps
             handle = await _fork(last.workflow_id, wid, retry_model=last.status in _ENDED_BADLY)
-        return await handle.get_result()
+        try:
+            return await handle.get_result()
+        except asyncio.CancelledError:
+            await _stop(_LIVE[wid])
+            raise
     finally:
         del _LIVE[wid]
+
+
+async def _stop(live: _Live) -> None:
+    """A run whose caller was cancelled stops, as `Agent.run` does (its open calls answered in
+    memory, its workflow left to resume): DBOS would go on running it in the background, and
+    the caller's rerun would fork it while it ran, two executions each calling the model and
+    the tools. Waits, shielded, until it stopped; one that has not begun never runs (its
+    live agent is gone by then)."""
+    with anyio.CancelScope(shield=True):
+        for task in live.running:
+            task.cancel()
+        if live.running:
+            await asyncio.wait(set(live.running))
 
 
 async def _fork(source: str, wid: str, *, retry_model: bool) -> WorkflowHandleAsync[Any]:

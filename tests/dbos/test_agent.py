@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from dbos import DBOS
+from dbos._error import DBOSAwaitedWorkflowCancelledError
 
 from agentkit import Agent, AsyncClient, Hooks, Limits, RunContext, RunError, tool
 from agentkit._run.replay import INTERRUPTED
@@ -517,3 +518,50 @@ def test_a_recovery_unfit_in_several_parallel_steps_at_once_is_still_told_as_unf
     assert _unexpected_step(first) is first
     assert _unexpected_step(ExceptionGroup("other", [ValueError("x")])) is None
     assert _unexpected_step(None) is None
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_caller_stops_the_wait_and_dbos_cancel_stops_the_run(
+    launched: str,
+) -> None:
+    # The README's two ways a cancellation meets a DBOSAgent run: the caller's (the workflow
+    # goes on, attached to again) and DBOS's (the call in flight unrecorded, answered
+    # "interrupted" when the run is resumed, never run twice).
+    entered, release = asyncio.Event(), asyncio.Event()
+    charged: list[str] = []
+
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        charged.append(str(ctx.run_id))
+        entered.set()
+        await release.wait()
+        return f"charged order {order}"
+
+    script = [reply(tool_calls=[("charge", {"order": 1})]), text_reply("Done.")] * 2
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    agent = Agent("claude-sonnet-4-5", tools=[charge], client=client)
+    durable = DBOSAgent(agent, name=f"cancelled-{uuid.uuid4().hex[:8]}")
+
+    waiting = asyncio.create_task(durable.run(PROMPT, workflow_id="w-caller"))
+    await entered.wait()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    result = await durable.run(workflow_id="w-caller")
+    assert result.text == "Done." and result.messages[2]["content"][0]["content"] == (
+        "charged order 1"
+    )
+
+    entered.clear()
+    release.clear()
+    stopped = asyncio.create_task(durable.run(PROMPT, workflow_id="w-dbos"))
+    await entered.wait()
+    await DBOS.cancel_workflow_async("w-dbos")
+    release.set()  # the step runs to its end, unrecorded
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):
+        await stopped
+    resumed = await (await DBOS.resume_workflow_async("w-dbos")).get_result()
+    assert resumed["state"]["messages"][2]["content"][0]["content"] == INTERRUPTED
+    assert charged == ["w-caller", "w-dbos"]

@@ -25,7 +25,7 @@ from agentkit import (
     tool,
 )
 from agentkit.dbos import HostedRuns
-from agentkit.testing import ScriptedTransport, reply, text_reply
+from agentkit.testing import FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge order 1"
 
@@ -166,3 +166,51 @@ async def test_a_call_the_timeout_cut_is_told_so_on_rerun_not_that_the_process_s
         done = await agent([text_reply("It may have been charged.")]).run(PROMPT)
     assert done.text == "It may have been charged." and charged == [7]
     assert done.messages[2]["content"][0] == told
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_hosted_run_stops_so_its_rerun_is_the_only_one_going_on(
+    launched: str,
+) -> None:
+    # DBOS shields a workflow from its caller: a hosted run whose caller was cancelled (an
+    # asyncio.timeout around it) went on in the background, and the rerun forked it while it
+    # ran: two executions of one run, each asking the model and each charging.
+    lookups: list[int] = []
+    entered, both = anyio.Event(), anyio.Event()
+    charged: list[int] = []
+
+    @tool(idempotent=True)
+    async def lookup(order: int) -> str:
+        """Look an order up."""
+        lookups.append(order)
+        entered.set()
+        if len(lookups) == 2:  # the rerun's: both executions would now go on
+            both.set()
+        await both.wait()
+        return f"order {order} is open"
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged order {order}"
+
+    def model(body: dict[str, Any]) -> Any:
+        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+        if not done:
+            return reply(tool_calls=[("lookup", {"order": 7})])
+        if len(done) == 1:
+            return reply(tool_calls=[("charge", {"order": 7})])
+        return text_reply("Charged.")
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
+    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders")
+    with HostedRuns("cancelled").active():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(agent.run, PROMPT)
+            await entered.wait()
+            tg.cancel_scope.cancel()
+        done = await agent.run(PROMPT)  # the rerun
+    assert done.text == "Charged."
+    assert charged == [7]
