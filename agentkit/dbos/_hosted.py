@@ -11,13 +11,15 @@ returns its recorded result, calling nothing; a new one starts; one whose proces
 resumed here from its checkpoints: DBOS forks it into the next attempt (`{id}~2`, `~3`, ...),
 the recorded steps copied, on this process's own application version, so only this process
 (which holds the live agent, its client and `deps`) runs it. A run that ended in an error is
-resumed the same way, its failed model call sent again. Tools see the first attempt's id as
-`ctx.run_id`, so `ctx.idempotency_key` stays the same across attempts.
+resumed the same way, its failed model call sent again (`_fork`), and with what it told the
+model of the calls it cut (`cut_answers`). Tools see the first attempt's id as `ctx.run_id`,
+so `ctx.idempotency_key` stays the same across attempts.
 
 The live objects of a run (agent, deps, event sink) are kept in this process by workflow id,
 never stored. A run whose caller is cancelled is cancelled too (DBOS would go on running it,
-shielded from its caller), so its rerun is the only execution going on. A run made inside a DBOS workflow or step (an agent used as a tool, a
-`DBOSAgent`'s) is the agent's own: the step around it is what is recorded.
+shielded from its caller), so its rerun is the only execution going on. A run made inside a
+DBOS workflow or step (an agent used as a tool, a `DBOSAgent`'s) is the agent's own: the step
+around it is what is recorded.
 """
 
 from __future__ import annotations
