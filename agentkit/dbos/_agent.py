@@ -16,6 +16,7 @@ replay; put side effects in tools, whose hooks run inside the tool's step).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,15 @@ from typing import Any, Generic, cast
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from dbos._error import DBOSUnexpectedStepError
 
-from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
+from .. import errors
+from .._errors import (
+    APIError,
+    LimitExceeded,
+    MalformedStreamError,
+    RunError,
+    RunMismatchError,
+    UsageError,
+)
 from .._loop.engine import Engine, RunState
 from .._run import observe
 from .._run.agent import Agent
@@ -32,9 +41,12 @@ from .._run.driver import Emit
 from .._run.fingerprint import fingerprint, former
 from .._run.replay import INTERRUPTED
 from .._run.result import OutputT, RunResult
-from ._effects import DBOSEffects
+from ._effects import DBOSEffects, error_from_record, is_json
 
-__all__ = ["DBOSAgent", "cut_answers", "drive_workflow", "outcome_result"]
+__all__ = [
+    "DBOSAgent", "cause_from_record", "cause_record", "cut_answers", "drive_workflow",
+    "outcome_result",
+]
 
 _REGISTERED: dict[str, DBOSAgent[Any]] = {}
 
@@ -169,7 +181,8 @@ async def drive_workflow(
         unexpected = _unexpected_step(exc.__cause__)
         if unexpected is not None:
             return {"state": _unfit(state), "error": _unfit_error(run_id, unexpected)}
-        return {"state": state.to_dict(), "error": str(exc)}
+        cause = cause_record(exc.__cause__) if exc.__cause__ is not None else None
+        return {"state": state.to_dict(), "error": str(exc), "cause": cause}
     return {"state": state.to_dict()}
 
 
@@ -231,7 +244,7 @@ def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:
 
     Raises:
         LimitExceeded: the run hit a limit; `.result` holds the conversation and usage.
-        RunError: the run failed.
+        RunError: the run failed, chaining what failed it when it was recorded (`cause_record`).
     """
     state = RunState.from_dict(cast("Mapping[str, Any]", outcome["state"]))
     output = state.output if state.output is not None else state.answer
@@ -245,7 +258,45 @@ def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:
             str(error), limit=str(limit), messages=state.messages, usage=state.usage,
             result=result,
         )
-    raise RunError(str(error), messages=state.messages, usage=state.usage, result=result)
+    failed = RunError(str(error), messages=state.messages, usage=state.usage, result=result)
+    cause = outcome.get("cause")
+    raise failed from None if cause is None else cause_from_record(cause)
+
+
+def cause_record(cause: BaseException) -> dict[str, Any] | None:
+    """The error a run's `RunError` chains, as JSON for the workflow's outcome: its class
+    name, message and JSON fields (a `UsageError`, a `ConversationError`'s rule, an API
+    error's status), so every caller that attaches gets it chained, as the store's run
+    chains it; None when it is no class `cause_from_record` rebuilds (a user's own)."""
+    name = type(cause).__name__
+    if _error_class(name) is not type(cause) or not isinstance(cause, Exception):
+        return None
+    fields = {k: v for k, v in vars(cause).items() if not k.startswith("_") and is_json(v)}
+    return {"type": name, "message": str(cause), "fields": fields}
+
+
+def cause_from_record(record: Mapping[str, Any]) -> Exception | None:
+    """The error `cause_record` described, rebuilt (an `agentkit.errors` class or a built-in
+    one), without what was not JSON (an API error's `partial`); None for another class."""
+    cls = _error_class(str(record.get("type")))
+    if cls is None:
+        return None
+    fields: dict[str, Any] = dict(record.get("fields") or {})
+    if issubclass(cls, APIError | MalformedStreamError):  # its fields as a model step's
+        fields = {"message": record.get("message", ""), **fields}
+        return error_from_record({"type": cls.__name__, "fields": fields})
+    error = cls.__new__(cls)
+    Exception.__init__(error, str(record.get("message", "")))
+    error.__dict__.update(fields)
+    return error
+
+
+def _error_class(name: str) -> type[Exception] | None:
+    for home in (errors, builtins):
+        cls: object = getattr(home, name, None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls
+    return None
 
 
 def _seed(workflow_id: str) -> int:

@@ -45,7 +45,7 @@ from .._run.failure import failed_call
 from .._run.replay import INTERRUPTED
 from .._tools.tool import Tool
 
-__all__ = ["DBOSEffects", "error_from_record", "error_record"]
+__all__ = ["DBOSEffects", "error_from_record", "error_record", "is_json"]
 
 T = TypeVar("T")
 
@@ -215,7 +215,7 @@ def error_record(exc: Exception) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in _ERROR_FIELDS:
         value = getattr(exc, name, None)
-        if value is not None and _is_json(value):
+        if value is not None and is_json(value):
             fields[name] = value
     fields.setdefault("message", str(exc))
     return {"type": type(exc).__name__, "fields": fields}
@@ -234,7 +234,8 @@ def error_from_record(record: Mapping[str, Any]) -> Exception:
     return error
 
 
-def _is_json(value: object) -> bool:
+def is_json(value: object) -> bool:
+    """Whether `value` can be recorded as JSON (a lone surrogate in a string included)."""
     try:
         orjson.dumps(value)
     except TypeError:  # or JSON orjson refuses: a lone surrogate (a body's escaped "\ud800")

@@ -19,7 +19,13 @@ from agentkit import Agent, AsyncClient, Hooks, Limits, RunContext, RunError, to
 from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Compaction
 from agentkit.dbos import DBOSAgent
-from agentkit.errors import LimitExceeded, RateLimitError, RunMismatchError, UsageError
+from agentkit.errors import (
+    LimitExceeded,
+    OverloadedError,
+    RateLimitError,
+    RunMismatchError,
+    UsageError,
+)
 from agentkit.testing import FakeClock, Fault, FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge the open orders"
@@ -350,6 +356,9 @@ async def test_a_run_that_gave_up_raises_run_error_to_every_caller_that_attaches
     with pytest.raises(RunError):
         await orders.durable.run(workflow_id="w-gave-up")  # attached without a prompt
     assert str(again.value) == str(first.value) and len(orders.transport.requests) == 1
+    for raised in (first.value, again.value):  # chained, as the store's run chains it
+        assert isinstance(raised.__cause__, OverloadedError)
+        assert raised.__cause__.status_code == 529 and raised.__cause__.partial is None
     assert first.value.result is not None
 
     # The README: continue it under a new id from the conversation it holds.
@@ -565,3 +574,52 @@ async def test_cancelling_the_caller_stops_the_wait_and_dbos_cancel_stops_the_ru
     resumed = await (await DBOS.resume_workflow_async("w-dbos")).get_result()
     assert resumed["state"]["messages"][2]["content"][0]["content"] == INTERRUPTED
     assert charged == ["w-caller", "w-dbos"]
+
+
+@pytest.mark.asyncio
+async def test_a_setup_mistake_mid_run_is_chained_to_the_run_error_for_every_caller(
+    launched: str,
+) -> None:
+    # The store's run raises a RunError chaining the UsageError (its type says what to fix);
+    # the workflow's outcome kept only its text, so the RunError of a DBOS run chained nothing.
+    from agentkit import Toolset
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        return f"charged order {order}"
+
+    def prepare(ctx: RunContext[None], t: Any) -> Any:
+        return t if ctx.turn == 0 else "not a tool"
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(tools_then()))
+    agent = Agent("claude-sonnet-4-5", client=client,
+                  tools=[Toolset([charge]).with_prepare(prepare)])
+    durable = DBOSAgent(agent, name=f"setup-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(RunError) as first:
+        await durable.run(PROMPT, workflow_id="w-setup")
+    with pytest.raises(RunError) as again:
+        await durable.run(workflow_id="w-setup")
+    for raised in (first.value, again.value):
+        cause = raised.__cause__
+        assert isinstance(cause, UsageError) and "returned 'not a tool'" in str(cause)
+        assert raised.usage is not None and raised.usage.requests == 1
+        assert raised.messages is not None and len(raised.messages) == 3
+
+
+def test_the_error_a_run_error_chains_is_rebuilt_when_it_is_agentkit_s_or_python_s() -> None:
+    from agentkit.dbos._agent import cause_from_record, cause_record
+    from agentkit.errors import ConversationError
+
+    def rebuilt(error: Exception) -> Exception | None:
+        record = cause_record(error)
+        return None if record is None else cause_from_record(record)
+
+    original = ConversationError("roles must alternate", index=2, rule="alternation")
+    refused = rebuilt(original)
+    assert isinstance(refused, ConversationError)
+    assert (str(refused), refused.index, refused.rule) == (str(original), 2, "alternation")
+    plain = rebuilt(ValueError("bad"))
+    assert type(plain) is ValueError and str(plain) == "bad"
+    assert rebuilt(type("Mine", (Exception,), {})("x")) is None  # not ours to rebuild
+    assert cause_from_record({"type": "SystemExit", "fields": {}}) is None
