@@ -33,12 +33,12 @@ PROMPT = "Charge order 1"
 class Orders:
     """An agent whose approve callback, tools and hooks are replaced between two runs."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, script: list[Any] | None = None, **options: Any) -> None:
         self.effects: list[str] = []
-        self.transport = ScriptedTransport(
-            [reply(tool_calls=[("charge", {"order": 1})]), text_reply("Done."),
-             text_reply("Sent twice.")]
-        )
+        self.transport = ScriptedTransport(script or [
+            reply(tool_calls=[("charge", {"order": 1})]), text_reply("Done."),
+            text_reply("Sent twice."),
+        ])
         self.answer: object = True
         """What the approve callback answers."""
         self.fail = False
@@ -214,3 +214,29 @@ async def test_a_cancelled_hosted_run_stops_so_its_rerun_is_the_only_one_going_o
         done = await agent.run(PROMPT)  # the rerun
     assert done.text == "Charged."
     assert charged == [7]
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_run_s_rerun_sends_the_replayed_turns_blocks_as_events(
+    launched: str,
+) -> None:
+    # A streamed reply's text and calls reach the consumer as its deltas arrive; a replayed
+    # one arrives whole from its step, and a streamed run sent none of its blocks: the rerun's
+    # consumer got a ToolCallFinished with no ToolCallStarted, and none of that turn's text.
+    from agentkit.events import AgentEvent, TextChunk, ToolCallFinished, ToolCallStarted
+
+    script = [reply("Charging.", tool_calls=[("charge", {"order": 1})]), text_reply("Done.")]
+    orders = Orders(script, tool_execution=ToolExecution(raise_errors=True), stream=True)
+    orders.fail = True
+    with pytest.raises(RunError):
+        await orders.run("streamed")
+    orders.fail = False
+    events: list[AgentEvent] = []
+    with HostedRuns("streamed").active():
+        result = await orders.agent.run(PROMPT, on_event=events.append)
+    assert result.text == "Done." and len(orders.transport.requests) == 2
+    text = "".join(e.text for e in events if isinstance(e, TextChunk))
+    assert text == "Charging.Done."
+    started = [e.id for e in events if isinstance(e, ToolCallStarted)]
+    finished = [e.id for e in events if isinstance(e, ToolCallFinished)]
+    assert started == finished and len(started) == 1
