@@ -16,7 +16,6 @@ replay; put side effects in tools, whose hooks run inside the tool's step).
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,15 +24,7 @@ from typing import Any, Generic, cast
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from dbos._error import DBOSUnexpectedStepError
 
-from .. import errors
-from .._errors import (
-    APIError,
-    LimitExceeded,
-    MalformedStreamError,
-    RunError,
-    RunMismatchError,
-    UsageError,
-)
+from .._errors import LimitExceeded, RunError, RunMismatchError, UsageError
 from .._loop.engine import Engine, RunState
 from .._run import observe
 from .._run.agent import Agent
@@ -41,12 +32,10 @@ from .._run.driver import Emit
 from .._run.fingerprint import fingerprint, former
 from .._run.replay import INTERRUPTED
 from .._run.result import OutputT, RunResult
-from ._effects import DBOSEffects, error_from_record, is_json
+from ._effects import DBOSEffects
+from ._outcome import cause_record, outcome_result, stored_state
 
-__all__ = [
-    "DBOSAgent", "cause_from_record", "cause_record", "cut_answers", "drive_workflow",
-    "outcome_result",
-]
+__all__ = ["DBOSAgent", "drive_workflow"]
 
 _REGISTERED: dict[str, DBOSAgent[Any]] = {}
 
@@ -149,7 +138,7 @@ class DBOSAgent(Generic[OutputT]):
         return await drive_workflow(self.agent, wid, messages, decisions, self.deps)
 
     def _result(self, outcome: Mapping[str, Any]) -> RunResult[OutputT]:
-        return outcome_result(outcome)
+        return outcome_result(outcome, self.agent.config)
 
 
 async def drive_workflow(
@@ -176,14 +165,14 @@ async def drive_workflow(
             await agent.driver.drive(engine, client, deps, decisions, on_event,
                                      observed=observed, effects=effects)
     except LimitExceeded as exc:
-        return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
+        return {"state": stored_state(state), "limit": exc.limit, "error": str(exc)}
     except RunError as exc:
         unexpected = _unexpected_step(exc.__cause__)
         if unexpected is not None:
             return {"state": _unfit(state), "error": _unfit_error(run_id, unexpected)}
         cause = cause_record(exc.__cause__) if exc.__cause__ is not None else None
-        return {"state": state.to_dict(), "error": str(exc), "cause": cause}
-    return {"state": state.to_dict()}
+        return {"state": stored_state(state), "error": str(exc), "cause": cause}
+    return {"state": stored_state(state)}
 
 
 def _unexpected_step(cause: BaseException | None) -> DBOSUnexpectedStepError | None:
@@ -205,7 +194,7 @@ def _unfit(state: RunState) -> dict[str, Any]:
     failure's own answer) may have run in the execution that recorded
     them, so they are answered "interrupted" (may or may not have taken effect), never as
     calls that did not run, which a conversation continued from here would repeat."""
-    data = state.to_dict()
+    data = stored_state(state)
     last = data["messages"][-1] if data["messages"] else None
     if last is not None and last["role"] == "user" and isinstance(last["content"], list):
         for block in cast("list[dict[str, Any]]", last["content"]):
@@ -225,78 +214,6 @@ def _unfit_error(run_id: str, cause: DBOSUnexpectedStepError) -> str:
         "of the last turn are answered as interrupted. Recover it with the tools as they "
         "were, or continue it under a new workflow id with history=error.result.messages"
     )
-
-
-def cut_answers(outcome: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """What a run that ended with an error told the model of the calls it left open (its
-    last turn's `is_error` results, by call id): a replay of it finds such a call marked
-    started with no result (cut by the timeout, or by a failure next to it)."""
-    messages = cast("list[dict[str, Any]]", outcome["state"]["messages"])
-    last = messages[-1] if messages else None
-    if last is None or last["role"] != "user" or isinstance(last["content"], str):
-        return {}
-    return {b["tool_use_id"]: b for b in cast("list[dict[str, Any]]", last["content"])
-            if b.get("type") == "tool_result" and b.get("is_error")}
-
-
-def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:
-    """The `RunResult` a workflow's outcome describes, or the error it ended with, raised.
-
-    Raises:
-        LimitExceeded: the run hit a limit; `.result` holds the conversation and usage.
-        RunError: the run failed, chaining what failed it when it was recorded (`cause_record`).
-    """
-    state = RunState.from_dict(cast("Mapping[str, Any]", outcome["state"]))
-    output = state.output if state.output is not None else state.answer
-    result: RunResult[Any] = RunResult(state, output)
-    error = outcome.get("error")
-    if error is None:
-        return result
-    limit = outcome.get("limit")
-    if limit is not None:
-        raise LimitExceeded(
-            str(error), limit=str(limit), messages=state.messages, usage=state.usage,
-            result=result,
-        )
-    failed = RunError(str(error), messages=state.messages, usage=state.usage, result=result)
-    cause = outcome.get("cause")
-    raise failed from None if cause is None else cause_from_record(cause)
-
-
-def cause_record(cause: BaseException) -> dict[str, Any] | None:
-    """The error a run's `RunError` chains, as JSON for the workflow's outcome: its class
-    name, message and JSON fields (a `UsageError`, a `ConversationError`'s rule, an API
-    error's status), so every caller that attaches gets it chained, as the store's run
-    chains it; None when it is no class `cause_from_record` rebuilds (a user's own)."""
-    name = type(cause).__name__
-    if _error_class(name) is not type(cause) or not isinstance(cause, Exception):
-        return None
-    fields = {k: v for k, v in vars(cause).items() if not k.startswith("_") and is_json(v)}
-    return {"type": name, "message": str(cause), "fields": fields}
-
-
-def cause_from_record(record: Mapping[str, Any]) -> Exception | None:
-    """The error `cause_record` described, rebuilt (an `agentkit.errors` class or a built-in
-    one), without what was not JSON (an API error's `partial`); None for another class."""
-    cls = _error_class(str(record.get("type")))
-    if cls is None:
-        return None
-    fields: dict[str, Any] = dict(record.get("fields") or {})
-    if issubclass(cls, APIError | MalformedStreamError):  # its fields as a model step's
-        fields = {"message": record.get("message", ""), **fields}
-        return error_from_record({"type": cls.__name__, "fields": fields})
-    error = cls.__new__(cls)
-    Exception.__init__(error, str(record.get("message", "")))
-    error.__dict__.update(fields)
-    return error
-
-
-def _error_class(name: str) -> type[Exception] | None:
-    for home in (errors, builtins):
-        cls: object = getattr(home, name, None)
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return cls
-    return None
 
 
 def _seed(workflow_id: str) -> int:

@@ -40,8 +40,9 @@ from .._run.agent import Agent
 from .._run.driver import Emit
 from .._run.effects import RUN_HOST
 from .._run.fingerprint import fingerprint, former
-from ._agent import cut_answers, drive_workflow, outcome_result
+from ._agent import drive_workflow
 from ._effects import MODEL_STEP
+from ._outcome import cut_answers, outcome_result
 
 __all__ = ["HostedRuns", "launched"]
 
@@ -147,7 +148,7 @@ class HostedRuns:
             outcome = await _outcome(base, live, messages, decisions)
         finally:
             _ACTIVE.discard(base)
-        return outcome_result(outcome)
+        return outcome_result(outcome, agent.config)
 
 
 async def _started(base: str, legacy: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dbos import DBOS
+from dbos import DBOS, WorkflowHandleAsync
 from dbos._error import DBOSAwaitedWorkflowCancelledError
 
 from agentkit import Agent, AsyncClient, Hooks, Limits, RunContext, RunError, tool
@@ -358,7 +358,7 @@ async def test_a_run_that_gave_up_raises_run_error_to_every_caller_that_attaches
     assert str(again.value) == str(first.value) and len(orders.transport.requests) == 1
     for raised in (first.value, again.value):  # chained, as the store's run chains it
         assert isinstance(raised.__cause__, OverloadedError)
-        assert raised.__cause__.status_code == 529 and raised.__cause__.partial is None
+        assert raised.__cause__.status_code == 529
     assert first.value.result is not None
 
     # The README: continue it under a new id from the conversation it holds.
@@ -468,7 +468,7 @@ async def test_a_recovery_whose_tools_changed_says_so_and_answers_the_calls_inte
     # "Check that your workflow is deterministic", its continuable history telling the
     # model that calls which ran were unknown or not run.
     from agentkit import Toolset
-    from agentkit.dbos._agent import outcome_result
+    from agentkit.dbos._outcome import outcome_result
 
     ran: list[str] = []
     changed: list[bool] = []
@@ -501,7 +501,7 @@ async def test_a_recovery_whose_tools_changed_says_so_and_answers_the_calls_inte
     changed.append(True)
     fork = await DBOS.fork_workflow_async("w-changed", len(await step_names("w-changed")))
     with pytest.raises(RunError, match="does not fit its recorded steps") as raised:
-        outcome_result(await fork.get_result())
+        outcome_result(await fork.get_result(), agent.config)
     assert "an MCP server's tool list or hints changed" in str(raised.value)
     assert sorted(ran) == ["charge", "lookup"]  # nothing ran again
     answers = raised.value.messages[-1]["content"]
@@ -608,7 +608,7 @@ async def test_a_setup_mistake_mid_run_is_chained_to_the_run_error_for_every_cal
 
 
 def test_the_error_a_run_error_chains_is_rebuilt_when_it_is_agentkit_s_or_python_s() -> None:
-    from agentkit.dbos._agent import cause_from_record, cause_record
+    from agentkit.dbos._outcome import cause_from_record, cause_record
     from agentkit.errors import ConversationError
 
     def rebuilt(error: Exception) -> Exception | None:
@@ -623,3 +623,28 @@ def test_the_error_a_run_error_chains_is_rebuilt_when_it_is_agentkit_s_or_python
     assert type(plain) is ValueError and str(plain) == "bad"
     assert rebuilt(type("Mine", (Exception,), {})("x")) is None  # not ours to rebuild
     assert cause_from_record({"type": "SystemExit", "fields": {}}) is None
+
+
+@pytest.mark.asyncio
+async def test_a_structured_output_is_recorded_as_json_and_typed_again_for_every_caller(
+    launched: str,
+) -> None:
+    # The workflow's output held the output_type's instance, pickled by DBOS: a class it
+    # cannot pickle (defined in a function) failed the run after it finished, and a class
+    # changed since would come back as it was pickled.
+    import pydantic
+
+    class Verdict(pydantic.BaseModel):
+        ok: bool
+        why: str
+
+    transport = ScriptedTransport([reply(tool_calls=[("final_result", {"ok": True, "why": "x"})])])
+    agent = Agent("claude-sonnet-4-5", output_type=Verdict,
+                  client=AsyncClient(api_key="sk-test", transport=transport))
+    durable = DBOSAgent(agent, name=f"verdict-{uuid.uuid4().hex[:8]}")
+    first = await durable.run(PROMPT, workflow_id="w-output")
+    attached = await durable.run(workflow_id="w-output")
+    assert first.output == attached.output == Verdict(ok=True, why="x")
+    assert type(attached.output) is Verdict
+    handle: WorkflowHandleAsync[dict[str, Any]] = await DBOS.retrieve_workflow_async("w-output")
+    assert (await handle.get_result())["state"]["output"] == {"ok": True, "why": "x"}
