@@ -205,10 +205,19 @@ async def _stop(live: _Live) -> None:
     the tools. Waits, shielded, until it stopped; one that has not begun never runs (its
     live agent is gone by then)."""
     with anyio.CancelScope(shield=True):
-        for task in live.running:
-            task.cancel()
-        if live.running:
-            await asyncio.wait(set(live.running))
+        here = asyncio.get_running_loop()
+        for task in list(live.running):
+            home = task.get_loop()  # DBOS's own loop when it was launched outside one
+            if home is here:
+                task.cancel()
+                await asyncio.wait({task})
+                continue
+            home.call_soon_threadsafe(task.cancel)
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_ended(task), home))
+
+
+async def _ended(task: asyncio.Task[Any]) -> None:
+    await asyncio.wait({task})
 
 
 async def _fork(source: str, wid: str, *, retry_model: bool) -> WorkflowHandleAsync[Any]:
