@@ -81,6 +81,9 @@ class _Turn:
     """Who is told of each step (None: nothing observes the run, see `observe.py`)."""
     effects: Effects | None = None
     """Who carries out the model calls, tools, back-offs and approvals (None: the driver)."""
+    streamed: int = 0
+    """The turn whose reply this execution streamed, its blocks sent as deltas (a replayed
+    step's reply, `effects`', arrives whole: its blocks are sent as a read reply's are)."""
 
     def api(self) -> AsyncClient:
         """The run's client, made from the environment when the run first needs one."""
@@ -266,8 +269,8 @@ class Driver(Generic[OutputT]):
                 await journal.durability.settled()  # on the disk before its event
             from . import events as ev
 
-            if not self.stream or held:  # a reply read whole: its blocks once it is recorded,
-                # so a consumer failing or cancelled on one loses no reply paid for
+            if turn.streamed != n or held:  # a reply read whole: its blocks once it is
+                # recorded, so a consumer failing or cancelled on one loses no reply paid for
                 await emit_blocks(reply, n, turn.emit)
             await turn.emit(ev.TurnFinished(n, reply, usage))
         if engine.resolved:
@@ -347,6 +350,7 @@ class Driver(Generic[OutputT]):
     async def _stream_once(
         self, params: dict[str, Any], betas: tuple[str, ...], n: int, turn: _Turn
     ) -> Message:
+        turn.streamed = n
         async with turn.api().stream(params, betas=betas, max_retries=0) as stream:
             try:
                 return await read_stream(stream, n, turn.emit)

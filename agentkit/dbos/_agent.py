@@ -33,8 +33,9 @@ from .._run.fingerprint import fingerprint, former
 from .._run.replay import INTERRUPTED
 from .._run.result import OutputT, RunResult
 from ._effects import DBOSEffects
+from ._outcome import cause_record, outcome_result, stored_state
 
-__all__ = ["DBOSAgent", "drive_workflow", "outcome_result"]
+__all__ = ["DBOSAgent", "drive_workflow"]
 
 _REGISTERED: dict[str, DBOSAgent[Any]] = {}
 
@@ -137,7 +138,7 @@ class DBOSAgent(Generic[OutputT]):
         return await drive_workflow(self.agent, wid, messages, decisions, self.deps)
 
     def _result(self, outcome: Mapping[str, Any]) -> RunResult[OutputT]:
-        return outcome_result(outcome)
+        return outcome_result(outcome, self.agent.config)
 
 
 async def drive_workflow(
@@ -147,13 +148,15 @@ async def drive_workflow(
     decisions: dict[str, bool | str],
     deps: object,
     on_event: Emit | None = None,
+    told: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A DBOS workflow's body: `agent`'s driver over a new run of `messages`, its model and
     tool calls DBOS steps; returns the final state (with how it ended). `run_id` is what tools
-    see as `ctx.run_id` and what seeds the back-off jitter."""
+    see as `ctx.run_id` and what seeds the back-off jitter; `told`: what the attempt this one
+    was forked from told the model of calls it cut (`cut_answers`)."""
     state = RunState(messages=messages, seed=_seed(run_id))
     engine = Engine(agent.config, state)
-    effects = DBOSEffects(run_id, state.usage)
+    effects = DBOSEffects(run_id, state.usage, told=told or {})
     try:
         async with (
             observe.run(agent.name, agent.description, agent.model, run_id) as observed,
@@ -162,13 +165,14 @@ async def drive_workflow(
             await agent.driver.drive(engine, client, deps, decisions, on_event,
                                      observed=observed, effects=effects)
     except LimitExceeded as exc:
-        return {"state": state.to_dict(), "limit": exc.limit, "error": str(exc)}
+        return {"state": stored_state(state), "limit": exc.limit, "error": str(exc)}
     except RunError as exc:
         unexpected = _unexpected_step(exc.__cause__)
         if unexpected is not None:
             return {"state": _unfit(state), "error": _unfit_error(run_id, unexpected)}
-        return {"state": state.to_dict(), "error": str(exc)}
-    return {"state": state.to_dict()}
+        cause = cause_record(exc.__cause__) if exc.__cause__ is not None else None
+        return {"state": stored_state(state), "error": str(exc), "cause": cause}
+    return {"state": stored_state(state)}
 
 
 def _unexpected_step(cause: BaseException | None) -> DBOSUnexpectedStepError | None:
@@ -190,7 +194,7 @@ def _unfit(state: RunState) -> dict[str, Any]:
     failure's own answer) may have run in the execution that recorded
     them, so they are answered "interrupted" (may or may not have taken effect), never as
     calls that did not run, which a conversation continued from here would repeat."""
-    data = state.to_dict()
+    data = stored_state(state)
     last = data["messages"][-1] if data["messages"] else None
     if last is not None and last["role"] == "user" and isinstance(last["content"], list):
         for block in cast("list[dict[str, Any]]", last["content"]):
@@ -210,28 +214,6 @@ def _unfit_error(run_id: str, cause: DBOSUnexpectedStepError) -> str:
         "of the last turn are answered as interrupted. Recover it with the tools as they "
         "were, or continue it under a new workflow id with history=error.result.messages"
     )
-
-
-def outcome_result(outcome: Mapping[str, Any]) -> RunResult[Any]:
-    """The `RunResult` a workflow's outcome describes, or the error it ended with, raised.
-
-    Raises:
-        LimitExceeded: the run hit a limit; `.result` holds the conversation and usage.
-        RunError: the run failed.
-    """
-    state = RunState.from_dict(cast("Mapping[str, Any]", outcome["state"]))
-    output = state.output if state.output is not None else state.answer
-    result: RunResult[Any] = RunResult(state, output)
-    error = outcome.get("error")
-    if error is None:
-        return result
-    limit = outcome.get("limit")
-    if limit is not None:
-        raise LimitExceeded(
-            str(error), limit=str(limit), messages=state.messages, usage=state.usage,
-            result=result,
-        )
-    raise RunError(str(error), messages=state.messages, usage=state.usage, result=result)
 
 
 def _seed(workflow_id: str) -> int:

@@ -17,26 +17,37 @@ on every replay whichever call finishes first.
 A model call that failed is recorded as a plain JSON record of the error (never pickled), so a
 replay hands the engine an error of the same class, status and `retry_after`, and it decides
 the same retry and back-off.
+
+User code that fails the run inside a step (an approve callback, a tool raising under
+`raise_errors`, a tool hook, an event consumer of a streamed reply) is never recorded as the
+step's error, which every replay would raise again: a rerun after the fix (`HostedRuns`) could
+never get past it. Such a step runs again on replay (the callback asked again, an idempotent
+tool run again), but for a non-idempotent call, which must not: its step records the answer the
+failed run gave it in memory (`failure.failed_call`), which a replay hands back as its result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from dbos import DBOS, StepReservation
+from dbos._error import DBOSException
 
 from .. import errors
 from .._api.jsonbytes import stdlib_json
 from .._api.wire import Message, tool_result
 from .._errors import APIError, MalformedStreamError
 from .._loop.usage import RunUsage, merges_into
+from .._run.failure import failed_call
 from .._run.replay import INTERRUPTED
 from .._tools.tool import Tool
 
-__all__ = ["DBOSEffects", "error_from_record", "error_record"]
+__all__ = ["DBOSEffects", "error_from_record", "error_record", "is_json"]
+
+T = TypeVar("T")
 
 MODEL_STEP = "agentkit.model"
 COUNT_STEP = "agentkit.count_tokens"
@@ -67,7 +78,13 @@ class DBOSEffects:
     usage: RunUsage = field(default_factory=RunUsage)
     """The run's usage: what a tool merges into it (a sub-agent's) is recorded with the tool's
     result, and merged again when a replay hands the result back without running it."""
+    told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    """What an earlier attempt that ended told the model of calls it cut (the timeout, a
+    failure next to them; `HostedRuns` forks it into this one), by call id: such a call has its
+    started mark and no result, and is told the same again, not that its process stopped."""
     _reserved: dict[str, StepReservation] = field(default_factory=dict[str, StepReservation])
+    _idempotent: set[str] = field(default_factory=set[str])
+    """Announced calls whose tool is idempotent: run again on replay when they failed the run."""
     _interrupted: set[str] = field(default_factory=set[str])
     """Calls marked started by an earlier execution (their mark step was replayed)."""
 
@@ -82,7 +99,7 @@ class DBOSEffects:
                 return {"error": error_record(exc)}
             return {"reply": message.to_wire()}
 
-        out: dict[str, Any] = await DBOS.run_step_async({"name": MODEL_STEP}, step)
+        out: dict[str, Any] = await _step(MODEL_STEP, step)
         if "error" in out:
             raise live[0] if live else error_from_record(out["error"])
         return Message.from_wire(out["reply"])
@@ -91,7 +108,7 @@ class DBOSEffects:
         async def step() -> int | None:
             return await send()
 
-        return await DBOS.run_step_async({"name": COUNT_STEP}, step)
+        return await _step(COUNT_STEP, step)
 
     async def starting(self, calls: Sequence[dict[str, Any]], tools: Mapping[str, Tool]) -> None:
         ids = [c["id"] for c in calls if not tools[c["name"]].idempotent]
@@ -107,26 +124,41 @@ class DBOSEffects:
                 self._interrupted.update(ids)
         for call in calls:
             self._reserved[call["id"]] = DBOS.reserve_step()
+            if tools[call["name"]].idempotent:
+                self._idempotent.add(call["id"])
 
     async def tool(
         self, call: dict[str, Any], run: Callable[[], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:
         reservation = self._reserved.pop(call["id"])
         interrupted = call["id"] in self._interrupted
+        once = call["id"] not in self._idempotent
+        self._idempotent.discard(call["id"])
 
         ran: list[bool] = []
+        live: list[Exception] = []
 
         async def step() -> dict[str, Any]:
             if interrupted:  # started before a crash, no result recorded: never run again
-                return tool_result(call["id"], INTERRUPTED, is_error=True)
+                return self.told.get(call["id"]) or tool_result(
+                    call["id"], INTERRUPTED, is_error=True
+                )
             ran.append(True)
             with merges_into(self.usage) as merged:
-                block = await run()
+                try:
+                    block = await run()
+                except Exception as exc:
+                    if not once:  # idempotent: unrecorded, run again on replay
+                        raise
+                    live.append(exc)  # raised below; a replay gets what the run told it
+                    block = tool_result(call["id"], failed_call(exc), is_error=True)
             if merged:  # a sub-agent's usage, in none of this run's replies
                 return {_MERGED: [u.to_dict() for u in merged], "result": block}
             return block
 
-        out = await reservation.run_async({"name": TOOL_STEP.format(name=call["name"])}, step)
+        out = await _step(TOOL_STEP.format(name=call["name"]), step, reservation)
+        if live:
+            raise live[0]
         if _MERGED not in out:
             return out
         if not ran:  # replayed: the usage the recorded execution merged, merged once more
@@ -143,7 +175,39 @@ class DBOSEffects:
         async def step() -> dict[str, bool | str]:
             return await ask()
 
-        return await DBOS.run_step_async({"name": APPROVE_STEP}, step)
+        return await _step(APPROVE_STEP, step)
+
+
+class _Unrecorded(BaseException):
+    """User code's exception leaving a step: DBOS records an `Exception` as the step's outcome
+    (raised again by every replay), not a `BaseException`, so it is carried out in this."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+async def _step(
+    name: str, body: Callable[[], Awaitable[T]], reservation: StepReservation | None = None
+) -> T:
+    """`body` as the DBOS step `name` (in `reservation`, if given), its output recorded; an
+    exception it raises is raised here unrecorded, so a replay runs the step again."""
+
+    async def unrecorded() -> T:
+        try:
+            return await body()
+        except DBOSException:  # DBOS's own (a cancelled workflow): DBOS decides
+            raise
+        except Exception as exc:
+            raise _Unrecorded(exc) from None
+
+    try:
+        if reservation is None:
+            return await DBOS.run_step_async({"name": name}, unrecorded)
+        return await reservation.run_async({"name": name}, unrecorded)
+    except _Unrecorded as carried:
+        error = carried.error
+    raise error
 
 
 def error_record(exc: Exception) -> dict[str, Any]:
@@ -151,7 +215,7 @@ def error_record(exc: Exception) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in _ERROR_FIELDS:
         value = getattr(exc, name, None)
-        if value is not None and _is_json(value):
+        if value is not None and is_json(value):
             fields[name] = value
     fields.setdefault("message", str(exc))
     return {"type": type(exc).__name__, "fields": fields}
@@ -170,7 +234,8 @@ def error_from_record(record: Mapping[str, Any]) -> Exception:
     return error
 
 
-def _is_json(value: object) -> bool:
+def is_json(value: object) -> bool:
+    """Whether `value` can be recorded as JSON (a lone surrogate in a string included)."""
     try:
         orjson.dumps(value)
     except TypeError:  # or JSON orjson refuses: a lone surrogate (a body's escaped "\ud800")

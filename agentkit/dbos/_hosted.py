@@ -11,23 +11,28 @@ returns its recorded result, calling nothing; a new one starts; one whose proces
 resumed here from its checkpoints: DBOS forks it into the next attempt (`{id}~2`, `~3`, ...),
 the recorded steps copied, on this process's own application version, so only this process
 (which holds the live agent, its client and `deps`) runs it. A run that ended in an error is
-resumed the same way, its failed model call sent again. Tools see the first attempt's id as
-`ctx.run_id`, so `ctx.idempotency_key` stays the same across attempts.
+resumed the same way, its failed model call sent again (`_fork`), and with what it told the
+model of the calls it cut (`cut_answers`). Tools see the first attempt's id as `ctx.run_id`,
+so `ctx.idempotency_key` stays the same across attempts.
 
 The live objects of a run (agent, deps, event sink) are kept in this process by workflow id,
-never stored. A run made inside a DBOS workflow or step (an agent used as a tool, a
-`DBOSAgent`'s) is the agent's own: the step around it is what is recorded.
+never stored. A run whose caller is cancelled is cancelled too (DBOS would go on running it,
+shielded from its caller), so its rerun is the only execution going on. A run made inside a
+DBOS workflow or step (an agent used as a tool, a `DBOSAgent`'s) is the agent's own: the step
+around it is what is recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Generator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
+import anyio
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 
 from .._errors import UsageError
@@ -35,8 +40,9 @@ from .._run.agent import Agent
 from .._run.driver import Emit
 from .._run.effects import RUN_HOST
 from .._run.fingerprint import fingerprint, former
-from ._agent import drive_workflow, outcome_result
+from ._agent import drive_workflow
 from ._effects import MODEL_STEP
+from ._outcome import cut_answers, outcome_result
 
 __all__ = ["HostedRuns", "launched"]
 
@@ -50,6 +56,11 @@ class _Live:
     run_id: str
     deps: object
     on_event: Emit | None
+    told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    """What the attempt this one goes on from told the model of calls it cut."""
+    running: set[asyncio.Task[Any]] = field(default_factory=set[asyncio.Task[Any]])
+    """The workflow's execution in this process (DBOS runs it in a task of its own, shielded
+    from the caller): cancelled with its caller (`_stop`)."""
 
 
 _LIVE: dict[str, _Live] = {}
@@ -67,9 +78,14 @@ async def _hosted_run(
             f"the agent run {wid!r} has no live agent in this process; it resumes when the "
             "code that made it runs again under the same prefix (rerun the batch)"
         )
-    return await drive_workflow(
-        live.agent, live.run_id, messages, decisions, live.deps, live.on_event
-    )
+    task = cast("asyncio.Task[Any]", asyncio.current_task())  # DBOS runs it in a task
+    live.running.add(task)
+    try:
+        return await drive_workflow(
+            live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told
+        )
+    finally:
+        live.running.discard(task)
 
 
 _workflow = DBOS.workflow(name=WORKFLOW_NAME)(_hosted_run)
@@ -132,7 +148,7 @@ class HostedRuns:
             outcome = await _outcome(base, live, messages, decisions)
         finally:
             _ACTIVE.discard(base)
-        return outcome_result(outcome)
+        return outcome_result(outcome, agent.config)
 
 
 async def _started(base: str, legacy: str) -> str:
@@ -157,7 +173,7 @@ async def _outcome(
         last, n = status, n + 1
     wid = _attempt(base, n)
     _LIVE[wid] = live
-    try:
+    try:  # `_LIVE[wid]` is what the workflow runs with, whichever way it is started
         handle: WorkflowHandleAsync[dict[str, Any]]
         if last is None:
             with SetWorkflowID(wid):
@@ -169,26 +185,61 @@ async def _outcome(
             outcome = await previous.get_result()
             if outcome.get("error") is None:
                 return outcome
+            _LIVE[wid] = replace(live, told=cut_answers(outcome))
             handle = await _fork(last.workflow_id, wid, retry_model=True)
         else:  # its process died (PENDING, ENQUEUED), or it raised: go on from its steps
             handle = await _fork(last.workflow_id, wid, retry_model=last.status in _ENDED_BADLY)
-        return await handle.get_result()
+        try:
+            return await handle.get_result()
+        except asyncio.CancelledError:
+            await _stop(_LIVE[wid])
+            raise
     finally:
         del _LIVE[wid]
 
 
+async def _stop(live: _Live) -> None:
+    """A run whose caller was cancelled stops, as `Agent.run` does (its open calls answered in
+    memory, its workflow left to resume): DBOS would go on running it in the background, and
+    the caller's rerun would fork it while it ran, two executions each calling the model and
+    the tools. Waits, shielded, until it stopped; one that has not begun never runs (its
+    live agent is gone by then)."""
+    with anyio.CancelScope(shield=True):
+        here = asyncio.get_running_loop()
+        for task in list(live.running):
+            home = task.get_loop()  # DBOS's own loop when it was launched outside one
+            if home is here:
+                task.cancel()
+                await asyncio.wait({task})
+                continue
+            home.call_soon_threadsafe(task.cancel)
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_ended(task), home))
+
+
+async def _ended(task: asyncio.Task[Any]) -> None:
+    await asyncio.wait({task})
+
+
 async def _fork(source: str, wid: str, *, retry_model: bool) -> WorkflowHandleAsync[Any]:
-    """`source` forked into `wid` with every recorded step (but a last model call, with
-    `retry_model`), run by this process: forks go to its own application version."""
-    steps = sorted(await DBOS.list_workflow_steps_async(source, load_output=False),
+    """`source` forked into `wid` with every recorded step (but a last model call that
+    failed, with `retry_model`), run by this process: forks go to its own application version.
+    A last model call that got its reply is kept: the run failed after it (an `after_model`
+    hook, a limit, a step user code failed, unrecorded), and sending it again would pay twice."""
+    steps = sorted(await DBOS.list_workflow_steps_async(source, load_output=retry_model),
                    key=lambda s: s["function_id"])
     start = steps[-1]["function_id"] + 1 if steps else 1
-    if retry_model and steps and steps[-1]["function_name"] == MODEL_STEP:
+    last = steps[-1] if retry_model and steps else None
+    if last is not None and last["function_name"] == MODEL_STEP and _failed(last["output"]):
         start -= 1
     with SetWorkflowID(wid):
         return await DBOS.fork_workflow_async(
             source, start, application_version=DBOS.application_version
         )
+
+
+def _failed(output: object) -> bool:
+    """Whether a model step's recorded output is a failed call's (`DBOSEffects.model`)."""
+    return isinstance(output, dict) and "error" in output
 
 
 async def _is_launched() -> bool:

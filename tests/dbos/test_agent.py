@@ -12,13 +12,20 @@ from typing import Any
 
 import httpx
 import pytest
-from dbos import DBOS
+from dbos import DBOS, WorkflowHandleAsync
+from dbos._error import DBOSAwaitedWorkflowCancelledError
 
 from agentkit import Agent, AsyncClient, Hooks, Limits, RunContext, RunError, tool
 from agentkit._run.replay import INTERRUPTED
 from agentkit.context import Compaction
 from agentkit.dbos import DBOSAgent
-from agentkit.errors import LimitExceeded, RateLimitError, RunMismatchError, UsageError
+from agentkit.errors import (
+    LimitExceeded,
+    OverloadedError,
+    RateLimitError,
+    RunMismatchError,
+    UsageError,
+)
 from agentkit.testing import FakeClock, Fault, FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge the open orders"
@@ -349,6 +356,9 @@ async def test_a_run_that_gave_up_raises_run_error_to_every_caller_that_attaches
     with pytest.raises(RunError):
         await orders.durable.run(workflow_id="w-gave-up")  # attached without a prompt
     assert str(again.value) == str(first.value) and len(orders.transport.requests) == 1
+    for raised in (first.value, again.value):  # chained, as the store's run chains it
+        assert isinstance(raised.__cause__, OverloadedError)
+        assert raised.__cause__.status_code == 529
     assert first.value.result is not None
 
     # The README: continue it under a new id from the conversation it holds.
@@ -458,7 +468,7 @@ async def test_a_recovery_whose_tools_changed_says_so_and_answers_the_calls_inte
     # "Check that your workflow is deterministic", its continuable history telling the
     # model that calls which ran were unknown or not run.
     from agentkit import Toolset
-    from agentkit.dbos._agent import outcome_result
+    from agentkit.dbos._outcome import outcome_result
 
     ran: list[str] = []
     changed: list[bool] = []
@@ -491,7 +501,7 @@ async def test_a_recovery_whose_tools_changed_says_so_and_answers_the_calls_inte
     changed.append(True)
     fork = await DBOS.fork_workflow_async("w-changed", len(await step_names("w-changed")))
     with pytest.raises(RunError, match="does not fit its recorded steps") as raised:
-        outcome_result(await fork.get_result())
+        outcome_result(await fork.get_result(), agent.config)
     assert "an MCP server's tool list or hints changed" in str(raised.value)
     assert sorted(ran) == ["charge", "lookup"]  # nothing ran again
     answers = raised.value.messages[-1]["content"]
@@ -517,3 +527,124 @@ def test_a_recovery_unfit_in_several_parallel_steps_at_once_is_still_told_as_unf
     assert _unexpected_step(first) is first
     assert _unexpected_step(ExceptionGroup("other", [ValueError("x")])) is None
     assert _unexpected_step(None) is None
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_caller_stops_the_wait_and_dbos_cancel_stops_the_run(
+    launched: str,
+) -> None:
+    # The README's two ways a cancellation meets a DBOSAgent run: the caller's (the workflow
+    # goes on, attached to again) and DBOS's (the call in flight unrecorded, answered
+    # "interrupted" when the run is resumed, never run twice).
+    entered, release = asyncio.Event(), asyncio.Event()
+    charged: list[str] = []
+
+    @tool
+    async def charge(ctx: RunContext[None], order: int) -> str:
+        """Charge an order."""
+        charged.append(str(ctx.run_id))
+        entered.set()
+        await release.wait()
+        return f"charged order {order}"
+
+    script = [reply(tool_calls=[("charge", {"order": 1})]), text_reply("Done.")] * 2
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+    agent = Agent("claude-sonnet-4-5", tools=[charge], client=client)
+    durable = DBOSAgent(agent, name=f"cancelled-{uuid.uuid4().hex[:8]}")
+
+    waiting = asyncio.create_task(durable.run(PROMPT, workflow_id="w-caller"))
+    await entered.wait()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    result = await durable.run(workflow_id="w-caller")
+    assert result.text == "Done." and result.messages[2]["content"][0]["content"] == (
+        "charged order 1"
+    )
+
+    entered.clear()
+    release.clear()
+    stopped = asyncio.create_task(durable.run(PROMPT, workflow_id="w-dbos"))
+    await entered.wait()
+    await DBOS.cancel_workflow_async("w-dbos")
+    release.set()  # the step runs to its end, unrecorded
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):
+        await stopped
+    resumed = await (await DBOS.resume_workflow_async("w-dbos")).get_result()
+    assert resumed["state"]["messages"][2]["content"][0]["content"] == INTERRUPTED
+    assert charged == ["w-caller", "w-dbos"]
+
+
+@pytest.mark.asyncio
+async def test_a_setup_mistake_mid_run_is_chained_to_the_run_error_for_every_caller(
+    launched: str,
+) -> None:
+    # The store's run raises a RunError chaining the UsageError (its type says what to fix);
+    # the workflow's outcome kept only its text, so the RunError of a DBOS run chained nothing.
+    from agentkit import Toolset
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        return f"charged order {order}"
+
+    def prepare(ctx: RunContext[None], t: Any) -> Any:
+        return t if ctx.turn == 0 else "not a tool"
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(tools_then()))
+    agent = Agent("claude-sonnet-4-5", client=client,
+                  tools=[Toolset([charge]).with_prepare(prepare)])
+    durable = DBOSAgent(agent, name=f"setup-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(RunError) as first:
+        await durable.run(PROMPT, workflow_id="w-setup")
+    with pytest.raises(RunError) as again:
+        await durable.run(workflow_id="w-setup")
+    for raised in (first.value, again.value):
+        cause = raised.__cause__
+        assert isinstance(cause, UsageError) and "returned 'not a tool'" in str(cause)
+        assert raised.usage is not None and raised.usage.requests == 1
+        assert raised.messages is not None and len(raised.messages) == 3
+
+
+def test_the_error_a_run_error_chains_is_rebuilt_when_it_is_agentkit_s_or_python_s() -> None:
+    from agentkit.dbos._outcome import cause_from_record, cause_record
+    from agentkit.errors import ConversationError
+
+    def rebuilt(error: Exception) -> Exception | None:
+        record = cause_record(error)
+        return None if record is None else cause_from_record(record)
+
+    original = ConversationError("roles must alternate", index=2, rule="alternation")
+    refused = rebuilt(original)
+    assert isinstance(refused, ConversationError)
+    assert (str(refused), refused.index, refused.rule) == (str(original), 2, "alternation")
+    plain = rebuilt(ValueError("bad"))
+    assert type(plain) is ValueError and str(plain) == "bad"
+    assert rebuilt(type("Mine", (Exception,), {})("x")) is None  # not ours to rebuild
+    assert cause_from_record({"type": "SystemExit", "fields": {}}) is None
+
+
+@pytest.mark.asyncio
+async def test_a_structured_output_is_recorded_as_json_and_typed_again_for_every_caller(
+    launched: str,
+) -> None:
+    # The workflow's output held the output_type's instance, pickled by DBOS: a class it
+    # cannot pickle (defined in a function) failed the run after it finished, and a class
+    # changed since would come back as it was pickled.
+    import pydantic
+
+    class Verdict(pydantic.BaseModel):
+        ok: bool
+        why: str
+
+    transport = ScriptedTransport([reply(tool_calls=[("final_result", {"ok": True, "why": "x"})])])
+    agent = Agent("claude-sonnet-4-5", output_type=Verdict,
+                  client=AsyncClient(api_key="sk-test", transport=transport))
+    durable = DBOSAgent(agent, name=f"verdict-{uuid.uuid4().hex[:8]}")
+    first = await durable.run(PROMPT, workflow_id="w-output")
+    attached = await durable.run(workflow_id="w-output")
+    assert first.output == attached.output == Verdict(ok=True, why="x")
+    assert type(attached.output) is Verdict
+    handle: WorkflowHandleAsync[dict[str, Any]] = await DBOS.retrieve_workflow_async("w-output")
+    assert (await handle.get_result())["state"]["output"] == {"ok": True, "why": "x"}
