@@ -172,12 +172,7 @@ def test_a_variant_killed_at_random_moments_finishes_as_if_it_never_crashed(
     assert kills > 0, "the generator's delays never hit the run"
     assert requests <= clean_requests + kills, (requests, clean_requests, kills)
     assert (result["text"], result["output"]) == (clean["text"], clean["output"])
-    if variant == "output":
-        assert result["output"] == RECEIPT
-    else:
-        assert result["text"] == sqlite_test.FINAL
-    messages = result["messages"]
-    validate_conversation(messages)
+    messages = finished(result, variant)
     replies = sum(1 for m in messages if m["role"] == "assistant")
 
     effects = sqlite_test.side_effects(log)
@@ -217,6 +212,18 @@ def test_a_variant_killed_at_random_moments_finishes_as_if_it_never_crashed(
         assert len(started) <= 2  # order 2's charge never starts
 
 
+def finished(result: dict[str, Any], variant: str) -> list[dict[str, Any]]:
+    """The messages of a variant's run that finished as planned: its structured output or its
+    final text, and a valid conversation."""
+    if variant == "output":
+        assert result["output"] == RECEIPT
+    else:
+        assert result["text"] == sqlite_test.FINAL
+    messages: list[dict[str, Any]] = result["messages"]
+    validate_conversation(messages)
+    return messages
+
+
 @pytest.mark.parametrize("variant", ["stream", "output", "approval", "sub"])
 def test_a_variant_killed_in_a_charge_answers_it_interrupted_and_never_charges_twice(
     tmp_path: Path, variant: str
@@ -237,12 +244,7 @@ def test_a_variant_killed_in_a_charge_answers_it_interrupted_and_never_charges_t
 
     assert second.returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
-    if variant == "output":
-        assert result["output"] == RECEIPT
-    else:
-        assert result["text"] == sqlite_test.FINAL
-    messages = result["messages"]
-    validate_conversation(messages)
+    messages = finished(result, variant)
     effects = sqlite_test.side_effects(log)
     started = [e[1] for e in effects if e[0] == "charge-start"]
     orders = [e[3] for e in effects if e[0] == "charge-start"]  # a sub-run's ids are new
