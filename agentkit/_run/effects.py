@@ -31,6 +31,13 @@ class Effects(Protocol):
         """The durable run's id: tools see it as `ctx.run_id` (so in `ctx.idempotency_key`)."""
         ...
 
+    @property
+    def go_on(self) -> str:
+        """How a run carried out by it that failed goes on, as the `RunError` advises: its
+        workflow engine's way (a plain run's, from its conversation, may repeat nothing there
+        but lose what its steps recorded, or not be how the engine goes on)."""
+        ...
+
     async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:
         """The reply `send` gets (or its error, raised), recorded so it is not sent again."""
         ...

@@ -75,6 +75,9 @@ class DBOSEffects:
 
     run_id: str
     """The workflow id: tools see it as `ctx.run_id`."""
+    go_on: str
+    """How the run goes on if it fails, as its `RunError` says (`DBOSAgent`'s way or
+    `HostedRuns`'): the workflow ends with the error, so a plain run's advice is not it."""
     usage: RunUsage = field(default_factory=RunUsage)
     """The run's usage: what a tool merges into it (a sub-agent's) is recorded with the tool's
     result, and merged again when a replay hands the result back without running it."""

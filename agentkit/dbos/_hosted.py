@@ -56,6 +56,8 @@ class _Live:
     run_id: str
     deps: object
     on_event: Emit | None
+    go_on: str
+    """How the run goes on if it fails: its code run again under its prefix."""
     told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     """What the attempt this one goes on from told the model of calls it cut."""
     running: set[asyncio.Task[Any]] = field(default_factory=set[asyncio.Task[Any]])
@@ -82,7 +84,8 @@ async def _hosted_run(
     live.running.add(task)
     try:
         return await drive_workflow(
-            live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told
+            live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told,
+            go_on=live.go_on,
         )
     finally:
         live.running.discard(task)
@@ -141,7 +144,12 @@ class HostedRuns:
                 f"the run {base!r} is going on in this process already: give each HostedRuns "
                 "that runs at the same time a prefix of its own"
             )
-        live = _Live(agent, base, args.get("deps"), on_event)
+        go_on = (
+            f"run the same code again under HostedRuns({self.prefix!r}) (a durable batch: "
+            "rerun it with the same batch id) once the cause is fixed: this run goes on from "
+            "its recorded steps, nothing that finished in it done again"
+        )
+        live = _Live(agent, base, args.get("deps"), on_event, go_on)
         decisions = dict(args.get("decisions") or {})
         _ACTIVE.add(base)
         try:

@@ -25,7 +25,7 @@ from agentkit import (
     tool,
 )
 from agentkit.dbos import HostedRuns
-from agentkit.testing import FunctionModel, ScriptedTransport, reply, text_reply
+from agentkit.testing import Fault, FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge order 1"
 
@@ -87,6 +87,10 @@ async def test_a_non_idempotent_call_that_failed_the_run_is_told_so_on_rerun_not
     with pytest.raises(RunError) as failed:
         await orders.run("raised")
     told = failed.value.messages[-1]["content"][0]
+    # Its advice is the way that works (followed below), not a plain run's
+    said = str(failed.value)
+    assert "run the same code again under HostedRuns('raised')" in said
+    assert "agent.run(prompt, history=...)" not in said
 
     orders.fail = False
     result = await orders.run("raised")
@@ -95,6 +99,25 @@ async def test_a_non_idempotent_call_that_failed_the_run_is_told_so_on_rerun_not
     assert result.messages[2]["content"][0] == told  # what the failed run told the model
     assert told["content"].startswith("Not finished: the run failed (ValueError)")
     assert len(orders.transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_run_whose_model_call_failed_says_to_rerun_and_the_rerun_goes_on(
+    launched: str,
+) -> None:
+    # Its RunError said "resume with agent.run(state=...)", a plain run's way.
+    orders = Orders([reply(tool_calls=[("charge", {"order": 1})]), Fault.overloaded(),
+                     text_reply("Done.")], model_retries=0)
+    with pytest.raises(RunError) as failed:
+        await orders.run("gave-up")
+    said = str(failed.value)
+    assert "run the same code again under HostedRuns('gave-up')" in said
+    assert "agent.run(state=" not in said
+
+    result = await orders.run("gave-up")
+    assert result.text == "Done."
+    assert orders.effects == ["charge"]  # the finished call not run again
+    assert len(orders.transport.requests) == 3  # only the failed request sent again
 
 
 @pytest.mark.asyncio
@@ -240,3 +263,60 @@ async def test_a_streamed_run_s_rerun_sends_the_replayed_turns_blocks_as_events(
     started = [e.id for e in events if isinstance(e, ToolCallStarted)]
     finished = [e.id for e in events if isinstance(e, ToolCallFinished)]
     assert started == finished and len(started) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", ["tool", "hook"])
+async def test_a_call_cut_by_a_failing_idempotent_sibling_is_told_so_on_rerun_not_interrupted(
+    launched: str, failing: str,
+) -> None:
+    # An idempotent lookup raising under raise_errors (or its after_tool hook raising) ends
+    # the run while the non-idempotent charge next to it runs: the run tells the charge "Not
+    # finished: the run failed". Its rerun (the lookup fixed) must tell it the same, not
+    # "interrupted" as if the process had stopped.
+    entered = anyio.Event()
+    broken: list[bool] = [True]
+    charged: list[int] = []
+
+    async def fail_once() -> None:
+        if broken[0]:
+            await entered.wait()  # the charge runs: the failure cuts it
+            raise ValueError("the lookup service is down")
+
+    @tool(idempotent=True)
+    async def lookup(order: int) -> str:
+        """Look an order up."""
+        if failing == "tool":
+            await fail_once()
+        return f"order {order} is open"
+
+    async def after_tool(ctx: RunContext[None], call: Any, block: Any) -> None:
+        if call["name"] == "lookup" and failing == "hook":
+            await fail_once()
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        entered.set()
+        await anyio.Event().wait()  # cut by the run's end
+        return f"charged order {order}"
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+        return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                     tool_execution=ToolExecution(raise_errors=True),
+                     hooks=Hooks(after_tool=after_tool))
+
+    calls = [("lookup", {"order": 7}), ("charge", {"order": 7})]
+    with HostedRuns(f"sibling-{failing}").active(), pytest.raises(RunError) as failed:
+        await agent([reply(tool_calls=calls)]).run(PROMPT)
+    told = failed.value.messages[-1]["content"][1]
+    assert told["content"].startswith("Not finished: the run failed (ValueError)")
+
+    broken[0] = False
+    with HostedRuns(f"sibling-{failing}").active():
+        done = await agent([text_reply("Charge unsure.")]).run(PROMPT)
+    assert done.text == "Charge unsure." and charged == [7]
+    assert done.messages[2]["content"][0]["content"] == "order 7 is open"
+    assert done.messages[2]["content"][1] == told
