@@ -8,10 +8,13 @@ reply had come (an `after_model` hook failing on it, a limit): a reply paid for 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import anyio
 import pytest
+from dbos import DBOS
 
 from agentkit import (
     Agent,
@@ -320,3 +323,73 @@ async def test_a_call_cut_by_a_failing_idempotent_sibling_is_told_so_on_rerun_no
     assert done.text == "Charge unsure." and charged == [7]
     assert done.messages[2]["content"][0]["content"] == "order 7 is open"
     assert done.messages[2]["content"][1] == told
+
+
+def test_a_cancelled_hosted_run_on_dbos_s_own_loop_stops_before_its_rerun(
+    system_db: str,
+) -> None:
+    # DBOS launched outside an event loop (a sync program) runs a resumed hosted run (a fork,
+    # which DBOS's queue starts) on its own loop, in its own thread: a caller cancelled in its
+    # loop must cancel the execution there, and wait for it, or its rerun runs beside it.
+    lookups: list[int] = []
+    charged: list[int] = []
+    broken: list[bool] = [True]
+    entered, both = threading.Event(), threading.Event()
+    homes: list[int] = []
+
+    @tool(idempotent=True)
+    async def lookup(order: int) -> str:
+        """Look an order up."""
+        lookups.append(order)
+        homes.append(threading.get_ident())
+        if broken[0]:
+            raise ValueError("the lookup service is down")
+        entered.set()
+        if len(lookups) == 3:  # the rerun's: both executions would now go on
+            both.set()
+        await asyncio.to_thread(both.wait)
+        return f"order {order} is open"
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged order {order}"
+
+    def model(body: dict[str, Any]) -> Any:
+        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+        if not done:
+            return reply(tool_calls=[("lookup", {"order": 7})])
+        if len(done) == 1:
+            return reply(tool_calls=[("charge", {"order": 7})])
+        return text_reply("Charged.")
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
+    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                  tool_execution=ToolExecution(raise_errors=True))
+
+    async def cancelled() -> None:
+        with HostedRuns("own-loop").active():
+            running = asyncio.create_task(agent.run(PROMPT))
+        await asyncio.to_thread(entered.wait)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    DBOS(config={"name": "agentkit-tests", "system_database_url": system_db,
+                 "executor_id": "test-executor"})
+    DBOS.launch()  # outside any event loop: DBOS runs what its queue starts on its own
+    try:
+        with HostedRuns("own-loop").active(), pytest.raises(RunError):
+            agent.run_sync(PROMPT)  # started here: runs in the caller's loop
+        broken[0] = False
+        asyncio.run(cancelled())  # its rerun, a fork: runs on DBOS's loop, cancelled
+        with HostedRuns("own-loop").active():
+            done = agent.run_sync(PROMPT)
+    finally:
+        both.set()
+        DBOS.destroy(destroy_registry=False)
+    assert homes[1] != threading.get_ident()  # the path under test: another thread's loop
+    assert done.text == "Charged."
+    assert charged == [7] and lookups == [7, 7, 7]
