@@ -393,3 +393,94 @@ def test_a_cancelled_hosted_run_on_dbos_s_own_loop_stops_before_its_rerun(
     assert homes[1] != threading.get_ident()  # the path under test: another thread's loop
     assert done.text == "Charged."
     assert charged == [7] and lookups == [7, 7, 7]
+
+
+def test_a_hosted_run_on_dbos_s_own_loop_stopped_as_it_begins_never_runs(
+    system_db: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DBOS's thread took the run's live agent, and its caller, cancelled in its own thread
+    # at that moment, found no execution to stop: the execution then went on in the
+    # background, unseen by the rerun.
+    import agentkit.dbos._hosted as hosted
+
+    lookups: list[int] = []
+    charged: list[int] = []
+    broken: list[bool] = [True]
+    at_gap, go = threading.Event(), threading.Event()
+    stuck: list[str] = []
+
+    class Gap:
+        """`asyncio` as `_hosted` sees it: the execution of the rerun is held right after
+        it took its live agent (where it asks for its task), until its caller stopped."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(asyncio, name)
+
+        def current_task(self) -> Any:
+            wid = DBOS.workflow_id or ""
+            if wid.endswith("~2") and not stuck:
+                stuck.append(wid)
+                at_gap.set()
+                go.wait()
+            return asyncio.current_task()
+
+    @tool(idempotent=True)
+    async def lookup(order: int) -> str:
+        """Look an order up."""
+        lookups.append(order)
+        if broken[0]:
+            raise ValueError("the lookup service is down")
+        return f"order {order} is open"
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged order {order}"
+
+    def model(body: dict[str, Any]) -> Any:
+        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+        if not done:
+            return reply(tool_calls=[("lookup", {"order": 7})])
+        if len(done) == 1:
+            return reply(tool_calls=[("charge", {"order": 7})])
+        return text_reply("Charged.")
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
+    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                  tool_execution=ToolExecution(raise_errors=True))
+
+    async def cancelled() -> None:
+        with HostedRuns("gap").active():
+            running = asyncio.create_task(agent.run(PROMPT))
+        await asyncio.to_thread(at_gap.wait)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    DBOS(config={"name": "agentkit-tests", "system_database_url": system_db,
+                 "executor_id": "test-executor"})
+    DBOS.launch()  # outside any event loop: DBOS runs what its queue starts on its own
+    try:
+        with HostedRuns("gap").active(), pytest.raises(RunError):
+            agent.run_sync(PROMPT)
+        broken[0] = False
+        monkeypatch.setattr(hosted, "asyncio", Gap())
+        asyncio.run(cancelled())  # the rerun's caller, cancelled as its execution begins
+        go.set()
+        raised: list[str] = []
+        try:  # the execution's end
+            DBOS.retrieve_workflow(stuck[0]).get_result()
+        except RuntimeError as exc:
+            raised.append(str(exc))
+        assert lookups == [7] and charged == []  # it never ran
+        assert "stopped by its caller before it began" in raised[0]
+        monkeypatch.undo()
+        with HostedRuns("gap").active():
+            done = agent.run_sync(PROMPT)
+    finally:
+        go.set()
+        DBOS.destroy(destroy_registry=False)
+    assert done.text == "Charged."
+    assert charged == [7] and lookups == [7, 7]
