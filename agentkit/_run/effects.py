@@ -31,11 +31,10 @@ class Effects(Protocol):
         """The durable run's id: tools see it as `ctx.run_id` (so in `ctx.idempotency_key`)."""
         ...
 
-    @property
-    def go_on(self) -> str:
+    def go_on(self, held: bool) -> str:
         """How a run carried out by it that failed goes on, as the `RunError` advises: its
-        workflow engine's way (a plain run's, from its conversation, may repeat nothing there
-        but lose what its steps recorded, or not be how the engine goes on)."""
+        workflow engine's way, not a plain run's; `held`: an `after_model` hook failed on the
+        last reply (`RunState.held`), which that way may or may not keep."""
         ...
 
     async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:

@@ -28,7 +28,7 @@ import asyncio
 import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -57,8 +57,9 @@ class _Live:
     run_id: str
     deps: object
     on_event: Emit | None
-    go_on: str
-    """How the run goes on if it fails: its code run again under its prefix."""
+    go_on: Callable[[bool], str]
+    """How the run goes on if it fails: its code run again under its prefix (a held reply
+    is replayed, its hook run on it again)."""
     told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     """What the attempt this one goes on from told the model of calls it cut."""
     running: _Executions = field(default_factory=lambda: _Executions())
@@ -182,7 +183,7 @@ class HostedRuns:
             "rerun it with the same batch id) once the cause is fixed: this run goes on from "
             "its recorded steps, nothing that finished in it done again"
         )
-        live = _Live(agent, base, args.get("deps"), on_event, go_on)
+        live = _Live(agent, base, args.get("deps"), on_event, lambda held: go_on)
         decisions = dict(args.get("decisions") or {})
         _ACTIVE.add(base)
         try:

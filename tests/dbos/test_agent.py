@@ -388,6 +388,36 @@ async def test_a_refused_request_says_what_must_change_and_the_dbos_way_on(
 
 
 @pytest.mark.asyncio
+async def test_a_reply_an_after_model_hook_failed_on_is_said_to_be_asked_again(
+    launched: str,
+) -> None:
+    # The plain run's advice (agent.run(state=error.result.state) takes the held reply) does
+    # not exist on DBOSAgent; its way, a new id from the conversation, asks for it again.
+    charge = reply(tool_calls=[("charge", {"order": 1})])
+    broken: list[bool] = [True]
+
+    def after_model(ctx: RunContext[None], message: Any) -> None:
+        if broken[0]:
+            raise ValueError("the hook's bug")
+
+    orders = Orders([charge, charge, text_reply("Done.")], hooks=Hooks(after_model=after_model))
+    with pytest.raises(RunError) as failed:
+        await orders.durable.run(PROMPT, workflow_id="w-held")
+    said = str(failed.value)
+    assert "agent.run(state=" not in said
+    assert "DBOSAgent.run(history=error.result.messages, workflow_id=<a new id>)" in said
+    assert "asks the model again for the reply the after_model hook failed on" in said
+    assert failed.value.result is not None and failed.value.result.state.held is not None
+
+    broken[0] = False
+    went_on = await orders.durable.run(
+        history=failed.value.result.messages, workflow_id="w-held-2"
+    )
+    assert went_on.text == "Done." and [e for e, _ in orders.effects] == ["charge"]
+    assert len(orders.transport.requests) == 3  # the held reply's request, asked again
+
+
+@pytest.mark.asyncio
 async def test_a_run_user_code_failed_says_how_it_goes_on_under_dbos_and_that_way_works(
     launched: str,
 ) -> None:
