@@ -51,21 +51,6 @@ WORKFLOW_NAME = "agentkit.hosted_run"
 _ENDED_BADLY = frozenset({"ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
-@dataclass(frozen=True, slots=True)
-class _Live:
-    agent: Agent[Any]
-    run_id: str
-    deps: object
-    on_event: Emit | None
-    go_on: Callable[[bool], str]
-    """How the run goes on if it fails: its code run again under its prefix (a held reply
-    is replayed, its hook run on it again)."""
-    told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
-    """What the attempt this one goes on from told the model of calls it cut."""
-    running: _Executions = field(default_factory=lambda: _Executions())
-    """The workflow's execution in this process: cancelled with its caller (`_stop`)."""
-
-
 @dataclass(slots=True)
 class _Executions:
     """A workflow's executions in this process (DBOS runs each in a task of its own, shielded
@@ -93,6 +78,21 @@ class _Executions:
         with self.lock:
             self.stopped = True
             return list(self.tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    agent: Agent[Any]
+    run_id: str
+    deps: object
+    on_event: Emit | None
+    go_on: Callable[[bool], str]
+    """How the run goes on if it fails: its code run again under its prefix (a held reply
+    is replayed, its hook run on it again)."""
+    told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    """What the attempt this one goes on from told the model of calls it cut."""
+    running: _Executions = field(default_factory=_Executions)
+    """The workflow's execution in this process: cancelled with its caller (`_stop`)."""
 
 
 _LIVE: dict[str, _Live] = {}
