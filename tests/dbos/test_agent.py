@@ -426,9 +426,13 @@ async def test_a_run_user_code_failed_says_how_it_goes_on_under_dbos_and_that_wa
     script = [reply(tool_calls=[("lookup", {"key": "a"}), ("charge", {"order": 1})]),
               text_reply("Charged; the lookup failed.")]
     broken: list[bool] = [True]
+    charged = asyncio.Event()
 
-    def after_tool(ctx: RunContext[None], call: Any, block: Any) -> None:
-        if call["name"] == "lookup" and broken[0]:
+    async def after_tool(ctx: RunContext[None], call: Any, block: Any) -> None:
+        if call["name"] == "charge":
+            charged.set()
+        elif broken[0]:
+            await charged.wait()  # the charge ran: the run has something done to lose
             raise ValueError("the lookup's hook is broken")
 
     orders = Orders(script, hooks=Hooks(after_tool=after_tool))
