@@ -163,7 +163,10 @@ class Driver(Generic[OutputT]):
             if not ended:
                 engine.abort("failed", failed(cause))
             if kept(cause, grown):  # raised by user code or found by a check in the run
-                raise run_failed(cause, state, journal, ended, self._result(engine)) from cause
+                way = None if effects is None else effects.go_on(state.held is not None)
+                raise run_failed(
+                    cause, state, journal, ended, self._result(engine), way
+                ) from cause
             if cause is not exc:  # a KeyboardInterrupt in a tool, not its task group's wrapper
                 raise cause from None
             raise
@@ -172,7 +175,7 @@ class Driver(Generic[OutputT]):
                 await turn.client.aclose()
         if failure is not None:
             raise RunError(
-                model_failed(failure, journal),
+                model_failed(failure, journal, None if effects is None else effects.go_on(False)),
                 messages=state.messages,
                 usage=state.usage,
                 result=self._result(engine),

@@ -31,6 +31,12 @@ class Effects(Protocol):
         """The durable run's id: tools see it as `ctx.run_id` (so in `ctx.idempotency_key`)."""
         ...
 
+    def go_on(self, held: bool) -> str:
+        """How a run carried out by it that failed goes on, as the `RunError` advises: its
+        workflow engine's way, not a plain run's; `held`: an `after_model` hook failed on the
+        last reply (`RunState.held`), which that way may or may not keep."""
+        ...
+
     async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:
         """The reply `send` gets (or its error, raised), recorded so it is not sent again."""
         ...

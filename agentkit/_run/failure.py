@@ -34,9 +34,13 @@ __all__ = [
 ]
 
 
-def go_on(journal: Journal | None, otherwise: str, ended: bool = False) -> str:
+def go_on(
+    journal: Journal | None, otherwise: str, ended: bool = False, way: str | None = None
+) -> str:
     """How to go on after a failure: a durable run resumes by the same call (one that ended
-    is handed back by it)."""
+    is handed back by it); one a workflow engine carries out, its `way` (`Effects.go_on`)."""
+    if way is not None:
+        return way
     if journal is None:
         return otherwise
     verb = "the same call returns it" if ended else "resume it with the same call"
@@ -70,12 +74,14 @@ def kept(cause: BaseException, grown: bool) -> TypeGuard[Exception]:
 
 
 def run_failed(
-    cause: Exception, state: RunState, journal: Journal | None, ended: bool, result: object
+    cause: Exception, state: RunState, journal: Journal | None, ended: bool, result: object,
+    way: str | None = None,
 ) -> RunError:
     """The `RunError` of a run `cause` failed (`kept`), carrying its conversation and usage
-    (`result`: the `RunResult` as it stopped) and saying how it goes on; `ended`: the run had
-    ended, and its consumer failed on `RunFinished`."""
-    again = go_on(journal, continue_failed(state.held is not None), ended)
+    (`result`: the `RunResult` as it stopped) and saying how it goes on (`way`: a workflow
+    engine's, `Effects.go_on`); `ended`: the run had ended, and its consumer failed on
+    `RunFinished`."""
+    again = go_on(journal, continue_failed(state.held is not None), ended, way)
     what = "its consumer failed on RunFinished" if ended else "the run failed"
     return RunError(
         f"{what}: {type(cause).__name__}: {cause}. The conversation so far is kept "
@@ -99,14 +105,20 @@ def failed_call(exc: BaseException) -> str:
     return unfinished(failed(exc))
 
 
-def model_failed(failure: Exception, journal: Journal | None) -> str:
+def model_failed(failure: Exception, journal: Journal | None, way: str | None = None) -> str:
     """A `RunError`'s message (a durable run's stored reason too) for a model request the
     engine gave up on: a transient failure resumes; a refused request names what must change,
-    as resuming sends it again."""
+    as resuming sends it again (`way`: how a workflow engine's run goes on, `Effects.go_on`)."""
     said = f"the model request failed: {failure}. The conversation so far is kept "
     said += "(.messages, .result.state); "
     if not _refused(failure):
-        return said + go_on(journal, "resume with agent.run(state=...)") + "."
+        return said + go_on(journal, "resume with agent.run(state=...)", way=way) + "."
+    if way is not None:
+        return said + (
+            "the API refused the request: sent again as it is, it fails the same way unless "
+            "its cause changed (the model, the agent's settings, the API key, a tool result "
+            f"too large or refused). Once it did: {way}."
+        )
     if journal is None:
         how, where, anew = "agent.run(state=...)", "state", "continue from a corrected history="
     else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, cast
 
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
@@ -135,10 +135,33 @@ class DBOSAgent(Generic[OutputT]):
         wid = DBOS.workflow_id
         if wid is None:  # DBOS calls this as a workflow, which always has an id
             raise RuntimeError("the agentkit workflow ran outside a DBOS workflow")
-        return await drive_workflow(self.agent, wid, messages, decisions, self.deps)
+        return await drive_workflow(
+            self.agent, wid, messages, decisions, self.deps, go_on=_go_on(wid)
+        )
 
     def _result(self, outcome: Mapping[str, Any]) -> RunResult[OutputT]:
         return outcome_result(outcome, self.agent.config)
+
+
+def _go_on(wid: str) -> Callable[[bool], str]:
+    """How a `DBOSAgent` run that failed goes on: its workflow ended with the error (attaching
+    returns it again), so from its conversation, every call of it answered, under a new id;
+    a reply an `after_model` hook failed on (`held`) is not in that conversation."""
+
+    def advice(held: bool) -> str:
+        said = (
+            f"the workflow {wid!r} has ended (run with its id, it returns this error again): "
+            "go on under a new workflow id from its conversation, every call in it answered, "
+            "with DBOSAgent.run(history=error.result.messages, workflow_id=<a new id>)"
+        )
+        if held:
+            said += (
+                ", which asks the model again for the reply the after_model hook failed on "
+                "(kept in .result.state.held, with its usage, but not in the conversation)"
+            )
+        return said
+
+    return advice
 
 
 async def drive_workflow(
@@ -149,14 +172,17 @@ async def drive_workflow(
     deps: object,
     on_event: Emit | None = None,
     told: Mapping[str, dict[str, Any]] | None = None,
+    *,
+    go_on: Callable[[bool], str],
 ) -> dict[str, Any]:
     """A DBOS workflow's body: `agent`'s driver over a new run of `messages`, its model and
     tool calls DBOS steps; returns the final state (with how it ended). `run_id` is what tools
     see as `ctx.run_id` and what seeds the back-off jitter; `told`: what the attempt this one
-    was forked from told the model of calls it cut (`cut_answers`)."""
+    was forked from told the model of calls it cut (`cut_answers`); `go_on`: how the run goes
+    on if it fails, as its error says (`DBOSEffects.advice`)."""
     state = RunState(messages=messages, seed=_seed(run_id))
     engine = Engine(agent.config, state)
-    effects = DBOSEffects(run_id, state.usage, told=told or {})
+    effects = DBOSEffects(run_id, go_on, state.usage, told=told or {})
     try:
         async with (
             observe.run(agent.name, agent.description, agent.model, run_id) as observed,

@@ -75,6 +75,10 @@ class DBOSEffects:
 
     run_id: str
     """The workflow id: tools see it as `ctx.run_id`."""
+    advice: Callable[[bool], str]
+    """How the run goes on if it fails, as its `RunError` says (`DBOSAgent`'s way or
+    `HostedRuns`'; given whether a reply is held): the workflow ends with the error, so a
+    plain run's advice is not it."""
     usage: RunUsage = field(default_factory=RunUsage)
     """The run's usage: what a tool merges into it (a sub-agent's) is recorded with the tool's
     result, and merged again when a replay hands the result back without running it."""
@@ -87,6 +91,9 @@ class DBOSEffects:
     """Announced calls whose tool is idempotent: run again on replay when they failed the run."""
     _interrupted: set[str] = field(default_factory=set[str])
     """Calls marked started by an earlier execution (their mark step was replayed)."""
+
+    def go_on(self, held: bool) -> str:
+        return self.advice(held)
 
     async def model(self, send: Callable[[], Awaitable[Message]]) -> Message:
         live: list[Exception] = []

@@ -25,9 +25,10 @@ around it is what is recorded.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -50,17 +51,48 @@ WORKFLOW_NAME = "agentkit.hosted_run"
 _ENDED_BADLY = frozenset({"ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
+@dataclass(slots=True)
+class _Executions:
+    """A workflow's executions in this process (DBOS runs each in a task of its own, shielded
+    from the caller: on DBOS's own loop, in another thread, when it was launched outside one)
+    and whether its caller stopped them, under a lock: an execution that begins while its
+    caller stops is either stopped by it or never runs, never left going on."""
+
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set[asyncio.Task[Any]])
+    stopped: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def enter(self, task: asyncio.Task[Any]) -> bool:
+        """Whether `task` may run the workflow (its caller has not stopped it); kept if so."""
+        with self.lock:
+            if not self.stopped:
+                self.tasks.add(task)
+            return not self.stopped
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
+        with self.lock:
+            self.tasks.discard(task)
+
+    def stop(self) -> list[asyncio.Task[Any]]:
+        """The executions to cancel; none begins after this."""
+        with self.lock:
+            self.stopped = True
+            return list(self.tasks)
+
+
 @dataclass(frozen=True, slots=True)
 class _Live:
     agent: Agent[Any]
     run_id: str
     deps: object
     on_event: Emit | None
+    go_on: Callable[[bool], str]
+    """How the run goes on if it fails: its code run again under its prefix (a held reply
+    is replayed, its hook run on it again)."""
     told: Mapping[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     """What the attempt this one goes on from told the model of calls it cut."""
-    running: set[asyncio.Task[Any]] = field(default_factory=set[asyncio.Task[Any]])
-    """The workflow's execution in this process (DBOS runs it in a task of its own, shielded
-    from the caller): cancelled with its caller (`_stop`)."""
+    running: _Executions = field(default_factory=_Executions)
+    """The workflow's execution in this process: cancelled with its caller (`_stop`)."""
 
 
 _LIVE: dict[str, _Live] = {}
@@ -79,13 +111,18 @@ async def _hosted_run(
             "code that made it runs again under the same prefix (rerun the batch)"
         )
     task = cast("asyncio.Task[Any]", asyncio.current_task())  # DBOS runs it in a task
-    live.running.add(task)
+    if not live.running.enter(task):  # its caller stopped it as it began (another thread)
+        raise RuntimeError(
+            f"the agent run {wid!r} was stopped by its caller before it began; it resumes "
+            "when the code that made it runs again under the same prefix (rerun the batch)"
+        )
     try:
         return await drive_workflow(
-            live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told
+            live.agent, live.run_id, messages, decisions, live.deps, live.on_event, live.told,
+            go_on=live.go_on,
         )
     finally:
-        live.running.discard(task)
+        live.running.leave(task)
 
 
 _workflow = DBOS.workflow(name=WORKFLOW_NAME)(_hosted_run)
@@ -141,7 +178,12 @@ class HostedRuns:
                 f"the run {base!r} is going on in this process already: give each HostedRuns "
                 "that runs at the same time a prefix of its own"
             )
-        live = _Live(agent, base, args.get("deps"), on_event)
+        go_on = (
+            f"run the same code again under HostedRuns({self.prefix!r}) (a durable batch: "
+            "rerun it with the same batch id) once the cause is fixed: this run goes on from "
+            "its recorded steps, nothing that finished in it done again"
+        )
+        live = _Live(agent, base, args.get("deps"), on_event, lambda held: go_on)
         decisions = dict(args.get("decisions") or {})
         _ACTIVE.add(base)
         try:
@@ -203,10 +245,10 @@ async def _stop(live: _Live) -> None:
     memory, its workflow left to resume): DBOS would go on running it in the background, and
     the caller's rerun would fork it while it ran, two executions each calling the model and
     the tools. Waits, shielded, until it stopped; one that has not begun never runs (its
-    live agent is gone by then)."""
+    live agent is gone by then, or it finds itself stopped: `_Executions`)."""
     with anyio.CancelScope(shield=True):
         here = asyncio.get_running_loop()
-        for task in list(live.running):
+        for task in live.running.stop():
             home = task.get_loop()  # DBOS's own loop when it was launched outside one
             if home is here:
                 task.cancel()

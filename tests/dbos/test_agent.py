@@ -361,11 +361,97 @@ async def test_a_run_that_gave_up_raises_run_error_to_every_caller_that_attaches
         assert raised.__cause__.status_code == 529
     assert first.value.result is not None
 
-    # The README: continue it under a new id from the conversation it holds.
+    # What its error says: go on under a new id from the conversation it holds.
+    advice = "DBOSAgent.run(history=error.result.messages, workflow_id=<a new id>)"
+    assert advice in str(first.value) and "agent.run(state=" not in str(first.value)
     carried = await orders.durable.run(
         history=first.value.result.messages, workflow_id="w-gave-up-2"
     )
     assert carried.text == "Carried on." and len(orders.transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_refused_request_says_what_must_change_and_the_dbos_way_on(
+    launched: str,
+) -> None:
+    orders = Orders([Fault.error(400), text_reply("Carried on.")])
+    with pytest.raises(RunError) as refused:
+        await orders.durable.run(PROMPT, workflow_id="w-refused")
+    said = str(refused.value)
+    assert "the API refused the request" in said and "agent.run(state=" not in said
+    assert "DBOSAgent.run(history=error.result.messages, workflow_id=<a new id>)" in said
+    assert refused.value.result is not None
+    carried = await orders.durable.run(
+        history=refused.value.result.messages, workflow_id="w-refused-2"
+    )
+    assert carried.text == "Carried on."
+
+
+@pytest.mark.asyncio
+async def test_a_reply_an_after_model_hook_failed_on_is_said_to_be_asked_again(
+    launched: str,
+) -> None:
+    # The plain run's advice (agent.run(state=error.result.state) takes the held reply) does
+    # not exist on DBOSAgent; its way, a new id from the conversation, asks for it again.
+    charge = reply(tool_calls=[("charge", {"order": 1})])
+    broken: list[bool] = [True]
+
+    def after_model(ctx: RunContext[None], message: Any) -> None:
+        if broken[0]:
+            raise ValueError("the hook's bug")
+
+    orders = Orders([charge, charge, text_reply("Done.")], hooks=Hooks(after_model=after_model))
+    with pytest.raises(RunError) as failed:
+        await orders.durable.run(PROMPT, workflow_id="w-held")
+    said = str(failed.value)
+    assert "agent.run(state=" not in said
+    assert "DBOSAgent.run(history=error.result.messages, workflow_id=<a new id>)" in said
+    assert "asks the model again for the reply the after_model hook failed on" in said
+    assert failed.value.result is not None and failed.value.result.state.held is not None
+
+    broken[0] = False
+    went_on = await orders.durable.run(
+        history=failed.value.result.messages, workflow_id="w-held-2"
+    )
+    assert went_on.text == "Done." and [e for e, _ in orders.effects] == ["charge"]
+    assert len(orders.transport.requests) == 3  # the held reply's request, asked again
+
+
+@pytest.mark.asyncio
+async def test_a_run_user_code_failed_says_how_it_goes_on_under_dbos_and_that_way_works(
+    launched: str,
+) -> None:
+    # Its RunError advised a plain run's way, "continue it with agent.run(prompt,
+    # history=...)": not DBOSAgent's (a prompt would add a turn the run never asked for).
+    script = [reply(tool_calls=[("lookup", {"key": "a"}), ("charge", {"order": 1})]),
+              text_reply("Charged; the lookup failed.")]
+    broken: list[bool] = [True]
+    charged = asyncio.Event()
+
+    async def after_tool(ctx: RunContext[None], call: Any, block: Any) -> None:
+        if call["name"] == "charge":
+            charged.set()
+        elif broken[0]:
+            await charged.wait()  # the charge ran: the run has something done to lose
+            raise ValueError("the lookup's hook is broken")
+
+    orders = Orders(script, hooks=Hooks(after_tool=after_tool))
+    with pytest.raises(RunError) as failed:
+        await orders.durable.run(PROMPT, workflow_id="w-failed")
+    said = str(failed.value)
+    assert "agent.run(prompt, history=...)" not in said
+    assert "the workflow 'w-failed' has ended" in said
+    advice = "DBOSAgent.run(history=error.result.messages, workflow_id=<a new id>)"
+    assert advice in said
+    assert failed.value.result is not None
+
+    broken[0] = False
+    went_on = await orders.durable.run(
+        history=failed.value.result.messages, workflow_id="w-failed-2"
+    )
+    assert went_on.text == "Charged; the lookup failed."
+    assert sorted(e for e, _ in orders.effects) == ["charge", "lookup"]  # none done twice
+    assert len(orders.transport.requests) == 2
 
 
 @pytest.mark.asyncio

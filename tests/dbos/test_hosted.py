@@ -8,10 +8,13 @@ reply had come (an `after_model` hook failing on it, a limit): a reply paid for 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import anyio
 import pytest
+from dbos import DBOS
 
 from agentkit import (
     Agent,
@@ -25,7 +28,7 @@ from agentkit import (
     tool,
 )
 from agentkit.dbos import HostedRuns
-from agentkit.testing import FunctionModel, ScriptedTransport, reply, text_reply
+from agentkit.testing import Fault, FunctionModel, ScriptedTransport, reply, text_reply
 
 PROMPT = "Charge order 1"
 
@@ -87,6 +90,10 @@ async def test_a_non_idempotent_call_that_failed_the_run_is_told_so_on_rerun_not
     with pytest.raises(RunError) as failed:
         await orders.run("raised")
     told = failed.value.messages[-1]["content"][0]
+    # Its advice is the way that works (followed below), not a plain run's
+    said = str(failed.value)
+    assert "run the same code again under HostedRuns('raised')" in said
+    assert "agent.run(prompt, history=...)" not in said
 
     orders.fail = False
     result = await orders.run("raised")
@@ -95,6 +102,25 @@ async def test_a_non_idempotent_call_that_failed_the_run_is_told_so_on_rerun_not
     assert result.messages[2]["content"][0] == told  # what the failed run told the model
     assert told["content"].startswith("Not finished: the run failed (ValueError)")
     assert len(orders.transport.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_run_whose_model_call_failed_says_to_rerun_and_the_rerun_goes_on(
+    launched: str,
+) -> None:
+    # Its RunError said "resume with agent.run(state=...)", a plain run's way.
+    orders = Orders([reply(tool_calls=[("charge", {"order": 1})]), Fault.overloaded(),
+                     text_reply("Done.")], model_retries=0)
+    with pytest.raises(RunError) as failed:
+        await orders.run("gave-up")
+    said = str(failed.value)
+    assert "run the same code again under HostedRuns('gave-up')" in said
+    assert "agent.run(state=" not in said
+
+    result = await orders.run("gave-up")
+    assert result.text == "Done."
+    assert orders.effects == ["charge"]  # the finished call not run again
+    assert len(orders.transport.requests) == 3  # only the failed request sent again
 
 
 @pytest.mark.asyncio
@@ -240,3 +266,221 @@ async def test_a_streamed_run_s_rerun_sends_the_replayed_turns_blocks_as_events(
     started = [e.id for e in events if isinstance(e, ToolCallStarted)]
     finished = [e.id for e in events if isinstance(e, ToolCallFinished)]
     assert started == finished and len(started) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", ["tool", "hook"])
+async def test_a_call_cut_by_a_failing_idempotent_sibling_is_told_so_on_rerun_not_interrupted(
+    launched: str, failing: str,
+) -> None:
+    # An idempotent lookup raising under raise_errors (or its after_tool hook raising) ends
+    # the run while the non-idempotent charge next to it runs: the run tells the charge "Not
+    # finished: the run failed". Its rerun (the lookup fixed) must tell it the same, not
+    # "interrupted" as if the process had stopped.
+    entered = anyio.Event()
+    broken: list[bool] = [True]
+    charged: list[int] = []
+
+    async def fail_once() -> None:
+        if broken[0]:
+            await entered.wait()  # the charge runs: the failure cuts it
+            raise ValueError("the lookup service is down")
+
+    @tool(idempotent=True)
+    async def lookup(order: int) -> str:
+        """Look an order up."""
+        if failing == "tool":
+            await fail_once()
+        return f"order {order} is open"
+
+    async def after_tool(ctx: RunContext[None], call: Any, block: Any) -> None:
+        if call["name"] == "lookup" and failing == "hook":
+            await fail_once()
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        entered.set()
+        await anyio.Event().wait()  # cut by the run's end
+        return f"charged order {order}"
+
+    def agent(script: list[Any]) -> Agent[str]:
+        client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(script))
+        return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                     tool_execution=ToolExecution(raise_errors=True),
+                     hooks=Hooks(after_tool=after_tool))
+
+    calls = [("lookup", {"order": 7}), ("charge", {"order": 7})]
+    with HostedRuns(f"sibling-{failing}").active(), pytest.raises(RunError) as failed:
+        await agent([reply(tool_calls=calls)]).run(PROMPT)
+    told = failed.value.messages[-1]["content"][1]
+    assert told["content"].startswith("Not finished: the run failed (ValueError)")
+
+    broken[0] = False
+    with HostedRuns(f"sibling-{failing}").active():
+        done = await agent([text_reply("Charge unsure.")]).run(PROMPT)
+    assert done.text == "Charge unsure." and charged == [7]
+    assert done.messages[2]["content"][0]["content"] == "order 7 is open"
+    assert done.messages[2]["content"][1] == told
+
+
+def test_a_cancelled_hosted_run_on_dbos_s_own_loop_stops_before_its_rerun(
+    system_db: str,
+) -> None:
+    # DBOS launched outside an event loop (a sync program) runs a resumed hosted run (a fork,
+    # which DBOS's queue starts) on its own loop, in its own thread: a caller cancelled in its
+    # loop must cancel the execution there, and wait for it, or its rerun runs beside it.
+    lookups: list[int] = []
+    charged: list[int] = []
+    broken: list[bool] = [True]
+    entered, both = threading.Event(), threading.Event()
+    homes: list[int] = []
+
+    @tool(idempotent=True)
+    async def lookup(order: int) -> str:
+        """Look an order up."""
+        lookups.append(order)
+        homes.append(threading.get_ident())
+        if broken[0]:
+            raise ValueError("the lookup service is down")
+        entered.set()
+        if len(lookups) == 3:  # the rerun's: both executions would now go on
+            both.set()
+        await asyncio.to_thread(both.wait)
+        return f"order {order} is open"
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged order {order}"
+
+    def model(body: dict[str, Any]) -> Any:
+        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+        if not done:
+            return reply(tool_calls=[("lookup", {"order": 7})])
+        if len(done) == 1:
+            return reply(tool_calls=[("charge", {"order": 7})])
+        return text_reply("Charged.")
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
+    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                  tool_execution=ToolExecution(raise_errors=True))
+
+    async def cancelled() -> None:
+        with HostedRuns("own-loop").active():
+            running = asyncio.create_task(agent.run(PROMPT))
+        await asyncio.to_thread(entered.wait)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    DBOS(config={"name": "agentkit-tests", "system_database_url": system_db,
+                 "executor_id": "test-executor"})
+    DBOS.launch()  # outside any event loop: DBOS runs what its queue starts on its own
+    try:
+        with HostedRuns("own-loop").active(), pytest.raises(RunError):
+            agent.run_sync(PROMPT)  # started here: runs in the caller's loop
+        broken[0] = False
+        asyncio.run(cancelled())  # its rerun, a fork: runs on DBOS's loop, cancelled
+        with HostedRuns("own-loop").active():
+            done = agent.run_sync(PROMPT)
+    finally:
+        both.set()
+        DBOS.destroy(destroy_registry=False)
+    assert homes[1] != threading.get_ident()  # the path under test: another thread's loop
+    assert done.text == "Charged."
+    assert charged == [7] and lookups == [7, 7, 7]
+
+
+def test_a_hosted_run_on_dbos_s_own_loop_stopped_as_it_begins_never_runs(
+    system_db: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DBOS's thread took the run's live agent, and its caller, cancelled in its own thread
+    # at that moment, found no execution to stop: the execution then went on in the
+    # background, unseen by the rerun.
+    import agentkit.dbos._hosted as hosted
+
+    lookups: list[int] = []
+    charged: list[int] = []
+    broken: list[bool] = [True]
+    at_gap, go = threading.Event(), threading.Event()
+    stuck: list[str] = []
+
+    class Gap:
+        """`asyncio` as `_hosted` sees it: the execution of the rerun is held right after
+        it took its live agent (where it asks for its task), until its caller stopped."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(asyncio, name)
+
+        def current_task(self) -> Any:
+            wid = DBOS.workflow_id or ""
+            if wid.endswith("~2") and not stuck:
+                stuck.append(wid)
+                at_gap.set()
+                go.wait()
+            return asyncio.current_task()
+
+    @tool(idempotent=True)
+    async def lookup(order: int) -> str:
+        """Look an order up."""
+        lookups.append(order)
+        if broken[0]:
+            raise ValueError("the lookup service is down")
+        return f"order {order} is open"
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged order {order}"
+
+    def model(body: dict[str, Any]) -> Any:
+        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+        if not done:
+            return reply(tool_calls=[("lookup", {"order": 7})])
+        if len(done) == 1:
+            return reply(tool_calls=[("charge", {"order": 7})])
+        return text_reply("Charged.")
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
+    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                  tool_execution=ToolExecution(raise_errors=True))
+
+    async def cancelled() -> None:
+        with HostedRuns("gap").active():
+            running = asyncio.create_task(agent.run(PROMPT))
+        await asyncio.to_thread(at_gap.wait)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    DBOS(config={"name": "agentkit-tests", "system_database_url": system_db,
+                 "executor_id": "test-executor"})
+    DBOS.launch()  # outside any event loop: DBOS runs what its queue starts on its own
+    try:
+        with HostedRuns("gap").active(), pytest.raises(RunError):
+            agent.run_sync(PROMPT)
+        broken[0] = False
+        monkeypatch.setattr(hosted, "asyncio", Gap())
+        asyncio.run(cancelled())  # the rerun's caller, cancelled as its execution begins
+        go.set()
+        raised: list[str] = []
+        try:  # the execution's end
+            DBOS.retrieve_workflow(stuck[0]).get_result()
+        except RuntimeError as exc:
+            raised.append(str(exc))
+        assert lookups == [7] and charged == []  # it never ran
+        assert "stopped by its caller before it began" in raised[0]
+        monkeypatch.undo()
+        with HostedRuns("gap").active():
+            done = agent.run_sync(PROMPT)
+    finally:
+        go.set()
+        DBOS.destroy(destroy_registry=False)
+    assert done.text == "Charged."
+    assert charged == [7] and lookups == [7, 7]
