@@ -414,9 +414,18 @@ async def test_a_run_stopped_while_approval_is_asked_tells_the_model_no_call_beg
         await anyio.sleep_forever()  # a human who never answers
         return True
 
-    limits = Limits(timeout=0.05 if stop == "timeout" else None)
+    # Timed out: the run's clock stands still but for one jump, once the reply is in, to 10 ms
+    # before the deadline, so the deadline passes while approval is asked, however slow the
+    # machine (the engine's check before the step, and the model call, see a minute left).
+    clock = FakeClock()
+
+    def near_the_deadline(ctx: RunContext[Any], message: Any) -> None:
+        clock.advance(60 - 0.01)
+
+    timed = stop == "timeout"
     agent = h.agent(tools=[tool(deleting, requires_approval=True), get_weather],
-                    approve=approve, limits=limits)
+                    approve=approve, limits=Limits(timeout=60 if timed else None), clock=clock,
+                    hooks=Hooks(after_model=near_the_deadline) if timed else None)
     state = RunState(messages=[{"role": "user", "content": "delete a.txt"}])
     if stop == "timeout":
         with pytest.raises(LimitExceeded):
