@@ -4,11 +4,11 @@ argv: base_url db_path log_path run_id [synchronous [shape [hold]]]. Prints "rea
 imported, then the run's outcome as JSON (its text, structured output, messages, requests, and
 the limit that ended it, if one did). `shape` shapes the agent: "flat" (the plain run), "sub"
 (the tools are a sub-agent's, `as_tool`, that the run's agent calls once: the sub-run is killed
-and resumed with its caller), "stream" (`stream=True`, its events
-consumed: `report`), "output" (`output_type=Receipt`),
-"approval" (`charge` needs approval: an `approve` callback that takes a moment, denying order
-2) or "limit" (`Limits(max_tool_calls=LIMIT)`, which ends the run mid-plan). `hold` ("charge",
-"lookup", "approve") names what blocks once it started, so the test kills the process there.
+and resumed with its caller), "stream" (`stream=True`, its events consumed: `report`),
+"output" (`output_type=Receipt`), "approval" (`charge` needs approval: an `approve` callback
+that takes a moment, denying order 2; its events consumed too) or "limit"
+(`Limits(max_tool_calls=LIMIT)`, which ends the run mid-plan). `hold` ("charge", "lookup",
+"approve") names what blocks once it started, so the test kills the process there.
 Every side effect is logged (and fsynced) before and after it happens, so the test can see
 what ran, how often, and with which idempotency key.
 """
@@ -75,9 +75,9 @@ async def approve(ctx: RunContext[None], call: dict[str, object]) -> bool | str:
 
 
 async def report(event: AgentEvent) -> None:
-    """The "stream" shape's event consumer: logs each finished turn and tool call it is told
-    of, with the result it was told (a checkpoint is committed before the event reporting it,
-    and a resume reports no journaled step again)."""
+    """The "stream" and "approval" shapes' event consumer: logs each finished turn and tool
+    call it is told of, with the result it was told (a checkpoint is committed before the
+    event reporting it, and a resume reports no journaled step again)."""
     if isinstance(event, TurnFinished):
         record(f"event-turn {event.turn}")
     elif isinstance(event, ToolCallFinished):
@@ -118,7 +118,7 @@ async def main(base_url: str, db: str, run_id: str, synchronous: str, shape: str
         agent = make_agent(client, shape)
         print("ready", flush=True)
         try:
-            on_event = report if shape == "stream" else None
+            on_event = report if shape in ("stream", "approval") else None
             result = await agent.run(PROMPT, run_id=run_id, store=store, on_event=on_event)
         except LimitExceeded as exc:
             result, limit = exc.result, exc.limit

@@ -217,7 +217,7 @@ def finished_as_planned(tmp_path: Path, shape: str, result: dict[str, Any]) -> d
         denied = [b for b in results.values() if "order 2 is on hold" in str(b["content"])]
         assert len(denied) == 1 and denied[0].get("is_error") is True
         assert not any(e[0] == "charge-start" and e[3] == "2" for e in effects)
-    if shape == "stream":  # each step reported at most once, as it is stored
+    if shape in ("stream", "approval"):  # each step reported at most once, as it is stored
         turns = [int(e[1]) for e in effects if e[0] == "event-turn"]
         assert len(turns) == len(set(turns)), "a turn was reported twice"
         told = [line.split(" ", 2)[1:] for line in (tmp_path / "runs.log").read_text(
