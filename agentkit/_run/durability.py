@@ -71,7 +71,7 @@ class Durability:
         "_lock",
         "_loop",
         "_thread",
-        "_waiter",
+        "_waiters",
         "_written",
     )
 
@@ -93,7 +93,9 @@ class Durability:
         self._finished = 0
         """Commits the store said are on the disk, or failed."""
         self._error: StoreError | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        """Every task awaiting `settled` (parallel tool calls each await their result's
+        commit before its event): all told once the disk has every commit."""
 
     @property
     def due(self) -> bool:
@@ -121,9 +123,10 @@ class Durability:
         """The news of one commit, on the loop's thread (or trio's, any)."""
         if self._lock is None:
             self._finish(error)
-            waiter = self._waiter
-            if waiter is not None and not waiter.done() and self._finished >= self._written:
-                waiter.set_result(None)
+            if self._waiters and self._finished >= self._written:
+                for waiter in self._waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
             return
         with self._lock:
             self._finish(error)
@@ -142,11 +145,12 @@ class Durability:
             await self._settled_in_thread(self._lock)
         elif self._loop is not None:
             while self._finished < self._written:
-                self._waiter = waiter = self._loop.create_future()
+                waiter = self._loop.create_future()
+                self._waiters.append(waiter)
                 try:
                     await waiter
                 finally:
-                    self._waiter = None
+                    self._waiters.remove(waiter)
         if self._error is not None:
             raise self._error
 

@@ -246,13 +246,36 @@ def answer_interrupted(engine: Engine, started: set[str]) -> list[dict[str, Any]
     offered (hidden by a `prepare` hook, an MCP server's list changed): it did start, so
     "unknown tool" would tell the model it never ran. Unlike the answers a replay makes again,
     these are new: they go in `engine.resolved`, so the driver reports each
-    (`ToolCallFinished`) as it reports the calls the engine answers."""
+    (`ToolCallFinished`) as it reports the calls the engine answers.
+
+    Then the other open calls the engine answers itself from what is journaled (a denial, a
+    tool its turn did not offer) are answered as the process before answered them, and
+    reported by it: not again (`_answered_as_before`)."""
     state = engine.state
-    interrupted: list[dict[str, Any]] = []
+    cut: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for call in state.pending:
         if call["id"] in started:
             block = tool_result(call["id"], INTERRUPTED, is_error=True)
             engine.on_result(block)
-            engine.resolved.append((call, block))
-            interrupted.append(block)
-    return interrupted
+            cut.append((call, block))
+    _answered_as_before(engine)
+    engine.resolved.extend(cut)
+    return [block for _, block in cut]
+
+
+def _answered_as_before(engine: Engine) -> None:
+    """The engine's tool step taken for the last turn's open calls whose tools were listed
+    (`_feed`), as it is replayed (no limit, no `stop_when`: the live steps decide those): the
+    calls it answers itself are answered, and not reported, as the process that journaled their
+    cause (a decision, the reply) had its engine answer and report them before it went on. The
+    step it gives is the live run's to take: asked for again."""
+    s = engine.state
+    if not any(c["id"] not in s.results for c in s.pending):
+        return
+    config = engine.config
+    engine.config = replace(config, limits=_UNLIMITED, stop_when=None)
+    try:
+        engine.next_step()
+    finally:
+        engine.config = config
+    engine.resolved.clear()

@@ -24,20 +24,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import random
 import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import crashes
 import pytest
 
 from agentkit import validate_conversation
 from agentkit._run.replay import INTERRUPTED
-from agentkit.testing import FakeServer, Fault, FunctionModel, reply
+from agentkit.testing import FakeServer, Fault, FunctionModel
 
 CHILD = Path(__file__).with_name("crash_child.py")
 _spec = importlib.util.spec_from_file_location(
@@ -85,31 +86,18 @@ def holding_model(hold: bool, arrived: threading.Event) -> FunctionModel:
     return FunctionModel(answer)
 
 
-RECEIPT = {"orders": [1, 2, 3]}
-
-
-def variant_model(body: dict[str, Any]) -> Any:
-    """The SQLite crash test's model; offered `final_result` (`output_type=`), it ends with
-    that call instead of its text."""
-    turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
-    if turn == len(sqlite_test.PLAN) and any(
-        t["name"] == "final_result" for t in body.get("tools", ())
-    ):
-        return reply(tool_calls=[("final_result", RECEIPT)])
-    return sqlite_test.model(body)
+RECEIPT = sqlite_test.RECEIPT
+variant_model = sqlite_test.model
+"""The SQLite crash test's model: offered `final_result` (`output_type=`), it ends with that
+call instead of its text."""
 
 
 def start_auto(
     server: FakeServer, system_db: str, log: Path, variant: str
 ) -> subprocess.Popen[bytes]:
-    """The child that attaches to the workflow or starts it, once it printed "ready" (read a
-    byte at a time: the lines after it stay in the pipe for `communicate`)."""
-    args = [sys.executable, str(CHILD), server.base_url, system_db, str(log), "orders", "auto",
-            variant]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == b"ready", proc.stderr and proc.stderr.read()
-    return proc
+    """The child that attaches to the workflow or starts it, once it printed "ready"."""
+    return crashes.started([sys.executable, str(CHILD), server.base_url, system_db, str(log),
+                            "orders", "auto", variant])
 
 
 DBOS_KILLS = 4
@@ -122,28 +110,15 @@ def run_until_done(
 ) -> tuple[dict[str, Any], int, float]:
     """Start (or attach to) the run, killed after a delay `rng` draws within `span` each time
     (the first within its first half), until it finishes: its result, the kills, and how long
-    the last start ran."""
-    kills = 0
-    while True:
-        proc = start_auto(server, system_db, log, variant)
-        began = time.monotonic()
-        killing = rng is not None and kills < DBOS_KILLS
-        window = span / 2 if kills == 0 else span
-        try:
-            out, err = proc.communicate(timeout=rng.uniform(0.0, window) if killing else 120)
-        except subprocess.TimeoutExpired:
-            if not killing:
-                raise
-            proc.kill()  # SIGKILL
-            proc.communicate()
-            kills += 1
-            continue
-        assert proc.returncode == 0, err.decode()
-        return json.loads(out.decode().strip().splitlines()[-1]), kills, time.monotonic() - began
+    the last start ran (`crashes.run_until_done`)."""
+    return crashes.run_until_done(
+        partial(start_auto, server, system_db, log, variant), rng, span, most_kills=DBOS_KILLS,
+        timeout=120,
+    )
 
 
 # Two seeds per variant in CI (a DBOS start takes a second or two); AGENTKIT_CRASH_SEEDS soaks.
-VARIANT_SEEDS = sqlite_test.SEEDS if "AGENTKIT_CRASH_SEEDS" in os.environ else range(1, 3)
+VARIANT_SEEDS = sqlite_test.VARIANT_SEEDS
 
 
 @pytest.mark.parametrize("seed", VARIANT_SEEDS)

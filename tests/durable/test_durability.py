@@ -170,6 +170,50 @@ async def test_with_an_event_consumer_each_checkpoint_is_on_the_disk_before_its_
 
 
 @pytest.mark.asyncio
+async def test_with_an_event_consumer_parallel_calls_each_report_once_their_result_is_on_disk(
+    disk: RunDisk, tmp_path: Path
+) -> None:
+    # Both results are committed, and both calls wait for the disk before their event, before
+    # the disk answers: each wait is told (one used to be forgotten: the run hung for ever).
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+    entered, both, returned = [0], anyio.Event(), [0]
+
+    @tool(idempotent=True)
+    async def lookup(ctx: RunContext[None], key: str) -> str:
+        """Look a value up."""
+        entered[0] += 1
+        if entered[0] == 2:
+            disk.held.add("p")  # the results' syncs wait until both results are committed
+            both.set()
+        await both.wait()
+        returned[0] += 1
+        if returned[0] == 2:  # the other call waits for the disk already: this one's is next
+            disk.let_go.set()
+        return key
+
+    def two_lookups(body: dict[str, Any]) -> Any:
+        if any(m["role"] == "assistant" for m in body["messages"]):
+            return text_reply("Looked up.")
+        return reply(tool_calls=[("lookup", {"key": "a"}), ("lookup", {"key": "b"})])
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(
+        two_lookups)), max_retries=0)
+    reported: list[str] = []
+
+    def on_event(event: AgentEvent) -> None:
+        if isinstance(event, ToolCallFinished):
+            reported.append(event.result["content"])
+
+    with anyio.fail_after(WAIT):  # only reached when a call waits for news it is never told
+        result = await Agent(MODEL, tools=[lookup], client=client).run(
+            "go", run_id="p", store=store, on_event=on_event
+        )
+    assert result.text == "Looked up." and sorted(reported) == ["a", "b"]
+    assert disk.covered("p") == journal_size(store, "p")
+    store.close()
+
+
+@pytest.mark.asyncio
 async def test_a_failed_fsync_stops_the_run_with_store_error_before_its_call_starts(
     disk: RunDisk, tmp_path: Path
 ) -> None:

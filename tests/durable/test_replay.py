@@ -237,3 +237,76 @@ async def test_a_reply_an_after_model_hook_failed_on_is_kept_and_checked_again_o
     assert guard.seen[:3] == [guard.seen[0]] * 3 and guard.seen[0][:3] == (0, 1, 0)
     read_back = await agent(ScriptedTransport([])).run("Charge 1", run_id="r1", store=store)
     assert read_back.usage.requests == 2 and len(guard.seen) == 4  # finished: not checked again
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("answered", ["denied", "unknown tool"])
+async def test_a_call_the_engine_answered_before_a_crash_is_not_reported_again(
+    store: SQLiteStore, answered: str
+) -> None:
+    # The first process answered the call itself (its denial journaled as a decision, or its
+    # tool unknown) and reported it; the crash came after the turn's other call returned. The
+    # resume answered it again and sent a second ToolCallFinished for it.
+    gated = charge.replace(requires_approval=True) if answered == "denied" else charge
+    other = ("charge", {"order": 2}, "toolu_2") if answered == "denied" else (
+        "refund", {"order": 2}, "toolu_2")
+    turn = reply(tool_calls=[("charge", {"order": 1}, "toolu_1"), other])
+
+    def crash(ctx: RunContext[Any], params: object) -> None:
+        if ctx.turn == 1:  # both calls answered and journaled, the next request not sent
+            raise Crash
+
+    def agent(transport: ScriptedTransport, hooks: Hooks | None = None) -> Agent[Any]:
+        client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+        return Agent(MODEL, tools=[gated], client=client, hooks=hooks or Hooks(),
+                     approve=lambda ctx, call: call["input"] == {"order": 1} or "on hold")
+
+    first: list[Any] = []
+    with pytest.raises(Crash):
+        await agent(ScriptedTransport([turn]), Hooks(before_model=crash)).run(
+            "Charge 1 and 2", run_id="r1", store=store, on_event=first.append)
+    assert sorted(e.id for e in first if isinstance(e, ToolCallFinished)) == ["toolu_1", "toolu_2"]
+    again: list[Any] = []
+    transport = ScriptedTransport([text_reply("Charged 1.")])
+    resumed = await agent(transport).run("Charge 1 and 2", run_id="r1", store=store,
+                                         on_event=again.append)
+
+    assert resumed.text == "Charged 1." and charged == ["r1:toolu_1"]
+    assert [e for e in again if isinstance(e, ToolCallFinished)] == []  # reported once, before
+    sent = results(transport.requests[0].body["messages"])
+    assert [(b["tool_use_id"], b.get("is_error")) for b in sent] == [
+        ("toolu_1", None), ("toolu_2", True)]
+
+
+@pytest.mark.asyncio
+async def test_a_call_cut_beside_a_denied_one_is_the_only_one_the_resume_reports(
+    store: SQLiteStore,
+) -> None:
+    # The denial was reported before the approved call started; the crash cut that call. The
+    # resume reports the cut call's new answer ("interrupted"), not the denial again.
+    def crash(ctx: RunContext[Any], call: dict[str, Any]) -> None:
+        raise Crash  # the started mark is committed, the call never returns
+
+    def agent(transport: ScriptedTransport, hooks: Hooks | None = None) -> Agent[Any]:
+        client = AsyncClient(api_key="sk-test", transport=transport, max_retries=0)
+        return Agent(MODEL, tools=[charge.replace(requires_approval=True)], client=client,
+                     hooks=hooks or Hooks(),
+                     approve=lambda ctx, call: call["input"] == {"order": 1} or "on hold")
+
+    turn = reply(tool_calls=[("charge", {"order": 1}, "toolu_1"),
+                             ("charge", {"order": 2}, "toolu_2")])
+    first: list[Any] = []
+    with pytest.raises(Crash):
+        await agent(ScriptedTransport([turn]), Hooks(before_tool=crash)).run(
+            "Charge 1 and 2", run_id="r1", store=store, on_event=first.append)
+    assert [e.id for e in first if isinstance(e, ToolCallFinished)] == ["toolu_2"]
+    again: list[Any] = []
+    transport = ScriptedTransport([text_reply("Charged 1, maybe.")])
+    await agent(transport).run("Charge 1 and 2", run_id="r1", store=store, on_event=again.append)
+
+    finished = [e for e in again if isinstance(e, ToolCallFinished)]
+    assert [(e.id, e.result["content"]) for e in finished] == [("toolu_1", INTERRUPTED)]
+    sent = results(transport.requests[0].body["messages"])
+    assert [(b["tool_use_id"], b["content"]) for b in sent] == [
+        ("toolu_1", INTERRUPTED), ("toolu_2", "Not run: on hold.")]
+    assert charged == []
