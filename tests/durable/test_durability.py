@@ -169,13 +169,10 @@ async def test_with_an_event_consumer_each_checkpoint_is_on_the_disk_before_its_
     store.close()
 
 
-@pytest.mark.asyncio
-async def test_with_an_event_consumer_parallel_calls_each_report_once_their_result_is_on_disk(
-    disk: RunDisk, tmp_path: Path
-) -> None:
-    # Both results are committed, and both calls wait for the disk before their event, before
-    # the disk answers: each wait is told (one used to be forgotten: the run hung for ever).
-    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+async def two_lookups_reported(disk: RunDisk, store: SQLiteStore) -> tuple[str, list[str]]:
+    """A run of two parallel calls with an event consumer, at FULL: both results are committed,
+    and both calls wait for the disk before their event, before the disk answers. Its text and
+    the results its `ToolCallFinished` events reported."""
     entered, both, returned = [0], anyio.Event(), [0]
 
     @tool(idempotent=True)
@@ -208,7 +205,33 @@ async def test_with_an_event_consumer_parallel_calls_each_report_once_their_resu
         result = await Agent(MODEL, tools=[lookup], client=client).run(
             "go", run_id="p", store=store, on_event=on_event
         )
-    assert result.text == "Looked up." and sorted(reported) == ["a", "b"]
+    return result.text, reported
+
+
+@pytest.mark.asyncio
+async def test_with_an_event_consumer_parallel_calls_each_report_once_their_result_is_on_disk(
+    disk: RunDisk, tmp_path: Path
+) -> None:
+    # Each wait is told (one used to be forgotten: the run hung for ever).
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+    text, reported = await two_lookups_reported(disk, store)
+    assert text == "Looked up." and sorted(reported) == ["a", "b"]
+    assert disk.covered("p") == journal_size(store, "p")
+    store.close()
+
+
+def test_on_trio_parallel_calls_with_an_event_consumer_each_report_once_on_disk(
+    disk: RunDisk, tmp_path: Path
+) -> None:
+    # trio has no asyncio loop to hand the news to: each call waits in a worker thread, on one
+    # `threading.Event` all of them share (`Durability._settled_in_thread`).
+    store = SQLiteStore(tmp_path / "runs.db", synchronous="FULL")
+
+    async def main() -> tuple[str, list[str]]:
+        return await two_lookups_reported(disk, store)
+
+    text, reported = anyio.run(main, backend="trio")
+    assert text == "Looked up." and sorted(reported) == ["a", "b"]
     assert disk.covered("p") == journal_size(store, "p")
     store.close()
 
