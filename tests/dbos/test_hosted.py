@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -325,6 +327,53 @@ async def test_a_call_cut_by_a_failing_idempotent_sibling_is_told_so_on_rerun_no
     assert done.messages[2]["content"][1] == told
 
 
+def own_loop_orders(lookup: Any, charged: list[int]) -> Agent[str]:
+    """The agent of the tests of DBOS's own loop: `lookup`, a charge that notes its order in
+    `charged`, a model that looks order 7 up, charges it, then answers; tool errors raised."""
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged order {order}"
+
+    def model(body: dict[str, Any]) -> Any:
+        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+        if not done:
+            return reply(tool_calls=[("lookup", {"order": 7})])
+        if len(done) == 1:
+            return reply(tool_calls=[("charge", {"order": 7})])
+        return text_reply("Charged.")
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
+    return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                 tool_execution=ToolExecution(raise_errors=True))
+
+
+@contextmanager
+def launched_outside_a_loop(system_db: str) -> Iterator[None]:
+    """DBOS launched outside any event loop, as a sync program does: it runs what its queue
+    starts (a hosted run's rerun, a fork) on its own loop, in its own thread."""
+    DBOS(config={"name": "agentkit-tests", "system_database_url": system_db,
+                 "executor_id": "test-executor"})
+    DBOS.launch()
+    try:
+        yield
+    finally:
+        DBOS.destroy(destroy_registry=False)
+
+
+async def cancelled_once(agent: Agent[str], prefix: str, reached: threading.Event) -> None:
+    """Run `agent` hosted under `prefix`, and cancel its caller once `reached` is set."""
+    with HostedRuns(prefix).active():
+        running = asyncio.create_task(agent.run(PROMPT))
+    await asyncio.to_thread(reached.wait)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+
 def test_a_cancelled_hosted_run_on_dbos_s_own_loop_stops_before_its_rerun(
     system_db: str,
 ) -> None:
@@ -350,46 +399,19 @@ def test_a_cancelled_hosted_run_on_dbos_s_own_loop_stops_before_its_rerun(
         await asyncio.to_thread(both.wait)
         return f"order {order} is open"
 
-    @tool
-    async def charge(order: int) -> str:
-        """Charge an order."""
-        charged.append(order)
-        return f"charged order {order}"
+    agent = own_loop_orders(lookup, charged)
 
-    def model(body: dict[str, Any]) -> Any:
-        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
-                for b in m["content"] if b.get("type") == "tool_result"]
-        if not done:
-            return reply(tool_calls=[("lookup", {"order": 7})])
-        if len(done) == 1:
-            return reply(tool_calls=[("charge", {"order": 7})])
-        return text_reply("Charged.")
-
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
-    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
-                  tool_execution=ToolExecution(raise_errors=True))
-
-    async def cancelled() -> None:
-        with HostedRuns("own-loop").active():
-            running = asyncio.create_task(agent.run(PROMPT))
-        await asyncio.to_thread(entered.wait)
-        running.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await running
-
-    DBOS(config={"name": "agentkit-tests", "system_database_url": system_db,
-                 "executor_id": "test-executor"})
-    DBOS.launch()  # outside any event loop: DBOS runs what its queue starts on its own
-    try:
-        with HostedRuns("own-loop").active(), pytest.raises(RunError):
-            agent.run_sync(PROMPT)  # started here: runs in the caller's loop
-        broken[0] = False
-        asyncio.run(cancelled())  # its rerun, a fork: runs on DBOS's loop, cancelled
-        with HostedRuns("own-loop").active():
-            done = agent.run_sync(PROMPT)
-    finally:
-        both.set()
-        DBOS.destroy(destroy_registry=False)
+    with launched_outside_a_loop(system_db):
+        try:
+            with HostedRuns("own-loop").active(), pytest.raises(RunError):
+                agent.run_sync(PROMPT)  # started here: runs in the caller's loop
+            broken[0] = False
+            # Its rerun, a fork: runs on DBOS's loop, cancelled.
+            asyncio.run(cancelled_once(agent, "own-loop", entered))
+            with HostedRuns("own-loop").active():
+                done = agent.run_sync(PROMPT)
+        finally:
+            both.set()
     assert homes[1] != threading.get_ident()  # the path under test: another thread's loop
     assert done.text == "Charged."
     assert charged == [7] and lookups == [7, 7, 7]
@@ -432,55 +454,27 @@ def test_a_hosted_run_on_dbos_s_own_loop_stopped_as_it_begins_never_runs(
             raise ValueError("the lookup service is down")
         return f"order {order} is open"
 
-    @tool
-    async def charge(order: int) -> str:
-        """Charge an order."""
-        charged.append(order)
-        return f"charged order {order}"
+    agent = own_loop_orders(lookup, charged)
 
-    def model(body: dict[str, Any]) -> Any:
-        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
-                for b in m["content"] if b.get("type") == "tool_result"]
-        if not done:
-            return reply(tool_calls=[("lookup", {"order": 7})])
-        if len(done) == 1:
-            return reply(tool_calls=[("charge", {"order": 7})])
-        return text_reply("Charged.")
-
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
-    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
-                  tool_execution=ToolExecution(raise_errors=True))
-
-    async def cancelled() -> None:
-        with HostedRuns("gap").active():
-            running = asyncio.create_task(agent.run(PROMPT))
-        await asyncio.to_thread(at_gap.wait)
-        running.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await running
-
-    DBOS(config={"name": "agentkit-tests", "system_database_url": system_db,
-                 "executor_id": "test-executor"})
-    DBOS.launch()  # outside any event loop: DBOS runs what its queue starts on its own
-    try:
-        with HostedRuns("gap").active(), pytest.raises(RunError):
-            agent.run_sync(PROMPT)
-        broken[0] = False
-        monkeypatch.setattr(hosted, "asyncio", Gap())
-        asyncio.run(cancelled())  # the rerun's caller, cancelled as its execution begins
-        go.set()
-        raised: list[str] = []
-        try:  # the execution's end
-            DBOS.retrieve_workflow(stuck[0]).get_result()
-        except RuntimeError as exc:
-            raised.append(str(exc))
-        assert lookups == [7] and charged == []  # it never ran
-        assert "stopped by its caller before it began" in raised[0]
-        monkeypatch.undo()
-        with HostedRuns("gap").active():
-            done = agent.run_sync(PROMPT)
-    finally:
-        go.set()
-        DBOS.destroy(destroy_registry=False)
+    with launched_outside_a_loop(system_db):
+        try:
+            with HostedRuns("gap").active(), pytest.raises(RunError):
+                agent.run_sync(PROMPT)
+            broken[0] = False
+            monkeypatch.setattr(hosted, "asyncio", Gap())
+            asyncio.run(cancelled_once(agent, "gap", at_gap))  # as its execution begins
+            go.set()
+            raised: list[str] = []
+            try:  # the execution's end
+                DBOS.retrieve_workflow(stuck[0]).get_result()
+            except RuntimeError as exc:
+                raised.append(str(exc))
+            assert lookups == [7] and charged == []  # it never ran
+            assert "stopped by its caller before it began" in raised[0]
+            monkeypatch.undo()
+            with HostedRuns("gap").active():
+                done = agent.run_sync(PROMPT)
+        finally:
+            go.set()
     assert done.text == "Charged."
     assert charged == [7] and lookups == [7, 7]
