@@ -196,6 +196,30 @@ async def test_a_call_the_timeout_cut_is_told_so_on_rerun_not_that_the_process_s
     assert done.messages[2]["content"][0] == told
 
 
+def lookup_then_charge(lookup: Any, charged: list[int], raise_errors: bool = False) -> Agent[str]:
+    """An agent with `lookup` and a charge that notes its order in `charged`, whose model looks
+    order 7 up, charges it, then answers; `raise_errors`: tool errors fail the run."""
+
+    @tool
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        charged.append(order)
+        return f"charged order {order}"
+
+    def model(body: dict[str, Any]) -> Any:
+        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+        if not done:
+            return reply(tool_calls=[("lookup", {"order": 7})])
+        if len(done) == 1:
+            return reply(tool_calls=[("charge", {"order": 7})])
+        return text_reply("Charged.")
+
+    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
+    return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
+                 tool_execution=ToolExecution(raise_errors=raise_errors))
+
+
 @pytest.mark.asyncio
 async def test_a_cancelled_hosted_run_stops_so_its_rerun_is_the_only_one_going_on(
     launched: str,
@@ -217,23 +241,7 @@ async def test_a_cancelled_hosted_run_stops_so_its_rerun_is_the_only_one_going_o
         await both.wait()
         return f"order {order} is open"
 
-    @tool
-    async def charge(order: int) -> str:
-        """Charge an order."""
-        charged.append(order)
-        return f"charged order {order}"
-
-    def model(body: dict[str, Any]) -> Any:
-        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
-                for b in m["content"] if b.get("type") == "tool_result"]
-        if not done:
-            return reply(tool_calls=[("lookup", {"order": 7})])
-        if len(done) == 1:
-            return reply(tool_calls=[("charge", {"order": 7})])
-        return text_reply("Charged.")
-
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
-    agent = Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders")
+    agent = lookup_then_charge(lookup, charged)
     with HostedRuns("cancelled").active():
         async with anyio.create_task_group() as tg:
             tg.start_soon(agent.run, PROMPT)
@@ -327,30 +335,6 @@ async def test_a_call_cut_by_a_failing_idempotent_sibling_is_told_so_on_rerun_no
     assert done.messages[2]["content"][1] == told
 
 
-def own_loop_orders(lookup: Any, charged: list[int]) -> Agent[str]:
-    """The agent of the tests of DBOS's own loop: `lookup`, a charge that notes its order in
-    `charged`, a model that looks order 7 up, charges it, then answers; tool errors raised."""
-
-    @tool
-    async def charge(order: int) -> str:
-        """Charge an order."""
-        charged.append(order)
-        return f"charged order {order}"
-
-    def model(body: dict[str, Any]) -> Any:
-        done = [b["tool_use_id"] for m in body["messages"] if isinstance(m["content"], list)
-                for b in m["content"] if b.get("type") == "tool_result"]
-        if not done:
-            return reply(tool_calls=[("lookup", {"order": 7})])
-        if len(done) == 1:
-            return reply(tool_calls=[("charge", {"order": 7})])
-        return text_reply("Charged.")
-
-    client = AsyncClient(api_key="sk-test", transport=ScriptedTransport(FunctionModel(model)))
-    return Agent("claude-sonnet-4-5", tools=[lookup, charge], client=client, name="orders",
-                 tool_execution=ToolExecution(raise_errors=True))
-
-
 @contextmanager
 def launched_outside_a_loop(system_db: str) -> Iterator[None]:
     """DBOS launched outside any event loop, as a sync program does: it runs what its queue
@@ -399,7 +383,7 @@ def test_a_cancelled_hosted_run_on_dbos_s_own_loop_stops_before_its_rerun(
         await asyncio.to_thread(both.wait)
         return f"order {order} is open"
 
-    agent = own_loop_orders(lookup, charged)
+    agent = lookup_then_charge(lookup, charged, raise_errors=True)
 
     with launched_outside_a_loop(system_db):
         try:
@@ -454,7 +438,7 @@ def test_a_hosted_run_on_dbos_s_own_loop_stopped_as_it_begins_never_runs(
             raise ValueError("the lookup service is down")
         return f"order {order} is open"
 
-    agent = own_loop_orders(lookup, charged)
+    agent = lookup_then_charge(lookup, charged, raise_errors=True)
 
     with launched_outside_a_loop(system_db):
         try:
